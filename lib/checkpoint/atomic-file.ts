@@ -1,0 +1,117 @@
+/**
+ * Atomic file replacement: readers see either the old content or the complete new content, never a
+ * prefix. The data goes to a temporary name in the same directory (rename is only atomic within one
+ * file system), is fsynced, renamed over the target, and the directory is fsynced so the rename
+ * itself survives a power loss.
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+const TEMP_PREFIX = '.';
+const TEMP_SUFFIX = '.tmp';
+
+/** True for names made by {@link writeFileAtomic} for its temporary files; directory readers skip them. */
+export function isTempFileName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
+}
+
+function tempPathFor(target: string): string {
+  const unique = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  return path.join(path.dirname(target), `${TEMP_PREFIX}${path.basename(target)}.${unique}${TEMP_SUFFIX}`);
+}
+
+// Some platforms (Windows, a few network file systems) cannot open or fsync a directory; the rename
+// is still atomic there, only its durability is weaker, so those refusals are not errors.
+function isUnsupportedDirSync(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EISDIR' || code === 'EPERM' || code === 'EINVAL' || code === 'EACCES' || code === 'ENOTSUP';
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    if (!isUnsupportedDirSync(err)) throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+function fsyncDirSync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (err) {
+    if (!isUnsupportedDirSync(err)) throw err;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * Writes `data` to `file` atomically and durably, creating missing parent directories.
+ * On failure the temporary file is removed and the previous content of `file` is untouched.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const dir = path.dirname(file);
+  await fsp.mkdir(dir, { recursive: true });
+  const temp = tempPathFor(file);
+  try {
+    const handle = await fsp.open(temp, 'wx');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(temp, file);
+  } catch (err) {
+    await fsp.rm(temp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+/** Synchronous {@link writeFileAtomic}, for shutdown paths and callers that cannot await. */
+export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true });
+  const temp = tempPathFor(file);
+  try {
+    const fd = fs.openSync(temp, 'wx');
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  fsyncDirSync(dir);
+}
+
+/**
+ * Deletes temporary files that a crashed writer left in `dir` (not recursive) and returns their names.
+ * Call it only while no other process writes into `dir`, e.g. when a query opens its checkpoint.
+ * A missing directory has nothing to clean.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const stale = names.filter(isTempFileName);
+  await Promise.all(stale.map((name) => fsp.rm(path.join(dir, name), { force: true })));
+  return stale;
+}
