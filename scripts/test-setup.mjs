@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Prepares what the test suite needs outside node_modules: the Kafka mock broker binary (built from
+// test/support/kafka/mockbroker.c against librdkafka) and the kcat CLI. Runs as `npm test`'s pretest.
+// On a fresh Debian machine it installs the system packages itself when it can (root + apt-get);
+// otherwise it says what to install. When everything is in place it only stats a few files.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const source = path.join(root, 'test/support/kafka/mockbroker.c');
+const binary = path.join(root, 'test/support/kafka/mockbroker');
+const APT_PACKAGES = ['librdkafka-dev', 'kcat', 'gcc'];
+
+function onPath(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function hasRdkafkaHeader() {
+  const dirs = ['/usr/include', '/usr/local/include', ...(process.env.CPATH ?? '').split(':').filter(Boolean)];
+  return dirs.some((d) => fs.existsSync(path.join(d, 'librdkafka/rdkafka_mock.h')));
+}
+
+function missingPieces() {
+  const missing = [];
+  if (!hasRdkafkaHeader()) missing.push('librdkafka-dev');
+  if (!onPath('kcat')) missing.push('kcat');
+  if (!onPath('gcc')) missing.push('gcc');
+  return missing;
+}
+
+function binaryIsFresh() {
+  try {
+    return fs.statSync(binary).mtimeMs >= fs.statSync(source).mtimeMs;
+  } catch {
+    return false;
+  }
+}
+
+function tryAptInstall(missing) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !onPath('apt-get')) return false;
+  console.log(`test-setup: installing ${missing.join(' ')} with apt-get ...`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () =>
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  // A fresh image often has empty package lists; update only when the first attempt fails.
+  if (install().status === 0) return true;
+  spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+  return install().status === 0;
+}
+
+function fail(missing, why) {
+  console.error(
+    `test-setup: the Kafka tests need ${missing.join(', ')} (${why}).\n` +
+      `  Debian/Ubuntu: sudo apt-get install -y ${APT_PACKAGES.join(' ')}\n` +
+      `  Then run npm test again.`,
+  );
+  process.exit(1);
+}
+
+let missing = missingPieces();
+if (missing.length > 0) {
+  if (!tryAptInstall(missing)) fail(missing, 'not installed, and this process cannot apt-get install as root');
+  missing = missingPieces();
+  if (missing.length > 0) fail(missing, 'still missing after apt-get install');
+}
+
+if (!binaryIsFresh()) {
+  console.log('test-setup: building test/support/kafka/mockbroker');
+  try {
+    execFileSync('gcc', ['-O2', '-Wall', '-o', binary, source, '-lrdkafka'], { stdio: 'inherit' });
+  } catch {
+    console.error('test-setup: gcc failed to build the mock broker; see the compiler output above.');
+    process.exit(1);
+  }
+}
