@@ -1,0 +1,77 @@
+import { Data, RecordBatch, Schema, Struct, Type, makeData } from 'apache-arrow';
+import { dataFromValues, emptyBatch, isValid, mkData, valuesOf } from './columns.js';
+
+/** Gathers rows `indices` of one column: typed-array copies for flat types, a JS round trip for nested ones. */
+export function takeData(data: Data, indices: ArrayLike<number>): Data {
+  const n = indices.length;
+  const type = data.type;
+  let bitmap: Uint8Array | undefined;
+  let nullCount = 0;
+  if (data.nullCount > 0 && data.nullBitmap && data.nullBitmap.length > 0) {
+    bitmap = new Uint8Array((n + 7) >> 3);
+    for (let i = 0; i < n; i++) {
+      if (isValid(data, indices[i])) bitmap[i >> 3] |= 1 << (i & 7);
+      else nullCount++;
+    }
+    if (nullCount === 0) bitmap = undefined;
+  }
+  switch (type.typeId) {
+    case Type.Float: case Type.Int: case Type.Timestamp: {
+      const src = data.values as Float64Array | BigInt64Array | Int32Array;
+      const Ctor = src.constructor as new (n: number) => typeof src;
+      const out = new Ctor(n);
+      for (let i = 0; i < n; i++) out[i] = src[indices[i]];
+      return mkData({ type, length: n, nullCount, nullBitmap: bitmap, data: out });
+    }
+    case Type.Utf8: case Type.Binary: {
+      const vo = data.valueOffsets as Int32Array;
+      const src = data.values as Uint8Array;
+      const offsets = new Int32Array(n + 1);
+      let total = 0;
+      for (let i = 0; i < n; i++) { const r = indices[i]; total += vo[r + 1] - vo[r]; offsets[i + 1] = total; }
+      const buf = new Uint8Array(total);
+      for (let i = 0; i < n; i++) {
+        const r = indices[i];
+        const s = vo[r];
+        const e = vo[r + 1];
+        if (e - s < 16) { let p = offsets[i]; for (let k = s; k < e; k++) buf[p++] = src[k]; }
+        else buf.set(src.subarray(s, e), offsets[i]);
+      }
+      return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: buf });
+    }
+    case Type.Struct: {
+      const children = data.children.map((c) => takeData(c, indices));
+      return mkData({ type, length: n, nullCount, nullBitmap: bitmap, children });
+    }
+    default: {
+      const vals = valuesOf(data);
+      const picked = new Array(n);
+      for (let i = 0; i < n; i++) picked[i] = vals[indices[i]];
+      return dataFromValues(type, picked);
+    }
+  }
+}
+
+/** A batch holding rows `indices` of `batch`, in that order. */
+export function takeRows(batch: RecordBatch, indices: ArrayLike<number>): RecordBatch {
+  const children = batch.data.children.map((c) => takeData(c, indices));
+  return new RecordBatch(batch.schema, makeData({ type: new Struct(batch.schema.fields), length: indices.length, nullCount: 0, children }));
+}
+
+/** A batch of the given columns (already of equal length) under `schema`. */
+export function batchOf(schema: Schema, children: Data[], length: number): RecordBatch {
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length, nullCount: 0, children }));
+}
+
+/** Total rows over batches. */
+export function countRows(batches: readonly RecordBatch[]): number {
+  let n = 0;
+  for (const b of batches) n += b.numRows;
+  return n;
+}
+
+/** Drops empty batches; keeps one empty batch of `schema` when all are empty so the schema survives. */
+export function compactBatches(schema: Schema, batches: readonly RecordBatch[]): RecordBatch[] {
+  const out = batches.filter((b) => b.numRows > 0);
+  return out.length > 0 ? out : [emptyBatch(schema)];
+}

@@ -1,0 +1,27 @@
+import type { Table } from 'apache-arrow';
+
+/** Spark's output modes. */
+export type OutputMode = 'append' | 'update' | 'complete';
+
+/** What a sink gets when a query starts. */
+export interface SinkContext {
+  queryId: string;
+  queryName?: string;
+  /** `<checkpoint>/sinks`: a sink may keep its own commit state here. */
+  checkpointDir: string;
+  outputMode: OutputMode;
+}
+
+/**
+ * A streaming sink. `addBatch` must be idempotent per batchId: after a crash the driver calls it again
+ * for the last planned batch with exactly the same data, and the result must be as if it ran once.
+ */
+export interface StreamSink {
+  /** Short description for progress reports, e.g. `FileSink[out]`. */
+  readonly description: string;
+  initialize(ctx: SinkContext): Promise<void>;
+  /** Writes one micro-batch's output. `data` may have zero rows (its schema is still meaningful). */
+  addBatch(batchId: number, data: Table): Promise<void>;
+  /** Releases resources (connections, file handles). */
+  close(): Promise<void>;
+}

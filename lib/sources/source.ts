@@ -1,0 +1,64 @@
+import type { RecordBatch, Schema } from 'apache-arrow';
+
+/** A source's position, written into offsets/N as JSON. Each source defines its own shape. */
+export type SourceOffset = unknown;
+
+/** Per-trigger admission limits (Spark's ReadLimit). */
+export interface ReadLimit {
+  /** At most this many records in one batch (maxOffsetsPerTrigger, rowsPerBatch ...). */
+  maxRows?: number;
+  /** At most this many files in one batch (maxFilesPerTrigger). */
+  maxFiles?: number;
+}
+
+/** What a source gets when a query starts. */
+export interface SourceContext {
+  /** `<checkpoint>/sources/<i>`: where the source keeps what it needs to replay (receive logs, file lists, schema). */
+  dir: string;
+  /** Index of this source in the query (its `<i>`). */
+  index: number;
+  /** The query's id from `<checkpoint>/metadata`. */
+  queryId: string;
+}
+
+/**
+ * A unit of reading that the driver or a worker runs. `reader` names an entry of the reader registry
+ * (lib/sources/readers.ts) and `spec` is its JSON-serialisable argument, so a worker thread can run it.
+ * Sources whose data already sits in the driver (memory, socket, rate) return `batches` instead.
+ */
+export type ReadTask =
+  | { reader: string; spec: unknown; batches?: undefined }
+  | { reader?: undefined; spec?: undefined; batches: RecordBatch[] };
+
+/** What a read task produced. */
+export interface ReadResult {
+  batches: RecordBatch[];
+  /** Rows dropped as malformed (DROPMALFORMED) or written to badRecordsPath. */
+  numMalformed?: number;
+}
+
+/**
+ * A streaming source (Spark's MicroBatchStream): offsets are planned in the driver, data is read for a
+ * fixed range (start, end], and the same range always yields the same rows.
+ */
+export interface StreamSource {
+  /** Short description for progress reports, e.g. `FileSource[data/in]`. */
+  readonly description: string;
+  /** Opens the source; called once before the first `latestOffset`. */
+  initialize(ctx: SourceContext): Promise<void>;
+  /** Output schema of the rows this source produces (after initialize). */
+  schema(): Schema;
+  /**
+   * The offset a batch starting at `start` may read up to now, bounded by `limit`.
+   * Returns `start` itself (deep-equal) when nothing new is available. `start` is null before the first batch.
+   */
+  latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null>;
+  /** Tasks that read exactly the rows in (start, end]. Must be deterministic for replay. */
+  planRead(start: SourceOffset | null, end: SourceOffset, batchId: number): Promise<ReadTask[]>;
+  /** Number of rows in (start, end] when the source knows it cheaply (for progress); otherwise undefined. */
+  rowCount?(start: SourceOffset | null, end: SourceOffset): number | undefined;
+  /** Data up to `end` is committed and will never be read again: receive logs may be trimmed. */
+  commit(end: SourceOffset): Promise<void>;
+  /** True when nothing more will ever arrive (file source in once/availableNow mode does not use this). */
+  stop(): Promise<void>;
+}
