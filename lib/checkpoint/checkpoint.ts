@@ -1,0 +1,155 @@
+/**
+ * A query's checkpoint directory, laid out as in ARCHITECTURE.md:
+ * ```
+ * <checkpoint>/metadata                 query id, format version, fixed settings
+ * <checkpoint>/offsets/<N>              the plan of batch N (write-ahead)
+ * <checkpoint>/commits/<N>              batch N completed
+ * <checkpoint>/state/<op>/<part>/...    state store files
+ * <checkpoint>/sources/<i>/...          what source i needs to replay
+ * <checkpoint>/sink/...                 what the sink needs to stay idempotent
+ * ```
+ */
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { SluiceError } from '../errors.js';
+import { removeStaleTempFiles } from './atomic-file.js';
+import { CommitLog, type CommitEntry } from './commit-log.js';
+import { openMetadata, type CheckpointMetadata, type OpenMetadataOptions } from './metadata.js';
+import { OffsetLog, type ConfValues, type OffsetEntry } from './offset-log.js';
+
+/** What to run after a (re)start; see {@link Checkpoint.nextBatch}. */
+export type NextBatch =
+  | {
+    /** Batch `batchId` was planned but not committed: run it again with exactly `offsets`. */
+    rerun: true;
+    batchId: number;
+    offsets: OffsetEntry;
+    /** The commit of batch `batchId - 1`, null when `batchId` is 0. */
+    previousCommit: CommitEntry | null;
+  }
+  | {
+    /** Batch `batchId` is new: plan it from where the previous batch ended. */
+    rerun: false;
+    batchId: number;
+    /** The plan of batch `batchId - 1` (its `end` offsets are this batch's `start`), null for batch 0. */
+    previousOffsets: OffsetEntry | null;
+    previousCommit: CommitEntry | null;
+  };
+
+const SAFE_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+
+function segment(what: string, value: string | number): string {
+  const s = String(value);
+  if (!SAFE_SEGMENT.test(s)) throw new RangeError(`invalid ${what} ${JSON.stringify(s)} for a checkpoint path`);
+  return s;
+}
+
+async function removeStaleTempFilesBelow(dir: string): Promise<void> {
+  await removeStaleTempFiles(dir);
+  for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) await removeStaleTempFilesBelow(path.join(dir, entry.name));
+  }
+}
+
+function inconsistent(dir: string, what: string): SluiceError {
+  return new SluiceError('CHECKPOINT_CORRUPT', `checkpoint ${dir} is inconsistent: ${what}`,
+    'restore the checkpoint directory from a backup, or delete it to start the query over ' +
+    '(its progress and state are then lost)');
+}
+
+/** An open checkpoint directory. One query at a time may use it. */
+export class Checkpoint {
+  private constructor(
+    readonly dir: string,
+    readonly metadata: CheckpointMetadata,
+    /** The plans of the batches. */
+    readonly offsets: OffsetLog,
+    /** The completed batches. */
+    readonly commits: CommitLog,
+  ) {}
+
+  /**
+   * Opens (creating on first use) the checkpoint in `dir`, removes temporary files a crash left
+   * behind, and checks the fixed settings `conf` against those recorded at creation
+   * (CHECKPOINT_CONF_CHANGED when one differs).
+   */
+  static async open(dir: string, conf: ConfValues, options: Pick<OpenMetadataOptions, 'now'> = {}): Promise<Checkpoint> {
+    try {
+      await fsp.mkdir(dir, { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+      throw new SluiceError('CHECKPOINT_LOCATION', `checkpoint location ${dir} is not a directory`,
+        'give the checkpoint option a directory path (it is created if missing)', { cause: err });
+    }
+    await removeStaleTempFilesBelow(dir);
+    const offsets = new OffsetLog(path.join(dir, 'offsets'));
+    const commits = new CommitLog(path.join(dir, 'commits'));
+    const hasBatches = (await offsets.batchIds()).length > 0 || (await commits.batchIds()).length > 0;
+    const metadata = await openMetadata(dir, conf, { ...options, create: !hasBatches });
+    return new Checkpoint(dir, metadata, offsets, commits);
+  }
+
+  /** The query's id, the same on every restart from this checkpoint. */
+  get queryId(): string {
+    return this.metadata.id;
+  }
+
+  /** The directory of source `index` (its position in the query's sources). */
+  sourceDir(index: number): string {
+    return path.join(this.dir, 'sources', segment('source index', index));
+  }
+
+  /** The directory of one partition of a stateful operator's state. */
+  stateDir(operatorId: string | number, partition: number): string {
+    return path.join(this.dir, 'state', segment('operator id', operatorId), segment('state partition', partition));
+  }
+
+  /** The directory where the sink may keep what it needs to stay idempotent. */
+  sinkDir(): string {
+    return path.join(this.dir, 'sink');
+  }
+
+  /**
+   * Decides what to run after a start: the uncommitted batch again (offsets/N without commits/N), or
+   * the next new batch. Logs that do not fit together are CHECKPOINT_CORRUPT, never a silent reset.
+   */
+  async nextBatch(): Promise<NextBatch> {
+    const plan = await this.offsets.latest();
+    const commit = await this.commits.latest();
+    const committed = commit?.batchId ?? -1;
+    if (plan === null) {
+      if (commit !== null) throw inconsistent(this.dir, `commits/${committed} exists but the offsets directory is empty`);
+      return { rerun: false, batchId: 0, previousOffsets: null, previousCommit: null };
+    }
+    const planned = plan.batchId;
+    if (committed === planned) {
+      return { rerun: false, batchId: planned + 1, previousOffsets: plan.entry, previousCommit: commit!.entry };
+    }
+    if (committed === planned - 1) {
+      return { rerun: true, batchId: planned, offsets: plan.entry, previousCommit: commit?.entry ?? null };
+    }
+    if (committed > planned) {
+      throw inconsistent(this.dir, `commits/${committed} exists but the latest plan is offsets/${planned}`);
+    }
+    throw inconsistent(this.dir, `the latest plan is offsets/${planned} but the latest commit is ` +
+      (commit === null ? 'missing' : `commits/${committed}`) + ', so batches were planned without completing');
+  }
+
+  /**
+   * Deletes the offsets and commits of old batches, keeping the last `retainBatches` committed ones
+   * and any uncommitted plan. Returns the lowest batch id kept, so state stores and sources can drop
+   * what only older batches need.
+   */
+  async purge(retainBatches: number): Promise<number> {
+    if (!Number.isSafeInteger(retainBatches) || retainBatches < 1) {
+      throw new RangeError(`retainBatches must be an integer of at least 1, got ${retainBatches}`);
+    }
+    const commit = await this.commits.latest();
+    if (commit === null) return 0;
+    const keepFrom = Math.max(0, commit.batchId + 1 - retainBatches);
+    await this.offsets.purgeBefore(keepFrom);
+    await this.commits.purgeBefore(keepFrom);
+    return keepFrom;
+  }
+}
