@@ -6,7 +6,7 @@
  * <checkpoint>/commits/<N>              batch N completed
  * <checkpoint>/state/<op>/<part>/...    state store files
  * <checkpoint>/sources/<i>/...          what source i needs to replay
- * <checkpoint>/sink/...                 what the sink needs to stay idempotent
+ * <checkpoint>/sinks/...                what the sink needs to stay idempotent
  * ```
  */
 import * as fsp from 'node:fs/promises';
@@ -107,7 +107,7 @@ export class Checkpoint {
 
   /** The directory where the sink may keep what it needs to stay idempotent. */
   sinkDir(): string {
-    return path.join(this.dir, 'sink');
+    return path.join(this.dir, 'sinks');
   }
 
   /**
