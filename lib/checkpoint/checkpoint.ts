@@ -36,12 +36,13 @@ export type NextBatch =
     previousCommit: CommitEntry | null;
   };
 
-const SAFE_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
+// Path segments come from the plan, not from users, so a bad one is a bug (RangeError).
 function segment(what: string, value: string | number): string {
-  const s = String(value);
-  if (!SAFE_SEGMENT.test(s)) throw new RangeError(`invalid ${what} ${JSON.stringify(s)} for a checkpoint path`);
-  return s;
+  const ok = typeof value === 'number' ? Number.isSafeInteger(value) && value >= 0 : SAFE_NAME.test(value);
+  if (!ok) throw new RangeError(`invalid ${what} ${JSON.stringify(value)} for a checkpoint path`);
+  return String(value);
 }
 
 async function removeStaleTempFilesBelow(dir: string): Promise<void> {

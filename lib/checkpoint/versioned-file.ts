@@ -51,10 +51,11 @@ export async function readVersionedRaw(file: string, options: ReadVersionedOptio
   }
   if (bytes.length === 0) throw corruptCheckpointFile(file, 'the file is empty (an interrupted write or a truncated copy)');
   const end = bytes.indexOf(NEWLINE);
-  const line = bytes.subarray(0, end < 0 ? Math.min(bytes.length, 16) : end).toString('utf8');
+  const line = bytes.subarray(0, end < 0 ? bytes.length : end).toString('utf8');
   const match = /^v([1-9][0-9]{0,8})$/.exec(line);
   if (end < 0 || !match) {
-    throw corruptCheckpointFile(file, `it does not start with a format version line like "v1" (found ${JSON.stringify(line)})`);
+    const shown = line.length > 24 ? `${line.slice(0, 24)}...` : line;
+    throw corruptCheckpointFile(file, `it does not start with a format version line like "v1" (found ${JSON.stringify(shown)})`);
   }
   const version = Number(match[1]);
   const maxVersion = options.maxVersion ?? CURRENT_FORMAT_VERSION;
