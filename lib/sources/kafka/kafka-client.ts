@@ -1,0 +1,605 @@
+/**
+ * The one module through which sluice talks to Kafka. Everything else (source, sink, tools, tests)
+ * goes through {@link KafkaClient}, so the client library can be swapped without touching them.
+ *
+ * Choice: kafkajs 2.2.4 (pure JS, no native build). Measured on this machine against the librdkafka
+ * mock (notes/stack-bench.md §6): reading without a group through its internal cluster reaches
+ * ~470k msg/s, faster than @confluentinc/kafka-javascript's native assign API (~113k msg/s), which also
+ * needs a native build; producing runs at ~100k msg/s (confluent native: ~214k). @platformatic/kafka
+ * cannot talk to the mock at all.
+ *
+ * Reading uses kafkajs internals on purpose: sluice's checkpoint, not a consumer group, owns the
+ * offsets, and kafkajs has no public API to read a partition without joining a group (a join costs
+ * ~3 s and `consumer.seek` only works after `run()`). We therefore create kafkajs' internal `Cluster`
+ * and call `broker.fetch` on partition leaders, exactly like its own consumer does underneath.
+ */
+import { createRequire } from 'node:module';
+import kafkajs from 'kafkajs';
+import type { Kafka as KafkaType, Producer, Message as KjsMessage, IHeaders } from 'kafkajs';
+import { SluiceError } from '../../errors.js';
+
+const { Kafka, logLevel: KjsLogLevel, Partitioners } = kafkajs;
+const require = createRequire(import.meta.url);
+/** Drops messages of aborted transactions from one fetch response (what kafkajs' consumer does). */
+const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages') as (
+  args: { messages: KjsRecord[]; abortedTransactions: unknown[] }) => KjsRecord[];
+
+/** A record read from Kafka. */
+export interface KafkaMessage {
+  offset: number;
+  /** Milliseconds since the epoch (create time or log-append time, whichever the topic uses). */
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Undefined when the record has none; a key repeated in the record maps to an array, in order. */
+  headers?: Record<string, Buffer | Buffer[]>;
+}
+
+/** A record to write. Without `partition`, kafkajs' default (Java-compatible murmur2) partitioner picks one. */
+export interface ProduceMessage {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Record<string, Buffer | string>;
+  partition?: number;
+  /** Create time in ms since the epoch; the broker's clock when omitted. */
+  timestamp?: number;
+}
+
+/** Where a produced chunk landed. */
+export interface ProduceResult {
+  partition: number;
+  /** Offset of the first record of the chunk written to this partition. */
+  baseOffset: number;
+}
+
+/** One partition of a topic. */
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** Offsets of one partition: `low` is the first offset still stored, `high` the next offset to be written. */
+export interface PartitionOffsets extends TopicPartition {
+  low: number;
+  high: number;
+}
+
+/** Offsets in [fromOffset, untilOffset) that the broker no longer (or never) had when they were read. */
+export interface DataLoss extends TopicPartition {
+  fromOffset: number;
+  untilOffset: number;
+  /**
+   * `retention`: the range starts below the partition's low watermark (deleted by retention or size
+   * limits). `truncated`: the partition ends before the range does (topic recreated, unclean leader election).
+   */
+  reason: 'retention' | 'truncated';
+}
+
+/** Thrown by {@link KafkaClient.fetchRange} when offsets are gone and no `onDataLoss` handler was given. */
+export class KafkaDataLossError extends SluiceError {
+  readonly loss: DataLoss;
+  constructor(loss: DataLoss) {
+    const what = loss.reason === 'retention'
+      ? 'were deleted from the broker (retention or size limit)'
+      : 'are beyond the end of the partition (was the topic recreated or truncated?)';
+    super('KAFKA_DATA_LOSS',
+      `offsets ${loss.fromOffset}..${loss.untilOffset - 1} of ${loss.topic}-${loss.partition} ${what}`,
+      'set failOnDataLoss=false to skip lost offsets, or restart the query from a new checkpoint');
+    this.loss = loss;
+  }
+}
+
+/** Retry policy for broker calls that fail with retriable errors (broker down, leader moved, timeouts). */
+export interface KafkaRetryOptions {
+  /** Attempts after the first one. Default 10. */
+  retries?: number;
+  /** First back-off in ms, doubled each attempt (with ±20% jitter). Default 100. */
+  initialMs?: number;
+  /** Back-off ceiling in ms. Default 2000. */
+  maxMs?: number;
+}
+
+/** Reported before each back-off, e.g. to show a stall in query progress. */
+export interface KafkaRetryEvent {
+  operation: string;
+  attempt: number;
+  delayMs: number;
+  error: Error;
+}
+
+export interface KafkaClientOptions {
+  clientId?: string;
+  retry?: KafkaRetryOptions;
+  onRetry?: (event: KafkaRetryEvent) => void;
+  /**
+   * `read_committed` hides records of aborted transactions and reads up to the last stable offset.
+   * Default `read_uncommitted` (Kafka's and Spark's default). Note: the librdkafka 2.0.2 test broker
+   * does not filter aborted transactions.
+   */
+  isolationLevel?: 'read_uncommitted' | 'read_committed';
+  /** Messages per produce request. Default 1000 (fastest in notes/stack-bench.md §6). */
+  produceBatchSize?: number;
+  /** Use kafkajs' idempotent producer (broker-side dedup of producer retries within one session). */
+  idempotent?: boolean;
+  /** Timeout for establishing a connection in ms. Default 3000. */
+  connectionTimeoutMs?: number;
+  /** Timeout for one request in ms. Default 30000. */
+  requestTimeoutMs?: number;
+  /** kafkajs' own logging. Default 'nothing': failures surface as errors and retry events instead. */
+  logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+}
+
+/** Options of {@link KafkaClient.fetchRange}. */
+export interface FetchRangeOptions {
+  /** Bytes per partition per fetch request; grows by itself when one record set does not fit. Default 8 MiB. */
+  maxBytes?: number;
+  /**
+   * Called for offsets of the range that are gone; reading then continues with what is left.
+   * Without it, lost offsets throw {@link KafkaDataLossError} (failOnDataLoss=true).
+   */
+  onDataLoss?: (loss: DataLoss) => void;
+}
+
+// ---- the subset of kafkajs internals we use (src/cluster/index.js, src/broker/index.js, 2.2.4) ----
+
+interface KjsRecord {
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | Buffer[]>;
+  isControlRecord: boolean;
+  batchContext: { firstOffset: string; lastOffsetDelta: number };
+}
+interface KjsFetchPartition {
+  partition: number;
+  errorCode: number;
+  highWatermark: string;
+  abortedTransactions: unknown[];
+  messages: KjsRecord[];
+}
+interface KjsBroker {
+  fetch(req: {
+    replicaId: number; isolationLevel: number; maxWaitTime: number; minBytes: number; maxBytes: number;
+    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
+  }): Promise<{ responses: Array<{ topicName: string; partitions: KjsFetchPartition[] }> }>;
+  offsetCommit(req: {
+    groupId: string; groupGenerationId: number; memberId: string;
+    topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>;
+  }): Promise<unknown>;
+  offsetFetch(req: { groupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number }> }> }):
+    Promise<{ responses: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }>;
+}
+interface KjsMetadata {
+  controllerId: number;
+  brokers: Array<{ nodeId: number }>;
+  topicMetadata: Array<{ topic: string; topicErrorCode: number; partitionMetadata: Array<{ partitionId: number }> }>;
+}
+interface KjsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  metadata(args?: { topics?: string[] }): Promise<KjsMetadata | null>;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(args: { nodeId: string }): Promise<KjsBroker>;
+  findControllerBroker(): Promise<KjsBroker>;
+  findGroupCoordinator(args: { groupId: string }): Promise<KjsBroker>;
+  fetchTopicsOffset(topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>):
+    Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
+  brokerPool: { metadata: KjsMetadata | null };
+}
+type CreateCluster = (opts: { allowAutoTopicCreation?: boolean; isolationLevel?: number; maxInFlightRequests?: number | null }) => KjsCluster;
+
+interface KjsError extends Error {
+  retriable?: boolean;
+  type?: string;
+  cause?: unknown;
+}
+
+const READ_UNCOMMITTED = 0;
+const READ_COMMITTED = 1;
+const DEFAULT_FETCH_MAX_BYTES = 8 << 20;
+const MAX_FETCH_MAX_BYTES = 256 << 20;
+/** Fetches that come back empty at the partition end before the range counts as truncated (leader catch-up). */
+const EMPTY_AT_END_ATTEMPTS = 3;
+
+/** Thrown inside a retry loop for conditions kafkajs does not flag itself (no leader known yet, ...). */
+class RetriableCondition extends Error {
+  readonly retriable = true;
+}
+
+function isRetriable(err: unknown): boolean {
+  const e = err as KjsError | undefined;
+  if (!e || typeof e !== 'object') return false;
+  // kafkajs' inner retrier gives up with a non-retriable wrapper; the broker may still come back.
+  if (e.name === 'KafkaJSNumberOfRetriesExceeded') return e.cause === undefined || isRetriable(e.cause);
+  if (e.name === 'KafkaJSOffsetOutOfRange') return false;
+  return e.retriable === true;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The librdkafka 2.0.2 mock broker reports ControllerId=0 while its brokers are numbered from 1, so
+ * kafkajs cannot find the controller and every request it routes there fails with "Broker 0 not found
+ * in the cached metadata" — notably InitProducerId for the idempotent producer. We wrap
+ * `findControllerBroker` on each cluster this client creates (not kafkajs' prototype, so other kafkajs
+ * users in the process are untouched) and fall back to the lowest-id broker ONLY when the reported
+ * controller id is absent from the broker list, which a real cluster never reports (a stale but
+ * existing controller id still takes kafkajs' normal refresh-and-retry path). CreateTopics and
+ * DeleteTopics stay unsupported by the mock regardless.
+ */
+function patchControllerLookup(cluster: KjsCluster): KjsCluster {
+  const original = cluster.findControllerBroker.bind(cluster);
+  cluster.findControllerBroker = async () => {
+    try {
+      return await original();
+    } catch (err) {
+      const md = cluster.brokerPool.metadata;
+      if ((err as Error).name !== 'KafkaJSBrokerNotFound' || !md || md.brokers.length === 0 ||
+        md.brokers.some((b) => b.nodeId === md.controllerId)) throw err;
+      const fallback = Math.min(...md.brokers.map((b) => b.nodeId));
+      return cluster.findBroker({ nodeId: String(fallback) });
+    }
+  };
+  return cluster;
+}
+
+function toKjsMessage(m: ProduceMessage): KjsMessage {
+  const out: KjsMessage = { key: m.key ?? null, value: m.value };
+  if (m.partition !== undefined) out.partition = m.partition;
+  if (m.headers) out.headers = m.headers as IHeaders;
+  if (m.timestamp !== undefined) out.timestamp = String(m.timestamp);
+  return out;
+}
+
+function hasOwnKeys(o: object): boolean {
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
+  return false;
+}
+
+/**
+ * A connection to one Kafka cluster: metadata, offsets, exact offset-range reads without a consumer
+ * group, and batched produce with acks=all. Broker calls retry retriable failures with exponential
+ * back-off (see {@link KafkaClientOptions.retry}); when the budget is spent they throw a SluiceError
+ * with code `KAFKA_UNAVAILABLE`.
+ */
+export class KafkaClient {
+  private producer: Producer | null = null;
+  private producerConnecting: Promise<Producer> | null = null;
+  private readonly knownTopics = new Set<string>();
+  private readonly retries: number;
+  private readonly initialMs: number;
+  private readonly maxMs: number;
+
+  private constructor(
+    private readonly kafka: KafkaType,
+    private readonly cluster: KjsCluster,
+    private readonly bootstrap: string[],
+    private readonly opts: KafkaClientOptions,
+  ) {
+    this.retries = opts.retry?.retries ?? 10;
+    this.initialMs = opts.retry?.initialMs ?? 100;
+    this.maxMs = opts.retry?.maxMs ?? 2000;
+  }
+
+  /**
+   * Connects to the cluster (retrying while no bootstrap broker answers).
+   * @param bootstrap `host:port` entries, or one comma-separated string.
+   */
+  static async connect(bootstrap: string[] | string, opts: KafkaClientOptions = {}): Promise<KafkaClient> {
+    const brokers = (Array.isArray(bootstrap) ? bootstrap : bootstrap.split(','))
+      .map((b) => b.trim()).filter((b) => b.length > 0);
+    if (brokers.length === 0) {
+      throw new SluiceError('KAFKA_CONFIG', 'no Kafka bootstrap servers given',
+        'set kafka.bootstrap.servers, e.g. localhost:9092');
+    }
+    const levels = { nothing: KjsLogLevel.NOTHING, error: KjsLogLevel.ERROR, warn: KjsLogLevel.WARN,
+      info: KjsLogLevel.INFO, debug: KjsLogLevel.DEBUG };
+    const kafka = new Kafka({
+      clientId: opts.clientId ?? 'sluice',
+      brokers,
+      connectionTimeout: opts.connectionTimeoutMs ?? 3000,
+      requestTimeout: opts.requestTimeoutMs ?? 30000,
+      logLevel: levels[opts.logLevel ?? 'nothing'],
+      // Short inner retries: KafkaClient's own loop owns the overall budget and reports each back-off.
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+    if (!symbol) throw new Error('kafkajs internals changed: Kafka has no createCluster symbol (expected kafkajs 2.2.x)');
+    const holder = kafka as unknown as Record<symbol, CreateCluster>;
+    const createCluster = holder[symbol];
+    holder[symbol] = (o) => patchControllerLookup(createCluster(o));
+
+    const cluster = holder[symbol]({
+      // The mock creates topics on any Metadata request naming them; we only ever name existing topics.
+      allowAutoTopicCreation: false,
+      isolationLevel: opts.isolationLevel === 'read_committed' ? READ_COMMITTED : READ_UNCOMMITTED,
+    });
+    const client = new KafkaClient(kafka, cluster, brokers, opts);
+    await client.retrying('connect', () => cluster.connect());
+    return client;
+  }
+
+  private get isolationLevel(): number {
+    return this.opts.isolationLevel === 'read_committed' ? READ_COMMITTED : READ_UNCOMMITTED;
+  }
+
+  /**
+   * Runs `fn`, retrying retriable failures with back-off and a metadata refresh in between
+   * (leaders may have moved while a broker was away).
+   */
+  private async retrying<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isRetriable(err)) throw err;
+        if (attempt > this.retries) {
+          throw new SluiceError('KAFKA_UNAVAILABLE',
+            `Kafka ${operation} failed after ${attempt} attempts: ${(err as Error).message}`,
+            `check that the brokers at ${this.bootstrap.join(',')} are up and reachable`, { cause: err });
+        }
+        const base = Math.min(this.maxMs, this.initialMs * 2 ** (attempt - 1));
+        const delayMs = Math.round(base * (0.8 + 0.4 * Math.random()));
+        this.opts.onRetry?.({ operation, attempt, delayMs, error: err as Error });
+        await sleep(delayMs);
+        await this.cluster.refreshMetadata().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Makes kafkajs track a topic's partition leaders (a metadata request naming only existing topics). */
+  private async track(topics: string[]): Promise<void> {
+    const fresh = topics.filter((t) => !this.knownTopics.has(t));
+    if (fresh.length === 0) return;
+    await this.cluster.addMultipleTargetTopics(fresh);
+    for (const t of fresh) this.knownTopics.add(t);
+  }
+
+  /** All topics' metadata. Asking for all topics never auto-creates one (naming a topic does, on the mock). */
+  private async allMetadata(): Promise<KjsMetadata> {
+    return this.retrying('metadata', async () => {
+      const md = await this.cluster.metadata();
+      if (!md) throw new RetriableCondition('no broker answered the metadata request');
+      return md;
+    });
+  }
+
+  /**
+   * Partitions of the given topics, or of every topic whose name matches `pattern`, sorted by topic then
+   * partition. Always asks the broker, so partitions added since the last call show up. Topics that do
+   * not exist are left out (Spark's subscribe semantics: they appear once created).
+   */
+  async listPartitions(topics: string[] | RegExp): Promise<TopicPartition[]> {
+    const md = await this.allMetadata();
+    const wanted = Array.isArray(topics) ? new Set(topics) : null;
+    const out: TopicPartition[] = [];
+    for (const t of md.topicMetadata) {
+      if (t.topicErrorCode !== 0) continue;
+      if (wanted ? !wanted.has(t.topic) : !(topics as RegExp).test(t.topic)) continue;
+      for (const p of t.partitionMetadata) out.push({ topic: t.topic, partition: p.partitionId });
+    }
+    out.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+    return out;
+  }
+
+  /**
+   * Earliest (`low`) and latest (`high`, the next offset to be written; the last stable offset under
+   * read_committed) offsets of every partition of the given topics, sorted by topic then partition.
+   * @throws SluiceError `KAFKA_UNKNOWN_TOPIC` when a topic does not exist.
+   */
+  async fetchOffsets(topics: string | string[]): Promise<PartitionOffsets[]> {
+    const names = Array.isArray(topics) ? topics : [topics];
+    const parts = await this.listPartitions(names);
+    const missing = names.filter((t) => !parts.some((p) => p.topic === t));
+    if (missing.length > 0) {
+      throw new SluiceError('KAFKA_UNKNOWN_TOPIC', `Kafka topic ${missing.join(', ')} does not exist`,
+        'create the topic first or check its name');
+    }
+    await this.track(names);
+    if (parts.some((p) => Object.keys(this.cluster.findLeaderForPartitions(p.topic, [p.partition])).length === 0)) {
+      // Partitions were added since kafkajs last cached this topic's leaders.
+      await this.retrying('metadata', () => this.cluster.refreshMetadata());
+    }
+    const request = (fromBeginning: boolean) => names.map((topic) => ({
+      topic, fromBeginning,
+      partitions: parts.filter((p) => p.topic === topic).map((p) => ({ partition: p.partition })),
+    }));
+    const [low, high] = await this.retrying('list offsets', () => Promise.all([
+      this.cluster.fetchTopicsOffset(request(true)),
+      this.cluster.fetchTopicsOffset(request(false)),
+    ]));
+    const lookup = (res: typeof low, topic: string, partition: number): number => {
+      const o = res.find((r) => r.topic === topic)?.partitions.find((p) => p.partition === partition)?.offset;
+      if (o === undefined) throw new Error(`broker returned no offset for ${topic}-${partition}`);
+      return Number(o);
+    };
+    return parts.map((p) => ({ ...p, low: lookup(low, p.topic, p.partition), high: lookup(high, p.topic, p.partition) }));
+  }
+
+  /** The leader of one partition, refreshing metadata when it is not known (yet). */
+  private async leaderOf(topic: string, partition: number): Promise<KjsBroker> {
+    await this.track([topic]);
+    const leaders = this.cluster.findLeaderForPartitions(topic, [partition]);
+    const nodeId = Object.keys(leaders)[0];
+    if (nodeId === undefined) {
+      throw new RetriableCondition(`no leader known for ${topic}-${partition}`);
+    }
+    return this.cluster.findBroker({ nodeId });
+  }
+
+  /** One Fetch request for one partition; `null` means the offset is out of range. */
+  private async fetchOnce(topic: string, partition: number, offset: number, maxBytes: number):
+    Promise<KjsFetchPartition | null> {
+    return this.retrying(`fetch ${topic}-${partition}`, async () => {
+      const broker = await this.leaderOf(topic, partition);
+      try {
+        const res = await broker.fetch({
+          replicaId: -1, isolationLevel: this.isolationLevel, maxWaitTime: 100, minBytes: 1, maxBytes,
+          topics: [{ topic, partitions: [{ partition, fetchOffset: String(offset), maxBytes }] }],
+        });
+        const p = res.responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition);
+        if (!p) throw new RetriableCondition(`fetch response lacks ${topic}-${partition}`);
+        return p;
+      } catch (err) {
+        if ((err as Error).name === 'KafkaJSOffsetOutOfRange') return null;
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Exactly the records of `topic`-`partition` with offsets in [fromOffset, untilOffset), in offset
+   * order (fewer only on compacted topics, aborted transactions under read_committed, or data loss
+   * reported to `onDataLoss`). Issues as many fetches as needed; each one is retried on retriable errors.
+   * @throws KafkaDataLossError when offsets of the range are gone and no `onDataLoss` was given.
+   */
+  async fetchRange(topic: string, partition: number, fromOffset: number, untilOffset: number,
+    options: FetchRangeOptions = {}): Promise<KafkaMessage[]> {
+    const out: KafkaMessage[] = [];
+    let maxBytes = options.maxBytes ?? DEFAULT_FETCH_MAX_BYTES;
+    let next = fromOffset;
+    let emptyAtEnd = 0;
+    const lose = (fromOff: number, untilOff: number, reason: DataLoss['reason']): void => {
+      const loss: DataLoss = { topic, partition, fromOffset: fromOff, untilOffset: untilOff, reason };
+      if (!options.onDataLoss) throw new KafkaDataLossError(loss);
+      options.onDataLoss(loss);
+    };
+
+    while (next < untilOffset) {
+      const resp = await this.fetchOnce(topic, partition, next, maxBytes);
+      if (resp === null) {
+        const [o] = (await this.fetchOffsets(topic)).filter((p) => p.partition === partition);
+        if (!o) throw new SluiceError('KAFKA_UNKNOWN_PARTITION', `partition ${topic}-${partition} does not exist`);
+        if (next < o.low) {
+          lose(next, Math.min(o.low, untilOffset), 'retention');
+          next = o.low;
+        } else if (next > o.high) {
+          lose(next, untilOffset, 'truncated');
+          break;
+        }
+        continue;
+      }
+      const records = this.isolationLevel === READ_COMMITTED && resp.abortedTransactions.length > 0
+        ? filterAbortedMessages({ messages: resp.messages, abortedTransactions: resp.abortedTransactions })
+        : resp.messages;
+      if (resp.messages.length === 0) {
+        if (next < Number(resp.highWatermark)) {
+          // The record set at `next` is larger than maxBytes: kafkajs dropped it as partial.
+          if (maxBytes >= MAX_FETCH_MAX_BYTES) {
+            throw new SluiceError('KAFKA_RECORD_TOO_LARGE',
+              `a record set of ${topic}-${partition} at offset ${next} is larger than ${MAX_FETCH_MAX_BYTES} bytes`);
+          }
+          maxBytes *= 2;
+        } else if (++emptyAtEnd >= EMPTY_AT_END_ATTEMPTS) {
+          lose(next, untilOffset, 'truncated');
+          break;
+        } else {
+          // A new leader may not have caught up to the high watermark the range was planned from.
+          await sleep(this.initialMs * emptyAtEnd);
+        }
+        continue;
+      }
+      emptyAtEnd = 0;
+      for (const r of records) {
+        if (r.isControlRecord) continue;
+        const offset = Number(r.offset);
+        if (offset < next) continue;
+        if (offset >= untilOffset) break;
+        const m: KafkaMessage = { offset, timestamp: Number(r.timestamp), key: r.key, value: r.value };
+        if (hasOwnKeys(r.headers)) m.headers = r.headers;
+        out.push(m);
+      }
+      // Continue after the last record batch, not the last record: compaction leaves holes at batch ends.
+      const last = resp.messages[resp.messages.length - 1].batchContext;
+      next = Math.max(next, Number(last.firstOffset) + last.lastOffsetDelta + 1);
+    }
+    return out;
+  }
+
+  private async getProducer(): Promise<Producer> {
+    if (this.producer) return this.producer;
+    this.producerConnecting ??= (async () => {
+      const producer = this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+        idempotent: this.opts.idempotent ?? false,
+        // The idempotent producer requires one request in flight per connection.
+        maxInFlightRequests: this.opts.idempotent ? 1 : undefined,
+      });
+      try {
+        await this.retrying('connect producer', () => producer.connect());
+      } catch (err) {
+        this.producerConnecting = null;
+        throw err;
+      }
+      this.producer = producer;
+      return producer;
+    })();
+    return this.producerConnecting;
+  }
+
+  /**
+   * Writes `messages` to `topic` with acks=all, in requests of `produceBatchSize` messages, one request
+   * at a time so partition order follows array order. A chunk that fails with a retriable error is
+   * sent again, so a retry can duplicate records (at-least-once); sinks that need exactly-once must
+   * deduplicate by replay. The topic must exist.
+   */
+  async produce(topic: string, messages: ProduceMessage[]): Promise<ProduceResult[]> {
+    if (messages.length === 0) return [];
+    const producer = await this.getProducer();
+    const size = this.opts.produceBatchSize ?? 1000;
+    const results: ProduceResult[] = [];
+    for (let i = 0; i < messages.length; i += size) {
+      const chunk = messages.slice(i, i + size).map(toKjsMessage);
+      const meta = await this.retrying(`produce to ${topic}`, () => producer.send({ topic, acks: -1, messages: chunk }));
+      for (const m of meta) results.push({ partition: m.partition, baseOffset: Number(m.baseOffset ?? m.offset) });
+    }
+    return results;
+  }
+
+  /**
+   * Commits `offsets` (each the next offset to read, Kafka's convention) for consumer group `groupId`
+   * as a standalone commit (generation -1, no member), so lag tools see sluice's progress. Never read
+   * back for recovery: the checkpoint is the source of truth. Fails if the group has active members.
+   */
+  async commitGroupOffsets(groupId: string, offsets: Array<TopicPartition & { offset: number }>): Promise<void> {
+    if (offsets.length === 0) return;
+    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+    for (const o of offsets) {
+      let parts = byTopic.get(o.topic);
+      if (!parts) byTopic.set(o.topic, (parts = []));
+      parts.push({ partition: o.partition, offset: String(o.offset) });
+    }
+    const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+    await this.retrying(`commit offsets of group ${groupId}`, async () => {
+      const coordinator = await this.cluster.findGroupCoordinator({ groupId });
+      await coordinator.offsetCommit({ groupId, groupGenerationId: -1, memberId: '', topics });
+    });
+  }
+
+  /** Committed offsets of `groupId` for the partitions of `topic` (-1 where none was committed). */
+  async fetchGroupOffsets(groupId: string, topic: string): Promise<Array<{ partition: number; offset: number }>> {
+    const parts = await this.listPartitions([topic]);
+    const res = await this.retrying(`fetch offsets of group ${groupId}`, async () => {
+      const coordinator = await this.cluster.findGroupCoordinator({ groupId });
+      return coordinator.offsetFetch({ groupId, topics: [{ topic, partitions: parts.map((p) => ({ partition: p.partition })) }] });
+    });
+    const found = res.responses.find((r) => r.topic === topic)?.partitions ?? [];
+    return found.map((p) => ({ partition: p.partition, offset: Number(p.offset) }))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Closes the producer and all broker connections. */
+  async close(): Promise<void> {
+    const producer = this.producer ?? (this.producerConnecting ? await this.producerConnecting.catch(() => null) : null);
+    this.producer = null;
+    this.producerConnecting = null;
+    await producer?.disconnect().catch(() => undefined);
+    await this.cluster.disconnect();
+  }
+}
