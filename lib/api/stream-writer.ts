@@ -1,0 +1,141 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SluiceError } from '../errors.js';
+import { InProcessExecutor } from '../exec/executor.js';
+import { MicroBatchExecution, type Trigger } from '../exec/micro-batch-execution.js';
+import { PoolExecutor } from '../exec/worker-pool.js';
+import { analyze } from '../plan/analyzer.js';
+import { walkPlan } from '../plan/logical-plan.js';
+import type { OutputMode, StreamSink } from '../sinks/sink.js';
+import { createSink, sinkNeedsCheckpoint, type ForeachBatchFunction } from '../sinks/sink-factory.js';
+import type { Dataset } from './dataset.js';
+import { parseDuration } from './duration.js';
+import { StreamingQuery } from './streaming-query.js';
+
+/** Trigger as users write it: `{ processingTime: '1 second' }`, `{ once: true }` or `{ availableNow: true }`. */
+export type TriggerSpec = { processingTime: string | number } | { once: true } | { availableNow: true };
+
+const MODES: readonly OutputMode[] = ['append', 'update', 'complete'];
+
+/** Describes where and how a Dataset is written, like Spark's DataStreamWriter; `start()` runs it. */
+export class DataStreamWriter<T> {
+  private fmt = 'console';
+  private readonly opts: Record<string, string> = {};
+  private mode: OutputMode = 'append';
+  private trig: Trigger = { processingTimeMs: 0 };
+  private name?: string;
+  private batchFn?: ForeachBatchFunction;
+  private sinkInstance?: StreamSink;
+  private lateSinkSpec?: { format: string; options: Record<string, string> };
+  private output?: string;
+
+  /** @internal */
+  constructor(private readonly ds: Dataset<T>) {}
+
+  /** Sink format: console, memory, file, parquet, kafka, noop (or use foreachBatch). */
+  format(name: string): this {
+    this.fmt = name;
+    return this;
+  }
+
+  /** One sink or query option (`checkpointLocation`, `path`, `numRows`, ...). */
+  option(key: string, value: string | number | boolean): this {
+    this.opts[key] = String(value);
+    return this;
+  }
+
+  /** Several options at once. */
+  options(values: Record<string, string | number | boolean>): this {
+    for (const [k, v] of Object.entries(values)) this.option(k, v);
+    return this;
+  }
+
+  /** append (new rows only), update (changed rows), complete (the whole result every batch). */
+  outputMode(mode: OutputMode): this {
+    if (!MODES.includes(mode)) throw new SluiceError('BAD_OPTION', `unknown output mode '${mode}'`, `use one of: ${MODES.join(', ')}`);
+    this.mode = mode;
+    return this;
+  }
+
+  /** When batches run; the default starts the next batch as soon as the previous one is done. */
+  trigger(spec: TriggerSpec): this {
+    if ('processingTime' in spec) this.trig = { processingTimeMs: parseDuration(spec.processingTime, 'trigger processingTime') };
+    else if ('once' in spec && spec.once) this.trig = { once: true };
+    else if ('availableNow' in spec && spec.availableNow) this.trig = { availableNow: true };
+    else throw new SluiceError('BAD_OPTION', `unknown trigger ${JSON.stringify(spec)}`, "use { processingTime: '1 second' }, { once: true } or { availableNow: true }");
+    return this;
+  }
+
+  /** Names the query (progress, memory sink table name). */
+  queryName(name: string): this {
+    this.name = name;
+    return this;
+  }
+
+  /** Calls `fn(batch rows, batchId)` for every batch; it must be idempotent per batchId for exactly-once. */
+  foreachBatch(fn: ForeachBatchFunction): this {
+    this.batchFn = fn;
+    this.fmt = 'foreachBatch';
+    return this;
+  }
+
+  /** Writes to a sink object of your own (anything implementing StreamSink). */
+  sink(sink: StreamSink): this {
+    this.sinkInstance = sink;
+    return this;
+  }
+
+  /** Sends rows that arrive behind the watermark to a second sink instead of dropping them. */
+  lateData(format: string, options: Record<string, string | number | boolean> = {}): this {
+    this.lateSinkSpec = { format, options: Object.fromEntries(Object.entries(options).map(([k, v]) => [k, String(v)])) };
+    return this;
+  }
+
+  /** @internal The app output this query writes (worker threads rebuild it by this name). */
+  appOutput(name: string): this {
+    this.output = name;
+    return this;
+  }
+
+  /** Checks the query, opens its checkpoint, sources and sink, and starts running batches. */
+  async start(path_?: string): Promise<StreamingQuery> {
+    const session = this.ds.session;
+    const options = { ...this.opts };
+    if (path_ !== undefined) options.path = path_;
+    const analysis = analyze(this.ds.plan, {
+      outputMode: this.mode,
+      multipleWatermarkPolicy: options.multipleWatermarkPolicy === 'max' ? 'max' : 'min',
+    });
+    const threads = session.threads;
+    if (threads > 0 && (!session.app || this.output === undefined)) {
+      throw new SluiceError('INLINE_FUNCTIONS_IN_POOL',
+        `threads: ${threads} runs the query in worker threads, which import its functions from an app module, but this query was built inline`,
+        'use Session.local({ threads: 0 }) for inline queries, or define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp()');
+    }
+    let checkpointDir = options.checkpointLocation;
+    if (!checkpointDir) {
+      if (!this.sinkInstance && sinkNeedsCheckpoint(this.fmt)) {
+        throw new SluiceError('NO_CHECKPOINT', `the ${this.fmt} sink needs a checkpoint location for exactly-once output`,
+          ".option('checkpointLocation', 'ckpt/<query>') on the writer, or --checkpoint DIR on the command line");
+      }
+      checkpointDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-ckpt-'));
+    }
+    const queryName = this.name;
+    const sink = this.sinkInstance ?? await createSink(this.fmt, options, { session, queryName, foreachBatch: this.batchFn });
+    const lateSink = this.lateSinkSpec ? await createSink(this.lateSinkSpec.format, this.lateSinkSpec.options, { session, queryName: queryName && `${queryName}_late` }) : undefined;
+    const index = new Map(walkPlan(this.ds.plan).map((n) => [n.id, n]));
+    const execution = new MicroBatchExecution({
+      name: queryName, root: this.ds.plan, analysis, sink, lateSink, trigger: this.trig, checkpointDir,
+      numStatePartitions: session.statePartitions, retainBatches: session.retainBatches, limits: [], clock: session.clock,
+      makeExecutor: () => (threads > 0
+        ? new PoolExecutor(threads, { ...session.app!, output: this.output!, snapshotInterval: session.snapshotInterval })
+        : new InProcessExecutor(index, { snapshotInterval: session.snapshotInterval })),
+      onProgress: (p) => query.recordProgress(p),
+    });
+    const query: StreamingQuery = new StreamingQuery(execution, session.streams);
+    await execution.start();
+    session.streams.started(query);
+    return query;
+  }
+}

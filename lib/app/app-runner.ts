@@ -1,0 +1,197 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Dataset } from '../api/dataset.js';
+import { parseDuration } from '../api/duration.js';
+import { Session } from '../api/session.js';
+import type { StreamingQuery } from '../api/streaming-query.js';
+import type { TriggerSpec } from '../api/stream-writer.js';
+import { SluiceError } from '../errors.js';
+import type { Clock } from '../exec/clock.js';
+import type { QueryProgress } from '../exec/progress.js';
+import type { PlanIndex } from '../exec/task-runner.js';
+import type { WorkerSetup } from '../exec/worker.js';
+import { walkPlan } from '../plan/logical-plan.js';
+import { parseSinkUri } from '../sinks/sink-factory.js';
+import type { AppDefinition } from './app.js';
+
+/** dist/apps, where the built-in apps are compiled to. */
+const APPS_DIR = fileURLToPath(new URL('../../apps/', import.meta.url));
+
+/** A loaded app and the URL worker threads import it from. */
+export interface LoadedApp {
+  def: AppDefinition;
+  module: string;
+}
+
+/** The built-in apps (`sluice apps`), sorted by name. */
+export async function listApps(): Promise<LoadedApp[]> {
+  const names = fs.existsSync(APPS_DIR) ? fs.readdirSync(APPS_DIR).filter((n) => fs.existsSync(path.join(APPS_DIR, n, 'index.js'))) : [];
+  const apps = await Promise.all(names.sort().map((n) => loadApp(n)));
+  return apps;
+}
+
+/** Loads a built-in app by name, or an app module by path (a compiled .js/.mjs file). */
+export async function loadApp(ref: string): Promise<LoadedApp> {
+  const builtIn = path.join(APPS_DIR, ref, 'index.js');
+  let file: string;
+  if (!ref.includes('/') && !ref.includes('\\') && !/\.[cm]?[jt]s$/.test(ref)) {
+    if (!fs.existsSync(builtIn)) {
+      const known = fs.existsSync(APPS_DIR) ? fs.readdirSync(APPS_DIR).join(', ') : '(none built)';
+      throw new SluiceError('UNKNOWN_APP', `no app named '${ref}'`, `run one of: ${known}; or give a path to your own app module, e.g. ./my-app.js`);
+    }
+    file = builtIn;
+  } else {
+    file = path.resolve(ref);
+    if (/\.ts$/.test(file)) {
+      throw new SluiceError('APP_NOT_BUILT', `${ref} is TypeScript source`, 'compile it first (npx tsc) and run the .js file it produces');
+    }
+    if (!fs.existsSync(file)) throw new SluiceError('UNKNOWN_APP', `app module ${ref} does not exist`, 'check the path (relative to the current directory)');
+  }
+  const module = pathToFileURL(file).href;
+  const mod = await import(module) as { default?: AppDefinition };
+  const def = mod.default;
+  if (!def || typeof def.build !== 'function' || typeof def.outputs !== 'object') {
+    throw new SluiceError('BAD_APP', `${ref} does not export an app`, "its default export must be defineApp({ name, description, inputs, outputs, build }); see the README's 'Writing an app'");
+  }
+  return { def, module };
+}
+
+/** Validates and converts option values (durations to milliseconds); unknown options are errors. */
+export function parseAppOptions(def: AppDefinition, raw: Record<string, unknown>): Record<string, unknown> {
+  const decl = def.options ?? {};
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(raw)) {
+    if (!(key in decl)) {
+      const known = Object.keys(decl);
+      throw new SluiceError('BAD_OPTION', `app ${def.name} has no option --${key}`, known.length ? `its options are: ${known.map((k) => '--' + k).join(', ')}` : 'it takes no options');
+    }
+  }
+  for (const [key, o] of Object.entries(decl)) {
+    const v = raw[key] ?? o.default;
+    if (v === undefined) continue;
+    let parsed: unknown = v;
+    if (o.type === 'duration') parsed = parseDuration(v as string | number, `--${key}`);
+    else if (o.type === 'number') {
+      parsed = Number(v);
+      if (!Number.isFinite(parsed)) throw new SluiceError('BAD_OPTION', `--${key} must be a number, got '${v}'`, `e.g. --${key} ${o.default ?? 10}`);
+    } else if (o.type === 'boolean') parsed = v === true || v === 'true';
+    else parsed = String(v);
+    if (o.choices && !o.choices.includes(parsed as string | number)) {
+      throw new SluiceError('BAD_OPTION', `--${key} must be one of ${o.choices.join(', ')}, got '${v}'`, `e.g. --${key} ${o.choices[0]}`);
+    }
+    out[key] = parsed;
+  }
+  return out;
+}
+
+/** Resolves `--source`/`--sink` values (`URI` for the first name, or `NAME=URI`) against the app's declared names. */
+export function assignUris(kind: 'source' | 'sink', declared: string[], given: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const g of given) {
+    const m = /^([A-Za-z][\w-]*)=(.+)$/.exec(g);
+    const name = m && declared.includes(m[1]) ? m[1] : declared[0];
+    const uri = m && declared.includes(m[1]) ? m[2] : g;
+    if (m && !declared.includes(m[1]) && !/^[a-z]+:/.test(g)) {
+      throw new SluiceError('BAD_OPTION', `--${kind} ${g}: the app has no ${kind === 'source' ? 'input' : 'output'} named '${m[1]}'`, `its ${kind === 'source' ? 'inputs' : 'outputs'} are: ${declared.join(', ')}`);
+    }
+    if (name in out) {
+      throw new SluiceError('BAD_OPTION', `two --${kind} values for '${name}'`, `name them: --${kind} NAME=URI with NAME one of ${declared.join(', ')}`);
+    }
+    out[name] = uri;
+  }
+  return out;
+}
+
+/** The source URI of an input with the app's declared format and schema added where the URI does not say. */
+function inputUri(def: AppDefinition, name: string, uri: string): string {
+  const input = def.inputs[name];
+  const params = new URLSearchParams(uri.includes('?') ? uri.slice(uri.indexOf('?') + 1) : '');
+  if (input.format && !params.has('format') && !uri.startsWith('kafka:')) params.set('format', input.format);
+  if (input.format && uri.startsWith('kafka:') && !params.has('valueFormat')) params.set('valueFormat', input.format);
+  if (input.schema && !params.has('schema')) params.set('schema', typeof input.schema === 'string' ? input.schema : JSON.stringify(input.schema));
+  const base = uri.includes('?') ? uri.slice(0, uri.indexOf('?')) : uri;
+  const qs = params.toString();
+  return qs ? `${base}?${qs}` : base;
+}
+
+/** Calls the app's build with a session whose inputs read the given URIs. */
+export function buildApp(def: AppDefinition, session: Session, options: Record<string, unknown>, inputs: Record<string, string>): Record<string, Dataset<any>> {
+  const outputs = def.build({
+    session,
+    options,
+    input: (name: string) => {
+      const uri = inputs[name];
+      if (uri === undefined) throw new SluiceError('BAD_APP', `app ${def.name} reads input '${name}' which it does not declare`, `declare it in inputs: ${Object.keys(def.inputs).join(', ')}`);
+      return session.readStream.load(uri);
+    },
+  });
+  for (const name of Object.keys(def.outputs)) {
+    if (!def.outputs[name].lateOf && !outputs[name]) throw new SluiceError('BAD_APP', `app ${def.name} declares output '${name}' but build() did not return it`, 'return one Dataset per declared output');
+  }
+  return outputs;
+}
+
+/** Used by worker threads: the plan of one output of the app, built exactly as the driver built it. */
+export async function rebuildAppPlan(setup: WorkerSetup): Promise<PlanIndex> {
+  const { def } = await loadApp(fileURLToPath(setup.module));
+  const outputs = buildApp(def, Session.local({ threads: 0 }), setup.options, setup.inputs);
+  const ds = outputs[setup.output];
+  if (!ds) throw new Error(`app ${def.name} has no output ${setup.output} in this thread`);
+  return new Map(walkPlan(ds.plan).map((n) => [n.id, n]));
+}
+
+/** How to run an app (the `sluice run` flags). */
+export interface RunAppOptions {
+  options?: Record<string, unknown>;
+  sources?: string[];
+  sinks?: string[];
+  checkpoint?: string;
+  trigger?: TriggerSpec;
+  threads?: number;
+  statePartitions?: number;
+  clock?: Clock;
+  onProgress?: (output: string, p: QueryProgress) => void;
+}
+
+/**
+ * Starts one query per output of an app (an output declared with `lateOf` instead receives the late rows
+ * of that output's query). Each query checkpoints in `<checkpoint>/<output>`.
+ */
+export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ session: Session; queries: Map<string, StreamingQuery> }> {
+  const { def, module } = app;
+  const options = parseAppOptions(def, run.options ?? {});
+  const inputNames = Object.keys(def.inputs);
+  const outputNames = Object.keys(def.outputs);
+  const givenSources = assignUris('source', inputNames, run.sources ?? []);
+  const givenSinks = assignUris('sink', outputNames, run.sinks ?? []);
+  const inputs = Object.fromEntries(inputNames.map((n) => [n, inputUri(def, n, givenSources[n] ?? def.inputs[n].default)]));
+  const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
+  session.app = { module, options, inputs };
+  const built = buildApp(def, session, options, inputs);
+  const checkpoint = run.checkpoint ?? path.join('checkpoints', def.name);
+  const queries = new Map<string, StreamingQuery>();
+  try {
+    for (const name of outputNames) {
+      const out = def.outputs[name];
+      if (out.lateOf) continue;
+      const sinkUri = givenSinks[name] ?? out.default;
+      const { format, options: sinkOptions } = parseSinkUri(sinkUri);
+      const w = built[name].writeStream.format(format).options(sinkOptions).outputMode(out.outputMode)
+        .queryName(`${def.name}.${name}`).option('checkpointLocation', path.join(checkpoint, name)).appOutput(name);
+      const late = outputNames.find((n) => def.outputs[n].lateOf === name);
+      if (late) {
+        const lateSink = parseSinkUri(givenSinks[late] ?? def.outputs[late].default);
+        w.lateData(lateSink.format, lateSink.options);
+      }
+      if (run.trigger) w.trigger(run.trigger);
+      const q = await w.start();
+      queries.set(name, q);
+      if (run.onProgress) session.streams.addListener({ onQueryProgress: ({ progress }) => { if (progress.runId === q.runId) run.onProgress!(name, progress); } });
+    }
+  } catch (err) {
+    await Promise.all([...queries.values()].map((q) => q.stop()));
+    throw err;
+  }
+  return { session, queries };
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { SluiceError, describeError } from '../errors.js';
+import { appsCommandModule } from './apps-command.js';
+import { runCommandModule } from './run-command.js';
+
+/** Prints a user error on one line (no stack trace) and exits non-zero; bugs keep their stack. */
+function fail(err: unknown): never {
+  if (err instanceof SluiceError) {
+    process.stderr.write(`sluice: error: ${describeError(err)}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`sluice: internal error (please report): ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(70);
+}
+
+async function main(): Promise<void> {
+  const commands = [runCommandModule, appsCommandModule];
+  const gen = await import('./gen-command.js').then((m) => m.genCommand).catch(() => undefined);
+  let cli = yargs(hideBin(process.argv)).scriptName('sluice')
+    .usage('$0 <command> [options]\n\nSpark-style micro-batch structured streaming for Node.js')
+    .demandCommand(1, 'give a command: run, apps, gen (see --help)')
+    .recommendCommands()
+    .strictCommands()
+    .help()
+    .version()
+    .fail((msg, err) => {
+      if (err) fail(err);
+      process.stderr.write(`sluice: error: ${msg}\nRun 'sluice --help' for usage.\n`);
+      process.exit(2);
+    });
+  for (const c of commands) cli = cli.command(c as never);
+  if (gen) cli = cli.command(gen as never);
+  await cli.parseAsync();
+}
+
+main().catch(fail);

@@ -1,0 +1,49 @@
+import type { ReadTask } from '../sources/source.js';
+import type { OutputMode } from '../sinks/sink.js';
+import type { OperatorMetrics } from '../plan/stateful-operator.js';
+
+/** What every task of batch N needs to know; all of it comes from the offset log, so replays match. */
+export interface BatchContext {
+  batchId: number;
+  batchTimestampMs: number;
+  watermarkMs: number;
+  checkpointDir: string;
+  numStatePartitions: number;
+  outputMode: OutputMode;
+  /** Stateful operator id → the event-time column it sees (from withWatermark), if any. */
+  eventTimeColumns: Record<number, string>;
+  /** Keep state versions from this one on (older ones may be purged). */
+  minStateVersionToKeep: number;
+}
+
+/**
+ * A pipeline of stateless operators over one input: rows from a read task or from batches of an upstream
+ * stateful operator, through `chain` (node ids, applied in order), optionally hash-partitioned by the key of
+ * stateful node `exchange` at the end.
+ */
+export interface FragmentSpec {
+  read?: ReadTask;
+  chain: number[];
+  exchange?: number;
+}
+
+/** Event-time statistics of one withWatermark node over one fragment. */
+export interface EventTimeStats { max: number; min: number; sum: number; count: number; }
+
+/** What a fragment task reports besides its rows. */
+export interface FragmentMetrics {
+  /** Rows read from the source (before any operator), when the fragment starts at a source. */
+  numInputRows: number;
+  numMalformed: number;
+  /** withWatermark node id → event-time stats. */
+  eventTime: Record<number, EventTimeStats>;
+}
+
+/** What a stateful partition task reports. */
+export interface StatefulMetrics extends OperatorMetrics {
+  numRowsTotal: number;
+  numRowsUpdated: number;
+  numRowsRemoved: number;
+  memoryUsedBytes: number;
+  commitTimeMs: number;
+}

@@ -1,0 +1,56 @@
+import type { RecordBatch } from 'apache-arrow';
+import type { BatchContext, FragmentSpec } from './batch-context.js';
+import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
+import { runFragment, runStatefulPartition } from './task-runner.js';
+import { StateStoreCache } from './state-store-cache.js';
+
+/** A fragment to run with the rows it starts from (empty when it reads from a source). */
+export interface FragmentJob {
+  spec: FragmentSpec;
+  input: RecordBatch[];
+}
+
+/**
+ * Where the tasks of a batch run: in the driver's thread (threads: 0) or in the worker pool. Results come
+ * back in the order of the jobs, whatever order the tasks finish in, so output never depends on timing.
+ */
+export interface Executor {
+  /** Threads doing the work (0 = the driver itself). */
+  readonly threads: number;
+  runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]>;
+  /** Runs every state partition of stateful node `nodeId`; `partitions[p]` are partition p's rows. */
+  runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]>;
+  /** Forgets in-memory state after a failed batch, so the replay reloads committed state. */
+  resetState(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Runs every task in the driver's thread. */
+export class InProcessExecutor implements Executor {
+  readonly threads = 0;
+  private readonly stores: StateStoreCache;
+
+  constructor(private readonly index: PlanIndex, options: { snapshotInterval?: number } = {}) {
+    this.stores = new StateStoreCache(options);
+  }
+
+  async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
+    const out: FragmentResult[] = [];
+    for (const j of jobs) out.push(await runFragment(this.index, j.spec, j.input, ctx));
+    return out;
+  }
+
+  async runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]> {
+    const out: StatefulResult[] = [];
+    for (let p = 0; p < partitions.length; p++) out.push(await runStatefulPartition(this.index, nodeId, p, partitions[p], ctx, this.stores));
+    return out;
+  }
+
+  async resetState(): Promise<void> {
+    this.stores.clear();
+  }
+
+  async close(): Promise<void> {
+    this.stores.clear();
+  }
+}

@@ -1,0 +1,185 @@
+import type { Data, RecordBatch } from 'apache-arrow';
+import { Field, Schema } from 'apache-arrow';
+import { batchFromRows, batchOf, countRows, inferSchema, rowsFromBatch, takeRows } from '../arrow/index.js';
+import { UserCodeError } from '../errors.js';
+import { evaluate, filterIndices, resultField } from '../plan/expression-eval.js';
+import type { MapNode, PlanNode, ProjectNode, StatefulNode, WatermarkNode } from '../plan/logical-plan.js';
+import { nodeName } from '../plan/logical-plan.js';
+import { newOperatorMetrics } from '../plan/stateful-operator.js';
+import { runReadTask } from '../sources/readers.js';
+import { partitionOf } from '../state/state-partitioner.js';
+import type { BatchContext, EventTimeStats, FragmentMetrics, FragmentSpec, StatefulMetrics } from './batch-context.js';
+import type { StateStoreCache } from './state-store-cache.js';
+
+/** Plan nodes by operator id: the driver's own plan, or the plan a worker rebuilt from the app module. */
+export type PlanIndex = ReadonlyMap<number, PlanNode>;
+
+/** Output of a fragment: its rows, or its rows split by state partition when it ends in an exchange. */
+export interface FragmentResult {
+  batches: RecordBatch[];
+  partitions?: RecordBatch[][];
+  metrics: FragmentMetrics;
+}
+
+/** Output of one state partition of a stateful operator. */
+export interface StatefulResult {
+  batches: RecordBatch[];
+  late: RecordBatch[];
+  metrics: StatefulMetrics;
+}
+
+function lookup<K extends PlanNode['kind']>(index: PlanIndex, id: number, kind?: K): Extract<PlanNode, { kind: K }> {
+  const node = index.get(id);
+  if (!node || (kind && node.kind !== kind)) {
+    throw new Error(`operator #${id} is not in this thread's plan: the app module built a different query here (its build function must be deterministic)`);
+  }
+  return node as Extract<PlanNode, { kind: K }>;
+}
+
+function userCall<R>(node: PlanNode, ctx: BatchContext, f: () => R): R {
+  try {
+    return f();
+  } catch (err) {
+    throw new UserCodeError(nodeName(node), ctx.batchId, err);
+  }
+}
+
+function applyRowFunction(node: MapNode, batch: RecordBatch, ctx: BatchContext): RecordBatch | null {
+  const rows = rowsFromBatch(batch);
+  const out: Record<string, unknown>[] = [];
+  userCall(node, ctx, () => {
+    if (node.kind === 'map') {
+      for (const r of rows) out.push(node.fn(r) as Record<string, unknown>);
+    } else {
+      for (const r of rows) for (const o of node.fn(r) as Iterable<Record<string, unknown>>) out.push(o);
+    }
+  });
+  if (out.length === 0) return null;
+  return batchFromRows(out, node.schema ?? inferSchema(out.slice(0, 256)));
+}
+
+function applyProject(node: ProjectNode, batch: RecordBatch, ctx: BatchContext): RecordBatch {
+  const evalCtx = { batchTimestampMs: ctx.batchTimestampMs };
+  const fields: Field[] = [];
+  const children: Data[] = [];
+  if (node.keepInput) {
+    batch.schema.fields.forEach((f, i) => { fields.push(f); children.push(batch.data.children[i]); });
+  }
+  for (const c of node.columns) {
+    const f = resultField(c, batch.schema);
+    const d = evaluate(c, batch, evalCtx);
+    const at = node.keepInput ? fields.findIndex((x) => x.name === f.name) : -1;
+    const field = new Field(f.name, d.type, true);
+    if (at >= 0) { fields[at] = field; children[at] = d; } else { fields.push(field); children.push(d); }
+  }
+  return batchOf(new Schema(fields), children, batch.numRows);
+}
+
+function observeEventTime(node: WatermarkNode, batch: RecordBatch, stats: Record<number, EventTimeStats>): void {
+  const i = batch.schema.fields.findIndex((f) => f.name === node.column);
+  if (i < 0) {
+    throw new UserCodeError(nodeName(node), -1, new Error(`withWatermark column '${node.column}' is not in the rows (columns: ${batch.schema.fields.map((f) => f.name).join(', ')})`));
+  }
+  const data = batch.data.children[i];
+  const vals = data.values as ArrayLike<number | bigint>;
+  const s = (stats[node.id] ??= { max: -Infinity, min: Infinity, sum: 0, count: 0 });
+  for (let r = 0; r < batch.numRows; r++) {
+    if (!data.getValid(r)) continue;
+    const v = Number(vals[r]);
+    if (v > s.max) s.max = v;
+    if (v < s.min) s.min = v;
+    s.sum += v;
+    s.count++;
+  }
+}
+
+function applyNode(node: PlanNode, batches: RecordBatch[], ctx: BatchContext, metrics: FragmentMetrics): RecordBatch[] {
+  const out: RecordBatch[] = [];
+  for (const b of batches) {
+    switch (node.kind) {
+      case 'map': case 'flatMap': {
+        const r = applyRowFunction(node, b, ctx);
+        if (r) out.push(r);
+        break;
+      }
+      case 'filter': {
+        let idx: ArrayLike<number>;
+        if (node.condition) idx = filterIndices(node.condition, b, { batchTimestampMs: ctx.batchTimestampMs });
+        else {
+          const rows = rowsFromBatch(b);
+          const keep: number[] = [];
+          userCall(node, ctx, () => { for (let i = 0; i < rows.length; i++) if (node.fn!(rows[i])) keep.push(i); });
+          idx = keep;
+        }
+        if (idx.length === b.numRows) out.push(b);
+        else if (idx.length > 0) out.push(takeRows(b, idx));
+        break;
+      }
+      case 'project':
+        out.push(applyProject(node, b, ctx));
+        break;
+      case 'watermark':
+        observeEventTime(node, b, metrics.eventTime);
+        out.push(b);
+        break;
+      default:
+        throw new Error(`operator ${nodeName(node)} cannot run inside a fragment`);
+    }
+  }
+  return out;
+}
+
+/** Splits rows by the state partition of their grouping key, keeping their order within each partition. */
+function exchange(node: StatefulNode, batches: RecordBatch[], numPartitions: number, ctx: BatchContext): RecordBatch[][] {
+  const parts: RecordBatch[][] = Array.from({ length: numPartitions }, () => []);
+  for (const b of batches) {
+    if (b.numRows === 0) continue;
+    const keys = userCall(node, ctx, () => node.operator.keysOf(b));
+    const idx: number[][] = Array.from({ length: numPartitions }, () => []);
+    for (let i = 0; i < keys.length; i++) idx[partitionOf(keys[i], numPartitions)].push(i);
+    for (let p = 0; p < numPartitions; p++) {
+      if (idx[p].length === b.numRows) parts[p].push(b);
+      else if (idx[p].length > 0) parts[p].push(takeRows(b, idx[p]));
+    }
+  }
+  return parts;
+}
+
+/** Runs one fragment: read (or take the given input), apply the stateless chain, partition if asked. */
+export async function runFragment(index: PlanIndex, spec: FragmentSpec, input: RecordBatch[], ctx: BatchContext): Promise<FragmentResult> {
+  const metrics: FragmentMetrics = { numInputRows: 0, numMalformed: 0, eventTime: {} };
+  let batches = input;
+  if (spec.read) {
+    const res = await runReadTask(spec.read, { batchId: ctx.batchId });
+    batches = res.batches;
+    metrics.numInputRows = countRows(batches);
+    metrics.numMalformed = res.numMalformed ?? 0;
+  }
+  for (const id of spec.chain) batches = applyNode(lookup(index, id), batches, ctx, metrics);
+  if (spec.exchange === undefined) return { batches, metrics };
+  const node = lookup(index, spec.exchange, 'stateful');
+  return { batches: [], partitions: exchange(node, batches, ctx.numStatePartitions, ctx), metrics };
+}
+
+/** Runs one state partition of a stateful operator and commits its state as version batchId. */
+export async function runStatefulPartition(
+  index: PlanIndex, nodeId: number, partition: number, input: RecordBatch[], ctx: BatchContext, stores: StateStoreCache,
+): Promise<StatefulResult> {
+  const node = lookup(index, nodeId, 'stateful');
+  const store = await stores.open(ctx.checkpointDir, nodeId, partition, ctx.batchId - 1);
+  const metrics = newOperatorMetrics();
+  const late: RecordBatch[] = [];
+  let batches: RecordBatch[];
+  try {
+    batches = await node.operator.process(input, {
+      batchId: ctx.batchId, partition, numPartitions: ctx.numStatePartitions, state: store,
+      watermarkMs: ctx.watermarkMs, eventTimeColumn: ctx.eventTimeColumns[nodeId], processingTimeMs: ctx.batchTimestampMs,
+      outputMode: ctx.outputMode, metrics, late,
+    });
+  } catch (err) {
+    stores.discard(nodeId, partition);
+    throw err instanceof UserCodeError ? err : new UserCodeError(nodeName(node), ctx.batchId, err);
+  }
+  const commit = await stores.commit(nodeId, partition, ctx.batchId, ctx.minStateVersionToKeep);
+  return { batches, late, metrics: { ...metrics, ...commit } };
+}

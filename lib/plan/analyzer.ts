@@ -1,0 +1,102 @@
+import { Field, Schema, Type } from 'apache-arrow';
+import { SluiceError } from '../errors.js';
+import type { OutputMode } from '../sinks/sink.js';
+import { resultField } from './expression-eval.js';
+import type { PlanNode, SourceNode, StatefulNode, WatermarkNode } from './logical-plan.js';
+import { inputsOf, nodeName, walkPlan } from './logical-plan.js';
+
+/** What the driver needs to know about a plan, checked when the query starts (as Spark's analyzer does). */
+export interface Analysis {
+  outputMode: OutputMode;
+  sources: SourceNode[];
+  statefulNodes: StatefulNode[];
+  watermarks: WatermarkNode[];
+  usesWatermark: boolean;
+  /** Stateful node id → event-time column from the withWatermark below it. */
+  eventTimeColumns: Record<number, string>;
+  multipleWatermarkPolicy: 'min' | 'max';
+  /** Output schema once known (after `check`), null when a user function decides it per batch. */
+  outputSchema: Schema | null;
+  /** Schema-level checks once the sources' schemas are known; throws SluiceError('ANALYSIS'). */
+  check(sourceSchemas: Schema[]): void;
+}
+
+function analysisError(message: string, hint: string): SluiceError {
+  return new SluiceError('ANALYSIS', message, hint);
+}
+
+function below(node: PlanNode): PlanNode[] {
+  return walkPlan(node).filter((n) => n !== node);
+}
+
+/** Checks output-mode and watermark rules, and collects what the driver needs. */
+export function analyze(root: PlanNode, opts: { outputMode: OutputMode; multipleWatermarkPolicy?: 'min' | 'max' }): Analysis {
+  const nodes = walkPlan(root);
+  const sources = nodes.filter((n): n is SourceNode => n.kind === 'source');
+  const statefulNodes = nodes.filter((n): n is StatefulNode => n.kind === 'stateful');
+  const watermarks = nodes.filter((n): n is WatermarkNode => n.kind === 'watermark');
+  const mode = opts.outputMode;
+  if (mode === 'complete' && statefulNodes.length === 0) {
+    throw analysisError('complete output mode is not supported when there are no streaming aggregations',
+      "use outputMode('append') (or 'update'), or aggregate with groupBy(...).agg(...) first");
+  }
+  const eventTimeColumns: Record<number, string> = {};
+  for (const s of statefulNodes) {
+    const wm = below(s).filter((n): n is WatermarkNode => n.kind === 'watermark');
+    if (wm.length > 0) eventTimeColumns[s.id] = wm[wm.length - 1].column;
+    const op = s.operator;
+    if (!op.outputModes.includes(mode)) {
+      throw analysisError(`${mode} output mode is not supported by ${nodeName(s)}`,
+        op.outputModeHint ?? `use one of: ${op.outputModes.join(', ')}`);
+    }
+    const why = op.analyze?.({ outputMode: mode, hasWatermark: wm.length > 0 });
+    if (why) throw analysisError(`${nodeName(s)}: ${why}`, 'see the output mode rules in the README');
+  }
+  const analysis: Analysis = {
+    outputMode: mode, sources, statefulNodes, watermarks,
+    usesWatermark: statefulNodes.some((s) => s.operator.usesWatermark),
+    eventTimeColumns,
+    multipleWatermarkPolicy: opts.multipleWatermarkPolicy ?? 'min',
+    outputSchema: null,
+    check(sourceSchemas: Schema[]) {
+      const schemas = new Map<number, Schema | null>();
+      sources.forEach((s, i) => schemas.set(s.id, sourceSchemas[i]));
+      for (const n of nodes) if (n.kind !== 'source') schemas.set(n.id, deriveSchema(n, schemas));
+      analysis.outputSchema = schemas.get(root.id) ?? null;
+    },
+  };
+  return analysis;
+}
+
+function deriveSchema(n: Exclude<PlanNode, SourceNode>, schemas: Map<number, Schema | null>): Schema | null {
+  const inputs = inputsOf(n).map((i) => schemas.get(i.id) ?? null);
+  const input = inputs[0];
+  switch (n.kind) {
+    case 'map': case 'flatMap': return n.schema ?? null;
+    case 'filter': return input;
+    case 'union': return inputs.find((s) => s !== null) ?? null;
+    case 'stateful': return n.operator.outputSchema;
+    case 'watermark': {
+      if (!input) return null;
+      const f = input.fields.find((x) => x.name === n.column);
+      if (!f) {
+        throw analysisError(`withWatermark column '${n.column}' does not exist`, `use one of: ${input.fields.map((x) => x.name).join(', ')}`);
+      }
+      if (f.type.typeId !== Type.Timestamp && f.type.typeId !== Type.Int && f.type.typeId !== Type.Float) {
+        throw analysisError(`withWatermark column '${n.column}' is ${f.type}, not a timestamp`,
+          `convert it first, e.g. withColumn('${n.column}', to_timestamp(col('${n.column}')))`);
+      }
+      return input;
+    }
+    case 'project': {
+      if (!input) return null;
+      const fields: Field[] = n.keepInput ? [...input.fields] : [];
+      for (const c of n.columns) {
+        const f = resultField(c, input);
+        const at = n.keepInput ? fields.findIndex((x) => x.name === f.name) : -1;
+        if (at >= 0) fields[at] = f; else fields.push(f);
+      }
+      return new Schema(fields);
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import type { RecordBatch, Schema } from 'apache-arrow';
+import type { Column } from '../api/column.js';
+import type { StreamSource } from '../sources/source.js';
+import type { StatefulOperator } from './stateful-operator.js';
+
+/** A user function over one row; it runs wherever the batch is (driver or worker). */
+export type RowFunction = (row: any) => unknown;
+
+interface NodeBase {
+  /** Operator id: the position of the node in the order the query was built, the same in every thread. */
+  readonly id: number;
+  /** Output schema the user declared (map/flatMap); others are derived when the query starts. */
+  readonly schema?: Schema;
+}
+
+/**
+ * Reads one source. The node holds a factory, not a source: every query started from a plan opens its own
+ * source instance with its own offsets (as Spark instantiates a StreamingRelation per query).
+ */
+export interface SourceNode extends NodeBase { kind: 'source'; description: string; create: () => StreamSource; }
+/** Row-at-a-time function: one output row per input row (map) or any number (flatMap). */
+export interface MapNode extends NodeBase { kind: 'map' | 'flatMap'; input: PlanNode; fn: RowFunction; }
+/** Keeps rows where a row predicate or a boolean column expression is true. */
+export interface FilterNode extends NodeBase { kind: 'filter'; input: PlanNode; fn?: RowFunction; condition?: Column; }
+/**
+ * Vectorised projection. `select` gives exactly `columns`; `withColumn` (keepInput) keeps the input's columns,
+ * replacing a same-named one in place and appending new ones.
+ */
+export interface ProjectNode extends NodeBase { kind: 'project'; input: PlanNode; columns: Column[]; keepInput: boolean; }
+/** Concatenation of streams with the same columns. */
+export interface UnionNode extends NodeBase { kind: 'union'; inputs: PlanNode[]; }
+/** Declares an event-time column and how late its rows may arrive. */
+export interface WatermarkNode extends NodeBase { kind: 'watermark'; input: PlanNode; column: string; delayMs: number; }
+/** A stateful operator; rows are hash-partitioned by key into state partitions first. */
+export interface StatefulNode extends NodeBase { kind: 'stateful'; input: PlanNode; operator: StatefulOperator; }
+
+export type PlanNode = SourceNode | MapNode | FilterNode | ProjectNode | UnionNode | WatermarkNode | StatefulNode;
+
+/** Direct inputs of a node. */
+export function inputsOf(node: PlanNode): PlanNode[] {
+  switch (node.kind) {
+    case 'source': return [];
+    case 'union': return node.inputs;
+    default: return [node.input];
+  }
+}
+
+/** All nodes below and including `root`, each once, inputs before the nodes that use them. */
+export function walkPlan(root: PlanNode): PlanNode[] {
+  const seen = new Set<number>();
+  const out: PlanNode[] = [];
+  const visit = (n: PlanNode): void => {
+    if (seen.has(n.id)) return;
+    seen.add(n.id);
+    for (const i of inputsOf(n)) visit(i);
+    out.push(n);
+  };
+  visit(root);
+  return out;
+}
+
+/** Short operator name for messages and progress, e.g. `map#3`. */
+export function nodeName(node: PlanNode): string {
+  return node.kind === 'stateful' ? `${node.operator.name}#${node.id}` : `${node.kind}#${node.id}`;
+}
+
+/** The batches flowing out of a node in one micro-batch. */
+export type Batches = RecordBatch[];

@@ -1,0 +1,79 @@
+import type { RecordBatch, Schema } from 'apache-arrow';
+import type { OutputMode } from '../sinks/sink.js';
+
+/** The state one operator keeps for one state partition; implemented by lib/state's StateStore. */
+export interface KeyedState {
+  get(key: unknown): unknown;
+  has(key: unknown): boolean;
+  put(key: unknown, value: unknown, timeoutMs?: number): void;
+  remove(key: unknown): void;
+  getTimeout(key: unknown): number;
+  readonly size: number;
+  entries(): Iterable<[unknown, unknown]>;
+  sortedEntries(): Iterable<[unknown, unknown]>;
+  keysWithTimeoutAtOrBefore(ts: number): unknown[];
+}
+
+/** Counters an operator reports per batch, summed over partitions into the query progress. */
+export interface OperatorMetrics {
+  numRowsDroppedByWatermark: number;
+  numKeysTimedOut: number;
+  numLateRows: number;
+  /** The earliest processing-time timeout left in state, or Infinity: the driver runs a no-data batch when it is due. */
+  nextProcessingTimeoutMs: number;
+  /** The earliest event-time deadline left in state (timeouts, windows to close), or Infinity. */
+  nextEventTimeDeadlineMs: number;
+}
+
+/** What a stateful operator sees while it processes one state partition in one batch. */
+export interface StatefulContext {
+  batchId: number;
+  partition: number;
+  numPartitions: number;
+  /** State as of the end of the previous batch; the task runner commits it as version batchId. */
+  state: KeyedState;
+  /** The batch's event-time watermark from the offset log. */
+  watermarkMs: number;
+  /** The event-time column declared by withWatermark below this operator, when it reaches it. */
+  eventTimeColumn?: string;
+  /** The batch's processing time from the offset log. */
+  processingTimeMs: number;
+  outputMode: OutputMode;
+  metrics: OperatorMetrics;
+  /** Rows an operator diverts to the late-data output, with the reason already in their columns. */
+  late: RecordBatch[];
+}
+
+/**
+ * A stateful operator (mapGroupsWithState, aggregation, windows). The engine hash-partitions input rows by
+ * `keysOf`, then calls `process` once per state partition with that partition's rows in source order.
+ * Implementations must be deterministic: the same rows, state and context give the same output.
+ */
+export interface StatefulOperator {
+  /** Operator name for messages and progress, e.g. `mapGroupsWithState`. */
+  readonly name: string;
+  /** Output schema, or null when it is inferred from what a user function returns. */
+  readonly outputSchema: Schema | null;
+  /** Whether the operator reads the event-time watermark (it then needs a no-data batch when the watermark moves). */
+  readonly usesWatermark: boolean;
+  /** Output modes it supports; the analyzer rejects the others with `outputModeHint`. */
+  readonly outputModes: readonly OutputMode[];
+  /** Why an unsupported output mode is rejected and what to use instead. */
+  readonly outputModeHint?: string;
+  /** Checks done when the query starts (e.g. append mode needs a watermark): returns an error message or null. */
+  analyze?(info: { outputMode: OutputMode; hasWatermark: boolean }): string | null;
+  /** Grouping key of each row, as primitives or arrays of primitives (hashed into state partitions). */
+  keysOf(batch: RecordBatch): unknown[];
+  /** Processes one partition's rows (may be empty: a no-data batch still fires timeouts and evictions). */
+  process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] | Promise<RecordBatch[]>;
+  /** Schema of rows diverted to the late-data output, when the operator has one. */
+  readonly lateSchema?: Schema;
+}
+
+/** Fresh counters for one partition and batch. */
+export function newOperatorMetrics(): OperatorMetrics {
+  return {
+    numRowsDroppedByWatermark: 0, numKeysTimedOut: 0, numLateRows: 0,
+    nextProcessingTimeoutMs: Infinity, nextEventTimeDeadlineMs: Infinity,
+  };
+}
