@@ -1,0 +1,431 @@
+import { SluiceError } from '../errors.js';
+
+/**
+ * Spark-like column expressions. A Column is an immutable expression tree of plain JSON nodes, so a plan can be
+ * shipped to worker threads (`JSON.stringify(column)` / `Column.fromJSON`). Types and names are resolved against a
+ * schema by lib/plan/expression-eval.ts, which also evaluates them on Arrow record batches.
+ */
+
+/** Target types of `cast` (Spark's names; 'bigint', 'integer', 'float', 'bool', 'varchar' are accepted too). */
+export type CastTypeName = 'string' | 'double' | 'long' | 'int' | 'boolean' | 'timestamp';
+
+/** A JS value usable as a literal: number (int if integral and 32-bit, long if a larger safe integer, else double), bigint (long), Date (timestamp). */
+export type Literal = string | number | boolean | bigint | Date | null;
+export type ColumnOrLiteral = Column | Literal;
+/** Functions take a Column or a column name, as in PySpark. */
+export type ColumnOrName = Column | string;
+
+export type ArithmeticOp = '+' | '-' | '*' | '/' | '%';
+export type ComparisonOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | '<=>';
+export type LogicalOp = 'AND' | 'OR';
+export type BinaryOp = ArithmeticOp | ComparisonOp | LogicalOp;
+export type FunctionName =
+  | 'coalesce' | 'to_timestamp' | 'timestamp_seconds' | 'unix_timestamp' | 'current_timestamp'
+  | 'concat' | 'lower' | 'upper' | 'length' | 'abs' | 'round';
+export type LiteralType = 'int' | 'long' | 'double' | 'string' | 'boolean' | 'timestamp' | 'null';
+
+/** The JSON form of an expression. Longs are decimal strings, timestamps epoch milliseconds. */
+export type ExprNode =
+  | { kind: 'col'; name: string }
+  | { kind: 'lit'; type: LiteralType; value: string | number | boolean | null }
+  | { kind: 'op'; op: BinaryOp; left: ExprNode; right: ExprNode }
+  | { kind: 'not'; child: ExprNode }
+  | { kind: 'isNull'; child: ExprNode; negated: boolean }
+  | { kind: 'cast'; child: ExprNode; to: CastTypeName }
+  | { kind: 'alias'; child: ExprNode; name: string }
+  | { kind: 'field'; child: ExprNode; name: string }
+  | { kind: 'case'; branches: { when: ExprNode; then: ExprNode }[]; otherwise: ExprNode | null }
+  | { kind: 'call'; fn: FunctionName; args: ExprNode[] };
+
+const CAST_ALIASES: Record<string, CastTypeName> = {
+  string: 'string', varchar: 'string', text: 'string', double: 'double', float: 'double', long: 'long',
+  bigint: 'long', int: 'int', integer: 'int', boolean: 'boolean', bool: 'boolean', timestamp: 'timestamp',
+};
+
+const ARITHMETIC: readonly string[] = ['+', '-', '*', '/', '%'];
+const COMPARISON: readonly string[] = ['=', '!=', '<', '<=', '>', '>=', '<=>'];
+const FUNCTIONS: readonly string[] = [
+  'coalesce', 'to_timestamp', 'timestamp_seconds', 'unix_timestamp', 'current_timestamp',
+  'concat', 'lower', 'upper', 'length', 'abs', 'round',
+];
+
+/** True for arithmetic operators. */
+export function isArithmeticOp(op: BinaryOp): op is ArithmeticOp {
+  return ARITHMETIC.includes(op);
+}
+
+/** True for comparison operators. */
+export function isComparisonOp(op: BinaryOp): op is ComparisonOp {
+  return COMPARISON.includes(op);
+}
+
+/** Normalises a user's cast type name, or throws naming the accepted ones. */
+export function castTypeName(type: string): CastTypeName {
+  const t = CAST_ALIASES[String(type).toLowerCase()];
+  if (!t) {
+    throw new SluiceError('BAD_EXPRESSION', `cannot cast to unknown type '${type}'`,
+      "use one of 'string', 'double', 'long', 'int', 'boolean', 'timestamp'");
+  }
+  return t;
+}
+
+function deepFreeze<T>(node: T): T {
+  if (node && typeof node === 'object' && !Object.isFrozen(node)) {
+    for (const v of Object.values(node)) deepFreeze(v);
+    Object.freeze(node);
+  }
+  return node;
+}
+
+/** The literal node of a JS value. */
+function literalNode(value: Literal): ExprNode {
+  if (value === null || value === undefined) return { kind: 'lit', type: 'null', value: null };
+  switch (typeof value) {
+    case 'string': return { kind: 'lit', type: 'string', value };
+    case 'boolean': return { kind: 'lit', type: 'boolean', value };
+    case 'bigint':
+      if (value > 0x7fffffffffffffffn || value < -0x8000000000000000n) {
+        throw new SluiceError('BAD_EXPRESSION', `literal ${value} does not fit a long (64-bit)`, 'use a smaller value or a double');
+      }
+      return { kind: 'lit', type: 'long', value: value.toString() };
+    case 'number':
+      if (Number.isInteger(value) && !Object.is(value, -0)) {
+        if (value >= -2147483648 && value <= 2147483647) return { kind: 'lit', type: 'int', value };
+        if (Number.isSafeInteger(value)) return { kind: 'lit', type: 'long', value: String(value) };
+      }
+      return { kind: 'lit', type: 'double', value: Number.isFinite(value) ? value : String(value) };
+    default:
+      if (value instanceof Date) {
+        const ms = value.getTime();
+        if (Number.isNaN(ms)) throw new SluiceError('BAD_EXPRESSION', 'literal is an invalid Date', 'pass a valid Date');
+        return { kind: 'lit', type: 'timestamp', value: ms };
+      }
+      throw new SluiceError('BAD_EXPRESSION', `cannot use ${Object.prototype.toString.call(value)} as a literal`,
+        'use a string, number, boolean, bigint, Date, null or a Column');
+  }
+}
+
+function nodeOf(value: ColumnOrLiteral): ExprNode {
+  return value instanceof Column ? value.expr : literalNode(value);
+}
+
+function nodeOfName(value: ColumnOrName): ExprNode {
+  if (value instanceof Column) return value.expr;
+  if (typeof value !== 'string') {
+    throw new SluiceError('BAD_EXPRESSION', `expected a Column or a column name, got ${typeof value}`, "wrap literals in lit(...), e.g. lit(1)");
+  }
+  return { kind: 'col', name: value };
+}
+
+/** An immutable Spark-like column expression. */
+export class Column {
+  /** The expression tree (frozen). */
+  readonly expr: ExprNode;
+
+  constructor(expr: ExprNode) {
+    this.expr = deepFreeze(expr);
+  }
+
+  private op(op: BinaryOp, other: ColumnOrLiteral): Column {
+    return new Column({ kind: 'op', op, left: this.expr, right: nodeOf(other) });
+  }
+
+  /** `this + other`. */
+  plus(other: ColumnOrLiteral): Column { return this.op('+', other); }
+  /** `this - other`. */
+  minus(other: ColumnOrLiteral): Column { return this.op('-', other); }
+  /** `this * other`. */
+  multiply(other: ColumnOrLiteral): Column { return this.op('*', other); }
+  /** `this / other`, always a double; division by zero gives null. */
+  divide(other: ColumnOrLiteral): Column { return this.op('/', other); }
+  /** Remainder with the sign of the dividend (Java's `%`); modulo zero gives null. */
+  mod(other: ColumnOrLiteral): Column { return this.op('%', other); }
+
+  /** `this = other` (null if either side is null). */
+  eq(other: ColumnOrLiteral): Column { return this.op('=', other); }
+  /** `this != other` (null if either side is null). */
+  ne(other: ColumnOrLiteral): Column { return this.op('!=', other); }
+  /** `this < other`. */
+  lt(other: ColumnOrLiteral): Column { return this.op('<', other); }
+  /** `this <= other`. */
+  le(other: ColumnOrLiteral): Column { return this.op('<=', other); }
+  /** `this > other`. */
+  gt(other: ColumnOrLiteral): Column { return this.op('>', other); }
+  /** `this >= other`. */
+  ge(other: ColumnOrLiteral): Column { return this.op('>=', other); }
+  /** Null-safe equality (Spark's `<=>`): never null, null <=> null is true. */
+  eqNullSafe(other: ColumnOrLiteral): Column { return this.op('<=>', other); }
+
+  /** Three-valued AND: false if either side is false, else null if either is null. */
+  and(other: ColumnOrLiteral): Column { return this.op('AND', other); }
+  /** Three-valued OR: true if either side is true, else null if either is null. */
+  or(other: ColumnOrLiteral): Column { return this.op('OR', other); }
+  /** Boolean negation (null stays null). */
+  not(): Column { return new Column({ kind: 'not', child: this.expr }); }
+
+  /** True where the value is null. */
+  isNull(): Column { return new Column({ kind: 'isNull', child: this.expr, negated: false }); }
+  /** True where the value is not null. */
+  isNotNull(): Column { return new Column({ kind: 'isNull', child: this.expr, negated: true }); }
+
+  /** Converts to `type`; values that cannot be converted (e.g. 'abc' to double) become null. */
+  cast(type: CastTypeName | string): Column {
+    return new Column({ kind: 'cast', child: this.expr, to: castTypeName(type) });
+  }
+
+  /** Names the result column. */
+  alias(name: string): Column {
+    if (typeof name !== 'string' || name === '') {
+      throw new SluiceError('BAD_EXPRESSION', 'alias needs a non-empty name', "e.g. col('a').alias('b')");
+    }
+    return new Column({ kind: 'alias', child: this.expr, name });
+  }
+
+  /** Same as alias. */
+  as(name: string): Column { return this.alias(name); }
+
+  /** A field of a struct column (null where the struct is null). */
+  getField(name: string): Column {
+    return new Column({ kind: 'field', child: this.expr, name });
+  }
+
+  /** Adds a branch to a `when(...)` expression. */
+  when(condition: Column, value: ColumnOrLiteral): Column {
+    const e = this.expr;
+    if (e.kind !== 'case' || e.otherwise !== null) {
+      throw new SluiceError('BAD_EXPRESSION', '.when() can only follow when(...) or another .when(...)',
+        "start with when(cond, value) and end with .otherwise(value)");
+    }
+    return new Column({ kind: 'case', branches: [...e.branches, { when: condition.expr, then: nodeOf(value) }], otherwise: null });
+  }
+
+  /** The value of a `when(...)` expression where no branch matched (null without it). */
+  otherwise(value: ColumnOrLiteral): Column {
+    const e = this.expr;
+    if (e.kind !== 'case' || e.otherwise !== null) {
+      throw new SluiceError('BAD_EXPRESSION', '.otherwise() can only follow when(...) and only once',
+        "write when(cond, a).otherwise(b)");
+    }
+    return new Column({ kind: 'case', branches: e.branches, otherwise: nodeOf(value) });
+  }
+
+  /** The JSON form, used by JSON.stringify. */
+  toJSON(): ExprNode {
+    return this.expr;
+  }
+
+  /** Rebuilds a column from its JSON form, checking its shape. */
+  static fromJSON(json: unknown): Column {
+    return new Column(checkNode(typeof json === 'string' ? JSON.parse(json) : json, 'expression'));
+  }
+
+  /** Spark-like text of the expression, e.g. `((amount > 10) AND (event_type = click))`. */
+  toString(): string {
+    return exprText(this.expr);
+  }
+}
+
+function bad(where: string, what: string): never {
+  throw new SluiceError('BAD_EXPRESSION', `not a sluice column expression at ${where}: ${what}`,
+    'build expressions with col(), lit() and the Column methods, and ship them with JSON.stringify');
+}
+
+function checkNode(n: unknown, where: string): ExprNode {
+  if (!n || typeof n !== 'object') bad(where, 'expected an object');
+  const o = n as Record<string, unknown>;
+  const str = (k: string): string => (typeof o[k] === 'string' ? o[k] as string : bad(where, `'${k}' must be a string`));
+  const child = (k: string): ExprNode => checkNode(o[k], `${where}.${k}`);
+  switch (o.kind) {
+    case 'col': return { kind: 'col', name: str('name') };
+    case 'lit': {
+      const type = o.type as LiteralType;
+      const v = o.value;
+      const ok = (type === 'null' && v === null) || (type === 'string' && typeof v === 'string')
+        || (type === 'boolean' && typeof v === 'boolean') || (type === 'int' && Number.isInteger(v))
+        || (type === 'long' && typeof v === 'string' && /^-?\d+$/.test(v))
+        || (type === 'double' && (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity'))
+        || (type === 'timestamp' && typeof v === 'number');
+      if (!ok) bad(where, `literal of type ${String(type)} with value ${JSON.stringify(v)}`);
+      return { kind: 'lit', type, value: v as string | number | boolean | null };
+    }
+    case 'op': {
+      const op = o.op as BinaryOp;
+      if (!ARITHMETIC.includes(op) && !COMPARISON.includes(op) && op !== 'AND' && op !== 'OR') bad(where, `unknown operator ${String(op)}`);
+      return { kind: 'op', op, left: child('left'), right: child('right') };
+    }
+    case 'not': return { kind: 'not', child: child('child') };
+    case 'isNull':
+      if (typeof o.negated !== 'boolean') bad(where, "'negated' must be a boolean");
+      return { kind: 'isNull', child: child('child'), negated: o.negated as boolean };
+    case 'cast': return { kind: 'cast', child: child('child'), to: castTypeName(str('to')) };
+    case 'alias': return { kind: 'alias', child: child('child'), name: str('name') };
+    case 'field': return { kind: 'field', child: child('child'), name: str('name') };
+    case 'case': {
+      if (!Array.isArray(o.branches) || o.branches.length === 0) bad(where, 'a case needs at least one branch');
+      const branches = (o.branches as unknown[]).map((b, i) => {
+        const br = (b ?? {}) as Record<string, unknown>;
+        return { when: checkNode(br.when, `${where}.branches[${i}].when`), then: checkNode(br.then, `${where}.branches[${i}].then`) };
+      });
+      return { kind: 'case', branches, otherwise: o.otherwise === null ? null : child('otherwise') };
+    }
+    case 'call': {
+      const fn = o.fn as FunctionName;
+      if (!FUNCTIONS.includes(fn)) bad(where, `unknown function ${String(fn)}`);
+      if (!Array.isArray(o.args)) bad(where, "'args' must be an array");
+      return { kind: 'call', fn, args: (o.args as unknown[]).map((a, i) => checkNode(a, `${where}.args[${i}]`)) };
+    }
+    default: return bad(where, `unknown kind ${JSON.stringify(o.kind)}`);
+  }
+}
+
+const SQL_TYPE: Record<CastTypeName, string> = {
+  string: 'STRING', double: 'DOUBLE', long: 'BIGINT', int: 'INT', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP',
+};
+
+/** Text of a literal as Spark prints it in generated column names. */
+export function literalText(node: Extract<ExprNode, { kind: 'lit' }>): string {
+  switch (node.type) {
+    case 'null': return 'NULL';
+    case 'timestamp': return `TIMESTAMP '${new Date(node.value as number).toISOString().replace('T', ' ').replace(/\.000Z$|Z$/, '')}'`;
+    default: return String(node.value);
+  }
+}
+
+/**
+ * Spark-like text of an expression, used as the generated name of an unnamed result column: `(a + 1)`,
+ * `(NOT (a = b))`, `CAST((a + 1) AS STRING)`, `CASE WHEN (a > 1) THEN x ELSE y END`, `lower(name)`.
+ * `nameOf` names column references (the evaluator passes the resolved name).
+ */
+export function exprText(node: ExprNode, nameOf: (n: Extract<ExprNode, { kind: 'col' }>) => string = defaultColName): string {
+  const t = (n: ExprNode): string => exprText(n, nameOf);
+  switch (node.kind) {
+    case 'col': return nameOf(node);
+    case 'lit': return literalText(node);
+    case 'op':
+      if (node.op === '!=') return `(NOT (${t(node.left)} = ${t(node.right)}))`;
+      return `(${t(node.left)} ${node.op} ${t(node.right)})`;
+    case 'not': return `(NOT ${t(node.child)})`;
+    case 'isNull': return `(${t(node.child)} IS ${node.negated ? 'NOT ' : ''}NULL)`;
+    case 'cast': return isNamed(node.child) ? t(node.child) : `CAST(${t(node.child)} AS ${SQL_TYPE[node.to]})`;
+    case 'alias': return node.name;
+    case 'field': return `${t(node.child)}.${node.name}`;
+    case 'case': {
+      const whens = node.branches.map((b) => ` WHEN ${t(b.when)} THEN ${t(b.then)}`).join('');
+      return `CASE${whens}${node.otherwise ? ` ELSE ${t(node.otherwise)}` : ''} END`;
+    }
+    case 'call': return `${node.fn}(${node.args.map(t).join(', ')})`;
+  }
+}
+
+/** Spark keeps the name of a cast's child when the child is a named column (so `col('value').cast('string')` is `value`). */
+function isNamed(node: ExprNode): boolean {
+  return node.kind === 'col' || node.kind === 'alias' || node.kind === 'field';
+}
+
+/** The last part of a dotted name, without backticks: `device.type` → `type`. */
+function defaultColName(node: Extract<ExprNode, { kind: 'col' }>): string {
+  const parts = splitColumnName(node.name);
+  return parts[parts.length - 1];
+}
+
+/** Splits `a.b.c` into parts; backticks quote a part that contains dots (`` `a.b`.c ``). */
+export function splitColumnName(name: string): string[] {
+  if (!name.includes('`')) return name.split('.');
+  const parts: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i];
+    if (c === '`') {
+      if (quoted && name[i + 1] === '`') { cur += '`'; i++; } else quoted = !quoted;
+    } else if (c === '.' && !quoted) {
+      parts.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  parts.push(cur);
+  return parts;
+}
+
+/** A column by name; `a.b` reaches field b of struct a (a literal column named `a.b` wins if it exists). */
+export function col(name: string): Column {
+  if (typeof name !== 'string' || name === '') {
+    throw new SluiceError('BAD_EXPRESSION', 'col() needs a non-empty column name', "e.g. col('amount')");
+  }
+  return new Column({ kind: 'col', name });
+}
+
+/** Same as col. */
+export const column = col;
+
+/** A literal value (a Column is returned unchanged). */
+export function lit(value: ColumnOrLiteral): Column {
+  return value instanceof Column ? value : new Column(literalNode(value));
+}
+
+/** `CASE WHEN condition THEN value`; chain `.when(...)` and end with `.otherwise(...)`. */
+export function when(condition: Column, value: ColumnOrLiteral): Column {
+  if (!(condition instanceof Column)) {
+    throw new SluiceError('BAD_EXPRESSION', 'when() needs a Column condition', "e.g. when(col('a').gt(1), 'big')");
+  }
+  return new Column({ kind: 'case', branches: [{ when: condition.expr, then: nodeOf(value) }], otherwise: null });
+}
+
+function call(fn: FunctionName, args: ExprNode[]): Column {
+  return new Column({ kind: 'call', fn, args });
+}
+
+/** The first non-null argument per row. */
+export function coalesce(...cols: ColumnOrName[]): Column {
+  if (cols.length === 0) throw new SluiceError('BAD_EXPRESSION', 'coalesce needs at least one column', "e.g. coalesce(col('a'), lit(0))");
+  return call('coalesce', cols.map(nodeOfName));
+}
+
+/**
+ * Parses strings to timestamps. Without a format: ISO-8601 (`2024-05-01`, `2024-05-01T10:00:00.123Z`,
+ * `2024-05-01 10:00:00+02:00`; no zone means UTC). With a format: a Java/Spark pattern such as
+ * 'yyyy-MM-dd HH:mm:ss' or 'dd/MM/yyyy HH:mm', interpreted as UTC unless it holds a zone (X, Z). Unparsable → null.
+ * Numbers are seconds since the epoch.
+ */
+export function to_timestamp(c: ColumnOrName, format?: string): Column {
+  return call('to_timestamp', format === undefined ? [nodeOfName(c)] : [nodeOfName(c), literalNode(format)]);
+}
+
+/** Seconds since the epoch (int, long or double) to a timestamp. */
+export function timestamp_seconds(c: ColumnOrName): Column {
+  return call('timestamp_seconds', [nodeOfName(c)]);
+}
+
+/**
+ * Seconds since the epoch (long) of a timestamp, or of a string parsed as by to_timestamp. Without arguments,
+ * the batch's processing time.
+ */
+export function unix_timestamp(c?: ColumnOrName, format?: string): Column {
+  if (c === undefined) return call('unix_timestamp', []);
+  return call('unix_timestamp', format === undefined ? [nodeOfName(c)] : [nodeOfName(c), literalNode(format)]);
+}
+
+/** The batch's processing time as recorded in the offset log, so a replayed batch sees the same value. */
+export function current_timestamp(): Column {
+  return call('current_timestamp', []);
+}
+
+/** String concatenation; null if any argument is null. Non-strings are cast to string. */
+export function concat(...cols: ColumnOrName[]): Column {
+  return call('concat', cols.map(nodeOfName));
+}
+
+/** Lower case. */
+export function lower(c: ColumnOrName): Column { return call('lower', [nodeOfName(c)]); }
+/** Upper case. */
+export function upper(c: ColumnOrName): Column { return call('upper', [nodeOfName(c)]); }
+/** Number of characters of a string (bytes of a binary), as an int. */
+export function length(c: ColumnOrName): Column { return call('length', [nodeOfName(c)]); }
+/** Absolute value. */
+export function abs(c: ColumnOrName): Column { return call('abs', [nodeOfName(c)]); }
+
+/** Rounds half away from zero (Spark's HALF_UP) to `digits` decimals; negative digits round to tens, hundreds… */
+export function round(c: ColumnOrName, digits = 0): Column {
+  if (!Number.isInteger(digits)) throw new SluiceError('BAD_EXPRESSION', `round() digits must be an integer, got ${digits}`, 'e.g. round(col, 2)');
+  return call('round', [nodeOfName(c), literalNode(digits)]);
+}

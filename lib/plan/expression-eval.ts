@@ -1,0 +1,228 @@
+import { Data, Field, RecordBatch, Schema } from 'apache-arrow';
+import { SluiceError } from '../errors.js';
+import { batchOf } from '../arrow/batch-ops.js';
+import { Column, exprText } from '../api/column.js';
+import { bind, Bound, resolveColumn } from './expression-bind.js';
+import {
+  arithmetic, compare, isNull, logical, not, pickRows, truthy,
+} from './expression-kernels.js';
+import {
+  absolute, cast, changeCase, concatStrings, lengthOf, parseTimestamps, roundValue, timestampSeconds,
+} from './expression-functions.js';
+import {
+  andValid, LType, loadData, materialise, scalarOf, toData, Val, validOf, validOfData, withValidity,
+} from './expression-vectors.js';
+
+/**
+ * Evaluation of column expressions on Arrow record batches. Analysis (name resolution, types, implicit casts)
+ * runs once per expression and schema and is cached; evaluation runs vectorised kernels over whole columns.
+ */
+
+/** What an expression may read besides the batch: the batch's processing time from the offset log. */
+export interface EvalContext {
+  /** Processing time of the micro-batch (epoch ms), as written in offsets/N: current_timestamp() returns it. */
+  batchTimestampMs: number;
+}
+
+/** An expression bound to one input schema: its output field and its evaluator. */
+export interface BoundExpression {
+  readonly column: Column;
+  readonly field: Field;
+  /** The result column for every row of `batch` (which must have the bound schema). */
+  evaluate(batch: RecordBatch, ctx: EvalContext): Data;
+}
+
+interface Analysed {
+  tree: Bound;
+  bound: BoundExpression;
+}
+
+const cache = new WeakMap<object, WeakMap<Schema, Analysed>>();
+
+/** Binds once per expression tree and schema object; streaming batches share their schema object. */
+function analyse(column: Column, schema: Schema): Analysed {
+  let bySchema = cache.get(column.expr);
+  if (!bySchema) cache.set(column.expr, (bySchema = new WeakMap()));
+  let a = bySchema.get(schema);
+  if (!a) {
+    const tree = bind(column.expr, schema);
+    const name = exprText(column.expr, (n) => resolveColumn(schema, n.name).field.name);
+    const field = new Field(name, tree.arrow, true);
+    a = { tree, bound: { column, field, evaluate: (batch, ctx) => evaluateBound(tree, batch, ctx) } };
+    bySchema.set(schema, a);
+  }
+  return a;
+}
+
+/**
+ * Analyses `column` against `schema` once (cached per expression and schema). Throws SluiceError('ANALYSIS')
+ * naming the missing column and the available ones, or the type mismatch, before any data is read.
+ */
+export function bindExpression(column: Column, schema: Schema): BoundExpression {
+  return analyse(column, schema).bound;
+}
+
+/**
+ * The output field of `column` over `schema`: its name (the alias, the column's name, or a Spark-like generated
+ * name such as `(a + 1)`) and Arrow type. Computed once per query; throws SluiceError('ANALYSIS') when a
+ * referenced column does not exist or types do not fit.
+ */
+export function resultField(column: Column, schema: Schema): Field {
+  return analyse(column, schema).bound.field;
+}
+
+/** The column of `column` evaluated over every row of `batch` (batch.numRows values). */
+export function evaluate(column: Column, batch: RecordBatch, ctx: EvalContext): Data {
+  return analyse(column, batch.schema).bound.evaluate(batch, ctx);
+}
+
+/** The bound predicate, or an ANALYSIS error unless it is boolean. */
+function predicateTree(predicate: Column, schema: Schema): Bound {
+  const { tree, bound } = analyse(predicate, schema);
+  if (tree.type !== 'boolean' && tree.type !== 'null') {
+    throw new SluiceError('ANALYSIS', `filter condition '${bound.field.name}' is of type ${tree.type}, not boolean`,
+      "compare the value, e.g. filter(col('amount').gt(10))");
+  }
+  return tree;
+}
+
+/** Throws an ANALYSIS error unless `predicate` is a boolean expression over `schema`. */
+export function checkPredicate(predicate: Column, schema: Schema): void {
+  predicateTree(predicate, schema);
+}
+
+/** Indices of the rows where `predicate` is true (null counts as false), ascending. */
+export function filterIndices(predicate: Column, batch: RecordBatch, ctx: EvalContext): Int32Array {
+  const tree = predicateTree(predicate, batch.schema);
+  return selectedRows(run(tree, batch, ctx, batch.numRows), batch.numRows);
+}
+
+function selectedRows(v: Val, n: number): Int32Array {
+  const t = truthy(v, n);
+  let count = 0;
+  for (let i = 0; i < n; i++) count += t[i];
+  const out = new Int32Array(count);
+  let k = 0;
+  for (let i = 0; i < n && k < count; i++) if (t[i]) out[k++] = i;
+  return out;
+}
+
+/** A projection compiled once per input schema: evaluates each column and assembles a batch. */
+export interface Projection {
+  readonly schema: Schema;
+  apply(batch: RecordBatch, ctx: EvalContext): RecordBatch;
+}
+
+/** Binds `columns` to `schema` and returns the output schema with an evaluator for whole batches. */
+export function compileProjection(columns: readonly Column[], schema: Schema): Projection {
+  const bound = columns.map((c) => bindExpression(c, schema));
+  const out = new Schema(bound.map((b) => b.field));
+  return {
+    schema: out,
+    apply: (batch, ctx) => batchOf(out, bound.map((b) => b.evaluate(batch, ctx)), batch.numRows),
+  };
+}
+
+/** A filter compiled once per input schema: rows where the predicate is true. */
+export interface CompiledFilter {
+  indices(batch: RecordBatch, ctx: EvalContext): Int32Array;
+}
+
+/** Binds and checks a predicate once; evaluation then skips analysis. */
+export function compileFilter(predicate: Column, schema: Schema): CompiledFilter {
+  const tree = predicateTree(predicate, schema);
+  return { indices: (batch, ctx) => selectedRows(run(tree, batch, ctx, batch.numRows), batch.numRows) };
+}
+
+function evaluateBound(tree: Bound, batch: RecordBatch, ctx: EvalContext): Data {
+  const n = batch.numRows;
+  let node = tree;
+  while (node.k === 'alias') node = node.c;
+  if (node.k === 'ref') return refData(batch, node.path);
+  return toData(run(tree, batch, ctx, n), tree.type, tree.arrow, n);
+}
+
+/** The data of a column path; a field is null where an enclosing struct is null. */
+function refData(batch: RecordBatch, path: number[]): Data {
+  let d = batch.data.children[path[0]];
+  let parents = null as Uint8Array | null;
+  for (let i = 1; i < path.length; i++) {
+    parents = andValid(parents, validOfData(d), d.length);
+    d = d.children[path[i]];
+  }
+  return withValidity(d, parents);
+}
+
+/** Applies a kernel to values of which all may be scalars: then it runs on one row and stays a scalar. */
+function fold(args: Val[], types: LType[], kernel: (vals: Val[], n: number) => Val, n: number): Val {
+  if (args.every((a) => a.k === 'scalar')) {
+    return { k: 'scalar', v: scalarOf(kernel(args.map((a, i) => materialise(a, types[i], 1)), 1)) };
+  }
+  return kernel(args, n);
+}
+
+function run(b: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Val {
+  switch (b.k) {
+    case 'ref': return loadData(refData(batch, b.path), b.type);
+    case 'lit': return { k: 'scalar', v: b.value };
+    case 'now': return { k: 'scalar', v: ctx.batchTimestampMs };
+    case 'alias': return run(b.c, batch, ctx, n);
+    case 'arith':
+      return fold([run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)], [b.l.type, b.r.type],
+        ([l, r], m) => arithmetic(b.op, b.type, l, r, m), n);
+    case 'cmp':
+      if (b.operandType === 'null') return { k: 'scalar', v: b.op === '<=>' ? true : null };
+      return fold([run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)], [b.operandType, b.operandType],
+        ([l, r], m) => compare(b.op, b.operandType, l, r, m), n);
+    case 'logic':
+      return fold([run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)], ['boolean', 'boolean'],
+        ([l, r], m) => logical(b.op, l, r, m), n);
+    case 'not': return not(run(b.c, batch, ctx, n), n);
+    case 'isNull': return isNull(run(b.c, batch, ctx, n), b.negated, n);
+    case 'cast': return cast(run(b.c, batch, ctx, n), b.c.type, b.type, n);
+    case 'field': {
+      const parent = run(b.c, batch, ctx, n);
+      if (parent.k === 'scalar') return { k: 'scalar', v: null };
+      if (parent.k !== 'data') throw new Error('internal: field of a non-struct value');
+      const struct = parent.data;
+      return loadData(withValidity(struct.children[b.index], validOfData(struct)), b.type);
+    }
+    case 'case': return caseWhen(b, batch, ctx, n);
+    case 'coalesce': {
+      const vals = b.args.map((a) => run(a, batch, ctx, n));
+      const types = b.args.map(() => b.type);
+      return fold(vals, types, (vs, m) => {
+        const pick = new Int32Array(m).fill(-1);
+        for (let k = vs.length - 1; k >= 0; k--) {
+          const valid = validOf(vs[k], m);
+          for (let i = 0; i < m; i++) if (!valid || valid[i]) pick[i] = k;
+        }
+        return pickRows(vs, pick, b.type, b.arrow, m);
+      }, n);
+    }
+    case 'parseTimestamp': return parseTimestamps(run(b.c, batch, ctx, n), b.format, n);
+    case 'secondsToTimestamp': return timestampSeconds(run(b.c, batch, ctx, n), n);
+    case 'concat': return concatStrings(b.args.map((a) => run(a, batch, ctx, n)), n);
+    case 'changeCase': return changeCase(run(b.c, batch, ctx, n), b.upper, n);
+    case 'length': return lengthOf(run(b.c, batch, ctx, n), b.c.type, n);
+    case 'abs': return absolute(run(b.c, batch, ctx, n), b.type, n);
+    case 'round': return roundValue(run(b.c, batch, ctx, n), b.type, b.digits, n);
+  }
+}
+
+/** CASE WHEN: the first branch whose condition is true picks the row's value. */
+function caseWhen(b: Extract<Bound, { k: 'case' }>, batch: RecordBatch, ctx: EvalContext, n: number): Val {
+  const conds = b.branches.map((br) => run(br.when, batch, ctx, n));
+  const values = [...b.branches.map((br) => run(br.then, batch, ctx, n)), ...(b.otherwise ? [run(b.otherwise, batch, ctx, n)] : [])];
+  const all = [...conds, ...values];
+  const types: LType[] = [...conds.map((): LType => 'boolean'), ...values.map(() => b.type)];
+  return fold(all, types, (vs, m) => {
+    const pick = new Int32Array(m).fill(b.otherwise ? b.branches.length : -1);
+    const done = new Uint8Array(m);
+    for (let k = 0; k < b.branches.length; k++) {
+      const t = truthy(vs[k], m);
+      for (let i = 0; i < m; i++) if (t[i] && !done[i]) { pick[i] = k; done[i] = 1; }
+    }
+    return pickRows(vs.slice(b.branches.length), pick, b.type, b.arrow, m);
+  }, n);
+}
