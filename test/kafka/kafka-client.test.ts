@@ -24,7 +24,7 @@ describe('kafka client: metadata, range reads, produce', () => {
       { topic: 'in-a', partition: 0 }, { topic: 'in-a', partition: 1 }, { topic: 'in-a', partition: 2 },
       { topic: 'in-b', partition: 0 },
     ]);
-    const outs = await client.listPartitions(/^out-/);
+    const outs = await client.listPartitions(/^out-/g);
     expect(outs.map((p) => `${p.topic}/${p.partition}`)).to.deep.equal(['out-a/0', 'out-a/1', 'out-h/0']);
     // Listing must not create the missing topic (the mock auto-creates topics named in Metadata requests).
     expect(await client.listPartitions(/^missing$/)).to.deep.equal([]);
@@ -104,14 +104,17 @@ describe('kafka client: metadata, range reads, produce', () => {
     expect(seen[0].partition).to.equal(seen[1].partition);
   });
 
-  it('refuses offsets of a topic that does not exist with a clear error', async () => {
-    try {
-      await client.fetchOffsets('nope-topic');
-      expect.fail('expected an error');
-    } catch (err) {
-      expect((err as { code?: string }).code).to.equal('KAFKA_UNKNOWN_TOPIC');
-      expect((err as Error).message).to.contain('nope-topic');
+  it('refuses offsets of, and writes to, a topic that does not exist, without creating it', async () => {
+    for (const attempt of [() => client.fetchOffsets('nope-topic'), () => client.produce('nope-topic', [{ value: 'x' }])]) {
+      try {
+        await attempt();
+        expect.fail('expected an error');
+      } catch (err) {
+        expect((err as { code?: string }).code).to.equal('KAFKA_UNKNOWN_TOPIC');
+        expect((err as Error).message).to.contain('nope-topic');
+      }
     }
+    expect(await client.listPartitions(['nope-topic'])).to.deep.equal([]);
   });
 
   it('commits consumer-group offsets that a group client can read back', async () => {

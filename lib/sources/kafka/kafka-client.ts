@@ -337,7 +337,12 @@ export class KafkaClient {
       try {
         return await fn();
       } catch (err) {
-        if (!isRetriable(err)) throw err;
+        if (!isRetriable(err)) {
+          if (err instanceof Error && err.name.startsWith('KafkaJS')) {
+            throw new SluiceError('KAFKA_ERROR', `Kafka ${operation} failed: ${err.message}`, undefined, { cause: err });
+          }
+          throw err;
+        }
         if (attempt > this.retries) {
           throw new SluiceError('KAFKA_UNAVAILABLE',
             `Kafka ${operation} failed after ${attempt} attempts: ${(err as Error).message}`,
@@ -377,10 +382,12 @@ export class KafkaClient {
   async listPartitions(topics: string[] | RegExp): Promise<TopicPartition[]> {
     const md = await this.allMetadata();
     const wanted = Array.isArray(topics) ? new Set(topics) : null;
+    // A /g or /y pattern keeps state between test() calls; matching must not depend on call order.
+    const pattern = Array.isArray(topics) ? null : new RegExp(topics.source, topics.flags.replace(/[gy]/g, ''));
     const out: TopicPartition[] = [];
     for (const t of md.topicMetadata) {
       if (t.topicErrorCode !== 0) continue;
-      if (wanted ? !wanted.has(t.topic) : !(topics as RegExp).test(t.topic)) continue;
+      if (wanted ? !wanted.has(t.topic) : !pattern!.test(t.topic)) continue;
       for (const p of t.partitionMetadata) out.push({ topic: t.topic, partition: p.partitionId });
     }
     out.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
@@ -547,10 +554,20 @@ export class KafkaClient {
    * Writes `messages` to `topic` with acks=all, in requests of `produceBatchSize` messages, one request
    * at a time so partition order follows array order. A chunk that fails with a retriable error is
    * sent again, so a retry can duplicate records (at-least-once); sinks that need exactly-once must
-   * deduplicate by replay. The topic must exist.
+   * deduplicate by replay.
+   * @throws SluiceError `KAFKA_UNKNOWN_TOPIC` when the topic does not exist.
    */
   async produce(topic: string, messages: ProduceMessage[]): Promise<ProduceResult[]> {
     if (messages.length === 0) return [];
+    if (!this.knownTopics.has(topic)) {
+      // Checked up front: a broker that auto-creates topics named in Metadata requests (the mock does)
+      // would otherwise create a misspelt topic, and a real one would fail only after every retry.
+      if ((await this.listPartitions([topic])).length === 0) {
+        throw new SluiceError('KAFKA_UNKNOWN_TOPIC', `Kafka topic ${topic} does not exist`,
+          'create the topic before writing to it or check its name');
+      }
+      await this.track([topic]);
+    }
     const producer = await this.getProducer();
     const size = this.opts.produceBatchSize ?? 1000;
     const results: ProduceResult[] = [];

@@ -143,9 +143,7 @@ int main(int argc, char **argv) {
                 size_t len = colon ? (size_t)(colon - argv[i]) : 0;
                 if (!colon || len == 0 || len >= sizeof name || parse_long(colon + 1, &parts) || parts < 1) {
                         fprintf(stderr, "bad topic spec '%s', expected name:partitions\n", argv[i]);
-                        rd_kafka_mock_cluster_destroy(mc);
-                        rd_kafka_destroy(rk);
-                        return 2;
+                        _exit(2);
                 }
                 memcpy(name, argv[i], len);
                 name[len] = '\0';
@@ -184,7 +182,8 @@ int main(int argc, char **argv) {
                 }
         }
 
-        rd_kafka_mock_cluster_destroy(mc);
-        rd_kafka_destroy(rk);
-        return 0;
+        /* rd_kafka_mock_cluster_destroy() takes a full second (it waits out its thread's poll interval);
+         * the process holds nothing the OS does not release, so exit at once and keep test teardown fast. */
+        fflush(stdout);
+        _exit(0);
 }
