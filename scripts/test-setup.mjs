@@ -11,22 +11,24 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const source = path.join(root, 'test/support/kafka/mockbroker.c');
 const binary = path.join(root, 'test/support/kafka/mockbroker');
-const APT_PACKAGES = ['librdkafka-dev', 'kcat', 'gcc'];
 
 function onPath(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-function hasRdkafkaHeader() {
+function hasHeader(name) {
   const dirs = ['/usr/include', '/usr/local/include', ...(process.env.CPATH ?? '').split(':').filter(Boolean)];
-  return dirs.some((d) => fs.existsSync(path.join(d, 'librdkafka/rdkafka_mock.h')));
+  return dirs.some((d) => fs.existsSync(path.join(d, name)));
 }
 
+/** Debian packages whose files are missing. */
 function missingPieces() {
   const missing = [];
-  if (!hasRdkafkaHeader()) missing.push('librdkafka-dev');
+  if (!hasHeader('librdkafka/rdkafka_mock.h')) missing.push('librdkafka-dev');
   if (!onPath('kcat')) missing.push('kcat');
   if (!onPath('gcc')) missing.push('gcc');
+  // gcc only recommends the C library headers; --no-install-recommends would leave them out.
+  if (!hasHeader('stdio.h')) missing.push('libc6-dev');
   return missing;
 }
 
@@ -54,7 +56,7 @@ function tryAptInstall(missing) {
 function fail(missing, why) {
   console.error(
     `test-setup: the Kafka tests need ${missing.join(', ')} (${why}).\n` +
-      `  Debian/Ubuntu: sudo apt-get install -y ${APT_PACKAGES.join(' ')}\n` +
+      `  Debian/Ubuntu: sudo apt-get install -y ${missing.join(' ')}\n` +
       `  Then run npm test again.`,
   );
   process.exit(1);
