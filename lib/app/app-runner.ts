@@ -120,10 +120,10 @@ export function buildApp(def: AppDefinition, session: Session, options: Record<s
   const outputs = def.build({
     session,
     options,
-    input: (name: string) => {
+    input: <T>(name: string): Dataset<T> => {
       const uri = inputs[name];
       if (uri === undefined) throw new SluiceError('BAD_APP', `app ${def.name} reads input '${name}' which it does not declare`, `declare it in inputs: ${Object.keys(def.inputs).join(', ')}`);
-      return session.readStream.load(uri);
+      return session.readStream.load(uri) as unknown as Dataset<T>;
     },
   });
   for (const name of Object.keys(def.outputs)) {

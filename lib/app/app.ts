@@ -38,7 +38,7 @@ export interface AppContext<O> {
   /** Parsed and validated option values (durations in milliseconds). */
   options: O;
   /** The stream of a declared input. */
-  input(name: string): Dataset;
+  input<T = Record<string, unknown>>(name: string): Dataset<T>;
 }
 
 /**

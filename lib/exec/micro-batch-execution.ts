@@ -11,6 +11,7 @@ import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
 import type { BatchContext, EventTimeStats } from './batch-context.js';
 import { sleep, type Clock } from './clock.js';
+import { crashPoint } from './crash-points.js';
 import type { Executor, FragmentJob } from './executor.js';
 import type { QueryProgress, SourceProgress, StateOperatorProgress } from './progress.js';
 import type { StatefulResult } from './task-runner.js';
@@ -130,6 +131,17 @@ export class MicroBatchExecution {
     }
   }
 
+  /** Asks every source how far a batch starting now could read. */
+  private async pollSources(): Promise<{ ends: SourceOffset[]; hasData: boolean; latestOffsetMs: number }> {
+    const t0 = performance.now();
+    const ends: SourceOffset[] = [];
+    for (let i = 0; i < this.sources.length; i++) {
+      ends.push(await this.sources[i].source.latestOffset(this.committed[i], this.config.limits[i] ?? {}));
+    }
+    const hasData = ends.some((e, i) => e !== null && !isDeepStrictEqual(e, this.committed[i]));
+    return { ends, hasData, latestOffsetMs: performance.now() - t0 };
+  }
+
   private async triggerLoop(): Promise<void> {
     const { trigger, clock } = this.config;
     const interval = 'processingTimeMs' in trigger ? trigger.processingTimeMs : 0;
@@ -137,18 +149,13 @@ export class MicroBatchExecution {
     while (!this.stopping) {
       if (interval > 0 && this.lastTriggerStart > 0) {
         this.status = { ...this.status, message: 'Waiting for next trigger', isTriggerActive: false };
+        if (this.idleWaiters.length > 0 && !(await this.pollSources()).hasData && !this.noDataBatchDue()) this.releaseIdleWaiters();
         await clock.sleepUntil(this.lastTriggerStart + interval, this.abort.signal);
         if (this.stopping) break;
       }
       this.lastTriggerStart = clock.now();
       this.status = { message: 'Getting offsets from sources', isDataAvailable: false, isTriggerActive: true };
-      const t0 = performance.now();
-      const ends: SourceOffset[] = [];
-      for (let i = 0; i < this.sources.length; i++) {
-        ends.push(await this.sources[i].source.latestOffset(this.committed[i], this.config.limits[i] ?? {}));
-      }
-      const latestOffsetMs = performance.now() - t0;
-      const hasData = ends.some((e, i) => e !== null && !isDeepStrictEqual(e, this.committed[i]));
+      const { ends, hasData, latestOffsetMs } = await this.pollSources();
       const noDataBatchDue = this.noDataBatchDue();
       if ('once' in trigger && ranOnce) break;
       if (!hasData && !noDataBatchDue) {
@@ -167,7 +174,9 @@ export class MicroBatchExecution {
       };
       this.status = { message: `Processing new data (batch ${entry.batchId})`, isDataAvailable: hasData, isTriggerActive: true };
       const w0 = performance.now();
+      crashPoint('before-offsets', entry.batchId);
       await this.checkpoint.offsets.add(entry.batchId, entry);
+      crashPoint('after-offsets', entry.batchId);
       await this.runBatch(entry, latestOffsetMs, performance.now() - w0);
       ranOnce = true;
     }
@@ -203,6 +212,7 @@ export class MicroBatchExecution {
     if (c.lateSink && run.late.length > 0) await c.lateSink.addBatch(batchId, new Table(run.late));
     const table = schema ? new Table(compactBatches(schema, output)) : new Table(output);
     await c.sink.addBatch(batchId, table);
+    crashPoint('after-sink', batchId);
     const addBatchMs = performance.now() - a0;
 
     const c0 = performance.now();
@@ -213,6 +223,7 @@ export class MicroBatchExecution {
       batchId, nextWatermarkMs: Math.floor(newWatermark), committedAtMs: Date.now(),
       stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId])),
     });
+    crashPoint('after-commit', batchId);
     const ends = entry.sources.map((s) => s.end);
     for (let i = 0; i < this.sources.length; i++) await this.sources[i].source.commit(ends[i]);
     this.committed = ends;

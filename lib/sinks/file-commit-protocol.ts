@@ -25,6 +25,7 @@
  * again. A replayed batch whose manifest exists is not written again (deterministic replay makes it the
  * same output); it is only published to the end.
  */
+import { crashPoint } from '../exec/crash-points.js';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { SluiceError } from '../errors.js';
@@ -281,6 +282,7 @@ export class FileCommitProtocol {
     }
     this.latestCommitted = Math.max(this.latestCommitted, batchId);
     this.options.onStep?.('committed', batchId);
+    crashPoint('in-sink', batchId);
     await this.publish(manifest, true);
     await this.log.purgeBefore(batchId - this.retain + 1);
     this.options.onStep?.('done', batchId);
