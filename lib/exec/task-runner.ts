@@ -166,7 +166,8 @@ export async function runStatefulPartition(
   index: PlanIndex, nodeId: number, partition: number, input: RecordBatch[], ctx: BatchContext, stores: StateStoreCache,
 ): Promise<StatefulResult> {
   const node = lookup(index, nodeId, 'stateful');
-  const store = await stores.open(ctx.checkpointDir, nodeId, partition, ctx.batchId - 1);
+  // Store version N is the state after N batches (version 0 is empty): batch B reads B and writes B + 1.
+  const store = await stores.open(ctx.checkpointDir, nodeId, partition, ctx.batchId);
   const metrics = newOperatorMetrics();
   const late: RecordBatch[] = [];
   let batches: RecordBatch[];
@@ -180,6 +181,6 @@ export async function runStatefulPartition(
     stores.discard(nodeId, partition);
     throw err instanceof UserCodeError ? err : new UserCodeError(nodeName(node), ctx.batchId, err);
   }
-  const commit = await stores.commit(nodeId, partition, ctx.batchId, ctx.minStateVersionToKeep);
+  const commit = await stores.commit(nodeId, partition, ctx.batchId + 1, ctx.minStateVersionToKeep);
   return { batches, late, metrics: { ...metrics, ...commit } };
 }
