@@ -1,0 +1,40 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { clickstream } from '../lib/gen/clickstream.js';
+
+/** Median of numbers. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Writes `count` clickstream events as JSON lines into `files` files under `dir` (reused when present). */
+export function clickstreamFiles(dir: string, count: number, files: number): string[] {
+  const marker = path.join(dir, `.complete-${count}-${files}`);
+  const names = Array.from({ length: files }, (_, i) => path.join(dir, `part-${String(i).padStart(4, '0')}.json`));
+  if (fs.existsSync(marker)) return names;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const per = Math.ceil(count / files);
+  const gen = clickstream({ count, seed: 42, users: 10_000 });
+  for (let f = 0; f < files; f++) {
+    const lines: string[] = [];
+    for (let i = 0; i < per; i++) {
+      const n = gen.next();
+      if (n.done) break;
+      lines.push(JSON.stringify(n.value));
+    }
+    fs.writeFileSync(names[f], lines.join('\n') + '\n');
+    const t = new Date(1_700_000_000_000 + f * 1000);
+    fs.utimesSync(names[f], t, t);
+  }
+  fs.writeFileSync(marker, '');
+  return names;
+}
+
+/** CPU seconds of this process (all threads) since `since`. */
+export function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+}
