@@ -70,8 +70,7 @@ function timestampText(d: Date): string {
 
 function valueText(v: unknown): string {
   if (v === null || v === undefined || v === '') return HIVE_DEFAULT_PARTITION;
-  if (v instanceof Date) return timestampText(v);
-  return escapePathName(String(v));
+  return escapePathName(v instanceof Date ? timestampText(v) : String(v));
 }
 
 /** `name=value` folder segments of every row of one column; dictionary values are formatted once. */
