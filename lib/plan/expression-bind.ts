@@ -96,9 +96,10 @@ function findField(fields: readonly Field[], name: string): number {
   return matches.length === 1 ? matches[0] : -1;
 }
 
-function missingField(what: string, name: string, fields: readonly Field[]): never {
+/** `problem` is the complete first phrase, e.g. "column 'x' does not exist". */
+function missingField(problem: string, name: string, fields: readonly Field[]): never {
   const names = fields.map((f) => f.name);
-  analysisError(`${what} '${name}' does not exist; available: ${names.length ? names.join(', ') : '(none)'}`,
+  analysisError(`${problem}; available: ${names.length ? names.join(', ') : '(none)'}`,
     `${suggestion(name, names)}check the spelling against the schema`);
 }
 
@@ -108,7 +109,10 @@ export function resolveColumn(schema: Schema, name: string): { path: number[]; f
   if (top >= 0) return { path: [top], field: schema.fields[top] };
   const parts = splitColumnName(name);
   const first = findField(schema.fields, parts[0]);
-  if (first < 0) missingField('column', parts.length > 1 ? parts[0] : name, schema.fields);
+  if (first < 0) {
+    const missing = parts.length > 1 ? parts[0] : name;
+    missingField(`column '${missing}' does not exist`, missing, schema.fields);
+  }
   const path = [first];
   let field = schema.fields[first];
   for (let i = 1; i < parts.length; i++) {
@@ -118,7 +122,7 @@ export function resolveColumn(schema: Schema, name: string): { path: number[]; f
     }
     const children = (field.type as Struct).children;
     const j = findField(children, parts[i]);
-    if (j < 0) missingField(`struct '${parts.slice(0, i).join('.')}' has no field`, parts[i], children);
+    if (j < 0) missingField(`struct '${parts.slice(0, i).join('.')}' has no field '${parts[i]}'`, parts[i], children);
     path.push(j);
     field = children[j];
   }
@@ -242,7 +246,7 @@ export function bind(node: ExprNode, schema: Schema): Bound {
       }
       const children = (c.arrow as Struct).children;
       const index = findField(children, node.name);
-      if (index < 0) missingField(`struct '${text(node.child)}' has no field`, node.name, children);
+      if (index < 0) missingField(`struct '${text(node.child)}' has no field '${node.name}'`, node.name, children);
       return make('field', ltypeOf(children[index].type), { c, index }, children[index].type);
     }
     case 'case': {
