@@ -25,7 +25,9 @@ import { crc32 } from 'node:zlib';
 import { SluiceError } from '../errors.js';
 import { isTempFileName } from '../checkpoint/atomic-file.js';
 import { corruptCheckpointFile, readVersionedRaw, writeVersionedRaw } from '../checkpoint/versioned-file.js';
-import { FieldDictionary, ValueReader, ValueWriter, decodeKeyString, encodeKeyString } from './value-codec.js';
+import {
+  FieldDictionary, T_SHORT_STRING, ValueReader, ValueWriter, decodeKeyString, encodeKeyString,
+} from './value-codec.js';
 
 /** Format version of delta and snapshot files (the `v<N>` line that starts them). */
 export const STATE_FILE_FORMAT_VERSION = 1;
@@ -40,6 +42,9 @@ const OP_PUT_WITH_TIMEOUT = 2;
 
 /** Arena garbage is reclaimed once it exceeds both this and half the live bytes. */
 const MIN_GARBAGE_TO_COMPACT = 1 << 20;
+
+/** File and pending buffers bigger than this are dropped after a commit rather than kept for the next. */
+const SCRATCH_KEEP_BYTES = 1 << 20;
 
 /** Rough V8 cost of one Map entry plus the slot's array cell, measured on Node 20 (bench/state-store.ts). */
 const ENTRY_OVERHEAD_BYTES = 45;
@@ -159,7 +164,7 @@ export class StateStore<K = unknown, V = unknown> {
   private sizeDelta = 0;
 
   private readonly reader = new ValueReader(new Uint8Array(0));
-  private readonly fileWriter = new ValueWriter(1 << 16, null, true);
+  private fileWriter = new ValueWriter(1 << 16, null, true);
   private committing = false;
 
   private constructor(dir: string, opts: StateStoreOptions) {
@@ -405,6 +410,7 @@ export class StateStore<K = unknown, V = unknown> {
       this._version = version;
       this.maybeCompact();
       if (version % this.snapshotInterval === 0) await this.writeSnapshot(version);
+      this.releaseScratch();
       return {
         numRowsTotal: this.count,
         numRowsUpdated: updated,
@@ -513,6 +519,12 @@ export class StateStore<K = unknown, V = unknown> {
     this.pTimeout.length = 0;
     this.pending.reset();
     this.sizeDelta = 0;
+  }
+
+  /** Gives back file and pending buffers that a big batch or a snapshot grew, so they do not stay as dead weight. */
+  private releaseScratch(): void {
+    if (this.fileWriter.buf.length > SCRATCH_KEEP_BYTES) this.fileWriter = new ValueWriter(1 << 16, null, true);
+    if (this.pending.buf.length > SCRATCH_KEEP_BYTES) this.pending = new ValueWriter(4096, this.dict);
   }
 
   private allocSlot(): number {
@@ -762,16 +774,35 @@ export class StateStore<K = unknown, V = unknown> {
     const capacity = Math.max(1024, Math.ceil(n * 1.25));
     this.growSlots(capacity);
     const slotKeys: MapKey[] = new Array(n);
+    const index = this.index;
+    const slices = data as Buffer & { latin1Slice(start: number, end: number): string };
+    let keyBytes = 0;
     for (let slot = 0; slot < n; slot++) {
+      // Fast path for the common key, a short ASCII string: no generic decode, no dispatch.
+      const p = r.pos;
+      const tag = data[p];
+      if (tag >= T_SHORT_STRING && tag < T_SHORT_STRING + 64) {
+        const end = p + 1 + tag - T_SHORT_STRING;
+        let ascii = end <= r.end;
+        for (let i = p + 1; ascii && i < end; i++) ascii = data[i] < 0x80;
+        if (ascii) {
+          const mk = slices.latin1Slice(p + 1, end);
+          r.pos = end;
+          index.set(mk, slot);
+          slotKeys[slot] = mk;
+          keyBytes += stringHeapBytes(mk);
+          continue;
+        }
+      }
       const mk = this.readKey(r, data);
       const encoded = this.lastKeyEncoded;
-      const map = encoded ? this.encIndex : this.index;
-      if (map.has(mk as string)) throw new Error(`key ${JSON.stringify(String(mk))} appears twice`);
-      map.set(mk as string, slot);
+      (encoded ? this.encIndex : index).set(mk as string, slot);
       slotKeys[slot] = mk;
       if (encoded) this.slotEncoded[slot] = 1;
-      this.keyBytes += keyHeapBytes(mk);
+      keyBytes += keyHeapBytes(mk);
     }
+    if (index.size + this.encIndex.size !== n) throw new Error(`it lists ${n} keys but only ${index.size + this.encIndex.size} distinct ones`);
+    this.keyBytes = keyBytes;
     this.slotKeys = slotKeys;
     this.slotCount = n;
     this.count = n;

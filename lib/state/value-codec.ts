@@ -37,8 +37,8 @@ const T_OBJECT = 0x0a;
 const T_BYTES = 0x0b;
 const T_MAP = 0x0c;
 const T_SET = 0x0d;
-/** 0x40..0x7f: string of (tag - 0x40) utf8 bytes. */
-const T_SHORT_STRING = 0x40;
+/** 0x40..0x7f: string of (tag - 0x40) utf8 bytes. Exported for readers with a fast path for such keys. */
+export const T_SHORT_STRING = 0x40;
 const SHORT_STRING_MAX = 63;
 /** 0x80..0xff: the integer (tag - 0x80). */
 const T_SMALL_INT = 0x80;

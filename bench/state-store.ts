@@ -1,0 +1,133 @@
+/**
+ * State store cost of a running-sum state: `{sum: number}` under string keys like 'k123456'.
+ *
+ *   node --expose-gc dist/bench/state-store.js [keys=1000000] [runs=3]
+ *
+ * Prints, next to a naive baseline (a Map of objects in memory, a JSON snapshot on disk):
+ * - bytes per key on disk (snapshot size / keys) and in memory (heap + array-buffer growth / keys);
+ * - recovery: time to load all keys from a snapshot (median of `runs`), target <= 2 s for 1M keys;
+ * - commit throughput: puts + commit of a batch updating 10% of the keys, and of the initial load;
+ * - the due-timeout scan with every key holding a timeout.
+ * Targets: <= 100 bytes per key (disk and memory), <= 2 s to recover 1M keys.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { StateStore } from '../lib/state/state-store.js';
+
+const numKeys = Number(process.argv[2] ?? 1_000_000);
+const runs = Number(process.argv[3] ?? 3);
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) {
+  console.error('run with node --expose-gc so memory figures are measured after a full collection');
+  process.exit(2);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function keyOf(i: number): string {
+  return `k${String(i).padStart(6, '0')}`;
+}
+
+/** Heap plus ArrayBuffer bytes after a full collection. */
+function usedBytes(): number {
+  gc!();
+  gc!();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+function row(label: string, value: string, note = ''): void {
+  console.log(`${label.padEnd(52)} ${value.padStart(14)}  ${note}`);
+}
+
+function mapOfObjects(): Map<string, { sum: number }> {
+  const objects = new Map<string, { sum: number }>();
+  for (let i = 0; i < numKeys; i++) objects.set(keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 });
+  return objects;
+}
+
+async function main(): Promise<void> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  const dir = StateStore.directory(root, 'sum', 0);
+  try {
+    console.log(`state store: running sum {sum: number} per key, ${numKeys.toLocaleString('en')} keys like '${keyOf(123456)}', ` +
+      `node ${process.version}, ${os.cpus().length} cpus`);
+
+    // Version 1: every key once. snapshotInterval 1 so that version 1 and 2 are snapshots.
+    const store = await StateStore.load<string, { sum: number }>(dir, 0, { snapshotInterval: 1 });
+    let t0 = performance.now();
+    for (let i = 0; i < numKeys; i++) store.put(keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 });
+    const putMs = performance.now() - t0;
+    const first = await store.commit(1);
+    row('initial load: put', `${Math.round(numKeys / (putMs / 1000)).toLocaleString('en')} puts/s`, `${putMs.toFixed(0)} ms`);
+    row('initial load: commit (delta + snapshot)', `${first.commitTimeMs.toFixed(0)} ms`);
+
+    // Version 2: a batch updating 10% of the keys, read-modify-write as mapGroupsWithState does.
+    const batch = Math.max(1, Math.floor(numKeys / 10));
+    t0 = performance.now();
+    for (let j = 0; j < batch; j++) {
+      const key = keyOf((j * 7919) % numKeys);
+      const s = store.get(key)!;
+      store.put(key, { sum: s.sum + 2.25 }, 1_700_000_000_000 + j);
+    }
+    const updateMs = performance.now() - t0;
+    const second = await store.commit(2);
+    const batchMs = updateMs + second.commitTimeMs;
+    row(`update batch (${batch.toLocaleString('en')} get+put+commit)`, `${Math.round(batch / (batchMs / 1000)).toLocaleString('en')} keys/s`,
+      `get+put ${updateMs.toFixed(0)} ms, commit ${second.commitTimeMs.toFixed(0)} ms (delta + snapshot)`);
+
+    store.abort();
+    t0 = performance.now();
+    for (let i = 0; i < numKeys; i++) store.put(keyOf(i), store.get(keyOf(i))!, 1_700_000_000_000 + (i % 100_000));
+    await store.commit(3);
+    t0 = performance.now();
+    const due = store.keysWithTimeoutAtOrBefore(1_700_000_000_000 + 99);
+    row('due-timeout scan, every key has a timeout', `${(performance.now() - t0).toFixed(1)} ms`, `${due.length.toLocaleString('en')} due of ${numKeys.toLocaleString('en')}`);
+
+    const snapshotBytes = fs.statSync(path.join(dir, '2.snapshot')).size;
+    const deltaBytes = fs.statSync(path.join(dir, '2.delta')).size;
+    row('disk: snapshot bytes per key', (snapshotBytes / numKeys).toFixed(1), `${(snapshotBytes / 1e6).toFixed(1)} MB (incl. 8-byte timeouts)`);
+    row('disk: delta bytes per updated key', (deltaBytes / batch).toFixed(1));
+    const jsonSnapshot = JSON.stringify(Array.from({ length: numKeys }, (_, i) => [keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 }]));
+    row('  baseline: JSON snapshot bytes per key', (Buffer.byteLength(jsonSnapshot) / numKeys).toFixed(1));
+
+    const expected = store.size;
+    await store.prepare(0);
+    // Recovery and memory: load version 2 (a snapshot) into a fresh store. Measured objects hang off
+    // `held` so that no stale reference in this async frame skews the before/after figures.
+    const held: { store: StateStore<string, { sum: number }> | null; map: Map<string, { sum: number }> | null } = { store: null, map: null };
+    const loadTimes: number[] = [];
+    const memPerKey: number[] = [];
+    let estimate = 0;
+    for (let r = 0; r < runs; r++) {
+      held.store = null;
+      const before = usedBytes();
+      t0 = performance.now();
+      held.store = await StateStore.load<string, { sum: number }>(dir, 2);
+      loadTimes.push(performance.now() - t0);
+      if (held.store.size !== expected) throw new Error(`loaded ${held.store.size} keys, expected ${expected}`);
+      memPerKey.push((usedBytes() - before) / numKeys);
+      estimate = held.store.memoryUsedBytes() / numKeys;
+    }
+    held.store = null;
+    row(`recovery: load ${numKeys.toLocaleString('en')} keys from a snapshot`, `${(median(loadTimes) / 1000).toFixed(2)} s`,
+      `median of ${runs}: ${loadTimes.map((t) => t.toFixed(0)).join(', ')} ms (target <= 2 s for 1M)`);
+    row('memory: bytes per key after loading', median(memPerKey).toFixed(1), `store's own estimate ${estimate.toFixed(1)} (target <= 100)`);
+    t0 = performance.now();
+    held.map = new Map(JSON.parse(jsonSnapshot) as Array<[string, { sum: number }]>);
+    row('  baseline: JSON.parse + Map of the JSON snapshot', `${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    held.map = null;
+    const before = usedBytes();
+    held.map = mapOfObjects();
+    row('  baseline: Map<string, {sum}> bytes per key', ((usedBytes() - before) / numKeys).toFixed(1));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();
