@@ -23,7 +23,7 @@ export class StreamingQuery {
   get id(): string { return this.execution.id; }
   /** Id of this run (new on every start). */
   get runId(): string { return this.execution.runId; }
-  get name(): string | null { return this.recent[0]?.name ?? null; }
+  get name(): string | null { return this.execution.name; }
   get isActive(): boolean { return this.execution.isActive; }
   get status(): QueryStatus { return this.execution.status; }
   /** The error that stopped the query, if any. */

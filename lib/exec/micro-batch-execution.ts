@@ -310,6 +310,11 @@ export class MicroBatchExecution {
     for (const w of this.idleWaiters.splice(0)) (this.exception ? w.reject(this.exception) : w.resolve());
   }
 
+  /** The query name given with queryName(), or null. */
+  get name(): string | null {
+    return this.config.name ?? null;
+  }
+
   /** True while batches may still run. */
   get isActive(): boolean {
     return !this.finished;
