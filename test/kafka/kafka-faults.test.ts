@@ -117,6 +117,12 @@ describe('kafka client: faults and data loss', () => {
       expect(got[0].value?.length).to.equal(100 * 1024);
     });
 
+    it('reads records larger than the fetch size it was given', async () => {
+      const got = await client.fetchRange('big', 0, low, low + 6, { maxBytes: 1000 });
+      expect(got.map((m) => m.offset)).to.deep.equal([low, low + 1, low + 2, low + 3, low + 4, low + 5]);
+      expect(got.every((m) => m.value?.length === 100 * 1024)).to.equal(true);
+    });
+
     it('reports a range that runs past the end of the partition as truncated', async () => {
       const losses: DataLoss[] = [];
       const got = await client.fetchRange('big', 0, high - 2, high + 3, { onDataLoss: (l) => losses.push(l) });

@@ -494,9 +494,13 @@ export class KafkaClient {
       const records = this.isolationLevel === READ_COMMITTED && resp.abortedTransactions.length > 0
         ? filterAbortedMessages({ messages: resp.messages, abortedTransactions: resp.abortedTransactions })
         : resp.messages;
-      if (resp.messages.length === 0) {
+      const lastBatch = resp.messages.length > 0 ? resp.messages[resp.messages.length - 1].batchContext : null;
+      // Continue after the last record batch, not the last record: compaction leaves holes at batch ends.
+      const batchEnd = lastBatch ? Number(lastBatch.firstOffset) + lastBatch.lastOffsetDelta + 1 : next;
+      if (batchEnd <= next) {
         if (next < Number(resp.highWatermark)) {
-          // The record set at `next` is larger than maxBytes: kafkajs dropped it as partial.
+          // The record set at `next` is larger than maxBytes and the broker sent only part of it, which
+          // kafkajs drops. Brokers since 0.10.1 (KIP-74, and the mock) send the first set whole instead.
           if (maxBytes >= MAX_FETCH_MAX_BYTES) {
             throw new SluiceError('KAFKA_RECORD_TOO_LARGE',
               `a record set of ${topic}-${partition} at offset ${next} is larger than ${MAX_FETCH_MAX_BYTES} bytes`);
@@ -521,9 +525,7 @@ export class KafkaClient {
         if (hasOwnKeys(r.headers)) m.headers = r.headers;
         out.push(m);
       }
-      // Continue after the last record batch, not the last record: compaction leaves holes at batch ends.
-      const last = resp.messages[resp.messages.length - 1].batchContext;
-      next = Math.max(next, Number(last.firstOffset) + last.lastOffsetDelta + 1);
+      next = batchEnd;
     }
     return out;
   }
