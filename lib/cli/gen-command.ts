@@ -1,0 +1,280 @@
+import type { Argv, ArgumentsCamelCase, CommandModule } from 'yargs';
+import { SluiceError } from '../errors.js';
+import { TIMESTAMP_FORMATS, type TimestampFormat } from '../gen/common.js';
+import { DATASETS, dataset, type GenParam, type GenParams } from '../gen/datasets.js';
+import { writeRecords, type WriteSummary } from '../gen/writers.js';
+
+/**
+ * `sluice gen <dataset>`: writes a deterministic data set to a file, a directory of part files, a TCP
+ * socket server or stdout, optionally paced. Every value is parsed here, so a bad one is reported with
+ * the flag, the value given and what is accepted.
+ */
+
+/** Raw command-line values (strings, so errors can quote exactly what the user typed). */
+export interface GenArgs {
+  dataset: string;
+  to: string;
+  count?: string;
+  rate?: string;
+  seed?: string;
+  users?: string;
+  customers?: string;
+  accounts?: string;
+  sessions?: string;
+  start?: string;
+  spacing?: string;
+  sessionGap?: string;
+  maxOutOfOrderness?: string;
+  lateFraction?: string;
+  lateBy?: string;
+  markLate?: boolean;
+  timestampFormat?: string;
+  eventRate?: string;
+  rowsPerFile?: string;
+  waitForClient?: boolean;
+}
+
+/** Dataset-specific flags: the flag name, its GenArgs key and the parameter(s) it sets. */
+const DATASET_FLAGS: readonly { flag: string; key: keyof GenArgs; params: readonly GenParam[] }[] = [
+  { flag: 'users', key: 'users', params: ['users'] },
+  { flag: 'customers', key: 'customers', params: ['customers'] },
+  { flag: 'accounts', key: 'accounts', params: ['accounts'] },
+  { flag: 'sessions', key: 'sessions', params: ['sessions'] },
+  { flag: 'start', key: 'start', params: ['startTime'] },
+  { flag: 'spacing', key: 'spacing', params: ['meanSpacingMs'] },
+  { flag: 'session-gap', key: 'sessionGap', params: ['sessionGapMs'] },
+  { flag: 'max-out-of-orderness', key: 'maxOutOfOrderness', params: ['maxOutOfOrdernessMs'] },
+  { flag: 'late-fraction', key: 'lateFraction', params: ['lateFraction'] },
+  { flag: 'late-by', key: 'lateBy', params: ['lateByMinMs', 'lateByMaxMs'] },
+  { flag: 'mark-late', key: 'markLate', params: ['markLate'] },
+  { flag: 'timestamp-format', key: 'timestampFormat', params: ['timestampFormat'] },
+  { flag: 'event-rate', key: 'eventRate', params: ['eventRate'] },
+];
+
+function badFlag(flag: string, value: unknown, accepted: string): SluiceError {
+  return new SluiceError('GEN_BAD_FLAG', `invalid value '${String(value)}' for --${flag}`, `accepted: ${accepted}`);
+}
+
+/** Parses `--count`: an integer (`10000`, `10_000`, `1e6`, `10k`, `2M`) or `inf` for an endless stream. */
+export function parseCount(raw: string, flag = 'count'): number {
+  const s = raw.trim().replace(/_/g, '').toLowerCase();
+  if (s === 'inf' || s === 'infinite' || s === 'unlimited') return Infinity;
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)([km])?$/.exec(s);
+  const n = m ? Number(m[1]) * (m[2] === 'k' ? 1e3 : m[2] === 'm' ? 1e6 : 1) : NaN;
+  if (!Number.isSafeInteger(n)) throw badFlag(flag, raw, 'a non-negative integer such as 10000, 1e6, 10k or 2M, or inf');
+  return n;
+}
+
+function parsePositiveInt(raw: string, flag: string): number {
+  const n = parseCount(raw, flag);
+  if (n === Infinity || n < 1) throw badFlag(flag, raw, 'a positive integer');
+  return n;
+}
+
+function parseNumber(raw: string, flag: string, min: number, max: number, accepted: string): number {
+  const n = Number(raw.trim().replace(/_/g, ''));
+  if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw badFlag(flag, raw, accepted);
+  return n;
+}
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1, millisecond: 1, milliseconds: 1,
+  s: 1000, sec: 1000, secs: 1000, second: 1000, seconds: 1000,
+  m: 60_000, min: 60_000, mins: 60_000, minute: 60_000, minutes: 60_000,
+  h: 3_600_000, hour: 3_600_000, hours: 3_600_000,
+  d: 86_400_000, day: 86_400_000, days: 86_400_000,
+};
+
+/** Parses a duration (`500ms`, `10s`, `5m`, `1h`, `5 minutes`; a bare number is milliseconds) into ms. */
+export function parseDurationMs(raw: string, flag = 'duration'): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = m ? (m[2] === '' ? 1 : UNIT_MS[m[2].toLowerCase()]) : undefined;
+  if (!m || unit === undefined) throw badFlag(flag, raw, 'a duration such as 500ms, 10s, 5m, 1h or 5 minutes (a bare number is ms)');
+  return Math.round(Number(m[1]) * unit);
+}
+
+function parseTime(raw: string, flag: string): number {
+  if (raw === 'now') return Date.now();
+  const t = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (!Number.isFinite(t)) throw badFlag(flag, raw, 'an ISO-8601 time such as 2024-01-01T00:00:00Z, epoch milliseconds, or now');
+  return t;
+}
+
+function parseSeed(raw: string): number | string {
+  return /^-?\d+$/.test(raw) && Number.isSafeInteger(Number(raw)) ? Number(raw) : raw;
+}
+
+/** The generator parameters and write options for parsed arguments (validated). */
+export function genPlan(args: GenArgs): { params: GenParams; rate?: number; rowsPerFile?: number; countGiven: boolean } {
+  const d = dataset(args.dataset);
+  for (const f of DATASET_FLAGS) {
+    if (args[f.key] === undefined || f.params.some((p) => d.params.includes(p))) continue;
+    const users = Object.values(DATASETS).filter((x) => f.params.some((p) => x.params.includes(p))).map((x) => x.name);
+    const own = DATASET_FLAGS.filter((g) => g.params.some((p) => d.params.includes(p))).map((g) => `--${g.flag}`);
+    throw new SluiceError('GEN_BAD_FLAG', `--${f.flag} does not apply to dataset '${d.name}'`,
+      `--${f.flag} applies to ${users.join(', ')}; ${d.name} takes ${own.length > 0 ? own.join(', ') : 'no dataset-specific flags'}`);
+  }
+  const isSocket = /^socket:/i.test(args.to);
+  const params: GenParams = {
+    count: args.count !== undefined ? parseCount(args.count) : isSocket ? Infinity : 10_000,
+    seed: args.seed !== undefined ? parseSeed(args.seed) : 1,
+  };
+  if (args.users !== undefined) params.users = parsePositiveInt(args.users, 'users');
+  if (args.customers !== undefined) params.customers = parsePositiveInt(args.customers, 'customers');
+  if (args.accounts !== undefined) params.accounts = parsePositiveInt(args.accounts, 'accounts');
+  if (args.sessions !== undefined) params.sessions = parsePositiveInt(args.sessions, 'sessions');
+  if (args.start !== undefined) params.startTime = parseTime(args.start, 'start');
+  if (args.spacing !== undefined) {
+    params.meanSpacingMs = parseDurationMs(args.spacing, 'spacing');
+    if (params.meanSpacingMs <= 0) throw badFlag('spacing', args.spacing, 'a duration > 0, such as 100ms');
+  }
+  if (args.sessionGap !== undefined) {
+    params.sessionGapMs = parseDurationMs(args.sessionGap, 'session-gap');
+    if (params.sessionGapMs <= 2000) throw badFlag('session-gap', args.sessionGap, 'a duration > 2s, such as 30m');
+  }
+  if (args.maxOutOfOrderness !== undefined) params.maxOutOfOrdernessMs = parseDurationMs(args.maxOutOfOrderness, 'max-out-of-orderness');
+  if (args.lateFraction !== undefined) {
+    params.lateFraction = parseNumber(args.lateFraction, 'late-fraction', 0, 1, 'a fraction between 0 and 1, such as 0.01');
+  }
+  if (args.lateBy !== undefined) {
+    const [lo, hi = lo] = args.lateBy.split('..');
+    params.lateByMinMs = parseDurationMs(lo, 'late-by');
+    params.lateByMaxMs = parseDurationMs(hi, 'late-by');
+    if (params.lateByMinMs < 1 || params.lateByMaxMs < params.lateByMinMs) {
+      throw badFlag('late-by', args.lateBy, 'a duration ≥ 1ms or a range MIN..MAX with MIN ≤ MAX, such as 1m..10m');
+    }
+  }
+  if (args.markLate !== undefined) params.markLate = args.markLate;
+  if (args.timestampFormat !== undefined) {
+    if (!(TIMESTAMP_FORMATS as readonly string[]).includes(args.timestampFormat)) {
+      throw badFlag('timestamp-format', args.timestampFormat, TIMESTAMP_FORMATS.join(', '));
+    }
+    params.timestampFormat = args.timestampFormat as TimestampFormat;
+  }
+  if (args.eventRate !== undefined) {
+    params.eventRate = parseNumber(args.eventRate, 'event-rate', Number.MIN_VALUE, Infinity, 'a positive number of events per second of event time');
+  }
+  const rate = args.rate !== undefined
+    ? parseNumber(args.rate, 'rate', 0, Infinity, 'a non-negative number of events per second (0: as fast as possible)')
+    : undefined;
+  const rowsPerFile = args.rowsPerFile !== undefined ? parsePositiveInt(args.rowsPerFile, 'rows-per-file') : undefined;
+  return { params, rate, rowsPerFile, countGiven: args.count !== undefined };
+}
+
+/** Where {@link runGen} reports; defaults to the process's stderr and SIGINT. */
+export interface GenIO {
+  /** Progress bar and summary go here. */
+  stderr?: NodeJS.WriteStream | NodeJS.WritableStream;
+  /** Stops the run (the command installs a SIGINT handler when none is given). */
+  signal?: AbortSignal;
+}
+
+const fmt = new Intl.NumberFormat('en-US');
+
+/** A one-line progress display, redrawn at most every 100 ms, on a TTY only, after the run has taken 0.5 s. */
+class ProgressBar {
+  private last = 0;
+  private drawn = false;
+  private readonly started = performance.now();
+  constructor(private readonly out: NodeJS.WriteStream, private readonly label: string, private readonly total: number) {}
+  update(done: number): void {
+    const now = performance.now();
+    if (now - this.started < 500 || now - this.last < 100) return;
+    this.last = now;
+    const rate = done / ((now - this.started) / 1000);
+    let line: string;
+    if (Number.isFinite(this.total) && this.total > 0) {
+      const frac = Math.min(1, done / this.total);
+      const width = 24;
+      const full = Math.round(frac * width);
+      const eta = rate > 0 ? (this.total - done) / rate : Infinity;
+      line = `${this.label} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% `
+        + `${fmt.format(done)}/${fmt.format(this.total)} · ${fmt.format(Math.round(rate))}/s · ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?'}`;
+    } else {
+      line = `${this.label} ${fmt.format(done)} records · ${fmt.format(Math.round(rate))}/s`;
+    }
+    this.out.write(`\r${line.slice(0, Math.max(20, (this.out.columns ?? 80) - 1))}\x1b[K`);
+    this.drawn = true;
+  }
+  clear(): void {
+    if (this.drawn) this.out.write('\r\x1b[K');
+  }
+}
+
+/** Runs `sluice gen` for parsed arguments and returns what was written. */
+export async function runGen(args: GenArgs, io: GenIO = {}): Promise<WriteSummary> {
+  const plan = genPlan(args);
+  const d = dataset(args.dataset);
+  const err = io.stderr ?? process.stderr;
+  const tty = (err as NodeJS.WriteStream).isTTY === true && !(args.to === '-' && process.stdout.isTTY);
+  const bar = tty ? new ProgressBar(err as NodeJS.WriteStream, `gen ${d.name}`, plan.params.count) : undefined;
+  let signal = io.signal;
+  let onSigint: (() => void) | undefined;
+  if (!signal) {
+    const ac = new AbortController();
+    onSigint = () => ac.abort();
+    process.once('SIGINT', onSigint);
+    signal = ac.signal;
+  }
+  try {
+    const summary = await writeRecords(d.records(plan.params), args.to, {
+      rate: plan.rate,
+      rowsPerFile: plan.rowsPerFile,
+      extension: d.format,
+      waitForClient: args.waitForClient,
+      signal,
+      log: (m) => { bar?.clear(); err.write(`sluice gen: ${m}\n`); },
+      onProgress: bar ? (n) => bar.update(n) : undefined,
+    });
+    bar?.clear();
+    const secs = summary.elapsedMs / 1000;
+    err.write(`sluice gen: ${summary.aborted ? 'stopped after writing' : 'wrote'} ${fmt.format(summary.written)} ${d.name} records `
+      + `to ${summary.target} in ${secs.toFixed(2)} s (${fmt.format(Math.round(summary.written / Math.max(secs, 1e-3)))}/s)\n`);
+    return summary;
+  } finally {
+    if (onSigint) process.off('SIGINT', onSigint);
+  }
+}
+
+function builder(y: Argv): Argv<GenArgs> {
+  return y
+    .positional('dataset', { type: 'string', describe: `what to generate: ${Object.keys(DATASETS).join(', ')}`, demandOption: true })
+    .option('to', {
+      type: 'string', default: '-',
+      describe: 'target: file:PATH (one file), file:DIR/ (part files), socket://HOST:PORT (a server apps connect to), - (stdout)',
+    })
+    .option('count', { type: 'string', describe: 'number of records (10k, 1e6, inf); default 10000, endless for socket targets' })
+    .option('rate', { type: 'string', describe: 'records per second, paced against the wall clock (default: as fast as possible)' })
+    .option('seed', { type: 'string', describe: 'PRNG seed: the same seed gives the same data (default 1)' })
+    .option('users', { type: 'string', describe: 'clickstream: distinct users (default 1000)' })
+    .option('customers', { type: 'string', describe: 'transactions: distinct customers (default 500)' })
+    .option('accounts', { type: 'string', describe: 'bank: distinct accounts (default 100)' })
+    .option('sessions', { type: 'string', describe: 'deposits: sessions open at once (default 20)' })
+    .option('start', { type: 'string', describe: 'event time of the first record: ISO-8601, epoch ms or now (default 2024-01-01T00:00:00Z)' })
+    .option('spacing', { type: 'string', describe: 'mean event-time spacing between records, e.g. 100ms (clickstream default 100ms, transactions 1s)' })
+    .option('session-gap', { type: 'string', describe: 'inactivity gap between sessions (clickstream default 30m, transactions 5m)' })
+    .option('max-out-of-orderness', { type: 'string', describe: 'on-time records arrive less than this behind earlier ones, e.g. 5m (default 0: in order)' })
+    .option('late-fraction', { type: 'string', describe: 'fraction of records that arrive later than the bound, e.g. 0.01 (default 0)' })
+    .option('late-by', { type: 'string', describe: 'how far beyond the bound late records are: a duration or MIN..MAX (default 1m..10m)' })
+    .option('mark-late', { type: 'boolean', describe: 'add "late": true|false to each record' })
+    .option('timestamp-format', { type: 'string', describe: `timestamps as ${TIMESTAMP_FORMATS.join(' or ')} (default iso)` })
+    .option('event-rate', { type: 'string', describe: 'nexmark: events per second of event time (default 10000)' })
+    .option('rows-per-file', { type: 'string', describe: 'lines per part file for directory targets (default 100000)' })
+    .option('wait-for-client', { type: 'boolean', describe: 'socket targets: hold the first record until a client connects (default true)' })
+    .example('$0 gen clickstream --count 1e6 --to file:data/clicks/', 'one million events in part files of 100k lines')
+    .example('$0 gen clickstream --max-out-of-orderness 5m --late-fraction 0.01 --mark-late --to file:late.jsonl',
+      'disorder within 5 minutes and 1% late events, marked')
+    .example('$0 gen deposits --to socket://localhost:9999 --rate 10', 'serve 10 lines/s to apps that connect (seed 001)')
+    .example('$0 gen nexmark --count 10M --event-rate 1e6 --to file:nexmark/', 'ten million Nexmark events')
+    .example('$0 gen bank --count 5', 'five bank operations on stdout') as unknown as Argv<GenArgs>;
+}
+
+/** The yargs command module for `sluice gen <dataset>`. */
+export const genCommand: CommandModule<object, GenArgs> = {
+  command: 'gen <dataset>',
+  describe: 'generate deterministic input data for the seed apps and benchmarks',
+  builder: builder as CommandModule<object, GenArgs>['builder'],
+  handler: async (argv: ArgumentsCamelCase<GenArgs>) => {
+    await runGen(argv);
+  },
+};

@@ -1,0 +1,105 @@
+/**
+ * A utf8 column as Arrow lays it out: value `i` is `data[offsets[i] .. offsets[i+1])`. Generators that
+ * fill columns write bytes here directly, skipping JS strings (stack-bench.md §2: encoding strings is
+ * the cost of building Arrow utf8).
+ */
+export interface Utf8Column {
+  /** `length + 1` offsets into `data`, starting at 0. */
+  offsets: Int32Array;
+  data: Uint8Array;
+}
+
+/** Number of values in a {@link Utf8Column}. */
+export function utf8Length(col: Utf8Column): number {
+  return col.offsets.length - 1;
+}
+
+const latin1 = new TextDecoder('latin1');
+const utf8 = new TextDecoder();
+
+/** Value `i` of a column as a JS string. */
+export function utf8At(col: Utf8Column, i: number): string {
+  return utf8.decode(col.data.subarray(col.offsets[i], col.offsets[i + 1]));
+}
+
+/** Value `i` of a column known to hold ASCII only (faster than {@link utf8At}). */
+export function asciiAt(col: Utf8Column, i: number): string {
+  return latin1.decode(col.data.subarray(col.offsets[i], col.offsets[i + 1]));
+}
+
+/** All values of a column as JS strings. */
+export function utf8Strings(col: Utf8Column): string[] {
+  const n = utf8Length(col);
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) out[i] = utf8At(col, i);
+  return out;
+}
+
+/** ASCII bytes of `s` (for constant strings the generators copy often). */
+export function asciiBytes(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return b;
+}
+
+/** Appends values to a growing utf8 column. Values are built byte by byte between `end()` calls. */
+export class Utf8ColumnBuilder {
+  private offsets: Int32Array;
+  private bytes: Uint8Array;
+  private n = 0;
+  /** Write position in the data buffer; the current value starts at `offsets[n]`. */
+  pos = 0;
+
+  constructor(values: number, bytesPerValue: number) {
+    this.offsets = new Int32Array(values + 1);
+    this.bytes = new Uint8Array(Math.max(16, Math.ceil(values * bytesPerValue)));
+  }
+
+  /** Makes room for `extra` more bytes of the current value and returns the buffer to write into at `pos`. */
+  reserve(extra: number): Uint8Array {
+    if (this.pos + extra > this.bytes.length) {
+      const next = new Uint8Array(Math.max(this.bytes.length * 2, this.pos + extra));
+      next.set(this.bytes.subarray(0, this.pos));
+      this.bytes = next;
+    }
+    return this.bytes;
+  }
+
+  /** Appends bytes to the current value. */
+  put(b: Uint8Array): void {
+    const buf = this.reserve(b.length);
+    if (b.length < 16) {
+      let p = this.pos;
+      for (let i = 0; i < b.length; i++) buf[p++] = b[i];
+      this.pos = p;
+    } else {
+      buf.set(b, this.pos);
+      this.pos += b.length;
+    }
+  }
+
+  /** Appends one byte to the current value. */
+  putByte(c: number): void {
+    this.reserve(1)[this.pos++] = c;
+  }
+
+  /** Byte length of the current (unfinished) value. */
+  currentLength(): number {
+    return this.pos - this.offsets[this.n];
+  }
+
+  /** Finishes the current value. */
+  end(): void {
+    if (this.n + 1 >= this.offsets.length) {
+      const next = new Int32Array(this.offsets.length * 2);
+      next.set(this.offsets);
+      this.offsets = next;
+    }
+    this.offsets[++this.n] = this.pos;
+  }
+
+  /** The column built so far (views, not copies, trimmed to size). */
+  finish(): Utf8Column {
+    return { offsets: this.offsets.subarray(0, this.n + 1), data: this.bytes.subarray(0, this.pos) };
+  }
+}
