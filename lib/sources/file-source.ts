@@ -58,6 +58,12 @@ export interface FileEntry {
   mtimeMs: number;
 }
 
+/** One entry of the file log: the files one discovery round found (or several rounds, once merged). */
+interface FileLogEntry {
+  files: FileEntry[];
+  merged?: boolean;
+}
+
 /** The JSON spec of a `file` read task: one file, or one chunk of it. */
 export interface FileReadSpec {
   path: string;
@@ -78,6 +84,7 @@ export interface FileReadSpec {
 
 const DEFAULT_MAX_BYTES_PER_TASK = 32 * 1024 * 1024;
 const INFER_MAX_FILES = 10;
+const MERGE_ENTRIES = 64;
 const INFER_MAX_RECORDS = 1000;
 const INFER_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -91,7 +98,9 @@ export class FileSource implements StreamSource {
   private readonly maxBytesPerTask: number;
   private readonly nameFilter: RegExp | null;
   private sourceSchema: Schema | null = null;
-  private log: BatchLog<{ files: FileEntry[] }> | null = null;
+  private log: BatchLog<FileLogEntry> | null = null;
+  /** The log's entries in order; `merged` ones already hold MERGE_ENTRIES discovery rounds. */
+  private readonly entries: { id: number; merged: boolean }[] = [];
   private files: FileEntry[] = [];
   private readonly seen = new Set<string>();
   private index = 0;
@@ -143,11 +152,16 @@ export class FileSource implements StreamSource {
     this.log = new BatchLog(path.join(ctx.dir, 'files'), validateLogEntry);
     for (const id of await this.log.batchIds()) {
       const entry = (await this.log.get(id))!;
+      if (id < this.files.length) {
+        await this.dropMergedEntry(id, entry);
+        continue;
+      }
       if (id !== this.files.length) {
         throw new SluiceError('CHECKPOINT_CORRUPT', `checkpoint file ${this.log.pathOf(id)} is corrupt: the file log has a gap ` +
           `(entry ${id} follows ${this.files.length} files)`, 'restore the checkpoint directory from a backup, or delete it to start over');
       }
       for (const f of entry.files) { this.files.push(f); this.seen.add(f.path); }
+      this.entries.push({ id, merged: entry.merged === true });
     }
     if (this.sourceSchema === null) this.sourceSchema = await this.recordedOrInferredSchema(path.join(ctx.dir, 'schema'));
   }
@@ -226,8 +240,35 @@ export class FileSource implements StreamSource {
   private async discover(): Promise<void> {
     const found = await this.listNewFiles();
     if (found.length === 0) return;
-    await this.log!.add(this.files.length, { files: found });
+    const id = this.files.length;
+    await this.log!.add(id, { files: found });
     for (const f of found) { this.files.push(f); this.seen.add(f.path); }
+    this.entries.push({ id, merged: false });
+    await this.mergeRecentEntries();
+  }
+
+  /**
+   * Keeps the log from growing by one file per discovery round forever (a restart reads them all): every
+   * MERGE_ENTRIES unmerged entries are rewritten as one entry under the first one's id. A crash between that
+   * write and the deletion of the merged entries leaves copies that the next start recognises and drops.
+   */
+  private async mergeRecentEntries(): Promise<void> {
+    const tail = this.entries.slice(-MERGE_ENTRIES);
+    if (tail.length < MERGE_ENTRIES || tail.some((e) => e.merged)) return;
+    const first = tail[0].id;
+    await this.log!.add(first, { files: this.files.slice(first), merged: true }, { overwrite: true });
+    for (const e of tail.slice(1)) await fsp.rm(this.log!.pathOf(e.id), { force: true });
+    this.entries.splice(this.entries.length - MERGE_ENTRIES, MERGE_ENTRIES, { id: first, merged: true });
+  }
+
+  /** Removes an entry that an interrupted merge left behind, after checking it repeats what the merged entry holds. */
+  private async dropMergedEntry(id: number, entry: FileLogEntry): Promise<void> {
+    const copy = this.files.slice(id, id + entry.files.length);
+    if (copy.length !== entry.files.length || copy.some((f, k) => f.path !== entry.files[k].path)) {
+      throw new SluiceError('CHECKPOINT_CORRUPT', `checkpoint file ${this.log!.pathOf(id)} is corrupt: it lists files that ` +
+        'differ from the earlier entries of the file log', 'restore the checkpoint directory from a backup, or delete it to start over');
+    }
+    await fsp.rm(this.log!.pathOf(id), { force: true });
   }
 
   private async listNewFiles(): Promise<FileEntry[]> {

@@ -88,6 +88,24 @@ describe('file source', () => {
     expect(await again.latestOffset(end, {})).to.deep.equal({ files: 3 });
   });
 
+  it('merges the file log every 64 rounds and recovers from a merge cut short', async () => {
+    const src = await open({ schema: 'id LONG' });
+    const logDir = path.join(ckpt, 'files');
+    let saved = '';
+    let end: SourceOffset | null = null;
+    for (let i = 0; i < 70; i++) {
+      put(`f${String(i).padStart(3, '0')}.json`, `{"id":${i}}\n`);
+      end = await src.latestOffset(end, {});
+      if (i === 5) saved = fs.readFileSync(path.join(logDir, '5'), 'utf8');
+    }
+    expect(fs.readdirSync(logDir).map(Number).sort((a, b) => a - b)).to.deep.equal([0, 64, 65, 66, 67, 68, 69]);
+    fs.writeFileSync(path.join(logDir, '5'), saved);
+    const restarted = await open({ schema: 'id LONG' });
+    expect(restarted.fileLog.map((f) => path.basename(f.path))).to.deep.equal(src.fileLog.map((f) => path.basename(f.path)));
+    expect(fs.existsSync(path.join(logDir, '5'))).to.equal(false);
+    expect((await read(restarted, { files: 3 }, { files: 6 })).map((r) => r.id)).to.deep.equal([3, 4, 5]);
+  });
+
   it('refuses an offset beyond its file log', async () => {
     const src = await open({ schema: 'id LONG' });
     const err = await sluiceErrorOf(() => src.planRead(null, { files: 4 }, 0));
