@@ -218,6 +218,8 @@ export class SocketSource implements StreamSource {
 
   /** Deletes the log segments whose lines are all below `end`; the newest segment always stays. */
   async commit(end: SourceOffset): Promise<void> {
+    // A query whose other sources had data commits this one at null before it ever received a line.
+    if (end === null) return;
     const upTo = this.linesOf(end);
     while (this.segments.length > 1 && this.segments[1].first <= upTo) {
       const seg = this.segments.shift()!;
