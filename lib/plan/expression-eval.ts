@@ -101,10 +101,11 @@ function selectedRows(v: Val, n: number): Int32Array {
   const t = truthy(v, n);
   let count = 0;
   for (let i = 0; i < n; i++) count += t[i];
-  const out = new Int32Array(count);
+  // Branch-free: every row writes its index, only selected rows advance; the spare slot takes the rest.
+  const out = new Int32Array(count + 1);
   let k = 0;
-  for (let i = 0; i < n && k < count; i++) if (t[i]) out[k++] = i;
-  return out;
+  for (let i = 0; i < n; i++) { out[k] = i; k += t[i]; }
+  return out.subarray(0, count);
 }
 
 /** A projection compiled once per input schema: evaluates each column and assembles a batch. */
