@@ -8,6 +8,7 @@ import { Column, col } from './column.js';
 import { parseDuration } from './duration.js';
 import type { Session } from './session.js';
 import { DataStreamWriter } from './stream-writer.js';
+import { KeyValueGroupedDataset } from './grouped-dataset.js';
 
 /** A column given by name or as an expression. */
 export type ColumnLike = string | Column;
@@ -91,6 +92,22 @@ export class Dataset<T = Record<string, unknown>> {
   withWatermark(column: string, delay: string | number): Dataset<T> {
     const delayMs = parseDuration(delay, 'withWatermark delay');
     return this.derive((id) => ({ kind: 'watermark', id, input: this.plan, column, delayMs }));
+  }
+
+  /**
+   * Groups rows by a key for stateful processing (mapGroupsWithState, flatMapGroupsWithState, reduceGroups,
+   * count): `fn(row)` returns the key (a string, number, or an array of them for a composite key), or give
+   * a column name to group by that column's value. The function must be deterministic.
+   */
+  groupByKey<K>(fn: ((row: T) => K) | string): KeyValueGroupedDataset<K, T> {
+    if (typeof fn === 'string') {
+      const column = fn;
+      return new KeyValueGroupedDataset<K, T>(this, { keyOf: (row: Record<string, unknown>) => row[column], column });
+    }
+    if (typeof fn !== 'function') {
+      throw new SluiceError('ANALYSIS', `groupByKey needs a key function or a column name, got ${typeof fn}`, "e.g. groupByKey((row) => row.user_id) or groupByKey('user_id')");
+    }
+    return new KeyValueGroupedDataset<K, T>(this, { keyOf: fn as (row: unknown) => unknown });
   }
 
   /** @internal Appends a stateful operator; used by the grouped-dataset APIs. */
