@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SluiceError, describeError } from '../errors.js';
 import { appsCommandModule } from './apps-command.js';
+import { genCommand } from './gen-command.js';
 import { runCommandModule } from './run-command.js';
 
 /** Prints a user error on one line (no stack trace) and exits non-zero; bugs keep their stack. */
@@ -16,8 +17,7 @@ function fail(err: unknown): never {
 }
 
 async function main(): Promise<void> {
-  const commands = [runCommandModule, appsCommandModule];
-  const gen = await import('./gen-command.js').then((m) => m.genCommand).catch(() => undefined);
+  const commands = [runCommandModule, appsCommandModule, genCommand];
   let cli = yargs(hideBin(process.argv)).scriptName('sluice')
     .usage('$0 <command> [options]\n\nSpark-style micro-batch structured streaming for Node.js')
     .demandCommand(1, 'give a command: run, apps, gen (see --help)')
@@ -31,7 +31,6 @@ async function main(): Promise<void> {
       process.exit(2);
     });
   for (const c of commands) cli = cli.command(c as never);
-  if (gen) cli = cli.command(gen as never);
   await cli.parseAsync();
 }
 
