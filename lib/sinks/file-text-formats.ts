@@ -53,7 +53,12 @@ function scalarFragments(data: Data, nul: string, quoteText: (s: string) => stri
       for (let i = 0; i < n; i++) out[i] = vals[i] === null ? nul : String(vals[i]);
       return out;
     }
-    case Type.Timestamp: case Type.Date: {
+    case Type.Timestamp: {
+      const texts = isoTimestamps(data);
+      for (let i = 0; i < n; i++) out[i] = texts[i] === null ? nul : quoteText(texts[i]!);
+      return out;
+    }
+    case Type.Date: {
       const vals = valuesOf(data) as (Date | null)[];
       for (let i = 0; i < n; i++) out[i] = vals[i] === null ? nul : quoteText(vals[i]!.toISOString());
       return out;
@@ -68,6 +73,34 @@ function scalarFragments(data: Data, nul: string, quoteText: (s: string) => stri
     default:
       return undefined;
   }
+}
+
+const MS_PER_UNIT = [1000, 1, 1e-3, 1e-6];
+const MAX_4_DIGIT_YEAR_MS = 253402300800000;
+
+/**
+ * ISO-8601 UTC text (`2024-05-01T10:30:00.005Z`) of a timestamp column, null where null. Events of a
+ * batch mostly share their minute, so the `yyyy-MM-ddTHH:mm:` prefix is formatted once per minute
+ * instead of a Date and toISOString per row (which cost more than all other columns together).
+ */
+function isoTimestamps(data: Data): (string | null)[] {
+  const vals = data.values as BigInt64Array;
+  const scale = MS_PER_UNIT[(data.type as unknown as { unit: number }).unit] ?? 1;
+  const out = new Array<string | null>(data.length);
+  let minute = NaN;
+  let prefix = '';
+  for (let i = 0; i < data.length; i++) {
+    if (!isValid(data, i)) { out[i] = null; continue; }
+    const ms = Math.floor(Number(vals[i]) * scale);
+    if (ms < 0 || ms >= MAX_4_DIGIT_YEAR_MS) { out[i] = new Date(ms).toISOString(); continue; }
+    const m = Math.floor(ms / 60000);
+    if (m !== minute) { minute = m; prefix = new Date(m * 60000).toISOString().slice(0, 17); }
+    const rest = ms - m * 60000;
+    const sec = Math.floor(rest / 1000);
+    const milli = rest - sec * 1000;
+    out[i] = `${prefix}${sec < 10 ? '0' : ''}${sec}.${milli < 100 ? (milli < 10 ? '00' : '0') : ''}${milli}Z`;
+  }
+  return out;
 }
 
 /** Encodes a dictionary column through its dictionary: each distinct value is encoded once. */

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Table } from 'apache-arrow';
-import { batchFromColumns, schemaFromSpec } from '../../lib/arrow/index.js';
+import { Field, Schema, Table, TimestampMicrosecond, makeData } from 'apache-arrow';
+import { batchFromColumns, batchOf, schemaFromSpec } from '../../lib/arrow/index.js';
 import { SluiceError } from '../../lib/errors.js';
 import { FileSink, type FileSinkOptions } from '../../lib/sinks/file-sink.js';
+import { jsonLines } from '../../lib/sinks/file-text-formats.js';
 import { eventTable, removeDir, sinkContext, tempDir } from './fixtures.js';
 import { duckdb, listFiles, readJsonLines, visibleDataFiles } from './helpers.js';
 
@@ -56,6 +57,18 @@ describe('file sink', function () {
       '{"id":null,"name":"","at":"1970-01-01T00:00:00.000Z","score":null,"ok":null,"tags":null,"meta":{"k":null}}',
       '',
     ].join('\n'));
+  });
+
+  it('writes timestamps as Date.toISOString does, across minutes, before 1970, after 9999 and in microseconds', () => {
+    const ms = [0, 999, 59_999, 60_000, Date.UTC(2024, 4, 1, 10, 30, 59, 999), -1, -86_400_001, 253402300799999, 253402300800000, null];
+    const expected = ms.map((v) => (v === null ? null : new Date(v).toISOString()));
+    const atMs = new Table([batchFromColumns(schemaFromSpec({ ts: 'timestamp' }), [ms], ms.length)]);
+    const lines = (t: Table) => [...jsonLines(t)].join('').trim().split('\n').map((l) => (JSON.parse(l) as { ts: string | null }).ts);
+    expect(lines(atMs)).to.deep.equal(expected);
+    const type = new TimestampMicrosecond('UTC');
+    const micros = BigInt64Array.from([1_714_559_400_005_999n, -1n]);
+    const atMicros = new Table([batchOf(new Schema([new Field('ts', type)]), [makeData({ type, length: 2, data: micros })], 2)]);
+    expect(lines(atMicros)).to.deep.equal(['2024-05-01T10:30:00.005Z', '1969-12-31T23:59:59.999Z']);
   });
 
   it('writes CSV with a header and RFC 4180 quoting that DuckDB reads back', async () => {
