@@ -8,6 +8,7 @@ import { Column, col } from './column.js';
 import { parseDuration } from './duration.js';
 import type { Session } from './session.js';
 import { DataStreamWriter } from './stream-writer.js';
+import { RelationalGroupedDataset, type GroupingLike } from './relational-grouped-dataset.js';
 import { KeyValueGroupedDataset } from './grouped-dataset.js';
 
 /** A column given by name or as an expression. */
@@ -108,6 +109,16 @@ export class Dataset<T = Record<string, unknown>> {
       throw new SluiceError('ANALYSIS', `groupByKey needs a key function or a column name, got ${typeof fn}`, "e.g. groupByKey((row) => row.user_id) or groupByKey('user_id')");
     }
     return new KeyValueGroupedDataset<K, T>(this, { keyOf: fn as (row: unknown) => unknown });
+  }
+
+  /**
+   * Groups rows by columns for a streaming aggregation, Spark's groupBy: column names, column expressions,
+   * and at most one `window(...)` or `session_window(...)` (plus `bucket(...)`) from lib/api/functions.ts.
+   * `.agg(...)` then aggregates each group, e.g.
+   * `groupBy(window('ts', '1 minute'), 'country').agg(count('*').alias('events'))`.
+   */
+  groupBy(...columns: GroupingLike[]): RelationalGroupedDataset {
+    return new RelationalGroupedDataset(this, RelationalGroupedDataset.groupingsOf(columns));
   }
 
   /** @internal Appends a stateful operator; used by the grouped-dataset APIs. */

@@ -1,5 +1,5 @@
 import {
-  Data, DataType, Field, List, RecordBatch, Schema, Struct, Type, Utf8, makeData,
+  Data, DataType, Field, List, Map_, RecordBatch, Schema, Struct, Type, Utf8, makeData,
 } from 'apache-arrow';
 
 /**
@@ -154,6 +154,27 @@ export function dataFromValues(type: DataType, values: ArrayLike<unknown>): Data
       const { bitmap, nullCount } = validityOf(values, n);
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, children });
     }
+    case Type.Map: {
+      // A map value may be a JS Map, a plain object or an array of [key, value] entries.
+      const offsets = new Int32Array(n + 1);
+      const keys: unknown[] = [];
+      const vals: unknown[] = [];
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v !== null && v !== undefined) {
+          const entries = v instanceof Map || Array.isArray(v) ? v : Object.entries(v as object);
+          for (const [k, x] of entries as Iterable<[unknown, unknown]>) { keys.push(k); vals.push(x); }
+        }
+        offsets[i + 1] = keys.length;
+      }
+      const entryType = (type as Map_).children[0].type as Struct;
+      const child = mkData({
+        type: entryType, length: keys.length, nullCount: 0,
+        children: [dataFromValues(entryType.children[0].type, keys), dataFromValues(entryType.children[1].type, vals)],
+      });
+      const { bitmap, nullCount } = validityOf(values, n);
+      return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, child });
+    }
     default:
       throw new Error(`sluice cannot build Arrow columns of type ${type}`);
   }
@@ -267,6 +288,20 @@ export function valuesOf(data: Data): unknown[] {
         if (!isValid(data, i)) { out[i] = null; continue; }
         const o: Record<string, unknown> = {};
         for (let k = 0; k < fields.length; k++) o[fields[k].name] = cols[k][i];
+        out[i] = o;
+      }
+      return out;
+    }
+    case Type.Map: {
+      // Maps read as plain objects (keys as strings), which is how JSON writes them.
+      const vo = data.valueOffsets as Int32Array;
+      const entries = data.children[0];
+      const keys = valuesOf(entries.children[0]);
+      const vals = valuesOf(entries.children[1]);
+      for (let i = 0; i < n; i++) {
+        if (!isValid(data, i)) { out[i] = null; continue; }
+        const o: Record<string, unknown> = {};
+        for (let j = vo[i] - vo[0]; j < vo[i + 1] - vo[0]; j++) o[String(keys[j])] = vals[j];
         out[i] = o;
       }
       return out;

@@ -49,7 +49,7 @@ export function analyze(root: PlanNode, opts: { outputMode: OutputMode; multiple
       throw analysisError(`${mode} output mode is not supported by ${nodeName(s)}`,
         op.outputModeHint ?? `use one of: ${op.outputModes.join(', ')}`);
     }
-    const why = op.analyze?.({ outputMode: mode, hasWatermark: wm.length > 0 });
+    const why = op.analyze?.({ outputMode: mode, hasWatermark: wm.length > 0, eventTimeColumn: eventTimeColumns[s.id] });
     if (why) throw analysisError(`${nodeName(s)}: ${why}`, 'see the output mode rules in the README');
   }
   const analysis: Analysis = {

@@ -61,7 +61,7 @@ export interface StatefulOperator {
   /** Why an unsupported output mode is rejected and what to use instead. */
   readonly outputModeHint?: string;
   /** Checks done when the query starts (e.g. append mode needs a watermark): returns an error message or null. */
-  analyze?(info: { outputMode: OutputMode; hasWatermark: boolean }): string | null;
+  analyze?(info: { outputMode: OutputMode; hasWatermark: boolean; eventTimeColumn?: string }): string | null;
   /** Grouping key of each row, as primitives or arrays of primitives (hashed into state partitions). */
   keysOf(batch: RecordBatch): unknown[];
   /** Processes one partition's rows (may be empty: a no-data batch still fires timeouts and evictions). */

@@ -1,0 +1,523 @@
+/**
+ * The aggregate functions of `groupBy(...).agg(...)`. Each one works in two steps, as Spark's partial and
+ * final aggregation do: a batch's rows are folded per group into a partial result with typed-array loops
+ * (no row objects), then the partial is merged into the group's buffer kept in the state store. Buffers
+ * are small JS values the state codec stores compactly (a number, a pair, a Set, a Map, HLL registers).
+ * Merging is associative, so windows that meet again after a restart, across batches or when two sessions
+ * merge combine the same way; the older buffer is always the left argument, which is what first/last use.
+ */
+import {
+  DataType, Field, Float64, Int64, List, Map_, Struct, Type, type Data,
+} from 'apache-arrow';
+import { SluiceError } from '../../errors.js';
+import * as hll from './hyperloglog.js';
+import { compareScalars, isNumericType, numbersOf, scalarsOf, valueType, type Numbers } from './column-values.js';
+
+/** The aggregate functions sluice knows. */
+export type AggregateName =
+  | 'count' | 'sum' | 'avg' | 'min' | 'max' | 'first' | 'last' | 'collect_list' | 'collect_set'
+  | 'count_distinct' | 'approx_count_distinct' | 'max_by' | 'min_by' | 'top_k' | 'count_by';
+
+/** Options some aggregates take. */
+export interface AggregateOptions {
+  /** first/last: skip null values. */
+  ignoreNulls?: boolean;
+  /** approx_count_distinct: relative standard deviation. */
+  rsd?: number;
+  /** top_k: how many values. */
+  k?: number;
+  /** collect_list/collect_set: order the values by this argument (index into args) instead of arrival/value order. */
+  ordered?: boolean;
+}
+
+/** One argument column of a batch, with its number and scalar views computed at most once. */
+export class ArgColumn {
+  private nums?: Numbers;
+  private scalars?: unknown[];
+
+  constructor(readonly data: Data) {}
+
+  numbers(): Numbers {
+    return (this.nums ??= numbersOf(this.data));
+  }
+
+  values(): unknown[] {
+    return (this.scalars ??= scalarsOf(this.data));
+  }
+}
+
+/** The per-batch fold of one aggregate over the rows of each local group. */
+export interface Partial {
+  /** Folds row i into group groups[i] for every i with groups[i] >= 0. */
+  update(groups: Int32Array, args: ArgColumn[]): void;
+  /** The buffer of group g (every group has at least one row folded in). */
+  buffer(g: number): unknown;
+}
+
+/** An aggregate function: partial fold, merge of buffers, final value. */
+export interface AggregateFunction {
+  readonly name: AggregateName;
+  /** Spark-like generated column name from the argument names, e.g. `sum(amount)`. */
+  outputName(argNames: string[]): string;
+  /** Arrow type of the result from the argument types; throws SluiceError('ANALYSIS') when they do not fit. */
+  resultType(argTypes: DataType[]): DataType;
+  newPartial(numGroups: number): Partial;
+  /** Combines two buffers of one group; `older` came first (earlier batch, earlier session). */
+  merge(older: unknown, newer: unknown): unknown;
+  /** The output value of a buffer (a JS value of resultType's shape). */
+  result(buffer: unknown): unknown;
+}
+
+function typeError(fn: string, what: string, hint: string): SluiceError {
+  return new SluiceError('ANALYSIS', `${fn}: ${what}`, hint);
+}
+
+function needNumeric(fn: string, t: DataType): void {
+  const v = valueType(t);
+  if (!isNumericType(v) && v.typeId !== Type.Utf8 && v.typeId !== Type.Bool) {
+    throw typeError(fn, `cannot aggregate a column of type ${v}`, 'use a numeric column, or a string column holding decimal numbers');
+  }
+}
+
+function needScalar(fn: string, t: DataType): void {
+  const v = valueType(t);
+  if (v.typeId === Type.List || v.typeId === Type.Struct || v.typeId === Type.Map) {
+    throw typeError(fn, `cannot aggregate a column of type ${v}`, 'use a scalar column (string, number, boolean, timestamp), or one field of the struct');
+  }
+}
+
+const isIntegral = (t: DataType): boolean => { const v = valueType(t); return v.typeId === Type.Int; };
+
+// ---------------------------------------------------------------------------------------------- count
+
+class CountPartial implements Partial {
+  readonly counts: Float64Array;
+  constructor(n: number, private readonly star: boolean) { this.counts = new Float64Array(n); }
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const c = this.counts;
+    if (this.star) {
+      for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0) c[g]++; }
+      return;
+    }
+    const d = args[0].data;
+    if (d.nullCount === 0) {
+      for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0) c[g]++; }
+      return;
+    }
+    for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0 && d.getValid(i)) c[g]++; }
+  }
+  buffer(g: number): unknown { return this.counts[g]; }
+}
+
+const countFn = (star: boolean): AggregateFunction => ({
+  name: 'count',
+  outputName: (a) => (star ? 'count(1)' : `count(${a[0]})`),
+  resultType: () => new Int64(),
+  newPartial: (n) => new CountPartial(n, star),
+  merge: (a, b) => (a as number) + (b as number),
+  result: (b) => b,
+});
+
+// ------------------------------------------------------------------------------------------ sum, avg
+
+class SumPartial implements Partial {
+  readonly sums: Float64Array;
+  readonly counts: Float64Array;
+  constructor(n: number, private readonly avg: boolean) {
+    this.sums = new Float64Array(n);
+    this.counts = new Float64Array(n);
+  }
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const { vals, valid } = args[0].numbers();
+    const s = this.sums;
+    const c = this.counts;
+    if (!valid) {
+      for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0) { s[g] += vals[i]; c[g]++; } }
+    } else {
+      for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0 && valid[i]) { s[g] += vals[i]; c[g]++; } }
+    }
+  }
+  buffer(g: number): unknown {
+    if (this.avg) return [this.sums[g], this.counts[g]];
+    return this.counts[g] > 0 ? this.sums[g] : null;
+  }
+}
+
+const sumFn: AggregateFunction = {
+  name: 'sum',
+  outputName: (a) => `sum(${a[0]})`,
+  resultType: (t) => { needNumeric('sum', t[0]); return isIntegral(t[0]) ? new Int64() : new Float64(); },
+  newPartial: (n) => new SumPartial(n, false),
+  merge: (a, b) => (a === null ? b : b === null ? a : (a as number) + (b as number)),
+  result: (b) => b,
+};
+
+const avgFn: AggregateFunction = {
+  name: 'avg',
+  outputName: (a) => `avg(${a[0]})`,
+  resultType: (t) => { needNumeric('avg', t[0]); return new Float64(); },
+  newPartial: (n) => new SumPartial(n, true),
+  merge: (a, b) => { const x = a as number[]; const y = b as number[]; return [x[0] + y[0], x[1] + y[1]]; },
+  result: (b) => { const [s, c] = b as number[]; return c > 0 ? s / c : null; },
+};
+
+// ------------------------------------------------------------------------------------------ min, max
+
+class ExtremePartial implements Partial {
+  private readonly nums: Float64Array;
+  private readonly seen: Uint8Array;
+  private readonly vals: unknown[];
+  constructor(n: number, private readonly sign: 1 | -1) {
+    this.nums = new Float64Array(n);
+    this.seen = new Uint8Array(n);
+    this.vals = new Array(n).fill(null);
+  }
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const t = valueType(args[0].data.type);
+    const seen = this.seen;
+    if (isNumericType(t)) {
+      const { vals, valid } = args[0].numbers();
+      const m = this.nums;
+      const sign = this.sign;
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i];
+        if (g < 0 || (valid && !valid[i])) continue;
+        const v = vals[i];
+        if (!seen[g] || (sign > 0 ? v > m[g] : v < m[g])) { m[g] = v; seen[g] = 1; }
+      }
+      return;
+    }
+    const vals = args[0].values();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const v = vals[i];
+      if (g < 0 || v === null) continue;
+      if (!seen[g] || compareScalars(v, this.vals[g]) * this.sign > 0) { this.vals[g] = v; seen[g] = 2; }
+    }
+  }
+  buffer(g: number): unknown {
+    return this.seen[g] === 1 ? this.nums[g] : this.seen[g] === 2 ? this.vals[g] : null;
+  }
+}
+
+const extremeFn = (name: 'min' | 'max'): AggregateFunction => {
+  const sign = name === 'max' ? 1 : -1;
+  return {
+    name,
+    outputName: (a) => `${name}(${a[0]})`,
+    resultType: (t) => { needScalar(name, t[0]); return valueType(t[0]); },
+    newPartial: (n) => new ExtremePartial(n, sign),
+    merge: (a, b) => (a === null ? b : b === null ? a : compareScalars(b, a) * sign > 0 ? b : a),
+    result: (b) => b,
+  };
+};
+
+// ----------------------------------------------------------------------------------------- first, last
+
+class EdgePartial implements Partial {
+  private readonly vals: unknown[];
+  private readonly seen: Uint8Array;
+  constructor(n: number, private readonly last: boolean, private readonly ignoreNulls: boolean) {
+    this.vals = new Array(n).fill(null);
+    this.seen = new Uint8Array(n);
+  }
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const vals = args[0].values();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      if (g < 0) continue;
+      const v = vals[i];
+      if (this.ignoreNulls && v === null) continue;
+      if (this.last || !this.seen[g]) { this.vals[g] = v; this.seen[g] = 1; }
+    }
+  }
+  buffer(g: number): unknown { return this.vals[g]; }
+}
+
+const edgeFn = (name: 'first' | 'last', ignoreNulls: boolean): AggregateFunction => ({
+  name,
+  outputName: (a) => (ignoreNulls ? `${name}(${a[0]}, true)` : `${name}(${a[0]})`),
+  resultType: (t) => { needScalar(name, t[0]); return valueType(t[0]); },
+  newPartial: (n) => new EdgePartial(n, name === 'last', ignoreNulls),
+  // Without ignoreNulls a buffer's null is a real first/last value; with it, null means "none yet".
+  merge: name === 'first'
+    ? (a, b) => (ignoreNulls && a === null ? b : a)
+    : (a, b) => (ignoreNulls && b === null ? a : b),
+  result: (b) => b,
+});
+
+// ---------------------------------------------------------------------------------- collect_list/set
+
+/** Per-group JS collections filled row by row (values are decoded anyway to become set and map keys). */
+abstract class CollectionPartial<C> implements Partial {
+  protected readonly items: (C | undefined)[];
+  constructor(n: number) { this.items = new Array(n); }
+  protected at(g: number, make: () => C): C {
+    let c = this.items[g];
+    if (c === undefined) this.items[g] = (c = make());
+    return c;
+  }
+  abstract update(groups: Int32Array, args: ArgColumn[]): void;
+  buffer(g: number): unknown { return this.items[g] ?? null; }
+}
+
+class ListPartial extends CollectionPartial<unknown[]> {
+  constructor(n: number, private readonly ordered: boolean) { super(n); }
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const vals = args[0].values();
+    const ords = this.ordered ? args[1].values() : null;
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const v = vals[i];
+      if (g < 0 || v === null) continue;
+      // Ordered lists keep [order, value] pairs, flattened; rows with a null order sort first.
+      if (ords) { const c = this.at(g, () => []); c.push(ords[i], v); } else this.at(g, () => []).push(v);
+    }
+  }
+  override buffer(g: number): unknown { return this.items[g] ?? []; }
+}
+
+function sortedPairs(flat: unknown[]): unknown[] {
+  const idx = Array.from({ length: flat.length / 2 }, (_, i) => i);
+  idx.sort((x, y) => compareScalars(flat[2 * x], flat[2 * y]) || compareScalars(flat[2 * x + 1], flat[2 * y + 1]) || x - y);
+  return idx.map((i) => flat[2 * i + 1]);
+}
+
+const collectListFn = (ordered: boolean): AggregateFunction => ({
+  name: 'collect_list',
+  outputName: (a) => (ordered ? `collect_list(${a[0]}, ${a[1]})` : `collect_list(${a[0]})`),
+  resultType: (t) => { needScalar('collect_list', t[0]); return new List(new Field('item', valueType(t[0]), true)); },
+  newPartial: (n) => new ListPartial(n, ordered),
+  merge: (a, b) => (a as unknown[]).concat(b as unknown[]),
+  result: (b) => (ordered ? sortedPairs(b as unknown[]) : b),
+});
+
+class SetPartial extends CollectionPartial<Set<unknown>> {
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const vals = args[0].values();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const v = vals[i];
+      if (g >= 0 && v !== null) this.at(g, () => new Set()).add(v);
+    }
+  }
+  override buffer(g: number): unknown { return this.items[g] ?? new Set(); }
+}
+
+/** Value → smallest order seen with it (collect_set ordered by first occurrence). */
+class FirstOrderPartial extends CollectionPartial<Map<unknown, unknown>> {
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const vals = args[0].values();
+    const ords = args[1].values();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const v = vals[i];
+      if (g < 0 || v === null) continue;
+      const m = this.at(g, () => new Map());
+      const o = ords[i];
+      if (!m.has(v) || compareScalars(o, m.get(v)) < 0) m.set(v, o);
+    }
+  }
+  override buffer(g: number): unknown { return this.items[g] ?? new Map(); }
+}
+
+function unionSets(a: unknown, b: unknown): unknown {
+  const s = a as Set<unknown>;
+  for (const v of b as Set<unknown>) s.add(v);
+  return s;
+}
+
+function mergeFirstOrders(a: unknown, b: unknown): unknown {
+  const m = a as Map<unknown, unknown>;
+  for (const [v, o] of b as Map<unknown, unknown>) if (!m.has(v) || compareScalars(o, m.get(v)) < 0) m.set(v, o);
+  return m;
+}
+
+const collectSetFn = (ordered: boolean): AggregateFunction => ({
+  name: 'collect_set',
+  outputName: (a) => (ordered ? `collect_set(${a[0]}, ${a[1]})` : `collect_set(${a[0]})`),
+  resultType: (t) => { needScalar('collect_set', t[0]); return new List(new Field('item', valueType(t[0]), true)); },
+  newPartial: (n) => (ordered ? new FirstOrderPartial(n) : new SetPartial(n)),
+  merge: ordered ? mergeFirstOrders : unionSets,
+  result: ordered
+    ? (b) => [...(b as Map<unknown, unknown>)].sort((x, y) => compareScalars(x[1], y[1]) || compareScalars(x[0], y[0])).map((e) => e[0])
+    : (b) => [...(b as Set<unknown>)].sort(compareScalars),
+});
+
+// ---------------------------------------------------------------------------- count_distinct, HLL
+
+const countDistinctFn: AggregateFunction = {
+  name: 'count_distinct',
+  outputName: (a) => `count(DISTINCT ${a[0]})`,
+  resultType: (t) => { needScalar('count_distinct', t[0]); return new Int64(); },
+  newPartial: (n) => new SetPartial(n),
+  merge: unionSets,
+  result: (b) => (b as Set<unknown>).size,
+};
+
+class HllPartial implements Partial {
+  private readonly regs: (Uint8Array | undefined)[];
+  constructor(n: number, private readonly p: number) { this.regs = new Array(n); }
+  private at(g: number): Uint8Array {
+    let r = this.regs[g];
+    if (r === undefined) this.regs[g] = (r = new Uint8Array(1 << this.p));
+    return r;
+  }
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const d = args[0].data;
+    const p = this.p;
+    if (d.type.typeId === Type.Utf8) {
+      // Hash the utf8 bytes in place: no string is decoded.
+      const vo = d.valueOffsets as Int32Array;
+      const bytes = d.values as Uint8Array;
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i];
+        if (g >= 0 && d.getValid(i)) hll.addUtf8(this.at(g), p, bytes, vo[i], vo[i + 1]);
+      }
+      return;
+    }
+    if (isNumericType(d.type)) {
+      const { vals, valid } = args[0].numbers();
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i];
+        if (g >= 0 && (!valid || valid[i])) hll.addNumber(this.at(g), p, vals[i]);
+      }
+      return;
+    }
+    const vals = args[0].values();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      if (g >= 0 && vals[i] !== null) hll.addValue(this.at(g), p, vals[i]);
+    }
+  }
+  buffer(g: number): unknown { return this.regs[g] ?? new Uint8Array(1 << this.p); }
+}
+
+const approxCountDistinctFn = (rsd: number): AggregateFunction => {
+  const p = hll.precisionForRsd(rsd);
+  return {
+    name: 'approx_count_distinct',
+    outputName: (a) => `approx_count_distinct(${a[0]})`,
+    resultType: (t) => { needScalar('approx_count_distinct', t[0]); return new Int64(); },
+    newPartial: (n) => new HllPartial(n, p),
+    merge: (a, b) => hll.mergeInto(a as Uint8Array, b as Uint8Array),
+    result: (b) => hll.estimate(b as Uint8Array),
+  };
+};
+
+// ---------------------------------------------------------------------------------- max_by, min_by
+
+/** [order, value] of the row with the largest (max_by) or smallest (min_by) order; ties keep the smaller value. */
+class ByPartial implements Partial {
+  private readonly best: ([unknown, unknown] | undefined)[];
+  constructor(n: number, private readonly sign: 1 | -1) { this.best = new Array(n); }
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const vals = args[0].values();
+    const ords = args[1].values();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const o = ords[i];
+      if (g < 0 || o === null) continue;
+      const cur = this.best[g];
+      if (cur === undefined || better([o, vals[i]], cur, this.sign)) this.best[g] = [o, vals[i]];
+    }
+  }
+  buffer(g: number): unknown { return this.best[g] ?? null; }
+}
+
+function better(x: [unknown, unknown], y: [unknown, unknown], sign: number): boolean {
+  const c = compareScalars(x[0], y[0]) * sign;
+  if (c !== 0) return c > 0;
+  // Equal orders: the smaller value wins, whatever the arrival order, so results are deterministic.
+  return compareScalars(x[1], y[1]) < 0;
+}
+
+const byFn = (name: 'max_by' | 'min_by'): AggregateFunction => {
+  const sign = name === 'max_by' ? 1 : -1;
+  return {
+    name,
+    outputName: (a) => `${name}(${a[0]}, ${a[1]})`,
+    resultType: (t) => { needScalar(name, t[0]); needScalar(name, t[1]); return valueType(t[0]); },
+    newPartial: (n) => new ByPartial(n, sign),
+    merge: (a, b) => (a === null ? b : b === null ? a : better(b as [unknown, unknown], a as [unknown, unknown], sign) ? b : a),
+    result: (b) => (b === null ? null : (b as unknown[])[1]),
+  };
+};
+
+// ------------------------------------------------------------------------------- top_k, count_by
+
+class CountsPartial extends CollectionPartial<Map<unknown, number>> {
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    const vals = args[0].values();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const v = vals[i];
+      if (g < 0 || v === null) continue;
+      const m = this.at(g, () => new Map());
+      m.set(v, (m.get(v) ?? 0) + 1);
+    }
+  }
+  override buffer(g: number): unknown { return this.items[g] ?? new Map(); }
+}
+
+function addCounts(a: unknown, b: unknown): unknown {
+  const m = a as Map<unknown, number>;
+  for (const [v, c] of b as Map<unknown, number>) m.set(v, (m.get(v) ?? 0) + c);
+  return m;
+}
+
+const topKFn = (k: number): AggregateFunction => ({
+  name: 'top_k',
+  outputName: (a) => `top_k(${a[0]}, ${k})`,
+  resultType: (t) => {
+    needScalar('top_k', t[0]);
+    return new List(new Field('item', new Struct([new Field('value', valueType(t[0]), true), new Field('count', new Int64(), false)]), true));
+  },
+  newPartial: (n) => new CountsPartial(n),
+  merge: addCounts,
+  // Most frequent first; equal counts by value, so the cut at k never depends on arrival order.
+  result: (b) => [...(b as Map<unknown, number>)]
+    .sort((x, y) => y[1] - x[1] || compareScalars(x[0], y[0]))
+    .slice(0, k)
+    .map(([value, count]) => ({ value, count })),
+});
+
+const countByFn: AggregateFunction = {
+  name: 'count_by',
+  outputName: (a) => `count_by(${a[0]})`,
+  resultType: (t) => {
+    needScalar('count_by', t[0]);
+    const entries = new Struct([new Field('key', valueType(t[0]), false), new Field('value', new Int64(), true)]);
+    return new Map_(new Field('entries', entries, false), false);
+  },
+  newPartial: (n) => new CountsPartial(n),
+  merge: addCounts,
+  result: (b) => [...(b as Map<unknown, number>)].sort((x, y) => compareScalars(x[0], y[0])),
+};
+
+/** Number of argument columns each function takes (after the optional order column is counted). */
+const ARITY: Record<AggregateName, [number, number]> = {
+  count: [0, 1], sum: [1, 1], avg: [1, 1], min: [1, 1], max: [1, 1], first: [1, 1], last: [1, 1],
+  collect_list: [1, 2], collect_set: [1, 2], count_distinct: [1, 1], approx_count_distinct: [1, 1],
+  max_by: [2, 2], min_by: [2, 2], top_k: [1, 1], count_by: [1, 1],
+};
+
+/** The implementation of an aggregate with `numArgs` argument columns and its options. */
+export function aggregateFunction(name: AggregateName, numArgs: number, opts: AggregateOptions = {}): AggregateFunction {
+  const [lo, hi] = ARITY[name];
+  if (numArgs < lo || numArgs > hi) throw new SluiceError('BAD_EXPRESSION', `${name} takes ${lo === hi ? lo : `${lo} to ${hi}`} columns, got ${numArgs}`, `see the TSDoc of ${name}() in lib/api/functions.ts`);
+  switch (name) {
+    case 'count': return countFn(numArgs === 0);
+    case 'sum': return sumFn;
+    case 'avg': return avgFn;
+    case 'min': case 'max': return extremeFn(name);
+    case 'first': case 'last': return edgeFn(name, opts.ignoreNulls ?? false);
+    case 'collect_list': return collectListFn(numArgs === 2);
+    case 'collect_set': return collectSetFn(numArgs === 2);
+    case 'count_distinct': return countDistinctFn;
+    case 'approx_count_distinct': return approxCountDistinctFn(opts.rsd ?? 0.05);
+    case 'max_by': case 'min_by': return byFn(name);
+    case 'top_k': return topKFn(opts.k ?? 10);
+    case 'count_by': return countByFn;
+  }
+}

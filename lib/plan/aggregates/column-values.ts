@@ -1,0 +1,116 @@
+/**
+ * Readers of Arrow columns for aggregation: numbers as one typed array (longs and timestamps converted once
+ * per batch, strings parsed), and JS scalars for values that become keys of maps and sets. Timestamps read as
+ * epoch milliseconds (numbers), not Date objects: they are compared, hashed and stored as numbers.
+ */
+import { Data, DataType, Dictionary, Type } from 'apache-arrow';
+import { isValid, valuesOf } from '../../arrow/columns.js';
+
+/** Numbers of a column and which rows hold one (null when all do). */
+export interface Numbers {
+  vals: ArrayLike<number>;
+  valid: Uint8Array | null;
+}
+
+/** Scale from a timestamp's unit to milliseconds. */
+function timestampScale(type: DataType): number {
+  const unit = (type as unknown as { unit?: number }).unit ?? 1;
+  return [1000, 1, 1e-3, 1e-6][unit] ?? 1;
+}
+
+function validBytes(data: Data): Uint8Array | null {
+  if (data.nullCount === 0 || !data.nullBitmap || data.nullBitmap.length === 0) return null;
+  const n = data.length;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? 1 : 0;
+  return out;
+}
+
+/** Decimal text to a number; blank or malformed text is null (as Spark's cast of a string to double). */
+export function parseNumber(s: string): number | null {
+  const t = s.trim();
+  if (t === '') return null;
+  const v = Number(t);
+  return Number.isNaN(v) && t !== 'NaN' ? null : v;
+}
+
+/**
+ * The column as numbers: ints and doubles as they are, longs and timestamps (ms) converted, booleans as
+ * 0/1, strings parsed as decimal numbers (text that is not a number counts as null). Throws for other types.
+ */
+export function numbersOf(data: Data): Numbers {
+  const n = data.length;
+  const t = data.type;
+  switch (t.typeId) {
+    case Type.Float: case Type.Int: {
+      const v = data.values as ArrayLike<number | bigint>;
+      if (v instanceof BigInt64Array || v instanceof BigUint64Array) {
+        const out = new Float64Array(n);
+        for (let i = 0; i < n; i++) out[i] = Number(v[i]);
+        return { vals: out, valid: validBytes(data) };
+      }
+      return { vals: v as ArrayLike<number>, valid: validBytes(data) };
+    }
+    case Type.Timestamp: case Type.Date: {
+      const v = data.values as ArrayLike<number | bigint>;
+      const scale = t.typeId === Type.Date ? ((t as unknown as { unit: number }).unit === 0 ? 86_400_000 : 1) : timestampScale(t);
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = Number(v[i]) * scale;
+      return { vals: out, valid: validBytes(data) };
+    }
+    case Type.Bool: case Type.Utf8: case Type.Dictionary: {
+      const js = valuesOf(data);
+      const out = new Float64Array(n);
+      const valid = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const x = js[i];
+        const num = x === null ? null : typeof x === 'string' ? parseNumber(x) : Number(x);
+        if (num !== null) { out[i] = num; valid[i] = 1; }
+      }
+      return { vals: out, valid };
+    }
+    default:
+      throw new TypeError(`cannot read ${t} as numbers`);
+  }
+}
+
+/** The column as JS scalars: strings, numbers (longs as numbers, timestamps as ms), booleans, null. */
+export function scalarsOf(data: Data): unknown[] {
+  const t = data.type;
+  if (t.typeId === Type.Timestamp || t.typeId === Type.Date || (t.typeId === Type.Int && (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array))) {
+    const { vals, valid } = numbersOf(data);
+    const out = new Array<unknown>(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = valid && !valid[i] ? null : vals[i];
+    return out;
+  }
+  return valuesOf(data);
+}
+
+/** The type values of `type` are written as: a dictionary's value type, else the type itself. */
+export function valueType(type: DataType): DataType {
+  return type.typeId === Type.Dictionary ? (type as Dictionary).dictionary : type;
+}
+
+/** Whether a type reads as numbers in {@link numbersOf} without parsing (ints, doubles, timestamps). */
+export function isNumericType(type: DataType): boolean {
+  return type.typeId === Type.Int || type.typeId === Type.Float || type.typeId === Type.Timestamp || type.typeId === Type.Date;
+}
+
+/** Total order of scalars for min/max/ordering: null first, then numbers, then strings, then others by text. */
+export function compareScalars(a: unknown, b: unknown): number {
+  if (a === b) return 0;
+  if (a === null || a === undefined) return -1;
+  if (b === null || b === undefined) return 1;
+  const ta = typeof a;
+  const tb = typeof b;
+  if ((ta === 'number' || ta === 'boolean') && (tb === 'number' || tb === 'boolean')) {
+    const x = Number(a);
+    const y = Number(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (ta === 'string' && tb === 'string') return (a as string) < (b as string) ? -1 : 1;
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const sa = String(a);
+  const sb = String(b);
+  return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
