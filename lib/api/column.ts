@@ -283,7 +283,7 @@ const SQL_TYPE: Record<CastTypeName, string> = {
 };
 
 /** Text of a literal as Spark prints it in generated column names. */
-export function literalText(node: Extract<ExprNode, { kind: 'lit' }>): string {
+function literalText(node: Extract<ExprNode, { kind: 'lit' }>): string {
   switch (node.type) {
     case 'null': return 'NULL';
     case 'timestamp': return `TIMESTAMP '${new Date(node.value as number).toISOString().replace('T', ' ').replace(/\.000Z$|Z$/, '')}'`;

@@ -1,5 +1,5 @@
 import {
-  Binary, Bool, Data, DataType, Float64, Int32, Int64, TimestampMillisecond, Type, Utf8,
+  Binary, Bool, Data, DataType, DateUnit, Float64, Int32, Int64, TimestampMillisecond, Type, Utf8,
 } from 'apache-arrow';
 import { mkData, utf8Data, valuesOf } from '../arrow/columns.js';
 
@@ -46,9 +46,6 @@ export type Val =
   | { k: 'str'; s: StrRep; valid: Valid; src?: Data }
   | { k: 'data'; data: Data };
 
-export type NumVal = Extract<Val, { k: 'num' }>;
-export type BigVal = Extract<Val, { k: 'big' }>;
-export type BoolVal = Extract<Val, { k: 'bool' }>;
 export type StrVal = Extract<Val, { k: 'str' }>;
 
 export const NULL_SCALAR: Val = Object.freeze({ k: 'scalar', v: null }) as Val;
@@ -124,7 +121,7 @@ export function validOf(v: Val, n: number): Valid {
 }
 
 /** Packs one byte per row (0/1) into an Arrow bitmap, eight rows per step without branches. */
-export function packBits(bytes: Uint8Array, n: number): Uint8Array {
+function packBits(bytes: Uint8Array, n: number): Uint8Array {
   const bits = new Uint8Array((n + 7) >> 3);
   const full = n >> 3;
   for (let j = 0; j < full; j++) {
@@ -137,7 +134,7 @@ export function packBits(bytes: Uint8Array, n: number): Uint8Array {
 }
 
 /** Arrow validity bitmap of validity bytes. */
-export function bitmapOf(valid: Valid, n: number): { nullBitmap?: Uint8Array; nullCount: number } {
+function bitmapOf(valid: Valid, n: number): { nullBitmap?: Uint8Array; nullCount: number } {
   if (!valid) return { nullCount: 0 };
   let set = 0;
   for (let i = 0; i < n; i++) set += valid[i];
@@ -207,15 +204,15 @@ export function loadData(data: Data, t: LType): Val {
     }
     case 'timestamp': {
       const f = new Float64Array(n);
-      if (data.type.typeId === Type.Date && data.values instanceof Int32Array) {
-        const days = data.values;
+      const unit = (data.type as unknown as { unit: number }).unit;
+      if (data.typeId === Type.Date && unit === DateUnit.DAY) {
+        const days = data.values as Int32Array;
         for (let i = 0; i < n; i++) f[i] = days[i] * 86_400_000;
         return { k: 'num', f, valid, src: data };
       }
-      const unit = (data.type as unknown as { unit: number }).unit;
-      const scale = data.type.typeId === Type.Date ? 1 : [1000, 1, 1e-3, 1e-6][unit] ?? 1;
+      const toMs = data.typeId === Type.Date ? 1 : [1000, 1, 1e-3, 1e-6][unit] ?? 1;
       const w = data.values instanceof Int32Array ? data.values : new Int32Array(data.values.buffer, data.values.byteOffset, n * 2);
-      for (let i = 0; i < n; i++) f[i] = Math.floor((w[2 * i + 1] * TWO_32 + (w[2 * i] >>> 0)) * scale);
+      for (let i = 0; i < n; i++) f[i] = Math.floor((w[2 * i + 1] * TWO_32 + (w[2 * i] >>> 0)) * toMs);
       return { k: 'num', f, valid, src: data };
     }
     case 'boolean': {
@@ -283,7 +280,7 @@ export function stringsOf(v: StrVal, n: number): (string | null)[] {
 }
 
 /** One utf8 value; short ASCII strings skip TextDecoder, which costs more than the copy for them. */
-export function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
+function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
   if (end - start < 24) {
     let ascii = true;
     for (let k = start; k < end; k++) if (bytes[k] > 127) { ascii = false; break; }
@@ -302,7 +299,7 @@ export function utf8Of(v: StrVal, n: number): { vo: Int32Array; bytes: Uint8Arra
 }
 
 /** A value with every row equal to a scalar, in the working form of type `t`. */
-export function broadcast(v: Scalar, t: LType, n: number): Val {
+function broadcast(v: Scalar, t: LType, n: number): Val {
   if (v === null) {
     const valid = new Uint8Array(n);
     switch (t) {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import {
-  Dictionary, Float32, Int32, RecordBatch, Schema, Field, Utf8, Type, tableFromIPC, tableToIPC, Table, vectorFromArray,
+  DateDay, Dictionary, Float32, Int32, RecordBatch, Schema, Field, Utf8, TimestampMicrosecond, Type, tableFromIPC, tableToIPC, Table,
+  vectorFromArray,
 } from 'apache-arrow';
 import {
   Column, abs, coalesce, col, concat, current_timestamp, length, lit, lower, round, timestamp_seconds, to_timestamp,
@@ -9,7 +10,7 @@ import {
 import {
   bindExpression, checkPredicate, compileFilter, compileProjection, evaluate, filterIndices, resultField,
 } from '../../lib/plan/expression-eval.js';
-import { batchFromRows, batchOf, rowsFromBatch, schemaFromSpec, schemaToSpec, valuesOf } from '../../lib/arrow/index.js';
+import { batchFromRows, batchOf, mkData, rowsFromBatch, schemaFromSpec, schemaToSpec, valuesOf } from '../../lib/arrow/index.js';
 import { SluiceError } from '../../lib/errors.js';
 
 const ctx = { batchTimestampMs: Date.UTC(2024, 4, 1, 12, 0, 0) };
@@ -276,6 +277,17 @@ describe('column expressions', () => {
       expect(values(col('f').multiply(2), b)).to.deep.equal([3, 4, 6]);
       expect(String(resultField(col('f').cast('double'), s).type)).to.equal('Float64');
       expect(values(col('f').cast('double'), b)).to.deep.equal([1.5, 2, 3]);
+    });
+
+    it('reads dates and timestamps of any unit as millisecond timestamps', () => {
+      const day = vectorFromArray([new Date(Date.UTC(2024, 4, 1)), null], new DateDay());
+      const us = mkData({ type: new TimestampMicrosecond(), length: 2, nullCount: 0, data: BigInt64Array.of(90_000_000n, 1500n) });
+      const s = new Schema([new Field('d', day.type, true), new Field('us', us.type, true)]);
+      const b = batchOf(s, [day.data[0], us], 2);
+      expect(values(col('d').cast('string'), b)).to.deep.equal(['2024-05-01 00:00:00', null]);
+      expect(values(unix_timestamp(col('us')), b)).to.deep.equal([90, 0]);
+      expect(values(col('us').gt(col('d')), b)).to.deep.equal([false, null]);
+      expect(values(coalesce(col('d'), col('us')), b)).to.deep.equal([new Date(Date.UTC(2024, 4, 1)), new Date(1)]);
     });
 
     it('writes a bare null literal as a string column of nulls', () => {
