@@ -1,0 +1,140 @@
+import type { GroupState } from '../../lib/api/group-state.js';
+import { defineApp } from '../../lib/app/app.js';
+import { SluiceError } from '../../lib/errors.js';
+
+/** How lines that cannot be read are handled (Spark's parse modes). */
+type ParseMode = 'PERMISSIVE' | 'DROPMALFORMED' | 'FAILFAST';
+const PARSE_MODES: readonly ParseMode[] = ['PERMISSIVE', 'DROPMALFORMED', 'FAILFAST'];
+
+interface Options {
+  'session-timeout': number;
+  mode: ParseMode;
+}
+
+/** One input line, read; `malformed` says why a line could not be read (PERMISSIVE mode). */
+interface Transaction {
+  sessionId: string | null;
+  winAmount: number | null;
+  deposit: boolean;
+  malformed: string | null;
+}
+
+/** One output row (seed 001's SessionUpdate, plus the timeout flag and the malformed-line report). */
+interface SessionUpdate {
+  sessionId: string | null;
+  currentBalance: number | null;
+  depositCurrentBalance: boolean;
+  closedByTimeout: boolean;
+  malformed: string | null;
+}
+
+const OUTPUT_SCHEMA = {
+  sessionId: 'string', currentBalance: 'double', depositCurrentBalance: 'boolean', closedByTimeout: 'boolean', malformed: 'string',
+} as const;
+
+const TRANSACTION_SCHEMA = { sessionId: 'string', winAmount: 'double', deposit: 'boolean', malformed: 'string' } as const;
+
+/** Money is summed in binary floating point; rounding to micro-units keeps 2.76 + 7.07 at 9.83. */
+function addAmount(balance: number, amount: number): number {
+  return Math.round((balance + amount) * 1e6) / 1e6;
+}
+
+/** Why a line is not `sessionId,winAmount[,deposit]`, or null when it is. */
+function problemOf(fields: string[]): string | null {
+  if (fields.length < 2) return 'expected sessionId,winAmount[,deposit]';
+  if (fields.length > 3) return `expected at most 3 fields, found ${fields.length}`;
+  if (fields[0] === '') return 'the sessionId is empty';
+  if (fields[1] === '' || !Number.isFinite(Number(fields[1]))) return `winAmount '${fields[1]}' is not a number`;
+  if (fields.length === 3 && !/^(true|false)$/i.test(fields[2])) return `deposit flag '${fields[2]}' is not true or false`;
+  return null;
+}
+
+/**
+ * Reads one line. Blank lines carry nothing and are skipped. A malformed line is, by mode: reported in the
+ * output (PERMISSIVE), skipped (DROPMALFORMED), or the end of the query (FAILFAST).
+ */
+function parseLine(line: string, mode: ParseMode): Transaction[] {
+  if (line.trim() === '') return [];
+  const fields = line.split(',').map((f) => f.trim());
+  const problem = problemOf(fields);
+  if (problem === null) {
+    return [{ sessionId: fields[0], winAmount: Number(fields[1]), deposit: fields[2]?.toLowerCase() === 'true', malformed: null }];
+  }
+  if (mode === 'DROPMALFORMED') return [];
+  if (mode === 'FAILFAST') {
+    throw new SluiceError('MALFORMED_RECORD', `malformed line ${JSON.stringify(line)}: ${problem}`,
+      'fix the line, or run with --mode PERMISSIVE (report it in the output) or --mode DROPMALFORMED (skip it)');
+  }
+  return [{ sessionId: fields[0] || null, winAmount: null, deposit: false, malformed: `${problem}: ${line}` }];
+}
+
+/**
+ * The session function. Rows of a session are applied one after another: a win adds to the balance; a
+ * deposit adds its amount, emits the balance with depositCurrentBalance and closes the session, so a later
+ * line of the same id (even in the same batch) opens a new one. An open session emits its running balance
+ * once per batch and closes with closedByTimeout when idle for the session timeout.
+ */
+function* sessionUpdates(sessionId: string | null, events: Transaction[], state: GroupState<number>, timeoutMs: number): Generator<SessionUpdate> {
+  const update = (currentBalance: number | null, depositCurrentBalance: boolean, closedByTimeout: boolean, malformed: string | null = null): SessionUpdate =>
+    ({ sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed });
+  if (state.hasTimedOut) {
+    const balance = state.get();
+    state.remove();
+    yield update(balance, false, true);
+    return;
+  }
+  let balance = state.getOption();
+  let changed = false;
+  for (const e of events) {
+    if (e.malformed !== null) {
+      yield update(null, false, false, e.malformed);
+      continue;
+    }
+    balance = addAmount(balance ?? 0, e.winAmount!);
+    changed = true;
+    if (e.deposit) {
+      yield update(balance, true, false);
+      balance = undefined;
+      changed = false;
+    }
+  }
+  if (balance === undefined) {
+    state.remove();
+    return;
+  }
+  state.update(balance);
+  // Timeouts reset on every call: an open session is given the full timeout again from this batch.
+  state.setTimeoutDuration(timeoutMs);
+  if (changed) yield update(balance, false, false);
+}
+
+/**
+ * Seed 001 (Spark Structured Streaming, "custom session windows" with mapGroupsWithState): per game
+ * session, the running sum of the wins; a deposit line deposits the balance and closes the session.
+ */
+export default defineApp<Options>({
+  name: 'deposit-sessions',
+  description: 'seed 001: running win balance per game session; a deposit closes the session; idle sessions time out',
+  options: {
+    'session-timeout': { type: 'duration', default: '30m', describe: 'close a session that got no line for this long (processing time), with closedByTimeout' },
+    mode: { type: 'string', default: 'PERMISSIVE', choices: PARSE_MODES, describe: 'malformed lines: PERMISSIVE reports them in the output, DROPMALFORMED skips them, FAILFAST stops the query' },
+  },
+  inputs: {
+    lines: { describe: 'text lines sessionId,winAmount[,deposit] (e.g. session-1,2.5 and session-1,0,true)', default: 'socket://localhost:9999', format: 'text' },
+  },
+  outputs: {
+    sessions: { describe: 'rows {sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed}', default: 'console:', outputMode: 'update' },
+  },
+  build: ({ input, options }) => {
+    const timeoutMs = options['session-timeout'];
+    if (!(timeoutMs > 0)) throw new SluiceError('BAD_OPTION', `--session-timeout must be positive, got ${timeoutMs} ms`, 'e.g. --session-timeout 30m');
+    const mode = options.mode;
+    return {
+      sessions: input('lines')
+        .flatMap((row) => parseLine(String(row.value ?? ''), mode), TRANSACTION_SCHEMA)
+        .groupByKey((t) => t.sessionId)
+        .flatMapGroupsWithState((id: string | null, events: Transaction[], state: GroupState<number>) => sessionUpdates(id, events, state, timeoutMs),
+          { outputMode: 'update', timeout: 'ProcessingTimeTimeout', schema: OUTPUT_SCHEMA }),
+    };
+  },
+});
