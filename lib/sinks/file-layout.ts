@@ -91,8 +91,16 @@ function folderSegments(name: string, data: Data): string[] {
     for (let i = 0; i < n; i++) out[i] = prefix + (isValid(data, i) ? String(vals[i]) : HIVE_DEFAULT_PARTITION);
     return out;
   }
+  // Partition columns have few distinct values: escape each once.
   const vals = valuesOf(data);
-  for (let i = 0; i < n; i++) out[i] = prefix + valueText(vals[i]);
+  const seen = new Map<unknown, string>();
+  for (let i = 0; i < n; i++) {
+    const v = vals[i];
+    const key = v instanceof Date ? v.getTime() : v;
+    let segment = seen.get(key);
+    if (segment === undefined) seen.set(key, (segment = prefix + valueText(v)));
+    out[i] = segment;
+  }
   return out;
 }
 
