@@ -33,10 +33,15 @@ function keyOf(i: number): string {
   return `k${String(i).padStart(6, '0')}`;
 }
 
-/** Heap plus ArrayBuffer bytes after a full collection. */
-function usedBytes(): number {
-  gc!();
-  gc!();
+/**
+ * Heap plus ArrayBuffer bytes after a full collection. The pauses let V8's background sweeper release
+ * the backing stores of dead ArrayBuffers; without them a freed store still counts.
+ */
+async function usedBytes(): Promise<number> {
+  for (let i = 0; i < 2; i++) {
+    gc!();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 }
@@ -49,6 +54,13 @@ function mapOfObjects(): Map<string, { sum: number }> {
   const objects = new Map<string, { sum: number }>();
   for (let i = 0; i < numKeys; i++) objects.set(keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 });
   return objects;
+}
+
+/** Loads version 2 into `held.store` and returns the time taken; its own frame dies on return. */
+async function loadInto(held: { store: StateStore<string, { sum: number }> | null }, dir: string): Promise<number> {
+  const t0 = performance.now();
+  held.store = await StateStore.load<string, { sum: number }>(dir, 2);
+  return performance.now() - t0;
 }
 
 async function main(): Promise<void> {
@@ -106,13 +118,11 @@ async function main(): Promise<void> {
     let estimate = 0;
     for (let r = 0; r < runs; r++) {
       held.store = null;
-      const before = usedBytes();
-      t0 = performance.now();
-      held.store = await StateStore.load<string, { sum: number }>(dir, 2);
-      loadTimes.push(performance.now() - t0);
-      if (held.store.size !== expected) throw new Error(`loaded ${held.store.size} keys, expected ${expected}`);
-      memPerKey.push((usedBytes() - before) / numKeys);
-      estimate = held.store.memoryUsedBytes() / numKeys;
+      const before = await usedBytes();
+      loadTimes.push(await loadInto(held, dir));
+      if (held.store!.size !== expected) throw new Error(`loaded ${held.store!.size} keys, expected ${expected}`);
+      memPerKey.push((await usedBytes() - before) / numKeys);
+      estimate = held.store!.memoryUsedBytes() / numKeys;
     }
     held.store = null;
     row(`recovery: load ${numKeys.toLocaleString('en')} keys from a snapshot`, `${(median(loadTimes) / 1000).toFixed(2)} s`,
@@ -122,9 +132,9 @@ async function main(): Promise<void> {
     held.map = new Map(JSON.parse(jsonSnapshot) as Array<[string, { sum: number }]>);
     row('  baseline: JSON.parse + Map of the JSON snapshot', `${((performance.now() - t0) / 1000).toFixed(2)} s`);
     held.map = null;
-    const before = usedBytes();
+    const before = await usedBytes();
     held.map = mapOfObjects();
-    row('  baseline: Map<string, {sum}> bytes per key', ((usedBytes() - before) / numKeys).toFixed(1));
+    row('  baseline: Map<string, {sum}> bytes per key', ((await usedBytes() - before) / numKeys).toFixed(1));
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -40,8 +40,8 @@ const T_SET = 0x0d;
 /** 0x40..0x7f: string of (tag - 0x40) utf8 bytes. Exported for readers with a fast path for such keys. */
 export const T_SHORT_STRING = 0x40;
 const SHORT_STRING_MAX = 63;
-/** 0x80..0xff: the integer (tag - 0x80). */
-const T_SMALL_INT = 0x80;
+/** 0x80..0xff: the integer (tag - 0x80). Exported like {@link T_SHORT_STRING}. */
+export const T_SMALL_INT = 0x80;
 const SMALL_INT_MAX = 127;
 
 const MAX_DEPTH = 256;
@@ -128,8 +128,9 @@ export class ValueWriter {
   /**
    * @param dictionary field-name ids to use, or null for canonical inline names
    * @param keyMode normalise as a Map key does: -0 is written as 0 and every NaN the same way
+   * @param growth factor by which the buffer grows when full (large long-lived buffers use less than 2)
    */
-  constructor(capacity = 256, dictionary: FieldDictionary | null = null, keyMode = false) {
+  constructor(capacity = 256, dictionary: FieldDictionary | null = null, keyMode = false, private readonly growth = 2) {
     this.buf = new Uint8Array(Math.max(16, capacity));
     this.view = new DataView(this.buf.buffer);
     this.dictionary = dictionary;
@@ -150,8 +151,8 @@ export class ValueWriter {
   ensure(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
+    let cap = Math.ceil(this.buf.length * this.growth);
+    while (cap < need) cap = Math.ceil(cap * this.growth);
     if (cap > 0x7fffffff) {
       if (need > 0x7fffffff) throw new RangeError('state buffer would exceed 2 GiB');
       cap = 0x7fffffff;
@@ -413,15 +414,14 @@ export class ValueReader {
   /** End of the readable range (exclusive). */
   end: number;
   private buf: Uint8Array;
-  private nodeBuf: Buffer & BufferSlices;
-  private view: DataView;
+  // Views of `buf`, made on first use: a reader switched between buffers should not pay for them per switch.
+  private nodeBufOrNull: (Buffer & BufferSlices) | null = null;
+  private viewOrNull: DataView | null = null;
   private names: readonly string[];
 
   /** @param names the dictionary the values were written with (empty for canonical encodings) */
   constructor(buf: Uint8Array, names: readonly string[] = [], start = 0, end = buf.length) {
     this.buf = buf;
-    this.nodeBuf = bufferView(buf);
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.names = names;
     this.pos = start;
     this.end = end;
@@ -431,8 +431,8 @@ export class ValueReader {
   setBuffer(buf: Uint8Array, start = 0, end = buf.length): void {
     if (buf !== this.buf) {
       this.buf = buf;
-      this.nodeBuf = bufferView(buf);
-      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      this.nodeBufOrNull = null;
+      this.viewOrNull = null;
     }
     this.pos = start;
     this.end = end;
@@ -446,6 +446,14 @@ export class ValueReader {
   /** The underlying buffer. */
   get bytes(): Uint8Array {
     return this.buf;
+  }
+
+  private get view(): DataView {
+    return this.viewOrNull ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  private get nodeBuf(): Buffer & BufferSlices {
+    return this.nodeBufOrNull ??= bufferView(this.buf);
   }
 
   private truncated(): Error {

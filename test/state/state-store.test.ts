@@ -27,6 +27,8 @@ function randomBatch(store: StateStore, model: Model, rand: () => number, ops: n
     const key = n % 3 === 0 ? `k${n}` : n % 3 === 1 ? n * 1.5 : ['acct', n];
     const id = JSON.stringify(key);
     const r = rand();
+    // Reads between writes exercise the store's lookup cache (get then put of the same key).
+    expect(store.get(key), id).to.deep.equal(model.get(id)?.value);
     if (r < 0.2) {
       store.remove(key);
       model.delete(id);
@@ -374,6 +376,38 @@ describe('state store', () => {
     await back.commit(3);
     expect((await StateStore.load(path.join(root, 'a'), 3)).sortedEntries())
       .to.deep.equal([['k', { x: 2, y: 3 }], ['z', { y: 9, x: 8 }]]);
+  });
+
+  it('keeps its hash index consistent through many inserts, removes and reinserts', async function () {
+    this.timeout(30_000);
+    const rand = prng(7);
+    const store = await StateStore.load<unknown, number>(dir, 0, { snapshotInterval: 3 });
+    const model = new Map<string, number>();
+    for (let v = 1; v <= 8; v++) {
+      for (let i = 0; i < 6000; i++) {
+        const n = Math.floor(rand() * 5000);
+        const key = n % 4 === 0 ? n : n % 4 === 1 ? `s${n}` : n % 4 === 2 ? [n, 'x'] : `${'long'.repeat(20)}${n}`;
+        const id = JSON.stringify(key);
+        if (rand() < 0.45) {
+          store.remove(key);
+          model.delete(id);
+        } else {
+          store.put(key, i);
+          model.set(id, i);
+        }
+      }
+      await store.commit(v);
+      expect(store.size).to.equal(model.size);
+      const wrong: string[] = [];
+      for (let n = 0; n < 5000; n++) {
+        for (const key of [n, `s${n}`, [n, 'x'], `${'long'.repeat(20)}${n}`]) {
+          const id = JSON.stringify(key);
+          if (store.get(key) !== model.get(id) || store.has(key) !== model.has(id)) wrong.push(id);
+        }
+      }
+      expect(wrong, `version ${v}`).to.deep.equal([]);
+    }
+    expect((await StateStore.load(dir, 8)).sortedEntries()).to.deep.equal(store.sortedEntries());
   });
 
   it('stays correct when values grow, shrink and the arena is compacted', async function () {
