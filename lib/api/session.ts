@@ -1,6 +1,6 @@
 import type { Clock } from '../exec/clock.js';
 import { SystemClock } from '../exec/clock.js';
-import type { WorkerSetup } from '../exec/worker.js';
+import type { WorkerSetup } from '../exec/worker-protocol.js';
 import { SluiceError } from '../errors.js';
 import { DataStreamReader } from './stream-reader.js';
 import { StreamingQueryManager } from './streaming-query.js';

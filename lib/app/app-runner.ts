@@ -10,7 +10,7 @@ import { SluiceError } from '../errors.js';
 import type { Clock } from '../exec/clock.js';
 import type { QueryProgress } from '../exec/progress.js';
 import type { PlanIndex } from '../exec/task-runner.js';
-import type { WorkerSetup } from '../exec/worker.js';
+import type { WorkerSetup } from '../exec/worker-protocol.js';
 import { walkPlan } from '../plan/logical-plan.js';
 import { parseSinkUri } from '../sinks/sink-factory.js';
 import type { AppDefinition } from './app.js';

@@ -135,8 +135,11 @@ export class MicroBatchExecution {
   private async pollSources(): Promise<{ ends: SourceOffset[]; hasData: boolean; latestOffsetMs: number }> {
     const t0 = performance.now();
     const ends: SourceOffset[] = [];
+    // Trigger.Once reads everything available in one batch, ignoring per-trigger limits, as Spark does.
+    const unlimited: ReadLimit = { maxRows: Infinity, maxFiles: Infinity };
     for (let i = 0; i < this.sources.length; i++) {
-      ends.push(await this.sources[i].source.latestOffset(this.committed[i], this.config.limits[i] ?? {}));
+      const limit = 'once' in this.config.trigger ? unlimited : this.config.limits[i] ?? {};
+      ends.push(await this.sources[i].source.latestOffset(this.committed[i], limit));
     }
     const hasData = ends.some((e, i) => e !== null && !isDeepStrictEqual(e, this.committed[i]));
     return { ends, hasData, latestOffsetMs: performance.now() - t0 };
@@ -144,6 +147,7 @@ export class MicroBatchExecution {
 
   private async triggerLoop(): Promise<void> {
     const { trigger, clock } = this.config;
+    if ('availableNow' in trigger) for (const s of this.sources) await s.source.prepareForTriggerAvailableNow?.();
     const interval = 'processingTimeMs' in trigger ? trigger.processingTimeMs : 0;
     let ranOnce = false;
     while (!this.stopping) {

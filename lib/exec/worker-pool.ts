@@ -5,7 +5,7 @@ import type { BatchContext } from './batch-context.js';
 import { decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import type { Executor, FragmentJob } from './executor.js';
 import type { FragmentResult, StatefulResult } from './task-runner.js';
-import type { WorkerMessage, WorkerReply, WorkerSetup } from './worker.js';
+import { reviveWorkerError, type WorkerMessage, type WorkerReply, type WorkerSetup } from './worker-protocol.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -25,7 +25,9 @@ export class PoolExecutor implements Executor {
   }
 
   private async call(lane: number, msg: WorkerMessage, transfer: ArrayBuffer[]): Promise<WorkerReply> {
-    return this.lanes[lane].run(msg, { transferList: transfer }) as Promise<WorkerReply>;
+    const reply = await this.lanes[lane].run(msg, { transferList: transfer }) as WorkerReply;
+    if (reply.kind === 'error') throw reviveWorkerError(reply.error);
+    return reply;
   }
 
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {

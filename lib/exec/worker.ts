@@ -1,56 +1,9 @@
 import { workerData } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { SluiceError, UserCodeError } from '../errors.js';
-import type { BatchContext, FragmentMetrics, FragmentSpec, StatefulMetrics } from './batch-context.js';
+import { toWorkerError, type WorkerReply, type WorkerMessage, type WorkerSetup } from './worker-protocol.js';
 import { decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import { StateStoreCache } from './state-store-cache.js';
 import { runFragment, runStatefulPartition, type PlanIndex } from './task-runner.js';
-
-/** How a worker finds the query: it imports the app module and builds the same output again. */
-export interface WorkerSetup {
-  /** URL of the app module. */
-  module: string;
-  /** The app's option values, as the driver parsed them. */
-  options: Record<string, unknown>;
-  /** Source URIs the driver resolved per input name (so inputs build identically). */
-  inputs: Record<string, string>;
-  /** Which of the app's outputs this query writes. */
-  output: string;
-  snapshotInterval?: number;
-}
-
-export type WorkerMessage =
-  | { kind: 'fragment'; spec: FragmentSpec; input: Uint8Array[]; ctx: BatchContext }
-  | { kind: 'stateful'; nodeId: number; partition: number; input: Uint8Array[]; ctx: BatchContext }
-  | { kind: 'reset' };
-
-/** An error as it crosses the thread boundary: structured clone would drop its class and fields. */
-export interface WorkerError { name: string; message: string; code?: string; hint?: string; operator?: string; batchId?: number; stack?: string; }
-
-export type WorkerReply =
-  | { kind: 'fragment'; batches: Uint8Array[]; partitions?: Uint8Array[][]; metrics: FragmentMetrics }
-  | { kind: 'stateful'; batches: Uint8Array[]; late: Uint8Array[]; metrics: StatefulMetrics }
-  | { kind: 'reset' }
-  | { kind: 'error'; error: WorkerError };
-
-/** Rebuilds the error a worker reported, with its class, so the driver reports it like an in-process one. */
-export function reviveWorkerError(e: WorkerError): Error {
-  if (e.name === 'UserCodeError' && e.operator !== undefined) {
-    const err = new UserCodeError(e.operator, e.batchId ?? -1, new Error(e.message.replace(/^.*? failed in batch \d+: /, '')));
-    return err;
-  }
-  if (e.code) return new SluiceError(e.code, e.message, e.hint);
-  const err = new Error(e.message);
-  err.stack = e.stack;
-  return err;
-}
-
-function toWorkerError(err: unknown): WorkerError {
-  if (err instanceof UserCodeError) return { name: 'UserCodeError', message: err.message, code: err.code, operator: err.operator, batchId: err.batchId };
-  if (err instanceof SluiceError) return { name: err.name, message: err.message, code: err.code, hint: err.hint };
-  const e = err instanceof Error ? err : new Error(String(err));
-  return { name: e.name, message: e.message, stack: e.stack };
-}
 
 const setup = workerData as WorkerSetup;
 const stores = new StateStoreCache({ snapshotInterval: setup?.snapshotInterval });

@@ -59,6 +59,11 @@ export interface StreamSource {
   rowCount?(start: SourceOffset | null, end: SourceOffset): number | undefined;
   /** Data up to `end` is committed and will never be read again: receive logs may be trimmed. */
   commit(end: SourceOffset): Promise<void>;
-  /** True when nothing more will ever arrive (file source in once/availableNow mode does not use this). */
+  /**
+   * Called once before the first batch of a `trigger({ availableNow: true })` run: from then on the source
+   * must not offer data that arrived later, so the run ends (Spark's SupportsTriggerAvailableNow).
+   */
+  prepareForTriggerAvailableNow?(): Promise<void>;
+  /** Closes connections and files. */
   stop(): Promise<void>;
 }
