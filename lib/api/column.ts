@@ -20,7 +20,7 @@ export type ComparisonOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | '<=>';
 export type LogicalOp = 'AND' | 'OR';
 export type BinaryOp = ArithmeticOp | ComparisonOp | LogicalOp;
 export type FunctionName =
-  | 'coalesce' | 'to_timestamp' | 'timestamp_seconds' | 'unix_timestamp' | 'current_timestamp'
+  | 'coalesce' | 'to_timestamp' | 'timestamp_seconds' | 'timestamp_millis' | 'unix_timestamp' | 'unix_millis' | 'current_timestamp'
   | 'concat' | 'lower' | 'upper' | 'length' | 'abs' | 'round';
 export type LiteralType = 'int' | 'long' | 'double' | 'string' | 'boolean' | 'timestamp' | 'null';
 
@@ -45,7 +45,7 @@ const CAST_ALIASES: Record<string, CastTypeName> = {
 const ARITHMETIC: readonly string[] = ['+', '-', '*', '/', '%'];
 const COMPARISON: readonly string[] = ['=', '!=', '<', '<=', '>', '>=', '<=>'];
 const FUNCTIONS: readonly string[] = [
-  'coalesce', 'to_timestamp', 'timestamp_seconds', 'unix_timestamp', 'current_timestamp',
+  'coalesce', 'to_timestamp', 'timestamp_seconds', 'timestamp_millis', 'unix_timestamp', 'unix_millis', 'current_timestamp',
   'concat', 'lower', 'upper', 'length', 'abs', 'round',
 ];
 
@@ -394,6 +394,16 @@ export function to_timestamp(c: ColumnOrName, format?: string): Column {
 /** Seconds since the epoch (int, long or double) to a timestamp. */
 export function timestamp_seconds(c: ColumnOrName): Column {
   return call('timestamp_seconds', [nodeOfName(c)]);
+}
+
+/** Milliseconds since the epoch (int, long or double) to a timestamp, for JS-style epoch-ms fields. */
+export function timestamp_millis(c: ColumnOrName): Column {
+  return call('timestamp_millis', [nodeOfName(c)]);
+}
+
+/** Milliseconds since the epoch (long) of a timestamp. */
+export function unix_millis(c: ColumnOrName): Column {
+  return call('unix_millis', [nodeOfName(c)]);
 }
 
 /**

@@ -34,7 +34,8 @@ export type Bound = BoundBase & (
   | { k: 'case'; branches: { when: Bound; then: Bound }[]; otherwise: Bound | null }
   | { k: 'coalesce'; args: Bound[] }
   | { k: 'parseTimestamp'; c: Bound; format: string | null }
-  | { k: 'secondsToTimestamp'; c: Bound }
+  | { k: 'epochToTimestamp'; c: Bound; msPerUnit: number }
+  | { k: 'unixMillis'; c: Bound }
   | { k: 'now' }
   | { k: 'concat'; args: Bound[] }
   | { k: 'changeCase'; upper: boolean; c: Bound }
@@ -336,9 +337,19 @@ function bindCall(node: Extract<ExprNode, { kind: 'call' }>, schema: Schema): Bo
       }
       return make('cast', 'long', { c: toTimestamp(c, stringLiteralArg(node.args[1], 'unix_timestamp'), where) });
     }
-    case 'timestamp_seconds':
+    case 'timestamp_seconds': case 'timestamp_millis':
       arity(node, 1, 1);
-      return make('secondsToTimestamp', 'timestamp', { c: numericOperand(bind(node.args[0], schema), 'timestamp_seconds', where) });
+      return make('epochToTimestamp', 'timestamp', {
+        c: numericOperand(bind(node.args[0], schema), node.fn, where), msPerUnit: node.fn === 'timestamp_seconds' ? 1000 : 1,
+      });
+    case 'unix_millis': {
+      arity(node, 1, 1);
+      const c = bind(node.args[0], schema);
+      if (c.type !== 'timestamp' && c.type !== 'null') {
+        analysisError(`unix_millis needs a timestamp, got ${describeType(c)} in ${where}`, 'convert it first with to_timestamp()');
+      }
+      return make('unixMillis', 'long', { c: coerce(c, 'timestamp', where) });
+    }
     case 'current_timestamp':
       arity(node, 0, 0);
       return make('now', 'timestamp', {});

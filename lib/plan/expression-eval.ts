@@ -7,7 +7,7 @@ import {
   arithmetic, compare, isNull, logical, not, pickRows, truthy,
 } from './expression-kernels.js';
 import {
-  absolute, cast, changeCase, concatStrings, lengthOf, parseTimestamps, roundValue, timestampSeconds,
+  absolute, cast, changeCase, concatStrings, epochToTimestamp, lengthOf, parseTimestamps, roundValue, unixMillis,
 } from './expression-functions.js';
 import {
   andValid, LType, loadData, materialise, scalarOf, toData, Val, validOf, validOfData, withValidity,
@@ -202,7 +202,8 @@ function run(b: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Val {
       }, n);
     }
     case 'parseTimestamp': return parseTimestamps(run(b.c, batch, ctx, n), b.format, n);
-    case 'secondsToTimestamp': return timestampSeconds(run(b.c, batch, ctx, n), n);
+    case 'epochToTimestamp': return epochToTimestamp(run(b.c, batch, ctx, n), b.msPerUnit, n);
+    case 'unixMillis': return unixMillis(run(b.c, batch, ctx, n), n);
     case 'concat': return concatStrings(b.args.map((a) => run(a, batch, ctx, n)), n);
     case 'changeCase': return changeCase(run(b.c, batch, ctx, n), b.upper, n);
     case 'length': return lengthOf(run(b.c, batch, ctx, n), b.c.type, n);

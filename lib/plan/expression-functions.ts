@@ -208,20 +208,20 @@ export function cast(v: Val, from: LType, to: LType, n: number): Val {
     case 'timestamp': {
       const f = new Float64Array(n);
       if (from === 'string') return { k: 'num', f, valid: parseStrings(v as StrVal, n, parseIsoTimestamp, (i, x) => { f[i] = x; }) };
-      return secondsToTimestamp(v, valid, n);
+      return epochToTimestamps(v, valid, 1000, n);
     }
     default:
       throw new Error(`internal: cast from ${from} to ${to}`);
   }
 }
 
-/** Seconds since the epoch to a timestamp; NaN and infinities become null. */
-function secondsToTimestamp(v: Val, valid: Valid, n: number): Val {
+/** Seconds or milliseconds since the epoch to a timestamp; NaN and infinities become null. */
+function epochToTimestamps(v: Val, valid: Valid, msPerUnit: number, n: number): Val {
   const d = doublesOf(v, n);
   const f = new Float64Array(n);
   let out = valid;
   for (let i = 0; i < n; i++) {
-    const ms = d[i] * 1000;
+    const ms = d[i] * msPerUnit;
     if (Number.isFinite(ms)) f[i] = ms;
     else { if (out === valid) out = writableValid(valid, n); out![i] = 0; }
   }
@@ -243,10 +243,19 @@ function castToString(v: Val, from: LType, valid: Valid, n: number): Val {
   return { k: 'str', s: { strs: out }, valid };
 }
 
-/** Seconds since the epoch, as a timestamp (timestamp_seconds). */
-export function timestampSeconds(v: Val, n: number): Val {
-  if (v.k === 'scalar') return foldScalar(v, 'double', (one) => timestampSeconds(one, 1));
-  return secondsToTimestamp(v, validOf(v, n), n);
+/** Epoch seconds (msPerUnit 1000) or milliseconds (1) as a timestamp: timestamp_seconds, timestamp_millis. */
+export function epochToTimestamp(v: Val, msPerUnit: number, n: number): Val {
+  if (v.k === 'scalar') return foldScalar(v, 'double', (one) => epochToTimestamp(one, msPerUnit, 1));
+  return epochToTimestamps(v, validOf(v, n), msPerUnit, n);
+}
+
+/** Epoch milliseconds (long) of a timestamp. */
+export function unixMillis(v: Val, n: number): Val {
+  if (v.k === 'scalar') return foldScalar(v, 'timestamp', (one) => unixMillis(one, 1));
+  const d = doublesOf(v, n);
+  const f = new Float64Array(n);
+  for (let i = 0; i < n; i++) f[i] = Math.floor(d[i]);
+  return { k: 'num', f, valid: validOf(v, n) };
 }
 
 /** Strings to timestamps, ISO-8601 or by a pattern; unparsable → null. */

@@ -4,8 +4,8 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import {
-  Column, abs, coalesce, col, concat, current_timestamp, length, lit, lower, round, timestamp_seconds, to_timestamp,
-  unix_timestamp, upper, when,
+  Column, abs, coalesce, col, concat, current_timestamp, length, lit, lower, round, timestamp_millis, timestamp_seconds,
+  to_timestamp, unix_millis, unix_timestamp, upper, when,
 } from '../../lib/api/column.js';
 import {
   bindExpression, checkPredicate, compileFilter, compileProjection, evaluate, filterIndices, resultField,
@@ -390,9 +390,13 @@ describe('column expressions', () => {
       expect(values(to_timestamp(col('t')))).to.deep.equal(values(col('t')));
     });
 
-    it('timestamp_seconds and unix_timestamp convert between seconds and timestamps', () => {
+    it('timestamp_seconds, timestamp_millis, unix_timestamp and unix_millis convert between epoch numbers and timestamps', () => {
       expect(values(timestamp_seconds(col('b')))).to.deep.equal([new Date(1500), new Date(0), null, new Date(-2500)]);
       expect(values(unix_timestamp(col('t')))).to.deep.equal([1, null, 5, -2]);
+      expect(values(timestamp_millis(col('l')))).to.deep.equal([new Date(10), new Date(2 ** 40), null, new Date(-7)]);
+      expect(values(unix_millis(col('t')))).to.deep.equal([1000, null, 5000, -1500]);
+      expect(values(unix_millis(timestamp_millis(col('b'))))).to.deep.equal([1, 0, null, -3]);
+      expectError(() => resultField(unix_millis(col('l')), schema), 'ANALYSIS', /unix_millis needs a timestamp, got long/);
       expect(typeOf(unix_timestamp(col('t')))).to.equal('long');
       expect(one(unix_timestamp(lit('2024-05-01 00:00:00')))).to.equal(Date.UTC(2024, 4, 1) / 1000);
       expect(one(unix_timestamp(lit('01.05.2024'), 'dd.MM.yyyy'))).to.equal(Date.UTC(2024, 4, 1) / 1000);
@@ -461,7 +465,7 @@ describe('column expressions', () => {
       .alias('out');
     const others = [
       col('l').plus(2n ** 60n).mod(7), round(abs(col('b').minus(0.5)), 1), unix_timestamp(), current_timestamp(),
-      timestamp_seconds(col('a')), length(lower(col('s'))), col('ok').not().or(lit(null)).isNotNull(), lit(NaN).eqNullSafe(Infinity),
+      timestamp_seconds(col('a')), unix_millis(timestamp_millis(col('l'))), length(lower(col('s'))), col('ok').not().or(lit(null)).isNotNull(), lit(NaN).eqNullSafe(Infinity),
     ];
 
     it('round-trips through JSON.stringify and Column.fromJSON with identical results', () => {
