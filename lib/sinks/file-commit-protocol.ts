@@ -180,7 +180,7 @@ export class FileCommitProtocol {
    */
   constructor(dir: string, readonly sinkName: string, private readonly options: FileCommitProtocolOptions) {
     this.dir = path.resolve(dir);
-    this.log = new BatchLog<SinkManifest>(path.join(dir, SINK_LOG_DIR), validateManifest);
+    this.log = new BatchLog<SinkManifest>(path.join(this.dir, SINK_LOG_DIR), validateManifest);
     this.retain = Math.max(1, options.retainManifests ?? 100);
   }
 
@@ -193,7 +193,8 @@ export class FileCommitProtocol {
    * Brings the directory to a clean state after a crash; call it once before the first batch. Refuses a
    * directory written by another query (their part names would collide, and a replay check against
    * their manifests would skip this query's batches). Publishes the unpublished files of committed
-   * batches and deletes pending files of uncommitted ones and interrupted manifest writes.
+   * batches and deletes pending files of uncommitted ones and interrupted manifest writes. It lists the
+   * whole output directory once.
    */
   async recover(queryId: string): Promise<RecoveryReport> {
     const created = await fsp.mkdir(this.dir, { recursive: true });
@@ -236,7 +237,8 @@ export class FileCommitProtocol {
    * Writes batch `batchId` exactly once: `produce` stages its files through the given {@link BatchFiles};
    * then the manifest commits them and they are published. A batch that is already committed is not
    * produced again, only published to the end. If `produce` or staging fails, the staged files are
-   * deleted and the error is rethrown; nothing of the batch is visible.
+   * deleted and the error is rethrown; nothing of the batch is visible. (A pending file that could not
+   * be deleted stays invisible; a retry overwrites it, or the next {@link recover} deletes it.)
    */
   async writeBatch(batchId: number, produce: (files: BatchFiles) => Promise<void>): Promise<BatchWriteResult> {
     const queryId = this.queryId;
