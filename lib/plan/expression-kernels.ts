@@ -13,7 +13,7 @@ import {
 
 const SAFE = 2 ** 53;
 
-/** Validity with the rows where `zero` holds cleared; `base` is not modified. */
+/** Validity with the rows whose divisor is zero cleared; `base` is not modified. */
 function clearWhere(base: Valid, n: number, divisor: Float64Array | number): Valid {
   if (typeof divisor === 'number') return divisor === 0 ? new Uint8Array(n) : base;
   let out: Uint8Array | null = null;

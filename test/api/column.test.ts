@@ -127,6 +127,16 @@ describe('column expressions', () => {
       expect(values(nan.gt(col('b')))).to.deep.equal([true, true, null, true]);
     });
 
+    it('applies the NaN rules between two columns too', () => {
+      const nb = batchFromRows([{ x: NaN, y: NaN }, { x: 1, y: NaN }, { x: NaN, y: 1 }, { x: 1, y: 2 }], schemaFromSpec({ x: 'double', y: 'double' }));
+      expect(values(col('x').eq(col('y')), nb)).to.deep.equal([true, false, false, false]);
+      expect(values(col('x').ne(col('y')), nb)).to.deep.equal([false, true, true, true]);
+      expect(values(col('x').lt(col('y')), nb)).to.deep.equal([false, true, false, true]);
+      expect(values(col('x').le(col('y')), nb)).to.deep.equal([true, true, false, true]);
+      expect(values(col('x').gt(col('y')), nb)).to.deep.equal([false, false, true, false]);
+      expect(values(col('x').ge(col('y')), nb)).to.deep.equal([true, false, true, false]);
+    });
+
     it('null-safe equality is never null', () => {
       expect(values(col('a').eqNullSafe(3))).to.deep.equal([false, false, true, false]);
       expect(values(col('a').eqNullSafe(lit(null)))).to.deep.equal([false, true, false, false]);
