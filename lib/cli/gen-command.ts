@@ -269,12 +269,17 @@ function builder(y: Argv): Argv<GenArgs> {
     .example('$0 gen bank --count 5', 'five bank operations on stdout') as unknown as Argv<GenArgs>;
 }
 
-/** The yargs command module for `sluice gen <dataset>`. */
-export const genCommand: CommandModule<object, GenArgs> = {
-  command: 'gen <dataset>',
-  describe: 'generate deterministic input data for the seed apps and benchmarks',
-  builder: builder as CommandModule<object, GenArgs>['builder'],
-  handler: async (argv: ArgumentsCamelCase<GenArgs>) => {
-    await runGen(argv);
-  },
-};
+/** A `sluice gen <dataset>` command module reporting to `io` (tests pass their own stream). */
+export function makeGenCommand(io: GenIO = {}): CommandModule<object, GenArgs> {
+  return {
+    command: 'gen <dataset>',
+    describe: 'generate deterministic input data for the seed apps and benchmarks',
+    builder: builder as CommandModule<object, GenArgs>['builder'],
+    handler: async (argv: ArgumentsCamelCase<GenArgs>) => {
+      await runGen(argv, io);
+    },
+  };
+}
+
+/** The yargs command module for `sluice gen <dataset>`, reporting on stderr and stopping on SIGINT. */
+export const genCommand: CommandModule<object, GenArgs> = makeGenCommand();

@@ -286,7 +286,17 @@ function stdoutWriter(): RecordWriter {
     const ok = process.stdout.write(chunks.join(''));
     chunks.length = 0;
     size = 0;
-    if (!ok) return new Promise((resolve) => process.stdout.once('drain', resolve));
+    if (!ok) {
+      return new Promise((resolve) => {
+        const done = (): void => {
+          process.stdout.off('drain', done);
+          process.stdout.off('error', done);
+          resolve();
+        };
+        process.stdout.once('drain', done);
+        process.stdout.once('error', done);
+      });
+    }
   };
   const writer: RecordWriter = {
     description: 'stdout',
