@@ -7,12 +7,15 @@
  * - bytes per key on disk (snapshot size / keys) and in memory (heap + array-buffer growth / keys);
  * - recovery: time to load all keys from a snapshot (median of `runs`), target <= 2 s for 1M keys;
  * - commit throughput: puts + commit of a batch updating 10% of the keys, and of the initial load;
- * - the due-timeout scan with every key holding a timeout.
+ * - the due-timeout scan with every key holding a timeout;
+ * - partitioning the keys into 8 state partitions, per key and per Arrow utf8 column.
  * Targets: <= 100 bytes per key (disk and memory), <= 2 s to recover 1M keys.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { utf8Data } from '../lib/arrow/columns.js';
+import { partitionOf, partitionsOfData } from '../lib/state/state-partitioner.js';
 import { StateStore } from '../lib/state/state-store.js';
 
 const numKeys = Number(process.argv[2] ?? 1_000_000);
@@ -135,6 +138,26 @@ async function main(): Promise<void> {
     const before = await usedBytes();
     held.map = mapOfObjects();
     row('  baseline: Map<string, {sum}> bytes per key', ((await usedBytes() - before) / numKeys).toFixed(1));
+    held.map = null;
+
+    // Partitioning the same keys into 8 state partitions, one by one and as an Arrow utf8 column.
+    const keys = Array.from({ length: numKeys }, (_, i) => keyOf(i));
+    const column = utf8Data(keys);
+    const scalar: number[] = [];
+    const vector: number[] = [];
+    let check = 0;
+    for (let r = 0; r < runs; r++) {
+      t0 = performance.now();
+      for (let i = 0; i < numKeys; i++) check += partitionOf(keys[i], 8);
+      scalar.push(performance.now() - t0);
+      t0 = performance.now();
+      const parts = partitionsOfData(column, 8);
+      vector.push(performance.now() - t0);
+      check -= parts.reduce((a, b) => a + b, 0);
+    }
+    if (check !== 0) throw new Error('scalar and vectorised partitions differ');
+    row('partitionOf(string key)', `${(numKeys / median(scalar) / 1000).toFixed(1)} M keys/s`);
+    row('partitionsOfData(utf8 column)', `${(numKeys / median(vector) / 1000).toFixed(1)} M keys/s`);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -299,8 +299,18 @@ export class StateStore<K = unknown, V = unknown> {
       this.addPending(mk, !prim, off, timeoutMs);
       if (this.locSlot < 0) this.sizeDelta++;
     } else {
-      if (this.pOffset[p] < 0) this.sizeDelta++;
-      this.pOffset[p] = off;
+      const oldOff = this.pOffset[p];
+      if (oldOff < 0) {
+        this.sizeDelta++;
+        this.pOffset[p] = off;
+      } else if (this.pending.pos - off <= this.valueEnd(this.pending.buf, oldOff, off) - oldOff) {
+        // Overwrite the key's earlier value of this batch, so per-row updates do not grow the buffer.
+        const buf = this.pending.buf;
+        for (let i = off, q = oldOff; i < this.pending.pos; i++) buf[q++] = buf[i];
+        this.pending.pos = off;
+      } else {
+        this.pOffset[p] = off;
+      }
       this.pTimeout[p] = timeoutMs;
     }
   }

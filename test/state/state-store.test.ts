@@ -378,6 +378,22 @@ describe('state store', () => {
       .to.deep.equal([['k', { x: 2, y: 3 }], ['z', { y: 9, x: 8 }]]);
   });
 
+  it('keeps the latest of many updates to one key in a batch, values growing and shrinking', async () => {
+    const store = await StateStore.load(dir, 0);
+    store.put('other', 'stays');
+    for (let i = 0; i < 500; i++) {
+      const value = { n: i, pad: 'x'.repeat((i * 37) % 90) };
+      store.put('hot', value, i % 3 === 0 ? -1 : i);
+      expect(store.get('hot')).to.deep.equal(value);
+    }
+    expect(store.getTimeout('hot')).to.equal(499);
+    await store.commit(1);
+    const back = await StateStore.load(dir, 1);
+    expect(back.get('hot')).to.deep.equal({ n: 499, pad: 'x'.repeat((499 * 37) % 90) });
+    expect(back.get('other')).to.equal('stays');
+    expect(back.getTimeout('hot')).to.equal(499);
+  });
+
   it('keeps its hash index consistent through many inserts, removes and reinserts', async function () {
     this.timeout(30_000);
     const rand = prng(7);
