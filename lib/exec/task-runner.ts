@@ -2,7 +2,7 @@ import type { Data, RecordBatch } from 'apache-arrow';
 import { Field, Schema } from 'apache-arrow';
 import { batchFromRows, batchOf, countRows, inferSchema, rowsFromBatch, takeRows } from '../arrow/index.js';
 import { UserCodeError } from '../errors.js';
-import { evaluate, filterIndices, resultField } from '../plan/expression-eval.js';
+import { bindExpression, filterIndices, type BoundExpression } from '../plan/expression-eval.js';
 import type { MapNode, PlanNode, ProjectNode, StatefulNode, WatermarkNode } from '../plan/logical-plan.js';
 import { nodeName } from '../plan/logical-plan.js';
 import { newOperatorMetrics } from '../plan/stateful-operator.js';
@@ -58,21 +58,34 @@ function applyRowFunction(node: MapNode, batch: RecordBatch, ctx: BatchContext):
   return batchFromRows(out, node.schema ?? inferSchema(out.slice(0, 256)));
 }
 
+/** A projection bound to one input schema: output schema and column evaluators, built once per schema. */
+interface BoundProject { schema: Schema; sources: (number | BoundExpression)[]; }
+
+const boundProjects = new WeakMap<ProjectNode, WeakMap<Schema, BoundProject>>();
+
+/** Binds a projection to `input` (cached: decoders reuse one Schema object per source, so this runs once). */
+function bindProject(node: ProjectNode, input: Schema): BoundProject {
+  let perSchema = boundProjects.get(node);
+  if (!perSchema) boundProjects.set(node, (perSchema = new WeakMap()));
+  const hit = perSchema.get(input);
+  if (hit) return hit;
+  const fields: Field[] = node.keepInput ? [...input.fields] : [];
+  const sources: (number | BoundExpression)[] = node.keepInput ? input.fields.map((_, i) => i) : [];
+  for (const c of node.columns) {
+    const b = bindExpression(c, input);
+    const at = node.keepInput ? fields.findIndex((x) => x.name === b.field.name) : -1;
+    if (at >= 0) { fields[at] = b.field; sources[at] = b; } else { fields.push(b.field); sources.push(b); }
+  }
+  const bound = { schema: new Schema(fields), sources };
+  perSchema.set(input, bound);
+  return bound;
+}
+
 function applyProject(node: ProjectNode, batch: RecordBatch, ctx: BatchContext): RecordBatch {
   const evalCtx = { batchTimestampMs: ctx.batchTimestampMs };
-  const fields: Field[] = [];
-  const children: Data[] = [];
-  if (node.keepInput) {
-    batch.schema.fields.forEach((f, i) => { fields.push(f); children.push(batch.data.children[i]); });
-  }
-  for (const c of node.columns) {
-    const f = resultField(c, batch.schema);
-    const d = evaluate(c, batch, evalCtx);
-    const at = node.keepInput ? fields.findIndex((x) => x.name === f.name) : -1;
-    const field = new Field(f.name, d.type, true);
-    if (at >= 0) { fields[at] = field; children[at] = d; } else { fields.push(field); children.push(d); }
-  }
-  return batchOf(new Schema(fields), children, batch.numRows);
+  const bound = bindProject(node, batch.schema);
+  const children: Data[] = bound.sources.map((src) => (typeof src === 'number' ? batch.data.children[src] : src.evaluate(batch, evalCtx)));
+  return batchOf(bound.schema, children, batch.numRows);
 }
 
 function observeEventTime(node: WatermarkNode, batch: RecordBatch, stats: Record<number, EventTimeStats>): void {
