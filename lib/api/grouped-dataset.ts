@@ -46,8 +46,12 @@ function checkFunction(fn: unknown, where: string): void {
 }
 
 /**
- * A Dataset grouped by a key (Spark's KeyValueGroupedDataset), from `Dataset.groupByKey`. Its stateful
- * operators see, per key and batch, the key's rows in source order.
+ * A Dataset grouped by a key (Spark's KeyValueGroupedDataset), from `Dataset.groupByKey`.
+ *
+ * Ordering guarantee (stronger than Spark's): in every batch a group function sees a key's rows in
+ * source order (the order of the input partition they came from), and keys are called in the order
+ * their first row appears, then timed-out keys by timeout and key. The same input, state and batch
+ * boundaries give the same calls and output in every run, restart and thread count.
  *
  * @typeParam K the key type (strings, numbers, or arrays of them for composite keys)
  * @typeParam V the value type the group functions see (the row, or what mapValues made of it)
