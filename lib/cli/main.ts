@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SluiceError, describeError } from '../errors.js';
 import { appsCommandModule } from './apps-command.js';
+import { checkpointCommandModule } from './checkpoint-command.js';
 import { genCommand } from './gen-command.js';
 import { runCommandModule } from './run-command.js';
 
@@ -17,10 +18,10 @@ function fail(err: unknown): never {
 }
 
 async function main(): Promise<void> {
-  const commands = [runCommandModule, appsCommandModule, genCommand];
+  const commands = [runCommandModule, appsCommandModule, genCommand, checkpointCommandModule];
   let cli = yargs(hideBin(process.argv)).scriptName('sluice')
     .usage('$0 <command> [options]\n\nSpark-style micro-batch structured streaming for Node.js')
-    .demandCommand(1, 'give a command: run, apps, gen (see --help)')
+    .demandCommand(1, 'give a command: run, apps, gen, checkpoint (see --help)')
     .recommendCommands()
     .strictCommands()
     .help()
