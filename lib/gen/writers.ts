@@ -123,13 +123,15 @@ export async function writeRecords(records: Iterable<unknown>, to: string, optio
   }
   const writer = await openWriter(to, options);
   const started = performance.now();
+  // Pacing counts from the first record's delivery: a socket server may wait long for its first client.
+  let paceOrigin = 0;
   let written = 0;
   let aborted = false;
   try {
     for (const record of records) {
       if (signal?.aborted) { aborted = true; break; }
-      if (rate) {
-        const ahead = started + (written * 1000) / rate - performance.now();
+      if (rate && written > 0) {
+        const ahead = paceOrigin + (written * 1000) / rate - performance.now();
         if (ahead > 2) {
           await sleep(ahead, signal);
           if (signal?.aborted) { aborted = true; break; }
@@ -138,6 +140,7 @@ export async function writeRecords(records: Iterable<unknown>, to: string, optio
       const pending = writer.write(lineOf(record));
       if (pending) await pending;
       if (writer.gone?.()) { aborted = true; break; }
+      if (written === 0) paceOrigin = performance.now();
       written++;
       if (onProgress && (written & 1023) === 0) onProgress(written);
     }
