@@ -5,8 +5,8 @@ import { Field, Schema, Table, TimestampMicrosecond, makeData } from 'apache-arr
 import { batchFromColumns, batchOf, schemaFromSpec } from '../../lib/arrow/index.js';
 import { SluiceError } from '../../lib/errors.js';
 import { FileSink, type FileSinkOptions } from '../../lib/sinks/file-sink.js';
-import { jsonLines } from '../../lib/sinks/file-text-formats.js';
-import { eventTable, removeDir, sinkContext, tempDir } from './fixtures.js';
+import { csvField, csvLines, jsonLines } from '../../lib/sinks/file-text-formats.js';
+import { dictionaryTable, eventTable, removeDir, sinkContext, tempDir } from './fixtures.js';
 import { duckdb, listFiles, readJsonLines, visibleDataFiles } from './helpers.js';
 
 function expectBadOption(make: () => unknown, option: string): void {
@@ -63,12 +63,23 @@ describe('file sink', function () {
     const ms = [0, 999, 59_999, 60_000, Date.UTC(2024, 4, 1, 10, 30, 59, 999), -1, -86_400_001, 253402300799999, 253402300800000, null];
     const expected = ms.map((v) => (v === null ? null : new Date(v).toISOString()));
     const atMs = new Table([batchFromColumns(schemaFromSpec({ ts: 'timestamp' }), [ms], ms.length)]);
-    const lines = (t: Table) => [...jsonLines(t)].join('').trim().split('\n').map((l) => (JSON.parse(l) as { ts: string | null }).ts);
+    const lines = (t: Table) => Buffer.concat([...jsonLines(t)]).toString('utf8').trim().split('\n').map((l) => (JSON.parse(l) as { ts: string | null }).ts);
     expect(lines(atMs)).to.deep.equal(expected);
     const type = new TimestampMicrosecond('UTC');
     const micros = BigInt64Array.from([1_714_559_400_005_999n, -1n]);
     const atMicros = new Table([batchOf(new Schema([new Field('ts', type)]), [makeData({ type, length: 2, data: micros })], 2)]);
     expect(lines(atMicros)).to.deep.equal(['2024-05-01T10:30:00.005Z', '1969-12-31T23:59:59.999Z']);
+  });
+
+  it('escapes and quotes strings byte for byte as JSON.stringify and RFC 4180 do, plain and dictionary-encoded', () => {
+    const strings = ['', 'plain', 'quote " and \\ backslash', 'tab\tnew\nline\r\u0001\u001f\u007f', 'a,b', 'ünïcødé €', '😀 emoji', '"', ','];
+    const t = new Table([batchFromColumns(schemaFromSpec({ s: 'string' }), [strings], strings.length)]);
+    const text = (chunks: Iterable<Uint8Array>) => Buffer.concat([...chunks]).toString('utf8');
+    expect(text(jsonLines(t))).to.equal(strings.map((s) => `{"s":${JSON.stringify(s)}}\n`).join(''));
+    expect(text(csvLines(t))).to.equal(`s\n${strings.map((s) => `${csvField(s)}\n`).join('')}`);
+    expect(text(jsonLines(dictionaryTable()))).to.equal(
+      ['view', 'click', 'view', 'buy', 'click'].map((e, i) => `{"event":"${e}","n":${[0, 1, 2, 0, 1][i]}}\n`).join(''));
+    expect(text(csvLines(dictionaryTable()))).to.equal('event,n\nview,0\nclick,1\nview,2\nbuy,0\nclick,1\n');
   });
 
   it('writes CSV with a header and RFC 4180 quoting that DuckDB reads back', async () => {

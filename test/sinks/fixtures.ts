@@ -2,7 +2,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Table } from 'apache-arrow';
+import {
+  Dictionary, Field, Int32, RecordBatch, Schema, Struct, Table, Utf8, makeData, makeVector, vectorFromArray,
+} from 'apache-arrow';
 import { batchFromColumns, schemaFromSpec } from '../../lib/arrow/index.js';
 import type { SinkContext } from '../../lib/sinks/sink.js';
 
@@ -41,6 +43,19 @@ export function eventTable(batchId: number, rows: number, groups = 2): Table {
     device.push(i % 6 === 1 ? null : { type: i % 2 ? 'mobile' : 'desktop', n: i });
   }
   return new Table([batchFromColumns(EVENT_SCHEMA, [id, user, grp, ts, amount, pages, device], rows)]);
+}
+
+/** Two record batches whose dictionaries differ, as two upstream tasks produce them. */
+export function dictionaryTable(): Table {
+  const type = new Dictionary(new Utf8(), new Int32(), 0);
+  const schema = new Schema([new Field('event', type, true), new Field('n', new Int32(), true)]);
+  const batch = (words: string[], idx: number[]) => new RecordBatch(schema, makeData({
+    type: new Struct(schema.fields), length: idx.length, nullCount: 0, children: [
+      makeData({ type, length: idx.length, data: Int32Array.from(idx), dictionary: makeVector(vectorFromArray(words, new Utf8())) }),
+      makeData({ type: new Int32(), length: idx.length, data: Int32Array.from(idx.map((_, i) => i)) }),
+    ],
+  }));
+  return new Table([batch(['click', 'view'], [1, 0, 1]), batch(['buy', 'click'], [0, 1])]);
 }
 
 // The sink set-up shared by the crash tests and their child process.

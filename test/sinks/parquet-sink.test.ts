@@ -1,13 +1,11 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  Dictionary, Field, Int32, RecordBatch, Schema, Struct, Table, Utf8, makeData, makeVector, vectorFromArray,
-} from 'apache-arrow';
+import { Table } from 'apache-arrow';
 import { batchFromColumns, rowsFromBatch, schemaFromSpec } from '../../lib/arrow/index.js';
 import { SluiceError } from '../../lib/errors.js';
 import { ParquetSink, type ParquetSinkOptions } from '../../lib/sinks/parquet-sink.js';
-import { eventTable, removeDir, sinkContext, tempDir } from './fixtures.js';
+import { dictionaryTable, eventTable, removeDir, sinkContext, tempDir } from './fixtures.js';
 import { duckdb, duckdbTypes, listFiles, parquetGlob, visibleDataFiles } from './helpers.js';
 
 function sqlString(s: string): string {
@@ -21,19 +19,6 @@ function expectBadOption(make: () => unknown, option: string): SluiceError {
   expect((err as SluiceError).code).to.equal('BAD_OPTION');
   expect((err as SluiceError).message).to.include(`'${option}'`);
   return err as SluiceError;
-}
-
-/** Two record batches whose dictionaries differ, as two upstream tasks produce them. */
-function dictionaryTable(): Table {
-  const type = new Dictionary(new Utf8(), new Int32(), 0);
-  const schema = new Schema([new Field('event', type, true), new Field('n', new Int32(), true)]);
-  const batch = (words: string[], idx: number[]) => new RecordBatch(schema, makeData({
-    type: new Struct(schema.fields), length: idx.length, nullCount: 0, children: [
-      makeData({ type, length: idx.length, data: Int32Array.from(idx), dictionary: makeVector(vectorFromArray(words, new Utf8())) }),
-      makeData({ type: new Int32(), length: idx.length, data: Int32Array.from(idx.map((_, i) => i)) }),
-    ],
-  }));
-  return new Table([batch(['click', 'view'], [1, 0, 1]), batch(['buy', 'click'], [0, 1])]);
 }
 
 describe('parquet sink', function () {
