@@ -50,7 +50,7 @@ async function usedBytes(): Promise<number> {
 }
 
 function row(label: string, value: string, note = ''): void {
-  console.log(`${label.padEnd(52)} ${value.padStart(14)}  ${note}`);
+  console.log(`${label.padEnd(62)} ${value.padStart(14)}  ${note}`);
 }
 
 function mapOfObjects(): Map<string, { sum: number }> {
@@ -59,10 +59,10 @@ function mapOfObjects(): Map<string, { sum: number }> {
   return objects;
 }
 
-/** Loads version 2 into `held.store` and returns the time taken; its own frame dies on return. */
+/** Loads version 4 (a snapshot) into `held.store` and returns the time taken; its own frame dies on return. */
 async function loadInto(held: { store: StateStore<string, { sum: number }> | null }, dir: string): Promise<number> {
   const t0 = performance.now();
-  held.store = await StateStore.load<string, { sum: number }>(dir, 2);
+  held.store = await StateStore.load<string, { sum: number }>(dir, 4);
   return performance.now() - t0;
 }
 
@@ -73,39 +73,52 @@ async function main(): Promise<void> {
     console.log(`state store: running sum {sum: number} per key, ${numKeys.toLocaleString('en')} keys like '${keyOf(123456)}', ` +
       `node ${process.version}, ${os.cpus().length} cpus`);
 
-    // Version 1: every key once. snapshotInterval 1 so that version 1 and 2 are snapshots.
-    const store = await StateStore.load<string, { sum: number }>(dir, 0, { snapshotInterval: 1 });
+    // snapshotInterval 2: versions 2 and 4 write a snapshot, 1 and 3 only a delta.
+    const store = await StateStore.load<string, { sum: number }>(dir, 0, { snapshotInterval: 2 });
     let t0 = performance.now();
     for (let i = 0; i < numKeys; i++) store.put(keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 });
     const putMs = performance.now() - t0;
     const first = await store.commit(1);
-    row('initial load: put', `${Math.round(numKeys / (putMs / 1000)).toLocaleString('en')} puts/s`, `${putMs.toFixed(0)} ms`);
-    row('initial load: commit (delta + snapshot)', `${first.commitTimeMs.toFixed(0)} ms`);
+    row('version 1, every key new: put', `${Math.round(numKeys / (putMs / 1000)).toLocaleString('en')} puts/s`, `${putMs.toFixed(0)} ms`);
+    row('version 1: commit (delta)', `${first.commitTimeMs.toFixed(0)} ms`);
 
-    // Version 2: a batch updating 10% of the keys, read-modify-write as mapGroupsWithState does.
+    // Versions 2 and 3: a batch updating 10% of the keys, read-modify-write as mapGroupsWithState does.
     const batch = Math.max(1, Math.floor(numKeys / 10));
+    const updateBatch = (offset: number): number => {
+      const t = performance.now();
+      for (let j = 0; j < batch; j++) {
+        const key = keyOf((j * 7919 + offset) % numKeys);
+        const s = store.get(key)!;
+        store.put(key, { sum: s.sum + 2.25 }, 1_700_000_000_000 + j);
+      }
+      return performance.now() - t;
+    };
+    const update2 = updateBatch(0);
+    const second = await store.commit(2);
+    const update3 = updateBatch(1);
+    const third = await store.commit(3);
+    const label = `update ${batch.toLocaleString('en')} keys (get+put+commit)`;
+    row(`${label}, delta only`, `${Math.round(batch / ((update3 + third.commitTimeMs) / 1000)).toLocaleString('en')} keys/s`,
+      `get+put ${update3.toFixed(0)} ms, commit ${third.commitTimeMs.toFixed(0)} ms`);
+    row(`${label} + ${numKeys.toLocaleString('en')}-key snapshot`, `${Math.round(batch / ((update2 + second.commitTimeMs) / 1000)).toLocaleString('en')} keys/s`,
+      `get+put ${update2.toFixed(0)} ms, commit ${second.commitTimeMs.toFixed(0)} ms`);
+    const baseline = new Map<string, { sum: number }>();
+    for (let i = 0; i < numKeys; i++) baseline.set(keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 });
     t0 = performance.now();
     for (let j = 0; j < batch; j++) {
       const key = keyOf((j * 7919) % numKeys);
-      const s = store.get(key)!;
-      store.put(key, { sum: s.sum + 2.25 }, 1_700_000_000_000 + j);
+      baseline.set(key, { sum: baseline.get(key)!.sum + 2.25 });
     }
-    const updateMs = performance.now() - t0;
-    const second = await store.commit(2);
-    const batchMs = updateMs + second.commitTimeMs;
-    row(`update batch (${batch.toLocaleString('en')} get+put+commit)`, `${Math.round(batch / (batchMs / 1000)).toLocaleString('en')} keys/s`,
-      `get+put ${updateMs.toFixed(0)} ms, commit ${second.commitTimeMs.toFixed(0)} ms (delta + snapshot)`);
+    row('  baseline: the same get+set on a Map<string, {sum}>', `${Math.round(batch / ((performance.now() - t0) / 1000)).toLocaleString('en')} keys/s`);
 
-    store.abort();
-    t0 = performance.now();
     for (let i = 0; i < numKeys; i++) store.put(keyOf(i), store.get(keyOf(i))!, 1_700_000_000_000 + (i % 100_000));
-    await store.commit(3);
+    await store.commit(4);
     t0 = performance.now();
     const due = store.keysWithTimeoutAtOrBefore(1_700_000_000_000 + 99);
     row('due-timeout scan, every key has a timeout', `${(performance.now() - t0).toFixed(1)} ms`, `${due.length.toLocaleString('en')} due of ${numKeys.toLocaleString('en')}`);
 
-    const snapshotBytes = fs.statSync(path.join(dir, '2.snapshot')).size;
-    const deltaBytes = fs.statSync(path.join(dir, '2.delta')).size;
+    const snapshotBytes = fs.statSync(path.join(dir, '4.snapshot')).size;
+    const deltaBytes = fs.statSync(path.join(dir, '3.delta')).size;
     row('disk: snapshot bytes per key', (snapshotBytes / numKeys).toFixed(1), `${(snapshotBytes / 1e6).toFixed(1)} MB (incl. 8-byte timeouts)`);
     row('disk: delta bytes per updated key', (deltaBytes / batch).toFixed(1));
     const jsonSnapshot = JSON.stringify(Array.from({ length: numKeys }, (_, i) => [keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 }]));
@@ -113,7 +126,8 @@ async function main(): Promise<void> {
 
     const expected = store.size;
     await store.prepare(0);
-    // Recovery and memory: load version 2 (a snapshot) into a fresh store. Measured objects hang off
+    baseline.clear();
+    // Recovery and memory: load version 4 (a snapshot) into a fresh store. Measured objects hang off
     // `held` so that no stale reference in this async frame skews the before/after figures.
     const held: { store: StateStore<string, { sum: number }> | null; map: Map<string, { sum: number }> | null } = { store: null, map: null };
     const loadTimes: number[] = [];
