@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { RecordBatch, Table } from 'apache-arrow';
-import { compactBatches, countRows } from '../arrow/index.js';
+import { RecordBatch, Schema, Table } from 'apache-arrow';
+import { batchFromRows, compactBatches, countRows, inferSchema, rowsFromBatch } from '../arrow/index.js';
 import { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
@@ -76,7 +76,7 @@ export class MicroBatchExecution {
   private readonly terminationWaiters: Waiter[] = [];
   private idleWaiters: Waiter[] = [];
   private loopDone: Promise<void> = Promise.resolve();
-  private lastTriggerStart = 0;
+  private lastTriggerStart: number | null = null;
 
   constructor(private readonly config: QueryConfig) {}
 
@@ -151,7 +151,7 @@ export class MicroBatchExecution {
     const interval = 'processingTimeMs' in trigger ? trigger.processingTimeMs : 0;
     let ranOnce = false;
     while (!this.stopping) {
-      if (interval > 0 && this.lastTriggerStart > 0) {
+      if (interval > 0 && this.lastTriggerStart !== null) {
         this.status = { ...this.status, message: 'Waiting for next trigger', isTriggerActive: false };
         if (this.idleWaiters.length > 0 && !(await this.pollSources()).hasData && !this.noDataBatchDue()) this.releaseIdleWaiters();
         await clock.sleepUntil(this.lastTriggerStart + interval, this.abort.signal);
@@ -212,8 +212,9 @@ export class MicroBatchExecution {
       throw err;
     }
     const a0 = performance.now();
+    output = unifySchemas(output);
     const schema = output[0]?.schema ?? c.analysis.outputSchema;
-    if (c.lateSink && run.late.length > 0) await c.lateSink.addBatch(batchId, new Table(run.late));
+    if (c.lateSink && run.late.length > 0) await c.lateSink.addBatch(batchId, new Table(unifySchemas(run.late)));
     const table = schema ? new Table(compactBatches(schema, output)) : new Table(output);
     await c.sink.addBatch(batchId, table);
     crashPoint('after-sink', batchId);
@@ -342,6 +343,19 @@ export class MicroBatchExecution {
     if (this.finished) return this.exception ? Promise.reject(this.exception) : Promise.resolve();
     return new Promise((resolve, reject) => this.idleWaiters.push({ resolve, reject }));
   }
+}
+
+/**
+ * Batches whose schemas were inferred separately (a user function without a declared schema, run in
+ * several tasks) may disagree, e.g. a column all null in one task; they are re-inferred together.
+ */
+function unifySchemas(batches: RecordBatch[]): RecordBatch[] {
+  const first = batches[0]?.schema;
+  const same = (x: Schema): boolean => x === first || (x.fields.length === first.fields.length
+    && x.fields.every((f, i) => f.name === first.fields[i].name && String(f.type) === String(first.fields[i].type)));
+  if (batches.length < 2 || batches.every((b) => same(b.schema))) return batches;
+  const rows = batches.flatMap((b) => rowsFromBatch(b));
+  return [batchFromRows(rows, inferSchema(rows))];
 }
 
 /** One batch's evaluation of the plan: fragments through the executor, exchanges, stateful partitions. */

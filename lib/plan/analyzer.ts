@@ -45,7 +45,9 @@ export function analyze(root: PlanNode, opts: { outputMode: OutputMode; multiple
     const wm = below(s).filter((n): n is WatermarkNode => n.kind === 'watermark');
     if (wm.length > 0) eventTimeColumns[s.id] = wm[wm.length - 1].column;
     const op = s.operator;
-    if (!op.outputModes.includes(mode)) {
+    // The query's output mode governs the last stateful operator; one feeding another only has to be able to emit appends.
+    const isLast = !statefulNodes.some((o) => o !== s && below(o).includes(s));
+    if (isLast ? !op.outputModes.includes(mode) : !op.outputModes.includes(mode) && !op.outputModes.includes('append')) {
       throw analysisError(`${mode} output mode is not supported by ${nodeName(s)}`,
         op.outputModeHint ?? `use one of: ${op.outputModes.join(', ')}`);
     }
