@@ -28,8 +28,10 @@ export interface StateOperatorSummary {
   partitions: number;
   /** The state version read: the one the last committed batch wrote (0 = empty). */
   version: number;
-  /** Keys in the state, internal bookkeeping rows included (as `numRowsTotal` in progress reports). */
+  /** Keys in the state (the rows `--state` shows). */
   numRows: number;
+  /** Rows the engine keeps for itself (e.g. an aggregation's output schema); progress reports count them in `numRowsTotal`. */
+  internalRows: number;
   /** Bytes of the operator's delta and snapshot files. */
   diskBytes: number;
   files: number;
@@ -262,7 +264,7 @@ async function summariseState(dir: string, lastCommitted: number | null, progres
     const parts = numericSubdirs(path.join(dir, 'state', id));
     const summary: StateOperatorSummary = {
       id, name: progress?.stateOperators.find((s) => s.operatorName.endsWith(`#${id}`))?.operatorName ?? null,
-      partitions: parts.length, version, numRows: 0, diskBytes: 0, files: 0, memoryBytes: 0,
+      partitions: parts.length, version, numRows: 0, internalRows: 0, diskBytes: 0, files: 0, memoryBytes: 0,
     };
     for (const part of parts) {
       const partDir = path.join(dir, 'state', id, part);
@@ -274,7 +276,10 @@ async function summariseState(dir: string, lastCommitted: number | null, progres
       if (options.skipState) continue;
       const store = await attempt(problems, () => StateStore.load(partDir, version));
       if (store) {
-        summary.numRows += store.size;
+        let internal = 0;
+        for (const key of store.keys()) if (isInternalStateKey(key)) internal++;
+        summary.internalRows += internal;
+        summary.numRows += store.size - internal;
         summary.memoryBytes += store.memoryUsedBytes();
       }
     }

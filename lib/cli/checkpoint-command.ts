@@ -99,6 +99,10 @@ function pickQuery(queries: QueryCheckpointSummary[], args: CheckpointArgs): Que
   if (queries.length === 1) return queries[0];
   const holding = queries.filter((q) => { try { findOperator(q, args.state!); return true; } catch { return false; } });
   if (holding.length === 1) return holding[0];
+  if (holding.length === 0) {
+    const listed = queries.map((q) => `${q.name}: ${q.stateOperators.map((o) => o.name ?? o.id).join(', ') || 'none'}`).join('; ');
+    throw new SluiceError('UNKNOWN_OPERATOR', `no query in ${args.dir} has a stateful operator '${args.state}'`, `the operators are ${listed}`);
+  }
   throw new SluiceError('AMBIGUOUS_QUERY', `${args.dir} holds ${queries.length} queries` +
     (holding.length > 1 ? ` with an operator '${args.state}'` : ''), `choose one with --query NAME: ${queries.map((x) => x.name).join(', ')}`);
 }

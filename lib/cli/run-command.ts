@@ -1,8 +1,12 @@
 import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { TriggerSpec } from '../api/stream-writer.js';
+import type { StreamingQuery } from '../api/streaming-query.js';
+import { parseDuration } from '../api/duration.js';
 import { loadApp, runApp } from '../app/app-runner.js';
-import type { QueryProgress } from '../exec/progress.js';
+import { SluiceError } from '../errors.js';
+import { StreamingUi } from '../ui/ui-server.js';
+import { progressReporter, type ProgressReporter } from './status-line.js';
 
 interface RunArgs {
   app: string;
@@ -13,25 +17,25 @@ interface RunArgs {
   threads: number;
   'state-partitions': number;
   'progress-log'?: string;
+  ui?: number;
+  'ui-host': string;
   quiet: boolean;
   [key: string]: unknown;
 }
 
 const OWN_KEYS = new Set(['_', '$0', 'app', 'source', 'sink', 'checkpoint', 'trigger', 'threads', 'state-partitions', 'statePartitions',
-  'progress-log', 'progressLog', 'quiet', 'q', 'help', 'version']);
+  'progress-log', 'progressLog', 'ui', 'ui-host', 'uiHost', 'quiet', 'q', 'help', 'version']);
 
 /** `--trigger` values: `1s`/`500ms`/`1 minute` (interval), `once`, `available-now`. */
 export function parseTriggerFlag(value: string): TriggerSpec {
   if (value === 'once') return { once: true };
   if (value === 'available-now' || value === 'availableNow') return { availableNow: true };
+  try {
+    parseDuration(value, '--trigger');
+  } catch {
+    throw new SluiceError('BAD_OPTION', `--trigger '${value}' is not an interval, once or available-now`, 'e.g. --trigger 1s, --trigger 500ms, --trigger once or --trigger available-now');
+  }
   return { processingTime: value };
-}
-
-function progressLine(output: string, p: QueryProgress): string {
-  const state = p.stateOperators.reduce((n, s) => n + s.numRowsTotal, 0);
-  return `[${output}] batch ${p.batchId}: ${p.numInputRows} rows in, ${p.sink.numOutputRows} out, ` +
-    `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms, watermark ${p.eventTime.watermark}` +
-    (p.stateOperators.length ? `, state rows ${state}` : '');
 }
 
 /** Camel-cased duplicates yargs adds, and our own flags, are not app options. */
@@ -45,43 +49,61 @@ function appOptionsOf(argv: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Runs an app until it stops (trigger once/available-now) or is interrupted; returns the exit code. */
-export async function runCommand(argv: RunArgs, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<number> {
+export async function runCommand(argv: RunArgs,
+  reporter: ProgressReporter = progressReporter(process.stderr, { quiet: argv.quiet, shared: process.stdout })): Promise<number> {
+  const trigger = parseTriggerFlag(argv.trigger);
   const app = await loadApp(argv.app);
   const progressLog = argv['progress-log'] ? fs.openSync(argv['progress-log'], 'a') : undefined;
-  const { queries } = await runApp(app, {
-    options: appOptionsOf(argv),
-    sources: argv.source,
-    sinks: argv.sink,
-    checkpoint: argv.checkpoint,
-    trigger: parseTriggerFlag(argv.trigger),
-    threads: argv.threads,
-    statePartitions: argv['state-partitions'],
-    onProgress: (output, p) => {
-      if (!argv.quiet) log(progressLine(output, p));
-      if (progressLog !== undefined) fs.writeSync(progressLog, JSON.stringify({ output, ...p }) + '\n');
-    },
-  });
-  if (!argv.quiet) log(`sluice: running ${app.def.name} (${[...queries.keys()].join(', ')}); stop with Ctrl-C`);
+  let ui: StreamingUi | undefined;
+  let queries = new Map<string, StreamingQuery>();
   let signalled = false;
-  const onSignal = (): void => {
-    if (signalled) return;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      // A second Ctrl-C does not wait: the batch in progress was not committed and runs again on restart.
+      reporter.close();
+      process.stderr.write(`sluice: ${signal} again, exiting without finishing the batch (it runs again on restart)\n`);
+      process.exit(130);
+    }
     signalled = true;
-    if (!argv.quiet) log('sluice: stopping after the current batch');
+    reporter.log(`sluice: ${signal}: stopping after the current batch (${signal} again to exit at once)`);
     for (const q of queries.values()) void q.stop();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   try {
-    const results = await Promise.allSettled([...queries.values()].map((q) => q.awaitTermination()));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      for (const q of queries.values()) await q.stop();
-      throw failed.reason;
+    const started = await runApp(app, {
+      options: appOptionsOf(argv),
+      sources: argv.source,
+      sinks: argv.sink,
+      checkpoint: argv.checkpoint,
+      trigger,
+      threads: argv.threads,
+      statePartitions: argv['state-partitions'],
+      onProgress: (output, p) => {
+        reporter.progress(output, p);
+        if (progressLog !== undefined) fs.writeSync(progressLog, JSON.stringify({ output, ...p }) + '\n');
+      },
+    });
+    queries = started.queries;
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    if (argv.ui !== undefined) {
+      ui = await StreamingUi.start(queries, started.session.streams, { port: argv.ui, host: argv['ui-host'], title: app.def.name });
     }
+    reporter.expect([...queries.keys()]);
+    reporter.log(`sluice: running ${app.def.name} (${[...queries.keys()].join(', ')}); stop with Ctrl-C` + (ui ? `; UI at ${ui.url}` : ''));
+    // The first query to fail stops the run (the others are stopped below), rather than leaving it half-working.
+    await new Promise<void>((resolve, reject) => {
+      let running = queries.size;
+      for (const q of queries.values()) q.awaitTermination().then(() => { if (--running === 0) resolve(); }, reject);
+    });
     return 0;
+  } catch (err) {
+    for (const q of queries.values()) await q.stop();
+    throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    reporter.close();
+    await ui?.close();
     if (progressLog !== undefined) fs.closeSync(progressLog);
   }
 }
@@ -99,11 +121,14 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
     .option('threads', { type: 'number', default: 0, describe: 'worker threads (0 = in-process)' })
     .option('state-partitions', { type: 'number', default: 4, describe: 'state partitions per stateful operator (fixed per checkpoint)' })
     .option('progress-log', { type: 'string', describe: 'append each batch progress as a JSON line to this file' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress lines on stderr' })
+    .option('ui', { type: 'number', describe: 'serve a live web UI (charts per query, recent batches) on this port; 0 = any free port' })
+    .option('ui-host', { type: 'string', default: '127.0.0.1', describe: 'interface the UI listens on (it has no authentication)' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr (neither log lines nor the live status line)' })
     .strict(false)
     .example('$0 run demo-word-count --trigger available-now', 'count words in data/words once')
     .example('$0 run deposit-sessions --source socket://localhost:9999 --session-timeout 10m', 'the seed 001 job')
-    .example('$0 run bank-account --sink movements=file:out/movements --sink accounts=console:', 'several outputs') as unknown as Argv<RunArgs>,
+    .example('$0 run bank-account --sink movements=file:out/movements --sink accounts=console:', 'several outputs')
+    .example('$0 run deposit-sessions --source file:data/deposits --trigger 1s --ui 4040', 'watch it at http://127.0.0.1:4040/') as unknown as Argv<RunArgs>,
   handler: async (argv: ArgumentsCamelCase<RunArgs>) => {
     process.exitCode = await runCommand(argv as RunArgs);
   },

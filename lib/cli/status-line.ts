@@ -1,0 +1,185 @@
+/**
+ * How `sluice run` reports progress on stderr: on a terminal, one status line rewritten in place
+ * (batch, input and processing rate, watermark, state rows of every query); elsewhere (a pipe, a file,
+ * CI) one plain log line per batch, which greps and tails well.
+ */
+import type { QueryProgress } from '../exec/progress.js';
+import { formatCount, formatRate } from './text-table.js';
+
+/** Receives what `sluice run` has to say while queries run. */
+export interface ProgressReporter {
+  /** The queries that will report (the live line lists them before their first batch). */
+  expect(outputs: readonly string[]): void;
+  /** A batch of query `output` finished. */
+  progress(output: string, p: QueryProgress): void;
+  /** A message of its own line (started, stopping). */
+  log(line: string): void;
+  /** Ends the live line, so what follows starts on a fresh line. Idempotent. */
+  close(): void;
+}
+
+/** The part of a tty.WriteStream the reporter uses; tests pass a fake. */
+export interface StatusStream {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/** A stream whose writes the live line must step around (stdout on the same terminal, e.g. the console sink). */
+export interface SharedStream {
+  write: (chunk: any, ...rest: any[]) => boolean;
+  isTTY?: boolean;
+}
+
+/** Options of {@link progressReporter}. */
+export interface ProgressReporterOptions {
+  /** Nothing on the stream: no batch lines, no live line, no messages (errors are written elsewhere). */
+  quiet?: boolean;
+  /** Force the live line on or off; default: on when the stream is a terminal. */
+  live?: boolean;
+  /** Another stream on the same terminal whose output must not collide with the live line. */
+  shared?: SharedStream;
+  /** Wall clock for the elapsed time; tests pass a fake. */
+  now?: () => number;
+  /** Redraw the elapsed time this often (ms); 0 disables the timer. Default 1000. */
+  tickMs?: number;
+}
+
+const CLEAR_LINE = '\r\x1b[2K';
+
+function watermarkText(iso: string): string {
+  return Date.parse(iso) <= 0 ? '-' : iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z').replace(/Z$/, '');
+}
+
+function stateRows(p: QueryProgress): number {
+  return p.stateOperators.reduce((n, s) => n + s.numRowsTotal, 0);
+}
+
+/** The plain log line of one batch (the non-terminal format). */
+export function progressLine(output: string, p: QueryProgress): string {
+  return `[${output}] batch ${p.batchId}: ${p.numInputRows} rows in, ${p.sink.numOutputRows} out, ` +
+    `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms, watermark ${p.eventTime.watermark}` +
+    (p.stateOperators.length ? `, state rows ${stateRows(p)}` : '');
+}
+
+function elapsedText(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const hh = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return hh > 0 ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** One query's part of the status line. */
+export function querySummary(output: string, p: QueryProgress): string {
+  const parts = [`${output} #${p.batchId}`, `in ${formatRate(p.inputRowsPerSecond)}/s`, `proc ${formatRate(p.processedRowsPerSecond)}/s`];
+  const wm = watermarkText(p.eventTime.watermark);
+  if (wm !== '-') parts.push(`wm ${wm}`);
+  if (p.stateOperators.length > 0) parts.push(`state ${formatCount(stateRows(p))}`);
+  return parts.join(' ');
+}
+
+/**
+ * The whole status line: elapsed time, then each query's summary (queries without a batch yet say so),
+ * cut to `width` columns.
+ */
+export function statusLine(outputs: readonly string[], latest: ReadonlyMap<string, QueryProgress>, elapsedMs: number, width: number): string {
+  const body = outputs.map((o) => {
+    const p = latest.get(o);
+    return p ? querySummary(o, p) : `${o} waiting for the first batch`;
+  }).join(' │ ');
+  const line = `${elapsedText(elapsedMs)} │ ${body}`;
+  const max = Math.max(10, width - 1);
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/** One log line per batch. */
+class LogLines implements ProgressReporter {
+  constructor(private readonly stream: StatusStream, private readonly quiet: boolean) {}
+  expect(): void {}
+  progress(output: string, p: QueryProgress): void {
+    if (!this.quiet) this.stream.write(progressLine(output, p) + '\n');
+  }
+  log(line: string): void {
+    if (!this.quiet) this.stream.write(line + '\n');
+  }
+  close(): void {}
+}
+
+/** The line rewritten in place. */
+class LiveStatus implements ProgressReporter {
+  private readonly outputs: string[] = [];
+  private readonly latest = new Map<string, QueryProgress>();
+  private readonly started: number;
+  private shown = false;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout | null;
+  private readonly restoreShared: (() => void) | null;
+
+  constructor(private readonly stream: StatusStream, private readonly opts: ProgressReporterOptions) {
+    this.started = (opts.now ?? Date.now)();
+    const tick = opts.tickMs ?? 1000;
+    this.timer = tick > 0 ? setInterval(() => this.draw(), tick) : null;
+    this.timer?.unref();
+    this.restoreShared = opts.shared?.isTTY ? this.stepAround(opts.shared) : null;
+  }
+
+  /** Clears the live line before each write to the shared stream and redraws it after a complete line. */
+  private stepAround(shared: SharedStream): () => void {
+    const original = shared.write;
+    shared.write = (chunk: any, ...rest: any[]): boolean => {
+      this.clear();
+      const ok = original.call(shared, chunk, ...rest);
+      const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('latin1') : '';
+      if (text.endsWith('\n')) this.draw();
+      return ok;
+    };
+    return () => { shared.write = original; };
+  }
+
+  private clear(): void {
+    if (this.shown) this.stream.write(CLEAR_LINE);
+    this.shown = false;
+  }
+
+  private draw(): void {
+    if (this.closed || this.outputs.length === 0) return;
+    const now = (this.opts.now ?? Date.now)();
+    this.stream.write(CLEAR_LINE + statusLine(this.outputs, this.latest, now - this.started, this.stream.columns ?? 80));
+    this.shown = true;
+  }
+
+  progress(output: string, p: QueryProgress): void {
+    if (!this.outputs.includes(output)) this.outputs.push(output);
+    this.latest.set(output, p);
+    this.draw();
+  }
+
+  expect(outputs: readonly string[]): void {
+    for (const o of outputs) if (!this.outputs.includes(o)) this.outputs.push(o);
+    this.draw();
+  }
+
+  log(line: string): void {
+    this.clear();
+    this.stream.write(line + '\n');
+    this.draw();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    this.restoreShared?.();
+    if (this.shown) this.stream.write('\n');
+    this.closed = true;
+  }
+}
+
+/**
+ * The reporter for `stream`: a live status line when it is a terminal (or `options.live`), plain log
+ * lines otherwise. Call {@link ProgressReporter.close} when the queries stop.
+ */
+export function progressReporter(stream: StatusStream, options: ProgressReporterOptions = {}): ProgressReporter {
+  const live = !options.quiet && (options.live ?? stream.isTTY === true);
+  return live ? new LiveStatus(stream, options) : new LogLines(stream, options.quiet ?? false);
+}
