@@ -24,6 +24,10 @@ async function main(): Promise<void> {
     .demandCommand(1, 'give a command: run, apps, gen, checkpoint (see --help)')
     .recommendCommands()
     .strictCommands()
+    .example('$0 apps', 'list the built-in apps')
+    .example('$0 run deposit-sessions --source file:data/deposits --trigger available-now', 'run an app over sample data')
+    .example('$0 checkpoint checkpoints/deposit-sessions', 'see what a query has done')
+    .example('$0 <command> --help', 'the options and examples of a command')
     .help()
     .version()
     .fail((msg, err) => {
@@ -32,6 +36,7 @@ async function main(): Promise<void> {
       process.exit(2);
     });
   for (const c of commands) cli = cli.command(c as never);
+  cli = cli.wrap(Math.min(110, cli.terminalWidth()));
   await cli.parseAsync();
 }
 
