@@ -4,6 +4,7 @@
  * a static table (not registration at run time) because a worker only has what its imports give it.
  */
 import { readFileTask } from './file-source.js';
+import { readNexmarkTask } from './nexmark-source.js';
 import { readRateTask } from './rate-source.js';
 import { readSocketLogTask } from './socket-source.js';
 import type { ReadResult, ReadTask } from './source.js';
@@ -17,11 +18,12 @@ export interface ReaderContext {
 /** A reader: runs one task's spec. */
 export type Reader = (spec: unknown, ctx: ReaderContext) => Promise<ReadResult>;
 
-/** Readers by name: `file`, `socket`, `rate` (and `kafka` once the Kafka source exists). */
+/** Readers by name: `file`, `socket`, `rate`, `nexmark` (and `kafka` once the Kafka source exists). */
 export const readers: Record<string, Reader> = {
   file: readFileTask,
   socket: readSocketLogTask,
   rate: readRateTask,
+  nexmark: readNexmarkTask,
 };
 
 /** Runs a read task: its reader on its spec, or the batches it already holds. */

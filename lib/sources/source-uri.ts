@@ -8,6 +8,7 @@ import type { SchemaSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
 import { parseMode } from './decode/common.js';
 import { FILE_FORMATS, FileSource, type FileFormat } from './file-source.js';
+import { NEXMARK_GENERATOR_OPTIONS, NexmarkSource, parseNexmarkKinds } from './nexmark-source.js';
 import { RateSource } from './rate-source.js';
 import { SocketSource } from './socket-source.js';
 import type { StreamSource } from './source.js';
@@ -19,7 +20,7 @@ export interface SourceUri {
   options: Record<string, string>;
 }
 
-const URI_FORMS = 'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N or kafka://HOST:PORT/TOPIC[,TOPIC]';
+const URI_FORMS = 'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N or kafka://HOST:PORT/TOPIC[,TOPIC]';
 
 function badUri(uri: string, why: string): SluiceError {
   return new SluiceError('BAD_SOURCE_URI', `cannot read source '${uri}': ${why}`, `write one of ${URI_FORMS}`);
@@ -58,6 +59,10 @@ export function parseSourceUri(uri: string): SourceUri {
       if (body !== '' && body !== '//' && body !== '///') throw badUri(uri, `rate takes no path (found '${body}'); write rate:?rowsPerSecond=N`);
       return { format: 'rate', options };
     }
+    case 'nexmark': {
+      if (body !== '' && body !== '//' && body !== '///') throw badUri(uri, `nexmark takes no path (found '${body}'); write nexmark:?events=N`);
+      return { format: 'nexmark', options };
+    }
     case 'kafka': {
       const km = /^\/\/([^/]+)\/([^/]+)$/.exec(body);
       if (!km) throw badUri(uri, 'expected kafka://HOST:PORT/TOPIC (several brokers or topics separated by commas)');
@@ -83,19 +88,20 @@ function queryOptions(uri: string, query: string): Record<string, string> {
 export type OptionValue = string | number | boolean | undefined;
 
 /** The options each source accepts, by canonical (Spark) name. */
-export const SOURCE_OPTIONS: Record<'file' | 'socket' | 'rate', readonly string[]> = {
+export const SOURCE_OPTIONS: Record<'file' | 'socket' | 'rate' | 'nexmark', readonly string[]> = {
   file: ['path', 'format', 'schema', 'maxFilesPerTrigger', 'mode', 'badRecordsPath', 'columnNameOfCorruptRecord',
     'pathGlobFilter', 'maxBytesPerTask', 'header', 'sep', 'quote', 'nullValue'],
   socket: ['host', 'port', 'format', 'schema', 'mode', 'badRecordsPath', 'columnNameOfCorruptRecord', 'segmentBytes',
     'flushIntervalMs', 'maxReconnectDelayMs', 'connectTimeoutMs'],
   rate: ['rowsPerSecond', 'rampUpTime', 'numPartitions'],
+  nexmark: ['events', 'seed', 'rate', 'baseTime', 'kinds', 'maxEventsPerTrigger', 'numPartitions', 'eventsPerBatch', ...NEXMARK_GENERATOR_OPTIONS],
 };
 
 /** Spark's other names for the same option. */
 const ALIASES: Record<string, string> = { delimiter: 'sep' };
 
 /** The source formats {@link createSource} accepts; json, csv and text are the file source in that format. */
-export const SOURCE_FORMATS = ['file', 'socket', 'rate', 'kafka', 'json', 'csv', 'text'] as const;
+export const SOURCE_FORMATS = ['file', 'socket', 'rate', 'nexmark', 'kafka', 'json', 'csv', 'text'] as const;
 
 /**
  * Creates a source from a format (file, socket, rate, or json/csv/text for the file source in that format)
@@ -154,6 +160,23 @@ export function createSource(format: string, options: Record<string, OptionValue
         numPartitions: o.positiveInt('numPartitions'),
       });
     }
+    case 'nexmark': {
+      const o = new Options('nexmark', options);
+      const seed = o.string('seed');
+      const kinds = o.string('kinds');
+      const baseTime = o.string('baseTime');
+      return new NexmarkSource({
+        events: o.nonNegativeInt('events'),
+        seed: seed === undefined ? undefined : /^-?\d+$/.test(seed.trim()) ? Number(seed) : seed,
+        rate: o.positiveNumber('rate'),
+        baseTime: baseTime === undefined ? undefined : o.epochMillis('baseTime'),
+        kinds: kinds === undefined ? undefined : parseNexmarkKinds(kinds),
+        maxEventsPerTrigger: o.positiveInt('maxEventsPerTrigger'),
+        numPartitions: o.positiveInt('numPartitions'),
+        eventsPerBatch: o.positiveInt('eventsPerBatch'),
+        generator: Object.fromEntries(NEXMARK_GENERATOR_OPTIONS.map((k) => [k, o.nonNegativeInt(k)])),
+      });
+    }
     case 'kafka':
       throw new SluiceError('SOURCE_UNAVAILABLE', 'the kafka source is not part of this build yet',
         'use one of the formats file, socket, rate (or json, csv, text for files)');
@@ -195,6 +218,23 @@ class Options {
     if (v === undefined) return undefined;
     const n = Number(v);
     if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n <= 0) throw this.bad(name, 'a positive integer');
+    return n;
+  }
+
+  nonNegativeInt(name: string): number | undefined {
+    const v = this.values.get(name);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n)) throw this.bad(name, 'a non-negative integer');
+    return n;
+  }
+
+  /** Epoch milliseconds, or an ISO-8601 date-time. */
+  epochMillis(name: string): number | undefined {
+    const v = this.values.get(name);
+    if (v === undefined) return undefined;
+    const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isSafeInteger(n)) throw this.bad(name, 'epoch milliseconds or an ISO-8601 time like 2024-01-01T00:00:00Z');
     return n;
   }
 

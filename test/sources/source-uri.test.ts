@@ -90,6 +90,6 @@ describe('source URIs', () => {
     expect(errorOf(() => createSource('kafka', { bootstrap: 'h:1', topic: 't' })).hint).to.contain('file, socket, rate');
     const err = errorOf(() => createSource('parquet', {}));
     expect(err.message).to.equal("unknown source format 'parquet'");
-    expect(err.hint).to.equal('use one of file, socket, rate, kafka, json, csv, text');
+    expect(err.hint).to.equal('use one of file, socket, rate, nexmark, kafka, json, csv, text');
   });
 });
