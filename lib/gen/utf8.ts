@@ -35,17 +35,30 @@ export function utf8Strings(col: Utf8Column): string[] {
   return out;
 }
 
-/** ASCII bytes of `s` (for constant strings the generators copy often). */
+/** ASCII bytes of `s`. */
 export function asciiBytes(s: string): Uint8Array {
   const b = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
   return b;
 }
 
+/** Bytes that are copied into columns often, with a DataView for word-sized copies. */
+export interface ByteString {
+  bytes: Uint8Array;
+  view: DataView;
+}
+
+/** A {@link ByteString} of an ASCII string or of bytes. */
+export function byteString(s: string | Uint8Array): ByteString {
+  const bytes = typeof s === 'string' ? asciiBytes(s) : s;
+  return { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+}
+
 /** Appends values to a growing utf8 column. Values are built byte by byte between `end()` calls. */
 export class Utf8ColumnBuilder {
   private offsets: Int32Array;
   private bytes: Uint8Array;
+  private view: DataView;
   private n = 0;
   /** Write position in the data buffer; the current value starts at `offsets[n]`. */
   pos = 0;
@@ -53,6 +66,7 @@ export class Utf8ColumnBuilder {
   constructor(values: number, bytesPerValue: number) {
     this.offsets = new Int32Array(values + 1);
     this.bytes = new Uint8Array(Math.max(16, Math.ceil(values * bytesPerValue)));
+    this.view = new DataView(this.bytes.buffer);
   }
 
   /** Makes room for `extra` more bytes of the current value and returns the buffer to write into at `pos`. */
@@ -61,21 +75,30 @@ export class Utf8ColumnBuilder {
       const next = new Uint8Array(Math.max(this.bytes.length * 2, this.pos + extra));
       next.set(this.bytes.subarray(0, this.pos));
       this.bytes = next;
+      this.view = new DataView(next.buffer);
     }
     return this.bytes;
   }
 
-  /** Appends bytes to the current value. */
-  put(b: Uint8Array): void {
-    const buf = this.reserve(b.length);
-    if (b.length < 16) {
-      let p = this.pos;
-      for (let i = 0; i < b.length; i++) buf[p++] = b[i];
-      this.pos = p;
-    } else {
-      buf.set(b, this.pos);
-      this.pos += b.length;
-    }
+  /** Appends a byte string to the current value. */
+  put(s: ByteString): void {
+    this.putRange(s, 0, s.bytes.length);
+  }
+
+  /**
+   * Appends `s.bytes[start .. end)` to the current value. Copies 4 bytes at a time through DataViews:
+   * for the short strings of generated rows that is several times faster than `Uint8Array.set`.
+   */
+  putRange(s: ByteString, start: number, end: number): void {
+    const buf = this.reserve(end - start);
+    const dst = this.view;
+    const src = s.view;
+    let p = this.pos;
+    let i = start;
+    for (; i + 4 <= end; i += 4, p += 4) dst.setInt32(p, src.getInt32(i, true), true);
+    const bytes = s.bytes;
+    for (; i < end; i++) buf[p++] = bytes[i];
+    this.pos = p;
   }
 
   /** Appends one byte to the current value. */
