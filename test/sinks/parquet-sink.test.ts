@@ -105,6 +105,14 @@ describe('parquet sink', function () {
     });
   }
 
+  it('dictionary-encodes strings but not timestamps and doubles', async () => {
+    const sink = await started();
+    await sink.addBatch(0, eventTable(0, 50));
+    const file = path.join(out, 'part-00000000-00000.parquet');
+    const rows = await duckdb(`SELECT path_in_schema AS col, dictionary_page_offset IS NOT NULL AS dict FROM parquet_metadata(${sqlString(file)}) WHERE path_in_schema IN ('user', 'ts', 'amount') ORDER BY col`);
+    expect(rows).to.deep.equal([{ col: 'amount', dict: false }, { col: 'ts', dict: false }, { col: 'user', dict: true }]);
+  });
+
   it('writes no file for an empty batch but commits it', async () => {
     const sink = await started();
     await sink.addBatch(0, eventTable(0, 0));
