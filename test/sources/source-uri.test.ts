@@ -48,7 +48,7 @@ describe('source URIs', () => {
     for (const [uri, message] of cases) {
       const err = errorOf(() => parseSourceUri(uri));
       expect(err.message, uri).to.match(message);
-      expect(err.hint, uri).to.contain('file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N or kafka://HOST:PORT/TOPIC');
+      expect(err.hint, uri).to.contain('file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N or kafka://HOST:PORT/TOPIC');
     }
   });
 
