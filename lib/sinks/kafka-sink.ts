@@ -1,0 +1,354 @@
+/**
+ * The `kafka://HOST:PORT/TOPIC` sink: each output row becomes one Kafka record, written exactly once
+ * across crashes and restarts by idempotent replay.
+ *
+ * ## Guarantee
+ * Every record carries three headers: `sluice.query` (the query id from the checkpoint), `sluice.batch`
+ * (the batch id) and `sluice.seq` (the row's position in the batch's output). Before it sends batch N
+ * the sink writes a marker `<checkpoint>/sinks/kafka/<N>` holding the end offset of every partition of
+ * every target topic. When the engine hands it batch N again after a crash (or a failed attempt), the
+ * marker exists: the sink reads every target partition from the marked offset to its current end, collects
+ * the `sluice.seq` values of records of this query and batch N that are already there, and sends only the
+ * rows that are missing. Because the engine replays batch N with exactly the same rows (deterministic
+ * replay), a consumer of the topic sees every output row exactly once, in read_uncommitted mode, with no
+ * broker transactions. Within one attempt the producer is idempotent (broker-side sequence numbers), so a
+ * retried produce request does not write a record twice either.
+ *
+ * The guarantee holds when:
+ * - one query (one checkpoint) runs at a time; other producers may write to the same topics, their
+ *   records are told apart by the headers;
+ * - records of batch N are not deleted by retention or compaction before a restart that replays N
+ *   (a deleted record is written again);
+ * - consumers that need exactly-once read whole topics, not a truncated tail, and do not need the rows of
+ *   one batch to appear atomically: a crash mid-batch leaves part of the batch visible until the restart
+ *   completes it (Kafka transactions would hide it, which the librdkafka test broker does not support).
+ *
+ * Deduplication is by row position, so replay order and partitions may differ from the first attempt only
+ * for the rows that were missing.
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { Type, type Data, type Table } from 'apache-arrow';
+import { isValid, valuesOf } from '../arrow/columns.js';
+import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
+import { SluiceError } from '../errors.js';
+import { crashPoint } from '../exec/crash-points.js';
+import type { KafkaClient, KafkaClientOptions, ProduceMessage } from '../sources/kafka/kafka-client.js';
+import { kafkaClientOptions, KAFKA_CLIENT_OPTION_KEYS } from '../sources/kafka/kafka-options.js';
+import { jsonLines } from './file-text-formats.js';
+import { checkKnownOptions, choiceOption, stringOption, type SinkOptionValues } from './sink-options.js';
+import type { SinkContext, StreamSink } from './sink.js';
+
+/** Header names that identify a record's origin; the sink reads them back to deduplicate. */
+export const SLUICE_QUERY_HEADER = 'sluice.query';
+export const SLUICE_BATCH_HEADER = 'sluice.batch';
+export const SLUICE_SEQ_HEADER = 'sluice.seq';
+
+/** Options of {@link KafkaSink}; values may be strings, as sink URIs give them. */
+export interface KafkaSinkOptions extends SinkOptionValues {
+  /** `host:port[,host:port]` (required; `bootstrap` is accepted too). */
+  'kafka.bootstrap.servers'?: string;
+  bootstrap?: string;
+  /** Target topic; without it every row needs a `topic` column. The topic must exist. */
+  topic?: string;
+  /**
+   * How a row becomes the record value. `json` (default): the `value` column when there is one (strings
+   * and binary as they are, other types as JSON), otherwise the whole row as a JSON object without the
+   * `topic`, `headers` and `key` columns. `string`: the `value` column as text (required).
+   */
+  valueFormat?: 'json' | 'string';
+  /** Column whose value is the record key (default `key`; rows without one are spread over partitions). */
+  keyColumn?: string;
+}
+
+const KNOWN = ['kafka.bootstrap.servers', 'bootstrap', 'topic', 'valueFormat', 'keyColumn', ...KAFKA_CLIENT_OPTION_KEYS];
+
+/** Markers of this many batches before the current one are kept (one would do; a few help debugging). */
+const MARKERS_KEPT = 3;
+
+/** Target partitions and their end offsets when a batch started writing: `{topic: {partition: offset}}`. */
+type Marker = { queryId: string; batchId: number; offsets: Record<string, Record<string, number>> };
+
+function validateMarker(body: unknown): string | null {
+  const m = body as Marker;
+  if (typeof m !== 'object' || m === null || typeof m.queryId !== 'string' || !Number.isInteger(m.batchId) ||
+    typeof m.offsets !== 'object' || m.offsets === null) return 'expected {queryId, batchId, offsets}';
+  for (const parts of Object.values(m.offsets)) {
+    if (typeof parts !== 'object' || parts === null || Object.values(parts).some((o) => !Number.isSafeInteger(o))) {
+      return 'offsets must map topics to {partition: offset}';
+    }
+  }
+  return null;
+}
+
+/** One output row, encoded. */
+interface OutRecord {
+  topic: string;
+  seq: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | string>;
+}
+
+/** Exactly-once output to Kafka topics (see the module documentation for the guarantee). */
+export class KafkaSink implements StreamSink {
+  readonly description: string;
+  readonly bootstrap: string;
+  readonly topic: string | undefined;
+  readonly valueFormat: 'json' | 'string';
+  readonly keyColumn: string;
+  private readonly clientOptions: KafkaClientOptions;
+  private client: KafkaClient | null = null;
+  private markerDir = '';
+  private queryId = '';
+
+  /** Checks the options; throws SluiceError BAD_OPTION naming the option that is wrong. */
+  constructor(options: KafkaSinkOptions) {
+    checkKnownOptions('kafka', options, KNOWN);
+    const bootstrap = stringOption('kafka', options, 'kafka.bootstrap.servers') ?? stringOption('kafka', options, 'bootstrap');
+    if (bootstrap === undefined) {
+      throw new SluiceError('BAD_OPTION', 'the kafka sink needs kafka.bootstrap.servers',
+        "write the sink as kafka://HOST:PORT/TOPIC or set .option('kafka.bootstrap.servers', 'host:9092')");
+    }
+    this.bootstrap = bootstrap;
+    this.topic = stringOption('kafka', options, 'topic');
+    this.valueFormat = choiceOption('kafka', options, 'valueFormat', ['json', 'string'] as const, 'json');
+    this.keyColumn = stringOption('kafka', options, 'keyColumn') ?? 'key';
+    this.clientOptions = { ...kafkaClientOptions('kafka sink', options), idempotent: true, clientId: 'sluice-sink' };
+    this.description = `KafkaSink[${this.bootstrap}/${this.topic ?? '<topic column>'}]`;
+  }
+
+  async initialize(ctx: SinkContext): Promise<void> {
+    this.queryId = ctx.queryId;
+    this.markerDir = path.join(ctx.checkpointDir, 'kafka');
+    await fsp.mkdir(this.markerDir, { recursive: true });
+    const { KafkaClient } = await import('../sources/kafka/kafka-client.js');
+    this.client = await KafkaClient.connect(this.bootstrap, this.clientOptions);
+  }
+
+  async addBatch(batchId: number, data: Table): Promise<void> {
+    const client = this.client;
+    if (!client) throw new Error('KafkaSink.addBatch called before initialize');
+    const records = this.encode(batchId, data);
+    if (records.length === 0) return;
+    const topics = [...new Set(records.map((r) => r.topic))].sort();
+    const markerFile = path.join(this.markerDir, String(batchId));
+    let todo = records;
+    const partitionCounts = new Map<string, number>();
+    if (fs.existsSync(markerFile)) {
+      const marker = await readVersioned<Marker>(markerFile, validateMarker);
+      if (marker.queryId !== this.queryId || marker.batchId !== batchId) {
+        throw new SluiceError('CHECKPOINT_CORRUPT', `Kafka sink marker ${markerFile} belongs to query ${marker.queryId} batch ${marker.batchId}`,
+          'the checkpoint directory was copied or edited; restore it or start over with a new checkpoint');
+      }
+      const written = await this.writtenSeqs(client, marker, topics, batchId, partitionCounts);
+      todo = records.filter((r) => !written.has(r.seq));
+    } else {
+      const offsets: Marker['offsets'] = {};
+      for (const p of await client.fetchOffsets(topics)) {
+        (offsets[p.topic] ??= {})[p.partition] = p.high;
+        partitionCounts.set(p.topic, (partitionCounts.get(p.topic) ?? 0) + 1);
+      }
+      await writeVersioned(markerFile, { queryId: this.queryId, batchId, offsets } satisfies Marker);
+    }
+    await this.send(client, batchId, todo, partitionCounts);
+    await this.removeOldMarkers(batchId);
+  }
+
+  /** Sends records topic by topic; a crash point halfway lets recovery tests stop mid-batch. */
+  private async send(client: KafkaClient, batchId: number, records: OutRecord[], partitionCounts: Map<string, number>): Promise<void> {
+    const byTopic = new Map<string, ProduceMessage[]>();
+    const half = Math.floor(records.length / 2);
+    for (const r of records) {
+      let list = byTopic.get(r.topic);
+      if (!list) byTopic.set(r.topic, (list = []));
+      const m: ProduceMessage = { key: r.key, value: r.value, headers: r.headers };
+      // Keyless rows go round-robin by position (deterministic); keyed rows by kafkajs' murmur2 partitioner.
+      if (r.key === null) m.partition = r.seq % (partitionCounts.get(r.topic) ?? 1);
+      list.push(m);
+    }
+    let sent = 0;
+    for (const [topic, messages] of byTopic) {
+      if (sent <= half && sent + messages.length > half && messages.length > 1) {
+        const cut = half - sent;
+        await client.produce(topic, messages.slice(0, cut));
+        crashPoint('in-sink', batchId);
+        await client.produce(topic, messages.slice(cut));
+      } else {
+        await client.produce(topic, messages);
+      }
+      sent += messages.length;
+    }
+  }
+
+  /**
+   * The `sluice.seq` values of batch `batchId` of this query already in the target topics: each partition
+   * read from the marked offset (from its start for partitions added since) to its current end.
+   */
+  private async writtenSeqs(client: KafkaClient, marker: Marker, topics: string[], batchId: number,
+    partitionCounts: Map<string, number>): Promise<Set<number>> {
+    const written = new Set<number>();
+    const batch = String(batchId);
+    const allTopics = [...new Set([...topics, ...Object.keys(marker.offsets)])].sort();
+    for (const p of await client.fetchOffsets(allTopics)) {
+      if (topics.includes(p.topic)) partitionCounts.set(p.topic, (partitionCounts.get(p.topic) ?? 0) + 1);
+      const from = Math.max(p.low, marker.offsets[p.topic]?.[p.partition] ?? p.low);
+      if (from >= p.high) continue;
+      const messages = await client.fetchRange(p.topic, p.partition, from, p.high, { onDataLoss: () => undefined });
+      for (const m of messages) {
+        const h = m.headers;
+        if (!h || headerText(h[SLUICE_QUERY_HEADER]) !== this.queryId || headerText(h[SLUICE_BATCH_HEADER]) !== batch) continue;
+        written.add(Number(headerText(h[SLUICE_SEQ_HEADER])));
+      }
+    }
+    return written;
+  }
+
+  private async removeOldMarkers(batchId: number): Promise<void> {
+    for (const name of await fsp.readdir(this.markerDir)) {
+      if (/^\d+$/.test(name) && Number(name) < batchId - MARKERS_KEPT) await fsp.rm(path.join(this.markerDir, name), { force: true });
+    }
+  }
+
+  /** The batch's rows as records, in row order, `seq` = row index. */
+  private encode(batchId: number, data: Table): OutRecord[] {
+    const n = data.numRows;
+    if (n === 0) return [];
+    const names = data.schema.fields.map((f) => f.name);
+    const topicCol = this.topic === undefined ? 'topic' : null;
+    if (topicCol && !names.includes(topicCol)) {
+      throw new SluiceError('BAD_OPTION', 'the kafka sink has no topic: set the topic option or give the rows a topic column',
+        'write the sink as kafka://HOST:PORT/TOPIC');
+    }
+    const topics = topicCol ? columnText(data, topicCol) : null;
+    const keys = names.includes(this.keyColumn) ? columnBytes(data, this.keyColumn) : null;
+    const headerCol = names.includes('headers') ? columnValues(data, 'headers') : null;
+    let values: (Buffer | null)[];
+    if (names.includes('value')) {
+      if (this.valueFormat === 'string' && !isTextColumn(data, 'value')) {
+        values = columnText(data, 'value').map((s) => (s === null ? null : Buffer.from(s)));
+      } else {
+        values = columnBytes(data, 'value');
+      }
+    } else if (this.valueFormat === 'string') {
+      throw new SluiceError('BAD_OPTION', 'valueFormat=string needs a value column in the output',
+        "select or alias one column as 'value', or use valueFormat=json to write whole rows as JSON");
+    } else {
+      const drop = new Set(['headers', ...(topicCol ? [topicCol] : []), ...(this.keyColumn === 'key' ? ['key'] : [])]);
+      values = rowJson(data.select(names.filter((c) => !drop.has(c))));
+    }
+    const query = this.queryId;
+    const batch = String(batchId);
+    const out = new Array<OutRecord>(n);
+    for (let i = 0; i < n; i++) {
+      const topic = topics ? topics[i] : this.topic!;
+      if (topic === null || topic === '') {
+        throw new SluiceError('BAD_DATA', `row ${i} of batch ${batchId} has no topic (its topic column is null or empty)`,
+          'give every row a topic, or set the topic option');
+      }
+      const headers: Record<string, Buffer | string> = headerCol ? userHeaders(headerCol[i]) : {};
+      headers[SLUICE_QUERY_HEADER] = query;
+      headers[SLUICE_BATCH_HEADER] = batch;
+      headers[SLUICE_SEQ_HEADER] = String(i);
+      out[i] = { topic, seq: i, key: keys ? keys[i] : null, value: values[i], headers };
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = null;
+    await c?.close();
+  }
+}
+
+function headerText(v: Buffer | Buffer[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  return (Array.isArray(v) ? v[v.length - 1] : v).toString('utf8');
+}
+
+function isTextColumn(table: Table, name: string): boolean {
+  const t = table.schema.fields.find((f) => f.name === name)!.type;
+  return t.typeId === Type.Utf8 || t.typeId === Type.Binary;
+}
+
+/** Each chunk's data of one column. */
+function chunks(table: Table, name: string): Data[] {
+  const k = table.schema.fields.findIndex((f) => f.name === name);
+  return table.batches.map((b) => b.data.children[k]);
+}
+
+/**
+ * A column as record bytes: utf8 and binary as views of the Arrow buffer (no copy), other types as JSON
+ * text (numbers, booleans, lists, structs) or ISO strings (timestamps, via JSON of a Date).
+ */
+function columnBytes(table: Table, name: string): (Buffer | null)[] {
+  const out: (Buffer | null)[] = [];
+  for (const data of chunks(table, name)) {
+    const t = data.type.typeId;
+    if (t === Type.Utf8 || t === Type.Binary) {
+      const vo = data.valueOffsets as Int32Array;
+      const bytes = data.values as Uint8Array;
+      for (let i = 0; i < data.length; i++) {
+        out.push(isValid(data, i) ? Buffer.from(bytes.buffer, bytes.byteOffset + vo[i], vo[i + 1] - vo[i]) : null);
+      }
+    } else {
+      for (const v of valuesOf(data)) out.push(v === null ? null : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)));
+    }
+  }
+  return out;
+}
+
+/** A column as strings (topics; `valueFormat=string` of non-text columns). */
+function columnText(table: Table, name: string): (string | null)[] {
+  const out: (string | null)[] = [];
+  for (const data of chunks(table, name)) {
+    for (const v of valuesOf(data)) {
+      out.push(v === null ? null : typeof v === 'string' ? v : v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v));
+    }
+  }
+  return out;
+}
+
+function columnValues(table: Table, name: string): unknown[] {
+  return chunks(table, name).flatMap((d) => valuesOf(d));
+}
+
+/** Each row as a JSON object (views into the JSON-lines encoder's output, split at the newlines). */
+function rowJson(table: Table): Buffer[] {
+  const out: Buffer[] = [];
+  for (const chunk of jsonLines(table)) {
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let start = 0;
+    for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, start)) {
+      out.push(buf.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Headers from a `headers` column: Spark's list of `{key, value}` structs, or a map / object of
+ * name → value. Values may be strings or bytes.
+ */
+function userHeaders(v: unknown): Record<string, Buffer | string> {
+  const out: Record<string, Buffer | string> = {};
+  if (v === null || v === undefined) return out;
+  const put = (k: unknown, x: unknown): void => {
+    if (k === null || k === undefined || x === null || x === undefined) return;
+    out[String(k)] = x instanceof Uint8Array ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : String(x);
+  };
+  if (Array.isArray(v)) {
+    for (const e of v) {
+      if (Array.isArray(e)) put(e[0], e[1]);
+      else if (e && typeof e === 'object') put((e as { key?: unknown }).key, (e as { value?: unknown }).value);
+    }
+  } else if (v instanceof Map) {
+    for (const [k, x] of v) put(k, x);
+  } else if (typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) put(k, x);
+  }
+  return out;
+}
