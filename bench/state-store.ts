@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   const dir = StateStore.directory(root, 'sum', 0);
   try {
     console.log(`state store: running sum {sum: number} per key, ${numKeys.toLocaleString('en')} keys like '${keyOf(123456)}', ` +
-      `node ${process.version}, ${os.cpus().length} cpus`);
+      `node ${process.version}, ${os.cpus().length} cpus, load average ${os.loadavg()[0].toFixed(1)}`);
 
     // snapshotInterval 2: versions 2 and 4 write a snapshot, 1 and 3 only a delta.
     const store = await StateStore.load<string, { sum: number }>(dir, 0, { snapshotInterval: 2 });
@@ -113,9 +113,15 @@ async function main(): Promise<void> {
 
     for (let i = 0; i < numKeys; i++) store.put(keyOf(i), store.get(keyOf(i))!, 1_700_000_000_000 + (i % 100_000));
     await store.commit(4);
-    t0 = performance.now();
-    const due = store.keysWithTimeoutAtOrBefore(1_700_000_000_000 + 99);
-    row('due-timeout scan, every key has a timeout', `${(performance.now() - t0).toFixed(1)} ms`, `${due.length.toLocaleString('en')} due of ${numKeys.toLocaleString('en')}`);
+    const scans: number[] = [];
+    let due: string[] = [];
+    for (let r = 0; r < 3; r++) {
+      t0 = performance.now();
+      due = store.keysWithTimeoutAtOrBefore(1_700_000_000_000 + 99);
+      scans.push(performance.now() - t0);
+    }
+    row('due-timeout scan, every key has a timeout', `${median(scans).toFixed(1)} ms`,
+      `median of 3; ${due.length.toLocaleString('en')} due of ${numKeys.toLocaleString('en')}`);
 
     const snapshotBytes = fs.statSync(path.join(dir, '4.snapshot')).size;
     const deltaBytes = fs.statSync(path.join(dir, '3.delta')).size;
