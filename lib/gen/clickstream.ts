@@ -1,6 +1,6 @@
 import { activity } from './activity.js';
 import {
-  DEFAULT_START_TIME, checkTimestampFormat, cents, formatTimestamp, idOf, withDefaults, type TimestampFormat,
+  DEFAULT_START_TIME, badOption, checkTimestampFormat, cents, formatTimestamp, idOf, withDefaults, type TimestampFormat,
 } from './common.js';
 import { disorder } from './disorder.js';
 import { Random, WeightedPicker, mix32, seedHash, zipfWeights, type Seed } from './random.js';
@@ -137,6 +137,7 @@ interface SessionPage {
 function resolve(options: ClickstreamOptions): Required<ClickstreamOptions> {
   const o = withDefaults<ClickstreamOptions>(CLICKSTREAM_DEFAULTS, options);
   checkTimestampFormat(o.timestampFormat);
+  if (!Number.isSafeInteger(o.users) || o.users < 1) throw badOption(`users must be a positive integer, got ${o.users}`);
   return o;
 }
 
@@ -153,7 +154,9 @@ export function* clickstreamArrivals(options: ClickstreamOptions = {}): Generato
   const deviceNames = ['desktop', 'mobile', 'tablet'] as const;
   const countryIndex = new Map<string, number>();
   const countryNames: string[] = [];
+  const userIds: string[] = [];
   for (let u = 0; u < o.users; u++) {
+    userIds.push(idOf('user', u, o.users));
     userRng.reseed(userSeed, u);
     deviceOf[u] = deviceNames.indexOf(DEVICES.pick(userRng));
     const c = COUNTRIES.pick(userRng);
@@ -197,7 +200,7 @@ export function* clickstreamArrivals(options: ClickstreamOptions = {}): Generato
         referrer = s.pageReferrer;
       }
       const event: ClickstreamEvent = {
-        user_id: idOf('user', a.user, o.users),
+        user_id: userIds[a.user],
         session_id: `sess-${mix32(sessionSalt ^ a.session).toString(16).padStart(8, '0')}`,
         event_type: type,
         page_url: s.page,

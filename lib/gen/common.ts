@@ -9,9 +9,28 @@ export type TimestampFormat = 'iso' | 'epoch-ms';
 /** The accepted {@link TimestampFormat} names. */
 export const TIMESTAMP_FORMATS: readonly TimestampFormat[] = ['iso', 'epoch-ms'];
 
-/** `ts` (epoch ms) as an ISO-8601 UTC string with milliseconds, or as the number itself. */
+const minutePrefixes = new Map<number, string>();
+
+/**
+ * `ts` (epoch ms) as an ISO-8601 UTC string with milliseconds (`2024-01-01T00:00:04.531Z`, what
+ * `Date.toISOString` gives), or as the number itself. The `YYYY-MM-DDTHH:MM:` prefix is cached per
+ * minute: formatting is a large part of generating events otherwise.
+ */
 export function formatTimestamp(ts: number, format: TimestampFormat): string | number {
-  return format === 'iso' ? new Date(ts).toISOString() : ts;
+  if (format !== 'iso') return ts;
+  const minute = Math.floor(ts / 60_000);
+  let prefix = minutePrefixes.get(minute);
+  if (prefix === undefined) {
+    const iso = new Date(minute * 60_000).toISOString();
+    if (iso.length !== 24) return new Date(ts).toISOString();
+    if (minutePrefixes.size >= 4096) minutePrefixes.clear();
+    prefix = iso.slice(0, 17);
+    minutePrefixes.set(minute, prefix);
+  }
+  const ms = ts - minute * 60_000;
+  const sec = Math.floor(ms / 1000);
+  const milli = ms - sec * 1000;
+  return `${prefix}${sec < 10 ? '0' : ''}${sec}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
 
 /** `prefix-000042`-style id for item `n` (0-based, printed 1-based) of `total`, zero-padded to ≥ 4 digits. */

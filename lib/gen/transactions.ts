@@ -85,6 +85,7 @@ export function* transactionArrivals(options: TransactionsOptions = {}): Generat
   const o = withDefaults<TransactionsOptions>(TRANSACTIONS_DEFAULTS, options);
   checkTimestampFormat(o.timestampFormat);
   const amountRng = new Random(o.seed).fork('amounts');
+  const customerIds = Array.from({ length: o.customers }, (_, c) => idOf('cust', c, o.customers));
   const acts = activity({
     count: o.count, seed: o.seed, users: o.customers, startTime: o.startTime, meanSpacingMs: o.meanSpacingMs,
     meanSessionEvents: o.meanSessionEvents, meanThinkTimeMs: o.meanThinkTimeMs, sessionGapMs: o.sessionGapMs,
@@ -92,7 +93,7 @@ export function* transactionArrivals(options: TransactionsOptions = {}): Generat
   function* inTimeOrder(): Generator<{ t: Transaction; ts: number; session: number }> {
     for (const a of acts) {
       const amount = Math.max(0.01, cents(amountRng.logNormal(Math.log(25), 1)));
-      yield { t: { customer_id: idOf('cust', a.user, o.customers), amount, timestamp: '' }, ts: a.ts, session: a.session };
+      yield { t: { customer_id: customerIds[a.user], amount, timestamp: '' }, ts: a.ts, session: a.session };
     }
   }
   for (const arr of disorder(inTimeOrder(), (x) => x.ts, {
