@@ -12,6 +12,8 @@
  * - dictionary ({@link ValueWriter} with a {@link FieldDictionary}): field names become small ids
  *   from a per-store dictionary that is written into every file that uses it.
  *
+ * Strings are stored as utf8, so a lone UTF-16 surrogate (not valid text) reads back as U+FFFD.
+ *
  * Supported: null, undefined, booleans, numbers (incl. -0, NaN, ±Infinity), strings, bigint, Date,
  * Uint8Array (Buffer decodes as Uint8Array), arrays, plain objects, Map and Set. Anything else (class
  * instances, functions, symbols, other typed arrays, cycles) is a SluiceError: state must survive a
@@ -687,7 +689,8 @@ export function encode(value: unknown): Uint8Array {
 
 /**
  * Canonical encoding of a state key, normalised the way a JS Map compares keys: -0 encodes as 0 and
- * all NaNs alike. Equal keys give equal bytes in every thread and every run.
+ * all NaNs alike. Equal keys give equal bytes in every thread and every run. Object fields, Map and
+ * Set entries keep their order, so `{a, b}` and `{b, a}` are different keys (use arrays for composites).
  */
 export function encodeKey(key: unknown): Uint8Array {
   keyWriter.reset();
