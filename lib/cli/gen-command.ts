@@ -12,25 +12,45 @@ import { writeRecords, type WriteSummary } from '../gen/writers.js';
 
 /** Raw command-line values (strings, so errors can quote exactly what the user typed). */
 export interface GenArgs {
+  /** Dataset name (positional): clickstream, transactions, deposits, bank, nexmark. */
   dataset: string;
+  /** Target URI (`--to`): file:PATH, file:DIR/, socket://HOST:PORT or - for stdout. */
   to: string;
+  /** `--count`: records to write; default 10 000, endless for socket targets. */
   count?: string;
+  /** `--rate`: records per second of wall-clock time; default as fast as possible. */
   rate?: string;
+  /** `--seed`: an integer or any string; default 1. */
   seed?: string;
+  /** `--users` (clickstream). */
   users?: string;
+  /** `--customers` (transactions). */
   customers?: string;
+  /** `--accounts` (bank). */
   accounts?: string;
+  /** `--sessions`: sessions open at once (deposits). */
   sessions?: string;
+  /** `--start`: event time of the first record, ISO-8601, epoch ms or `now`. */
   start?: string;
+  /** `--spacing`: mean event-time spacing, a duration. */
   spacing?: string;
+  /** `--session-gap`: inactivity gap between sessions, a duration. */
   sessionGap?: string;
+  /** `--max-out-of-orderness`: disorder bound of on-time records, a duration. */
   maxOutOfOrderness?: string;
+  /** `--late-fraction`: fraction of late records, 0 … 1. */
   lateFraction?: string;
+  /** `--late-by`: delay of late records beyond the bound, a duration or MIN..MAX. */
   lateBy?: string;
+  /** `--mark-late`: add `late: true|false` to each record. */
   markLate?: boolean;
+  /** `--timestamp-format`: iso or epoch-ms. */
   timestampFormat?: string;
+  /** `--event-rate`: Nexmark event-time rate, events per second. */
   eventRate?: string;
+  /** `--rows-per-file`: lines per part file for directory targets. */
   rowsPerFile?: string;
+  /** `--wait-for-client`: socket targets hold the first record until a client connects (default true). */
   waitForClient?: boolean;
 }
 

@@ -216,6 +216,7 @@ export class NexmarkGenerator {
    * Each table is one contiguous byte string with offsets, so copying a random entry stays in cache.
    */
   readonly channelNames: { strings: ByteString; offsets: Int32Array };
+  /** The URL of each channel, indexed like {@link channelNames}. */
   readonly channelUrls: { strings: ByteString; offsets: Int32Array };
 
   constructor(options: NexmarkOptions = {}) {
