@@ -205,15 +205,16 @@ class ProgressBar {
     let line: string;
     if (Number.isFinite(this.total) && this.total > 0) {
       const frac = Math.min(1, done / this.total);
-      const width = 24;
+      const width = 20;
       const full = Math.round(frac * width);
       const eta = rate > 0 ? (this.total - done) / rate : Infinity;
       line = `${this.label} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% `
-        + `${fmt.format(done)}/${fmt.format(this.total)} · ${fmt.format(Math.round(rate))}/s · ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?'}`;
+        + `${fmt.format(done)}/${fmt.format(this.total)} ${fmt.format(Math.round(rate))}/s ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?'}`;
     } else {
-      line = `${this.label} ${fmt.format(done)} records · ${fmt.format(Math.round(rate))}/s`;
+      line = `${this.label} ${fmt.format(done)} records ${fmt.format(Math.round(rate))}/s`;
     }
-    this.out.write(`\r${line.slice(0, Math.max(20, (this.out.columns ?? 80) - 1))}\x1b[K`);
+    const columns = this.out.columns > 20 ? this.out.columns : 80;
+    this.out.write(`\r${line.slice(0, columns - 1)}\x1b[K`);
     this.drawn = true;
   }
   clear(): void {

@@ -93,7 +93,7 @@ export async function openWriter(uri: string, options: WriterOptions = {}): Prom
 export interface WriteOptions extends WriterOptions {
   /** Events per second, paced against the wall clock; undefined or 0 means as fast as possible. */
   rate?: number;
-  /** Called with the number of records written so far, about every 1 000 records and at the end. */
+  /** Called with the number of records written so far: every 1 024 records (every record when paced) and at the end. */
   onProgress?: (written: number) => void;
 }
 
@@ -138,11 +138,16 @@ export async function writeRecords(records: Iterable<unknown>, to: string, optio
         }
       }
       const pending = writer.write(lineOf(record));
-      if (pending) await pending;
+      if (pending) {
+        await pending;
+        // Stopped while the target held the record back (e.g. no client yet): it was not delivered.
+        if (signal?.aborted) { aborted = true; break; }
+      }
       if (writer.gone?.()) { aborted = true; break; }
       if (written === 0) paceOrigin = performance.now();
       written++;
-      if (onProgress && (written & 1023) === 0) onProgress(written);
+      // Paced runs are slow enough to report every record; fast ones every 1 024.
+      if (onProgress && (rate || (written & 1023) === 0)) onProgress(written);
     }
   } catch (err) {
     await writer.close().catch(() => undefined);
@@ -378,6 +383,7 @@ async function socketWriter(rest: string, options: WriterOptions): Promise<Recor
     write: (line) => {
       if (waitForClient && everConnected === 0) {
         return firstClient().then(() => {
+          if (options.signal?.aborted) return;
           pending.push(line, '\n');
           pendingBytes += line.length + 1;
           return flush();

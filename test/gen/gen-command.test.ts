@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import yargs from 'yargs';
-import { makeGenCommand, parseCount, parseDurationMs } from '../../lib/cli/gen-command.js';
+import { makeGenCommand, parseCount, parseDurationMs, runGen } from '../../lib/cli/gen-command.js';
 import { SluiceError } from '../../lib/errors.js';
 import { clickstream } from '../../lib/gen/clickstream.js';
 import { deposits } from '../../lib/gen/deposits.js';
@@ -142,6 +142,16 @@ describe('sluice gen (CLI)', () => {
     expect(output).to.contain('Examples:');
     expect(output).to.contain('sluice gen deposits --to socket://localhost:9999 --rate 10');
     for (const flag of ['--to', '--count', '--rate', '--seed', '--max-out-of-orderness', '--late-fraction']) expect(output).to.contain(flag);
+  });
+
+  it('draws a progress bar on a terminal and clears it before the summary', async () => {
+    let text = '';
+    const tty = Object.assign(new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } }), { isTTY: true, columns: 100 });
+    const summary = await runGen({ dataset: 'bank', count: '70', rate: '100', to: `file:${dir}/bank.jsonl` },
+      { stderr: tty as unknown as NodeJS.WriteStream, signal: new AbortController().signal });
+    expect(summary.written).to.equal(70);
+    expect(text).to.match(/\rgen bank \[#+-*\] +\d+% \d+\/70 /);
+    expect(text).to.match(/\r\x1b\[Ksluice gen: wrote 70 bank records/);
   });
 
   it('parses counts and durations as documented', () => {
