@@ -11,4 +11,3 @@ export * from './nexmark.js';
 export * from './utf8.js';
 export * from './datasets.js';
 export * from './writers.js';
-export * from './samples.js';
