@@ -35,6 +35,8 @@ export interface FragmentMetrics {
   /** Rows read from the source (before any operator), when the fragment starts at a source. */
   numInputRows: number;
   numMalformed: number;
+  /** The read task's source-specific counters (ReadResult.metrics). */
+  sourceMetrics?: Record<string, number>;
   /** withWatermark node id → event-time stats. */
   eventTime: Record<number, EventTimeStats>;
 }

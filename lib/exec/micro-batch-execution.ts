@@ -59,7 +59,7 @@ interface Waiter { resolve: () => void; reject: (e: unknown) => void; }
 export class MicroBatchExecution {
   readonly runId = randomUUID();
   id = '';
-  status: QueryStatus = { message: 'Initializing sources', isDataAvailable: false, isTriggerActive: false };
+  private baseStatus: QueryStatus = { message: 'Initializing sources', isDataAvailable: false, isTriggerActive: false };
   exception: Error | null = null;
   private checkpoint!: Checkpoint;
   private sources: { node: SourceNode; source: StreamSource }[] = [];
@@ -79,6 +79,16 @@ export class MicroBatchExecution {
   private lastTriggerStart: number | null = null;
 
   constructor(private readonly config: QueryConfig) {}
+
+  /** The driver's status, with what a source or the sink says it is stalled on (e.g. a broker it retries). */
+  get status(): QueryStatus {
+    const stalls = [...this.sources.map((s) => s.source.stallMessage?.()), this.config.sink.stallMessage?.()].filter((m) => m);
+    return stalls.length === 0 ? this.baseStatus : { ...this.baseStatus, message: `${this.baseStatus.message}; stalled: ${stalls.join('; ')}` };
+  }
+
+  set status(s: QueryStatus) {
+    this.baseStatus = s;
+  }
 
   /** Opens the checkpoint, sources and sink, then starts the batch loop in the background. */
   async start(): Promise<void> {
@@ -274,6 +284,7 @@ export class MicroBatchExecution {
       numMalformedRows: run.numMalformed[i],
       inputRowsPerSecond: run.numInputRows[i] / sinceLast,
       processedRowsPerSecond: run.numInputRows[i] / secs,
+      ...withMetrics(run.sourceMetrics[i], s.source.metrics?.() ?? {}),
     }));
     const stateOperators: StateOperatorProgress[] = this.config.analysis.statefulNodes.map((n) => run.stateProgress(n));
     return {
@@ -346,6 +357,16 @@ export class MicroBatchExecution {
 }
 
 /**
+ * `{ metrics }` when there are any, so progress without source metrics keeps its shape: the source's own
+ * figures plus its read tasks' counters (a counter both report, e.g. lost offsets, adds up).
+ */
+function withMetrics(fromTasks: Record<string, number>, fromSource: Record<string, number>): { metrics?: Record<string, number> } {
+  const metrics = { ...fromSource };
+  for (const [k, v] of Object.entries(fromTasks)) metrics[k] = (metrics[k] ?? 0) + v;
+  return Object.keys(metrics).length > 0 ? { metrics } : {};
+}
+
+/**
  * Batches whose schemas were inferred separately (a user function without a declared schema, run in
  * several tasks) may disagree, e.g. a column all null in one task; they are re-inferred together.
  */
@@ -362,6 +383,7 @@ function unifySchemas(batches: RecordBatch[]): RecordBatch[] {
 class BatchRun {
   readonly numInputRows: number[];
   readonly numMalformed: number[];
+  readonly sourceMetrics: Record<string, number>[];
   readonly eventTime = new Map<number, EventTimeStats>();
   readonly late: RecordBatch[] = [];
   nextProcessingTimeoutMs = Infinity;
@@ -376,6 +398,7 @@ class BatchRun {
   ) {
     this.numInputRows = sources.map(() => 0);
     this.numMalformed = sources.map(() => 0);
+    this.sourceMetrics = sources.map(() => ({}));
     this.sourceIndex = new Map(sources.map((s, i) => [s.node.id, i]));
   }
 
@@ -421,6 +444,7 @@ class BatchRun {
       if (src >= 0) {
         this.numInputRows[src] += r.metrics.numInputRows;
         this.numMalformed[src] += r.metrics.numMalformed;
+        for (const [k, v] of Object.entries(r.metrics.sourceMetrics ?? {})) this.sourceMetrics[src][k] = (this.sourceMetrics[src][k] ?? 0) + v;
       }
       for (const [id, s] of Object.entries(r.metrics.eventTime)) {
         const acc = this.eventTime.get(Number(id)) ?? { max: -Infinity, min: Infinity, sum: 0, count: 0 };

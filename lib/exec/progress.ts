@@ -8,6 +8,8 @@ export interface SourceProgress {
   numMalformedRows: number;
   inputRowsPerSecond: number;
   processedRowsPerSecond: number;
+  /** Source-specific figures (Spark's SourceProgress.metrics), e.g. Kafka's maxOffsetsBehindLatest; absent when none. */
+  metrics?: Record<string, number>;
 }
 
 /** Progress of one stateful operator in one batch (Spark's StateOperatorProgress). */

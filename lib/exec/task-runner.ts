@@ -167,6 +167,7 @@ export async function runFragment(index: PlanIndex, spec: FragmentSpec, input: R
     batches = res.batches;
     metrics.numInputRows = countRows(batches);
     metrics.numMalformed = res.numMalformed ?? 0;
+    if (res.metrics) metrics.sourceMetrics = res.metrics;
   }
   for (const id of spec.chain) batches = applyNode(lookup(index, id), batches, ctx, metrics);
   if (spec.exchange === undefined) return { batches, metrics };

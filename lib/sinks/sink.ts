@@ -22,6 +22,8 @@ export interface StreamSink {
   initialize(ctx: SinkContext): Promise<void>;
   /** Writes one micro-batch's output. `data` may have zero rows (its schema is still meaningful). */
   addBatch(batchId: number, data: Table): Promise<void>;
+  /** Why the sink is stalled right now (e.g. retrying an unreachable broker), or null; shown in the query status. */
+  stallMessage?(): string | null;
   /** Releases resources (connections, file handles). */
   close(): Promise<void>;
 }

@@ -18,12 +18,13 @@ export interface ReaderContext {
 /** A reader: runs one task's spec. */
 export type Reader = (spec: unknown, ctx: ReaderContext) => Promise<ReadResult>;
 
-/** Readers by name: `file`, `socket`, `rate`, `nexmark` (and `kafka` once the Kafka source exists). */
+/** Readers by name: `file`, `socket`, `rate`, `nexmark`, `kafka` (loaded on first use: it brings the Kafka client). */
 export const readers: Record<string, Reader> = {
   file: readFileTask,
   socket: readSocketLogTask,
   rate: readRateTask,
   nexmark: readNexmarkTask,
+  kafka: async (spec, ctx) => (await import('./kafka/kafka-read-task.js')).readKafkaTask(spec, ctx),
 };
 
 /** Runs a read task: its reader on its spec, or the batches it already holds. */

@@ -8,6 +8,8 @@ import type { SchemaSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
 import { parseMode } from './decode/common.js';
 import { FILE_FORMATS, FileSource, type FileFormat } from './file-source.js';
+import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from './kafka/kafka-options.js';
+import { KafkaSource } from './kafka/kafka-source.js';
 import { NEXMARK_GENERATOR_OPTIONS, NexmarkSource, parseNexmarkKinds } from './nexmark-source.js';
 import { RateSource } from './rate-source.js';
 import { SocketSource } from './socket-source.js';
@@ -88,17 +90,21 @@ function queryOptions(uri: string, query: string): Record<string, string> {
 export type OptionValue = string | number | boolean | undefined;
 
 /** The options each source accepts, by canonical (Spark) name. */
-export const SOURCE_OPTIONS: Record<'file' | 'socket' | 'rate' | 'nexmark', readonly string[]> = {
+export const SOURCE_OPTIONS: Record<'file' | 'socket' | 'rate' | 'nexmark' | 'kafka', readonly string[]> = {
   file: ['path', 'format', 'schema', 'maxFilesPerTrigger', 'mode', 'badRecordsPath', 'columnNameOfCorruptRecord',
     'pathGlobFilter', 'maxBytesPerTask', 'header', 'sep', 'quote', 'nullValue'],
   socket: ['host', 'port', 'format', 'schema', 'mode', 'badRecordsPath', 'columnNameOfCorruptRecord', 'segmentBytes',
     'flushIntervalMs', 'maxReconnectDelayMs', 'connectTimeoutMs'],
   rate: ['rowsPerSecond', 'rampUpTime', 'numPartitions'],
+  kafka: ['bootstrap', 'topic', 'subscribePattern', 'startingOffsets', 'maxOffsetsPerTrigger', 'minPartitions', 'failOnDataLoss',
+    'valueFormat', 'keyFormat', 'schema', 'mode', 'columnNameOfCorruptRecord', 'includeHeaders', 'groupId', ...KAFKA_CLIENT_OPTION_KEYS],
   nexmark: ['events', 'seed', 'rate', 'baseTime', 'kinds', 'maxEventsPerTrigger', 'numPartitions', 'eventsPerBatch', ...NEXMARK_GENERATOR_OPTIONS],
 };
 
 /** Spark's other names for the same option. */
-const ALIASES: Record<string, string> = { delimiter: 'sep' };
+const ALIASES: Record<string, string> = {
+  delimiter: 'sep', subscribe: 'topic', 'kafka.bootstrap.servers': 'bootstrap', 'kafka.group.id': 'groupId',
+};
 
 /** The source formats {@link createSource} accepts; json, csv and text are the file source in that format. */
 export const SOURCE_FORMATS = ['file', 'socket', 'rate', 'nexmark', 'kafka', 'json', 'csv', 'text'] as const;
@@ -177,9 +183,27 @@ export function createSource(format: string, options: Record<string, OptionValue
         generator: Object.fromEntries(NEXMARK_GENERATOR_OPTIONS.map((k) => [k, o.nonNegativeInt(k)])),
       });
     }
-    case 'kafka':
-      throw new SluiceError('SOURCE_UNAVAILABLE', 'the kafka source is not part of this build yet',
-        'use one of the formats file, socket, rate (or json, csv, text for files)');
+    case 'kafka': {
+      const o = new Options('kafka', options);
+      const topics = o.string('topic')?.split(',').map((t) => t.trim()).filter((t) => t !== '');
+      return new KafkaSource({
+        bootstrap: o.string('bootstrap') ?? '',
+        topics: topics && topics.length > 0 ? topics : undefined,
+        subscribePattern: o.string('subscribePattern'),
+        startingOffsets: o.string('startingOffsets'),
+        maxOffsetsPerTrigger: o.positiveInt('maxOffsetsPerTrigger'),
+        minPartitions: o.positiveInt('minPartitions'),
+        failOnDataLoss: o.boolean('failOnDataLoss'),
+        valueFormat: o.oneOf('valueFormat', ['json', 'string', 'text', 'bytes']) as 'json' | 'string' | 'text' | 'bytes' | undefined,
+        keyFormat: o.oneOf('keyFormat', ['string', 'bytes']) as 'string' | 'bytes' | undefined,
+        schema: o.schema(),
+        mode: o.mode(),
+        columnNameOfCorruptRecord: o.string('columnNameOfCorruptRecord'),
+        includeHeaders: o.boolean('includeHeaders'),
+        groupId: o.string('groupId'),
+        client: kafkaClientOptions('kafka source', Object.fromEntries(KAFKA_CLIENT_OPTION_KEYS.map((k) => [k, o.string(k)]))),
+      });
+    }
     default:
       throw new SluiceError('BAD_SOURCE_FORMAT', `unknown source format '${format}'`,
         `use one of ${SOURCE_FORMATS.join(', ')}${kind === 'memory' ? ' (memory streams come from MemoryStream in sluice/testing)' : ''}`);

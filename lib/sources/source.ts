@@ -35,6 +35,8 @@ export interface ReadResult {
   batches: RecordBatch[];
   /** Rows dropped as malformed (DROPMALFORMED) or written to badRecordsPath. */
   numMalformed?: number;
+  /** Source-specific counters (e.g. Kafka's `dataLossOffsets`), summed over a batch's tasks into its progress. */
+  metrics?: Record<string, number>;
 }
 
 /**
@@ -64,6 +66,10 @@ export interface StreamSource {
    * must not offer data that arrived later, so the run ends (Spark's SupportsTriggerAvailableNow).
    */
   prepareForTriggerAvailableNow?(): Promise<void>;
+  /** Source-specific figures for this batch's progress (Spark's SourceProgress.metrics), e.g. offsets behind latest. */
+  metrics?(): Record<string, number>;
+  /** Why the source is stalled right now (e.g. retrying an unreachable broker), or null; shown in the query status. */
+  stallMessage?(): string | null;
   /** Closes connections and files. */
   stop(): Promise<void>;
 }

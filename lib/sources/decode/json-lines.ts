@@ -110,8 +110,12 @@ export async function decodeJsonLines(input: readonly string[] | Uint8Array, opt
   return finishDecode(collectJsonLines(linesOf(input), options), options);
 }
 
-/** The synchronous part of {@link decodeJsonLines}: parses and applies the mode, without IO. */
-export function collectJsonLines(lines: readonly string[], options: DecodeOptions): RowCollector {
+/**
+ * The synchronous part of {@link decodeJsonLines}: parses and applies the mode, without IO. `kept`, when
+ * given, receives the index of the line behind each row (callers that decode records, not lines, add
+ * per-record columns to the rows with it).
+ */
+export function collectJsonLines(lines: readonly string[], options: DecodeOptions, kept?: number[]): RowCollector {
   const schema = options.schema;
   const fields = schema.fields;
   const nf = fields.length;
@@ -121,6 +125,8 @@ export function collectJsonLines(lines: readonly string[], options: DecodeOption
   const corrupt = rows.corruptColumn;
   const names = fields.map((f) => f.name);
   for (let i = 0; i < lines.length; i++) {
+    // Each line adds at most one row: a row more than `kept` knows of came from the previous line.
+    if (kept && rows.length > kept.length) kept.push(i - 1);
     const line = lines[i];
     if (isBlank(line)) continue;
     let obj: unknown;
@@ -151,6 +157,7 @@ export function collectJsonLines(lines: readonly string[], options: DecodeOption
     }
     if (!rows.commitRow(i, line, bad)) break;
   }
+  if (kept && rows.length > kept.length) kept.push(lines.length - 1);
   return rows;
 }
 

@@ -1,0 +1,190 @@
+/**
+ * The `kafka` reader: reads one planned offset range of one partition and decodes it into one Arrow record
+ * batch. It runs in the driver or in a worker thread; each thread keeps one {@link KafkaClient} per
+ * bootstrap address and client options, so a batch's tasks reuse connections instead of opening new ones.
+ */
+import { Binary, Type, type DataType, type Schema } from 'apache-arrow';
+import { batchOf } from '../../arrow/batch-ops.js';
+import { dataFromValues, mkData } from '../../arrow/columns.js';
+import type { TypeSpec } from '../../arrow/schema.js';
+import { SluiceError } from '../../errors.js';
+import { cachedSchema, type ParseMode } from '../decode/common.js';
+import { collectJsonLines } from '../decode/json-lines.js';
+import type { ReaderContext } from '../readers.js';
+import type { ReadResult } from '../source.js';
+import { KafkaClient, type DataLoss, type KafkaClientOptions, type KafkaMessage } from './kafka-client.js';
+
+/** How record values are decoded. `text` is the same as `string` (the name apps use for text input). */
+export type KafkaValueFormat = 'json' | 'string' | 'text' | 'bytes';
+
+/** The JSON spec of one `kafka` read task: records [fromOffset, untilOffset) of one partition. */
+export interface KafkaReadSpec {
+  bootstrap: string;
+  client: KafkaClientOptions;
+  topic: string;
+  partition: number;
+  fromOffset: number;
+  untilOffset: number;
+  failOnDataLoss: boolean;
+  valueFormat: KafkaValueFormat;
+  /** The whole output schema (decoded value fields, then the Kafka columns). */
+  schema: Record<string, TypeSpec>;
+  /** Names of the output columns that come from the JSON value (json only). */
+  valueFields: string[];
+  mode: ParseMode;
+  columnNameOfCorruptRecord: string;
+}
+
+const clients = new Map<string, Promise<KafkaClient>>();
+let holders = 0;
+
+/** This thread's client for a bootstrap address and options, connected once and reused. */
+function clientFor(bootstrap: string, options: KafkaClientOptions): Promise<KafkaClient> {
+  const key = `${bootstrap}|${JSON.stringify(options)}`;
+  let c = clients.get(key);
+  if (!c) {
+    c = KafkaClient.connect(bootstrap, { ...options, clientId: options.clientId ?? 'sluice-reader' });
+    clients.set(key, c);
+    c.catch(() => clients.delete(key));
+  }
+  return c;
+}
+
+/**
+ * Keeps this thread's read clients open until the matching {@link releaseReadClients}. A Kafka source calls
+ * it when it starts, so that reads run in the driver's thread (threads: 0) close their sockets when the last
+ * source stops (open sockets would keep the process alive). Worker threads close theirs when they exit.
+ */
+export function holdReadClients(): void {
+  holders++;
+}
+
+/** Closes this thread's read clients once no source holds them. */
+export async function releaseReadClients(): Promise<void> {
+  holders = Math.max(0, holders - 1);
+  if (holders > 0) return;
+  const all = [...clients.values()];
+  clients.clear();
+  await Promise.all(all.map(async (c) => (await c.catch(() => null))?.close()));
+}
+
+/** Runs one read task (registered as reader `kafka` in lib/sources/readers.ts). */
+export async function readKafkaTask(rawSpec: unknown, _ctx: ReaderContext): Promise<ReadResult> {
+  const spec = rawSpec as KafkaReadSpec;
+  const client = await clientFor(spec.bootstrap, spec.client);
+  let lost = 0;
+  const messages = await client.fetchRange(spec.topic, spec.partition, spec.fromOffset, spec.untilOffset,
+    spec.failOnDataLoss ? {} : { onDataLoss: (l: DataLoss) => { lost += l.untilOffset - l.fromOffset; } });
+  const result = decodeMessages(messages, spec);
+  return lost > 0 ? { ...result, metrics: { dataLossOffsets: lost } } : result;
+}
+
+/** Decodes records of one partition into one batch of the spec's schema. */
+export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec): ReadResult {
+  const schema = cachedSchema(spec.schema);
+  let rows: number[] | null = null;
+  let numMalformed = 0;
+  const children = new Array(schema.fields.length);
+  if (spec.valueFormat === 'json') {
+    const decoded = decodeJsonValues(messages, spec, schema);
+    rows = decoded.kept;
+    numMalformed = decoded.numMalformed;
+    for (const [name, data] of decoded.columns) children[schema.fields.findIndex((f) => f.name === name)] = data;
+  }
+  const pick = <T>(get: (m: KafkaMessage) => T): T[] => (rows ? rows.map((i) => get(messages[i])) : messages.map(get));
+  const n = rows ? rows.length : messages.length;
+  schema.fields.forEach((f, k) => {
+    if (children[k] !== undefined) return;
+    switch (f.name) {
+      case 'key': children[k] = bytesData(f.type, pick((m) => m.key)); break;
+      case 'value': children[k] = bytesData(f.type, pick((m) => m.value)); break;
+      case 'topic': children[k] = bytesData(f.type, new Array(n).fill(Buffer.from(spec.topic))); break;
+      case 'partition': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: new Int32Array(n).fill(spec.partition) }); break;
+      case 'offset': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: BigInt64Array.from(pick((m) => BigInt(m.offset))) }); break;
+      case 'timestamp': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: BigInt64Array.from(pick((m) => BigInt(m.timestamp))) }); break;
+      case 'headers': children[k] = dataFromValues(f.type, pick((m) => headerList(m.headers))); break;
+      default: throw new Error(`kafka reader: no data for column ${f.name}`);
+    }
+  });
+  return { batches: [batchOf(schema, children, n)], numMalformed };
+}
+
+/**
+ * Parses JSON values with the JSON-lines decoder (one value per "line") under the source's mode. Returns
+ * the value columns and which records became rows (malformed ones may be dropped).
+ */
+function decodeJsonValues(messages: KafkaMessage[], spec: KafkaReadSpec, schema: Schema):
+  { columns: Map<string, unknown>; kept: number[]; numMalformed: number } {
+  const valueSchema = jsonSchemaOf(schema, spec.valueFields);
+  const texts = new Array<string>(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const v = messages[i].value;
+    // A tombstone (null value) is a row whose value fields are all null; a blank value is malformed.
+    const s = v === null ? '{}' : v.toString('utf8');
+    texts[i] = s.trim() === '' ? JSON.stringify(s) : s;
+  }
+  const kept: number[] = [];
+  const rows = collectJsonLines(texts, {
+    schema: valueSchema, mode: spec.mode, columnNameOfCorruptRecord: spec.columnNameOfCorruptRecord,
+    location: `Kafka ${spec.topic}-${spec.partition}`,
+  }, kept);
+  if (rows.failed) {
+    const m = messages[rows.failed.index];
+    const shown = rows.failed.record.length > 200 ? `${rows.failed.record.slice(0, 200)}…` : rows.failed.record;
+    throw new SluiceError('MALFORMED_RECORD',
+      `malformed record in Kafka ${spec.topic}-${spec.partition} at offset ${m.offset}: ${rows.failed.reason}: ${shown}`,
+      'fix the producer, or read with mode PERMISSIVE (keeps the row, with nulls) or DROPMALFORMED (skips it and counts it)');
+  }
+  const batch = rows.batch();
+  const columns = new Map<string, unknown>(valueSchema.fields.map((f, k) => [f.name, batch.data.children[k]]));
+  return { columns, kept, numMalformed: rows.numMalformed };
+}
+
+const jsonSchemas = new WeakMap<Schema, Schema>();
+
+/** The value part of the output schema, made once per schema so the decoder's converter cache is hit. */
+function jsonSchemaOf(schema: Schema, valueFields: string[]): Schema {
+  let s = jsonSchemas.get(schema);
+  if (!s) {
+    s = schema.select(valueFields);
+    jsonSchemas.set(schema, s);
+  }
+  return s;
+}
+
+/** utf8 or binary column data from buffers, copied once into one values buffer. */
+function bytesData(type: DataType, values: (Buffer | null)[]): unknown {
+  const n = values.length;
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  let nullCount = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null) nullCount++;
+    else total += v.length;
+    offsets[i + 1] = total;
+  }
+  const data = new Uint8Array(total);
+  let bitmap: Uint8Array | undefined;
+  if (nullCount > 0) bitmap = new Uint8Array((n + 7) >> 3);
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null) continue;
+    if (bitmap) bitmap[i >> 3] |= 1 << (i & 7);
+    if (v.length < 16) for (let k = 0, p = offsets[i]; k < v.length; k++) data[p + k] = v[k];
+    else data.set(v, offsets[i]);
+  }
+  const t = type.typeId === Type.Utf8 || type.typeId === Type.Binary ? type : new Binary();
+  return mkData({ type: t, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data });
+}
+
+/** Headers as Spark shows them: a list of `{key, value}` in record order (repeated keys repeat). */
+function headerList(headers: KafkaMessage['headers']): { key: string; value: Buffer | null }[] {
+  if (!headers) return [];
+  const out: { key: string; value: Buffer | null }[] = [];
+  for (const [key, v] of Object.entries(headers)) {
+    if (Array.isArray(v)) for (const x of v) out.push({ key, value: x });
+    else out.push({ key, value: v });
+  }
+  return out;
+}

@@ -1,0 +1,457 @@
+/**
+ * The Kafka source (`kafka://HOST:PORT/TOPIC[,TOPIC]`, Spark's `format('kafka')`). Each trigger asks the
+ * brokers for the end of every partition and plans the batch as a range per partition; read tasks fetch
+ * exactly those ranges, in the worker pool when the query has one. The checkpoint's offset log is the only
+ * record of progress (a consumer group never is): an offset is `{topic: {partition: nextOffset}}`, and a
+ * replayed batch reads the same ranges again.
+ *
+ * The offsets a query starts from are fixed on its first start (`startingOffsets`) and kept in the
+ * checkpoint (`sources/<i>/initial-offsets`), so a crash in the first batch replays it exactly. Partitions
+ * that appear later (new topics matching the pattern, partitions added to a topic) join the offsets at
+ * their earliest offset in the batch that finds them and are read from the next batch on.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { Field, Int32, Int64, List, Schema, Struct, TimestampMillisecond, Binary, Utf8 } from 'apache-arrow';
+import { schemaFromSpec, schemaToSpec, type SchemaSpec } from '../../arrow/schema.js';
+import { readVersioned, writeVersioned } from '../../checkpoint/versioned-file.js';
+import { SluiceError } from '../../errors.js';
+import { DEFAULT_CORRUPT_COLUMN, type ParseMode } from '../decode/common.js';
+import type { ReadLimit, ReadTask, SourceContext, SourceOffset, StreamSource } from '../source.js';
+import type { KafkaClient, KafkaClientOptions, KafkaRetryEvent, PartitionOffsets } from './kafka-client.js';
+import type { KafkaReadSpec, KafkaValueFormat } from './kafka-read-task.js';
+
+/** A Kafka source offset: topic → partition → the next offset to read. */
+export type KafkaOffsets = Record<string, Record<string, number>>;
+
+/** Options of {@link KafkaSource} (Spark's names). */
+export interface KafkaSourceOptions {
+  /** `host:port[,host:port]`. */
+  bootstrap: string;
+  /** Topics to read (Spark's `subscribe`); or use {@link subscribePattern}. */
+  topics?: string[];
+  /** A regular expression: every topic whose whole name matches is read, including topics created later. */
+  subscribePattern?: string;
+  /**
+   * Where a new query starts: `earliest`, `latest` (default, as in Spark), or JSON naming every partition,
+   * `{"topic":{"0":23,"1":-2}}` with -2 for earliest and -1 for latest. Ignored once the checkpoint has offsets.
+   */
+  startingOffsets?: string;
+  /** At most this many records per batch, shared by partitions in proportion to how far behind each is. */
+  maxOffsetsPerTrigger?: number;
+  /** Read a batch with at least this many tasks, splitting large partition ranges (default: one task per partition). */
+  minPartitions?: number;
+  /**
+   * Offsets that are gone from the broker (retention, a recreated topic) stop the query with a clear error
+   * (true, default); when false they are skipped and counted in progress as `dataLossOffsets`.
+   */
+  failOnDataLoss?: boolean;
+  /** `string` (default; also `text`): the value as a utf8 column; `bytes`: binary; `json`: parsed with {@link schema}. */
+  valueFormat?: KafkaValueFormat;
+  /** The key as `string` (default) or `bytes`. */
+  keyFormat?: 'string' | 'bytes';
+  /** Schema of JSON values (required with valueFormat json). */
+  schema?: SchemaSpec | Schema;
+  /** Malformed JSON values: PERMISSIVE (default; a row of nulls, the text in the corrupt-record column if the schema has it), DROPMALFORMED, FAILFAST. */
+  mode?: ParseMode;
+  columnNameOfCorruptRecord?: string;
+  /** Add a `headers` column: list of `{key, value}` (Spark's includeHeaders). Default false. */
+  includeHeaders?: boolean;
+  /** After each batch, commit its end offsets to this consumer group so lag tools see progress (never read back). */
+  groupId?: string;
+  /** Retry budget and timeouts of the client. */
+  client?: KafkaClientOptions;
+}
+
+/** The Kafka columns, in Spark's order. */
+const KAFKA_COLUMNS = ['key', 'value', 'topic', 'partition', 'offset', 'timestamp', 'headers'] as const;
+
+const INITIAL_OFFSETS_FILE = 'initial-offsets';
+
+/** A range of one partition to read: [from, until). */
+interface Range {
+  topic: string;
+  partition: number;
+  from: number;
+  until: number;
+}
+
+function isOffsets(body: unknown): body is KafkaOffsets {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  return Object.values(body).every((parts) => typeof parts === 'object' && parts !== null &&
+    Object.entries(parts).every(([p, o]) => /^\d+$/.test(p) && Number.isSafeInteger(o)));
+}
+
+function validateOffsets(body: unknown): string | null {
+  return isOffsets(body) ? null : 'expected {topic: {partition: offset}}';
+}
+
+/** Offsets with topics and partitions in a fixed order, so equal positions serialise equally. */
+function sorted(o: KafkaOffsets): KafkaOffsets {
+  const out: KafkaOffsets = {};
+  for (const t of Object.keys(o).sort()) {
+    const parts: Record<string, number> = {};
+    for (const p of Object.keys(o[t]).sort((a, b) => Number(a) - Number(b))) parts[p] = o[t][p];
+    out[t] = parts;
+  }
+  return out;
+}
+
+function lossError(topic: string, partition: number, from: number, until: number, why: string): SluiceError {
+  return new SluiceError('KAFKA_DATA_LOSS', `offsets ${from}..${until - 1} of ${topic}-${partition} ${why}`,
+    'set failOnDataLoss=false to skip lost offsets (they are counted in progress), or restart the query from a new checkpoint');
+}
+
+/** A streaming source over Kafka topics. */
+export class KafkaSource implements StreamSource {
+  readonly description: string;
+  private readonly outputSchema: Schema;
+  private readonly valueFields: string[];
+  private readonly pattern: RegExp | null;
+  private readonly failOnDataLoss: boolean;
+  private client: KafkaClient | null = null;
+  private initial: KafkaOffsets = {};
+  /** The partition ends seen by the last latestOffset call, for offsets-behind metrics. */
+  private latestSeen: PartitionOffsets[] = [];
+  private lastEnd: KafkaOffsets | null = null;
+  private lostAtPlan = 0;
+  private groupCommitFailures = 0;
+  private stall: { event: KafkaRetryEvent; at: number } | null = null;
+  private availableNowCap: KafkaOffsets | null = null;
+  private releaseClients: (() => Promise<void>) | null = null;
+
+  constructor(readonly options: KafkaSourceOptions) {
+    if (!options.bootstrap) {
+      throw new SluiceError('BAD_OPTION', 'the kafka source needs bootstrap servers', 'write kafka://HOST:PORT/TOPIC or set option kafka.bootstrap.servers');
+    }
+    const topics = options.topics ?? [];
+    if ((topics.length > 0) === (options.subscribePattern !== undefined)) {
+      throw new SluiceError('BAD_OPTION', topics.length > 0 ? 'give the kafka source either topics or subscribePattern, not both' : 'the kafka source needs a topic',
+        'write kafka://HOST:PORT/TOPIC[,TOPIC], or set option subscribe (topics) or subscribePattern (a regular expression)');
+    }
+    if (options.subscribePattern !== undefined) {
+      try {
+        this.pattern = new RegExp(`^(?:${options.subscribePattern})$`);
+      } catch (err) {
+        throw new SluiceError('BAD_OPTION', `subscribePattern '${options.subscribePattern}' is not a regular expression: ${(err as Error).message}`);
+      }
+    } else {
+      this.pattern = null;
+    }
+    for (const key of ['maxOffsetsPerTrigger', 'minPartitions'] as const) {
+      const v = options[key];
+      if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) {
+        throw new SluiceError('BAD_OPTION', `option ${key} of the kafka source must be a positive integer, found ${String(v)}`);
+      }
+    }
+    this.failOnDataLoss = options.failOnDataLoss ?? true;
+    if (options.startingOffsets !== undefined) parseStartingOffsets(options.startingOffsets);
+    const built = buildSchema(options);
+    this.outputSchema = built.schema;
+    this.valueFields = built.valueFields;
+    this.description = `KafkaSource[${options.bootstrap}/${options.subscribePattern ?? topics.join(',')}]`;
+  }
+
+  async initialize(ctx: SourceContext): Promise<void> {
+    const [{ KafkaClient }, { holdReadClients, releaseReadClients }] = await Promise.all([
+      import('./kafka-client.js'), import('./kafka-read-task.js')]);
+    holdReadClients();
+    this.releaseClients = releaseReadClients;
+    this.client = await KafkaClient.connect(this.options.bootstrap, {
+      ...this.options.client, clientId: this.options.client?.clientId ?? 'sluice-source',
+      onRetry: (event) => { this.stall = { event, at: Date.now() }; },
+    });
+    const file = path.join(ctx.dir, INITIAL_OFFSETS_FILE);
+    if (fs.existsSync(file)) {
+      this.initial = await readVersioned<KafkaOffsets>(file, validateOffsets);
+    } else {
+      this.initial = await this.startingOffsets(await this.partitionEnds());
+      await writeVersioned(file, this.initial);
+    }
+  }
+
+  schema(): Schema {
+    return this.outputSchema;
+  }
+
+  /** Every partition of the subscribed topics with its earliest and next offset. */
+  private async partitionEnds(): Promise<PartitionOffsets[]> {
+    const client = this.requireClient();
+    const parts = await client.listPartitions(this.pattern ?? this.options.topics!);
+    const topics = [...new Set(parts.map((p) => p.topic))];
+    const ends = topics.length === 0 ? [] : await client.fetchOffsets(topics);
+    this.stall = null;
+    return ends;
+  }
+
+  private requireClient(): KafkaClient {
+    if (!this.client) throw new Error('KafkaSource used before initialize()');
+    return this.client;
+  }
+
+  /** The offsets a new query starts from, per `startingOffsets`. */
+  private async startingOffsets(ends: PartitionOffsets[]): Promise<KafkaOffsets> {
+    const spec = parseStartingOffsets(this.options.startingOffsets ?? 'latest');
+    const out: KafkaOffsets = {};
+    if (spec === 'earliest' || spec === 'latest') {
+      for (const p of ends) (out[p.topic] ??= {})[p.partition] = spec === 'earliest' ? p.low : p.high;
+      return sorted(out);
+    }
+    for (const [topic, parts] of Object.entries(spec)) {
+      for (const [partition, offset] of Object.entries(parts)) {
+        const p = ends.find((e) => e.topic === topic && e.partition === Number(partition));
+        if (!p) {
+          throw new SluiceError('BAD_OPTION', `startingOffsets names ${topic}-${partition}, which does not exist`,
+            'name only existing partitions of the subscribed topics');
+        }
+        (out[topic] ??= {})[partition] = offset === -2 ? p.low : offset === -1 ? p.high : offset;
+      }
+    }
+    const missing = ends.filter((p) => out[p.topic]?.[p.partition] === undefined);
+    if (missing.length > 0) {
+      throw new SluiceError('BAD_OPTION', `startingOffsets does not name ${missing.map((p) => `${p.topic}-${p.partition}`).join(', ')}`,
+        'give an offset for every partition of the subscribed topics (-2 earliest, -1 latest), or use earliest or latest');
+    }
+    return sorted(out);
+  }
+
+  async latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null> {
+    const from = start === null ? this.initial : this.checkOffsets(start);
+    const ends = await this.partitionEnds();
+    this.latestSeen = ends;
+    const end: KafkaOffsets = {};
+    const ranges: Range[] = [];
+    for (const p of ends) {
+      const known = from[p.topic]?.[p.partition];
+      const cap = this.availableNowCap ? this.availableNowCap[p.topic]?.[p.partition] : Infinity;
+      if (cap === undefined) {
+        // Found after an AvailableNow run started: left for a later run.
+        if (known !== undefined) (end[p.topic] ??= {})[p.partition] = known;
+        continue;
+      }
+      // A partition found now joins at its earliest offset and is read from the next batch on.
+      if (known === undefined) { (end[p.topic] ??= {})[p.partition] = p.low; continue; }
+      const high = Math.min(p.high, cap);
+      if (high < known) {
+        if (this.failOnDataLoss) throw lossError(p.topic, p.partition, high, known, 'are beyond the end of the partition (was the topic deleted and created again?)');
+        (end[p.topic] ??= {})[p.partition] = high;
+        continue;
+      }
+      if (known < p.low && this.failOnDataLoss) {
+        throw lossError(p.topic, p.partition, known, p.low, 'were deleted from the broker (retention or size limit) before they were read');
+      }
+      ranges.push({ topic: p.topic, partition: p.partition, from: known, until: high });
+    }
+    const max = limit.maxRows ?? this.options.maxOffsetsPerTrigger;
+    for (const r of rateLimit(ranges, max)) (end[r.topic] ??= {})[r.partition] = r.until;
+    // Partitions that vanished (topic deleted) keep their offset: a recreated topic shows up as data loss.
+    for (const [topic, parts] of Object.entries(from)) {
+      for (const [partition, offset] of Object.entries(parts)) {
+        if (end[topic]?.[partition] === undefined && !ends.some((e) => e.topic === topic)) (end[topic] ??= {})[partition] = offset;
+      }
+    }
+    const result = sorted(end);
+    if (start === null && isDeepStrictEqual(result, sorted(this.initial))) return null;
+    return result;
+  }
+
+  async planRead(start: SourceOffset | null, end: SourceOffset, _batchId: number): Promise<ReadTask[]> {
+    const from = start === null ? this.initial : this.checkOffsets(start);
+    const to = this.checkOffsets(end);
+    this.lastEnd = to;
+    const ranges: Range[] = [];
+    for (const topic of Object.keys(to)) {
+      for (const [partition, until] of Object.entries(to[topic])) {
+        const begin = from[topic]?.[partition];
+        if (begin === undefined || begin === until) continue;
+        if (until < begin) {
+          // The partition went back (failOnDataLoss=false let latestOffset plan it): skip the gap, count it.
+          if (this.failOnDataLoss) throw lossError(topic, Number(partition), until, begin, 'are beyond the end of the partition (was the topic deleted and created again?)');
+          this.lostAtPlan += begin - until;
+          continue;
+        }
+        ranges.push({ topic, partition: Number(partition), from: begin, until });
+      }
+    }
+    const schema = schemaToSpec(this.outputSchema);
+    return splitRanges(ranges, this.options.minPartitions).map((r): ReadTask => {
+      const spec: KafkaReadSpec = {
+        bootstrap: this.options.bootstrap, client: this.options.client ?? {},
+        topic: r.topic, partition: r.partition, fromOffset: r.from, untilOffset: r.until,
+        failOnDataLoss: this.failOnDataLoss,
+        valueFormat: this.options.valueFormat ?? 'string',
+        schema, valueFields: this.valueFields,
+        mode: this.options.mode ?? 'PERMISSIVE',
+        columnNameOfCorruptRecord: this.options.columnNameOfCorruptRecord ?? DEFAULT_CORRUPT_COLUMN,
+      };
+      return { reader: 'kafka', spec };
+    });
+  }
+
+  rowCount(start: SourceOffset | null, end: SourceOffset): number {
+    const from = start === null ? this.initial : this.checkOffsets(start);
+    const to = this.checkOffsets(end);
+    let n = 0;
+    for (const [topic, parts] of Object.entries(to)) {
+      for (const [p, until] of Object.entries(parts)) {
+        const begin = from[topic]?.[p];
+        if (begin !== undefined && until > begin) n += until - begin;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Commits the batch's end offsets to `groupId` when set. A failure (e.g. the group has active members)
+   * does not stop the query, since nothing reads these offsets back; it is counted as groupCommitFailures.
+   */
+  async commit(end: SourceOffset): Promise<void> {
+    if (this.options.groupId === undefined) return;
+    const offsets = Object.entries(this.checkOffsets(end)).flatMap(([topic, parts]) =>
+      Object.entries(parts).map(([p, offset]) => ({ topic, partition: Number(p), offset })));
+    try {
+      await this.requireClient().commitGroupOffsets(this.options.groupId, offsets);
+    } catch {
+      this.groupCommitFailures++;
+    }
+  }
+
+  /** From now on no batch reads past the partition ends seen here (Trigger.AvailableNow). */
+  async prepareForTriggerAvailableNow(): Promise<void> {
+    const cap: KafkaOffsets = {};
+    for (const p of await this.partitionEnds()) (cap[p.topic] ??= {})[p.partition] = p.high;
+    this.availableNowCap = cap;
+  }
+
+  /**
+   * Spark's Kafka figures for the last planned batch: how far its end is behind the latest offsets seen
+   * (min, max, avg over partitions), plus offsets skipped as lost (failOnDataLoss=false).
+   */
+  metrics(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (this.lastEnd && this.latestSeen.length > 0) {
+      const behind = this.latestSeen.map((p) => Math.max(0, p.high - (this.lastEnd![p.topic]?.[p.partition] ?? p.low)));
+      out.minOffsetsBehindLatest = Math.min(...behind);
+      out.maxOffsetsBehindLatest = Math.max(...behind);
+      out.avgOffsetsBehindLatest = behind.reduce((a, b) => a + b, 0) / behind.length;
+    }
+    if (this.lostAtPlan > 0) {
+      out.dataLossOffsets = this.lostAtPlan;
+      this.lostAtPlan = 0;
+    }
+    if (this.groupCommitFailures > 0) out.groupCommitFailures = this.groupCommitFailures;
+    return out;
+  }
+
+  stallMessage(): string | null {
+    const s = this.stall;
+    // A retry event older than its back-off plus a margin is over: the call went through or gave up.
+    if (!s || Date.now() - s.at > s.event.delayMs + 5000) return null;
+    return `Kafka ${s.event.operation} failed (attempt ${s.event.attempt}, retrying in ${s.event.delayMs} ms): ${s.event.error.message}`;
+  }
+
+  async stop(): Promise<void> {
+    const c = this.client;
+    this.client = null;
+    const release = this.releaseClients;
+    this.releaseClients = null;
+    await Promise.all([c?.close(), release?.()]);
+  }
+
+  private checkOffsets(o: SourceOffset): KafkaOffsets {
+    if (!isOffsets(o)) {
+      throw new SluiceError('CHECKPOINT_CORRUPT', `the offset log holds ${JSON.stringify(o)}, which is not a Kafka source offset`,
+        'was the query changed to read another source? Start it with a new checkpoint');
+    }
+    return o;
+  }
+}
+
+/** `earliest`, `latest` or per-partition offsets; a wrong value is a clear error. */
+export function parseStartingOffsets(value: string): 'earliest' | 'latest' | KafkaOffsets {
+  const v = value.trim();
+  if (v === 'earliest' || v === 'latest') return v;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch {
+    parsed = undefined;
+  }
+  if (!isOffsets(parsed) || Object.values(parsed).some((parts) => Object.values(parts).some((o) => o < -2))) {
+    throw new SluiceError('BAD_OPTION', `startingOffsets must be earliest, latest or JSON like {"topic":{"0":23,"1":-2}}, found '${value}'`,
+      'in the JSON, -2 means earliest and -1 latest');
+  }
+  return parsed;
+}
+
+/**
+ * Caps the ranges at `max` records in all, each partition getting a share proportional to its lag (Spark's
+ * rule: a share below one record rounds up, so every partition with data moves).
+ */
+export function rateLimit(ranges: Range[], max: number | undefined): Range[] {
+  const total = ranges.reduce((a, r) => a + (r.until - r.from), 0);
+  if (max === undefined || !Number.isFinite(max) || total <= max) return ranges;
+  return ranges.map((r) => {
+    const size = r.until - r.from;
+    const share = (max * size) / total;
+    const n = share < 1 ? Math.ceil(share) : Math.floor(share);
+    return { ...r, until: Math.min(r.until, r.from + n) };
+  });
+}
+
+/**
+ * One task per range; with `minPartitions` above the number of ranges, large ranges are split in parts
+ * proportional to their size (Spark's KafkaOffsetRangeCalculator).
+ */
+export function splitRanges(ranges: Range[], minPartitions: number | undefined): Range[] {
+  const nonEmpty = ranges.filter((r) => r.until > r.from);
+  if (minPartitions === undefined || nonEmpty.length >= minPartitions) return nonEmpty;
+  const total = nonEmpty.reduce((a, r) => a + (r.until - r.from), 0);
+  const out: Range[] = [];
+  for (const r of nonEmpty) {
+    const size = r.until - r.from;
+    const parts = Math.max(1, Math.min(size, Math.round((size / total) * minPartitions)));
+    for (let i = 0; i < parts; i++) {
+      const from = r.from + Math.floor((size * i) / parts);
+      const until = r.from + Math.floor((size * (i + 1)) / parts);
+      out.push({ ...r, from, until });
+    }
+  }
+  return out;
+}
+
+/** The output schema: the decoded value (json) or the key and value, then the Kafka columns. */
+function buildSchema(options: KafkaSourceOptions): { schema: Schema; valueFields: string[] } {
+  const format = options.valueFormat ?? 'string';
+  const keyType = (options.keyFormat ?? 'string') === 'bytes' ? new Binary() : new Utf8();
+  const kafkaField = (name: (typeof KAFKA_COLUMNS)[number]): Field => {
+    switch (name) {
+      case 'key': return new Field('key', keyType, true);
+      case 'value': return new Field('value', format === 'bytes' ? new Binary() : new Utf8(), true);
+      case 'topic': return new Field('topic', new Utf8(), true);
+      case 'partition': return new Field('partition', new Int32(), true);
+      case 'offset': return new Field('offset', new Int64(), true);
+      case 'timestamp': return new Field('timestamp', new TimestampMillisecond('UTC'), true);
+      case 'headers': return new Field('headers', new List(new Field('item', new Struct([
+        new Field('key', new Utf8(), true), new Field('value', new Binary(), true)]), true)), true);
+    }
+  };
+  const wanted = KAFKA_COLUMNS.filter((c) => c !== 'headers' || options.includeHeaders);
+  if (format !== 'json') {
+    if (options.schema !== undefined) {
+      throw new SluiceError('BAD_OPTION', `valueFormat ${format} takes no schema: the value is one ${format === 'bytes' ? 'binary' : 'string'} column`,
+        'drop the schema option, or read with valueFormat=json');
+    }
+    return { schema: new Schema(wanted.map(kafkaField)), valueFields: [] };
+  }
+  if (options.schema === undefined) {
+    throw new SluiceError('BAD_OPTION', 'valueFormat json needs a schema for the values',
+      "set option schema, e.g. schema='user STRING, amount DOUBLE' or a JSON spec {\"user\":\"string\"}");
+  }
+  const valueSchema = schemaFromSpec(options.schema);
+  const names = new Set(valueSchema.fields.map((f) => f.name));
+  // A value field wins over a Kafka column of the same name (a `timestamp` in the JSON hides the record's).
+  const extra = wanted.filter((c) => c !== 'value' && !names.has(c)).map(kafkaField);
+  return { schema: new Schema([...valueSchema.fields, ...extra]), valueFields: valueSchema.fields.map((f) => f.name) };
+}
