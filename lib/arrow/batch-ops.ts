@@ -39,6 +39,13 @@ export function takeData(data: Data, indices: ArrayLike<number>): Data {
       }
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: buf });
     }
+    case Type.Dictionary: {
+      const src = data.values as Int32Array;
+      const Ctor = src.constructor as new (n: number) => typeof src;
+      const out = new Ctor(n);
+      for (let i = 0; i < n; i++) out[i] = src[indices[i]];
+      return mkData({ type, length: n, nullCount, nullBitmap: bitmap, data: out, dictionary: data.dictionary });
+    }
     case Type.Struct: {
       const children = data.children.map((c) => takeData(c, indices));
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, children });

@@ -263,7 +263,8 @@ export function valuesOf(data: Data): unknown[] {
     case Type.Timestamp: case Type.Date: {
       const vals = data.values as BigInt64Array | Int32Array;
       const unit = (t as unknown as { unit: number }).unit ?? 1;
-      const scale = [1000, 1, 1e-3, 1e-6][unit] ?? 1;
+      // Date units are DAY (0) and MILLISECOND (1); timestamp units SECOND, MILLISECOND, MICROSECOND, NANOSECOND.
+      const scale = t.typeId === Type.Date ? (unit === 0 ? 86_400_000 : 1) : [1000, 1, 1e-3, 1e-6][unit] ?? 1;
       for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? new Date(Number(vals[i]) * scale) : null;
       return out;
     }

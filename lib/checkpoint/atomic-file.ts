@@ -29,7 +29,8 @@ function isUnsupportedDirSync(err: unknown): boolean {
   return code === 'EISDIR' || code === 'EPERM' || code === 'EINVAL' || code === 'EACCES' || code === 'ENOTSUP';
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Makes a directory's entries (creations, renames) durable; a no-op where the platform cannot sync directories. */
+export async function fsyncDir(dir: string): Promise<void> {
   let handle: fsp.FileHandle | undefined;
   try {
     handle = await fsp.open(dir, 'r');

@@ -25,6 +25,7 @@
  * again. A replayed batch whose manifest exists is not written again (deterministic replay makes it the
  * same output); it is only published to the end.
  */
+import { fsyncDir } from '../checkpoint/atomic-file.js';
 import { crashPoint } from '../exec/crash-points.js';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -129,18 +130,6 @@ function validateManifest(body: unknown, batchId: number): string | null {
 }
 
 // Some platforms cannot open or fsync a directory; the rename is still atomic there, only less durable.
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (!['EISDIR', 'EPERM', 'EINVAL', 'EACCES', 'ENOTSUP'].includes(code ?? '')) throw err;
-  } finally {
-    await handle?.close();
-  }
-}
 
 async function exists(file: string): Promise<boolean> {
   try {
@@ -198,7 +187,7 @@ export class FileCommitProtocol {
    */
   async recover(queryId: string): Promise<RecoveryReport> {
     const created = await fsp.mkdir(this.dir, { recursive: true });
-    if (created !== undefined) await syncDirectory(path.dirname(path.resolve(created)));
+    if (created !== undefined) await fsyncDir(path.dirname(path.resolve(created)));
     const latest = await this.log.latest();
     if (latest !== null && latest.entry.queryId !== queryId) throw this.foreignQuery(latest.entry.queryId, queryId);
     this.queryId = queryId;
@@ -229,7 +218,7 @@ export class FileCommitProtocol {
       }
       touched.add(path.dirname(pendingAbs));
     }
-    for (const d of touched) await syncDirectory(d);
+    for (const d of touched) await fsyncDir(d);
     return report;
   }
 
@@ -276,7 +265,7 @@ export class FileCommitProtocol {
     const manifest: SinkManifest = { queryId, batchId, files: staged };
     try {
       await produce(files);
-      for (const d of folders) await syncDirectory(d);
+      for (const d of folders) await fsyncDir(d);
       await this.log.add(batchId, manifest);
     } catch (err) {
       await Promise.all(staged.map((f) => fsp.rm(pendingPathOf(path.join(this.dir, f.path)), { force: true })));
@@ -307,7 +296,7 @@ export class FileCommitProtocol {
           'restore the file, or delete the output directory and the checkpoint to start the query over');
       }
     }
-    for (const d of folders) await syncDirectory(d);
+    for (const d of folders) await fsyncDir(d);
   }
 
   private foreignQuery(owner: string, queryId: string): SluiceError {

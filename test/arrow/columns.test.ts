@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { tableFromIPC, tableToIPC, Table } from 'apache-arrow';
+import { tableFromIPC, tableToIPC, Table, vectorFromArray, makeData, DateDay, RecordBatch, Schema, Field, Struct, Dictionary, Utf8, Int32 } from 'apache-arrow';
 import { batchFromRows, rowsFromBatch, inferSchema, schemaFromSpec, takeRows, schemaToSpec } from '../../lib/arrow/index.js';
 
 describe('arrow columns', () => {
@@ -32,5 +32,16 @@ describe('arrow columns', () => {
   it('parses DDL schemas and rejects unknown types with a hint', () => {
     expect(schemaToSpec(schemaFromSpec('a STRING, b BIGINT'))).to.deep.equal({ a: 'string', b: 'long' });
     expect(() => schemaFromSpec('a STRANG')).to.throw(/cannot read schema entry 'a STRANG'/);
+  });
+
+  it('takes rows of dictionary columns and reads day dates as dates', () => {
+    const dict = vectorFromArray(['x', 'y', 'x', 'z'], new Dictionary(new Utf8(), new Int32()));
+    const days = makeData({ type: new DateDay(), length: 2, data: new Int32Array([0, 19723]) });
+    const schema = new Schema([new Field('d', dict.type, true)]);
+    const b = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: 4, nullCount: 0, children: [dict.data[0]] }));
+    expect(rowsFromBatch(takeRows(b, [3, 1, 1]))).to.deep.equal([{ d: 'z' }, { d: 'y' }, { d: 'y' }]);
+    const ds = new Schema([new Field('day', new DateDay(), true)]);
+    const db = new RecordBatch(ds, makeData({ type: new Struct(ds.fields), length: 2, nullCount: 0, children: [days] }));
+    expect(rowsFromBatch(db)).to.deep.equal([{ day: new Date('1970-01-01') }, { day: new Date('2024-01-01') }]);
   });
 });
