@@ -77,7 +77,7 @@ function deriveSchema(n: Exclude<PlanNode, SourceNode>, schemas: Map<number, Sch
     case 'map': case 'flatMap': return n.schema ?? null;
     case 'filter': return input;
     case 'union': return inputs.find((s) => s !== null) ?? null;
-    case 'stateful': return n.operator.outputSchema;
+    case 'stateful': return input && n.operator.resolveOutputSchema ? n.operator.resolveOutputSchema(input) : n.operator.outputSchema;
     case 'watermark': {
       if (!input) return null;
       const f = input.fields.find((x) => x.name === n.column);

@@ -62,6 +62,11 @@ export interface StatefulOperator {
   readonly outputModeHint?: string;
   /** Checks done when the query starts (e.g. append mode needs a watermark): returns an error message or null. */
   analyze?(info: { outputMode: OutputMode; hasWatermark: boolean; eventTimeColumn?: string }): string | null;
+  /**
+   * Output schema for a known input schema, checked when the query starts (e.g. an aggregation whose result
+   * types follow its input columns); throws SluiceError('ANALYSIS') for columns that do not exist or fit.
+   */
+  resolveOutputSchema?(input: Schema): Schema | null;
   /** Grouping key of each row, as primitives or arrays of primitives (hashed into state partitions). */
   keysOf(batch: RecordBatch): unknown[];
   /** Processes one partition's rows (may be empty: a no-data batch still fires timeouts and evictions). */

@@ -9,8 +9,10 @@
  * Watermark rules (see lib/plan/windows.ts for the window conventions), with W the batch's watermark and
  * L the allowed lateness:
  * - a window with end + L <= W is closed: its state is evicted (append mode emits it then, once);
- * - a row whose every window is closed is late: it is not aggregated, it is counted in
- *   numRowsDroppedByWatermark and handed to the late-data output with the reason and W;
+ * - a row is late when every time window it falls in is closed, or, for session windows, when its event
+ *   time is at or before W - L (a session it would touch may already be evicted; on-time rows are after W);
+ *   late rows are not aggregated, they are counted in numRowsDroppedByWatermark and handed to the
+ *   late-data output with the reason and W;
  * - complete mode keeps every group (its output is the whole result) and so never drops rows.
  * Aggregations without a window ignore the watermark, as Spark's do.
  *
@@ -208,6 +210,10 @@ export class AggregateOperator implements StatefulOperator {
 
   private evalCtx(ctx?: StatefulContext): EvalContext {
     return { batchTimestampMs: ctx?.processingTimeMs ?? 0 };
+  }
+
+  resolveOutputSchema(input: Schema): Schema {
+    return this.bind(input).output;
   }
 
   /** Binds the aggregation to an input schema: output and late-data schemas (throws ANALYSIS errors). */
@@ -546,6 +552,14 @@ class AggregationRun {
       for (let i = 0; i < n; i++) {
         if (times.valid && !times.valid[i]) { this.markLate(b, i, 'event time is null', false); continue; }
         if (k.gaps && Number.isNaN(k.gaps[i])) { this.markLate(b, i, 'session gap is null, not a duration, or not positive', false); continue; }
+        // Sessions merge, so a row is judged by its time, not by one window: a row at or before W - L could
+        // touch a session already evicted (end + L <= W), and must not start a second copy of it.
+        const ts = times.vals[i];
+        if (this.evicts && ts <= this.wm - this.lateness) {
+          this.markLate(b, i, `behind the watermark: event time ${iso(ts)} is at or before ${iso(this.wm - this.lateness)}` +
+            (this.lateness > 0 ? ` (the watermark minus the allowed lateness of ${this.lateness} ms)` : ' (the watermark)'), true);
+          continue;
+        }
         for (let c = 0; c < comps.length; c++) row[c] = comps[c][i];
         const id = single ? row[0] : tupleId(row);
         let kid = kidOf.get(id);
@@ -585,23 +599,12 @@ class AggregationRun {
         }
         if (iv.stored >= 0) cur.stored.push(iv.stored); else cur.rows.push(iv.row!);
       }
-      const kept: PlannedSession[] = [];
       for (const s of sessions) {
-        if (s.rows.length > 0 && s.stored.length === 0 && this.closed(s.end)) {
-          for (const r of s.rows) {
-            const ts = keyed[r.b].times!.vals[r.i];
-            this.markLate(r.b, r.i, `behind the watermark: event time ${iso(ts)}, its session would have ended ${iso(s.end)}` +
-              (this.lateness > 0 ? ` and allowed lateness (${this.lateness} ms) has passed` : ''), true);
-          }
-          continue;
-        }
-        if (s.rows.length > 0) {
-          s.group = numGroups++;
-          for (const r of s.rows) groupsPerBatch[r.b][0][r.i] = s.group;
-        }
-        kept.push(s);
+        if (s.rows.length === 0) continue;
+        s.group = numGroups++;
+        for (const r of s.rows) groupsPerBatch[r.b][0][r.i] = s.group;
       }
-      plans.push({ key, components, sessions: kept });
+      plans.push({ key, components, sessions });
       this.attachStored(plans[plans.length - 1], stored);
     }
     const partial = this.partials(keyed, groupsPerBatch, numGroups);
