@@ -1,0 +1,30 @@
+/** The Nexmark queries of bench/nexmark and the published Flink figures they are compared with. */
+
+export interface NexmarkQuery {
+  name: string;
+  /** The event kinds the query reads (the nexmark source's `kinds`). */
+  kinds: string;
+  /**
+   * Flink 1.13's throughput per core, events/s (nexmark/nexmark README: 100 M events at 10 M events/s,
+   * 8 task managers, exactly-once checkpoints every 3 minutes, RocksDB state backend).
+   */
+  flinkPerCore: number;
+  summary: string;
+}
+
+export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
+  { name: 'q0', kinds: 'bid', flinkPerCore: 155_020, summary: 'pass-through' },
+  { name: 'q1', kinds: 'bid', flinkPerCore: 157_940, summary: 'currency conversion' },
+  { name: 'q2', kinds: 'bid', flinkPerCore: 175_210, summary: 'selection' },
+  { name: 'q5', kinds: 'bid', flinkPerCore: 22_140, summary: 'hot items (sliding window)' },
+  { name: 'q7', kinds: 'bid', flinkPerCore: 12_330, summary: 'highest bid (window max joined back)' },
+  { name: 'q8', kinds: 'person,auction', flinkPerCore: 146_140, summary: 'new users (window join)' },
+  { name: 'q11', kinds: 'bid', flinkPerCore: 39_700, summary: 'user sessions (session window)' },
+  { name: 'q12', kinds: 'bid', flinkPerCore: 75_670, summary: 'processing-time windows' },
+];
+
+export function nexmarkQuery(name: string): NexmarkQuery {
+  const q = NEXMARK_QUERIES.find((x) => x.name === name);
+  if (!q) throw new Error(`no Nexmark query '${name}'; the queries are ${NEXMARK_QUERIES.map((x) => x.name).join(', ')}`);
+  return q;
+}

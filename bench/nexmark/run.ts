@@ -1,0 +1,197 @@
+/**
+ * The Nexmark benchmark runner: runs query apps of bench/nexmark over the nexmark source, with
+ * checkpointing on and a no-op sink, and prints per query the events, wall and CPU seconds, throughput
+ * per core, peak memory and state rows, next to Flink 1.13's published figure.
+ *
+ *   node dist/bench/nexmark/run.js --query q5 --events 10000000 --threads 2 [--runs 3]
+ *
+ * Each run is a child process of its own, so peak RSS and CPU time belong to that run alone. Throughput
+ * per core is events ÷ CPU seconds of the process (all its threads): "cores used × seconds" as the
+ * Nexmark README measures Flink (cores = measured CPU usage, not the cores available).
+ *
+ * The workload follows the published one (100 M events generated at 10 M events/s, so 10 s of event time)
+ * scaled to the number of events: by default the event-time rate is events / 10, which keeps 10 s of
+ * event time, the same windows per run and the same events per window key relative to the run.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { parseDuration } from '../../lib/api/duration.js';
+import { loadApp, runApp } from '../../lib/app/app-runner.js';
+import type { QueryProgress } from '../../lib/exec/progress.js';
+import { median } from '../support.js';
+import { NEXMARK_QUERIES, nexmarkQuery } from './queries.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** What one run measured (the child prints it as JSON). */
+export interface RunResult {
+  query: string;
+  events: number;
+  threads: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  /** Peak resident set size of the process, bytes. */
+  peakRssBytes: number;
+  batches: number;
+  outputRows: number;
+  /** State rows of all stateful operators after the last batch, and the most at any batch end. */
+  stateRows: number;
+  maxStateRows: number;
+  /** Summed over batches: the driver's phases (progress durationMs) and the state stores' commit time. */
+  durationMs: QueryProgress['durationMs'];
+  stateCommitMs: number;
+}
+
+interface Options {
+  query: string;
+  events: number;
+  threads: number;
+  runs: number;
+  rate?: number;
+  seed: number;
+  batchEvents: number;
+  partitions?: number;
+  statePartitions: number;
+  trigger?: string;
+  profile?: string;
+  json?: string;
+}
+
+function sourceUri(o: Options, kinds: string): string {
+  const rate = o.rate ?? Math.max(1, Math.round(o.events / 10));
+  const partitions = o.partitions ?? Math.max(1, o.threads) * 2;
+  return `nexmark:?events=${o.events}&seed=${o.seed}&rate=${rate}&kinds=${kinds}&maxEventsPerTrigger=${o.batchEvents}&numPartitions=${partitions}`;
+}
+
+/** One run in this process: the query until every event is processed. */
+async function runOnce(o: Options): Promise<RunResult> {
+  const q = nexmarkQuery(o.query);
+  const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-nexmark-'));
+  const progress: QueryProgress[] = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  try {
+    const app = await loadApp(path.join(HERE, `${q.name}.js`));
+    const { queries } = await runApp(app, {
+      sources: [sourceUri(o, q.kinds)], sinks: ['noop:'], checkpoint: ckpt, threads: o.threads, statePartitions: o.statePartitions,
+      trigger: o.trigger ? { processingTime: o.trigger } : { availableNow: true },
+      onProgress: (_name, p) => {
+        progress.push(p);
+        const end = p.sources[0]?.endOffset as { events?: number } | undefined;
+        // A processing-time trigger never ends by itself: stop once every event is in (and, for a stateful query,
+        // the no-data batch that the last watermark move asks for has run).
+        const done = end?.events === o.events && (p.stateOperators.length === 0 || p.numInputRows === 0);
+        if (o.trigger && done) void [...queries.values()][0].stop();
+      },
+    });
+    await Promise.all([...queries.values()].map((x) => x.awaitTermination()));
+  } finally {
+    fs.rmSync(ckpt, { recursive: true, force: true });
+  }
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const stateRowsOf = (p: QueryProgress): number => p.stateOperators.reduce((a, s) => a + s.numRowsTotal, 0);
+  const sum = (f: (p: QueryProgress) => number): number => progress.reduce((a, p) => a + f(p), 0);
+  const last = progress[progress.length - 1];
+  const events = (last?.sources[0]?.endOffset as { events: number } | undefined)?.events ?? 0;
+  if (events !== o.events) throw new Error(`${q.name} stopped at event ${events} of ${o.events}`);
+  return {
+    query: q.name, events, threads: o.threads, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024, batches: progress.length,
+    outputRows: sum((p) => p.sink.numOutputRows), stateRows: last ? stateRowsOf(last) : 0,
+    maxStateRows: Math.max(0, ...progress.map(stateRowsOf)),
+    durationMs: {
+      latestOffset: sum((p) => p.durationMs.latestOffset), walCommit: sum((p) => p.durationMs.walCommit),
+      addBatch: sum((p) => p.durationMs.addBatch), commit: sum((p) => p.durationMs.commit),
+      triggerExecution: sum((p) => p.durationMs.triggerExecution),
+    },
+    stateCommitMs: sum((p) => p.stateOperators.reduce((a, s) => a + s.commitTimeMs, 0)),
+  };
+}
+
+/** Runs one measurement in a fresh child process (optionally under the CPU profiler). */
+function runChild(o: Options, query: string, run: number): RunResult {
+  const args = [...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.profile, `${query}-t${o.threads}-run${run}`)] : []),
+    fileURLToPath(import.meta.url), '--child', '--query', query, '--events', String(o.events), '--threads', String(o.threads),
+    '--seed', String(o.seed), '--batch-events', String(o.batchEvents), '--state-partitions', String(o.statePartitions),
+    ...(o.rate ? ['--rate', String(o.rate)] : []), ...(o.partitions ? ['--partitions', String(o.partitions)] : []),
+    ...(o.trigger ? ['--trigger', o.trigger] : [])];
+  const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const line = child.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (child.status !== 0 || !line) throw new Error(`${query} run ${run} failed (exit ${child.status}):\n${child.stderr}`);
+  return JSON.parse(line.slice('RESULT '.length)) as RunResult;
+}
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function report(results: RunResult[][], o: Options): void {
+  console.log(`\nNexmark on sluice: ${fmt(o.events)} events, threads ${o.threads}, ${o.runs} run(s) per query (medians), ` +
+    `batches of ${fmt(o.batchEvents)} events, checkpointing every batch; ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const header = ['query', 'events', 'wall s', 'CPU s', 'cores', 'events/s', 'per core', 'Flink/core', 'ratio', 'peak RSS MB', 'state rows', 'max state', 'batches', 'out rows'];
+  const rows = results.map((runs) => {
+    const q = nexmarkQuery(runs[0].query);
+    const m = (f: (r: RunResult) => number): number => median(runs.map(f));
+    const perCore = m((r) => r.events / r.cpuSeconds);
+    return [q.name, fmt(runs[0].events), fmt(m((r) => r.wallSeconds), 2), fmt(m((r) => r.cpuSeconds), 2), fmt(m((r) => r.cpuSeconds / r.wallSeconds), 2),
+      fmt(m((r) => r.events / r.wallSeconds)), fmt(perCore), fmt(q.flinkPerCore), fmt(perCore / q.flinkPerCore, 2),
+      fmt(m((r) => r.peakRssBytes) / 2 ** 20), fmt(m((r) => r.stateRows)), fmt(m((r) => r.maxStateRows)), fmt(m((r) => r.batches)), fmt(m((r) => r.outputRows))];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
+  console.log('per core = events ÷ CPU seconds of the process (all threads); Flink/core: nexmark/nexmark README, Flink 1.13, 100 M events');
+}
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv)).scriptName('bench:nexmark')
+    .usage('$0 [--query q5|q0,q1|all] [--events N] [--threads N] [--runs N]')
+    .option('query', { type: 'string', default: 'all', describe: `queries: ${NEXMARK_QUERIES.map((q) => q.name).join(', ')}, a comma list, or all` })
+    .option('events', { type: 'number', default: 10_000_000, describe: 'events per run' })
+    .option('threads', { type: 'number', default: 2, describe: 'worker threads (0: in the driver thread)' })
+    .option('runs', { type: 'number', default: 1, describe: 'runs per query; the table shows medians' })
+    .option('rate', { type: 'number', describe: 'event-time rate, events/s (default events / 10: 10 s of event time)' })
+    .option('seed', { type: 'number', default: 0 })
+    .option('batch-events', { type: 'number', default: 1_000_000, describe: 'events per micro-batch (maxEventsPerTrigger): one checkpoint per batch' })
+    .option('partitions', { type: 'number', describe: 'read tasks per batch (default 2 per thread)' })
+    .option('state-partitions', { type: 'number', default: 4 })
+    .option('trigger', { type: 'string', describe: "processing-time trigger interval (default: availableNow, batches back to back), e.g. '1 second'" })
+    .option('profile', { type: 'string', describe: 'write V8 CPU profiles of each run under this directory (node --cpu-prof)' })
+    .option('json', { type: 'string', describe: 'also write the per-run results to this JSON file' })
+    .option('child', { type: 'boolean', hidden: true })
+    .strict()
+    .parse();
+  const o: Options = {
+    query: argv.query, events: argv.events, threads: argv.threads, runs: argv.runs, rate: argv.rate, seed: argv.seed,
+    batchEvents: argv['batch-events'], partitions: argv.partitions, statePartitions: argv['state-partitions'], trigger: argv.trigger,
+    profile: argv.profile, json: argv.json,
+  };
+  if (o.trigger) parseDuration(o.trigger, '--trigger');
+  if (argv.child) {
+    const r = await runOnce(o);
+    process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
+    return;
+  }
+  const names = o.query === 'all' ? NEXMARK_QUERIES.map((q) => q.name) : o.query.split(',').map((s) => s.trim());
+  for (const n of names) nexmarkQuery(n);
+  const all: RunResult[][] = [];
+  for (const n of names) {
+    const runs: RunResult[] = [];
+    for (let r = 1; r <= o.runs; r++) {
+      const res = runChild(o, n, r);
+      runs.push(res);
+      console.log(`${n} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
+        `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)`);
+    }
+    all.push(runs);
+  }
+  report(all, o);
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify(all, null, 2) + '\n');
+}
+
+await main();
