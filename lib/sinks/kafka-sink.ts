@@ -34,7 +34,7 @@ import { isValid, valuesOf } from '../arrow/columns.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
 import { crashPoint } from '../exec/crash-points.js';
-import type { KafkaClient, KafkaClientOptions, ProduceMessage } from '../sources/kafka/kafka-client.js';
+import type { KafkaClient, KafkaClientOptions, KafkaRetryEvent, ProduceMessage } from '../sources/kafka/kafka-client.js';
 import { kafkaClientOptions, KAFKA_CLIENT_OPTION_KEYS } from '../sources/kafka/kafka-options.js';
 import { jsonLines } from './file-text-formats.js';
 import { checkKnownOptions, choiceOption, stringOption, type SinkOptionValues } from './sink-options.js';
@@ -102,6 +102,7 @@ export class KafkaSink implements StreamSink {
   private client: KafkaClient | null = null;
   private markerDir = '';
   private queryId = '';
+  private stall: { event: KafkaRetryEvent; at: number } | null = null;
 
   /** Checks the options; throws SluiceError BAD_OPTION naming the option that is wrong. */
   constructor(options: KafkaSinkOptions) {
@@ -124,7 +125,16 @@ export class KafkaSink implements StreamSink {
     this.markerDir = path.join(ctx.checkpointDir, 'kafka');
     await fsp.mkdir(this.markerDir, { recursive: true });
     const { KafkaClient } = await import('../sources/kafka/kafka-client.js');
-    this.client = await KafkaClient.connect(this.bootstrap, this.clientOptions);
+    this.client = await KafkaClient.connect(this.bootstrap, {
+      ...this.clientOptions, onRetry: (event) => { this.stall = { event, at: Date.now() }; },
+    });
+  }
+
+  stallMessage(): string | null {
+    const s = this.stall;
+    // A retry event older than its back-off plus a margin is over: the call went through or gave up.
+    if (!s || Date.now() - s.at > s.event.delayMs + 5000) return null;
+    return `Kafka ${s.event.operation} failed (attempt ${s.event.attempt}, retrying in ${s.event.delayMs} ms): ${s.event.error.message}`;
   }
 
   async addBatch(batchId: number, data: Table): Promise<void> {
@@ -153,6 +163,7 @@ export class KafkaSink implements StreamSink {
       await writeVersioned(markerFile, { queryId: this.queryId, batchId, offsets } satisfies Marker);
     }
     await this.send(client, batchId, todo, partitionCounts);
+    this.stall = null;
     await this.removeOldMarkers(batchId);
   }
 
