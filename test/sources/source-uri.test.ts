@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { schemaToSpec } from '../../lib/arrow/schema.js';
 import { SluiceError } from '../../lib/errors.js';
 import { FileSource } from '../../lib/sources/file-source.js';
+import { KafkaSource } from '../../lib/sources/kafka/kafka-source.js';
 import { RateSource } from '../../lib/sources/rate-source.js';
 import { SocketSource } from '../../lib/sources/socket-source.js';
 import { createSource, parseSourceUri } from '../../lib/sources/source-uri.js';
@@ -86,8 +87,8 @@ describe('source URIs', () => {
     expect(errorOf(() => createSource('csv', { path: 'x', format: 'json' })).message).to.contain("format('csv') conflicts with option format=json");
   });
 
-  it('names the accepted formats for kafka (not built yet) and unknown ones', () => {
-    expect(errorOf(() => createSource('kafka', { bootstrap: 'h:1', topic: 't' })).hint).to.contain('file, socket, rate');
+  it('creates the kafka source and names the accepted formats for unknown ones', () => {
+    expect(createSource('kafka', { bootstrap: 'h:1', subscribe: 'a,b', 'kafka.group.id': 'g' })).to.be.instanceOf(KafkaSource);
     const err = errorOf(() => createSource('parquet', {}));
     expect(err.message).to.equal("unknown source format 'parquet'");
     expect(err.hint).to.equal('use one of file, socket, rate, nexmark, kafka, json, csv, text');
