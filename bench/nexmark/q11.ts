@@ -13,6 +13,7 @@ export default defineApp({
   build: ({ input }) => ({
     out: input('events')
       .withWatermark('dateTime', WATERMARK_DELAY)
+      .select('bidder', 'dateTime')
       .groupBy(session_window('dateTime', '10 seconds'), 'bidder')
       .agg(count('*').alias('bid_count'))
       .select('bidder', 'bid_count', col('session_window.start').alias('starttime'), col('session_window.end').alias('endtime')),

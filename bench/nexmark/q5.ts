@@ -27,6 +27,7 @@ export default defineApp({
   build: ({ input }) => ({
     out: input('events')
       .withWatermark('dateTime', WATERMARK_DELAY)
+      .select('auction', 'dateTime')
       .groupBy(window('dateTime', '10 seconds', '2 seconds'), 'auction')
       .agg(count('*').alias('num'))
       .select<AuctionCount>('auction', 'num', col('window.start').alias('starttime'), unix_millis(col('window.start')).alias('wstart'))
