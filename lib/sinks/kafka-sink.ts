@@ -57,7 +57,7 @@ export interface KafkaSinkOptions extends SinkOptionValues {
    * and binary as they are, other types as JSON), otherwise the whole row as a JSON object without the
    * `topic`, `headers` and `key` columns. `string`: the `value` column as text (required).
    */
-  valueFormat?: 'json' | 'string';
+  valueFormat?: 'json' | 'string' | string;
   /** Column whose value is the record key (default `key`; rows without one are spread over partitions). */
   keyColumn?: string;
 }
