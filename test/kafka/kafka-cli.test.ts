@@ -1,0 +1,127 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli, TEST_APPS, type CliResult } from '../support/cli.js';
+import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { duckdb, parquetGlob } from '../sinks/helpers.js';
+
+interface Enriched { id: number; user: string; amount: number; tag: string }
+
+const EVENTS = 600;
+const PER_TRIGGER = 100;
+
+/**
+ * Kafka in, Kafka or Parquet out, through `sluice run` as a user runs it: input produced by kcat, output
+ * read back by kcat (or DuckDB), the CLI killed with SIGKILL at every commit step and at random moments.
+ */
+describe('kafka end to end through the CLI', function () {
+  this.timeout(300_000);
+  let broker: TestBroker;
+  let root: string;
+  let reference: Enriched[];
+  let n = 0;
+  const app = path.join(TEST_APPS, 'enrich.js');
+
+  before(async () => {
+    broker = await startBroker({ brokers: 1, topics: { events: 4 } });
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-cli-'));
+    const events = Array.from({ length: EVENTS }, (_, id) => ({ id, user: `u${id % 5}`, amount: (id % 9) - 2 }));
+    produceWithKcat(broker.bootstrap, 'events', events.map((e) => JSON.stringify(e)));
+    reference = events.filter((e) => e.amount > 0).map((e) => ({ ...e, tag: `${e.user}-${e.id % 7}` }));
+  });
+  after(async () => {
+    await broker?.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const source = (): string => `kafka://${broker.bootstrap}/events?startingOffsets=earliest&maxOffsetsPerTrigger=${PER_TRIGGER}`;
+  const args = (sink: string, ckpt: string, threads = 0): string[] => [
+    'run', app, '--source', source(), '--sink', sink, '--checkpoint', ckpt, '--trigger', 'available-now', '--threads', String(threads), '--quiet',
+  ];
+  const byId = (a: Enriched, b: Enriched): number => a.id - b.id;
+
+  /** A fresh output topic (the mock creates it with this many partitions). */
+  async function outputTopic(partitions = 3): Promise<string> {
+    const t = `enriched${++n}`;
+    await broker.command(`topic ${t} ${partitions}`);
+    return t;
+  }
+
+  /** The output topic as kcat sees it: every record's value parsed, sorted by id (duplicates kept). */
+  function kafkaOutput(topic: string): Enriched[] {
+    return consumeWithKcat(broker.bootstrap, topic).map((r) => JSON.parse(r.value) as Enriched).sort(byId);
+  }
+
+  async function parquetOutput(dir: string): Promise<Enriched[]> {
+    if (!fs.existsSync(dir)) return [];
+    const rows = await duckdb(`SELECT id, "user", amount, tag FROM ${parquetGlob(dir)} ORDER BY id`);
+    return rows.map((r) => ({ id: Number(r.id), user: String(r.user), amount: Number(r.amount), tag: String(r.tag) }));
+  }
+
+  function ok(res: CliResult): void {
+    expect(res.code, res.stderr).to.equal(0);
+  }
+
+  it('kcat input → app (2 worker threads) → Kafka topic read by kcat: every row once', async () => {
+    const t = await outputTopic();
+    ok(await runCli(args(`kafka://${broker.bootstrap}/${t}`, path.join(root, `ck${++n}`), 2)));
+    expect(kafkaOutput(t)).to.deep.equal(reference);
+  });
+
+  const points = ['before-offsets', 'after-offsets', 'in-sink', 'after-sink', 'after-commit'];
+  for (const point of points) {
+    it(`Kafka sink: killed at ${point} of batches 0 and 2, restarted, every output record exactly once`, async () => {
+      for (const batch of [0, 2]) {
+        const t = await outputTopic();
+        const ckpt = path.join(root, `ck${++n}`);
+        const crashed = await runCli(args(`kafka://${broker.bootstrap}/${t}`, ckpt), { env: { SLUICE_CRASH_AT: `${point}:${batch}` } });
+        expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
+        ok(await runCli(args(`kafka://${broker.bootstrap}/${t}`, ckpt)));
+        expect(kafkaOutput(t), `${point}:${batch}`).to.deep.equal(reference);
+      }
+    });
+  }
+
+  it('Kafka sink: killed at random moments with 2 worker threads, every output record exactly once', async () => {
+    const t = await outputTopic();
+    const ckpt = path.join(root, `ck${++n}`);
+    let killed = 0;
+    for (let i = 0; i < 6; i++) {
+      const res = await runCli(args(`kafka://${broker.bootstrap}/${t}`, ckpt, 2), { timeoutMs: 400 + i * 250 });
+      if (res.signal === 'SIGKILL') killed++;
+      else ok(res);
+    }
+    ok(await runCli(args(`kafka://${broker.bootstrap}/${t}`, ckpt, 2)));
+    expect(killed, 'some runs were killed mid-way').to.be.greaterThan(0);
+    expect(kafkaOutput(t)).to.deep.equal(reference);
+  });
+
+  for (const point of points) {
+    it(`Parquet sink: killed at ${point} of batch 2, restarted, DuckDB reads every row once`, async () => {
+      const out = path.join(root, `pq${++n}`);
+      const ckpt = path.join(root, `ck${++n}`);
+      const crashed = await runCli(args(`parquet:${out}`, ckpt), { env: { SLUICE_CRASH_AT: `${point}:2` } });
+      expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
+      ok(await runCli(args(`parquet:${out}`, ckpt)));
+      expect(await parquetOutput(out)).to.deep.equal(reference);
+    });
+  }
+
+  it('Parquet sink: killed at random moments with 2 worker threads, DuckDB reads every row once', async () => {
+    const out = path.join(root, `pq${++n}`);
+    const ckpt = path.join(root, `ck${++n}`);
+    for (let i = 0; i < 5; i++) await runCli(args(`parquet:${out}`, ckpt, 2), { timeoutMs: 400 + i * 250 });
+    ok(await runCli(args(`parquet:${out}`, ckpt, 2)));
+    expect(await parquetOutput(out)).to.deep.equal(reference);
+  });
+
+  it('a sink topic that does not exist stops the run with a clear error and commits nothing', async () => {
+    const ckpt = path.join(root, `ck${++n}`);
+    const res = await runCli(args(`kafka://${broker.bootstrap}/no-such-topic`, ckpt));
+    expect(res.code).to.not.equal(0);
+    expect(res.stderr).to.contain('Kafka topic no-such-topic does not exist');
+    expect(res.stderr).to.not.match(/\n\s+at /, 'no stack trace');
+    expect(fs.existsSync(path.join(ckpt, 'out', 'commits', '0'))).to.equal(false);
+  });
+});
