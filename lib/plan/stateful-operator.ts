@@ -12,6 +12,8 @@ export interface KeyedState {
   entries(): Iterable<[unknown, unknown]>;
   sortedEntries(): Iterable<[unknown, unknown]>;
   keysWithTimeoutAtOrBefore(ts: number): unknown[];
+  /** The earliest timeout of any key, or Infinity when none has one (without listing the keys). */
+  earliestTimeout(): number;
 }
 
 /** Counters an operator reports per batch, summed over partitions into the query progress. */

@@ -227,6 +227,49 @@ describe('state store', () => {
     expect(store.keysWithTimeoutAtOrBefore(10)).to.deep.equal(['a', 'b', 'c']);
   });
 
+  it('earliestTimeout skips committed timeouts that an uncommitted change raised, cleared or removed', async () => {
+    const store = await StateStore.load(dir, 0);
+    expect(store.earliestTimeout()).to.equal(Infinity);
+    store.put('a', 1, 10);
+    store.put('b', 1, 20);
+    store.put('c', 1);
+    expect(store.earliestTimeout()).to.equal(10);
+    await store.commit(1);
+    expect(store.earliestTimeout()).to.equal(10);
+    store.put('a', 2, 100);
+    expect(store.earliestTimeout()).to.equal(20);
+    store.remove('b');
+    expect(store.earliestTimeout()).to.equal(100);
+    store.put('a', 3);
+    expect(store.earliestTimeout()).to.equal(Infinity);
+    store.put('c', 1, 7);
+    expect(store.earliestTimeout()).to.equal(7);
+    store.abort();
+    expect(store.earliestTimeout()).to.equal(10);
+  });
+
+  it('earliestTimeout equals the smallest timeout of the model at every step and after reloads', async () => {
+    const rand = prng(7);
+    const store = await StateStore.load(dir, 0, { snapshotInterval: 3 });
+    const model: Model = new Map();
+    const modelMin = (m: Model): number => Math.min(Infinity, ...[...m.values()].map((e) => e.timeout).filter((t) => t >= 0));
+    for (let v = 1; v <= 12; v++) {
+      if (v % 4 === 0) {
+        randomBatch(store, new Map(model), rand, 30);
+        store.abort();
+        expect(store.earliestTimeout()).to.equal(modelMin(model));
+      }
+      randomBatch(store, model, rand, 30);
+      expect(store.earliestTimeout(), `before commit ${v}`).to.equal(modelMin(model));
+      await store.commit(v);
+      expect(store.earliestTimeout(), `after commit ${v}`).to.equal(modelMin(model));
+      const back = await StateStore.load(dir, v);
+      expect(back.earliestTimeout(), `reload of ${v}`).to.equal(modelMin(model));
+      // The scan also tightens the bound that lets keysWithTimeoutAtOrBefore skip work: it must stay correct.
+      expect(back.keysWithTimeoutAtOrBefore(25)).to.deep.equal(store.keysWithTimeoutAtOrBefore(25));
+    }
+  });
+
   it('abort drops uncommitted changes and keeps the store reusable without a reload', async () => {
     const store = await StateStore.load(dir, 0);
     store.put('a', 1);

@@ -2,7 +2,6 @@ import type { RecordBatch, Schema } from 'apache-arrow';
 import { batchFromRows, fieldIndex, inferSchema, rowsFromBatch, valuesOf } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
 import { partitionOf } from '../../state/state-partitioner.js';
-import type { KeyedState } from '../stateful-operator.js';
 import { KeyIndex } from './key-index.js';
 
 /** How a keyed dataset finds the key of a row and the value its functions see. */
@@ -82,16 +81,4 @@ export function normaliseInitialState(initial: Iterable<readonly [unknown, unkno
 export function outputBatch(rows: Record<string, unknown>[], schema: Schema | null): RecordBatch[] {
   if (rows.length === 0) return [];
   return [batchFromRows(rows, schema ?? inferSchema(rows))];
-}
-
-/**
- * The earliest timeout in the state (after this batch's changes), or Infinity when no key has one.
- * KeyedState has no min-timeout query, so this lists (and sorts) every key with a timeout: about 1-2 µs
- * per key and batch. A store method returning the minimum of its timeout array would make it O(n) with
- * no allocation.
- */
-export function earliestTimeout(state: KeyedState): number {
-  if (state.size === 0) return Infinity;
-  const due = state.keysWithTimeoutAtOrBefore(Number.MAX_SAFE_INTEGER);
-  return due.length === 0 ? Infinity : state.getTimeout(due[0]);
 }

@@ -4,7 +4,7 @@ import { GroupStateImpl, type GroupState, type GroupStateTimeout } from '../../a
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/sink.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
-import { earliestTimeout, groupRows, initialEntriesOf, keysOfBatch, outputBatch, type Grouping } from './grouping.js';
+import { groupRows, initialEntriesOf, keysOfBatch, outputBatch, type Grouping } from './grouping.js';
 
 /** The function of mapGroupsWithState: one output row per call. */
 export type MapGroupsFunction<K, V, S, U> = (key: K, values: V[], state: GroupState<S>) => U;
@@ -125,7 +125,7 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
 
   private reportNextTimeout(state: KeyedState, ctx: StatefulContext): void {
     if (this.spec.timeout === 'NoTimeout') return;
-    const next = earliestTimeout(state);
+    const next = state.earliestTimeout();
     if (this.spec.timeout === 'ProcessingTimeTimeout') ctx.metrics.nextProcessingTimeoutMs = next;
     else ctx.metrics.nextEventTimeDeadlineMs = next;
   }
