@@ -197,4 +197,14 @@ describe('parseTimestamp', () => {
     expect(parseTimestamp('2024-13-04')).to.be.NaN;
     expect(parseTimestamp('tomorrow')).to.be.NaN;
   });
+
+  it('agrees with Date.parse on canonical toISOString() output, across minute boundaries and bad digits', () => {
+    for (let t = Date.UTC(2023, 11, 31, 23, 58); t < Date.UTC(2024, 0, 1, 0, 3); t += 7_919) {
+      const iso = new Date(t).toISOString();
+      expect(parseTimestamp(iso), iso).to.equal(t);
+    }
+    expect(parseTimestamp('2024-03-04T05:06:0x.500Z')).to.be.NaN;
+    expect(parseTimestamp('2024-13-04T05:06:07.500Z')).to.be.NaN;
+    expect(parseTimestamp('2024-03-04T05:06:61.500Z')).to.be.NaN;
+  });
 });
