@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import {
   findOperator, inspectCheckpoint, readStateRows, toJsonValue,
@@ -111,6 +112,10 @@ function pickQuery(queries: QueryCheckpointSummary[], args: CheckpointArgs): Que
 export async function checkpointCommand(args: CheckpointArgs, out: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
   if (!Number.isInteger(args.limit) || args.limit < 0) {
     throw new SluiceError('BAD_OPTION', `--limit must be a whole number, got ${args.limit}`, 'e.g. --limit 20, or --limit 0 for all rows');
+  }
+  const log = args['progress-log'];
+  if (log !== undefined && !fs.existsSync(log)) {
+    throw new SluiceError('PROGRESS_LOG_NOT_FOUND', `progress log ${log} does not exist`, 'give the file a query wrote with sluice run --progress-log FILE, or leave --progress-log out');
   }
   const queries = await inspectCheckpoint(args.dir, { progressLog: args['progress-log'], skipState: false });
   if (args.state !== undefined) {
