@@ -145,7 +145,7 @@ class LiveStatus implements ProgressReporter {
   private draw(): void {
     if (this.closed || this.outputs.length === 0) return;
     const now = (this.opts.now ?? Date.now)();
-    this.stream.write(CLEAR_LINE + statusLine(this.outputs, this.latest, now - this.started, this.stream.columns ?? 80));
+    this.stream.write(CLEAR_LINE + statusLine(this.outputs, this.latest, now - this.started, this.stream.columns || 80));
     this.shown = true;
   }
 
