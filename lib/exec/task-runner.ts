@@ -142,17 +142,30 @@ function applyNode(node: PlanNode, batches: RecordBatch[], ctx: BatchContext, me
   return out;
 }
 
+/** The state partition of each row of `b`, by the operator's own (vectorised) partitioning when it has one. */
+function partitionsOfRows(node: StatefulNode, b: RecordBatch, numPartitions: number, ctx: BatchContext): Int32Array {
+  const op = node.operator;
+  if (op.partitionsOf) return userCall(node, ctx, () => op.partitionsOf!(b, numPartitions));
+  const keys = userCall(node, ctx, () => op.keysOf(b));
+  const parts = new Int32Array(keys.length);
+  for (let i = 0; i < keys.length; i++) parts[i] = partitionOf(keys[i], numPartitions);
+  return parts;
+}
+
 /** Splits rows by the state partition of their grouping key, keeping their order within each partition. */
 function exchange(node: StatefulNode, batches: RecordBatch[], numPartitions: number, ctx: BatchContext): RecordBatch[][] {
   const parts: RecordBatch[][] = Array.from({ length: numPartitions }, () => []);
   for (const b of batches) {
     if (b.numRows === 0) continue;
-    const keys = userCall(node, ctx, () => node.operator.keysOf(b));
-    const idx: number[][] = Array.from({ length: numPartitions }, () => []);
-    for (let i = 0; i < keys.length; i++) idx[partitionOf(keys[i], numPartitions)].push(i);
+    const of = partitionsOfRows(node, b, numPartitions, ctx);
+    const counts = new Int32Array(numPartitions);
+    for (let i = 0; i < of.length; i++) counts[of[i]]++;
+    const idx = Array.from(counts, (c) => new Int32Array(c));
+    const fill = new Int32Array(numPartitions);
+    for (let i = 0; i < of.length; i++) idx[of[i]][fill[of[i]]++] = i;
     for (let p = 0; p < numPartitions; p++) {
-      if (idx[p].length === b.numRows) parts[p].push(b);
-      else if (idx[p].length > 0) parts[p].push(takeRows(b, idx[p]));
+      if (counts[p] === b.numRows) parts[p].push(b);
+      else if (counts[p] > 0) parts[p].push(takeRows(b, idx[p]));
     }
   }
   return parts;

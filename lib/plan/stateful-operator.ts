@@ -71,6 +71,11 @@ export interface StatefulOperator {
   resolveOutputSchema?(input: Schema): Schema | null;
   /** Grouping key of each row, as primitives or arrays of primitives (hashed into state partitions). */
   keysOf(batch: RecordBatch): unknown[];
+  /**
+   * The state partition of each row, when the operator computes it faster than hashing `keysOf` (e.g. from
+   * the key column's buffers); it must equal `partitionOf(keysOf(batch)[i], numPartitions)` for every row.
+   */
+  partitionsOf?(batch: RecordBatch, numPartitions: number): Int32Array;
   /** Processes one partition's rows (may be empty: a no-data batch still fires timeouts and evictions). */
   process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] | Promise<RecordBatch[]>;
   /** Schema of rows diverted to the late-data output, when the operator has one. */

@@ -1,7 +1,7 @@
-import type { RecordBatch, Schema } from 'apache-arrow';
+import { Type, type DataType, type Dictionary, type Float, type Int, type RecordBatch, type Schema } from 'apache-arrow';
 import { batchFromRows, fieldIndex, inferSchema, rowsFromBatch, valuesOf } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
-import { partitionOf } from '../../state/state-partitioner.js';
+import { partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import { KeyIndex } from './key-index.js';
 
 /** How a keyed dataset finds the key of a row and the value its functions see. */
@@ -45,6 +45,37 @@ export function keysOfBatch(grouping: Grouping, batch: RecordBatch): unknown[] {
       `use one of: ${batch.schema.fields.map((f) => f.name).join(', ')}`);
   }
   return valuesOf(batch.data.children[i]);
+}
+
+/**
+ * Whether the vectorised hash of a column of this type (partitionsOfData, from the Arrow buffers) equals
+ * the hash of the JS values {@link keysOfBatch} reads from it. Not so for 64-bit integers (read as
+ * numbers, hashed as bigints from the buffers), half floats (hashed as their bits) and other types.
+ */
+function hashesLikeItsValues(type: DataType): boolean {
+  switch (type.typeId) {
+    case Type.Utf8: return true;
+    case Type.Int: return (type as Int).bitWidth <= 32;
+    case Type.Float: return (type as Float).precision > 0;
+    case Type.Dictionary: return (type as Dictionary).dictionary.typeId === Type.Utf8;
+    default: return false;
+  }
+}
+
+/**
+ * The state partition of each row: `partitionOf` of each key {@link keysOfBatch} returns. A utf8, integer
+ * (up to 32 bits), float or utf8-dictionary key column is hashed straight from its buffers, without
+ * decoding a value; any other key goes through the JS values.
+ */
+export function partitionsOfBatch(grouping: Grouping, batch: RecordBatch, numPartitions: number): Int32Array {
+  if (grouping.column !== undefined) {
+    const i = fieldIndex(batch.schema, grouping.column);
+    if (i >= 0 && hashesLikeItsValues(batch.schema.fields[i].type)) return partitionsOfData(batch.data.children[i], numPartitions);
+  }
+  const keys = keysOfBatch(grouping, batch);
+  const out = new Int32Array(keys.length);
+  for (let r = 0; r < keys.length; r++) out[r] = partitionOf(keys[r], numPartitions);
+  return out;
 }
 
 /** The entries of an initial state whose keys belong to `partition`. */

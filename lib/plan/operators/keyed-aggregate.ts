@@ -2,7 +2,7 @@ import type { RecordBatch, Schema } from 'apache-arrow';
 import { rowsFromBatch } from '../../arrow/index.js';
 import type { OutputMode } from '../../sinks/sink.js';
 import type { StatefulContext, StatefulOperator } from '../stateful-operator.js';
-import { groupRows, keysOfBatch, outputBatch, type Grouping } from './grouping.js';
+import { groupRows, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
 
 /** A running fold per key: `first` starts it from a key's first value, `add` folds in each later one. */
 export interface KeyedFold {
@@ -34,6 +34,10 @@ export class KeyedAggregateOperator implements StatefulOperator {
 
   keysOf(batch: RecordBatch): unknown[] {
     return keysOfBatch(this.grouping, batch);
+  }
+
+  partitionsOf(batch: RecordBatch, numPartitions: number): Int32Array {
+    return partitionsOfBatch(this.grouping, batch, numPartitions);
   }
 
   process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] {

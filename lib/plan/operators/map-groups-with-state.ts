@@ -4,7 +4,7 @@ import { GroupStateImpl, type GroupState, type GroupStateTimeout } from '../../a
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/sink.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
-import { groupRows, initialEntriesOf, keysOfBatch, outputBatch, type Grouping } from './grouping.js';
+import { groupRows, initialEntriesOf, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
 
 /** The function of mapGroupsWithState: one output row per call. */
 export type MapGroupsFunction<K, V, S, U> = (key: K, values: V[], state: GroupState<S>) => U;
@@ -84,6 +84,10 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
 
   keysOf(batch: RecordBatch): unknown[] {
     return keysOfBatch(this.spec.grouping, batch);
+  }
+
+  partitionsOf(batch: RecordBatch, numPartitions: number): Int32Array {
+    return partitionsOfBatch(this.spec.grouping, batch, numPartitions);
   }
 
   process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] {

@@ -1,0 +1,64 @@
+import { expect } from 'chai';
+import {
+  Dictionary, Field, Float16, Float32, Int32, Int64, RecordBatch, Schema, Struct, Uint8, Utf8, makeData, vectorFromArray, type Data,
+} from 'apache-arrow';
+import { batchFromRows } from '../../lib/arrow/columns.js';
+import { schemaFromSpec } from '../../lib/arrow/schema.js';
+import { keysOfBatch, partitionsOfBatch, type Grouping } from '../../lib/plan/operators/grouping.js';
+import { partitionOf } from '../../lib/state/state-partitioner.js';
+
+function byColumn(column: string): Grouping {
+  return { keyOf: (row: Record<string, unknown>) => row[column], column };
+}
+
+function oneColumnBatch(name: string, data: Data): RecordBatch {
+  const schema = new Schema([new Field(name, data.type, true)]);
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: data.length, nullCount: 0, children: [data] }));
+}
+
+/** What the engine relied on before operators partitioned by themselves: partitionOf of each key read as a JS value. */
+function expected(grouping: Grouping, batch: RecordBatch, n: number): number[] {
+  return keysOfBatch(grouping, batch).map((k) => partitionOf(k, n));
+}
+
+describe('grouping: state partitions of a batch', () => {
+  const rows = Array.from({ length: 200 }, (_, i) => ({
+    s: i % 17 === 0 ? null : i % 5 === 0 ? `é${i}😀` : `k${i}`,
+    d: i % 13 === 0 ? null : i * 0.37 - 20,
+    l: i % 11 === 0 ? null : i * 1_000_003 - 50_000_000,
+    n: i % 7 === 0 ? null : i - 100,
+    b: i % 3 === 0,
+    t: new Date(1_700_000_000_000 + i * 1000),
+  }));
+  const batch = batchFromRows(rows, schemaFromSpec({ s: 'string', d: 'double', l: 'long', n: 'int', b: 'boolean', t: 'timestamp' }));
+
+  for (const column of ['s', 'd', 'l', 'n', 'b', 't']) {
+    it(`a '${column}' key column partitions as partitionOf of its values, sliced batches included`, () => {
+      for (const n of [1, 4, 7]) {
+        const g = byColumn(column);
+        expect([...partitionsOfBatch(g, batch, n)], `${n} partitions`).to.deep.equal(expected(g, batch, n));
+        const slice = batch.slice(13, 150);
+        expect([...partitionsOfBatch(g, slice, n)], `slice, ${n} partitions`).to.deep.equal(expected(g, slice, n));
+      }
+    });
+  }
+
+  it('dictionary, small-integer and float32/16 key columns partition as their values', () => {
+    const columns: Data[] = [
+      vectorFromArray(['x', 'y', 'x', null, 'zé', 'y'], new Dictionary(new Utf8(), new Int32())).data[0],
+      vectorFromArray([1, 2, 255, null, 0], new Uint8()).data[0],
+      vectorFromArray([1.5, -2.25, null, 3], new Float32()).data[0],
+      vectorFromArray([1.5, -2.25, null, 3], new Float16()).data[0],
+      vectorFromArray([1n, -(2n ** 40n), null, 2n ** 62n], new Int64()).data[0],
+    ];
+    for (const data of columns) {
+      const b = oneColumnBatch('k', data);
+      expect([...partitionsOfBatch(byColumn('k'), b, 5)], String(data.type)).to.deep.equal(expected(byColumn('k'), b, 5));
+    }
+  });
+
+  it('a key function partitions as partitionOf of what it returns', () => {
+    const g: Grouping = { keyOf: (row: { s: string | null; n: number | null }) => [row.s, row.n] };
+    expect([...partitionsOfBatch(g, batch, 6)]).to.deep.equal(expected(g, batch, 6));
+  });
+});
