@@ -44,7 +44,22 @@ export class ArgColumn {
   values(): unknown[] {
     return (this.scalars ??= scalarsOf(this.data));
   }
+
+  /** The value of one row, decoding only that row when the whole column has not been read. */
+  valueAt(i: number): unknown {
+    if (this.scalars) return this.scalars[i];
+    const d = this.data;
+    if (!d.getValid(i)) return null;
+    if (d.type.typeId === Type.Utf8) {
+      const vo = d.valueOffsets as Int32Array;
+      return utf8Decoder.decode((d.values as Uint8Array).subarray(vo[i], vo[i + 1]));
+    }
+    if (isNumericType(d.type)) return this.numbers().vals[i];
+    return this.values()[i];
+  }
 }
+
+const utf8Decoder = new TextDecoder();
 
 /** The per-batch fold of one aggregate over the rows of each local group. */
 export interface Partial {
@@ -410,8 +425,9 @@ const approxCountDistinctFn = (rsd: number): AggregateFunction => {
 /** [order, value] of the row with the largest (max_by) or smallest (min_by) order; ties keep the smaller value. */
 class ByPartial implements Partial {
   private readonly best: ([unknown, unknown] | undefined)[];
-  constructor(n: number, private readonly sign: 1 | -1) { this.best = new Array(n); }
+  constructor(private readonly n: number, private readonly sign: 1 | -1) { this.best = new Array(n); }
   update(groups: Int32Array, args: ArgColumn[]): void {
+    if (isNumericType(valueType(args[1].data.type))) { this.updateNumeric(groups, args); return; }
     const vals = args[0].values();
     const ords = args[1].values();
     for (let i = 0; i < groups.length; i++) {
@@ -420,6 +436,28 @@ class ByPartial implements Partial {
       if (g < 0 || o === null) continue;
       const cur = this.best[g];
       if (cur === undefined || better([o, vals[i]], cur, this.sign)) this.best[g] = [o, vals[i]];
+    }
+  }
+  /** Numeric orders (event times): find each group's best row of the batch first, then decode only its value. */
+  private updateNumeric(groups: Int32Array, args: ArgColumn[]): void {
+    const { vals: o, valid } = args[1].numbers();
+    const v = args[0];
+    const cand = new Int32Array(this.n).fill(-1);
+    const sign = this.sign;
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      if (g < 0 || (valid && !valid[i])) continue;
+      const c = cand[g];
+      if (c < 0) { cand[g] = i; continue; }
+      const d = (o[i] - o[c]) * sign;
+      if (d > 0 || (d === 0 && compareScalars(v.valueAt(i), v.valueAt(c)) < 0)) cand[g] = i;
+    }
+    for (let g = 0; g < this.n; g++) {
+      const c = cand[g];
+      if (c < 0) continue;
+      const x: [unknown, unknown] = [o[c], v.valueAt(c)];
+      const cur = this.best[g];
+      if (cur === undefined || better(x, cur, sign)) this.best[g] = x;
     }
   }
   buffer(g: number): unknown { return this.best[g] ?? null; }

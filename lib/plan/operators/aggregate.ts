@@ -322,13 +322,21 @@ export class AggregateOperator implements StatefulOperator {
 
   private evaluateBatch(batch: RecordBatch, ctx: StatefulContext): BatchKeys {
     const ectx = this.evalCtx(ctx);
+    // A column used by several aggregates (the event time, typically) is read and converted once.
+    const columns = new Map<Data, ArgColumn>();
+    const arg = (c: Column): ArgColumn => {
+      const d = evaluate(c, batch, ectx);
+      let a = columns.get(d);
+      if (!a) columns.set(d, (a = new ArgColumn(d)));
+      return a;
+    };
     const keys: BatchKeys = {
       batch,
       components: this.componentsOf(batch, ctx),
-      args: this.def.aggregates.map((a) => a.args.map((c) => new ArgColumn(evaluate(c, batch, ectx)))),
+      args: this.def.aggregates.map((a) => a.args.map(arg)),
     };
     const w = this.window;
-    if (w) keys.times = this.timesOf(batch, ctx);
+    if (w) keys.times = arg(w.time).numbers();
     if (w?.kind === 'session' && w.gap) keys.gaps = gapsOf(evaluate(w.gap, batch, ectx));
     return keys;
   }
@@ -364,9 +372,6 @@ function gapsOf(data: Data): Float64Array {
   }
   return out;
 }
-
-/** A row reference: batch index and row index. */
-interface RowRef { b: number; i: number; }
 
 /** An open session of a key as stored: [start, end, buffers]. */
 type StoredSession = [number, number, unknown[]];
@@ -541,9 +546,16 @@ class AggregationRun {
   sessions(keyed: BatchKeys[]): RecordBatch[] {
     const w = this.op.window as SessionWindowGrouping;
     const single = this.op.componentCount === 1;
+    // Rows of all batches by one global number: batch b's row i is offsets[b] + i.
+    const offsets: number[] = [];
+    let total = 0;
+    for (const k of keyed) { offsets.push(total); total += k.batch.numRows; }
+    const kidOfRow = new Int32Array(total).fill(-1);
+    const tsOf = new Float64Array(total);
+    const endOf = new Float64Array(total);
     const kidOf = new Map<unknown, number>();
     const kidComponents: unknown[][] = [];
-    const kidRows: RowRef[][] = [];
+    const kidCount: number[] = [];
     keyed.forEach((k, b) => {
       const n = k.batch.numRows;
       const comps = k.components;
@@ -567,45 +579,54 @@ class AggregationRun {
           kid = kidComponents.length;
           kidOf.set(id, kid);
           kidComponents.push(row.slice());
-          kidRows.push([]);
+          kidCount.push(0);
         }
-        kidRows[kid].push({ b, i });
+        const g = offsets[b] + i;
+        kidOfRow[g] = kid;
+        tsOf[g] = ts;
+        endOf[g] = ts + (k.gaps ? k.gaps[i] : w.gapMs!);
+        kidCount[kid]++;
       }
     });
-    const groupsPerBatch: Int32Array[][] = keyed.map((k) => [new Int32Array(k.batch.numRows).fill(-1)]);
-    /** Per key: its resulting sessions; rows' local group is the index of a new/extended session. */
+    // Rows grouped by key (counting sort, arrival order kept), then each key's rows by event time.
+    const kidStart = new Int32Array(kidComponents.length + 1);
+    for (let kid = 0; kid < kidCount.length; kid++) kidStart[kid + 1] = kidStart[kid] + kidCount[kid];
+    const fill = kidStart.slice(0, kidComponents.length);
+    const order = new Int32Array(kidStart[kidComponents.length]);
+    for (let g = 0; g < total; g++) { const kid = kidOfRow[g]; if (kid >= 0) order[fill[kid]++] = g; }
+    const groupOfRow = new Int32Array(total).fill(-1);
+    const groupsPerBatch: Int32Array[][] = keyed.map((k, b) => [groupOfRow.subarray(offsets[b], offsets[b] + k.batch.numRows)]);
+    /** Per key: its sessions after this batch's rows; sessions with new rows get a local group. */
     const plans: { key: unknown; components: unknown[]; sessions: PlannedSession[] }[] = [];
     let numGroups = 0;
     for (let kid = 0; kid < kidComponents.length; kid++) {
       const components = kidComponents[kid];
       const key = makeKey(components);
       const stored = (this.state.get(key) as StoredSession[] | undefined) ?? [];
-      const intervals: Interval[] = stored.map((s, j) => ({ start: s[0], end: s[1], stored: j, row: null }));
-      for (const r of kidRows[kid]) {
-        const k = keyed[r.b];
-        const ts = k.times!.vals[r.i];
-        const gap = k.gaps ? k.gaps[r.i] : w.gapMs!;
-        intervals.push({ start: ts, end: ts + gap, stored: -1, row: r });
-      }
-      intervals.sort((x, y) => x.start - y.start || x.end - y.end);
+      const rows = order.subarray(kidStart[kid], kidStart[kid + 1]);
+      let sorted = true;
+      for (let j = 1; j < rows.length && sorted; j++) sorted = tsOf[rows[j - 1]] <= tsOf[rows[j]];
+      if (!sorted) rows.sort((x, y) => tsOf[x] - tsOf[y] || x - y);
+      // Sweep stored sessions (sorted, disjoint) and rows in start order, merging what touches.
       const sessions: PlannedSession[] = [];
       let cur: PlannedSession | null = null;
-      for (const iv of intervals) {
-        if (cur && iv.start <= cur.end) {
-          cur.end = Math.max(cur.end, iv.end);
-        } else {
-          cur = { start: iv.start, end: iv.end, stored: [], rows: [], group: -1 };
+      let si = 0;
+      let ri = 0;
+      while (si < stored.length || ri < rows.length) {
+        const takeStored = ri >= rows.length || (si < stored.length && stored[si][0] <= tsOf[rows[ri]]);
+        const start = takeStored ? stored[si][0] : tsOf[rows[ri]];
+        const end = takeStored ? stored[si][1] : endOf[rows[ri]];
+        if (!cur || start > cur.end) {
+          cur = { start, end, stored: [], group: -1 };
           sessions.push(cur);
+        } else if (end > cur.end) cur.end = end;
+        if (takeStored) cur.stored.push(stored[si++]);
+        else {
+          if (cur.group < 0) cur.group = numGroups++;
+          groupOfRow[rows[ri++]] = cur.group;
         }
-        if (iv.stored >= 0) cur.stored.push(iv.stored); else cur.rows.push(iv.row!);
-      }
-      for (const s of sessions) {
-        if (s.rows.length === 0) continue;
-        s.group = numGroups++;
-        for (const r of s.rows) groupsPerBatch[r.b][0][r.i] = s.group;
       }
       plans.push({ key, components, sessions });
-      this.attachStored(plans[plans.length - 1], stored);
     }
     const partial = this.partials(keyed, groupsPerBatch, numGroups);
     const touched = new Set<unknown>();
@@ -613,7 +634,7 @@ class AggregationRun {
       touched.add(p.key);
       const next: StoredSession[] = [];
       for (const s of p.sessions) {
-        const olds = s.storedSessions!;
+        const olds = s.stored;
         // Retractions first: merging changes the older buffers in place.
         if (s.group >= 0 && this.mode === 'changelog') for (const o of olds) this.rows.push(p.components, { start: o[0], end: o[1] }, o[2], -1);
         let buffers: unknown[] | null = null;
@@ -642,10 +663,6 @@ class AggregationRun {
     return this.rows.batch();
   }
 
-  private attachStored(plan: { sessions: PlannedSession[] }, stored: StoredSession[]): void {
-    for (const s of plan.sessions) s.storedSessions = s.stored.sort((a, b) => stored[a][0] - stored[b][0]).map((j) => stored[j]);
-  }
-
   /** Emits and drops the sessions of a key that the watermark closed; stores the rest. */
   private closeSessions(key: unknown, components: unknown[], sessions: StoredSession[]): void {
     const open: StoredSession[] = [];
@@ -662,15 +679,11 @@ class AggregationRun {
   }
 }
 
-interface Interval { start: number; end: number; stored: number; row: RowRef | null; }
-
 interface PlannedSession {
   start: number;
   end: number;
-  /** Indices of the stored sessions it absorbs. */
-  stored: number[];
-  storedSessions?: StoredSession[];
-  rows: RowRef[];
+  /** The stored sessions it absorbs, in start order. */
+  stored: StoredSession[];
   /** Local group of its new rows, or -1 when it has none. */
   group: number;
 }
