@@ -11,8 +11,9 @@
  * the `sluice.seq` values of records of this query and batch N that are already there, and sends only the
  * rows that are missing. Because the engine replays batch N with exactly the same rows (deterministic
  * replay), a consumer of the topic sees every output row exactly once, in read_uncommitted mode, with no
- * broker transactions. Within one attempt the producer is idempotent (broker-side sequence numbers), so a
- * retried produce request does not write a record twice either.
+ * broker transactions. The same look-back runs within one attempt when a produce request fails: a request
+ * that timed out may have been written, so it is never resent blindly (the librdkafka test broker does not
+ * deduplicate kafkajs' idempotent producer, so broker-side sequence numbers cannot be relied on).
  *
  * The guarantee holds when:
  * - one query (one checkpoint) runs at a time; other producers may write to the same topics, their
@@ -116,7 +117,8 @@ export class KafkaSink implements StreamSink {
     this.topic = stringOption('kafka', options, 'topic');
     this.valueFormat = choiceOption('kafka', options, 'valueFormat', ['json', 'string'] as const, 'json');
     this.keyColumn = stringOption('kafka', options, 'keyColumn') ?? 'key';
-    this.clientOptions = { ...kafkaClientOptions('kafka sink', options), idempotent: true, clientId: 'sluice-sink' };
+    // A failed produce is not resent blindly (its records may be written): addBatch looks first.
+    this.clientOptions = { ...kafkaClientOptions('kafka sink', options), resendFailedProduce: false, clientId: 'sluice-sink' };
     this.description = `KafkaSink[${this.bootstrap}/${this.topic ?? '<topic column>'}]`;
   }
 
@@ -144,27 +146,52 @@ export class KafkaSink implements StreamSink {
     if (records.length === 0) return;
     const topics = [...new Set(records.map((r) => r.topic))].sort();
     const markerFile = path.join(this.markerDir, String(batchId));
-    let todo = records;
-    const partitionCounts = new Map<string, number>();
+    let replay: Marker | null = null;
     if (fs.existsSync(markerFile)) {
-      const marker = await readVersioned<Marker>(markerFile, validateMarker);
-      if (marker.queryId !== this.queryId || marker.batchId !== batchId) {
-        throw new SluiceError('CHECKPOINT_CORRUPT', `Kafka sink marker ${markerFile} belongs to query ${marker.queryId} batch ${marker.batchId}`,
+      replay = await readVersioned<Marker>(markerFile, validateMarker);
+      if (replay.queryId !== this.queryId || replay.batchId !== batchId) {
+        throw new SluiceError('CHECKPOINT_CORRUPT', `Kafka sink marker ${markerFile} belongs to query ${replay.queryId} batch ${replay.batchId}`,
           'the checkpoint directory was copied or edited; restore it or start over with a new checkpoint');
       }
-      const written = await this.writtenSeqs(client, marker, topics, batchId, partitionCounts);
-      todo = records.filter((r) => !written.has(r.seq));
     } else {
       const offsets: Marker['offsets'] = {};
-      for (const p of await client.fetchOffsets(topics)) {
-        (offsets[p.topic] ??= {})[p.partition] = p.high;
-        partitionCounts.set(p.topic, (partitionCounts.get(p.topic) ?? 0) + 1);
-      }
+      for (const p of await client.fetchOffsets(topics)) (offsets[p.topic] ??= {})[p.partition] = p.high;
       await writeVersioned(markerFile, { queryId: this.queryId, batchId, offsets } satisfies Marker);
     }
-    await this.send(client, batchId, todo, partitionCounts);
+    await this.write(client, batchId, records, topics, markerFile, replay);
     this.stall = null;
     await this.removeOldMarkers(batchId);
+  }
+
+  /**
+   * Sends the records not yet in the topics. `marker` is null on a first attempt (nothing can be there);
+   * after a failed produce request, whose records may or may not have been written, it is read and the
+   * topics are looked at again before the rest is sent, with back-off between attempts.
+   */
+  private async write(client: KafkaClient, batchId: number, records: OutRecord[], topics: string[],
+    markerFile: string, marker: Marker | null): Promise<void> {
+    const retry = this.clientOptions.retry ?? {};
+    for (let attempt = 1; ; attempt++) {
+      const partitionCounts = new Map<string, number>();
+      try {
+        let todo = records;
+        if (marker) {
+          const written = await this.writtenSeqs(client, marker, topics, batchId, partitionCounts);
+          todo = records.filter((r) => !written.has(r.seq));
+        } else {
+          for (const p of await client.fetchOffsets(topics)) partitionCounts.set(p.topic, (partitionCounts.get(p.topic) ?? 0) + 1);
+        }
+        await this.send(client, batchId, todo, partitionCounts);
+        return;
+      } catch (err) {
+        const e = err as SluiceError & { retriable?: boolean };
+        if (e.code !== 'KAFKA_PRODUCE_FAILED' || !e.retriable || attempt > (retry.retries ?? 20)) throw err;
+        const delayMs = Math.min(retry.maxMs ?? 2000, (retry.initialMs ?? 100) * 2 ** (attempt - 1));
+        this.stall = { event: { operation: `produce batch ${batchId}`, attempt, delayMs, error: e }, at: Date.now() };
+        await new Promise((r) => setTimeout(r, delayMs));
+        marker ??= await readVersioned<Marker>(markerFile, validateMarker);
+      }
+    }
   }
 
   /** Sends records topic by topic; a crash point halfway lets recovery tests stop mid-batch. */

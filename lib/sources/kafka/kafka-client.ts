@@ -89,6 +89,20 @@ export class KafkaDataLossError extends SluiceError {
   }
 }
 
+/**
+ * A produce request failed, and records of it may or may not have been written
+ * ({@link KafkaClientOptions.resendFailedProduce} = false). `retriable` says whether trying again can help.
+ */
+export class KafkaProduceError extends SluiceError {
+  readonly retriable: boolean;
+  constructor(topic: string, cause: Error, retriable: boolean) {
+    super('KAFKA_PRODUCE_FAILED', `producing to Kafka topic ${topic} failed: ${cause.message}`,
+      retriable ? 'the brokers may be unavailable; the records of the failed request may or may not have been written' : undefined,
+      { cause });
+    this.retriable = retriable;
+  }
+}
+
 /** Retry policy for broker calls that fail with retriable errors (broker down, leader moved, timeouts). */
 export interface KafkaRetryOptions {
   /** Attempts after the first one. Default 10. */
@@ -121,6 +135,13 @@ export interface KafkaClientOptions {
   produceBatchSize?: number;
   /** Use kafkajs' idempotent producer (broker-side dedup of producer retries within one session). */
   idempotent?: boolean;
+  /**
+   * Whether {@link KafkaClient.produce} sends a chunk again when its request fails (default true). A request
+   * that timed out may still have been written, so a resend can duplicate records (the librdkafka 2.0.2
+   * test broker does not deduplicate idempotent producers). With false, a failed chunk throws
+   * {@link KafkaProduceError} at once, so the caller can find out what was written before sending again.
+   */
+  resendFailedProduce?: boolean;
   /** Timeout for establishing a connection in ms. Default 3000. */
   connectionTimeoutMs?: number;
   /** Timeout for one request in ms. Default 30000. */
@@ -539,6 +560,7 @@ export class KafkaClient {
         idempotent: this.opts.idempotent ?? false,
         // The idempotent producer requires one request in flight per connection.
         maxInFlightRequests: this.opts.idempotent ? 1 : undefined,
+        ...(this.opts.resendFailedProduce === false ? { retry: { retries: 0 } } : {}),
       });
       try {
         await this.retrying('connect producer', () => producer.connect());
@@ -555,8 +577,8 @@ export class KafkaClient {
   /**
    * Writes `messages` to `topic` with acks=all, in requests of `produceBatchSize` messages, one request
    * at a time so partition order follows array order. A chunk that fails with a retriable error is
-   * sent again, so a retry can duplicate records (at-least-once); sinks that need exactly-once must
-   * deduplicate by replay.
+   * sent again, so a retry can duplicate records (at-least-once), unless `resendFailedProduce` is false:
+   * then it throws {@link KafkaProduceError} and sinks that need exactly-once deduplicate by replay.
    * @throws SluiceError `KAFKA_UNKNOWN_TOPIC` when the topic does not exist.
    */
   async produce(topic: string, messages: ProduceMessage[]): Promise<ProduceResult[]> {
@@ -573,9 +595,19 @@ export class KafkaClient {
     const producer = await this.getProducer();
     const size = this.opts.produceBatchSize ?? 1000;
     const results: ProduceResult[] = [];
+    const send = (chunk: KjsMessage[]) => producer.send({ topic, acks: -1, messages: chunk });
+    const sendOnce = async (chunk: KjsMessage[]) => {
+      try {
+        return await send(chunk);
+      } catch (err) {
+        throw new KafkaProduceError(topic, err as Error, isRetriable(err));
+      }
+    };
     for (let i = 0; i < messages.length; i += size) {
       const chunk = messages.slice(i, i + size).map(toKjsMessage);
-      const meta = await this.retrying(`produce to ${topic}`, () => producer.send({ topic, acks: -1, messages: chunk }));
+      const meta = this.opts.resendFailedProduce === false
+        ? await sendOnce(chunk)
+        : await this.retrying(`produce to ${topic}`, () => send(chunk));
       for (const m of meta) results.push({ partition: m.partition, baseOffset: Number(m.baseOffset ?? m.offset) });
     }
     return results;

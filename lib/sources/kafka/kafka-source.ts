@@ -117,6 +117,9 @@ export class KafkaSource implements StreamSource {
   private lastEnd: KafkaOffsets | null = null;
   private lostAtPlan = 0;
   private groupCommitFailures = 0;
+  /** Broker calls the driver retried, and the back-off they waited, since the last progress report. */
+  private retries = 0;
+  private retryWaitMs = 0;
   private stall: { event: KafkaRetryEvent; at: number } | null = null;
   private availableNowCap: KafkaOffsets | null = null;
   private releaseClients: (() => Promise<void>) | null = null;
@@ -160,7 +163,11 @@ export class KafkaSource implements StreamSource {
     this.releaseClients = releaseReadClients;
     this.client = await KafkaClient.connect(this.options.bootstrap, {
       ...this.options.client, clientId: this.options.client?.clientId ?? 'sluice-source',
-      onRetry: (event) => { this.stall = { event, at: Date.now() }; },
+      onRetry: (event) => {
+        this.stall = { event, at: Date.now() };
+        this.retries++;
+        this.retryWaitMs += event.delayMs;
+      },
     });
     const file = path.join(ctx.dir, INITIAL_OFFSETS_FILE);
     if (fs.existsSync(file)) {
@@ -326,7 +333,8 @@ export class KafkaSource implements StreamSource {
 
   /**
    * Spark's Kafka figures for the last planned batch: how far its end is behind the latest offsets seen
-   * (min, max, avg over partitions), plus offsets skipped as lost (failOnDataLoss=false).
+   * (min, max, avg over partitions); offsets skipped as lost (failOnDataLoss=false); and, when the brokers
+   * were unreachable since the last report, how many calls were retried and how long they waited.
    */
   metrics(): Record<string, number> {
     const out: Record<string, number> = {};
@@ -341,6 +349,12 @@ export class KafkaSource implements StreamSource {
       this.lostAtPlan = 0;
     }
     if (this.groupCommitFailures > 0) out.groupCommitFailures = this.groupCommitFailures;
+    if (this.retries > 0) {
+      out.brokerRetries = this.retries;
+      out.brokerRetryWaitMs = this.retryWaitMs;
+      this.retries = 0;
+      this.retryWaitMs = 0;
+    }
     return out;
   }
 
