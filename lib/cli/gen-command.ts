@@ -14,7 +14,7 @@ import { writeRecords, type WriteSummary } from '../gen/writers.js';
 export interface GenArgs {
   /** Dataset name (positional): clickstream, transactions, deposits, bank, nexmark. */
   dataset: string;
-  /** Target URI (`--to`): file:PATH, file:DIR/, socket://HOST:PORT or - for stdout. */
+  /** Target URI (`--to`): file:PATH, file:DIR/, socket://HOST:PORT, kafka://HOST:PORT/TOPIC or - for stdout. */
   to: string;
   /** `--count`: records to write; default 10 000, endless for socket targets. */
   count?: string;
@@ -262,7 +262,7 @@ function builder(y: Argv): Argv<GenArgs> {
     .positional('dataset', { type: 'string', describe: `what to generate: ${Object.keys(DATASETS).join(', ')}`, demandOption: true })
     .option('to', {
       type: 'string', default: '-',
-      describe: 'target: file:PATH (one file), file:DIR/ (part files), socket://HOST:PORT (a server apps connect to), - (stdout)',
+      describe: 'target: file:PATH (one file), file:DIR/ (part files), socket://HOST:PORT (a server apps connect to), kafka://HOST:PORT/TOPIC (keyed by the first field), - (stdout)',
     })
     .option('count', { type: 'string', describe: 'number of records (10k, 1e6, inf); default 10000, endless for socket targets' })
     .option('rate', { type: 'string', describe: 'records per second, paced against the wall clock (default: as fast as possible)' })
@@ -287,6 +287,7 @@ function builder(y: Argv): Argv<GenArgs> {
       'disorder within 5 minutes and 1% late events, marked')
     .example('$0 gen deposits --to socket://localhost:9999 --rate 10', 'serve 10 lines/s to apps that connect (seed 001)')
     .example('$0 gen nexmark --count 10M --event-rate 1e6 --to file:nexmark/', 'ten million Nexmark events')
+    .example('$0 gen clickstream --count 100k --to kafka://localhost:9092/clicks', 'into a Kafka topic, keyed by user')
     .example('$0 gen bank --count 5', 'five bank operations on stdout') as unknown as Argv<GenArgs>;
 }
 

@@ -15,8 +15,11 @@ import { SluiceError } from '../errors.js';
  *   connects, and lines written while no client is connected afterwards are dropped. Port 0 picks a free
  *   port (see {@link RecordWriter.address}).
  * - `stdout:` or `-`: standard output.
+ * - `kafka://HOST:PORT/TOPIC`: one record per line, keyed by the record's first field (its entity id:
+ *   user_id, customer_id, account; for text lines what precedes the first comma), so the keys spread over
+ *   the partitions and each entity's records stay in order in one partition. The topic must exist.
  *
- * More schemes (Kafka) plug in with {@link registerWriterScheme}; nothing else needs to change.
+ * More schemes plug in with {@link registerWriterScheme}; nothing else needs to change.
  */
 export interface RecordWriter {
   /** Human-readable target, e.g. `file data/clickstream/ (part files)` or `socket server 127.0.0.1:9999`. */
@@ -71,7 +74,7 @@ export function writerSchemes(): string[] {
   return [...factories.keys()];
 }
 
-const TARGET_EXAMPLES = 'file:data/out.jsonl, file:data/out/ (part files), socket://localhost:9999, - (stdout)';
+const TARGET_EXAMPLES = 'file:data/out.jsonl, file:data/out/ (part files), socket://localhost:9999, kafka://localhost:9092/topic, - (stdout)';
 
 /** Opens the writer for `uri`. Unknown schemes and malformed URIs are SluiceErrors naming what is accepted. */
 export async function openWriter(uri: string, options: WriterOptions = {}): Promise<RecordWriter> {
@@ -410,6 +413,52 @@ async function socketWriter(rest: string, options: WriterOptions): Promise<Recor
   return writer;
 }
 
+/** The key of a generated line: the value of a JSON object's first field, or the text before the first comma. */
+export function keyOfLine(line: string): string {
+  const m = /^\s*\{\s*"(?:[^"\\]|\\.)*"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|([^,}\s]*))/.exec(line);
+  if (m) return m[1] ?? m[2];
+  const comma = line.indexOf(',');
+  return comma < 0 ? line : line.slice(0, comma);
+}
+
+const KAFKA_CHUNK = 1000;
+
+/** `kafka://HOST:PORT/TOPIC` targets (see {@link RecordWriter}); the Kafka client loads only when used. */
+async function kafkaWriter(rest: string, options: WriterOptions): Promise<RecordWriter> {
+  const m = /^\/\/([^/]+)\/([^/?]+)$/.exec(rest);
+  if (!m) throw new SluiceError('GEN_BAD_TARGET', `malformed Kafka target 'kafka:${rest}'`, 'write kafka://HOST:PORT/TOPIC, e.g. kafka://localhost:9092/clicks');
+  const [, bootstrap, topic] = m;
+  const { KafkaClient } = await import('../sources/kafka/kafka-client.js');
+  const client = await KafkaClient.connect(bootstrap, { clientId: 'sluice-gen' });
+  if ((await client.listPartitions([topic])).length === 0) {
+    await client.close();
+    throw new SluiceError('GEN_BAD_TARGET', `Kafka topic ${topic} does not exist on ${bootstrap}`, 'create it first (e.g. kafka-topics.sh --create)');
+  }
+  options.log?.(`producing to Kafka topic ${topic} on ${bootstrap}`);
+  let chunk: { key: string; value: string }[] = [];
+  const send = async (): Promise<void> => {
+    const messages = chunk;
+    chunk = [];
+    await client.produce(topic, messages);
+  };
+  return {
+    description: `Kafka topic ${topic} on ${bootstrap}`,
+    write: (line) => {
+      chunk.push({ key: keyOfLine(line), value: line });
+      if (chunk.length >= KAFKA_CHUNK) return send();
+    },
+    close: async () => {
+      try {
+        if (chunk.length > 0) await send();
+      } finally {
+        await client.close();
+      }
+      return {};
+    },
+  };
+}
+
 registerWriterScheme('file', fileWriter);
 registerWriterScheme('socket', socketWriter);
+registerWriterScheme('kafka', kafkaWriter);
 registerWriterScheme('stdout', async () => stdoutWriter());
