@@ -30,6 +30,7 @@ import {
 } from 'apache-arrow';
 import { batchFromColumns, batchOf, dataFromValues, emptyBatch, takeRows, utf8Data } from '../../arrow/index.js';
 import type { Column } from '../../api/column.js';
+import { parseDuration } from '../../api/duration.js';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/sink.js';
 import { hashKey, partitionsOfData } from '../../state/state-partitioner.js';
@@ -39,7 +40,6 @@ import { numbersOf, parseNumber, scalarsOf, valueType } from '../aggregates/colu
 import { evaluate, resultField, type EvalContext } from '../expression-eval.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
 import { lastWindowStart, windowsPerRow, type Grouping, type SessionWindowGrouping, type TimeWindowGrouping } from '../windows.js';
-import { parseDuration } from '../../api/duration.js';
 
 /** One aggregate of an `agg(...)` call. */
 export interface AggregateCall {
@@ -127,12 +127,6 @@ class OutputRows {
 
   /** One row from aggregate buffers: key components in grouping order (window excluded), the window, change sign. */
   push(components: unknown[], window: WindowValue | null, buffers: unknown[], change?: number): void {
-    const aggs = this.op.def.aggregates;
-    this.pushResults(components, window, buffers.map((b, a) => aggs[a].fn.result(b)), change);
-  }
-
-  /** One row from final aggregate values. */
-  pushResults(components: unknown[], window: WindowValue | null, results: unknown[], change?: number): void {
     const cols = this.columns;
     let c = 0;
     let k = 0;
@@ -140,7 +134,8 @@ class OutputRows {
       if (g.kind === 'window' || g.kind === 'session') cols[c++].push(window);
       else cols[c++].push(components[k++]);
     }
-    for (const r of results) cols[c++].push(r);
+    const aggs = this.op.def.aggregates;
+    for (let a = 0; a < aggs.length; a++) cols[c++].push(aggs[a].fn.result(buffers[a]));
     if (this.op.def.changelog) cols[c].push(change ?? 1);
     this.length++;
   }
