@@ -1,5 +1,6 @@
 import { SluiceError } from '../errors.js';
 import { aggregateFunction } from '../plan/aggregates/aggregate-functions.js';
+import { walkPlan } from '../plan/logical-plan.js';
 import { AggregateOperator } from '../plan/operators/aggregate.js';
 import type { Grouping } from '../plan/windows.js';
 import { Column, col } from './column.js';
@@ -75,6 +76,7 @@ export class RelationalGroupedDataset {
       aggregates: aggregates.map((a) => ({ fn: aggregateFunction(a.fn, a.args.length, a.options), args: [...a.args], alias: a.name })),
       allowedLatenessMs: this.allowedLatenessMs,
       changelog: this.asChangelog,
+      afterAggregation: walkPlan(this.ds.plan).some((n) => n.kind === 'stateful' && n.operator instanceof AggregateOperator && !n.operator.def.changelog),
     });
     return this.ds.withStatefulOperator(op);
   }

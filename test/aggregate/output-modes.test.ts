@@ -52,6 +52,14 @@ describe('aggregation: output modes and analysis errors', () => {
     expect(await startError('update', (ds) => ds.groupBy('user').agg(sum(col('loc.city')), count(col('ts').eq(col('other')))))).to.equal(null);
   });
 
+  it('a second aggregation over one that re-emits groups is refused outside append mode; over a changelog it is allowed', async () => {
+    const twice = (ds: Dataset<Ev>) => ds.groupBy('user').agg(count('*').alias('n')).groupBy('n').agg(count('*'));
+    expect((await startError('update', twice))?.message).to.match(/Multiple streaming aggregations are not supported with update output mode/);
+    expect((await startError('complete', twice))?.message).to.match(/changelog/);
+    expect(await startError('update', (ds) => ds.groupBy('user').changelog().agg(count('*').alias('n'))
+      .groupBy().agg(sum(col('n').multiply(col('change'))).alias('rows')))).to.equal(null);
+  });
+
   it('builder mistakes fail at once with a hint', () => {
     const session = Session.local();
     const ds = new MemoryStream<Ev>(session, schema).toDS();

@@ -54,6 +54,8 @@ export interface AggregateDefinition {
   aggregates: AggregateCall[];
   allowedLatenessMs: number;
   changelog: boolean;
+  /** An aggregation that is not a changelog runs below this one (it re-emits groups outside append mode). */
+  afterAggregation?: boolean;
 }
 
 /** Column of a changelog aggregation: +1 for a result that enters, -1 for one that leaves. */
@@ -190,6 +192,11 @@ export class AggregateOperator implements StatefulOperator {
       if (name !== null && name !== info.eventTimeColumn) {
         return `the ${w.kind === 'session' ? 'session_window' : 'window'} is over '${name}' but the watermark is defined on '${info.eventTimeColumn}'; windows can only be closed by the watermark of their own event-time column`;
       }
+    }
+    if (this.def.afterAggregation && info.outputMode !== 'append') {
+      return `Multiple streaming aggregations are not supported with ${info.outputMode} output mode: the aggregation below ` +
+        're-emits every group it changes, so this one would count them again; make the one below a changelog ' +
+        "(groupBy(...).changelog().agg(...)) and aggregate value × change here, or use outputMode('append')";
     }
     if (this.def.changelog || info.outputMode !== 'append') return null;
     if (!info.hasWatermark) {
