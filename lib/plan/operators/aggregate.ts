@@ -26,14 +26,14 @@
  * closing windows by end time then key, complete mode by key.
  */
 import {
-  Data, Field, Int32, Schema, Struct, Table, TimestampMillisecond, Utf8, tableFromIPC, tableToIPC, type RecordBatch,
+  Data, Field, Int, Int32, Schema, Struct, Table, TimestampMillisecond, Type, Utf8, tableFromIPC, tableToIPC, type RecordBatch,
 } from 'apache-arrow';
 import { batchFromColumns, batchOf, dataFromValues, emptyBatch, takeRows, utf8Data } from '../../arrow/index.js';
 import type { Column } from '../../api/column.js';
 import { parseDuration } from '../../api/duration.js';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/sink.js';
-import { hashKey, partitionsOfData } from '../../state/state-partitioner.js';
+import { hashKey, partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import type { AggregateFunction } from '../aggregates/aggregate-functions.js';
 import { ArgColumn } from '../aggregates/aggregate-functions.js';
 import { numbersOf, parseNumber, scalarsOf, valueType } from '../aggregates/column-values.js';
@@ -292,6 +292,26 @@ export class AggregateOperator implements StatefulOperator {
       if (times) h = (Math.imul(h, 31) + hashKey(lastWindowStart(times.vals[i], tumbling!.slideMs, tumbling!.offsetMs))) | 0;
       out[i] = h;
     }
+    return out;
+  }
+
+  /**
+   * Partitions as keysOf hashes them, computed from the key column's buffers when the key is one utf8,
+   * 32-bit integer or double column (no string is decoded); other groupings hash keysOf's values.
+   */
+  partitionsOf(batch: RecordBatch, numPartitions: number): Int32Array {
+    const keys = this.def.groupings.filter((g) => g.kind !== 'window' && g.kind !== 'session');
+    const w = this.window;
+    const tumbling = w?.kind === 'window' && w.sizeMs === w.slideMs;
+    if (!tumbling && keys.length === 1 && keys[0].kind === 'key') {
+      const d = evaluate(keys[0].column, batch, this.evalCtx());
+      const t = d.type;
+      const direct = t.typeId === Type.Utf8 || t.typeId === Type.Float || (t.typeId === Type.Int && (t as Int).bitWidth <= 32);
+      if (direct) return partitionsOfData(d, numPartitions);
+    }
+    const k = this.keysOf(batch);
+    const out = new Int32Array(k.length);
+    for (let i = 0; i < k.length; i++) out[i] = partitionOf(k[i], numPartitions);
     return out;
   }
 
