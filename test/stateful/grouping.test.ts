@@ -2,9 +2,12 @@ import { expect } from 'chai';
 import {
   Dictionary, Field, Float16, Float32, Int32, Int64, RecordBatch, Schema, Struct, Uint8, Utf8, makeData, vectorFromArray, type Data,
 } from 'apache-arrow';
-import { batchFromRows } from '../../lib/arrow/columns.js';
+import { batchFromRows, rowsFromBatch } from '../../lib/arrow/columns.js';
 import { schemaFromSpec } from '../../lib/arrow/schema.js';
-import { keysOfBatch, partitionsOfBatch, type Grouping } from '../../lib/plan/operators/grouping.js';
+import {
+  groupBatches, groupRows, keysOfBatch, partitionsOfBatch, type Group, type Grouping,
+} from '../../lib/plan/operators/grouping.js';
+import type { KeyIndex } from '../../lib/plan/operators/key-index.js';
 import { partitionOf } from '../../lib/state/state-partitioner.js';
 
 function byColumn(column: string): Grouping {
@@ -60,5 +63,56 @@ describe('grouping: state partitions of a batch', () => {
   it('a key function partitions as partitionOf of what it returns', () => {
     const g: Grouping = { keyOf: (row: { s: string | null; n: number | null }) => [row.s, row.n] };
     expect([...partitionsOfBatch(g, batch, 6)]).to.deep.equal(expected(g, batch, 6));
+  });
+});
+
+describe('grouping: rows of a partition by key', () => {
+  const schema = schemaFromSpec({ user: 'string', n: 'int', tag: 'string' });
+  const batches = [0, 1, 2].map((b) => batchFromRows(Array.from({ length: 3000 }, (_, i) => ({
+    user: (i + b) % 23 === 0 ? null : i % 7 === 0 ? `ü${(i * 13 + b) % 500}😀` : `u${(i * 31 + b) % 1700}`,
+    n: b * 10_000 + i,
+    tag: i % 5 === 0 ? null : `t${i % 3}`,
+  })), schema));
+
+  /** Groups as [key, values] pairs in their order: what the operators call their functions with. */
+  function pairs(groups: KeyIndex<Group>): [unknown, unknown[]][] {
+    return groups.values().map((g) => [g.key, g.values]);
+  }
+
+  function viaRows(g: Grouping, bs: RecordBatch[], keep?: (Uint8Array | null)[]): [unknown, unknown[]][] {
+    return pairs(groupRows(g, bs.map((b, k) => rowsFromBatch(b).filter((_, i) => !keep?.[k] || keep[k]![i] === 1))));
+  }
+
+  it('a utf8 key column groups as the row path does: same groups, order, rows, nulls and non-ASCII keys', () => {
+    const g = byColumn('user');
+    const groups = groupBatches(g, batches);
+    expect(groups.size).to.be.greaterThan(1000);
+    expect(pairs(groups)).to.deep.equal(viaRows(g, batches));
+  });
+
+  it('honours masks, slices and mapValues', () => {
+    const keep = batches.map((b, k) => (k === 1 ? null : Uint8Array.from({ length: b.numRows }, (_, i) => (i % 4 === k ? 0 : 1))));
+    const g: Grouping = { ...byColumn('user'), toValue: (row: { n: number; tag: string | null }) => `${row.n}:${row.tag}` };
+    expect(pairs(groupBatches(g, batches, keep))).to.deep.equal(viaRows(g, batches, keep));
+    const sliced = [batches[0].slice(100, 2500), batches[2].slice(7, 3000)];
+    expect(pairs(groupBatches(byColumn('user'), sliced))).to.deep.equal(viaRows(byColumn('user'), sliced));
+  });
+
+  it('looks keys up after grouping (timed-out and initial-state keys) and adds new ones at the end', () => {
+    const groups = groupBatches(byColumn('user'), batches);
+    const first = groups.values()[0];
+    expect(groups.has(first.key)).to.equal(true);
+    expect(groups.get(null)).to.not.equal(undefined);
+    expect(groups.has('nobody')).to.equal(false);
+    const before = groups.size;
+    const added = groups.getOrCreate('nobody', () => ({ key: 'nobody', values: [] }));
+    expect(groups.getOrCreate(first.key, () => ({ key: 'x', values: [] }))).to.equal(first);
+    expect(groups.values()[before]).to.equal(added);
+  });
+
+  it('non-utf8 key columns and key functions take the row path', () => {
+    for (const g of [byColumn('n'), { keyOf: (row: { tag: string | null }) => row.tag } as Grouping]) {
+      expect(pairs(groupBatches(g, batches))).to.deep.equal(viaRows(g, batches));
+    }
   });
 });

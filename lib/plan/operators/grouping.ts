@@ -1,5 +1,5 @@
 import { Type, type DataType, type Dictionary, type Float, type Int, type RecordBatch, type Schema } from 'apache-arrow';
-import { batchFromRows, fieldIndex, inferSchema, rowsFromBatch, valuesOf } from '../../arrow/index.js';
+import { batchFromRows, fieldIndex, inferSchema, isValid, rowsFromBatch, valuesOf } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
 import { partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import { KeyIndex } from './key-index.js';
@@ -34,6 +34,122 @@ export function groupRows(grouping: Grouping, rowsPerBatch: Iterable<Record<stri
     }
   }
   return groups;
+}
+
+/** Rows `keep[i] === 1` of `rows`, or all of them without a mask. */
+function keptRows(rows: Record<string, unknown>[], keep: Uint8Array | null | undefined): Record<string, unknown>[] {
+  if (!keep) return rows;
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < rows.length; i++) if (keep[i] === 1) out.push(rows[i]);
+  return out;
+}
+
+/** Node's Buffer with its native slice decoder (what `toString('utf8', start, end)` calls, without its checks). */
+type Utf8Buffer = Buffer & { utf8Slice(start: number, end: number): string };
+
+/** A Buffer over the same memory as `bytes`, to decode strings from without copying or a subarray per string. */
+function utf8Buffer(bytes: Uint8Array): Utf8Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Utf8Buffer;
+}
+
+/**
+ * Groups the rows of a partition's batches by key, like {@link groupRows} over their rows (same groups,
+ * same order; `keep`, per batch, masks out rows such as late ones). When the key is a utf8 column, rows
+ * are grouped by the key's bytes before any row object exists: a hash table over the bytes (no JS Map,
+ * no closure per row), one string per distinct key shared by its rows (no decode per row), and each
+ * group's values array allocated at its final length. (Arrow utf8 is valid UTF-8, so equal bytes are
+ * equal strings.)
+ */
+export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[], keep?: readonly (Uint8Array | null)[]): KeyIndex<Group> {
+  const column = grouping.column;
+  const keyColumns = column === undefined ? [] : batches.map((b) => fieldIndex(b.schema, column));
+  if (column === undefined || batches.some((b, k) => keyColumns[k] < 0 || b.schema.fields[keyColumns[k]].type.typeId !== Type.Utf8)) {
+    return groupRows(grouping, batches.map((b, k) => keptRows(rowsFromBatch(b), keep?.[k])));
+  }
+  let total = 0;
+  for (const b of batches) total += b.numRows;
+  let size = 16;
+  while (size < total * 2) size *= 2;
+  const table = new Int32Array(size);
+  const mask = size - 1;
+  // Per group (at most one per row): hash, and where its key's bytes are (batch, start, end) to compare rows with.
+  const gHash = new Int32Array(total);
+  const gBatch = new Int32Array(total);
+  const gStart = new Int32Array(total);
+  const gEnd = new Int32Array(total);
+  const counts = new Int32Array(total);
+  const keyBytes = batches.map((b, k) => b.data.children[keyColumns[k]].values as Uint8Array);
+  const groups: Group[] = [];
+  let nullGroup = -1;
+  const groupOf = batches.map((b) => new Int32Array(b.numRows));
+  for (let k = 0; k < batches.length; k++) {
+    const data = batches[k].data.children[keyColumns[k]];
+    const offsets = data.valueOffsets as Int32Array;
+    const bytes = keyBytes[k];
+    const text = utf8Buffer(bytes);
+    const hasNulls = data.nullCount > 0;
+    const keepK = keep?.[k];
+    const gid = groupOf[k];
+    for (let r = 0; r < data.length; r++) {
+      if (keepK && keepK[r] !== 1) { gid[r] = -1; continue; }
+      if (hasNulls && !isValid(data, r)) {
+        if (nullGroup < 0) {
+          nullGroup = groups.length;
+          groups.push({ key: null, values: [] });
+          gBatch[nullGroup] = -1;
+        }
+        gid[r] = nullGroup;
+        counts[nullGroup]++;
+        continue;
+      }
+      const start = offsets[r];
+      const end = offsets[r + 1];
+      const len = end - start;
+      let h = 0x811c9dc5;
+      for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+      let slot = h & mask;
+      let g = -1;
+      for (let e = table[slot]; e !== 0; e = table[slot]) {
+        const c = e - 1;
+        if (gHash[c] === h && gEnd[c] - gStart[c] === len) {
+          const other = keyBytes[gBatch[c]];
+          const os = gStart[c] - start;
+          let i = start;
+          while (i < end && other[os + i] === bytes[i]) i++;
+          if (i === end) { g = c; break; }
+        }
+        slot = (slot + 1) & mask;
+      }
+      if (g < 0) {
+        g = groups.length;
+        table[slot] = g + 1;
+        groups.push({ key: text.utf8Slice(start, end), values: [] });
+        gHash[g] = h; gBatch[g] = k; gStart[g] = start; gEnd[g] = end;
+      }
+      gid[r] = g;
+      counts[g]++;
+    }
+  }
+  for (let g = 0; g < groups.length; g++) groups[g].values = new Array(counts[g]);
+  const filled = new Int32Array(groups.length);
+  const { toValue } = grouping;
+  for (let k = 0; k < batches.length; k++) {
+    const batch = batches[k];
+    const fields = batch.schema.fields;
+    const names = fields.map((f) => f.name);
+    const keyAt = keyColumns[k];
+    const cols = batch.data.children.map((c, i) => (i === keyAt ? null : valuesOf(c)));
+    const gid = groupOf[k];
+    for (let r = 0; r < batch.numRows; r++) {
+      const g = gid[r];
+      if (g < 0) continue;
+      const group = groups[g];
+      const row: Record<string, unknown> = {};
+      for (let c = 0; c < names.length; c++) row[names[c]] = c === keyAt ? group.key : cols[c]![r];
+      group.values[filled[g]++] = toValue ? toValue(row) : row;
+    }
+  }
+  return KeyIndex.of(groups, (g) => g.key);
 }
 
 /** The grouping keys of a batch's rows (what the engine hashes into state partitions). */

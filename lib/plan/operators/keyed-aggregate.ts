@@ -1,8 +1,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { rowsFromBatch } from '../../arrow/index.js';
 import type { OutputMode } from '../../sinks/sink.js';
 import type { StatefulContext, StatefulOperator } from '../stateful-operator.js';
-import { groupRows, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
+import { groupBatches, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
 
 /** A running fold per key: `first` starts it from a key's first value, `add` folds in each later one. */
 export interface KeyedFold {
@@ -43,7 +42,7 @@ export class KeyedAggregateOperator implements StatefulOperator {
   process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] {
     const { fold, grouping } = this;
     const state = ctx.state;
-    const groups = groupRows(grouping, input.map(rowsFromBatch));
+    const groups = groupBatches(grouping, input);
     const out: Record<string, unknown>[] = [];
     for (const { key, values } of groups.values()) {
       let acc: unknown;

@@ -1,10 +1,9 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { rowsFromBatch } from '../../arrow/index.js';
 import { GroupStateImpl, type GroupState, type GroupStateTimeout } from '../../api/group-state.js';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/sink.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
-import { groupRows, initialEntriesOf, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
+import { groupBatches, initialEntriesOf, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
 
 /** The function of mapGroupsWithState: one output row per call. */
 export type MapGroupsFunction<K, V, S, U> = (key: K, values: V[], state: GroupState<S>) => U;
@@ -95,8 +94,8 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
     const state = ctx.state;
     const out: Record<string, unknown>[] = [];
     const eventTime = spec.timeout === 'EventTimeTimeout' ? ctx.eventTimeColumn : undefined;
-    const rows = input.map((b) => (eventTime === undefined ? rowsFromBatch(b) : this.dropLate(b, eventTime, ctx)));
-    const groups = groupRows(spec.grouping, rows);
+    const keep = eventTime === undefined ? undefined : input.map((b) => this.notLate(b, eventTime, ctx));
+    const groups = groupBatches(spec.grouping, input, keep);
 
     if (ctx.batchId === 0 && spec.initialState.length > 0) {
       for (const [key, value] of initialEntriesOf(spec.initialState, ctx.partition, ctx.numPartitions)) {
@@ -134,20 +133,19 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
     else ctx.metrics.nextEventTimeDeadlineMs = next;
   }
 
-  /** The rows of `batch` after the watermark, as objects; the others are counted as dropped. */
-  private dropLate(batch: RecordBatch, column: string, ctx: StatefulContext): Record<string, unknown>[] {
-    const rows = rowsFromBatch(batch);
+  /** Which rows of `batch` are after the watermark (1) or late (0, counted as dropped); null when all are kept. */
+  private notLate(batch: RecordBatch, column: string, ctx: StatefulContext): Uint8Array | null {
     const i = batch.schema.fields.findIndex((f) => f.name === column);
-    if (i < 0) return rows;
+    if (i < 0) return null;
     const data = batch.data.children[i];
     const values = data.values as ArrayLike<number | bigint>;
     const wm = ctx.watermarkMs;
-    const kept: Record<string, unknown>[] = [];
-    for (let r = 0; r < rows.length; r++) {
+    const keep = new Uint8Array(batch.numRows);
+    for (let r = 0; r < batch.numRows; r++) {
       if (data.getValid(r) && Number(values[r]) <= wm) ctx.metrics.numRowsDroppedByWatermark++;
-      else kept.push(rows[r]);
+      else keep[r] = 1;
     }
-    return kept;
+    return keep;
   }
 
   /** Calls the function for one key and writes back its state changes. */
