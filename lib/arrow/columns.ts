@@ -15,6 +15,28 @@ export function mkData(props: Record<string, unknown>): Data {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * `Number(v) * scale` of every value of an int64 column (exact below 2^53, correctly rounded above, as
+ * Number(bigint)). Reads each value as two 32-bit words: a BigInt per value costs ~8x more.
+ */
+export function int64ToNumbers(values: BigInt64Array | BigUint64Array, scale = 1, length = values.length): Float64Array {
+  const n = Math.min(length, values.length);
+  const out = new Float64Array(n);
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < n; i++) out[i] = Number(values[i]) * scale;
+    return out;
+  }
+  const w = new Int32Array(values.buffer, values.byteOffset, n * 2);
+  if (values instanceof BigUint64Array) {
+    for (let i = 0; i < n; i++) out[i] = ((w[2 * i + 1] >>> 0) * 4294967296 + (w[2 * i] >>> 0)) * scale;
+  } else {
+    for (let i = 0; i < n; i++) out[i] = (w[2 * i + 1] * 4294967296 + (w[2 * i] >>> 0)) * scale;
+  }
+  return out;
+}
+
 /** Validity bitmap for `values`, or undefined when nothing is null. */
 function validityOf(values: ArrayLike<unknown>, n: number): { bitmap?: Uint8Array; nullCount: number } {
   let nullCount = 0;
@@ -255,9 +277,9 @@ export function valuesOf(data: Data): unknown[] {
       return out;
     }
     case Type.Float: case Type.Int: {
-      const vals = data.values as ArrayLike<number | bigint>;
-      const big = vals instanceof BigInt64Array || vals instanceof BigUint64Array;
-      for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? (big ? Number(vals[i]) : vals[i]) : null;
+      const raw = data.values as ArrayLike<number> | BigInt64Array | BigUint64Array;
+      const vals = raw instanceof BigInt64Array || raw instanceof BigUint64Array ? int64ToNumbers(raw, 1, n) : raw;
+      for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? vals[i] : null;
       return out;
     }
     case Type.Timestamp: case Type.Date: {
@@ -265,6 +287,11 @@ export function valuesOf(data: Data): unknown[] {
       const unit = (t as unknown as { unit: number }).unit ?? 1;
       // Date units are DAY (0) and MILLISECOND (1); timestamp units SECOND, MILLISECOND, MICROSECOND, NANOSECOND.
       const scale = t.typeId === Type.Date ? (unit === 0 ? 86_400_000 : 1) : [1000, 1, 1e-3, 1e-6][unit] ?? 1;
+      if (vals instanceof BigInt64Array) {
+        const ms = int64ToNumbers(vals, scale, n);
+        for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? new Date(ms[i]) : null;
+        return out;
+      }
       for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? new Date(Number(vals[i]) * scale) : null;
       return out;
     }

@@ -1,6 +1,6 @@
 import type { Data, RecordBatch } from 'apache-arrow';
 import { Field, Schema } from 'apache-arrow';
-import { batchFromRows, batchOf, countRows, inferSchema, rowsFromBatch, takeRows } from '../arrow/index.js';
+import { batchFromRows, batchOf, countRows, inferSchema, int64ToNumbers, rowsFromBatch, takeRows } from '../arrow/index.js';
 import { UserCodeError } from '../errors.js';
 import { bindExpression, filterIndices, type BoundExpression } from '../plan/expression-eval.js';
 import type { MapNode, PlanNode, ProjectNode, StatefulNode, WatermarkNode } from '../plan/logical-plan.js';
@@ -94,11 +94,13 @@ function observeEventTime(node: WatermarkNode, batch: RecordBatch, stats: Record
     throw new UserCodeError(nodeName(node), -1, new Error(`withWatermark column '${node.column}' is not in the rows (columns: ${batch.schema.fields.map((f) => f.name).join(', ')})`));
   }
   const data = batch.data.children[i];
-  const vals = data.values as ArrayLike<number | bigint>;
+  const raw = data.values as ArrayLike<number> | BigInt64Array;
+  const vals = raw instanceof BigInt64Array ? int64ToNumbers(raw, 1, batch.numRows) : raw;
+  const checkValid = data.nullCount > 0;
   const s = (stats[node.id] ??= { max: -Infinity, min: Infinity, sum: 0, count: 0 });
   for (let r = 0; r < batch.numRows; r++) {
-    if (!data.getValid(r)) continue;
-    const v = Number(vals[r]);
+    if (checkValid && !data.getValid(r)) continue;
+    const v = vals[r];
     if (v > s.max) s.max = v;
     if (v < s.min) s.min = v;
     s.sum += v;
@@ -202,7 +204,7 @@ export async function runStatefulPartition(
     batches = await node.operator.process(input, {
       batchId: ctx.batchId, partition, numPartitions: ctx.numStatePartitions, state: store,
       watermarkMs: ctx.watermarkMs, eventTimeColumn: ctx.eventTimeColumns[nodeId], processingTimeMs: ctx.batchTimestampMs,
-      outputMode: ctx.outputMode, metrics, late,
+      outputMode: ctx.outputMode, metrics, late, lateOutput: ctx.lateOutput,
     });
   } catch (err) {
     stores.discard(nodeId, partition);
