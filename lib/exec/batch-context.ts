@@ -48,4 +48,6 @@ export interface StatefulMetrics extends OperatorMetrics {
   numRowsRemoved: number;
   memoryUsedBytes: number;
   commitTimeMs: number;
+  /** Time spent loading state from the checkpoint (after a restart or a failed batch), 0 when it was in memory. */
+  stateLoadTimeMs: number;
 }

@@ -482,6 +482,7 @@ class BatchRun {
       numLateRows: sum((r) => r.metrics.numLateRows),
       memoryUsedBytes: sum((r) => r.metrics.memoryUsedBytes),
       commitTimeMs: sum((r) => r.metrics.commitTimeMs),
+      stateLoadTimeMs: sum((r) => r.metrics.stateLoadTimeMs),
       numShufflePartitions: rs.length,
     };
   }

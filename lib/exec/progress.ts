@@ -23,6 +23,8 @@ export interface StateOperatorProgress {
   numLateRows: number;
   memoryUsedBytes: number;
   commitTimeMs: number;
+  /** Time spent loading state from the checkpoint, summed over partitions: non-zero after a restart (recovery time). */
+  stateLoadTimeMs: number;
   numShufflePartitions: number;
 }
 

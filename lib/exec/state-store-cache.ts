@@ -8,6 +8,8 @@ export interface StateCommitStats {
   numRowsRemoved: number;
   memoryUsedBytes: number;
   commitTimeMs: number;
+  /** Time this batch spent loading the partition's state from the checkpoint (0 when it was in memory). */
+  stateLoadTimeMs: number;
 }
 
 /**
@@ -16,7 +18,7 @@ export interface StateCommitStats {
  * in memory (a replay after a failed batch, or a partition that moved to this thread).
  */
 export class StateStoreCache {
-  private readonly stores = new Map<string, { store: StateStore; version: number }>();
+  private readonly stores = new Map<string, { store: StateStore; version: number; loadTimeMs: number }>();
 
   /** Options every store is opened with (e.g. snapshot interval). */
   constructor(private readonly options: { snapshotInterval?: number } = {}) {}
@@ -29,10 +31,14 @@ export class StateStoreCache {
   async open(checkpointDir: string, op: number, partition: number, version: number): Promise<StateStore> {
     const k = StateStoreCache.key(op, partition);
     const hit = this.stores.get(k);
-    if (hit && hit.version === version) return hit.store;
+    if (hit && hit.version === version) {
+      hit.loadTimeMs = 0;
+      return hit.store;
+    }
     const dir = path.join(checkpointDir, 'state', String(op), String(partition));
+    const started = performance.now();
     const store = await StateStore.load(dir, version, { snapshotInterval: this.options.snapshotInterval });
-    this.stores.set(k, { store, version });
+    this.stores.set(k, { store, version, loadTimeMs: performance.now() - started });
     return store;
   }
 
@@ -44,7 +50,7 @@ export class StateStoreCache {
     const stats = await entry.store.commit(version);
     entry.version = version;
     if (minVersionToKeep > 0) await entry.store.purge(minVersionToKeep);
-    return stats;
+    return { ...stats, stateLoadTimeMs: entry.loadTimeMs };
   }
 
   /** Forgets a store whose batch failed, so the replay reloads it from the checkpoint. */

@@ -21,7 +21,7 @@ function progress(over: Partial<QueryProgress> & { state?: number[] } = {}): Que
     eventTime: { watermark: '2024-05-01T09:59:50.000Z' },
     stateOperators: (state ?? [700, 41]).map((n, i) => ({
       operatorName: `op#${i}`, numRowsTotal: n, numRowsUpdated: 0, numRowsRemoved: 0, numKeysTimedOut: 0, numRowsDroppedByWatermark: 0,
-      numLateRows: 0, memoryUsedBytes: 0, commitTimeMs: 0, numShufflePartitions: 4,
+      numLateRows: 0, memoryUsedBytes: 0, commitTimeMs: 0, stateLoadTimeMs: 0, numShufflePartitions: 4,
     })),
     sources: [],
     sink: { description: 'noop', numOutputRows: 17 },
