@@ -12,6 +12,8 @@ export interface BatchContext {
   outputMode: OutputMode;
   /** Stateful operator id → the event-time column it sees (from withWatermark), if any. */
   eventTimeColumns: Record<number, string>;
+  /** Whether late rows go to a late-data output (otherwise operators only count them). */
+  lateOutput: boolean;
   /** Keep state versions from this one on (older ones may be purged). */
   minStateVersionToKeep: number;
 }

@@ -211,7 +211,7 @@ export class MicroBatchExecution {
     const ctx: BatchContext = {
       batchId, batchTimestampMs: entry.batchTimestampMs, watermarkMs: entry.batchWatermarkMs,
       checkpointDir: this.checkpoint.dir, numStatePartitions: c.numStatePartitions, outputMode: c.analysis.outputMode,
-      eventTimeColumns: c.analysis.eventTimeColumns, minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
+      eventTimeColumns: c.analysis.eventTimeColumns, lateOutput: c.lateSink !== undefined, minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
     };
     const run = new BatchRun(this.sources, entry, ctx, this.executor);
     let output: RecordBatch[];

@@ -44,6 +44,8 @@ export interface StatefulContext {
   metrics: OperatorMetrics;
   /** Rows an operator diverts to the late-data output, with the reason already in their columns. */
   late: RecordBatch[];
+  /** Whether the query has a late-data output; when false, late rows are only counted, not built. */
+  lateOutput: boolean;
 }
 
 /**

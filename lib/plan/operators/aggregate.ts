@@ -433,6 +433,7 @@ class AggregationRun {
   }
 
   private flushLate(keyed: BatchKeys[]): void {
+    if (!this.ctx.lateOutput) return;
     for (const [b, { idx, reasons }] of this.late) {
       const batch = keyed[b].batch;
       const late = this.op.bind(batch.schema).late;
