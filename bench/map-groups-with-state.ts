@@ -31,7 +31,9 @@ const KEYS = Number(process.argv[3] ?? 100_000);
 const RUNS = Number(process.argv[4] ?? 3);
 const RECOVER_KEYS = Number(process.argv[5] ?? 1_000_000);
 const ONLY = process.argv[6]?.split(',');
-const FILES = 10;
+/** Input files; the engine reads FILES_PER_BATCH per batch (one read task each), so 10 batches. */
+const FILES = 20;
+const FILES_PER_BATCH = 2;
 const TIMEOUT_MS = 3_600_000;
 const APP = fileURLToPath(new URL('./apps/map-groups-with-state.js', import.meta.url));
 
@@ -44,7 +46,7 @@ function keyName(prefix: string, i: number, width: number): string {
  * `keyOf(i)` names the key of event i. Files get increasing mtimes so the file source reads them in order.
  */
 function eventFiles(dir: string, count: number, keyOf: (i: number) => string): string[] {
-  const marker = path.join(dir, `.complete-${count}`);
+  const marker = path.join(dir, `.complete-${count}-${FILES}`);
   const names = Array.from({ length: FILES }, (_, f) => path.join(dir, `part-${String(f).padStart(4, '0')}.json`));
   fs.rmSync(path.join(dir, EXTRA_FILE), { force: true });
   if (fs.existsSync(marker)) return names;
@@ -66,7 +68,7 @@ function eventFiles(dir: string, count: number, keyOf: (i: number) => string): s
 const EXTRA_FILE = 'part-9999.json';
 
 /**
- * The same work by hand: per file (one batch), parse each line, add its amount to the key's sum in a Map,
+ * The same work by hand: per batch (FILES_PER_BATCH files), parse each line, add its amount to the key's sum in a Map,
  * then emit one row per key updated in the batch with its timeout re-armed, then remove and emit the keys
  * whose timeout is due. Returns the events processed.
  */
@@ -74,12 +76,12 @@ function handLoop(files: string[]): number {
   const state = new Map<string, { sum: number; timeout: number; batch: number }>();
   let events = 0;
   let out = 0;
-  for (let b = 0; b < files.length; b++) {
+  for (let b = 0; b * FILES_PER_BATCH < files.length; b++) {
     const now = Date.now();
     const touched: string[] = [];
     const rows: { key: string; sum: number; timedOut: boolean }[] = [];
-    const text = fs.readFileSync(files[b], 'utf8');
-    for (const line of text.split('\n')) {
+    const lines = files.slice(b * FILES_PER_BATCH, (b + 1) * FILES_PER_BATCH).flatMap((f) => fs.readFileSync(f, 'utf8').split('\n'));
+    for (const line of lines) {
       if (line === '') continue;
       const e = JSON.parse(line) as { key: string; amount: number };
       let s = state.get(e.key);
@@ -135,12 +137,12 @@ function stateFileBytes(ckpt: string): { snapshotBytes: number; deltaBytes: numb
   return { snapshotBytes, deltaBytes, stores };
 }
 
-/** Runs the app over `dataDir` to the end of the data (availableNow, one file per batch). */
+/** Runs the app over `dataDir` to the end of the data (availableNow, FILES_PER_BATCH files per batch). */
 async function runSluice(dataDir: string, ckpt: string, threads: number): Promise<{ events: number; progress: QueryProgress[] }> {
   const app = await loadApp(APP);
   const progress: QueryProgress[] = [];
   const { queries } = await runApp(app, {
-    sources: [`file:${dataDir}?maxFilesPerTrigger=1`], sinks: ['noop:'], checkpoint: ckpt, options: { timeout: `${TIMEOUT_MS}ms` },
+    sources: [`file:${dataDir}?maxFilesPerTrigger=${FILES_PER_BATCH}`], sinks: ['noop:'], checkpoint: ckpt, options: { timeout: `${TIMEOUT_MS}ms` },
     trigger: { availableNow: true }, threads, onProgress: (_o, p) => { progress.push(p); },
   });
   await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
@@ -177,7 +179,7 @@ async function throughput(): Promise<void> {
   const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const loads: string[] = [];
   let last: RunFigures | null = null;
-  console.log(`\n== throughput: ${fmt(EVENTS)} events over ${fmt(KEYS)} keys in ${FILES} files (one per batch), JSON lines, load average ${load()}`);
+  console.log(`\n== throughput: ${fmt(EVENTS)} events over ${fmt(KEYS)} keys in ${FILES} files (${FILES_PER_BATCH} per batch), JSON lines, load average ${load()}`);
   for (let r = 0; r < RUNS; r++) {
     for (const name of names) {
       const c0 = process.cpuUsage();
@@ -221,7 +223,7 @@ async function recovery(): Promise<void> {
   const dataDir = path.join(os.tmpdir(), `sluice-bench-mgws-recover-${RECOVER_KEYS}`);
   const width = String(RECOVER_KEYS - 1).length;
   eventFiles(dataDir, RECOVER_KEYS, (i) => keyName('r', i, width));
-  console.log(`\n== recovery: ${fmt(RECOVER_KEYS)} keys of state (each key once, ${FILES} batches), then a restart on the same checkpoint; load average ${load()}`);
+  console.log(`\n== recovery: ${fmt(RECOVER_KEYS)} keys of state (each key once, ${FILES / FILES_PER_BATCH} batches), then a restart on the same checkpoint; load average ${load()}`);
   for (const threads of [0, 2]) {
     const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ckpt-'));
     try {
