@@ -146,40 +146,41 @@ export class KafkaSink implements StreamSink {
     if (records.length === 0) return;
     const topics = [...new Set(records.map((r) => r.topic))].sort();
     const markerFile = path.join(this.markerDir, String(batchId));
-    let replay: Marker | null = null;
-    if (fs.existsSync(markerFile)) {
-      replay = await readVersioned<Marker>(markerFile, validateMarker);
-      if (replay.queryId !== this.queryId || replay.batchId !== batchId) {
-        throw new SluiceError('CHECKPOINT_CORRUPT', `Kafka sink marker ${markerFile} belongs to query ${replay.queryId} batch ${replay.batchId}`,
+    let marker: Marker;
+    const replay = fs.existsSync(markerFile);
+    if (replay) {
+      marker = await readVersioned<Marker>(markerFile, validateMarker);
+      if (marker.queryId !== this.queryId || marker.batchId !== batchId) {
+        throw new SluiceError('CHECKPOINT_CORRUPT', `Kafka sink marker ${markerFile} belongs to query ${marker.queryId} batch ${marker.batchId}`,
           'the checkpoint directory was copied or edited; restore it or start over with a new checkpoint');
       }
     } else {
       const offsets: Marker['offsets'] = {};
       for (const p of await client.fetchOffsets(topics)) (offsets[p.topic] ??= {})[p.partition] = p.high;
-      await writeVersioned(markerFile, { queryId: this.queryId, batchId, offsets } satisfies Marker);
+      marker = { queryId: this.queryId, batchId, offsets };
+      await writeVersioned(markerFile, marker);
     }
-    await this.write(client, batchId, records, topics, markerFile, replay);
+    await this.write(client, batchId, records, topics, marker, replay);
     this.stall = null;
     await this.removeOldMarkers(batchId);
   }
 
   /**
-   * Sends the records not yet in the topics. `marker` is null on a first attempt (nothing can be there);
-   * after a failed produce request, whose records may or may not have been written, it is read and the
-   * topics are looked at again before the rest is sent, with back-off between attempts.
+   * Sends the records not yet in the topics. On a first attempt nothing can be there yet; on a replay, and
+   * after a failed produce request (whose records may or may not have been written), the topics are read
+   * back from the marked offsets before the rest is sent, with back-off between attempts.
    */
   private async write(client: KafkaClient, batchId: number, records: OutRecord[], topics: string[],
-    markerFile: string, marker: Marker | null): Promise<void> {
+    marker: Marker, lookBack: boolean): Promise<void> {
     const retry = this.clientOptions.retry ?? {};
     for (let attempt = 1; ; attempt++) {
-      const partitionCounts = new Map<string, number>();
       try {
         let todo = records;
-        if (marker) {
+        let partitionCounts = new Map(Object.entries(marker.offsets).map(([t, parts]) => [t, Object.keys(parts).length]));
+        if (lookBack) {
+          partitionCounts = new Map();
           const written = await this.writtenSeqs(client, marker, topics, batchId, partitionCounts);
           todo = records.filter((r) => !written.has(r.seq));
-        } else {
-          for (const p of await client.fetchOffsets(topics)) partitionCounts.set(p.topic, (partitionCounts.get(p.topic) ?? 0) + 1);
         }
         await this.send(client, batchId, todo, partitionCounts);
         return;
@@ -189,7 +190,7 @@ export class KafkaSink implements StreamSink {
         const delayMs = Math.min(retry.maxMs ?? 2000, (retry.initialMs ?? 100) * 2 ** (attempt - 1));
         this.stall = { event: { operation: `produce batch ${batchId}`, attempt, delayMs, error: e }, at: Date.now() };
         await new Promise((r) => setTimeout(r, delayMs));
-        marker ??= await readVersioned<Marker>(markerFile, validateMarker);
+        lookBack = true;
       }
     }
   }

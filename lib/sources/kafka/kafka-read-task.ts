@@ -121,7 +121,7 @@ function decodeJsonValues(messages: KafkaMessage[], spec: KafkaReadSpec, schema:
     const v = messages[i].value;
     // A tombstone (null value) is a row whose value fields are all null; a blank value is malformed.
     const s = v === null ? '{}' : v.toString('utf8');
-    texts[i] = s.trim() === '' ? JSON.stringify(s) : s;
+    texts[i] = s.length === 0 || (s.charCodeAt(0) <= 32 && s.trim() === '') ? JSON.stringify(s) : s;
   }
   const kept: number[] = [];
   const rows = collectJsonLines(texts, {
