@@ -16,16 +16,18 @@
  * deduplicate kafkajs' idempotent producer, so broker-side sequence numbers cannot be relied on).
  *
  * The guarantee holds when:
- * - one query (one checkpoint) runs at a time; other producers may write to the same topics, their
- *   records are told apart by the headers;
- * - records of batch N are not deleted by retention or compaction before a restart that replays N
- *   (a deleted record is written again);
- * - consumers that need exactly-once read whole topics, not a truncated tail, and do not need the rows of
- *   one batch to appear atomically: a crash mid-batch leaves part of the batch visible until the restart
- *   completes it (Kafka transactions would hide it, which the librdkafka test broker does not support).
+ * - one query (one checkpoint) runs at a time, and its output and its late-data output do not share a
+ *   topic (both number their batches the same way). Other producers may write to the same topics: their
+ *   records are told apart by the headers, they only make the look-back read more;
+ * - records of batch N are not deleted by retention or compaction between the crash and the restart that
+ *   replays N (a deleted record is written again);
+ * - consumers that need exactly-once do not need the rows of one batch to appear atomically: a crash
+ *   mid-batch leaves part of the batch visible until the restart completes it (Kafka transactions would
+ *   hide it; the librdkafka test broker cannot show read_committed isolation, so sluice does not use them).
  *
- * Deduplication is by row position, so replay order and partitions may differ from the first attempt only
- * for the rows that were missing.
+ * Deduplication is by row position, so on a replay only the missing rows are sent, possibly to other
+ * partitions than in the first attempt when the topic gained partitions in between. Keyed rows always go
+ * to murmur2(key) (Java-compatible), so a key's records stay in one partition and in order.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
