@@ -2,7 +2,8 @@
  * Benchmark (issue 5): Kafka topic → JSON parse → count and sum per user → Kafka topic, against the loop a
  * Node user writes today with kafkajs (group consumer, eachBatch: JSON.parse, a Map of totals, produce the
  * changed totals), on the same mock broker (test/support/kafka/mockbroker) in the same run. Then Kafka →
- * JSON parse → Parquet sink against the same pipeline into the JSON-lines file sink.
+ * JSON parse → Parquet sink against the same pipeline into the JSON-lines file sink, and the source alone
+ * (into a no-op sink) against the client's raw fetch, to see whether it keeps pace with the broker.
  *
  *   node dist/bench/kafka-e2e.js [events=200000] [runs=3] [partitions=8]
  *
@@ -175,6 +176,23 @@ async function main(): Promise<void> {
       const s = median(results[`sluice, threads ${t}`]);
       console.log(`  ratio sluice threads ${t} / kafkajs loop: ${(s / loop).toFixed(2)} (after join), ${(s / loopJoin).toFixed(2)} (with join)`);
     }
+
+    // Does the source keep pace with the broker? Reading alone: the client's raw fetch of every partition,
+    // against the source decoding JSON into Arrow into a no-op sink.
+    const pace: Record<string, number[]> = {};
+    for (let r = 0; r < RUNS; r++) {
+      const t0 = performance.now();
+      const offsets = await client.fetchOffsets('events');
+      const got = await Promise.all(offsets.map((o) => client.fetchRange('events', o.partition, o.low, o.high)));
+      if (got.reduce((a, m) => a + m.length, 0) !== EVENTS) throw new Error('raw fetch read the wrong number of records');
+      (pace['KafkaClient fetch, no decoding'] ??= []).push(EVENTS / ((performance.now() - t0) / 1000));
+      for (const threads of [0, 2]) {
+        const ms = await runSluice('./apps/kafka-events.js', source, 'noop:', threads);
+        (pace[`sluice source → noop, threads ${threads}`] ??= []).push(EVENTS / (ms / 1000));
+      }
+    }
+    console.log('\nReading alone (events/s, median):');
+    for (const [label, xs] of Object.entries(pace)) console.log(`  ${label.padEnd(34)} ${fmt(median(xs))}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`);
 
     const sinks: Record<string, { e2e: number[]; sink: number[] }> = {};
     for (let r = 0; r < RUNS; r++) {
