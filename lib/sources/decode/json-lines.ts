@@ -1,13 +1,15 @@
 /**
- * JSON-lines decoder: one JSON object per line into Arrow record batches of a given schema. Each line is
- * parsed once and its fields are written straight into per-column JS arrays, from which the columns are
- * built in one pass each (no row objects are kept, no Arrow builders).
+ * JSON-lines decoder: one JSON object per line into Arrow record batches of a given schema. Bytes go through
+ * the scanner of json-bytes.ts when it can read them (clean lines of supported types: no row objects, no JS
+ * strings); otherwise, and for input given as strings, each line is parsed once and its fields are written
+ * straight into per-column JS arrays, from which the columns are built in one pass each.
  */
 import { Type, type DataType, type Field, type List, type Schema, type Struct } from 'apache-arrow';
 import type { ReadResult } from '../source.js';
 import {
   RowCollector, describeValue, finishDecode, linesOf, parseTimestamp, type DecodeOptions,
 } from './common.js';
+import { decodeJsonBytes, jsonText } from './json-bytes.js';
 
 /** Marks a value that does not fit its field's type; the converter leaves the reason in `mismatch`. */
 const MISMATCH = Symbol('mismatch');
@@ -27,7 +29,7 @@ function fail(where: string, expected: string, v: unknown): typeof MISMATCH {
 export function jsonConverter(type: DataType, where: string): Converter {
   switch (type.typeId) {
     case Type.Utf8: case Type.LargeUtf8:
-      return (v) => (typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+      return jsonText;
     case Type.Float:
       return (v) => (typeof v === 'number' ? v : fail(where, 'a number', v));
     case Type.Int: {
@@ -73,7 +75,7 @@ export function jsonConverter(type: DataType, where: string): Converter {
         const src = v as Record<string, unknown>;
         const out: Record<string, unknown> = {};
         for (let k = 0; k < fields.length; k++) {
-          const x = src[fields[k].name];
+          const x = own(src, fields[k].name);
           if (x === null || x === undefined) { out[fields[k].name] = null; continue; }
           const c = convs[k](x);
           if (c === MISMATCH) return MISMATCH;
@@ -88,6 +90,11 @@ export function jsonConverter(type: DataType, where: string): Converter {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** A field of a parsed object; names that objects inherit (`constructor`, `toString`) count only when the line has them. */
+function own(obj: Record<string, unknown>, name: string): unknown {
+  return name in Object.prototype && !Object.hasOwn(obj, name) ? undefined : obj[name];
+}
 
 const convertersBySchema = new WeakMap<Schema, Converter[]>();
 
@@ -107,6 +114,10 @@ function convertersOf(schema: Schema): Converter[] {
  * Fields missing from a line are null; fields not in the schema are ignored.
  */
 export async function decodeJsonLines(input: readonly string[] | Uint8Array, options: DecodeOptions): Promise<ReadResult> {
+  if (input instanceof Uint8Array) {
+    const batch = decodeJsonBytes(input, options.schema, options.columnNameOfCorruptRecord);
+    if (batch) return { batches: [batch], numMalformed: 0 };
+  }
   return finishDecode(collectJsonLines(linesOf(input), options), options);
 }
 
@@ -124,6 +135,7 @@ export function collectJsonLines(lines: readonly string[], options: DecodeOption
   const cols = rows.columns;
   const corrupt = rows.corruptColumn;
   const names = fields.map((f) => f.name);
+  const inherited = names.map((n) => n in Object.prototype);
   for (let i = 0; i < lines.length; i++) {
     // Each line adds at most one row: a row more than `kept` knows of came from the previous line.
     if (kept && rows.length > kept.length) kept.push(i - 1);
@@ -145,7 +157,7 @@ export function collectJsonLines(lines: readonly string[], options: DecodeOption
     let bad: string | null = null;
     for (let k = 0; k < nf; k++) {
       if (k === corrupt) continue;
-      const v = rec[names[k]];
+      const v = inherited[k] ? own(rec, names[k]) : rec[names[k]];
       if (v === null || v === undefined) { cols[k][r] = null; continue; }
       const c = convs[k](v);
       if (c === MISMATCH) {
