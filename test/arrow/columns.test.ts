@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { tableFromIPC, tableToIPC, Table, vectorFromArray, makeData, DateDay, RecordBatch, Schema, Field, Struct, Dictionary, Utf8, Int32 } from 'apache-arrow';
-import { batchFromRows, rowsFromBatch, inferSchema, schemaFromSpec, takeRows, schemaToSpec } from '../../lib/arrow/index.js';
+import { batchFromRows, rowsFromBatch, inferSchema, schemaFromSpec, takeRows, schemaToSpec, valuesOf } from '../../lib/arrow/index.js';
 
 describe('arrow columns', () => {
   const rows = [
@@ -23,6 +23,13 @@ describe('arrow columns', () => {
     const b = takeRows(batchFromRows(rows, schema), [2, 0]);
     expect(rowsFromBatch(b)).to.deep.equal([rows[2], rows[0]]);
     expect(rowsFromBatch(takeRows(b.slice(1, 2), [0]))).to.deep.equal([rows[0]]);
+  });
+
+  it('reads utf8 values exactly: non-ASCII, a leading BOM, empty, long, nulls, sliced columns', () => {
+    const values = ['', 'k0001', 'ü€😀', '\uFEFFbom kept', 'x'.repeat(300), null, 'añb', 'é'.repeat(40)];
+    const data = batchFromRows(values.map((v) => ({ v })), schemaFromSpec({ v: 'string' })).data.children[0];
+    expect(valuesOf(data)).to.deep.equal(values);
+    expect(valuesOf(data.slice(2, 5))).to.deep.equal(values.slice(2, 7));
   });
 
   it('infers a schema from rows', () => {

@@ -1,5 +1,5 @@
 import { Type, type DataType, type Dictionary, type Float, type Int, type RecordBatch, type Schema } from 'apache-arrow';
-import { batchFromRows, fieldIndex, inferSchema, isValid, rowsFromBatch, valuesOf } from '../../arrow/index.js';
+import { batchFromRows, fieldIndex, inferSchema, isValid, rowsFromBatch, textBuffer, valuesOf } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
 import { partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import { KeyIndex } from './key-index.js';
@@ -44,14 +44,6 @@ function keptRows(rows: Record<string, unknown>[], keep: Uint8Array | null | und
   return out;
 }
 
-/** Node's Buffer with its native slice decoder (what `toString('utf8', start, end)` calls, without its checks). */
-type Utf8Buffer = Buffer & { utf8Slice(start: number, end: number): string };
-
-/** A Buffer over the same memory as `bytes`, to decode strings from without copying or a subarray per string. */
-function utf8Buffer(bytes: Uint8Array): Utf8Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Utf8Buffer;
-}
-
 /**
  * Groups the rows of a partition's batches by key, like {@link groupRows} over their rows (same groups,
  * same order; `keep`, per batch, masks out rows such as late ones). When the key is a utf8 column, rows
@@ -86,7 +78,7 @@ export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[]
     const data = batches[k].data.children[keyColumns[k]];
     const offsets = data.valueOffsets as Int32Array;
     const bytes = keyBytes[k];
-    const text = utf8Buffer(bytes);
+    const text = textBuffer(bytes);
     const hasNulls = data.nullCount > 0;
     const keepK = keep?.[k];
     const gid = groupOf[k];
