@@ -65,7 +65,7 @@ export class KeyValueGroupedDataset<K, V> {
     checkFunction(fn, 'mapValues');
     const before = this.grouping.toValue;
     const toValue = before ? (row: unknown) => fn(before(row) as V) : (row: unknown) => fn(row as V);
-    return new KeyValueGroupedDataset<K, W>(this.ds, { keyOf: this.grouping.keyOf, toValue });
+    return new KeyValueGroupedDataset<K, W>(this.ds, { keyOf: this.grouping.keyOf, column: this.grouping.column, toValue });
   }
 
   /**
