@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Prepares what the test suite needs outside node_modules: the Kafka mock broker binary (built from
-// test/support/kafka/mockbroker.c against librdkafka) and the kcat CLI. Runs as `npm test`'s pretest.
+// test/support/kafka/mockbroker.c against librdkafka), the kcat CLI, and chromium for the UI tests.
+// Runs as `npm test`'s pretest.
 // On a fresh Debian machine it installs the system packages itself when it can (root + apt-get);
 // otherwise it says what to install. When everything is in place it only stats a few files.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -27,6 +28,8 @@ function missingPieces() {
   if (!hasHeader('librdkafka/rdkafka_mock.h')) missing.push('librdkafka-dev');
   if (!onPath('kcat')) missing.push('kcat');
   if (!onPath('gcc')) missing.push('gcc');
+  // The streaming UI tests drive a real headless browser.
+  if (!onPath('chromium')) missing.push('chromium');
   // gcc only recommends the C library headers; --no-install-recommends would leave them out.
   if (!hasHeader('stdio.h')) missing.push('libc6-dev');
   return missing;
@@ -55,7 +58,7 @@ function tryAptInstall(missing) {
 
 function fail(missing, why) {
   console.error(
-    `test-setup: the Kafka tests need ${missing.join(', ')} (${why}).\n` +
+    `test-setup: the tests need ${missing.join(', ')} (${why}).\n` +
       `  Debian/Ubuntu: sudo apt-get install -y ${missing.join(' ')}\n` +
       `  Then run npm test again.`,
   );

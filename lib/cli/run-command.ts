@@ -65,7 +65,7 @@ export async function runCommand(argv: RunArgs,
       process.exit(130);
     }
     signalled = true;
-    reporter.log(`sluice: ${signal}: stopping after the current batch (${signal} again to exit at once)`);
+    if (!argv.quiet) reporter.log(`sluice: ${signal}: stopping after the current batch (${signal} again to exit at once)`);
     for (const q of queries.values()) void q.stop();
   };
   try {
@@ -89,7 +89,8 @@ export async function runCommand(argv: RunArgs,
       ui = await StreamingUi.start(queries, started.session.streams, { port: argv.ui, host: argv['ui-host'], title: app.def.name });
     }
     reporter.expect([...queries.keys()]);
-    reporter.log(`sluice: running ${app.def.name} (${[...queries.keys()].join(', ')}); stop with Ctrl-C` + (ui ? `; UI at ${ui.url}` : ''));
+    if (!argv.quiet) reporter.log(`sluice: running ${app.def.name} (${[...queries.keys()].join(', ')}); stop with Ctrl-C`);
+    if (ui) reporter.log(`sluice: UI at ${ui.url}`);
     // The first query to fail stops the run (the others are stopped below), rather than leaving it half-working.
     await new Promise<void>((resolve, reject) => {
       let running = queries.size;
@@ -123,7 +124,7 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
     .option('progress-log', { type: 'string', describe: 'append each batch progress as a JSON line to this file' })
     .option('ui', { type: 'number', describe: 'serve a live web UI (charts per query, recent batches) on this port; 0 = any free port' })
     .option('ui-host', { type: 'string', default: '127.0.0.1', describe: 'interface the UI listens on (it has no authentication)' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr (neither log lines nor the live status line)' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr (no batch lines, no live status line); errors and the UI address are still printed' })
     .strict(false)
     .example('$0 run demo-word-count --trigger available-now', 'count words in data/words once')
     .example('$0 run deposit-sessions --source socket://localhost:9999 --session-timeout 10m', 'the seed 001 job')

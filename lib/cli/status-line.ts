@@ -33,7 +33,7 @@ export interface SharedStream {
 
 /** Options of {@link progressReporter}. */
 export interface ProgressReporterOptions {
-  /** Nothing on the stream: no batch lines, no live line, no messages (errors are written elsewhere). */
+  /** No batch lines and no live line (messages are still written). */
   quiet?: boolean;
   /** Force the live line on or off; default: on when the stream is a terminal. */
   live?: boolean;
@@ -101,7 +101,7 @@ class LogLines implements ProgressReporter {
     if (!this.quiet) this.stream.write(progressLine(output, p) + '\n');
   }
   log(line: string): void {
-    if (!this.quiet) this.stream.write(line + '\n');
+    this.stream.write(line + '\n');
   }
   close(): void {}
 }

@@ -75,14 +75,14 @@ describe('status line', () => {
     expect(out.text).to.not.contain('\r');
   });
 
-  it('writes nothing at all when quiet, even on a terminal', () => {
+  it('writes only messages when quiet, even on a terminal', () => {
     const out = new FakeTerminal();
     const r = progressReporter(out, { quiet: true, tickMs: 0 });
     r.expect(['totals']);
-    r.log('sluice: running');
+    r.log('sluice: UI at http://127.0.0.1:4040/');
     r.progress('totals', progress());
     r.close();
-    expect(out.text).to.equal('');
+    expect(out.text).to.equal('sluice: UI at http://127.0.0.1:4040/\n');
   });
 
   it('rewrites one line in place on a terminal, keeps messages above it, and ends it on close', () => {
