@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunningCli } from '../cli/running-cli.js';
-import { Browser, type Page } from './browser.js';
+import { launchBrowser, type Browser, type Page } from './browser.js';
 
 /** The page's globals inside functions run by page.evaluate (the tests compile without the DOM library). */
 declare const document: any;
@@ -44,7 +44,7 @@ describe('streaming UI in a real browser', function () {
   before(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
     run = new RunningCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=300', '--trigger', '250ms', '--checkpoint', path.join(root, 'ckpt'), '--ui', '0', '--quiet']);
-    browser = await Browser.launch();
+    browser = await launchBrowser();
   });
 
   after(async () => {
