@@ -76,6 +76,8 @@ export function querySummary(output: string, p: QueryProgress): string {
   const wm = watermarkText(p.eventTime.watermark);
   if (wm !== '-') parts.push(`wm ${wm}`);
   if (p.stateOperators.length > 0) parts.push(`state ${formatCount(stateRows(p))}`);
+  const lag = p.sources.reduce((n, s) => n + (s.metrics?.maxOffsetsBehindLatest ?? 0), 0);
+  if (p.sources.some((s) => s.metrics?.maxOffsetsBehindLatest !== undefined)) parts.push(`lag ${formatCount(lag)}`);
   return parts.join(' ');
 }
 

@@ -236,7 +236,7 @@ export class MicroBatchExecution {
     this.watermarkMs = newWatermark;
     await this.checkpoint.commits.add(batchId, {
       batchId, nextWatermarkMs: Math.floor(newWatermark), committedAtMs: Date.now(),
-      stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId])),
+      stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId + 1])),
     });
     crashPoint('after-commit', batchId);
     const ends = entry.sources.map((s) => s.end);

@@ -68,6 +68,7 @@ export class RateSource implements StreamSource {
   private readonly numPartitions: number;
   private readonly clock: { now(): number };
   private startTimeMs = 0;
+  private availableNowEnd: number | undefined;
 
   constructor(options: RateSourceOptions = {}) {
     this.rowsPerSecond = options.rowsPerSecond ?? 1;
@@ -109,9 +110,14 @@ export class RateSource implements StreamSource {
     return RATE_SCHEMA;
   }
 
+  /** Trigger.AvailableNow: the rows due by now are the last ones this run reads. */
+  async prepareForTriggerAvailableNow(): Promise<void> {
+    this.availableNowEnd = rateRowsAt(this.clock.now() - this.startTimeMs, this.rowsPerSecond, this.rampUpTimeMs);
+  }
+
   async latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null> {
     const from = start === null ? 0 : rowsOf(start);
-    let end = rateRowsAt(this.clock.now() - this.startTimeMs, this.rowsPerSecond, this.rampUpTimeMs);
+    let end = this.availableNowEnd ?? rateRowsAt(this.clock.now() - this.startTimeMs, this.rowsPerSecond, this.rampUpTimeMs);
     if (limit.maxRows !== undefined) end = Math.min(end, from + limit.maxRows);
     if (end <= from) return start;
     return { rows: end } satisfies RateOffset;

@@ -83,4 +83,15 @@ describe('rate source', () => {
     expect(() => new RateSource({ rowsPerSecond: 0 })).to.throw(/rowsPerSecond must be a positive number/);
     expect(() => new RateSource({ numPartitions: 1.5 })).to.throw(/numPartitions must be a positive integer/);
   });
+
+  it('stops at the rows due when an availableNow run starts', async () => {
+    let now = 1_000_000;
+    const src = new RateSource({ rowsPerSecond: 10, clock: { now: () => now } });
+    await src.initialize({ dir: path.join(tmp(), 'an'), index: 0, queryId: 'q' });
+    now += 2000;
+    await src.prepareForTriggerAvailableNow();
+    now += 5000;
+    expect(await src.latestOffset(null, {})).to.deep.equal({ rows: 20 });
+    expect(await src.latestOffset({ rows: 20 }, {})).to.deep.equal({ rows: 20 });
+  });
 });
