@@ -9,6 +9,7 @@
 import {
   DataType, Field, Float64, Int64, List, Map_, Struct, Type, type Data,
 } from 'apache-arrow';
+import { isValid, textBuffer, type TextBuffer } from '../../arrow/columns.js';
 import { SluiceError } from '../../errors.js';
 import * as hll from './hyperloglog.js';
 import { compareScalars, isNumericType, numbersOf, scalarsOf, valueType, type Numbers } from './column-values.js';
@@ -34,6 +35,7 @@ export interface AggregateOptions {
 export class ArgColumn {
   private nums?: Numbers;
   private scalars?: unknown[];
+  private text?: TextBuffer;
 
   constructor(readonly data: Data) {}
 
@@ -49,17 +51,15 @@ export class ArgColumn {
   valueAt(i: number): unknown {
     if (this.scalars) return this.scalars[i];
     const d = this.data;
-    if (!d.getValid(i)) return null;
+    if (!isValid(d, i)) return null;
     if (d.type.typeId === Type.Utf8) {
       const vo = d.valueOffsets as Int32Array;
-      return utf8Decoder.decode((d.values as Uint8Array).subarray(vo[i], vo[i + 1]));
+      return (this.text ??= textBuffer(d.values as Uint8Array)).utf8Slice(vo[i], vo[i + 1]);
     }
     if (isNumericType(d.type)) return this.numbers().vals[i];
     return this.values()[i];
   }
 }
-
-const utf8Decoder = new TextDecoder();
 
 /** The per-batch fold of one aggregate over the rows of each local group. */
 export interface Partial {
@@ -77,7 +77,10 @@ export interface AggregateFunction {
   /** Arrow type of the result from the argument types; throws SluiceError('ANALYSIS') when they do not fit. */
   resultType(argTypes: DataType[]): DataType;
   newPartial(numGroups: number): Partial;
-  /** Combines two buffers of one group; `older` came first (earlier batch, earlier session). */
+  /**
+   * Combines two buffers of one group; `older` came first (earlier batch, earlier session). It may change
+   * `older` in place and return it (the caller owns it and uses only the result); `newer` is left as it is.
+   */
   merge(older: unknown, newer: unknown): unknown;
   /** The output value of a buffer (a JS value of resultType's shape). */
   result(buffer: unknown): unknown;
@@ -115,11 +118,18 @@ class CountPartial implements Partial {
       return;
     }
     const d = args[0].data;
-    if (d.nullCount === 0) {
+    const bm = d.nullBitmap;
+    if (d.nullCount === 0 || !bm || bm.length === 0) {
       for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0) c[g]++; }
       return;
     }
-    for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0 && d.getValid(i)) c[g]++; }
+    // The validity bits read directly (Data.getValid per row costs several times more).
+    const off = d.offset;
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const j = off + i;
+      if (g >= 0 && (bm[j >> 3] >> (j & 7)) & 1) c[g]++;
+    }
   }
   buffer(g: number): unknown { return this.counts[g]; }
 }
@@ -172,7 +182,7 @@ const avgFn: AggregateFunction = {
   outputName: (a) => `avg(${a[0]})`,
   resultType: (t) => { needNumeric('avg', t[0]); return new Float64(); },
   newPartial: (n) => new SumPartial(n, true),
-  merge: (a, b) => { const x = a as number[]; const y = b as number[]; return [x[0] + y[0], x[1] + y[1]]; },
+  merge: (a, b) => { const x = a as number[]; const y = b as number[]; x[0] += y[0]; x[1] += y[1]; return x; },
   result: (b) => { const [s, c] = b as number[]; return c > 0 ? s / c : null; },
 };
 
@@ -303,7 +313,7 @@ const collectListFn = (ordered: boolean): AggregateFunction => ({
   outputName: (a) => (ordered ? `collect_list(${a[0]}, ${a[1]})` : `collect_list(${a[0]})`),
   resultType: (t) => { needScalar('collect_list', t[0]); return new List(new Field('item', valueType(t[0]), true)); },
   newPartial: (n) => new ListPartial(n, ordered),
-  merge: (a, b) => (a as unknown[]).concat(b as unknown[]),
+  merge: (a, b) => { const x = a as unknown[]; for (const v of b as unknown[]) x.push(v); return x; },
   result: (b) => (ordered ? sortedPairs(b as unknown[]) : b),
 });
 
@@ -322,6 +332,7 @@ class SetPartial extends CollectionPartial<Set<unknown>> {
 /** Value → smallest order seen with it (collect_set ordered by first occurrence). */
 class FirstOrderPartial extends CollectionPartial<Map<unknown, unknown>> {
   update(groups: Int32Array, args: ArgColumn[]): void {
+    if (isNumericType(valueType(args[1].data.type))) { this.updateNumeric(groups, args); return; }
     const vals = args[0].values();
     const ords = args[1].values();
     for (let i = 0; i < groups.length; i++) {
@@ -333,7 +344,34 @@ class FirstOrderPartial extends CollectionPartial<Map<unknown, unknown>> {
       if (!m.has(v) || compareScalars(o, m.get(v)) < 0) m.set(v, o);
     }
   }
+
+  /** Numeric orders (event times) compared as numbers; a null order sorts first, as compareScalars has it. */
+  private updateNumeric(groups: Int32Array, args: ArgColumn[]): void {
+    const vals = args[0].values();
+    const { vals: ords, valid } = args[1].numbers();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const v = vals[i];
+      if (g < 0 || v === null) continue;
+      let m = this.items[g];
+      if (m === undefined) this.items[g] = m = new Map();
+      const o = valid && !valid[i] ? null : ords[i];
+      const cur = m.get(v);
+      if (cur === undefined ? !m.has(v) : o === null ? cur !== null : cur !== null && o < (cur as number)) m.set(v, o);
+    }
+  }
   override buffer(g: number): unknown { return this.items[g] ?? new Map(); }
+}
+
+/** The values of a value → first order map, by order, then by value. */
+function firstOrderResult(b: unknown): unknown[] {
+  const entries = [...(b as Map<unknown, unknown>)];
+  let numeric = true;
+  for (const e of entries) if (typeof e[1] !== 'number' || Number.isNaN(e[1])) { numeric = false; break; }
+  // Orders that are all numbers (event times) compare as numbers; compareScalars decides the ties as ever.
+  if (numeric) entries.sort((x, y) => (x[1] as number) - (y[1] as number) || compareScalars(x[0], y[0]));
+  else entries.sort((x, y) => compareScalars(x[1], y[1]) || compareScalars(x[0], y[0]));
+  return entries.map((e) => e[0]);
 }
 
 function unionSets(a: unknown, b: unknown): unknown {
@@ -354,9 +392,7 @@ const collectSetFn = (ordered: boolean): AggregateFunction => ({
   resultType: (t) => { needScalar('collect_set', t[0]); return new List(new Field('item', valueType(t[0]), true)); },
   newPartial: (n) => (ordered ? new FirstOrderPartial(n) : new SetPartial(n)),
   merge: ordered ? mergeFirstOrders : unionSets,
-  result: ordered
-    ? (b) => [...(b as Map<unknown, unknown>)].sort((x, y) => compareScalars(x[1], y[1]) || compareScalars(x[0], y[0])).map((e) => e[0])
-    : (b) => [...(b as Set<unknown>)].sort(compareScalars),
+  result: ordered ? firstOrderResult : (b) => [...(b as Set<unknown>)].sort(compareScalars),
 });
 
 // ---------------------------------------------------------------------------- count_distinct, HLL
@@ -477,7 +513,14 @@ const byFn = (name: 'max_by' | 'min_by'): AggregateFunction => {
     outputName: (a) => `${name}(${a[0]}, ${a[1]})`,
     resultType: (t) => { needScalar(name, t[0]); needScalar(name, t[1]); return valueType(t[0]); },
     newPartial: (n) => new ByPartial(n, sign),
-    merge: (a, b) => (a === null ? b : b === null ? a : better(b as [unknown, unknown], a as [unknown, unknown], sign) ? b : a),
+    merge: (a, b) => {
+      if (a === null || b === null) return a === null ? b : a;
+      const x = a as [unknown, unknown];
+      const y = b as [unknown, unknown];
+      // The newer pair's fields copied into the older one: the partial's pair is then garbage right away.
+      if (better(y, x, sign)) { x[0] = y[0]; x[1] = y[1]; }
+      return x;
+    },
     result: (b) => (b === null ? null : (b as unknown[])[1]),
   };
 };

@@ -4,7 +4,7 @@
  * epoch milliseconds (numbers), not Date objects: they are compared, hashed and stored as numbers.
  */
 import { Data, DataType, Dictionary, Type } from 'apache-arrow';
-import { isValid, valuesOf } from '../../arrow/columns.js';
+import { isValid, textBuffer, valuesOf } from '../../arrow/columns.js';
 
 /** Numbers of a column and which rows hold one (null when all do). */
 export interface Numbers {
@@ -89,7 +89,10 @@ export function numbersOf(data: Data): Numbers {
   }
 }
 
-/** The column as JS scalars: strings, numbers (longs as numbers, timestamps as ms), booleans, null. */
+/**
+ * The column as JS scalars: strings, numbers (longs as numbers, timestamps as ms), booleans, null. Equal
+ * strings are one shared string (they become keys of maps and sets).
+ */
 export function scalarsOf(data: Data): unknown[] {
   const t = data.type;
   if (t.typeId === Type.Timestamp || t.typeId === Type.Date || (t.typeId === Type.Int && (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array))) {
@@ -98,7 +101,109 @@ export function scalarsOf(data: Data): unknown[] {
     for (let i = 0; i < data.length; i++) out[i] = valid && !valid[i] ? null : vals[i];
     return out;
   }
+  if (t.typeId === Type.Utf8) return internedStrings(data);
   return valuesOf(data);
+}
+
+/**
+ * Distinct values of utf8 columns found by their bytes: a hash table over the bytes (no JS Map, no string
+ * per row), each distinct value decoded once and shared by its rows, and each row given its value's id.
+ * Ids span every column one interner reads. Arrow utf8 is valid UTF-8, so equal bytes are equal strings.
+ */
+export class Utf8Interner {
+  /** The distinct values by id. */
+  readonly strings: string[] = [];
+  private table = new Int32Array(64);
+  private hashes: Int32Array = new Int32Array(32);
+  /** Where each distinct value's bytes are: the column bytes it was first seen in, start and end. */
+  private source: Int32Array = new Int32Array(32);
+  private starts: Int32Array = new Int32Array(32);
+  private ends: Int32Array = new Int32Array(32);
+  private readonly sources: Uint8Array[] = [];
+
+  /** The id of each row's value (-1 for null). */
+  ids(data: Data): Int32Array {
+    const n = data.length;
+    const out = new Int32Array(n);
+    const offsets = data.valueOffsets as Int32Array;
+    const bytes = data.values as Uint8Array;
+    const text = textBuffer(bytes);
+    const src = this.sources.length;
+    this.sources.push(bytes);
+    const hasNulls = data.nullCount > 0;
+    for (let i = 0; i < n; i++) {
+      if (hasNulls && !isValid(data, i)) { out[i] = -1; continue; }
+      const start = offsets[i];
+      const end = offsets[i + 1];
+      // FNV-1a; `| 0` keeps the empty string's hash an int32 like every other (it is stored in an Int32Array).
+      let h = 0x811c9dc5 | 0;
+      for (let j = start; j < end; j++) h = Math.imul(h ^ bytes[j], 0x01000193);
+      const table = this.table;
+      const mask = table.length - 1;
+      let slot = h & mask;
+      let id = -1;
+      for (let e = table[slot]; e !== 0; e = table[slot]) {
+        const c = e - 1;
+        if (this.hashes[c] === h && this.ends[c] - this.starts[c] === end - start) {
+          const other = this.sources[this.source[c]];
+          const d = this.starts[c] - start;
+          let j = start;
+          while (j < end && other[d + j] === bytes[j]) j++;
+          if (j === end) { id = c; break; }
+        }
+        slot = (slot + 1) & mask;
+      }
+      if (id < 0) id = this.add(slot, h, src, start, end, text.utf8Slice(start, end));
+      out[i] = id;
+    }
+    return out;
+  }
+
+  private add(slot: number, h: number, src: number, start: number, end: number, value: string): number {
+    const id = this.strings.length;
+    if (id === this.hashes.length) {
+      const cap = id * 2;
+      this.hashes = grownInts(this.hashes, cap);
+      this.source = grownInts(this.source, cap);
+      this.starts = grownInts(this.starts, cap);
+      this.ends = grownInts(this.ends, cap);
+    }
+    this.strings.push(value);
+    this.hashes[id] = h;
+    this.source[id] = src;
+    this.starts[id] = start;
+    this.ends[id] = end;
+    this.table[slot] = id + 1;
+    if ((id + 1) * 2 > this.table.length) this.rehash();
+    return id;
+  }
+
+  private rehash(): void {
+    const table = new Int32Array(this.table.length * 2);
+    const mask = table.length - 1;
+    for (let id = 0; id < this.strings.length; id++) {
+      let slot = this.hashes[id] & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = id + 1;
+    }
+    this.table = table;
+  }
+}
+
+function grownInts(a: Int32Array, cap: number): Int32Array {
+  const b = new Int32Array(cap);
+  b.set(a);
+  return b;
+}
+
+/** The column's utf8 values with one shared string per distinct value (Maps and Sets then hash each once). */
+export function internedStrings(data: Data): (string | null)[] {
+  const interner = new Utf8Interner();
+  const ids = interner.ids(data);
+  const strings = interner.strings;
+  const out = new Array<string | null>(ids.length);
+  for (let i = 0; i < ids.length; i++) out[i] = ids[i] < 0 ? null : strings[ids[i]];
+  return out;
 }
 
 /** The type values of `type` are written as: a dictionary's value type, else the type itself. */

@@ -34,11 +34,12 @@ import { parseDuration } from '../../api/duration.js';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/sink.js';
 import { hashKey, partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
-import type { AggregateFunction } from '../aggregates/aggregate-functions.js';
+import type { AggregateFunction, Partial } from '../aggregates/aggregate-functions.js';
 import { ArgColumn } from '../aggregates/aggregate-functions.js';
-import { numbersOf, parseNumber, scalarsOf, valueType } from '../aggregates/column-values.js';
+import { Utf8Interner, numbersOf, parseNumber, scalarsOf, valueType } from '../aggregates/column-values.js';
 import { evaluate, resultField, type EvalContext } from '../expression-eval.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
+import { DecodedStateCache, type DecodedState } from './decoded-state.js';
 import { lastWindowStart, windowsPerRow, type Grouping, type SessionWindowGrouping, type TimeWindowGrouping } from '../windows.js';
 
 /** One aggregate of an `agg(...)` call. */
@@ -97,6 +98,60 @@ function tupleId(values: unknown[]): string {
   return s;
 }
 
+/** The distinct grouping keys (window aside) of a partition's rows in one batch, as local ids in order of first appearance. */
+class LocalKeys {
+  /** Key components per local id. */
+  readonly components: unknown[][] = [];
+  private readonly byValue = new Map<unknown, number>();
+  private byInterned = new Int32Array(0);
+  private nullKid = -1;
+  private readonly row: unknown[];
+
+  /** `interner`: set when every batch's key is one utf8 column, whose rows then carry `keyIds`. */
+  constructor(private readonly numComponents: number, readonly interner: Utf8Interner | null) {
+    this.row = new Array<unknown>(numComponents);
+  }
+
+  get size(): number {
+    return this.components.length;
+  }
+
+  /** The local id of row i's key. */
+  of(k: BatchKeys, i: number): number {
+    const ids = k.keyIds;
+    if (ids !== undefined) {
+      const id = ids[i];
+      if (id < 0) {
+        if (this.nullKid < 0) this.nullKid = this.add([null]);
+        return this.nullKid;
+      }
+      if (id >= this.byInterned.length) {
+        const next = new Int32Array(Math.max(64, this.interner!.strings.length * 2)).fill(-1);
+        next.set(this.byInterned);
+        this.byInterned = next;
+      }
+      let kid = this.byInterned[id];
+      if (kid < 0) this.byInterned[id] = kid = this.add([this.interner!.strings[id]]);
+      return kid;
+    }
+    const comps = k.components!;
+    const row = this.row;
+    for (let c = 0; c < comps.length; c++) row[c] = comps[c][i];
+    const id = this.numComponents === 1 ? row[0] : tupleId(row);
+    let kid = this.byValue.get(id);
+    if (kid === undefined) {
+      kid = this.add(row.slice());
+      this.byValue.set(id, kid);
+    }
+    return kid;
+  }
+
+  private add(components: unknown[]): number {
+    this.components.push(components);
+    return this.components.length - 1;
+  }
+}
+
 function schemaBytes(schema: Schema): Uint8Array {
   return tableToIPC(new Table(emptyBatch(schema)), 'stream');
 }
@@ -150,8 +205,12 @@ class OutputRows {
 /** Evaluated grouping inputs of one batch. */
 interface BatchKeys {
   batch: RecordBatch;
-  /** Key component values per component (window excluded), one entry per row. */
-  components: unknown[][];
+  /** Key component values per component (window excluded), one entry per row; unset when keyIds is. */
+  components?: unknown[][];
+  /** The one key column when the grouping is one plain key (window aside), for LocalKeys to intern. */
+  keyData?: Data;
+  /** Per row, the interned id of a utf8 key (see LocalKeys). */
+  keyIds?: Int32Array;
   /** Event times (ms) and their validity, when there is a window. */
   times?: { vals: ArrayLike<number>; valid: Uint8Array | null };
   /** Per-row session gaps in ms (NaN where invalid), when the gap is a column. */
@@ -170,6 +229,8 @@ export class AggregateOperator implements StatefulOperator {
   private readonly numComponents: number;
   private readonly bound = new WeakMap<Schema, Bound>();
   private readonly storedSchemas = new Map<string, Schema>();
+  /** Group buffers stay decoded between batches (see decoded-state.ts). */
+  private readonly decoded = new DecodedStateCache();
 
   constructor(readonly def: AggregateDefinition) {
     const windows = def.groupings.filter((g): g is TimeWindowGrouping | SessionWindowGrouping => g.kind === 'window' || g.kind === 'session');
@@ -337,9 +398,13 @@ export class AggregateOperator implements StatefulOperator {
       output = this.storedSchema(ctx.state);
       if (!output) return [];
     }
-    const run = new AggregationRun(this, ctx, output);
+    const state = this.decoded.begin(ctx.state, ctx.batchId);
+    const run = new AggregationRun(this, ctx, state, output);
     const keyed = batches.map((batch) => this.evaluateBatch(batch, ctx));
-    return this.window?.kind === 'session' ? run.sessions(keyed) : run.groups(keyed);
+    const keys = this.localKeys(keyed, ctx);
+    const out = this.window?.kind === 'session' ? run.sessions(keyed, keys) : run.groups(keyed, keys);
+    state.done();
+    return out;
   }
 
   private evaluateBatch(batch: RecordBatch, ctx: StatefulContext): BatchKeys {
@@ -352,14 +417,26 @@ export class AggregateOperator implements StatefulOperator {
       if (!a) columns.set(d, (a = new ArgColumn(d)));
       return a;
     };
-    const keys: BatchKeys = {
-      batch,
-      components: this.componentsOf(batch, ctx),
-      args: this.def.aggregates.map((a) => a.args.map(arg)),
-    };
+    const keys: BatchKeys = { batch, args: this.def.aggregates.map((a) => a.args.map(arg)) };
+    const plain = this.def.groupings.filter((g) => g.kind !== 'window' && g.kind !== 'session');
+    if (plain.length === 1 && plain[0].kind === 'key') keys.keyData = evaluate(plain[0].column, batch, ectx);
     const w = this.window;
     if (w) keys.times = arg(w.time).numbers();
     if (w?.kind === 'session' && w.gap) keys.gaps = gapsOf(evaluate(w.gap, batch, ectx));
+    return keys;
+  }
+
+  /**
+   * Local key ids for the rows of one partition's batches: a utf8 key column (the common case: user ids)
+   * is interned by its bytes, other keys are read as JS values and looked up in a Map.
+   */
+  private localKeys(keyed: BatchKeys[], ctx: StatefulContext): LocalKeys {
+    const utf8 = keyed.length > 0 && keyed.every((k) => k.keyData?.type.typeId === Type.Utf8);
+    const keys = new LocalKeys(this.numComponents, utf8 ? new Utf8Interner() : null);
+    for (const k of keyed) {
+      if (utf8) k.keyIds = keys.interner!.ids(k.keyData!);
+      else k.components = k.keyData ? [scalarsOf(k.keyData)] : this.componentsOf(k.batch, ctx);
+    }
     return keys;
   }
 
@@ -402,7 +479,8 @@ type StoredSession = [number, number, unknown[]];
 class AggregationRun {
   private readonly def: AggregateDefinition;
   private readonly fns: AggregateFunction[];
-  private readonly state: KeyedState;
+  /** Per-key state through the decoded cache; `state.state` is the store itself (timeouts, sorted entries). */
+  private readonly state: DecodedState;
   /** The watermark, or -Infinity when the query has none. */
   private readonly wm: number;
   private readonly lateness: number;
@@ -413,10 +491,10 @@ class AggregationRun {
   /** Late row indices per batch, with their reasons. */
   private readonly late = new Map<number, { idx: number[]; reasons: string[] }>();
 
-  constructor(private readonly op: AggregateOperator, private readonly ctx: StatefulContext, output: Schema) {
+  constructor(private readonly op: AggregateOperator, private readonly ctx: StatefulContext, state: DecodedState, output: Schema) {
     this.def = op.def;
     this.fns = op.def.aggregates.map((a) => a.fn);
-    this.state = ctx.state;
+    this.state = state;
     this.wm = ctx.eventTimeColumn !== undefined ? ctx.watermarkMs : -Infinity;
     this.lateness = op.def.allowedLatenessMs;
     this.mode = op.def.changelog ? 'changelog' : ctx.outputMode;
@@ -453,47 +531,53 @@ class AggregationRun {
     return this.evicts ? end + this.lateness : -1;
   }
 
-  /** Folds the rows assigned to local groups into partial buffers: groupsPerBatch[b][slot][row]. */
-  private partials(keyed: BatchKeys[], groupsPerBatch: Int32Array[][], numGroups: number): ((g: number) => unknown[]) {
+  /** Folds the rows assigned to local groups into per-aggregate partials: groupsPerBatch[b][slot][row]. */
+  private partials(keyed: BatchKeys[], groupsPerBatch: Int32Array[][], numGroups: number): Partial[] {
     const parts = this.fns.map((f) => f.newPartial(numGroups));
-    keyed.forEach((k, b) => {
-      for (const groups of groupsPerBatch[b]) {
-        parts.forEach((p, a) => p.update(groups, k.args[a]));
-      }
-    });
-    return (g) => parts.map((p) => p.buffer(g));
+    for (let b = 0; b < keyed.length; b++) {
+      const args = keyed[b].args;
+      for (const groups of groupsPerBatch[b]) for (let a = 0; a < parts.length; a++) parts[a].update(groups, args[a]);
+    }
+    return parts;
   }
 
-  private mergeBuffers(older: unknown[], newer: unknown[]): unknown[] {
-    return older.map((o, a) => this.fns[a].merge(o, newer[a]));
+  /** A new group's buffers: its partials. */
+  private buffersOf(parts: Partial[], g: number): unknown[] {
+    const out = new Array<unknown>(parts.length);
+    for (let a = 0; a < parts.length; a++) out[a] = parts[a].buffer(g);
+    return out;
+  }
+
+  /**
+   * Merges group g's partials into `older` in place. Older buffers are the state's own (cached or freshly
+   * read), changed in place and put back in this batch; results wanted from them come first.
+   */
+  private mergePartials(older: unknown[], parts: Partial[], g: number): void {
+    for (let a = 0; a < parts.length; a++) older[a] = this.fns[a].merge(older[a], parts[a].buffer(g));
+  }
+
+  /** Merges `newer` buffers into `older` in place (two stored sessions that a row bridges). */
+  private mergeBuffers(older: unknown[], newer: unknown[]): void {
+    for (let a = 0; a < older.length; a++) older[a] = this.fns[a].merge(older[a], newer[a]);
   }
 
   // ----------------------------------------------------------------------------- plain and time windows
 
-  groups(keyed: BatchKeys[]): RecordBatch[] {
+  groups(keyed: BatchKeys[], keys: LocalKeys): RecordBatch[] {
     const w = this.op.window as TimeWindowGrouping | null;
-    const kidOf = new Map<unknown, number>();
-    const kidComponents: unknown[][] = [];
+    const kidComponents = keys.components;
     const groupKid: number[] = [];
     const groupStart: number[] = [];
     const winOfKid: Map<number, number>[] = [];
     const groupsPerBatch: Int32Array[][] = [];
-    const single = this.op.componentCount === 1;
     const slots = w ? windowsPerRow(w) : 1;
     keyed.forEach((k, b) => {
       const n = k.batch.numRows;
       const perSlot = Array.from({ length: slots }, () => new Int32Array(n).fill(-1));
       groupsPerBatch.push(perSlot);
-      const comps = k.components;
-      const row = new Array<unknown>(comps.length);
       for (let i = 0; i < n; i++) {
-        for (let c = 0; c < comps.length; c++) row[c] = comps[c][i];
-        const id = single ? row[0] : tupleId(row);
-        let kid = kidOf.get(id);
-        if (kid === undefined) {
-          kid = kidComponents.length;
-          kidOf.set(id, kid);
-          kidComponents.push(row.slice());
+        const kid = keys.of(k, i);
+        if (kid === winOfKid.length) {
           winOfKid.push(new Map());
           if (!w) { groupKid.push(kid); groupStart.push(0); }
         }
@@ -526,7 +610,7 @@ class AggregationRun {
         }
       }
     });
-    const partial = this.partials(keyed, groupsPerBatch, groupKid.length);
+    const parts = this.partials(keyed, groupsPerBatch, groupKid.length);
     const numComponents = this.op.componentCount;
     for (let g = 0; g < groupKid.length; g++) {
       const components = kidComponents[groupKid[g]];
@@ -535,12 +619,16 @@ class AggregationRun {
       const window = w ? { start: groupStart[g], end: groupStart[g] + w.sizeMs } : null;
       // Results of the old buffers first: merging may change them in place.
       if (old && this.mode === 'changelog') this.rows.push(components, window, old, -1);
-      const buffers = old ? this.mergeBuffers(old, partial(g)) : partial(g);
+      let buffers: unknown[];
+      if (old) {
+        this.mergePartials(old, parts, g);
+        buffers = old;
+      } else buffers = this.buffersOf(parts, g);
       this.state.put(key, buffers, window ? this.timeout(window.end) : -1);
       if (this.mode === 'update' || this.mode === 'changelog') this.rows.push(components, window, buffers, 1);
     }
     if (this.evicts && Number.isFinite(this.wm)) {
-      for (const key of this.state.keysWithTimeoutAtOrBefore(this.wm)) {
+      for (const key of this.state.state.keysWithTimeoutAtOrBefore(this.wm)) {
         const buffers = this.state.get(key) as unknown[];
         const parts = splitKey(key, numComponents + 1);
         const start = parts[parts.length - 1] as number;
@@ -551,7 +639,7 @@ class AggregationRun {
       }
     }
     if (this.mode === 'complete') {
-      for (const [key, buffers] of this.state.sortedEntries()) {
+      for (const [key, buffers] of this.state.state.sortedEntries()) {
         if (isSchemaKey(key)) continue;
         const parts = splitKey(key, w ? numComponents + 1 : numComponents);
         if (w) {
@@ -566,9 +654,8 @@ class AggregationRun {
 
   // ---------------------------------------------------------------------------------------- sessions
 
-  sessions(keyed: BatchKeys[]): RecordBatch[] {
+  sessions(keyed: BatchKeys[], keys: LocalKeys): RecordBatch[] {
     const w = this.op.window as SessionWindowGrouping;
-    const single = this.op.componentCount === 1;
     // Rows of all batches by one global number: batch b's row i is offsets[b] + i.
     const offsets: number[] = [];
     let total = 0;
@@ -576,13 +663,10 @@ class AggregationRun {
     const kidOfRow = new Int32Array(total).fill(-1);
     const tsOf = new Float64Array(total);
     const endOf = new Float64Array(total);
-    const kidOf = new Map<unknown, number>();
-    const kidComponents: unknown[][] = [];
+    const kidComponents = keys.components;
     const kidCount: number[] = [];
     keyed.forEach((k, b) => {
       const n = k.batch.numRows;
-      const comps = k.components;
-      const row = new Array<unknown>(comps.length);
       const times = k.times!;
       for (let i = 0; i < n; i++) {
         if (times.valid && !times.valid[i]) { this.markLate(b, i, 'event time is null', false); continue; }
@@ -595,15 +679,8 @@ class AggregationRun {
             (this.lateness > 0 ? ` (the watermark minus the allowed lateness of ${this.lateness} ms)` : ' (the watermark)'), true);
           continue;
         }
-        for (let c = 0; c < comps.length; c++) row[c] = comps[c][i];
-        const id = single ? row[0] : tupleId(row);
-        let kid = kidOf.get(id);
-        if (kid === undefined) {
-          kid = kidComponents.length;
-          kidOf.set(id, kid);
-          kidComponents.push(row.slice());
-          kidCount.push(0);
-        }
+        const kid = keys.of(k, i);
+        if (kid === kidCount.length) kidCount.push(0);
         const g = offsets[b] + i;
         kidOfRow[g] = kid;
         tsOf[g] = ts;
@@ -619,65 +696,87 @@ class AggregationRun {
     for (let g = 0; g < total; g++) { const kid = kidOfRow[g]; if (kid >= 0) order[fill[kid]++] = g; }
     const groupOfRow = new Int32Array(total).fill(-1);
     const groupsPerBatch: Int32Array[][] = keyed.map((k, b) => [groupOfRow.subarray(offsets[b], offsets[b] + k.batch.numRows)]);
-    /** Per key: its sessions after this batch's rows; sessions with new rows get a local group. */
-    const plans: { key: unknown; components: unknown[]; sessions: PlannedSession[] }[] = [];
+    // Per key, the sessions after this batch's rows, as flat lists (no object per session): plan p of key
+    // kid (kidPlans[kid] <= p < kidPlans[kid + 1]) spans [planStart, planEnd], absorbs the key's stored
+    // sessions [planFrom, planTo) (sorted and disjoint, so a contiguous run) and its new rows form local
+    // group planGroup (-1 when it has none).
+    const numKids = kidComponents.length;
+    const storedOf = new Array<StoredSession[]>(numKids);
+    const kidPlans = new Int32Array(numKids + 1);
+    const planStart: number[] = [];
+    const planEnd: number[] = [];
+    const planGroup: number[] = [];
+    const planFrom: number[] = [];
+    const planTo: number[] = [];
     let numGroups = 0;
-    for (let kid = 0; kid < kidComponents.length; kid++) {
-      const components = kidComponents[kid];
-      const key = makeKey(components);
-      const stored = (this.state.get(key) as StoredSession[] | undefined) ?? [];
-      const rows = order.subarray(kidStart[kid], kidStart[kid + 1]);
+    for (let kid = 0; kid < numKids; kid++) {
+      kidPlans[kid] = planStart.length;
+      const stored = (this.state.get(makeKey(kidComponents[kid])) as StoredSession[] | undefined) ?? [];
+      storedOf[kid] = stored;
+      const lo = kidStart[kid];
+      const hi = kidStart[kid + 1];
       let sorted = true;
-      for (let j = 1; j < rows.length && sorted; j++) sorted = tsOf[rows[j - 1]] <= tsOf[rows[j]];
-      if (!sorted) rows.sort((x, y) => tsOf[x] - tsOf[y] || x - y);
-      // Sweep stored sessions (sorted, disjoint) and rows in start order, merging what touches.
-      const sessions: PlannedSession[] = [];
-      let cur: PlannedSession | null = null;
+      for (let j = lo + 1; j < hi && sorted; j++) sorted = tsOf[order[j - 1]] <= tsOf[order[j]];
+      if (!sorted) order.subarray(lo, hi).sort((x, y) => tsOf[x] - tsOf[y] || x - y);
+      // Sweep stored sessions and rows in start order, merging what touches.
+      let cur = -1;
       let si = 0;
-      let ri = 0;
-      while (si < stored.length || ri < rows.length) {
-        const takeStored = ri >= rows.length || (si < stored.length && stored[si][0] <= tsOf[rows[ri]]);
-        const start = takeStored ? stored[si][0] : tsOf[rows[ri]];
-        const end = takeStored ? stored[si][1] : endOf[rows[ri]];
-        if (!cur || start > cur.end) {
-          cur = { start, end, stored: [], group: -1 };
-          sessions.push(cur);
-        } else if (end > cur.end) cur.end = end;
-        if (takeStored) cur.stored.push(stored[si++]);
+      let ri = lo;
+      while (si < stored.length || ri < hi) {
+        const takeStored = ri >= hi || (si < stored.length && stored[si][0] <= tsOf[order[ri]]);
+        const start = takeStored ? stored[si][0] : tsOf[order[ri]];
+        const end = takeStored ? stored[si][1] : endOf[order[ri]];
+        if (cur < 0 || start > planEnd[cur]) {
+          cur = planStart.length;
+          planStart.push(start);
+          planEnd.push(end);
+          planGroup.push(-1);
+          planFrom.push(si);
+          planTo.push(si);
+        } else if (end > planEnd[cur]) planEnd[cur] = end;
+        if (takeStored) planTo[cur] = ++si;
         else {
-          if (cur.group < 0) cur.group = numGroups++;
-          groupOfRow[rows[ri++]] = cur.group;
+          if (planGroup[cur] < 0) planGroup[cur] = numGroups++;
+          groupOfRow[order[ri++]] = planGroup[cur];
         }
       }
-      plans.push({ key, components, sessions });
     }
-    const partial = this.partials(keyed, groupsPerBatch, numGroups);
-    const touched = new Set<unknown>();
-    for (const p of plans) {
-      touched.add(p.key);
+    kidPlans[numKids] = planStart.length;
+    const parts = this.partials(keyed, groupsPerBatch, numGroups);
+    const emitsChanges = this.mode === 'update' || this.mode === 'changelog';
+    for (let kid = 0; kid < numKids; kid++) {
+      const components = kidComponents[kid];
+      const stored = storedOf[kid];
       const next: StoredSession[] = [];
-      for (const s of p.sessions) {
-        const olds = s.stored;
-        // Retractions first: merging changes the older buffers in place.
-        if (s.group >= 0 && this.mode === 'changelog') for (const o of olds) this.rows.push(p.components, { start: o[0], end: o[1] }, o[2], -1);
-        let buffers: unknown[] | null = null;
-        for (const o of olds) buffers = buffers ? this.mergeBuffers(buffers, o[2]) : o[2];
-        if (s.group >= 0) {
-          buffers = buffers ? this.mergeBuffers(buffers, partial(s.group)) : partial(s.group);
-          if (this.mode === 'update' || this.mode === 'changelog') this.rows.push(p.components, { start: s.start, end: s.end }, buffers, 1);
-        }
-        next.push([s.start, s.end, buffers!]);
+      for (let p = kidPlans[kid]; p < kidPlans[kid + 1]; p++) {
+        const g = planGroup[p];
+        const from = planFrom[p];
+        const to = planTo[p];
+        // Retractions first: merging changes the stored buffers in place.
+        if (g >= 0 && this.mode === 'changelog') for (let i = from; i < to; i++) this.rows.push(components, { start: stored[i][0], end: stored[i][1] }, stored[i][2], -1);
+        let session: StoredSession;
+        if (from < to) {
+          // The first absorbed session becomes the merged one.
+          session = stored[from];
+          for (let i = from + 1; i < to; i++) this.mergeBuffers(session[2], stored[i][2]);
+          if (g >= 0) this.mergePartials(session[2], parts, g);
+          session[0] = planStart[p];
+          session[1] = planEnd[p];
+        } else session = [planStart[p], planEnd[p], this.buffersOf(parts, g)];
+        if (g >= 0 && emitsChanges) this.rows.push(components, { start: session[0], end: session[1] }, session[2], 1);
+        next.push(session);
       }
-      this.closeSessions(p.key, p.components, next);
+      this.closeSessions(makeKey(components), components, next);
     }
+    // Keys this batch touched are not due: closeSessions left each with sessions the watermark has not
+    // closed (timeout after it) or removed it.
     if (this.evicts && Number.isFinite(this.wm)) {
-      for (const key of this.state.keysWithTimeoutAtOrBefore(this.wm)) {
-        if (touched.has(key)) continue;
+      for (const key of this.state.state.keysWithTimeoutAtOrBefore(this.wm)) {
         this.closeSessions(key, splitKey(key, this.op.componentCount), this.state.get(key) as StoredSession[]);
       }
     }
     if (this.mode === 'complete') {
-      for (const [key, sessions] of this.state.sortedEntries()) {
+      for (const [key, sessions] of this.state.state.sortedEntries()) {
         if (isSchemaKey(key)) continue;
         for (const s of sessions as StoredSession[]) this.rows.push(splitKey(key, this.op.componentCount), { start: s[0], end: s[1] }, s[2]);
       }
@@ -688,27 +787,19 @@ class AggregationRun {
 
   /** Emits and drops the sessions of a key that the watermark closed; stores the rest. */
   private closeSessions(key: unknown, components: unknown[], sessions: StoredSession[]): void {
-    const open: StoredSession[] = [];
+    let open = sessions;
     for (const s of sessions) {
-      if (this.closed(s[1])) {
-        if (this.mode === 'append') this.rows.push(components, { start: s[0], end: s[1] }, s[2]);
-        else if (this.mode === 'changelog') this.rows.push(components, { start: s[0], end: s[1] }, s[2], -1);
-      } else open.push(s);
+      if (!this.closed(s[1])) continue;
+      if (this.mode === 'append') this.rows.push(components, { start: s[0], end: s[1] }, s[2]);
+      else if (this.mode === 'changelog') this.rows.push(components, { start: s[0], end: s[1] }, s[2], -1);
+      if (open === sessions) open = [];
     }
+    if (open !== sessions) for (const s of sessions) if (!this.closed(s[1])) open.push(s);
     if (open.length === 0) { this.state.remove(key); return; }
     let minEnd = Infinity;
     for (const s of open) minEnd = Math.min(minEnd, s[1]);
     this.state.put(key, open, this.evicts ? minEnd + this.lateness : -1);
   }
-}
-
-interface PlannedSession {
-  start: number;
-  end: number;
-  /** The stored sessions it absorbs, in start order. */
-  stored: StoredSession[];
-  /** Local group of its new rows, or -1 when it has none. */
-  group: number;
 }
 
 function isSchemaKey(key: unknown): boolean {

@@ -1,0 +1,133 @@
+/**
+ * Decoded per-key state kept in memory across batches, in front of a state partition's store.
+ *
+ * Why: the store keeps values encoded and `get` decodes a fresh copy, so an aggregation that touches most
+ * of its keys every batch (sessions per user, say) decoded every touched key's buffers every batch only to
+ * encode them again. Here the values a batch puts stay decoded for the next batch; the store still gets
+ * every put and remove (it writes them to the checkpoint), so only reads are served from memory.
+ *
+ * Correctness rests on the cache holding exactly what the store holds:
+ * - it is tied to one store object and to the version the store will hold next: after a batch that ended
+ *   without error it is valid for the next batch id only. A batch that throws leaves it invalid (values
+ *   may be half-merged), and a store that is reloaded (a replay, a partition that moved threads, a
+ *   restart) is a new object without a cache;
+ * - a value read from it is the cached object itself: the caller may change it in place, and must put or
+ *   remove its key in the same batch (aggregations always do), so the store gets the changed value;
+ * - values are what the state codec reads back unchanged (numbers, strings, arrays, Maps, Sets, bytes),
+ *   so a run that restarts from the checkpoint sees the same values as one that kept them in memory.
+ */
+import type { KeyedState } from '../stateful-operator.js';
+
+/** Keys cached per store at most: beyond this the cache starts over, so memory stays bounded for huge state. */
+const MAX_CACHED_KEYS = 1 << 16;
+
+interface Entry {
+  /** The batch the cache is valid for (NaN while a batch runs or after one failed). */
+  batch: number;
+  /** Values by primitive key (strings, numbers, booleans, null): a Map's key equality is the store's (-0 is 0, NaN is NaN). */
+  primitive: Map<unknown, unknown>;
+  /** Values by composite key (arrays of such primitives), under an exact string id. */
+  composite: Map<string, unknown>;
+}
+
+/** A string that identifies an array key of primitives exactly, or undefined when the key is not cached. */
+function compositeId(key: unknown[]): string | undefined {
+  let s = '';
+  for (const v of key) {
+    switch (typeof v) {
+      case 'string': s += `s${v.length}:${v}`; break;
+      case 'number': s += `n${v}|`; break;
+      case 'boolean': s += v ? 't' : 'f'; break;
+      default: if (v !== null) return undefined; s += 'z';
+    }
+  }
+  return s;
+}
+
+function isCachedPrimitive(key: unknown): boolean {
+  return typeof key === 'string' || typeof key === 'number' || typeof key === 'boolean' || key === null;
+}
+
+/** One batch's view of a state partition: reads through the cache, writes through to the store. */
+export class DecodedState {
+  constructor(readonly state: KeyedState, private readonly entry: Entry, private readonly batchId: number) {}
+
+  /** The value of `key` (the cached object itself: put or remove the key in this batch after changing it). */
+  get(key: unknown): unknown {
+    const e = this.entry;
+    if (isCachedPrimitive(key)) {
+      let v = e.primitive.get(key);
+      if (v === undefined) {
+        v = this.state.get(key);
+        if (v !== undefined) this.remember(e.primitive, key, v);
+      }
+      return v;
+    }
+    const id = Array.isArray(key) ? compositeId(key) : undefined;
+    if (id === undefined) return this.state.get(key);
+    let v = e.composite.get(id);
+    if (v === undefined) {
+      v = this.state.get(key);
+      if (v !== undefined) this.remember(e.composite, id, v);
+    }
+    return v;
+  }
+
+  /** Puts `value` into the store (encoded now) and keeps it decoded for later batches. */
+  put(key: unknown, value: unknown, timeoutMs = -1): void {
+    this.state.put(key, value, timeoutMs);
+    if (value === undefined) return this.forget(key);
+    if (isCachedPrimitive(key)) this.remember(this.entry.primitive, key, value);
+    else {
+      const id = Array.isArray(key) ? compositeId(key) : undefined;
+      if (id !== undefined) this.remember(this.entry.composite, id, value);
+    }
+  }
+
+  remove(key: unknown): void {
+    this.state.remove(key);
+    this.forget(key);
+  }
+
+  /** Marks the batch as done without error: the cache holds the state the store commits for the next batch. */
+  done(): void {
+    this.entry.batch = this.batchId + 1;
+  }
+
+  private forget(key: unknown): void {
+    if (isCachedPrimitive(key)) this.entry.primitive.delete(key);
+    else if (Array.isArray(key)) {
+      const id = compositeId(key);
+      if (id !== undefined) this.entry.composite.delete(id);
+    }
+  }
+
+  private remember<K>(map: Map<K, unknown>, key: K, value: unknown): void {
+    const e = this.entry;
+    if (!map.has(key) && e.primitive.size + e.composite.size >= MAX_CACHED_KEYS) {
+      e.primitive.clear();
+      e.composite.clear();
+    }
+    map.set(key, value);
+  }
+}
+
+/** The caches of one operator, one per state store object it has seen (held weakly). */
+export class DecodedStateCache {
+  private readonly entries = new WeakMap<KeyedState, Entry>();
+
+  /**
+   * The view of `state` for batch `batchId`: the cache when the previous batch of this store object ended
+   * without error, else an empty one. It stays invalid until {@link DecodedState.done}.
+   */
+  begin(state: KeyedState, batchId: number): DecodedState {
+    let e = this.entries.get(state);
+    if (!e) this.entries.set(state, (e = { batch: NaN, primitive: new Map(), composite: new Map() }));
+    if (e.batch !== batchId) {
+      e.primitive.clear();
+      e.composite.clear();
+    }
+    e.batch = NaN;
+    return new DecodedState(state, e, batchId);
+  }
+}
