@@ -9,8 +9,13 @@ const setup = workerData as WorkerSetup;
 const stores = new StateStoreCache({ snapshotInterval: setup?.snapshotInterval });
 let index: Promise<PlanIndex> | null = null;
 
-async function planIndex(): Promise<PlanIndex> {
-  const { rebuildAppPlan } = await import('../app/app-runner.js');
+// A top-level await on purpose: piscina first tries require() on the worker file, and Node 20's require(esm)
+// then shares the module graph with the app module's later import(), which intermittently trips an internal
+// assertion ("imported again after being required", nodejs/node#59759). A module with top-level await cannot
+// be required, so piscina loads it with import() and every module is loaded by the ESM loader alone.
+const { rebuildAppPlan } = await import('../app/app-runner.js');
+
+function planIndex(): Promise<PlanIndex> {
   return rebuildAppPlan(setup);
 }
 

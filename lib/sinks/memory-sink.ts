@@ -25,8 +25,9 @@ export class MemorySink implements StreamSink {
     const rows = data.batches.flatMap((b) => rowsFromBatch(b));
     if (this.mode === 'complete') this.byBatch.clear();
     this.byBatch.set(batchId, rows);
-    const ordered = [...this.byBatch.keys()].sort((a, b) => a - b).flatMap((k) => this.byBatch.get(k)!);
-    this.table.splice(0, this.table.length, ...ordered);
+    // Rebuilt in place (the session hands out this array); push row by row, as spreading 100k+ rows overflows the stack.
+    this.table.length = 0;
+    for (const k of [...this.byBatch.keys()].sort((a, b) => a - b)) for (const r of this.byBatch.get(k)!) this.table.push(r);
   }
 
   async close(): Promise<void> {}

@@ -174,4 +174,16 @@ describe('engine: a query batch by batch', () => {
     expect(p0.eventTime.max).to.equal(new Date(130_000).toISOString());
     expect(p1.eventTime.watermark).to.equal(new Date(120_000).toISOString());
   });
+
+  it('keeps a memory table of more rows than fit in one call frame', async () => {
+    const session = Session.local();
+    const input = new MemoryStream(session, { v: 'int' });
+    const q = await input.toDS().writeStream.format('memory').queryName('big').start();
+    input.addData(Array.from({ length: 200_000 }, (_, v) => ({ v })));
+    await q.processAllAvailable();
+    await q.stop();
+    const t = session.table('big');
+    expect(t).to.have.length(200_000);
+    expect(t[199_999]).to.deep.equal({ v: 199_999 });
+  });
 });
