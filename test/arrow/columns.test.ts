@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { tableFromIPC, tableToIPC, Table, vectorFromArray, makeData, DateDay, RecordBatch, Schema, Field, Struct, Dictionary, Utf8, Int32 } from 'apache-arrow';
-import { batchFromRows, rowsFromBatch, inferSchema, schemaFromSpec, takeRows, schemaToSpec, valuesOf } from '../../lib/arrow/index.js';
+import { batchFromRows, rowsFromBatch, inferSchema, schemaFromSpec, takeRows, schemaToSpec, valuesOf, rowBuilder } from '../../lib/arrow/index.js';
 
 describe('arrow columns', () => {
   const rows = [
@@ -30,6 +30,18 @@ describe('arrow columns', () => {
     const data = batchFromRows(values.map((v) => ({ v })), schemaFromSpec({ v: 'string' })).data.children[0];
     expect(valuesOf(data)).to.deep.equal(values);
     expect(valuesOf(data.slice(2, 5))).to.deep.equal(values.slice(2, 7));
+  });
+
+  it('builds rows with any field names: quotes, backslashes, non-ASCII, __proto__ as an own property', () => {
+    const names = ['a"b', 'x\\y', 'ü €', 'constructor', '__proto__', ''];
+    const cols = names.map((_, k) => [k, k * 10]);
+    const rows = [0, 1].map((r) => rowBuilder(names)(cols, r));
+    expect(rows.map((o) => Object.keys(o))).to.deep.equal([names, names]);
+    expect(rows[1]['a"b']).to.equal(0);
+    expect(rows[1]['ü €']).to.equal(20);
+    expect(Object.getOwnPropertyDescriptor(rows[0], '__proto__')?.value).to.equal(4);
+    expect(Object.getPrototypeOf(rows[0])).to.equal(Object.prototype);
+    expect(rowBuilder(names)).to.equal(rowBuilder([...names]));
   });
 
   it('infers a schema from rows', () => {

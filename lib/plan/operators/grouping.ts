@@ -1,5 +1,5 @@
 import { Type, type DataType, type Dictionary, type Float, type Int, type RecordBatch, type Schema } from 'apache-arrow';
-import { batchFromRows, fieldIndex, inferSchema, isValid, rowsFromBatch, textBuffer, valuesOf } from '../../arrow/index.js';
+import { batchFromRows, fieldIndex, inferSchema, isValid, rowBuilder, rowsFromBatch, textBuffer, valuesOf } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
 import { partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import { KeyIndex } from './key-index.js';
@@ -44,6 +44,9 @@ function keptRows(rows: Record<string, unknown>[], keep: Uint8Array | null | und
   return out;
 }
 
+/** Placeholder of a group's values until their count is known (saves an array per group). */
+const NO_VALUES: unknown[] = [];
+
 /**
  * Groups the rows of a partition's batches by key, like {@link groupRows} over their rows (same groups,
  * same order; `keep`, per batch, masks out rows such as late ones). When the key is a utf8 column, rows
@@ -87,7 +90,7 @@ export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[]
       if (hasNulls && !isValid(data, r)) {
         if (nullGroup < 0) {
           nullGroup = groups.length;
-          groups.push({ key: null, values: [] });
+          groups.push({ key: null, values: NO_VALUES });
           gBatch[nullGroup] = -1;
         }
         gid[r] = nullGroup;
@@ -115,7 +118,7 @@ export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[]
       if (g < 0) {
         g = groups.length;
         table[slot] = g + 1;
-        groups.push({ key: text.utf8Slice(start, end), values: [] });
+        groups.push({ key: text.utf8Slice(start, end), values: NO_VALUES });
         gHash[g] = h; gBatch[g] = k; gStart[g] = start; gEnd[g] = end;
       }
       gid[r] = g;
@@ -127,18 +130,17 @@ export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[]
   const { toValue } = grouping;
   for (let k = 0; k < batches.length; k++) {
     const batch = batches[k];
-    const fields = batch.schema.fields;
-    const names = fields.map((f) => f.name);
-    const keyAt = keyColumns[k];
-    const cols = batch.data.children.map((c, i) => (i === keyAt ? null : valuesOf(c)));
+    const make = rowBuilder(batch.schema.fields.map((f) => f.name));
     const gid = groupOf[k];
+    // The key column's values are the groups' strings, not a decode per row.
+    const keys = new Array<unknown>(batch.numRows);
+    for (let r = 0; r < batch.numRows; r++) if (gid[r] >= 0) keys[r] = groups[gid[r]].key;
+    const cols = batch.data.children.map((c, i) => (i === keyColumns[k] ? keys : valuesOf(c)));
     for (let r = 0; r < batch.numRows; r++) {
       const g = gid[r];
       if (g < 0) continue;
-      const group = groups[g];
-      const row: Record<string, unknown> = {};
-      for (let c = 0; c < names.length; c++) row[names[c]] = c === keyAt ? group.key : cols[c]![r];
-      group.values[filled[g]++] = toValue ? toValue(row) : row;
+      const row = make(cols, r);
+      groups[g].values[filled[g]++] = toValue ? toValue(row) : row;
     }
   }
   return KeyIndex.of(groups, (g) => g.key);
