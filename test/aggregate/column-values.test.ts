@@ -47,4 +47,33 @@ describe('aggregation column readers', () => {
     byText.update(new Int32Array(3), [new ArgColumn(utf8Data(['x', 'y', 'x'])), new ArgColumn(utf8Data(['b', 'a', 'a']))]);
     expect(fn.result(byText.buffer(0))).to.deep.equal(['x', 'y']);
   });
+
+  it('count_by, top_k and count_distinct count the same through the dense, the interned and the generic paths', () => {
+    const pages = Array.from({ length: 200 }, (_, i) => (i % 17 === 0 ? null : `/p/${(i * 7) % 11}`));
+    const groups = new Int32Array(pages.map((_, i) => (i % 9 === 0 ? -1 : i % 3)));
+    for (const name of ['count_by', 'top_k', 'count_distinct'] as const) {
+      const fn = aggregateFunction(name, 1);
+      const run = (numGroups: number, data: ReturnType<typeof utf8Data>): unknown[] => {
+        const partial = fn.newPartial(numGroups);
+        // Two updates, as with several batches in one run: counts add up.
+        partial.update(groups, [new ArgColumn(data)]);
+        partial.update(groups, [new ArgColumn(data)]);
+        return [0, 1, 2].map((g) => fn.result(partial.buffer(g)));
+      };
+      const dense = run(3, utf8Data(pages));
+      // 10,000 groups × 11 values is more than 4 cells per row: the per-row maps.
+      expect(run(10_000, utf8Data(pages)), name).to.deep.equal(dense);
+      // The generic path (values as scalars), reached here by hiding the interned ids.
+      const generic = fn.newPartial(3);
+      const scalars = new ArgColumn(utf8Data(pages));
+      Object.defineProperty(scalars, 'interned', { value: () => null });
+      generic.update(groups, [scalars]);
+      generic.update(groups, [scalars]);
+      expect([0, 1, 2].map((g) => fn.result(generic.buffer(g))), name).to.deep.equal(dense);
+    }
+    const byPage = aggregateFunction('count_by', 1);
+    const p = byPage.newPartial(1);
+    p.update(new Int32Array(4), [new ArgColumn(utf8Data(['/a', '/b', '/a', null]))]);
+    expect(byPage.result(p.buffer(0))).to.deep.equal([['/a', 2], ['/b', 1]]);
+  });
 });

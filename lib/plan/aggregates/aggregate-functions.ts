@@ -12,7 +12,7 @@ import {
 import { isValid, textBuffer, type TextBuffer } from '../../arrow/columns.js';
 import { SluiceError } from '../../errors.js';
 import * as hll from './hyperloglog.js';
-import { compareScalars, isNumericType, numbersOf, scalarsOf, valueType, type Numbers } from './column-values.js';
+import { Utf8Interner, compareScalars, isNumericType, numbersOf, scalarsOf, valueType, type Numbers } from './column-values.js';
 
 /** The aggregate functions sluice knows. */
 export type AggregateName =
@@ -36,6 +36,7 @@ export class ArgColumn {
   private nums?: Numbers;
   private scalars?: unknown[];
   private text?: TextBuffer;
+  private ids?: Interned | null;
 
   constructor(readonly data: Data) {}
 
@@ -43,8 +44,23 @@ export class ArgColumn {
     return (this.nums ??= numbersOf(this.data));
   }
 
+  /** Scalars per row; a utf8 column's equal values are one shared string. */
   values(): unknown[] {
-    return (this.scalars ??= scalarsOf(this.data));
+    if (this.scalars) return this.scalars;
+    const interned = this.interned();
+    if (!interned) return (this.scalars = scalarsOf(this.data));
+    const { ids, strings } = interned;
+    const out = new Array<unknown>(ids.length);
+    for (let i = 0; i < ids.length; i++) out[i] = ids[i] < 0 ? null : strings[ids[i]];
+    return (this.scalars = out);
+  }
+
+  /** A utf8 column's rows as ids of its distinct values (-1 for null), or null for other types. */
+  interned(): Interned | null {
+    if (this.ids !== undefined) return this.ids;
+    if (this.data.type.typeId !== Type.Utf8) return (this.ids = null);
+    const interner = new Utf8Interner();
+    return (this.ids = { ids: interner.ids(this.data), strings: interner.strings });
   }
 
   /** The value of one row, decoding only that row when the whole column has not been read. */
@@ -60,6 +76,18 @@ export class ArgColumn {
     return this.values()[i];
   }
 }
+
+/** A utf8 column as ids of its distinct values. */
+export interface Interned {
+  ids: Int32Array;
+  strings: string[];
+}
+
+/**
+ * Per (group, distinct value) cells of one update are counted in a dense array when there are at most this
+ * many per row (a few groups, a few hundred distinct values: window metrics), which is then read once.
+ */
+const DENSE_CELLS_PER_ROW = 4;
 
 /** The per-batch fold of one aggregate over the rows of each local group. */
 export interface Partial {
@@ -319,11 +347,30 @@ const collectListFn = (ordered: boolean): AggregateFunction => ({
 
 class SetPartial extends CollectionPartial<Set<unknown>> {
   update(groups: Int32Array, args: ArgColumn[]): void {
+    const interned = args[0].interned();
+    if (interned) { this.updateInterned(groups, interned); return; }
     const vals = args[0].values();
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
       const v = vals[i];
-      if (g >= 0 && v !== null) this.at(g, () => new Set()).add(v);
+      if (g < 0 || v === null) continue;
+      let set = this.items[g];
+      if (set === undefined) this.items[g] = set = new Set();
+      set.add(v);
+    }
+  }
+
+  /** Each value is added to a group's set once per run of rows of that group (no Set lookup for repeats). */
+  private updateInterned(groups: Int32Array, { ids, strings }: Interned): void {
+    const lastGroup = new Int32Array(strings.length).fill(-1);
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const id = ids[i];
+      if (g < 0 || id < 0 || lastGroup[id] === g) continue;
+      lastGroup[id] = g;
+      let set = this.items[g];
+      if (set === undefined) this.items[g] = set = new Set();
+      set.add(strings[id]);
     }
   }
   override buffer(g: number): unknown { return this.items[g] ?? new Set(); }
@@ -365,24 +412,34 @@ class FirstOrderPartial extends CollectionPartial<Map<unknown, unknown>> {
 
 /** The values of a value → first order map, by order, then by value. */
 function firstOrderResult(b: unknown): unknown[] {
-  const entries = [...(b as Map<unknown, unknown>)];
+  const m = b as Map<unknown, unknown>;
+  const values = new Array<unknown>(m.size);
+  const orders = new Array<unknown>(m.size);
+  let n = 0;
   let numeric = true;
-  for (const e of entries) if (typeof e[1] !== 'number' || Number.isNaN(e[1])) { numeric = false; break; }
+  m.forEach((o, v) => {
+    values[n] = v;
+    orders[n++] = o;
+    if (typeof o !== 'number' || Number.isNaN(o)) numeric = false;
+  });
+  const idx = Array.from({ length: n }, (_, i) => i);
   // Orders that are all numbers (event times) compare as numbers; compareScalars decides the ties as ever.
-  if (numeric) entries.sort((x, y) => (x[1] as number) - (y[1] as number) || compareScalars(x[0], y[0]));
-  else entries.sort((x, y) => compareScalars(x[1], y[1]) || compareScalars(x[0], y[0]));
-  return entries.map((e) => e[0]);
+  if (numeric) idx.sort((x, y) => (orders[x] as number) - (orders[y] as number) || compareScalars(values[x], values[y]));
+  else idx.sort((x, y) => compareScalars(orders[x], orders[y]) || compareScalars(values[x], values[y]));
+  for (let i = 0; i < n; i++) orders[i] = values[idx[i]];
+  return orders;
 }
 
+// Merges iterate with forEach: for-of over a Map makes an entry array per element.
 function unionSets(a: unknown, b: unknown): unknown {
   const s = a as Set<unknown>;
-  for (const v of b as Set<unknown>) s.add(v);
+  (b as Set<unknown>).forEach((v) => s.add(v));
   return s;
 }
 
 function mergeFirstOrders(a: unknown, b: unknown): unknown {
   const m = a as Map<unknown, unknown>;
-  for (const [v, o] of b as Map<unknown, unknown>) if (!m.has(v) || compareScalars(o, m.get(v)) < 0) m.set(v, o);
+  (b as Map<unknown, unknown>).forEach((o, v) => { if (!m.has(v) || compareScalars(o, m.get(v)) < 0) m.set(v, o); });
   return m;
 }
 
@@ -529,13 +586,41 @@ const byFn = (name: 'max_by' | 'min_by'): AggregateFunction => {
 
 class CountsPartial extends CollectionPartial<Map<unknown, number>> {
   update(groups: Int32Array, args: ArgColumn[]): void {
+    const interned = args[0].interned();
+    if (interned && this.items.length * interned.strings.length <= DENSE_CELLS_PER_ROW * groups.length) {
+      this.updateDense(groups, interned);
+      return;
+    }
     const vals = args[0].values();
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
       const v = vals[i];
       if (g < 0 || v === null) continue;
-      const m = this.at(g, () => new Map());
+      let m = this.items[g];
+      if (m === undefined) this.items[g] = m = new Map();
       m.set(v, (m.get(v) ?? 0) + 1);
+    }
+  }
+
+  /** Counts in a groups × distinct values array, then into the groups' maps (values in first-seen order). */
+  private updateDense(groups: Int32Array, { ids, strings }: Interned): void {
+    const d = strings.length;
+    const counts = new Int32Array(this.items.length * d);
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const id = ids[i];
+      if (g >= 0 && id >= 0) counts[g * d + id]++;
+    }
+    for (let g = 0; g < this.items.length; g++) {
+      const base = g * d;
+      for (let id = 0; id < d; id++) {
+        const c = counts[base + id];
+        if (c === 0) continue;
+        let m = this.items[g];
+        if (m === undefined) this.items[g] = m = new Map();
+        const v = strings[id];
+        m.set(v, (m.get(v) ?? 0) + c);
+      }
     }
   }
   override buffer(g: number): unknown { return this.items[g] ?? new Map(); }
@@ -543,7 +628,7 @@ class CountsPartial extends CollectionPartial<Map<unknown, number>> {
 
 function addCounts(a: unknown, b: unknown): unknown {
   const m = a as Map<unknown, number>;
-  for (const [v, c] of b as Map<unknown, number>) m.set(v, (m.get(v) ?? 0) + c);
+  (b as Map<unknown, number>).forEach((c, v) => m.set(v, (m.get(v) ?? 0) + c));
   return m;
 }
 
