@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Utf8 } from 'apache-arrow';
 import { dataFromValues, utf8Data } from '../../lib/arrow/columns.js';
 import { ArgColumn, aggregateFunction } from '../../lib/plan/aggregates/aggregate-functions.js';
-import { Utf8Interner, scalarsOf } from '../../lib/plan/aggregates/column-values.js';
+import { Utf8Interner, compareScalars, scalarsOf } from '../../lib/plan/aggregates/column-values.js';
 import { TimestampMillisecond } from 'apache-arrow';
 
 describe('aggregation column readers', () => {
@@ -75,5 +75,17 @@ describe('aggregation column readers', () => {
     const p = byPage.newPartial(1);
     p.update(new Int32Array(4), [new ArgColumn(utf8Data(['/a', '/b', '/a', null]))]);
     expect(byPage.result(p.buffer(0))).to.deep.equal([['/a', 2], ['/b', 1]]);
+  });
+
+  it('collect_set ordered: values by order then by value, for short and long sets, numeric and mixed orders', () => {
+    const fn = aggregateFunction('collect_set', 2);
+    for (const size of [5, 32, 33, 120]) {
+      for (const mixed of [false, true]) {
+        const m = new Map<unknown, unknown>();
+        for (let i = 0; i < size; i++) m.set(`/p/${(i * 37) % size}`, mixed && i % 7 === 0 ? null : (i * 13) % 10);
+        const expected = [...m].sort((x, y) => compareScalars(x[1], y[1]) || compareScalars(x[0], y[0])).map((e) => e[0]);
+        expect(fn.result(m), `${size} ${mixed}`).to.deep.equal(expected);
+      }
+    }
   });
 });

@@ -422,10 +422,21 @@ function firstOrderResult(b: unknown): unknown[] {
     orders[n++] = o;
     if (typeof o !== 'number' || Number.isNaN(o)) numeric = false;
   });
-  const idx = Array.from({ length: n }, (_, i) => i);
   // Orders that are all numbers (event times) compare as numbers; compareScalars decides the ties as ever.
-  if (numeric) idx.sort((x, y) => (orders[x] as number) - (orders[y] as number) || compareScalars(values[x], values[y]));
-  else idx.sort((x, y) => compareScalars(orders[x], orders[y]) || compareScalars(values[x], values[y]));
+  const before = numeric
+    ? (x: number, y: number): boolean => (orders[x] as number) - (orders[y] as number) < 0 || (orders[x] === orders[y] && compareScalars(values[x], values[y]) < 0)
+    : (x: number, y: number): boolean => (compareScalars(orders[x], orders[y]) || compareScalars(values[x], values[y])) < 0;
+  const idx = new Int32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  // The order is total (values are distinct). A session visits a handful of pages: insertion sort.
+  if (n > 32) idx.sort((x, y) => (before(x, y) ? -1 : before(y, x) ? 1 : 0));
+  else {
+    for (let i = 1; i < n; i++) {
+      let j = i;
+      while (j > 0 && before(i, idx[j - 1])) { idx[j] = idx[j - 1]; j--; }
+      idx[j] = i;
+    }
+  }
   for (let i = 0; i < n; i++) orders[i] = values[idx[i]];
   return orders;
 }
