@@ -90,6 +90,13 @@ describe('grouping: rows of a partition by key', () => {
     expect(pairs(groups)).to.deep.equal(viaRows(g, batches));
   });
 
+  it('puts every row with an empty-string key in one group', () => {
+    const empty = [batchFromRows([{ user: '', n: 1, tag: null }, { user: 'a', n: 2, tag: null }, { user: '', n: 3, tag: null }], schema)];
+    const groups = pairs(groupBatches(byColumn('user'), empty));
+    expect(groups.map(([k]) => k)).to.deep.equal(['', 'a']);
+    expect(groups).to.deep.equal(viaRows(byColumn('user'), empty));
+  });
+
   it('honours masks, slices and mapValues', () => {
     const keep = batches.map((b, k) => (k === 1 ? null : Uint8Array.from({ length: b.numRows }, (_, i) => (i % 4 === k ? 0 : 1))));
     const g: Grouping = { ...byColumn('user'), toValue: (row: { n: number; tag: string | null }) => `${row.n}:${row.tag}` };

@@ -100,7 +100,7 @@ export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[]
       const start = offsets[r];
       const end = offsets[r + 1];
       const len = end - start;
-      let h = 0x811c9dc5;
+      let h = 0x811c9dc5 | 0; // int32 like Math.imul, so an empty key (no bytes mixed in) matches its stored hash
       for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
       let slot = h & mask;
       let g = -1;
