@@ -1,6 +1,7 @@
 import type { ReadTask } from '../sources/source.js';
 import type { OutputMode } from '../sinks/sink.js';
 import type { OperatorMetrics } from '../plan/stateful-operator.js';
+import type { StateCommitStats } from './state-store-cache.js';
 
 /** What every task of batch N needs to know; all of it comes from the offset log, so replays match. */
 export interface BatchContext {
@@ -43,13 +44,5 @@ export interface FragmentMetrics {
   eventTime: Record<number, EventTimeStats>;
 }
 
-/** What a stateful partition task reports. */
-export interface StatefulMetrics extends OperatorMetrics {
-  numRowsTotal: number;
-  numRowsUpdated: number;
-  numRowsRemoved: number;
-  memoryUsedBytes: number;
-  commitTimeMs: number;
-  /** Time spent loading state from the checkpoint (after a restart or a failed batch), 0 when it was in memory. */
-  stateLoadTimeMs: number;
-}
+/** What a stateful partition task reports: the operator's counters and its state commit's figures. */
+export type StatefulMetrics = OperatorMetrics & StateCommitStats;

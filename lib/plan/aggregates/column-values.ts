@@ -4,7 +4,7 @@
  * epoch milliseconds (numbers), not Date objects: they are compared, hashed and stored as numbers.
  */
 import { Data, DataType, Dictionary, Type } from 'apache-arrow';
-import { isValid, textBuffer, valuesOf } from '../../arrow/columns.js';
+import { int64ToNumbers, isValid, textBuffer, valuesOf } from '../../arrow/columns.js';
 
 /** Numbers of a column and which rows hold one (null when all do). */
 export interface Numbers {
@@ -26,23 +26,7 @@ function validBytes(data: Data): Uint8Array | null {
   return out;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/**
- * 64-bit integers as doubles (times `scale`), read as two 32-bit halves: exact below 2^53 (every epoch-ms
- * timestamp) and several times faster than Number(bigint) per value.
- */
-function int64ToNumbers(v: BigInt64Array | BigUint64Array, n: number, scale: number): Float64Array {
-  const words = new Int32Array(v.buffer, v.byteOffset, n * 2);
-  const lo = LITTLE_ENDIAN ? 0 : 1;
-  const signed = v instanceof BigInt64Array;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const hi = words[2 * i + 1 - lo];
-    out[i] = ((signed ? hi : hi >>> 0) * 4294967296 + (words[2 * i + lo] >>> 0)) * scale;
-  }
-  return out;
-}
 
 /** Decimal text to a number; blank or malformed text is null (as Spark's cast of a string to double). */
 export function parseNumber(s: string): number | null {
@@ -62,13 +46,13 @@ export function numbersOf(data: Data): Numbers {
   switch (t.typeId) {
     case Type.Float: case Type.Int: {
       const v = data.values as ArrayLike<number | bigint>;
-      if (v instanceof BigInt64Array || v instanceof BigUint64Array) return { vals: int64ToNumbers(v, n, 1), valid: validBytes(data) };
+      if (v instanceof BigInt64Array || v instanceof BigUint64Array) return { vals: int64ToNumbers(v, 1, n), valid: validBytes(data) };
       return { vals: v as ArrayLike<number>, valid: validBytes(data) };
     }
     case Type.Timestamp: case Type.Date: {
       const v = data.values as ArrayLike<number | bigint>;
       const scale = t.typeId === Type.Date ? ((t as unknown as { unit: number }).unit === 0 ? 86_400_000 : 1) : timestampScale(t);
-      if (v instanceof BigInt64Array) return { vals: int64ToNumbers(v, n, scale), valid: validBytes(data) };
+      if (v instanceof BigInt64Array) return { vals: int64ToNumbers(v, scale, n), valid: validBytes(data) };
       const out = new Float64Array(n);
       for (let i = 0; i < n; i++) out[i] = Number(v[i]) * scale;
       return { vals: out, valid: validBytes(data) };
