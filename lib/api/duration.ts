@@ -10,7 +10,7 @@ const UNITS: Record<string, number> = {
 
 /**
  * Milliseconds of a duration written as Spark does ('5 minutes', '10 seconds', '1 hour 30 minutes') or
- * short ('5m', '10s', '1h30m', '250ms'); a number is taken as milliseconds.
+ * short ('5m', '10s', '1h30m', '250ms'); a number, or a string of one, is taken as milliseconds.
  */
 export function parseDuration(value: string | number, what: string): number {
   if (typeof value === 'number') {
@@ -28,7 +28,7 @@ export function parseDuration(value: string | number, what: string): number {
       consumed += m[0];
     }
     if (consumed.replace(/\s+/g, '') === text.replace(/\s+/g, '') && consumed !== '') return Math.round(total);
-    if (/^\d+$/.test(text)) return Number(text);
+    if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text));
   }
   throw new SluiceError('BAD_DURATION', `cannot read ${what} '${value}' as a duration`,
     "write e.g. '500ms', '10s', '5m', '1h', '5 minutes' or '1 hour 30 minutes'");

@@ -1,4 +1,5 @@
 import type { Argv, ArgumentsCamelCase, CommandModule } from 'yargs';
+import { parseDuration } from '../api/duration.js';
 import { SluiceError } from '../errors.js';
 import { TIMESTAMP_FORMATS, type TimestampFormat } from '../gen/common.js';
 import { DATASETS, dataset, type GenParam, type GenParams } from '../gen/datasets.js';
@@ -97,20 +98,13 @@ function parseNumber(raw: string, flag: string, min: number, max: number, accept
   return n;
 }
 
-const UNIT_MS: Record<string, number> = {
-  ms: 1, millisecond: 1, milliseconds: 1,
-  s: 1000, sec: 1000, secs: 1000, second: 1000, seconds: 1000,
-  m: 60_000, min: 60_000, mins: 60_000, minute: 60_000, minutes: 60_000,
-  h: 3_600_000, hour: 3_600_000, hours: 3_600_000,
-  d: 86_400_000, day: 86_400_000, days: 86_400_000,
-};
-
-/** Parses a duration (`500ms`, `10s`, `5m`, `1h`, `5 minutes`; a bare number is milliseconds) into ms. */
-export function parseDurationMs(raw: string, flag = 'duration'): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim());
-  const unit = m ? (m[2] === '' ? 1 : UNIT_MS[m[2].toLowerCase()]) : undefined;
-  if (!m || unit === undefined) throw badFlag(flag, raw, 'a duration such as 500ms, 10s, 5m, 1h or 5 minutes (a bare number is ms)');
-  return Math.round(Number(m[1]) * unit);
+/** `--<flag>` as a duration ({@link parseDuration}), reported as a bad value of that flag. */
+function parseDurationFlag(raw: string, flag: string): number {
+  try {
+    return parseDuration(raw, `--${flag}`);
+  } catch {
+    throw badFlag(flag, raw, 'a duration such as 500ms, 10s, 5m, 1h, 5 minutes or 1h30m (a bare number is ms)');
+  }
 }
 
 function parseTime(raw: string, flag: string): number {
@@ -145,21 +139,21 @@ export function genPlan(args: GenArgs): { params: GenParams; rate?: number; rows
   if (args.sessions !== undefined) params.sessions = parsePositiveInt(args.sessions, 'sessions');
   if (args.start !== undefined) params.startTime = parseTime(args.start, 'start');
   if (args.spacing !== undefined) {
-    params.meanSpacingMs = parseDurationMs(args.spacing, 'spacing');
+    params.meanSpacingMs = parseDurationFlag(args.spacing, 'spacing');
     if (params.meanSpacingMs <= 0) throw badFlag('spacing', args.spacing, 'a duration > 0, such as 100ms');
   }
   if (args.sessionGap !== undefined) {
-    params.sessionGapMs = parseDurationMs(args.sessionGap, 'session-gap');
+    params.sessionGapMs = parseDurationFlag(args.sessionGap, 'session-gap');
     if (params.sessionGapMs <= 2000) throw badFlag('session-gap', args.sessionGap, 'a duration > 2s, such as 30m');
   }
-  if (args.maxOutOfOrderness !== undefined) params.maxOutOfOrdernessMs = parseDurationMs(args.maxOutOfOrderness, 'max-out-of-orderness');
+  if (args.maxOutOfOrderness !== undefined) params.maxOutOfOrdernessMs = parseDurationFlag(args.maxOutOfOrderness, 'max-out-of-orderness');
   if (args.lateFraction !== undefined) {
     params.lateFraction = parseNumber(args.lateFraction, 'late-fraction', 0, 1, 'a fraction between 0 and 1, such as 0.01');
   }
   if (args.lateBy !== undefined) {
     const [lo, hi = lo] = args.lateBy.split('..');
-    params.lateByMinMs = parseDurationMs(lo, 'late-by');
-    params.lateByMaxMs = parseDurationMs(hi, 'late-by');
+    params.lateByMinMs = parseDurationFlag(lo, 'late-by');
+    params.lateByMaxMs = parseDurationFlag(hi, 'late-by');
     if (params.lateByMinMs < 1 || params.lateByMaxMs < params.lateByMinMs) {
       throw badFlag('late-by', args.lateBy, 'a duration ≥ 1ms or a range MIN..MAX with MIN ≤ MAX, such as 1m..10m');
     }
