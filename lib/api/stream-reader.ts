@@ -2,31 +2,24 @@ import type { Schema } from 'apache-arrow';
 import { schemaToSpec, type SchemaSpec, schemaFromSpec } from '../arrow/schema.js';
 import { createSource, parseSourceUri } from '../sources/source-uri.js';
 import { Dataset } from './dataset.js';
+import { OptionsBuilder } from './options-builder.js';
 import type { Session } from './session.js';
 
-/** Builds a streaming source, like Spark's DataStreamReader: `readStream.format('file').option(...).load(path)`. */
-export class DataStreamReader {
+/**
+ * Builds a streaming source, like Spark's DataStreamReader: `readStream.format('file').option(...).load(path)`.
+ * Options are the source's (see the format's documentation).
+ */
+export class DataStreamReader extends OptionsBuilder {
   private fmt = '';
-  private readonly opts: Record<string, string> = {};
 
   /** @internal */
-  constructor(private readonly session: Session) {}
+  constructor(private readonly session: Session) {
+    super();
+  }
 
   /** Source format: file, socket, rate, kafka, memory. */
   format(name: string): this {
     this.fmt = name;
-    return this;
-  }
-
-  /** One source option (strings, numbers and booleans are accepted). */
-  option(key: string, value: string | number | boolean): this {
-    this.opts[key] = String(value);
-    return this;
-  }
-
-  /** Several options at once. */
-  options(values: Record<string, string | number | boolean>): this {
-    for (const [k, v] of Object.entries(values)) this.option(k, v);
     return this;
   }
 

@@ -11,6 +11,7 @@ import type { OutputMode, StreamSink } from '../sinks/sink.js';
 import { createSink, sinkNeedsCheckpoint, type ForeachBatchFunction } from '../sinks/sink-factory.js';
 import type { Dataset } from './dataset.js';
 import { parseDuration } from './duration.js';
+import { OptionsBuilder, stringOptions, type OptionValue } from './options-builder.js';
 import { StreamingQuery } from './streaming-query.js';
 
 /** Trigger as users write it: `{ processingTime: '1 second' }`, `{ once: true }` or `{ availableNow: true }`. */
@@ -18,10 +19,12 @@ export type TriggerSpec = { processingTime: string | number } | { once: true } |
 
 const MODES: readonly OutputMode[] = ['append', 'update', 'complete'];
 
-/** Describes where and how a Dataset is written, like Spark's DataStreamWriter; `start()` runs it. */
-export class DataStreamWriter<T> {
+/**
+ * Describes where and how a Dataset is written, like Spark's DataStreamWriter; `start()` runs it. Options are
+ * the sink's and the query's (`checkpointLocation`, `path`, `numRows`, ...).
+ */
+export class DataStreamWriter<T> extends OptionsBuilder {
   private fmt = 'console';
-  private readonly opts: Record<string, string> = {};
   private mode: OutputMode = 'append';
   private trig: Trigger = { processingTimeMs: 0 };
   private name?: string;
@@ -31,23 +34,13 @@ export class DataStreamWriter<T> {
   private output?: string;
 
   /** @internal */
-  constructor(private readonly ds: Dataset<T>) {}
+  constructor(private readonly ds: Dataset<T>) {
+    super();
+  }
 
   /** Sink format: console, memory, file, parquet, kafka, noop (or use foreachBatch). */
   format(name: string): this {
     this.fmt = name;
-    return this;
-  }
-
-  /** One sink or query option (`checkpointLocation`, `path`, `numRows`, ...). */
-  option(key: string, value: string | number | boolean): this {
-    this.opts[key] = String(value);
-    return this;
-  }
-
-  /** Several options at once. */
-  options(values: Record<string, string | number | boolean>): this {
-    for (const [k, v] of Object.entries(values)) this.option(k, v);
     return this;
   }
 
@@ -87,8 +80,8 @@ export class DataStreamWriter<T> {
   }
 
   /** Sends rows that arrive behind the watermark to a second sink instead of dropping them. */
-  lateData(format: string, options: Record<string, string | number | boolean> = {}): this {
-    this.lateSinkSpec = { format, options: Object.fromEntries(Object.entries(options).map(([k, v]) => [k, String(v)])) };
+  lateData(format: string, options: Record<string, OptionValue> = {}): this {
+    this.lateSinkSpec = { format, options: stringOptions(options) };
     return this;
   }
 
