@@ -1,9 +1,7 @@
 import { activity } from './activity.js';
-import {
-  DEFAULT_START_TIME, badOption, checkTimestampFormat, cents, formatTimestamp, idOf, withDefaults, type TimestampFormat,
-} from './common.js';
-import { disorder } from './disorder.js';
-import { Random, WeightedPicker, mix32, seedHash, zipfWeights, type Seed } from './random.js';
+import { badOption, cents, idOf } from './common.js';
+import { Random, WeightedPicker, mix32, seedHash, zipfWeights } from './random.js';
+import { SESSION_EVENT_DEFAULTS, arrivals, resolveSessionEventOptions, type SessionEventOptions } from './session-events.js';
 
 /**
  * Clickstream events in the shape of seeds 003 and 004 (the Flink sessionisation and metrics jobs):
@@ -33,56 +31,22 @@ export interface ClickstreamEvent {
 }
 
 /** Options of {@link clickstream}. Every option has a default. */
-export interface ClickstreamOptions {
-  /** Number of events (Infinity: endless). Default 10 000. */
-  count?: number;
-  /** PRNG seed: same seed and options, same events. Default 1. */
-  seed?: Seed;
+export interface ClickstreamOptions extends SessionEventOptions {
   /** Number of distinct users. Default 1 000. */
   users?: number;
-  /** Event time of the first event, epoch ms. Default 2024-01-01T00:00:00Z. */
-  startTime?: number;
-  /** Mean event-time distance between consecutive events over all users, ms. Default 100. */
-  meanSpacingMs?: number;
-  /** Mean number of events in a session. Default 8. */
-  meanSessionEvents?: number;
-  /** Mean event-time distance between two events of one session, ms. Default 30 000. */
-  meanThinkTimeMs?: number;
-  /** Inactivity gap separating a user's sessions, ms (the job's session gap). Default 30 minutes. */
-  sessionGapMs?: number;
   /** Fraction of sessions that end with a checkout page view and a purchase. Default 0.1. */
   purchaseProbability?: number;
-  /** On-time events arrive less than this far behind earlier events, ms. Default 0 (in order). */
-  maxOutOfOrdernessMs?: number;
-  /** Fraction of events that arrive later than the bound. Default 0. */
-  lateFraction?: number;
-  /** Smallest delay of a late event beyond the bound, ms. Default 60 000. */
-  lateByMinMs?: number;
-  /** Largest delay of a late event beyond the bound, ms. Default 600 000. */
-  lateByMaxMs?: number;
-  /** `iso` (default) or `epoch-ms`. */
-  timestampFormat?: TimestampFormat;
-  /** Adds `late: true|false` to every event, so a file says which events are late. Default false. */
-  markLate?: boolean;
 }
 
 /** The defaults of {@link ClickstreamOptions}. */
 export const CLICKSTREAM_DEFAULTS = {
-  count: 10_000,
-  seed: 1,
+  ...SESSION_EVENT_DEFAULTS,
   users: 1_000,
-  startTime: DEFAULT_START_TIME,
   meanSpacingMs: 100,
   meanSessionEvents: 8,
   meanThinkTimeMs: 30_000,
   sessionGapMs: 30 * 60_000,
   purchaseProbability: 0.1,
-  maxOutOfOrdernessMs: 0,
-  lateFraction: 0,
-  lateByMinMs: 60_000,
-  lateByMaxMs: 600_000,
-  timestampFormat: 'iso' as TimestampFormat,
-  markLate: false,
 } satisfies Required<ClickstreamOptions>;
 
 /** A clickstream event with its arrival classification. */
@@ -135,8 +99,7 @@ interface SessionPage {
 }
 
 function resolve(options: ClickstreamOptions): Required<ClickstreamOptions> {
-  const o = withDefaults<ClickstreamOptions>(CLICKSTREAM_DEFAULTS, options);
-  checkTimestampFormat(o.timestampFormat);
+  const o = resolveSessionEventOptions<ClickstreamOptions>(CLICKSTREAM_DEFAULTS, options);
   if (!Number.isSafeInteger(o.users) || o.users < 1) throw badOption(`users must be a positive integer, got ${o.users}`);
   return o;
 }
@@ -164,12 +127,9 @@ export function* clickstreamArrivals(options: ClickstreamOptions = {}): Generato
     countryOf[u] = countryIndex.get(c)!;
   }
 
-  const acts = activity<SessionPage>({
-    count: o.count, seed: o.seed, users: o.users, startTime: o.startTime, meanSpacingMs: o.meanSpacingMs,
-    meanSessionEvents: o.meanSessionEvents, meanThinkTimeMs: o.meanThinkTimeMs, sessionGapMs: o.sessionGapMs,
-  }, () => ({ page: '', pageReferrer: '', buyer: false }));
+  const acts = activity<SessionPage>(o, () => ({ page: '', pageReferrer: '', buyer: false }));
 
-  function* inTimeOrder(): Generator<{ event: ClickstreamEvent; ts: number }> {
+  function* inTimeOrder(): Generator<{ record: ClickstreamEvent; ts: number }> {
     for (const a of acts) {
       const s = a.state;
       let type: ClickstreamEvent['event_type'];
@@ -210,19 +170,11 @@ export function* clickstreamArrivals(options: ClickstreamOptions = {}): Generato
         geo: { country: countryNames[countryOf[a.user]] },
         metadata,
       };
-      yield { event, ts: a.ts };
+      yield { record: event, ts: a.ts };
     }
   }
 
-  for (const arr of disorder(inTimeOrder(), (x) => x.ts, {
-    seed: o.seed, maxOutOfOrdernessMs: o.maxOutOfOrdernessMs, lateFraction: o.lateFraction,
-    lateByMinMs: o.lateByMinMs, lateByMaxMs: o.lateByMaxMs,
-  })) {
-    const event = arr.item.event;
-    event.timestamp = formatTimestamp(arr.ts, o.timestampFormat);
-    if (o.markLate) event.late = arr.late;
-    yield { event, ts: arr.ts, late: arr.late };
-  }
+  for (const arr of arrivals(inTimeOrder(), o)) yield { event: arr.item.record, ts: arr.ts, late: arr.late };
 }
 
 /** Clickstream events in arrival order (see {@link ClickstreamOptions}). */

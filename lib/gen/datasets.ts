@@ -5,6 +5,7 @@ import type { TimestampFormat } from './common.js';
 import { deposits } from './deposits.js';
 import { nexmark } from './nexmark.js';
 import type { Seed } from './random.js';
+import type { SessionEventOptions } from './session-events.js';
 import { transactions } from './transactions.js';
 
 /** Parameters a caller (the CLI, the sample-data script) can set; each dataset uses those in its `params`. */
@@ -64,6 +65,15 @@ const EVENT_TIME_PARAMS: readonly GenParam[] = [
   'markLate', 'timestampFormat',
 ];
 
+/** The session-event options (clickstream, transactions) among `p`. */
+function sessionEventOptions(p: GenParams): SessionEventOptions {
+  return {
+    count: p.count, seed: p.seed, startTime: p.startTime, meanSpacingMs: p.meanSpacingMs, sessionGapMs: p.sessionGapMs,
+    maxOutOfOrdernessMs: p.maxOutOfOrdernessMs, lateFraction: p.lateFraction, lateByMinMs: p.lateByMinMs,
+    lateByMaxMs: p.lateByMaxMs, markLate: p.markLate, timestampFormat: p.timestampFormat,
+  };
+}
+
 /** Every dataset, by name. */
 export const DATASETS: Readonly<Record<string, Dataset>> = Object.freeze({
   clickstream: {
@@ -71,22 +81,14 @@ export const DATASETS: Readonly<Record<string, Dataset>> = Object.freeze({
     description: 'web shop clickstream events, JSON (seeds 003/004: clickstream-sessions, clickstream-metrics)',
     format: 'jsonl',
     params: ['users', ...EVENT_TIME_PARAMS],
-    records: (p: GenParams) => clickstream({
-      count: p.count, seed: p.seed, users: p.users, startTime: p.startTime, meanSpacingMs: p.meanSpacingMs,
-      sessionGapMs: p.sessionGapMs, maxOutOfOrdernessMs: p.maxOutOfOrdernessMs, lateFraction: p.lateFraction,
-      lateByMinMs: p.lateByMinMs, lateByMaxMs: p.lateByMaxMs, markLate: p.markLate, timestampFormat: p.timestampFormat,
-    }),
+    records: (p: GenParams) => clickstream({ ...sessionEventOptions(p), users: p.users }),
   },
   transactions: {
     name: 'transactions',
     description: 'customer transactions {customer_id, amount, timestamp}, JSON (seed 000: active-session-totals)',
     format: 'jsonl',
     params: ['customers', ...EVENT_TIME_PARAMS],
-    records: (p: GenParams) => transactions({
-      count: p.count, seed: p.seed, customers: p.customers, startTime: p.startTime, meanSpacingMs: p.meanSpacingMs,
-      sessionGapMs: p.sessionGapMs, maxOutOfOrdernessMs: p.maxOutOfOrdernessMs, lateFraction: p.lateFraction,
-      lateByMinMs: p.lateByMinMs, lateByMaxMs: p.lateByMaxMs, markLate: p.markLate, timestampFormat: p.timestampFormat,
-    }),
+    records: (p: GenParams) => transactions({ ...sessionEventOptions(p), customers: p.customers }),
   },
   deposits: {
     name: 'deposits',

@@ -3,6 +3,7 @@ export * from './random.js';
 export * from './common.js';
 export * from './activity.js';
 export * from './disorder.js';
+export * from './session-events.js';
 export * from './clickstream.js';
 export * from './transactions.js';
 export * from './deposits.js';

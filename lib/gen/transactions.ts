@@ -1,9 +1,7 @@
 import { activity } from './activity.js';
-import {
-  DEFAULT_START_TIME, checkTimestampFormat, cents, formatTimestamp, idOf, withDefaults, type TimestampFormat,
-} from './common.js';
-import { disorder } from './disorder.js';
-import { Random, type Seed } from './random.js';
+import { cents, idOf } from './common.js';
+import { Random } from './random.js';
+import { SESSION_EVENT_DEFAULTS, arrivals, resolveSessionEventOptions, type SessionEventOptions } from './session-events.js';
 
 /**
  * Customer transactions for seed 000 (per-customer session sums and the global sum over active
@@ -21,53 +19,19 @@ export interface Transaction {
 }
 
 /** Options of {@link transactions}. Every option has a default. */
-export interface TransactionsOptions {
-  /** Number of transactions (Infinity: endless). Default 10 000. */
-  count?: number;
-  /** PRNG seed. Default 1. */
-  seed?: Seed;
+export interface TransactionsOptions extends SessionEventOptions {
   /** Number of distinct customers. Default 500. */
   customers?: number;
-  /** Event time of the first transaction, epoch ms. Default 2024-01-01T00:00:00Z. */
-  startTime?: number;
-  /** Mean event-time distance between consecutive transactions over all customers, ms. Default 1 000. */
-  meanSpacingMs?: number;
-  /** Mean number of transactions in a customer session. Default 5. */
-  meanSessionEvents?: number;
-  /** Mean event-time distance between two transactions of one session, ms. Default 20 000. */
-  meanThinkTimeMs?: number;
-  /** Inactivity gap separating a customer's sessions, ms (the app's session timeout). Default 5 minutes. */
-  sessionGapMs?: number;
-  /** On-time transactions arrive less than this far behind earlier ones, ms. Default 0 (in order). */
-  maxOutOfOrdernessMs?: number;
-  /** Fraction of transactions that arrive later than the bound. Default 0. */
-  lateFraction?: number;
-  /** Smallest delay of a late transaction beyond the bound, ms. Default 60 000. */
-  lateByMinMs?: number;
-  /** Largest delay of a late transaction beyond the bound, ms. Default 600 000. */
-  lateByMaxMs?: number;
-  /** `iso` (default) or `epoch-ms`. */
-  timestampFormat?: TimestampFormat;
-  /** Adds `late: true|false` to every transaction. Default false. */
-  markLate?: boolean;
 }
 
 /** The defaults of {@link TransactionsOptions}. */
 export const TRANSACTIONS_DEFAULTS = {
-  count: 10_000,
-  seed: 1,
+  ...SESSION_EVENT_DEFAULTS,
   customers: 500,
-  startTime: DEFAULT_START_TIME,
   meanSpacingMs: 1_000,
   meanSessionEvents: 5,
   meanThinkTimeMs: 20_000,
   sessionGapMs: 5 * 60_000,
-  maxOutOfOrdernessMs: 0,
-  lateFraction: 0,
-  lateByMinMs: 60_000,
-  lateByMaxMs: 600_000,
-  timestampFormat: 'iso' as TimestampFormat,
-  markLate: false,
 } satisfies Required<TransactionsOptions>;
 
 /** A transaction with its event time, session and arrival classification. */
@@ -82,28 +46,18 @@ export interface TransactionArrival {
 
 /** Transactions with event time, session and late flag, in arrival order. */
 export function* transactionArrivals(options: TransactionsOptions = {}): Generator<TransactionArrival> {
-  const o = withDefaults<TransactionsOptions>(TRANSACTIONS_DEFAULTS, options);
-  checkTimestampFormat(o.timestampFormat);
+  const o = resolveSessionEventOptions<TransactionsOptions>(TRANSACTIONS_DEFAULTS, options);
   const amountRng = new Random(o.seed).fork('amounts');
   const customerIds = Array.from({ length: o.customers }, (_, c) => idOf('cust', c, o.customers));
-  const acts = activity({
-    count: o.count, seed: o.seed, users: o.customers, startTime: o.startTime, meanSpacingMs: o.meanSpacingMs,
-    meanSessionEvents: o.meanSessionEvents, meanThinkTimeMs: o.meanThinkTimeMs, sessionGapMs: o.sessionGapMs,
-  });
-  function* inTimeOrder(): Generator<{ t: Transaction; ts: number; session: number }> {
+  const acts = activity({ ...o, users: o.customers });
+  function* inTimeOrder(): Generator<{ record: Transaction; ts: number; session: number }> {
     for (const a of acts) {
       const amount = Math.max(0.01, cents(amountRng.logNormal(Math.log(25), 1)));
-      yield { t: { customer_id: customerIds[a.user], amount, timestamp: '' }, ts: a.ts, session: a.session };
+      yield { record: { customer_id: customerIds[a.user], amount, timestamp: '' }, ts: a.ts, session: a.session };
     }
   }
-  for (const arr of disorder(inTimeOrder(), (x) => x.ts, {
-    seed: o.seed, maxOutOfOrdernessMs: o.maxOutOfOrdernessMs, lateFraction: o.lateFraction,
-    lateByMinMs: o.lateByMinMs, lateByMaxMs: o.lateByMaxMs,
-  })) {
-    const t = arr.item.t;
-    t.timestamp = formatTimestamp(arr.ts, o.timestampFormat);
-    if (o.markLate) t.late = arr.late;
-    yield { transaction: t, ts: arr.ts, session: arr.item.session, late: arr.late };
+  for (const arr of arrivals(inTimeOrder(), o)) {
+    yield { transaction: arr.item.record, ts: arr.ts, session: arr.item.session, late: arr.late };
   }
 }
 
