@@ -305,13 +305,28 @@ const edgeFn = (name: 'first' | 'last', ignoreNulls: boolean): AggregateFunction
 abstract class CollectionPartial<C> implements Partial {
   protected readonly items: (C | undefined)[];
   constructor(n: number) { this.items = new Array(n); }
-  protected at(g: number, make: () => C): C {
-    let c = this.items[g];
-    if (c === undefined) this.items[g] = (c = make());
-    return c;
-  }
   abstract update(groups: Int32Array, args: ArgColumn[]): void;
-  buffer(g: number): unknown { return this.items[g] ?? null; }
+  abstract buffer(g: number): unknown;
+}
+
+// A group's collection, made at its first value: one function per collection type, so that each stays
+// monomorphic where the update loops inline it.
+function listAt(items: (unknown[] | undefined)[], g: number): unknown[] {
+  let c = items[g];
+  if (c === undefined) items[g] = c = [];
+  return c;
+}
+
+function setAt(items: (Set<unknown> | undefined)[], g: number): Set<unknown> {
+  let c = items[g];
+  if (c === undefined) items[g] = c = new Set();
+  return c;
+}
+
+function mapAt<V>(items: (Map<unknown, V> | undefined)[], g: number): Map<unknown, V> {
+  let c = items[g];
+  if (c === undefined) items[g] = c = new Map();
+  return c;
 }
 
 class ListPartial extends CollectionPartial<unknown[]> {
@@ -324,7 +339,7 @@ class ListPartial extends CollectionPartial<unknown[]> {
       const v = vals[i];
       if (g < 0 || v === null) continue;
       // Ordered lists keep [order, value] pairs, flattened; rows with a null order sort first.
-      if (ords) { const c = this.at(g, () => []); c.push(ords[i], v); } else this.at(g, () => []).push(v);
+      if (ords) listAt(this.items, g).push(ords[i], v); else listAt(this.items, g).push(v);
     }
   }
   override buffer(g: number): unknown { return this.items[g] ?? []; }
@@ -354,9 +369,7 @@ class SetPartial extends CollectionPartial<Set<unknown>> {
       const g = groups[i];
       const v = vals[i];
       if (g < 0 || v === null) continue;
-      let set = this.items[g];
-      if (set === undefined) this.items[g] = set = new Set();
-      set.add(v);
+      setAt(this.items, g).add(v);
     }
   }
 
@@ -368,9 +381,7 @@ class SetPartial extends CollectionPartial<Set<unknown>> {
       const id = ids[i];
       if (g < 0 || id < 0 || lastGroup[id] === g) continue;
       lastGroup[id] = g;
-      let set = this.items[g];
-      if (set === undefined) this.items[g] = set = new Set();
-      set.add(strings[id]);
+      setAt(this.items, g).add(strings[id]);
     }
   }
   override buffer(g: number): unknown { return this.items[g] ?? new Set(); }
@@ -386,9 +397,7 @@ class FirstOrderPartial extends CollectionPartial<Map<unknown, unknown>> {
       const g = groups[i];
       const v = vals[i];
       if (g < 0 || v === null) continue;
-      const m = this.at(g, () => new Map());
-      const o = ords[i];
-      if (!m.has(v) || compareScalars(o, m.get(v)) < 0) m.set(v, o);
+      keepFirstOrder(mapAt(this.items, g), v, ords[i]);
     }
   }
 
@@ -400,14 +409,18 @@ class FirstOrderPartial extends CollectionPartial<Map<unknown, unknown>> {
       const g = groups[i];
       const v = vals[i];
       if (g < 0 || v === null) continue;
-      let m = this.items[g];
-      if (m === undefined) this.items[g] = m = new Map();
+      const m = mapAt(this.items, g);
       const o = valid && !valid[i] ? null : ords[i];
       const cur = m.get(v);
       if (cur === undefined ? !m.has(v) : o === null ? cur !== null : cur !== null && o < (cur as number)) m.set(v, o);
     }
   }
   override buffer(g: number): unknown { return this.items[g] ?? new Map(); }
+}
+
+/** Records that value `v` came with order `o` in a value → smallest order map. */
+function keepFirstOrder(m: Map<unknown, unknown>, v: unknown, o: unknown): void {
+  if (!m.has(v) || compareScalars(o, m.get(v)) < 0) m.set(v, o);
 }
 
 /** The values of a value → first order map, by order, then by value. */
@@ -450,7 +463,7 @@ function unionSets(a: unknown, b: unknown): unknown {
 
 function mergeFirstOrders(a: unknown, b: unknown): unknown {
   const m = a as Map<unknown, unknown>;
-  (b as Map<unknown, unknown>).forEach((o, v) => { if (!m.has(v) || compareScalars(o, m.get(v)) < 0) m.set(v, o); });
+  (b as Map<unknown, unknown>).forEach((o, v) => keepFirstOrder(m, v, o));
   return m;
 }
 
@@ -537,9 +550,7 @@ class ByPartial implements Partial {
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
       const o = ords[i];
-      if (g < 0 || o === null) continue;
-      const cur = this.best[g];
-      if (cur === undefined || better([o, vals[i]], cur, this.sign)) this.best[g] = [o, vals[i]];
+      if (g >= 0 && o !== null) this.offer(g, [o, vals[i]]);
     }
   }
   /** Numeric orders (event times): find each group's best row of the batch first, then decode only its value. */
@@ -558,11 +569,13 @@ class ByPartial implements Partial {
     }
     for (let g = 0; g < this.n; g++) {
       const c = cand[g];
-      if (c < 0) continue;
-      const x: [unknown, unknown] = [o[c], v.valueAt(c)];
-      const cur = this.best[g];
-      if (cur === undefined || better(x, cur, sign)) this.best[g] = x;
+      if (c >= 0) this.offer(g, [o[c], v.valueAt(c)]);
     }
+  }
+  /** Keeps `x` as group g's pair when it beats the one kept. */
+  private offer(g: number, x: [unknown, unknown]): void {
+    const cur = this.best[g];
+    if (cur === undefined || better(x, cur, this.sign)) this.best[g] = x;
   }
   buffer(g: number): unknown { return this.best[g] ?? null; }
 }
@@ -607,9 +620,7 @@ class CountsPartial extends CollectionPartial<Map<unknown, number>> {
       const g = groups[i];
       const v = vals[i];
       if (g < 0 || v === null) continue;
-      let m = this.items[g];
-      if (m === undefined) this.items[g] = m = new Map();
-      m.set(v, (m.get(v) ?? 0) + 1);
+      addCount(mapAt(this.items, g), v, 1);
     }
   }
 
@@ -626,20 +637,20 @@ class CountsPartial extends CollectionPartial<Map<unknown, number>> {
       const base = g * d;
       for (let id = 0; id < d; id++) {
         const c = counts[base + id];
-        if (c === 0) continue;
-        let m = this.items[g];
-        if (m === undefined) this.items[g] = m = new Map();
-        const v = strings[id];
-        m.set(v, (m.get(v) ?? 0) + c);
+        if (c !== 0) addCount(mapAt(this.items, g), strings[id], c);
       }
     }
   }
   override buffer(g: number): unknown { return this.items[g] ?? new Map(); }
 }
 
+function addCount(m: Map<unknown, number>, v: unknown, c: number): void {
+  m.set(v, (m.get(v) ?? 0) + c);
+}
+
 function addCounts(a: unknown, b: unknown): unknown {
   const m = a as Map<unknown, number>;
-  (b as Map<unknown, number>).forEach((c, v) => m.set(v, (m.get(v) ?? 0) + c));
+  (b as Map<unknown, number>).forEach((c, v) => addCount(m, v, c));
   return m;
 }
 
