@@ -5,6 +5,7 @@ import {
   type QueryCheckpointSummary, type StateContents,
 } from '../checkpoint/inspect.js';
 import { SluiceError } from '../errors.js';
+import { END_OF_INPUT_WATERMARK_MS } from '../sources/source.js';
 import { formatBytes, formatCount, formatTable } from './text-table.js';
 
 interface CheckpointArgs {
@@ -36,7 +37,7 @@ export function describeQuery(q: QueryCheckpointSummary): string[] {
   field('batches', committed);
   if (q.pendingBatch !== null) field('', `batch ${q.pendingBatch} planned, not committed: it runs again with the same offsets on restart`);
   if (q.oldestRetainedBatch !== null && q.lastPlannedBatch !== null) field('logs kept', `batches ${q.oldestRetainedBatch}..${q.lastPlannedBatch}`);
-  field('watermark', iso(q.watermarkMs));
+  field('watermark', q.watermarkMs !== null && q.watermarkMs >= END_OF_INPUT_WATERMARK_MS ? 'end of input (every source reached its end)' : iso(q.watermarkMs));
   const conf = Object.entries(q.conf).map(([k, v]) => `${k}=${v}`).join(', ');
   if (conf) field('settings', conf);
   field('on disk', formatBytes(q.diskBytes));

@@ -4,6 +4,7 @@
  * CI) one plain log line per batch, which greps and tails well.
  */
 import type { QueryProgress } from '../exec/progress.js';
+import { END_OF_INPUT_WATERMARK_MS } from '../sources/source.js';
 import { formatCount, formatRate } from './text-table.js';
 
 /** Receives what `sluice run` has to say while queries run. */
@@ -47,7 +48,13 @@ export interface ProgressReporterOptions {
 
 const CLEAR_LINE = '\r\x1b[2K';
 
+/** The watermark as progress reports it, or `end of input` once every source has reached its end. */
+function watermarkLabel(iso: string): string {
+  return Date.parse(iso) >= END_OF_INPUT_WATERMARK_MS ? 'end of input' : iso;
+}
+
 function watermarkText(iso: string): string {
+  if (Date.parse(iso) >= END_OF_INPUT_WATERMARK_MS) return watermarkLabel(iso);
   return Date.parse(iso) <= 0 ? '-' : iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z').replace(/Z$/, '');
 }
 
@@ -58,7 +65,7 @@ function stateRows(p: QueryProgress): number {
 /** The plain log line of one batch (the non-terminal format). */
 export function progressLine(output: string, p: QueryProgress): string {
   return `[${output}] batch ${p.batchId}: ${p.numInputRows} rows in, ${p.sink.numOutputRows} out, ` +
-    `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms, watermark ${p.eventTime.watermark}` +
+    `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms, watermark ${watermarkLabel(p.eventTime.watermark)}` +
     (p.stateOperators.length ? `, state rows ${stateRows(p)}` : '');
 }
 

@@ -8,7 +8,7 @@ import type { Analysis } from '../plan/analyzer.js';
 import type { PlanNode, SourceNode, StatefulNode } from '../plan/logical-plan.js';
 import { nodeName } from '../plan/logical-plan.js';
 import type { StreamSink } from '../sinks/sink.js';
-import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
+import { END_OF_INPUT_WATERMARK_MS, type ReadLimit, type SourceOffset, type StreamSource } from '../sources/source.js';
 import type { BatchContext, EventTimeStats } from './batch-context.js';
 import { sleep, type Clock } from './clock.js';
 import { crashPoint } from './crash-points.js';
@@ -231,7 +231,8 @@ export class MicroBatchExecution {
     const addBatchMs = performance.now() - a0;
 
     const c0 = performance.now();
-    const newWatermark = this.advanceWatermark(run.eventTime);
+    const ends = entry.sources.map((s) => s.end);
+    const newWatermark = this.inputEnded(ends) ? END_OF_INPUT_WATERMARK_MS : this.advanceWatermark(run.eventTime);
     this.watermarkMoved = newWatermark > entry.batchWatermarkMs;
     this.watermarkMs = newWatermark;
     await this.checkpoint.commits.add(batchId, {
@@ -239,7 +240,6 @@ export class MicroBatchExecution {
       stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId + 1])),
     });
     crashPoint('after-commit', batchId);
-    const ends = entry.sources.map((s) => s.end);
     for (let i = 0; i < this.sources.length; i++) await this.sources[i].source.commit(ends[i]);
     this.committed = ends;
     this.nextBatchId = batchId + 1;
@@ -250,6 +250,15 @@ export class MicroBatchExecution {
       latestOffset: latestOffsetMs, walCommit: walCommitMs, addBatch: addBatchMs, commit: commitMs,
       triggerExecution: performance.now() - started + latestOffsetMs + walCommitMs,
     }, countRows(output)));
+  }
+
+  /**
+   * Whether every source has reached the end of a bounded input at `ends`, for a query whose stateful
+   * operators wait on the watermark: nothing can arrive late any more, so what they hold can be finished.
+   */
+  private inputEnded(ends: SourceOffset[]): boolean {
+    if (!this.config.analysis.usesWatermark || this.sources.length === 0) return false;
+    return this.sources.every((s, i) => ends[i] !== null && s.source.reachedEnd?.(ends[i]) === true);
   }
 
   /** The next watermark: the smallest (policy min) of each withWatermark's max event time minus its delay; it never goes back. */

@@ -25,7 +25,6 @@ import {
 } from 'apache-arrow';
 import { batchOf } from '../arrow/batch-ops.js';
 import { mkData } from '../arrow/columns.js';
-import { isRecord } from '../checkpoint/fields.js';
 import { SluiceError } from '../errors.js';
 import {
   AUCTION, BID, NEXMARK_DEFAULTS, NEXMARK_SCHEMAS, NexmarkGenerator, PERSON, nexmarkRecordBatches,
@@ -33,6 +32,7 @@ import {
 } from '../gen/nexmark.js';
 import type { Seed } from '../gen/random.js';
 import type { Utf8Column } from '../gen/utf8.js';
+import { counterOf, splitRange } from './counter-offsets.js';
 import type { ReadLimit, ReadResult, ReadTask, SourceOffset, StreamSource } from './source.js';
 
 /** Event kinds by name, in the reference's `event_type` numbering. */
@@ -176,19 +176,18 @@ export class NexmarkSource implements StreamSource {
     const from = start === null ? 0 : eventsOf(start);
     const to = eventsOf(end);
     const kinds = this.kinds.map((k) => NEXMARK_KINDS[k]);
-    const tasks: ReadTask[] = [];
-    for (let p = 0; p < this.numPartitions; p++) {
-      const a = from + Math.floor(((to - from) * p) / this.numPartitions);
-      const b = from + Math.floor(((to - from) * (p + 1)) / this.numPartitions);
-      if (b <= a) continue;
-      const spec: NexmarkReadSpec = { from: a, to: b, options: this.generatorOptions, kinds, eventsPerBatch: this.eventsPerBatch };
-      tasks.push({ reader: 'nexmark', spec });
-    }
-    return tasks;
+    return splitRange(from, to, this.numPartitions).map((r) => {
+      const spec: NexmarkReadSpec = { ...r, options: this.generatorOptions, kinds, eventsPerBatch: this.eventsPerBatch };
+      return { reader: 'nexmark', spec };
+    });
   }
 
   rowCount(start: SourceOffset | null, end: SourceOffset): number {
     return eventsOf(end) - (start === null ? 0 : eventsOf(start));
+  }
+
+  reachedEnd(offset: SourceOffset): boolean {
+    return eventsOf(offset) >= this.total;
   }
 
   async prepareForTriggerAvailableNow(): Promise<void> {
@@ -204,12 +203,7 @@ export class NexmarkSource implements StreamSource {
 }
 
 function eventsOf(offset: SourceOffset): number {
-  const n = isRecord(offset) ? offset.events : undefined;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw new SluiceError('CHECKPOINT_CORRUPT', `the nexmark source got an offset it did not write: ${JSON.stringify(offset)}`,
-      'the checkpoint belongs to a different source; use a new checkpoint directory');
-  }
-  return n;
+  return counterOf(offset, 'events', 'nexmark');
 }
 
 /** Generators by configuration, kept per thread: their channel caches stay warm across tasks. */

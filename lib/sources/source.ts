@@ -1,5 +1,11 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 
+/**
+ * The watermark once every source has reached its end: the largest instant a JS Date holds
+ * (+275760-09-13), so every event time is before it and it still prints as a timestamp.
+ */
+export const END_OF_INPUT_WATERMARK_MS = 8_640_000_000_000_000;
+
 /** A source's position, written into offsets/N as JSON. Each source defines its own shape. */
 export type SourceOffset = unknown;
 
@@ -59,6 +65,14 @@ export interface StreamSource {
   planRead(start: SourceOffset | null, end: SourceOffset, batchId: number): Promise<ReadTask[]>;
   /** Number of rows in (start, end] when the source knows it cheaply (for progress); otherwise undefined. */
   rowCount?(start: SourceOffset | null, end: SourceOffset): number | undefined;
+  /**
+   * Bounded sources only: whether `offset` is the source's end, past the last row it will ever have (e.g.
+   * `nexmark:?events=N` after event N). When every source of a query has reached its end, no row can
+   * arrive late any more, so the watermark moves to {@link END_OF_INPUT_WATERMARK_MS} and one last batch
+   * fires every open event-time window, session and timeout, as a bounded Flink job ends. Sources that
+   * can always grow (files, Kafka, sockets) leave this out. Must be a pure function of `offset`.
+   */
+  reachedEnd?(offset: SourceOffset): boolean;
   /** Data up to `end` is committed and will never be read again: receive logs may be trimmed. */
   commit(end: SourceOffset): Promise<void>;
   /**
