@@ -14,6 +14,7 @@ import { BatchLog } from '../checkpoint/batch-log.js';
 import { isRecord } from '../checkpoint/fields.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
+import { counterOf } from './counter-offsets.js';
 import { DEFAULT_CORRUPT_COLUMN, cachedSchema, splitLines, type DecodeOptions, type ParseMode } from './decode/common.js';
 import { checkCsvSchema, decodeCsv, inferCsvSchema, type CsvOptions } from './decode/csv.js';
 import { decodeJsonLines } from './decode/json-lines.js';
@@ -224,11 +225,7 @@ export class FileSource implements StreamSource {
   async stop(): Promise<void> {}
 
   private checkOffset(offset: SourceOffset): number {
-    const n = isRecord(offset) ? offset.files : undefined;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-      throw new SluiceError('CHECKPOINT_CORRUPT', `the file source got an offset it did not write: ${JSON.stringify(offset)}`,
-        'the checkpoint belongs to a different source; use a new checkpoint directory');
-    }
+    const n = counterOf(offset, 'files', 'file');
     if (n > this.files.length) {
       throw new SluiceError('CHECKPOINT_CORRUPT', `the offset log asks for ${n} files of ${this.options.path}, but the file log ` +
         `in the checkpoint lists only ${this.files.length}`, 'restore the checkpoint directory from a backup, or delete it to start over');

@@ -11,6 +11,7 @@ import { schemaFromSpec } from '../arrow/schema.js';
 import { isRecord } from '../checkpoint/fields.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
+import { counterOf, splitRange } from './counter-offsets.js';
 import type { ReadLimit, ReadResult, ReadTask, SourceContext, SourceOffset, StreamSource } from './source.js';
 
 /** Options of {@link RateSource}. */
@@ -126,15 +127,10 @@ export class RateSource implements StreamSource {
   async planRead(start: SourceOffset | null, end: SourceOffset, _batchId: number): Promise<ReadTask[]> {
     const from = start === null ? 0 : rowsOf(start);
     const to = rowsOf(end);
-    const tasks: ReadTask[] = [];
-    for (let p = 0; p < this.numPartitions; p++) {
-      const a = from + Math.floor(((to - from) * p) / this.numPartitions);
-      const b = from + Math.floor(((to - from) * (p + 1)) / this.numPartitions);
-      if (b <= a) continue;
-      const spec: RateReadSpec = { from: a, to: b, startTimeMs: this.startTimeMs, rowsPerSecond: this.rowsPerSecond, rampUpTimeMs: this.rampUpTimeMs };
-      tasks.push({ reader: 'rate', spec });
-    }
-    return tasks;
+    return splitRange(from, to, this.numPartitions).map((r) => {
+      const spec: RateReadSpec = { ...r, startTimeMs: this.startTimeMs, rowsPerSecond: this.rowsPerSecond, rampUpTimeMs: this.rampUpTimeMs };
+      return { reader: 'rate', spec };
+    });
   }
 
   rowCount(start: SourceOffset | null, end: SourceOffset): number {
@@ -147,12 +143,7 @@ export class RateSource implements StreamSource {
 }
 
 function rowsOf(offset: SourceOffset): number {
-  const n = isRecord(offset) ? offset.rows : undefined;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw new SluiceError('CHECKPOINT_CORRUPT', `the rate source got an offset it did not write: ${JSON.stringify(offset)}`,
-      'the checkpoint belongs to a different source; use a new checkpoint directory');
-  }
-  return n;
+  return counterOf(offset, 'rows', 'rate');
 }
 
 /** Runs one `rate` read task: generates rows [from, to) straight into typed arrays. */

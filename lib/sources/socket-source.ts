@@ -15,9 +15,9 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Schema } from 'apache-arrow';
 import { schemaFromSpec, schemaToSpec, type SchemaSpec, type TypeSpec } from '../arrow/schema.js';
 import { writeFileAtomic } from '../checkpoint/atomic-file.js';
-import { isRecord } from '../checkpoint/fields.js';
 import { corruptCheckpointFile } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
+import { counterOf } from './counter-offsets.js';
 import { DEFAULT_CORRUPT_COLUMN, cachedSchema, type ParseMode } from './decode/common.js';
 import { decodeJsonLines } from './decode/json-lines.js';
 import { TEXT_SCHEMA, decodeText } from './decode/text.js';
@@ -240,11 +240,7 @@ export class SocketSource implements StreamSource {
   }
 
   private linesOf(offset: SourceOffset): number {
-    const n = isRecord(offset) ? offset.lines : undefined;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-      throw new SluiceError('CHECKPOINT_CORRUPT', `the socket source got an offset it did not write: ${JSON.stringify(offset)}`,
-        'the checkpoint belongs to a different source; use a new checkpoint directory');
-    }
+    const n = counterOf(offset, 'lines', 'socket');
     if (n > this.durable) {
       throw new SluiceError('CHECKPOINT_CORRUPT', `the offset log asks for ${n} lines of ${this.location}, but the receive log ` +
         `${this.logDir} holds only ${this.durable}`, 'restore the checkpoint directory from a backup, or delete it to start over');
