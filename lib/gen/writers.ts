@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { sleep } from '../exec/clock.js';
 import { SluiceError } from '../errors.js';
 
 /**
@@ -159,18 +160,6 @@ export async function writeRecords(records: Iterable<unknown>, to: string, optio
   const result = await writer.close();
   onProgress?.(written);
   return { written, target: writer.description, elapsedMs: performance.now() - started, aborted, ...result };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 const FLUSH_BYTES = 1 << 20;
@@ -429,7 +418,12 @@ async function kafkaWriter(rest: string, options: WriterOptions): Promise<Record
   if (!m) throw new SluiceError('GEN_BAD_TARGET', `malformed Kafka target 'kafka:${rest}'`, 'write kafka://HOST:PORT/TOPIC, e.g. kafka://localhost:9092/clicks');
   const [, bootstrap, topic] = m;
   const { KafkaClient } = await import('../sources/kafka/kafka-client.js');
-  const client = await KafkaClient.connect(bootstrap, { clientId: 'sluice-gen' });
+  // Without a broker the client retries for about 20 s; say so at once rather than sit silent.
+  const client = await KafkaClient.connect(bootstrap, {
+    clientId: 'sluice-gen',
+    onRetry: ({ operation, attempt, delayMs, error }) => options.log?.(
+      `Kafka ${operation} to ${bootstrap} failed (${error.message}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`),
+  });
   if ((await client.listPartitions([topic])).length === 0) {
     await client.close();
     throw new SluiceError('GEN_BAD_TARGET', `Kafka topic ${topic} does not exist on ${bootstrap}`, 'create it first (e.g. kafka-topics.sh --create)');
