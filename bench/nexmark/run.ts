@@ -42,6 +42,8 @@ export interface RunResult {
   /** State rows of all stateful operators after the last batch, and the most at any batch end. */
   stateRows: number;
   maxStateRows: number;
+  /** The state stores' memory (progress memoryUsedBytes) at the batch with the most state rows. */
+  maxStateMemoryBytes: number;
   /** Summed over batches: the driver's phases (progress durationMs) and the state stores' commit time. */
   durationMs: QueryProgress['durationMs'];
   stateCommitMs: number;
@@ -53,6 +55,7 @@ interface Options {
   threads: number;
   runs: number;
   rate?: number;
+  keys?: number;
   span: number;
   seed: number;
   batchEvents: number;
@@ -63,10 +66,30 @@ interface Options {
   json?: string;
 }
 
+/** Bids per key within one 10 s session gap in the --keys workload: enough that nearly every key is live. */
+const BIDS_PER_KEY_PER_GAP = 3;
+/** Share of bids among Nexmark events (46 of 50). */
+const BID_SHARE = 46 / 50;
+
+/**
+ * The event-time rate: `--rate`, else with `--keys K` the rate at which K bidders each bid about
+ * {@link BIDS_PER_KEY_PER_GAP} times per 10 s gap, else `--span` seconds of event time for the run.
+ */
+function eventRate(o: Options): number {
+  if (o.rate) return o.rate;
+  if (o.keys) return Math.max(1, Math.round((BIDS_PER_KEY_PER_GAP * o.keys) / (10 * BID_SHARE)));
+  return Math.max(1, Math.round(o.events / o.span));
+}
+
+/**
+ * The source URI. `--keys K` scales q11's state with the reference generator's own knobs: bidders are drawn
+ * from the K most recent people (numActivePeople), with no hot bidders (hotBiddersRatio 1), and the stream
+ * starts once K people exist (firstEventId = 50 K); the rate keeps nearly all K bidders inside a session.
+ */
 function sourceUri(o: Options, kinds: string): string {
-  const rate = o.rate ?? Math.max(1, Math.round(o.events / o.span));
   const partitions = o.partitions ?? Math.max(1, o.threads) * 2;
-  return `nexmark:?events=${o.events}&seed=${o.seed}&rate=${rate}&kinds=${kinds}&maxEventsPerTrigger=${o.batchEvents}&numPartitions=${partitions}`;
+  const keys = o.keys ? `&numActivePeople=${o.keys}&hotBiddersRatio=1&firstEventId=${50 * o.keys}` : '';
+  return `nexmark:?events=${o.events}&seed=${o.seed}&rate=${eventRate(o)}&kinds=${kinds}&maxEventsPerTrigger=${o.batchEvents}&numPartitions=${partitions}${keys}`;
 }
 
 /** One run in this process: the query until every event is processed. */
@@ -97,6 +120,7 @@ async function runOnce(o: Options): Promise<RunResult> {
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const stateRowsOf = (p: QueryProgress): number => p.stateOperators.reduce((a, s) => a + s.numRowsTotal, 0);
+  const fullest = progress.reduce<QueryProgress | undefined>((best, p) => (!best || stateRowsOf(p) > stateRowsOf(best) ? p : best), undefined);
   const sum = (f: (p: QueryProgress) => number): number => progress.reduce((a, p) => a + f(p), 0);
   const last = progress[progress.length - 1];
   const events = (last?.sources[0]?.endOffset as { events: number } | undefined)?.events ?? 0;
@@ -105,7 +129,8 @@ async function runOnce(o: Options): Promise<RunResult> {
     query: q.name, events, threads: o.threads, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
     peakRssBytes: process.resourceUsage().maxRSS * 1024, batches: progress.length,
     outputRows: sum((p) => p.sink.numOutputRows), stateRows: last ? stateRowsOf(last) : 0,
-    maxStateRows: Math.max(0, ...progress.map(stateRowsOf)),
+    maxStateRows: fullest ? stateRowsOf(fullest) : 0,
+    maxStateMemoryBytes: fullest ? fullest.stateOperators.reduce((a, s) => a + s.memoryUsedBytes, 0) : 0,
     durationMs: {
       latestOffset: sum((p) => p.durationMs.latestOffset), walCommit: sum((p) => p.durationMs.walCommit),
       addBatch: sum((p) => p.durationMs.addBatch), commit: sum((p) => p.durationMs.commit),
@@ -120,7 +145,7 @@ function runChild(o: Options, query: string, run: number): RunResult {
   const args = [...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.profile, `${query}-t${o.threads}-run${run}`)] : []),
     fileURLToPath(import.meta.url), '--child', '--query', query, '--events', String(o.events), '--threads', String(o.threads),
     '--seed', String(o.seed), '--batch-events', String(o.batchEvents), '--state-partitions', String(o.statePartitions),
-    '--span', String(o.span), ...(o.rate ? ['--rate', String(o.rate)] : []), ...(o.partitions ? ['--partitions', String(o.partitions)] : []),
+    '--span', String(o.span), ...(o.rate ? ['--rate', String(o.rate)] : []), ...(o.keys ? ['--keys', String(o.keys)] : []), ...(o.partitions ? ['--partitions', String(o.partitions)] : []),
     ...(o.trigger ? ['--trigger', o.trigger] : [])];
   for (let attempt = 1; ; attempt++) {
     const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -136,17 +161,19 @@ function runChild(o: Options, query: string, run: number): RunResult {
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 function report(results: RunResult[][], o: Options): void {
-  const rate = o.rate ?? Math.round(o.events / o.span);
-  console.log(`\nNexmark on sluice: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time, threads ${o.threads}, ${o.runs} run(s) per query (medians), ` +
+  const rate = eventRate(o);
+  const keys = o.keys ? `, ${fmt(o.keys)} active bidders (numActivePeople, no hot bidders)` : '';
+  console.log(`\nNexmark on sluice: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}, ${o.runs} run(s) per query (medians), ` +
     `batches of ${fmt(o.batchEvents)} events, checkpointing every batch; ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const header = ['query', 'events', 'wall s', 'CPU s', 'cores', 'events/s', 'per core', 'Flink/core', 'ratio', 'peak RSS MB', 'state rows', 'max state', 'batches', 'out rows'];
+  const header = ['query', 'events', 'wall s', 'CPU s', 'cores', 'events/s', 'per core', 'Flink/core', 'ratio', 'peak RSS MB', 'state rows', 'max state', 'state B/row', 'batches', 'out rows'];
   const rows = results.map((runs) => {
     const q = nexmarkQuery(runs[0].query);
     const m = (f: (r: RunResult) => number): number => median(runs.map(f));
     const perCore = m((r) => r.events / r.cpuSeconds);
     return [q.name, fmt(runs[0].events), fmt(m((r) => r.wallSeconds), 2), fmt(m((r) => r.cpuSeconds), 2), fmt(m((r) => r.cpuSeconds / r.wallSeconds), 2),
       fmt(m((r) => r.events / r.wallSeconds)), fmt(perCore), fmt(q.flinkPerCore), fmt(perCore / q.flinkPerCore, 2),
-      fmt(m((r) => r.peakRssBytes) / 2 ** 20), fmt(m((r) => r.stateRows)), fmt(m((r) => r.maxStateRows)), fmt(m((r) => r.batches)), fmt(m((r) => r.outputRows))];
+      fmt(m((r) => r.peakRssBytes) / 2 ** 20), fmt(m((r) => r.stateRows)), fmt(m((r) => r.maxStateRows)),
+      fmt(m((r) => (r.maxStateRows > 0 ? r.maxStateMemoryBytes / r.maxStateRows : 0))), fmt(m((r) => r.batches)), fmt(m((r) => r.outputRows))];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
@@ -164,6 +191,7 @@ async function main(): Promise<void> {
     .option('runs', { type: 'number', default: 1, describe: 'runs per query; the table shows medians' })
     .option('span', { type: 'number', default: 10, describe: 'seconds of event time the events cover (the published run: 100 M events at 10 M/s = 10 s)' })
     .option('rate', { type: 'number', describe: 'event-time rate in events/s, instead of --span' })
+    .option('keys', { type: 'number', describe: 'state-size scaling: bidders drawn from this many people (numActivePeople), no hot bidders, the rate set so nearly all are in a session' })
     .option('seed', { type: 'number', default: 0 })
     .option('batch-events', { type: 'number', default: 1_000_000, describe: 'events per micro-batch (maxEventsPerTrigger): one checkpoint per batch' })
     .option('partitions', { type: 'number', describe: 'read tasks per batch (default 2 per thread)' })
@@ -175,7 +203,7 @@ async function main(): Promise<void> {
     .strict()
     .parse();
   const o: Options = {
-    query: argv.query, events: argv.events, threads: argv.threads, runs: argv.runs, rate: argv.rate, span: argv.span, seed: argv.seed,
+    query: argv.query, events: argv.events, threads: argv.threads, runs: argv.runs, rate: argv.rate, keys: argv.keys, span: argv.span, seed: argv.seed,
     batchEvents: argv['batch-events'], partitions: argv.partitions, statePartitions: argv['state-partitions'], trigger: argv.trigger,
     profile: argv.profile, json: argv.json,
   };

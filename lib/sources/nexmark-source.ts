@@ -44,6 +44,7 @@ const KIND_NAMES: readonly NexmarkKind[] = ['person', 'auction', 'bid'];
 export const NEXMARK_GENERATOR_OPTIONS = [
   'personProportion', 'auctionProportion', 'bidProportion', 'avgPersonByteSize', 'avgAuctionByteSize', 'avgBidByteSize',
   'hotAuctionRatio', 'hotSellersRatio', 'hotBiddersRatio', 'numInFlightAuctions', 'numActivePeople', 'outOfOrderGroupSize',
+  'firstEventId',
 ] as const satisfies readonly (keyof NexmarkOptions)[];
 
 /** Options of {@link NexmarkSource}. */
