@@ -15,11 +15,8 @@ import { Type, tableToIPC, type Table } from 'apache-arrow';
 import {
   Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet, type WriterProperties,
 } from 'parquet-wasm';
-import { FileCommitProtocol, type CommitObserver } from './file-commit-protocol.js';
-import { checkPartitionColumns, partitionTable, rollingChunks } from './file-layout.js';
-import { checkAppendableOutput, maxRowsPerFileOption, outputPathOption } from './file-sink.js';
-import { checkKnownOptions, choiceOption, nameListOption, type SinkOptionValues } from './sink-options.js';
-import type { SinkContext, StreamSink } from './sink.js';
+import { DirectorySink, type DirectorySinkOptions } from './directory-sink.js';
+import { checkKnownOptions, choiceOption } from './sink-options.js';
 
 /** The compression codecs of the Parquet sink. */
 export const PARQUET_COMPRESSIONS = ['snappy', 'zstd', 'gzip', 'lz4', 'none', 'uncompressed'] as const;
@@ -35,19 +32,9 @@ const CODECS: Record<ParquetCompression, Compression> = {
 };
 
 /** Options of {@link ParquetSink}; strings are accepted for every value, as URI query parameters give them. */
-export interface ParquetSinkOptions extends SinkOptionValues {
-  /** The output directory (required). */
-  path?: string;
-  /** Columns that become hive-style folders `col=value/`, as a list or comma-separated. */
-  partitionBy?: string | string[];
+export interface ParquetSinkOptions extends DirectorySinkOptions {
   /** snappy (default), zstd, gzip, lz4, or none. */
   compression?: ParquetCompression | string;
-  /** Rows per file before a new file is started; 0 (default) for one file per partition and batch. */
-  maxRowsPerFile?: number | string;
-  /** Spark's name for `maxRowsPerFile`. */
-  maxRecordsPerFile?: number | string;
-  /** Called at each step of the commit protocol (logging; crash tests). */
-  onCommitStep?: CommitObserver;
 }
 
 const KNOWN = ['path', 'partitionBy', 'compression', 'maxRowsPerFile', 'maxRecordsPerFile', 'onCommitStep'];
@@ -71,45 +58,20 @@ export function encodeParquet(table: Table, compression: ParquetCompression = 's
 }
 
 /** Exactly-once Parquet output into a directory, optionally partitioned and rolled by row count. */
-export class ParquetSink implements StreamSink {
+export class ParquetSink extends DirectorySink {
   readonly description: string;
-  /** The output directory, absolute. */
-  readonly path: string;
   readonly compression: ParquetCompression;
-  readonly maxRowsPerFile: number;
-  readonly partitionBy: readonly string[];
-  private readonly protocol: FileCommitProtocol;
 
   /** Checks the options; throws SluiceError BAD_OPTION naming the option that is wrong. */
   constructor(options: ParquetSinkOptions) {
     checkKnownOptions('parquet', options, KNOWN);
-    this.compression = choiceOption('parquet', options, 'compression', PARQUET_COMPRESSIONS, 'snappy');
-    this.maxRowsPerFile = maxRowsPerFileOption('parquet', options);
-    this.partitionBy = nameListOption('parquet', options, 'partitionBy');
-    this.protocol = new FileCommitProtocol(outputPathOption('parquet', options), 'parquet',
-      { extension: '.parquet', onStep: options.onCommitStep });
-    this.path = this.protocol.dir;
+    const compression = choiceOption('parquet', options, 'compression', PARQUET_COMPRESSIONS, 'snappy');
+    super('parquet', options, '.parquet');
+    this.compression = compression;
     this.description = `ParquetSink[${this.path}]`;
   }
 
-  /** Cleans up what a crash left in the directory (see FileCommitProtocol.recover). */
-  async initialize(ctx: SinkContext): Promise<void> {
-    checkAppendableOutput('parquet', ctx);
-    await this.protocol.recover(ctx.queryId);
-  }
-
-  async addBatch(batchId: number, data: Table): Promise<void> {
-    checkPartitionColumns('parquet', data.schema, this.partitionBy);
-    await this.protocol.writeBatch(batchId, async (files) => {
-      for (const { folder, table } of partitionTable(data, this.partitionBy)) {
-        for (const chunk of rollingChunks(table, this.maxRowsPerFile)) {
-          await files.add(folder, encodeParquet(chunk, this.compression), chunk.numRows);
-        }
-      }
-    });
-  }
-
-  async close(): Promise<void> {
-    // Every batch is durable when addBatch returns; there is nothing open to release.
+  protected encode(rows: Table): Uint8Array {
+    return encodeParquet(rows, this.compression);
   }
 }
