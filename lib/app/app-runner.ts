@@ -13,7 +13,9 @@ import type { PlanIndex } from '../exec/task-runner.js';
 import type { WorkerSetup } from '../exec/worker-protocol.js';
 import { walkPlan } from '../plan/logical-plan.js';
 import { parseSinkUri } from '../sinks/sink-factory.js';
+import { parseSourceUri } from '../sources/source-uri.js';
 import type { AppDefinition } from './app.js';
+import { claimAppCheckpoint } from './app-checkpoint.js';
 
 /** dist/apps, where the built-in apps are compiled to. */
 const APPS_DIR = fileURLToPath(new URL('../../apps/', import.meta.url));
@@ -47,9 +49,22 @@ export async function loadApp(ref: string): Promise<LoadedApp> {
       throw new SluiceError('APP_NOT_BUILT', `${ref} is TypeScript source`, 'compile it first (npx tsc) and run the .js file it produces');
     }
     if (!fs.existsSync(file)) throw new SluiceError('UNKNOWN_APP', `app module ${ref} does not exist`, 'check the path (relative to the current directory)');
+    if (fs.statSync(file).isDirectory()) {
+      throw new SluiceError('BAD_APP', `app module ${ref} is a directory`, 'give the compiled .js file of the app, e.g. ./dist/my-app.js');
+    }
   }
   const module = pathToFileURL(file).href;
-  const mod = await import(module) as { default?: AppDefinition };
+  let mod: { default?: AppDefinition };
+  try {
+    mod = await import(module) as { default?: AppDefinition };
+  } catch (err) {
+    if (err instanceof SluiceError) throw err;
+    throw new SluiceError('BAD_APP', `app module ${ref} failed to load: ${describeUserError(err)}`,
+      err instanceof SyntaxError ? `it must be JavaScript (an ES module); \`node --check ${file}\` shows where it fails to parse`
+        : (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' ? 'install what it imports, or fix the import path'
+          : 'fix the module (its top-level code must not fail), then run again',
+      { cause: err });
+  }
   const def = mod.default;
   if (!def || typeof def.build !== 'function' || typeof def.outputs !== 'object') {
     throw new SluiceError('BAD_APP', `${ref} does not export an app`, "its default export must be defineApp({ name, description, inputs, outputs, build }); see the README's 'Writing an app'");
@@ -115,8 +130,45 @@ function inputUri(def: AppDefinition, name: string, uri: string): string {
   return qs ? `${base}?${qs}` : base;
 }
 
+/** The compiled library (dist/lib): an error raised from code in it, rather than in an app, may be a sluice bug. */
+const LIB_DIR = fileURLToPath(new URL('../', import.meta.url));
+
+/** The first stack frame of `err` outside Node's internals and node_modules, as `file:line:col`. */
+function firstOwnFrame(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  for (const line of err.stack?.split('\n') ?? []) {
+    const m = /^at (?:.* \()?((?:file:\/\/)?\/[^\s()]+):(\d+):(\d+)\)?$/.exec(line.trim());
+    if (!m || m[1].includes('/node_modules/')) continue;
+    return `${m[1].startsWith('file:') ? fileURLToPath(m[1]) : m[1]}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
+}
+
+/** Whether `err` was thrown by an app's own code rather than from inside sluice's library (then it may be a bug). */
+function thrownByApp(err: unknown): boolean {
+  const frame = firstOwnFrame(err);
+  return frame !== undefined && !frame.startsWith(LIB_DIR);
+}
+
+/** `message (at file:line:col)` of an error in an app's code. */
+function describeUserError(err: unknown): string {
+  const what = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
+  const frame = firstOwnFrame(err);
+  return frame && !frame.startsWith(LIB_DIR) ? `${what} (at ${frame})` : what;
+}
+
 /** Calls the app's build with a session whose inputs read the given URIs. */
 export function buildApp(def: AppDefinition, session: Session, options: Record<string, unknown>, inputs: Record<string, string>): Record<string, Dataset<any>> {
+  try {
+    return buildOutputs(def, session, options, inputs);
+  } catch (err) {
+    if (err instanceof SluiceError || !thrownByApp(err)) throw err;
+    throw new SluiceError('APP_BUILD_FAILED', `app ${def.name} failed while defining its queries: ${describeUserError(err)}`,
+      'fix build(): it only defines the queries (no I/O); your functions run later, per batch', { cause: err });
+  }
+}
+
+function buildOutputs(def: AppDefinition, session: Session, options: Record<string, unknown>, inputs: Record<string, string>): Record<string, Dataset<any>> {
   const outputs = def.build({
     session,
     options,
@@ -165,11 +217,14 @@ export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ sess
   const outputNames = Object.keys(def.outputs);
   const givenSources = assignUris('source', inputNames, run.sources ?? []);
   const givenSinks = assignUris('sink', outputNames, run.sinks ?? []);
+  // Checked as given, so that a mistake is reported in the user's words, before the app's format and schema are added.
+  for (const uri of Object.values(givenSources)) parseSourceUri(uri);
   const inputs = Object.fromEntries(inputNames.map((n) => [n, inputUri(def, n, givenSources[n] ?? def.inputs[n].default)]));
   const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
   session.app = { module, options, inputs };
   const built = buildApp(def, session, options, inputs);
   const checkpoint = run.checkpoint ?? path.join('checkpoints', def.name);
+  await claimAppCheckpoint(checkpoint, def.name, outputNames);
   const queries = new Map<string, StreamingQuery>();
   try {
     for (const name of outputNames) {

@@ -11,7 +11,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { SluiceError } from '../errors.js';
+import { SluiceError, pathError } from '../errors.js';
 import { removeStaleTempFiles } from './atomic-file.js';
 import { CommitLog, type CommitEntry } from './commit-log.js';
 import { openMetadata, type CheckpointMetadata, type OpenMetadataOptions } from './metadata.js';
@@ -79,16 +79,20 @@ export class Checkpoint {
       await fsp.mkdir(dir, { recursive: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw pathError(err, `the checkpoint directory ${dir}`, 'create');
       throw new SluiceError('CHECKPOINT_LOCATION', `checkpoint location ${dir} is not a directory`,
         'give the checkpoint option a directory path (it is created if missing)', { cause: err });
     }
-    await removeStaleTempFilesBelow(dir);
-    const offsets = new OffsetLog(path.join(dir, 'offsets'));
-    const commits = new CommitLog(path.join(dir, 'commits'));
-    const hasBatches = (await offsets.batchIds()).length > 0 || (await commits.batchIds()).length > 0;
-    const metadata = await openMetadata(dir, conf, { ...options, create: !hasBatches });
-    return new Checkpoint(dir, metadata, offsets, commits);
+    try {
+      await removeStaleTempFilesBelow(dir);
+      const offsets = new OffsetLog(path.join(dir, 'offsets'));
+      const commits = new CommitLog(path.join(dir, 'commits'));
+      const hasBatches = (await offsets.batchIds()).length > 0 || (await commits.batchIds()).length > 0;
+      const metadata = await openMetadata(dir, conf, { ...options, create: !hasBatches });
+      return new Checkpoint(dir, metadata, offsets, commits);
+    } catch (err) {
+      throw pathError(err, `the checkpoint directory ${dir}`, 'use');
+    }
   }
 
   /** The query's id, the same on every restart from this checkpoint. */

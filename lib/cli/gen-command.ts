@@ -276,6 +276,7 @@ function builder(y: Argv): Argv<GenArgs> {
     .option('event-rate', { type: 'string', describe: 'nexmark: events per second of event time (default 10000)' })
     .option('rows-per-file', { type: 'string', describe: 'lines per part file for directory targets (default 100000)' })
     .option('wait-for-client', { type: 'boolean', describe: 'socket targets: hold the first record until a client connects (default true)' })
+    .strict()
     .example('$0 gen clickstream --count 1e6 --to file:data/clicks/', 'one million events in part files of 100k lines')
     .example('$0 gen clickstream --max-out-of-orderness 5m --late-fraction 0.01 --mark-late --to file:late.jsonl',
       'disorder within 5 minutes and 1% late events, marked')

@@ -31,7 +31,8 @@ async function main(): Promise<void> {
     .help()
     .version()
     .fail((msg, err) => {
-      if (err) fail(err);
+      // yargs' own validation errors (a flag without its value) are usage errors, not bugs.
+      if (err && err.name !== 'YError') fail(err);
       process.stderr.write(`sluice: error: ${msg}\nRun 'sluice --help' for usage.\n`);
       process.exit(2);
     });

@@ -4,7 +4,7 @@ import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
 import { parseDuration } from '../api/duration.js';
 import { loadApp, runApp } from '../app/app-runner.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError, pathError } from '../errors.js';
 import { StreamingUi } from '../ui/ui-server.js';
 import { progressReporter, type ProgressReporter } from './status-line.js';
 
@@ -14,10 +14,10 @@ interface RunArgs {
   sink: string[];
   checkpoint?: string;
   trigger: string;
-  threads: number;
-  'state-partitions': number;
+  threads: unknown;
+  'state-partitions': unknown;
   'progress-log'?: string;
-  ui?: number;
+  ui?: unknown;
   'ui-host': string;
   quiet: boolean;
   [key: string]: unknown;
@@ -38,6 +38,18 @@ export function parseTriggerFlag(value: string): TriggerSpec {
   return { processingTime: value };
 }
 
+/**
+ * The value of an integer flag, checked against what the user typed (these flags have no yargs type,
+ * because yargs' number type turns `--threads abc` into NaN before any check can see it).
+ */
+function integerFlag(raw: unknown, flag: string, what: string, min: number, max: number, hint: string): number {
+  const text = Array.isArray(raw) ? raw.join(' ') : String(raw);
+  if (Array.isArray(raw)) throw new SluiceError('BAD_OPTION', `--${flag} is given ${raw.length} times (${text})`, 'give it once');
+  const n = Number(text);
+  if (!/^\s*-?\d+\s*$/.test(text) || n < min || n > max) throw new SluiceError('BAD_OPTION', `--${flag} must be ${what} from ${min} to ${max}, got ${text}`, hint);
+  return n;
+}
+
 /** Camel-cased duplicates yargs adds, and our own flags, are not app options. */
 function appOptionsOf(argv: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -48,12 +60,24 @@ function appOptionsOf(argv: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+function openProgressLog(file: string): number {
+  try {
+    return fs.openSync(file, 'a');
+  } catch (err) {
+    throw pathError(err, `the progress log ${file}`, 'open');
+  }
+}
+
 /** Runs an app until it stops (trigger once/available-now) or is interrupted; returns the exit code. */
 export async function runCommand(argv: RunArgs,
   reporter: ProgressReporter = progressReporter(process.stderr, { quiet: argv.quiet, shared: process.stdout })): Promise<number> {
   const trigger = parseTriggerFlag(argv.trigger);
+  const threads = integerFlag(argv.threads, 'threads', 'an integer', 0, 64, 'use 0 to run in-process, or the number of cores');
+  const statePartitions = integerFlag(argv['state-partitions'], 'state-partitions', 'an integer', 1, 4096,
+    'the default is 4; keep the value a checkpoint was created with');
+  const uiPort = argv.ui === undefined ? undefined : integerFlag(argv.ui, 'ui', 'a port number', 0, 65535, 'e.g. --ui 4040 (or --ui 0 for any free port)');
   const app = await loadApp(argv.app);
-  const progressLog = argv['progress-log'] ? fs.openSync(argv['progress-log'], 'a') : undefined;
+  const progressLog = argv['progress-log'] ? openProgressLog(argv['progress-log']) : undefined;
   let ui: StreamingUi | undefined;
   let queries = new Map<string, StreamingQuery>();
   let signalled = false;
@@ -75,8 +99,8 @@ export async function runCommand(argv: RunArgs,
       sinks: argv.sink,
       checkpoint: argv.checkpoint,
       trigger,
-      threads: argv.threads,
-      statePartitions: argv['state-partitions'],
+      threads,
+      statePartitions,
       onProgress: (output, p) => {
         reporter.progress(output, p);
         if (progressLog !== undefined) fs.writeSync(progressLog, JSON.stringify({ output, ...p }) + '\n');
@@ -85,8 +109,8 @@ export async function runCommand(argv: RunArgs,
     queries = started.queries;
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    if (argv.ui !== undefined) {
-      ui = await StreamingUi.start(queries, started.session.streams, { port: argv.ui, host: argv['ui-host'], title: app.def.name });
+    if (uiPort !== undefined) {
+      ui = await StreamingUi.start(queries, started.session.streams, { port: uiPort, host: argv['ui-host'], title: app.def.name });
     }
     reporter.expect([...queries.keys()]);
     if (!argv.quiet) reporter.log(`sluice: running ${app.def.name} (${[...queries.keys()].join(', ')}); stop with Ctrl-C`);
@@ -119,10 +143,10 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
     .option('sink', { type: 'string', array: true, default: [], describe: 'output URI, or NAME=URI for an app with several outputs' })
     .option('checkpoint', { type: 'string', describe: 'checkpoint directory (default checkpoints/<app>); restart with the same one to continue' })
     .option('trigger', { type: 'string', default: '0s', describe: 'batch interval (e.g. 1s), once, or available-now' })
-    .option('threads', { type: 'number', default: 0, describe: 'worker threads (0 = in-process)' })
-    .option('state-partitions', { type: 'number', default: 4, describe: 'state partitions per stateful operator (fixed per checkpoint)' })
+    .option('threads', { default: 0, requiresArg: true, describe: 'worker threads (0 = in-process)' })
+    .option('state-partitions', { default: 4, requiresArg: true, describe: 'state partitions per stateful operator (fixed per checkpoint)' })
     .option('progress-log', { type: 'string', describe: 'append each batch progress as a JSON line to this file' })
-    .option('ui', { type: 'number', describe: 'serve a live web UI (charts per query, recent batches) on this port; 0 = any free port' })
+    .option('ui', { requiresArg: true, describe: 'serve a live web UI (charts per query, recent batches) on this port; 0 = any free port' })
     .option('ui-host', { type: 'string', default: '127.0.0.1', describe: 'interface the UI listens on (it has no authentication)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr (no batch lines, no live status line); errors and the UI address are still printed' })
     .strict(false)

@@ -29,7 +29,7 @@ import { fsyncDir } from '../checkpoint/atomic-file.js';
 import { crashPoint } from '../exec/crash-points.js';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { SluiceError } from '../errors.js';
+import { SluiceError, pathError } from '../errors.js';
 import { removeStaleTempFiles } from '../checkpoint/atomic-file.js';
 import { BatchLog } from '../checkpoint/batch-log.js';
 import { checkInteger, isRecord } from '../checkpoint/fields.js';
@@ -186,7 +186,13 @@ export class FileCommitProtocol {
    * whole output directory once.
    */
   async recover(queryId: string): Promise<RecoveryReport> {
-    const created = await fsp.mkdir(this.dir, { recursive: true });
+    let created: string | undefined;
+    try {
+      created = await fsp.mkdir(this.dir, { recursive: true });
+      await fsp.access(this.dir, fsp.constants.W_OK);
+    } catch (err) {
+      throw pathError(err, `the output directory ${this.dir}`, 'write to');
+    }
     if (created !== undefined) await fsyncDir(path.dirname(path.resolve(created)));
     const latest = await this.log.latest();
     if (latest !== null && latest.entry.queryId !== queryId) throw this.foreignQuery(latest.entry.queryId, queryId);

@@ -234,7 +234,8 @@ class Options {
   }
 
   private bad(name: string, what: string): SluiceError {
-    return new SluiceError('BAD_OPTION', `option ${name} of the ${this.kind} source must be ${what}, found '${this.values.get(name)}'`);
+    return new SluiceError('BAD_OPTION', `option ${name} of the ${this.kind} source must be ${what}, found '${this.values.get(name)}'`,
+      `fix ${name} in the source URI (…?${name}=…) or in .option('${name}', …)`);
   }
 
   positiveInt(name: string): number | undefined {

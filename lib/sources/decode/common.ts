@@ -7,7 +7,7 @@ import { Type, type RecordBatch, type Schema } from 'apache-arrow';
 import { batchFromColumns } from '../../arrow/columns.js';
 import { schemaFromSpec, type TypeSpec } from '../../arrow/schema.js';
 import { writeFileAtomic } from '../../checkpoint/atomic-file.js';
-import { SluiceError } from '../../errors.js';
+import { SluiceError, pathError } from '../../errors.js';
 import type { ReadResult } from '../source.js';
 
 /** How a decoder treats a record it cannot read (Spark's `mode` option). */
@@ -182,7 +182,11 @@ export function badRecordsFile(target: BadRecordsTarget, batchId: number): strin
  */
 export async function writeBadRecords(target: BadRecordsTarget, batchId: number, records: BadRecord[]): Promise<string> {
   const file = badRecordsFile(target, batchId);
-  await writeFileAtomic(file, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  try {
+    await writeFileAtomic(file, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  } catch (err) {
+    throw pathError(err, `rejected records to badRecordsPath ${target.dir}`);
+  }
   return file;
 }
 

@@ -1,0 +1,187 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SluiceError, pathError } from '../../lib/errors.js';
+import { runCli, type CliResult } from '../support/cli.js';
+import { RunningCli } from './running-cli.js';
+
+/** The test apps of run.test.ts: user-totals has outputs totals and minutes, ticker has buckets and seconds. */
+const USER_TOTALS = fileURLToPath(new URL('./apps/user-totals.js', import.meta.url));
+const TICKER = fileURLToPath(new URL('./apps/ticker.js', import.meta.url));
+const DEFINE_APP = new URL('../../lib/app/app.js', import.meta.url).href;
+
+/** Exit code `code`, exactly one `sluice: error:` line matching `pattern`, and no stack trace. */
+function expectOneLineError(res: CliResult, code: number, pattern: RegExp): void {
+  expect(res.code, res.stderr).to.equal(code);
+  expect(res.stderr).to.match(pattern);
+  expect(res.stderr.split('\n').filter((l) => l.startsWith('sluice: error:')), res.stderr).to.have.length(1);
+  expect(res.stderr).to.not.match(/^\s+at /m);
+  expect(res.stderr).to.not.contain('internal error');
+}
+
+describe('sluice: user mistakes get a one-line error naming the fix', function () {
+  this.timeout(90_000);
+  let root: string;
+  let input: string;
+  const running: RunningCli[] = [];
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+    input = path.join(root, 'in');
+    fs.mkdirSync(input);
+    fs.writeFileSync(path.join(input, 'a.jsonl'), '{"ts":"2024-05-01T10:00:05Z","user":"ann","amount":10}\n');
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((r) => r.dispose()));
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const userTotals = (...args: string[]): Promise<CliResult> =>
+    runCli(['run', USER_TOTALS, '--source', `file:${input}`, '--trigger', 'available-now', '--quiet', ...args]);
+
+  describe('app modules', () => {
+    function appModule(name: string, text: string): string {
+      const file = path.join(root, name);
+      fs.writeFileSync(file, text);
+      return file;
+    }
+
+    it('a directory instead of the module', async () => {
+      expectOneLineError(await runCli(['run', root]), 1, /app module .* is a directory \(give the compiled \.js file of the app/);
+    });
+
+    it('a module that does not parse, or is not JavaScript', async () => {
+      const file = appModule('broken.mjs', 'export default defineApp({ name: "x",\n');
+      expectOneLineError(await runCli(['run', file]), 1,
+        new RegExp(`app module .*broken\\.mjs failed to load: SyntaxError: .*\`node --check ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\` shows where`));
+    });
+
+    it('a module whose top-level code throws, or that imports a missing package', async () => {
+      const throws = appModule('throws.mjs', 'const config = undefined;\nexport default config.app;\n');
+      expectOneLineError(await runCli(['run', throws]), 1,
+        /app module .*throws\.mjs failed to load: TypeError: Cannot read properties of undefined \(reading 'app'\) \(at .*throws\.mjs:2:\d+\) \(fix the module/);
+      const imports = appModule('imports.mjs', 'import x from "no-such-package-sluice";\nexport default x;\n');
+      expectOneLineError(await runCli(['run', imports]), 1, /failed to load: Cannot find package 'no-such-package-sluice'.*\(install what it imports, or fix the import path\)/);
+    });
+
+    it('an app whose build() throws names the app, the error and where in the module', async () => {
+      const file = appModule('build-throws.mjs', `import { defineApp } from '${DEFINE_APP}';
+export default defineApp({
+  name: 'build-throws', description: 'test', inputs: {}, outputs: { out: { default: 'noop:', outputMode: 'append' } },
+  build: ({ options }) => { throw new Error('threshold ' + options.min + ' is not configured'); },
+});
+`);
+      expectOneLineError(await runCli(['run', file, '--checkpoint', path.join(root, 'ckpt')]), 1,
+        /^sluice: error: app build-throws failed while defining its queries: threshold undefined is not configured \(at .*build-throws\.mjs:4:\d+\) \(fix build\(\)/m);
+    });
+  });
+
+  describe('flags', () => {
+    it('--threads, --state-partitions and --ui quote the value given, not NaN', async () => {
+      expectOneLineError(await userTotals('--threads', 'two'), 1, /--threads must be an integer from 0 to 64, got two \(use 0 to run in-process/);
+      expectOneLineError(await userTotals('--state-partitions', 'x'), 1, /--state-partitions must be an integer from 1 to 4096, got x/);
+      expectOneLineError(await userTotals('--ui', 'auto'), 1, /--ui must be a port number from 0 to 65535, got auto/);
+    });
+
+    it('a flag without its value is bad usage (exit 2), not an internal error', async () => {
+      const res = await userTotals('--threads');
+      expect(res.code, res.stderr).to.equal(2);
+      expect(res.stderr).to.match(/^sluice: error: Not enough arguments following: threads/m);
+      expect(res.stderr).to.not.match(/^\s+at /m);
+    });
+
+    it('a source URI error quotes the URI as given, without the format the app adds', async () => {
+      const res = await runCli(['run', USER_TOTALS, '--source', 'file:', '--checkpoint', path.join(root, 'ckpt')]);
+      expectOneLineError(res, 1, /cannot read source 'file:': the directory is missing/);
+    });
+
+    it('sluice gen refuses an unknown option instead of ignoring it', async () => {
+      const res = await runCli(['gen', 'clickstream', '--count', '5', '--user', '3', '--to', `file:${path.join(root, 'clicks.jsonl')}`]);
+      expect(res.code, res.stderr).to.equal(2);
+      expect(res.stderr).to.match(/^sluice: error: Unknown argument: user/m);
+      expect(fs.existsSync(path.join(root, 'clicks.jsonl'))).to.equal(false);
+    });
+
+    it('sluice gen says it retries while a Kafka broker cannot be reached', async () => {
+      const r = new RunningCli(['gen', 'clickstream', '--count', '5', '--to', 'kafka://127.0.0.1:1/clicks']);
+      running.push(r);
+      await r.waitForStderr(/sluice gen: Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/, 10_000);
+    });
+  });
+
+  describe('paths that cannot be written', () => {
+    it('a progress log in a directory that does not exist', async () => {
+      const log = path.join(root, 'logs', 'progress.jsonl');
+      expectOneLineError(await userTotals('--checkpoint', path.join(root, 'ckpt'), '--progress-log', log), 1,
+        new RegExp(`cannot open the progress log ${log}: a parent directory does not exist .*\\(create the directory first`));
+    });
+
+    it('a file sink whose directory is a file', async () => {
+      const file = path.join(root, 'taken');
+      fs.writeFileSync(file, 'x');
+      expectOneLineError(await userTotals('--checkpoint', path.join(root, 'ckpt'), '--sink', `totals=file:${file}`), 1,
+        new RegExp(`cannot write to the output directory ${file}: a file is in the way where a directory is needed .*\\(give a directory path`));
+    });
+
+    it('a badRecordsPath that is a file', async () => {
+      fs.appendFileSync(path.join(input, 'a.jsonl'), '{not json\n');
+      const file = path.join(root, 'taken');
+      fs.writeFileSync(file, 'x');
+      const res = await runCli(['run', USER_TOTALS, '--source', `file:${input}?badRecordsPath=${file}`, '--trigger', 'available-now', '--quiet',
+        '--checkpoint', path.join(root, 'ckpt')]);
+      expectOneLineError(res, 1, new RegExp(`cannot write rejected records to badRecordsPath ${file}: a file is in the way`));
+    });
+  });
+
+  describe('checkpoints of another app', () => {
+    it('refuses the checkpoint directory of another app, and one query of it', async () => {
+      const ckpt = path.join(root, 'ckpt');
+      expect((await userTotals('--checkpoint', ckpt)).code).to.equal(0);
+      const ticker = (dir: string) => runCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=10', '--trigger', 'once', '--quiet', '--checkpoint', dir]);
+      expectOneLineError(await ticker(ckpt), 1,
+        new RegExp(`^sluice: error: checkpoint ${ckpt} belongs to app user-totals, not ticker \\(give ticker its own --checkpoint directory`, 'm'));
+      expectOneLineError(await ticker(path.join(ckpt, 'totals')), 1, /is the checkpoint of one query \(it has a metadata file\), not of an app/);
+      expect(fs.readdirSync(ckpt).sort()).to.deep.equal(['app', 'minutes', 'totals']);
+      expect((await userTotals('--checkpoint', ckpt)).code, 'the app itself still restarts from it').to.equal(0);
+    });
+
+    it('refuses a checkpoint made before the app was recorded when it holds queries the app does not have', async () => {
+      const ckpt = path.join(root, 'ckpt');
+      expect((await userTotals('--checkpoint', ckpt)).code).to.equal(0);
+      fs.rmSync(path.join(ckpt, 'app'));
+      const res = await runCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=10', '--trigger', 'once', '--quiet', '--checkpoint', ckpt]);
+      expectOneLineError(res, 1, /holds queries minutes, totals, which are not outputs of app ticker \(its outputs: buckets, seconds\)/);
+      expect((await userTotals('--checkpoint', ckpt)).code, 'but the app that made it is accepted').to.equal(0);
+      expect(fs.existsSync(path.join(ckpt, 'app'))).to.equal(true);
+    });
+  });
+});
+
+describe('pathError', () => {
+  const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: oops`), { code, path: '/data/out' });
+
+  it('names the path, what is wrong and the fix for permission, in-the-way, missing-parent and full-disk errors', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['EACCES', 'PATH_NOT_WRITABLE', /^cannot write the output \/data\/out: permission denied \(EACCES on \/data\/out\)$/],
+      ['EROFS', 'PATH_NOT_WRITABLE', /permission denied/],
+      ['ENOTDIR', 'PATH_NOT_WRITABLE', /a file is in the way/],
+      ['ENOENT', 'PATH_NOT_WRITABLE', /a parent directory does not exist/],
+      ['ENOSPC', 'DISK_FULL', /no space left on the device/],
+    ];
+    for (const [code, sluiceCode, message] of cases) {
+      const err = pathError(errno(code), 'the output /data/out');
+      expect(err, code).to.be.instanceOf(SluiceError);
+      expect((err as SluiceError).code).to.equal(sluiceCode);
+      expect((err as SluiceError).message).to.match(message);
+      expect((err as SluiceError).hint).to.be.a('string');
+    }
+  });
+
+  it('leaves other errors alone, so bugs keep their stack', () => {
+    const bug = new TypeError('x is undefined');
+    expect(pathError(bug, 'the output')).to.equal(bug);
+    const io = errno('EIO');
+    expect(pathError(io, 'the output')).to.equal(io);
+  });
+});
