@@ -3,12 +3,13 @@
  * across crashes and restarts by idempotent replay.
  *
  * ## Guarantee
- * Every record carries three headers: `sluice.query` (the query id from the checkpoint), `sluice.batch`
- * (the batch id) and `sluice.seq` (the row's position in the batch's output). Before it sends batch N
- * the sink writes a marker `<checkpoint>/sinks/kafka/<N>` holding the end offset of every partition of
- * every target topic. When the engine hands it batch N again after a crash (or a failed attempt), the
- * marker exists: the sink reads every target partition from the marked offset to its current end, collects
- * the `sluice.seq` values of records of this query and batch N that are already there, and sends only the
+ * Every record carries one header, `sluice`, whose value is `<queryId>:<batchId>:<seq>`: the query id from
+ * the checkpoint, the batch id and the row's position in the batch's output (one header rather than three:
+ * kafkajs encodes each header into a buffer of its own, and three per record doubled the cost of producing).
+ * Before it sends batch N the sink writes a marker `<checkpoint>/sinks/kafka/<N>` holding the end offset of
+ * every partition of every target topic. When the engine hands it batch N again after a crash (or a failed
+ * attempt), the marker exists: the sink reads every target partition from the marked offset to its current
+ * end, collects the `seq` of every record whose header starts with `<queryId>:<N>:`, and sends only the
  * rows that are missing. Because the engine replays batch N with exactly the same rows (deterministic
  * replay), a consumer of the topic sees every output row exactly once, in read_uncommitted mode, with no
  * broker transactions. The same look-back runs within one attempt when a produce request fails: a request
@@ -43,10 +44,26 @@ import { jsonLines } from './file-text-formats.js';
 import { checkKnownOptions, choiceOption, stringOption, type SinkOptionValues } from './sink-options.js';
 import type { SinkContext, StreamSink } from './sink.js';
 
-/** Header names that identify a record's origin; the sink reads them back to deduplicate. */
-export const SLUICE_QUERY_HEADER = 'sluice.query';
-export const SLUICE_BATCH_HEADER = 'sluice.batch';
-export const SLUICE_SEQ_HEADER = 'sluice.seq';
+/** The header that identifies a record's origin, `<queryId>:<batchId>:<seq>`; the sink reads it back to deduplicate. */
+export const SLUICE_HEADER = 'sluice';
+
+/** Where a record written by the Kafka sink comes from (the value of its {@link SLUICE_HEADER}). */
+export interface SluiceRecordOrigin {
+  queryId: string;
+  batchId: number;
+  /** The row's position in the batch's output. */
+  seq: number;
+}
+
+/**
+ * Reads a {@link SLUICE_HEADER} value back, e.g. for a consumer that wants to trace records to the batch
+ * that wrote them; null when it is not a value the sink writes.
+ */
+export function parseSluiceHeader(value: Buffer | string): SluiceRecordOrigin | null {
+  const text = typeof value === 'string' ? value : value.toString('utf8');
+  const m = /^(.*):(\d+):(\d+)$/.exec(text);
+  return m ? { queryId: m[1], batchId: Number(m[2]), seq: Number(m[3]) } : null;
+}
 
 /** Options of {@link KafkaSink}; values may be strings, as sink URIs give them. */
 export interface KafkaSinkOptions extends SinkOptionValues {
@@ -85,13 +102,11 @@ function validateMarker(body: unknown): string | null {
   return null;
 }
 
-/** One output row, encoded. */
+/** One output row, encoded: the message is handed to the client as it is (no copy per attempt). */
 interface OutRecord {
   topic: string;
   seq: number;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Record<string, Buffer | string>;
+  message: ProduceMessage;
 }
 
 /** Exactly-once output to Kafka topics (see the module documentation for the guarantee). */
@@ -204,10 +219,10 @@ export class KafkaSink implements StreamSink {
     for (const r of records) {
       let list = byTopic.get(r.topic);
       if (!list) byTopic.set(r.topic, (list = []));
-      const m: ProduceMessage = { key: r.key, value: r.value, headers: r.headers };
       // Keyless rows go round-robin by position (deterministic); keyed rows by kafkajs' murmur2 partitioner.
-      if (r.key === null) m.partition = r.seq % (partitionCounts.get(r.topic) ?? 1);
-      list.push(m);
+      // The partition count can differ between attempts (partitions added), so it is set on each send.
+      if (r.message.key === null) r.message.partition = r.seq % (partitionCounts.get(r.topic) ?? 1);
+      list.push(r.message);
     }
     let sent = 0;
     for (const [topic, messages] of byTopic) {
@@ -224,13 +239,15 @@ export class KafkaSink implements StreamSink {
   }
 
   /**
-   * The `sluice.seq` values of batch `batchId` of this query already in the target topics: each partition
-   * read from the marked offset (from its start for partitions added since) to its current end.
+   * The seqs of batch `batchId` of this query already in the target topics: each partition read from the
+   * marked offset (from its start for partitions added since) to its current end.
    */
   private async writtenSeqs(client: KafkaClient, marker: Marker, topics: string[], batchId: number,
     partitionCounts: Map<string, number>): Promise<Set<number>> {
     const written = new Set<number>();
-    const batch = String(batchId);
+    // Compared as bytes: most records of a look-back are this batch's own, and decoding each to a string
+    // would cost more than the comparison.
+    const prefix = Buffer.from(`${this.queryId}:${batchId}:`);
     const allTopics = [...new Set([...topics, ...Object.keys(marker.offsets)])].sort();
     for (const p of await client.fetchOffsets(allTopics)) {
       if (topics.includes(p.topic)) partitionCounts.set(p.topic, (partitionCounts.get(p.topic) ?? 0) + 1);
@@ -238,9 +255,13 @@ export class KafkaSink implements StreamSink {
       if (from >= p.high) continue;
       const messages = await client.fetchRange(p.topic, p.partition, from, p.high, { onDataLoss: () => undefined });
       for (const m of messages) {
-        const h = m.headers;
-        if (!h || headerText(h[SLUICE_QUERY_HEADER]) !== this.queryId || headerText(h[SLUICE_BATCH_HEADER]) !== batch) continue;
-        written.add(Number(headerText(h[SLUICE_SEQ_HEADER])));
+        const h = m.headers?.[SLUICE_HEADER];
+        if (h === undefined) continue;
+        // Another producer may have added a header of the same name; any of the values may be ours.
+        for (const v of Array.isArray(h) ? h : [h]) {
+          const seq = seqAfter(v, prefix);
+          if (seq >= 0) written.add(seq);
+        }
       }
     }
     return written;
@@ -279,8 +300,7 @@ export class KafkaSink implements StreamSink {
       const drop = new Set(['headers', ...(topicCol ? [topicCol] : []), ...(this.keyColumn === 'key' ? ['key'] : [])]);
       values = rowJson(data.select(names.filter((c) => !drop.has(c))));
     }
-    const query = this.queryId;
-    const batch = String(batchId);
+    const origin = `${this.queryId}:${batchId}:`;
     const out = new Array<OutRecord>(n);
     for (let i = 0; i < n; i++) {
       const topic = topics ? topics[i] : this.topic!;
@@ -288,11 +308,14 @@ export class KafkaSink implements StreamSink {
         throw new SluiceError('BAD_DATA', `row ${i} of batch ${batchId} has no topic (its topic column is null or empty)`,
           'give every row a topic, or set the topic option');
       }
-      const headers: Record<string, Buffer | string> = headerCol ? userHeaders(headerCol[i]) : {};
-      headers[SLUICE_QUERY_HEADER] = query;
-      headers[SLUICE_BATCH_HEADER] = batch;
-      headers[SLUICE_SEQ_HEADER] = String(i);
-      out[i] = { topic, seq: i, key: keys ? keys[i] : null, value: values[i], headers };
+      let headers: Record<string, Buffer | string>;
+      if (headerCol) {
+        headers = userHeaders(headerCol[i]);
+        headers[SLUICE_HEADER] = origin + i;
+      } else {
+        headers = { [SLUICE_HEADER]: origin + i };
+      }
+      out[i] = { topic, seq: i, message: { key: keys ? keys[i] : null, value: values[i], headers } };
     }
     return out;
   }
@@ -304,9 +327,17 @@ export class KafkaSink implements StreamSink {
   }
 }
 
-function headerText(v: Buffer | Buffer[] | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  return (Array.isArray(v) ? v[v.length - 1] : v).toString('utf8');
+/** The seq in a {@link SLUICE_HEADER} value that starts with `prefix` (`<queryId>:<batchId>:`), else -1. */
+function seqAfter(value: Buffer, prefix: Buffer): number {
+  const n = value.length;
+  if (n <= prefix.length || value.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0) return -1;
+  let seq = 0;
+  for (let i = prefix.length; i < n; i++) {
+    const d = value[i] - 48;
+    if (d < 0 || d > 9) return -1;
+    seq = seq * 10 + d;
+  }
+  return seq;
 }
 
 function isTextColumn(table: Table, name: string): boolean {

@@ -48,9 +48,22 @@ describe('kafka end to end through the CLI', function () {
     return t;
   }
 
-  /** The output topic as kcat sees it: every record's value parsed, sorted by id (duplicates kept). */
+  /**
+   * The output topic as kcat sees it: every record's value parsed, sorted by id (duplicates kept). Checks on
+   * the way that every record carries exactly the one `sluice=<query>:<batch>:<seq>` header, of one query,
+   * and that no (batch, seq) appears twice: what the sink's replay deduplicates by.
+   */
   function kafkaOutput(topic: string): Enriched[] {
-    return consumeWithKcat(broker.bootstrap, topic).map((r) => JSON.parse(r.value) as Enriched).sort(byId);
+    const records = consumeWithKcat(broker.bootstrap, topic);
+    const origins = records.map((r) => {
+      const m = /^sluice=([0-9a-f-]{36}):(\d+):(\d+)$/.exec(r.headers);
+      if (!m) expect.fail(`record at ${r.partition}/${r.offset} has headers '${r.headers}', expected one sluice=<query>:<batch>:<seq>`);
+      return m;
+    });
+    expect(new Set(origins.map((m) => m[1])).size, 'one query wrote the topic').to.be.at.most(1);
+    const seqs = origins.map((m) => `${m[2]}:${m[3]}`);
+    expect(new Set(seqs).size, 'no (batch, seq) twice').to.equal(seqs.length);
+    return records.map((r) => JSON.parse(r.value) as Enriched).sort(byId);
   }
 
   async function parquetOutput(dir: string): Promise<Enriched[]> {

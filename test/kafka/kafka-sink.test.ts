@@ -7,7 +7,7 @@ import { Session } from '../../lib/api/session.js';
 import { batchFromRows } from '../../lib/arrow/columns.js';
 import { schemaFromSpec, type SchemaSpec } from '../../lib/arrow/schema.js';
 import { SluiceError } from '../../lib/errors.js';
-import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
+import { KafkaSink, parseSluiceHeader, SLUICE_HEADER } from '../../lib/sinks/kafka-sink.js';
 import { KafkaClient, type KafkaMessage } from '../../lib/sources/kafka/kafka-client.js';
 import { MemoryStream } from '../../lib/testing/memory-stream.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
@@ -53,6 +53,13 @@ describe('kafka sink', function () {
     return out;
   }
 
+  /** Where a record the sink wrote comes from, by its sluice header. */
+  function origin(o: Out): { queryId: string; batchId: number; seq: number } {
+    const parsed = parseSluiceHeader(o.headers[SLUICE_HEADER] ?? '');
+    if (!parsed) throw new Error(`record ${JSON.stringify(o)} has no sluice header`);
+    return parsed;
+  }
+
   function table(rows: Record<string, unknown>[], spec: SchemaSpec): Table {
     return new Table([batchFromRows(rows, schemaFromSpec(spec))]);
   }
@@ -64,7 +71,7 @@ describe('kafka sink', function () {
     return s;
   }
 
-  it('writes the value and key columns, user headers and the sluice.* headers', async () => {
+  it('writes the value and key columns, user headers and one sluice header <query>:<batch>:<seq>', async () => {
     const t = await topic(1);
     const s = await sink({ topic: t });
     try {
@@ -76,8 +83,8 @@ describe('kafka sink', function () {
       await s.close();
     }
     expect(await readTopic(t)).to.deep.equal([
-      { partition: 0, key: 'k1', value: 'v1', headers: { trace: 'abc', 'sluice.query': 'query-1', 'sluice.batch': '4', 'sluice.seq': '0' } },
-      { partition: 0, key: null, value: 'v2', headers: { 'sluice.query': 'query-1', 'sluice.batch': '4', 'sluice.seq': '1' } },
+      { partition: 0, key: 'k1', value: 'v1', headers: { trace: 'abc', sluice: 'query-1:4:0' } },
+      { partition: 0, key: null, value: 'v2', headers: { sluice: 'query-1:4:1' } },
     ]);
   });
 
@@ -108,7 +115,7 @@ describe('kafka sink', function () {
       await s.close();
     }
     const out = await readTopic(t);
-    for (const o of out) expect(o.partition).to.equal(Number(o.headers['sluice.seq']) % 3);
+    for (const o of out) expect(o.partition).to.equal(origin(o).seq % 3);
   });
 
   it('routes rows by a topic column, and refuses rows without a topic', async () => {
@@ -185,8 +192,44 @@ describe('kafka sink', function () {
       }
       const out = await readTopic(t);
       expect(out.map((o) => o.value)).to.have.members([...rows(30).map((r) => r.value), 'next']);
-      expect(out.filter((o) => o.headers['sluice.batch'] === '0').map((o) => Number(o.headers['sluice.seq'])).sort((x, y) => x - y))
+      expect(out.filter((o) => origin(o).batchId === 0).map((o) => origin(o).seq).sort((x, y) => x - y))
         .to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
+    });
+
+    it('only headers of this query and batch, with a seq, count as written (any of a repeated header)', async () => {
+      const t = await topic(1);
+      const dir = path.join(root, `ck${++n}`);
+      const first = await sink({ topic: t }, 'q', dir);
+      try {
+        await first.addBatch(1, table(rows(2), spec));
+      } finally {
+        await first.close();
+      }
+      // After the marker: near misses of 'q:1:<seq>' (another batch, no seq, another query, the old header
+      // names), and seq 3 claimed in the second value of a repeated header.
+      await reader.produce(t, [
+        { value: 'x', headers: { sluice: 'q:11:2' } },
+        { value: 'x', headers: { sluice: 'q:1:' } },
+        { value: 'x', headers: { sluice: 'q:1:2x' } },
+        { value: 'x', headers: { sluice: 'qq:1:2' } },
+        { value: 'x', headers: { sluice: 'q:1:2:2' } },
+        { value: 'x', headers: { 'sluice.query': 'q', 'sluice.batch': '1', 'sluice.seq': '2' } },
+        { value: 'claims 3', headers: { sluice: ['other:0:0', 'q:1:3'] } },
+      ]);
+      const second = await sink({ topic: t }, 'q', dir);
+      try {
+        await second.addBatch(1, table(rows(4), spec));
+      } finally {
+        await second.close();
+      }
+      const values = (await readTopic(t)).map((o) => o.value);
+      expect(values.filter((v) => v !== 'x')).to.deep.equal(['v0', 'v1', 'claims 3', 'v2']);
+    });
+
+    it('parseSluiceHeader reads the header back, and refuses other values', () => {
+      expect(parseSluiceHeader('0b9e-4f:12:345')).to.deep.equal({ queryId: '0b9e-4f', batchId: 12, seq: 345 });
+      expect(parseSluiceHeader(Buffer.from('q:0:0'))).to.deep.equal({ queryId: 'q', batchId: 0, seq: 0 });
+      for (const bad of ['q:1', 'q:1:', 'q:x:1', 'q:1:2x', '']) expect(parseSluiceHeader(bad), bad).to.equal(null);
     });
 
     it('records of another query in the same topic do not count as written', async () => {
@@ -202,8 +245,8 @@ describe('kafka sink', function () {
         await mine.close();
       }
       const out = await readTopic(t);
-      expect(out.filter((o) => o.headers['sluice.query'] === 'my-query')).to.have.length(5);
-      expect(out.filter((o) => o.headers['sluice.query'] === 'other-query')).to.have.length(5);
+      expect(out.filter((o) => origin(o).queryId === 'my-query')).to.have.length(5);
+      expect(out.filter((o) => origin(o).queryId === 'other-query')).to.have.length(5);
     });
   });
 

@@ -7,6 +7,7 @@ import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { SluiceError } from '../../lib/errors.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
 import { KafkaClient, type ProduceMessage } from '../../lib/sources/kafka/kafka-client.js';
+import { readKafkaTask, type KafkaReadSpec } from '../../lib/sources/kafka/kafka-read-task.js';
 import { KafkaSource, rateLimit, splitRanges, type KafkaOffsets } from '../../lib/sources/kafka/kafka-source.js';
 import { createSource } from '../../lib/sources/source-uri.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
@@ -215,6 +216,38 @@ describe('kafka source', function () {
     }
     const { rows } = await run(uriOf(t, 'minPartitions=5'));
     expect(rows.map((r) => r.value)).to.have.members([...Array.from({ length: 300 }, (_, i) => `a${i}`), ...Array.from({ length: 100 }, (_, i) => `b${i}`)]);
+  });
+
+  it('a read task in the driver thread fetches the next planned range ahead; each task reads exactly its own range', async () => {
+    const t = await topic(3);
+    await produce(t, [0, 1, 2].flatMap((p) => Array.from({ length: 60 }, (_, i) => ({ value: `p${p}-${i}`, partition: p }))));
+    // No retries: a fetch while the broker is down fails at once, so a task that succeeds then was prefetched.
+    const source = createSource('kafka', {
+      bootstrap: broker.bootstrap, topic: t, startingOffsets: 'earliest', minPartitions: 5, 'kafka.retries': '0', 'kafka.retry.backoff.ms': '10',
+    }) as KafkaSource;
+    await source.initialize({ dir: path.join(root, `src${++n}`), index: 0, queryId: 'q' });
+    const read = async (spec: KafkaReadSpec): Promise<string[]> =>
+      (await readKafkaTask(spec, { batchId: 0 })).batches.flatMap((b) => b.getChild('value')!.toArray() as string[]);
+    const expected = (spec: KafkaReadSpec): string[] =>
+      Array.from({ length: spec.untilOffset - spec.fromOffset }, (_, i) => `p${spec.partition}-${spec.fromOffset + i}`);
+    try {
+      const specs = (await source.planRead(null, (await source.latestOffset(null, {}))!, 0)).map((task) => task.spec as KafkaReadSpec);
+      expect(specs.map((s) => s.next ?? null)).to.deep.equal([...specs.slice(1).map((s) =>
+        ({ topic: s.topic, partition: s.partition, fromOffset: s.fromOffset, untilOffset: s.untilOffset })), null]);
+      expect(await read(specs[0])).to.deep.equal(expected(specs[0]));
+      await new Promise((r) => setTimeout(r, 300));
+      await broker.command('down 1');
+      try {
+        expect(await read(specs[1]), 'served by the prefetch').to.deep.equal(expected(specs[1]));
+        const err = await read(specs[2]).then(() => null, (e: Error) => e);
+        expect((err as SluiceError | null)?.code, 'its prefetch failed while the broker was down, and so did its own fetch').to.equal('KAFKA_UNAVAILABLE');
+      } finally {
+        await broker.command('up 1');
+      }
+      for (const spec of specs.slice(2)) expect(await read(spec)).to.deep.equal(expected(spec));
+    } finally {
+      await source.stop();
+    }
   });
 
   it('subscribePattern reads every matching topic, including one created while the query runs', async () => {

@@ -105,19 +105,21 @@ export interface KcatRecord {
   partition: number;
   offset: number;
   key: string;
+  /** Headers as kcat prints them: `name=value` pairs separated by commas, empty when there are none. */
+  headers: string;
   value: string;
 }
 
 /**
  * Reads a whole topic from the beginning to its current end with kcat (`-e` exits at end of every
- * partition). Keys and values must not contain the separators (tab, newline).
+ * partition). Keys, header values and values must not contain the separators (tab, newline).
  */
 export function consumeWithKcat(bootstrap: string, topic: string): KcatRecord[] {
   const r = spawnSync('kcat', ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q',
-    '-f', '%p\t%o\t%k\t%s\n'], { encoding: 'utf8', timeout: 30_000, maxBuffer: 1 << 30 });
+    '-f', '%p\t%o\t%k\t%h\t%s\n'], { encoding: 'utf8', timeout: 30_000, maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`kcat consume failed (status ${r.status}): ${r.stderr || r.error?.message}`);
   return r.stdout.split('\n').filter((l) => l.length > 0).map((l) => {
-    const [p, o, k, ...v] = l.split('\t');
-    return { partition: Number(p), offset: Number(o), key: k, value: v.join('\t') };
+    const [p, o, k, h, ...v] = l.split('\t');
+    return { partition: Number(p), offset: Number(o), key: k, headers: h, value: v.join('\t') };
   });
 }

@@ -39,7 +39,8 @@ export interface KafkaMessage {
 export interface ProduceMessage {
   key?: Buffer | string | null;
   value: Buffer | string | null;
-  headers?: Record<string, Buffer | string>;
+  /** An array value writes the header once per element, in order. */
+  headers?: Record<string, Buffer | string | Array<Buffer | string>>;
   partition?: number;
   /** Create time in ms since the epoch; the broker's clock when omitted. */
   timestamp?: number;
@@ -270,6 +271,8 @@ function patchControllerLookup(cluster: KjsCluster): KjsCluster {
 }
 
 function toKjsMessage(m: ProduceMessage): KjsMessage {
+  // kafkajs only reads messages; one without a timestamp has its shape already (no copy per record).
+  if (m.timestamp === undefined) return m as KjsMessage;
   const out: KjsMessage = { key: m.key ?? null, value: m.value };
   if (m.partition !== undefined) out.partition = m.partition;
   if (m.headers) out.headers = m.headers as IHeaders;

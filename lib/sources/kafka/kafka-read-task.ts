@@ -2,7 +2,14 @@
  * The `kafka` reader: reads one planned offset range of one partition and decodes it into one Arrow record
  * batch. It runs in the driver or in a worker thread; each thread keeps one {@link KafkaClient} per
  * bootstrap address and client options, so a batch's tasks reuse connections instead of opening new ones.
+ *
+ * In the driver's thread (threads: 0) a batch's tasks run one after another, in plan order, so a task
+ * starts fetching the range of the task planned after it ({@link KafkaReadSpec.next}) before it decodes its
+ * own: the broker's round trip then overlaps with decoding. The prefetched range is exactly the one the next
+ * task would fetch itself, so which rows a batch reads does not change. Worker threads do not prefetch: the
+ * next task may run in another worker, and tasks running side by side already overlap their round trips.
  */
+import { isMainThread } from 'node:worker_threads';
 import { Binary, Type, type DataType, type Schema } from 'apache-arrow';
 import { batchOf } from '../../arrow/batch-ops.js';
 import { dataFromValues, mkData } from '../../arrow/columns.js';
@@ -33,6 +40,22 @@ export interface KafkaReadSpec {
   valueFields: string[];
   mode: ParseMode;
   columnNameOfCorruptRecord: string;
+  /** The range of the task planned after this one in the same batch, if any (see the module comment). */
+  next?: KafkaRange;
+}
+
+/** Records [fromOffset, untilOffset) of one partition. */
+export interface KafkaRange {
+  topic: string;
+  partition: number;
+  fromOffset: number;
+  untilOffset: number;
+}
+
+/** The records of one range, and how many of its offsets were lost (failOnDataLoss=false). */
+interface Fetched {
+  messages: KafkaMessage[];
+  lost: number;
 }
 
 const clients = new Map<string, Promise<KafkaClient>>();
@@ -63,18 +86,68 @@ export function holdReadClients(): void {
 export async function releaseReadClients(): Promise<void> {
   holders = Math.max(0, holders - 1);
   if (holders > 0) return;
+  prefetched.clear();
   const all = [...clients.values()];
   clients.clear();
   await Promise.all(all.map(async (c) => (await c.catch(() => null))?.close()));
+}
+
+/** Fetches started ahead of their task, by {@link rangeKey}, oldest first. */
+const prefetched = new Map<string, { at: number; fetched: Promise<Fetched> }>();
+/**
+ * Prefetches kept at most (several queries may read in one process) and for at most this long: one that
+ * was never taken (its batch failed before reaching it) only holds memory until then.
+ */
+const PREFETCH_SLOTS = 4;
+const PREFETCH_MAX_AGE_MS = 30_000;
+
+/** What identifies a fetch: the same key always reads the same records. */
+function rangeKey(spec: KafkaReadSpec, range: KafkaRange): string {
+  return `${spec.bootstrap}|${JSON.stringify(spec.client)}|${spec.failOnDataLoss}|${range.topic}|${range.partition}|${range.fromOffset}|${range.untilOffset}`;
+}
+
+function fetchRange(client: KafkaClient, spec: KafkaReadSpec, range: KafkaRange): Promise<Fetched> {
+  let lost = 0;
+  return client.fetchRange(range.topic, range.partition, range.fromOffset, range.untilOffset,
+    spec.failOnDataLoss ? {} : { onDataLoss: (l: DataLoss) => { lost += l.untilOffset - l.fromOffset; } })
+    .then((messages) => ({ messages, lost }));
+}
+
+/** This task's records: prefetched by the task before it when that worked, otherwise fetched now. */
+function takeOrFetch(client: KafkaClient, spec: KafkaReadSpec): Promise<Fetched> {
+  const key = rangeKey(spec, spec);
+  const entry = prefetched.get(key);
+  prefetched.delete(key);
+  const now = Date.now();
+  for (const [k, e] of prefetched) if (now - e.at > PREFETCH_MAX_AGE_MS) prefetched.delete(k);
+  if (!entry || now - entry.at > PREFETCH_MAX_AGE_MS) return fetchRange(client, spec, spec);
+  // A failed prefetch is fetched again, so the task fails (or retries) exactly as it would have alone.
+  return entry.fetched.catch(() => fetchRange(client, spec, spec));
+}
+
+function prefetch(client: KafkaClient, spec: KafkaReadSpec, range: KafkaRange): void {
+  const key = rangeKey(spec, range);
+  if (prefetched.has(key)) return;
+  const fetched = fetchRange(client, spec, range);
+  fetched.catch(() => undefined);
+  prefetched.set(key, { at: Date.now(), fetched });
+  for (const k of prefetched.keys()) {
+    if (prefetched.size <= PREFETCH_SLOTS) break;
+    prefetched.delete(k);
+  }
 }
 
 /** Runs one read task (registered as reader `kafka` in lib/sources/readers.ts). */
 export async function readKafkaTask(rawSpec: unknown, _ctx: ReaderContext): Promise<ReadResult> {
   const spec = rawSpec as KafkaReadSpec;
   const client = await clientFor(spec.bootstrap, spec.client);
-  let lost = 0;
-  const messages = await client.fetchRange(spec.topic, spec.partition, spec.fromOffset, spec.untilOffset,
-    spec.failOnDataLoss ? {} : { onDataLoss: (l: DataLoss) => { lost += l.untilOffset - l.fromOffset; } });
+  const fetched = takeOrFetch(client, spec);
+  if (spec.next && isMainThread) {
+    prefetch(client, spec, spec.next);
+    // Lets the prefetch's request reach the socket before decoding holds the thread.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const { messages, lost } = await fetched;
   const result = decodeMessages(messages, spec);
   return lost > 0 ? { ...result, metrics: { dataLossOffsets: lost } } : result;
 }

@@ -282,7 +282,9 @@ export class KafkaSource implements StreamSource {
       }
     }
     const schema = schemaToSpec(this.outputSchema);
-    return splitRanges(ranges, this.options.minPartitions).map((r): ReadTask => {
+    const split = splitRanges(ranges, this.options.minPartitions);
+    return split.map((r, i): ReadTask => {
+      const after = split[i + 1];
       const spec: KafkaReadSpec = {
         bootstrap: this.options.bootstrap, client: this.options.client ?? {},
         topic: r.topic, partition: r.partition, fromOffset: r.from, untilOffset: r.until,
@@ -292,6 +294,7 @@ export class KafkaSource implements StreamSource {
         mode: this.options.mode ?? 'PERMISSIVE',
         columnNameOfCorruptRecord: this.options.columnNameOfCorruptRecord ?? DEFAULT_CORRUPT_COLUMN,
       };
+      if (after) spec.next = { topic: after.topic, partition: after.partition, fromOffset: after.from, untilOffset: after.until };
       return { reader: 'kafka', spec };
     });
   }
