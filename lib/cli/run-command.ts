@@ -81,6 +81,7 @@ export async function runCommand(argv: RunArgs,
   let ui: StreamingUi | undefined;
   let queries = new Map<string, StreamingQuery>();
   let signalled = false;
+  let rowsRead = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
       // A second Ctrl-C does not wait: the batch in progress was not committed and runs again on restart.
@@ -102,6 +103,7 @@ export async function runCommand(argv: RunArgs,
       threads,
       statePartitions,
       onProgress: (output, p) => {
+        rowsRead += p.numInputRows;
         reporter.progress(output, p);
         if (progressLog !== undefined) fs.writeSync(progressLog, JSON.stringify({ output, ...p }) + '\n');
       },
@@ -120,6 +122,10 @@ export async function runCommand(argv: RunArgs,
       let running = queries.size;
       for (const q of queries.values()) q.awaitTermination().then(() => { if (--running === 0) resolve(); }, reject);
     });
+    if (rowsRead === 0 && !signalled && !('processingTime' in trigger) && !argv.quiet) {
+      // Otherwise a run over an empty directory, or over input an earlier run with this checkpoint already read, ends without a word.
+      reporter.log(`sluice: no new input: 0 rows read (check --source; the checkpoint ${argv.checkpoint ?? `checkpoints/${app.def.name}`} remembers what earlier runs read)`);
+    }
     return 0;
   } catch (err) {
     for (const q of queries.values()) await q.stop();

@@ -110,6 +110,17 @@ export default defineApp({
     });
   });
 
+  it('a run that reads nothing says so instead of ending without a word', async () => {
+    const ckpt = path.join(root, 'ckpt');
+    const run = (source: string) => runCli(['run', USER_TOTALS, '--source', `file:${source}`, '--trigger', 'available-now', '--checkpoint', ckpt]);
+    const first = await run(input);
+    expect(first.code, first.stderr).to.equal(0);
+    expect(first.stderr).to.not.contain('no new input');
+    const again = await run(input);
+    expect(again.code, again.stderr).to.equal(0);
+    expect(again.stderr).to.contain(`sluice: no new input: 0 rows read (check --source; the checkpoint ${ckpt} remembers what earlier runs read)`);
+  });
+
   describe('paths that cannot be written', () => {
     it('a progress log in a directory that does not exist', async () => {
       const log = path.join(root, 'logs', 'progress.jsonl');
