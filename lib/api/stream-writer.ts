@@ -93,6 +93,16 @@ export class DataStreamWriter<T> extends OptionsBuilder {
 
   /** Checks the query, opens its checkpoint, sources and sink, and starts running batches. */
   async start(path_?: string): Promise<StreamingQuery> {
+    const { query, begin } = await this.open(path_);
+    begin();
+    return query;
+  }
+
+  /**
+   * @internal Checks the query and opens its checkpoint, sources and sink without running a batch; `begin`
+   * starts it. An app opens every output first, so a mistake in any output stops the run before one writes.
+   */
+  async open(path_?: string): Promise<{ query: StreamingQuery; begin: () => void }> {
     const session = this.ds.session;
     const options = { ...this.opts };
     if (path_ !== undefined) options.path = path_;
@@ -127,8 +137,13 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       onProgress: (p) => query.recordProgress(p),
     });
     const query: StreamingQuery = new StreamingQuery(execution, session.streams);
-    await execution.start();
-    session.streams.started(query);
-    return query;
+    await execution.open();
+    return {
+      query,
+      begin: () => {
+        execution.begin();
+        session.streams.started(query);
+      },
+    };
   }
 }

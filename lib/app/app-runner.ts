@@ -208,7 +208,9 @@ export interface RunAppOptions {
 
 /**
  * Starts one query per output of an app (an output declared with `lateOf` instead receives the late rows
- * of that output's query). Each query checkpoints in `<checkpoint>/<output>`.
+ * of that output's query). Each query checkpoints in `<checkpoint>/<output>`. Every query is opened
+ * (checkpoint, sources, sink, schema checks) before any runs a batch, so a mistake in one output stops the
+ * run before another output has written anything.
  */
 export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ session: Session; queries: Map<string, StreamingQuery> }> {
   const { def, module } = app;
@@ -226,6 +228,7 @@ export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ sess
   const checkpoint = run.checkpoint ?? path.join('checkpoints', def.name);
   await claimAppCheckpoint(checkpoint, def.name, outputNames);
   const queries = new Map<string, StreamingQuery>();
+  const begins: (() => void)[] = [];
   try {
     for (const name of outputNames) {
       const out = def.outputs[name];
@@ -240,10 +243,12 @@ export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ sess
         w.lateData(lateSink.format, lateSink.options);
       }
       if (run.trigger) w.trigger(run.trigger);
-      const q = await w.start();
+      const { query: q, begin } = await w.open();
       queries.set(name, q);
+      begins.push(begin);
       if (run.onProgress) session.streams.addListener({ onQueryProgress: ({ progress }) => { if (progress.runId === q.runId) run.onProgress!(name, progress); } });
     }
+    for (const begin of begins) begin();
   } catch (err) {
     await Promise.all([...queries.values()].map((q) => q.stop()));
     throw err;

@@ -77,6 +77,7 @@ export class MicroBatchExecution {
   private idleWaiters: Waiter[] = [];
   private loopDone: Promise<void> = Promise.resolve();
   private lastTriggerStart: number | null = null;
+  private begun = false;
 
   constructor(private readonly config: QueryConfig) {}
 
@@ -92,6 +93,15 @@ export class MicroBatchExecution {
 
   /** Opens the checkpoint, sources and sink, then starts the batch loop in the background. */
   async start(): Promise<void> {
+    await this.open();
+    this.begin();
+  }
+
+  /**
+   * Opens the checkpoint, sources and sink and checks the plan against the sources' schemas, without running
+   * a batch: an app with several outputs opens them all before any of them writes (see {@link begin}).
+   */
+  async open(): Promise<void> {
     const c = this.config;
     this.checkpoint = await Checkpoint.open(c.checkpointDir, { numStatePartitions: c.numStatePartitions });
     this.id = this.checkpoint.queryId;
@@ -109,6 +119,11 @@ export class MicroBatchExecution {
       await this.closeAll();
       throw err;
     }
+  }
+
+  /** Starts the batch loop in the background, once {@link open} has succeeded. */
+  begin(): void {
+    this.begun = true;
     this.loopDone = this.runLoop();
   }
 
@@ -349,6 +364,11 @@ export class MicroBatchExecution {
   async stop(): Promise<void> {
     this.stopping = true;
     this.abort.abort();
+    if (!this.begun && !this.finished) {
+      // Opened but never begun (another output of its app failed to open): only the opened resources to close.
+      await this.closeAll();
+      this.finish();
+    }
     await this.loopDone;
   }
 

@@ -145,6 +145,20 @@ export default defineApp({
     });
   });
 
+  describe('apps with several outputs', () => {
+    it('a mistake in one output stops the run before any output writes a batch', async () => {
+      const out = path.join(root, 'out');
+      const ckpt = path.join(root, 'ckpt');
+      // The totals output reads user and amount; the minutes output also needs ts, which this schema lacks.
+      const res = await runCli(['run', USER_TOTALS, '--source', `file:${input}?schema=user STRING, amount DOUBLE`,
+        '--sink', `totals=file:${path.join(out, 'totals')}`, '--checkpoint', ckpt, '--trigger', 'available-now', '--quiet']);
+      expectOneLineError(res, 1, /withWatermark column 'ts' does not exist/);
+      const written = fs.existsSync(out) ? fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.jsonl')) : [];
+      expect(written).to.deep.equal([]);
+      expect(fs.existsSync(path.join(ckpt, 'totals', 'offsets', '0'))).to.equal(false);
+    });
+  });
+
   describe('checkpoints of another app', () => {
     it('refuses the checkpoint directory of another app, and one query of it', async () => {
       const ckpt = path.join(root, 'ckpt');
