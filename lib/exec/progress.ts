@@ -4,7 +4,7 @@ export interface SourceProgress {
   startOffset: unknown;
   endOffset: unknown;
   numInputRows: number;
-  /** Malformed rows dropped or set aside by the source's mode. */
+  /** Malformed rows: kept with nulls (PERMISSIVE), dropped (DROPMALFORMED) or set aside (badRecordsPath). */
   numMalformedRows: number;
   inputRowsPerSecond: number;
   processedRowsPerSecond: number;

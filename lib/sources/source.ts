@@ -39,7 +39,7 @@ export type ReadTask =
 /** What a read task produced. */
 export interface ReadResult {
   batches: RecordBatch[];
-  /** Rows dropped as malformed (DROPMALFORMED) or written to badRecordsPath. */
+  /** Malformed records: kept with nulls (PERMISSIVE), dropped (DROPMALFORMED) or written to badRecordsPath. */
   numMalformed?: number;
   /** Source-specific counters (e.g. Kafka's `dataLossOffsets`), summed over a batch's tasks into its progress. */
   metrics?: Record<string, number>;

@@ -51,11 +51,32 @@ describe('JSON-lines decoder', () => {
       { user: 'c', amount: null, _corrupt_record: lines[2] },
       { user: null, amount: null, _corrupt_record: lines[3] },
     ]);
+    expect(res.numMalformed).to.equal(3);
   });
 
   it('PERMISSIVE without a corrupt-record column gives a row of nulls', async () => {
     const res = await decodeJsonLines(['nope', '{"user":"a"}'], { schema, location: 'test' });
     expect(rowsFromBatch(res.batches[0]).map((r) => r.user)).to.deep.equal([null, 'a']);
+    expect(res.numMalformed).to.equal(1);
+  });
+
+  it('PERMISSIVE without a corrupt-record column counts the rows whose values became null, from lines and from bytes', async () => {
+    const s = schemaFromSpec({ user: 'string', amount: 'double', ts: 'timestamp' });
+    const lines = [
+      '{"user":"a","amount":1,"ts":"2024-01-01T00:00:00Z"}', '{"user":"b","amount":"lots"}', '{"user":"c","ts":"yesterday"}',
+      '{"user":"d","amount":"x","ts":"y"}', '{"user":"e","amount":null}',
+    ];
+    for (const input of [lines, Buffer.from(lines.join('\n') + '\n')]) {
+      const res = await decodeJsonLines(input, { schema: s, location: 'test' });
+      expect(rowsFromBatch(res.batches[0])).to.deep.equal([
+        { user: 'a', amount: 1, ts: new Date('2024-01-01T00:00:00Z') },
+        { user: 'b', amount: null, ts: null },
+        { user: 'c', amount: null, ts: null },
+        { user: 'd', amount: null, ts: null },
+        { user: 'e', amount: null, ts: null },
+      ]);
+      expect(res.numMalformed, Array.isArray(input) ? 'lines' : 'bytes').to.equal(3);
+    }
   });
 
   it('DROPMALFORMED drops and counts syntax errors and type mismatches', async () => {
@@ -151,6 +172,10 @@ describe('CSV decoder', () => {
       { id: null, v: 1, _corrupt_record: '"5"x,1' },
       { id: 6, v: null, _corrupt_record: '6,"unterminated' },
     ]);
+    expect(perm.numMalformed).to.equal(5);
+    const noColumn = await decodeCsv(lines, { schema: schemaFromSpec({ id: 'long', v: 'double' }), location: 'test' });
+    expect(rowsFromBatch(noColumn.batches[0]).map((r) => r.id)).to.deep.equal([1, null, 3, 4, null, 6]);
+    expect(noColumn.numMalformed).to.equal(5);
     const drop = await decodeCsv(lines, { schema: t, mode: 'DROPMALFORMED', location: 'test' });
     expect(drop.numMalformed).to.equal(5);
     expect(rowsFromBatch(drop.batches[0])).to.have.length(1);

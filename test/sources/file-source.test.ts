@@ -191,6 +191,15 @@ describe('file source', () => {
     expect(err.message).to.contain('a.json was deleted');
   });
 
+  it('PERMISSIVE keeps a row whose value did not convert, with null, and counts it', async () => {
+    put('a.json', '{"id":1}\n{"id":"x"}\n');
+    const src = await open({ schema: 'id LONG' });
+    const [task] = await src.planRead(null, (await src.latestOffset(null, {}))!, 0);
+    const res = await runReadTask(task, { batchId: 0 });
+    expect(rowsFromBatch(res.batches[0])).to.deep.equal([{ id: 1 }, { id: null }]);
+    expect(res.numMalformed).to.equal(1);
+  });
+
   it('FAILFAST names the file and line; DROPMALFORMED counts; badRecordsPath keeps the lines per batch and task', async () => {
     put('a.json', '{"id":1}\n{"id":"x"}\n{"id":3}\n');
     const failing = await open({ schema: 'id LONG', mode: 'FAILFAST' });

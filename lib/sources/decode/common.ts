@@ -82,6 +82,7 @@ export class RowCollector {
   readonly columns: unknown[][];
   length = 0;
   readonly rejected: Rejected[] = [];
+  /** Malformed records seen: kept with nulls (PERMISSIVE), dropped (DROPMALFORMED) or set aside (badRecordsPath). */
   numMalformed = 0;
   /** Set in FAILFAST mode at the first bad record; the decoder stops there. */
   failed: Rejected | null = null;
@@ -105,6 +106,8 @@ export class RowCollector {
   /**
    * Commits the row the decoder wrote at position `length` of every column. `bad` describes a malformed
    * record; its values (nulls where conversion failed) are kept only in PERMISSIVE mode without badRecordsPath.
+   * Every malformed record counts, kept or not, so progress shows data that became null without a
+   * `_corrupt_record` column to tell.
    * @returns false when the decoder must stop (FAILFAST)
    */
   commitRow(index: number, raw: string, bad: string | null): boolean {
@@ -118,8 +121,8 @@ export class RowCollector {
       this.failed = rejected;
       return false;
     }
+    this.numMalformed++;
     if (this.keepsRejected || this.mode === 'DROPMALFORMED') {
-      this.numMalformed++;
       if (this.keepsRejected) this.rejected.push(rejected);
       return true;
     }
