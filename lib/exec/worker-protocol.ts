@@ -14,10 +14,20 @@ export interface WorkerSetup {
   snapshotInterval?: number;
 }
 
+/**
+ * A task names its query (an id unique in the process) and carries the query's setup, because a worker
+ * thread outlives the queries it runs: it builds a query's plan from the setup on the first task that names
+ * the query, and keeps the query's state stores apart from those of other queries.
+ */
+export interface QueryTask { query: number; setup: WorkerSetup; }
+
 export type WorkerMessage =
-  | { kind: 'fragment'; spec: FragmentSpec; input: Uint8Array[]; ctx: BatchContext }
-  | { kind: 'stateful'; nodeId: number; partition: number; input: Uint8Array[]; ctx: BatchContext }
-  | { kind: 'reset' };
+  | QueryTask & { kind: 'fragment'; spec: FragmentSpec; input: Uint8Array[]; ctx: BatchContext }
+  | QueryTask & { kind: 'stateful'; nodeId: number; partition: number; input: Uint8Array[]; ctx: BatchContext }
+  /** Drops the query's in-memory state (a failed batch), keeping its plan. */
+  | { kind: 'reset'; query: number }
+  /** Forgets the query: its plan and state stores. */
+  | { kind: 'close'; query: number };
 
 /** An error as it crosses the thread boundary: structured clone would drop its class and fields. */
 export interface WorkerError { name: string; message: string; code?: string; hint?: string; operator?: string; batchId?: number; stack?: string; }
@@ -26,6 +36,7 @@ export type WorkerReply =
   | { kind: 'fragment'; batches: Uint8Array[]; partitions?: Uint8Array[][]; metrics: FragmentMetrics }
   | { kind: 'stateful'; batches: Uint8Array[]; late: Uint8Array[]; metrics: StatefulMetrics }
   | { kind: 'reset' }
+  | { kind: 'close' }
   | { kind: 'error'; error: WorkerError };
 
 /** Rebuilds the error a worker reported, with its class, so the driver reports it like an in-process one. */
