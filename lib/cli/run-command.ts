@@ -6,6 +6,7 @@ import { parseDuration } from '../api/duration.js';
 import { loadApp, runApp } from '../app/app-runner.js';
 import { SluiceError, pathError } from '../errors.js';
 import { StreamingUi } from '../ui/ui-server.js';
+import { MalformedTally } from './malformed-summary.js';
 import { progressReporter, type ProgressReporter } from './status-line.js';
 
 interface RunArgs {
@@ -82,6 +83,7 @@ export async function runCommand(argv: RunArgs,
   let queries = new Map<string, StreamingQuery>();
   let signalled = false;
   let rowsRead = 0;
+  const malformed = new MalformedTally();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
       // A second Ctrl-C does not wait: the batch in progress was not committed and runs again on restart.
@@ -104,6 +106,7 @@ export async function runCommand(argv: RunArgs,
       statePartitions,
       onProgress: (output, p) => {
         rowsRead += p.numInputRows;
+        malformed.add(output, p);
         reporter.progress(output, p);
         if (progressLog !== undefined) fs.writeSync(progressLog, JSON.stringify({ output, ...p }) + '\n');
       },
@@ -125,6 +128,12 @@ export async function runCommand(argv: RunArgs,
     if (rowsRead === 0 && !signalled && !('processingTime' in trigger) && !argv.quiet) {
       // Otherwise a run over an empty directory, or over input an earlier run with this checkpoint already read, ends without a word.
       reporter.log(`sluice: no new input: 0 rows read (check --source; the checkpoint ${argv.checkpoint ?? `checkpoints/${app.def.name}`} remembers what earlier runs read)`);
+    }
+    const summary = malformed.summary(started.session.app?.inputs ?? {});
+    if (summary) {
+      // Printed even with --quiet, after the live line: rows that became null or were dropped are data the user lost.
+      reporter.close();
+      reporter.log(summary);
     }
     return 0;
   } catch (err) {

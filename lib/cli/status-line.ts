@@ -58,6 +58,11 @@ function watermarkText(iso: string): string {
   return Date.parse(iso) <= 0 ? '-' : iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z').replace(/Z$/, '');
 }
 
+/** The malformed rows of one batch, over its sources. */
+export function malformedRowsOf(p: QueryProgress): number {
+  return p.sources.reduce((n, s) => n + s.numMalformedRows, 0);
+}
+
 function stateRows(p: QueryProgress): number {
   return p.stateOperators.reduce((n, s) => n + s.numRowsTotal, 0);
 }
@@ -66,7 +71,8 @@ function stateRows(p: QueryProgress): number {
 export function progressLine(output: string, p: QueryProgress): string {
   return `[${output}] batch ${p.batchId}: ${p.numInputRows} rows in, ${p.sink.numOutputRows} out, ` +
     `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms, watermark ${watermarkLabel(p.eventTime.watermark)}` +
-    (p.stateOperators.length ? `, state rows ${stateRows(p)}` : '');
+    (p.stateOperators.length ? `, state rows ${stateRows(p)}` : '') +
+    (malformedRowsOf(p) > 0 ? `, ${malformedRowsOf(p)} malformed` : '');
 }
 
 function elapsedText(ms: number): string {
@@ -77,9 +83,10 @@ function elapsedText(ms: number): string {
   return hh > 0 ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
-/** One query's part of the status line. */
-export function querySummary(output: string, p: QueryProgress): string {
+/** One query's part of the status line; `malformed` is the query's malformed input rows so far. */
+export function querySummary(output: string, p: QueryProgress, malformed = 0): string {
   const parts = [`${output} #${p.batchId}`, `in ${formatRate(p.inputRowsPerSecond)}/s`, `proc ${formatRate(p.processedRowsPerSecond)}/s`];
+  if (malformed > 0) parts.push(`${formatCount(malformed)} malformed`);
   const wm = watermarkText(p.eventTime.watermark);
   if (wm !== '-') parts.push(`wm ${wm}`);
   if (p.stateOperators.length > 0) parts.push(`state ${formatCount(stateRows(p))}`);
@@ -90,12 +97,13 @@ export function querySummary(output: string, p: QueryProgress): string {
 
 /**
  * The whole status line: elapsed time, then each query's summary (queries without a batch yet say so),
- * cut to `width` columns.
+ * cut to `width` columns. `malformed` holds each query's malformed input rows so far.
  */
-export function statusLine(outputs: readonly string[], latest: ReadonlyMap<string, QueryProgress>, elapsedMs: number, width: number): string {
+export function statusLine(outputs: readonly string[], latest: ReadonlyMap<string, QueryProgress>, elapsedMs: number, width: number,
+  malformed: ReadonlyMap<string, number> = new Map()): string {
   const body = outputs.map((o) => {
     const p = latest.get(o);
-    return p ? querySummary(o, p) : `${o} waiting for the first batch`;
+    return p ? querySummary(o, p, malformed.get(o)) : `${o} waiting for the first batch`;
   }).join(' │ ');
   const line = `${elapsedText(elapsedMs)} │ ${body}`;
   const max = Math.max(10, width - 1);
@@ -119,6 +127,8 @@ class LogLines implements ProgressReporter {
 class LiveStatus implements ProgressReporter {
   private readonly outputs: string[] = [];
   private readonly latest = new Map<string, QueryProgress>();
+  /** Malformed rows per query since the start: a batch's own count would vanish with the next batch. */
+  private readonly malformed = new Map<string, number>();
   private readonly started: number;
   private shown = false;
   private closed = false;
@@ -154,13 +164,14 @@ class LiveStatus implements ProgressReporter {
   private draw(): void {
     if (this.closed || this.outputs.length === 0) return;
     const now = (this.opts.now ?? Date.now)();
-    this.stream.write(CLEAR_LINE + statusLine(this.outputs, this.latest, now - this.started, this.stream.columns || 80));
+    this.stream.write(CLEAR_LINE + statusLine(this.outputs, this.latest, now - this.started, this.stream.columns || 80, this.malformed));
     this.shown = true;
   }
 
   progress(output: string, p: QueryProgress): void {
     if (!this.outputs.includes(output)) this.outputs.push(output);
     this.latest.set(output, p);
+    if (malformedRowsOf(p) > 0) this.malformed.set(output, (this.malformed.get(output) ?? 0) + malformedRowsOf(p));
     this.draw();
   }
 
@@ -180,6 +191,7 @@ class LiveStatus implements ProgressReporter {
     if (this.timer) clearInterval(this.timer);
     this.restoreShared?.();
     if (this.shown) this.stream.write('\n');
+    this.shown = false;
     this.closed = true;
   }
 }

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import {
   progressLine, progressReporter, querySummary, statusLine, type SharedStream,
 } from '../../lib/cli/status-line.js';
-import type { QueryProgress } from '../../lib/exec/progress.js';
+import { MalformedTally, malformedPolicyOf } from '../../lib/cli/malformed-summary.js';
+import type { QueryProgress, SourceProgress } from '../../lib/exec/progress.js';
 import { CLI } from '../support/cli.js';
 
 const CLEAR = '\r\x1b[2K';
@@ -27,6 +28,10 @@ function progress(over: Partial<QueryProgress> & { state?: number[] } = {}): Que
     sink: { description: 'noop', numOutputRows: 17 },
     ...rest,
   };
+}
+
+function source(numMalformedRows: number, description = 'FileSource[in]'): SourceProgress {
+  return { description, startOffset: null, endOffset: { files: 1 }, numInputRows: 10, numMalformedRows, inputRowsPerSecond: 1, processedRowsPerSecond: 1 };
 }
 
 class FakeTerminal {
@@ -122,6 +127,27 @@ describe('status line', () => {
     expect(shown).to.deep.equal(['+---+\n| 1 |\n', 'partial ', 'line\n']);
   });
 
+  it('mentions malformed rows in the batch line only when there are some', () => {
+    expect(progressLine('totals', progress({ sources: [source(2), source(1, 'SocketSource[h:1]')] })))
+      .to.match(/^\[totals\] batch 3: 1200 rows in, 17 out, .*, state rows 741, 3 malformed$/);
+    expect(progressLine('totals', progress({ sources: [source(0)] }))).to.not.contain('malformed');
+  });
+
+  it('the live line shows each query\'s malformed rows so far, not only the last batch\'s', () => {
+    expect(querySummary('out', progress({ stateOperators: [] }), 1234)).to.equal('out #3 in 1.23k/s proc 56.8k/s 1,234 malformed wm 2024-05-01 09:59:50');
+    const out = new FakeTerminal();
+    const r = progressReporter(out, { tickMs: 0, now: () => 0 });
+    r.progress('a', progress({ batchId: 0, sources: [source(2)] }));
+    r.progress('a', progress({ batchId: 1, sources: [source(0)] }));
+    r.progress('b', progress({ batchId: 0, sources: [source(0)] }));
+    expect(out.screen).to.deep.equal([
+      `00:00 │ ${querySummary('a', progress({ batchId: 1 }), 2)} │ ${querySummary('b', progress({ batchId: 0 }))}`,
+    ]);
+    expect(out.screen[0]).to.match(/a #1 .* 2 malformed .* │ b #0 /);
+    expect(out.screen[0].match(/malformed/g)).to.have.length(1);
+    r.close();
+  });
+
   it('redraws the elapsed time on a timer that does not keep the process alive', async () => {
     const out = new FakeTerminal();
     let now = 0;
@@ -131,6 +157,49 @@ describe('status line', () => {
     await new Promise((res) => setTimeout(res, 80));
     r.close();
     expect(out.screen[0]).to.equal('01:01 │ q waiting for the first batch');
+  });
+});
+
+describe('malformed rows at the end of a run', () => {
+  const batch = (...sources: SourceProgress[]) => progress({ sources });
+
+  it('reads the policy from the input URI, case-insensitively; sources without malformed records have none', () => {
+    expect(malformedPolicyOf('file:in?format=json&schema=x%20LONG')).to.deep.equal({ mode: 'PERMISSIVE' });
+    expect(malformedPolicyOf('file:in?MODE=dropmalformed')).to.deep.equal({ mode: 'DROPMALFORMED' });
+    expect(malformedPolicyOf('socket://h:1?format=json&badRecordsPath=/tmp/bad')).to.deep.equal({ mode: 'PERMISSIVE', badRecordsPath: '/tmp/bad' });
+    expect(malformedPolicyOf('kafka://h:1/t?valueFormat=json&mode=DROPMALFORMED')).to.deep.equal({ mode: 'DROPMALFORMED' });
+    for (const uri of ['rate:?rowsPerSecond=1', 'nexmark:?events=10', 'file:in?format=text', 'socket://h:1', 'kafka://h:1/t']) {
+      expect(malformedPolicyOf(uri), uri).to.equal(null);
+    }
+  });
+
+  it('counts a source read by several queries of the app once, and says nothing when no row was malformed', () => {
+    const tally = new MalformedTally();
+    tally.add('totals', batch(source(0)));
+    expect(tally.summary({ payments: 'file:in' })).to.equal(null);
+    tally.add('totals', batch(source(2)));
+    tally.add('totals', batch(source(1)));
+    tally.add('minutes', batch(source(3)));
+    tally.add('minutes', batch(source(1, 'SocketSource[h:1]')));
+    expect(tally.total).to.equal(4);
+  });
+
+  it('names the count, what the mode did with the rows and how to see them or stop', () => {
+    const tally = new MalformedTally();
+    tally.add('q', batch(source(3)));
+    expect(tally.summary({ in: 'file:in?format=json' })).to.equal('sluice: 3 malformed input rows kept with null for the values that did not convert ' +
+      '(mode PERMISSIVE); to see them add ?badRecordsPath=DIR to the source (keeps them with the reason) or a _corrupt_record STRING column ' +
+      'to the schema (keeps their text), or add ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first');
+    expect(tally.summary({ in: 'file:in?mode=DROPMALFORMED' })).to.equal('sluice: 3 malformed input rows dropped (mode DROPMALFORMED); ' +
+      'add ?badRecordsPath=DIR to the source to keep them with the reason, or ?mode=FAILFAST to stop at the first');
+    expect(tally.summary({ in: 'file:in?badRecordsPath=/data/bad' })).to.equal('sluice: 3 malformed input rows set aside in badRecordsPath ' +
+      '/data/bad (a file per batch, with the line and the reason); add ?mode=FAILFAST to the source to stop at the first instead');
+    expect(tally.summary({ a: 'file:a', b: 'file:b?mode=DROPMALFORMED', c: 'rate:' })).to.equal('sluice: 3 malformed input rows ' +
+      '(input a: mode PERMISSIVE; input b: mode DROPMALFORMED); ?badRecordsPath=DIR keeps them with the reason, ?mode=DROPMALFORMED drops them, ' +
+      '?mode=FAILFAST stops at the first');
+    const one = new MalformedTally();
+    one.add('q', batch(source(1)));
+    expect(one.summary({ in: 'file:in?mode=DROPMALFORMED' })).to.match(/^sluice: 1 malformed input row dropped/);
   });
 });
 
@@ -170,5 +239,26 @@ describe('sluice run progress on stderr', function () {
     expect(tty.output).to.contain(CLEAR);
     expect(tty.output).to.match(/\d\d:\d\d │ totals #0 in [\d.k]+\/s proc [\d.k]+\/s state 1/);
     expect(tty.output).to.not.contain('[totals] batch');
+  });
+
+  it('counts rows whose values did not convert in the batch lines and ends with a line saying how many and how to see them', async () => {
+    const input = path.join(root, 'bad');
+    fs.mkdirSync(input);
+    fs.writeFileSync(path.join(input, 'a.jsonl'), '{"ts":"2024-05-01T10:00:05Z","user":"ann","amount":10}\n' +
+      '{"ts":"2024-05-01T10:00:06Z","user":"bob","amount":"lots"}\n{"ts":"soon","user":"cy","amount":1}\n');
+    const base = ['run', APP, '--trigger', 'available-now'];
+    const piped = await run([process.execPath, CLI, ...base, '--source', `file:${input}`, '--checkpoint', path.join(root, 'c3')]);
+    expect(piped.code, piped.output).to.equal(0);
+    expect(piped.output).to.match(/^\[totals\] batch 0: 3 rows in, 3 out, .*, state rows 3, 2 malformed$/m);
+    expect(piped.output).to.match(/^\[minutes\] batch 0: 3 rows in, .*, 2 malformed$/m);
+    const last = piped.output.trim().split('\n').at(-1);
+    // Both queries read the same two rows: the run lost 2 values, not 4.
+    expect(last).to.match(/^sluice: 2 malformed input rows kept with null for the values that did not convert \(mode PERMISSIVE\); to see them add \?badRecordsPath=DIR/);
+    expect(last).to.contain('a _corrupt_record STRING column to the schema');
+
+    const quiet = await run([process.execPath, CLI, ...base, '--source', `file:${input}?mode=DROPMALFORMED`, '--checkpoint', path.join(root, 'c4'), '--quiet']);
+    expect(quiet.code, quiet.output).to.equal(0);
+    expect(quiet.output.trim()).to.equal('sluice: 2 malformed input rows dropped (mode DROPMALFORMED); add ?badRecordsPath=DIR to the source ' +
+      'to keep them with the reason, or ?mode=FAILFAST to stop at the first');
   });
 });
