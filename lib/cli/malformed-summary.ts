@@ -5,12 +5,17 @@
  * would go unnoticed.
  */
 import type { QueryProgress } from '../exec/progress.js';
+import { Type } from 'apache-arrow';
+import { schemaFromSpec } from '../arrow/schema.js';
+import { DEFAULT_CORRUPT_COLUMN } from '../sources/decode/common.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 
 /** What an input does with malformed records, read from its source URI. */
 export interface MalformedPolicy {
   mode: string;
   badRecordsPath?: string;
+  /** The corrupt-record column, when the input's schema has it (PERMISSIVE then keeps the text there). */
+  corruptColumn?: string;
 }
 
 /** A query option, looked up case-insensitively as the sources read them. */
@@ -32,7 +37,24 @@ export function malformedPolicyOf(uri: string): MalformedPolicy | null {
   if (format === 'rate' || format === 'nexmark' || dataFormat === 'text') return null;
   if ((format === 'socket' || format === 'kafka') && dataFormat !== 'json') return null;
   const badRecordsPath = option(options, 'badRecordsPath');
-  return { mode: (option(options, 'mode') ?? 'PERMISSIVE').toUpperCase(), ...(badRecordsPath ? { badRecordsPath } : {}) };
+  const corruptColumn = corruptColumnOf(option(options, 'schema'), option(options, 'columnNameOfCorruptRecord') ?? DEFAULT_CORRUPT_COLUMN);
+  return {
+    mode: (option(options, 'mode') ?? 'PERMISSIVE').toUpperCase(),
+    ...(badRecordsPath ? { badRecordsPath } : {}),
+    ...(corruptColumn ? { corruptColumn } : {}),
+  };
+}
+
+/** `name` when the schema option (DDL or a JSON spec) declares it as a string column. */
+function corruptColumnOf(schema: string | undefined, name: string): string | undefined {
+  if (schema === undefined) return undefined;
+  try {
+    const fields = schemaFromSpec(schema.trim().startsWith('{') ? JSON.parse(schema) : schema).fields;
+    return fields.some((f) => f.name === name && f.type.typeId === Type.Utf8) ? name : undefined;
+  } catch {
+    // The source itself reports a bad schema; this line only words its hint.
+    return undefined;
+  }
 }
 
 function rows(n: number): string {
@@ -69,7 +91,7 @@ export class MalformedTally {
       const p = malformedPolicyOf(uri);
       return p ? [{ name, ...p }] : [];
     });
-    const distinct = new Set(policies.map((p) => `${p.mode} ${p.badRecordsPath ?? ''}`));
+    const distinct = new Set(policies.map((p) => `${p.mode} ${p.badRecordsPath ?? ''} ${p.corruptColumn ?? ''}`));
     const p = distinct.size === 1 ? policies[0] : undefined;
     if (p?.badRecordsPath) {
       return `sluice: ${rows(n)} set aside in badRecordsPath ${p.badRecordsPath} (a file per batch, with the line and the reason); ` +
@@ -78,6 +100,11 @@ export class MalformedTally {
     if (p?.mode === 'DROPMALFORMED') {
       return `sluice: ${rows(n)} dropped (mode DROPMALFORMED); add ?badRecordsPath=DIR to the source to keep them with the reason, ` +
         'or ?mode=FAILFAST to stop at the first';
+    }
+    if (p?.mode === 'PERMISSIVE' && p.corruptColumn) {
+      return `sluice: ${rows(n)} kept with null for the values that did not convert and their text in ${p.corruptColumn} ` +
+        '(mode PERMISSIVE); add ?badRecordsPath=DIR to the source to set them aside with the reason instead, ' +
+        '?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first';
     }
     if (p?.mode === 'PERMISSIVE') {
       return `sluice: ${rows(n)} kept with null for the values that did not convert (mode PERMISSIVE); to see them add ` +

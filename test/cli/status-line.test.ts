@@ -168,6 +168,10 @@ describe('malformed rows at the end of a run', () => {
     expect(malformedPolicyOf('file:in?MODE=dropmalformed')).to.deep.equal({ mode: 'DROPMALFORMED' });
     expect(malformedPolicyOf('socket://h:1?format=json&badRecordsPath=/tmp/bad')).to.deep.equal({ mode: 'PERMISSIVE', badRecordsPath: '/tmp/bad' });
     expect(malformedPolicyOf('kafka://h:1/t?valueFormat=json&mode=DROPMALFORMED')).to.deep.equal({ mode: 'DROPMALFORMED' });
+    expect(malformedPolicyOf('file:in?schema=x%20LONG,%20_corrupt_record%20STRING')).to.deep.equal({ mode: 'PERMISSIVE', corruptColumn: '_corrupt_record' });
+    expect(malformedPolicyOf(`file:in?columnNameOfCorruptRecord=bad&schema=${encodeURIComponent('{"x":"long","bad":"string"}')}`))
+      .to.deep.equal({ mode: 'PERMISSIVE', corruptColumn: 'bad' });
+    expect(malformedPolicyOf('file:in?schema=x%20LONG,%20_corrupt_record%20LONG')).to.deep.equal({ mode: 'PERMISSIVE' });
     for (const uri of ['rate:?rowsPerSecond=1', 'nexmark:?events=10', 'file:in?format=text', 'socket://h:1', 'kafka://h:1/t']) {
       expect(malformedPolicyOf(uri), uri).to.equal(null);
     }
@@ -190,6 +194,9 @@ describe('malformed rows at the end of a run', () => {
     expect(tally.summary({ in: 'file:in?format=json' })).to.equal('sluice: 3 malformed input rows kept with null for the values that did not convert ' +
       '(mode PERMISSIVE); to see them add ?badRecordsPath=DIR to the source (keeps them with the reason) or a _corrupt_record STRING column ' +
       'to the schema (keeps their text), or add ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first');
+    expect(tally.summary({ in: 'file:in?schema=x%20LONG,%20_corrupt_record%20STRING' })).to.equal('sluice: 3 malformed input rows kept with ' +
+      'null for the values that did not convert and their text in _corrupt_record (mode PERMISSIVE); add ?badRecordsPath=DIR to the source ' +
+      'to set them aside with the reason instead, ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first');
     expect(tally.summary({ in: 'file:in?mode=DROPMALFORMED' })).to.equal('sluice: 3 malformed input rows dropped (mode DROPMALFORMED); ' +
       'add ?badRecordsPath=DIR to the source to keep them with the reason, or ?mode=FAILFAST to stop at the first');
     expect(tally.summary({ in: 'file:in?badRecordsPath=/data/bad' })).to.equal('sluice: 3 malformed input rows set aside in badRecordsPath ' +
