@@ -10,17 +10,20 @@ export function encodeBatches(batches: readonly RecordBatch[]): Uint8Array[] {
   return batches.map((b) => tableToIPC(new Table([b]), 'stream'));
 }
 
-/** Inverse of encodeBatches; the batches are zero-copy views over the received bytes. */
-export function decodeBatches(encoded: readonly Uint8Array[]): RecordBatch[] {
-  return encoded.map((bytes) => {
-    const t = tableFromIPC(bytes);
-    return t.batches[0] ?? emptyBatch(t.schema);
-  });
+/** Inverse of encodeBatches for one batch: a zero-copy view over the received bytes. */
+export function decodeBatch(bytes: Uint8Array): RecordBatch {
+  const t = tableFromIPC(bytes);
+  return t.batches[0] ?? emptyBatch(t.schema);
 }
 
-/** The buffers to transfer with a message holding `encoded`. */
-export function transferListOf(encoded: readonly Uint8Array[]): ArrayBuffer[] {
+/** Inverse of encodeBatches; the batches are zero-copy views over the received bytes. */
+export function decodeBatches(encoded: readonly Uint8Array[]): RecordBatch[] {
+  return encoded.map(decodeBatch);
+}
+
+/** The buffers to transfer with a message holding `encoded` (entries that are not bytes are skipped). */
+export function transferListOf(encoded: readonly unknown[]): ArrayBuffer[] {
   const seen = new Set<ArrayBuffer>();
-  for (const e of encoded) seen.add(e.buffer as ArrayBuffer);
+  for (const e of encoded) if (e instanceof Uint8Array) seen.add(e.buffer as ArrayBuffer);
   return [...seen];
 }

@@ -21,10 +21,20 @@ export interface WorkerSetup {
  */
 export interface QueryTask { query: number; setup: WorkerSetup; }
 
+/**
+ * A record batch a worker kept in its own memory instead of sending it: an exchange partition whose
+ * stateful task runs on the same thread. The stateful task names it by `held` and the worker takes it
+ * back, so those rows are never encoded, transferred or decoded.
+ */
+export interface HeldBatch { held: number; numRows: number; }
+
+/** Exchange partitions p with p % lanes === lane stay in the thread that ran the fragment. */
+export interface KeepPartitions { lane: number; lanes: number; }
+
 export type WorkerMessage =
-  | QueryTask & { kind: 'fragment'; spec: FragmentSpec; input: Uint8Array[]; ctx: BatchContext }
-  | QueryTask & { kind: 'stateful'; nodeId: number; partition: number; input: Uint8Array[]; ctx: BatchContext }
-  /** Drops the query's in-memory state (a failed batch), keeping its plan. */
+  | QueryTask & { kind: 'fragment'; spec: FragmentSpec; input: Uint8Array[]; ctx: BatchContext; keep?: KeepPartitions }
+  | QueryTask & { kind: 'stateful'; nodeId: number; partition: number; input: (Uint8Array | HeldBatch)[]; ctx: BatchContext }
+  /** Drops the query's in-memory state and held batches (a failed batch), keeping its plan. */
   | { kind: 'reset'; query: number }
   /** Forgets the query: its plan and state stores. */
   | { kind: 'close'; query: number };
@@ -33,7 +43,7 @@ export type WorkerMessage =
 export interface WorkerError { name: string; message: string; code?: string; hint?: string; operator?: string; batchId?: number; stack?: string; }
 
 export type WorkerReply =
-  | { kind: 'fragment'; batches: Uint8Array[]; partitions?: Uint8Array[][]; metrics: FragmentMetrics }
+  | { kind: 'fragment'; batches: Uint8Array[]; partitions?: (Uint8Array | HeldBatch)[][]; metrics: FragmentMetrics }
   | { kind: 'stateful'; batches: Uint8Array[]; late: Uint8Array[]; metrics: StatefulMetrics }
   | { kind: 'reset' }
   | { kind: 'close' }

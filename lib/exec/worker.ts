@@ -1,6 +1,7 @@
+import type { RecordBatch } from 'apache-arrow';
 import { Piscina } from 'piscina';
-import { toWorkerError, type QueryTask, type WorkerReply, type WorkerMessage } from './worker-protocol.js';
-import { decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
+import { toWorkerError, type HeldBatch, type QueryTask, type WorkerReply, type WorkerMessage } from './worker-protocol.js';
+import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import { StateStoreCache } from './state-store-cache.js';
 import { runFragment, runStatefulPartition, type PlanIndex } from './task-runner.js';
 
@@ -10,22 +11,52 @@ import { runFragment, runStatefulPartition, type PlanIndex } from './task-runner
 // be required, so piscina loads it with import() and every module is loaded by the ESM loader alone.
 const { rebuildAppPlan } = await import('../app/app-runner.js');
 
-/** What this thread holds for one query it runs: the plan rebuilt from the app module, and its open state stores. */
-interface QueryContext { plan: Promise<PlanIndex>; stores: StateStoreCache; }
+/**
+ * What this thread holds for one query it runs: the plan rebuilt from the app module, its open state
+ * stores, and the exchange partitions it kept for its own stateful tasks, by handle, with their batch id.
+ */
+interface QueryContext {
+  plan: Promise<PlanIndex>;
+  stores: StateStoreCache;
+  held: Map<number, { batch: RecordBatch; batchId: number }>;
+}
 
 const queries = new Map<number, QueryContext>();
+let heldIds = 0;
 
 function queryOf(task: QueryTask): QueryContext {
   let q = queries.get(task.query);
   if (!q) {
-    q = { plan: rebuildAppPlan(task.setup), stores: new StateStoreCache({ snapshotInterval: task.setup.snapshotInterval }) };
+    q = { plan: rebuildAppPlan(task.setup), stores: new StateStoreCache({ snapshotInterval: task.setup.snapshotInterval }), held: new Map() };
     queries.set(task.query, q);
   }
   return q;
 }
 
+function hold(q: QueryContext, batch: RecordBatch, batchId: number): HeldBatch {
+  const held = ++heldIds;
+  q.held.set(held, { batch, batchId });
+  return { held, numRows: batch.numRows };
+}
+
+/** A stateful task's input: decoded bytes, and the batches this thread held, taken back in order. */
+function statefulInput(q: QueryContext, input: (Uint8Array | HeldBatch)[]): RecordBatch[] {
+  return input.map((x) => {
+    if (x instanceof Uint8Array) return decodeBatch(x);
+    const h = q.held.get(x.held);
+    if (!h) throw new Error(`held batch ${x.held} is not in this thread (its query was reset, or the task was sent to another thread)`);
+    q.held.delete(x.held);
+    return h.batch;
+  });
+}
+
+/** Forgets held batches of earlier batches that no stateful task took (their batch failed). */
+function dropStale(q: QueryContext, batchId: number): void {
+  for (const [id, h] of q.held) if (h.batchId < batchId) q.held.delete(id);
+}
+
 /** Wraps a reply so piscina transfers the buffers of its record batches instead of copying them. */
-function transferable(reply: WorkerReply, encoded: Uint8Array[]): unknown {
+function transferable(reply: WorkerReply, encoded: unknown[]): unknown {
   return Piscina.move({ [Piscina.transferableSymbol]: transferListOf(encoded), [Piscina.valueSymbol]: reply } as never);
 }
 
@@ -33,7 +64,9 @@ function transferable(reply: WorkerReply, encoded: Uint8Array[]): unknown {
 export default async function handle(msg: WorkerMessage): Promise<unknown> {
   try {
     if (msg.kind === 'reset') {
-      queries.get(msg.query)?.stores.clear();
+      const q = queries.get(msg.query);
+      q?.stores.clear();
+      q?.held.clear();
       return { kind: 'reset' } satisfies WorkerReply;
     }
     if (msg.kind === 'close') {
@@ -44,13 +77,17 @@ export default async function handle(msg: WorkerMessage): Promise<unknown> {
     const q = queryOf(msg);
     const plan = await q.plan;
     if (msg.kind === 'fragment') {
+      dropStale(q, msg.ctx.batchId);
       const res = await runFragment(plan, msg.spec, decodeBatches(msg.input), msg.ctx);
       const batches = encodeBatches(res.batches);
-      const partitions = res.partitions?.map(encodeBatches);
+      const keep = msg.keep;
+      const partitions = res.partitions?.map((rows, p) => (keep && p % keep.lanes === keep.lane
+        ? rows.map((b) => hold(q, b, msg.ctx.batchId))
+        : encodeBatches(rows)));
       const reply: WorkerReply = { kind: 'fragment', batches, partitions, metrics: res.metrics };
       return transferable(reply, [...batches, ...(partitions ?? []).flat()]);
     }
-    const res = await runStatefulPartition(plan, msg.nodeId, msg.partition, decodeBatches(msg.input), msg.ctx, q.stores);
+    const res = await runStatefulPartition(plan, msg.nodeId, msg.partition, statefulInput(q, msg.input), msg.ctx, q.stores);
     const batches = encodeBatches(res.batches);
     const late = encodeBatches(res.late);
     const reply: WorkerReply = { kind: 'stateful', batches, late, metrics: res.metrics };
