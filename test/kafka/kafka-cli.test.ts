@@ -82,6 +82,20 @@ describe('kafka end to end through the CLI', function () {
     expect(kafkaOutput(t)).to.deep.equal(reference);
   });
 
+  it('input spread over partitions, in-process (read tasks prefetch): the run ends on its own, every row once', async () => {
+    // Concurrent fetches on a new connection once leaked a socket in kafkajs, and the CLI never exited.
+    await broker.command('topic spread 4');
+    for (let p = 0; p < 4; p++) {
+      produceWithKcat(broker.bootstrap, 'spread', Array.from({ length: 150 }, (_, i) => JSON.stringify({ id: i * 4 + p, user: `u${(i * 4 + p) % 5}`, amount: ((i * 4 + p) % 9) - 2 })), p);
+    }
+    const t = await outputTopic();
+    const res = await runCli(['run', app, '--source', `kafka://${broker.bootstrap}/spread?startingOffsets=earliest&maxOffsetsPerTrigger=${PER_TRIGGER}`,
+      '--sink', `kafka://${broker.bootstrap}/${t}`, '--checkpoint', path.join(root, `ck${++n}`), '--trigger', 'available-now', '--threads', '0', '--quiet'],
+    { timeoutMs: 30_000 });
+    ok(res);
+    expect(kafkaOutput(t)).to.deep.equal(reference);
+  });
+
   const points = ['before-offsets', 'after-offsets', 'in-sink', 'after-sink', 'after-commit'];
   for (const point of points) {
     it(`Kafka sink: killed at ${point} of batches 0 and 2, restarted, every output record exactly once`, async () => {

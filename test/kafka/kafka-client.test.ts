@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import kafkajs from 'kafkajs';
 import { KafkaClient } from '../../lib/sources/kafka/kafka-client.js';
 import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 
@@ -95,6 +97,37 @@ describe('kafka client: metadata, range reads, produce', () => {
     expect(got[1].value).to.equal(null);
     expect(got[1].key).to.equal(null);
     expect(got[2].value).to.deep.equal(Buffer.alloc(0));
+  });
+
+  it('encodes record batches librdkafka accepts with CRCs checked: utf8, repeated headers, far-apart timestamps', async () => {
+    await broker.command('topic enc 1');
+    await client.produce('enc', [
+      { key: 'ключ', value: 'välue ✓', headers: { h: ['a', 'b'], 'ü': 'x' }, timestamp: 1 },
+      { key: null, value: 'late', timestamp: 1_700_000_000_000 },
+      { value: 'now' },
+    ]);
+    const got = await client.fetchRange('enc', 0, 0, 3);
+    expect(got.map((m) => [m.key?.toString() ?? null, m.value?.toString()])).to.deep.equal([['ключ', 'välue ✓'], [null, 'late'], [null, 'now']]);
+    expect(got[0].headers).to.deep.equal({ h: [Buffer.from('a'), Buffer.from('b')], 'ü': Buffer.from('x') });
+    expect(got.slice(0, 2).map((m) => m.timestamp)).to.deep.equal([1, 1_700_000_000_000]);
+    expect(Math.abs(got[2].timestamp - Date.now()), 'no timestamp: the time it was sent').to.be.below(60_000);
+    const r = spawnSync('kcat', ['-b', broker.bootstrap, '-C', '-t', 'enc', '-o', 'beginning', '-e', '-q', '-X', 'check.crcs=true',
+      '-f', '%k|%h|%s|%T\n'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr, 'kcat reports no error (a bad CRC is one)').to.equal('');
+    expect(r.stdout.split('\n').slice(0, 2)).to.deep.equal(['ключ|h=a,h=b,ü=x|välue ✓|1', '||late|1700000000000']);
+  });
+
+  it('puts keyed messages where kafkajs\' (Java\'s) murmur2 partitioner does, and spreads keyless ones', async () => {
+    await broker.command('topic keyed 5');
+    const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+    await client.produce('keyed', [...keys.map((key) => ({ key, value: key })), ...Array.from({ length: 20 }, () => ({ value: 'no key' }))]);
+    const partitioner = kafkajs.Partitioners.DefaultPartitioner();
+    const partitionMetadata = [0, 1, 2, 3, 4].map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+    const seen = consumeWithKcat(broker.bootstrap, 'keyed');
+    for (const key of keys) {
+      expect(seen.find((r) => r.key === key)?.partition, key).to.equal(partitioner({ topic: 'keyed', partitionMetadata, message: { key, value: key } }));
+    }
+    expect(new Set(seen.filter((r) => r.value === 'no key').map((r) => r.partition)).size).to.equal(5);
   });
 
   it('partitions messages without a partition by key: one key, one partition', async () => {

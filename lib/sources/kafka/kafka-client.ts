@@ -17,12 +17,15 @@ import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaType, Producer, Message as KjsMessage, IHeaders } from 'kafkajs';
 import { SluiceError } from '../../errors.js';
+import { encodeRecordBatch, produceRequest, type KjsProtocolRequest, type ProduceV3Response } from './produce-request.js';
 
 const { Kafka, logLevel: KjsLogLevel, Partitioners } = kafkajs;
 const require = createRequire(import.meta.url);
 /** Drops messages of aborted transactions from one fetch response (what kafkajs' consumer does). */
 const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages') as (
   args: { messages: KjsRecord[]; abortedTransactions: unknown[] }) => KjsRecord[];
+/** Java's murmur2 of a key, as kafkajs' default partitioner computes it. */
+const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
 
 /** A record read from Kafka. */
 export interface KafkaMessage {
@@ -181,6 +184,7 @@ interface KjsFetchPartition {
   messages: KjsRecord[];
 }
 interface KjsBroker {
+  [sendRequest: symbol]: (request: KjsProtocolRequest & { requestTimeout?: number }) => Promise<ProduceV3Response>;
   fetch(req: {
     replicaId: number; isolationLevel: number; maxWaitTime: number; minBytes: number; maxBytes: number;
     topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
@@ -205,6 +209,7 @@ interface KjsCluster {
   addMultipleTargetTopics(topics: string[]): Promise<void>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(args: { nodeId: string }): Promise<KjsBroker>;
+  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
   findControllerBroker(): Promise<KjsBroker>;
   findGroupCoordinator(args: { groupId: string }): Promise<KjsBroker>;
   fetchTopicsOffset(topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>):
@@ -280,6 +285,36 @@ function toKjsMessage(m: ProduceMessage): KjsMessage {
   return out;
 }
 
+const guarded = new WeakSet<object>();
+
+/**
+ * kafkajs' Connection.connect opens a new socket on every call until one is connected, so two requests
+ * that find the connection closed at once (a read task and its prefetch) open two sockets and leak one,
+ * which keeps the process from exiting. Makes each of a broker's connections share a pending connect.
+ */
+function shareConnects(broker: KjsBroker): KjsBroker {
+  if (guarded.has(broker)) return broker;
+  guarded.add(broker);
+  const pool = (broker as unknown as { connectionPool?: { pool?: Array<{ connect(): Promise<unknown> }> } }).connectionPool?.pool;
+  if (!pool) throw new Error('kafkajs internals changed: Broker has no connectionPool.pool (expected kafkajs 2.2.x)');
+  for (const connection of pool) {
+    const connect = connection.connect.bind(connection);
+    let pending: Promise<unknown> | null = null;
+    connection.connect = () => (pending ??= connect().finally(() => { pending = null; }));
+  }
+  return broker;
+}
+
+let sendRequestSymbol: symbol | undefined;
+
+/** kafkajs' private Broker method that sends a request over the broker's connection pool. */
+function brokerSendRequest(broker: KjsBroker): symbol {
+  if (sendRequestSymbol) return sendRequestSymbol;
+  const found = Object.getOwnPropertySymbols(Object.getPrototypeOf(broker)).find((s) => s.description === 'private:Broker:sendRequest');
+  if (!found) throw new Error('kafkajs internals changed: Broker has no sendRequest symbol (expected kafkajs 2.2.x)');
+  return (sendRequestSymbol = found);
+}
+
 function hasOwnKeys(o: object): boolean {
   for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
   return false;
@@ -295,6 +330,10 @@ export class KafkaClient {
   private producer: Producer | null = null;
   private producerConnecting: Promise<Producer> | null = null;
   private readonly knownTopics = new Set<string>();
+  /** Topics whose tracking request is in flight. */
+  private readonly tracking = new Map<string, Promise<void>>();
+  /** Where the round-robin of keyless messages without a partition is, per topic. */
+  private readonly roundRobin = new Map<string, number>();
   private readonly retries: number;
   private readonly initialMs: number;
   private readonly maxMs: number;
@@ -381,12 +420,24 @@ export class KafkaClient {
     }
   }
 
-  /** Makes kafkajs track a topic's partition leaders (a metadata request naming only existing topics). */
+  /**
+   * Makes kafkajs track a topic's partition leaders (a metadata request naming only existing topics).
+   * Concurrent calls for one topic share one request: kafkajs' metadata refreshes running side by side can
+   * leave a broker connection open that nothing closes (a process then never exits).
+   */
   private async track(topics: string[]): Promise<void> {
     const fresh = topics.filter((t) => !this.knownTopics.has(t));
     if (fresh.length === 0) return;
-    await this.cluster.addMultipleTargetTopics(fresh);
-    for (const t of fresh) this.knownTopics.add(t);
+    const start = fresh.filter((t) => !this.tracking.has(t));
+    if (start.length > 0) {
+      const added = this.cluster.addMultipleTargetTopics(start).then(() => {
+        for (const t of start) this.knownTopics.add(t);
+      }).finally(() => {
+        for (const t of start) this.tracking.delete(t);
+      });
+      for (const t of start) this.tracking.set(t, added);
+    }
+    await Promise.all(fresh.map((t) => this.tracking.get(t)));
   }
 
   /** All topics' metadata. Asking for all topics never auto-creates one (naming a topic does, on the mock). */
@@ -460,7 +511,7 @@ export class KafkaClient {
     if (nodeId === undefined) {
       throw new RetriableCondition(`no leader known for ${topic}-${partition}`);
     }
-    return this.cluster.findBroker({ nodeId });
+    return shareConnects(await this.cluster.findBroker({ nodeId }));
   }
 
   /** One Fetch request for one partition; `null` means the offset is out of range. */
@@ -579,9 +630,11 @@ export class KafkaClient {
 
   /**
    * Writes `messages` to `topic` with acks=all, in requests of `produceBatchSize` messages, one request
-   * at a time so partition order follows array order. A chunk that fails with a retriable error is
-   * sent again, so a retry can duplicate records (at-least-once), unless `resendFailedProduce` is false:
-   * then it throws {@link KafkaProduceError} and sinks that need exactly-once deduplicate by replay.
+   * at a time so partition order follows array order. Messages without a partition go to murmur2(key) when
+   * they have a key (Java's and kafkajs' default partitioner), round-robin over partitions with a leader
+   * otherwise. A chunk that fails with a retriable error is sent again, so a retry can duplicate records
+   * (at-least-once), unless `resendFailedProduce` is false: then it throws {@link KafkaProduceError} and sinks
+   * that need exactly-once deduplicate by replay.
    * @throws SluiceError `KAFKA_UNKNOWN_TOPIC` when the topic does not exist.
    */
   async produce(topic: string, messages: ProduceMessage[]): Promise<ProduceResult[]> {
@@ -595,25 +648,71 @@ export class KafkaClient {
       }
       await this.track([topic]);
     }
-    const producer = await this.getProducer();
-    const size = this.opts.produceBatchSize ?? 1000;
-    const results: ProduceResult[] = [];
-    const send = (chunk: KjsMessage[]) => producer.send({ topic, acks: -1, messages: chunk });
-    const sendOnce = async (chunk: KjsMessage[]) => {
+    // The idempotent producer needs kafkajs' producer id and sequence bookkeeping; everything else is
+    // encoded here (lib/sources/kafka/produce-request.ts), several times cheaper.
+    const producer = this.opts.idempotent ? await this.getProducer() : null;
+    const send = producer
+      ? async (chunk: ProduceMessage[]) => (await producer.send({ topic, acks: -1, messages: chunk.map(toKjsMessage) }))
+        .map((m) => ({ partition: m.partition, baseOffset: Number(m.baseOffset ?? m.offset) }))
+      : (chunk: ProduceMessage[]) => this.sendChunk(topic, chunk);
+    const sendOnce = async (chunk: ProduceMessage[]) => {
       try {
         return await send(chunk);
       } catch (err) {
+        // A moved leader is found again before the caller's next attempt.
+        await this.cluster.refreshMetadata().catch(() => undefined);
         throw new KafkaProduceError(topic, err as Error, isRetriable(err));
       }
     };
+    const size = this.opts.produceBatchSize ?? 1000;
+    const results: ProduceResult[] = [];
     for (let i = 0; i < messages.length; i += size) {
-      const chunk = messages.slice(i, i + size).map(toKjsMessage);
+      const chunk = messages.slice(i, i + size);
       const meta = this.opts.resendFailedProduce === false
         ? await sendOnce(chunk)
         : await this.retrying(`produce to ${topic}`, () => send(chunk));
-      for (const m of meta) results.push({ partition: m.partition, baseOffset: Number(m.baseOffset ?? m.offset) });
+      results.push(...meta);
     }
     return results;
+  }
+
+  /** One Produce request per partition leader for `chunk`, all in flight at once. */
+  private async sendChunk(topic: string, chunk: ProduceMessage[]): Promise<ProduceResult[]> {
+    const partitions = this.cluster.findTopicPartitionMetadata(topic);
+    if (partitions.length === 0) throw new RetriableCondition(`no partitions known for topic ${topic}`);
+    const byPartition = new Map<number, ProduceMessage[]>();
+    for (const m of chunk) {
+      const p = m.partition ?? (m.key !== null && m.key !== undefined
+        ? (murmur2(m.key) & 0x7fffffff) % partitions.length
+        : this.nextRoundRobin(topic, partitions));
+      let list = byPartition.get(p);
+      if (!list) byPartition.set(p, (list = []));
+      list.push(m);
+    }
+    const leaders = this.cluster.findLeaderForPartitions(topic, [...byPartition.keys()]);
+    const led = Object.values(leaders).reduce((a, ps) => a + ps.length, 0);
+    if (led < byPartition.size) throw new RetriableCondition(`no leader known for some partitions of ${topic}`);
+    const now = Date.now();
+    const results: ProduceResult[] = [];
+    await Promise.all(Object.entries(leaders).map(async ([nodeId, ps]) => {
+      const broker = shareConnects(await this.cluster.findBroker({ nodeId }));
+      const request = produceRequest(topic, ps.map((p) => ({ partition: p, batch: encodeRecordBatch(byPartition.get(p)!, now) })),
+        this.opts.requestTimeoutMs ?? 30000);
+      const res = await broker[brokerSendRequest(broker)](request);
+      for (const t of res.topics) {
+        for (const p of t.partitions) results.push({ partition: p.partition, baseOffset: Number(p.baseOffset) });
+      }
+    }));
+    return results;
+  }
+
+  /** kafkajs' rule for keyless messages: round-robin over the partitions that have a leader. */
+  private nextRoundRobin(topic: string, partitions: Array<{ partitionId: number; leader: number }>): number {
+    const available = partitions.filter((p) => p.leader >= 0);
+    const counter = (this.roundRobin.get(topic) ?? Math.floor(Math.random() * 0x7fffffff)) + 1;
+    this.roundRobin.set(topic, counter);
+    const from = available.length > 0 ? available : partitions;
+    return from[(counter & 0x7fffffff) % from.length].partitionId;
   }
 
   /**
