@@ -18,7 +18,11 @@ export interface Executor {
   /** Threads doing the work (0 = the driver itself). */
   readonly threads: number;
   runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]>;
-  /** Runs every state partition of stateful node `nodeId`; `partitions[p]` are partition p's rows. */
+  /**
+   * Runs every state partition of stateful node `nodeId`; `partitions[p]` are partition p's rows. The
+   * executor takes the batches over: the pool transfers their bytes to the workers (or finds them held
+   * there, when runFragments returned row-count placeholders), so callers must not read them afterwards.
+   */
   runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]>;
   /** Forgets in-memory state after a failed batch, so the replay reloads committed state. */
   resetState(): Promise<void>;
