@@ -211,5 +211,6 @@ export async function runStatefulPartition(
     throw err instanceof UserCodeError ? err : new UserCodeError(nodeName(node), ctx.batchId, err);
   }
   const commit = await stores.commit(nodeId, partition, ctx.batchId + 1, ctx.minStateVersionToKeep);
-  return { batches, late, metrics: { ...metrics, ...commit } };
+  const numRowsTotal = commit.numRowsTotal - (node.operator.internalRows?.(store) ?? 0);
+  return { batches, late, metrics: { ...metrics, ...commit, numRowsTotal } };
 }

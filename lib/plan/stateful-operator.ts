@@ -82,6 +82,8 @@ export interface StatefulOperator {
   process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] | Promise<RecordBatch[]>;
   /** Schema of rows diverted to the late-data output, when the operator has one. */
   readonly lateSchema?: Schema;
+  /** State rows the operator keeps for itself in a partition (not per key): left out of progress' numRowsTotal. */
+  internalRows?(state: KeyedState): number;
 }
 
 /** Fresh counters for one partition and batch. */

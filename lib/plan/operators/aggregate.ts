@@ -376,6 +376,10 @@ export class AggregateOperator implements StatefulOperator {
     return out;
   }
 
+  internalRows(state: KeyedState): number {
+    return state.has(SCHEMA_KEY) ? 1 : 0;
+  }
+
   /** The output schema stored in the partition's state, for batches without input rows. */
   private storedSchema(state: KeyedState): Schema | null {
     const bytes = state.get(SCHEMA_KEY) as Uint8Array | undefined;
