@@ -117,6 +117,23 @@ describe('kafka client: metadata, range reads, produce', () => {
     expect(r.stdout.split('\n').slice(0, 2)).to.deep.equal(['ключ|h=a,h=b,ü=x|välue ✓|1', '||late|1700000000000']);
   });
 
+  it('reads gzip record sets (decoded by kafkajs) between uncompressed ones, in offset order', async () => {
+    await broker.command('topic mixed 1');
+    // Compressible values: librdkafka sends a batch uncompressed when gzip would not make it smaller.
+    const pad = '-'.repeat(300);
+    const gzip = (lines: string[]): void => {
+      const r = spawnSync('kcat', ['-b', broker.bootstrap, '-P', '-t', 'mixed', '-p', '0', '-z', 'gzip'], { input: lines.join('\n') + '\n', encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, r.stderr).to.equal(0);
+    };
+    gzip(['g0', 'g1', 'g2'].map((v) => v + pad));
+    await client.produce('mixed', [{ value: 'p0', headers: { h: 'x' } }, { value: 'p1' }]);
+    gzip(['g3', 'g4'].map((v) => v + pad));
+    const got = await client.fetchRange('mixed', 0, 1, 7);
+    expect(got.map((m) => [m.offset, m.value?.toString().replace(pad, '')])).to.deep.equal([[1, 'g1'], [2, 'g2'], [3, 'p0'], [4, 'p1'], [5, 'g3'], [6, 'g4']]);
+    expect(got[2].headers).to.deep.equal({ h: Buffer.from('x') });
+    expect(got[3].headers).to.equal(undefined);
+  });
+
   it('puts keyed messages where kafkajs\' (Java\'s) murmur2 partitioner does, and spreads keyless ones', async () => {
     await broker.command('topic keyed 5');
     const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);

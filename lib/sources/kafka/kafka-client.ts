@@ -17,13 +17,11 @@ import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaType, Producer, Message as KjsMessage, IHeaders } from 'kafkajs';
 import { SluiceError } from '../../errors.js';
-import { encodeRecordBatch, produceRequest, type KjsProtocolRequest, type ProduceV3Response } from './produce-request.js';
+import { decodePartition, fetchRequest, type FetchedPartition } from './fetch-request.js';
+import { encodeRecordBatch, produceRequest, type ProduceV3Response } from './produce-request.js';
 
 const { Kafka, logLevel: KjsLogLevel, Partitioners } = kafkajs;
 const require = createRequire(import.meta.url);
-/** Drops messages of aborted transactions from one fetch response (what kafkajs' consumer does). */
-const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages') as (
-  args: { messages: KjsRecord[]; abortedTransactions: unknown[] }) => KjsRecord[];
 /** Java's murmur2 of a key, as kafkajs' default partitioner computes it. */
 const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
 
@@ -167,28 +165,9 @@ export interface FetchRangeOptions {
 
 // ---- the subset of kafkajs internals we use (src/cluster/index.js, src/broker/index.js, 2.2.4) ----
 
-interface KjsRecord {
-  offset: string;
-  timestamp: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Record<string, Buffer | Buffer[]>;
-  isControlRecord: boolean;
-  batchContext: { firstOffset: string; lastOffsetDelta: number };
-}
-interface KjsFetchPartition {
-  partition: number;
-  errorCode: number;
-  highWatermark: string;
-  abortedTransactions: unknown[];
-  messages: KjsRecord[];
-}
 interface KjsBroker {
-  [sendRequest: symbol]: (request: KjsProtocolRequest & { requestTimeout?: number }) => Promise<ProduceV3Response>;
-  fetch(req: {
-    replicaId: number; isolationLevel: number; maxWaitTime: number; minBytes: number; maxBytes: number;
-    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
-  }): Promise<{ responses: Array<{ topicName: string; partitions: KjsFetchPartition[] }> }>;
+  /** kafkajs' private sendRequest (see {@link brokerSendRequest}): resolves to the parsed response. */
+  [sendRequest: symbol]: <T>(request: { request: object; response: { decode(raw: Buffer): Promise<unknown>; parse(d: unknown): Promise<unknown> } }) => Promise<T>;
   offsetCommit(req: {
     groupId: string; groupGenerationId: number; memberId: string;
     topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>;
@@ -313,11 +292,6 @@ function brokerSendRequest(broker: KjsBroker): symbol {
   const found = Object.getOwnPropertySymbols(Object.getPrototypeOf(broker)).find((s) => s.description === 'private:Broker:sendRequest');
   if (!found) throw new Error('kafkajs internals changed: Broker has no sendRequest symbol (expected kafkajs 2.2.x)');
   return (sendRequestSymbol = found);
-}
-
-function hasOwnKeys(o: object): boolean {
-  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
-  return false;
 }
 
 /**
@@ -516,17 +490,15 @@ export class KafkaClient {
 
   /** One Fetch request for one partition; `null` means the offset is out of range. */
   private async fetchOnce(topic: string, partition: number, offset: number, maxBytes: number):
-    Promise<KjsFetchPartition | null> {
+    Promise<FetchedPartition | null> {
     return this.retrying(`fetch ${topic}-${partition}`, async () => {
       const broker = await this.leaderOf(topic, partition);
       try {
-        const res = await broker.fetch({
-          replicaId: -1, isolationLevel: this.isolationLevel, maxWaitTime: 100, minBytes: 1, maxBytes,
-          topics: [{ topic, partitions: [{ partition, fetchOffset: String(offset), maxBytes }] }],
-        });
+        const request = fetchRequest(topic, partition, offset, { isolationLevel: this.isolationLevel, maxWaitMs: 100, maxBytes });
+        const res = await broker[brokerSendRequest(broker)]<Awaited<ReturnType<typeof request.response.decode>>>(request);
         const p = res.responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition);
         if (!p) throw new RetriableCondition(`fetch response lacks ${topic}-${partition}`);
-        return p;
+        return await decodePartition(p, this.isolationLevel === READ_COMMITTED);
       } catch (err) {
         if ((err as Error).name === 'KafkaJSOffsetOutOfRange') return null;
         throw err;
@@ -566,16 +538,12 @@ export class KafkaClient {
         }
         continue;
       }
-      const records = this.isolationLevel === READ_COMMITTED && resp.abortedTransactions.length > 0
-        ? filterAbortedMessages({ messages: resp.messages, abortedTransactions: resp.abortedTransactions })
-        : resp.messages;
-      const lastBatch = resp.messages.length > 0 ? resp.messages[resp.messages.length - 1].batchContext : null;
       // Continue after the last record batch, not the last record: compaction leaves holes at batch ends.
-      const batchEnd = lastBatch ? Number(lastBatch.firstOffset) + lastBatch.lastOffsetDelta + 1 : next;
+      const batchEnd = resp.batchEnd ?? next;
       if (batchEnd <= next) {
-        if (next < Number(resp.highWatermark)) {
+        if (next < resp.highWatermark) {
           // The record set at `next` is larger than maxBytes and the broker sent only part of it, which
-          // kafkajs drops. Brokers since 0.10.1 (KIP-74, and the mock) send the first set whole instead.
+          // the decoder drops. Brokers since 0.10.1 (KIP-74, and the mock) send the first set whole instead.
           if (maxBytes >= MAX_FETCH_MAX_BYTES) {
             throw new SluiceError('KAFKA_RECORD_TOO_LARGE',
               `a record set of ${topic}-${partition} at offset ${next} is larger than ${MAX_FETCH_MAX_BYTES} bytes`);
@@ -591,13 +559,9 @@ export class KafkaClient {
         continue;
       }
       emptyAtEnd = 0;
-      for (const r of records) {
-        if (r.isControlRecord) continue;
-        const offset = Number(r.offset);
-        if (offset < next) continue;
-        if (offset >= untilOffset) break;
-        const m: KafkaMessage = { offset, timestamp: Number(r.timestamp), key: r.key, value: r.value };
-        if (hasOwnKeys(r.headers)) m.headers = r.headers;
+      for (const m of resp.messages) {
+        if (m.offset < next) continue;
+        if (m.offset >= untilOffset) break;
         out.push(m);
       }
       next = batchEnd;
@@ -698,7 +662,7 @@ export class KafkaClient {
       const broker = shareConnects(await this.cluster.findBroker({ nodeId }));
       const request = produceRequest(topic, ps.map((p) => ({ partition: p, batch: encodeRecordBatch(byPartition.get(p)!, now) })),
         this.opts.requestTimeoutMs ?? 30000);
-      const res = await broker[brokerSendRequest(broker)](request);
+      const res = await broker[brokerSendRequest(broker)]<ProduceV3Response>(request);
       for (const t of res.topics) {
         for (const p of t.partitions) results.push({ partition: p.partition, baseOffset: Number(p.baseOffset) });
       }
