@@ -5,6 +5,7 @@ import type { StreamingQuery } from '../api/streaming-query.js';
 import { parseDuration } from '../api/duration.js';
 import { loadApp, runApp } from '../app/app-runner.js';
 import { SluiceError, pathError } from '../errors.js';
+import { onNotice } from '../exec/notices.js';
 import { StreamingUi } from '../ui/ui-server.js';
 import { MalformedTally } from './malformed-summary.js';
 import { progressReporter, type ProgressReporter } from './status-line.js';
@@ -84,6 +85,8 @@ export async function runCommand(argv: RunArgs,
   let signalled = false;
   let rowsRead = 0;
   const malformed = new MalformedTally();
+  // A source that cannot reach its broker retries while the query opens, before any progress: say so now.
+  const stopNotices = onNotice((message) => { if (!argv.quiet) reporter.log(`sluice: ${message}`); });
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
       // A second Ctrl-C does not wait: the batch in progress was not committed and runs again on restart.
@@ -140,6 +143,7 @@ export async function runCommand(argv: RunArgs,
     for (const q of queries.values()) await q.stop();
     throw err;
   } finally {
+    stopNotices();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     reporter.close();

@@ -417,12 +417,11 @@ async function kafkaWriter(rest: string, options: WriterOptions): Promise<Record
   const m = /^\/\/([^/]+)\/([^/?]+)$/.exec(rest);
   if (!m) throw new SluiceError('GEN_BAD_TARGET', `malformed Kafka target 'kafka:${rest}'`, 'write kafka://HOST:PORT/TOPIC, e.g. kafka://localhost:9092/clicks');
   const [, bootstrap, topic] = m;
-  const { KafkaClient } = await import('../sources/kafka/kafka-client.js');
+  const { KafkaClient, retryText } = await import('../sources/kafka/kafka-client.js');
   // Without a broker the client retries for about 20 s; say so at once rather than sit silent.
   const client = await KafkaClient.connect(bootstrap, {
     clientId: 'sluice-gen',
-    onRetry: ({ operation, attempt, delayMs, error }) => options.log?.(
-      `Kafka ${operation} to ${bootstrap} failed (${error.message}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`),
+    onRetry: (event) => options.log?.(retryText(bootstrap, event)),
   });
   if ((await client.listPartitions([topic])).length === 0) {
     await client.close();

@@ -38,6 +38,7 @@ import { isValid, valuesOf } from '../arrow/columns.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
 import { crashPoint } from '../exec/crash-points.js';
+import { notice } from '../exec/notices.js';
 import type { KafkaClient, KafkaClientOptions, KafkaRetryEvent, ProduceMessage } from '../sources/kafka/kafka-client.js';
 import { kafkaClientOptions, KAFKA_CLIENT_OPTION_KEYS } from '../sources/kafka/kafka-options.js';
 import { jsonLines } from './file-text-formats.js';
@@ -143,9 +144,13 @@ export class KafkaSink implements StreamSink {
     this.queryId = ctx.queryId;
     this.markerDir = path.join(ctx.checkpointDir, 'kafka');
     await fsp.mkdir(this.markerDir, { recursive: true });
-    const { KafkaClient } = await import('../sources/kafka/kafka-client.js');
+    const { KafkaClient, retryText } = await import('../sources/kafka/kafka-client.js');
     this.client = await KafkaClient.connect(this.bootstrap, {
-      ...this.clientOptions, onRetry: (event) => { this.stall = { event, at: Date.now() }; },
+      ...this.clientOptions,
+      onRetry: (event) => {
+        notice(`sink ${retryText(this.bootstrap, event)}`);
+        this.stall = { event, at: Date.now() };
+      },
     });
   }
 

@@ -110,6 +110,16 @@ export default defineApp({
     });
   });
 
+  it('sluice run says it retries while the Kafka broker of a source or a sink cannot be reached', async () => {
+    const source = new RunningCli(['run', USER_TOTALS, '--source', 'kafka://127.0.0.1:1/payments', '--checkpoint', path.join(root, 'ck-source')]);
+    running.push(source);
+    await source.waitForStderr(/^sluice: source Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/m, 10_000);
+    const sink = new RunningCli(['run', USER_TOTALS, '--source', `file:${input}`, '--sink', 'totals=kafka://127.0.0.1:1/totals',
+      '--checkpoint', path.join(root, 'ck-sink')]);
+    running.push(sink);
+    await sink.waitForStderr(/^sluice: sink Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/m, 10_000);
+  });
+
   it('a run that reads nothing says so instead of ending without a word', async () => {
     const ckpt = path.join(root, 'ckpt');
     const run = (source: string) => runCli(['run', USER_TOTALS, '--source', `file:${source}`, '--trigger', 'available-now', '--checkpoint', ckpt]);

@@ -123,6 +123,11 @@ export interface KafkaRetryEvent {
   error: Error;
 }
 
+/** One line saying that a call to `bootstrap` failed and is being retried, for logs and notices. */
+export function retryText(bootstrap: string, { operation, attempt, delayMs, error }: KafkaRetryEvent): string {
+  return `Kafka ${operation} to ${bootstrap} failed (${error.message}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`;
+}
+
 export interface KafkaClientOptions {
   clientId?: string;
   retry?: KafkaRetryOptions;

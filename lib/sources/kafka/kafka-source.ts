@@ -17,6 +17,7 @@ import { Field, Int32, Int64, List, Schema, Struct, TimestampMillisecond, Binary
 import { schemaFromSpec, schemaToSpec, type SchemaSpec } from '../../arrow/schema.js';
 import { readVersioned, writeVersioned } from '../../checkpoint/versioned-file.js';
 import { SluiceError } from '../../errors.js';
+import { notice } from '../../exec/notices.js';
 import { DEFAULT_CORRUPT_COLUMN, type ParseMode } from '../decode/common.js';
 import type { ReadLimit, ReadTask, SourceContext, SourceOffset, StreamSource } from '../source.js';
 import type { KafkaClient, KafkaClientOptions, KafkaRetryEvent, PartitionOffsets } from './kafka-client.js';
@@ -157,13 +158,14 @@ export class KafkaSource implements StreamSource {
   }
 
   async initialize(ctx: SourceContext): Promise<void> {
-    const [{ KafkaClient }, { holdReadClients, releaseReadClients }] = await Promise.all([
+    const [{ KafkaClient, retryText }, { holdReadClients, releaseReadClients }] = await Promise.all([
       import('./kafka-client.js'), import('./kafka-read-task.js')]);
     holdReadClients();
     this.releaseClients = releaseReadClients;
     this.client = await KafkaClient.connect(this.options.bootstrap, {
       ...this.options.client, clientId: this.options.client?.clientId ?? 'sluice-source',
       onRetry: (event) => {
+        notice(`source ${retryText(this.options.bootstrap, event)}`);
         this.stall = { event, at: Date.now() };
         this.retries++;
         this.retryWaitMs += event.delayMs;
