@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DecodedStateCache } from '../../lib/plan/operators/decoded-state.js';
+import { BYPASS_BATCHES, DecodedStateCache, MIN_READS_TO_JUDGE } from '../../lib/plan/operators/decoded-state.js';
 import { StateStore } from '../../lib/state/state-store.js';
 
 describe('aggregation: decoded state kept between batches', () => {
@@ -53,6 +53,37 @@ describe('aggregation: decoded state kept between batches', () => {
     const reloaded = await StateStore.load(dir, 1);
     expect(await fresh(1, reloaded)).to.equal(true);
     expect(cache.begin(reloaded, 1).get('k')).to.deep.equal(value);
+  });
+
+  it('reads the store directly for a while after a batch whose reads mostly missed, then caches again', async () => {
+    const store = await StateStore.load(dir, 0);
+    const cache = new DecodedStateCache();
+    const kept = { n: 1 };
+    let batch = 0;
+    const run = (fn: (s: ReturnType<DecodedStateCache['begin']>) => void): void => {
+      const s = cache.begin(store, batch++);
+      fn(s);
+      s.done();
+    };
+    run((s) => s.put('kept', kept));
+    // A batch that starts with a filled cache and reads only keys it does not hold: a key set the cache cannot serve.
+    run((s) => {
+      expect(s.get('kept')).to.equal(kept);
+      for (let i = 0; i < MIN_READS_TO_JUDGE; i++) s.put(`new${i}`, s.get(`new${i}`) ?? i);
+    });
+    for (let b = 0; b < BYPASS_BATCHES; b++) {
+      run((s) => {
+        // Read from the store: an equal value, not the cached object; every put still reaches the store.
+        const v = s.get('kept');
+        expect(v).to.deep.equal(kept);
+        expect(v).to.not.equal(kept);
+        s.put(`b${b}`, b);
+      });
+    }
+    expect(store.get(`b${BYPASS_BATCHES - 1}`)).to.equal(BYPASS_BATCHES - 1);
+    const again = { n: 2 };
+    run((s) => s.put('kept', again));
+    run((s) => expect(s.get('kept')).to.equal(again));
   });
 
   it('treats keys as the store does: -0 is 0, composite keys by their components', async () => {

@@ -20,6 +20,15 @@ import type { KeyedState } from '../stateful-operator.js';
 
 /** Keys cached per store at most: beyond this the cache starts over, so memory stays bounded for huge state. */
 const MAX_CACHED_KEYS = 1 << 16;
+/**
+ * A batch that began with a filled cache and made at least this many reads, fewer than 1 in
+ * {@link MIN_HIT_SHARE} of them from the cache, shows a key set the cache cannot hold (or keys touched once):
+ * the next {@link BYPASS_BATCHES} batches read the store directly, saving the cache's bookkeeping and
+ * garbage, then the cache is filled and judged again.
+ */
+export const MIN_READS_TO_JUDGE = 4096;
+const MIN_HIT_SHARE = 4;
+export const BYPASS_BATCHES = 8;
 
 interface Entry {
   /** The batch the cache is valid for (NaN while a batch runs or after one failed). */
@@ -28,6 +37,13 @@ interface Entry {
   primitive: Map<unknown, unknown>;
   /** Values by composite key (arrays of such primitives), under an exact string id. */
   composite: Map<string, unknown>;
+  /** Reads in the current batch served by the cache, and those that went to the store. */
+  hits: number;
+  misses: number;
+  /** Whether the current batch began with a filled cache, so that its hit rate says something. */
+  judged: boolean;
+  /** Batches still to run without the cache (see MIN_READS_TO_JUDGE). */
+  bypass: number;
 }
 
 /** A string that identifies an array key of primitives exactly, or undefined when the key is not cached. */
@@ -55,27 +71,31 @@ export class DecodedState {
   /** The value of `key` (the cached object itself: put or remove the key in this batch after changing it). */
   get(key: unknown): unknown {
     const e = this.entry;
+    if (e.bypass > 0) return this.state.get(key);
     if (isCachedPrimitive(key)) {
       let v = e.primitive.get(key);
       if (v === undefined) {
+        e.misses++;
         v = this.state.get(key);
         if (v !== undefined) this.remember(e.primitive, key, v);
-      }
+      } else e.hits++;
       return v;
     }
     const id = Array.isArray(key) ? compositeId(key) : undefined;
     if (id === undefined) return this.state.get(key);
     let v = e.composite.get(id);
     if (v === undefined) {
+      e.misses++;
       v = this.state.get(key);
       if (v !== undefined) this.remember(e.composite, id, v);
-    }
+    } else e.hits++;
     return v;
   }
 
   /** Puts `value` into the store (encoded now) and keeps it decoded for later batches. */
   put(key: unknown, value: unknown, timeoutMs = -1): void {
     this.state.put(key, value, timeoutMs);
+    if (this.entry.bypass > 0) return;
     if (value === undefined) return this.forget(key);
     if (isCachedPrimitive(key)) this.remember(this.entry.primitive, key, value);
     else {
@@ -86,7 +106,7 @@ export class DecodedState {
 
   remove(key: unknown): void {
     this.state.remove(key);
-    this.forget(key);
+    if (this.entry.bypass === 0) this.forget(key);
   }
 
   /** Marks the batch as done without error: the cache holds the state the store commits for the next batch. */
@@ -122,11 +142,17 @@ export class DecodedStateCache {
    */
   begin(state: KeyedState, batchId: number): DecodedState {
     let e = this.entries.get(state);
-    if (!e) this.entries.set(state, (e = { batch: NaN, primitive: new Map(), composite: new Map() }));
-    if (e.batch !== batchId) {
+    if (!e) this.entries.set(state, (e = { batch: NaN, primitive: new Map(), composite: new Map(), hits: 0, misses: 0, judged: false, bypass: 0 }));
+    if (e.bypass > 0) e.bypass--;
+    else if (e.judged && e.batch === batchId && e.misses >= MIN_READS_TO_JUDGE && e.hits * MIN_HIT_SHARE < e.misses) e.bypass = BYPASS_BATCHES;
+    e.hits = 0;
+    e.misses = 0;
+    // While bypassed nothing is remembered, so the cache starts empty when it is tried again.
+    if (e.batch !== batchId || e.bypass > 0) {
       e.primitive.clear();
       e.composite.clear();
     }
+    e.judged = e.primitive.size + e.composite.size > 0;
     e.batch = NaN;
     return new DecodedState(state, e, batchId);
   }
