@@ -99,6 +99,26 @@ describe('JSON-lines byte scanner (decodeJsonBytes)', () => {
     }
   });
 
+  it('reads decimals to the same double as Number() does, in the 15-digit fast path and beyond it', () => {
+    const r = rng(3);
+    const doubles = schemaFromSpec({ d: 'double' });
+    const texts: string[] = ['0.1', '-0.0', '0.30000000000000004', '9.999999999999999', '123456789.012345', '1.7976931348623157', '0.000001', '5e-324', '-12.50'];
+    for (let k = 0; k < 3000; k++) {
+      const intDigits = Math.floor(r() * 9);
+      const fracDigits = 1 + Math.floor(r() * 12);
+      let t = intDigits === 0 ? '0' : String(1 + Math.floor(r() * 9));
+      for (let j = 1; j < intDigits; j++) t += Math.floor(r() * 10);
+      t += '.';
+      for (let j = 0; j < fracDigits; j++) t += Math.floor(r() * 10);
+      texts.push(r() < 0.3 ? `-${t}` : t);
+    }
+    const bytes = Buffer.from(texts.map((t) => `{"d":${t}}`).join('\n'));
+    const fast = decodeJsonBytes(bytes, doubles)!;
+    expect(Array.from(fast.getChild('d')!.data[0].values as Float64Array).map((v) => Object.is(v, -0) ? '-0' : v))
+      .to.deep.equal(texts.map((t) => Object.is(Number(t), -0) ? '-0' : Number(t)));
+    expectSameBatch(fast, general(bytes, doubles).batch, 'decimals');
+  });
+
   it('decodes the clickstream events of the seed apps, non-ASCII values and escapes included', () => {
     const clicks = schemaFromSpec({
       user_id: 'string', event_type: 'string', timestamp: 'timestamp', device: { type: 'string' }, metadata: { amount: 'string' },

@@ -240,12 +240,45 @@ class Level {
 class Scanner {
   p = 0;
   row = 0;
-  private readonly view: Buffer;
+  private view: Buffer;
   private cachedMinute = new Uint8Array(16);
   private cachedMinuteMs = NaN;
 
-  constructor(private readonly b: Uint8Array, private readonly end: number) {
+  constructor(private b: Uint8Array, private end: number) {
     this.view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  /** Scans other bytes from now on (records that live in another buffer). */
+  reset(b: Uint8Array): void {
+    this.b = b;
+    this.end = b.length;
+    this.view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  /**
+   * Decodes one record, the bytes [start, end) of the input, as exactly one JSON object with only JSON
+   * whitespace (newlines included) around it, as `JSON.parse` of the record's text would; throws BAIL
+   * otherwise. The bytes after `end` may be anything (the next record): reading them only happens on the
+   * way to a BAIL, because a scan that went past `end` cannot come back to it.
+   */
+  record(top: Level, start: number, end: number): void {
+    const b = this.b;
+    this.end = end;
+    let p = start;
+    while (p < end && isJsonWs(b[p])) p++;
+    if (p >= end || b[p] !== LBRACE) throw BAIL;
+    this.p = p;
+    this.object(top);
+    p = this.p;
+    while (p < end && isJsonWs(b[p])) p++;
+    if (p !== end) throw BAIL;
+    this.row++;
+  }
+
+  /** A record without a value (a Kafka tombstone): a row whose fields are all null, as for `{}`. */
+  nullRecord(top: Level): void {
+    top.appendNullRow();
+    this.row++;
   }
 
   /** Decodes every line into `top`'s columns; throws BAIL for input the general decoder must read. */
@@ -487,9 +520,20 @@ class Scanner {
       }
     } else throw BAIL;
     if (c === 46) {
+      const intEnd = q;
       c = b[++q];
       if (!(c >= 48 && c <= 57)) throw BAIL;
-      while (c >= 48 && c <= 57) c = b[++q];
+      let v = 0;
+      const fracStart = q;
+      while (c >= 48 && c <= 57) { v = v * 10 + (c - 48); c = b[++q]; }
+      // A decimal of at most 15 digits in all and no exponent: its digits as an integer (exact) divided by
+      // an exact power of ten is the correctly rounded value (Clinger's fast path), as Number() gives it.
+      const digits = intEnd - start - (neg ? 1 : 0) + (q - fracStart);
+      if (c !== 101 && c !== 69 && digits <= 15) {
+        for (let j = neg ? start + 1 : start; j < intEnd; j++) v += (b[j] - 48) * POW10[intEnd - 1 - j + q - fracStart];
+        this.p = q;
+        return neg ? -v / POW10[q - fracStart] : v / POW10[q - fracStart];
+      }
     }
     if (c === 101 || c === 69) {
       c = b[++q];
@@ -582,12 +626,20 @@ class Scanner {
   }
 }
 
+/** 10^0 … 10^22, every one exact in a double. */
+const POW10 = Float64Array.from({ length: 23 }, (_, k) => 10 ** k);
+
 const TRUE_BYTES = encoder.encode('true');
 const FALSE_BYTES = encoder.encode('false');
 const NULL_BYTES = encoder.encode('null');
 
 function isWs(c: number): boolean {
   return c === 32 || c === 9 || c === 13;
+}
+
+/** Whitespace JSON allows around a value: a record's newlines included, unlike a line's. */
+function isJsonWs(c: number): boolean {
+  return c === 32 || c === 9 || c === 13 || c === NEWLINE;
 }
 
 function digit(c: number): number {
@@ -628,7 +680,48 @@ export function decodeJsonBytes(bytes: Uint8Array, schema: Schema, corruptColumn
     if (err === BAIL || err instanceof RangeError) return null;
     throw err;
   }
+  return batchOf(schema, top, scanner.row);
+}
+
+/**
+ * Decodes records that each hold one JSON object (Kafka record values: views into the fetched response,
+ * read in place) into one record batch of `schema`, one row per record in order, or returns null when the
+ * records need the general decoder: a type the scanner does not read, a value that is not valid UTF-8, not
+ * exactly one JSON object (blank, two objects, malformed), or that does not fit the schema. A null value
+ * is a row of nulls, as the text `{}` would be. `corruptColumn` is left null, as in {@link decodeJsonBytes}.
+ */
+export function decodeJsonRecords(values: readonly (Uint8Array | null)[], schema: Schema, corruptColumn = DEFAULT_CORRUPT_COLUMN): RecordBatch | null {
+  if (!LITTLE_ENDIAN || !schema.fields.every((f) => kindOf(f.type) >= 0)) return null;
+  const skip = schema.fields.findIndex((f) => f.name === corruptColumn && f.type.typeId === Type.Utf8);
+  const top = new Level(schema.fields, values.length, skip);
+  let scanner: Scanner | null = null;
+  let buffer: ArrayBufferLike | null = null;
+  try {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === null) {
+        scanner ??= new Scanner(new Uint8Array(0), 0);
+        scanner.nullRecord(top);
+        continue;
+      }
+      if (!isUtf8(v)) return null;
+      // Positions are taken in the whole underlying buffer, so consecutive records of one fetch share a scanner.
+      if (v.buffer !== buffer) {
+        buffer = v.buffer;
+        const whole = new Uint8Array(buffer);
+        if (scanner) scanner.reset(whole);
+        else scanner = new Scanner(whole, whole.length);
+      }
+      scanner!.record(top, v.byteOffset, v.byteOffset + v.length);
+    }
+  } catch (err) {
+    if (err === BAIL || err instanceof RangeError) return null;
+    throw err;
+  }
+  return batchOf(schema, top, values.length);
+}
+
+function batchOf(schema: Schema, top: Level, length: number): RecordBatch {
   const children = top.columns.map((c) => c.data());
-  const length = scanner.row;
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length, nullCount: 0, children }));
 }

@@ -16,6 +16,7 @@ import { dataFromValues, mkData } from '../../arrow/columns.js';
 import type { TypeSpec } from '../../arrow/schema.js';
 import { SluiceError } from '../../errors.js';
 import { cachedSchema, type ParseMode } from '../decode/common.js';
+import { decodeJsonRecords } from '../decode/json-bytes.js';
 import { collectJsonLines } from '../decode/json-lines.js';
 import type { ReaderContext } from '../readers.js';
 import type { ReadResult } from '../source.js';
@@ -152,14 +153,17 @@ export async function readKafkaTask(rawSpec: unknown, _ctx: ReaderContext): Prom
   return lost > 0 ? { ...result, metrics: { dataLossOffsets: lost } } : result;
 }
 
-/** Decodes records of one partition into one batch of the spec's schema. */
-export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec): ReadResult {
+/**
+ * Decodes records of one partition into one batch of the spec's schema. `fastJson: false` decodes JSON
+ * values the general way only (tests compare it with the byte scanner).
+ */
+export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec, fastJson = true): ReadResult {
   const schema = cachedSchema(spec.schema);
   let rows: number[] | null = null;
   let numMalformed = 0;
   const children = new Array(schema.fields.length);
   if (spec.valueFormat === 'json') {
-    const decoded = decodeJsonValues(messages, spec, schema);
+    const decoded = decodeJsonValues(messages, spec, schema, fastJson);
     rows = decoded.kept;
     numMalformed = decoded.numMalformed;
     for (const [name, data] of decoded.columns) children[schema.fields.findIndex((f) => f.name === name)] = data;
@@ -173,8 +177,8 @@ export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec): R
       case 'value': children[k] = bytesData(f.type, pick((m) => m.value)); break;
       case 'topic': children[k] = bytesData(f.type, new Array(n).fill(Buffer.from(spec.topic))); break;
       case 'partition': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: new Int32Array(n).fill(spec.partition) }); break;
-      case 'offset': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: BigInt64Array.from(pick((m) => BigInt(m.offset))) }); break;
-      case 'timestamp': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: BigInt64Array.from(pick((m) => BigInt(m.timestamp))) }); break;
+      case 'offset': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(pick((m) => m.offset)) }); break;
+      case 'timestamp': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(pick((m) => m.timestamp)) }); break;
       case 'headers': children[k] = dataFromValues(f.type, pick((m) => headerList(m.headers))); break;
       default: throw new Error(`kafka reader: no data for column ${f.name}`);
     }
@@ -183,12 +187,23 @@ export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec): R
 }
 
 /**
- * Parses JSON values with the JSON-lines decoder (one value per "line") under the source's mode. Returns
- * the value columns and which records became rows (malformed ones may be dropped).
+ * Decodes JSON values into the value columns. Returns them, which records became rows (null: all of them)
+ * and how many were malformed. The byte scanner reads the values in place in the fetched response when it
+ * can (every value a clean JSON object of supported types); otherwise every value is parsed with the
+ * JSON-lines decoder (one value per "line"), which applies the source's mode.
  */
-function decodeJsonValues(messages: KafkaMessage[], spec: KafkaReadSpec, schema: Schema):
-  { columns: Map<string, unknown>; kept: number[]; numMalformed: number } {
+function decodeJsonValues(messages: KafkaMessage[], spec: KafkaReadSpec, schema: Schema, fast: boolean):
+  { columns: Map<string, unknown>; kept: number[] | null; numMalformed: number } {
   const valueSchema = jsonSchemaOf(schema, spec.valueFields);
+  if (fast) {
+    const values = new Array<Buffer | null>(messages.length);
+    for (let i = 0; i < messages.length; i++) values[i] = messages[i].value;
+    const batch = decodeJsonRecords(values, valueSchema, spec.columnNameOfCorruptRecord);
+    if (batch) {
+      const columns = new Map<string, unknown>(valueSchema.fields.map((f, k) => [f.name, batch.data.children[k]]));
+      return { columns, kept: null, numMalformed: 0 };
+    }
+  }
   const texts = new Array<string>(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const v = messages[i].value;
@@ -224,6 +239,28 @@ function jsonSchemaOf(schema: Schema, valueFields: string[]): Schema {
   }
   return s;
 }
+
+/**
+ * Safe integers as int64 values, written as two 32-bit words (little-endian) instead of one BigInt each.
+ * Floor division keeps negative values (a timestamp before 1970) in two's complement.
+ */
+function int64s(values: number[]): BigInt64Array {
+  const out = new BigInt64Array(values.length);
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]);
+    return out;
+  }
+  const words = new Int32Array(out.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    const hi = Math.floor(v / 4294967296);
+    words[2 * i] = (v - hi * 4294967296) | 0;
+    words[2 * i + 1] = hi | 0;
+  }
+  return out;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** utf8 or binary column data from buffers, copied once into one values buffer. */
 function bytesData(type: DataType, values: (Buffer | null)[]): unknown {
