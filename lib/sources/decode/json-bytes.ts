@@ -1,6 +1,7 @@
 /**
  * Schema-directed JSON-lines decoding straight from bytes into Arrow buffers: the fast path of
- * {@link decodeJsonLines} for byte input (files, socket logs).
+ * {@link decodeJsonLines} for byte input (files, socket logs), and of the Kafka source's JSON values, which
+ * {@link decodeJsonRecords} reads in place in the fetched response (one object per record, not per line).
  *
  * Why: `JSON.parse` per line builds an object per row and a JS string per field, the converters copy them
  * into JS arrays, and building the utf8 columns encodes every string back to bytes. This scanner walks the
