@@ -119,17 +119,19 @@ describe('kafka query under broker faults', function () {
     await sink.initialize({ queryId: 'q', checkpointDir: ckpt, outputMode: 'append' });
     try {
       await sink.addBatch(0, new Table([batchFromRows([{ value: 'warm-up' }], schemaFromSpec({ value: 'string' }))]));
-      const rows = values(0, 30_000).map((value) => ({ value }));
+      const rows = values(0, 100_000).map((value) => ({ value }));
       const writing = sink.addBatch(1, new Table([batchFromRows(rows, schemaFromSpec({ value: 'string' }))]));
       // Once batch 1 starts sending, every answer is late: requests time out although the broker wrote them.
+      // (Delayed at once: the sink produces a few hundred thousand records a second, so waiting for the first
+      // records to show up could find the whole batch written.)
       await waitFor('batch 1 to start', () => fs.existsSync(path.join(ckpt, 'kafka', '1')), 10_000);
-      await waitFor('some records of batch 1', async () => (await output()).length > 1, 10_000);
       await broker.command('rtt 1 800');
+      await waitFor('some records of batch 1', async () => (await output()).length > 1, 10_000);
       await sleep(1500);
       expect(sink.stallMessage(), 'the sink says it is stalled').to.match(/^Kafka .* failed \(attempt \d+, retrying in/);
       await broker.command('rtt 1 0');
       await writing;
-      expect(await output()).to.deep.equal(['warm-up', ...values(0, 30_000)].sort());
+      expect(await output()).to.deep.equal(['warm-up', ...values(0, 100_000)].sort());
     } finally {
       await sink.close();
     }
