@@ -54,8 +54,8 @@ describe('sluice run: stopping and failing', function () {
   }
 
   it('a second SIGINT exits at once with 130; the batch it cut short runs again on restart', async () => {
-    // Batches of about a second, so that both signals arrive during one.
-    const r = ticker('--slow-ms', '120');
+    // Batches of about three seconds, so that both signals arrive during one even on a loaded machine.
+    const r = ticker('--slow-ms', '400');
     await r.waitForStderr(/\[buckets\] batch 1:/);
     r.kill('SIGINT');
     await r.waitForStderr(/stopping after the current batch/);
