@@ -397,13 +397,17 @@ function withMetrics(fromTasks: Record<string, number>, fromSource: Record<strin
 
 /**
  * Batches whose schemas were inferred separately (a user function without a declared schema, run in
- * several tasks) may disagree, e.g. a column all null in one task; they are re-inferred together.
+ * several tasks) may disagree, e.g. a column all null in one task; they are re-inferred together. Schemas
+ * that agree in names and types but are separate objects (one built by a partition that had rows, one read
+ * back from state by a partition that only closed windows) may still differ in details Arrow's Table
+ * compares, such as a struct child's nullability: those batches take the first one's schema.
  */
 function unifySchemas(batches: RecordBatch[]): RecordBatch[] {
   const first = batches[0]?.schema;
   const same = (x: Schema): boolean => x === first || (x.fields.length === first.fields.length
     && x.fields.every((f, i) => f.name === first.fields[i].name && String(f.type) === String(first.fields[i].type)));
-  if (batches.length < 2 || batches.every((b) => same(b.schema))) return batches;
+  if (batches.length < 2) return batches;
+  if (batches.every((b) => same(b.schema))) return batches.map((b) => (b.schema === first ? b : new RecordBatch(first, b.data)));
   const rows = batches.flatMap((b) => rowsFromBatch(b));
   return [batchFromRows(rows, inferSchema(rows))];
 }
