@@ -72,22 +72,19 @@ export class DecodedState {
   get(key: unknown): unknown {
     const e = this.entry;
     if (e.bypass > 0) return this.state.get(key);
-    if (isCachedPrimitive(key)) {
-      let v = e.primitive.get(key);
-      if (v === undefined) {
-        e.misses++;
-        v = this.state.get(key);
-        if (v !== undefined) this.remember(e.primitive, key, v);
-      } else e.hits++;
-      return v;
-    }
+    if (isCachedPrimitive(key)) return this.readThrough(e.primitive, key, key);
     const id = Array.isArray(key) ? compositeId(key) : undefined;
-    if (id === undefined) return this.state.get(key);
-    let v = e.composite.get(id);
+    return id === undefined ? this.state.get(key) : this.readThrough(e.composite, id, key);
+  }
+
+  /** The cached value under `id`, else `key`'s value from the store, remembered under `id`. */
+  private readThrough<K>(map: Map<K, unknown>, id: K, key: unknown): unknown {
+    const e = this.entry;
+    let v = map.get(id);
     if (v === undefined) {
       e.misses++;
       v = this.state.get(key);
-      if (v !== undefined) this.remember(e.composite, id, v);
+      if (v !== undefined) this.remember(map, id, v);
     } else e.hits++;
     return v;
   }
