@@ -7,7 +7,7 @@ import { NexmarkGenerator } from '../../lib/gen/nexmark.js';
 import { count, session_window } from '../../lib/api/functions.js';
 import { Session } from '../../lib/api/session.js';
 import { MemoryStream } from '../../lib/testing/index.js';
-import { runCli } from '../support/cli.js';
+import { crashThenRestart, runCli } from '../support/cli.js';
 import * as reference from '../nexmark/reference.js';
 
 const Q11 = fileURLToPath(new URL('../../bench/nexmark/q11.js', import.meta.url));
@@ -69,10 +69,7 @@ describe('end of input: a bounded source closes every window once it is read to 
     it(`killed at ${point} of batch ${batch}: the restart emits the remaining sessions exactly once`, async () => {
       const out = path.join(root, `out-${point}-${batch}`);
       const ckpt = path.join(root, `ckpt-${point}-${batch}`);
-      const crashed = await runCli(args(out, ckpt), { env: { SLUICE_CRASH_AT: `${point}:${batch}` } });
-      expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
-      const res = await runCli(args(out, ckpt));
-      expect(res.code, res.stderr).to.equal(0);
+      await crashThenRestart(args(out, ckpt), `${point}:${batch}`);
       expect(readOutput(out)).to.deep.equal(expected);
     });
   }

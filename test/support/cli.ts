@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { expect } from 'chai';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,4 +23,15 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
     child.on('error', reject);
     child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
   });
+}
+
+/**
+ * Runs `sluice args...` with the crash point `crashAt` (`point:batch`, see lib/exec/crash-points.ts), checks it
+ * was killed there (SIGKILL), then runs the same command again and checks that the restart exits 0.
+ */
+export async function crashThenRestart(args: string[], crashAt: string): Promise<void> {
+  const crashed = await runCli(args, { env: { SLUICE_CRASH_AT: crashAt } });
+  expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
+  const res = await runCli(args);
+  expect(res.code, res.stderr).to.equal(0);
 }
