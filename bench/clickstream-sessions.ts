@@ -1,5 +1,5 @@
 /**
- * Benchmark (issue 4): sessionisation of clickstream events (the clickstream-sessions app: event-time
+ * Benchmark: sessionisation of clickstream events (the clickstream-sessions app: event-time
  * session windows per user, 30-minute gap, 5-minute watermark delay and allowed lateness, the seed's
  * metrics per session) from JSON lines files, for threads 0, 1 and 2, against DuckDB's SQL
  * sessionisation of the same files and a hand-written loop, in the same invocation.
@@ -11,7 +11,7 @@
  * - `loop`: readFileSync + JSON.parse per line + a Map of open sessions per user, computing the same metrics;
  * - `duckdb`: SQL over `read_json` of the same files computing the same metrics (LAG, running SUM, GROUP BY;
  *   the SQL the windows tests use as their oracle);
- * - `duckdb-min`: the minimal sessionisation SQL of notes/stack-bench.md (session count, events, revenue).
+ * - `duckdb-min`: a minimal sessionisation SQL (session count, events, revenue).
  * The data is in event-time order (no late events). Each variant's output is checked: the sessions
  * complete at the final watermark (end + gap + lateness <= max event time - delay) must number the same.
  */

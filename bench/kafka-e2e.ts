@@ -1,5 +1,5 @@
 /**
- * Benchmark (issue 5): Kafka topic → JSON parse → count and sum per user → Kafka topic, against the loop a
+ * Benchmark: Kafka topic → JSON parse → count and sum per user → Kafka topic, against the loop a
  * Node user writes today with kafkajs (group consumer, eachBatch: JSON.parse, a Map of totals, produce the
  * changed totals), on the same mock broker (test/support/kafka/mockbroker) in the same run. Then Kafka →
  * JSON parse → Parquet sink against the same pipeline into the JSON-lines file sink, and the source alone

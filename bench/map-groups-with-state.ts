@@ -1,5 +1,5 @@
 /**
- * Benchmark (issue 3): a running sum per key through mapGroupsWithState with a ProcessingTimeTimeout, from
+ * Benchmark: a running sum per key through mapGroupsWithState with a ProcessingTimeTimeout, from
  * JSON lines files, for threads 0, 1 and 2, against a hand-written Map-based loop doing the same work in
  * the same invocation. Both start from the same JSON lines files and parse every line with JSON.parse-level
  * work (the engine through its JSON decoder into Arrow, the loop with JSON.parse); the loop keeps its state

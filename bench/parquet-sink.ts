@@ -3,11 +3,11 @@
  * Arrow batches of `batchRows` rows (built with batchFromColumns, not timed), each written as one
  * micro-batch through the sink's whole path (partitioning, encoding, commit protocol with fsyncs):
  * - ParquetSink (parquet-wasm) with snappy (default), no compression, zstd, and snappy partitioned by event_type,
- * - parquet-wasm encoding alone (no file system), to separate the writer from the protocol, also on the
- *   4 columns of the notes' benchmark (user_id, ts, event_type, amount) to compare with its figures,
+ * - parquet-wasm encoding alone (no file system), to separate the writer from the protocol, also on
+ *   4 columns (user_id, ts, event_type, amount), the workload the writer was chosen on,
  * - FileSink writing the same rows as JSON lines, the alternative writer runnable here.
- * parquetjs-lite, @dsnp/parquetjs and hyparquet-writer are not installed; their figures from
- * ../shared/notes/stack-bench.md §4 are printed beside for comparison. Prints the median of `runs` runs
+ * parquetjs-lite, @dsnp/parquetjs and hyparquet-writer are not installed; their figures on the
+ * 4-column workload, measured when the writer was chosen, are printed beside for comparison. Prints the median of `runs` runs
  * in rows/s (wall clock and per CPU-second), the output size, and the ratio of each to JSON lines (wall clock).
  *
  *   node dist/bench/parquet-sink.js [rows=1000000] [batchRows=100000] [runs=3]
@@ -109,12 +109,12 @@ const results: [string, Result][] = [
   ['ParquetSink zstd', await timeSink(parquet({ compression: 'zstd' }), batches)],
   ['ParquetSink snappy, partitionBy event_type', await timeSink(parquet({ partitionBy: 'event_type' }), batches)],
   ['parquet-wasm encode only, snappy', timeEncodeOnly(batches)],
-  ['  the same, the notes\' 4 columns only', timeEncodeOnly(batches.map((t) => t.select(['user_id', 'ts', 'event_type', 'amount'])))],
+  ['  the same, 4 columns only', timeEncodeOnly(batches.map((t) => t.select(['user_id', 'ts', 'event_type', 'amount'])))],
   ['FileSink JSON lines (alternative)', json],
 ];
 for (const [name, r] of results) {
   console.log(`${name.padEnd(44)} ${fmt(r.rowsPerSec).padStart(16)} ${fmt(r.rowsPerCpuSec).padStart(16)}/cpu-s ` +
     `${r.mb.toFixed(1).padStart(6)} MB  ${(r.rowsPerSec / json.rowsPerSec).toFixed(2)}x JSON lines`);
 }
-console.log('not installed, from ../shared/notes/stack-bench.md §4 (1M rows, 4 columns): parquetjs-lite 0.104M rows/s, ' +
+console.log('not installed, measured when the writer was chosen (1M rows, 4 columns): parquetjs-lite 0.104M rows/s, ' +
   '@dsnp/parquetjs 0.22M, hyparquet-writer 0.88M (0.68M snappy), parquet-wasm 4.41M (3.47M snappy)');

@@ -1,5 +1,5 @@
 /**
- * Benchmark (issue 2): file source → JSON parse → filter → select → no-op sink, for threads 0, 1 and 2,
+ * Benchmark: file source → JSON parse → filter → select → no-op sink, for threads 0, 1 and 2,
  * against a hand-written single loop doing the same work (read, split, JSON.parse, filter, project) in the
  * same invocation. Prints events/s per run, medians and the ratio to the loop.
  *

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run demo`: the deposit-sessions job (seed 001, mapGroupsWithState with deposit-driven session
+// `npm run demo`: the deposit-sessions job (mapGroupsWithState with deposit-driven session
 // closing) over the sample lines in data/deposits, printed to the console Spark-style. Each run uses a
 // fresh checkpoint so the demo always shows output; pass --checkpoint DIR to see a restart continue.
 import { spawnSync } from 'node:child_process';

@@ -35,7 +35,7 @@ export function sessionSums(input: Dataset, o: Options): Dataset {
 }
 
 /**
- * The global total over the currently active sessions, in three stateful operators, as the seed's
+ * The global total over the currently active sessions, in three stateful operators, as the original job's
  * topology: customer sessions as a changelog (a session's sum enters, is replaced, or leaves when the
  * watermark closes it), partial sums per bucket of customers (a changelog of each bucket's total), and the
  * global sum of the bucket totals.
@@ -54,12 +54,12 @@ export function activeTotals(input: Dataset, o: Options): Dataset {
 
 export default defineApp<Options>({
   name: 'active-session-totals',
-  description: 'seed 000: per-customer transaction sums in session windows, and the global total over active sessions',
+  description: 'Kafka Streams session sums: per-customer transaction sums in session windows, and the global total over active sessions',
   options: {
     gap: { type: 'duration', default: '5m', describe: 'inactivity gap that ends a customer session' },
     'max-out-of-orderness': { type: 'duration', default: '10s', describe: 'watermark delay: how far behind the latest transaction an on-time one may be' },
     'allowed-lateness': { type: 'duration', default: '0s', describe: 'keep a session this long after the watermark passes its end, for late transactions' },
-    buckets: { type: 'number', default: 8, describe: 'partial sums per bucket of customers before the global total (the seed\'s PARTITION_COUNT_FOR_TOTALS)' },
+    buckets: { type: 'number', default: 8, describe: 'partial sums per bucket of customers before the global total (the Kafka Streams job\'s PARTITION_COUNT_FOR_TOTALS)' },
   },
   inputs: {
     transactions: { describe: 'JSON transactions {customer_id, amount, timestamp}', default: 'file:data/transactions', format: 'json', schema: TRANSACTION_SCHEMA },

@@ -24,7 +24,7 @@ const INSUFFICIENT_FUNDS = 'insufficient funds';
 const MALFORMED = 'malformed operation';
 
 /**
- * Validates one operation against the balance (the seed's rule: valid when `balance >= -amount`) and
+ * Validates one operation against the balance (the original job's rule: valid when `balance >= -amount`) and
  * returns the movement and the new balance. An operation without an amount (a malformed input line kept
  * by the source's PERMISSIVE mode) is refused as malformed and changes nothing.
  */
@@ -57,14 +57,14 @@ function snapshot(account: string | null, ops: Operation[], state: GroupState<nu
 }
 
 /**
- * Seed 002 (Kafka Streams event sourcing): operations (commands) on bank accounts are validated against
+ * The Kafka Streams event-sourcing job: operations (commands) on bank accounts are validated against
  * the account balance (the snapshot) and become movements (events); account snapshots are a second output.
  * The balance a command is validated against is the state of its key, updated before the next command of
  * that key is looked at: sequential per account by construction, in every batch, thread and restart.
  */
 export default defineApp({
   name: 'bank-account',
-  description: 'seed 002: bank operations validated against the balance become movements ("insufficient funds") and account snapshots',
+  description: 'Kafka Streams event sourcing: bank operations validated against the balance become movements ("insufficient funds") and account snapshots',
   inputs: {
     operations: {
       describe: 'JSON lines {account, amount}: amount > 0 deposits, < 0 withdraws (Kafka: JSON values keyed by account)',

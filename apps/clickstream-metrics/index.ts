@@ -13,7 +13,7 @@ interface Options {
 }
 
 /**
- * Seed 004's metrics of one window size: total events, unique users, page views, clicks, purchases,
+ * The Flink aggregation job's metrics of one window size: total events, unique users, page views, clicks, purchases,
  * revenue, the 10 most viewed pages, device and country breakdowns.
  */
 export function windowMetrics(events: Dataset, w: GroupingColumn, o: Options): Dataset {
@@ -45,7 +45,7 @@ const OUTPUT_COLUMNS = 'window_start, window_end, total_events, unique_users, pa
 
 export default defineApp<Options>({
   name: 'clickstream-metrics',
-  description: 'seed 004: 1-minute, 5-minute sliding and hourly clickstream metrics (event-time windows)',
+  description: 'Flink aggregations: 1-minute, 5-minute sliding and hourly clickstream metrics (event-time windows)',
   options: {
     'max-out-of-orderness': { type: 'duration', default: '5m', describe: 'watermark delay: how far behind the latest event an on-time event may be' },
     'allowed-lateness': { type: 'duration', default: '0s', describe: 'keep a window this long after the watermark passes its end (it is written once, after that)' },

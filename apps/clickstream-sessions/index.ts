@@ -12,7 +12,7 @@ interface Options {
 }
 
 /**
- * Seed 003 (the Flink sessionization job): clickstream events sessionised per user with event-time session
+ * The Flink sessionization job: clickstream events sessionised per user with event-time session
  * windows, one output row per session once it is complete, and late events to a dead-letter output.
  */
 export function sessionize(events: Dataset, o: Options): Dataset {
@@ -52,7 +52,7 @@ export function sessionize(events: Dataset, o: Options): Dataset {
 
 export default defineApp<Options>({
   name: 'clickstream-sessions',
-  description: 'seed 003: sessionise clickstream events per user (event-time session windows), late events to a dead-letter output',
+  description: 'Flink sessionization: sessionise clickstream events per user (event-time session windows), late events to a dead-letter output',
   options: {
     gap: { type: 'duration', default: '30m', describe: 'inactivity gap that ends a session (events at most this far apart share a session)' },
     'max-out-of-orderness': { type: 'duration', default: '5m', describe: 'watermark delay: how far behind the latest event an on-time event may be' },

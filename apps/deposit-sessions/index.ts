@@ -19,7 +19,7 @@ interface Transaction {
   malformed: string | null;
 }
 
-/** One output row (seed 001's SessionUpdate, plus the timeout flag and the malformed-line report). */
+/** One output row (the Spark job's SessionUpdate, plus the timeout flag and the malformed-line report). */
 interface SessionUpdate {
   sessionId: string | null;
   currentBalance: number | null;
@@ -109,12 +109,12 @@ function* sessionUpdates(sessionId: string | null, events: Transaction[], state:
 }
 
 /**
- * Seed 001 (Spark Structured Streaming, "custom session windows" with mapGroupsWithState): per game
+ * The Spark Structured Streaming job (, "custom session windows" with mapGroupsWithState): per game
  * session, the running sum of the wins; a deposit line deposits the balance and closes the session.
  */
 export default defineApp<Options>({
   name: 'deposit-sessions',
-  description: 'seed 001: running win balance per game session; a deposit closes the session; idle sessions time out',
+  description: 'Spark mapGroupsWithState: running win balance per game session; a deposit closes the session; idle sessions time out',
   options: {
     'session-timeout': { type: 'duration', default: '30m', describe: 'close a session that got no line for this long (processing time), with closedByTimeout' },
     mode: { type: 'string', default: 'PERMISSIVE', choices: PARSE_MODES, describe: 'malformed lines: PERMISSIVE reports them in the output, DROPMALFORMED skips them, FAILFAST stops the query' },

@@ -8,7 +8,7 @@ interface Event { key: string; amount: number; }
 interface Sum { sum: number; }
 
 /**
- * Benchmark app (issue 3): running sum per key through mapGroupsWithState with a processing-time timeout.
+ * Benchmark app: running sum per key through mapGroupsWithState with a processing-time timeout.
  * Every call re-arms the key's timeout; a key idle for `--timeout` is removed and reported with `timedOut`.
  */
 export default defineApp<{ timeout: number }>({

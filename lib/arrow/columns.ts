@@ -4,7 +4,7 @@ import {
 
 /**
  * Builders and readers between JS values and Arrow column data. They write offsets, bytes and typed arrays
- * directly: apache-arrow's own builders make utf8 at under 1M rows/s, these at 10M+ (stack-bench.md §2).
+ * directly: apache-arrow's own builders make utf8 at under 1M rows/s, these at 10M+.
  */
 
 /** makeData with props checked at run time: apache-arrow's overloads cannot type a DataType chosen at run time. */

@@ -1,5 +1,5 @@
 /**
- * A query's checkpoint directory, laid out as in ARCHITECTURE.md:
+ * A query's checkpoint directory, laid out as docs/architecture.md describes:
  * ```
  * <checkpoint>/metadata                 query id, format version, fixed settings
  * <checkpoint>/offsets/<N>              the plan of batch N (write-ahead)

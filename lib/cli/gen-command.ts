@@ -280,7 +280,7 @@ function builder(y: Argv): Argv<GenArgs> {
     .example('$0 gen clickstream --count 1e6 --to file:data/clicks/', 'one million events in part files of 100k lines')
     .example('$0 gen clickstream --max-out-of-orderness 5m --late-fraction 0.01 --mark-late --to file:late.jsonl',
       'disorder within 5 minutes and 1% late events, marked')
-    .example('$0 gen deposits --to socket://localhost:9999 --rate 10', 'serve 10 lines/s to apps that connect (seed 001)')
+    .example('$0 gen deposits --to socket://localhost:9999 --rate 10', 'serve 10 lines/s to apps that connect (deposit-sessions)')
     .example('$0 gen nexmark --count 10M --event-rate 1e6 --to file:nexmark/', 'ten million Nexmark events')
     .example('$0 gen clickstream --count 100k --to kafka://localhost:9092/clicks', 'into a Kafka topic, keyed by user')
     .example('$0 gen bank --count 5', 'five bank operations on stdout') as unknown as Argv<GenArgs>;

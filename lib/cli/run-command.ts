@@ -170,7 +170,7 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr (no batch lines, no live status line); errors and the UI address are still printed' })
     .strict(false)
     .example('$0 run bank-account --source file:data/bank --trigger available-now', 'process the sample operations once and stop')
-    .example('$0 run deposit-sessions --source socket://localhost:9999 --session-timeout 10m', 'the seed 001 job')
+    .example('$0 run deposit-sessions --source socket://localhost:9999 --session-timeout 10m', 'the deposit-sessions job on socket input')
     .example('$0 run bank-account --sink movements=file:out/movements --sink accounts=console:', 'several outputs')
     .example('$0 run deposit-sessions --source file:data/deposits --trigger 1s --ui 4040', 'watch it at http://127.0.0.1:4040/') as unknown as Argv<RunArgs>,
   handler: async (argv: ArgumentsCamelCase<RunArgs>) => {

@@ -2,14 +2,14 @@ import { badOption, isCount, idOf, withDefaults } from './common.js';
 import { Random, WeightedPicker, zipfWeights, type Seed } from './random.js';
 
 /**
- * Bank-account operations (commands) for seed 002: deposits (amount > 0) and withdrawals (amount < 0)
+ * Bank-account operations (commands) for the bank-account app: deposits (amount > 0) and withdrawals (amount < 0)
  * on accounts, some of which withdraw more than the balance and must fail with "insufficient funds".
  *
- * The generator keeps the balance by the seed's rule (a withdrawal is valid when `balance ≥ −amount`;
+ * The generator keeps the balance by the app's rule (a withdrawal is valid when `balance ≥ −amount`;
  * an invalid one leaves the balance unchanged), so {@link bankEntries} can tell for each operation
  * whether it is valid and what the balance is afterwards: the expected movements and snapshots.
  * A few accounts are busy (Zipf popularity), so operations on one account follow each other closely,
- * the case the seed's author asks about.
+ * the case the original job's author asks about.
  */
 export interface BankOperation {
   /** `acct-0042`. */
@@ -18,7 +18,7 @@ export interface BankOperation {
   amount: number;
 }
 
-/** An operation with its expected outcome under the seed's validation rule. */
+/** An operation with its expected outcome under the app's validation rule. */
 export interface BankEntry {
   operation: BankOperation;
   /** False for a withdrawal larger than the balance ("insufficient funds"). */

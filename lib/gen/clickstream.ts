@@ -4,7 +4,7 @@ import { Random, WeightedPicker, mix32, seedHash, zipfWeights } from './random.j
 import { SESSION_EVENT_DEFAULTS, arrivals, resolveSessionEventOptions, type SessionEventOptions } from './session-events.js';
 
 /**
- * Clickstream events in the shape of seeds 003 and 004 (the Flink sessionisation and metrics jobs):
+ * Clickstream events in the shape the clickstream-sessions and clickstream-metrics apps read (the Flink sessionisation and metrics jobs):
  * users browse a shop in sessions (bursts of events separated by more than the session gap), look at
  * pages, click, and some sessions end in a purchase with an amount. Events can arrive out of order
  * within a bound, and a fraction of them later than the bound.
@@ -24,7 +24,7 @@ export interface ClickstreamEvent {
   device: { type: 'desktop' | 'mobile' | 'tablet' };
   /** ISO 3166 alpha-2 country code. */
   geo: { country: string };
-  /** `amount` (a decimal string, as seed 004 parses it) on purchases only; `{}` otherwise. */
+  /** `amount` (a decimal string, as clickstream-metrics parses it) on purchases only; `{}` otherwise. */
   metadata: { amount?: string };
   /** Only with `markLate`: whether the event arrives later than the out-of-orderness bound. */
   late?: boolean;

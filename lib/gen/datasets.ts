@@ -78,28 +78,28 @@ function sessionEventOptions(p: GenParams): SessionEventOptions {
 export const DATASETS: Readonly<Record<string, Dataset>> = Object.freeze({
   clickstream: {
     name: 'clickstream',
-    description: 'web shop clickstream events, JSON (seeds 003/004: clickstream-sessions, clickstream-metrics)',
+    description: 'web shop clickstream events, JSON (clickstream-sessions, clickstream-metrics)',
     format: 'jsonl',
     params: ['users', ...EVENT_TIME_PARAMS],
     records: (p: GenParams) => clickstream({ ...sessionEventOptions(p), users: p.users }),
   },
   transactions: {
     name: 'transactions',
-    description: 'customer transactions {customer_id, amount, timestamp}, JSON (seed 000: active-session-totals)',
+    description: 'customer transactions {customer_id, amount, timestamp}, JSON (active-session-totals)',
     format: 'jsonl',
     params: ['customers', ...EVENT_TIME_PARAMS],
     records: (p: GenParams) => transactions({ ...sessionEventOptions(p), customers: p.customers }),
   },
   deposits: {
     name: 'deposits',
-    description: 'game session lines sessionId,winAmount[,true], text (seed 001: deposit-sessions)',
+    description: 'game session lines sessionId,winAmount[,true], text (deposit-sessions)',
     format: 'txt',
     params: ['sessions'],
     records: (p: GenParams) => deposits({ count: p.count, seed: p.seed, concurrentSessions: p.sessions }),
   },
   bank: {
     name: 'bank',
-    description: 'bank account operations {account, amount}, JSON (seed 002: bank-account)',
+    description: 'bank account operations {account, amount}, JSON (bank-account)',
     format: 'jsonl',
     params: ['accounts'],
     records: (p: GenParams) => bank({ count: p.count, seed: p.seed, accounts: p.accounts }),

@@ -2,8 +2,8 @@ import { badOption, isCount, cents, idOf, withDefaults } from './common.js';
 import { Random, type Seed } from './random.js';
 
 /**
- * Game sessions for seed 001 (sum the wins of a session; a deposit event deposits the balance and
- * closes the session), as the text lines the seed reads from a socket: `sessionId,winAmount` for a win
+ * Game sessions for the deposit-sessions app (sum the wins of a session; a deposit event deposits the balance and
+ * closes the session), as the text lines the app reads from a socket: `sessionId,winAmount` for a win
  * and `sessionId,winAmount,true` for the deposit that closes the session (its win counts too).
  *
  * Several sessions are open at once and their lines interleave. Every session that ends does so with

@@ -4,7 +4,7 @@ import { Random } from './random.js';
 import { SESSION_EVENT_DEFAULTS, arrivals, resolveSessionEventOptions, type SessionEventOptions } from './session-events.js';
 
 /**
- * Customer transactions for seed 000 (per-customer session sums and the global sum over active
+ * Customer transactions for the active-session-totals app (per-customer session sums and the global sum over active
  * sessions): customers make bursts of transactions separated by more than the session gap.
  */
 export interface Transaction {

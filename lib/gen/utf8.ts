@@ -1,7 +1,7 @@
 /**
  * A utf8 column as Arrow lays it out: value `i` is `data[offsets[i] .. offsets[i+1])`. Generators that
- * fill columns write bytes here directly, skipping JS strings (stack-bench.md §2: encoding strings is
- * the cost of building Arrow utf8).
+ * fill columns write bytes here directly, skipping JS strings (encoding strings is the cost of building
+ * Arrow utf8).
  */
 export interface Utf8Column {
   /** `length + 1` offsets into `data`, starting at 0. */

@@ -3,8 +3,8 @@
  * after any crash and restart, DuckDB's `read_parquet('<DIR>/**\/*.parquet')` sees every row once.
  *
  * The writer is parquet-wasm (Rust's parquet crate compiled to WebAssembly), fed Arrow IPC. Measured on
- * this machine it writes 3.5–4.4M rows/s, against 104k rows/s for parquetjs-lite (the design card's
- * pick), 220k for @dsnp/parquetjs and 0.9M for hyparquet-writer (../shared/notes/stack-bench.md §4), and
+ * this machine it writes 3.5–4.4M rows/s, against 104k rows/s for parquetjs-lite (the package
+ * first planned), 220k for @dsnp/parquetjs and 0.9M for hyparquet-writer (BENCHMARKS.md, Parquet sink), and
  * gives the smallest files; bench/parquet-sink.ts measures it on sluice's own batches. Arrow types map
  * one to one: timestamps stay timestamps (a UTC timestamp is Parquet's isAdjustedToUTC, which DuckDB
  * reads as TIMESTAMP WITH TIME ZONE), lists stay lists, structs stay structs, dictionary strings stay

@@ -65,7 +65,7 @@ describe('checkpoint/checkpoint', () => {
   const tmp = useTmpDir();
   const dir = () => path.join(tmp(), 'ckpt');
 
-  it('lays out the directory as ARCHITECTURE.md says', async () => {
+  it('lays out the directory as docs/architecture.md says', async () => {
     const cp = await Checkpoint.open(dir(), CONF);
     await cp.offsets.add(0, plan(0));
     await cp.commits.add(0, commit(0));

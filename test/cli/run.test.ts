@@ -163,6 +163,6 @@ describe('sluice --help', function () {
   it('sluice apps lists the built-in apps', async () => {
     const res = await runCli(['apps']);
     expect(res.code).to.equal(0);
-    expect(res.stdout).to.match(/^deposit-sessions\s+seed 001/m);
+    expect(res.stdout).to.match(/^deposit-sessions\s+Spark mapGroupsWithState/m);
   });
 });

@@ -5,7 +5,7 @@ import { depositLine, depositRecords, deposits } from '../../lib/gen/deposits.js
 describe('gen/deposits', () => {
   const lines = [...deposits({ count: 5000, seed: 3, concurrentSessions: 8 })];
 
-  it('writes the seed 001 line format, and the same lines for the same seed', () => {
+  it('writes the deposit-sessions line format, and the same lines for the same seed', () => {
     expect(lines).to.have.length(5000);
     const bad = lines.filter((l) => !/^session-\d{6},\d+(\.\d{1,2})?(,true)?$/.test(l));
     expect(bad).to.deep.equal([]);

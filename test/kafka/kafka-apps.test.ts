@@ -72,7 +72,7 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
     return JSON.stringify(o);
   }).sort();
 
-  it('deposit-sessions (seed 001): text lines from Kafka, sessions to Kafka', async () => {
+  it('deposit-sessions: text lines from Kafka, sessions to Kafka', async () => {
     const rows = 400;
     const input = await generate('deposits-in', 'deposits', ['--count', '2000', '--seed', '3'], rows);
     const ref = path.join(root, 'deposits-ref');
@@ -84,7 +84,7 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
     expect(fromKafka('deposit-sessions')).to.deep.equal(expected);
   });
 
-  it('bank-account (seed 002): operations keyed by account over 3 partitions, movements to Kafka, balances to Parquet', async () => {
+  it('bank-account: operations keyed by account over 3 partitions, movements to Kafka, balances to Parquet', async () => {
     const input = await generate('bank-in', 'bank', ['--count', '3000', '--seed', '7', '--accounts', '40'], 500, 3);
     const ref = path.join(root, 'bank-ref');
     await run('bank-account', `file:${input.dir}`, [`movements=file:${ref}/movements`, `accounts=parquet:${ref}/accounts`], 'bank-ref-ck', 0);
@@ -102,7 +102,7 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
     expect(balances).to.deep.equal(await finalBalances(`${ref}/accounts`));
   });
 
-  it('active-session-totals (seed 000): sessions to Parquet, running totals to Kafka', async () => {
+  it('active-session-totals: sessions to Parquet, running totals to Kafka', async () => {
     const rows = 400;
     const input = await generate('transactions-in', 'transactions', ['--count', '2400', '--seed', '5', '--customers', '60', '--max-out-of-orderness', '5s'], rows);
     const ref = path.join(root, 'ast-ref');
@@ -119,7 +119,7 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
     expect(without(fromKafka('ast-totals'), 'updated_at')).to.deep.equal(expectedTotals);
   });
 
-  it('clickstream-sessions (seed 003): sessions to Kafka, late events to Parquet', async () => {
+  it('clickstream-sessions: sessions to Kafka, late events to Parquet', async () => {
     const rows = 500;
     const input = await generate('clicks-late', 'clickstream', ['--count', '3000', '--seed', '9', '--users', '100', '--spacing', '2s',
       '--max-out-of-orderness', '5m', '--late-fraction', '0.02', '--late-by', '40m..90m'], rows);
@@ -139,7 +139,7 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
     expect(['key', 'topic', 'partition', 'offset'].reduce((rows, f) => without(rows, f), kafkaLate)).to.deep.equal(late);
   });
 
-  it('clickstream-metrics (seed 004): 1-minute and 1-hour windows to Kafka, 5-minute windows to Parquet', async () => {
+  it('clickstream-metrics: 1-minute and 1-hour windows to Kafka, 5-minute windows to Parquet', async () => {
     const rows = 600;
     const input = await generate('clicks', 'clickstream', ['--count', '3000', '--seed', '4', '--users', '200', '--spacing', '1s', '--max-out-of-orderness', '5m'], rows);
     const ref = path.join(root, 'cm-ref');

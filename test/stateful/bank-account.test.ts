@@ -6,7 +6,7 @@ import type { BankEntry } from '../../lib/gen/bank.js';
 import { runCli } from '../support/cli.js';
 import { bankData, expectedBank, lastBalances, movementsByAccount, readSinkRows, tempDir, writeParts } from './helpers.js';
 
-describe('app bank-account (seed 002)', function () {
+describe('app bank-account', function () {
   this.timeout(240_000);
   let root: string;
   let input: string;

@@ -9,7 +9,7 @@ import { depositData, expectedSessions, readSinkRows, tempDir, writeParts } from
 const row = (sessionId: string | null, currentBalance: number | null, deposit: boolean, timeout = false, malformed: string | null = null) =>
   ({ sessionId, currentBalance, depositCurrentBalance: deposit, closedByTimeout: timeout, malformed });
 
-describe('app deposit-sessions (seed 001)', function () {
+describe('app deposit-sessions', function () {
   this.timeout(120_000);
   let root: string;
   beforeEach(() => { root = tempDir(); });
