@@ -62,7 +62,7 @@ describe('gen/clickstream', () => {
     expect(JSON.stringify([...clickstream({ ...options, count: 3000, seed: '5' })])).to.not.equal(a);
   });
 
-  it('produces events in the clickstream apps' schema', () => {
+  it('produces events in the schema the clickstream apps read', () => {
     expect(arrivals).to.have.length(options.count);
     const types = new Map<string, number>();
     const bad: unknown[] = [];
