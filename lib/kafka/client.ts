@@ -1,6 +1,6 @@
 /**
- * The one module through which sluice talks to Kafka. Everything else (source, sink, tools, tests)
- * goes through {@link KafkaClient}, so the client library can be swapped without touching them.
+ * The client through which sluice talks to Kafka. Everything else (source, sink, tools, tests) goes
+ * through {@link KafkaClient}, so the client library can be swapped without touching them.
  *
  * Choice: kafkajs 2.2.4 (pure JS, no native build). Measured on this machine against the librdkafka
  * mock (notes/stack-bench.md §6): reading without a group through its internal cluster reaches
@@ -365,7 +365,8 @@ export class KafkaClient {
       await this.track([topic]);
     }
     // The idempotent producer needs kafkajs' producer id and sequence bookkeeping; everything else is
-    // encoded here (protocol/record-batch.ts, protocol/produce/v3.ts), several times cheaper.
+    // grouped and encoded here (protocol/record-batch.ts, protocol/produce/v3.ts), several times cheaper:
+    // kafkajs' producer also groups messages by partition in quadratic time.
     const producer = this.opts.idempotent ? await this.getProducer() : null;
     const send = producer
       ? async (chunk: ProduceMessage[]) => (await producer.send({ topic, acks: -1, messages: chunk.map(toKjsMessage) }))
