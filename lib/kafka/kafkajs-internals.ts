@@ -16,6 +16,9 @@
  *   leaves record sets its own decoder does not handle (compressed, pre-0.11, aborted transactions) to kafkajs.
  * - `crc32C` and the default partitioner's `murmur2`: record batches carry a CRC-32C, and keyed records
  *   must land on the partition kafkajs' (Java's) default partitioner picks.
+ * - A Broker's `connectionPool` and a Cluster's `findControllerBroker`, wrapped per instance to work around a
+ *   kafkajs socket leak and the librdkafka mock's controller id (see {@link shareConnects} and
+ *   {@link createCluster}).
  */
 import { createRequire } from 'node:module';
 import type { Kafka } from 'kafkajs';
