@@ -10,7 +10,8 @@
  * Prints the median of `runs` runs in events/s, and per second of this process's CPU time (the broker's
  * CPU is not counted), which moves less when other processes compete for the cores.
  */
-import { KafkaClient, type ProduceMessage } from '../lib/sources/kafka/kafka-client.js';
+import { KafkaClient } from '../lib/kafka/client.js';
+import type { ProduceMessage } from '../lib/kafka/messages.js';
 import { produceWithKcat, startBroker } from '../test/support/kafka-broker.js';
 
 const total = Number(process.argv[2] ?? 200_000);

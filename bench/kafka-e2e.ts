@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import { loadApp, runApp } from '../lib/app/app-runner.js';
-import { KafkaClient } from '../lib/sources/kafka/kafka-client.js';
+import { KafkaClient } from '../lib/kafka/client.js';
 import { produceWithKcat, startBroker, type TestBroker } from '../test/support/kafka-broker.js';
 import { median } from './support.js';
 

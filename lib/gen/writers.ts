@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { sleep } from '../exec/clock.js';
 import { SluiceError } from '../errors.js';
+import { retryText } from '../kafka/retry.js';
 
 /**
  * Where generated records go. A target is a URI; each scheme has a {@link WriterFactory}:
@@ -417,7 +418,7 @@ async function kafkaWriter(rest: string, options: WriterOptions): Promise<Record
   const m = /^\/\/([^/]+)\/([^/?]+)$/.exec(rest);
   if (!m) throw new SluiceError('GEN_BAD_TARGET', `malformed Kafka target 'kafka:${rest}'`, 'write kafka://HOST:PORT/TOPIC, e.g. kafka://localhost:9092/clicks');
   const [, bootstrap, topic] = m;
-  const { KafkaClient, retryText } = await import('../sources/kafka/kafka-client.js');
+  const { KafkaClient } = await import('../kafka/client.js');
   // Without a broker the client retries for about 20 s; say so at once rather than sit silent.
   const client = await KafkaClient.connect(bootstrap, {
     clientId: 'sluice-gen',

@@ -39,8 +39,11 @@ import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
 import { crashPoint } from '../exec/crash-points.js';
 import { notice } from '../exec/notices.js';
-import type { KafkaClient, KafkaClientOptions, KafkaRetryEvent, ProduceMessage } from '../sources/kafka/kafka-client.js';
-import { kafkaClientOptions, KAFKA_CLIENT_OPTION_KEYS } from '../sources/kafka/kafka-options.js';
+import type { KafkaClient } from '../kafka/client.js';
+import type { KafkaClientOptions } from '../kafka/client-options.js';
+import type { ProduceMessage } from '../kafka/messages.js';
+import { kafkaClientOptions, KAFKA_CLIENT_OPTION_KEYS } from '../kafka/prefixed-options.js';
+import { retryText, type KafkaRetryEvent } from '../kafka/retry.js';
 import { jsonLines } from './file-text-formats.js';
 import { checkKnownOptions, choiceOption, stringOption, type SinkOptionValues } from './sink-options.js';
 import type { SinkContext, StreamSink } from './sink.js';
@@ -144,7 +147,7 @@ export class KafkaSink implements StreamSink {
     this.queryId = ctx.queryId;
     this.markerDir = path.join(ctx.checkpointDir, 'kafka');
     await fsp.mkdir(this.markerDir, { recursive: true });
-    const { KafkaClient, retryText } = await import('../sources/kafka/kafka-client.js');
+    const { KafkaClient } = await import('../kafka/client.js');
     this.client = await KafkaClient.connect(this.bootstrap, {
       ...this.clientOptions,
       onRetry: (event) => {

@@ -7,13 +7,8 @@ import { readFileTask } from './file-source.js';
 import { readNexmarkTask } from './nexmark-source.js';
 import { readRateTask } from './rate-source.js';
 import { readSocketLogTask } from './socket-source.js';
+import type { ReaderContext } from './reader-context.js';
 import type { ReadResult, ReadTask } from './source.js';
-
-/** What a reader knows besides its spec. */
-export interface ReaderContext {
-  /** The batch being read (names dead-letter files so a replay replaces them). */
-  batchId: number;
-}
 
 /** A reader: runs one task's spec. */
 export type Reader = (spec: unknown, ctx: ReaderContext) => Promise<ReadResult>;

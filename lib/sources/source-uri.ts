@@ -8,7 +8,7 @@ import type { SchemaSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
 import { parseMode } from './decode/common.js';
 import { FILE_FORMATS, FileSource, type FileFormat } from './file-source.js';
-import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from './kafka/kafka-options.js';
+import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from '../kafka/prefixed-options.js';
 import { KafkaSource } from './kafka/kafka-source.js';
 import { NEXMARK_GENERATOR_OPTIONS, NexmarkSource, parseNexmarkKinds } from './nexmark-source.js';
 import { RateSource } from './rate-source.js';

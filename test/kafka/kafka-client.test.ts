@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import kafkajs from 'kafkajs';
-import { KafkaClient } from '../../lib/sources/kafka/kafka-client.js';
+import { KafkaClient } from '../../lib/kafka/client.js';
 import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 
 describe('kafka client: metadata, range reads, produce', () => {

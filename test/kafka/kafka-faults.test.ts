@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { KafkaClient, KafkaDataLossError, type DataLoss, type KafkaRetryEvent } from '../../lib/sources/kafka/kafka-client.js';
+import { KafkaClient } from '../../lib/kafka/client.js';
+import { KafkaDataLossError, type DataLoss } from '../../lib/kafka/data-loss.js';
+import type { KafkaRetryEvent } from '../../lib/kafka/retry.js';
 import { produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 
 /** Kafka protocol numbers used with the broker's `error` command. */

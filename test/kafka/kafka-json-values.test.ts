@@ -4,7 +4,7 @@ import { valuesOf } from '../../lib/arrow/columns.js';
 import { schemaFromSpec, type TypeSpec } from '../../lib/arrow/schema.js';
 import type { ParseMode } from '../../lib/sources/decode/common.js';
 import { decodeJsonRecords } from '../../lib/sources/decode/json-bytes.js';
-import type { KafkaMessage } from '../../lib/sources/kafka/kafka-client.js';
+import type { KafkaMessage } from '../../lib/kafka/messages.js';
 import { decodeMessages, type KafkaReadSpec } from '../../lib/sources/kafka/kafka-read-task.js';
 import type { ReadResult } from '../../lib/sources/source.js';
 

@@ -9,7 +9,7 @@ import { schemaFromSpec } from '../../lib/arrow/schema.js';
 import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { SluiceError } from '../../lib/errors.js';
 import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
-import { KafkaClient } from '../../lib/sources/kafka/kafka-client.js';
+import { KafkaClient } from '../../lib/kafka/client.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,8 +7,9 @@ import { Session } from '../../lib/api/session.js';
 import { batchFromRows } from '../../lib/arrow/columns.js';
 import { schemaFromSpec, type SchemaSpec } from '../../lib/arrow/schema.js';
 import { SluiceError } from '../../lib/errors.js';
+import { KafkaClient } from '../../lib/kafka/client.js';
+import type { KafkaMessage } from '../../lib/kafka/messages.js';
 import { KafkaSink, parseSluiceHeader, SLUICE_HEADER } from '../../lib/sinks/kafka-sink.js';
-import { KafkaClient, type KafkaMessage } from '../../lib/sources/kafka/kafka-client.js';
 import { MemoryStream } from '../../lib/testing/memory-stream.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
 

@@ -15,12 +15,15 @@ import { batchOf } from '../../arrow/batch-ops.js';
 import { dataFromValues, mkData } from '../../arrow/columns.js';
 import type { TypeSpec } from '../../arrow/schema.js';
 import { SluiceError } from '../../errors.js';
+import { KafkaClient } from '../../kafka/client.js';
+import type { KafkaClientOptions } from '../../kafka/client-options.js';
+import type { DataLoss } from '../../kafka/data-loss.js';
+import type { KafkaMessage } from '../../kafka/messages.js';
 import { cachedSchema, type ParseMode } from '../decode/common.js';
 import { decodeJsonRecords } from '../decode/json-bytes.js';
 import { collectJsonLines } from '../decode/json-lines.js';
-import type { ReaderContext } from '../readers.js';
+import type { ReaderContext } from '../reader-context.js';
 import type { ReadResult } from '../source.js';
-import { KafkaClient, type DataLoss, type KafkaClientOptions, type KafkaMessage } from './kafka-client.js';
 
 /** How record values are decoded. `text` is the same as `string` (the name apps use for text input). */
 export type KafkaValueFormat = 'json' | 'string' | 'text' | 'bytes';

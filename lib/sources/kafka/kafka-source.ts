@@ -18,9 +18,12 @@ import { schemaFromSpec, schemaToSpec, type SchemaSpec } from '../../arrow/schem
 import { readVersioned, writeVersioned } from '../../checkpoint/versioned-file.js';
 import { SluiceError } from '../../errors.js';
 import { notice } from '../../exec/notices.js';
+import type { KafkaClient } from '../../kafka/client.js';
+import type { KafkaClientOptions } from '../../kafka/client-options.js';
+import { retryText, type KafkaRetryEvent } from '../../kafka/retry.js';
+import type { PartitionOffsets } from '../../kafka/topic-partition.js';
 import { DEFAULT_CORRUPT_COLUMN, type ParseMode } from '../decode/common.js';
 import type { ReadLimit, ReadTask, SourceContext, SourceOffset, StreamSource } from '../source.js';
-import type { KafkaClient, KafkaClientOptions, KafkaRetryEvent, PartitionOffsets } from './kafka-client.js';
 import type { KafkaReadSpec, KafkaValueFormat } from './kafka-read-task.js';
 
 /** A Kafka source offset: topic → partition → the next offset to read. */
@@ -158,8 +161,8 @@ export class KafkaSource implements StreamSource {
   }
 
   async initialize(ctx: SourceContext): Promise<void> {
-    const [{ KafkaClient, retryText }, { holdReadClients, releaseReadClients }] = await Promise.all([
-      import('./kafka-client.js'), import('./kafka-read-task.js')]);
+    const [{ KafkaClient }, { holdReadClients, releaseReadClients }] = await Promise.all([
+      import('../../kafka/client.js'), import('./kafka-read-task.js')]);
     holdReadClients();
     this.releaseClients = releaseReadClients;
     this.client = await KafkaClient.connect(this.options.bootstrap, {

@@ -2,8 +2,8 @@
  * Client options the Kafka source and sink share, under Kafka's own names with Spark's `kafka.` prefix.
  * Light on purpose: it must not import kafkajs, so parsing options does not load the client.
  */
-import { SluiceError } from '../../errors.js';
-import type { KafkaClientOptions } from './kafka-client.js';
+import { SluiceError } from '../errors.js';
+import type { KafkaClientOptions } from './client-options.js';
 
 /** Option names accepted by the source and the sink for the client. */
 export const KAFKA_CLIENT_OPTION_KEYS = [

@@ -1,6 +1,6 @@
 /**
- * The one module through which sluice talks to Kafka. Everything else (source, sink, tools, tests)
- * goes through {@link KafkaClient}, so the client library can be swapped without touching them.
+ * The client through which sluice talks to Kafka. Everything else (source, sink, tools, tests) goes
+ * through {@link KafkaClient}, so the client library can be swapped without touching them.
  *
  * Choice: kafkajs 2.2.4 (pure JS, no native build). Measured on this machine against the librdkafka
  * mock (notes/stack-bench.md §6): reading without a group through its internal cluster reaches
@@ -8,205 +8,28 @@
  * needs a native build; producing runs at ~100k msg/s (confluent native: ~214k). @platformatic/kafka
  * cannot talk to the mock at all.
  *
- * Reading uses kafkajs internals on purpose: sluice's checkpoint, not a consumer group, owns the
- * offsets, and kafkajs has no public API to read a partition without joining a group (a join costs
- * ~3 s and `consumer.seek` only works after `run()`). We therefore create kafkajs' internal `Cluster`
- * and call `broker.fetch` on partition leaders, exactly like its own consumer does underneath.
+ * Reading uses kafkajs internals on purpose (see kafkajs-internals.ts): sluice's checkpoint, not a
+ * consumer group, owns the offsets, so the client fetches from partition leaders through kafkajs'
+ * internal `Cluster`, exactly like its own consumer does underneath.
  */
-import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaType, Producer, Message as KjsMessage, IHeaders } from 'kafkajs';
-import { SluiceError } from '../../errors.js';
-import { decodePartition, fetchRequest, type FetchedPartition } from './fetch-request.js';
-import { encodeRecordBatch, produceRequest, type ProduceV3Response } from './produce-request.js';
+import { SluiceError } from '../errors.js';
+import type { FetchRangeOptions, KafkaClientOptions } from './client-options.js';
+import { KafkaDataLossError, type DataLoss } from './data-loss.js';
+import {
+  createCluster, murmur2, sendRequest, shareConnects, type KjsBroker, type KjsCluster, type KjsMetadata,
+} from './kafkajs-internals.js';
+import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
+import { KafkaProduceError } from './produce-error.js';
+import { decodePartition, type FetchedPartition } from './protocol/fetch/fetched-partition.js';
+import { fetchRequest } from './protocol/fetch/v4.js';
+import { produceRequest } from './protocol/produce/v3.js';
+import { encodeRecordBatch } from './protocol/record-batch.js';
+import { isRetriable, RetriableCondition } from './retry.js';
+import type { PartitionOffsets, TopicPartition } from './topic-partition.js';
 
 const { Kafka, logLevel: KjsLogLevel, Partitioners } = kafkajs;
-const require = createRequire(import.meta.url);
-/** Java's murmur2 of a key, as kafkajs' default partitioner computes it. */
-const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
-
-/** A record read from Kafka. */
-export interface KafkaMessage {
-  offset: number;
-  /** Milliseconds since the epoch (create time or log-append time, whichever the topic uses). */
-  timestamp: number;
-  key: Buffer | null;
-  value: Buffer | null;
-  /** Undefined when the record has none; a key repeated in the record maps to an array, in order. */
-  headers?: Record<string, Buffer | Buffer[]>;
-}
-
-/** A record to write. Without `partition`, kafkajs' default (Java-compatible murmur2) partitioner picks one. */
-export interface ProduceMessage {
-  key?: Buffer | string | null;
-  value: Buffer | string | null;
-  /** An array value writes the header once per element, in order. */
-  headers?: Record<string, Buffer | string | Array<Buffer | string>>;
-  partition?: number;
-  /** Create time in ms since the epoch; the broker's clock when omitted. */
-  timestamp?: number;
-}
-
-/** Where a produced chunk landed. */
-export interface ProduceResult {
-  partition: number;
-  /** Offset of the first record of the chunk written to this partition. */
-  baseOffset: number;
-}
-
-/** One partition of a topic. */
-export interface TopicPartition {
-  topic: string;
-  partition: number;
-}
-
-/** Offsets of one partition: `low` is the first offset still stored, `high` the next offset to be written. */
-export interface PartitionOffsets extends TopicPartition {
-  low: number;
-  high: number;
-}
-
-/** Offsets in [fromOffset, untilOffset) that the broker no longer (or never) had when they were read. */
-export interface DataLoss extends TopicPartition {
-  fromOffset: number;
-  untilOffset: number;
-  /**
-   * `retention`: the range starts below the partition's low watermark (deleted by retention or size
-   * limits). `truncated`: the partition ends before the range does (topic recreated, unclean leader election).
-   */
-  reason: 'retention' | 'truncated';
-}
-
-/** Thrown by {@link KafkaClient.fetchRange} when offsets are gone and no `onDataLoss` handler was given. */
-export class KafkaDataLossError extends SluiceError {
-  readonly loss: DataLoss;
-  constructor(loss: DataLoss) {
-    const what = loss.reason === 'retention'
-      ? 'were deleted from the broker (retention or size limit)'
-      : 'are beyond the end of the partition (was the topic recreated or truncated?)';
-    super('KAFKA_DATA_LOSS',
-      `offsets ${loss.fromOffset}..${loss.untilOffset - 1} of ${loss.topic}-${loss.partition} ${what}`,
-      'set failOnDataLoss=false to skip lost offsets, or restart the query from a new checkpoint');
-    this.loss = loss;
-  }
-}
-
-/**
- * A produce request failed, and records of it may or may not have been written
- * ({@link KafkaClientOptions.resendFailedProduce} = false). `retriable` says whether trying again can help.
- */
-export class KafkaProduceError extends SluiceError {
-  readonly retriable: boolean;
-  constructor(topic: string, cause: Error, retriable: boolean) {
-    super('KAFKA_PRODUCE_FAILED', `producing to Kafka topic ${topic} failed: ${cause.message}`,
-      retriable ? 'the brokers may be unavailable; the records of the failed request may or may not have been written' : undefined,
-      { cause });
-    this.retriable = retriable;
-  }
-}
-
-/** Retry policy for broker calls that fail with retriable errors (broker down, leader moved, timeouts). */
-export interface KafkaRetryOptions {
-  /** Attempts after the first one. Default 10. */
-  retries?: number;
-  /** First back-off in ms, doubled each attempt (with ±20% jitter). Default 100. */
-  initialMs?: number;
-  /** Back-off ceiling in ms. Default 2000. */
-  maxMs?: number;
-}
-
-/** Reported before each back-off, e.g. to show a stall in query progress. */
-export interface KafkaRetryEvent {
-  operation: string;
-  attempt: number;
-  delayMs: number;
-  error: Error;
-}
-
-/** One line saying that a call to `bootstrap` failed and is being retried, for logs and notices. */
-export function retryText(bootstrap: string, { operation, attempt, delayMs, error }: KafkaRetryEvent): string {
-  return `Kafka ${operation} to ${bootstrap} failed (${error.message}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`;
-}
-
-export interface KafkaClientOptions {
-  clientId?: string;
-  retry?: KafkaRetryOptions;
-  onRetry?: (event: KafkaRetryEvent) => void;
-  /**
-   * `read_committed` hides records of aborted transactions and reads up to the last stable offset.
-   * Default `read_uncommitted` (Kafka's and Spark's default). Note: the librdkafka 2.0.2 test broker
-   * does not filter aborted transactions.
-   */
-  isolationLevel?: 'read_uncommitted' | 'read_committed';
-  /** Messages per produce request. Default 1000 (fastest in notes/stack-bench.md §6). */
-  produceBatchSize?: number;
-  /** Use kafkajs' idempotent producer (broker-side dedup of producer retries within one session). */
-  idempotent?: boolean;
-  /**
-   * Whether {@link KafkaClient.produce} sends a chunk again when its request fails (default true). A request
-   * that timed out may still have been written, so a resend can duplicate records (the librdkafka 2.0.2
-   * test broker does not deduplicate idempotent producers). With false, a failed chunk throws
-   * {@link KafkaProduceError} at once, so the caller can find out what was written before sending again.
-   */
-  resendFailedProduce?: boolean;
-  /** Timeout for establishing a connection in ms. Default 3000. */
-  connectionTimeoutMs?: number;
-  /** Timeout for one request in ms. Default 30000. */
-  requestTimeoutMs?: number;
-  /** kafkajs' own logging. Default 'nothing': failures surface as errors and retry events instead. */
-  logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
-}
-
-/** Options of {@link KafkaClient.fetchRange}. */
-export interface FetchRangeOptions {
-  /** Bytes per partition per fetch request; grows by itself when one record set does not fit. Default 8 MiB. */
-  maxBytes?: number;
-  /**
-   * Called for offsets of the range that are gone; reading then continues with what is left.
-   * Without it, lost offsets throw {@link KafkaDataLossError} (failOnDataLoss=true).
-   */
-  onDataLoss?: (loss: DataLoss) => void;
-}
-
-// ---- the subset of kafkajs internals we use (src/cluster/index.js, src/broker/index.js, 2.2.4) ----
-
-interface KjsBroker {
-  /** kafkajs' private sendRequest (see {@link brokerSendRequest}): resolves to the parsed response. */
-  [sendRequest: symbol]: <T>(request: { request: object; response: { decode(raw: Buffer): Promise<unknown>; parse(d: unknown): Promise<unknown> } }) => Promise<T>;
-  offsetCommit(req: {
-    groupId: string; groupGenerationId: number; memberId: string;
-    topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>;
-  }): Promise<unknown>;
-  offsetFetch(req: { groupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number }> }> }):
-    Promise<{ responses: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }>;
-}
-interface KjsMetadata {
-  controllerId: number;
-  brokers: Array<{ nodeId: number }>;
-  topicMetadata: Array<{ topic: string; topicErrorCode: number; partitionMetadata: Array<{ partitionId: number }> }>;
-}
-interface KjsCluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  refreshMetadata(): Promise<void>;
-  metadata(args?: { topics?: string[] }): Promise<KjsMetadata | null>;
-  addMultipleTargetTopics(topics: string[]): Promise<void>;
-  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
-  findBroker(args: { nodeId: string }): Promise<KjsBroker>;
-  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
-  findControllerBroker(): Promise<KjsBroker>;
-  findGroupCoordinator(args: { groupId: string }): Promise<KjsBroker>;
-  fetchTopicsOffset(topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>):
-    Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
-  brokerPool: { metadata: KjsMetadata | null };
-}
-type CreateCluster = (opts: { allowAutoTopicCreation?: boolean; isolationLevel?: number; maxInFlightRequests?: number | null }) => KjsCluster;
-
-interface KjsError extends Error {
-  retriable?: boolean;
-  type?: string;
-  cause?: unknown;
-}
 
 const READ_UNCOMMITTED = 0;
 const READ_COMMITTED = 1;
@@ -215,48 +38,8 @@ const MAX_FETCH_MAX_BYTES = 256 << 20;
 /** Fetches that come back empty at the partition end before the range counts as truncated (leader catch-up). */
 const EMPTY_AT_END_ATTEMPTS = 3;
 
-/** Thrown inside a retry loop for conditions kafkajs does not flag itself (no leader known yet, ...). */
-class RetriableCondition extends Error {
-  readonly retriable = true;
-}
-
-function isRetriable(err: unknown): boolean {
-  const e = err as KjsError | undefined;
-  if (!e || typeof e !== 'object') return false;
-  // kafkajs' inner retrier gives up with a non-retriable wrapper; the broker may still come back.
-  if (e.name === 'KafkaJSNumberOfRetriesExceeded') return e.cause === undefined || isRetriable(e.cause);
-  if (e.name === 'KafkaJSOffsetOutOfRange') return false;
-  return e.retriable === true;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * The librdkafka 2.0.2 mock broker reports ControllerId=0 while its brokers are numbered from 1, so
- * kafkajs cannot find the controller and every request it routes there fails with "Broker 0 not found
- * in the cached metadata" — notably InitProducerId for the idempotent producer. We wrap
- * `findControllerBroker` on each cluster this client creates (not kafkajs' prototype, so other kafkajs
- * users in the process are untouched) and fall back to the lowest-id broker ONLY when the reported
- * controller id is absent from the broker list, which a real cluster never reports (a stale but
- * existing controller id still takes kafkajs' normal refresh-and-retry path). CreateTopics and
- * DeleteTopics stay unsupported by the mock regardless.
- */
-function patchControllerLookup(cluster: KjsCluster): KjsCluster {
-  const original = cluster.findControllerBroker.bind(cluster);
-  cluster.findControllerBroker = async () => {
-    try {
-      return await original();
-    } catch (err) {
-      const md = cluster.brokerPool.metadata;
-      if ((err as Error).name !== 'KafkaJSBrokerNotFound' || !md || md.brokers.length === 0 ||
-        md.brokers.some((b) => b.nodeId === md.controllerId)) throw err;
-      const fallback = Math.min(...md.brokers.map((b) => b.nodeId));
-      return cluster.findBroker({ nodeId: String(fallback) });
-    }
-  };
-  return cluster;
 }
 
 function toKjsMessage(m: ProduceMessage): KjsMessage {
@@ -267,36 +50,6 @@ function toKjsMessage(m: ProduceMessage): KjsMessage {
   if (m.headers) out.headers = m.headers as IHeaders;
   if (m.timestamp !== undefined) out.timestamp = String(m.timestamp);
   return out;
-}
-
-const guarded = new WeakSet<object>();
-
-/**
- * kafkajs' Connection.connect opens a new socket on every call until one is connected, so two requests
- * that find the connection closed at once (a read task and its prefetch) open two sockets and leak one,
- * which keeps the process from exiting. Makes each of a broker's connections share a pending connect.
- */
-function shareConnects(broker: KjsBroker): KjsBroker {
-  if (guarded.has(broker)) return broker;
-  guarded.add(broker);
-  const pool = (broker as unknown as { connectionPool?: { pool?: Array<{ connect(): Promise<unknown> }> } }).connectionPool?.pool;
-  if (!pool) throw new Error('kafkajs internals changed: Broker has no connectionPool.pool (expected kafkajs 2.2.x)');
-  for (const connection of pool) {
-    const connect = connection.connect.bind(connection);
-    let pending: Promise<unknown> | null = null;
-    connection.connect = () => (pending ??= connect().finally(() => { pending = null; }));
-  }
-  return broker;
-}
-
-let sendRequestSymbol: symbol | undefined;
-
-/** kafkajs' private Broker method that sends a request over the broker's connection pool. */
-function brokerSendRequest(broker: KjsBroker): symbol {
-  if (sendRequestSymbol) return sendRequestSymbol;
-  const found = Object.getOwnPropertySymbols(Object.getPrototypeOf(broker)).find((s) => s.description === 'private:Broker:sendRequest');
-  if (!found) throw new Error('kafkajs internals changed: Broker has no sendRequest symbol (expected kafkajs 2.2.x)');
-  return (sendRequestSymbol = found);
 }
 
 /**
@@ -350,13 +103,7 @@ export class KafkaClient {
       // Short inner retries: KafkaClient's own loop owns the overall budget and reports each back-off.
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
     });
-    const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-    if (!symbol) throw new Error('kafkajs internals changed: Kafka has no createCluster symbol (expected kafkajs 2.2.x)');
-    const holder = kafka as unknown as Record<symbol, CreateCluster>;
-    const createCluster = holder[symbol];
-    holder[symbol] = (o) => patchControllerLookup(createCluster(o));
-
-    const cluster = holder[symbol]({
+    const cluster = createCluster(kafka, {
       // The mock creates topics on any Metadata request naming them; we only ever name existing topics.
       allowAutoTopicCreation: false,
       isolationLevel: opts.isolationLevel === 'read_committed' ? READ_COMMITTED : READ_UNCOMMITTED,
@@ -500,7 +247,7 @@ export class KafkaClient {
       const broker = await this.leaderOf(topic, partition);
       try {
         const request = fetchRequest(topic, partition, offset, { isolationLevel: this.isolationLevel, maxWaitMs: 100, maxBytes });
-        const res = await broker[brokerSendRequest(broker)]<Awaited<ReturnType<typeof request.response.decode>>>(request);
+        const res = await sendRequest(broker, request);
         const p = res.responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition);
         if (!p) throw new RetriableCondition(`fetch response lacks ${topic}-${partition}`);
         return await decodePartition(p, this.isolationLevel === READ_COMMITTED);
@@ -618,7 +365,8 @@ export class KafkaClient {
       await this.track([topic]);
     }
     // The idempotent producer needs kafkajs' producer id and sequence bookkeeping; everything else is
-    // encoded here (lib/sources/kafka/produce-request.ts), several times cheaper.
+    // grouped and encoded here (protocol/record-batch.ts, protocol/produce/v3.ts), several times cheaper:
+    // kafkajs' producer also groups messages by partition in quadratic time.
     const producer = this.opts.idempotent ? await this.getProducer() : null;
     const send = producer
       ? async (chunk: ProduceMessage[]) => (await producer.send({ topic, acks: -1, messages: chunk.map(toKjsMessage) }))
@@ -667,7 +415,7 @@ export class KafkaClient {
       const broker = shareConnects(await this.cluster.findBroker({ nodeId }));
       const request = produceRequest(topic, ps.map((p) => ({ partition: p, batch: encodeRecordBatch(byPartition.get(p)!, now) })),
         this.opts.requestTimeoutMs ?? 30000);
-      const res = await broker[brokerSendRequest(broker)]<ProduceV3Response>(request);
+      const res = await sendRequest(broker, request);
       for (const t of res.topics) {
         for (const p of t.partitions) results.push({ partition: p.partition, baseOffset: Number(p.baseOffset) });
       }

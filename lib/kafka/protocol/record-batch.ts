@@ -1,62 +1,25 @@
 /**
- * The Produce request (version 3) with its record batches (magic 2, uncompressed), encoded by sluice itself
- * into one buffer per request. kafkajs' producer encodes each record and each header into a zero-filled
- * 512-byte buffer of its own and groups messages by partition in quadratic time, which made producing cost
- * ~40 µs per record on this machine; sizes are computed first here, then every byte is written once.
- * The response is decoded by kafkajs' own Produce v3 decoder (errors become kafkajs' typed errors).
+ * Record batches (magic 2, uncompressed), encoded and decoded by sluice itself.
+ *
+ * Encoding: kafkajs' producer encodes each record and each header into a zero-filled 512-byte buffer of its
+ * own, which made producing cost ~40 µs per record on this machine; here sizes are computed first, then
+ * every byte is written once into one exact allocation.
+ *
+ * Decoding: kafkajs decodes every record through 64-bit `Long` objects and offset strings, which took more
+ * CPU than parsing the JSON values; here offsets and timestamps are plain numbers and keys, values and
+ * header values are views of the response buffer.
  */
-import { createRequire } from 'node:module';
-import type { ProduceMessage } from './kafka-client.js';
+import { crc32C } from '../kafkajs-internals.js';
+import type { KafkaMessage, ProduceMessage } from '../messages.js';
+import { readInt64, readVarLong, sizeOfVarLong, writeVarLong } from './primitives.js';
 
-const require = createRequire(import.meta.url);
-/** CRC-32C of a buffer, unsigned (kafkajs/src/protocol/recordBatch/crc32C). */
-const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buf: Buffer) => number;
-/** kafkajs' protocol encoder: what its connection expects `encode()` to return. */
-const KjsEncoder = require('kafkajs/src/protocol/encoder') as new (size?: number) => { writeBuffer(b: Buffer): unknown };
-/** Produce v3 response: `decode` reads it, `parse` throws kafkajs' error for the first failed partition. */
-export const produceV3Response = require('kafkajs/src/protocol/requests/produce/v3/response') as {
-  decode(raw: Buffer): Promise<unknown>;
-  parse(data: unknown): Promise<ProduceV3Response>;
-};
-
-/** What the Produce v3 response holds. */
-export interface ProduceV3Response {
-  topics: Array<{ topicName: string; partitions: Array<{ partition: number; errorCode: number; baseOffset: string }> }>;
-}
-
-/** A request as kafkajs' connection sends it. */
-export interface KjsProtocolRequest {
-  request: { apiKey: number; apiVersion: number; apiName: string; expectResponse: () => boolean; encode: () => Promise<unknown> };
-  response: typeof produceV3Response;
-}
-
-const PRODUCE_API_KEY = 0;
 /** Bytes of a record batch before its records (Kafka's DefaultRecordBatch.RECORD_BATCH_OVERHEAD). */
 const BATCH_OVERHEAD = 61;
 /** Offset of the attributes field: the CRC covers the batch from there to its end. */
 const ATTRIBUTES_OFFSET = 21;
-
-/** Bytes of a zigzag varint of a safe integer. */
-function sizeOfVarLong(v: number): number {
-  let z = v >= 0 ? v * 2 : -v * 2 - 1;
-  let n = 1;
-  while (z >= 128) {
-    z = Math.floor(z / 128);
-    n++;
-  }
-  return n;
-}
-
-/** Writes a zigzag varint of a safe integer at `pos`; returns the position after it. */
-function writeVarLong(buf: Buffer, pos: number, v: number): number {
-  let z = v >= 0 ? v * 2 : -v * 2 - 1;
-  while (z >= 128) {
-    buf[pos++] = (z % 128) | 128;
-    z = Math.floor(z / 128);
-  }
-  buf[pos++] = z;
-  return pos;
-}
+const COMPRESSION_MASK = 0x07;
+const LOG_APPEND_TIME = 0x08;
+const CONTROL_BATCH = 0x20;
 
 type Bytes = Buffer | string | null | undefined;
 
@@ -71,6 +34,15 @@ function writeBytes(buf: Buffer, pos: number, v: Bytes, len: number): number {
   if (typeof v === 'string') buf.write(v, pos, len, 'utf8');
   else (v as Buffer).copy(buf, pos);
   return pos + len;
+}
+
+/** Length-prefixed bytes as a view of `buf` (null for length -1). */
+function readBytes(buf: Buffer, at: { pos: number }): Buffer | null {
+  const len = readVarLong(buf, at);
+  if (len < 0) return null;
+  const out = buf.subarray(at.pos, at.pos + len);
+  at.pos += len;
+  return out;
 }
 
 /** Header name/value pairs of a message, a repeated name once per value. */
@@ -163,33 +135,54 @@ export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number): Bu
   return buf;
 }
 
-/** A Produce v3 request of record batches for partitions of one topic, acks=all. */
-export function produceRequest(topic: string, batches: Array<{ partition: number; batch: Buffer }>, timeoutMs: number): KjsProtocolRequest {
-  const topicLen = Buffer.byteLength(topic);
-  let size = 2 + 2 + 4 + 4 + 2 + topicLen + 4;
-  for (const b of batches) size += 4 + 4 + b.batch.length;
-  const body = Buffer.allocUnsafe(size);
-  let pos = body.writeInt16BE(-1, 0); // transactional id: null
-  pos = body.writeInt16BE(-1, pos); // acks: all in-sync replicas
-  pos = body.writeInt32BE(timeoutMs, pos);
-  pos = body.writeInt32BE(1, pos); // one topic
-  pos = body.writeInt16BE(topicLen, pos);
-  pos += body.write(topic, pos, 'utf8');
-  pos = body.writeInt32BE(batches.length, pos);
-  for (const b of batches) {
-    pos = body.writeInt32BE(b.partition, pos);
-    pos = body.writeInt32BE(b.batch.length, pos);
-    pos += b.batch.copy(body, pos);
+/**
+ * Uncompressed magic-2 record batches into messages; null when the set holds anything else. A batch cut off
+ * at the end of the set (the fetch size ends inside it) is left out, as Kafka's protocol allows.
+ * @param set The record set with its int32 size in front, as a Fetch response holds it.
+ */
+export function decodeRecordBatches(set: Buffer): { messages: KafkaMessage[]; batchEnd: number | null } | null {
+  const messages: KafkaMessage[] = [];
+  let batchEnd: number | null = null;
+  let start = 4;
+  const at = { pos: 0 };
+  while (start + BATCH_OVERHEAD <= set.length) {
+    const end = start + 12 + set.readInt32BE(start + 8);
+    if (end > set.length) break;
+    const attributes = set.readInt16BE(start + ATTRIBUTES_OFFSET);
+    if (set[start + 16] !== 2 || (attributes & COMPRESSION_MASK) !== 0) return null;
+    const baseOffset = readInt64(set, start);
+    batchEnd = baseOffset + set.readInt32BE(start + 23) + 1;
+    if ((attributes & CONTROL_BATCH) === 0) {
+      const firstTimestamp = readInt64(set, start + 27);
+      const logAppendTime = (attributes & LOG_APPEND_TIME) !== 0 ? readInt64(set, start + 35) : -1;
+      const count = set.readInt32BE(start + 57);
+      at.pos = start + BATCH_OVERHEAD;
+      for (let i = 0; i < count; i++) {
+        readVarLong(set, at); // record length
+        at.pos++; // record attributes
+        const timestampDelta = readVarLong(set, at);
+        const offset = baseOffset + readVarLong(set, at);
+        const key = readBytes(set, at);
+        const value = readBytes(set, at);
+        const m: KafkaMessage = { offset, timestamp: logAppendTime >= 0 ? logAppendTime : firstTimestamp + timestampDelta, key, value };
+        const headerCount = readVarLong(set, at);
+        if (headerCount > 0) {
+          const headers: Record<string, Buffer | Buffer[]> = {};
+          for (let h = 0; h < headerCount; h++) {
+            const nameLen = readVarLong(set, at);
+            const name = set.toString('utf8', at.pos, at.pos + nameLen);
+            at.pos += nameLen;
+            // A null header value stays null, as kafkajs gives it.
+            const v = readBytes(set, at) as Buffer;
+            const prev = headers[name];
+            headers[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+          }
+          m.headers = headers;
+        }
+        messages.push(m);
+      }
+    }
+    start = end;
   }
-  return {
-    request: {
-      apiKey: PRODUCE_API_KEY, apiVersion: 3, apiName: 'Produce', expectResponse: () => true,
-      encode: async () => {
-        const e = new KjsEncoder(size);
-        e.writeBuffer(body);
-        return e;
-      },
-    },
-    response: produceV3Response,
-  };
+  return { messages, batchEnd };
 }

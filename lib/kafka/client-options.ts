@@ -1,0 +1,44 @@
+/** Options of the Kafka client and of its calls. */
+import type { DataLoss } from './data-loss.js';
+import type { KafkaRetryEvent, KafkaRetryOptions } from './retry.js';
+
+/** How a `KafkaClient` connects, retries, reads and writes. */
+export interface KafkaClientOptions {
+  clientId?: string;
+  retry?: KafkaRetryOptions;
+  onRetry?: (event: KafkaRetryEvent) => void;
+  /**
+   * `read_committed` hides records of aborted transactions and reads up to the last stable offset.
+   * Default `read_uncommitted` (Kafka's and Spark's default). Note: the librdkafka 2.0.2 test broker
+   * does not filter aborted transactions.
+   */
+  isolationLevel?: 'read_uncommitted' | 'read_committed';
+  /** Messages per produce request. Default 1000 (fastest in notes/stack-bench.md §6). */
+  produceBatchSize?: number;
+  /** Use kafkajs' idempotent producer (broker-side dedup of producer retries within one session). */
+  idempotent?: boolean;
+  /**
+   * Whether `KafkaClient.produce` sends a chunk again when its request fails (default true). A request
+   * that timed out may still have been written, so a resend can duplicate records (the librdkafka 2.0.2
+   * test broker does not deduplicate idempotent producers). With false, a failed chunk throws
+   * `KafkaProduceError` at once, so the caller can find out what was written before sending again.
+   */
+  resendFailedProduce?: boolean;
+  /** Timeout for establishing a connection in ms. Default 3000. */
+  connectionTimeoutMs?: number;
+  /** Timeout for one request in ms. Default 30000. */
+  requestTimeoutMs?: number;
+  /** kafkajs' own logging. Default 'nothing': failures surface as errors and retry events instead. */
+  logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+}
+
+/** Options of `KafkaClient.fetchRange`. */
+export interface FetchRangeOptions {
+  /** Bytes per partition per fetch request; grows by itself when one record set does not fit. Default 8 MiB. */
+  maxBytes?: number;
+  /**
+   * Called for offsets of the range that are gone; reading then continues with what is left.
+   * Without it, lost offsets throw `KafkaDataLossError` (failOnDataLoss=true).
+   */
+  onDataLoss?: (loss: DataLoss) => void;
+}

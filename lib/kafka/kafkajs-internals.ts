@@ -1,0 +1,204 @@
+/**
+ * Every use of kafkajs beyond its public API: its private modules (`kafkajs/src/...`), the private `Cluster`
+ * and `Broker` objects behind `Kafka`, and fields of those objects. package.json pins kafkajs to exactly 2.2.4
+ * because none of this is covered by semver; upgrading means checking each piece below against the new
+ * sources. A missing private symbol or field throws at once, naming the expected version, rather than
+ * misbehaving later.
+ *
+ * Why each piece is used:
+ * - `Cluster` (from the private `createCluster` of `Kafka`) and the private `sendRequest` of `Broker`: the
+ *   checkpoint, not a consumer group, owns the offsets, and kafkajs has no public API to read a partition
+ *   without joining a group (a join costs ~3 s and `consumer.seek` only works after `run()`), so the client
+ *   sends requests to partition leaders itself, as kafkajs' consumer does underneath.
+ * - The protocol `Encoder`, the Fetch v4 and Produce v3 response parsers, the record-set decoder and
+ *   `filterAbortedMessages`: sluice encodes Fetch and Produce requests itself (see protocol/) but hands
+ *   kafkajs' connection the request shape it expects, gets kafkajs' typed errors for failed partitions, and
+ *   leaves record sets its own decoder does not handle (compressed, pre-0.11, aborted transactions) to kafkajs.
+ * - `crc32C` and the default partitioner's `murmur2`: record batches carry a CRC-32C, and keyed records
+ *   must land on the partition kafkajs' (Java's) default partitioner picks.
+ * - A Broker's `connectionPool` and a Cluster's `findControllerBroker`, wrapped per instance to work around a
+ *   kafkajs socket leak and the librdkafka mock's controller id (see {@link shareConnects} and
+ *   {@link createCluster}).
+ */
+import { createRequire } from 'node:module';
+import type { Kafka } from 'kafkajs';
+
+const require = createRequire(import.meta.url);
+
+const Encoder = require('kafkajs/src/protocol/encoder') as new (size?: number) => { writeBuffer(b: Buffer): unknown };
+const Decoder = require('kafkajs/src/protocol/decoder') as new (buf: Buffer) => unknown;
+const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages') as (decoder: unknown) => Promise<KjsRecord[]>;
+const fetchV4Response = require('kafkajs/src/protocol/requests/fetch/v4/response') as { parse(data: unknown): Promise<unknown> };
+
+/** CRC-32C of a buffer, unsigned. */
+export const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buf: Buffer) => number;
+
+/** Java's murmur2 of a key, as kafkajs' default partitioner computes it. */
+export const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
+
+/** Drops the records of aborted transactions (and their control records) from a decoded record set. */
+export const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages') as (
+  args: { messages: KjsRecord[]; abortedTransactions: unknown[] }) => KjsRecord[];
+
+/** Produce v3 response: `decode` reads it, `parse` throws kafkajs' error for the first failed partition. */
+export const produceV3Response = require('kafkajs/src/protocol/requests/produce/v3/response') as {
+  decode(raw: Buffer): Promise<unknown>;
+  parse(data: unknown): Promise<ProduceV3Response>;
+};
+
+/** What the Produce v3 response holds. */
+export interface ProduceV3Response {
+  topics: Array<{ topicName: string; partitions: Array<{ partition: number; errorCode: number; baseOffset: string }> }>;
+}
+
+/**
+ * Throws kafkajs' typed error (KafkaJSOffsetOutOfRange, retriable protocol errors) for the first failed
+ * partition of a Fetch v4 response; gives the response back otherwise.
+ */
+export const parseFetchV4Response = fetchV4Response.parse as <T>(data: T) => Promise<T>;
+
+/** A record as kafkajs decodes it. */
+export interface KjsRecord {
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | Buffer[]>;
+  isControlRecord: boolean;
+  batchContext: { firstOffset: string; lastOffsetDelta: number };
+}
+
+/** Decodes a record set (an int32 size, then record batches or a legacy message set) with kafkajs' decoder. */
+export function kafkajsDecodeRecordSet(recordSet: Buffer): Promise<KjsRecord[]> {
+  return decodeMessages(new Decoder(recordSet));
+}
+
+/** A request body already encoded, wrapped in what kafkajs' connection expects `encode()` to return. */
+export function kafkajsEncoded(body: Buffer): unknown {
+  const e = new Encoder(body.length);
+  e.writeBuffer(body);
+  return e;
+}
+
+/** A request as kafkajs' connection sends it: its header fields and body, and how its response is read. */
+export interface KjsRequest<Decoded, Parsed> {
+  request: { apiKey: number; apiVersion: number; apiName: string; expectResponse: () => boolean; encode: () => Promise<unknown> };
+  response: { decode(raw: Buffer): Promise<Decoded>; parse(data: Decoded): Promise<Parsed> };
+}
+
+/** The part of kafkajs' private Broker (src/broker/index.js) the client uses. */
+export interface KjsBroker {
+  offsetCommit(req: {
+    groupId: string; groupGenerationId: number; memberId: string;
+    topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>;
+  }): Promise<unknown>;
+  offsetFetch(req: { groupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number }> }> }):
+    Promise<{ responses: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }>;
+}
+
+/** Cluster metadata as kafkajs' private Cluster caches it. */
+export interface KjsMetadata {
+  controllerId: number;
+  brokers: Array<{ nodeId: number }>;
+  topicMetadata: Array<{ topic: string; topicErrorCode: number; partitionMetadata: Array<{ partitionId: number }> }>;
+}
+
+/** The part of kafkajs' private Cluster (src/cluster/index.js) the client uses. */
+export interface KjsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  metadata(args?: { topics?: string[] }): Promise<KjsMetadata | null>;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(args: { nodeId: string }): Promise<KjsBroker>;
+  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
+  findControllerBroker(): Promise<KjsBroker>;
+  findGroupCoordinator(args: { groupId: string }): Promise<KjsBroker>;
+  fetchTopicsOffset(topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>):
+    Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
+  brokerPool: { metadata: KjsMetadata | null };
+}
+
+/** Options of kafkajs' private createCluster. */
+export interface KjsClusterOptions {
+  allowAutoTopicCreation?: boolean;
+  isolationLevel?: number;
+  maxInFlightRequests?: number | null;
+}
+
+type CreateCluster = (opts: KjsClusterOptions) => KjsCluster;
+
+/**
+ * A new Cluster of `kafka`, made by its private createCluster. `kafka`'s own clusters (those of the
+ * producers it creates) are made the same way from then on, so all of them get the controller fallback of
+ * {@link patchControllerLookup}.
+ */
+export function createCluster(kafka: Kafka, opts: KjsClusterOptions): KjsCluster {
+  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+  if (!symbol) throw new Error('kafkajs internals changed: Kafka has no createCluster symbol (expected kafkajs 2.2.x)');
+  const holder = kafka as unknown as Record<symbol, CreateCluster>;
+  const original = holder[symbol];
+  holder[symbol] = (o) => patchControllerLookup(original(o));
+  return holder[symbol](opts);
+}
+
+/**
+ * The librdkafka 2.0.2 mock broker reports ControllerId=0 while its brokers are numbered from 1, so
+ * kafkajs cannot find the controller and every request it routes there fails with "Broker 0 not found
+ * in the cached metadata" — notably InitProducerId for the idempotent producer. We wrap
+ * `findControllerBroker` on each cluster this client creates (not kafkajs' prototype, so other kafkajs
+ * users in the process are untouched) and fall back to the lowest-id broker ONLY when the reported
+ * controller id is absent from the broker list, which a real cluster never reports (a stale but
+ * existing controller id still takes kafkajs' normal refresh-and-retry path). CreateTopics and
+ * DeleteTopics stay unsupported by the mock regardless.
+ */
+function patchControllerLookup(cluster: KjsCluster): KjsCluster {
+  const original = cluster.findControllerBroker.bind(cluster);
+  cluster.findControllerBroker = async () => {
+    try {
+      return await original();
+    } catch (err) {
+      const md = cluster.brokerPool.metadata;
+      if ((err as Error).name !== 'KafkaJSBrokerNotFound' || !md || md.brokers.length === 0 ||
+        md.brokers.some((b) => b.nodeId === md.controllerId)) throw err;
+      const fallback = Math.min(...md.brokers.map((b) => b.nodeId));
+      return cluster.findBroker({ nodeId: String(fallback) });
+    }
+  };
+  return cluster;
+}
+
+const guarded = new WeakSet<object>();
+
+/**
+ * kafkajs' Connection.connect opens a new socket on every call until one is connected, so two requests
+ * that find the connection closed at once (a read task and its prefetch) open two sockets and leak one,
+ * which keeps the process from exiting. Makes each of a broker's connections share a pending connect.
+ */
+export function shareConnects(broker: KjsBroker): KjsBroker {
+  if (guarded.has(broker)) return broker;
+  guarded.add(broker);
+  const pool = (broker as unknown as { connectionPool?: { pool?: Array<{ connect(): Promise<unknown> }> } }).connectionPool?.pool;
+  if (!pool) throw new Error('kafkajs internals changed: Broker has no connectionPool.pool (expected kafkajs 2.2.x)');
+  for (const connection of pool) {
+    const connect = connection.connect.bind(connection);
+    let pending: Promise<unknown> | null = null;
+    connection.connect = () => (pending ??= connect().finally(() => { pending = null; }));
+  }
+  return broker;
+}
+
+type SendRequest = <D, P>(request: KjsRequest<D, P>) => Promise<P>;
+
+let sendRequestSymbol: symbol | undefined;
+
+/** Sends `request` over `broker`'s connection pool (kafkajs' private Broker sendRequest); resolves to the parsed response. */
+export function sendRequest<D, P>(broker: KjsBroker, request: KjsRequest<D, P>): Promise<P> {
+  if (!sendRequestSymbol) {
+    const found = Object.getOwnPropertySymbols(Object.getPrototypeOf(broker)).find((s) => s.description === 'private:Broker:sendRequest');
+    if (!found) throw new Error('kafkajs internals changed: Broker has no sendRequest symbol (expected kafkajs 2.2.x)');
+    sendRequestSymbol = found;
+  }
+  return (broker as unknown as Record<symbol, SendRequest>)[sendRequestSymbol](request);
+}
