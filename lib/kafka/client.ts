@@ -3,7 +3,7 @@
  * through {@link KafkaClient}, so the client library can be swapped without touching them.
  *
  * Choice: kafkajs 2.2.4 (pure JS, no native build). Measured on this machine against the librdkafka
- * mock (notes/stack-bench.md §6): reading without a group through its internal cluster reaches
+ * mock when the client was chosen: reading without a group through its internal cluster reaches
  * ~470k msg/s, faster than @confluentinc/kafka-javascript's native assign API (~113k msg/s), which also
  * needs a native build; producing runs at ~100k msg/s (confluent native: ~214k). @platformatic/kafka
  * cannot talk to the mock at all.
