@@ -2,7 +2,7 @@ import { makeData, RecordBatch, Schema, Struct } from 'apache-arrow';
 import type { BatchContext } from './batch-context.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import type { Executor, FragmentJob } from './executor.js';
-import { acquireLanes, destroyLanes, releaseLanes, type Lane } from './lanes.js';
+import { acquireLanes, destroyLanes, releaseLanes, type Lane } from './worker-pool.js';
 import type { FragmentResult, StatefulResult } from './task-runner.js';
 import { reviveWorkerError, type HeldBatch, type WorkerMessage, type WorkerReply, type WorkerSetup } from './worker-protocol.js';
 
@@ -23,7 +23,7 @@ function heldPlaceholder(numRows: number): RecordBatch {
  * Runs tasks in worker threads, one lane (thread) per thread asked for, so that state partition p always
  * runs on lane p mod N and keeps its state in that thread's memory between batches; stateless fragments
  * are spread over the lanes in turn. Lanes come from the process's idle lanes when a query closed before
- * (see lanes.ts) and go back there when this query closes.
+ * (see worker-pool.ts) and go back there when this query closes.
  */
 export class PoolExecutor implements Executor {
   private readonly lanes: Lane[];

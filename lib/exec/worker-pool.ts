@@ -1,3 +1,7 @@
+/**
+ * The process's pool of worker threads. A query's PoolExecutor takes its lanes (threads) from here and
+ * gives them back when it closes, so the next query of the process starts on warm threads.
+ */
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 
