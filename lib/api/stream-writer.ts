@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { SluiceError } from '../errors.js';
 import { InProcessExecutor } from '../exec/executor.js';
 import { MicroBatchExecution, type Trigger } from '../exec/micro-batch-execution.js';
-import { PoolExecutor } from '../exec/worker-pool.js';
+import { PoolExecutor } from '../exec/pool-executor.js';
 import { analyze } from '../plan/analyzer.js';
 import { walkPlan } from '../plan/logical-plan.js';
 import type { OutputMode, StreamSink } from '../sinks/sink.js';

@@ -6,15 +6,16 @@ import { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
 import type { PlanNode, SourceNode, StatefulNode } from '../plan/logical-plan.js';
-import { nodeName } from '../plan/logical-plan.js';
 import type { StreamSink } from '../sinks/sink.js';
-import { END_OF_INPUT_WATERMARK_MS, type ReadLimit, type SourceOffset, type StreamSource } from '../sources/source.js';
+import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
 import type { BatchContext, EventTimeStats } from './batch-context.js';
 import { sleep, type Clock } from './clock.js';
 import { crashPoint } from './crash-points.js';
 import type { Executor, FragmentJob } from './executor.js';
-import type { QueryProgress, SourceProgress, StateOperatorProgress } from './progress.js';
+import type { QueryProgress } from './progress.js';
+import { ProgressReporter, type BatchMetrics } from './progress-reporter.js';
 import type { StatefulResult } from './task-runner.js';
+import { WatermarkTracker } from './watermark-tracker.js';
 
 /** When batches run: every interval, once, or until the data available now is processed. */
 export type Trigger = { processingTimeMs: number } | { once: true } | { availableNow: true };
@@ -64,11 +65,10 @@ export class MicroBatchExecution {
   private checkpoint!: Checkpoint;
   private sources: { node: SourceNode; source: StreamSource }[] = [];
   private executor!: Executor;
+  private progress!: ProgressReporter;
+  private readonly watermark: WatermarkTracker;
   private committed: SourceOffset[] = [];
-  private watermarkMs = 0;
-  private maxEventTime = new Map<number, number>();
   private nextProcessingTimeoutMs = Infinity;
-  private watermarkMoved = false;
   private nextBatchId = 0;
   private readonly abort = new AbortController();
   private stopping = false;
@@ -79,7 +79,9 @@ export class MicroBatchExecution {
   private lastTriggerStart: number | null = null;
   private begun = false;
 
-  constructor(private readonly config: QueryConfig) {}
+  constructor(private readonly config: QueryConfig) {
+    this.watermark = new WatermarkTracker(config.analysis.watermarks, config.analysis.multipleWatermarkPolicy);
+  }
 
   /** The driver's status, with what a source or the sink says it is stalled on (e.g. a broker it retries). */
   get status(): QueryStatus {
@@ -106,6 +108,8 @@ export class MicroBatchExecution {
     this.checkpoint = await Checkpoint.open(c.checkpointDir, { numStatePartitions: c.numStatePartitions });
     this.id = this.checkpoint.queryId;
     this.sources = c.analysis.sources.map((node) => ({ node, source: node.create() }));
+    this.progress = new ProgressReporter({ id: this.id, runId: this.runId, name: c.name ?? null }, this.sources.map((s) => s.source),
+      c.sink, c.analysis.statefulNodes, c.onProgress);
     try {
       for (let i = 0; i < this.sources.length; i++) {
         await this.sources[i].source.initialize({ dir: this.checkpoint.sourceDir(i), index: i, queryId: this.id });
@@ -143,22 +147,22 @@ export class MicroBatchExecution {
   private async recover(): Promise<void> {
     const next = await this.checkpoint.nextBatch();
     this.nextBatchId = next.batchId;
-    this.watermarkMs = next.previousCommit?.nextWatermarkMs ?? 0;
+    this.watermark.restore(next.previousCommit?.nextWatermarkMs ?? 0);
     if (this.config.analysis.statefulNodes.length > 0 && next.previousCommit) this.nextProcessingTimeoutMs = -Infinity;
     const prior = next.rerun ? next.offsets : next.previousOffsets;
     if (next.rerun) {
       const startOffsets = next.offsets.sources.map((s) => s.start);
       this.committed = startOffsets;
       this.status = { message: `Re-running batch ${next.batchId} after a restart`, isDataAvailable: true, isTriggerActive: true };
-      await this.runBatch(next.offsets, 0);
+      this.progress.startTrigger();
+      await this.runBatch(next.offsets);
     } else {
       this.committed = this.sources.map((_, i) => prior?.sources[i]?.end ?? null);
     }
   }
 
   /** Asks every source how far a batch starting now could read. */
-  private async pollSources(): Promise<{ ends: SourceOffset[]; hasData: boolean; latestOffsetMs: number }> {
-    const t0 = performance.now();
+  private async pollSources(): Promise<{ ends: SourceOffset[]; hasData: boolean }> {
     const ends: SourceOffset[] = [];
     // Trigger.Once reads everything available in one batch, ignoring per-trigger limits, as Spark does.
     const unlimited: ReadLimit = { maxRows: Infinity, maxFiles: Infinity };
@@ -167,7 +171,7 @@ export class MicroBatchExecution {
       ends.push(await this.sources[i].source.latestOffset(this.committed[i], limit));
     }
     const hasData = ends.some((e, i) => e !== null && !isDeepStrictEqual(e, this.committed[i]));
-    return { ends, hasData, latestOffsetMs: performance.now() - t0 };
+    return { ends, hasData };
   }
 
   private async triggerLoop(): Promise<void> {
@@ -184,7 +188,8 @@ export class MicroBatchExecution {
       }
       this.lastTriggerStart = clock.now();
       this.status = { message: 'Getting offsets from sources', isDataAvailable: false, isTriggerActive: true };
-      const { ends, hasData, latestOffsetMs } = await this.pollSources();
+      this.progress.startTrigger();
+      const { ends, hasData } = await this.progress.timed('latestOffset', () => this.pollSources());
       const noDataBatchDue = this.noDataBatchDue();
       if ('once' in trigger && ranOnce) break;
       if (!hasData && !noDataBatchDue) {
@@ -198,15 +203,16 @@ export class MicroBatchExecution {
         batchId: this.nextBatchId,
         sources: ends.map((end, i) => ({ start: this.committed[i], end: end ?? this.committed[i] })),
         batchTimestampMs: Math.max(0, Math.floor(clock.now())),
-        batchWatermarkMs: Math.max(0, Math.floor(this.watermarkMs)),
+        batchWatermarkMs: Math.max(0, Math.floor(this.watermark.watermarkMs)),
         conf: { numStatePartitions: this.config.numStatePartitions },
       };
       this.status = { message: `Processing new data (batch ${entry.batchId})`, isDataAvailable: hasData, isTriggerActive: true };
-      const w0 = performance.now();
-      crashPoint('before-offsets', entry.batchId);
-      await this.checkpoint.offsets.add(entry.batchId, entry);
-      crashPoint('after-offsets', entry.batchId);
-      await this.runBatch(entry, latestOffsetMs, performance.now() - w0);
+      await this.progress.timed('walCommit', async () => {
+        crashPoint('before-offsets', entry.batchId);
+        await this.checkpoint.offsets.add(entry.batchId, entry);
+        crashPoint('after-offsets', entry.batchId);
+      });
+      await this.runBatch(entry);
       ranOnce = true;
     }
   }
@@ -215,13 +221,13 @@ export class MicroBatchExecution {
   private noDataBatchDue(): boolean {
     const a = this.config.analysis;
     if (a.statefulNodes.length === 0) return false;
-    if (this.watermarkMoved && a.usesWatermark) return true;
+    if (this.watermark.movedInLastBatch && a.usesWatermark) return true;
     return this.nextProcessingTimeoutMs <= this.config.clock.now();
   }
 
-  private async runBatch(entry: OffsetEntry, latestOffsetMs: number, walCommitMs = 0): Promise<void> {
+  private async runBatch(entry: OffsetEntry): Promise<void> {
     const c = this.config;
-    const started = performance.now();
+    this.progress.startBatch();
     const batchId = entry.batchId;
     const ctx: BatchContext = {
       batchId, batchTimestampMs: entry.batchTimestampMs, watermarkMs: entry.batchWatermarkMs,
@@ -236,20 +242,29 @@ export class MicroBatchExecution {
       await this.executor.resetState();
       throw err;
     }
-    const a0 = performance.now();
-    output = unifySchemas(output);
+    const numOutputRows = await this.progress.timed('addBatch', () => this.addBatch(batchId, output, run.late));
+    await this.progress.timed('commit', () => this.commitBatch(entry, run));
+    this.progress.finishBatch(run, entry, numOutputRows);
+  }
+
+  /** Hands the batch's output (and late rows) to the sinks; returns the number of output rows. */
+  private async addBatch(batchId: number, batches: RecordBatch[], late: RecordBatch[]): Promise<number> {
+    const c = this.config;
+    const output = unifySchemas(batches);
     const schema = output[0]?.schema ?? c.analysis.outputSchema;
-    if (c.lateSink && run.late.length > 0) await c.lateSink.addBatch(batchId, new Table(unifySchemas(run.late)));
+    if (c.lateSink && late.length > 0) await c.lateSink.addBatch(batchId, new Table(unifySchemas(late)));
     const table = schema ? new Table(compactBatches(schema, output)) : new Table(output);
     await c.sink.addBatch(batchId, table);
     crashPoint('after-sink', batchId);
-    const addBatchMs = performance.now() - a0;
+    return countRows(output);
+  }
 
-    const c0 = performance.now();
+  /** Writes commits/N with the next watermark, then commits the sources and moves past the batch. */
+  private async commitBatch(entry: OffsetEntry, run: BatchRun): Promise<void> {
+    const c = this.config;
+    const batchId = entry.batchId;
     const ends = entry.sources.map((s) => s.end);
-    const newWatermark = this.inputEnded(ends) ? END_OF_INPUT_WATERMARK_MS : this.advanceWatermark(run.eventTime);
-    this.watermarkMoved = newWatermark > entry.batchWatermarkMs;
-    this.watermarkMs = newWatermark;
+    const newWatermark = this.watermark.update(entry.batchWatermarkMs, run.eventTime, this.inputEnded(ends));
     await this.checkpoint.commits.add(batchId, {
       batchId, nextWatermarkMs: Math.floor(newWatermark), committedAtMs: Date.now(),
       stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId + 1])),
@@ -260,11 +275,6 @@ export class MicroBatchExecution {
     this.nextBatchId = batchId + 1;
     this.nextProcessingTimeoutMs = run.nextProcessingTimeoutMs;
     if (batchId % 10 === 0) await this.checkpoint.purge(c.retainBatches);
-    const commitMs = performance.now() - c0;
-    c.onProgress(this.progress(run, entry, {
-      latestOffset: latestOffsetMs, walCommit: walCommitMs, addBatch: addBatchMs, commit: commitMs,
-      triggerExecution: performance.now() - started + latestOffsetMs + walCommitMs,
-    }, countRows(output)));
   }
 
   /**
@@ -275,56 +285,6 @@ export class MicroBatchExecution {
     if (!this.config.analysis.usesWatermark || this.sources.length === 0) return false;
     return this.sources.every((s, i) => ends[i] !== null && s.source.reachedEnd?.(ends[i]) === true);
   }
-
-  /** The next watermark: the smallest (policy min) of each withWatermark's max event time minus its delay; it never goes back. */
-  private advanceWatermark(stats: Map<number, EventTimeStats>): number {
-    for (const [id, s] of stats) {
-      if (s.count > 0) this.maxEventTime.set(id, Math.max(this.maxEventTime.get(id) ?? -Infinity, s.max));
-    }
-    const candidates: number[] = [];
-    for (const w of this.config.analysis.watermarks) {
-      const max = this.maxEventTime.get(w.id);
-      if (max !== undefined) candidates.push(max - w.delayMs);
-    }
-    if (candidates.length === 0) return this.watermarkMs;
-    const policy = this.config.analysis.multipleWatermarkPolicy === 'max' ? Math.max : Math.min;
-    return Math.max(this.watermarkMs, policy(...candidates));
-  }
-
-  private progress(run: BatchRun, entry: OffsetEntry, durationMs: QueryProgress['durationMs'], numOutputRows: number): QueryProgress {
-    const secs = Math.max(durationMs.triggerExecution, 0.001) / 1000;
-    const sinceLast = this.lastProgressAt > 0 ? (performance.now() - this.lastProgressAt) / 1000 : secs;
-    this.lastProgressAt = performance.now();
-    const numInputRows = run.numInputRows.reduce((a, b) => a + b, 0);
-    const ev = [...run.eventTime.values()].reduce((acc, s) => ({
-      max: Math.max(acc.max, s.max), min: Math.min(acc.min, s.min), sum: acc.sum + s.sum, count: acc.count + s.count,
-    }), { max: -Infinity, min: Infinity, sum: 0, count: 0 });
-    const iso = (ms: number): string => new Date(ms).toISOString();
-    const sources: SourceProgress[] = this.sources.map((s, i) => ({
-      description: s.source.description,
-      startOffset: entry.sources[i].start,
-      endOffset: entry.sources[i].end,
-      numInputRows: run.numInputRows[i],
-      numMalformedRows: run.numMalformed[i],
-      inputRowsPerSecond: run.numInputRows[i] / sinceLast,
-      processedRowsPerSecond: run.numInputRows[i] / secs,
-      ...withMetrics(run.sourceMetrics[i], s.source.metrics?.() ?? {}),
-    }));
-    const stateOperators: StateOperatorProgress[] = this.config.analysis.statefulNodes.map((n) => run.stateProgress(n));
-    return {
-      id: this.id, runId: this.runId, name: this.config.name ?? null, timestamp: iso(Date.now()), batchId: entry.batchId,
-      numInputRows, inputRowsPerSecond: numInputRows / sinceLast, processedRowsPerSecond: numInputRows / secs,
-      durationMs,
-      eventTime: {
-        watermark: iso(entry.batchWatermarkMs),
-        ...(ev.count > 0 ? { min: iso(ev.min), max: iso(ev.max), avg: iso(ev.sum / ev.count) } : {}),
-      },
-      stateOperators, sources,
-      sink: { description: this.config.sink.description, numOutputRows },
-    };
-  }
-
-  private lastProgressAt = 0;
 
   private releaseIdleWaiters(): void {
     const ws = this.idleWaiters;
@@ -386,16 +346,6 @@ export class MicroBatchExecution {
 }
 
 /**
- * `{ metrics }` when there are any, so progress without source metrics keeps its shape: the source's own
- * figures plus its read tasks' counters (a counter both report, e.g. lost offsets, adds up).
- */
-function withMetrics(fromTasks: Record<string, number>, fromSource: Record<string, number>): { metrics?: Record<string, number> } {
-  const metrics = { ...fromSource };
-  for (const [k, v] of Object.entries(fromTasks)) metrics[k] = (metrics[k] ?? 0) + v;
-  return Object.keys(metrics).length > 0 ? { metrics } : {};
-}
-
-/**
  * Batches whose schemas were inferred separately (a user function without a declared schema, run in
  * several tasks) may disagree, e.g. a column all null in one task; they are re-inferred together. Schemas
  * that agree in names and types but are separate objects (one built by a partition that had rows, one read
@@ -413,14 +363,14 @@ function unifySchemas(batches: RecordBatch[]): RecordBatch[] {
 }
 
 /** One batch's evaluation of the plan: fragments through the executor, exchanges, stateful partitions. */
-class BatchRun {
+class BatchRun implements BatchMetrics {
   readonly numInputRows: number[];
   readonly numMalformed: number[];
   readonly sourceMetrics: Record<string, number>[];
   readonly eventTime = new Map<number, EventTimeStats>();
   readonly late: RecordBatch[] = [];
   nextProcessingTimeoutMs = Infinity;
-  private readonly stateResults = new Map<number, StatefulResult[]>();
+  readonly stateResults = new Map<number, StatefulResult[]>();
   private readonly sourceIndex: Map<number, number>;
 
   constructor(
@@ -499,24 +449,5 @@ class BatchRun {
       this.nextProcessingTimeoutMs = Math.min(this.nextProcessingTimeoutMs, r.metrics.nextProcessingTimeoutMs);
     }
     return out.flatMap((r) => r.batches.filter((b) => b.numRows > 0));
-  }
-
-  /** Progress of one stateful operator, summed over its partitions. */
-  stateProgress(node: StatefulNode): StateOperatorProgress {
-    const rs = this.stateResults.get(node.id) ?? [];
-    const sum = (f: (r: StatefulResult) => number): number => rs.reduce((a, r) => a + f(r), 0);
-    return {
-      operatorName: nodeName(node),
-      numRowsTotal: sum((r) => r.metrics.numRowsTotal),
-      numRowsUpdated: sum((r) => r.metrics.numRowsUpdated),
-      numRowsRemoved: sum((r) => r.metrics.numRowsRemoved),
-      numKeysTimedOut: sum((r) => r.metrics.numKeysTimedOut),
-      numRowsDroppedByWatermark: sum((r) => r.metrics.numRowsDroppedByWatermark),
-      numLateRows: sum((r) => r.metrics.numLateRows),
-      memoryUsedBytes: sum((r) => r.metrics.memoryUsedBytes),
-      commitTimeMs: sum((r) => r.metrics.commitTimeMs),
-      stateLoadTimeMs: sum((r) => r.metrics.stateLoadTimeMs),
-      numShufflePartitions: rs.length,
-    };
   }
 }

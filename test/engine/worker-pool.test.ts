@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, runApp, type LoadedApp } from '../../lib/app/app-runner.js';
-import { idleLaneCount } from '../../lib/exec/lanes.js';
+import { idleLaneCount } from '../../lib/exec/worker-pool.js';
 import { bankData, expectedBank, lastBalances, writeParts } from '../stateful/helpers.js';
 
 /** Output rows of one bank-account run, as JSON, row order included. */
@@ -19,7 +19,7 @@ async function runBank(app: LoadedApp, input: string, ckpt: string, threads: num
   return { movements: JSON.stringify(session.table('bank-account.movements')), accounts: session.table('bank-account.accounts') };
 }
 
-describe('worker lanes across queries', function () {
+describe('worker pool across queries', function () {
   this.timeout(120_000);
   let root: string;
   before(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-')); });

@@ -1,0 +1,137 @@
+import type { OffsetEntry } from '../checkpoint/offset-log.js';
+import { nodeName, type StatefulNode } from '../plan/logical-plan.js';
+import type { StreamSink } from '../sinks/sink.js';
+import type { StreamSource } from '../sources/source.js';
+import type { EventTimeStats } from './batch-context.js';
+import type { QueryProgress, SourceProgress, StateOperatorProgress } from './progress.js';
+import type { StatefulResult } from './task-runner.js';
+
+/** What one batch's run counted, as the progress report reads it. */
+export interface BatchMetrics {
+  /** Per source: rows read, malformed rows, and the counters its read tasks reported. */
+  readonly numInputRows: readonly number[];
+  readonly numMalformed: readonly number[];
+  readonly sourceMetrics: readonly Record<string, number>[];
+  /** Event-time statistics per withWatermark node id. */
+  readonly eventTime: ReadonlyMap<number, EventTimeStats>;
+  /** Results of each stateful node's partitions, by node id. */
+  readonly stateResults: ReadonlyMap<number, StatefulResult[]>;
+}
+
+/** The identity a query's progress reports carry. */
+export interface ProgressIdentity {
+  id: string;
+  runId: string;
+  name: string | null;
+}
+
+/** Phases of a trigger timed on their own; triggerExecution spans the whole trigger. */
+export type TriggerPhase = Exclude<keyof QueryProgress['durationMs'], 'triggerExecution'>;
+
+/**
+ * Progress bookkeeping of a query (Spark's ProgressReporter): times the phases of each trigger, and after
+ * each batch builds its StreamingQueryProgress from what the batch counted and hands it on.
+ */
+export class ProgressReporter {
+  private durations = noDurations();
+  private batchStartedAt = 0;
+  private lastProgressAt = 0;
+
+  constructor(
+    private readonly query: ProgressIdentity,
+    private readonly sources: readonly StreamSource[],
+    private readonly sink: StreamSink,
+    private readonly statefulNodes: readonly StatefulNode[],
+    private readonly onProgress: (p: QueryProgress) => void,
+  ) {}
+
+  /** Starts timing a trigger: phases timed before its batch (polling the sources, the offset log) count towards it. */
+  startTrigger(): void {
+    this.durations = noDurations();
+  }
+
+  /** Runs `body` and adds the time it took to `phase` of the current trigger. */
+  async timed<T>(phase: TriggerPhase, body: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const result = await body();
+    this.durations[phase] += performance.now() - t0;
+    return result;
+  }
+
+  /** Marks the start of the trigger's batch. */
+  startBatch(): void {
+    this.batchStartedAt = performance.now();
+  }
+
+  /** Reports the progress of the batch of `entry` once it is committed. */
+  finishBatch(run: BatchMetrics, entry: OffsetEntry, numOutputRows: number): void {
+    const d = this.durations;
+    const durationMs = { ...d, triggerExecution: performance.now() - this.batchStartedAt + d.latestOffset + d.walCommit };
+    this.onProgress(this.progress(run, entry, durationMs, numOutputRows));
+  }
+
+  private progress(run: BatchMetrics, entry: OffsetEntry, durationMs: QueryProgress['durationMs'], numOutputRows: number): QueryProgress {
+    const secs = Math.max(durationMs.triggerExecution, 0.001) / 1000;
+    const sinceLast = this.lastProgressAt > 0 ? (performance.now() - this.lastProgressAt) / 1000 : secs;
+    this.lastProgressAt = performance.now();
+    const numInputRows = run.numInputRows.reduce((a, b) => a + b, 0);
+    const ev = [...run.eventTime.values()].reduce((acc, s) => ({
+      max: Math.max(acc.max, s.max), min: Math.min(acc.min, s.min), sum: acc.sum + s.sum, count: acc.count + s.count,
+    }), { max: -Infinity, min: Infinity, sum: 0, count: 0 });
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    const sources: SourceProgress[] = this.sources.map((source, i) => ({
+      description: source.description,
+      startOffset: entry.sources[i].start,
+      endOffset: entry.sources[i].end,
+      numInputRows: run.numInputRows[i],
+      numMalformedRows: run.numMalformed[i],
+      inputRowsPerSecond: run.numInputRows[i] / sinceLast,
+      processedRowsPerSecond: run.numInputRows[i] / secs,
+      ...withMetrics(run.sourceMetrics[i], source.metrics?.() ?? {}),
+    }));
+    const stateOperators = this.statefulNodes.map((n) => stateProgress(n, run.stateResults.get(n.id) ?? []));
+    return {
+      id: this.query.id, runId: this.query.runId, name: this.query.name, timestamp: iso(Date.now()), batchId: entry.batchId,
+      numInputRows, inputRowsPerSecond: numInputRows / sinceLast, processedRowsPerSecond: numInputRows / secs,
+      durationMs,
+      eventTime: {
+        watermark: iso(entry.batchWatermarkMs),
+        ...(ev.count > 0 ? { min: iso(ev.min), max: iso(ev.max), avg: iso(ev.sum / ev.count) } : {}),
+      },
+      stateOperators, sources,
+      sink: { description: this.sink.description, numOutputRows },
+    };
+  }
+}
+
+function noDurations(): Record<TriggerPhase, number> {
+  return { latestOffset: 0, walCommit: 0, addBatch: 0, commit: 0 };
+}
+
+/** Progress of one stateful operator, summed over its partitions. */
+function stateProgress(node: StatefulNode, rs: StatefulResult[]): StateOperatorProgress {
+  const sum = (f: (r: StatefulResult) => number): number => rs.reduce((a, r) => a + f(r), 0);
+  return {
+    operatorName: nodeName(node),
+    numRowsTotal: sum((r) => r.metrics.numRowsTotal),
+    numRowsUpdated: sum((r) => r.metrics.numRowsUpdated),
+    numRowsRemoved: sum((r) => r.metrics.numRowsRemoved),
+    numKeysTimedOut: sum((r) => r.metrics.numKeysTimedOut),
+    numRowsDroppedByWatermark: sum((r) => r.metrics.numRowsDroppedByWatermark),
+    numLateRows: sum((r) => r.metrics.numLateRows),
+    memoryUsedBytes: sum((r) => r.metrics.memoryUsedBytes),
+    commitTimeMs: sum((r) => r.metrics.commitTimeMs),
+    stateLoadTimeMs: sum((r) => r.metrics.stateLoadTimeMs),
+    numShufflePartitions: rs.length,
+  };
+}
+
+/**
+ * `{ metrics }` when there are any, so progress without source metrics keeps its shape: the source's own
+ * figures plus its read tasks' counters (a counter both report, e.g. lost offsets, adds up).
+ */
+function withMetrics(fromTasks: Record<string, number>, fromSource: Record<string, number>): { metrics?: Record<string, number> } {
+  const metrics = { ...fromSource };
+  for (const [k, v] of Object.entries(fromTasks)) metrics[k] = (metrics[k] ?? 0) + v;
+  return Object.keys(metrics).length > 0 ? { metrics } : {};
+}

@@ -1,0 +1,20 @@
+import type { Column } from '../../api/column.js';
+import type { AggregateFunction } from '../aggregates/aggregate-functions.js';
+import type { Grouping } from '../windows.js';
+
+/** One aggregate of an `agg(...)` call. */
+export interface AggregateCall {
+  fn: AggregateFunction;
+  args: Column[];
+  alias?: string;
+}
+
+/** What `groupBy(...).agg(...)` describes. */
+export interface AggregateDefinition {
+  groupings: Grouping[];
+  aggregates: AggregateCall[];
+  allowedLatenessMs: number;
+  changelog: boolean;
+  /** An aggregation that is not a changelog runs below this one (it re-emits groups outside append mode). */
+  afterAggregation?: boolean;
+}
