@@ -1,5 +1,5 @@
-import * as path from 'node:path';
-import { StateStore } from '../state/state-store.js';
+import { stateDir } from '../checkpoint/paths.js';
+import { StateStore } from './state-store.js';
 
 /** Per-commit figures of one state partition. */
 export interface StateCommitStats {
@@ -35,7 +35,7 @@ export class StateStoreCache {
       hit.loadTimeMs = 0;
       return hit.store;
     }
-    const dir = path.join(checkpointDir, 'state', String(op), String(partition));
+    const dir = stateDir(checkpointDir, op, partition);
     const started = performance.now();
     const store = await StateStore.load(dir, version, { snapshotInterval: this.options.snapshotInterval });
     this.stores.set(k, { store, version, loadTimeMs: performance.now() - started });
