@@ -1,13 +1,8 @@
 import { stateDir } from '../checkpoint/paths.js';
-import { StateStore } from './state-store.js';
+import { StateStore, type StateCommitMetrics } from './state-store.js';
 
-/** Per-commit figures of one state partition. */
-export interface StateCommitStats {
-  numRowsTotal: number;
-  numRowsUpdated: number;
-  numRowsRemoved: number;
-  memoryUsedBytes: number;
-  commitTimeMs: number;
+/** Per-commit figures of one state partition: what the commit did, and what loading its state cost. */
+export interface StateCommitStats extends StateCommitMetrics {
   /** Time this batch spent loading the partition's state from the checkpoint (0 when it was in memory). */
   stateLoadTimeMs: number;
 }
