@@ -11,7 +11,7 @@
  * on history; callers that produce output must order by key or timeout, never by slot.
  */
 import { murmur3Bytes } from './state-partitioner.js';
-import { FieldDictionary, Latin1View, T_SHORT_STRING, T_SMALL_INT, ValueReader, ValueWriter } from './value-codec.js';
+import { type FieldDictionary, Latin1View, T_SHORT_STRING, T_SMALL_INT, ValueReader, ValueWriter } from './value-codec.js';
 
 /**
  * Seed of the index hash. It must differ from the partitioner's: all keys of one state partition

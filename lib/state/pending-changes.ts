@@ -6,7 +6,7 @@
  * Change `p` is a row across parallel arrays (value offset, timeout, committed slot, key) rather than
  * an object, and values are encoded into one byte buffer, so a batch of puts allocates little.
  */
-import { FieldDictionary, ValueReader, ValueWriter, decodeKeyString, encodeKeyString } from './value-codec.js';
+import { type FieldDictionary, ValueReader, ValueWriter, decodeKeyString, encodeKeyString } from './value-codec.js';
 
 /** Rough heap cost of one change (Map entry, array cells), for the memory estimate. */
 const ENTRY_BYTES = 64;

@@ -66,7 +66,7 @@ function bufferView(bytes: Uint8Array): Buffer & BufferSlices {
  */
 export class Latin1View {
   private of: Uint8Array | null = null;
-  private view: (Buffer & BufferSlices) | null = null;
+  private view = bufferView(new Uint8Array(0));
 
   /** `buf[start, end)` as a latin1 string. */
   slice(buf: Uint8Array, start: number, end: number): string {
@@ -74,7 +74,7 @@ export class Latin1View {
       this.of = buf;
       this.view = bufferView(buf);
     }
-    return this.view!.latin1Slice(start, end);
+    return this.view.latin1Slice(start, end);
   }
 }
 
