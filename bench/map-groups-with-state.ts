@@ -21,6 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, runApp } from '../lib/app/app-runner.js';
+import { operatorStateDir, stateDir, stateRootDir } from '../lib/checkpoint/paths.js';
 import type { QueryProgress } from '../lib/exec/progress.js';
 import { Random } from '../lib/gen/random.js';
 import { StateStore } from '../lib/state/state-store.js';
@@ -119,13 +120,13 @@ interface RunFigures {
 
 /** Total size of the files of each state partition of the checkpoint, by kind. */
 function stateFileBytes(ckpt: string): { snapshotBytes: number; deltaBytes: number; stores: { dir: string; version: number }[] } {
-  const root = path.join(ckpt, 'sums', 'state');
+  const query = path.join(ckpt, 'sums');
   let snapshotBytes = 0;
   let deltaBytes = 0;
   const stores: { dir: string; version: number }[] = [];
-  for (const op of fs.readdirSync(root)) {
-    for (const part of fs.readdirSync(path.join(root, op))) {
-      const dir = path.join(root, op, part);
+  for (const op of fs.readdirSync(stateRootDir(query))) {
+    for (const part of fs.readdirSync(operatorStateDir(query, op))) {
+      const dir = stateDir(query, op, part);
       const names = fs.readdirSync(dir);
       const snaps = names.filter((n) => n.endsWith('.snapshot')).map((n) => Number(n.split('.')[0])).sort((a, b) => a - b);
       const deltas = names.filter((n) => n.endsWith('.delta')).map((n) => Number(n.split('.')[0]));

@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { utf8Data } from '../lib/arrow/columns.js';
+import { stateDir } from '../lib/checkpoint/paths.js';
 import { partitionOf, partitionsOfData } from '../lib/state/state-partitioner.js';
 import { StateStore } from '../lib/state/state-store.js';
 
@@ -68,7 +69,7 @@ async function loadInto(held: { store: StateStore<string, { sum: number }> | nul
 
 async function main(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
-  const dir = StateStore.directory(root, 'sum', 0);
+  const dir = stateDir(root, 'sum', 0);
   try {
     console.log(`state store: running sum {sum: number} per key, ${numKeys.toLocaleString('en')} keys like '${keyOf(123456)}', ` +
       `node ${process.version}, ${os.cpus().length} cpus, load average ${os.loadavg()[0].toFixed(1)}`);

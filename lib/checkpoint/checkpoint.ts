@@ -16,6 +16,7 @@ import { removeStaleTempFiles } from './atomic-file.js';
 import { CommitLog, type CommitEntry } from './commit-log.js';
 import { openMetadata, type CheckpointMetadata, type OpenMetadataOptions } from './metadata.js';
 import { OffsetLog, type ConfValues, type OffsetEntry } from './offset-log.js';
+import { pathSegment, stateDir } from './paths.js';
 
 /** What to run after a (re)start; see {@link Checkpoint.nextBatch}. */
 export type NextBatch =
@@ -35,15 +36,6 @@ export type NextBatch =
     previousOffsets: OffsetEntry | null;
     previousCommit: CommitEntry | null;
   };
-
-const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
-
-// Path segments come from the plan, not from users, so a bad one is a bug (RangeError).
-function segment(what: string, value: string | number): string {
-  const ok = typeof value === 'number' ? Number.isSafeInteger(value) && value >= 0 : SAFE_NAME.test(value);
-  if (!ok) throw new RangeError(`invalid ${what} ${JSON.stringify(value)} for a checkpoint path`);
-  return String(value);
-}
 
 async function removeStaleTempFilesBelow(dir: string): Promise<void> {
   await removeStaleTempFiles(dir);
@@ -102,12 +94,12 @@ export class Checkpoint {
 
   /** The directory of source `index` (its position in the query's sources). */
   sourceDir(index: number): string {
-    return path.join(this.dir, 'sources', segment('source index', index));
+    return path.join(this.dir, 'sources', pathSegment('source index', index));
   }
 
   /** The directory of one partition of a stateful operator's state. */
   stateDir(operatorId: string | number, partition: number): string {
-    return path.join(this.dir, 'state', segment('operator id', operatorId), segment('state partition', partition));
+    return stateDir(this.dir, operatorId, partition);
   }
 
   /** The directory where the sink may keep what it needs to stay idempotent. */

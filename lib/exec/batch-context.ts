@@ -1,7 +1,7 @@
 import type { ReadTask } from '../sources/source.js';
 import type { OutputMode } from '../sinks/sink.js';
 import type { OperatorMetrics } from '../plan/stateful-operator.js';
-import type { StateCommitStats } from './state-store-cache.js';
+import type { StateCommitStats } from '../state/state-store-cache.js';
 
 /** What every task of batch N needs to know; all of it comes from the offset log, so replays match. */
 export interface BatchContext {

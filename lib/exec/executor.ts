@@ -2,7 +2,7 @@ import type { RecordBatch } from 'apache-arrow';
 import type { BatchContext, FragmentSpec } from './batch-context.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
 import { runFragment, runStatefulPartition } from './task-runner.js';
-import { StateStoreCache } from './state-store-cache.js';
+import { StateStoreCache } from '../state/state-store-cache.js';
 
 /** A fragment to run with the rows it starts from (empty when it reads from a source). */
 export interface FragmentJob {

@@ -8,8 +8,8 @@ import { nodeName } from '../plan/logical-plan.js';
 import { newOperatorMetrics } from '../plan/stateful-operator.js';
 import { runReadTask } from '../sources/readers.js';
 import { partitionOf } from '../state/state-partitioner.js';
+import type { StateStoreCache } from '../state/state-store-cache.js';
 import type { BatchContext, EventTimeStats, FragmentMetrics, FragmentSpec, StatefulMetrics } from './batch-context.js';
-import type { StateStoreCache } from './state-store-cache.js';
 
 /** Plan nodes by operator id: the driver's own plan, or the plan a worker rebuilt from the app module. */
 export type PlanIndex = ReadonlyMap<number, PlanNode>;

@@ -2,7 +2,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { Piscina } from 'piscina';
 import { toWorkerError, type HeldBatch, type QueryTask, type WorkerReply, type WorkerMessage } from './worker-protocol.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
-import { StateStoreCache } from './state-store-cache.js';
+import { StateStoreCache } from '../state/state-store-cache.js';
 import { runFragment, runStatefulPartition, type PlanIndex } from './task-runner.js';
 
 // A top-level await on purpose: piscina first tries require() on the worker file, and Node 20's require(esm)

@@ -60,6 +60,24 @@ function bufferView(bytes: Uint8Array): Buffer & BufferSlices {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Buffer & BufferSlices;
 }
 
+/**
+ * Latin1 strings (one char per byte) of byte ranges, e.g. of key encodings that are compared or used
+ * as Map keys. Keeps one Buffer view per underlying array, since a view costs more than a short slice.
+ */
+export class Latin1View {
+  private of: Uint8Array | null = null;
+  private view = bufferView(new Uint8Array(0));
+
+  /** `buf[start, end)` as a latin1 string. */
+  slice(buf: Uint8Array, start: number, end: number): string {
+    if (this.of !== buf) {
+      this.of = buf;
+      this.view = bufferView(buf);
+    }
+    return this.view.latin1Slice(start, end);
+  }
+}
+
 function unsupported(what: string, hint: string): SluiceError {
   return new SluiceError('STATE_VALUE_UNSUPPORTED', `cannot store ${what} in state`, hint);
 }

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QueryCheckpointSummary, StateContents } from '../../lib/checkpoint/inspect.js';
+import { stateDir } from '../../lib/checkpoint/paths.js';
 import { readLastProgress } from '../../lib/checkpoint/inspect.js';
 import { runCli, type CliResult } from '../support/cli.js';
 
@@ -186,7 +187,7 @@ describe('sluice checkpoint', function () {
 
     it('names a missing or corrupt state file', async () => {
       const q = JSON.parse((await runCli(['checkpoint', path.join(copy, 'totals'), '--json'])).stdout);
-      const partDir = path.join(copy, 'totals', 'state', q.stateOperators[0].id, '0');
+      const partDir = stateDir(path.join(copy, 'totals'), q.stateOperators[0].id, 0);
       const delta = path.join(partDir, '1.delta');
       fs.writeFileSync(delta, Buffer.from('v1\nnot a state file'));
       const res = await runCli(['checkpoint', path.join(copy, 'totals')]);

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SluiceError } from '../../lib/errors.js';
+import { stateDir } from '../../lib/checkpoint/paths.js';
 import { StateStore } from '../../lib/state/state-store.js';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing workload can be replayed. */
@@ -61,7 +62,7 @@ describe('state store', () => {
   let dir: string;
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
-    dir = StateStore.directory(root, 'op0', 3);
+    dir = stateDir(root, 'op0', 3);
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -1,13 +1,8 @@
-import * as path from 'node:path';
-import { StateStore } from '../state/state-store.js';
+import { stateDir } from '../checkpoint/paths.js';
+import { StateStore, type StateCommitMetrics } from './state-store.js';
 
-/** Per-commit figures of one state partition. */
-export interface StateCommitStats {
-  numRowsTotal: number;
-  numRowsUpdated: number;
-  numRowsRemoved: number;
-  memoryUsedBytes: number;
-  commitTimeMs: number;
+/** Per-commit figures of one state partition: what the commit did, and what loading its state cost. */
+export interface StateCommitStats extends StateCommitMetrics {
   /** Time this batch spent loading the partition's state from the checkpoint (0 when it was in memory). */
   stateLoadTimeMs: number;
 }
@@ -35,7 +30,7 @@ export class StateStoreCache {
       hit.loadTimeMs = 0;
       return hit.store;
     }
-    const dir = path.join(checkpointDir, 'state', String(op), String(partition));
+    const dir = stateDir(checkpointDir, op, partition);
     const started = performance.now();
     const store = await StateStore.load(dir, version, { snapshotInterval: this.options.snapshotInterval });
     this.stores.set(k, { store, version, loadTimeMs: performance.now() - started });

@@ -1,0 +1,290 @@
+/**
+ * The files of one state store directory, as Spark's HDFS-backed state store keeps them:
+ * `<N>.delta` holds the puts and removes of version N, and `<N>.snapshot` (every few versions) the
+ * whole state at version N. Loading version N reads the newest snapshot at or before N and applies the
+ * deltas after it, so recovery time is bounded by the snapshot interval, not the stream length.
+ *
+ * Both kinds are versioned files (a `v<N>` line, see versioned-file.ts) with this binary body:
+ * ```
+ * u32 magic "SLST", byte kind (1 delta, 2 snapshot), varint state version,
+ * varint name count, length-prefixed field names (the dictionary the values are encoded with),
+ * delta:    u32 entry count, per entry: byte op (0 remove, 1 put, 2 put with timeout), key,
+ *           and for puts the value and, with a timeout, f64 timeout
+ * snapshot: u32 key count, varint record bytes, records (key then value bytes, as the arena holds
+ *           them, so that loading is one copy), byte has-timeouts, then f64 timeout per key
+ * u32 crc32 of everything before it
+ * ```
+ * Keys are in their canonical encoding, values in the dictionary encoding (see value-codec.ts).
+ */
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { SluiceError } from '../errors.js';
+import { isTempFileName } from '../checkpoint/atomic-file.js';
+import { corruptCheckpointFile, readVersionedRaw, writeVersionedRaw } from '../checkpoint/versioned-file.js';
+import { type ArenaHashMap, indexHash } from './arena-hash-map.js';
+import type { PendingChanges } from './pending-changes.js';
+import { ValueReader, ValueWriter } from './value-codec.js';
+
+/** Format version of delta and snapshot files (the `v<N>` line that starts them). */
+export const STATE_FILE_FORMAT_VERSION = 1;
+
+/** "SLST": tells state files from anything else that might carry a `v1` line. */
+const MAGIC = 0x54534c53;
+const KIND_DELTA = 1;
+const KIND_SNAPSHOT = 2;
+const OP_REMOVE = 0;
+const OP_PUT = 1;
+const OP_PUT_WITH_TIMEOUT = 2;
+/** A file buffer bigger than this is dropped after a commit rather than kept for the next. */
+const SCRATCH_KEEP_BYTES = 1 << 20;
+const FILE_NAME = /^([0-9]{1,15})\.(delta|snapshot)$/;
+
+/** The files of a store directory by version. */
+interface StateFiles {
+  deltas: Set<number>;
+  snapshots: number[];
+}
+
+async function listStateFiles(dir: string): Promise<StateFiles> {
+  const files: StateFiles = { deltas: new Set(), snapshots: [] };
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return files;
+    throw err;
+  }
+  for (const name of names) {
+    if (isTempFileName(name)) continue;
+    const m = FILE_NAME.exec(name);
+    if (!m) continue;
+    const version = Number(m[1]);
+    if (m[2] === 'delta') files.deltas.add(version);
+    else files.snapshots.push(version);
+  }
+  files.snapshots.sort((a, b) => a - b);
+  return files;
+}
+
+/** The newest snapshot version at or before `version`, 0 when there is none. */
+function baseSnapshot(files: StateFiles, version: number): number {
+  let base = 0;
+  for (const s of files.snapshots) if (s <= version) base = s;
+  return base;
+}
+
+function deltaFile(dir: string, version: number): string {
+  return path.join(dir, `${version}.delta`);
+}
+
+function snapshotFile(dir: string, version: number): string {
+  return path.join(dir, `${version}.snapshot`);
+}
+
+/**
+ * Fills `map`, which must be empty, with version `version` (> 0) of the store in `dir`: the newest
+ * snapshot at or before it plus the deltas after that snapshot. Throws SluiceError CHECKPOINT_MISSING
+ * when a needed file is gone and CHECKPOINT_CORRUPT (naming the file) when one is torn or damaged; the
+ * map is then partly filled.
+ */
+export async function readStateVersion(dir: string, version: number, map: ArenaHashMap): Promise<void> {
+  const files = await listStateFiles(dir);
+  const base = baseSnapshot(files, version);
+  for (let v = base + 1; v <= version; v++) {
+    if (!files.deltas.has(v)) {
+      throw new SluiceError('CHECKPOINT_MISSING',
+        `cannot load state version ${version} from ${dir}: ${deltaFile(dir, v)} is missing ` +
+        (base > 0 ? `(newest snapshot at or before it: ${base})` : '(and there is no snapshot before it)'),
+        'the state files were deleted or purged past this version; restore the checkpoint directory from a ' +
+        'backup, or delete it to start the query over');
+    }
+  }
+  if (base > 0) await readStateFile(snapshotFile(dir, base), KIND_SNAPSHOT, base, map);
+  for (let v = base + 1; v <= version; v++) await readStateFile(deltaFile(dir, v), KIND_DELTA, v, map);
+}
+
+/**
+ * Deletes the files of `dir` no longer needed to load any version >= `minVersionToKeep`: everything
+ * older than the newest snapshot at or before it. Returns the deleted file names, sorted. Without such
+ * a snapshot nothing can go (the deltas from version 1 are still needed).
+ */
+export async function purgeStateFiles(dir: string, minVersionToKeep: number): Promise<string[]> {
+  const files = await listStateFiles(dir);
+  const base = baseSnapshot(files, minVersionToKeep);
+  if (base === 0) return [];
+  const doomed: string[] = [];
+  for (const d of files.deltas) if (d < base) doomed.push(`${d}.delta`);
+  for (const s of files.snapshots) if (s < base) doomed.push(`${s}.snapshot`);
+  await Promise.all(doomed.map((name) => fsp.rm(path.join(dir, name), { force: true })));
+  return doomed.sort();
+}
+
+async function readStateFile(file: string, kind: number, version: number, map: ArenaHashMap): Promise<void> {
+  const { data } = await readVersionedRaw(file, { maxVersion: STATE_FILE_FORMAT_VERSION });
+  try {
+    if (data.length < 9) throw new Error('it is too short to be a state file');
+    const stored = data.readUInt32LE(data.length - 4);
+    if (crc32(data.subarray(0, data.length - 4)) !== stored) {
+      throw new Error('its checksum does not match (a torn write or damaged bytes)');
+    }
+    const r = new ValueReader(data, [], 0, data.length - 4);
+    if (r.uint32() !== MAGIC) throw new Error('it is not a sluice state file');
+    const fileKind = r.byte();
+    if (fileKind !== kind) {
+      throw new Error(`it holds a ${fileKind === KIND_SNAPSHOT ? 'snapshot' : 'delta'} where a ` +
+        `${kind === KIND_SNAPSHOT ? 'snapshot' : 'delta'} belongs`);
+    }
+    const fileVersion = r.varint();
+    if (fileVersion !== version) throw new Error(`it holds state version ${fileVersion}, not ${version}`);
+    const names: string[] = [];
+    const numNames = r.varint32();
+    for (let i = 0; i < numNames; i++) names.push(r.lengthPrefixedString());
+    r.setNames(names);
+    if (kind === KIND_SNAPSHOT) readSnapshotBody(r, data, names, map);
+    else readDeltaBody(r, data, names, map);
+    if (r.pos !== r.end) throw new Error(`${r.end - r.pos} unexpected bytes after the last entry`);
+  } catch (err) {
+    if (err instanceof SluiceError) throw err;
+    throw corruptCheckpointFile(file, (err as Error).message, err);
+  }
+}
+
+function readSnapshotBody(r: ValueReader, data: Buffer, names: string[], map: ArenaHashMap): void {
+  map.dict.adopt(names);
+  const n = r.uint32();
+  const recordBytes = r.varint();
+  const start = r.pos;
+  if (recordBytes > r.end - start || n > recordBytes) throw new Error('its record section is cut short');
+  map.adoptRecords(data, start, recordBytes, n);
+  r.pos = start + recordBytes;
+  if (r.byte() === 1) {
+    const timeouts = map.timeoutsToFill();
+    for (let slot = 0; slot < n; slot++) timeouts[slot] = r.float64();
+  }
+}
+
+function readDeltaBody(r: ValueReader, data: Buffer, names: string[], map: ArenaHashMap): void {
+  const sameIds = map.dict.adopt(names);
+  const n = r.uint32();
+  let scratch: ValueWriter | null = null;
+  for (let i = 0; i < n; i++) {
+    const op = r.byte();
+    const kstart = r.pos;
+    r.skip();
+    const klen = r.pos - kstart;
+    const h = indexHash(data, kstart, kstart + klen);
+    const slot = map.find(h, data, kstart, klen);
+    if (op === OP_REMOVE) {
+      if (slot < 0) throw new Error(`it removes a key that is not in the state (${data.toString('latin1', kstart, kstart + klen)})`);
+      map.remove(slot);
+      continue;
+    }
+    if (op !== OP_PUT && op !== OP_PUT_WITH_TIMEOUT) throw new Error(`unknown entry type ${op}`);
+    let src: Uint8Array = data;
+    let vstart = r.pos;
+    let vend: number;
+    if (sameIds) {
+      r.skip();
+      vend = r.pos;
+    } else {
+      // The file numbered field names differently from this store: re-encode with the store's ids.
+      const value = r.read();
+      scratch ??= new ValueWriter(256, map.dict);
+      scratch.reset();
+      scratch.write(value);
+      src = scratch.buf;
+      vstart = 0;
+      vend = scratch.pos;
+    }
+    const timeout = op === OP_PUT_WITH_TIMEOUT ? r.float64() : -1;
+    if (slot >= 0) map.update(slot, src, vstart, vend, timeout);
+    else map.insert(h, data, kstart, klen, src, vstart, vend, timeout);
+  }
+}
+
+/** Writes the delta and snapshot files of one store, reusing one buffer across commits. */
+export class StateFileWriter {
+  private w = new ValueWriter(1 << 16, null, true);
+
+  /**
+   * Writes `<dir>/<version>.delta` atomically from `changes` (removes of keys not in committed state
+   * are left out), with the field dictionary `names` the values are encoded with. Returns how many
+   * keys it puts and removes.
+   */
+  async writeDelta(dir: string, version: number, names: readonly string[], changes: PendingChanges):
+    Promise<{ updated: number; removed: number }> {
+    const w = this.w;
+    w.reset();
+    writeHeader(w, KIND_DELTA, version, names);
+    const countAt = w.pos;
+    w.uint32(0);
+    let updated = 0;
+    let removed = 0;
+    const values = changes.values;
+    for (let p = 0; p < changes.length; p++) {
+      const off = changes.offset[p];
+      if (off < 0) {
+        if (changes.slot[p] < 0) continue;
+        w.byte(OP_REMOVE);
+        changes.writeKey(w, p);
+        removed++;
+        continue;
+      }
+      const t = changes.timeout[p];
+      w.byte(t >= 0 ? OP_PUT_WITH_TIMEOUT : OP_PUT);
+      changes.writeKey(w, p);
+      w.raw(values.buf, off, changes.valueEnd(off));
+      if (t >= 0) w.float64(t);
+      updated++;
+    }
+    new DataView(w.buf.buffer).setUint32(countAt, updated + removed, true);
+    w.uint32(crc32(w.buf.subarray(0, w.pos)));
+    await writeVersionedRaw(deltaFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION);
+    return { updated, removed };
+  }
+
+  /** Writes `<dir>/<version>.snapshot` atomically: every entry of `map`. */
+  async writeSnapshot(dir: string, version: number, map: ArenaHashMap): Promise<void> {
+    const w = this.w;
+    w.reset();
+    writeHeader(w, KIND_SNAPSHOT, version, map.dict.names);
+    w.uint32(map.count);
+    const slots = map.slotCount;
+    const ends = new Int32Array(slots);
+    let recordBytes = 0;
+    for (let slot = 0; slot < slots; slot++) {
+      const off = map.recordOffset(slot);
+      if (off < 0) continue;
+      ends[slot] = map.recordEnd(off);
+      recordBytes += ends[slot] - off;
+    }
+    w.varint(recordBytes);
+    w.ensure(recordBytes);
+    const arena = map.arenaBytes;
+    for (let slot = 0; slot < slots; slot++) {
+      const off = map.recordOffset(slot);
+      if (off >= 0) w.raw(arena, off, ends[slot]);
+    }
+    w.byte(map.hasTimeouts ? 1 : 0);
+    if (map.hasTimeouts) {
+      w.ensure(map.count * 8);
+      for (let slot = 0; slot < slots; slot++) if (map.isLive(slot)) w.float64(map.timeout(slot));
+    }
+    w.uint32(crc32(w.buf.subarray(0, w.pos)));
+    await writeVersionedRaw(snapshotFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION);
+  }
+
+  /** Gives back a buffer that a big batch or a snapshot grew, so it does not stay as dead weight. */
+  releaseScratch(): void {
+    if (this.w.buf.length > SCRATCH_KEEP_BYTES) this.w = new ValueWriter(1 << 16, null, true);
+  }
+}
+
+function writeHeader(w: ValueWriter, kind: number, version: number, names: readonly string[]): void {
+  w.uint32(MAGIC);
+  w.byte(kind);
+  w.varint(version);
+  w.varint32(names.length);
+  for (const name of names) w.lengthPrefixedString(name);
+}
