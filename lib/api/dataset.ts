@@ -5,7 +5,7 @@ import type { PlanNode, RowFunction } from '../plan/logical-plan.js';
 import type { StatefulOperator } from '../plan/stateful-operator.js';
 import type { StreamSource } from '../sources/source.js';
 import { Column, col } from './column.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 import type { Session } from './session.js';
 import { DataStreamWriter } from './stream-writer.js';
 import { RelationalGroupedDataset, type GroupingLike } from './relational-grouped-dataset.js';

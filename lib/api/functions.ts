@@ -15,7 +15,7 @@ import type { AggregateName, AggregateOptions } from '../plan/aggregates/aggrega
 import { precisionForRsd } from '../plan/aggregates/hyperloglog.js';
 import type { Grouping } from '../plan/windows.js';
 import { Column, col, type ColumnOrName } from './column.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 
 export {
   Column, col, column, lit, when, coalesce, to_timestamp, timestamp_seconds, unix_timestamp, current_timestamp,

@@ -1,5 +1,5 @@
 import { SluiceError } from '../errors.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 
 /**
  * How the keys of a mapGroupsWithState / flatMapGroupsWithState time out (Spark's GroupStateTimeout):

@@ -5,7 +5,7 @@ import { AggregateOperator } from '../plan/operators/aggregate.js';
 import type { Grouping } from '../plan/windows.js';
 import { Column, col } from './column.js';
 import type { Dataset } from './dataset.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 import { AggregateColumn, GroupingColumn, avg, count, max, min, sum } from './functions.js';
 
 /** What groupBy accepts: column names, column expressions, and window / session_window / bucket. */

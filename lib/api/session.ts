@@ -1,5 +1,5 @@
-import type { Clock } from '../exec/clock.js';
-import { SystemClock } from '../exec/clock.js';
+import type { Clock } from '../util/clock.js';
+import { SystemClock } from '../util/clock.js';
 import type { WorkerSetup } from '../exec/worker-protocol.js';
 import { SluiceError } from '../errors.js';
 import { DataStreamReader } from './stream-reader.js';

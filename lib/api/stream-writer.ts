@@ -10,7 +10,7 @@ import { walkPlan } from '../plan/logical-plan.js';
 import type { OutputMode, StreamSink } from '../sinks/sink.js';
 import { createSink, sinkNeedsCheckpoint, type ForeachBatchFunction } from '../sinks/sink-factory.js';
 import type { Dataset } from './dataset.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 import { OptionsBuilder, stringOptions, type OptionValue } from './options-builder.js';
 import { StreamingQuery } from './streaming-query.js';
 

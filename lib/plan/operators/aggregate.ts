@@ -30,7 +30,7 @@ import {
 } from 'apache-arrow';
 import { batchFromColumns, batchOf, dataFromValues, emptyBatch, takeRows, utf8Data } from '../../arrow/index.js';
 import type { Column } from '../../api/column.js';
-import { parseDuration } from '../../api/duration.js';
+import { parseDuration } from '../../util/duration.js';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/sink.js';
 import { hashKey, partitionOf, partitionsOfData } from '../../state/state-partitioner.js';

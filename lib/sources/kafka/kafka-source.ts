@@ -17,7 +17,7 @@ import { Field, Int32, Int64, List, Schema, Struct, TimestampMillisecond, Binary
 import { schemaFromSpec, schemaToSpec, type SchemaSpec } from '../../arrow/schema.js';
 import { readVersioned, writeVersioned } from '../../checkpoint/versioned-file.js';
 import { SluiceError } from '../../errors.js';
-import { notice } from '../../exec/notices.js';
+import { notice } from '../../util/notices.js';
 import { DEFAULT_CORRUPT_COLUMN, type ParseMode } from '../decode/common.js';
 import type { ReadLimit, ReadTask, SourceContext, SourceOffset, StreamSource } from '../source.js';
 import type { KafkaClient, KafkaClientOptions, KafkaRetryEvent, PartitionOffsets } from './kafka-client.js';
