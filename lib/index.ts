@@ -12,5 +12,6 @@ export { defineApp, type AppDefinition, type AppContext, type AppInput, type App
 export { runApp, loadApp } from './app/app-runner.js';
 export { SluiceError, UserCodeError } from './errors.js';
 export type { QueryProgress, SourceProgress, StateOperatorProgress } from './exec/progress.js';
-export type { StreamSink, SinkContext, OutputMode } from './sinks/sink.js';
+export type { StreamSink, SinkContext } from './sinks/sink.js';
+export type { OutputMode } from './sinks/output-mode.js';
 export type { StreamSource, SourceContext, ReadTask, ReadResult } from './sources/source.js';

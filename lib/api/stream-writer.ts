@@ -7,7 +7,8 @@ import { MicroBatchExecution, type Trigger } from '../exec/micro-batch-execution
 import { PoolExecutor } from '../exec/worker-pool.js';
 import { analyze } from '../plan/analyzer.js';
 import { walkPlan } from '../plan/logical-plan.js';
-import type { OutputMode, StreamSink } from '../sinks/sink.js';
+import type { OutputMode } from '../sinks/output-mode.js';
+import type { StreamSink } from '../sinks/sink.js';
 import { createSink, sinkNeedsCheckpoint, type ForeachBatchFunction } from '../sinks/sink-factory.js';
 import type { Dataset } from './dataset.js';
 import { parseDuration } from '../util/duration.js';

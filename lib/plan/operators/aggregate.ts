@@ -32,7 +32,7 @@ import { batchFromColumns, batchOf, dataFromValues, emptyBatch, takeRows, utf8Da
 import type { Column } from '../../api/column.js';
 import { parseDuration } from '../../util/duration.js';
 import { SluiceError } from '../../errors.js';
-import type { OutputMode } from '../../sinks/sink.js';
+import type { OutputMode } from '../../sinks/output-mode.js';
 import { hashKey, partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import type { AggregateFunction, Partial } from '../aggregates/aggregate-functions.js';
 import { ArgColumn } from '../aggregates/aggregate-functions.js';
