@@ -21,7 +21,8 @@ export {
   Column, col, column, lit, when, coalesce, to_timestamp, timestamp_seconds, unix_timestamp, current_timestamp,
   concat, lower, upper, length, abs, round,
 } from './column.js';
-export type { ColumnOrName, ColumnOrLiteral, Literal, CastTypeName } from './column.js';
+export type { ColumnOrName, ColumnOrLiteral, Literal } from './column.js';
+export type { CastTypeName } from '../plan/expression.js';
 
 function toColumn(c: ColumnOrName, fn: string): Column {
   if (c instanceof Column) return c;

@@ -29,7 +29,7 @@ import {
   Data, Field, Int, Int32, Schema, Struct, Table, TimestampMillisecond, Type, Utf8, tableFromIPC, tableToIPC, type RecordBatch,
 } from 'apache-arrow';
 import { batchFromColumns, batchOf, dataFromValues, emptyBatch, takeRows, utf8Data } from '../../arrow/index.js';
-import type { Column } from '../../api/column.js';
+import type { Expression } from '../expression.js';
 import { parseDuration } from '../../util/duration.js';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/output-mode.js';
@@ -45,7 +45,7 @@ import { lastWindowStart, windowsPerRow, type Grouping, type SessionWindowGroupi
 /** One aggregate of an `agg(...)` call. */
 export interface AggregateCall {
   fn: AggregateFunction;
-  args: Column[];
+  args: Expression[];
   alias?: string;
 }
 
@@ -415,7 +415,7 @@ export class AggregateOperator implements StatefulOperator {
     const ectx = this.evalCtx(ctx);
     // A column used by several aggregates (the event time, typically) is read and converted once.
     const columns = new Map<Data, ArgColumn>();
-    const arg = (c: Column): ArgColumn => {
+    const arg = (c: Expression): ArgColumn => {
       const d = evaluate(c, batch, ectx);
       let a = columns.get(d);
       if (!a) columns.set(d, (a = new ArgColumn(d)));
