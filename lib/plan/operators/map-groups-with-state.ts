@@ -1,5 +1,5 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { GroupStateImpl, type GroupState, type GroupStateTimeout } from '../../api/group-state.js';
+import { GroupStateImpl, type GroupState, type GroupStateTimeout } from './group-state.js';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/output-mode.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
