@@ -12,12 +12,12 @@ import * as path from 'node:path';
 import { SluiceError, describeError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
 import { StateStore } from '../state/state-store.js';
-import { isTempFileName } from './atomic-file.js';
-import { CommitLog, type CommitEntry } from './commit-log.js';
-import { isRecord } from './fields.js';
-import { metadataPath } from './metadata.js';
-import { OffsetLog, type ConfValues, type OffsetEntry } from './offset-log.js';
-import { readVersionedEntry } from './versioned-file.js';
+import { isTempFileName } from '../checkpoint/atomic-file.js';
+import { CommitLog, type CommitEntry } from '../checkpoint/commit-log.js';
+import { isRecord } from '../checkpoint/fields.js';
+import { metadataPath } from '../checkpoint/metadata.js';
+import { OffsetLog, type ConfValues, type OffsetEntry } from '../checkpoint/offset-log.js';
+import { readVersionedEntry } from '../checkpoint/versioned-file.js';
 
 /** Figures of one stateful operator's state, as of the last committed batch. */
 export interface StateOperatorSummary {
