@@ -17,6 +17,9 @@ import { parseSourceUri } from '../sources/source-uri.js';
 import type { AppDefinition } from './app.js';
 import { claimAppCheckpoint } from './app-checkpoint.js';
 
+/** The module worker threads run: it rebuilds an app's plan with rebuildAppPlan. */
+const APP_WORKER_FILE = fileURLToPath(new URL('./app-worker.js', import.meta.url));
+
 /** dist/apps, where the built-in apps are compiled to. */
 const APPS_DIR = fileURLToPath(new URL('../../apps/', import.meta.url));
 
@@ -223,7 +226,7 @@ export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ sess
   for (const uri of Object.values(givenSources)) parseSourceUri(uri);
   const inputs = Object.fromEntries(inputNames.map((n) => [n, inputUri(def, n, givenSources[n] ?? def.inputs[n].default)]));
   const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
-  session.app = { module, options, inputs };
+  session.app = { module, options, inputs, workerFile: APP_WORKER_FILE };
   const built = buildApp(def, session, options, inputs);
   const checkpoint = run.checkpoint ?? path.join('checkpoints', def.name);
   await claimAppCheckpoint(checkpoint, def.name, outputNames);
