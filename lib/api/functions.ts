@@ -4,7 +4,7 @@
  * `session_window` and `bucket`.
  *
  * ```ts
- * import { col, count, sum, approx_count_distinct, top_k, window } from 'sluice/functions';
+ * import { col, count, sum, approx_count_distinct, top_k, window } from 'sluice';
  * events.withWatermark('ts', '5 minutes')
  *   .groupBy(window('ts', '1 minute'))
  *   .agg(count('*').alias('events'), approx_count_distinct('user_id').alias('users'), top_k('page_url', 10).alias('top_pages'));
