@@ -14,8 +14,9 @@ const idle: { lane: Lane; expiry: NodeJS.Timeout }[] = [];
 /**
  * Lanes for one query that run `workerFile` (a path), taken from the idle lanes of earlier queries in this
  * process that run the same file first (most recently used first), new ones otherwise. A lane that already
- * ran a query has its modules loaded and its JIT warm, which costs a new thread about a second of CPU (measured on the mapGroupsWithState benchmark); it keeps
- * no data of the query it ran (the worker drops a query's plan and state when the query closes).
+ * ran a query has its modules loaded and its JIT warm, which costs a new thread about a second of CPU
+ * (measured on the mapGroupsWithState benchmark); it keeps no data of the query it ran (the worker drops a
+ * query's plan and state when the query closes).
  */
 export function acquireLanes(count: number, workerFile: string): Lane[] {
   const lanes: Lane[] = [];
