@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { parseDuration } from '../../lib/api/duration.js';
+import { parseDuration } from '../../lib/util/duration.js';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
 import { median } from '../support.js';

@@ -1,15 +1,26 @@
 import type { Schema } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 import { schemaFromSpec, type SchemaSpec } from '../arrow/schema.js';
-import type { PlanNode, RowFunction } from '../plan/logical-plan.js';
+import { aggregateFunction } from '../plan/aggregates/aggregate-functions.js';
+import { walkPlan, type PlanNode, type RowFunction } from '../plan/logical-plan.js';
+import { AggregateOperator } from '../plan/operators/aggregate.js';
+import { normaliseInitialState, type Grouping as KeyOfGrouping } from '../plan/operators/grouping.js';
+import { KeyedAggregateOperator } from '../plan/operators/keyed-aggregate.js';
+import {
+  MapGroupsWithStateOperator, type FlatMapGroupsFunction, type MapGroupsFunction,
+} from '../plan/operators/map-groups-with-state.js';
 import type { StatefulOperator } from '../plan/stateful-operator.js';
+import type { Grouping } from '../plan/windows.js';
 import type { StreamSource } from '../sources/source.js';
+import { parseDuration } from '../util/duration.js';
 import { Column, col } from './column.js';
-import { parseDuration } from './duration.js';
-import type { Session } from './session.js';
+import { AggregateColumn, GroupingColumn, avg, count, max, min, sum } from './functions.js';
+import { GROUP_STATE_TIMEOUTS, type GroupStateTimeout } from './group-state.js';
+import type { SessionState } from './session-state.js';
 import { DataStreamWriter } from './stream-writer.js';
-import { RelationalGroupedDataset, type GroupingLike } from './relational-grouped-dataset.js';
-import { KeyValueGroupedDataset } from './grouped-dataset.js';
+
+// Dataset and its two grouped forms live in one file because their types refer to each other (groupBy
+// returns a grouped dataset, agg and mapGroupsWithState return a Dataset), and files must not import in a circle.
 
 /** A column given by name or as an expression. */
 export type ColumnLike = string | Column;
@@ -27,10 +38,10 @@ function toColumn(c: ColumnLike): Column {
  */
 export class Dataset<T = Record<string, unknown>> {
   /** @internal */
-  constructor(readonly session: Session, readonly plan: PlanNode) {}
+  constructor(readonly session: SessionState, readonly plan: PlanNode) {}
 
   /** @internal A Dataset reading from a source; every query started from it opens its own instance via `create`. */
-  static fromSource(session: Session, description: string, create: () => StreamSource): Dataset {
+  static fromSource(session: SessionState, description: string, create: () => StreamSource): Dataset {
     return new Dataset(session, { kind: 'source', id: session.nextOperatorId(), description, create });
   }
 
@@ -128,6 +139,241 @@ export class Dataset<T = Record<string, unknown>> {
 
   /** Starts describing the streaming query that writes this Dataset out. */
   get writeStream(): DataStreamWriter<T> {
-    return new DataStreamWriter<T>(this);
+    return new DataStreamWriter<T>(this.session, this.plan);
+  }
+}
+
+export type { FlatMapGroupsFunction, MapGroupsFunction };
+
+/** Initial state of mapGroupsWithState: a Map from key to state, or [key, state] pairs. */
+export type InitialState<K, S> = Map<K, S> | Iterable<readonly [K, S]>;
+
+/** Options of {@link KeyValueGroupedDataset.mapGroupsWithState}. */
+export interface MapGroupsWithStateOptions<K, S> {
+  /** How keys time out; default 'NoTimeout'. */
+  timeout?: GroupStateTimeout;
+  /**
+   * State of keys before the first batch. It seeds the state when a checkpoint starts (batch 0) and is
+   * ignored on restarts; keys found only here are called in the first batch with no rows.
+   */
+  initialState?: InitialState<K, S>;
+  /** Output schema; without it each batch's schema is inferred from the rows the function returns. */
+  schema?: SchemaSpec | Schema;
+}
+
+/** Options of {@link KeyValueGroupedDataset.flatMapGroupsWithState}. */
+export interface FlatMapGroupsWithStateOptions<K, S> extends MapGroupsWithStateOptions<K, S> {
+  /** The output mode the function's rows are meant for; the query must be written in the same mode. */
+  outputMode: 'append' | 'update';
+}
+
+function checkTimeout(timeout: unknown, where: string): GroupStateTimeout {
+  if (timeout === undefined) return 'NoTimeout';
+  if (!GROUP_STATE_TIMEOUTS.includes(timeout as GroupStateTimeout)) {
+    throw new SluiceError('BAD_OPTION', `${where}: unknown timeout '${String(timeout)}'`, `use one of: ${GROUP_STATE_TIMEOUTS.join(', ')}`);
+  }
+  return timeout as GroupStateTimeout;
+}
+
+function checkFunction(fn: unknown, where: string): void {
+  if (typeof fn !== 'function') throw new SluiceError('BAD_OPTION', `${where} needs a function, got ${typeof fn}`, `e.g. ${where}((key, values, state) => ...)`);
+}
+
+/**
+ * A Dataset grouped by a key (Spark's KeyValueGroupedDataset), from `Dataset.groupByKey`.
+ *
+ * Ordering guarantee (stronger than Spark's): in every batch a group function sees a key's rows in
+ * source order (the order of the input partition they came from), and keys are called in the order
+ * their first row appears, then timed-out keys by timeout and key. The same input, state and batch
+ * boundaries give the same calls and output in every run, restart and thread count.
+ *
+ * @typeParam K the key type (strings, numbers, or arrays of them for composite keys)
+ * @typeParam V the value type the group functions see (the row, or what mapValues made of it)
+ */
+export class KeyValueGroupedDataset<K, V> {
+  /** @internal */
+  constructor(private readonly ds: Dataset<any>, private readonly grouping: KeyOfGrouping) {}
+
+  /** The same grouping, with each value replaced by `fn(value)` before the group functions see it. */
+  mapValues<W>(fn: (value: V) => W): KeyValueGroupedDataset<K, W> {
+    checkFunction(fn, 'mapValues');
+    const before = this.grouping.toValue;
+    const toValue = before ? (row: unknown) => fn(before(row) as V) : (row: unknown) => fn(row as V);
+    return new KeyValueGroupedDataset<K, W>(this.ds, { keyOf: this.grouping.keyOf, column: this.grouping.column, toValue });
+  }
+
+  /**
+   * Calls `fn(key, values, state)` once per key with new rows in a batch, and once per key whose timeout
+   * is due (with no values and `state.hasTimedOut` true); each call returns one output row. Queries using
+   * it must run in update output mode.
+   */
+  mapGroupsWithState<S, U extends object>(fn: MapGroupsFunction<K, V, S, U>, options: MapGroupsWithStateOptions<K, S> = {}): Dataset<U> {
+    checkFunction(fn, 'mapGroupsWithState');
+    return this.withState('map', fn, options);
+  }
+
+  /**
+   * Like mapGroupsWithState, but each call returns any number of rows: an array or any iterable. A
+   * generator may update the state while it yields; the state is written once it is exhausted.
+   * `outputMode` declares whether the rows are final (append) or updates (update); the query must match.
+   */
+  flatMapGroupsWithState<S, U extends object>(fn: FlatMapGroupsFunction<K, V, S, U>, options: FlatMapGroupsWithStateOptions<K, S>): Dataset<U> {
+    checkFunction(fn, 'flatMapGroupsWithState');
+    const mode = options?.outputMode;
+    if (mode !== 'append' && mode !== 'update') {
+      throw new SluiceError('BAD_OPTION', `flatMapGroupsWithState: outputMode must be 'append' or 'update', got ${JSON.stringify(mode)}`,
+        "e.g. flatMapGroupsWithState(fn, { outputMode: 'update', timeout: 'ProcessingTimeTimeout' })");
+    }
+    return this.withState('flatMap', fn, options);
+  }
+
+  /**
+   * Running reduction of each key's values: rows `{ key, value }`, one per key updated in the batch
+   * (update mode) or for every key (complete mode).
+   */
+  reduceGroups(fn: (a: V, b: V) => V): Dataset<{ key: K; value: V }> {
+    checkFunction(fn, 'reduceGroups');
+    return this.ds.withStatefulOperator(new KeyedAggregateOperator(this.grouping, {
+      name: 'reduceGroups',
+      first: (v: unknown) => v,
+      add: (acc: unknown, v: unknown) => {
+        const r = fn(acc as V, v as V);
+        if (r === null || r === undefined) {
+          throw new SluiceError('USER_CODE', `reduceGroups function returned ${r}`, 'return the combined value of its two arguments');
+        }
+        return r;
+      },
+      row: (key: unknown, acc: unknown) => ({ key, value: acc }),
+    }));
+  }
+
+  /** Running count of rows per key: rows `{ key, count }` (update or complete mode). */
+  count(): Dataset<{ key: K; count: number }> {
+    return this.ds.withStatefulOperator(new KeyedAggregateOperator(this.grouping, {
+      name: 'count',
+      first: () => 1,
+      add: (acc: unknown) => (acc as number) + 1,
+      row: (key: unknown, acc: unknown) => ({ key, count: acc }),
+    }));
+  }
+
+  private withState<S, U extends object>(kind: 'map' | 'flatMap', fn: MapGroupsFunction<K, V, S, U> | FlatMapGroupsFunction<K, V, S, U>,
+    options: MapGroupsWithStateOptions<K, S> | FlatMapGroupsWithStateOptions<K, S>): Dataset<U> {
+    const where = kind === 'map' ? 'mapGroupsWithState' : 'flatMapGroupsWithState';
+    const timeout = checkTimeout(options.timeout, where);
+    const initialState = normaliseInitialState(options.initialState as Iterable<readonly [unknown, unknown]> | undefined, where);
+    return this.ds.withStatefulOperator(new MapGroupsWithStateOperator({
+      kind,
+      grouping: this.grouping,
+      fn,
+      timeout,
+      outputMode: 'outputMode' in options ? options.outputMode : undefined,
+      initialState,
+      schema: options.schema ? schemaFromSpec(options.schema) : null,
+    } as never));
+  }
+}
+
+/** What groupBy accepts: column names, column expressions, and window / session_window / bucket. */
+export type GroupingLike = string | Column | GroupingColumn;
+
+/**
+ * A Dataset grouped by columns (and at most one event-time window), Spark's RelationalGroupedDataset.
+ * `agg(...)` runs the streaming aggregation; see lib/plan/operators/aggregate.ts for its output modes,
+ * watermark and late-data rules.
+ */
+export class RelationalGroupedDataset {
+  /** @internal */
+  constructor(
+    private readonly ds: Dataset<any>,
+    private readonly groupings: readonly Grouping[],
+    private readonly allowedLatenessMs = 0,
+    private readonly asChangelog = false,
+  ) {}
+
+  /** @internal Grouping specs from groupBy's arguments. */
+  static groupingsOf(cols: readonly GroupingLike[]): Grouping[] {
+    return cols.map((c) => {
+      if (c instanceof GroupingColumn) return c.spec;
+      if (c instanceof Column) return { kind: 'key', column: c };
+      if (typeof c === 'string' && c !== '') return { kind: 'key', column: col(c) };
+      throw new SluiceError('BAD_EXPRESSION', `groupBy() takes column names, Columns, window(...), session_window(...) or bucket(...), got ${typeof c}`,
+        "e.g. groupBy(window('ts', '1 minute'), 'user_id')");
+    });
+  }
+
+  private get hasWindow(): boolean {
+    return this.groupings.some((g) => g.kind === 'window' || g.kind === 'session');
+  }
+
+  /**
+   * Keeps each window this long after the watermark passes its end (Flink's allowed lateness): rows behind
+   * the watermark that fall into a kept window still update it (update mode emits it again; append mode
+   * emits each window once, when it is finally closed). Needs a window or session_window in the grouping.
+   */
+  allowedLateness(duration: string | number): RelationalGroupedDataset {
+    if (!this.hasWindow) {
+      throw new SluiceError('ANALYSIS', 'allowedLateness() needs an event-time window in groupBy()',
+        "group by window(...) or session_window(...), e.g. groupBy(session_window('ts', '30 minutes'), 'user_id')");
+    }
+    return new RelationalGroupedDataset(this.ds, this.groupings, parseDuration(duration, 'allowed lateness'), this.asChangelog);
+  }
+
+  /**
+   * Makes `agg` emit a retract stream of the open groups, whatever the query's output mode: a row with
+   * `change: 1` for each new or updated result, `change: -1` for the result it replaces, for sessions merged
+   * into another and for windows the watermark closes. Aggregating `value × change` downstream gives totals
+   * over the currently open windows (several stateful operators in one query).
+   */
+  changelog(): RelationalGroupedDataset {
+    return new RelationalGroupedDataset(this.ds, this.groupings, this.allowedLatenessMs, true);
+  }
+
+  /** Aggregates each group: one output column per grouping column, then one per aggregate. */
+  agg(...aggregates: AggregateColumn[]): Dataset<Record<string, unknown>> {
+    for (const a of aggregates) {
+      if (!(a instanceof AggregateColumn)) {
+        throw new SluiceError('BAD_EXPRESSION', `agg() takes aggregate functions, got ${(a as unknown) instanceof Column ? `the column ${String(a)}` : typeof a}`,
+          "use the functions of lib/api/functions.ts, e.g. agg(count('*'), sum('amount'))");
+      }
+    }
+    const op = new AggregateOperator({
+      groupings: [...this.groupings],
+      aggregates: aggregates.map((a) => ({ fn: aggregateFunction(a.fn, a.args.length, a.options), args: [...a.args], alias: a.name })),
+      allowedLatenessMs: this.allowedLatenessMs,
+      changelog: this.asChangelog,
+      afterAggregation: walkPlan(this.ds.plan).some((n) => n.kind === 'stateful' && n.operator instanceof AggregateOperator && !n.operator.def.changelog),
+    });
+    return this.ds.withStatefulOperator(op);
+  }
+
+  /** Rows per group, in a column named `count`. */
+  count(): Dataset<Record<string, unknown>> {
+    return this.agg(count('*').alias('count'));
+  }
+
+  /** `sum(c)` of each column. */
+  sum(...columns: string[]): Dataset<Record<string, unknown>> {
+    return this.agg(...columns.map((c) => sum(c)));
+  }
+
+  /** `avg(c)` of each column. */
+  avg(...columns: string[]): Dataset<Record<string, unknown>> {
+    return this.agg(...columns.map((c) => avg(c)));
+  }
+
+  /** Same as avg. */
+  mean(...columns: string[]): Dataset<Record<string, unknown>> {
+    return this.avg(...columns);
+  }
+
+  /** `min(c)` of each column. */
+  min(...columns: string[]): Dataset<Record<string, unknown>> {
+    return this.agg(...columns.map((c) => min(c)));
+  }
+
+  /** `max(c)` of each column. */
+  max(...columns: string[]): Dataset<Record<string, unknown>> {
+    return this.agg(...columns.map((c) => max(c)));
   }
 }

@@ -4,7 +4,7 @@
  * `session_window` and `bucket`.
  *
  * ```ts
- * import { col, count, sum, approx_count_distinct, top_k, window } from 'sluice/functions';
+ * import { col, count, sum, approx_count_distinct, top_k, window } from 'sluice';
  * events.withWatermark('ts', '5 minutes')
  *   .groupBy(window('ts', '1 minute'))
  *   .agg(count('*').alias('events'), approx_count_distinct('user_id').alias('users'), top_k('page_url', 10).alias('top_pages'));
@@ -15,13 +15,14 @@ import type { AggregateName, AggregateOptions } from '../plan/aggregates/aggrega
 import { precisionForRsd } from '../plan/aggregates/hyperloglog.js';
 import type { Grouping } from '../plan/windows.js';
 import { Column, col, type ColumnOrName } from './column.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 
 export {
   Column, col, column, lit, when, coalesce, to_timestamp, timestamp_seconds, unix_timestamp, current_timestamp,
   concat, lower, upper, length, abs, round,
 } from './column.js';
-export type { ColumnOrName, ColumnOrLiteral, Literal, CastTypeName } from './column.js';
+export type { ColumnOrName, ColumnOrLiteral, Literal } from './column.js';
+export type { CastTypeName } from '../plan/expression.js';
 
 function toColumn(c: ColumnOrName, fn: string): Column {
   if (c instanceof Column) return c;

@@ -1,60 +1,11 @@
-import type { Clock } from '../exec/clock.js';
-import { SystemClock } from '../exec/clock.js';
-import type { WorkerSetup } from '../exec/worker-protocol.js';
-import { SluiceError } from '../errors.js';
+import { SessionState, type SessionOptions } from './session-state.js';
 import { DataStreamReader } from './stream-reader.js';
-import { StreamingQueryManager } from './streaming-query.js';
-
-/** Options of `Session.local`. */
-export interface SessionOptions {
-  /** Worker threads for tasks; 0 runs everything in the calling thread. Default 0. */
-  threads?: number;
-  /** State partitions of every stateful operator (fixed for a checkpoint). Default 4. */
-  statePartitions?: number;
-  /** Take a state snapshot every this many batches (deltas in between). Default 10. */
-  snapshotInterval?: number;
-  /** Committed batches kept in the checkpoint. Default 100. */
-  retainBatches?: number;
-  /** Processing-time clock; tests pass a ManualClock. */
-  clock?: Clock;
-}
-
-/** @internal Set by the app runner: lets worker threads rebuild this session's queries from the app module. */
-export type AppBinding = Omit<WorkerSetup, 'output'>;
 
 /**
  * The entry point, like SparkSession: `Session.local({ threads: 2 })`. Builds streams with `readStream`
  * and tracks running queries in `streams`.
  */
-export class Session {
-  readonly threads: number;
-  readonly statePartitions: number;
-  readonly snapshotInterval: number;
-  readonly retainBatches: number;
-  readonly clock: Clock;
-  /** Active queries and listeners (Spark's StreamingQueryManager). */
-  readonly streams = new StreamingQueryManager();
-  /** @internal */
-  app: AppBinding | null = null;
-  private operatorIds = 0;
-  private readonly memoryTables = new Map<string, Record<string, unknown>[]>();
-
-  private constructor(opts: SessionOptions) {
-    const threads = opts.threads ?? 0;
-    if (!Number.isInteger(threads) || threads < 0 || threads > 64) {
-      throw new SluiceError('BAD_OPTION', `threads must be an integer from 0 to 64, got ${threads}`, 'use 0 to run in-process, or the number of cores');
-    }
-    const parts = opts.statePartitions ?? 4;
-    if (!Number.isInteger(parts) || parts < 1 || parts > 4096) {
-      throw new SluiceError('BAD_OPTION', `statePartitions must be an integer from 1 to 4096, got ${parts}`, 'the default is 4');
-    }
-    this.threads = threads;
-    this.statePartitions = parts;
-    this.snapshotInterval = opts.snapshotInterval ?? 10;
-    this.retainBatches = opts.retainBatches ?? 100;
-    this.clock = opts.clock ?? new SystemClock();
-  }
-
+export class Session extends SessionState {
   /** A session on this machine (Spark's `local[threads]`). */
   static local(opts: SessionOptions = {}): Session {
     return new Session(opts);
@@ -65,25 +16,8 @@ export class Session {
     return new DataStreamReader(this);
   }
 
-  /** @internal Next operator id: the build order, identical in every thread that builds the same query. */
-  nextOperatorId(): number {
-    return ++this.operatorIds;
-  }
-
-  /** @internal The rows a memory sink keeps, by query name. */
-  memoryTable(name: string): Record<string, unknown>[] {
-    let t = this.memoryTables.get(name);
-    if (!t) this.memoryTables.set(name, (t = []));
-    return t;
-  }
-
   /** Rows written so far by the query whose memory sink is named `name` (Spark's `spark.table(name)`). */
   table(name: string): Record<string, unknown>[] {
-    const t = this.memoryTables.get(name);
-    if (!t) {
-      throw new SluiceError('NO_SUCH_TABLE', `no memory table named '${name}'`,
-        `start a query with format('memory') and queryName('${name}') first${this.memoryTables.size ? `; known: ${[...this.memoryTables.keys()].join(', ')}` : ''}`);
-    }
-    return [...t];
+    return this.memoryTables.read(name);
   }
 }

@@ -3,7 +3,7 @@ import { schemaToSpec, type SchemaSpec, schemaFromSpec } from '../arrow/schema.j
 import { createSource, parseSourceUri } from '../sources/source-uri.js';
 import { Dataset } from './dataset.js';
 import { OptionsBuilder } from './options-builder.js';
-import type { Session } from './session.js';
+import type { SessionState } from './session-state.js';
 
 /**
  * Builds a streaming source, like Spark's DataStreamReader: `readStream.format('file').option(...).load(path)`.
@@ -13,7 +13,7 @@ export class DataStreamReader extends OptionsBuilder {
   private fmt = '';
 
   /** @internal */
-  constructor(private readonly session: Session) {
+  constructor(private readonly session: SessionState) {
     super();
   }
 

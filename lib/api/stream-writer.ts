@@ -6,12 +6,13 @@ import { InProcessExecutor } from '../exec/executor.js';
 import { MicroBatchExecution, type Trigger } from '../exec/micro-batch-execution.js';
 import { PoolExecutor } from '../exec/pool-executor.js';
 import { analyze } from '../plan/analyzer.js';
-import { walkPlan } from '../plan/logical-plan.js';
-import type { OutputMode, StreamSink } from '../sinks/sink.js';
+import { walkPlan, type PlanNode } from '../plan/logical-plan.js';
+import type { OutputMode } from '../sinks/output-mode.js';
+import type { StreamSink } from '../sinks/sink.js';
 import { createSink, sinkNeedsCheckpoint, type ForeachBatchFunction } from '../sinks/sink-factory.js';
-import type { Dataset } from './dataset.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 import { OptionsBuilder, stringOptions, type OptionValue } from './options-builder.js';
+import type { SessionState } from './session-state.js';
 import { StreamingQuery } from './streaming-query.js';
 
 /** Trigger as users write it: `{ processingTime: '1 second' }`, `{ once: true }` or `{ availableNow: true }`. */
@@ -34,7 +35,7 @@ export class DataStreamWriter<T> extends OptionsBuilder {
   private output?: string;
 
   /** @internal */
-  constructor(private readonly ds: Dataset<T>) {
+  constructor(private readonly session: SessionState, private readonly plan: PlanNode) {
     super();
   }
 
@@ -103,10 +104,10 @@ export class DataStreamWriter<T> extends OptionsBuilder {
    * starts it. An app opens every output first, so a mistake in any output stops the run before one writes.
    */
   async open(path_?: string): Promise<{ query: StreamingQuery; begin: () => void }> {
-    const session = this.ds.session;
+    const session = this.session;
     const options = { ...this.opts };
     if (path_ !== undefined) options.path = path_;
-    const analysis = analyze(this.ds.plan, {
+    const analysis = analyze(this.plan, {
       outputMode: this.mode,
       multipleWatermarkPolicy: options.multipleWatermarkPolicy === 'max' ? 'max' : 'min',
     });
@@ -125,11 +126,11 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       checkpointDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-ckpt-'));
     }
     const queryName = this.name;
-    const sink = this.sinkInstance ?? await createSink(this.fmt, options, { session, queryName, foreachBatch: this.batchFn });
-    const lateSink = this.lateSinkSpec ? await createSink(this.lateSinkSpec.format, this.lateSinkSpec.options, { session, queryName: queryName && `${queryName}_late` }) : undefined;
-    const index = new Map(walkPlan(this.ds.plan).map((n) => [n.id, n]));
+    const sink = this.sinkInstance ?? await createSink(this.fmt, options, { memoryTables: session.memoryTables, queryName, foreachBatch: this.batchFn });
+    const lateSink = this.lateSinkSpec ? await createSink(this.lateSinkSpec.format, this.lateSinkSpec.options, { memoryTables: session.memoryTables, queryName: queryName && `${queryName}_late` }) : undefined;
+    const index = new Map(walkPlan(this.plan).map((n) => [n.id, n]));
     const execution = new MicroBatchExecution({
-      name: queryName, root: this.ds.plan, analysis, sink, lateSink, trigger: this.trig, checkpointDir,
+      name: queryName, root: this.plan, analysis, sink, lateSink, trigger: this.trig, checkpointDir,
       numStatePartitions: session.statePartitions, retainBatches: session.retainBatches, limits: [], clock: session.clock,
       makeExecutor: () => (threads > 0
         ? new PoolExecutor(threads, { ...session.app!, output: this.output!, snapshotInterval: session.snapshotInterval })

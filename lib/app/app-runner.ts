@@ -2,12 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Dataset } from '../api/dataset.js';
-import { parseDuration } from '../api/duration.js';
+import { parseDuration } from '../util/duration.js';
 import { Session } from '../api/session.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import { SluiceError } from '../errors.js';
-import type { Clock } from '../exec/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { QueryProgress } from '../exec/progress.js';
 import type { PlanIndex } from '../exec/task-runner.js';
 import type { WorkerSetup } from '../exec/worker-protocol.js';
@@ -16,6 +16,9 @@ import { parseSinkUri } from '../sinks/sink-factory.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import type { AppDefinition } from './app.js';
 import { claimAppCheckpoint } from './app-checkpoint.js';
+
+/** The module worker threads run: it rebuilds an app's plan with rebuildAppPlan. */
+const APP_WORKER_FILE = fileURLToPath(new URL('./app-worker.js', import.meta.url));
 
 /** dist/apps, where the built-in apps are compiled to. */
 const APPS_DIR = fileURLToPath(new URL('../../apps/', import.meta.url));
@@ -223,7 +226,7 @@ export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ sess
   for (const uri of Object.values(givenSources)) parseSourceUri(uri);
   const inputs = Object.fromEntries(inputNames.map((n) => [n, inputUri(def, n, givenSources[n] ?? def.inputs[n].default)]));
   const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
-  session.app = { module, options, inputs };
+  session.app = { module, options, inputs, workerFile: APP_WORKER_FILE };
   const built = buildApp(def, session, options, inputs);
   const checkpoint = run.checkpoint ?? path.join('checkpoints', def.name);
   await claimAppCheckpoint(checkpoint, def.name, outputNames);

@@ -3,7 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import {
   findOperator, inspectCheckpoint, readStateRows, toJsonValue,
   type QueryCheckpointSummary, type StateContents,
-} from '../checkpoint/inspect.js';
+} from './checkpoint-inspector.js';
 import { SluiceError } from '../errors.js';
 import { END_OF_INPUT_WATERMARK_MS } from '../sources/source.js';
 import { formatBytes, formatCount, formatTable } from './text-table.js';

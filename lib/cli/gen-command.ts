@@ -1,5 +1,5 @@
 import type { Argv, ArgumentsCamelCase, CommandModule } from 'yargs';
-import { parseDuration } from '../api/duration.js';
+import { parseDuration } from '../util/duration.js';
 import { SluiceError } from '../errors.js';
 import { TIMESTAMP_FORMATS, type TimestampFormat } from '../gen/common.js';
 import { DATASETS, dataset, type GenParam, type GenParams } from '../gen/datasets.js';

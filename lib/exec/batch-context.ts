@@ -1,5 +1,5 @@
 import type { ReadTask } from '../sources/source.js';
-import type { OutputMode } from '../sinks/sink.js';
+import type { OutputMode } from '../sinks/output-mode.js';
 import type { OperatorMetrics } from '../plan/stateful-operator.js';
 import type { StateCommitStats } from '../state/state-store-cache.js';
 

@@ -9,8 +9,8 @@ import type { PlanNode, SourceNode, StatefulNode } from '../plan/logical-plan.js
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
 import type { BatchContext, EventTimeStats } from './batch-context.js';
-import { sleep, type Clock } from './clock.js';
-import { crashPoint } from './crash-points.js';
+import { sleep, type Clock } from '../util/clock.js';
+import { crashPoint } from '../util/crash-points.js';
 import type { Executor, FragmentJob } from './executor.js';
 import type { QueryProgress } from './progress.js';
 import { ProgressReporter, type BatchMetrics } from './progress-reporter.js';

@@ -34,7 +34,7 @@ export class PoolExecutor implements Executor {
   private readonly rowsOf = new WeakMap<RecordBatch, Rows>();
 
   constructor(readonly threads: number, private readonly setup: WorkerSetup) {
-    this.lanes = acquireLanes(threads);
+    this.lanes = acquireLanes(threads, setup.workerFile);
   }
 
   private async call(lane: number, msg: WorkerMessage, transfer: ArrayBuffer[]): Promise<WorkerReply> {

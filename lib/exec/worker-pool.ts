@@ -3,9 +3,6 @@
  * gives them back when it closes, so the next query of the process starts on warm threads.
  */
 import { Piscina } from 'piscina';
-import { fileURLToPath } from 'node:url';
-
-const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /** How long an idle lane waits for the next query before its thread ends. */
 const IDLE_LANE_MS = 30_000;
@@ -19,20 +16,22 @@ export type Lane = Piscina;
 const idle: { lane: Lane; expiry: NodeJS.Timeout }[] = [];
 
 /**
- * Lanes for one query, taken from the idle lanes of earlier queries in this process first (most recently
- * used first), new ones otherwise. A lane that already ran a query has its modules loaded and its JIT warm,
- * which costs a new thread about a second of CPU (measured on the mapGroupsWithState benchmark); it keeps
- * no data of the query it ran (the worker drops a query's plan and state when the query closes).
+ * Lanes for one query that run `workerFile` (a path), taken from the idle lanes of earlier queries in this
+ * process that run the same file first (most recently used first), new ones otherwise. A lane that already
+ * ran a query has its modules loaded and its JIT warm, which costs a new thread about a second of CPU
+ * (measured on the mapGroupsWithState benchmark); it keeps no data of the query it ran (the worker drops a
+ * query's plan and state when the query closes).
  */
-export function acquireLanes(count: number): Lane[] {
+export function acquireLanes(count: number, workerFile: string): Lane[] {
   const lanes: Lane[] = [];
   while (lanes.length < count) {
-    const reused = idle.pop();
-    if (reused) {
+    const at = idle.findLastIndex((e) => e.lane.options.filename === workerFile);
+    if (at >= 0) {
+      const [reused] = idle.splice(at, 1);
       clearTimeout(reused.expiry);
       lanes.push(reused.lane);
     } else {
-      lanes.push(new Piscina({ filename: WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity }));
+      lanes.push(new Piscina({ filename: workerFile, minThreads: 1, maxThreads: 1, idleTimeout: Infinity }));
     }
   }
   return lanes;

@@ -12,6 +12,8 @@ export interface WorkerSetup {
   /** Which of the app's outputs this query writes. */
   output: string;
   snapshotInterval?: number;
+  /** Path of the module worker threads run: the app layer's entry, which rebuilds the plan from this setup. */
+  workerFile: string;
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { sleep } from '../exec/clock.js';
+import { sleep } from '../util/clock.js';
 import { SluiceError } from '../errors.js';
 import { retryText } from '../kafka/retry.js';
 

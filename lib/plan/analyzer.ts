@@ -1,6 +1,6 @@
 import { Field, Schema, Type } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
-import type { OutputMode } from '../sinks/sink.js';
+import type { OutputMode } from '../sinks/output-mode.js';
 import { resultField } from './expression-eval.js';
 import type { PlanNode, SourceNode, StatefulNode, WatermarkNode } from './logical-plan.js';
 import { inputsOf, nodeName, walkPlan } from './logical-plan.js';

@@ -3,7 +3,7 @@ import { SluiceError } from '../errors.js';
 import {
   ArithmeticOp, CastTypeName, ComparisonOp, ExprNode, exprText, isArithmeticOp, isComparisonOp, LogicalOp,
   splitColumnName,
-} from '../api/column.js';
+} from './expression.js';
 import { canonicalArrow, LType, ltypeOf, Scalar } from './expression-vectors.js';
 import { timestampParser } from './expression-time.js';
 

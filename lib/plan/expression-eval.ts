@@ -1,8 +1,8 @@
 import { Data, Field, RecordBatch, Schema } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 import { batchOf } from '../arrow/batch-ops.js';
-import { Column, exprText } from '../api/column.js';
 import { bind, Bound, resolveColumn } from './expression-bind.js';
+import { exprText, type Expression } from './expression.js';
 import {
   arithmetic, compare, isNull, logical, not, pickRows, truthy,
 } from './expression-kernels.js';
@@ -26,7 +26,7 @@ export interface EvalContext {
 
 /** An expression bound to one input schema: its output field and its evaluator. */
 export interface BoundExpression {
-  readonly column: Column;
+  readonly column: Expression;
   readonly field: Field;
   /** The result column for every row of `batch` (which must have the bound schema). */
   evaluate(batch: RecordBatch, ctx: EvalContext): Data;
@@ -40,7 +40,7 @@ interface Analysed {
 const cache = new WeakMap<object, WeakMap<Schema, Analysed>>();
 
 /** Binds once per expression tree and schema object; streaming batches share their schema object. */
-function analyse(column: Column, schema: Schema): Analysed {
+function analyse(column: Expression, schema: Schema): Analysed {
   let bySchema = cache.get(column.expr);
   if (!bySchema) cache.set(column.expr, (bySchema = new WeakMap()));
   let a = bySchema.get(schema);
@@ -58,7 +58,7 @@ function analyse(column: Column, schema: Schema): Analysed {
  * Analyses `column` against `schema` once (cached per expression and schema). Throws SluiceError('ANALYSIS')
  * naming the missing column and the available ones, or the type mismatch, before any data is read.
  */
-export function bindExpression(column: Column, schema: Schema): BoundExpression {
+export function bindExpression(column: Expression, schema: Schema): BoundExpression {
   return analyse(column, schema).bound;
 }
 
@@ -67,17 +67,17 @@ export function bindExpression(column: Column, schema: Schema): BoundExpression 
  * name such as `(a + 1)`) and Arrow type. Computed once per query; throws SluiceError('ANALYSIS') when a
  * referenced column does not exist or types do not fit.
  */
-export function resultField(column: Column, schema: Schema): Field {
+export function resultField(column: Expression, schema: Schema): Field {
   return analyse(column, schema).bound.field;
 }
 
 /** The column of `column` evaluated over every row of `batch` (batch.numRows values). */
-export function evaluate(column: Column, batch: RecordBatch, ctx: EvalContext): Data {
+export function evaluate(column: Expression, batch: RecordBatch, ctx: EvalContext): Data {
   return analyse(column, batch.schema).bound.evaluate(batch, ctx);
 }
 
 /** The bound predicate, or an ANALYSIS error unless it is boolean. */
-function predicateTree(predicate: Column, schema: Schema): Bound {
+function predicateTree(predicate: Expression, schema: Schema): Bound {
   const { tree, bound } = analyse(predicate, schema);
   if (tree.type !== 'boolean' && tree.type !== 'null') {
     throw new SluiceError('ANALYSIS', `filter condition '${bound.field.name}' is of type ${tree.type}, not boolean`,
@@ -87,12 +87,12 @@ function predicateTree(predicate: Column, schema: Schema): Bound {
 }
 
 /** Throws an ANALYSIS error unless `predicate` is a boolean expression over `schema`. */
-export function checkPredicate(predicate: Column, schema: Schema): void {
+export function checkPredicate(predicate: Expression, schema: Schema): void {
   predicateTree(predicate, schema);
 }
 
 /** Indices of the rows where `predicate` is true (null counts as false), ascending. */
-export function filterIndices(predicate: Column, batch: RecordBatch, ctx: EvalContext): Int32Array {
+export function filterIndices(predicate: Expression, batch: RecordBatch, ctx: EvalContext): Int32Array {
   const tree = predicateTree(predicate, batch.schema);
   return selectedRows(run(tree, batch, ctx, batch.numRows), batch.numRows);
 }
@@ -115,7 +115,7 @@ export interface Projection {
 }
 
 /** Binds `columns` to `schema` and returns the output schema with an evaluator for whole batches. */
-export function compileProjection(columns: readonly Column[], schema: Schema): Projection {
+export function compileProjection(columns: readonly Expression[], schema: Schema): Projection {
   const bound = columns.map((c) => bindExpression(c, schema));
   const out = new Schema(bound.map((b) => b.field));
   return {
@@ -130,7 +130,7 @@ export interface CompiledFilter {
 }
 
 /** Binds and checks a predicate once; evaluation then skips analysis. */
-export function compileFilter(predicate: Column, schema: Schema): CompiledFilter {
+export function compileFilter(predicate: Expression, schema: Schema): CompiledFilter {
   const tree = predicateTree(predicate, schema);
   return { indices: (batch, ctx) => selectedRows(run(tree, batch, ctx, batch.numRows), batch.numRows) };
 }

@@ -1,6 +1,6 @@
 import { Data, DataType } from 'apache-arrow';
 import { dataFromValues, valuesOf } from '../arrow/columns.js';
-import type { ArithmeticOp, ComparisonOp, LogicalOp } from '../api/column.js';
+import type { ArithmeticOp, ComparisonOp, LogicalOp } from './expression.js';
 import {
   andValid, bigintsOf, doublesOf, LType, materialise, NULL_SCALAR, stringsOf, StrVal, Val, Valid, validOf,
 } from './expression-vectors.js';

@@ -1,5 +1,5 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import type { Column } from '../api/column.js';
+import type { Expression } from './expression.js';
 import type { StreamSource } from '../sources/source.js';
 import type { StatefulOperator } from './stateful-operator.js';
 
@@ -21,12 +21,12 @@ export interface SourceNode extends NodeBase { kind: 'source'; description: stri
 /** Row-at-a-time function: one output row per input row (map) or any number (flatMap). */
 export interface MapNode extends NodeBase { kind: 'map' | 'flatMap'; input: PlanNode; fn: RowFunction; }
 /** Keeps rows where a row predicate or a boolean column expression is true. */
-export interface FilterNode extends NodeBase { kind: 'filter'; input: PlanNode; fn?: RowFunction; condition?: Column; }
+export interface FilterNode extends NodeBase { kind: 'filter'; input: PlanNode; fn?: RowFunction; condition?: Expression; }
 /**
  * Vectorised projection. `select` gives exactly `columns`; `withColumn` (keepInput) keeps the input's columns,
  * replacing a same-named one in place and appending new ones.
  */
-export interface ProjectNode extends NodeBase { kind: 'project'; input: PlanNode; columns: Column[]; keepInput: boolean; }
+export interface ProjectNode extends NodeBase { kind: 'project'; input: PlanNode; columns: Expression[]; keepInput: boolean; }
 /** Concatenation of streams with the same columns. */
 export interface UnionNode extends NodeBase { kind: 'union'; inputs: PlanNode[]; }
 /** Declares an event-time column and how late its rows may arrive. */

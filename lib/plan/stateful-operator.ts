@@ -1,5 +1,5 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import type { OutputMode } from '../sinks/sink.js';
+import type { OutputMode } from '../sinks/output-mode.js';
 
 /** The state one operator keeps for one state partition; implemented by lib/state's StateStore. */
 export interface KeyedState {

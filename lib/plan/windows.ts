@@ -12,15 +12,15 @@
  * - a window is complete when the watermark reaches its end, and kept `allowedLateness` longer for late
  *   rows (on-time rows are always later than the watermark, so they never reach a completed window).
  */
-import type { Column } from '../api/column.js';
+import type { Expression } from './expression.js';
 
 /** A plain grouping column. */
-export interface KeyGrouping { kind: 'key'; column: Column; }
+export interface KeyGrouping { kind: 'key'; column: Expression; }
 
 /** Tumbling (slide = size) or sliding window over an event-time column. */
 export interface TimeWindowGrouping {
   kind: 'window';
-  time: Column;
+  time: Expression;
   sizeMs: number;
   slideMs: number;
   offsetMs: number;
@@ -30,14 +30,14 @@ export interface TimeWindowGrouping {
 /** Session window: a fixed gap, or a per-row gap column (milliseconds, or duration strings like '5 minutes'). */
 export interface SessionWindowGrouping {
   kind: 'session';
-  time: Column;
+  time: Expression;
   gapMs?: number;
-  gap?: Column;
+  gap?: Expression;
   name: string;
 }
 
 /** `bucket(n, col)`: the murmur3 hash of the value modulo n (Iceberg's bucket transform, for partial sums). */
-export interface BucketGrouping { kind: 'bucket'; column: Column; buckets: number; name: string; }
+export interface BucketGrouping { kind: 'bucket'; column: Expression; buckets: number; name: string; }
 
 export type Grouping = KeyGrouping | TimeWindowGrouping | SessionWindowGrouping | BucketGrouping;
 

@@ -26,7 +26,7 @@
  * same output); it is only published to the end.
  */
 import { fsyncDir } from '../checkpoint/atomic-file.js';
-import { crashPoint } from '../exec/crash-points.js';
+import { crashPoint } from '../util/crash-points.js';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { SluiceError, pathError } from '../errors.js';

@@ -1,6 +1,7 @@
 import type { Table } from 'apache-arrow';
 import { rowsFromBatch } from '../arrow/columns.js';
-import type { OutputMode, SinkContext, StreamSink } from './sink.js';
+import type { OutputMode } from './output-mode.js';
+import type { SinkContext, StreamSink } from './sink.js';
 
 /**
  * Keeps output rows in memory under the query name (Spark's memory sink, for tests and notebooks).

@@ -1,7 +1,7 @@
-import type { Session } from '../api/session.js';
 import { SluiceError } from '../errors.js';
 import { ForeachBatchSink, NoopSink, type ForeachBatchFunction } from './foreach-batch-sink.js';
 import { MemorySink } from './memory-sink.js';
+import type { MemoryTables } from './memory-tables.js';
 import type { StreamSink } from './sink.js';
 
 export type { ForeachBatchFunction };
@@ -16,7 +16,8 @@ export function sinkNeedsCheckpoint(format: string): boolean {
 
 /** What a sink may need from the query that writes to it. */
 export interface SinkEnv {
-  session: Session;
+  /** Where a memory sink keeps its rows: the session's tables. */
+  memoryTables: MemoryTables;
   queryName?: string;
   foreachBatch?: ForeachBatchFunction;
 }
@@ -35,7 +36,7 @@ export async function createSink(format: string, options: Record<string, string>
     case 'memory': {
       const name = env.queryName ?? own.path;
       if (!name) throw new SluiceError('BAD_OPTION', 'the memory sink needs a name', ".queryName('name') on the writer, or memory:NAME as the sink URI");
-      return new MemorySink(name, env.session.memoryTable(name));
+      return new MemorySink(name, env.memoryTables.sinkTable(name));
     }
     case 'file': case 'json': case 'csv': {
       const { FileSink } = await import('./file-sink.js');

@@ -1,7 +1,5 @@
 import type { Table } from 'apache-arrow';
-
-/** Spark's output modes. */
-export type OutputMode = 'append' | 'update' | 'complete';
+import type { OutputMode } from './output-mode.js';
 
 /** What a sink gets when a query starts. */
 export interface SinkContext {

@@ -3,7 +3,7 @@
  * a StreamSource. Every option can be a URI query parameter (`file:DIR?format=csv&maxFilesPerTrigger=1`);
  * option names are case-insensitive, as in Spark, and an unknown option is an error listing the accepted ones.
  */
-import { parseDuration } from '../api/duration.js';
+import { parseDuration } from '../util/duration.js';
 import type { SchemaSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
 import { parseMode } from './decode/common.js';

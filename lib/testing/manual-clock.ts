@@ -1,4 +1,4 @@
-import type { Clock } from '../exec/clock.js';
+import type { Clock } from '../util/clock.js';
 
 /**
  * A clock that only moves when told to (Spark's ManualClock / StreamManualClock): processing-time

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { col, count, session_window, sum, window } from '../../lib/api/functions.js';
 import { Session } from '../../lib/api/session.js';
 import { SluiceError } from '../../lib/errors.js';
-import type { OutputMode } from '../../lib/sinks/sink.js';
+import type { OutputMode } from '../../lib/sinks/output-mode.js';
 import { MemoryStream } from '../../lib/testing/index.js';
 import { Harness, at } from '../windows/support.js';
 import type { Dataset } from '../../lib/api/dataset.js';

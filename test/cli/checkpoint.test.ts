@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { QueryCheckpointSummary, StateContents } from '../../lib/checkpoint/inspect.js';
+import type { QueryCheckpointSummary, StateContents } from '../../lib/cli/checkpoint-inspector.js';
 import { stateDir } from '../../lib/checkpoint/paths.js';
-import { readLastProgress } from '../../lib/checkpoint/inspect.js';
+import { readLastProgress } from '../../lib/cli/checkpoint-inspector.js';
 import { runCli, type CliResult } from '../support/cli.js';
 
 const APP = fileURLToPath(new URL('./apps/user-totals.js', import.meta.url));

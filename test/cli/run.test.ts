@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inspectCheckpoint } from '../../lib/checkpoint/inspect.js';
+import { inspectCheckpoint } from '../../lib/cli/checkpoint-inspector.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { RunningCli } from './running-cli.js';
 

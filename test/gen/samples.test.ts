@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { SAMPLES, sampleCommand, writeSamples } from '../../lib/gen/samples.js';
+import { SAMPLES, sampleCommand, writeSamples } from '../../lib/cli/gen-samples.js';
 
 /** The repository's data/ folder (tests run from dist/test/gen). */
 const DATA = fileURLToPath(new URL('../../../data/', import.meta.url));

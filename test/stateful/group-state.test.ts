@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { GroupStateImpl, GroupStateTimeout, type GroupStateInit } from '../../lib/api/group-state.js';
+import { GroupStateTimeout } from '../../lib/api/group-state.js';
+import { GroupStateImpl, type GroupStateInit } from '../../lib/plan/operators/group-state.js';
 import { SluiceError } from '../../lib/errors.js';
 
 function stateOf<S>(over: Partial<Omit<GroupStateInit<S>, 'stored' | 'load'>> & { stored?: S }): GroupStateImpl<S> {

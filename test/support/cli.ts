@@ -26,7 +26,7 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
 }
 
 /**
- * Runs `sluice args...` with the crash point `crashAt` (`point:batch`, see lib/exec/crash-points.ts), checks it
+ * Runs `sluice args...` with the crash point `crashAt` (`point:batch`, see lib/util/crash-points.ts), checks it
  * was killed there (SIGKILL), then runs the same command again and checks that the restart exits 0.
  */
 export async function crashThenRestart(args: string[], crashAt: string): Promise<void> {

@@ -6,7 +6,7 @@ import {
   session_window, sum, top_k, window,
 } from '../../lib/api/functions.js';
 import { Session } from '../../lib/api/session.js';
-import type { OutputMode } from '../../lib/sinks/sink.js';
+import type { OutputMode } from '../../lib/sinks/output-mode.js';
 import { MemoryStream } from '../../lib/testing/index.js';
 import { Harness, at, tmpDir } from './support.js';
 

@@ -6,7 +6,7 @@ import type { Dataset } from '../../lib/api/dataset.js';
 import { Session } from '../../lib/api/session.js';
 import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
-import type { OutputMode } from '../../lib/sinks/sink.js';
+import type { OutputMode } from '../../lib/sinks/output-mode.js';
 import { MemoryStream } from '../../lib/testing/index.js';
 
 /** Epoch ms of a time on 2024-01-01 UTC, e.g. at('00:01:30') or at('00:01:30.500'). */

@@ -1,11 +1,11 @@
-import type { Column } from '../../api/column.js';
+import type { Expression } from '../expression.js';
 import type { AggregateFunction } from '../aggregates/aggregate-functions.js';
 import type { Grouping } from '../windows.js';
 
 /** One aggregate of an `agg(...)` call. */
 export interface AggregateCall {
   fn: AggregateFunction;
-  args: Column[];
+  args: Expression[];
   alias?: string;
 }
 

@@ -29,10 +29,10 @@
  * partition's batch runs in aggregation-run.ts (plain and time windows) or session-merge.ts (sessions).
  */
 import { Int, Type, type Data, type RecordBatch, type Schema } from 'apache-arrow';
-import type { Column } from '../../api/column.js';
-import { parseDuration } from '../../api/duration.js';
+import type { Expression } from '../expression.js';
+import { parseDuration } from '../../util/duration.js';
 import { SluiceError } from '../../errors.js';
-import type { OutputMode } from '../../sinks/sink.js';
+import type { OutputMode } from '../../sinks/output-mode.js';
 import { hashKey, partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import { ArgColumn } from '../aggregates/aggregate-functions.js';
 import { Utf8Interner, numbersOf, parseNumber, scalarsOf } from '../aggregates/column-values.js';
@@ -193,7 +193,7 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     const ectx = this.evalCtx(ctx);
     // A column used by several aggregates (the event time, typically) is read and converted once.
     const columns = new Map<Data, ArgColumn>();
-    const arg = (c: Column): ArgColumn => {
+    const arg = (c: Expression): ArgColumn => {
       const d = evaluate(c, batch, ectx);
       let a = columns.get(d);
       if (!a) columns.set(d, (a = new ArgColumn(d)));

@@ -4,7 +4,7 @@
  * watermark closed are emitted and evicted. Session windows merge instead (session-merge.ts).
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
-import type { OutputMode } from '../../sinks/sink.js';
+import type { OutputMode } from '../../sinks/output-mode.js';
 import type { AggregateFunction, Partial } from '../aggregates/aggregate-functions.js';
 import type { StatefulContext } from '../stateful-operator.js';
 import { lastWindowStart, windowsPerRow, type SessionWindowGrouping, type TimeWindowGrouping } from '../windows.js';

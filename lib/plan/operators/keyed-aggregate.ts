@@ -1,5 +1,5 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import type { OutputMode } from '../../sinks/sink.js';
+import type { OutputMode } from '../../sinks/output-mode.js';
 import type { StatefulContext, StatefulOperator } from '../stateful-operator.js';
 import { groupBatches, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
 

@@ -1,7 +1,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { GroupStateImpl, type GroupState, type GroupStateTimeout } from '../../api/group-state.js';
+import { GroupStateImpl, type GroupState, type GroupStateTimeout } from './group-state.js';
 import { SluiceError } from '../../errors.js';
-import type { OutputMode } from '../../sinks/sink.js';
+import type { OutputMode } from '../../sinks/output-mode.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
 import { groupBatches, initialEntriesOf, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
 

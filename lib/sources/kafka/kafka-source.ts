@@ -17,7 +17,7 @@ import { Field, Int32, Int64, List, Schema, Struct, TimestampMillisecond, Binary
 import { schemaFromSpec, schemaToSpec, type SchemaSpec } from '../../arrow/schema.js';
 import { readVersioned, writeVersioned } from '../../checkpoint/versioned-file.js';
 import { SluiceError } from '../../errors.js';
-import { notice } from '../../exec/notices.js';
+import { notice } from '../../util/notices.js';
 import type { KafkaClient } from '../../kafka/client.js';
 import type { KafkaClientOptions } from '../../kafka/client-options.js';
 import { retryText, type KafkaRetryEvent } from '../../kafka/retry.js';

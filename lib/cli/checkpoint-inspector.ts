@@ -12,13 +12,13 @@ import * as path from 'node:path';
 import { SluiceError, describeError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
 import { StateStore } from '../state/state-store.js';
-import { isTempFileName } from './atomic-file.js';
-import { CommitLog, type CommitEntry } from './commit-log.js';
-import { isRecord } from './fields.js';
-import { metadataPath } from './metadata.js';
-import { OffsetLog, type ConfValues, type OffsetEntry } from './offset-log.js';
-import { operatorStateDir, stateDir, stateRootDir } from './paths.js';
-import { readVersionedEntry } from './versioned-file.js';
+import { isTempFileName } from '../checkpoint/atomic-file.js';
+import { CommitLog, type CommitEntry } from '../checkpoint/commit-log.js';
+import { isRecord } from '../checkpoint/fields.js';
+import { metadataPath } from '../checkpoint/metadata.js';
+import { OffsetLog, type ConfValues, type OffsetEntry } from '../checkpoint/offset-log.js';
+import { operatorStateDir, stateDir, stateRootDir } from '../checkpoint/paths.js';
+import { readVersionedEntry } from '../checkpoint/versioned-file.js';
 
 /** Figures of one stateful operator's state, as of the last committed batch. */
 export interface StateOperatorSummary {
@@ -261,14 +261,14 @@ async function summariseState(dir: string, lastCommitted: number | null, progres
   options: InspectOptions, problems: string[]): Promise<StateOperatorSummary[]> {
   const version = committedStateVersion(lastCommitted);
   const out: StateOperatorSummary[] = [];
-  for (const id of numericSubdirs(stateRootDir(dir))) {
-    const parts = numericSubdirs(operatorStateDir(dir, id));
+  for (const id of numericSubdirs(path.join(dir, 'state'))) {
+    const parts = numericSubdirs(path.join(dir, 'state', id));
     const summary: StateOperatorSummary = {
       id, name: progress?.stateOperators.find((s) => s.operatorName.endsWith(`#${id}`))?.operatorName ?? null,
       partitions: parts.length, version, numRows: 0, internalRows: 0, diskBytes: 0, files: 0, memoryBytes: 0,
     };
     for (const part of parts) {
-      const partDir = stateDir(dir, id, part);
+      const partDir = path.join(dir, 'state', id, part);
       for (const f of await fsp.readdir(partDir)) {
         if (isTempFileName(f)) continue;
         summary.files++;
@@ -368,8 +368,8 @@ export function keyText(key: unknown): string {
 export async function readStateRows(query: QueryCheckpointSummary, operator: StateOperatorSummary, options: StateReadOptions = {}): Promise<StateContents> {
   const rows: Array<StateRow & { sort: string }> = [];
   let internalRows = 0;
-  for (const part of numericSubdirs(operatorStateDir(query.dir, operator.id))) {
-    const store = await StateStore.load(stateDir(query.dir, operator.id, part), operator.version);
+  for (const part of numericSubdirs(path.join(query.dir, 'state', operator.id))) {
+    const store = await StateStore.load(path.join(query.dir, 'state', operator.id, part), operator.version);
     for (const [key, value] of store.entries()) {
       if (isInternalStateKey(key)) {
         internalRows++;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runGen, type GenArgs } from '../cli/gen-command.js';
+import { runGen, type GenArgs } from './gen-command.js';
 
 /**
  * The sample data sets committed under `data/`, each defined by the `sluice gen` arguments that

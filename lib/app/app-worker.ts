@@ -1,15 +1,15 @@
 import type { RecordBatch } from 'apache-arrow';
 import { Piscina } from 'piscina';
-import { toWorkerError, type HeldBatch, type QueryTask, type WorkerReply, type WorkerMessage } from './worker-protocol.js';
-import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
+import { toWorkerError, type HeldBatch, type QueryTask, type WorkerReply, type WorkerMessage } from '../exec/worker-protocol.js';
+import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from '../exec/batch-transfer.js';
 import { StateStoreCache } from '../state/state-store-cache.js';
-import { runFragment, runStatefulPartition, type PlanIndex } from './task-runner.js';
+import { runFragment, runStatefulPartition, type PlanIndex } from '../exec/task-runner.js';
 
 // A top-level await on purpose: piscina first tries require() on the worker file, and Node 20's require(esm)
 // then shares the module graph with the app module's later import(), which intermittently trips an internal
 // assertion ("imported again after being required", nodejs/node#59759). A module with top-level await cannot
 // be required, so piscina loads it with import() and every module is loaded by the ESM loader alone.
-const { rebuildAppPlan } = await import('../app/app-runner.js');
+const { rebuildAppPlan } = await import('./app-runner.js');
 
 /**
  * What this thread holds for one query it runs: the plan rebuilt from the app module, its open state

@@ -1,0 +1,64 @@
+import type { Clock } from '../util/clock.js';
+import { SystemClock } from '../util/clock.js';
+import type { WorkerSetup } from '../exec/worker-protocol.js';
+import { SluiceError } from '../errors.js';
+import { MemoryTables } from '../sinks/memory-tables.js';
+import { StreamingQueryManager } from './streaming-query.js';
+
+/** Options of `Session.local`. */
+export interface SessionOptions {
+  /** Worker threads for tasks; 0 runs everything in the calling thread. Default 0. */
+  threads?: number;
+  /** State partitions of every stateful operator (fixed for a checkpoint). Default 4. */
+  statePartitions?: number;
+  /** Take a state snapshot every this many batches (deltas in between). Default 10. */
+  snapshotInterval?: number;
+  /** Committed batches kept in the checkpoint. Default 100. */
+  retainBatches?: number;
+  /** Processing-time clock; tests pass a ManualClock. */
+  clock?: Clock;
+}
+
+/** @internal Set by the app runner: lets worker threads rebuild this session's queries from the app module. */
+export type AppBinding = Omit<WorkerSetup, 'output'>;
+
+/**
+ * @internal What the datasets, readers and writers of a session share: its settings, running queries,
+ * memory tables and operator ids. They hold this rather than Session, whose readStream builds them, so
+ * the api's files do not import each other in a circle.
+ */
+export class SessionState {
+  readonly threads: number;
+  readonly statePartitions: number;
+  readonly snapshotInterval: number;
+  readonly retainBatches: number;
+  readonly clock: Clock;
+  /** Active queries and listeners (Spark's StreamingQueryManager). */
+  readonly streams = new StreamingQueryManager();
+  /** @internal */
+  app: AppBinding | null = null;
+  /** @internal The rows of this session's memory sinks. */
+  readonly memoryTables = new MemoryTables();
+  private operatorIds = 0;
+
+  protected constructor(opts: SessionOptions) {
+    const threads = opts.threads ?? 0;
+    if (!Number.isInteger(threads) || threads < 0 || threads > 64) {
+      throw new SluiceError('BAD_OPTION', `threads must be an integer from 0 to 64, got ${threads}`, 'use 0 to run in-process, or the number of cores');
+    }
+    const parts = opts.statePartitions ?? 4;
+    if (!Number.isInteger(parts) || parts < 1 || parts > 4096) {
+      throw new SluiceError('BAD_OPTION', `statePartitions must be an integer from 1 to 4096, got ${parts}`, 'the default is 4');
+    }
+    this.threads = threads;
+    this.statePartitions = parts;
+    this.snapshotInterval = opts.snapshotInterval ?? 10;
+    this.retainBatches = opts.retainBatches ?? 100;
+    this.clock = opts.clock ?? new SystemClock();
+  }
+
+  /** @internal Next operator id: the build order, identical in every thread that builds the same query. */
+  nextOperatorId(): number {
+    return ++this.operatorIds;
+  }
+}
