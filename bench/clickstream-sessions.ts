@@ -73,11 +73,24 @@ interface OpenSession {
 /** The app's output row of a session, built by hand. */
 function sessionRow(s: OpenSession): Record<string, unknown> {
   return {
-    session_id: `${s.user}-${s.start}`, user_id: s.user, start_time: s.start, end_time: s.end,
-    duration_seconds: Math.round(s.end - s.start) / 1000, event_count: s.events, page_view_count: s.pageViews,
-    click_count: s.clicks, purchase_count: s.purchases, pages_visited: [...s.pages], entry_page: s.entry, exit_page: s.exit,
-    referrer: s.referrer, device_type: s.device, country: s.country, conversion: s.purchases > 0,
-    revenue: Math.round(s.revenue * 100) / 100, purchases_without_amount: s.withoutAmount,
+    session_id: `${s.user}-${s.start}`,
+    user_id: s.user,
+    start_time: s.start,
+    end_time: s.end,
+    duration_seconds: Math.round(s.end - s.start) / 1000,
+    event_count: s.events,
+    page_view_count: s.pageViews,
+    click_count: s.clicks,
+    purchase_count: s.purchases,
+    pages_visited: [...s.pages],
+    entry_page: s.entry,
+    exit_page: s.exit,
+    referrer: s.referrer,
+    device_type: s.device,
+    country: s.country,
+    conversion: s.purchases > 0,
+    revenue: Math.round(s.revenue * 100) / 100,
+    purchases_without_amount: s.withoutAmount,
   };
 }
 
@@ -105,8 +118,21 @@ function handLoop(files: string[]): { events: number; sessions: number } {
       }
       if (s === undefined) {
         s = {
-          user: e.user_id, start: ts, end: ts, events: 0, pageViews: 0, clicks: 0, purchases: 0, pages: new Set(),
-          entry: e.page_url, exit: e.page_url, referrer: e.referrer, device: e.device.type, country: e.geo.country, revenue: 0, withoutAmount: 0,
+          user: e.user_id,
+          start: ts,
+          end: ts,
+          events: 0,
+          pageViews: 0,
+          clicks: 0,
+          purchases: 0,
+          pages: new Set(),
+          entry: e.page_url,
+          exit: e.page_url,
+          referrer: e.referrer,
+          device: e.device.type,
+          country: e.geo.country,
+          revenue: 0,
+          withoutAmount: 0,
         };
         open.set(e.user_id, s);
       }
@@ -187,9 +213,15 @@ async function engineRun(dir: string, threads: number): Promise<{ events: number
     let events = 0;
     let sessions = 0;
     const { queries } = await runApp(await loadApp('clickstream-sessions'), {
-      sources: [`file:${dir}?maxFilesPerTrigger=${FILES_PER_BATCH}`], sinks: ['sessions=noop:', 'late=noop:'], checkpoint: ckpt,
-      trigger: { availableNow: true }, threads,
-      onProgress: (_o, p) => { events += p.numInputRows; sessions += p.sink.numOutputRows; },
+      sources: [`file:${dir}?maxFilesPerTrigger=${FILES_PER_BATCH}`],
+      sinks: ['sessions=noop:', 'late=noop:'],
+      checkpoint: ckpt,
+      trigger: { availableNow: true },
+      threads,
+      onProgress: (_o, p) => {
+        events += p.numInputRows;
+        sessions += p.sink.numOutputRows;
+      },
     });
     await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
     return { events, sessions };
@@ -200,16 +232,27 @@ async function engineRun(dir: string, threads: number): Promise<{ events: number
 
 /** Child process: runs one variant and prints its RunResult as JSON. */
 async function child(variant: string, dir: string): Promise<void> {
-  const files = fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort().map((n) => path.join(dir, n));
+  const files = fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()
+    .map((n) => path.join(dir, n));
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const r = variant === 'loop' ? handLoop(files)
-    : variant === 'duckdb' || variant === 'duckdb-min' ? await duckRun(dir, variant === 'duckdb-min')
-      : await engineRun(dir, Number(variant.split('=')[1]));
+  const r =
+    variant === 'loop'
+      ? handLoop(files)
+      : variant === 'duckdb' || variant === 'duckdb-min'
+        ? await duckRun(dir, variant === 'duckdb-min')
+        : await engineRun(dir, Number(variant.split('=')[1]));
   const wallSeconds = (performance.now() - t0) / 1000;
   const u = process.cpuUsage(c0);
   const result: RunResult = {
-    variant, ...r, wallSeconds, cpuSeconds: (u.user + u.system) / 1e6, peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    variant,
+    ...r,
+    wallSeconds,
+    cpuSeconds: (u.user + u.system) / 1e6,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
   };
   console.log(JSON.stringify(result));
 }
@@ -219,43 +262,71 @@ function fmt(n: number): string {
 }
 
 function load(): string {
-  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 }
 
 async function main(): Promise<void> {
   const events = Number(process.argv[2] ?? 1_000_000);
   const runs = Number(process.argv[3] ?? 3);
-  const variants = process.argv[4]?.split(',') ?? ['loop', 'duckdb', 'duckdb-min', 'threads=0', 'threads=1', 'threads=2'];
+  const variants = process.argv[4]?.split(',') ?? [
+    'loop',
+    'duckdb',
+    'duckdb-min',
+    'threads=0',
+    'threads=1',
+    'threads=2',
+  ];
   const dir = path.join(os.tmpdir(), `sluice-bench-clickstream-sessions-${events}`);
   clickstreamFiles(dir, events, FILES);
-  console.log(`clickstream sessionisation benchmark: ${fmt(events)} events (10,000 users, seed 42) in ${FILES} JSON lines files, ` +
-    `${FILES_PER_BATCH} per batch; node ${process.version}, ${os.cpus().length} cpus, load average ${load()}`);
+  console.log(
+    `clickstream sessionisation benchmark: ${fmt(events)} events (10,000 users, seed 42) in ${FILES} JSON lines files, ` +
+      `${FILES_PER_BATCH} per batch; node ${process.version}, ${os.cpus().length} cpus, load average ${load()}`,
+  );
   const results: Record<string, RunResult[]> = Object.fromEntries(variants.map((v) => [v, []]));
   const loads: string[] = [];
   for (let r = 0; r < runs; r++) {
     for (const v of variants) {
-      const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', v, dir], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', v, dir], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 24,
+      });
       if (out.status !== 0) throw new Error(`${v} failed:\n${out.stderr}`);
       const res = JSON.parse(out.stdout.trim().split('\n').pop()!) as RunResult;
       if (res.events !== events) throw new Error(`${v} processed ${res.events} events, expected ${events}`);
       results[v].push(res);
-      console.log(`run ${r + 1} ${v.padEnd(10)} ${fmt(events / res.wallSeconds).padStart(11)} events/s  (${res.wallSeconds.toFixed(2)} s, ` +
-        `${(100 * res.cpuSeconds / res.wallSeconds).toFixed(0)}% CPU, peak RSS ${(res.peakRssBytes / 2 ** 20).toFixed(0)} MiB, ${fmt(res.sessions)} sessions)`);
+      console.log(
+        `run ${r + 1} ${v.padEnd(10)} ${fmt(events / res.wallSeconds).padStart(11)} events/s  (${res.wallSeconds.toFixed(2)} s, ` +
+          `${((100 * res.cpuSeconds) / res.wallSeconds).toFixed(0)}% CPU, peak RSS ${(res.peakRssBytes / 2 ** 20).toFixed(0)} MiB, ${fmt(res.sessions)} sessions)`,
+      );
     }
     loads.push(load());
   }
-  const sessions = new Set(Object.values(results).flat().map((r) => r.sessions));
-  if (sessions.size !== 1) throw new Error(`the variants disagree on the number of complete sessions: ${[...sessions].join(', ')}`);
+  const sessions = new Set(
+    Object.values(results)
+      .flat()
+      .map((r) => r.sessions),
+  );
+  if (sessions.size !== 1)
+    throw new Error(`the variants disagree on the number of complete sessions: ${[...sessions].join(', ')}`);
   const rate = (v: string): number => median(results[v].map((r) => events / r.wallSeconds));
   const perCpu = (v: string): number => median(results[v].map((r) => events / r.cpuSeconds));
   const base = variants.includes('loop') ? 'loop' : variants[0];
-  console.log(`\nmedian of ${runs} runs (load average after each round: ${loads.join(' | ')}); ${fmt([...sessions][0])} complete sessions in every variant`);
-  console.log(`${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${`vs ${base}`.padStart(8)}  ${'ev/CPU-s'.padStart(11)}  ${'per core vs ' + base}  peak RSS`);
+  console.log(
+    `\nmedian of ${runs} runs (load average after each round: ${loads.join(' | ')}); ${fmt([...sessions][0])} complete sessions in every variant`,
+  );
+  console.log(
+    `${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${`vs ${base}`.padStart(8)}  ${'ev/CPU-s'.padStart(11)}  ${'per core vs ' + base}  peak RSS`,
+  );
   for (const v of variants) {
     const cpu = median(results[v].map((r) => r.cpuSeconds / r.wallSeconds));
     const rss = median(results[v].map((r) => r.peakRssBytes));
-    console.log(`${v.padEnd(10)} ${fmt(rate(v)).padStart(11)}  ${(100 * cpu).toFixed(0).padStart(4)}%  ${(rate(v) / rate(base)).toFixed(2).padStart(8)}  ` +
-      `${fmt(perCpu(v)).padStart(11)}  ${(perCpu(v) / perCpu(base)).toFixed(2).padStart(18)}  ${(rss / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `${v.padEnd(10)} ${fmt(rate(v)).padStart(11)}  ${(100 * cpu).toFixed(0).padStart(4)}%  ${(rate(v) / rate(base)).toFixed(2).padStart(8)}  ` +
+        `${fmt(perCpu(v)).padStart(11)}  ${(perCpu(v) / perCpu(base)).toFixed(2).padStart(18)}  ${(rss / 2 ** 20).toFixed(0)} MiB`,
+    );
   }
 }
 

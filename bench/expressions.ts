@@ -7,10 +7,10 @@
  *
  *   node dist/bench/expressions.js [rows=1000000] [runs=5]
  */
-import { Data, RecordBatch } from 'apache-arrow';
+import type { Data, RecordBatch } from 'apache-arrow';
 import { col, upper } from '../lib/api/column.js';
-import { compileFilter, compileProjection } from '../lib/plan/expression-eval.js';
 import { batchFromColumns, schemaFromSpec } from '../lib/arrow/index.js';
+import { compileFilter, compileProjection } from '../lib/plan/expression-eval.js';
 import { median } from './support.js';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
@@ -19,7 +19,7 @@ const ctx = { batchTimestampMs: 1_700_000_000_000 };
 
 function makeBatch(n: number): RecordBatch {
   let seed = 42;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   const users = new Array<string>(n);
   const types = new Array<string>(n);
   const amounts = new Float64Array(n);
@@ -29,7 +29,11 @@ function makeBatch(n: number): RecordBatch {
     types[i] = r < 0.7 ? 'page_view' : r < 0.97 ? 'click' : 'purchase';
     amounts[i] = Math.round(rnd() * 10_000) / 100;
   }
-  return batchFromColumns(schemaFromSpec({ user_id: 'string', event_type: 'string', amount: 'double' }), [users, types, amounts], n);
+  return batchFromColumns(
+    schemaFromSpec({ user_id: 'string', event_type: 'string', amount: 'double' }),
+    [users, types, amounts],
+    n,
+  );
 }
 
 /** The filter written by hand: one fused loop, bytes compared in place. */
@@ -46,7 +50,14 @@ function handFilter(batch: RecordBatch): Int32Array {
     if (!(amount[i] > 10)) continue;
     const s = vo[i];
     if (vo[i + 1] - s !== 5) continue;
-    if (bytes[s] === click[0] && bytes[s + 1] === click[1] && bytes[s + 2] === click[2] && bytes[s + 3] === click[3] && bytes[s + 4] === click[4]) out[k++] = i;
+    if (
+      bytes[s] === click[0] &&
+      bytes[s + 1] === click[1] &&
+      bytes[s + 2] === click[2] &&
+      bytes[s + 3] === click[3] &&
+      bytes[s + 4] === click[4]
+    )
+      out[k++] = i;
   }
   return out.slice(0, k);
 }
@@ -61,7 +72,10 @@ function handProjection(batch: RecordBatch): { eur: Float64Array; upperBytes: Ui
   const eur = new Float64Array(n);
   for (let i = 0; i < n; i++) eur[i] = amount[i] * 1.1;
   const upperBytes = new Uint8Array(src.length);
-  for (let k = 0; k < src.length; k++) { const c = src[k]; upperBytes[k] = c >= 97 && c <= 122 ? c - 32 : c; }
+  for (let k = 0; k < src.length; k++) {
+    const c = src[k];
+    upperBytes[k] = c >= 97 && c <= 122 ? c - 32 : c;
+  }
   const offsets = new Int32Array(n + 1);
   for (let i = 0; i <= n; i++) offsets[i] = vo[i] - vo[0];
   const big = new Uint8Array((n + 7) >> 3);
@@ -88,15 +102,23 @@ function report(name: string, engineMs: number[], loopMs: number[]): void {
   const l = median(loopMs);
   const eb = Math.min(...engineMs);
   const lb = Math.min(...loopMs);
-  console.log(`${name.padEnd(11)} engine ${rate(e)} rows/s (best ${rate(eb)})   hand loop ${rate(l)} rows/s (best ${rate(lb)})`
-    + `   engine/loop ${(l / e).toFixed(2)} (best ${(lb / eb).toFixed(2)})`);
+  console.log(
+    `${name.padEnd(11)} engine ${rate(e)} rows/s (best ${rate(eb)})   hand loop ${rate(l)} rows/s (best ${rate(lb)})` +
+      `   engine/loop ${(l / e).toFixed(2)} (best ${(lb / eb).toFixed(2)})`,
+  );
 }
 
 const batch = makeBatch(ROWS);
 const filter = compileFilter(col('amount').gt(10).and(col('event_type').eq('click')), batch.schema);
 const projection = compileProjection(
-  [col('user_id'), col('amount').multiply(1.1).alias('amount_eur'), upper(col('event_type')).alias('type'), col('amount').gt(50).alias('big')],
-  batch.schema);
+  [
+    col('user_id'),
+    col('amount').multiply(1.1).alias('amount_eur'),
+    upper(col('event_type')).alias('type'),
+    col('amount').gt(50).alias('big'),
+  ],
+  batch.schema,
+);
 
 const filterMs: number[] = [];
 const filterLoopMs: number[] = [];
@@ -105,12 +127,16 @@ const projLoopMs: number[] = [];
 for (let r = 0; r < RUNS + 1; r++) {
   const f = time(() => filter.indices(batch, ctx));
   const fl = time(() => handFilter(batch));
-  if (!equalArrays(f.result, fl.result) || f.result.length !== fl.result.length) throw new Error('filter results differ from the hand loop');
+  if (!equalArrays(f.result, fl.result) || f.result.length !== fl.result.length)
+    throw new Error('filter results differ from the hand loop');
   const p = time(() => projection.apply(batch, ctx));
   const pl = time(() => handProjection(batch));
   const [, eur, type, big] = p.result.data.children as Data[];
-  if (!equalArrays(eur.values as Float64Array, pl.result.eur) || !equalArrays(type.values as Uint8Array, pl.result.upperBytes)
-    || !equalArrays(big.values as Uint8Array, pl.result.big)) {
+  if (
+    !equalArrays(eur.values as Float64Array, pl.result.eur) ||
+    !equalArrays(type.values as Uint8Array, pl.result.upperBytes) ||
+    !equalArrays(big.values as Uint8Array, pl.result.big)
+  ) {
     throw new Error('projection results differ from the hand loop');
   }
   if (r === 0) continue; // warm-up
@@ -119,6 +145,8 @@ for (let r = 0; r < RUNS + 1; r++) {
   projMs.push(p.ms);
   projLoopMs.push(pl.ms);
 }
-console.log(`column expressions over ${ROWS} rows, median of ${RUNS} runs after one warm-up (${filter.indices(batch, ctx).length} rows pass the filter)`);
+console.log(
+  `column expressions over ${ROWS} rows, median of ${RUNS} runs after one warm-up (${filter.indices(batch, ctx).length} rows pass the filter)`,
+);
 report('filter', filterMs, filterLoopMs);
 report('projection', projMs, projLoopMs);

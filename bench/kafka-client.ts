@@ -20,14 +20,20 @@ const runs = Number(process.argv[4] ?? 3);
 
 function events(n: number): string[] {
   let seed = 42;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   const types = ['page_view', 'click', 'purchase'];
   let ts = 1_700_000_000_000;
   return Array.from({ length: n }, () => {
     const u = Math.floor(rnd() * 10_000);
     ts += Math.floor(rnd() * 200);
-    return JSON.stringify({ user_id: `u${u}`, session_id: `s${u}_${Math.floor(ts / 3_600_000)}`, event_type: types[Math.floor(rnd() * 3)],
-      page_url: `https://shop.example.com/p/${Math.floor(rnd() * 500)}`, ts, amount: Math.round(rnd() * 10000) / 100 });
+    return JSON.stringify({
+      user_id: `u${u}`,
+      session_id: `s${u}_${Math.floor(ts / 3_600_000)}`,
+      event_type: types[Math.floor(rnd() * 3)],
+      page_url: `https://shop.example.com/p/${Math.floor(rnd() * 500)}`,
+      ts,
+      amount: Math.round(rnd() * 10000) / 100,
+    });
   });
 }
 
@@ -56,10 +62,12 @@ async function readAll(client: KafkaClient, topic: string): Promise<{ count: num
 function report(label: string, rs: Array<{ ms: number; cpu: number; n: number }>, avgBytes: number): void {
   const rates = rs.map((r) => r.n / (r.ms / 1000));
   const rate = median(rates);
-  console.log(`${label.padEnd(44)} ${Math.round(rate).toLocaleString('en').padStart(9)} events/s  ` +
-    `${(rate * avgBytes / 1e6).toFixed(1).padStart(5)} MB/s  cpu ${Math.round(median(rs.map((r) => r.cpu)) * 100)}%  ` +
-    `${Math.round(median(rs.map((r) => r.n / (r.ms / 1000) / r.cpu))).toLocaleString('en')} events per client CPU-second  ` +
-    `(runs: ${rates.map((x) => Math.round(x / 1000) + 'k').join(', ')})`);
+  console.log(
+    `${label.padEnd(44)} ${Math.round(rate).toLocaleString('en').padStart(9)} events/s  ` +
+      `${((rate * avgBytes) / 1e6).toFixed(1).padStart(5)} MB/s  cpu ${Math.round(median(rs.map((r) => r.cpu)) * 100)}%  ` +
+      `${Math.round(median(rs.map((r) => r.n / (r.ms / 1000) / r.cpu))).toLocaleString('en')} events per client CPU-second  ` +
+      `(runs: ${rates.map((x) => Math.round(x / 1000) + 'k').join(', ')})`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -69,7 +77,9 @@ async function main(): Promise<void> {
   console.log(`${total} events of ${avgBytes.toFixed(0)} B over ${partitions} partitions, median of ${runs} runs`);
 
   const topicsFor = (r: number) => ({ [`kjs${r}`]: partitions, [`kcat${r}`]: partitions });
-  const broker = await startBroker({ topics: Object.assign({}, ...Array.from({ length: runs }, (_, r) => topicsFor(r))) });
+  const broker = await startBroker({
+    topics: Object.assign({}, ...Array.from({ length: runs }, (_, r) => topicsFor(r))),
+  });
   const client = await KafkaClient.connect(broker.bootstrap);
   try {
     type Run = Awaited<ReturnType<typeof timed>>;
@@ -77,18 +87,33 @@ async function main(): Promise<void> {
     const fetchKjs: Run[] = [];
     const fetchKcat: Run[] = [];
     for (let r = 0; r < runs; r++) {
-      produce.push(await timed(async () => { await client.produce(`kjs${r}`, messages); return total; }));
+      produce.push(
+        await timed(async () => {
+          await client.produce(`kjs${r}`, messages);
+          return total;
+        }),
+      );
       // Pinned partitions: kcat's sticky partitioner for unkeyed records fills some partitions past the
       // mock's 5 MiB limit, which then drops their oldest records.
       for (let p = 0; p < partitions; p++) {
-        produceWithKcat(broker.bootstrap, `kcat${r}`, lines.filter((_, i) => i % partitions === p), p);
+        produceWithKcat(
+          broker.bootstrap,
+          `kcat${r}`,
+          lines.filter((_, i) => i % partitions === p),
+          p,
+        );
       }
-      for (const [topic, into] of [[`kjs${r}`, fetchKjs], [`kcat${r}`, fetchKcat]] as const) {
-        into.push(await timed(async () => {
-          const { count } = await readAll(client, topic);
-          if (count !== total) throw new Error(`read ${count} of ${total} events from ${topic}`);
-          return count;
-        }));
+      for (const [topic, into] of [
+        [`kjs${r}`, fetchKjs],
+        [`kcat${r}`, fetchKcat],
+      ] as const) {
+        into.push(
+          await timed(async () => {
+            const { count } = await readAll(client, topic);
+            if (count !== total) throw new Error(`read ${count} of ${total} events from ${topic}`);
+            return count;
+          }),
+        );
       }
     }
     report('produce (KafkaClient.produce, acks=all)', produce, avgBytes);

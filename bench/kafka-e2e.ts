@@ -31,12 +31,15 @@ const PARTITIONS = Number(process.argv[4] ?? 8);
 const PER_TRIGGER = 50_000;
 const USERS = 10_000;
 
-interface Totals { events: number; amount: number }
+interface Totals {
+  events: number;
+  amount: number;
+}
 
 /** Deterministic events of ~130 bytes and the totals they add up to. */
 function makeEvents(n: number): { lines: string[]; keys: string[]; totals: Map<string, Totals> } {
   let seed = 42;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   const types = ['page_view', 'click', 'purchase'];
   const lines: string[] = [];
   const keys: string[] = [];
@@ -46,7 +49,15 @@ function makeEvents(n: number): { lines: string[]; keys: string[]; totals: Map<s
     const user = `u${Math.floor(rnd() * USERS)}`;
     ts += Math.floor(rnd() * 200);
     const amount = Math.round(rnd() * 10000) / 100;
-    lines.push(JSON.stringify({ user_id: user, event_type: types[Math.floor(rnd() * 3)], page_url: `/p/${Math.floor(rnd() * 500)}`, ts, amount }));
+    lines.push(
+      JSON.stringify({
+        user_id: user,
+        event_type: types[Math.floor(rnd() * 3)],
+        page_url: `/p/${Math.floor(rnd() * 500)}`,
+        ts,
+        amount,
+      }),
+    );
     keys.push(user);
     const t = totals.get(user) ?? { events: 0, amount: 0 };
     t.events++;
@@ -70,7 +81,8 @@ async function check(client: KafkaClient, topic: string, expected: Map<string, T
     const got = last.get(user);
     if (!got || got.events !== t.events || Math.abs(got.amount - t.amount) > 1e-6 * Math.max(1, t.amount)) bad++;
   }
-  if (bad > 0) throw new Error(`${label}: output topic ${topic} does not hold the expected totals (${bad} users wrong)`);
+  if (bad > 0)
+    throw new Error(`${label}: output topic ${topic} does not hold the expected totals (${bad} users wrong)`);
 }
 
 let topicNo = 0;
@@ -81,13 +93,22 @@ async function newTopic(broker: TestBroker, partitions: number): Promise<string>
 }
 
 /** The sluice app through runApp; returns wall-clock ms from start to the end of the last batch. */
-async function runSluice(module: string, source: string, sink: string, threads: number,
-  onBatch?: (rows: number, addBatchMs: number) => void): Promise<number> {
+async function runSluice(
+  module: string,
+  source: string,
+  sink: string,
+  threads: number,
+  onBatch?: (rows: number, addBatchMs: number) => void,
+): Promise<number> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-kafka-'));
   const app = await loadApp(fileURLToPath(new URL(module, import.meta.url)));
   const t0 = performance.now();
   const { queries } = await runApp(app, {
-    sources: [source], sinks: [sink], checkpoint: ckpt, trigger: { availableNow: true }, threads,
+    sources: [source],
+    sinks: [sink],
+    checkpoint: ckpt,
+    trigger: { availableNow: true },
+    threads,
     onProgress: (_o, p) => onBatch?.(p.sink.numOutputRows, p.durationMs.addBatch),
   });
   await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
@@ -97,8 +118,16 @@ async function runSluice(module: string, source: string, sink: string, threads: 
 }
 
 /** The hand-written kafkajs loop. Returns total ms and ms after the group join (from the first batch). */
-async function runKafkajs(bootstrap: string, output: string, run: number): Promise<{ ms: number; afterJoinMs: number }> {
-  const kafka = new kafkajs.Kafka({ clientId: 'baseline', brokers: bootstrap.split(','), logLevel: kafkajs.logLevel.NOTHING });
+async function runKafkajs(
+  bootstrap: string,
+  output: string,
+  run: number,
+): Promise<{ ms: number; afterJoinMs: number }> {
+  const kafka = new kafkajs.Kafka({
+    clientId: 'baseline',
+    brokers: bootstrap.split(','),
+    logLevel: kafkajs.logLevel.NOTHING,
+  });
   const consumer = kafka.consumer({ groupId: `baseline-${run}-${Date.now()}` });
   const producer = kafka.producer();
   const t0 = performance.now();
@@ -108,26 +137,28 @@ async function runKafkajs(bootstrap: string, output: string, run: number): Promi
   let seen = 0;
   let first = 0;
   await new Promise<void>((resolve, reject) => {
-    consumer.run({
-      eachBatch: async ({ batch }) => {
-        if (first === 0) first = performance.now();
-        const touched = new Set<string>();
-        for (const m of batch.messages) {
-          const e = JSON.parse(m.value!.toString()) as { user_id: string; amount: number };
-          let t = totals.get(e.user_id);
-          if (!t) totals.set(e.user_id, (t = { events: 0, amount: 0 }));
-          t.events++;
-          t.amount += e.amount;
-          touched.add(e.user_id);
-        }
-        await producer.send({
-          topic: output,
-          messages: [...touched].map((u) => ({ key: u, value: JSON.stringify({ user_id: u, ...totals.get(u) }) })),
-        });
-        seen += batch.messages.length;
-        if (seen >= EVENTS) resolve();
-      },
-    }).catch(reject);
+    consumer
+      .run({
+        eachBatch: async ({ batch }) => {
+          if (first === 0) first = performance.now();
+          const touched = new Set<string>();
+          for (const m of batch.messages) {
+            const e = JSON.parse(m.value!.toString()) as { user_id: string; amount: number };
+            let t = totals.get(e.user_id);
+            if (!t) totals.set(e.user_id, (t = { events: 0, amount: 0 }));
+            t.events++;
+            t.amount += e.amount;
+            touched.add(e.user_id);
+          }
+          await producer.send({
+            topic: output,
+            messages: [...touched].map((u) => ({ key: u, value: JSON.stringify({ user_id: u, ...totals.get(u) }) })),
+          });
+          seen += batch.messages.length;
+          if (seen >= EVENTS) resolve();
+        },
+      })
+      .catch(reject);
   });
   const end = performance.now();
   await consumer.disconnect().catch(() => undefined);
@@ -138,7 +169,12 @@ async function runKafkajs(bootstrap: string, output: string, run: number): Promi
 const fmt = (x: number): string => Math.round(x).toLocaleString('en').padStart(10);
 
 async function main(): Promise<void> {
-  console.log(`kafka-e2e: ${EVENTS.toLocaleString('en')} events, ${PARTITIONS} partitions, ${RUNS} runs; uptime: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `kafka-e2e: ${EVENTS.toLocaleString('en')} events, ${PARTITIONS} partitions, ${RUNS} runs; uptime: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const broker = await startBroker({ brokers: 1, topics: { events: PARTITIONS } });
   const client = await KafkaClient.connect(broker.bootstrap);
   try {
@@ -158,7 +194,12 @@ async function main(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       for (const threads of [0, 2]) {
         const out = await newTopic(broker, PARTITIONS);
-        const ms = await runSluice('./apps/kafka-aggregate.js', source, `kafka://${broker.bootstrap}/${out}?keyColumn=user_id`, threads);
+        const ms = await runSluice(
+          './apps/kafka-aggregate.js',
+          source,
+          `kafka://${broker.bootstrap}/${out}?keyColumn=user_id`,
+          threads,
+        );
         await check(client, out, totals, `sluice threads ${threads}`);
         add(`sluice, threads ${threads}`, EVENTS / (ms / 1000));
       }
@@ -169,12 +210,15 @@ async function main(): Promise<void> {
       add('kafkajs loop (after group join)', EVENTS / (base.afterJoinMs / 1000));
     }
     console.log('Kafka → JSON → count and sum per user → Kafka (events/s, median):');
-    for (const [label, xs] of Object.entries(results)) console.log(`  ${label.padEnd(34)} ${fmt(median(xs))}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`);
+    for (const [label, xs] of Object.entries(results))
+      console.log(`  ${label.padEnd(34)} ${fmt(median(xs))}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`);
     const loop = median(results['kafkajs loop (after group join)']);
     const loopJoin = median(results['kafkajs loop (with group join)']);
     for (const t of [0, 2]) {
       const s = median(results[`sluice, threads ${t}`]);
-      console.log(`  ratio sluice threads ${t} / kafkajs loop: ${(s / loop).toFixed(2)} (after join), ${(s / loopJoin).toFixed(2)} (with join)`);
+      console.log(
+        `  ratio sluice threads ${t} / kafkajs loop: ${(s / loop).toFixed(2)} (after join), ${(s / loopJoin).toFixed(2)} (with join)`,
+      );
     }
 
     // Does the source keep pace with the broker? Reading alone: the client's raw fetch of every partition,
@@ -184,7 +228,8 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const offsets = await client.fetchOffsets('events');
       const got = await Promise.all(offsets.map((o) => client.fetchRange('events', o.partition, o.low, o.high)));
-      if (got.reduce((a, m) => a + m.length, 0) !== EVENTS) throw new Error('raw fetch read the wrong number of records');
+      if (got.reduce((a, m) => a + m.length, 0) !== EVENTS)
+        throw new Error('raw fetch read the wrong number of records');
       (pace['KafkaClient fetch, no decoding'] ??= []).push(EVENTS / ((performance.now() - t0) / 1000));
       for (const threads of [0, 2]) {
         const ms = await runSluice('./apps/kafka-events.js', source, 'noop:', threads);
@@ -192,15 +237,22 @@ async function main(): Promise<void> {
       }
     }
     console.log('\nReading alone (events/s, median):');
-    for (const [label, xs] of Object.entries(pace)) console.log(`  ${label.padEnd(34)} ${fmt(median(xs))}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`);
+    for (const [label, xs] of Object.entries(pace))
+      console.log(`  ${label.padEnd(34)} ${fmt(median(xs))}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`);
 
     const sinks: Record<string, { e2e: number[]; sink: number[] }> = {};
     for (let r = 0; r < RUNS; r++) {
-      for (const [label, sink] of [['parquet', 'parquet:'], ['json lines', 'file:']] as const) {
+      for (const [label, sink] of [
+        ['parquet', 'parquet:'],
+        ['json lines', 'file:'],
+      ] as const) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-sink-'));
         let rows = 0;
         let addMs = 0;
-        const ms = await runSluice('./apps/kafka-events.js', source, `${sink}${dir}`, 0, (n, a) => { rows += n; addMs += a; });
+        const ms = await runSluice('./apps/kafka-events.js', source, `${sink}${dir}`, 0, (n, a) => {
+          rows += n;
+          addMs += a;
+        });
         fs.rmSync(dir, { recursive: true, force: true });
         if (rows !== EVENTS) throw new Error(`${label} sink wrote ${rows} rows, expected ${EVENTS}`);
         const s = (sinks[label] ??= { e2e: [], sink: [] });
@@ -208,13 +260,24 @@ async function main(): Promise<void> {
         s.sink.push(rows / (addMs / 1000));
       }
     }
-    console.log('\nKafka → JSON → sink, threads 0 (median): end to end events/s, and rows/s of the sink itself (its addBatch time):');
+    console.log(
+      '\nKafka → JSON → sink, threads 0 (median): end to end events/s, and rows/s of the sink itself (its addBatch time):',
+    );
     for (const [label, s] of Object.entries(sinks)) {
-      console.log(`  ${label.padEnd(12)} end to end ${fmt(median(s.e2e))}   sink ${fmt(median(s.sink))} rows/s   sink runs: ${s.sink.map((x) => Math.round(x)).join(', ')}`);
+      console.log(
+        `  ${label.padEnd(12)} end to end ${fmt(median(s.e2e))}   sink ${fmt(median(s.sink))} rows/s   sink runs: ${s.sink.map((x) => Math.round(x)).join(', ')}`,
+      );
     }
-    console.log(`  ratio parquet / json lines: sink ${(median(sinks.parquet.sink) / median(sinks['json lines'].sink)).toFixed(2)}, ` +
-      `end to end ${(median(sinks.parquet.e2e) / median(sinks['json lines'].e2e)).toFixed(2)}`);
-    console.log(`\nuptime after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `  ratio parquet / json lines: sink ${(median(sinks.parquet.sink) / median(sinks['json lines'].sink)).toFixed(2)}, ` +
+        `end to end ${(median(sinks.parquet.e2e) / median(sinks['json lines'].e2e)).toFixed(2)}`,
+    );
+    console.log(
+      `\nuptime after: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     await client.close();
     await broker.stop();

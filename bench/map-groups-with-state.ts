@@ -57,7 +57,8 @@ function eventFiles(dir: string, count: number, keyOf: (i: number) => string): s
   const per = Math.ceil(count / FILES);
   for (let f = 0; f < FILES; f++) {
     const lines: string[] = [];
-    for (let i = f * per; i < Math.min(count, (f + 1) * per); i++) lines.push(JSON.stringify({ key: keyOf(i), amount: 1 + rnd.int(100) }));
+    for (let i = f * per; i < Math.min(count, (f + 1) * per); i++)
+      lines.push(JSON.stringify({ key: keyOf(i), amount: 1 + rnd.int(100) }));
     fs.writeFileSync(names[f], lines.join('\n') + '\n');
     const t = new Date(1_700_000_000_000 + f * 1000);
     fs.utimesSync(names[f], t, t);
@@ -81,13 +82,18 @@ function handLoop(files: string[]): number {
     const now = Date.now();
     const touched: string[] = [];
     const rows: { key: string; sum: number; timedOut: boolean }[] = [];
-    const lines = files.slice(b * FILES_PER_BATCH, (b + 1) * FILES_PER_BATCH).flatMap((f) => fs.readFileSync(f, 'utf8').split('\n'));
+    const lines = files
+      .slice(b * FILES_PER_BATCH, (b + 1) * FILES_PER_BATCH)
+      .flatMap((f) => fs.readFileSync(f, 'utf8').split('\n'));
     for (const line of lines) {
       if (line === '') continue;
       const e = JSON.parse(line) as { key: string; amount: number };
       let s = state.get(e.key);
       if (s === undefined) state.set(e.key, (s = { sum: 0, timeout: -1, batch: -1 }));
-      if (s.batch !== b) { s.batch = b; touched.push(e.key); }
+      if (s.batch !== b) {
+        s.batch = b;
+        touched.push(e.key);
+      }
       s.sum += e.amount;
       events++;
     }
@@ -119,7 +125,11 @@ interface RunFigures {
 }
 
 /** Total size of the files of each state partition of the checkpoint, by kind. */
-function stateFileBytes(ckpt: string): { snapshotBytes: number; deltaBytes: number; stores: { dir: string; version: number }[] } {
+function stateFileBytes(ckpt: string): {
+  snapshotBytes: number;
+  deltaBytes: number;
+  stores: { dir: string; version: number }[];
+} {
   const query = path.join(ckpt, 'sums');
   let snapshotBytes = 0;
   let deltaBytes = 0;
@@ -128,7 +138,10 @@ function stateFileBytes(ckpt: string): { snapshotBytes: number; deltaBytes: numb
     for (const part of fs.readdirSync(operatorStateDir(query, op))) {
       const dir = stateDir(query, op, part);
       const names = fs.readdirSync(dir);
-      const snaps = names.filter((n) => n.endsWith('.snapshot')).map((n) => Number(n.split('.')[0])).sort((a, b) => a - b);
+      const snaps = names
+        .filter((n) => n.endsWith('.snapshot'))
+        .map((n) => Number(n.split('.')[0]))
+        .sort((a, b) => a - b);
       const deltas = names.filter((n) => n.endsWith('.delta')).map((n) => Number(n.split('.')[0]));
       if (snaps.length > 0) snapshotBytes += fs.statSync(path.join(dir, `${snaps[snaps.length - 1]}.snapshot`)).size;
       for (const d of deltas) deltaBytes += fs.statSync(path.join(dir, `${d}.delta`)).size;
@@ -139,12 +152,23 @@ function stateFileBytes(ckpt: string): { snapshotBytes: number; deltaBytes: numb
 }
 
 /** Runs the app over `dataDir` to the end of the data (availableNow, FILES_PER_BATCH files per batch). */
-async function runSluice(dataDir: string, ckpt: string, threads: number): Promise<{ events: number; progress: QueryProgress[] }> {
+async function runSluice(
+  dataDir: string,
+  ckpt: string,
+  threads: number,
+): Promise<{ events: number; progress: QueryProgress[] }> {
   const app = await loadApp(APP);
   const progress: QueryProgress[] = [];
   const { queries } = await runApp(app, {
-    sources: [`file:${dataDir}?maxFilesPerTrigger=${FILES_PER_BATCH}`], sinks: ['noop:'], checkpoint: ckpt, options: { timeout: `${TIMEOUT_MS}ms` },
-    trigger: { availableNow: true }, threads, onProgress: (_o, p) => { progress.push(p); },
+    sources: [`file:${dataDir}?maxFilesPerTrigger=${FILES_PER_BATCH}`],
+    sinks: ['noop:'],
+    checkpoint: ckpt,
+    options: { timeout: `${TIMEOUT_MS}ms` },
+    trigger: { availableNow: true },
+    threads,
+    onProgress: (_o, p) => {
+      progress.push(p);
+    },
   });
   await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
   return { events: progress.reduce((a, p) => a + p.numInputRows, 0), progress };
@@ -166,7 +190,10 @@ function fmt(n: number): string {
 }
 
 function load(): string {
-  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 }
 
 async function throughput(): Promise<void> {
@@ -180,7 +207,9 @@ async function throughput(): Promise<void> {
   const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const loads: string[] = [];
   let last: RunFigures | null = null;
-  console.log(`\n== throughput: ${fmt(EVENTS)} events over ${fmt(KEYS)} keys in ${FILES} files (${FILES_PER_BATCH} per batch), JSON lines, load average ${load()}`);
+  console.log(
+    `\n== throughput: ${fmt(EVENTS)} events over ${fmt(KEYS)} keys in ${FILES} files (${FILES_PER_BATCH} per batch), JSON lines, load average ${load()}`,
+  );
   for (let r = 0; r < RUNS; r++) {
     for (const name of names) {
       const c0 = process.cpuUsage();
@@ -195,27 +224,40 @@ async function throughput(): Promise<void> {
       if (n !== EVENTS) throw new Error(`${name} processed ${n} events, expected ${EVENTS}`);
       rate[name].push(EVENTS / secs);
       cpu[name].push(cpuSeconds(c0) / secs);
-      console.log(`run ${r + 1} ${name.padEnd(10)} ${fmt(EVENTS / secs).padStart(11)} events/s  (${secs.toFixed(2)} s, ${(100 * cpu[name][r]).toFixed(0)}% CPU)`);
+      console.log(
+        `run ${r + 1} ${name.padEnd(10)} ${fmt(EVENTS / secs).padStart(11)} events/s  (${secs.toFixed(2)} s, ${(100 * cpu[name][r]).toFixed(0)}% CPU)`,
+      );
     }
     loads.push(load());
   }
   const loopPerCore = median(rate.loop ?? [NaN]) / median(cpu.loop ?? [NaN]);
   console.log(`\nmedian of ${RUNS} runs (load average after each round: ${loads.join(' | ')})`);
-  console.log(`${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${'ratio'.padStart(6)}  ${'ev/CPU-s'.padStart(11)}  ${'per core vs loop'}`);
+  console.log(
+    `${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${'ratio'.padStart(6)}  ${'ev/CPU-s'.padStart(11)}  ${'per core vs loop'}`,
+  );
   for (const name of names) {
     const m = median(rate[name]);
     const c = median(cpu[name]);
     const perCore = m / c;
-    console.log(`${name.padEnd(10)} ${fmt(m).padStart(11)}  ${(100 * c).toFixed(0).padStart(4)}%  ${(m / median(rate.loop ?? [NaN])).toFixed(2).padStart(6)}  ${fmt(perCore).padStart(11)}  ${(perCore / loopPerCore).toFixed(2)}`);
+    console.log(
+      `${name.padEnd(10)} ${fmt(m).padStart(11)}  ${(100 * c).toFixed(0).padStart(4)}%  ${(m / median(rate.loop ?? [NaN])).toFixed(2).padStart(6)}  ${fmt(perCore).padStart(11)}  ${(perCore / loopPerCore).toFixed(2)}`,
+    );
   }
   if (last) {
     const end = last.progress[last.progress.length - 1].stateOperators[0];
-    const updated = last.progress.reduce((a, p) => a + p.stateOperators[0].numRowsUpdated + p.stateOperators[0].numRowsRemoved, 0);
+    const updated = last.progress.reduce(
+      (a, p) => a + p.stateOperators[0].numRowsUpdated + p.stateOperators[0].numRowsRemoved,
+      0,
+    );
     const commitMs = last.progress.map((p) => p.stateOperators[0].commitTimeMs);
     console.log(`\nstate (last engine run): ${fmt(end.numRowsTotal)} keys after ${last.progress.length} batches`);
-    console.log(`  on disk: newest snapshots ${fmt(last.snapshotBytes)} B = ${(last.snapshotBytes / end.numRowsTotal).toFixed(1)} B/key; ` +
-      `deltas ${fmt(last.deltaBytes)} B for ${fmt(updated)} updates = ${(last.deltaBytes / updated).toFixed(1)} B/updated key`);
-    console.log(`  in memory: memoryUsedBytes ${fmt(end.memoryUsedBytes)} = ${(end.memoryUsedBytes / end.numRowsTotal).toFixed(1)} B/key`);
+    console.log(
+      `  on disk: newest snapshots ${fmt(last.snapshotBytes)} B = ${(last.snapshotBytes / end.numRowsTotal).toFixed(1)} B/key; ` +
+        `deltas ${fmt(last.deltaBytes)} B for ${fmt(updated)} updates = ${(last.deltaBytes / updated).toFixed(1)} B/updated key`,
+    );
+    console.log(
+      `  in memory: memoryUsedBytes ${fmt(end.memoryUsedBytes)} = ${(end.memoryUsedBytes / end.numRowsTotal).toFixed(1)} B/key`,
+    );
     console.log(`  commit time per batch (sum over partitions): median ${median(commitMs).toFixed(1)} ms`);
   }
 }
@@ -224,7 +266,9 @@ async function recovery(): Promise<void> {
   const dataDir = path.join(os.tmpdir(), `sluice-bench-mgws-recover-${RECOVER_KEYS}`);
   const width = String(RECOVER_KEYS - 1).length;
   eventFiles(dataDir, RECOVER_KEYS, (i) => keyName('r', i, width));
-  console.log(`\n== recovery: ${fmt(RECOVER_KEYS)} keys of state (each key once, ${FILES / FILES_PER_BATCH} batches), then a restart on the same checkpoint; load average ${load()}`);
+  console.log(
+    `\n== recovery: ${fmt(RECOVER_KEYS)} keys of state (each key once, ${FILES / FILES_PER_BATCH} batches), then a restart on the same checkpoint; load average ${load()}`,
+  );
   for (const threads of [0, 2]) {
     const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ckpt-'));
     try {
@@ -240,17 +284,25 @@ async function recovery(): Promise<void> {
         direct.push(performance.now() - t0);
         if (keys !== RECOVER_KEYS) throw new Error(`loaded ${keys} keys, expected ${RECOVER_KEYS}`);
       }
-      const extra = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ key: keyName('r', i * 997 % RECOVER_KEYS, width), amount: 1 }));
+      const extra = Array.from({ length: 1000 }, (_, i) =>
+        JSON.stringify({ key: keyName('r', (i * 997) % RECOVER_KEYS, width), amount: 1 }),
+      );
       fs.writeFileSync(path.join(dataDir, EXTRA_FILE), extra.join('\n') + '\n');
       const t0 = performance.now();
       const restart = await runSluice(dataDir, ckpt, threads);
       const wall = performance.now() - t0;
       const first = restart.progress[0];
       const op = first.stateOperators[0];
-      console.log(`threads=${threads}: StateStore.load of ${stores.length} partitions (version ${stores[0].version}), sequential: median ${median(direct).toFixed(0)} ms`);
-      console.log(`  restart: first batch triggerExecution ${first.durationMs.triggerExecution.toFixed(0)} ms` +
-        ('stateLoadTimeMs' in op ? `, stateLoadTimeMs ${(op as { stateLoadTimeMs: number }).stateLoadTimeMs.toFixed(0)} ms (sum over partitions)` : '') +
-        `, query start to stop ${wall.toFixed(0)} ms, ${fmt(op.numRowsTotal)} keys`);
+      console.log(
+        `threads=${threads}: StateStore.load of ${stores.length} partitions (version ${stores[0].version}), sequential: median ${median(direct).toFixed(0)} ms`,
+      );
+      console.log(
+        `  restart: first batch triggerExecution ${first.durationMs.triggerExecution.toFixed(0)} ms` +
+          ('stateLoadTimeMs' in op
+            ? `, stateLoadTimeMs ${(op as { stateLoadTimeMs: number }).stateLoadTimeMs.toFixed(0)} ms (sum over partitions)`
+            : '') +
+          `, query start to stop ${wall.toFixed(0)} ms, ${fmt(op.numRowsTotal)} keys`,
+      );
     } finally {
       fs.rmSync(path.join(dataDir, EXTRA_FILE), { force: true });
       fs.rmSync(ckpt, { recursive: true, force: true });
@@ -258,6 +310,8 @@ async function recovery(): Promise<void> {
   }
 }
 
-console.log(`mapGroupsWithState benchmark, node ${process.version}, ${os.cpus().length} cpus, uptime: ${os.uptime().toFixed(0)} s`);
+console.log(
+  `mapGroupsWithState benchmark, node ${process.version}, ${os.cpus().length} cpus, uptime: ${os.uptime().toFixed(0)} s`,
+);
 await throughput();
 if (RECOVER_KEYS > 0) await recovery();

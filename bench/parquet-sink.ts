@@ -19,7 +19,7 @@ import { Table } from 'apache-arrow';
 import { batchFromColumns, schemaFromSpec } from '../lib/arrow/index.js';
 import { clickstream } from '../lib/gen/clickstream.js';
 import { FileSink } from '../lib/sinks/file-sink.js';
-import { ParquetSink, encodeParquet, type ParquetSinkOptions } from '../lib/sinks/parquet-sink.js';
+import { encodeParquet, ParquetSink, type ParquetSinkOptions } from '../lib/sinks/parquet-sink.js';
 import type { StreamSink } from '../lib/sinks/sink.js';
 import { cpuSeconds, median } from './support.js';
 
@@ -28,8 +28,14 @@ const BATCH_ROWS = Number(process.argv[3] ?? 100_000);
 const RUNS = Number(process.argv[4] ?? 3);
 
 const SCHEMA = schemaFromSpec({
-  user_id: 'string', session_id: 'string', event_type: 'string', page_url: 'string', ts: 'timestamp',
-  amount: 'double', device: 'string', country: 'string',
+  user_id: 'string',
+  session_id: 'string',
+  event_type: 'string',
+  page_url: 'string',
+  ts: 'timestamp',
+  amount: 'double',
+  device: 'string',
+  country: 'string',
 });
 
 function makeBatches(): Table[] {
@@ -40,9 +46,14 @@ function makeBatches(): Table[] {
     const cols: unknown[][] = SCHEMA.fields.map(() => new Array(n));
     for (let i = 0; i < n; i++) {
       const e = gen.next().value!;
-      cols[0][i] = e.user_id; cols[1][i] = e.session_id; cols[2][i] = e.event_type; cols[3][i] = e.page_url;
-      cols[4][i] = e.timestamp; cols[5][i] = e.metadata.amount === undefined ? null : Number(e.metadata.amount);
-      cols[6][i] = e.device.type; cols[7][i] = e.geo.country;
+      cols[0][i] = e.user_id;
+      cols[1][i] = e.session_id;
+      cols[2][i] = e.event_type;
+      cols[3][i] = e.page_url;
+      cols[4][i] = e.timestamp;
+      cols[5][i] = e.metadata.amount === undefined ? null : Number(e.metadata.amount);
+      cols[6][i] = e.device.type;
+      cols[7][i] = e.geo.country;
     }
     tables.push(new Table([batchFromColumns(SCHEMA, cols, n)]));
   }
@@ -55,7 +66,11 @@ function dirBytes(dir: string): number {
     .reduce((sum, st) => sum + (st.isFile() ? st.size : 0), 0);
 }
 
-interface Result { rowsPerSec: number; rowsPerCpuSec: number; mb: number }
+interface Result {
+  rowsPerSec: number;
+  rowsPerCpuSec: number;
+  mb: number;
+}
 
 async function timeSink(make: (dir: string) => StreamSink, batches: Table[]): Promise<Result> {
   const times: number[] = [];
@@ -99,7 +114,9 @@ const fmt = (r: number) => `${(r / 1e6).toFixed(2)}M rows/s`;
 const batches = makeBatches();
 // The first calls compile the wasm module's hot paths and grow its memory: keep them out of the runs.
 encodeParquet(batches[0]);
-console.log(`parquet sink bench: ${ROWS} clickstream rows in ${batches.length} batches of ${BATCH_ROWS}, median of ${RUNS} runs`);
+console.log(
+  `parquet sink bench: ${ROWS} clickstream rows in ${batches.length} batches of ${BATCH_ROWS}, median of ${RUNS} runs`,
+);
 console.log('rows/s by wall clock, and per CPU-second of this process (less sensitive to other load on the machine)');
 const parquet = (options: ParquetSinkOptions) => (out: string) => new ParquetSink({ path: out, ...options });
 const json = await timeSink((out) => new FileSink({ path: out }), batches);
@@ -109,12 +126,19 @@ const results: [string, Result][] = [
   ['ParquetSink zstd', await timeSink(parquet({ compression: 'zstd' }), batches)],
   ['ParquetSink snappy, partitionBy event_type', await timeSink(parquet({ partitionBy: 'event_type' }), batches)],
   ['parquet-wasm encode only, snappy', timeEncodeOnly(batches)],
-  ['  the same, 4 columns only', timeEncodeOnly(batches.map((t) => t.select(['user_id', 'ts', 'event_type', 'amount'])))],
+  [
+    '  the same, 4 columns only',
+    timeEncodeOnly(batches.map((t) => t.select(['user_id', 'ts', 'event_type', 'amount']))),
+  ],
   ['FileSink JSON lines (alternative)', json],
 ];
 for (const [name, r] of results) {
-  console.log(`${name.padEnd(44)} ${fmt(r.rowsPerSec).padStart(16)} ${fmt(r.rowsPerCpuSec).padStart(16)}/cpu-s ` +
-    `${r.mb.toFixed(1).padStart(6)} MB  ${(r.rowsPerSec / json.rowsPerSec).toFixed(2)}x JSON lines`);
+  console.log(
+    `${name.padEnd(44)} ${fmt(r.rowsPerSec).padStart(16)} ${fmt(r.rowsPerCpuSec).padStart(16)}/cpu-s ` +
+      `${r.mb.toFixed(1).padStart(6)} MB  ${(r.rowsPerSec / json.rowsPerSec).toFixed(2)}x JSON lines`,
+  );
 }
-console.log('not installed, measured when the writer was chosen (1M rows, 4 columns): parquetjs-lite 0.104M rows/s, ' +
-  '@dsnp/parquetjs 0.22M, hyparquet-writer 0.88M (0.68M snappy), parquet-wasm 4.41M (3.47M snappy)');
+console.log(
+  'not installed, measured when the writer was chosen (1M rows, 4 columns): parquetjs-lite 0.104M rows/s, ' +
+    '@dsnp/parquetjs 0.22M, hyparquet-writer 0.88M (0.68M snappy), parquet-wasm 4.41M (3.47M snappy)',
+);

@@ -71,8 +71,10 @@ async function main(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
   const dir = stateDir(root, 'sum', 0);
   try {
-    console.log(`state store: running sum {sum: number} per key, ${numKeys.toLocaleString('en')} keys like '${keyOf(123456)}', ` +
-      `node ${process.version}, ${os.cpus().length} cpus, load average ${os.loadavg()[0].toFixed(1)}`);
+    console.log(
+      `state store: running sum {sum: number} per key, ${numKeys.toLocaleString('en')} keys like '${keyOf(123456)}', ` +
+        `node ${process.version}, ${os.cpus().length} cpus, load average ${os.loadavg()[0].toFixed(1)}`,
+    );
 
     // snapshotInterval 2: versions 2 and 4 write a snapshot, 1 and 3 only a delta.
     const store = await StateStore.load<string, { sum: number }>(dir, 0, { snapshotInterval: 2 });
@@ -80,7 +82,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < numKeys; i++) store.put(keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 });
     const putMs = performance.now() - t0;
     const first = await store.commit(1);
-    row('version 1, every key new: put', `${Math.round(numKeys / (putMs / 1000)).toLocaleString('en')} puts/s`, `${putMs.toFixed(0)} ms`);
+    row(
+      'version 1, every key new: put',
+      `${Math.round(numKeys / (putMs / 1000)).toLocaleString('en')} puts/s`,
+      `${putMs.toFixed(0)} ms`,
+    );
     row('version 1: commit (delta)', `${first.commitTimeMs.toFixed(0)} ms`);
 
     // Versions 2 and 3: a batch updating 10% of the keys, read-modify-write as mapGroupsWithState does.
@@ -99,10 +105,16 @@ async function main(): Promise<void> {
     const update3 = updateBatch(1);
     const third = await store.commit(3);
     const label = `update ${batch.toLocaleString('en')} keys (get+put+commit)`;
-    row(`${label}, delta only`, `${Math.round(batch / ((update3 + third.commitTimeMs) / 1000)).toLocaleString('en')} keys/s`,
-      `get+put ${update3.toFixed(0)} ms, commit ${third.commitTimeMs.toFixed(0)} ms`);
-    row(`${label} + ${numKeys.toLocaleString('en')}-key snapshot`, `${Math.round(batch / ((update2 + second.commitTimeMs) / 1000)).toLocaleString('en')} keys/s`,
-      `get+put ${update2.toFixed(0)} ms, commit ${second.commitTimeMs.toFixed(0)} ms`);
+    row(
+      `${label}, delta only`,
+      `${Math.round(batch / ((update3 + third.commitTimeMs) / 1000)).toLocaleString('en')} keys/s`,
+      `get+put ${update3.toFixed(0)} ms, commit ${third.commitTimeMs.toFixed(0)} ms`,
+    );
+    row(
+      `${label} + ${numKeys.toLocaleString('en')}-key snapshot`,
+      `${Math.round(batch / ((update2 + second.commitTimeMs) / 1000)).toLocaleString('en')} keys/s`,
+      `get+put ${update2.toFixed(0)} ms, commit ${second.commitTimeMs.toFixed(0)} ms`,
+    );
     const baseline = new Map<string, { sum: number }>();
     for (let i = 0; i < numKeys; i++) baseline.set(keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 });
     t0 = performance.now();
@@ -110,7 +122,10 @@ async function main(): Promise<void> {
       const key = keyOf((j * 7919) % numKeys);
       baseline.set(key, { sum: baseline.get(key)!.sum + 2.25 });
     }
-    row('  baseline: the same get+set on a Map<string, {sum}>', `${Math.round(batch / ((performance.now() - t0) / 1000)).toLocaleString('en')} keys/s`);
+    row(
+      '  baseline: the same get+set on a Map<string, {sum}>',
+      `${Math.round(batch / ((performance.now() - t0) / 1000)).toLocaleString('en')} keys/s`,
+    );
 
     for (let i = 0; i < numKeys; i++) store.put(keyOf(i), store.get(keyOf(i))!, 1_700_000_000_000 + (i % 100_000));
     await store.commit(4);
@@ -121,14 +136,23 @@ async function main(): Promise<void> {
       due = store.keysWithTimeoutAtOrBefore(1_700_000_000_000 + 99);
       scans.push(performance.now() - t0);
     }
-    row('due-timeout scan, every key has a timeout', `${median(scans).toFixed(1)} ms`,
-      `median of 3; ${due.length.toLocaleString('en')} due of ${numKeys.toLocaleString('en')}`);
+    row(
+      'due-timeout scan, every key has a timeout',
+      `${median(scans).toFixed(1)} ms`,
+      `median of 3; ${due.length.toLocaleString('en')} due of ${numKeys.toLocaleString('en')}`,
+    );
 
     const snapshotBytes = fs.statSync(path.join(dir, '4.snapshot')).size;
     const deltaBytes = fs.statSync(path.join(dir, '3.delta')).size;
-    row('disk: snapshot bytes per key', (snapshotBytes / numKeys).toFixed(1), `${(snapshotBytes / 1e6).toFixed(1)} MB (incl. 8-byte timeouts)`);
+    row(
+      'disk: snapshot bytes per key',
+      (snapshotBytes / numKeys).toFixed(1),
+      `${(snapshotBytes / 1e6).toFixed(1)} MB (incl. 8-byte timeouts)`,
+    );
     row('disk: delta bytes per updated key', (deltaBytes / batch).toFixed(1));
-    const jsonSnapshot = JSON.stringify(Array.from({ length: numKeys }, (_, i) => [keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 }]));
+    const jsonSnapshot = JSON.stringify(
+      Array.from({ length: numKeys }, (_, i) => [keyOf(i), { sum: (i % 1000) * 1.5 + 0.01 }]),
+    );
     row('  baseline: JSON snapshot bytes per key', (Buffer.byteLength(jsonSnapshot) / numKeys).toFixed(1));
 
     const expected = store.size;
@@ -136,7 +160,10 @@ async function main(): Promise<void> {
     baseline.clear();
     // Recovery and memory: load version 4 (a snapshot) into a fresh store. Measured objects hang off
     // `held` so that no stale reference in this async frame skews the before/after figures.
-    const held: { store: StateStore<string, { sum: number }> | null; map: Map<string, { sum: number }> | null } = { store: null, map: null };
+    const held: { store: StateStore<string, { sum: number }> | null; map: Map<string, { sum: number }> | null } = {
+      store: null,
+      map: null,
+    };
     const loadTimes: number[] = [];
     const memPerKey: number[] = [];
     let estimate = 0;
@@ -145,20 +172,27 @@ async function main(): Promise<void> {
       const before = await usedBytes();
       loadTimes.push(await loadInto(held, dir));
       if (held.store!.size !== expected) throw new Error(`loaded ${held.store!.size} keys, expected ${expected}`);
-      memPerKey.push((await usedBytes() - before) / numKeys);
+      memPerKey.push(((await usedBytes()) - before) / numKeys);
       estimate = held.store!.memoryUsedBytes() / numKeys;
     }
     held.store = null;
-    row(`recovery: load ${numKeys.toLocaleString('en')} keys from a snapshot`, `${(median(loadTimes) / 1000).toFixed(2)} s`,
-      `median of ${runs}: ${loadTimes.map((t) => t.toFixed(0)).join(', ')} ms (target <= 2 s for 1M)`);
-    row('memory: bytes per key after loading', median(memPerKey).toFixed(1), `store's own estimate ${estimate.toFixed(1)} (target <= 100)`);
+    row(
+      `recovery: load ${numKeys.toLocaleString('en')} keys from a snapshot`,
+      `${(median(loadTimes) / 1000).toFixed(2)} s`,
+      `median of ${runs}: ${loadTimes.map((t) => t.toFixed(0)).join(', ')} ms (target <= 2 s for 1M)`,
+    );
+    row(
+      'memory: bytes per key after loading',
+      median(memPerKey).toFixed(1),
+      `store's own estimate ${estimate.toFixed(1)} (target <= 100)`,
+    );
     t0 = performance.now();
     held.map = new Map(JSON.parse(jsonSnapshot) as Array<[string, { sum: number }]>);
     row('  baseline: JSON.parse + Map of the JSON snapshot', `${((performance.now() - t0) / 1000).toFixed(2)} s`);
     held.map = null;
     const before = await usedBytes();
     held.map = mapOfObjects();
-    row('  baseline: Map<string, {sum}> bytes per key', ((await usedBytes() - before) / numKeys).toFixed(1));
+    row('  baseline: Map<string, {sum}> bytes per key', (((await usedBytes()) - before) / numKeys).toFixed(1));
     held.map = null;
 
     // Partitioning the same keys into 8 state partitions, one by one and as an Arrow utf8 column.

@@ -26,7 +26,12 @@ function handLoop(files: string[]): number {
       if (line === '') continue;
       const e = JSON.parse(line);
       if (e.event_type === 'page_view') continue;
-      const row = { user_id: e.user_id, event_type: e.event_type, page_url: e.page_url, timestamp: Date.parse(e.timestamp) };
+      const row = {
+        user_id: e.user_id,
+        event_type: e.event_type,
+        page_url: e.page_url,
+        timestamp: Date.parse(e.timestamp),
+      };
       kept++;
       check += row.timestamp % 7;
     }
@@ -39,8 +44,14 @@ async function runSluice(threads: number): Promise<number> {
   const app = await loadApp(fileURLToPath(new URL('./apps/stateless.js', import.meta.url)));
   let rows = 0;
   const { queries } = await runApp(app, {
-    sources: [`file:${dataDir}?maxFilesPerTrigger=2`], sinks: ['noop:'], checkpoint: ckpt,
-    trigger: { availableNow: true }, threads, onProgress: (_o, p) => { rows += p.numInputRows; },
+    sources: [`file:${dataDir}?maxFilesPerTrigger=2`],
+    sinks: ['noop:'],
+    checkpoint: ckpt,
+    trigger: { availableNow: true },
+    threads,
+    onProgress: (_o, p) => {
+      rows += p.numInputRows;
+    },
   });
   await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
   fs.rmSync(ckpt, { recursive: true, force: true });
@@ -60,7 +71,11 @@ async function main(): Promise<void> {
       if (n !== EVENTS) throw new Error(`${name} processed ${n} events, expected ${EVENTS}`);
       results[name].push(EVENTS / secs);
       cpu[name].push(cpuSeconds(c0) / secs);
-      console.log(`run ${r + 1} ${name.padEnd(10)} ${Math.round(EVENTS / secs).toLocaleString('en-US').padStart(11)} events/s  (${secs.toFixed(2)} s, ${(100 * cpu[name][r]).toFixed(0)}% CPU)`);
+      console.log(
+        `run ${r + 1} ${name.padEnd(10)} ${Math.round(EVENTS / secs)
+          .toLocaleString('en-US')
+          .padStart(11)} events/s  (${secs.toFixed(2)} s, ${(100 * cpu[name][r]).toFixed(0)}% CPU)`,
+      );
     }
   }
   const base = median(results.loop);
@@ -68,7 +83,9 @@ async function main(): Promise<void> {
   for (const name of Object.keys(results)) {
     const m = median(results[name]);
     const perCore = m / Math.max(1, median(cpu[name]));
-    console.log(`${name.padEnd(10)} ${Math.round(m).toLocaleString('en-US').padStart(11)} events/s  ratio to loop ${(m / base).toFixed(2)}  per core ${Math.round(perCore).toLocaleString('en-US')} events/s (${(perCore / base).toFixed(2)} of loop)`);
+    console.log(
+      `${name.padEnd(10)} ${Math.round(m).toLocaleString('en-US').padStart(11)} events/s  ratio to loop ${(m / base).toFixed(2)}  per core ${Math.round(perCore).toLocaleString('en-US')} events/s (${(perCore / base).toFixed(2)} of loop)`,
+    );
   }
 }
 

@@ -21,8 +21,12 @@ export class UserCodeError extends SluiceError {
   readonly batchId: number;
   constructor(operator: string, batchId: number, cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super('USER_CODE', `user function of operator ${operator} failed in batch ${batchId}: ${why}`,
-      'fix the function or the input; the batch was not committed and runs again on restart', { cause });
+    super(
+      'USER_CODE',
+      `user function of operator ${operator} failed in batch ${batchId}: ${why}`,
+      'fix the function or the input; the batch was not committed and runs again on restart',
+      { cause },
+    );
     this.operator = operator;
     this.batchId = batchId;
   }
@@ -52,23 +56,44 @@ export function pathError(err: unknown, what: string, verb = 'write'): unknown {
   const at = typeof e?.path === 'string' ? e.path : undefined;
   const where = at ? ` (${e.code} on ${at})` : '';
   if (PERMISSION_CODES.has(e?.code ?? '')) {
-    return new SluiceError('PATH_NOT_WRITABLE', `cannot ${verb} ${what}: permission denied${where}`,
-      'choose a location you can write to, or fix its permissions', { cause: err });
+    return new SluiceError(
+      'PATH_NOT_WRITABLE',
+      `cannot ${verb} ${what}: permission denied${where}`,
+      'choose a location you can write to, or fix its permissions',
+      { cause: err },
+    );
   }
   if (IN_THE_WAY_CODES.has(e?.code ?? '')) {
-    return new SluiceError('PATH_NOT_WRITABLE', `cannot ${verb} ${what}: a file is in the way where a directory is needed${where}`,
-      'give a directory path, or move that file away', { cause: err });
+    return new SluiceError(
+      'PATH_NOT_WRITABLE',
+      `cannot ${verb} ${what}: a file is in the way where a directory is needed${where}`,
+      'give a directory path, or move that file away',
+      { cause: err },
+    );
   }
   if (e?.code === 'EISDIR') {
-    return new SluiceError('PATH_NOT_WRITABLE', `cannot ${verb} ${what}: it is a directory${where}`, 'give a file path', { cause: err });
+    return new SluiceError(
+      'PATH_NOT_WRITABLE',
+      `cannot ${verb} ${what}: it is a directory${where}`,
+      'give a file path',
+      { cause: err },
+    );
   }
   if (e?.code === 'ENOENT') {
-    return new SluiceError('PATH_NOT_WRITABLE', `cannot ${verb} ${what}: a parent directory does not exist${where}`,
-      'create the directory first, or fix the path', { cause: err });
+    return new SluiceError(
+      'PATH_NOT_WRITABLE',
+      `cannot ${verb} ${what}: a parent directory does not exist${where}`,
+      'create the directory first, or fix the path',
+      { cause: err },
+    );
   }
   if (FULL_CODES.has(e?.code ?? '')) {
-    return new SluiceError('DISK_FULL', `cannot ${verb} ${what}: no space left on the device${where}`,
-      'free some space and run again; a batch that was cut short was not committed and runs again on restart', { cause: err });
+    return new SluiceError(
+      'DISK_FULL',
+      `cannot ${verb} ${what}: no space left on the device${where}`,
+      'free some space and run again; a batch that was cut short was not committed and runs again on restart',
+      { cause: err },
+    );
   }
   return err;
 }

@@ -1,16 +1,24 @@
 /** sluice's public API. */
+
+export { Dataset, KeyValueGroupedDataset, RelationalGroupedDataset } from './api/dataset.js';
+export * from './api/functions.js';
+export { type GroupState, GroupStateTimeout } from './api/group-state.js';
 export { Session } from './api/session.js';
 export type { SessionOptions } from './api/session-state.js';
-export { Dataset, KeyValueGroupedDataset, RelationalGroupedDataset } from './api/dataset.js';
 export { DataStreamReader } from './api/stream-reader.js';
 export { DataStreamWriter, type TriggerSpec } from './api/stream-writer.js';
-export { StreamingQuery, StreamingQueryManager, type StreamingQueryListener } from './api/streaming-query.js';
-export * from './api/functions.js';
-export { GroupStateTimeout, type GroupState } from './api/group-state.js';
-export { defineApp, type AppDefinition, type AppContext, type AppInput, type AppOutput, type AppOption } from './app/app.js';
-export { runApp, loadApp } from './app/app-runner.js';
+export { StreamingQuery, type StreamingQueryListener, StreamingQueryManager } from './api/streaming-query.js';
+export {
+  type AppContext,
+  type AppDefinition,
+  type AppInput,
+  type AppOption,
+  type AppOutput,
+  defineApp,
+} from './app/app.js';
+export { loadApp, runApp } from './app/app-runner.js';
 export { SluiceError, UserCodeError } from './errors.js';
 export type { QueryProgress, SourceProgress, StateOperatorProgress } from './exec/progress.js';
-export type { StreamSink, SinkContext } from './sinks/sink.js';
 export type { OutputMode } from './sinks/output-mode.js';
-export type { StreamSource, SourceContext, ReadTask, ReadResult } from './sources/source.js';
+export type { SinkContext, StreamSink } from './sinks/sink.js';
+export type { ReadResult, ReadTask, SourceContext, StreamSource } from './sources/source.js';

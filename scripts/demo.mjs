@@ -10,12 +10,21 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const extra = process.argv.slice(2);
-const checkpoint = extra.includes('--checkpoint') ? [] : ['--checkpoint', fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-demo-'))];
+const checkpoint = extra.includes('--checkpoint')
+  ? []
+  : ['--checkpoint', fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-demo-'))];
 const args = [
-  path.join(root, 'dist/lib/cli/main.js'), 'run', 'deposit-sessions',
-  '--source', `file:${path.join(root, 'data/deposits')}?maxFilesPerTrigger=1`,
-  '--sink', 'console:?numRows=15',
-  '--trigger', 'available-now', ...checkpoint, ...extra,
+  path.join(root, 'dist/lib/cli/main.js'),
+  'run',
+  'deposit-sessions',
+  '--source',
+  `file:${path.join(root, 'data/deposits')}?maxFilesPerTrigger=1`,
+  '--sink',
+  'console:?numRows=15',
+  '--trigger',
+  'available-now',
+  ...checkpoint,
+  ...extra,
 ];
 const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(res.status ?? 1);

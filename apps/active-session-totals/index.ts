@@ -1,6 +1,14 @@
 import type { Dataset } from '../../lib/api/dataset.js';
 import {
-  bucket, col, count, current_timestamp, max, min, round, session_window, sum,
+  bucket,
+  col,
+  count,
+  current_timestamp,
+  max,
+  min,
+  round,
+  session_window,
+  sum,
 } from '../../lib/api/functions.js';
 import { defineApp } from '../../lib/app/app.js';
 
@@ -27,10 +35,20 @@ function customerSessions(tx: Dataset, o: Options) {
 /** Per-customer session sums, updated every batch that changes them. */
 export function sessionSums(input: Dataset, o: Options): Dataset {
   return customerSessions(transactions(input, o), o)
-    .agg(sum('cents').alias('cents'), count('*').alias('transactions'), min('timestamp').alias('first_transaction'), max('timestamp').alias('last_transaction'))
+    .agg(
+      sum('cents').alias('cents'),
+      count('*').alias('transactions'),
+      min('timestamp').alias('first_transaction'),
+      max('timestamp').alias('last_transaction'),
+    )
     .select(
-      'customer_id', col('session_window.start').alias('session_start'), col('session_window.end').alias('session_end'),
-      col('cents').divide(100).alias('total'), 'transactions', 'first_transaction', 'last_transaction',
+      'customer_id',
+      col('session_window.start').alias('session_start'),
+      col('session_window.end').alias('session_end'),
+      col('cents').divide(100).alias('total'),
+      'transactions',
+      'first_transaction',
+      'last_transaction',
     );
 }
 
@@ -48,25 +66,56 @@ export function activeTotals(input: Dataset, o: Options): Dataset {
     .agg(sum(col('cents').multiply(col('change'))).alias('cents'), sum('change').alias('sessions'));
   return bucketChanges
     .groupBy()
-    .agg(sum(col('cents').multiply(col('change'))).alias('cents'), sum(col('sessions').multiply(col('change'))).alias('active_sessions'))
+    .agg(
+      sum(col('cents').multiply(col('change'))).alias('cents'),
+      sum(col('sessions').multiply(col('change'))).alias('active_sessions'),
+    )
     .select(col('cents').divide(100).alias('total'), 'active_sessions', current_timestamp().alias('updated_at'));
 }
 
 export default defineApp<Options>({
   name: 'active-session-totals',
-  description: 'Kafka Streams session sums: per-customer transaction sums in session windows, and the global total over active sessions',
+  description:
+    'Kafka Streams session sums: per-customer transaction sums in session windows, and the global total over active sessions',
   options: {
     gap: { type: 'duration', default: '5m', describe: 'inactivity gap that ends a customer session' },
-    'max-out-of-orderness': { type: 'duration', default: '10s', describe: 'watermark delay: how far behind the latest transaction an on-time one may be' },
-    'allowed-lateness': { type: 'duration', default: '0s', describe: 'keep a session this long after the watermark passes its end, for late transactions' },
-    buckets: { type: 'number', default: 8, describe: 'partial sums per bucket of customers before the global total (the Kafka Streams job\'s PARTITION_COUNT_FOR_TOTALS)' },
+    'max-out-of-orderness': {
+      type: 'duration',
+      default: '10s',
+      describe: 'watermark delay: how far behind the latest transaction an on-time one may be',
+    },
+    'allowed-lateness': {
+      type: 'duration',
+      default: '0s',
+      describe: 'keep a session this long after the watermark passes its end, for late transactions',
+    },
+    buckets: {
+      type: 'number',
+      default: 8,
+      describe:
+        "partial sums per bucket of customers before the global total (the Kafka Streams job's PARTITION_COUNT_FOR_TOTALS)",
+    },
   },
   inputs: {
-    transactions: { describe: 'JSON transactions {customer_id, amount, timestamp}', default: 'file:data/transactions', format: 'json', schema: TRANSACTION_SCHEMA },
+    transactions: {
+      describe: 'JSON transactions {customer_id, amount, timestamp}',
+      default: 'file:data/transactions',
+      format: 'json',
+      schema: TRANSACTION_SCHEMA,
+    },
   },
   outputs: {
-    sessions: { describe: 'rows {customer_id, session_start, session_end, total, transactions, first_transaction, last_transaction} for every session a batch changed', default: 'console:', outputMode: 'update' },
-    totals: { describe: 'rows {total, active_sessions, updated_at}: the sum over sessions still open, whenever it changes', default: 'console:', outputMode: 'update' },
+    sessions: {
+      describe:
+        'rows {customer_id, session_start, session_end, total, transactions, first_transaction, last_transaction} for every session a batch changed',
+      default: 'console:',
+      outputMode: 'update',
+    },
+    totals: {
+      describe: 'rows {total, active_sessions, updated_at}: the sum over sessions still open, whenever it changes',
+      default: 'console:',
+      outputMode: 'update',
+    },
   },
   build: ({ input, options }) => ({
     sessions: sessionSums(input('transactions'), options),

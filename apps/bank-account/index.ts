@@ -28,11 +28,16 @@ const MALFORMED = 'malformed operation';
  * returns the movement and the new balance. An operation without an amount (a malformed input line kept
  * by the source's PERMISSIVE mode) is refused as malformed and changes nothing.
  */
-function applyOperation(account: string | null, balance: number, op: Operation): { movement: Movement; balance: number } {
+function applyOperation(
+  account: string | null,
+  balance: number,
+  op: Operation,
+): { movement: Movement; balance: number } {
   if (op.amount === null || !Number.isFinite(op.amount) || account === null) {
     return { movement: { account, amount: 0, error: MALFORMED }, balance };
   }
-  if (balance >= -op.amount) return { movement: { account, amount: op.amount, error: null }, balance: balance + op.amount };
+  if (balance >= -op.amount)
+    return { movement: { account, amount: op.amount, error: null }, balance: balance + op.amount };
   return { movement: { account, amount: 0, error: INSUFFICIENT_FUNDS }, balance };
 }
 
@@ -64,26 +69,41 @@ function snapshot(account: string | null, ops: Operation[], state: GroupState<nu
  */
 export default defineApp({
   name: 'bank-account',
-  description: 'Kafka Streams event sourcing: bank operations validated against the balance become movements ("insufficient funds") and account snapshots',
+  description:
+    'Kafka Streams event sourcing: bank operations validated against the balance become movements ("insufficient funds") and account snapshots',
   inputs: {
     operations: {
-      describe: 'JSON lines {account, amount}: amount > 0 deposits, < 0 withdraws (Kafka: JSON values keyed by account)',
+      describe:
+        'JSON lines {account, amount}: amount > 0 deposits, < 0 withdraws (Kafka: JSON values keyed by account)',
       default: 'file:data/bank',
       format: 'json',
       schema: { account: 'string', amount: 'long' },
     },
   },
   outputs: {
-    movements: { describe: 'rows {account, amount, error}: one per operation; refused withdrawals have amount 0 and error "insufficient funds"', default: 'console:', outputMode: 'append' },
-    accounts: { describe: 'rows {account, balance}: each account changed by a batch, with its balance after it', default: 'console:', outputMode: 'update' },
+    movements: {
+      describe:
+        'rows {account, amount, error}: one per operation; refused withdrawals have amount 0 and error "insufficient funds"',
+      default: 'console:',
+      outputMode: 'append',
+    },
+    accounts: {
+      describe: 'rows {account, balance}: each account changed by a batch, with its balance after it',
+      default: 'console:',
+      outputMode: 'update',
+    },
   },
   build: ({ input }) => {
     const byAccount = input<Operation>('operations').groupByKey((op) => op.account);
     return {
-      movements: byAccount.flatMapGroupsWithState(movements,
-        { outputMode: 'append', schema: { account: 'string', amount: 'long', error: 'string' } }),
-      accounts: byAccount.flatMapGroupsWithState(snapshot,
-        { outputMode: 'update', schema: { account: 'string', balance: 'long' } }),
+      movements: byAccount.flatMapGroupsWithState(movements, {
+        outputMode: 'append',
+        schema: { account: 'string', amount: 'long', error: 'string' },
+      }),
+      accounts: byAccount.flatMapGroupsWithState(snapshot, {
+        outputMode: 'update',
+        schema: { account: 'string', balance: 'long' },
+      }),
     };
   },
 });

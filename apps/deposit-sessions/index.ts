@@ -29,10 +29,19 @@ interface SessionUpdate {
 }
 
 const OUTPUT_SCHEMA = {
-  sessionId: 'string', currentBalance: 'double', depositCurrentBalance: 'boolean', closedByTimeout: 'boolean', malformed: 'string',
+  sessionId: 'string',
+  currentBalance: 'double',
+  depositCurrentBalance: 'boolean',
+  closedByTimeout: 'boolean',
+  malformed: 'string',
 } as const;
 
-const TRANSACTION_SCHEMA = { sessionId: 'string', winAmount: 'double', deposit: 'boolean', malformed: 'string' } as const;
+const TRANSACTION_SCHEMA = {
+  sessionId: 'string',
+  winAmount: 'double',
+  deposit: 'boolean',
+  malformed: 'string',
+} as const;
 
 /** Money is summed in binary floating point; rounding to micro-units keeps 2.76 + 7.07 at 9.83. */
 function addAmount(balance: number, amount: number): number {
@@ -45,7 +54,8 @@ function problemOf(fields: string[]): string | null {
   if (fields.length > 3) return `expected at most 3 fields, found ${fields.length}`;
   if (fields[0] === '') return 'the sessionId is empty';
   if (fields[1] === '' || !Number.isFinite(Number(fields[1]))) return `winAmount '${fields[1]}' is not a number`;
-  if (fields.length === 3 && !/^(true|false)$/i.test(fields[2])) return `deposit flag '${fields[2]}' is not true or false`;
+  if (fields.length === 3 && !/^(true|false)$/i.test(fields[2]))
+    return `deposit flag '${fields[2]}' is not true or false`;
   return null;
 }
 
@@ -58,12 +68,22 @@ function parseLine(line: string, mode: ParseMode): Transaction[] {
   const fields = line.split(',').map((f) => f.trim());
   const problem = problemOf(fields);
   if (problem === null) {
-    return [{ sessionId: fields[0], winAmount: Number(fields[1]), deposit: fields[2]?.toLowerCase() === 'true', malformed: null }];
+    return [
+      {
+        sessionId: fields[0],
+        winAmount: Number(fields[1]),
+        deposit: fields[2]?.toLowerCase() === 'true',
+        malformed: null,
+      },
+    ];
   }
   if (mode === 'DROPMALFORMED') return [];
   if (mode === 'FAILFAST') {
-    throw new SluiceError('MALFORMED_RECORD', `malformed line ${JSON.stringify(line)}: ${problem}`,
-      'fix the line, or run with --mode PERMISSIVE (report it in the output) or --mode DROPMALFORMED (skip it)');
+    throw new SluiceError(
+      'MALFORMED_RECORD',
+      `malformed line ${JSON.stringify(line)}: ${problem}`,
+      'fix the line, or run with --mode PERMISSIVE (report it in the output) or --mode DROPMALFORMED (skip it)',
+    );
   }
   return [{ sessionId: fields[0] || null, winAmount: null, deposit: false, malformed: `${problem}: ${line}` }];
 }
@@ -74,9 +94,18 @@ function parseLine(line: string, mode: ParseMode): Transaction[] {
  * line of the same id (even in the same batch) opens a new one. An open session emits its running balance
  * once per batch and closes with closedByTimeout when idle for the session timeout.
  */
-function* sessionUpdates(sessionId: string | null, events: Transaction[], state: GroupState<number>, timeoutMs: number): Generator<SessionUpdate> {
-  const update = (currentBalance: number | null, depositCurrentBalance: boolean, closedByTimeout: boolean, malformed: string | null = null): SessionUpdate =>
-    ({ sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed });
+function* sessionUpdates(
+  sessionId: string | null,
+  events: Transaction[],
+  state: GroupState<number>,
+  timeoutMs: number,
+): Generator<SessionUpdate> {
+  const update = (
+    currentBalance: number | null,
+    depositCurrentBalance: boolean,
+    closedByTimeout: boolean,
+    malformed: string | null = null,
+  ): SessionUpdate => ({ sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed });
   if (state.hasTimedOut) {
     const balance = state.get();
     state.remove();
@@ -114,27 +143,54 @@ function* sessionUpdates(sessionId: string | null, events: Transaction[], state:
  */
 export default defineApp<Options>({
   name: 'deposit-sessions',
-  description: 'Spark mapGroupsWithState: running win balance per game session; a deposit closes the session; idle sessions time out',
+  description:
+    'Spark mapGroupsWithState: running win balance per game session; a deposit closes the session; idle sessions time out',
   options: {
-    'session-timeout': { type: 'duration', default: '30m', describe: 'close a session that got no line for this long (processing time), with closedByTimeout' },
-    mode: { type: 'string', default: 'PERMISSIVE', choices: PARSE_MODES, describe: 'malformed lines: PERMISSIVE reports them in the output, DROPMALFORMED skips them, FAILFAST stops the query' },
+    'session-timeout': {
+      type: 'duration',
+      default: '30m',
+      describe: 'close a session that got no line for this long (processing time), with closedByTimeout',
+    },
+    mode: {
+      type: 'string',
+      default: 'PERMISSIVE',
+      choices: PARSE_MODES,
+      describe:
+        'malformed lines: PERMISSIVE reports them in the output, DROPMALFORMED skips them, FAILFAST stops the query',
+    },
   },
   inputs: {
-    lines: { describe: 'text lines sessionId,winAmount[,deposit] (e.g. session-1,2.5 and session-1,0,true)', default: 'socket://localhost:9999', format: 'text' },
+    lines: {
+      describe: 'text lines sessionId,winAmount[,deposit] (e.g. session-1,2.5 and session-1,0,true)',
+      default: 'socket://localhost:9999',
+      format: 'text',
+    },
   },
   outputs: {
-    sessions: { describe: 'rows {sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed}', default: 'console:', outputMode: 'update' },
+    sessions: {
+      describe: 'rows {sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed}',
+      default: 'console:',
+      outputMode: 'update',
+    },
   },
   build: ({ input, options }) => {
     const timeoutMs = options['session-timeout'];
-    if (!(timeoutMs > 0)) throw new SluiceError('BAD_OPTION', `--session-timeout must be positive, got ${timeoutMs} ms`, 'e.g. --session-timeout 30m');
+    if (!(timeoutMs > 0))
+      throw new SluiceError(
+        'BAD_OPTION',
+        `--session-timeout must be positive, got ${timeoutMs} ms`,
+        'e.g. --session-timeout 30m',
+      );
     const mode = options.mode;
     return {
       sessions: input('lines')
         .flatMap((row) => parseLine(String(row.value ?? ''), mode), TRANSACTION_SCHEMA)
         .groupByKey((t) => t.sessionId)
-        .flatMapGroupsWithState((id: string | null, events: Transaction[], state: GroupState<number>) => sessionUpdates(id, events, state, timeoutMs),
-          { outputMode: 'update', timeout: 'ProcessingTimeTimeout', schema: OUTPUT_SCHEMA }),
+        .flatMapGroupsWithState(
+          (id: string | null, events: Transaction[], state: GroupState<number>) =>
+            sessionUpdates(id, events, state, timeoutMs),
+          { outputMode: 'update', timeout: 'ProcessingTimeTimeout', schema: OUTPUT_SCHEMA },
+        ),
     };
   },
 });

@@ -7,12 +7,16 @@ export default defineApp({
   description: 'benchmark: parse, filter and project clickstream events',
   inputs: {
     events: {
-      describe: 'clickstream JSON lines', default: 'file:none', format: 'json',
+      describe: 'clickstream JSON lines',
+      default: 'file:none',
+      format: 'json',
       schema: { user_id: 'string', event_type: 'string', page_url: 'string', timestamp: 'timestamp' },
     },
   },
   outputs: { out: { describe: 'kept events', default: 'noop:', outputMode: 'append' } },
   build: ({ input }) => ({
-    out: input('events').where(col('event_type').ne(lit('page_view'))).select('user_id', 'event_type', 'page_url', 'timestamp'),
+    out: input('events')
+      .where(col('event_type').ne(lit('page_view')))
+      .select('user_id', 'event_type', 'page_url', 'timestamp'),
   }),
 });

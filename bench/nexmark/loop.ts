@@ -36,11 +36,12 @@ function loop(query: string, events: number): number {
       const time = new Int32Array(bid.dateTime.buffer, bid.dateTime.byteOffset, bid.length * 2);
       if (query === 'q0') {
         const price = new Int32Array(bid.price.buffer, bid.price.byteOffset, bid.length * 2);
-        for (let i = 0; i < bid.length; i++) check = (check + auction[2 * i] + price[2 * i] + bid.extra.offsets[i + 1]) | 0;
+        for (let i = 0; i < bid.length; i++)
+          check = (check + auction[2 * i] + price[2 * i] + bid.extra.offsets[i + 1]) | 0;
         continue;
       }
       for (let i = 0; i < bid.length; i++) {
-        const t = (time[2 * i + 1] * TWO_POW_32) + (time[2 * i] >>> 0);
+        const t = time[2 * i + 1] * TWO_POW_32 + (time[2 * i] >>> 0);
         if (t > maxTs) maxTs = t;
         const a = auction[2 * i];
         for (let start = t - (t % 2000); start > t - 10_000; start -= 2000) {
@@ -72,6 +73,10 @@ for (let r = 1; r <= runs; r++) {
   const check = loop(query, events);
   const cpu = cpuSeconds(c0);
   perCore.push(events / cpu);
-  console.log(`${query} loop run ${r}: ${Math.round(events / cpu).toLocaleString('en-US')} events per CPU-second (${((performance.now() - t0) / 1000).toFixed(2)} s wall, ${cpu.toFixed(2)} s CPU, check ${check})`);
+  console.log(
+    `${query} loop run ${r}: ${Math.round(events / cpu).toLocaleString('en-US')} events per CPU-second (${((performance.now() - t0) / 1000).toFixed(2)} s wall, ${cpu.toFixed(2)} s CPU, check ${check})`,
+  );
 }
-console.log(`${query} hand-written loop, ${events.toLocaleString('en-US')} events: median ${Math.round(median(perCore)).toLocaleString('en-US')} events per CPU-second`);
+console.log(
+  `${query} hand-written loop, ${events.toLocaleString('en-US')} events: median ${Math.round(median(perCore)).toLocaleString('en-US')} events per CPU-second`,
+);

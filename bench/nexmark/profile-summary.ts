@@ -9,18 +9,35 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; }
-interface ProfileNode { id: number; callFrame: CallFrame; }
-interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 /** Cost components, first match wins: [name, test on the module path or function name]. */
 const COMPONENTS: [string, RegExp][] = [
   ['GC', /^\(garbage collector\)$/],
   ['idle (waiting for other threads or IO)', /^\((idle|program)\)$/],
   ['source: event generation', /lib\/gen\/|lib\/sources\//],
-  ['transfer between threads (Arrow IPC, piscina)', /lib\/exec\/batch-transfer|apache-arrow\/(ipc|io|fb)\/|piscina|node:internal\/worker|structuredClone|MessagePort/],
+  [
+    'transfer between threads (Arrow IPC, piscina)',
+    /lib\/exec\/batch-transfer|apache-arrow\/(ipc|io|fb)\/|piscina|node:internal\/worker|structuredClone|MessagePort/,
+  ],
   ['state store (incl. value codec)', /lib\/state\//],
-  ['checkpoint logs and file IO', /lib\/checkpoint\/|^(open|close|write|read|fsync|rename|unlink|fstat|mkdir|rmdir|readdir|lstat|stat|openFileHandle)\w*$|node:internal\/fs/],
+  [
+    'checkpoint logs and file IO',
+    /lib\/checkpoint\/|^(open|close|write|read|fsync|rename|unlink|fstat|mkdir|rmdir|readdir|lstat|stat|openFileHandle)\w*$|node:internal\/fs/,
+  ],
   ['stateful operators (aggregate, mapGroupsWithState)', /lib\/plan\/operators\/|lib\/plan\/aggregates\//],
   ['expressions (select, filter)', /lib\/plan\/expression/],
   ['Arrow building and reading', /lib\/arrow\/|apache-arrow\//],
@@ -61,7 +78,8 @@ export function summarise(dir: string, keyOf: (cf: CallFrame) => string): { tota
 
 function print(title: string, s: { total: number; rows: [string, number][] }, top: number): void {
   console.log(`\n${title} (${(s.total / 1000).toFixed(2)} s sampled)`);
-  for (const [k, ms] of s.rows.slice(0, top)) console.log(`${((100 * ms) / s.total).toFixed(1).padStart(5)}%  ${(ms / 1000).toFixed(2).padStart(7)} s  ${k}`);
+  for (const [k, ms] of s.rows.slice(0, top))
+    console.log(`${((100 * ms) / s.total).toFixed(1).padStart(5)}%  ${(ms / 1000).toFixed(2).padStart(7)} s  ${k}`);
 }
 
 function main(): void {
@@ -74,7 +92,11 @@ function main(): void {
   }
   print('self time by component', summarise(dir, componentOf), top);
   print('self time by module', summarise(dir, moduleOf), top);
-  print('self time by function', summarise(dir, (cf) => `${cf.functionName || '(anonymous)'}  ${moduleOf(cf)}:${cf.lineNumber + 1}`), top);
+  print(
+    'self time by function',
+    summarise(dir, (cf) => `${cf.functionName || '(anonymous)'}  ${moduleOf(cf)}:${cf.lineNumber + 1}`),
+    top,
+  );
 }
 
 main();

@@ -1,5 +1,5 @@
 import { col, count, defineApp, session_window } from '../../lib/index.js';
-import { WATERMARK_DELAY, nexmarkInput, nexmarkOutput } from './common.js';
+import { nexmarkInput, nexmarkOutput, WATERMARK_DELAY } from './common.js';
 
 /**
  * Nexmark q11, user sessions: the number of bids of each bidder per session, a session ending after 10 s
@@ -16,6 +16,11 @@ export default defineApp({
       .select('bidder', 'dateTime')
       .groupBy(session_window('dateTime', '10 seconds'), 'bidder')
       .agg(count('*').alias('bid_count'))
-      .select('bidder', 'bid_count', col('session_window.start').alias('starttime'), col('session_window.end').alias('endtime')),
+      .select(
+        'bidder',
+        'bid_count',
+        col('session_window.start').alias('starttime'),
+        col('session_window.end').alias('endtime'),
+      ),
   }),
 });

@@ -1,9 +1,14 @@
-import { col, count, defineApp, window } from '../../lib/index.js';
 import { unix_millis } from '../../lib/api/column.js';
-import { WATERMARK_DELAY, nexmarkInput, nexmarkOutput } from './common.js';
+import { col, count, defineApp, window } from '../../lib/index.js';
+import { nexmarkInput, nexmarkOutput, WATERMARK_DELAY } from './common.js';
 
 /** A window's bid count for one auction, as the first aggregation emits it. */
-interface AuctionCount { auction: number; num: number; starttime: Date; wstart: number; }
+interface AuctionCount {
+  auction: number;
+  num: number;
+  starttime: Date;
+  wstart: number;
+}
 
 /** The auctions with the most bids among one window's counts (all of them on a tie, as the reference's `num >= maxn`). */
 function hottest(_wstart: number, counts: AuctionCount[]): { auction: number; num: number; starttime: Date }[] {
@@ -30,7 +35,12 @@ export default defineApp({
       .select('auction', 'dateTime')
       .groupBy(window('dateTime', '10 seconds', '2 seconds'), 'auction')
       .agg(count('*').alias('num'))
-      .select<AuctionCount>('auction', 'num', col('window.start').alias('starttime'), unix_millis(col('window.start')).alias('wstart'))
+      .select<AuctionCount>(
+        'auction',
+        'num',
+        col('window.start').alias('starttime'),
+        unix_millis(col('window.start')).alias('wstart'),
+      )
       .groupByKey<number>('wstart')
       .flatMapGroupsWithState(hottest, {
         outputMode: 'append',

@@ -1,14 +1,23 @@
 import { col, defineApp, type GroupState } from '../../lib/index.js';
-import { WATERMARK_DELAY, nexmarkInput, nexmarkOutput } from './common.js';
+import { nexmarkInput, nexmarkOutput, WATERMARK_DELAY } from './common.js';
 
 /** Tumbling window length of q7. */
 const WINDOW_MS = 10_000;
 /** Local maxima are kept per auction bucket, so the first step spreads over state partitions. */
 const BUCKETS = 16;
 
-interface Bid { auction: number; bidder: number; price: number; dateTime: Date; extra: string; }
+interface Bid {
+  auction: number;
+  bidder: number;
+  price: number;
+  dateTime: Date;
+  extra: string;
+}
 /** The highest price of one window seen in one bucket, and the bids at that price. */
-interface WindowMax { max: number; bids: Bid[]; }
+interface WindowMax {
+  max: number;
+  bids: Bid[];
+}
 /** A bucket's open windows by start time (ms). */
 type OpenWindows = Record<string, WindowMax>;
 type Winner = Bid & { wstart: number };
@@ -26,7 +35,10 @@ function localMax(_bucket: number, bids: Bid[], state: GroupState<OpenWindows>):
     const t = b.dateTime.getTime();
     const start = t - (((t % WINDOW_MS) + WINDOW_MS) % WINDOW_MS);
     const w = (windows[start] ??= { max: -1, bids: [] });
-    if (b.price > w.max) { w.max = b.price; w.bids = [b]; } else if (b.price === w.max) w.bids.push(b);
+    if (b.price > w.max) {
+      w.max = b.price;
+      w.bids = [b];
+    } else if (b.price === w.max) w.bids.push(b);
   }
   const watermark = state.getCurrentWatermarkMs();
   const out: Winner[] = [];
@@ -50,7 +62,9 @@ function localMax(_bucket: number, bids: Bid[], state: GroupState<OpenWindows>):
 function globalMax(_wstart: number, winners: Winner[]): Bid[] {
   let max = -1;
   for (const w of winners) if (w.price > max) max = w.price;
-  return winners.filter((w) => w.price === max).map(({ auction, bidder, price, dateTime, extra }) => ({ auction, bidder, price, dateTime, extra }));
+  return winners
+    .filter((w) => w.price === max)
+    .map(({ auction, bidder, price, dateTime, extra }) => ({ auction, bidder, price, dateTime, extra }));
 }
 
 /**

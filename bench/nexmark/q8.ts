@@ -1,5 +1,5 @@
 import { col, defineApp, first, max, when, window } from '../../lib/index.js';
-import { WATERMARK_DELAY, nexmarkInput, nexmarkOutput } from './common.js';
+import { nexmarkInput, nexmarkOutput, WATERMARK_DELAY } from './common.js';
 
 /**
  * Nexmark q8, monitor new users: the people who registered and also opened an auction in the same 10 s

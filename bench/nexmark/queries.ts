@@ -25,6 +25,7 @@ export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
 
 export function nexmarkQuery(name: string): NexmarkQuery {
   const q = NEXMARK_QUERIES.find((x) => x.name === name);
-  if (!q) throw new Error(`no Nexmark query '${name}'; the queries are ${NEXMARK_QUERIES.map((x) => x.name).join(', ')}`);
+  if (!q)
+    throw new Error(`no Nexmark query '${name}'; the queries are ${NEXMARK_QUERIES.map((x) => x.name).join(', ')}`);
   return q;
 }

@@ -20,9 +20,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { parseDuration } from '../../lib/util/duration.js';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
+import { parseDuration } from '../../lib/util/duration.js';
 import { median } from '../support.js';
 import { NEXMARK_QUERIES, nexmarkQuery } from './queries.js';
 
@@ -102,7 +102,11 @@ async function runOnce(o: Options): Promise<RunResult> {
   try {
     const app = await loadApp(path.join(HERE, `${q.name}.js`));
     const { queries } = await runApp(app, {
-      sources: [sourceUri(o, q.kinds)], sinks: ['noop:'], checkpoint: ckpt, threads: o.threads, statePartitions: o.statePartitions,
+      sources: [sourceUri(o, q.kinds)],
+      sinks: ['noop:'],
+      checkpoint: ckpt,
+      threads: o.threads,
+      statePartitions: o.statePartitions,
       trigger: o.trigger ? { processingTime: o.trigger } : { availableNow: true },
       onProgress: (_name, p) => {
         progress.push(p);
@@ -120,20 +124,31 @@ async function runOnce(o: Options): Promise<RunResult> {
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const stateRowsOf = (p: QueryProgress): number => p.stateOperators.reduce((a, s) => a + s.numRowsTotal, 0);
-  const fullest = progress.reduce<QueryProgress | undefined>((best, p) => (!best || stateRowsOf(p) > stateRowsOf(best) ? p : best), undefined);
+  const fullest = progress.reduce<QueryProgress | undefined>(
+    (best, p) => (!best || stateRowsOf(p) > stateRowsOf(best) ? p : best),
+    undefined,
+  );
   const sum = (f: (p: QueryProgress) => number): number => progress.reduce((a, p) => a + f(p), 0);
   const last = progress[progress.length - 1];
   const events = (last?.sources[0]?.endOffset as { events: number } | undefined)?.events ?? 0;
   if (events !== o.events) throw new Error(`${q.name} stopped at event ${events} of ${o.events}`);
   return {
-    query: q.name, events, threads: o.threads, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024, batches: progress.length,
-    outputRows: sum((p) => p.sink.numOutputRows), stateRows: last ? stateRowsOf(last) : 0,
+    query: q.name,
+    events,
+    threads: o.threads,
+    wallSeconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    batches: progress.length,
+    outputRows: sum((p) => p.sink.numOutputRows),
+    stateRows: last ? stateRowsOf(last) : 0,
     maxStateRows: fullest ? stateRowsOf(fullest) : 0,
     maxStateMemoryBytes: fullest ? fullest.stateOperators.reduce((a, s) => a + s.memoryUsedBytes, 0) : 0,
     durationMs: {
-      latestOffset: sum((p) => p.durationMs.latestOffset), walCommit: sum((p) => p.durationMs.walCommit),
-      addBatch: sum((p) => p.durationMs.addBatch), commit: sum((p) => p.durationMs.commit),
+      latestOffset: sum((p) => p.durationMs.latestOffset),
+      walCommit: sum((p) => p.durationMs.walCommit),
+      addBatch: sum((p) => p.durationMs.addBatch),
+      commit: sum((p) => p.durationMs.commit),
       triggerExecution: sum((p) => p.durationMs.triggerExecution),
     },
     stateCommitMs: sum((p) => p.stateOperators.reduce((a, s) => a + s.commitTimeMs, 0)),
@@ -142,11 +157,29 @@ async function runOnce(o: Options): Promise<RunResult> {
 
 /** Runs one measurement in a fresh child process (optionally under the CPU profiler). */
 function runChild(o: Options, query: string, run: number): RunResult {
-  const args = [...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.profile, `${query}-t${o.threads}-run${run}`)] : []),
-    fileURLToPath(import.meta.url), '--child', '--query', query, '--events', String(o.events), '--threads', String(o.threads),
-    '--seed', String(o.seed), '--batch-events', String(o.batchEvents), '--state-partitions', String(o.statePartitions),
-    '--span', String(o.span), ...(o.rate ? ['--rate', String(o.rate)] : []), ...(o.keys ? ['--keys', String(o.keys)] : []), ...(o.partitions ? ['--partitions', String(o.partitions)] : []),
-    ...(o.trigger ? ['--trigger', o.trigger] : [])];
+  const args = [
+    ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.profile, `${query}-t${o.threads}-run${run}`)] : []),
+    fileURLToPath(import.meta.url),
+    '--child',
+    '--query',
+    query,
+    '--events',
+    String(o.events),
+    '--threads',
+    String(o.threads),
+    '--seed',
+    String(o.seed),
+    '--batch-events',
+    String(o.batchEvents),
+    '--state-partitions',
+    String(o.statePartitions),
+    '--span',
+    String(o.span),
+    ...(o.rate ? ['--rate', String(o.rate)] : []),
+    ...(o.keys ? ['--keys', String(o.keys)] : []),
+    ...(o.partitions ? ['--partitions', String(o.partitions)] : []),
+    ...(o.trigger ? ['--trigger', o.trigger] : []),
+  ];
   for (let attempt = 1; ; attempt++) {
     const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
     const line = child.stdout.split('\n').find((l) => l.startsWith('RESULT '));
@@ -158,54 +191,135 @@ function runChild(o: Options, query: string, run: number): RunResult {
   }
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 function report(results: RunResult[][], o: Options): void {
   const rate = eventRate(o);
   const keys = o.keys ? `, ${fmt(o.keys)} active bidders (numActivePeople, no hot bidders)` : '';
-  console.log(`\nNexmark on sluice: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}, ${o.runs} run(s) per query (medians), ` +
-    `batches of ${fmt(o.batchEvents)} events, checkpointing every batch; ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const header = ['query', 'events', 'wall s', 'CPU s', 'cores', 'events/s', 'per core', 'Flink/core', 'ratio', 'peak RSS MB', 'state rows', 'max state', 'state B/row', 'batches', 'out rows'];
+  console.log(
+    `\nNexmark on sluice: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}, ${o.runs} run(s) per query (medians), ` +
+      `batches of ${fmt(o.batchEvents)} events, checkpointing every batch; ${os.cpus().length} cores, load ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+  );
+  const header = [
+    'query',
+    'events',
+    'wall s',
+    'CPU s',
+    'cores',
+    'events/s',
+    'per core',
+    'Flink/core',
+    'ratio',
+    'peak RSS MB',
+    'state rows',
+    'max state',
+    'state B/row',
+    'batches',
+    'out rows',
+  ];
   const rows = results.map((runs) => {
     const q = nexmarkQuery(runs[0].query);
     const m = (f: (r: RunResult) => number): number => median(runs.map(f));
     const perCore = m((r) => r.events / r.cpuSeconds);
-    return [q.name, fmt(runs[0].events), fmt(m((r) => r.wallSeconds), 2), fmt(m((r) => r.cpuSeconds), 2), fmt(m((r) => r.cpuSeconds / r.wallSeconds), 2),
-      fmt(m((r) => r.events / r.wallSeconds)), fmt(perCore), fmt(q.flinkPerCore), fmt(perCore / q.flinkPerCore, 2),
-      fmt(m((r) => r.peakRssBytes) / 2 ** 20), fmt(m((r) => r.stateRows)), fmt(m((r) => r.maxStateRows)),
-      fmt(m((r) => (r.maxStateRows > 0 ? r.maxStateMemoryBytes / r.maxStateRows : 0))), fmt(m((r) => r.batches)), fmt(m((r) => r.outputRows))];
+    return [
+      q.name,
+      fmt(runs[0].events),
+      fmt(
+        m((r) => r.wallSeconds),
+        2,
+      ),
+      fmt(
+        m((r) => r.cpuSeconds),
+        2,
+      ),
+      fmt(
+        m((r) => r.cpuSeconds / r.wallSeconds),
+        2,
+      ),
+      fmt(m((r) => r.events / r.wallSeconds)),
+      fmt(perCore),
+      fmt(q.flinkPerCore),
+      fmt(perCore / q.flinkPerCore, 2),
+      fmt(m((r) => r.peakRssBytes) / 2 ** 20),
+      fmt(m((r) => r.stateRows)),
+      fmt(m((r) => r.maxStateRows)),
+      fmt(m((r) => (r.maxStateRows > 0 ? r.maxStateMemoryBytes / r.maxStateRows : 0))),
+      fmt(m((r) => r.batches)),
+      fmt(m((r) => r.outputRows)),
+    ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(header));
   for (const r of rows) console.log(line(r));
-  console.log('per core = events ÷ CPU seconds of the process (all threads); Flink/core: nexmark/nexmark README, Flink 1.13, 100 M events');
+  console.log(
+    'per core = events ÷ CPU seconds of the process (all threads); Flink/core: nexmark/nexmark README, Flink 1.13, 100 M events',
+  );
 }
 
 async function main(): Promise<void> {
-  const argv = await yargs(hideBin(process.argv)).scriptName('bench:nexmark')
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('bench:nexmark')
     .usage('$0 [--query q5|q0,q1|all] [--events N] [--threads N] [--runs N]')
-    .option('query', { type: 'string', default: 'all', describe: `queries: ${NEXMARK_QUERIES.map((q) => q.name).join(', ')}, a comma list, or all` })
+    .option('query', {
+      type: 'string',
+      default: 'all',
+      describe: `queries: ${NEXMARK_QUERIES.map((q) => q.name).join(', ')}, a comma list, or all`,
+    })
     .option('events', { type: 'number', default: 10_000_000, describe: 'events per run' })
     .option('threads', { type: 'number', default: 2, describe: 'worker threads (0: in the driver thread)' })
     .option('runs', { type: 'number', default: 1, describe: 'runs per query; the table shows medians' })
-    .option('span', { type: 'number', default: 10, describe: 'seconds of event time the events cover (the published run: 100 M events at 10 M/s = 10 s)' })
+    .option('span', {
+      type: 'number',
+      default: 10,
+      describe: 'seconds of event time the events cover (the published run: 100 M events at 10 M/s = 10 s)',
+    })
     .option('rate', { type: 'number', describe: 'event-time rate in events/s, instead of --span' })
-    .option('keys', { type: 'number', describe: 'state-size scaling: bidders drawn from this many people (numActivePeople), no hot bidders, the rate set so nearly all are in a session' })
+    .option('keys', {
+      type: 'number',
+      describe:
+        'state-size scaling: bidders drawn from this many people (numActivePeople), no hot bidders, the rate set so nearly all are in a session',
+    })
     .option('seed', { type: 'number', default: 0 })
-    .option('batch-events', { type: 'number', default: 1_000_000, describe: 'events per micro-batch (maxEventsPerTrigger): one checkpoint per batch' })
+    .option('batch-events', {
+      type: 'number',
+      default: 1_000_000,
+      describe: 'events per micro-batch (maxEventsPerTrigger): one checkpoint per batch',
+    })
     .option('partitions', { type: 'number', describe: 'read tasks per batch (default 2 per thread)' })
     .option('state-partitions', { type: 'number', default: 4 })
-    .option('trigger', { type: 'string', describe: "processing-time trigger interval (default: availableNow, batches back to back), e.g. '1 second'" })
-    .option('profile', { type: 'string', describe: 'write V8 CPU profiles of each run under this directory (node --cpu-prof)' })
+    .option('trigger', {
+      type: 'string',
+      describe: "processing-time trigger interval (default: availableNow, batches back to back), e.g. '1 second'",
+    })
+    .option('profile', {
+      type: 'string',
+      describe: 'write V8 CPU profiles of each run under this directory (node --cpu-prof)',
+    })
     .option('json', { type: 'string', describe: 'also write the per-run results to this JSON file' })
     .option('child', { type: 'boolean', hidden: true })
     .strict()
     .parse();
   const o: Options = {
-    query: argv.query, events: argv.events, threads: argv.threads, runs: argv.runs, rate: argv.rate, keys: argv.keys, span: argv.span, seed: argv.seed,
-    batchEvents: argv['batch-events'], partitions: argv.partitions, statePartitions: argv['state-partitions'], trigger: argv.trigger,
-    profile: argv.profile, json: argv.json,
+    query: argv.query,
+    events: argv.events,
+    threads: argv.threads,
+    runs: argv.runs,
+    rate: argv.rate,
+    keys: argv.keys,
+    span: argv.span,
+    seed: argv.seed,
+    batchEvents: argv['batch-events'],
+    partitions: argv.partitions,
+    statePartitions: argv['state-partitions'],
+    trigger: argv.trigger,
+    profile: argv.profile,
+    json: argv.json,
   };
   if (o.trigger) parseDuration(o.trigger, '--trigger');
   if (argv.child) {
@@ -221,8 +335,10 @@ async function main(): Promise<void> {
     for (let r = 1; r <= o.runs; r++) {
       const res = runChild(o, n, r);
       runs.push(res);
-      console.log(`${n} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
-        `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)`);
+      console.log(
+        `${n} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
+          `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)`,
+      );
     }
     all.push(runs);
   }

@@ -1,5 +1,14 @@
 import { SluiceError } from '../errors.js';
-import { castTypeName, checkExprNode, exprText, type BinaryOp, type CastTypeName, type Expression, type ExprNode, type FunctionName } from '../plan/expression.js';
+import {
+  type BinaryOp,
+  type CastTypeName,
+  castTypeName,
+  checkExprNode,
+  type Expression,
+  type ExprNode,
+  exprText,
+  type FunctionName,
+} from '../plan/expression.js';
 
 /**
  * Spark-like column expressions. A Column is an immutable expression tree of plain JSON nodes (lib/plan/expression.ts), so a plan can be
@@ -25,11 +34,17 @@ function deepFreeze<T>(node: T): T {
 function literalNode(value: Literal): ExprNode {
   if (value === null || value === undefined) return { kind: 'lit', type: 'null', value: null };
   switch (typeof value) {
-    case 'string': return { kind: 'lit', type: 'string', value };
-    case 'boolean': return { kind: 'lit', type: 'boolean', value };
+    case 'string':
+      return { kind: 'lit', type: 'string', value };
+    case 'boolean':
+      return { kind: 'lit', type: 'boolean', value };
     case 'bigint':
       if (value > 0x7fffffffffffffffn || value < -0x8000000000000000n) {
-        throw new SluiceError('BAD_EXPRESSION', `literal ${value} does not fit a long (64-bit)`, 'use a smaller value or a double');
+        throw new SluiceError(
+          'BAD_EXPRESSION',
+          `literal ${value} does not fit a long (64-bit)`,
+          'use a smaller value or a double',
+        );
       }
       return { kind: 'lit', type: 'long', value: value.toString() };
     case 'number':
@@ -41,11 +56,15 @@ function literalNode(value: Literal): ExprNode {
     default:
       if (value instanceof Date) {
         const ms = value.getTime();
-        if (Number.isNaN(ms)) throw new SluiceError('BAD_EXPRESSION', 'literal is an invalid Date', 'pass a valid Date');
+        if (Number.isNaN(ms))
+          throw new SluiceError('BAD_EXPRESSION', 'literal is an invalid Date', 'pass a valid Date');
         return { kind: 'lit', type: 'timestamp', value: ms };
       }
-      throw new SluiceError('BAD_EXPRESSION', `cannot use ${Object.prototype.toString.call(value)} as a literal`,
-        'use a string, number, boolean, bigint, Date, null or a Column');
+      throw new SluiceError(
+        'BAD_EXPRESSION',
+        `cannot use ${Object.prototype.toString.call(value)} as a literal`,
+        'use a string, number, boolean, bigint, Date, null or a Column',
+      );
   }
 }
 
@@ -56,7 +75,11 @@ function nodeOf(value: ColumnOrLiteral): ExprNode {
 function nodeOfName(value: ColumnOrName): ExprNode {
   if (value instanceof Column) return value.expr;
   if (typeof value !== 'string') {
-    throw new SluiceError('BAD_EXPRESSION', `expected a Column or a column name, got ${typeof value}`, "wrap literals in lit(...), e.g. lit(1)");
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `expected a Column or a column name, got ${typeof value}`,
+      'wrap literals in lit(...), e.g. lit(1)',
+    );
   }
   return { kind: 'col', name: value };
 }
@@ -75,42 +98,76 @@ export class Column implements Expression {
   }
 
   /** `this + other`. */
-  plus(other: ColumnOrLiteral): Column { return this.op('+', other); }
+  plus(other: ColumnOrLiteral): Column {
+    return this.op('+', other);
+  }
   /** `this - other`. */
-  minus(other: ColumnOrLiteral): Column { return this.op('-', other); }
+  minus(other: ColumnOrLiteral): Column {
+    return this.op('-', other);
+  }
   /** `this * other`. */
-  multiply(other: ColumnOrLiteral): Column { return this.op('*', other); }
+  multiply(other: ColumnOrLiteral): Column {
+    return this.op('*', other);
+  }
   /** `this / other`, always a double; division by zero gives null. */
-  divide(other: ColumnOrLiteral): Column { return this.op('/', other); }
+  divide(other: ColumnOrLiteral): Column {
+    return this.op('/', other);
+  }
   /** Remainder with the sign of the dividend (Java's `%`); modulo zero gives null. */
-  mod(other: ColumnOrLiteral): Column { return this.op('%', other); }
+  mod(other: ColumnOrLiteral): Column {
+    return this.op('%', other);
+  }
 
   /** `this = other` (null if either side is null). */
-  eq(other: ColumnOrLiteral): Column { return this.op('=', other); }
+  eq(other: ColumnOrLiteral): Column {
+    return this.op('=', other);
+  }
   /** `this != other` (null if either side is null). */
-  ne(other: ColumnOrLiteral): Column { return this.op('!=', other); }
+  ne(other: ColumnOrLiteral): Column {
+    return this.op('!=', other);
+  }
   /** `this < other`. */
-  lt(other: ColumnOrLiteral): Column { return this.op('<', other); }
+  lt(other: ColumnOrLiteral): Column {
+    return this.op('<', other);
+  }
   /** `this <= other`. */
-  le(other: ColumnOrLiteral): Column { return this.op('<=', other); }
+  le(other: ColumnOrLiteral): Column {
+    return this.op('<=', other);
+  }
   /** `this > other`. */
-  gt(other: ColumnOrLiteral): Column { return this.op('>', other); }
+  gt(other: ColumnOrLiteral): Column {
+    return this.op('>', other);
+  }
   /** `this >= other`. */
-  ge(other: ColumnOrLiteral): Column { return this.op('>=', other); }
+  ge(other: ColumnOrLiteral): Column {
+    return this.op('>=', other);
+  }
   /** Null-safe equality (Spark's `<=>`): never null, null <=> null is true. */
-  eqNullSafe(other: ColumnOrLiteral): Column { return this.op('<=>', other); }
+  eqNullSafe(other: ColumnOrLiteral): Column {
+    return this.op('<=>', other);
+  }
 
   /** Three-valued AND: false if either side is false, else null if either is null. */
-  and(other: ColumnOrLiteral): Column { return this.op('AND', other); }
+  and(other: ColumnOrLiteral): Column {
+    return this.op('AND', other);
+  }
   /** Three-valued OR: true if either side is true, else null if either is null. */
-  or(other: ColumnOrLiteral): Column { return this.op('OR', other); }
+  or(other: ColumnOrLiteral): Column {
+    return this.op('OR', other);
+  }
   /** Boolean negation (null stays null). */
-  not(): Column { return new Column({ kind: 'not', child: this.expr }); }
+  not(): Column {
+    return new Column({ kind: 'not', child: this.expr });
+  }
 
   /** True where the value is null. */
-  isNull(): Column { return new Column({ kind: 'isNull', child: this.expr, negated: false }); }
+  isNull(): Column {
+    return new Column({ kind: 'isNull', child: this.expr, negated: false });
+  }
   /** True where the value is not null. */
-  isNotNull(): Column { return new Column({ kind: 'isNull', child: this.expr, negated: true }); }
+  isNotNull(): Column {
+    return new Column({ kind: 'isNull', child: this.expr, negated: true });
+  }
 
   /** Converts to `type`; values that cannot be converted (e.g. 'abc' to double) become null. */
   cast(type: CastTypeName | string): Column {
@@ -126,7 +183,9 @@ export class Column implements Expression {
   }
 
   /** Same as alias. */
-  as(name: string): Column { return this.alias(name); }
+  as(name: string): Column {
+    return this.alias(name);
+  }
 
   /** A field of a struct column (null where the struct is null). */
   getField(name: string): Column {
@@ -137,18 +196,28 @@ export class Column implements Expression {
   when(condition: Column, value: ColumnOrLiteral): Column {
     const e = this.expr;
     if (e.kind !== 'case' || e.otherwise !== null) {
-      throw new SluiceError('BAD_EXPRESSION', '.when() can only follow when(...) or another .when(...)',
-        "start with when(cond, value) and end with .otherwise(value)");
+      throw new SluiceError(
+        'BAD_EXPRESSION',
+        '.when() can only follow when(...) or another .when(...)',
+        'start with when(cond, value) and end with .otherwise(value)',
+      );
     }
-    return new Column({ kind: 'case', branches: [...e.branches, { when: condition.expr, then: nodeOf(value) }], otherwise: null });
+    return new Column({
+      kind: 'case',
+      branches: [...e.branches, { when: condition.expr, then: nodeOf(value) }],
+      otherwise: null,
+    });
   }
 
   /** The value of a `when(...)` expression where no branch matched (null without it). */
   otherwise(value: ColumnOrLiteral): Column {
     const e = this.expr;
     if (e.kind !== 'case' || e.otherwise !== null) {
-      throw new SluiceError('BAD_EXPRESSION', '.otherwise() can only follow when(...) and only once',
-        "write when(cond, a).otherwise(b)");
+      throw new SluiceError(
+        'BAD_EXPRESSION',
+        '.otherwise() can only follow when(...) and only once',
+        'write when(cond, a).otherwise(b)',
+      );
     }
     return new Column({ kind: 'case', branches: e.branches, otherwise: nodeOf(value) });
   }
@@ -199,7 +268,8 @@ function call(fn: FunctionName, args: ExprNode[]): Column {
 
 /** The first non-null argument per row. */
 export function coalesce(...cols: ColumnOrName[]): Column {
-  if (cols.length === 0) throw new SluiceError('BAD_EXPRESSION', 'coalesce needs at least one column', "e.g. coalesce(col('a'), lit(0))");
+  if (cols.length === 0)
+    throw new SluiceError('BAD_EXPRESSION', 'coalesce needs at least one column', "e.g. coalesce(col('a'), lit(0))");
   return call('coalesce', cols.map(nodeOfName));
 }
 
@@ -248,16 +318,25 @@ export function concat(...cols: ColumnOrName[]): Column {
 }
 
 /** Lower case. */
-export function lower(c: ColumnOrName): Column { return call('lower', [nodeOfName(c)]); }
+export function lower(c: ColumnOrName): Column {
+  return call('lower', [nodeOfName(c)]);
+}
 /** Upper case. */
-export function upper(c: ColumnOrName): Column { return call('upper', [nodeOfName(c)]); }
+export function upper(c: ColumnOrName): Column {
+  return call('upper', [nodeOfName(c)]);
+}
 /** Number of characters of a string (bytes of a binary), as an int. */
-export function length(c: ColumnOrName): Column { return call('length', [nodeOfName(c)]); }
+export function length(c: ColumnOrName): Column {
+  return call('length', [nodeOfName(c)]);
+}
 /** Absolute value. */
-export function abs(c: ColumnOrName): Column { return call('abs', [nodeOfName(c)]); }
+export function abs(c: ColumnOrName): Column {
+  return call('abs', [nodeOfName(c)]);
+}
 
 /** Rounds half away from zero (Spark's HALF_UP) to `digits` decimals; negative digits round to tens, hundreds… */
 export function round(c: ColumnOrName, digits = 0): Column {
-  if (!Number.isInteger(digits)) throw new SluiceError('BAD_EXPRESSION', `round() digits must be an integer, got ${digits}`, 'e.g. round(col, 2)');
+  if (!Number.isInteger(digits))
+    throw new SluiceError('BAD_EXPRESSION', `round() digits must be an integer, got ${digits}`, 'e.g. round(col, 2)');
   return call('round', [nodeOfName(c), literalNode(digits)]);
 }

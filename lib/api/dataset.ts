@@ -1,20 +1,22 @@
 import type { Schema } from 'apache-arrow';
+import { type SchemaSpec, schemaFromSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
-import { schemaFromSpec, type SchemaSpec } from '../arrow/schema.js';
 import { aggregateFunction } from '../plan/aggregates/aggregate-functions.js';
-import { walkPlan, type PlanNode, type RowFunction } from '../plan/logical-plan.js';
+import { type PlanNode, type RowFunction, walkPlan } from '../plan/logical-plan.js';
 import { AggregateOperator } from '../plan/operators/aggregate.js';
-import { normaliseInitialState, type Grouping as KeyOfGrouping } from '../plan/operators/grouping.js';
+import { type Grouping as KeyOfGrouping, normaliseInitialState } from '../plan/operators/grouping.js';
 import { KeyedAggregateOperator } from '../plan/operators/keyed-aggregate.js';
 import {
-  MapGroupsWithStateOperator, type FlatMapGroupsFunction, type MapGroupsFunction,
+  type FlatMapGroupsFunction,
+  type MapGroupsFunction,
+  MapGroupsWithStateOperator,
 } from '../plan/operators/map-groups-with-state.js';
 import type { StatefulOperator } from '../plan/stateful-operator.js';
 import type { Grouping } from '../plan/windows.js';
 import type { StreamSource } from '../sources/source.js';
 import { parseDuration } from '../util/duration.js';
 import { Column, col } from './column.js';
-import { AggregateColumn, GroupingColumn, avg, count, max, min, sum } from './functions.js';
+import { AggregateColumn, avg, count, GroupingColumn, max, min, sum } from './functions.js';
 import { GROUP_STATE_TIMEOUTS, type GroupStateTimeout } from './group-state.js';
 import type { SessionState } from './session-state.js';
 import { DataStreamWriter } from './stream-writer.js';
@@ -38,7 +40,10 @@ function toColumn(c: ColumnLike): Column {
  */
 export class Dataset<T = Record<string, unknown>> {
   /** @internal */
-  constructor(readonly session: SessionState, readonly plan: PlanNode) {}
+  constructor(
+    readonly session: SessionState,
+    readonly plan: PlanNode,
+  ) {}
 
   /** @internal A Dataset reading from a source; every query started from it opens its own instance via `create`. */
   static fromSource(session: SessionState, description: string, create: () => StreamSource): Dataset {
@@ -54,19 +59,33 @@ export class Dataset<T = Record<string, unknown>> {
    * inferred from the rows the function returns.
    */
   map<U extends object>(fn: (row: T) => U, schema?: SchemaSpec | Schema): Dataset<U> {
-    return this.derive((id) => ({ kind: 'map', id, input: this.plan, fn: fn as RowFunction, schema: schema ? schemaFromSpec(schema) : undefined }));
+    return this.derive((id) => ({
+      kind: 'map',
+      id,
+      input: this.plan,
+      fn: fn as RowFunction,
+      schema: schema ? schemaFromSpec(schema) : undefined,
+    }));
   }
 
   /** Any number of output rows per input row (the function returns an array or any iterable). */
   flatMap<U extends object>(fn: (row: T) => Iterable<U>, schema?: SchemaSpec | Schema): Dataset<U> {
-    return this.derive((id) => ({ kind: 'flatMap', id, input: this.plan, fn: fn as RowFunction, schema: schema ? schemaFromSpec(schema) : undefined }));
+    return this.derive((id) => ({
+      kind: 'flatMap',
+      id,
+      input: this.plan,
+      fn: fn as RowFunction,
+      schema: schema ? schemaFromSpec(schema) : undefined,
+    }));
   }
 
   /** Keeps rows for which the row predicate returns true, or where the boolean column expression is true. */
   filter(predicate: ((row: T) => boolean) | Column): Dataset<T> {
-    return this.derive((id) => (predicate instanceof Column
-      ? { kind: 'filter', id, input: this.plan, condition: predicate }
-      : { kind: 'filter', id, input: this.plan, fn: predicate as RowFunction }));
+    return this.derive((id) =>
+      predicate instanceof Column
+        ? { kind: 'filter', id, input: this.plan, condition: predicate }
+        : { kind: 'filter', id, input: this.plan, fn: predicate as RowFunction },
+    );
   }
 
   /** Same as filter (Spark's SQL name). */
@@ -76,8 +95,19 @@ export class Dataset<T = Record<string, unknown>> {
 
   /** Vectorised projection of column names or expressions (use `.alias(name)` to name expressions). */
   select<U = Record<string, unknown>>(...columns: ColumnLike[]): Dataset<U> {
-    if (columns.length === 0) throw new SluiceError('ANALYSIS', 'select() needs at least one column', "e.g. select('user_id', col('amount').multiply(2).alias('double_amount'))");
-    return this.derive((id) => ({ kind: 'project', id, input: this.plan, columns: columns.map(toColumn), keepInput: false }));
+    if (columns.length === 0)
+      throw new SluiceError(
+        'ANALYSIS',
+        'select() needs at least one column',
+        "e.g. select('user_id', col('amount').multiply(2).alias('double_amount'))",
+      );
+    return this.derive((id) => ({
+      kind: 'project',
+      id,
+      input: this.plan,
+      columns: columns.map(toColumn),
+      keepInput: false,
+    }));
   }
 
   /**
@@ -85,13 +115,24 @@ export class Dataset<T = Record<string, unknown>> {
    * Resolved when the query starts, against the input's columns.
    */
   withColumn<U = Record<string, unknown>>(name: string, expr: Column): Dataset<U> {
-    return this.derive((id) => ({ kind: 'project', id, input: this.plan, columns: [expr.alias(name)], keepInput: true }));
+    return this.derive((id) => ({
+      kind: 'project',
+      id,
+      input: this.plan,
+      columns: [expr.alias(name)],
+      keepInput: true,
+    }));
   }
 
   /** Rows of both streams (columns matched by name; both must have the same columns). */
   union(...others: Dataset<T>[]): Dataset<T> {
     for (const o of others) {
-      if (o.session !== this.session) throw new SluiceError('ANALYSIS', 'union() of datasets from different sessions', 'build both streams from the same Session');
+      if (o.session !== this.session)
+        throw new SluiceError(
+          'ANALYSIS',
+          'union() of datasets from different sessions',
+          'build both streams from the same Session',
+        );
     }
     return this.derive((id) => ({ kind: 'union', id, inputs: [this.plan, ...others.map((o) => o.plan)] }));
   }
@@ -117,7 +158,11 @@ export class Dataset<T = Record<string, unknown>> {
       return new KeyValueGroupedDataset<K, T>(this, { keyOf: (row: Record<string, unknown>) => row[column], column });
     }
     if (typeof fn !== 'function') {
-      throw new SluiceError('ANALYSIS', `groupByKey needs a key function or a column name, got ${typeof fn}`, "e.g. groupByKey((row) => row.user_id) or groupByKey('user_id')");
+      throw new SluiceError(
+        'ANALYSIS',
+        `groupByKey needs a key function or a column name, got ${typeof fn}`,
+        "e.g. groupByKey((row) => row.user_id) or groupByKey('user_id')",
+      );
     }
     return new KeyValueGroupedDataset<K, T>(this, { keyOf: fn as (row: unknown) => unknown });
   }
@@ -170,13 +215,22 @@ export interface FlatMapGroupsWithStateOptions<K, S> extends MapGroupsWithStateO
 function checkTimeout(timeout: unknown, where: string): GroupStateTimeout {
   if (timeout === undefined) return 'NoTimeout';
   if (!GROUP_STATE_TIMEOUTS.includes(timeout as GroupStateTimeout)) {
-    throw new SluiceError('BAD_OPTION', `${where}: unknown timeout '${String(timeout)}'`, `use one of: ${GROUP_STATE_TIMEOUTS.join(', ')}`);
+    throw new SluiceError(
+      'BAD_OPTION',
+      `${where}: unknown timeout '${String(timeout)}'`,
+      `use one of: ${GROUP_STATE_TIMEOUTS.join(', ')}`,
+    );
   }
   return timeout as GroupStateTimeout;
 }
 
 function checkFunction(fn: unknown, where: string): void {
-  if (typeof fn !== 'function') throw new SluiceError('BAD_OPTION', `${where} needs a function, got ${typeof fn}`, `e.g. ${where}((key, values, state) => ...)`);
+  if (typeof fn !== 'function')
+    throw new SluiceError(
+      'BAD_OPTION',
+      `${where} needs a function, got ${typeof fn}`,
+      `e.g. ${where}((key, values, state) => ...)`,
+    );
 }
 
 /**
@@ -192,14 +246,21 @@ function checkFunction(fn: unknown, where: string): void {
  */
 export class KeyValueGroupedDataset<K, V> {
   /** @internal */
-  constructor(private readonly ds: Dataset<any>, private readonly grouping: KeyOfGrouping) {}
+  constructor(
+    private readonly ds: Dataset<any>,
+    private readonly grouping: KeyOfGrouping,
+  ) {}
 
   /** The same grouping, with each value replaced by `fn(value)` before the group functions see it. */
   mapValues<W>(fn: (value: V) => W): KeyValueGroupedDataset<K, W> {
     checkFunction(fn, 'mapValues');
     const before = this.grouping.toValue;
     const toValue = before ? (row: unknown) => fn(before(row) as V) : (row: unknown) => fn(row as V);
-    return new KeyValueGroupedDataset<K, W>(this.ds, { keyOf: this.grouping.keyOf, column: this.grouping.column, toValue });
+    return new KeyValueGroupedDataset<K, W>(this.ds, {
+      keyOf: this.grouping.keyOf,
+      column: this.grouping.column,
+      toValue,
+    });
   }
 
   /**
@@ -207,7 +268,10 @@ export class KeyValueGroupedDataset<K, V> {
    * is due (with no values and `state.hasTimedOut` true); each call returns one output row. Queries using
    * it must run in update output mode.
    */
-  mapGroupsWithState<S, U extends object>(fn: MapGroupsFunction<K, V, S, U>, options: MapGroupsWithStateOptions<K, S> = {}): Dataset<U> {
+  mapGroupsWithState<S, U extends object>(
+    fn: MapGroupsFunction<K, V, S, U>,
+    options: MapGroupsWithStateOptions<K, S> = {},
+  ): Dataset<U> {
     checkFunction(fn, 'mapGroupsWithState');
     return this.withState('map', fn, options);
   }
@@ -217,12 +281,18 @@ export class KeyValueGroupedDataset<K, V> {
    * generator may update the state while it yields; the state is written once it is exhausted.
    * `outputMode` declares whether the rows are final (append) or updates (update); the query must match.
    */
-  flatMapGroupsWithState<S, U extends object>(fn: FlatMapGroupsFunction<K, V, S, U>, options: FlatMapGroupsWithStateOptions<K, S>): Dataset<U> {
+  flatMapGroupsWithState<S, U extends object>(
+    fn: FlatMapGroupsFunction<K, V, S, U>,
+    options: FlatMapGroupsWithStateOptions<K, S>,
+  ): Dataset<U> {
     checkFunction(fn, 'flatMapGroupsWithState');
     const mode = options?.outputMode;
     if (mode !== 'append' && mode !== 'update') {
-      throw new SluiceError('BAD_OPTION', `flatMapGroupsWithState: outputMode must be 'append' or 'update', got ${JSON.stringify(mode)}`,
-        "e.g. flatMapGroupsWithState(fn, { outputMode: 'update', timeout: 'ProcessingTimeTimeout' })");
+      throw new SluiceError(
+        'BAD_OPTION',
+        `flatMapGroupsWithState: outputMode must be 'append' or 'update', got ${JSON.stringify(mode)}`,
+        "e.g. flatMapGroupsWithState(fn, { outputMode: 'update', timeout: 'ProcessingTimeTimeout' })",
+      );
     }
     return this.withState('flatMap', fn, options);
   }
@@ -233,44 +303,60 @@ export class KeyValueGroupedDataset<K, V> {
    */
   reduceGroups(fn: (a: V, b: V) => V): Dataset<{ key: K; value: V }> {
     checkFunction(fn, 'reduceGroups');
-    return this.ds.withStatefulOperator(new KeyedAggregateOperator(this.grouping, {
-      name: 'reduceGroups',
-      first: (v: unknown) => v,
-      add: (acc: unknown, v: unknown) => {
-        const r = fn(acc as V, v as V);
-        if (r === null || r === undefined) {
-          throw new SluiceError('USER_CODE', `reduceGroups function returned ${r}`, 'return the combined value of its two arguments');
-        }
-        return r;
-      },
-      row: (key: unknown, acc: unknown) => ({ key, value: acc }),
-    }));
+    return this.ds.withStatefulOperator(
+      new KeyedAggregateOperator(this.grouping, {
+        name: 'reduceGroups',
+        first: (v: unknown) => v,
+        add: (acc: unknown, v: unknown) => {
+          const r = fn(acc as V, v as V);
+          if (r === null || r === undefined) {
+            throw new SluiceError(
+              'USER_CODE',
+              `reduceGroups function returned ${r}`,
+              'return the combined value of its two arguments',
+            );
+          }
+          return r;
+        },
+        row: (key: unknown, acc: unknown) => ({ key, value: acc }),
+      }),
+    );
   }
 
   /** Running count of rows per key: rows `{ key, count }` (update or complete mode). */
   count(): Dataset<{ key: K; count: number }> {
-    return this.ds.withStatefulOperator(new KeyedAggregateOperator(this.grouping, {
-      name: 'count',
-      first: () => 1,
-      add: (acc: unknown) => (acc as number) + 1,
-      row: (key: unknown, acc: unknown) => ({ key, count: acc }),
-    }));
+    return this.ds.withStatefulOperator(
+      new KeyedAggregateOperator(this.grouping, {
+        name: 'count',
+        first: () => 1,
+        add: (acc: unknown) => (acc as number) + 1,
+        row: (key: unknown, acc: unknown) => ({ key, count: acc }),
+      }),
+    );
   }
 
-  private withState<S, U extends object>(kind: 'map' | 'flatMap', fn: MapGroupsFunction<K, V, S, U> | FlatMapGroupsFunction<K, V, S, U>,
-    options: MapGroupsWithStateOptions<K, S> | FlatMapGroupsWithStateOptions<K, S>): Dataset<U> {
+  private withState<S, U extends object>(
+    kind: 'map' | 'flatMap',
+    fn: MapGroupsFunction<K, V, S, U> | FlatMapGroupsFunction<K, V, S, U>,
+    options: MapGroupsWithStateOptions<K, S> | FlatMapGroupsWithStateOptions<K, S>,
+  ): Dataset<U> {
     const where = kind === 'map' ? 'mapGroupsWithState' : 'flatMapGroupsWithState';
     const timeout = checkTimeout(options.timeout, where);
-    const initialState = normaliseInitialState(options.initialState as Iterable<readonly [unknown, unknown]> | undefined, where);
-    return this.ds.withStatefulOperator(new MapGroupsWithStateOperator({
-      kind,
-      grouping: this.grouping,
-      fn,
-      timeout,
-      outputMode: 'outputMode' in options ? options.outputMode : undefined,
-      initialState,
-      schema: options.schema ? schemaFromSpec(options.schema) : null,
-    } as never));
+    const initialState = normaliseInitialState(
+      options.initialState as Iterable<readonly [unknown, unknown]> | undefined,
+      where,
+    );
+    return this.ds.withStatefulOperator(
+      new MapGroupsWithStateOperator({
+        kind,
+        grouping: this.grouping,
+        fn,
+        timeout,
+        outputMode: 'outputMode' in options ? options.outputMode : undefined,
+        initialState,
+        schema: options.schema ? schemaFromSpec(options.schema) : null,
+      } as never),
+    );
   }
 }
 
@@ -297,8 +383,11 @@ export class RelationalGroupedDataset {
       if (c instanceof GroupingColumn) return c.spec;
       if (c instanceof Column) return { kind: 'key', column: c };
       if (typeof c === 'string' && c !== '') return { kind: 'key', column: col(c) };
-      throw new SluiceError('BAD_EXPRESSION', `groupBy() takes column names, Columns, window(...), session_window(...) or bucket(...), got ${typeof c}`,
-        "e.g. groupBy(window('ts', '1 minute'), 'user_id')");
+      throw new SluiceError(
+        'BAD_EXPRESSION',
+        `groupBy() takes column names, Columns, window(...), session_window(...) or bucket(...), got ${typeof c}`,
+        "e.g. groupBy(window('ts', '1 minute'), 'user_id')",
+      );
     });
   }
 
@@ -313,10 +402,18 @@ export class RelationalGroupedDataset {
    */
   allowedLateness(duration: string | number): RelationalGroupedDataset {
     if (!this.hasWindow) {
-      throw new SluiceError('ANALYSIS', 'allowedLateness() needs an event-time window in groupBy()',
-        "group by window(...) or session_window(...), e.g. groupBy(session_window('ts', '30 minutes'), 'user_id')");
+      throw new SluiceError(
+        'ANALYSIS',
+        'allowedLateness() needs an event-time window in groupBy()',
+        "group by window(...) or session_window(...), e.g. groupBy(session_window('ts', '30 minutes'), 'user_id')",
+      );
     }
-    return new RelationalGroupedDataset(this.ds, this.groupings, parseDuration(duration, 'allowed lateness'), this.asChangelog);
+    return new RelationalGroupedDataset(
+      this.ds,
+      this.groupings,
+      parseDuration(duration, 'allowed lateness'),
+      this.asChangelog,
+    );
   }
 
   /**
@@ -333,16 +430,25 @@ export class RelationalGroupedDataset {
   agg(...aggregates: AggregateColumn[]): Dataset<Record<string, unknown>> {
     for (const a of aggregates) {
       if (!(a instanceof AggregateColumn)) {
-        throw new SluiceError('BAD_EXPRESSION', `agg() takes aggregate functions, got ${(a as unknown) instanceof Column ? `the column ${String(a)}` : typeof a}`,
-          "use the functions of lib/api/functions.ts, e.g. agg(count('*'), sum('amount'))");
+        throw new SluiceError(
+          'BAD_EXPRESSION',
+          `agg() takes aggregate functions, got ${(a as unknown) instanceof Column ? `the column ${String(a)}` : typeof a}`,
+          "use the functions of lib/api/functions.ts, e.g. agg(count('*'), sum('amount'))",
+        );
       }
     }
     const op = new AggregateOperator({
       groupings: [...this.groupings],
-      aggregates: aggregates.map((a) => ({ fn: aggregateFunction(a.fn, a.args.length, a.options), args: [...a.args], alias: a.name })),
+      aggregates: aggregates.map((a) => ({
+        fn: aggregateFunction(a.fn, a.args.length, a.options),
+        args: [...a.args],
+        alias: a.name,
+      })),
       allowedLatenessMs: this.allowedLatenessMs,
       changelog: this.asChangelog,
-      afterAggregation: walkPlan(this.ds.plan).some((n) => n.kind === 'stateful' && n.operator instanceof AggregateOperator && !n.operator.def.changelog),
+      afterAggregation: walkPlan(this.ds.plan).some(
+        (n) => n.kind === 'stateful' && n.operator instanceof AggregateOperator && !n.operator.def.changelog,
+      ),
     });
     return this.ds.withStatefulOperator(op);
   }

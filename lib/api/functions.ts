@@ -14,20 +14,38 @@ import { SluiceError } from '../errors.js';
 import type { AggregateName, AggregateOptions } from '../plan/aggregates/aggregate-functions.js';
 import { precisionForRsd } from '../plan/aggregates/hyperloglog.js';
 import type { Grouping } from '../plan/windows.js';
-import { Column, col, type ColumnOrName } from './column.js';
 import { parseDuration } from '../util/duration.js';
+import { Column, type ColumnOrName, col } from './column.js';
 
-export {
-  Column, col, column, lit, when, coalesce, to_timestamp, timestamp_seconds, unix_timestamp, current_timestamp,
-  concat, lower, upper, length, abs, round,
-} from './column.js';
-export type { ColumnOrName, ColumnOrLiteral, Literal } from './column.js';
 export type { CastTypeName } from '../plan/expression.js';
+export type { ColumnOrLiteral, ColumnOrName, Literal } from './column.js';
+export {
+  abs,
+  Column,
+  coalesce,
+  col,
+  column,
+  concat,
+  current_timestamp,
+  length,
+  lit,
+  lower,
+  round,
+  timestamp_seconds,
+  to_timestamp,
+  unix_timestamp,
+  upper,
+  when,
+} from './column.js';
 
 function toColumn(c: ColumnOrName, fn: string): Column {
   if (c instanceof Column) return c;
   if (typeof c !== 'string' || c === '') {
-    throw new SluiceError('BAD_EXPRESSION', `${fn}() needs a Column or a column name`, `e.g. ${fn}('amount') or ${fn}(col('amount'))`);
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `${fn}() needs a Column or a column name`,
+      `e.g. ${fn}('amount') or ${fn}(col('amount'))`,
+    );
   }
   return col(c);
 }
@@ -151,7 +169,11 @@ export function approx_count_distinct(c: ColumnOrName, rsd = 0.05): AggregateCol
   try {
     precisionForRsd(rsd);
   } catch (err) {
-    throw new SluiceError('BAD_EXPRESSION', `approx_count_distinct: ${(err as Error).message}`, 'the default rsd 0.05 uses 512 bytes per group');
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `approx_count_distinct: ${(err as Error).message}`,
+      'the default rsd 0.05 uses 512 bytes per group',
+    );
   }
   return new AggregateColumn('approx_count_distinct', [toColumn(c, 'approx_count_distinct')], { rsd });
 }
@@ -175,7 +197,8 @@ export function min_by(c: ColumnOrName, ord: ColumnOrName): AggregateColumn {
  * Counts are exact (the state holds a count per distinct value).
  */
 export function top_k(c: ColumnOrName, k = 10): AggregateColumn {
-  if (!Number.isInteger(k) || k < 1) throw new SluiceError('BAD_EXPRESSION', `top_k needs a positive integer k, got ${k}`, "e.g. top_k('page_url', 10)");
+  if (!Number.isInteger(k) || k < 1)
+    throw new SluiceError('BAD_EXPRESSION', `top_k needs a positive integer k, got ${k}`, "e.g. top_k('page_url', 10)");
   return new AggregateColumn('top_k', [toColumn(c, 'top_k')], { k });
 }
 
@@ -191,7 +214,12 @@ export class GroupingColumn {
 
   /** Names the grouping's output column (default `window`, `session_window` or `bucket`). */
   alias(name: string): GroupingColumn {
-    if (typeof name !== 'string' || name === '') throw new SluiceError('BAD_EXPRESSION', 'alias needs a non-empty name', "e.g. window('ts', '1 minute').alias('w')");
+    if (typeof name !== 'string' || name === '')
+      throw new SluiceError(
+        'BAD_EXPRESSION',
+        'alias needs a non-empty name',
+        "e.g. window('ts', '1 minute').alias('w')",
+      );
     return new GroupingColumn({ ...this.spec, name });
   }
 
@@ -203,7 +231,8 @@ export class GroupingColumn {
 
 function positiveDuration(v: string | number, what: string): number {
   const ms = parseDuration(v, what);
-  if (!(ms > 0)) throw new SluiceError('BAD_DURATION', `${what} must be longer than zero, got '${v}'`, "e.g. '1 minute'");
+  if (!(ms > 0))
+    throw new SluiceError('BAD_DURATION', `${what} must be longer than zero, got '${v}'`, "e.g. '1 minute'");
   return ms;
 }
 
@@ -213,19 +242,37 @@ function positiveDuration(v: string | number, what: string): number {
  * to every window that contains its event time (size / slide of them). `timeColumn` is a timestamp (or
  * epoch milliseconds), normally the column of withWatermark.
  */
-export function window(timeColumn: ColumnOrName, windowDuration: string | number, slideDuration?: string | number, startTime?: string | number): GroupingColumn {
+export function window(
+  timeColumn: ColumnOrName,
+  windowDuration: string | number,
+  slideDuration?: string | number,
+  startTime?: string | number,
+): GroupingColumn {
   const sizeMs = positiveDuration(windowDuration, 'window duration');
   const slideMs = slideDuration === undefined ? sizeMs : positiveDuration(slideDuration, 'window slide duration');
   if (slideMs > sizeMs) {
-    throw new SluiceError('BAD_DURATION', `the window slide (${slideDuration}) is longer than the window (${windowDuration})`,
-      'use a slide up to the window duration (equal gives tumbling windows)');
+    throw new SluiceError(
+      'BAD_DURATION',
+      `the window slide (${slideDuration}) is longer than the window (${windowDuration})`,
+      'use a slide up to the window duration (equal gives tumbling windows)',
+    );
   }
   const offsetMs = startTime === undefined ? 0 : parseDuration(startTime, 'window start time');
   if (offsetMs >= slideMs) {
-    throw new SluiceError('BAD_DURATION', `the window start time (${startTime}) must be shorter than the slide (${slideDuration ?? windowDuration})`,
-      "e.g. window('ts', '1 hour', '1 hour', '15 minutes') for windows starting at a quarter past");
+    throw new SluiceError(
+      'BAD_DURATION',
+      `the window start time (${startTime}) must be shorter than the slide (${slideDuration ?? windowDuration})`,
+      "e.g. window('ts', '1 hour', '1 hour', '15 minutes') for windows starting at a quarter past",
+    );
   }
-  return new GroupingColumn({ kind: 'window', time: toColumn(timeColumn, 'window'), sizeMs, slideMs, offsetMs, name: 'window' });
+  return new GroupingColumn({
+    kind: 'window',
+    time: toColumn(timeColumn, 'window'),
+    sizeMs,
+    slideMs,
+    offsetMs,
+    name: 'window',
+  });
 }
 
 /**
@@ -237,8 +284,14 @@ export function window(timeColumn: ColumnOrName, windowDuration: string | number
  */
 export function session_window(timeColumn: ColumnOrName, gapDuration: string | number | Column): GroupingColumn {
   const time = toColumn(timeColumn, 'session_window');
-  if (gapDuration instanceof Column) return new GroupingColumn({ kind: 'session', time, gap: gapDuration, name: 'session_window' });
-  return new GroupingColumn({ kind: 'session', time, gapMs: positiveDuration(gapDuration, 'session gap'), name: 'session_window' });
+  if (gapDuration instanceof Column)
+    return new GroupingColumn({ kind: 'session', time, gap: gapDuration, name: 'session_window' });
+  return new GroupingColumn({
+    kind: 'session',
+    time,
+    gapMs: positiveDuration(gapDuration, 'session gap'),
+    name: 'session_window',
+  });
 }
 
 /**
@@ -248,7 +301,11 @@ export function session_window(timeColumn: ColumnOrName, gapDuration: string | n
  */
 export function bucket(numBuckets: number, c: ColumnOrName): GroupingColumn {
   if (!Number.isInteger(numBuckets) || numBuckets < 1 || numBuckets > 65536) {
-    throw new SluiceError('BAD_EXPRESSION', `bucket() needs a number of buckets from 1 to 65536, got ${numBuckets}`, "e.g. bucket(8, 'customer_id')");
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `bucket() needs a number of buckets from 1 to 65536, got ${numBuckets}`,
+      "e.g. bucket(8, 'customer_id')",
+    );
   }
   return new GroupingColumn({ kind: 'bucket', column: toColumn(c, 'bucket'), buckets: numBuckets, name: 'bucket' });
 }

@@ -1,8 +1,8 @@
+import { SluiceError } from '../errors.js';
+import type { WorkerSetup } from '../exec/worker-protocol.js';
+import { MemoryTables } from '../sinks/memory-tables.js';
 import type { Clock } from '../util/clock.js';
 import { SystemClock } from '../util/clock.js';
-import type { WorkerSetup } from '../exec/worker-protocol.js';
-import { SluiceError } from '../errors.js';
-import { MemoryTables } from '../sinks/memory-tables.js';
 import { StreamingQueryManager } from './streaming-query.js';
 
 /** Options of `Session.local`. */
@@ -44,11 +44,19 @@ export class SessionState {
   protected constructor(opts: SessionOptions) {
     const threads = opts.threads ?? 0;
     if (!Number.isInteger(threads) || threads < 0 || threads > 64) {
-      throw new SluiceError('BAD_OPTION', `threads must be an integer from 0 to 64, got ${threads}`, 'use 0 to run in-process, or the number of cores');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `threads must be an integer from 0 to 64, got ${threads}`,
+        'use 0 to run in-process, or the number of cores',
+      );
     }
     const parts = opts.statePartitions ?? 4;
     if (!Number.isInteger(parts) || parts < 1 || parts > 4096) {
-      throw new SluiceError('BAD_OPTION', `statePartitions must be an integer from 1 to 4096, got ${parts}`, 'the default is 4');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `statePartitions must be an integer from 1 to 4096, got ${parts}`,
+        'the default is 4',
+      );
     }
     this.threads = threads;
     this.statePartitions = parts;

@@ -1,4 +1,4 @@
-import { SessionState, type SessionOptions } from './session-state.js';
+import { type SessionOptions, SessionState } from './session-state.js';
 import { DataStreamReader } from './stream-reader.js';
 
 /**

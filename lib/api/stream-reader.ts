@@ -1,5 +1,5 @@
 import type { Schema } from 'apache-arrow';
-import { schemaToSpec, type SchemaSpec, schemaFromSpec } from '../arrow/schema.js';
+import { type SchemaSpec, schemaFromSpec, schemaToSpec } from '../arrow/schema.js';
 import { createSource, parseSourceUri } from '../sources/source-uri.js';
 import { Dataset } from './dataset.js';
 import { OptionsBuilder } from './options-builder.js';

@@ -6,12 +6,12 @@ import { InProcessExecutor } from '../exec/executor.js';
 import { MicroBatchExecution, type Trigger } from '../exec/micro-batch-execution.js';
 import { PoolExecutor } from '../exec/pool-executor.js';
 import { analyze } from '../plan/analyzer.js';
-import { walkPlan, type PlanNode } from '../plan/logical-plan.js';
+import { type PlanNode, walkPlan } from '../plan/logical-plan.js';
 import type { OutputMode } from '../sinks/output-mode.js';
 import type { StreamSink } from '../sinks/sink.js';
-import { createSink, sinkNeedsCheckpoint, type ForeachBatchFunction } from '../sinks/sink-factory.js';
+import { createSink, type ForeachBatchFunction, sinkNeedsCheckpoint } from '../sinks/sink-factory.js';
 import { parseDuration } from '../util/duration.js';
-import { OptionsBuilder, stringOptions, type OptionValue } from './options-builder.js';
+import { OptionsBuilder, type OptionValue, stringOptions } from './options-builder.js';
 import type { SessionState } from './session-state.js';
 import { StreamingQuery } from './streaming-query.js';
 
@@ -35,7 +35,10 @@ export class DataStreamWriter<T> extends OptionsBuilder {
   private output?: string;
 
   /** @internal */
-  constructor(private readonly session: SessionState, private readonly plan: PlanNode) {
+  constructor(
+    private readonly session: SessionState,
+    private readonly plan: PlanNode,
+  ) {
     super();
   }
 
@@ -47,17 +50,24 @@ export class DataStreamWriter<T> extends OptionsBuilder {
 
   /** append (new rows only), update (changed rows), complete (the whole result every batch). */
   outputMode(mode: OutputMode): this {
-    if (!MODES.includes(mode)) throw new SluiceError('BAD_OPTION', `unknown output mode '${mode}'`, `use one of: ${MODES.join(', ')}`);
+    if (!MODES.includes(mode))
+      throw new SluiceError('BAD_OPTION', `unknown output mode '${mode}'`, `use one of: ${MODES.join(', ')}`);
     this.mode = mode;
     return this;
   }
 
   /** When batches run; the default starts the next batch as soon as the previous one is done. */
   trigger(spec: TriggerSpec): this {
-    if ('processingTime' in spec) this.trig = { processingTimeMs: parseDuration(spec.processingTime, 'trigger processingTime') };
+    if ('processingTime' in spec)
+      this.trig = { processingTimeMs: parseDuration(spec.processingTime, 'trigger processingTime') };
     else if ('once' in spec && spec.once) this.trig = { once: true };
     else if ('availableNow' in spec && spec.availableNow) this.trig = { availableNow: true };
-    else throw new SluiceError('BAD_OPTION', `unknown trigger ${JSON.stringify(spec)}`, "use { processingTime: '1 second' }, { once: true } or { availableNow: true }");
+    else
+      throw new SluiceError(
+        'BAD_OPTION',
+        `unknown trigger ${JSON.stringify(spec)}`,
+        "use { processingTime: '1 second' }, { once: true } or { availableNow: true }",
+      );
     return this;
   }
 
@@ -113,28 +123,58 @@ export class DataStreamWriter<T> extends OptionsBuilder {
     });
     const threads = session.threads;
     if (threads > 0 && (!session.app || this.output === undefined)) {
-      throw new SluiceError('INLINE_FUNCTIONS_IN_POOL',
+      throw new SluiceError(
+        'INLINE_FUNCTIONS_IN_POOL',
         `threads: ${threads} runs the query in worker threads, which import its functions from an app module, but this query was built inline`,
-        'use Session.local({ threads: 0 }) for inline queries, or define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp()');
+        'use Session.local({ threads: 0 }) for inline queries, or define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp()',
+      );
     }
     let checkpointDir = options.checkpointLocation;
     if (!checkpointDir) {
       if (!this.sinkInstance && sinkNeedsCheckpoint(this.fmt)) {
-        throw new SluiceError('NO_CHECKPOINT', `the ${this.fmt} sink needs a checkpoint location for exactly-once output`,
-          ".option('checkpointLocation', 'ckpt/<query>') on the writer, or --checkpoint DIR on the command line");
+        throw new SluiceError(
+          'NO_CHECKPOINT',
+          `the ${this.fmt} sink needs a checkpoint location for exactly-once output`,
+          ".option('checkpointLocation', 'ckpt/<query>') on the writer, or --checkpoint DIR on the command line",
+        );
       }
       checkpointDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-ckpt-'));
     }
     const queryName = this.name;
-    const sink = this.sinkInstance ?? await createSink(this.fmt, options, { memoryTables: session.memoryTables, queryName, foreachBatch: this.batchFn });
-    const lateSink = this.lateSinkSpec ? await createSink(this.lateSinkSpec.format, this.lateSinkSpec.options, { memoryTables: session.memoryTables, queryName: queryName && `${queryName}_late` }) : undefined;
+    const sink =
+      this.sinkInstance ??
+      (await createSink(this.fmt, options, {
+        memoryTables: session.memoryTables,
+        queryName,
+        foreachBatch: this.batchFn,
+      }));
+    const lateSink = this.lateSinkSpec
+      ? await createSink(this.lateSinkSpec.format, this.lateSinkSpec.options, {
+          memoryTables: session.memoryTables,
+          queryName: queryName && `${queryName}_late`,
+        })
+      : undefined;
     const index = new Map(walkPlan(this.plan).map((n) => [n.id, n]));
     const execution = new MicroBatchExecution({
-      name: queryName, root: this.plan, analysis, sink, lateSink, trigger: this.trig, checkpointDir,
-      numStatePartitions: session.statePartitions, retainBatches: session.retainBatches, limits: [], clock: session.clock,
-      makeExecutor: () => (threads > 0
-        ? new PoolExecutor(threads, { ...session.app!, output: this.output!, snapshotInterval: session.snapshotInterval })
-        : new InProcessExecutor(index, { snapshotInterval: session.snapshotInterval })),
+      name: queryName,
+      root: this.plan,
+      analysis,
+      sink,
+      lateSink,
+      trigger: this.trig,
+      checkpointDir,
+      numStatePartitions: session.statePartitions,
+      retainBatches: session.retainBatches,
+      limits: [],
+      clock: session.clock,
+      makeExecutor: () =>
+        threads > 0
+          ? new PoolExecutor(threads, {
+              ...session.app!,
+              output: this.output!,
+              snapshotInterval: session.snapshotInterval,
+            })
+          : new InProcessExecutor(index, { snapshotInterval: session.snapshotInterval }),
       onProgress: (p) => query.recordProgress(p),
     });
     const query: StreamingQuery = new StreamingQuery(execution, session.streams);

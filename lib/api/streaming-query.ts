@@ -15,30 +15,58 @@ export class StreamingQuery {
   private readonly recent: QueryProgress[] = [];
 
   /** @internal */
-  constructor(private readonly execution: MicroBatchExecution, private readonly manager: StreamingQueryManager) {
-    void execution.awaitTermination().catch(() => undefined).finally(() => manager.terminated(this));
+  constructor(
+    private readonly execution: MicroBatchExecution,
+    private readonly manager: StreamingQueryManager,
+  ) {
+    void execution
+      .awaitTermination()
+      .catch(() => undefined)
+      .finally(() => manager.terminated(this));
   }
 
   /** Stable id of the query, kept in the checkpoint across restarts. */
-  get id(): string { return this.execution.id; }
+  get id(): string {
+    return this.execution.id;
+  }
   /** Id of this run (new on every start). */
-  get runId(): string { return this.execution.runId; }
-  get name(): string | null { return this.execution.name; }
-  get isActive(): boolean { return this.execution.isActive; }
-  get status(): QueryStatus { return this.execution.status; }
+  get runId(): string {
+    return this.execution.runId;
+  }
+  get name(): string | null {
+    return this.execution.name;
+  }
+  get isActive(): boolean {
+    return this.execution.isActive;
+  }
+  get status(): QueryStatus {
+    return this.execution.status;
+  }
   /** The error that stopped the query, if any. */
-  get exception(): Error | null { return this.execution.exception; }
+  get exception(): Error | null {
+    return this.execution.exception;
+  }
   /** Progress of the last completed batch. */
-  get lastProgress(): QueryProgress | null { return this.recent[this.recent.length - 1] ?? null; }
+  get lastProgress(): QueryProgress | null {
+    return this.recent[this.recent.length - 1] ?? null;
+  }
   /** Progress of the last 100 batches, oldest first. */
-  get recentProgress(): QueryProgress[] { return [...this.recent]; }
+  get recentProgress(): QueryProgress[] {
+    return [...this.recent];
+  }
 
   /** Stops after the batch in progress completes. */
-  stop(): Promise<void> { return this.execution.stop(); }
+  stop(): Promise<void> {
+    return this.execution.stop();
+  }
   /** Resolves when the query stops; rejects with the error that stopped it. */
-  awaitTermination(): Promise<void> { return this.execution.awaitTermination(); }
+  awaitTermination(): Promise<void> {
+    return this.execution.awaitTermination();
+  }
   /** Resolves once all data available now in the sources is processed and committed. */
-  processAllAvailable(): Promise<void> { return this.execution.processAllAvailable(); }
+  processAllAvailable(): Promise<void> {
+    return this.execution.processAllAvailable();
+  }
 
   /** @internal */
   recordProgress(p: QueryProgress): void {
@@ -53,10 +81,16 @@ export class StreamingQueryManager {
   private readonly listeners = new Set<StreamingQueryListener>();
   private readonly queries = new Set<StreamingQuery>();
 
-  addListener(l: StreamingQueryListener): void { this.listeners.add(l); }
-  removeListener(l: StreamingQueryListener): void { this.listeners.delete(l); }
+  addListener(l: StreamingQueryListener): void {
+    this.listeners.add(l);
+  }
+  removeListener(l: StreamingQueryListener): void {
+    this.listeners.delete(l);
+  }
   /** Queries that are still running. */
-  get active(): StreamingQuery[] { return [...this.queries].filter((q) => q.isActive); }
+  get active(): StreamingQuery[] {
+    return [...this.queries].filter((q) => q.isActive);
+  }
 
   /** @internal */
   started(q: StreamingQuery): void {
@@ -71,6 +105,7 @@ export class StreamingQueryManager {
 
   /** @internal */
   terminated(q: StreamingQuery): void {
-    for (const l of this.listeners) l.onQueryTerminated?.({ id: q.id, runId: q.runId, exception: q.exception?.message ?? null });
+    for (const l of this.listeners)
+      l.onQueryTerminated?.({ id: q.id, runId: q.runId, exception: q.exception?.message ?? null });
   }
 }

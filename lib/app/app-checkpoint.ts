@@ -7,10 +7,10 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { metadataPath } from '../checkpoint/metadata.js';
 import { isRecord } from '../checkpoint/fields.js';
+import { metadataPath } from '../checkpoint/metadata.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
-import { SluiceError, pathError } from '../errors.js';
+import { pathError, SluiceError } from '../errors.js';
 
 /** The file in an app's checkpoint directory that names the app. */
 export const APP_MARKER = 'app';
@@ -20,12 +20,17 @@ interface AppMarker {
 }
 
 function validateMarker(body: unknown): string | null {
-  return isRecord(body) && typeof body.app === 'string' && body.app !== '' ? null : 'field "app" must be a non-empty string';
+  return isRecord(body) && typeof body.app === 'string' && body.app !== ''
+    ? null
+    : 'field "app" must be a non-empty string';
 }
 
 function otherApp(message: string, app: string): SluiceError {
-  return new SluiceError('CHECKPOINT_OTHER_APP', message,
-    `give ${app} its own --checkpoint directory (the default is checkpoints/${app}), or delete that one to start it over`);
+  return new SluiceError(
+    'CHECKPOINT_OTHER_APP',
+    message,
+    `give ${app} its own --checkpoint directory (the default is checkpoints/${app}), or delete that one to start it over`,
+  );
 }
 
 /**
@@ -42,17 +47,29 @@ export async function claimAppCheckpoint(dir: string, app: string, outputs: stri
   }
   if (fs.existsSync(dir)) {
     if (!fs.statSync(dir).isDirectory()) {
-      throw new SluiceError('CHECKPOINT_LOCATION', `checkpoint location ${dir} is not a directory`,
-        'give --checkpoint a directory path (it is created if missing)');
+      throw new SluiceError(
+        'CHECKPOINT_LOCATION',
+        `checkpoint location ${dir} is not a directory`,
+        'give --checkpoint a directory path (it is created if missing)',
+      );
     }
     if (fs.existsSync(metadataPath(dir))) {
-      throw otherApp(`checkpoint ${dir} is the checkpoint of one query (it has a metadata file), not of an app: perhaps one output's directory inside another app's checkpoint`, app);
+      throw otherApp(
+        `checkpoint ${dir} is the checkpoint of one query (it has a metadata file), not of an app: perhaps one output's directory inside another app's checkpoint`,
+        app,
+      );
     }
-    const foreign = fs.readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && fs.existsSync(metadataPath(path.join(dir, e.name))) && !outputs.includes(e.name))
+    const foreign = fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter(
+        (e) => e.isDirectory() && fs.existsSync(metadataPath(path.join(dir, e.name))) && !outputs.includes(e.name),
+      )
       .map((e) => e.name);
     if (foreign.length > 0) {
-      throw otherApp(`checkpoint ${dir} holds queries ${foreign.join(', ')}, which are not outputs of app ${app} (its outputs: ${outputs.join(', ')})`, app);
+      throw otherApp(
+        `checkpoint ${dir} holds queries ${foreign.join(', ')}, which are not outputs of app ${app} (its outputs: ${outputs.join(', ')})`,
+        app,
+      );
     }
   }
   try {

@@ -2,18 +2,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Dataset } from '../api/dataset.js';
-import { parseDuration } from '../util/duration.js';
 import { Session } from '../api/session.js';
-import type { StreamingQuery } from '../api/streaming-query.js';
 import type { TriggerSpec } from '../api/stream-writer.js';
+import type { StreamingQuery } from '../api/streaming-query.js';
 import { SluiceError } from '../errors.js';
-import type { Clock } from '../util/clock.js';
 import type { QueryProgress } from '../exec/progress.js';
 import type { PlanIndex } from '../exec/task-runner.js';
 import type { WorkerSetup } from '../exec/worker-protocol.js';
 import { walkPlan } from '../plan/logical-plan.js';
 import { parseSinkUri } from '../sinks/sink-factory.js';
 import { parseSourceUri } from '../sources/source-uri.js';
+import type { Clock } from '../util/clock.js';
+import { parseDuration } from '../util/duration.js';
 import type { AppDefinition } from './app.js';
 import { claimAppCheckpoint } from './app-checkpoint.js';
 
@@ -31,7 +31,9 @@ export interface LoadedApp {
 
 /** The built-in apps (`sluice apps`), sorted by name. */
 export async function listApps(): Promise<LoadedApp[]> {
-  const names = fs.existsSync(APPS_DIR) ? fs.readdirSync(APPS_DIR).filter((n) => fs.existsSync(path.join(APPS_DIR, n, 'index.js'))) : [];
+  const names = fs.existsSync(APPS_DIR)
+    ? fs.readdirSync(APPS_DIR).filter((n) => fs.existsSync(path.join(APPS_DIR, n, 'index.js')))
+    : [];
   const apps = await Promise.all(names.sort().map((n) => loadApp(n)));
   return apps;
 }
@@ -43,34 +45,60 @@ export async function loadApp(ref: string): Promise<LoadedApp> {
   if (!ref.includes('/') && !ref.includes('\\') && !/\.[cm]?[jt]s$/.test(ref)) {
     if (!fs.existsSync(builtIn)) {
       const known = fs.existsSync(APPS_DIR) ? fs.readdirSync(APPS_DIR).join(', ') : '(none built)';
-      throw new SluiceError('UNKNOWN_APP', `no app named '${ref}'`, `run one of: ${known}; or give a path to your own app module, e.g. ./my-app.js`);
+      throw new SluiceError(
+        'UNKNOWN_APP',
+        `no app named '${ref}'`,
+        `run one of: ${known}; or give a path to your own app module, e.g. ./my-app.js`,
+      );
     }
     file = builtIn;
   } else {
     file = path.resolve(ref);
     if (/\.ts$/.test(file)) {
-      throw new SluiceError('APP_NOT_BUILT', `${ref} is TypeScript source`, 'compile it first (npx tsc) and run the .js file it produces');
+      throw new SluiceError(
+        'APP_NOT_BUILT',
+        `${ref} is TypeScript source`,
+        'compile it first (npx tsc) and run the .js file it produces',
+      );
     }
-    if (!fs.existsSync(file)) throw new SluiceError('UNKNOWN_APP', `app module ${ref} does not exist`, 'check the path (relative to the current directory)');
+    if (!fs.existsSync(file))
+      throw new SluiceError(
+        'UNKNOWN_APP',
+        `app module ${ref} does not exist`,
+        'check the path (relative to the current directory)',
+      );
     if (fs.statSync(file).isDirectory()) {
-      throw new SluiceError('BAD_APP', `app module ${ref} is a directory`, 'give the compiled .js file of the app, e.g. ./dist/my-app.js');
+      throw new SluiceError(
+        'BAD_APP',
+        `app module ${ref} is a directory`,
+        'give the compiled .js file of the app, e.g. ./dist/my-app.js',
+      );
     }
   }
   const module = pathToFileURL(file).href;
   let mod: { default?: AppDefinition };
   try {
-    mod = await import(module) as { default?: AppDefinition };
+    mod = (await import(module)) as { default?: AppDefinition };
   } catch (err) {
     if (err instanceof SluiceError) throw err;
-    throw new SluiceError('BAD_APP', `app module ${ref} failed to load: ${describeUserError(err)}`,
-      err instanceof SyntaxError ? `it must be JavaScript (an ES module); \`node --check ${file}\` shows where it fails to parse`
-        : (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' ? 'install what it imports, or fix the import path'
+    throw new SluiceError(
+      'BAD_APP',
+      `app module ${ref} failed to load: ${describeUserError(err)}`,
+      err instanceof SyntaxError
+        ? `it must be JavaScript (an ES module); \`node --check ${file}\` shows where it fails to parse`
+        : (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
+          ? 'install what it imports, or fix the import path'
           : 'fix the module (its top-level code must not fail), then run again',
-      { cause: err });
+      { cause: err },
+    );
   }
   const def = mod.default;
   if (!def || typeof def.build !== 'function' || typeof def.outputs !== 'object') {
-    throw new SluiceError('BAD_APP', `${ref} does not export an app`, "its default export must be defineApp({ name, description, inputs, outputs, build }); see the README's 'Writing an app'");
+    throw new SluiceError(
+      'BAD_APP',
+      `${ref} does not export an app`,
+      "its default export must be defineApp({ name, description, inputs, outputs, build }); see the README's 'Writing an app'",
+    );
   }
   return { def, module };
 }
@@ -82,7 +110,11 @@ export function parseAppOptions(def: AppDefinition, raw: Record<string, unknown>
   for (const key of Object.keys(raw)) {
     if (!(key in decl)) {
       const known = Object.keys(decl);
-      throw new SluiceError('BAD_OPTION', `app ${def.name} has no option --${key}`, known.length ? `its options are: ${known.map((k) => '--' + k).join(', ')}` : 'it takes no options');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `app ${def.name} has no option --${key}`,
+        known.length ? `its options are: ${known.map((k) => '--' + k).join(', ')}` : 'it takes no options',
+      );
     }
   }
   for (const [key, o] of Object.entries(decl)) {
@@ -92,11 +124,20 @@ export function parseAppOptions(def: AppDefinition, raw: Record<string, unknown>
     if (o.type === 'duration') parsed = parseDuration(v as string | number, `--${key}`);
     else if (o.type === 'number') {
       parsed = Number(v);
-      if (!Number.isFinite(parsed)) throw new SluiceError('BAD_OPTION', `--${key} must be a number, got '${v}'`, `e.g. --${key} ${o.default ?? 10}`);
+      if (!Number.isFinite(parsed))
+        throw new SluiceError(
+          'BAD_OPTION',
+          `--${key} must be a number, got '${v}'`,
+          `e.g. --${key} ${o.default ?? 10}`,
+        );
     } else if (o.type === 'boolean') parsed = v === true || v === 'true';
     else parsed = String(v);
     if (o.choices && !o.choices.includes(parsed as string | number)) {
-      throw new SluiceError('BAD_OPTION', `--${key} must be one of ${o.choices.join(', ')}, got '${v}'`, `e.g. --${key} ${o.choices[0]}`);
+      throw new SluiceError(
+        'BAD_OPTION',
+        `--${key} must be one of ${o.choices.join(', ')}, got '${v}'`,
+        `e.g. --${key} ${o.choices[0]}`,
+      );
     }
     out[key] = parsed;
   }
@@ -111,10 +152,18 @@ export function assignUris(kind: 'source' | 'sink', declared: string[], given: s
     const name = m && declared.includes(m[1]) ? m[1] : declared[0];
     const uri = m && declared.includes(m[1]) ? m[2] : g;
     if (m && !declared.includes(m[1]) && !/^[a-z]+:/.test(g)) {
-      throw new SluiceError('BAD_OPTION', `--${kind} ${g}: the app has no ${kind === 'source' ? 'input' : 'output'} named '${m[1]}'`, `its ${kind === 'source' ? 'inputs' : 'outputs'} are: ${declared.join(', ')}`);
+      throw new SluiceError(
+        'BAD_OPTION',
+        `--${kind} ${g}: the app has no ${kind === 'source' ? 'input' : 'output'} named '${m[1]}'`,
+        `its ${kind === 'source' ? 'inputs' : 'outputs'} are: ${declared.join(', ')}`,
+      );
     }
     if (name in out) {
-      throw new SluiceError('BAD_OPTION', `two --${kind} values for '${name}'`, `name them: --${kind} NAME=URI with NAME one of ${declared.join(', ')}`);
+      throw new SluiceError(
+        'BAD_OPTION',
+        `two --${kind} values for '${name}'`,
+        `name them: --${kind} NAME=URI with NAME one of ${declared.join(', ')}`,
+      );
     }
     out[name] = uri;
   }
@@ -127,7 +176,8 @@ function inputUri(def: AppDefinition, name: string, uri: string): string {
   const params = new URLSearchParams(uri.includes('?') ? uri.slice(uri.indexOf('?') + 1) : '');
   if (input.format && !params.has('format') && !uri.startsWith('kafka:')) params.set('format', input.format);
   if (input.format && uri.startsWith('kafka:') && !params.has('valueFormat')) params.set('valueFormat', input.format);
-  if (input.schema && !params.has('schema')) params.set('schema', typeof input.schema === 'string' ? input.schema : JSON.stringify(input.schema));
+  if (input.schema && !params.has('schema'))
+    params.set('schema', typeof input.schema === 'string' ? input.schema : JSON.stringify(input.schema));
   const base = uri.includes('?') ? uri.slice(0, uri.indexOf('?')) : uri;
   const qs = params.toString();
   return qs ? `${base}?${qs}` : base;
@@ -161,28 +211,52 @@ function describeUserError(err: unknown): string {
 }
 
 /** Calls the app's build with a session whose inputs read the given URIs. */
-export function buildApp(def: AppDefinition, session: Session, options: Record<string, unknown>, inputs: Record<string, string>): Record<string, Dataset<any>> {
+export function buildApp(
+  def: AppDefinition,
+  session: Session,
+  options: Record<string, unknown>,
+  inputs: Record<string, string>,
+): Record<string, Dataset<any>> {
   try {
     return buildOutputs(def, session, options, inputs);
   } catch (err) {
     if (err instanceof SluiceError || !thrownByApp(err)) throw err;
-    throw new SluiceError('APP_BUILD_FAILED', `app ${def.name} failed while defining its queries: ${describeUserError(err)}`,
-      'fix build(): it only defines the queries (no I/O); your functions run later, per batch', { cause: err });
+    throw new SluiceError(
+      'APP_BUILD_FAILED',
+      `app ${def.name} failed while defining its queries: ${describeUserError(err)}`,
+      'fix build(): it only defines the queries (no I/O); your functions run later, per batch',
+      { cause: err },
+    );
   }
 }
 
-function buildOutputs(def: AppDefinition, session: Session, options: Record<string, unknown>, inputs: Record<string, string>): Record<string, Dataset<any>> {
+function buildOutputs(
+  def: AppDefinition,
+  session: Session,
+  options: Record<string, unknown>,
+  inputs: Record<string, string>,
+): Record<string, Dataset<any>> {
   const outputs = def.build({
     session,
     options,
     input: <T>(name: string): Dataset<T> => {
       const uri = inputs[name];
-      if (uri === undefined) throw new SluiceError('BAD_APP', `app ${def.name} reads input '${name}' which it does not declare`, `declare it in inputs: ${Object.keys(def.inputs).join(', ')}`);
+      if (uri === undefined)
+        throw new SluiceError(
+          'BAD_APP',
+          `app ${def.name} reads input '${name}' which it does not declare`,
+          `declare it in inputs: ${Object.keys(def.inputs).join(', ')}`,
+        );
       return session.readStream.load(uri) as unknown as Dataset<T>;
     },
   });
   for (const name of Object.keys(def.outputs)) {
-    if (!def.outputs[name].lateOf && !outputs[name]) throw new SluiceError('BAD_APP', `app ${def.name} declares output '${name}' but build() did not return it`, 'return one Dataset per declared output');
+    if (!def.outputs[name].lateOf && !outputs[name])
+      throw new SluiceError(
+        'BAD_APP',
+        `app ${def.name} declares output '${name}' but build() did not return it`,
+        'return one Dataset per declared output',
+      );
   }
   return outputs;
 }
@@ -215,7 +289,10 @@ export interface RunAppOptions {
  * (checkpoint, sources, sink, schema checks) before any runs a batch, so a mistake in one output stops the
  * run before another output has written anything.
  */
-export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ session: Session; queries: Map<string, StreamingQuery> }> {
+export async function runApp(
+  app: LoadedApp,
+  run: RunAppOptions,
+): Promise<{ session: Session; queries: Map<string, StreamingQuery> }> {
   const { def, module } = app;
   const options = parseAppOptions(def, run.options ?? {});
   const inputNames = Object.keys(def.inputs);
@@ -224,7 +301,9 @@ export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ sess
   const givenSinks = assignUris('sink', outputNames, run.sinks ?? []);
   // Checked as given, so that a mistake is reported in the user's words, before the app's format and schema are added.
   for (const uri of Object.values(givenSources)) parseSourceUri(uri);
-  const inputs = Object.fromEntries(inputNames.map((n) => [n, inputUri(def, n, givenSources[n] ?? def.inputs[n].default)]));
+  const inputs = Object.fromEntries(
+    inputNames.map((n) => [n, inputUri(def, n, givenSources[n] ?? def.inputs[n].default)]),
+  );
   const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
   session.app = { module, options, inputs, workerFile: APP_WORKER_FILE };
   const built = buildApp(def, session, options, inputs);
@@ -238,8 +317,13 @@ export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ sess
       if (out.lateOf) continue;
       const sinkUri = givenSinks[name] ?? out.default;
       const { format, options: sinkOptions } = parseSinkUri(sinkUri);
-      const w = built[name].writeStream.format(format).options(sinkOptions).outputMode(out.outputMode)
-        .queryName(`${def.name}.${name}`).option('checkpointLocation', path.join(checkpoint, name)).appOutput(name);
+      const w = built[name].writeStream
+        .format(format)
+        .options(sinkOptions)
+        .outputMode(out.outputMode)
+        .queryName(`${def.name}.${name}`)
+        .option('checkpointLocation', path.join(checkpoint, name))
+        .appOutput(name);
       const late = outputNames.find((n) => def.outputs[n].lateOf === name);
       if (late) {
         const lateSink = parseSinkUri(givenSinks[late] ?? def.outputs[late].default);
@@ -249,7 +333,12 @@ export async function runApp(app: LoadedApp, run: RunAppOptions): Promise<{ sess
       const { query: q, begin } = await w.open();
       queries.set(name, q);
       begins.push(begin);
-      if (run.onProgress) session.streams.addListener({ onQueryProgress: ({ progress }) => { if (progress.runId === q.runId) run.onProgress!(name, progress); } });
+      if (run.onProgress)
+        session.streams.addListener({
+          onQueryProgress: ({ progress }) => {
+            if (progress.runId === q.runId) run.onProgress!(name, progress);
+          },
+        });
     }
     for (const begin of begins) begin();
   } catch (err) {

@@ -1,9 +1,15 @@
 import type { RecordBatch } from 'apache-arrow';
 import { Piscina } from 'piscina';
-import { toWorkerError, type HeldBatch, type QueryTask, type WorkerReply, type WorkerMessage } from '../exec/worker-protocol.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from '../exec/batch-transfer.js';
+import { type PlanIndex, runFragment, runStatefulPartition } from '../exec/task-runner.js';
+import {
+  type HeldBatch,
+  type QueryTask,
+  toWorkerError,
+  type WorkerMessage,
+  type WorkerReply,
+} from '../exec/worker-protocol.js';
 import { StateStoreCache } from '../state/state-store-cache.js';
-import { runFragment, runStatefulPartition, type PlanIndex } from '../exec/task-runner.js';
 
 // A top-level await on purpose: piscina first tries require() on the worker file, and Node 20's require(esm)
 // then shares the module graph with the app module's later import(), which intermittently trips an internal
@@ -27,7 +33,11 @@ let heldIds = 0;
 function queryOf(task: QueryTask): QueryContext {
   let q = queries.get(task.query);
   if (!q) {
-    q = { plan: rebuildAppPlan(task.setup), stores: new StateStoreCache({ snapshotInterval: task.setup.snapshotInterval }), held: new Map() };
+    q = {
+      plan: rebuildAppPlan(task.setup),
+      stores: new StateStoreCache({ snapshotInterval: task.setup.snapshotInterval }),
+      held: new Map(),
+    };
     queries.set(task.query, q);
   }
   return q;
@@ -44,7 +54,10 @@ function statefulInput(q: QueryContext, input: (Uint8Array | HeldBatch)[]): Reco
   return input.map((x) => {
     if (x instanceof Uint8Array) return decodeBatch(x);
     const h = q.held.get(x.held);
-    if (!h) throw new Error(`held batch ${x.held} is not in this thread (its query was reset, or the task was sent to another thread)`);
+    if (!h)
+      throw new Error(
+        `held batch ${x.held} is not in this thread (its query was reset, or the task was sent to another thread)`,
+      );
     q.held.delete(x.held);
     return h.batch;
   });
@@ -81,13 +94,20 @@ export default async function handle(msg: WorkerMessage): Promise<unknown> {
       const res = await runFragment(plan, msg.spec, decodeBatches(msg.input), msg.ctx);
       const batches = encodeBatches(res.batches);
       const keep = msg.keep;
-      const partitions = res.partitions?.map((rows, p) => (keep && p % keep.lanes === keep.lane
-        ? rows.map((b) => hold(q, b, msg.ctx.batchId))
-        : encodeBatches(rows)));
+      const partitions = res.partitions?.map((rows, p) =>
+        keep && p % keep.lanes === keep.lane ? rows.map((b) => hold(q, b, msg.ctx.batchId)) : encodeBatches(rows),
+      );
       const reply: WorkerReply = { kind: 'fragment', batches, partitions, metrics: res.metrics };
       return transferable(reply, [...batches, ...(partitions ?? []).flat()]);
     }
-    const res = await runStatefulPartition(plan, msg.nodeId, msg.partition, statefulInput(q, msg.input), msg.ctx, q.stores);
+    const res = await runStatefulPartition(
+      plan,
+      msg.nodeId,
+      msg.partition,
+      statefulInput(q, msg.input),
+      msg.ctx,
+      q.stores,
+    );
     const batches = encodeBatches(res.batches);
     const late = encodeBatches(res.late);
     const reply: WorkerReply = { kind: 'stateful', batches, late, metrics: res.metrics };

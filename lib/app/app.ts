@@ -1,6 +1,6 @@
-import type { SchemaSpec } from '../arrow/schema.js';
 import type { Dataset } from '../api/dataset.js';
 import type { Session } from '../api/session.js';
+import type { SchemaSpec } from '../arrow/schema.js';
 import type { OutputMode } from '../sinks/output-mode.js';
 
 /** One command-line option of an app (`sluice run <app> --name value`). */

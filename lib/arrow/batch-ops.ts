@@ -1,4 +1,4 @@
-import { Data, RecordBatch, Schema, Struct, Type, makeData } from 'apache-arrow';
+import { type Data, makeData, RecordBatch, type Schema, Struct, Type } from 'apache-arrow';
 import { dataFromValues, emptyBatch, isValid, mkData, valuesOf } from './columns.js';
 
 /** Gathers rows `indices` of one column: typed-array copies for flat types, a JS round trip for nested ones. */
@@ -16,26 +16,35 @@ export function takeData(data: Data, indices: ArrayLike<number>): Data {
     if (nullCount === 0) bitmap = undefined;
   }
   switch (type.typeId) {
-    case Type.Float: case Type.Int: case Type.Timestamp: {
+    case Type.Float:
+    case Type.Int:
+    case Type.Timestamp: {
       const src = data.values as Float64Array | BigInt64Array | Int32Array;
       const Ctor = src.constructor as new (n: number) => typeof src;
       const out = new Ctor(n);
       for (let i = 0; i < n; i++) out[i] = src[indices[i]];
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, data: out });
     }
-    case Type.Utf8: case Type.Binary: {
+    case Type.Utf8:
+    case Type.Binary: {
       const vo = data.valueOffsets as Int32Array;
       const src = data.values as Uint8Array;
       const offsets = new Int32Array(n + 1);
       let total = 0;
-      for (let i = 0; i < n; i++) { const r = indices[i]; total += vo[r + 1] - vo[r]; offsets[i + 1] = total; }
+      for (let i = 0; i < n; i++) {
+        const r = indices[i];
+        total += vo[r + 1] - vo[r];
+        offsets[i + 1] = total;
+      }
       const buf = new Uint8Array(total);
       for (let i = 0; i < n; i++) {
         const r = indices[i];
         const s = vo[r];
         const e = vo[r + 1];
-        if (e - s < 16) { let p = offsets[i]; for (let k = s; k < e; k++) buf[p++] = src[k]; }
-        else buf.set(src.subarray(s, e), offsets[i]);
+        if (e - s < 16) {
+          let p = offsets[i];
+          for (let k = s; k < e; k++) buf[p++] = src[k];
+        } else buf.set(src.subarray(s, e), offsets[i]);
       }
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: buf });
     }
@@ -62,7 +71,10 @@ export function takeData(data: Data, indices: ArrayLike<number>): Data {
 /** A batch holding rows `indices` of `batch`, in that order. */
 export function takeRows(batch: RecordBatch, indices: ArrayLike<number>): RecordBatch {
   const children = batch.data.children.map((c) => takeData(c, indices));
-  return new RecordBatch(batch.schema, makeData({ type: new Struct(batch.schema.fields), length: indices.length, nullCount: 0, children }));
+  return new RecordBatch(
+    batch.schema,
+    makeData({ type: new Struct(batch.schema.fields), length: indices.length, nullCount: 0, children }),
+  );
 }
 
 /** A batch of the given columns (already of equal length) under `schema`. */

@@ -1,5 +1,15 @@
 import {
-  Data, DataType, Field, List, Map_, RecordBatch, Schema, Struct, Type, Utf8, makeData,
+  type Data,
+  type DataType,
+  type Field,
+  type List,
+  type Map_,
+  makeData,
+  RecordBatch,
+  type Schema,
+  Struct,
+  Type,
+  Utf8,
 } from 'apache-arrow';
 
 /**
@@ -20,7 +30,11 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * `Number(v) * scale` of every value of an int64 column (exact below 2^53, correctly rounded above, as
  * Number(bigint)). Reads each value as two 32-bit words: a BigInt per value costs ~8x more.
  */
-export function int64ToNumbers(values: BigInt64Array | BigUint64Array, scale = 1, length = values.length): Float64Array {
+export function int64ToNumbers(
+  values: BigInt64Array | BigUint64Array,
+  scale = 1,
+  length = values.length,
+): Float64Array {
   const n = Math.min(length, values.length);
   const out = new Float64Array(n);
   if (!LITTLE_ENDIAN) {
@@ -51,7 +65,10 @@ export function utf8Data(values: ArrayLike<unknown>, type: DataType = new Utf8()
   const n = values.length;
   const offsets = new Int32Array(n + 1);
   let cap = 16;
-  for (let i = 0; i < n; i++) { const v = values[i]; if (typeof v === 'string') cap += v.length; }
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (typeof v === 'string') cap += v.length;
+  }
   let buf = new Uint8Array(cap * 1.1 + 16);
   let p = 0;
   for (let i = 0; i < n; i++) {
@@ -99,7 +116,10 @@ export function dataFromValues(type: DataType, values: ArrayLike<unknown>): Data
       return utf8Data(values, type);
     case Type.Float: {
       const out = new Float64Array(n);
-      for (let i = 0; i < n; i++) { const v = values[i]; out[i] = v === null || v === undefined ? 0 : Number(v); }
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        out[i] = v === null || v === undefined ? 0 : Number(v);
+      }
       const { bitmap, nullCount } = validityOf(values, n);
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, data: out });
     }
@@ -115,7 +135,10 @@ export function dataFromValues(type: DataType, values: ArrayLike<unknown>): Data
         return mkData({ type, length: n, nullCount, nullBitmap: bitmap, data: out });
       }
       const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) { const v = values[i]; if (v !== null && v !== undefined) out[i] = Number(v) | 0; }
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v !== null && v !== undefined) out[i] = Number(v) | 0;
+      }
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, data: out });
     }
     case Type.Timestamp: {
@@ -150,7 +173,10 @@ export function dataFromValues(type: DataType, values: ArrayLike<unknown>): Data
       }
       const buf = new Uint8Array(p);
       let q = 0;
-      for (const b of parts) { buf.set(b, q); q += b.length; }
+      for (const b of parts) {
+        buf.set(b, q);
+        q += b.length;
+      }
       const { bitmap, nullCount } = validityOf(values, n);
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: buf });
     }
@@ -169,7 +195,10 @@ export function dataFromValues(type: DataType, values: ArrayLike<unknown>): Data
     case Type.Struct: {
       const children = (type as Struct).children.map((f) => {
         const col = new Array(n);
-        for (let i = 0; i < n; i++) { const v = values[i] as Record<string, unknown> | null | undefined; col[i] = v == null ? null : v[f.name]; }
+        for (let i = 0; i < n; i++) {
+          const v = values[i] as Record<string, unknown> | null | undefined;
+          col[i] = v == null ? null : v[f.name];
+        }
         return dataFromValues(f.type, col);
       });
       const { bitmap, nullCount } = validityOf(values, n);
@@ -184,13 +213,18 @@ export function dataFromValues(type: DataType, values: ArrayLike<unknown>): Data
         const v = values[i];
         if (v !== null && v !== undefined) {
           const entries = v instanceof Map || Array.isArray(v) ? v : Object.entries(v as object);
-          for (const [k, x] of entries as Iterable<[unknown, unknown]>) { keys.push(k); vals.push(x); }
+          for (const [k, x] of entries as Iterable<[unknown, unknown]>) {
+            keys.push(k);
+            vals.push(x);
+          }
         }
         offsets[i + 1] = keys.length;
       }
       const entryType = (type as Map_).children[0].type as Struct;
       const child = mkData({
-        type: entryType, length: keys.length, nullCount: 0,
+        type: entryType,
+        length: keys.length,
+        nullCount: 0,
         children: [dataFromValues(entryType.children[0].type, keys), dataFromValues(entryType.children[1].type, vals)],
       });
       const { bitmap, nullCount } = validityOf(values, n);
@@ -222,7 +256,11 @@ export function batchFromRows(rows: ArrayLike<Record<string, unknown>>, schema: 
 
 /** An empty batch of `schema`. */
 export function emptyBatch(schema: Schema): RecordBatch {
-  return batchFromColumns(schema, schema.fields.map(() => []), 0);
+  return batchFromColumns(
+    schema,
+    schema.fields.map(() => []),
+    0,
+  );
 }
 
 export function isValid(data: Data, i: number): boolean {
@@ -241,7 +279,10 @@ export function validityArray(data: Data): boolean[] | null {
 }
 
 /** Node's Buffer with its native string decoders (what `toString('utf8', start, end)` calls, without its argument checks). */
-export type TextBuffer = Buffer & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
+export type TextBuffer = Buffer & {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+};
 
 /**
  * A Buffer over the memory of `bytes` (no copy) to decode strings of a utf8 column from: `utf8Slice` per
@@ -278,17 +319,19 @@ export function valuesOf(data: Data): unknown[] {
       for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? bytes.slice(vo[i], vo[i + 1]) : null;
       return out;
     }
-    case Type.Float: case Type.Int: {
+    case Type.Float:
+    case Type.Int: {
       const raw = data.values as ArrayLike<number> | BigInt64Array | BigUint64Array;
       const vals = raw instanceof BigInt64Array || raw instanceof BigUint64Array ? int64ToNumbers(raw, 1, n) : raw;
       for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? vals[i] : null;
       return out;
     }
-    case Type.Timestamp: case Type.Date: {
+    case Type.Timestamp:
+    case Type.Date: {
       const vals = data.values as BigInt64Array | Int32Array;
       const unit = (t as unknown as { unit: number }).unit ?? 1;
       // Date units are DAY (0) and MILLISECOND (1); timestamp units SECOND, MILLISECOND, MICROSECOND, NANOSECOND.
-      const scale = t.typeId === Type.Date ? (unit === 0 ? 86_400_000 : 1) : [1000, 1, 1e-3, 1e-6][unit] ?? 1;
+      const scale = t.typeId === Type.Date ? (unit === 0 ? 86_400_000 : 1) : ([1000, 1, 1e-3, 1e-6][unit] ?? 1);
       if (vals instanceof BigInt64Array) {
         const ms = int64ToNumbers(vals, scale, n);
         for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? new Date(ms[i]) : null;
@@ -315,7 +358,10 @@ export function valuesOf(data: Data): unknown[] {
       const fields = (t as Struct).children;
       const cols = data.children.map((c) => valuesOf(c));
       for (let i = 0; i < n; i++) {
-        if (!isValid(data, i)) { out[i] = null; continue; }
+        if (!isValid(data, i)) {
+          out[i] = null;
+          continue;
+        }
         const o: Record<string, unknown> = {};
         for (let k = 0; k < fields.length; k++) o[fields[k].name] = cols[k][i];
         out[i] = o;
@@ -329,7 +375,10 @@ export function valuesOf(data: Data): unknown[] {
       const keys = valuesOf(entries.children[0]);
       const vals = valuesOf(entries.children[1]);
       for (let i = 0; i < n; i++) {
-        if (!isValid(data, i)) { out[i] = null; continue; }
+        if (!isValid(data, i)) {
+          out[i] = null;
+          continue;
+        }
         const o: Record<string, unknown> = {};
         for (let j = vo[i] - vo[0]; j < vo[i + 1] - vo[0]; j++) o[String(keys[j])] = vals[j];
         out[i] = o;
@@ -381,7 +430,8 @@ export function rowBuilder(names: readonly string[]): RowBuilder {
       const own = [...names];
       make = (cols, r) => {
         const o: Record<string, unknown> = {};
-        for (let k = 0; k < own.length; k++) Object.defineProperty(o, own[k], { value: cols[k][r], writable: true, enumerable: true, configurable: true });
+        for (let k = 0; k < own.length; k++)
+          Object.defineProperty(o, own[k], { value: cols[k][r], writable: true, enumerable: true, configurable: true });
         return o;
       };
     } else {

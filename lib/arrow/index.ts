@@ -1,3 +1,3 @@
-export * from './schema.js';
-export * from './columns.js';
 export * from './batch-ops.js';
+export * from './columns.js';
+export * from './schema.js';

@@ -1,5 +1,17 @@
 import {
-  Binary, Bool, DataType, Field, Float64, Int32, Int64, List, Schema, Struct, TimestampMillisecond, Type, Utf8,
+  Binary,
+  Bool,
+  type DataType,
+  Field,
+  Float64,
+  Int32,
+  Int64,
+  List,
+  Schema,
+  Struct,
+  TimestampMillisecond,
+  Type,
+  Utf8,
 } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 
@@ -25,8 +37,19 @@ const SCALARS: Record<string, () => DataType> = {
 };
 
 const DDL_ALIASES: Record<string, ScalarTypeName> = {
-  STRING: 'string', VARCHAR: 'string', TEXT: 'string', DOUBLE: 'double', FLOAT: 'double', BIGINT: 'long', LONG: 'long',
-  INT: 'int', INTEGER: 'int', BOOLEAN: 'boolean', BOOL: 'boolean', TIMESTAMP: 'timestamp', BINARY: 'binary',
+  STRING: 'string',
+  VARCHAR: 'string',
+  TEXT: 'string',
+  DOUBLE: 'double',
+  FLOAT: 'double',
+  BIGINT: 'long',
+  LONG: 'long',
+  INT: 'int',
+  INTEGER: 'int',
+  BOOLEAN: 'boolean',
+  BOOL: 'boolean',
+  TIMESTAMP: 'timestamp',
+  BINARY: 'binary',
 };
 
 /** Arrow type for one spec entry. */
@@ -34,13 +57,21 @@ export function arrowType(spec: TypeSpec, where = 'schema'): DataType {
   if (typeof spec === 'string') {
     const make = SCALARS[spec];
     if (!make) {
-      throw new SluiceError('BAD_SCHEMA', `unknown type '${spec}' in ${where}`,
-        `use one of ${Object.keys(SCALARS).join(', ')}, [type] for a list or { field: type } for a struct`);
+      throw new SluiceError(
+        'BAD_SCHEMA',
+        `unknown type '${spec}' in ${where}`,
+        `use one of ${Object.keys(SCALARS).join(', ')}, [type] for a list or { field: type } for a struct`,
+      );
     }
     return make();
   }
   if (Array.isArray(spec)) {
-    if (spec.length !== 1) throw new SluiceError('BAD_SCHEMA', `a list type in ${where} must name exactly one element type`, "write ['string']");
+    if (spec.length !== 1)
+      throw new SluiceError(
+        'BAD_SCHEMA',
+        `a list type in ${where} must name exactly one element type`,
+        "write ['string']",
+      );
     return new List(new Field('item', arrowType(spec[0], where), true));
   }
   return new Struct(Object.entries(spec).map(([k, t]) => new Field(k, arrowType(t, `${where}.${k}`), true)));
@@ -55,12 +86,18 @@ export function schemaFromSpec(spec: SchemaSpec | Schema): Schema {
 
 function parseDdl(ddl: string): Record<string, ScalarTypeName> {
   const out: Record<string, ScalarTypeName> = {};
-  for (const part of ddl.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of ddl
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^`?([A-Za-z_][\w.]*)`?\s+(\w+)$/.exec(part);
     const t = m && DDL_ALIASES[m[2].toUpperCase()];
     if (!m || !t) {
-      throw new SluiceError('BAD_SCHEMA', `cannot read schema entry '${part}'`,
-        `write 'name TYPE' with TYPE one of ${Object.keys(DDL_ALIASES).join(', ')}`);
+      throw new SluiceError(
+        'BAD_SCHEMA',
+        `cannot read schema entry '${part}'`,
+        `write 'name TYPE' with TYPE one of ${Object.keys(DDL_ALIASES).join(', ')}`,
+      );
     }
     out[m[1]] = t;
   }
@@ -70,16 +107,29 @@ function parseDdl(ddl: string): Record<string, ScalarTypeName> {
 /** The spec name of an Arrow type, the inverse of arrowType (for messages and checkpointed schemas). */
 export function typeSpecOf(type: DataType): TypeSpec {
   switch (type.typeId) {
-    case Type.Utf8: case Type.LargeUtf8: return 'string';
-    case Type.Float: return 'double';
-    case Type.Int: return (type as Int64).bitWidth === 64 ? 'long' : 'int';
-    case Type.Bool: return 'boolean';
-    case Type.Timestamp: case Type.Date: return 'timestamp';
-    case Type.Binary: case Type.LargeBinary: return 'binary';
-    case Type.List: return [typeSpecOf((type as List).children[0].type)];
-    case Type.Struct: return Object.fromEntries((type as Struct).children.map((f) => [f.name, typeSpecOf(f.type)]));
-    case Type.Dictionary: return typeSpecOf((type as unknown as { dictionary: DataType }).dictionary);
-    default: return 'string';
+    case Type.Utf8:
+    case Type.LargeUtf8:
+      return 'string';
+    case Type.Float:
+      return 'double';
+    case Type.Int:
+      return (type as Int64).bitWidth === 64 ? 'long' : 'int';
+    case Type.Bool:
+      return 'boolean';
+    case Type.Timestamp:
+    case Type.Date:
+      return 'timestamp';
+    case Type.Binary:
+    case Type.LargeBinary:
+      return 'binary';
+    case Type.List:
+      return [typeSpecOf((type as List).children[0].type)];
+    case Type.Struct:
+      return Object.fromEntries((type as Struct).children.map((f) => [f.name, typeSpecOf(f.type)]));
+    case Type.Dictionary:
+      return typeSpecOf((type as unknown as { dictionary: DataType }).dictionary);
+    default:
+      return 'string';
   }
 }
 
@@ -96,16 +146,21 @@ export function inferTypeSpec(values: Iterable<unknown>): TypeSpec {
   for (const v of values) {
     if (v === null || v === undefined) continue;
     switch (typeof v) {
-      case 'string': return 'string';
-      case 'number': return 'double';
-      case 'bigint': return 'long';
-      case 'boolean': return 'boolean';
+      case 'string':
+        return 'string';
+      case 'number':
+        return 'double';
+      case 'bigint':
+        return 'long';
+      case 'boolean':
+        return 'boolean';
       case 'object':
         if (v instanceof Date) return 'timestamp';
         if (v instanceof Uint8Array) return 'binary';
         if (Array.isArray(v)) return [inferTypeSpec(iterateNested(values, (x) => (Array.isArray(x) ? x : [])))];
         return inferStruct(iterateNested(values, (x) => (x && typeof x === 'object' ? [x] : [])));
-      default: break;
+      default:
+        break;
     }
   }
   return 'string';

@@ -4,10 +4,11 @@
  * file system), is fsynced, renamed over the target, and the directory is fsynced so the rename
  * itself survives a power loss.
  */
+
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 const TEMP_PREFIX = '.';
 const TEMP_SUFFIX = '.tmp';

@@ -6,7 +6,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { SluiceError } from '../errors.js';
 import { canonicalJson } from './fields.js';
-import { readVersioned, writeVersioned, type Validator } from './versioned-file.js';
+import { readVersioned, type Validator, writeVersioned } from './versioned-file.js';
 
 const BATCH_FILE = /^(0|[1-9][0-9]*)$/;
 
@@ -25,7 +25,10 @@ export class BatchLog<T> {
    * @param dir the directory holding the files (created on the first add)
    * @param validate checks each entry on read (a failure is CHECKPOINT_CORRUPT) and on add (a bug)
    */
-  constructor(readonly dir: string, private readonly validate?: EntryValidator) {}
+  constructor(
+    readonly dir: string,
+    private readonly validate?: EntryValidator,
+  ) {}
 
   /** The file that holds the entry of `batchId`. */
   pathOf(batchId: number): string {
@@ -47,9 +50,11 @@ export class BatchLog<T> {
     if (existing !== null) {
       if (canonicalJson(existing) === canonicalJson(entry)) return false;
       if (!options.overwrite) {
-        throw new SluiceError('CHECKPOINT_CONFLICT',
+        throw new SluiceError(
+          'CHECKPOINT_CONFLICT',
           `checkpoint file ${file} already holds a different entry for batch ${batchId}`,
-          'another query may be writing to the same checkpoint directory: stop it, or give each query its own');
+          'another query may be writing to the same checkpoint directory: stop it, or give each query its own',
+        );
       }
     }
     await writeVersioned(file, entry);
@@ -77,7 +82,10 @@ export class BatchLog<T> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    return names.filter((n) => BATCH_FILE.test(n)).map(Number).sort((a, b) => a - b);
+    return names
+      .filter((n) => BATCH_FILE.test(n))
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   /** The entry with the highest batch id, or null for an empty log. It is never skipped when corrupt. */

@@ -11,31 +11,31 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { SluiceError, pathError } from '../errors.js';
+import { pathError, SluiceError } from '../errors.js';
 import { removeStaleTempFiles } from './atomic-file.js';
-import { CommitLog, type CommitEntry } from './commit-log.js';
-import { openMetadata, type CheckpointMetadata, type OpenMetadataOptions } from './metadata.js';
-import { OffsetLog, type ConfValues, type OffsetEntry } from './offset-log.js';
+import { type CommitEntry, CommitLog } from './commit-log.js';
+import { type CheckpointMetadata, type OpenMetadataOptions, openMetadata } from './metadata.js';
+import { type ConfValues, type OffsetEntry, OffsetLog } from './offset-log.js';
 import { pathSegment, stateDir } from './paths.js';
 
 /** What to run after a (re)start; see {@link Checkpoint.nextBatch}. */
 export type NextBatch =
   | {
-    /** Batch `batchId` was planned but not committed: run it again with exactly `offsets`. */
-    rerun: true;
-    batchId: number;
-    offsets: OffsetEntry;
-    /** The commit of batch `batchId - 1`, null when `batchId` is 0. */
-    previousCommit: CommitEntry | null;
-  }
+      /** Batch `batchId` was planned but not committed: run it again with exactly `offsets`. */
+      rerun: true;
+      batchId: number;
+      offsets: OffsetEntry;
+      /** The commit of batch `batchId - 1`, null when `batchId` is 0. */
+      previousCommit: CommitEntry | null;
+    }
   | {
-    /** Batch `batchId` is new: plan it from where the previous batch ended. */
-    rerun: false;
-    batchId: number;
-    /** The plan of batch `batchId - 1` (its `end` offsets are this batch's `start`), null for batch 0. */
-    previousOffsets: OffsetEntry | null;
-    previousCommit: CommitEntry | null;
-  };
+      /** Batch `batchId` is new: plan it from where the previous batch ended. */
+      rerun: false;
+      batchId: number;
+      /** The plan of batch `batchId - 1` (its `end` offsets are this batch's `start`), null for batch 0. */
+      previousOffsets: OffsetEntry | null;
+      previousCommit: CommitEntry | null;
+    };
 
 async function removeStaleTempFilesBelow(dir: string): Promise<void> {
   await removeStaleTempFiles(dir);
@@ -45,9 +45,12 @@ async function removeStaleTempFilesBelow(dir: string): Promise<void> {
 }
 
 function inconsistent(dir: string, what: string): SluiceError {
-  return new SluiceError('CHECKPOINT_CORRUPT', `checkpoint ${dir} is inconsistent: ${what}`,
+  return new SluiceError(
+    'CHECKPOINT_CORRUPT',
+    `checkpoint ${dir} is inconsistent: ${what}`,
     'restore the checkpoint directory from a backup, or delete it to start the query over ' +
-    '(its progress and state are then lost)');
+      '(its progress and state are then lost)',
+  );
 }
 
 /** An open checkpoint directory. One query at a time may use it. */
@@ -66,14 +69,22 @@ export class Checkpoint {
    * behind, and checks the fixed settings `conf` against those recorded at creation
    * (CHECKPOINT_CONF_CHANGED when one differs).
    */
-  static async open(dir: string, conf: ConfValues, options: Pick<OpenMetadataOptions, 'now'> = {}): Promise<Checkpoint> {
+  static async open(
+    dir: string,
+    conf: ConfValues,
+    options: Pick<OpenMetadataOptions, 'now'> = {},
+  ): Promise<Checkpoint> {
     try {
       await fsp.mkdir(dir, { recursive: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST' && code !== 'ENOTDIR') throw pathError(err, `the checkpoint directory ${dir}`, 'create');
-      throw new SluiceError('CHECKPOINT_LOCATION', `checkpoint location ${dir} is not a directory`,
-        'give the checkpoint option a directory path (it is created if missing)', { cause: err });
+      throw new SluiceError(
+        'CHECKPOINT_LOCATION',
+        `checkpoint location ${dir} is not a directory`,
+        'give the checkpoint option a directory path (it is created if missing)',
+        { cause: err },
+      );
     }
     try {
       await removeStaleTempFilesBelow(dir);
@@ -116,7 +127,8 @@ export class Checkpoint {
     const commit = await this.commits.latest();
     const committed = commit?.batchId ?? -1;
     if (plan === null) {
-      if (commit !== null) throw inconsistent(this.dir, `commits/${committed} exists but the offsets directory is empty`);
+      if (commit !== null)
+        throw inconsistent(this.dir, `commits/${committed} exists but the offsets directory is empty`);
       return { rerun: false, batchId: 0, previousOffsets: null, previousCommit: null };
     }
     const planned = plan.batchId;
@@ -129,8 +141,12 @@ export class Checkpoint {
     if (committed > planned) {
       throw inconsistent(this.dir, `commits/${committed} exists but the latest plan is offsets/${planned}`);
     }
-    throw inconsistent(this.dir, `the latest plan is offsets/${planned} but the latest commit is ` +
-      (commit === null ? 'missing' : `commits/${committed}`) + ', so batches were planned without completing');
+    throw inconsistent(
+      this.dir,
+      `the latest plan is offsets/${planned} but the latest commit is ` +
+        (commit === null ? 'missing' : `commits/${committed}`) +
+        ', so batches were planned without completing',
+    );
   }
 
   /**

@@ -18,12 +18,14 @@ export interface CommitEntry {
 
 function validateCommitEntry(body: unknown, batchId: number): string | null {
   if (!isRecord(body)) return 'the entry is not a JSON object';
-  const problem = checkInteger(body, 'batchId') ?? checkInteger(body, 'nextWatermarkMs')
-    ?? checkInteger(body, 'committedAtMs');
+  const problem =
+    checkInteger(body, 'batchId') ?? checkInteger(body, 'nextWatermarkMs') ?? checkInteger(body, 'committedAtMs');
   if (problem !== null) return problem;
-  if (body.batchId !== batchId) return `field "batchId" is ${String(body.batchId)}, but the file is for batch ${batchId}`;
+  if (body.batchId !== batchId)
+    return `field "batchId" is ${String(body.batchId)}, but the file is for batch ${batchId}`;
   if (body.stateVersions === undefined) return null;
-  if (!isRecord(body.stateVersions)) return `field "stateVersions" must be an object, found ${JSON.stringify(body.stateVersions)}`;
+  if (!isRecord(body.stateVersions))
+    return `field "stateVersions" must be an object, found ${JSON.stringify(body.stateVersions)}`;
   for (const op of Object.keys(body.stateVersions)) {
     const p = checkInteger(body.stateVersions, op);
     if (p !== null) return `in "stateVersions": ${p}`;

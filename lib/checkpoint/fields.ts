@@ -11,14 +11,18 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 /** `obj[key]` must be an integer no smaller than `min`. */
 export function checkInteger(obj: Record<string, unknown>, key: string, min = 0): string | null {
   const v = obj[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) return `field "${key}" must be an integer, found ${JSON.stringify(v)}`;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v))
+    return `field "${key}" must be an integer, found ${JSON.stringify(v)}`;
   if (v < min) return `field "${key}" must be at least ${min}, found ${v}`;
   return null;
 }
 
 /** `obj[key]` must be an object whose values are all of the allowed primitive types. */
-export function checkFlatRecord(obj: Record<string, unknown>, key: string,
-  allowed: ReadonlyArray<'string' | 'number' | 'boolean'>): string | null {
+export function checkFlatRecord(
+  obj: Record<string, unknown>,
+  key: string,
+  allowed: ReadonlyArray<'string' | 'number' | 'boolean'>,
+): string | null {
   const v = obj[key];
   if (!isRecord(v)) return `field "${key}" must be an object, found ${JSON.stringify(v)}`;
   for (const [k, item] of Object.entries(v)) {

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { SluiceError } from '../errors.js';
 import { checkFlatRecord, checkInteger, isRecord } from './fields.js';
-import { CURRENT_FORMAT_VERSION, readVersionedEntry, writeVersioned } from './versioned-file.js';
 import type { ConfValues } from './offset-log.js';
+import { CURRENT_FORMAT_VERSION, readVersionedEntry, writeVersioned } from './versioned-file.js';
 
 /** The contents of the metadata file. */
 export interface CheckpointMetadata {
@@ -28,7 +28,8 @@ export function metadataPath(dir: string): string {
 
 function validateMetadata(body: unknown): string | null {
   if (!isRecord(body)) return 'the metadata is not a JSON object';
-  if (typeof body.id !== 'string' || body.id === '') return `field "id" must be a non-empty string, found ${JSON.stringify(body.id)}`;
+  if (typeof body.id !== 'string' || body.id === '')
+    return `field "id" must be a non-empty string, found ${JSON.stringify(body.id)}`;
   return checkInteger(body, 'createdAtMs') ?? checkFlatRecord(body, 'conf', ['string', 'number', 'boolean']);
 }
 
@@ -52,7 +53,11 @@ export interface OpenMetadataOptions {
  * on later starts checks that `conf` equals the recorded settings and throws CHECKPOINT_CONF_CHANGED
  * naming each changed setting otherwise.
  */
-export async function openMetadata(dir: string, conf: ConfValues, options: OpenMetadataOptions = {}): Promise<CheckpointMetadata> {
+export async function openMetadata(
+  dir: string,
+  conf: ConfValues,
+  options: OpenMetadataOptions = {},
+): Promise<CheckpointMetadata> {
   const file = metadataPath(dir);
   let stored: { version: number; body: Omit<CheckpointMetadata, 'formatVersion'> };
   try {
@@ -60,8 +65,12 @@ export async function openMetadata(dir: string, conf: ConfValues, options: OpenM
   } catch (err) {
     if (!(err instanceof SluiceError && err.code === 'CHECKPOINT_MISSING')) throw err;
     if (options.create === false) {
-      throw new SluiceError('CHECKPOINT_CORRUPT', `checkpoint ${dir} has logged batches but its metadata file ${file} is missing`,
-        'restore the checkpoint directory from a backup, or delete it to start the query over', { cause: err });
+      throw new SluiceError(
+        'CHECKPOINT_CORRUPT',
+        `checkpoint ${dir} has logged batches but its metadata file ${file} is missing`,
+        'restore the checkpoint directory from a backup, or delete it to start the query over',
+        { cause: err },
+      );
     }
     const created = { id: randomUUID(), createdAtMs: (options.now ?? Date.now)(), conf: { ...conf } };
     await writeVersioned(file, created, CURRENT_FORMAT_VERSION);
@@ -69,13 +78,16 @@ export async function openMetadata(dir: string, conf: ConfValues, options: OpenM
   }
   const { version, body } = stored;
   const keys = [...new Set([...Object.keys(body.conf), ...Object.keys(conf)])].sort();
-  const changes = keys.filter((k) => body.conf[k] !== conf[k])
+  const changes = keys
+    .filter((k) => body.conf[k] !== conf[k])
     .map((k) => `${k} was ${show(body.conf[k])} and is now ${show(conf[k])}`);
   if (changes.length > 0) {
-    throw new SluiceError('CHECKPOINT_CONF_CHANGED',
+    throw new SluiceError(
+      'CHECKPOINT_CONF_CHANGED',
       `checkpoint ${dir} was created with different settings: ${changes.join('; ')}`,
       'these settings are fixed for the life of a checkpoint: run with the old values, ' +
-      'or use a new checkpoint directory to start the query over');
+        'or use a new checkpoint directory to start the query over',
+    );
   }
   return { id: body.id, createdAtMs: body.createdAtMs, conf: body.conf, formatVersion: version };
 }

@@ -32,7 +32,8 @@ function validateOffsetEntry(body: unknown, batchId: number): string | null {
   if (!isRecord(body)) return 'the entry is not a JSON object';
   const idProblem = checkInteger(body, 'batchId');
   if (idProblem !== null) return idProblem;
-  if (body.batchId !== batchId) return `field "batchId" is ${String(body.batchId)}, but the file is for batch ${batchId}`;
+  if (body.batchId !== batchId)
+    return `field "batchId" is ${String(body.batchId)}, but the file is for batch ${batchId}`;
   const sources = body.sources;
   if (!Array.isArray(sources)) return `field "sources" must be an array, found ${JSON.stringify(sources)}`;
   for (let i = 0; i < sources.length; i++) {
@@ -41,8 +42,11 @@ function validateOffsetEntry(body: unknown, batchId: number): string | null {
       return `field "sources[${i}]" must be an object with "start" and "end", found ${JSON.stringify(s)}`;
     }
   }
-  return checkInteger(body, 'batchTimestampMs') ?? checkInteger(body, 'batchWatermarkMs')
-    ?? checkFlatRecord(body, 'conf', ['string', 'number', 'boolean']);
+  return (
+    checkInteger(body, 'batchTimestampMs') ??
+    checkInteger(body, 'batchWatermarkMs') ??
+    checkFlatRecord(body, 'conf', ['string', 'number', 'boolean'])
+  );
 }
 
 /** The offset log of a checkpoint: one validated {@link OffsetEntry} per planned batch. */

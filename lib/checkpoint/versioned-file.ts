@@ -23,13 +23,21 @@ const NEWLINE = 0x0a;
 
 /** The error for a checkpoint file that cannot be trusted; `what` says what is wrong with it. */
 export function corruptCheckpointFile(file: string, what: string, cause?: unknown): SluiceError {
-  return new SluiceError('CHECKPOINT_CORRUPT', `checkpoint file ${file} is corrupt: ${what}`,
+  return new SluiceError(
+    'CHECKPOINT_CORRUPT',
+    `checkpoint file ${file} is corrupt: ${what}`,
     'restore the checkpoint directory from a backup, or delete it to start the query over ' +
-    '(its progress and state are then lost)', { cause });
+      '(its progress and state are then lost)',
+    { cause },
+  );
 }
 
 /** Writes `v<version>\n` followed by raw bytes, atomically. For binary checkpoint files (e.g. state). */
-export async function writeVersionedRaw(file: string, data: Uint8Array, version = CURRENT_FORMAT_VERSION): Promise<void> {
+export async function writeVersionedRaw(
+  file: string,
+  data: Uint8Array,
+  version = CURRENT_FORMAT_VERSION,
+): Promise<void> {
   const header = Buffer.from(`v${version}\n`);
   await writeFileAtomic(file, Buffer.concat([header, data]));
 }
@@ -38,31 +46,44 @@ export async function writeVersionedRaw(file: string, data: Uint8Array, version 
  * Reads a file written by {@link writeVersionedRaw} and checks its version line.
  * Throws SluiceError CHECKPOINT_MISSING, CHECKPOINT_CORRUPT or CHECKPOINT_TOO_NEW.
  */
-export async function readVersionedRaw(file: string, options: ReadVersionedOptions = {}): Promise<{ version: number; data: Buffer }> {
+export async function readVersionedRaw(
+  file: string,
+  options: ReadVersionedOptions = {},
+): Promise<{ version: number; data: Buffer }> {
   let bytes: Buffer;
   try {
     bytes = await fsp.readFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new SluiceError('CHECKPOINT_MISSING', `checkpoint file ${file} does not exist`,
-        'restore the checkpoint directory from a backup, or delete it to start the query over', { cause: err });
+      throw new SluiceError(
+        'CHECKPOINT_MISSING',
+        `checkpoint file ${file} does not exist`,
+        'restore the checkpoint directory from a backup, or delete it to start the query over',
+        { cause: err },
+      );
     }
     throw err;
   }
-  if (bytes.length === 0) throw corruptCheckpointFile(file, 'the file is empty (an interrupted write or a truncated copy)');
+  if (bytes.length === 0)
+    throw corruptCheckpointFile(file, 'the file is empty (an interrupted write or a truncated copy)');
   const end = bytes.indexOf(NEWLINE);
   const line = bytes.subarray(0, end < 0 ? bytes.length : end).toString('utf8');
   const match = /^v([1-9][0-9]{0,8})$/.exec(line);
   if (end < 0 || !match) {
     const shown = line.length > 24 ? `${line.slice(0, 24)}...` : line;
-    throw corruptCheckpointFile(file, `it does not start with a format version line like "v1" (found ${JSON.stringify(shown)})`);
+    throw corruptCheckpointFile(
+      file,
+      `it does not start with a format version line like "v1" (found ${JSON.stringify(shown)})`,
+    );
   }
   const version = Number(match[1]);
   const maxVersion = options.maxVersion ?? CURRENT_FORMAT_VERSION;
   if (version > maxVersion) {
-    throw new SluiceError('CHECKPOINT_TOO_NEW',
+    throw new SluiceError(
+      'CHECKPOINT_TOO_NEW',
       `checkpoint file ${file} has format version v${version}, but this version of sluice reads up to v${maxVersion}`,
-      'run the query with the newer sluice that wrote this checkpoint, or use a new checkpoint directory');
+      'run the query with the newer sluice that wrote this checkpoint, or use a new checkpoint directory',
+    );
   }
   return { version, data: bytes.subarray(end + 1) };
 }
@@ -78,13 +99,20 @@ export async function writeVersioned(file: string, body: unknown, version = CURR
  * Reads a file written by {@link writeVersioned}: checks the version line, parses the JSON body and
  * runs `validate` on it. Any problem is a SluiceError naming the file (see {@link readVersionedRaw}).
  */
-export async function readVersioned<T>(file: string, validate?: Validator, options: ReadVersionedOptions = {}): Promise<T> {
+export async function readVersioned<T>(
+  file: string,
+  validate?: Validator,
+  options: ReadVersionedOptions = {},
+): Promise<T> {
   return (await readVersionedEntry<T>(file, validate, options)).body;
 }
 
 /** {@link readVersioned} that also returns the file's format version, for readers of several versions. */
-export async function readVersionedEntry<T>(file: string, validate?: Validator,
-  options: ReadVersionedOptions = {}): Promise<{ version: number; body: T }> {
+export async function readVersionedEntry<T>(
+  file: string,
+  validate?: Validator,
+  options: ReadVersionedOptions = {},
+): Promise<{ version: number; body: T }> {
   const { version, data } = await readVersionedRaw(file, options);
   const text = data.toString('utf8');
   if (!text.endsWith('\n')) throw corruptCheckpointFile(file, 'it does not end with a newline, so it was cut short');

@@ -9,16 +9,16 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { SluiceError, describeError } from '../errors.js';
-import type { QueryProgress } from '../exec/progress.js';
-import { StateStore } from '../state/state-store.js';
 import { isTempFileName } from '../checkpoint/atomic-file.js';
-import { CommitLog, type CommitEntry } from '../checkpoint/commit-log.js';
+import { type CommitEntry, CommitLog } from '../checkpoint/commit-log.js';
 import { isRecord } from '../checkpoint/fields.js';
 import { metadataPath } from '../checkpoint/metadata.js';
-import { OffsetLog, type ConfValues, type OffsetEntry } from '../checkpoint/offset-log.js';
+import { type ConfValues, type OffsetEntry, OffsetLog } from '../checkpoint/offset-log.js';
 import { operatorStateDir, stateDir, stateRootDir } from '../checkpoint/paths.js';
 import { readVersionedEntry } from '../checkpoint/versioned-file.js';
+import { describeError, SluiceError } from '../errors.js';
+import type { QueryProgress } from '../exec/progress.js';
+import { StateStore } from '../state/state-store.js';
 
 /** Figures of one stateful operator's state, as of the last committed batch. */
 export interface StateOperatorSummary {
@@ -135,7 +135,9 @@ function queryDirsBelow(dir: string, depth: number): string[] {
   } catch {
     return [];
   }
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name))
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .sort((a, b) => a.name.localeCompare(b.name))
     .flatMap((e) => queryDirsBelow(path.join(dir, e.name), depth - 1));
 }
 
@@ -149,17 +151,26 @@ export function findQueryCheckpoints(dir: string): string[] {
   try {
     stat = fs.statSync(dir);
   } catch {
-    throw new SluiceError('CHECKPOINT_NOT_FOUND', `checkpoint directory ${dir} does not exist`,
-      'give the directory a query was run with (sluice run --checkpoint DIR; the default is checkpoints/<app>)');
+    throw new SluiceError(
+      'CHECKPOINT_NOT_FOUND',
+      `checkpoint directory ${dir} does not exist`,
+      'give the directory a query was run with (sluice run --checkpoint DIR; the default is checkpoints/<app>)',
+    );
   }
   if (!stat.isDirectory()) {
-    throw new SluiceError('NOT_A_CHECKPOINT', `${dir} is a file, not a checkpoint directory`,
-      'give the directory a query was run with (sluice run --checkpoint DIR)');
+    throw new SluiceError(
+      'NOT_A_CHECKPOINT',
+      `${dir} is a file, not a checkpoint directory`,
+      'give the directory a query was run with (sluice run --checkpoint DIR)',
+    );
   }
   const found = queryDirsBelow(dir, MAX_SEARCH_DEPTH);
   if (found.length === 0) {
-    throw new SluiceError('NOT_A_CHECKPOINT', `${dir} is not a checkpoint directory: neither it nor a directory below it has a metadata, offsets or commits entry`,
-      'give the directory a query was run with (sluice run --checkpoint DIR); a query that never started has no checkpoint yet');
+    throw new SluiceError(
+      'NOT_A_CHECKPOINT',
+      `${dir} is not a checkpoint directory: neither it nor a directory below it has a metadata, offsets or commits entry`,
+      'give the directory a query was run with (sluice run --checkpoint DIR); a query that never started has no checkpoint yet',
+    );
   }
   return found;
 }
@@ -184,7 +195,8 @@ async function attempt<T>(problems: string[], fn: () => Promise<T>): Promise<T |
 
 function validateMetadataBody(body: unknown): string | null {
   if (!isRecord(body)) return 'the metadata is not a JSON object';
-  if (typeof body.id !== 'string' || body.id === '') return `field "id" must be a non-empty string, found ${JSON.stringify(body.id)}`;
+  if (typeof body.id !== 'string' || body.id === '')
+    return `field "id" must be a non-empty string, found ${JSON.stringify(body.id)}`;
   return null;
 }
 
@@ -192,10 +204,18 @@ async function inspectQuery(dir: string, name: string, options: InspectOptions):
   const problems: string[] = [];
   const meta = await attempt(problems, async () => {
     try {
-      return await readVersionedEntry<{ id: string; createdAtMs?: number; conf?: ConfValues }>(metadataPath(dir), validateMetadataBody);
+      return await readVersionedEntry<{ id: string; createdAtMs?: number; conf?: ConfValues }>(
+        metadataPath(dir),
+        validateMetadataBody,
+      );
     } catch (err) {
       if (err instanceof SluiceError && err.code === 'CHECKPOINT_MISSING') {
-        throw new SluiceError('CHECKPOINT_CORRUPT', `checkpoint ${dir} has no metadata file (${metadataPath(dir)})`, 'the query id is unknown; restore the file from a backup', { cause: err });
+        throw new SluiceError(
+          'CHECKPOINT_CORRUPT',
+          `checkpoint ${dir} has no metadata file (${metadataPath(dir)})`,
+          'the query id is unknown; restore the file from a backup',
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -206,11 +226,16 @@ async function inspectQuery(dir: string, name: string, options: InspectOptions):
   const commit = await attempt(problems, () => commits.latest());
   const planIds = await offsets.batchIds();
   const queryId = meta?.body.id ?? null;
-  const lastProgress = options.progressLog && queryId ? await attempt(problems, () => readLastProgress(options.progressLog!, queryId)) : null;
+  const lastProgress =
+    options.progressLog && queryId
+      ? await attempt(problems, () => readLastProgress(options.progressLog!, queryId))
+      : null;
   const lastCommitted = commit?.batchId ?? null;
   const stateOperators = await summariseState(dir, lastCommitted, lastProgress, options, problems);
   return {
-    dir, name, queryId,
+    dir,
+    name,
+    queryId,
     formatVersion: meta?.version ?? null,
     createdAt: typeof meta?.body.createdAtMs === 'number' ? new Date(meta.body.createdAtMs).toISOString() : null,
     conf: meta?.body.conf ?? {},
@@ -221,7 +246,10 @@ async function inspectQuery(dir: string, name: string, options: InspectOptions):
     oldestRetainedBatch: planIds[0] ?? null,
     watermarkMs: watermarkOf(plan?.entry ?? null, commit?.entry ?? null),
     sources: (plan?.entry.sources ?? []).map((s, index) => ({
-      index, description: lastProgress?.sources[index]?.description ?? null, start: s.start, end: s.end,
+      index,
+      description: lastProgress?.sources[index]?.description ?? null,
+      start: s.start,
+      end: s.end,
     })),
     stateOperators,
     diskBytes: await directoryBytes(dir),
@@ -232,7 +260,7 @@ async function inspectQuery(dir: string, name: string, options: InspectOptions):
 
 /** The watermark the next batch runs with: the last commit's, else the pending plan's; 0 means none yet. */
 function watermarkOf(plan: OffsetEntry | null, commit: CommitEntry | null): number | null {
-  const ms = commit ? commit.nextWatermarkMs : plan?.batchWatermarkMs ?? 0;
+  const ms = commit ? commit.nextWatermarkMs : (plan?.batchWatermarkMs ?? 0);
   return ms > 0 ? ms : null;
 }
 
@@ -248,8 +276,11 @@ async function directoryBytes(dir: string): Promise<number> {
 
 function numericSubdirs(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && /^[0-9]+$/.test(e.name))
-    .map((e) => e.name).sort((a, b) => Number(a) - Number(b));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && /^[0-9]+$/.test(e.name))
+    .map((e) => e.name)
+    .sort((a, b) => Number(a) - Number(b));
 }
 
 /** The state version the commit of batch B stands for: batch B reads version B and writes B + 1. */
@@ -257,15 +288,27 @@ function committedStateVersion(lastCommitted: number | null): number {
   return lastCommitted === null ? 0 : lastCommitted + 1;
 }
 
-async function summariseState(dir: string, lastCommitted: number | null, progress: QueryProgress | null,
-  options: InspectOptions, problems: string[]): Promise<StateOperatorSummary[]> {
+async function summariseState(
+  dir: string,
+  lastCommitted: number | null,
+  progress: QueryProgress | null,
+  options: InspectOptions,
+  problems: string[],
+): Promise<StateOperatorSummary[]> {
   const version = committedStateVersion(lastCommitted);
   const out: StateOperatorSummary[] = [];
   for (const id of numericSubdirs(path.join(dir, 'state'))) {
     const parts = numericSubdirs(path.join(dir, 'state', id));
     const summary: StateOperatorSummary = {
-      id, name: progress?.stateOperators.find((s) => s.operatorName.endsWith(`#${id}`))?.operatorName ?? null,
-      partitions: parts.length, version, numRows: 0, internalRows: 0, diskBytes: 0, files: 0, memoryBytes: 0,
+      id,
+      name: progress?.stateOperators.find((s) => s.operatorName.endsWith(`#${id}`))?.operatorName ?? null,
+      partitions: parts.length,
+      version,
+      numRows: 0,
+      internalRows: 0,
+      diskBytes: 0,
+      files: 0,
+      memoryBytes: 0,
     };
     for (const part of parts) {
       const partDir = path.join(dir, 'state', id, part);
@@ -298,7 +341,11 @@ export async function readLastProgress(file: string, queryId: string): Promise<Q
   try {
     handle = await fsp.open(file, 'r');
   } catch {
-    throw new SluiceError('PROGRESS_LOG_NOT_FOUND', `progress log ${file} cannot be read`, 'give the file a query wrote with sluice run --progress-log FILE');
+    throw new SluiceError(
+      'PROGRESS_LOG_NOT_FOUND',
+      `progress log ${file} cannot be read`,
+      'give the file a query wrote with sluice run --progress-log FILE',
+    );
   }
   try {
     let pos = (await handle.stat()).size;
@@ -329,7 +376,9 @@ function parseProgressLine(line: string): QueryProgress | null {
   if (line.trim() === '') return null;
   try {
     const p: unknown = JSON.parse(line);
-    return isRecord(p) && typeof p.id === 'string' && typeof p.batchId === 'number' ? p as unknown as QueryProgress : null;
+    return isRecord(p) && typeof p.id === 'string' && typeof p.batchId === 'number'
+      ? (p as unknown as QueryProgress)
+      : null;
   } catch {
     return null;
   }
@@ -351,13 +400,21 @@ export function findOperator(query: QueryCheckpointSummary, ref: string): StateO
   const byName = ops.filter((o) => o.name !== null && o.name.slice(0, o.name.lastIndexOf('#')) === ref);
   if (byName.length === 1) return byName[0];
   const listed = ops.map((o) => (o.name ? `${o.id} (${o.name})` : o.id)).join(', ');
-  throw new SluiceError('UNKNOWN_OPERATOR', `query ${query.name} has no stateful operator '${ref}'`,
-    ops.length === 0 ? 'it keeps no state' : byName.length > 1 ? `several operators are named ${ref}: give the id, one of ${listed}` : `its operators are: ${listed}`);
+  throw new SluiceError(
+    'UNKNOWN_OPERATOR',
+    `query ${query.name} has no stateful operator '${ref}'`,
+    ops.length === 0
+      ? 'it keeps no state'
+      : byName.length > 1
+        ? `several operators are named ${ref}: give the id, one of ${listed}`
+        : `its operators are: ${listed}`,
+  );
 }
 
 /** Text of a key as `--key` matches it: strings and numbers as they are, anything else as JSON. */
 export function keyText(key: unknown): string {
-  if (typeof key === 'string' || typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean') return String(key);
+  if (typeof key === 'string' || typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean')
+    return String(key);
   return JSON.stringify(toJsonValue(key));
 }
 
@@ -365,7 +422,11 @@ export function keyText(key: unknown): string {
  * The state rows of one operator at the last committed batch, ordered by key. Loads every partition, so
  * it costs what the operator's state takes in memory.
  */
-export async function readStateRows(query: QueryCheckpointSummary, operator: StateOperatorSummary, options: StateReadOptions = {}): Promise<StateContents> {
+export async function readStateRows(
+  query: QueryCheckpointSummary,
+  operator: StateOperatorSummary,
+  options: StateReadOptions = {},
+): Promise<StateContents> {
   const rows: Array<StateRow & { sort: string }> = [];
   let internalRows = 0;
   for (const part of numericSubdirs(path.join(query.dir, 'state', operator.id))) {
@@ -384,7 +445,10 @@ export async function readStateRows(query: QueryCheckpointSummary, operator: Sta
   rows.sort((a, b) => compareKeys(a.key, b.key) || (a.sort < b.sort ? -1 : a.sort > b.sort ? 1 : 0));
   const limit = options.limit ?? Infinity;
   return {
-    query: query.name, operator, matched: rows.length, internalRows,
+    query: query.name,
+    operator,
+    matched: rows.length,
+    internalRows,
     rows: rows.slice(0, limit).map(({ sort: _s, ...r }) => r),
   };
 }

@@ -1,9 +1,9 @@
-import type { Argv, ArgumentsCamelCase, CommandModule } from 'yargs';
-import { parseDuration } from '../util/duration.js';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { SluiceError } from '../errors.js';
 import { TIMESTAMP_FORMATS, type TimestampFormat } from '../gen/common.js';
 import { DATASETS, dataset, type GenParam, type GenParams } from '../gen/datasets.js';
-import { writeRecords, type WriteSummary } from '../gen/writers.js';
+import { type WriteSummary, writeRecords } from '../gen/writers.js';
+import { parseDuration } from '../util/duration.js';
 
 /**
  * `sluice gen <dataset>`: writes a deterministic data set to a file, a directory of part files, a TCP
@@ -82,7 +82,8 @@ export function parseCount(raw: string, flag = 'count'): number {
   if (s === 'inf' || s === 'infinite' || s === 'unlimited') return Infinity;
   const m = /^(\d+(?:\.\d+)?(?:e\d+)?)([km])?$/.exec(s);
   const n = m ? Number(m[1]) * (m[2] === 'k' ? 1e3 : m[2] === 'm' ? 1e6 : 1) : NaN;
-  if (!Number.isSafeInteger(n)) throw badFlag(flag, raw, 'a non-negative integer such as 10000, 1e6, 10k or 2M, or inf');
+  if (!Number.isSafeInteger(n))
+    throw badFlag(flag, raw, 'a non-negative integer such as 10000, 1e6, 10k or 2M, or inf');
   return n;
 }
 
@@ -110,7 +111,8 @@ function parseDurationFlag(raw: string, flag: string): number {
 function parseTime(raw: string, flag: string): number {
   if (raw === 'now') return Date.now();
   const t = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(t)) throw badFlag(flag, raw, 'an ISO-8601 time such as 2024-01-01T00:00:00Z, epoch milliseconds, or now');
+  if (!Number.isFinite(t))
+    throw badFlag(flag, raw, 'an ISO-8601 time such as 2024-01-01T00:00:00Z, epoch milliseconds, or now');
   return t;
 }
 
@@ -119,14 +121,24 @@ function parseSeed(raw: string): number | string {
 }
 
 /** The generator parameters and write options for parsed arguments (validated). */
-export function genPlan(args: GenArgs): { params: GenParams; rate?: number; rowsPerFile?: number; countGiven: boolean } {
+export function genPlan(args: GenArgs): {
+  params: GenParams;
+  rate?: number;
+  rowsPerFile?: number;
+  countGiven: boolean;
+} {
   const d = dataset(args.dataset);
   for (const f of DATASET_FLAGS) {
     if (args[f.key] === undefined || f.params.some((p) => d.params.includes(p))) continue;
-    const users = Object.values(DATASETS).filter((x) => f.params.some((p) => x.params.includes(p))).map((x) => x.name);
+    const users = Object.values(DATASETS)
+      .filter((x) => f.params.some((p) => x.params.includes(p)))
+      .map((x) => x.name);
     const own = DATASET_FLAGS.filter((g) => g.params.some((p) => d.params.includes(p))).map((g) => `--${g.flag}`);
-    throw new SluiceError('GEN_BAD_FLAG', `--${f.flag} does not apply to dataset '${d.name}'`,
-      `--${f.flag} applies to ${users.join(', ')}; ${d.name} takes ${own.length > 0 ? own.join(', ') : 'no dataset-specific flags'}`);
+    throw new SluiceError(
+      'GEN_BAD_FLAG',
+      `--${f.flag} does not apply to dataset '${d.name}'`,
+      `--${f.flag} applies to ${users.join(', ')}; ${d.name} takes ${own.length > 0 ? own.join(', ') : 'no dataset-specific flags'}`,
+    );
   }
   const isSocket = /^socket:/i.test(args.to);
   const params: GenParams = {
@@ -146,9 +158,16 @@ export function genPlan(args: GenArgs): { params: GenParams; rate?: number; rows
     params.sessionGapMs = parseDurationFlag(args.sessionGap, 'session-gap');
     if (params.sessionGapMs <= 2000) throw badFlag('session-gap', args.sessionGap, 'a duration > 2s, such as 30m');
   }
-  if (args.maxOutOfOrderness !== undefined) params.maxOutOfOrdernessMs = parseDurationFlag(args.maxOutOfOrderness, 'max-out-of-orderness');
+  if (args.maxOutOfOrderness !== undefined)
+    params.maxOutOfOrdernessMs = parseDurationFlag(args.maxOutOfOrderness, 'max-out-of-orderness');
   if (args.lateFraction !== undefined) {
-    params.lateFraction = parseNumber(args.lateFraction, 'late-fraction', 0, 1, 'a fraction between 0 and 1, such as 0.01');
+    params.lateFraction = parseNumber(
+      args.lateFraction,
+      'late-fraction',
+      0,
+      1,
+      'a fraction between 0 and 1, such as 0.01',
+    );
   }
   if (args.lateBy !== undefined) {
     const [lo, hi = lo] = args.lateBy.split('..');
@@ -166,11 +185,24 @@ export function genPlan(args: GenArgs): { params: GenParams; rate?: number; rows
     params.timestampFormat = args.timestampFormat as TimestampFormat;
   }
   if (args.eventRate !== undefined) {
-    params.eventRate = parseNumber(args.eventRate, 'event-rate', Number.MIN_VALUE, Infinity, 'a positive number of events per second of event time');
+    params.eventRate = parseNumber(
+      args.eventRate,
+      'event-rate',
+      Number.MIN_VALUE,
+      Infinity,
+      'a positive number of events per second of event time',
+    );
   }
-  const rate = args.rate !== undefined
-    ? parseNumber(args.rate, 'rate', 0, Infinity, 'a non-negative number of events per second (0: as fast as possible)')
-    : undefined;
+  const rate =
+    args.rate !== undefined
+      ? parseNumber(
+          args.rate,
+          'rate',
+          0,
+          Infinity,
+          'a non-negative number of events per second (0: as fast as possible)',
+        )
+      : undefined;
   const rowsPerFile = args.rowsPerFile !== undefined ? parsePositiveInt(args.rowsPerFile, 'rows-per-file') : undefined;
   return { params, rate, rowsPerFile, countGiven: args.count !== undefined };
 }
@@ -190,7 +222,11 @@ class ProgressBar {
   private last = 0;
   private drawn = false;
   private readonly started = performance.now();
-  constructor(private readonly out: NodeJS.WriteStream, private readonly label: string, private readonly total: number) {}
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    private readonly label: string,
+    private readonly total: number,
+  ) {}
   update(done: number): void {
     const now = performance.now();
     if (now - this.started < 500 || now - this.last < 100) return;
@@ -202,8 +238,9 @@ class ProgressBar {
       const width = 20;
       const full = Math.round(frac * width);
       const eta = rate > 0 ? (this.total - done) / rate : Infinity;
-      line = `${this.label} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% `
-        + `${fmt.format(done)}/${fmt.format(this.total)} ${fmt.format(Math.round(rate))}/s ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?'}`;
+      line =
+        `${this.label} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% ` +
+        `${fmt.format(done)}/${fmt.format(this.total)} ${fmt.format(Math.round(rate))}/s ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?'}`;
     } else {
       line = `${this.label} ${fmt.format(done)} records ${fmt.format(Math.round(rate))}/s`;
     }
@@ -238,13 +275,18 @@ export async function runGen(args: GenArgs, io: GenIO = {}): Promise<WriteSummar
       extension: d.format,
       waitForClient: args.waitForClient,
       signal,
-      log: (m) => { bar?.clear(); err.write(`sluice gen: ${m}\n`); },
+      log: (m) => {
+        bar?.clear();
+        err.write(`sluice gen: ${m}\n`);
+      },
       onProgress: bar ? (n) => bar.update(n) : undefined,
     });
     bar?.clear();
     const secs = summary.elapsedMs / 1000;
-    err.write(`sluice gen: ${summary.aborted ? 'stopped after writing' : 'wrote'} ${fmt.format(summary.written)} ${d.name} records `
-      + `to ${summary.target} in ${secs.toFixed(2)} s (${fmt.format(Math.round(summary.written / Math.max(secs, 1e-3)))}/s)\n`);
+    err.write(
+      `sluice gen: ${summary.aborted ? 'stopped after writing' : 'wrote'} ${fmt.format(summary.written)} ${d.name} records ` +
+        `to ${summary.target} in ${secs.toFixed(2)} s (${fmt.format(Math.round(summary.written / Math.max(secs, 1e-3)))}/s)\n`,
+    );
     return summary;
   } finally {
     if (onSigint) process.off('SIGINT', onSigint);
@@ -253,34 +295,75 @@ export async function runGen(args: GenArgs, io: GenIO = {}): Promise<WriteSummar
 
 function builder(y: Argv): Argv<GenArgs> {
   return y
-    .positional('dataset', { type: 'string', describe: `what to generate: ${Object.keys(DATASETS).join(', ')}`, demandOption: true })
-    .option('to', {
-      type: 'string', default: '-',
-      describe: 'target: file:PATH (one file), file:DIR/ (part files), socket://HOST:PORT (a server apps connect to), kafka://HOST:PORT/TOPIC (keyed by the first field), - (stdout)',
+    .positional('dataset', {
+      type: 'string',
+      describe: `what to generate: ${Object.keys(DATASETS).join(', ')}`,
+      demandOption: true,
     })
-    .option('count', { type: 'string', describe: 'number of records (10k, 1e6, inf); default 10000, endless for socket targets' })
-    .option('rate', { type: 'string', describe: 'records per second, paced against the wall clock (default: as fast as possible)' })
+    .option('to', {
+      type: 'string',
+      default: '-',
+      describe:
+        'target: file:PATH (one file), file:DIR/ (part files), socket://HOST:PORT (a server apps connect to), kafka://HOST:PORT/TOPIC (keyed by the first field), - (stdout)',
+    })
+    .option('count', {
+      type: 'string',
+      describe: 'number of records (10k, 1e6, inf); default 10000, endless for socket targets',
+    })
+    .option('rate', {
+      type: 'string',
+      describe: 'records per second, paced against the wall clock (default: as fast as possible)',
+    })
     .option('seed', { type: 'string', describe: 'PRNG seed: the same seed gives the same data (default 1)' })
     .option('users', { type: 'string', describe: 'clickstream: distinct users (default 1000)' })
     .option('customers', { type: 'string', describe: 'transactions: distinct customers (default 500)' })
     .option('accounts', { type: 'string', describe: 'bank: distinct accounts (default 100)' })
     .option('sessions', { type: 'string', describe: 'deposits: sessions open at once (default 20)' })
-    .option('start', { type: 'string', describe: 'event time of the first record: ISO-8601, epoch ms or now (default 2024-01-01T00:00:00Z)' })
-    .option('spacing', { type: 'string', describe: 'mean event-time spacing between records, e.g. 100ms (clickstream default 100ms, transactions 1s)' })
-    .option('session-gap', { type: 'string', describe: 'inactivity gap between sessions (clickstream default 30m, transactions 5m)' })
-    .option('max-out-of-orderness', { type: 'string', describe: 'on-time records arrive less than this behind earlier ones, e.g. 5m (default 0: in order)' })
-    .option('late-fraction', { type: 'string', describe: 'fraction of records that arrive later than the bound, e.g. 0.01 (default 0)' })
-    .option('late-by', { type: 'string', describe: 'how far beyond the bound late records are: a duration or MIN..MAX (default 1m..10m)' })
+    .option('start', {
+      type: 'string',
+      describe: 'event time of the first record: ISO-8601, epoch ms or now (default 2024-01-01T00:00:00Z)',
+    })
+    .option('spacing', {
+      type: 'string',
+      describe: 'mean event-time spacing between records, e.g. 100ms (clickstream default 100ms, transactions 1s)',
+    })
+    .option('session-gap', {
+      type: 'string',
+      describe: 'inactivity gap between sessions (clickstream default 30m, transactions 5m)',
+    })
+    .option('max-out-of-orderness', {
+      type: 'string',
+      describe: 'on-time records arrive less than this behind earlier ones, e.g. 5m (default 0: in order)',
+    })
+    .option('late-fraction', {
+      type: 'string',
+      describe: 'fraction of records that arrive later than the bound, e.g. 0.01 (default 0)',
+    })
+    .option('late-by', {
+      type: 'string',
+      describe: 'how far beyond the bound late records are: a duration or MIN..MAX (default 1m..10m)',
+    })
     .option('mark-late', { type: 'boolean', describe: 'add "late": true|false to each record' })
-    .option('timestamp-format', { type: 'string', describe: `timestamps as ${TIMESTAMP_FORMATS.join(' or ')} (default iso)` })
+    .option('timestamp-format', {
+      type: 'string',
+      describe: `timestamps as ${TIMESTAMP_FORMATS.join(' or ')} (default iso)`,
+    })
     .option('event-rate', { type: 'string', describe: 'nexmark: events per second of event time (default 10000)' })
     .option('rows-per-file', { type: 'string', describe: 'lines per part file for directory targets (default 100000)' })
-    .option('wait-for-client', { type: 'boolean', describe: 'socket targets: hold the first record until a client connects (default true)' })
+    .option('wait-for-client', {
+      type: 'boolean',
+      describe: 'socket targets: hold the first record until a client connects (default true)',
+    })
     .strict()
     .example('$0 gen clickstream --count 1e6 --to file:data/clicks/', 'one million events in part files of 100k lines')
-    .example('$0 gen clickstream --max-out-of-orderness 5m --late-fraction 0.01 --mark-late --to file:late.jsonl',
-      'disorder within 5 minutes and 1% late events, marked')
-    .example('$0 gen deposits --to socket://localhost:9999 --rate 10', 'serve 10 lines/s to apps that connect (deposit-sessions)')
+    .example(
+      '$0 gen clickstream --max-out-of-orderness 5m --late-fraction 0.01 --mark-late --to file:late.jsonl',
+      'disorder within 5 minutes and 1% late events, marked',
+    )
+    .example(
+      '$0 gen deposits --to socket://localhost:9999 --rate 10',
+      'serve 10 lines/s to apps that connect (deposit-sessions)',
+    )
     .example('$0 gen nexmark --count 10M --event-rate 1e6 --to file:nexmark/', 'ten million Nexmark events')
     .example('$0 gen clickstream --count 100k --to kafka://localhost:9092/clicks', 'into a Kafka topic, keyed by user')
     .example('$0 gen bank --count 5', 'five bank operations on stdout') as unknown as Argv<GenArgs>;

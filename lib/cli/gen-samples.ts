@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runGen, type GenArgs } from './gen-command.js';
+import { type GenArgs, runGen } from './gen-command.js';
 
 /**
  * The sample data sets committed under `data/`, each defined by the `sluice gen` arguments that
@@ -18,13 +18,41 @@ export interface Sample {
 export const SAMPLES: readonly Sample[] = [
   {
     dir: 'clickstream',
-    args: ['clickstream', '--count', '2000', '--seed', '3', '--users', '150', '--spacing', '3s',
-      '--max-out-of-orderness', '5m', '--late-fraction', '0.01', '--rows-per-file', '500'],
+    args: [
+      'clickstream',
+      '--count',
+      '2000',
+      '--seed',
+      '3',
+      '--users',
+      '150',
+      '--spacing',
+      '3s',
+      '--max-out-of-orderness',
+      '5m',
+      '--late-fraction',
+      '0.01',
+      '--rows-per-file',
+      '500',
+    ],
   },
   {
     dir: 'transactions',
-    args: ['transactions', '--count', '2000', '--seed', '0', '--customers', '50', '--spacing', '3s',
-      '--max-out-of-orderness', '10s', '--rows-per-file', '1000'],
+    args: [
+      'transactions',
+      '--count',
+      '2000',
+      '--seed',
+      '0',
+      '--customers',
+      '50',
+      '--spacing',
+      '3s',
+      '--max-out-of-orderness',
+      '10s',
+      '--rows-per-file',
+      '1000',
+    ],
   },
   { dir: 'deposits', args: ['deposits', '--count', '2000', '--seed', '1', '--sessions', '10'] },
   { dir: 'bank', args: ['bank', '--count', '2000', '--seed', '2', '--accounts', '20'] },

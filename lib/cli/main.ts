@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { SluiceError, describeError } from '../errors.js';
+import { describeError, SluiceError } from '../errors.js';
 import { appsCommandModule } from './apps-command.js';
 import { checkpointCommandModule } from './checkpoint-command.js';
 import { genCommand } from './gen-command.js';
@@ -19,13 +19,17 @@ function fail(err: unknown): never {
 
 async function main(): Promise<void> {
   const commands = [runCommandModule, appsCommandModule, genCommand, checkpointCommandModule];
-  let cli = yargs(hideBin(process.argv)).scriptName('sluice')
+  let cli = yargs(hideBin(process.argv))
+    .scriptName('sluice')
     .usage('$0 <command> [options]\n\nSpark-style micro-batch structured streaming for Node.js')
     .demandCommand(1, 'give a command: run, apps, gen, checkpoint (see --help)')
     .recommendCommands()
     .strictCommands()
     .example('$0 apps', 'list the built-in apps')
-    .example('$0 run deposit-sessions --source file:data/deposits --trigger available-now', 'run an app over sample data')
+    .example(
+      '$0 run deposit-sessions --source file:data/deposits --trigger available-now',
+      'run an app over sample data',
+    )
     .example('$0 checkpoint checkpoints/deposit-sessions', 'see what a query has done')
     .example('$0 <command> --help', 'the options and examples of a command')
     .help()

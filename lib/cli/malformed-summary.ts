@@ -4,9 +4,10 @@
  * `_corrupt_record` column the only other trace is a null in the output, so without this line the loss
  * would go unnoticed.
  */
-import type { QueryProgress } from '../exec/progress.js';
+
 import { Type } from 'apache-arrow';
 import { schemaFromSpec } from '../arrow/schema.js';
+import type { QueryProgress } from '../exec/progress.js';
 import { DEFAULT_CORRUPT_COLUMN } from '../sources/decode/common.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 
@@ -37,7 +38,10 @@ export function malformedPolicyOf(uri: string): MalformedPolicy | null {
   if (format === 'rate' || format === 'nexmark' || dataFormat === 'text') return null;
   if ((format === 'socket' || format === 'kafka') && dataFormat !== 'json') return null;
   const badRecordsPath = option(options, 'badRecordsPath');
-  const corruptColumn = corruptColumnOf(option(options, 'schema'), option(options, 'columnNameOfCorruptRecord') ?? DEFAULT_CORRUPT_COLUMN);
+  const corruptColumn = corruptColumnOf(
+    option(options, 'schema'),
+    option(options, 'columnNameOfCorruptRecord') ?? DEFAULT_CORRUPT_COLUMN,
+  );
   return {
     mode: (option(options, 'mode') ?? 'PERMISSIVE').toUpperCase(),
     ...(badRecordsPath ? { badRecordsPath } : {}),
@@ -72,7 +76,7 @@ export class MalformedTally {
     for (const s of p.sources) {
       if (!s.numMalformedRows) continue;
       let perOutput = this.bySource.get(s.description);
-      if (!perOutput) this.bySource.set(s.description, perOutput = new Map());
+      if (!perOutput) this.bySource.set(s.description, (perOutput = new Map()));
       perOutput.set(output, (perOutput.get(output) ?? 0) + s.numMalformedRows);
     }
   }
@@ -94,25 +98,37 @@ export class MalformedTally {
     const distinct = new Set(policies.map((p) => `${p.mode} ${p.badRecordsPath ?? ''} ${p.corruptColumn ?? ''}`));
     const p = distinct.size === 1 ? policies[0] : undefined;
     if (p?.badRecordsPath) {
-      return `sluice: ${rows(n)} set aside in badRecordsPath ${p.badRecordsPath} (a file per batch, with the line and the reason); ` +
-        'add ?mode=FAILFAST to the source to stop at the first instead';
+      return (
+        `sluice: ${rows(n)} set aside in badRecordsPath ${p.badRecordsPath} (a file per batch, with the line and the reason); ` +
+        'add ?mode=FAILFAST to the source to stop at the first instead'
+      );
     }
     if (p?.mode === 'DROPMALFORMED') {
-      return `sluice: ${rows(n)} dropped (mode DROPMALFORMED); add ?badRecordsPath=DIR to the source to keep them with the reason, ` +
-        'or ?mode=FAILFAST to stop at the first';
+      return (
+        `sluice: ${rows(n)} dropped (mode DROPMALFORMED); add ?badRecordsPath=DIR to the source to keep them with the reason, ` +
+        'or ?mode=FAILFAST to stop at the first'
+      );
     }
     if (p?.mode === 'PERMISSIVE' && p.corruptColumn) {
-      return `sluice: ${rows(n)} kept with null for the values that did not convert and their text in ${p.corruptColumn} ` +
+      return (
+        `sluice: ${rows(n)} kept with null for the values that did not convert and their text in ${p.corruptColumn} ` +
         '(mode PERMISSIVE); add ?badRecordsPath=DIR to the source to set them aside with the reason instead, ' +
-        '?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first';
+        '?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first'
+      );
     }
     if (p?.mode === 'PERMISSIVE') {
-      return `sluice: ${rows(n)} kept with null for the values that did not convert (mode PERMISSIVE); to see them add ` +
+      return (
+        `sluice: ${rows(n)} kept with null for the values that did not convert (mode PERMISSIVE); to see them add ` +
         '?badRecordsPath=DIR to the source (keeps them with the reason) or a _corrupt_record STRING column to the schema ' +
-        '(keeps their text), or add ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first';
+        '(keeps their text), or add ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first'
+      );
     }
-    const modes = policies.map((q) => `input ${q.name}: mode ${q.mode}${q.badRecordsPath ? `, badRecordsPath ${q.badRecordsPath}` : ''}`);
-    return `sluice: ${rows(n)}${modes.length ? ` (${modes.join('; ')})` : ''}; ?badRecordsPath=DIR keeps them with the reason, ` +
-      '?mode=DROPMALFORMED drops them, ?mode=FAILFAST stops at the first';
+    const modes = policies.map(
+      (q) => `input ${q.name}: mode ${q.mode}${q.badRecordsPath ? `, badRecordsPath ${q.badRecordsPath}` : ''}`,
+    );
+    return (
+      `sluice: ${rows(n)}${modes.length ? ` (${modes.join('; ')})` : ''}; ?badRecordsPath=DIR keeps them with the reason, ` +
+      '?mode=DROPMALFORMED drops them, ?mode=FAILFAST stops at the first'
+    );
   }
 }

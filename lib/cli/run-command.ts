@@ -2,13 +2,13 @@ import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
-import { parseDuration } from '../util/duration.js';
 import { loadApp, runApp } from '../app/app-runner.js';
-import { SluiceError, pathError } from '../errors.js';
-import { onNotice } from '../util/notices.js';
+import { pathError, SluiceError } from '../errors.js';
 import { StreamingUi } from '../ui/ui-server.js';
+import { parseDuration } from '../util/duration.js';
+import { onNotice } from '../util/notices.js';
 import { MalformedTally } from './malformed-summary.js';
-import { progressReporter, type ProgressReporter } from './status-line.js';
+import { type ProgressReporter, progressReporter } from './status-line.js';
 
 interface RunArgs {
   app: string;
@@ -25,8 +25,27 @@ interface RunArgs {
   [key: string]: unknown;
 }
 
-const OWN_KEYS = new Set(['_', '$0', 'app', 'source', 'sink', 'checkpoint', 'trigger', 'threads', 'state-partitions', 'statePartitions',
-  'progress-log', 'progressLog', 'ui', 'ui-host', 'uiHost', 'quiet', 'q', 'help', 'version']);
+const OWN_KEYS = new Set([
+  '_',
+  '$0',
+  'app',
+  'source',
+  'sink',
+  'checkpoint',
+  'trigger',
+  'threads',
+  'state-partitions',
+  'statePartitions',
+  'progress-log',
+  'progressLog',
+  'ui',
+  'ui-host',
+  'uiHost',
+  'quiet',
+  'q',
+  'help',
+  'version',
+]);
 
 /** `--trigger` values: `1s`/`500ms`/`1 minute` (interval), `once`, `available-now`. */
 export function parseTriggerFlag(value: string): TriggerSpec {
@@ -35,7 +54,11 @@ export function parseTriggerFlag(value: string): TriggerSpec {
   try {
     parseDuration(value, '--trigger');
   } catch {
-    throw new SluiceError('BAD_OPTION', `--trigger '${value}' is not an interval, once or available-now`, 'e.g. --trigger 1s, --trigger 500ms, --trigger once or --trigger available-now');
+    throw new SluiceError(
+      'BAD_OPTION',
+      `--trigger '${value}' is not an interval, once or available-now`,
+      'e.g. --trigger 1s, --trigger 500ms, --trigger once or --trigger available-now',
+    );
   }
   return { processingTime: value };
 }
@@ -46,9 +69,11 @@ export function parseTriggerFlag(value: string): TriggerSpec {
  */
 function integerFlag(raw: unknown, flag: string, what: string, min: number, max: number, hint: string): number {
   const text = Array.isArray(raw) ? raw.join(' ') : String(raw);
-  if (Array.isArray(raw)) throw new SluiceError('BAD_OPTION', `--${flag} is given ${raw.length} times (${text})`, 'give it once');
+  if (Array.isArray(raw))
+    throw new SluiceError('BAD_OPTION', `--${flag} is given ${raw.length} times (${text})`, 'give it once');
   const n = Number(text);
-  if (!/^\s*-?\d+\s*$/.test(text) || n < min || n > max) throw new SluiceError('BAD_OPTION', `--${flag} must be ${what} from ${min} to ${max}, got ${text}`, hint);
+  if (!/^\s*-?\d+\s*$/.test(text) || n < min || n > max)
+    throw new SluiceError('BAD_OPTION', `--${flag} must be ${what} from ${min} to ${max}, got ${text}`, hint);
   return n;
 }
 
@@ -71,13 +96,31 @@ function openProgressLog(file: string): number {
 }
 
 /** Runs an app until it stops (trigger once/available-now) or is interrupted; returns the exit code. */
-export async function runCommand(argv: RunArgs,
-  reporter: ProgressReporter = progressReporter(process.stderr, { quiet: argv.quiet, shared: process.stdout })): Promise<number> {
+export async function runCommand(
+  argv: RunArgs,
+  reporter: ProgressReporter = progressReporter(process.stderr, { quiet: argv.quiet, shared: process.stdout }),
+): Promise<number> {
   const trigger = parseTriggerFlag(argv.trigger);
-  const threads = integerFlag(argv.threads, 'threads', 'an integer', 0, 64, 'use 0 to run in-process, or the number of cores');
-  const statePartitions = integerFlag(argv['state-partitions'], 'state-partitions', 'an integer', 1, 4096,
-    'the default is 4; keep the value a checkpoint was created with');
-  const uiPort = argv.ui === undefined ? undefined : integerFlag(argv.ui, 'ui', 'a port number', 0, 65535, 'e.g. --ui 4040 (or --ui 0 for any free port)');
+  const threads = integerFlag(
+    argv.threads,
+    'threads',
+    'an integer',
+    0,
+    64,
+    'use 0 to run in-process, or the number of cores',
+  );
+  const statePartitions = integerFlag(
+    argv['state-partitions'],
+    'state-partitions',
+    'an integer',
+    1,
+    4096,
+    'the default is 4; keep the value a checkpoint was created with',
+  );
+  const uiPort =
+    argv.ui === undefined
+      ? undefined
+      : integerFlag(argv.ui, 'ui', 'a port number', 0, 65535, 'e.g. --ui 4040 (or --ui 0 for any free port)');
   const app = await loadApp(argv.app);
   const progressLog = argv['progress-log'] ? openProgressLog(argv['progress-log']) : undefined;
   let ui: StreamingUi | undefined;
@@ -86,7 +129,9 @@ export async function runCommand(argv: RunArgs,
   let rowsRead = 0;
   const malformed = new MalformedTally();
   // A source that cannot reach its broker retries while the query opens, before any progress: say so now.
-  const stopNotices = onNotice((message) => { if (!argv.quiet) reporter.log(`sluice: ${message}`); });
+  const stopNotices = onNotice((message) => {
+    if (!argv.quiet) reporter.log(`sluice: ${message}`);
+  });
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
       // A second Ctrl-C does not wait: the batch in progress was not committed and runs again on restart.
@@ -95,7 +140,8 @@ export async function runCommand(argv: RunArgs,
       process.exit(130);
     }
     signalled = true;
-    if (!argv.quiet) reporter.log(`sluice: ${signal}: stopping after the current batch (${signal} again to exit at once)`);
+    if (!argv.quiet)
+      reporter.log(`sluice: ${signal}: stopping after the current batch (${signal} again to exit at once)`);
     for (const q of queries.values()) void q.stop();
   };
   try {
@@ -118,19 +164,29 @@ export async function runCommand(argv: RunArgs,
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     if (uiPort !== undefined) {
-      ui = await StreamingUi.start(queries, started.session.streams, { port: uiPort, host: argv['ui-host'], title: app.def.name });
+      ui = await StreamingUi.start(queries, started.session.streams, {
+        port: uiPort,
+        host: argv['ui-host'],
+        title: app.def.name,
+      });
     }
     reporter.expect([...queries.keys()]);
-    if (!argv.quiet) reporter.log(`sluice: running ${app.def.name} (${[...queries.keys()].join(', ')}); stop with Ctrl-C`);
+    if (!argv.quiet)
+      reporter.log(`sluice: running ${app.def.name} (${[...queries.keys()].join(', ')}); stop with Ctrl-C`);
     if (ui) reporter.log(`sluice: UI at ${ui.url}`);
     // The first query to fail stops the run (the others are stopped below), rather than leaving it half-working.
     await new Promise<void>((resolve, reject) => {
       let running = queries.size;
-      for (const q of queries.values()) q.awaitTermination().then(() => { if (--running === 0) resolve(); }, reject);
+      for (const q of queries.values())
+        q.awaitTermination().then(() => {
+          if (--running === 0) resolve();
+        }, reject);
     });
     if (rowsRead === 0 && !signalled && !('processingTime' in trigger) && !argv.quiet) {
       // Otherwise a run over an empty directory, or over input an earlier run with this checkpoint already read, ends without a word.
-      reporter.log(`sluice: no new input: 0 rows read (check --source; the checkpoint ${argv.checkpoint ?? `checkpoints/${app.def.name}`} remembers what earlier runs read)`);
+      reporter.log(
+        `sluice: no new input: 0 rows read (check --source; the checkpoint ${argv.checkpoint ?? `checkpoints/${app.def.name}`} remembers what earlier runs read)`,
+      );
     }
     const summary = malformed.summary(started.session.app?.inputs ?? {});
     if (summary) {
@@ -156,23 +212,71 @@ export async function runCommand(argv: RunArgs,
 export const runCommandModule: CommandModule<object, RunArgs> = {
   command: 'run <app>',
   describe: 'Run an app (a built-in name or a path to your app module) until it stops or is interrupted',
-  builder: (y: Argv) => y
-    .positional('app', { type: 'string', describe: 'built-in app name (see `sluice apps`) or path to an app module (.js)', demandOption: true })
-    .option('source', { type: 'string', array: true, default: [], describe: 'input URI, or NAME=URI for an app with several inputs' })
-    .option('sink', { type: 'string', array: true, default: [], describe: 'output URI, or NAME=URI for an app with several outputs' })
-    .option('checkpoint', { type: 'string', describe: 'checkpoint directory (default checkpoints/<app>); restart with the same one to continue' })
-    .option('trigger', { type: 'string', default: '0s', describe: 'batch interval (e.g. 1s), once, or available-now' })
-    .option('threads', { default: 0, requiresArg: true, describe: 'worker threads (0 = in-process)' })
-    .option('state-partitions', { default: 4, requiresArg: true, describe: 'state partitions per stateful operator (fixed per checkpoint)' })
-    .option('progress-log', { type: 'string', describe: 'append each batch progress as a JSON line to this file' })
-    .option('ui', { requiresArg: true, describe: 'serve a live web UI (charts per query, recent batches) on this port; 0 = any free port' })
-    .option('ui-host', { type: 'string', default: '127.0.0.1', describe: 'interface the UI listens on (it has no authentication)' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr (no batch lines, no live status line); errors and the UI address are still printed' })
-    .strict(false)
-    .example('$0 run bank-account --source file:data/bank --trigger available-now', 'process the sample operations once and stop')
-    .example('$0 run deposit-sessions --source socket://localhost:9999 --session-timeout 10m', 'the deposit-sessions job on socket input')
-    .example('$0 run bank-account --sink movements=file:out/movements --sink accounts=console:', 'several outputs')
-    .example('$0 run deposit-sessions --source file:data/deposits --trigger 1s --ui 4040', 'watch it at http://127.0.0.1:4040/') as unknown as Argv<RunArgs>,
+  builder: (y: Argv) =>
+    y
+      .positional('app', {
+        type: 'string',
+        describe: 'built-in app name (see `sluice apps`) or path to an app module (.js)',
+        demandOption: true,
+      })
+      .option('source', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'input URI, or NAME=URI for an app with several inputs',
+      })
+      .option('sink', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'output URI, or NAME=URI for an app with several outputs',
+      })
+      .option('checkpoint', {
+        type: 'string',
+        describe: 'checkpoint directory (default checkpoints/<app>); restart with the same one to continue',
+      })
+      .option('trigger', {
+        type: 'string',
+        default: '0s',
+        describe: 'batch interval (e.g. 1s), once, or available-now',
+      })
+      .option('threads', { default: 0, requiresArg: true, describe: 'worker threads (0 = in-process)' })
+      .option('state-partitions', {
+        default: 4,
+        requiresArg: true,
+        describe: 'state partitions per stateful operator (fixed per checkpoint)',
+      })
+      .option('progress-log', { type: 'string', describe: 'append each batch progress as a JSON line to this file' })
+      .option('ui', {
+        requiresArg: true,
+        describe: 'serve a live web UI (charts per query, recent batches) on this port; 0 = any free port',
+      })
+      .option('ui-host', {
+        type: 'string',
+        default: '127.0.0.1',
+        describe: 'interface the UI listens on (it has no authentication)',
+      })
+      .option('quiet', {
+        alias: 'q',
+        type: 'boolean',
+        default: false,
+        describe:
+          'no progress on stderr (no batch lines, no live status line); errors and the UI address are still printed',
+      })
+      .strict(false)
+      .example(
+        '$0 run bank-account --source file:data/bank --trigger available-now',
+        'process the sample operations once and stop',
+      )
+      .example(
+        '$0 run deposit-sessions --source socket://localhost:9999 --session-timeout 10m',
+        'the deposit-sessions job on socket input',
+      )
+      .example('$0 run bank-account --sink movements=file:out/movements --sink accounts=console:', 'several outputs')
+      .example(
+        '$0 run deposit-sessions --source file:data/deposits --trigger 1s --ui 4040',
+        'watch it at http://127.0.0.1:4040/',
+      ) as unknown as Argv<RunArgs>,
   handler: async (argv: ArgumentsCamelCase<RunArgs>) => {
     process.exitCode = await runCommand(argv as RunArgs);
   },

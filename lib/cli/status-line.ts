@@ -55,7 +55,12 @@ function watermarkLabel(iso: string): string {
 
 function watermarkText(iso: string): string {
   if (Date.parse(iso) >= END_OF_INPUT_WATERMARK_MS) return watermarkLabel(iso);
-  return Date.parse(iso) <= 0 ? '-' : iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z').replace(/Z$/, '');
+  return Date.parse(iso) <= 0
+    ? '-'
+    : iso
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/Z$/, '');
 }
 
 /** The malformed rows of one batch, over its sources. */
@@ -69,10 +74,12 @@ function stateRows(p: QueryProgress): number {
 
 /** The plain log line of one batch (the non-terminal format). */
 export function progressLine(output: string, p: QueryProgress): string {
-  return `[${output}] batch ${p.batchId}: ${p.numInputRows} rows in, ${p.sink.numOutputRows} out, ` +
+  return (
+    `[${output}] batch ${p.batchId}: ${p.numInputRows} rows in, ${p.sink.numOutputRows} out, ` +
     `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms, watermark ${watermarkLabel(p.eventTime.watermark)}` +
     (p.stateOperators.length ? `, state rows ${stateRows(p)}` : '') +
-    (malformedRowsOf(p) > 0 ? `, ${malformedRowsOf(p)} malformed` : '');
+    (malformedRowsOf(p) > 0 ? `, ${malformedRowsOf(p)} malformed` : '')
+  );
 }
 
 function elapsedText(ms: number): string {
@@ -85,7 +92,11 @@ function elapsedText(ms: number): string {
 
 /** One query's part of the status line; `malformed` is the query's malformed input rows so far. */
 export function querySummary(output: string, p: QueryProgress, malformed = 0): string {
-  const parts = [`${output} #${p.batchId}`, `in ${formatRate(p.inputRowsPerSecond)}/s`, `proc ${formatRate(p.processedRowsPerSecond)}/s`];
+  const parts = [
+    `${output} #${p.batchId}`,
+    `in ${formatRate(p.inputRowsPerSecond)}/s`,
+    `proc ${formatRate(p.processedRowsPerSecond)}/s`,
+  ];
   if (malformed > 0) parts.push(`${formatCount(malformed)} malformed`);
   const wm = watermarkText(p.eventTime.watermark);
   if (wm !== '-') parts.push(`wm ${wm}`);
@@ -99,12 +110,19 @@ export function querySummary(output: string, p: QueryProgress, malformed = 0): s
  * The whole status line: elapsed time, then each query's summary (queries without a batch yet say so),
  * cut to `width` columns. `malformed` holds each query's malformed input rows so far.
  */
-export function statusLine(outputs: readonly string[], latest: ReadonlyMap<string, QueryProgress>, elapsedMs: number, width: number,
-  malformed: ReadonlyMap<string, number> = new Map()): string {
-  const body = outputs.map((o) => {
-    const p = latest.get(o);
-    return p ? querySummary(o, p, malformed.get(o)) : `${o} waiting for the first batch`;
-  }).join(' │ ');
+export function statusLine(
+  outputs: readonly string[],
+  latest: ReadonlyMap<string, QueryProgress>,
+  elapsedMs: number,
+  width: number,
+  malformed: ReadonlyMap<string, number> = new Map(),
+): string {
+  const body = outputs
+    .map((o) => {
+      const p = latest.get(o);
+      return p ? querySummary(o, p, malformed.get(o)) : `${o} waiting for the first batch`;
+    })
+    .join(' │ ');
   const line = `${elapsedText(elapsedMs)} │ ${body}`;
   const max = Math.max(10, width - 1);
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
@@ -112,7 +130,10 @@ export function statusLine(outputs: readonly string[], latest: ReadonlyMap<strin
 
 /** One log line per batch. */
 class LogLines implements ProgressReporter {
-  constructor(private readonly stream: StatusStream, private readonly quiet: boolean) {}
+  constructor(
+    private readonly stream: StatusStream,
+    private readonly quiet: boolean,
+  ) {}
   expect(): void {}
   progress(output: string, p: QueryProgress): void {
     if (!this.quiet) this.stream.write(progressLine(output, p) + '\n');
@@ -135,7 +156,10 @@ class LiveStatus implements ProgressReporter {
   private readonly timer: NodeJS.Timeout | null;
   private readonly restoreShared: (() => void) | null;
 
-  constructor(private readonly stream: StatusStream, private readonly opts: ProgressReporterOptions) {
+  constructor(
+    private readonly stream: StatusStream,
+    private readonly opts: ProgressReporterOptions,
+  ) {
     this.started = (opts.now ?? Date.now)();
     const tick = opts.tickMs ?? 1000;
     this.timer = tick > 0 ? setInterval(() => this.draw(), tick) : null;
@@ -153,7 +177,9 @@ class LiveStatus implements ProgressReporter {
       if (text.endsWith('\n')) this.draw();
       return ok;
     };
-    return () => { shared.write = original; };
+    return () => {
+      shared.write = original;
+    };
   }
 
   private clear(): void {
@@ -164,7 +190,9 @@ class LiveStatus implements ProgressReporter {
   private draw(): void {
     if (this.closed || this.outputs.length === 0) return;
     const now = (this.opts.now ?? Date.now)();
-    this.stream.write(CLEAR_LINE + statusLine(this.outputs, this.latest, now - this.started, this.stream.columns || 80, this.malformed));
+    this.stream.write(
+      CLEAR_LINE + statusLine(this.outputs, this.latest, now - this.started, this.stream.columns || 80, this.malformed),
+    );
     this.shown = true;
   }
 

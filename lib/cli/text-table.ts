@@ -15,14 +15,27 @@ function cut(s: string, max: number): string {
  * Renders rows under a header, columns separated by two spaces, each cell cut to `maxCell` characters.
  * `align[i]` defaults to right for columns whose every cell is a number, left otherwise.
  */
-export function formatTable(headers: string[], rows: string[][], options: { align?: Align[]; maxCell?: number; indent?: string } = {}): string {
+export function formatTable(
+  headers: string[],
+  rows: string[][],
+  options: { align?: Align[]; maxCell?: number; indent?: string } = {},
+): string {
   const max = options.maxCell ?? MAX_CELL;
   const cells = rows.map((r) => headers.map((_, i) => cut(r[i] ?? '', max)));
-  const align = headers.map((_, i) => options.align?.[i]
-    ?? (cells.length > 0 && cells.every((r) => /^-?[\d.,]+( ?[KMGT]?i?B| ms|%)?$/.test(r[i]) || r[i] === '') ? 'right' : 'left'));
+  const align = headers.map(
+    (_, i) =>
+      options.align?.[i] ??
+      (cells.length > 0 && cells.every((r) => /^-?[\d.,]+( ?[KMGT]?i?B| ms|%)?$/.test(r[i]) || r[i] === '')
+        ? 'right'
+        : 'left'),
+  );
   const width = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  const line = (r: string[]): string => (options.indent ?? '') + r.map((c, i) => (align[i] === 'right' ? c.padStart(width[i]) : c.padEnd(width[i])))
-    .join('  ').trimEnd();
+  const line = (r: string[]): string =>
+    (options.indent ?? '') +
+    r
+      .map((c, i) => (align[i] === 'right' ? c.padStart(width[i]) : c.padEnd(width[i])))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...cells.map(line)].join('\n');
 }
 

@@ -1,6 +1,6 @@
-import type { ReadTask } from '../sources/source.js';
-import type { OutputMode } from '../sinks/output-mode.js';
 import type { OperatorMetrics } from '../plan/stateful-operator.js';
+import type { OutputMode } from '../sinks/output-mode.js';
+import type { ReadTask } from '../sources/source.js';
 import type { StateCommitStats } from '../state/state-store-cache.js';
 
 /** What every task of batch N needs to know; all of it comes from the offset log, so replays match. */
@@ -31,7 +31,12 @@ export interface FragmentSpec {
 }
 
 /** Event-time statistics of one withWatermark node over one fragment. */
-export interface EventTimeStats { max: number; min: number; sum: number; count: number; }
+export interface EventTimeStats {
+  max: number;
+  min: number;
+  sum: number;
+  count: number;
+}
 
 /** What a fragment task reports besides its rows. */
 export interface FragmentMetrics {

@@ -1,4 +1,4 @@
-import { RecordBatch, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { type RecordBatch, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { emptyBatch } from '../arrow/columns.js';
 
 /**

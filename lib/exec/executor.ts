@@ -1,8 +1,8 @@
 import type { RecordBatch } from 'apache-arrow';
+import { StateStoreCache } from '../state/state-store-cache.js';
 import type { BatchContext, FragmentSpec } from './batch-context.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
 import { runFragment, runStatefulPartition } from './task-runner.js';
-import { StateStoreCache } from '../state/state-store-cache.js';
 
 /** A fragment to run with the rows it starts from (empty when it reads from a source). */
 export interface FragmentJob {
@@ -34,7 +34,10 @@ export class InProcessExecutor implements Executor {
   readonly threads = 0;
   private readonly stores: StateStoreCache;
 
-  constructor(private readonly index: PlanIndex, options: { snapshotInterval?: number } = {}) {
+  constructor(
+    private readonly index: PlanIndex,
+    options: { snapshotInterval?: number } = {},
+  ) {
     this.stores = new StateStoreCache(options);
   }
 
@@ -46,7 +49,8 @@ export class InProcessExecutor implements Executor {
 
   async runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]> {
     const out: StatefulResult[] = [];
-    for (let p = 0; p < partitions.length; p++) out.push(await runStatefulPartition(this.index, nodeId, p, partitions[p], ctx, this.stores));
+    for (let p = 0; p < partitions.length; p++)
+      out.push(await runStatefulPartition(this.index, nodeId, p, partitions[p], ctx, this.stores));
     return out;
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { RecordBatch, Schema, Table } from 'apache-arrow';
+import { RecordBatch, type Schema, Table } from 'apache-arrow';
 import { batchFromRows, compactBatches, countRows, inferSchema, rowsFromBatch } from '../arrow/index.js';
 import { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
@@ -8,12 +8,12 @@ import type { Analysis } from '../plan/analyzer.js';
 import type { PlanNode, SourceNode, StatefulNode } from '../plan/logical-plan.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
-import type { BatchContext, EventTimeStats } from './batch-context.js';
-import { sleep, type Clock } from '../util/clock.js';
+import { type Clock, sleep } from '../util/clock.js';
 import { crashPoint } from '../util/crash-points.js';
+import type { BatchContext, EventTimeStats } from './batch-context.js';
 import type { Executor, FragmentJob } from './executor.js';
 import type { QueryProgress } from './progress.js';
-import { ProgressReporter, type BatchMetrics } from './progress-reporter.js';
+import { type BatchMetrics, ProgressReporter } from './progress-reporter.js';
 import type { StatefulResult } from './task-runner.js';
 import { WatermarkTracker } from './watermark-tracker.js';
 
@@ -50,7 +50,10 @@ export interface QueryStatus {
   isTriggerActive: boolean;
 }
 
-interface Waiter { resolve: () => void; reject: (e: unknown) => void; }
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
 
 /**
  * The micro-batch driver (Spark's MicroBatchExecution). Each batch: plan offsets, write offsets/N, run the
@@ -85,8 +88,12 @@ export class MicroBatchExecution {
 
   /** The driver's status, with what a source or the sink says it is stalled on (e.g. a broker it retries). */
   get status(): QueryStatus {
-    const stalls = [...this.sources.map((s) => s.source.stallMessage?.()), this.config.sink.stallMessage?.()].filter((m) => m);
-    return stalls.length === 0 ? this.baseStatus : { ...this.baseStatus, message: `${this.baseStatus.message}; stalled: ${stalls.join('; ')}` };
+    const stalls = [...this.sources.map((s) => s.source.stallMessage?.()), this.config.sink.stallMessage?.()].filter(
+      (m) => m,
+    );
+    return stalls.length === 0
+      ? this.baseStatus
+      : { ...this.baseStatus, message: `${this.baseStatus.message}; stalled: ${stalls.join('; ')}` };
   }
 
   set status(s: QueryStatus) {
@@ -108,16 +115,30 @@ export class MicroBatchExecution {
     this.checkpoint = await Checkpoint.open(c.checkpointDir, { numStatePartitions: c.numStatePartitions });
     this.id = this.checkpoint.queryId;
     this.sources = c.analysis.sources.map((node) => ({ node, source: node.create() }));
-    this.progress = new ProgressReporter({ id: this.id, runId: this.runId, name: c.name ?? null }, this.sources.map((s) => s.source),
-      c.sink, c.analysis.statefulNodes, c.onProgress);
+    this.progress = new ProgressReporter(
+      { id: this.id, runId: this.runId, name: c.name ?? null },
+      this.sources.map((s) => s.source),
+      c.sink,
+      c.analysis.statefulNodes,
+      c.onProgress,
+    );
     try {
       for (let i = 0; i < this.sources.length; i++) {
         await this.sources[i].source.initialize({ dir: this.checkpoint.sourceDir(i), index: i, queryId: this.id });
       }
       c.analysis.check(this.sources.map((s) => s.source.schema()));
-      const sinkCtx = { queryId: this.id, queryName: c.name, checkpointDir: this.checkpoint.sinkDir(), outputMode: c.analysis.outputMode };
+      const sinkCtx = {
+        queryId: this.id,
+        queryName: c.name,
+        checkpointDir: this.checkpoint.sinkDir(),
+        outputMode: c.analysis.outputMode,
+      };
       await c.sink.initialize(sinkCtx);
-      await c.lateSink?.initialize({ ...sinkCtx, checkpointDir: this.checkpoint.sinkDir() + '-late', outputMode: 'append' });
+      await c.lateSink?.initialize({
+        ...sinkCtx,
+        checkpointDir: this.checkpoint.sinkDir() + '-late',
+        outputMode: 'append',
+      });
       this.executor = c.makeExecutor();
     } catch (err) {
       await this.closeAll();
@@ -153,7 +174,11 @@ export class MicroBatchExecution {
     if (next.rerun) {
       const startOffsets = next.offsets.sources.map((s) => s.start);
       this.committed = startOffsets;
-      this.status = { message: `Re-running batch ${next.batchId} after a restart`, isDataAvailable: true, isTriggerActive: true };
+      this.status = {
+        message: `Re-running batch ${next.batchId} after a restart`,
+        isDataAvailable: true,
+        isTriggerActive: true,
+      };
       this.progress.startTrigger();
       await this.runBatch(next.offsets);
     } else {
@@ -167,7 +192,7 @@ export class MicroBatchExecution {
     // Trigger.Once reads everything available in one batch, ignoring per-trigger limits, as Spark does.
     const unlimited: ReadLimit = { maxRows: Infinity, maxFiles: Infinity };
     for (let i = 0; i < this.sources.length; i++) {
-      const limit = 'once' in this.config.trigger ? unlimited : this.config.limits[i] ?? {};
+      const limit = 'once' in this.config.trigger ? unlimited : (this.config.limits[i] ?? {});
       ends.push(await this.sources[i].source.latestOffset(this.committed[i], limit));
     }
     const hasData = ends.some((e, i) => e !== null && !isDeepStrictEqual(e, this.committed[i]));
@@ -182,7 +207,8 @@ export class MicroBatchExecution {
     while (!this.stopping) {
       if (interval > 0 && this.lastTriggerStart !== null) {
         this.status = { ...this.status, message: 'Waiting for next trigger', isTriggerActive: false };
-        if (this.idleWaiters.length > 0 && !(await this.pollSources()).hasData && !this.noDataBatchDue()) this.releaseIdleWaiters();
+        if (this.idleWaiters.length > 0 && !(await this.pollSources()).hasData && !this.noDataBatchDue())
+          this.releaseIdleWaiters();
         await clock.sleepUntil(this.lastTriggerStart + interval, this.abort.signal);
         if (this.stopping) break;
       }
@@ -206,7 +232,11 @@ export class MicroBatchExecution {
         batchWatermarkMs: Math.max(0, Math.floor(this.watermark.watermarkMs)),
         conf: { numStatePartitions: this.config.numStatePartitions },
       };
-      this.status = { message: `Processing new data (batch ${entry.batchId})`, isDataAvailable: hasData, isTriggerActive: true };
+      this.status = {
+        message: `Processing new data (batch ${entry.batchId})`,
+        isDataAvailable: hasData,
+        isTriggerActive: true,
+      };
       await this.progress.timed('walCommit', async () => {
         crashPoint('before-offsets', entry.batchId);
         await this.checkpoint.offsets.add(entry.batchId, entry);
@@ -230,9 +260,15 @@ export class MicroBatchExecution {
     this.progress.startBatch();
     const batchId = entry.batchId;
     const ctx: BatchContext = {
-      batchId, batchTimestampMs: entry.batchTimestampMs, watermarkMs: entry.batchWatermarkMs,
-      checkpointDir: this.checkpoint.dir, numStatePartitions: c.numStatePartitions, outputMode: c.analysis.outputMode,
-      eventTimeColumns: c.analysis.eventTimeColumns, lateOutput: c.lateSink !== undefined, minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
+      batchId,
+      batchTimestampMs: entry.batchTimestampMs,
+      watermarkMs: entry.batchWatermarkMs,
+      checkpointDir: this.checkpoint.dir,
+      numStatePartitions: c.numStatePartitions,
+      outputMode: c.analysis.outputMode,
+      eventTimeColumns: c.analysis.eventTimeColumns,
+      lateOutput: c.lateSink !== undefined,
+      minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
     };
     const run = new BatchRun(this.sources, entry, ctx, this.executor);
     let output: RecordBatch[];
@@ -266,7 +302,9 @@ export class MicroBatchExecution {
     const ends = entry.sources.map((s) => s.end);
     const newWatermark = this.watermark.update(entry.batchWatermarkMs, run.eventTime, this.inputEnded(ends));
     await this.checkpoint.commits.add(batchId, {
-      batchId, nextWatermarkMs: Math.floor(newWatermark), committedAtMs: Date.now(),
+      batchId,
+      nextWatermarkMs: Math.floor(newWatermark),
+      committedAtMs: Date.now(),
       stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId + 1])),
     });
     crashPoint('after-commit', batchId);
@@ -300,14 +338,19 @@ export class MicroBatchExecution {
     if (this.executor) closing.push(this.executor.close());
     const results = await Promise.allSettled(closing);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed && !this.exception) this.exception = failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+    if (failed && !this.exception)
+      this.exception = failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
   }
 
   private finish(): void {
     this.finished = true;
-    this.status = { message: this.exception ? `Terminated with exception: ${this.exception.message}` : 'Stopped', isDataAvailable: false, isTriggerActive: false };
-    for (const w of this.terminationWaiters.splice(0)) (this.exception ? w.reject(this.exception) : w.resolve());
-    for (const w of this.idleWaiters.splice(0)) (this.exception ? w.reject(this.exception) : w.resolve());
+    this.status = {
+      message: this.exception ? `Terminated with exception: ${this.exception.message}` : 'Stopped',
+      isDataAvailable: false,
+      isTriggerActive: false,
+    };
+    for (const w of this.terminationWaiters.splice(0)) this.exception ? w.reject(this.exception) : w.resolve();
+    for (const w of this.idleWaiters.splice(0)) this.exception ? w.reject(this.exception) : w.resolve();
   }
 
   /** The query name given with queryName(), or null. */
@@ -354,10 +397,13 @@ export class MicroBatchExecution {
  */
 function unifySchemas(batches: RecordBatch[]): RecordBatch[] {
   const first = batches[0]?.schema;
-  const same = (x: Schema): boolean => x === first || (x.fields.length === first.fields.length
-    && x.fields.every((f, i) => f.name === first.fields[i].name && String(f.type) === String(first.fields[i].type)));
+  const same = (x: Schema): boolean =>
+    x === first ||
+    (x.fields.length === first.fields.length &&
+      x.fields.every((f, i) => f.name === first.fields[i].name && String(f.type) === String(first.fields[i].type)));
   if (batches.length < 2) return batches;
-  if (batches.every((b) => same(b.schema))) return batches.map((b) => (b.schema === first ? b : new RecordBatch(first, b.data)));
+  if (batches.every((b) => same(b.schema)))
+    return batches.map((b) => (b.schema === first ? b : new RecordBatch(first, b.data)));
   const rows = batches.flatMap((b) => rowsFromBatch(b));
   return [batchFromRows(rows, inferSchema(rows))];
 }
@@ -394,20 +440,26 @@ class BatchRun implements BatchMetrics {
   }
 
   /** Fragments that produce `node`'s rows, each ending with `chainAbove` (and the exchange of `exchange`). */
-  private async fragments(node: PlanNode, chainAbove: number[], exchange: number | undefined): Promise<{ job: FragmentJob; source: number }[]> {
+  private async fragments(
+    node: PlanNode,
+    chainAbove: number[],
+    exchange: number | undefined,
+  ): Promise<{ job: FragmentJob; source: number }[]> {
     switch (node.kind) {
       case 'source': {
         const i = this.sourceIndex.get(node.id)!;
         const { start, end } = this.entry.sources[i];
         if (isDeepStrictEqual(start, end)) return [];
         const tasks = await this.sources[i].source.planRead(start, end, this.ctx.batchId);
-        return tasks.map((t) => (t.batches
-          ? { job: { spec: { chain: chainAbove, exchange }, input: t.batches }, source: i }
-          : { job: { spec: { read: t, chain: chainAbove, exchange }, input: [] }, source: i }));
+        return tasks.map((t) =>
+          t.batches
+            ? { job: { spec: { chain: chainAbove, exchange }, input: t.batches }, source: i }
+            : { job: { spec: { read: t, chain: chainAbove, exchange }, input: [] }, source: i },
+        );
       }
       case 'union': {
         const all: { job: FragmentJob; source: number }[] = [];
-        for (const input of node.inputs) all.push(...await this.fragments(input, chainAbove, exchange));
+        for (const input of node.inputs) all.push(...(await this.fragments(input, chainAbove, exchange)));
         return all;
       }
       case 'stateful': {
@@ -419,19 +471,30 @@ class BatchRun implements BatchMetrics {
     }
   }
 
-  private async runJobs(jobs: { job: FragmentJob; source: number }[]): Promise<{ batches: RecordBatch[]; partitions?: RecordBatch[][] }[]> {
+  private async runJobs(
+    jobs: { job: FragmentJob; source: number }[],
+  ): Promise<{ batches: RecordBatch[]; partitions?: RecordBatch[][] }[]> {
     for (const j of jobs) if (!j.job.spec.read && j.source >= 0) this.numInputRows[j.source] += countRows(j.job.input);
-    const results = await this.executor.runFragments(jobs.map((j) => j.job), this.ctx);
+    const results = await this.executor.runFragments(
+      jobs.map((j) => j.job),
+      this.ctx,
+    );
     results.forEach((r, k) => {
       const src = jobs[k].source;
       if (src >= 0) {
         this.numInputRows[src] += r.metrics.numInputRows;
         this.numMalformed[src] += r.metrics.numMalformed;
-        for (const [k, v] of Object.entries(r.metrics.sourceMetrics ?? {})) this.sourceMetrics[src][k] = (this.sourceMetrics[src][k] ?? 0) + v;
+        for (const [k, v] of Object.entries(r.metrics.sourceMetrics ?? {}))
+          this.sourceMetrics[src][k] = (this.sourceMetrics[src][k] ?? 0) + v;
       }
       for (const [id, s] of Object.entries(r.metrics.eventTime)) {
         const acc = this.eventTime.get(Number(id)) ?? { max: -Infinity, min: Infinity, sum: 0, count: 0 };
-        this.eventTime.set(Number(id), { max: Math.max(acc.max, s.max), min: Math.min(acc.min, s.min), sum: acc.sum + s.sum, count: acc.count + s.count });
+        this.eventTime.set(Number(id), {
+          max: Math.max(acc.max, s.max),
+          min: Math.min(acc.min, s.min),
+          sum: acc.sum + s.sum,
+          count: acc.count + s.count,
+        });
       }
     });
     return results;

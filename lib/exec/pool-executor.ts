@@ -2,9 +2,15 @@ import { makeData, RecordBatch, Schema, Struct } from 'apache-arrow';
 import type { BatchContext } from './batch-context.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import type { Executor, FragmentJob } from './executor.js';
-import { acquireLanes, destroyLanes, releaseLanes, type Lane } from './worker-pool.js';
 import type { FragmentResult, StatefulResult } from './task-runner.js';
-import { reviveWorkerError, type HeldBatch, type WorkerMessage, type WorkerReply, type WorkerSetup } from './worker-protocol.js';
+import { acquireLanes, destroyLanes, type Lane, releaseLanes } from './worker-pool.js';
+import {
+  type HeldBatch,
+  reviveWorkerError,
+  type WorkerMessage,
+  type WorkerReply,
+  type WorkerSetup,
+} from './worker-protocol.js';
 
 let queryIds = 0;
 
@@ -16,7 +22,10 @@ type Rows = { lane: number; held: number } | { bytes: Uint8Array };
  * row count, and no columns, which any attempt to read would find missing instead of reading wrong data.
  */
 function heldPlaceholder(numRows: number): RecordBatch {
-  return new RecordBatch(new Schema([]), makeData({ type: new Struct([]), length: numRows, nullCount: 0, children: [] }));
+  return new RecordBatch(
+    new Schema([]),
+    makeData({ type: new Struct([]), length: numRows, nullCount: 0, children: [] }),
+  );
 }
 
 /**
@@ -33,12 +42,15 @@ export class PoolExecutor implements Executor {
   /** Exchange partitions as the fragments returned them, for the stateful tasks they are sent to next. */
   private readonly rowsOf = new WeakMap<RecordBatch, Rows>();
 
-  constructor(readonly threads: number, private readonly setup: WorkerSetup) {
+  constructor(
+    readonly threads: number,
+    private readonly setup: WorkerSetup,
+  ) {
     this.lanes = acquireLanes(threads, setup.workerFile);
   }
 
   private async call(lane: number, msg: WorkerMessage, transfer: ArrayBuffer[]): Promise<WorkerReply> {
-    const reply = await this.lanes[lane].run(msg, { transferList: transfer }) as WorkerReply;
+    const reply = (await this.lanes[lane].run(msg, { transferList: transfer })) as WorkerReply;
     if (reply.kind === 'error') throw reviveWorkerError(reply.error);
     return reply;
   }
@@ -49,20 +61,28 @@ export class PoolExecutor implements Executor {
    * counts) and returns the others as IPC bytes, which runStateful forwards without encoding them again.
    */
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
-    return Promise.all(jobs.map(async (job) => {
-      const input = encodeBatches(job.input);
-      const lane = this.next++ % this.lanes.length;
-      const msg: WorkerMessage = {
-        kind: 'fragment', query: this.query, setup: this.setup, spec: job.spec, input, ctx, keep: { lane, lanes: this.lanes.length },
-      };
-      const reply = await this.call(lane, msg, transferListOf(input));
-      if (reply.kind !== 'fragment') throw new Error('worker answered a fragment task with ' + reply.kind);
-      return {
-        batches: decodeBatches(reply.batches),
-        partitions: reply.partitions?.map((rows) => rows.map((r) => this.partitionBatch(lane, r))),
-        metrics: reply.metrics,
-      };
-    }));
+    return Promise.all(
+      jobs.map(async (job) => {
+        const input = encodeBatches(job.input);
+        const lane = this.next++ % this.lanes.length;
+        const msg: WorkerMessage = {
+          kind: 'fragment',
+          query: this.query,
+          setup: this.setup,
+          spec: job.spec,
+          input,
+          ctx,
+          keep: { lane, lanes: this.lanes.length },
+        };
+        const reply = await this.call(lane, msg, transferListOf(input));
+        if (reply.kind !== 'fragment') throw new Error('worker answered a fragment task with ' + reply.kind);
+        return {
+          batches: decodeBatches(reply.batches),
+          partitions: reply.partitions?.map((rows) => rows.map((r) => this.partitionBatch(lane, r))),
+          metrics: reply.metrics,
+        };
+      }),
+    );
   }
 
   private partitionBatch(lane: number, r: Uint8Array | HeldBatch): RecordBatch {
@@ -81,14 +101,24 @@ export class PoolExecutor implements Executor {
    * returned: their bytes are transferred to the worker, so they are unreadable here afterwards.
    */
   async runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]> {
-    return Promise.all(partitions.map(async (rows, p) => {
-      const lane = p % this.lanes.length;
-      const input = rows.map((b) => this.statefulInput(lane, b));
-      const msg: WorkerMessage = { kind: 'stateful', query: this.query, setup: this.setup, nodeId, partition: p, input, ctx };
-      const reply = await this.call(lane, msg, transferListOf(input));
-      if (reply.kind !== 'stateful') throw new Error('worker answered a stateful task with ' + reply.kind);
-      return { batches: decodeBatches(reply.batches), late: decodeBatches(reply.late), metrics: reply.metrics };
-    }));
+    return Promise.all(
+      partitions.map(async (rows, p) => {
+        const lane = p % this.lanes.length;
+        const input = rows.map((b) => this.statefulInput(lane, b));
+        const msg: WorkerMessage = {
+          kind: 'stateful',
+          query: this.query,
+          setup: this.setup,
+          nodeId,
+          partition: p,
+          input,
+          ctx,
+        };
+        const reply = await this.call(lane, msg, transferListOf(input));
+        if (reply.kind !== 'stateful') throw new Error('worker answered a stateful task with ' + reply.kind);
+        return { batches: decodeBatches(reply.batches), late: decodeBatches(reply.late), metrics: reply.metrics };
+      }),
+    );
   }
 
   private statefulInput(lane: number, b: RecordBatch): Uint8Array | HeldBatch {
@@ -96,7 +126,8 @@ export class PoolExecutor implements Executor {
     if (!rows) return encodeBatches([b])[0];
     this.rowsOf.delete(b);
     if ('bytes' in rows) return rows.bytes;
-    if (rows.lane !== lane) throw new Error(`rows held by worker lane ${rows.lane} were sent to a stateful task on lane ${lane}`);
+    if (rows.lane !== lane)
+      throw new Error(`rows held by worker lane ${rows.lane} were sent to a stateful task on lane ${lane}`);
     return { held: rows.held, numRows: b.numRows };
   }
 
@@ -108,7 +139,9 @@ export class PoolExecutor implements Executor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const forgot = await Promise.allSettled(this.lanes.map((_, i) => this.call(i, { kind: 'close', query: this.query }, [])));
+    const forgot = await Promise.allSettled(
+      this.lanes.map((_, i) => this.call(i, { kind: 'close', query: this.query }, [])),
+    );
     releaseLanes(this.lanes.filter((_, i) => forgot[i].status === 'fulfilled'));
     await destroyLanes(this.lanes.filter((_, i) => forgot[i].status === 'rejected'));
   }

@@ -66,18 +66,32 @@ export class ProgressReporter {
   /** Reports the progress of the batch of `entry` once it is committed. */
   finishBatch(run: BatchMetrics, entry: OffsetEntry, numOutputRows: number): void {
     const d = this.durations;
-    const durationMs = { ...d, triggerExecution: performance.now() - this.batchStartedAt + d.latestOffset + d.walCommit };
+    const durationMs = {
+      ...d,
+      triggerExecution: performance.now() - this.batchStartedAt + d.latestOffset + d.walCommit,
+    };
     this.onProgress(this.progress(run, entry, durationMs, numOutputRows));
   }
 
-  private progress(run: BatchMetrics, entry: OffsetEntry, durationMs: QueryProgress['durationMs'], numOutputRows: number): QueryProgress {
+  private progress(
+    run: BatchMetrics,
+    entry: OffsetEntry,
+    durationMs: QueryProgress['durationMs'],
+    numOutputRows: number,
+  ): QueryProgress {
     const secs = Math.max(durationMs.triggerExecution, 0.001) / 1000;
     const sinceLast = this.lastProgressAt > 0 ? (performance.now() - this.lastProgressAt) / 1000 : secs;
     this.lastProgressAt = performance.now();
     const numInputRows = run.numInputRows.reduce((a, b) => a + b, 0);
-    const ev = [...run.eventTime.values()].reduce((acc, s) => ({
-      max: Math.max(acc.max, s.max), min: Math.min(acc.min, s.min), sum: acc.sum + s.sum, count: acc.count + s.count,
-    }), { max: -Infinity, min: Infinity, sum: 0, count: 0 });
+    const ev = [...run.eventTime.values()].reduce(
+      (acc, s) => ({
+        max: Math.max(acc.max, s.max),
+        min: Math.min(acc.min, s.min),
+        sum: acc.sum + s.sum,
+        count: acc.count + s.count,
+      }),
+      { max: -Infinity, min: Infinity, sum: 0, count: 0 },
+    );
     const iso = (ms: number): string => new Date(ms).toISOString();
     const sources: SourceProgress[] = this.sources.map((source, i) => ({
       description: source.description,
@@ -91,14 +105,21 @@ export class ProgressReporter {
     }));
     const stateOperators = this.statefulNodes.map((n) => stateProgress(n, run.stateResults.get(n.id) ?? []));
     return {
-      id: this.query.id, runId: this.query.runId, name: this.query.name, timestamp: iso(Date.now()), batchId: entry.batchId,
-      numInputRows, inputRowsPerSecond: numInputRows / sinceLast, processedRowsPerSecond: numInputRows / secs,
+      id: this.query.id,
+      runId: this.query.runId,
+      name: this.query.name,
+      timestamp: iso(Date.now()),
+      batchId: entry.batchId,
+      numInputRows,
+      inputRowsPerSecond: numInputRows / sinceLast,
+      processedRowsPerSecond: numInputRows / secs,
       durationMs,
       eventTime: {
         watermark: iso(entry.batchWatermarkMs),
         ...(ev.count > 0 ? { min: iso(ev.min), max: iso(ev.max), avg: iso(ev.sum / ev.count) } : {}),
       },
-      stateOperators, sources,
+      stateOperators,
+      sources,
       sink: { description: this.sink.description, numOutputRows },
     };
   }
@@ -130,7 +151,10 @@ function stateProgress(node: StatefulNode, rs: StatefulResult[]): StateOperatorP
  * `{ metrics }` when there are any, so progress without source metrics keeps its shape: the source's own
  * figures plus its read tasks' counters (a counter both report, e.g. lost offsets, adds up).
  */
-function withMetrics(fromTasks: Record<string, number>, fromSource: Record<string, number>): { metrics?: Record<string, number> } {
+function withMetrics(
+  fromTasks: Record<string, number>,
+  fromSource: Record<string, number>,
+): { metrics?: Record<string, number> } {
   const metrics = { ...fromSource };
   for (const [k, v] of Object.entries(fromTasks)) metrics[k] = (metrics[k] ?? 0) + v;
   return Object.keys(metrics).length > 0 ? { metrics } : {};

@@ -1,8 +1,16 @@
 import type { Data, RecordBatch } from 'apache-arrow';
-import { Field, Schema } from 'apache-arrow';
-import { batchFromRows, batchOf, countRows, inferSchema, int64ToNumbers, rowsFromBatch, takeRows } from '../arrow/index.js';
+import { type Field, Schema } from 'apache-arrow';
+import {
+  batchFromRows,
+  batchOf,
+  countRows,
+  inferSchema,
+  int64ToNumbers,
+  rowsFromBatch,
+  takeRows,
+} from '../arrow/index.js';
 import { UserCodeError } from '../errors.js';
-import { bindExpression, filterIndices, type BoundExpression } from '../plan/expression-eval.js';
+import { type BoundExpression, bindExpression, filterIndices } from '../plan/expression-eval.js';
 import type { MapNode, PlanNode, ProjectNode, StatefulNode, WatermarkNode } from '../plan/logical-plan.js';
 import { nodeName } from '../plan/logical-plan.js';
 import { newOperatorMetrics } from '../plan/stateful-operator.js';
@@ -31,7 +39,9 @@ export interface StatefulResult {
 function lookup<K extends PlanNode['kind']>(index: PlanIndex, id: number, kind?: K): Extract<PlanNode, { kind: K }> {
   const node = index.get(id);
   if (!node || (kind && node.kind !== kind)) {
-    throw new Error(`operator #${id} is not in this thread's plan: the app module built a different query here (its build function must be deterministic)`);
+    throw new Error(
+      `operator #${id} is not in this thread's plan: the app module built a different query here (its build function must be deterministic)`,
+    );
   }
   return node as Extract<PlanNode, { kind: K }>;
 }
@@ -59,7 +69,10 @@ function applyRowFunction(node: MapNode, batch: RecordBatch, ctx: BatchContext):
 }
 
 /** A projection bound to one input schema: output schema and column evaluators, built once per schema. */
-interface BoundProject { schema: Schema; sources: (number | BoundExpression)[]; }
+interface BoundProject {
+  schema: Schema;
+  sources: (number | BoundExpression)[];
+}
 
 const boundProjects = new WeakMap<ProjectNode, WeakMap<Schema, BoundProject>>();
 
@@ -74,7 +87,13 @@ function bindProject(node: ProjectNode, input: Schema): BoundProject {
   for (const c of node.columns) {
     const b = bindExpression(c, input);
     const at = node.keepInput ? fields.findIndex((x) => x.name === b.field.name) : -1;
-    if (at >= 0) { fields[at] = b.field; sources[at] = b; } else { fields.push(b.field); sources.push(b); }
+    if (at >= 0) {
+      fields[at] = b.field;
+      sources[at] = b;
+    } else {
+      fields.push(b.field);
+      sources.push(b);
+    }
   }
   const bound = { schema: new Schema(fields), sources };
   perSchema.set(input, bound);
@@ -84,14 +103,22 @@ function bindProject(node: ProjectNode, input: Schema): BoundProject {
 function applyProject(node: ProjectNode, batch: RecordBatch, ctx: BatchContext): RecordBatch {
   const evalCtx = { batchTimestampMs: ctx.batchTimestampMs };
   const bound = bindProject(node, batch.schema);
-  const children: Data[] = bound.sources.map((src) => (typeof src === 'number' ? batch.data.children[src] : src.evaluate(batch, evalCtx)));
+  const children: Data[] = bound.sources.map((src) =>
+    typeof src === 'number' ? batch.data.children[src] : src.evaluate(batch, evalCtx),
+  );
   return batchOf(bound.schema, children, batch.numRows);
 }
 
 function observeEventTime(node: WatermarkNode, batch: RecordBatch, stats: Record<number, EventTimeStats>): void {
   const i = batch.schema.fields.findIndex((f) => f.name === node.column);
   if (i < 0) {
-    throw new UserCodeError(nodeName(node), -1, new Error(`withWatermark column '${node.column}' is not in the rows (columns: ${batch.schema.fields.map((f) => f.name).join(', ')})`));
+    throw new UserCodeError(
+      nodeName(node),
+      -1,
+      new Error(
+        `withWatermark column '${node.column}' is not in the rows (columns: ${batch.schema.fields.map((f) => f.name).join(', ')})`,
+      ),
+    );
   }
   const data = batch.data.children[i];
   const raw = data.values as ArrayLike<number> | BigInt64Array;
@@ -112,7 +139,8 @@ function applyNode(node: PlanNode, batches: RecordBatch[], ctx: BatchContext, me
   const out: RecordBatch[] = [];
   for (const b of batches) {
     switch (node.kind) {
-      case 'map': case 'flatMap': {
+      case 'map':
+      case 'flatMap': {
         const r = applyRowFunction(node, b, ctx);
         if (r) out.push(r);
         break;
@@ -123,7 +151,9 @@ function applyNode(node: PlanNode, batches: RecordBatch[], ctx: BatchContext, me
         else {
           const rows = rowsFromBatch(b);
           const keep: number[] = [];
-          userCall(node, ctx, () => { for (let i = 0; i < rows.length; i++) if (node.fn!(rows[i])) keep.push(i); });
+          userCall(node, ctx, () => {
+            for (let i = 0; i < rows.length; i++) if (node.fn!(rows[i])) keep.push(i);
+          });
           idx = keep;
         }
         if (idx.length === b.numRows) out.push(b);
@@ -155,7 +185,12 @@ function partitionsOfRows(node: StatefulNode, b: RecordBatch, numPartitions: num
 }
 
 /** Splits rows by the state partition of their grouping key, keeping their order within each partition. */
-function exchange(node: StatefulNode, batches: RecordBatch[], numPartitions: number, ctx: BatchContext): RecordBatch[][] {
+function exchange(
+  node: StatefulNode,
+  batches: RecordBatch[],
+  numPartitions: number,
+  ctx: BatchContext,
+): RecordBatch[][] {
   const parts: RecordBatch[][] = Array.from({ length: numPartitions }, () => []);
   for (const b of batches) {
     if (b.numRows === 0) continue;
@@ -174,7 +209,12 @@ function exchange(node: StatefulNode, batches: RecordBatch[], numPartitions: num
 }
 
 /** Runs one fragment: read (or take the given input), apply the stateless chain, partition if asked. */
-export async function runFragment(index: PlanIndex, spec: FragmentSpec, input: RecordBatch[], ctx: BatchContext): Promise<FragmentResult> {
+export async function runFragment(
+  index: PlanIndex,
+  spec: FragmentSpec,
+  input: RecordBatch[],
+  ctx: BatchContext,
+): Promise<FragmentResult> {
   const metrics: FragmentMetrics = { numInputRows: 0, numMalformed: 0, eventTime: {} };
   let batches = input;
   if (spec.read) {
@@ -192,7 +232,12 @@ export async function runFragment(index: PlanIndex, spec: FragmentSpec, input: R
 
 /** Runs one state partition of a stateful operator and commits its state as version batchId. */
 export async function runStatefulPartition(
-  index: PlanIndex, nodeId: number, partition: number, input: RecordBatch[], ctx: BatchContext, stores: StateStoreCache,
+  index: PlanIndex,
+  nodeId: number,
+  partition: number,
+  input: RecordBatch[],
+  ctx: BatchContext,
+  stores: StateStoreCache,
 ): Promise<StatefulResult> {
   const node = lookup(index, nodeId, 'stateful');
   // Store version N is the state after N batches (version 0 is empty): batch B reads B and writes B + 1.
@@ -202,9 +247,17 @@ export async function runStatefulPartition(
   let batches: RecordBatch[];
   try {
     batches = await node.operator.process(input, {
-      batchId: ctx.batchId, partition, numPartitions: ctx.numStatePartitions, state: store,
-      watermarkMs: ctx.watermarkMs, eventTimeColumn: ctx.eventTimeColumns[nodeId], processingTimeMs: ctx.batchTimestampMs,
-      outputMode: ctx.outputMode, metrics, late, lateOutput: ctx.lateOutput,
+      batchId: ctx.batchId,
+      partition,
+      numPartitions: ctx.numStatePartitions,
+      state: store,
+      watermarkMs: ctx.watermarkMs,
+      eventTimeColumn: ctx.eventTimeColumns[nodeId],
+      processingTimeMs: ctx.batchTimestampMs,
+      outputMode: ctx.outputMode,
+      metrics,
+      late,
+      lateOutput: ctx.lateOutput,
     });
   } catch (err) {
     stores.discard(nodeId, partition);

@@ -12,7 +12,10 @@ export class WatermarkTracker {
   private readonly maxEventTime = new Map<number, number>();
   private moved = false;
 
-  constructor(private readonly watermarks: readonly WatermarkNode[], private readonly policy: 'min' | 'max') {}
+  constructor(
+    private readonly watermarks: readonly WatermarkNode[],
+    private readonly policy: 'min' | 'max',
+  ) {}
 
   /** The watermark the next batch runs with (ms). */
   get watermarkMs(): number {

@@ -21,28 +21,57 @@ export interface WorkerSetup {
  * thread outlives the queries it runs: it builds a query's plan from the setup on the first task that names
  * the query, and keeps the query's state stores apart from those of other queries.
  */
-export interface QueryTask { query: number; setup: WorkerSetup; }
+export interface QueryTask {
+  query: number;
+  setup: WorkerSetup;
+}
 
 /**
  * A record batch a worker kept in its own memory instead of sending it: an exchange partition whose
  * stateful task runs on the same thread. The stateful task names it by `held` and the worker takes it
  * back, so those rows are never encoded, transferred or decoded.
  */
-export interface HeldBatch { held: number; numRows: number; }
+export interface HeldBatch {
+  held: number;
+  numRows: number;
+}
 
 /** Exchange partitions p with p % lanes === lane stay in the thread that ran the fragment. */
-export interface KeepPartitions { lane: number; lanes: number; }
+export interface KeepPartitions {
+  lane: number;
+  lanes: number;
+}
 
 export type WorkerMessage =
-  | QueryTask & { kind: 'fragment'; spec: FragmentSpec; input: Uint8Array[]; ctx: BatchContext; keep?: KeepPartitions }
-  | QueryTask & { kind: 'stateful'; nodeId: number; partition: number; input: (Uint8Array | HeldBatch)[]; ctx: BatchContext }
+  | (QueryTask & {
+      kind: 'fragment';
+      spec: FragmentSpec;
+      input: Uint8Array[];
+      ctx: BatchContext;
+      keep?: KeepPartitions;
+    })
+  | (QueryTask & {
+      kind: 'stateful';
+      nodeId: number;
+      partition: number;
+      input: (Uint8Array | HeldBatch)[];
+      ctx: BatchContext;
+    })
   /** Drops the query's in-memory state and held batches (a failed batch), keeping its plan. */
   | { kind: 'reset'; query: number }
   /** Forgets the query: its plan and state stores. */
   | { kind: 'close'; query: number };
 
 /** An error as it crosses the thread boundary: structured clone would drop its class and fields. */
-export interface WorkerError { name: string; message: string; code?: string; hint?: string; operator?: string; batchId?: number; stack?: string; }
+export interface WorkerError {
+  name: string;
+  message: string;
+  code?: string;
+  hint?: string;
+  operator?: string;
+  batchId?: number;
+  stack?: string;
+}
 
 export type WorkerReply =
   | { kind: 'fragment'; batches: Uint8Array[]; partitions?: (Uint8Array | HeldBatch)[][]; metrics: FragmentMetrics }
@@ -54,7 +83,11 @@ export type WorkerReply =
 /** Rebuilds the error a worker reported, with its class, so the driver reports it like an in-process one. */
 export function reviveWorkerError(e: WorkerError): Error {
   if (e.name === 'UserCodeError' && e.operator !== undefined) {
-    const err = new UserCodeError(e.operator, e.batchId ?? -1, new Error(e.message.replace(/^.*? failed in batch \d+: /, '')));
+    const err = new UserCodeError(
+      e.operator,
+      e.batchId ?? -1,
+      new Error(e.message.replace(/^.*? failed in batch \d+: /, '')),
+    );
     return err;
   }
   if (e.code) return new SluiceError(e.code, e.message, e.hint);
@@ -65,9 +98,15 @@ export function reviveWorkerError(e: WorkerError): Error {
 
 /** The error as a plain object that survives postMessage. */
 export function toWorkerError(err: unknown): WorkerError {
-  if (err instanceof UserCodeError) return { name: 'UserCodeError', message: err.message, code: err.code, operator: err.operator, batchId: err.batchId };
+  if (err instanceof UserCodeError)
+    return {
+      name: 'UserCodeError',
+      message: err.message,
+      code: err.code,
+      operator: err.operator,
+      batchId: err.batchId,
+    };
   if (err instanceof SluiceError) return { name: err.name, message: err.message, code: err.code, hint: err.hint };
   const e = err instanceof Error ? err : new Error(String(err));
   return { name: e.name, message: e.message, stack: e.stack };
 }
-

@@ -84,7 +84,8 @@ export function checkActivityOptions(o: ActivityOptions): string | undefined {
   if (!(o.meanSpacingMs > 0)) return `meanSpacingMs must be > 0, got ${o.meanSpacingMs}`;
   if (!(o.meanSessionEvents >= 1)) return `meanSessionEvents must be ≥ 1, got ${o.meanSessionEvents}`;
   if (!(o.meanThinkTimeMs > 0)) return `meanThinkTimeMs must be > 0, got ${o.meanThinkTimeMs}`;
-  if (!(o.sessionGapMs > 2 * SESSION_MARGIN_MS)) return `sessionGapMs must be > ${2 * SESSION_MARGIN_MS}, got ${o.sessionGapMs}`;
+  if (!(o.sessionGapMs > 2 * SESSION_MARGIN_MS))
+    return `sessionGapMs must be > ${2 * SESSION_MARGIN_MS}, got ${o.sessionGapMs}`;
   return undefined;
 }
 
@@ -92,7 +93,10 @@ export function checkActivityOptions(o: ActivityOptions): string | undefined {
  * The activity as an iterable in event-time order. `newState` creates the state of each session (the
  * generators keep the current page or the open balance there). Throws SluiceError GEN_BAD_OPTION on invalid options.
  */
-export function* activity<S = undefined>(o: ActivityOptions, newState: () => S = () => undefined as S): Generator<ActivityEvent<S>> {
+export function* activity<S = undefined>(
+  o: ActivityOptions,
+  newState: () => S = () => undefined as S,
+): Generator<ActivityEvent<S>> {
   const bad = checkActivityOptions(o);
   if (bad) throw badOption(bad);
   const root = new Random(o.seed);
@@ -116,7 +120,7 @@ export function* activity<S = undefined>(o: ActivityOptions, newState: () => S =
     waiting.push(s.lastTs + idle, s.user);
   };
 
-  for (let produced = 0; produced < o.count;) {
+  for (let produced = 0; produced < o.count; ) {
     clock += clockRng.exponential(o.meanSpacingMs);
     let ts = Math.floor(clock);
     for (;;) {
@@ -127,11 +131,24 @@ export function* activity<S = undefined>(o: ActivityOptions, newState: () => S =
         eligible[k] = eligible[eligible.length - 1];
         eligible.pop();
         open.push({
-          user, session: sessions++, userSession: userSessions[user]++, index: 0,
-          remaining: choiceRng.geometric(o.meanSessionEvents) - 1, lastTs: ts, state: newState(),
+          user,
+          session: sessions++,
+          userSession: userSessions[user]++,
+          index: 0,
+          remaining: choiceRng.geometric(o.meanSessionEvents) - 1,
+          lastTs: ts,
+          state: newState(),
         });
         const s = open[open.length - 1];
-        yield { ts, user, session: s.session, userSession: s.userSession, index: 0, remaining: s.remaining, state: s.state };
+        yield {
+          ts,
+          user,
+          session: s.session,
+          userSession: s.userSession,
+          index: 0,
+          remaining: s.remaining,
+          state: s.state,
+        };
         if (s.remaining === 0) close(s, open.length - 1);
         produced++;
         break;
@@ -147,7 +164,13 @@ export function* activity<S = undefined>(o: ActivityOptions, newState: () => S =
         s.remaining--;
         s.lastTs = ts;
         yield {
-          ts, user: s.user, session: s.session, userSession: s.userSession, index: s.index, remaining: s.remaining, state: s.state,
+          ts,
+          user: s.user,
+          session: s.session,
+          userSession: s.userSession,
+          index: s.index,
+          remaining: s.remaining,
+          state: s.state,
         };
         if (s.remaining === 0) close(s, slot);
         produced++;

@@ -1,5 +1,5 @@
-import { badOption, isCount, idOf, withDefaults } from './common.js';
-import { Random, WeightedPicker, zipfWeights, type Seed } from './random.js';
+import { badOption, idOf, isCount, withDefaults } from './common.js';
+import { Random, type Seed, WeightedPicker, zipfWeights } from './random.js';
 
 /**
  * Bank-account operations (commands) for the bank-account app: deposits (amount > 0) and withdrawals (amount < 0)
@@ -57,11 +57,13 @@ export const BANK_DEFAULTS = {
 export function* bankEntries(options: BankOptions = {}): Generator<BankEntry> {
   const o = withDefaults<BankOptions>(BANK_DEFAULTS, options);
   if (!isCount(o.count)) throw badOption(`count must be a non-negative integer (or Infinity), got ${o.count}`);
-  if (!Number.isSafeInteger(o.accounts) || o.accounts < 1) throw badOption(`accounts must be a positive integer, got ${o.accounts}`);
+  if (!Number.isSafeInteger(o.accounts) || o.accounts < 1)
+    throw badOption(`accounts must be a positive integer, got ${o.accounts}`);
   for (const k of ['withdrawalFraction', 'overdraftFraction'] as const) {
     if (!(o[k] >= 0 && o[k] <= 1)) throw badOption(`${k} must be between 0 and 1, got ${o[k]}`);
   }
-  if (!Number.isSafeInteger(o.maxDeposit) || o.maxDeposit < 1) throw badOption(`maxDeposit must be a positive integer, got ${o.maxDeposit}`);
+  if (!Number.isSafeInteger(o.maxDeposit) || o.maxDeposit < 1)
+    throw badOption(`maxDeposit must be a positive integer, got ${o.maxDeposit}`);
   const rng = new Random(o.seed).fork('bank');
   const picker = new WeightedPicker(zipfWeights(o.accounts, 0.8).map((w, i) => [i, w] as const));
   const balances = new Float64Array(o.accounts);

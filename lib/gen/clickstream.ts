@@ -1,7 +1,12 @@
 import { activity } from './activity.js';
 import { badOption, cents, idOf } from './common.js';
-import { Random, WeightedPicker, mix32, seedHash, zipfWeights } from './random.js';
-import { SESSION_EVENT_DEFAULTS, arrivals, resolveSessionEventOptions, type SessionEventOptions } from './session-events.js';
+import { mix32, Random, seedHash, WeightedPicker, zipfWeights } from './random.js';
+import {
+  arrivals,
+  resolveSessionEventOptions,
+  SESSION_EVENT_DEFAULTS,
+  type SessionEventOptions,
+} from './session-events.js';
 
 /**
  * Clickstream events in the shape the clickstream-sessions and clickstream-metrics apps read (the Flink sessionisation and metrics jobs):
@@ -58,36 +63,85 @@ export interface ClickstreamArrival {
   late: boolean;
 }
 
-const DEVICES = new WeightedPicker<ClickstreamEvent['device']['type']>([['desktop', 50], ['mobile', 42], ['tablet', 8]]);
+const DEVICES = new WeightedPicker<ClickstreamEvent['device']['type']>([
+  ['desktop', 50],
+  ['mobile', 42],
+  ['tablet', 8],
+]);
 const COUNTRIES = new WeightedPicker<string>([
-  ['US', 30], ['IN', 10], ['GB', 8], ['DE', 7], ['BR', 6], ['FR', 5], ['CA', 5], ['JP', 4], ['AU', 3],
-  ['ES', 3], ['IT', 3], ['MX', 3], ['NL', 2], ['SE', 2], ['PL', 2], ['KR', 2], ['NG', 2], ['ZA', 1], ['AR', 1], ['SG', 1],
+  ['US', 30],
+  ['IN', 10],
+  ['GB', 8],
+  ['DE', 7],
+  ['BR', 6],
+  ['FR', 5],
+  ['CA', 5],
+  ['JP', 4],
+  ['AU', 3],
+  ['ES', 3],
+  ['IT', 3],
+  ['MX', 3],
+  ['NL', 2],
+  ['SE', 2],
+  ['PL', 2],
+  ['KR', 2],
+  ['NG', 2],
+  ['ZA', 1],
+  ['AR', 1],
+  ['SG', 1],
 ]);
 const REFERRERS = new WeightedPicker<string>([
-  ['https://www.google.com/', 45], ['(direct)', 20], ['https://www.facebook.com/', 10], ['https://www.bing.com/', 6],
-  ['https://t.co/', 5], ['https://www.instagram.com/', 5], ['https://www.reddit.com/', 4], ['https://news.ycombinator.com/', 2],
+  ['https://www.google.com/', 45],
+  ['(direct)', 20],
+  ['https://www.facebook.com/', 10],
+  ['https://www.bing.com/', 6],
+  ['https://t.co/', 5],
+  ['https://www.instagram.com/', 5],
+  ['https://www.reddit.com/', 4],
+  ['https://news.ycombinator.com/', 2],
   ['https://duckduckgo.com/', 3],
 ]);
 const CATEGORIES = ['electronics', 'books', 'clothing', 'home', 'toys', 'sports', 'beauty', 'garden'];
 const PRODUCTS = 200;
 const PRODUCT_PICKER = new WeightedPicker<number>(zipfWeights(PRODUCTS, 1.1).map((w, i) => [i + 1, w] as const));
-const CATEGORY_PICKER = new WeightedPicker<string>(zipfWeights(CATEGORIES.length, 0.8).map((w, i) => [CATEGORIES[i], w] as const));
+const CATEGORY_PICKER = new WeightedPicker<string>(
+  zipfWeights(CATEGORIES.length, 0.8).map((w, i) => [CATEGORIES[i], w] as const),
+);
 type PageKind = 'product' | 'category' | 'home' | 'search' | 'cart' | 'deals' | 'account';
-const LANDING = new WeightedPicker<PageKind>([['home', 35], ['product', 35], ['category', 20], ['deals', 5], ['search', 5]]);
+const LANDING = new WeightedPicker<PageKind>([
+  ['home', 35],
+  ['product', 35],
+  ['category', 20],
+  ['deals', 5],
+  ['search', 5],
+]);
 const NEXT_PAGE = new WeightedPicker<PageKind>([
-  ['product', 45], ['category', 20], ['home', 8], ['search', 10], ['cart', 7], ['deals', 5], ['account', 5],
+  ['product', 45],
+  ['category', 20],
+  ['home', 8],
+  ['search', 10],
+  ['cart', 7],
+  ['deals', 5],
+  ['account', 5],
 ]);
 const CLICK_PROBABILITY = 0.35;
 
 function pageUrl(kind: PageKind, rng: Random): string {
   switch (kind) {
-    case 'product': return `/products/${PRODUCT_PICKER.pick(rng)}`;
-    case 'category': return `/category/${CATEGORY_PICKER.pick(rng)}`;
-    case 'home': return '/';
-    case 'search': return '/search';
-    case 'cart': return '/cart';
-    case 'deals': return '/deals';
-    case 'account': return '/account';
+    case 'product':
+      return `/products/${PRODUCT_PICKER.pick(rng)}`;
+    case 'category':
+      return `/category/${CATEGORY_PICKER.pick(rng)}`;
+    case 'home':
+      return '/';
+    case 'search':
+      return '/search';
+    case 'cart':
+      return '/cart';
+    case 'deals':
+      return '/deals';
+    case 'account':
+      return '/account';
   }
 }
 
@@ -100,7 +154,8 @@ interface SessionPage {
 
 function resolve(options: ClickstreamOptions): Required<ClickstreamOptions> {
   const o = resolveSessionEventOptions<ClickstreamOptions>(CLICKSTREAM_DEFAULTS, options);
-  if (!Number.isSafeInteger(o.users) || o.users < 1) throw badOption(`users must be a positive integer, got ${o.users}`);
+  if (!Number.isSafeInteger(o.users) || o.users < 1)
+    throw badOption(`users must be a positive integer, got ${o.users}`);
   return o;
 }
 
@@ -123,7 +178,10 @@ export function* clickstreamArrivals(options: ClickstreamOptions = {}): Generato
     userRng.reseed(userSeed, u);
     deviceOf[u] = deviceNames.indexOf(DEVICES.pick(userRng));
     const c = COUNTRIES.pick(userRng);
-    if (!countryIndex.has(c)) { countryIndex.set(c, countryNames.length); countryNames.push(c); }
+    if (!countryIndex.has(c)) {
+      countryIndex.set(c, countryNames.length);
+      countryNames.push(c);
+    }
     countryOf[u] = countryIndex.get(c)!;
   }
 
@@ -161,7 +219,9 @@ export function* clickstreamArrivals(options: ClickstreamOptions = {}): Generato
       }
       const event: ClickstreamEvent = {
         user_id: userIds[a.user],
-        session_id: `sess-${mix32(sessionSalt ^ a.session).toString(16).padStart(8, '0')}`,
+        session_id: `sess-${mix32(sessionSalt ^ a.session)
+          .toString(16)
+          .padStart(8, '0')}`,
         event_type: type,
         page_url: s.page,
         timestamp: '',

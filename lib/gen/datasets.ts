@@ -61,16 +61,31 @@ export interface Dataset {
 }
 
 const EVENT_TIME_PARAMS: readonly GenParam[] = [
-  'startTime', 'meanSpacingMs', 'sessionGapMs', 'maxOutOfOrdernessMs', 'lateFraction', 'lateByMinMs', 'lateByMaxMs',
-  'markLate', 'timestampFormat',
+  'startTime',
+  'meanSpacingMs',
+  'sessionGapMs',
+  'maxOutOfOrdernessMs',
+  'lateFraction',
+  'lateByMinMs',
+  'lateByMaxMs',
+  'markLate',
+  'timestampFormat',
 ];
 
 /** The session-event options (clickstream, transactions) among `p`. */
 function sessionEventOptions(p: GenParams): SessionEventOptions {
   return {
-    count: p.count, seed: p.seed, startTime: p.startTime, meanSpacingMs: p.meanSpacingMs, sessionGapMs: p.sessionGapMs,
-    maxOutOfOrdernessMs: p.maxOutOfOrdernessMs, lateFraction: p.lateFraction, lateByMinMs: p.lateByMinMs,
-    lateByMaxMs: p.lateByMaxMs, markLate: p.markLate, timestampFormat: p.timestampFormat,
+    count: p.count,
+    seed: p.seed,
+    startTime: p.startTime,
+    meanSpacingMs: p.meanSpacingMs,
+    sessionGapMs: p.sessionGapMs,
+    maxOutOfOrdernessMs: p.maxOutOfOrdernessMs,
+    lateFraction: p.lateFraction,
+    lateByMinMs: p.lateByMinMs,
+    lateByMaxMs: p.lateByMaxMs,
+    markLate: p.markLate,
+    timestampFormat: p.timestampFormat,
   };
 }
 
@@ -109,7 +124,8 @@ export const DATASETS: Readonly<Record<string, Dataset>> = Object.freeze({
     description: 'Nexmark auction events {type, person|auction|bid}, JSON (the Nexmark benchmark)',
     format: 'jsonl',
     params: ['startTime', 'eventRate'],
-    records: (p: GenParams) => nexmark({ count: p.count, seed: p.seed, baseTime: p.startTime, firstEventRate: p.eventRate }),
+    records: (p: GenParams) =>
+      nexmark({ count: p.count, seed: p.seed, baseTime: p.startTime, firstEventRate: p.eventRate }),
   },
 });
 
@@ -117,8 +133,11 @@ export const DATASETS: Readonly<Record<string, Dataset>> = Object.freeze({
 export function dataset(name: string): Dataset {
   const d = Object.hasOwn(DATASETS, name) ? DATASETS[name] : undefined;
   if (!d) {
-    throw new SluiceError('GEN_UNKNOWN_DATASET', `unknown dataset '${name}'`,
-      `accepted: ${Object.keys(DATASETS).join(', ')}`);
+    throw new SluiceError(
+      'GEN_UNKNOWN_DATASET',
+      `unknown dataset '${name}'`,
+      `accepted: ${Object.keys(DATASETS).join(', ')}`,
+    );
   }
   return d;
 }

@@ -1,4 +1,4 @@
-import { badOption, isCount, cents, idOf, withDefaults } from './common.js';
+import { badOption, cents, idOf, isCount, withDefaults } from './common.js';
 import { Random, type Seed } from './random.js';
 
 /**
@@ -42,7 +42,10 @@ export const DEPOSITS_DEFAULTS = {
   zeroWinFraction: 0.3,
 } satisfies Required<DepositsOptions>;
 
-interface OpenGameSession { id: string; remaining: number }
+interface OpenGameSession {
+  id: string;
+  remaining: number;
+}
 
 /** The records behind the lines, in stream order. */
 export function* depositRecords(options: DepositsOptions = {}): Generator<DepositRecord> {
@@ -52,7 +55,8 @@ export function* depositRecords(options: DepositsOptions = {}): Generator<Deposi
     throw badOption(`concurrentSessions must be a positive integer, got ${o.concurrentSessions}`);
   }
   if (!(o.meanSessionEvents >= 1)) throw badOption(`meanSessionEvents must be ≥ 1, got ${o.meanSessionEvents}`);
-  if (!(o.zeroWinFraction >= 0 && o.zeroWinFraction <= 1)) throw badOption(`zeroWinFraction must be between 0 and 1, got ${o.zeroWinFraction}`);
+  if (!(o.zeroWinFraction >= 0 && o.zeroWinFraction <= 1))
+    throw badOption(`zeroWinFraction must be between 0 and 1, got ${o.zeroWinFraction}`);
   const rng = new Random(o.seed).fork('deposits');
   const open: OpenGameSession[] = [];
   let sessions = 0;

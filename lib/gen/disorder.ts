@@ -49,15 +49,20 @@ export function checkDisorderOptions(o: DisorderOptions): string | undefined {
   if (!Number.isSafeInteger(o.maxOutOfOrdernessMs) || o.maxOutOfOrdernessMs < 0) {
     return `maxOutOfOrdernessMs must be a non-negative integer of milliseconds, got ${o.maxOutOfOrdernessMs}`;
   }
-  if (!(o.lateFraction >= 0 && o.lateFraction <= 1)) return `lateFraction must be between 0 and 1, got ${o.lateFraction}`;
+  if (!(o.lateFraction >= 0 && o.lateFraction <= 1))
+    return `lateFraction must be between 0 and 1, got ${o.lateFraction}`;
   const min = o.lateByMinMs ?? DEFAULT_LATE_BY_MIN_MS;
   const max = o.lateByMaxMs ?? Math.max(min, DEFAULT_LATE_BY_MAX_MS);
   if (!Number.isSafeInteger(min) || min < 1) return `lateByMinMs must be an integer ≥ 1, got ${min}`;
-  if (!Number.isSafeInteger(max) || max < min) return `lateByMaxMs must be an integer ≥ lateByMinMs (${min}), got ${max}`;
+  if (!Number.isSafeInteger(max) || max < min)
+    return `lateByMaxMs must be an integer ≥ lateByMinMs (${min}), got ${max}`;
   return undefined;
 }
 
-interface Held<T> { item: T; ts: number }
+interface Held<T> {
+  item: T;
+  ts: number;
+}
 
 /**
  * Reorders `items` (whose `tsOf` must not decrease) into arrival order. Memory holds the events of

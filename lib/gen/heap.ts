@@ -23,14 +23,20 @@ export class KeyedHeap<T> {
     const values = this.values;
     const seq = this.nextSeq++;
     let i = keys.length;
-    keys.push(key); seqs.push(seq); values.push(value);
+    keys.push(key);
+    seqs.push(seq);
+    values.push(value);
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (keys[p] < key || (keys[p] === key && seqs[p] < seq)) break;
-      keys[i] = keys[p]; seqs[i] = seqs[p]; values[i] = values[p];
+      keys[i] = keys[p];
+      seqs[i] = seqs[p];
+      values[i] = values[p];
       i = p;
     }
-    keys[i] = key; seqs[i] = seq; values[i] = value;
+    keys[i] = key;
+    seqs[i] = seq;
+    values[i] = value;
   }
 
   /** Removes and returns the value with the smallest key (undefined when empty). */
@@ -44,7 +50,9 @@ export class KeyedHeap<T> {
     const key = keys[n - 1];
     const seq = seqs[n - 1];
     const value = values[n - 1];
-    keys.pop(); seqs.pop(); values.pop();
+    keys.pop();
+    seqs.pop();
+    values.pop();
     const m = n - 1;
     if (m > 0) {
       let i = 0;
@@ -53,10 +61,14 @@ export class KeyedHeap<T> {
         if (c >= m) break;
         if (c + 1 < m && (keys[c + 1] < keys[c] || (keys[c + 1] === keys[c] && seqs[c + 1] < seqs[c]))) c++;
         if (key < keys[c] || (key === keys[c] && seq < seqs[c])) break;
-        keys[i] = keys[c]; seqs[i] = seqs[c]; values[i] = values[c];
+        keys[i] = keys[c];
+        seqs[i] = seqs[c];
+        values[i] = values[c];
         i = c;
       }
-      keys[i] = key; seqs[i] = seq; values[i] = value;
+      keys[i] = key;
+      seqs[i] = seq;
+      values[i] = value;
     }
     return top;
   }

@@ -1,9 +1,9 @@
-import { Int64, RecordBatch, Schema, Field, TimestampMillisecond, Utf8, type DataType } from 'apache-arrow';
+import { type DataType, Field, Int64, type RecordBatch, Schema, TimestampMillisecond, Utf8 } from 'apache-arrow';
 import { batchOf } from '../arrow/batch-ops.js';
 import { mkData } from '../arrow/columns.js';
-import { DEFAULT_START_TIME, badOption, withDefaults } from './common.js';
-import { Random, hashString, mix32, seedHash, type Seed } from './random.js';
-import { Utf8ColumnBuilder, asciiAt, byteString, type ByteString, type Utf8Column } from './utf8.js';
+import { badOption, DEFAULT_START_TIME, withDefaults } from './common.js';
+import { hashString, mix32, Random, type Seed, seedHash } from './random.js';
+import { asciiAt, type ByteString, byteString, type Utf8Column, Utf8ColumnBuilder } from './utf8.js';
 
 /**
  * The Nexmark event generator (online auctions: Person, Auction and Bid events), following the rules of
@@ -95,17 +95,37 @@ export const NEXMARK_DEFAULTS = {
 
 /** A new person (seller or bidder). `dateTime` is epoch ms. */
 export interface Person {
-  id: number; name: string; emailAddress: string; creditCard: string; city: string; state: string;
-  dateTime: number; extra: string;
+  id: number;
+  name: string;
+  emailAddress: string;
+  creditCard: string;
+  city: string;
+  state: string;
+  dateTime: number;
+  extra: string;
 }
 /** A new auction; `initialBid` and `reserve` are in cents, `dateTime` and `expires` epoch ms. */
 export interface Auction {
-  id: number; itemName: string; description: string; initialBid: number; reserve: number;
-  dateTime: number; expires: number; seller: number; category: number; extra: string;
+  id: number;
+  itemName: string;
+  description: string;
+  initialBid: number;
+  reserve: number;
+  dateTime: number;
+  expires: number;
+  seller: number;
+  category: number;
+  extra: string;
 }
 /** A bid on an auction; `price` in cents, `dateTime` epoch ms. */
 export interface Bid {
-  auction: number; bidder: number; price: number; channel: string; url: string; dateTime: number; extra: string;
+  auction: number;
+  bidder: number;
+  price: number;
+  channel: string;
+  url: string;
+  dateTime: number;
+  extra: string;
 }
 /** One Nexmark event, tagged by kind. */
 export type NexmarkEvent =
@@ -121,20 +141,39 @@ export const BID = 2;
 /** Person columns; int64 values (ids, epoch-ms times) are in BigInt64Arrays ready for Arrow. */
 export interface PersonColumns {
   length: number;
-  id: BigInt64Array; name: Utf8Column; emailAddress: Utf8Column; creditCard: Utf8Column; city: Utf8Column;
-  state: Utf8Column; dateTime: BigInt64Array; extra: Utf8Column;
+  id: BigInt64Array;
+  name: Utf8Column;
+  emailAddress: Utf8Column;
+  creditCard: Utf8Column;
+  city: Utf8Column;
+  state: Utf8Column;
+  dateTime: BigInt64Array;
+  extra: Utf8Column;
 }
 /** Auction columns. */
 export interface AuctionColumns {
   length: number;
-  id: BigInt64Array; itemName: Utf8Column; description: Utf8Column; initialBid: BigInt64Array; reserve: BigInt64Array;
-  dateTime: BigInt64Array; expires: BigInt64Array; seller: BigInt64Array; category: BigInt64Array; extra: Utf8Column;
+  id: BigInt64Array;
+  itemName: Utf8Column;
+  description: Utf8Column;
+  initialBid: BigInt64Array;
+  reserve: BigInt64Array;
+  dateTime: BigInt64Array;
+  expires: BigInt64Array;
+  seller: BigInt64Array;
+  category: BigInt64Array;
+  extra: Utf8Column;
 }
 /** Bid columns. */
 export interface BidColumns {
   length: number;
-  auction: BigInt64Array; bidder: BigInt64Array; price: BigInt64Array; channel: Utf8Column; url: Utf8Column;
-  dateTime: BigInt64Array; extra: Utf8Column;
+  auction: BigInt64Array;
+  bidder: BigInt64Array;
+  price: BigInt64Array;
+  channel: Utf8Column;
+  url: Utf8Column;
+  dateTime: BigInt64Array;
+  extra: Utf8Column;
 }
 /**
  * Events `first .. first + count − 1` as columns, one table per kind, each in event order. `kind[i]` is
@@ -163,8 +202,12 @@ const SPACE = 32;
 const TWO_POW_32 = 4294967296;
 
 const US_STATES = 'AZ,CA,ID,OR,WA,WY'.split(',').map((x) => byteString(x));
-const US_CITIES = 'Phoenix,Los Angeles,San Francisco,Boise,Portland,Bend,Redmond,Seattle,Kent,Cheyenne'.split(',').map((x) => byteString(x));
-const FIRST_NAMES = 'Peter,Paul,Luke,John,Saul,Vicky,Kate,Julie,Sarah,Deiter,Walter'.split(',').map((x) => byteString(x));
+const US_CITIES = 'Phoenix,Los Angeles,San Francisco,Boise,Portland,Bend,Redmond,Seattle,Kent,Cheyenne'
+  .split(',')
+  .map((x) => byteString(x));
+const FIRST_NAMES = 'Peter,Paul,Luke,John,Saul,Vicky,Kate,Julie,Sarah,Deiter,Walter'
+  .split(',')
+  .map((x) => byteString(x));
 const LAST_NAMES = 'Shultz,Abrams,Spencer,White,Bartels,Walton,Smith,Jones,Noris'.split(',').map((x) => byteString(x));
 const HOT_CHANNELS = ['Google', 'Facebook', 'Baidu', 'Apple'];
 const DOT_COM = byteString('.com');
@@ -172,7 +215,9 @@ const URL_PREFIX = 'https://www.nexmark.com/';
 const URL_SUFFIX = '/item.htm?query=1';
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
-  throw new Error('the Nexmark column generator writes int64 values as little-endian words and needs a little-endian CPU');
+  throw new Error(
+    'the Nexmark column generator writes int64 values as little-endian words and needs a little-endian CPU',
+  );
 }
 
 /** A BigInt64Array and an Int32Array alias of it: int64 values are written as two words, no BigInt per value. */
@@ -190,7 +235,9 @@ function setI64(words: Int32Array, i: number, v: number): void {
 /** ASCII strings as one byte string and `length + 1` offsets. */
 function stringTable(values: string[]): { strings: ByteString; offsets: Int32Array } {
   const offsets = new Int32Array(values.length + 1);
-  values.forEach((v, i) => { offsets[i + 1] = offsets[i] + v.length; });
+  values.forEach((v, i) => {
+    offsets[i + 1] = offsets[i] + v.length;
+  });
   return { strings: byteString(values.join('')), offsets };
 }
 
@@ -198,7 +245,10 @@ function stringTable(values: string[]): { strings: ByteString; offsets: Int32Arr
 function absReverse32(x: number): number {
   let v = x >>> 0;
   let r = 0;
-  for (let i = 0; i < 32; i++) { r = (r << 1) | (v & 1); v >>>= 1; }
+  for (let i = 0; i < 32; i++) {
+    r = (r << 1) | (v & 1);
+    v >>>= 1;
+  }
   return Math.abs(r | 0);
 }
 
@@ -221,12 +271,23 @@ export class NexmarkGenerator {
 
   constructor(options: NexmarkOptions = {}) {
     const c = withDefaults<NexmarkOptions>(NEXMARK_DEFAULTS, options);
-    for (const k of ['personProportion', 'auctionProportion', 'bidProportion', 'hotAuctionRatio', 'hotSellersRatio',
-      'hotBiddersRatio', 'numInFlightAuctions', 'numActivePeople', 'outOfOrderGroupSize'] as const) {
-      if (!Number.isSafeInteger(c[k]) || c[k] < 1) throw badOption(`nexmark ${k} must be a positive integer, got ${c[k]}`);
+    for (const k of [
+      'personProportion',
+      'auctionProportion',
+      'bidProportion',
+      'hotAuctionRatio',
+      'hotSellersRatio',
+      'hotBiddersRatio',
+      'numInFlightAuctions',
+      'numActivePeople',
+      'outOfOrderGroupSize',
+    ] as const) {
+      if (!Number.isSafeInteger(c[k]) || c[k] < 1)
+        throw badOption(`nexmark ${k} must be a positive integer, got ${c[k]}`);
     }
     for (const k of ['avgPersonByteSize', 'avgAuctionByteSize', 'avgBidByteSize', 'firstEventId'] as const) {
-      if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw badOption(`nexmark ${k} must be a non-negative integer, got ${c[k]}`);
+      if (!Number.isSafeInteger(c[k]) || c[k] < 0)
+        throw badOption(`nexmark ${k} must be a non-negative integer, got ${c[k]}`);
     }
     if (!(c.firstEventRate > 0) || !Number.isFinite(c.firstEventRate)) {
       throw badOption(`nexmark firstEventRate must be a positive number of events per second, got ${c.firstEventRate}`);
@@ -336,15 +397,18 @@ export class NexmarkGenerator {
 
   /** Generates events `first .. first + count − 1` straight into columns (the fast path for a columnar engine). */
   columns(first: number, count: number): NexmarkColumns {
-    if (!Number.isSafeInteger(first) || first < 0) throw badOption(`the first Nexmark event must be a non-negative integer, got ${first}`);
-    if (!Number.isSafeInteger(count) || count < 0) throw badOption(`the Nexmark event count must be a non-negative integer, got ${count}`);
+    if (!Number.isSafeInteger(first) || first < 0)
+      throw badOption(`the first Nexmark event must be a non-negative integer, got ${first}`);
+    if (!Number.isSafeInteger(count) || count < 0)
+      throw badOption(`the Nexmark event count must be a non-negative integer, got ${count}`);
     const kind = new Uint8Array(count);
     let persons = 0;
     let auctions = 0;
     for (let i = 0; i < count; i++) {
       const k = this.kindOf(first + i);
       kind[i] = k;
-      if (k === PERSON) persons++; else if (k === AUCTION) auctions++;
+      if (k === PERSON) persons++;
+      else if (k === AUCTION) auctions++;
     }
     const filler = new ColumnFiller(this, persons, auctions, count - persons - auctions);
     for (let i = 0; i < count; i++) {
@@ -413,7 +477,13 @@ function letterPool(seedWord: number): ByteString {
  * rather than fresh random letters: `extra` is padding no query reads, and one copy is several times
  * cheaper than drawing every letter.
  */
-function nextExtra(rng: Random, b: Utf8ColumnBuilder, currentSize: number, averageSize: number, pool: ByteString): void {
+function nextExtra(
+  rng: Random,
+  b: Utf8ColumnBuilder,
+  currentSize: number,
+  averageSize: number,
+  pool: ByteString,
+): void {
   if (currentSize > averageSize) return;
   const desired = averageSize - currentSize;
   const delta = Math.round(desired * 0.2);
@@ -442,19 +512,44 @@ class ColumnFiller {
   private pi = 0;
   private ai = 0;
   private bi = 0;
-  private readonly pId; private readonly pName; private readonly pEmail; private readonly pCard; private readonly pCity;
-  private readonly pState; private readonly pTime; private readonly pExtra;
-  private readonly aId; private readonly aName; private readonly aDesc; private readonly aInitial; private readonly aReserve;
-  private readonly aTime; private readonly aExpires; private readonly aSeller; private readonly aCategory; private readonly aExtra;
-  private readonly bAuction; private readonly bBidder; private readonly bPrice; private readonly bChannel; private readonly bUrl;
-  private readonly bTime; private readonly bExtra;
+  private readonly pId;
+  private readonly pName;
+  private readonly pEmail;
+  private readonly pCard;
+  private readonly pCity;
+  private readonly pState;
+  private readonly pTime;
+  private readonly pExtra;
+  private readonly aId;
+  private readonly aName;
+  private readonly aDesc;
+  private readonly aInitial;
+  private readonly aReserve;
+  private readonly aTime;
+  private readonly aExpires;
+  private readonly aSeller;
+  private readonly aCategory;
+  private readonly aExtra;
+  private readonly bAuction;
+  private readonly bBidder;
+  private readonly bPrice;
+  private readonly bChannel;
+  private readonly bUrl;
+  private readonly bTime;
+  private readonly bExtra;
 
-  constructor(private readonly g: NexmarkGenerator, persons: number, auctions: number, bids: number) {
+  constructor(
+    private readonly g: NexmarkGenerator,
+    persons: number,
+    auctions: number,
+    bids: number,
+  ) {
     const c = g.config;
     this.c = c;
     this.pool = g.letters;
-    this.numEventsForAuctions = Math.floor((c.numInFlightAuctions * (c.personProportion + c.auctionProportion + c.bidProportion))
-      / c.auctionProportion);
+    this.numEventsForAuctions = Math.floor(
+      (c.numInFlightAuctions * (c.personProportion + c.auctionProportion + c.bidProportion)) / c.auctionProportion,
+    );
     this.pId = int64Column(persons);
     this.pName = new Utf8ColumnBuilder(persons, 12);
     this.pEmail = new Utf8ColumnBuilder(persons, 12);
@@ -496,7 +591,8 @@ class ColumnFiller {
     setI64(this.bAuction.words, i, auction + FIRST_AUCTION_ID);
     setI64(this.bBidder.words, i, bidder + FIRST_PERSON_ID);
     setI64(this.bPrice.words, i, nextPrice(rng));
-    const channel = rng.int(HOT_CHANNELS_RATIO) > 0 ? CHANNELS_NUMBER + rng.int(HOT_CHANNELS.length) : rng.int(CHANNELS_NUMBER);
+    const channel =
+      rng.int(HOT_CHANNELS_RATIO) > 0 ? CHANNELS_NUMBER + rng.int(HOT_CHANNELS.length) : rng.int(CHANNELS_NUMBER);
     const names = g.channelNames;
     const urls = g.channelUrls;
     this.bChannel.putRange(names.strings, names.offsets[channel], names.offsets[channel + 1]);
@@ -584,18 +680,38 @@ class ColumnFiller {
   finish(): { person: PersonColumns; auction: AuctionColumns; bid: BidColumns } {
     return {
       person: {
-        length: this.pi, id: this.pId.values, name: this.pName.finish(), emailAddress: this.pEmail.finish(),
-        creditCard: this.pCard.finish(), city: this.pCity.finish(), state: this.pState.finish(), dateTime: this.pTime.values,
+        length: this.pi,
+        id: this.pId.values,
+        name: this.pName.finish(),
+        emailAddress: this.pEmail.finish(),
+        creditCard: this.pCard.finish(),
+        city: this.pCity.finish(),
+        state: this.pState.finish(),
+        dateTime: this.pTime.values,
         extra: this.pExtra.finish(),
       },
       auction: {
-        length: this.ai, id: this.aId.values, itemName: this.aName.finish(), description: this.aDesc.finish(),
-        initialBid: this.aInitial.values, reserve: this.aReserve.values, dateTime: this.aTime.values,
-        expires: this.aExpires.values, seller: this.aSeller.values, category: this.aCategory.values, extra: this.aExtra.finish(),
+        length: this.ai,
+        id: this.aId.values,
+        itemName: this.aName.finish(),
+        description: this.aDesc.finish(),
+        initialBid: this.aInitial.values,
+        reserve: this.aReserve.values,
+        dateTime: this.aTime.values,
+        expires: this.aExpires.values,
+        seller: this.aSeller.values,
+        category: this.aCategory.values,
+        extra: this.aExtra.finish(),
       },
       bid: {
-        length: this.bi, auction: this.bAuction.values, bidder: this.bBidder.values, price: this.bPrice.values,
-        channel: this.bChannel.finish(), url: this.bUrl.finish(), dateTime: this.bTime.values, extra: this.bExtra.finish(),
+        length: this.bi,
+        auction: this.bAuction.values,
+        bidder: this.bBidder.values,
+        price: this.bPrice.values,
+        channel: this.bChannel.finish(),
+        url: this.bUrl.finish(),
+        dateTime: this.bTime.values,
+        extra: this.bExtra.finish(),
       },
     };
   }
@@ -604,26 +720,43 @@ class ColumnFiller {
 /** Row `i` of person columns as an object. */
 export function personAt(p: PersonColumns, i: number): Person {
   return {
-    id: Number(p.id[i]), name: asciiAt(p.name, i), emailAddress: asciiAt(p.emailAddress, i),
-    creditCard: asciiAt(p.creditCard, i), city: asciiAt(p.city, i), state: asciiAt(p.state, i),
-    dateTime: Number(p.dateTime[i]), extra: asciiAt(p.extra, i),
+    id: Number(p.id[i]),
+    name: asciiAt(p.name, i),
+    emailAddress: asciiAt(p.emailAddress, i),
+    creditCard: asciiAt(p.creditCard, i),
+    city: asciiAt(p.city, i),
+    state: asciiAt(p.state, i),
+    dateTime: Number(p.dateTime[i]),
+    extra: asciiAt(p.extra, i),
   };
 }
 
 /** Row `i` of auction columns as an object. */
 export function auctionAt(a: AuctionColumns, i: number): Auction {
   return {
-    id: Number(a.id[i]), itemName: asciiAt(a.itemName, i), description: asciiAt(a.description, i),
-    initialBid: Number(a.initialBid[i]), reserve: Number(a.reserve[i]), dateTime: Number(a.dateTime[i]),
-    expires: Number(a.expires[i]), seller: Number(a.seller[i]), category: Number(a.category[i]), extra: asciiAt(a.extra, i),
+    id: Number(a.id[i]),
+    itemName: asciiAt(a.itemName, i),
+    description: asciiAt(a.description, i),
+    initialBid: Number(a.initialBid[i]),
+    reserve: Number(a.reserve[i]),
+    dateTime: Number(a.dateTime[i]),
+    expires: Number(a.expires[i]),
+    seller: Number(a.seller[i]),
+    category: Number(a.category[i]),
+    extra: asciiAt(a.extra, i),
   };
 }
 
 /** Row `i` of bid columns as an object. */
 export function bidAt(b: BidColumns, i: number): Bid {
   return {
-    auction: Number(b.auction[i]), bidder: Number(b.bidder[i]), price: Number(b.price[i]), channel: asciiAt(b.channel, i),
-    url: asciiAt(b.url, i), dateTime: Number(b.dateTime[i]), extra: asciiAt(b.extra, i),
+    auction: Number(b.auction[i]),
+    bidder: Number(b.bidder[i]),
+    price: Number(b.price[i]),
+    channel: asciiAt(b.channel, i),
+    url: asciiAt(b.url, i),
+    dateTime: Number(b.dateTime[i]),
+    extra: asciiAt(b.extra, i),
   };
 }
 
@@ -639,17 +772,43 @@ const STR = (): DataType => new Utf8();
 
 /** Arrow schemas of the three Nexmark tables (the reference's field names; times are timestamp[ms, UTC]). */
 export const NEXMARK_SCHEMAS = {
-  person: new Schema([
-    ['id', I64], ['name', STR], ['emailAddress', STR], ['creditCard', STR], ['city', STR], ['state', STR],
-    ['dateTime', TS], ['extra', STR],
-  ].map(([n, t]) => new Field(n as string, (t as () => DataType)(), false))),
-  auction: new Schema([
-    ['id', I64], ['itemName', STR], ['description', STR], ['initialBid', I64], ['reserve', I64], ['dateTime', TS],
-    ['expires', TS], ['seller', I64], ['category', I64], ['extra', STR],
-  ].map(([n, t]) => new Field(n as string, (t as () => DataType)(), false))),
-  bid: new Schema([
-    ['auction', I64], ['bidder', I64], ['price', I64], ['channel', STR], ['url', STR], ['dateTime', TS], ['extra', STR],
-  ].map(([n, t]) => new Field(n as string, (t as () => DataType)(), false))),
+  person: new Schema(
+    [
+      ['id', I64],
+      ['name', STR],
+      ['emailAddress', STR],
+      ['creditCard', STR],
+      ['city', STR],
+      ['state', STR],
+      ['dateTime', TS],
+      ['extra', STR],
+    ].map(([n, t]) => new Field(n as string, (t as () => DataType)(), false)),
+  ),
+  auction: new Schema(
+    [
+      ['id', I64],
+      ['itemName', STR],
+      ['description', STR],
+      ['initialBid', I64],
+      ['reserve', I64],
+      ['dateTime', TS],
+      ['expires', TS],
+      ['seller', I64],
+      ['category', I64],
+      ['extra', STR],
+    ].map(([n, t]) => new Field(n as string, (t as () => DataType)(), false)),
+  ),
+  bid: new Schema(
+    [
+      ['auction', I64],
+      ['bidder', I64],
+      ['price', I64],
+      ['channel', STR],
+      ['url', STR],
+      ['dateTime', TS],
+      ['extra', STR],
+    ].map(([n, t]) => new Field(n as string, (t as () => DataType)(), false)),
+  ),
 };
 
 function columnData(type: DataType, col: BigInt64Array | Utf8Column, length: number) {
@@ -659,11 +818,19 @@ function columnData(type: DataType, col: BigInt64Array | Utf8Column, length: num
 
 function tableBatch(schema: Schema, cols: object, length: number): RecordBatch {
   const byName = cols as Record<string, BigInt64Array | Utf8Column>;
-  return batchOf(schema, schema.fields.map((f) => columnData(f.type, byName[f.name], length)), length);
+  return batchOf(
+    schema,
+    schema.fields.map((f) => columnData(f.type, byName[f.name], length)),
+    length,
+  );
 }
 
 /** Nexmark columns as three Arrow record batches (zero-copy views of the typed arrays). */
-export function nexmarkRecordBatches(cols: NexmarkColumns): { person: RecordBatch; auction: RecordBatch; bid: RecordBatch } {
+export function nexmarkRecordBatches(cols: NexmarkColumns): {
+  person: RecordBatch;
+  auction: RecordBatch;
+  bid: RecordBatch;
+} {
   return {
     person: tableBatch(NEXMARK_SCHEMAS.person, cols.person, cols.person.length),
     auction: tableBatch(NEXMARK_SCHEMAS.auction, cols.auction, cols.auction.length),

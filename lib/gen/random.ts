@@ -59,10 +59,14 @@ export class Random {
   reseed(a: number, b = 0): this {
     // State words are kept as signed int32 so V8 stores them unboxed.
     let x = mix32(a ^ Math.imul(b, 0x27d4eb2d)) ^ mix32(b);
-    x = mix32(x); this.s0 = x | 0;
-    x = mix32(x); this.s1 = x | 0;
-    x = mix32(x); this.s2 = x | 0;
-    x = mix32(x); this.s3 = x | 0;
+    x = mix32(x);
+    this.s0 = x | 0;
+    x = mix32(x);
+    this.s1 = x | 0;
+    x = mix32(x);
+    this.s2 = x | 0;
+    x = mix32(x);
+    this.s3 = x | 0;
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
     this.spareNormal = NaN;
     return this;
@@ -195,7 +199,8 @@ export class WeightedPicker<T> {
     let hi = c.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (c[mid] > x) hi = mid; else lo = mid + 1;
+      if (c[mid] > x) hi = mid;
+      else lo = mid + 1;
     }
     return lo;
   }
@@ -209,6 +214,6 @@ export class WeightedPicker<T> {
 /** Zipf weights `1/k^s` for ranks 1..n: a few items are very popular, most are rare (pages, products). */
 export function zipfWeights(n: number, s = 1): number[] {
   const w = new Array<number>(n);
-  for (let k = 1; k <= n; k++) w[k - 1] = 1 / Math.pow(k, s);
+  for (let k = 1; k <= n; k++) w[k - 1] = 1 / k ** s;
   return w;
 }

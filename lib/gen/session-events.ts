@@ -1,5 +1,11 @@
-import { DEFAULT_START_TIME, checkTimestampFormat, formatTimestamp, withDefaults, type TimestampFormat } from './common.js';
-import { disorder, type Arrival } from './disorder.js';
+import {
+  checkTimestampFormat,
+  DEFAULT_START_TIME,
+  formatTimestamp,
+  type TimestampFormat,
+  withDefaults,
+} from './common.js';
+import { type Arrival, disorder } from './disorder.js';
 import type { Seed } from './random.js';
 
 /**
@@ -47,10 +53,16 @@ export const SESSION_EVENT_DEFAULTS = {
   lateByMaxMs: 600_000,
   timestampFormat: 'iso' as TimestampFormat,
   markLate: false,
-} satisfies Omit<Required<SessionEventOptions>, 'meanSpacingMs' | 'meanSessionEvents' | 'meanThinkTimeMs' | 'sessionGapMs'>;
+} satisfies Omit<
+  Required<SessionEventOptions>,
+  'meanSpacingMs' | 'meanSessionEvents' | 'meanThinkTimeMs' | 'sessionGapMs'
+>;
 
 /** `options` over `defaults`, with the timestamp format checked. */
-export function resolveSessionEventOptions<T extends SessionEventOptions>(defaults: Required<T>, options: T): Required<T> {
+export function resolveSessionEventOptions<T extends SessionEventOptions>(
+  defaults: Required<T>,
+  options: T,
+): Required<T> {
   const o = withDefaults<T>(defaults, options);
   // TypeScript does not see that Required<T> keeps the shared fields required
   checkTimestampFormat((o as Required<SessionEventOptions>).timestampFormat);
@@ -68,11 +80,15 @@ export interface TimedRecord {
  * its arrival event time in `o.timestampFormat` and, with `o.markLate`, its late flag.
  */
 export function* arrivals<X extends { record: TimedRecord; ts: number }>(
-  items: Iterable<X>, o: Required<SessionEventOptions>,
+  items: Iterable<X>,
+  o: Required<SessionEventOptions>,
 ): Generator<Arrival<X>> {
   for (const arr of disorder(items, (x) => x.ts, {
-    seed: o.seed, maxOutOfOrdernessMs: o.maxOutOfOrdernessMs, lateFraction: o.lateFraction,
-    lateByMinMs: o.lateByMinMs, lateByMaxMs: o.lateByMaxMs,
+    seed: o.seed,
+    maxOutOfOrdernessMs: o.maxOutOfOrdernessMs,
+    lateFraction: o.lateFraction,
+    lateByMinMs: o.lateByMinMs,
+    lateByMaxMs: o.lateByMaxMs,
   })) {
     const record = arr.item.record;
     record.timestamp = formatTimestamp(arr.ts, o.timestampFormat);

@@ -1,7 +1,12 @@
 import { activity } from './activity.js';
 import { cents, idOf } from './common.js';
 import { Random } from './random.js';
-import { SESSION_EVENT_DEFAULTS, arrivals, resolveSessionEventOptions, type SessionEventOptions } from './session-events.js';
+import {
+  arrivals,
+  resolveSessionEventOptions,
+  SESSION_EVENT_DEFAULTS,
+  type SessionEventOptions,
+} from './session-events.js';
 
 /**
  * Customer transactions for the active-session-totals app (per-customer session sums and the global sum over active

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { sleep } from '../util/clock.js';
 import { SluiceError } from '../errors.js';
 import { retryText } from '../kafka/retry.js';
+import { sleep } from '../util/clock.js';
 
 /**
  * Where generated records go. A target is a URI; each scheme has a {@link WriterFactory}:
@@ -76,20 +76,27 @@ export function writerSchemes(): string[] {
   return [...factories.keys()];
 }
 
-const TARGET_EXAMPLES = 'file:data/out.jsonl, file:data/out/ (part files), socket://localhost:9999, kafka://localhost:9092/topic, - (stdout)';
+const TARGET_EXAMPLES =
+  'file:data/out.jsonl, file:data/out/ (part files), socket://localhost:9999, kafka://localhost:9092/topic, - (stdout)';
 
 /** Opens the writer for `uri`. Unknown schemes and malformed URIs are SluiceErrors naming what is accepted. */
 export async function openWriter(uri: string, options: WriterOptions = {}): Promise<RecordWriter> {
   if (uri === '-') return stdoutWriter();
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/.exec(uri);
   if (!m || m[1].length === 1) {
-    throw new SluiceError('GEN_BAD_TARGET', `cannot tell where to write '${uri}': a target needs a scheme`,
-      `accepted schemes: ${writerSchemes().join(', ')}; e.g. ${TARGET_EXAMPLES}`);
+    throw new SluiceError(
+      'GEN_BAD_TARGET',
+      `cannot tell where to write '${uri}': a target needs a scheme`,
+      `accepted schemes: ${writerSchemes().join(', ')}; e.g. ${TARGET_EXAMPLES}`,
+    );
   }
   const factory = factories.get(m[1].toLowerCase());
   if (!factory) {
-    throw new SluiceError('GEN_BAD_TARGET', `unknown target scheme '${m[1]}' in '${uri}'`,
-      `accepted schemes: ${writerSchemes().join(', ')}; e.g. ${TARGET_EXAMPLES}`);
+    throw new SluiceError(
+      'GEN_BAD_TARGET',
+      `unknown target scheme '${m[1]}' in '${uri}'`,
+      `accepted schemes: ${writerSchemes().join(', ')}; e.g. ${TARGET_EXAMPLES}`,
+    );
   }
   return factory(m[2], options);
 }
@@ -120,11 +127,18 @@ export function lineOf(record: unknown): string {
  * Writes `records` to the target `to`, one line each, paced at `rate` when given. Stops early when the
  * signal aborts and still closes the target properly (files complete, clients disconnected).
  */
-export async function writeRecords(records: Iterable<unknown>, to: string, options: WriteOptions = {}): Promise<WriteSummary> {
+export async function writeRecords(
+  records: Iterable<unknown>,
+  to: string,
+  options: WriteOptions = {},
+): Promise<WriteSummary> {
   const { rate, onProgress, signal } = options;
   if (rate !== undefined && !(rate >= 0 && Number.isFinite(rate))) {
-    throw new SluiceError('GEN_BAD_OPTION', `rate must be a non-negative number of events per second, got ${rate}`,
-      'use e.g. --rate 1000, or leave it out to write as fast as possible');
+    throw new SluiceError(
+      'GEN_BAD_OPTION',
+      `rate must be a non-negative number of events per second, got ${rate}`,
+      'use e.g. --rate 1000, or leave it out to write as fast as possible',
+    );
   }
   const writer = await openWriter(to, options);
   const started = performance.now();
@@ -134,21 +148,33 @@ export async function writeRecords(records: Iterable<unknown>, to: string, optio
   let aborted = false;
   try {
     for (const record of records) {
-      if (signal?.aborted) { aborted = true; break; }
+      if (signal?.aborted) {
+        aborted = true;
+        break;
+      }
       if (rate && written > 0) {
         const ahead = paceOrigin + (written * 1000) / rate - performance.now();
         if (ahead > 2) {
           await sleep(ahead, signal);
-          if (signal?.aborted) { aborted = true; break; }
+          if (signal?.aborted) {
+            aborted = true;
+            break;
+          }
         }
       }
       const pending = writer.write(lineOf(record));
       if (pending) {
         await pending;
         // Stopped while the target held the record back (e.g. no client yet): it was not delivered.
-        if (signal?.aborted) { aborted = true; break; }
+        if (signal?.aborted) {
+          aborted = true;
+          break;
+        }
       }
-      if (writer.gone?.()) { aborted = true; break; }
+      if (writer.gone?.()) {
+        aborted = true;
+        break;
+      }
       if (written === 0) paceOrigin = performance.now();
       written++;
       // Paced runs are slow enough to report every record; fast ones every 1 024.
@@ -203,21 +229,34 @@ class AtomicFile {
 
 function fileTargetError(target: string, err: unknown): SluiceError {
   const why = err instanceof Error ? err.message : String(err);
-  return new SluiceError('GEN_BAD_TARGET', `cannot write to '${target}': ${why}`,
-    'check that the parent directory exists and is writable', { cause: err });
+  return new SluiceError(
+    'GEN_BAD_TARGET',
+    `cannot write to '${target}': ${why}`,
+    'check that the parent directory exists and is writable',
+    { cause: err },
+  );
 }
 
 /** `file:` targets (see {@link RecordWriter}). */
 async function fileWriter(rest: string, options: WriterOptions): Promise<RecordWriter> {
   const target = rest.startsWith('//') ? rest.slice(2) : rest;
   if (target === '') {
-    throw new SluiceError('GEN_BAD_TARGET', "the file target 'file:' names no path", 'write e.g. file:data/out.jsonl or file:data/out/');
+    throw new SluiceError(
+      'GEN_BAD_TARGET',
+      "the file target 'file:' names no path",
+      'write e.g. file:data/out.jsonl or file:data/out/',
+    );
   }
   const rowsPerFile = options.rowsPerFile ?? 100_000;
   if (!Number.isSafeInteger(rowsPerFile) || rowsPerFile < 1) {
-    throw new SluiceError('GEN_BAD_OPTION', `rows per file must be a positive integer, got ${rowsPerFile}`, 'use e.g. --rows-per-file 100000');
+    throw new SluiceError(
+      'GEN_BAD_OPTION',
+      `rows per file must be a positive integer, got ${rowsPerFile}`,
+      'use e.g. --rows-per-file 100000',
+    );
   }
-  const isDir = target.endsWith('/') || target.endsWith(path.sep) || (fs.existsSync(target) && fs.statSync(target).isDirectory());
+  const isDir =
+    target.endsWith('/') || target.endsWith(path.sep) || (fs.existsSync(target) && fs.statSync(target).isDirectory());
   if (!isDir) {
     let file: AtomicFile;
     try {
@@ -280,7 +319,9 @@ function stdoutWriter(): RecordWriter {
   const chunks: string[] = [];
   let size = 0;
   let broken = false;
-  const onError = (): void => { broken = true; };
+  const onError = (): void => {
+    broken = true;
+  };
   process.stdout.on('error', onError);
   const flush = (): void | Promise<void> => {
     if (chunks.length === 0 || broken) return;
@@ -320,7 +361,11 @@ function stdoutWriter(): RecordWriter {
 async function socketWriter(rest: string, options: WriterOptions): Promise<RecordWriter> {
   const m = /^\/\/(\[[^\]]+\]|[^:/]*):(\d+)\/?$/.exec(rest);
   if (!m || Number(m[2]) > 65535) {
-    throw new SluiceError('GEN_BAD_TARGET', `malformed socket target 'socket:${rest}'`, 'write socket://HOST:PORT, e.g. socket://localhost:9999');
+    throw new SluiceError(
+      'GEN_BAD_TARGET',
+      `malformed socket target 'socket:${rest}'`,
+      'write socket://HOST:PORT, e.g. socket://localhost:9999',
+    );
   }
   const host = (m[1] || 'localhost').replace(/^\[|\]$/g, '');
   const server = net.createServer();
@@ -337,8 +382,16 @@ async function socketWriter(rest: string, options: WriterOptions): Promise<Recor
     waiters = [];
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new SluiceError('GEN_BAD_TARGET', `cannot listen on ${host}:${m[2]}: ${err.message}`,
-      'pick a free port, or stop the process that holds it', { cause: err })));
+    server.once('error', (err) =>
+      reject(
+        new SluiceError(
+          'GEN_BAD_TARGET',
+          `cannot listen on ${host}:${m[2]}: ${err.message}`,
+          'pick a free port, or stop the process that holds it',
+          { cause: err },
+        ),
+      ),
+    );
     server.listen(Number(m[2]), host, () => resolve());
   });
   const addr = server.address() as net.AddressInfo;
@@ -357,18 +410,25 @@ async function socketWriter(rest: string, options: WriterOptions): Promise<Recor
     pendingBytes = 0;
     const drains: Promise<void>[] = [];
     for (const c of clients) {
-      if (!c.write(chunk)) drains.push(new Promise((resolve) => { c.once('drain', resolve); c.once('close', resolve); }));
+      if (!c.write(chunk))
+        drains.push(
+          new Promise((resolve) => {
+            c.once('drain', resolve);
+            c.once('close', resolve);
+          }),
+        );
     }
     if (drains.length > 0) return Promise.all(drains).then(() => undefined);
   };
-  const firstClient = (): Promise<void> => new Promise((resolve) => {
-    const abort = (): void => resolve();
-    options.signal?.addEventListener('abort', abort, { once: true });
-    waiters.push(() => {
-      options.signal?.removeEventListener('abort', abort);
-      resolve();
+  const firstClient = (): Promise<void> =>
+    new Promise((resolve) => {
+      const abort = (): void => resolve();
+      options.signal?.addEventListener('abort', abort, { once: true });
+      waiters.push(() => {
+        options.signal?.removeEventListener('abort', abort);
+        resolve();
+      });
     });
-  });
 
   const writer: RecordWriter = {
     description: `socket server ${address}`,
@@ -387,15 +447,22 @@ async function socketWriter(rest: string, options: WriterOptions): Promise<Recor
       if (pendingBytes >= 1 << 16) return flush();
       if (!flushScheduled) {
         flushScheduled = true;
-        setImmediate(() => { void flush(); });
+        setImmediate(() => {
+          void flush();
+        });
       }
     },
     close: async () => {
       await flush();
-      await Promise.all([...clients].map((c) => new Promise<void>((resolve) => {
-        c.end(() => resolve());
-        c.once('close', () => resolve());
-      })));
+      await Promise.all(
+        [...clients].map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              c.end(() => resolve());
+              c.once('close', () => resolve());
+            }),
+        ),
+      );
       await new Promise<void>((resolve) => server.close(() => resolve()));
       return { clients: everConnected };
     },
@@ -416,7 +483,12 @@ const KAFKA_CHUNK = 1000;
 /** `kafka://HOST:PORT/TOPIC` targets (see {@link RecordWriter}); the Kafka client loads only when used. */
 async function kafkaWriter(rest: string, options: WriterOptions): Promise<RecordWriter> {
   const m = /^\/\/([^/]+)\/([^/?]+)$/.exec(rest);
-  if (!m) throw new SluiceError('GEN_BAD_TARGET', `malformed Kafka target 'kafka:${rest}'`, 'write kafka://HOST:PORT/TOPIC, e.g. kafka://localhost:9092/clicks');
+  if (!m)
+    throw new SluiceError(
+      'GEN_BAD_TARGET',
+      `malformed Kafka target 'kafka:${rest}'`,
+      'write kafka://HOST:PORT/TOPIC, e.g. kafka://localhost:9092/clicks',
+    );
   const [, bootstrap, topic] = m;
   const { KafkaClient } = await import('../kafka/client.js');
   // Without a broker the client retries for about 20 s; say so at once rather than sit silent.
@@ -426,7 +498,11 @@ async function kafkaWriter(rest: string, options: WriterOptions): Promise<Record
   });
   if ((await client.listPartitions([topic])).length === 0) {
     await client.close();
-    throw new SluiceError('GEN_BAD_TARGET', `Kafka topic ${topic} does not exist on ${bootstrap}`, 'create it first (e.g. kafka-topics.sh --create)');
+    throw new SluiceError(
+      'GEN_BAD_TARGET',
+      `Kafka topic ${topic} does not exist on ${bootstrap}`,
+      'create it first (e.g. kafka-topics.sh --create)',
+    );
   }
   options.log?.(`producing to Kafka topic ${topic} on ${bootstrap}`);
   let chunk: { key: string; value: string }[] = [];

@@ -12,13 +12,20 @@
  * consumer group, owns the offsets, so the client fetches from partition leaders through kafkajs'
  * internal `Cluster`, exactly like its own consumer does underneath.
  */
+
+import type { IHeaders, Kafka as KafkaType, Message as KjsMessage, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import type { Kafka as KafkaType, Producer, Message as KjsMessage, IHeaders } from 'kafkajs';
 import { SluiceError } from '../errors.js';
 import type { FetchRangeOptions, KafkaClientOptions } from './client-options.js';
-import { KafkaDataLossError, type DataLoss } from './data-loss.js';
+import { type DataLoss, KafkaDataLossError } from './data-loss.js';
 import {
-  createCluster, murmur2, sendRequest, shareConnects, type KjsBroker, type KjsCluster, type KjsMetadata,
+  createCluster,
+  type KjsBroker,
+  type KjsCluster,
+  type KjsMetadata,
+  murmur2,
+  sendRequest,
+  shareConnects,
 } from './kafkajs-internals.js';
 import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
 import { KafkaProduceError } from './produce-error.js';
@@ -87,13 +94,22 @@ export class KafkaClient {
    */
   static async connect(bootstrap: string[] | string, opts: KafkaClientOptions = {}): Promise<KafkaClient> {
     const brokers = (Array.isArray(bootstrap) ? bootstrap : bootstrap.split(','))
-      .map((b) => b.trim()).filter((b) => b.length > 0);
+      .map((b) => b.trim())
+      .filter((b) => b.length > 0);
     if (brokers.length === 0) {
-      throw new SluiceError('KAFKA_CONFIG', 'no Kafka bootstrap servers given',
-        'set kafka.bootstrap.servers, e.g. localhost:9092');
+      throw new SluiceError(
+        'KAFKA_CONFIG',
+        'no Kafka bootstrap servers given',
+        'set kafka.bootstrap.servers, e.g. localhost:9092',
+      );
     }
-    const levels = { nothing: KjsLogLevel.NOTHING, error: KjsLogLevel.ERROR, warn: KjsLogLevel.WARN,
-      info: KjsLogLevel.INFO, debug: KjsLogLevel.DEBUG };
+    const levels = {
+      nothing: KjsLogLevel.NOTHING,
+      error: KjsLogLevel.ERROR,
+      warn: KjsLogLevel.WARN,
+      info: KjsLogLevel.INFO,
+      debug: KjsLogLevel.DEBUG,
+    };
     const kafka = new Kafka({
       clientId: opts.clientId ?? 'sluice',
       brokers,
@@ -128,14 +144,19 @@ export class KafkaClient {
       } catch (err) {
         if (!isRetriable(err)) {
           if (err instanceof Error && err.name.startsWith('KafkaJS')) {
-            throw new SluiceError('KAFKA_ERROR', `Kafka ${operation} failed: ${err.message}`, undefined, { cause: err });
+            throw new SluiceError('KAFKA_ERROR', `Kafka ${operation} failed: ${err.message}`, undefined, {
+              cause: err,
+            });
           }
           throw err;
         }
         if (attempt > this.retries) {
-          throw new SluiceError('KAFKA_UNAVAILABLE',
+          throw new SluiceError(
+            'KAFKA_UNAVAILABLE',
             `Kafka ${operation} failed after ${attempt} attempts: ${(err as Error).message}`,
-            `check that the brokers at ${this.bootstrap.join(',')} are up and reachable`, { cause: err });
+            `check that the brokers at ${this.bootstrap.join(',')} are up and reachable`,
+            { cause: err },
+          );
         }
         const base = Math.min(this.maxMs, this.initialMs * 2 ** (attempt - 1));
         const delayMs = Math.round(base * (0.8 + 0.4 * Math.random()));
@@ -156,11 +177,14 @@ export class KafkaClient {
     if (fresh.length === 0) return;
     const start = fresh.filter((t) => !this.tracking.has(t));
     if (start.length > 0) {
-      const added = this.cluster.addMultipleTargetTopics(start).then(() => {
-        for (const t of start) this.knownTopics.add(t);
-      }).finally(() => {
-        for (const t of start) this.tracking.delete(t);
-      });
+      const added = this.cluster
+        .addMultipleTargetTopics(start)
+        .then(() => {
+          for (const t of start) this.knownTopics.add(t);
+        })
+        .finally(() => {
+          for (const t of start) this.tracking.delete(t);
+        });
       for (const t of start) this.tracking.set(t, added);
     }
     await Promise.all(fresh.map((t) => this.tracking.get(t)));
@@ -205,28 +229,36 @@ export class KafkaClient {
     const parts = await this.listPartitions(names);
     const missing = names.filter((t) => !parts.some((p) => p.topic === t));
     if (missing.length > 0) {
-      throw new SluiceError('KAFKA_UNKNOWN_TOPIC', `Kafka topic ${missing.join(', ')} does not exist`,
-        'create the topic first or check its name');
+      throw new SluiceError(
+        'KAFKA_UNKNOWN_TOPIC',
+        `Kafka topic ${missing.join(', ')} does not exist`,
+        'create the topic first or check its name',
+      );
     }
     await this.track(names);
     if (parts.some((p) => Object.keys(this.cluster.findLeaderForPartitions(p.topic, [p.partition])).length === 0)) {
       // Partitions were added since kafkajs last cached this topic's leaders.
       await this.retrying('metadata', () => this.cluster.refreshMetadata());
     }
-    const request = (fromBeginning: boolean) => names.map((topic) => ({
-      topic, fromBeginning,
-      partitions: parts.filter((p) => p.topic === topic).map((p) => ({ partition: p.partition })),
-    }));
-    const [low, high] = await this.retrying('list offsets', () => Promise.all([
-      this.cluster.fetchTopicsOffset(request(true)),
-      this.cluster.fetchTopicsOffset(request(false)),
-    ]));
+    const request = (fromBeginning: boolean) =>
+      names.map((topic) => ({
+        topic,
+        fromBeginning,
+        partitions: parts.filter((p) => p.topic === topic).map((p) => ({ partition: p.partition })),
+      }));
+    const [low, high] = await this.retrying('list offsets', () =>
+      Promise.all([this.cluster.fetchTopicsOffset(request(true)), this.cluster.fetchTopicsOffset(request(false))]),
+    );
     const lookup = (res: typeof low, topic: string, partition: number): number => {
       const o = res.find((r) => r.topic === topic)?.partitions.find((p) => p.partition === partition)?.offset;
       if (o === undefined) throw new Error(`broker returned no offset for ${topic}-${partition}`);
       return Number(o);
     };
-    return parts.map((p) => ({ ...p, low: lookup(low, p.topic, p.partition), high: lookup(high, p.topic, p.partition) }));
+    return parts.map((p) => ({
+      ...p,
+      low: lookup(low, p.topic, p.partition),
+      high: lookup(high, p.topic, p.partition),
+    }));
   }
 
   /** The leader of one partition, refreshing metadata when it is not known (yet). */
@@ -241,12 +273,20 @@ export class KafkaClient {
   }
 
   /** One Fetch request for one partition; `null` means the offset is out of range. */
-  private async fetchOnce(topic: string, partition: number, offset: number, maxBytes: number):
-    Promise<FetchedPartition | null> {
+  private async fetchOnce(
+    topic: string,
+    partition: number,
+    offset: number,
+    maxBytes: number,
+  ): Promise<FetchedPartition | null> {
     return this.retrying(`fetch ${topic}-${partition}`, async () => {
       const broker = await this.leaderOf(topic, partition);
       try {
-        const request = fetchRequest(topic, partition, offset, { isolationLevel: this.isolationLevel, maxWaitMs: 100, maxBytes });
+        const request = fetchRequest(topic, partition, offset, {
+          isolationLevel: this.isolationLevel,
+          maxWaitMs: 100,
+          maxBytes,
+        });
         const res = await sendRequest(broker, request);
         const p = res.responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition);
         if (!p) throw new RetriableCondition(`fetch response lacks ${topic}-${partition}`);
@@ -264,8 +304,13 @@ export class KafkaClient {
    * reported to `onDataLoss`). Issues as many fetches as needed; each one is retried on retriable errors.
    * @throws KafkaDataLossError when offsets of the range are gone and no `onDataLoss` was given.
    */
-  async fetchRange(topic: string, partition: number, fromOffset: number, untilOffset: number,
-    options: FetchRangeOptions = {}): Promise<KafkaMessage[]> {
+  async fetchRange(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    untilOffset: number,
+    options: FetchRangeOptions = {},
+  ): Promise<KafkaMessage[]> {
     const out: KafkaMessage[] = [];
     let maxBytes = options.maxBytes ?? DEFAULT_FETCH_MAX_BYTES;
     let next = fromOffset;
@@ -297,8 +342,10 @@ export class KafkaClient {
           // The record set at `next` is larger than maxBytes and the broker sent only part of it, which
           // the decoder drops. Brokers since 0.10.1 (KIP-74, and the mock) send the first set whole instead.
           if (maxBytes >= MAX_FETCH_MAX_BYTES) {
-            throw new SluiceError('KAFKA_RECORD_TOO_LARGE',
-              `a record set of ${topic}-${partition} at offset ${next} is larger than ${MAX_FETCH_MAX_BYTES} bytes`);
+            throw new SluiceError(
+              'KAFKA_RECORD_TOO_LARGE',
+              `a record set of ${topic}-${partition} at offset ${next} is larger than ${MAX_FETCH_MAX_BYTES} bytes`,
+            );
           }
           maxBytes *= 2;
         } else if (++emptyAtEnd >= EMPTY_AT_END_ATTEMPTS) {
@@ -359,8 +406,11 @@ export class KafkaClient {
       // Checked up front: a broker that auto-creates topics named in Metadata requests (the mock does)
       // would otherwise create a misspelt topic, and a real one would fail only after every retry.
       if ((await this.listPartitions([topic])).length === 0) {
-        throw new SluiceError('KAFKA_UNKNOWN_TOPIC', `Kafka topic ${topic} does not exist`,
-          'create the topic before writing to it or check its name');
+        throw new SluiceError(
+          'KAFKA_UNKNOWN_TOPIC',
+          `Kafka topic ${topic} does not exist`,
+          'create the topic before writing to it or check its name',
+        );
       }
       await this.track([topic]);
     }
@@ -369,8 +419,11 @@ export class KafkaClient {
     // kafkajs' producer also groups messages by partition in quadratic time.
     const producer = this.opts.idempotent ? await this.getProducer() : null;
     const send = producer
-      ? async (chunk: ProduceMessage[]) => (await producer.send({ topic, acks: -1, messages: chunk.map(toKjsMessage) }))
-        .map((m) => ({ partition: m.partition, baseOffset: Number(m.baseOffset ?? m.offset) }))
+      ? async (chunk: ProduceMessage[]) =>
+          (await producer.send({ topic, acks: -1, messages: chunk.map(toKjsMessage) })).map((m) => ({
+            partition: m.partition,
+            baseOffset: Number(m.baseOffset ?? m.offset),
+          }))
       : (chunk: ProduceMessage[]) => this.sendChunk(topic, chunk);
     const sendOnce = async (chunk: ProduceMessage[]) => {
       try {
@@ -385,9 +438,10 @@ export class KafkaClient {
     const results: ProduceResult[] = [];
     for (let i = 0; i < messages.length; i += size) {
       const chunk = messages.slice(i, i + size);
-      const meta = this.opts.resendFailedProduce === false
-        ? await sendOnce(chunk)
-        : await this.retrying(`produce to ${topic}`, () => send(chunk));
+      const meta =
+        this.opts.resendFailedProduce === false
+          ? await sendOnce(chunk)
+          : await this.retrying(`produce to ${topic}`, () => send(chunk));
       results.push(...meta);
     }
     return results;
@@ -399,9 +453,11 @@ export class KafkaClient {
     if (partitions.length === 0) throw new RetriableCondition(`no partitions known for topic ${topic}`);
     const byPartition = new Map<number, ProduceMessage[]>();
     for (const m of chunk) {
-      const p = m.partition ?? (m.key !== null && m.key !== undefined
-        ? (murmur2(m.key) & 0x7fffffff) % partitions.length
-        : this.nextRoundRobin(topic, partitions));
+      const p =
+        m.partition ??
+        (m.key !== null && m.key !== undefined
+          ? (murmur2(m.key) & 0x7fffffff) % partitions.length
+          : this.nextRoundRobin(topic, partitions));
       let list = byPartition.get(p);
       if (!list) byPartition.set(p, (list = []));
       list.push(m);
@@ -411,15 +467,20 @@ export class KafkaClient {
     if (led < byPartition.size) throw new RetriableCondition(`no leader known for some partitions of ${topic}`);
     const now = Date.now();
     const results: ProduceResult[] = [];
-    await Promise.all(Object.entries(leaders).map(async ([nodeId, ps]) => {
-      const broker = shareConnects(await this.cluster.findBroker({ nodeId }));
-      const request = produceRequest(topic, ps.map((p) => ({ partition: p, batch: encodeRecordBatch(byPartition.get(p)!, now) })),
-        this.opts.requestTimeoutMs ?? 30000);
-      const res = await sendRequest(broker, request);
-      for (const t of res.topics) {
-        for (const p of t.partitions) results.push({ partition: p.partition, baseOffset: Number(p.baseOffset) });
-      }
-    }));
+    await Promise.all(
+      Object.entries(leaders).map(async ([nodeId, ps]) => {
+        const broker = shareConnects(await this.cluster.findBroker({ nodeId }));
+        const request = produceRequest(
+          topic,
+          ps.map((p) => ({ partition: p, batch: encodeRecordBatch(byPartition.get(p)!, now) })),
+          this.opts.requestTimeoutMs ?? 30000,
+        );
+        const res = await sendRequest(broker, request);
+        for (const t of res.topics) {
+          for (const p of t.partitions) results.push({ partition: p.partition, baseOffset: Number(p.baseOffset) });
+        }
+      }),
+    );
     return results;
   }
 
@@ -457,16 +518,21 @@ export class KafkaClient {
     const parts = await this.listPartitions([topic]);
     const res = await this.retrying(`fetch offsets of group ${groupId}`, async () => {
       const coordinator = await this.cluster.findGroupCoordinator({ groupId });
-      return coordinator.offsetFetch({ groupId, topics: [{ topic, partitions: parts.map((p) => ({ partition: p.partition })) }] });
+      return coordinator.offsetFetch({
+        groupId,
+        topics: [{ topic, partitions: parts.map((p) => ({ partition: p.partition })) }],
+      });
     });
     const found = res.responses.find((r) => r.topic === topic)?.partitions ?? [];
-    return found.map((p) => ({ partition: p.partition, offset: Number(p.offset) }))
+    return found
+      .map((p) => ({ partition: p.partition, offset: Number(p.offset) }))
       .sort((a, b) => a.partition - b.partition);
   }
 
   /** Closes the producer and all broker connections. */
   async close(): Promise<void> {
-    const producer = this.producer ?? (this.producerConnecting ? await this.producerConnecting.catch(() => null) : null);
+    const producer =
+      this.producer ?? (this.producerConnecting ? await this.producerConnecting.catch(() => null) : null);
     this.producer = null;
     this.producerConnecting = null;
     await producer?.disconnect().catch(() => undefined);

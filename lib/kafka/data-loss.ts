@@ -16,12 +16,15 @@ export interface DataLoss extends TopicPartition {
 export class KafkaDataLossError extends SluiceError {
   readonly loss: DataLoss;
   constructor(loss: DataLoss) {
-    const what = loss.reason === 'retention'
-      ? 'were deleted from the broker (retention or size limit)'
-      : 'are beyond the end of the partition (was the topic recreated or truncated?)';
-    super('KAFKA_DATA_LOSS',
+    const what =
+      loss.reason === 'retention'
+        ? 'were deleted from the broker (retention or size limit)'
+        : 'are beyond the end of the partition (was the topic recreated or truncated?)';
+    super(
+      'KAFKA_DATA_LOSS',
       `offsets ${loss.fromOffset}..${loss.untilOffset - 1} of ${loss.topic}-${loss.partition} ${what}`,
-      'set failOnDataLoss=false to skip lost offsets, or restart the query from a new checkpoint');
+      'set failOnDataLoss=false to skip lost offsets, or restart the query from a new checkpoint',
+    );
     this.loss = loss;
   }
 }

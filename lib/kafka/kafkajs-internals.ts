@@ -27,8 +27,12 @@ const require = createRequire(import.meta.url);
 
 const Encoder = require('kafkajs/src/protocol/encoder') as new (size?: number) => { writeBuffer(b: Buffer): unknown };
 const Decoder = require('kafkajs/src/protocol/decoder') as new (buf: Buffer) => unknown;
-const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages') as (decoder: unknown) => Promise<KjsRecord[]>;
-const fetchV4Response = require('kafkajs/src/protocol/requests/fetch/v4/response') as { parse(data: unknown): Promise<unknown> };
+const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages') as (
+  decoder: unknown,
+) => Promise<KjsRecord[]>;
+const fetchV4Response = require('kafkajs/src/protocol/requests/fetch/v4/response') as {
+  parse(data: unknown): Promise<unknown>;
+};
 
 /** CRC-32C of a buffer, unsigned. */
 export const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buf: Buffer) => number;
@@ -37,8 +41,10 @@ export const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buf
 export const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
 
 /** Drops the records of aborted transactions (and their control records) from a decoded record set. */
-export const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages') as (
-  args: { messages: KjsRecord[]; abortedTransactions: unknown[] }) => KjsRecord[];
+export const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages') as (args: {
+  messages: KjsRecord[];
+  abortedTransactions: unknown[];
+}) => KjsRecord[];
 
 /** Produce v3 response: `decode` reads it, `parse` throws kafkajs' error for the first failed partition. */
 export const produceV3Response = require('kafkajs/src/protocol/requests/produce/v3/response') as {
@@ -82,18 +88,28 @@ export function kafkajsEncoded(body: Buffer): unknown {
 
 /** A request as kafkajs' connection sends it: its header fields and body, and how its response is read. */
 export interface KjsRequest<Decoded, Parsed> {
-  request: { apiKey: number; apiVersion: number; apiName: string; expectResponse: () => boolean; encode: () => Promise<unknown> };
+  request: {
+    apiKey: number;
+    apiVersion: number;
+    apiName: string;
+    expectResponse: () => boolean;
+    encode: () => Promise<unknown>;
+  };
   response: { decode(raw: Buffer): Promise<Decoded>; parse(data: Decoded): Promise<Parsed> };
 }
 
 /** The part of kafkajs' private Broker (src/broker/index.js) the client uses. */
 export interface KjsBroker {
   offsetCommit(req: {
-    groupId: string; groupGenerationId: number; memberId: string;
+    groupId: string;
+    groupGenerationId: number;
+    memberId: string;
     topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>;
   }): Promise<unknown>;
-  offsetFetch(req: { groupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number }> }> }):
-    Promise<{ responses: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }>;
+  offsetFetch(req: {
+    groupId: string;
+    topics: Array<{ topic: string; partitions: Array<{ partition: number }> }>;
+  }): Promise<{ responses: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }>;
 }
 
 /** Cluster metadata as kafkajs' private Cluster caches it. */
@@ -115,8 +131,9 @@ export interface KjsCluster {
   findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
   findControllerBroker(): Promise<KjsBroker>;
   findGroupCoordinator(args: { groupId: string }): Promise<KjsBroker>;
-  fetchTopicsOffset(topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>):
-    Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
+  fetchTopicsOffset(
+    topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>,
+  ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
   brokerPool: { metadata: KjsMetadata | null };
 }
 
@@ -160,8 +177,13 @@ function patchControllerLookup(cluster: KjsCluster): KjsCluster {
       return await original();
     } catch (err) {
       const md = cluster.brokerPool.metadata;
-      if ((err as Error).name !== 'KafkaJSBrokerNotFound' || !md || md.brokers.length === 0 ||
-        md.brokers.some((b) => b.nodeId === md.controllerId)) throw err;
+      if (
+        (err as Error).name !== 'KafkaJSBrokerNotFound' ||
+        !md ||
+        md.brokers.length === 0 ||
+        md.brokers.some((b) => b.nodeId === md.controllerId)
+      )
+        throw err;
       const fallback = Math.min(...md.brokers.map((b) => b.nodeId));
       return cluster.findBroker({ nodeId: String(fallback) });
     }
@@ -179,12 +201,16 @@ const guarded = new WeakSet<object>();
 export function shareConnects(broker: KjsBroker): KjsBroker {
   if (guarded.has(broker)) return broker;
   guarded.add(broker);
-  const pool = (broker as unknown as { connectionPool?: { pool?: Array<{ connect(): Promise<unknown> }> } }).connectionPool?.pool;
+  const pool = (broker as unknown as { connectionPool?: { pool?: Array<{ connect(): Promise<unknown> }> } })
+    .connectionPool?.pool;
   if (!pool) throw new Error('kafkajs internals changed: Broker has no connectionPool.pool (expected kafkajs 2.2.x)');
   for (const connection of pool) {
     const connect = connection.connect.bind(connection);
     let pending: Promise<unknown> | null = null;
-    connection.connect = () => (pending ??= connect().finally(() => { pending = null; }));
+    connection.connect = () =>
+      (pending ??= connect().finally(() => {
+        pending = null;
+      }));
   }
   return broker;
 }
@@ -196,7 +222,9 @@ let sendRequestSymbol: symbol | undefined;
 /** Sends `request` over `broker`'s connection pool (kafkajs' private Broker sendRequest); resolves to the parsed response. */
 export function sendRequest<D, P>(broker: KjsBroker, request: KjsRequest<D, P>): Promise<P> {
   if (!sendRequestSymbol) {
-    const found = Object.getOwnPropertySymbols(Object.getPrototypeOf(broker)).find((s) => s.description === 'private:Broker:sendRequest');
+    const found = Object.getOwnPropertySymbols(Object.getPrototypeOf(broker)).find(
+      (s) => s.description === 'private:Broker:sendRequest',
+    );
     if (!found) throw new Error('kafkajs internals changed: Broker has no sendRequest symbol (expected kafkajs 2.2.x)');
     sendRequestSymbol = found;
   }

@@ -7,7 +7,11 @@ import type { KafkaClientOptions } from './client-options.js';
 
 /** Option names accepted by the source and the sink for the client. */
 export const KAFKA_CLIENT_OPTION_KEYS = [
-  'kafka.retries', 'kafka.retry.backoff.ms', 'kafka.retry.backoff.max.ms', 'kafka.request.timeout.ms', 'kafka.client.id',
+  'kafka.retries',
+  'kafka.retry.backoff.ms',
+  'kafka.retry.backoff.max.ms',
+  'kafka.request.timeout.ms',
+  'kafka.client.id',
 ] as const;
 
 function intOption(owner: string, options: Record<string, unknown>, key: string, min: number): number | undefined {
@@ -15,7 +19,10 @@ function intOption(owner: string, options: Record<string, unknown>, key: string,
   if (v === undefined) return undefined;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < min) {
-    throw new SluiceError('BAD_OPTION', `option ${key} of the ${owner} must be an integer of at least ${min}, found ${JSON.stringify(v)}`);
+    throw new SluiceError(
+      'BAD_OPTION',
+      `option ${key} of the ${owner} must be an integer of at least ${min}, found ${JSON.stringify(v)}`,
+    );
   }
   return n;
 }

@@ -7,9 +7,14 @@ import { SluiceError } from '../errors.js';
 export class KafkaProduceError extends SluiceError {
   readonly retriable: boolean;
   constructor(topic: string, cause: Error, retriable: boolean) {
-    super('KAFKA_PRODUCE_FAILED', `producing to Kafka topic ${topic} failed: ${cause.message}`,
-      retriable ? 'the brokers may be unavailable; the records of the failed request may or may not have been written' : undefined,
-      { cause });
+    super(
+      'KAFKA_PRODUCE_FAILED',
+      `producing to Kafka topic ${topic} failed: ${cause.message}`,
+      retriable
+        ? 'the brokers may be unavailable; the records of the failed request may or may not have been written'
+        : undefined,
+      { cause },
+    );
     this.retriable = retriable;
   }
 }

@@ -1,4 +1,4 @@
-import { Field, Schema, Type } from 'apache-arrow';
+import { type Field, Schema, Type } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 import type { OutputMode } from '../sinks/output-mode.js';
 import { resultField } from './expression-eval.js';
@@ -30,15 +30,20 @@ function below(node: PlanNode): PlanNode[] {
 }
 
 /** Checks output-mode and watermark rules, and collects what the driver needs. */
-export function analyze(root: PlanNode, opts: { outputMode: OutputMode; multipleWatermarkPolicy?: 'min' | 'max' }): Analysis {
+export function analyze(
+  root: PlanNode,
+  opts: { outputMode: OutputMode; multipleWatermarkPolicy?: 'min' | 'max' },
+): Analysis {
   const nodes = walkPlan(root);
   const sources = nodes.filter((n): n is SourceNode => n.kind === 'source');
   const statefulNodes = nodes.filter((n): n is StatefulNode => n.kind === 'stateful');
   const watermarks = nodes.filter((n): n is WatermarkNode => n.kind === 'watermark');
   const mode = opts.outputMode;
   if (mode === 'complete' && statefulNodes.length === 0) {
-    throw analysisError('complete output mode is not supported when there are no streaming aggregations',
-      "use outputMode('append') (or 'update'), or aggregate with groupBy(...).agg(...) first");
+    throw analysisError(
+      'complete output mode is not supported when there are no streaming aggregations',
+      "use outputMode('append') (or 'update'), or aggregate with groupBy(...).agg(...) first",
+    );
   }
   const eventTimeColumns: Record<number, string> = {};
   for (const s of statefulNodes) {
@@ -47,15 +52,26 @@ export function analyze(root: PlanNode, opts: { outputMode: OutputMode; multiple
     const op = s.operator;
     // The query's output mode governs the last stateful operator; one feeding another only has to be able to emit appends.
     const isLast = !statefulNodes.some((o) => o !== s && below(o).includes(s));
-    if (isLast ? !op.outputModes.includes(mode) : !op.outputModes.includes(mode) && !op.outputModes.includes('append')) {
-      throw analysisError(`${mode} output mode is not supported by ${nodeName(s)}`,
-        op.outputModeHint ?? `use one of: ${op.outputModes.join(', ')}`);
+    if (
+      isLast ? !op.outputModes.includes(mode) : !op.outputModes.includes(mode) && !op.outputModes.includes('append')
+    ) {
+      throw analysisError(
+        `${mode} output mode is not supported by ${nodeName(s)}`,
+        op.outputModeHint ?? `use one of: ${op.outputModes.join(', ')}`,
+      );
     }
-    const why = op.analyze?.({ outputMode: mode, hasWatermark: wm.length > 0, eventTimeColumn: eventTimeColumns[s.id] });
+    const why = op.analyze?.({
+      outputMode: mode,
+      hasWatermark: wm.length > 0,
+      eventTimeColumn: eventTimeColumns[s.id],
+    });
     if (why) throw analysisError(`${nodeName(s)}: ${why}`, 'see the output mode rules in the README');
   }
   const analysis: Analysis = {
-    outputMode: mode, sources, statefulNodes, watermarks,
+    outputMode: mode,
+    sources,
+    statefulNodes,
+    watermarks,
     usesWatermark: statefulNodes.some((s) => s.operator.usesWatermark),
     eventTimeColumns,
     multipleWatermarkPolicy: opts.multipleWatermarkPolicy ?? 'min',
@@ -74,19 +90,29 @@ function deriveSchema(n: Exclude<PlanNode, SourceNode>, schemas: Map<number, Sch
   const inputs = inputsOf(n).map((i) => schemas.get(i.id) ?? null);
   const input = inputs[0];
   switch (n.kind) {
-    case 'map': case 'flatMap': return n.schema ?? null;
-    case 'filter': return input;
-    case 'union': return inputs.find((s) => s !== null) ?? null;
-    case 'stateful': return input && n.operator.resolveOutputSchema ? n.operator.resolveOutputSchema(input) : n.operator.outputSchema;
+    case 'map':
+    case 'flatMap':
+      return n.schema ?? null;
+    case 'filter':
+      return input;
+    case 'union':
+      return inputs.find((s) => s !== null) ?? null;
+    case 'stateful':
+      return input && n.operator.resolveOutputSchema ? n.operator.resolveOutputSchema(input) : n.operator.outputSchema;
     case 'watermark': {
       if (!input) return null;
       const f = input.fields.find((x) => x.name === n.column);
       if (!f) {
-        throw analysisError(`withWatermark column '${n.column}' does not exist`, `use one of: ${input.fields.map((x) => x.name).join(', ')}`);
+        throw analysisError(
+          `withWatermark column '${n.column}' does not exist`,
+          `use one of: ${input.fields.map((x) => x.name).join(', ')}`,
+        );
       }
       if (f.type.typeId !== Type.Timestamp && f.type.typeId !== Type.Int && f.type.typeId !== Type.Float) {
-        throw analysisError(`withWatermark column '${n.column}' is ${f.type}, not a timestamp`,
-          `convert it first, e.g. withColumn('${n.column}', to_timestamp(col('${n.column}')))`);
+        throw analysisError(
+          `withWatermark column '${n.column}' is ${f.type}, not a timestamp`,
+          `convert it first, e.g. withColumn('${n.column}', to_timestamp(col('${n.column}')))`,
+        );
       }
       return input;
     }
@@ -96,7 +122,8 @@ function deriveSchema(n: Exclude<PlanNode, SourceNode>, schemas: Map<number, Sch
       for (const c of n.columns) {
         const f = resultField(c, input);
         const at = n.keepInput ? fields.findIndex((x) => x.name === f.name) : -1;
-        if (at >= 0) fields[at] = f; else fields.push(f);
+        if (at >= 0) fields[at] = f;
+        else fields.push(f);
       }
       return new Schema(fields);
     }

@@ -1,11 +1,18 @@
-import { DataType, Field, Schema, Struct, Type } from 'apache-arrow';
+import { type DataType, type Field, type Schema, type Struct, Type } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 import {
-  ArithmeticOp, CastTypeName, ComparisonOp, ExprNode, exprText, isArithmeticOp, isComparisonOp, LogicalOp,
+  type ArithmeticOp,
+  type CastTypeName,
+  type ComparisonOp,
+  type ExprNode,
+  exprText,
+  isArithmeticOp,
+  isComparisonOp,
+  type LogicalOp,
   splitColumnName,
 } from './expression.js';
-import { canonicalArrow, LType, ltypeOf, Scalar } from './expression-vectors.js';
 import { timestampParser } from './expression-time.js';
+import { canonicalArrow, type LType, ltypeOf, type Scalar } from './expression-vectors.js';
 
 /**
  * Analysis of column expressions against a schema: resolves column names, infers types, inserts Spark's
@@ -20,29 +27,30 @@ interface BoundBase {
   arrow: DataType;
 }
 
-export type Bound = BoundBase & (
-  | { k: 'ref'; path: number[] }
-  | { k: 'lit'; value: Scalar }
-  | { k: 'arith'; op: ArithmeticOp; l: Bound; r: Bound }
-  | { k: 'cmp'; op: ComparisonOp; l: Bound; r: Bound; operandType: LType }
-  | { k: 'logic'; op: LogicalOp; l: Bound; r: Bound }
-  | { k: 'not'; c: Bound }
-  | { k: 'isNull'; negated: boolean; c: Bound }
-  | { k: 'cast'; c: Bound }
-  | { k: 'alias'; c: Bound }
-  | { k: 'field'; c: Bound; index: number }
-  | { k: 'case'; branches: { when: Bound; then: Bound }[]; otherwise: Bound | null }
-  | { k: 'coalesce'; args: Bound[] }
-  | { k: 'parseTimestamp'; c: Bound; format: string | null }
-  | { k: 'epochToTimestamp'; c: Bound; msPerUnit: number }
-  | { k: 'unixMillis'; c: Bound }
-  | { k: 'now' }
-  | { k: 'concat'; args: Bound[] }
-  | { k: 'changeCase'; upper: boolean; c: Bound }
-  | { k: 'length'; c: Bound }
-  | { k: 'abs'; c: Bound }
-  | { k: 'round'; c: Bound; digits: number }
-);
+export type Bound = BoundBase &
+  (
+    | { k: 'ref'; path: number[] }
+    | { k: 'lit'; value: Scalar }
+    | { k: 'arith'; op: ArithmeticOp; l: Bound; r: Bound }
+    | { k: 'cmp'; op: ComparisonOp; l: Bound; r: Bound; operandType: LType }
+    | { k: 'logic'; op: LogicalOp; l: Bound; r: Bound }
+    | { k: 'not'; c: Bound }
+    | { k: 'isNull'; negated: boolean; c: Bound }
+    | { k: 'cast'; c: Bound }
+    | { k: 'alias'; c: Bound }
+    | { k: 'field'; c: Bound; index: number }
+    | { k: 'case'; branches: { when: Bound; then: Bound }[]; otherwise: Bound | null }
+    | { k: 'coalesce'; args: Bound[] }
+    | { k: 'parseTimestamp'; c: Bound; format: string | null }
+    | { k: 'epochToTimestamp'; c: Bound; msPerUnit: number }
+    | { k: 'unixMillis'; c: Bound }
+    | { k: 'now' }
+    | { k: 'concat'; args: Bound[] }
+    | { k: 'changeCase'; upper: boolean; c: Bound }
+    | { k: 'length'; c: Bound }
+    | { k: 'abs'; c: Bound }
+    | { k: 'round'; c: Bound; digits: number }
+  );
 
 const SCALAR_TYPES: readonly LType[] = ['string', 'double', 'long', 'int', 'boolean', 'timestamp'];
 const NUMERIC: readonly LType[] = ['int', 'long', 'double'];
@@ -51,7 +59,12 @@ function analysisError(message: string, hint: string): never {
   throw new SluiceError('ANALYSIS', message, hint);
 }
 
-function make<T extends Bound['k']>(k: T, type: LType, rest: Omit<Extract<Bound, { k: T }>, 'k' | 'type' | 'arrow'>, arrow?: DataType): Bound {
+function make<T extends Bound['k']>(
+  k: T,
+  type: LType,
+  rest: Omit<Extract<Bound, { k: T }>, 'k' | 'type' | 'arrow'>,
+  arrow?: DataType,
+): Bound {
   return { k, type, arrow: arrow ?? canonicalArrow(type), ...rest } as unknown as Bound;
 }
 
@@ -79,7 +92,10 @@ function suggestion(name: string, candidates: string[]): string {
   let bestD = Infinity;
   for (const c of candidates) {
     const d = distance(name.toLowerCase(), c.toLowerCase());
-    if (d < bestD) { bestD = d; best = c; }
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
   }
   return best && bestD <= Math.max(2, Math.floor(name.length / 3)) ? `did you mean '${best}'? ` : '';
 }
@@ -91,8 +107,10 @@ function findField(fields: readonly Field[], name: string): number {
   const lower = name.toLowerCase();
   const matches = fields.flatMap((f, i) => (f.name.toLowerCase() === lower ? [i] : []));
   if (matches.length > 1) {
-    analysisError(`column name '${name}' is ambiguous: it matches ${matches.map((i) => `'${fields[i].name}'`).join(' and ')}`,
-      'use the exact spelling');
+    analysisError(
+      `column name '${name}' is ambiguous: it matches ${matches.map((i) => `'${fields[i].name}'`).join(' and ')}`,
+      'use the exact spelling',
+    );
   }
   return matches.length === 1 ? matches[0] : -1;
 }
@@ -100,8 +118,10 @@ function findField(fields: readonly Field[], name: string): number {
 /** `problem` is the complete first phrase, e.g. "column 'x' does not exist". */
 function missingField(problem: string, name: string, fields: readonly Field[]): never {
   const names = fields.map((f) => f.name);
-  analysisError(`${problem}; available: ${names.length ? names.join(', ') : '(none)'}`,
-    `${suggestion(name, names)}check the spelling against the schema`);
+  analysisError(
+    `${problem}; available: ${names.length ? names.join(', ') : '(none)'}`,
+    `${suggestion(name, names)}check the spelling against the schema`,
+  );
 }
 
 /** Resolves a (possibly dotted) column name to a path of child indices and its field. */
@@ -118,8 +138,10 @@ export function resolveColumn(schema: Schema, name: string): { path: number[]; f
   let field = schema.fields[first];
   for (let i = 1; i < parts.length; i++) {
     if (field.type.typeId !== Type.Struct) {
-      analysisError(`cannot take field '${parts[i]}' of column '${parts.slice(0, i).join('.')}' of type ${ltypeOf(field.type)}`,
-        'only struct columns have fields');
+      analysisError(
+        `cannot take field '${parts[i]}' of column '${parts.slice(0, i).join('.')}' of type ${ltypeOf(field.type)}`,
+        'only struct columns have fields',
+      );
     }
     const children = (field.type as Struct).children;
     const j = findField(children, parts[i]);
@@ -140,12 +162,18 @@ function coerce(b: Bound, t: LType, context: string): Bound {
 
 function checkCast(b: Bound, to: LType, context: string): void {
   const from = b.type;
-  const ok = from === to || from === 'null'
-    || (from === 'binary' && to === 'string')
-    || (SCALAR_TYPES.includes(from) && SCALAR_TYPES.includes(to) && !(from === 'boolean' && to === 'timestamp'));
+  const ok =
+    from === to ||
+    from === 'null' ||
+    (from === 'binary' && to === 'string') ||
+    (SCALAR_TYPES.includes(from) && SCALAR_TYPES.includes(to) && !(from === 'boolean' && to === 'timestamp'));
   if (!ok) {
-    analysisError(`cannot convert ${describeType(b)} to ${to} in ${context}`,
-      from === 'timestamp' ? 'use unix_timestamp(col) for seconds since the epoch' : 'cast to a compatible type first, or pick another column');
+    analysisError(
+      `cannot convert ${describeType(b)} to ${to} in ${context}`,
+      from === 'timestamp'
+        ? 'use unix_timestamp(col) for seconds since the epoch'
+        : 'cast to a compatible type first, or pick another column',
+    );
   }
 }
 
@@ -168,8 +196,10 @@ function commonValueType(args: Bound[], context: string): { type: LType; arrow?:
   } else if (typed.some((a) => a.type === 'string') && typed.every((a) => SCALAR_TYPES.includes(a.type))) {
     return { type: 'string' };
   }
-  return analysisError(`${context} mixes incompatible types: ${[...new Set(typed.map(describeType))].join(', ')}`,
-    'cast the values to one type, e.g. .cast(\'string\')');
+  return analysisError(
+    `${context} mixes incompatible types: ${[...new Set(typed.map(describeType))].join(', ')}`,
+    "cast the values to one type, e.g. .cast('string')",
+  );
 }
 
 /** The type both sides of a comparison are converted to. */
@@ -184,13 +214,18 @@ function comparisonType(l: Bound, r: Bound, context: string): LType {
   if (NUMERIC.some((t) => pair('timestamp', t)) || pair('timestamp', 'string')) return 'timestamp';
   if (NUMERIC.some((t) => pair('string', t))) return 'double';
   if (pair('string', 'boolean')) return 'boolean';
-  return analysisError(`cannot compare ${describeType(l)} with ${describeType(r)} in ${context}`,
-    'cast one side to the type of the other');
+  return analysisError(
+    `cannot compare ${describeType(l)} with ${describeType(r)} in ${context}`,
+    'cast one side to the type of the other',
+  );
 }
 
 function comparable(b: Bound, context: string): LType {
   if (!SCALAR_TYPES.includes(b.type)) {
-    analysisError(`cannot compare values of type ${describeType(b)} in ${context}`, 'compare a field of it, e.g. col(\'s.field\')');
+    analysisError(
+      `cannot compare values of type ${describeType(b)} in ${context}`,
+      "compare a field of it, e.g. col('s.field')",
+    );
   }
   return b.type;
 }
@@ -213,19 +248,36 @@ export function bind(node: ExprNode, schema: Schema): Bound {
         const operand = (b: Bound): LType => {
           if (NUMERIC.includes(b.type) || b.type === 'null') return b.type;
           if (b.type === 'string') return 'double';
-          return analysisError(`${node.op} needs numbers, got ${describeType(b)} in ${where}`,
-            b.type === 'timestamp' ? 'use unix_timestamp(col) (seconds) or timestamp_seconds() to do arithmetic on timestamps' : 'cast the operand to a number');
+          return analysisError(
+            `${node.op} needs numbers, got ${describeType(b)} in ${where}`,
+            b.type === 'timestamp'
+              ? 'use unix_timestamp(col) (seconds) or timestamp_seconds() to do arithmetic on timestamps'
+              : 'cast the operand to a number',
+          );
         };
         const lt = operand(l);
         const rt = operand(r);
-        const t = node.op === '/' ? 'double' : lt === 'null' ? (rt === 'null' ? 'double' : rt) : rt === 'null' ? lt : widerNumeric(lt, rt);
+        const t =
+          node.op === '/'
+            ? 'double'
+            : lt === 'null'
+              ? rt === 'null'
+                ? 'double'
+                : rt
+              : rt === 'null'
+                ? lt
+                : widerNumeric(lt, rt);
         return make('arith', t, { op: node.op, l: coerce(l, t, where), r: coerce(r, t, where) });
       }
       if (isComparisonOp(node.op)) {
         const t = comparisonType(l, r, where);
         return make('cmp', 'boolean', { op: node.op, l: coerce(l, t, where), r: coerce(r, t, where), operandType: t });
       }
-      return make('logic', 'boolean', { op: node.op as LogicalOp, l: booleanOperand(l, node.op, where), r: booleanOperand(r, node.op, where) });
+      return make('logic', 'boolean', {
+        op: node.op as LogicalOp,
+        l: booleanOperand(l, node.op, where),
+        r: booleanOperand(r, node.op, where),
+      });
     }
     case 'not':
       return make('not', 'boolean', { c: booleanOperand(bind(node.child, schema), 'NOT', `'${text(node)}'`) });
@@ -243,7 +295,10 @@ export function bind(node: ExprNode, schema: Schema): Bound {
     case 'field': {
       const c = bind(node.child, schema);
       if (c.arrow.typeId !== Type.Struct) {
-        analysisError(`cannot take field '${node.name}' of '${text(node.child)}' of type ${describeType(c)}`, 'only struct columns have fields');
+        analysisError(
+          `cannot take field '${node.name}' of '${text(node.child)}' of type ${describeType(c)}`,
+          'only struct columns have fields',
+        );
       }
       const children = (c.arrow as Struct).children;
       const index = findField(children, node.name);
@@ -252,14 +307,22 @@ export function bind(node: ExprNode, schema: Schema): Bound {
     }
     case 'case': {
       const where = `'${text(node)}'`;
-      const branches = node.branches.map((b) => ({ when: booleanOperand(bind(b.when, schema), 'WHEN', where), then: bind(b.then, schema) }));
+      const branches = node.branches.map((b) => ({
+        when: booleanOperand(bind(b.when, schema), 'WHEN', where),
+        then: bind(b.then, schema),
+      }));
       const otherwise = node.otherwise ? bind(node.otherwise, schema) : null;
       const values = [...branches.map((b) => b.then), ...(otherwise ? [otherwise] : [])];
       const common = commonValueType(values, `CASE WHEN ${where}`);
-      return make('case', common.type, {
-        branches: branches.map((b) => ({ when: b.when, then: coerce(b.then, common.type, where) })),
-        otherwise: otherwise ? coerce(otherwise, common.type, where) : null,
-      }, common.arrow);
+      return make(
+        'case',
+        common.type,
+        {
+          branches: branches.map((b) => ({ when: b.when, then: coerce(b.then, common.type, where) })),
+          otherwise: otherwise ? coerce(otherwise, common.type, where) : null,
+        },
+        common.arrow,
+      );
     }
     case 'call':
       return bindCall(node, schema);
@@ -278,20 +341,29 @@ function literalValue(node: Extract<ExprNode, { kind: 'lit' }>): Scalar {
 function booleanOperand(b: Bound, op: string, where: string): Bound {
   if (b.type === 'boolean') return b;
   if (b.type === 'null') return coerce(b, 'boolean', where);
-  return analysisError(`${op} needs a boolean, got ${describeType(b)} in ${where}`, "compare the value first, e.g. col('x').gt(0)");
+  return analysisError(
+    `${op} needs a boolean, got ${describeType(b)} in ${where}`,
+    "compare the value first, e.g. col('x').gt(0)",
+  );
 }
 
 function arity(node: Extract<ExprNode, { kind: 'call' }>, min: number, max: number): void {
   if (node.args.length < min || node.args.length > max) {
-    throw new SluiceError('BAD_EXPRESSION', `${node.fn} takes ${min === max ? min : `${min} to ${max}`} arguments, got ${node.args.length}`,
-      'see the column functions in lib/api/column.ts');
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `${node.fn} takes ${min === max ? min : `${min} to ${max}`} arguments, got ${node.args.length}`,
+      'see the column functions in lib/api/column.ts',
+    );
   }
 }
 
 function stringLiteralArg(node: ExprNode | undefined, fn: string): string | null {
   if (node === undefined) return null;
   if (node.kind !== 'lit' || node.type !== 'string') {
-    analysisError(`the format of ${fn} must be a string literal`, "e.g. to_timestamp(col('ts'), 'yyyy-MM-dd HH:mm:ss')");
+    analysisError(
+      `the format of ${fn} must be a string literal`,
+      "e.g. to_timestamp(col('ts'), 'yyyy-MM-dd HH:mm:ss')",
+    );
   }
   timestampParser(node.value as string);
   return node.value as string;
@@ -304,14 +376,19 @@ function toTimestamp(c: Bound, format: string | null, where: string): Bound {
     return make('parseTimestamp', 'timestamp', { c: coerce(c, 'string', where), format });
   }
   if (NUMERIC.includes(c.type) || c.type === 'null') return coerce(c, 'timestamp', where);
-  return analysisError(`to_timestamp needs a string, number or timestamp, got ${describeType(c)} in ${where}`, 'pass a string column');
+  return analysisError(
+    `to_timestamp needs a string, number or timestamp, got ${describeType(c)} in ${where}`,
+    'pass a string column',
+  );
 }
 
 function numericOperand(b: Bound, fn: string, where: string): Bound {
   if (NUMERIC.includes(b.type)) return b;
   if (b.type === 'string' || b.type === 'null') return coerce(b, 'double', where);
-  return analysisError(`${fn} needs a number, got ${describeType(b)} in ${where}`,
-    b.type === 'timestamp' ? 'use unix_timestamp(col) for seconds since the epoch' : 'cast the value to a number');
+  return analysisError(
+    `${fn} needs a number, got ${describeType(b)} in ${where}`,
+    b.type === 'timestamp' ? 'use unix_timestamp(col) for seconds since the epoch' : 'cast the value to a number',
+  );
 }
 
 function bindCall(node: Extract<ExprNode, { kind: 'call' }>, schema: Schema): Bound {
@@ -333,20 +410,28 @@ function bindCall(node: Extract<ExprNode, { kind: 'call' }>, schema: Schema): Bo
       if (node.args.length === 0) return make('cast', 'long', { c: make('now', 'timestamp', {}) });
       const c = bind(node.args[0], schema);
       if (c.type !== 'string' && c.type !== 'binary' && c.type !== 'timestamp' && c.type !== 'null') {
-        analysisError(`unix_timestamp needs a string or timestamp, got ${describeType(c)} in ${where}`, 'pass a timestamp or a date string');
+        analysisError(
+          `unix_timestamp needs a string or timestamp, got ${describeType(c)} in ${where}`,
+          'pass a timestamp or a date string',
+        );
       }
       return make('cast', 'long', { c: toTimestamp(c, stringLiteralArg(node.args[1], 'unix_timestamp'), where) });
     }
-    case 'timestamp_seconds': case 'timestamp_millis':
+    case 'timestamp_seconds':
+    case 'timestamp_millis':
       arity(node, 1, 1);
       return make('epochToTimestamp', 'timestamp', {
-        c: numericOperand(bind(node.args[0], schema), node.fn, where), msPerUnit: node.fn === 'timestamp_seconds' ? 1000 : 1,
+        c: numericOperand(bind(node.args[0], schema), node.fn, where),
+        msPerUnit: node.fn === 'timestamp_seconds' ? 1000 : 1,
       });
     case 'unix_millis': {
       arity(node, 1, 1);
       const c = bind(node.args[0], schema);
       if (c.type !== 'timestamp' && c.type !== 'null') {
-        analysisError(`unix_millis needs a timestamp, got ${describeType(c)} in ${where}`, 'convert it first with to_timestamp()');
+        analysisError(
+          `unix_millis needs a timestamp, got ${describeType(c)} in ${where}`,
+          'convert it first with to_timestamp()',
+        );
       }
       return make('unixMillis', 'long', { c: coerce(c, 'timestamp', where) });
     }
@@ -355,9 +440,13 @@ function bindCall(node: Extract<ExprNode, { kind: 'call' }>, schema: Schema): Bo
       return make('now', 'timestamp', {});
     case 'concat':
       return make('concat', 'string', { args: args().map((b) => coerce(b, 'string', where)) });
-    case 'lower': case 'upper':
+    case 'lower':
+    case 'upper':
       arity(node, 1, 1);
-      return make('changeCase', 'string', { upper: node.fn === 'upper', c: coerce(bind(node.args[0], schema), 'string', where) });
+      return make('changeCase', 'string', {
+        upper: node.fn === 'upper',
+        c: coerce(bind(node.args[0], schema), 'string', where),
+      });
     case 'length': {
       arity(node, 1, 1);
       const c = bind(node.args[0], schema);
@@ -372,8 +461,9 @@ function bindCall(node: Extract<ExprNode, { kind: 'call' }>, schema: Schema): Bo
       arity(node, 1, 2);
       const c = numericOperand(bind(node.args[0], schema), 'round', where);
       const d = node.args[1];
-      if (d && (d.kind !== 'lit' || d.type !== 'int')) analysisError(`the digits of round must be an integer literal in ${where}`, 'e.g. round(col, 2)');
-      return make('round', c.type, { c, digits: d ? d.value as number : 0 });
+      if (d && (d.kind !== 'lit' || d.type !== 'int'))
+        analysisError(`the digits of round must be an integer literal in ${where}`, 'e.g. round(col, 2)');
+      return make('round', c.type, { c, digits: d ? (d.value as number) : 0 });
     }
   }
 }

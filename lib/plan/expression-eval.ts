@@ -1,16 +1,31 @@
-import { Data, Field, RecordBatch, Schema } from 'apache-arrow';
-import { SluiceError } from '../errors.js';
+import { type Data, Field, type RecordBatch, Schema } from 'apache-arrow';
 import { batchOf } from '../arrow/batch-ops.js';
-import { bind, Bound, resolveColumn } from './expression-bind.js';
-import { exprText, type Expression } from './expression.js';
+import { SluiceError } from '../errors.js';
+import { type Expression, exprText } from './expression.js';
+import { type Bound, bind, resolveColumn } from './expression-bind.js';
 import {
-  arithmetic, compare, isNull, logical, not, pickRows, truthy,
-} from './expression-kernels.js';
-import {
-  absolute, cast, changeCase, concatStrings, epochToTimestamp, lengthOf, parseTimestamps, roundValue, unixMillis,
+  absolute,
+  cast,
+  changeCase,
+  concatStrings,
+  epochToTimestamp,
+  lengthOf,
+  parseTimestamps,
+  roundValue,
+  unixMillis,
 } from './expression-functions.js';
+import { arithmetic, compare, isNull, logical, not, pickRows, truthy } from './expression-kernels.js';
 import {
-  andValid, LType, loadData, materialise, scalarOf, toData, Val, validOf, validOfData, withValidity,
+  andValid,
+  type LType,
+  loadData,
+  materialise,
+  scalarOf,
+  toData,
+  type Val,
+  validOf,
+  validOfData,
+  withValidity,
 } from './expression-vectors.js';
 
 /**
@@ -80,8 +95,11 @@ export function evaluate(column: Expression, batch: RecordBatch, ctx: EvalContex
 function predicateTree(predicate: Expression, schema: Schema): Bound {
   const { tree, bound } = analyse(predicate, schema);
   if (tree.type !== 'boolean' && tree.type !== 'null') {
-    throw new SluiceError('ANALYSIS', `filter condition '${bound.field.name}' is of type ${tree.type}, not boolean`,
-      "compare the value, e.g. filter(col('amount').gt(10))");
+    throw new SluiceError(
+      'ANALYSIS',
+      `filter condition '${bound.field.name}' is of type ${tree.type}, not boolean`,
+      "compare the value, e.g. filter(col('amount').gt(10))",
+    );
   }
   return tree;
 }
@@ -104,7 +122,10 @@ function selectedRows(v: Val, n: number): Int32Array {
   // Branch-free: every row writes its index, only selected rows advance; the spare slot takes the rest.
   const out = new Int32Array(count + 1);
   let k = 0;
-  for (let i = 0; i < n; i++) { out[k] = i; k += t[i]; }
+  for (let i = 0; i < n; i++) {
+    out[k] = i;
+    k += t[i];
+  }
   return out.subarray(0, count);
 }
 
@@ -120,7 +141,12 @@ export function compileProjection(columns: readonly Expression[], schema: Schema
   const out = new Schema(bound.map((b) => b.field));
   return {
     schema: out,
-    apply: (batch, ctx) => batchOf(out, bound.map((b) => b.evaluate(batch, ctx)), batch.numRows),
+    apply: (batch, ctx) =>
+      batchOf(
+        out,
+        bound.map((b) => b.evaluate(batch, ctx)),
+        batch.numRows,
+      ),
   };
 }
 
@@ -157,30 +183,57 @@ function refData(batch: RecordBatch, path: number[]): Data {
 /** Applies a kernel to values of which all may be scalars: then it runs on one row and stays a scalar. */
 function fold(args: Val[], types: LType[], kernel: (vals: Val[], n: number) => Val, n: number): Val {
   if (args.every((a) => a.k === 'scalar')) {
-    return { k: 'scalar', v: scalarOf(kernel(args.map((a, i) => materialise(a, types[i], 1)), 1)) };
+    return {
+      k: 'scalar',
+      v: scalarOf(
+        kernel(
+          args.map((a, i) => materialise(a, types[i], 1)),
+          1,
+        ),
+      ),
+    };
   }
   return kernel(args, n);
 }
 
 function run(b: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Val {
   switch (b.k) {
-    case 'ref': return loadData(refData(batch, b.path), b.type);
-    case 'lit': return { k: 'scalar', v: b.value };
-    case 'now': return { k: 'scalar', v: ctx.batchTimestampMs };
-    case 'alias': return run(b.c, batch, ctx, n);
+    case 'ref':
+      return loadData(refData(batch, b.path), b.type);
+    case 'lit':
+      return { k: 'scalar', v: b.value };
+    case 'now':
+      return { k: 'scalar', v: ctx.batchTimestampMs };
+    case 'alias':
+      return run(b.c, batch, ctx, n);
     case 'arith':
-      return fold([run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)], [b.l.type, b.r.type],
-        ([l, r], m) => arithmetic(b.op, b.type, l, r, m), n);
+      return fold(
+        [run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)],
+        [b.l.type, b.r.type],
+        ([l, r], m) => arithmetic(b.op, b.type, l, r, m),
+        n,
+      );
     case 'cmp':
       if (b.operandType === 'null') return { k: 'scalar', v: b.op === '<=>' ? true : null };
-      return fold([run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)], [b.operandType, b.operandType],
-        ([l, r], m) => compare(b.op, b.operandType, l, r, m), n);
+      return fold(
+        [run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)],
+        [b.operandType, b.operandType],
+        ([l, r], m) => compare(b.op, b.operandType, l, r, m),
+        n,
+      );
     case 'logic':
-      return fold([run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)], ['boolean', 'boolean'],
-        ([l, r], m) => logical(b.op, l, r, m), n);
-    case 'not': return not(run(b.c, batch, ctx, n), n);
-    case 'isNull': return isNull(run(b.c, batch, ctx, n), b.negated, n);
-    case 'cast': return cast(run(b.c, batch, ctx, n), b.c.type, b.type, n);
+      return fold(
+        [run(b.l, batch, ctx, n), run(b.r, batch, ctx, n)],
+        ['boolean', 'boolean'],
+        ([l, r], m) => logical(b.op, l, r, m),
+        n,
+      );
+    case 'not':
+      return not(run(b.c, batch, ctx, n), n);
+    case 'isNull':
+      return isNull(run(b.c, batch, ctx, n), b.negated, n);
+    case 'cast':
+      return cast(run(b.c, batch, ctx, n), b.c.type, b.type, n);
     case 'field': {
       const parent = run(b.c, batch, ctx, n);
       if (parent.k === 'scalar') return { k: 'scalar', v: null };
@@ -188,43 +241,72 @@ function run(b: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Val {
       const struct = parent.data;
       return loadData(withValidity(struct.children[b.index], validOfData(struct)), b.type);
     }
-    case 'case': return caseWhen(b, batch, ctx, n);
+    case 'case':
+      return caseWhen(b, batch, ctx, n);
     case 'coalesce': {
       const vals = b.args.map((a) => run(a, batch, ctx, n));
       const types = b.args.map(() => b.type);
-      return fold(vals, types, (vs, m) => {
-        const pick = new Int32Array(m).fill(-1);
-        for (let k = vs.length - 1; k >= 0; k--) {
-          const valid = validOf(vs[k], m);
-          for (let i = 0; i < m; i++) if (!valid || valid[i]) pick[i] = k;
-        }
-        return pickRows(vs, pick, b.type, b.arrow, m);
-      }, n);
+      return fold(
+        vals,
+        types,
+        (vs, m) => {
+          const pick = new Int32Array(m).fill(-1);
+          for (let k = vs.length - 1; k >= 0; k--) {
+            const valid = validOf(vs[k], m);
+            for (let i = 0; i < m; i++) if (!valid || valid[i]) pick[i] = k;
+          }
+          return pickRows(vs, pick, b.type, b.arrow, m);
+        },
+        n,
+      );
     }
-    case 'parseTimestamp': return parseTimestamps(run(b.c, batch, ctx, n), b.format, n);
-    case 'epochToTimestamp': return epochToTimestamp(run(b.c, batch, ctx, n), b.msPerUnit, n);
-    case 'unixMillis': return unixMillis(run(b.c, batch, ctx, n), n);
-    case 'concat': return concatStrings(b.args.map((a) => run(a, batch, ctx, n)), n);
-    case 'changeCase': return changeCase(run(b.c, batch, ctx, n), b.upper, n);
-    case 'length': return lengthOf(run(b.c, batch, ctx, n), b.c.type, n);
-    case 'abs': return absolute(run(b.c, batch, ctx, n), b.type, n);
-    case 'round': return roundValue(run(b.c, batch, ctx, n), b.type, b.digits, n);
+    case 'parseTimestamp':
+      return parseTimestamps(run(b.c, batch, ctx, n), b.format, n);
+    case 'epochToTimestamp':
+      return epochToTimestamp(run(b.c, batch, ctx, n), b.msPerUnit, n);
+    case 'unixMillis':
+      return unixMillis(run(b.c, batch, ctx, n), n);
+    case 'concat':
+      return concatStrings(
+        b.args.map((a) => run(a, batch, ctx, n)),
+        n,
+      );
+    case 'changeCase':
+      return changeCase(run(b.c, batch, ctx, n), b.upper, n);
+    case 'length':
+      return lengthOf(run(b.c, batch, ctx, n), b.c.type, n);
+    case 'abs':
+      return absolute(run(b.c, batch, ctx, n), b.type, n);
+    case 'round':
+      return roundValue(run(b.c, batch, ctx, n), b.type, b.digits, n);
   }
 }
 
 /** CASE WHEN: the first branch whose condition is true picks the row's value. */
 function caseWhen(b: Extract<Bound, { k: 'case' }>, batch: RecordBatch, ctx: EvalContext, n: number): Val {
   const conds = b.branches.map((br) => run(br.when, batch, ctx, n));
-  const values = [...b.branches.map((br) => run(br.then, batch, ctx, n)), ...(b.otherwise ? [run(b.otherwise, batch, ctx, n)] : [])];
+  const values = [
+    ...b.branches.map((br) => run(br.then, batch, ctx, n)),
+    ...(b.otherwise ? [run(b.otherwise, batch, ctx, n)] : []),
+  ];
   const all = [...conds, ...values];
   const types: LType[] = [...conds.map((): LType => 'boolean'), ...values.map(() => b.type)];
-  return fold(all, types, (vs, m) => {
-    const pick = new Int32Array(m).fill(b.otherwise ? b.branches.length : -1);
-    const done = new Uint8Array(m);
-    for (let k = 0; k < b.branches.length; k++) {
-      const t = truthy(vs[k], m);
-      for (let i = 0; i < m; i++) if (t[i] && !done[i]) { pick[i] = k; done[i] = 1; }
-    }
-    return pickRows(vs.slice(b.branches.length), pick, b.type, b.arrow, m);
-  }, n);
+  return fold(
+    all,
+    types,
+    (vs, m) => {
+      const pick = new Int32Array(m).fill(b.otherwise ? b.branches.length : -1);
+      const done = new Uint8Array(m);
+      for (let k = 0; k < b.branches.length; k++) {
+        const t = truthy(vs[k], m);
+        for (let i = 0; i < m; i++)
+          if (t[i] && !done[i]) {
+            pick[i] = k;
+            done[i] = 1;
+          }
+      }
+      return pickRows(vs.slice(b.branches.length), pick, b.type, b.arrow, m);
+    },
+    n,
+  );
 }

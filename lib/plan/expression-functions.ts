@@ -1,8 +1,20 @@
+import { formatTimestamp, parseIsoTimestamp, timestampParser } from './expression-time.js';
 import {
-  andValid, bigintsOf, doublesOf, LType, materialise, NULL_SCALAR, Scalar, scalarOf, stringsOf, StrVal, utf8Of, Val, Valid,
+  andValid,
+  bigintsOf,
+  doublesOf,
+  type LType,
+  materialise,
+  NULL_SCALAR,
+  type Scalar,
+  type StrVal,
+  scalarOf,
+  stringsOf,
+  utf8Of,
+  type Val,
+  type Valid,
   validOf,
 } from './expression-vectors.js';
-import { formatTimestamp, parseIsoTimestamp, timestampParser } from './expression-time.js';
 
 /**
  * Casts and the scalar functions of the expression language, vectorised over working values
@@ -42,7 +54,10 @@ export function parseIntegral(s: string): number | bigint | null {
   while (i < end && s.charCodeAt(i) <= 32) i++;
   while (end > i && s.charCodeAt(end - 1) <= 32) end--;
   let neg = false;
-  if (i < end && (s[i] === '+' || s[i] === '-')) { neg = s[i] === '-'; i++; }
+  if (i < end && (s[i] === '+' || s[i] === '-')) {
+    neg = s[i] === '-';
+    i++;
+  }
   const digitsStart = i;
   let v = 0;
   while (i < end) {
@@ -55,7 +70,11 @@ export function parseIntegral(s: string): number | bigint | null {
   if (digitsEnd === digitsStart) return null;
   if (i < end && s[i] === '.') {
     i++;
-    while (i < end) { const c = s.charCodeAt(i) - 48; if (c < 0 || c > 9) return null; i++; }
+    while (i < end) {
+      const c = s.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return null;
+      i++;
+    }
   }
   if (i !== end) return null;
   if (v < SAFE) return neg ? -v : v;
@@ -66,9 +85,20 @@ export function parseIntegral(s: string): number | bigint | null {
 /** Spark's string to boolean: t, true, y, yes, 1 / f, false, n, no, 0 (any case, trimmed); else null. */
 export function parseBoolean(s: string): boolean | null {
   switch (s.trim().toLowerCase()) {
-    case 't': case 'true': case 'y': case 'yes': case '1': return true;
-    case 'f': case 'false': case 'n': case 'no': case '0': return false;
-    default: return null;
+    case 't':
+    case 'true':
+    case 'y':
+    case 'yes':
+    case '1':
+      return true;
+    case 'f':
+    case 'false':
+    case 'n':
+    case 'no':
+    case '0':
+      return false;
+    default:
+      return null;
   }
 }
 
@@ -100,7 +130,12 @@ function foldScalar(v: Val, t: LType, run: (one: Val) => Val): Val {
 }
 
 /** Parses each string with `parse`; failures become null. */
-function parseStrings<T>(v: StrVal, n: number, parse: (s: string) => T | null, store: (i: number, x: T) => void): Uint8Array {
+function parseStrings<T>(
+  v: StrVal,
+  n: number,
+  parse: (s: string) => T | null,
+  store: (i: number, x: T) => void,
+): Uint8Array {
   const strs = stringsOf(v, n);
   const valid = writableValid(v.valid, n);
   for (let i = 0; i < n; i++) {
@@ -119,7 +154,10 @@ function longsFrom(vals: (number | bigint)[], valid: Uint8Array, n: number): Val
   for (let i = 0; i < n; i++) {
     if (!valid[i]) continue;
     const x = vals[i];
-    if (typeof x === 'bigint') { big = true; break; }
+    if (typeof x === 'bigint') {
+      big = true;
+      break;
+    }
     f[i] = x;
   }
   if (!big) return { k: 'num', f, valid };
@@ -142,14 +180,21 @@ function doubleToLong(x: number): number | bigint {
 export function cast(v: Val, from: LType, to: LType, n: number): Val {
   if (v.k === 'scalar') return foldScalar(v, from, (one) => cast(one, from, to, 1));
   if (from === 'null') return NULL_SCALAR;
-  if (from === to) return v.k === 'data' ? v : { ...v, src: undefined } as Val;
+  if (from === to) return v.k === 'data' ? v : ({ ...v, src: undefined } as Val);
   const valid = validOf(v, n);
   switch (to) {
-    case 'string': return castToString(v, from, valid, n);
+    case 'string':
+      return castToString(v, from, valid, n);
     case 'double': {
       if (from === 'string') {
         const f = new Float64Array(n);
-        return { k: 'num', f, valid: parseStrings(v as StrVal, n, parseDouble, (i, x) => { f[i] = x; }) };
+        return {
+          k: 'num',
+          f,
+          valid: parseStrings(v as StrVal, n, parseDouble, (i, x) => {
+            f[i] = x;
+          }),
+        };
       }
       const d = doublesOf(v, n);
       if (from !== 'timestamp') return { k: 'num', f: d, valid };
@@ -160,7 +205,9 @@ export function cast(v: Val, from: LType, to: LType, n: number): Val {
     case 'int': {
       const f = new Float64Array(n);
       if (from === 'string') {
-        const ok = parseStrings(v as StrVal, n, parseIntegral, (i, x) => { f[i] = typeof x === 'number' ? x : NaN; });
+        const ok = parseStrings(v as StrVal, n, parseIntegral, (i, x) => {
+          f[i] = typeof x === 'number' ? x : NaN;
+        });
         for (let i = 0; i < n; i++) if (ok[i] && !(f[i] >= INT_MIN && f[i] <= INT_MAX)) ok[i] = 0;
         return { k: 'num', f, valid: ok };
       }
@@ -170,7 +217,10 @@ export function cast(v: Val, from: LType, to: LType, n: number): Val {
       }
       const d = doublesOf(v, n);
       if (from === 'double') {
-        for (let i = 0; i < n; i++) { const x = d[i]; f[i] = x !== x ? 0 : x >= INT_MAX ? INT_MAX : x <= INT_MIN ? INT_MIN : Math.trunc(x); }
+        for (let i = 0; i < n; i++) {
+          const x = d[i];
+          f[i] = x !== x ? 0 : x >= INT_MAX ? INT_MAX : x <= INT_MIN ? INT_MIN : Math.trunc(x);
+        }
       } else if (from === 'timestamp') {
         for (let i = 0; i < n; i++) f[i] = Math.floor(d[i] / 1000) | 0;
       } else {
@@ -181,7 +231,9 @@ export function cast(v: Val, from: LType, to: LType, n: number): Val {
     case 'long': {
       if (from === 'string') {
         const vals = new Array<number | bigint>(n);
-        const ok = parseStrings(v as StrVal, n, parseIntegral, (i, x) => { vals[i] = x; });
+        const ok = parseStrings(v as StrVal, n, parseIntegral, (i, x) => {
+          vals[i] = x;
+        });
         return longsFrom(vals, ok, n);
       }
       const d = doublesOf(v, n);
@@ -199,15 +251,32 @@ export function cast(v: Val, from: LType, to: LType, n: number): Val {
     }
     case 'boolean': {
       const b = new Uint8Array(n);
-      if (from === 'string') return { k: 'bool', b, valid: parseStrings(v as StrVal, n, parseBoolean, (i, x) => { b[i] = x ? 1 : 0; }) };
-      if (v.k === 'big') { for (let i = 0; i < n; i++) b[i] = v.b[i] !== 0n ? 1 : 0; return { k: 'bool', b, valid }; }
+      if (from === 'string')
+        return {
+          k: 'bool',
+          b,
+          valid: parseStrings(v as StrVal, n, parseBoolean, (i, x) => {
+            b[i] = x ? 1 : 0;
+          }),
+        };
+      if (v.k === 'big') {
+        for (let i = 0; i < n; i++) b[i] = v.b[i] !== 0n ? 1 : 0;
+        return { k: 'bool', b, valid };
+      }
       const d = doublesOf(v, n);
       for (let i = 0; i < n; i++) b[i] = d[i] !== 0 ? 1 : 0;
       return { k: 'bool', b, valid };
     }
     case 'timestamp': {
       const f = new Float64Array(n);
-      if (from === 'string') return { k: 'num', f, valid: parseStrings(v as StrVal, n, parseIsoTimestamp, (i, x) => { f[i] = x; }) };
+      if (from === 'string')
+        return {
+          k: 'num',
+          f,
+          valid: parseStrings(v as StrVal, n, parseIsoTimestamp, (i, x) => {
+            f[i] = x;
+          }),
+        };
       return epochToTimestamps(v, valid, 1000, n);
     }
     default:
@@ -223,7 +292,10 @@ function epochToTimestamps(v: Val, valid: Valid, msPerUnit: number, n: number): 
   for (let i = 0; i < n; i++) {
     const ms = d[i] * msPerUnit;
     if (Number.isFinite(ms)) f[i] = ms;
-    else { if (out === valid) out = writableValid(valid, n); out![i] = 0; }
+    else {
+      if (out === valid) out = writableValid(valid, n);
+      out![i] = 0;
+    }
   }
   return { k: 'num', f, valid: out };
 }
@@ -263,7 +335,13 @@ export function parseTimestamps(v: Val, format: string | null, n: number): Val {
   if (v.k === 'scalar') return foldScalar(v, 'string', (one) => parseTimestamps(one, format, 1));
   const parse = format === null ? parseIsoTimestamp : timestampParser(format);
   const f = new Float64Array(n);
-  return { k: 'num', f, valid: parseStrings(v as StrVal, n, parse, (i, x) => { f[i] = x; }) };
+  return {
+    k: 'num',
+    f,
+    valid: parseStrings(v as StrVal, n, parse, (i, x) => {
+      f[i] = x;
+    }),
+  };
 }
 
 /** True when bytes[start, end) are all ASCII. */
@@ -278,7 +356,11 @@ export function changeCase(v: Val, upper: boolean, n: number): Val {
   const sv = v as StrVal;
   const conv = upper ? (s: string) => s.toUpperCase() : (s: string) => s.toLowerCase();
   if (sv.s.dict && sv.s.idx) {
-    return { k: 'str', s: { idx: sv.s.idx, dict: sv.s.dict.map((s) => (s === null ? null : conv(s))) }, valid: sv.valid };
+    return {
+      k: 'str',
+      s: { idx: sv.s.idx, dict: sv.s.dict.map((s) => (s === null ? null : conv(s))) },
+      valid: sv.valid,
+    };
   }
   const { vo, bytes } = sv.s.vo && sv.s.bytes ? { vo: sv.s.vo, bytes: sv.s.bytes } : { vo: null, bytes: null };
   if (vo && bytes && isAscii(bytes, vo[0], vo[n])) {
@@ -286,7 +368,10 @@ export function changeCase(v: Val, upper: boolean, n: number): Val {
     const out = bytes.slice(base, vo[n]);
     const from = upper ? 97 : 65;
     const delta = upper ? -32 : 32;
-    for (let k = 0; k < out.length; k++) { const c = out[k]; if (c >= from && c < from + 26) out[k] = c + delta; }
+    for (let k = 0; k < out.length; k++) {
+      const c = out[k];
+      if (c >= from && c < from + 26) out[k] = c + delta;
+    }
     const offsets = new Int32Array(n + 1);
     for (let i = 0; i <= n; i++) offsets[i] = vo[i] - base;
     return { k: 'str', s: { vo: offsets, bytes: out }, valid: sv.valid };
@@ -307,14 +392,20 @@ export function lengthOf(v: Val, from: LType, n: number): Val {
     for (let i = 0; i < n; i++) {
       const s = vo[i];
       const e = vo[i + 1];
-      if (from === 'binary') { f[i] = e - s; continue; }
+      if (from === 'binary') {
+        f[i] = e - s;
+        continue;
+      }
       let c = 0;
       for (let k = s; k < e; k++) if ((bytes[k] & 0xc0) !== 0x80) c++;
       f[i] = c;
     }
   } else {
     const strs = stringsOf(sv, n);
-    for (let i = 0; i < n; i++) { const s = strs[i]; f[i] = s === null ? 0 : codePoints(s); }
+    for (let i = 0; i < n; i++) {
+      const s = strs[i];
+      f[i] = s === null ? 0 : codePoints(s);
+    }
   }
   return { k: 'num', f, valid: sv.valid };
 }
@@ -347,11 +438,18 @@ export function concatStrings(args: Val[], n: number): Val {
     if (valid && !valid[i]) continue;
     let at = offsets[i];
     for (const p of parts) {
-      if ('lit' in p) { out.set(p.lit!, at); at += p.lit!.length; continue; }
+      if ('lit' in p) {
+        out.set(p.lit!, at);
+        at += p.lit!.length;
+        continue;
+      }
       const s = p.vo[i];
       const e = p.vo[i + 1];
       if (e - s < 16) for (let k = s; k < e; k++) out[at++] = p.bytes[k];
-      else { out.set(p.bytes.subarray(s, e), at); at += e - s; }
+      else {
+        out.set(p.bytes.subarray(s, e), at);
+        at += e - s;
+      }
     }
   }
   return { k: 'str', s: { vo: offsets, bytes: out }, valid };
@@ -402,7 +500,7 @@ export function roundValue(v: Val, t: LType, digits: number, n: number): Val {
     const b = new BigInt64Array(n);
     for (let i = 0; i < n; i++) {
       const x = v.b[i];
-      const m = ((x < 0n ? -x : x) + q / 2n) / q * q;
+      const m = (((x < 0n ? -x : x) + q / 2n) / q) * q;
       b[i] = x < 0n ? -m : m;
     }
     return { k: 'big', b, valid: v.valid };
@@ -411,6 +509,7 @@ export function roundValue(v: Val, t: LType, digits: number, n: number): Val {
   const f = new Float64Array(n);
   for (let i = 0; i < n; i++) f[i] = roundHalfUp(d[i], digits);
   if (t === 'int') for (let i = 0; i < n; i++) f[i] |= 0;
-  if (t === 'long' && f.some((x) => Math.abs(x) >= SAFE)) return roundValue({ k: 'big', b: bigintsOf(v, n), valid: validOf(v, n) }, t, digits, n);
+  if (t === 'long' && f.some((x) => Math.abs(x) >= SAFE))
+    return roundValue({ k: 'big', b: bigintsOf(v, n), valid: validOf(v, n) }, t, digits, n);
   return { k: 'num', f, valid: validOf(v, n) };
 }

@@ -1,8 +1,18 @@
-import { Data, DataType } from 'apache-arrow';
+import type { Data, DataType } from 'apache-arrow';
 import { dataFromValues, valuesOf } from '../arrow/columns.js';
 import type { ArithmeticOp, ComparisonOp, LogicalOp } from './expression.js';
 import {
-  andValid, bigintsOf, doublesOf, LType, materialise, NULL_SCALAR, stringsOf, StrVal, Val, Valid, validOf,
+  andValid,
+  bigintsOf,
+  doublesOf,
+  type LType,
+  materialise,
+  NULL_SCALAR,
+  type StrVal,
+  stringsOf,
+  type Val,
+  type Valid,
+  validOf,
 } from './expression-vectors.js';
 
 /**
@@ -31,22 +41,42 @@ function arithDoubles(op: ArithmeticOp, a: Float64Array | number, b: Float64Arra
   const out = new Float64Array(n);
   if (typeof a !== 'number' && typeof b === 'number') {
     switch (op) {
-      case '+': for (let i = 0; i < n; i++) out[i] = a[i] + b; break;
-      case '-': for (let i = 0; i < n; i++) out[i] = a[i] - b; break;
-      case '*': for (let i = 0; i < n; i++) out[i] = a[i] * b; break;
-      case '/': for (let i = 0; i < n; i++) out[i] = a[i] / b; break;
-      case '%': for (let i = 0; i < n; i++) out[i] = a[i] % b; break;
+      case '+':
+        for (let i = 0; i < n; i++) out[i] = a[i] + b;
+        break;
+      case '-':
+        for (let i = 0; i < n; i++) out[i] = a[i] - b;
+        break;
+      case '*':
+        for (let i = 0; i < n; i++) out[i] = a[i] * b;
+        break;
+      case '/':
+        for (let i = 0; i < n; i++) out[i] = a[i] / b;
+        break;
+      case '%':
+        for (let i = 0; i < n; i++) out[i] = a[i] % b;
+        break;
     }
     return out;
   }
   const x = typeof a === 'number' ? new Float64Array(n).fill(a) : a;
   const y = typeof b === 'number' ? new Float64Array(n).fill(b) : b;
   switch (op) {
-    case '+': for (let i = 0; i < n; i++) out[i] = x[i] + y[i]; break;
-    case '-': for (let i = 0; i < n; i++) out[i] = x[i] - y[i]; break;
-    case '*': for (let i = 0; i < n; i++) out[i] = x[i] * y[i]; break;
-    case '/': for (let i = 0; i < n; i++) out[i] = x[i] / y[i]; break;
-    case '%': for (let i = 0; i < n; i++) out[i] = x[i] % y[i]; break;
+    case '+':
+      for (let i = 0; i < n; i++) out[i] = x[i] + y[i];
+      break;
+    case '-':
+      for (let i = 0; i < n; i++) out[i] = x[i] - y[i];
+      break;
+    case '*':
+      for (let i = 0; i < n; i++) out[i] = x[i] * y[i];
+      break;
+    case '/':
+      for (let i = 0; i < n; i++) out[i] = x[i] / y[i];
+      break;
+    case '%':
+      for (let i = 0; i < n; i++) out[i] = x[i] % y[i];
+      break;
   }
   return out;
 }
@@ -91,17 +121,34 @@ function bigArithmetic(op: ArithmeticOp, l: Val, r: Val, valid: Valid, n: number
   for (let i = 0; i < n; i++) {
     if (valid && !valid[i]) continue;
     switch (op) {
-      case '+': out[i] = a[i] + b[i]; break;
-      case '-': out[i] = a[i] - b[i]; break;
-      case '*': out[i] = a[i] * b[i]; break;
-      case '%': out[i] = b[i] === 0n ? 0n : a[i] % b[i]; break;
-      case '/': throw new Error('internal: long division is double division');
+      case '+':
+        out[i] = a[i] + b[i];
+        break;
+      case '-':
+        out[i] = a[i] - b[i];
+        break;
+      case '*':
+        out[i] = a[i] * b[i];
+        break;
+      case '%':
+        out[i] = b[i] === 0n ? 0n : a[i] % b[i];
+        break;
+      case '/':
+        throw new Error('internal: long division is double division');
     }
   }
   return { k: 'big', b: out, valid };
 }
 
-const FLIP: Record<ComparisonOp, ComparisonOp> = { '=': '=', '!=': '!=', '<': '>', '<=': '>=', '>': '<', '>=': '<=', '<=>': '<=>' };
+const FLIP: Record<ComparisonOp, ComparisonOp> = {
+  '=': '=',
+  '!=': '!=',
+  '<': '>',
+  '<=': '>=',
+  '>': '<',
+  '>=': '<=',
+  '<=>': '<=>',
+};
 
 // The comparison loops use `+(x < y)` and bitwise ops instead of `?:` and `||`: V8 compiles those to
 // branches, which mispredict on real data and made these loops up to 7x slower.
@@ -111,28 +158,85 @@ function compareDoublesScalar(op: ComparisonOp, a: Float64Array, s: number, n: n
   if (s !== s) {
     for (let i = 0; i < n; i++) {
       const nan = +(a[i] !== a[i]);
-      out[i] = op === '=' || op === '<=>' || op === '>=' ? nan : op === '!=' || op === '<' ? nan ^ 1 : op === '<=' ? 1 : 0;
+      out[i] =
+        op === '=' || op === '<=>' || op === '>=' ? nan : op === '!=' || op === '<' ? nan ^ 1 : op === '<=' ? 1 : 0;
     }
     return;
   }
   switch (op) {
-    case '=': case '<=>': for (let i = 0; i < n; i++) out[i] = +(a[i] === s); break;
-    case '!=': for (let i = 0; i < n; i++) out[i] = +(a[i] !== s); break;
-    case '<': for (let i = 0; i < n; i++) out[i] = +(a[i] < s); break;
-    case '<=': for (let i = 0; i < n; i++) out[i] = +(a[i] <= s); break;
-    case '>': for (let i = 0; i < n; i++) { const x = a[i]; out[i] = +(x > s) | +(x !== x); } break;
-    case '>=': for (let i = 0; i < n; i++) { const x = a[i]; out[i] = +(x >= s) | +(x !== x); } break;
+    case '=':
+    case '<=>':
+      for (let i = 0; i < n; i++) out[i] = +(a[i] === s);
+      break;
+    case '!=':
+      for (let i = 0; i < n; i++) out[i] = +(a[i] !== s);
+      break;
+    case '<':
+      for (let i = 0; i < n; i++) out[i] = +(a[i] < s);
+      break;
+    case '<=':
+      for (let i = 0; i < n; i++) out[i] = +(a[i] <= s);
+      break;
+    case '>':
+      for (let i = 0; i < n; i++) {
+        const x = a[i];
+        out[i] = +(x > s) | +(x !== x);
+      }
+      break;
+    case '>=':
+      for (let i = 0; i < n; i++) {
+        const x = a[i];
+        out[i] = +(x >= s) | +(x !== x);
+      }
+      break;
   }
 }
 
 function compareDoubles(op: ComparisonOp, a: Float64Array, b: Float64Array, n: number, out: Uint8Array): void {
   switch (op) {
-    case '=': case '<=>': for (let i = 0; i < n; i++) { const x = a[i]; const y = b[i]; out[i] = +(x === y) | (+(x !== x) & +(y !== y)); } break;
-    case '!=': for (let i = 0; i < n; i++) { const x = a[i]; const y = b[i]; out[i] = (+(x === y) | (+(x !== x) & +(y !== y))) ^ 1; } break;
-    case '<': for (let i = 0; i < n; i++) { const x = a[i]; const y = b[i]; out[i] = +(x < y) | (+(x === x) & +(y !== y)); } break;
-    case '<=': for (let i = 0; i < n; i++) { const x = a[i]; const y = b[i]; out[i] = +(x <= y) | +(y !== y); } break;
-    case '>': for (let i = 0; i < n; i++) { const x = a[i]; const y = b[i]; out[i] = +(y < x) | (+(y === y) & +(x !== x)); } break;
-    case '>=': for (let i = 0; i < n; i++) { const x = a[i]; const y = b[i]; out[i] = +(y <= x) | +(x !== x); } break;
+    case '=':
+    case '<=>':
+      for (let i = 0; i < n; i++) {
+        const x = a[i];
+        const y = b[i];
+        out[i] = +(x === y) | (+(x !== x) & +(y !== y));
+      }
+      break;
+    case '!=':
+      for (let i = 0; i < n; i++) {
+        const x = a[i];
+        const y = b[i];
+        out[i] = (+(x === y) | (+(x !== x) & +(y !== y))) ^ 1;
+      }
+      break;
+    case '<':
+      for (let i = 0; i < n; i++) {
+        const x = a[i];
+        const y = b[i];
+        out[i] = +(x < y) | (+(x === x) & +(y !== y));
+      }
+      break;
+    case '<=':
+      for (let i = 0; i < n; i++) {
+        const x = a[i];
+        const y = b[i];
+        out[i] = +(x <= y) | +(y !== y);
+      }
+      break;
+    case '>':
+      for (let i = 0; i < n; i++) {
+        const x = a[i];
+        const y = b[i];
+        out[i] = +(y < x) | (+(y === y) & +(x !== x));
+      }
+      break;
+    case '>=':
+      for (let i = 0; i < n; i++) {
+        const x = a[i];
+        const y = b[i];
+        out[i] = +(y <= x) | +(x !== x);
+      }
+      break;
   }
 }
 
@@ -142,12 +246,25 @@ function compareGeneric<T>(op: ComparisonOp, a: ArrayLike<T>, b: ArrayLike<T>, n
     const y = b[i];
     let r: boolean;
     switch (op) {
-      case '=': case '<=>': r = x === y; break;
-      case '!=': r = x !== y; break;
-      case '<': r = x < y; break;
-      case '<=': r = x <= y; break;
-      case '>': r = x > y; break;
-      default: r = x >= y; break;
+      case '=':
+      case '<=>':
+        r = x === y;
+        break;
+      case '!=':
+        r = x !== y;
+        break;
+      case '<':
+        r = x < y;
+        break;
+      case '<=':
+        r = x <= y;
+        break;
+      case '>':
+        r = x > y;
+        break;
+      default:
+        r = x >= y;
+        break;
     }
     out[i] = r ? 1 : 0;
   }
@@ -176,7 +293,7 @@ const encoder = new TextEncoder();
 export function compare(op: ComparisonOp, t: LType, l: Val, r: Val, n: number): Val {
   if (l.k === 'scalar' && r.k !== 'scalar') return compare(FLIP[op], t, r, l, n);
   const nullSafe = op === '<=>';
-  if (!nullSafe && (r.k === 'scalar' && r.v === null)) return NULL_SCALAR;
+  if (!nullSafe && r.k === 'scalar' && r.v === null) return NULL_SCALAR;
   const lValid = validOf(l, n);
   const rValid = validOf(r, n);
   const out = new Uint8Array(n);
@@ -214,7 +331,10 @@ export function compare(op: ComparisonOp, t: LType, l: Val, r: Val, n: number): 
 /** Boolean bytes and validity of a boolean value. */
 function boolsOf(v: Val, n: number): { b: Uint8Array; valid: Valid } {
   if (v.k === 'bool') return v;
-  if (v.k === 'scalar') return v.v === null ? { b: new Uint8Array(n), valid: new Uint8Array(n) } : { b: new Uint8Array(n).fill(v.v ? 1 : 0), valid: null };
+  if (v.k === 'scalar')
+    return v.v === null
+      ? { b: new Uint8Array(n), valid: new Uint8Array(n) }
+      : { b: new Uint8Array(n).fill(v.v ? 1 : 0), valid: null };
   throw new Error(`internal: ${v.k} value is not boolean`);
 }
 
@@ -278,7 +398,8 @@ export function pickRows(inputs: Val[], pick: Int32Array, t: LType, arrow: DataT
   for (let i = 0; i < n; i++) valid[i] = pick[i] >= 0 ? 1 : 0;
   const vals = inputs.map((v) => materialise(v, t, n));
   switch (t) {
-    case 'string': case 'binary': {
+    case 'string':
+    case 'binary': {
       const strs = vals.map((v) => stringsOf(v as StrVal, n));
       const out = new Array<string | null>(n);
       for (let i = 0; i < n; i++) out[i] = pick[i] >= 0 ? strs[pick[i]][i] : null;
@@ -290,7 +411,10 @@ export function pickRows(inputs: Val[], pick: Int32Array, t: LType, arrow: DataT
       for (let i = 0; i < n; i++) if (pick[i] >= 0) out[i] = bs[pick[i]][i];
       return { k: 'bool', b: out, valid };
     }
-    case 'double': case 'int': case 'long': case 'timestamp': {
+    case 'double':
+    case 'int':
+    case 'long':
+    case 'timestamp': {
       if (vals.some((v) => v.k === 'big')) {
         const bs = vals.map((v) => bigintsOf(v, n));
         const out = new BigInt64Array(n);

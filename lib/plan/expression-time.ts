@@ -41,8 +41,10 @@ export function formatTimestamp(ms: number): string {
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const m = mp < 10 ? mp + 3 : mp - 9;
   const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  const h = Math.floor(rest / 3_600_000); rest -= h * 3_600_000;
-  const mi = Math.floor(rest / 60_000); rest -= mi * 60_000;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const mi = Math.floor(rest / 60_000);
+  rest -= mi * 60_000;
   const s = Math.floor(rest / 1000);
   const frac = Math.floor(rest - s * 1000);
   const base = `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)} ${pad(h, 2)}:${pad(mi, 2)}:${pad(s, 2)}`;
@@ -50,7 +52,16 @@ export function formatTimestamp(ms: number): string {
 }
 
 /** Epoch ms of validated fields, or null when a field is out of range. */
-function toEpochMs(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, offsetMin: number): number | null {
+function toEpochMs(
+  y: number,
+  mo: number,
+  d: number,
+  h: number,
+  mi: number,
+  s: number,
+  ms: number,
+  offsetMin: number,
+): number | null {
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59) return null;
   return daysFromCivil(y, mo, d) * MS_PER_DAY + h * 3_600_000 + mi * 60_000 + s * 1000 + ms - offsetMin * 60_000;
 }
@@ -58,7 +69,13 @@ function toEpochMs(y: number, mo: number, d: number, h: number, mi: number, s: n
 /** A cursor over a string for the parsers below. */
 class Scan {
   pos: number;
-  constructor(readonly s: string, start: number, readonly end: number) { this.pos = start; }
+  constructor(
+    readonly s: string,
+    start: number,
+    readonly end: number,
+  ) {
+    this.pos = start;
+  }
   /** Reads between min and max digits; -1 if fewer than min. */
   digits(min: number, max: number): number {
     let v = 0;
@@ -88,11 +105,18 @@ class Scan {
     return v;
   }
   eat(ch: string): boolean {
-    if (this.pos < this.end && this.s[this.pos] === ch) { this.pos++; return true; }
+    if (this.pos < this.end && this.s[this.pos] === ch) {
+      this.pos++;
+      return true;
+    }
     return false;
   }
-  peek(): string { return this.pos < this.end ? this.s[this.pos] : ''; }
-  done(): boolean { return this.pos >= this.end; }
+  peek(): string {
+    return this.pos < this.end ? this.s[this.pos] : '';
+  }
+  done(): boolean {
+    return this.pos >= this.end;
+  }
   /** A zone: Z, UTC, GMT, UT, or an offset ±HH, ±HH:mm, ±HHmm (optionally after UTC/GMT). Offset minutes east, or null. */
   zone(): number | null {
     if (this.eat('Z')) return 0;
@@ -108,8 +132,13 @@ class Scan {
     const hh = this.digits(1, 2);
     if (hh < 0 || hh > 18) return null;
     let mm = 0;
-    if (this.eat(':')) { mm = this.digits(2, 2); if (mm < 0) return null; }
-    else if (!this.done() && this.peek() >= '0' && this.peek() <= '9') { mm = this.digits(2, 2); if (mm < 0) return null; }
+    if (this.eat(':')) {
+      mm = this.digits(2, 2);
+      if (mm < 0) return null;
+    } else if (!this.done() && this.peek() >= '0' && this.peek() <= '9') {
+      mm = this.digits(2, 2);
+      if (mm < 0) return null;
+    }
     if (mm > 59) return null;
     return (sign === '-' ? -1 : 1) * (hh * 60 + mm);
   }
@@ -137,7 +166,10 @@ export function parseIsoTimestamp(s: string): number | null {
   if (p.eat('-')) {
     mo = p.digits(1, 2);
     if (mo < 0) return null;
-    if (p.eat('-')) { d = p.digits(1, 2); if (d < 0) return null; }
+    if (p.eat('-')) {
+      d = p.digits(1, 2);
+      if (d < 0) return null;
+    }
   }
   if (p.done()) return toEpochMs(y, mo, d, 0, 0, 0, 0, 0);
   let h = 0;
@@ -154,7 +186,10 @@ export function parseIsoTimestamp(s: string): number | null {
     if (p.eat(':')) {
       sec = p.digits(1, 2);
       if (sec < 0) return null;
-      if (p.eat('.')) { ms = p.fractionMs(9); if (ms < 0) return null; }
+      if (p.eat('.')) {
+        ms = p.fractionMs(9);
+        if (ms < 0) return null;
+      }
     }
   }
   let offset = 0;
@@ -167,10 +202,34 @@ export function parseIsoTimestamp(s: string): number | null {
   return toEpochMs(y, mo, d, h, mi, sec, ms, offset);
 }
 
-const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const MONTHS = [
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+];
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 
-type Fields = { y: number; mo: number; d: number; h: number; mi: number; s: number; ms: number; pm: number; h12: boolean; off: number };
+type Fields = {
+  y: number;
+  mo: number;
+  d: number;
+  h: number;
+  mi: number;
+  s: number;
+  ms: number;
+  pm: number;
+  h12: boolean;
+  off: number;
+};
 type Step = (p: Scan, f: Fields) => boolean;
 
 function numberStep(count: number, maxWidth: number, set: (f: Fields, v: number) => void): Step {
@@ -189,7 +248,11 @@ function nameStep(names: string[], short: boolean, set: (f: Fields, index: numbe
     const rest = p.s.slice(p.pos, p.end).toLowerCase();
     for (let i = 0; i < names.length; i++) {
       const n = short ? names[i].slice(0, 3) : names[i];
-      if (rest.startsWith(n)) { p.pos += n.length; set(f, i); return true; }
+      if (rest.startsWith(n)) {
+        p.pos += n.length;
+        set(f, i);
+        return true;
+      }
     }
     return false;
   };
@@ -197,31 +260,84 @@ function nameStep(names: string[], short: boolean, set: (f: Fields, index: numbe
 
 function literalStep(text: string): Step {
   return (p) => {
-    if (p.s.startsWith(text, p.pos) && p.pos + text.length <= p.end) { p.pos += text.length; return true; }
+    if (p.s.startsWith(text, p.pos) && p.pos + text.length <= p.end) {
+      p.pos += text.length;
+      return true;
+    }
     return false;
   };
 }
 
 function letterStep(letter: string, count: number, pattern: string): Step {
   switch (letter) {
-    case 'y': case 'u':
-      return count === 2 ? numberStep(2, 2, (f, v) => { f.y = 2000 + v; }) : numberStep(4, 4, (f, v) => { f.y = v; });
-    case 'M': case 'L':
-      if (count >= 3) return nameStep(MONTHS, count === 3, (f, i) => { f.mo = i + 1; });
-      return numberStep(count, 2, (f, v) => { f.mo = v; });
-    case 'd': return numberStep(count, 2, (f, v) => { f.d = v; });
-    case 'H': return numberStep(count, 2, (f, v) => { f.h = v; });
-    case 'h': return numberStep(count, 2, (f, v) => { f.h = v; f.h12 = true; });
-    case 'm': return numberStep(count, 2, (f, v) => { f.mi = v; });
-    case 's': return numberStep(count, 2, (f, v) => { f.s = v; });
-    case 'S': return (p, f) => { const v = p.fractionMs(count); if (v < 0) return false; f.ms = v; return true; };
-    case 'a': return nameStep(['am', 'pm'], false, (f, i) => { f.pm = i; });
-    case 'E': return nameStep(DAYS, count <= 3, () => undefined);
-    case 'X': case 'x': case 'Z': case 'O':
-      return (p, f) => { const z = p.zone(); if (z === null) return false; f.off = z; return true; };
+    case 'y':
+    case 'u':
+      return count === 2
+        ? numberStep(2, 2, (f, v) => {
+            f.y = 2000 + v;
+          })
+        : numberStep(4, 4, (f, v) => {
+            f.y = v;
+          });
+    case 'M':
+    case 'L':
+      if (count >= 3)
+        return nameStep(MONTHS, count === 3, (f, i) => {
+          f.mo = i + 1;
+        });
+      return numberStep(count, 2, (f, v) => {
+        f.mo = v;
+      });
+    case 'd':
+      return numberStep(count, 2, (f, v) => {
+        f.d = v;
+      });
+    case 'H':
+      return numberStep(count, 2, (f, v) => {
+        f.h = v;
+      });
+    case 'h':
+      return numberStep(count, 2, (f, v) => {
+        f.h = v;
+        f.h12 = true;
+      });
+    case 'm':
+      return numberStep(count, 2, (f, v) => {
+        f.mi = v;
+      });
+    case 's':
+      return numberStep(count, 2, (f, v) => {
+        f.s = v;
+      });
+    case 'S':
+      return (p, f) => {
+        const v = p.fractionMs(count);
+        if (v < 0) return false;
+        f.ms = v;
+        return true;
+      };
+    case 'a':
+      return nameStep(['am', 'pm'], false, (f, i) => {
+        f.pm = i;
+      });
+    case 'E':
+      return nameStep(DAYS, count <= 3, () => undefined);
+    case 'X':
+    case 'x':
+    case 'Z':
+    case 'O':
+      return (p, f) => {
+        const z = p.zone();
+        if (z === null) return false;
+        f.off = z;
+        return true;
+      };
     default:
-      throw new SluiceError('ANALYSIS', `unsupported pattern letter '${letter}' in timestamp format '${pattern}'`,
-        "use y M d H h m s S a E X (e.g. 'yyyy-MM-dd HH:mm:ss'); quote literal text with single quotes");
+      throw new SluiceError(
+        'ANALYSIS',
+        `unsupported pattern letter '${letter}' in timestamp format '${pattern}'`,
+        "use y M d H h m s S a E X (e.g. 'yyyy-MM-dd HH:mm:ss'); quote literal text with single quotes",
+      );
   }
 }
 
@@ -236,7 +352,7 @@ export function timestampParser(pattern: string): (s: string) => number | null {
   const cached = compiled.get(pattern);
   if (cached) return cached;
   const steps: Step[] = [];
-  for (let i = 0; i < pattern.length;) {
+  for (let i = 0; i < pattern.length; ) {
     const c = pattern[i];
     if (c === "'") {
       if (pattern[i + 1] === "'") {
@@ -254,8 +370,11 @@ export function timestampParser(pattern: string): (s: string) => number | null {
         } else text += pattern[j++];
       }
       if (j >= pattern.length) {
-        throw new SluiceError('ANALYSIS', `unterminated quote in timestamp format '${pattern}'`,
-          "close literal text with a single quote, e.g. \"yyyy-MM-dd'T'HH:mm\"");
+        throw new SluiceError(
+          'ANALYSIS',
+          `unterminated quote in timestamp format '${pattern}'`,
+          'close literal text with a single quote, e.g. "yyyy-MM-dd\'T\'HH:mm"',
+        );
       }
       steps.push(literalStep(text));
       i = j + 1;

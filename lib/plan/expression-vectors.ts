@@ -1,5 +1,15 @@
 import {
-  Binary, Bool, Data, DataType, DateUnit, Float64, Int32, Int64, TimestampMillisecond, Type, Utf8,
+  Binary,
+  Bool,
+  type Data,
+  type DataType,
+  DateUnit,
+  Float64,
+  Int32,
+  Int64,
+  TimestampMillisecond,
+  Type,
+  Utf8,
 } from 'apache-arrow';
 import { mkData, utf8Data, valuesOf } from '../arrow/columns.js';
 
@@ -17,8 +27,17 @@ import { mkData, utf8Data, valuesOf } from '../arrow/columns.js';
 
 /** The logical types of the expression language (Spark's). */
 export type LType =
-  | 'string' | 'double' | 'long' | 'int' | 'boolean' | 'timestamp'
-  | 'binary' | 'struct' | 'list' | 'null' | 'other';
+  | 'string'
+  | 'double'
+  | 'long'
+  | 'int'
+  | 'boolean'
+  | 'timestamp'
+  | 'binary'
+  | 'struct'
+  | 'list'
+  | 'null'
+  | 'other';
 
 /** Validity per row (1 = valid), or null when every row is valid. */
 export type Valid = Uint8Array | null;
@@ -57,33 +76,55 @@ const decoder = new TextDecoder();
 /** The Arrow type a computed value of `t` is written as. */
 export function canonicalArrow(t: LType): DataType {
   switch (t) {
-    case 'double': return new Float64();
-    case 'long': return new Int64();
-    case 'int': return new Int32();
-    case 'boolean': return new Bool();
-    case 'timestamp': return new TimestampMillisecond('UTC');
-    case 'binary': return new Binary();
-    default: return new Utf8();
+    case 'double':
+      return new Float64();
+    case 'long':
+      return new Int64();
+    case 'int':
+      return new Int32();
+    case 'boolean':
+      return new Bool();
+    case 'timestamp':
+      return new TimestampMillisecond('UTC');
+    case 'binary':
+      return new Binary();
+    default:
+      return new Utf8();
   }
 }
 
 /** The logical type of an Arrow type. */
 export function ltypeOf(type: DataType): LType {
   switch (type.typeId) {
-    case Type.Utf8: case Type.LargeUtf8: return 'string';
-    case Type.Float: return 'double';
+    case Type.Utf8:
+    case Type.LargeUtf8:
+      return 'string';
+    case Type.Float:
+      return 'double';
     case Type.Int: {
       const { bitWidth, isSigned } = type as unknown as { bitWidth: number; isSigned: boolean };
       return bitWidth < 32 || (bitWidth === 32 && isSigned) ? 'int' : 'long';
     }
-    case Type.Bool: return 'boolean';
-    case Type.Timestamp: case Type.Date: return 'timestamp';
-    case Type.Binary: case Type.LargeBinary: return 'binary';
-    case Type.Struct: return 'struct';
-    case Type.List: case Type.LargeList: case Type.FixedSizeList: return 'list';
-    case Type.Null: return 'null';
-    case Type.Dictionary: return ltypeOf((type as unknown as { dictionary: DataType }).dictionary);
-    default: return 'other';
+    case Type.Bool:
+      return 'boolean';
+    case Type.Timestamp:
+    case Type.Date:
+      return 'timestamp';
+    case Type.Binary:
+    case Type.LargeBinary:
+      return 'binary';
+    case Type.Struct:
+      return 'struct';
+    case Type.List:
+    case Type.LargeList:
+    case Type.FixedSizeList:
+      return 'list';
+    case Type.Null:
+      return 'null';
+    case Type.Dictionary:
+      return ltypeOf((type as unknown as { dictionary: DataType }).dictionary);
+    default:
+      return 'other';
   }
 }
 
@@ -114,9 +155,12 @@ export function andValid(a: Valid, b: Valid, n: number): Valid {
 /** Validity of any value over n rows. */
 export function validOf(v: Val, n: number): Valid {
   switch (v.k) {
-    case 'scalar': return v.v === null ? new Uint8Array(n) : null;
-    case 'data': return validOfData(v.data);
-    default: return v.valid;
+    case 'scalar':
+      return v.v === null ? new Uint8Array(n) : null;
+    case 'data':
+      return validOfData(v.data);
+    default:
+      return v.valid;
   }
 }
 
@@ -126,8 +170,15 @@ function packBits(bytes: Uint8Array, n: number): Uint8Array {
   const full = n >> 3;
   for (let j = 0; j < full; j++) {
     const i = j << 3;
-    bits[j] = bytes[i] | (bytes[i + 1] << 1) | (bytes[i + 2] << 2) | (bytes[i + 3] << 3)
-      | (bytes[i + 4] << 4) | (bytes[i + 5] << 5) | (bytes[i + 6] << 6) | (bytes[i + 7] << 7);
+    bits[j] =
+      bytes[i] |
+      (bytes[i + 1] << 1) |
+      (bytes[i + 2] << 2) |
+      (bytes[i + 3] << 3) |
+      (bytes[i + 4] << 4) |
+      (bytes[i + 5] << 5) |
+      (bytes[i + 6] << 6) |
+      (bytes[i + 7] << 7);
   }
   for (let i = full << 3; i < n; i++) bits[i >> 3] |= bytes[i] << (i & 7);
   return bits;
@@ -150,15 +201,28 @@ export function withValidity(data: Data, valid: Valid): Data {
   const bm = new Uint8Array((off + n + 7) >> 3);
   let nulls = 0;
   for (let i = 0; i < n; i++) {
-    if (valid[i] && (!own || own[i])) { const j = off + i; bm[j >> 3] |= 1 << (j & 7); } else nulls++;
+    if (valid[i] && (!own || own[i])) {
+      const j = off + i;
+      bm[j >> 3] |= 1 << (j & 7);
+    } else nulls++;
   }
   if (nulls === 0) return data;
-  return data.clone(data.type, off, n, nulls,
-    [data.valueOffsets, data.values, bm, data.typeIds] as never, data.children);
+  return data.clone(
+    data.type,
+    off,
+    n,
+    nulls,
+    [data.valueOffsets, data.values, bm, data.typeIds] as never,
+    data.children,
+  );
 }
 
 /** Reads 64-bit integers as doubles through 32-bit halves (no BigInt per row); null if one is beyond 2^53. */
-function int64AsDoubles(values: BigInt64Array | BigUint64Array | Int32Array, n: number, unsigned: boolean): Float64Array | null {
+function int64AsDoubles(
+  values: BigInt64Array | BigUint64Array | Int32Array,
+  n: number,
+  unsigned: boolean,
+): Float64Array | null {
   const w = values instanceof Int32Array ? values : new Int32Array(values.buffer, values.byteOffset, n * 2);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -184,19 +248,31 @@ export function loadData(data: Data, t: LType): Val {
   const typeId = data.typeId;
   if (typeId === Type.Dictionary) {
     if (t === 'string') {
-      return { k: 'str', s: { idx: data.values as ArrayLike<number>, dict: dictionaryStrings(data) }, valid, src: data };
+      return {
+        k: 'str',
+        s: { idx: data.values as ArrayLike<number>, dict: dictionaryStrings(data) },
+        valid,
+        src: data,
+      };
     }
     const vals = valuesOf(data);
     return loadJs(vals, t, data);
   }
   switch (t) {
-    case 'double': case 'int': case 'long': {
+    case 'double':
+    case 'int':
+    case 'long': {
       const v = data.values;
       if (v instanceof Float64Array) return { k: 'num', f: v, valid, src: data };
       if (v instanceof BigInt64Array || v instanceof BigUint64Array) {
         const f = int64AsDoubles(v, n, v instanceof BigUint64Array);
         if (f) return { k: 'num', f, valid, src: data };
-        return { k: 'big', b: v instanceof BigInt64Array ? v : BigInt64Array.from(v, (x) => BigInt.asIntN(64, x)), valid, src: data };
+        return {
+          k: 'big',
+          b: v instanceof BigInt64Array ? v : BigInt64Array.from(v, (x) => BigInt.asIntN(64, x)),
+          valid,
+          src: data,
+        };
       }
       const f = new Float64Array(n);
       for (let i = 0; i < n; i++) f[i] = (v as ArrayLike<number>)[i];
@@ -210,8 +286,11 @@ export function loadData(data: Data, t: LType): Val {
         for (let i = 0; i < n; i++) f[i] = days[i] * 86_400_000;
         return { k: 'num', f, valid, src: data };
       }
-      const toMs = data.typeId === Type.Date ? 1 : [1000, 1, 1e-3, 1e-6][unit] ?? 1;
-      const w = data.values instanceof Int32Array ? data.values : new Int32Array(data.values.buffer, data.values.byteOffset, n * 2);
+      const toMs = data.typeId === Type.Date ? 1 : ([1000, 1, 1e-3, 1e-6][unit] ?? 1);
+      const w =
+        data.values instanceof Int32Array
+          ? data.values
+          : new Int32Array(data.values.buffer, data.values.byteOffset, n * 2);
       for (let i = 0; i < n; i++) f[i] = Math.floor((w[2 * i + 1] * TWO_32 + (w[2 * i] >>> 0)) * toMs);
       return { k: 'num', f, valid, src: data };
     }
@@ -219,10 +298,14 @@ export function loadData(data: Data, t: LType): Val {
       const bits = data.values as Uint8Array;
       const off = data.offset;
       const b = new Uint8Array(n);
-      for (let i = 0; i < n; i++) { const j = off + i; b[i] = (bits[j >> 3] >> (j & 7)) & 1; }
+      for (let i = 0; i < n; i++) {
+        const j = off + i;
+        b[i] = (bits[j >> 3] >> (j & 7)) & 1;
+      }
       return { k: 'bool', b, valid, src: data };
     }
-    case 'string': case 'binary':
+    case 'string':
+    case 'binary':
       if (data.valueOffsets instanceof Int32Array) {
         return { k: 'str', s: { vo: data.valueOffsets, bytes: data.values as Uint8Array }, valid, src: data };
       }
@@ -249,11 +332,23 @@ function loadJs(vals: unknown[], t: LType, src: Data): Val {
     case 'boolean':
       return { k: 'bool', b: Uint8Array.from(vals, (v) => (v ? 1 : 0)), valid, src };
     case 'timestamp':
-      return { k: 'num', f: Float64Array.from(vals, (v) => (v instanceof Date ? v.getTime() : Number(v ?? 0))), valid, src };
-    case 'double': case 'int': case 'long': {
+      return {
+        k: 'num',
+        f: Float64Array.from(vals, (v) => (v instanceof Date ? v.getTime() : Number(v ?? 0))),
+        valid,
+        src,
+      };
+    case 'double':
+    case 'int':
+    case 'long': {
       const f = Float64Array.from(vals, (v) => Number(v ?? 0));
       if (f.some((x) => Math.abs(x) >= SAFE)) {
-        return { k: 'big', b: BigInt64Array.from(vals, (v) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v ?? 0))))), valid, src };
+        return {
+          k: 'big',
+          b: BigInt64Array.from(vals, (v) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v ?? 0))))),
+          valid,
+          src,
+        };
       }
       return { k: 'num', f, valid, src };
     }
@@ -283,7 +378,11 @@ export function stringsOf(v: StrVal, n: number): (string | null)[] {
 function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
   if (end - start < 24) {
     let ascii = true;
-    for (let k = start; k < end; k++) if (bytes[k] > 127) { ascii = false; break; }
+    for (let k = start; k < end; k++)
+      if (bytes[k] > 127) {
+        ascii = false;
+        break;
+      }
     if (ascii) return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
   }
   return decoder.decode(bytes.subarray(start, end));
@@ -303,16 +402,26 @@ function broadcast(v: Scalar, t: LType, n: number): Val {
   if (v === null) {
     const valid = new Uint8Array(n);
     switch (t) {
-      case 'boolean': return { k: 'bool', b: new Uint8Array(n), valid };
-      case 'double': case 'int': case 'long': case 'timestamp': return { k: 'num', f: new Float64Array(n), valid };
-      default: return { k: 'str', s: { strs: new Array(n).fill(null) }, valid };
+      case 'boolean':
+        return { k: 'bool', b: new Uint8Array(n), valid };
+      case 'double':
+      case 'int':
+      case 'long':
+      case 'timestamp':
+        return { k: 'num', f: new Float64Array(n), valid };
+      default:
+        return { k: 'str', s: { strs: new Array(n).fill(null) }, valid };
     }
   }
   switch (typeof v) {
-    case 'number': return { k: 'num', f: new Float64Array(n).fill(v), valid: null };
-    case 'bigint': return { k: 'big', b: new BigInt64Array(n).fill(v), valid: null };
-    case 'boolean': return { k: 'bool', b: new Uint8Array(n).fill(v ? 1 : 0), valid: null };
-    default: return { k: 'str', s: { strs: new Array(n).fill(v) }, valid: null };
+    case 'number':
+      return { k: 'num', f: new Float64Array(n).fill(v), valid: null };
+    case 'bigint':
+      return { k: 'big', b: new BigInt64Array(n).fill(v), valid: null };
+    case 'boolean':
+      return { k: 'bool', b: new Uint8Array(n).fill(v ? 1 : 0), valid: null };
+    default:
+      return { k: 'str', s: { strs: new Array(n).fill(v) }, valid: null };
   }
 }
 
@@ -326,20 +435,34 @@ export function scalarOf(v: Val): Scalar {
   const valid = v.k === 'scalar' ? null : v.k === 'data' ? validOfData(v.data) : v.valid;
   if (valid && !valid[0]) return null;
   switch (v.k) {
-    case 'scalar': return v.v;
-    case 'num': return v.f[0];
-    case 'big': return v.b[0];
-    case 'bool': return v.b[0] === 1;
-    case 'str': return stringsOf(v, 1)[0];
-    default: return valuesOf(v.data)[0] as Scalar;
+    case 'scalar':
+      return v.v;
+    case 'num':
+      return v.f[0];
+    case 'big':
+      return v.b[0];
+    case 'bool':
+      return v.b[0] === 1;
+    case 'str':
+      return stringsOf(v, 1)[0];
+    default:
+      return valuesOf(v.data)[0] as Scalar;
   }
 }
 
 /** Doubles of a numeric value (longs beyond 2^53 rounded). */
 export function doublesOf(v: Val, n: number): Float64Array {
   if (v.k === 'num') return v.f;
-  if (v.k === 'big') { const f = new Float64Array(n); for (let i = 0; i < n; i++) f[i] = Number(v.b[i]); return f; }
-  if (v.k === 'bool') { const f = new Float64Array(n); for (let i = 0; i < n; i++) f[i] = v.b[i]; return f; }
+  if (v.k === 'big') {
+    const f = new Float64Array(n);
+    for (let i = 0; i < n; i++) f[i] = Number(v.b[i]);
+    return f;
+  }
+  if (v.k === 'bool') {
+    const f = new Float64Array(n);
+    for (let i = 0; i < n; i++) f[i] = v.b[i];
+    return f;
+  }
   if (v.k === 'scalar') return new Float64Array(n).fill(typeof v.v === 'boolean' ? Number(v.v) : Number(v.v ?? 0));
   throw new Error(`internal: ${v.k} value is not numeric`);
 }
@@ -347,7 +470,8 @@ export function doublesOf(v: Val, n: number): Float64Array {
 /** 64-bit integers of a long value. */
 export function bigintsOf(v: Val, n: number): BigInt64Array {
   if (v.k === 'big') return v.b;
-  if (v.k === 'scalar') return new BigInt64Array(n).fill(typeof v.v === 'bigint' ? v.v : BigInt(Math.trunc(Number(v.v ?? 0))));
+  if (v.k === 'scalar')
+    return new BigInt64Array(n).fill(typeof v.v === 'bigint' ? v.v : BigInt(Math.trunc(Number(v.v ?? 0))));
   const f = doublesOf(v, n);
   const valid = v.k === 'num' ? v.valid : null;
   const out = new BigInt64Array(n);
@@ -379,10 +503,15 @@ export function toData(v: Val, t: LType, arrow: DataType, n: number): Data {
   switch (v.k) {
     case 'num':
       switch (t) {
-        case 'double': return mkData({ ...base, data: v.f.length === n ? v.f : v.f.subarray(0, n) });
-        case 'int': return mkData({ ...base, data: Int32Array.from(v.f.subarray(0, n)) });
-        case 'long': case 'timestamp': return mkData({ ...base, data: doublesToInt64(v.f, v.valid, n) });
-        default: break;
+        case 'double':
+          return mkData({ ...base, data: v.f.length === n ? v.f : v.f.subarray(0, n) });
+        case 'int':
+          return mkData({ ...base, data: Int32Array.from(v.f.subarray(0, n)) });
+        case 'long':
+        case 'timestamp':
+          return mkData({ ...base, data: doublesToInt64(v.f, v.valid, n) });
+        default:
+          break;
       }
       break;
     case 'big':
@@ -395,7 +524,8 @@ export function toData(v: Val, t: LType, arrow: DataType, n: number): Data {
       const d = utf8Data(stringsOf(v, n), arrow);
       return nullCount === d.nullCount ? d : mkData({ ...base, valueOffsets: d.valueOffsets, data: d.values });
     }
-    default: break;
+    default:
+      break;
   }
   throw new Error(`internal: cannot write a ${v.k} value as ${t}`);
 }

@@ -13,8 +13,19 @@ export type ComparisonOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | '<=>';
 export type LogicalOp = 'AND' | 'OR';
 export type BinaryOp = ArithmeticOp | ComparisonOp | LogicalOp;
 export type FunctionName =
-  | 'coalesce' | 'to_timestamp' | 'timestamp_seconds' | 'timestamp_millis' | 'unix_timestamp' | 'unix_millis' | 'current_timestamp'
-  | 'concat' | 'lower' | 'upper' | 'length' | 'abs' | 'round';
+  | 'coalesce'
+  | 'to_timestamp'
+  | 'timestamp_seconds'
+  | 'timestamp_millis'
+  | 'unix_timestamp'
+  | 'unix_millis'
+  | 'current_timestamp'
+  | 'concat'
+  | 'lower'
+  | 'upper'
+  | 'length'
+  | 'abs'
+  | 'round';
 export type LiteralType = 'int' | 'long' | 'double' | 'string' | 'boolean' | 'timestamp' | 'null';
 
 /** The JSON form of an expression. Longs are decimal strings, timestamps epoch milliseconds. */
@@ -36,15 +47,36 @@ export interface Expression {
 }
 
 const CAST_ALIASES: Record<string, CastTypeName> = {
-  string: 'string', varchar: 'string', text: 'string', double: 'double', float: 'double', long: 'long',
-  bigint: 'long', int: 'int', integer: 'int', boolean: 'boolean', bool: 'boolean', timestamp: 'timestamp',
+  string: 'string',
+  varchar: 'string',
+  text: 'string',
+  double: 'double',
+  float: 'double',
+  long: 'long',
+  bigint: 'long',
+  int: 'int',
+  integer: 'int',
+  boolean: 'boolean',
+  bool: 'boolean',
+  timestamp: 'timestamp',
 };
 
 const ARITHMETIC: readonly string[] = ['+', '-', '*', '/', '%'];
 const COMPARISON: readonly string[] = ['=', '!=', '<', '<=', '>', '>=', '<=>'];
 const FUNCTIONS: readonly string[] = [
-  'coalesce', 'to_timestamp', 'timestamp_seconds', 'timestamp_millis', 'unix_timestamp', 'unix_millis', 'current_timestamp',
-  'concat', 'lower', 'upper', 'length', 'abs', 'round',
+  'coalesce',
+  'to_timestamp',
+  'timestamp_seconds',
+  'timestamp_millis',
+  'unix_timestamp',
+  'unix_millis',
+  'current_timestamp',
+  'concat',
+  'lower',
+  'upper',
+  'length',
+  'abs',
+  'round',
 ];
 
 /** True for arithmetic operators. */
@@ -61,53 +93,72 @@ export function isComparisonOp(op: BinaryOp): op is ComparisonOp {
 export function castTypeName(type: string): CastTypeName {
   const t = CAST_ALIASES[String(type).toLowerCase()];
   if (!t) {
-    throw new SluiceError('BAD_EXPRESSION', `cannot cast to unknown type '${type}'`,
-      "use one of 'string', 'double', 'long', 'int', 'boolean', 'timestamp'");
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `cannot cast to unknown type '${type}'`,
+      "use one of 'string', 'double', 'long', 'int', 'boolean', 'timestamp'",
+    );
   }
   return t;
 }
 
 function bad(where: string, what: string): never {
-  throw new SluiceError('BAD_EXPRESSION', `not a sluice column expression at ${where}: ${what}`,
-    'build expressions with col(), lit() and the Column methods, and ship them with JSON.stringify');
+  throw new SluiceError(
+    'BAD_EXPRESSION',
+    `not a sluice column expression at ${where}: ${what}`,
+    'build expressions with col(), lit() and the Column methods, and ship them with JSON.stringify',
+  );
 }
 
 /** The expression tree in `n` (parsed JSON), checked node by node; throws naming the first bad node. */
 export function checkExprNode(n: unknown, where: string): ExprNode {
   if (!n || typeof n !== 'object') bad(where, 'expected an object');
   const o = n as Record<string, unknown>;
-  const str = (k: string): string => (typeof o[k] === 'string' ? o[k] as string : bad(where, `'${k}' must be a string`));
+  const str = (k: string): string =>
+    typeof o[k] === 'string' ? (o[k] as string) : bad(where, `'${k}' must be a string`);
   const child = (k: string): ExprNode => checkExprNode(o[k], `${where}.${k}`);
   switch (o.kind) {
-    case 'col': return { kind: 'col', name: str('name') };
+    case 'col':
+      return { kind: 'col', name: str('name') };
     case 'lit': {
       const type = o.type as LiteralType;
       const v = o.value;
-      const ok = (type === 'null' && v === null) || (type === 'string' && typeof v === 'string')
-        || (type === 'boolean' && typeof v === 'boolean') || (type === 'int' && Number.isInteger(v))
-        || (type === 'long' && typeof v === 'string' && /^-?\d+$/.test(v))
-        || (type === 'double' && (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity'))
-        || (type === 'timestamp' && typeof v === 'number');
+      const ok =
+        (type === 'null' && v === null) ||
+        (type === 'string' && typeof v === 'string') ||
+        (type === 'boolean' && typeof v === 'boolean') ||
+        (type === 'int' && Number.isInteger(v)) ||
+        (type === 'long' && typeof v === 'string' && /^-?\d+$/.test(v)) ||
+        (type === 'double' && (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity')) ||
+        (type === 'timestamp' && typeof v === 'number');
       if (!ok) bad(where, `literal of type ${String(type)} with value ${JSON.stringify(v)}`);
       return { kind: 'lit', type, value: v as string | number | boolean | null };
     }
     case 'op': {
       const op = o.op as BinaryOp;
-      if (!ARITHMETIC.includes(op) && !COMPARISON.includes(op) && op !== 'AND' && op !== 'OR') bad(where, `unknown operator ${String(op)}`);
+      if (!ARITHMETIC.includes(op) && !COMPARISON.includes(op) && op !== 'AND' && op !== 'OR')
+        bad(where, `unknown operator ${String(op)}`);
       return { kind: 'op', op, left: child('left'), right: child('right') };
     }
-    case 'not': return { kind: 'not', child: child('child') };
+    case 'not':
+      return { kind: 'not', child: child('child') };
     case 'isNull':
       if (typeof o.negated !== 'boolean') bad(where, "'negated' must be a boolean");
       return { kind: 'isNull', child: child('child'), negated: o.negated as boolean };
-    case 'cast': return { kind: 'cast', child: child('child'), to: castTypeName(str('to')) };
-    case 'alias': return { kind: 'alias', child: child('child'), name: str('name') };
-    case 'field': return { kind: 'field', child: child('child'), name: str('name') };
+    case 'cast':
+      return { kind: 'cast', child: child('child'), to: castTypeName(str('to')) };
+    case 'alias':
+      return { kind: 'alias', child: child('child'), name: str('name') };
+    case 'field':
+      return { kind: 'field', child: child('child'), name: str('name') };
     case 'case': {
       if (!Array.isArray(o.branches) || o.branches.length === 0) bad(where, 'a case needs at least one branch');
       const branches = (o.branches as unknown[]).map((b, i) => {
         const br = (b ?? {}) as Record<string, unknown>;
-        return { when: checkExprNode(br.when, `${where}.branches[${i}].when`), then: checkExprNode(br.then, `${where}.branches[${i}].then`) };
+        return {
+          when: checkExprNode(br.when, `${where}.branches[${i}].when`),
+          then: checkExprNode(br.then, `${where}.branches[${i}].then`),
+        };
       });
       return { kind: 'case', branches, otherwise: o.otherwise === null ? null : child('otherwise') };
     }
@@ -117,20 +168,32 @@ export function checkExprNode(n: unknown, where: string): ExprNode {
       if (!Array.isArray(o.args)) bad(where, "'args' must be an array");
       return { kind: 'call', fn, args: (o.args as unknown[]).map((a, i) => checkExprNode(a, `${where}.args[${i}]`)) };
     }
-    default: return bad(where, `unknown kind ${JSON.stringify(o.kind)}`);
+    default:
+      return bad(where, `unknown kind ${JSON.stringify(o.kind)}`);
   }
 }
 
 const SQL_TYPE: Record<CastTypeName, string> = {
-  string: 'STRING', double: 'DOUBLE', long: 'BIGINT', int: 'INT', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP',
+  string: 'STRING',
+  double: 'DOUBLE',
+  long: 'BIGINT',
+  int: 'INT',
+  boolean: 'BOOLEAN',
+  timestamp: 'TIMESTAMP',
 };
 
 /** Text of a literal as Spark prints it in generated column names. */
 function literalText(node: Extract<ExprNode, { kind: 'lit' }>): string {
   switch (node.type) {
-    case 'null': return 'NULL';
-    case 'timestamp': return `TIMESTAMP '${new Date(node.value as number).toISOString().replace('T', ' ').replace(/\.000Z$|Z$/, '')}'`;
-    default: return String(node.value);
+    case 'null':
+      return 'NULL';
+    case 'timestamp':
+      return `TIMESTAMP '${new Date(node.value as number)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.000Z$|Z$/, '')}'`;
+    default:
+      return String(node.value);
   }
 }
 
@@ -139,24 +202,35 @@ function literalText(node: Extract<ExprNode, { kind: 'lit' }>): string {
  * `(NOT (a = b))`, `CAST((a + 1) AS STRING)`, `CASE WHEN (a > 1) THEN x ELSE y END`, `lower(name)`.
  * `nameOf` names column references (the evaluator passes the resolved name).
  */
-export function exprText(node: ExprNode, nameOf: (n: Extract<ExprNode, { kind: 'col' }>) => string = defaultColName): string {
+export function exprText(
+  node: ExprNode,
+  nameOf: (n: Extract<ExprNode, { kind: 'col' }>) => string = defaultColName,
+): string {
   const t = (n: ExprNode): string => exprText(n, nameOf);
   switch (node.kind) {
-    case 'col': return nameOf(node);
-    case 'lit': return literalText(node);
+    case 'col':
+      return nameOf(node);
+    case 'lit':
+      return literalText(node);
     case 'op':
       if (node.op === '!=') return `(NOT (${t(node.left)} = ${t(node.right)}))`;
       return `(${t(node.left)} ${node.op} ${t(node.right)})`;
-    case 'not': return `(NOT ${t(node.child)})`;
-    case 'isNull': return `(${t(node.child)} IS ${node.negated ? 'NOT ' : ''}NULL)`;
-    case 'cast': return isNamed(node.child) ? t(node.child) : `CAST(${t(node.child)} AS ${SQL_TYPE[node.to]})`;
-    case 'alias': return node.name;
-    case 'field': return `${t(node.child)}.${node.name}`;
+    case 'not':
+      return `(NOT ${t(node.child)})`;
+    case 'isNull':
+      return `(${t(node.child)} IS ${node.negated ? 'NOT ' : ''}NULL)`;
+    case 'cast':
+      return isNamed(node.child) ? t(node.child) : `CAST(${t(node.child)} AS ${SQL_TYPE[node.to]})`;
+    case 'alias':
+      return node.name;
+    case 'field':
+      return `${t(node.child)}.${node.name}`;
     case 'case': {
       const whens = node.branches.map((b) => ` WHEN ${t(b.when)} THEN ${t(b.then)}`).join('');
       return `CASE${whens}${node.otherwise ? ` ELSE ${t(node.otherwise)}` : ''} END`;
     }
-    case 'call': return `${node.fn}(${node.args.map(t).join(', ')})`;
+    case 'call':
+      return `${node.fn}(${node.args.map(t).join(', ')})`;
   }
 }
 
@@ -180,7 +254,10 @@ export function splitColumnName(name: string): string[] {
   for (let i = 0; i < name.length; i++) {
     const c = name[i];
     if (c === '`') {
-      if (quoted && name[i + 1] === '`') { cur += '`'; i++; } else quoted = !quoted;
+      if (quoted && name[i + 1] === '`') {
+        cur += '`';
+        i++;
+      } else quoted = !quoted;
     } else if (c === '.' && !quoted) {
       parts.push(cur);
       cur = '';

@@ -1,6 +1,6 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import type { Expression } from './expression.js';
 import type { StreamSource } from '../sources/source.js';
+import type { Expression } from './expression.js';
 import type { StatefulOperator } from './stateful-operator.js';
 
 /** A user function over one row; it runs wherever the batch is (driver or worker). */
@@ -17,31 +17,64 @@ interface NodeBase {
  * Reads one source. The node holds a factory, not a source: every query started from a plan opens its own
  * source instance with its own offsets (as Spark instantiates a StreamingRelation per query).
  */
-export interface SourceNode extends NodeBase { kind: 'source'; description: string; create: () => StreamSource; }
+export interface SourceNode extends NodeBase {
+  kind: 'source';
+  description: string;
+  create: () => StreamSource;
+}
 /** Row-at-a-time function: one output row per input row (map) or any number (flatMap). */
-export interface MapNode extends NodeBase { kind: 'map' | 'flatMap'; input: PlanNode; fn: RowFunction; }
+export interface MapNode extends NodeBase {
+  kind: 'map' | 'flatMap';
+  input: PlanNode;
+  fn: RowFunction;
+}
 /** Keeps rows where a row predicate or a boolean column expression is true. */
-export interface FilterNode extends NodeBase { kind: 'filter'; input: PlanNode; fn?: RowFunction; condition?: Expression; }
+export interface FilterNode extends NodeBase {
+  kind: 'filter';
+  input: PlanNode;
+  fn?: RowFunction;
+  condition?: Expression;
+}
 /**
  * Vectorised projection. `select` gives exactly `columns`; `withColumn` (keepInput) keeps the input's columns,
  * replacing a same-named one in place and appending new ones.
  */
-export interface ProjectNode extends NodeBase { kind: 'project'; input: PlanNode; columns: Expression[]; keepInput: boolean; }
+export interface ProjectNode extends NodeBase {
+  kind: 'project';
+  input: PlanNode;
+  columns: Expression[];
+  keepInput: boolean;
+}
 /** Concatenation of streams with the same columns. */
-export interface UnionNode extends NodeBase { kind: 'union'; inputs: PlanNode[]; }
+export interface UnionNode extends NodeBase {
+  kind: 'union';
+  inputs: PlanNode[];
+}
 /** Declares an event-time column and how late its rows may arrive. */
-export interface WatermarkNode extends NodeBase { kind: 'watermark'; input: PlanNode; column: string; delayMs: number; }
+export interface WatermarkNode extends NodeBase {
+  kind: 'watermark';
+  input: PlanNode;
+  column: string;
+  delayMs: number;
+}
 /** A stateful operator; rows are hash-partitioned by key into state partitions first. */
-export interface StatefulNode extends NodeBase { kind: 'stateful'; input: PlanNode; operator: StatefulOperator; }
+export interface StatefulNode extends NodeBase {
+  kind: 'stateful';
+  input: PlanNode;
+  operator: StatefulOperator;
+}
 
 export type PlanNode = SourceNode | MapNode | FilterNode | ProjectNode | UnionNode | WatermarkNode | StatefulNode;
 
 /** Direct inputs of a node. */
 export function inputsOf(node: PlanNode): PlanNode[] {
   switch (node.kind) {
-    case 'source': return [];
-    case 'union': return node.inputs;
-    default: return [node.input];
+    case 'source':
+      return [];
+    case 'union':
+      return node.inputs;
+    default:
+      return [node.input];
   }
 }
 

@@ -89,7 +89,10 @@ export interface StatefulOperator {
 /** Fresh counters for one partition and batch. */
 export function newOperatorMetrics(): OperatorMetrics {
   return {
-    numRowsDroppedByWatermark: 0, numKeysTimedOut: 0, numLateRows: 0,
-    nextProcessingTimeoutMs: Infinity, nextEventTimeDeadlineMs: Infinity,
+    numRowsDroppedByWatermark: 0,
+    numKeysTimedOut: 0,
+    numLateRows: 0,
+    nextProcessingTimeoutMs: Infinity,
+    nextEventTimeDeadlineMs: Infinity,
   };
 }

@@ -15,7 +15,10 @@
 import type { Expression } from './expression.js';
 
 /** A plain grouping column. */
-export interface KeyGrouping { kind: 'key'; column: Expression; }
+export interface KeyGrouping {
+  kind: 'key';
+  column: Expression;
+}
 
 /** Tumbling (slide = size) or sliding window over an event-time column. */
 export interface TimeWindowGrouping {
@@ -37,7 +40,12 @@ export interface SessionWindowGrouping {
 }
 
 /** `bucket(n, col)`: the murmur3 hash of the value modulo n (Iceberg's bucket transform, for partial sums). */
-export interface BucketGrouping { kind: 'bucket'; column: Expression; buckets: number; name: string; }
+export interface BucketGrouping {
+  kind: 'bucket';
+  column: Expression;
+  buckets: number;
+  name: string;
+}
 
 export type Grouping = KeyGrouping | TimeWindowGrouping | SessionWindowGrouping | BucketGrouping;
 

@@ -4,11 +4,11 @@
  * while truncating). Like Spark's, it prints a replayed batch again: the console is for watching a query,
  * not for exactly-once output.
  */
-import { Data, Table, Type, type DataType, type Field, type List, type Struct } from 'apache-arrow';
+import { type Data, type DataType, type Field, type List, type Struct, type Table, Type } from 'apache-arrow';
 import { isValid, valuesOf } from '../arrow/index.js';
 import { SluiceError } from '../errors.js';
-import { checkKnownOptions, integerOption, type SinkOptionValues } from './sink-options.js';
 import type { SinkContext, StreamSink } from './sink.js';
+import { checkKnownOptions, integerOption, type SinkOptionValues } from './sink-options.js';
 
 /** Options of {@link ConsoleSink}; strings are accepted, as URI query parameters give them. */
 export interface ConsoleSinkOptions extends SinkOptionValues {
@@ -57,10 +57,14 @@ function timestampText(d: Date): string {
 export function prettyValue(v: unknown, type: DataType): string {
   if (v === null || v === undefined) return NULL_TEXT;
   switch (type.typeId) {
-    case Type.Float: return javaDoubleString(v as number);
-    case Type.Timestamp: return timestampText(v as Date);
-    case Type.Date: return dateText(v as Date);
-    case Type.Binary: return `[${[...(v as Uint8Array)].map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join(' ')}]`;
+    case Type.Float:
+      return javaDoubleString(v as number);
+    case Type.Timestamp:
+      return timestampText(v as Date);
+    case Type.Date:
+      return dateText(v as Date);
+    case Type.Binary:
+      return `[${[...(v as Uint8Array)].map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join(' ')}]`;
     case Type.List: {
       const item = (type as List).children[0].type;
       return `[${(v as unknown[]).map((x) => prettyValue(x, item)).join(', ')}]`;
@@ -70,8 +74,10 @@ export function prettyValue(v: unknown, type: DataType): string {
       const o = v as Record<string, unknown>;
       return `{${fields.map((f) => prettyValue(o[f.name], f.type)).join(', ')}}`;
     }
-    case Type.Dictionary: return prettyValue(v, (type as unknown as { dictionary: DataType }).dictionary);
-    default: return String(v);
+    case Type.Dictionary:
+      return prettyValue(v, (type as unknown as { dictionary: DataType }).dictionary);
+    default:
+      return String(v);
   }
 }
 
@@ -91,7 +97,13 @@ function columnTexts(data: Data): string[] {
 
 const META = /[\n\r\t\f\b\u000b\u0007]/g;
 const META_ESCAPES: Record<string, string> = {
-  '\n': '\\n', '\r': '\\r', '\t': '\\t', '\f': '\\f', '\b': '\\b', '\u000b': '\\v', '\u0007': '\\a',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\f': '\\f',
+  '\b': '\\b',
+  '\u000b': '\\v',
+  '\u0007': '\\a',
 };
 
 /** Spark's escapeMetaCharacters: control characters would break the table's lines. */
@@ -100,7 +112,8 @@ function escapeMeta(s: string): string {
 }
 
 // Spark's Utils.fullWidthRegex: East Asian wide characters take two columns.
-const FULL_WIDTH = /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE10-\uFE19\uFE30-\uFE6F\uFF00-\uFF60\uFFE0-\uFFE6]/g;
+const FULL_WIDTH =
+  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE10-\uFE19\uFE30-\uFE6F\uFF00-\uFF60\uFFE0-\uFFE6]/g;
 
 function halfWidth(s: string): number {
   return s.length + (s.match(FULL_WIDTH)?.length ?? 0);
@@ -125,11 +138,16 @@ export function showString(table: Table, numRows = 20, truncate = 20): string {
     const cols = batch.data.children.map((c) => columnTexts(c));
     for (let r = 0; r < batch.numRows; r++) rows.push(cols.map((c) => truncateCell(escapeMeta(c[r]), truncate)));
   }
-  const widths = header.map((h, i) => rows.reduce((w, row) => Math.max(w, halfWidth(row[i])), Math.max(3, halfWidth(h))));
-  const line = (cells: string[]) => `|${cells.map((c, i) => {
-    const fill = ' '.repeat(widths[i] - halfWidth(c));
-    return truncate > 0 ? fill + c : c + fill;
-  }).join('|')}|\n`;
+  const widths = header.map((h, i) =>
+    rows.reduce((w, row) => Math.max(w, halfWidth(row[i])), Math.max(3, halfWidth(h))),
+  );
+  const line = (cells: string[]) =>
+    `|${cells
+      .map((c, i) => {
+        const fill = ' '.repeat(widths[i] - halfWidth(c));
+        return truncate > 0 ? fill + c : c + fill;
+      })
+      .join('|')}|\n`;
   const sep = `+${widths.map((w) => '-'.repeat(w)).join('+')}+\n`;
   let out = sep + line(header) + sep + rows.map(line).join('') + sep;
   if (table.numRows > limit) out += `only showing top ${limit} ${limit === 1 ? 'row' : 'rows'}\n`;
@@ -146,9 +164,13 @@ function truncateOption(options: ConsoleSinkOptions): number {
   if (v === undefined || v === true) return 20;
   if (v === false) return 0;
   if (typeof v === 'string' && /^(true|false)$/i.test(v.trim())) return v.trim().toLowerCase() === 'true' ? 20 : 0;
-  if (typeof v === 'number' || (typeof v === 'string' && /^\s*\d+\s*$/.test(v))) return integerOption('console', { truncate: v }, 'truncate', 20, 0);
-  throw new SluiceError('BAD_OPTION', `option 'truncate' of the console sink must be true, false or a number of characters, got ${JSON.stringify(v)}`,
-    "write console:?truncate=false, or .option('truncate', 'false')");
+  if (typeof v === 'number' || (typeof v === 'string' && /^\s*\d+\s*$/.test(v)))
+    return integerOption('console', { truncate: v }, 'truncate', 20, 0);
+  throw new SluiceError(
+    'BAD_OPTION',
+    `option 'truncate' of the console sink must be true, false or a number of characters, got ${JSON.stringify(v)}`,
+    "write console:?truncate=false, or .option('truncate', 'false')",
+  );
 }
 
 /** Prints every batch as a Spark-style table. */

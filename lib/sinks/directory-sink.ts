@@ -5,10 +5,10 @@
  */
 import type { Table } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
-import { FileCommitProtocol, type CommitObserver, type FileContents } from './file-commit-protocol.js';
+import { type CommitObserver, FileCommitProtocol, type FileContents } from './file-commit-protocol.js';
 import { checkPartitionColumns, partitionTable, rollingChunks } from './file-layout.js';
-import { integerOption, nameListOption, stringOption, type SinkOptionValues } from './sink-options.js';
 import type { SinkContext, StreamSink } from './sink.js';
+import { integerOption, nameListOption, type SinkOptionValues, stringOption } from './sink-options.js';
 
 /** Options every directory sink takes; strings are accepted for every value, as URI query parameters give them. */
 export interface DirectorySinkOptions extends SinkOptionValues {
@@ -27,8 +27,11 @@ export interface DirectorySinkOptions extends SinkOptionValues {
 /** Reads `maxRowsPerFile` (or Spark's `maxRecordsPerFile`). */
 function maxRowsPerFileOption(sink: string, options: SinkOptionValues): number {
   if (options.maxRowsPerFile !== undefined && options.maxRecordsPerFile !== undefined) {
-    throw new SluiceError('BAD_OPTION', `the ${sink} sink got both 'maxRowsPerFile' and 'maxRecordsPerFile'`,
-      'they are the same setting: give one of them');
+    throw new SluiceError(
+      'BAD_OPTION',
+      `the ${sink} sink got both 'maxRowsPerFile' and 'maxRecordsPerFile'`,
+      'they are the same setting: give one of them',
+    );
   }
   const key = options.maxRecordsPerFile !== undefined ? 'maxRecordsPerFile' : 'maxRowsPerFile';
   return integerOption(sink, options, key, 0, 0);
@@ -38,8 +41,11 @@ function maxRowsPerFileOption(sink: string, options: SinkOptionValues): number {
 function outputPathOption(sink: string, options: SinkOptionValues): string {
   const dir = stringOption(sink, options, 'path');
   if (dir === undefined) {
-    throw new SluiceError('BAD_OPTION', `the ${sink} sink needs option 'path', the output directory`,
-      `write ${sink}:DIR, or .option('path', DIR)`);
+    throw new SluiceError(
+      'BAD_OPTION',
+      `the ${sink} sink needs option 'path', the output directory`,
+      `write ${sink}:DIR, or .option('path', DIR)`,
+    );
   }
   return dir;
 }
@@ -57,10 +63,17 @@ export abstract class DirectorySink implements StreamSink {
    * Checks the shared options (the subclass has checked that none is unknown); throws SluiceError
    * BAD_OPTION naming the option that is wrong. `sink` names the sink in errors and commit logs.
    */
-  protected constructor(private readonly sink: string, options: DirectorySinkOptions, extension: string) {
+  protected constructor(
+    private readonly sink: string,
+    options: DirectorySinkOptions,
+    extension: string,
+  ) {
     this.maxRowsPerFile = maxRowsPerFileOption(sink, options);
     this.partitionBy = nameListOption(sink, options, 'partitionBy');
-    this.protocol = new FileCommitProtocol(outputPathOption(sink, options), sink, { extension, onStep: options.onCommitStep });
+    this.protocol = new FileCommitProtocol(outputPathOption(sink, options), sink, {
+      extension,
+      onStep: options.onCommitStep,
+    });
     this.path = this.protocol.dir;
   }
 
@@ -73,8 +86,11 @@ export abstract class DirectorySink implements StreamSink {
    */
   async initialize(ctx: SinkContext): Promise<void> {
     if (ctx.outputMode === 'complete') {
-      throw new SluiceError('UNSUPPORTED_OUTPUT_MODE', `the ${this.sink} sink cannot write output mode 'complete'`,
-        "use outputMode 'append' or 'update' (each batch's changed rows are appended), or a console, memory or foreachBatch sink");
+      throw new SluiceError(
+        'UNSUPPORTED_OUTPUT_MODE',
+        `the ${this.sink} sink cannot write output mode 'complete'`,
+        "use outputMode 'append' or 'update' (each batch's changed rows are appended), or a console, memory or foreachBatch sink",
+      );
     }
     await this.protocol.recover(ctx.queryId);
   }
@@ -83,7 +99,8 @@ export abstract class DirectorySink implements StreamSink {
     checkPartitionColumns(this.sink, data.schema, this.partitionBy);
     await this.protocol.writeBatch(batchId, async (files) => {
       for (const { folder, table } of partitionTable(data, this.partitionBy)) {
-        for (const chunk of rollingChunks(table, this.maxRowsPerFile)) await files.add(folder, this.encode(chunk), chunk.numRows);
+        for (const chunk of rollingChunks(table, this.maxRowsPerFile))
+          await files.add(folder, this.encode(chunk), chunk.numRows);
       }
     });
   }

@@ -25,14 +25,14 @@
  * again. A replayed batch whose manifest exists is not written again (deterministic replay makes it the
  * same output); it is only published to the end.
  */
-import { fsyncDir } from '../checkpoint/atomic-file.js';
-import { crashPoint } from '../util/crash-points.js';
+
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { SluiceError, pathError } from '../errors.js';
-import { removeStaleTempFiles } from '../checkpoint/atomic-file.js';
+import { fsyncDir, removeStaleTempFiles } from '../checkpoint/atomic-file.js';
 import { BatchLog } from '../checkpoint/batch-log.js';
 import { checkInteger, isRecord } from '../checkpoint/fields.js';
+import { pathError, SluiceError } from '../errors.js';
+import { crashPoint } from '../util/crash-points.js';
 
 /** The folder of the manifest log inside the output directory. */
 export const SINK_LOG_DIR = '_sluice_log';
@@ -167,7 +167,11 @@ export class FileCommitProtocol {
    * @param dir the output directory (created by {@link recover})
    * @param sinkName the sink's name for messages, e.g. `parquet`
    */
-  constructor(dir: string, readonly sinkName: string, private readonly options: FileCommitProtocolOptions) {
+  constructor(
+    dir: string,
+    readonly sinkName: string,
+    private readonly options: FileCommitProtocolOptions,
+  ) {
     this.dir = path.resolve(dir);
     this.log = new BatchLog<SinkManifest>(path.join(this.dir, SINK_LOG_DIR), validateManifest);
     this.retain = Math.max(1, options.retainManifests ?? 100);
@@ -292,22 +296,26 @@ export class FileCommitProtocol {
     for (const f of manifest.files) {
       const abs = path.join(this.dir, f.path);
       const pending = pendingPathOf(abs);
-      if (allPending || await exists(pending)) {
+      if (allPending || (await exists(pending))) {
         await fsp.rename(pending, abs);
         folders.add(path.dirname(abs));
         this.options.onStep?.('published', manifest.batchId, f.path);
-      } else if (!await exists(abs)) {
-        throw new SluiceError('SINK_OUTPUT_MISSING',
+      } else if (!(await exists(abs))) {
+        throw new SluiceError(
+          'SINK_OUTPUT_MISSING',
           `file ${abs} of batch ${manifest.batchId} is listed in ${this.log.pathOf(manifest.batchId)} but is missing`,
-          'restore the file, or delete the output directory and the checkpoint to start the query over');
+          'restore the file, or delete the output directory and the checkpoint to start the query over',
+        );
       }
     }
     for (const d of folders) await fsyncDir(d);
   }
 
   private foreignQuery(owner: string, queryId: string): SluiceError {
-    return new SluiceError('SINK_PATH_IN_USE',
+    return new SluiceError(
+      'SINK_PATH_IN_USE',
       `the ${this.sinkName} sink's output directory ${this.dir} holds the output of another query (id ${owner}; this query is ${queryId})`,
-      'give each query its own output path, or delete that directory to start its output over');
+      'give each query its own output path, or delete that directory to start its output over',
+    );
   }
 }

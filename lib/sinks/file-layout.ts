@@ -3,9 +3,9 @@
  * the partition columns leave the data files and live in the folder names, where DuckDB's hive
  * partitioning and Spark read them back) and rolling to a new file every `maxRowsPerFile` rows.
  */
-import { Data, RecordBatch, Schema, Table, Type, type DataType } from 'apache-arrow';
-import { SluiceError } from '../errors.js';
+import { type Data, type DataType, type RecordBatch, Schema, Table, Type } from 'apache-arrow';
 import { batchOf, isValid, mkData, takeData, valuesOf } from '../arrow/index.js';
+import { SluiceError } from '../errors.js';
 
 /** The folder value Spark and Hive use for a null (or empty string) partition value. */
 export const HIVE_DEFAULT_PARTITION = '__HIVE_DEFAULT_PARTITION__';
@@ -34,17 +34,26 @@ export function checkPartitionColumns(sink: string, schema: Schema, partitionBy:
   for (const col of partitionBy) {
     const field = schema.fields.find((f) => f.name === col);
     if (!field) {
-      throw new SluiceError('BAD_OPTION', `option 'partitionBy' of the ${sink} sink names column '${col}', which the output does not have`,
-        `the output columns are: ${names.join(', ')}`);
+      throw new SluiceError(
+        'BAD_OPTION',
+        `option 'partitionBy' of the ${sink} sink names column '${col}', which the output does not have`,
+        `the output columns are: ${names.join(', ')}`,
+      );
     }
     if (!isPartitionType(field.type)) {
-      throw new SluiceError('BAD_OPTION', `option 'partitionBy' of the ${sink} sink names column '${col}' of type ${field.type}, which cannot name a folder`,
-        'partition by string, number, boolean or timestamp columns');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `option 'partitionBy' of the ${sink} sink names column '${col}' of type ${field.type}, which cannot name a folder`,
+        'partition by string, number, boolean or timestamp columns',
+      );
     }
   }
   if (partitionBy.length > 0 && partitionBy.length >= names.length) {
-    throw new SluiceError('BAD_OPTION', `option 'partitionBy' of the ${sink} sink uses all output columns, so the data files would be empty`,
-      'leave at least one column out of partitionBy');
+    throw new SluiceError(
+      'BAD_OPTION',
+      `option 'partitionBy' of the ${sink} sink uses all output columns, so the data files would be empty`,
+      'leave at least one column out of partitionBy',
+    );
   }
 }
 
@@ -62,7 +71,8 @@ function pad2(n: number): string {
 
 /** Spark's partition value text of a timestamp: `yyyy-MM-dd HH:mm:ss[.SSS]`, here in UTC. */
 function timestampText(d: Date): string {
-  const base = `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ` +
+  const base =
+    `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ` +
     `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`;
   const ms = d.getUTCMilliseconds();
   return ms === 0 ? base : `${base}.${String(ms).padStart(3, '0').replace(/0+$/, '')}`;
@@ -134,7 +144,10 @@ export function partitionTable(table: Table, partitionBy: readonly string[]): Pa
   const fields = table.schema.fields;
   const keyIdx = partitionBy.map((c) => fields.findIndex((f) => f.name === c));
   const dataIdx = fields.map((_, i) => i).filter((i) => !keyIdx.includes(i));
-  const dataSchema = new Schema(dataIdx.map((i) => fields[i]), table.schema.metadata);
+  const dataSchema = new Schema(
+    dataIdx.map((i) => fields[i]),
+    table.schema.metadata,
+  );
   const groups = new Map<string, RecordBatch[]>();
   for (const batch of table.batches) {
     const n = batch.numRows;
@@ -150,7 +163,8 @@ export function partitionTable(table: Table, partitionBy: readonly string[]): Pa
       rows.push(r);
     }
     for (const [folder, rows] of rowsOf) {
-      const children = rowsOf.size === 1 ? dataIdx.map((i) => columns[i]) : dataIdx.map((i) => takeColumn(columns[i], rows));
+      const children =
+        rowsOf.size === 1 ? dataIdx.map((i) => columns[i]) : dataIdx.map((i) => takeColumn(columns[i], rows));
       let list = groups.get(folder);
       if (!list) groups.set(folder, (list = []));
       list.push(batchOf(dataSchema, children, rows.length));

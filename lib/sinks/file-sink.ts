@@ -6,7 +6,7 @@
 import type { Table } from 'apache-arrow';
 import { DirectorySink, type DirectorySinkOptions } from './directory-sink.js';
 import type { FileContents } from './file-commit-protocol.js';
-import { TEXT_EXTENSIONS, csvLines, jsonLines, type TextFormat } from './file-text-formats.js';
+import { csvLines, jsonLines, TEXT_EXTENSIONS, type TextFormat } from './file-text-formats.js';
 import { checkKnownOptions, choiceOption } from './sink-options.js';
 
 /** Options of {@link FileSink}; strings are accepted for every value, as URI query parameters give them. */

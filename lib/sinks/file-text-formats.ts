@@ -10,7 +10,7 @@
  * NaN/±Infinity (which JSON cannot hold) as null. In CSV, null is an empty field, the empty string is `""`,
  * and a field holding `,`, `"`, CR or LF is quoted with `"` doubled (RFC 4180); lines end with `\n`.
  */
-import { Data, Table, Type, type RecordBatch } from 'apache-arrow';
+import { type Data, type RecordBatch, type Table, Type } from 'apache-arrow';
 import { isValid, valuesOf } from '../arrow/index.js';
 
 /** The text formats of the file sink. */
@@ -28,7 +28,15 @@ const COMMA = 0x2c;
 const CR = 0x0d;
 const LF = 0x0a;
 const HEX = '0123456789abcdef';
-const JSON_ESCAPES: Record<number, string> = { 0x08: '\\b', 0x09: '\\t', 0x0a: '\\n', 0x0c: '\\f', 0x0d: '\\r', 0x22: '\\"', 0x5c: '\\\\' };
+const JSON_ESCAPES: Record<number, string> = {
+  8: '\\b',
+  9: '\\t',
+  10: '\\n',
+  12: '\\f',
+  13: '\\r',
+  34: '\\"',
+  92: '\\\\',
+};
 
 const encoder = new TextEncoder();
 
@@ -84,7 +92,10 @@ class ByteWriter {
     buf[p++] = QUOTE;
     for (let k = start; k < end; k++) {
       const b = src[k];
-      if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) { buf[p++] = b; continue; }
+      if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) {
+        buf[p++] = b;
+        continue;
+      }
       const esc = JSON_ESCAPES[b] ?? `\\u00${HEX[b >> 4]}${HEX[b & 15]}`;
       for (let j = 0; j < esc.length; j++) buf[p++] = esc.charCodeAt(j);
     }
@@ -192,11 +203,20 @@ function isoTimestamps(data: Data): (string | null)[] {
   let minute = NaN;
   let prefix = '';
   for (let i = 0; i < data.length; i++) {
-    if (!isValid(data, i)) { out[i] = null; continue; }
+    if (!isValid(data, i)) {
+      out[i] = null;
+      continue;
+    }
     const ms = Math.floor(Number(vals[i]) * scale);
-    if (ms < 0 || ms >= MAX_4_DIGIT_YEAR_MS) { out[i] = new Date(ms).toISOString(); continue; }
+    if (ms < 0 || ms >= MAX_4_DIGIT_YEAR_MS) {
+      out[i] = new Date(ms).toISOString();
+      continue;
+    }
     const m = Math.floor(ms / 60000);
-    if (m !== minute) { minute = m; prefix = new Date(m * 60000).toISOString().slice(0, 17); }
+    if (m !== minute) {
+      minute = m;
+      prefix = new Date(m * 60000).toISOString().slice(0, 17);
+    }
     const rest = ms - m * 60000;
     const sec = Math.floor(rest / 1000);
     const milli = rest - sec * 1000;
@@ -248,7 +268,10 @@ function cellWriter(data: Data, f: Format): CellWriter {
     const dict = (data.dictionary as unknown as { data: Data[] }).data[0];
     const entryWriter = cellWriter(dict, f);
     const scratch = new ByteWriter(256);
-    const entries = Array.from({ length: dict.length }, (_, k) => { entryWriter(scratch, k); return scratch.take(); });
+    const entries = Array.from({ length: dict.length }, (_, k) => {
+      entryWriter(scratch, k);
+      return scratch.take();
+    });
     const idx = data.values as Int32Array;
     return (w, i) => {
       if (isValid(data, i)) w.bytes(entries[idx[i]]);

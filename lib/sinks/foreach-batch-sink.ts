@@ -4,7 +4,11 @@ import { UserCodeError } from '../errors.js';
 import type { StreamSink } from './sink.js';
 
 /** The user function of foreachBatch: the batch's rows (and the Arrow table) plus its id. */
-export type ForeachBatchFunction = (rows: Record<string, unknown>[], batchId: number, table: Table) => unknown | Promise<unknown>;
+export type ForeachBatchFunction = (
+  rows: Record<string, unknown>[],
+  batchId: number,
+  table: Table,
+) => unknown | Promise<unknown>;
 
 /**
  * Hands each batch to a user function (Spark's foreachBatch). After a crash the same batch id may be

@@ -33,20 +33,20 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { Type, type Data, type Table } from 'apache-arrow';
+import { type Data, type Table, Type } from 'apache-arrow';
 import { isValid, valuesOf } from '../arrow/columns.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
-import { crashPoint } from '../util/crash-points.js';
-import { notice } from '../util/notices.js';
 import type { KafkaClient } from '../kafka/client.js';
 import type { KafkaClientOptions } from '../kafka/client-options.js';
 import type { ProduceMessage } from '../kafka/messages.js';
-import { kafkaClientOptions, KAFKA_CLIENT_OPTION_KEYS } from '../kafka/prefixed-options.js';
-import { retryText, type KafkaRetryEvent } from '../kafka/retry.js';
+import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from '../kafka/prefixed-options.js';
+import { type KafkaRetryEvent, retryText } from '../kafka/retry.js';
+import { crashPoint } from '../util/crash-points.js';
+import { notice } from '../util/notices.js';
 import { jsonLines } from './file-text-formats.js';
-import { checkKnownOptions, choiceOption, stringOption, type SinkOptionValues } from './sink-options.js';
 import type { SinkContext, StreamSink } from './sink.js';
+import { checkKnownOptions, choiceOption, type SinkOptionValues, stringOption } from './sink-options.js';
 
 /** The header that identifies a record's origin, `<queryId>:<batchId>:<seq>`; the sink reads it back to deduplicate. */
 export const SLUICE_HEADER = 'sluice';
@@ -86,7 +86,14 @@ export interface KafkaSinkOptions extends SinkOptionValues {
   keyColumn?: string;
 }
 
-const KNOWN = ['kafka.bootstrap.servers', 'bootstrap', 'topic', 'valueFormat', 'keyColumn', ...KAFKA_CLIENT_OPTION_KEYS];
+const KNOWN = [
+  'kafka.bootstrap.servers',
+  'bootstrap',
+  'topic',
+  'valueFormat',
+  'keyColumn',
+  ...KAFKA_CLIENT_OPTION_KEYS,
+];
 
 /** Markers of this many batches before the current one are kept (one would do; a few help debugging). */
 const MARKERS_KEPT = 3;
@@ -96,8 +103,15 @@ type Marker = { queryId: string; batchId: number; offsets: Record<string, Record
 
 function validateMarker(body: unknown): string | null {
   const m = body as Marker;
-  if (typeof m !== 'object' || m === null || typeof m.queryId !== 'string' || !Number.isInteger(m.batchId) ||
-    typeof m.offsets !== 'object' || m.offsets === null) return 'expected {queryId, batchId, offsets}';
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    typeof m.queryId !== 'string' ||
+    !Number.isInteger(m.batchId) ||
+    typeof m.offsets !== 'object' ||
+    m.offsets === null
+  )
+    return 'expected {queryId, batchId, offsets}';
   for (const parts of Object.values(m.offsets)) {
     if (typeof parts !== 'object' || parts === null || Object.values(parts).some((o) => !Number.isSafeInteger(o))) {
       return 'offsets must map topics to {partition: offset}';
@@ -129,17 +143,25 @@ export class KafkaSink implements StreamSink {
   /** Checks the options; throws SluiceError BAD_OPTION naming the option that is wrong. */
   constructor(options: KafkaSinkOptions) {
     checkKnownOptions('kafka', options, KNOWN);
-    const bootstrap = stringOption('kafka', options, 'kafka.bootstrap.servers') ?? stringOption('kafka', options, 'bootstrap');
+    const bootstrap =
+      stringOption('kafka', options, 'kafka.bootstrap.servers') ?? stringOption('kafka', options, 'bootstrap');
     if (bootstrap === undefined) {
-      throw new SluiceError('BAD_OPTION', 'the kafka sink needs kafka.bootstrap.servers',
-        "write the sink as kafka://HOST:PORT/TOPIC or set .option('kafka.bootstrap.servers', 'host:9092')");
+      throw new SluiceError(
+        'BAD_OPTION',
+        'the kafka sink needs kafka.bootstrap.servers',
+        "write the sink as kafka://HOST:PORT/TOPIC or set .option('kafka.bootstrap.servers', 'host:9092')",
+      );
     }
     this.bootstrap = bootstrap;
     this.topic = stringOption('kafka', options, 'topic');
     this.valueFormat = choiceOption('kafka', options, 'valueFormat', ['json', 'string'] as const, 'json');
     this.keyColumn = stringOption('kafka', options, 'keyColumn') ?? 'key';
     // A failed produce is not resent blindly (its records may be written): addBatch looks first.
-    this.clientOptions = { ...kafkaClientOptions('kafka sink', options), resendFailedProduce: false, clientId: 'sluice-sink' };
+    this.clientOptions = {
+      ...kafkaClientOptions('kafka sink', options),
+      resendFailedProduce: false,
+      clientId: 'sluice-sink',
+    };
     this.description = `KafkaSink[${this.bootstrap}/${this.topic ?? '<topic column>'}]`;
   }
 
@@ -176,8 +198,11 @@ export class KafkaSink implements StreamSink {
     if (replay) {
       marker = await readVersioned<Marker>(markerFile, validateMarker);
       if (marker.queryId !== this.queryId || marker.batchId !== batchId) {
-        throw new SluiceError('CHECKPOINT_CORRUPT', `Kafka sink marker ${markerFile} belongs to query ${marker.queryId} batch ${marker.batchId}`,
-          'the checkpoint directory was copied or edited; restore it or start over with a new checkpoint');
+        throw new SluiceError(
+          'CHECKPOINT_CORRUPT',
+          `Kafka sink marker ${markerFile} belongs to query ${marker.queryId} batch ${marker.batchId}`,
+          'the checkpoint directory was copied or edited; restore it or start over with a new checkpoint',
+        );
       }
     } else {
       const offsets: Marker['offsets'] = {};
@@ -195,13 +220,21 @@ export class KafkaSink implements StreamSink {
    * after a failed produce request (whose records may or may not have been written), the topics are read
    * back from the marked offsets before the rest is sent, with back-off between attempts.
    */
-  private async write(client: KafkaClient, batchId: number, records: OutRecord[], topics: string[],
-    marker: Marker, lookBack: boolean): Promise<void> {
+  private async write(
+    client: KafkaClient,
+    batchId: number,
+    records: OutRecord[],
+    topics: string[],
+    marker: Marker,
+    lookBack: boolean,
+  ): Promise<void> {
     const retry = this.clientOptions.retry ?? {};
     for (let attempt = 1; ; attempt++) {
       try {
         let todo = records;
-        let partitionCounts = new Map(Object.entries(marker.offsets).map(([t, parts]) => [t, Object.keys(parts).length]));
+        let partitionCounts = new Map(
+          Object.entries(marker.offsets).map(([t, parts]) => [t, Object.keys(parts).length]),
+        );
         if (lookBack) {
           partitionCounts = new Map();
           const written = await this.writtenSeqs(client, marker, topics, batchId, partitionCounts);
@@ -221,7 +254,12 @@ export class KafkaSink implements StreamSink {
   }
 
   /** Sends records topic by topic; a crash point halfway lets recovery tests stop mid-batch. */
-  private async send(client: KafkaClient, batchId: number, records: OutRecord[], partitionCounts: Map<string, number>): Promise<void> {
+  private async send(
+    client: KafkaClient,
+    batchId: number,
+    records: OutRecord[],
+    partitionCounts: Map<string, number>,
+  ): Promise<void> {
     const byTopic = new Map<string, ProduceMessage[]>();
     const half = Math.floor(records.length / 2);
     for (const r of records) {
@@ -250,8 +288,13 @@ export class KafkaSink implements StreamSink {
    * The seqs of batch `batchId` of this query already in the target topics: each partition read from the
    * marked offset (from its start for partitions added since) to its current end.
    */
-  private async writtenSeqs(client: KafkaClient, marker: Marker, topics: string[], batchId: number,
-    partitionCounts: Map<string, number>): Promise<Set<number>> {
+  private async writtenSeqs(
+    client: KafkaClient,
+    marker: Marker,
+    topics: string[],
+    batchId: number,
+    partitionCounts: Map<string, number>,
+  ): Promise<Set<number>> {
     const written = new Set<number>();
     // Compared as bytes: most records of a look-back are this batch's own, and decoding each to a string
     // would cost more than the comparison.
@@ -277,7 +320,8 @@ export class KafkaSink implements StreamSink {
 
   private async removeOldMarkers(batchId: number): Promise<void> {
     for (const name of await fsp.readdir(this.markerDir)) {
-      if (/^\d+$/.test(name) && Number(name) < batchId - MARKERS_KEPT) await fsp.rm(path.join(this.markerDir, name), { force: true });
+      if (/^\d+$/.test(name) && Number(name) < batchId - MARKERS_KEPT)
+        await fsp.rm(path.join(this.markerDir, name), { force: true });
     }
   }
 
@@ -288,8 +332,11 @@ export class KafkaSink implements StreamSink {
     const names = data.schema.fields.map((f) => f.name);
     const topicCol = this.topic === undefined ? 'topic' : null;
     if (topicCol && !names.includes(topicCol)) {
-      throw new SluiceError('BAD_OPTION', 'the kafka sink has no topic: set the topic option or give the rows a topic column',
-        'write the sink as kafka://HOST:PORT/TOPIC');
+      throw new SluiceError(
+        'BAD_OPTION',
+        'the kafka sink has no topic: set the topic option or give the rows a topic column',
+        'write the sink as kafka://HOST:PORT/TOPIC',
+      );
     }
     const topics = topicCol ? columnText(data, topicCol) : null;
     const keys = names.includes(this.keyColumn) ? columnBytes(data, this.keyColumn) : null;
@@ -302,8 +349,11 @@ export class KafkaSink implements StreamSink {
         values = columnBytes(data, 'value');
       }
     } else if (this.valueFormat === 'string') {
-      throw new SluiceError('BAD_OPTION', 'valueFormat=string needs a value column in the output',
-        "select or alias one column as 'value', or use valueFormat=json to write whole rows as JSON");
+      throw new SluiceError(
+        'BAD_OPTION',
+        'valueFormat=string needs a value column in the output',
+        "select or alias one column as 'value', or use valueFormat=json to write whole rows as JSON",
+      );
     } else {
       const drop = new Set(['headers', ...(topicCol ? [topicCol] : []), ...(this.keyColumn === 'key' ? ['key'] : [])]);
       values = rowJson(data.select(names.filter((c) => !drop.has(c))));
@@ -313,8 +363,11 @@ export class KafkaSink implements StreamSink {
     for (let i = 0; i < n; i++) {
       const topic = topics ? topics[i] : this.topic!;
       if (topic === null || topic === '') {
-        throw new SluiceError('BAD_DATA', `row ${i} of batch ${batchId} has no topic (its topic column is null or empty)`,
-          'give every row a topic, or set the topic option');
+        throw new SluiceError(
+          'BAD_DATA',
+          `row ${i} of batch ${batchId} has no topic (its topic column is null or empty)`,
+          'give every row a topic, or set the topic option',
+        );
       }
       let headers: Record<string, Buffer | string>;
       if (headerCol) {
@@ -374,7 +427,8 @@ function columnBytes(table: Table, name: string): (Buffer | null)[] {
         out.push(isValid(data, i) ? Buffer.from(bytes.buffer, bytes.byteOffset + vo[i], vo[i + 1] - vo[i]) : null);
       }
     } else {
-      for (const v of valuesOf(data)) out.push(v === null ? null : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)));
+      for (const v of valuesOf(data))
+        out.push(v === null ? null : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)));
     }
   }
   return out;
@@ -385,7 +439,17 @@ function columnText(table: Table, name: string): (string | null)[] {
   const out: (string | null)[] = [];
   for (const data of chunks(table, name)) {
     for (const v of valuesOf(data)) {
-      out.push(v === null ? null : typeof v === 'string' ? v : v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v));
+      out.push(
+        v === null
+          ? null
+          : typeof v === 'string'
+            ? v
+            : v instanceof Date
+              ? v.toISOString()
+              : typeof v === 'object'
+                ? JSON.stringify(v)
+                : String(v),
+      );
     }
   }
   return out;

@@ -14,7 +14,10 @@ export class MemorySink implements StreamSink {
   private readonly byBatch = new Map<number, Record<string, unknown>[]>();
 
   /** `table` is the array the session exposes through `session.table(name)`; it is rewritten after each batch. */
-  constructor(private readonly name: string, private readonly table: Record<string, unknown>[]) {
+  constructor(
+    private readonly name: string,
+    private readonly table: Record<string, unknown>[],
+  ) {
     this.description = `MemorySink[${name}]`;
   }
 
@@ -28,7 +31,8 @@ export class MemorySink implements StreamSink {
     this.byBatch.set(batchId, rows);
     // Rebuilt in place (the session hands out this array); push row by row, as spreading 100k+ rows overflows the stack.
     this.table.length = 0;
-    for (const k of [...this.byBatch.keys()].sort((a, b) => a - b)) for (const r of this.byBatch.get(k)!) this.table.push(r);
+    for (const k of [...this.byBatch.keys()].sort((a, b) => a - b))
+      for (const r of this.byBatch.get(k)!) this.table.push(r);
   }
 
   async close(): Promise<void> {}

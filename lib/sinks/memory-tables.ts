@@ -18,8 +18,11 @@ export class MemoryTables {
   read(name: string): Record<string, unknown>[] {
     const t = this.tables.get(name);
     if (!t) {
-      throw new SluiceError('NO_SUCH_TABLE', `no memory table named '${name}'`,
-        `start a query with format('memory') and queryName('${name}') first${this.tables.size ? `; known: ${[...this.tables.keys()].join(', ')}` : ''}`);
+      throw new SluiceError(
+        'NO_SUCH_TABLE',
+        `no memory table named '${name}'`,
+        `start a query with format('memory') and queryName('${name}') first${this.tables.size ? `; known: ${[...this.tables.keys()].join(', ')}` : ''}`,
+      );
     }
     return [...t];
   }

@@ -11,9 +11,13 @@
  * dictionary-encoded. parquet-wasm's Node entry loads its .wasm file synchronously on import (no fetch).
  * The wasm memory grows to hold the largest file written and is not returned: `maxRowsPerFile` bounds it.
  */
-import { Type, tableToIPC, type Table } from 'apache-arrow';
+import { type Table, Type, tableToIPC } from 'apache-arrow';
 import {
-  Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet, type WriterProperties,
+  Compression,
+  Table as WasmTable,
+  type WriterProperties,
+  WriterPropertiesBuilder,
+  writeParquet,
 } from 'parquet-wasm';
 import { DirectorySink, type DirectorySinkOptions } from './directory-sink.js';
 import { checkKnownOptions, choiceOption } from './sink-options.js';

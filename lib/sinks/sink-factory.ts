@@ -1,5 +1,5 @@
 import { SluiceError } from '../errors.js';
-import { ForeachBatchSink, NoopSink, type ForeachBatchFunction } from './foreach-batch-sink.js';
+import { type ForeachBatchFunction, ForeachBatchSink, NoopSink } from './foreach-batch-sink.js';
 import { MemorySink } from './memory-sink.js';
 import type { MemoryTables } from './memory-tables.js';
 import type { StreamSink } from './sink.js';
@@ -35,10 +35,17 @@ export async function createSink(format: string, options: Record<string, string>
     }
     case 'memory': {
       const name = env.queryName ?? own.path;
-      if (!name) throw new SluiceError('BAD_OPTION', 'the memory sink needs a name', ".queryName('name') on the writer, or memory:NAME as the sink URI");
+      if (!name)
+        throw new SluiceError(
+          'BAD_OPTION',
+          'the memory sink needs a name',
+          ".queryName('name') on the writer, or memory:NAME as the sink URI",
+        );
       return new MemorySink(name, env.memoryTables.sinkTable(name));
     }
-    case 'file': case 'json': case 'csv': {
+    case 'file':
+    case 'json':
+    case 'csv': {
       const { FileSink } = await import('./file-sink.js');
       return new FileSink(format === 'csv' ? { format: 'csv', ...own } : own);
     }
@@ -53,10 +60,19 @@ export async function createSink(format: string, options: Record<string, string>
     case 'noop':
       return new NoopSink();
     case 'foreachBatch':
-      if (!env.foreachBatch) throw new SluiceError('BAD_OPTION', 'the foreachBatch sink needs a function', 'call .foreachBatch((rows, batchId) => ...) on the writer');
+      if (!env.foreachBatch)
+        throw new SluiceError(
+          'BAD_OPTION',
+          'the foreachBatch sink needs a function',
+          'call .foreachBatch((rows, batchId) => ...) on the writer',
+        );
       return new ForeachBatchSink(env.foreachBatch);
     default:
-      throw new SluiceError('UNKNOWN_SINK', `unknown sink format '${format}'`, `use one of: ${SINK_FORMATS.join(', ')}`);
+      throw new SluiceError(
+        'UNKNOWN_SINK',
+        `unknown sink format '${format}'`,
+        `use one of: ${SINK_FORMATS.join(', ')}`,
+      );
   }
 }
 
@@ -67,8 +83,11 @@ export async function createSink(format: string, options: Record<string, string>
 export function parseSinkUri(uri: string): { format: string; options: Record<string, string> } {
   const m = /^([A-Za-z]+):(.*)$/.exec(uri);
   if (!m) {
-    throw new SluiceError('BAD_URI', `cannot read sink '${uri}'`,
-      'write FORMAT:PATH?option=value, e.g. console:, file:out/dir, parquet:out/dir, kafka://localhost:9092/topic, memory:name');
+    throw new SluiceError(
+      'BAD_URI',
+      `cannot read sink '${uri}'`,
+      'write FORMAT:PATH?option=value, e.g. console:, file:out/dir, parquet:out/dir, kafka://localhost:9092/topic, memory:name',
+    );
   }
   const format = m[1];
   let rest = m[2];
@@ -87,7 +106,11 @@ export function parseSinkUri(uri: string): { format: string; options: Record<str
     options.path = rest;
   }
   if (!(SINK_FORMATS as readonly string[]).includes(format) && format !== 'json' && format !== 'csv') {
-    throw new SluiceError('UNKNOWN_SINK', `unknown sink format '${format}' in '${uri}'`, `use one of: ${SINK_FORMATS.filter((f) => f !== 'foreachBatch').join(', ')}`);
+    throw new SluiceError(
+      'UNKNOWN_SINK',
+      `unknown sink format '${format}' in '${uri}'`,
+      `use one of: ${SINK_FORMATS.filter((f) => f !== 'foreachBatch').join(', ')}`,
+    );
   }
   return { format, options };
 }

@@ -15,8 +15,11 @@ export type SinkOptionValues = Record<string, unknown>;
 export const ENGINE_OPTION_KEYS: readonly string[] = ['checkpointLocation', 'queryName'];
 
 function badOption(sink: string, key: string, value: unknown, expected: string): SluiceError {
-  return new SluiceError('BAD_OPTION', `option '${key}' of the ${sink} sink must be ${expected}, got ${JSON.stringify(value)}`,
-    `fix '${key}' in the sink URI or in .option('${key}', ...)`);
+  return new SluiceError(
+    'BAD_OPTION',
+    `option '${key}' of the ${sink} sink must be ${expected}, got ${JSON.stringify(value)}`,
+    `fix '${key}' in the sink URI or in .option('${key}', ...)`,
+  );
 }
 
 /**
@@ -26,7 +29,11 @@ function badOption(sink: string, key: string, value: unknown, expected: string):
 export function checkKnownOptions(sink: string, options: SinkOptionValues, known: readonly string[]): void {
   for (const key of Object.keys(options)) {
     if (options[key] === undefined || known.includes(key) || ENGINE_OPTION_KEYS.includes(key)) continue;
-    throw new SluiceError('BAD_OPTION', `the ${sink} sink has no option '${key}'`, `its options are: ${known.join(', ')}`);
+    throw new SluiceError(
+      'BAD_OPTION',
+      `the ${sink} sink has no option '${key}'`,
+      `its options are: ${known.join(', ')}`,
+    );
   }
 }
 
@@ -39,7 +46,13 @@ export function stringOption(sink: string, options: SinkOptionValues, key: strin
 }
 
 /** An integer option no smaller than `min`, or `fallback` when absent. */
-export function integerOption(sink: string, options: SinkOptionValues, key: string, fallback: number, min: number): number {
+export function integerOption(
+  sink: string,
+  options: SinkOptionValues,
+  key: string,
+  fallback: number,
+  min: number,
+): number {
   const v = options[key];
   if (v === undefined) return fallback;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
@@ -57,8 +70,13 @@ export function booleanOption(sink: string, options: SinkOptionValues, key: stri
 }
 
 /** One of `choices` (case-insensitive), or `fallback` when absent. */
-export function choiceOption<T extends string>(sink: string, options: SinkOptionValues, key: string,
-  choices: readonly T[], fallback: T): T {
+export function choiceOption<T extends string>(
+  sink: string,
+  options: SinkOptionValues,
+  key: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
   const v = options[key];
   if (v === undefined) return fallback;
   const found = typeof v === 'string' ? choices.find((c) => c === v.trim().toLowerCase()) : undefined;

@@ -9,8 +9,11 @@ import type { SourceOffset } from './source.js';
 export function counterOf(offset: SourceOffset, field: string, source: string): number {
   const n = isRecord(offset) ? offset[field] : undefined;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw new SluiceError('CHECKPOINT_CORRUPT', `the ${source} source got an offset it did not write: ${JSON.stringify(offset)}`,
-      'the checkpoint belongs to a different source; use a new checkpoint directory');
+    throw new SluiceError(
+      'CHECKPOINT_CORRUPT',
+      `the ${source} source got an offset it did not write: ${JSON.stringify(offset)}`,
+      'the checkpoint belongs to a different source; use a new checkpoint directory',
+    );
   }
   return n;
 }

@@ -8,17 +8,23 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Schema } from 'apache-arrow';
-import { inferSchema, schemaFromSpec, schemaToSpec, type SchemaSpec, type TypeSpec } from '../arrow/schema.js';
+import { inferSchema, type SchemaSpec, schemaFromSpec, schemaToSpec, type TypeSpec } from '../arrow/schema.js';
 import { isTempFileName } from '../checkpoint/atomic-file.js';
 import { BatchLog } from '../checkpoint/batch-log.js';
 import { isRecord } from '../checkpoint/fields.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
 import { counterOf } from './counter-offsets.js';
-import { DEFAULT_CORRUPT_COLUMN, cachedSchema, splitLines, type DecodeOptions, type ParseMode } from './decode/common.js';
-import { checkCsvSchema, decodeCsv, inferCsvSchema, type CsvOptions } from './decode/csv.js';
+import {
+  cachedSchema,
+  DEFAULT_CORRUPT_COLUMN,
+  type DecodeOptions,
+  type ParseMode,
+  splitLines,
+} from './decode/common.js';
+import { type CsvOptions, checkCsvSchema, decodeCsv, inferCsvSchema } from './decode/csv.js';
 import { decodeJsonLines } from './decode/json-lines.js';
-import { TEXT_SCHEMA, decodeText } from './decode/text.js';
+import { decodeText, TEXT_SCHEMA } from './decode/text.js';
 import type { ReadLimit, ReadResult, ReadTask, SourceContext, SourceOffset, StreamSource } from './source.js';
 
 /** The file formats the file source reads. */
@@ -112,11 +118,18 @@ export class FileSource implements StreamSource {
     }
     this.format = options.format ?? 'json';
     if (!FILE_FORMATS.includes(this.format)) {
-      throw new SluiceError('BAD_OPTION', `the file source cannot read format '${String(this.format)}'`, `use one of ${FILE_FORMATS.join(', ')}`);
+      throw new SluiceError(
+        'BAD_OPTION',
+        `the file source cannot read format '${String(this.format)}'`,
+        `use one of ${FILE_FORMATS.join(', ')}`,
+      );
     }
     if (this.format === 'text' && options.schema !== undefined) {
-      throw new SluiceError('BAD_OPTION', 'format text takes no schema: it always gives one string column named value',
-        'drop the schema option, or read format json or csv');
+      throw new SluiceError(
+        'BAD_OPTION',
+        'format text takes no schema: it always gives one string column named value',
+        'drop the schema option, or read format json or csv',
+      );
     }
     for (const key of ['maxFilesPerTrigger', 'maxBytesPerTask'] as const) {
       const v = options[key];
@@ -142,13 +155,19 @@ export class FileSource implements StreamSource {
     this.index = ctx.index;
     try {
       if (!(await fsp.stat(this.dir)).isDirectory()) {
-        throw new SluiceError('FILE_SOURCE_DIR', `the file source path ${this.options.path} is not a directory`,
-          'give the directory that new files are written into');
+        throw new SluiceError(
+          'FILE_SOURCE_DIR',
+          `the file source path ${this.options.path} is not a directory`,
+          'give the directory that new files are written into',
+        );
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      throw new SluiceError('FILE_SOURCE_DIR', `the file source directory ${this.options.path} does not exist`,
-        'create it (new files are picked up as they arrive) or fix the path');
+      throw new SluiceError(
+        'FILE_SOURCE_DIR',
+        `the file source directory ${this.options.path} does not exist`,
+        'create it (new files are picked up as they arrive) or fix the path',
+      );
     }
     this.log = new BatchLog(path.join(ctx.dir, 'files'), validateLogEntry);
     for (const id of await this.log.batchIds()) {
@@ -158,13 +177,21 @@ export class FileSource implements StreamSource {
         continue;
       }
       if (id !== this.files.length) {
-        throw new SluiceError('CHECKPOINT_CORRUPT', `checkpoint file ${this.log.pathOf(id)} is corrupt: the file log has a gap ` +
-          `(entry ${id} follows ${this.files.length} files)`, 'restore the checkpoint directory from a backup, or delete it to start over');
+        throw new SluiceError(
+          'CHECKPOINT_CORRUPT',
+          `checkpoint file ${this.log.pathOf(id)} is corrupt: the file log has a gap ` +
+            `(entry ${id} follows ${this.files.length} files)`,
+          'restore the checkpoint directory from a backup, or delete it to start over',
+        );
       }
-      for (const f of entry.files) { this.files.push(f); this.seen.add(f.path); }
+      for (const f of entry.files) {
+        this.files.push(f);
+        this.seen.add(f.path);
+      }
       this.entries.push({ id, merged: entry.merged === true });
     }
-    if (this.sourceSchema === null) this.sourceSchema = await this.recordedOrInferredSchema(path.join(ctx.dir, 'schema'));
+    if (this.sourceSchema === null)
+      this.sourceSchema = await this.recordedOrInferredSchema(path.join(ctx.dir, 'schema'));
   }
 
   schema(): Schema {
@@ -207,10 +234,18 @@ export class FileSource implements StreamSource {
           schema,
           mode: this.mode,
           columnNameOfCorruptRecord: this.corruptColumn,
-          csv: { header: this.options.header, sep: this.options.sep, quote: this.options.quote, nullValue: this.options.nullValue },
+          csv: {
+            header: this.options.header,
+            sep: this.options.sep,
+            quote: this.options.quote,
+            nullValue: this.options.nullValue,
+          },
         };
         if (this.options.badRecordsPath) {
-          spec.badRecords = { dir: path.resolve(this.options.badRecordsPath), task: `source${this.index}-file${i}-part${c}` };
+          spec.badRecords = {
+            dir: path.resolve(this.options.badRecordsPath),
+            task: `source${this.index}-file${i}-part${c}`,
+          };
         }
         tasks.push({ reader: 'file', spec });
       }
@@ -227,8 +262,12 @@ export class FileSource implements StreamSource {
   private checkOffset(offset: SourceOffset): number {
     const n = counterOf(offset, 'files', 'file');
     if (n > this.files.length) {
-      throw new SluiceError('CHECKPOINT_CORRUPT', `the offset log asks for ${n} files of ${this.options.path}, but the file log ` +
-        `in the checkpoint lists only ${this.files.length}`, 'restore the checkpoint directory from a backup, or delete it to start over');
+      throw new SluiceError(
+        'CHECKPOINT_CORRUPT',
+        `the offset log asks for ${n} files of ${this.options.path}, but the file log ` +
+          `in the checkpoint lists only ${this.files.length}`,
+        'restore the checkpoint directory from a backup, or delete it to start over',
+      );
     }
     return n;
   }
@@ -239,7 +278,10 @@ export class FileSource implements StreamSource {
     if (found.length === 0) return;
     const id = this.files.length;
     await this.log!.add(id, { files: found });
-    for (const f of found) { this.files.push(f); this.seen.add(f.path); }
+    for (const f of found) {
+      this.files.push(f);
+      this.seen.add(f.path);
+    }
     this.entries.push({ id, merged: false });
     await this.mergeRecentEntries();
   }
@@ -262,8 +304,12 @@ export class FileSource implements StreamSource {
   private async dropMergedEntry(id: number, entry: FileLogEntry): Promise<void> {
     const copy = this.files.slice(id, id + entry.files.length);
     if (copy.length !== entry.files.length || copy.some((f, k) => f.path !== entry.files[k].path)) {
-      throw new SluiceError('CHECKPOINT_CORRUPT', `checkpoint file ${this.log!.pathOf(id)} is corrupt: it lists files that ` +
-        'differ from the earlier entries of the file log', 'restore the checkpoint directory from a backup, or delete it to start over');
+      throw new SluiceError(
+        'CHECKPOINT_CORRUPT',
+        `checkpoint file ${this.log!.pathOf(id)} is corrupt: it lists files that ` +
+          'differ from the earlier entries of the file log',
+        'restore the checkpoint directory from a backup, or delete it to start over',
+      );
     }
     await fsp.rm(this.log!.pathOf(id), { force: true });
   }
@@ -274,8 +320,11 @@ export class FileSource implements StreamSource {
       names = await fsp.readdir(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      throw new SluiceError('FILE_SOURCE_DIR', `the file source directory ${this.options.path} was removed`,
-        'recreate it; files already read are remembered in the checkpoint');
+      throw new SluiceError(
+        'FILE_SOURCE_DIR',
+        `the file source directory ${this.options.path} was removed`,
+        'recreate it; files already read are remembered in the checkpoint',
+      );
     }
     const out: FileEntry[] = [];
     for (const name of names) {
@@ -297,7 +346,11 @@ export class FileSource implements StreamSource {
 
   private async recordedOrInferredSchema(file: string): Promise<Schema> {
     try {
-      return schemaFromSpec(await readVersioned<Record<string, TypeSpec>>(file, (b) => (isRecord(b) ? null : 'the schema is not a JSON object')));
+      return schemaFromSpec(
+        await readVersioned<Record<string, TypeSpec>>(file, (b) =>
+          isRecord(b) ? null : 'the schema is not a JSON object',
+        ),
+      );
     } catch (err) {
       if (!(err instanceof SluiceError) || err.code !== 'CHECKPOINT_MISSING') throw err;
     }
@@ -308,16 +361,22 @@ export class FileSource implements StreamSource {
   }
 
   private async inferSchema(files: FileEntry[]): Promise<Schema> {
-    const noSchema = (why: string) => new SluiceError('SCHEMA_REQUIRED', `cannot infer the schema of ${this.format} files in ` +
-      `${this.options.path}: ${why}`, `give a schema (e.g. option schema='id STRING, amount DOUBLE') or put a sample file ` +
-      'into the directory before the first start; the inferred schema is then kept in the checkpoint');
+    const noSchema = (why: string) =>
+      new SluiceError(
+        'SCHEMA_REQUIRED',
+        `cannot infer the schema of ${this.format} files in ` + `${this.options.path}: ${why}`,
+        `give a schema (e.g. option schema='id STRING, amount DOUBLE') or put a sample file ` +
+          'into the directory before the first start; the inferred schema is then kept in the checkpoint',
+      );
     if (files.length === 0) throw noSchema('the directory has no files yet');
     const keepCorrupt = this.mode === 'PERMISSIVE' && !this.options.badRecordsPath;
     if (this.format === 'csv') {
       const texts: string[] = [];
       for (const f of files) texts.push((await readSample(f)).toString('utf8'));
       const schema = inferCsvSchema(this.options.header ? texts[0] : texts.join('\n'), {
-        ...this.options, maxRecords: INFER_MAX_RECORDS, corruptColumn: keepCorrupt ? this.corruptColumn : undefined,
+        ...this.options,
+        maxRecords: INFER_MAX_RECORDS,
+        corruptColumn: keepCorrupt ? this.corruptColumn : undefined,
       });
       if (schema.fields.length === 0) throw noSchema('the first files have no records');
       return schema;
@@ -332,7 +391,8 @@ export class FileSource implements StreamSource {
         if (line.trim() === '') continue;
         try {
           const v: unknown = JSON.parse(line);
-          if (isRecord(v)) rows.push(v); else malformed = true;
+          if (isRecord(v)) rows.push(v);
+          else malformed = true;
         } catch {
           malformed = true;
         }
@@ -383,9 +443,13 @@ export function globToRegExp(glob: string): RegExp {
       const body = glob.slice(i + 1, close).replace(/\\/g, '\\\\');
       re += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
       i = close;
-    } else if (c === '{') { re += '(?:'; inGroup = true; }
-    else if (c === '}' && inGroup) { re += ')'; inGroup = false; }
-    else if (c === ',' && inGroup) re += '|';
+    } else if (c === '{') {
+      re += '(?:';
+      inGroup = true;
+    } else if (c === '}' && inGroup) {
+      re += ')';
+      inGroup = false;
+    } else if (c === ',' && inGroup) re += '|';
     else re += c.replace(/[.+^$()|\\\]{}]/g, '\\$&');
   }
   if (inGroup) throw new SluiceError('BAD_OPTION', `pathGlobFilter '${glob}' has an unclosed {`);
@@ -408,12 +472,16 @@ export async function readFileTask(specArg: unknown, ctx: { batchId: number }): 
     throw fileChanged(spec.path, 'was deleted before the query read it');
   }
   try {
-    if ((await handle.stat()).size < spec.size) throw fileChanged(spec.path, `shrank below the ${spec.size} bytes it had when it was found`);
+    if ((await handle.stat()).size < spec.size)
+      throw fileChanged(spec.path, `shrank below the ${spec.size} bytes it had when it was found`);
     if (spec.gzip) {
       bytes = gunzipSync(await readRange(handle, 0, spec.size));
     } else {
       firstStart = spec.start === 0 ? 0 : (await findNewline(handle, spec.start - 1, spec.size)) + 1;
-      const lastEnd = spec.end >= spec.size ? spec.size : Math.min(spec.size, (await findNewline(handle, spec.end - 1, spec.size)) + 1);
+      const lastEnd =
+        spec.end >= spec.size
+          ? spec.size
+          : Math.min(spec.size, (await findNewline(handle, spec.end - 1, spec.size)) + 1);
       bytes = firstStart >= spec.end ? Buffer.alloc(0) : await readRange(handle, firstStart, lastEnd);
     }
   } finally {
@@ -425,7 +493,7 @@ export async function readFileTask(specArg: unknown, ctx: { batchId: number }): 
     mode: spec.mode,
     columnNameOfCorruptRecord: spec.columnNameOfCorruptRecord,
     location,
-    firstLine: firstStart === 0 ? 1 : async () => 1 + await countNewlines(spec.path, firstStart),
+    firstLine: firstStart === 0 ? 1 : async () => 1 + (await countNewlines(spec.path, firstStart)),
     badRecords: spec.badRecords,
     batchId: ctx.batchId,
   };
@@ -434,9 +502,12 @@ export async function readFileTask(specArg: unknown, ctx: { batchId: number }): 
 }
 
 function fileChanged(file: string, what: string): SluiceError {
-  return new SluiceError('FILE_CHANGED', `file ${file} ${what}`,
+  return new SluiceError(
+    'FILE_CHANGED',
+    `file ${file} ${what}`,
     'files in a streaming source directory must stay unchanged until the query has committed them; ' +
-    'write new data into new files (e.g. write to a temporary name, then rename)');
+      'write new data into new files (e.g. write to a temporary name, then rename)',
+  );
 }
 
 async function readRange(h: fsp.FileHandle, start: number, end: number): Promise<Buffer> {

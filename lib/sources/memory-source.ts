@@ -1,6 +1,6 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { batchFromRows } from '../arrow/columns.js';
-import { inferSchema, schemaFromSpec, type SchemaSpec } from '../arrow/schema.js';
+import { inferSchema, type SchemaSpec, schemaFromSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
 import type { ReadTask, StreamSource } from './source.js';
 
@@ -33,7 +33,10 @@ export class MemoryData {
 export class MemorySource implements StreamSource {
   readonly description: string;
 
-  constructor(private readonly data: MemoryData, name = 'MemoryStream') {
+  constructor(
+    private readonly data: MemoryData,
+    name = 'MemoryStream',
+  ) {
     this.description = name;
   }
 
@@ -41,7 +44,12 @@ export class MemorySource implements StreamSource {
 
   schema(): Schema {
     const s = this.data.schema;
-    if (!s) throw new SluiceError('NO_SCHEMA', 'the memory stream has no schema yet', 'pass a schema to new MemoryStream(session, schema), or addData before starting the query');
+    if (!s)
+      throw new SluiceError(
+        'NO_SCHEMA',
+        'the memory stream has no schema yet',
+        'pass a schema to new MemoryStream(session, schema), or addData before starting the query',
+      );
     return s;
   }
 

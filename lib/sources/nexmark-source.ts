@@ -20,15 +20,20 @@
  * `dateTime`, in event order. Events of kinds not asked for are still generated (they consume event ids
  * and time, as in Flink, whose views filter one generated stream) but are not put into rows.
  */
-import {
-  Field, Int32, Schema, Struct, TimestampMillisecond, type Data, type RecordBatch,
-} from 'apache-arrow';
+import { type Data, Field, Int32, type RecordBatch, Schema, Struct, TimestampMillisecond } from 'apache-arrow';
 import { batchOf } from '../arrow/batch-ops.js';
 import { mkData } from '../arrow/columns.js';
 import { SluiceError } from '../errors.js';
 import {
-  AUCTION, BID, NEXMARK_DEFAULTS, NEXMARK_SCHEMAS, NexmarkGenerator, PERSON, nexmarkRecordBatches,
-  type NexmarkColumns, type NexmarkOptions,
+  AUCTION,
+  BID,
+  NEXMARK_DEFAULTS,
+  NEXMARK_SCHEMAS,
+  type NexmarkColumns,
+  NexmarkGenerator,
+  type NexmarkOptions,
+  nexmarkRecordBatches,
+  PERSON,
 } from '../gen/nexmark.js';
 import type { Seed } from '../gen/random.js';
 import type { Utf8Column } from '../gen/utf8.js';
@@ -42,8 +47,18 @@ const KIND_NAMES: readonly NexmarkKind[] = ['person', 'auction', 'bid'];
 
 /** Generator options the source passes through (URI options of the same names). */
 export const NEXMARK_GENERATOR_OPTIONS = [
-  'personProportion', 'auctionProportion', 'bidProportion', 'avgPersonByteSize', 'avgAuctionByteSize', 'avgBidByteSize',
-  'hotAuctionRatio', 'hotSellersRatio', 'hotBiddersRatio', 'numInFlightAuctions', 'numActivePeople', 'outOfOrderGroupSize',
+  'personProportion',
+  'auctionProportion',
+  'bidProportion',
+  'avgPersonByteSize',
+  'avgAuctionByteSize',
+  'avgBidByteSize',
+  'hotAuctionRatio',
+  'hotSellersRatio',
+  'hotBiddersRatio',
+  'numInFlightAuctions',
+  'numActivePeople',
+  'outOfOrderGroupSize',
   'firstEventId',
 ] as const satisfies readonly (keyof NexmarkOptions)[];
 
@@ -105,21 +120,33 @@ export function nexmarkSchema(kinds: readonly NexmarkKind[]): Schema {
 
 /** Parses `kinds` as given in a URI: comma-separated names, or `all`. */
 export function parseNexmarkKinds(text: string): NexmarkKind[] {
-  const names = text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+  const names = text
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
   if (names.length === 1 && names[0] === 'all') return [...KIND_NAMES];
   for (const n of names) {
     if (!(KIND_NAMES as readonly string[]).includes(n)) {
-      throw new SluiceError('BAD_OPTION', `option kinds of the nexmark source: unknown event kind '${n}'`,
-        'use person, auction and bid separated by commas (e.g. kinds=bid), or all');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `option kinds of the nexmark source: unknown event kind '${n}'`,
+        'use person, auction and bid separated by commas (e.g. kinds=bid), or all',
+      );
     }
   }
-  if (names.length === 0) throw new SluiceError('BAD_OPTION', 'option kinds of the nexmark source is empty', 'e.g. kinds=bid or kinds=person,auction');
+  if (names.length === 0)
+    throw new SluiceError(
+      'BAD_OPTION',
+      'option kinds of the nexmark source is empty',
+      'e.g. kinds=bid or kinds=person,auction',
+    );
   return KIND_NAMES.filter((k) => names.includes(k));
 }
 
 function positiveInteger(name: string, v: number | undefined, fallback: number): number {
   if (v === undefined) return fallback;
-  if (!Number.isSafeInteger(v) || v <= 0) throw new SluiceError('BAD_OPTION', `option ${name} of the nexmark source must be a positive integer, found ${v}`);
+  if (!Number.isSafeInteger(v) || v <= 0)
+    throw new SluiceError('BAD_OPTION', `option ${name} of the nexmark source must be a positive integer, found ${v}`);
   return v;
 }
 
@@ -137,11 +164,19 @@ export class NexmarkSource implements StreamSource {
   constructor(options: NexmarkSourceOptions = {}) {
     this.total = options.events === undefined ? Infinity : options.events;
     if (this.total !== Infinity && (!Number.isSafeInteger(this.total) || this.total < 0)) {
-      throw new SluiceError('BAD_OPTION', `option events of the nexmark source must be a non-negative integer, found ${options.events}`);
+      throw new SluiceError(
+        'BAD_OPTION',
+        `option events of the nexmark source must be a non-negative integer, found ${options.events}`,
+      );
     }
     this.kinds = options.kinds ? KIND_NAMES.filter((k) => options.kinds!.includes(k)) : [...KIND_NAMES];
-    if (this.kinds.length === 0) throw new SluiceError('BAD_OPTION', 'option kinds of the nexmark source is empty', 'e.g. kinds=bid');
-    this.maxEventsPerTrigger = positiveInteger('maxEventsPerTrigger', options.maxEventsPerTrigger, DEFAULT_MAX_EVENTS_PER_TRIGGER);
+    if (this.kinds.length === 0)
+      throw new SluiceError('BAD_OPTION', 'option kinds of the nexmark source is empty', 'e.g. kinds=bid');
+    this.maxEventsPerTrigger = positiveInteger(
+      'maxEventsPerTrigger',
+      options.maxEventsPerTrigger,
+      DEFAULT_MAX_EVENTS_PER_TRIGGER,
+    );
     this.numPartitions = positiveInteger('numPartitions', options.numPartitions, 2);
     this.eventsPerBatch = positiveInteger('eventsPerBatch', options.eventsPerBatch, DEFAULT_EVENTS_PER_BATCH);
     this.generatorOptions = {
@@ -154,7 +189,8 @@ export class NexmarkSource implements StreamSource {
     new NexmarkGenerator(this.generatorOptions);
     this.outSchema = nexmarkSchema(this.kinds);
     const g = this.generatorOptions;
-    this.description = `NexmarkSource[events=${this.total === Infinity ? 'endless' : this.total}, seed=${String(g.seed)}, ` +
+    this.description =
+      `NexmarkSource[events=${this.total === Infinity ? 'endless' : this.total}, seed=${String(g.seed)}, ` +
       `rate=${g.firstEventRate}, kinds=${this.kinds.join(',')}]`;
   }
 
@@ -167,7 +203,10 @@ export class NexmarkSource implements StreamSource {
   async latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null> {
     const from = start === null ? 0 : eventsOf(start);
     // An unlimited read (Trigger.Once) takes the rest of a finite stream in one batch, as Spark does.
-    const cap = limit.maxRows === Infinity && this.total !== Infinity ? Infinity : Math.min(this.maxEventsPerTrigger, limit.maxRows ?? Infinity);
+    const cap =
+      limit.maxRows === Infinity && this.total !== Infinity
+        ? Infinity
+        : Math.min(this.maxEventsPerTrigger, limit.maxRows ?? Infinity);
     const end = Math.min(this.total, from + cap);
     if (end <= from) return start;
     return { events: end } satisfies NexmarkOffset;
@@ -178,7 +217,12 @@ export class NexmarkSource implements StreamSource {
     const to = eventsOf(end);
     const kinds = this.kinds.map((k) => NEXMARK_KINDS[k]);
     return splitRange(from, to, this.numPartitions).map((r) => {
-      const spec: NexmarkReadSpec = { ...r, options: this.generatorOptions, kinds, eventsPerBatch: this.eventsPerBatch };
+      const spec: NexmarkReadSpec = {
+        ...r,
+        options: this.generatorOptions,
+        kinds,
+        eventsPerBatch: this.eventsPerBatch,
+      };
       return { reader: 'nexmark', spec };
     });
   }
@@ -193,8 +237,11 @@ export class NexmarkSource implements StreamSource {
 
   async prepareForTriggerAvailableNow(): Promise<void> {
     if (this.total === Infinity) {
-      throw new SluiceError('BAD_OPTION', 'an endless nexmark source has no end for trigger availableNow',
-        'give the number of events, e.g. nexmark:?events=1000000, or use a processingTime trigger');
+      throw new SluiceError(
+        'BAD_OPTION',
+        'an endless nexmark source has no end for trigger availableNow',
+        'give the number of events, e.g. nexmark:?events=1000000, or use a processingTime trigger',
+      );
     }
   }
 
@@ -257,14 +304,20 @@ function interleavedBatch(schema: Schema, kinds: readonly NexmarkKind[], cols: N
     const table = cols[kind] as unknown as Record<string, BigInt64Array | Utf8Column> & { length: number };
     const valid = new Uint8Array((n + 7) >> 3);
     const at = new Int32Array(table.length);
-    for (let r = 0, j = 0; r < n; r++) if (rowKind[r] === code) { valid[r >> 3] |= 1 << (r & 7); at[j++] = r; }
+    for (let r = 0, j = 0; r < n; r++)
+      if (rowKind[r] === code) {
+        valid[r >> 3] |= 1 << (r & 7);
+        at[j++] = r;
+      }
     const structType = schema.fields[1 + f].type as Struct;
     const fields = structType.children.map((field) => {
       const c = table[field.name];
       return c instanceof BigInt64Array ? scatterInt64(field, c, at, n) : scatterUtf8(field, c, rowKind, code, n);
     });
     scatterWords(table.dateTime as BigInt64Array, at, timeWords);
-    children.push(mkData({ type: structType, length: n, nullCount: n - table.length, nullBitmap: valid, children: fields }));
+    children.push(
+      mkData({ type: structType, length: n, nullCount: n - table.length, nullBitmap: valid, children: fields }),
+    );
   });
   children.push(mkData({ type: schema.fields[schema.fields.length - 1].type, length: n, nullCount: 0, data: time }));
   return batchOf(schema, children, n);

@@ -76,13 +76,19 @@ export class RateSource implements StreamSource {
     this.rampUpTimeMs = options.rampUpTimeMs ?? 0;
     this.numPartitions = options.numPartitions ?? 1;
     if (!(this.rowsPerSecond > 0 && Number.isFinite(this.rowsPerSecond))) {
-      throw new SluiceError('BAD_OPTION', `option rowsPerSecond must be a positive number, found ${options.rowsPerSecond}`);
+      throw new SluiceError(
+        'BAD_OPTION',
+        `option rowsPerSecond must be a positive number, found ${options.rowsPerSecond}`,
+      );
     }
     if (!(this.rampUpTimeMs >= 0 && Number.isFinite(this.rampUpTimeMs))) {
       throw new SluiceError('BAD_OPTION', `option rampUpTime must not be negative, found ${options.rampUpTimeMs} ms`);
     }
     if (!(Number.isSafeInteger(this.numPartitions) && this.numPartitions > 0)) {
-      throw new SluiceError('BAD_OPTION', `option numPartitions must be a positive integer, found ${options.numPartitions}`);
+      throw new SluiceError(
+        'BAD_OPTION',
+        `option numPartitions must be a positive integer, found ${options.numPartitions}`,
+      );
     }
     this.clock = options.clock ?? { now: () => Date.now() };
     this.description = `RateSource[rowsPerSecond=${this.rowsPerSecond}, rampUpTimeMs=${this.rampUpTimeMs}, numPartitions=${this.numPartitions}]`;
@@ -92,8 +98,9 @@ export class RateSource implements StreamSource {
   async initialize(ctx: SourceContext): Promise<void> {
     const file = path.join(ctx.dir, 'rate-start');
     try {
-      const body = await readVersioned<{ startTimeMs: number }>(file,
-        (b) => (isRecord(b) && Number.isSafeInteger(b.startTimeMs) ? null : 'it has no integer "startTimeMs"'));
+      const body = await readVersioned<{ startTimeMs: number }>(file, (b) =>
+        isRecord(b) && Number.isSafeInteger(b.startTimeMs) ? null : 'it has no integer "startTimeMs"',
+      );
       this.startTimeMs = body.startTimeMs;
     } catch (err) {
       if (!(err instanceof SluiceError) || err.code !== 'CHECKPOINT_MISSING') throw err;
@@ -118,7 +125,8 @@ export class RateSource implements StreamSource {
 
   async latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null> {
     const from = start === null ? 0 : rowsOf(start);
-    let end = this.availableNowEnd ?? rateRowsAt(this.clock.now() - this.startTimeMs, this.rowsPerSecond, this.rampUpTimeMs);
+    let end =
+      this.availableNowEnd ?? rateRowsAt(this.clock.now() - this.startTimeMs, this.rowsPerSecond, this.rampUpTimeMs);
     if (limit.maxRows !== undefined) end = Math.min(end, from + limit.maxRows);
     if (end <= from) return start;
     return { rows: end } satisfies RateOffset;
@@ -128,7 +136,12 @@ export class RateSource implements StreamSource {
     const from = start === null ? 0 : rowsOf(start);
     const to = rowsOf(end);
     return splitRange(from, to, this.numPartitions).map((r) => {
-      const spec: RateReadSpec = { ...r, startTimeMs: this.startTimeMs, rowsPerSecond: this.rowsPerSecond, rampUpTimeMs: this.rampUpTimeMs };
+      const spec: RateReadSpec = {
+        ...r,
+        startTimeMs: this.startTimeMs,
+        rowsPerSecond: this.rowsPerSecond,
+        rampUpTimeMs: this.rampUpTimeMs,
+      };
       return { reader: 'rate', spec };
     });
   }

@@ -6,8 +6,8 @@
 import { readFileTask } from './file-source.js';
 import { readNexmarkTask } from './nexmark-source.js';
 import { readRateTask } from './rate-source.js';
-import { readSocketLogTask } from './socket-source.js';
 import type { ReaderContext } from './reader-context.js';
+import { readSocketLogTask } from './socket-source.js';
 import type { ReadResult, ReadTask } from './source.js';
 
 /** A reader: runs one task's spec. */
@@ -27,8 +27,10 @@ export async function runReadTask(task: ReadTask, ctx: ReaderContext): Promise<R
   if (task.batches) return { batches: task.batches, numMalformed: 0 };
   const reader = readers[task.reader];
   if (!reader) {
-    throw new Error(`no reader named '${task.reader}' (known: ${Object.keys(readers).join(', ')}); ` +
-      'a source planned a task that lib/sources/readers.ts does not list');
+    throw new Error(
+      `no reader named '${task.reader}' (known: ${Object.keys(readers).join(', ')}); ` +
+        'a source planned a task that lib/sources/readers.ts does not list',
+    );
   }
   return reader(task.spec, ctx);
 }

@@ -13,14 +13,14 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Schema } from 'apache-arrow';
-import { schemaFromSpec, schemaToSpec, type SchemaSpec, type TypeSpec } from '../arrow/schema.js';
+import { type SchemaSpec, schemaFromSpec, schemaToSpec, type TypeSpec } from '../arrow/schema.js';
 import { writeFileAtomic } from '../checkpoint/atomic-file.js';
 import { corruptCheckpointFile } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
 import { counterOf } from './counter-offsets.js';
-import { DEFAULT_CORRUPT_COLUMN, cachedSchema, type ParseMode } from './decode/common.js';
+import { cachedSchema, DEFAULT_CORRUPT_COLUMN, type ParseMode } from './decode/common.js';
 import { decodeJsonLines } from './decode/json-lines.js';
-import { TEXT_SCHEMA, decodeText } from './decode/text.js';
+import { decodeText, TEXT_SCHEMA } from './decode/text.js';
 import type { ReadLimit, ReadResult, ReadTask, SourceContext, SourceOffset, StreamSource } from './source.js';
 
 /** Options of {@link SocketSource}. */
@@ -109,23 +109,36 @@ export class SocketSource implements StreamSource {
 
   constructor(readonly options: SocketSourceOptions) {
     if (!options.host || !(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
-      throw new SluiceError('BAD_OPTION', `the socket source needs a host and a port (1-65535), found ${options.host}:${options.port}`,
-        'write socket://HOST:PORT, e.g. socket://localhost:9999');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `the socket source needs a host and a port (1-65535), found ${options.host}:${options.port}`,
+        'write socket://HOST:PORT, e.g. socket://localhost:9999',
+      );
     }
     this.format = options.format ?? 'text';
     if (this.format !== 'text' && this.format !== 'json') {
-      throw new SluiceError('BAD_OPTION', `the socket source cannot read format '${String(this.format)}'`, 'use text or json');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `the socket source cannot read format '${String(this.format)}'`,
+        'use text or json',
+      );
     }
     if (this.format === 'json') {
       if (options.schema === undefined) {
-        throw new SluiceError('SCHEMA_REQUIRED', 'the socket source with format json needs a schema',
-          "give one, e.g. schema='user STRING, amount DOUBLE'");
+        throw new SluiceError(
+          'SCHEMA_REQUIRED',
+          'the socket source with format json needs a schema',
+          "give one, e.g. schema='user STRING, amount DOUBLE'",
+        );
       }
       this.sourceSchema = schemaFromSpec(options.schema);
     } else {
       if (options.schema !== undefined) {
-        throw new SluiceError('BAD_OPTION', 'format text takes no schema: it always gives one string column named value',
-          'drop the schema option, or use format json');
+        throw new SluiceError(
+          'BAD_OPTION',
+          'format text takes no schema: it always gives one string column named value',
+          'drop the schema option, or use format json',
+        );
       }
       this.sourceSchema = TEXT_SCHEMA;
     }
@@ -149,8 +162,12 @@ export class SocketSource implements StreamSource {
     } catch (err) {
       await this.closeLog();
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new SluiceError('SOCKET_CONNECT', `cannot connect to ${this.location} (${why})`,
-        `start the server first (for a test, \`nc -lk ${this.options.port}\`), or fix the host and port`, { cause: err });
+      throw new SluiceError(
+        'SOCKET_CONNECT',
+        `cannot connect to ${this.location} (${why})`,
+        `start the server first (for a test, \`nc -lk ${this.options.port}\`), or fix the host and port`,
+        { cause: err },
+      );
     }
   }
 
@@ -194,8 +211,12 @@ export class SocketSource implements StreamSource {
     const to = this.linesOf(end);
     const first = this.segments[0]?.first ?? 0;
     if (from < first) {
-      throw new SluiceError('CHECKPOINT_CORRUPT', `lines ${from}..${to} of ${this.location} are no longer in the receive log ` +
-        `${this.logDir} (it starts at line ${first})`, 'the offset log and the receive log disagree: restore the checkpoint from a backup, or delete it to start over');
+      throw new SluiceError(
+        'CHECKPOINT_CORRUPT',
+        `lines ${from}..${to} of ${this.location} are no longer in the receive log ` +
+          `${this.logDir} (it starts at line ${first})`,
+        'the offset log and the receive log disagree: restore the checkpoint from a backup, or delete it to start over',
+      );
     }
     if (to <= from) return [];
     const spec: SocketReadSpec = {
@@ -208,7 +229,8 @@ export class SocketSource implements StreamSource {
       mode: this.options.mode ?? 'PERMISSIVE',
       columnNameOfCorruptRecord: this.options.columnNameOfCorruptRecord ?? DEFAULT_CORRUPT_COLUMN,
     };
-    if (this.options.badRecordsPath) spec.badRecords = { dir: path.resolve(this.options.badRecordsPath), task: `source${this.index}-socket` };
+    if (this.options.badRecordsPath)
+      spec.badRecords = { dir: path.resolve(this.options.badRecordsPath), task: `source${this.index}-socket` };
     return [{ reader: 'socket', spec }];
   }
 
@@ -242,8 +264,12 @@ export class SocketSource implements StreamSource {
   private linesOf(offset: SourceOffset): number {
     const n = counterOf(offset, 'lines', 'socket');
     if (n > this.durable) {
-      throw new SluiceError('CHECKPOINT_CORRUPT', `the offset log asks for ${n} lines of ${this.location}, but the receive log ` +
-        `${this.logDir} holds only ${this.durable}`, 'restore the checkpoint directory from a backup, or delete it to start over');
+      throw new SluiceError(
+        'CHECKPOINT_CORRUPT',
+        `the offset log asks for ${n} lines of ${this.location}, but the receive log ` +
+          `${this.logDir} holds only ${this.durable}`,
+        'restore the checkpoint directory from a backup, or delete it to start over',
+      );
     }
     return n;
   }
@@ -256,13 +282,17 @@ export class SocketSource implements StreamSource {
    */
   private async recoverLog(): Promise<void> {
     const names = (await fsp.readdir(this.logDir)).filter((n) => SEGMENT_NAME.test(n));
-    this.segments = names.map((n) => ({ first: Number(n.slice(0, -4)), file: path.join(this.logDir, n) }))
+    this.segments = names
+      .map((n) => ({ first: Number(n.slice(0, -4)), file: path.join(this.logDir, n) }))
       .sort((a, b) => a.first - b.first);
     let next = this.segments[0]?.first ?? 0;
     for (let k = 0; k < this.segments.length; k++) {
       const seg = this.segments[k];
       if (seg.first !== next) {
-        throw corruptCheckpointFile(seg.file, `the receive log has a gap: this segment starts at line ${seg.first}, the previous one ends at ${next}`);
+        throw corruptCheckpointFile(
+          seg.file,
+          `the receive log has a gap: this segment starts at line ${seg.first}, the previous one ends at ${next}`,
+        );
       }
       const bytes = await fsp.readFile(seg.file);
       if (!bytes.subarray(0, SEGMENT_HEADER.length).equals(Buffer.from(SEGMENT_HEADER))) {
@@ -270,7 +300,10 @@ export class SocketSource implements StreamSource {
       }
       let lines = 0;
       let lastEnd = SEGMENT_HEADER.length;
-      for (let i = bytes.indexOf(10, SEGMENT_HEADER.length); i >= 0; i = bytes.indexOf(10, i + 1)) { lines++; lastEnd = i + 1; }
+      for (let i = bytes.indexOf(10, SEGMENT_HEADER.length); i >= 0; i = bytes.indexOf(10, i + 1)) {
+        lines++;
+        lastEnd = i + 1;
+      }
       if (lastEnd < bytes.length) {
         if (k < this.segments.length - 1) throw corruptCheckpointFile(seg.file, 'it ends in the middle of a line');
         await fsp.truncate(seg.file, lastEnd);
@@ -308,8 +341,12 @@ export class SocketSource implements StreamSource {
         await this.startSegment();
       }
     } catch (err) {
-      this.flushError = new SluiceError('SOCKET_LOG', `cannot write the receive log of ${this.location} in ${this.logDir}: ` +
-        `${(err as Error).message}`, 'free disk space or fix the checkpoint directory, then restart the query', { cause: err });
+      this.flushError = new SluiceError(
+        'SOCKET_LOG',
+        `cannot write the receive log of ${this.location} in ${this.logDir}: ` + `${(err as Error).message}`,
+        'free disk space or fix the checkpoint directory, then restart the query',
+        { cause: err },
+      );
     }
   }
 
@@ -326,7 +363,10 @@ export class SocketSource implements StreamSource {
     for (const p of parts) this.addLine(p);
     if (this.pendingBytes >= FLUSH_NOW_BYTES) void this.flush();
     else if (this.pending.length > 0 && !this.flushTimer) {
-      this.flushTimer = setTimeout(() => { this.flushTimer = null; void this.flush(); }, this.flushIntervalMs);
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        void this.flush();
+      }, this.flushIntervalMs);
     }
   }
 
@@ -359,9 +399,14 @@ export class SocketSource implements StreamSource {
         this.isConnected = true;
         resolve();
       });
-      socket.on('timeout', () => socket.destroy(Object.assign(new Error('connection attempt timed out'), { code: 'ETIMEDOUT' })));
+      socket.on('timeout', () =>
+        socket.destroy(Object.assign(new Error('connection attempt timed out'), { code: 'ETIMEDOUT' })),
+      );
       socket.on('data', (chunk: Buffer) => this.receive(chunk));
-      socket.on('error', (err) => { if (!opened) reject(err); else this.lastSocketError = err; });
+      socket.on('error', (err) => {
+        if (!opened) reject(err);
+        else this.lastSocketError = err;
+      });
       socket.on('close', () => {
         if (!opened) return;
         this.isConnected = false;
@@ -369,10 +414,14 @@ export class SocketSource implements StreamSource {
         void this.flush();
         if (this.stopped || this.socket !== socket) return;
         this.socket = null;
-        const why = this.lastSocketError ? `${(this.lastSocketError as NodeJS.ErrnoException).code ?? this.lastSocketError.message}` : 'closed by the server';
+        const why = this.lastSocketError
+          ? `${(this.lastSocketError as NodeJS.ErrnoException).code ?? this.lastSocketError.message}`
+          : 'closed by the server';
         this.lastSocketError = null;
-        this.log(`socket source ${this.options.host}:${this.options.port}: connection lost (${why}); ` +
-          `${this.durable + this.pending.length} lines received so far are kept; reconnecting`);
+        this.log(
+          `socket source ${this.options.host}:${this.options.port}: connection lost (${why}); ` +
+            `${this.durable + this.pending.length} lines received so far are kept; reconnecting`,
+        );
         this.attempts = 0;
         this.scheduleReconnect();
       });
@@ -388,16 +437,26 @@ export class SocketSource implements StreamSource {
       this.reconnectTimer = null;
       if (this.stopped) return;
       this.attempts++;
-      this.connect().then(() => {
-        if (this.stopped) { this.socket?.destroy(); return; }
-        this.log(`socket source ${this.options.host}:${this.options.port}: reconnected after ${this.attempts} attempt(s)`);
-        this.attempts = 0;
-      }, (err: NodeJS.ErrnoException) => {
-        const next = Math.min(this.maxReconnectDelayMs, FIRST_RECONNECT_DELAY_MS * 2 ** this.attempts);
-        this.log(`socket source ${this.options.host}:${this.options.port}: cannot reconnect (${err.code ?? err.message}), ` +
-          `attempt ${this.attempts}; next try in ${(next / 1000).toFixed(1)} s`);
-        this.scheduleReconnect();
-      });
+      this.connect().then(
+        () => {
+          if (this.stopped) {
+            this.socket?.destroy();
+            return;
+          }
+          this.log(
+            `socket source ${this.options.host}:${this.options.port}: reconnected after ${this.attempts} attempt(s)`,
+          );
+          this.attempts = 0;
+        },
+        (err: NodeJS.ErrnoException) => {
+          const next = Math.min(this.maxReconnectDelayMs, FIRST_RECONNECT_DELAY_MS * 2 ** this.attempts);
+          this.log(
+            `socket source ${this.options.host}:${this.options.port}: cannot reconnect (${err.code ?? err.message}), ` +
+              `attempt ${this.attempts}; next try in ${(next / 1000).toFixed(1)} s`,
+          );
+          this.scheduleReconnect();
+        },
+      );
     }, delay);
   }
 }
@@ -413,8 +472,12 @@ export async function readSocketLogTask(specArg: unknown, ctx: { batchId: number
       bytes = await fsp.readFile(seg.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      throw new SluiceError('CHECKPOINT_CORRUPT', `receive log segment ${seg.file} of ${spec.location} is missing`,
-        'restore the checkpoint directory from a backup, or delete it to start over', { cause: err });
+      throw new SluiceError(
+        'CHECKPOINT_CORRUPT',
+        `receive log segment ${seg.file} of ${spec.location} is missing`,
+        'restore the checkpoint directory from a backup, or delete it to start over',
+        { cause: err },
+      );
     }
     const from = Math.max(spec.from, seg.first);
     const to = k + 1 < spec.segments.length ? Math.min(spec.to, spec.segments[k + 1].first) : spec.to;
@@ -453,4 +516,3 @@ function linesSlice(bytes: Buffer, file: string, a: number, b: number): Buffer {
   if (line < b) throw corruptCheckpointFile(file, `it holds fewer lines than the offsets need (${line} of ${b})`);
   return bytes.subarray(start, pos);
 }
-

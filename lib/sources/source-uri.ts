@@ -3,12 +3,13 @@
  * a StreamSource. Every option can be a URI query parameter (`file:DIR?format=csv&maxFilesPerTrigger=1`);
  * option names are case-insensitive, as in Spark, and an unknown option is an error listing the accepted ones.
  */
-import { parseDuration } from '../util/duration.js';
+
 import type { SchemaSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
-import { parseMode } from './decode/common.js';
-import { FILE_FORMATS, FileSource, type FileFormat } from './file-source.js';
 import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from '../kafka/prefixed-options.js';
+import { parseDuration } from '../util/duration.js';
+import { parseMode } from './decode/common.js';
+import { FILE_FORMATS, type FileFormat, FileSource } from './file-source.js';
 import { KafkaSource } from './kafka/kafka-source.js';
 import { NEXMARK_GENERATOR_OPTIONS, NexmarkSource, parseNexmarkKinds } from './nexmark-source.js';
 import { RateSource } from './rate-source.js';
@@ -22,7 +23,8 @@ export interface SourceUri {
   options: Record<string, string>;
 }
 
-const URI_FORMS = 'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N or kafka://HOST:PORT/TOPIC[,TOPIC]';
+const URI_FORMS =
+  'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N or kafka://HOST:PORT/TOPIC[,TOPIC]';
 
 function badUri(uri: string, why: string): SluiceError {
   return new SluiceError('BAD_SOURCE_URI', `cannot read source '${uri}': ${why}`, `write one of ${URI_FORMS}`);
@@ -58,11 +60,13 @@ export function parseSourceUri(uri: string): SourceUri {
       return { format: 'socket', options };
     }
     case 'rate': {
-      if (body !== '' && body !== '//' && body !== '///') throw badUri(uri, `rate takes no path (found '${body}'); write rate:?rowsPerSecond=N`);
+      if (body !== '' && body !== '//' && body !== '///')
+        throw badUri(uri, `rate takes no path (found '${body}'); write rate:?rowsPerSecond=N`);
       return { format: 'rate', options };
     }
     case 'nexmark': {
-      if (body !== '' && body !== '//' && body !== '///') throw badUri(uri, `nexmark takes no path (found '${body}'); write nexmark:?events=N`);
+      if (body !== '' && body !== '//' && body !== '///')
+        throw badUri(uri, `nexmark takes no path (found '${body}'); write nexmark:?events=N`);
       return { format: 'nexmark', options };
     }
     case 'kafka': {
@@ -91,19 +95,71 @@ export type OptionValue = string | number | boolean | undefined;
 
 /** The options each source accepts, by canonical (Spark) name. */
 export const SOURCE_OPTIONS: Record<'file' | 'socket' | 'rate' | 'nexmark' | 'kafka', readonly string[]> = {
-  file: ['path', 'format', 'schema', 'maxFilesPerTrigger', 'mode', 'badRecordsPath', 'columnNameOfCorruptRecord',
-    'pathGlobFilter', 'maxBytesPerTask', 'header', 'sep', 'quote', 'nullValue'],
-  socket: ['host', 'port', 'format', 'schema', 'mode', 'badRecordsPath', 'columnNameOfCorruptRecord', 'segmentBytes',
-    'flushIntervalMs', 'maxReconnectDelayMs', 'connectTimeoutMs'],
+  file: [
+    'path',
+    'format',
+    'schema',
+    'maxFilesPerTrigger',
+    'mode',
+    'badRecordsPath',
+    'columnNameOfCorruptRecord',
+    'pathGlobFilter',
+    'maxBytesPerTask',
+    'header',
+    'sep',
+    'quote',
+    'nullValue',
+  ],
+  socket: [
+    'host',
+    'port',
+    'format',
+    'schema',
+    'mode',
+    'badRecordsPath',
+    'columnNameOfCorruptRecord',
+    'segmentBytes',
+    'flushIntervalMs',
+    'maxReconnectDelayMs',
+    'connectTimeoutMs',
+  ],
   rate: ['rowsPerSecond', 'rampUpTime', 'numPartitions'],
-  kafka: ['bootstrap', 'topic', 'subscribePattern', 'startingOffsets', 'maxOffsetsPerTrigger', 'minPartitions', 'failOnDataLoss',
-    'valueFormat', 'keyFormat', 'schema', 'mode', 'columnNameOfCorruptRecord', 'includeHeaders', 'groupId', ...KAFKA_CLIENT_OPTION_KEYS],
-  nexmark: ['events', 'seed', 'rate', 'baseTime', 'kinds', 'maxEventsPerTrigger', 'numPartitions', 'eventsPerBatch', ...NEXMARK_GENERATOR_OPTIONS],
+  kafka: [
+    'bootstrap',
+    'topic',
+    'subscribePattern',
+    'startingOffsets',
+    'maxOffsetsPerTrigger',
+    'minPartitions',
+    'failOnDataLoss',
+    'valueFormat',
+    'keyFormat',
+    'schema',
+    'mode',
+    'columnNameOfCorruptRecord',
+    'includeHeaders',
+    'groupId',
+    ...KAFKA_CLIENT_OPTION_KEYS,
+  ],
+  nexmark: [
+    'events',
+    'seed',
+    'rate',
+    'baseTime',
+    'kinds',
+    'maxEventsPerTrigger',
+    'numPartitions',
+    'eventsPerBatch',
+    ...NEXMARK_GENERATOR_OPTIONS,
+  ],
 };
 
 /** Spark's other names for the same option. */
 const ALIASES: Record<string, string> = {
-  delimiter: 'sep', subscribe: 'topic', 'kafka.bootstrap.servers': 'bootstrap', 'kafka.group.id': 'groupId',
+  delimiter: 'sep',
+  subscribe: 'topic',
+  'kafka.bootstrap.servers': 'bootstrap',
+  'kafka.group.id': 'groupId',
 };
 
 /** The source formats {@link createSource} accepts; json, csv and text are the file source in that format. */
@@ -119,7 +175,11 @@ export function createSource(format: string, options: Record<string, OptionValue
   if (kind === 'json' || kind === 'csv' || kind === 'text') {
     const given = options.format ?? options.FORMAT;
     if (given !== undefined && String(given).toLowerCase() !== kind) {
-      throw new SluiceError('BAD_OPTION', `format('${format}') conflicts with option format=${String(given)}`, 'give the format once');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `format('${format}') conflicts with option format=${String(given)}`,
+        'give the format once',
+      );
     }
     return createSource('file', { ...options, format: kind });
   }
@@ -185,7 +245,11 @@ export function createSource(format: string, options: Record<string, OptionValue
     }
     case 'kafka': {
       const o = new Options('kafka', options);
-      const topics = o.string('topic')?.split(',').map((t) => t.trim()).filter((t) => t !== '');
+      const topics = o
+        .string('topic')
+        ?.split(',')
+        .map((t) => t.trim())
+        .filter((t) => t !== '');
       return new KafkaSource({
         bootstrap: o.string('bootstrap') ?? '',
         topics: topics && topics.length > 0 ? topics : undefined,
@@ -194,19 +258,30 @@ export function createSource(format: string, options: Record<string, OptionValue
         maxOffsetsPerTrigger: o.positiveInt('maxOffsetsPerTrigger'),
         minPartitions: o.positiveInt('minPartitions'),
         failOnDataLoss: o.boolean('failOnDataLoss'),
-        valueFormat: o.oneOf('valueFormat', ['json', 'string', 'text', 'bytes']) as 'json' | 'string' | 'text' | 'bytes' | undefined,
+        valueFormat: o.oneOf('valueFormat', ['json', 'string', 'text', 'bytes']) as
+          | 'json'
+          | 'string'
+          | 'text'
+          | 'bytes'
+          | undefined,
         keyFormat: o.oneOf('keyFormat', ['string', 'bytes']) as 'string' | 'bytes' | undefined,
         schema: o.schema(),
         mode: o.mode(),
         columnNameOfCorruptRecord: o.string('columnNameOfCorruptRecord'),
         includeHeaders: o.boolean('includeHeaders'),
         groupId: o.string('groupId'),
-        client: kafkaClientOptions('kafka source', Object.fromEntries(KAFKA_CLIENT_OPTION_KEYS.map((k) => [k, o.string(k)]))),
+        client: kafkaClientOptions(
+          'kafka source',
+          Object.fromEntries(KAFKA_CLIENT_OPTION_KEYS.map((k) => [k, o.string(k)])),
+        ),
       });
     }
     default:
-      throw new SluiceError('BAD_SOURCE_FORMAT', `unknown source format '${format}'`,
-        `use one of ${SOURCE_FORMATS.join(', ')}${kind === 'memory' ? ' (memory streams come from MemoryStream in sluice/testing)' : ''}`);
+      throw new SluiceError(
+        'BAD_SOURCE_FORMAT',
+        `unknown source format '${format}'`,
+        `use one of ${SOURCE_FORMATS.join(', ')}${kind === 'memory' ? ' (memory streams come from MemoryStream in sluice/testing)' : ''}`,
+      );
   }
 }
 
@@ -214,7 +289,10 @@ export function createSource(format: string, options: Record<string, OptionValue
 class Options {
   private readonly values = new Map<string, string>();
 
-  constructor(private readonly kind: keyof typeof SOURCE_OPTIONS, raw: Record<string, OptionValue>) {
+  constructor(
+    private readonly kind: keyof typeof SOURCE_OPTIONS,
+    raw: Record<string, OptionValue>,
+  ) {
     const accepted = SOURCE_OPTIONS[kind];
     const byLower = new Map(accepted.map((n) => [n.toLowerCase(), n]));
     for (const [key, value] of Object.entries(raw)) {
@@ -222,9 +300,14 @@ class Options {
       const lower = key.toLowerCase();
       const name = byLower.get(ALIASES[lower]?.toLowerCase() ?? lower);
       if (!name) {
-        throw new SluiceError('BAD_OPTION', `unknown option '${key}' for the ${kind} source`, `accepted options: ${accepted.join(', ')}`);
+        throw new SluiceError(
+          'BAD_OPTION',
+          `unknown option '${key}' for the ${kind} source`,
+          `accepted options: ${accepted.join(', ')}`,
+        );
       }
-      if (this.values.has(name)) throw new SluiceError('BAD_OPTION', `option ${name} of the ${kind} source is given twice`);
+      if (this.values.has(name))
+        throw new SluiceError('BAD_OPTION', `option ${name} of the ${kind} source is given twice`);
       this.values.set(name, String(value));
     }
   }
@@ -234,8 +317,11 @@ class Options {
   }
 
   private bad(name: string, what: string): SluiceError {
-    return new SluiceError('BAD_OPTION', `option ${name} of the ${this.kind} source must be ${what}, found '${this.values.get(name)}'`,
-      `fix ${name} in the source URI (…?${name}=…) or in .option('${name}', …)`);
+    return new SluiceError(
+      'BAD_OPTION',
+      `option ${name} of the ${this.kind} source must be ${what}, found '${this.values.get(name)}'`,
+      `fix ${name} in the source URI (…?${name}=…) or in .option('${name}', …)`,
+    );
   }
 
   positiveInt(name: string): number | undefined {
@@ -259,7 +345,8 @@ class Options {
     const v = this.values.get(name);
     if (v === undefined) return undefined;
     const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : Date.parse(v);
-    if (!Number.isSafeInteger(n)) throw this.bad(name, 'epoch milliseconds or an ISO-8601 time like 2024-01-01T00:00:00Z');
+    if (!Number.isSafeInteger(n))
+      throw this.bad(name, 'epoch milliseconds or an ISO-8601 time like 2024-01-01T00:00:00Z');
     return n;
   }
 
@@ -309,8 +396,11 @@ class Options {
     try {
       return JSON.parse(v) as SchemaSpec;
     } catch (err) {
-      throw new SluiceError('BAD_SCHEMA', `option schema of the ${this.kind} source is not valid JSON (${(err as Error).message})`,
-        "write a JSON object like {\"id\":\"string\"} or DDL like 'id STRING, amount DOUBLE'");
+      throw new SluiceError(
+        'BAD_SCHEMA',
+        `option schema of the ${this.kind} source is not valid JSON (${(err as Error).message})`,
+        'write a JSON object like {"id":"string"} or DDL like \'id STRING, amount DOUBLE\'',
+      );
     }
   }
 

@@ -11,7 +11,14 @@
  * on history; callers that produce output must order by key or timeout, never by slot.
  */
 import { murmur3Bytes } from './state-partitioner.js';
-import { type FieldDictionary, Latin1View, T_SHORT_STRING, T_SMALL_INT, ValueReader, ValueWriter } from './value-codec.js';
+import {
+  type FieldDictionary,
+  Latin1View,
+  T_SHORT_STRING,
+  T_SMALL_INT,
+  ValueReader,
+  ValueWriter,
+} from './value-codec.js';
 
 /**
  * Seed of the index hash. It must differ from the partitioner's: all keys of one state partition
@@ -95,8 +102,13 @@ export class ArenaHashMap {
 
   /** Bytes held: arena, hash table, slot arrays and timeouts. */
   memoryBytes(): number {
-    return this.arena.buf.length + this.table.byteLength + this.hashes.byteLength + this.recOff.byteLength +
-      (this.timeouts?.byteLength ?? 0);
+    return (
+      this.arena.buf.length +
+      this.table.byteLength +
+      this.hashes.byteLength +
+      this.recOff.byteLength +
+      (this.timeouts?.byteLength ?? 0)
+    );
   }
 
   /** The slot whose key bytes equal `buf[start, start + len)` (hash `h`), or -1. */
@@ -179,7 +191,8 @@ export class ArenaHashMap {
       const t = timeouts[slot];
       if (t < 0) continue;
       if (t < min) min = t;
-      if (t <= timestampMs && (shadowed === null || shadowed[slot] === 0)) due.push({ t, s: this.sortKey(slot), ref: slot });
+      if (t <= timestampMs && (shadowed === null || shadowed[slot] === 0))
+        due.push({ t, s: this.sortKey(slot), ref: slot });
     }
     this.minTimeout = min;
   }
@@ -201,8 +214,16 @@ export class ArenaHashMap {
   }
 
   /** Adds a new entry: key `kbuf[kstart, kstart + klen)` with hash `h`, value `vbuf[vstart, vend)`. */
-  insert(h: number, kbuf: Uint8Array, kstart: number, klen: number, vbuf: Uint8Array, vstart: number, vend: number,
-    timeout: number): void {
+  insert(
+    h: number,
+    kbuf: Uint8Array,
+    kstart: number,
+    klen: number,
+    vbuf: Uint8Array,
+    vstart: number,
+    vend: number,
+    timeout: number,
+  ): void {
     if ((this.entries + 1) * 4 > this.table.length * 3) this.growTable(this.table.length * 2);
     const slot = this.allocSlot();
     this.hashes[slot] = h;
@@ -288,7 +309,10 @@ export class ArenaHashMap {
       const h = indexHash(arena, off, off + klen);
       let i = h & mask;
       for (let e = table[i]; e !== 0; e = table[i]) {
-        if (hashes[e - 1] === h && arena.subarray(recOff[e - 1], recOff[e - 1] + klen).every((b, j) => b === arena[off + j])) {
+        if (
+          hashes[e - 1] === h &&
+          arena.subarray(recOff[e - 1], recOff[e - 1] + klen).every((b, j) => b === arena[off + j])
+        ) {
           throw new Error(`key ${JSON.stringify(String(this.keyAtOffset(off)))} appears twice`);
         }
         i = (i + 1) & mask;
@@ -357,7 +381,8 @@ export class ArenaHashMap {
 
   private growTable(size: number): void {
     this.table = new Int32Array(size);
-    for (let slot = 0; slot < this.slots; slot++) if (this.recOff[slot] >= 0) this.placeInTable(slot, this.hashes[slot]);
+    for (let slot = 0; slot < this.slots; slot++)
+      if (this.recOff[slot] >= 0) this.placeInTable(slot, this.hashes[slot]);
   }
 
   /** Takes `slot` out of the hash table, shifting later entries of its probe run back (no tombstones). */

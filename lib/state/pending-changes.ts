@@ -6,7 +6,7 @@
  * Change `p` is a row across parallel arrays (value offset, timeout, committed slot, key) rather than
  * an object, and values are encoded into one byte buffer, so a batch of puts allocates little.
  */
-import { type FieldDictionary, ValueReader, ValueWriter, decodeKeyString, encodeKeyString } from './value-codec.js';
+import { decodeKeyString, encodeKeyString, type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js';
 
 /** Rough heap cost of one change (Map entry, array cells), for the memory estimate. */
 const ENTRY_BYTES = 64;
@@ -130,7 +130,7 @@ export class PendingChanges {
 
   /** The key of change `p` as its canonical encoding in latin1, which orders keys by their bytes. */
   sortKey(p: number): string {
-    return this.encoded[p] ? this.key[p] as string : encodeKeyString(this.key[p]);
+    return this.encoded[p] ? (this.key[p] as string) : encodeKeyString(this.key[p]);
   }
 
   /** Writes the canonical encoding of the key of change `p`. */

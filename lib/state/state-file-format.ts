@@ -19,9 +19,9 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { SluiceError } from '../errors.js';
 import { isTempFileName } from '../checkpoint/atomic-file.js';
 import { corruptCheckpointFile, readVersionedRaw, writeVersionedRaw } from '../checkpoint/versioned-file.js';
+import { SluiceError } from '../errors.js';
 import { type ArenaHashMap, indexHash } from './arena-hash-map.js';
 import type { PendingChanges } from './pending-changes.js';
 import { ValueReader, ValueWriter } from './value-codec.js';
@@ -93,11 +93,13 @@ export async function readStateVersion(dir: string, version: number, map: ArenaH
   const base = baseSnapshot(files, version);
   for (let v = base + 1; v <= version; v++) {
     if (!files.deltas.has(v)) {
-      throw new SluiceError('CHECKPOINT_MISSING',
+      throw new SluiceError(
+        'CHECKPOINT_MISSING',
         `cannot load state version ${version} from ${dir}: ${deltaFile(dir, v)} is missing ` +
-        (base > 0 ? `(newest snapshot at or before it: ${base})` : '(and there is no snapshot before it)'),
+          (base > 0 ? `(newest snapshot at or before it: ${base})` : '(and there is no snapshot before it)'),
         'the state files were deleted or purged past this version; restore the checkpoint directory from a ' +
-        'backup, or delete it to start the query over');
+          'backup, or delete it to start the query over',
+      );
     }
   }
   if (base > 0) await readStateFile(snapshotFile(dir, base), KIND_SNAPSHOT, base, map);
@@ -132,8 +134,10 @@ async function readStateFile(file: string, kind: number, version: number, map: A
     if (r.uint32() !== MAGIC) throw new Error('it is not a sluice state file');
     const fileKind = r.byte();
     if (fileKind !== kind) {
-      throw new Error(`it holds a ${fileKind === KIND_SNAPSHOT ? 'snapshot' : 'delta'} where a ` +
-        `${kind === KIND_SNAPSHOT ? 'snapshot' : 'delta'} belongs`);
+      throw new Error(
+        `it holds a ${fileKind === KIND_SNAPSHOT ? 'snapshot' : 'delta'} where a ` +
+          `${kind === KIND_SNAPSHOT ? 'snapshot' : 'delta'} belongs`,
+      );
     }
     const fileVersion = r.varint();
     if (fileVersion !== version) throw new Error(`it holds state version ${fileVersion}, not ${version}`);
@@ -176,7 +180,10 @@ function readDeltaBody(r: ValueReader, data: Buffer, names: string[], map: Arena
     const h = indexHash(data, kstart, kstart + klen);
     const slot = map.find(h, data, kstart, klen);
     if (op === OP_REMOVE) {
-      if (slot < 0) throw new Error(`it removes a key that is not in the state (${data.toString('latin1', kstart, kstart + klen)})`);
+      if (slot < 0)
+        throw new Error(
+          `it removes a key that is not in the state (${data.toString('latin1', kstart, kstart + klen)})`,
+        );
       map.remove(slot);
       continue;
     }
@@ -212,8 +219,12 @@ export class StateFileWriter {
    * are left out), with the field dictionary `names` the values are encoded with. Returns how many
    * keys it puts and removes.
    */
-  async writeDelta(dir: string, version: number, names: readonly string[], changes: PendingChanges):
-    Promise<{ updated: number; removed: number }> {
+  async writeDelta(
+    dir: string,
+    version: number,
+    names: readonly string[],
+    changes: PendingChanges,
+  ): Promise<{ updated: number; removed: number }> {
     const w = this.w;
     w.reset();
     writeHeader(w, KIND_DELTA, version, names);

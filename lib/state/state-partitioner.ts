@@ -10,7 +10,7 @@
  * - bigint within int64: its two 32-bit words; larger ones as below;
  * - anything else (null, arrays for composite keys, objects...): murmur3 of {@link encodeKey}.
  */
-import { Data, DataType, Type, makeVector } from 'apache-arrow';
+import { type Data, type DataType, makeVector, Type } from 'apache-arrow';
 import { encodeKey } from './value-codec.js';
 
 const SEED = 0x5eed5eed;
@@ -145,8 +145,13 @@ function checkPartitions(numPartitions: number): void {
  * `data[valueOffsets[i], valueOffsets[i + 1])`. Equals `partitionOf(string i)` for every i.
  * Nulls are not looked at; see {@link partitionsOfData} for columns with nulls.
  */
-export function partitionsOfUtf8(valueOffsets: Int32Array, data: Uint8Array, numPartitions: number,
-  length = valueOffsets.length - 1, out = new Int32Array(length)): Int32Array {
+export function partitionsOfUtf8(
+  valueOffsets: Int32Array,
+  data: Uint8Array,
+  numPartitions: number,
+  length = valueOffsets.length - 1,
+  out = new Int32Array(length),
+): Int32Array {
   checkPartitions(numPartitions);
   for (let r = 0; r < length; r++) {
     const start = valueOffsets[r];
@@ -170,14 +175,31 @@ export function partitionsOfUtf8(valueOffsets: Int32Array, data: Uint8Array, num
 }
 
 /** Typed arrays whose elements read as JS numbers. */
-export type NumberArray = Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;
+export type NumberArray =
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array;
 
 /** Partitions of numeric keys; equals `partitionOf(values[i])` for every i. */
-export function partitionsOfNumbers(values: NumberArray, numPartitions: number,
-  length = values.length, out = new Int32Array(length)): Int32Array {
+export function partitionsOfNumbers(
+  values: NumberArray,
+  numPartitions: number,
+  length = values.length,
+  out = new Int32Array(length),
+): Int32Array {
   checkPartitions(numPartitions);
-  if (values instanceof Int32Array || values instanceof Int16Array || values instanceof Int8Array ||
-    values instanceof Uint16Array || values instanceof Uint8Array) {
+  if (
+    values instanceof Int32Array ||
+    values instanceof Int16Array ||
+    values instanceof Int8Array ||
+    values instanceof Uint16Array ||
+    values instanceof Uint8Array
+  ) {
     for (let i = 0; i < length; i++) out[i] = hashInt32(values[i]) % numPartitions;
   } else {
     for (let i = 0; i < length; i++) out[i] = hashNumber(values[i]) % numPartitions;
@@ -186,8 +208,12 @@ export function partitionsOfNumbers(values: NumberArray, numPartitions: number,
 }
 
 /** Partitions of int64/uint64 keys (as the bigints Arrow returns for them); equals `partitionOf(values[i])`. */
-export function partitionsOfBigInts(values: BigInt64Array | BigUint64Array, numPartitions: number,
-  length = values.length, out = new Int32Array(length)): Int32Array {
+export function partitionsOfBigInts(
+  values: BigInt64Array | BigUint64Array,
+  numPartitions: number,
+  length = values.length,
+  out = new Int32Array(length),
+): Int32Array {
   checkPartitions(numPartitions);
   const words = new Int32Array(values.buffer, values.byteOffset, values.length * 2);
   const unsigned = values instanceof BigUint64Array;
@@ -199,9 +225,16 @@ export function partitionsOfBigInts(values: BigInt64Array | BigUint64Array, numP
 }
 
 function isNumberArray(values: unknown): values is NumberArray {
-  return values instanceof Int32Array || values instanceof Float64Array || values instanceof Int8Array ||
-    values instanceof Int16Array || values instanceof Uint8Array || values instanceof Uint16Array ||
-    values instanceof Uint32Array || values instanceof Float32Array;
+  return (
+    values instanceof Int32Array ||
+    values instanceof Float64Array ||
+    values instanceof Int8Array ||
+    values instanceof Int16Array ||
+    values instanceof Uint8Array ||
+    values instanceof Uint16Array ||
+    values instanceof Uint32Array ||
+    values instanceof Float32Array
+  );
 }
 
 /**
@@ -218,7 +251,10 @@ export function partitionsOfData(data: Data, numPartitions: number): Int32Array 
     out = partitionsOfUtf8(data.valueOffsets as Int32Array, data.values as Uint8Array, numPartitions, n);
   } else if ((type.typeId === Type.Int || type.typeId === Type.Float) && isNumberArray(data.values)) {
     out = partitionsOfNumbers(data.values, numPartitions, n);
-  } else if (type.typeId === Type.Int && (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array)) {
+  } else if (
+    type.typeId === Type.Int &&
+    (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array)
+  ) {
     out = partitionsOfBigInts(data.values, numPartitions, n);
   } else if (type.typeId === Type.Dictionary && data.dictionary && isNumberArray(data.values)) {
     const dict = data.dictionary;

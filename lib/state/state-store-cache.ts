@@ -1,5 +1,5 @@
 import { stateDir } from '../checkpoint/paths.js';
-import { StateStore, type StateCommitMetrics } from './state-store.js';
+import { type StateCommitMetrics, StateStore } from './state-store.js';
 
 /** Per-commit figures of one state partition: what the commit did, and what loading its state cost. */
 export interface StateCommitStats extends StateCommitMetrics {

@@ -15,8 +15,8 @@
  */
 import { SluiceError } from '../errors.js';
 import { ArenaHashMap, type DueEntry, indexHash } from './arena-hash-map.js';
-import { PendingChanges, type PendingKey, isPrimitiveKey } from './pending-changes.js';
-import { StateFileWriter, purgeStateFiles, readStateVersion } from './state-file-format.js';
+import { isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
+import { purgeStateFiles, readStateVersion, StateFileWriter } from './state-file-format.js';
 import { FieldDictionary, Latin1View, ValueWriter } from './value-codec.js';
 
 /** Options of {@link StateStore.load}. */
@@ -79,8 +79,11 @@ export class StateStore<K = unknown, V = unknown> {
   private constructor(dir: string, opts: StateStoreOptions) {
     const interval = opts.snapshotInterval ?? 10;
     if (!Number.isInteger(interval) || interval < 1) {
-      throw new SluiceError('BAD_OPTION', `state snapshot interval must be a positive integer, got ${interval}`,
-        'set snapshotInterval to e.g. 10 (a snapshot every 10 batches)');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `state snapshot interval must be a positive integer, got ${interval}`,
+        'set snapshotInterval to e.g. 10 (a snapshot every 10 batches)',
+      );
     }
     this.dir = dir;
     this.snapshotInterval = interval;
@@ -92,7 +95,11 @@ export class StateStore<K = unknown, V = unknown> {
    * Throws SluiceError CHECKPOINT_MISSING when a needed file is gone and CHECKPOINT_CORRUPT (naming
    * the file) when one is torn or damaged.
    */
-  static async load<K = unknown, V = unknown>(dir: string, version: number, opts: StateStoreOptions = {}): Promise<StateStore<K, V>> {
+  static async load<K = unknown, V = unknown>(
+    dir: string,
+    version: number,
+    opts: StateStoreOptions = {},
+  ): Promise<StateStore<K, V>> {
     const store = new StateStore<K, V>(dir, opts);
     await store.loadFromDisk(version);
     return store;
@@ -126,7 +133,7 @@ export class StateStore<K = unknown, V = unknown> {
     this.locate(key, isPrimitiveKey(key));
     if (this.locPending >= 0) return this.pending.value(this.locPending) as V | undefined;
     const slot = this.locSlot;
-    return slot < 0 ? undefined : this.committed.valueWithKeyLength(slot, this.locKeyLen) as V;
+    return slot < 0 ? undefined : (this.committed.valueWithKeyLength(slot, this.locKeyLen) as V);
   }
 
   /** Whether `key` has a value. */
@@ -234,12 +241,19 @@ export class StateStore<K = unknown, V = unknown> {
     const started = performance.now();
     if (this.committing) throw new Error(`state store ${this.dir}: commit(${version}) while another commit is running`);
     if (version !== this._version + 1 || this._version < 0) {
-      throw new Error(`state store ${this.dir} holds version ${this._version} and cannot commit version ${version}; ` +
-        `prepare(${version - 1}) first`);
+      throw new Error(
+        `state store ${this.dir} holds version ${this._version} and cannot commit version ${version}; ` +
+          `prepare(${version - 1}) first`,
+      );
     }
     this.committing = true;
     try {
-      const { updated, removed } = await this.files.writeDelta(this.dir, version, this.committed.dict.names, this.pending);
+      const { updated, removed } = await this.files.writeDelta(
+        this.dir,
+        version,
+        this.committed.dict.names,
+        this.pending,
+      );
       for (let p = 0; p < this.pending.length; p++) this.applyPending(p);
       this.clearPending();
       this._version = version;
@@ -387,7 +401,8 @@ export class StateStore<K = unknown, V = unknown> {
   }
 
   private async loadFromDisk(version: number): Promise<void> {
-    if (!Number.isInteger(version) || version < 0) throw new RangeError(`state version must be an integer >= 0, got ${version}`);
+    if (!Number.isInteger(version) || version < 0)
+      throw new RangeError(`state version must be an integer >= 0, got ${version}`);
     if (this.committing) throw new Error(`state store ${this.dir}: load while a commit is running`);
     this.resetAll();
     if (version > 0) {

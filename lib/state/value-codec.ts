@@ -150,7 +150,12 @@ export class ValueWriter {
    * @param keyMode normalise as a Map key does: -0 is written as 0 and every NaN the same way
    * @param growth factor by which the buffer grows when full (large long-lived buffers use less than 2)
    */
-  constructor(capacity = 256, dictionary: FieldDictionary | null = null, keyMode = false, private readonly growth = 2) {
+  constructor(
+    capacity = 256,
+    dictionary: FieldDictionary | null = null,
+    keyMode = false,
+    private readonly growth = 2,
+  ) {
     this.buf = new Uint8Array(Math.max(16, capacity));
     this.view = new DataView(this.buf.buffer);
     this.dictionary = dictionary;
@@ -294,8 +299,11 @@ export class ValueWriter {
         else this.writeObject(value, depth);
         return;
       default:
-        throw unsupported(`a ${typeof value}`, 'state keys and values must be data: plain objects, arrays, strings, numbers, ' +
-          'booleans, bigint, Date, Uint8Array, Map, Set, null');
+        throw unsupported(
+          `a ${typeof value}`,
+          'state keys and values must be data: plain objects, arrays, strings, numbers, ' +
+            'booleans, bigint, Date, Uint8Array, Map, Set, null',
+        );
     }
   }
 
@@ -365,7 +373,10 @@ export class ValueWriter {
 
   private writeObject(value: object, depth: number): void {
     if (depth >= MAX_DEPTH) {
-      throw unsupported(`a value nested more than ${MAX_DEPTH} levels deep`, 'check the state for a cycle (an object that contains itself)');
+      throw unsupported(
+        `a value nested more than ${MAX_DEPTH} levels deep`,
+        'check the state for a cycle (an object that contains itself)',
+      );
     }
     if (Array.isArray(value)) {
       const n = value.length;
@@ -419,8 +430,11 @@ export class ValueWriter {
       for (const v of value) this.write(v, depth + 1);
       return;
     }
-    throw unsupported(describe(value), 'convert it to a plain object, array, Map, Set, Date or Uint8Array first ' +
-      '(class instances and Arrow rows cannot be restored after a restart; e.g. use row.toJSON())');
+    throw unsupported(
+      describe(value),
+      'convert it to a plain object, array, Map, Set, Date or Uint8Array first ' +
+        '(class instances and Arrow rows cannot be restored after a restart; e.g. use row.toJSON())',
+    );
   }
 }
 
@@ -469,11 +483,11 @@ export class ValueReader {
   }
 
   private get view(): DataView {
-    return this.viewOrNull ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    return (this.viewOrNull ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   private get nodeBuf(): Buffer & BufferSlices {
-    return this.nodeBufOrNull ??= bufferView(this.buf);
+    return (this.nodeBufOrNull ??= bufferView(this.buf));
   }
 
   private truncated(): Error {
@@ -562,18 +576,26 @@ export class ValueReader {
     if (tag >= T_SMALL_INT) return tag - T_SMALL_INT;
     if (tag >= T_SHORT_STRING) return this.utf8(tag - T_SHORT_STRING);
     switch (tag) {
-      case T_NULL: return null;
-      case T_UNDEFINED: return undefined;
-      case T_FALSE: return false;
-      case T_TRUE: return true;
+      case T_NULL:
+        return null;
+      case T_UNDEFINED:
+        return undefined;
+      case T_FALSE:
+        return false;
+      case T_TRUE:
+        return true;
       case T_INT: {
         const z = this.varint32();
         return (z >>> 1) ^ -(z & 1);
       }
-      case T_FLOAT: return this.float64();
-      case T_STRING: return this.lengthPrefixedString();
-      case T_BIGINT: return this.readBigInt();
-      case T_DATE: return new Date(this.float64());
+      case T_FLOAT:
+        return this.float64();
+      case T_STRING:
+        return this.lengthPrefixedString();
+      case T_BIGINT:
+        return this.readBigInt();
+      case T_DATE:
+        return new Date(this.float64());
       case T_ARRAY: {
         const n = this.varint32();
         if (n > this.end - this.pos) throw this.truncated();
@@ -596,7 +618,8 @@ export class ValueReader {
           }
           const v = this.read();
           // Assigning '__proto__' would set the prototype instead of creating the field.
-          if (name === '__proto__') Object.defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true });
+          if (name === '__proto__')
+            Object.defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true });
           else out[name] = v;
         }
         return out;
@@ -648,21 +671,27 @@ export class ValueReader {
       return;
     }
     switch (tag) {
-      case T_NULL: case T_UNDEFINED: case T_FALSE: case T_TRUE:
+      case T_NULL:
+      case T_UNDEFINED:
+      case T_FALSE:
+      case T_TRUE:
         return;
       case T_INT:
         this.varint32();
         return;
-      case T_FLOAT: case T_DATE:
+      case T_FLOAT:
+      case T_DATE:
         this.advance(8);
         return;
-      case T_STRING: case T_BYTES:
+      case T_STRING:
+      case T_BYTES:
         this.advance(this.varint32());
         return;
       case T_BIGINT:
         this.advance(this.varint32() >>> 1);
         return;
-      case T_ARRAY: case T_SET: {
+      case T_ARRAY:
+      case T_SET: {
         const n = this.varint32();
         for (let i = 0; i < n; i++) this.skip();
         return;

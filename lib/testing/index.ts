@@ -1,2 +1,2 @@
-export { MemoryStream } from './memory-stream.js';
 export { ManualClock } from './manual-clock.js';
+export { MemoryStream } from './memory-stream.js';

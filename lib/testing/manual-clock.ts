@@ -26,10 +26,14 @@ export class ManualClock implements Clock {
     return new Promise((resolve) => {
       const entry = { time, resolve };
       this.sleepers.push(entry);
-      signal?.addEventListener('abort', () => {
-        this.sleepers = this.sleepers.filter((s) => s !== entry);
-        resolve();
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.sleepers = this.sleepers.filter((s) => s !== entry);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 }

@@ -1,7 +1,7 @@
 import type { Schema } from 'apache-arrow';
-import type { SchemaSpec } from '../arrow/schema.js';
 import { Dataset } from '../api/dataset.js';
 import type { Session } from '../api/session.js';
+import type { SchemaSpec } from '../arrow/schema.js';
 import { MemoryData, MemorySource } from '../sources/memory-source.js';
 
 /**
@@ -16,7 +16,11 @@ import { MemoryData, MemorySource } from '../sources/memory-source.js';
 export class MemoryStream<T extends Record<string, unknown> = Record<string, unknown>> {
   private readonly data: MemoryData;
 
-  constructor(private readonly session: Session, schema?: SchemaSpec | Schema, private readonly name = 'MemoryStream') {
+  constructor(
+    private readonly session: Session,
+    schema?: SchemaSpec | Schema,
+    private readonly name = 'MemoryStream',
+  ) {
     this.data = new MemoryData(schema);
   }
 
@@ -27,6 +31,10 @@ export class MemoryStream<T extends Record<string, unknown> = Record<string, unk
 
   /** The stream as a Dataset. */
   toDS(): Dataset<T> {
-    return Dataset.fromSource(this.session, this.name, () => new MemorySource(this.data, this.name)) as unknown as Dataset<T>;
+    return Dataset.fromSource(
+      this.session,
+      this.name,
+      () => new MemorySource(this.data, this.name),
+    ) as unknown as Dataset<T>;
   }
 }

@@ -55,7 +55,8 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 const HEARTBEAT_MS = 15_000;
 
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 };
@@ -90,11 +91,17 @@ export class StreamingUi {
     }
     this.listener = {
       onQueryProgress: ({ progress }) => this.onProgress(progress),
-      onQueryTerminated: ({ runId }) => { for (const [o, q] of this.queries) if (q.runId === runId) this.pushStatus(o, q, true); },
+      onQueryTerminated: ({ runId }) => {
+        for (const [o, q] of this.queries) if (q.runId === runId) this.pushStatus(o, q, true);
+      },
     };
     streams.addListener(this.listener);
-    const statusTimer = setInterval(() => { for (const [o, q] of this.queries) this.pushStatus(o, q, false); }, options.statusIntervalMs ?? 1000);
-    const heartbeat = setInterval(() => { for (const c of this.clients) c.write(': keep-alive\n\n'); }, HEARTBEAT_MS);
+    const statusTimer = setInterval(() => {
+      for (const [o, q] of this.queries) this.pushStatus(o, q, false);
+    }, options.statusIntervalMs ?? 1000);
+    const heartbeat = setInterval(() => {
+      for (const c of this.clients) c.write(': keep-alive\n\n');
+    }, HEARTBEAT_MS);
     for (const t of [statusTimer, heartbeat]) {
       t.unref();
       this.timers.push(t);
@@ -105,9 +112,17 @@ export class StreamingUi {
    * Starts serving the UI for `queries` (keyed by the name to show), listening for their progress on
    * `streams`. Throws SluiceError UI_PORT_IN_USE or UI_LISTEN when the port cannot be bound.
    */
-  static async start(queries: ReadonlyMap<string, StreamingQuery>, streams: StreamingQueryManager, options: StreamingUiOptions): Promise<StreamingUi> {
+  static async start(
+    queries: ReadonlyMap<string, StreamingQuery>,
+    streams: StreamingQueryManager,
+    options: StreamingUiOptions,
+  ): Promise<StreamingUi> {
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-      throw new SluiceError('BAD_OPTION', `--ui must be a port number from 0 to 65535, got ${options.port}`, 'e.g. --ui 4040 (or --ui 0 for any free port)');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `--ui must be a port number from 0 to 65535, got ${options.port}`,
+        'e.g. --ui 4040 (or --ui 0 for any free port)',
+      );
     }
     const host = options.host ?? '127.0.0.1';
     let ui: StreamingUi | null = null;
@@ -115,9 +130,21 @@ export class StreamingUi {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE') {
-          reject(new SluiceError('UI_PORT_IN_USE', `cannot serve the UI on ${host}:${options.port}: the port is in use`, 'choose another with --ui PORT, or --ui 0 for any free port'));
+          reject(
+            new SluiceError(
+              'UI_PORT_IN_USE',
+              `cannot serve the UI on ${host}:${options.port}: the port is in use`,
+              'choose another with --ui PORT, or --ui 0 for any free port',
+            ),
+          );
         } else {
-          reject(new SluiceError('UI_LISTEN', `cannot serve the UI on ${host}:${options.port}: ${err.message}`, 'check --ui-host (an address of this machine, e.g. 127.0.0.1)'));
+          reject(
+            new SluiceError(
+              'UI_LISTEN',
+              `cannot serve the UI on ${host}:${options.port}: ${err.message}`,
+              'check --ui-host (an address of this machine, e.g. 127.0.0.1)',
+            ),
+          );
         }
       });
       server.listen(options.port, host, () => resolve());
@@ -148,8 +175,15 @@ export class StreamingUi {
 
   private describe(output: string, q: StreamingQuery): UiQuery {
     return {
-      output, id: q.id, runId: q.runId, name: q.name, isActive: q.isActive, status: { ...q.status },
-      exception: q.exception?.message ?? null, startedAt: this.started.get(output)!, progress: this.history.get(output) ?? [],
+      output,
+      id: q.id,
+      runId: q.runId,
+      name: q.name,
+      isActive: q.isActive,
+      status: { ...q.status },
+      exception: q.exception?.message ?? null,
+      startedAt: this.started.get(output)!,
+      progress: this.history.get(output) ?? [],
     };
   }
 
@@ -179,7 +213,9 @@ export class StreamingUi {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const host = this.options.host ?? '127.0.0.1';
     if (LOOPBACK.has(host) && !LOOPBACK.has(hostnameOf(req.headers.host))) {
-      res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request: this UI answers only to localhost\n');
+      res
+        .writeHead(421, { 'content-type': 'text/plain' })
+        .end('misdirected request: this UI answers only to localhost\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -188,11 +224,16 @@ export class StreamingUi {
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
     switch (url.pathname) {
-      case '/': return this.send(res, 'text/html; charset=utf-8', UI_HTML);
-      case '/ui.js': return this.send(res, 'text/javascript; charset=utf-8', UI_JS);
-      case '/ui.css': return this.send(res, 'text/css; charset=utf-8', UI_CSS);
-      case '/api/queries': return this.send(res, 'application/json', JSON.stringify(this.snapshot()));
-      case '/api/events': return this.subscribe(req, res);
+      case '/':
+        return this.send(res, 'text/html; charset=utf-8', UI_HTML);
+      case '/ui.js':
+        return this.send(res, 'text/javascript; charset=utf-8', UI_JS);
+      case '/ui.css':
+        return this.send(res, 'text/css; charset=utf-8', UI_CSS);
+      case '/api/queries':
+        return this.send(res, 'application/json', JSON.stringify(this.snapshot()));
+      case '/api/events':
+        return this.subscribe(req, res);
       default:
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
@@ -203,7 +244,12 @@ export class StreamingUi {
   }
 
   private subscribe(req: http.IncomingMessage, res: http.ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', ...SECURITY_HEADERS });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      ...SECURITY_HEADERS,
+    });
     res.write('retry: 2000\n\n');
     this.clients.add(res);
     req.on('close', () => this.clients.delete(res));

@@ -1,11 +1,25 @@
 import { SluiceError } from '../errors.js';
 
 const UNITS: Record<string, number> = {
-  ms: 1, millisecond: 1, milliseconds: 1,
-  s: 1000, sec: 1000, secs: 1000, second: 1000, seconds: 1000,
-  m: 60_000, min: 60_000, mins: 60_000, minute: 60_000, minutes: 60_000,
-  h: 3_600_000, hour: 3_600_000, hours: 3_600_000,
-  d: 86_400_000, day: 86_400_000, days: 86_400_000,
+  ms: 1,
+  millisecond: 1,
+  milliseconds: 1,
+  s: 1000,
+  sec: 1000,
+  secs: 1000,
+  second: 1000,
+  seconds: 1000,
+  m: 60_000,
+  min: 60_000,
+  mins: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+  d: 86_400_000,
+  day: 86_400_000,
+  days: 86_400_000,
 };
 
 /**
@@ -23,13 +37,19 @@ export function parseDuration(value: string | number, what: string): number {
     let m: RegExpExecArray | null;
     while ((m = re.exec(text)) !== null) {
       const unit = UNITS[m[2]];
-      if (unit === undefined) { consumed = ''; break; }
+      if (unit === undefined) {
+        consumed = '';
+        break;
+      }
       total += Number(m[1]) * unit;
       consumed += m[0];
     }
     if (consumed.replace(/\s+/g, '') === text.replace(/\s+/g, '') && consumed !== '') return Math.round(total);
     if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text));
   }
-  throw new SluiceError('BAD_DURATION', `cannot read ${what} '${value}' as a duration`,
-    "write e.g. '500ms', '10s', '5m', '1h', '5 minutes' or '1 hour 30 minutes'");
+  throw new SluiceError(
+    'BAD_DURATION',
+    `cannot read ${what} '${value}' as a duration`,
+    "write e.g. '500ms', '10s', '5m', '1h', '5 minutes' or '1 hour 30 minutes'",
+  );
 }

@@ -11,7 +11,9 @@ const listeners = new Set<NoticeListener>();
 /** Calls `listener` with every notice from now on; returns the function that unsubscribes it. */
 export function onNotice(listener: NoticeListener): () => void {
   listeners.add(listener);
-  return () => { listeners.delete(listener); };
+  return () => {
+    listeners.delete(listener);
+  };
 }
 
 /** Tells every listener `message` (one line, no trailing newline). */

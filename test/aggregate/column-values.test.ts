@@ -1,9 +1,8 @@
+import { TimestampMillisecond, Utf8 } from 'apache-arrow';
 import { expect } from 'chai';
-import { Utf8 } from 'apache-arrow';
 import { dataFromValues, utf8Data } from '../../lib/arrow/columns.js';
 import { ArgColumn, aggregateFunction } from '../../lib/plan/aggregates/aggregate-functions.js';
-import { Utf8Interner, compareScalars, scalarsOf } from '../../lib/plan/aggregates/column-values.js';
-import { TimestampMillisecond } from 'apache-arrow';
+import { compareScalars, scalarsOf, Utf8Interner } from '../../lib/plan/aggregates/column-values.js';
 
 describe('aggregation column readers', () => {
   it('Utf8Interner gives equal values one id across columns, nulls -1, through table growth and sliced data', () => {
@@ -13,7 +12,8 @@ describe('aggregation column readers', () => {
     const interner = new Utf8Interner();
     const ia = interner.ids(a);
     const ib = interner.ids(b);
-    const read = (ids: Int32Array): (string | null)[] => Array.from(ids, (id) => (id < 0 ? null : interner.strings[id]));
+    const read = (ids: Int32Array): (string | null)[] =>
+      Array.from(ids, (id) => (id < 0 ? null : interner.strings[id]));
     expect(read(ia)).to.deep.equal(['x', null, 'ü€', 'x', '', ...many]);
     expect(read(ib)).to.deep.equal(['ü€', 'y', '', 'x', ...many.slice().reverse()].slice(0, 200));
     expect(ib[0]).to.equal(ia[2]);
@@ -40,11 +40,17 @@ describe('aggregation column readers', () => {
     const ts = dataFromValues(new TimestampMillisecond(), [5, 9, 5, 2, null, 1, 3, 3]);
     const partial = fn.newPartial(1);
     partial.update(new Int32Array(8), [new ArgColumn(vals), new ArgColumn(ts)]);
-    const older = new Map<unknown, unknown>([['/e', 1], ['/b', 7]]);
+    const older = new Map<unknown, unknown>([
+      ['/e', 1],
+      ['/b', 7],
+    ]);
     expect(fn.result(fn.merge(older, partial.buffer(0)))).to.deep.equal(['/d', '/e', '/a', '/f', '/b', '/c']);
     // By a string order the generic comparison decides, with the same rules.
     const byText = fn.newPartial(1);
-    byText.update(new Int32Array(3), [new ArgColumn(utf8Data(['x', 'y', 'x'])), new ArgColumn(utf8Data(['b', 'a', 'a']))]);
+    byText.update(new Int32Array(3), [
+      new ArgColumn(utf8Data(['x', 'y', 'x'])),
+      new ArgColumn(utf8Data(['b', 'a', 'a'])),
+    ]);
     expect(fn.result(byText.buffer(0))).to.deep.equal(['x', 'y']);
   });
 
@@ -69,12 +75,18 @@ describe('aggregation column readers', () => {
       Object.defineProperty(scalars, 'interned', { value: () => null });
       generic.update(groups, [scalars]);
       generic.update(groups, [scalars]);
-      expect([0, 1, 2].map((g) => fn.result(generic.buffer(g))), name).to.deep.equal(dense);
+      expect(
+        [0, 1, 2].map((g) => fn.result(generic.buffer(g))),
+        name,
+      ).to.deep.equal(dense);
     }
     const byPage = aggregateFunction('count_by', 1);
     const p = byPage.newPartial(1);
     p.update(new Int32Array(4), [new ArgColumn(utf8Data(['/a', '/b', '/a', null]))]);
-    expect(byPage.result(p.buffer(0))).to.deep.equal([['/a', 2], ['/b', 1]]);
+    expect(byPage.result(p.buffer(0))).to.deep.equal([
+      ['/a', 2],
+      ['/b', 1],
+    ]);
   });
 
   it('collect_set ordered: values by order then by value, for short and long sets, numeric and mixed orders', () => {
@@ -83,7 +95,9 @@ describe('aggregation column readers', () => {
       for (const mixed of [false, true]) {
         const m = new Map<unknown, unknown>();
         for (let i = 0; i < size; i++) m.set(`/p/${(i * 37) % size}`, mixed && i % 7 === 0 ? null : (i * 13) % 10);
-        const expected = [...m].sort((x, y) => compareScalars(x[1], y[1]) || compareScalars(x[0], y[0])).map((e) => e[0]);
+        const expected = [...m]
+          .sort((x, y) => compareScalars(x[1], y[1]) || compareScalars(x[0], y[0]))
+          .map((e) => e[0]);
         expect(fn.result(m), `${size} ${mixed}`).to.deep.equal(expected);
       }
     }

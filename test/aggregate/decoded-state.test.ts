@@ -1,13 +1,15 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import { BYPASS_BATCHES, DecodedStateCache, MIN_READS_TO_JUDGE } from '../../lib/plan/operators/decoded-state.js';
 import { StateStore } from '../../lib/state/state-store.js';
 
 describe('aggregation: decoded state kept between batches', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('serves what batch B put to batch B + 1 of the same store, and writes every put and remove through to the store', async () => {

@@ -1,22 +1,69 @@
-import { expect } from 'chai';
 import {
-  DateDay, Dictionary, Float32, Int32, RecordBatch, Schema, Field, Utf8, TimestampMicrosecond, Type, tableFromIPC, tableToIPC, Table,
+  DateDay,
+  Dictionary,
+  Field,
+  Float32,
+  Int32,
+  type RecordBatch,
+  Schema,
+  Table,
+  TimestampMicrosecond,
+  Type,
+  tableFromIPC,
+  tableToIPC,
+  Utf8,
   vectorFromArray,
 } from 'apache-arrow';
+import { expect } from 'chai';
 import {
-  Column, abs, coalesce, col, concat, current_timestamp, length, lit, lower, round, timestamp_millis, timestamp_seconds,
-  to_timestamp, unix_millis, unix_timestamp, upper, when,
+  abs,
+  Column,
+  coalesce,
+  col,
+  concat,
+  current_timestamp,
+  length,
+  lit,
+  lower,
+  round,
+  timestamp_millis,
+  timestamp_seconds,
+  to_timestamp,
+  unix_millis,
+  unix_timestamp,
+  upper,
+  when,
 } from '../../lib/api/column.js';
 import {
-  bindExpression, checkPredicate, compileFilter, compileProjection, evaluate, filterIndices, resultField,
-} from '../../lib/plan/expression-eval.js';
-import { batchFromRows, batchOf, mkData, rowsFromBatch, schemaFromSpec, schemaToSpec, valuesOf } from '../../lib/arrow/index.js';
+  batchFromRows,
+  batchOf,
+  mkData,
+  rowsFromBatch,
+  schemaFromSpec,
+  schemaToSpec,
+  valuesOf,
+} from '../../lib/arrow/index.js';
 import { SluiceError } from '../../lib/errors.js';
+import {
+  bindExpression,
+  checkPredicate,
+  compileFilter,
+  compileProjection,
+  evaluate,
+  filterIndices,
+  resultField,
+} from '../../lib/plan/expression-eval.js';
 
 const ctx = { batchTimestampMs: Date.UTC(2024, 4, 1, 12, 0, 0) };
 
 const spec = {
-  a: 'int', b: 'double', s: 'string', l: 'long', t: 'timestamp', ok: 'boolean', dev: { type: 'string', os: { name: 'string' } },
+  a: 'int',
+  b: 'double',
+  s: 'string',
+  l: 'long',
+  t: 'timestamp',
+  ok: 'boolean',
+  dev: { type: 'string', os: { name: 'string' } },
 } as const;
 const schema = schemaFromSpec(spec as never);
 const rows = [
@@ -128,7 +175,15 @@ describe('column expressions', () => {
     });
 
     it('applies the NaN rules between two columns too', () => {
-      const nb = batchFromRows([{ x: NaN, y: NaN }, { x: 1, y: NaN }, { x: NaN, y: 1 }, { x: 1, y: 2 }], schemaFromSpec({ x: 'double', y: 'double' }));
+      const nb = batchFromRows(
+        [
+          { x: NaN, y: NaN },
+          { x: 1, y: NaN },
+          { x: NaN, y: 1 },
+          { x: 1, y: 2 },
+        ],
+        schemaFromSpec({ x: 'double', y: 'double' }),
+      );
       expect(values(col('x').eq(col('y')), nb)).to.deep.equal([true, false, false, false]);
       expect(values(col('x').ne(col('y')), nb)).to.deep.equal([false, true, true, true]);
       expect(values(col('x').lt(col('y')), nb)).to.deep.equal([false, true, false, true]);
@@ -169,8 +224,10 @@ describe('column expressions', () => {
     const tb = batchFromRows(pairs, tv);
 
     it('AND and OR are three-valued', () => {
-      const and = (p: boolean | null, q: boolean | null): boolean | null => (p === false || q === false ? false : p === null || q === null ? null : true);
-      const or = (p: boolean | null, q: boolean | null): boolean | null => (p === true || q === true ? true : p === null || q === null ? null : false);
+      const and = (p: boolean | null, q: boolean | null): boolean | null =>
+        p === false || q === false ? false : p === null || q === null ? null : true;
+      const or = (p: boolean | null, q: boolean | null): boolean | null =>
+        p === true || q === true ? true : p === null || q === null ? null : false;
       expect(values(col('p').and(col('q')), tb)).to.deep.equal(pairs.map(({ p, q }) => and(p, q)));
       expect(values(col('p').or(col('q')), tb)).to.deep.equal(pairs.map(({ p, q }) => or(p, q)));
       expect(values(col('p').and(lit(null)), tb)).to.deep.equal(pairs.map(({ p }) => and(p, null)));
@@ -192,30 +249,69 @@ describe('column expressions', () => {
 
   describe('casts', () => {
     const strs = ['1.5', ' 2 ', 'abc', '', '0x10', 'NaN', '-Infinity', '1e3', '12.7', '2147483648', null];
-    const sb = batchFromRows(strs.map((v) => ({ v })), schemaFromSpec({ v: 'string' }));
+    const sb = batchFromRows(
+      strs.map((v) => ({ v })),
+      schemaFromSpec({ v: 'string' }),
+    );
 
     it('string to double and int: failures are null', () => {
-      expect(values(col('v').cast('double'), sb)).to.deep.equal([1.5, 2, null, null, null, NaN, -Infinity, 1000, 12.7, 2147483648, null]);
-      expect(values(col('v').cast('int'), sb)).to.deep.equal([1, 2, null, null, null, null, null, null, 12, null, null]);
+      expect(values(col('v').cast('double'), sb)).to.deep.equal([
+        1.5,
+        2,
+        null,
+        null,
+        null,
+        NaN,
+        -Infinity,
+        1000,
+        12.7,
+        2147483648,
+        null,
+      ]);
+      expect(values(col('v').cast('int'), sb)).to.deep.equal([
+        1,
+        2,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        12,
+        null,
+        null,
+      ]);
     });
 
     it('string to long keeps 64-bit precision and rejects out-of-range values', () => {
-      const lb = batchFromRows([{ v: '9007199254740993' }, { v: '-9223372036854775808' }, { v: '9223372036854775808' }, { v: '42' }], schemaFromSpec({ v: 'string' }));
+      const lb = batchFromRows(
+        [{ v: '9007199254740993' }, { v: '-9223372036854775808' }, { v: '9223372036854775808' }, { v: '42' }],
+        schemaFromSpec({ v: 'string' }),
+      );
       const d = evaluate(col('v').cast('bigint'), lb, ctx);
-      expect(Array.from(d.values as BigInt64Array).slice(0, 2)).to.deep.equal([9007199254740993n, -9223372036854775808n]);
+      expect(Array.from(d.values as BigInt64Array).slice(0, 2)).to.deep.equal([
+        9007199254740993n,
+        -9223372036854775808n,
+      ]);
       expect(d.values[3]).to.equal(42n);
       expect(valuesOf(d)[2]).to.equal(null);
     });
 
     it('string to boolean and timestamp', () => {
-      const bb = batchFromRows(['true', 'F', ' yes ', '1', 'maybe'].map((v) => ({ v })), schemaFromSpec({ v: 'string' }));
+      const bb = batchFromRows(
+        ['true', 'F', ' yes ', '1', 'maybe'].map((v) => ({ v })),
+        schemaFromSpec({ v: 'string' }),
+      );
       expect(values(col('v').cast('boolean'), bb)).to.deep.equal([true, false, true, true, null]);
       expect(one(lit('2024-05-01 10:30:00').cast('timestamp'))).to.deep.equal(new Date(Date.UTC(2024, 4, 1, 10, 30)));
       expect(one(lit('not a date').cast('timestamp'))).to.equal(null);
     });
 
     it('numbers between types: truncation, JVM saturation, wrap-around', () => {
-      const db = batchFromRows([1.9, -1.9, NaN, 1e10, -1e10].map((v) => ({ v })), schemaFromSpec({ v: 'double' }));
+      const db = batchFromRows(
+        [1.9, -1.9, NaN, 1e10, -1e10].map((v) => ({ v })),
+        schemaFromSpec({ v: 'double' }),
+      );
       expect(values(col('v').cast('int'), db)).to.deep.equal([1, -1, 0, 2147483647, -2147483648]);
       expect(values(col('v').cast('long'), db)).to.deep.equal([1, -1, 0, 1e10, -1e10]);
       expect(values(col('l').cast('int'))).to.deep.equal([10, 0, null, -7]);
@@ -230,7 +326,12 @@ describe('column expressions', () => {
       expect(one(lit(0.0001).cast('string'))).to.equal('1.0E-4');
       expect(values(col('a').cast('string'))).to.deep.equal(['1', null, '3', '-4']);
       expect(values(col('ok').cast('string'))).to.deep.equal(['true', 'false', null, 'true']);
-      expect(values(col('t').cast('string'))).to.deep.equal(['1970-01-01 00:00:01', null, '1970-01-01 00:00:05', '1969-12-31 23:59:58.5']);
+      expect(values(col('t').cast('string'))).to.deep.equal([
+        '1970-01-01 00:00:01',
+        null,
+        '1970-01-01 00:00:05',
+        '1969-12-31 23:59:58.5',
+      ]);
       expect(one(lit(2n ** 60n).cast('string'))).to.equal('1152921504606846976');
     });
 
@@ -251,7 +352,11 @@ describe('column expressions', () => {
     it('rejects unknown target types and impossible casts before any data', () => {
       expectError(() => col('a').cast('decimal'), 'BAD_EXPRESSION', /unknown type 'decimal'/);
       expectError(() => resultField(col('dev').cast('int'), schema), 'ANALYSIS', /cannot convert struct to int/);
-      expectError(() => resultField(col('ok').cast('timestamp'), schema), 'ANALYSIS', /cannot convert boolean to timestamp/);
+      expectError(
+        () => resultField(col('ok').cast('timestamp'), schema),
+        'ANALYSIS',
+        /cannot convert boolean to timestamp/,
+      );
     });
   });
 
@@ -291,7 +396,12 @@ describe('column expressions', () => {
 
     it('reads dates and timestamps of any unit as millisecond timestamps', () => {
       const day = vectorFromArray([new Date(Date.UTC(2024, 4, 1)), null], new DateDay());
-      const us = mkData({ type: new TimestampMicrosecond(), length: 2, nullCount: 0, data: BigInt64Array.of(90_000_000n, 1500n) });
+      const us = mkData({
+        type: new TimestampMicrosecond(),
+        length: 2,
+        nullCount: 0,
+        data: BigInt64Array.of(90_000_000n, 1500n),
+      });
       const s = new Schema([new Field('d', day.type, true), new Field('us', us.type, true)]);
       const b = batchOf(s, [day.data[0], us], 2);
       expect(values(col('d').cast('string'), b)).to.deep.equal(['2024-05-01 00:00:00', null]);
@@ -318,7 +428,14 @@ describe('column expressions', () => {
       const s = schemaFromSpec({ p: { x: 'int' } });
       const b = batchFromRows([{ p: { x: 1 } }, { p: { x: 2 } }], s);
       const struct = b.data.children[0];
-      const nulled = struct.clone(struct.type, 0, 2, 1, [undefined, undefined, new Uint8Array([1])] as never, struct.children);
+      const nulled = struct.clone(
+        struct.type,
+        0,
+        2,
+        1,
+        [undefined, undefined, new Uint8Array([1])] as never,
+        struct.children,
+      );
       const nb = batchOf(s, [nulled], 2);
       expect(values(col('p.x'), nb)).to.deep.equal([1, null]);
       expect(values(col('p.x').plus(1), nb)).to.deep.equal([2, null]);
@@ -332,7 +449,11 @@ describe('column expressions', () => {
     });
 
     it('names the missing field and the fields that exist', () => {
-      const e = expectError(() => resultField(col('dev.tpye'), schema), 'ANALYSIS', /struct 'dev' has no field 'tpye'; available: type, os/);
+      const e = expectError(
+        () => resultField(col('dev.tpye'), schema),
+        'ANALYSIS',
+        /struct 'dev' has no field 'tpye'; available: type, os/,
+      );
       expect(e.hint).to.match(/did you mean 'type'/);
       expectError(() => resultField(col('a.x'), schema), 'ANALYSIS', /cannot take field 'x' of column 'a' of type int/);
       expectError(() => resultField(col('s').getField('x'), schema), 'ANALYSIS', /cannot take field 'x' of 's'/);
@@ -351,8 +472,17 @@ describe('column expressions', () => {
       expect(values(when(col('ok'), 1).otherwise(2.5))).to.deep.equal([1, 2.5, 2.5, 1]);
       expect(typeOf(when(col('ok'), 1).otherwise(col('l')))).to.equal('long');
       expect(values(when(col('ok'), col('a')).otherwise('none'))).to.deep.equal(['1', 'none', 'none', '-4']);
-      expect(values(when(col('ok'), col('dev')).otherwise(lit(null)).getField('type'))).to.deep.equal(['mobile', null, null, 'web']);
-      expectError(() => resultField(when(col('ok'), col('t')).otherwise(1), schema), 'ANALYSIS', /mixes incompatible types: timestamp, int/);
+      expect(values(when(col('ok'), col('dev')).otherwise(lit(null)).getField('type'))).to.deep.equal([
+        'mobile',
+        null,
+        null,
+        'web',
+      ]);
+      expectError(
+        () => resultField(when(col('ok'), col('t')).otherwise(1), schema),
+        'ANALYSIS',
+        /mixes incompatible types: timestamp, int/,
+      );
       expectError(() => resultField(when(col('a'), 1), schema), 'ANALYSIS', /WHEN needs a boolean, got int/);
     });
 
@@ -370,28 +500,53 @@ describe('column expressions', () => {
   });
 
   describe('timestamps', () => {
-    const tsb = batchFromRows([
-      '2024-05-01', '2024-05-01T10:00:00Z', '2024-05-01 10:00:00.123', '2024-05-01T12:00:00+02:00', '2024-5-1 9:05',
-      ' 2024-05-01T10:00:00.123456-0130 ', '2024-02-30', 'yesterday', null,
-    ].map((v) => ({ v })), schemaFromSpec({ v: 'string' }));
+    const tsb = batchFromRows(
+      [
+        '2024-05-01',
+        '2024-05-01T10:00:00Z',
+        '2024-05-01 10:00:00.123',
+        '2024-05-01T12:00:00+02:00',
+        '2024-5-1 9:05',
+        ' 2024-05-01T10:00:00.123456-0130 ',
+        '2024-02-30',
+        'yesterday',
+        null,
+      ].map((v) => ({ v })),
+      schemaFromSpec({ v: 'string' }),
+    );
     const utc = (...p: [number, number, number, number?, number?, number?, number?]): Date => new Date(Date.UTC(...p));
 
     it('to_timestamp parses ISO-8601 as UTC unless a zone is given; unparsable is null', () => {
       expect(values(to_timestamp(col('v')), tsb)).to.deep.equal([
-        utc(2024, 4, 1), utc(2024, 4, 1, 10), utc(2024, 4, 1, 10, 0, 0, 123), utc(2024, 4, 1, 10), utc(2024, 4, 1, 9, 5),
-        utc(2024, 4, 1, 11, 30, 0, 123), null, null, null,
+        utc(2024, 4, 1),
+        utc(2024, 4, 1, 10),
+        utc(2024, 4, 1, 10, 0, 0, 123),
+        utc(2024, 4, 1, 10),
+        utc(2024, 4, 1, 9, 5),
+        utc(2024, 4, 1, 11, 30, 0, 123),
+        null,
+        null,
+        null,
       ]);
     });
 
     it('to_timestamp with a pattern', () => {
-      expect(one(to_timestamp(lit('2024-05-01 10:20:30'), 'yyyy-MM-dd HH:mm:ss'))).to.deep.equal(utc(2024, 4, 1, 10, 20, 30));
+      expect(one(to_timestamp(lit('2024-05-01 10:20:30'), 'yyyy-MM-dd HH:mm:ss'))).to.deep.equal(
+        utc(2024, 4, 1, 10, 20, 30),
+      );
       expect(one(to_timestamp(lit('01/05/2024 7:05 PM'), 'dd/MM/yyyy h:mm a'))).to.deep.equal(utc(2024, 4, 1, 19, 5));
-      expect(one(to_timestamp(lit("2024-05-01T10:20:30.5+0100"), "yyyy-MM-dd'T'HH:mm:ss.SSSX"))).to.deep.equal(utc(2024, 4, 1, 9, 20, 30, 500));
+      expect(one(to_timestamp(lit('2024-05-01T10:20:30.5+0100'), "yyyy-MM-dd'T'HH:mm:ss.SSSX"))).to.deep.equal(
+        utc(2024, 4, 1, 9, 20, 30, 500),
+      );
       expect(one(to_timestamp(lit('May 1, 2024'), 'MMM d, yyyy'))).to.deep.equal(utc(2024, 4, 1));
       expect(one(to_timestamp(lit('2024-05-01 10:20'), 'yyyy-MM-dd HH:mm:ss'))).to.equal(null);
       expect(one(to_timestamp(lit('2024-05-01 10:20:30 extra'), 'yyyy-MM-dd HH:mm:ss'))).to.equal(null);
       expect(one(to_timestamp(lit('2024-13-01'), 'yyyy-MM-dd'))).to.equal(null);
-      expectError(() => resultField(to_timestamp(col('s'), 'yyyy-QQ'), schema), 'ANALYSIS', /unsupported pattern letter 'Q'/);
+      expectError(
+        () => resultField(to_timestamp(col('s'), 'yyyy-QQ'), schema),
+        'ANALYSIS',
+        /unsupported pattern letter 'Q'/,
+      );
       expectError(() => resultField(to_timestamp(col('s'), "yyyy'T"), schema), 'ANALYSIS', /unterminated quote/);
     });
 
@@ -406,12 +561,20 @@ describe('column expressions', () => {
       expect(values(timestamp_millis(col('l')))).to.deep.equal([new Date(10), new Date(2 ** 40), null, new Date(-7)]);
       expect(values(unix_millis(col('t')))).to.deep.equal([1000, null, 5000, -1500]);
       expect(values(unix_millis(timestamp_millis(col('b'))))).to.deep.equal([1, 0, null, -3]);
-      expectError(() => resultField(unix_millis(col('l')), schema), 'ANALYSIS', /unix_millis needs a timestamp, got long/);
+      expectError(
+        () => resultField(unix_millis(col('l')), schema),
+        'ANALYSIS',
+        /unix_millis needs a timestamp, got long/,
+      );
       expect(typeOf(unix_timestamp(col('t')))).to.equal('long');
       expect(one(unix_timestamp(lit('2024-05-01 00:00:00')))).to.equal(Date.UTC(2024, 4, 1) / 1000);
       expect(one(unix_timestamp(lit('01.05.2024'), 'dd.MM.yyyy'))).to.equal(Date.UTC(2024, 4, 1) / 1000);
       expect(one(unix_timestamp())).to.equal(ctx.batchTimestampMs / 1000);
-      expectError(() => resultField(unix_timestamp(col('a')), schema), 'ANALYSIS', /unix_timestamp needs a string or timestamp, got int/);
+      expectError(
+        () => resultField(unix_timestamp(col('a')), schema),
+        'ANALYSIS',
+        /unix_timestamp needs a string or timestamp, got int/,
+      );
     });
 
     it('current_timestamp is the batch time from the context, identical when a batch is replayed', () => {
@@ -444,7 +607,13 @@ describe('column expressions', () => {
     });
 
     it('length counts characters (code points) of strings and bytes of binaries', () => {
-      const lb = batchFromRows([{ v: 'ü€😀', w: new Uint8Array([1, 2, 3]) }, { v: '', w: null }], schemaFromSpec({ v: 'string', w: 'binary' }));
+      const lb = batchFromRows(
+        [
+          { v: 'ü€😀', w: new Uint8Array([1, 2, 3]) },
+          { v: '', w: null },
+        ],
+        schemaFromSpec({ v: 'string', w: 'binary' }),
+      );
       expect(values(length(col('v')), lb)).to.deep.equal([3, 0]);
       expect(values(length(col('w')), lb)).to.deep.equal([3, null]);
       expect(values(length(col('s')))).to.deep.equal([5, 4, null, 3]);
@@ -469,13 +638,25 @@ describe('column expressions', () => {
   });
 
   describe('JSON form', () => {
-    const complex = when(col('b').gt(10).and(col('s').eq('click')), upper(concat(col('s'), lit('-'), col('a').cast('string'))))
+    const complex = when(
+      col('b').gt(10).and(col('s').eq('click')),
+      upper(concat(col('s'), lit('-'), col('a').cast('string'))),
+    )
       .when(col('t').lt(lit(new Date(3000))), coalesce(col('dev.type'), lit('none')))
       .otherwise(to_timestamp(lit('2024-01-01'), 'yyyy-MM-dd').cast('string'))
       .alias('out');
     const others = [
-      col('l').plus(2n ** 60n).mod(7), round(abs(col('b').minus(0.5)), 1), unix_timestamp(), current_timestamp(),
-      timestamp_seconds(col('a')), unix_millis(timestamp_millis(col('l'))), length(lower(col('s'))), col('ok').not().or(lit(null)).isNotNull(), lit(NaN).eqNullSafe(Infinity),
+      col('l')
+        .plus(2n ** 60n)
+        .mod(7),
+      round(abs(col('b').minus(0.5)), 1),
+      unix_timestamp(),
+      current_timestamp(),
+      timestamp_seconds(col('a')),
+      unix_millis(timestamp_millis(col('l'))),
+      length(lower(col('s'))),
+      col('ok').not().or(lit(null)).isNotNull(),
+      lit(NaN).eqNullSafe(Infinity),
     ];
 
     it('round-trips through JSON.stringify and Column.fromJSON with identical results', () => {
@@ -490,10 +671,27 @@ describe('column expressions', () => {
     });
 
     it('rejects malformed JSON expressions with the place of the fault', () => {
-      expectError(() => Column.fromJSON({ kind: 'op', op: '^', left: { kind: 'col', name: 'a' }, right: { kind: 'lit', type: 'int', value: 1 } }),
-        'BAD_EXPRESSION', /at expression: unknown operator \^/);
-      expectError(() => Column.fromJSON({ kind: 'not', child: { kind: 'lit', type: 'int', value: 'x' } }), 'BAD_EXPRESSION', /expression\.child: literal of type int/);
-      expectError(() => Column.fromJSON({ kind: 'call', fn: 'eval', args: [] }), 'BAD_EXPRESSION', /unknown function eval/);
+      expectError(
+        () =>
+          Column.fromJSON({
+            kind: 'op',
+            op: '^',
+            left: { kind: 'col', name: 'a' },
+            right: { kind: 'lit', type: 'int', value: 1 },
+          }),
+        'BAD_EXPRESSION',
+        /at expression: unknown operator \^/,
+      );
+      expectError(
+        () => Column.fromJSON({ kind: 'not', child: { kind: 'lit', type: 'int', value: 'x' } }),
+        'BAD_EXPRESSION',
+        /expression\.child: literal of type int/,
+      );
+      expectError(
+        () => Column.fromJSON({ kind: 'call', fn: 'eval', args: [] }),
+        'BAD_EXPRESSION',
+        /unknown function eval/,
+      );
       expectError(() => Column.fromJSON(null), 'BAD_EXPRESSION', /expected an object/);
     });
 
@@ -503,7 +701,9 @@ describe('column expressions', () => {
       expect(base.toJSON()).to.deep.equal({ kind: 'col', name: 'a' });
       expect(derived.toJSON()).to.not.deep.equal(base.toJSON());
       expect(Object.isFrozen(derived.expr)).to.equal(true);
-      expect(() => { (derived.expr as { kind: string }).kind = 'col'; }).to.throw(TypeError);
+      expect(() => {
+        (derived.expr as { kind: string }).kind = 'col';
+      }).to.throw(TypeError);
     });
   });
 
@@ -511,9 +711,17 @@ describe('column expressions', () => {
     const s = schemaFromSpec({ amount: 'double', user_id: 'string', ts: 'timestamp' });
 
     it('names the missing column, the available ones and a likely fix', () => {
-      const e = expectError(() => resultField(col('amout').gt(10), s), 'ANALYSIS', /column 'amout' does not exist; available: amount, user_id, ts/);
+      const e = expectError(
+        () => resultField(col('amout').gt(10), s),
+        'ANALYSIS',
+        /column 'amout' does not exist; available: amount, user_id, ts/,
+      );
       expect(e.hint).to.match(/did you mean 'amount'/);
-      expectError(() => bindExpression(when(col('ts').isNull(), col('nope')), s), 'ANALYSIS', /column 'nope' does not exist/);
+      expectError(
+        () => bindExpression(when(col('ts').isNull(), col('nope')), s),
+        'ANALYSIS',
+        /column 'nope' does not exist/,
+      );
     });
 
     it('resolves names case-insensitively unless ambiguous', () => {
@@ -526,9 +734,17 @@ describe('column expressions', () => {
 
     it('rejects type errors: boolean logic on numbers, comparing structs, non-boolean filters', () => {
       expectError(() => resultField(col('a').and(true), schema), 'ANALYSIS', /AND needs a boolean, got int/);
-      expectError(() => resultField(col('dev').eq(col('dev')), schema), 'ANALYSIS', /cannot compare values of type struct/);
+      expectError(
+        () => resultField(col('dev').eq(col('dev')), schema),
+        'ANALYSIS',
+        /cannot compare values of type struct/,
+      );
       expectError(() => resultField(col('t').eq(true), schema), 'ANALYSIS', /cannot compare timestamp with boolean/);
-      expectError(() => checkPredicate(col('a').plus(1), schema), 'ANALYSIS', /filter condition '\(a \+ 1\)' is of type int, not boolean/);
+      expectError(
+        () => checkPredicate(col('a').plus(1), schema),
+        'ANALYSIS',
+        /filter condition '\(a \+ 1\)' is of type int, not boolean/,
+      );
       expectError(() => filterIndices(col('s'), batch, ctx), 'ANALYSIS', /not boolean/);
     });
   });
@@ -553,7 +769,10 @@ describe('column expressions', () => {
     });
 
     it('compiled projections produce a batch that survives IPC', () => {
-      const p = compileProjection([col('s'), col('a').plus(1).alias('a1'), col('dev.type'), when(col('ok'), col('b')).otherwise(0)], schema);
+      const p = compileProjection(
+        [col('s'), col('a').plus(1).alias('a1'), col('dev.type'), when(col('ok'), col('b')).otherwise(0)],
+        schema,
+      );
       expect(p.schema.fields.map((f) => f.name)).to.deep.equal(['s', 'a1', 'type', 'CASE WHEN ok THEN b ELSE 0 END']);
       const out = p.apply(batch, ctx);
       const back = tableFromIPC(tableToIPC(new Table([out]))).batches[0];

@@ -1,6 +1,29 @@
+import {
+  DateDay,
+  Dictionary,
+  Field,
+  Int32,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  Utf8,
+  vectorFromArray,
+} from 'apache-arrow';
 import { expect } from 'chai';
-import { tableFromIPC, tableToIPC, Table, vectorFromArray, makeData, DateDay, RecordBatch, Schema, Field, Struct, Dictionary, Utf8, Int32 } from 'apache-arrow';
-import { batchFromRows, rowsFromBatch, inferSchema, schemaFromSpec, takeRows, schemaToSpec, valuesOf, rowBuilder } from '../../lib/arrow/index.js';
+import {
+  batchFromRows,
+  inferSchema,
+  rowBuilder,
+  rowsFromBatch,
+  schemaFromSpec,
+  schemaToSpec,
+  takeRows,
+  valuesOf,
+} from '../../lib/arrow/index.js';
 
 describe('arrow columns', () => {
   const rows = [
@@ -8,7 +31,15 @@ describe('arrow columns', () => {
     { id: 'ü€', n: null, l: null, ok: false, ts: null, tags: [], dev: null },
     { id: null, n: -3, l: 2 ** 40, ok: null, ts: new Date(2 ** 41), tags: null, dev: { type: null } },
   ];
-  const schema = schemaFromSpec({ id: 'string', n: 'double', l: 'long', ok: 'boolean', ts: 'timestamp', tags: ['string'], dev: { type: 'string' } });
+  const schema = schemaFromSpec({
+    id: 'string',
+    n: 'double',
+    l: 'long',
+    ok: 'boolean',
+    ts: 'timestamp',
+    tags: ['string'],
+    dev: { type: 'string' },
+  });
 
   it('round-trips rows through a batch, nulls and nesting included', () => {
     expect(rowsFromBatch(batchFromRows(rows, schema))).to.deep.equal(rows);
@@ -27,7 +58,10 @@ describe('arrow columns', () => {
 
   it('reads utf8 values exactly: non-ASCII, a leading BOM, empty, long, nulls, sliced columns', () => {
     const values = ['', 'k0001', 'ü€😀', '\uFEFFbom kept', 'x'.repeat(300), null, 'añb', 'é'.repeat(40)];
-    const data = batchFromRows(values.map((v) => ({ v })), schemaFromSpec({ v: 'string' })).data.children[0];
+    const data = batchFromRows(
+      values.map((v) => ({ v })),
+      schemaFromSpec({ v: 'string' }),
+    ).data.children[0];
     expect(valuesOf(data)).to.deep.equal(values);
     expect(valuesOf(data.slice(2, 5))).to.deep.equal(values.slice(2, 7));
   });
@@ -45,7 +79,15 @@ describe('arrow columns', () => {
   });
 
   it('infers a schema from rows', () => {
-    expect(schemaToSpec(inferSchema(rows))).to.deep.equal({ id: 'string', n: 'double', l: 'double', ok: 'boolean', ts: 'timestamp', tags: ['string'], dev: { type: 'string' } });
+    expect(schemaToSpec(inferSchema(rows))).to.deep.equal({
+      id: 'string',
+      n: 'double',
+      l: 'double',
+      ok: 'boolean',
+      ts: 'timestamp',
+      tags: ['string'],
+      dev: { type: 'string' },
+    });
   });
 
   it('parses DDL schemas and rejects unknown types with a hint', () => {
@@ -57,10 +99,16 @@ describe('arrow columns', () => {
     const dict = vectorFromArray(['x', 'y', 'x', 'z'], new Dictionary(new Utf8(), new Int32()));
     const days = makeData({ type: new DateDay(), length: 2, data: new Int32Array([0, 19723]) });
     const schema = new Schema([new Field('d', dict.type, true)]);
-    const b = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: 4, nullCount: 0, children: [dict.data[0]] }));
+    const b = new RecordBatch(
+      schema,
+      makeData({ type: new Struct(schema.fields), length: 4, nullCount: 0, children: [dict.data[0]] }),
+    );
     expect(rowsFromBatch(takeRows(b, [3, 1, 1]))).to.deep.equal([{ d: 'z' }, { d: 'y' }, { d: 'y' }]);
     const ds = new Schema([new Field('day', new DateDay(), true)]);
-    const db = new RecordBatch(ds, makeData({ type: new Struct(ds.fields), length: 2, nullCount: 0, children: [days] }));
+    const db = new RecordBatch(
+      ds,
+      makeData({ type: new Struct(ds.fields), length: 2, nullCount: 0, children: [days] }),
+    );
     expect(rowsFromBatch(db)).to.deep.equal([{ day: new Date('1970-01-01') }, { day: new Date('2024-01-01') }]);
   });
 });

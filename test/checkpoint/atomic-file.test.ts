@@ -1,10 +1,13 @@
-import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
 import {
-  isTempFileName, removeStaleTempFiles, writeFileAtomic, writeFileAtomicSync,
+  isTempFileName,
+  removeStaleTempFiles,
+  writeFileAtomic,
+  writeFileAtomicSync,
 } from '../../lib/checkpoint/atomic-file.js';
 import { useTmpDir } from './helpers.js';
 
@@ -66,7 +69,9 @@ describe('checkpoint/atomic-file', () => {
         if (i === 0) process.stdout.write('ready\\n');
       }`;
     for (const delayMs of [0, 3, 11, 29]) {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
       await new Promise((r) => setTimeout(r, delayMs));
       child.kill('SIGKILL');
@@ -84,7 +89,11 @@ describe('checkpoint/atomic-file', () => {
     fs.mkdirSync(target);
     fs.writeFileSync(path.join(target, 'inside'), 'x');
     let failed: unknown;
-    try { await writeFileAtomic(target, 'data'); } catch (err) { failed = err; }
+    try {
+      await writeFileAtomic(target, 'data');
+    } catch (err) {
+      failed = err;
+    }
     expect(failed).to.be.instanceOf(Error);
     expect(() => writeFileAtomicSync(target, 'data')).to.throw();
     expect(fs.readdirSync(tmp())).to.deep.equal(['d']);

@@ -1,9 +1,9 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import { BatchLog } from '../../lib/checkpoint/batch-log.js';
-import { CommitLog, type CommitEntry } from '../../lib/checkpoint/commit-log.js';
-import { OffsetLog, type OffsetEntry } from '../../lib/checkpoint/offset-log.js';
+import { type CommitEntry, CommitLog } from '../../lib/checkpoint/commit-log.js';
+import { type OffsetEntry, OffsetLog } from '../../lib/checkpoint/offset-log.js';
 import { sluiceErrorOf, useTmpDir } from './helpers.js';
 
 function offsets(batchId: number, end = batchId * 10): OffsetEntry {
@@ -88,7 +88,12 @@ describe('checkpoint/offset-log and commit-log', () => {
     await o.add(1, offsets(1));
     expect(await o.get(1)).to.deep.equal(offsets(1));
     const c = new CommitLog(path.join(tmp(), 'commits'));
-    const commit: CommitEntry = { batchId: 0, nextWatermarkMs: 5000, committedAtMs: 1_700_000_000_500, stateVersions: { agg: 1 } };
+    const commit: CommitEntry = {
+      batchId: 0,
+      nextWatermarkMs: 5000,
+      committedAtMs: 1_700_000_000_500,
+      stateVersions: { agg: 1 },
+    };
     await c.add(0, commit);
     expect(await c.latest()).to.deep.equal({ batchId: 0, entry: commit });
   });
@@ -116,7 +121,10 @@ describe('checkpoint/offset-log and commit-log', () => {
   it('reject a commit with a bad state version', async () => {
     const c = new CommitLog(path.join(tmp(), 'commits'));
     fs.mkdirSync(c.dir, { recursive: true });
-    fs.writeFileSync(c.pathOf(2), 'v1\n{"batchId":2,"nextWatermarkMs":0,"committedAtMs":1,"stateVersions":{"agg":"x"}}\n');
+    fs.writeFileSync(
+      c.pathOf(2),
+      'v1\n{"batchId":2,"nextWatermarkMs":0,"committedAtMs":1,"stateVersions":{"agg":"x"}}\n',
+    );
     const err = await sluiceErrorOf(() => c.get(2));
     expect(err.message).to.include(c.pathOf(2)).and.include('stateVersions').and.include('"agg"');
   });
@@ -124,7 +132,11 @@ describe('checkpoint/offset-log and commit-log', () => {
   it('refuse to write an invalid entry', async () => {
     const o = new OffsetLog(path.join(tmp(), 'offsets'));
     let failed: unknown;
-    try { await o.add(1, offsets(2)); } catch (err) { failed = err; }
+    try {
+      await o.add(1, offsets(2));
+    } catch (err) {
+      failed = err;
+    }
     expect(String(failed)).to.match(/refusing to write an invalid entry.*"batchId" is 2/);
     expect(await o.batchIds()).to.deep.equal([]);
   });

@@ -1,13 +1,13 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import { Checkpoint } from '../../lib/checkpoint/checkpoint.js';
 import type { CommitEntry } from '../../lib/checkpoint/commit-log.js';
 import { metadataPath, openMetadata } from '../../lib/checkpoint/metadata.js';
 import type { OffsetEntry } from '../../lib/checkpoint/offset-log.js';
 import { sluiceErrorOf, useTmpDir } from './helpers.js';
 
-const CONF = { numStatePartitions: 4, 'source.0': 'file:data/in', 'sink': 'console' };
+const CONF = { numStatePartitions: 4, 'source.0': 'file:data/in', sink: 'console' };
 
 function plan(batchId: number): OffsetEntry {
   return {
@@ -40,11 +40,14 @@ describe('checkpoint/metadata', () => {
     const { sink: _removed, ...rest } = CONF;
     const err = await sluiceErrorOf(() => openMetadata(tmp(), { ...rest, numStatePartitions: 8, extra: true }));
     expect(err.code).to.equal('CHECKPOINT_CONF_CHANGED');
-    expect(err.message).to.include(tmp())
+    expect(err.message)
+      .to.include(tmp())
       .and.include('extra was (not set) and is now true')
       .and.include('numStatePartitions was 4 and is now 8')
       .and.include('sink was "console" and is now (not set)');
-    expect(err.hint).to.match(/old values/).and.match(/new checkpoint directory/);
+    expect(err.hint)
+      .to.match(/old values/)
+      .and.match(/new checkpoint directory/);
   });
 
   it('treats a number and the same digits as a string as different', async () => {
@@ -123,7 +126,12 @@ describe('checkpoint/checkpoint', () => {
   describe('nextBatch', () => {
     it('starts at batch 0 on an empty checkpoint', async () => {
       const cp = await Checkpoint.open(dir(), CONF);
-      expect(await cp.nextBatch()).to.deep.equal({ rerun: false, batchId: 0, previousOffsets: null, previousCommit: null });
+      expect(await cp.nextBatch()).to.deep.equal({
+        rerun: false,
+        batchId: 0,
+        previousOffsets: null,
+        previousCommit: null,
+      });
     });
 
     it('re-runs batch 0 when it was planned but not committed', async () => {
@@ -137,7 +145,12 @@ describe('checkpoint/checkpoint', () => {
       for (let n = 0; n < 3; n++) await cp.offsets.add(n, plan(n));
       for (let n = 0; n < 2; n++) await cp.commits.add(n, commit(n));
       const restarted = await Checkpoint.open(dir(), CONF);
-      expect(await restarted.nextBatch()).to.deep.equal({ rerun: true, batchId: 2, offsets: plan(2), previousCommit: commit(1) });
+      expect(await restarted.nextBatch()).to.deep.equal({
+        rerun: true,
+        batchId: 2,
+        offsets: plan(2),
+        previousCommit: commit(1),
+      });
     });
 
     it('plans batch N+1 after a committed batch N', async () => {
@@ -146,7 +159,12 @@ describe('checkpoint/checkpoint', () => {
         await cp.offsets.add(n, plan(n));
         await cp.commits.add(n, commit(n));
       }
-      expect(await cp.nextBatch()).to.deep.equal({ rerun: false, batchId: 3, previousOffsets: plan(2), previousCommit: commit(2) });
+      expect(await cp.nextBatch()).to.deep.equal({
+        rerun: false,
+        batchId: 3,
+        previousOffsets: plan(2),
+        previousCommit: commit(2),
+      });
     });
 
     it('reports a commit without its plan', async () => {
@@ -204,7 +222,11 @@ describe('checkpoint/checkpoint', () => {
     it('retains at least one batch', async () => {
       const cp = await Checkpoint.open(dir(), CONF);
       let failed: unknown;
-      try { await cp.purge(0); } catch (err) { failed = err; }
+      try {
+        await cp.purge(0);
+      } catch (err) {
+        failed = err;
+      }
       expect(failed).to.be.instanceOf(RangeError);
     });
   });

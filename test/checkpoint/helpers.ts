@@ -7,8 +7,12 @@ import { SluiceError } from '../../lib/errors.js';
 /** A fresh temporary directory per test, removed after it. */
 export function useTmpDir(): () => string {
   let dir = '';
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-')); });
-  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   return () => dir;
 }
 

@@ -1,8 +1,12 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import {
-  readVersioned, readVersionedEntry, readVersionedRaw, writeVersioned, writeVersionedRaw,
+  readVersioned,
+  readVersionedEntry,
+  readVersionedRaw,
+  writeVersioned,
+  writeVersionedRaw,
 } from '../../lib/checkpoint/versioned-file.js';
 import { sluiceErrorOf, useTmpDir } from './helpers.js';
 
@@ -42,14 +46,19 @@ describe('checkpoint/versioned-file', () => {
       const err = await sluiceErrorOf(() => readVersioned(file()));
       expect(err.code).to.equal('CHECKPOINT_CORRUPT');
       expect(err.message).to.include(file()).and.match(reason);
-      expect(err.hint).to.match(/backup/).and.match(/delete/);
+      expect(err.hint)
+        .to.match(/backup/)
+        .and.match(/delete/);
     });
   }
 
   it('reports what the validator found wrong', async () => {
     await writeVersioned(file(), { batchId: 'seven' });
-    const err = await sluiceErrorOf(() => readVersioned(file(),
-      (b) => typeof (b as { batchId: unknown }).batchId === 'number' ? null : 'field "batchId" must be a number'));
+    const err = await sluiceErrorOf(() =>
+      readVersioned(file(), (b) =>
+        typeof (b as { batchId: unknown }).batchId === 'number' ? null : 'field "batchId" must be a number',
+      ),
+    );
     expect(err.code).to.equal('CHECKPOINT_CORRUPT');
     expect(err.message).to.equal(`checkpoint file ${file()} is corrupt: field "batchId" must be a number`);
   });

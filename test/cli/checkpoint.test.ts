@@ -1,12 +1,12 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { QueryCheckpointSummary, StateContents } from '../../lib/cli/checkpoint-inspector.js';
+import { expect } from 'chai';
 import { stateDir } from '../../lib/checkpoint/paths.js';
+import type { QueryCheckpointSummary, StateContents } from '../../lib/cli/checkpoint-inspector.js';
 import { readLastProgress } from '../../lib/cli/checkpoint-inspector.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
 
 const APP = fileURLToPath(new URL('./apps/user-totals.js', import.meta.url));
 
@@ -19,11 +19,14 @@ const PAYMENTS = [
 
 /** Every file below `dir` with its size and modification time, to show that inspecting changes nothing. */
 function tree(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).map((e) => {
-    const p = path.join(e.parentPath, e.name);
-    const st = fs.statSync(p);
-    return `${path.relative(dir, p)} ${e.isFile() ? st.size : 'dir'} ${st.mtimeMs}`;
-  }).sort();
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .map((e) => {
+      const p = path.join(e.parentPath, e.name);
+      const st = fs.statSync(p);
+      return `${path.relative(dir, p)} ${e.isFile() ? st.size : 'dir'} ${st.mtimeMs}`;
+    })
+    .sort();
 }
 
 function expectOneLineError(res: CliResult, code: number, pattern: RegExp): void {
@@ -44,8 +47,19 @@ describe('sluice checkpoint', function () {
     fs.writeFileSync(path.join(root, 'in', 'p0.jsonl'), PAYMENTS.map((p) => JSON.stringify(p)).join('\n') + '\n');
     ckpt = path.join(root, 'ckpt');
     progressLog = path.join(root, 'progress.jsonl');
-    const res = await runCli(['run', APP, '--source', `file:${path.join(root, 'in')}`, '--trigger', 'available-now',
-      '--checkpoint', ckpt, '--progress-log', progressLog, '--quiet']);
+    const res = await runCli([
+      'run',
+      APP,
+      '--source',
+      `file:${path.join(root, 'in')}`,
+      '--trigger',
+      'available-now',
+      '--checkpoint',
+      ckpt,
+      '--progress-log',
+      progressLog,
+      '--quiet',
+    ]);
     expect(res.code, res.stderr).to.equal(0);
   });
 
@@ -58,7 +72,12 @@ describe('sluice checkpoint', function () {
   }
 
   function progressOf(output: string): any[] {
-    return fs.readFileSync(progressLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((p) => p.output === output);
+    return fs
+      .readFileSync(progressLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((p) => p.output === output);
   }
 
   it('lists each query of an app checkpoint with its id, batches, watermark, offsets and state', async () => {
@@ -128,16 +147,48 @@ describe('sluice checkpoint', function () {
     expect(lines[0]).to.match(/^state of operator \d+ in query totals, version 1: 3 rows$/);
     expect(lines[1].split(/\s+/).filter(Boolean)).to.deep.equal(['partition', 'key', 'count', 'total']);
     const rows = lines.slice(2).map((l) => l.trim().split(/\s+/));
-    expect(rows.map((r) => r.slice(1))).to.deep.equal([['ann', '2', '11'], ['bob', '1', '2.5'], ['cy', '1', '7']]);
+    expect(rows.map((r) => r.slice(1))).to.deep.equal([
+      ['ann', '2', '11'],
+      ['bob', '1', '2.5'],
+      ['cy', '1', '7'],
+    ]);
   });
 
   it('finds an operator by name, filters by key, limits rows, and prints JSON', async () => {
-    const byName = await runCli(['checkpoint', ckpt, '--state', 'mapGroupsWithState', '--progress-log', progressLog, '--key', 'ann']);
+    const byName = await runCli([
+      'checkpoint',
+      ckpt,
+      '--state',
+      'mapGroupsWithState',
+      '--progress-log',
+      progressLog,
+      '--key',
+      'ann',
+    ]);
     expect(byName.code, byName.stderr).to.equal(0);
     expect(byName.stdout).to.match(/state of mapGroupsWithState#\d+ in query totals, version 1: 1 row\n/);
-    const limited = await runCli(['checkpoint', ckpt, '--query', 'totals', '--state', 'mapGroupsWithState', '--progress-log', progressLog, '--limit', '1']);
+    const limited = await runCli([
+      'checkpoint',
+      ckpt,
+      '--query',
+      'totals',
+      '--state',
+      'mapGroupsWithState',
+      '--progress-log',
+      progressLog,
+      '--limit',
+      '1',
+    ]);
     expect(limited.stdout).to.contain('3 rows, showing the first 1 (--limit)');
-    const contents: StateContents = await json([ckpt, '--query', 'minutes', '--state', 'windowAggregate', '--progress-log', progressLog]);
+    const contents: StateContents = await json([
+      ckpt,
+      '--query',
+      'minutes',
+      '--state',
+      'windowAggregate',
+      '--progress-log',
+      progressLog,
+    ]);
     expect(contents.matched).to.equal(1);
     expect(contents.internalRows).to.be.greaterThan(0);
     // The open window's key is its start, and its timeout is its end: when the watermark passes it, it is emitted.
@@ -150,7 +201,16 @@ describe('sluice checkpoint', function () {
     fs.writeFileSync(stale, 'partial');
     const before = tree(ckpt);
     await runCli(['checkpoint', ckpt]);
-    await runCli(['checkpoint', ckpt, '--query', 'totals', '--state', 'mapGroupsWithState', '--progress-log', progressLog]);
+    await runCli([
+      'checkpoint',
+      ckpt,
+      '--query',
+      'totals',
+      '--state',
+      'mapGroupsWithState',
+      '--progress-log',
+      progressLog,
+    ]);
     expect(tree(ckpt)).to.deep.equal(before);
     fs.rmSync(stale);
   });
@@ -194,7 +254,11 @@ describe('sluice checkpoint', function () {
       expect(res.code).to.equal(1);
       expect(res.stdout).to.contain(`problem: checkpoint file ${delta} is corrupt`);
       const state = await runCli(['checkpoint', path.join(copy, 'totals'), '--state', q.stateOperators[0].id]);
-      expectOneLineError(state, 1, new RegExp(`sluice: error: checkpoint file ${delta.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupt`));
+      expectOneLineError(
+        state,
+        1,
+        new RegExp(`sluice: error: checkpoint file ${delta.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupt`),
+      );
     });
 
     it('reports a missing metadata file', async () => {
@@ -208,32 +272,62 @@ describe('sluice checkpoint', function () {
 
   describe('errors', () => {
     it('a missing directory', async () => {
-      expectOneLineError(await runCli(['checkpoint', path.join(root, 'nope')]), 1, /^sluice: error: checkpoint directory .*nope does not exist \(give the directory/);
+      expectOneLineError(
+        await runCli(['checkpoint', path.join(root, 'nope')]),
+        1,
+        /^sluice: error: checkpoint directory .*nope does not exist \(give the directory/,
+      );
     });
 
     it('a directory that is not a checkpoint, and a file', async () => {
       expectOneLineError(await runCli(['checkpoint', path.join(root, 'in')]), 1, /is not a checkpoint directory/);
-      expectOneLineError(await runCli(['checkpoint', path.join(root, 'in', 'p0.jsonl')]), 1, /is a file, not a checkpoint directory/);
+      expectOneLineError(
+        await runCli(['checkpoint', path.join(root, 'in', 'p0.jsonl')]),
+        1,
+        /is a file, not a checkpoint directory/,
+      );
     });
 
     it('an unknown operator or query, a bad limit, an unknown flag, no directory', async () => {
-      expectOneLineError(await runCli(['checkpoint', ckpt, '--state', '99']), 1, /no query in .* has a stateful operator '99' \(the operators are minutes: \d+; totals: \d+\)/);
-      expectOneLineError(await runCli(['checkpoint', path.join(ckpt, 'totals'), '--state', '99']), 1, /query \. has no stateful operator '99' \(its operators are: \d+\)/);
-      expectOneLineError(await runCli(['checkpoint', ckpt, '--query', 'nope']), 1, /holds no query 'nope' \(its queries are: minutes, totals\)/);
-      expectOneLineError(await runCli(['checkpoint', ckpt, '--state', '1', '--limit', '-1']), 1, /--limit must be a whole number/);
+      expectOneLineError(
+        await runCli(['checkpoint', ckpt, '--state', '99']),
+        1,
+        /no query in .* has a stateful operator '99' \(the operators are minutes: \d+; totals: \d+\)/,
+      );
+      expectOneLineError(
+        await runCli(['checkpoint', path.join(ckpt, 'totals'), '--state', '99']),
+        1,
+        /query \. has no stateful operator '99' \(its operators are: \d+\)/,
+      );
+      expectOneLineError(
+        await runCli(['checkpoint', ckpt, '--query', 'nope']),
+        1,
+        /holds no query 'nope' \(its queries are: minutes, totals\)/,
+      );
+      expectOneLineError(
+        await runCli(['checkpoint', ckpt, '--state', '1', '--limit', '-1']),
+        1,
+        /--limit must be a whole number/,
+      );
       expectOneLineError(await runCli(['checkpoint', ckpt, '--jsn']), 2, /Unknown argument: jsn/);
       expectOneLineError(await runCli(['checkpoint']), 2, /Not enough non-option arguments/);
     });
 
     it('a progress log that does not exist', async () => {
-      expectOneLineError(await runCli(['checkpoint', ckpt, '--progress-log', path.join(root, 'none.jsonl')]), 1, /progress log .*none\.jsonl does not exist/);
+      expectOneLineError(
+        await runCli(['checkpoint', ckpt, '--progress-log', path.join(root, 'none.jsonl')]),
+        1,
+        /progress log .*none\.jsonl does not exist/,
+      );
     });
   });
 });
 
 describe('readLastProgress', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('finds the last line of a query across read chunks, skipping a torn last line and other queries', async () => {

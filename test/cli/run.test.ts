@@ -1,11 +1,11 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
 import { inspectCheckpoint } from '../../lib/cli/checkpoint-inspector.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
 import { RunningCli } from './running-cli.js';
 
 const TICKER = fileURLToPath(new URL('./apps/ticker.js', import.meta.url));
@@ -14,7 +14,13 @@ const USER_TOTALS = fileURLToPath(new URL('./apps/user-totals.js', import.meta.u
 function expectOneLineError(res: CliResult, code: number, pattern: RegExp): void {
   expect(res.code, res.stderr).to.equal(code);
   expect(res.stderr).to.match(pattern);
-  expect(res.stderr.trim().split('\n').filter((l) => l.startsWith('sluice: error:')), res.stderr).to.have.length(1);
+  expect(
+    res.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('sluice: error:')),
+    res.stderr,
+  ).to.have.length(1);
   expect(res.stderr).to.not.match(/^\s+at /m);
 }
 
@@ -22,14 +28,26 @@ describe('sluice run: stopping and failing', function () {
   this.timeout(90_000);
   let root: string;
   const running: RunningCli[] = [];
-  beforeEach(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-')); });
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  });
   afterEach(async () => {
     await Promise.all(running.splice(0).map((r) => r.dispose()));
     fs.rmSync(root, { recursive: true, force: true });
   });
 
   function ticker(...extra: string[]): RunningCli {
-    const r = new RunningCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=500', '--trigger', '100ms', '--checkpoint', path.join(root, 'ckpt'), ...extra]);
+    const r = new RunningCli([
+      'run',
+      TICKER,
+      '--source',
+      'rate:?rowsPerSecond=500',
+      '--trigger',
+      '100ms',
+      '--checkpoint',
+      path.join(root, 'ckpt'),
+      ...extra,
+    ]);
     running.push(r);
     return r;
   }
@@ -68,15 +86,43 @@ describe('sluice run: stopping and failing', function () {
     expect(r.stderr).to.contain('stopping after the current batch');
     expect(code, r.stderr).to.equal(130);
     expect(r.stderr).to.contain('SIGINT again, exiting without finishing the batch (it runs again on restart)');
-    const restarted = await runCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=500', '--trigger', 'once', '--checkpoint', path.join(root, 'ckpt'), '--quiet']);
+    const restarted = await runCli([
+      'run',
+      TICKER,
+      '--source',
+      'rate:?rowsPerSecond=500',
+      '--trigger',
+      'once',
+      '--checkpoint',
+      path.join(root, 'ckpt'),
+      '--quiet',
+    ]);
     expect(restarted.code, restarted.stderr).to.equal(0);
     for (const q of await inspectCheckpoint(path.join(root, 'ckpt'))) expect(q.pendingBatch, q.name).to.equal(null);
   });
 
   it('a failing query stops the whole run with a one-line reason and exit code 1', async () => {
-    const res = await runCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=500', '--trigger', '100ms', '--checkpoint', path.join(root, 'ckpt'), '--fail-at', '20'], { timeoutMs: 60_000 });
+    const res = await runCli(
+      [
+        'run',
+        TICKER,
+        '--source',
+        'rate:?rowsPerSecond=500',
+        '--trigger',
+        '100ms',
+        '--checkpoint',
+        path.join(root, 'ckpt'),
+        '--fail-at',
+        '20',
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect(res.signal, 'the run must end by itself').to.equal(null);
-    expectOneLineError(res, 1, /^sluice: error: user function of operator mapGroupsWithState#\d+ failed in batch \d+: bucket b\d reached \d+ ticks \(fix the function/m);
+    expectOneLineError(
+      res,
+      1,
+      /^sluice: error: user function of operator mapGroupsWithState#\d+ failed in batch \d+: bucket b\d reached \d+ ticks \(fix the function/m,
+    );
     const [buckets, seconds] = await inspectCheckpoint(path.join(root, 'ckpt'));
     expect(buckets.pendingBatch).to.not.equal(null);
     expect(seconds.pendingBatch).to.equal(null);
@@ -85,7 +131,16 @@ describe('sluice run: stopping and failing', function () {
   it('a run that reaches the end of its input (available-now) exits 0', async () => {
     fs.mkdirSync(path.join(root, 'in'));
     fs.writeFileSync(path.join(root, 'in', 'a.jsonl'), '{"ts":"2024-05-01T10:00:05Z","user":"ann","amount":10}\n');
-    const res = await runCli(['run', USER_TOTALS, '--source', `file:${path.join(root, 'in')}`, '--trigger', 'available-now', '--checkpoint', path.join(root, 'ckpt')]);
+    const res = await runCli([
+      'run',
+      USER_TOTALS,
+      '--source',
+      `file:${path.join(root, 'in')}`,
+      '--trigger',
+      'available-now',
+      '--checkpoint',
+      path.join(root, 'ckpt'),
+    ]);
     expect(res.code, res.stderr).to.equal(0);
     expect(res.stderr).to.match(/sluice: running user-totals \(totals, minutes\); stop with Ctrl-C/);
   });
@@ -94,13 +149,20 @@ describe('sluice run: stopping and failing', function () {
 describe('sluice run: bad flags', function () {
   this.timeout(60_000);
   let root: string;
-  before(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-')); });
+  before(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  const run = (...args: string[]): Promise<CliResult> => runCli(['run', ...args, '--checkpoint', path.join(root, `c-${Math.random().toString(36).slice(2)}`)]);
+  const run = (...args: string[]): Promise<CliResult> =>
+    runCli(['run', ...args, '--checkpoint', path.join(root, `c-${Math.random().toString(36).slice(2)}`)]);
 
   it('an unknown app, a missing app module, an app module that is not an app', async () => {
-    expectOneLineError(await run('no-such-app'), 1, /^sluice: error: no app named 'no-such-app' \(run one of: .*deposit-sessions/m);
+    expectOneLineError(
+      await run('no-such-app'),
+      1,
+      /^sluice: error: no app named 'no-such-app' \(run one of: .*deposit-sessions/m,
+    );
     expectOneLineError(await run('./missing-app.js'), 1, /app module \.\/missing-app\.js does not exist/);
     const notAnApp = path.join(root, 'not-an-app.mjs');
     fs.writeFileSync(notAnApp, 'export const x = 1;\n');
@@ -109,18 +171,38 @@ describe('sluice run: bad flags', function () {
   });
 
   it('a bad --trigger', async () => {
-    expectOneLineError(await run(TICKER, '--trigger', 'soon'), 1, /--trigger 'soon' is not an interval, once or available-now \(e\.g\. --trigger 1s/);
+    expectOneLineError(
+      await run(TICKER, '--trigger', 'soon'),
+      1,
+      /--trigger 'soon' is not an interval, once or available-now \(e\.g\. --trigger 1s/,
+    );
   });
 
   it('a bad sink or source URI, an unknown output name', async () => {
     expectOneLineError(await run(TICKER, '--sink', 'nowhere'), 1, /cannot read sink 'nowhere' \(write FORMAT:PATH/);
-    expectOneLineError(await run(TICKER, '--sink', 'blob:x'), 1, /unknown sink format 'blob' in 'blob:x' \(use one of: console/);
-    expectOneLineError(await run(TICKER, '--sink', 'nope=console:'), 1, /the app has no output named 'nope' \(its outputs are: buckets, seconds\)/);
-    expectOneLineError(await run(TICKER, '--source', 'bogus:x'), 1, /cannot read source 'bogus:x'.*unknown source type 'bogus'/);
+    expectOneLineError(
+      await run(TICKER, '--sink', 'blob:x'),
+      1,
+      /unknown sink format 'blob' in 'blob:x' \(use one of: console/,
+    );
+    expectOneLineError(
+      await run(TICKER, '--sink', 'nope=console:'),
+      1,
+      /the app has no output named 'nope' \(its outputs are: buckets, seconds\)/,
+    );
+    expectOneLineError(
+      await run(TICKER, '--source', 'bogus:x'),
+      1,
+      /cannot read source 'bogus:x'.*unknown source type 'bogus'/,
+    );
   });
 
   it('an unknown app option, and a bad option value', async () => {
-    expectOneLineError(await run(TICKER, '--colour', 'red'), 1, /app ticker has no option --colour \(its options are: --buckets, --fail-at, --slow-ms\)/);
+    expectOneLineError(
+      await run(TICKER, '--colour', 'red'),
+      1,
+      /app ticker has no option --colour \(its options are: --buckets, --fail-at, --slow-ms\)/,
+    );
     expectOneLineError(await run(TICKER, '--buckets', 'many'), 1, /--buckets must be a number, got 'many'/);
   });
 
@@ -130,7 +212,11 @@ describe('sluice run: bad flags', function () {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
     try {
-      expectOneLineError(await run(TICKER, '--ui', String(port)), 1, new RegExp(`cannot serve the UI on 127\\.0\\.0\\.1:${port}: the port is in use \\(choose another`));
+      expectOneLineError(
+        await run(TICKER, '--ui', String(port)),
+        1,
+        new RegExp(`cannot serve the UI on 127\\.0\\.0\\.1:${port}: the port is in use \\(choose another`),
+      );
     } finally {
       server.close();
     }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { CLI } from '../support/cli.js';
 
 /** A `sluice` child process that keeps running while a test watches and signals it. */
@@ -10,12 +10,25 @@ export class RunningCli {
   private readonly watchers: Array<() => void> = [];
 
   constructor(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (d) => { this.stdout += d; this.notify(); });
-    this.child.stderr!.on('data', (d) => { this.stderr += d; this.notify(); });
+    this.child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (d) => {
+      this.stdout += d;
+      this.notify();
+    });
+    this.child.stderr!.on('data', (d) => {
+      this.stderr += d;
+      this.notify();
+    });
     this.exited = new Promise((resolve, reject) => {
       this.child.on('error', reject);
-      this.child.on('close', (code, signal) => { this.notify(); resolve({ code, signal }); });
+      this.child.on('close', (code, signal) => {
+        this.notify();
+        resolve({ code, signal });
+      });
     });
   }
 
@@ -29,11 +42,15 @@ export class RunningCli {
     for (;;) {
       const m = this.stderr.match(pattern);
       if (m) return m;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`sluice exited before printing ${pattern}:\n${this.stderr}`);
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(`sluice exited before printing ${pattern}:\n${this.stderr}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} in:\n${this.stderr}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 200);
-        this.watchers.push(() => { clearTimeout(t); resolve(); });
+        this.watchers.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
       });
     }
   }

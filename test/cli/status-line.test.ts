@@ -1,13 +1,17 @@
-import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  progressLine, progressReporter, querySummary, statusLine, type SharedStream,
-} from '../../lib/cli/status-line.js';
+import { expect } from 'chai';
 import { MalformedTally, malformedPolicyOf } from '../../lib/cli/malformed-summary.js';
+import {
+  progressLine,
+  progressReporter,
+  querySummary,
+  type SharedStream,
+  statusLine,
+} from '../../lib/cli/status-line.js';
 import type { QueryProgress, SourceProgress } from '../../lib/exec/progress.js';
 import { CLI } from '../support/cli.js';
 
@@ -16,13 +20,28 @@ const CLEAR = '\r\x1b[2K';
 function progress(over: Partial<QueryProgress> & { state?: number[] } = {}): QueryProgress {
   const { state, ...rest } = over;
   return {
-    id: 'q', runId: 'r', name: null, timestamp: '2024-05-01T10:00:00.000Z', batchId: 3,
-    numInputRows: 1200, inputRowsPerSecond: 1234.5, processedRowsPerSecond: 56789,
+    id: 'q',
+    runId: 'r',
+    name: null,
+    timestamp: '2024-05-01T10:00:00.000Z',
+    batchId: 3,
+    numInputRows: 1200,
+    inputRowsPerSecond: 1234.5,
+    processedRowsPerSecond: 56789,
     durationMs: { latestOffset: 1, walCommit: 1, addBatch: 10, commit: 2, triggerExecution: 21 },
     eventTime: { watermark: '2024-05-01T09:59:50.000Z' },
     stateOperators: (state ?? [700, 41]).map((n, i) => ({
-      operatorName: `op#${i}`, numRowsTotal: n, numRowsUpdated: 0, numRowsRemoved: 0, numKeysTimedOut: 0, numRowsDroppedByWatermark: 0,
-      numLateRows: 0, memoryUsedBytes: 0, commitTimeMs: 0, stateLoadTimeMs: 0, numShufflePartitions: 4,
+      operatorName: `op#${i}`,
+      numRowsTotal: n,
+      numRowsUpdated: 0,
+      numRowsRemoved: 0,
+      numKeysTimedOut: 0,
+      numRowsDroppedByWatermark: 0,
+      numLateRows: 0,
+      memoryUsedBytes: 0,
+      commitTimeMs: 0,
+      stateLoadTimeMs: 0,
+      numShufflePartitions: 4,
     })),
     sources: [],
     sink: { description: 'noop', numOutputRows: 17 },
@@ -31,15 +50,28 @@ function progress(over: Partial<QueryProgress> & { state?: number[] } = {}): Que
 }
 
 function source(numMalformedRows: number, description = 'FileSource[in]'): SourceProgress {
-  return { description, startOffset: null, endOffset: { files: 1 }, numInputRows: 10, numMalformedRows, inputRowsPerSecond: 1, processedRowsPerSecond: 1 };
+  return {
+    description,
+    startOffset: null,
+    endOffset: { files: 1 },
+    numInputRows: 10,
+    numMalformedRows,
+    inputRowsPerSecond: 1,
+    processedRowsPerSecond: 1,
+  };
 }
 
 class FakeTerminal {
   chunks: string[] = [];
   isTTY = true;
   columns = 200;
-  write(s: string): boolean { this.chunks.push(s); return true; }
-  get text(): string { return this.chunks.join(''); }
+  write(s: string): boolean {
+    this.chunks.push(s);
+    return true;
+  }
+  get text(): string {
+    return this.chunks.join('');
+  }
   /** What a terminal shows: each CLEAR erases the current line. */
   get screen(): string[] {
     const lines: string[] = [''];
@@ -54,14 +86,26 @@ class FakeTerminal {
 
 describe('status line', () => {
   it('summarises a query: batch, input and processing rate, watermark, state rows', () => {
-    expect(querySummary('totals', progress())).to.equal('totals #3 in 1.23k/s proc 56.8k/s wm 2024-05-01 09:59:50 state 741');
-    expect(querySummary('out', progress({ stateOperators: [], eventTime: { watermark: '1970-01-01T00:00:00.000Z' }, inputRowsPerSecond: 3.25 })))
-      .to.equal('out #3 in 3.3/s proc 56.8k/s');
+    expect(querySummary('totals', progress())).to.equal(
+      'totals #3 in 1.23k/s proc 56.8k/s wm 2024-05-01 09:59:50 state 741',
+    );
+    expect(
+      querySummary(
+        'out',
+        progress({
+          stateOperators: [],
+          eventTime: { watermark: '1970-01-01T00:00:00.000Z' },
+          inputRowsPerSecond: 3.25,
+        }),
+      ),
+    ).to.equal('out #3 in 3.3/s proc 56.8k/s');
   });
 
   it('lists every query, those without a batch as waiting, and fits the terminal width', () => {
     const latest = new Map([['a', progress()]]);
-    expect(statusLine(['a', 'b'], latest, 83_000, 200)).to.equal(`01:23 │ ${querySummary('a', progress())} │ b waiting for the first batch`);
+    expect(statusLine(['a', 'b'], latest, 83_000, 200)).to.equal(
+      `01:23 │ ${querySummary('a', progress())} │ b waiting for the first batch`,
+    );
     const narrow = statusLine(['a', 'b'], latest, 3_723_000, 40);
     expect(narrow).to.have.length(39);
     expect(narrow.startsWith('1:02:03 │ a #3')).to.equal(true);
@@ -95,7 +139,9 @@ describe('status line', () => {
     let now = 1_000_000;
     const r = progressReporter(out, { tickMs: 0, now: () => now });
     r.expect(['totals', 'minutes']);
-    expect(out.screen).to.deep.equal(['00:00 │ totals waiting for the first batch │ minutes waiting for the first batch']);
+    expect(out.screen).to.deep.equal([
+      '00:00 │ totals waiting for the first batch │ minutes waiting for the first batch',
+    ]);
     now += 5000;
     r.progress('totals', progress({ batchId: 1 }));
     r.progress('totals', progress({ batchId: 2 }));
@@ -114,7 +160,11 @@ describe('status line', () => {
   it('steps around output on the same terminal (the console sink on stdout) and restores it on close', () => {
     const out = new FakeTerminal();
     const shown: string[] = [];
-    const original = function (this: unknown, chunk: string): boolean { shown.push(chunk); out.chunks.push(chunk); return true; };
+    const original = function (this: unknown, chunk: string): boolean {
+      shown.push(chunk);
+      out.chunks.push(chunk);
+      return true;
+    };
     const stdout: SharedStream = { isTTY: true, write: original };
     const r = progressReporter(out, { tickMs: 0, shared: stdout });
     r.progress('q', progress());
@@ -128,13 +178,16 @@ describe('status line', () => {
   });
 
   it('mentions malformed rows in the batch line only when there are some', () => {
-    expect(progressLine('totals', progress({ sources: [source(2), source(1, 'SocketSource[h:1]')] })))
-      .to.match(/^\[totals\] batch 3: 1200 rows in, 17 out, .*, state rows 741, 3 malformed$/);
+    expect(progressLine('totals', progress({ sources: [source(2), source(1, 'SocketSource[h:1]')] }))).to.match(
+      /^\[totals\] batch 3: 1200 rows in, 17 out, .*, state rows 741, 3 malformed$/,
+    );
     expect(progressLine('totals', progress({ sources: [source(0)] }))).to.not.contain('malformed');
   });
 
-  it('the live line shows each query\'s malformed rows so far, not only the last batch\'s', () => {
-    expect(querySummary('out', progress({ stateOperators: [] }), 1234)).to.equal('out #3 in 1.23k/s proc 56.8k/s 1,234 malformed wm 2024-05-01 09:59:50');
+  it("the live line shows each query's malformed rows so far, not only the last batch's", () => {
+    expect(querySummary('out', progress({ stateOperators: [] }), 1234)).to.equal(
+      'out #3 in 1.23k/s proc 56.8k/s 1,234 malformed wm 2024-05-01 09:59:50',
+    );
     const out = new FakeTerminal();
     const r = progressReporter(out, { tickMs: 0, now: () => 0 });
     r.progress('a', progress({ batchId: 0, sources: [source(2)] }));
@@ -166,13 +219,32 @@ describe('malformed rows at the end of a run', () => {
   it('reads the policy from the input URI, case-insensitively; sources without malformed records have none', () => {
     expect(malformedPolicyOf('file:in?format=json&schema=x%20LONG')).to.deep.equal({ mode: 'PERMISSIVE' });
     expect(malformedPolicyOf('file:in?MODE=dropmalformed')).to.deep.equal({ mode: 'DROPMALFORMED' });
-    expect(malformedPolicyOf('socket://h:1?format=json&badRecordsPath=/tmp/bad')).to.deep.equal({ mode: 'PERMISSIVE', badRecordsPath: '/tmp/bad' });
-    expect(malformedPolicyOf('kafka://h:1/t?valueFormat=json&mode=DROPMALFORMED')).to.deep.equal({ mode: 'DROPMALFORMED' });
-    expect(malformedPolicyOf('file:in?schema=x%20LONG,%20_corrupt_record%20STRING')).to.deep.equal({ mode: 'PERMISSIVE', corruptColumn: '_corrupt_record' });
-    expect(malformedPolicyOf(`file:in?columnNameOfCorruptRecord=bad&schema=${encodeURIComponent('{"x":"long","bad":"string"}')}`))
-      .to.deep.equal({ mode: 'PERMISSIVE', corruptColumn: 'bad' });
-    expect(malformedPolicyOf('file:in?schema=x%20LONG,%20_corrupt_record%20LONG')).to.deep.equal({ mode: 'PERMISSIVE' });
-    for (const uri of ['rate:?rowsPerSecond=1', 'nexmark:?events=10', 'file:in?format=text', 'socket://h:1', 'kafka://h:1/t']) {
+    expect(malformedPolicyOf('socket://h:1?format=json&badRecordsPath=/tmp/bad')).to.deep.equal({
+      mode: 'PERMISSIVE',
+      badRecordsPath: '/tmp/bad',
+    });
+    expect(malformedPolicyOf('kafka://h:1/t?valueFormat=json&mode=DROPMALFORMED')).to.deep.equal({
+      mode: 'DROPMALFORMED',
+    });
+    expect(malformedPolicyOf('file:in?schema=x%20LONG,%20_corrupt_record%20STRING')).to.deep.equal({
+      mode: 'PERMISSIVE',
+      corruptColumn: '_corrupt_record',
+    });
+    expect(
+      malformedPolicyOf(
+        `file:in?columnNameOfCorruptRecord=bad&schema=${encodeURIComponent('{"x":"long","bad":"string"}')}`,
+      ),
+    ).to.deep.equal({ mode: 'PERMISSIVE', corruptColumn: 'bad' });
+    expect(malformedPolicyOf('file:in?schema=x%20LONG,%20_corrupt_record%20LONG')).to.deep.equal({
+      mode: 'PERMISSIVE',
+    });
+    for (const uri of [
+      'rate:?rowsPerSecond=1',
+      'nexmark:?events=10',
+      'file:in?format=text',
+      'socket://h:1',
+      'kafka://h:1/t',
+    ]) {
       expect(malformedPolicyOf(uri), uri).to.equal(null);
     }
   });
@@ -191,19 +263,29 @@ describe('malformed rows at the end of a run', () => {
   it('names the count, what the mode did with the rows and how to see them or stop', () => {
     const tally = new MalformedTally();
     tally.add('q', batch(source(3)));
-    expect(tally.summary({ in: 'file:in?format=json' })).to.equal('sluice: 3 malformed input rows kept with null for the values that did not convert ' +
-      '(mode PERMISSIVE); to see them add ?badRecordsPath=DIR to the source (keeps them with the reason) or a _corrupt_record STRING column ' +
-      'to the schema (keeps their text), or add ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first');
-    expect(tally.summary({ in: 'file:in?schema=x%20LONG,%20_corrupt_record%20STRING' })).to.equal('sluice: 3 malformed input rows kept with ' +
-      'null for the values that did not convert and their text in _corrupt_record (mode PERMISSIVE); add ?badRecordsPath=DIR to the source ' +
-      'to set them aside with the reason instead, ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first');
-    expect(tally.summary({ in: 'file:in?mode=DROPMALFORMED' })).to.equal('sluice: 3 malformed input rows dropped (mode DROPMALFORMED); ' +
-      'add ?badRecordsPath=DIR to the source to keep them with the reason, or ?mode=FAILFAST to stop at the first');
-    expect(tally.summary({ in: 'file:in?badRecordsPath=/data/bad' })).to.equal('sluice: 3 malformed input rows set aside in badRecordsPath ' +
-      '/data/bad (a file per batch, with the line and the reason); add ?mode=FAILFAST to the source to stop at the first instead');
-    expect(tally.summary({ a: 'file:a', b: 'file:b?mode=DROPMALFORMED', c: 'rate:' })).to.equal('sluice: 3 malformed input rows ' +
-      '(input a: mode PERMISSIVE; input b: mode DROPMALFORMED); ?badRecordsPath=DIR keeps them with the reason, ?mode=DROPMALFORMED drops them, ' +
-      '?mode=FAILFAST stops at the first');
+    expect(tally.summary({ in: 'file:in?format=json' })).to.equal(
+      'sluice: 3 malformed input rows kept with null for the values that did not convert ' +
+        '(mode PERMISSIVE); to see them add ?badRecordsPath=DIR to the source (keeps them with the reason) or a _corrupt_record STRING column ' +
+        'to the schema (keeps their text), or add ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first',
+    );
+    expect(tally.summary({ in: 'file:in?schema=x%20LONG,%20_corrupt_record%20STRING' })).to.equal(
+      'sluice: 3 malformed input rows kept with ' +
+        'null for the values that did not convert and their text in _corrupt_record (mode PERMISSIVE); add ?badRecordsPath=DIR to the source ' +
+        'to set them aside with the reason instead, ?mode=DROPMALFORMED to drop them or ?mode=FAILFAST to stop at the first',
+    );
+    expect(tally.summary({ in: 'file:in?mode=DROPMALFORMED' })).to.equal(
+      'sluice: 3 malformed input rows dropped (mode DROPMALFORMED); ' +
+        'add ?badRecordsPath=DIR to the source to keep them with the reason, or ?mode=FAILFAST to stop at the first',
+    );
+    expect(tally.summary({ in: 'file:in?badRecordsPath=/data/bad' })).to.equal(
+      'sluice: 3 malformed input rows set aside in badRecordsPath ' +
+        '/data/bad (a file per batch, with the line and the reason); add ?mode=FAILFAST to the source to stop at the first instead',
+    );
+    expect(tally.summary({ a: 'file:a', b: 'file:b?mode=DROPMALFORMED', c: 'rate:' })).to.equal(
+      'sluice: 3 malformed input rows ' +
+        '(input a: mode PERMISSIVE; input b: mode DROPMALFORMED); ?badRecordsPath=DIR keeps them with the reason, ?mode=DROPMALFORMED drops them, ' +
+        '?mode=FAILFAST stops at the first',
+    );
     const one = new MalformedTally();
     one.add('q', batch(source(1)));
     expect(one.summary({ in: 'file:in?mode=DROPMALFORMED' })).to.match(/^sluice: 1 malformed input row dropped/);
@@ -226,8 +308,12 @@ describe('sluice run progress on stderr', function () {
       const [cmd, ...args] = argv;
       const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '200' } });
       let output = '';
-      child.stdout.on('data', (d) => { output += d; });
-      child.stderr.on('data', (d) => { output += d; });
+      child.stdout.on('data', (d) => {
+        output += d;
+      });
+      child.stderr.on('data', (d) => {
+        output += d;
+      });
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, output }));
     });
@@ -237,7 +323,9 @@ describe('sluice run progress on stderr', function () {
     const args = ['run', APP, '--source', `file:${path.join(root, 'in')}`, '--trigger', 'available-now'];
     const piped = await run([process.execPath, CLI, ...args, '--checkpoint', path.join(root, 'c1')]);
     expect(piped.code, piped.output).to.equal(0);
-    expect(piped.output).to.match(/^\[totals\] batch 0: 1 rows in, 1 out, \d+ rows\/s, \d+ ms, watermark 1970-01-01T00:00:00.000Z, state rows 1$/m);
+    expect(piped.output).to.match(
+      /^\[totals\] batch 0: 1 rows in, 1 out, \d+ rows\/s, \d+ ms, watermark 1970-01-01T00:00:00.000Z, state rows 1$/m,
+    );
     expect(piped.output).to.not.contain(CLEAR);
     // script(1) gives the command a pseudo-terminal, as an interactive shell would.
     const cmd = [process.execPath, CLI, ...args, '--checkpoint', path.join(root, 'c2')].map((a) => `'${a}'`).join(' ');
@@ -251,21 +339,45 @@ describe('sluice run progress on stderr', function () {
   it('counts rows whose values did not convert in the batch lines and ends with a line saying how many and how to see them', async () => {
     const input = path.join(root, 'bad');
     fs.mkdirSync(input);
-    fs.writeFileSync(path.join(input, 'a.jsonl'), '{"ts":"2024-05-01T10:00:05Z","user":"ann","amount":10}\n' +
-      '{"ts":"2024-05-01T10:00:06Z","user":"bob","amount":"lots"}\n{"ts":"soon","user":"cy","amount":1}\n');
+    fs.writeFileSync(
+      path.join(input, 'a.jsonl'),
+      '{"ts":"2024-05-01T10:00:05Z","user":"ann","amount":10}\n' +
+        '{"ts":"2024-05-01T10:00:06Z","user":"bob","amount":"lots"}\n{"ts":"soon","user":"cy","amount":1}\n',
+    );
     const base = ['run', APP, '--trigger', 'available-now'];
-    const piped = await run([process.execPath, CLI, ...base, '--source', `file:${input}`, '--checkpoint', path.join(root, 'c3')]);
+    const piped = await run([
+      process.execPath,
+      CLI,
+      ...base,
+      '--source',
+      `file:${input}`,
+      '--checkpoint',
+      path.join(root, 'c3'),
+    ]);
     expect(piped.code, piped.output).to.equal(0);
     expect(piped.output).to.match(/^\[totals\] batch 0: 3 rows in, 3 out, .*, state rows 3, 2 malformed$/m);
     expect(piped.output).to.match(/^\[minutes\] batch 0: 3 rows in, .*, 2 malformed$/m);
     const last = piped.output.trim().split('\n').at(-1);
     // Both queries read the same two rows: the run lost 2 values, not 4.
-    expect(last).to.match(/^sluice: 2 malformed input rows kept with null for the values that did not convert \(mode PERMISSIVE\); to see them add \?badRecordsPath=DIR/);
+    expect(last).to.match(
+      /^sluice: 2 malformed input rows kept with null for the values that did not convert \(mode PERMISSIVE\); to see them add \?badRecordsPath=DIR/,
+    );
     expect(last).to.contain('a _corrupt_record STRING column to the schema');
 
-    const quiet = await run([process.execPath, CLI, ...base, '--source', `file:${input}?mode=DROPMALFORMED`, '--checkpoint', path.join(root, 'c4'), '--quiet']);
+    const quiet = await run([
+      process.execPath,
+      CLI,
+      ...base,
+      '--source',
+      `file:${input}?mode=DROPMALFORMED`,
+      '--checkpoint',
+      path.join(root, 'c4'),
+      '--quiet',
+    ]);
     expect(quiet.code, quiet.output).to.equal(0);
-    expect(quiet.output.trim()).to.equal('sluice: 2 malformed input rows dropped (mode DROPMALFORMED); add ?badRecordsPath=DIR to the source ' +
-      'to keep them with the reason, or ?mode=FAILFAST to stop at the first');
+    expect(quiet.output.trim()).to.equal(
+      'sluice: 2 malformed input rows dropped (mode DROPMALFORMED); add ?badRecordsPath=DIR to the source ' +
+        'to keep them with the reason, or ?mode=FAILFAST to stop at the first',
+    );
   });
 });

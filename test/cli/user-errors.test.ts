@@ -1,10 +1,10 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SluiceError, pathError } from '../../lib/errors.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { expect } from 'chai';
+import { pathError, SluiceError } from '../../lib/errors.js';
+import { type CliResult, runCli } from '../support/cli.js';
 import { RunningCli } from './running-cli.js';
 
 /** The test apps of run.test.ts: user-totals has outputs totals and minutes, ticker has buckets and seconds. */
@@ -16,7 +16,10 @@ const DEFINE_APP = new URL('../../lib/app/app.js', import.meta.url).href;
 function expectOneLineError(res: CliResult, code: number, pattern: RegExp): void {
   expect(res.code, res.stderr).to.equal(code);
   expect(res.stderr).to.match(pattern);
-  expect(res.stderr.split('\n').filter((l) => l.startsWith('sluice: error:')), res.stderr).to.have.length(1);
+  expect(
+    res.stderr.split('\n').filter((l) => l.startsWith('sluice: error:')),
+    res.stderr,
+  ).to.have.length(1);
   expect(res.stderr).to.not.match(/^\s+at /m);
   expect(res.stderr).to.not.contain('internal error');
 }
@@ -48,39 +51,69 @@ describe('sluice: user mistakes get a one-line error naming the fix', function (
     }
 
     it('a directory instead of the module', async () => {
-      expectOneLineError(await runCli(['run', root]), 1, /app module .* is a directory \(give the compiled \.js file of the app/);
+      expectOneLineError(
+        await runCli(['run', root]),
+        1,
+        /app module .* is a directory \(give the compiled \.js file of the app/,
+      );
     });
 
     it('a module that does not parse, or is not JavaScript', async () => {
       const file = appModule('broken.mjs', 'export default defineApp({ name: "x",\n');
-      expectOneLineError(await runCli(['run', file]), 1,
-        new RegExp(`app module .*broken\\.mjs failed to load: SyntaxError: .*\`node --check ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\` shows where`));
+      expectOneLineError(
+        await runCli(['run', file]),
+        1,
+        new RegExp(
+          `app module .*broken\\.mjs failed to load: SyntaxError: .*\`node --check ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\` shows where`,
+        ),
+      );
     });
 
     it('a module whose top-level code throws, or that imports a missing package', async () => {
       const throws = appModule('throws.mjs', 'const config = undefined;\nexport default config.app;\n');
-      expectOneLineError(await runCli(['run', throws]), 1,
-        /app module .*throws\.mjs failed to load: TypeError: Cannot read properties of undefined \(reading 'app'\) \(at .*throws\.mjs:2:\d+\) \(fix the module/);
+      expectOneLineError(
+        await runCli(['run', throws]),
+        1,
+        /app module .*throws\.mjs failed to load: TypeError: Cannot read properties of undefined \(reading 'app'\) \(at .*throws\.mjs:2:\d+\) \(fix the module/,
+      );
       const imports = appModule('imports.mjs', 'import x from "no-such-package-sluice";\nexport default x;\n');
-      expectOneLineError(await runCli(['run', imports]), 1, /failed to load: Cannot find package 'no-such-package-sluice'.*\(install what it imports, or fix the import path\)/);
+      expectOneLineError(
+        await runCli(['run', imports]),
+        1,
+        /failed to load: Cannot find package 'no-such-package-sluice'.*\(install what it imports, or fix the import path\)/,
+      );
     });
 
     it('an app whose build() throws names the app, the error and where in the module', async () => {
-      const file = appModule('build-throws.mjs', `import { defineApp } from '${DEFINE_APP}';
+      const file = appModule(
+        'build-throws.mjs',
+        `import { defineApp } from '${DEFINE_APP}';
 export default defineApp({
   name: 'build-throws', description: 'test', inputs: {}, outputs: { out: { default: 'noop:', outputMode: 'append' } },
   build: ({ options }) => { throw new Error('threshold ' + options.min + ' is not configured'); },
 });
-`);
-      expectOneLineError(await runCli(['run', file, '--checkpoint', path.join(root, 'ckpt')]), 1,
-        /^sluice: error: app build-throws failed while defining its queries: threshold undefined is not configured \(at .*build-throws\.mjs:4:\d+\) \(fix build\(\)/m);
+`,
+      );
+      expectOneLineError(
+        await runCli(['run', file, '--checkpoint', path.join(root, 'ckpt')]),
+        1,
+        /^sluice: error: app build-throws failed while defining its queries: threshold undefined is not configured \(at .*build-throws\.mjs:4:\d+\) \(fix build\(\)/m,
+      );
     });
   });
 
   describe('flags', () => {
     it('--threads, --state-partitions and --ui quote the value given, not NaN', async () => {
-      expectOneLineError(await userTotals('--threads', 'two'), 1, /--threads must be an integer from 0 to 64, got two \(use 0 to run in-process/);
-      expectOneLineError(await userTotals('--state-partitions', 'x'), 1, /--state-partitions must be an integer from 1 to 4096, got x/);
+      expectOneLineError(
+        await userTotals('--threads', 'two'),
+        1,
+        /--threads must be an integer from 0 to 64, got two \(use 0 to run in-process/,
+      );
+      expectOneLineError(
+        await userTotals('--state-partitions', 'x'),
+        1,
+        /--state-partitions must be an integer from 1 to 4096, got x/,
+      );
       expectOneLineError(await userTotals('--ui', 'auto'), 1, /--ui must be a port number from 0 to 65535, got auto/);
     });
 
@@ -97,7 +130,16 @@ export default defineApp({
     });
 
     it('sluice gen refuses an unknown option instead of ignoring it', async () => {
-      const res = await runCli(['gen', 'clickstream', '--count', '5', '--user', '3', '--to', `file:${path.join(root, 'clicks.jsonl')}`]);
+      const res = await runCli([
+        'gen',
+        'clickstream',
+        '--count',
+        '5',
+        '--user',
+        '3',
+        '--to',
+        `file:${path.join(root, 'clicks.jsonl')}`,
+      ]);
       expect(res.code, res.stderr).to.equal(2);
       expect(res.stderr).to.match(/^sluice: error: Unknown argument: user/m);
       expect(fs.existsSync(path.join(root, 'clicks.jsonl'))).to.equal(false);
@@ -106,52 +148,102 @@ export default defineApp({
     it('sluice gen says it retries while a Kafka broker cannot be reached', async () => {
       const r = new RunningCli(['gen', 'clickstream', '--count', '5', '--to', 'kafka://127.0.0.1:1/clicks']);
       running.push(r);
-      await r.waitForStderr(/sluice gen: Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/, 10_000);
+      await r.waitForStderr(
+        /sluice gen: Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/,
+        10_000,
+      );
     });
   });
 
   it('sluice run says it retries while the Kafka broker of a source or a sink cannot be reached', async () => {
-    const source = new RunningCli(['run', USER_TOTALS, '--source', 'kafka://127.0.0.1:1/payments', '--checkpoint', path.join(root, 'ck-source')]);
+    const source = new RunningCli([
+      'run',
+      USER_TOTALS,
+      '--source',
+      'kafka://127.0.0.1:1/payments',
+      '--checkpoint',
+      path.join(root, 'ck-source'),
+    ]);
     running.push(source);
-    await source.waitForStderr(/^sluice: source Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/m, 10_000);
-    const sink = new RunningCli(['run', USER_TOTALS, '--source', `file:${input}`, '--sink', 'totals=kafka://127.0.0.1:1/totals',
-      '--checkpoint', path.join(root, 'ck-sink')]);
+    await source.waitForStderr(
+      /^sluice: source Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/m,
+      10_000,
+    );
+    const sink = new RunningCli([
+      'run',
+      USER_TOTALS,
+      '--source',
+      `file:${input}`,
+      '--sink',
+      'totals=kafka://127.0.0.1:1/totals',
+      '--checkpoint',
+      path.join(root, 'ck-sink'),
+    ]);
     running.push(sink);
-    await sink.waitForStderr(/^sluice: sink Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/m, 10_000);
+    await sink.waitForStderr(
+      /^sluice: sink Kafka connect to 127\.0\.0\.1:1 failed \(.*ECONNREFUSED.*\); retrying in [\d.]+ s \(attempt 2\)/m,
+      10_000,
+    );
   });
 
   it('a run that reads nothing says so instead of ending without a word', async () => {
     const ckpt = path.join(root, 'ckpt');
-    const run = (source: string) => runCli(['run', USER_TOTALS, '--source', `file:${source}`, '--trigger', 'available-now', '--checkpoint', ckpt]);
+    const run = (source: string) =>
+      runCli(['run', USER_TOTALS, '--source', `file:${source}`, '--trigger', 'available-now', '--checkpoint', ckpt]);
     const first = await run(input);
     expect(first.code, first.stderr).to.equal(0);
     expect(first.stderr).to.not.contain('no new input');
     const again = await run(input);
     expect(again.code, again.stderr).to.equal(0);
-    expect(again.stderr).to.contain(`sluice: no new input: 0 rows read (check --source; the checkpoint ${ckpt} remembers what earlier runs read)`);
+    expect(again.stderr).to.contain(
+      `sluice: no new input: 0 rows read (check --source; the checkpoint ${ckpt} remembers what earlier runs read)`,
+    );
   });
 
   describe('paths that cannot be written', () => {
     it('a progress log in a directory that does not exist', async () => {
       const log = path.join(root, 'logs', 'progress.jsonl');
-      expectOneLineError(await userTotals('--checkpoint', path.join(root, 'ckpt'), '--progress-log', log), 1,
-        new RegExp(`cannot open the progress log ${log}: a parent directory does not exist .*\\(create the directory first`));
+      expectOneLineError(
+        await userTotals('--checkpoint', path.join(root, 'ckpt'), '--progress-log', log),
+        1,
+        new RegExp(
+          `cannot open the progress log ${log}: a parent directory does not exist .*\\(create the directory first`,
+        ),
+      );
     });
 
     it('a file sink whose directory is a file', async () => {
       const file = path.join(root, 'taken');
       fs.writeFileSync(file, 'x');
-      expectOneLineError(await userTotals('--checkpoint', path.join(root, 'ckpt'), '--sink', `totals=file:${file}`), 1,
-        new RegExp(`cannot write to the output directory ${file}: a file is in the way where a directory is needed .*\\(give a directory path`));
+      expectOneLineError(
+        await userTotals('--checkpoint', path.join(root, 'ckpt'), '--sink', `totals=file:${file}`),
+        1,
+        new RegExp(
+          `cannot write to the output directory ${file}: a file is in the way where a directory is needed .*\\(give a directory path`,
+        ),
+      );
     });
 
     it('a badRecordsPath that is a file', async () => {
       fs.appendFileSync(path.join(input, 'a.jsonl'), '{not json\n');
       const file = path.join(root, 'taken');
       fs.writeFileSync(file, 'x');
-      const res = await runCli(['run', USER_TOTALS, '--source', `file:${input}?badRecordsPath=${file}`, '--trigger', 'available-now', '--quiet',
-        '--checkpoint', path.join(root, 'ckpt')]);
-      expectOneLineError(res, 1, new RegExp(`cannot write rejected records to badRecordsPath ${file}: a file is in the way`));
+      const res = await runCli([
+        'run',
+        USER_TOTALS,
+        '--source',
+        `file:${input}?badRecordsPath=${file}`,
+        '--trigger',
+        'available-now',
+        '--quiet',
+        '--checkpoint',
+        path.join(root, 'ckpt'),
+      ]);
+      expectOneLineError(
+        res,
+        1,
+        new RegExp(`cannot write rejected records to badRecordsPath ${file}: a file is in the way`),
+      );
     });
   });
 
@@ -160,10 +252,26 @@ export default defineApp({
       const out = path.join(root, 'out');
       const ckpt = path.join(root, 'ckpt');
       // The totals output reads user and amount; the minutes output also needs ts, which this schema lacks.
-      const res = await runCli(['run', USER_TOTALS, '--source', `file:${input}?schema=user STRING, amount DOUBLE`,
-        '--sink', `totals=file:${path.join(out, 'totals')}`, '--checkpoint', ckpt, '--trigger', 'available-now', '--quiet']);
+      const res = await runCli([
+        'run',
+        USER_TOTALS,
+        '--source',
+        `file:${input}?schema=user STRING, amount DOUBLE`,
+        '--sink',
+        `totals=file:${path.join(out, 'totals')}`,
+        '--checkpoint',
+        ckpt,
+        '--trigger',
+        'available-now',
+        '--quiet',
+      ]);
       expectOneLineError(res, 1, /withWatermark column 'ts' does not exist/);
-      const written = fs.existsSync(out) ? fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.jsonl')) : [];
+      const written = fs.existsSync(out)
+        ? fs
+            .readdirSync(out, { recursive: true })
+            .map(String)
+            .filter((f) => f.endsWith('.jsonl'))
+        : [];
       expect(written).to.deep.equal([]);
       expect(fs.existsSync(path.join(ckpt, 'totals', 'offsets', '0'))).to.equal(false);
     });
@@ -173,10 +281,31 @@ export default defineApp({
     it('refuses the checkpoint directory of another app, and one query of it', async () => {
       const ckpt = path.join(root, 'ckpt');
       expect((await userTotals('--checkpoint', ckpt)).code).to.equal(0);
-      const ticker = (dir: string) => runCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=10', '--trigger', 'once', '--quiet', '--checkpoint', dir]);
-      expectOneLineError(await ticker(ckpt), 1,
-        new RegExp(`^sluice: error: checkpoint ${ckpt} belongs to app user-totals, not ticker \\(give ticker its own --checkpoint directory`, 'm'));
-      expectOneLineError(await ticker(path.join(ckpt, 'totals')), 1, /is the checkpoint of one query \(it has a metadata file\), not of an app/);
+      const ticker = (dir: string) =>
+        runCli([
+          'run',
+          TICKER,
+          '--source',
+          'rate:?rowsPerSecond=10',
+          '--trigger',
+          'once',
+          '--quiet',
+          '--checkpoint',
+          dir,
+        ]);
+      expectOneLineError(
+        await ticker(ckpt),
+        1,
+        new RegExp(
+          `^sluice: error: checkpoint ${ckpt} belongs to app user-totals, not ticker \\(give ticker its own --checkpoint directory`,
+          'm',
+        ),
+      );
+      expectOneLineError(
+        await ticker(path.join(ckpt, 'totals')),
+        1,
+        /is the checkpoint of one query \(it has a metadata file\), not of an app/,
+      );
       expect(fs.readdirSync(ckpt).sort()).to.deep.equal(['app', 'minutes', 'totals']);
       expect((await userTotals('--checkpoint', ckpt)).code, 'the app itself still restarts from it').to.equal(0);
     });
@@ -185,8 +314,22 @@ export default defineApp({
       const ckpt = path.join(root, 'ckpt');
       expect((await userTotals('--checkpoint', ckpt)).code).to.equal(0);
       fs.rmSync(path.join(ckpt, 'app'));
-      const res = await runCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=10', '--trigger', 'once', '--quiet', '--checkpoint', ckpt]);
-      expectOneLineError(res, 1, /holds queries minutes, totals, which are not outputs of app ticker \(its outputs: buckets, seconds\)/);
+      const res = await runCli([
+        'run',
+        TICKER,
+        '--source',
+        'rate:?rowsPerSecond=10',
+        '--trigger',
+        'once',
+        '--quiet',
+        '--checkpoint',
+        ckpt,
+      ]);
+      expectOneLineError(
+        res,
+        1,
+        /holds queries minutes, totals, which are not outputs of app ticker \(its outputs: buckets, seconds\)/,
+      );
       expect((await userTotals('--checkpoint', ckpt)).code, 'but the app that made it is accepted').to.equal(0);
       expect(fs.existsSync(path.join(ckpt, 'app'))).to.equal(true);
     });
@@ -194,11 +337,16 @@ export default defineApp({
 });
 
 describe('pathError', () => {
-  const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: oops`), { code, path: '/data/out' });
+  const errno = (code: string): NodeJS.ErrnoException =>
+    Object.assign(new Error(`${code}: oops`), { code, path: '/data/out' });
 
   it('names the path, what is wrong and the fix for permission, in-the-way, missing-parent and full-disk errors', () => {
     const cases: Array<[string, string, RegExp]> = [
-      ['EACCES', 'PATH_NOT_WRITABLE', /^cannot write the output \/data\/out: permission denied \(EACCES on \/data\/out\)$/],
+      [
+        'EACCES',
+        'PATH_NOT_WRITABLE',
+        /^cannot write the output \/data\/out: permission denied \(EACCES on \/data\/out\)$/,
+      ],
       ['EROFS', 'PATH_NOT_WRITABLE', /permission denied/],
       ['ENOTDIR', 'PATH_NOT_WRITABLE', /a file is in the way/],
       ['ENOENT', 'PATH_NOT_WRITABLE', /a parent directory does not exist/],

@@ -1,11 +1,11 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Session } from '../../lib/api/session.js';
+import { expect } from 'chai';
 import { col, lit } from '../../lib/api/column.js';
-import { MemoryStream, ManualClock } from '../../lib/testing/index.js';
+import { Session } from '../../lib/api/session.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
+import { ManualClock, MemoryStream } from '../../lib/testing/index.js';
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-engine-'));
@@ -15,24 +15,40 @@ type Ev = { user: string; amount: number };
 
 describe('engine: a query batch by batch', () => {
   let dirs: string[] = [];
-  const dir = (): string => { const d = tmpDir(); dirs.push(d); return d; };
-  afterEach(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); dirs = []; });
+  const dir = (): string => {
+    const d = tmpDir();
+    dirs.push(d);
+    return d;
+  };
+  afterEach(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    dirs = [];
+  });
 
   it('runs map and filter functions per batch into a memory sink, with progress', async () => {
     const session = Session.local();
     const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
     const progress: QueryProgress[] = [];
     session.streams.addListener({ onQueryProgress: ({ progress: p }) => progress.push(p) });
-    const q = await input.toDS()
+    const q = await input
+      .toDS()
       .filter((e) => e.amount > 1)
       .map((e) => ({ user: e.user.toUpperCase(), twice: e.amount * 2 }), { user: 'string', twice: 'double' })
-      .writeStream.format('memory').queryName('out').start();
-    input.addData([{ user: 'a', amount: 1 }, { user: 'b', amount: 2 }]);
+      .writeStream.format('memory')
+      .queryName('out')
+      .start();
+    input.addData([
+      { user: 'a', amount: 1 },
+      { user: 'b', amount: 2 },
+    ]);
     await q.processAllAvailable();
     expect(session.table('out')).to.deep.equal([{ user: 'B', twice: 4 }]);
     input.addData([{ user: 'c', amount: 5 }]);
     await q.processAllAvailable();
-    expect(session.table('out')).to.deep.equal([{ user: 'B', twice: 4 }, { user: 'C', twice: 10 }]);
+    expect(session.table('out')).to.deep.equal([
+      { user: 'B', twice: 4 },
+      { user: 'C', twice: 10 },
+    ]);
     await q.stop();
     expect(progress.map((p) => p.batchId)).to.deep.equal([0, 1]);
     expect(progress[0].numInputRows).to.equal(2);
@@ -47,12 +63,18 @@ describe('engine: a query batch by batch', () => {
     const clock = new ManualClock(1_700_000_000_000);
     const session = Session.local({ clock });
     const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
-    const q = await input.toDS()
+    const q = await input
+      .toDS()
       .where(col('amount').ge(lit(2)))
       .withColumn('cents', col('amount').multiply(100))
       .select('user', 'cents')
-      .writeStream.format('memory').queryName('cols').start();
-    input.addData([{ user: 'a', amount: 1.5 }, { user: 'b', amount: 2.25 }]);
+      .writeStream.format('memory')
+      .queryName('cols')
+      .start();
+    input.addData([
+      { user: 'a', amount: 1.5 },
+      { user: 'b', amount: 2.25 },
+    ]);
     await q.processAllAvailable();
     await q.stop();
     expect(session.table('cols')).to.deep.equal([{ user: 'b', cents: 225 }]);
@@ -62,14 +84,22 @@ describe('engine: a query batch by batch', () => {
     const session = Session.local();
     const a = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
     const b = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
-    const q = await a.toDS().union(b.toDS())
+    const q = await a
+      .toDS()
+      .union(b.toDS())
       .flatMap((e) => Array.from({ length: e.amount }, (_, i) => ({ user: e.user, i })), { user: 'string', i: 'int' })
-      .writeStream.format('memory').queryName('u').start();
+      .writeStream.format('memory')
+      .queryName('u')
+      .start();
     a.addData([{ user: 'a', amount: 2 }]);
     b.addData([{ user: 'b', amount: 1 }]);
     await q.processAllAvailable();
     await q.stop();
-    expect(session.table('u')).to.deep.equal([{ user: 'a', i: 0 }, { user: 'a', i: 1 }, { user: 'b', i: 0 }]);
+    expect(session.table('u')).to.deep.equal([
+      { user: 'a', i: 0 },
+      { user: 'a', i: 1 },
+      { user: 'b', i: 0 },
+    ]);
   });
 
   it('stops with the user error, commits nothing of that batch, and re-runs it on restart', async () => {
@@ -77,20 +107,35 @@ describe('engine: a query batch by batch', () => {
     const session = Session.local();
     const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
     let fail = true;
-    const ds = input.toDS().map((e) => {
-      if (fail && e.user === 'bad') throw new Error('boom');
-      return { user: e.user };
-    }, { user: 'string' });
+    const ds = input.toDS().map(
+      (e) => {
+        if (fail && e.user === 'bad') throw new Error('boom');
+        return { user: e.user };
+      },
+      { user: 'string' },
+    );
     input.addData([{ user: 'ok', amount: 1 }]);
     input.addData([{ user: 'bad', amount: 1 }]);
-    const q = await ds.writeStream.format('memory').queryName('f').option('checkpointLocation', ckpt).trigger({ once: true }).start();
+    const q = await ds.writeStream
+      .format('memory')
+      .queryName('f')
+      .option('checkpointLocation', ckpt)
+      .trigger({ once: true })
+      .start();
     let err: Error | undefined;
-    await q.awaitTermination().catch((e: Error) => { err = e; });
+    await q.awaitTermination().catch((e: Error) => {
+      err = e;
+    });
     expect(err?.message).to.match(/operator map#\d+ failed in batch 0: boom/);
     expect(fs.existsSync(path.join(ckpt, 'offsets', '0'))).to.equal(true);
     expect(fs.existsSync(path.join(ckpt, 'commits', '0'))).to.equal(false);
     fail = false;
-    const q2 = await ds.writeStream.format('memory').queryName('f2').option('checkpointLocation', ckpt).trigger({ once: true }).start();
+    const q2 = await ds.writeStream
+      .format('memory')
+      .queryName('f2')
+      .option('checkpointLocation', ckpt)
+      .trigger({ once: true })
+      .start();
     await q2.awaitTermination();
     expect(session.table('f2')).to.deep.equal([{ user: 'ok' }, { user: 'bad' }]);
     expect(q2.recentProgress.map((p) => p.batchId)).to.deep.equal([0]);
@@ -100,7 +145,8 @@ describe('engine: a query batch by batch', () => {
     const ckpt = dir();
     const session = Session.local();
     const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
-    const start = (name: string) => input.toDS().writeStream.format('memory').queryName(name).option('checkpointLocation', ckpt).start();
+    const start = (name: string) =>
+      input.toDS().writeStream.format('memory').queryName(name).option('checkpointLocation', ckpt).start();
     input.addData([{ user: 'a', amount: 1 }]);
     const q1 = await start('r1');
     await q1.processAllAvailable();
@@ -120,7 +166,12 @@ describe('engine: a query batch by batch', () => {
     const session = Session.local({ clock });
     const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
     input.addData([{ user: 'a', amount: 1 }]);
-    const q = await input.toDS().writeStream.format('memory').queryName('t').trigger({ processingTime: '10 seconds' }).start();
+    const q = await input
+      .toDS()
+      .writeStream.format('memory')
+      .queryName('t')
+      .trigger({ processingTime: '10 seconds' })
+      .start();
     await q.processAllAvailable();
     input.addData([{ user: 'b', amount: 1 }]);
     await new Promise((r) => setTimeout(r, 50));
@@ -135,28 +186,69 @@ describe('engine: a query batch by batch', () => {
     const session = Session.local();
     const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
     const seen: [number, string[]][] = [];
-    const q = await input.toDS().writeStream.foreachBatch((rows, id) => { seen.push([id, rows.map((r) => r.user as string)]); }).start();
+    const q = await input
+      .toDS()
+      .writeStream.foreachBatch((rows, id) => {
+        seen.push([id, rows.map((r) => r.user as string)]);
+      })
+      .start();
     input.addData([{ user: 'a', amount: 1 }]);
     await q.processAllAvailable();
-    input.addData([{ user: 'b', amount: 1 }, { user: 'c', amount: 1 }]);
+    input.addData([
+      { user: 'b', amount: 1 },
+      { user: 'c', amount: 1 },
+    ]);
     await q.processAllAvailable();
     await q.stop();
-    expect(seen).to.deep.equal([[0, ['a']], [1, ['b', 'c']]]);
+    expect(seen).to.deep.equal([
+      [0, ['a']],
+      [1, ['b', 'c']],
+    ]);
   });
 
   it('rejects queries it cannot run, with what to do', async () => {
     const session = Session.local({ threads: 2 });
     const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
     let err: Error | undefined;
-    await input.toDS().map((e) => e).writeStream.format('memory').queryName('x').start().catch((e: Error) => { err = e; });
+    await input
+      .toDS()
+      .map((e) => e)
+      .writeStream.format('memory')
+      .queryName('x')
+      .start()
+      .catch((e: Error) => {
+        err = e;
+      });
     expect(err?.message).to.match(/built inline/);
     const s0 = Session.local();
     const in0 = new MemoryStream<Ev>(s0, { user: 'string', amount: 'double' });
-    await in0.toDS().writeStream.format('memory').queryName('y').outputMode('complete').start().catch((e: Error) => { err = e; });
+    await in0
+      .toDS()
+      .writeStream.format('memory')
+      .queryName('y')
+      .outputMode('complete')
+      .start()
+      .catch((e: Error) => {
+        err = e;
+      });
     expect(err?.message).to.match(/complete output mode is not supported when there are no streaming aggregations/);
-    await in0.toDS().select('nope').writeStream.format('memory').queryName('z').start().catch((e: Error) => { err = e; });
+    await in0
+      .toDS()
+      .select('nope')
+      .writeStream.format('memory')
+      .queryName('z')
+      .start()
+      .catch((e: Error) => {
+        err = e;
+      });
     expect(err?.message).to.match(/nope/);
-    await in0.toDS().writeStream.format('parquet').start().catch((e: Error) => { err = e; });
+    await in0
+      .toDS()
+      .writeStream.format('parquet')
+      .start()
+      .catch((e: Error) => {
+        err = e;
+      });
     expect(err?.message).to.match(/needs a checkpoint location/);
   });
 
@@ -164,7 +256,10 @@ describe('engine: a query batch by batch', () => {
     const session = Session.local();
     const input = new MemoryStream(session, { ts: 'timestamp', v: 'int' });
     const q = await input.toDS().withWatermark('ts', '10 seconds').writeStream.format('memory').queryName('w').start();
-    input.addData([{ ts: new Date(100_000), v: 1 }, { ts: new Date(130_000), v: 2 }]);
+    input.addData([
+      { ts: new Date(100_000), v: 1 },
+      { ts: new Date(130_000), v: 2 },
+    ]);
     await q.processAllAvailable();
     input.addData([{ ts: new Date(50_000), v: 3 }]);
     await q.processAllAvailable();

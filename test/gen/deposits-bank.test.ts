@@ -11,7 +11,9 @@ describe('gen/deposits', () => {
     expect(bad).to.deep.equal([]);
     expect([...deposits({ count: 5000, seed: 3, concurrentSessions: 8 })]).to.deep.equal(lines);
     expect([...deposits({ count: 5000, seed: 4, concurrentSessions: 8 })]).to.not.deep.equal(lines);
-    expect([...depositRecords({ count: 50, seed: 3, concurrentSessions: 8 })].map(depositLine)).to.deep.equal(lines.slice(0, 50));
+    expect([...depositRecords({ count: 50, seed: 3, concurrentSessions: 8 })].map(depositLine)).to.deep.equal(
+      lines.slice(0, 50),
+    );
   });
 
   it('closes every finished session with one deposit line, never reusing a session id, with the given concurrency', () => {
@@ -46,8 +48,12 @@ describe('gen/bank', () => {
       expect(op.account).to.match(/^acct-\d{4}$/);
       expect(Number.isInteger(op.amount) && op.amount !== 0).to.equal(true);
     }
-    expect([...bank({ count: 100, seed: 5, accounts: 30 })]).to.deep.equal(entries.slice(0, 100).map((e) => e.operation));
-    expect([...bank({ count: 100, seed: 6, accounts: 30 })]).to.not.deep.equal(entries.slice(0, 100).map((e) => e.operation));
+    expect([...bank({ count: 100, seed: 5, accounts: 30 })]).to.deep.equal(
+      entries.slice(0, 100).map((e) => e.operation),
+    );
+    expect([...bank({ count: 100, seed: 6, accounts: 30 })]).to.not.deep.equal(
+      entries.slice(0, 100).map((e) => e.operation),
+    );
   });
 
   it("reports validity and balances by the seed's rule, with some withdrawals beyond the balance", () => {
@@ -67,7 +73,10 @@ describe('gen/bank', () => {
     }
     expect(withdrawals / entries.length).to.be.within(0.3, 0.45);
     expect(overdrafts / withdrawals).to.be.within(0.07, 0.15);
-    expect(entries.some((e) => e.valid && e.balance === 0 && e.operation.amount < 0), 'a withdrawal of the whole balance').to.equal(true);
+    expect(
+      entries.some((e) => e.valid && e.balance === 0 && e.operation.amount < 0),
+      'a withdrawal of the whole balance',
+    ).to.equal(true);
     expect(balances.size).to.equal(30);
   });
 });

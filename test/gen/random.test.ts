@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Random, WeightedPicker, hashString, mix32, seedHash, zipfWeights } from '../../lib/gen/random.js';
+import { hashString, mix32, Random, seedHash, WeightedPicker, zipfWeights } from '../../lib/gen/random.js';
 
 function draws(r: Random, n: number): number[] {
   return Array.from({ length: n }, () => r.uint32());
@@ -66,7 +66,10 @@ describe('gen/random', () => {
   it('has the documented means for exponential, geometric and normal draws', () => {
     const r = new Random(11);
     const n = 50_000;
-    let e = 0; let g = 0; let z = 0; let z2 = 0;
+    let e = 0;
+    let g = 0;
+    let z = 0;
+    let z2 = 0;
     let minK = Infinity;
     for (let i = 0; i < n; i++) {
       e += r.exponential(250);
@@ -74,7 +77,8 @@ describe('gen/random', () => {
       minK = Math.min(minK, k);
       g += k;
       const x = r.normal();
-      z += x; z2 += x * x;
+      z += x;
+      z2 += x * x;
     }
     expect(minK).to.equal(1);
     expect(e / n).to.be.closeTo(250, 8);
@@ -85,7 +89,12 @@ describe('gen/random', () => {
   });
 
   it('picks weighted items in proportion to their weights', () => {
-    const picker = new WeightedPicker([['a', 1], ['b', 3], ['c', 0], ['d', 6]] as const);
+    const picker = new WeightedPicker([
+      ['a', 1],
+      ['b', 3],
+      ['c', 0],
+      ['d', 6],
+    ] as const);
     const r = new Random(9);
     const counts: Record<string, number> = { a: 0, b: 0, c: 0, d: 0 };
     for (let i = 0; i < 100_000; i++) counts[picker.pick(r)]++;

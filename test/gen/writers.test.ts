@@ -1,8 +1,8 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import { SluiceError } from '../../lib/errors.js';
 import { openWriter, registerWriterScheme, writeRecords, writerSchemes } from '../../lib/gen/writers.js';
 
@@ -12,10 +12,15 @@ function receiveAll(address: string): { connected: Promise<void>; text: Promise<
   const socket = net.connect(Number(address.slice(i + 1)), address.slice(0, i));
   let text = '';
   socket.setEncoding('utf8');
-  socket.on('data', (d: string) => { text += d; });
+  socket.on('data', (d: string) => {
+    text += d;
+  });
   return {
     connected: new Promise((resolve) => socket.once('connect', () => resolve())),
-    text: new Promise((resolve, reject) => { socket.once('end', () => resolve(text)); socket.once('error', reject); }),
+    text: new Promise((resolve, reject) => {
+      socket.once('end', () => resolve(text));
+      socket.once('error', reject);
+    }),
   };
 }
 
@@ -29,8 +34,12 @@ async function freePort(): Promise<number> {
 
 describe('gen/writers', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-')); });
-  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('writes objects as JSON lines and strings as text lines to one file, atomically', async () => {
     const file = path.join(dir, 'out.jsonl');
@@ -44,13 +53,31 @@ describe('gen/writers', () => {
 
   it('splits a directory target into numbered part files and continues the numbering on the next run', async () => {
     const target = `file:${path.join(dir, 'parts')}/`;
-    const first = await writeRecords(Array.from({ length: 10 }, (_, i) => `line ${i}`), target, { rowsPerFile: 3, extension: 'txt' });
-    expect(first.files!.map((f) => path.basename(f))).to.deep.equal(['part-0000.txt', 'part-0001.txt', 'part-0002.txt', 'part-0003.txt']);
+    const first = await writeRecords(
+      Array.from({ length: 10 }, (_, i) => `line ${i}`),
+      target,
+      { rowsPerFile: 3, extension: 'txt' },
+    );
+    expect(first.files!.map((f) => path.basename(f))).to.deep.equal([
+      'part-0000.txt',
+      'part-0001.txt',
+      'part-0002.txt',
+      'part-0003.txt',
+    ]);
     expect(fs.readFileSync(path.join(dir, 'parts', 'part-0003.txt'), 'utf8')).to.equal('line 9\n');
     await writeRecords(['again'], `file:${path.join(dir, 'parts')}`, { extension: 'txt' });
-    expect(fs.readdirSync(path.join(dir, 'parts')).sort()).to.deep.equal(
-      ['part-0000.txt', 'part-0001.txt', 'part-0002.txt', 'part-0003.txt', 'part-0004.txt']);
-    const all = fs.readdirSync(path.join(dir, 'parts')).sort().map((f) => fs.readFileSync(path.join(dir, 'parts', f), 'utf8')).join('');
+    expect(fs.readdirSync(path.join(dir, 'parts')).sort()).to.deep.equal([
+      'part-0000.txt',
+      'part-0001.txt',
+      'part-0002.txt',
+      'part-0003.txt',
+      'part-0004.txt',
+    ]);
+    const all = fs
+      .readdirSync(path.join(dir, 'parts'))
+      .sort()
+      .map((f) => fs.readFileSync(path.join(dir, 'parts', f), 'utf8'))
+      .join('');
     expect(all).to.equal(`${Array.from({ length: 10 }, (_, i) => `line ${i}\n`).join('')}again\n`);
   });
 
@@ -58,7 +85,9 @@ describe('gen/writers', () => {
     const writer = await openWriter('socket://127.0.0.1:0');
     expect(writer.address).to.match(/^127\.0\.0\.1:\d+$/);
     let firstWritten = false;
-    const first = Promise.resolve(writer.write('line 0')).then(() => { firstWritten = true; });
+    const first = Promise.resolve(writer.write('line 0')).then(() => {
+      firstWritten = true;
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(firstWritten, 'sent before any client connected').to.equal(false);
     const a = receiveAll(writer.address!);
@@ -76,16 +105,26 @@ describe('gen/writers', () => {
   it('paces writes at the requested rate and reports progress', async () => {
     const port = await freePort();
     const progress: number[] = [];
-    const run = writeRecords(Array.from({ length: 30 }, (_, i) => ({ i })), `socket://127.0.0.1:${port}`, {
-      rate: 100, onProgress: (n) => progress.push(n),
-    });
+    const run = writeRecords(
+      Array.from({ length: 30 }, (_, i) => ({ i })),
+      `socket://127.0.0.1:${port}`,
+      {
+        rate: 100,
+        onProgress: (n) => progress.push(n),
+      },
+    );
     await new Promise((resolve) => setTimeout(resolve, 20));
     const client = receiveAll(`127.0.0.1:${port}`);
     const summary = await run;
     expect(summary.written).to.equal(30);
     expect(summary.elapsedMs).to.be.within(270, 5000); // 29 intervals of 10 ms after the client connected
     expect(progress.at(-1)).to.equal(30);
-    expect((await client.text).trim().split('\n').map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
+    expect(
+      (await client.text)
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).i),
+    ).to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
   });
 
   it('stops when the signal aborts and still completes the file', async () => {
@@ -109,7 +148,10 @@ describe('gen/writers', () => {
       ['socket://localhost', /malformed socket target/],
       ['file:', /names no path/],
     ] as const) {
-      const err = await openWriter(uri).then(() => null, (e: unknown) => e);
+      const err = await openWriter(uri).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err, uri).to.be.instanceOf(SluiceError);
       expect((err as SluiceError).message).to.match(re);
       expect((err as SluiceError).hint).to.match(/file|socket/);
@@ -117,7 +159,10 @@ describe('gen/writers', () => {
     const busy = net.createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
     const port = (busy.address() as net.AddressInfo).port;
-    const err = await openWriter(`socket://127.0.0.1:${port}`).then(() => null, (e: unknown) => e);
+    const err = await openWriter(`socket://127.0.0.1:${port}`).then(
+      () => null,
+      (e: unknown) => e,
+    );
     busy.close();
     expect(err).to.be.instanceOf(SluiceError);
     expect((err as SluiceError).message).to.contain(`cannot listen on 127.0.0.1:${port}`);
@@ -127,7 +172,9 @@ describe('gen/writers', () => {
     const seen: string[] = [];
     registerWriterScheme('memory-test', async (rest) => ({
       description: `memory ${rest}`,
-      write: (line) => { seen.push(line); },
+      write: (line) => {
+        seen.push(line);
+      },
       close: async () => ({}),
     }));
     expect(writerSchemes()).to.include('memory-test');

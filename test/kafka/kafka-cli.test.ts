@@ -1,12 +1,17 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { crashThenRestart, runCli, TEST_APPS, type CliResult } from '../support/cli.js';
-import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { expect } from 'chai';
 import { duckdb, parquetGlob } from '../sinks/helpers.js';
+import { type CliResult, crashThenRestart, runCli, TEST_APPS } from '../support/cli.js';
+import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 
-interface Enriched { id: number; user: string; amount: number; tag: string }
+interface Enriched {
+  id: number;
+  user: string;
+  amount: number;
+  tag: string;
+}
 
 const EVENTS = 600;
 const PER_TRIGGER = 100;
@@ -27,7 +32,11 @@ describe('kafka end to end through the CLI', function () {
     broker = await startBroker({ brokers: 1, topics: { events: 4 } });
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-cli-'));
     const events = Array.from({ length: EVENTS }, (_, id) => ({ id, user: `u${id % 5}`, amount: (id % 9) - 2 }));
-    produceWithKcat(broker.bootstrap, 'events', events.map((e) => JSON.stringify(e)));
+    produceWithKcat(
+      broker.bootstrap,
+      'events',
+      events.map((e) => JSON.stringify(e)),
+    );
     reference = events.filter((e) => e.amount > 0).map((e) => ({ ...e, tag: `${e.user}-${e.id % 7}` }));
   });
   after(async () => {
@@ -35,9 +44,22 @@ describe('kafka end to end through the CLI', function () {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  const source = (): string => `kafka://${broker.bootstrap}/events?startingOffsets=earliest&maxOffsetsPerTrigger=${PER_TRIGGER}`;
+  const source = (): string =>
+    `kafka://${broker.bootstrap}/events?startingOffsets=earliest&maxOffsetsPerTrigger=${PER_TRIGGER}`;
   const args = (sink: string, ckpt: string, threads = 0): string[] => [
-    'run', app, '--source', source(), '--sink', sink, '--checkpoint', ckpt, '--trigger', 'available-now', '--threads', String(threads), '--quiet',
+    'run',
+    app,
+    '--source',
+    source(),
+    '--sink',
+    sink,
+    '--checkpoint',
+    ckpt,
+    '--trigger',
+    'available-now',
+    '--threads',
+    String(threads),
+    '--quiet',
   ];
   const byId = (a: Enriched, b: Enriched): number => a.id - b.id;
 
@@ -57,7 +79,10 @@ describe('kafka end to end through the CLI', function () {
     const records = consumeWithKcat(broker.bootstrap, topic);
     const origins = records.map((r) => {
       const m = /^sluice=([0-9a-f-]{36}):(\d+):(\d+)$/.exec(r.headers);
-      if (!m) expect.fail(`record at ${r.partition}/${r.offset} has headers '${r.headers}', expected one sluice=<query>:<batch>:<seq>`);
+      if (!m)
+        expect.fail(
+          `record at ${r.partition}/${r.offset} has headers '${r.headers}', expected one sluice=<query>:<batch>:<seq>`,
+        );
       return m;
     });
     expect(new Set(origins.map((m) => m[1])).size, 'one query wrote the topic').to.be.at.most(1);
@@ -86,12 +111,34 @@ describe('kafka end to end through the CLI', function () {
     // Concurrent fetches on a new connection once leaked a socket in kafkajs, and the CLI never exited.
     await broker.command('topic spread 4');
     for (let p = 0; p < 4; p++) {
-      produceWithKcat(broker.bootstrap, 'spread', Array.from({ length: 150 }, (_, i) => JSON.stringify({ id: i * 4 + p, user: `u${(i * 4 + p) % 5}`, amount: ((i * 4 + p) % 9) - 2 })), p);
+      produceWithKcat(
+        broker.bootstrap,
+        'spread',
+        Array.from({ length: 150 }, (_, i) =>
+          JSON.stringify({ id: i * 4 + p, user: `u${(i * 4 + p) % 5}`, amount: ((i * 4 + p) % 9) - 2 }),
+        ),
+        p,
+      );
     }
     const t = await outputTopic();
-    const res = await runCli(['run', app, '--source', `kafka://${broker.bootstrap}/spread?startingOffsets=earliest&maxOffsetsPerTrigger=${PER_TRIGGER}`,
-      '--sink', `kafka://${broker.bootstrap}/${t}`, '--checkpoint', path.join(root, `ck${++n}`), '--trigger', 'available-now', '--threads', '0', '--quiet'],
-    { timeoutMs: 30_000 });
+    const res = await runCli(
+      [
+        'run',
+        app,
+        '--source',
+        `kafka://${broker.bootstrap}/spread?startingOffsets=earliest&maxOffsetsPerTrigger=${PER_TRIGGER}`,
+        '--sink',
+        `kafka://${broker.bootstrap}/${t}`,
+        '--checkpoint',
+        path.join(root, `ck${++n}`),
+        '--trigger',
+        'available-now',
+        '--threads',
+        '0',
+        '--quiet',
+      ],
+      { timeoutMs: 30_000 },
+    );
     ok(res);
     expect(kafkaOutput(t)).to.deep.equal(reference);
   });

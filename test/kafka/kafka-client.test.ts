@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import { expect } from 'chai';
 import kafkajs from 'kafkajs';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
@@ -11,7 +11,7 @@ describe('kafka client: metadata, range reads, produce', () => {
   before(async () => {
     broker = await startBroker({
       brokers: 2,
-      topics: { 'in-a': 3, 'in-b': 1, 'out-a': 2, 'out-h': 1, 'idem': 1, 'other': 1 },
+      topics: { 'in-a': 3, 'in-b': 1, 'out-a': 2, 'out-h': 1, idem: 1, other: 1 },
     });
     client = await KafkaClient.connect(broker.brokers);
   });
@@ -23,7 +23,9 @@ describe('kafka client: metadata, range reads, produce', () => {
 
   it('lists partitions of named topics and of a pattern, leaving out missing topics', async () => {
     expect(await client.listPartitions(['in-b', 'in-a', 'missing'])).to.deep.equal([
-      { topic: 'in-a', partition: 0 }, { topic: 'in-a', partition: 1 }, { topic: 'in-a', partition: 2 },
+      { topic: 'in-a', partition: 0 },
+      { topic: 'in-a', partition: 1 },
+      { topic: 'in-a', partition: 2 },
       { topic: 'in-b', partition: 0 },
     ]);
     const outs = await client.listPartitions(/^out-/g);
@@ -44,9 +46,19 @@ describe('kafka client: metadata, range reads, produce', () => {
     const [offsets] = await client.fetchOffsets('in-b');
     expect(offsets).to.deep.equal({ topic: 'in-b', partition: 0, low: 0, high: 300 });
 
-    for (const [from, until] of [[0, 300], [0, 1], [99, 101], [150, 251], [299, 300], [42, 42]]) {
+    for (const [from, until] of [
+      [0, 300],
+      [0, 1],
+      [99, 101],
+      [150, 251],
+      [299, 300],
+      [42, 42],
+    ]) {
       const got = await client.fetchRange('in-b', 0, from, until);
-      expect(got.map((m) => m.offset), `[${from}, ${until})`).to.deep.equal(range(from, until));
+      expect(
+        got.map((m) => m.offset),
+        `[${from}, ${until})`,
+      ).to.deep.equal(range(from, until));
       expect(got.map((m) => m.value?.toString())).to.deep.equal(lines.slice(from, until));
     }
     const [m] = await client.fetchRange('in-b', 0, 7, 8);
@@ -83,7 +95,12 @@ describe('kafka client: metadata, range reads, produce', () => {
   it('round-trips headers, binary values, nulls and timestamps through produce and fetchRange', async () => {
     const bin = Buffer.from([0, 255, 10, 9, 128]);
     await client.produce('out-h', [
-      { key: Buffer.from('k'), value: bin, headers: { trace: 'abc', bin: Buffer.from([1, 2]) }, timestamp: 1_700_000_000_123 },
+      {
+        key: Buffer.from('k'),
+        value: bin,
+        headers: { trace: 'abc', bin: Buffer.from([1, 2]) },
+        timestamp: 1_700_000_000_123,
+      },
       { value: null },
       { key: 'only-key', value: '' },
     ]);
@@ -102,17 +119,38 @@ describe('kafka client: metadata, range reads, produce', () => {
   it('encodes record batches librdkafka accepts with CRCs checked: utf8, repeated headers, far-apart timestamps', async () => {
     await broker.command('topic enc 1');
     await client.produce('enc', [
-      { key: 'ключ', value: 'välue ✓', headers: { h: ['a', 'b'], 'ü': 'x' }, timestamp: 1 },
+      { key: 'ключ', value: 'välue ✓', headers: { h: ['a', 'b'], ü: 'x' }, timestamp: 1 },
       { key: null, value: 'late', timestamp: 1_700_000_000_000 },
       { value: 'now' },
     ]);
     const got = await client.fetchRange('enc', 0, 0, 3);
-    expect(got.map((m) => [m.key?.toString() ?? null, m.value?.toString()])).to.deep.equal([['ключ', 'välue ✓'], [null, 'late'], [null, 'now']]);
-    expect(got[0].headers).to.deep.equal({ h: [Buffer.from('a'), Buffer.from('b')], 'ü': Buffer.from('x') });
+    expect(got.map((m) => [m.key?.toString() ?? null, m.value?.toString()])).to.deep.equal([
+      ['ключ', 'välue ✓'],
+      [null, 'late'],
+      [null, 'now'],
+    ]);
+    expect(got[0].headers).to.deep.equal({ h: [Buffer.from('a'), Buffer.from('b')], ü: Buffer.from('x') });
     expect(got.slice(0, 2).map((m) => m.timestamp)).to.deep.equal([1, 1_700_000_000_000]);
     expect(Math.abs(got[2].timestamp - Date.now()), 'no timestamp: the time it was sent').to.be.below(60_000);
-    const r = spawnSync('kcat', ['-b', broker.bootstrap, '-C', '-t', 'enc', '-o', 'beginning', '-e', '-q', '-X', 'check.crcs=true',
-      '-f', '%k|%h|%s|%T\n'], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(
+      'kcat',
+      [
+        '-b',
+        broker.bootstrap,
+        '-C',
+        '-t',
+        'enc',
+        '-o',
+        'beginning',
+        '-e',
+        '-q',
+        '-X',
+        'check.crcs=true',
+        '-f',
+        '%k|%h|%s|%T\n',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     expect(r.stderr, 'kcat reports no error (a bad CRC is one)').to.equal('');
     expect(r.stdout.split('\n').slice(0, 2)).to.deep.equal(['ключ|h=a,h=b,ü=x|välue ✓|1', '||late|1700000000000']);
   });
@@ -122,40 +160,68 @@ describe('kafka client: metadata, range reads, produce', () => {
     // Compressible values: librdkafka sends a batch uncompressed when gzip would not make it smaller.
     const pad = '-'.repeat(300);
     const gzip = (lines: string[]): void => {
-      const r = spawnSync('kcat', ['-b', broker.bootstrap, '-P', '-t', 'mixed', '-p', '0', '-z', 'gzip'], { input: lines.join('\n') + '\n', encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync('kcat', ['-b', broker.bootstrap, '-P', '-t', 'mixed', '-p', '0', '-z', 'gzip'], {
+        input: lines.join('\n') + '\n',
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       expect(r.status, r.stderr).to.equal(0);
     };
     gzip(['g0', 'g1', 'g2'].map((v) => v + pad));
     await client.produce('mixed', [{ value: 'p0', headers: { h: 'x' } }, { value: 'p1' }]);
     gzip(['g3', 'g4'].map((v) => v + pad));
     const got = await client.fetchRange('mixed', 0, 1, 7);
-    expect(got.map((m) => [m.offset, m.value?.toString().replace(pad, '')])).to.deep.equal([[1, 'g1'], [2, 'g2'], [3, 'p0'], [4, 'p1'], [5, 'g3'], [6, 'g4']]);
+    expect(got.map((m) => [m.offset, m.value?.toString().replace(pad, '')])).to.deep.equal([
+      [1, 'g1'],
+      [2, 'g2'],
+      [3, 'p0'],
+      [4, 'p1'],
+      [5, 'g3'],
+      [6, 'g4'],
+    ]);
     expect(got[2].headers).to.deep.equal({ h: Buffer.from('x') });
     expect(got[3].headers).to.equal(undefined);
   });
 
-  it('puts keyed messages where kafkajs\' (Java\'s) murmur2 partitioner does, and spreads keyless ones', async () => {
+  it("puts keyed messages where kafkajs' (Java's) murmur2 partitioner does, and spreads keyless ones", async () => {
     await broker.command('topic keyed 5');
     const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
-    await client.produce('keyed', [...keys.map((key) => ({ key, value: key })), ...Array.from({ length: 20 }, () => ({ value: 'no key' }))]);
+    await client.produce('keyed', [
+      ...keys.map((key) => ({ key, value: key })),
+      ...Array.from({ length: 20 }, () => ({ value: 'no key' })),
+    ]);
     const partitioner = kafkajs.Partitioners.DefaultPartitioner();
-    const partitionMetadata = [0, 1, 2, 3, 4].map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+    const partitionMetadata = [0, 1, 2, 3, 4].map((partitionId) => ({
+      partitionId,
+      leader: 1,
+      partitionErrorCode: 0,
+      replicas: [1],
+      isr: [1],
+    }));
     const seen = consumeWithKcat(broker.bootstrap, 'keyed');
     for (const key of keys) {
-      expect(seen.find((r) => r.key === key)?.partition, key).to.equal(partitioner({ topic: 'keyed', partitionMetadata, message: { key, value: key } }));
+      expect(seen.find((r) => r.key === key)?.partition, key).to.equal(
+        partitioner({ topic: 'keyed', partitionMetadata, message: { key, value: key } }),
+      );
     }
     expect(new Set(seen.filter((r) => r.value === 'no key').map((r) => r.partition)).size).to.equal(5);
   });
 
   it('partitions messages without a partition by key: one key, one partition', async () => {
-    await client.produce('out-a', [{ key: 'same', value: 'x1' }, { key: 'same', value: 'x2' }]);
+    await client.produce('out-a', [
+      { key: 'same', value: 'x1' },
+      { key: 'same', value: 'x2' },
+    ]);
     const seen = consumeWithKcat(broker.bootstrap, 'out-a').filter((r) => r.key === 'same');
     expect(seen).to.have.length(2);
     expect(seen[0].partition).to.equal(seen[1].partition);
   });
 
   it('refuses offsets of, and writes to, a topic that does not exist, without creating it', async () => {
-    for (const attempt of [() => client.fetchOffsets('nope-topic'), () => client.produce('nope-topic', [{ value: 'x' }])]) {
+    for (const attempt of [
+      () => client.fetchOffsets('nope-topic'),
+      () => client.produce('nope-topic', [{ value: 'x' }]),
+    ]) {
       try {
         await attempt();
         expect.fail('expected an error');
@@ -169,10 +235,13 @@ describe('kafka client: metadata, range reads, produce', () => {
 
   it('commits consumer-group offsets that a group client can read back', async () => {
     await client.commitGroupOffsets('sluice-lag', [
-      { topic: 'in-a', partition: 0, offset: 5 }, { topic: 'in-a', partition: 2, offset: 9 },
+      { topic: 'in-a', partition: 0, offset: 5 },
+      { topic: 'in-a', partition: 2, offset: 9 },
     ]);
     expect(await client.fetchGroupOffsets('sluice-lag', 'in-a')).to.deep.equal([
-      { partition: 0, offset: 5 }, { partition: 1, offset: -1 }, { partition: 2, offset: 9 },
+      { partition: 0, offset: 5 },
+      { partition: 1, offset: -1 },
+      { partition: 2, offset: 9 },
     ]);
   });
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { KafkaClient } from '../../lib/kafka/client.js';
-import { KafkaDataLossError, type DataLoss } from '../../lib/kafka/data-loss.js';
+import { type DataLoss, KafkaDataLossError } from '../../lib/kafka/data-loss.js';
 import type { KafkaRetryEvent } from '../../lib/kafka/retry.js';
 import { produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 
@@ -19,7 +19,12 @@ describe('kafka client: faults and data loss', () => {
       retry: { retries: 30, initialMs: 50, maxMs: 300 },
       onRetry: (e) => retries.push(e),
     });
-    produceWithKcat(broker.bootstrap, 'steady', Array.from({ length: 200 }, (_, i) => `s${i}`), 0);
+    produceWithKcat(
+      broker.bootstrap,
+      'steady',
+      Array.from({ length: 200 }, (_, i) => `s${i}`),
+      0,
+    );
   });
 
   after(async () => {
@@ -86,7 +91,10 @@ describe('kafka client: faults and data loss', () => {
       const value = Buffer.alloc(100 * 1024, 'x');
       const writer = await KafkaClient.connect(broker.bootstrap, { produceBatchSize: 5 });
       try {
-        await writer.produce('big', Array.from({ length: 70 }, () => ({ value })));
+        await writer.produce(
+          'big',
+          Array.from({ length: 70 }, () => ({ value })),
+        );
       } finally {
         await writer.close();
       }
@@ -105,8 +113,13 @@ describe('kafka client: faults and data loss', () => {
       } catch (err) {
         expect(err).to.be.instanceOf(KafkaDataLossError);
         expect((err as KafkaDataLossError).code).to.equal('KAFKA_DATA_LOSS');
-        expect((err as KafkaDataLossError).loss).to.deep.equal(
-          { topic: 'big', partition: 0, fromOffset: 0, untilOffset: low, reason: 'retention' });
+        expect((err as KafkaDataLossError).loss).to.deep.equal({
+          topic: 'big',
+          partition: 0,
+          fromOffset: 0,
+          untilOffset: low,
+          reason: 'retention',
+        });
         expect((err as Error).message).to.contain(`offsets 0..${low - 1} of big-0`);
       }
     });
@@ -114,7 +127,9 @@ describe('kafka client: faults and data loss', () => {
     it('reports the lost offsets and returns the rest when given onDataLoss', async () => {
       const losses: DataLoss[] = [];
       const got = await client.fetchRange('big', 0, low - 1, low + 2, { onDataLoss: (l) => losses.push(l) });
-      expect(losses).to.deep.equal([{ topic: 'big', partition: 0, fromOffset: low - 1, untilOffset: low, reason: 'retention' }]);
+      expect(losses).to.deep.equal([
+        { topic: 'big', partition: 0, fromOffset: low - 1, untilOffset: low, reason: 'retention' },
+      ]);
       expect(got.map((m) => m.offset)).to.deep.equal([low, low + 1]);
       expect(got[0].value?.length).to.equal(100 * 1024);
     });
@@ -129,11 +144,17 @@ describe('kafka client: faults and data loss', () => {
       const losses: DataLoss[] = [];
       const got = await client.fetchRange('big', 0, high - 2, high + 3, { onDataLoss: (l) => losses.push(l) });
       expect(got.map((m) => m.offset)).to.deep.equal([high - 2, high - 1]);
-      expect(losses).to.deep.equal([{ topic: 'big', partition: 0, fromOffset: high, untilOffset: high + 3, reason: 'truncated' }]);
+      expect(losses).to.deep.equal([
+        { topic: 'big', partition: 0, fromOffset: high, untilOffset: high + 3, reason: 'truncated' },
+      ]);
 
       losses.length = 0;
-      expect(await client.fetchRange('big', 0, high + 5, high + 9, { onDataLoss: (l) => losses.push(l) })).to.deep.equal([]);
-      expect(losses).to.deep.equal([{ topic: 'big', partition: 0, fromOffset: high + 5, untilOffset: high + 9, reason: 'truncated' }]);
+      expect(
+        await client.fetchRange('big', 0, high + 5, high + 9, { onDataLoss: (l) => losses.push(l) }),
+      ).to.deep.equal([]);
+      expect(losses).to.deep.equal([
+        { topic: 'big', partition: 0, fromOffset: high + 5, untilOffset: high + 9, reason: 'truncated' },
+      ]);
     });
   });
 });

@@ -42,7 +42,9 @@ describe('sluice gen into Kafka', function () {
       users.set(user, u);
     }
     for (const [user, u] of users) {
-      expect(u.lines, `order of ${user}`).to.deep.equal(expected.filter((l) => (JSON.parse(l) as { user_id: string }).user_id === user));
+      expect(u.lines, `order of ${user}`).to.deep.equal(
+        expected.filter((l) => (JSON.parse(l) as { user_id: string }).user_id === user),
+      );
     }
     const perPartition = [0, 1, 2, 3].map((p) => records.filter((r) => r.partition === p).length);
     for (const c of perPartition) expect(c, `partition sizes ${perPartition}`).to.be.greaterThan(3000 / 4 / 2);

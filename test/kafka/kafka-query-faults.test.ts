@@ -1,15 +1,15 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Table } from 'apache-arrow';
+import { expect } from 'chai';
 import { Session } from '../../lib/api/session.js';
+import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { batchFromRows } from '../../lib/arrow/columns.js';
 import { schemaFromSpec } from '../../lib/arrow/schema.js';
-import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { SluiceError } from '../../lib/errors.js';
-import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
+import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -36,7 +36,10 @@ describe('kafka query under broker faults', function () {
   const values = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `v${from + i}`);
 
   async function produce(vs: string[]): Promise<void> {
-    await client.produce('in', vs.map((value, i) => ({ value, partition: i % 2 })));
+    await client.produce(
+      'in',
+      vs.map((value, i) => ({ value, partition: i % 2 })),
+    );
   }
 
   /** The value of every output record (the input's value column), sorted. */
@@ -58,9 +61,14 @@ describe('kafka query under broker faults', function () {
 
   function start(ckpt: string, retry: string): Promise<StreamingQuery> {
     const session = Session.local({ threads: 0 });
-    return session.readStream.load(`kafka://${broker.bootstrap}/in?startingOffsets=earliest&${retry}`)
-      .writeStream.format('kafka').option('kafka.bootstrap.servers', broker.bootstrap).option('topic', 'out')
-      .option('checkpointLocation', ckpt).trigger({ processingTime: 100 }).start();
+    return session.readStream
+      .load(`kafka://${broker.bootstrap}/in?startingOffsets=earliest&${retry}`)
+      .writeStream.format('kafka')
+      .option('kafka.bootstrap.servers', broker.bootstrap)
+      .option('topic', 'out')
+      .option('checkpointLocation', ckpt)
+      .trigger({ processingTime: 100 })
+      .start();
   }
 
   it('broker down mid-run: retries with back-off, status and progress show the stall, resumes with every record once', async () => {
@@ -96,7 +104,10 @@ describe('kafka query under broker faults', function () {
     await produce(values(0, 20));
     await waitFor('the first 20 records', async () => (await output()).length === 20);
     await broker.command('down 1');
-    const err = await query.awaitTermination().then(() => null, (e: Error) => e);
+    const err = await query.awaitTermination().then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).to.be.instanceOf(SluiceError);
     expect((err as SluiceError).code).to.equal('KAFKA_UNAVAILABLE');
     expect((err as SluiceError).hint).to.contain(broker.bootstrap.split(',')[0]);
@@ -115,7 +126,11 @@ describe('kafka query under broker faults', function () {
 
   it('a produce whose answer comes after the request timeout is not sent again blindly: no record twice', async () => {
     const ckpt = path.join(root, `ck${++n}`);
-    const sink = new KafkaSink({ 'kafka.bootstrap.servers': broker.bootstrap, topic: 'out', 'kafka.request.timeout.ms': 500 });
+    const sink = new KafkaSink({
+      'kafka.bootstrap.servers': broker.bootstrap,
+      topic: 'out',
+      'kafka.request.timeout.ms': 500,
+    });
     await sink.initialize({ queryId: 'q', checkpointDir: ckpt, outputMode: 'append' });
     try {
       await sink.addBatch(0, new Table([batchFromRows([{ value: 'warm-up' }], schemaFromSpec({ value: 'string' }))]));
@@ -128,7 +143,9 @@ describe('kafka query under broker faults', function () {
       await broker.command('rtt 1 800');
       await waitFor('some records of batch 1', async () => (await output()).length > 1, 10_000);
       await sleep(1500);
-      expect(sink.stallMessage(), 'the sink says it is stalled').to.match(/^Kafka .* failed \(attempt \d+, retrying in/);
+      expect(sink.stallMessage(), 'the sink says it is stalled').to.match(
+        /^Kafka .* failed \(attempt \d+, retrying in/,
+      );
       await broker.command('rtt 1 0');
       await writing;
       expect(await output()).to.deep.equal(['warm-up', ...values(0, 100_000)].sort());

@@ -1,11 +1,11 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Table } from 'apache-arrow';
+import { expect } from 'chai';
 import { Session } from '../../lib/api/session.js';
 import { batchFromRows } from '../../lib/arrow/columns.js';
-import { schemaFromSpec, type SchemaSpec } from '../../lib/arrow/schema.js';
+import { type SchemaSpec, schemaFromSpec } from '../../lib/arrow/schema.js';
 import { SluiceError } from '../../lib/errors.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import type { KafkaMessage } from '../../lib/kafka/messages.js';
@@ -13,7 +13,12 @@ import { KafkaSink, parseSluiceHeader, SLUICE_HEADER } from '../../lib/sinks/kaf
 import { MemoryStream } from '../../lib/testing/memory-stream.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
 
-interface Out { partition: number; key: string | null; value: string | null; headers: Record<string, string> }
+interface Out {
+  partition: number;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
 
 /** The Kafka sink: record layout, exactly-once replay of a batch, and failures that must not commit. */
 describe('kafka sink', function () {
@@ -48,7 +53,12 @@ describe('kafka sink', function () {
       for (const m of messages) {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = (Array.isArray(v) ? v[0] : v).toString();
-        out.push({ partition: p.partition, key: m.key?.toString() ?? null, value: m.value?.toString() ?? null, headers });
+        out.push({
+          partition: p.partition,
+          key: m.key?.toString() ?? null,
+          value: m.value?.toString() ?? null,
+          headers,
+        });
       }
     }
     return out;
@@ -66,7 +76,11 @@ describe('kafka sink', function () {
   }
 
   /** A sink initialised as query `queryId` with its own (or a given) checkpoint directory. */
-  async function sink(options: Record<string, unknown>, queryId = 'query-1', dir = path.join(root, `ck${++n}`)): Promise<KafkaSink> {
+  async function sink(
+    options: Record<string, unknown>,
+    queryId = 'query-1',
+    dir = path.join(root, `ck${++n}`),
+  ): Promise<KafkaSink> {
     const s = new KafkaSink({ 'kafka.bootstrap.servers': broker.bootstrap, ...options });
     await s.initialize({ queryId, checkpointDir: dir, outputMode: 'append' });
     return s;
@@ -76,10 +90,16 @@ describe('kafka sink', function () {
     const t = await topic(1);
     const s = await sink({ topic: t });
     try {
-      await s.addBatch(4, table([
-        { key: 'k1', value: 'v1', headers: [{ key: 'trace', value: Buffer.from('abc') }] },
-        { key: null, value: 'v2', headers: null },
-      ], { key: 'string', value: 'string', headers: [{ key: 'string', value: 'binary' }] }));
+      await s.addBatch(
+        4,
+        table(
+          [
+            { key: 'k1', value: 'v1', headers: [{ key: 'trace', value: Buffer.from('abc') }] },
+            { key: null, value: 'v2', headers: null },
+          ],
+          { key: 'string', value: 'string', headers: [{ key: 'string', value: 'binary' }] },
+        ),
+      );
     } finally {
       await s.close();
     }
@@ -93,14 +113,25 @@ describe('kafka sink', function () {
     const t = await topic(3);
     const s = await sink({ topic: t, keyColumn: 'user' });
     try {
-      await s.addBatch(0, table([{ user: 'ann', total: 3, at: new Date(0) }, { user: 'bob', total: 4.5, at: null }, { user: 'ann', total: 1, at: null }],
-        { user: 'string', total: 'double', at: 'timestamp' }));
+      await s.addBatch(
+        0,
+        table(
+          [
+            { user: 'ann', total: 3, at: new Date(0) },
+            { user: 'bob', total: 4.5, at: null },
+            { user: 'ann', total: 1, at: null },
+          ],
+          { user: 'string', total: 'double', at: 'timestamp' },
+        ),
+      );
     } finally {
       await s.close();
     }
     const out = await readTopic(t);
     expect(out.map((o) => o.value)).to.have.members([
-      '{"user":"ann","total":3,"at":"1970-01-01T00:00:00.000Z"}', '{"user":"bob","total":4.5,"at":null}', '{"user":"ann","total":1,"at":null}',
+      '{"user":"ann","total":3,"at":"1970-01-01T00:00:00.000Z"}',
+      '{"user":"bob","total":4.5,"at":null}',
+      '{"user":"ann","total":1,"at":null}',
     ]);
     const ann = out.filter((o) => o.key === 'ann');
     expect(ann).to.have.length(2);
@@ -111,7 +142,13 @@ describe('kafka sink', function () {
     const t = await topic(3);
     const s = await sink({ topic: t });
     try {
-      await s.addBatch(0, table(Array.from({ length: 9 }, (_, i) => ({ value: `v${i}` })), { value: 'string' }));
+      await s.addBatch(
+        0,
+        table(
+          Array.from({ length: 9 }, (_, i) => ({ value: `v${i}` })),
+          { value: 'string' },
+        ),
+      );
     } finally {
       await s.close();
     }
@@ -123,8 +160,20 @@ describe('kafka sink', function () {
     const [a, b] = [await topic(1), await topic(1)];
     const s = await sink({});
     try {
-      await s.addBatch(0, table([{ topic: a, value: 'to a' }, { topic: b, value: 'to b' }, { topic: a, value: 'a again' }], { topic: 'string', value: 'string' }));
-      const err = await s.addBatch(1, table([{ topic: null, value: 'x' }], { topic: 'string', value: 'string' })).catch((e) => e);
+      await s.addBatch(
+        0,
+        table(
+          [
+            { topic: a, value: 'to a' },
+            { topic: b, value: 'to b' },
+            { topic: a, value: 'a again' },
+          ],
+          { topic: 'string', value: 'string' },
+        ),
+      );
+      const err = await s
+        .addBatch(1, table([{ topic: null, value: 'x' }], { topic: 'string', value: 'string' }))
+        .catch((e) => e);
       expect(err).to.be.instanceOf(SluiceError);
       expect(err.message).to.contain('row 0 of batch 1 has no topic');
       const noColumn = await s.addBatch(2, table([{ value: 'x' }], { value: 'string' })).catch((e) => e);
@@ -193,8 +242,12 @@ describe('kafka sink', function () {
       }
       const out = await readTopic(t);
       expect(out.map((o) => o.value)).to.have.members([...rows(30).map((r) => r.value), 'next']);
-      expect(out.filter((o) => origin(o).batchId === 0).map((o) => origin(o).seq).sort((x, y) => x - y))
-        .to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
+      expect(
+        out
+          .filter((o) => origin(o).batchId === 0)
+          .map((o) => origin(o).seq)
+          .sort((x, y) => x - y),
+      ).to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
     });
 
     it('only headers of this query and batch, with a seq, count as written (any of a repeated header)', async () => {
@@ -258,16 +311,25 @@ describe('kafka sink', function () {
       const session = Session.local({ threads: 0 });
       const input = new MemoryStream<{ value: string }>(session, { value: 'string' });
       input.addData([{ value: 'a' }, { value: 'b' }]);
-      const q = await input.toDS().writeStream.format('kafka').option('kafka.bootstrap.servers', broker.bootstrap).option('topic', t)
-        .option('checkpointLocation', ckpt).trigger({ availableNow: true }).start();
-      return q.awaitTermination().then(() => null, (e: Error) => e);
+      const q = await input
+        .toDS()
+        .writeStream.format('kafka')
+        .option('kafka.bootstrap.servers', broker.bootstrap)
+        .option('topic', t)
+        .option('checkpointLocation', ckpt)
+        .trigger({ availableNow: true })
+        .start();
+      return q.awaitTermination().then(
+        () => null,
+        (e: Error) => e,
+      );
     };
     const err = await runQuery();
     expect(err).to.be.instanceOf(SluiceError);
     expect(err!.message).to.contain(`Kafka topic ${t} does not exist`);
     expect(fs.existsSync(path.join(ckpt, 'offsets', '0')), 'batch 0 was planned').to.equal(true);
     expect(fs.existsSync(path.join(ckpt, 'commits', '0')), 'batch 0 is not committed').to.equal(false);
-    expect((await reader.listPartitions([t])), 'the sink did not create the topic').to.deep.equal([]);
+    expect(await reader.listPartitions([t]), 'the sink did not create the topic').to.deep.equal([]);
     await broker.command(`topic ${t} 2`);
     expect(await runQuery()).to.equal(null);
     expect(fs.existsSync(path.join(ckpt, 'commits', '0'))).to.equal(true);

@@ -1,15 +1,15 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import { Session } from '../../lib/api/session.js';
 import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { SluiceError } from '../../lib/errors.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import type { ProduceMessage } from '../../lib/kafka/messages.js';
-import { readKafkaTask, type KafkaReadSpec } from '../../lib/sources/kafka/kafka-read-task.js';
-import { KafkaSource, rateLimit, splitRanges, type KafkaOffsets } from '../../lib/sources/kafka/kafka-source.js';
+import { type KafkaReadSpec, readKafkaTask } from '../../lib/sources/kafka/kafka-read-task.js';
+import { type KafkaOffsets, type KafkaSource, rateLimit, splitRanges } from '../../lib/sources/kafka/kafka-source.js';
 import { createSource } from '../../lib/sources/source-uri.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
 
@@ -41,7 +41,11 @@ describe('kafka source', function () {
 
   const produce = (t: string, messages: ProduceMessage[]) => writer.produce(t, messages);
 
-  interface Run { rows: Record<string, unknown>[]; progress: QueryProgress[]; error: Error | null }
+  interface Run {
+    rows: Record<string, unknown>[];
+    progress: QueryProgress[];
+    error: Error | null;
+  }
 
   /**
    * Runs a query over `uri` with Trigger.AvailableNow into a memory table; `ckpt` names a checkpoint to
@@ -52,17 +56,25 @@ describe('kafka source', function () {
     const name = `q${++n}`;
     let query: StreamingQuery;
     try {
-      query = await session.readStream.load(uri).writeStream.format('memory').queryName(name)
-        .option('checkpointLocation', path.join(root, ckpt)).trigger({ availableNow: true }).start();
+      query = await session.readStream
+        .load(uri)
+        .writeStream.format('memory')
+        .queryName(name)
+        .option('checkpointLocation', path.join(root, ckpt))
+        .trigger({ availableNow: true })
+        .start();
     } catch (err) {
       return { rows: [], progress: [], error: err as Error };
     }
     let error: Error | null = null;
-    await query.awaitTermination().catch((e: Error) => { error = e; });
+    await query.awaitTermination().catch((e: Error) => {
+      error = e;
+    });
     return { rows: session.table(name), progress: query.recentProgress, error };
   }
 
-  const uriOf = (t: string, options = ''): string => `kafka://${broker.bootstrap}/${t}?startingOffsets=earliest${options ? '&' + options : ''}`;
+  const uriOf = (t: string, options = ''): string =>
+    `kafka://${broker.bootstrap}/${t}?startingOffsets=earliest${options ? '&' + options : ''}`;
 
   it('gives rows key, value, topic, partition, offset and timestamp (string values by default)', async () => {
     const t = await topic(2);
@@ -82,13 +94,18 @@ describe('kafka source', function () {
 
   it('reads values and keys as bytes, and headers with includeHeaders', async () => {
     const t = await topic(1);
-    await produce(t, [{ key: Buffer.from([1, 2]), value: Buffer.from([0, 255, 7]), headers: { h1: 'x', h2: Buffer.from([9]) } }]);
+    await produce(t, [
+      { key: Buffer.from([1, 2]), value: Buffer.from([0, 255, 7]), headers: { h1: 'x', h2: Buffer.from([9]) } },
+    ]);
     const { rows } = await run(uriOf(t, 'valueFormat=bytes&keyFormat=bytes&includeHeaders=true'));
     expect(rows).to.have.length(1);
     expect(Buffer.from(rows[0].key as Uint8Array)).to.deep.equal(Buffer.from([1, 2]));
     expect(Buffer.from(rows[0].value as Uint8Array)).to.deep.equal(Buffer.from([0, 255, 7]));
     const headers = (rows[0].headers as { key: string; value: Uint8Array }[]).map((h) => [h.key, [...h.value]]);
-    expect(headers).to.deep.equal([['h1', [0x78]], ['h2', [9]]]);
+    expect(headers).to.deep.equal([
+      ['h1', [0x78]],
+      ['h2', [9]],
+    ]);
   });
 
   describe('json values', () => {
@@ -116,14 +133,29 @@ describe('kafka source', function () {
       ]);
       // A JSON field named like a Kafka column hides the Kafka column.
       expect(rows[0].timestamp).to.deep.equal(new Date('2024-01-01T00:00:00Z'));
-      expect(Object.keys(rows[0])).to.deep.equal(['user', 'amount', 'timestamp', '_corrupt_record', 'key', 'topic', 'partition', 'offset']);
+      expect(Object.keys(rows[0])).to.deep.equal([
+        'user',
+        'amount',
+        'timestamp',
+        '_corrupt_record',
+        'key',
+        'topic',
+        'partition',
+        'offset',
+      ]);
       // Kept rows count as malformed too: 'not json' and the string amount.
       expect(progress.reduce((a, p) => a + p.sources[0].numMalformedRows, 0)).to.equal(2);
     });
 
     it('DROPMALFORMED drops them and counts them in progress', async () => {
-      const { rows, progress } = await run(uriOf(t, 'valueFormat=json&schema=user%20STRING,amount%20LONG&mode=DROPMALFORMED'));
-      expect(rows.map((r) => [r.user, r.amount, r.offset])).to.deep.equal([['u1', 5, 0], [null, null, 3], ['u5', 7, 4]]);
+      const { rows, progress } = await run(
+        uriOf(t, 'valueFormat=json&schema=user%20STRING,amount%20LONG&mode=DROPMALFORMED'),
+      );
+      expect(rows.map((r) => [r.user, r.amount, r.offset])).to.deep.equal([
+        ['u1', 5, 0],
+        [null, null, 3],
+        ['u5', 7, 4],
+      ]);
       expect(progress.reduce((a, p) => a + p.sources[0].numMalformedRows, 0)).to.equal(2);
     });
 
@@ -134,7 +166,10 @@ describe('kafka source', function () {
     });
 
     it('needs a schema', () => {
-      expect(() => createSource('kafka', { bootstrap: broker.bootstrap, topic: t, valueFormat: 'json' })).to.throw(SluiceError, /needs a schema/);
+      expect(() => createSource('kafka', { bootstrap: broker.bootstrap, topic: t, valueFormat: 'json' })).to.throw(
+        SluiceError,
+        /needs a schema/,
+      );
     });
   });
 
@@ -142,7 +177,10 @@ describe('kafka source', function () {
     let t = '';
     before(async () => {
       t = await topic(2);
-      await produce(t, [0, 1, 2, 3].map((i) => ({ value: `old${i}`, partition: i % 2 })));
+      await produce(
+        t,
+        [0, 1, 2, 3].map((i) => ({ value: `old${i}`, partition: i % 2 })),
+      );
     });
 
     it('latest (the default) skips what is there when the query first starts, and keeps that start across restarts', async () => {
@@ -150,7 +188,10 @@ describe('kafka source', function () {
       const uri = `kafka://${broker.bootstrap}/${t}`;
       const first = await run(uri, ckpt);
       expect(first.rows).to.deep.equal([]);
-      await produce(t, [{ value: 'new0', partition: 0 }, { value: 'new1', partition: 1 }]);
+      await produce(t, [
+        { value: 'new0', partition: 0 },
+        { value: 'new1', partition: 1 },
+      ]);
       const second = await run(uri, ckpt);
       expect(second.rows.map((r) => r.value)).to.deep.equal(['new0', 'new1']);
     });
@@ -168,11 +209,18 @@ describe('kafka source', function () {
     });
 
     it('JSON must name every partition, and only existing ones', async () => {
-      const missing = await run(`kafka://${broker.bootstrap}/${t}?startingOffsets=${encodeURIComponent(JSON.stringify({ [t]: { 0: 0 } }))}`);
+      const missing = await run(
+        `kafka://${broker.bootstrap}/${t}?startingOffsets=${encodeURIComponent(JSON.stringify({ [t]: { 0: 0 } }))}`,
+      );
       expect(missing.error?.message).to.contain(`does not name ${t}-1`);
-      const extra = await run(`kafka://${broker.bootstrap}/${t}?startingOffsets=${encodeURIComponent(JSON.stringify({ [t]: { 0: 0, 1: 0, 5: 0 } }))}`);
+      const extra = await run(
+        `kafka://${broker.bootstrap}/${t}?startingOffsets=${encodeURIComponent(JSON.stringify({ [t]: { 0: 0, 1: 0, 5: 0 } }))}`,
+      );
       expect(extra.error?.message).to.contain(`names ${t}-5, which does not exist`);
-      expect(() => createSource('kafka', { bootstrap: 'x:1', topic: t, startingOffsets: 'soon' })).to.throw(SluiceError, /startingOffsets must be/);
+      expect(() => createSource('kafka', { bootstrap: 'x:1', topic: t, startingOffsets: 'soon' })).to.throw(
+        SluiceError,
+        /startingOffsets must be/,
+      );
     });
   });
 
@@ -192,7 +240,13 @@ describe('kafka source', function () {
   });
 
   it('rateLimit rounds small shares up so every partition with data moves', () => {
-    const r = rateLimit([{ topic: 'x', partition: 0, from: 0, until: 1000 }, { topic: 'x', partition: 1, from: 5, until: 6 }], 10);
+    const r = rateLimit(
+      [
+        { topic: 'x', partition: 0, from: 0, until: 1000 },
+        { topic: 'x', partition: 1, from: 5, until: 6 },
+      ],
+      10,
+    );
     expect(r.map((x) => x.until)).to.deep.equal([9, 6]);
     expect(rateLimit([{ topic: 'x', partition: 0, from: 0, until: 5 }], 10)[0].until).to.equal(5);
   });
@@ -203,11 +257,29 @@ describe('kafka source', function () {
       ...Array.from({ length: 300 }, (_, i) => ({ value: `a${i}`, partition: 0 })),
       ...Array.from({ length: 100 }, (_, i) => ({ value: `b${i}`, partition: 1 })),
     ]);
-    const ranges = splitRanges([{ topic: t, partition: 0, from: 0, until: 300 }, { topic: t, partition: 1, from: 0, until: 100 }], 8);
+    const ranges = splitRanges(
+      [
+        { topic: t, partition: 0, from: 0, until: 300 },
+        { topic: t, partition: 1, from: 0, until: 100 },
+      ],
+      8,
+    );
     expect(ranges.map((r) => [r.partition, r.from, r.until])).to.deep.equal([
-      [0, 0, 50], [0, 50, 100], [0, 100, 150], [0, 150, 200], [0, 200, 250], [0, 250, 300], [1, 0, 50], [1, 50, 100],
+      [0, 0, 50],
+      [0, 50, 100],
+      [0, 100, 150],
+      [0, 150, 200],
+      [0, 200, 250],
+      [0, 250, 300],
+      [1, 0, 50],
+      [1, 50, 100],
     ]);
-    const source = createSource('kafka', { bootstrap: broker.bootstrap, topic: t, startingOffsets: 'earliest', minPartitions: 5 }) as KafkaSource;
+    const source = createSource('kafka', {
+      bootstrap: broker.bootstrap,
+      topic: t,
+      startingOffsets: 'earliest',
+      minPartitions: 5,
+    }) as KafkaSource;
     const dir = path.join(root, `src${++n}`);
     await source.initialize({ dir, index: 0, queryId: 'q' });
     try {
@@ -217,15 +289,26 @@ describe('kafka source', function () {
       await source.stop();
     }
     const { rows } = await run(uriOf(t, 'minPartitions=5'));
-    expect(rows.map((r) => r.value)).to.have.members([...Array.from({ length: 300 }, (_, i) => `a${i}`), ...Array.from({ length: 100 }, (_, i) => `b${i}`)]);
+    expect(rows.map((r) => r.value)).to.have.members([
+      ...Array.from({ length: 300 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 100 }, (_, i) => `b${i}`),
+    ]);
   });
 
   it('a read task in the driver thread fetches the next planned range ahead; each task reads exactly its own range', async () => {
     const t = await topic(3);
-    await produce(t, [0, 1, 2].flatMap((p) => Array.from({ length: 60 }, (_, i) => ({ value: `p${p}-${i}`, partition: p }))));
+    await produce(
+      t,
+      [0, 1, 2].flatMap((p) => Array.from({ length: 60 }, (_, i) => ({ value: `p${p}-${i}`, partition: p }))),
+    );
     // No retries: a fetch while the broker is down fails at once, so a task that succeeds then was prefetched.
     const source = createSource('kafka', {
-      bootstrap: broker.bootstrap, topic: t, startingOffsets: 'earliest', minPartitions: 5, 'kafka.retries': '0', 'kafka.retry.backoff.ms': '10',
+      bootstrap: broker.bootstrap,
+      topic: t,
+      startingOffsets: 'earliest',
+      minPartitions: 5,
+      'kafka.retries': '0',
+      'kafka.retry.backoff.ms': '10',
     }) as KafkaSource;
     await source.initialize({ dir: path.join(root, `src${++n}`), index: 0, queryId: 'q' });
     const read = async (spec: KafkaReadSpec): Promise<string[]> =>
@@ -233,16 +316,33 @@ describe('kafka source', function () {
     const expected = (spec: KafkaReadSpec): string[] =>
       Array.from({ length: spec.untilOffset - spec.fromOffset }, (_, i) => `p${spec.partition}-${spec.fromOffset + i}`);
     try {
-      const specs = (await source.planRead(null, (await source.latestOffset(null, {}))!, 0)).map((task) => task.spec as KafkaReadSpec);
-      expect(specs.map((s) => s.next ?? null)).to.deep.equal([...specs.slice(1).map((s) =>
-        ({ topic: s.topic, partition: s.partition, fromOffset: s.fromOffset, untilOffset: s.untilOffset })), null]);
+      const specs = (await source.planRead(null, (await source.latestOffset(null, {}))!, 0)).map(
+        (task) => task.spec as KafkaReadSpec,
+      );
+      expect(specs.map((s) => s.next ?? null)).to.deep.equal([
+        ...specs
+          .slice(1)
+          .map((s) => ({
+            topic: s.topic,
+            partition: s.partition,
+            fromOffset: s.fromOffset,
+            untilOffset: s.untilOffset,
+          })),
+        null,
+      ]);
       expect(await read(specs[0])).to.deep.equal(expected(specs[0]));
       await new Promise((r) => setTimeout(r, 300));
       await broker.command('down 1');
       try {
         expect(await read(specs[1]), 'served by the prefetch').to.deep.equal(expected(specs[1]));
-        const err = await read(specs[2]).then(() => null, (e: Error) => e);
-        expect((err as SluiceError | null)?.code, 'its prefetch failed while the broker was down, and so did its own fetch').to.equal('KAFKA_UNAVAILABLE');
+        const err = await read(specs[2]).then(
+          () => null,
+          (e: Error) => e,
+        );
+        expect(
+          (err as SluiceError | null)?.code,
+          'its prefetch failed while the broker was down, and so did its own fetch',
+        ).to.equal('KAFKA_UNAVAILABLE');
       } finally {
         await broker.command('up 1');
       }
@@ -259,15 +359,25 @@ describe('kafka source', function () {
     await produce(`${prefix}-a`, [{ value: 'a0' }]);
     await produce(`other${n}`, [{ value: 'x' }]);
     const session = Session.local({ threads: 0 });
-    const query = await session.readStream.format('kafka').option('kafka.bootstrap.servers', broker.bootstrap)
-      .option('subscribePattern', `${prefix}-.*`).option('startingOffsets', 'earliest')
-      .load().writeStream.format('memory').queryName('pattern').option('checkpointLocation', path.join(root, `c${++n}`))
-      .trigger({ processingTime: 50 }).start();
+    const query = await session.readStream
+      .format('kafka')
+      .option('kafka.bootstrap.servers', broker.bootstrap)
+      .option('subscribePattern', `${prefix}-.*`)
+      .option('startingOffsets', 'earliest')
+      .load()
+      .writeStream.format('memory')
+      .queryName('pattern')
+      .option('checkpointLocation', path.join(root, `c${++n}`))
+      .trigger({ processingTime: 50 })
+      .start();
     try {
       await query.processAllAvailable();
       expect(session.table('pattern').map((r) => r.value)).to.deep.equal(['a0']);
       await broker.command(`topic ${prefix}-b 2`);
-      await produce(`${prefix}-b`, [{ value: 'b0', partition: 0 }, { value: 'b1', partition: 1 }]);
+      await produce(`${prefix}-b`, [
+        { value: 'b0', partition: 0 },
+        { value: 'b1', partition: 1 },
+      ]);
       await produce(`${prefix}-a`, [{ value: 'a1' }]);
       const deadline = Date.now() + 10_000;
       while (session.table('pattern').length < 4 && Date.now() < deadline) await query.processAllAvailable();
@@ -281,27 +391,44 @@ describe('kafka source', function () {
     const t = await topic(2);
     const group = `lag-${n}`;
     const ckpt = `c${++n}`;
-    await produce(t, [{ value: 'a', partition: 0 }, { value: 'b', partition: 1 }, { value: 'c', partition: 1 }]);
+    await produce(t, [
+      { value: 'a', partition: 0 },
+      { value: 'b', partition: 1 },
+      { value: 'c', partition: 1 },
+    ]);
     const first = await run(uriOf(t, `kafka.group.id=${group}`), ckpt);
     expect(first.rows.map((r) => r.value)).to.deep.equal(['a', 'b', 'c']);
-    expect(await writer.fetchGroupOffsets(group, t)).to.deep.equal([{ partition: 0, offset: 1 }, { partition: 1, offset: 2 }]);
+    expect(await writer.fetchGroupOffsets(group, t)).to.deep.equal([
+      { partition: 0, offset: 1 },
+      { partition: 1, offset: 2 },
+    ]);
     await produce(t, [{ value: 'd', partition: 0 }]);
     // A group offset moved back by someone else changes nothing: the checkpoint is the source of truth.
-    await writer.commitGroupOffsets(group, [{ topic: t, partition: 0, offset: 0 }, { topic: t, partition: 1, offset: 0 }]);
+    await writer.commitGroupOffsets(group, [
+      { topic: t, partition: 0, offset: 0 },
+      { topic: t, partition: 1, offset: 0 },
+    ]);
     const second = await run(uriOf(t, `kafka.group.id=${group}`), ckpt);
     expect(second.rows.map((r) => r.value)).to.deep.equal(['d']);
-    expect(await writer.fetchGroupOffsets(group, t)).to.deep.equal([{ partition: 0, offset: 2 }, { partition: 1, offset: 2 }]);
+    expect(await writer.fetchGroupOffsets(group, t)).to.deep.equal([
+      { partition: 0, offset: 2 },
+      { partition: 1, offset: 2 },
+    ]);
   });
 
   it('Trigger.AvailableNow stops at the offsets seen when it started', async () => {
     const t = await topic(1);
     await produce(t, [{ value: 'a' }, { value: 'b' }]);
-    const source = createSource('kafka', { bootstrap: broker.bootstrap, topic: t, startingOffsets: 'earliest' }) as KafkaSource;
+    const source = createSource('kafka', {
+      bootstrap: broker.bootstrap,
+      topic: t,
+      startingOffsets: 'earliest',
+    }) as KafkaSource;
     await source.initialize({ dir: path.join(root, `src${++n}`), index: 0, queryId: 'q' });
     try {
       await source.prepareForTriggerAvailableNow();
       await produce(t, [{ value: 'c' }]);
-      const end = await source.latestOffset(null, {}) as KafkaOffsets;
+      const end = (await source.latestOffset(null, {})) as KafkaOffsets;
       expect(end).to.deep.equal({ [t]: { 0: 2 } });
       expect(await source.latestOffset(end, {})).to.deep.equal(end);
     } finally {
@@ -322,7 +449,10 @@ describe('kafka source', function () {
       // The mock keeps at most 5 MiB per partition: 7 MiB more pushes the first records out.
       const big = await KafkaClient.connect(broker.bootstrap, { produceBatchSize: 5 });
       try {
-        await big.produce(t, Array.from({ length: 70 }, () => ({ value: Buffer.alloc(100 * 1024, 'x') })));
+        await big.produce(
+          t,
+          Array.from({ length: 70 }, () => ({ value: Buffer.alloc(100 * 1024, 'x') })),
+        );
         await big.produce(t, [{ value: 'tail' }]);
       } finally {
         await big.close();
@@ -351,10 +481,21 @@ describe('kafka source', function () {
   });
 
   it('refuses unknown options and bad values with the accepted ones', () => {
-    expect(() => createSource('kafka', { bootstrap: 'x:1', topic: 't', maxOffsetPerTrigger: 5 })).to.throw(SluiceError, /unknown option 'maxOffsetPerTrigger'/);
-    expect(() => createSource('kafka', { bootstrap: 'x:1', topic: 't', minPartitions: 0 })).to.throw(SluiceError, /minPartitions/);
+    expect(() => createSource('kafka', { bootstrap: 'x:1', topic: 't', maxOffsetPerTrigger: 5 })).to.throw(
+      SluiceError,
+      /unknown option 'maxOffsetPerTrigger'/,
+    );
+    expect(() => createSource('kafka', { bootstrap: 'x:1', topic: 't', minPartitions: 0 })).to.throw(
+      SluiceError,
+      /minPartitions/,
+    );
     expect(() => createSource('kafka', { bootstrap: 'x:1' })).to.throw(SluiceError, /needs a topic/);
-    expect(() => createSource('kafka', { bootstrap: 'x:1', topic: 't', subscribePattern: 'a.*' })).to.throw(SluiceError, /not both/);
-    expect(() => createSource('kafka', { bootstrap: 'x:1', topic: 't', valueFormat: 'string', schema: 'a STRING' })).to.throw(SluiceError, /takes no schema/);
+    expect(() => createSource('kafka', { bootstrap: 'x:1', topic: 't', subscribePattern: 'a.*' })).to.throw(
+      SluiceError,
+      /not both/,
+    );
+    expect(() =>
+      createSource('kafka', { bootstrap: 'x:1', topic: 't', valueFormat: 'string', schema: 'a STRING' }),
+    ).to.throw(SluiceError, /takes no schema/);
   });
 });

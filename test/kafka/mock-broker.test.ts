@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
+import { expect } from 'chai';
 import { MOCK_BROKER_BINARY, startBroker, type TestBroker } from '../support/kafka-broker.js';
 
 describe('kafka mock broker (test support)', () => {
@@ -38,7 +38,10 @@ describe('kafka mock broker (test support)', () => {
     await expectRejection(broker.command('bogus 1'), /unknown or malformed/);
     await expectRejection(broker.command('down x'), /unknown or malformed/);
     await expectRejection(broker.command('topic t 0'), /unknown or malformed/);
-    const r = spawnSync('kcat', ['-b', broker.bootstrap, '-L', '-t', 'created-later', '-J'], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync('kcat', ['-b', broker.bootstrap, '-L', '-t', 'created-later', '-J'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     const md = JSON.parse(r.stdout) as { topics: Array<{ topic: string; partitions: unknown[] }> };
     expect(md.topics.find((t) => t.topic === 'created-later')?.partitions).to.have.length(5);
   });

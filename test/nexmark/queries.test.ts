@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
-import { NexmarkGenerator, type NexmarkEvent } from '../../lib/gen/nexmark.js';
+import { type NexmarkEvent, NexmarkGenerator } from '../../lib/gen/nexmark.js';
 import { ManualClock } from '../../lib/testing/manual-clock.js';
 import * as reference from './reference.js';
 
@@ -12,18 +12,35 @@ const APPS = fileURLToPath(new URL('../../bench/nexmark/', import.meta.url));
 const SEED = 11;
 const RATE = 2000;
 
-interface Run { rows: reference.Row[]; batches: number; }
+interface Run {
+  rows: reference.Row[];
+  batches: number;
+}
 
 /** Runs a query app over `events` Nexmark events until they are all processed; its rows from a memory sink. */
-async function runQuery(query: string, events: number, kinds: string, options: { threads?: number; batchEvents?: number; clock?: ManualClock; onBatch?: () => void } = {}): Promise<Run> {
+async function runQuery(
+  query: string,
+  events: number,
+  kinds: string,
+  options: { threads?: number; batchEvents?: number; clock?: ManualClock; onBatch?: () => void } = {},
+): Promise<Run> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-nexmark-'));
   try {
     const app = await loadApp(path.join(APPS, `${query}.js`));
     let batches = 0;
     const { session, queries } = await runApp(app, {
-      sources: [`nexmark:?events=${events}&seed=${SEED}&rate=${RATE}&kinds=${kinds}&maxEventsPerTrigger=${options.batchEvents ?? 10_000}&numPartitions=3`],
-      sinks: ['memory:'], checkpoint: ckpt, trigger: { availableNow: true }, threads: options.threads ?? 0, clock: options.clock,
-      onProgress: () => { batches++; options.onBatch?.(); },
+      sources: [
+        `nexmark:?events=${events}&seed=${SEED}&rate=${RATE}&kinds=${kinds}&maxEventsPerTrigger=${options.batchEvents ?? 10_000}&numPartitions=3`,
+      ],
+      sinks: ['memory:'],
+      checkpoint: ckpt,
+      trigger: { availableNow: true },
+      threads: options.threads ?? 0,
+      clock: options.clock,
+      onProgress: () => {
+        batches++;
+        options.onBatch?.();
+      },
     });
     await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
     return { rows: session.table(`${app.def.name}.out`), batches };
@@ -90,7 +107,9 @@ describe('nexmark queries, checked against reference computations', function () 
     const clock = new ManualClock(1_700_000_000_000);
     const { rows, batches } = await runQuery('q12', 100_000, 'bid', { clock, onBatch: () => clock.advance(3000) });
     // Batch i reads events [10 000 i, 10 000 (i + 1)) at processing time start + 3 s × i.
-    const bids = large.flatMap((e, n) => (e.type === 'bid' ? [{ bid: e.bid, processingTime: 1_700_000_000_000 + 3000 * Math.floor(n / 10_000) }] : []));
+    const bids = large.flatMap((e, n) =>
+      e.type === 'bid' ? [{ bid: e.bid, processingTime: 1_700_000_000_000 + 3000 * Math.floor(n / 10_000) }] : [],
+    );
     const expected = reference.q12(bids);
     expect(batches).to.be.greaterThan(10);
     expect(expected.length).to.be.greaterThan(100);

@@ -23,15 +23,29 @@ export function sorted(rows: Row[]): Row[] {
 }
 
 export function q0(events: NexmarkEvent[]): Row[] {
-  return bidsOf(events).map((b) => ({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: new Date(b.dateTime), extra: b.extra }));
+  return bidsOf(events).map((b) => ({
+    auction: b.auction,
+    bidder: b.bidder,
+    price: b.price,
+    dateTime: new Date(b.dateTime),
+    extra: b.extra,
+  }));
 }
 
 export function q1(events: NexmarkEvent[]): Row[] {
-  return bidsOf(events).map((b) => ({ auction: b.auction, bidder: b.bidder, price: 0.908 * b.price, dateTime: new Date(b.dateTime), extra: b.extra }));
+  return bidsOf(events).map((b) => ({
+    auction: b.auction,
+    bidder: b.bidder,
+    price: 0.908 * b.price,
+    dateTime: new Date(b.dateTime),
+    extra: b.extra,
+  }));
 }
 
 export function q2(events: NexmarkEvent[]): Row[] {
-  return bidsOf(events).filter((b) => b.auction % 123 === 0).map((b) => ({ auction: b.auction, price: b.price }));
+  return bidsOf(events)
+    .filter((b) => b.auction % 123 === 0)
+    .map((b) => ({ auction: b.auction, price: b.price }));
 }
 
 /** Bids per auction in windows of 10 s sliding by 2 s; per window the auctions with the most bids. */
@@ -65,7 +79,14 @@ export function q7(events: NexmarkEvent[]): Row[] {
   for (const [start, bids] of byWindow) {
     const max = Math.max(...bids.map((b) => b.price));
     for (const b of bids) {
-      if (b.price === max) out.push({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: new Date(b.dateTime), extra: b.extra });
+      if (b.price === max)
+        out.push({
+          auction: b.auction,
+          bidder: b.bidder,
+          price: b.price,
+          dateTime: new Date(b.dateTime),
+          extra: b.extra,
+        });
     }
   }
   return out;
@@ -77,7 +98,8 @@ export function q8(events: NexmarkEvent[]): Row[] {
   const sellers = new Set<string>();
   for (const e of events) {
     if (e.type === 'person') persons.set(`${floorTo(e.person.dateTime, 10_000)}/${e.person.id}`, e.person);
-    else if (e.type === 'auction') sellers.add(`${floorTo(e.auction.dateTime, 10_000)}/${(e.auction as Auction).seller}`);
+    else if (e.type === 'auction')
+      sellers.add(`${floorTo(e.auction.dateTime, 10_000)}/${(e.auction as Auction).seller}`);
   }
   const out: Row[] = [];
   for (const [key, p] of persons) {
@@ -105,7 +127,11 @@ export function q11(events: NexmarkEvent[]): Row[] {
       out.push({ bidder, bid_count: n, starttime: new Date(start), endtime: new Date(last + 10_000) });
     };
     for (const t of times) {
-      if (t > last + 10_000) { close(); start = t; n = 0; }
+      if (t > last + 10_000) {
+        close();
+        start = t;
+        n = 0;
+      }
       last = t;
       n++;
     }
@@ -123,7 +149,12 @@ export function q12(bidsWithTime: { bid: Bid; processingTime: number }[]): Row[]
   for (const { bid, processingTime } of bidsWithTime) {
     const start = floorTo(processingTime, 10_000);
     const key = `${start}/${bid.bidder}`;
-    const row = counts.get(key) ?? { bidder: bid.bidder, bid_count: 0, starttime: new Date(start), endtime: new Date(start + 10_000) };
+    const row = counts.get(key) ?? {
+      bidder: bid.bidder,
+      bid_count: 0,
+      starttime: new Date(start),
+      endtime: new Date(start + 10_000),
+    };
     row.bid_count = (row.bid_count as number) + 1;
     counts.set(key, row);
   }

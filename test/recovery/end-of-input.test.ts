@@ -1,14 +1,14 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NexmarkGenerator } from '../../lib/gen/nexmark.js';
+import { expect } from 'chai';
 import { count, session_window } from '../../lib/api/functions.js';
 import { Session } from '../../lib/api/session.js';
+import { NexmarkGenerator } from '../../lib/gen/nexmark.js';
 import { MemoryStream } from '../../lib/testing/index.js';
-import { crashThenRestart, runCli } from '../support/cli.js';
 import * as reference from '../nexmark/reference.js';
+import { crashThenRestart, runCli } from '../support/cli.js';
 
 const Q11 = fileURLToPath(new URL('../../bench/nexmark/q11.js', import.meta.url));
 const EVENTS = 20_000;
@@ -19,16 +19,27 @@ const BATCH = 5000;
 /** Every output row of a JSON-lines sink directory, sorted, duplicates kept. */
 function readOutput(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl'))
-    .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean)).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean))
+    .sort();
 }
 
 /** The reference sessions of q11 over the same events, as the file sink writes them. */
 function expectedSessions(): string[] {
   const events = [...new NexmarkGenerator({ seed: SEED, firstEventRate: RATE }).events(0, EVENTS)];
-  return reference.q11(events).map((r) => JSON.stringify({
-    bidder: r.bidder, bid_count: r.bid_count, starttime: (r.starttime as Date).toISOString(), endtime: (r.endtime as Date).toISOString(),
-  })).sort();
+  return reference
+    .q11(events)
+    .map((r) =>
+      JSON.stringify({
+        bidder: r.bidder,
+        bid_count: r.bid_count,
+        starttime: (r.starttime as Date).toISOString(),
+        endtime: (r.endtime as Date).toISOString(),
+      }),
+    )
+    .sort();
 }
 
 describe('end of input: a bounded source closes every window once it is read to its end', function () {
@@ -36,8 +47,17 @@ describe('end of input: a bounded source closes every window once it is read to 
   let root: string;
   let expected: string[];
   const args = (out: string, ckpt: string): string[] => [
-    'run', Q11, '--source', `nexmark:?events=${EVENTS}&seed=${SEED}&rate=${RATE}&kinds=bid&maxEventsPerTrigger=${BATCH}`,
-    '--sink', `file:${out}`, '--checkpoint', ckpt, '--trigger', 'available-now', '--quiet',
+    'run',
+    Q11,
+    '--source',
+    `nexmark:?events=${EVENTS}&seed=${SEED}&rate=${RATE}&kinds=bid&maxEventsPerTrigger=${BATCH}`,
+    '--sink',
+    `file:${out}`,
+    '--checkpoint',
+    ckpt,
+    '--trigger',
+    'available-now',
+    '--quiet',
   ];
 
   before(() => {
@@ -64,7 +84,13 @@ describe('end of input: a bounded source closes every window once it is read to 
   });
 
   // Batch 3 reads the last events and commits the end-of-input watermark; batch 4 (no data) emits.
-  const kills = [['after-commit', 3], ['before-offsets', 4], ['after-offsets', 4], ['in-sink', 4], ['after-sink', 4]] as const;
+  const kills = [
+    ['after-commit', 3],
+    ['before-offsets', 4],
+    ['after-offsets', 4],
+    ['in-sink', 4],
+    ['after-sink', 4],
+  ] as const;
   for (const [point, batch] of kills) {
     it(`killed at ${point} of batch ${batch}: the restart emits the remaining sessions exactly once`, async () => {
       const out = path.join(root, `out-${point}-${batch}`);
@@ -77,13 +103,19 @@ describe('end of input: a bounded source closes every window once it is read to 
   it('keeps windows open over a source that can grow (a memory stream), as Spark does', async () => {
     const session = Session.local();
     const input = new MemoryStream<{ user: string; time: number }>(session, { user: 'string', time: 'timestamp' });
-    const query = await input.toDS()
+    const query = await input
+      .toDS()
       .withWatermark('time', '1 second')
       .groupBy(session_window('time', '10 seconds'), 'user')
       .agg(count('*').alias('n'))
-      .writeStream.format('memory').queryName('sessions').outputMode('append')
+      .writeStream.format('memory')
+      .queryName('sessions')
+      .outputMode('append')
       .start();
-    input.addData([{ user: 'a', time: 0 }, { user: 'a', time: 5000 }]);
+    input.addData([
+      { user: 'a', time: 0 },
+      { user: 'a', time: 5000 },
+    ]);
     await query.processAllAvailable();
     await query.stop();
     expect(session.table('sessions')).to.deep.equal([]);

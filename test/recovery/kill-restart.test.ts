@@ -1,7 +1,7 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import { crashThenRestart, runCli, TEST_APPS } from '../support/cli.js';
 
 const FILES = 12;
@@ -42,8 +42,19 @@ describe('recovery: SIGKILL at many points, restart, same output', function () {
   let reference: string[];
   const app = path.join(TEST_APPS, 'enrich.js');
   const args = (out: string, ckpt: string, threads = 0): string[] => [
-    'run', app, '--source', `file:${input}?maxFilesPerTrigger=2`, '--sink', `file:${out}`,
-    '--checkpoint', ckpt, '--trigger', 'available-now', '--threads', String(threads), '--quiet',
+    'run',
+    app,
+    '--source',
+    `file:${input}?maxFilesPerTrigger=2`,
+    '--sink',
+    `file:${out}`,
+    '--checkpoint',
+    ckpt,
+    '--trigger',
+    'available-now',
+    '--threads',
+    String(threads),
+    '--quiet',
   ];
 
   before(async () => {
@@ -57,7 +68,8 @@ describe('recovery: SIGKILL at many points, restart, same output', function () {
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
   it('the uninterrupted run writes every kept row once', () => {
-    const expected = FILES * ROWS - Array.from({ length: FILES * ROWS }, (_, i) => (i % 9) - 2).filter((a) => a <= 0).length;
+    const expected =
+      FILES * ROWS - Array.from({ length: FILES * ROWS }, (_, i) => (i % 9) - 2).filter((a) => a <= 0).length;
     expect(reference).to.have.length(expected);
     expect(new Set(reference).size).to.equal(expected);
   });

@@ -3,10 +3,11 @@
  * with SIGKILL at the given step of batch 3's commit protocol (no cleanup runs, as in a real crash).
  * argv: kind ('parquet' | 'file'), output dir, crash step index.
  */
+
+import type { CommitStep } from '../../lib/sinks/file-commit-protocol.js';
 import { FileSink } from '../../lib/sinks/file-sink.js';
 import { ParquetSink } from '../../lib/sinks/parquet-sink.js';
-import type { CommitStep } from '../../lib/sinks/file-commit-protocol.js';
-import { crashSinkOptions, CRASH_BATCH, CRASH_ROWS, eventTable, sinkContext } from './fixtures.js';
+import { CRASH_BATCH, CRASH_ROWS, crashSinkOptions, eventTable, sinkContext } from './fixtures.js';
 
 const [kind, dir, crashAt] = process.argv.slice(2);
 let step = 0;

@@ -1,13 +1,20 @@
-import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import type { SinkManifest } from '../../lib/sinks/file-commit-protocol.js';
 import { FileSink } from '../../lib/sinks/file-sink.js';
 import { ParquetSink } from '../../lib/sinks/parquet-sink.js';
-import type { SinkManifest } from '../../lib/sinks/file-commit-protocol.js';
 import {
-  CRASH_BATCH, CRASH_ROWS, CRASH_STEPS, crashSinkOptions, eventTable, removeDir, sinkContext, tempDir,
+  CRASH_BATCH,
+  CRASH_ROWS,
+  CRASH_STEPS,
+  crashSinkOptions,
+  eventTable,
+  removeDir,
+  sinkContext,
+  tempDir,
 } from './fixtures.js';
 import { duckdb, listFiles, parquetGlob, readJsonLines, visibleDataFiles } from './helpers.js';
 
@@ -15,11 +22,17 @@ const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'crash-chi
 
 type Kind = 'parquet' | 'file';
 
-function runChild(kind: Kind, dir: string, crashAt: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+function runChild(
+  kind: Kind,
+  dir: string,
+  crashAt: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, kind, dir, String(crashAt)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('error', reject);
     child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
   });
@@ -30,7 +43,9 @@ async function visibleIds(kind: Kind, out: string): Promise<number[]> {
     if (visibleDataFiles(out, '.parquet').length === 0) return [];
     return (await duckdb(`SELECT id FROM ${parquetGlob(out)} ORDER BY id`)).map((r) => Number(r.id));
   }
-  return readJsonLines(out).map((r) => r.id as number).sort((a, b) => a - b);
+  return readJsonLines(out)
+    .map((r) => r.id as number)
+    .sort((a, b) => a - b);
 }
 
 function idsOfBatches(batches: number[]): number[] {
@@ -58,7 +73,9 @@ for (const kind of ['parquet', 'file'] as const) {
     this.timeout(120_000);
     const ext = kind === 'parquet' ? '.parquet' : '.jsonl';
     let dir: string;
-    beforeEach(() => { dir = tempDir(); });
+    beforeEach(() => {
+      dir = tempDir();
+    });
     afterEach(() => removeDir(dir));
 
     for (const crashAt of CRASH_POINTS[kind]) {
@@ -74,7 +91,9 @@ for (const kind of ['parquet', 'file'] as const) {
         expect(new Set(crashed).size).to.equal(crashed.length);
         expect(crashed.filter((id) => id < CRASH_BATCH * 1000)).to.deep.equal(EARLIER);
         const visibleOfBatch = visibleDataFiles(out, ext).filter((f) => f.includes(`part-0000000${CRASH_BATCH}-`));
-        expect(visibleOfBatch).to.satisfy((files: string[]) => files.every((f) => manifest?.files.some((m) => m.path === f)));
+        expect(visibleOfBatch).to.satisfy((files: string[]) =>
+          files.every((f) => manifest?.files.some((m) => m.path === f)),
+        );
 
         // Restart: initialize cleans up first, so batch 3 is visible whole (committed) or not at all.
         const sink = kind === 'parquet' ? new ParquetSink(crashSinkOptions(dir)) : new FileSink(crashSinkOptions(dir));

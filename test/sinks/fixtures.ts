@@ -3,7 +3,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  Dictionary, Field, Int32, RecordBatch, Schema, Struct, Table, Utf8, makeData, makeVector, vectorFromArray,
+  Dictionary,
+  Field,
+  Int32,
+  makeData,
+  makeVector,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  Utf8,
+  vectorFromArray,
 } from 'apache-arrow';
 import { batchFromColumns, schemaFromSpec } from '../../lib/arrow/index.js';
 import type { SinkContext } from '../../lib/sinks/sink.js';
@@ -23,7 +33,13 @@ export function sinkContext(dir: string, queryId = 'query-1'): SinkContext {
 
 /** The schema of {@link eventTable}: one column of each kind the sinks must map. */
 export const EVENT_SCHEMA = schemaFromSpec({
-  id: 'long', user: 'string', grp: 'string', ts: 'timestamp', amount: 'double', pages: ['string'], device: { type: 'string', n: 'int' },
+  id: 'long',
+  user: 'string',
+  grp: 'string',
+  ts: 'timestamp',
+  amount: 'double',
+  pages: ['string'],
+  device: { type: 'string', n: 'int' },
 });
 
 /**
@@ -31,14 +47,19 @@ export const EVENT_SCHEMA = schemaFromSpec({
  * with nulls sprinkled in every nullable kind of column.
  */
 export function eventTable(batchId: number, rows: number, groups = 2): Table {
-  const id: number[] = []; const user: (string | null)[] = []; const grp: string[] = []; const ts: (number | null)[] = [];
-  const amount: (number | null)[] = []; const pages: (string[] | null)[] = []; const device: ({ type: string; n: number } | null)[] = [];
+  const id: number[] = [];
+  const user: (string | null)[] = [];
+  const grp: string[] = [];
+  const ts: (number | null)[] = [];
+  const amount: (number | null)[] = [];
+  const pages: (string[] | null)[] = [];
+  const device: ({ type: string; n: number } | null)[] = [];
   for (let i = 0; i < rows; i++) {
     id.push(batchId * 1000 + i);
     user.push(i % 7 === 3 ? null : `u${i % 13}`);
     grp.push(`g${i % groups}`);
     ts.push(i % 11 === 5 ? null : Date.UTC(2024, 4, 1, 10) + batchId * 60_000 + i * 250);
-    amount.push(i % 9 === 4 ? null : (i * 37 % 1000) / 8);
+    amount.push(i % 9 === 4 ? null : ((i * 37) % 1000) / 8);
     pages.push(i % 5 === 2 ? null : Array.from({ length: i % 3 }, (_, k) => `/p/${i + k}`));
     device.push(i % 6 === 1 ? null : { type: i % 2 ? 'mobile' : 'desktop', n: i });
   }
@@ -49,12 +70,24 @@ export function eventTable(batchId: number, rows: number, groups = 2): Table {
 export function dictionaryTable(): Table {
   const type = new Dictionary(new Utf8(), new Int32(), 0);
   const schema = new Schema([new Field('event', type, true), new Field('n', new Int32(), true)]);
-  const batch = (words: string[], idx: number[]) => new RecordBatch(schema, makeData({
-    type: new Struct(schema.fields), length: idx.length, nullCount: 0, children: [
-      makeData({ type, length: idx.length, data: Int32Array.from(idx), dictionary: makeVector(vectorFromArray(words, new Utf8())) }),
-      makeData({ type: new Int32(), length: idx.length, data: Int32Array.from(idx.map((_, i) => i)) }),
-    ],
-  }));
+  const batch = (words: string[], idx: number[]) =>
+    new RecordBatch(
+      schema,
+      makeData({
+        type: new Struct(schema.fields),
+        length: idx.length,
+        nullCount: 0,
+        children: [
+          makeData({
+            type,
+            length: idx.length,
+            data: Int32Array.from(idx),
+            dictionary: makeVector(vectorFromArray(words, new Utf8())),
+          }),
+          makeData({ type: new Int32(), length: idx.length, data: Int32Array.from(idx.map((_, i) => i)) }),
+        ],
+      }),
+    );
   return new Table([batch(['click', 'view'], [1, 0, 1]), batch(['buy', 'click'], [0, 1])]);
 }
 

@@ -1,7 +1,7 @@
 /** File listings and DuckDB read-back for the sink tests. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
 /** Files under `dir`, relative, `/`-separated, sorted; hidden files included. */
 export function listFiles(dir: string): string[] {
@@ -13,13 +13,20 @@ export function listFiles(dir: string): string[] {
 
 /** What `cat <dir>/**\/*.<ext>` reads: the non-hidden files with that extension, outside the log. */
 export function visibleDataFiles(dir: string, ext: string): string[] {
-  return listFiles(dir).filter((rel) => !rel.split('/').some((s) => s.startsWith('.') || s === '_sluice_log') && rel.endsWith(ext));
+  return listFiles(dir).filter(
+    (rel) => !rel.split('/').some((s) => s.startsWith('.') || s === '_sluice_log') && rel.endsWith(ext),
+  );
 }
 
 /** All JSON lines of the visible `.jsonl` files, parsed. */
 export function readJsonLines(dir: string): Record<string, unknown>[] {
   return visibleDataFiles(dir, '.jsonl').flatMap((rel) =>
-    fs.readFileSync(path.join(dir, rel), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>));
+    fs
+      .readFileSync(path.join(dir, rel), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  );
 }
 
 let connection: Promise<DuckDBConnection> | undefined;

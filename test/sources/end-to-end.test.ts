@@ -16,13 +16,23 @@ describe('sources in a query', () => {
     fs.writeFileSync(path.join(input, 'a.json'), '{"id":1,"user":"x"}\nnot json\n{"id":2,"user":"y"}\n');
     const run = async (name: string) => {
       const session = Session.local({ threads: 0 });
-      const q = await session.readStream.format('json').option('mode', 'DROPMALFORMED').schema('id LONG, user STRING').load(input)
-        .writeStream.format('memory').queryName(name).option('checkpointLocation', ckpt).start();
+      const q = await session.readStream
+        .format('json')
+        .option('mode', 'DROPMALFORMED')
+        .schema('id LONG, user STRING')
+        .load(input)
+        .writeStream.format('memory')
+        .queryName(name)
+        .option('checkpointLocation', ckpt)
+        .start();
       await q.processAllAvailable();
       return { session, q };
     };
     const first = await run('first');
-    expect(first.session.table('first')).to.deep.equal([{ id: 1, user: 'x' }, { id: 2, user: 'y' }]);
+    expect(first.session.table('first')).to.deep.equal([
+      { id: 1, user: 'x' },
+      { id: 2, user: 'y' },
+    ]);
     expect(first.q.lastProgress?.sources[0].numMalformedRows).to.equal(1);
     expect(first.q.lastProgress?.sources[0].endOffset).to.deep.equal({ files: 1 });
     await first.q.stop();
@@ -36,14 +46,22 @@ describe('sources in a query', () => {
 
   it('a socket source feeds batches from its receive log and a restart continues after the committed lines', async () => {
     const clients = new Set<net.Socket>();
-    const server = net.createServer((s) => { clients.add(s); s.on('close', () => clients.delete(s)); s.on('error', () => {}); });
+    const server = net.createServer((s) => {
+      clients.add(s);
+      s.on('close', () => clients.delete(s));
+      s.on('error', () => {});
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
     const ckpt = path.join(tmp(), 'ckpt');
     const run = async (name: string, lines: string, expected: number) => {
       const session = Session.local({ threads: 0 });
-      const q = await session.readStream.load(`socket://127.0.0.1:${port}`)
-        .writeStream.format('memory').queryName(name).option('checkpointLocation', ckpt).start();
+      const q = await session.readStream
+        .load(`socket://127.0.0.1:${port}`)
+        .writeStream.format('memory')
+        .queryName(name)
+        .option('checkpointLocation', ckpt)
+        .start();
       while (clients.size === 0) await new Promise((r) => setTimeout(r, 10));
       for (const c of clients) c.write(lines);
       const deadline = Date.now() + 5000;

@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { rowsFromBatch } from '../../lib/arrow/columns.js';
 import { schemaToSpec } from '../../lib/arrow/schema.js';
-import { FileSource, globToRegExp, type FileSourceOptions } from '../../lib/sources/file-source.js';
+import { FileSource, type FileSourceOptions, globToRegExp } from '../../lib/sources/file-source.js';
 import { runReadTask } from '../../lib/sources/readers.js';
 import type { SourceOffset } from '../../lib/sources/source.js';
 import { sluiceErrorOf, useTmpDir } from '../checkpoint/helpers.js';
@@ -35,7 +35,12 @@ describe('file source', () => {
     return src;
   }
 
-  async function read(src: FileSource, start: SourceOffset | null, end: SourceOffset, batchId = 0): Promise<Record<string, unknown>[]> {
+  async function read(
+    src: FileSource,
+    start: SourceOffset | null,
+    end: SourceOffset,
+    batchId = 0,
+  ): Promise<Record<string, unknown>[]> {
     const rows: Record<string, unknown>[] = [];
     for (const task of await src.planRead(start, end, batchId)) {
       for (const b of (await runReadTask(task, { batchId })).batches) rows.push(...rowsFromBatch(b));
@@ -98,10 +103,17 @@ describe('file source', () => {
       end = await src.latestOffset(end, {});
       if (i === 5) saved = fs.readFileSync(path.join(logDir, '5'), 'utf8');
     }
-    expect(fs.readdirSync(logDir).map(Number).sort((a, b) => a - b)).to.deep.equal([0, 64, 65, 66, 67, 68, 69]);
+    expect(
+      fs
+        .readdirSync(logDir)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).to.deep.equal([0, 64, 65, 66, 67, 68, 69]);
     fs.writeFileSync(path.join(logDir, '5'), saved);
     const restarted = await open({ schema: 'id LONG' });
-    expect(restarted.fileLog.map((f) => path.basename(f.path))).to.deep.equal(src.fileLog.map((f) => path.basename(f.path)));
+    expect(restarted.fileLog.map((f) => path.basename(f.path))).to.deep.equal(
+      src.fileLog.map((f) => path.basename(f.path)),
+    );
     expect(fs.existsSync(path.join(logDir, '5'))).to.equal(false);
     expect((await read(restarted, { files: 3 }, { files: 6 })).map((r) => r.id)).to.deep.equal([3, 4, 5]);
   });
@@ -168,8 +180,10 @@ describe('file source', () => {
       fs.rmSync(ckpt, { recursive: true, force: true });
       const src = await open({ format: 'text', maxBytesPerTask: size });
       const end = await src.latestOffset(null, {});
-      expect((await read(src, null, end!)).map((r) => r.value), `maxBytesPerTask=${size}`)
-        .to.deep.equal(['a', 'bb', '', 'ccc', 'd', 'eeeeeeeeee', 'f']);
+      expect(
+        (await read(src, null, end!)).map((r) => r.value),
+        `maxBytesPerTask=${size}`,
+      ).to.deep.equal(['a', 'bb', '', 'ccc', 'd', 'eeeeeeeeee', 'f']);
     }
   });
 
@@ -205,7 +219,9 @@ describe('file source', () => {
     const failing = await open({ schema: 'id LONG', mode: 'FAILFAST' });
     const end = await failing.latestOffset(null, {});
     const err = await sluiceErrorOf(() => read(failing, null, end!));
-    expect(err.message).to.contain(`malformed record in file ${path.join(input, 'a.json')} line 2: field 'id': expected an integer`);
+    expect(err.message).to.contain(
+      `malformed record in file ${path.join(input, 'a.json')} line 2: field 'id': expected an integer`,
+    );
 
     const dropping = await open({ schema: 'id LONG', mode: 'DROPMALFORMED' });
     const [task] = await dropping.planRead(null, end!, 0);
@@ -218,7 +234,10 @@ describe('file source', () => {
     expect(await read(keeping, null, end!, 4)).to.deep.equal([{ id: 1 }, { id: 3 }]);
     const written = fs.readFileSync(path.join(badDir, '4', 'source0-file0-part0.json'), 'utf8');
     expect(JSON.parse(written)).to.deep.equal({
-      path: `file ${path.join(input, 'a.json')}`, line: 2, record: '{"id":"x"}', reason: 'field \'id\': expected an integer, found string "x"',
+      path: `file ${path.join(input, 'a.json')}`,
+      line: 2,
+      record: '{"id":"x"}',
+      reason: 'field \'id\': expected an integer, found string "x"',
     });
   });
 
@@ -240,7 +259,10 @@ describe('file source', () => {
     const csv = await open({ format: 'csv', header: true });
     expect(schemaToSpec(csv.schema())).to.deep.equal({ name: 'string', score: 'double' });
     const e1 = await csv.latestOffset(null, {});
-    expect(await read(csv, null, e1!)).to.deep.equal([{ name: 'x, y', score: 1.5 }, { name: 'z', score: 2 }]);
+    expect(await read(csv, null, e1!)).to.deep.equal([
+      { name: 'x, y', score: 1.5 },
+      { name: 'z', score: 2 },
+    ]);
 
     fs.rmSync(ckpt, { recursive: true });
     fs.rmSync(path.join(input, 'a.csv'));
@@ -252,8 +274,14 @@ describe('file source', () => {
   });
 
   it('rejects a schema for text and bad limits at construction', () => {
-    expect(() => new FileSource({ path: input, format: 'text', schema: 'a STRING' })).to.throw(/format text takes no schema/);
-    expect(() => new FileSource({ path: input, maxFilesPerTrigger: 0 })).to.throw(/maxFilesPerTrigger must be a positive integer/);
-    expect(() => new FileSource({ path: input, format: 'csv', schema: { a: ['string'] } })).to.throw(/CSV cannot hold field 'a'/);
+    expect(() => new FileSource({ path: input, format: 'text', schema: 'a STRING' })).to.throw(
+      /format text takes no schema/,
+    );
+    expect(() => new FileSource({ path: input, maxFilesPerTrigger: 0 })).to.throw(
+      /maxFilesPerTrigger must be a positive integer/,
+    );
+    expect(() => new FileSource({ path: input, format: 'csv', schema: { a: ['string'] } })).to.throw(
+      /CSV cannot hold field 'a'/,
+    );
   });
 });

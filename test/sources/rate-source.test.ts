@@ -1,15 +1,20 @@
 import * as path from 'node:path';
-import { expect } from 'chai';
 import { Type } from 'apache-arrow';
+import { expect } from 'chai';
 import { rowsFromBatch } from '../../lib/arrow/columns.js';
-import { RateSource, rateRowsAt, rateTimeOf, type RateSourceOptions } from '../../lib/sources/rate-source.js';
+import { RateSource, type RateSourceOptions, rateRowsAt, rateTimeOf } from '../../lib/sources/rate-source.js';
 import { runReadTask } from '../../lib/sources/readers.js';
 import type { SourceOffset } from '../../lib/sources/source.js';
 import { useTmpDir } from '../checkpoint/helpers.js';
 
 describe('rate source', () => {
   const tmp = useTmpDir();
-  const clock = { t: 1_700_000_000_000, now(): number { return this.t; } };
+  const clock = {
+    t: 1_700_000_000_000,
+    now(): number {
+      return this.t;
+    },
+  };
 
   async function open(options: RateSourceOptions = {}): Promise<RateSource> {
     const src = new RateSource({ clock, ...options });
@@ -17,7 +22,11 @@ describe('rate source', () => {
     return src;
   }
 
-  async function read(src: RateSource, start: SourceOffset | null, end: SourceOffset): Promise<Record<string, unknown>[]> {
+  async function read(
+    src: RateSource,
+    start: SourceOffset | null,
+    end: SourceOffset,
+  ): Promise<Record<string, unknown>[]> {
     const rows: Record<string, unknown>[] = [];
     for (const task of await src.planRead(start, end, 0)) {
       for (const b of (await runReadTask(task, { batchId: 0 })).batches) rows.push(...rowsFromBatch(b));
@@ -28,12 +37,17 @@ describe('rate source', () => {
   it('gives {timestamp, value} rows with value = index and timestamp = start + index * 1000 / rowsPerSecond', async () => {
     clock.t = 1_700_000_000_000;
     const src = await open({ rowsPerSecond: 4 });
-    expect(src.schema().fields.map((f) => [f.name, f.type.typeId])).to.deep.equal([['timestamp', Type.Timestamp], ['value', Type.Int]]);
+    expect(src.schema().fields.map((f) => [f.name, f.type.typeId])).to.deep.equal([
+      ['timestamp', Type.Timestamp],
+      ['value', Type.Int],
+    ]);
     expect(await src.latestOffset(null, {})).to.equal(null);
     clock.t += 1000;
     const o1 = await src.latestOffset(null, {});
     expect(o1).to.deep.equal({ rows: 4 });
-    expect(await read(src, null, o1!)).to.deep.equal([0, 1, 2, 3].map((i) => ({ timestamp: new Date(1_700_000_000_000 + i * 250), value: i })));
+    expect(await read(src, null, o1!)).to.deep.equal(
+      [0, 1, 2, 3].map((i) => ({ timestamp: new Date(1_700_000_000_000 + i * 250), value: i })),
+    );
     expect(src.rowCount(null, o1!)).to.equal(4);
   });
 
@@ -59,7 +73,12 @@ describe('rate source', () => {
     expect(end).to.deep.equal({ rows: 100 });
     const tasks = await src.planRead(null, end!, 0);
     expect(tasks).to.have.length(4);
-    expect(tasks.map((t) => [(t.spec as { from: number }).from, (t.spec as { to: number }).to])).to.deep.equal([[0, 25], [25, 50], [50, 75], [75, 100]]);
+    expect(tasks.map((t) => [(t.spec as { from: number }).from, (t.spec as { to: number }).to])).to.deep.equal([
+      [0, 25],
+      [25, 50],
+      [50, 75],
+      [75, 100],
+    ]);
   });
 
   it('ramps up linearly and stays consistent between row counts and timestamps', () => {

@@ -75,10 +75,16 @@ describe('socket source', () => {
     return src;
   }
 
-  async function read(src: SocketSource, start: SourceOffset | null, end: SourceOffset, batchId = 0): Promise<unknown[]> {
+  async function read(
+    src: SocketSource,
+    start: SourceOffset | null,
+    end: SourceOffset,
+    batchId = 0,
+  ): Promise<unknown[]> {
     const rows: unknown[] = [];
     for (const task of await src.planRead(start, end, batchId)) {
-      for (const b of (await runReadTask(task, { batchId })).batches) rows.push(...rowsFromBatch(b).map((r) => r.value ?? r));
+      for (const b of (await runReadTask(task, { batchId })).batches)
+        rows.push(...rowsFromBatch(b).map((r) => r.value ?? r));
     }
     return rows;
   }
@@ -134,7 +140,9 @@ describe('socket source', () => {
     await until('1 line', () => src.receivedLines === 1);
     server.dropClients();
     await until('the loss to be reported', () => logged.some((m) => m.includes('connection lost')));
-    expect(logged[0]).to.contain(`socket source 127.0.0.1:${port}: connection lost (closed by the server); 1 lines received so far are kept`);
+    expect(logged[0]).to.contain(
+      `socket source 127.0.0.1:${port}: connection lost (closed by the server); 1 lines received so far are kept`,
+    );
     await until('the reconnect', () => src.connected && server.connections === 2);
     expect(logged.some((m) => m.includes('reconnected after'))).to.equal(true);
     server.send('after\n');

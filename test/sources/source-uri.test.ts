@@ -24,15 +24,34 @@ describe('source URIs', () => {
   const tmp = useTmpDir();
 
   it('parses file, socket, rate and kafka URIs with query options', () => {
-    expect(parseSourceUri('file:data/in?format=csv&maxFilesPerTrigger=1')).to.deep.equal({ format: 'file', options: { path: 'data/in', format: 'csv', maxFilesPerTrigger: '1' } });
-    expect(parseSourceUri('file:///abs/dir%20x')).to.deep.equal({ format: 'file', options: { path: '/abs/dir x' } });
-    expect(parseSourceUri('socket://localhost:9999')).to.deep.equal({ format: 'socket', options: { host: 'localhost', port: '9999' } });
-    expect(parseSourceUri('rate:?rowsPerSecond=10&numPartitions=2')).to.deep.equal({ format: 'rate', options: { rowsPerSecond: '10', numPartitions: '2' } });
-    expect(parseSourceUri('rate:')).to.deep.equal({ format: 'rate', options: {} });
-    expect(parseSourceUri('kafka://b1:9092,b2:9092/clicks,views?startingOffsets=earliest&maxOffsetsPerTrigger=500')).to.deep.equal({
-      format: 'kafka', options: { bootstrap: 'b1:9092,b2:9092', topic: 'clicks,views', startingOffsets: 'earliest', maxOffsetsPerTrigger: '500' },
+    expect(parseSourceUri('file:data/in?format=csv&maxFilesPerTrigger=1')).to.deep.equal({
+      format: 'file',
+      options: { path: 'data/in', format: 'csv', maxFilesPerTrigger: '1' },
     });
-    expect(parseSourceUri('file:in?schema=id%20STRING,%20amount%20DOUBLE').options.schema).to.equal('id STRING, amount DOUBLE');
+    expect(parseSourceUri('file:///abs/dir%20x')).to.deep.equal({ format: 'file', options: { path: '/abs/dir x' } });
+    expect(parseSourceUri('socket://localhost:9999')).to.deep.equal({
+      format: 'socket',
+      options: { host: 'localhost', port: '9999' },
+    });
+    expect(parseSourceUri('rate:?rowsPerSecond=10&numPartitions=2')).to.deep.equal({
+      format: 'rate',
+      options: { rowsPerSecond: '10', numPartitions: '2' },
+    });
+    expect(parseSourceUri('rate:')).to.deep.equal({ format: 'rate', options: {} });
+    expect(
+      parseSourceUri('kafka://b1:9092,b2:9092/clicks,views?startingOffsets=earliest&maxOffsetsPerTrigger=500'),
+    ).to.deep.equal({
+      format: 'kafka',
+      options: {
+        bootstrap: 'b1:9092,b2:9092',
+        topic: 'clicks,views',
+        startingOffsets: 'earliest',
+        maxOffsetsPerTrigger: '500',
+      },
+    });
+    expect(parseSourceUri('file:in?schema=id%20STRING,%20amount%20DOUBLE').options.schema).to.equal(
+      'id STRING, amount DOUBLE',
+    );
   });
 
   it('explains malformed URIs and lists the accepted forms', () => {
@@ -49,17 +68,31 @@ describe('source URIs', () => {
     for (const [uri, message] of cases) {
       const err = errorOf(() => parseSourceUri(uri));
       expect(err.message, uri).to.match(message);
-      expect(err.hint, uri).to.contain('file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N or kafka://HOST:PORT/TOPIC');
+      expect(err.hint, uri).to.contain(
+        'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N or kafka://HOST:PORT/TOPIC',
+      );
     }
   });
 
   it('creates sources from string options, case-insensitively, with typed values', async () => {
     fs.mkdirSync(path.join(tmp(), 'in'));
     const file = createSource('file', {
-      path: path.join(tmp(), 'in'), FORMAT: 'csv', schema: '{"id":"long","name":"string"}', maxfilespertrigger: '3', mode: 'dropmalformed', header: 'true', delimiter: '\\t',
+      path: path.join(tmp(), 'in'),
+      FORMAT: 'csv',
+      schema: '{"id":"long","name":"string"}',
+      maxfilespertrigger: '3',
+      mode: 'dropmalformed',
+      header: 'true',
+      delimiter: '\\t',
     });
     expect(file).to.be.instanceOf(FileSource);
-    expect((file as FileSource).options).to.include({ format: 'csv', maxFilesPerTrigger: 3, mode: 'DROPMALFORMED', header: true, sep: '\t' });
+    expect((file as FileSource).options).to.include({
+      format: 'csv',
+      maxFilesPerTrigger: 3,
+      mode: 'DROPMALFORMED',
+      header: true,
+      sep: '\t',
+    });
     expect(schemaToSpec(file.schema())).to.deep.equal({ id: 'long', name: 'string' });
     expect(createSource('json', { path: path.join(tmp(), 'in'), schema: 'a STRING' })).to.be.instanceOf(FileSource);
     expect(createSource('socket', { host: 'localhost', port: '9999' })).to.be.instanceOf(SocketSource);
@@ -76,19 +109,34 @@ describe('source URIs', () => {
   });
 
   it('explains bad option values', () => {
-    expect(errorOf(() => createSource('file', { path: 'x', maxFilesPerTrigger: 'many' })).message)
-      .to.equal("option maxFilesPerTrigger of the file source must be a positive integer, found 'many'");
-    expect(errorOf(() => createSource('file', { path: 'x', format: 'xml' })).message).to.contain('must be one of json, csv, text');
-    expect(errorOf(() => createSource('file', { path: 'x', mode: 'LENIENT' })).hint).to.equal('use one of PERMISSIVE, DROPMALFORMED, FAILFAST');
-    expect(errorOf(() => createSource('file', { path: 'x', header: 'yes' })).message).to.contain('must be true or false');
-    expect(errorOf(() => createSource('file', { path: 'x', schema: '{"id":' })).message).to.contain('option schema of the file source is not valid JSON');
-    expect(errorOf(() => createSource('socket', { host: 'h', port: '70000' })).message).to.contain('needs a host and a port');
+    expect(errorOf(() => createSource('file', { path: 'x', maxFilesPerTrigger: 'many' })).message).to.equal(
+      "option maxFilesPerTrigger of the file source must be a positive integer, found 'many'",
+    );
+    expect(errorOf(() => createSource('file', { path: 'x', format: 'xml' })).message).to.contain(
+      'must be one of json, csv, text',
+    );
+    expect(errorOf(() => createSource('file', { path: 'x', mode: 'LENIENT' })).hint).to.equal(
+      'use one of PERMISSIVE, DROPMALFORMED, FAILFAST',
+    );
+    expect(errorOf(() => createSource('file', { path: 'x', header: 'yes' })).message).to.contain(
+      'must be true or false',
+    );
+    expect(errorOf(() => createSource('file', { path: 'x', schema: '{"id":' })).message).to.contain(
+      'option schema of the file source is not valid JSON',
+    );
+    expect(errorOf(() => createSource('socket', { host: 'h', port: '70000' })).message).to.contain(
+      'needs a host and a port',
+    );
     expect(errorOf(() => createSource('rate', { rampUpTime: 'soon' })).code).to.equal('BAD_DURATION');
-    expect(errorOf(() => createSource('csv', { path: 'x', format: 'json' })).message).to.contain("format('csv') conflicts with option format=json");
+    expect(errorOf(() => createSource('csv', { path: 'x', format: 'json' })).message).to.contain(
+      "format('csv') conflicts with option format=json",
+    );
   });
 
   it('creates the kafka source and names the accepted formats for unknown ones', () => {
-    expect(createSource('kafka', { bootstrap: 'h:1', subscribe: 'a,b', 'kafka.group.id': 'g' })).to.be.instanceOf(KafkaSource);
+    expect(createSource('kafka', { bootstrap: 'h:1', subscribe: 'a,b', 'kafka.group.id': 'g' })).to.be.instanceOf(
+      KafkaSource,
+    );
     const err = errorOf(() => createSource('parquet', {}));
     expect(err.message).to.equal("unknown source format 'parquet'");
     expect(err.hint).to.equal('use one of file, socket, rate, nexmark, kafka, json, csv, text');

@@ -1,11 +1,26 @@
-import { expect } from 'chai';
 import { Worker } from 'node:worker_threads';
 import {
-  Dictionary, Float64, Int32, Int64, TimestampMillisecond, Uint32, Utf8, makeData, makeVector, vectorFromArray,
+  Dictionary,
+  Float64,
+  Int32,
+  Int64,
+  makeData,
+  makeVector,
+  TimestampMillisecond,
+  Uint32,
+  Utf8,
+  vectorFromArray,
 } from 'apache-arrow';
+import { expect } from 'chai';
 import { utf8Data } from '../../lib/arrow/columns.js';
 import {
-  hashKey, hashString, murmur3Bytes, partitionOf, partitionsOfBigInts, partitionsOfData, partitionsOfNumbers,
+  hashKey,
+  hashString,
+  murmur3Bytes,
+  partitionOf,
+  partitionsOfBigInts,
+  partitionsOfData,
+  partitionsOfNumbers,
   partitionsOfUtf8,
 } from '../../lib/state/state-partitioner.js';
 import { encodeKey } from '../../lib/state/value-codec.js';
@@ -27,7 +42,9 @@ describe('state partitioner', () => {
     expect(murmur3Bytes(new Uint8Array([0x21, 0x43, 0x65, 0x87]), 0, 4, 0)).to.equal(0xf55b516b);
     expect(murmur3Bytes(new Uint8Array([0x21, 0x43, 0x65]), 0, 3, 0)).to.equal(0x7e4a8634);
     expect(murmur3Bytes(te.encode('Hello, world!'), 0, 13, 0x9747b28c)).to.equal(0x24884cba);
-    expect(murmur3Bytes(te.encode('The quick brown fox jumps over the lazy dog'), 0, 43, 0x9747b28c)).to.equal(0x2fa826cd);
+    expect(murmur3Bytes(te.encode('The quick brown fox jumps over the lazy dog'), 0, 43, 0x9747b28c)).to.equal(
+      0x2fa826cd,
+    );
   });
 
   it('hashes strings as their utf8 bytes, ASCII or not', () => {
@@ -38,7 +55,14 @@ describe('state partitioner', () => {
 
   it('keeps partitions of existing checkpoints: these values must never change', () => {
     // Changing the hash would send restarted queries to the wrong state partition for every key.
-    const pinned: Array<[unknown, number]> = [['k123456', 26], ['user-1', 14], [42, 22], [1.5, 19], [['a', 1], 30], [7n, 15]];
+    const pinned: Array<[unknown, number]> = [
+      ['k123456', 26],
+      ['user-1', 14],
+      [42, 22],
+      [1.5, 19],
+      [['a', 1], 30],
+      [7n, 15],
+    ];
     for (const [key, partition] of pinned) expect(partitionOf(key, 32), String(key)).to.equal(partition);
   });
 
@@ -85,7 +109,9 @@ describe('state partitioner', () => {
       const strings = sampleKeys().filter((k) => typeof k === 'string') as string[];
       const data = utf8Data(strings);
       const expected = strings.map((s) => partitionOf(s, 5));
-      expect([...partitionsOfUtf8(data.valueOffsets as Int32Array, data.values as Uint8Array, 5)]).to.deep.equal(expected);
+      expect([...partitionsOfUtf8(data.valueOffsets as Int32Array, data.values as Uint8Array, 5)]).to.deep.equal(
+        expected,
+      );
       expect([...partitionsOfData(data, 5)]).to.deep.equal(expected);
       expect([...partitionsOfData(data.slice(10, 50), 5)]).to.deep.equal(expected.slice(10, 60));
     });
@@ -108,7 +134,13 @@ describe('state partitioner', () => {
 
     it('Arrow columns with nulls, dictionaries and other types equal partitionOf(vector.get(i))', () => {
       const columns = [
-        makeData({ type: new Int32(), data: new Int32Array([1, 2, 3, 4]), length: 4, nullCount: 1, nullBitmap: new Uint8Array([0b1011]) }),
+        makeData({
+          type: new Int32(),
+          data: new Int32Array([1, 2, 3, 4]),
+          length: 4,
+          nullCount: 1,
+          nullBitmap: new Uint8Array([0b1011]),
+        }),
         makeData({ type: new Float64(), data: new Float64Array([1.5, 2, NaN]), length: 3 }),
         makeData({ type: new Uint32(), data: new Uint32Array([2 ** 32 - 1, 5]), length: 2 }),
         makeData({ type: new Int64(), data: new BigInt64Array([5n, -5n]), length: 2 }),

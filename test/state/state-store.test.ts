@@ -1,9 +1,9 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SluiceError } from '../../lib/errors.js';
+import { expect } from 'chai';
 import { stateDir } from '../../lib/checkpoint/paths.js';
+import { SluiceError } from '../../lib/errors.js';
 import { StateStore } from '../../lib/state/state-store.js';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing workload can be replayed. */
@@ -34,7 +34,8 @@ function randomBatch(store: StateStore, model: Model, rand: () => number, ops: n
       store.remove(key);
       model.delete(id);
     } else {
-      const value = r < 0.5 ? { sum: Math.round(rand() * 1000) / 4, count: n } : r < 0.7 ? ['list', n, rand() < 0.5] : `s${n}`;
+      const value =
+        r < 0.5 ? { sum: Math.round(rand() * 1000) / 4, count: n } : r < 0.7 ? ['list', n, rand() < 0.5] : `s${n}`;
       const timeout = rand() < 0.5 ? -1 : Math.floor(rand() * 50);
       store.put(key, value, timeout);
       model.set(id, { value, timeout });
@@ -201,7 +202,15 @@ describe('state store', () => {
   it('orders due timeouts by time, then by encoded key, independent of insertion order', async () => {
     const a = await StateStore.load(path.join(root, 'a'), 0);
     const b = await StateStore.load(path.join(root, 'b'), 0);
-    const puts: Array<[unknown, number]> = [['zeta', 5], ['alpha', 5], [3, 5], [['c', 1], 2], ['late', 9], ['none', -1], ['beta', 1]];
+    const puts: Array<[unknown, number]> = [
+      ['zeta', 5],
+      ['alpha', 5],
+      [3, 5],
+      [['c', 1], 2],
+      ['late', 9],
+      ['none', -1],
+      ['beta', 1],
+    ];
     for (const [k, t] of puts) a.put(k, 1, t);
     for (const [k, t] of [...puts].reverse()) b.put(k, 1, t);
     const due = a.keysWithTimeoutAtOrBefore(5);
@@ -253,7 +262,8 @@ describe('state store', () => {
     const rand = prng(7);
     const store = await StateStore.load(dir, 0, { snapshotInterval: 3 });
     const model: Model = new Map();
-    const modelMin = (m: Model): number => Math.min(Infinity, ...[...m.values()].map((e) => e.timeout).filter((t) => t >= 0));
+    const modelMin = (m: Model): number =>
+      Math.min(Infinity, ...[...m.values()].map((e) => e.timeout).filter((t) => t >= 0));
     for (let v = 1; v <= 12; v++) {
       if (v % 4 === 0) {
         randomBatch(store, new Map(model), rand, 30);
@@ -418,8 +428,10 @@ describe('state store', () => {
     expect(back.get('k')).to.deep.equal({ x: 2, y: 3 });
     back.put('z', { y: 9, x: 8 });
     await back.commit(3);
-    expect((await StateStore.load(path.join(root, 'a'), 3)).sortedEntries())
-      .to.deep.equal([['k', { x: 2, y: 3 }], ['z', { y: 9, x: 8 }]]);
+    expect((await StateStore.load(path.join(root, 'a'), 3)).sortedEntries()).to.deep.equal([
+      ['k', { x: 2, y: 3 }],
+      ['z', { y: 9, x: 8 }],
+    ]);
   });
 
   it('keeps the latest of many updates to one key in a batch, values growing and shrinking', async () => {

@@ -1,7 +1,15 @@
 import { expect } from 'chai';
 import { SluiceError } from '../../lib/errors.js';
 import {
-  FieldDictionary, ValueReader, ValueWriter, compareBytes, decode, decodeKeyString, encode, encodeKey, encodeKeyString,
+  compareBytes,
+  decode,
+  decodeKeyString,
+  encode,
+  encodeKey,
+  encodeKeyString,
+  FieldDictionary,
+  ValueReader,
+  ValueWriter,
 } from '../../lib/state/value-codec.js';
 
 function roundTrip(value: unknown): unknown {
@@ -11,12 +19,50 @@ function roundTrip(value: unknown): unknown {
 describe('state value codec', () => {
   it('round-trips primitives and their edge values', () => {
     const values: unknown[] = [
-      null, undefined, true, false,
-      0, 1, 127, 128, 255, 256, -1, -128, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 2 ** 53, -(2 ** 53),
-      1.5, -0.1, Number.MIN_VALUE, Number.MAX_VALUE, Infinity, -Infinity, Number.EPSILON,
-      '', 'a', 'k123456', 'x'.repeat(63), 'x'.repeat(64), 'y'.repeat(100_000), 'héllo', '日本語テキスト', '😀 emoji',
-      'é'.repeat(40), '\u0000nul',
-      0n, 1n, -1n, 255n, 256n, -(2n ** 63n), 2n ** 64n, -(2n ** 200n) + 7n,
+      null,
+      undefined,
+      true,
+      false,
+      0,
+      1,
+      127,
+      128,
+      255,
+      256,
+      -1,
+      -128,
+      2 ** 31 - 1,
+      -(2 ** 31),
+      2 ** 31,
+      -(2 ** 31) - 1,
+      2 ** 53,
+      -(2 ** 53),
+      1.5,
+      -0.1,
+      Number.MIN_VALUE,
+      Number.MAX_VALUE,
+      Infinity,
+      -Infinity,
+      Number.EPSILON,
+      '',
+      'a',
+      'k123456',
+      'x'.repeat(63),
+      'x'.repeat(64),
+      'y'.repeat(100_000),
+      'héllo',
+      '日本語テキスト',
+      '😀 emoji',
+      'é'.repeat(40),
+      '\u0000nul',
+      0n,
+      1n,
+      -1n,
+      255n,
+      256n,
+      -(2n ** 63n),
+      2n ** 64n,
+      -(2n ** 200n) + 7n,
     ];
     for (const v of values) expect(roundTrip(v), String(v)).to.equal(v);
   });
@@ -34,13 +80,26 @@ describe('state value codec', () => {
     expect(roundTrip(bytes)).to.deep.equal(bytes);
     expect(roundTrip(Buffer.from('abc'))).to.deep.equal(new Uint8Array([97, 98, 99]));
     const nested = {
-      sum: 12.5, count: 3, name: 'acc-1', tags: ['a', 'b'], inner: { deep: [1, [2, [3, null]]], flag: false },
-      none: undefined, when: new Date(5), big: 10n ** 20n, raw: new Uint8Array(100).fill(7),
-      'field with spaces': 1, '': 'empty name', ['x'.repeat(200)]: 'long name',
+      sum: 12.5,
+      count: 3,
+      name: 'acc-1',
+      tags: ['a', 'b'],
+      inner: { deep: [1, [2, [3, null]]], flag: false },
+      none: undefined,
+      when: new Date(5),
+      big: 10n ** 20n,
+      raw: new Uint8Array(100).fill(7),
+      'field with spaces': 1,
+      '': 'empty name',
+      ['x'.repeat(200)]: 'long name',
     };
     expect(roundTrip(nested)).to.deep.equal(nested);
     expect(Object.keys(roundTrip({ b: 1, a: 2 }) as object)).to.deep.equal(['b', 'a']);
-    const map = new Map<unknown, unknown>([['a', 1], [2, { x: [1] }], [null, new Set([1, 'two'])]]);
+    const map = new Map<unknown, unknown>([
+      ['a', 1],
+      [2, { x: [1] }],
+      [null, new Set([1, 'two'])],
+    ]);
     expect(roundTrip(map)).to.deep.equal(map);
     expect(roundTrip(new Set(['x', 3, 4n]))).to.deep.equal(new Set(['x', 3, 4n]));
     expect(roundTrip([])).to.deep.equal([]);
@@ -106,7 +165,14 @@ describe('state value codec', () => {
   });
 
   it('skips values exactly', () => {
-    const values: unknown[] = [{ a: [1, 'x', { b: new Map([[1, 2n]]) }] }, 'é'.repeat(70), new Set([1]), new Date(3), -5, 1e300];
+    const values: unknown[] = [
+      { a: [1, 'x', { b: new Map([[1, 2n]]) }] },
+      'é'.repeat(70),
+      new Set([1]),
+      new Date(3),
+      -5,
+      1e300,
+    ];
     const w = new ValueWriter();
     const ends: number[] = [];
     for (const v of values) {
@@ -132,7 +198,9 @@ describe('state value codec', () => {
   });
 
   it('rejects values that cannot be restored, with a SluiceError', () => {
-    class Account { balance = 1; }
+    class Account {
+      balance = 1;
+    }
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     for (const bad of [new Account(), () => 1, Symbol('s'), new Float64Array(2), cyclic, [new WeakMap()]]) {

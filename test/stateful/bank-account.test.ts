@@ -1,10 +1,18 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
 import type { BankEntry } from '../../lib/gen/bank.js';
 import { runCli } from '../support/cli.js';
-import { bankData, expectedBank, lastBalances, movementsByAccount, readSinkRows, tempDir, writeParts } from './helpers.js';
+import {
+  bankData,
+  expectedBank,
+  lastBalances,
+  movementsByAccount,
+  readSinkRows,
+  tempDir,
+  writeParts,
+} from './helpers.js';
 
 describe('app bank-account', function () {
   this.timeout(240_000);
@@ -15,7 +23,12 @@ describe('app bank-account', function () {
     root = tempDir();
     input = path.join(root, 'in');
     entries = bankData(6000, 250);
-    writeParts(input, entries.map((e) => JSON.stringify(e.operation)), 500, '.jsonl');
+    writeParts(
+      input,
+      entries.map((e) => JSON.stringify(e.operation)),
+      500,
+      '.jsonl',
+    );
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -34,8 +47,12 @@ describe('app bank-account', function () {
     const outputs: string[] = [];
     for (const threads of [0, 1, 2, 4]) {
       const { session, queries } = await runApp(app, {
-        sources: [`file:${input}?maxFilesPerTrigger=3`], sinks: ['movements=memory:', 'accounts=memory:'],
-        threads, statePartitions: 5, trigger: { availableNow: true }, checkpoint: path.join(root, `ckpt-threads-${threads}`),
+        sources: [`file:${input}?maxFilesPerTrigger=3`],
+        sinks: ['movements=memory:', 'accounts=memory:'],
+        threads,
+        statePartitions: 5,
+        trigger: { availableNow: true },
+        checkpoint: path.join(root, `ckpt-threads-${threads}`),
       });
       await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
       expect(queries.get('movements')!.recentProgress).to.have.length(4);
@@ -51,14 +68,31 @@ describe('app bank-account', function () {
     const out = path.join(root, 'out');
     const ckpt = path.join(root, 'ckpt');
     const args = (threads: number) => [
-      'run', 'bank-account', '--source', `file:${input}?maxFilesPerTrigger=1`,
-      '--sink', `movements=file:${path.join(out, 'movements')}`, '--sink', `accounts=file:${path.join(out, 'accounts')}`,
-      '--checkpoint', ckpt, '--trigger', 'available-now', '--threads', String(threads), '--state-partitions', '4', '--quiet',
+      'run',
+      'bank-account',
+      '--source',
+      `file:${input}?maxFilesPerTrigger=1`,
+      '--sink',
+      `movements=file:${path.join(out, 'movements')}`,
+      '--sink',
+      `accounts=file:${path.join(out, 'accounts')}`,
+      '--checkpoint',
+      ckpt,
+      '--trigger',
+      'available-now',
+      '--threads',
+      String(threads),
+      '--state-partitions',
+      '4',
+      '--quiet',
     ];
     const crashed = await runCli(args(2), { env: { SLUICE_CRASH_AT: 'after-sink:4' } });
     expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
-    const committed = (q: string) => fs.readdirSync(path.join(ckpt, q, 'commits')).filter((n) => /^\d+$/.test(n)).length;
-    expect(committed('movements') + committed('accounts')).to.be.greaterThan(0).and.lessThan(24);
+    const committed = (q: string) =>
+      fs.readdirSync(path.join(ckpt, q, 'commits')).filter((n) => /^\d+$/.test(n)).length;
+    expect(committed('movements') + committed('accounts'))
+      .to.be.greaterThan(0)
+      .and.lessThan(24);
     for (const killAfterMs of [700, 1100]) {
       const killed = await runCli(args(2), { timeoutMs: killAfterMs });
       expect(killed.code === 0 || killed.signal === 'SIGKILL', killed.stderr).to.equal(true);

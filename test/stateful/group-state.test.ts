@@ -1,14 +1,17 @@
 import { expect } from 'chai';
 import { GroupStateTimeout } from '../../lib/api/group-state.js';
-import { GroupStateImpl, type GroupStateInit } from '../../lib/plan/operators/group-state.js';
 import { SluiceError } from '../../lib/errors.js';
+import { GroupStateImpl, type GroupStateInit } from '../../lib/plan/operators/group-state.js';
 
 function stateOf<S>(over: Partial<Omit<GroupStateInit<S>, 'stored' | 'load'>> & { stored?: S }): GroupStateImpl<S> {
   const stored = over.stored;
   let loads = 0;
   const gs = new GroupStateImpl<S>({
     timeoutKind: over.timeoutKind ?? 'NoTimeout',
-    load: () => { loads++; return stored; },
+    load: () => {
+      loads++;
+      return stored;
+    },
     stored: 'stored' in over,
     hasTimedOut: over.hasTimedOut ?? false,
     processingTimeMs: over.processingTimeMs ?? 1_000,
@@ -20,7 +23,11 @@ function stateOf<S>(over: Partial<Omit<GroupStateInit<S>, 'stored' | 'load'>> & 
 
 function throwsGroupState(f: () => unknown, message: RegExp): void {
   let err: unknown;
-  try { f(); } catch (e) { err = e; }
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an error').to.be.instanceOf(SluiceError);
   expect((err as SluiceError).code).to.equal('GROUP_STATE');
   expect((err as SluiceError).hint).to.be.a('string').and.not.empty;
@@ -95,8 +102,14 @@ describe('GroupState', () => {
     gs.setTimeoutDuration(250);
     expect(gs.timeoutMs).to.equal(50_250);
     throwsGroupState(() => gs.setTimeoutDuration(0), /must be positive/);
-    throwsGroupState(() => stateOf({ timeoutKind: 'NoTimeout' }).setTimeoutDuration('1s'), /needs timeout 'ProcessingTimeTimeout'.*'NoTimeout'/);
-    throwsGroupState(() => stateOf({ timeoutKind: 'EventTimeTimeout', watermarkMs: 0 }).setTimeoutDuration('1s'), /setTimeoutTimestamp/);
+    throwsGroupState(
+      () => stateOf({ timeoutKind: 'NoTimeout' }).setTimeoutDuration('1s'),
+      /needs timeout 'ProcessingTimeTimeout'.*'NoTimeout'/,
+    );
+    throwsGroupState(
+      () => stateOf({ timeoutKind: 'EventTimeTimeout', watermarkMs: 0 }).setTimeoutDuration('1s'),
+      /setTimeoutTimestamp/,
+    );
     expect(() => gs.setTimeoutDuration('soon')).to.throw(SluiceError, /duration/);
   });
 
@@ -109,7 +122,10 @@ describe('GroupState', () => {
     throwsGroupState(() => gs.setTimeoutTimestamp(9_999), /earlier than the current watermark 10000/);
     throwsGroupState(() => gs.setTimeoutTimestamp(Number.NaN), /positive time/);
     expect(gs.timeoutMs).to.equal(25_000);
-    throwsGroupState(() => stateOf({ timeoutKind: 'ProcessingTimeTimeout' }).setTimeoutTimestamp(1), /needs timeout 'EventTimeTimeout'.*setTimeoutDuration/s);
+    throwsGroupState(
+      () => stateOf({ timeoutKind: 'ProcessingTimeTimeout' }).setTimeoutTimestamp(1),
+      /needs timeout 'EventTimeTimeout'.*setTimeoutDuration/s,
+    );
   });
 
   it('hasTimedOut and the batch times', () => {

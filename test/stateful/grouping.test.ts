@@ -1,11 +1,29 @@
-import { expect } from 'chai';
 import {
-  Dictionary, Field, Float16, Float32, Int32, Int64, RecordBatch, Schema, Struct, Uint8, Utf8, makeData, vectorFromArray, type Data,
+  type Data,
+  Dictionary,
+  Field,
+  Float16,
+  Float32,
+  Int32,
+  Int64,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Uint8,
+  Utf8,
+  vectorFromArray,
 } from 'apache-arrow';
+import { expect } from 'chai';
 import { batchFromRows, rowsFromBatch } from '../../lib/arrow/columns.js';
 import { schemaFromSpec } from '../../lib/arrow/schema.js';
 import {
-  groupBatches, groupRows, keysOfBatch, partitionsOfBatch, type Group, type Grouping,
+  type Group,
+  type Grouping,
+  groupBatches,
+  groupRows,
+  keysOfBatch,
+  partitionsOfBatch,
 } from '../../lib/plan/operators/grouping.js';
 import type { KeyIndex } from '../../lib/plan/operators/key-index.js';
 import { partitionOf } from '../../lib/state/state-partitioner.js';
@@ -16,7 +34,10 @@ function byColumn(column: string): Grouping {
 
 function oneColumnBatch(name: string, data: Data): RecordBatch {
   const schema = new Schema([new Field(name, data.type, true)]);
-  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: data.length, nullCount: 0, children: [data] }));
+  return new RecordBatch(
+    schema,
+    makeData({ type: new Struct(schema.fields), length: data.length, nullCount: 0, children: [data] }),
+  );
 }
 
 /** What the engine relied on before operators partitioned by themselves: partitionOf of each key read as a JS value. */
@@ -33,7 +54,10 @@ describe('grouping: state partitions of a batch', () => {
     b: i % 3 === 0,
     t: new Date(1_700_000_000_000 + i * 1000),
   }));
-  const batch = batchFromRows(rows, schemaFromSpec({ s: 'string', d: 'double', l: 'long', n: 'int', b: 'boolean', t: 'timestamp' }));
+  const batch = batchFromRows(
+    rows,
+    schemaFromSpec({ s: 'string', d: 'double', l: 'long', n: 'int', b: 'boolean', t: 'timestamp' }),
+  );
 
   for (const column of ['s', 'd', 'l', 'n', 'b', 't']) {
     it(`a '${column}' key column partitions as partitionOf of its values, sliced batches included`, () => {
@@ -56,7 +80,9 @@ describe('grouping: state partitions of a batch', () => {
     ];
     for (const data of columns) {
       const b = oneColumnBatch('k', data);
-      expect([...partitionsOfBatch(byColumn('k'), b, 5)], String(data.type)).to.deep.equal(expected(byColumn('k'), b, 5));
+      expect([...partitionsOfBatch(byColumn('k'), b, 5)], String(data.type)).to.deep.equal(
+        expected(byColumn('k'), b, 5),
+      );
     }
   });
 
@@ -68,11 +94,16 @@ describe('grouping: state partitions of a batch', () => {
 
 describe('grouping: rows of a partition by key', () => {
   const schema = schemaFromSpec({ user: 'string', n: 'int', tag: 'string' });
-  const batches = [0, 1, 2].map((b) => batchFromRows(Array.from({ length: 3000 }, (_, i) => ({
-    user: (i + b) % 23 === 0 ? null : i % 7 === 0 ? `ü${(i * 13 + b) % 500}😀` : `u${(i * 31 + b) % 1700}`,
-    n: b * 10_000 + i,
-    tag: i % 5 === 0 ? null : `t${i % 3}`,
-  })), schema));
+  const batches = [0, 1, 2].map((b) =>
+    batchFromRows(
+      Array.from({ length: 3000 }, (_, i) => ({
+        user: (i + b) % 23 === 0 ? null : i % 7 === 0 ? `ü${(i * 13 + b) % 500}😀` : `u${(i * 31 + b) % 1700}`,
+        n: b * 10_000 + i,
+        tag: i % 5 === 0 ? null : `t${i % 3}`,
+      })),
+      schema,
+    ),
+  );
 
   /** Groups as [key, values] pairs in their order: what the operators call their functions with. */
   function pairs(groups: KeyIndex<Group>): [unknown, unknown[]][] {
@@ -80,7 +111,12 @@ describe('grouping: rows of a partition by key', () => {
   }
 
   function viaRows(g: Grouping, bs: RecordBatch[], keep?: (Uint8Array | null)[]): [unknown, unknown[]][] {
-    return pairs(groupRows(g, bs.map((b, k) => rowsFromBatch(b).filter((_, i) => !keep?.[k] || keep[k]![i] === 1))));
+    return pairs(
+      groupRows(
+        g,
+        bs.map((b, k) => rowsFromBatch(b).filter((_, i) => !keep?.[k] || keep[k]![i] === 1)),
+      ),
+    );
   }
 
   it('a utf8 key column groups as the row path does: same groups, order, rows, nulls and non-ASCII keys', () => {
@@ -91,15 +127,29 @@ describe('grouping: rows of a partition by key', () => {
   });
 
   it('puts every row with an empty-string key in one group', () => {
-    const empty = [batchFromRows([{ user: '', n: 1, tag: null }, { user: 'a', n: 2, tag: null }, { user: '', n: 3, tag: null }], schema)];
+    const empty = [
+      batchFromRows(
+        [
+          { user: '', n: 1, tag: null },
+          { user: 'a', n: 2, tag: null },
+          { user: '', n: 3, tag: null },
+        ],
+        schema,
+      ),
+    ];
     const groups = pairs(groupBatches(byColumn('user'), empty));
     expect(groups.map(([k]) => k)).to.deep.equal(['', 'a']);
     expect(groups).to.deep.equal(viaRows(byColumn('user'), empty));
   });
 
   it('honours masks, slices and mapValues', () => {
-    const keep = batches.map((b, k) => (k === 1 ? null : Uint8Array.from({ length: b.numRows }, (_, i) => (i % 4 === k ? 0 : 1))));
-    const g: Grouping = { ...byColumn('user'), toValue: (row: { n: number; tag: string | null }) => `${row.n}:${row.tag}` };
+    const keep = batches.map((b, k) =>
+      k === 1 ? null : Uint8Array.from({ length: b.numRows }, (_, i) => (i % 4 === k ? 0 : 1)),
+    );
+    const g: Grouping = {
+      ...byColumn('user'),
+      toValue: (row: { n: number; tag: string | null }) => `${row.n}:${row.tag}`,
+    };
     expect(pairs(groupBatches(g, batches, keep))).to.deep.equal(viaRows(g, batches, keep));
     const sliced = [batches[0].slice(100, 2500), batches[2].slice(7, 3000)];
     expect(pairs(groupBatches(byColumn('user'), sliced))).to.deep.equal(viaRows(byColumn('user'), sliced));

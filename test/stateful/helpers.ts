@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bankEntries, type BankEntry } from '../../lib/gen/bank.js';
-import { depositRecords, depositLine, type DepositRecord } from '../../lib/gen/deposits.js';
+import { type BankEntry, bankEntries } from '../../lib/gen/bank.js';
+import { type DepositRecord, depositLine, depositRecords } from '../../lib/gen/deposits.js';
 
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
@@ -27,7 +27,13 @@ export function readSinkRows(dir: string): Record<string, unknown>[] {
   const files = (fs.readdirSync(dir, { recursive: true }) as string[])
     .filter((rel) => rel.endsWith('.jsonl') && !rel.split(path.sep).some((s) => s.startsWith('.') || s.startsWith('_')))
     .sort();
-  return files.flatMap((rel) => fs.readFileSync(path.join(dir, rel), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+  return files.flatMap((rel) =>
+    fs
+      .readFileSync(path.join(dir, rel), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  );
 }
 
 /** Bank operations from the seeded generator, with the outcome each must have. */
@@ -36,12 +42,17 @@ export function bankData(count: number, accounts: number, seed = 7): BankEntry[]
 }
 
 /** Per account: the movements it must produce, in order, and its final balance (the sequential fold). */
-export function expectedBank(entries: BankEntry[]): { movements: Map<string, string[]>; balances: Map<string, number> } {
+export function expectedBank(entries: BankEntry[]): {
+  movements: Map<string, string[]>;
+  balances: Map<string, number>;
+} {
   const movements = new Map<string, string[]>();
   const balances = new Map<string, number>();
   for (const e of entries) {
     const a = e.operation.account;
-    const m = e.valid ? { account: a, amount: e.operation.amount, error: null } : { account: a, amount: 0, error: 'insufficient funds' };
+    const m = e.valid
+      ? { account: a, amount: e.operation.amount, error: null }
+      : { account: a, amount: 0, error: 'insufficient funds' };
     if (!movements.has(a)) movements.set(a, []);
     movements.get(a)!.push(JSON.stringify(m));
     balances.set(a, e.balance);
@@ -74,7 +85,10 @@ export function depositData(count: number, seed = 5): { records: DepositRecord[]
 }
 
 /** Per session: the balance its deposit line closes it with, or (still open) its running balance. */
-export function expectedSessions(records: DepositRecord[]): { deposited: Map<string, number>; open: Map<string, number> } {
+export function expectedSessions(records: DepositRecord[]): {
+  deposited: Map<string, number>;
+  open: Map<string, number>;
+} {
   const open = new Map<string, number>();
   const deposited = new Map<string, number>();
   for (const r of records) {

@@ -1,7 +1,7 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import type { GroupState } from '../../lib/api/group-state.js';
 import { Session } from '../../lib/api/session.js';
 import { MemoryStream } from '../../lib/testing/index.js';
@@ -10,18 +10,24 @@ type Ev = { user: string; amount: number };
 
 describe('progress: stateLoadTimeMs', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('is 0 while state stays in memory and times the load of the first batch after a restart', async () => {
     const session = Session.local({ statePartitions: 2 });
     const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
-    const ds = input.toDS().groupByKey((e) => e.user).mapGroupsWithState((user: string, evs: Ev[], state: GroupState<number>) => {
-      const sum = (state.getOption() ?? 0) + evs.reduce((a, e) => a + e.amount, 0);
-      state.update(sum);
-      return { user, sum };
-    });
-    const start = async (name: string) => ds.writeStream.format('memory').queryName(name).outputMode('update').option('checkpointLocation', dir).start();
+    const ds = input
+      .toDS()
+      .groupByKey((e) => e.user)
+      .mapGroupsWithState((user: string, evs: Ev[], state: GroupState<number>) => {
+        const sum = (state.getOption() ?? 0) + evs.reduce((a, e) => a + e.amount, 0);
+        state.update(sum);
+        return { user, sum };
+      });
+    const start = async (name: string) =>
+      ds.writeStream.format('memory').queryName(name).outputMode('update').option('checkpointLocation', dir).start();
     const q1 = await start('first');
     input.addData(Array.from({ length: 5000 }, (_, i) => ({ user: `u${i}`, amount: 1 })));
     await q1.processAllAvailable();

@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
 import { importCircles, readImportGraph } from './import-graph.js';
 
 /** lib/ of the repository: this file runs as dist/test/structure/layers.test.js. */
@@ -62,7 +62,9 @@ describe('lib layering', () => {
   });
 
   it('has no import circle between files (type-only imports included)', () => {
-    const circles = importCircles(graph).map(({ circle, files }) => `${[...circle, circle[0]].join(' -> ')}  (files in the circle: ${files.join(', ')})`);
+    const circles = importCircles(graph).map(
+      ({ circle, files }) => `${[...circle, circle[0]].join(' -> ')}  (files in the circle: ${files.join(', ')})`,
+    );
     expect(circles, `import circles:\n${circles.join('\n')}`).to.deep.equal([]);
   });
 

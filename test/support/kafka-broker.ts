@@ -2,7 +2,7 @@
  * Test support: a Kafka-protocol broker (librdkafka's mock cluster, test/support/kafka/mockbroker.c,
  * built by scripts/test-setup.mjs) and the kcat CLI as an independent second client.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -39,12 +39,16 @@ export interface StartBrokerOptions {
 /** Starts a mock cluster and waits for its bootstrap address. */
 export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBroker> {
   if (!fs.existsSync(MOCK_BROKER_BINARY)) {
-    throw new Error(`${MOCK_BROKER_BINARY} is missing: run \`node scripts/test-setup.mjs\` (npm test does it in pretest)`);
+    throw new Error(
+      `${MOCK_BROKER_BINARY} is missing: run \`node scripts/test-setup.mjs\` (npm test does it in pretest)`,
+    );
   }
   const args = [String(opts.brokers ?? 1), ...Object.entries(opts.topics ?? {}).map(([t, n]) => `${t}:${n}`)];
   const child: ChildProcessWithoutNullStreams = spawn(MOCK_BROKER_BINARY, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   let exitError: Error | null = null;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Writing to a broker that already exited fails with EPIPE; the command is rejected via exitError instead.
@@ -56,7 +60,11 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBr
   const bootstrap = await new Promise<string>((resolve, reject) => {
     let first = true;
     lines.on('line', (line) => {
-      if (first) { first = false; resolve(line.trim()); return; }
+      if (first) {
+        first = false;
+        resolve(line.trim());
+        return;
+      }
       waiting.shift()?.resolve(line);
     });
     void exited.then((code) => {
@@ -69,14 +77,20 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBr
 
   let chain = Promise.resolve();
   const command = (cmd: string): Promise<void> => {
-    const run = chain.then(() => new Promise<void>((resolve, reject) => {
-      if (exitError) { reject(exitError); return; }
-      waiting.push({
-        resolve: (line) => (line === 'ok' ? resolve() : reject(new Error(`mockbroker: ${cmd}: ${line}`))),
-        reject,
-      });
-      child.stdin.write(cmd + '\n');
-    }));
+    const run = chain.then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          if (exitError) {
+            reject(exitError);
+            return;
+          }
+          waiting.push({
+            resolve: (line) => (line === 'ok' ? resolve() : reject(new Error(`mockbroker: ${cmd}: ${line}`))),
+            reject,
+          });
+          child.stdin.write(cmd + '\n');
+        }),
+    );
     chain = run.catch(() => undefined);
     return run;
   };
@@ -115,11 +129,17 @@ export interface KcatRecord {
  * partition). Keys, header values and values must not contain the separators (tab, newline).
  */
 export function consumeWithKcat(bootstrap: string, topic: string): KcatRecord[] {
-  const r = spawnSync('kcat', ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q',
-    '-f', '%p\t%o\t%k\t%h\t%s\n'], { encoding: 'utf8', timeout: 30_000, maxBuffer: 1 << 30 });
+  const r = spawnSync(
+    'kcat',
+    ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%p\t%o\t%k\t%h\t%s\n'],
+    { encoding: 'utf8', timeout: 30_000, maxBuffer: 1 << 30 },
+  );
   if (r.status !== 0) throw new Error(`kcat consume failed (status ${r.status}): ${r.stderr || r.error?.message}`);
-  return r.stdout.split('\n').filter((l) => l.length > 0).map((l) => {
-    const [p, o, k, h, ...v] = l.split('\t');
-    return { partition: Number(p), offset: Number(o), key: k, headers: h, value: v.join('\t') };
-  });
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => {
+      const [p, o, k, h, ...v] = l.split('\t');
+      return { partition: Number(p), offset: Number(o), key: k, headers: h, value: v.join('\t') };
+    });
 }

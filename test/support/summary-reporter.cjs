@@ -10,7 +10,10 @@ class SummaryReporter extends Mocha.reporters.Spec {
     runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {
       if (!out) return;
       const s = runner.stats || {};
-      fs.writeFileSync(out, JSON.stringify({ passed: s.passes || 0, failed: s.failures || 0, skipped: s.pending || 0 }));
+      fs.writeFileSync(
+        out,
+        JSON.stringify({ passed: s.passes || 0, failed: s.failures || 0, skipped: s.pending || 0 }),
+      );
     });
   }
 }

@@ -1,10 +1,10 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
 import { RunningCli } from '../cli/running-cli.js';
-import { launchBrowser, type Browser, type Page } from './browser.js';
+import { type Browser, launchBrowser, type Page } from './browser.js';
 
 /** The page's globals inside functions run by page.evaluate (the tests compile without the DOM library). */
 declare const document: any;
@@ -15,8 +15,19 @@ const TICKER = fileURLToPath(new URL('../cli/apps/ticker.js', import.meta.url));
 /** Where the screenshot is kept for a person to look at (.test-work/ is ignored by git). */
 const ARTIFACTS = fileURLToPath(new URL('../../../.test-work/ui/', import.meta.url));
 
-interface ChartState { metric: string; points: number; latest: string; polylines: number }
-interface QueryState { output: string; badge: string; charts: ChartState[]; newestBatch: number; tableRows: number }
+interface ChartState {
+  metric: string;
+  points: number;
+  latest: string;
+  polylines: number;
+}
+interface QueryState {
+  output: string;
+  badge: string;
+  charts: ChartState[];
+  newestBatch: number;
+  tableRows: number;
+}
 
 /** What the page shows, read from its DOM. */
 function pageState(page: Page): Promise<{ conn: string; queries: QueryState[] }> {
@@ -26,7 +37,9 @@ function pageState(page: Page): Promise<{ conn: string; queries: QueryState[] }>
       output: s.dataset.output,
       badge: s.querySelector('.badge').textContent,
       charts: [...s.querySelectorAll('.chart')].map((c: any) => ({
-        metric: c.dataset.metric, points: Number(c.dataset.points ?? 0), latest: c.querySelector('.latest').textContent,
+        metric: c.dataset.metric,
+        points: Number(c.dataset.points ?? 0),
+        latest: c.querySelector('.latest').textContent,
         polylines: c.querySelectorAll('svg polyline').length,
       })),
       newestBatch: Number(s.querySelector('tbody tr')?.dataset.batch ?? -1),
@@ -43,7 +56,19 @@ describe('streaming UI in a real browser', function () {
 
   before(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
-    run = new RunningCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=300', '--trigger', '250ms', '--checkpoint', path.join(root, 'ckpt'), '--ui', '0', '--quiet']);
+    run = new RunningCli([
+      'run',
+      TICKER,
+      '--source',
+      'rate:?rowsPerSecond=300',
+      '--trigger',
+      '250ms',
+      '--checkpoint',
+      path.join(root, 'ckpt'),
+      '--ui',
+      '0',
+      '--quiet',
+    ]);
     browser = await launchBrowser();
   });
 
@@ -57,15 +82,28 @@ describe('streaming UI in a real browser', function () {
     const url = (await run.waitForStderr(/sluice: UI at (http:\/\/127\.0\.0\.1:\d+\/)/))[1];
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     await page.goto(url);
-    await page.waitForFunction(() => document.querySelectorAll('section.query').length === 2
-      && [...document.querySelectorAll('.chart[data-metric="inputRate"]')].every((c: any) => Number(c.dataset.points) >= 2));
+    await page.waitForFunction(
+      () =>
+        document.querySelectorAll('section.query').length === 2 &&
+        [...document.querySelectorAll('.chart[data-metric="inputRate"]')].every(
+          (c: any) => Number(c.dataset.points) >= 2,
+        ),
+    );
 
     const first = await pageState(page);
     expect(first.queries.map((q) => q.output)).to.deep.equal(['buckets', 'seconds']);
     for (const q of first.queries) {
       expect(q.badge).to.equal('active');
-      expect(q.charts.map((c) => c.metric)).to.deep.equal(['inputRate', 'processRate', 'batchDuration', 'watermarkDelay', 'stateRows']);
-      for (const c of q.charts.filter((x) => ['inputRate', 'processRate', 'batchDuration', 'stateRows'].includes(x.metric))) {
+      expect(q.charts.map((c) => c.metric)).to.deep.equal([
+        'inputRate',
+        'processRate',
+        'batchDuration',
+        'watermarkDelay',
+        'stateRows',
+      ]);
+      for (const c of q.charts.filter((x) =>
+        ['inputRate', 'processRate', 'batchDuration', 'stateRows'].includes(x.metric),
+      )) {
         expect(c.polylines, `${q.output} ${c.metric}`).to.be.at.least(1);
         expect(c.latest).to.match(/^[\d.,kM]+ (rows\/s|ms|rows)$/);
       }
@@ -74,7 +112,12 @@ describe('streaming UI in a real browser', function () {
     // Only the windowed query has a watermark; the other says the chart does not apply.
     const wm = (q: QueryState): ChartState => q.charts.find((c) => c.metric === 'watermarkDelay')!;
     expect(wm(first.queries[0]).points).to.equal(0);
-    await page.waitForFunction(() => Number(document.querySelector('section[data-output="seconds"] .chart[data-metric="watermarkDelay"]').dataset.points) >= 1);
+    await page.waitForFunction(
+      () =>
+        Number(
+          document.querySelector('section[data-output="seconds"] .chart[data-metric="watermarkDelay"]').dataset.points,
+        ) >= 1,
+    );
 
     // Without reloading, new batches arrive over the event stream and are drawn.
     const before = first.queries.map((q) => q.charts[0].points);
@@ -87,7 +130,10 @@ describe('streaming UI in a real browser', function () {
     });
 
     // Everything the page loaded came from the sluice process itself.
-    const resources = await page.evaluate(() => ({ origin: location.origin, urls: performance.getEntriesByType('resource').map((e) => e.name) }));
+    const resources = await page.evaluate(() => ({
+      origin: location.origin,
+      urls: performance.getEntriesByType('resource').map((e) => e.name),
+    }));
     for (const u of resources.urls) expect(u.startsWith(resources.origin), u).to.equal(true);
 
     fs.mkdirSync(ARTIFACTS, { recursive: true });

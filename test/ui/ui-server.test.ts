@@ -1,23 +1,29 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
 import { UI_CSS, UI_HTML, UI_JS } from '../../lib/ui/assets.js';
 import type { UiSnapshot } from '../../lib/ui/ui-server.js';
 import { RunningCli } from '../cli/running-cli.js';
 
 const TICKER = fileURLToPath(new URL('../cli/apps/ticker.js', import.meta.url));
 
-interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
 
 function request(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
+      res.on('data', (d) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
     });
     req.on('error', reject);
@@ -50,8 +56,13 @@ function events(url: string, type: string, count: number, timeoutMs = 20_000): P
         }
       });
     });
-    const timer = setTimeout(() => { req.destroy(); reject(new Error(`only ${got.length} ${type} events in ${timeoutMs} ms`)); }, timeoutMs);
-    req.on('error', (err) => { if (got.length < count) reject(err); });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`only ${got.length} ${type} events in ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (err) => {
+      if (got.length < count) reject(err);
+    });
   });
 }
 
@@ -63,7 +74,19 @@ describe('streaming UI server', function () {
 
   before(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
-    run = new RunningCli(['run', TICKER, '--source', 'rate:?rowsPerSecond=300', '--trigger', '200ms', '--checkpoint', path.join(root, 'ckpt'), '--ui', '0', '--quiet']);
+    run = new RunningCli([
+      'run',
+      TICKER,
+      '--source',
+      'rate:?rowsPerSecond=300',
+      '--trigger',
+      '200ms',
+      '--checkpoint',
+      path.join(root, 'ckpt'),
+      '--ui',
+      '0',
+      '--quiet',
+    ]);
     url = (await run.waitForStderr(/sluice: UI at (http:\/\/127\.0\.0\.1:\d+\/)/))[1];
   });
 
@@ -115,7 +138,10 @@ describe('streaming UI server', function () {
   });
 
   it('pushes each batch as a server-sent event', async () => {
-    const got = await events(url + 'api/events', 'progress', 4) as Array<{ output: string; progress: { batchId: number } }>;
+    const got = (await events(url + 'api/events', 'progress', 4)) as Array<{
+      output: string;
+      progress: { batchId: number };
+    }>;
     expect(got.map((e) => e.output)).to.include.members(['buckets', 'seconds']);
     const buckets = got.filter((e) => e.output === 'buckets').map((e) => e.progress.batchId);
     for (let i = 1; i < buckets.length; i++) expect(buckets[i]).to.equal(buckets[i - 1] + 1);
@@ -131,7 +157,10 @@ describe('streaming UI server', function () {
   it('goes away when the run stops, which still exits 0', async () => {
     run.kill('SIGINT');
     expect((await run.exited).code, run.stderr).to.equal(0);
-    const err = await request(url).then(() => null, (e: NodeJS.ErrnoException) => e);
+    const err = await request(url).then(
+      () => null,
+      (e: NodeJS.ErrnoException) => e,
+    );
     expect(err?.code).to.equal('ECONNREFUSED');
   });
 });

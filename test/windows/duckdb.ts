@@ -29,8 +29,12 @@ export async function openOracle(): Promise<Oracle> {
     async load(table, rows, columns, dir) {
       const file = path.join(dir, `${table}.jsonl`);
       fs.writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-      const cols = Object.entries(columns).map(([k, t]) => `'${k}': '${t}'`).join(', ');
-      await c.run(`CREATE TABLE ${table} AS SELECT * FROM read_json('${file}', format = 'newline_delimited', columns = {${cols}})`);
+      const cols = Object.entries(columns)
+        .map(([k, t]) => `'${k}': '${t}'`)
+        .join(', ');
+      await c.run(
+        `CREATE TABLE ${table} AS SELECT * FROM read_json('${file}', format = 'newline_delimited', columns = {${cols}})`,
+      );
     },
     close() {
       c.closeSync();

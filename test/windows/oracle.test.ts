@@ -3,15 +3,16 @@
  * SQL over the same generated events. The late set is derived from the watermark rule alone (per batch,
  * max event time of the earlier batches minus the bound), not from the engine.
  */
-import { expect } from 'chai';
+
 import * as fs from 'node:fs';
-import type { Dataset } from '../../lib/api/dataset.js';
-import { window } from '../../lib/api/functions.js';
-import { clickstreamArrivals, type ClickstreamArrival } from '../../lib/gen/clickstream.js';
-import { sessionize } from '../../apps/clickstream-sessions/index.js';
+import { expect } from 'chai';
 import { windowMetrics } from '../../apps/clickstream-metrics/index.js';
 import { CLICKSTREAM_SCHEMA } from '../../apps/clickstream-metrics/schema.js';
-import { openOracle, type Oracle } from './duckdb.js';
+import { sessionize } from '../../apps/clickstream-sessions/index.js';
+import type { Dataset } from '../../lib/api/dataset.js';
+import { window } from '../../lib/api/functions.js';
+import { type ClickstreamArrival, clickstreamArrivals } from '../../lib/gen/clickstream.js';
+import { type Oracle, openOracle } from './duckdb.js';
 import { Harness, tmpDir } from './support.js';
 
 const MIN = 60_000;
@@ -26,13 +27,26 @@ function batchesOf<T>(items: T[], size: number): T[][] {
 /** The events as the oracle's table rows. */
 function oracleRows(arrivals: ClickstreamArrival[]): Event[] {
   return arrivals.map((a) => ({
-    user_id: a.event.user_id, event_type: a.event.event_type, page_url: a.event.page_url, ms: a.ts, referrer: a.event.referrer,
-    device: a.event.device.type, country: a.event.geo.country, amount: a.event.metadata.amount ?? null,
+    user_id: a.event.user_id,
+    event_type: a.event.event_type,
+    page_url: a.event.page_url,
+    ms: a.ts,
+    referrer: a.event.referrer,
+    device: a.event.device.type,
+    country: a.event.geo.country,
+    amount: a.event.metadata.amount ?? null,
   }));
 }
 
 const ORACLE_COLUMNS = {
-  user_id: 'VARCHAR', event_type: 'VARCHAR', page_url: 'VARCHAR', ms: 'BIGINT', referrer: 'VARCHAR', device: 'VARCHAR', country: 'VARCHAR', amount: 'VARCHAR',
+  user_id: 'VARCHAR',
+  event_type: 'VARCHAR',
+  page_url: 'VARCHAR',
+  ms: 'BIGINT',
+  referrer: 'VARCHAR',
+  device: 'VARCHAR',
+  country: 'VARCHAR',
+  amount: 'VARCHAR',
 };
 
 const ms = (v: unknown): number => (v as Date).getTime();
@@ -41,17 +55,31 @@ describe('windows against DuckDB', function () {
   this.timeout(240_000);
   let oracle: Oracle;
   let dir: string;
-  before(async () => { oracle = await openOracle(); dir = tmpDir(); });
-  after(() => { oracle.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+  before(async () => {
+    oracle = await openOracle();
+    dir = tmpDir();
+  });
+  after(() => {
+    oracle.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('clickstream sessions equal SQL sessionisation; events beyond the bound go to the late output exactly once', async () => {
     const GAP = 30 * MIN;
     const BOUND = 5 * MIN;
     const LATENESS = 5 * MIN;
-    const arrivals = [...clickstreamArrivals({
-      count: 4000, seed: 11, users: 120, meanSpacingMs: 1500, maxOutOfOrdernessMs: BOUND,
-      lateFraction: 0.02, lateByMinMs: 20 * MIN, lateByMaxMs: 90 * MIN,
-    })];
+    const arrivals = [
+      ...clickstreamArrivals({
+        count: 4000,
+        seed: 11,
+        users: 120,
+        meanSpacingMs: 1500,
+        maxOutOfOrdernessMs: BOUND,
+        lateFraction: 0.02,
+        lateByMinMs: 20 * MIN,
+        lateByMaxMs: 90 * MIN,
+      }),
+    ];
     const batches = batchesOf(arrivals, 250);
     // The watermark rule, independently: a batch's watermark is the largest event time of the batches before
     // it minus the bound; a session-window row at or before watermark - allowed lateness is late.
@@ -67,22 +95,29 @@ describe('windows against DuckDB', function () {
     const beyondBound = arrivals.filter((a) => a.late);
     for (const a of expectedLate) expect(a.late).to.equal(true);
     for (const a of beyondBound) {
-      if (!expectedLate.has(a)) expect(batches[0].includes(a) || batches[batches.length - 1].includes(a)).to.equal(true);
+      if (!expectedLate.has(a))
+        expect(batches[0].includes(a) || batches[batches.length - 1].includes(a)).to.equal(true);
     }
     expect(expectedLate.size).to.be.above(30);
     const finalWatermark = maxBefore - BOUND;
 
     const h = await Harness.start<Event>({
-      schema: CLICKSTREAM_SCHEMA, mode: 'append', late: true, statePartitions: 3,
-      build: (ds) => sessionize(ds as Dataset, { gap: GAP, 'max-out-of-orderness': BOUND, 'allowed-lateness': LATENESS }),
+      schema: CLICKSTREAM_SCHEMA,
+      mode: 'append',
+      late: true,
+      statePartitions: 3,
+      build: (ds) =>
+        sessionize(ds as Dataset, { gap: GAP, 'max-out-of-orderness': BOUND, 'allowed-lateness': LATENESS }),
     });
     const out: Event[] = [];
-    for (const b of batches) out.push(...await h.step(b.map((a) => a.event as unknown as Event)));
+    for (const b of batches) out.push(...(await h.step(b.map((a) => a.event as unknown as Event))));
     const late = h.lateRows();
     await h.stop();
 
     const lateKeys = late.map((r) => `${r.user_id} ${ms(r.timestamp)} ${r.page_url}`).sort();
-    expect(lateKeys).to.deep.equal([...expectedLate].map((a) => `${a.event.user_id} ${a.ts} ${a.event.page_url}`).sort());
+    expect(lateKeys).to.deep.equal(
+      [...expectedLate].map((a) => `${a.event.user_id} ${a.ts} ${a.event.page_url}`).sort(),
+    );
     for (const r of late) expect(r.late_reason).to.match(/^behind the watermark/);
 
     await oracle.load('clicks', oracleRows(arrivals.filter((a) => !expectedLate.has(a))), ORACLE_COLUMNS, dir);
@@ -108,11 +143,24 @@ describe('windows against DuckDB', function () {
       SELECT agg.*, (SELECT list(page_url ORDER BY first_ms, page_url) FROM pages p WHERE p.user_id = agg.user_id AND p.sn = agg.sn) AS pages_visited
       FROM agg WHERE end_ms + ${GAP + LATENESS} <= ${finalWatermark}`);
     const normalise = (r: Event): Event => ({
-      session_id: `${r.user_id}-${r.start_ms}`, user_id: r.user_id, start_ms: r.start_ms, end_ms: r.end_ms,
-      duration_seconds: Math.round(Number(r.end_ms) - Number(r.start_ms)) / 1000, event_count: r.event_count,
-      page_view_count: r.page_view_count, click_count: r.click_count, purchase_count: r.purchase_count, pages_visited: r.pages_visited,
-      entry_page: r.entry_page, exit_page: r.exit_page, referrer: r.referrer, device_type: r.device_type, country: r.country,
-      conversion: Number(r.purchase_count) > 0, revenue: r.revenue, purchases_without_amount: r.purchases_without_amount,
+      session_id: `${r.user_id}-${r.start_ms}`,
+      user_id: r.user_id,
+      start_ms: r.start_ms,
+      end_ms: r.end_ms,
+      duration_seconds: Math.round(Number(r.end_ms) - Number(r.start_ms)) / 1000,
+      event_count: r.event_count,
+      page_view_count: r.page_view_count,
+      click_count: r.click_count,
+      purchase_count: r.purchase_count,
+      pages_visited: r.pages_visited,
+      entry_page: r.entry_page,
+      exit_page: r.exit_page,
+      referrer: r.referrer,
+      device_type: r.device_type,
+      country: r.country,
+      conversion: Number(r.purchase_count) > 0,
+      revenue: r.revenue,
+      purchases_without_amount: r.purchases_without_amount,
     });
     const actual = out.map((r) => normalise({ ...r, start_ms: ms(r.start_time), end_ms: ms(r.end_time) }));
     for (const r of out) expect(r.session_id).to.equal(`${r.user_id}-${ms(r.start_time)}`);
@@ -124,17 +172,26 @@ describe('windows against DuckDB', function () {
 
   it('1-minute, 5-minute sliding and 1-hour metrics equal SQL window aggregates', async () => {
     const BOUND = 5 * MIN;
-    const arrivals = [...clickstreamArrivals({ count: 6000, seed: 5, users: 300, meanSpacingMs: 900, maxOutOfOrdernessMs: BOUND })];
+    const arrivals = [
+      ...clickstreamArrivals({ count: 6000, seed: 5, users: 300, meanSpacingMs: 900, maxOutOfOrdernessMs: BOUND }),
+    ];
     const finalWatermark = Math.max(...arrivals.map((a) => a.ts)) - BOUND;
     await oracle.load('events', oracleRows(arrivals), ORACLE_COLUMNS, dir);
     const opts = { 'max-out-of-orderness': BOUND, 'allowed-lateness': 0, 'unique-users': 'exact' as const };
-    for (const [size, slide] of [[1, 1], [5, 1], [60, 60]]) {
+    for (const [size, slide] of [
+      [1, 1],
+      [5, 1],
+      [60, 60],
+    ]) {
       const h = await Harness.start<Event>({
-        schema: CLICKSTREAM_SCHEMA, mode: 'append', late: true, statePartitions: 3,
+        schema: CLICKSTREAM_SCHEMA,
+        mode: 'append',
+        late: true,
+        statePartitions: 3,
         build: (ds) => windowMetrics(ds as Dataset, window('timestamp', size * MIN, slide * MIN), opts),
       });
       const out: Event[] = [];
-      for (const b of batchesOf(arrivals, 400)) out.push(...await h.step(b.map((a) => a.event as unknown as Event)));
+      for (const b of batchesOf(arrivals, 400)) out.push(...(await h.step(b.map((a) => a.event as unknown as Event))));
       expect(h.lateRows()).to.deep.equal([]);
       await h.stop();
       const expected = await oracle.query(`
@@ -158,13 +215,23 @@ describe('windows against DuckDB', function () {
         LEFT JOIN tops USING (ws) JOIN devices USING (ws) JOIN countries USING (ws)
         WHERE ws + ${size * MIN} <= ${finalWatermark}
         ORDER BY ws`);
-      const pairs = (l: unknown): Record<string, number> => Object.fromEntries((l as string[][]).map(([k, n]) => [k, Number(n)]));
+      const pairs = (l: unknown): Record<string, number> =>
+        Object.fromEntries((l as string[][]).map(([k, n]) => [k, Number(n)]));
       const want = expected.map((r) => ({
-        window_start: r.ws, window_end: Number(r.ws) + size * MIN, total_events: r.total_events, unique_users: r.unique_users,
-        page_views: r.page_views, clicks: r.clicks, purchases: r.purchases, revenue: r.revenue, top_pages: r.top_pages,
-        device_breakdown: pairs(r.devices), country_breakdown: pairs(r.countries),
+        window_start: r.ws,
+        window_end: Number(r.ws) + size * MIN,
+        total_events: r.total_events,
+        unique_users: r.unique_users,
+        page_views: r.page_views,
+        clicks: r.clicks,
+        purchases: r.purchases,
+        revenue: r.revenue,
+        top_pages: r.top_pages,
+        device_breakdown: pairs(r.devices),
+        country_breakdown: pairs(r.countries),
       }));
-      const got = out.map((r) => ({ ...r, window_start: ms(r.window_start), window_end: ms(r.window_end) }))
+      const got = out
+        .map((r) => ({ ...r, window_start: ms(r.window_start), window_end: ms(r.window_end) }))
         .sort((a, b) => a.window_start - b.window_start);
       expect(got.length, `${size}m windows`).to.equal(want.length);
       expect(got, `${size}m windows`).to.deep.equal(want);

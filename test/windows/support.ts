@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { SchemaSpec } from '../../lib/arrow/schema.js';
 import type { Dataset } from '../../lib/api/dataset.js';
 import { Session } from '../../lib/api/session.js';
 import type { StreamingQuery } from '../../lib/api/streaming-query.js';
+import type { SchemaSpec } from '../../lib/arrow/schema.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
 import type { OutputMode } from '../../lib/sinks/output-mode.js';
 import { MemoryStream } from '../../lib/testing/index.js';
@@ -31,7 +31,11 @@ export class Harness<T extends Record<string, unknown>> {
   private lateSeen = 0;
   query!: StreamingQuery;
 
-  private constructor(readonly session: Session, readonly input: MemoryStream<T>, private readonly name: string) {}
+  private constructor(
+    readonly session: Session,
+    readonly input: MemoryStream<T>,
+    private readonly name: string,
+  ) {}
 
   /**
    * Starts `build(input)` in `mode`, writing every batch's rows to this harness and late rows to a memory
@@ -51,12 +55,20 @@ export class Harness<T extends Record<string, unknown>> {
     const input = opts.input ?? new MemoryStream<T>(session, opts.schema);
     const name = `q${Math.random().toString(36).slice(2, 8)}`;
     const h = new Harness<T>(session, input, name);
-    let w = opts.build(input.toDS()).writeStream
-      .foreachBatch((rows, batchId) => { h.outputs.set(batchId, rows); })
-      .outputMode(opts.mode).queryName(name);
+    let w = opts
+      .build(input.toDS())
+      .writeStream.foreachBatch((rows, batchId) => {
+        h.outputs.set(batchId, rows);
+      })
+      .outputMode(opts.mode)
+      .queryName(name);
     if (opts.checkpoint) w = w.option('checkpointLocation', opts.checkpoint);
     if (opts.late) w = w.lateData('memory');
-    session.streams.addListener({ onQueryProgress: ({ progress }) => { if (progress.name === name) h.progress.push(progress); } });
+    session.streams.addListener({
+      onQueryProgress: ({ progress }) => {
+        if (progress.name === name) h.progress.push(progress);
+      },
+    });
     h.query = await w.start();
     return h;
   }

@@ -82,8 +82,14 @@ export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number): Bu
     const valueLen = byteLength(m.value);
     const pairs = headerPairs(m);
     headers[i] = pairs;
-    let body = 1 + sizeOfVarLong((m.timestamp ?? nowMs) - first) + sizeOfVarLong(i) +
-      sizeOfVarLong(keyLen) + Math.max(0, keyLen) + sizeOfVarLong(valueLen) + Math.max(0, valueLen) +
+    let body =
+      1 +
+      sizeOfVarLong((m.timestamp ?? nowMs) - first) +
+      sizeOfVarLong(i) +
+      sizeOfVarLong(keyLen) +
+      Math.max(0, keyLen) +
+      sizeOfVarLong(valueLen) +
+      Math.max(0, valueLen) +
       sizeOfVarLong(pairs ? pairs.length : 0);
     if (pairs) {
       for (const [name, v] of pairs) {
@@ -164,7 +170,12 @@ export function decodeRecordBatches(set: Buffer): { messages: KafkaMessage[]; ba
         const offset = baseOffset + readVarLong(set, at);
         const key = readBytes(set, at);
         const value = readBytes(set, at);
-        const m: KafkaMessage = { offset, timestamp: logAppendTime >= 0 ? logAppendTime : firstTimestamp + timestampDelta, key, value };
+        const m: KafkaMessage = {
+          offset,
+          timestamp: logAppendTime >= 0 ? logAppendTime : firstTimestamp + timestampDelta,
+          key,
+          value,
+        };
         const headerCount = readVarLong(set, at);
         if (headerCount > 0) {
           const headers: Record<string, Buffer | Buffer[]> = {};

@@ -6,18 +6,37 @@
  * Merging is associative, so windows that meet again after a restart, across batches or when two sessions
  * merge combine the same way; the older buffer is always the left argument, which is what first/last use.
  */
-import {
-  DataType, Field, Float64, Int64, List, Map_, Struct, Type, type Data,
-} from 'apache-arrow';
-import { isValid, textBuffer, type TextBuffer } from '../../arrow/columns.js';
+import { type Data, type DataType, Field, Float64, Int64, List, Map_, Struct, Type } from 'apache-arrow';
+import { isValid, type TextBuffer, textBuffer } from '../../arrow/columns.js';
 import { SluiceError } from '../../errors.js';
+import {
+  compareScalars,
+  isNumericType,
+  type Numbers,
+  numbersOf,
+  scalarsOf,
+  Utf8Interner,
+  valueType,
+} from './column-values.js';
 import * as hll from './hyperloglog.js';
-import { Utf8Interner, compareScalars, isNumericType, numbersOf, scalarsOf, valueType, type Numbers } from './column-values.js';
 
 /** The aggregate functions sluice knows. */
 export type AggregateName =
-  | 'count' | 'sum' | 'avg' | 'min' | 'max' | 'first' | 'last' | 'collect_list' | 'collect_set'
-  | 'count_distinct' | 'approx_count_distinct' | 'max_by' | 'min_by' | 'top_k' | 'count_by';
+  | 'count'
+  | 'sum'
+  | 'avg'
+  | 'min'
+  | 'max'
+  | 'first'
+  | 'last'
+  | 'collect_list'
+  | 'collect_set'
+  | 'count_distinct'
+  | 'approx_count_distinct'
+  | 'max_by'
+  | 'min_by'
+  | 'top_k'
+  | 'count_by';
 
 /** Options some aggregates take. */
 export interface AggregateOptions {
@@ -121,34 +140,56 @@ function typeError(fn: string, what: string, hint: string): SluiceError {
 function needNumeric(fn: string, t: DataType): void {
   const v = valueType(t);
   if (!isNumericType(v) && v.typeId !== Type.Utf8 && v.typeId !== Type.Bool) {
-    throw typeError(fn, `cannot aggregate a column of type ${v}`, 'use a numeric column, or a string column holding decimal numbers');
+    throw typeError(
+      fn,
+      `cannot aggregate a column of type ${v}`,
+      'use a numeric column, or a string column holding decimal numbers',
+    );
   }
 }
 
 function needScalar(fn: string, t: DataType): void {
   const v = valueType(t);
   if (v.typeId === Type.List || v.typeId === Type.Struct || v.typeId === Type.Map) {
-    throw typeError(fn, `cannot aggregate a column of type ${v}`, 'use a scalar column (string, number, boolean, timestamp), or one field of the struct');
+    throw typeError(
+      fn,
+      `cannot aggregate a column of type ${v}`,
+      'use a scalar column (string, number, boolean, timestamp), or one field of the struct',
+    );
   }
 }
 
-const isIntegral = (t: DataType): boolean => { const v = valueType(t); return v.typeId === Type.Int; };
+const isIntegral = (t: DataType): boolean => {
+  const v = valueType(t);
+  return v.typeId === Type.Int;
+};
 
 // ---------------------------------------------------------------------------------------------- count
 
 class CountPartial implements Partial {
   readonly counts: Float64Array;
-  constructor(n: number, private readonly star: boolean) { this.counts = new Float64Array(n); }
+  constructor(
+    n: number,
+    private readonly star: boolean,
+  ) {
+    this.counts = new Float64Array(n);
+  }
   update(groups: Int32Array, args: ArgColumn[]): void {
     const c = this.counts;
     if (this.star) {
-      for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0) c[g]++; }
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i];
+        if (g >= 0) c[g]++;
+      }
       return;
     }
     const d = args[0].data;
     const bm = d.nullBitmap;
     if (d.nullCount === 0 || !bm || bm.length === 0) {
-      for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0) c[g]++; }
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i];
+        if (g >= 0) c[g]++;
+      }
       return;
     }
     // The validity bits read directly (Data.getValid per row costs several times more).
@@ -159,7 +200,9 @@ class CountPartial implements Partial {
       if (g >= 0 && (bm[j >> 3] >> (j & 7)) & 1) c[g]++;
     }
   }
-  buffer(g: number): unknown { return this.counts[g]; }
+  buffer(g: number): unknown {
+    return this.counts[g];
+  }
 }
 
 const countFn = (star: boolean): AggregateFunction => ({
@@ -176,7 +219,10 @@ const countFn = (star: boolean): AggregateFunction => ({
 class SumPartial implements Partial {
   readonly sums: Float64Array;
   readonly counts: Float64Array;
-  constructor(n: number, private readonly avg: boolean) {
+  constructor(
+    n: number,
+    private readonly avg: boolean,
+  ) {
     this.sums = new Float64Array(n);
     this.counts = new Float64Array(n);
   }
@@ -185,9 +231,21 @@ class SumPartial implements Partial {
     const s = this.sums;
     const c = this.counts;
     if (!valid) {
-      for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0) { s[g] += vals[i]; c[g]++; } }
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i];
+        if (g >= 0) {
+          s[g] += vals[i];
+          c[g]++;
+        }
+      }
     } else {
-      for (let i = 0; i < groups.length; i++) { const g = groups[i]; if (g >= 0 && valid[i]) { s[g] += vals[i]; c[g]++; } }
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i];
+        if (g >= 0 && valid[i]) {
+          s[g] += vals[i];
+          c[g]++;
+        }
+      }
     }
   }
   buffer(g: number): unknown {
@@ -199,7 +257,10 @@ class SumPartial implements Partial {
 const sumFn: AggregateFunction = {
   name: 'sum',
   outputName: (a) => `sum(${a[0]})`,
-  resultType: (t) => { needNumeric('sum', t[0]); return isIntegral(t[0]) ? new Int64() : new Float64(); },
+  resultType: (t) => {
+    needNumeric('sum', t[0]);
+    return isIntegral(t[0]) ? new Int64() : new Float64();
+  },
   newPartial: (n) => new SumPartial(n, false),
   merge: (a, b) => (a === null ? b : b === null ? a : (a as number) + (b as number)),
   result: (b) => b,
@@ -208,10 +269,22 @@ const sumFn: AggregateFunction = {
 const avgFn: AggregateFunction = {
   name: 'avg',
   outputName: (a) => `avg(${a[0]})`,
-  resultType: (t) => { needNumeric('avg', t[0]); return new Float64(); },
+  resultType: (t) => {
+    needNumeric('avg', t[0]);
+    return new Float64();
+  },
   newPartial: (n) => new SumPartial(n, true),
-  merge: (a, b) => { const x = a as number[]; const y = b as number[]; x[0] += y[0]; x[1] += y[1]; return x; },
-  result: (b) => { const [s, c] = b as number[]; return c > 0 ? s / c : null; },
+  merge: (a, b) => {
+    const x = a as number[];
+    const y = b as number[];
+    x[0] += y[0];
+    x[1] += y[1];
+    return x;
+  },
+  result: (b) => {
+    const [s, c] = b as number[];
+    return c > 0 ? s / c : null;
+  },
 };
 
 // ------------------------------------------------------------------------------------------ min, max
@@ -220,7 +293,10 @@ class ExtremePartial implements Partial {
   private readonly nums: Float64Array;
   private readonly seen: Uint8Array;
   private readonly vals: unknown[];
-  constructor(n: number, private readonly sign: 1 | -1) {
+  constructor(
+    n: number,
+    private readonly sign: 1 | -1,
+  ) {
     this.nums = new Float64Array(n);
     this.seen = new Uint8Array(n);
     this.vals = new Array(n).fill(null);
@@ -236,7 +312,10 @@ class ExtremePartial implements Partial {
         const g = groups[i];
         if (g < 0 || (valid && !valid[i])) continue;
         const v = vals[i];
-        if (!seen[g] || (sign > 0 ? v > m[g] : v < m[g])) { m[g] = v; seen[g] = 1; }
+        if (!seen[g] || (sign > 0 ? v > m[g] : v < m[g])) {
+          m[g] = v;
+          seen[g] = 1;
+        }
       }
       return;
     }
@@ -245,7 +324,10 @@ class ExtremePartial implements Partial {
       const g = groups[i];
       const v = vals[i];
       if (g < 0 || v === null) continue;
-      if (!seen[g] || compareScalars(v, this.vals[g]) * this.sign > 0) { this.vals[g] = v; seen[g] = 2; }
+      if (!seen[g] || compareScalars(v, this.vals[g]) * this.sign > 0) {
+        this.vals[g] = v;
+        seen[g] = 2;
+      }
     }
   }
   buffer(g: number): unknown {
@@ -258,7 +340,10 @@ const extremeFn = (name: 'min' | 'max'): AggregateFunction => {
   return {
     name,
     outputName: (a) => `${name}(${a[0]})`,
-    resultType: (t) => { needScalar(name, t[0]); return valueType(t[0]); },
+    resultType: (t) => {
+      needScalar(name, t[0]);
+      return valueType(t[0]);
+    },
     newPartial: (n) => new ExtremePartial(n, sign),
     merge: (a, b) => (a === null ? b : b === null ? a : compareScalars(b, a) * sign > 0 ? b : a),
     result: (b) => b,
@@ -270,7 +355,11 @@ const extremeFn = (name: 'min' | 'max'): AggregateFunction => {
 class EdgePartial implements Partial {
   private readonly vals: unknown[];
   private readonly seen: Uint8Array;
-  constructor(n: number, private readonly last: boolean, private readonly ignoreNulls: boolean) {
+  constructor(
+    n: number,
+    private readonly last: boolean,
+    private readonly ignoreNulls: boolean,
+  ) {
     this.vals = new Array(n).fill(null);
     this.seen = new Uint8Array(n);
   }
@@ -281,21 +370,28 @@ class EdgePartial implements Partial {
       if (g < 0) continue;
       const v = vals[i];
       if (this.ignoreNulls && v === null) continue;
-      if (this.last || !this.seen[g]) { this.vals[g] = v; this.seen[g] = 1; }
+      if (this.last || !this.seen[g]) {
+        this.vals[g] = v;
+        this.seen[g] = 1;
+      }
     }
   }
-  buffer(g: number): unknown { return this.vals[g]; }
+  buffer(g: number): unknown {
+    return this.vals[g];
+  }
 }
 
 const edgeFn = (name: 'first' | 'last', ignoreNulls: boolean): AggregateFunction => ({
   name,
   outputName: (a) => (ignoreNulls ? `${name}(${a[0]}, true)` : `${name}(${a[0]})`),
-  resultType: (t) => { needScalar(name, t[0]); return valueType(t[0]); },
+  resultType: (t) => {
+    needScalar(name, t[0]);
+    return valueType(t[0]);
+  },
   newPartial: (n) => new EdgePartial(n, name === 'last', ignoreNulls),
   // Without ignoreNulls a buffer's null is a real first/last value; with it, null means "none yet".
-  merge: name === 'first'
-    ? (a, b) => (ignoreNulls && a === null ? b : a)
-    : (a, b) => (ignoreNulls && b === null ? a : b),
+  merge:
+    name === 'first' ? (a, b) => (ignoreNulls && a === null ? b : a) : (a, b) => (ignoreNulls && b === null ? a : b),
   result: (b) => b,
 });
 
@@ -304,7 +400,9 @@ const edgeFn = (name: 'first' | 'last', ignoreNulls: boolean): AggregateFunction
 /** Per-group JS collections filled row by row (values are decoded anyway to become set and map keys). */
 abstract class CollectionPartial<C> implements Partial {
   protected readonly items: (C | undefined)[];
-  constructor(n: number) { this.items = new Array(n); }
+  constructor(n: number) {
+    this.items = new Array(n);
+  }
   abstract update(groups: Int32Array, args: ArgColumn[]): void;
   abstract buffer(g: number): unknown;
 }
@@ -330,7 +428,12 @@ function mapAt<V>(items: (Map<unknown, V> | undefined)[], g: number): Map<unknow
 }
 
 class ListPartial extends CollectionPartial<unknown[]> {
-  constructor(n: number, private readonly ordered: boolean) { super(n); }
+  constructor(
+    n: number,
+    private readonly ordered: boolean,
+  ) {
+    super(n);
+  }
   update(groups: Int32Array, args: ArgColumn[]): void {
     const vals = args[0].values();
     const ords = this.ordered ? args[1].values() : null;
@@ -339,31 +442,46 @@ class ListPartial extends CollectionPartial<unknown[]> {
       const v = vals[i];
       if (g < 0 || v === null) continue;
       // Ordered lists keep [order, value] pairs, flattened; rows with a null order sort first.
-      if (ords) listAt(this.items, g).push(ords[i], v); else listAt(this.items, g).push(v);
+      if (ords) listAt(this.items, g).push(ords[i], v);
+      else listAt(this.items, g).push(v);
     }
   }
-  override buffer(g: number): unknown { return this.items[g] ?? []; }
+  override buffer(g: number): unknown {
+    return this.items[g] ?? [];
+  }
 }
 
 function sortedPairs(flat: unknown[]): unknown[] {
   const idx = Array.from({ length: flat.length / 2 }, (_, i) => i);
-  idx.sort((x, y) => compareScalars(flat[2 * x], flat[2 * y]) || compareScalars(flat[2 * x + 1], flat[2 * y + 1]) || x - y);
+  idx.sort(
+    (x, y) => compareScalars(flat[2 * x], flat[2 * y]) || compareScalars(flat[2 * x + 1], flat[2 * y + 1]) || x - y,
+  );
   return idx.map((i) => flat[2 * i + 1]);
 }
 
 const collectListFn = (ordered: boolean): AggregateFunction => ({
   name: 'collect_list',
   outputName: (a) => (ordered ? `collect_list(${a[0]}, ${a[1]})` : `collect_list(${a[0]})`),
-  resultType: (t) => { needScalar('collect_list', t[0]); return new List(new Field('item', valueType(t[0]), true)); },
+  resultType: (t) => {
+    needScalar('collect_list', t[0]);
+    return new List(new Field('item', valueType(t[0]), true));
+  },
   newPartial: (n) => new ListPartial(n, ordered),
-  merge: (a, b) => { const x = a as unknown[]; for (const v of b as unknown[]) x.push(v); return x; },
+  merge: (a, b) => {
+    const x = a as unknown[];
+    for (const v of b as unknown[]) x.push(v);
+    return x;
+  },
   result: (b) => (ordered ? sortedPairs(b as unknown[]) : b),
 });
 
 class SetPartial extends CollectionPartial<Set<unknown>> {
   update(groups: Int32Array, args: ArgColumn[]): void {
     const interned = args[0].interned();
-    if (interned) { this.updateInterned(groups, interned); return; }
+    if (interned) {
+      this.updateInterned(groups, interned);
+      return;
+    }
     const vals = args[0].values();
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
@@ -384,13 +502,18 @@ class SetPartial extends CollectionPartial<Set<unknown>> {
       setAt(this.items, g).add(strings[id]);
     }
   }
-  override buffer(g: number): unknown { return this.items[g] ?? new Set(); }
+  override buffer(g: number): unknown {
+    return this.items[g] ?? new Set();
+  }
 }
 
 /** Value → smallest order seen with it (collect_set ordered by first occurrence). */
 class FirstOrderPartial extends CollectionPartial<Map<unknown, unknown>> {
   update(groups: Int32Array, args: ArgColumn[]): void {
-    if (isNumericType(valueType(args[1].data.type))) { this.updateNumeric(groups, args); return; }
+    if (isNumericType(valueType(args[1].data.type))) {
+      this.updateNumeric(groups, args);
+      return;
+    }
     const vals = args[0].values();
     const ords = args[1].values();
     for (let i = 0; i < groups.length; i++) {
@@ -415,7 +538,9 @@ class FirstOrderPartial extends CollectionPartial<Map<unknown, unknown>> {
       if (cur === undefined ? !m.has(v) : o === null ? cur !== null : cur !== null && o < (cur as number)) m.set(v, o);
     }
   }
-  override buffer(g: number): unknown { return this.items[g] ?? new Map(); }
+  override buffer(g: number): unknown {
+    return this.items[g] ?? new Map();
+  }
 }
 
 /** Records that value `v` came with order `o` in a value → smallest order map. */
@@ -437,8 +562,11 @@ function firstOrderResult(b: unknown): unknown[] {
   });
   // Orders that are all numbers (event times) compare as numbers; compareScalars decides the ties as ever.
   const before = numeric
-    ? (x: number, y: number): boolean => (orders[x] as number) - (orders[y] as number) < 0 || (orders[x] === orders[y] && compareScalars(values[x], values[y]) < 0)
-    : (x: number, y: number): boolean => (compareScalars(orders[x], orders[y]) || compareScalars(values[x], values[y])) < 0;
+    ? (x: number, y: number): boolean =>
+        (orders[x] as number) - (orders[y] as number) < 0 ||
+        (orders[x] === orders[y] && compareScalars(values[x], values[y]) < 0)
+    : (x: number, y: number): boolean =>
+        (compareScalars(orders[x], orders[y]) || compareScalars(values[x], values[y])) < 0;
   const idx = new Int32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
   // The order is total (values are distinct). A session visits a handful of pages: insertion sort.
@@ -446,7 +574,10 @@ function firstOrderResult(b: unknown): unknown[] {
   else {
     for (let i = 1; i < n; i++) {
       let j = i;
-      while (j > 0 && before(i, idx[j - 1])) { idx[j] = idx[j - 1]; j--; }
+      while (j > 0 && before(i, idx[j - 1])) {
+        idx[j] = idx[j - 1];
+        j--;
+      }
       idx[j] = i;
     }
   }
@@ -470,7 +601,10 @@ function mergeFirstOrders(a: unknown, b: unknown): unknown {
 const collectSetFn = (ordered: boolean): AggregateFunction => ({
   name: 'collect_set',
   outputName: (a) => (ordered ? `collect_set(${a[0]}, ${a[1]})` : `collect_set(${a[0]})`),
-  resultType: (t) => { needScalar('collect_set', t[0]); return new List(new Field('item', valueType(t[0]), true)); },
+  resultType: (t) => {
+    needScalar('collect_set', t[0]);
+    return new List(new Field('item', valueType(t[0]), true));
+  },
   newPartial: (n) => (ordered ? new FirstOrderPartial(n) : new SetPartial(n)),
   merge: ordered ? mergeFirstOrders : unionSets,
   result: ordered ? firstOrderResult : (b) => [...(b as Set<unknown>)].sort(compareScalars),
@@ -481,7 +615,10 @@ const collectSetFn = (ordered: boolean): AggregateFunction => ({
 const countDistinctFn: AggregateFunction = {
   name: 'count_distinct',
   outputName: (a) => `count(DISTINCT ${a[0]})`,
-  resultType: (t) => { needScalar('count_distinct', t[0]); return new Int64(); },
+  resultType: (t) => {
+    needScalar('count_distinct', t[0]);
+    return new Int64();
+  },
   newPartial: (n) => new SetPartial(n),
   merge: unionSets,
   result: (b) => (b as Set<unknown>).size,
@@ -489,10 +626,15 @@ const countDistinctFn: AggregateFunction = {
 
 class HllPartial implements Partial {
   private readonly regs: (Uint8Array | undefined)[];
-  constructor(n: number, private readonly p: number) { this.regs = new Array(n); }
+  constructor(
+    n: number,
+    private readonly p: number,
+  ) {
+    this.regs = new Array(n);
+  }
   private at(g: number): Uint8Array {
     let r = this.regs[g];
-    if (r === undefined) this.regs[g] = (r = new Uint8Array(1 << this.p));
+    if (r === undefined) this.regs[g] = r = new Uint8Array(1 << this.p);
     return r;
   }
   update(groups: Int32Array, args: ArgColumn[]): void {
@@ -522,7 +664,9 @@ class HllPartial implements Partial {
       if (g >= 0 && vals[i] !== null) hll.addValue(this.at(g), p, vals[i]);
     }
   }
-  buffer(g: number): unknown { return this.regs[g] ?? new Uint8Array(1 << this.p); }
+  buffer(g: number): unknown {
+    return this.regs[g] ?? new Uint8Array(1 << this.p);
+  }
 }
 
 const approxCountDistinctFn = (rsd: number): AggregateFunction => {
@@ -530,7 +674,10 @@ const approxCountDistinctFn = (rsd: number): AggregateFunction => {
   return {
     name: 'approx_count_distinct',
     outputName: (a) => `approx_count_distinct(${a[0]})`,
-    resultType: (t) => { needScalar('approx_count_distinct', t[0]); return new Int64(); },
+    resultType: (t) => {
+      needScalar('approx_count_distinct', t[0]);
+      return new Int64();
+    },
     newPartial: (n) => new HllPartial(n, p),
     merge: (a, b) => hll.mergeInto(a as Uint8Array, b as Uint8Array),
     result: (b) => hll.estimate(b as Uint8Array),
@@ -542,9 +689,17 @@ const approxCountDistinctFn = (rsd: number): AggregateFunction => {
 /** [order, value] of the row with the largest (max_by) or smallest (min_by) order; ties keep the smaller value. */
 class ByPartial implements Partial {
   private readonly best: ([unknown, unknown] | undefined)[];
-  constructor(private readonly n: number, private readonly sign: 1 | -1) { this.best = new Array(n); }
+  constructor(
+    private readonly n: number,
+    private readonly sign: 1 | -1,
+  ) {
+    this.best = new Array(n);
+  }
   update(groups: Int32Array, args: ArgColumn[]): void {
-    if (isNumericType(valueType(args[1].data.type))) { this.updateNumeric(groups, args); return; }
+    if (isNumericType(valueType(args[1].data.type))) {
+      this.updateNumeric(groups, args);
+      return;
+    }
     const vals = args[0].values();
     const ords = args[1].values();
     for (let i = 0; i < groups.length; i++) {
@@ -563,7 +718,10 @@ class ByPartial implements Partial {
       const g = groups[i];
       if (g < 0 || (valid && !valid[i])) continue;
       const c = cand[g];
-      if (c < 0) { cand[g] = i; continue; }
+      if (c < 0) {
+        cand[g] = i;
+        continue;
+      }
       const d = (o[i] - o[c]) * sign;
       if (d > 0 || (d === 0 && compareScalars(v.valueAt(i), v.valueAt(c)) < 0)) cand[g] = i;
     }
@@ -577,7 +735,9 @@ class ByPartial implements Partial {
     const cur = this.best[g];
     if (cur === undefined || better(x, cur, this.sign)) this.best[g] = x;
   }
-  buffer(g: number): unknown { return this.best[g] ?? null; }
+  buffer(g: number): unknown {
+    return this.best[g] ?? null;
+  }
 }
 
 function better(x: [unknown, unknown], y: [unknown, unknown], sign: number): boolean {
@@ -592,14 +752,21 @@ const byFn = (name: 'max_by' | 'min_by'): AggregateFunction => {
   return {
     name,
     outputName: (a) => `${name}(${a[0]}, ${a[1]})`,
-    resultType: (t) => { needScalar(name, t[0]); needScalar(name, t[1]); return valueType(t[0]); },
+    resultType: (t) => {
+      needScalar(name, t[0]);
+      needScalar(name, t[1]);
+      return valueType(t[0]);
+    },
     newPartial: (n) => new ByPartial(n, sign),
     merge: (a, b) => {
       if (a === null || b === null) return a === null ? b : a;
       const x = a as [unknown, unknown];
       const y = b as [unknown, unknown];
       // The newer pair's fields copied into the older one: the partial's pair is then garbage right away.
-      if (better(y, x, sign)) { x[0] = y[0]; x[1] = y[1]; }
+      if (better(y, x, sign)) {
+        x[0] = y[0];
+        x[1] = y[1];
+      }
       return x;
     },
     result: (b) => (b === null ? null : (b as unknown[])[1]),
@@ -641,7 +808,9 @@ class CountsPartial extends CollectionPartial<Map<unknown, number>> {
       }
     }
   }
-  override buffer(g: number): unknown { return this.items[g] ?? new Map(); }
+  override buffer(g: number): unknown {
+    return this.items[g] ?? new Map();
+  }
 }
 
 function addCount(m: Map<unknown, number>, v: unknown, c: number): void {
@@ -659,15 +828,22 @@ const topKFn = (k: number): AggregateFunction => ({
   outputName: (a) => `top_k(${a[0]}, ${k})`,
   resultType: (t) => {
     needScalar('top_k', t[0]);
-    return new List(new Field('item', new Struct([new Field('value', valueType(t[0]), true), new Field('count', new Int64(), false)]), true));
+    return new List(
+      new Field(
+        'item',
+        new Struct([new Field('value', valueType(t[0]), true), new Field('count', new Int64(), false)]),
+        true,
+      ),
+    );
   },
   newPartial: (n) => new CountsPartial(n),
   merge: addCounts,
   // Most frequent first; equal counts by value, so the cut at k never depends on arrival order.
-  result: (b) => [...(b as Map<unknown, number>)]
-    .sort((x, y) => y[1] - x[1] || compareScalars(x[0], y[0]))
-    .slice(0, k)
-    .map(([value, count]) => ({ value, count })),
+  result: (b) =>
+    [...(b as Map<unknown, number>)]
+      .sort((x, y) => y[1] - x[1] || compareScalars(x[0], y[0]))
+      .slice(0, k)
+      .map(([value, count]) => ({ value, count })),
 });
 
 const countByFn: AggregateFunction = {
@@ -685,27 +861,63 @@ const countByFn: AggregateFunction = {
 
 /** Number of argument columns each function takes (after the optional order column is counted). */
 const ARITY: Record<AggregateName, [number, number]> = {
-  count: [0, 1], sum: [1, 1], avg: [1, 1], min: [1, 1], max: [1, 1], first: [1, 1], last: [1, 1],
-  collect_list: [1, 2], collect_set: [1, 2], count_distinct: [1, 1], approx_count_distinct: [1, 1],
-  max_by: [2, 2], min_by: [2, 2], top_k: [1, 1], count_by: [1, 1],
+  count: [0, 1],
+  sum: [1, 1],
+  avg: [1, 1],
+  min: [1, 1],
+  max: [1, 1],
+  first: [1, 1],
+  last: [1, 1],
+  collect_list: [1, 2],
+  collect_set: [1, 2],
+  count_distinct: [1, 1],
+  approx_count_distinct: [1, 1],
+  max_by: [2, 2],
+  min_by: [2, 2],
+  top_k: [1, 1],
+  count_by: [1, 1],
 };
 
 /** The implementation of an aggregate with `numArgs` argument columns and its options. */
-export function aggregateFunction(name: AggregateName, numArgs: number, opts: AggregateOptions = {}): AggregateFunction {
+export function aggregateFunction(
+  name: AggregateName,
+  numArgs: number,
+  opts: AggregateOptions = {},
+): AggregateFunction {
   const [lo, hi] = ARITY[name];
-  if (numArgs < lo || numArgs > hi) throw new SluiceError('BAD_EXPRESSION', `${name} takes ${lo === hi ? lo : `${lo} to ${hi}`} columns, got ${numArgs}`, `see the TSDoc of ${name}() in lib/api/functions.ts`);
+  if (numArgs < lo || numArgs > hi)
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `${name} takes ${lo === hi ? lo : `${lo} to ${hi}`} columns, got ${numArgs}`,
+      `see the TSDoc of ${name}() in lib/api/functions.ts`,
+    );
   switch (name) {
-    case 'count': return countFn(numArgs === 0);
-    case 'sum': return sumFn;
-    case 'avg': return avgFn;
-    case 'min': case 'max': return extremeFn(name);
-    case 'first': case 'last': return edgeFn(name, opts.ignoreNulls ?? false);
-    case 'collect_list': return collectListFn(numArgs === 2);
-    case 'collect_set': return collectSetFn(numArgs === 2);
-    case 'count_distinct': return countDistinctFn;
-    case 'approx_count_distinct': return approxCountDistinctFn(opts.rsd ?? 0.05);
-    case 'max_by': case 'min_by': return byFn(name);
-    case 'top_k': return topKFn(opts.k ?? 10);
-    case 'count_by': return countByFn;
+    case 'count':
+      return countFn(numArgs === 0);
+    case 'sum':
+      return sumFn;
+    case 'avg':
+      return avgFn;
+    case 'min':
+    case 'max':
+      return extremeFn(name);
+    case 'first':
+    case 'last':
+      return edgeFn(name, opts.ignoreNulls ?? false);
+    case 'collect_list':
+      return collectListFn(numArgs === 2);
+    case 'collect_set':
+      return collectSetFn(numArgs === 2);
+    case 'count_distinct':
+      return countDistinctFn;
+    case 'approx_count_distinct':
+      return approxCountDistinctFn(opts.rsd ?? 0.05);
+    case 'max_by':
+    case 'min_by':
+      return byFn(name);
+    case 'top_k':
+      return topKFn(opts.k ?? 10);
+    case 'count_by':
+      return countByFn;
   }
 }

@@ -3,7 +3,7 @@
  * per batch, strings parsed), and JS scalars for values that become keys of maps and sets. Timestamps read as
  * epoch milliseconds (numbers), not Date objects: they are compared, hashed and stored as numbers.
  */
-import { Data, DataType, Dictionary, Type } from 'apache-arrow';
+import { type Data, type DataType, type Dictionary, Type } from 'apache-arrow';
 import { int64ToNumbers, isValid, textBuffer, valuesOf } from '../../arrow/columns.js';
 
 /** Numbers of a column and which rows hold one (null when all do). */
@@ -26,8 +26,6 @@ function validBytes(data: Data): Uint8Array | null {
   return out;
 }
 
-
-
 /** Decimal text to a number; blank or malformed text is null (as Spark's cast of a string to double). */
 export function parseNumber(s: string): number | null {
   const t = s.trim();
@@ -44,27 +42,36 @@ export function numbersOf(data: Data): Numbers {
   const n = data.length;
   const t = data.type;
   switch (t.typeId) {
-    case Type.Float: case Type.Int: {
+    case Type.Float:
+    case Type.Int: {
       const v = data.values as ArrayLike<number | bigint>;
-      if (v instanceof BigInt64Array || v instanceof BigUint64Array) return { vals: int64ToNumbers(v, 1, n), valid: validBytes(data) };
+      if (v instanceof BigInt64Array || v instanceof BigUint64Array)
+        return { vals: int64ToNumbers(v, 1, n), valid: validBytes(data) };
       return { vals: v as ArrayLike<number>, valid: validBytes(data) };
     }
-    case Type.Timestamp: case Type.Date: {
+    case Type.Timestamp:
+    case Type.Date: {
       const v = data.values as ArrayLike<number | bigint>;
-      const scale = t.typeId === Type.Date ? ((t as unknown as { unit: number }).unit === 0 ? 86_400_000 : 1) : timestampScale(t);
+      const scale =
+        t.typeId === Type.Date ? ((t as unknown as { unit: number }).unit === 0 ? 86_400_000 : 1) : timestampScale(t);
       if (v instanceof BigInt64Array) return { vals: int64ToNumbers(v, scale, n), valid: validBytes(data) };
       const out = new Float64Array(n);
       for (let i = 0; i < n; i++) out[i] = Number(v[i]) * scale;
       return { vals: out, valid: validBytes(data) };
     }
-    case Type.Bool: case Type.Utf8: case Type.Dictionary: {
+    case Type.Bool:
+    case Type.Utf8:
+    case Type.Dictionary: {
       const js = valuesOf(data);
       const out = new Float64Array(n);
       const valid = new Uint8Array(n);
       for (let i = 0; i < n; i++) {
         const x = js[i];
         const num = x === null ? null : typeof x === 'string' ? parseNumber(x) : Number(x);
-        if (num !== null) { out[i] = num; valid[i] = 1; }
+        if (num !== null) {
+          out[i] = num;
+          valid[i] = 1;
+        }
       }
       return { vals: out, valid };
     }
@@ -79,7 +86,11 @@ export function numbersOf(data: Data): Numbers {
  */
 export function scalarsOf(data: Data): unknown[] {
   const t = data.type;
-  if (t.typeId === Type.Timestamp || t.typeId === Type.Date || (t.typeId === Type.Int && (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array))) {
+  if (
+    t.typeId === Type.Timestamp ||
+    t.typeId === Type.Date ||
+    (t.typeId === Type.Int && (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array))
+  ) {
     const { vals, valid } = numbersOf(data);
     const out = new Array<unknown>(data.length);
     for (let i = 0; i < data.length; i++) out[i] = valid && !valid[i] ? null : vals[i];
@@ -116,7 +127,10 @@ export class Utf8Interner {
     this.sources.push(bytes);
     const hasNulls = data.nullCount > 0;
     for (let i = 0; i < n; i++) {
-      if (hasNulls && !isValid(data, i)) { out[i] = -1; continue; }
+      if (hasNulls && !isValid(data, i)) {
+        out[i] = -1;
+        continue;
+      }
       const start = offsets[i];
       const end = offsets[i + 1];
       // FNV-1a; `| 0` keeps the empty string's hash an int32 like every other (it is stored in an Int32Array).
@@ -133,7 +147,10 @@ export class Utf8Interner {
           const d = this.starts[c] - start;
           let j = start;
           while (j < end && other[d + j] === bytes[j]) j++;
-          if (j === end) { id = c; break; }
+          if (j === end) {
+            id = c;
+            break;
+          }
         }
         slot = (slot + 1) & mask;
       }
@@ -197,7 +214,12 @@ export function valueType(type: DataType): DataType {
 
 /** Whether a type reads as numbers in {@link numbersOf} without parsing (ints, doubles, timestamps). */
 export function isNumericType(type: DataType): boolean {
-  return type.typeId === Type.Int || type.typeId === Type.Float || type.typeId === Type.Timestamp || type.typeId === Type.Date;
+  return (
+    type.typeId === Type.Int ||
+    type.typeId === Type.Float ||
+    type.typeId === Type.Timestamp ||
+    type.typeId === Type.Date
+  );
 }
 
 /** Total order of scalars for min/max/ordering: null first, then numbers, then strings, then others by text. */

@@ -52,8 +52,14 @@ export function addNumber(registers: Uint8Array, p: number, v: number): void {
 
 /** Adds any JS scalar: strings as utf8, numbers as float64, other values by their string form. */
 export function addValue(registers: Uint8Array, p: number, v: unknown): void {
-  if (typeof v === 'number') { addNumber(registers, p, v); return; }
-  if (v instanceof Date) { addNumber(registers, p, v.getTime()); return; }
+  if (typeof v === 'number') {
+    addNumber(registers, p, v);
+    return;
+  }
+  if (v instanceof Date) {
+    addNumber(registers, p, v.getTime());
+    return;
+  }
   const s = typeof v === 'string' ? v : String(v);
   if (s.length * 3 > scratch.length) scratch = new Uint8Array(s.length * 3 + 64);
   const n = encoder.encodeInto(s, scratch).written;

@@ -1,5 +1,5 @@
-import type { Expression } from '../expression.js';
 import type { AggregateFunction } from '../aggregates/aggregate-functions.js';
+import type { Expression } from '../expression.js';
 import type { Grouping } from '../windows.js';
 
 /** One aggregate of an `agg(...)` call. */

@@ -30,7 +30,7 @@ export function makeKey(components: unknown[]): unknown {
 
 /** The components of a stored key (the inverse of {@link makeKey}). */
 export function splitKey(key: unknown, numComponents: number): unknown[] {
-  return numComponents === 1 ? [key] : key as unknown[];
+  return numComponents === 1 ? [key] : (key as unknown[]);
 }
 
 /** A string identifying a tuple of scalars (strings are length-prefixed, so no two tuples collide). */
@@ -54,7 +54,10 @@ export class LocalKeys {
   private readonly row: unknown[];
 
   /** `interner`: set when every batch's key is one utf8 column, whose rows then carry `keyIds`. */
-  constructor(private readonly numComponents: number, readonly interner: Utf8Interner | null) {
+  constructor(
+    private readonly numComponents: number,
+    readonly interner: Utf8Interner | null,
+  ) {
     this.row = new Array<unknown>(numComponents);
   }
 

@@ -3,7 +3,16 @@
  * in each partition's state, and the output and late-data rows themselves.
  */
 import {
-  Field, Int32, Schema, Struct, Table, TimestampMillisecond, Utf8, tableFromIPC, tableToIPC, type RecordBatch,
+  Field,
+  Int32,
+  type RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  TimestampMillisecond,
+  tableFromIPC,
+  tableToIPC,
+  Utf8,
 } from 'apache-arrow';
 import { batchFromColumns, batchOf, dataFromValues, emptyBatch, takeRows, utf8Data } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
@@ -25,7 +34,8 @@ export const LATE_WATERMARK_COLUMN = 'late_watermark';
 const SCHEMA_KEY = ['\u0000sluice:output-schema'];
 
 const TIMESTAMP = (): TimestampMillisecond => new TimestampMillisecond('UTC');
-const windowStruct = (): Struct => new Struct([new Field('start', TIMESTAMP(), true), new Field('end', TIMESTAMP(), true)]);
+const windowStruct = (): Struct =>
+  new Struct([new Field('start', TIMESTAMP(), true), new Field('end', TIMESTAMP(), true)]);
 
 /** Whether a state key is the one holding the output schema rather than a group's. */
 export function isSchemaKey(key: unknown): boolean {
@@ -89,12 +99,20 @@ export class AggregateSchemas {
     const seen = new Set<string>();
     for (const f of fields) {
       if (seen.has(f.name)) {
-        throw new SluiceError('ANALYSIS', `the aggregation has two output columns named '${f.name}'`, "name them apart with .alias('...')");
+        throw new SluiceError(
+          'ANALYSIS',
+          `the aggregation has two output columns named '${f.name}'`,
+          "name them apart with .alias('...')",
+        );
       }
       seen.add(f.name);
     }
     const output = new Schema(fields);
-    const late = new Schema([...schema.fields, new Field(LATE_REASON_COLUMN, new Utf8(), false), new Field(LATE_WATERMARK_COLUMN, TIMESTAMP(), true)]);
+    const late = new Schema([
+      ...schema.fields,
+      new Field(LATE_REASON_COLUMN, new Utf8(), false),
+      new Field(LATE_WATERMARK_COLUMN, TIMESTAMP(), true),
+    ]);
     b = { output, outputBytes: schemaBytes(output), late };
     this.bound.set(schema, b);
     return b;
@@ -123,14 +141,20 @@ export class AggregateSchemas {
 }
 
 /** A window/session value as emitted. */
-export interface WindowValue { start: number; end: number; }
+export interface WindowValue {
+  start: number;
+  end: number;
+}
 
 /** Output rows gathered column by column. */
 export class OutputRows {
   readonly columns: unknown[][];
   length = 0;
 
-  constructor(private readonly def: AggregateDefinition, private readonly schema: Schema) {
+  constructor(
+    private readonly def: AggregateDefinition,
+    private readonly schema: Schema,
+  ) {
     this.columns = schema.fields.map(() => []);
   }
 
@@ -155,9 +179,18 @@ export class OutputRows {
 }
 
 /** Rows `idx` of `batch` for the late-data output, with their reasons and the watermark they were judged by. */
-export function lateRows(batch: RecordBatch, schema: Schema, idx: number[], reasons: string[], watermarkMs: number): RecordBatch {
+export function lateRows(
+  batch: RecordBatch,
+  schema: Schema,
+  idx: number[],
+  reasons: string[],
+  watermarkMs: number,
+): RecordBatch {
   const taken = takeRows(batch, idx);
-  const wm = dataFromValues(TIMESTAMP(), reasons.map(() => (Number.isFinite(watermarkMs) ? watermarkMs : null)));
+  const wm = dataFromValues(
+    TIMESTAMP(),
+    reasons.map(() => (Number.isFinite(watermarkMs) ? watermarkMs : null)),
+  );
   const children = [...taken.data.children, utf8Data(reasons), wm];
   return batchOf(schema, children, idx.length);
 }

@@ -28,21 +28,21 @@
  * This file holds the operator (binding, partitioning, evaluating a batch's key and argument columns); a
  * partition's batch runs in aggregation-run.ts (plain and time windows) or session-merge.ts (sessions).
  */
-import { Int, Type, type Data, type RecordBatch, type Schema } from 'apache-arrow';
-import type { Expression } from '../expression.js';
-import { parseDuration } from '../../util/duration.js';
+import { type Data, type Int, type RecordBatch, type Schema, Type } from 'apache-arrow';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/output-mode.js';
 import { hashKey, partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
+import { parseDuration } from '../../util/duration.js';
 import { ArgColumn } from '../aggregates/aggregate-functions.js';
-import { Utf8Interner, numbersOf, parseNumber, scalarsOf } from '../aggregates/column-values.js';
-import { evaluate, type EvalContext } from '../expression-eval.js';
+import { numbersOf, parseNumber, scalarsOf, Utf8Interner } from '../aggregates/column-values.js';
+import type { Expression } from '../expression.js';
+import { type EvalContext, evaluate } from '../expression-eval.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
 import { lastWindowStart, type SessionWindowGrouping, type TimeWindowGrouping } from '../windows.js';
 import type { AggregateDefinition } from './aggregate-definition.js';
-import { LocalKeys, type BatchKeys } from './aggregate-keys.js';
+import { type BatchKeys, LocalKeys } from './aggregate-keys.js';
 import { AggregateSchemas } from './aggregate-output.js';
-import { GroupAggregationRun, type AggregationShape } from './aggregation-run.js';
+import { type AggregationShape, GroupAggregationRun } from './aggregation-run.js';
 import { DecodedStateCache } from './decoded-state.js';
 import { SessionAggregationRun } from './session-merge.js';
 
@@ -62,17 +62,24 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
   private readonly decoded = new DecodedStateCache();
 
   constructor(readonly def: AggregateDefinition) {
-    const windows = def.groupings.filter((g): g is TimeWindowGrouping | SessionWindowGrouping => g.kind === 'window' || g.kind === 'session');
+    const windows = def.groupings.filter(
+      (g): g is TimeWindowGrouping | SessionWindowGrouping => g.kind === 'window' || g.kind === 'session',
+    );
     if (windows.length > 1) {
-      throw new SluiceError('ANALYSIS', 'groupBy() has more than one window or session_window column',
-        'group by one event-time window, plus any plain columns');
+      throw new SluiceError(
+        'ANALYSIS',
+        'groupBy() has more than one window or session_window column',
+        'group by one event-time window, plus any plain columns',
+      );
     }
-    if (def.aggregates.length === 0) throw new SluiceError('ANALYSIS', 'agg() needs at least one aggregate', "e.g. agg(count('*'), sum('amount'))");
+    if (def.aggregates.length === 0)
+      throw new SluiceError('ANALYSIS', 'agg() needs at least one aggregate', "e.g. agg(count('*'), sum('amount'))");
     this.window = windows[0] ?? null;
     this.componentCount = def.groupings.length - (this.window ? 1 : 0);
     this.schemas = new AggregateSchemas(def);
     this.usesWatermark = this.window !== null;
-    this.name = this.window?.kind === 'session' ? 'sessionWindowAggregate' : this.window ? 'windowAggregate' : 'aggregate';
+    this.name =
+      this.window?.kind === 'session' ? 'sessionWindowAggregate' : this.window ? 'windowAggregate' : 'aggregate';
   }
 
   analyze(info: { outputMode: OutputMode; hasWatermark: boolean; eventTimeColumn?: string }): string | null {
@@ -85,18 +92,24 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
       }
     }
     if (this.def.afterAggregation && info.outputMode !== 'append') {
-      return `Multiple streaming aggregations are not supported with ${info.outputMode} output mode: the aggregation below ` +
+      return (
+        `Multiple streaming aggregations are not supported with ${info.outputMode} output mode: the aggregation below ` +
         're-emits every group it changes, so this one would count them again; make the one below a changelog ' +
-        "(groupBy(...).changelog().agg(...)) and aggregate value × change here, or use outputMode('append')";
+        "(groupBy(...).changelog().agg(...)) and aggregate value × change here, or use outputMode('append')"
+      );
     }
     if (this.def.changelog || info.outputMode !== 'append') return null;
     if (!info.hasWatermark) {
-      return 'Append output mode not supported when there are streaming aggregations on streaming Datasets without watermark: ' +
-        "add withWatermark('<event time column>', '<delay>') before groupBy, or use outputMode('update')";
+      return (
+        'Append output mode not supported when there are streaming aggregations on streaming Datasets without watermark: ' +
+        "add withWatermark('<event time column>', '<delay>') before groupBy, or use outputMode('update')"
+      );
     }
     if (!w) {
-      return 'Append output mode needs an event-time window in the grouping (window(...) or session_window(...)), ' +
-        "because only a window that the watermark has passed is final; use outputMode('update') or 'complete' for other groupings";
+      return (
+        'Append output mode needs an event-time window in the grouping (window(...) or session_window(...)), ' +
+        "because only a window that the watermark has passed is final; use outputMode('update') or 'complete' for other groupings"
+      );
     }
     return null;
   }
@@ -113,7 +126,8 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     const out: unknown[][] = [];
     for (const g of this.def.groupings) {
       if (g.kind === 'key') out.push(scalarsOf(evaluate(g.column, batch, this.evalCtx(ctx))));
-      else if (g.kind === 'bucket') out.push(Array.from(partitionsOfData(evaluate(g.column, batch, this.evalCtx(ctx)), g.buckets)));
+      else if (g.kind === 'bucket')
+        out.push(Array.from(partitionsOfData(evaluate(g.column, batch, this.evalCtx(ctx)), g.buckets)));
     }
     return out;
   }
@@ -137,7 +151,8 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     for (let i = 0; i < n; i++) {
       let h = 17;
       for (const c of comps) h = (Math.imul(h, 31) + hashKey(c[i])) | 0;
-      if (times) h = (Math.imul(h, 31) + hashKey(lastWindowStart(times.vals[i], tumbling!.slideMs, tumbling!.offsetMs))) | 0;
+      if (times)
+        h = (Math.imul(h, 31) + hashKey(lastWindowStart(times.vals[i], tumbling!.slideMs, tumbling!.offsetMs))) | 0;
       out[i] = h;
     }
     return out;
@@ -154,7 +169,8 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     if (!tumbling && keys.length === 1 && keys[0].kind === 'key') {
       const d = evaluate(keys[0].column, batch, this.evalCtx());
       const t = d.type;
-      const direct = t.typeId === Type.Utf8 || t.typeId === Type.Float || (t.typeId === Type.Int && (t as Int).bitWidth <= 32);
+      const direct =
+        t.typeId === Type.Utf8 || t.typeId === Type.Float || (t.typeId === Type.Int && (t as Int).bitWidth <= 32);
       if (direct) return partitionsOfData(d, numPartitions);
     }
     const k = this.keysOf(batch);
@@ -179,9 +195,10 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
       if (!output) return [];
     }
     const state = this.decoded.begin(ctx.state, ctx.batchId);
-    const run = this.window?.kind === 'session'
-      ? new SessionAggregationRun(this, ctx, state, output)
-      : new GroupAggregationRun(this, ctx, state, output);
+    const run =
+      this.window?.kind === 'session'
+        ? new SessionAggregationRun(this, ctx, state, output)
+        : new GroupAggregationRun(this, ctx, state, output);
     const keyed = batches.map((batch) => this.evaluateBatch(batch, ctx));
     const keys = this.localKeys(keyed, ctx);
     const out = run.run(keyed, keys);
@@ -238,7 +255,11 @@ function gapsOf(data: Data): Float64Array {
         const num = parseNumber(v);
         if (num !== null) p = num;
         else {
-          try { p = parseDuration(v, 'session gap'); } catch { p = NaN; }
+          try {
+            p = parseDuration(v, 'session gap');
+          } catch {
+            p = NaN;
+          }
         }
         parsed.set(v, p);
       }

@@ -7,10 +7,10 @@ import type { RecordBatch, Schema } from 'apache-arrow';
 import type { OutputMode } from '../../sinks/output-mode.js';
 import type { AggregateFunction, Partial } from '../aggregates/aggregate-functions.js';
 import type { StatefulContext } from '../stateful-operator.js';
-import { lastWindowStart, windowsPerRow, type SessionWindowGrouping, type TimeWindowGrouping } from '../windows.js';
+import { lastWindowStart, type SessionWindowGrouping, type TimeWindowGrouping, windowsPerRow } from '../windows.js';
 import type { AggregateDefinition } from './aggregate-definition.js';
-import { makeKey, splitKey, type BatchKeys, type LocalKeys } from './aggregate-keys.js';
-import { isSchemaKey, lateRows, OutputRows, type AggregateSchemas } from './aggregate-output.js';
+import { type BatchKeys, type LocalKeys, makeKey, splitKey } from './aggregate-keys.js';
+import { type AggregateSchemas, isSchemaKey, lateRows, OutputRows } from './aggregate-output.js';
 import type { DecodedState } from './decoded-state.js';
 
 /** What a run needs of its operator. */
@@ -44,7 +44,12 @@ export abstract class AggregationRun {
   /** Late row indices per batch, with their reasons. */
   private readonly late = new Map<number, { idx: number[]; reasons: string[] }>();
 
-  constructor(protected readonly shape: AggregationShape, private readonly ctx: StatefulContext, state: DecodedState, output: Schema) {
+  constructor(
+    protected readonly shape: AggregationShape,
+    private readonly ctx: StatefulContext,
+    state: DecodedState,
+    output: Schema,
+  ) {
     this.def = shape.def;
     this.fns = shape.def.aggregates.map((a) => a.fn);
     this.state = state;
@@ -156,11 +161,20 @@ export class GroupAggregationRun extends AggregationRun {
         const kid = keys.of(k, i);
         if (kid === winOfKid.length) {
           winOfKid.push(new Map());
-          if (!w) { groupKid.push(kid); groupStart.push(0); }
+          if (!w) {
+            groupKid.push(kid);
+            groupStart.push(0);
+          }
         }
-        if (!w) { perSlot[0][i] = kid; continue; }
+        if (!w) {
+          perSlot[0][i] = kid;
+          continue;
+        }
         const times = k.times!;
-        if (times.valid && !times.valid[i]) { this.markLate(b, i, 'event time is null', false); continue; }
+        if (times.valid && !times.valid[i]) {
+          this.markLate(b, i, 'event time is null', false);
+          continue;
+        }
         const ts = times.vals[i];
         let start = lastWindowStart(ts, w.slideMs, w.offsetMs);
         let alive = 0;
@@ -182,8 +196,13 @@ export class GroupAggregationRun extends AggregationRun {
           alive++;
         }
         if (alive === 0) {
-          this.markLate(b, i, `behind the watermark: event time ${iso(ts)}, its last window ended ${iso(latestEnd)}` +
-            (this.lateness > 0 ? ` and allowed lateness (${this.lateness} ms) has passed` : ''), true);
+          this.markLate(
+            b,
+            i,
+            `behind the watermark: event time ${iso(ts)}, its last window ended ${iso(latestEnd)}` +
+              (this.lateness > 0 ? ` and allowed lateness (${this.lateness} ms) has passed` : ''),
+            true,
+          );
         }
       }
     });

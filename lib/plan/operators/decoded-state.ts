@@ -51,10 +51,18 @@ function compositeId(key: unknown[]): string | undefined {
   let s = '';
   for (const v of key) {
     switch (typeof v) {
-      case 'string': s += `s${v.length}:${v}`; break;
-      case 'number': s += `n${v}|`; break;
-      case 'boolean': s += v ? 't' : 'f'; break;
-      default: if (v !== null) return undefined; s += 'z';
+      case 'string':
+        s += `s${v.length}:${v}`;
+        break;
+      case 'number':
+        s += `n${v}|`;
+        break;
+      case 'boolean':
+        s += v ? 't' : 'f';
+        break;
+      default:
+        if (v !== null) return undefined;
+        s += 'z';
     }
   }
   return s;
@@ -66,7 +74,11 @@ function isCachedPrimitive(key: unknown): boolean {
 
 /** One batch's view of a state partition: reads through the cache, writes through to the store. */
 export class DecodedState {
-  constructor(readonly state: KeyedState, private readonly entry: Entry, private readonly batchId: number) {}
+  constructor(
+    readonly state: KeyedState,
+    private readonly entry: Entry,
+    private readonly batchId: number,
+  ) {}
 
   /** The value of `key` (the cached object itself: put or remove the key in this batch after changing it). */
   get(key: unknown): unknown {
@@ -139,9 +151,14 @@ export class DecodedStateCache {
    */
   begin(state: KeyedState, batchId: number): DecodedState {
     let e = this.entries.get(state);
-    if (!e) this.entries.set(state, (e = { batch: NaN, primitive: new Map(), composite: new Map(), hits: 0, misses: 0, judged: false, bypass: 0 }));
+    if (!e)
+      this.entries.set(
+        state,
+        (e = { batch: NaN, primitive: new Map(), composite: new Map(), hits: 0, misses: 0, judged: false, bypass: 0 }),
+      );
     if (e.bypass > 0) e.bypass--;
-    else if (e.judged && e.batch === batchId && e.misses >= MIN_READS_TO_JUDGE && e.hits * MIN_HIT_SHARE < e.misses) e.bypass = BYPASS_BATCHES;
+    else if (e.judged && e.batch === batchId && e.misses >= MIN_READS_TO_JUDGE && e.hits * MIN_HIT_SHARE < e.misses)
+      e.bypass = BYPASS_BATCHES;
     e.hits = 0;
     e.misses = 0;
     // While bypassed nothing is remembered, so the cache starts empty when it is tried again.

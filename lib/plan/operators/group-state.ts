@@ -107,8 +107,12 @@ export class GroupStateImpl<S> implements GroupState<S> {
   get(): S {
     const v = this.value;
     if (!this.isDefined) {
-      throw stateError(this.removed ? 'GroupState.get(): the state was removed in this call' : 'GroupState.get(): this key has no state',
-        'check state.exists first, or use state.getOption()');
+      throw stateError(
+        this.removed
+          ? 'GroupState.get(): the state was removed in this call'
+          : 'GroupState.get(): this key has no state',
+        'check state.exists first, or use state.getOption()',
+      );
     }
     return v as S;
   }
@@ -119,7 +123,10 @@ export class GroupStateImpl<S> implements GroupState<S> {
 
   update(value: S): void {
     if (value === null || value === undefined) {
-      throw stateError(`GroupState.update(${value}): ${value} is not a valid state value`, 'call state.remove() to drop the state of this key');
+      throw stateError(
+        `GroupState.update(${value}): ${value} is not a valid state value`,
+        'call state.remove() to drop the state of this key',
+      );
     }
     this.loaded = true;
     this.current = value;
@@ -138,32 +145,47 @@ export class GroupStateImpl<S> implements GroupState<S> {
 
   setTimeoutDuration(duration: string | number): void {
     if (this.init.timeoutKind !== 'ProcessingTimeTimeout') {
-      throw stateError(`GroupState.setTimeoutDuration() needs timeout 'ProcessingTimeTimeout', but this operator uses '${this.init.timeoutKind}'`,
-        this.init.timeoutKind === 'EventTimeTimeout' ? 'use state.setTimeoutTimestamp(ms) with EventTimeTimeout'
-          : "pass { timeout: 'ProcessingTimeTimeout' } to mapGroupsWithState / flatMapGroupsWithState");
+      throw stateError(
+        `GroupState.setTimeoutDuration() needs timeout 'ProcessingTimeTimeout', but this operator uses '${this.init.timeoutKind}'`,
+        this.init.timeoutKind === 'EventTimeTimeout'
+          ? 'use state.setTimeoutTimestamp(ms) with EventTimeTimeout'
+          : "pass { timeout: 'ProcessingTimeTimeout' } to mapGroupsWithState / flatMapGroupsWithState",
+      );
     }
     const ms = parseDuration(duration, 'timeout duration');
-    if (!(ms > 0)) throw stateError(`GroupState.setTimeoutDuration(${JSON.stringify(duration)}): the duration must be positive`, "e.g. state.setTimeoutDuration('30 minutes')");
+    if (!(ms > 0))
+      throw stateError(
+        `GroupState.setTimeoutDuration(${JSON.stringify(duration)}): the duration must be positive`,
+        "e.g. state.setTimeoutDuration('30 minutes')",
+      );
     this.timeoutMs = this.init.processingTimeMs + ms;
   }
 
   setTimeoutTimestamp(timestamp: number | Date, additionalDuration?: string | number): void {
     if (this.init.timeoutKind !== 'EventTimeTimeout') {
-      throw stateError(`GroupState.setTimeoutTimestamp() needs timeout 'EventTimeTimeout', but this operator uses '${this.init.timeoutKind}'`,
-        this.init.timeoutKind === 'ProcessingTimeTimeout' ? 'use state.setTimeoutDuration(d) with ProcessingTimeTimeout'
-          : "pass { timeout: 'EventTimeTimeout' } to mapGroupsWithState / flatMapGroupsWithState (and withWatermark before groupByKey)");
+      throw stateError(
+        `GroupState.setTimeoutTimestamp() needs timeout 'EventTimeTimeout', but this operator uses '${this.init.timeoutKind}'`,
+        this.init.timeoutKind === 'ProcessingTimeTimeout'
+          ? 'use state.setTimeoutDuration(d) with ProcessingTimeTimeout'
+          : "pass { timeout: 'EventTimeTimeout' } to mapGroupsWithState / flatMapGroupsWithState (and withWatermark before groupByKey)",
+      );
     }
     const base = timestamp instanceof Date ? timestamp.getTime() : timestamp;
-    const extra = additionalDuration === undefined ? 0 : parseDuration(additionalDuration, 'additional timeout duration');
+    const extra =
+      additionalDuration === undefined ? 0 : parseDuration(additionalDuration, 'additional timeout duration');
     const ms = base + extra;
     if (!Number.isFinite(ms) || ms <= 0) {
-      throw stateError(`GroupState.setTimeoutTimestamp(): the timeout timestamp must be a positive time in ms, got ${String(ms)}`,
-        'pass an event time (ms since the epoch or a Date), e.g. the latest event time of the key plus a gap');
+      throw stateError(
+        `GroupState.setTimeoutTimestamp(): the timeout timestamp must be a positive time in ms, got ${String(ms)}`,
+        'pass an event time (ms since the epoch or a Date), e.g. the latest event time of the key plus a gap',
+      );
     }
     const wm = this.init.watermarkMs;
     if (wm !== undefined && ms < wm) {
-      throw stateError(`GroupState.setTimeoutTimestamp(${ms}): the timeout timestamp is earlier than the current watermark ${wm}`,
-        'a timeout behind the watermark would fire at once; set it at or after state.getCurrentWatermarkMs()');
+      throw stateError(
+        `GroupState.setTimeoutTimestamp(${ms}): the timeout timestamp is earlier than the current watermark ${wm}`,
+        'a timeout behind the watermark would fire at once; set it at or after state.getCurrentWatermarkMs()',
+      );
     }
     this.timeoutMs = Math.floor(ms);
   }
@@ -174,8 +196,10 @@ export class GroupStateImpl<S> implements GroupState<S> {
 
   getCurrentWatermarkMs(): number {
     if (this.init.watermarkMs === undefined) {
-      throw stateError('GroupState.getCurrentWatermarkMs(): the query has no watermark',
-        "call withWatermark('<event time column>', '<delay>') before groupByKey");
+      throw stateError(
+        'GroupState.getCurrentWatermarkMs(): the query has no watermark',
+        "call withWatermark('<event time column>', '<delay>') before groupByKey",
+      );
     }
     return this.init.watermarkMs;
   }

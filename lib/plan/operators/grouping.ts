@@ -1,5 +1,22 @@
-import { Type, type DataType, type Dictionary, type Float, type Int, type RecordBatch, type Schema } from 'apache-arrow';
-import { batchFromRows, fieldIndex, inferSchema, isValid, rowBuilder, rowsFromBatch, textBuffer, valuesOf } from '../../arrow/index.js';
+import {
+  type DataType,
+  type Dictionary,
+  type Float,
+  type Int,
+  type RecordBatch,
+  type Schema,
+  Type,
+} from 'apache-arrow';
+import {
+  batchFromRows,
+  fieldIndex,
+  inferSchema,
+  isValid,
+  rowBuilder,
+  rowsFromBatch,
+  textBuffer,
+  valuesOf,
+} from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
 import { partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import { KeyIndex } from './key-index.js';
@@ -55,11 +72,21 @@ const NO_VALUES: unknown[] = [];
  * group's values array allocated at its final length. (Arrow utf8 is valid UTF-8, so equal bytes are
  * equal strings.)
  */
-export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[], keep?: readonly (Uint8Array | null)[]): KeyIndex<Group> {
+export function groupBatches(
+  grouping: Grouping,
+  batches: readonly RecordBatch[],
+  keep?: readonly (Uint8Array | null)[],
+): KeyIndex<Group> {
   const column = grouping.column;
   const keyColumns = column === undefined ? [] : batches.map((b) => fieldIndex(b.schema, column));
-  if (column === undefined || batches.some((b, k) => keyColumns[k] < 0 || b.schema.fields[keyColumns[k]].type.typeId !== Type.Utf8)) {
-    return groupRows(grouping, batches.map((b, k) => keptRows(rowsFromBatch(b), keep?.[k])));
+  if (
+    column === undefined ||
+    batches.some((b, k) => keyColumns[k] < 0 || b.schema.fields[keyColumns[k]].type.typeId !== Type.Utf8)
+  ) {
+    return groupRows(
+      grouping,
+      batches.map((b, k) => keptRows(rowsFromBatch(b), keep?.[k])),
+    );
   }
   let total = 0;
   for (const b of batches) total += b.numRows;
@@ -86,7 +113,10 @@ export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[]
     const keepK = keep?.[k];
     const gid = groupOf[k];
     for (let r = 0; r < data.length; r++) {
-      if (keepK && keepK[r] !== 1) { gid[r] = -1; continue; }
+      if (keepK && keepK[r] !== 1) {
+        gid[r] = -1;
+        continue;
+      }
       if (hasNulls && !isValid(data, r)) {
         if (nullGroup < 0) {
           nullGroup = groups.length;
@@ -111,7 +141,10 @@ export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[]
           const os = gStart[c] - start;
           let i = start;
           while (i < end && other[os + i] === bytes[i]) i++;
-          if (i === end) { g = c; break; }
+          if (i === end) {
+            g = c;
+            break;
+          }
         }
         slot = (slot + 1) & mask;
       }
@@ -119,7 +152,10 @@ export function groupBatches(grouping: Grouping, batches: readonly RecordBatch[]
         g = groups.length;
         table[slot] = g + 1;
         groups.push({ key: text.utf8Slice(start, end), values: NO_VALUES });
-        gHash[g] = h; gBatch[g] = k; gStart[g] = start; gEnd[g] = end;
+        gHash[g] = h;
+        gBatch[g] = k;
+        gStart[g] = start;
+        gEnd[g] = end;
       }
       gid[r] = g;
       counts[g]++;
@@ -151,8 +187,11 @@ export function keysOfBatch(grouping: Grouping, batch: RecordBatch): unknown[] {
   if (grouping.column === undefined) return rowsFromBatch(batch).map(grouping.keyOf);
   const i = fieldIndex(batch.schema, grouping.column);
   if (i < 0) {
-    throw new SluiceError('ANALYSIS', `groupByKey column '${grouping.column}' is not in the rows`,
-      `use one of: ${batch.schema.fields.map((f) => f.name).join(', ')}`);
+    throw new SluiceError(
+      'ANALYSIS',
+      `groupByKey column '${grouping.column}' is not in the rows`,
+      `use one of: ${batch.schema.fields.map((f) => f.name).join(', ')}`,
+    );
   }
   return valuesOf(batch.data.children[i]);
 }
@@ -164,11 +203,16 @@ export function keysOfBatch(grouping: Grouping, batch: RecordBatch): unknown[] {
  */
 function hashesLikeItsValues(type: DataType): boolean {
   switch (type.typeId) {
-    case Type.Utf8: return true;
-    case Type.Int: return (type as Int).bitWidth <= 32;
-    case Type.Float: return (type as Float).precision > 0;
-    case Type.Dictionary: return (type as Dictionary).dictionary.typeId === Type.Utf8;
-    default: return false;
+    case Type.Utf8:
+      return true;
+    case Type.Int:
+      return (type as Int).bitWidth <= 32;
+    case Type.Float:
+      return (type as Float).precision > 0;
+    case Type.Dictionary:
+      return (type as Dictionary).dictionary.typeId === Type.Utf8;
+    default:
+      return false;
   }
 }
 
@@ -180,7 +224,8 @@ function hashesLikeItsValues(type: DataType): boolean {
 export function partitionsOfBatch(grouping: Grouping, batch: RecordBatch, numPartitions: number): Int32Array {
   if (grouping.column !== undefined) {
     const i = fieldIndex(batch.schema, grouping.column);
-    if (i >= 0 && hashesLikeItsValues(batch.schema.fields[i].type)) return partitionsOfData(batch.data.children[i], numPartitions);
+    if (i >= 0 && hashesLikeItsValues(batch.schema.fields[i].type))
+      return partitionsOfData(batch.data.children[i], numPartitions);
   }
   const keys = keysOfBatch(grouping, batch);
   const out = new Int32Array(keys.length);
@@ -189,7 +234,11 @@ export function partitionsOfBatch(grouping: Grouping, batch: RecordBatch, numPar
 }
 
 /** The entries of an initial state whose keys belong to `partition`. */
-export function initialEntriesOf(initial: readonly (readonly [unknown, unknown])[], partition: number, numPartitions: number): (readonly [unknown, unknown])[] {
+export function initialEntriesOf(
+  initial: readonly (readonly [unknown, unknown])[],
+  partition: number,
+  numPartitions: number,
+): (readonly [unknown, unknown])[] {
   return initial.filter(([k]) => partitionOf(k, numPartitions) === partition);
 }
 
@@ -197,20 +246,35 @@ export function initialEntriesOf(initial: readonly (readonly [unknown, unknown])
  * Validates and copies an initial state given as a Map or an iterable of [key, state] pairs: keys
  * appear once, states are not null or undefined.
  */
-export function normaliseInitialState(initial: Iterable<readonly [unknown, unknown]> | Map<unknown, unknown> | undefined, where: string): (readonly [unknown, unknown])[] {
+export function normaliseInitialState(
+  initial: Iterable<readonly [unknown, unknown]> | Map<unknown, unknown> | undefined,
+  where: string,
+): (readonly [unknown, unknown])[] {
   if (initial === undefined) return [];
   const out: (readonly [unknown, unknown])[] = [];
   const seen = new KeyIndex<true>();
   for (const entry of initial) {
     if (!Array.isArray(entry) || entry.length !== 2) {
-      throw new SluiceError('BAD_OPTION', `${where}: initialState must be a Map or an array of [key, state] pairs`, "e.g. initialState: [['alice', { balance: 10 }]]");
+      throw new SluiceError(
+        'BAD_OPTION',
+        `${where}: initialState must be a Map or an array of [key, state] pairs`,
+        "e.g. initialState: [['alice', { balance: 10 }]]",
+      );
     }
     const [key, state] = entry;
     if (state === null || state === undefined) {
-      throw new SluiceError('BAD_OPTION', `${where}: the initial state of key ${JSON.stringify(key)} is ${state}`, 'leave keys without state out of initialState');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `${where}: the initial state of key ${JSON.stringify(key)} is ${state}`,
+        'leave keys without state out of initialState',
+      );
     }
     if (seen.has(key)) {
-      throw new SluiceError('BAD_OPTION', `${where}: initialState has key ${JSON.stringify(key)} more than once`, 'give each key one initial state');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `${where}: initialState has key ${JSON.stringify(key)} more than once`,
+        'give each key one initial state',
+      );
     }
     seen.getOrCreate(key, () => true);
     out.push([key, state]);

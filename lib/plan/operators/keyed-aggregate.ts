@@ -1,7 +1,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import type { OutputMode } from '../../sinks/output-mode.js';
 import type { StatefulContext, StatefulOperator } from '../stateful-operator.js';
-import { groupBatches, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
+import { type Grouping, groupBatches, keysOfBatch, outputBatch, partitionsOfBatch } from './grouping.js';
 
 /** A running fold per key: `first` starts it from a key's first value, `add` folds in each later one. */
 export interface KeyedFold {
@@ -26,7 +26,10 @@ export class KeyedAggregateOperator implements StatefulOperator {
   readonly outputModes: readonly OutputMode[] = ['update', 'complete'];
   readonly outputModeHint: string;
 
-  constructor(private readonly grouping: Grouping, private readonly fold: KeyedFold) {
+  constructor(
+    private readonly grouping: Grouping,
+    private readonly fold: KeyedFold,
+  ) {
     this.name = fold.name;
     this.outputModeHint = `${fold.name} emits running results that change with every batch: use outputMode('update') or outputMode('complete')`;
   }

@@ -1,9 +1,16 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { GroupStateImpl, type GroupState, type GroupStateTimeout } from './group-state.js';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/output-mode.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
-import { groupBatches, initialEntriesOf, keysOfBatch, outputBatch, partitionsOfBatch, type Grouping } from './grouping.js';
+import { type GroupState, GroupStateImpl, type GroupStateTimeout } from './group-state.js';
+import {
+  type Grouping,
+  groupBatches,
+  initialEntriesOf,
+  keysOfBatch,
+  outputBatch,
+  partitionsOfBatch,
+} from './grouping.js';
 
 /** The function of mapGroupsWithState: one output row per call. */
 export type MapGroupsFunction<K, V, S, U> = (key: K, values: V[], state: GroupState<S>) => U;
@@ -24,7 +31,9 @@ export interface MapGroupsWithStateSpec {
 }
 
 function isIterable(v: unknown): v is Iterable<unknown> {
-  return v !== null && typeof v === 'object' && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function';
+  return (
+    v !== null && typeof v === 'object' && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function'
+  );
 }
 
 function isThenable(v: unknown): boolean {
@@ -65,11 +74,13 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
     this.usesWatermark = spec.timeout === 'EventTimeTimeout';
     if (spec.kind === 'map') {
       this.outputModes = ['update'];
-      this.outputModeHint = "mapGroupsWithState emits one updated row per key and batch: use outputMode('update'), or flatMapGroupsWithState with outputMode 'append'";
+      this.outputModeHint =
+        "mapGroupsWithState emits one updated row per key and batch: use outputMode('update'), or flatMapGroupsWithState with outputMode 'append'";
     } else {
       const mode = spec.outputMode ?? 'update';
       this.outputModes = [mode];
-      this.outputModeHint = `flatMapGroupsWithState was declared with outputMode '${mode}', so the query must use outputMode('${mode}'); ` +
+      this.outputModeHint =
+        `flatMapGroupsWithState was declared with outputMode '${mode}', so the query must use outputMode('${mode}'); ` +
         `or declare flatMapGroupsWithState(fn, { outputMode: '${mode === 'append' ? 'update' : 'append'}', ... })`;
     }
   }
@@ -120,9 +131,12 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
   /** Timeouts at or before this time are due, or undefined when the operator has no due timeouts to look for. */
   private timeoutThreshold(ctx: StatefulContext): number | undefined {
     switch (this.spec.timeout) {
-      case 'ProcessingTimeTimeout': return ctx.processingTimeMs;
-      case 'EventTimeTimeout': return ctx.eventTimeColumn === undefined ? undefined : ctx.watermarkMs;
-      default: return undefined;
+      case 'ProcessingTimeTimeout':
+        return ctx.processingTimeMs;
+      case 'EventTimeTimeout':
+        return ctx.eventTimeColumn === undefined ? undefined : ctx.watermarkMs;
+      default:
+        return undefined;
     }
   }
 
@@ -149,7 +163,14 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
   }
 
   /** Calls the function for one key and writes back its state changes. */
-  private call(key: unknown, values: unknown[], timedOut: boolean, state: KeyedState, ctx: StatefulContext, out: Record<string, unknown>[]): void {
+  private call(
+    key: unknown,
+    values: unknown[],
+    timedOut: boolean,
+    state: KeyedState,
+    ctx: StatefulContext,
+    out: Record<string, unknown>[],
+  ): void {
     const stored = state.has(key);
     const oldTimeout = stored ? state.getTimeout(key) : -1;
     const gs = new GroupStateImpl<unknown>({
@@ -162,15 +183,21 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
     });
     const result = this.spec.fn(key, values, gs);
     if (isThenable(result)) {
-      throw new SluiceError('USER_CODE', `${this.name} function returned a Promise for key ${describeKey(key)}`,
-        'the function must be synchronous: do the async work before groupByKey or in foreachBatch');
+      throw new SluiceError(
+        'USER_CODE',
+        `${this.name} function returned a Promise for key ${describeKey(key)}`,
+        'the function must be synchronous: do the async work before groupByKey or in foreachBatch',
+      );
     }
     if (this.spec.kind === 'map') {
       out.push(this.checkRow(result, key));
     } else {
       if (!isIterable(result)) {
-        throw new SluiceError('USER_CODE', `flatMapGroupsWithState function returned ${result === null ? 'null' : typeof result} for key ${describeKey(key)}`,
-          'return an array of rows (possibly empty) or any iterable, e.g. a generator');
+        throw new SluiceError(
+          'USER_CODE',
+          `flatMapGroupsWithState function returned ${result === null ? 'null' : typeof result} for key ${describeKey(key)}`,
+          'return an array of rows (possibly empty) or any iterable, e.g. a generator',
+        );
       }
       for (const row of result) out.push(this.checkRow(row, key));
     }
@@ -179,15 +206,25 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
 
   private checkRow(row: unknown, key: unknown): Record<string, unknown> {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) {
-      throw new SluiceError('USER_CODE', `${this.name} function produced ${row === null ? 'null' : Array.isArray(row) ? 'an array' : typeof row} as a row for key ${describeKey(key)}`,
-        this.spec.kind === 'map' ? 'return one row object per call; use flatMapGroupsWithState to return zero or several'
-          : 'each row must be an object, e.g. { id, total }');
+      throw new SluiceError(
+        'USER_CODE',
+        `${this.name} function produced ${row === null ? 'null' : Array.isArray(row) ? 'an array' : typeof row} as a row for key ${describeKey(key)}`,
+        this.spec.kind === 'map'
+          ? 'return one row object per call; use flatMapGroupsWithState to return zero or several'
+          : 'each row must be an object, e.g. { id, total }',
+      );
     }
     return row as Record<string, unknown>;
   }
 
   /** Persists what the call did: a new value, a removal, or a changed timeout (timeouts reset on every call). */
-  private writeBack(key: unknown, gs: GroupStateImpl<unknown>, stored: boolean, oldTimeout: number, state: KeyedState): void {
+  private writeBack(
+    key: unknown,
+    gs: GroupStateImpl<unknown>,
+    stored: boolean,
+    oldTimeout: number,
+    state: KeyedState,
+  ): void {
     if (!gs.updated && !gs.removed && gs.timeoutMs === oldTimeout) return;
     const value = gs.value;
     if (value !== undefined) {

@@ -6,7 +6,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { Partial } from '../aggregates/aggregate-functions.js';
 import type { SessionWindowGrouping } from '../windows.js';
-import { makeKey, splitKey, type BatchKeys, type LocalKeys } from './aggregate-keys.js';
+import { type BatchKeys, type LocalKeys, makeKey, splitKey } from './aggregate-keys.js';
 import { isSchemaKey } from './aggregate-output.js';
 import { AggregationRun, iso } from './aggregation-run.js';
 
@@ -56,7 +56,10 @@ function orderByKeyAndTime(rows: SessionRows, numKids: number): RowOrder {
   for (let kid = 0; kid < kidCount.length; kid++) kidStart[kid + 1] = kidStart[kid] + kidCount[kid];
   const fill = kidStart.slice(0, numKids);
   const order = new Int32Array(kidStart[numKids]);
-  for (let g = 0; g < kidOfRow.length; g++) { const kid = kidOfRow[g]; if (kid >= 0) order[fill[kid]++] = g; }
+  for (let g = 0; g < kidOfRow.length; g++) {
+    const kid = kidOfRow[g];
+    if (kid >= 0) order[fill[kid]++] = g;
+  }
   for (let kid = 0; kid < numKids; kid++) {
     const lo = kidStart[kid];
     const hi = kidStart[kid + 1];
@@ -106,7 +109,16 @@ function mergeSessions(rows: SessionRows, { order, kidStart }: RowOrder, storedO
     }
   }
   kidPlans[numKids] = planStart.length;
-  return { kidPlans, start: planStart, end: planEnd, group: planGroup, from: planFrom, to: planTo, groupOfRow, numGroups };
+  return {
+    kidPlans,
+    start: planStart,
+    end: planEnd,
+    group: planGroup,
+    from: planFrom,
+    to: planTo,
+    groupOfRow,
+    numGroups,
+  };
 }
 
 /** Aggregation by key and session window. */
@@ -117,7 +129,9 @@ export class SessionAggregationRun extends AggregationRun {
     const order = orderByKeyAndTime(rows, kidComponents.length);
     const storedOf = kidComponents.map((c) => (this.state.get(makeKey(c)) as StoredSession[] | undefined) ?? []);
     const plans = mergeSessions(rows, order, storedOf);
-    const groupsPerBatch = keyed.map((k, b) => [plans.groupOfRow.subarray(rows.offsets[b], rows.offsets[b] + k.batch.numRows)]);
+    const groupsPerBatch = keyed.map((k, b) => [
+      plans.groupOfRow.subarray(rows.offsets[b], rows.offsets[b] + k.batch.numRows),
+    ]);
     const parts = this.partials(keyed, groupsPerBatch, plans.numGroups);
     this.updateSessions(kidComponents, storedOf, plans, parts);
     // Keys this batch touched are not due: closeSessions left each with sessions the watermark has not
@@ -136,7 +150,10 @@ export class SessionAggregationRun extends AggregationRun {
     const gapMs = (this.shape.window as SessionWindowGrouping).gapMs!;
     const offsets: number[] = [];
     let total = 0;
-    for (const k of keyed) { offsets.push(total); total += k.batch.numRows; }
+    for (const k of keyed) {
+      offsets.push(total);
+      total += k.batch.numRows;
+    }
     const kidOfRow = new Int32Array(total).fill(-1);
     const tsOf = new Float64Array(total);
     const endOf = new Float64Array(total);
@@ -145,14 +162,27 @@ export class SessionAggregationRun extends AggregationRun {
       const n = k.batch.numRows;
       const times = k.times!;
       for (let i = 0; i < n; i++) {
-        if (times.valid && !times.valid[i]) { this.markLate(b, i, 'event time is null', false); continue; }
-        if (k.gaps && Number.isNaN(k.gaps[i])) { this.markLate(b, i, 'session gap is null, not a duration, or not positive', false); continue; }
+        if (times.valid && !times.valid[i]) {
+          this.markLate(b, i, 'event time is null', false);
+          continue;
+        }
+        if (k.gaps && Number.isNaN(k.gaps[i])) {
+          this.markLate(b, i, 'session gap is null, not a duration, or not positive', false);
+          continue;
+        }
         // Sessions merge, so a row is judged by its time, not by one window: a row at or before W - L could
         // touch a session already evicted (end + L <= W), and must not start a second copy of it.
         const ts = times.vals[i];
         if (this.evicts && ts <= this.wm - this.lateness) {
-          this.markLate(b, i, `behind the watermark: event time ${iso(ts)} is at or before ${iso(this.wm - this.lateness)}` +
-            (this.lateness > 0 ? ` (the watermark minus the allowed lateness of ${this.lateness} ms)` : ' (the watermark)'), true);
+          this.markLate(
+            b,
+            i,
+            `behind the watermark: event time ${iso(ts)} is at or before ${iso(this.wm - this.lateness)}` +
+              (this.lateness > 0
+                ? ` (the watermark minus the allowed lateness of ${this.lateness} ms)`
+                : ' (the watermark)'),
+            true,
+          );
           continue;
         }
         const kid = keys.of(k, i);
@@ -171,7 +201,12 @@ export class SessionAggregationRun extends AggregationRun {
    * Makes each plan a session: the first stored session it absorbs takes in the others and the plan's
    * partials, or a new session holds the partials; then stores each key's sessions (see closeSessions).
    */
-  private updateSessions(kidComponents: unknown[][], storedOf: StoredSession[][], plans: SessionPlans, parts: Partial[]): void {
+  private updateSessions(
+    kidComponents: unknown[][],
+    storedOf: StoredSession[][],
+    plans: SessionPlans,
+    parts: Partial[],
+  ): void {
     const { kidPlans, start: planStart, end: planEnd, group: planGroup, from: planFrom, to: planTo } = plans;
     const emitsChanges = this.mode === 'update' || this.mode === 'changelog';
     for (let kid = 0; kid < kidComponents.length; kid++) {
@@ -183,7 +218,9 @@ export class SessionAggregationRun extends AggregationRun {
         const from = planFrom[p];
         const to = planTo[p];
         // Retractions first: merging changes the stored buffers in place.
-        if (g >= 0 && this.mode === 'changelog') for (let i = from; i < to; i++) this.rows.push(components, { start: stored[i][0], end: stored[i][1] }, stored[i][2], -1);
+        if (g >= 0 && this.mode === 'changelog')
+          for (let i = from; i < to; i++)
+            this.rows.push(components, { start: stored[i][0], end: stored[i][1] }, stored[i][2], -1);
         let session: StoredSession;
         if (from < to) {
           session = stored[from];
@@ -209,7 +246,10 @@ export class SessionAggregationRun extends AggregationRun {
       if (open === sessions) open = [];
     }
     if (open !== sessions) for (const s of sessions) if (!this.closed(s[1])) open.push(s);
-    if (open.length === 0) { this.state.remove(key); return; }
+    if (open.length === 0) {
+      this.state.remove(key);
+      return;
+    }
     let minEnd = Infinity;
     for (const s of open) minEnd = Math.min(minEnd, s[1]);
     this.state.put(key, open, this.evicts ? minEnd + this.lateness : -1);
@@ -220,7 +260,8 @@ export class SessionAggregationRun extends AggregationRun {
     const numComponents = this.shape.componentCount;
     for (const [key, sessions] of this.state.state.sortedEntries()) {
       if (isSchemaKey(key)) continue;
-      for (const s of sessions as StoredSession[]) this.rows.push(splitKey(key, numComponents), { start: s[0], end: s[1] }, s[2]);
+      for (const s of sessions as StoredSession[])
+        this.rows.push(splitKey(key, numComponents), { start: s[0], end: s[1] }, s[2]);
     }
   }
 }

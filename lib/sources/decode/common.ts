@@ -3,11 +3,11 @@
  * DROPMALFORMED, FAILFAST plus Databricks' badRecordsPath) and the dead-letter files.
  */
 import * as path from 'node:path';
-import { Type, type RecordBatch, type Schema } from 'apache-arrow';
+import { type RecordBatch, type Schema, Type } from 'apache-arrow';
 import { batchFromColumns } from '../../arrow/columns.js';
 import { schemaFromSpec, type TypeSpec } from '../../arrow/schema.js';
 import { writeFileAtomic } from '../../checkpoint/atomic-file.js';
-import { SluiceError, pathError } from '../../errors.js';
+import { pathError, SluiceError } from '../../errors.js';
 import type { ReadResult } from '../source.js';
 
 /** How a decoder treats a record it cannot read (Spark's `mode` option). */
@@ -22,8 +22,11 @@ export const DEFAULT_CORRUPT_COLUMN = '_corrupt_record';
 export function parseMode(value: unknown, where = 'option mode'): ParseMode {
   const s = String(value).toUpperCase();
   if ((PARSE_MODES as readonly string[]).includes(s)) return s as ParseMode;
-  throw new SluiceError('BAD_OPTION', `${where} is '${String(value)}', which is not a parse mode`,
-    `use one of ${PARSE_MODES.join(', ')}`);
+  throw new SluiceError(
+    'BAD_OPTION',
+    `${where} is '${String(value)}', which is not a parse mode`,
+    `use one of ${PARSE_MODES.join(', ')}`,
+  );
 }
 
 /** Where rejected records go when `badRecordsPath` is set: one file per batch and read task. */
@@ -90,7 +93,11 @@ export class RowCollector {
   private readonly mode: ParseMode;
   private readonly keepsRejected: boolean;
 
-  constructor(readonly schema: Schema, options: DecodeOptions, capacity: number) {
+  constructor(
+    readonly schema: Schema,
+    options: DecodeOptions,
+    capacity: number,
+  ) {
     this.mode = options.mode ?? 'PERMISSIVE';
     this.keepsRejected = options.badRecords !== undefined;
     const corruptName = options.columnNameOfCorruptRecord ?? DEFAULT_CORRUPT_COLUMN;
@@ -154,14 +161,19 @@ export async function finishDecode(rows: RowCollector, options: DecodeOptions): 
   }
   if (options.badRecords && rows.rejected.length > 0) {
     const base = await lineNumberOf(options, 0);
-    const records = rows.rejected.map((r) => ({ path: options.location, line: base + r.index, record: r.record, reason: r.reason }));
+    const records = rows.rejected.map((r) => ({
+      path: options.location,
+      line: base + r.index,
+      record: r.record,
+      reason: r.reason,
+    }));
     await writeBadRecords(options.badRecords, options.batchId ?? 0, records);
   }
   return { batches: [rows.batch()], numMalformed: rows.numMalformed };
 }
 
 async function lineNumberOf(options: DecodeOptions, index: number): Promise<number> {
-  const first = typeof options.firstLine === 'function' ? await options.firstLine() : options.firstLine ?? 1;
+  const first = typeof options.firstLine === 'function' ? await options.firstLine() : (options.firstLine ?? 1);
   return first + index;
 }
 
@@ -170,8 +182,11 @@ const MAX_RECORD_IN_MESSAGE = 200;
 /** The FAILFAST error: names the location and line, the reason and (a prefix of) the record. */
 export function malformedRecordError(location: string, line: number, reason: string, record: string): SluiceError {
   const shown = record.length > MAX_RECORD_IN_MESSAGE ? `${record.slice(0, MAX_RECORD_IN_MESSAGE)}…` : record;
-  return new SluiceError('MALFORMED_RECORD', `malformed record in ${location} line ${line}: ${reason}: ${shown}`,
-    'fix or remove that line, or read with mode PERMISSIVE or DROPMALFORMED (or set badRecordsPath) to keep going');
+  return new SluiceError(
+    'MALFORMED_RECORD',
+    `malformed record in ${location} line ${line}: ${reason}: ${shown}`,
+    'fix or remove that line, or read with mode PERMISSIVE or DROPMALFORMED (or set badRecordsPath) to keep going',
+  );
 }
 
 /** The dead-letter file of one read task of one batch: `<dir>/<batchId>/<task>.json`. */
@@ -183,7 +198,11 @@ export function badRecordsFile(target: BadRecordsTarget, batchId: number): strin
  * Writes rejected records as JSON lines `{path, line, record, reason}`, atomically and under a name fixed
  * by batch and task, so a replayed batch replaces its own file instead of adding a second copy.
  */
-export async function writeBadRecords(target: BadRecordsTarget, batchId: number, records: BadRecord[]): Promise<string> {
+export async function writeBadRecords(
+  target: BadRecordsTarget,
+  batchId: number,
+  records: BadRecord[],
+): Promise<string> {
   const file = badRecordsFile(target, batchId);
   try {
     await writeFileAtomic(file, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
@@ -206,7 +225,8 @@ export function splitLines(text: string): string[] {
 
 /** Lines of a decoder input given as lines or as newline-separated bytes. */
 export function linesOf(input: readonly string[] | Uint8Array): readonly string[] {
-  if (input instanceof Uint8Array) return splitLines(Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8'));
+  if (input instanceof Uint8Array)
+    return splitLines(Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8'));
   return input;
 }
 
@@ -241,7 +261,14 @@ function digit(s: string, i: number): number {
  * several times cheaper than the general pattern. NaN for anything else.
  */
 function parseCanonicalIso(s: string): number {
-  if (s.length !== 24 || s.charCodeAt(23) !== 90 || s.charCodeAt(10) !== 84 || s.charCodeAt(16) !== 58 || s.charCodeAt(19) !== 46) return NaN;
+  if (
+    s.length !== 24 ||
+    s.charCodeAt(23) !== 90 ||
+    s.charCodeAt(10) !== 84 ||
+    s.charCodeAt(16) !== 58 ||
+    s.charCodeAt(19) !== 46
+  )
+    return NaN;
   const minute = s.slice(0, 16);
   if (minute !== cachedMinute) {
     cachedMinuteMs = parseTimestampSlow(minute + 'Z');
@@ -256,7 +283,15 @@ function parseTimestampSlow(s: string): number {
   const m = TIMESTAMP.exec(s);
   if (!m) return NaN;
   const [, y, mo, d, h, mi, sec, frac, zone] = m;
-  let ms = Date.UTC(+y, +mo - 1, +d, h ? +h : 0, mi ? +mi : 0, sec ? +sec : 0, frac ? Math.floor(+`0.${frac}` * 1000) : 0);
+  let ms = Date.UTC(
+    +y,
+    +mo - 1,
+    +d,
+    h ? +h : 0,
+    mi ? +mi : 0,
+    sec ? +sec : 0,
+    frac ? Math.floor(+`0.${frac}` * 1000) : 0,
+  );
   if (+mo < 1 || +mo > 12 || +d < 1 || +d > 31 || (h && +h > 23) || (mi && +mi > 59) || (sec && +sec > 60)) return NaN;
   if (zone && zone !== 'Z' && zone !== 'z') {
     const zm = /^([+-])(\d{2}):?(\d{2})$/.exec(zone)!;
@@ -266,7 +301,8 @@ function parseTimestampSlow(s: string): number {
   return ms;
 }
 
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}:?\d{2})?$/;
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}:?\d{2})?$/;
 
 const schemaCache = new Map<string, Schema>();
 

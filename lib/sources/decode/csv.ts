@@ -3,11 +3,11 @@
  * doubled, quoted fields may span lines. Values are typed by the schema; a value that does not fit, or a
  * record with the wrong number of fields, is malformed and handled by the parse mode.
  */
-import { Schema, Type, type DataType } from 'apache-arrow';
+import { type DataType, type Schema, Type } from 'apache-arrow';
 import { schemaFromSpec, type TypeSpec } from '../../arrow/schema.js';
 import { SluiceError } from '../../errors.js';
 import type { ReadResult } from '../source.js';
-import { RowCollector, finishDecode, parseTimestamp, type DecodeOptions } from './common.js';
+import { type DecodeOptions, finishDecode, parseTimestamp, RowCollector } from './common.js';
 
 /** CSV dialect options (Spark's names). */
 export interface CsvOptions {
@@ -98,13 +98,19 @@ export function tokenizeCsv(text: string, options: CsvOptions, onRecord: (rec: C
         quoted.push(false);
         pos = end;
       }
-      if (pos < n && text.charCodeAt(pos) === sep) { pos++; continue; }
+      if (pos < n && text.charCodeAt(pos) === sep) {
+        pos++;
+        continue;
+      }
       break;
     }
     let rawEnd = pos;
     if (rawEnd > start && text.charCodeAt(rawEnd - 1) === 13) rawEnd--;
     if (pos < n && text.charCodeAt(pos) === 13) pos++;
-    if (pos < n && text.charCodeAt(pos) === 10) { pos++; line++; }
+    if (pos < n && text.charCodeAt(pos) === 10) {
+      pos++;
+      line++;
+    }
     const raw = text.slice(start, rawEnd);
     if (raw.length === 0) continue;
     if (!onRecord({ fields, quoted, line: startLine, raw, error })) return;
@@ -122,12 +128,18 @@ type Converter = (s: string) => unknown;
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const INTEGER = /^[+-]?\d+$/;
-const SPECIAL_DOUBLES: Record<string, number> = { NaN: NaN, Infinity: Infinity, '+Infinity': Infinity, '-Infinity': -Infinity };
+const SPECIAL_DOUBLES: Record<string, number> = {
+  NaN: NaN,
+  Infinity: Infinity,
+  '+Infinity': Infinity,
+  '-Infinity': -Infinity,
+};
 
 /** Converter from CSV text to the JS value columns.ts expects for `type`; throws for types CSV cannot hold. */
 function csvConverter(type: DataType, name: string): Converter {
   switch (type.typeId) {
-    case Type.Utf8: case Type.LargeUtf8:
+    case Type.Utf8:
+    case Type.LargeUtf8:
       return (s) => s;
     case Type.Float:
       return (s) => {
@@ -150,23 +162,30 @@ function csvConverter(type: DataType, name: string): Converter {
         const t = s.trim().toLowerCase();
         return t === 'true' ? true : t === 'false' ? false : MISMATCH;
       };
-    case Type.Timestamp: case Type.Date:
+    case Type.Timestamp:
+    case Type.Date:
       return (s) => {
         const t = s.trim();
         if (INTEGER.test(t)) return Number(t);
         const ms = parseTimestamp(t);
         return Number.isNaN(ms) ? MISMATCH : ms;
       };
-    case Type.Binary: case Type.LargeBinary:
+    case Type.Binary:
+    case Type.LargeBinary:
       return (s) => Buffer.from(s, 'base64');
     default:
-      throw new SluiceError('BAD_SCHEMA', `CSV cannot hold field '${name}' of type ${type}`,
-        'use scalar types (string, double, long, int, boolean, timestamp) for CSV input, or read JSON lines');
+      throw new SluiceError(
+        'BAD_SCHEMA',
+        `CSV cannot hold field '${name}' of type ${type}`,
+        'use scalar types (string, double, long, int, boolean, timestamp) for CSV input, or read JSON lines',
+      );
   }
 }
 
 const EXPECTED: Partial<Record<Type, string>> = {
-  [Type.Float]: 'a number', [Type.Int]: 'an integer', [Type.Bool]: 'true or false',
+  [Type.Float]: 'a number',
+  [Type.Int]: 'an integer',
+  [Type.Bool]: 'true or false',
   [Type.Timestamp]: 'an ISO-8601 timestamp or epoch milliseconds',
 };
 
@@ -180,14 +199,19 @@ export function checkCsvSchema(schema: Schema): void {
  * first record names the columns and schema fields are found by name (a schema field missing from the
  * header is an error, whatever the mode); without it, schema fields take the columns in order.
  */
-export async function decodeCsv(input: readonly string[] | Uint8Array, options: DecodeOptions & CsvOptions): Promise<ReadResult> {
-  const text = input instanceof Uint8Array
-    ? Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8')
-    : input.join('\n');
+export async function decodeCsv(
+  input: readonly string[] | Uint8Array,
+  options: DecodeOptions & CsvOptions,
+): Promise<ReadResult> {
+  const text =
+    input instanceof Uint8Array
+      ? Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8')
+      : input.join('\n');
   const schema = options.schema;
   const rows = new RowCollector(schema, options, 1024);
   const corrupt = rows.corruptColumn;
-  const targets = schema.fields.map((f, k) => ({ k, name: f.name, conv: csvConverter(f.type, f.name), type: f.type }))
+  const targets = schema.fields
+    .map((f, k) => ({ k, name: f.name, conv: csvConverter(f.type, f.name), type: f.type }))
     .filter((t) => t.k !== corrupt);
   const nullValue = options.nullValue ?? '';
   let positions: number[] | null = options.header ? null : targets.map((_, i) => i);
@@ -195,7 +219,11 @@ export async function decodeCsv(input: readonly string[] | Uint8Array, options: 
   const cols = rows.columns;
   tokenizeCsv(text, options, (rec) => {
     if (positions === null) {
-      positions = headerPositions(rec.fields, targets.map((t) => t.name), options.location);
+      positions = headerPositions(
+        rec.fields,
+        targets.map((t) => t.name),
+        options.location,
+      );
       expectedFields = rec.fields.length;
       return true;
     }
@@ -208,9 +236,15 @@ export async function decodeCsv(input: readonly string[] | Uint8Array, options: 
       const t = targets[i];
       const p = positions[i];
       const col = cols[t.k];
-      if (p >= rec.fields.length) { col[r] = null; continue; }
+      if (p >= rec.fields.length) {
+        col[r] = null;
+        continue;
+      }
       const s = rec.fields[p];
-      if (!rec.quoted[p] && (s === nullValue || (s === '' && t.type.typeId !== Type.Utf8))) { col[r] = null; continue; }
+      if (!rec.quoted[p] && (s === nullValue || (s === '' && t.type.typeId !== Type.Utf8))) {
+        col[r] = null;
+        continue;
+      }
       const v = t.conv(s);
       if (v === MISMATCH) {
         bad ??= `field '${t.name}': expected ${EXPECTED[t.type.typeId as Type] ?? String(t.type)}, found ${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s)}`;
@@ -228,8 +262,12 @@ function headerPositions(header: string[], names: string[], location: string): n
   const index = new Map(header.map((h, i) => [h.trim(), i] as const));
   const missing = names.filter((n) => !index.has(n));
   if (missing.length > 0) {
-    throw new SluiceError('CSV_HEADER', `the CSV header of ${location} has no column ${missing.map((m) => `'${m}'`).join(', ')} ` +
-      `(header: ${header.join(', ')})`, 'fix the file or the schema, or read without header=true to take columns by position');
+    throw new SluiceError(
+      'CSV_HEADER',
+      `the CSV header of ${location} has no column ${missing.map((m) => `'${m}'`).join(', ')} ` +
+        `(header: ${header.join(', ')})`,
+      'fix the file or the schema, or read without header=true to take columns by position',
+    );
   }
   return names.map((n) => index.get(n)!);
 }
@@ -239,7 +277,10 @@ function headerPositions(header: string[], names: string[], location: string): n
  * column the narrowest of boolean, double, timestamp that every non-null sample value fits, else string.
  * Adds the corrupt-record column when a sample record is malformed and `mode` keeps malformed rows.
  */
-export function inferCsvSchema(text: string, options: CsvOptions & { maxRecords?: number; corruptColumn?: string }): Schema {
+export function inferCsvSchema(
+  text: string,
+  options: CsvOptions & { maxRecords?: number; corruptColumn?: string },
+): Schema {
   let names: string[] | null = null;
   const samples: string[][] = [];
   let width = 0;
@@ -262,7 +303,9 @@ export function inferCsvSchema(text: string, options: CsvOptions & { maxRecords?
   });
   const cols: string[] = names ?? Array.from({ length: width }, (_, i) => `_c${i}`);
   const spec: Record<string, TypeSpec> = {};
-  cols.forEach((name, i) => { spec[name] = inferCsvType(samples[i] ?? []); });
+  cols.forEach((name, i) => {
+    spec[name] = inferCsvType(samples[i] ?? []);
+  });
   if (malformed && options.corruptColumn) spec[options.corruptColumn] = 'string';
   return schemaFromSpec(spec);
 }
@@ -270,9 +313,9 @@ export function inferCsvSchema(text: string, options: CsvOptions & { maxRecords?
 function inferCsvType(values: string[]): TypeSpec {
   if (values.length === 0) return 'string';
   const all = (test: (s: string) => boolean) => values.every((v) => test(v.trim()));
-  if (all((s) => s === 'true' || s === 'false' || s === 'TRUE' || s === 'FALSE' || s === 'True' || s === 'False')) return 'boolean';
+  if (all((s) => s === 'true' || s === 'false' || s === 'TRUE' || s === 'FALSE' || s === 'True' || s === 'False'))
+    return 'boolean';
   if (all((s) => DECIMAL.test(s))) return 'double';
   if (all((s) => !Number.isNaN(parseTimestamp(s)))) return 'timestamp';
   return 'string';
 }
-

@@ -17,7 +17,7 @@
  * string field) are decoded here through `JSON.parse` of that one value.
  */
 import { isUtf8 } from 'node:buffer';
-import { RecordBatch, Struct, Type, makeData, type Data, type DataType, type Field, type Schema } from 'apache-arrow';
+import { type Data, type DataType, type Field, makeData, RecordBatch, type Schema, Struct, Type } from 'apache-arrow';
 import { mkData } from '../../arrow/columns.js';
 import { DEFAULT_CORRUPT_COLUMN, parseTimestamp } from './common.js';
 
@@ -56,17 +56,23 @@ const K_STRUCT = 6;
 /** The kind of a supported type, or -1 (the input then goes to the general decoder). */
 function kindOf(type: DataType): number {
   switch (type.typeId) {
-    case Type.Utf8: return K_UTF8;
-    case Type.Float: return K_F64;
+    case Type.Utf8:
+      return K_UTF8;
+    case Type.Float:
+      return K_F64;
     case Type.Int: {
       const t = type as unknown as { bitWidth: number; isSigned: boolean };
       if (!t.isSigned) return -1;
       return t.bitWidth === 32 ? K_I32 : t.bitWidth === 64 ? K_I64 : -1;
     }
-    case Type.Bool: return K_BOOL;
-    case Type.Timestamp: return K_TIMESTAMP;
-    case Type.Struct: return (type as Struct).children.every((f) => kindOf(f.type) >= 0) ? K_STRUCT : -1;
-    default: return -1;
+    case Type.Bool:
+      return K_BOOL;
+    case Type.Timestamp:
+      return K_TIMESTAMP;
+    case Type.Struct:
+      return (type as Struct).children.every((f) => kindOf(f.type) >= 0) ? K_STRUCT : -1;
+    default:
+      return -1;
   }
 }
 
@@ -85,9 +91,15 @@ class Column {
   /** The struct's fields (struct columns only). */
   readonly level: Level | null;
 
-  constructor(readonly field: Field, readonly kind: number, private cap: number) {
+  constructor(
+    readonly field: Field,
+    readonly kind: number,
+    private cap: number,
+  ) {
     this.valid = new Uint8Array(cap);
-    this.ints = new Int32Array(kind === K_UTF8 ? cap + 1 : kind === K_I32 ? cap : kind === K_I64 || kind === K_TIMESTAMP ? cap * 2 : 0);
+    this.ints = new Int32Array(
+      kind === K_UTF8 ? cap + 1 : kind === K_I32 ? cap : kind === K_I64 || kind === K_TIMESTAMP ? cap * 2 : 0,
+    );
     this.bytes = new Uint8Array(kind === K_UTF8 ? cap * 16 + 64 : kind === K_BOOL ? cap : 0);
     this.f64 = new Float64Array(kind === K_F64 ? cap : 0);
     this.level = kind === K_STRUCT ? new Level((field.type as Struct).children, cap, -1) : null;
@@ -102,7 +114,11 @@ class Column {
     else if (this.kind === K_I32) this.ints = grownInts(this.ints, cap);
     else if (this.kind === K_I64 || this.kind === K_TIMESTAMP) this.ints = grownInts(this.ints, cap * 2);
     else if (this.kind === K_BOOL) this.bytes = grown(this.bytes, cap);
-    else if (this.kind === K_F64) { const f = new Float64Array(cap); f.set(this.f64); this.f64 = f; }
+    else if (this.kind === K_F64) {
+      const f = new Float64Array(cap);
+      f.set(this.f64);
+      this.f64 = f;
+    }
     this.cap = cap;
   }
 
@@ -149,8 +165,12 @@ class Column {
     const i = this.n++;
     this.valid[i] = 1;
     switch (this.kind) {
-      case K_F64: this.f64[i] = v; break;
-      case K_I32: this.ints[i] = v | 0; break;
+      case K_F64:
+        this.f64[i] = v;
+        break;
+      case K_I32:
+        this.ints[i] = v | 0;
+        break;
       default: {
         // Two's complement words of an integer below 2^63 in magnitude (exact: powers of two divide exactly).
         const hi = Math.floor(v / TWO_32);
@@ -180,12 +200,20 @@ class Column {
     const nullBitmap = nullCount === 0 ? undefined : packBits(this.valid, length);
     switch (this.kind) {
       case K_UTF8:
-        return mkData({ type, length, nullCount, nullBitmap, valueOffsets: this.ints.subarray(0, length + 1), data: this.bytes.subarray(0, this.pos) });
+        return mkData({
+          type,
+          length,
+          nullCount,
+          nullBitmap,
+          valueOffsets: this.ints.subarray(0, length + 1),
+          data: this.bytes.subarray(0, this.pos),
+        });
       case K_F64:
         return mkData({ type, length, nullCount, nullBitmap, data: this.f64.subarray(0, length) });
       case K_I32:
         return mkData({ type, length, nullCount, nullBitmap, data: this.ints.subarray(0, length) });
-      case K_I64: case K_TIMESTAMP:
+      case K_I64:
+      case K_TIMESTAMP:
         return mkData({ type, length, nullCount, nullBitmap, data: new BigInt64Array(this.ints.buffer, 0, length) });
       case K_BOOL:
         return mkData({ type, length, nullCount, nullBitmap, data: packBits(this.bytes, length) });
@@ -224,10 +252,16 @@ class Level {
   next = 0;
 
   /** `skip`: index of a field that is not read from the JSON (the corrupt-record column), or -1. */
-  constructor(fields: readonly Field[], cap: number, readonly skip: number) {
+  constructor(
+    fields: readonly Field[],
+    cap: number,
+    readonly skip: number,
+  ) {
     this.columns = fields.map((f) => new Column(f, kindOf(f.type), cap));
     // A name with a quote, backslash or control character only matches escaped keys (see Scanner.key).
-    this.names = fields.map((f, k) => (k === skip || /["\\\u0000-\u001f]/.test(f.name) ? null : encoder.encode(f.name)));
+    this.names = fields.map((f, k) =>
+      k === skip || /["\\\u0000-\u001f]/.test(f.name) ? null : encoder.encode(f.name),
+    );
     this.stamps = new Float64Array(fields.length).fill(-1);
   }
 
@@ -245,7 +279,10 @@ class Scanner {
   private cachedMinute = new Uint8Array(16);
   private cachedMinuteMs = NaN;
 
-  constructor(private b: Uint8Array, private end: number) {
+  constructor(
+    private b: Uint8Array,
+    private end: number,
+  ) {
     this.view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   }
 
@@ -289,7 +326,10 @@ class Scanner {
     while (this.p < end) {
       this.ws();
       if (this.p >= end) break;
-      if (b[this.p] === NEWLINE) { this.p++; continue; }
+      if (b[this.p] === NEWLINE) {
+        this.p++;
+        continue;
+      }
       if (b[this.p] !== LBRACE) throw BAIL;
       this.object(top);
       this.ws();
@@ -320,7 +360,10 @@ class Scanner {
         if (b[this.p] !== QUOTE) throw BAIL;
         const k = this.key(level);
         // Whitespace checks only where there is some: compact JSON has none.
-        if (b[this.p] !== COLON) { this.ws(); if (b[this.p] !== COLON) throw BAIL; }
+        if (b[this.p] !== COLON) {
+          this.ws();
+          if (b[this.p] !== COLON) throw BAIL;
+        }
         if (isWs(b[++this.p])) this.ws();
         if (k < 0) this.skipValue();
         else {
@@ -329,12 +372,18 @@ class Scanner {
           this.value(level.columns[k]);
         }
         let c = b[this.p];
-        if (isWs(c)) { this.ws(); c = b[this.p]; }
+        if (isWs(c)) {
+          this.ws();
+          c = b[this.p];
+        }
         if (c === COMMA) {
           if (isWs(b[++this.p])) this.ws();
           continue;
         }
-        if (c === RBRACE) { this.p++; break; }
+        if (c === RBRACE) {
+          this.p++;
+          break;
+        }
         throw BAIL;
       }
     }
@@ -385,7 +434,8 @@ class Scanner {
     const start = this.p;
     this.skipString();
     const name = JSON.parse(this.view.toString('utf8', start, this.p)) as string;
-    for (let k = 0; k < level.columns.length; k++) if (k !== level.skip && level.columns[k].field.name === name) return k;
+    for (let k = 0; k < level.columns.length; k++)
+      if (k !== level.skip && level.columns[k].field.name === name) return k;
     return -1;
   }
 
@@ -393,7 +443,11 @@ class Scanner {
   private value(col: Column): void {
     const b = this.b;
     const c = b[this.p];
-    if (c === 110) { this.literal(NULL_BYTES); col.appendNull(); return; }
+    if (c === 110) {
+      this.literal(NULL_BYTES);
+      col.appendNull();
+      return;
+    }
     switch (col.kind) {
       case K_UTF8:
         if (c === QUOTE) this.stringInto(col);
@@ -415,8 +469,16 @@ class Scanner {
         return;
       }
       case K_BOOL:
-        if (c === 116) { this.literal(TRUE_BYTES); col.appendBool(true); return; }
-        if (c === 102) { this.literal(FALSE_BYTES); col.appendBool(false); return; }
+        if (c === 116) {
+          this.literal(TRUE_BYTES);
+          col.appendBool(true);
+          return;
+        }
+        if (c === 102) {
+          this.literal(FALSE_BYTES);
+          col.appendBool(false);
+          return;
+        }
         throw BAIL;
       case K_TIMESTAMP: {
         const ms = c === QUOTE ? this.timestamp() : this.number();
@@ -440,7 +502,10 @@ class Scanner {
     let q = start;
     for (let c = b[q]; c !== QUOTE; c = b[++q]) {
       // A control character is invalid JSON; past the end of the input b[q] is undefined.
-      if (c === BACKSLASH || !(c >= 32)) { this.genericText(col); return; }
+      if (c === BACKSLASH || !(c >= 32)) {
+        this.genericText(col);
+        return;
+      }
     }
     const len = q - start;
     col.room();
@@ -467,10 +532,21 @@ class Scanner {
     const start = this.p + 1;
     // `YYYY-MM-DDTHH:MM:SS.sssZ` whose minute is the cached one (valid ASCII without quotes): only the
     // seconds and milliseconds are read.
-    if (b[start + 24] === QUOTE && b[start + 23] === 90 && b[start + 19] === 46 && b[start + 16] === COLON &&
-      !Number.isNaN(this.cachedMinuteMs) && sameBytes(this.cachedMinute, b, start, 16)) {
+    if (
+      b[start + 24] === QUOTE &&
+      b[start + 23] === 90 &&
+      b[start + 19] === 46 &&
+      b[start + 16] === COLON &&
+      !Number.isNaN(this.cachedMinuteMs) &&
+      sameBytes(this.cachedMinute, b, start, 16)
+    ) {
       const sec = digit(b[start + 17]) * 10 + digit(b[start + 18]);
-      const t = this.cachedMinuteMs + sec * 1000 + digit(b[start + 20]) * 100 + digit(b[start + 21]) * 10 + digit(b[start + 22]);
+      const t =
+        this.cachedMinuteMs +
+        sec * 1000 +
+        digit(b[start + 20]) * 100 +
+        digit(b[start + 21]) * 10 +
+        digit(b[start + 22]);
       if (sec <= 60 && !Number.isNaN(t)) {
         this.p = start + 25;
         return t;
@@ -487,7 +563,14 @@ class Scanner {
       if (c > 127) ascii = false;
     }
     this.p = q + 1;
-    if (ascii && q - start === 24 && b[start + 23] === 90 && b[start + 10] === 84 && b[start + 16] === COLON && b[start + 19] === 46) {
+    if (
+      ascii &&
+      q - start === 24 &&
+      b[start + 23] === 90 &&
+      b[start + 10] === 84 &&
+      b[start + 16] === COLON &&
+      b[start + 19] === 46
+    ) {
       const sec = digit(b[start + 17]) * 10 + digit(b[start + 18]);
       const ms = digit(b[start + 20]) * 100 + digit(b[start + 21]) * 10 + digit(b[start + 22]);
       if (sec <= 60) {
@@ -508,12 +591,18 @@ class Scanner {
     const start = this.p;
     let q = start;
     let neg = false;
-    if (b[q] === 45) { neg = true; q++; }
+    if (b[q] === 45) {
+      neg = true;
+      q++;
+    }
     let c = b[q];
     if (c === 48) c = b[++q];
     else if (c >= 49 && c <= 57) {
       let v = 0;
-      while (c >= 48 && c <= 57) { v = v * 10 + (c - 48); c = b[++q]; }
+      while (c >= 48 && c <= 57) {
+        v = v * 10 + (c - 48);
+        c = b[++q];
+      }
       // Up to 15 digits the running value is exact; longer ones are rounded by Number() below.
       if (c !== 46 && c !== 101 && c !== 69 && q - start - (neg ? 1 : 0) <= 15) {
         this.p = q;
@@ -526,7 +615,10 @@ class Scanner {
       if (!(c >= 48 && c <= 57)) throw BAIL;
       let v = 0;
       const fracStart = q;
-      while (c >= 48 && c <= 57) { v = v * 10 + (c - 48); c = b[++q]; }
+      while (c >= 48 && c <= 57) {
+        v = v * 10 + (c - 48);
+        c = b[++q];
+      }
       // A decimal of at most 15 digits in all and no exponent: its digits as an integer (exact) divided by
       // an exact power of ten is the correctly rounded value (Clinger's fast path), as Number() gives it.
       const digits = intEnd - start - (neg ? 1 : 0) + (q - fracStart);
@@ -571,7 +663,8 @@ class Scanner {
           q += 6;
           continue;
         }
-        if (e !== QUOTE && e !== BACKSLASH && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) throw BAIL;
+        if (e !== QUOTE && e !== BACKSLASH && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116)
+          throw BAIL;
         q += 2;
         continue;
       }
@@ -585,14 +678,25 @@ class Scanner {
     const b = this.b;
     const c = b[this.p];
     switch (c) {
-      case QUOTE: this.skipString(); return;
-      case 116: this.literal(TRUE_BYTES); return;
-      case 102: this.literal(FALSE_BYTES); return;
-      case 110: this.literal(NULL_BYTES); return;
+      case QUOTE:
+        this.skipString();
+        return;
+      case 116:
+        this.literal(TRUE_BYTES);
+        return;
+      case 102:
+        this.literal(FALSE_BYTES);
+        return;
+      case 110:
+        this.literal(NULL_BYTES);
+        return;
       case LBRACE: {
         this.p++;
         this.ws();
-        if (b[this.p] === RBRACE) { this.p++; return; }
+        if (b[this.p] === RBRACE) {
+          this.p++;
+          return;
+        }
         for (;;) {
           if (b[this.p] !== QUOTE) throw BAIL;
           this.skipString();
@@ -611,7 +715,10 @@ class Scanner {
       case LBRACKET: {
         this.p++;
         this.ws();
-        if (b[this.p] === RBRACKET) { this.p++; return; }
+        if (b[this.p] === RBRACKET) {
+          this.p++;
+          return;
+        }
         for (;;) {
           this.skipValue();
           this.ws();
@@ -669,7 +776,11 @@ function countLines(bytes: Uint8Array): number {
  * (lists, binary, dates), or a line that is malformed or does not fit the schema.
  * `corruptColumn` names the corrupt-record column (left null: every row decoded here is well formed).
  */
-export function decodeJsonBytes(bytes: Uint8Array, schema: Schema, corruptColumn = DEFAULT_CORRUPT_COLUMN): RecordBatch | null {
+export function decodeJsonBytes(
+  bytes: Uint8Array,
+  schema: Schema,
+  corruptColumn = DEFAULT_CORRUPT_COLUMN,
+): RecordBatch | null {
   if (!LITTLE_ENDIAN || !schema.fields.every((f) => kindOf(f.type) >= 0) || !isUtf8(bytes)) return null;
   const skip = schema.fields.findIndex((f) => f.name === corruptColumn && f.type.typeId === Type.Utf8);
   const top = new Level(schema.fields, countLines(bytes), skip);
@@ -691,7 +802,11 @@ export function decodeJsonBytes(bytes: Uint8Array, schema: Schema, corruptColumn
  * exactly one JSON object (blank, two objects, malformed), or that does not fit the schema. A null value
  * is a row of nulls, as the text `{}` would be. `corruptColumn` is left null, as in {@link decodeJsonBytes}.
  */
-export function decodeJsonRecords(values: readonly (Uint8Array | null)[], schema: Schema, corruptColumn = DEFAULT_CORRUPT_COLUMN): RecordBatch | null {
+export function decodeJsonRecords(
+  values: readonly (Uint8Array | null)[],
+  schema: Schema,
+  corruptColumn = DEFAULT_CORRUPT_COLUMN,
+): RecordBatch | null {
   if (!LITTLE_ENDIAN || !schema.fields.every((f) => kindOf(f.type) >= 0)) return null;
   const skip = schema.fields.findIndex((f) => f.name === corruptColumn && f.type.typeId === Type.Utf8);
   const top = new Level(schema.fields, values.length, skip);

@@ -4,11 +4,9 @@
  * strings); otherwise, and for input given as strings, each line is parsed once and its fields are written
  * straight into per-column JS arrays, from which the columns are built in one pass each.
  */
-import { Type, type DataType, type Field, type List, type Schema, type Struct } from 'apache-arrow';
+import { type DataType, type Field, type List, type Schema, type Struct, Type } from 'apache-arrow';
 import type { ReadResult } from '../source.js';
-import {
-  RowCollector, describeValue, finishDecode, linesOf, parseTimestamp, type DecodeOptions,
-} from './common.js';
+import { type DecodeOptions, describeValue, finishDecode, linesOf, parseTimestamp, RowCollector } from './common.js';
 import { decodeJsonBytes, jsonText } from './json-bytes.js';
 
 /** Marks a value that does not fit its field's type; the converter leaves the reason in `mismatch`. */
@@ -28,7 +26,8 @@ function fail(where: string, expected: string, v: unknown): typeof MISMATCH {
  */
 export function jsonConverter(type: DataType, where: string): Converter {
   switch (type.typeId) {
-    case Type.Utf8: case Type.LargeUtf8:
+    case Type.Utf8:
+    case Type.LargeUtf8:
       return jsonText;
     case Type.Float:
       return (v) => (typeof v === 'number' ? v : fail(where, 'a number', v));
@@ -36,12 +35,15 @@ export function jsonConverter(type: DataType, where: string): Converter {
       if ((type as unknown as { bitWidth: number }).bitWidth === 64) {
         return (v) => (typeof v === 'number' && Number.isInteger(v) ? v : fail(where, 'an integer', v));
       }
-      return (v) => (typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647
-        ? v : fail(where, 'a 32-bit integer', v));
+      return (v) =>
+        typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647
+          ? v
+          : fail(where, 'a 32-bit integer', v);
     }
     case Type.Bool:
       return (v) => (typeof v === 'boolean' ? v : fail(where, 'true or false', v));
-    case Type.Timestamp: case Type.Date:
+    case Type.Timestamp:
+    case Type.Date:
       return (v) => {
         if (typeof v === 'number' && Number.isFinite(v)) return v;
         if (typeof v === 'string') {
@@ -50,8 +52,10 @@ export function jsonConverter(type: DataType, where: string): Converter {
         }
         return fail(where, 'an ISO-8601 timestamp or epoch milliseconds', v);
       };
-    case Type.Binary: case Type.LargeBinary:
-      return (v) => (typeof v === 'string' && BASE64.test(v) ? Buffer.from(v, 'base64') : fail(where, 'a base64 string', v));
+    case Type.Binary:
+    case Type.LargeBinary:
+      return (v) =>
+        typeof v === 'string' && BASE64.test(v) ? Buffer.from(v, 'base64') : fail(where, 'a base64 string', v);
     case Type.List: {
       const item = jsonConverter((type as List).children[0].type, `${where}[]`);
       return (v) => {
@@ -59,7 +63,10 @@ export function jsonConverter(type: DataType, where: string): Converter {
         const out = new Array(v.length);
         for (let i = 0; i < v.length; i++) {
           const x = v[i];
-          if (x === null || x === undefined) { out[i] = null; continue; }
+          if (x === null || x === undefined) {
+            out[i] = null;
+            continue;
+          }
           const c = item(x);
           if (c === MISMATCH) return MISMATCH;
           out[i] = c;
@@ -76,7 +83,10 @@ export function jsonConverter(type: DataType, where: string): Converter {
         const out: Record<string, unknown> = {};
         for (let k = 0; k < fields.length; k++) {
           const x = own(src, fields[k].name);
-          if (x === null || x === undefined) { out[fields[k].name] = null; continue; }
+          if (x === null || x === undefined) {
+            out[fields[k].name] = null;
+            continue;
+          }
           const c = convs[k](x);
           if (c === MISMATCH) return MISMATCH;
           out[fields[k].name] = c;
@@ -113,7 +123,10 @@ function convertersOf(schema: Schema): Converter[] {
  * and handled by `options.mode`; in PERMISSIVE mode a type mismatch keeps the fields that did fit, as in Spark.
  * Fields missing from a line are null; fields not in the schema are ignored.
  */
-export async function decodeJsonLines(input: readonly string[] | Uint8Array, options: DecodeOptions): Promise<ReadResult> {
+export async function decodeJsonLines(
+  input: readonly string[] | Uint8Array,
+  options: DecodeOptions,
+): Promise<ReadResult> {
   if (input instanceof Uint8Array) {
     const batch = decodeJsonBytes(input, options.schema, options.columnNameOfCorruptRecord);
     if (batch) return { batches: [batch], numMalformed: 0 };
@@ -158,7 +171,10 @@ export function collectJsonLines(lines: readonly string[], options: DecodeOption
     for (let k = 0; k < nf; k++) {
       if (k === corrupt) continue;
       const v = inherited[k] ? own(rec, names[k]) : rec[names[k]];
-      if (v === null || v === undefined) { cols[k][r] = null; continue; }
+      if (v === null || v === undefined) {
+        cols[k][r] = null;
+        continue;
+      }
       const c = convs[k](v);
       if (c === MISMATCH) {
         bad ??= mismatch;

@@ -2,7 +2,7 @@
  * Text decoder: one row per line in a single utf8 column `value` (Spark's text source). From bytes the
  * column is built by copying each line's bytes next to each other, without decoding them to JS strings.
  */
-import { Field, Schema, Utf8, type RecordBatch } from 'apache-arrow';
+import { Field, type RecordBatch, Schema, Utf8 } from 'apache-arrow';
 import { batchOf } from '../../arrow/batch-ops.js';
 import { mkData, utf8Data } from '../../arrow/columns.js';
 import type { ReadResult } from '../source.js';
@@ -15,7 +15,10 @@ export const TEXT_SCHEMA = new Schema([new Field('value', new Utf8(), true)]);
  * empty lines are empty strings (as in Spark). Text has no malformed records.
  */
 export function decodeText(input: readonly string[] | Uint8Array): ReadResult {
-  return { batches: [input instanceof Uint8Array ? textBatchFromBytes(input) : textBatchFromLines(input)], numMalformed: 0 };
+  return {
+    batches: [input instanceof Uint8Array ? textBatchFromBytes(input) : textBatchFromLines(input)],
+    numMalformed: 0,
+  };
 }
 
 function textBatchFromLines(lines: readonly string[]): RecordBatch {
@@ -39,10 +42,19 @@ function textBatchFromBytes(bytes: Uint8Array): RecordBatch {
     if (end > start && buf[end - 1] === 13) end--;
     const len = end - start;
     if (len < 32) for (let k = start; k < end; k++) out[p++] = buf[k];
-    else { out.set(buf.subarray(start, end), p); p += len; }
+    else {
+      out.set(buf.subarray(start, end), p);
+      p += len;
+    }
     offsets[row + 1] = p;
     start = nl + 1;
   }
-  const data = mkData({ type: new Utf8(), length: count, nullCount: 0, valueOffsets: offsets, data: out.subarray(0, p) });
+  const data = mkData({
+    type: new Utf8(),
+    length: count,
+    nullCount: 0,
+    valueOffsets: offsets,
+    data: out.subarray(0, p),
+  });
   return batchOf(TEXT_SCHEMA, [data], count);
 }

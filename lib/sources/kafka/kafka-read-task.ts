@@ -10,7 +10,7 @@
  * next task may run in another worker, and tasks running side by side already overlap their round trips.
  */
 import { isMainThread } from 'node:worker_threads';
-import { Binary, Type, type DataType, type Schema } from 'apache-arrow';
+import { Binary, type DataType, type Schema, Type } from 'apache-arrow';
 import { batchOf } from '../../arrow/batch-ops.js';
 import { dataFromValues, mkData } from '../../arrow/columns.js';
 import type { TypeSpec } from '../../arrow/schema.js';
@@ -112,8 +112,20 @@ function rangeKey(spec: KafkaReadSpec, range: KafkaRange): string {
 
 function fetchRange(client: KafkaClient, spec: KafkaReadSpec, range: KafkaRange): Promise<Fetched> {
   let lost = 0;
-  return client.fetchRange(range.topic, range.partition, range.fromOffset, range.untilOffset,
-    spec.failOnDataLoss ? {} : { onDataLoss: (l: DataLoss) => { lost += l.untilOffset - l.fromOffset; } })
+  return client
+    .fetchRange(
+      range.topic,
+      range.partition,
+      range.fromOffset,
+      range.untilOffset,
+      spec.failOnDataLoss
+        ? {}
+        : {
+            onDataLoss: (l: DataLoss) => {
+              lost += l.untilOffset - l.fromOffset;
+            },
+          },
+    )
     .then((messages) => ({ messages, lost }));
 }
 
@@ -176,14 +188,38 @@ export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec, fa
   schema.fields.forEach((f, k) => {
     if (children[k] !== undefined) return;
     switch (f.name) {
-      case 'key': children[k] = bytesData(f.type, pick((m) => m.key)); break;
-      case 'value': children[k] = bytesData(f.type, pick((m) => m.value)); break;
-      case 'topic': children[k] = bytesData(f.type, new Array(n).fill(Buffer.from(spec.topic))); break;
-      case 'partition': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: new Int32Array(n).fill(spec.partition) }); break;
-      case 'offset': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(pick((m) => m.offset)) }); break;
-      case 'timestamp': children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(pick((m) => m.timestamp)) }); break;
-      case 'headers': children[k] = dataFromValues(f.type, pick((m) => headerList(m.headers))); break;
-      default: throw new Error(`kafka reader: no data for column ${f.name}`);
+      case 'key':
+        children[k] = bytesData(
+          f.type,
+          pick((m) => m.key),
+        );
+        break;
+      case 'value':
+        children[k] = bytesData(
+          f.type,
+          pick((m) => m.value),
+        );
+        break;
+      case 'topic':
+        children[k] = bytesData(f.type, new Array(n).fill(Buffer.from(spec.topic)));
+        break;
+      case 'partition':
+        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: new Int32Array(n).fill(spec.partition) });
+        break;
+      case 'offset':
+        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(pick((m) => m.offset)) });
+        break;
+      case 'timestamp':
+        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(pick((m) => m.timestamp)) });
+        break;
+      case 'headers':
+        children[k] = dataFromValues(
+          f.type,
+          pick((m) => headerList(m.headers)),
+        );
+        break;
+      default:
+        throw new Error(`kafka reader: no data for column ${f.name}`);
     }
   });
   return { batches: [batchOf(schema, children, n)], numMalformed };
@@ -195,8 +231,12 @@ export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec, fa
  * can (every value a clean JSON object of supported types); otherwise every value is parsed with the
  * JSON-lines decoder (one value per "line"), which applies the source's mode.
  */
-function decodeJsonValues(messages: KafkaMessage[], spec: KafkaReadSpec, schema: Schema, fast: boolean):
-  { columns: Map<string, unknown>; kept: number[] | null; numMalformed: number } {
+function decodeJsonValues(
+  messages: KafkaMessage[],
+  spec: KafkaReadSpec,
+  schema: Schema,
+  fast: boolean,
+): { columns: Map<string, unknown>; kept: number[] | null; numMalformed: number } {
   const valueSchema = jsonSchemaOf(schema, spec.valueFields);
   if (fast) {
     const values = new Array<Buffer | null>(messages.length);
@@ -215,16 +255,24 @@ function decodeJsonValues(messages: KafkaMessage[], spec: KafkaReadSpec, schema:
     texts[i] = s.length === 0 || (s.charCodeAt(0) <= 32 && s.trim() === '') ? JSON.stringify(s) : s;
   }
   const kept: number[] = [];
-  const rows = collectJsonLines(texts, {
-    schema: valueSchema, mode: spec.mode, columnNameOfCorruptRecord: spec.columnNameOfCorruptRecord,
-    location: `Kafka ${spec.topic}-${spec.partition}`,
-  }, kept);
+  const rows = collectJsonLines(
+    texts,
+    {
+      schema: valueSchema,
+      mode: spec.mode,
+      columnNameOfCorruptRecord: spec.columnNameOfCorruptRecord,
+      location: `Kafka ${spec.topic}-${spec.partition}`,
+    },
+    kept,
+  );
   if (rows.failed) {
     const m = messages[rows.failed.index];
     const shown = rows.failed.record.length > 200 ? `${rows.failed.record.slice(0, 200)}…` : rows.failed.record;
-    throw new SluiceError('MALFORMED_RECORD',
+    throw new SluiceError(
+      'MALFORMED_RECORD',
       `malformed record in Kafka ${spec.topic}-${spec.partition} at offset ${m.offset}: ${rows.failed.reason}: ${shown}`,
-      'fix the producer, or read with mode PERMISSIVE (keeps the row, with nulls) or DROPMALFORMED (skips it and counts it)');
+      'fix the producer, or read with mode PERMISSIVE (keeps the row, with nulls) or DROPMALFORMED (skips it and counts it)',
+    );
   }
   const batch = rows.batch();
   const columns = new Map<string, unknown>(valueSchema.fields.map((f, k) => [f.name, batch.data.children[k]]));

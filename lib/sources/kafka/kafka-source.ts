@@ -13,15 +13,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { Field, Int32, Int64, List, Schema, Struct, TimestampMillisecond, Binary, Utf8 } from 'apache-arrow';
-import { schemaFromSpec, schemaToSpec, type SchemaSpec } from '../../arrow/schema.js';
+import { Binary, Field, Int32, Int64, List, Schema, Struct, TimestampMillisecond, Utf8 } from 'apache-arrow';
+import { type SchemaSpec, schemaFromSpec, schemaToSpec } from '../../arrow/schema.js';
 import { readVersioned, writeVersioned } from '../../checkpoint/versioned-file.js';
 import { SluiceError } from '../../errors.js';
-import { notice } from '../../util/notices.js';
 import type { KafkaClient } from '../../kafka/client.js';
 import type { KafkaClientOptions } from '../../kafka/client-options.js';
-import { retryText, type KafkaRetryEvent } from '../../kafka/retry.js';
+import { type KafkaRetryEvent, retryText } from '../../kafka/retry.js';
 import type { PartitionOffsets } from '../../kafka/topic-partition.js';
+import { notice } from '../../util/notices.js';
 import { DEFAULT_CORRUPT_COLUMN, type ParseMode } from '../decode/common.js';
 import type { ReadLimit, ReadTask, SourceContext, SourceOffset, StreamSource } from '../source.js';
 import type { KafkaReadSpec, KafkaValueFormat } from './kafka-read-task.js';
@@ -83,8 +83,12 @@ interface Range {
 
 function isOffsets(body: unknown): body is KafkaOffsets {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
-  return Object.values(body).every((parts) => typeof parts === 'object' && parts !== null &&
-    Object.entries(parts).every(([p, o]) => /^\d+$/.test(p) && Number.isSafeInteger(o)));
+  return Object.values(body).every(
+    (parts) =>
+      typeof parts === 'object' &&
+      parts !== null &&
+      Object.entries(parts).every(([p, o]) => /^\d+$/.test(p) && Number.isSafeInteger(o)),
+  );
 }
 
 function validateOffsets(body: unknown): string | null {
@@ -103,8 +107,11 @@ function sorted(o: KafkaOffsets): KafkaOffsets {
 }
 
 function lossError(topic: string, partition: number, from: number, until: number, why: string): SluiceError {
-  return new SluiceError('KAFKA_DATA_LOSS', `offsets ${from}..${until - 1} of ${topic}-${partition} ${why}`,
-    'set failOnDataLoss=false to skip lost offsets (they are counted in progress), or restart the query from a new checkpoint');
+  return new SluiceError(
+    'KAFKA_DATA_LOSS',
+    `offsets ${from}..${until - 1} of ${topic}-${partition} ${why}`,
+    'set failOnDataLoss=false to skip lost offsets (they are counted in progress), or restart the query from a new checkpoint',
+  );
 }
 
 /** A streaming source over Kafka topics. */
@@ -130,18 +137,30 @@ export class KafkaSource implements StreamSource {
 
   constructor(readonly options: KafkaSourceOptions) {
     if (!options.bootstrap) {
-      throw new SluiceError('BAD_OPTION', 'the kafka source needs bootstrap servers', 'write kafka://HOST:PORT/TOPIC or set option kafka.bootstrap.servers');
+      throw new SluiceError(
+        'BAD_OPTION',
+        'the kafka source needs bootstrap servers',
+        'write kafka://HOST:PORT/TOPIC or set option kafka.bootstrap.servers',
+      );
     }
     const topics = options.topics ?? [];
-    if ((topics.length > 0) === (options.subscribePattern !== undefined)) {
-      throw new SluiceError('BAD_OPTION', topics.length > 0 ? 'give the kafka source either topics or subscribePattern, not both' : 'the kafka source needs a topic',
-        'write kafka://HOST:PORT/TOPIC[,TOPIC], or set option subscribe (topics) or subscribePattern (a regular expression)');
+    if (topics.length > 0 === (options.subscribePattern !== undefined)) {
+      throw new SluiceError(
+        'BAD_OPTION',
+        topics.length > 0
+          ? 'give the kafka source either topics or subscribePattern, not both'
+          : 'the kafka source needs a topic',
+        'write kafka://HOST:PORT/TOPIC[,TOPIC], or set option subscribe (topics) or subscribePattern (a regular expression)',
+      );
     }
     if (options.subscribePattern !== undefined) {
       try {
         this.pattern = new RegExp(`^(?:${options.subscribePattern})$`);
       } catch (err) {
-        throw new SluiceError('BAD_OPTION', `subscribePattern '${options.subscribePattern}' is not a regular expression: ${(err as Error).message}`);
+        throw new SluiceError(
+          'BAD_OPTION',
+          `subscribePattern '${options.subscribePattern}' is not a regular expression: ${(err as Error).message}`,
+        );
       }
     } else {
       this.pattern = null;
@@ -149,7 +168,10 @@ export class KafkaSource implements StreamSource {
     for (const key of ['maxOffsetsPerTrigger', 'minPartitions'] as const) {
       const v = options[key];
       if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) {
-        throw new SluiceError('BAD_OPTION', `option ${key} of the kafka source must be a positive integer, found ${String(v)}`);
+        throw new SluiceError(
+          'BAD_OPTION',
+          `option ${key} of the kafka source must be a positive integer, found ${String(v)}`,
+        );
       }
     }
     this.failOnDataLoss = options.failOnDataLoss ?? true;
@@ -162,11 +184,14 @@ export class KafkaSource implements StreamSource {
 
   async initialize(ctx: SourceContext): Promise<void> {
     const [{ KafkaClient }, { holdReadClients, releaseReadClients }] = await Promise.all([
-      import('../../kafka/client.js'), import('./kafka-read-task.js')]);
+      import('../../kafka/client.js'),
+      import('./kafka-read-task.js'),
+    ]);
     holdReadClients();
     this.releaseClients = releaseReadClients;
     this.client = await KafkaClient.connect(this.options.bootstrap, {
-      ...this.options.client, clientId: this.options.client?.clientId ?? 'sluice-source',
+      ...this.options.client,
+      clientId: this.options.client?.clientId ?? 'sluice-source',
       onRetry: (event) => {
         notice(`source ${retryText(this.options.bootstrap, event)}`);
         this.stall = { event, at: Date.now() };
@@ -214,16 +239,22 @@ export class KafkaSource implements StreamSource {
       for (const [partition, offset] of Object.entries(parts)) {
         const p = ends.find((e) => e.topic === topic && e.partition === Number(partition));
         if (!p) {
-          throw new SluiceError('BAD_OPTION', `startingOffsets names ${topic}-${partition}, which does not exist`,
-            'name only existing partitions of the subscribed topics');
+          throw new SluiceError(
+            'BAD_OPTION',
+            `startingOffsets names ${topic}-${partition}, which does not exist`,
+            'name only existing partitions of the subscribed topics',
+          );
         }
         (out[topic] ??= {})[partition] = offset === -2 ? p.low : offset === -1 ? p.high : offset;
       }
     }
     const missing = ends.filter((p) => out[p.topic]?.[p.partition] === undefined);
     if (missing.length > 0) {
-      throw new SluiceError('BAD_OPTION', `startingOffsets does not name ${missing.map((p) => `${p.topic}-${p.partition}`).join(', ')}`,
-        'give an offset for every partition of the subscribed topics (-2 earliest, -1 latest), or use earliest or latest');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `startingOffsets does not name ${missing.map((p) => `${p.topic}-${p.partition}`).join(', ')}`,
+        'give an offset for every partition of the subscribed topics (-2 earliest, -1 latest), or use earliest or latest',
+      );
     }
     return sorted(out);
   }
@@ -243,15 +274,31 @@ export class KafkaSource implements StreamSource {
         continue;
       }
       // A partition found now joins at its earliest offset and is read from the next batch on.
-      if (known === undefined) { (end[p.topic] ??= {})[p.partition] = p.low; continue; }
+      if (known === undefined) {
+        (end[p.topic] ??= {})[p.partition] = p.low;
+        continue;
+      }
       const high = Math.min(p.high, cap);
       if (high < known) {
-        if (this.failOnDataLoss) throw lossError(p.topic, p.partition, high, known, 'are beyond the end of the partition (was the topic deleted and created again?)');
+        if (this.failOnDataLoss)
+          throw lossError(
+            p.topic,
+            p.partition,
+            high,
+            known,
+            'are beyond the end of the partition (was the topic deleted and created again?)',
+          );
         (end[p.topic] ??= {})[p.partition] = high;
         continue;
       }
       if (known < p.low && this.failOnDataLoss) {
-        throw lossError(p.topic, p.partition, known, p.low, 'were deleted from the broker (retention or size limit) before they were read');
+        throw lossError(
+          p.topic,
+          p.partition,
+          known,
+          p.low,
+          'were deleted from the broker (retention or size limit) before they were read',
+        );
       }
       ranges.push({ topic: p.topic, partition: p.partition, from: known, until: high });
     }
@@ -260,7 +307,8 @@ export class KafkaSource implements StreamSource {
     // Partitions that vanished (topic deleted) keep their offset: a recreated topic shows up as data loss.
     for (const [topic, parts] of Object.entries(from)) {
       for (const [partition, offset] of Object.entries(parts)) {
-        if (end[topic]?.[partition] === undefined && !ends.some((e) => e.topic === topic)) (end[topic] ??= {})[partition] = offset;
+        if (end[topic]?.[partition] === undefined && !ends.some((e) => e.topic === topic))
+          (end[topic] ??= {})[partition] = offset;
       }
     }
     const result = sorted(end);
@@ -279,7 +327,14 @@ export class KafkaSource implements StreamSource {
         if (begin === undefined || begin === until) continue;
         if (until < begin) {
           // The partition went back (failOnDataLoss=false let latestOffset plan it): skip the gap, count it.
-          if (this.failOnDataLoss) throw lossError(topic, Number(partition), until, begin, 'are beyond the end of the partition (was the topic deleted and created again?)');
+          if (this.failOnDataLoss)
+            throw lossError(
+              topic,
+              Number(partition),
+              until,
+              begin,
+              'are beyond the end of the partition (was the topic deleted and created again?)',
+            );
           this.lostAtPlan += begin - until;
           continue;
         }
@@ -291,15 +346,26 @@ export class KafkaSource implements StreamSource {
     return split.map((r, i): ReadTask => {
       const after = split[i + 1];
       const spec: KafkaReadSpec = {
-        bootstrap: this.options.bootstrap, client: this.options.client ?? {},
-        topic: r.topic, partition: r.partition, fromOffset: r.from, untilOffset: r.until,
+        bootstrap: this.options.bootstrap,
+        client: this.options.client ?? {},
+        topic: r.topic,
+        partition: r.partition,
+        fromOffset: r.from,
+        untilOffset: r.until,
         failOnDataLoss: this.failOnDataLoss,
         valueFormat: this.options.valueFormat ?? 'string',
-        schema, valueFields: this.valueFields,
+        schema,
+        valueFields: this.valueFields,
         mode: this.options.mode ?? 'PERMISSIVE',
         columnNameOfCorruptRecord: this.options.columnNameOfCorruptRecord ?? DEFAULT_CORRUPT_COLUMN,
       };
-      if (after) spec.next = { topic: after.topic, partition: after.partition, fromOffset: after.from, untilOffset: after.until };
+      if (after)
+        spec.next = {
+          topic: after.topic,
+          partition: after.partition,
+          fromOffset: after.from,
+          untilOffset: after.until,
+        };
       return { reader: 'kafka', spec };
     });
   }
@@ -324,7 +390,8 @@ export class KafkaSource implements StreamSource {
   async commit(end: SourceOffset): Promise<void> {
     if (this.options.groupId === undefined) return;
     const offsets = Object.entries(this.checkOffsets(end)).flatMap(([topic, parts]) =>
-      Object.entries(parts).map(([p, offset]) => ({ topic, partition: Number(p), offset })));
+      Object.entries(parts).map(([p, offset]) => ({ topic, partition: Number(p), offset })),
+    );
     try {
       await this.requireClient().commitGroupOffsets(this.options.groupId, offsets);
     } catch {
@@ -383,8 +450,11 @@ export class KafkaSource implements StreamSource {
 
   private checkOffsets(o: SourceOffset): KafkaOffsets {
     if (!isOffsets(o)) {
-      throw new SluiceError('CHECKPOINT_CORRUPT', `the offset log holds ${JSON.stringify(o)}, which is not a Kafka source offset`,
-        'was the query changed to read another source? Start it with a new checkpoint');
+      throw new SluiceError(
+        'CHECKPOINT_CORRUPT',
+        `the offset log holds ${JSON.stringify(o)}, which is not a Kafka source offset`,
+        'was the query changed to read another source? Start it with a new checkpoint',
+      );
     }
     return o;
   }
@@ -401,8 +471,11 @@ export function parseStartingOffsets(value: string): 'earliest' | 'latest' | Kaf
     parsed = undefined;
   }
   if (!isOffsets(parsed) || Object.values(parsed).some((parts) => Object.values(parts).some((o) => o < -2))) {
-    throw new SluiceError('BAD_OPTION', `startingOffsets must be earliest, latest or JSON like {"topic":{"0":23,"1":-2}}, found '${value}'`,
-      'in the JSON, -2 means earliest and -1 latest');
+    throw new SluiceError(
+      'BAD_OPTION',
+      `startingOffsets must be earliest, latest or JSON like {"topic":{"0":23,"1":-2}}, found '${value}'`,
+      'in the JSON, -2 means earliest and -1 latest',
+    );
   }
   return parsed;
 }
@@ -449,27 +522,49 @@ function buildSchema(options: KafkaSourceOptions): { schema: Schema; valueFields
   const keyType = (options.keyFormat ?? 'string') === 'bytes' ? new Binary() : new Utf8();
   const kafkaField = (name: (typeof KAFKA_COLUMNS)[number]): Field => {
     switch (name) {
-      case 'key': return new Field('key', keyType, true);
-      case 'value': return new Field('value', format === 'bytes' ? new Binary() : new Utf8(), true);
-      case 'topic': return new Field('topic', new Utf8(), true);
-      case 'partition': return new Field('partition', new Int32(), true);
-      case 'offset': return new Field('offset', new Int64(), true);
-      case 'timestamp': return new Field('timestamp', new TimestampMillisecond('UTC'), true);
-      case 'headers': return new Field('headers', new List(new Field('item', new Struct([
-        new Field('key', new Utf8(), true), new Field('value', new Binary(), true)]), true)), true);
+      case 'key':
+        return new Field('key', keyType, true);
+      case 'value':
+        return new Field('value', format === 'bytes' ? new Binary() : new Utf8(), true);
+      case 'topic':
+        return new Field('topic', new Utf8(), true);
+      case 'partition':
+        return new Field('partition', new Int32(), true);
+      case 'offset':
+        return new Field('offset', new Int64(), true);
+      case 'timestamp':
+        return new Field('timestamp', new TimestampMillisecond('UTC'), true);
+      case 'headers':
+        return new Field(
+          'headers',
+          new List(
+            new Field(
+              'item',
+              new Struct([new Field('key', new Utf8(), true), new Field('value', new Binary(), true)]),
+              true,
+            ),
+          ),
+          true,
+        );
     }
   };
   const wanted = KAFKA_COLUMNS.filter((c) => c !== 'headers' || options.includeHeaders);
   if (format !== 'json') {
     if (options.schema !== undefined) {
-      throw new SluiceError('BAD_OPTION', `valueFormat ${format} takes no schema: the value is one ${format === 'bytes' ? 'binary' : 'string'} column`,
-        'drop the schema option, or read with valueFormat=json');
+      throw new SluiceError(
+        'BAD_OPTION',
+        `valueFormat ${format} takes no schema: the value is one ${format === 'bytes' ? 'binary' : 'string'} column`,
+        'drop the schema option, or read with valueFormat=json',
+      );
     }
     return { schema: new Schema(wanted.map(kafkaField)), valueFields: [] };
   }
   if (options.schema === undefined) {
-    throw new SluiceError('BAD_OPTION', 'valueFormat json needs a schema for the values',
-      "set option schema, e.g. schema='user STRING, amount DOUBLE' or a JSON spec {\"user\":\"string\"}");
+    throw new SluiceError(
+      'BAD_OPTION',
+      'valueFormat json needs a schema for the values',
+      'set option schema, e.g. schema=\'user STRING, amount DOUBLE\' or a JSON spec {"user":"string"}',
+    );
   }
   const valueSchema = schemaFromSpec(options.schema);
   const names = new Set(valueSchema.fields.map((f) => f.name));

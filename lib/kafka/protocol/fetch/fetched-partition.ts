@@ -22,9 +22,10 @@ export async function decodePartition(p: FetchV4Partition, readCommitted: boolea
   const fast = readCommitted && p.abortedTransactions.length > 0 ? null : decodeRecordBatches(p.recordSet);
   if (fast) return { highWatermark: p.highWatermark, ...fast };
   const all = await kafkajsDecodeRecordSet(p.recordSet);
-  const kept = readCommitted && p.abortedTransactions.length > 0
-    ? filterAbortedMessages({ messages: all, abortedTransactions: p.abortedTransactions })
-    : all;
+  const kept =
+    readCommitted && p.abortedTransactions.length > 0
+      ? filterAbortedMessages({ messages: all, abortedTransactions: p.abortedTransactions })
+      : all;
   const messages: KafkaMessage[] = [];
   for (const r of kept) {
     if (r.isControlRecord) continue;
@@ -36,5 +37,9 @@ export async function decodePartition(p: FetchV4Partition, readCommitted: boolea
     messages.push(m);
   }
   const last = all.length > 0 ? all[all.length - 1].batchContext : null;
-  return { highWatermark: p.highWatermark, messages, batchEnd: last ? Number(last.firstOffset) + last.lastOffsetDelta + 1 : null };
+  return {
+    highWatermark: p.highWatermark,
+    messages,
+    batchEnd: last ? Number(last.firstOffset) + last.lastOffsetDelta + 1 : null,
+  };
 }

@@ -2,7 +2,7 @@
  * The Fetch request, version 4, for one partition. The response's record sets are left encoded, so the
  * caller picks their decoder (see fetched-partition.ts); kafkajs' own Fetch v4 parser only checks error codes.
  */
-import { kafkajsEncoded, parseFetchV4Response, type KjsRequest } from '../../kafkajs-internals.js';
+import { type KjsRequest, kafkajsEncoded, parseFetchV4Response } from '../../kafkajs-internals.js';
 import { readInt64 } from '../primitives.js';
 
 const FETCH_API_KEY = 1;
@@ -23,9 +23,16 @@ export interface FetchV4Response {
 }
 
 /** A Fetch v4 request for `partition` of `topic` from `offset`. */
-export function fetchRequest(topic: string, partition: number, offset: number, opts: {
-  isolationLevel: number; maxWaitMs: number; maxBytes: number;
-}): KjsRequest<FetchV4Response, FetchV4Response> {
+export function fetchRequest(
+  topic: string,
+  partition: number,
+  offset: number,
+  opts: {
+    isolationLevel: number;
+    maxWaitMs: number;
+    maxBytes: number;
+  },
+): KjsRequest<FetchV4Response, FetchV4Response> {
   const topicLen = Buffer.byteLength(topic);
   const size = 4 + 4 + 4 + 4 + 1 + 4 + 2 + topicLen + 4 + 4 + 8 + 4;
   const body = Buffer.allocUnsafe(size);
@@ -43,7 +50,10 @@ export function fetchRequest(topic: string, partition: number, offset: number, o
   body.writeInt32BE(opts.maxBytes, pos);
   return {
     request: {
-      apiKey: FETCH_API_KEY, apiVersion: 4, apiName: 'Fetch', expectResponse: () => true,
+      apiKey: FETCH_API_KEY,
+      apiVersion: 4,
+      apiName: 'Fetch',
+      expectResponse: () => true,
       encode: async () => kafkajsEncoded(body),
     },
     response: { decode: async (raw: Buffer) => decodeFetchV4(raw), parse: parseFetchV4Response },
@@ -71,7 +81,10 @@ function decodeFetchV4(buf: Buffer): FetchV4Response {
       pos += 4;
       const abortedTransactions: FetchV4Partition['abortedTransactions'] = [];
       for (let a = 0; a < aborted; a++) {
-        abortedTransactions.push({ producerId: buf.readBigInt64BE(pos).toString(), firstOffset: buf.readBigInt64BE(pos + 8).toString() });
+        abortedTransactions.push({
+          producerId: buf.readBigInt64BE(pos).toString(),
+          firstOffset: buf.readBigInt64BE(pos + 8).toString(),
+        });
         pos += 16;
       }
       const setSize = Math.max(0, buf.readInt32BE(pos));

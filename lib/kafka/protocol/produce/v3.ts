@@ -3,13 +3,16 @@
  * into one buffer per request. The response is decoded by kafkajs' own Produce v3 decoder, so failed
  * partitions become kafkajs' typed errors.
  */
-import { kafkajsEncoded, produceV3Response, type KjsRequest, type ProduceV3Response } from '../../kafkajs-internals.js';
+import { type KjsRequest, kafkajsEncoded, type ProduceV3Response, produceV3Response } from '../../kafkajs-internals.js';
 
 const PRODUCE_API_KEY = 0;
 
 /** A Produce v3 request of record batches for partitions of one topic, acks=all. */
-export function produceRequest(topic: string, batches: Array<{ partition: number; batch: Buffer }>, timeoutMs: number):
-  KjsRequest<unknown, ProduceV3Response> {
+export function produceRequest(
+  topic: string,
+  batches: Array<{ partition: number; batch: Buffer }>,
+  timeoutMs: number,
+): KjsRequest<unknown, ProduceV3Response> {
   const topicLen = Buffer.byteLength(topic);
   let size = 2 + 2 + 4 + 4 + 2 + topicLen + 4;
   for (const b of batches) size += 4 + 4 + b.batch.length;
@@ -28,7 +31,10 @@ export function produceRequest(topic: string, batches: Array<{ partition: number
   }
   return {
     request: {
-      apiKey: PRODUCE_API_KEY, apiVersion: 3, apiName: 'Produce', expectResponse: () => true,
+      apiKey: PRODUCE_API_KEY,
+      apiVersion: 3,
+      apiName: 'Produce',
+      expectResponse: () => true,
       encode: async () => kafkajsEncoded(body),
     },
     response: produceV3Response,
