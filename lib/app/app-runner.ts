@@ -14,6 +14,7 @@ import { parseSinkUri } from '../sinks/sink-factory.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import type { Clock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
+import { packagePath } from '../util/package-root.js';
 import type { AppDefinition } from './app.js';
 import { claimAppCheckpoint } from './app-checkpoint.js';
 
@@ -21,7 +22,7 @@ import { claimAppCheckpoint } from './app-checkpoint.js';
 const APP_WORKER_FILE = fileURLToPath(new URL('./app-worker.js', import.meta.url));
 
 /** dist/apps, where the built-in apps are compiled to. */
-const APPS_DIR = fileURLToPath(new URL('../../apps/', import.meta.url));
+const APPS_DIR = packagePath('dist', 'apps');
 
 /** A loaded app and the URL worker threads import it from. */
 export interface LoadedApp {
@@ -113,7 +114,7 @@ export function parseAppOptions(def: AppDefinition, raw: Record<string, unknown>
       throw new SluiceError(
         'BAD_OPTION',
         `app ${def.name} has no option --${key}`,
-        known.length ? `its options are: ${known.map((k) => '--' + k).join(', ')}` : 'it takes no options',
+        known.length ? `its options are: ${known.map((k) => `--${k}`).join(', ')}` : 'it takes no options',
       );
     }
   }
@@ -216,7 +217,7 @@ export function buildApp(
   session: Session,
   options: Record<string, unknown>,
   inputs: Record<string, string>,
-): Record<string, Dataset<any>> {
+): Record<string, Dataset<unknown>> {
   try {
     return buildOutputs(def, session, options, inputs);
   } catch (err) {
@@ -235,7 +236,7 @@ function buildOutputs(
   session: Session,
   options: Record<string, unknown>,
   inputs: Record<string, string>,
-): Record<string, Dataset<any>> {
+): Record<string, Dataset<unknown>> {
   const outputs = def.build({
     session,
     options,
