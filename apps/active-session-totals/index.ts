@@ -110,6 +110,7 @@ export default defineApp<Options>({
         'rows {customer_id, session_start, session_end, total, transactions, first_transaction, last_transaction} for every session a batch changed',
       default: 'console:',
       outputMode: 'update',
+      key: 'customer_id',
     },
     totals: {
       describe: 'rows {total, active_sessions, updated_at}: the sum over sessions still open, whenever it changes',

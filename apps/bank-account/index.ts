@@ -86,11 +86,13 @@ export default defineApp({
         'rows {account, amount, error}: one per operation; refused withdrawals have amount 0 and error "insufficient funds"',
       default: 'console:',
       outputMode: 'append',
+      key: 'account',
     },
     accounts: {
       describe: 'rows {account, balance}: each account changed by a batch, with its balance after it',
       default: 'console:',
       outputMode: 'update',
+      key: 'account',
     },
   },
   build: ({ input }) => {

@@ -105,12 +105,18 @@ export default defineApp<Options>({
     },
   },
   outputs: {
-    sessions: { describe: 'one row per complete session with its metrics', default: 'console:', outputMode: 'append' },
+    sessions: {
+      describe: 'one row per complete session with its metrics',
+      default: 'console:',
+      outputMode: 'append',
+      key: 'user_id',
+    },
     late: {
       describe: 'events that arrived after their session was closed, with late_reason and late_watermark',
       default: 'console:',
       outputMode: 'append',
       lateOf: 'sessions',
+      key: 'user_id',
     },
   },
   build: ({ input, options }) => ({ sessions: sessionize(input('events'), options) }),

@@ -171,6 +171,7 @@ export default defineApp<Options>({
       describe: 'rows {sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed}',
       default: 'console:',
       outputMode: 'update',
+      key: 'sessionId',
     },
   },
   build: ({ input, options }) => {

@@ -15,7 +15,7 @@ import { parseSourceUri } from '../sources/source-uri.js';
 import type { Clock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 import { packagePath } from '../util/package-root.js';
-import type { AppDefinition } from './app.js';
+import type { AppDefinition, AppOutput } from './app.js';
 import { claimAppCheckpoint } from './app-checkpoint.js';
 
 /** The module worker threads run: it rebuilds an app's plan with rebuildAppPlan. */
@@ -171,6 +171,12 @@ export function assignUris(kind: 'source' | 'sink', declared: string[], given: s
   return out;
 }
 
+/** A Kafka sink's options with the output's natural key as `keyColumn`, unless the URI names one. */
+function keyedSinkOptions(out: AppOutput, format: string, options: Record<string, string>): Record<string, string> {
+  if (format !== 'kafka' || out.key === undefined || 'keyColumn' in options) return options;
+  return { ...options, keyColumn: out.key };
+}
+
 /** The source URI of an input with the app's declared format and schema added where the URI does not say. */
 function inputUri(def: AppDefinition, name: string, uri: string): string {
   const input = def.inputs[name];
@@ -320,7 +326,7 @@ export async function runApp(
       const { format, options: sinkOptions } = parseSinkUri(sinkUri);
       const w = built[name].writeStream
         .format(format)
-        .options(sinkOptions)
+        .options(keyedSinkOptions(out, format, sinkOptions))
         .outputMode(out.outputMode)
         .queryName(`${def.name}.${name}`)
         .option('checkpointLocation', path.join(checkpoint, name))
@@ -328,7 +334,7 @@ export async function runApp(
       const late = outputNames.find((n) => def.outputs[n].lateOf === name);
       if (late) {
         const lateSink = parseSinkUri(givenSinks[late] ?? def.outputs[late].default);
-        w.lateData(lateSink.format, lateSink.options);
+        w.lateData(lateSink.format, keyedSinkOptions(def.outputs[late], lateSink.format, lateSink.options));
       }
       if (run.trigger) w.trigger(run.trigger);
       const { query: q, begin } = await w.open();

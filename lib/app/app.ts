@@ -30,6 +30,11 @@ export interface AppOutput {
   outputMode: OutputMode;
   /** This output receives the rows that the query of output `lateOf` finds behind its watermark (a dead-letter output). */
   lateOf?: string;
+  /**
+   * The column that is the natural key of the rows (an account, a user). A Kafka sink keys its records by it
+   * unless the sink URI names a `keyColumn`, so one key's records land on one partition, in order.
+   */
+  key?: string;
 }
 
 /** What an app's build function receives. */
@@ -54,7 +59,7 @@ export interface AppDefinition<O = Record<string, unknown>> {
   inputs: Record<string, AppInput>;
   outputs: Record<string, AppOutput>;
   /** Builds one Dataset per declared output. */
-  build(ctx: AppContext<O>): Record<string, Dataset<any>>;
+  build(ctx: AppContext<O>): Record<string, Dataset<unknown>>;
 }
 
 /** Declares an app (identity function that gives type checking). */

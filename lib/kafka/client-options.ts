@@ -9,10 +9,15 @@ export interface KafkaClientOptions {
   onRetry?: (event: KafkaRetryEvent) => void;
   /**
    * `read_committed` hides records of aborted transactions and reads up to the last stable offset.
-   * Default `read_uncommitted` (Kafka's and Spark's default). Note: the librdkafka 2.0.2 test broker
-   * does not filter aborted transactions.
+   * Default `read_uncommitted` (Kafka's and Spark's default).
    */
   isolationLevel?: 'read_uncommitted' | 'read_committed';
+  /** Bytes per partition a fetch asks for (Kafka's max.partition.fetch.bytes). Default 8 MiB. */
+  maxPartitionFetchBytes?: number;
+  /** How long the broker may hold a fetch that has no records yet, in ms (Kafka's fetch.max.wait.ms). Default 100. */
+  fetchMaxWaitMs?: number;
+  /** Acknowledgements a produce request waits for: -1 every in-sync replica (default), 1 the leader only. */
+  acks?: -1 | 1;
   /** Messages per produce request. Default 1000 (the fastest size measured against the test broker). */
   produceBatchSize?: number;
   /** Use kafkajs' idempotent producer (broker-side dedup of producer retries within one session). */
@@ -34,7 +39,10 @@ export interface KafkaClientOptions {
 
 /** Options of `KafkaClient.fetchRange`. */
 export interface FetchRangeOptions {
-  /** Bytes per partition per fetch request; grows by itself when one record set does not fit. Default 8 MiB. */
+  /**
+   * Bytes per partition per fetch request; grows by itself when one record set does not fit. Default
+   * {@link KafkaClientOptions.maxPartitionFetchBytes}.
+   */
   maxBytes?: number;
   /**
    * Called for offsets of the range that are gone; reading then continues with what is left.

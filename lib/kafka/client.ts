@@ -33,6 +33,7 @@ import { decodePartition, type FetchedPartition } from './protocol/fetch/fetched
 import { fetchRequest } from './protocol/fetch/v4.js';
 import { produceRequest } from './protocol/produce/v3.js';
 import { encodeRecordBatch } from './protocol/record-batch.js';
+import { produceRuns } from './record-size.js';
 import { isRetriable, RetriableCondition } from './retry.js';
 import type { PartitionOffsets, TopicPartition } from './topic-partition.js';
 
@@ -41,6 +42,9 @@ const { Kafka, logLevel: KjsLogLevel, Partitioners } = kafkajs;
 const READ_UNCOMMITTED = 0;
 const READ_COMMITTED = 1;
 const DEFAULT_FETCH_MAX_BYTES = 8 << 20;
+const DEFAULT_FETCH_MAX_WAIT_MS = 100;
+/** DescribeConfigs' resource type of a topic. */
+const TOPIC_RESOURCE = 2;
 const MAX_FETCH_MAX_BYTES = 256 << 20;
 /** Fetches that come back empty at the partition end before the range counts as truncated (leader catch-up). */
 const EMPTY_AT_END_ATTEMPTS = 3;
@@ -50,18 +54,28 @@ function sleep(ms: number): Promise<void> {
 }
 
 function toKjsMessage(m: ProduceMessage): KjsMessage {
-  // kafkajs only reads messages; one without a timestamp has its shape already (no copy per record).
-  if (m.timestamp === undefined) return m as KjsMessage;
+  // kafkajs only reads messages; one without a timestamp or header pairs has its shape already (no copy per record).
+  if (m.timestamp === undefined && !Array.isArray(m.headers)) return m as KjsMessage;
   const out: KjsMessage = { key: m.key ?? null, value: m.value };
   if (m.partition !== undefined) out.partition = m.partition;
-  if (m.headers) out.headers = m.headers as IHeaders;
+  if (Array.isArray(m.headers)) {
+    const headers: IHeaders = {};
+    for (const [name, v] of m.headers) {
+      if (v === null) continue;
+      const prev = headers[name];
+      headers[name] = prev === undefined ? v : ([] as Array<Buffer | string>).concat(prev as Buffer | string, v);
+    }
+    out.headers = headers;
+  } else if (m.headers) {
+    out.headers = m.headers as IHeaders;
+  }
   if (m.timestamp !== undefined) out.timestamp = String(m.timestamp);
   return out;
 }
 
 /**
  * A connection to one Kafka cluster: metadata, offsets, exact offset-range reads without a consumer
- * group, and batched produce with acks=all. Broker calls retry retriable failures with exponential
+ * group, and batched produce (acks=all unless {@link KafkaClientOptions.acks} says otherwise). Broker calls retry retriable failures with exponential
  * back-off (see {@link KafkaClientOptions.retry}); when the budget is spent they throw a SluiceError
  * with code `KAFKA_UNAVAILABLE`.
  */
@@ -261,6 +275,71 @@ export class KafkaClient {
     }));
   }
 
+  /**
+   * For each partition, the earliest offset whose record timestamp is at or after the given time (Kafka's
+   * offsetsForTimes, a ListOffsets request by timestamp); null where no record is that late.
+   */
+  async offsetsForTimes(
+    topic: string,
+    times: Array<{ partition: number; timestamp: number }>,
+  ): Promise<Array<{ partition: number; offset: number | null }>> {
+    await this.track([topic]);
+    // kafkajs asks for one timestamp per topic: one request per distinct timestamp.
+    const byTime = new Map<number, number[]>();
+    for (const t of times) {
+      let ps = byTime.get(t.timestamp);
+      if (!ps) {
+        ps = [];
+        byTime.set(t.timestamp, ps);
+      }
+      ps.push(t.partition);
+    }
+    const out: Array<{ partition: number; offset: number | null }> = [];
+    for (const [timestamp, partitions] of byTime) {
+      const res = await this.retrying('list offsets by timestamp', () =>
+        this.cluster.fetchTopicsOffset([
+          {
+            topic,
+            fromBeginning: false,
+            fromTimestamp: timestamp,
+            partitions: partitions.map((partition) => ({ partition })),
+          },
+        ]),
+      );
+      for (const partition of partitions) {
+        const o = res.find((r) => r.topic === topic)?.partitions.find((p) => p.partition === partition)?.offset;
+        if (o === undefined) throw new Error(`broker returned no offset for ${topic}-${partition}`);
+        out.push({ partition, offset: Number(o) < 0 ? null : Number(o) });
+      }
+    }
+    return out.sort((a, b) => a.partition - b.partition);
+  }
+
+  /**
+   * The value of one of a topic's settings (DescribeConfigs, e.g. `max.message.bytes`), or null when the
+   * brokers do not answer DescribeConfigs or do not report the setting, or the topic does not exist.
+   */
+  async topicConfig(topic: string, name: string): Promise<string | null> {
+    // Checked first: naming a topic that does not exist would make a broker that auto-creates topics create it.
+    if ((await this.listPartitions([topic])).length === 0) return null;
+    const res = await this.retrying(`describe configs of ${topic}`, async () => {
+      const broker = await this.leaderOf(topic, 0);
+      try {
+        return await broker.describeConfigs({
+          resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: [name] }],
+          includeSynonyms: false,
+        });
+      } catch (err) {
+        if ((err as Error).name === 'KafkaJSServerDoesNotSupportApiKey') return null;
+        throw err;
+      }
+    });
+    const entry = res?.resources
+      .find((r) => r.resourceName === topic)
+      ?.configEntries.find((e) => e.configName === name);
+    return entry?.configValue ?? null;
+  }
+
   /** The leader of one partition, refreshing metadata when it is not known (yet). */
   private async leaderOf(topic: string, partition: number): Promise<KjsBroker> {
     await this.track([topic]);
@@ -284,7 +363,7 @@ export class KafkaClient {
       try {
         const request = fetchRequest(topic, partition, offset, {
           isolationLevel: this.isolationLevel,
-          maxWaitMs: 100,
+          maxWaitMs: this.opts.fetchMaxWaitMs ?? DEFAULT_FETCH_MAX_WAIT_MS,
           maxBytes,
         });
         const res = await sendRequest(broker, request);
@@ -312,7 +391,7 @@ export class KafkaClient {
     options: FetchRangeOptions = {},
   ): Promise<KafkaMessage[]> {
     const out: KafkaMessage[] = [];
-    let maxBytes = options.maxBytes ?? DEFAULT_FETCH_MAX_BYTES;
+    let maxBytes = options.maxBytes ?? this.opts.maxPartitionFetchBytes ?? DEFAULT_FETCH_MAX_BYTES;
     let next = fromOffset;
     let emptyAtEnd = 0;
     const lose = (fromOff: number, untilOff: number, reason: DataLoss['reason']): void => {
@@ -392,15 +471,20 @@ export class KafkaClient {
   }
 
   /**
-   * Writes `messages` to `topic` with acks=all, in requests of `produceBatchSize` messages, one request
+   * Writes `messages` to `topic` with the client's acks, in requests of `produceBatchSize` messages, one request
    * at a time so partition order follows array order. Messages without a partition go to murmur2(key) when
    * they have a key (Java's and kafkajs' default partitioner), round-robin over partitions with a leader
    * otherwise. A chunk that fails with a retriable error is sent again, so a retry can duplicate records
    * (at-least-once), unless `resendFailedProduce` is false: then it throws {@link KafkaProduceError} and sinks
    * that need exactly-once deduplicate by replay.
+   * With `maxBatchBytes`, requests are also cut so that no record batch exceeds that many bytes.
    * @throws SluiceError `KAFKA_UNKNOWN_TOPIC` when the topic does not exist.
    */
-  async produce(topic: string, messages: ProduceMessage[]): Promise<ProduceResult[]> {
+  async produce(
+    topic: string,
+    messages: ProduceMessage[],
+    options: { maxBatchBytes?: number } = {},
+  ): Promise<ProduceResult[]> {
     if (messages.length === 0) return [];
     if (!this.knownTopics.has(topic)) {
       // Checked up front: a broker that auto-creates topics named in Metadata requests (the mock does)
@@ -420,7 +504,7 @@ export class KafkaClient {
     const producer = this.opts.idempotent ? await this.getProducer() : null;
     const send = producer
       ? async (chunk: ProduceMessage[]) =>
-          (await producer.send({ topic, acks: -1, messages: chunk.map(toKjsMessage) })).map((m) => ({
+          (await producer.send({ topic, acks: this.opts.acks ?? -1, messages: chunk.map(toKjsMessage) })).map((m) => ({
             partition: m.partition,
             baseOffset: Number(m.baseOffset ?? m.offset),
           }))
@@ -436,8 +520,7 @@ export class KafkaClient {
     };
     const size = this.opts.produceBatchSize ?? 1000;
     const results: ProduceResult[] = [];
-    for (let i = 0; i < messages.length; i += size) {
-      const chunk = messages.slice(i, i + size);
+    for (const chunk of produceRuns(messages, size, options.maxBatchBytes ?? Infinity)) {
       const meta =
         this.opts.resendFailedProduce === false
           ? await sendOnce(chunk)
@@ -459,7 +542,10 @@ export class KafkaClient {
           ? (murmur2(m.key) & 0x7fffffff) % partitions.length
           : this.nextRoundRobin(topic, partitions));
       let list = byPartition.get(p);
-      if (!list) byPartition.set(p, (list = []));
+      if (!list) {
+        list = [];
+        byPartition.set(p, list);
+      }
       list.push(m);
     }
     const leaders = this.cluster.findLeaderForPartitions(topic, [...byPartition.keys()]);
@@ -474,6 +560,7 @@ export class KafkaClient {
           topic,
           ps.map((p) => ({ partition: p, batch: encodeRecordBatch(byPartition.get(p)!, now) })),
           this.opts.requestTimeoutMs ?? 30000,
+          this.opts.acks ?? -1,
         );
         const res = await sendRequest(broker, request);
         for (const t of res.topics) {
@@ -503,7 +590,10 @@ export class KafkaClient {
     const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
     for (const o of offsets) {
       let parts = byTopic.get(o.topic);
-      if (!parts) byTopic.set(o.topic, (parts = []));
+      if (!parts) {
+        parts = [];
+        byTopic.set(o.topic, parts);
+      }
       parts.push({ partition: o.partition, offset: String(o.offset) });
     }
     const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));

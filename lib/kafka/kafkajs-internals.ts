@@ -10,10 +10,10 @@
  *   checkpoint, not a consumer group, owns the offsets, and kafkajs has no public API to read a partition
  *   without joining a group (a join costs ~3 s and `consumer.seek` only works after `run()`), so the client
  *   sends requests to partition leaders itself, as kafkajs' consumer does underneath.
- * - The protocol `Encoder`, the Fetch v4 and Produce v3 response parsers, the record-set decoder and
- *   `filterAbortedMessages`: sluice encodes Fetch and Produce requests itself (see protocol/) but hands
- *   kafkajs' connection the request shape it expects, gets kafkajs' typed errors for failed partitions, and
- *   leaves record sets its own decoder does not handle (compressed, pre-0.11, aborted transactions) to kafkajs.
+ * - The protocol `Encoder`, the Fetch v4 and Produce v3 response parsers and the record-set decoder: sluice
+ *   encodes Fetch and Produce requests itself (see protocol/) but hands kafkajs' connection the request shape
+ *   it expects, gets kafkajs' typed errors for failed partitions, and leaves record sets its own decoder does
+ *   not handle (compressed, pre-0.11) to kafkajs.
  * - `crc32C` and the default partitioner's `murmur2`: record batches carry a CRC-32C, and keyed records
  *   must land on the partition kafkajs' (Java's) default partitioner picks.
  * - A Broker's `connectionPool` and a Cluster's `findControllerBroker`, wrapped per instance to work around a
@@ -39,12 +39,6 @@ export const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buf
 
 /** Java's murmur2 of a key, as kafkajs' default partitioner computes it. */
 export const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
-
-/** Drops the records of aborted transactions (and their control records) from a decoded record set. */
-export const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages') as (args: {
-  messages: KjsRecord[];
-  abortedTransactions: unknown[];
-}) => KjsRecord[];
 
 /** Produce v3 response: `decode` reads it, `parse` throws kafkajs' error for the first failed partition. */
 export const produceV3Response = require('kafkajs/src/protocol/requests/produce/v3/response') as {
@@ -110,6 +104,15 @@ export interface KjsBroker {
     groupId: string;
     topics: Array<{ topic: string; partitions: Array<{ partition: number }> }>;
   }): Promise<{ responses: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }>;
+  describeConfigs(req: {
+    resources: Array<{ type: number; name: string; configNames: string[] }>;
+    includeSynonyms: boolean;
+  }): Promise<{
+    resources: Array<{
+      resourceName: string;
+      configEntries: Array<{ configName: string; configValue: string | null }>;
+    }>;
+  }>;
 }
 
 /** Cluster metadata as kafkajs' private Cluster caches it. */
@@ -132,7 +135,12 @@ export interface KjsCluster {
   findControllerBroker(): Promise<KjsBroker>;
   findGroupCoordinator(args: { groupId: string }): Promise<KjsBroker>;
   fetchTopicsOffset(
-    topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>,
+    topics: Array<{
+      topic: string;
+      partitions: Array<{ partition: number }>;
+      fromBeginning: boolean;
+      fromTimestamp?: number;
+    }>,
   ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
   brokerPool: { metadata: KjsMetadata | null };
 }

@@ -15,8 +15,11 @@ export interface KafkaMessage {
 export interface ProduceMessage {
   key?: Buffer | string | null;
   value: Buffer | string | null;
-  /** An array value writes the header once per element, in order. */
-  headers?: Record<string, Buffer | string | Array<Buffer | string>>;
+  /**
+   * An array value writes the header once per element, in order. Name-value pairs keep their order as given,
+   * repeated names included (Spark's `headers` column).
+   */
+  headers?: Record<string, Buffer | string | Array<Buffer | string>> | Array<[string, Buffer | string | null]>;
   partition?: number;
   /** Create time in ms since the epoch; the broker's clock when omitted. */
   timestamp?: number;

@@ -29,6 +29,14 @@
  * Deduplication is by row position, so on a replay only the missing rows are sent, possibly to other
  * partitions than in the first attempt when the topic gained partitions in between. Keyed rows always go
  * to murmur2(key) (Java-compatible), so a key's records stay in one partition and in order.
+ *
+ * ## Record layout (Spark's)
+ * A row's `key` column (or the column named by `keyColumn`) is the record key, its `value` column the value
+ * (or, without one, the whole row as JSON), a `partition` column picks the partition, a `topic` column the
+ * topic, and a `headers` column (a list of `{key, value}`) the headers, in order, repeated keys included.
+ * Records are sent in batches of at most the topic's `max.message.bytes` (read with DescribeConfigs where
+ * the brokers answer it), so a broker never refuses a batch as too large; a single record over that limit
+ * stops the query naming its size.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -40,13 +48,14 @@ import { SluiceError } from '../errors.js';
 import type { KafkaClient } from '../kafka/client.js';
 import type { KafkaClientOptions } from '../kafka/client-options.js';
 import type { ProduceMessage } from '../kafka/messages.js';
-import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from '../kafka/prefixed-options.js';
+import { KAFKA_PRODUCER_OPTION_KEYS, kafkaClientOptions, unknownKafkaSetting } from '../kafka/prefixed-options.js';
+import { RECORD_BATCH_OVERHEAD, recordSizeBound } from '../kafka/record-size.js';
 import { type KafkaRetryEvent, retryText } from '../kafka/retry.js';
 import { crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
 import { jsonLines } from './file-text-formats.js';
 import type { SinkContext, StreamSink } from './sink.js';
-import { checkKnownOptions, choiceOption, type SinkOptionValues, stringOption } from './sink-options.js';
+import { checkKnownOptions, choiceOption, integerOption, type SinkOptionValues, stringOption } from './sink-options.js';
 
 /** The header that identifies a record's origin, `<queryId>:<batchId>:<seq>`; the sink reads it back to deduplicate. */
 export const SLUICE_HEADER = 'sluice';
@@ -84,6 +93,12 @@ export interface KafkaSinkOptions extends SinkOptionValues {
   valueFormat?: 'json' | 'string' | string;
   /** Column whose value is the record key (default `key`; rows without one are spread over partitions). */
   keyColumn?: string;
+  /**
+   * Largest record batch in bytes when the brokers do not tell the topic's `max.message.bytes` (the smaller
+   * of the two when both are given). Default 1 MB, Kafka's default.
+   */
+  'kafka.max.message.bytes'?: string | number;
+  'kafka.max.request.size'?: string | number;
 }
 
 const KNOWN = [
@@ -92,8 +107,11 @@ const KNOWN = [
   'topic',
   'valueFormat',
   'keyColumn',
-  ...KAFKA_CLIENT_OPTION_KEYS,
+  ...KAFKA_PRODUCER_OPTION_KEYS,
 ];
+
+/** Kafka's default max.message.bytes and max.request.size. */
+const DEFAULT_MAX_BATCH_BYTES = 1 << 20;
 
 /** Markers of this many batches before the current one are kept (one would do; a few help debugging). */
 const MARKERS_KEPT = 3;
@@ -124,6 +142,8 @@ function validateMarker(body: unknown): string | null {
 interface OutRecord {
   topic: string;
   seq: number;
+  /** The row's `partition` column, or null when it has none. */
+  partition: number | null;
   message: ProduceMessage;
 }
 
@@ -134,6 +154,10 @@ export class KafkaSink implements StreamSink {
   readonly topic: string | undefined;
   readonly valueFormat: 'json' | 'string';
   readonly keyColumn: string;
+  /** The batch size limit given by options, used where the brokers do not tell a topic's own. */
+  private readonly optionBatchBytes: { bytes: number; from: string };
+  /** Each target topic's batch size limit and where it comes from, asked once per topic. */
+  private readonly batchBytes = new Map<string, { bytes: number; from: string }>();
   private readonly clientOptions: KafkaClientOptions;
   private client: KafkaClient | null = null;
   private markerDir = '';
@@ -142,6 +166,9 @@ export class KafkaSink implements StreamSink {
 
   /** Checks the options; throws SluiceError BAD_OPTION naming the option that is wrong. */
   constructor(options: KafkaSinkOptions) {
+    for (const key of Object.keys(options)) {
+      if (key.startsWith('kafka.') && !KNOWN.includes(key)) throw unknownKafkaSetting('kafka sink', key, KNOWN);
+    }
     checkKnownOptions('kafka', options, KNOWN);
     const bootstrap =
       stringOption('kafka', options, 'kafka.bootstrap.servers') ?? stringOption('kafka', options, 'bootstrap');
@@ -156,6 +183,13 @@ export class KafkaSink implements StreamSink {
     this.topic = stringOption('kafka', options, 'topic');
     this.valueFormat = choiceOption('kafka', options, 'valueFormat', ['json', 'string'] as const, 'json');
     this.keyColumn = stringOption('kafka', options, 'keyColumn') ?? 'key';
+    const limits = (['kafka.max.message.bytes', 'kafka.max.request.size'] as const)
+      .filter((k) => options[k] !== undefined)
+      .map((k) => ({ bytes: integerOption('kafka', options, k, 0, RECORD_BATCH_OVERHEAD + 1), from: `option ${k}` }));
+    this.optionBatchBytes = limits.sort((a, b) => a.bytes - b.bytes)[0] ?? {
+      bytes: DEFAULT_MAX_BATCH_BYTES,
+      from: "Kafka's default max.message.bytes",
+    };
     // A failed produce is not resent blindly (its records may be written): addBatch looks first.
     this.clientOptions = {
       ...kafkaClientOptions('kafka sink', options),
@@ -192,6 +226,7 @@ export class KafkaSink implements StreamSink {
     const records = this.encode(batchId, data);
     if (records.length === 0) return;
     const topics = [...new Set(records.map((r) => r.topic))].sort();
+    await this.checkSizes(client, batchId, records, topics);
     const markerFile = path.join(this.markerDir, String(batchId));
     let marker: Marker;
     const replay = fs.existsSync(markerFile);
@@ -206,7 +241,10 @@ export class KafkaSink implements StreamSink {
       }
     } else {
       const offsets: Marker['offsets'] = {};
-      for (const p of await client.fetchOffsets(topics)) (offsets[p.topic] ??= {})[p.partition] = p.high;
+      for (const p of await client.fetchOffsets(topics)) {
+        offsets[p.topic] ??= {};
+        offsets[p.topic][p.partition] = p.high;
+      }
       marker = { queryId: this.queryId, batchId, offsets };
       await writeVersioned(markerFile, marker);
     }
@@ -253,6 +291,43 @@ export class KafkaSink implements StreamSink {
     }
   }
 
+  /** The largest record batch `topic` takes: its max.message.bytes where the brokers tell it, else the options'. */
+  private async batchLimit(client: KafkaClient, topic: string): Promise<{ bytes: number; from: string }> {
+    let limit = this.batchBytes.get(topic);
+    if (!limit) {
+      // Brokers that refuse the request (no DescribeConfigs permission) leave the options' limit in force.
+      const configured = Number(await client.topicConfig(topic, 'max.message.bytes').catch(() => null));
+      limit =
+        Number.isSafeInteger(configured) && configured > RECORD_BATCH_OVERHEAD
+          ? { bytes: configured, from: `max.message.bytes of topic ${topic}` }
+          : this.optionBatchBytes;
+      this.batchBytes.set(topic, limit);
+    }
+    return limit;
+  }
+
+  /** Stops the batch before anything is sent when a record cannot fit in a batch of its own. */
+  private async checkSizes(
+    client: KafkaClient,
+    batchId: number,
+    records: OutRecord[],
+    topics: string[],
+  ): Promise<void> {
+    for (const topic of topics) {
+      const limit = await this.batchLimit(client, topic);
+      for (const r of records) {
+        if (r.topic !== topic) continue;
+        const size = RECORD_BATCH_OVERHEAD + recordSizeBound(r.message);
+        if (size <= limit.bytes) continue;
+        throw new SluiceError(
+          'KAFKA_RECORD_TOO_LARGE',
+          `row ${r.seq} of batch ${batchId} makes a Kafka record of ${size} bytes, over the limit of ${limit.bytes} bytes (${limit.from})`,
+          `make the row smaller, or raise max.message.bytes of topic ${topic} (and the sink's kafka.max.message.bytes where the brokers do not report it)`,
+        );
+      }
+    }
+  }
+
   /** Sends records topic by topic; a crash point halfway lets recovery tests stop mid-batch. */
   private async send(
     client: KafkaClient,
@@ -264,21 +339,37 @@ export class KafkaSink implements StreamSink {
     const half = Math.floor(records.length / 2);
     for (const r of records) {
       let list = byTopic.get(r.topic);
-      if (!list) byTopic.set(r.topic, (list = []));
-      // Keyless rows go round-robin by position (deterministic); keyed rows by kafkajs' murmur2 partitioner.
-      // The partition count can differ between attempts (partitions added), so it is set on each send.
-      if (r.message.key === null) r.message.partition = r.seq % (partitionCounts.get(r.topic) ?? 1);
+      if (!list) {
+        list = [];
+        byTopic.set(r.topic, list);
+      }
+      const count = partitionCounts.get(r.topic) ?? 1;
+      if (r.partition !== null) {
+        if (r.partition >= count) {
+          throw new SluiceError(
+            'BAD_DATA',
+            `row ${r.seq} of batch ${batchId} has partition ${r.partition}, but topic ${r.topic} has ${count} partition${count === 1 ? '' : 's'}`,
+            'give the partition column values from 0 to the number of partitions minus one, or leave it null',
+          );
+        }
+        r.message.partition = r.partition;
+      } else if (r.message.key === null) {
+        // Keyless rows go round-robin by position (deterministic); keyed rows by kafkajs' murmur2 partitioner.
+        // The partition count can differ between attempts (partitions added), so it is set on each send.
+        r.message.partition = r.seq % count;
+      }
       list.push(r.message);
     }
     let sent = 0;
     for (const [topic, messages] of byTopic) {
+      const maxBatchBytes = (await this.batchLimit(client, topic)).bytes;
       if (sent <= half && sent + messages.length > half && messages.length > 1) {
         const cut = half - sent;
-        await client.produce(topic, messages.slice(0, cut));
+        await client.produce(topic, messages.slice(0, cut), { maxBatchBytes });
         crashPoint('in-sink', batchId);
-        await client.produce(topic, messages.slice(cut));
+        await client.produce(topic, messages.slice(cut), { maxBatchBytes });
       } else {
-        await client.produce(topic, messages);
+        await client.produce(topic, messages, { maxBatchBytes });
       }
       sent += messages.length;
     }
@@ -341,6 +432,7 @@ export class KafkaSink implements StreamSink {
     const topics = topicCol ? columnText(data, topicCol) : null;
     const keys = names.includes(this.keyColumn) ? columnBytes(data, this.keyColumn) : null;
     const headerCol = names.includes('headers') ? columnValues(data, 'headers') : null;
+    const partitions = names.includes('partition') ? partitionColumn(data) : null;
     let values: (Buffer | null)[];
     if (names.includes('value')) {
       if (this.valueFormat === 'string' && !isTextColumn(data, 'value')) {
@@ -355,7 +447,12 @@ export class KafkaSink implements StreamSink {
         "select or alias one column as 'value', or use valueFormat=json to write whole rows as JSON",
       );
     } else {
-      const drop = new Set(['headers', ...(topicCol ? [topicCol] : []), ...(this.keyColumn === 'key' ? ['key'] : [])]);
+      const drop = new Set([
+        'headers',
+        'partition',
+        ...(topicCol ? [topicCol] : []),
+        ...(this.keyColumn === 'key' ? ['key'] : []),
+      ]);
       values = rowJson(data.select(names.filter((c) => !drop.has(c))));
     }
     const origin = `${this.queryId}:${batchId}:`;
@@ -369,14 +466,20 @@ export class KafkaSink implements StreamSink {
           'give every row a topic, or set the topic option',
         );
       }
-      let headers: Record<string, Buffer | string>;
+      let headers: ProduceMessage['headers'];
       if (headerCol) {
-        headers = userHeaders(headerCol[i]);
-        headers[SLUICE_HEADER] = origin + i;
+        const pairs = userHeaders(headerCol[i]);
+        pairs.push([SLUICE_HEADER, origin + i]);
+        headers = pairs;
       } else {
         headers = { [SLUICE_HEADER]: origin + i };
       }
-      out[i] = { topic, seq: i, message: { key: keys ? keys[i] : null, value: values[i], headers } };
+      out[i] = {
+        topic,
+        seq: i,
+        partition: partitions ? partitions[i] : null,
+        message: { key: keys ? keys[i] : null, value: values[i], headers },
+      };
     }
     return out;
   }
@@ -473,16 +576,45 @@ function rowJson(table: Table): Buffer[] {
   return out;
 }
 
+/** A `partition` column as numbers (null where a row has none); anything but whole numbers is refused. */
+function partitionColumn(table: Table): (number | null)[] {
+  const out: (number | null)[] = [];
+  for (const data of chunks(table, 'partition')) {
+    for (const v of valuesOf(data)) {
+      const p = typeof v === 'bigint' ? Number(v) : v;
+      if (p === null || p === undefined) {
+        out.push(null);
+      } else if (typeof p === 'number' && Number.isSafeInteger(p) && p >= 0) {
+        out.push(p);
+      } else {
+        throw new SluiceError(
+          'BAD_DATA',
+          `the partition column holds ${JSON.stringify(String(v))}, which is not a partition number`,
+          'give the partition column integers from 0, or null to let the key (or position) pick the partition',
+        );
+      }
+    }
+  }
+  return out;
+}
+
 /**
- * Headers from a `headers` column: Spark's list of `{key, value}` structs, or a map / object of
- * name → value. Values may be strings or bytes.
+ * Headers from a `headers` column, in order with repeated names kept: Spark's list of `{key, value}` structs
+ * (or `[key, value]` pairs), or a map / object of name → value. Values may be strings, bytes or null.
  */
-function userHeaders(v: unknown): Record<string, Buffer | string> {
-  const out: Record<string, Buffer | string> = {};
+function userHeaders(v: unknown): Array<[string, Buffer | string | null]> {
+  const out: Array<[string, Buffer | string | null]> = [];
   if (v === null || v === undefined) return out;
   const put = (k: unknown, x: unknown): void => {
-    if (k === null || k === undefined || x === null || x === undefined) return;
-    out[String(k)] = x instanceof Uint8Array ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : String(x);
+    if (k === null || k === undefined) return;
+    out.push([
+      String(k),
+      x === null || x === undefined
+        ? null
+        : x instanceof Uint8Array
+          ? Buffer.from(x.buffer, x.byteOffset, x.byteLength)
+          : String(x),
+    ]);
   };
   if (Array.isArray(v)) {
     for (const e of v) {

@@ -6,7 +6,7 @@
 
 import type { SchemaSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
-import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from '../kafka/prefixed-options.js';
+import { KAFKA_CONSUMER_OPTION_KEYS, kafkaClientOptions, unknownKafkaSetting } from '../kafka/prefixed-options.js';
 import { parseDuration } from '../util/duration.js';
 import { parseMode } from './decode/common.js';
 import { FILE_FORMATS, type FileFormat, FileSource } from './file-source.js';
@@ -24,7 +24,7 @@ export interface SourceUri {
 }
 
 const URI_FORMS =
-  'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N or kafka://HOST:PORT/TOPIC[,TOPIC]';
+  'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N, kafka://HOST:PORT/TOPIC[,TOPIC] or kafka://HOST:PORT?subscribePattern=REGEX';
 
 function badUri(uri: string, why: string): SluiceError {
   return new SluiceError('BAD_SOURCE_URI', `cannot read source '${uri}': ${why}`, `write one of ${URI_FORMS}`);
@@ -32,7 +32,8 @@ function badUri(uri: string, why: string): SluiceError {
 
 /**
  * Parses `file:DIR?…`, `socket://HOST:PORT?…`, `rate:?…` and `kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]?…`.
- * The directory becomes option `path`; socket gives `host` and `port`; kafka gives `bootstrap` and `topic`.
+ * The directory becomes option `path`; socket gives `host` and `port`; kafka gives `bootstrap` and `topic`
+ * (no topic when the query names `subscribePattern` or `assign` instead: `kafka://HOST:PORT?assign=…`).
  */
 export function parseSourceUri(uri: string): SourceUri {
   const m = /^([A-Za-z][\w+.-]*):(.*)$/s.exec(uri.trim());
@@ -70,10 +71,10 @@ export function parseSourceUri(uri: string): SourceUri {
       return { format: 'nexmark', options };
     }
     case 'kafka': {
-      const km = /^\/\/([^/]+)\/([^/]+)$/.exec(body);
+      const km = /^\/\/([^/]+)(?:\/([^/]*))?$/.exec(body);
       if (!km) throw badUri(uri, 'expected kafka://HOST:PORT/TOPIC (several brokers or topics separated by commas)');
       setOnce('bootstrap', decodeURIComponent(km[1]));
-      setOnce('topic', decodeURIComponent(km[2]));
+      if (km[2]) setOnce('topic', decodeURIComponent(km[2]));
       return { format: 'kafka', options };
     }
     default:
@@ -128,18 +129,27 @@ export const SOURCE_OPTIONS: Record<'file' | 'socket' | 'rate' | 'nexmark' | 'ka
     'bootstrap',
     'topic',
     'subscribePattern',
+    'assign',
     'startingOffsets',
+    'startingTimestamp',
+    'startingOffsetsByTimestamp',
+    'startingOffsetsByTimestampStrategy',
+    'endingOffsets',
     'maxOffsetsPerTrigger',
+    'minOffsetsPerTrigger',
+    'maxTriggerDelay',
     'minPartitions',
     'failOnDataLoss',
     'valueFormat',
     'keyFormat',
     'schema',
     'mode',
+    'badRecordsPath',
     'columnNameOfCorruptRecord',
     'includeHeaders',
     'groupId',
-    ...KAFKA_CLIENT_OPTION_KEYS,
+    'groupIdPrefix',
+    ...KAFKA_CONSUMER_OPTION_KEYS,
   ],
   nexmark: [
     'events',
@@ -254,8 +264,18 @@ export function createSource(format: string, options: Record<string, OptionValue
         bootstrap: o.string('bootstrap') ?? '',
         topics: topics && topics.length > 0 ? topics : undefined,
         subscribePattern: o.string('subscribePattern'),
+        assign: o.string('assign'),
         startingOffsets: o.string('startingOffsets'),
+        startingTimestamp: o.epochMillis('startingTimestamp'),
+        startingOffsetsByTimestamp: o.string('startingOffsetsByTimestamp'),
+        startingOffsetsByTimestampStrategy: o.oneOf('startingOffsetsByTimestampStrategy', ['error', 'latest']) as
+          | 'error'
+          | 'latest'
+          | undefined,
+        endingOffsets: o.string('endingOffsets'),
         maxOffsetsPerTrigger: o.positiveInt('maxOffsetsPerTrigger'),
+        minOffsetsPerTrigger: o.positiveInt('minOffsetsPerTrigger'),
+        maxTriggerDelayMs: o.duration('maxTriggerDelay'),
         minPartitions: o.positiveInt('minPartitions'),
         failOnDataLoss: o.boolean('failOnDataLoss'),
         valueFormat: o.oneOf('valueFormat', ['json', 'string', 'text', 'bytes']) as
@@ -267,12 +287,14 @@ export function createSource(format: string, options: Record<string, OptionValue
         keyFormat: o.oneOf('keyFormat', ['string', 'bytes']) as 'string' | 'bytes' | undefined,
         schema: o.schema(),
         mode: o.mode(),
+        badRecordsPath: o.string('badRecordsPath'),
         columnNameOfCorruptRecord: o.string('columnNameOfCorruptRecord'),
         includeHeaders: o.boolean('includeHeaders'),
         groupId: o.string('groupId'),
+        groupIdPrefix: o.string('groupIdPrefix'),
         client: kafkaClientOptions(
           'kafka source',
-          Object.fromEntries(KAFKA_CLIENT_OPTION_KEYS.map((k) => [k, o.string(k)])),
+          Object.fromEntries(KAFKA_CONSUMER_OPTION_KEYS.map((k) => [k, o.string(k)])),
         ),
       });
     }
@@ -299,6 +321,7 @@ class Options {
       if (value === undefined) continue;
       const lower = key.toLowerCase();
       const name = byLower.get(ALIASES[lower]?.toLowerCase() ?? lower);
+      if (!name && lower.startsWith('kafka.')) throw unknownKafkaSetting(`${kind} source`, key, accepted);
       if (!name) {
         throw new SluiceError(
           'BAD_OPTION',
@@ -402,6 +425,12 @@ class Options {
         'write a JSON object like {"id":"string"} or DDL like \'id STRING, amount DOUBLE\'',
       );
     }
+  }
+
+  /** Milliseconds of a duration such as `15m` or `30 seconds`; a bare number is milliseconds. */
+  duration(name: string): number | undefined {
+    const v = this.values.get(name);
+    return v === undefined ? undefined : parseDuration(v, `option ${name} of the ${this.kind} source`);
   }
 
   /** Milliseconds of a duration; a bare number is seconds, as in Spark's rampUpTime. */

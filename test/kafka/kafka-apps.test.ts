@@ -6,6 +6,7 @@
  * outputs must be the same rows.
  */
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -86,6 +87,33 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
       .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean))
       .sort();
   }
+  /**
+   * Each record key of a topic with the partitions it is on, read by kcat (`%k %p`): the app's natural key
+   * must put every record of one key on one partition, so per-key order holds on the topic.
+   */
+  function partitionsByKey(topic: string): Map<string, Set<number>> {
+    const r = spawnSync(
+      'kcat',
+      ['-b', broker.bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%k %p\n'],
+      { encoding: 'utf8', timeout: 30_000, maxBuffer: 1 << 28 },
+    );
+    expect(r.status, r.stderr).to.equal(0);
+    const out = new Map<string, Set<number>>();
+    for (const line of r.stdout.split('\n').filter(Boolean)) {
+      const [key, partition] = line.split(' ');
+      if (!out.has(key)) out.set(key, new Set());
+      out.get(key)!.add(Number(partition));
+    }
+    return out;
+  }
+  function expectKeyedBy(topic: string, field: string): void {
+    const byKey = partitionsByKey(topic);
+    const keys = new Set(fromKafka(topic).map((v) => String((JSON.parse(v) as Row)[field])));
+    expect([...byKey.keys()].sort()).to.deep.equal([...keys].sort());
+    expect([...byKey.values()].filter((ps) => ps.size !== 1)).to.deep.equal([]);
+    // Two partitions and many keys: both partitions are used.
+    expect(new Set([...byKey.values()].flatMap((ps) => [...ps])).size).to.equal(2);
+  }
   async function fromParquet(dir: string): Promise<string[]> {
     const rows = await duckdb(`SELECT to_json(t)::VARCHAR AS j FROM ${parquetGlob(dir)} t`);
     return rows.map((r) => String(r.j)).sort();
@@ -109,6 +137,7 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
     const expected = fromFiles(ref);
     expect(expected.length).to.be.above(100);
     expect(fromKafka('deposit-sessions')).to.deep.equal(expected);
+    expectKeyedBy('deposit-sessions', 'sessionId');
   });
 
   it('bank-account: operations keyed by account over 3 partitions, movements to Kafka, balances to Parquet', async () => {
@@ -134,6 +163,7 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
     const expected = fromFiles(`${ref}/movements`);
     expect(expected).to.have.length(3000);
     expect(fromKafka('bank-movements')).to.deep.equal(expected);
+    expectKeyedBy('bank-movements', 'account');
     const finalBalances = async (dir: string) =>
       duckdb(
         `SELECT account, arg_max(balance, filename)::BIGINT AS balance FROM read_parquet('${dir}/**/*.parquet', filename = true) GROUP BY account ORDER BY account`,
@@ -220,6 +250,7 @@ describe('seed apps with Kafka sources and Kafka or Parquet sinks', function () 
     const expected = fromFiles(`${ref}/sessions`);
     expect(expected.length).to.be.above(100);
     expect(fromKafka('cs-sessions')).to.deep.equal(expected);
+    expectKeyedBy('cs-sessions', 'user_id');
     const late = await fromParquet(`${ref}/late`);
     expect(late.length).to.be.above(10);
     // Late rows are input rows as read: from Kafka they carry where they came from.

@@ -49,6 +49,7 @@ function readBytes(buf: Buffer, at: { pos: number }): Buffer | null {
 function headerPairs(m: ProduceMessage): Array<[string, Bytes]> | null {
   const h = m.headers;
   if (!h) return null;
+  if (Array.isArray(h)) return h;
   const out: Array<[string, Bytes]> = [];
   for (const name in h) {
     const v = h[name];

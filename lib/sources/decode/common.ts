@@ -68,10 +68,12 @@ export interface Rejected {
 
 /** One line of a dead-letter file. */
 export interface BadRecord {
-  /** The source location (file path, `socket://host:port`). */
+  /** The source location (file path, `socket://host:port`, `Kafka topic-partition`). */
   path: string;
-  /** 1-based line number in that source. */
-  line: number;
+  /** 1-based line number in that source (files and sockets). */
+  line?: number;
+  /** The record's offset in its partition (Kafka). */
+  offset?: number;
   record: string;
   reason: string;
 }
@@ -195,7 +197,8 @@ export function badRecordsFile(target: BadRecordsTarget, batchId: number): strin
 }
 
 /**
- * Writes rejected records as JSON lines `{path, line, record, reason}`, atomically and under a name fixed
+ * Writes rejected records as JSON lines `{path, line, record, reason}` (`offset` instead of `line` for
+ * Kafka), atomically and under a name fixed
  * by batch and task, so a replayed batch replaces its own file instead of adding a second copy.
  */
 export async function writeBadRecords(
@@ -205,7 +208,7 @@ export async function writeBadRecords(
 ): Promise<string> {
   const file = badRecordsFile(target, batchId);
   try {
-    await writeFileAtomic(file, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    await writeFileAtomic(file, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
   } catch (err) {
     throw pathError(err, `rejected records to badRecordsPath ${target.dir}`);
   }
@@ -244,7 +247,7 @@ export function describeValue(v: unknown): string {
  */
 export function parseTimestamp(s: string): number {
   const fast = parseCanonicalIso(s);
-  return fast === fast ? fast : parseTimestampSlow(s);
+  return !Number.isNaN(fast) ? fast : parseTimestampSlow(s);
 }
 
 let cachedMinute = '';
@@ -271,7 +274,7 @@ function parseCanonicalIso(s: string): number {
     return NaN;
   const minute = s.slice(0, 16);
   if (minute !== cachedMinute) {
-    cachedMinuteMs = parseTimestampSlow(minute + 'Z');
+    cachedMinuteMs = parseTimestampSlow(`${minute}Z`);
     cachedMinute = minute;
   }
   const sec = digit(s, 17) * 10 + digit(s, 18);

@@ -19,7 +19,13 @@ import { KafkaClient } from '../../kafka/client.js';
 import type { KafkaClientOptions } from '../../kafka/client-options.js';
 import type { DataLoss } from '../../kafka/data-loss.js';
 import type { KafkaMessage } from '../../kafka/messages.js';
-import { cachedSchema, type ParseMode } from '../decode/common.js';
+import {
+  type BadRecord,
+  type BadRecordsTarget,
+  cachedSchema,
+  type ParseMode,
+  writeBadRecords,
+} from '../decode/common.js';
 import { decodeJsonRecords } from '../decode/json-bytes.js';
 import { collectJsonLines } from '../decode/json-lines.js';
 import type { ReaderContext } from '../reader-context.js';
@@ -44,6 +50,9 @@ export interface KafkaReadSpec {
   valueFields: string[];
   mode: ParseMode;
   columnNameOfCorruptRecord: string;
+  /** Where malformed JSON values are set aside (badRecordsPath), and the batch they belong to. */
+  badRecords?: BadRecordsTarget;
+  batchId?: number;
   /** The range of the task planned after this one in the same batch, if any (see the module comment). */
   next?: KafkaRange;
 }
@@ -164,25 +173,39 @@ export async function readKafkaTask(rawSpec: unknown, _ctx: ReaderContext): Prom
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   const { messages, lost } = await fetched;
-  const result = decodeMessages(messages, spec);
-  return lost > 0 ? { ...result, metrics: { dataLossOffsets: lost } } : result;
+  const { badRecords, ...result } = decodeMessages(messages, spec);
+  if (badRecords.length > 0 && spec.badRecords) await writeBadRecords(spec.badRecords, spec.batchId ?? 0, badRecords);
+  const metrics: Record<string, number> = { ...result.metrics };
+  if (lost > 0) metrics.dataLossOffsets = lost;
+  return Object.keys(metrics).length > 0 ? { ...result, metrics } : result;
 }
 
 /**
- * Decodes records of one partition into one batch of the spec's schema. `fastJson: false` decodes JSON
- * values the general way only (tests compare it with the byte scanner).
+ * Decodes records of one partition into one batch of the spec's schema, and gives the malformed JSON values
+ * to set aside when the spec has a badRecordsPath. A tombstone (a record whose value is null, which deletes
+ * its key from a compacted topic) is a row whose value is null (every value column, for JSON), as in Spark,
+ * and counts as `numTombstones`. `fastJson: false` decodes JSON values the general way only (tests compare
+ * it with the byte scanner).
  */
-export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec, fastJson = true): ReadResult {
+export function decodeMessages(
+  messages: KafkaMessage[],
+  spec: KafkaReadSpec,
+  fastJson = true,
+): ReadResult & { badRecords: BadRecord[] } {
   const schema = cachedSchema(spec.schema);
   let rows: number[] | null = null;
   let numMalformed = 0;
+  let badRecords: BadRecord[] = [];
   const children = new Array(schema.fields.length);
   if (spec.valueFormat === 'json') {
     const decoded = decodeJsonValues(messages, spec, schema, fastJson);
     rows = decoded.kept;
     numMalformed = decoded.numMalformed;
+    badRecords = decoded.badRecords;
     for (const [name, data] of decoded.columns) children[schema.fields.findIndex((f) => f.name === name)] = data;
   }
+  let numTombstones = 0;
+  for (let i = 0; i < messages.length; i++) if (messages[i].value === null) numTombstones++;
   const pick = <T>(get: (m: KafkaMessage) => T): T[] => (rows ? rows.map((i) => get(messages[i])) : messages.map(get));
   const n = rows ? rows.length : messages.length;
   schema.fields.forEach((f, k) => {
@@ -222,7 +245,13 @@ export function decodeMessages(messages: KafkaMessage[], spec: KafkaReadSpec, fa
         throw new Error(`kafka reader: no data for column ${f.name}`);
     }
   });
-  return { batches: [batchOf(schema, children, n)], numMalformed };
+  const result: ReadResult & { badRecords: BadRecord[] } = {
+    batches: [batchOf(schema, children, n)],
+    numMalformed,
+    badRecords,
+  };
+  if (numTombstones > 0) result.metrics = { numTombstones };
+  return result;
 }
 
 /**
@@ -236,7 +265,7 @@ function decodeJsonValues(
   spec: KafkaReadSpec,
   schema: Schema,
   fast: boolean,
-): { columns: Map<string, unknown>; kept: number[] | null; numMalformed: number } {
+): { columns: Map<string, unknown>; kept: number[] | null; numMalformed: number; badRecords: BadRecord[] } {
   const valueSchema = jsonSchemaOf(schema, spec.valueFields);
   if (fast) {
     const values = new Array<Buffer | null>(messages.length);
@@ -244,24 +273,26 @@ function decodeJsonValues(
     const batch = decodeJsonRecords(values, valueSchema, spec.columnNameOfCorruptRecord);
     if (batch) {
       const columns = new Map<string, unknown>(valueSchema.fields.map((f, k) => [f.name, batch.data.children[k]]));
-      return { columns, kept: null, numMalformed: 0 };
+      return { columns, kept: null, numMalformed: 0, badRecords: [] };
     }
   }
   const texts = new Array<string>(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const v = messages[i].value;
-    // A tombstone (null value) is a row whose value fields are all null; a blank value is malformed.
+    // A tombstone is a row whose value fields are all null; a blank value is malformed.
     const s = v === null ? '{}' : v.toString('utf8');
     texts[i] = s.length === 0 || (s.charCodeAt(0) <= 32 && s.trim() === '') ? JSON.stringify(s) : s;
   }
   const kept: number[] = [];
+  const location = `Kafka ${spec.topic}-${spec.partition}`;
   const rows = collectJsonLines(
     texts,
     {
       schema: valueSchema,
       mode: spec.mode,
       columnNameOfCorruptRecord: spec.columnNameOfCorruptRecord,
-      location: `Kafka ${spec.topic}-${spec.partition}`,
+      location,
+      badRecords: spec.badRecords,
     },
     kept,
   );
@@ -276,7 +307,13 @@ function decodeJsonValues(
   }
   const batch = rows.batch();
   const columns = new Map<string, unknown>(valueSchema.fields.map((f, k) => [f.name, batch.data.children[k]]));
-  return { columns, kept, numMalformed: rows.numMalformed };
+  const badRecords = rows.rejected.map((r) => ({
+    path: location,
+    offset: messages[r.index].offset,
+    record: r.record,
+    reason: r.reason,
+  }));
+  return { columns, kept, numMalformed: rows.numMalformed, badRecords };
 }
 
 const jsonSchemas = new WeakMap<Schema, Schema>();

@@ -5,10 +5,12 @@
  * record of progress (a consumer group never is): an offset is `{topic: {partition: nextOffset}}`, and a
  * replayed batch reads the same ranges again.
  *
- * The offsets a query starts from are fixed on its first start (`startingOffsets`) and kept in the
- * checkpoint (`sources/<i>/initial-offsets`), so a crash in the first batch replays it exactly. Partitions
- * that appear later (new topics matching the pattern, partitions added to a topic) join the offsets at
- * their earliest offset in the batch that finds them and are read from the next batch on.
+ * The offsets a query starts from are fixed on its first start (`startingOffsets`, `startingTimestamp`,
+ * `startingOffsetsByTimestamp`) and kept in the checkpoint (`sources/<i>/initial-offsets`), so a crash in the
+ * first batch replays it exactly; so are the offsets a bounded run ends at (`endingOffsets`,
+ * `sources/<i>/ending-offsets`). Partitions that appear later (new topics matching the pattern, partitions
+ * added to a topic) join the offsets at their earliest offset in the batch that finds them and are read from
+ * the next batch on, unless the run is bounded.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,26 +26,62 @@ import type { PartitionOffsets } from '../../kafka/topic-partition.js';
 import { notice } from '../../util/notices.js';
 import { DEFAULT_CORRUPT_COLUMN, type ParseMode } from '../decode/common.js';
 import type { ReadLimit, ReadTask, SourceContext, SourceOffset, StreamSource } from '../source.js';
+import { type ConsumerStrategy, consumerStrategy, describeStrategy, strategyPartitions } from './consumer-strategy.js';
+import {
+  isOffsets,
+  type KafkaOffsets,
+  parseEndingOffsets,
+  resolveEndingOffsets,
+  resolveStartingOffsets,
+  type StartingOffsetsSpec,
+  setOffset,
+  sortedOffsets,
+  startingOffsetsSpec,
+  type TimestampStrategy,
+} from './kafka-offset-range-limit.js';
 import type { KafkaReadSpec, KafkaValueFormat } from './kafka-read-task.js';
 
-/** A Kafka source offset: topic → partition → the next offset to read. */
-export type KafkaOffsets = Record<string, Record<string, number>>;
+export type { KafkaOffsets };
 
 /** Options of {@link KafkaSource} (Spark's names). */
 export interface KafkaSourceOptions {
   /** `host:port[,host:port]`. */
   bootstrap: string;
-  /** Topics to read (Spark's `subscribe`); or use {@link subscribePattern}. */
+  /** Topics to read (Spark's `subscribe`); or use {@link subscribePattern} or {@link assign}. */
   topics?: string[];
   /** A regular expression: every topic whose whole name matches is read, including topics created later. */
   subscribePattern?: string;
+  /** Fixed partitions to read, JSON like `{"topic":[0,1]}`; partitions added later are not read. */
+  assign?: string;
   /**
    * Where a new query starts: `earliest`, `latest` (default, as in Spark), or JSON naming every partition,
    * `{"topic":{"0":23,"1":-2}}` with -2 for earliest and -1 for latest. Ignored once the checkpoint has offsets.
    */
   startingOffsets?: string;
+  /**
+   * Start every partition at its first record whose timestamp is at or after this time (epoch ms). Takes
+   * precedence over {@link startingOffsetsByTimestamp} and {@link startingOffsets}.
+   */
+  startingTimestamp?: number;
+  /** The same per partition, JSON like `{"topic":{"0":1700000000000}}`; takes precedence over startingOffsets. */
+  startingOffsetsByTimestamp?: string;
+  /** A partition with no record that late: `error` (default) stops the query, `latest` starts it at its end. */
+  startingOffsetsByTimestampStrategy?: TimestampStrategy;
+  /**
+   * Make the run bounded: `latest` (the partition ends when the query first starts) or JSON naming every
+   * partition, `{"topic":{"0":50,"1":-1}}` with -1 for latest. Once read to them the source has reached
+   * its end, so the last batch closes every window, session and event-time timeout.
+   */
+  endingOffsets?: string;
   /** At most this many records per batch, shared by partitions in proportion to how far behind each is. */
   maxOffsetsPerTrigger?: number;
+  /**
+   * Wait for at least this many new records before running a batch, but no longer than
+   * {@link maxTriggerDelayMs} since the last batch.
+   */
+  minOffsetsPerTrigger?: number;
+  /** How long {@link minOffsetsPerTrigger} may hold back a batch, in ms. Default 15 minutes. */
+  maxTriggerDelayMs?: number;
   /** Read a batch with at least this many tasks, splitting large partition ranges (default: one task per partition). */
   minPartitions?: number;
   /**
@@ -60,10 +98,17 @@ export interface KafkaSourceOptions {
   /** Malformed JSON values: PERMISSIVE (default; a row of nulls, the text in the corrupt-record column if the schema has it), DROPMALFORMED, FAILFAST. */
   mode?: ParseMode;
   columnNameOfCorruptRecord?: string;
+  /** Set malformed JSON values aside in this directory, with the reason, instead of keeping or dropping them. */
+  badRecordsPath?: string;
   /** Add a `headers` column: list of `{key, value}` (Spark's includeHeaders). Default false. */
   includeHeaders?: boolean;
-  /** After each batch, commit its end offsets to this consumer group so lag tools see progress (never read back). */
+  /**
+   * After each batch, commit its end offsets to this consumer group (Kafka's `group.id`) so lag tools see
+   * progress. Never read back: the checkpoint records where the query is.
+   */
   groupId?: string;
+  /** Without {@link groupId}, commit to the group `<groupIdPrefix>-<query id>` instead. */
+  groupIdPrefix?: string;
   /** Retry budget and timeouts of the client. */
   client?: KafkaClientOptions;
 }
@@ -72,6 +117,8 @@ export interface KafkaSourceOptions {
 const KAFKA_COLUMNS = ['key', 'value', 'topic', 'partition', 'offset', 'timestamp', 'headers'] as const;
 
 const INITIAL_OFFSETS_FILE = 'initial-offsets';
+const ENDING_OFFSETS_FILE = 'ending-offsets';
+const DEFAULT_MAX_TRIGGER_DELAY_MS = 15 * 60_000;
 
 /** A range of one partition to read: [from, until). */
 interface Range {
@@ -81,29 +128,8 @@ interface Range {
   until: number;
 }
 
-function isOffsets(body: unknown): body is KafkaOffsets {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
-  return Object.values(body).every(
-    (parts) =>
-      typeof parts === 'object' &&
-      parts !== null &&
-      Object.entries(parts).every(([p, o]) => /^\d+$/.test(p) && Number.isSafeInteger(o)),
-  );
-}
-
 function validateOffsets(body: unknown): string | null {
   return isOffsets(body) ? null : 'expected {topic: {partition: offset}}';
-}
-
-/** Offsets with topics and partitions in a fixed order, so equal positions serialise equally. */
-function sorted(o: KafkaOffsets): KafkaOffsets {
-  const out: KafkaOffsets = {};
-  for (const t of Object.keys(o).sort()) {
-    const parts: Record<string, number> = {};
-    for (const p of Object.keys(o[t]).sort((a, b) => Number(a) - Number(b))) parts[p] = o[t][p];
-    out[t] = parts;
-  }
-  return out;
 }
 
 function lossError(topic: string, partition: number, from: number, until: number, why: string): SluiceError {
@@ -119,10 +145,18 @@ export class KafkaSource implements StreamSource {
   readonly description: string;
   private readonly outputSchema: Schema;
   private readonly valueFields: string[];
-  private readonly pattern: RegExp | null;
+  private readonly strategy: ConsumerStrategy;
+  private readonly starting: StartingOffsetsSpec;
+  private readonly ending: 'latest' | KafkaOffsets | null;
   private readonly failOnDataLoss: boolean;
   private client: KafkaClient | null = null;
   private initial: KafkaOffsets = {};
+  /** Where a bounded run ends (endingOffsets), fixed on the query's first start. */
+  private endOffsets: KafkaOffsets | null = null;
+  private groupId: string | undefined;
+  private badRecordsTask = '';
+  /** When the last batch was let through, for minOffsetsPerTrigger (0: the first trigger never waits). */
+  private lastTriggerMs = 0;
   /** The partition ends seen by the last latestOffset call, for offsets-behind metrics. */
   private latestSeen: PartitionOffsets[] = [];
   private lastEnd: KafkaOffsets | null = null;
@@ -143,29 +177,8 @@ export class KafkaSource implements StreamSource {
         'write kafka://HOST:PORT/TOPIC or set option kafka.bootstrap.servers',
       );
     }
-    const topics = options.topics ?? [];
-    if (topics.length > 0 === (options.subscribePattern !== undefined)) {
-      throw new SluiceError(
-        'BAD_OPTION',
-        topics.length > 0
-          ? 'give the kafka source either topics or subscribePattern, not both'
-          : 'the kafka source needs a topic',
-        'write kafka://HOST:PORT/TOPIC[,TOPIC], or set option subscribe (topics) or subscribePattern (a regular expression)',
-      );
-    }
-    if (options.subscribePattern !== undefined) {
-      try {
-        this.pattern = new RegExp(`^(?:${options.subscribePattern})$`);
-      } catch (err) {
-        throw new SluiceError(
-          'BAD_OPTION',
-          `subscribePattern '${options.subscribePattern}' is not a regular expression: ${(err as Error).message}`,
-        );
-      }
-    } else {
-      this.pattern = null;
-    }
-    for (const key of ['maxOffsetsPerTrigger', 'minPartitions'] as const) {
+    this.strategy = consumerStrategy(options);
+    for (const key of ['maxOffsetsPerTrigger', 'minOffsetsPerTrigger', 'minPartitions'] as const) {
       const v = options[key];
       if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) {
         throw new SluiceError(
@@ -174,12 +187,21 @@ export class KafkaSource implements StreamSource {
         );
       }
     }
+    const { minOffsetsPerTrigger: min, maxOffsetsPerTrigger: max } = options;
+    if (min !== undefined && max !== undefined && min > max) {
+      throw new SluiceError(
+        'BAD_OPTION',
+        `minOffsetsPerTrigger (${min}) of the kafka source is larger than maxOffsetsPerTrigger (${max})`,
+        'a batch could never hold enough records: lower minOffsetsPerTrigger or raise maxOffsetsPerTrigger',
+      );
+    }
     this.failOnDataLoss = options.failOnDataLoss ?? true;
-    if (options.startingOffsets !== undefined) parseStartingOffsets(options.startingOffsets);
+    this.starting = startingOffsetsSpec(options);
+    this.ending = options.endingOffsets === undefined ? null : parseEndingOffsets(options.endingOffsets);
     const built = buildSchema(options);
     this.outputSchema = built.schema;
     this.valueFields = built.valueFields;
-    this.description = `KafkaSource[${options.bootstrap}/${options.subscribePattern ?? topics.join(',')}]`;
+    this.description = `KafkaSource[${options.bootstrap}/${describeStrategy(this.strategy)}]`;
   }
 
   async initialize(ctx: SourceContext): Promise<void> {
@@ -199,25 +221,51 @@ export class KafkaSource implements StreamSource {
         this.retryWaitMs += event.delayMs;
       },
     });
+    this.groupId =
+      this.options.groupId ??
+      (this.options.groupIdPrefix === undefined ? undefined : `${this.options.groupIdPrefix}-${ctx.queryId}`);
+    this.badRecordsTask = `source${ctx.index}-kafka`;
     const file = path.join(ctx.dir, INITIAL_OFFSETS_FILE);
+    const endFile = path.join(ctx.dir, ENDING_OFFSETS_FILE);
     if (fs.existsSync(file)) {
       this.initial = await readVersioned<KafkaOffsets>(file, validateOffsets);
+      if (this.ending !== null) this.endOffsets = await this.storedEndingOffsets(endFile);
     } else {
-      this.initial = await this.startingOffsets(await this.partitionEnds());
+      const ends = await this.partitionEnds();
+      this.initial = await resolveStartingOffsets(
+        this.requireClient(),
+        ends,
+        this.starting,
+        this.options.startingOffsetsByTimestampStrategy ?? 'error',
+      );
+      // Written before the initial offsets: a crash in between leaves a query that starts afresh.
+      if (this.ending !== null) {
+        this.endOffsets = resolveEndingOffsets(ends, this.ending);
+        await writeVersioned(endFile, this.endOffsets);
+      }
       await writeVersioned(file, this.initial);
     }
+  }
+
+  /** The ending offsets the query's first start fixed; a query started without endingOffsets cannot get them. */
+  private async storedEndingOffsets(file: string): Promise<KafkaOffsets> {
+    if (!fs.existsSync(file)) {
+      throw new SluiceError(
+        'BAD_OPTION',
+        'endingOffsets was added to a query that started without it',
+        'a bounded run fixes its end on its first start: use a new checkpoint, or drop endingOffsets',
+      );
+    }
+    return readVersioned<KafkaOffsets>(file, validateOffsets);
   }
 
   schema(): Schema {
     return this.outputSchema;
   }
 
-  /** Every partition of the subscribed topics with its earliest and next offset. */
+  /** Every partition the query reads with its earliest and next offset. */
   private async partitionEnds(): Promise<PartitionOffsets[]> {
-    const client = this.requireClient();
-    const parts = await client.listPartitions(this.pattern ?? this.options.topics!);
-    const topics = [...new Set(parts.map((p) => p.topic))];
-    const ends = topics.length === 0 ? [] : await client.fetchOffsets(topics);
+    const ends = await strategyPartitions(this.requireClient(), this.strategy);
     this.stall = null;
     return ends;
   }
@@ -225,38 +273,6 @@ export class KafkaSource implements StreamSource {
   private requireClient(): KafkaClient {
     if (!this.client) throw new Error('KafkaSource used before initialize()');
     return this.client;
-  }
-
-  /** The offsets a new query starts from, per `startingOffsets`. */
-  private async startingOffsets(ends: PartitionOffsets[]): Promise<KafkaOffsets> {
-    const spec = parseStartingOffsets(this.options.startingOffsets ?? 'latest');
-    const out: KafkaOffsets = {};
-    if (spec === 'earliest' || spec === 'latest') {
-      for (const p of ends) (out[p.topic] ??= {})[p.partition] = spec === 'earliest' ? p.low : p.high;
-      return sorted(out);
-    }
-    for (const [topic, parts] of Object.entries(spec)) {
-      for (const [partition, offset] of Object.entries(parts)) {
-        const p = ends.find((e) => e.topic === topic && e.partition === Number(partition));
-        if (!p) {
-          throw new SluiceError(
-            'BAD_OPTION',
-            `startingOffsets names ${topic}-${partition}, which does not exist`,
-            'name only existing partitions of the subscribed topics',
-          );
-        }
-        (out[topic] ??= {})[partition] = offset === -2 ? p.low : offset === -1 ? p.high : offset;
-      }
-    }
-    const missing = ends.filter((p) => out[p.topic]?.[p.partition] === undefined);
-    if (missing.length > 0) {
-      throw new SluiceError(
-        'BAD_OPTION',
-        `startingOffsets does not name ${missing.map((p) => `${p.topic}-${p.partition}`).join(', ')}`,
-        'give an offset for every partition of the subscribed topics (-2 earliest, -1 latest), or use earliest or latest',
-      );
-    }
-    return sorted(out);
   }
 
   async latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null> {
@@ -267,15 +283,15 @@ export class KafkaSource implements StreamSource {
     const ranges: Range[] = [];
     for (const p of ends) {
       const known = from[p.topic]?.[p.partition];
-      const cap = this.availableNowCap ? this.availableNowCap[p.topic]?.[p.partition] : Infinity;
-      if (cap === undefined) {
-        // Found after an AvailableNow run started: left for a later run.
-        if (known !== undefined) (end[p.topic] ??= {})[p.partition] = known;
+      const cap = this.capOf(p.topic, p.partition);
+      if (cap === undefined || (known !== undefined && known >= cap)) {
+        // Found after an AvailableNow run started, or outside a bounded run, or read to its end.
+        if (known !== undefined) setOffset(end, p.topic, p.partition, known);
         continue;
       }
       // A partition found now joins at its earliest offset and is read from the next batch on.
       if (known === undefined) {
-        (end[p.topic] ??= {})[p.partition] = p.low;
+        setOffset(end, p.topic, p.partition, p.low);
         continue;
       }
       const high = Math.min(p.high, cap);
@@ -288,7 +304,7 @@ export class KafkaSource implements StreamSource {
             known,
             'are beyond the end of the partition (was the topic deleted and created again?)',
           );
-        (end[p.topic] ??= {})[p.partition] = high;
+        setOffset(end, p.topic, p.partition, high);
         continue;
       }
       if (known < p.low && this.failOnDataLoss) {
@@ -302,21 +318,58 @@ export class KafkaSource implements StreamSource {
       }
       ranges.push({ topic: p.topic, partition: p.partition, from: known, until: high });
     }
+    if (this.delayBatch(ranges)) return start;
     const max = limit.maxRows ?? this.options.maxOffsetsPerTrigger;
-    for (const r of rateLimit(ranges, max)) (end[r.topic] ??= {})[r.partition] = r.until;
+    for (const r of rateLimit(ranges, max)) setOffset(end, r.topic, r.partition, r.until);
     // Partitions that vanished (topic deleted) keep their offset: a recreated topic shows up as data loss.
     for (const [topic, parts] of Object.entries(from)) {
       for (const [partition, offset] of Object.entries(parts)) {
         if (end[topic]?.[partition] === undefined && !ends.some((e) => e.topic === topic))
-          (end[topic] ??= {})[partition] = offset;
+          setOffset(end, topic, partition, offset);
       }
     }
-    const result = sorted(end);
-    if (start === null && isDeepStrictEqual(result, sorted(this.initial))) return null;
+    const result = sortedOffsets(end);
+    if (start === null && isDeepStrictEqual(result, sortedOffsets(this.initial))) return null;
     return result;
   }
 
-  async planRead(start: SourceOffset | null, end: SourceOffset, _batchId: number): Promise<ReadTask[]> {
+  /** The offset past which a partition is not read in this run: AvailableNow's and endingOffsets' caps. */
+  private capOf(topic: string, partition: number): number | undefined {
+    let cap = Infinity;
+    for (const c of [this.availableNowCap, this.endOffsets]) {
+      if (!c) continue;
+      const o = c[topic]?.[partition];
+      if (o === undefined) return undefined;
+      cap = Math.min(cap, o);
+    }
+    return cap;
+  }
+
+  /**
+   * Whether minOffsetsPerTrigger holds this batch back: fewer new records than that, and less than
+   * maxTriggerDelay since the last batch was let through (Spark's rule). A run that must end (AvailableNow,
+   * endingOffsets) is never held back.
+   */
+  private delayBatch(ranges: Range[]): boolean {
+    const min = this.options.minOffsetsPerTrigger;
+    if (min === undefined || this.availableNowCap || this.endOffsets) return false;
+    const now = Date.now();
+    const waited = now - this.lastTriggerMs >= (this.options.maxTriggerDelayMs ?? DEFAULT_MAX_TRIGGER_DELAY_MS);
+    if (!waited && ranges.reduce((a, r) => a + (r.until - r.from), 0) < min) return true;
+    this.lastTriggerMs = now;
+    return false;
+  }
+
+  /** Whether a bounded run (endingOffsets) has read every partition to its end at `offset`. */
+  reachedEnd(offset: SourceOffset): boolean {
+    const endAt = this.endOffsets;
+    if (!endAt || !isOffsets(offset)) return false;
+    return Object.entries(endAt).every(([topic, parts]) =>
+      Object.entries(parts).every(([p, o]) => (offset[topic]?.[p] ?? -1) >= o),
+    );
+  }
+
+  async planRead(start: SourceOffset | null, end: SourceOffset, batchId: number): Promise<ReadTask[]> {
     const from = start === null ? this.initial : this.checkOffsets(start);
     const to = this.checkOffsets(end);
     this.lastEnd = to;
@@ -359,6 +412,13 @@ export class KafkaSource implements StreamSource {
         mode: this.options.mode ?? 'PERMISSIVE',
         columnNameOfCorruptRecord: this.options.columnNameOfCorruptRecord ?? DEFAULT_CORRUPT_COLUMN,
       };
+      if (this.options.badRecordsPath !== undefined) {
+        spec.badRecords = {
+          dir: path.resolve(this.options.badRecordsPath),
+          task: `${this.badRecordsTask}-${r.topic}-${r.partition}-${r.from}`,
+        };
+        spec.batchId = batchId;
+      }
       if (after)
         spec.next = {
           topic: after.topic,
@@ -384,16 +444,16 @@ export class KafkaSource implements StreamSource {
   }
 
   /**
-   * Commits the batch's end offsets to `groupId` when set. A failure (e.g. the group has active members)
+   * Commits the batch's end offsets to the consumer group when one is set (groupId or groupIdPrefix). A failure (e.g. the group has active members)
    * does not stop the query, since nothing reads these offsets back; it is counted as groupCommitFailures.
    */
   async commit(end: SourceOffset): Promise<void> {
-    if (this.options.groupId === undefined) return;
+    if (this.groupId === undefined) return;
     const offsets = Object.entries(this.checkOffsets(end)).flatMap(([topic, parts]) =>
       Object.entries(parts).map(([p, offset]) => ({ topic, partition: Number(p), offset })),
     );
     try {
-      await this.requireClient().commitGroupOffsets(this.options.groupId, offsets);
+      await this.requireClient().commitGroupOffsets(this.groupId, offsets);
     } catch {
       this.groupCommitFailures++;
     }
@@ -402,7 +462,7 @@ export class KafkaSource implements StreamSource {
   /** From now on no batch reads past the partition ends seen here (Trigger.AvailableNow). */
   async prepareForTriggerAvailableNow(): Promise<void> {
     const cap: KafkaOffsets = {};
-    for (const p of await this.partitionEnds()) (cap[p.topic] ??= {})[p.partition] = p.high;
+    for (const p of await this.partitionEnds()) setOffset(cap, p.topic, p.partition, p.high);
     this.availableNowCap = cap;
   }
 
@@ -458,26 +518,6 @@ export class KafkaSource implements StreamSource {
     }
     return o;
   }
-}
-
-/** `earliest`, `latest` or per-partition offsets; a wrong value is a clear error. */
-export function parseStartingOffsets(value: string): 'earliest' | 'latest' | KafkaOffsets {
-  const v = value.trim();
-  if (v === 'earliest' || v === 'latest') return v;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(v);
-  } catch {
-    parsed = undefined;
-  }
-  if (!isOffsets(parsed) || Object.values(parsed).some((parts) => Object.values(parts).some((o) => o < -2))) {
-    throw new SluiceError(
-      'BAD_OPTION',
-      `startingOffsets must be earliest, latest or JSON like {"topic":{"0":23,"1":-2}}, found '${value}'`,
-      'in the JSON, -2 means earliest and -1 latest',
-    );
-  }
-  return parsed;
 }
 
 /**

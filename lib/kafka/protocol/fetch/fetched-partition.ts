@@ -1,11 +1,13 @@
 /**
  * One fetched partition's records, decoded by sluice's own record-batch decoder when it can (see
- * record-batch.ts) and by kafkajs' otherwise: compressed batches, the pre-0.11 message format, and
- * aborted transactions under read_committed.
+ * record-batch.ts) and by kafkajs' otherwise (compressed batches, the pre-0.11 message format). Under
+ * read_committed, records of aborted transactions are dropped (see aborted-transactions.ts); control
+ * records never become messages.
  */
-import { filterAbortedMessages, kafkajsDecodeRecordSet } from '../../kafkajs-internals.js';
+import { kafkajsDecodeRecordSet } from '../../kafkajs-internals.js';
 import type { KafkaMessage } from '../../messages.js';
 import { decodeRecordBatches } from '../record-batch.js';
+import { abortedRanges, type OffsetRange } from './aborted-transactions.js';
 import type { FetchV4Partition } from './v4.js';
 
 /** What a fetch of one partition gives back. */
@@ -19,15 +21,14 @@ export interface FetchedPartition {
 
 /** Decodes one partition's record set (see the module comment for which decoder runs). */
 export async function decodePartition(p: FetchV4Partition, readCommitted: boolean): Promise<FetchedPartition> {
-  const fast = readCommitted && p.abortedTransactions.length > 0 ? null : decodeRecordBatches(p.recordSet);
-  if (fast) return { highWatermark: p.highWatermark, ...fast };
+  const aborted =
+    readCommitted && p.abortedTransactions.length > 0 ? abortedRanges(p.recordSet, p.abortedTransactions) : [];
+  const fast = decodeRecordBatches(p.recordSet);
+  if (fast)
+    return { highWatermark: p.highWatermark, messages: withoutRanges(fast.messages, aborted), batchEnd: fast.batchEnd };
   const all = await kafkajsDecodeRecordSet(p.recordSet);
-  const kept =
-    readCommitted && p.abortedTransactions.length > 0
-      ? filterAbortedMessages({ messages: all, abortedTransactions: p.abortedTransactions })
-      : all;
   const messages: KafkaMessage[] = [];
-  for (const r of kept) {
+  for (const r of all) {
     if (r.isControlRecord) continue;
     const m: KafkaMessage = { offset: Number(r.offset), timestamp: Number(r.timestamp), key: r.key, value: r.value };
     for (const _ in r.headers) {
@@ -39,7 +40,20 @@ export async function decodePartition(p: FetchV4Partition, readCommitted: boolea
   const last = all.length > 0 ? all[all.length - 1].batchContext : null;
   return {
     highWatermark: p.highWatermark,
-    messages,
+    messages: withoutRanges(messages, aborted),
     batchEnd: last ? Number(last.firstOffset) + last.lastOffsetDelta + 1 : null,
   };
+}
+
+/** `messages` (in offset order) without those whose offsets fall in `ranges` (in offset order). */
+function withoutRanges(messages: KafkaMessage[], ranges: OffsetRange[]): KafkaMessage[] {
+  if (ranges.length === 0) return messages;
+  const out: KafkaMessage[] = [];
+  let r = 0;
+  for (const m of messages) {
+    while (r < ranges.length && ranges[r].until <= m.offset) r++;
+    if (r < ranges.length && ranges[r].from <= m.offset) continue;
+    out.push(m);
+  }
+  return out;
 }
