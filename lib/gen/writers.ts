@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { SluiceError } from '../errors.js';
+import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from '../kafka/prefixed-options.js';
 import { retryText } from '../kafka/retry.js';
 import { sleep } from '../util/clock.js';
 
@@ -19,7 +20,8 @@ import { sleep } from '../util/clock.js';
  * - `stdout:` or `-`: standard output.
  * - `kafka://HOST:PORT/TOPIC`: one record per line, keyed by the record's first field (its entity id:
  *   user_id, customer_id, account; for text lines what precedes the first comma), so the keys spread over
- *   the partitions and each entity's records stay in order in one partition. The topic must exist.
+ *   the partitions and each entity's records stay in order in one partition. The topic must exist. Client
+ *   options go in the query, as for the Kafka sink (`?kafka.security.protocol=SASL_SSL&...`).
  *
  * More schemes plug in with {@link registerWriterScheme}; nothing else needs to change.
  */
@@ -480,20 +482,34 @@ export function keyOfLine(line: string): string {
 
 const KAFKA_CHUNK = 1000;
 
-/** `kafka://HOST:PORT/TOPIC` targets (see {@link RecordWriter}); the Kafka client loads only when used. */
+/** `kafka://HOST:PORT/TOPIC[?option=value&...]` targets (see {@link RecordWriter}); the Kafka client loads only when used. */
 async function kafkaWriter(rest: string, options: WriterOptions): Promise<RecordWriter> {
-  const m = /^\/\/([^/]+)\/([^/?]+)$/.exec(rest);
+  const q = rest.indexOf('?');
+  const m = /^\/\/([^/]+)\/([^/?]+)$/.exec(q < 0 ? rest : rest.slice(0, q));
   if (!m)
     throw new SluiceError(
       'GEN_BAD_TARGET',
-      `malformed Kafka target 'kafka:${rest}'`,
+      `malformed Kafka target 'kafka:${rest.slice(0, q < 0 ? undefined : q)}'`,
       'write kafka://HOST:PORT/TOPIC, e.g. kafka://localhost:9092/clicks',
     );
   const [, bootstrap, topic] = m;
+  const query: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(q < 0 ? '' : rest.slice(q + 1))) {
+    if (!(KAFKA_CLIENT_OPTION_KEYS as readonly string[]).includes(key)) {
+      throw new SluiceError(
+        'GEN_BAD_TARGET',
+        `unknown option '${key}' in the Kafka target`,
+        `accepted options: ${KAFKA_CLIENT_OPTION_KEYS.join(', ')}`,
+      );
+    }
+    query[key] = value;
+  }
+  const clientOptions = kafkaClientOptions('kafka target', query);
   const { KafkaClient } = await import('../kafka/client.js');
-  // Without a broker the client retries for about 20 s; say so at once rather than sit silent.
+  // Without a broker the client retries for about 35 s, as the source and sink do; say so at once rather than sit silent.
   const client = await KafkaClient.connect(bootstrap, {
-    clientId: 'sluice-gen',
+    ...clientOptions,
+    clientId: clientOptions.clientId ?? 'sluice-gen',
     onRetry: (event) => options.log?.(retryText(bootstrap, event)),
   });
   if ((await client.listPartitions([topic])).length === 0) {

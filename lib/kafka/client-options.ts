@@ -1,6 +1,7 @@
 /** Options of the Kafka client and of its calls. */
 import type { DataLoss } from './data-loss.js';
 import type { KafkaRetryEvent, KafkaRetryOptions } from './retry.js';
+import type { KafkaSecurity } from './security-options.js';
 
 /** How a `KafkaClient` connects, retries, reads and writes. */
 export interface KafkaClientOptions {
@@ -33,6 +34,8 @@ export interface KafkaClientOptions {
   connectionTimeoutMs?: number;
   /** Timeout for one request in ms. Default 30000. */
   requestTimeoutMs?: number;
+  /** TLS and SASL; plaintext when absent. Plain data, so read tasks in worker threads get it too. */
+  security?: KafkaSecurity;
   /** kafkajs' own logging. Default 'nothing': failures surface as errors and retry events instead. */
   logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
 }

@@ -17,6 +17,7 @@ import type { IHeaders, Kafka as KafkaType, Message as KjsMessage, Producer } fr
 import kafkajs from 'kafkajs';
 import { SluiceError } from '../errors.js';
 import type { FetchRangeOptions, KafkaClientOptions } from './client-options.js';
+import { kafkajsSecurity } from './connection-security.js';
 import { type DataLoss, KafkaDataLossError } from './data-loss.js';
 import {
   createCluster,
@@ -35,6 +36,7 @@ import { produceRequest } from './protocol/produce/v3.js';
 import { encodeRecordBatch } from './protocol/record-batch.js';
 import { produceRuns } from './record-size.js';
 import { isRetriable, RetriableCondition } from './retry.js';
+import { securityFailure } from './security-failure.js';
 import type { PartitionOffsets, TopicPartition } from './topic-partition.js';
 
 const { Kafka, logLevel: KjsLogLevel, Partitioners } = kafkajs;
@@ -130,6 +132,7 @@ export class KafkaClient {
       connectionTimeout: opts.connectionTimeoutMs ?? 3000,
       requestTimeout: opts.requestTimeoutMs ?? 30000,
       logLevel: levels[opts.logLevel ?? 'nothing'],
+      ...kafkajsSecurity(opts.security),
       // Short inner retries: KafkaClient's own loop owns the overall budget and reports each back-off.
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
     });
@@ -156,6 +159,8 @@ export class KafkaClient {
       try {
         return await fn();
       } catch (err) {
+        const failure = securityFailure(err, this.bootstrap, this.opts.security);
+        if (failure) throw failure;
         if (!isRetriable(err)) {
           if (err instanceof Error && err.name.startsWith('KafkaJS')) {
             throw new SluiceError('KAFKA_ERROR', `Kafka ${operation} failed: ${err.message}`, undefined, {
@@ -515,7 +520,10 @@ export class KafkaClient {
       } catch (err) {
         // A moved leader is found again before the caller's next attempt.
         await this.cluster.refreshMetadata().catch(() => undefined);
-        throw new KafkaProduceError(topic, err as Error, isRetriable(err));
+        throw (
+          securityFailure(err, this.bootstrap, this.opts.security) ??
+          new KafkaProduceError(topic, err as Error, isRetriable(err))
+        );
       }
     };
     const size = this.opts.produceBatchSize ?? 1000;

@@ -4,6 +4,7 @@
  */
 import { SluiceError } from '../errors.js';
 import type { KafkaClientOptions } from './client-options.js';
+import { KAFKA_SECURITY_OPTION_KEYS, kafkaSecurityOptions } from './security-options.js';
 
 /** Settings both the source and the sink pass to the client. */
 export const KAFKA_CLIENT_OPTION_KEYS = [
@@ -13,6 +14,7 @@ export const KAFKA_CLIENT_OPTION_KEYS = [
   'kafka.request.timeout.ms',
   'kafka.socket.connection.setup.timeout.ms',
   'kafka.client.id',
+  ...KAFKA_SECURITY_OPTION_KEYS,
 ] as const;
 
 /** Consumer settings the source passes to the client, besides `kafka.bootstrap.servers` and `kafka.group.id`. */
@@ -100,7 +102,7 @@ function acks(owner: string, v: unknown): KafkaClientOptions['acks'] {
 }
 
 /**
- * The client options given by `kafka.*` settings. A streaming query outlives short broker outages: by default
+ * The client options (retries, timeouts, security) given by `kafka.*` settings. A streaming query outlives short broker outages: by default
  * calls retry 20 times with back-off doubling from 100 ms to 2 s (about 35 s in all) before the batch fails.
  */
 export function kafkaClientOptions(owner: string, options: Record<string, unknown>): KafkaClientOptions {
@@ -119,5 +121,6 @@ export function kafkaClientOptions(owner: string, options: Record<string, unknow
     maxPartitionFetchBytes: intOption(owner, options, 'kafka.max.partition.fetch.bytes', 1),
     fetchMaxWaitMs: intOption(owner, options, 'kafka.fetch.max.wait.ms', 0),
     acks: acks(owner, options['kafka.acks']),
+    security: kafkaSecurityOptions(owner, options),
   };
 }
