@@ -1,0 +1,195 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Table } from 'apache-arrow';
+import { expect } from 'chai';
+import { batchFromRows } from '../../lib/arrow/columns.js';
+import { type SchemaSpec, schemaFromSpec } from '../../lib/arrow/schema.js';
+import { SluiceError } from '../../lib/errors.js';
+import { KafkaClient } from '../../lib/kafka/client.js';
+import { sendRequest, type shareConnects } from '../../lib/kafka/kafkajs-internals.js';
+import { fetchRequest } from '../../lib/kafka/protocol/fetch/v4.js';
+import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
+import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
+
+/** The Kafka sink's record layout with Spark's columns, record batch sizes and producer settings. */
+describe('kafka sink record layout', function () {
+  this.timeout(60_000);
+  let broker: TestBroker;
+  let reader: KafkaClient;
+  let root: string;
+  let n = 0;
+
+  before(async () => {
+    broker = await startBroker({ brokers: 1 });
+    reader = await KafkaClient.connect(broker.bootstrap);
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-layout-'));
+  });
+  after(async () => {
+    await reader?.close();
+    await broker?.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  async function topic(partitions: number): Promise<string> {
+    const name = `layout${++n}`;
+    await broker.command(`topic ${name} ${partitions}`);
+    return name;
+  }
+
+  const table = (rows: Record<string, unknown>[], spec: SchemaSpec): Table =>
+    new Table([batchFromRows(rows, schemaFromSpec(spec))]);
+
+  /** Writes `data` as batch 0 of a new sink with `options`; an error is returned, not thrown. */
+  async function write(options: Record<string, unknown>, data: Table): Promise<Error | null> {
+    const s = new KafkaSink({ 'kafka.bootstrap.servers': broker.bootstrap, ...options });
+    try {
+      await s.initialize({ queryId: 'q', checkpointDir: path.join(root, `ck${++n}`), outputMode: 'append' });
+      await s.addBatch(0, data);
+      return null;
+    } catch (err) {
+      return err as Error;
+    } finally {
+      await s.close();
+    }
+  }
+
+  /** Each record batch of partition 0 as [first offset, record count, bytes] (the mock answers one batch per fetch). */
+  async function batches(t: string): Promise<Array<[number, number, number]>> {
+    const [{ high }] = await reader.fetchOffsets(t);
+    const out: Array<[number, number, number]> = [];
+    const client = reader as unknown as {
+      leaderOf(t: string, p: number): Promise<Parameters<typeof shareConnects>[0]>;
+    };
+    const leader = await client.leaderOf(t, 0);
+    for (let offset = 0; offset < high; ) {
+      const res = await sendRequest(
+        leader,
+        fetchRequest(t, 0, offset, { isolationLevel: 0, maxWaitMs: 10, maxBytes: 1 }),
+      );
+      const set = res.responses[0].partitions[0].recordSet;
+      const bytes = 12 + set.readInt32BE(4 + 8);
+      const count = set.readInt32BE(4 + 57);
+      out.push([offset, count, bytes]);
+      offset += count;
+    }
+    return out;
+  }
+
+  it('keys records by the key column, routes by the partition column, keeps repeated headers in order (read by kcat)', async () => {
+    const t = await topic(3);
+    const headers = (pairs: Array<[string, string]>) =>
+      pairs.map(([key, value]) => ({ key, value: Buffer.from(value) }));
+    const err = await write(
+      { topic: t },
+      table(
+        [
+          {
+            key: 'acct-1',
+            value: 'a',
+            partition: 2,
+            headers: headers([
+              ['h', '1'],
+              ['x', 'y'],
+              ['h', '2'],
+            ]),
+          },
+          { key: 'acct-2', value: 'b', partition: null, headers: headers([['h', '3']]) },
+          { key: 'acct-2', value: 'c', partition: null, headers: [] },
+        ],
+        { key: 'string', value: 'string', partition: 'int', headers: [{ key: 'string', value: 'binary' }] },
+      ),
+    );
+    expect(err).to.equal(null);
+    const records = consumeWithKcat(broker.bootstrap, t);
+    const a = records.find((r) => r.value === 'a')!;
+    expect([a.key, a.partition]).to.deep.equal(['acct-1', 2]);
+    expect(a.headers).to.equal('h=1,x=y,h=2,sluice=q:0:0');
+    const acct2 = records.filter((r) => r.key === 'acct-2');
+    expect(acct2.map((r) => r.value)).to.deep.equal(['b', 'c']);
+    expect(acct2[0].partition, 'one key, one partition').to.equal(acct2[1].partition);
+    expect(acct2[0].headers).to.equal('h=3,sluice=q:0:1');
+  });
+
+  it('refuses a partition the topic does not have, before writing anything', async () => {
+    const t = await topic(2);
+    const err = await write(
+      { topic: t },
+      table(
+        [
+          { value: 'a', partition: 0 },
+          { value: 'b', partition: 5 },
+        ],
+        { value: 'string', partition: 'int' },
+      ),
+    );
+    expect(err).to.be.instanceOf(SluiceError);
+    expect(err!.message).to.equal(`row 1 of batch 0 has partition 5, but topic ${t} has 2 partitions`);
+    expect((await reader.fetchOffsets(t)).map((p) => p.high)).to.deep.equal([0, 0]);
+  });
+
+  it('cuts batches under the size limit: three 900 KB values go as three batches under 1 MB', async () => {
+    const t = await topic(1);
+    const big = (c: string) => c.repeat(900_000);
+    const err = await write(
+      { topic: t },
+      table([{ value: big('a') }, { value: big('b') }, { value: big('c') }], { value: 'string' }),
+    );
+    expect(err).to.equal(null);
+    const written = await batches(t);
+    expect(written.map(([offset, count]) => [offset, count])).to.deep.equal([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+    ]);
+    for (const [, , bytes] of written) expect(bytes).to.be.at.most(1 << 20);
+    const values = (await reader.fetchRange(t, 0, 0, 3)).map((m) => m.value!.toString()[0]);
+    expect(values).to.deep.equal(['a', 'b', 'c']);
+  });
+
+  it('takes the limit from kafka.max.message.bytes where the broker does not report the topic config', async () => {
+    const t = await topic(1);
+    const rows = Array.from({ length: 20 }, (_, i) => ({ value: `${i}`.padStart(500, '.') }));
+    expect(await write({ topic: t, 'kafka.max.message.bytes': '2000' }, table(rows, { value: 'string' }))).to.equal(
+      null,
+    );
+    const written = await batches(t);
+    expect(written.reduce((a, [, count]) => a + count, 0)).to.equal(20);
+    expect(written.length).to.be.above(5);
+    for (const [, , bytes] of written) expect(bytes).to.be.at.most(2000);
+  });
+
+  it('a record over the limit stops the batch naming its size and the limit, and nothing is written', async () => {
+    const t = await topic(1);
+    const err = await write(
+      { topic: t, 'kafka.max.request.size': 10_000 },
+      table([{ value: 'small' }, { value: 'x'.repeat(20_000) }], { value: 'string' }),
+    );
+    expect(err).to.be.instanceOf(SluiceError);
+    expect((err as SluiceError).code).to.equal('KAFKA_RECORD_TOO_LARGE');
+    expect(err!.message).to.match(
+      /^row 1 of batch 0 makes a Kafka record of 20\d{3} bytes, over the limit of 10000 bytes \(option kafka.max.request.size\)$/,
+    );
+    expect((await reader.fetchOffsets(t))[0].high).to.equal(0);
+  });
+
+  it('maps kafka.acks, accepts kafka.linger.ms, and names the settings it takes for any other', async () => {
+    const t = await topic(1);
+    const rows = table([{ value: 'a' }], { value: 'string' });
+    expect(await write({ topic: t, 'kafka.acks': '1', 'kafka.linger.ms': '5' }, rows)).to.equal(null);
+    expect((await reader.fetchOffsets(t))[0].high).to.equal(1);
+    expect(() => new KafkaSink({ 'kafka.bootstrap.servers': 'x:1', topic: t, 'kafka.acks': '0' })).to.throw(
+      SluiceError,
+      /kafka.acks of the kafka sink must be all, -1 or 1/,
+    );
+    let err: unknown;
+    try {
+      new KafkaSink({ 'kafka.bootstrap.servers': 'x:1', topic: t, 'kafka.batch.sise': '10' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(SluiceError);
+    expect((err as SluiceError).message).to.equal("the kafka sink does not take the Kafka setting 'kafka.batch.sise'");
+    expect((err as SluiceError).hint).to.contain('kafka.acks, kafka.linger.ms, kafka.max.request.size');
+  });
+});
