@@ -15,6 +15,9 @@ export class SluiceError extends Error {
   }
 }
 
+/** A mistake in how a command is called (an argument that cannot be used): the CLI exits with 2, not 1. */
+export class UsageError extends SluiceError {}
+
 /** Thrown when user code (a map function, a state function, a foreachBatch callback) fails inside a batch. */
 export class UserCodeError extends SluiceError {
   readonly operator: string;

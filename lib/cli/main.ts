@@ -1,28 +1,29 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { describeError, SluiceError } from '../errors.js';
+import { describeError, SluiceError, UsageError } from '../errors.js';
 import { appsCommandModule } from './apps-command.js';
 import { checkpointCommandModule } from './checkpoint-command.js';
 import { genCommand } from './gen-command.js';
+import { newCommandModule } from './new-command.js';
 import { runCommandModule } from './run-command.js';
 
 /** Prints a user error on one line (no stack trace) and exits non-zero; bugs keep their stack. */
 function fail(err: unknown): never {
   if (err instanceof SluiceError) {
     process.stderr.write(`sluice: error: ${describeError(err)}\n`);
-    process.exit(1);
+    process.exit(err instanceof UsageError ? 2 : 1);
   }
   process.stderr.write(`sluice: internal error (please report): ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(70);
 }
 
 async function main(): Promise<void> {
-  const commands = [runCommandModule, appsCommandModule, genCommand, checkpointCommandModule];
+  const commands = [runCommandModule, appsCommandModule, genCommand, checkpointCommandModule, newCommandModule];
   let cli = yargs(hideBin(process.argv))
     .scriptName('sluice')
     .usage('$0 <command> [options]\n\nSpark-style micro-batch structured streaming for Node.js')
-    .demandCommand(1, 'give a command: run, apps, gen, checkpoint (see --help)')
+    .demandCommand(1, 'give a command: run, apps, gen, checkpoint, new (see --help)')
     .recommendCommands()
     .strictCommands()
     .example('$0 apps', 'list the built-in apps')
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
       'run an app over sample data',
     )
     .example('$0 checkpoint checkpoints/deposit-sessions', 'see what a query has done')
+    .example('$0 new my-app', 'start a project of your own')
     .example('$0 <command> --help', 'the options and examples of a command')
     .help()
     .version()
