@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Prepares what the test suite needs outside node_modules: the Kafka mock broker binary (built from
-// test/support/kafka/mockbroker.c against librdkafka), the kcat CLI, and chromium for the UI tests.
+// test/support/kafka/mockbroker.c against librdkafka), the kcat CLI, stunnel and openssl for the Kafka TLS
+// tests, and chromium for the UI tests.
 // Runs as `npm test`'s pretest.
 // On a fresh Debian machine it installs the system packages itself when it can (root + apt-get);
 // otherwise it says what to install. When everything is in place it only stats a few files.
@@ -27,6 +28,9 @@ function missingPieces() {
   const missing = [];
   if (!hasHeader('librdkafka/rdkafka_mock.h')) missing.push('librdkafka-dev');
   if (!onPath('kcat')) missing.push('kcat');
+  // Kafka over TLS is tested through stunnel, with certificates made by openssl.
+  if (!onPath('stunnel')) missing.push('stunnel4');
+  if (!onPath('openssl')) missing.push('openssl');
   if (!onPath('gcc')) missing.push('gcc');
   // The streaming UI tests drive a real headless browser.
   if (!onPath('chromium')) missing.push('chromium');

@@ -11,6 +11,8 @@ interface FailureFields extends Error {
   code?: unknown;
   /** OpenSSL's short reason, e.g. `tlsv1 alert unknown ca`. */
   reason?: unknown;
+  /** kafkajs' name of a broker error code, e.g. `UNSUPPORTED_SASL_MECHANISM`. */
+  type?: unknown;
   /** The API a broker does not support (kafkajs' KafkaJSServerDoesNotSupportApiKey). */
   apiKey?: unknown;
   broker?: unknown;
@@ -132,7 +134,8 @@ function tlsFailure(code: string, e: FailureFields, at: string, security?: Kafka
 
 function authFailure(e: FailureFields, at: string, security?: KafkaSecurity): SluiceError {
   const mechanism = security?.sasl?.mechanism ?? 'SASL';
-  const unsupported = /mechanism is not supported by the server/.test(e.message);
+  const unsupported =
+    e.type === 'UNSUPPORTED_SASL_MECHANISM' || /mechanism is not supported by the server/.test(e.message);
   if (unsupported) {
     return new SluiceError(
       'KAFKA_AUTH',
@@ -160,7 +163,9 @@ export function securityFailure(err: unknown, bootstrap: string[], security?: Ka
   for (const e of chain(err)) {
     if (e instanceof SluiceError) return e;
     const at = typeof e.broker === 'string' ? e.broker : bootstrap.join(',');
-    if (e.name === 'KafkaJSSASLAuthenticationError') return authFailure(e, at, security);
+    if (e.name === 'KafkaJSSASLAuthenticationError' || e.type === 'UNSUPPORTED_SASL_MECHANISM') {
+      return authFailure(e, at, security);
+    }
     if (e.name === 'KafkaJSServerDoesNotSupportApiKey' && e.apiKey === API_SASL_HANDSHAKE) {
       return new SluiceError(
         'KAFKA_AUTH',
