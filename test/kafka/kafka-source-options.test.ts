@@ -11,6 +11,7 @@ import { KafkaClient } from '../../lib/kafka/client.js';
 import type { ProduceMessage } from '../../lib/kafka/messages.js';
 import { resolveStartingOffsets } from '../../lib/sources/kafka/kafka-offset-range-limit.js';
 import { createSource } from '../../lib/sources/source-uri.js';
+import { runCli } from '../support/cli.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
 
 /** Spark's Kafka source options beyond subscribe and startingOffsets, through source URIs, against the mock broker. */
@@ -89,6 +90,32 @@ describe('kafka source options', function () {
         [2, 'v2'],
         [2, 'v5'],
       ]);
+    });
+
+    it('sluice run takes subscribePattern in the source URI, with no topic in it', async () => {
+      const [a, b] = [await topic(1, 'dep-'), await topic(1, 'dep-')];
+      await produce(a, [{ value: 's1,2.5' }, { value: 's1,1,true' }]);
+      await produce(b, [{ value: 's2,4' }]);
+      const out = path.join(root, `out${++n}`);
+      const res = await runCli([
+        'run',
+        'deposit-sessions',
+        '--source',
+        `kafka://${broker.bootstrap}?subscribePattern=dep-.*&startingOffsets=earliest`,
+        '--sink',
+        `file:${out}`,
+        '--checkpoint',
+        path.join(root, `c${++n}`),
+        '--trigger',
+        'available-now',
+        '--quiet',
+      ]);
+      expect(res.code, res.stderr).to.equal(0);
+      const rows = (fs.readdirSync(out) as string[])
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) => fs.readFileSync(path.join(out, f), 'utf8').trim().split('\n'))
+        .map((l) => JSON.parse(l) as { sessionId: string });
+      expect([...new Set(rows.map((r) => r.sessionId))].sort()).to.deep.equal(['s1', 's2']);
     });
 
     it('assign of a partition that does not exist, or with subscribe, is a clear error', async () => {
