@@ -204,6 +204,7 @@ export class Column implements Expression {
     }
     return new Column({
       kind: 'case',
+      // biome-ignore lint/suspicious/noThenProperty: CASE WHEN's THEN, an expression, never a function
       branches: [...e.branches, { when: condition.expr, then: nodeOf(value) }],
       otherwise: null,
     });
@@ -259,6 +260,7 @@ export function when(condition: Column, value: ColumnOrLiteral): Column {
   if (!(condition instanceof Column)) {
     throw new SluiceError('BAD_EXPRESSION', 'when() needs a Column condition', "e.g. when(col('a').gt(1), 'big')");
   }
+  // biome-ignore lint/suspicious/noThenProperty: CASE WHEN's THEN, an expression, never a function
   return new Column({ kind: 'case', branches: [{ when: condition.expr, then: nodeOf(value) }], otherwise: null });
 }
 

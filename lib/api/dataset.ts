@@ -247,7 +247,7 @@ function checkFunction(fn: unknown, where: string): void {
 export class KeyValueGroupedDataset<K, V> {
   /** @internal */
   constructor(
-    private readonly ds: Dataset<any>,
+    private readonly ds: Dataset<unknown>,
     private readonly grouping: KeyOfGrouping,
   ) {}
 
@@ -255,7 +255,9 @@ export class KeyValueGroupedDataset<K, V> {
   mapValues<W>(fn: (value: V) => W): KeyValueGroupedDataset<K, W> {
     checkFunction(fn, 'mapValues');
     const before = this.grouping.toValue;
-    const toValue = before ? (row: unknown) => fn(before(row) as V) : (row: unknown) => fn(row as V);
+    const toValue = before
+      ? (row: Record<string, unknown>) => fn(before(row) as V)
+      : (row: Record<string, unknown>) => fn(row as V);
     return new KeyValueGroupedDataset<K, W>(this.ds, {
       keyOf: this.grouping.keyOf,
       column: this.grouping.column,
@@ -371,7 +373,7 @@ export type GroupingLike = string | Column | GroupingColumn;
 export class RelationalGroupedDataset {
   /** @internal */
   constructor(
-    private readonly ds: Dataset<any>,
+    private readonly ds: Dataset<unknown>,
     private readonly groupings: readonly Grouping[],
     private readonly allowedLatenessMs = 0,
     private readonly asChangelog = false,

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Table } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 import { InProcessExecutor } from '../exec/executor.js';
 import { MicroBatchExecution, type Trigger } from '../exec/micro-batch-execution.js';
@@ -77,9 +78,12 @@ export class DataStreamWriter<T> extends OptionsBuilder {
     return this;
   }
 
-  /** Calls `fn(batch rows, batchId)` for every batch; it must be idempotent per batchId for exactly-once. */
-  foreachBatch(fn: ForeachBatchFunction): this {
-    this.batchFn = fn;
+  /**
+   * Calls `fn(batch rows, batchId, Arrow table)` for every batch; it must be idempotent per batchId for
+   * exactly-once. The rows have the Dataset's row type.
+   */
+  foreachBatch(fn: (rows: T[], batchId: number, table: Table) => unknown): this {
+    this.batchFn = fn as ForeachBatchFunction;
     this.fmt = 'foreachBatch';
     return this;
   }

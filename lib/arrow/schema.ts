@@ -175,7 +175,10 @@ function inferStruct(objects: Iterable<unknown>): { [f: string]: TypeSpec } {
   for (const o of objects) {
     for (const [k, v] of Object.entries(o as object)) {
       let arr = fields.get(k);
-      if (!arr) fields.set(k, (arr = []));
+      if (!arr) {
+        arr = [];
+        fields.set(k, arr);
+      }
       if (v !== null && v !== undefined && arr.length < 64) arr.push(v);
     }
   }

@@ -169,7 +169,7 @@ function pickQuery(queries: QueryCheckpointSummary[], args: CheckpointArgs): Que
   }
   throw new SluiceError(
     'AMBIGUOUS_QUERY',
-    `${args.dir} holds ${queries.length} queries` + (holding.length > 1 ? ` with an operator '${args.state}'` : ''),
+    `${args.dir} holds ${queries.length} queries${holding.length > 1 ? ` with an operator '${args.state}'` : ''}`,
     `choose one with --query NAME: ${queries.map((x) => x.name).join(', ')}`,
   );
 }
@@ -194,6 +194,8 @@ export async function checkpointCommand(
       'give the file a query wrote with sluice run --progress-log FILE, or leave --progress-log out',
     );
   }
+  const json = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
+  const lines = (text: string[]) => out(`${text.join('\n')}\n`);
   const queries = await inspectCheckpoint(args.dir, { progressLog: args['progress-log'], skipState: false });
   if (args.state !== undefined) {
     const q = pickQuery(queries, args);
@@ -202,33 +204,19 @@ export async function checkpointCommand(
       key: args.key,
     });
     if (args.json)
-      out(
-        JSON.stringify(
-          {
-            ...contents,
-            rows: contents.rows.map((r) => ({ ...r, key: toJsonValue(r.key), value: toJsonValue(r.value) })),
-          },
-          null,
-          2,
-        ) + '\n',
-      );
-    else out(describeState(contents).join('\n') + '\n');
+      json({
+        ...contents,
+        rows: contents.rows.map((r) => ({ ...r, key: toJsonValue(r.key), value: toJsonValue(r.value) })),
+      });
+    else lines(describeState(contents));
     return 0;
   }
   const shown = args.query === undefined ? queries : [pickQuery(queries, args)];
   if (args.json) {
-    out(
-      JSON.stringify(
-        shown.length === 1 && queries.length === 1 ? shown[0] : { dir: args.dir, queries: shown },
-        null,
-        2,
-      ) + '\n',
-    );
+    json(shown.length === 1 && queries.length === 1 ? shown[0] : { dir: args.dir, queries: shown });
   } else {
     const head = shown.length > 1 ? [`checkpoint ${args.dir}: ${shown.length} queries`, ''] : [];
-    out(
-      [...head, ...shown.flatMap((q, i) => (i > 0 ? ['', ...describeQuery(q)] : describeQuery(q)))].join('\n') + '\n',
-    );
+    lines([...head, ...shown.flatMap((q, i) => (i > 0 ? ['', ...describeQuery(q)] : describeQuery(q)))]);
   }
   return shown.some((q) => q.problems.length > 0) ? 1 : 0;
 }

@@ -14,7 +14,6 @@ import { type CommitEntry, CommitLog } from '../checkpoint/commit-log.js';
 import { isRecord } from '../checkpoint/fields.js';
 import { metadataPath } from '../checkpoint/metadata.js';
 import { type ConfValues, type OffsetEntry, OffsetLog } from '../checkpoint/offset-log.js';
-import { operatorStateDir, stateDir, stateRootDir } from '../checkpoint/paths.js';
 import { readVersionedEntry } from '../checkpoint/versioned-file.js';
 import { describeError, SluiceError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';

@@ -9,7 +9,7 @@ import { Type } from 'apache-arrow';
 import { schemaFromSpec } from '../arrow/schema.js';
 import type { QueryProgress } from '../exec/progress.js';
 import { DEFAULT_CORRUPT_COLUMN } from '../sources/decode/common.js';
-import { parseSourceUri } from '../sources/source-uri.js';
+import { parseSourceUri, type SourceUri } from '../sources/source-uri.js';
 
 /** What an input does with malformed records, read from its source URI. */
 export interface MalformedPolicy {
@@ -27,7 +27,7 @@ function option(options: Record<string, string>, name: string): string | undefin
 
 /** The policy of an input URI, or null for a source that has no malformed records (rate, nexmark, text). */
 export function malformedPolicyOf(uri: string): MalformedPolicy | null {
-  let parsed;
+  let parsed: SourceUri;
   try {
     parsed = parseSourceUri(uri);
   } catch {
@@ -76,7 +76,10 @@ export class MalformedTally {
     for (const s of p.sources) {
       if (!s.numMalformedRows) continue;
       let perOutput = this.bySource.get(s.description);
-      if (!perOutput) this.bySource.set(s.description, (perOutput = new Map()));
+      if (!perOutput) {
+        perOutput = new Map();
+        this.bySource.set(s.description, perOutput);
+      }
       perOutput.set(output, (perOutput.get(output) ?? 0) + s.numMalformedRows);
     }
   }

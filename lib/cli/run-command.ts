@@ -157,7 +157,7 @@ export async function runCommand(
         rowsRead += p.numInputRows;
         malformed.add(output, p);
         reporter.progress(output, p);
-        if (progressLog !== undefined) fs.writeSync(progressLog, JSON.stringify({ output, ...p }) + '\n');
+        if (progressLog !== undefined) fs.writeSync(progressLog, `${JSON.stringify({ output, ...p })}\n`);
       },
     });
     queries = started.queries;

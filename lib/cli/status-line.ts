@@ -28,7 +28,8 @@ export interface StatusStream {
 
 /** A stream whose writes the live line must step around (stdout on the same terminal, e.g. the console sink). */
 export interface SharedStream {
-  write: (chunk: any, ...rest: any[]) => boolean;
+  // Method syntax: its parameters are checked bivariantly, so process.stdout and other streams fit as they are.
+  write(chunk: unknown, ...rest: unknown[]): boolean;
   isTTY?: boolean;
 }
 
@@ -136,10 +137,10 @@ class LogLines implements ProgressReporter {
   ) {}
   expect(): void {}
   progress(output: string, p: QueryProgress): void {
-    if (!this.quiet) this.stream.write(progressLine(output, p) + '\n');
+    if (!this.quiet) this.stream.write(`${progressLine(output, p)}\n`);
   }
   log(line: string): void {
-    this.stream.write(line + '\n');
+    this.stream.write(`${line}\n`);
   }
   close(): void {}
 }
@@ -170,7 +171,7 @@ class LiveStatus implements ProgressReporter {
   /** Clears the live line before each write to the shared stream and redraws it after a complete line. */
   private stepAround(shared: SharedStream): () => void {
     const original = shared.write;
-    shared.write = (chunk: any, ...rest: any[]): boolean => {
+    shared.write = (chunk: unknown, ...rest: unknown[]): boolean => {
       this.clear();
       const ok = original.call(shared, chunk, ...rest);
       const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('latin1') : '';
@@ -210,7 +211,7 @@ class LiveStatus implements ProgressReporter {
 
   log(line: string): void {
     this.clear();
-    this.stream.write(line + '\n');
+    this.stream.write(`${line}\n`);
     this.draw();
   }
 

@@ -136,7 +136,7 @@ export class MicroBatchExecution {
       await c.sink.initialize(sinkCtx);
       await c.lateSink?.initialize({
         ...sinkCtx,
-        checkpointDir: this.checkpoint.sinkDir() + '-late',
+        checkpointDir: `${this.checkpoint.sinkDir()}-late`,
         outputMode: 'append',
       });
       this.executor = c.makeExecutor();
@@ -504,7 +504,11 @@ class BatchRun implements BatchMetrics {
     const jobs = await this.fragments(node.input, [], node.id);
     const results = await this.runJobs(jobs);
     const parts: RecordBatch[][] = Array.from({ length: this.ctx.numStatePartitions }, () => []);
-    for (const r of results) r.partitions?.forEach((p, i) => parts[i].push(...p.filter((b) => b.numRows > 0)));
+    for (const r of results) {
+      r.partitions?.forEach((p, i) => {
+        parts[i].push(...p.filter((b) => b.numRows > 0));
+      });
+    }
     const out = await this.executor.runStateful(node.id, parts, this.ctx);
     this.stateResults.set(node.id, out);
     for (const r of out) {

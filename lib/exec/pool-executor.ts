@@ -75,7 +75,7 @@ export class PoolExecutor implements Executor {
           keep: { lane, lanes: this.lanes.length },
         };
         const reply = await this.call(lane, msg, transferListOf(input));
-        if (reply.kind !== 'fragment') throw new Error('worker answered a fragment task with ' + reply.kind);
+        if (reply.kind !== 'fragment') throw new Error(`worker answered a fragment task with ${reply.kind}`);
         return {
           batches: decodeBatches(reply.batches),
           partitions: reply.partitions?.map((rows) => rows.map((r) => this.partitionBatch(lane, r))),
@@ -115,7 +115,7 @@ export class PoolExecutor implements Executor {
           ctx,
         };
         const reply = await this.call(lane, msg, transferListOf(input));
-        if (reply.kind !== 'stateful') throw new Error('worker answered a stateful task with ' + reply.kind);
+        if (reply.kind !== 'stateful') throw new Error(`worker answered a stateful task with ${reply.kind}`);
         return { batches: decodeBatches(reply.batches), late: decodeBatches(reply.late), metrics: reply.metrics };
       }),
     );

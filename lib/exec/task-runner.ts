@@ -79,7 +79,10 @@ const boundProjects = new WeakMap<ProjectNode, WeakMap<Schema, BoundProject>>();
 /** Binds a projection to `input` (cached: decoders reuse one Schema object per source, so this runs once). */
 function bindProject(node: ProjectNode, input: Schema): BoundProject {
   let perSchema = boundProjects.get(node);
-  if (!perSchema) boundProjects.set(node, (perSchema = new WeakMap()));
+  if (!perSchema) {
+    perSchema = new WeakMap();
+    boundProjects.set(node, perSchema);
+  }
   const hit = perSchema.get(input);
   if (hit) return hit;
   const fields: Field[] = node.keepInput ? [...input.fields] : [];
@@ -124,7 +127,8 @@ function observeEventTime(node: WatermarkNode, batch: RecordBatch, stats: Record
   const raw = data.values as ArrayLike<number> | BigInt64Array;
   const vals = raw instanceof BigInt64Array ? int64ToNumbers(raw, 1, batch.numRows) : raw;
   const checkValid = data.nullCount > 0;
-  const s = (stats[node.id] ??= { max: -Infinity, min: Infinity, sum: 0, count: 0 });
+  stats[node.id] ??= { max: -Infinity, min: Infinity, sum: 0, count: 0 };
+  const s = stats[node.id];
   for (let r = 0; r < batch.numRows; r++) {
     if (checkValid && !data.getValid(r)) continue;
     const v = vals[r];

@@ -77,8 +77,7 @@ export function analyze(
     multipleWatermarkPolicy: opts.multipleWatermarkPolicy ?? 'min',
     outputSchema: null,
     check(sourceSchemas: Schema[]) {
-      const schemas = new Map<number, Schema | null>();
-      sources.forEach((s, i) => schemas.set(s.id, sourceSchemas[i]));
+      const schemas = new Map<number, Schema | null>(sources.map((s, i) => [s.id, sourceSchemas[i]]));
       for (const n of nodes) if (n.kind !== 'source') schemas.set(n.id, deriveSchema(n, schemas));
       analysis.outputSchema = schemas.get(root.id) ?? null;
     },

@@ -309,6 +309,7 @@ export function bind(node: ExprNode, schema: Schema): Bound {
       const where = `'${text(node)}'`;
       const branches = node.branches.map((b) => ({
         when: booleanOperand(bind(b.when, schema), 'WHEN', where),
+        // biome-ignore lint/suspicious/noThenProperty: CASE WHEN's THEN, an expression, never a function
         then: bind(b.then, schema),
       }));
       const otherwise = node.otherwise ? bind(node.otherwise, schema) : null;
@@ -318,6 +319,7 @@ export function bind(node: ExprNode, schema: Schema): Bound {
         'case',
         common.type,
         {
+          // biome-ignore lint/suspicious/noThenProperty: CASE WHEN's THEN, an expression, never a function
           branches: branches.map((b) => ({ when: b.when, then: coerce(b.then, common.type, where) })),
           otherwise: otherwise ? coerce(otherwise, common.type, where) : null,
         },

@@ -57,7 +57,10 @@ const cache = new WeakMap<object, WeakMap<Schema, Analysed>>();
 /** Binds once per expression tree and schema object; streaming batches share their schema object. */
 function analyse(column: Expression, schema: Schema): Analysed {
   let bySchema = cache.get(column.expr);
-  if (!bySchema) cache.set(column.expr, (bySchema = new WeakMap()));
+  if (!bySchema) {
+    bySchema = new WeakMap();
+    cache.set(column.expr, bySchema);
+  }
   let a = bySchema.get(schema);
   if (!a) {
     const tree = bind(column.expr, schema);

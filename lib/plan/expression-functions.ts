@@ -30,7 +30,7 @@ const LONG_MAX = 2n ** 63n - 1n;
 /** Parses a double as Spark's cast does: trimmed decimal or scientific text, NaN and Infinity; else null. */
 export function parseDouble(s: string): number | null {
   const x = Number(s);
-  if (x !== x) {
+  if (Number.isNaN(x)) {
     const t = s.trim().toLowerCase();
     if (t === 'nan') return NaN;
     if (t === 'inf' || t === '+inf' || t === 'infinity' || t === '+infinity') return Infinity;
@@ -104,7 +104,7 @@ export function parseBoolean(s: string): boolean | null {
 
 /** Java's Double.toString, which Spark uses for double to string: `1.0`, `0.5`, `1.0E7`, `1.2E-4`. */
 export function javaDoubleString(x: number): string {
-  if (x !== x) return 'NaN';
+  if (Number.isNaN(x)) return 'NaN';
   if (x === Infinity) return 'Infinity';
   if (x === -Infinity) return '-Infinity';
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
@@ -168,7 +168,7 @@ function longsFrom(vals: (number | bigint)[], valid: Uint8Array, n: number): Val
 
 /** JVM double to long: NaN is 0, out of range saturates. */
 function doubleToLong(x: number): number | bigint {
-  if (x !== x) return 0;
+  if (Number.isNaN(x)) return 0;
   const t = Math.trunc(x);
   if (t > -SAFE && t < SAFE) return t;
   if (t >= 2 ** 63) return LONG_MAX;
@@ -219,7 +219,7 @@ export function cast(v: Val, from: LType, to: LType, n: number): Val {
       if (from === 'double') {
         for (let i = 0; i < n; i++) {
           const x = d[i];
-          f[i] = x !== x ? 0 : x >= INT_MAX ? INT_MAX : x <= INT_MIN ? INT_MIN : Math.trunc(x);
+          f[i] = Number.isNaN(x) ? 0 : x >= INT_MAX ? INT_MAX : x <= INT_MIN ? INT_MIN : Math.trunc(x);
         }
       } else if (from === 'timestamp') {
         for (let i = 0; i < n; i++) f[i] = Math.floor(d[i] / 1000) | 0;

@@ -155,9 +155,9 @@ const FLIP: Record<ComparisonOp, ComparisonOp> = {
 
 /** Column-versus-scalar comparison of doubles; NaN equals NaN and is larger than any number (Spark). */
 function compareDoublesScalar(op: ComparisonOp, a: Float64Array, s: number, n: number, out: Uint8Array): void {
-  if (s !== s) {
+  if (Number.isNaN(s)) {
     for (let i = 0; i < n; i++) {
-      const nan = +(a[i] !== a[i]);
+      const nan = +Number.isNaN(a[i]);
       out[i] =
         op === '=' || op === '<=>' || op === '>=' ? nan : op === '!=' || op === '<' ? nan ^ 1 : op === '<=' ? 1 : 0;
     }
@@ -180,13 +180,13 @@ function compareDoublesScalar(op: ComparisonOp, a: Float64Array, s: number, n: n
     case '>':
       for (let i = 0; i < n; i++) {
         const x = a[i];
-        out[i] = +(x > s) | +(x !== x);
+        out[i] = +(x > s) | +Number.isNaN(x);
       }
       break;
     case '>=':
       for (let i = 0; i < n; i++) {
         const x = a[i];
-        out[i] = +(x >= s) | +(x !== x);
+        out[i] = +(x >= s) | +Number.isNaN(x);
       }
       break;
   }
@@ -199,42 +199,42 @@ function compareDoubles(op: ComparisonOp, a: Float64Array, b: Float64Array, n: n
       for (let i = 0; i < n; i++) {
         const x = a[i];
         const y = b[i];
-        out[i] = +(x === y) | (+(x !== x) & +(y !== y));
+        out[i] = +(x === y) | (+Number.isNaN(x) & +Number.isNaN(y));
       }
       break;
     case '!=':
       for (let i = 0; i < n; i++) {
         const x = a[i];
         const y = b[i];
-        out[i] = (+(x === y) | (+(x !== x) & +(y !== y))) ^ 1;
+        out[i] = (+(x === y) | (+Number.isNaN(x) & +Number.isNaN(y))) ^ 1;
       }
       break;
     case '<':
       for (let i = 0; i < n; i++) {
         const x = a[i];
         const y = b[i];
-        out[i] = +(x < y) | (+(x === x) & +(y !== y));
+        out[i] = +(x < y) | (+!Number.isNaN(x) & +Number.isNaN(y));
       }
       break;
     case '<=':
       for (let i = 0; i < n; i++) {
         const x = a[i];
         const y = b[i];
-        out[i] = +(x <= y) | +(y !== y);
+        out[i] = +(x <= y) | +Number.isNaN(y);
       }
       break;
     case '>':
       for (let i = 0; i < n; i++) {
         const x = a[i];
         const y = b[i];
-        out[i] = +(y < x) | (+(y === y) & +(x !== x));
+        out[i] = +(y < x) | (+!Number.isNaN(y) & +Number.isNaN(x));
       }
       break;
     case '>=':
       for (let i = 0; i < n; i++) {
         const x = a[i];
         const y = b[i];
-        out[i] = +(y <= x) | +(x !== x);
+        out[i] = +(y <= x) | +Number.isNaN(x);
       }
       break;
   }

@@ -157,6 +157,7 @@ export function checkExprNode(n: unknown, where: string): ExprNode {
         const br = (b ?? {}) as Record<string, unknown>;
         return {
           when: checkExprNode(br.when, `${where}.branches[${i}].when`),
+          // biome-ignore lint/suspicious/noThenProperty: CASE WHEN's THEN, an expression, never a function
           then: checkExprNode(br.then, `${where}.branches[${i}].then`),
         };
       });

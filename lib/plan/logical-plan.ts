@@ -4,7 +4,7 @@ import type { Expression } from './expression.js';
 import type { StatefulOperator } from './stateful-operator.js';
 
 /** A user function over one row; it runs wherever the batch is (driver or worker). */
-export type RowFunction = (row: any) => unknown;
+export type RowFunction = (row: Record<string, unknown>) => unknown;
 
 interface NodeBase {
   /** Operator id: the position of the node in the order the query was built, the same in every thread. */

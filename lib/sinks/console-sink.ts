@@ -95,6 +95,7 @@ function columnTexts(data: Data): string[] {
   return out;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these control characters are what it escapes
 const META = /[\n\r\t\f\b\u000b\u0007]/g;
 const META_ESCAPES: Record<string, string> = {
   '\n': '\\n',

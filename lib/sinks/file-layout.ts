@@ -58,6 +58,7 @@ export function checkPartitionColumns(sink: string, schema: Schema, partitionBy:
 }
 
 // Spark's ExternalCatalogUtils.escapePathName: characters that break paths or hive parsing become %XX.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are among the escaped ones
 const ESCAPED = /[\u0000-\u001f"#%'*/:=?\\\u007f{[\]^]/g;
 
 /** A partition column name or value made safe for a folder name, as Spark escapes it. */
@@ -108,7 +109,10 @@ function folderSegments(name: string, data: Data): string[] {
     const v = vals[i];
     const key = v instanceof Date ? v.getTime() : v;
     let segment = seen.get(key);
-    if (segment === undefined) seen.set(key, (segment = prefix + valueText(v)));
+    if (segment === undefined) {
+      segment = prefix + valueText(v);
+      seen.set(key, segment);
+    }
     out[i] = segment;
   }
   return out;
@@ -159,14 +163,20 @@ export function partitionTable(table: Table, partitionBy: readonly string[]): Pa
       let key = segments[0][r];
       for (let k = 1; k < segments.length; k++) key += `/${segments[k][r]}`;
       let rows = rowsOf.get(key);
-      if (!rows) rowsOf.set(key, (rows = []));
+      if (!rows) {
+        rows = [];
+        rowsOf.set(key, rows);
+      }
       rows.push(r);
     }
     for (const [folder, rows] of rowsOf) {
       const children =
         rowsOf.size === 1 ? dataIdx.map((i) => columns[i]) : dataIdx.map((i) => takeColumn(columns[i], rows));
       let list = groups.get(folder);
-      if (!list) groups.set(folder, (list = []));
+      if (!list) {
+        list = [];
+        groups.set(folder, list);
+      }
       list.push(batchOf(dataSchema, children, rows.length));
     }
   }

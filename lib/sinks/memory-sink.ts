@@ -15,7 +15,7 @@ export class MemorySink implements StreamSink {
 
   /** `table` is the array the session exposes through `session.table(name)`; it is rewritten after each batch. */
   constructor(
-    private readonly name: string,
+    name: string,
     private readonly table: Record<string, unknown>[],
   ) {
     this.description = `MemorySink[${name}]`;

@@ -10,7 +10,10 @@ export class MemoryTables {
   /** The rows the memory sink named `name` appends to (an empty table on first use). */
   sinkTable(name: string): Record<string, unknown>[] {
     let t = this.tables.get(name);
-    if (!t) this.tables.set(name, (t = []));
+    if (!t) {
+      t = [];
+      this.tables.set(name, t);
+    }
     return t;
   }
 

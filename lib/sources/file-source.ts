@@ -4,6 +4,7 @@
  * file log in the checkpoint. An offset is a position in that log, so a batch's files (and the byte size each
  * had when it was found) are fixed once planned, and a replay reads exactly the same bytes.
  */
+import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -332,7 +333,7 @@ export class FileSource implements StreamSource {
       if (this.nameFilter && !this.nameFilter.test(name)) continue;
       const full = path.join(this.dir, name);
       if (this.seen.has(full)) continue;
-      let st;
+      let st: Stats;
       try {
         st = await fsp.stat(full);
       } catch (err) {

@@ -262,7 +262,8 @@ function generatorFor(options: NexmarkOptions): NexmarkGenerator {
   let g = generators.get(id);
   if (!g) {
     if (generators.size >= 8) generators.clear();
-    generators.set(id, (g = new NexmarkGenerator(options)));
+    g = new NexmarkGenerator(options);
+    generators.set(id, g);
   }
   return g;
 }

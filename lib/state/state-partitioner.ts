@@ -106,7 +106,7 @@ function hashWords(lo: number, hi: number): number {
 /** Hash of a number key (see the module comment). */
 export function hashNumber(v: number): number {
   if ((v | 0) === v) return hashInt32(v);
-  f64[0] = v === v ? v : NaN;
+  f64[0] = Number.isNaN(v) ? NaN : v;
   return hashWords(f64Words[LO], f64Words[HI]);
 }
 

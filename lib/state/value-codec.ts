@@ -354,7 +354,7 @@ export class ValueWriter {
       return;
     }
     this.byte(T_FLOAT);
-    this.float64(this.keyMode && v !== v ? NaN : v);
+    this.float64(this.keyMode && Number.isNaN(v) ? NaN : v);
   }
 
   private writeBigInt(v: bigint): void {
@@ -483,11 +483,13 @@ export class ValueReader {
   }
 
   private get view(): DataView {
-    return (this.viewOrNull ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
+    this.viewOrNull ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    return this.viewOrNull;
   }
 
   private get nodeBuf(): Buffer & BufferSlices {
-    return (this.nodeBufOrNull ??= bufferView(this.buf));
+    this.nodeBufOrNull ??= bufferView(this.buf);
+    return this.nodeBufOrNull;
   }
 
   private truncated(): Error {

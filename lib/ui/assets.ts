@@ -70,6 +70,7 @@ footer { color: var(--muted); font-size: 12px; padding: 0 20px 20px; }
 `;
 
 /** The script: loads /api/queries, follows /api/events, draws the charts and the batch table. */
+// biome-ignore lint/complexity/noUselessStringRaw: a backslash in the script must reach the browser as written
 export const UI_JS = String.raw`(() => {
   'use strict';
   const SVG = 'http://www.w3.org/2000/svg';

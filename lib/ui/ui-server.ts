@@ -225,15 +225,20 @@ export class StreamingUi {
     const url = new URL(req.url ?? '/', 'http://localhost');
     switch (url.pathname) {
       case '/':
-        return this.send(res, 'text/html; charset=utf-8', UI_HTML);
+        this.send(res, 'text/html; charset=utf-8', UI_HTML);
+        break;
       case '/ui.js':
-        return this.send(res, 'text/javascript; charset=utf-8', UI_JS);
+        this.send(res, 'text/javascript; charset=utf-8', UI_JS);
+        break;
       case '/ui.css':
-        return this.send(res, 'text/css; charset=utf-8', UI_CSS);
+        this.send(res, 'text/css; charset=utf-8', UI_CSS);
+        break;
       case '/api/queries':
-        return this.send(res, 'application/json', JSON.stringify(this.snapshot()));
+        this.send(res, 'application/json', JSON.stringify(this.snapshot()));
+        break;
       case '/api/events':
-        return this.subscribe(req, res);
+        this.subscribe(req, res);
+        break;
       default:
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

@@ -34,8 +34,7 @@ export function parseDuration(value: string | number, what: string): number {
     const re = /(\d+(?:\.\d+)?)\s*([a-z]+)/g;
     let total = 0;
     let consumed = '';
-    let m: RegExpExecArray | null;
-    while ((m = re.exec(text)) !== null) {
+    for (const m of text.matchAll(re)) {
       const unit = UNITS[m[2]];
       if (unit === undefined) {
         consumed = '';

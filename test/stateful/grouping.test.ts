@@ -87,7 +87,7 @@ describe('grouping: state partitions of a batch', () => {
   });
 
   it('a key function partitions as partitionOf of what it returns', () => {
-    const g: Grouping = { keyOf: (row: { s: string | null; n: number | null }) => [row.s, row.n] };
+    const g: Grouping = { keyOf: (row) => [row.s, row.n] };
     expect([...partitionsOfBatch(g, batch, 6)]).to.deep.equal(expected(g, batch, 6));
   });
 });
@@ -148,7 +148,7 @@ describe('grouping: rows of a partition by key', () => {
     );
     const g: Grouping = {
       ...byColumn('user'),
-      toValue: (row: { n: number; tag: string | null }) => `${row.n}:${row.tag}`,
+      toValue: (row) => `${row.n}:${row.tag}`,
     };
     expect(pairs(groupBatches(g, batches, keep))).to.deep.equal(viaRows(g, batches, keep));
     const sliced = [batches[0].slice(100, 2500), batches[2].slice(7, 3000)];

@@ -60,26 +60,34 @@ export class ArgColumn {
   constructor(readonly data: Data) {}
 
   numbers(): Numbers {
-    return (this.nums ??= numbersOf(this.data));
+    this.nums ??= numbersOf(this.data);
+    return this.nums;
   }
 
   /** Scalars per row; a utf8 column's equal values are one shared string. */
   values(): unknown[] {
     if (this.scalars) return this.scalars;
     const interned = this.interned();
-    if (!interned) return (this.scalars = scalarsOf(this.data));
+    if (!interned) {
+      this.scalars = scalarsOf(this.data);
+      return this.scalars;
+    }
     const { ids, strings } = interned;
     const out = new Array<unknown>(ids.length);
     for (let i = 0; i < ids.length; i++) out[i] = ids[i] < 0 ? null : strings[ids[i]];
-    return (this.scalars = out);
+    this.scalars = out;
+    return out;
   }
 
   /** A utf8 column's rows as ids of its distinct values (-1 for null), or null for other types. */
   interned(): Interned | null {
     if (this.ids !== undefined) return this.ids;
-    if (this.data.type.typeId !== Type.Utf8) return (this.ids = null);
-    const interner = new Utf8Interner();
-    return (this.ids = { ids: interner.ids(this.data), strings: interner.strings });
+    if (this.data.type.typeId !== Type.Utf8) this.ids = null;
+    else {
+      const interner = new Utf8Interner();
+      this.ids = { ids: interner.ids(this.data), strings: interner.strings };
+    }
+    return this.ids;
   }
 
   /** The value of one row, decoding only that row when the whole column has not been read. */
@@ -89,7 +97,8 @@ export class ArgColumn {
     if (!isValid(d, i)) return null;
     if (d.type.typeId === Type.Utf8) {
       const vo = d.valueOffsets as Int32Array;
-      return (this.text ??= textBuffer(d.values as Uint8Array)).utf8Slice(vo[i], vo[i + 1]);
+      this.text ??= textBuffer(d.values as Uint8Array);
+      return this.text.utf8Slice(vo[i], vo[i + 1]);
     }
     if (isNumericType(d.type)) return this.numbers().vals[i];
     return this.values()[i];
@@ -588,13 +597,15 @@ function firstOrderResult(b: unknown): unknown[] {
 // Merges iterate with forEach: for-of over a Map makes an entry array per element.
 function unionSets(a: unknown, b: unknown): unknown {
   const s = a as Set<unknown>;
-  (b as Set<unknown>).forEach((v) => s.add(v));
+  for (const v of b as Set<unknown>) s.add(v);
   return s;
 }
 
 function mergeFirstOrders(a: unknown, b: unknown): unknown {
   const m = a as Map<unknown, unknown>;
-  (b as Map<unknown, unknown>).forEach((o, v) => keepFirstOrder(m, v, o));
+  (b as Map<unknown, unknown>).forEach((o, v) => {
+    keepFirstOrder(m, v, o);
+  });
   return m;
 }
 
@@ -819,7 +830,9 @@ function addCount(m: Map<unknown, number>, v: unknown, c: number): void {
 
 function addCounts(a: unknown, b: unknown): unknown {
   const m = a as Map<unknown, number>;
-  (b as Map<unknown, number>).forEach((c, v) => addCount(m, v, c));
+  (b as Map<unknown, number>).forEach((c, v) => {
+    addCount(m, v, c);
+  });
   return m;
 }
 

@@ -130,7 +130,10 @@ export class AggregateSchemas {
     if (!bytes) return null;
     const id = Buffer.from(bytes).toString('base64');
     let s = this.stored.get(id);
-    if (!s) this.stored.set(id, (s = tableFromIPC(bytes).schema));
+    if (!s) {
+      s = tableFromIPC(bytes).schema;
+      this.stored.set(id, s);
+    }
     return s;
   }
 

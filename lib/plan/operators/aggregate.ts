@@ -213,7 +213,10 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     const arg = (c: Expression): ArgColumn => {
       const d = evaluate(c, batch, ectx);
       let a = columns.get(d);
-      if (!a) columns.set(d, (a = new ArgColumn(d)));
+      if (!a) {
+        a = new ArgColumn(d);
+        columns.set(d, a);
+      }
       return a;
     };
     const keys: BatchKeys = { batch, args: this.def.aggregates.map((a) => a.args.map(arg)) };

@@ -65,7 +65,10 @@ export abstract class AggregationRun {
 
   protected markLate(b: number, i: number, reason: string, byWatermark: boolean): void {
     let l = this.late.get(b);
-    if (!l) this.late.set(b, (l = { idx: [], reasons: [] }));
+    if (!l) {
+      l = { idx: [], reasons: [] };
+      this.late.set(b, l);
+    }
     l.idx.push(i);
     l.reasons.push(reason);
     if (byWatermark) this.ctx.metrics.numRowsDroppedByWatermark++;

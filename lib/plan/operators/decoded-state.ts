@@ -105,8 +105,8 @@ export class DecodedState {
   put(key: unknown, value: unknown, timeoutMs = -1): void {
     this.state.put(key, value, timeoutMs);
     if (this.entry.bypass > 0) return;
-    if (value === undefined) return this.forget(key);
-    if (isCachedPrimitive(key)) this.remember(this.entry.primitive, key, value);
+    if (value === undefined) this.forget(key);
+    else if (isCachedPrimitive(key)) this.remember(this.entry.primitive, key, value);
     else {
       const id = Array.isArray(key) ? compositeId(key) : undefined;
       if (id !== undefined) this.remember(this.entry.composite, id, value);
@@ -151,11 +151,10 @@ export class DecodedStateCache {
    */
   begin(state: KeyedState, batchId: number): DecodedState {
     let e = this.entries.get(state);
-    if (!e)
-      this.entries.set(
-        state,
-        (e = { batch: NaN, primitive: new Map(), composite: new Map(), hits: 0, misses: 0, judged: false, bypass: 0 }),
-      );
+    if (!e) {
+      e = { batch: NaN, primitive: new Map(), composite: new Map(), hits: 0, misses: 0, judged: false, bypass: 0 };
+      this.entries.set(state, e);
+    }
     if (e.bypass > 0) e.bypass--;
     else if (e.judged && e.batch === batchId && e.misses >= MIN_READS_TO_JUDGE && e.hits * MIN_HIT_SHARE < e.misses)
       e.bypass = BYPASS_BATCHES;

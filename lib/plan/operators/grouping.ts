@@ -24,9 +24,9 @@ import { KeyIndex } from './key-index.js';
 /** How a keyed dataset finds the key of a row and the value its functions see. */
 export interface Grouping {
   /** The grouping key of a row (a user function or a column read). */
-  keyOf: (row: any) => unknown;
+  keyOf: (row: Record<string, unknown>) => unknown;
   /** The value handed to the group functions (mapValues), or the row itself when absent. */
-  toValue?: (row: any) => unknown;
+  toValue?: (row: Record<string, unknown>) => unknown;
   /** Set when the key is a column's value: keys are then read from the column, not from row objects. */
   column?: string;
 }

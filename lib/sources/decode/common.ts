@@ -247,7 +247,7 @@ export function describeValue(v: unknown): string {
  */
 export function parseTimestamp(s: string): number {
   const fast = parseCanonicalIso(s);
-  return !Number.isNaN(fast) ? fast : parseTimestampSlow(s);
+  return Number.isNaN(fast) ? parseTimestampSlow(s) : fast;
 }
 
 let cachedMinute = '';

@@ -297,7 +297,8 @@ export function inferCsvSchema(
     width = Math.max(width, rec.fields.length);
     rec.fields.forEach((s, i) => {
       if (!rec.quoted[i] && (s === nullValue || s === '')) return;
-      (samples[i] ??= []).push(s);
+      samples[i] ??= [];
+      samples[i].push(s);
     });
     return ++records < max;
   });

@@ -41,8 +41,8 @@ const RBRACE = 125;
 const LBRACKET = 91;
 const RBRACKET = 93;
 const NEWLINE = 10;
-const TWO_32 = 4294967296;
-const TWO_63 = 9223372036854775808;
+const TWO_32 = 2 ** 32;
+const TWO_63 = 2 ** 63;
 
 // Column kinds the scanner decodes.
 const K_UTF8 = 0;
@@ -260,6 +260,7 @@ class Level {
     this.columns = fields.map((f) => new Column(f, kindOf(f.type), cap));
     // A name with a quote, backslash or control character only matches escaped keys (see Scanner.key).
     this.names = fields.map((f, k) =>
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: JSON escapes control characters in keys
       k === skip || /["\\\u0000-\u001f]/.test(f.name) ? null : encoder.encode(f.name),
     );
     this.stamps = new Float64Array(fields.length).fill(-1);
@@ -575,7 +576,7 @@ class Scanner {
       const ms = digit(b[start + 20]) * 100 + digit(b[start + 21]) * 10 + digit(b[start + 22]);
       if (sec <= 60) {
         if (Number.isNaN(this.cachedMinuteMs) || !sameBytes(this.cachedMinute, b, start, 16)) {
-          this.cachedMinuteMs = parseTimestamp(this.view.toString('latin1', start, start + 16) + 'Z');
+          this.cachedMinuteMs = parseTimestamp(`${this.view.toString('latin1', start, start + 16)}Z`);
           this.cachedMinute.set(b.subarray(start, start + 16));
         }
         const t = this.cachedMinuteMs + sec * 1000 + ms;
