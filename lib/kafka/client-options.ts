@@ -1,5 +1,6 @@
 /** Options of the Kafka client and of its calls. */
 import type { DataLoss } from './data-loss.js';
+import type { CompressionType } from './protocol/compression.js';
 import type { KafkaRetryEvent, KafkaRetryOptions } from './retry.js';
 import type { KafkaSecurity } from './security-options.js';
 
@@ -21,6 +22,8 @@ export interface KafkaClientOptions {
   acks?: -1 | 1;
   /** Messages per produce request. Default 1000 (the fastest size measured against the test broker). */
   produceBatchSize?: number;
+  /** How produced record batches are compressed (Kafka's `compression.type`). Default `none`. */
+  compression?: CompressionType;
   /** Use kafkajs' idempotent producer (broker-side dedup of producer retries within one session). */
   idempotent?: boolean;
   /**

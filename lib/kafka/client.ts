@@ -19,6 +19,7 @@ import { SluiceError } from '../errors.js';
 import type { FetchRangeOptions, KafkaClientOptions } from './client-options.js';
 import { kafkajsSecurity } from './connection-security.js';
 import { type DataLoss, KafkaDataLossError } from './data-loss.js';
+import { registerKafkajsCodecs } from './kafkajs-codecs.js';
 import {
   createCluster,
   type KjsBroker,
@@ -30,16 +31,17 @@ import {
 } from './kafkajs-internals.js';
 import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
 import { KafkaProduceError } from './produce-error.js';
+import { type CompressionCodec, codecByName } from './protocol/compression.js';
 import { decodePartition, type FetchedPartition } from './protocol/fetch/fetched-partition.js';
 import { fetchRequest } from './protocol/fetch/v4.js';
 import { produceRequest } from './protocol/produce/v3.js';
-import { encodeRecordBatch } from './protocol/record-batch.js';
+import { compressRecordBatch, encodeRecordBatch } from './protocol/record-batch.js';
 import { produceRuns } from './record-size.js';
 import { isRetriable, RetriableCondition } from './retry.js';
 import { securityFailure } from './security-failure.js';
 import type { PartitionOffsets, TopicPartition } from './topic-partition.js';
 
-const { Kafka, logLevel: KjsLogLevel, Partitioners } = kafkajs;
+const { CompressionTypes, Kafka, logLevel: KjsLogLevel, Partitioners } = kafkajs;
 
 const READ_UNCOMMITTED = 0;
 const READ_COMMITTED = 1;
@@ -92,6 +94,8 @@ export class KafkaClient {
   private readonly retries: number;
   private readonly initialMs: number;
   private readonly maxMs: number;
+  /** The codec of produced batches; null for uncompressed. */
+  private readonly codec: CompressionCodec | null;
 
   private constructor(
     private readonly kafka: KafkaType,
@@ -102,6 +106,7 @@ export class KafkaClient {
     this.retries = opts.retry?.retries ?? 10;
     this.initialMs = opts.retry?.initialMs ?? 100;
     this.maxMs = opts.retry?.maxMs ?? 2000;
+    this.codec = codecByName(opts.compression ?? 'none');
   }
 
   /**
@@ -119,6 +124,7 @@ export class KafkaClient {
         'set kafka.bootstrap.servers, e.g. localhost:9092',
       );
     }
+    registerKafkajsCodecs();
     const levels = {
       nothing: KjsLogLevel.NOTHING,
       error: KjsLogLevel.ERROR,
@@ -509,7 +515,14 @@ export class KafkaClient {
     const producer = this.opts.idempotent ? await this.getProducer() : null;
     const send = producer
       ? async (chunk: ProduceMessage[]) =>
-          (await producer.send({ topic, acks: this.opts.acks ?? -1, messages: chunk.map(toKjsMessage) })).map((m) => ({
+          (
+            await producer.send({
+              topic,
+              acks: this.opts.acks ?? -1,
+              messages: chunk.map(toKjsMessage),
+              compression: this.codec?.id ?? CompressionTypes.None,
+            })
+          ).map((m) => ({
             partition: m.partition,
             baseOffset: Number(m.baseOffset ?? m.offset),
           }))
@@ -564,12 +577,13 @@ export class KafkaClient {
     await Promise.all(
       Object.entries(leaders).map(async ([nodeId, ps]) => {
         const broker = shareConnects(await this.cluster.findBroker({ nodeId }));
-        const request = produceRequest(
-          topic,
-          ps.map((p) => ({ partition: p, batch: encodeRecordBatch(byPartition.get(p)!, now) })),
-          this.opts.requestTimeoutMs ?? 30000,
-          this.opts.acks ?? -1,
+        const batches = await Promise.all(
+          ps.map(async (p) => {
+            const batch = encodeRecordBatch(byPartition.get(p)!, now);
+            return { partition: p, batch: this.codec ? await compressRecordBatch(batch, this.codec) : batch };
+          }),
         );
+        const request = produceRequest(topic, batches, this.opts.requestTimeoutMs ?? 30000, this.opts.acks ?? -1);
         const res = await sendRequest(broker, request);
         for (const t of res.topics) {
           for (const p of t.partitions) results.push({ partition: p.partition, baseOffset: Number(p.baseOffset) });

@@ -49,6 +49,7 @@ import type { KafkaClient } from '../kafka/client.js';
 import type { KafkaClientOptions } from '../kafka/client-options.js';
 import type { ProduceMessage } from '../kafka/messages.js';
 import { KAFKA_PRODUCER_OPTION_KEYS, kafkaClientOptions, unknownKafkaSetting } from '../kafka/prefixed-options.js';
+import { COMPRESSION_TYPES, type CompressionType } from '../kafka/protocol/compression.js';
 import { RECORD_BATCH_OVERHEAD, recordSizeBound } from '../kafka/record-size.js';
 import { type KafkaRetryEvent, retryText } from '../kafka/retry.js';
 import { crashPoint } from '../util/crash-points.js';
@@ -99,6 +100,10 @@ export interface KafkaSinkOptions extends SinkOptionValues {
    */
   'kafka.max.message.bytes'?: string | number;
   'kafka.max.request.size'?: string | number;
+  /** How record batches are compressed: `none` (default), `gzip`, `snappy`, `lz4` or `zstd`. */
+  compression?: CompressionType | string;
+  /** The same under Spark's passthrough name for the producer's `compression.type`. */
+  'kafka.compression.type'?: CompressionType | string;
 }
 
 const KNOWN = [
@@ -107,6 +112,8 @@ const KNOWN = [
   'topic',
   'valueFormat',
   'keyColumn',
+  'compression',
+  'kafka.compression.type',
   ...KAFKA_PRODUCER_OPTION_KEYS,
 ];
 
@@ -154,6 +161,7 @@ export class KafkaSink implements StreamSink {
   readonly topic: string | undefined;
   readonly valueFormat: 'json' | 'string';
   readonly keyColumn: string;
+  readonly compression: CompressionType;
   /** The batch size limit given by options, used where the brokers do not tell a topic's own. */
   private readonly optionBatchBytes: { bytes: number; from: string };
   /** Each target topic's batch size limit and where it comes from, asked once per topic. */
@@ -190,11 +198,13 @@ export class KafkaSink implements StreamSink {
       bytes: DEFAULT_MAX_BATCH_BYTES,
       from: "Kafka's default max.message.bytes",
     };
+    this.compression = compressionOption(options);
     // A failed produce is not resent blindly (its records may be written): addBatch looks first.
     this.clientOptions = {
       ...kafkaClientOptions('kafka sink', options),
       resendFailedProduce: false,
       clientId: 'sluice-sink',
+      compression: this.compression,
     };
     this.description = `KafkaSink[${this.bootstrap}/${this.topic ?? '<topic column>'}]`;
   }
@@ -489,6 +499,20 @@ export class KafkaSink implements StreamSink {
     this.client = null;
     await c?.close();
   }
+}
+
+/** `compression`, or Spark's `kafka.compression.type`; both given must agree. */
+function compressionOption(options: KafkaSinkOptions): CompressionType {
+  const own = choiceOption('kafka', options, 'compression', COMPRESSION_TYPES, 'none');
+  const spark = choiceOption('kafka', options, 'kafka.compression.type', COMPRESSION_TYPES, own);
+  if (options.compression !== undefined && spark !== own) {
+    throw new SluiceError(
+      'BAD_OPTION',
+      `the kafka sink got compression=${own} and kafka.compression.type=${spark}`,
+      'give one of the two',
+    );
+  }
+  return spark;
 }
 
 /** The seq in a {@link SLUICE_HEADER} value that starts with `prefix` (`<queryId>:<batchId>:`), else -1. */

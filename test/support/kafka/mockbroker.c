@@ -14,6 +14,10 @@
  *   clear <apiKey>                          drop pending cluster-wide errors for <apiKey>
  *   leader <topic> <partition> <brokerId>   move a partition's leader
  *   rtt <brokerId> <ms>                     delay every response of a broker
+ *   produce <topic> <partition> <codec> <count>   write <count> records with librdkafka's producer, its
+ *                                           compression.codec set to <codec> (none, gzip, snappy, lz4,
+ *                                           zstd): key "k<i % 10>", header "src: mockbroker", value
+ *                                           {"n":<i>,"codec":"<codec>","pad":"<80 zeros>"}
  *
  * Broker ids start at 1. Exits with status 0 on SIGTERM, SIGINT or end of stdin, so a test runner that
  * dies without stopping it still takes it down (its stdin pipe closes).
@@ -55,6 +59,60 @@ static void reply_err(rd_kafka_resp_err_t err) {
                 printf("ok\n");
 }
 
+/* Delivery reports of the produce command: counts failures, keeps the first error. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+        rd_kafka_resp_err_t *first = opaque;
+        (void)rk;
+        if (m->err && !*first)
+                *first = m->err;
+}
+
+/* The produce command: a librdkafka producer of its own, connected to the mock cluster. */
+static void produce(rd_kafka_mock_cluster_t *mc, const char *topic, int32_t partition, const char *codec,
+                    long count) {
+        char errstr[512], value[160], key[16];
+        rd_kafka_resp_err_t first = RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_t *p;
+
+        rd_kafka_conf_set_opaque(conf, &first);
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), errstr,
+                              sizeof errstr) ||
+            rd_kafka_conf_set(conf, "compression.codec", codec, errstr, sizeof errstr) ||
+            rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof errstr) ||
+            rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr)) {
+                rd_kafka_conf_destroy(conf);
+                printf("error %s\n", errstr);
+                return;
+        }
+        p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+        if (!p) {
+                printf("error %s\n", errstr);
+                return;
+        }
+        for (long i = 0; i < count && !first; i++) {
+                int klen = snprintf(key, sizeof key, "k%ld", i % 10);
+                int vlen = snprintf(value, sizeof value, "{\"n\":%ld,\"codec\":\"%s\",\"pad\":\"%080d\"}", i,
+                                    codec, 0);
+                rd_kafka_resp_err_t err;
+                while ((err = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                                RD_KAFKA_V_KEY(key, (size_t)klen),
+                                                RD_KAFKA_V_VALUE(value, (size_t)vlen),
+                                                RD_KAFKA_V_HEADER("src", "mockbroker", 10),
+                                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(p, 10);
+                if (err && !first)
+                        first = err;
+        }
+        if (!first && rd_kafka_flush(p, 30000))
+                first = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        rd_kafka_poll(p, 0);
+        rd_kafka_destroy(p);
+        reply_err(first);
+}
+
 static void handle(rd_kafka_mock_cluster_t *mc, char *line) {
         char *argv[6];
         int argc = 0;
@@ -92,6 +150,9 @@ static void handle(rd_kafka_mock_cluster_t *mc, char *line) {
         } else if (!strcmp(argv[0], "leader") && argc == 4 && !parse_long(argv[2], &a) &&
                    !parse_long(argv[3], &b)) {
                 reply_err(rd_kafka_mock_partition_set_leader(mc, argv[1], (int32_t)a, (int32_t)b));
+        } else if (!strcmp(argv[0], "produce") && argc == 5 && !parse_long(argv[2], &a) &&
+                   !parse_long(argv[4], &b) && b >= 0) {
+                produce(mc, argv[1], (int32_t)a, argv[3], b);
         } else if (!strcmp(argv[0], "rtt") && argc == 3 && !parse_long(argv[1], &a) &&
                    !parse_long(argv[2], &b)) {
                 reply_err(rd_kafka_mock_broker_set_rtt(mc, (int32_t)a, (int)b));

@@ -1,6 +1,7 @@
 /**
  * One fetched partition's records, decoded by sluice's own record-batch decoder when it can (see
- * record-batch.ts) and by kafkajs' otherwise (compressed batches, the pre-0.11 message format). Under
+ * record-batch.ts), compressed batches included, and by kafkajs' otherwise (the pre-0.11 message format,
+ * whose compressed messages kafkajs reads with sluice's codecs, see kafkajs-codecs.ts). Under
  * read_committed, records of aborted transactions are dropped (see aborted-transactions.ts); control
  * records never become messages.
  */
@@ -23,7 +24,7 @@ export interface FetchedPartition {
 export async function decodePartition(p: FetchV4Partition, readCommitted: boolean): Promise<FetchedPartition> {
   const aborted =
     readCommitted && p.abortedTransactions.length > 0 ? abortedRanges(p.recordSet, p.abortedTransactions) : [];
-  const fast = decodeRecordBatches(p.recordSet);
+  const fast = await decodeRecordBatches(p.recordSet);
   if (fast)
     return { highWatermark: p.highWatermark, messages: withoutRanges(fast.messages, aborted), batchEnd: fast.batchEnd };
   const all = await kafkajsDecodeRecordSet(p.recordSet);
