@@ -20,15 +20,15 @@ function shellBlock(heading: string): string {
   return m![1];
 }
 
+/** What `npm test` tells its scripts about this package and run: npm in another folder would act on this one. */
+const THIS_RUN = /^(npm_package_|npm_lifecycle_|npm_config_local_prefix$|npm_config_call$|npm_command$|INIT_CWD$)/;
+
 /**
- * The environment of a newcomer's shell: none of the npm_* variables `npm test` sets for this repository
- * (they would make npm in another folder act on this one), and npm told not to audit, ask for funding or
- * fetch what its cache already has.
+ * A newcomer's shell: the environment without what describes this package's `npm test` (npm settings such as
+ * a registry stay), and npm told not to audit, ask for funding or fetch what its cache already has.
  */
 function newcomerEnv(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'INIT_CWD'),
-  ) as NodeJS.ProcessEnv;
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !THIS_RUN.test(k)));
   return {
     ...env,
     npm_config_audit: 'false',
