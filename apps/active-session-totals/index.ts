@@ -32,9 +32,14 @@ function customerSessions(tx: Dataset, o: Options) {
   return tx.groupBy('customer_id', session_window('timestamp', o.gap)).allowedLateness(o['allowed-lateness']);
 }
 
-/** Per-customer session sums, updated every batch that changes them. */
+/**
+ * Per-customer session sums as a changelog, whenever a batch changes them: `change: 1` for a session's new
+ * sums, `-1` for the sums they replace (also those of sessions merged into it) and when the watermark closes
+ * the session. Plain update mode would leave the rows of sessions a merge replaced in the sink.
+ */
 export function sessionSums(input: Dataset, o: Options): Dataset {
   return customerSessions(transactions(input, o), o)
+    .changelog()
     .agg(
       sum('cents').alias('cents'),
       count('*').alias('transactions'),
@@ -49,6 +54,7 @@ export function sessionSums(input: Dataset, o: Options): Dataset {
       'transactions',
       'first_transaction',
       'last_transaction',
+      'change',
     );
 }
 
@@ -107,7 +113,8 @@ export default defineApp<Options>({
   outputs: {
     sessions: {
       describe:
-        'rows {customer_id, session_start, session_end, total, transactions, first_transaction, last_transaction} for every session a batch changed',
+        'rows {customer_id, session_start, session_end, total, transactions, first_transaction, last_transaction, change}: ' +
+        'change 1 for the new sums of a session a batch changed, -1 for the sums they replace and when the session closes',
       default: 'console:',
       outputMode: 'update',
       key: 'customer_id',

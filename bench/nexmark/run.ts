@@ -147,6 +147,7 @@ async function runOnce(o: Options): Promise<RunResult> {
     durationMs: {
       latestOffset: sum((p) => p.durationMs.latestOffset),
       walCommit: sum((p) => p.durationMs.walCommit),
+      execution: sum((p) => p.durationMs.execution),
       addBatch: sum((p) => p.durationMs.addBatch),
       commit: sum((p) => p.durationMs.commit),
       triggerExecution: sum((p) => p.durationMs.triggerExecution),
@@ -343,7 +344,7 @@ async function main(): Promise<void> {
     all.push(runs);
   }
   report(all, o);
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify(all, null, 2) + '\n');
+  if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(all, null, 2)}\n`);
 }
 
 await main();

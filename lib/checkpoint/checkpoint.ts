@@ -25,8 +25,11 @@ export type NextBatch =
       rerun: true;
       batchId: number;
       offsets: OffsetEntry;
-      /** The commit of batch `batchId - 1`, null when `batchId` is 0. */
-      previousCommit: CommitEntry | null;
+      /**
+       * Batches before `batchId` whose commits are missing although a later batch was planned (a batch is
+       * only planned once the one before it committed, so their commits were deleted): empty after a crash.
+       */
+      missingCommits: number[];
     }
   | {
       /** Batch `batchId` is new: plan it from where the previous batch ended. */
@@ -119,8 +122,11 @@ export class Checkpoint {
   }
 
   /**
-   * Decides what to run after a start: the uncommitted batch again (offsets/N without commits/N), or
-   * the next new batch. Logs that do not fit together are CHECKPOINT_CORRUPT, never a silent reset.
+   * Decides what to run after a start: the next new batch when the latest plan is committed, otherwise the
+   * latest plan again (offsets/N without commits/N). As in Spark, that holds also when the newest commits
+   * were deleted by hand to re-run batches: only the latest planned batch runs again, from its own logged
+   * offsets (the batches before it completed, or it would not have been planned), and `missingCommits`
+   * says which commits are gone. A commit without its plan is CHECKPOINT_CORRUPT, never a silent reset.
    */
   async nextBatch(): Promise<NextBatch> {
     const plan = await this.offsets.latest();
@@ -135,18 +141,13 @@ export class Checkpoint {
     if (committed === planned) {
       return { rerun: false, batchId: planned + 1, previousOffsets: plan.entry, previousCommit: commit!.entry };
     }
-    if (committed === planned - 1) {
-      return { rerun: true, batchId: planned, offsets: plan.entry, previousCommit: commit?.entry ?? null };
-    }
     if (committed > planned) {
       throw inconsistent(this.dir, `commits/${committed} exists but the latest plan is offsets/${planned}`);
     }
-    throw inconsistent(
-      this.dir,
-      `the latest plan is offsets/${planned} but the latest commit is ` +
-        (commit === null ? 'missing' : `commits/${committed}`) +
-        ', so batches were planned without completing',
-    );
+    const oldestPlan = (await this.offsets.batchIds())[0];
+    const missingCommits: number[] = [];
+    for (let id = Math.max(committed + 1, oldestPlan); id < planned; id++) missingCommits.push(id);
+    return { rerun: true, batchId: planned, offsets: plan.entry, missingCommits };
   }
 
   /**

@@ -10,6 +10,7 @@ import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
 import { type Clock, sleep } from '../util/clock.js';
 import { crashPoint } from '../util/crash-points.js';
+import { notice } from '../util/notices.js';
 import type { BatchContext, EventTimeStats } from './batch-context.js';
 import type { Executor, FragmentJob } from './executor.js';
 import type { QueryProgress } from './progress.js';
@@ -164,26 +165,38 @@ export class MicroBatchExecution {
     }
   }
 
-  /** Restores position and watermark from the logs; re-runs an uncommitted batch first. */
+  /**
+   * Restores position and watermark from the logs; re-runs the latest planned batch first when it is not
+   * committed (after a crash, or when its commit was deleted to run it again).
+   */
   private async recover(): Promise<void> {
     const next = await this.checkpoint.nextBatch();
     this.nextBatchId = next.batchId;
-    this.watermark.restore(next.previousCommit?.nextWatermarkMs ?? 0);
-    if (this.config.analysis.statefulNodes.length > 0 && next.previousCommit) this.nextProcessingTimeoutMs = -Infinity;
-    const prior = next.rerun ? next.offsets : next.previousOffsets;
-    if (next.rerun) {
-      const startOffsets = next.offsets.sources.map((s) => s.start);
-      this.committed = startOffsets;
-      this.status = {
-        message: `Re-running batch ${next.batchId} after a restart`,
-        isDataAvailable: true,
-        isTriggerActive: true,
-      };
-      this.progress.startTrigger();
-      await this.runBatch(next.offsets);
-    } else {
-      this.committed = this.sources.map((_, i) => prior?.sources[i]?.end ?? null);
+    if (!next.rerun) {
+      this.watermark.restore(next.previousCommit?.nextWatermarkMs ?? 0);
+      if (this.config.analysis.statefulNodes.length > 0 && next.previousCommit)
+        this.nextProcessingTimeoutMs = -Infinity;
+      this.committed = this.sources.map((_, i) => next.previousOffsets?.sources[i]?.end ?? null);
+      return;
     }
+    const missing = next.missingCommits;
+    if (missing.length > 0) {
+      const which =
+        missing.length === 1 ? `batch ${missing[0]}` : `batches ${missing[0]}-${missing[missing.length - 1]}`;
+      notice(
+        `checkpoint ${this.checkpoint.dir}: the commits of ${which} are missing; re-running the latest planned ` +
+          `batch ${next.batchId} from offsets/${next.batchId} (the batches before it are not run again)`,
+      );
+    }
+    this.watermark.restore(next.offsets.batchWatermarkMs);
+    this.committed = next.offsets.sources.map((s) => s.start);
+    this.status = {
+      message: `Re-running batch ${next.batchId} after a restart`,
+      isDataAvailable: true,
+      isTriggerActive: true,
+    };
+    this.progress.startTrigger(this.config.clock.now());
+    await this.runBatch(next.offsets);
   }
 
   /** Asks every source how far a batch starting now could read. */
@@ -214,7 +227,7 @@ export class MicroBatchExecution {
       }
       this.lastTriggerStart = clock.now();
       this.status = { message: 'Getting offsets from sources', isDataAvailable: false, isTriggerActive: true };
-      this.progress.startTrigger();
+      this.progress.startTrigger(this.lastTriggerStart);
       const { ends, hasData } = await this.progress.timed('latestOffset', () => this.pollSources());
       const noDataBatchDue = this.noDataBatchDue();
       if ('once' in trigger && ranOnce) break;
@@ -257,7 +270,6 @@ export class MicroBatchExecution {
 
   private async runBatch(entry: OffsetEntry): Promise<void> {
     const c = this.config;
-    this.progress.startBatch();
     const batchId = entry.batchId;
     const ctx: BatchContext = {
       batchId,
@@ -273,7 +285,7 @@ export class MicroBatchExecution {
     const run = new BatchRun(this.sources, entry, ctx, this.executor);
     let output: RecordBatch[];
     try {
-      output = await run.evaluate(c.root);
+      output = await this.progress.timed('execution', () => run.evaluate(c.root));
     } catch (err) {
       await this.executor.resetState();
       throw err;

@@ -3,7 +3,7 @@ import { nodeName, type StatefulNode } from '../plan/logical-plan.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { StreamSource } from '../sources/source.js';
 import type { EventTimeStats } from './batch-context.js';
-import type { QueryProgress, SourceProgress, StateOperatorProgress } from './progress.js';
+import type { QueryProgress, SourceProgress, StateOperatorProgress, TriggerDurations } from './progress.js';
 import type { StatefulResult } from './task-runner.js';
 
 /** What one batch's run counted, as the progress report reads it. */
@@ -26,7 +26,7 @@ export interface ProgressIdentity {
 }
 
 /** Phases of a trigger timed on their own; triggerExecution spans the whole trigger. */
-export type TriggerPhase = Exclude<keyof QueryProgress['durationMs'], 'triggerExecution'>;
+export type TriggerPhase = Exclude<keyof TriggerDurations, 'triggerExecution'>;
 
 /**
  * Progress bookkeeping of a query (Spark's ProgressReporter): times the phases of each trigger, and after
@@ -34,7 +34,8 @@ export type TriggerPhase = Exclude<keyof QueryProgress['durationMs'], 'triggerEx
  */
 export class ProgressReporter {
   private durations = noDurations();
-  private batchStartedAt = 0;
+  private triggerStartedAt = 0;
+  private triggerTimestampMs = 0;
   private lastProgressAt = 0;
 
   constructor(
@@ -45,9 +46,14 @@ export class ProgressReporter {
     private readonly onProgress: (p: QueryProgress) => void,
   ) {}
 
-  /** Starts timing a trigger: phases timed before its batch (polling the sources, the offset log) count towards it. */
-  startTrigger(): void {
+  /**
+   * Starts timing a trigger that began at `clockMs` on the query's clock (its progress' timestamp): phases
+   * timed before its batch (polling the sources, the offset log) count towards it.
+   */
+  startTrigger(clockMs: number): void {
     this.durations = noDurations();
+    this.triggerStartedAt = performance.now();
+    this.triggerTimestampMs = clockMs;
   }
 
   /** Runs `body` and adds the time it took to `phase` of the current trigger. */
@@ -58,25 +64,16 @@ export class ProgressReporter {
     return result;
   }
 
-  /** Marks the start of the trigger's batch. */
-  startBatch(): void {
-    this.batchStartedAt = performance.now();
-  }
-
   /** Reports the progress of the batch of `entry` once it is committed. */
   finishBatch(run: BatchMetrics, entry: OffsetEntry, numOutputRows: number): void {
-    const d = this.durations;
-    const durationMs = {
-      ...d,
-      triggerExecution: performance.now() - this.batchStartedAt + d.latestOffset + d.walCommit,
-    };
+    const durationMs = { ...this.durations, triggerExecution: performance.now() - this.triggerStartedAt };
     this.onProgress(this.progress(run, entry, durationMs, numOutputRows));
   }
 
   private progress(
     run: BatchMetrics,
     entry: OffsetEntry,
-    durationMs: QueryProgress['durationMs'],
+    durationMs: TriggerDurations,
     numOutputRows: number,
   ): QueryProgress {
     const secs = Math.max(durationMs.triggerExecution, 0.001) / 1000;
@@ -108,8 +105,9 @@ export class ProgressReporter {
       id: this.query.id,
       runId: this.query.runId,
       name: this.query.name,
-      timestamp: iso(Date.now()),
+      timestamp: iso(this.triggerTimestampMs),
       batchId: entry.batchId,
+      batchDuration: Math.round(durationMs.triggerExecution),
       numInputRows,
       inputRowsPerSecond: numInputRows / sinceLast,
       processedRowsPerSecond: numInputRows / secs,
@@ -126,7 +124,7 @@ export class ProgressReporter {
 }
 
 function noDurations(): Record<TriggerPhase, number> {
-  return { latestOffset: 0, walCommit: 0, addBatch: 0, commit: 0 };
+  return { latestOffset: 0, walCommit: 0, execution: 0, addBatch: 0, commit: 0 };
 }
 
 /** Progress of one stateful operator, summed over its partitions. */

@@ -28,17 +28,47 @@ export interface StateOperatorProgress {
   numShufflePartitions: number;
 }
 
+/**
+ * Wall time of the phases of one trigger, in milliseconds (Spark's `durationMs`); the phases add up to about
+ * `triggerExecution`, the whole trigger.
+ */
+export interface TriggerDurations {
+  /** Asking the sources how far the batch reads. */
+  latestOffset: number;
+  /** Writing the batch's plan to the offset log. */
+  walCommit: number;
+  /**
+   * Reading the batch's input and running it through the operators and state stores (Spark counts this in
+   * addBatch, where its lazy plan runs).
+   */
+  execution: number;
+  /** Handing the output to the sink. */
+  addBatch: number;
+  /** Writing the commit log and committing the sources. */
+  commit: number;
+  triggerExecution: number;
+}
+
 /** One batch's progress, shaped like Spark's StreamingQueryProgress (times as ISO-8601 strings). */
 export interface QueryProgress {
   id: string;
   runId: string;
   name: string | null;
+  /**
+   * When the trigger that ran the batch started, by the query's clock (a ManualClock's time in tests), as Spark
+   * reports it.
+   */
   timestamp: string;
   batchId: number;
+  /**
+   * How long the batch took: `durationMs.triggerExecution` in whole milliseconds (Spark's batchDuration, which
+   * Spark reads off the trigger clock; this is wall time, so it shows the processing time under a ManualClock too).
+   */
+  batchDuration: number;
   numInputRows: number;
   inputRowsPerSecond: number;
   processedRowsPerSecond: number;
-  durationMs: { latestOffset: number; walCommit: number; addBatch: number; commit: number; triggerExecution: number };
+  durationMs: TriggerDurations;
   eventTime: { watermark: string; min?: string; max?: string; avg?: string };
   stateOperators: StateOperatorProgress[];
   sources: SourceProgress[];

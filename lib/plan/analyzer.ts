@@ -72,7 +72,7 @@ export function analyze(
     sources,
     statefulNodes,
     watermarks,
-    usesWatermark: statefulNodes.some((s) => s.operator.usesWatermark),
+    usesWatermark: statefulNodes.some((s) => s.operator.usesWatermark(eventTimeColumns[s.id])),
     eventTimeColumns,
     multipleWatermarkPolicy: opts.multipleWatermarkPolicy ?? 'min',
     outputSchema: null,

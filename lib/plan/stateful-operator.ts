@@ -58,8 +58,11 @@ export interface StatefulOperator {
   readonly name: string;
   /** Output schema, or null when it is inferred from what a user function returns. */
   readonly outputSchema: Schema | null;
-  /** Whether the operator reads the event-time watermark (it then needs a no-data batch when the watermark moves). */
-  readonly usesWatermark: boolean;
+  /**
+   * Whether the operator reads the event-time watermark when the withWatermark column `eventTimeColumn` reaches
+   * it (it then needs a no-data batch when the watermark moves).
+   */
+  usesWatermark(eventTimeColumn: string | undefined): boolean;
   /** Output modes it supports; the analyzer rejects the others with `outputModeHint`. */
   readonly outputModes: readonly OutputMode[];
   /** Why an unsupported output mode is rejected and what to use instead. */

@@ -53,8 +53,9 @@ export class MemorySource implements StreamSource {
     return s;
   }
 
-  async latestOffset(): Promise<number> {
-    return this.data.batches.length;
+  /** Null while no rows were ever added, so a query runs no batch until there is data (as Spark's MemoryStream). */
+  async latestOffset(start: unknown): Promise<unknown> {
+    return this.data.batches.length === 0 ? start : this.data.batches.length;
   }
 
   async planRead(start: unknown, end: unknown): Promise<ReadTask[]> {

@@ -17,7 +17,10 @@ const schema = {
 } as const;
 
 /** The error a query start throws, or null. */
-async function startError(mode: OutputMode, build: (ds: Dataset<Ev>) => Dataset<any>): Promise<SluiceError | null> {
+async function startError(
+  mode: OutputMode,
+  build: (ds: Dataset<Ev>) => Dataset<Record<string, unknown>>,
+): Promise<SluiceError | null> {
   const session = Session.local();
   const input = new MemoryStream<Ev>(session, schema);
   try {
@@ -40,9 +43,48 @@ describe('aggregation: output modes and analysis errors', () => {
     expect(err?.message).to.match(/withWatermark/);
   });
 
-  it('append mode needs an event-time window in the grouping', async () => {
+  it('append mode needs an event-time window or the event-time column itself in the grouping', async () => {
     const err = await startError('append', (ds) => ds.withWatermark('ts', '1 minute').groupBy('user').agg(count('*')));
-    expect(err?.message).to.match(/Append output mode needs an event-time window in the grouping/);
+    expect(err?.message).to.match(/Append output mode needs an event-time window or the event-time column 'ts' itself/);
+    const other = await startError('append', (ds) =>
+      ds.withWatermark('ts', '1 minute').groupBy('user', 'other').agg(count('*')),
+    );
+    expect(other?.message).to.match(/Append output mode needs/);
+    for (const grouping of ['ts', col('ts').alias('t')]) {
+      expect(
+        await startError('append', (ds) =>
+          ds.withWatermark('ts', '1 minute').groupBy('user', grouping).agg(count('*')),
+        ),
+      ).to.equal(null);
+    }
+  });
+
+  it("update mode is refused for session windows (Spark's rule), naming append, complete and a changelog", async () => {
+    const err = await startError('update', (ds) =>
+      ds.withWatermark('ts', '1 minute').groupBy('user', session_window('ts', '5 minutes')).agg(count('*')),
+    );
+    expect(err?.code).to.equal('ANALYSIS');
+    expect(err?.message)
+      .to.match(/Update output mode not supported for session window/)
+      .and.match(/outputMode\('append'\)/)
+      .and.match(/outputMode\('complete'\)/)
+      .and.match(/changelog\(\)/);
+    for (const mode of ['append', 'complete'] as const) {
+      expect(
+        await startError(mode, (ds) =>
+          ds.withWatermark('ts', '1 minute').groupBy('user', session_window('ts', '5 minutes')).agg(count('*')),
+        ),
+      ).to.equal(null);
+    }
+    expect(
+      await startError('update', (ds) =>
+        ds
+          .withWatermark('ts', '1 minute')
+          .groupBy('user', session_window('ts', '5 minutes'))
+          .changelog()
+          .agg(count('*')),
+      ),
+    ).to.equal(null);
   });
 
   it("a window must be over the watermark's column", async () => {

@@ -137,7 +137,7 @@ describe('checkpoint/checkpoint', () => {
     it('re-runs batch 0 when it was planned but not committed', async () => {
       const cp = await Checkpoint.open(dir(), CONF);
       await cp.offsets.add(0, plan(0));
-      expect(await cp.nextBatch()).to.deep.equal({ rerun: true, batchId: 0, offsets: plan(0), previousCommit: null });
+      expect(await cp.nextBatch()).to.deep.equal({ rerun: true, batchId: 0, offsets: plan(0), missingCommits: [] });
     });
 
     it('re-runs batch N with its logged plan when offsets/N exists without commits/N', async () => {
@@ -149,7 +149,7 @@ describe('checkpoint/checkpoint', () => {
         rerun: true,
         batchId: 2,
         offsets: plan(2),
-        previousCommit: commit(1),
+        missingCommits: [],
       });
     });
 
@@ -177,13 +177,29 @@ describe('checkpoint/checkpoint', () => {
       expect(err.message).to.include(dir()).and.include('commits/1').and.include('offsets/0');
     });
 
-    it('reports plans that run ahead of the commits by more than one batch', async () => {
+    it('re-runs only the latest plan when the newest commits were deleted, as Spark does, naming the missing ones', async () => {
       const cp = await Checkpoint.open(dir(), CONF);
-      for (let n = 0; n < 3; n++) await cp.offsets.add(n, plan(n));
-      await cp.commits.add(0, commit(0));
-      const err = await sluiceErrorOf(() => cp.nextBatch());
-      expect(err.code).to.equal('CHECKPOINT_CORRUPT');
-      expect(err.message).to.include('offsets/2').and.include('commits/0');
+      for (let n = 0; n < 4; n++) {
+        await cp.offsets.add(n, plan(n));
+        await cp.commits.add(n, commit(n));
+      }
+      for (const n of [2, 3]) fs.rmSync(cp.commits.pathOf(n));
+      expect(await cp.nextBatch()).to.deep.equal({ rerun: true, batchId: 3, offsets: plan(3), missingCommits: [2] });
+      fs.rmSync(cp.commits.pathOf(1));
+      fs.rmSync(cp.commits.pathOf(0));
+      expect(await cp.nextBatch()).to.deep.equal({
+        rerun: true,
+        batchId: 3,
+        offsets: plan(3),
+        missingCommits: [0, 1, 2],
+      });
+    });
+
+    it('names only the missing commits of batches whose plans are still kept', async () => {
+      const cp = await Checkpoint.open(dir(), CONF);
+      for (let n = 0; n < 6; n++) await cp.offsets.add(n, plan(n));
+      await cp.offsets.purgeBefore(3);
+      expect(await cp.nextBatch()).to.deep.include({ rerun: true, batchId: 5, missingCommits: [3, 4] });
     });
 
     it('fails on a torn latest plan instead of skipping it', async () => {

@@ -25,10 +25,11 @@ function progress(over: Partial<QueryProgress> & { state?: number[] } = {}): Que
     name: null,
     timestamp: '2024-05-01T10:00:00.000Z',
     batchId: 3,
+    batchDuration: 21,
     numInputRows: 1200,
     inputRowsPerSecond: 1234.5,
     processedRowsPerSecond: 56789,
-    durationMs: { latestOffset: 1, walCommit: 1, addBatch: 10, commit: 2, triggerExecution: 21 },
+    durationMs: { latestOffset: 1, walCommit: 1, execution: 7, addBatch: 10, commit: 2, triggerExecution: 21 },
     eventTime: { watermark: '2024-05-01T09:59:50.000Z' },
     stateOperators: (state ?? [700, 41]).map((n, i) => ({
       operatorName: `op#${i}`,
@@ -75,6 +76,7 @@ class FakeTerminal {
   /** What a terminal shows: each CLEAR erases the current line. */
   get screen(): string[] {
     const lines: string[] = [''];
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape sequence is what is split on
     for (const part of this.text.split(/(\r\x1b\[2K|\n)/)) {
       if (part === CLEAR) lines[lines.length - 1] = '';
       else if (part === '\n') lines.push('');

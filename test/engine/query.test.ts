@@ -59,6 +59,59 @@ describe('engine: a query batch by batch', () => {
     expect(q.recentProgress).to.have.length(2);
   });
 
+  it('runs no batch until a memory stream has data, as Spark does', async () => {
+    const session = Session.local();
+    const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
+    const q = await input.toDS().writeStream.format('memory').queryName('empty').start();
+    await q.processAllAvailable();
+    await new Promise((r) => setTimeout(r, 100));
+    await q.processAllAvailable();
+    expect(q.recentProgress).to.deep.equal([]);
+    expect(q.lastProgress).to.equal(null);
+    input.addData([{ user: 'a', amount: 1 }]);
+    await q.processAllAvailable();
+    await q.stop();
+    expect(q.recentProgress.map((p) => [p.batchId, p.numInputRows])).to.deep.equal([[0, 1]]);
+    expect(q.recentProgress[0].sources[0].startOffset).to.equal(null);
+  });
+
+  it("reports each batch at the trigger clock's time when it started, and how long it took in wall time", async () => {
+    const clock = new ManualClock(1_700_000_000_000);
+    const session = Session.local({ clock });
+    const input = new MemoryStream<Ev>(session, { user: 'string', amount: 'double' });
+    const q = await input
+      .toDS()
+      .map(
+        (e) => {
+          // Busy for 30 ms of wall time per row while the manual clock stands still.
+          const until = performance.now() + 30;
+          while (performance.now() < until);
+          return e;
+        },
+        { user: 'string', amount: 'double' },
+      )
+      .writeStream.format('memory')
+      .queryName('timed')
+      .start();
+    input.addData([{ user: 'a', amount: 1 }]);
+    await q.processAllAvailable();
+    clock.advance(5_000);
+    input.addData([{ user: 'b', amount: 1 }]);
+    await q.processAllAvailable();
+    await q.stop();
+    const [p0, p1] = q.recentProgress;
+    expect([p0.timestamp, p1.timestamp]).to.deep.equal([
+      new Date(1_700_000_000_000).toISOString(),
+      new Date(1_700_000_005_000).toISOString(),
+    ]);
+    for (const p of [p0, p1]) {
+      const d = p.durationMs;
+      expect(d.execution).to.be.at.least(29);
+      expect(d.triggerExecution).to.be.at.least(d.latestOffset + d.walCommit + d.execution + d.addBatch + d.commit);
+      expect(p.batchDuration).to.equal(Math.round(d.triggerExecution));
+    }
+  });
+
   it('evaluates select, withColumn and where on columns, with current_timestamp from the offset log', async () => {
     const clock = new ManualClock(1_700_000_000_000);
     const session = Session.local({ clock });

@@ -186,6 +186,28 @@ describe('kafka end to end through the CLI', function () {
     expect(await parquetOutput(out)).to.deep.equal(reference);
   });
 
+  it('commits deleted by hand: the restart re-runs the latest planned batch with a notice, as a replay (Kafka, Parquet)', async () => {
+    const t = await outputTopic();
+    const pq = path.join(root, `pq${++n}`);
+    for (const sink of [`kafka://${broker.bootstrap}/${t}`, `parquet:${pq}`]) {
+      const ckpt = path.join(root, `ck${++n}`);
+      ok(await runCli(args(sink, ckpt)));
+      const commits = path.join(ckpt, 'out', 'commits');
+      const last = Math.max(...fs.readdirSync(commits).map(Number));
+      expect(last, 'batches of at most PER_TRIGGER rows').to.be.at.least(EVENTS / PER_TRIGGER - 1);
+      for (const id of [last - 2, last - 1, last]) fs.rmSync(path.join(commits, String(id)));
+      const res = await runCli(args(sink, ckpt).filter((a) => a !== '--quiet'));
+      ok(res);
+      expect(res.stdout + res.stderr, sink).to.contain(
+        `the commits of batches ${last - 2}-${last - 1} are missing; re-running the latest planned batch ${last} ` +
+          `from offsets/${last}`,
+      );
+      expect(fs.existsSync(path.join(commits, String(last))), 'the re-run batch is committed').to.equal(true);
+    }
+    expect(kafkaOutput(t)).to.deep.equal(reference);
+    expect(await parquetOutput(pq)).to.deep.equal(reference);
+  });
+
   it('a sink topic that does not exist stops the run with a clear error and commits nothing', async () => {
     const ckpt = path.join(root, `ck${++n}`);
     const res = await runCli(args(`kafka://${broker.bootstrap}/no-such-topic`, ckpt));

@@ -31,7 +31,10 @@ const schema = { user: 'string', device: 'string', page: 'string', ts: 'timestam
 /** Batches of events from a few users, out of order within a bound, some amounts null (a fixed LCG, so failures reproduce). */
 function batches(numBatches: number, perBatch: number): Ev[][] {
   let x = 12345;
-  const r = (): number => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 4294967296;
+  const r = (): number => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 4294967296;
+  };
   let clock = at('00:00:00');
   const out: Ev[][] = [];
   for (let b = 0; b < numBatches; b++) {
@@ -72,15 +75,16 @@ const aggregates = () => [
   count_by('device').alias('by_device'),
 ];
 
-const queries: { name: string; mode: OutputMode; build: (ds: Dataset<Ev>) => Dataset<any> }[] = [
+const queries: { name: string; mode: OutputMode; build: (ds: Dataset<Ev>) => Dataset<Record<string, unknown>> }[] = [
   {
-    name: 'session windows per user, update mode',
+    name: 'session windows per user as a changelog, update mode',
     mode: 'update',
     build: (ds) =>
       ds
         .withWatermark('ts', '2 minutes')
         .groupBy('user', session_window('ts', '1 minute'))
         .allowedLateness('1 minute')
+        .changelog()
         .agg(...aggregates()),
   },
   {

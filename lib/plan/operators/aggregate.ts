@@ -14,9 +14,12 @@
  *   late rows are not aggregated, they are counted in numRowsDroppedByWatermark and handed to the
  *   late-data output with the reason and W;
  * - complete mode keeps every group (its output is the whole result) and so never drops rows.
- * Aggregations without a window ignore the watermark, as Spark's do.
+ * A grouping by the event-time column itself (`groupBy('ts')` after `withWatermark('ts', …)`) follows the same
+ * rules, each group closing at its own time as a window at its end (Spark's StateStoreSaveExec evicts by any
+ * watermarked key); other aggregations without a window ignore the watermark, as Spark's do.
  *
- * Output modes: append emits each window once when it closes; update emits the groups a batch changed;
+ * Output modes: append emits each window (or event-time group) once when it closes; update emits the groups
+ * a batch changed (not for session windows, where a later merge would leave replaced sessions in the sink);
  * complete emits all groups. A changelog aggregation (`.changelog()`) ignores the output mode and emits a
  * retract stream of the currently open groups: +1 rows for new results, -1 rows for results they replace,
  * for sessions merged away and for windows that close; aggregating its `change`-weighted values downstream
@@ -50,7 +53,6 @@ import { SessionAggregationRun } from './session-merge.js';
 export class AggregateOperator implements StatefulOperator, AggregationShape {
   readonly name: string;
   readonly outputSchema = null;
-  readonly usesWatermark: boolean;
   readonly outputModes: readonly OutputMode[] = ['append', 'update', 'complete'];
   /** The window or session grouping, if any. */
   readonly window: TimeWindowGrouping | SessionWindowGrouping | null;
@@ -77,16 +79,30 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     this.window = windows[0] ?? null;
     this.componentCount = def.groupings.length - (this.window ? 1 : 0);
     this.schemas = new AggregateSchemas(def);
-    this.usesWatermark = this.window !== null;
     this.name =
       this.window?.kind === 'session' ? 'sessionWindowAggregate' : this.window ? 'windowAggregate' : 'aggregate';
+  }
+
+  usesWatermark(eventTimeColumn: string | undefined): boolean {
+    return this.window !== null || this.eventTimeKey(eventTimeColumn) >= 0;
+  }
+
+  /**
+   * Which key component (groupings other than the window) is the event-time column `eventTimeColumn` itself,
+   * or -1. Grouped by it, a group is final once the watermark reaches its time: Spark evicts such groups and
+   * drops rows behind the watermark as it does for windows.
+   */
+  eventTimeKey(eventTimeColumn: string | undefined): number {
+    if (this.window !== null || eventTimeColumn === undefined) return -1;
+    return this.def.groupings
+      .filter((g) => g.kind !== 'window' && g.kind !== 'session')
+      .findIndex((g) => g.kind === 'key' && columnRead(g.column) === eventTimeColumn);
   }
 
   analyze(info: { outputMode: OutputMode; hasWatermark: boolean; eventTimeColumn?: string }): string | null {
     const w = this.window;
     if (w && info.eventTimeColumn) {
-      const t = w.time.expr;
-      const name = t.kind === 'col' ? t.name : t.kind === 'alias' && t.child.kind === 'col' ? t.child.name : null;
+      const name = columnRead(w.time);
       if (name !== null && name !== info.eventTimeColumn) {
         return `the ${w.kind === 'session' ? 'session_window' : 'window'} is over '${name}' but the watermark is defined on '${info.eventTimeColumn}'; windows can only be closed by the watermark of their own event-time column`;
       }
@@ -98,17 +114,27 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
         "(groupBy(...).changelog().agg(...)) and aggregate value × change here, or use outputMode('append')"
       );
     }
-    if (this.def.changelog || info.outputMode !== 'append') return null;
+    if (this.def.changelog) return null;
+    if (w?.kind === 'session' && info.outputMode === 'update') {
+      return (
+        'Update output mode not supported for session window on streaming DataFrames/DataSets: a session that a later ' +
+        "row merges into another was already emitted and would stay in the sink; use outputMode('append') (each " +
+        "session once, when the watermark closes it) or outputMode('complete'), or a changelog " +
+        '(groupBy(...).changelog().agg(...)) whose rows retract the sessions a merge replaces'
+      );
+    }
+    if (info.outputMode !== 'append') return null;
     if (!info.hasWatermark) {
       return (
         'Append output mode not supported when there are streaming aggregations on streaming Datasets without watermark: ' +
         "add withWatermark('<event time column>', '<delay>') before groupBy, or use outputMode('update')"
       );
     }
-    if (!w) {
+    if (!w && this.eventTimeKey(info.eventTimeColumn) < 0) {
       return (
-        'Append output mode needs an event-time window in the grouping (window(...) or session_window(...)), ' +
-        "because only a window that the watermark has passed is final; use outputMode('update') or 'complete' for other groupings"
+        `Append output mode needs an event-time window or the event-time column '${info.eventTimeColumn}' itself in the ` +
+        'grouping (window(...), session_window(...) or the column), because only a group that the watermark has ' +
+        "passed is final; use outputMode('update') or 'complete' for other groupings"
       );
     }
     return null;
@@ -241,6 +267,13 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     }
     return keys;
   }
+}
+
+/** The column an expression reads as it is (`col('ts')`, `col('ts').alias('t')`), or null for any other expression. */
+function columnRead(e: Expression): string | null {
+  const x = e.expr;
+  if (x.kind === 'col') return x.name;
+  return x.kind === 'alias' && x.child.kind === 'col' ? x.child.name : null;
 }
 
 /** Per-row session gaps in ms from a column of numbers (ms) or duration strings; NaN where missing or not positive. */

@@ -21,6 +21,8 @@ export interface AggregationShape {
   /** Number of key components (groupings other than the window). */
   readonly componentCount: number;
   readonly schemas: AggregateSchemas;
+  /** The key component that is the event-time column itself, or -1 (see AggregateOperator.eventTimeKey). */
+  eventTimeKey(eventTimeColumn: string | undefined): number;
 }
 
 /** A timestamp for messages; the watermark may be -Infinity. */
@@ -37,6 +39,8 @@ export abstract class AggregationRun {
   /** The watermark, or -Infinity when the query has none. */
   protected readonly wm: number;
   protected readonly lateness: number;
+  /** The key component that is the event-time column (its groups close like windows ending at that time), or -1. */
+  protected readonly eventTimeKey: number;
   /** Whether closed windows are evicted and late rows dropped (not in complete mode, unless changelog). */
   protected readonly evicts: boolean;
   protected readonly mode: OutputMode | 'changelog';
@@ -56,7 +60,8 @@ export abstract class AggregationRun {
     this.wm = ctx.eventTimeColumn !== undefined ? ctx.watermarkMs : -Infinity;
     this.lateness = shape.def.allowedLatenessMs;
     this.mode = shape.def.changelog ? 'changelog' : ctx.outputMode;
-    this.evicts = shape.window !== null && this.mode !== 'complete';
+    this.eventTimeKey = shape.eventTimeKey(ctx.eventTimeColumn);
+    this.evicts = (shape.window !== null || this.eventTimeKey >= 0) && this.mode !== 'complete';
     this.rows = new OutputRows(shape.def, output);
   }
 
@@ -135,7 +140,10 @@ interface LocalGroups {
   perBatch: Int32Array[][];
 }
 
-/** Aggregation by key, or by key and time window (tumbling or sliding). */
+/**
+ * Aggregation by key, or by key and time window (tumbling or sliding). A key that includes the event-time
+ * column closes, like a window, when the watermark reaches that time.
+ */
 export class GroupAggregationRun extends AggregationRun {
   private readonly w = this.shape.window as TimeWindowGrouping | null;
 
@@ -143,17 +151,28 @@ export class GroupAggregationRun extends AggregationRun {
     const groups = this.assignGroups(keyed, keys);
     const parts = this.partials(keyed, groups.perBatch, groups.kid.length);
     this.updateGroups(groups, parts, keys.components);
-    if (this.evicts && Number.isFinite(this.wm)) this.evictClosedWindows();
+    if (this.evicts && Number.isFinite(this.wm)) this.evictClosedGroups();
     if (this.mode === 'complete') this.emitAll();
     return this.finish(keyed);
   }
 
-  /** Assigns each row to its key's group in every window it falls in that is still open; marks rows with none late. */
+  /** When the group of these key components closes: its event-time component, or null when it has none. */
+  private eventTimeOf(components: unknown[]): number | null {
+    const t = this.eventTimeKey >= 0 ? components[this.eventTimeKey] : null;
+    return typeof t === 'number' ? t : null;
+  }
+
+  /**
+   * Assigns each row to its key's group in every window it falls in that is still open (without a window, to
+   * its key's group unless the watermark closed it); marks rows with no open group late.
+   */
   private assignGroups(keyed: BatchKeys[], keys: LocalKeys): LocalGroups {
     const w = this.w;
     const groupKid: number[] = [];
     const groupStart: number[] = [];
     const winOfKid: Map<number, number>[] = [];
+    // Without a window: the group of each key, -1 for a key whose event time the watermark has passed.
+    const groupOfKid: number[] = [];
     const groupsPerBatch: Int32Array[][] = [];
     const slots = w ? windowsPerRow(w) : 1;
     keyed.forEach((k, b) => {
@@ -162,17 +181,25 @@ export class GroupAggregationRun extends AggregationRun {
       groupsPerBatch.push(perSlot);
       for (let i = 0; i < n; i++) {
         const kid = keys.of(k, i);
-        if (kid === winOfKid.length) {
-          winOfKid.push(new Map());
-          if (!w) {
-            groupKid.push(kid);
-            groupStart.push(0);
-          }
-        }
         if (!w) {
-          perSlot[0][i] = kid;
+          if (kid === groupOfKid.length) {
+            const t = this.eventTimeOf(keys.components[kid]);
+            const open = t === null || !this.closed(t);
+            groupOfKid.push(open ? groupKid.length : -1);
+            if (open) {
+              groupKid.push(kid);
+              groupStart.push(0);
+            }
+          }
+          const g = groupOfKid[kid];
+          if (g >= 0) perSlot[0][i] = g;
+          else {
+            const t = this.eventTimeOf(keys.components[kid])!;
+            this.markLate(b, i, `behind the watermark: event time ${iso(t)} is at or before the watermark`, true);
+          }
           continue;
         }
+        if (kid === winOfKid.length) winOfKid.push(new Map());
         const times = k.times!;
         if (times.valid && !times.valid[i]) {
           this.markLate(b, i, 'event time is null', false);
@@ -228,36 +255,38 @@ export class GroupAggregationRun extends AggregationRun {
         this.mergePartials(old, parts, g);
         buffers = old;
       } else buffers = this.buffersOf(parts, g);
-      this.state.put(key, buffers, window ? this.timeout(window.end) : -1);
+      const closesAt = window ? window.end : this.eventTimeOf(components);
+      this.state.put(key, buffers, closesAt === null ? -1 : this.timeout(closesAt));
       if (this.mode === 'update' || this.mode === 'changelog') this.rows.push(components, window, buffers, 1);
     }
   }
 
-  /** Emits (append: the result; changelog: its retraction) and evicts the windows the watermark closed. */
-  private evictClosedWindows(): void {
-    const sizeMs = this.w!.sizeMs;
+  /** Emits (append: the result; changelog: its retraction) and evicts the windows and groups the watermark closed. */
+  private evictClosedGroups(): void {
     for (const key of this.state.state.keysWithTimeoutAtOrBefore(this.wm)) {
       const buffers = this.state.get(key) as unknown[];
-      const parts = splitKey(key, this.shape.componentCount + 1);
-      const start = parts[parts.length - 1] as number;
-      const window = { start, end: start + sizeMs };
-      if (this.mode === 'append') this.rows.push(parts.slice(0, -1), window, buffers);
-      else if (this.mode === 'changelog') this.rows.push(parts.slice(0, -1), window, buffers, -1);
+      const { components, window } = this.groupOf(key);
+      if (this.mode === 'append') this.rows.push(components, window, buffers);
+      else if (this.mode === 'changelog') this.rows.push(components, window, buffers, -1);
       this.state.remove(key);
     }
   }
 
   /** Complete mode: every group, in key order. */
   private emitAll(): void {
-    const w = this.w;
-    const numComponents = this.shape.componentCount;
     for (const [key, buffers] of this.state.state.sortedEntries()) {
       if (isSchemaKey(key)) continue;
-      const parts = splitKey(key, w ? numComponents + 1 : numComponents);
-      if (w) {
-        const start = parts[parts.length - 1] as number;
-        this.rows.push(parts.slice(0, -1), { start, end: start + w.sizeMs }, buffers as unknown[]);
-      } else this.rows.push(parts, null, buffers as unknown[]);
+      const { components, window } = this.groupOf(key);
+      this.rows.push(components, window, buffers as unknown[]);
     }
+  }
+
+  /** The key components and window of a stored group key. */
+  private groupOf(key: unknown): { components: unknown[]; window: { start: number; end: number } | null } {
+    const w = this.w;
+    const parts = splitKey(key, w ? this.shape.componentCount + 1 : this.shape.componentCount);
+    if (!w) return { components: parts, window: null };
+    const start = parts[parts.length - 1] as number;
+    return { components: parts.slice(0, -1), window: { start, end: start + w.sizeMs } };
   }
 }

@@ -22,7 +22,6 @@ export interface KeyedFold {
 export class KeyedAggregateOperator implements StatefulOperator {
   readonly name: string;
   readonly outputSchema: Schema | null = null;
-  readonly usesWatermark = false;
   readonly outputModes: readonly OutputMode[] = ['update', 'complete'];
   readonly outputModeHint: string;
 
@@ -32,6 +31,10 @@ export class KeyedAggregateOperator implements StatefulOperator {
   ) {
     this.name = fold.name;
     this.outputModeHint = `${fold.name} emits running results that change with every batch: use outputMode('update') or outputMode('complete')`;
+  }
+
+  usesWatermark(): boolean {
+    return false;
   }
 
   keysOf(batch: RecordBatch): unknown[] {

@@ -64,14 +64,12 @@ function describeKey(key: unknown): string {
 export class MapGroupsWithStateOperator implements StatefulOperator {
   readonly name: string;
   readonly outputSchema: Schema | null;
-  readonly usesWatermark: boolean;
   readonly outputModes: readonly OutputMode[];
   readonly outputModeHint: string;
 
   constructor(private readonly spec: MapGroupsWithStateSpec) {
     this.name = spec.kind === 'map' ? 'mapGroupsWithState' : 'flatMapGroupsWithState';
     this.outputSchema = spec.schema;
-    this.usesWatermark = spec.timeout === 'EventTimeTimeout';
     if (spec.kind === 'map') {
       this.outputModes = ['update'];
       this.outputModeHint =
@@ -83,6 +81,10 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
         `flatMapGroupsWithState was declared with outputMode '${mode}', so the query must use outputMode('${mode}'); ` +
         `or declare flatMapGroupsWithState(fn, { outputMode: '${mode === 'append' ? 'update' : 'append'}', ... })`;
     }
+  }
+
+  usesWatermark(): boolean {
+    return this.spec.timeout === 'EventTimeTimeout';
   }
 
   analyze(info: { outputMode: OutputMode; hasWatermark: boolean }): string | null {

@@ -208,7 +208,9 @@ export class SessionAggregationRun extends AggregationRun {
     parts: Partial[],
   ): void {
     const { kidPlans, start: planStart, end: planEnd, group: planGroup, from: planFrom, to: planTo } = plans;
-    const emitsChanges = this.mode === 'update' || this.mode === 'changelog';
+    // Update mode is refused for sessions (a merge would leave the sessions it replaced in the sink): only a
+    // changelog emits as sessions change, retracting what a merge replaces.
+    const changelog = this.mode === 'changelog';
     for (let kid = 0; kid < kidComponents.length; kid++) {
       const components = kidComponents[kid];
       const stored = storedOf[kid];
@@ -218,7 +220,7 @@ export class SessionAggregationRun extends AggregationRun {
         const from = planFrom[p];
         const to = planTo[p];
         // Retractions first: merging changes the stored buffers in place.
-        if (g >= 0 && this.mode === 'changelog')
+        if (g >= 0 && changelog)
           for (let i = from; i < to; i++)
             this.rows.push(components, { start: stored[i][0], end: stored[i][1] }, stored[i][2], -1);
         let session: StoredSession;
@@ -229,7 +231,7 @@ export class SessionAggregationRun extends AggregationRun {
           session[0] = planStart[p];
           session[1] = planEnd[p];
         } else session = [planStart[p], planEnd[p], this.buffersOf(parts, g)];
-        if (g >= 0 && emitsChanges) this.rows.push(components, { start: session[0], end: session[1] }, session[2], 1);
+        if (g >= 0 && changelog) this.rows.push(components, { start: session[0], end: session[1] }, session[2], 1);
         next.push(session);
       }
       this.closeSessions(makeKey(components), components, next);
