@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 /**
  * Errors a user can cause and fix. The CLI prints `message` (and `hint`) on one line without a stack
  * trace; anything that is not a SluiceError is a bug and keeps its stack.
@@ -14,9 +17,6 @@ export class SluiceError extends Error {
     this.hint = hint;
   }
 }
-
-/** A mistake in how a command is called (an argument that cannot be used): the CLI exits with 2, not 1. */
-export class UsageError extends SluiceError {}
 
 /** Thrown when user code (a map function, a state function, a foreachBatch callback) fails inside a batch. */
 export class UserCodeError extends SluiceError {
@@ -42,61 +42,91 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-const PERMISSION_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
+/**
+ * A mistake in how sluice was called: an unknown flag, app or name, a flag without its value, or a value
+ * a flag cannot take. The CLI exits 2 for it, and 1 for other user errors.
+ */
+export class UsageError extends SluiceError {
+  constructor(code: string, message: string, hint?: string, options?: { cause?: unknown }) {
+    super(code, message, hint, options);
+    this.name = 'UsageError';
+  }
+}
+
+/**
+ * Runs `check` over values that came from the command line: a SluiceError it throws becomes a UsageError
+ * with the same code, message and hint (a source URI the user typed is bad usage, the same URI in an app's
+ * code is not).
+ */
+export async function asUsage<T>(check: () => T | Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (!(err instanceof SluiceError) || err instanceof UsageError) throw err;
+    throw new UsageError(err.code, err.message, err.hint, { cause: err });
+  }
+}
+
+/**
+ * What ENOENT means for `at`: a directory on the way is missing (named), or the parent exists and its file
+ * system refuses new entries, as /proc and /sys do.
+ */
+function missingCause(at: string | undefined): { cause: string; hint: string } {
+  const create = 'create the directory first, or fix the path';
+  if (at === undefined) return { cause: 'a parent directory does not exist', hint: create };
+  const parent = path.dirname(path.resolve(at));
+  let existing = parent;
+  while (!fs.existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+  if (existing === parent)
+    return {
+      cause: `the file system of ${parent} does not allow creating files or directories in it`,
+      hint: 'choose a location on a regular file system',
+    };
+  let firstMissing = parent;
+  while (path.dirname(firstMissing) !== existing) firstMissing = path.dirname(firstMissing);
+  return { cause: `a parent directory does not exist (${firstMissing})`, hint: create };
+}
+
+const PERMISSION_CODES = new Set(['EACCES', 'EPERM']);
 const IN_THE_WAY_CODES = new Set(['ENOTDIR', 'EEXIST']);
 const FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
  * Turns a file-system error on a path the user chose (an output, checkpoint or dead-letter directory, a
- * log file) into a SluiceError naming `what` and the fix: no permission, a file where a directory
- * belongs (or the reverse), a missing parent directory, a full disk. Other errors are returned unchanged,
- * so a bug still shows its stack.
+ * log file) into a SluiceError naming `what`, the real cause and the fix: a read-only file system, no
+ * permission, a file where a directory belongs (or the reverse), a missing parent directory, a file system
+ * that takes no new entries (/proc), a full disk. This is the one place that maps fs error codes to
+ * messages. Other errors are returned unchanged, so a bug still shows its stack.
  * @param what e.g. `the checkpoint directory /data/ckpt`
  * @param verb what sluice was doing with it, for the message: `cannot <verb> <what>`
  */
 export function pathError(err: unknown, what: string, verb = 'write'): unknown {
   const e = err as NodeJS.ErrnoException;
+  const code = e?.code ?? '';
   const at = typeof e?.path === 'string' ? e.path : undefined;
-  const where = at ? ` (${e.code} on ${at})` : '';
-  if (PERMISSION_CODES.has(e?.code ?? '')) {
-    return new SluiceError(
+  const where = at ? ` (${code} on ${at})` : '';
+  const fail = (sluiceCode: string, cause: string, hint: string): SluiceError =>
+    new SluiceError(sluiceCode, `cannot ${verb} ${what}: ${cause}${where}`, hint, { cause: err });
+  if (code === 'EROFS')
+    return fail('PATH_NOT_WRITABLE', 'the file system is read-only', 'choose a location on a writable file system');
+  if (PERMISSION_CODES.has(code))
+    return fail('PATH_NOT_WRITABLE', 'permission denied', 'choose a location you can write to, or fix its permissions');
+  if (IN_THE_WAY_CODES.has(code))
+    return fail(
       'PATH_NOT_WRITABLE',
-      `cannot ${verb} ${what}: permission denied${where}`,
-      'choose a location you can write to, or fix its permissions',
-      { cause: err },
-    );
-  }
-  if (IN_THE_WAY_CODES.has(e?.code ?? '')) {
-    return new SluiceError(
-      'PATH_NOT_WRITABLE',
-      `cannot ${verb} ${what}: a file is in the way where a directory is needed${where}`,
+      'a file is in the way where a directory is needed',
       'give a directory path, or move that file away',
-      { cause: err },
     );
+  if (code === 'EISDIR') return fail('PATH_NOT_WRITABLE', 'it is a directory', 'give a file path');
+  if (code === 'ENOENT') {
+    const { cause, hint } = missingCause(at);
+    return fail('PATH_NOT_WRITABLE', cause, hint);
   }
-  if (e?.code === 'EISDIR') {
-    return new SluiceError(
-      'PATH_NOT_WRITABLE',
-      `cannot ${verb} ${what}: it is a directory${where}`,
-      'give a file path',
-      { cause: err },
-    );
-  }
-  if (e?.code === 'ENOENT') {
-    return new SluiceError(
-      'PATH_NOT_WRITABLE',
-      `cannot ${verb} ${what}: a parent directory does not exist${where}`,
-      'create the directory first, or fix the path',
-      { cause: err },
-    );
-  }
-  if (FULL_CODES.has(e?.code ?? '')) {
-    return new SluiceError(
+  if (FULL_CODES.has(code))
+    return fail(
       'DISK_FULL',
-      `cannot ${verb} ${what}: no space left on the device${where}`,
+      'no space left on the device',
       'free some space and run again; a batch that was cut short was not committed and runs again on restart',
-      { cause: err },
     );
-  }
   return err;
 }

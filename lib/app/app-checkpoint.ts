@@ -5,12 +5,12 @@
  * its queries beside, or inside, the first app's.
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { isRecord } from '../checkpoint/fields.js';
 import { metadataPath } from '../checkpoint/metadata.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { pathError, SluiceError } from '../errors.js';
+import { createDirectory } from '../util/create-directory.js';
 
 /** The file in an app's checkpoint directory that names the app. */
 export const APP_MARKER = 'app';
@@ -73,7 +73,7 @@ export async function claimAppCheckpoint(dir: string, app: string, outputs: stri
     }
   }
   try {
-    await fsp.mkdir(dir, { recursive: true });
+    await createDirectory(dir);
     await writeVersioned(marker, { app } satisfies AppMarker);
   } catch (err) {
     throw pathError(err, `the checkpoint directory ${dir}`, 'create');

@@ -5,13 +5,14 @@ import type { Dataset } from '../api/dataset.js';
 import { Session } from '../api/session.js';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
-import { SluiceError } from '../errors.js';
+import { asUsage, SluiceError, UsageError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
 import type { PlanIndex } from '../exec/task-runner.js';
 import type { WorkerSetup } from '../exec/worker-protocol.js';
 import { walkPlan } from '../plan/logical-plan.js';
-import { parseSinkUri } from '../sinks/sink-factory.js';
-import { parseSourceUri } from '../sources/source-uri.js';
+import { MemoryTables } from '../sinks/memory-tables.js';
+import { createSink, parseSinkUri } from '../sinks/sink-factory.js';
+import { createSource, parseSourceUri } from '../sources/source-uri.js';
 import type { Clock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 import { packagePath } from '../util/package-root.js';
@@ -46,7 +47,7 @@ export async function loadApp(ref: string): Promise<LoadedApp> {
   if (!ref.includes('/') && !ref.includes('\\') && !/\.[cm]?[jt]s$/.test(ref)) {
     if (!fs.existsSync(builtIn)) {
       const known = fs.existsSync(APPS_DIR) ? fs.readdirSync(APPS_DIR).join(', ') : '(none built)';
-      throw new SluiceError(
+      throw new UsageError(
         'UNKNOWN_APP',
         `no app named '${ref}'`,
         `run one of: ${known}; or give a path to your own app module, e.g. ./my-app.js`,
@@ -301,16 +302,30 @@ export async function runApp(
   run: RunAppOptions,
 ): Promise<{ session: Session; queries: Map<string, StreamingQuery> }> {
   const { def, module } = app;
-  const options = parseAppOptions(def, run.options ?? {});
   const inputNames = Object.keys(def.inputs);
   const outputNames = Object.keys(def.outputs);
-  const givenSources = assignUris('source', inputNames, run.sources ?? []);
-  const givenSinks = assignUris('sink', outputNames, run.sinks ?? []);
-  // Checked as given, so that a mistake is reported in the user's words, before the app's format and schema are added.
-  for (const uri of Object.values(givenSources)) parseSourceUri(uri);
-  const inputs = Object.fromEntries(
-    inputNames.map((n) => [n, inputUri(def, n, givenSources[n] ?? def.inputs[n].default)]),
-  );
+  // What the caller gave (option values, source and sink URIs and their options) is checked before anything
+  // opens; a mistake there is bad usage (the CLI exits 2).
+  const { options, inputs, givenSinks } = await asUsage(async () => {
+    const options = parseAppOptions(def, run.options ?? {});
+    const givenSources = assignUris('source', inputNames, run.sources ?? []);
+    const givenSinks = assignUris('sink', outputNames, run.sinks ?? []);
+    // Checked as given, so that a mistake is reported in the user's words, before the app's format and schema are added.
+    for (const uri of Object.values(givenSources)) parseSourceUri(uri);
+    const inputs = Object.fromEntries(
+      inputNames.map((n) => [n, inputUri(def, n, givenSources[n] ?? def.inputs[n].default)]),
+    );
+    // Sources and sinks check their options when they are made, without I/O: make the given ones once now.
+    for (const n of Object.keys(givenSources)) {
+      const { format, options: sourceOptions } = parseSourceUri(inputs[n]);
+      createSource(format, sourceOptions);
+    }
+    for (const [n, uri] of Object.entries(givenSinks)) {
+      const { format, options: sinkOptions } = parseSinkUri(uri);
+      await createSink(format, sinkOptions, { memoryTables: new MemoryTables(), queryName: `${def.name}.${n}` });
+    }
+    return { options, inputs, givenSinks };
+  });
   const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
   session.app = { module, options, inputs, workerFile: APP_WORKER_FILE };
   const built = buildApp(def, session, options, inputs);

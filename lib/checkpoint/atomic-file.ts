@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { createDirectory, createDirectorySync } from '../util/create-directory.js';
 
 const TEMP_PREFIX = '.';
 const TEMP_SUFFIX = '.tmp';
@@ -61,7 +62,7 @@ function fsyncDirSync(dir: string): void {
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(file);
-  await fsp.mkdir(dir, { recursive: true });
+  await createDirectory(dir);
   const temp = tempPathFor(file);
   try {
     const handle = await fsp.open(temp, 'wx');
@@ -82,7 +83,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 /** Synchronous {@link writeFileAtomic}, for shutdown paths and callers that cannot await. */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true });
+  createDirectorySync(dir);
   const temp = tempPathFor(file);
   try {
     const fd = fs.openSync(temp, 'wx');

@@ -12,6 +12,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { pathError, SluiceError } from '../errors.js';
+import { createDirectory } from '../util/create-directory.js';
 import { removeStaleTempFiles } from './atomic-file.js';
 import { type CommitEntry, CommitLog } from './commit-log.js';
 import { type CheckpointMetadata, type OpenMetadataOptions, openMetadata } from './metadata.js';
@@ -78,10 +79,11 @@ export class Checkpoint {
     options: Pick<OpenMetadataOptions, 'now'> = {},
   ): Promise<Checkpoint> {
     try {
-      await fsp.mkdir(dir, { recursive: true });
+      await createDirectory(dir);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw pathError(err, `the checkpoint directory ${dir}`, 'create');
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'ENOTDIR' || e.path !== path.resolve(dir))
+        throw pathError(err, `the checkpoint directory ${dir}`, 'create');
       throw new SluiceError(
         'CHECKPOINT_LOCATION',
         `checkpoint location ${dir} is not a directory`,

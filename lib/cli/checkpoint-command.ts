@@ -10,6 +10,7 @@ import {
   type StateContents,
   toJsonValue,
 } from './checkpoint-inspector.js';
+import { integerFlag } from './flags.js';
 import { formatBytes, formatCount, formatTable } from './text-table.js';
 
 interface CheckpointArgs {
@@ -18,7 +19,7 @@ interface CheckpointArgs {
   state?: string;
   query?: string;
   key?: string;
-  limit: number;
+  limit: unknown;
   'progress-log'?: string;
 }
 
@@ -179,13 +180,14 @@ export async function checkpointCommand(
   args: CheckpointArgs,
   out: (text: string) => void = (t) => process.stdout.write(t),
 ): Promise<number> {
-  if (!Number.isInteger(args.limit) || args.limit < 0) {
-    throw new SluiceError(
-      'BAD_OPTION',
-      `--limit must be a whole number, got ${args.limit}`,
-      'e.g. --limit 20, or --limit 0 for all rows',
-    );
-  }
+  const limit = integerFlag(
+    args.limit,
+    'limit',
+    'a whole number',
+    0,
+    Infinity,
+    'e.g. --limit 20, or --limit 0 for all rows',
+  );
   const log = args['progress-log'];
   if (log !== undefined && !fs.existsSync(log)) {
     throw new SluiceError(
@@ -200,7 +202,7 @@ export async function checkpointCommand(
   if (args.state !== undefined) {
     const q = pickQuery(queries, args);
     const contents = await readStateRows(q, findOperator(q, args.state), {
-      limit: args.limit || undefined,
+      limit: limit || undefined,
       key: args.key,
     });
     if (args.json)
@@ -235,16 +237,23 @@ export const checkpointCommandModule: CommandModule<object, CheckpointArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts' })
       .option('state', {
         type: 'string',
+        requiresArg: true,
         describe: 'print the state rows of this operator (its id, e.g. 3, or name, e.g. mapGroupsWithState#3)',
       })
-      .option('query', { type: 'string', describe: 'the query (output name) when the directory holds several' })
+      .option('query', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'the query (output name) when the directory holds several',
+      })
       .option('key', {
         type: 'string',
+        requiresArg: true,
         describe: 'with --state: only the row of this key (as printed in the key column)',
       })
-      .option('limit', { type: 'number', default: 50, describe: 'with --state: at most this many rows (0 = all)' })
+      .option('limit', { default: 50, requiresArg: true, describe: 'with --state: at most this many rows (0 = all)' })
       .option('progress-log', {
         type: 'string',
+        requiresArg: true,
         describe: 'a sluice run --progress-log file: adds the last progress and operator names',
       })
       .strict()

@@ -1,8 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { SluiceError } from '../errors.js';
+import { asUsage, UsageError } from '../errors.js';
 import { TIMESTAMP_FORMATS, type TimestampFormat } from '../gen/common.js';
 import { DATASETS, dataset, type GenParam, type GenParams } from '../gen/datasets.js';
-import { type WriteSummary, writeRecords } from '../gen/writers.js';
+import { targetWriter, type WriteSummary, writeRecords } from '../gen/writers.js';
 import { parseDuration } from '../util/duration.js';
 
 /**
@@ -72,8 +72,8 @@ const DATASET_FLAGS: readonly { flag: string; key: keyof GenArgs; params: readon
   { flag: 'event-rate', key: 'eventRate', params: ['eventRate'] },
 ];
 
-function badFlag(flag: string, value: unknown, accepted: string): SluiceError {
-  return new SluiceError('GEN_BAD_FLAG', `invalid value '${String(value)}' for --${flag}`, `accepted: ${accepted}`);
+function badFlag(flag: string, value: unknown, accepted: string): UsageError {
+  return new UsageError('GEN_BAD_FLAG', `invalid value '${String(value)}' for --${flag}`, `accepted: ${accepted}`);
 }
 
 /** Parses `--count`: an integer (`10000`, `10_000`, `1e6`, `10k`, `2M`) or `inf` for an endless stream. */
@@ -134,7 +134,7 @@ export function genPlan(args: GenArgs): {
       .filter((x) => f.params.some((p) => x.params.includes(p)))
       .map((x) => x.name);
     const own = DATASET_FLAGS.filter((g) => g.params.some((p) => d.params.includes(p))).map((g) => `--${g.flag}`);
-    throw new SluiceError(
+    throw new UsageError(
       'GEN_BAD_FLAG',
       `--${f.flag} does not apply to dataset '${d.name}'`,
       `--${f.flag} applies to ${users.join(', ')}; ${d.name} takes ${own.length > 0 ? own.join(', ') : 'no dataset-specific flags'}`,
@@ -255,7 +255,10 @@ class ProgressBar {
 
 /** Runs `sluice gen` for parsed arguments and returns what was written. */
 export async function runGen(args: GenArgs, io: GenIO = {}): Promise<WriteSummary> {
-  const plan = genPlan(args);
+  const plan = await asUsage(() => {
+    targetWriter(args.to);
+    return genPlan(args);
+  });
   const d = dataset(args.dataset);
   const err = io.stderr ?? process.stderr;
   const tty = (err as NodeJS.WriteStream).isTTY === true && !(args.to === '-' && process.stdout.isTTY);
@@ -302,54 +305,80 @@ function builder(y: Argv): Argv<GenArgs> {
     })
     .option('to', {
       type: 'string',
+      requiresArg: true,
       default: '-',
       describe:
         'target: file:PATH (one file), file:DIR/ (part files), socket://HOST:PORT (a server apps connect to), kafka://HOST:PORT/TOPIC (keyed by the first field), - (stdout)',
     })
     .option('count', {
       type: 'string',
+      requiresArg: true,
       describe: 'number of records (10k, 1e6, inf); default 10000, endless for socket targets',
     })
     .option('rate', {
       type: 'string',
+      requiresArg: true,
       describe: 'records per second, paced against the wall clock (default: as fast as possible)',
     })
-    .option('seed', { type: 'string', describe: 'PRNG seed: the same seed gives the same data (default 1)' })
-    .option('users', { type: 'string', describe: 'clickstream: distinct users (default 1000)' })
-    .option('customers', { type: 'string', describe: 'transactions: distinct customers (default 500)' })
-    .option('accounts', { type: 'string', describe: 'bank: distinct accounts (default 100)' })
-    .option('sessions', { type: 'string', describe: 'deposits: sessions open at once (default 20)' })
+    .option('seed', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'PRNG seed: the same seed gives the same data (default 1)',
+    })
+    .option('users', { type: 'string', requiresArg: true, describe: 'clickstream: distinct users (default 1000)' })
+    .option('customers', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'transactions: distinct customers (default 500)',
+    })
+    .option('accounts', { type: 'string', requiresArg: true, describe: 'bank: distinct accounts (default 100)' })
+    .option('sessions', { type: 'string', requiresArg: true, describe: 'deposits: sessions open at once (default 20)' })
     .option('start', {
       type: 'string',
+      requiresArg: true,
       describe: 'event time of the first record: ISO-8601, epoch ms or now (default 2024-01-01T00:00:00Z)',
     })
     .option('spacing', {
       type: 'string',
+      requiresArg: true,
       describe: 'mean event-time spacing between records, e.g. 100ms (clickstream default 100ms, transactions 1s)',
     })
     .option('session-gap', {
       type: 'string',
+      requiresArg: true,
       describe: 'inactivity gap between sessions (clickstream default 30m, transactions 5m)',
     })
     .option('max-out-of-orderness', {
       type: 'string',
+      requiresArg: true,
       describe: 'on-time records arrive less than this behind earlier ones, e.g. 5m (default 0: in order)',
     })
     .option('late-fraction', {
       type: 'string',
+      requiresArg: true,
       describe: 'fraction of records that arrive later than the bound, e.g. 0.01 (default 0)',
     })
     .option('late-by', {
       type: 'string',
+      requiresArg: true,
       describe: 'how far beyond the bound late records are: a duration or MIN..MAX (default 1m..10m)',
     })
     .option('mark-late', { type: 'boolean', describe: 'add "late": true|false to each record' })
     .option('timestamp-format', {
       type: 'string',
+      requiresArg: true,
       describe: `timestamps as ${TIMESTAMP_FORMATS.join(' or ')} (default iso)`,
     })
-    .option('event-rate', { type: 'string', describe: 'nexmark: events per second of event time (default 10000)' })
-    .option('rows-per-file', { type: 'string', describe: 'lines per part file for directory targets (default 100000)' })
+    .option('event-rate', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'nexmark: events per second of event time (default 10000)',
+    })
+    .option('rows-per-file', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'lines per part file for directory targets (default 100000)',
+    })
     .option('wait-for-client', {
       type: 'boolean',
       describe: 'socket targets: hold the first record until a client connects (default true)',

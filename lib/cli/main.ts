@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { type LoadedApp, loadApp } from '../app/app-runner.js';
 import { describeError, SluiceError, UsageError } from '../errors.js';
 import { appsCommandModule } from './apps-command.js';
 import { checkpointCommandModule } from './checkpoint-command.js';
@@ -18,9 +19,30 @@ function fail(err: unknown): never {
   process.exit(70);
 }
 
+/**
+ * The app `sluice run <app>` names, loaded before the command line is parsed so that its own options are
+ * declared (listed by --help); undefined when it does not load, which the run command then reports.
+ */
+async function appOfRun(args: string[]): Promise<LoadedApp | undefined> {
+  const [command, ref] = args;
+  if (command !== 'run' || ref === undefined || ref.startsWith('-')) return undefined;
+  try {
+    return await loadApp(ref);
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
-  const commands = [runCommandModule, appsCommandModule, genCommand, checkpointCommandModule, newCommandModule];
-  let cli = yargs(hideBin(process.argv))
+  const args = hideBin(process.argv);
+  const commands = [
+    runCommandModule(await appOfRun(args)),
+    appsCommandModule,
+    genCommand,
+    checkpointCommandModule,
+    newCommandModule,
+  ];
+  let cli = yargs(args)
     .scriptName('sluice')
     .usage('$0 <command> [options]\n\nSpark-style micro-batch structured streaming for Node.js')
     .demandCommand(1, 'give a command: run, apps, gen, checkpoint, new (see --help)')

@@ -2,11 +2,13 @@ import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
-import { loadApp, runApp } from '../app/app-runner.js';
-import { pathError, SluiceError } from '../errors.js';
+import type { AppDefinition } from '../app/app.js';
+import { type LoadedApp, loadApp, runApp } from '../app/app-runner.js';
+import { pathError, UsageError } from '../errors.js';
 import { StreamingUi } from '../ui/ui-server.js';
 import { parseDuration } from '../util/duration.js';
 import { onNotice } from '../util/notices.js';
+import { integerFlag, onceFlag } from './flags.js';
 import { MalformedTally } from './malformed-summary.js';
 import { type ProgressReporter, progressReporter } from './status-line.js';
 
@@ -54,27 +56,13 @@ export function parseTriggerFlag(value: string): TriggerSpec {
   try {
     parseDuration(value, '--trigger');
   } catch {
-    throw new SluiceError(
+    throw new UsageError(
       'BAD_OPTION',
       `--trigger '${value}' is not an interval, once or available-now`,
       'e.g. --trigger 1s, --trigger 500ms, --trigger once or --trigger available-now',
     );
   }
   return { processingTime: value };
-}
-
-/**
- * The value of an integer flag, checked against what the user typed (these flags have no yargs type,
- * because yargs' number type turns `--threads abc` into NaN before any check can see it).
- */
-function integerFlag(raw: unknown, flag: string, what: string, min: number, max: number, hint: string): number {
-  const text = Array.isArray(raw) ? raw.join(' ') : String(raw);
-  if (Array.isArray(raw))
-    throw new SluiceError('BAD_OPTION', `--${flag} is given ${raw.length} times (${text})`, 'give it once');
-  const n = Number(text);
-  if (!/^\s*-?\d+\s*$/.test(text) || n < min || n > max)
-    throw new SluiceError('BAD_OPTION', `--${flag} must be ${what} from ${min} to ${max}, got ${text}`, hint);
-  return n;
 }
 
 /** Camel-cased duplicates yargs adds, and our own flags, are not app options. */
@@ -100,7 +88,11 @@ export async function runCommand(
   argv: RunArgs,
   reporter: ProgressReporter = progressReporter(process.stderr, { quiet: argv.quiet, shared: process.stdout }),
 ): Promise<number> {
-  const trigger = parseTriggerFlag(argv.trigger);
+  const trigger = parseTriggerFlag(onceFlag(argv.trigger, 'trigger'));
+  const checkpoint = argv.checkpoint === undefined ? undefined : onceFlag(argv.checkpoint, 'checkpoint');
+  const progressLogFile =
+    argv['progress-log'] === undefined ? undefined : onceFlag(argv['progress-log'], 'progress-log');
+  const uiHost = onceFlag(argv['ui-host'], 'ui-host');
   const threads = integerFlag(
     argv.threads,
     'threads',
@@ -122,7 +114,7 @@ export async function runCommand(
       ? undefined
       : integerFlag(argv.ui, 'ui', 'a port number', 0, 65535, 'e.g. --ui 4040 (or --ui 0 for any free port)');
   const app = await loadApp(argv.app);
-  const progressLog = argv['progress-log'] ? openProgressLog(argv['progress-log']) : undefined;
+  const progressLog = progressLogFile === undefined ? undefined : openProgressLog(progressLogFile);
   let ui: StreamingUi | undefined;
   let queries = new Map<string, StreamingQuery>();
   let signalled = false;
@@ -149,7 +141,7 @@ export async function runCommand(
       options: appOptionsOf(argv),
       sources: argv.source,
       sinks: argv.sink,
-      checkpoint: argv.checkpoint,
+      checkpoint,
       trigger,
       threads,
       statePartitions,
@@ -166,7 +158,7 @@ export async function runCommand(
     if (uiPort !== undefined) {
       ui = await StreamingUi.start(queries, started.session.streams, {
         port: uiPort,
-        host: argv['ui-host'],
+        host: uiHost,
         title: app.def.name,
       });
     }
@@ -185,7 +177,7 @@ export async function runCommand(
     if (rowsRead === 0 && !signalled && !('processingTime' in trigger) && !argv.quiet) {
       // Otherwise a run over an empty directory, or over input an earlier run with this checkpoint already read, ends without a word.
       reporter.log(
-        `sluice: no new input: 0 rows read (check --source; the checkpoint ${argv.checkpoint ?? `checkpoints/${app.def.name}`} remembers what earlier runs read)`,
+        `sluice: no new input: 0 rows read (check --source; the checkpoint ${checkpoint ?? `checkpoints/${app.def.name}`} remembers what earlier runs read)`,
       );
     }
     const summary = malformed.summary(started.session.app?.inputs ?? {});
@@ -208,76 +200,118 @@ export async function runCommand(
   }
 }
 
-/** `sluice run <app>`. */
-export const runCommandModule: CommandModule<object, RunArgs> = {
-  command: 'run <app>',
-  describe: 'Run an app (a built-in name or a path to your app module) until it stops or is interrupted',
-  builder: (y: Argv) =>
-    y
-      .positional('app', {
-        type: 'string',
-        describe: 'built-in app name (see `sluice apps`) or path to an app module (.js)',
-        demandOption: true,
-      })
-      .option('source', {
-        type: 'string',
-        array: true,
-        default: [],
-        describe: 'input URI, or NAME=URI for an app with several inputs',
-      })
-      .option('sink', {
-        type: 'string',
-        array: true,
-        default: [],
-        describe: 'output URI, or NAME=URI for an app with several outputs',
-      })
-      .option('checkpoint', {
-        type: 'string',
-        describe: 'checkpoint directory (default checkpoints/<app>); restart with the same one to continue',
-      })
-      .option('trigger', {
-        type: 'string',
-        default: '0s',
-        describe: 'batch interval (e.g. 1s), once, or available-now',
-      })
-      .option('threads', { default: 0, requiresArg: true, describe: 'worker threads (0 = in-process)' })
-      .option('state-partitions', {
-        default: 4,
-        requiresArg: true,
-        describe: 'state partitions per stateful operator (fixed per checkpoint)',
-      })
-      .option('progress-log', { type: 'string', describe: 'append each batch progress as a JSON line to this file' })
-      .option('ui', {
-        requiresArg: true,
-        describe: 'serve a live web UI (charts per query, recent batches) on this port; 0 = any free port',
-      })
-      .option('ui-host', {
-        type: 'string',
-        default: '127.0.0.1',
-        describe: 'interface the UI listens on (it has no authentication)',
-      })
-      .option('quiet', {
-        alias: 'q',
-        type: 'boolean',
-        default: false,
-        describe:
-          'no progress on stderr (no batch lines, no live status line); errors and the UI address are still printed',
-      })
-      .strict(false)
-      .example(
-        '$0 run bank-account --source file:data/bank --trigger available-now',
-        'process the sample operations once and stop',
-      )
-      .example(
-        '$0 run deposit-sessions --source socket://localhost:9999 --session-timeout 10m',
-        'the deposit-sessions job on socket input',
-      )
-      .example('$0 run bank-account --sink movements=file:out/movements --sink accounts=console:', 'several outputs')
-      .example(
-        '$0 run deposit-sessions --source file:data/deposits --trigger 1s --ui 4040',
-        'watch it at http://127.0.0.1:4040/',
-      ) as unknown as Argv<RunArgs>,
-  handler: async (argv: ArgumentsCamelCase<RunArgs>) => {
-    process.exitCode = await runCommand(argv as RunArgs);
-  },
-};
+/**
+ * Declares the app's own options (`sluice run deposit-sessions --session-timeout 10m`) in a group of their
+ * own, so that `--help` lists them and an option that takes a value cannot be given without one. Their
+ * values are checked by parseAppOptions, as for apps run from code.
+ */
+function withAppOptions(y: Argv, def: AppDefinition | undefined): Argv {
+  if (!def) return y;
+  const options = Object.entries(def.options ?? {});
+  for (const [name, o] of options) {
+    const details = [
+      o.type === 'duration' ? 'a duration' : o.type === 'number' ? 'a number' : '',
+      o.choices ? `one of ${o.choices.join(', ')}` : '',
+      o.default === undefined ? '' : `default ${String(o.default)}`,
+    ].filter(Boolean);
+    y.option(name, {
+      type: o.type === 'boolean' ? 'boolean' : 'string',
+      requiresArg: o.type !== 'boolean',
+      describe: details.length > 0 ? `${o.describe} (${details.join('; ')})` : o.describe,
+    });
+  }
+  if (options.length > 0)
+    y.group(
+      options.map(([name]) => name),
+      `Options of ${def.name}:`,
+    );
+  return y;
+}
+
+/**
+ * `sluice run <app>`. Given the app named on the command line, the command also declares the app's own
+ * options (see withAppOptions).
+ */
+export function runCommandModule(app?: LoadedApp): CommandModule<object, RunArgs> {
+  return {
+    command: 'run <app>',
+    describe: 'Run an app (a built-in name or a path to your app module) until it stops or is interrupted',
+    builder: (y: Argv) =>
+      withAppOptions(y, app?.def)
+        .positional('app', {
+          type: 'string',
+          describe: 'built-in app name (see `sluice apps`) or path to an app module (.js)',
+          demandOption: true,
+        })
+        .option('source', {
+          type: 'string',
+          requiresArg: true,
+          array: true,
+          default: [],
+          describe: 'input URI, or NAME=URI for an app with several inputs',
+        })
+        .option('sink', {
+          type: 'string',
+          requiresArg: true,
+          array: true,
+          default: [],
+          describe: 'output URI, or NAME=URI for an app with several outputs',
+        })
+        .option('checkpoint', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'checkpoint directory (default checkpoints/<app>); restart with the same one to continue',
+        })
+        .option('trigger', {
+          type: 'string',
+          requiresArg: true,
+          default: '0s',
+          describe: 'batch interval (e.g. 1s), once, or available-now',
+        })
+        .option('threads', { default: 0, requiresArg: true, describe: 'worker threads (0 = in-process)' })
+        .option('state-partitions', {
+          default: 4,
+          requiresArg: true,
+          describe: 'state partitions per stateful operator (fixed per checkpoint)',
+        })
+        .option('progress-log', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'append each batch progress as a JSON line to this file',
+        })
+        .option('ui', {
+          requiresArg: true,
+          describe: 'serve a live web UI (charts per query, recent batches) on this port; 0 = any free port',
+        })
+        .option('ui-host', {
+          type: 'string',
+          requiresArg: true,
+          default: '127.0.0.1',
+          describe: 'interface the UI listens on (it has no authentication)',
+        })
+        .option('quiet', {
+          alias: 'q',
+          type: 'boolean',
+          default: false,
+          describe:
+            'no progress on stderr (no batch lines, no live status line); errors and the UI address are still printed',
+        })
+        .strict(false)
+        .example(
+          '$0 run bank-account --source file:data/bank --trigger available-now',
+          'process the sample operations once and stop',
+        )
+        .example(
+          '$0 run deposit-sessions --source socket://localhost:9999 --session-timeout 10m',
+          'the deposit-sessions job on socket input',
+        )
+        .example('$0 run bank-account --sink movements=file:out/movements --sink accounts=console:', 'several outputs')
+        .example(
+          '$0 run deposit-sessions --source file:data/deposits --trigger 1s --ui 4040',
+          'watch it at http://127.0.0.1:4040/',
+        ) as unknown as Argv<RunArgs>,
+    handler: async (argv: ArgumentsCamelCase<RunArgs>) => {
+      process.exitCode = await runCommand(argv as RunArgs);
+    },
+  };
+}

@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { RecordBatch, type Schema, Table } from 'apache-arrow';
 import { batchFromRows, compactBatches, countRows, inferSchema, rowsFromBatch } from '../arrow/index.js';
-import { Checkpoint } from '../checkpoint/checkpoint.js';
+import { Checkpoint, type NextBatch } from '../checkpoint/checkpoint.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
 import type { PlanNode, SourceNode, StatefulNode } from '../plan/logical-plan.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
+import { verifyStateVersion } from '../state/state-file-format.js';
 import { type Clock, sleep } from '../util/clock.js';
 import { crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
@@ -67,6 +68,8 @@ export class MicroBatchExecution {
   private baseStatus: QueryStatus = { message: 'Initializing sources', isDataAvailable: false, isTriggerActive: false };
   exception: Error | null = null;
   private checkpoint!: Checkpoint;
+  /** What to run first, read from the logs when the query opens. */
+  private next!: NextBatch;
   private sources: { node: SourceNode; source: StreamSource }[] = [];
   private executor!: Executor;
   private progress!: ProgressReporter;
@@ -115,6 +118,12 @@ export class MicroBatchExecution {
     const c = this.config;
     this.checkpoint = await Checkpoint.open(c.checkpointDir, { numStatePartitions: c.numStatePartitions });
     this.id = this.checkpoint.queryId;
+    // Every checkpoint file the first batch reads is checked here, so that an app whose second query has a
+    // damaged checkpoint stops before its first query runs a batch.
+    this.next = await this.checkpoint.nextBatch();
+    for (const node of c.analysis.statefulNodes)
+      for (let p = 0; p < c.numStatePartitions; p++)
+        await verifyStateVersion(this.checkpoint.stateDir(node.id, p), this.next.batchId);
     this.sources = c.analysis.sources.map((node) => ({ node, source: node.create() }));
     this.progress = new ProgressReporter(
       { id: this.id, runId: this.runId, name: c.name ?? null },
@@ -170,7 +179,7 @@ export class MicroBatchExecution {
    * committed (after a crash, or when its commit was deleted to run it again).
    */
   private async recover(): Promise<void> {
-    const next = await this.checkpoint.nextBatch();
+    const next = this.next;
     this.nextBatchId = next.batchId;
     if (!next.rerun) {
       this.watermark.restore(next.previousCommit?.nextWatermarkMs ?? 0);

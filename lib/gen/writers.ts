@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { SluiceError } from '../errors.js';
+import { pathError, SluiceError } from '../errors.js';
 import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from '../kafka/prefixed-options.js';
 import { retryText } from '../kafka/retry.js';
 import { sleep } from '../util/clock.js';
+import { createDirectorySync } from '../util/create-directory.js';
 
 /**
  * Where generated records go. A target is a URI; each scheme has a {@link WriterFactory}:
@@ -81,9 +82,12 @@ export function writerSchemes(): string[] {
 const TARGET_EXAMPLES =
   'file:data/out.jsonl, file:data/out/ (part files), socket://localhost:9999, kafka://localhost:9092/topic, - (stdout)';
 
-/** Opens the writer for `uri`. Unknown schemes and malformed URIs are SluiceErrors naming what is accepted. */
-export async function openWriter(uri: string, options: WriterOptions = {}): Promise<RecordWriter> {
-  if (uri === '-') return stdoutWriter();
+/**
+ * The writer factory of `uri`'s scheme and the rest of the URI; null for `-` (stdout). Unknown schemes and
+ * URIs without one are SluiceErrors naming what is accepted.
+ */
+export function targetWriter(uri: string): { factory: WriterFactory; rest: string } | null {
+  if (uri === '-') return null;
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/.exec(uri);
   if (!m || m[1].length === 1) {
     throw new SluiceError(
@@ -100,7 +104,13 @@ export async function openWriter(uri: string, options: WriterOptions = {}): Prom
       `accepted schemes: ${writerSchemes().join(', ')}; e.g. ${TARGET_EXAMPLES}`,
     );
   }
-  return factory(m[2], options);
+  return { factory, rest: m[2] };
+}
+
+/** Opens the writer for `uri` (see {@link targetWriter}). */
+export async function openWriter(uri: string, options: WriterOptions = {}): Promise<RecordWriter> {
+  const target = targetWriter(uri);
+  return target ? target.factory(target.rest, options) : stdoutWriter();
 }
 
 /** Options of {@link writeRecords}. */
@@ -229,14 +239,13 @@ class AtomicFile {
   }
 }
 
-function fileTargetError(target: string, err: unknown): SluiceError {
+function fileTargetError(target: string, err: unknown): unknown {
+  const known = pathError(err, `'${target}'`, 'write to');
+  if (known !== err) return known;
   const why = err instanceof Error ? err.message : String(err);
-  return new SluiceError(
-    'GEN_BAD_TARGET',
-    `cannot write to '${target}': ${why}`,
-    'check that the parent directory exists and is writable',
-    { cause: err },
-  );
+  return new SluiceError('GEN_BAD_TARGET', `cannot write to '${target}': ${why}`, 'check that the path is writable', {
+    cause: err,
+  });
 }
 
 /** `file:` targets (see {@link RecordWriter}). */
@@ -279,7 +288,7 @@ async function fileWriter(rest: string, options: WriterOptions): Promise<RecordW
   const dir = target;
   const ext = options.extension ?? 'jsonl';
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    createDirectorySync(dir);
   } catch (err) {
     throw fileTargetError(target, err);
   }

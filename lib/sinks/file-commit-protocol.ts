@@ -33,6 +33,7 @@ import { BatchLog } from '../checkpoint/batch-log.js';
 import { checkInteger, isRecord } from '../checkpoint/fields.js';
 import { pathError, SluiceError } from '../errors.js';
 import { crashPoint } from '../util/crash-points.js';
+import { createDirectory } from '../util/create-directory.js';
 
 /** The folder of the manifest log inside the output directory. */
 export const SINK_LOG_DIR = '_sluice_log';
@@ -192,7 +193,7 @@ export class FileCommitProtocol {
   async recover(queryId: string): Promise<RecoveryReport> {
     let created: string | undefined;
     try {
-      created = await fsp.mkdir(this.dir, { recursive: true });
+      created = await createDirectory(this.dir);
       await fsp.access(this.dir, fsp.constants.W_OK);
     } catch (err) {
       throw pathError(err, `the output directory ${this.dir}`, 'write to');
@@ -262,7 +263,7 @@ export class FileCommitProtocol {
         }
         const rel = [...segments, dataFileName(batchId, staged.length, this.options.extension)].join('/');
         const abs = path.join(this.dir, rel);
-        await fsp.mkdir(path.dirname(abs), { recursive: true });
+        await createDirectory(path.dirname(abs));
         // Reserve the part number before writing, so a failed write is still cleaned up below.
         const entry: CommittedFile = { path: rel, rows, bytes: 0 };
         staged.push(entry);

@@ -44,7 +44,7 @@ import * as path from 'node:path';
 import { type Data, type Table, Type } from 'apache-arrow';
 import { isValid, valuesOf } from '../arrow/columns.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
-import { SluiceError } from '../errors.js';
+import { pathError, SluiceError } from '../errors.js';
 import type { KafkaClient } from '../kafka/client.js';
 import type { KafkaClientOptions } from '../kafka/client-options.js';
 import type { ProduceMessage } from '../kafka/messages.js';
@@ -53,6 +53,7 @@ import { COMPRESSION_TYPES, type CompressionType } from '../kafka/protocol/compr
 import { RECORD_BATCH_OVERHEAD, recordSizeBound } from '../kafka/record-size.js';
 import { type KafkaRetryEvent, retryText } from '../kafka/retry.js';
 import { crashPoint } from '../util/crash-points.js';
+import { createDirectory } from '../util/create-directory.js';
 import { notice } from '../util/notices.js';
 import { jsonLines } from './file-text-formats.js';
 import type { SinkContext, StreamSink } from './sink.js';
@@ -212,7 +213,11 @@ export class KafkaSink implements StreamSink {
   async initialize(ctx: SinkContext): Promise<void> {
     this.queryId = ctx.queryId;
     this.markerDir = path.join(ctx.checkpointDir, 'kafka');
-    await fsp.mkdir(this.markerDir, { recursive: true });
+    try {
+      await createDirectory(this.markerDir);
+    } catch (err) {
+      throw pathError(err, `the Kafka sink's directory in the checkpoint ${this.markerDir}`, 'create');
+    }
     const { KafkaClient } = await import('../kafka/client.js');
     this.client = await KafkaClient.connect(this.bootstrap, {
       ...this.clientOptions,

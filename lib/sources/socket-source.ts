@@ -16,7 +16,10 @@ import type { Schema } from 'apache-arrow';
 import { type SchemaSpec, schemaFromSpec, schemaToSpec, type TypeSpec } from '../arrow/schema.js';
 import { writeFileAtomic } from '../checkpoint/atomic-file.js';
 import { corruptCheckpointFile } from '../checkpoint/versioned-file.js';
-import { SluiceError } from '../errors.js';
+import { pathError, SluiceError } from '../errors.js';
+import { sleep } from '../util/clock.js';
+import { createDirectory } from '../util/create-directory.js';
+import { notice } from '../util/notices.js';
 import { counterOf } from './counter-offsets.js';
 import { cachedSchema, DEFAULT_CORRUPT_COLUMN, type ParseMode } from './decode/common.js';
 import { decodeJsonLines } from './decode/json-lines.js';
@@ -43,7 +46,12 @@ export interface SocketSourceOptions {
   maxReconnectDelayMs?: number;
   /** How long a connection attempt may take. Default 5000 ms. */
   connectTimeoutMs?: number;
-  /** Where connection events are reported; default stderr. */
+  /**
+   * How long to keep trying when the server is not listening yet at start, as when a generator and the
+   * query are started together. Default 30 s; 0 fails at once.
+   */
+  waitForServerMs?: number;
+  /** Where connection events are reported; default the process's notices (util/notices.ts). */
   log?: (message: string) => void;
 }
 
@@ -69,6 +77,8 @@ export interface SocketReadSpec {
 const SEGMENT_HEADER = 'v1\n';
 const SEGMENT_NAME = /^(0|[1-9][0-9]*)\.log$/;
 const FIRST_RECONNECT_DELAY_MS = 250;
+/** How long a query waits at start for a socket server that is not listening yet. */
+export const DEFAULT_WAIT_FOR_SERVER_MS = 30_000;
 const FLUSH_NOW_BYTES = 1024 * 1024;
 
 interface Segment {
@@ -86,6 +96,7 @@ export class SocketSource implements StreamSource {
   private readonly flushIntervalMs: number;
   private readonly maxReconnectDelayMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly waitForServerMs: number;
   private readonly log: (message: string) => void;
   private logDir = '';
   private index = 0;
@@ -146,33 +157,62 @@ export class SocketSource implements StreamSource {
     this.flushIntervalMs = options.flushIntervalMs ?? 100;
     this.maxReconnectDelayMs = options.maxReconnectDelayMs ?? 5000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-    this.log = options.log ?? ((m) => process.stderr.write(`sluice: ${m}\n`));
+    this.waitForServerMs = options.waitForServerMs ?? DEFAULT_WAIT_FOR_SERVER_MS;
+    this.log = options.log ?? notice;
     this.location = `socket ${options.host}:${options.port}`;
     this.description = `SocketSource[${options.host}:${options.port}]`;
   }
 
-  /** Recovers the receive log, then connects; a server that cannot be reached at start is an error. */
+  /**
+   * Recovers the receive log, then connects; a server that cannot be reached at start is retried with
+   * backoff for waitForServerMs, with a notice per attempt, and is an error after that.
+   */
   async initialize(ctx: SourceContext): Promise<void> {
     this.index = ctx.index;
     this.logDir = path.join(ctx.dir, 'receive-log');
-    await fsp.mkdir(this.logDir, { recursive: true });
-    await this.recoverLog();
     try {
-      await this.connect();
+      await createDirectory(this.logDir);
     } catch (err) {
-      await this.closeLog();
-      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new SluiceError(
-        'SOCKET_CONNECT',
-        `cannot connect to ${this.location} (${why})`,
-        `start the server first (for a test, \`nc -lk ${this.options.port}\`), or fix the host and port`,
-        { cause: err },
-      );
+      throw pathError(err, `the socket source's receive log ${this.logDir}`, 'create');
+    }
+    await this.recoverLog();
+    const giveUpAt = Date.now() + this.waitForServerMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.connect();
+        if (attempt > 1) this.log(`${this.sourceName}: connected after ${attempt} attempts`);
+        return;
+      } catch (err) {
+        const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        const left = giveUpAt - Date.now();
+        if (left <= 0 || this.stopped) {
+          await this.closeLog();
+          const waited = this.waitForServerMs > 0 ? ` after trying for ${formatSeconds(this.waitForServerMs)}` : '';
+          throw new SluiceError(
+            'SOCKET_CONNECT',
+            `cannot connect to ${this.location} (${why})${waited}`,
+            `start the server first (for a test, \`nc -lk ${this.options.port}\`), fix the host and port, ` +
+              'or wait longer for it with ?waitForServer=2m',
+            { cause: err },
+          );
+        }
+        const delay = Math.min(left, this.maxReconnectDelayMs, FIRST_RECONNECT_DELAY_MS * 2 ** (attempt - 1));
+        this.log(
+          `${this.sourceName}: cannot connect (${why}); retrying in ${formatSeconds(delay)} ` +
+            `(attempt ${attempt + 1}; waits up to ${formatSeconds(this.waitForServerMs)} for the server, option waitForServer)`,
+        );
+        await sleep(delay);
+      }
     }
   }
 
   schema(): Schema {
     return this.sourceSchema;
+  }
+
+  /** How connection notices name this source. */
+  private get sourceName(): string {
+    return `socket source ${this.options.host}:${this.options.port}`;
   }
 
   /** True while the TCP connection is up. */
@@ -419,7 +459,7 @@ export class SocketSource implements StreamSource {
           : 'closed by the server';
         this.lastSocketError = null;
         this.log(
-          `socket source ${this.options.host}:${this.options.port}: connection lost (${why}); ` +
+          `${this.sourceName}: connection lost (${why}); ` +
             `${this.durable + this.pending.length} lines received so far are kept; reconnecting`,
         );
         this.attempts = 0;
@@ -443,15 +483,13 @@ export class SocketSource implements StreamSource {
             this.socket?.destroy();
             return;
           }
-          this.log(
-            `socket source ${this.options.host}:${this.options.port}: reconnected after ${this.attempts} attempt(s)`,
-          );
+          this.log(`${this.sourceName}: reconnected after ${this.attempts} attempt(s)`);
           this.attempts = 0;
         },
         (err: NodeJS.ErrnoException) => {
           const next = Math.min(this.maxReconnectDelayMs, FIRST_RECONNECT_DELAY_MS * 2 ** this.attempts);
           this.log(
-            `socket source ${this.options.host}:${this.options.port}: cannot reconnect (${err.code ?? err.message}), ` +
+            `${this.sourceName}: cannot reconnect (${err.code ?? err.message}), ` +
               `attempt ${this.attempts}; next try in ${(next / 1000).toFixed(1)} s`,
           );
           this.scheduleReconnect();
@@ -459,6 +497,12 @@ export class SocketSource implements StreamSource {
       );
     }, delay);
   }
+}
+
+/** `250 ms`, `30 s`, `1.2 s`: for notices and messages. */
+function formatSeconds(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
 }
 
 /** Runs one `socket` read task: reads lines [from, to) from the receive log segments and decodes them. */

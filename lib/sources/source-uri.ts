@@ -123,6 +123,7 @@ export const SOURCE_OPTIONS: Record<'file' | 'socket' | 'rate' | 'nexmark' | 'ka
     'flushIntervalMs',
     'maxReconnectDelayMs',
     'connectTimeoutMs',
+    'waitForServer',
   ],
   rate: ['rowsPerSecond', 'rampUpTime', 'numPartitions'],
   kafka: [
@@ -226,6 +227,7 @@ export function createSource(format: string, options: Record<string, OptionValue
         flushIntervalMs: o.positiveInt('flushIntervalMs'),
         maxReconnectDelayMs: o.positiveInt('maxReconnectDelayMs'),
         connectTimeoutMs: o.positiveInt('connectTimeoutMs'),
+        waitForServerMs: o.secondsOrDuration('waitForServer'),
       });
     }
     case 'rate': {

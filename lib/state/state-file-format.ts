@@ -82,13 +82,19 @@ function snapshotFile(dir: string, version: number): string {
   return path.join(dir, `${version}.snapshot`);
 }
 
+/** A delta or snapshot file and the state version it holds. */
+interface StateFile {
+  file: string;
+  kind: number;
+  version: number;
+}
+
 /**
- * Fills `map`, which must be empty, with version `version` (> 0) of the store in `dir`: the newest
- * snapshot at or before it plus the deltas after that snapshot. Throws SluiceError CHECKPOINT_MISSING
- * when a needed file is gone and CHECKPOINT_CORRUPT (naming the file) when one is torn or damaged; the
- * map is then partly filled.
+ * The files that make version `version` (> 0) of the store in `dir`, in the order they are read: the
+ * newest snapshot at or before it, then the deltas after that snapshot. Throws SluiceError
+ * CHECKPOINT_MISSING when a needed delta is gone.
  */
-export async function readStateVersion(dir: string, version: number, map: ArenaHashMap): Promise<void> {
+async function filesOfVersion(dir: string, version: number): Promise<StateFile[]> {
   const files = await listStateFiles(dir);
   const base = baseSnapshot(files, version);
   for (let v = base + 1; v <= version; v++) {
@@ -102,8 +108,30 @@ export async function readStateVersion(dir: string, version: number, map: ArenaH
       );
     }
   }
-  if (base > 0) await readStateFile(snapshotFile(dir, base), KIND_SNAPSHOT, base, map);
-  for (let v = base + 1; v <= version; v++) await readStateFile(deltaFile(dir, v), KIND_DELTA, v, map);
+  const out: StateFile[] = [];
+  if (base > 0) out.push({ file: snapshotFile(dir, base), kind: KIND_SNAPSHOT, version: base });
+  for (let v = base + 1; v <= version; v++) out.push({ file: deltaFile(dir, v), kind: KIND_DELTA, version: v });
+  return out;
+}
+
+/**
+ * Fills `map`, which must be empty, with version `version` (> 0) of the store in `dir`: the newest
+ * snapshot at or before it plus the deltas after that snapshot. Throws SluiceError CHECKPOINT_MISSING
+ * when a needed file is gone and CHECKPOINT_CORRUPT (naming the file) when one is torn or damaged; the
+ * map is then partly filled.
+ */
+export async function readStateVersion(dir: string, version: number, map: ArenaHashMap): Promise<void> {
+  for (const f of await filesOfVersion(dir, version)) await readStateFile(f, map);
+}
+
+/**
+ * Checks without decoding entries that version `version` of the store in `dir` can be loaded: every file
+ * it needs is there and whole (format version, checksum, kind, state version). Throws as readStateVersion
+ * does; version 0 (the empty state) needs no file.
+ */
+export async function verifyStateVersion(dir: string, version: number): Promise<void> {
+  if (version === 0) return;
+  for (const f of await filesOfVersion(dir, version)) await openStateFile(f);
 }
 
 /**
@@ -122,9 +150,14 @@ export async function purgeStateFiles(dir: string, minVersionToKeep: number): Pr
   return doomed.sort();
 }
 
-async function readStateFile(file: string, kind: number, version: number, map: ArenaHashMap): Promise<void> {
+/** Reads a state file and checks its frame; returns a reader at the first entry, with the file's field names. */
+async function openStateFile({
+  file,
+  kind,
+  version,
+}: StateFile): Promise<{ data: Buffer; r: ValueReader; names: string[] }> {
   const { data } = await readVersionedRaw(file, { maxVersion: STATE_FILE_FORMAT_VERSION });
-  try {
+  return checkedFile(file, () => {
     if (data.length < 9) throw new Error('it is too short to be a state file');
     const stored = data.readUInt32LE(data.length - 4);
     if (crc32(data.subarray(0, data.length - 4)) !== stored) {
@@ -145,13 +178,27 @@ async function readStateFile(file: string, kind: number, version: number, map: A
     const numNames = r.varint32();
     for (let i = 0; i < numNames; i++) names.push(r.lengthPrefixedString());
     r.setNames(names);
-    if (kind === KIND_SNAPSHOT) readSnapshotBody(r, data, names, map);
-    else readDeltaBody(r, data, names, map);
-    if (r.pos !== r.end) throw new Error(`${r.end - r.pos} unexpected bytes after the last entry`);
+    return { data, r, names };
+  });
+}
+
+/** Runs `f` over a file's bytes; what it throws (other than a SluiceError) becomes CHECKPOINT_CORRUPT naming the file. */
+function checkedFile<T>(file: string, f: () => T): T {
+  try {
+    return f();
   } catch (err) {
     if (err instanceof SluiceError) throw err;
     throw corruptCheckpointFile(file, (err as Error).message, err);
   }
+}
+
+async function readStateFile(f: StateFile, map: ArenaHashMap): Promise<void> {
+  const { data, r, names } = await openStateFile(f);
+  checkedFile(f.file, () => {
+    if (f.kind === KIND_SNAPSHOT) readSnapshotBody(r, data, names, map);
+    else readDeltaBody(r, data, names, map);
+    if (r.pos !== r.end) throw new Error(`${r.end - r.pos} unexpected bytes after the last entry`);
+  });
 }
 
 function readSnapshotBody(r: ValueReader, data: Buffer, names: string[], map: ArenaHashMap): void {

@@ -306,7 +306,7 @@ describe('sluice checkpoint', function () {
       );
       expectOneLineError(
         await runCli(['checkpoint', ckpt, '--state', '1', '--limit', '-1']),
-        1,
+        2,
         /--limit must be a whole number/,
       );
       expectOneLineError(await runCli(['checkpoint', ckpt, '--jsn']), 2, /Unknown argument: jsn/);

@@ -157,10 +157,10 @@ describe('sluice run: bad flags', function () {
   const run = (...args: string[]): Promise<CliResult> =>
     runCli(['run', ...args, '--checkpoint', path.join(root, `c-${Math.random().toString(36).slice(2)}`)]);
 
-  it('an unknown app, a missing app module, an app module that is not an app', async () => {
+  it('an unknown app name is bad usage (2); a missing app module, or one that is not an app, an error (1)', async () => {
     expectOneLineError(
       await run('no-such-app'),
-      1,
+      2,
       /^sluice: error: no app named 'no-such-app' \(run one of: .*deposit-sessions/m,
     );
     expectOneLineError(await run('./missing-app.js'), 1, /app module \.\/missing-app\.js does not exist/);
@@ -170,44 +170,44 @@ describe('sluice run: bad flags', function () {
     expectOneLineError(await run('./my-app.ts'), 1, /is TypeScript source \(compile it first/);
   });
 
-  it('a bad --trigger', async () => {
+  it('a bad --trigger is bad usage', async () => {
     expectOneLineError(
       await run(TICKER, '--trigger', 'soon'),
-      1,
+      2,
       /--trigger 'soon' is not an interval, once or available-now \(e\.g\. --trigger 1s/,
     );
   });
 
-  it('a bad sink or source URI, an unknown output name', async () => {
-    expectOneLineError(await run(TICKER, '--sink', 'nowhere'), 1, /cannot read sink 'nowhere' \(write FORMAT:PATH/);
+  it('a bad sink or source URI, an unknown output name are bad usage', async () => {
+    expectOneLineError(await run(TICKER, '--sink', 'nowhere'), 2, /cannot read sink 'nowhere' \(write FORMAT:PATH/);
     expectOneLineError(
       await run(TICKER, '--sink', 'blob:x'),
-      1,
+      2,
       /unknown sink format 'blob' in 'blob:x' \(use one of: console/,
     );
     expectOneLineError(
       await run(TICKER, '--sink', 'nope=console:'),
-      1,
+      2,
       /the app has no output named 'nope' \(its outputs are: buckets, seconds\)/,
     );
     expectOneLineError(
       await run(TICKER, '--source', 'bogus:x'),
-      1,
+      2,
       /cannot read source 'bogus:x'.*unknown source type 'bogus'/,
     );
   });
 
-  it('an unknown app option, and a bad option value', async () => {
+  it('an unknown app option, and a bad option value, are bad usage', async () => {
     expectOneLineError(
       await run(TICKER, '--colour', 'red'),
-      1,
+      2,
       /app ticker has no option --colour \(its options are: --buckets, --fail-at, --slow-ms\)/,
     );
-    expectOneLineError(await run(TICKER, '--buckets', 'many'), 1, /--buckets must be a number, got 'many'/);
+    expectOneLineError(await run(TICKER, '--buckets', 'many'), 2, /--buckets must be a number, got 'many'/);
   });
 
-  it('a bad --ui port, and a port in use', async () => {
-    expectOneLineError(await run(TICKER, '--ui=70000'), 1, /--ui must be a port number from 0 to 65535, got 70000/);
+  it('a bad --ui port is bad usage, a port in use an error', async () => {
+    expectOneLineError(await run(TICKER, '--ui=70000'), 2, /--ui must be a port number from 0 to 65535, got 70000/);
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;

@@ -1,10 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { pathError, SluiceError } from '../../lib/errors.js';
-import { type CliResult, runCli } from '../support/cli.js';
+import { CLI, type CliResult, runCli } from '../support/cli.js';
 import { RunningCli } from './running-cli.js';
 
 /** The test apps of run.test.ts: user-totals has outputs totals and minutes, ticker has buckets and seconds. */
@@ -103,18 +105,18 @@ export default defineApp({
   });
 
   describe('flags', () => {
-    it('--threads, --state-partitions and --ui quote the value given, not NaN', async () => {
+    it('--threads, --state-partitions and --ui quote the value given, not NaN (bad usage)', async () => {
       expectOneLineError(
         await userTotals('--threads', 'two'),
-        1,
+        2,
         /--threads must be an integer from 0 to 64, got two \(use 0 to run in-process/,
       );
       expectOneLineError(
         await userTotals('--state-partitions', 'x'),
-        1,
+        2,
         /--state-partitions must be an integer from 1 to 4096, got x/,
       );
-      expectOneLineError(await userTotals('--ui', 'auto'), 1, /--ui must be a port number from 0 to 65535, got auto/);
+      expectOneLineError(await userTotals('--ui', 'auto'), 2, /--ui must be a port number from 0 to 65535, got auto/);
     });
 
     it('a flag without its value is bad usage (exit 2), not an internal error', async () => {
@@ -126,7 +128,7 @@ export default defineApp({
 
     it('a source URI error quotes the URI as given, without the format the app adds', async () => {
       const res = await runCli(['run', USER_TOTALS, '--source', 'file:', '--checkpoint', path.join(root, 'ckpt')]);
-      expectOneLineError(res, 1, /cannot read source 'file:': the directory is missing/);
+      expectOneLineError(res, 2, /cannot read source 'file:': the directory is missing/);
     });
 
     it('sluice gen refuses an unknown option instead of ignoring it', async () => {
@@ -186,6 +188,38 @@ export default defineApp({
     );
   });
 
+  it('sluice run waits for a socket server started after it (the generator and the app started together)', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const app = new RunningCli([
+      'run',
+      'deposit-sessions',
+      '--source',
+      `socket://127.0.0.1:${port}`,
+      '--sink',
+      'noop:',
+      '--checkpoint',
+      path.join(root, 'ckpt'),
+      '--trigger',
+      '500ms',
+    ]);
+    running.push(app);
+    await app.waitForStderr(
+      new RegExp(
+        `sluice: socket source 127\\.0\\.0\\.1:${port}: cannot connect \\(ECONNREFUSED\\); retrying in \\d+ ms \\(attempt 2; waits up to 30 s for the server, option waitForServer\\)`,
+      ),
+      20_000,
+    );
+    const gen = new RunningCli(['gen', 'deposits', '--count', '200', '--to', `socket://127.0.0.1:${port}`]);
+    running.push(gen);
+    await app.waitForStderr(/socket source .*: connected after \d+ attempts/, 30_000);
+    await app.waitForStderr(/\[sessions\] batch \d+: [1-9]/, 30_000);
+    app.kill('SIGINT');
+    expect((await app.exited).code, app.stderr).to.equal(0);
+  });
+
   it('a run that reads nothing says so instead of ending without a word', async () => {
     const ckpt = path.join(root, 'ckpt');
     const run = (source: string) =>
@@ -207,7 +241,7 @@ export default defineApp({
         await userTotals('--checkpoint', path.join(root, 'ckpt'), '--progress-log', log),
         1,
         new RegExp(
-          `cannot open the progress log ${log}: a parent directory does not exist .*\\(create the directory first`,
+          `cannot open the progress log ${log}: a parent directory does not exist \\(${path.join(root, 'logs')}\\) .*\\(create the directory first`,
         ),
       );
     });
@@ -220,6 +254,102 @@ export default defineApp({
         1,
         new RegExp(
           `cannot write to the output directory ${file}: a file is in the way where a directory is needed .*\\(give a directory path`,
+        ),
+      );
+    });
+
+    it('a checkpoint below a file names the file in the way', async () => {
+      const file = path.join(root, 'taken');
+      fs.writeFileSync(file, 'x');
+      expectOneLineError(
+        await userTotals('--checkpoint', path.join(file, 'ckpt')),
+        1,
+        new RegExp(
+          `cannot create the checkpoint directory .*: a file is in the way where a directory is needed \\(ENOTDIR on ${file}\\)`,
+        ),
+      );
+    });
+
+    it('a sink, checkpoint or progress log in /proc fails at once naming the file system, instead of spinning', async function () {
+      if (!fs.existsSync('/proc/self')) this.skip();
+      const started = Date.now();
+      expectOneLineError(
+        await userTotals('--checkpoint', path.join(root, 'ckpt'), '--sink', 'totals=file:/proc/sluice-out/x'),
+        1,
+        /cannot write to the output directory \/proc\/sluice-out\/x: the file system of \/proc does not allow creating files or directories in it \(ENOENT on \/proc\/sluice-out\)/,
+      );
+      expectOneLineError(
+        await userTotals('--checkpoint', '/proc/sluice-ckpt'),
+        1,
+        /cannot create the checkpoint directory \/proc\/sluice-ckpt: the file system of \/proc does not allow/,
+      );
+      expectOneLineError(
+        await userTotals('--checkpoint', path.join(root, 'ckpt'), '--progress-log', '/proc/sluice.jsonl'),
+        1,
+        /cannot open the progress log \/proc\/sluice\.jsonl: the file system of \/proc does not allow/,
+      );
+      // Three runs, each mostly Node's start-up: before, the first never ended.
+      expect(Date.now() - started).to.be.below(45_000);
+    });
+
+    it('a path on a read-only file system says so, for the sink, the checkpoint and the progress log', async function () {
+      const ro = path.join(root, 'ro');
+      fs.mkdirSync(ro);
+      // Mounting needs root; elsewhere the mapping is covered by the pathError test below.
+      if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]).status !== 0) this.skip();
+      try {
+        expectOneLineError(
+          await userTotals('--checkpoint', path.join(root, 'ckpt'), '--sink', `totals=file:${ro}/out`),
+          1,
+          new RegExp(
+            `cannot write to the output directory ${ro}/out: the file system is read-only \\(EROFS on ${ro}/out\\)`,
+          ),
+        );
+        expectOneLineError(
+          await userTotals('--checkpoint', `${ro}/ckpt`),
+          1,
+          new RegExp(`cannot create the checkpoint directory ${ro}/ckpt: the file system is read-only`),
+        );
+        expectOneLineError(
+          await userTotals('--checkpoint', path.join(root, 'ckpt'), '--progress-log', `${ro}/p.jsonl`),
+          1,
+          new RegExp(`cannot open the progress log ${ro}/p\\.jsonl: the file system is read-only`),
+        );
+      } finally {
+        spawnSync('umount', [ro]);
+      }
+    });
+
+    it('a directory without write permission says permission denied', async () => {
+      const locked = path.join(root, 'locked');
+      fs.mkdirSync(locked, { mode: 0o555 });
+      fs.chmodSync(root, 0o777);
+      fs.chmodSync(input, 0o777);
+      // root may write anywhere: run the command as nobody then.
+      const asNobody = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+      const res = spawnSync(
+        asNobody[0] ?? process.execPath,
+        [
+          ...asNobody.slice(1),
+          ...(asNobody.length > 0 ? [process.execPath] : []),
+          CLI,
+          'run',
+          USER_TOTALS,
+          '--source',
+          `file:${input}`,
+          '--trigger',
+          'available-now',
+          '--quiet',
+          '--checkpoint',
+          path.join(locked, 'ckpt'),
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      expectOneLineError(
+        { code: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr },
+        1,
+        new RegExp(
+          `cannot create the checkpoint directory ${locked}/ckpt: permission denied \\(EACCES on ${locked}/ckpt\\)`,
         ),
       );
     });
@@ -274,6 +404,52 @@ export default defineApp({
         : [];
       expect(written).to.deep.equal([]);
       expect(fs.existsSync(path.join(ckpt, 'totals', 'offsets', '0'))).to.equal(false);
+    });
+  });
+
+  describe('a damaged checkpoint of the second query of an app', () => {
+    const ckpt = (): string => path.join(root, 'ckpt');
+    const run = (): Promise<CliResult> =>
+      runCli([
+        'run',
+        USER_TOTALS,
+        '--source',
+        `file:${input}`,
+        '--checkpoint',
+        ckpt(),
+        '--trigger',
+        'available-now',
+        '--quiet',
+      ]);
+
+    /** Runs batch 0 of both queries, damages `file` of the minutes query, adds input and runs again. */
+    async function rerunWithDamaged(file: (minutes: string) => string): Promise<CliResult> {
+      const first = await run();
+      expect(first.code, first.stderr).to.equal(0);
+      expect(fs.existsSync(path.join(ckpt(), 'totals', 'commits', '0'))).to.equal(true);
+      const damaged = file(path.join(ckpt(), 'minutes'));
+      fs.writeFileSync(damaged, fs.readFileSync(damaged).subarray(0, -3));
+      fs.writeFileSync(path.join(input, 'b.jsonl'), '{"ts":"2024-05-01T10:01:05Z","user":"bob","amount":3}\n');
+      return run();
+    }
+
+    it('a torn latest commit file stops the run before the first query runs a batch', async () => {
+      let latest = '';
+      const res = await rerunWithDamaged((minutes) => {
+        latest = String(Math.max(...fs.readdirSync(path.join(minutes, 'commits')).map(Number)));
+        return path.join(minutes, 'commits', latest);
+      });
+      expectOneLineError(res, 1, new RegExp(`checkpoint file .*minutes/commits/${latest} is corrupt`));
+      expect(fs.existsSync(path.join(ckpt(), 'totals', 'offsets', '1')), 'totals planned no batch').to.equal(false);
+    });
+
+    it('a torn state file stops the run before the first query runs a batch', async () => {
+      const res = await rerunWithDamaged((minutes) => {
+        const op = fs.readdirSync(path.join(minutes, 'state'))[0];
+        return path.join(minutes, 'state', op, '0', '1.delta');
+      });
+      expectOneLineError(res, 1, /checkpoint file .*minutes\/state\/\d+\/0\/1\.delta is corrupt/);
+      expect(fs.existsSync(path.join(ckpt(), 'totals', 'offsets', '1')), 'totals planned no batch').to.equal(false);
     });
   });
 
@@ -347,7 +523,9 @@ describe('pathError', () => {
         'PATH_NOT_WRITABLE',
         /^cannot write the output \/data\/out: permission denied \(EACCES on \/data\/out\)$/,
       ],
-      ['EROFS', 'PATH_NOT_WRITABLE', /permission denied/],
+      ['EROFS', 'PATH_NOT_WRITABLE', /the file system is read-only/],
+      ['EPERM', 'PATH_NOT_WRITABLE', /permission denied/],
+      ['EEXIST', 'PATH_NOT_WRITABLE', /a file is in the way/],
       ['ENOTDIR', 'PATH_NOT_WRITABLE', /a file is in the way/],
       ['ENOENT', 'PATH_NOT_WRITABLE', /a parent directory does not exist/],
       ['ENOSPC', 'DISK_FULL', /no space left on the device/],

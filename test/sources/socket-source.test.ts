@@ -199,13 +199,53 @@ describe('socket source', () => {
     expect(err.message).to.contain(`malformed record in socket 127.0.0.1:${port} line 2: field 'amount'`);
   });
 
-  it('fails clearly when nothing listens at start', async () => {
+  it('fails at once when nothing listens at start and waitForServer is 0', async () => {
     await server.close();
-    const src = new SocketSource({ host: '127.0.0.1', port, log: () => {} });
+    const src = new SocketSource({ host: '127.0.0.1', port, log: () => {}, waitForServerMs: 0 });
     const err = await sluiceErrorOf(() => src.initialize({ dir: dir(), index: 0, queryId: 'q' }));
     expect(err.code).to.equal('SOCKET_CONNECT');
     expect(err.message).to.equal(`cannot connect to socket 127.0.0.1:${port} (ECONNREFUSED)`);
     expect(err.hint).to.contain(`nc -lk ${port}`);
+    server = new LineServer();
+    await server.listen();
+  });
+
+  it('waits for a server that starts listening after the query, with a notice per retry', async () => {
+    await server.close();
+    const src = new SocketSource({ host: '127.0.0.1', port, log: (m) => logged.push(m) });
+    open.push(src);
+    const started = Date.now();
+    const opened = src.initialize({ dir: dir(), index: 0, queryId: 'q' });
+    await until('two retries', () => logged.length >= 2, 5000);
+    server = new LineServer();
+    await server.listen(port);
+    await opened;
+    expect(src.connected).to.equal(true);
+    const retries = logged.filter((m) => m.includes('cannot connect'));
+    expect(retries.length).to.be.at.least(2);
+    expect(retries[0]).to.match(
+      new RegExp(
+        `^socket source 127\\.0\\.0\\.1:${port}: cannot connect \\(ECONNREFUSED\\); retrying in 250 ms ` +
+          '\\(attempt 2; waits up to 30 s for the server, option waitForServer\\)$',
+      ),
+    );
+    expect(logged.at(-1)).to.match(/connected after \d+ attempts$/);
+    expect(Date.now() - started).to.be.below(30_000);
+    server.send('hello\n');
+    await until('the line', () => src.receivedLines === 1);
+  });
+
+  it('gives up after waitForServer, saying how long it tried', async () => {
+    await server.close();
+    const src = new SocketSource({ host: '127.0.0.1', port, log: (m) => logged.push(m), waitForServerMs: 1200 });
+    const started = Date.now();
+    const err = await sluiceErrorOf(() => src.initialize({ dir: dir(), index: 0, queryId: 'q' }));
+    const took = Date.now() - started;
+    expect(took).to.be.at.least(1200);
+    expect(took).to.be.below(10_000);
+    expect(err.message).to.equal(`cannot connect to socket 127.0.0.1:${port} (ECONNREFUSED) after trying for 1.2 s`);
+    expect(err.hint).to.contain('?waitForServer=');
+    expect(logged.filter((m) => m.includes('cannot connect')).length).to.be.at.least(2);
     server = new LineServer();
     await server.listen();
   });
