@@ -114,21 +114,19 @@ export function kafkaSecurityOptions(owner: string, options: Record<string, unkn
   const protocol = rawProtocol as KafkaSecurityProtocol;
   const usesTls = protocol === 'SSL' || protocol === 'SASL_SSL';
   const usesSasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
-  const unusedTls = usesTls ? [] : given('kafka.ssl.');
-  if (unusedTls.length > 0) {
-    throw bad(
-      owner,
-      `${unusedTls[0]} is set but kafka.security.protocol is ${protocol}, which does not use TLS`,
-      `set kafka.security.protocol=${usesSasl ? 'SASL_SSL' : 'SSL'}`,
-    );
-  }
-  const unusedSasl = usesSasl ? [] : given('kafka.sasl.');
-  if (unusedSasl.length > 0) {
-    throw bad(
-      owner,
-      `${unusedSasl[0]} is set but kafka.security.protocol is ${protocol}, which does not use SASL`,
-      `set kafka.security.protocol=${usesTls ? 'SASL_SSL' : 'SASL_PLAINTEXT'}`,
-    );
+  const layers = [
+    { prefix: 'kafka.ssl.', used: usesTls, name: 'TLS', fix: usesSasl ? 'SASL_SSL' : 'SSL' },
+    { prefix: 'kafka.sasl.', used: usesSasl, name: 'SASL', fix: usesTls ? 'SASL_SSL' : 'SASL_PLAINTEXT' },
+  ];
+  for (const { prefix, used, name, fix } of layers) {
+    const unused = used ? [] : given(prefix);
+    if (unused.length > 0) {
+      throw bad(
+        owner,
+        `${unused[0]} is set but kafka.security.protocol is ${protocol}, which does not use ${name}`,
+        `set kafka.security.protocol=${fix}`,
+      );
+    }
   }
   if (!usesTls && !usesSasl) return undefined;
   return {

@@ -42,17 +42,15 @@ function openssl(dir: string, args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** `openssl req` arguments for a new unencrypted P-256 key, written to the file that follows. */
+const NEW_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout'];
+
 /** A self-signed CA `name` in dir (name.pem, name.key). */
 function makeCa(dir: string, name: string): void {
   openssl(dir, [
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
+    ...NEW_KEY,
     `${name}.key`,
     '-out',
     `${name}.pem`,
@@ -65,20 +63,7 @@ function makeCa(dir: string, name: string): void {
 
 /** A certificate `name` signed by CA `ca`, with the given extensions. */
 function makeCert(dir: string, name: string, ca: string, subject: string, extensions: string): void {
-  openssl(dir, [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.csr`,
-    '-subj',
-    subject,
-  ]);
+  openssl(dir, ['req', ...NEW_KEY, `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
   fs.writeFileSync(path.join(dir, `${name}.ext`), extensions);
   openssl(dir, [
     'x509',
