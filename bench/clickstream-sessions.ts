@@ -318,7 +318,7 @@ async function main(): Promise<void> {
     `\nmedian of ${runs} runs (load average after each round: ${loads.join(' | ')}); ${fmt([...sessions][0])} complete sessions in every variant`,
   );
   console.log(
-    `${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${`vs ${base}`.padStart(8)}  ${'ev/CPU-s'.padStart(11)}  ${'per core vs ' + base}  peak RSS`,
+    `${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${`vs ${base}`.padStart(8)}  ${'ev/CPU-s'.padStart(11)}  per core vs ${base}  peak RSS`,
   );
   for (const v of variants) {
     const cpu = median(results[v].map((r) => r.cpuSeconds / r.wallSeconds));

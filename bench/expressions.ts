@@ -19,7 +19,10 @@ const ctx = { batchTimestampMs: 1_700_000_000_000 };
 
 function makeBatch(n: number): RecordBatch {
   let seed = 42;
-  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
   const users = new Array<string>(n);
   const types = new Array<string>(n);
   const amounts = new Float64Array(n);

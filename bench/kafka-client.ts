@@ -20,7 +20,10 @@ const runs = Number(process.argv[4] ?? 3);
 
 function events(n: number): string[] {
   let seed = 42;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
   const types = ['page_view', 'click', 'purchase'];
   let ts = 1_700_000_000_000;
   return Array.from({ length: n }, () => {
@@ -66,7 +69,7 @@ function report(label: string, rs: Array<{ ms: number; cpu: number; n: number }>
     `${label.padEnd(44)} ${Math.round(rate).toLocaleString('en').padStart(9)} events/s  ` +
       `${((rate * avgBytes) / 1e6).toFixed(1).padStart(5)} MB/s  cpu ${Math.round(median(rs.map((r) => r.cpu)) * 100)}%  ` +
       `${Math.round(median(rs.map((r) => r.n / (r.ms / 1000) / r.cpu))).toLocaleString('en')} events per client CPU-second  ` +
-      `(runs: ${rates.map((x) => Math.round(x / 1000) + 'k').join(', ')})`,
+      `(runs: ${rates.map((x) => `${Math.round(x / 1000)}k`).join(', ')})`,
   );
 }
 

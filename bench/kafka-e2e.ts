@@ -39,7 +39,10 @@ interface Totals {
 /** Deterministic events of ~130 bytes and the totals they add up to. */
 function makeEvents(n: number): { lines: string[]; keys: string[]; totals: Map<string, Totals> } {
   let seed = 42;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
   const types = ['page_view', 'click', 'purchase'];
   const lines: string[] = [];
   const keys: string[] = [];
@@ -145,7 +148,10 @@ async function runKafkajs(
           for (const m of batch.messages) {
             const e = JSON.parse(m.value!.toString()) as { user_id: string; amount: number };
             let t = totals.get(e.user_id);
-            if (!t) totals.set(e.user_id, (t = { events: 0, amount: 0 }));
+            if (!t) {
+              t = { events: 0, amount: 0 };
+              totals.set(e.user_id, t);
+            }
             t.events++;
             t.amount += e.amount;
             touched.add(e.user_id);
@@ -167,6 +173,12 @@ async function runKafkajs(
 }
 
 const fmt = (x: number): string => Math.round(x).toLocaleString('en').padStart(10);
+
+/** Adds one run's events per second to the runs of `label`. */
+function addRun(runs: Record<string, number[]>, label: string, eventsPerSecond: number): void {
+  runs[label] ??= [];
+  runs[label].push(eventsPerSecond);
+}
 
 async function main(): Promise<void> {
   console.log(
@@ -190,7 +202,6 @@ async function main(): Promise<void> {
 
     const source = `kafka://${broker.bootstrap}/events?startingOffsets=earliest&maxOffsetsPerTrigger=${PER_TRIGGER}`;
     const results: Record<string, number[]> = {};
-    const add = (label: string, eventsPerSecond: number) => (results[label] ??= []).push(eventsPerSecond);
     for (let r = 0; r < RUNS; r++) {
       for (const threads of [0, 2]) {
         const out = await newTopic(broker, PARTITIONS);
@@ -201,13 +212,13 @@ async function main(): Promise<void> {
           threads,
         );
         await check(client, out, totals, `sluice threads ${threads}`);
-        add(`sluice, threads ${threads}`, EVENTS / (ms / 1000));
+        addRun(results, `sluice, threads ${threads}`, EVENTS / (ms / 1000));
       }
       const out = await newTopic(broker, PARTITIONS);
       const base = await runKafkajs(broker.bootstrap, out, r);
       await check(client, out, totals, 'kafkajs loop');
-      add('kafkajs loop (with group join)', EVENTS / (base.ms / 1000));
-      add('kafkajs loop (after group join)', EVENTS / (base.afterJoinMs / 1000));
+      addRun(results, 'kafkajs loop (with group join)', EVENTS / (base.ms / 1000));
+      addRun(results, 'kafkajs loop (after group join)', EVENTS / (base.afterJoinMs / 1000));
     }
     console.log('Kafka → JSON → count and sum per user → Kafka (events/s, median):');
     for (const [label, xs] of Object.entries(results))
@@ -230,10 +241,10 @@ async function main(): Promise<void> {
       const got = await Promise.all(offsets.map((o) => client.fetchRange('events', o.partition, o.low, o.high)));
       if (got.reduce((a, m) => a + m.length, 0) !== EVENTS)
         throw new Error('raw fetch read the wrong number of records');
-      (pace['KafkaClient fetch, no decoding'] ??= []).push(EVENTS / ((performance.now() - t0) / 1000));
+      addRun(pace, 'KafkaClient fetch, no decoding', EVENTS / ((performance.now() - t0) / 1000));
       for (const threads of [0, 2]) {
         const ms = await runSluice('./apps/kafka-events.js', source, 'noop:', threads);
-        (pace[`sluice source → noop, threads ${threads}`] ??= []).push(EVENTS / (ms / 1000));
+        addRun(pace, `sluice source → noop, threads ${threads}`, EVENTS / (ms / 1000));
       }
     }
     console.log('\nReading alone (events/s, median):');
@@ -255,7 +266,8 @@ async function main(): Promise<void> {
         });
         fs.rmSync(dir, { recursive: true, force: true });
         if (rows !== EVENTS) throw new Error(`${label} sink wrote ${rows} rows, expected ${EVENTS}`);
-        const s = (sinks[label] ??= { e2e: [], sink: [] });
+        sinks[label] ??= { e2e: [], sink: [] };
+        const s = sinks[label];
         s.e2e.push(EVENTS / (ms / 1000));
         s.sink.push(rows / (addMs / 1000));
       }

@@ -59,7 +59,7 @@ function eventFiles(dir: string, count: number, keyOf: (i: number) => string): s
     const lines: string[] = [];
     for (let i = f * per; i < Math.min(count, (f + 1) * per); i++)
       lines.push(JSON.stringify({ key: keyOf(i), amount: 1 + rnd.int(100) }));
-    fs.writeFileSync(names[f], lines.join('\n') + '\n');
+    fs.writeFileSync(names[f], `${lines.join('\n')}\n`);
     const t = new Date(1_700_000_000_000 + f * 1000);
     fs.utimesSync(names[f], t, t);
   }
@@ -89,7 +89,10 @@ function handLoop(files: string[]): number {
       if (line === '') continue;
       const e = JSON.parse(line) as { key: string; amount: number };
       let s = state.get(e.key);
-      if (s === undefined) state.set(e.key, (s = { sum: 0, timeout: -1, batch: -1 }));
+      if (s === undefined) {
+        s = { sum: 0, timeout: -1, batch: -1 };
+        state.set(e.key, s);
+      }
       if (s.batch !== b) {
         s.batch = b;
         touched.push(e.key);
@@ -287,7 +290,7 @@ async function recovery(): Promise<void> {
       const extra = Array.from({ length: 1000 }, (_, i) =>
         JSON.stringify({ key: keyName('r', (i * 997) % RECOVER_KEYS, width), amount: 1 }),
       );
-      fs.writeFileSync(path.join(dataDir, EXTRA_FILE), extra.join('\n') + '\n');
+      fs.writeFileSync(path.join(dataDir, EXTRA_FILE), `${extra.join('\n')}\n`);
       const t0 = performance.now();
       const restart = await runSluice(dataDir, ckpt, threads);
       const wall = performance.now() - t0;

@@ -66,7 +66,9 @@ async function main(): Promise<void> {
     for (const name of Object.keys(results)) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      const n = name === 'loop' ? (handLoop(files), EVENTS) : await runSluice(Number(name.split('=')[1]));
+      let n = EVENTS;
+      if (name === 'loop') handLoop(files);
+      else n = await runSluice(Number(name.split('=')[1]));
       const secs = (performance.now() - t0) / 1000;
       if (n !== EVENTS) throw new Error(`${name} processed ${n} events, expected ${EVENTS}`);
       results[name].push(EVENTS / secs);

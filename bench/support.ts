@@ -25,7 +25,7 @@ export function clickstreamFiles(dir: string, count: number, files: number): str
       if (n.done) break;
       lines.push(JSON.stringify(n.value));
     }
-    fs.writeFileSync(names[f], lines.join('\n') + '\n');
+    fs.writeFileSync(names[f], `${lines.join('\n')}\n`);
     const t = new Date(1_700_000_000_000 + f * 1000);
     fs.utimesSync(names[f], t, t);
   }

@@ -46,7 +46,10 @@ function loop(query: string, events: number): number {
         const a = auction[2 * i];
         for (let start = t - (t % 2000); start > t - 10_000; start -= 2000) {
           let m = counts.get(start);
-          if (!m) counts.set(start, (m = new Map()));
+          if (!m) {
+            m = new Map();
+            counts.set(start, m);
+          }
           m.set(a, (m.get(a) ?? 0) + 1);
         }
       }

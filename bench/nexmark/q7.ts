@@ -34,7 +34,8 @@ function localMax(_bucket: number, bids: Bid[], state: GroupState<OpenWindows>):
   for (const b of bids) {
     const t = b.dateTime.getTime();
     const start = t - (((t % WINDOW_MS) + WINDOW_MS) % WINDOW_MS);
-    const w = (windows[start] ??= { max: -1, bids: [] });
+    windows[start] ??= { max: -1, bids: [] };
+    const w = windows[start];
     if (b.price > w.max) {
       w.max = b.price;
       w.bids = [b];

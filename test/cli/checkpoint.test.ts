@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { stateDir } from '../../lib/checkpoint/paths.js';
 import type { QueryCheckpointSummary, StateContents } from '../../lib/cli/checkpoint-inspector.js';
 import { readLastProgress } from '../../lib/cli/checkpoint-inspector.js';
+import type { QueryProgress } from '../../lib/exec/progress.js';
 import { type CliResult, runCli } from '../support/cli.js';
 
 const APP = fileURLToPath(new URL('./apps/user-totals.js', import.meta.url));
@@ -44,7 +45,7 @@ describe('sluice checkpoint', function () {
   before(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
     fs.mkdirSync(path.join(root, 'in'));
-    fs.writeFileSync(path.join(root, 'in', 'p0.jsonl'), PAYMENTS.map((p) => JSON.stringify(p)).join('\n') + '\n');
+    fs.writeFileSync(path.join(root, 'in', 'p0.jsonl'), `${PAYMENTS.map((p) => JSON.stringify(p)).join('\n')}\n`);
     ckpt = path.join(root, 'ckpt');
     progressLog = path.join(root, 'progress.jsonl');
     const res = await runCli([
@@ -65,13 +66,13 @@ describe('sluice checkpoint', function () {
 
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  async function json(args: string[]): Promise<any> {
+  async function json<T>(args: string[]): Promise<T> {
     const res = await runCli(['checkpoint', ...args, '--json']);
     expect(res.code, res.stderr).to.equal(0);
     return JSON.parse(res.stdout);
   }
 
-  function progressOf(output: string): any[] {
+  function progressOf(output: string): QueryProgress[] {
     return fs
       .readFileSync(progressLog, 'utf8')
       .trim()
@@ -97,8 +98,8 @@ describe('sluice checkpoint', function () {
   });
 
   it('gives the same figures as the progress reports, as JSON', async () => {
-    const out = await json([ckpt, '--progress-log', progressLog]);
-    const byName = Object.fromEntries(out.queries.map((q: QueryCheckpointSummary) => [q.name, q]));
+    const out = await json<{ queries: QueryCheckpointSummary[] }>([ckpt, '--progress-log', progressLog]);
+    const byName = Object.fromEntries(out.queries.map((q) => [q.name, q]));
     expect(Object.keys(byName).sort()).to.deep.equal(['minutes', 'totals']);
     for (const name of ['totals', 'minutes']) {
       const q: QueryCheckpointSummary = byName[name];
@@ -131,7 +132,7 @@ describe('sluice checkpoint', function () {
   });
 
   it('shows one query when given its directory', async () => {
-    const out = await json([path.join(ckpt, 'totals')]);
+    const out = await json<QueryCheckpointSummary>([path.join(ckpt, 'totals')]);
     expect(out.name).to.equal('.');
     expect(out.stateOperators[0].numRows).to.equal(3);
     const text = await runCli(['checkpoint', path.join(ckpt, 'totals')]);
@@ -140,7 +141,7 @@ describe('sluice checkpoint', function () {
   });
 
   it('prints the state rows of an operator as a table, values spread into columns', async () => {
-    const q = await json([path.join(ckpt, 'totals')]);
+    const q = await json<QueryCheckpointSummary>([path.join(ckpt, 'totals')]);
     const res = await runCli(['checkpoint', ckpt, '--state', q.stateOperators[0].id]);
     expect(res.code, res.stderr).to.equal(0);
     const lines = res.stdout.trim().split('\n');
@@ -180,7 +181,7 @@ describe('sluice checkpoint', function () {
       '1',
     ]);
     expect(limited.stdout).to.contain('3 rows, showing the first 1 (--limit)');
-    const contents: StateContents = await json([
+    const contents = await json<StateContents>([
       ckpt,
       '--query',
       'minutes',
@@ -335,7 +336,7 @@ describe('readLastProgress', () => {
     const pad = 'x'.repeat(3000);
     const lines: string[] = [];
     for (let b = 0; b < 100; b++) lines.push(JSON.stringify({ id: b % 3 === 0 ? 'a' : 'b', batchId: b, pad }));
-    fs.writeFileSync(file, lines.join('\n') + '\n{"id":"a","batchId":1000,"pa');
+    fs.writeFileSync(file, `${lines.join('\n')}\n{"id":"a","batchId":1000,"pa`);
     expect((await readLastProgress(file, 'a'))!.batchId).to.equal(99);
     expect((await readLastProgress(file, 'b'))!.batchId).to.equal(98);
     expect(await readLastProgress(file, 'c')).to.equal(null);

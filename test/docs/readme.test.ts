@@ -39,7 +39,7 @@ describe('README commands run as written', function () {
 
   it('the five-minute tour runs (build step skipped: the tests run on the built tree)', () => {
     const script = shellBlock('## Five-minute tour').replace(/^npm ci && npm run build\n/m, '');
-    const res = spawnSync('bash', ['-euo', 'pipefail', '-c', script + '\necho "WORK=$work"'], {
+    const res = spawnSync('bash', ['-euo', 'pipefail', '-c', `${script}\necho "WORK=$work"`], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 240_000,

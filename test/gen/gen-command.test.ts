@@ -239,6 +239,7 @@ describe('sluice gen (CLI)', () => {
     );
     expect(summary.written).to.equal(70);
     expect(text).to.match(/\rgen bank \[#+-*\] +\d+% \d+\/70 /);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's erase-line sequence is part of the output
     expect(text).to.match(/\r\x1b\[Ksluice gen: wrote 70 bank records/);
   });
 

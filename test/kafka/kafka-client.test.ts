@@ -161,7 +161,7 @@ describe('kafka client: metadata, range reads, produce', () => {
     const pad = '-'.repeat(300);
     const gzip = (lines: string[]): void => {
       const r = spawnSync('kcat', ['-b', broker.bootstrap, '-P', '-t', 'mixed', '-p', '0', '-z', 'gzip'], {
-        input: lines.join('\n') + '\n',
+        input: `${lines.join('\n')}\n`,
         encoding: 'utf8',
         timeout: 30_000,
       });

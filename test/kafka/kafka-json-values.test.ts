@@ -97,9 +97,9 @@ function expectSameBatch(fast: RecordBatch, slow: RecordBatch, what: string): vo
       expect(Array.from(a.values as ArrayLike<unknown>), `${what}: buffer of ${path}`).to.deep.equal(
         Array.from(b.values as ArrayLike<unknown>),
       );
-    a.children.forEach((c, k) => walk(c, b.children[k], `${path}.${k}`));
+    for (const [k, c] of a.children.entries()) walk(c, b.children[k], `${path}.${k}`);
   };
-  fast.data.children.forEach((c, k) => walk(c, slow.data.children[k], fast.schema.fields[k].name));
+  for (const [k, c] of fast.data.children.entries()) walk(c, slow.data.children[k], fast.schema.fields[k].name);
 }
 
 function expectSame(r: { fast: ReadResult | string; slow: ReadResult | string }, what: string): void {

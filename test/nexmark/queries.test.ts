@@ -117,9 +117,12 @@ describe('nexmark queries, checked against reference computations', function () 
   });
 
   it('gives the same results in worker threads (q5, q7: a stateful operator after another)', async () => {
-    for (const q of ['q5', 'q7'] as const) {
+    for (const [q, query] of [
+      ['q5', reference.q5],
+      ['q7', reference.q7],
+    ] as const) {
       const { rows } = await runQuery(q, 100_000, 'bid', { threads: 2, batchEvents: 25_000 });
-      expect(reference.sorted(rows), q).to.deep.equal(reference.sorted(reference[q](large)));
+      expect(reference.sorted(rows), q).to.deep.equal(reference.sorted(query(large)));
     }
   });
 });

@@ -54,7 +54,10 @@ export function q5(events: NexmarkEvent[]): Row[] {
   for (const b of bidsOf(events)) {
     for (let start = floorTo(b.dateTime, 2000); start > b.dateTime - 10_000; start -= 2000) {
       let perAuction = counts.get(start);
-      if (!perAuction) counts.set(start, (perAuction = new Map()));
+      if (!perAuction) {
+        perAuction = new Map();
+        counts.set(start, perAuction);
+      }
       perAuction.set(b.auction, (perAuction.get(b.auction) ?? 0) + 1);
     }
   }
@@ -72,11 +75,14 @@ export function q7(events: NexmarkEvent[]): Row[] {
   for (const b of bidsOf(events)) {
     const start = floorTo(b.dateTime, 10_000);
     let bids = byWindow.get(start);
-    if (!bids) byWindow.set(start, (bids = []));
+    if (!bids) {
+      bids = [];
+      byWindow.set(start, bids);
+    }
     bids.push(b);
   }
   const out: Row[] = [];
-  for (const [start, bids] of byWindow) {
+  for (const bids of byWindow.values()) {
     const max = Math.max(...bids.map((b) => b.price));
     for (const b of bids) {
       if (b.price === max)
@@ -114,7 +120,10 @@ export function q11(events: NexmarkEvent[]): Row[] {
   const byBidder = new Map<number, number[]>();
   for (const b of bidsOf(events)) {
     let times = byBidder.get(b.bidder);
-    if (!times) byBidder.set(b.bidder, (times = []));
+    if (!times) {
+      times = [];
+      byBidder.set(b.bidder, times);
+    }
     times.push(b.dateTime);
   }
   const out: Row[] = [];

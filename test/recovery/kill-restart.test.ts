@@ -14,7 +14,7 @@ function writeInput(dir: string): void {
     const lines: string[] = [];
     for (let r = 0; r < ROWS; r++, id++) lines.push(JSON.stringify({ id, user: `u${id % 5}`, amount: (id % 9) - 2 }));
     const file = path.join(dir, `part-${String(f).padStart(3, '0')}.json`);
-    fs.writeFileSync(file, lines.join('\n') + '\n');
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
     const t = new Date(1_700_000_000_000 + f * 1000);
     fs.utimesSync(file, t, t);
   }

@@ -97,7 +97,7 @@ describe('JSON-lines decoder', () => {
       '{"user":"d","amount":"x","ts":"y"}',
       '{"user":"e","amount":null}',
     ];
-    for (const input of [lines, Buffer.from(lines.join('\n') + '\n')]) {
+    for (const input of [lines, Buffer.from(`${lines.join('\n')}\n`)]) {
       const res = await decodeJsonLines(input, { schema: s, location: 'test' });
       expect(rowsFromBatch(res.batches[0])).to.deep.equal([
         { user: 'a', amount: 1, ts: new Date('2024-01-01T00:00:00Z') },

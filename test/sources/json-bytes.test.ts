@@ -37,9 +37,9 @@ function expectSameBatch(fast: RecordBatch, slow: RecordBatch, what: string): vo
       expect(Array.from(a.values as ArrayLike<unknown>), `${what}: buffer of ${path}`).to.deep.equal(
         Array.from(b.values as ArrayLike<unknown>),
       );
-    a.children.forEach((c, k) => walk(c, b.children[k], `${path}.${k}`));
+    for (const [k, c] of a.children.entries()) walk(c, b.children[k], `${path}.${k}`);
   };
-  fast.data.children.forEach((c, k) => walk(c, slow.data.children[k], fast.schema.fields[k].name));
+  for (const [k, c] of fast.data.children.entries()) walk(c, slow.data.children[k], fast.schema.fields[k].name);
 }
 
 /** A deterministic pseudo-random source (LCG), so a failure reproduces. */
@@ -239,7 +239,7 @@ describe('JSON-lines byte scanner (decodeJsonBytes)', () => {
       '\ufeff{"s":"a"}',
       '{"extra":"unterminated}',
       '{"st":{"x":"a"}',
-      '{"extra":[' + '['.repeat(20000) + ']]}',
+      `{"extra":[${'['.repeat(20000)}]]}`,
     ];
     for (const line of invalid) {
       expect(() => JSON.parse(line), line).to.throw();

@@ -108,7 +108,8 @@ describe('state value codec', () => {
   });
 
   it('turns array holes into undefined', () => {
-    const holey = [1, , 3]; // eslint-disable-line no-sparse-arrays
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what this test is about
+    const holey = [1, , 3];
     expect(roundTrip(holey)).to.deep.equal([1, undefined, 3]);
   });
 

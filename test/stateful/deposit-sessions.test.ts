@@ -31,7 +31,7 @@ describe('app deposit-sessions', function () {
       '--sink',
       `file:${out}`,
       '--checkpoint',
-      path.join(root, 'ckpt-' + path.basename(out)),
+      path.join(root, `ckpt-${path.basename(out)}`),
       '--trigger',
       'available-now',
       '--quiet',

@@ -14,7 +14,7 @@ export function writeParts(dir: string, lines: string[], perFile: number, ext: s
   let files = 0;
   for (let at = 0; at < lines.length; at += perFile, files++) {
     const file = path.join(dir, `part-${String(files).padStart(4, '0')}${ext}`);
-    fs.writeFileSync(file, lines.slice(at, at + perFile).join('\n') + '\n');
+    fs.writeFileSync(file, `${lines.slice(at, at + perFile).join('\n')}\n`);
     const t = new Date(1_700_000_000_000 + files * 1000);
     fs.utimesSync(file, t, t);
   }

@@ -93,7 +93,7 @@ describe('mapGroupsWithState / flatMapGroupsWithState', () => {
       try {
         await start();
       } catch (e) {
-        return (e as Error).message + ' / ' + ((e as { hint?: string }).hint ?? '');
+        return `${(e as Error).message} / ${(e as { hint?: string }).hint ?? ''}`;
       }
       return 'started';
     };

@@ -88,7 +88,7 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBr
             resolve: (line) => (line === 'ok' ? resolve() : reject(new Error(`mockbroker: ${cmd}: ${line}`))),
             reject,
           });
-          child.stdin.write(cmd + '\n');
+          child.stdin.write(`${cmd}\n`);
         }),
     );
     chain = run.catch(() => undefined);
@@ -110,7 +110,7 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBr
 export function produceWithKcat(bootstrap: string, topic: string, lines: string[], partition?: number): void {
   const args = ['-b', bootstrap, '-P', '-t', topic, '-X', 'linger.ms=5'];
   if (partition !== undefined) args.push('-p', String(partition));
-  const r = spawnSync('kcat', args, { input: lines.map((l) => l + '\n').join(''), encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync('kcat', args, { input: lines.map((l) => `${l}\n`).join(''), encoding: 'utf8', timeout: 30_000 });
   if (r.status !== 0) throw new Error(`kcat produce failed (status ${r.status}): ${r.stderr || r.error?.message}`);
 }
 

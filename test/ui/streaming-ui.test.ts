@@ -7,7 +7,15 @@ import { RunningCli } from '../cli/running-cli.js';
 import { type Browser, launchBrowser, type Page } from './browser.js';
 
 /** The page's globals inside functions run by page.evaluate (the tests compile without the DOM library). */
-declare const document: any;
+interface PageElement {
+  textContent: string;
+  dataset: Record<string, string>;
+  querySelector(selector: string): PageElement;
+  querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
+}
+declare const document: Pick<PageElement, 'querySelector' | 'querySelectorAll'> & {
+  getElementById(id: string): PageElement;
+};
 declare const performance: { getEntriesByType(type: string): Array<{ name: string }> };
 declare const location: { origin: string };
 
@@ -33,10 +41,10 @@ interface QueryState {
 function pageState(page: Page): Promise<{ conn: string; queries: QueryState[] }> {
   return page.evaluate(() => ({
     conn: document.getElementById('conn').textContent,
-    queries: [...document.querySelectorAll('section.query')].map((s: any) => ({
+    queries: [...document.querySelectorAll('section.query')].map((s) => ({
       output: s.dataset.output,
       badge: s.querySelector('.badge').textContent,
-      charts: [...s.querySelectorAll('.chart')].map((c: any) => ({
+      charts: [...s.querySelectorAll('.chart')].map((c) => ({
         metric: c.dataset.metric,
         points: Number(c.dataset.points ?? 0),
         latest: c.querySelector('.latest').textContent,
@@ -85,9 +93,7 @@ describe('streaming UI in a real browser', function () {
     await page.waitForFunction(
       () =>
         document.querySelectorAll('section.query').length === 2 &&
-        [...document.querySelectorAll('.chart[data-metric="inputRate"]')].every(
-          (c: any) => Number(c.dataset.points) >= 2,
-        ),
+        [...document.querySelectorAll('.chart[data-metric="inputRate"]')].every((c) => Number(c.dataset.points) >= 2),
     );
 
     const first = await pageState(page);

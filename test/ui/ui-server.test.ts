@@ -41,8 +41,7 @@ function events(url: string, type: string, count: number, timeoutMs = 20_000): P
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
         buf += d;
-        let end: number;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
+        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
           const block = buf.slice(0, end);
           buf = buf.slice(end + 2);
           const ev = /^event: (.+)$/m.exec(block)?.[1];
@@ -101,10 +100,10 @@ describe('streaming UI server', function () {
     expect(page.headers['content-type']).to.equal('text/html; charset=utf-8');
     expect(page.headers['content-security-policy']).to.contain("default-src 'none'").and.contain("script-src 'self'");
     expect(page.body).to.contain('<script src="/ui.js"></script>');
-    const js = await request(url + 'ui.js');
+    const js = await request(`${url}ui.js`);
     expect(js.headers['content-type']).to.equal('text/javascript; charset=utf-8');
     expect(js.body).to.equal(UI_JS);
-    expect((await request(url + 'ui.css')).body).to.equal(UI_CSS);
+    expect((await request(`${url}ui.css`)).body).to.equal(UI_CSS);
   });
 
   it('refers to nothing outside the process (no CDN, no fonts)', () => {
@@ -121,7 +120,7 @@ describe('streaming UI server', function () {
     let snap: UiSnapshot;
     const deadline = Date.now() + 20_000;
     do {
-      snap = JSON.parse((await request(url + 'api/queries')).body) as UiSnapshot;
+      snap = JSON.parse((await request(`${url}api/queries`)).body) as UiSnapshot;
       if (snap.queries.every((q) => q.progress.length >= 2)) break;
       await new Promise((r) => setTimeout(r, 200));
     } while (Date.now() < deadline);
@@ -138,7 +137,7 @@ describe('streaming UI server', function () {
   });
 
   it('pushes each batch as a server-sent event', async () => {
-    const got = (await events(url + 'api/events', 'progress', 4)) as Array<{
+    const got = (await events(`${url}api/events`, 'progress', 4)) as Array<{
       output: string;
       progress: { batchId: number };
     }>;
@@ -150,8 +149,8 @@ describe('streaming UI server', function () {
   it('answers only to localhost, only GET, only its own paths', async () => {
     expect((await request(url, { headers: { host: 'attacker.example:80' } })).status).to.equal(421);
     expect((await request(url, { headers: { host: `localhost:${new URL(url).port}` } })).status).to.equal(200);
-    expect((await request(url + 'api/queries', { method: 'POST' })).status).to.equal(405);
-    expect((await request(url + 'etc/passwd')).status).to.equal(404);
+    expect((await request(`${url}api/queries`, { method: 'POST' })).status).to.equal(405);
+    expect((await request(`${url}etc/passwd`)).status).to.equal(404);
   });
 
   it('goes away when the run stops, which still exits 0', async () => {

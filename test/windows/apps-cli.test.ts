@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { runCli } from '../support/cli.js';
 import { tmpDir } from './support.js';
 
-type Row = Record<string, any>;
+type Row = Record<string, unknown>;
 
 /** Every JSON line of the .jsonl files under `dir`, in file-name order. */
 function readJsonLines(dir: string): Row[] {
@@ -132,7 +132,7 @@ describe('window apps through the CLI', function () {
     );
     for (const r of single.late) {
       expect(marked.get(`${r.user_id} ${r.timestamp} ${r.page_url}`)).to.equal(true);
-      expect(Date.parse(r.timestamp)).to.be.at.most(Date.parse(r.late_watermark) - 5 * 60_000);
+      expect(Date.parse(r.timestamp as string)).to.be.at.most(Date.parse(r.late_watermark as string) - 5 * 60_000);
     }
     for (const other of [pooled, restarted]) {
       expect(canonical(other.sessions)).to.deep.equal(canonical(single.sessions));
@@ -184,22 +184,25 @@ describe('window apps through the CLI', function () {
       expect(rows.length, name).to.be.above(0);
       expect(new Set(rows.map((r) => r.window_start)).size, name).to.equal(rows.length);
       for (const r of rows) {
-        expect(Date.parse(r.window_end) - Date.parse(r.window_start)).to.equal(size);
+        expect(Date.parse(r.window_end as string) - Date.parse(r.window_start as string)).to.equal(size);
         expect(r.total_events).to.equal(
           Object.values(r.device_breakdown as Record<string, number>).reduce((a, b) => a + b, 0),
         );
-        expect(r.top_pages.length).to.be.at.most(10);
+        expect(r.top_pages as unknown[]).to.have.length.at.most(10);
       }
     }
     const m1 = readJsonLines(`${out}/1m`);
     const m5 = readJsonLines(`${out}/5m`);
     // A 5-minute window holds exactly the events of its five 1-minute windows (no event is late here); every
     // 1-minute window inside an emitted 5-minute window has been emitted too (a minute without events has no row).
-    const byStart = new Map(m1.map((r) => [Date.parse(r.window_start), r.total_events as number]));
+    const byStart = new Map(m1.map((r) => [Date.parse(r.window_start as string), r.total_events as number]));
     expect(m5.length).to.be.above(10);
     for (const r of m5) {
-      const sum = [0, 1, 2, 3, 4].reduce((a, k) => a + (byStart.get(Date.parse(r.window_start) + k * 60_000) ?? 0), 0);
-      expect(r.total_events, r.window_start).to.equal(sum);
+      const sum = [0, 1, 2, 3, 4].reduce(
+        (a, k) => a + (byStart.get(Date.parse(r.window_start as string) + k * 60_000) ?? 0),
+        0,
+      );
+      expect(r.total_events, r.window_start as string).to.equal(sum);
     }
   });
 

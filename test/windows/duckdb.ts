@@ -28,7 +28,7 @@ export async function openOracle(): Promise<Oracle> {
     },
     async load(table, rows, columns, dir) {
       const file = path.join(dir, `${table}.jsonl`);
-      fs.writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      fs.writeFileSync(file, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
       const cols = Object.entries(columns)
         .map(([k, t]) => `'${k}': '${t}'`)
         .join(', ');

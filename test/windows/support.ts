@@ -43,7 +43,7 @@ export class Harness<T extends Record<string, unknown>> {
    */
   static async start<T extends Record<string, unknown>>(opts: {
     schema: SchemaSpec;
-    build: (ds: Dataset<T>) => Dataset<any>;
+    build: (ds: Dataset<T>) => Dataset;
     mode: OutputMode;
     late?: boolean;
     checkpoint?: string;

@@ -191,7 +191,7 @@ describe('windows: tumbling and sliding', () => {
   it('keeps windows across a restart and finishes them exactly once', async () => {
     const ckpt = tmpDir();
     dirs.push(ckpt);
-    const build = (ds: Dataset<Ev>): Dataset<any> =>
+    const build = (ds: Dataset<Ev>): Dataset =>
       ds
         .withWatermark('ts', '0 seconds')
         .groupBy(window('ts', '1 minute'), 'user')
