@@ -181,9 +181,9 @@ describe('Kafka over TLS and SASL', function () {
       expect(ids(out)).to.deep.equal(expected);
     });
 
-    it('a plaintext client option is refused before connecting when it does not fit the protocol', async () => {
+    it('a TLS option without a TLS protocol is a usage error, before connecting', async () => {
       const [res] = await enrich(tls.bootstrap, { 'kafka.ssl.ca.location': pki.caFile });
-      expect(res.code).to.equal(1);
+      expect(res.code, res.stderr).to.equal(2);
       expect(res.stderr).to.match(/kafka\.ssl\.ca\.location is set but kafka\.security\.protocol is PLAINTEXT/);
     });
   });
