@@ -231,6 +231,8 @@ export class KafkaSource implements StreamSource {
       this.initial = await readVersioned<KafkaOffsets>(file, validateOffsets);
       if (this.ending !== null) this.endOffsets = await this.storedEndingOffsets(endFile);
     } else {
+      // A misspelt topic would otherwise be read as empty forever; a pattern may match topics created later.
+      if (this.strategy.kind === 'subscribe') await this.requireClient().fetchOffsets(this.strategy.topics);
       const ends = await this.partitionEnds();
       this.initial = await resolveStartingOffsets(
         this.requireClient(),
