@@ -23,52 +23,13 @@ import kafkajs from 'kafkajs';
 import { loadApp, runApp } from '../lib/app/app-runner.js';
 import { KafkaClient } from '../lib/kafka/client.js';
 import { produceWithKcat, startBroker, type TestBroker } from '../test/support/kafka-broker.js';
-import { median } from './support.js';
+import { kafkaBenchEvents, median, type Totals } from './support.js';
 
 const EVENTS = Number(process.argv[2] ?? 200_000);
 const RUNS = Number(process.argv[3] ?? 3);
 const PARTITIONS = Number(process.argv[4] ?? 8);
 const PER_TRIGGER = 50_000;
 const USERS = 10_000;
-
-interface Totals {
-  events: number;
-  amount: number;
-}
-
-/** Deterministic events of ~130 bytes and the totals they add up to. */
-function makeEvents(n: number): { lines: string[]; keys: string[]; totals: Map<string, Totals> } {
-  let seed = 42;
-  const rnd = (): number => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed / 2147483648;
-  };
-  const types = ['page_view', 'click', 'purchase'];
-  const lines: string[] = [];
-  const keys: string[] = [];
-  const totals = new Map<string, Totals>();
-  let ts = 1_700_000_000_000;
-  for (let i = 0; i < n; i++) {
-    const user = `u${Math.floor(rnd() * USERS)}`;
-    ts += Math.floor(rnd() * 200);
-    const amount = Math.round(rnd() * 10000) / 100;
-    lines.push(
-      JSON.stringify({
-        user_id: user,
-        event_type: types[Math.floor(rnd() * 3)],
-        page_url: `/p/${Math.floor(rnd() * 500)}`,
-        ts,
-        amount,
-      }),
-    );
-    keys.push(user);
-    const t = totals.get(user) ?? { events: 0, amount: 0 };
-    t.events++;
-    t.amount += amount;
-    totals.set(user, t);
-  }
-  return { lines, keys, totals };
-}
 
 /** Checks that the last record per user in `topic` holds the expected totals. */
 async function check(client: KafkaClient, topic: string, expected: Map<string, Totals>, label: string): Promise<void> {
@@ -190,7 +151,7 @@ async function main(): Promise<void> {
   const broker = await startBroker({ brokers: 1, topics: { events: PARTITIONS } });
   const client = await KafkaClient.connect(broker.bootstrap);
   try {
-    const { lines, keys, totals } = makeEvents(EVENTS);
+    const { lines, keys, totals } = kafkaBenchEvents(EVENTS, USERS);
     const byPartition = new Map<number, string[]>();
     keys.forEach((k, i) => {
       const p = (hash(k) >>> 0) % PARTITIONS;

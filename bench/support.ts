@@ -38,3 +38,49 @@ export function cpuSeconds(since: NodeJS.CpuUsage): number {
   const u = process.cpuUsage(since);
   return (u.user + u.system) / 1e6;
 }
+
+/** Events and amount of one user. */
+export interface Totals {
+  events: number;
+  amount: number;
+}
+
+/**
+ * Deterministic JSON events of ~130 bytes (bench/apps/kafka-aggregate.ts's BENCH_EVENT_SCHEMA) of `users`
+ * users, their keys, and the totals they add up to.
+ */
+export function kafkaBenchEvents(
+  n: number,
+  users: number,
+): { lines: string[]; keys: string[]; totals: Map<string, Totals> } {
+  let seed = 42;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const types = ['page_view', 'click', 'purchase'];
+  const lines: string[] = [];
+  const keys: string[] = [];
+  const totals = new Map<string, Totals>();
+  let ts = 1_700_000_000_000;
+  for (let i = 0; i < n; i++) {
+    const user = `u${Math.floor(rnd() * users)}`;
+    ts += Math.floor(rnd() * 200);
+    const amount = Math.round(rnd() * 10000) / 100;
+    lines.push(
+      JSON.stringify({
+        user_id: user,
+        event_type: types[Math.floor(rnd() * 3)],
+        page_url: `/p/${Math.floor(rnd() * 500)}`,
+        ts,
+        amount,
+      }),
+    );
+    keys.push(user);
+    const t = totals.get(user) ?? { events: 0, amount: 0 };
+    t.events++;
+    t.amount += amount;
+    totals.set(user, t);
+  }
+  return { lines, keys, totals };
+}

@@ -11,6 +11,8 @@ export interface StoredBatch {
   /** The compression id of its attributes: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd. */
   compression: number;
   records: number;
+  /** The whole batch as the broker sent it. */
+  bytes: Buffer;
 }
 
 /** Sends one request (header v1) and resolves to the response body after its correlation id. */
@@ -68,6 +70,7 @@ export async function storedBatches(address: string, topic: string, partition: n
         baseOffset,
         compression: set.readInt16BE(start + 21) & 0x07,
         records: set.readInt32BE(start + 57),
+        bytes: set.subarray(start, end),
       });
       offset = baseOffset + set.readInt32BE(start + 23) + 1;
       start = end;
