@@ -10,7 +10,9 @@
  *    `npm install --prefix DIR ...`) and skipped when absent there too. Then sluice's whole decoder
  *    (decompression and records) per codec.
  * 2. End to end: the sluice Kafka source -> no-op sink (bench/apps/kafka-events.ts, threads 0, JSON values
- *    parsed into Arrow), events/s per codec and the ratio to the uncompressed topic, medians of `runs`.
+ *    parsed into Arrow), events/s per codec and the ratio to the uncompressed topic, medians of `runs`; also
+ *    events per CPU second of this process (the query runs in it), which a machine shared with other work
+ *    disturbs much less than the wall clock.
  *
  *   node dist/bench/kafka-codecs.js [events=200000] [runs=3] [--candidates DIR]
  */
@@ -204,10 +206,12 @@ async function main(): Promise<void> {
 
     const app = await loadApp(fileURLToPath(new URL('./apps/kafka-events.js', import.meta.url)));
     const results = new Map<CompressionType, number[]>();
+    const perCpu = new Map<CompressionType, number[]>();
     for (let r = 0; r < RUNS; r++) {
       for (const codec of COMPRESSION_TYPES) {
         const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-codecs-'));
         const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         let rows = 0;
         const { queries } = await runApp(app, {
           sources: [
@@ -223,17 +227,25 @@ async function main(): Promise<void> {
         });
         await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
         const ms = performance.now() - t0;
+        const cpu = process.cpuUsage(cpu0);
+        perCpu.set(codec, [...(perCpu.get(codec) ?? []), EVENTS / ((cpu.user + cpu.system) / 1e6)]);
         fs.rmSync(ckpt, { recursive: true, force: true });
         if (rows !== EVENTS) throw new Error(`${codec}: the query read ${rows} rows, not ${EVENTS}`);
         results.set(codec, [...(results.get(codec) ?? []), EVENTS / (ms / 1000)]);
       }
     }
     console.log('\n2. Kafka source -> JSON -> no-op sink, threads 0 (events/s, median):');
-    const none = median(results.get('none')!);
-    for (const [codec, xs] of results) {
-      console.log(
-        `  ${codec.padEnd(7)} ${fmt(median(xs))}   ratio to none ${(median(xs) / none).toFixed(2)}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`,
-      );
+    for (const [label, table] of [
+      ['events/s (wall clock)', results],
+      ['events per CPU second', perCpu],
+    ] as const) {
+      console.log(`  ${label}:`);
+      const none = median(table.get('none')!);
+      for (const [codec, xs] of table) {
+        console.log(
+          `  ${codec.padEnd(7)} ${fmt(median(xs))}   ratio to none ${(median(xs) / none).toFixed(2)}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`,
+        );
+      }
     }
     console.log(
       `\nload average after: ${os
