@@ -31,10 +31,11 @@ import {
 } from './kafkajs-internals.js';
 import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
 import { KafkaProduceError } from './produce-error.js';
+import { FETCH_API_KEY, PRODUCE_API_KEY, versionFor } from './protocol/api-versions.js';
 import { type CompressionCodec, codecByName } from './protocol/compression.js';
 import { decodePartition, type FetchedPartition } from './protocol/fetch/fetched-partition.js';
-import { fetchRequest } from './protocol/fetch/v4.js';
-import { produceRequest } from './protocol/produce/v3.js';
+import { fetchRequest } from './protocol/fetch/v11.js';
+import { produceRequest } from './protocol/produce/v8.js';
 import { compressRecordBatch, encodeRecordBatch } from './protocol/record-batch.js';
 import { produceRuns } from './record-size.js';
 import { isRetriable, RetriableCondition } from './retry.js';
@@ -373,6 +374,7 @@ export class KafkaClient {
       const broker = await this.leaderOf(topic, partition);
       try {
         const request = fetchRequest(topic, partition, offset, {
+          version: await versionFor(broker, FETCH_API_KEY),
           isolationLevel: this.isolationLevel,
           maxWaitMs: this.opts.fetchMaxWaitMs ?? DEFAULT_FETCH_MAX_WAIT_MS,
           maxBytes,
@@ -510,7 +512,7 @@ export class KafkaClient {
       await this.track([topic]);
     }
     // The idempotent producer needs kafkajs' producer id and sequence bookkeeping; everything else is
-    // grouped and encoded here (protocol/record-batch.ts, protocol/produce/v3.ts), several times cheaper:
+    // grouped and encoded here (protocol/record-batch.ts, protocol/produce/v8.ts), several times cheaper:
     // kafkajs' producer also groups messages by partition in quadratic time.
     const producer = this.opts.idempotent ? await this.getProducer() : null;
     const send = producer
@@ -583,7 +585,13 @@ export class KafkaClient {
             return { partition: p, batch: this.codec ? await compressRecordBatch(batch, this.codec) : batch };
           }),
         );
-        const request = produceRequest(topic, batches, this.opts.requestTimeoutMs ?? 30000, this.opts.acks ?? -1);
+        const request = produceRequest(
+          await versionFor(broker, PRODUCE_API_KEY),
+          topic,
+          batches,
+          this.opts.requestTimeoutMs ?? 30000,
+          this.opts.acks ?? -1,
+        );
         const res = await sendRequest(broker, request);
         for (const t of res.topics) {
           for (const p of t.partitions) results.push({ partition: p.partition, baseOffset: Number(p.baseOffset) });

@@ -10,10 +10,12 @@
  *   checkpoint, not a consumer group, owns the offsets, and kafkajs has no public API to read a partition
  *   without joining a group (a join costs ~3 s and `consumer.seek` only works after `run()`), so the client
  *   sends requests to partition leaders itself, as kafkajs' consumer does underneath.
- * - The protocol `Encoder`, the Fetch v4 and Produce v3 response parsers and the record-set decoder: sluice
+ * - The protocol `Encoder`, the Fetch response parser, the error codes and the record-set decoder: sluice
  *   encodes Fetch and Produce requests itself (see protocol/) but hands kafkajs' connection the request shape
  *   it expects, gets kafkajs' typed errors for failed partitions, and leaves record sets its own decoder does
  *   not handle (compressed, pre-0.11) to kafkajs.
+ * - A Broker's `apiVersions`: sluice picks the Fetch and Produce versions it speaks from each broker's own
+ *   answer (see protocol/api-versions.ts).
  * - `crc32C` and the default partitioner's `murmur2`: record batches carry a CRC-32C, and keyed records
  *   must land on the partition kafkajs' (Java's) default partitioner picks.
  * - A Broker's `connectionPool` and a Cluster's `findControllerBroker`, wrapped per instance to work around a
@@ -30,9 +32,6 @@ const Decoder = require('kafkajs/src/protocol/decoder') as new (buf: Buffer) => 
 const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages') as (
   decoder: unknown,
 ) => Promise<KjsRecord[]>;
-const fetchV4Response = require('kafkajs/src/protocol/requests/fetch/v4/response') as {
-  parse(data: unknown): Promise<unknown>;
-};
 
 /** CRC-32C of a buffer, unsigned. */
 export const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buf: Buffer) => number;
@@ -40,22 +39,21 @@ export const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buf
 /** Java's murmur2 of a key, as kafkajs' default partitioner computes it. */
 export const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
 
-/** Produce v3 response: `decode` reads it, `parse` throws kafkajs' error for the first failed partition. */
-export const produceV3Response = require('kafkajs/src/protocol/requests/produce/v3/response') as {
-  decode(raw: Buffer): Promise<unknown>;
-  parse(data: unknown): Promise<ProduceV3Response>;
-};
+const errorFromCode = require('kafkajs/src/protocol/error').createErrorFromCode as (code: number) => Error;
 
-/** What the Produce v3 response holds. */
-export interface ProduceV3Response {
-  topics: Array<{ topicName: string; partitions: Array<{ partition: number; errorCode: number; baseOffset: string }> }>;
+/** kafkajs' typed error (KafkaJSProtocolError, retriable or not, or a subclass) for a Kafka error code. */
+export function kafkajsProtocolError(code: number): Error {
+  return errorFromCode(code);
 }
 
 /**
  * Throws kafkajs' typed error (KafkaJSOffsetOutOfRange, retriable protocol errors) for the first failed
- * partition of a Fetch v4 response; gives the response back otherwise.
+ * partition of a Fetch response (any version: kafkajs checks only the partitions' error codes); gives the
+ * response back otherwise.
  */
-export const parseFetchV4Response = fetchV4Response.parse as <T>(data: T) => Promise<T>;
+export const parseFetchResponse = require('kafkajs/src/protocol/requests/fetch/v4/response').parse as <T>(
+  data: T,
+) => Promise<T>;
 
 /** A record as kafkajs decodes it. */
 export interface KjsRecord {
@@ -237,4 +235,19 @@ export function sendRequest<D, P>(broker: KjsBroker, request: KjsRequest<D, P>):
     sendRequestSymbol = found;
   }
   return (broker as unknown as Record<symbol, SendRequest>)[sendRequestSymbol](request);
+}
+
+/** A broker's ApiVersions answer: its version range per API key. */
+export type ApiVersionRanges = Record<number, { minVersion: number; maxVersion: number } | undefined>;
+
+/**
+ * Asks `broker` for its ApiVersions (the private Broker's `apiVersions`). kafkajs asks only the first broker
+ * it connects to and hands that answer to every other broker of the cluster, which is wrong for a cluster
+ * mid-upgrade, so the client asks each broker itself.
+ */
+export function askApiVersions(broker: KjsBroker): Promise<ApiVersionRanges> {
+  const ask = (broker as unknown as { apiVersions?: () => Promise<ApiVersionRanges> }).apiVersions;
+  if (typeof ask !== 'function')
+    throw new Error('kafkajs internals changed: Broker has no apiVersions (expected kafkajs 2.2.x)');
+  return ask.call(broker);
 }

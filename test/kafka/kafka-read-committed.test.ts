@@ -7,8 +7,8 @@ import { Session } from '../../lib/api/session.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { createCluster, sendRequest, shareConnects } from '../../lib/kafka/kafkajs-internals.js';
 import { decodePartition } from '../../lib/kafka/protocol/fetch/fetched-partition.js';
-import { fetchRequest } from '../../lib/kafka/protocol/fetch/v4.js';
-import { produceRequest } from '../../lib/kafka/protocol/produce/v3.js';
+import { fetchRequest } from '../../lib/kafka/protocol/fetch/v11.js';
+import { produceRequest } from '../../lib/kafka/protocol/produce/v8.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
 import { recordSet, transactionalBatch, transactionMarker } from '../support/transaction-batches.js';
 
@@ -90,12 +90,12 @@ describe('kafka read_committed', function () {
           // for the producer id the broker gave the transactional producer.
           const fetched = await sendRequest(
             leader,
-            fetchRequest('tx', 0, 0, { isolationLevel: 1, maxWaitMs: 10, maxBytes: 1 << 20 }),
+            fetchRequest('tx', 0, 0, { version: 11, isolationLevel: 1, maxWaitMs: 10, maxBytes: 1 << 20 }),
           );
           const first = fetched.responses[0].partitions[0].recordSet;
           expect(first.readInt16BE(4 + 21) & 0x10, 'the producer wrote transactional batches').to.equal(0x10);
           const marker = transactionMarker(first.readBigInt64BE(4 + 43), true);
-          const res = await sendRequest(leader, produceRequest('tx', [{ partition: 0, batch: marker }], 5000, -1));
+          const res = await sendRequest(leader, produceRequest(7, 'tx', [{ partition: 0, batch: marker }], 5000, -1));
           expect(Number(res.topics[0].partitions[0].baseOffset)).to.equal(markerOffset);
         }
       } finally {

@@ -8,7 +8,7 @@ import { type SchemaSpec, schemaFromSpec } from '../../lib/arrow/schema.js';
 import { SluiceError } from '../../lib/errors.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { sendRequest, type shareConnects } from '../../lib/kafka/kafkajs-internals.js';
-import { fetchRequest } from '../../lib/kafka/protocol/fetch/v4.js';
+import { fetchRequest } from '../../lib/kafka/protocol/fetch/v11.js';
 import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
 import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 
@@ -65,7 +65,7 @@ describe('kafka sink record layout', function () {
     for (let offset = 0; offset < high; ) {
       const res = await sendRequest(
         leader,
-        fetchRequest(t, 0, offset, { isolationLevel: 0, maxWaitMs: 10, maxBytes: 1 }),
+        fetchRequest(t, 0, offset, { version: 11, isolationLevel: 0, maxWaitMs: 10, maxBytes: 1 }),
       );
       const set = res.responses[0].partitions[0].recordSet;
       const bytes = 12 + set.readInt32BE(4 + 8);

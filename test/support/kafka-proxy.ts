@@ -52,6 +52,11 @@ export interface KafkaProxyOptions {
   upstream: string[];
   /** Require SASL authentication before forwarding (a SASL_PLAINTEXT listener). */
   sasl?: SaslServer;
+  /**
+   * Per listener (in the order of `upstream`), the highest versions it announces per API key, as an older
+   * broker would (e.g. `{ 1: 4 }` for Fetch v4).
+   */
+  maxVersions?: Array<Record<number, number> | undefined>;
 }
 
 /** A running proxy. */
@@ -60,6 +65,8 @@ export interface KafkaProxy {
   brokers: string[];
   /** The same, comma-separated. */
   bootstrap: string;
+  /** Every request forwarded so far: the listener (index of `upstream`) it came in on, its API key and version. */
+  requests: Array<{ broker: number; apiKey: number; apiVersion: number }>;
   /** Makes clients reach broker `index` at `host:port` (e.g. a TLS terminator in front of the listener). */
   advertise(index: number, host: string, port: number): void;
   /** Closes the listeners and every connection. */
@@ -162,7 +169,12 @@ function hostPort(address: string): { host: string; port: number } {
 }
 
 /** An ApiVersions response body with the SASL APIs announced and the rewritten APIs capped. */
-function patchApiVersions(version: number, body: Buffer, sasl: SaslServer | undefined): Buffer {
+function patchApiVersions(
+  version: number,
+  body: Buffer,
+  sasl: SaslServer | undefined,
+  maxVersions: Record<number, number> | undefined,
+): Buffer {
   const r = new Reader(body);
   const errorCode = r.int16();
   // An error answer (an unsupported version) carries the broker's own ApiVersions range only: left as is.
@@ -174,7 +186,7 @@ function patchApiVersions(version: number, body: Buffer, sasl: SaslServer | unde
     entries.set(key, { min: r.int16(), max: r.int16() });
   }
   const tail = r.rest();
-  for (const [key, max] of Object.entries(MAX_REWRITTEN)) {
+  for (const [key, max] of [...Object.entries(MAX_REWRITTEN), ...Object.entries(maxVersions ?? {})]) {
     const e = entries.get(Number(key));
     if (e) e.max = Math.min(e.max, max);
   }
@@ -237,7 +249,8 @@ export async function startKafkaProxy(opts: KafkaProxyOptions): Promise<KafkaPro
     return i < 0 ? { host, port } : advertisedAt[i];
   };
 
-  const serve = (target: { host: string; port: number }) => (client: net.Socket) => {
+  const requests: KafkaProxy['requests'] = [];
+  const serve = (target: { host: string; port: number }, index: number) => (client: net.Socket) => {
     const server = net.connect(target);
     sockets.add(client);
     sockets.add(server);
@@ -291,6 +304,7 @@ export async function startKafkaProxy(opts: KafkaProxyOptions): Promise<KafkaPro
               closeBoth();
               return;
             }
+            requests.push({ broker: index, apiKey, apiVersion });
             if (expectsResponse(apiKey, apiVersion, frame)) slots.push({ correlationId, apiKey, apiVersion });
             server.write(Buffer.concat([encode.int32(frame.length), frame]));
           })
@@ -310,7 +324,7 @@ export async function startKafkaProxy(opts: KafkaProxyOptions): Promise<KafkaPro
         const body = frame.subarray(4);
         const rewritten =
           slot.apiKey === API_API_VERSIONS
-            ? patchApiVersions(slot.apiVersion, body, opts.sasl)
+            ? patchApiVersions(slot.apiVersion, body, opts.sasl, opts.maxVersions?.[index])
             : slot.apiKey === API_METADATA
               ? rewriteMetadata(slot.apiVersion, body, advertised)
               : slot.apiKey === API_FIND_COORDINATOR
@@ -324,9 +338,9 @@ export async function startKafkaProxy(opts: KafkaProxyOptions): Promise<KafkaPro
 
   const servers = await Promise.all(
     upstream.map(
-      (target) =>
+      (target, index) =>
         new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer(serve(target));
+          const server = net.createServer(serve(target, index));
           server.once('error', reject);
           server.listen(0, '127.0.0.1', () => resolve(server));
         }),
@@ -337,6 +351,7 @@ export async function startKafkaProxy(opts: KafkaProxyOptions): Promise<KafkaPro
   return {
     brokers,
     bootstrap: brokers.join(','),
+    requests,
     advertise(index, host, port) {
       advertisedAt[index] = { host, port };
     },

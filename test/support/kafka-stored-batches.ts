@@ -3,7 +3,7 @@
  * counts), fetched over a plain socket, independent of the client under test.
  */
 import * as net from 'node:net';
-import { fetchRequest } from '../../lib/kafka/protocol/fetch/v4.js';
+import { fetchRequest } from '../../lib/kafka/protocol/fetch/v11.js';
 
 /** One stored record batch. */
 export interface StoredBatch {
@@ -52,6 +52,7 @@ export async function storedBatches(address: string, topic: string, partition: n
   const out: StoredBatch[] = [];
   for (let offset = 0; ; ) {
     const { request, response } = fetchRequest(topic, partition, offset, {
+      version: 4,
       isolationLevel: 0,
       maxWaitMs: 0,
       maxBytes: 64 << 20,

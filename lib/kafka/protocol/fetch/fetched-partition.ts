@@ -9,7 +9,7 @@ import { kafkajsDecodeRecordSet } from '../../kafkajs-internals.js';
 import type { KafkaMessage } from '../../messages.js';
 import { decodeRecordBatches } from '../record-batch.js';
 import { abortedRanges, type OffsetRange } from './aborted-transactions.js';
-import type { FetchV4Partition } from './v4.js';
+import type { FetchResponsePartition } from './v11.js';
 
 /** What a fetch of one partition gives back. */
 export interface FetchedPartition {
@@ -21,7 +21,7 @@ export interface FetchedPartition {
 }
 
 /** Decodes one partition's record set (see the module comment for which decoder runs). */
-export async function decodePartition(p: FetchV4Partition, readCommitted: boolean): Promise<FetchedPartition> {
+export async function decodePartition(p: FetchResponsePartition, readCommitted: boolean): Promise<FetchedPartition> {
   const aborted =
     readCommitted && p.abortedTransactions.length > 0 ? abortedRanges(p.recordSet, p.abortedTransactions) : [];
   const fast = await decodeRecordBatches(p.recordSet);

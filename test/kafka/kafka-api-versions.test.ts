@@ -1,0 +1,96 @@
+import { expect } from 'chai';
+import { KafkaClient } from '../../lib/kafka/client.js';
+import { chooseVersion, FETCH_API_KEY, PRODUCE_API_KEY } from '../../lib/kafka/protocol/api-versions.js';
+import type { KafkaRetryEvent } from '../../lib/kafka/retry.js';
+import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { type KafkaProxy, startKafkaProxy } from '../support/kafka-proxy.js';
+
+const API_METADATA = 3;
+
+/** Fetch and Produce versions negotiated per broker from its ApiVersions answer. */
+describe('kafka protocol versions', function () {
+  this.timeout(60_000);
+  let broker: TestBroker;
+
+  before(async () => {
+    broker = await startBroker({ brokers: 2, topics: { mixed: 2, fenced: 1 } });
+    // One partition led by each broker, so each broker's own versions are used for its partition.
+    await broker.command('leader mixed 0 1');
+    await broker.command('leader mixed 1 2');
+  });
+
+  after(async () => {
+    await broker?.stop();
+  });
+
+  /** The versions of `apiKey` the client sent to each listener of `proxy`. */
+  const versionsSeen = (proxy: KafkaProxy, apiKey: number): string[][] =>
+    proxy.brokers.map((_, i) => [
+      ...new Set(proxy.requests.filter((r) => r.broker === i && r.apiKey === apiKey).map((r) => `v${r.apiVersion}`)),
+    ]);
+
+  it('picks the highest version both sides speak, and the floor for older or unknown brokers', () => {
+    expect(chooseVersion(FETCH_API_KEY, { [FETCH_API_KEY]: { minVersion: 0, maxVersion: 16 } })).to.equal(11);
+    expect(chooseVersion(FETCH_API_KEY, { [FETCH_API_KEY]: { minVersion: 4, maxVersion: 9 } })).to.equal(9);
+    expect(chooseVersion(PRODUCE_API_KEY, { [PRODUCE_API_KEY]: { minVersion: 3, maxVersion: 12 } })).to.equal(8);
+    expect(chooseVersion(PRODUCE_API_KEY, { [PRODUCE_API_KEY]: { minVersion: 0, maxVersion: 2 } })).to.equal(3);
+    expect(chooseVersion(FETCH_API_KEY, {})).to.equal(4);
+  });
+
+  it('speaks each broker its own highest versions: Fetch v11 and Produce v7 to the mock, v4 and v3 to a capped one', async () => {
+    // The first listener answers ApiVersions like a broker that knows only Fetch v4 and Produce v3.
+    const proxy = await startKafkaProxy({
+      upstream: broker.brokers,
+      maxVersions: [{ [FETCH_API_KEY]: 4, [PRODUCE_API_KEY]: 3 }],
+    });
+    const client = await KafkaClient.connect(proxy.brokers);
+    try {
+      const written = Array.from({ length: 200 }, (_, i) => ({ partition: i % 2, key: `k${i}`, value: `v${i}` }));
+      const results = await client.produce('mixed', written);
+      expect(results.map((r) => r.partition).sort()).to.include.members([0, 1]);
+      for (const p of [0, 1]) {
+        const read = await client.fetchRange('mixed', p, 0, 100);
+        expect(read.map((m) => `${m.key}=${m.value}`)).to.deep.equal(
+          written.filter((w) => w.partition === p).map((w) => `${w.key}=${w.value}`),
+        );
+      }
+      expect(versionsSeen(proxy, FETCH_API_KEY)).to.deep.equal([['v4'], ['v11']]);
+      expect(versionsSeen(proxy, PRODUCE_API_KEY)).to.deep.equal([['v3'], ['v7']]);
+      const kcat = consumeWithKcat(broker.bootstrap, 'mixed');
+      expect(kcat.map((r) => `${r.partition}:${r.key}=${r.value}`).sort()).to.deep.equal(
+        written.map((w) => `${w.partition}:${w.key}=${w.value}`).sort(),
+      );
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
+  });
+
+  it('refreshes metadata on FENCED_LEADER_EPOCH and UNKNOWN_LEADER_EPOCH and reads on', async () => {
+    const proxy = await startKafkaProxy({ upstream: broker.brokers });
+    const retries: KafkaRetryEvent[] = [];
+    const client = await KafkaClient.connect(proxy.brokers, {
+      retry: { initialMs: 10 },
+      onRetry: (e) => retries.push(e),
+    });
+    try {
+      await client.produce(
+        'fenced',
+        Array.from({ length: 50 }, (_, i) => ({ value: `f${i}` })),
+      );
+      await broker.command(`error ${FETCH_API_KEY} 74 1`);
+      await broker.command(`error ${FETCH_API_KEY} 75 1`);
+      const metadataBefore = proxy.requests.filter((r) => r.apiKey === API_METADATA).length;
+      const read = await client.fetchRange('fenced', 0, 0, 50);
+      expect(read.map((m) => String(m.value))).to.deep.equal(Array.from({ length: 50 }, (_, i) => `f${i}`));
+      expect(retries.map((r) => r.error.message)).to.deep.equal([
+        'The leader epoch in the request is older than the epoch on the broker',
+        'The leader epoch in the request is newer than the epoch on the broker',
+      ]);
+      expect(proxy.requests.filter((r) => r.apiKey === API_METADATA).length - metadataBefore).to.be.at.least(2);
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
+  });
+});
