@@ -17,6 +17,7 @@ export {
   defineApp,
 } from './app/app.js';
 export { loadApp, runApp } from './app/app-runner.js';
+export { sampleData } from './app/sample-data.js';
 export { SluiceError, UserCodeError } from './errors.js';
 export type { QueryProgress, SourceProgress, StateOperatorProgress } from './exec/progress.js';
 export type { OutputMode } from './sinks/output-mode.js';

@@ -11,6 +11,7 @@ import {
   sum,
 } from '../../lib/api/functions.js';
 import { defineApp } from '../../lib/app/app.js';
+import { sampleData } from '../../lib/app/sample-data.js';
 
 interface Options {
   gap: number;
@@ -105,7 +106,7 @@ export default defineApp<Options>({
   inputs: {
     transactions: {
       describe: 'JSON transactions {customer_id, amount, timestamp}',
-      default: 'file:data/transactions',
+      default: sampleData('transactions'),
       format: 'json',
       schema: TRANSACTION_SCHEMA,
     },

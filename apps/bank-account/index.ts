@@ -1,5 +1,6 @@
 import type { GroupState } from '../../lib/api/group-state.js';
 import { defineApp } from '../../lib/app/app.js';
+import { sampleData } from '../../lib/app/sample-data.js';
 
 /** A command: deposit (amount > 0) or withdraw (amount < 0) on an account. */
 interface Operation {
@@ -75,7 +76,7 @@ export default defineApp({
     operations: {
       describe:
         'JSON lines {account, amount}: amount > 0 deposits, < 0 withdraws (Kafka: JSON values keyed by account)',
-      default: 'file:data/bank',
+      default: sampleData('bank'),
       format: 'json',
       schema: { account: 'string', amount: 'long' },
     },

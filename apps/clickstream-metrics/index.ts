@@ -15,6 +15,7 @@ import {
   window,
 } from '../../lib/api/functions.js';
 import { defineApp } from '../../lib/app/app.js';
+import { sampleData } from '../../lib/app/sample-data.js';
 import { CLICKSTREAM_SCHEMA } from './schema.js';
 
 interface Options {
@@ -89,7 +90,7 @@ export default defineApp<Options>({
   inputs: {
     events: {
       describe: 'JSON clickstream events (see the README)',
-      default: 'file:data/clickstream',
+      default: sampleData('clickstream'),
       format: 'json',
       schema: CLICKSTREAM_SCHEMA,
     },

@@ -16,6 +16,7 @@ import {
   when,
 } from '../../lib/api/functions.js';
 import { defineApp } from '../../lib/app/app.js';
+import { sampleData } from '../../lib/app/sample-data.js';
 import { CLICKSTREAM_SCHEMA } from '../clickstream-metrics/schema.js';
 
 interface Options {
@@ -99,7 +100,7 @@ export default defineApp<Options>({
   inputs: {
     events: {
       describe: 'JSON clickstream events (see the README)',
-      default: 'file:data/clickstream',
+      default: sampleData('clickstream'),
       format: 'json',
       schema: CLICKSTREAM_SCHEMA,
     },

@@ -16,6 +16,15 @@ export class Session extends SessionState {
     return new DataStreamReader(this);
   }
 
+  /**
+   * Stops every query of the session, as Spark's `spark.stop()` does: each finishes the batch in progress
+   * (see StreamingQuery.stop) and closes its sources, sink and worker threads. Resolves once all are
+   * stopped; with nothing else left to do, the Node process can then exit.
+   */
+  async stop(): Promise<void> {
+    await Promise.all(this.streams.active.map((q) => q.stop()));
+  }
+
   /** Rows written so far by the query whose memory sink is named `name` (Spark's `spark.table(name)`). */
   table(name: string): Record<string, unknown>[] {
     return this.memoryTables.read(name);

@@ -14,7 +14,10 @@ export interface AppOption {
 /** A named input of an app; `--source NAME=URI` (or just `--source URI` for the first) replaces the default. */
 export interface AppInput {
   describe: string;
-  /** Source URI used when the user gives none, e.g. `file:data/deposits?format=text`. */
+  /**
+   * Source URI used when the user gives none, e.g. `socket://localhost:9999`, or `sampleData('bank')` for
+   * sample data shipped with sluice. A relative `file:` path is relative to the directory sluice runs in.
+   */
   default: string;
   /** Decoding when the URI does not say (`format=json|csv|text`). */
   format?: 'json' | 'csv' | 'text';

@@ -23,8 +23,10 @@ interface CheckpointArgs {
   'progress-log'?: string;
 }
 
-function iso(ms: number | null): string {
-  return ms === null ? 'none yet' : new Date(ms).toISOString();
+/** A watermark for people: none when the query has no event time or has not passed any yet, as the UI shows it. */
+function watermarkText(ms: number | null): string {
+  if (ms === null) return 'none';
+  return ms >= END_OF_INPUT_WATERMARK_MS ? 'end of input (every source reached its end)' : new Date(ms).toISOString();
 }
 
 function json(v: unknown): string {
@@ -49,12 +51,7 @@ export function describeQuery(q: QueryCheckpointSummary): string[] {
     field('', `batch ${q.pendingBatch} planned, not committed: it runs again with the same offsets on restart`);
   if (q.oldestRetainedBatch !== null && q.lastPlannedBatch !== null)
     field('logs kept', `batches ${q.oldestRetainedBatch}..${q.lastPlannedBatch}`);
-  field(
-    'watermark',
-    q.watermarkMs !== null && q.watermarkMs >= END_OF_INPUT_WATERMARK_MS
-      ? 'end of input (every source reached its end)'
-      : iso(q.watermarkMs),
-  );
+  field('watermark', watermarkText(q.watermarkMs));
   const conf = Object.entries(q.conf)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');

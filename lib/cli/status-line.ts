@@ -49,16 +49,21 @@ export interface ProgressReporterOptions {
 
 const CLEAR_LINE = '\r\x1b[2K';
 
-/** The watermark as progress reports it, or `end of input` once every source has reached its end. */
-function watermarkLabel(iso: string): string {
+/**
+ * The watermark as progress reports it, `end of input` once every source has reached its end, or null when
+ * there is none to show: the query has no event time, or no watermark yet (shown as none, as the UI does).
+ */
+function watermarkLabel(iso: string | undefined): string | null {
+  if (iso === undefined || !(Date.parse(iso) > 0)) return null;
   return Date.parse(iso) >= END_OF_INPUT_WATERMARK_MS ? 'end of input' : iso;
 }
 
-function watermarkText(iso: string): string {
-  if (Date.parse(iso) >= END_OF_INPUT_WATERMARK_MS) return watermarkLabel(iso);
-  return Date.parse(iso) <= 0
-    ? '-'
-    : iso
+/** The watermark label made short for the live line (date and time without the `T` and milliseconds). */
+function watermarkText(iso: string | undefined): string | null {
+  const label = watermarkLabel(iso);
+  return label === null || label === 'end of input'
+    ? label
+    : label
         .replace('T', ' ')
         .replace(/\.\d+Z$/, 'Z')
         .replace(/Z$/, '');
@@ -75,9 +80,11 @@ function stateRows(p: QueryProgress): number {
 
 /** The plain log line of one batch (the non-terminal format). */
 export function progressLine(output: string, p: QueryProgress): string {
+  const wm = watermarkLabel(p.eventTime.watermark);
   return (
     `[${output}] batch ${p.batchId}: ${p.numInputRows} rows in, ${p.sink.numOutputRows} out, ` +
-    `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms, watermark ${watermarkLabel(p.eventTime.watermark)}` +
+    `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms` +
+    (wm !== null ? `, watermark ${wm}` : '') +
     (p.stateOperators.length ? `, state rows ${stateRows(p)}` : '') +
     (malformedRowsOf(p) > 0 ? `, ${malformedRowsOf(p)} malformed` : '')
   );
@@ -100,7 +107,7 @@ export function querySummary(output: string, p: QueryProgress, malformed = 0): s
   ];
   if (malformed > 0) parts.push(`${formatCount(malformed)} malformed`);
   const wm = watermarkText(p.eventTime.watermark);
-  if (wm !== '-') parts.push(`wm ${wm}`);
+  if (wm !== null) parts.push(`wm ${wm}`);
   if (p.stateOperators.length > 0) parts.push(`state ${formatCount(stateRows(p))}`);
   const lag = p.sources.reduce((n, s) => n + (s.metrics?.maxOffsetsBehindLatest ?? 0), 0);
   if (p.sources.some((s) => s.metrics?.maxOffsetsBehindLatest !== undefined)) parts.push(`lag ${formatCount(lag)}`);

@@ -130,6 +130,7 @@ export class MicroBatchExecution {
       this.sources.map((s) => s.source),
       c.sink,
       c.analysis.statefulNodes,
+      c.analysis.watermarks.length > 0,
       c.onProgress,
     );
     try {

@@ -43,6 +43,8 @@ export class ProgressReporter {
     private readonly sources: readonly StreamSource[],
     private readonly sink: StreamSink,
     private readonly statefulNodes: readonly StatefulNode[],
+    /** Whether the query has an event-time watermark (a withWatermark): only then does progress report one, as in Spark. */
+    private readonly hasWatermark: boolean,
     private readonly onProgress: (p: QueryProgress) => void,
   ) {}
 
@@ -113,7 +115,7 @@ export class ProgressReporter {
       processedRowsPerSecond: numInputRows / secs,
       durationMs,
       eventTime: {
-        watermark: iso(entry.batchWatermarkMs),
+        ...(this.hasWatermark ? { watermark: iso(entry.batchWatermarkMs) } : {}),
         ...(ev.count > 0 ? { min: iso(ev.min), max: iso(ev.max), avg: iso(ev.sum / ev.count) } : {}),
       },
       stateOperators,

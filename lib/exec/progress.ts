@@ -69,7 +69,8 @@ export interface QueryProgress {
   inputRowsPerSecond: number;
   processedRowsPerSecond: number;
   durationMs: TriggerDurations;
-  eventTime: { watermark: string; min?: string; max?: string; avg?: string };
+  /** `watermark` only for a query with an event-time watermark (withWatermark); min/max/avg only for a batch that read event times. */
+  eventTime: { watermark?: string; min?: string; max?: string; avg?: string };
   stateOperators: StateOperatorProgress[];
   sources: SourceProgress[];
   sink: { description: string; numOutputRows: number };

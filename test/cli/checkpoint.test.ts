@@ -6,8 +6,7 @@ import { expect } from 'chai';
 import { stateDir } from '../../lib/checkpoint/paths.js';
 import type { QueryCheckpointSummary, StateContents } from '../../lib/cli/checkpoint-inspector.js';
 import { readLastProgress } from '../../lib/cli/checkpoint-inspector.js';
-import type { QueryProgress } from '../../lib/exec/progress.js';
-import { type CliResult, runCli } from '../support/cli.js';
+import { type CliResult, readProgressLog, runCli } from '../support/cli.js';
 
 const APP = fileURLToPath(new URL('./apps/user-totals.js', import.meta.url));
 
@@ -72,13 +71,8 @@ describe('sluice checkpoint', function () {
     return JSON.parse(res.stdout);
   }
 
-  function progressOf(output: string): QueryProgress[] {
-    return fs
-      .readFileSync(progressLog, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((p) => p.output === output);
+  function progressOf(output: string) {
+    return readProgressLog(progressLog).filter((p) => p.output === output);
   }
 
   it('lists each query of an app checkpoint with its id, batches, watermark, offsets and state', async () => {

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import type { QueryProgress } from '../../lib/exec/progress.js';
 
 /** dist/lib/cli/main.js, the `sluice` command as users run it. */
 export const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
@@ -53,4 +55,13 @@ export async function crashThenRestart(args: string[], crashAt: string): Promise
   expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
   const res = await runCli(args);
   expect(res.code, res.stderr).to.equal(0);
+}
+
+/** The rows of a `sluice run --progress-log` file: each batch's progress and the app output it belongs to. */
+export function readProgressLog(file: string): (QueryProgress & { output: string })[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
