@@ -11,6 +11,8 @@ export interface SourceOffsets {
   start: unknown | null;
   /** Where the batch ends; the next batch starts here. */
   end: unknown;
+  /** What the source reads, as progress reports name it (absent in entries written before it was recorded). */
+  description?: string;
 }
 
 /** Configuration values recorded with a plan (e.g. the shuffle partition count used to run it). */
@@ -26,6 +28,11 @@ export interface OffsetEntry {
   /** The event-time watermark the batch runs with. */
   batchWatermarkMs: number;
   conf: ConfValues;
+  /**
+   * The stateful operators by name and id, as progress reports name them (`mapGroupsWithState#3`), so the
+   * checkpoint can be read without the query; absent in entries written before they were recorded.
+   */
+  operators?: string[];
 }
 
 function validateOffsetEntry(body: unknown, batchId: number): string | null {
@@ -41,7 +48,12 @@ function validateOffsetEntry(body: unknown, batchId: number): string | null {
     if (!isRecord(s) || !('start' in s) || s.end === undefined) {
       return `field "sources[${i}]" must be an object with "start" and "end", found ${JSON.stringify(s)}`;
     }
+    if (s.description !== undefined && typeof s.description !== 'string')
+      return `field "sources[${i}].description" must be a string, found ${JSON.stringify(s.description)}`;
   }
+  const operators = body.operators;
+  if (operators !== undefined && !(Array.isArray(operators) && operators.every((o) => typeof o === 'string')))
+    return `field "operators" must be an array of strings, found ${JSON.stringify(operators)}`;
   return (
     checkInteger(body, 'batchTimestampMs') ??
     checkInteger(body, 'batchWatermarkMs') ??

@@ -251,7 +251,7 @@ export const checkpointCommandModule: CommandModule<object, CheckpointArgs> = {
       .option('progress-log', {
         type: 'string',
         requiresArg: true,
-        describe: 'a sluice run --progress-log file: adds the last progress and operator names',
+        describe: 'a sluice run --progress-log file: adds the last progress (and operator names for older checkpoints)',
       })
       .strict()
       .example('$0 checkpoint checkpoints/deposit-sessions', "what the app's queries have done")

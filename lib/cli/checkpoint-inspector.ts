@@ -23,7 +23,7 @@ import { StateStore } from '../state/state-store.js';
 export interface StateOperatorSummary {
   /** The operator id: its directory name under `state/`. */
   id: string;
-  /** The operator's name in progress reports (e.g. `mapGroupsWithState#3`), when a progress log gives it. */
+  /** The operator's name in progress reports (e.g. `mapGroupsWithState#3`), from the offset log or a progress log. */
   name: string | null;
   partitions: number;
   /** The state version read: the one the last committed batch wrote (0 = empty). */
@@ -42,7 +42,7 @@ export interface StateOperatorSummary {
 /** One source's position, from the latest plan. */
 export interface SourcePosition {
   index: number;
-  /** What the source reads, when a progress log gives it. */
+  /** What the source reads, from the offset log or a progress log. */
   description: string | null;
   /** Where the latest planned batch started and ended (source-specific JSON). */
   start: unknown;
@@ -230,7 +230,13 @@ async function inspectQuery(dir: string, name: string, options: InspectOptions):
       ? await attempt(problems, () => readLastProgress(options.progressLog!, queryId))
       : null;
   const lastCommitted = commit?.batchId ?? null;
-  const stateOperators = await summariseState(dir, lastCommitted, lastProgress, options, problems);
+  const stateOperators = await summariseState(
+    dir,
+    lastCommitted,
+    plan?.entry.operators ?? lastProgress?.stateOperators.map((o) => o.operatorName) ?? [],
+    options,
+    problems,
+  );
   return {
     dir,
     name,
@@ -246,7 +252,7 @@ async function inspectQuery(dir: string, name: string, options: InspectOptions):
     watermarkMs: watermarkOf(plan?.entry ?? null, commit?.entry ?? null),
     sources: (plan?.entry.sources ?? []).map((s, index) => ({
       index,
-      description: lastProgress?.sources[index]?.description ?? null,
+      description: s.description ?? lastProgress?.sources[index]?.description ?? null,
       start: s.start,
       end: s.end,
     })),
@@ -287,10 +293,11 @@ function committedStateVersion(lastCommitted: number | null): number {
   return lastCommitted === null ? 0 : lastCommitted + 1;
 }
 
+/** `operatorNames`: as progress names them (`mapGroupsWithState#3`), from the offset log or a progress log. */
 async function summariseState(
   dir: string,
   lastCommitted: number | null,
-  progress: QueryProgress | null,
+  operatorNames: readonly string[],
   options: InspectOptions,
   problems: string[],
 ): Promise<StateOperatorSummary[]> {
@@ -300,7 +307,7 @@ async function summariseState(
     const parts = numericSubdirs(path.join(dir, 'state', id));
     const summary: StateOperatorSummary = {
       id,
-      name: progress?.stateOperators.find((s) => s.operatorName.endsWith(`#${id}`))?.operatorName ?? null,
+      name: operatorNames.find((n) => n.endsWith(`#${id}`)) ?? null,
       partitions: parts.length,
       version,
       numRows: 0,

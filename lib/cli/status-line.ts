@@ -109,8 +109,10 @@ export function querySummary(output: string, p: QueryProgress, malformed = 0): s
   const wm = watermarkText(p.eventTime.watermark);
   if (wm !== null) parts.push(`wm ${wm}`);
   if (p.stateOperators.length > 0) parts.push(`state ${formatCount(stateRows(p))}`);
-  const lag = p.sources.reduce((n, s) => n + (s.metrics?.maxOffsetsBehindLatest ?? 0), 0);
-  if (p.sources.some((s) => s.metrics?.maxOffsetsBehindLatest !== undefined)) parts.push(`lag ${formatCount(lag)}`);
+  // The records still to read over every partition of every Kafka source (not the largest partition's share).
+  const lag = p.sources.reduce((n, s) => n + (s.metrics?.totalOffsetsBehindLatest ?? 0), 0);
+  if (p.sources.some((s) => s.metrics?.totalOffsetsBehindLatest !== undefined))
+    parts.push(`Kafka lag ${formatCount(lag)} total`);
   return parts.join(' ');
 }
 

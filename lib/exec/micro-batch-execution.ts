@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { RecordBatch, type Schema, Table } from 'apache-arrow';
 import { batchFromRows, compactBatches, countRows, inferSchema, rowsFromBatch } from '../arrow/index.js';
-import { Checkpoint, type NextBatch } from '../checkpoint/checkpoint.js';
+import { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
-import type { PlanNode, SourceNode, StatefulNode } from '../plan/logical-plan.js';
+import { nodeName, type PlanNode, type SourceNode, type StatefulNode } from '../plan/logical-plan.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
 import { verifyStateVersion } from '../state/state-file-format.js';
@@ -68,8 +68,6 @@ export class MicroBatchExecution {
   private baseStatus: QueryStatus = { message: 'Initializing sources', isDataAvailable: false, isTriggerActive: false };
   exception: Error | null = null;
   private checkpoint!: Checkpoint;
-  /** What to run first, read from the logs when the query opens. */
-  private next!: NextBatch;
   private sources: { node: SourceNode; source: StreamSource }[] = [];
   private executor!: Executor;
   private progress!: ProgressReporter;
@@ -120,10 +118,10 @@ export class MicroBatchExecution {
     this.id = this.checkpoint.queryId;
     // Every checkpoint file the first batch reads is checked here, so that an app whose second query has a
     // damaged checkpoint stops before its first query runs a batch.
-    this.next = await this.checkpoint.nextBatch();
+    const first = await this.checkpoint.nextBatch();
     for (const node of c.analysis.statefulNodes)
       for (let p = 0; p < c.numStatePartitions; p++)
-        await verifyStateVersion(this.checkpoint.stateDir(node.id, p), this.next.batchId);
+        await verifyStateVersion(this.checkpoint.stateDir(node.id, p), first.batchId);
     this.sources = c.analysis.sources.map((node) => ({ node, source: node.create() }));
     this.progress = new ProgressReporter(
       { id: this.id, runId: this.runId, name: c.name ?? null },
@@ -180,7 +178,7 @@ export class MicroBatchExecution {
    * committed (after a crash, or when its commit was deleted to run it again).
    */
   private async recover(): Promise<void> {
-    const next = this.next;
+    const next = await this.checkpoint.nextBatch();
     this.nextBatchId = next.batchId;
     if (!next.rerun) {
       this.watermark.restore(next.previousCommit?.nextWatermarkMs ?? 0);
@@ -250,10 +248,15 @@ export class MicroBatchExecution {
       }
       const entry: OffsetEntry = {
         batchId: this.nextBatchId,
-        sources: ends.map((end, i) => ({ start: this.committed[i], end: end ?? this.committed[i] })),
+        sources: ends.map((end, i) => ({
+          start: this.committed[i],
+          end: end ?? this.committed[i],
+          description: this.sources[i].source.description,
+        })),
         batchTimestampMs: Math.max(0, Math.floor(clock.now())),
         batchWatermarkMs: Math.max(0, Math.floor(this.watermark.watermarkMs)),
         conf: { numStatePartitions: this.config.numStatePartitions },
+        operators: this.config.analysis.statefulNodes.map(nodeName),
       };
       this.status = {
         message: `Processing new data (batch ${entry.batchId})`,

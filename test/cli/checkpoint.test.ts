@@ -91,6 +91,42 @@ describe('sluice checkpoint', function () {
     expect(res.stdout).to.match(/state \(version \d+\)\n\s+operator\s+partitions\s+rows/);
   });
 
+  it('names sources and operators as progress does without a progress log, and takes --state by the name printed', async () => {
+    const res = await runCli(['checkpoint', ckpt]);
+    expect(res.code, res.stderr).to.equal(0);
+    const [totals] = progressOf('totals');
+    const operator = totals.stateOperators[0].operatorName;
+    expect(operator).to.match(/^mapGroupsWithState#\d+$/);
+    expect(res.stdout).to.contain(`    0  ${totals.sources[0].description}  `);
+    expect(res.stdout).to.match(new RegExp(`^\\s+${operator}\\s+4\\s+3\\s`, 'm'));
+    const state = await runCli(['checkpoint', ckpt, '--state', operator]);
+    expect(state.code, state.stderr).to.equal(0);
+    expect(state.stdout).to.contain(`state of ${operator} in query totals`);
+    expect(state.stdout).to.match(/^\s+\d+\s+ann\s+2\s+11\s*$/m);
+  });
+
+  it('reads a checkpoint written before names were recorded, naming them from a progress log if given', async () => {
+    const old = path.join(root, 'old-ckpt');
+    fs.cpSync(ckpt, old, { recursive: true });
+    for (const q of ['totals', 'minutes'])
+      for (const f of fs.readdirSync(path.join(old, q, 'offsets'))) {
+        const file = path.join(old, q, 'offsets', f);
+        const [version, body] = fs.readFileSync(file, 'utf8').split('\n');
+        const entry = JSON.parse(body);
+        delete entry.operators;
+        for (const src of entry.sources) delete src.description;
+        fs.writeFileSync(file, `${version}\n${JSON.stringify(entry)}\n`);
+      }
+    const [totals] = progressOf('totals');
+    const operator = totals.stateOperators[0].operatorName;
+    const bare = await json([path.join(old, 'totals')]);
+    expect(bare.sources[0].description).to.equal(null);
+    expect(bare.stateOperators[0].name).to.equal(null);
+    const named = await json([path.join(old, 'totals'), '--progress-log', progressLog]);
+    expect(named.sources[0].description).to.equal(totals.sources[0].description);
+    expect(named.stateOperators[0].name).to.equal(operator);
+  });
+
   it('gives the same figures as the progress reports, as JSON', async () => {
     const out = await json<{ queries: QueryCheckpointSummary[] }>([ckpt, '--progress-log', progressLog]);
     const byName = Object.fromEntries(out.queries.map((q) => [q.name, q]));
@@ -139,7 +175,7 @@ describe('sluice checkpoint', function () {
     const res = await runCli(['checkpoint', ckpt, '--state', q.stateOperators[0].id]);
     expect(res.code, res.stderr).to.equal(0);
     const lines = res.stdout.trim().split('\n');
-    expect(lines[0]).to.match(/^state of operator \d+ in query totals, version 1: 3 rows$/);
+    expect(lines[0]).to.match(/^state of mapGroupsWithState#\d+ in query totals, version 1: 3 rows$/);
     expect(lines[1].split(/\s+/).filter(Boolean)).to.deep.equal(['partition', 'key', 'count', 'total']);
     const rows = lines.slice(2).map((l) => l.trim().split(/\s+/));
     expect(rows.map((r) => r.slice(1))).to.deep.equal([
@@ -287,12 +323,12 @@ describe('sluice checkpoint', function () {
       expectOneLineError(
         await runCli(['checkpoint', ckpt, '--state', '99']),
         1,
-        /no query in .* has a stateful operator '99' \(the operators are minutes: \d+; totals: \d+\)/,
+        /no query in .* has a stateful operator '99' \(the operators are minutes: windowAggregate#\d+; totals: mapGroupsWithState#\d+\)/,
       );
       expectOneLineError(
         await runCli(['checkpoint', path.join(ckpt, 'totals'), '--state', '99']),
         1,
-        /query \. has no stateful operator '99' \(its operators are: \d+\)/,
+        /query \. has no stateful operator '99' \(its operators are: \d+ \(mapGroupsWithState#\d+\)\)/,
       );
       expectOneLineError(
         await runCli(['checkpoint', ckpt, '--query', 'nope']),

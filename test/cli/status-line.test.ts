@@ -116,6 +116,24 @@ describe('status line', () => {
       );
   });
 
+  it('shows Kafka lag as the total over every partition of every Kafka source, labelled', () => {
+    const kafka = (max: number, total: number): SourceProgress => ({
+      ...source(0, 'KafkaSource[t]'),
+      metrics: {
+        minOffsetsBehindLatest: 0,
+        maxOffsetsBehindLatest: max,
+        avgOffsetsBehindLatest: total / 3,
+        totalOffsetsBehindLatest: total,
+      },
+    });
+    const summary = querySummary(
+      'events',
+      progress({ stateOperators: [], sources: [kafka(1000, 1500), kafka(40, 60)] }),
+    );
+    expect(summary).to.match(/ Kafka lag 1,560 total$/);
+    expect(querySummary('events', progress({ stateOperators: [], sources: [source(0)] }))).to.not.contain('lag');
+  });
+
   it('lists every query, those without a batch as waiting, and fits the terminal width', () => {
     const latest = new Map([['a', progress()]]);
     expect(statusLine(['a', 'b'], latest, 83_000, 200)).to.equal(

@@ -235,8 +235,12 @@ describe('kafka source', function () {
     expect(progress.map((p) => p.numInputRows)).to.deep.equal([40, 40, 40]);
     // Batch 0: 90 and 30 behind, so 30 and 10 of the 40.
     expect(progress[0].sources[0].endOffset).to.deep.equal({ [t]: { 0: 30, 1: 10 } });
-    expect(progress[0].sources[0].metrics).to.include({ maxOffsetsBehindLatest: 60, minOffsetsBehindLatest: 20 });
-    expect(progress[2].sources[0].metrics).to.include({ maxOffsetsBehindLatest: 0 });
+    expect(progress[0].sources[0].metrics).to.include({
+      maxOffsetsBehindLatest: 60,
+      minOffsetsBehindLatest: 20,
+      totalOffsetsBehindLatest: 80,
+    });
+    expect(progress[2].sources[0].metrics).to.include({ maxOffsetsBehindLatest: 0, totalOffsetsBehindLatest: 0 });
   });
 
   it('rateLimit rounds small shares up so every partition with data moves', () => {

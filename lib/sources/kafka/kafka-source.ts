@@ -470,7 +470,7 @@ export class KafkaSource implements StreamSource {
 
   /**
    * Spark's Kafka figures for the last planned batch: how far its end is behind the latest offsets seen
-   * (min, max, avg over partitions); offsets skipped as lost (failOnDataLoss=false); and, when the brokers
+   * (min, max, avg over partitions, and the total over partitions: the records still to read); offsets skipped as lost (failOnDataLoss=false); and, when the brokers
    * were unreachable since the last report, how many calls were retried and how long they waited.
    */
   metrics(): Record<string, number> {
@@ -479,7 +479,8 @@ export class KafkaSource implements StreamSource {
       const behind = this.latestSeen.map((p) => Math.max(0, p.high - (this.lastEnd![p.topic]?.[p.partition] ?? p.low)));
       out.minOffsetsBehindLatest = Math.min(...behind);
       out.maxOffsetsBehindLatest = Math.max(...behind);
-      out.avgOffsetsBehindLatest = behind.reduce((a, b) => a + b, 0) / behind.length;
+      out.totalOffsetsBehindLatest = behind.reduce((a, b) => a + b, 0);
+      out.avgOffsetsBehindLatest = out.totalOffsetsBehindLatest / behind.length;
     }
     if (this.lostAtPlan > 0) {
       out.dataLossOffsets = this.lostAtPlan;
