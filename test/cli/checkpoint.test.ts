@@ -119,10 +119,10 @@ describe('sluice checkpoint', function () {
       }
     const [totals] = progressOf('totals');
     const operator = totals.stateOperators[0].operatorName;
-    const bare = await json([path.join(old, 'totals')]);
+    const bare = await json<QueryCheckpointSummary>([path.join(old, 'totals')]);
     expect(bare.sources[0].description).to.equal(null);
     expect(bare.stateOperators[0].name).to.equal(null);
-    const named = await json([path.join(old, 'totals'), '--progress-log', progressLog]);
+    const named = await json<QueryCheckpointSummary>([path.join(old, 'totals'), '--progress-log', progressLog]);
     expect(named.sources[0].description).to.equal(totals.sources[0].description);
     expect(named.stateOperators[0].name).to.equal(operator);
   });
