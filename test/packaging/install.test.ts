@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { codeBlocks } from '../docs/markdown-blocks.js';
 
 /** The repository: this file runs as dist/test/packaging/install.test.js. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -13,11 +14,9 @@ const TARBALL = `sluice-${version}.tgz`;
 
 /** The shell block under a README heading. */
 function shellBlock(heading: string): string {
-  const at = README.indexOf(heading);
-  expect(at, `README has a '${heading}' section`).to.be.greaterThan(-1);
-  const m = /```sh\n([\s\S]*?)```/.exec(README.slice(at));
-  expect(m, `a sh block under '${heading}'`).to.not.equal(null);
-  return m![1];
+  const block = codeBlocks('README.md', README).find((b) => b.heading === heading && b.info === 'sh');
+  expect(block, `a sh block under '${heading}' in README.md`).to.not.equal(undefined);
+  return block!.text;
 }
 
 /** What `npm test` tells its scripts about this package and run: npm in another folder would act on this one. */
@@ -86,7 +85,7 @@ describe('sluice from a tarball, and a project of its own (README "Start your ow
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 
   it('runs as written: npm pack builds the tarball, it installs, sluice new writes a project that builds, tests and runs', () => {
-    const res = run('bash', ['-euo', 'pipefail', '-c', shellBlock('## Start your own project')], clone, 280_000);
+    const res = run('bash', ['-euo', 'pipefail', '-c', shellBlock('Start your own project')], clone, 280_000);
     expect(res.status, `${res.stdout}\n${res.stderr}`).to.equal(0);
     // The project's own test ran under Node's test runner and passed.
     expect(res.stdout).to.match(/^# pass 1$/m);
@@ -109,7 +108,7 @@ describe('sluice from a tarball, and a project of its own (README "Start your ow
         .filter(Boolean);
     const own = /```sh\n([\s\S]*?)```/.exec(fs.readFileSync(path.join(project, 'README.md'), 'utf8'));
     expect(own, 'a sh block in the project README').to.not.equal(null);
-    expect(commands(own![1])).to.deep.equal(commands(shellBlock('## Start your own project')).slice(-2));
+    expect(commands(own![1])).to.deep.equal(commands(shellBlock('Start your own project')).slice(-2));
   });
 
   it('the tarball holds the built library with its types, the built-in apps, sample data and the project template, and no tests', () => {
@@ -164,6 +163,17 @@ describe('sluice from a tarball, and a project of its own (README "Start your ow
     expect(res.status, res.stderr).to.equal(0);
     expect(res.stdout).to.match(/^Batch: 0$/m);
     expect(res.stdout).to.match(/\|session-\d+\|\s+[\d.]+\|\s+true\|/);
+  });
+
+  it('a built-in app reads its default input, the sample data inside the package, where the tarball was installed', () => {
+    const res = run(
+      'npx',
+      ['sluice', 'run', 'bank-account', '--trigger', 'available-now', '--checkpoint', path.join(work, 'ckpt-bank')],
+      streams,
+    );
+    expect(res.status, res.stderr).to.equal(0);
+    expect(res.stdout).to.match(/^Batch: 0$/m);
+    expect(res.stderr).to.match(/\[movements\] batch 0: [1-9]\d* rows in/);
   });
 
   it("the project's app runs with npx sluice run ./dist/app.js, its own option and another sink", () => {
