@@ -69,7 +69,7 @@ describe('source URIs', () => {
       const err = errorOf(() => parseSourceUri(uri));
       expect(err.message, uri).to.match(message);
       expect(err.hint, uri).to.contain(
-        'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N or kafka://HOST:PORT/TOPIC',
+        'file:DIR, socket://HOST:PORT, rate:?rowsPerSecond=N, nexmark:?events=N, kafka://HOST:PORT/TOPIC[,TOPIC] or kafka://HOST:PORT?subscribePattern=REGEX',
       );
     }
   });
