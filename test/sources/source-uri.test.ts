@@ -59,7 +59,7 @@ describe('source URIs', () => {
       ['data/in', /does not start with a scheme/],
       ['ftp://x/y', /unknown source type 'ftp'/],
       ['socket://localhost', /expected socket:\/\/HOST:PORT/],
-      ['kafka://localhost:9092', /expected kafka:\/\/HOST:PORT\/TOPIC/],
+      ['kafka:///t', /expected kafka:\/\/HOST:PORT\/TOPIC/],
       ['file:', /the directory is missing/],
       ['rate:fast', /rate takes no path/],
       ['file:in?mode=a&mode=b', /option mode is given twice/],
