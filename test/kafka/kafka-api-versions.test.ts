@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { chooseVersion, FETCH_API_KEY, PRODUCE_API_KEY } from '../../lib/kafka/protocol/api-versions.js';
+import { produceRequest } from '../../lib/kafka/protocol/produce/v8.js';
 import type { KafkaRetryEvent } from '../../lib/kafka/retry.js';
 import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 import { type KafkaProxy, startKafkaProxy } from '../support/kafka-proxy.js';
@@ -35,6 +36,49 @@ describe('kafka protocol versions', function () {
     expect(chooseVersion(PRODUCE_API_KEY, { [PRODUCE_API_KEY]: { minVersion: 3, maxVersion: 12 } })).to.equal(8);
     expect(chooseVersion(PRODUCE_API_KEY, { [PRODUCE_API_KEY]: { minVersion: 0, maxVersion: 2 } })).to.equal(3);
     expect(chooseVersion(FETCH_API_KEY, {})).to.equal(4);
+  });
+
+  it("reads a Produce v8 answer's per-record errors into the error it throws", async () => {
+    // The test broker speaks Produce up to v7, so this v8 answer is written out field by field.
+    const str = (v: string | null) => {
+      if (v === null) return Buffer.from([0xff, 0xff]);
+      const b = Buffer.alloc(2 + Buffer.byteLength(v));
+      b.writeInt16BE(Buffer.byteLength(v), 0);
+      b.write(v, 2);
+      return b;
+    };
+    const int = (bytes: number, v: number) => {
+      const b = Buffer.alloc(bytes);
+      if (bytes === 2) b.writeInt16BE(v);
+      else if (bytes === 4) b.writeInt32BE(v);
+      else b.writeBigInt64BE(BigInt(v));
+      return b;
+    };
+    const answer = (errorCode: number) =>
+      Buffer.concat([
+        int(4, 1),
+        str('t'),
+        int(4, 1),
+        int(4, 3), // partition
+        int(2, errorCode),
+        int(8, errorCode ? -1 : 42), // base offset
+        int(8, -1), // log append time
+        int(8, 0), // log start offset
+        int(4, errorCode ? 1 : 0),
+        ...(errorCode ? [int(4, 2), str('timestamp out of range')] : []),
+        str(errorCode ? 'One or more records have been rejected' : null),
+        int(4, 0), // throttle time
+      ]);
+    const { request, response } = produceRequest(8, 't', [{ partition: 3, batch: Buffer.alloc(0) }], 1000, -1);
+    expect(request.apiVersion).to.equal(8);
+    const ok = await response.parse(await response.decode(answer(0)));
+    expect(ok.topics[0].partitions[0]).to.include({ partition: 3, errorCode: 0, baseOffset: 42 });
+    let thrown: Error | undefined;
+    await response.parse(await response.decode(answer(87))).catch((e: Error) => {
+      thrown = e;
+    });
+    expect(thrown?.name).to.equal('KafkaJSProtocolError');
+    expect(thrown?.message).to.match(/One or more records have been rejected; record 2: timestamp out of range\)$/);
   });
 
   it('speaks each broker its own highest versions: Fetch v11 and Produce v7 to the mock, v4 and v3 to a capped one', async () => {
