@@ -442,6 +442,8 @@ export class RelationalGroupedDataset {
     const op = new AggregateOperator({
       groupings: [...this.groupings],
       aggregates: aggregates.map((a) => ({
+        name: a.fn,
+        options: a.options,
         fn: aggregateFunction(a.fn, a.args.length, a.options),
         args: [...a.args],
         alias: a.name,

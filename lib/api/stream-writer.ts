@@ -6,14 +6,16 @@ import { SluiceError } from '../errors.js';
 import { InProcessExecutor } from '../exec/executor.js';
 import { MicroBatchExecution, type Trigger } from '../exec/micro-batch-execution.js';
 import { PoolExecutor } from '../exec/pool-executor.js';
+import type { WorkerSetup } from '../exec/worker-protocol.js';
 import { analyze } from '../plan/analyzer.js';
 import { type PlanNode, walkPlan } from '../plan/logical-plan.js';
+import { describePlan } from '../plan/plan-description.js';
 import type { OutputMode } from '../sinks/output-mode.js';
 import type { StreamSink } from '../sinks/sink.js';
 import { createSink, type ForeachBatchFunction, sinkNeedsCheckpoint } from '../sinks/sink-factory.js';
 import { parseDuration } from '../util/duration.js';
 import { OptionsBuilder, type OptionValue, stringOptions } from './options-builder.js';
-import type { SessionState } from './session-state.js';
+import { POOL_WORKER_FILE, type SessionState } from './session-state.js';
 import { StreamingQuery } from './streaming-query.js';
 
 /** Trigger as users write it: `{ processingTime: '1 second' }`, `{ once: true }` or `{ availableNow: true }`. */
@@ -126,13 +128,12 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       multipleWatermarkPolicy: options.multipleWatermarkPolicy === 'max' ? 'max' : 'min',
     });
     const threads = session.threads;
-    if (threads > 0 && (!session.app || this.output === undefined)) {
-      throw new SluiceError(
-        'INLINE_FUNCTIONS_IN_POOL',
-        `threads: ${threads} runs the query in worker threads, which import its functions from an app module, but this query was built inline`,
-        'use Session.local({ threads: 0 }) for inline queries, or define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp()',
-      );
-    }
+    const workerSetup: WorkerSetup | null =
+      threads === 0
+        ? null
+        : session.app && this.output !== undefined
+          ? { ...session.app, output: this.output, snapshotInterval: session.snapshotInterval }
+          : { plan: describePlan(this.plan), workerFile: POOL_WORKER_FILE, snapshotInterval: session.snapshotInterval };
     let checkpointDir = options.checkpointLocation;
     if (!checkpointDir) {
       if (!this.sinkInstance && sinkNeedsCheckpoint(this.fmt)) {
@@ -172,12 +173,8 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       limits: [],
       clock: session.clock,
       makeExecutor: () =>
-        threads > 0
-          ? new PoolExecutor(threads, {
-              ...session.app!,
-              output: this.output!,
-              snapshotInterval: session.snapshotInterval,
-            })
+        workerSetup
+          ? new PoolExecutor(threads, workerSetup)
           : new InProcessExecutor(index, { snapshotInterval: session.snapshotInterval }),
       onProgress: (p) => query.recordProgress(p),
     });

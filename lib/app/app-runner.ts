@@ -3,12 +3,13 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Dataset } from '../api/dataset.js';
 import { Session } from '../api/session.js';
+import { POOL_WORKER_FILE } from '../api/session-state.js';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
 import { asUsage, SluiceError, UsageError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
 import type { PlanIndex } from '../exec/task-runner.js';
-import type { WorkerSetup } from '../exec/worker-protocol.js';
+import type { AppQuerySetup } from '../exec/worker-protocol.js';
 import { walkPlan } from '../plan/logical-plan.js';
 import { MemoryTables } from '../sinks/memory-tables.js';
 import { createSink, parseSinkUri } from '../sinks/sink-factory.js';
@@ -18,9 +19,6 @@ import { parseDuration } from '../util/duration.js';
 import { packagePath } from '../util/package-root.js';
 import type { AppDefinition, AppOutput } from './app.js';
 import { claimAppCheckpoint } from './app-checkpoint.js';
-
-/** The module worker threads run: it rebuilds an app's plan with rebuildAppPlan. */
-const APP_WORKER_FILE = fileURLToPath(new URL('./app-worker.js', import.meta.url));
 
 /** dist/apps, where the built-in apps are compiled to. */
 const APPS_DIR = packagePath('dist', 'apps');
@@ -270,7 +268,7 @@ function buildOutputs(
 }
 
 /** Used by worker threads: the plan of one output of the app, built exactly as the driver built it. */
-export async function rebuildAppPlan(setup: WorkerSetup): Promise<PlanIndex> {
+export async function rebuildAppPlan(setup: AppQuerySetup): Promise<PlanIndex> {
   const { def } = await loadApp(fileURLToPath(setup.module));
   const outputs = buildApp(def, Session.local({ threads: 0 }), setup.options, setup.inputs);
   const ds = outputs[setup.output];
@@ -327,7 +325,7 @@ export async function runApp(
     return { options, inputs, givenSinks };
   });
   const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
-  session.app = { module, options, inputs, workerFile: APP_WORKER_FILE };
+  session.app = { module, options, inputs, workerFile: POOL_WORKER_FILE };
   const built = buildApp(def, session, options, inputs);
   const checkpoint = run.checkpoint ?? path.join('checkpoints', def.name);
   await claimAppCheckpoint(checkpoint, def.name, outputNames);

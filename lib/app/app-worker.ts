@@ -9,6 +9,7 @@ import {
   type WorkerMessage,
   type WorkerReply,
 } from '../exec/worker-protocol.js';
+import { rebuildPlan } from '../plan/plan-description.js';
 import { StateStoreCache } from '../state/state-store-cache.js';
 
 // A top-level await on purpose: piscina first tries require() on the worker file, and Node 20's require(esm)
@@ -18,7 +19,8 @@ import { StateStoreCache } from '../state/state-store-cache.js';
 const { rebuildAppPlan } = await import('./app-runner.js');
 
 /**
- * What this thread holds for one query it runs: the plan rebuilt from the app module, its open state
+ * What this thread holds for one query it runs: the plan rebuilt from the app module or the plan's description,
+ * its open state
  * stores, and the exchange partitions it kept for its own stateful tasks, by handle, with their batch id.
  */
 interface QueryContext {
@@ -34,7 +36,7 @@ function queryOf(task: QueryTask): QueryContext {
   let q = queries.get(task.query);
   if (!q) {
     q = {
-      plan: rebuildAppPlan(task.setup),
+      plan: 'plan' in task.setup ? Promise.resolve(rebuildPlan(task.setup.plan)) : rebuildAppPlan(task.setup),
       stores: new StateStoreCache({ snapshotInterval: task.setup.snapshotInterval }),
       held: new Map(),
     };

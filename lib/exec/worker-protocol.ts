@@ -1,8 +1,9 @@
 import { SluiceError, UserCodeError } from '../errors.js';
+import type { PlanDescription } from '../plan/plan-description.js';
 import type { BatchContext, FragmentMetrics, FragmentSpec, StatefulMetrics } from './batch-context.js';
 
-/** How a worker finds the query: it imports the app module and builds the same output again. */
-export interface WorkerSetup {
+/** How a worker finds the query of an app: it imports the app module and builds the same output again. */
+export interface AppQuerySetup {
   /** URL of the app module. */
   module: string;
   /** The app's option values, as the driver parsed them. */
@@ -11,10 +12,19 @@ export interface WorkerSetup {
   inputs: Record<string, string>;
   /** Which of the app's outputs this query writes. */
   output: string;
+}
+
+/** How a worker finds a query built inline of column expressions: it rebuilds the plan from its description. */
+export interface InlineQuerySetup {
+  plan: PlanDescription;
+}
+
+/** What a worker needs to run a query's tasks. */
+export type WorkerSetup = (AppQuerySetup | InlineQuerySetup) & {
   snapshotInterval?: number;
   /** Path of the module worker threads run: the app layer's entry, which rebuilds the plan from this setup. */
   workerFile: string;
-}
+};
 
 /**
  * A task names its query (an id unique in the process) and carries the query's setup, because a worker

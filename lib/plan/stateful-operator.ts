@@ -56,6 +56,8 @@ export interface StatefulContext {
 export interface StatefulOperator {
   /** Operator name for messages and progress, e.g. `mapGroupsWithState`. */
   readonly name: string;
+  /** The row function the user wrote for it, if any: messages show its start. */
+  readonly userFunction?: unknown;
   /** Output schema, or null when it is inferred from what a user function returns. */
   readonly outputSchema: Schema | null;
   /**

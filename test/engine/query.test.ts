@@ -272,7 +272,7 @@ describe('engine: a query batch by batch', () => {
       .catch((e: Error) => {
         err = e;
       });
-    expect(err?.message).to.match(/built inline/);
+    expect(err?.message).to.match(/^map at operator #\d+ \(\(e\) => e\) is a function written inline/);
     const s0 = Session.local();
     const in0 = new MemoryStream<Ev>(s0, { user: 'string', amount: 'double' });
     await in0

@@ -1,9 +1,12 @@
-import type { AggregateFunction } from '../aggregates/aggregate-functions.js';
+import type { AggregateFunction, AggregateName, AggregateOptions } from '../aggregates/aggregate-functions.js';
 import type { Expression } from '../expression.js';
 import type { Grouping } from '../windows.js';
 
 /** One aggregate of an `agg(...)` call. */
 export interface AggregateCall {
+  /** The built-in function and its options, which `fn` was made from (worker threads make it again). */
+  name: AggregateName;
+  options: AggregateOptions;
   fn: AggregateFunction;
   args: Expression[];
   alias?: string;

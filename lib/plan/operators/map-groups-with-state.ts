@@ -67,6 +67,10 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
   readonly outputModes: readonly OutputMode[];
   readonly outputModeHint: string;
 
+  get userFunction(): unknown {
+    return this.spec.fn;
+  }
+
   constructor(private readonly spec: MapGroupsWithStateSpec) {
     this.name = spec.kind === 'map' ? 'mapGroupsWithState' : 'flatMapGroupsWithState';
     this.outputSchema = spec.schema;

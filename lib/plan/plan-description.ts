@@ -1,0 +1,211 @@
+/**
+ * A serialisable form of a logical plan built only of column expressions, watermarks, unions and
+ * `groupBy(...).agg(...)`: worker threads rebuild such a query from this description, so it runs on the pool
+ * without an app module. Row functions written inline (map, flatMap, filter with a function, the functions of
+ * groupByKey) cannot cross a thread boundary; describing a plan that has one fails naming the operator.
+ */
+import { SluiceError } from '../errors.js';
+import { type AggregateName, type AggregateOptions, aggregateFunction } from './aggregates/aggregate-functions.js';
+import { checkExprNode, type Expression, type ExprNode } from './expression.js';
+import { type PlanNode, walkPlan } from './logical-plan.js';
+import { AggregateOperator } from './operators/aggregate.js';
+import type { Grouping } from './windows.js';
+
+/** A grouping of `groupBy`, its expressions in their JSON form. */
+export type GroupingDescription =
+  | { kind: 'key'; column: ExprNode }
+  | { kind: 'window'; time: ExprNode; sizeMs: number; slideMs: number; offsetMs: number; name: string }
+  | { kind: 'session'; time: ExprNode; gapMs?: number; gap?: ExprNode; name: string }
+  | { kind: 'bucket'; column: ExprNode; buckets: number; name: string };
+
+/** One aggregate call: the built-in function's name, its options and arguments. */
+export interface AggregateCallDescription {
+  name: AggregateName;
+  options: AggregateOptions;
+  args: ExprNode[];
+  alias?: string;
+}
+
+/** One operator; inputs are named by operator id. */
+export type NodeDescription =
+  | { kind: 'source'; id: number; description: string }
+  | { kind: 'filter'; id: number; input: number; condition: ExprNode }
+  | { kind: 'project'; id: number; input: number; columns: ExprNode[]; keepInput: boolean }
+  | { kind: 'union'; id: number; inputs: number[] }
+  | { kind: 'watermark'; id: number; input: number; column: string; delayMs: number }
+  | {
+      kind: 'aggregate';
+      id: number;
+      input: number;
+      groupings: GroupingDescription[];
+      aggregates: AggregateCallDescription[];
+      allowedLatenessMs: number;
+      changelog: boolean;
+      afterAggregation: boolean;
+    };
+
+/** A plan as plain data (structured-clone and JSON safe): its operators, inputs first, and the root's id. */
+export interface PlanDescription {
+  nodes: NodeDescription[];
+  root: number;
+}
+
+/** The start of a row function's source, for messages: `x => ...` rather than its whole body. */
+function functionText(fn: unknown): string {
+  const text = String(fn).replace(/\s+/g, ' ').trim();
+  return text.length <= 24 ? text : `${text.slice(0, 20).trimEnd()} ...`;
+}
+
+function notSerialisable(what: string, id: number, fn?: unknown): SluiceError {
+  const named = fn === undefined ? `${what} at operator #${id}` : `${what} at operator #${id} (${functionText(fn)})`;
+  return new SluiceError(
+    'INLINE_FUNCTIONS_IN_POOL',
+    `${named} is a function written inline, which worker threads cannot run without an app module`,
+    'define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp(), or use Session.local({ threads: 0 }); column expressions (where, select, withColumn, groupBy().agg()) need neither',
+  );
+}
+
+function describeGrouping(g: Grouping): GroupingDescription {
+  switch (g.kind) {
+    case 'key':
+      return { kind: 'key', column: g.column.expr };
+    case 'window':
+      return { ...g, time: g.time.expr };
+    case 'session':
+      return { ...g, time: g.time.expr, gap: g.gap?.expr };
+    case 'bucket':
+      return { ...g, column: g.column.expr };
+  }
+}
+
+function describeNode(n: PlanNode): NodeDescription {
+  switch (n.kind) {
+    case 'source':
+      return { kind: 'source', id: n.id, description: n.description };
+    case 'map':
+    case 'flatMap':
+      throw notSerialisable(n.kind, n.id, n.fn);
+    case 'filter':
+      if (!n.condition) throw notSerialisable('filter', n.id, n.fn);
+      return { kind: 'filter', id: n.id, input: n.input.id, condition: n.condition.expr };
+    case 'project':
+      return {
+        kind: 'project',
+        id: n.id,
+        input: n.input.id,
+        columns: n.columns.map((c) => c.expr),
+        keepInput: n.keepInput,
+      };
+    case 'union':
+      return { kind: 'union', id: n.id, inputs: n.inputs.map((i) => i.id) };
+    case 'watermark':
+      return { kind: 'watermark', id: n.id, input: n.input.id, column: n.column, delayMs: n.delayMs };
+    case 'stateful': {
+      const op = n.operator;
+      if (!(op instanceof AggregateOperator)) throw notSerialisable(op.name, n.id, op.userFunction);
+      return {
+        kind: 'aggregate',
+        id: n.id,
+        input: n.input.id,
+        groupings: op.def.groupings.map(describeGrouping),
+        aggregates: op.def.aggregates.map((a) => ({
+          name: a.name,
+          options: a.options,
+          args: a.args.map((x) => x.expr),
+          alias: a.alias,
+        })),
+        allowedLatenessMs: op.def.allowedLatenessMs,
+        changelog: op.def.changelog,
+        afterAggregation: op.def.afterAggregation ?? false,
+      };
+    }
+  }
+}
+
+/**
+ * Describes the plan below `root`. Throws INLINE_FUNCTIONS_IN_POOL naming the first operator that holds a
+ * row function (nearest the source), since only an app module can give a worker thread that function.
+ */
+export function describePlan(root: PlanNode): PlanDescription {
+  return { nodes: walkPlan(root).map(describeNode), root: root.id };
+}
+
+function expression(n: ExprNode): Expression {
+  return { expr: checkExprNode(n, 'plan description') };
+}
+
+function rebuildGrouping(g: GroupingDescription): Grouping {
+  switch (g.kind) {
+    case 'key':
+      return { kind: 'key', column: expression(g.column) };
+    case 'window':
+      return { ...g, time: expression(g.time) };
+    case 'session':
+      return { ...g, time: expression(g.time), gap: g.gap && expression(g.gap) };
+    case 'bucket':
+      return { ...g, column: expression(g.column) };
+  }
+}
+
+/**
+ * The plan a description was made from, by operator id. Its sources cannot be opened: a worker thread runs
+ * operators on batches the driver read.
+ */
+export function rebuildPlan(desc: PlanDescription): Map<number, PlanNode> {
+  const nodes = new Map<number, PlanNode>();
+  const node = (id: number): PlanNode => {
+    const n = nodes.get(id);
+    if (!n) throw new Error(`plan description names operator #${id} before describing it`);
+    return n;
+  };
+  for (const d of desc.nodes) {
+    let n: PlanNode;
+    switch (d.kind) {
+      case 'source':
+        n = {
+          kind: 'source',
+          id: d.id,
+          description: d.description,
+          create: () => {
+            throw new Error(`source ${d.description} is read by the driver, not by worker threads`);
+          },
+        };
+        break;
+      case 'filter':
+        n = { kind: 'filter', id: d.id, input: node(d.input), condition: expression(d.condition) };
+        break;
+      case 'project':
+        n = { ...d, input: node(d.input), columns: d.columns.map(expression) };
+        break;
+      case 'union':
+        n = { kind: 'union', id: d.id, inputs: d.inputs.map(node) };
+        break;
+      case 'watermark':
+        n = { ...d, input: node(d.input) };
+        break;
+      case 'aggregate':
+        n = {
+          kind: 'stateful',
+          id: d.id,
+          input: node(d.input),
+          operator: new AggregateOperator({
+            groupings: d.groupings.map(rebuildGrouping),
+            aggregates: d.aggregates.map((a) => ({
+              name: a.name,
+              options: a.options,
+              fn: aggregateFunction(a.name, a.args.length, a.options),
+              args: a.args.map(expression),
+              alias: a.alias,
+            })),
+            allowedLatenessMs: d.allowedLatenessMs,
+            changelog: d.changelog,
+            afterAggregation: d.afterAggregation,
+          }),
+        };
+        break;
+    }
+    nodes.set(d.id, n);
+  }
+  node(desc.root);
+  return nodes;
+}
