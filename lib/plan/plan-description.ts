@@ -57,10 +57,13 @@ function functionText(fn: unknown): string {
 }
 
 function notSerialisable(what: string, id: number, fn?: unknown): SluiceError {
-  const named = fn === undefined ? `${what} at operator #${id}` : `${what} at operator #${id} (${functionText(fn)})`;
+  const message =
+    fn === undefined
+      ? `${what} at operator #${id} is an operator of groupByKey, which worker threads run only from an app module`
+      : `${what} at operator #${id} (${functionText(fn)}) is a function written inline, which worker threads cannot run without an app module`;
   return new SluiceError(
     'INLINE_FUNCTIONS_IN_POOL',
-    `${named} is a function written inline, which worker threads cannot run without an app module`,
+    message,
     'define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp(), or use Session.local({ threads: 0 }); column expressions (where, select, withColumn, groupBy().agg()) need neither',
   );
 }

@@ -102,7 +102,22 @@ describe('engine: inline column-only queries on the worker pool', () => {
         () => undefined,
         (e: Error & { code?: string; hint?: string }) => e,
       );
+    const keyed = await input
+      .toDS()
+      .groupByKey('user')
+      .count()
+      .writeStream.format('memory')
+      .queryName('perUser')
+      .outputMode('update')
+      .start()
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
     await session.stop();
+    expect(keyed?.message).to.match(
+      /^count at operator #\d+ is an operator of groupByKey, which worker threads run only from an app module$/,
+    );
     expect(err?.code).to.equal('INLINE_FUNCTIONS_IN_POOL');
     expect(err?.message).to.match(
       /^map at operator #\d+ \(\(c\) => \(\{ user: c\.\S* \.\.\.\) is a function written inline/,
