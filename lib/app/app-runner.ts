@@ -55,20 +55,20 @@ export async function loadApp(ref: string): Promise<LoadedApp> {
   } else {
     file = path.resolve(ref);
     if (/\.ts$/.test(file)) {
-      throw new SluiceError(
+      throw new UsageError(
         'APP_NOT_BUILT',
         `${ref} is TypeScript source`,
         'compile it first (npx tsc) and run the .js file it produces',
       );
     }
     if (!fs.existsSync(file))
-      throw new SluiceError(
+      throw new UsageError(
         'UNKNOWN_APP',
         `app module ${ref} does not exist`,
         'check the path (relative to the current directory)',
       );
     if (fs.statSync(file).isDirectory()) {
-      throw new SluiceError(
+      throw new UsageError(
         'BAD_APP',
         `app module ${ref} is a directory`,
         'give the compiled .js file of the app, e.g. ./dist/my-app.js',

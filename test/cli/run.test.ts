@@ -157,17 +157,17 @@ describe('sluice run: bad flags', function () {
   const run = (...args: string[]): Promise<CliResult> =>
     runCli(['run', ...args, '--checkpoint', path.join(root, `c-${Math.random().toString(36).slice(2)}`)]);
 
-  it('an unknown app name is bad usage (2); a missing app module, or one that is not an app, an error (1)', async () => {
+  it('an unknown app name, a missing app module, TypeScript source or a directory is bad usage (2); a module that is not an app an error (1)', async () => {
     expectOneLineError(
       await run('no-such-app'),
       2,
       /^sluice: error: no app named 'no-such-app' \(run one of: .*deposit-sessions/m,
     );
-    expectOneLineError(await run('./missing-app.js'), 1, /app module \.\/missing-app\.js does not exist/);
+    expectOneLineError(await run('./missing-app.js'), 2, /app module \.\/missing-app\.js does not exist/);
     const notAnApp = path.join(root, 'not-an-app.mjs');
     fs.writeFileSync(notAnApp, 'export const x = 1;\n');
     expectOneLineError(await run(notAnApp), 1, /does not export an app \(its default export must be defineApp/);
-    expectOneLineError(await run('./my-app.ts'), 1, /is TypeScript source \(compile it first/);
+    expectOneLineError(await run('./my-app.ts'), 2, /is TypeScript source \(compile it first/);
   });
 
   it('a bad --trigger is bad usage', async () => {

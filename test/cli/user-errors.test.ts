@@ -55,7 +55,7 @@ describe('sluice: user mistakes get a one-line error naming the fix', function (
     it('a directory instead of the module', async () => {
       expectOneLineError(
         await runCli(['run', root]),
-        1,
+        2,
         /app module .* is a directory \(give the compiled \.js file of the app/,
       );
     });
