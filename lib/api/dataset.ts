@@ -5,7 +5,7 @@ import { aggregateFunction } from '../plan/aggregates/aggregate-functions.js';
 import { type PlanNode, type RowFunction, walkPlan } from '../plan/logical-plan.js';
 import { AggregateOperator } from '../plan/operators/aggregate.js';
 import { type Grouping as KeyOfGrouping, normaliseInitialState } from '../plan/operators/grouping.js';
-import { KeyedAggregateOperator } from '../plan/operators/keyed-aggregate.js';
+import { COUNT_FOLD, KeyedAggregateOperator } from '../plan/operators/keyed-aggregate.js';
 import {
   type FlatMapGroupsFunction,
   type MapGroupsFunction,
@@ -327,14 +327,7 @@ export class KeyValueGroupedDataset<K, V> {
 
   /** Running count of rows per key: rows `{ key, count }` (update or complete mode). */
   count(): Dataset<{ key: K; count: number }> {
-    return this.ds.withStatefulOperator(
-      new KeyedAggregateOperator(this.grouping, {
-        name: 'count',
-        first: () => 1,
-        add: (acc: unknown) => (acc as number) + 1,
-        row: (key: unknown, acc: unknown) => ({ key, count: acc }),
-      }),
-    );
+    return this.ds.withStatefulOperator(new KeyedAggregateOperator(this.grouping, COUNT_FOLD));
   }
 
   private withState<S, U extends object>(

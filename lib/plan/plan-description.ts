@@ -1,6 +1,6 @@
 /**
- * A serialisable form of a logical plan built only of column expressions, watermarks, unions and
- * `groupBy(...).agg(...)`: worker threads rebuild such a query from this description, so it runs on the pool
+ * A serialisable form of a logical plan built only of column expressions, watermarks, unions,
+ * `groupBy(...).agg(...)` and `groupByKey(column).count()`: worker threads rebuild such a query from this description, so it runs on the pool
  * without an app module. Row functions written inline (map, flatMap, filter with a function, the functions of
  * groupByKey) cannot cross a thread boundary; describing a plan that has one fails naming the operator.
  */
@@ -9,6 +9,7 @@ import { type AggregateName, type AggregateOptions, aggregateFunction } from './
 import { checkExprNode, type Expression, type ExprNode } from './expression.js';
 import { type PlanNode, walkPlan } from './logical-plan.js';
 import { AggregateOperator } from './operators/aggregate.js';
+import { COUNT_FOLD, KeyedAggregateOperator } from './operators/keyed-aggregate.js';
 import type { Grouping } from './windows.js';
 
 /** A grouping of `groupBy`, its expressions in their JSON form. */
@@ -33,6 +34,7 @@ export type NodeDescription =
   | { kind: 'project'; id: number; input: number; columns: ExprNode[]; keepInput: boolean }
   | { kind: 'union'; id: number; inputs: number[] }
   | { kind: 'watermark'; id: number; input: number; column: string; delayMs: number }
+  | { kind: 'keyedCount'; id: number; input: number; column: string }
   | {
       kind: 'aggregate';
       id: number;
@@ -64,7 +66,7 @@ function notSerialisable(what: string, id: number, fn?: unknown): SluiceError {
   return new SluiceError(
     'INLINE_FUNCTIONS_IN_POOL',
     message,
-    'define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp(), or use Session.local({ threads: 0 }); column expressions (where, select, withColumn, groupBy().agg()) need neither',
+    'define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp(), or use Session.local({ threads: 0 }); column expressions (where, select, withColumn, groupBy().agg(), groupByKey(column).count()) need neither',
   );
 }
 
@@ -79,6 +81,16 @@ function describeGrouping(g: Grouping): GroupingDescription {
     case 'bucket':
       return { ...g, column: g.column.expr };
   }
+}
+
+/** `groupByKey(column).count()`: no user function, so a worker can rebuild it from the column's name. */
+function isColumnCount(op: unknown): op is KeyedAggregateOperator & { grouping: { column: string } } {
+  return (
+    op instanceof KeyedAggregateOperator &&
+    op.fold === COUNT_FOLD &&
+    op.grouping.column !== undefined &&
+    op.grouping.toValue === undefined
+  );
 }
 
 function describeNode(n: PlanNode): NodeDescription {
@@ -105,6 +117,7 @@ function describeNode(n: PlanNode): NodeDescription {
       return { kind: 'watermark', id: n.id, input: n.input.id, column: n.column, delayMs: n.delayMs };
     case 'stateful': {
       const op = n.operator;
+      if (isColumnCount(op)) return { kind: 'keyedCount', id: n.id, input: n.input.id, column: op.grouping.column };
       if (!(op instanceof AggregateOperator)) throw notSerialisable(op.name, n.id, op.userFunction);
       return {
         kind: 'aggregate',
@@ -186,6 +199,16 @@ export function rebuildPlan(desc: PlanDescription): Map<number, PlanNode> {
       case 'watermark':
         n = { ...d, input: node(d.input) };
         break;
+      case 'keyedCount': {
+        const column = d.column;
+        n = {
+          kind: 'stateful',
+          id: d.id,
+          input: node(d.input),
+          operator: new KeyedAggregateOperator({ keyOf: (row) => row[column], column }, COUNT_FOLD),
+        };
+        break;
+      }
       case 'aggregate':
         n = {
           kind: 'stateful',

@@ -88,6 +88,37 @@ describe('engine: inline column-only queries on the worker pool', () => {
     expect(closed).to.be.at.most(kept.length);
   });
 
+  it('runs groupByKey(column).count() at threads 2 as at threads 0', async () => {
+    const counts = async (threads: number): Promise<Record<string, unknown>[]> => {
+      const session = Session.local({ threads, statePartitions: 3 });
+      const input = new MemoryStream<Click>(session, SCHEMA);
+      const q = await input
+        .toDS()
+        .groupByKey('user')
+        .count()
+        .writeStream.format('memory')
+        .queryName('perUser')
+        .outputMode('complete')
+        .option('checkpointLocation', dir())
+        .start();
+      for (const rows of batches()) {
+        input.addData(rows);
+        await q.processAllAvailable();
+      }
+      const rows = [...session.table('perUser')];
+      await session.stop();
+      return rows;
+    };
+    const inProcess = await counts(0);
+    const pooled = await counts(2);
+    expect(pooled).to.deep.equal(inProcess);
+    // Complete mode: every batch lists every user with the rows seen so far; the last three are the totals.
+    const totals = new Map<string, number>();
+    for (const r of batches().flat()) totals.set(r.user, (totals.get(r.user) ?? 0) + 1);
+    const last = pooled.slice(-totals.size).map((r) => [r.key, r.count]);
+    expect(Object.fromEntries(last)).to.deep.equal(Object.fromEntries(totals));
+  });
+
   it('refuses an inline map at threads 2 in one line naming the operator and its function', async () => {
     const session = Session.local({ threads: 2 });
     const input = new MemoryStream<Click>(session, SCHEMA);
@@ -104,7 +135,7 @@ describe('engine: inline column-only queries on the worker pool', () => {
       );
     const keyed = await input
       .toDS()
-      .groupByKey('user')
+      .groupByKey((c) => c.user)
       .count()
       .writeStream.format('memory')
       .queryName('perUser')

@@ -13,6 +13,14 @@ export interface KeyedFold {
   row: (key: unknown, acc: unknown) => Record<string, unknown>;
 }
 
+/** The fold of `count()`: rows per key. Shared, so a plan description can recognise and rebuild it. */
+export const COUNT_FOLD: KeyedFold = {
+  name: 'count',
+  first: () => 1,
+  add: (acc: unknown) => (acc as number) + 1,
+  row: (key: unknown, acc: unknown) => ({ key, count: acc }),
+};
+
 /**
  * reduceGroups and count of a keyed dataset (Spark's streaming aggregation of a KeyValueGroupedDataset):
  * the state of a key is its folded value. Update mode emits the keys that got rows in this batch (in order
@@ -26,8 +34,8 @@ export class KeyedAggregateOperator implements StatefulOperator {
   readonly outputModeHint: string;
 
   constructor(
-    private readonly grouping: Grouping,
-    private readonly fold: KeyedFold,
+    readonly grouping: Grouping,
+    readonly fold: KeyedFold,
   ) {
     this.name = fold.name;
     this.outputModeHint = `${fold.name} emits running results that change with every batch: use outputMode('update') or outputMode('complete')`;
