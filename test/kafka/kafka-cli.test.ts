@@ -3,15 +3,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { duckdb, parquetGlob } from '../sinks/helpers.js';
-import { type CliResult, crashThenRestart, runCli, TEST_APPS } from '../support/cli.js';
+import {
+  type CliResult,
+  crashThenRestart,
+  type Enriched,
+  enrichEvents,
+  enrichReference,
+  runCli,
+  TEST_APPS,
+} from '../support/cli.js';
 import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
-
-interface Enriched {
-  id: number;
-  user: string;
-  amount: number;
-  tag: string;
-}
 
 const EVENTS = 600;
 const PER_TRIGGER = 100;
@@ -31,13 +32,13 @@ describe('kafka end to end through the CLI', function () {
   before(async () => {
     broker = await startBroker({ brokers: 1, topics: { events: 4 } });
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-cli-'));
-    const events = Array.from({ length: EVENTS }, (_, id) => ({ id, user: `u${id % 5}`, amount: (id % 9) - 2 }));
+    const events = enrichEvents(EVENTS);
     produceWithKcat(
       broker.bootstrap,
       'events',
       events.map((e) => JSON.stringify(e)),
     );
-    reference = events.filter((e) => e.amount > 0).map((e) => ({ ...e, tag: `${e.user}-${e.id % 7}` }));
+    reference = enrichReference(events);
   });
   after(async () => {
     await broker?.stop();

@@ -8,7 +8,7 @@ import { batchFromRows } from '../../lib/arrow/columns.js';
 import { schemaFromSpec } from '../../lib/arrow/schema.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
-import { type CliResult, runCli, TEST_APPS } from '../support/cli.js';
+import { type CliResult, enrichEvents, enrichReference, runCli, TEST_APPS } from '../support/cli.js';
 import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 import { startSaslProxy } from '../support/sasl-proxy.js';
 
@@ -47,13 +47,13 @@ describe('kafka faults: exactly once at the end', function () {
   before(async () => {
     broker = await startBroker({ brokers: 2, topics: { events: 2 } });
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-eo-faults-'));
-    const events = Array.from({ length: EVENTS }, (_, id) => ({ id, user: `u${id % 5}`, amount: (id % 9) - 2 }));
+    const events = enrichEvents(EVENTS);
     produceWithKcat(
       broker.bootstrap,
       'events',
       events.map((e) => JSON.stringify(e)),
     );
-    reference = events.filter((e) => e.amount > 0).map((e) => e.id);
+    reference = enrichReference(events).map((e) => e.id);
   });
   after(async () => {
     await broker?.stop();

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { kafkaSecurityOptions } from '../../lib/kafka/security-options.js';
-import { type CliResult, runCli, TEST_APPS } from '../support/cli.js';
+import { type CliResult, enrichEvents, enrichReference, runCli, TEST_APPS } from '../support/cli.js';
 import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 import { type SaslProxy, startSaslProxy } from '../support/sasl-proxy.js';
 import { createTestPki, startTlsBroker, type TestPki, type TlsBroker } from '../support/tls-terminator.js';
@@ -39,13 +39,13 @@ describe('Kafka over TLS and SASL', function () {
     broker = await startBroker({ topics: { events: 3 } });
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-security-'));
     pki = createTestPki(path.join(root, 'pki'));
-    const events = Array.from({ length: EVENTS }, (_, id) => ({ id, user: `u${id % 5}`, amount: (id % 9) - 2 }));
+    const events = enrichEvents(EVENTS);
     produceWithKcat(
       broker.bootstrap,
       'events',
       events.map((e) => JSON.stringify(e)),
     );
-    expected = events.filter((e) => e.amount > 0).map((e) => e.id);
+    expected = enrichReference(events).map((e) => e.id);
   });
   after(async () => {
     await broker?.stop();

@@ -10,6 +10,28 @@ export const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.ur
 /** The compiled test apps. */
 export const TEST_APPS = path.dirname(fileURLToPath(new URL('./apps/enrich.js', import.meta.url)));
 
+/** An input event of the enrich test app. */
+export interface EnrichInput {
+  id: number;
+  user: string;
+  amount: number;
+}
+
+/** What the enrich test app writes for an event it keeps. */
+export interface Enriched extends EnrichInput {
+  tag: string;
+}
+
+/** `count` input events of the enrich app: ids 0..count-1, five users, amounts -2..6 (a third of them dropped). */
+export function enrichEvents(count: number): EnrichInput[] {
+  return Array.from({ length: count }, (_, id) => ({ id, user: `u${id % 5}`, amount: (id % 9) - 2 }));
+}
+
+/** The enrich app's output for `events`, computed without sluice: positive amounts, tagged, in input order. */
+export function enrichReference(events: EnrichInput[]): Enriched[] {
+  return events.filter((e) => e.amount > 0).map((e) => ({ ...e, tag: `${e.user}-${e.id % 7}` }));
+}
+
 /** Result of one CLI run. */
 export interface CliResult {
   code: number | null;
