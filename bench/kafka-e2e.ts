@@ -62,7 +62,7 @@ async function runSluice(
   source: string,
   sink: string,
   threads: number,
-  onBatch?: (rows: number, addBatchMs: number) => void,
+  onBatch?: (rows: number, sinkMs: number) => void,
 ): Promise<number> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-kafka-'));
   const app = await loadApp(fileURLToPath(new URL(module, import.meta.url)));
@@ -73,7 +73,7 @@ async function runSluice(
     checkpoint: ckpt,
     trigger: { availableNow: true },
     threads,
-    onProgress: (_o, p) => onBatch?.(p.sink.numOutputRows, p.durationMs.addBatch),
+    onProgress: (_o, p) => onBatch?.(p.sink.numOutputRows, p.durationMs.sink),
   });
   await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
   const ms = performance.now() - t0;
@@ -234,7 +234,7 @@ async function main(): Promise<void> {
       }
     }
     console.log(
-      '\nKafka → JSON → sink, threads 0 (median): end to end events/s, and rows/s of the sink itself (its addBatch time):',
+      '\nKafka → JSON → sink, threads 0 (median): end to end events/s, and rows/s of the sink itself (its progress `sink` time):',
     );
     for (const [label, s] of Object.entries(sinks)) {
       console.log(

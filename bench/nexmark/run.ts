@@ -144,16 +144,17 @@ async function runOnce(o: Options): Promise<RunResult> {
     stateRows: last ? stateRowsOf(last) : 0,
     maxStateRows: fullest ? stateRowsOf(fullest) : 0,
     maxStateMemoryBytes: fullest ? fullest.stateOperators.reduce((a, s) => a + s.memoryUsedBytes, 0) : 0,
-    durationMs: {
-      latestOffset: sum((p) => p.durationMs.latestOffset),
-      walCommit: sum((p) => p.durationMs.walCommit),
-      execution: sum((p) => p.durationMs.execution),
-      addBatch: sum((p) => p.durationMs.addBatch),
-      commit: sum((p) => p.durationMs.commit),
-      triggerExecution: sum((p) => p.durationMs.triggerExecution),
-    },
+    durationMs: sumDurations(progress),
     stateCommitMs: sum((p) => p.stateOperators.reduce((a, s) => a + s.commitTimeMs, 0)),
   };
+}
+
+/** Each phase of `durationMs` summed over the batches. */
+function sumDurations(progress: QueryProgress[]): QueryProgress['durationMs'] {
+  const total = { ...progress[0].durationMs };
+  for (const p of progress.slice(1))
+    for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += p.durationMs[k];
+  return total;
 }
 
 /** Runs one measurement in a fresh child process (optionally under the CPU profiler). */

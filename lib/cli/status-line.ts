@@ -78,12 +78,35 @@ function stateRows(p: QueryProgress): number {
   return p.stateOperators.reduce((n, s) => n + s.numRowsTotal, 0);
 }
 
+/**
+ * Where a batch's time went, in whole milliseconds, for its log line: the driver's phases and, within addBatch,
+ * reading, exchange, state commit and sink; phases under 1 ms are left out.
+ */
+export function durationsText(d: QueryProgress['durationMs']): string {
+  const parts: [string, number][] = [
+    ['offsets', d.latestOffset + d.getBatch],
+    ['plan', d.queryPlanning],
+    ['wal', d.walCommit],
+    ['read', d.read],
+    ['exchange', d.exchange],
+    ['state commit', d.stateCommit],
+    ['sink', d.sink],
+    ['commit', d.commitOffsets],
+  ];
+  return parts
+    .filter(([, ms]) => ms >= 0.5)
+    .map(([name, ms]) => `${name} ${Math.round(ms)}`)
+    .join(', ');
+}
+
 /** The plain log line of one batch (the non-terminal format). */
 export function progressLine(output: string, p: QueryProgress): string {
   const wm = watermarkLabel(p.eventTime.watermark);
+  const parts = durationsText(p.durationMs);
   return (
     `[${output}] batch ${p.batchId}: ${p.numInputRows} rows in, ${p.sink.numOutputRows} out, ` +
     `${Math.round(p.processedRowsPerSecond)} rows/s, ${Math.round(p.durationMs.triggerExecution)} ms` +
+    (parts ? ` (${parts})` : '') +
     (wm !== null ? `, watermark ${wm}` : '') +
     (p.stateOperators.length ? `, state rows ${stateRows(p)}` : '') +
     (malformedRowsOf(p) > 0 ? `, ${malformedRowsOf(p)} malformed` : '')

@@ -47,6 +47,10 @@ export interface FragmentMetrics {
   sourceMetrics?: Record<string, number>;
   /** withWatermark node id → event-time stats. */
   eventTime: Record<number, EventTimeStats>;
+  /** Time the fragment spent reading and decoding its input, in milliseconds. */
+  readMs: number;
+  /** Time the fragment spent splitting its rows by state partition, in milliseconds. */
+  exchangeMs: number;
 }
 
 /** What a stateful partition task reports: the operator's counters and its state commit's figures. */

@@ -14,8 +14,8 @@ import { crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
 import type { BatchContext, EventTimeStats } from './batch-context.js';
 import type { Executor, FragmentJob } from './executor.js';
-import type { QueryProgress } from './progress.js';
-import { type BatchMetrics, ProgressReporter } from './progress-reporter.js';
+import type { QueryProgress, TriggerDurations } from './progress.js';
+import { type BatchMetrics, type BatchPhase, ProgressReporter } from './progress-reporter.js';
 import type { StatefulResult } from './task-runner.js';
 import { WatermarkTracker } from './watermark-tracker.js';
 
@@ -298,13 +298,15 @@ export class MicroBatchExecution {
     const run = new BatchRun(this.sources, entry, ctx, this.executor);
     let output: RecordBatch[];
     try {
-      output = await this.progress.timed('execution', () => run.evaluate(c.root));
+      output = await this.progress.timed('addBatch', () => run.evaluate(c.root));
     } catch (err) {
       await this.executor.resetState();
       throw err;
     }
-    const numOutputRows = await this.progress.timed('addBatch', () => this.addBatch(batchId, output, run.late));
-    await this.progress.timed('commit', () => this.commitBatch(entry, run));
+    const numOutputRows = await this.progress.timed('addBatch', () =>
+      this.progress.timed('sink', () => this.addBatch(batchId, output, run.late)),
+    );
+    await this.progress.timed('commitOffsets', () => this.commitBatch(entry, run));
     this.progress.finishBatch(run, entry, numOutputRows);
   }
 
@@ -443,6 +445,16 @@ class BatchRun implements BatchMetrics {
   nextProcessingTimeoutMs = Infinity;
   readonly stateResults = new Map<number, StatefulResult[]>();
   private readonly sourceIndex: Map<number, number>;
+  private getBatchMs = 0;
+  private queryPlanningMs = 0;
+  /** Time spent outside planning while planning fragments (read tasks asked of sources, upstream stateful runs). */
+  private notPlanningMs = 0;
+  /** Task time per thread (index 0 is the driver's thread at threads 0). */
+  private readonly busy: Record<'read' | 'exchange' | 'stateCommit', number[]> = {
+    read: [],
+    exchange: [],
+    stateCommit: [],
+  };
 
   constructor(
     private readonly sources: { node: SourceNode; source: StreamSource }[],
@@ -456,12 +468,38 @@ class BatchRun implements BatchMetrics {
     this.sourceIndex = new Map(sources.map((s, i) => [s.node.id, i]));
   }
 
+  /** The durations this run measured: the busiest thread's task time, and the driver's planning. */
+  get durations(): Pick<TriggerDurations, BatchPhase> {
+    const busiest = (perLane: number[]): number => perLane.reduce((a, b) => Math.max(a, b), 0);
+    return {
+      getBatch: this.getBatchMs,
+      queryPlanning: this.queryPlanningMs,
+      read: busiest(this.busy.read),
+      exchange: busiest(this.busy.exchange),
+      stateCommit: busiest(this.busy.stateCommit),
+    };
+  }
+
+  private addBusy(part: keyof BatchRun['busy'], lane: number | undefined, ms: number): void {
+    const perLane = this.busy[part];
+    perLane[lane ?? 0] = (perLane[lane ?? 0] ?? 0) + ms;
+  }
+
   /** Output rows of `root` for this batch, in a deterministic order. */
   async evaluate(root: PlanNode): Promise<RecordBatch[]> {
     if (root.kind === 'stateful') return this.evaluateStateful(root);
-    const jobs = await this.fragments(root, [], undefined);
+    const jobs = await this.plan(root, undefined);
     const results = await this.runJobs(jobs);
     return results.flatMap((r) => r.batches);
+  }
+
+  /** The fragments of `node`, timing the planning apart from the sources' read tasks and upstream stateful runs. */
+  private async plan(node: PlanNode, exchange: number | undefined): Promise<{ job: FragmentJob; source: number }[]> {
+    const t0 = performance.now();
+    const notPlanningBefore = this.notPlanningMs;
+    const jobs = await this.fragments(node, [], exchange);
+    this.queryPlanningMs += performance.now() - t0 - (this.notPlanningMs - notPlanningBefore);
+    return jobs;
   }
 
   /** Fragments that produce `node`'s rows, each ending with `chainAbove` (and the exchange of `exchange`). */
@@ -475,7 +513,11 @@ class BatchRun implements BatchMetrics {
         const i = this.sourceIndex.get(node.id)!;
         const { start, end } = this.entry.sources[i];
         if (isDeepStrictEqual(start, end)) return [];
+        const t0 = performance.now();
         const tasks = await this.sources[i].source.planRead(start, end, this.ctx.batchId);
+        const ms = performance.now() - t0;
+        this.getBatchMs += ms;
+        this.notPlanningMs += ms;
         return tasks.map((t) =>
           t.batches
             ? { job: { spec: { chain: chainAbove, exchange }, input: t.batches }, source: i }
@@ -488,7 +530,10 @@ class BatchRun implements BatchMetrics {
         return all;
       }
       case 'stateful': {
+        const t0 = performance.now();
+        const notPlanningBefore = this.notPlanningMs;
         const rows = await this.evaluateStateful(node);
+        this.notPlanningMs = notPlanningBefore + performance.now() - t0;
         return [{ job: { spec: { chain: chainAbove, exchange }, input: rows }, source: -1 }];
       }
       default:
@@ -505,6 +550,8 @@ class BatchRun implements BatchMetrics {
       this.ctx,
     );
     results.forEach((r, k) => {
+      this.addBusy('read', r.lane, r.metrics.readMs);
+      this.addBusy('exchange', r.lane, r.metrics.exchangeMs);
       const src = jobs[k].source;
       if (src >= 0) {
         this.numInputRows[src] += r.metrics.numInputRows;
@@ -526,7 +573,7 @@ class BatchRun implements BatchMetrics {
   }
 
   private async evaluateStateful(node: StatefulNode): Promise<RecordBatch[]> {
-    const jobs = await this.fragments(node.input, [], node.id);
+    const jobs = await this.plan(node.input, node.id);
     const results = await this.runJobs(jobs);
     const parts: RecordBatch[][] = Array.from({ length: this.ctx.numStatePartitions }, () => []);
     for (const r of results) {
@@ -537,6 +584,7 @@ class BatchRun implements BatchMetrics {
     const out = await this.executor.runStateful(node.id, parts, this.ctx);
     this.stateResults.set(node.id, out);
     for (const r of out) {
+      this.addBusy('stateCommit', r.lane, r.metrics.commitTimeMs);
       this.late.push(...r.late.filter((b) => b.numRows > 0));
       this.nextProcessingTimeoutMs = Math.min(this.nextProcessingTimeoutMs, r.metrics.nextProcessingTimeoutMs);
     }

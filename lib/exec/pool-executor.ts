@@ -80,6 +80,7 @@ export class PoolExecutor implements Executor {
           batches: decodeBatches(reply.batches),
           partitions: reply.partitions?.map((rows) => rows.map((r) => this.partitionBatch(lane, r))),
           metrics: reply.metrics,
+          lane,
         };
       }),
     );
@@ -116,7 +117,12 @@ export class PoolExecutor implements Executor {
         };
         const reply = await this.call(lane, msg, transferListOf(input));
         if (reply.kind !== 'stateful') throw new Error(`worker answered a stateful task with ${reply.kind}`);
-        return { batches: decodeBatches(reply.batches), late: decodeBatches(reply.late), metrics: reply.metrics };
+        return {
+          batches: decodeBatches(reply.batches),
+          late: decodeBatches(reply.late),
+          metrics: reply.metrics,
+          lane,
+        };
       }),
     );
   }

@@ -16,6 +16,8 @@ export interface BatchMetrics {
   readonly eventTime: ReadonlyMap<number, EventTimeStats>;
   /** Results of each stateful node's partitions, by node id. */
   readonly stateResults: ReadonlyMap<number, StatefulResult[]>;
+  /** The parts of the trigger's durations the batch's run measured itself. */
+  readonly durations: Pick<TriggerDurations, BatchPhase>;
 }
 
 /** The identity a query's progress reports carry. */
@@ -25,8 +27,11 @@ export interface ProgressIdentity {
   name: string | null;
 }
 
-/** Phases of a trigger timed on their own; triggerExecution spans the whole trigger. */
-export type TriggerPhase = Exclude<keyof TriggerDurations, 'triggerExecution'>;
+/** Parts of a trigger's durations that a batch's run measures in its tasks and planning. */
+export type BatchPhase = 'getBatch' | 'queryPlanning' | 'read' | 'exchange' | 'stateCommit';
+
+/** Phases of a trigger the driver times around what it awaits; triggerExecution spans the whole trigger. */
+export type TriggerPhase = Exclude<keyof TriggerDurations, 'triggerExecution' | BatchPhase>;
 
 /**
  * Progress bookkeeping of a query (Spark's ProgressReporter): times the phases of each trigger, and after
@@ -68,7 +73,11 @@ export class ProgressReporter {
 
   /** Reports the progress of the batch of `entry` once it is committed. */
   finishBatch(run: BatchMetrics, entry: OffsetEntry, numOutputRows: number): void {
-    const durationMs = { ...this.durations, triggerExecution: performance.now() - this.triggerStartedAt };
+    const durationMs = {
+      ...this.durations,
+      ...run.durations,
+      triggerExecution: performance.now() - this.triggerStartedAt,
+    };
     this.onProgress(this.progress(run, entry, durationMs, numOutputRows));
   }
 
@@ -126,7 +135,7 @@ export class ProgressReporter {
 }
 
 function noDurations(): Record<TriggerPhase, number> {
-  return { latestOffset: 0, walCommit: 0, execution: 0, addBatch: 0, commit: 0 };
+  return { latestOffset: 0, walCommit: 0, addBatch: 0, commitOffsets: 0, sink: 0 };
 }
 
 /** Progress of one stateful operator, summed over its partitions. */

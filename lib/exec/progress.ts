@@ -29,24 +29,36 @@ export interface StateOperatorProgress {
 }
 
 /**
- * Wall time of the phases of one trigger, in milliseconds (Spark's `durationMs`); the phases add up to about
- * `triggerExecution`, the whole trigger.
+ * Where one trigger's time went, in milliseconds of a monotonic clock (Spark's `durationMs`, plus sluice's own
+ * breakdown of addBatch). The driver's phases `latestOffset`, `getBatch`, `queryPlanning`, `walCommit`, `addBatch`
+ * and `commitOffsets` follow each other, so they add up to about `triggerExecution`, the whole trigger. `read`,
+ * `exchange`, `stateCommit` and `sink` are parts of `addBatch`.
  */
 export interface TriggerDurations {
   /** Asking the sources how far the batch reads. */
   latestOffset: number;
+  /** Asking the sources for the batch's read tasks (listing files, locating Kafka offsets). */
+  getBatch: number;
+  /** Turning the plan into the batch's tasks (fragments, exchanges, stateful partitions). */
+  queryPlanning: number;
   /** Writing the batch's plan to the offset log. */
   walCommit: number;
-  /**
-   * Reading the batch's input and running it through the operators and state stores (Spark counts this in
-   * addBatch, where its lazy plan runs).
-   */
-  execution: number;
-  /** Handing the output to the sink. */
+  /** Running the batch: reading its input through the operators and state stores, then writing the output (as Spark's addBatch, where its lazy plan runs). */
   addBatch: number;
   /** Writing the commit log and committing the sources. */
-  commit: number;
+  commitOffsets: number;
   triggerExecution: number;
+  /**
+   * Reading and decoding the input, on the busiest thread: the read tasks' time summed per thread, largest sum.
+   * Threads read in parallel, so this is the part of addBatch that reading holds up (all of it at threads 0).
+   */
+  read: number;
+  /** Splitting rows by state partition before stateful operators, on the busiest thread (as `read`). */
+  exchange: number;
+  /** Committing the state stores (writing their deltas and snapshots), on the busiest thread (as `read`). */
+  stateCommit: number;
+  /** Handing the output to the sink (and late rows to the late-data output) until it has them durably. */
+  sink: number;
 }
 
 /** One batch's progress, shaped like Spark's StreamingQueryProgress (times as ISO-8601 strings). */

@@ -27,6 +27,8 @@ export interface FragmentResult {
   batches: RecordBatch[];
   partitions?: RecordBatch[][];
   metrics: FragmentMetrics;
+  /** The worker thread that ran it; absent when it ran in the driver's thread. */
+  lane?: number;
 }
 
 /** Output of one state partition of a stateful operator. */
@@ -34,6 +36,8 @@ export interface StatefulResult {
   batches: RecordBatch[];
   late: RecordBatch[];
   metrics: StatefulMetrics;
+  /** The worker thread that ran it; absent when it ran in the driver's thread. */
+  lane?: number;
 }
 
 function lookup<K extends PlanNode['kind']>(index: PlanIndex, id: number, kind?: K): Extract<PlanNode, { kind: K }> {
@@ -219,10 +223,12 @@ export async function runFragment(
   input: RecordBatch[],
   ctx: BatchContext,
 ): Promise<FragmentResult> {
-  const metrics: FragmentMetrics = { numInputRows: 0, numMalformed: 0, eventTime: {} };
+  const metrics: FragmentMetrics = { numInputRows: 0, numMalformed: 0, eventTime: {}, readMs: 0, exchangeMs: 0 };
   let batches = input;
   if (spec.read) {
+    const t0 = performance.now();
     const res = await runReadTask(spec.read, { batchId: ctx.batchId });
+    metrics.readMs = performance.now() - t0;
     batches = res.batches;
     metrics.numInputRows = countRows(batches);
     metrics.numMalformed = res.numMalformed ?? 0;
@@ -231,7 +237,10 @@ export async function runFragment(
   for (const id of spec.chain) batches = applyNode(lookup(index, id), batches, ctx, metrics);
   if (spec.exchange === undefined) return { batches, metrics };
   const node = lookup(index, spec.exchange, 'stateful');
-  return { batches: [], partitions: exchange(node, batches, ctx.numStatePartitions, ctx), metrics };
+  const t0 = performance.now();
+  const partitions = exchange(node, batches, ctx.numStatePartitions, ctx);
+  metrics.exchangeMs = performance.now() - t0;
+  return { batches: [], partitions, metrics };
 }
 
 /** Runs one state partition of a stateful operator and commits its state as version batchId. */

@@ -64,7 +64,7 @@ main { padding: 16px 20px; display: grid; gap: 18px; }
 h3 { font-size: 14px; margin: 14px 0 6px; }
 table.batches { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
 table.batches th, table.batches td { padding: 3px 8px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
-table.batches th:nth-child(2), table.batches td:nth-child(2) { text-align: left; }
+table.batches th:nth-child(2), table.batches td:nth-child(2), table.batches td.phases { text-align: left; }
 table.batches th { color: var(--muted); font-weight: 500; }
 footer { color: var(--muted); font-size: 12px; padding: 0 20px 20px; }
 `;
@@ -91,6 +91,17 @@ export const UI_JS = String.raw`(() => {
     } },
     { key: 'stateRows', title: 'State rows', unit: 'rows', value: (p) => (p.stateOperators.length ? sumState(p) : null) },
   ];
+
+  // Where a batch's time went: the driver's phases, and within addBatch reading, exchange, state commit and sink.
+  const PHASES = [
+    ['offsets', (d) => d.latestOffset + d.getBatch], ['plan', (d) => d.queryPlanning], ['wal', (d) => d.walCommit],
+    ['read', (d) => d.read], ['exchange', (d) => d.exchange], ['state commit', (d) => d.stateCommit],
+    ['sink', (d) => d.sink], ['commit', (d) => d.commitOffsets],
+  ];
+  function phasesText(d) {
+    const parts = PHASES.map(([name, f]) => [name, f(d)]).filter(([, ms]) => ms >= 0.5);
+    return parts.length ? parts.map(([name, ms]) => name + ' ' + num(ms)).join(' · ') : '-';
+  }
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -204,7 +215,7 @@ export const UI_JS = String.raw`(() => {
     sec.appendChild(el('h3', '', 'Recent batches'));
     const table = el('table', 'batches');
     const tr = el('tr');
-    for (const h of ['Batch', 'Time', 'Input rows', 'Input rows/s', 'Process rows/s', 'Duration (ms)', 'Output rows', 'Watermark', 'State rows']) tr.appendChild(el('th', '', h));
+    for (const h of ['Batch', 'Time', 'Input rows', 'Input rows/s', 'Process rows/s', 'Duration (ms)', 'Where it went (ms)', 'Output rows', 'Watermark', 'State rows']) tr.appendChild(el('th', '', h));
     const thead = el('thead');
     thead.appendChild(tr);
     table.appendChild(thead);
@@ -244,9 +255,11 @@ export const UI_JS = String.raw`(() => {
       row.dataset.batch = String(p.batchId);
       const wm = Date.parse(p.eventTime.watermark);
       const cells = [String(p.batchId), new Date(p.timestamp).toLocaleTimeString(), num(p.numInputRows), num(p.inputRowsPerSecond),
-        num(p.processedRowsPerSecond), num(p.durationMs.triggerExecution), num(p.sink.numOutputRows),
+        num(p.processedRowsPerSecond), num(p.durationMs.triggerExecution), phasesText(p.durationMs), num(p.sink.numOutputRows),
         wm > 0 ? new Date(wm).toISOString().replace('T', ' ').replace('.000Z', 'Z') : '-', p.stateOperators.length ? num(sumState(p)) : '-'];
       for (const c of cells) row.appendChild(el('td', '', c));
+      row.children[6].className = 'phases';
+      row.children[6].title = JSON.stringify(p.durationMs, (k, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v), 1);
       tbody.appendChild(row);
     }
   }

@@ -29,7 +29,19 @@ function progress(over: Partial<QueryProgress> & { state?: number[] } = {}): Que
     numInputRows: 1200,
     inputRowsPerSecond: 1234.5,
     processedRowsPerSecond: 56789,
-    durationMs: { latestOffset: 1, walCommit: 1, execution: 7, addBatch: 10, commit: 2, triggerExecution: 21 },
+    durationMs: {
+      latestOffset: 1,
+      getBatch: 0.2,
+      queryPlanning: 0.1,
+      walCommit: 1,
+      addBatch: 17,
+      commitOffsets: 2,
+      triggerExecution: 21,
+      read: 6.6,
+      exchange: 0.3,
+      stateCommit: 4,
+      sink: 3,
+    },
     eventTime: { watermark: '2024-05-01T09:59:50.000Z' },
     stateOperators: (state ?? [700, 41]).map((n, i) => ({
       operatorName: `op#${i}`,
@@ -108,11 +120,11 @@ describe('status line', () => {
 
   it('shows a watermark in the log line only when there is one, as the UI does', () => {
     expect(progressLine('totals', progress())).to.equal(
-      '[totals] batch 3: 1200 rows in, 17 out, 56789 rows/s, 21 ms, watermark 2024-05-01T09:59:50.000Z, state rows 741',
+      '[totals] batch 3: 1200 rows in, 17 out, 56789 rows/s, 21 ms (offsets 1, wal 1, read 7, state commit 4, sink 3, commit 2), watermark 2024-05-01T09:59:50.000Z, state rows 741',
     );
     for (const eventTime of [{}, { watermark: '1970-01-01T00:00:00.000Z' }])
       expect(progressLine('totals', progress({ eventTime }))).to.equal(
-        '[totals] batch 3: 1200 rows in, 17 out, 56789 rows/s, 21 ms, state rows 741',
+        '[totals] batch 3: 1200 rows in, 17 out, 56789 rows/s, 21 ms (offsets 1, wal 1, read 7, state commit 4, sink 3, commit 2), state rows 741',
       );
   });
 
@@ -356,7 +368,9 @@ describe('sluice run progress on stderr', function () {
     const args = ['run', APP, '--source', `file:${path.join(root, 'in')}`, '--trigger', 'available-now'];
     const piped = await run([process.execPath, CLI, ...args, '--checkpoint', path.join(root, 'c1')]);
     expect(piped.code, piped.output).to.equal(0);
-    expect(piped.output).to.match(/^\[totals\] batch 0: 1 rows in, 1 out, \d+ rows\/s, \d+ ms, state rows 1$/m);
+    expect(piped.output).to.match(
+      /^\[totals\] batch 0: 1 rows in, 1 out, \d+ rows\/s, \d+ ms \([a-z ]+ \d+(, [a-z ]+ \d+)*\), state rows 1$/m,
+    );
     expect(piped.output).to.not.contain(CLEAR);
     // script(1) gives the command a pseudo-terminal, as an interactive shell would.
     const cmd = [process.execPath, CLI, ...args, '--checkpoint', path.join(root, 'c2')].map((a) => `'${a}'`).join(' ');

@@ -35,6 +35,8 @@ interface QueryState {
   charts: ChartState[];
   newestBatch: number;
   tableRows: number;
+  /** Where the newest batch's time went, as its row in the table says. */
+  phases: string;
 }
 
 /** What the page shows, read from its DOM. */
@@ -52,6 +54,7 @@ function pageState(page: Page): Promise<{ conn: string; queries: QueryState[] }>
       })),
       newestBatch: Number(s.querySelector('tbody tr')?.dataset.batch ?? -1),
       tableRows: s.querySelectorAll('tbody tr').length,
+      phases: s.querySelector('tbody tr td.phases')?.textContent ?? '',
     })),
   }));
 }
@@ -114,6 +117,10 @@ describe('streaming UI in a real browser', function () {
         expect(c.latest).to.match(/^[\d.,kM]+ (rows\/s|ms|rows)$/);
       }
       expect(q.tableRows).to.be.at.least(1);
+      // Each batch's durationMs, as its phases in milliseconds: the offset and commit logs are always written.
+      expect(q.phases).to.match(/^([a-z ]+ [\d.,k]+ · )*[a-z ]+ [\d.,k]+$/);
+      expect(q.phases).to.match(/\bwal [\d.]+\b/);
+      expect(q.phases).to.match(/\bcommit [\d.]+$/);
     }
     // Only the windowed query has a watermark; the other says the chart does not apply.
     const wm = (q: QueryState): ChartState => q.charts.find((c) => c.metric === 'watermarkDelay')!;
