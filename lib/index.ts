@@ -1,6 +1,7 @@
 /** sluice's public API. */
 
-export { Dataset, KeyValueGroupedDataset, RelationalGroupedDataset } from './api/dataset.js';
+export { DataFrameReader } from './api/data-frame-reader.js';
+export { Dataset, type JoinHow, KeyValueGroupedDataset, RelationalGroupedDataset } from './api/dataset.js';
 export * from './api/functions.js';
 export { type GroupState, GroupStateTimeout } from './api/group-state.js';
 export { Session } from './api/session.js';

@@ -2,7 +2,8 @@ import type { Schema } from 'apache-arrow';
 import { type SchemaSpec, schemaFromSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
 import { aggregateFunction } from '../plan/aggregates/aggregate-functions.js';
-import { type PlanNode, type RowFunction, walkPlan } from '../plan/logical-plan.js';
+import { joinType } from '../plan/join-type.js';
+import { isStreaming, type LoadedRelation, type PlanNode, type RowFunction, walkPlan } from '../plan/logical-plan.js';
 import { AggregateOperator } from '../plan/operators/aggregate.js';
 import { type Grouping as KeyOfGrouping, normaliseInitialState } from '../plan/operators/grouping.js';
 import { COUNT_FOLD, KeyedAggregateOperator } from '../plan/operators/keyed-aggregate.js';
@@ -24,6 +25,25 @@ import { DataStreamWriter } from './stream-writer.js';
 // Dataset and its two grouped forms live in one file because their types refer to each other (groupBy
 // returns a grouped dataset, agg and mapGroupsWithState return a Dataset), and files must not import in a circle.
 
+/** The join types of {@link Dataset.join}, with Spark's spellings (case and underscores do not matter). */
+export type JoinHow =
+  | 'inner'
+  | 'left_outer'
+  | 'left'
+  | 'leftouter'
+  | 'left_semi'
+  | 'semi'
+  | 'leftsemi'
+  | 'left_anti'
+  | 'anti'
+  | 'leftanti'
+  | 'right_outer'
+  | 'right'
+  | 'full_outer'
+  | 'full'
+  | 'outer'
+  | (string & {});
+
 /** A column given by name or as an expression. */
 export type ColumnLike = string | Column;
 
@@ -43,11 +63,96 @@ export class Dataset<T = Record<string, unknown>> {
   constructor(
     readonly session: SessionState,
     readonly plan: PlanNode,
+    /** The name `alias()` gave this Dataset: join conditions qualify its columns with it (`col('b.price')`). */
+    readonly aliasName?: string,
   ) {}
 
   /** @internal A Dataset reading from a source; every query started from it opens its own instance via `create`. */
   static fromSource(session: SessionState, description: string, create: () => StreamSource): Dataset {
     return new Dataset(session, { kind: 'source', id: session.nextOperatorId(), description, create });
+  }
+
+  /** @internal A static Dataset (session.read): `load` reads its rows each time a query using it starts. */
+  static fromRelation(session: SessionState, description: string, load: () => Promise<LoadedRelation>): Dataset {
+    return new Dataset(session, { kind: 'relation', id: session.nextOperatorId(), description, load });
+  }
+
+  /** Whether the Dataset reads a stream (readStream), rather than only static data (read). */
+  get isStreaming(): boolean {
+    return isStreaming(this.plan);
+  }
+
+  /**
+   * The same Dataset under a name, for join conditions to tell its columns from the other side's:
+   * `bids.alias('b').join(side.alias('s'), col('b.auction').eq(col('s.key')))`. The name qualifies columns
+   * only in the condition of a join.
+   */
+  alias(name: string): Dataset<T> {
+    if (typeof name !== 'string' || name === '' || name.includes('.')) {
+      throw new SluiceError(
+        'BAD_OPTION',
+        `alias needs a non-empty name without dots, got '${String(name)}'`,
+        "e.g. alias('bids')",
+      );
+    }
+    return new Dataset<T>(this.session, this.plan, name);
+  }
+
+  /** Same as alias (Spark's `as`). */
+  as(name: string): Dataset<T> {
+    return this.alias(name);
+  }
+
+  /**
+   * Joins with another Dataset, Spark's `join(right, on, how)`. `on` is a column name or a list of them that
+   * both sides have (each appears once in the output, first, with the left side's values), or a boolean
+   * condition with at least one equality between a column of each side (`col('l.id').eq(col('r.user_id'))`;
+   * name the sides with alias() where they share a column name). `how` is 'inner' (default), 'left_outer'
+   * ('left'), 'left_semi' ('semi') or 'left_anti' ('anti'), with Spark's other spellings.
+   *
+   * With a static right side (session.read), each stream batch is joined with the static rows, which are read
+   * and hashed once when the query starts: a changed file takes effect when the query is started again.
+   * As in Spark, a stream-static join cannot be right or full outer.
+   */
+  join(
+    right: Dataset<unknown>,
+    on: string | string[] | Column,
+    how: JoinHow = 'inner',
+  ): Dataset<Record<string, unknown>> {
+    if (!(right instanceof Dataset)) {
+      throw new SluiceError(
+        'ANALYSIS',
+        `join() needs a Dataset to join with, got ${typeof right}`,
+        "e.g. stream.join(session.read.json('users.jsonl'), 'user_id')",
+      );
+    }
+    if (right.session !== this.session) {
+      throw new SluiceError(
+        'ANALYSIS',
+        'join() of datasets from different sessions',
+        'build both from the same Session',
+      );
+    }
+    const joinTypeOf = joinType(how);
+    const using = typeof on === 'string' ? [on] : Array.isArray(on) ? on : undefined;
+    if (using ? using.length === 0 || using.some((u) => typeof u !== 'string' || u === '') : !(on instanceof Column)) {
+      throw new SluiceError(
+        'ANALYSIS',
+        'join() needs the columns to join on, as names or a condition',
+        "e.g. join(users, 'user_id') or join(users.alias('u'), col('user_id').eq(col('u.id')))",
+      );
+    }
+    return this.derive((id) => ({
+      kind: 'join',
+      id,
+      left: this.plan,
+      right: right.plan,
+      joinType: joinTypeOf,
+      using,
+      condition: using ? undefined : (on as Column),
+      leftAlias: this.aliasName,
+      rightAlias: right.aliasName,
+    }));
   }
 
   private derive<U>(make: (id: number) => PlanNode): Dataset<U> {

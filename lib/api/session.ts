@@ -1,3 +1,4 @@
+import { DataFrameReader } from './data-frame-reader.js';
 import { type SessionOptions, SessionState } from './session-state.js';
 import { DataStreamReader } from './stream-reader.js';
 
@@ -14,6 +15,11 @@ export class Session extends SessionState {
   /** Starts describing a streaming source. */
   get readStream(): DataStreamReader {
     return new DataStreamReader(this);
+  }
+
+  /** Starts describing a static (batch) read, e.g. `read.json(path)`: the static side of a stream-static join. */
+  get read(): DataFrameReader {
+    return new DataFrameReader(this);
   }
 
   /**

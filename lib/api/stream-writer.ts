@@ -172,10 +172,10 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       retainBatches: session.retainBatches,
       limits: [],
       clock: session.clock,
-      makeExecutor: () =>
+      makeExecutor: (broadcasts) =>
         workerSetup
-          ? new PoolExecutor(threads, workerSetup)
-          : new InProcessExecutor(index, { snapshotInterval: session.snapshotInterval }),
+          ? new PoolExecutor(threads, workerSetup, broadcasts)
+          : new InProcessExecutor(index, { snapshotInterval: session.snapshotInterval }, broadcasts),
       onProgress: (p) => query.recordProgress(p),
     });
     const query: StreamingQuery = new StreamingQuery(execution, session.streams);

@@ -9,6 +9,7 @@ import {
   type WorkerMessage,
   type WorkerReply,
 } from '../exec/worker-protocol.js';
+import { HashedRelation } from '../plan/operators/hashed-relation.js';
 import { rebuildPlan } from '../plan/plan-description.js';
 import { StateStoreCache } from '../state/state-store-cache.js';
 
@@ -25,6 +26,7 @@ const { rebuildAppPlan } = await import('./app-runner.js');
  */
 interface QueryContext {
   plan: Promise<PlanIndex>;
+  broadcasts: Map<number, HashedRelation>;
   stores: StateStoreCache;
   held: Map<number, { batch: RecordBatch; batchId: number }>;
 }
@@ -37,6 +39,7 @@ function queryOf(task: QueryTask): QueryContext {
   if (!q) {
     q = {
       plan: 'plan' in task.setup ? Promise.resolve(rebuildPlan(task.setup.plan)) : rebuildAppPlan(task.setup),
+      broadcasts: new Map((task.broadcasts ?? []).map(([id, r]) => [id, HashedRelation.fromShared(r)])),
       stores: new StateStoreCache({ snapshotInterval: task.setup.snapshotInterval }),
       held: new Map(),
     };
@@ -93,7 +96,7 @@ export default async function handle(msg: WorkerMessage): Promise<unknown> {
     const plan = await q.plan;
     if (msg.kind === 'fragment') {
       dropStale(q, msg.ctx.batchId);
-      const res = await runFragment(plan, msg.spec, decodeBatches(msg.input), msg.ctx);
+      const res = await runFragment(plan, msg.spec, decodeBatches(msg.input), msg.ctx, q.broadcasts);
       const batches = encodeBatches(res.batches);
       const keep = msg.keep;
       const partitions = res.partitions?.map((rows, p) =>

@@ -68,6 +68,26 @@ export function takeData(data: Data, indices: ArrayLike<number>): Data {
   }
 }
 
+/** Gathers rows `indices` of one column where a negative index stands for a null (the missing side of an outer join). */
+export function takeDataOrNull(data: Data, indices: Int32Array): Data {
+  const n = indices.length;
+  let missing = 0;
+  for (let i = 0; i < n; i++) if (indices[i] < 0) missing++;
+  if (missing === 0) return takeData(data, indices);
+  if (data.length === 0) return dataFromValues(data.type, new Array(n).fill(null));
+  const d = takeData(
+    data,
+    indices.map((i) => Math.max(i, 0)),
+  );
+  const bitmap = new Uint8Array((n + 7) >> 3);
+  let nullCount = 0;
+  for (let i = 0; i < n; i++) {
+    if (indices[i] >= 0 && isValid(d, i)) bitmap[i >> 3] |= 1 << (i & 7);
+    else nullCount++;
+  }
+  return d.clone(d.type, 0, n, nullCount, [d.valueOffsets, d.values, bitmap, d.typeIds] as never, d.children);
+}
+
 /** A batch holding rows `indices` of `batch`, in that order. */
 export function takeRows(batch: RecordBatch, indices: ArrayLike<number>): RecordBatch {
   const children = batch.data.children.map((c) => takeData(c, indices));

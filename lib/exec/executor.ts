@@ -1,4 +1,5 @@
 import type { RecordBatch } from 'apache-arrow';
+import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import { StateStoreCache } from '../state/state-store-cache.js';
 import type { BatchContext, FragmentSpec } from './batch-context.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
@@ -37,13 +38,14 @@ export class InProcessExecutor implements Executor {
   constructor(
     private readonly index: PlanIndex,
     options: { snapshotInterval?: number } = {},
+    private readonly broadcasts: Broadcasts = new Map(),
   ) {
     this.stores = new StateStoreCache(options);
   }
 
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
     const out: FragmentResult[] = [];
-    for (const j of jobs) out.push(await runFragment(this.index, j.spec, j.input, ctx));
+    for (const j of jobs) out.push(await runFragment(this.index, j.spec, j.input, ctx, this.broadcasts));
     return out;
   }
 

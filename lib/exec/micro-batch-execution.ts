@@ -6,6 +6,7 @@ import { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
 import { nodeName, type PlanNode, type SourceNode, type StatefulNode } from '../plan/logical-plan.js';
+import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
 import { verifyStateVersion } from '../state/state-file-format.js';
@@ -13,6 +14,7 @@ import { type Clock, sleep } from '../util/clock.js';
 import { crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
 import type { BatchContext, EventTimeStats } from './batch-context.js';
+import { broadcastStaticSides, loadRelations } from './broadcast-exchange.js';
 import type { Executor, FragmentJob } from './executor.js';
 import type { QueryProgress, TriggerDurations } from './progress.js';
 import { type BatchMetrics, type BatchPhase, ProgressReporter } from './progress-reporter.js';
@@ -37,8 +39,11 @@ export interface QueryConfig {
   retainBatches: number;
   limits: ReadLimit[];
   clock: Clock;
-  /** Creates the executor once the plan is known (in-process or worker pool). */
-  makeExecutor: () => Executor;
+  /**
+   * Creates the executor once the plan is known (in-process or worker pool), with the hashed static sides of
+   * the query's stream-static joins, which it hands to its threads once.
+   */
+  makeExecutor: (broadcasts: Broadcasts) => Executor;
   /** Called with each batch's progress. */
   onProgress: (p: QueryProgress) => void;
   /** Real-time poll interval while no data arrives (trigger intervals use the clock). */
@@ -135,7 +140,11 @@ export class MicroBatchExecution {
       for (let i = 0; i < this.sources.length; i++) {
         await this.sources[i].source.initialize({ dir: this.checkpoint.sourceDir(i), index: i, queryId: this.id });
       }
-      c.analysis.check(this.sources.map((s) => s.source.schema()));
+      const relations = await loadRelations(c.analysis);
+      c.analysis.check(
+        this.sources.map((s) => s.source.schema()),
+        new Map([...relations].map(([id, r]) => [id, r.schema])),
+      );
       const sinkCtx = {
         queryId: this.id,
         queryName: c.name,
@@ -148,7 +157,18 @@ export class MicroBatchExecution {
         checkpointDir: `${this.checkpoint.sinkDir()}-late`,
         outputMode: 'append',
       });
-      this.executor = c.makeExecutor();
+      const broadcasts = await broadcastStaticSides(c.analysis, c.root, relations, {
+        batchId: first.batchId,
+        batchTimestampMs: c.clock.now(),
+        watermarkMs: 0,
+        checkpointDir: this.checkpoint.dir,
+        numStatePartitions: c.numStatePartitions,
+        outputMode: c.analysis.outputMode,
+        eventTimeColumns: {},
+        lateOutput: false,
+        minStateVersionToKeep: 0,
+      });
+      this.executor = c.makeExecutor(broadcasts);
     } catch (err) {
       await this.closeAll();
       throw err;
@@ -529,6 +549,11 @@ class BatchRun implements BatchMetrics {
         for (const input of node.inputs) all.push(...(await this.fragments(input, chainAbove, exchange)));
         return all;
       }
+      case 'join':
+        // The static side was hashed when the query started; the stream side flows through the join.
+        return this.fragments(node.left, [node.id, ...chainAbove], exchange);
+      case 'relation':
+        throw new Error(`${nodeName(node)} is static: only the static side of a join reads it`);
       case 'stateful': {
         const t0 = performance.now();
         const notPlanningBefore = this.notPlanningMs;

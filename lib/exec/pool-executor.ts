@@ -1,4 +1,6 @@
 import { makeData, RecordBatch, Schema, Struct } from 'apache-arrow';
+import type { SharedHashedRelation } from '../plan/operators/hashed-relation.js';
+import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import type { BatchContext } from './batch-context.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import type { Executor, FragmentJob } from './executor.js';
@@ -41,15 +43,24 @@ export class PoolExecutor implements Executor {
   private closed = false;
   /** Exchange partitions as the fragments returned them, for the stateful tasks they are sent to next. */
   private readonly rowsOf = new WeakMap<RecordBatch, Rows>();
+  /** The static sides of stream-static joins in shared memory, and the lanes that have them already. */
+  private readonly broadcasts: [number, SharedHashedRelation][];
+  private readonly hasBroadcasts = new Set<number>();
 
   constructor(
     readonly threads: number,
     private readonly setup: WorkerSetup,
+    broadcasts: Broadcasts = new Map(),
   ) {
     this.lanes = acquireLanes(threads, setup.workerFile);
+    this.broadcasts = [...broadcasts].map(([id, r]) => [id, r.toShared()]);
   }
 
   private async call(lane: number, msg: WorkerMessage, transfer: ArrayBuffer[]): Promise<WorkerReply> {
+    if ((msg.kind === 'fragment' || msg.kind === 'stateful') && !this.hasBroadcasts.has(lane)) {
+      msg.broadcasts = this.broadcasts;
+      this.hasBroadcasts.add(lane);
+    }
     const reply = (await this.lanes[lane].run(msg, { transferList: transfer })) as WorkerReply;
     if (reply.kind === 'error') throw reviveWorkerError(reply.error);
     return reply;

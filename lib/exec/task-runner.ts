@@ -13,6 +13,7 @@ import { UserCodeError } from '../errors.js';
 import { type BoundExpression, bindExpression, filterIndices } from '../plan/expression-eval.js';
 import type { MapNode, PlanNode, ProjectNode, StatefulNode, WatermarkNode } from '../plan/logical-plan.js';
 import { nodeName } from '../plan/logical-plan.js';
+import { type Broadcasts, streamStaticJoin } from '../plan/operators/stream-static-join.js';
 import { newOperatorMetrics } from '../plan/stateful-operator.js';
 import { runReadTask } from '../sources/readers.js';
 import { partitionOf } from '../state/state-partitioner.js';
@@ -143,7 +144,13 @@ function observeEventTime(node: WatermarkNode, batch: RecordBatch, stats: Record
   }
 }
 
-function applyNode(node: PlanNode, batches: RecordBatch[], ctx: BatchContext, metrics: FragmentMetrics): RecordBatch[] {
+function applyNode(
+  node: PlanNode,
+  batches: RecordBatch[],
+  ctx: BatchContext,
+  metrics: FragmentMetrics,
+  broadcasts: Broadcasts,
+): RecordBatch[] {
   const out: RecordBatch[] = [];
   for (const b of batches) {
     switch (node.kind) {
@@ -175,6 +182,13 @@ function applyNode(node: PlanNode, batches: RecordBatch[], ctx: BatchContext, me
         observeEventTime(node, b, metrics.eventTime);
         out.push(b);
         break;
+      case 'join': {
+        const relation = broadcasts.get(node.id);
+        if (!relation) throw new Error(`the static side of ${nodeName(node)} was not broadcast to this thread`);
+        const r = streamStaticJoin(node, relation, b, { batchTimestampMs: ctx.batchTimestampMs });
+        if (r.numRows > 0) out.push(r);
+        break;
+      }
       default:
         throw new Error(`operator ${nodeName(node)} cannot run inside a fragment`);
     }
@@ -216,12 +230,16 @@ function exchange(
   return parts;
 }
 
-/** Runs one fragment: read (or take the given input), apply the stateless chain, partition if asked. */
+/**
+ * Runs one fragment: read (or take the given input), apply the stateless chain, partition if asked.
+ * `broadcasts` holds the hashed static sides of the query's stream-static joins.
+ */
 export async function runFragment(
   index: PlanIndex,
   spec: FragmentSpec,
   input: RecordBatch[],
   ctx: BatchContext,
+  broadcasts: Broadcasts = new Map(),
 ): Promise<FragmentResult> {
   const metrics: FragmentMetrics = { numInputRows: 0, numMalformed: 0, eventTime: {}, readMs: 0, exchangeMs: 0 };
   let batches = input;
@@ -234,7 +252,7 @@ export async function runFragment(
     metrics.numMalformed = res.numMalformed ?? 0;
     if (res.metrics) metrics.sourceMetrics = res.metrics;
   }
-  for (const id of spec.chain) batches = applyNode(lookup(index, id), batches, ctx, metrics);
+  for (const id of spec.chain) batches = applyNode(lookup(index, id), batches, ctx, metrics, broadcasts);
   if (spec.exchange === undefined) return { batches, metrics };
   const node = lookup(index, spec.exchange, 'stateful');
   const t0 = performance.now();

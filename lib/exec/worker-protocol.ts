@@ -1,4 +1,5 @@
 import { SluiceError, UserCodeError } from '../errors.js';
+import type { SharedHashedRelation } from '../plan/operators/hashed-relation.js';
 import type { PlanDescription } from '../plan/plan-description.js';
 import type { BatchContext, FragmentMetrics, FragmentSpec, StatefulMetrics } from './batch-context.js';
 
@@ -34,6 +35,11 @@ export type WorkerSetup = (AppQuerySetup | InlineQuerySetup) & {
 export interface QueryTask {
   query: number;
   setup: WorkerSetup;
+  /**
+   * The hashed static sides of the query's stream-static joins, by join node id, in shared memory: only on the
+   * first task a thread gets for the query, which keeps them for the query's life.
+   */
+  broadcasts?: [number, SharedHashedRelation][];
 }
 
 /**

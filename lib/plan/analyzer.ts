@@ -2,13 +2,18 @@ import { type Field, Schema, Type } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 import type { OutputMode } from '../sinks/output-mode.js';
 import { resultField } from './expression-eval.js';
-import type { PlanNode, SourceNode, StatefulNode, WatermarkNode } from './logical-plan.js';
-import { inputsOf, nodeName, walkPlan } from './logical-plan.js';
+import { resolveJoin } from './join.js';
+import type { JoinNode, PlanNode, RelationNode, SourceNode, StatefulNode, WatermarkNode } from './logical-plan.js';
+import { inputsOf, isStreaming, nodeName, walkPlan } from './logical-plan.js';
 
 /** What the driver needs to know about a plan, checked when the query starts (as Spark's analyzer does). */
 export interface Analysis {
   outputMode: OutputMode;
   sources: SourceNode[];
+  /** Static relations (session.read), loaded once when the query starts. */
+  relations: RelationNode[];
+  /** Joins of the stream with a static Dataset, whose static side is hashed once per query. */
+  streamStaticJoins: JoinNode[];
   statefulNodes: StatefulNode[];
   watermarks: WatermarkNode[];
   usesWatermark: boolean;
@@ -17,8 +22,13 @@ export interface Analysis {
   multipleWatermarkPolicy: 'min' | 'max';
   /** Output schema once known (after `check`), null when a user function decides it per batch. */
   outputSchema: Schema | null;
-  /** Schema-level checks once the sources' schemas are known; throws SluiceError('ANALYSIS'). */
-  check(sourceSchemas: Schema[]): void;
+  /**
+   * Schema-level checks once the sources' and static relations' schemas are known (relations by node id);
+   * throws SluiceError('ANALYSIS').
+   */
+  check(sourceSchemas: Schema[], relationSchemas?: ReadonlyMap<number, Schema>): void;
+  /** A node's output schema as `check` derived it (null when a user function decides it per batch). */
+  schemaOf(nodeId: number): Schema | null;
 }
 
 function analysisError(message: string, hint: string): SluiceError {
@@ -39,6 +49,15 @@ export function analyze(
   const statefulNodes = nodes.filter((n): n is StatefulNode => n.kind === 'stateful');
   const watermarks = nodes.filter((n): n is WatermarkNode => n.kind === 'watermark');
   const mode = opts.outputMode;
+  if (sources.length === 0) {
+    throw analysisError(
+      'writeStream can be called only on a streaming Dataset, and this one reads only static data (session.read)',
+      'read the input with session.readStream, and join it with the static Dataset',
+    );
+  }
+  const joins = nodes.filter((n): n is JoinNode => n.kind === 'join');
+  for (const j of joins) checkJoin(j);
+  const streamStaticJoins = joins.filter((j) => !isStreaming(j.right));
   if (mode === 'complete' && statefulNodes.length === 0) {
     throw analysisError(
       'complete output mode is not supported when there are no streaming aggregations',
@@ -70,22 +89,78 @@ export function analyze(
   const analysis: Analysis = {
     outputMode: mode,
     sources,
+    relations: nodes.filter((n): n is RelationNode => n.kind === 'relation'),
+    streamStaticJoins,
     statefulNodes,
     watermarks,
     usesWatermark: statefulNodes.some((s) => s.operator.usesWatermark(eventTimeColumns[s.id])),
     eventTimeColumns,
     multipleWatermarkPolicy: opts.multipleWatermarkPolicy ?? 'min',
     outputSchema: null,
-    check(sourceSchemas: Schema[]) {
+    check(sourceSchemas: Schema[], relationSchemas = new Map()) {
       const schemas = new Map<number, Schema | null>(sources.map((s, i) => [s.id, sourceSchemas[i]]));
-      for (const n of nodes) if (n.kind !== 'source') schemas.set(n.id, deriveSchema(n, schemas));
+      for (const [id, schema] of relationSchemas) schemas.set(id, schema);
+      for (const n of nodes)
+        if (n.kind !== 'source' && n.kind !== 'relation') schemas.set(n.id, deriveSchema(n, schemas));
+      derived = schemas;
       analysis.outputSchema = schemas.get(root.id) ?? null;
     },
+    schemaOf(nodeId: number) {
+      return derived.get(nodeId) ?? null;
+    },
   };
+  let derived = new Map<number, Schema | null>();
   return analysis;
 }
 
-function deriveSchema(n: Exclude<PlanNode, SourceNode>, schemas: Map<number, Schema | null>): Schema | null {
+/** The operators a static side may have: it is evaluated once, in the driver, before the first batch. */
+const STATIC_SIDE_KINDS: readonly string[] = ['relation', 'map', 'flatMap', 'filter', 'project'];
+
+/** Spark's rules for joins with a streaming side (UnsupportedOperationChecker), and sluice's own limits. */
+function checkJoin(j: JoinNode): void {
+  const leftStreaming = isStreaming(j.left);
+  const rightStreaming = isStreaming(j.right);
+  if (leftStreaming && rightStreaming) {
+    throw analysisError(
+      `${nodeName(j)}: joins of two streams are not supported`,
+      'join the stream with a static Dataset read by session.read',
+    );
+  }
+  if (!leftStreaming && rightStreaming) {
+    throw analysisError(
+      `${nodeName(j)}: a join with the static Dataset on the left and the stream on the right is not supported`,
+      j.joinType === 'inner' || j.joinType === 'right_outer'
+        ? `put the stream on the left: stream.join(static, ..., '${j.joinType === 'inner' ? 'inner' : 'left_outer'}')`
+        : `Spark refuses ${j.joinType} with a streaming right side too; put the stream on the left`,
+    );
+  }
+  if (!leftStreaming) return;
+  if (j.joinType === 'full_outer') {
+    throw analysisError(
+      'Full outer joins with a streaming DataFrame/Dataset on the left and a static DataFrame/Dataset on the right are not supported',
+      "use 'left_outer' to keep every stream row; rows of the static side alone are never final in a stream",
+    );
+  }
+  if (j.joinType === 'right_outer') {
+    throw analysisError(
+      'Right outer join with a streaming DataFrame/Dataset on the left and a static DataFrame/Dataset on the right is not supported',
+      "use 'left_outer' to keep every stream row, or 'inner'",
+    );
+  }
+  for (const n of walkPlan(j.right)) {
+    if (!STATIC_SIDE_KINDS.includes(n.kind) || (n.kind !== 'relation' && inputsOf(n).length !== 1)) {
+      throw analysisError(
+        `${nodeName(j)}: the static side of a join may only select, filter and map a relation read by session.read, not ${nodeName(n)}`,
+        'prepare the static data in a file and read it with session.read',
+      );
+    }
+  }
+}
+
+function deriveSchema(
+  n: Exclude<PlanNode, SourceNode | RelationNode>,
+  schemas: Map<number, Schema | null>,
+): Schema | null {
   const inputs = inputsOf(n).map((i) => schemas.get(i.id) ?? null);
   const input = inputs[0];
   switch (n.kind) {
@@ -96,6 +171,8 @@ function deriveSchema(n: Exclude<PlanNode, SourceNode>, schemas: Map<number, Sch
       return input;
     case 'union':
       return inputs.find((s) => s !== null) ?? null;
+    case 'join':
+      return input && inputs[1] ? resolveJoin(n, input, inputs[1]).schema : null;
     case 'stateful':
       return input && n.operator.resolveOutputSchema ? n.operator.resolveOutputSchema(input) : n.operator.outputSchema;
     case 'watermark': {

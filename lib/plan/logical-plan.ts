@@ -1,6 +1,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import type { StreamSource } from '../sources/source.js';
 import type { Expression } from './expression.js';
+import type { JoinType } from './join-type.js';
 import type { StatefulOperator } from './stateful-operator.js';
 
 /** A user function over one row; it runs wherever the batch is (driver or worker). */
@@ -64,15 +65,59 @@ export interface StatefulNode extends NodeBase {
   operator: StatefulOperator;
 }
 
-export type PlanNode = SourceNode | MapNode | FilterNode | ProjectNode | UnionNode | WatermarkNode | StatefulNode;
+/** Rows of a static relation, as a batch reader (`session.read`) loads them. */
+export interface LoadedRelation {
+  schema: Schema;
+  batches: RecordBatch[];
+}
+
+/**
+ * A static (batch) relation read by `session.read`: loaded once per query when the query starts, so a changed
+ * file takes effect on the next start, as with Spark's static DataFrames in a stream-static join.
+ */
+export interface RelationNode extends NodeBase {
+  kind: 'relation';
+  description: string;
+  load: () => Promise<LoadedRelation>;
+}
+
+/**
+ * Spark's logical Join of two datasets, on using-columns (`using`, each kept once in the output) or on a
+ * boolean `condition`. Which physical join runs depends on whether the right side is streaming.
+ */
+export interface JoinNode extends NodeBase {
+  kind: 'join';
+  left: PlanNode;
+  right: PlanNode;
+  joinType: JoinType;
+  using?: string[];
+  condition?: Expression;
+  /** Names given by `Dataset.alias`, which qualify columns in the condition (`col('bid.price')`). */
+  leftAlias?: string;
+  rightAlias?: string;
+}
+
+export type PlanNode =
+  | SourceNode
+  | RelationNode
+  | MapNode
+  | FilterNode
+  | ProjectNode
+  | UnionNode
+  | WatermarkNode
+  | StatefulNode
+  | JoinNode;
 
 /** Direct inputs of a node. */
 export function inputsOf(node: PlanNode): PlanNode[] {
   switch (node.kind) {
     case 'source':
+    case 'relation':
       return [];
     case 'union':
       return node.inputs;
+    case 'join':
+      return [node.left, node.right];
     default:
       return [node.input];
   }
@@ -90,6 +135,11 @@ export function walkPlan(root: PlanNode): PlanNode[] {
   };
   visit(root);
   return out;
+}
+
+/** Whether rows of `node` come from a streaming source (otherwise it is a static relation, read once). */
+export function isStreaming(node: PlanNode): boolean {
+  return walkPlan(node).some((n) => n.kind === 'source');
 }
 
 /** Short operator name for messages and progress, e.g. `map#3`. */

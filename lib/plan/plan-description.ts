@@ -7,6 +7,7 @@
 import { SluiceError } from '../errors.js';
 import { type AggregateName, type AggregateOptions, aggregateFunction } from './aggregates/aggregate-functions.js';
 import { checkExprNode, type Expression, type ExprNode } from './expression.js';
+import type { JoinType } from './join-type.js';
 import { type PlanNode, walkPlan } from './logical-plan.js';
 import { AggregateOperator } from './operators/aggregate.js';
 import { COUNT_FOLD, KeyedAggregateOperator } from './operators/keyed-aggregate.js';
@@ -30,6 +31,18 @@ export interface AggregateCallDescription {
 /** One operator; inputs are named by operator id. */
 export type NodeDescription =
   | { kind: 'source'; id: number; description: string }
+  | { kind: 'relation'; id: number; description: string }
+  | {
+      kind: 'join';
+      id: number;
+      left: number;
+      right: number;
+      joinType: JoinType;
+      using?: string[];
+      condition?: ExprNode;
+      leftAlias?: string;
+      rightAlias?: string;
+    }
   | { kind: 'filter'; id: number; input: number; condition: ExprNode }
   | { kind: 'project'; id: number; input: number; columns: ExprNode[]; keepInput: boolean }
   | { kind: 'union'; id: number; inputs: number[] }
@@ -97,6 +110,20 @@ function describeNode(n: PlanNode): NodeDescription {
   switch (n.kind) {
     case 'source':
       return { kind: 'source', id: n.id, description: n.description };
+    case 'relation':
+      return { kind: 'relation', id: n.id, description: n.description };
+    case 'join':
+      return {
+        kind: 'join',
+        id: n.id,
+        left: n.left.id,
+        right: n.right.id,
+        joinType: n.joinType,
+        using: n.using,
+        condition: n.condition?.expr,
+        leftAlias: n.leftAlias,
+        rightAlias: n.rightAlias,
+      };
     case 'map':
     case 'flatMap':
       throw notSerialisable(n.kind, n.id, n.fn);
@@ -185,6 +212,24 @@ export function rebuildPlan(desc: PlanDescription): Map<number, PlanNode> {
           create: () => {
             throw new Error(`source ${d.description} is read by the driver, not by worker threads`);
           },
+        };
+        break;
+      case 'relation':
+        n = {
+          kind: 'relation',
+          id: d.id,
+          description: d.description,
+          load: () => {
+            throw new Error(`relation ${d.description} is read by the driver, not by worker threads`);
+          },
+        };
+        break;
+      case 'join':
+        n = {
+          ...d,
+          left: node(d.left),
+          right: node(d.right),
+          condition: d.condition && expression(d.condition),
         };
         break;
       case 'filter':

@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { Schema } from 'apache-arrow';
+import type { RecordBatch, Schema } from 'apache-arrow';
 import { inferSchema, type SchemaSpec, schemaFromSpec, schemaToSpec, type TypeSpec } from '../arrow/schema.js';
 import { isTempFileName } from '../checkpoint/atomic-file.js';
 import { BatchLog } from '../checkpoint/batch-log.js';
@@ -198,6 +198,32 @@ export class FileSource implements StreamSource {
   schema(): Schema {
     if (!this.sourceSchema) throw new Error('FileSource.schema() called before initialize()');
     return this.sourceSchema;
+  }
+
+  /**
+   * Every row under the path as it is now, for a batch read (`session.read`): the path is a directory or one
+   * file, the schema is the given one or inferred from the first files, and nothing is recorded anywhere.
+   */
+  async readAll(): Promise<{ schema: Schema; batches: RecordBatch[] }> {
+    let st: Stats;
+    try {
+      st = await fsp.stat(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      throw new SluiceError(
+        'PATH_NOT_FOUND',
+        `path ${this.options.path} does not exist`,
+        'give the file or directory of the static data to read',
+      );
+    }
+    this.files = st.isFile()
+      ? [{ path: this.dir, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) }]
+      : await this.listNewFiles();
+    this.sourceSchema ??= await this.inferSchema(this.files.slice(0, INFER_MAX_FILES));
+    const batches: RecordBatch[] = [];
+    for (const task of await this.planRead(null, { files: this.files.length }, 0))
+      batches.push(...(await readFileTask(task.spec, { batchId: 0 })).batches);
+    return { schema: this.sourceSchema, batches };
   }
 
   /** The files found so far, in log order (the order they are read in). */
