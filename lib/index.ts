@@ -1,11 +1,18 @@
 /** sluice's public API. */
 
 export { DataFrameReader } from './api/data-frame-reader.js';
-export { Dataset, type JoinHow, KeyValueGroupedDataset, RelationalGroupedDataset } from './api/dataset.js';
+export {
+  Dataset,
+  type JoinHow,
+  KeyValueGroupedDataset,
+  RelationalGroupedDataset,
+  type TransformWithStateOptions,
+} from './api/dataset.js';
 export * from './api/functions.js';
 export { type GroupState, GroupStateTimeout } from './api/group-state.js';
 export { Session } from './api/session.js';
 export type { SessionOptions } from './api/session-state.js';
+export * from './api/stateful-processor.js';
 export { DataStreamReader } from './api/stream-reader.js';
 export { DataStreamWriter, type TriggerSpec } from './api/stream-writer.js';
 export { StreamingQuery, type StreamingQueryListener, StreamingQueryManager } from './api/streaming-query.js';

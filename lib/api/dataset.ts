@@ -12,6 +12,8 @@ import {
   type MapGroupsFunction,
   MapGroupsWithStateOperator,
 } from '../plan/operators/map-groups-with-state.js';
+import { TransformWithStateOperator } from '../plan/operators/transform-with-state.js';
+import { type StatefulProcessor, TimeMode } from '../plan/operators/transform-with-state-processor.js';
 import type { StatefulOperator } from '../plan/stateful-operator.js';
 import type { Grouping } from '../plan/windows.js';
 import type { StreamSource } from '../sources/source.js';
@@ -317,6 +319,17 @@ export interface FlatMapGroupsWithStateOptions<K, S> extends MapGroupsWithStateO
   outputMode: 'append' | 'update';
 }
 
+/** Options of {@link KeyValueGroupedDataset.transformWithState}. */
+export interface TransformWithStateOptions<K, S> {
+  /**
+   * State of keys before the first batch, handed to the processor's handleInitialState (it must extend
+   * StatefulProcessorWithInitialState) in the first batch of a checkpoint; ignored on restarts.
+   */
+  initialState?: InitialState<K, S>;
+  /** Output schema; without it each batch's schema is inferred from the rows the processor returns. */
+  schema?: SchemaSpec | Schema;
+}
+
 function checkTimeout(timeout: unknown, where: string): GroupStateTimeout {
   if (timeout === undefined) return 'NoTimeout';
   if (!GROUP_STATE_TIMEOUTS.includes(timeout as GroupStateTimeout)) {
@@ -402,6 +415,64 @@ export class KeyValueGroupedDataset<K, V> {
       );
     }
     return this.withState('flatMap', fn, options);
+  }
+
+  /**
+   * Spark 4's transformWithState: a {@link StatefulProcessor} handles each key's rows and timers with state
+   * variables (ValueState, ListState, MapState, each with an optional TTL) and any number of timers per key.
+   * `timeMode` picks the timers' clock ('None' has no timers; 'EventTime' needs withWatermark); `outputMode`
+   * says whether its rows are final ('append') or updates ('update'), and the query must be written in it.
+   * Timers fire in batches without new data too, as mapGroupsWithState's timeouts do.
+   */
+  transformWithState<U extends object, S = never>(
+    processor: StatefulProcessor<K, V, U>,
+    timeMode: TimeMode,
+    outputMode: 'append' | 'update',
+    options: TransformWithStateOptions<K, S> = {},
+  ): Dataset<U> {
+    const where = 'transformWithState';
+    const isProcessor =
+      processor !== null &&
+      typeof processor === 'object' &&
+      typeof (processor as { init?: unknown }).init === 'function' &&
+      typeof (processor as { handleInputRows?: unknown }).handleInputRows === 'function' &&
+      typeof (processor as { setHandle?: unknown }).setHandle === 'function';
+    if (!isProcessor) {
+      throw new SluiceError(
+        'BAD_OPTION',
+        `${where} needs a StatefulProcessor, got ${processor === null ? 'null' : typeof processor}`,
+        'pass an instance of a class that extends StatefulProcessor and implements init and handleInputRows',
+      );
+    }
+    const timeModes: readonly string[] = Object.values(TimeMode);
+    if (!timeModes.includes(timeMode)) {
+      throw new SluiceError(
+        'BAD_OPTION',
+        `${where}: unknown timeMode ${JSON.stringify(timeMode)}`,
+        `use one of: ${timeModes.join(', ')}`,
+      );
+    }
+    if (outputMode !== 'append' && outputMode !== 'update') {
+      throw new SluiceError(
+        'BAD_OPTION',
+        `${where}: outputMode must be 'append' or 'update', got ${JSON.stringify(outputMode)}`,
+        "e.g. transformWithState(new MyProcessor(), 'ProcessingTime', 'update')",
+      );
+    }
+    const initialState = normaliseInitialState(
+      options.initialState as Iterable<readonly [unknown, unknown]> | undefined,
+      where,
+    );
+    return this.ds.withStatefulOperator(
+      new TransformWithStateOperator({
+        grouping: this.grouping,
+        processor: processor as StatefulProcessor<unknown, unknown, unknown>,
+        timeMode,
+        outputMode,
+        initialState,
+        schema: options.schema ? schemaFromSpec(options.schema) : null,
+      }),
+    );
   }
 
   /**

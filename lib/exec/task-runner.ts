@@ -9,11 +9,12 @@ import {
   rowsFromBatch,
   takeRows,
 } from '../arrow/index.js';
-import { UserCodeError } from '../errors.js';
+import { SluiceError, UserCodeError } from '../errors.js';
 import { type BoundExpression, bindExpression, filterIndices } from '../plan/expression-eval.js';
 import type { MapNode, PlanNode, ProjectNode, StatefulNode, WatermarkNode } from '../plan/logical-plan.js';
 import { nodeName } from '../plan/logical-plan.js';
 import { type Broadcasts, streamStaticJoin } from '../plan/operators/stream-static-join.js';
+import { StateSchemaError } from '../plan/operators/transform-with-state-schema.js';
 import { newOperatorMetrics } from '../plan/stateful-operator.js';
 import { runReadTask } from '../sources/readers.js';
 import { partitionOf } from '../state/state-partitioner.js';
@@ -292,6 +293,7 @@ export async function runStatefulPartition(
     });
   } catch (err) {
     stores.discard(nodeId, partition);
+    if (err instanceof StateSchemaError) throw new SluiceError(err.code, `${nodeName(node)}: ${err.message}`, err.hint);
     throw err instanceof UserCodeError ? err : new UserCodeError(nodeName(node), ctx.batchId, err);
   }
   const commit = await stores.commit(nodeId, partition, ctx.batchId + 1, ctx.minStateVersionToKeep);

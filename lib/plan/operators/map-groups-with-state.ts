@@ -30,22 +30,40 @@ export interface MapGroupsWithStateSpec {
   schema: Schema | null;
 }
 
-function isIterable(v: unknown): v is Iterable<unknown> {
+/** Whether a user function's result can be iterated for its rows. */
+export function isIterable(v: unknown): v is Iterable<unknown> {
   return (
     v !== null && typeof v === 'object' && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function'
   );
 }
 
-function isThenable(v: unknown): boolean {
+/** Whether a user function returned a Promise (or any thenable), which stateful functions must not. */
+export function isThenable(v: unknown): boolean {
   return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
 }
 
-function describeKey(key: unknown): string {
+/** A grouping key as messages show it. */
+export function describeKey(key: unknown): string {
   try {
     return JSON.stringify(key, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(key);
   } catch {
     return String(key);
   }
+}
+
+/** Which rows of `batch` are after the watermark (1) or late (0, counted as dropped); null when all are kept. */
+export function notLateRows(batch: RecordBatch, column: string, ctx: StatefulContext): Uint8Array | null {
+  const i = batch.schema.fields.findIndex((f) => f.name === column);
+  if (i < 0) return null;
+  const data = batch.data.children[i];
+  const values = data.values as ArrayLike<number | bigint>;
+  const wm = ctx.watermarkMs;
+  const keep = new Uint8Array(batch.numRows);
+  for (let r = 0; r < batch.numRows; r++) {
+    if (data.getValid(r) && Number(values[r]) <= wm) ctx.metrics.numRowsDroppedByWatermark++;
+    else keep[r] = 1;
+  }
+  return keep;
 }
 
 /**
@@ -111,7 +129,7 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
     const state = ctx.state;
     const out: Record<string, unknown>[] = [];
     const eventTime = spec.timeout === 'EventTimeTimeout' ? ctx.eventTimeColumn : undefined;
-    const keep = eventTime === undefined ? undefined : input.map((b) => this.notLate(b, eventTime, ctx));
+    const keep = eventTime === undefined ? undefined : input.map((b) => notLateRows(b, eventTime, ctx));
     const groups = groupBatches(spec.grouping, input, keep);
 
     if (ctx.batchId === 0 && spec.initialState.length > 0) {
@@ -151,21 +169,6 @@ export class MapGroupsWithStateOperator implements StatefulOperator {
     const next = state.earliestTimeout();
     if (this.spec.timeout === 'ProcessingTimeTimeout') ctx.metrics.nextProcessingTimeoutMs = next;
     else ctx.metrics.nextEventTimeDeadlineMs = next;
-  }
-
-  /** Which rows of `batch` are after the watermark (1) or late (0, counted as dropped); null when all are kept. */
-  private notLate(batch: RecordBatch, column: string, ctx: StatefulContext): Uint8Array | null {
-    const i = batch.schema.fields.findIndex((f) => f.name === column);
-    if (i < 0) return null;
-    const data = batch.data.children[i];
-    const values = data.values as ArrayLike<number | bigint>;
-    const wm = ctx.watermarkMs;
-    const keep = new Uint8Array(batch.numRows);
-    for (let r = 0; r < batch.numRows; r++) {
-      if (data.getValid(r) && Number(values[r]) <= wm) ctx.metrics.numRowsDroppedByWatermark++;
-      else keep[r] = 1;
-    }
-    return keep;
   }
 
   /** Calls the function for one key and writes back its state changes. */
