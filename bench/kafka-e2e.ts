@@ -1,43 +1,72 @@
 /**
- * Benchmark: Kafka topic → JSON parse → count and sum per user → Kafka topic, against the loop a
- * Node user writes today with kafkajs (group consumer, eachBatch: JSON.parse, a Map of totals, produce the
- * changed totals), on the same mock broker (test/support/kafka/mockbroker) in the same run. Then Kafka →
- * JSON parse → Parquet sink against the same pipeline into the JSON-lines file sink, and the source alone
- * (into a no-op sink) against the client's raw fetch, to see whether it keeps pace with the broker.
+ * Benchmark: Kafka topic → JSON parse → count and sum per user → Kafka topic, sluice against the loop a
+ * Node user writes by hand (bench/kafka-loops.ts) on kafkajs and, given `--confluent DIR`, on Confluent's
+ * librdkafka-based client, all on the same test broker (test/support/kafka/mockbroker) in one invocation.
  *
- *   node dist/bench/kafka-e2e.js [events=200000] [runs=3] [partitions=8]
+ *   node dist/bench/kafka-e2e.js [events=1000000] [runs=3] [partitions=24] [--max-offsets N] [--threads 0,2]
+ *        [--only sluice,kafkajs,confluent] [--confluent DIR] [--profile FILE]
  *
- * The input is produced once with kcat in large record sets, each user's events in one partition (where a
- * keyed producer puts them). sluice runs the app bench/apps/kafka-aggregate.ts
- * with Trigger.AvailableNow and maxOffsetsPerTrigger 50 000, for threads 0 and 2; it checkpoints offsets
- * and state every batch and writes exactly once. The kafkajs loop keeps its totals in memory only (a crash
- * loses them) and is at-least-once; its time is given with and without the ~3 s consumer-group join.
- * Every run's output is checked: the last record of each user must hold that user's count and sum.
- * Prints medians of `runs` runs in events/s and the ratios; the machine's load average goes with them.
+ * The input is produced once with kcat: `events` JSON events of about 96 bytes, about 7,000 users, each user's
+ * events in one partition (where a keyed producer puts them). The test broker (librdkafka's mock) keeps about
+ * 5 MB per partition and drops older records, so 1M events need about 24 partitions. sluice runs bench/apps/kafka-aggregate.ts as
+ * `sluice run` does, with Trigger.AvailableNow and maxOffsetsPerTrigger `--max-offsets` (default 250,000),
+ * timed from the start of the query to its end; it checkpoints offsets and state every batch and writes
+ * exactly once. The loops are timed from their group join (partitions assigned) to their last record
+ * acknowledged by the broker; they keep totals in memory only and are at-least-once. Each run's output is
+ * checked: the last record of every user must hold that user's count and sum. The contenders take turns,
+ * each run starting with the next one, so a slow spell of the shared machine does not fall on one only.
+ * Prints medians in events/s and per CPU second of this process (librdkafka's threads and sluice's workers
+ * included), and the ratios. `--profile FILE` writes a CPU profile (for Chrome DevTools) of sluice's runs only.
  */
 import * as fs from 'node:fs';
+import { Session as Inspector } from 'node:inspector/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import kafkajs from 'kafkajs';
 import { loadApp, runApp } from '../lib/app/app-runner.js';
 import { KafkaClient } from '../lib/kafka/client.js';
+import { murmur2 } from '../lib/kafka/kafkajs-internals.js';
 import { produceWithKcat, startBroker, type TestBroker } from '../test/support/kafka-broker.js';
-import { kafkaBenchEvents, median, type Totals } from './support.js';
+import {
+  confluentKafkajsLoop,
+  confluentRdkafkaLoop,
+  kafkajsLoop,
+  type LoopRun,
+  type LoopTarget,
+  loadConfluent,
+} from './kafka-loops.js';
+import { cpuSeconds, kafkaBenchEvents, median, type Totals } from './support.js';
 
-const EVENTS = Number(process.argv[2] ?? 200_000);
-const RUNS = Number(process.argv[3] ?? 3);
-const PARTITIONS = Number(process.argv[4] ?? 8);
-const PER_TRIGGER = 50_000;
+const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+const EVENTS = Number(positional[0] ?? 1_000_000);
+const RUNS = Number(positional[1] ?? 3);
+const PARTITIONS = Number(positional[2] ?? 24);
+const MAX_OFFSETS = Number(flag('max-offsets') ?? 250_000);
+const THREADS = (flag('threads') ?? '0').split(',').map(Number);
+const ONLY = new Set((flag('only') ?? 'sluice,kafkajs,confluent').split(','));
+const CONFLUENT_DIR = flag('confluent');
+const PROFILE = flag('profile');
 const USERS = 10_000;
 
-/** Checks that the last record per user in `topic` holds the expected totals. */
-async function check(client: KafkaClient, topic: string, expected: Map<string, Totals>, label: string): Promise<void> {
+/** Reads `topic` whole; checks that the last record per user holds the expected totals; returns its records. */
+async function check(
+  client: KafkaClient,
+  topic: string,
+  expected: Map<string, Totals>,
+  label: string,
+): Promise<number> {
   const last = new Map<string, Totals>();
+  let records = 0;
   for (const p of await client.fetchOffsets(topic)) {
     for (const m of await client.fetchRange(topic, p.partition, p.low, p.high)) {
       const v = JSON.parse(m.value!.toString()) as { user_id: string } & Totals;
+      if (m.key?.toString() !== v.user_id) throw new Error(`${label}: a record of ${v.user_id} has key ${m.key}`);
       last.set(v.user_id, { events: v.events, amount: v.amount });
+      records++;
     }
   }
   let bad = last.size === expected.size ? 0 : 1;
@@ -47,106 +76,70 @@ async function check(client: KafkaClient, topic: string, expected: Map<string, T
   }
   if (bad > 0)
     throw new Error(`${label}: output topic ${topic} does not hold the expected totals (${bad} users wrong)`);
+  return records;
 }
 
 let topicNo = 0;
-async function newTopic(broker: TestBroker, partitions: number): Promise<string> {
+async function newTopic(broker: TestBroker): Promise<string> {
   const name = `out-${++topicNo}`;
-  await broker.command(`topic ${name} ${partitions}`);
+  await broker.command(`topic ${name} ${PARTITIONS}`);
   return name;
 }
 
-/** The sluice app through runApp; returns wall-clock ms from start to the end of the last batch. */
-async function runSluice(
-  module: string,
-  source: string,
-  sink: string,
-  threads: number,
-  onBatch?: (rows: number, sinkMs: number) => void,
-): Promise<number> {
+/** sluice's app as `sluice run` runs it; ms from the start of the query to its end. */
+async function sluiceRun(bootstrap: string, output: string, threads: number): Promise<number> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-kafka-'));
-  const app = await loadApp(fileURLToPath(new URL(module, import.meta.url)));
+  const app = await loadApp(fileURLToPath(new URL('./apps/kafka-aggregate.js', import.meta.url)));
+  const profiler = PROFILE === undefined ? null : new Inspector();
+  if (profiler) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
   const t0 = performance.now();
   const { queries } = await runApp(app, {
-    sources: [source],
-    sinks: [sink],
+    sources: [`kafka://${bootstrap}/events?startingOffsets=earliest&maxOffsetsPerTrigger=${MAX_OFFSETS}`],
+    sinks: [`kafka://${bootstrap}/${output}?keyColumn=user_id`],
     checkpoint: ckpt,
     trigger: { availableNow: true },
     threads,
-    onProgress: (_o, p) => onBatch?.(p.sink.numOutputRows, p.durationMs.sink),
   });
   await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
   const ms = performance.now() - t0;
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop');
+    fs.writeFileSync(PROFILE!, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   fs.rmSync(ckpt, { recursive: true, force: true });
   return ms;
 }
 
-/** The hand-written kafkajs loop. Returns total ms and ms after the group join (from the first batch). */
-async function runKafkajs(
-  bootstrap: string,
-  output: string,
-  run: number,
-): Promise<{ ms: number; afterJoinMs: number }> {
-  const kafka = new kafkajs.Kafka({
-    clientId: 'baseline',
-    brokers: bootstrap.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
-  const consumer = kafka.consumer({ groupId: `baseline-${run}-${Date.now()}` });
-  const producer = kafka.producer();
-  const t0 = performance.now();
-  await Promise.all([consumer.connect(), producer.connect()]);
-  await consumer.subscribe({ topic: 'events', fromBeginning: true });
-  const totals = new Map<string, Totals>();
-  let seen = 0;
-  let first = 0;
-  await new Promise<void>((resolve, reject) => {
-    consumer
-      .run({
-        eachBatch: async ({ batch }) => {
-          if (first === 0) first = performance.now();
-          const touched = new Set<string>();
-          for (const m of batch.messages) {
-            const e = JSON.parse(m.value!.toString()) as { user_id: string; amount: number };
-            let t = totals.get(e.user_id);
-            if (!t) {
-              t = { events: 0, amount: 0 };
-              totals.set(e.user_id, t);
-            }
-            t.events++;
-            t.amount += e.amount;
-            touched.add(e.user_id);
-          }
-          await producer.send({
-            topic: output,
-            messages: [...touched].map((u) => ({ key: u, value: JSON.stringify({ user_id: u, ...totals.get(u) }) })),
-          });
-          seen += batch.messages.length;
-          if (seen >= EVENTS) resolve();
-        },
-      })
-      .catch(reject);
-  });
-  const end = performance.now();
-  await consumer.disconnect().catch(() => undefined);
-  await producer.disconnect();
-  return { ms: end - t0, afterJoinMs: end - first };
+/** One contender: runs once, writing to `output`; ms measured (after the join for the loops) and the records written. */
+interface Contender {
+  label: string;
+  run(output: string, run: number): Promise<{ ms: number; joinMs?: number }>;
+}
+
+/** Per contender: events/s, events per CPU second, output records per run. */
+interface Results {
+  rate: number[];
+  withJoin: number[];
+  perCpu: number[];
+  outputRecords: number[];
 }
 
 const fmt = (x: number): string => Math.round(x).toLocaleString('en').padStart(10);
-
-/** Adds one run's events per second to the runs of `label`. */
-function addRun(runs: Record<string, number[]>, label: string, eventsPerSecond: number): void {
-  runs[label] ??= [];
-  runs[label].push(eventsPerSecond);
-}
+const load = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 async function main(): Promise<void> {
   console.log(
-    `kafka-e2e: ${EVENTS.toLocaleString('en')} events, ${PARTITIONS} partitions, ${RUNS} runs; uptime: ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
+    `kafka-e2e: ${EVENTS.toLocaleString('en')} events, ${PARTITIONS} partitions, ${RUNS} runs, ` +
+      `maxOffsetsPerTrigger ${MAX_OFFSETS.toLocaleString('en')}; load average ${load()}`,
   );
   const broker = await startBroker({ brokers: 1, topics: { events: PARTITIONS } });
   const client = await KafkaClient.connect(broker.bootstrap);
@@ -154,114 +147,111 @@ async function main(): Promise<void> {
     const { lines, keys, totals } = kafkaBenchEvents(EVENTS, USERS);
     const byPartition = new Map<number, string[]>();
     keys.forEach((k, i) => {
-      const p = (hash(k) >>> 0) % PARTITIONS;
+      const p = (murmur2(k) & 0x7fffffff) % PARTITIONS;
       (byPartition.get(p) ?? byPartition.set(p, []).get(p)!).push(lines[i]);
     });
     for (const [p, ls] of byPartition) produceWithKcat(broker.bootstrap, 'events', ls, p);
+    if ((await client.fetchOffsets('events')).some((p) => p.low > 0)) {
+      throw new Error(
+        `the test broker dropped the oldest events (it keeps about 5 MB per partition): give more partitions than ${PARTITIONS}`,
+      );
+    }
     const avgBytes = lines.reduce((a, l) => a + l.length, 0) / lines.length;
-    console.log(`input: ${EVENTS.toLocaleString('en')} events of ${avgBytes.toFixed(0)} bytes, ${USERS} users\n`);
+    console.log(
+      `input: ${EVENTS.toLocaleString('en')} events of ${avgBytes.toFixed(0)} bytes, ${totals.size.toLocaleString('en')} users\n`,
+    );
 
-    const source = `kafka://${broker.bootstrap}/events?startingOffsets=earliest&maxOffsetsPerTrigger=${PER_TRIGGER}`;
-    const results: Record<string, number[]> = {};
-    for (let r = 0; r < RUNS; r++) {
-      for (const threads of [0, 2]) {
-        const out = await newTopic(broker, PARTITIONS);
-        const ms = await runSluice(
-          './apps/kafka-aggregate.js',
-          source,
-          `kafka://${broker.bootstrap}/${out}?keyColumn=user_id`,
-          threads,
-        );
-        await check(client, out, totals, `sluice threads ${threads}`);
-        addRun(results, `sluice, threads ${threads}`, EVENTS / (ms / 1000));
-      }
-      const out = await newTopic(broker, PARTITIONS);
-      const base = await runKafkajs(broker.bootstrap, out, r);
-      await check(client, out, totals, 'kafkajs loop');
-      addRun(results, 'kafkajs loop (with group join)', EVENTS / (base.ms / 1000));
-      addRun(results, 'kafkajs loop (after group join)', EVENTS / (base.afterJoinMs / 1000));
-    }
-    console.log('Kafka → JSON → count and sum per user → Kafka (events/s, median):');
-    for (const [label, xs] of Object.entries(results))
-      console.log(`  ${label.padEnd(34)} ${fmt(median(xs))}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`);
-    const loop = median(results['kafkajs loop (after group join)']);
-    const loopJoin = median(results['kafkajs loop (with group join)']);
-    for (const t of [0, 2]) {
-      const s = median(results[`sluice, threads ${t}`]);
-      console.log(
-        `  ratio sluice threads ${t} / kafkajs loop: ${(s / loop).toFixed(2)} (after join), ${(s / loopJoin).toFixed(2)} (with join)`,
-      );
-    }
-
-    // Does the source keep pace with the broker? Reading alone: the client's raw fetch of every partition,
-    // against the source decoding JSON into Arrow into a no-op sink.
-    const pace: Record<string, number[]> = {};
-    for (let r = 0; r < RUNS; r++) {
-      const t0 = performance.now();
-      const offsets = await client.fetchOffsets('events');
-      const got = await Promise.all(offsets.map((o) => client.fetchRange('events', o.partition, o.low, o.high)));
-      if (got.reduce((a, m) => a + m.length, 0) !== EVENTS)
-        throw new Error('raw fetch read the wrong number of records');
-      addRun(pace, 'KafkaClient fetch, no decoding', EVENTS / ((performance.now() - t0) / 1000));
-      for (const threads of [0, 2]) {
-        const ms = await runSluice('./apps/kafka-events.js', source, 'noop:', threads);
-        addRun(pace, `sluice source → noop, threads ${threads}`, EVENTS / (ms / 1000));
-      }
-    }
-    console.log('\nReading alone (events/s, median):');
-    for (const [label, xs] of Object.entries(pace))
-      console.log(`  ${label.padEnd(34)} ${fmt(median(xs))}   runs: ${xs.map((x) => Math.round(x)).join(', ')}`);
-
-    const sinks: Record<string, { e2e: number[]; sink: number[] }> = {};
-    for (let r = 0; r < RUNS; r++) {
-      for (const [label, sink] of [
-        ['parquet', 'parquet:'],
-        ['json lines', 'file:'],
-      ] as const) {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-sink-'));
-        let rows = 0;
-        let addMs = 0;
-        const ms = await runSluice('./apps/kafka-events.js', source, `${sink}${dir}`, 0, (n, a) => {
-          rows += n;
-          addMs += a;
+    const target = (output: string, run: number, name: string): LoopTarget => ({
+      bootstrap: broker.bootstrap,
+      input: 'events',
+      output,
+      events: EVENTS,
+      groupId: `${name}-${run}`,
+    });
+    const loopResult = (r: LoopRun) => ({ ms: r.afterJoinMs, joinMs: r.ms });
+    const contenders: Contender[] = [];
+    if (ONLY.has('sluice')) {
+      for (const t of THREADS)
+        contenders.push({
+          label: `sluice, threads ${t}`,
+          run: async (out) => ({ ms: await sluiceRun(broker.bootstrap, out, t) }),
         });
-        fs.rmSync(dir, { recursive: true, force: true });
-        if (rows !== EVENTS) throw new Error(`${label} sink wrote ${rows} rows, expected ${EVENTS}`);
-        sinks[label] ??= { e2e: [], sink: [] };
-        const s = sinks[label];
-        s.e2e.push(EVENTS / (ms / 1000));
-        s.sink.push(rows / (addMs / 1000));
+    }
+    if (ONLY.has('kafkajs'))
+      contenders.push({
+        label: 'kafkajs loop',
+        run: async (out, r) => loopResult(await kafkajsLoop(target(out, r, 'kafkajs'))),
+      });
+    if (ONLY.has('confluent')) {
+      if (CONFLUENT_DIR === undefined) {
+        console.log('Confluent loop skipped: give --confluent DIR (an install of @confluentinc/kafka-javascript)\n');
+      } else {
+        const ck = loadConfluent(path.resolve(CONFLUENT_DIR));
+        contenders.push(
+          {
+            label: 'confluent loop, node-rdkafka API',
+            run: async (out, r) => loopResult(await confluentRdkafkaLoop(ck, target(out, r, 'rdkafka'))),
+          },
+          {
+            label: 'confluent loop, KafkaJS API',
+            run: async (out, r) => loopResult(await confluentKafkajsLoop(ck, target(out, r, 'ckjs'))),
+          },
+        );
       }
     }
-    console.log(
-      '\nKafka → JSON → sink, threads 0 (median): end to end events/s, and rows/s of the sink itself (its progress `sink` time):',
+
+    const results = new Map<string, Results>(
+      contenders.map((c) => [c.label, { rate: [], withJoin: [], perCpu: [], outputRecords: [] }]),
     );
-    for (const [label, s] of Object.entries(sinks)) {
+    for (let r = 0; r < RUNS; r++) {
+      for (let i = 0; i < contenders.length; i++) {
+        const c = contenders[(r + i) % contenders.length];
+        const out = await newTopic(broker);
+        const cpu = process.cpuUsage();
+        const { ms, joinMs } = await c.run(out, r);
+        const cpuS = cpuSeconds(cpu);
+        const res = results.get(c.label)!;
+        res.outputRecords.push(await check(client, out, totals, c.label));
+        res.rate.push(EVENTS / (ms / 1000));
+        if (joinMs !== undefined) res.withJoin.push(EVENTS / (joinMs / 1000));
+        res.perCpu.push(EVENTS / cpuS);
+        console.log(
+          `  run ${r + 1} ${c.label.padEnd(34)} ${fmt(EVENTS / (ms / 1000))} events/s` +
+            `${joinMs === undefined ? '' : ` (${fmt(EVENTS / (joinMs / 1000)).trim()} with the group join)`}, load ${load()}`,
+        );
+      }
+    }
+
+    console.log(
+      '\nKafka → JSON → count and sum per user → Kafka, medians (loops: after their group join to the last acknowledged record):',
+    );
+    console.log(
+      `  ${''.padEnd(34)} ${'events/s'.padStart(10)} ${'per CPU s'.padStart(10)}  output records   runs (events/s)`,
+    );
+    for (const [label, res] of results) {
       console.log(
-        `  ${label.padEnd(12)} end to end ${fmt(median(s.e2e))}   sink ${fmt(median(s.sink))} rows/s   sink runs: ${s.sink.map((x) => Math.round(x)).join(', ')}`,
+        `  ${label.padEnd(34)} ${fmt(median(res.rate))} ${fmt(median(res.perCpu))}  ${fmt(median(res.outputRecords))}       ` +
+          `${res.rate.map((x) => Math.round(x)).join(', ')}` +
+          (res.withJoin.length > 0 ? `   with the join: ${fmt(median(res.withJoin)).trim()}` : ''),
       );
     }
-    console.log(
-      `  ratio parquet / json lines: sink ${(median(sinks.parquet.sink) / median(sinks['json lines'].sink)).toFixed(2)}, ` +
-        `end to end ${(median(sinks.parquet.e2e) / median(sinks['json lines'].e2e)).toFixed(2)}`,
-    );
-    console.log(
-      `\nuptime after: ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
+    const loops = [...results.keys()].filter((l) => !l.startsWith('sluice'));
+    for (const t of THREADS) {
+      const s = results.get(`sluice, threads ${t}`);
+      if (!s) continue;
+      for (const loop of loops) {
+        const l = results.get(loop)!;
+        console.log(
+          `  ratio sluice threads ${t} / ${loop}: ${(median(s.rate) / median(l.rate)).toFixed(2)} ` +
+            `(with its join ${(median(s.rate) / median(l.withJoin)).toFixed(2)}, per CPU second ${(median(s.perCpu) / median(l.perCpu)).toFixed(2)})`,
+        );
+      }
+    }
+    console.log(`\nload average after: ${load()}`);
   } finally {
     await client.close();
     await broker.stop();
   }
-}
-
-/** Java's String.hashCode, only to spread users over partitions deterministically. */
-function hash(s: string): number {
-  let h = 0;
-  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
-  return h;
 }
 
 await main();
