@@ -30,12 +30,13 @@ import {
   shareConnects,
 } from './kafkajs-internals.js';
 import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
+import { PartitionLeaders } from './partition-leaders.js';
 import { KafkaProduceError } from './produce-error.js';
 import { FETCH_API_KEY, PRODUCE_API_KEY, versionFor } from './protocol/api-versions.js';
 import { type CompressionCodec, codecByName } from './protocol/compression.js';
 import { decodePartition, type FetchedPartition } from './protocol/fetch/fetched-partition.js';
-import { fetchRequest } from './protocol/fetch/v11.js';
-import { produceRequest } from './protocol/produce/v8.js';
+import { FETCH_BY_TOPIC_ID, fetchRequest } from './protocol/fetch/v16.js';
+import { produceRequest } from './protocol/produce/v10.js';
 import { compressRecordBatch, encodeRecordBatch } from './protocol/record-batch.js';
 import { produceRuns } from './record-size.js';
 import { isRetriable, RetriableCondition } from './retry.js';
@@ -97,6 +98,8 @@ export class KafkaClient {
   private readonly maxMs: number;
   /** The codec of produced batches; null for uncompressed. */
   private readonly codec: CompressionCodec | null;
+  /** Leaders with their epochs and topic ids, for Fetch. */
+  private readonly leaders: PartitionLeaders;
 
   private constructor(
     private readonly kafka: KafkaType,
@@ -108,6 +111,7 @@ export class KafkaClient {
     this.initialMs = opts.retry?.initialMs ?? 100;
     this.maxMs = opts.retry?.maxMs ?? 2000;
     this.codec = codecByName(opts.compression ?? 'none');
+    this.leaders = new PartitionLeaders(cluster);
   }
 
   /**
@@ -188,6 +192,7 @@ export class KafkaClient {
         const delayMs = Math.round(base * (0.8 + 0.4 * Math.random()));
         this.opts.onRetry?.({ operation, attempt, delayMs, error: err as Error });
         await sleep(delayMs);
+        this.leaders.forget();
         await this.cluster.refreshMetadata().catch(() => undefined);
       }
     }
@@ -363,7 +368,12 @@ export class KafkaClient {
     return shareConnects(await this.cluster.findBroker({ nodeId }));
   }
 
-  /** One Fetch request for one partition; `null` means the offset is out of range. */
+  /**
+   * One Fetch request for one partition, to its leader with the leader's epoch where the brokers' Metadata
+   * carries it (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH and NOT_LEADER_OR_FOLLOWER are retried after the
+   * leaders are asked again; the same offset is fetched, so nothing is skipped or read twice); `null` means the
+   * offset is out of range.
+   */
   private async fetchOnce(
     topic: string,
     partition: number,
@@ -371,13 +381,23 @@ export class KafkaClient {
     maxBytes: number,
   ): Promise<FetchedPartition | null> {
     return this.retrying(`fetch ${topic}-${partition}`, async () => {
-      const broker = await this.leaderOf(topic, partition);
+      await this.track([topic]); // kafkajs must know the brokers the leaders below are looked up in
+      const view = await this.leaders.of(topic);
+      const known = view?.partitions.get(partition);
+      if (known && known.leader < 0) throw new RetriableCondition(`no leader known for ${topic}-${partition}`);
+      const broker = known
+        ? shareConnects(await this.cluster.findBroker({ nodeId: String(known.leader) }))
+        : await this.leaderOf(topic, partition);
+      const version = await versionFor(broker, FETCH_API_KEY);
       try {
         const request = fetchRequest(topic, partition, offset, {
-          version: await versionFor(broker, FETCH_API_KEY),
+          // Fetch names topics by id from v13; without an id (Metadata below v10) v12 is the highest usable.
+          version: view?.topicId ? version : Math.min(version, FETCH_BY_TOPIC_ID - 1),
           isolationLevel: this.isolationLevel,
           maxWaitMs: this.opts.fetchMaxWaitMs ?? DEFAULT_FETCH_MAX_WAIT_MS,
           maxBytes,
+          currentLeaderEpoch: known?.leaderEpoch ?? -1,
+          topicId: view?.topicId,
         });
         const res = await sendRequest(broker, request);
         const p = res.responses.find((r) => r.topicName === topic)?.partitions.find((x) => x.partition === partition);
@@ -512,7 +532,7 @@ export class KafkaClient {
       await this.track([topic]);
     }
     // The idempotent producer needs kafkajs' producer id and sequence bookkeeping; everything else is
-    // grouped and encoded here (protocol/record-batch.ts, protocol/produce/v8.ts), several times cheaper:
+    // grouped and encoded here (protocol/record-batch.ts, protocol/produce/v10.ts), several times cheaper:
     // kafkajs' producer also groups messages by partition in quadratic time.
     const producer = this.opts.idempotent ? await this.getProducer() : null;
     const send = producer

@@ -14,6 +14,8 @@
  *   encodes Fetch and Produce requests itself (see protocol/) but hands kafkajs' connection the request shape
  *   it expects, gets kafkajs' typed errors for failed partitions, and leaves record sets its own decoder does
  *   not handle (compressed, pre-0.11) to kafkajs.
+ * - A Cluster's `brokerPool.findConnectedBroker`: sluice's own Metadata requests (which carry leader epochs)
+ *   go to any broker the cluster is connected to, as kafkajs' own do.
  * - A Broker's `apiVersions`: sluice picks the Fetch and Produce versions it speaks from each broker's own
  *   answer (see protocol/api-versions.ts).
  * - `crc32C` and the default partitioner's `murmur2`: record batches carry a CRC-32C, and keyed records
@@ -140,7 +142,7 @@ export interface KjsCluster {
       fromTimestamp?: number;
     }>,
   ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
-  brokerPool: { metadata: KjsMetadata | null };
+  brokerPool: { metadata: KjsMetadata | null; findConnectedBroker(): Promise<KjsBroker> };
 }
 
 /** Options of kafkajs' private createCluster. */

@@ -1,7 +1,13 @@
 import { expect } from 'chai';
 import { KafkaClient } from '../../lib/kafka/client.js';
-import { chooseVersion, FETCH_API_KEY, PRODUCE_API_KEY } from '../../lib/kafka/protocol/api-versions.js';
-import { produceRequest } from '../../lib/kafka/protocol/produce/v8.js';
+import {
+  chooseVersion,
+  commonVersion,
+  FETCH_API_KEY,
+  METADATA_API_KEY,
+  PRODUCE_API_KEY,
+} from '../../lib/kafka/protocol/api-versions.js';
+import { produceRequest } from '../../lib/kafka/protocol/produce/v10.js';
 import type { KafkaRetryEvent } from '../../lib/kafka/retry.js';
 import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 import { type KafkaProxy, startKafkaProxy } from '../support/kafka-proxy.js';
@@ -31,11 +37,14 @@ describe('kafka protocol versions', function () {
     ]);
 
   it('picks the highest version both sides speak, and the floor for older or unknown brokers', () => {
-    expect(chooseVersion(FETCH_API_KEY, { [FETCH_API_KEY]: { minVersion: 0, maxVersion: 16 } })).to.equal(11);
+    expect(chooseVersion(FETCH_API_KEY, { [FETCH_API_KEY]: { minVersion: 0, maxVersion: 17 } })).to.equal(16);
     expect(chooseVersion(FETCH_API_KEY, { [FETCH_API_KEY]: { minVersion: 4, maxVersion: 9 } })).to.equal(9);
-    expect(chooseVersion(PRODUCE_API_KEY, { [PRODUCE_API_KEY]: { minVersion: 3, maxVersion: 12 } })).to.equal(8);
+    expect(chooseVersion(PRODUCE_API_KEY, { [PRODUCE_API_KEY]: { minVersion: 3, maxVersion: 12 } })).to.equal(10);
     expect(chooseVersion(PRODUCE_API_KEY, { [PRODUCE_API_KEY]: { minVersion: 0, maxVersion: 2 } })).to.equal(3);
     expect(chooseVersion(FETCH_API_KEY, {})).to.equal(4);
+    // Metadata has no floor: below v7 (no leader epochs) kafkajs' own Metadata serves.
+    expect(commonVersion(METADATA_API_KEY, { [METADATA_API_KEY]: { minVersion: 0, maxVersion: 13 } })).to.equal(12);
+    expect(commonVersion(METADATA_API_KEY, { [METADATA_API_KEY]: { minVersion: 0, maxVersion: 2 } })).to.equal(null);
   });
 
   it("reads a Produce v8 answer's per-record errors into the error it throws", async () => {
@@ -81,7 +90,7 @@ describe('kafka protocol versions', function () {
     expect(thrown?.message).to.match(/One or more records have been rejected; record 2: timestamp out of range\)$/);
   });
 
-  it('speaks each broker its own highest versions: Fetch v11 and Produce v7 to the mock, v4 and v3 to a capped one', async () => {
+  it('speaks each broker its own highest versions: Fetch v11 and Produce v7 to the Debian mock, v4 and v3 to a capped one', async () => {
     // The first listener answers ApiVersions like a broker that knows only Fetch v4 and Produce v3.
     const proxy = await startKafkaProxy({
       upstream: broker.brokers,
@@ -136,5 +145,72 @@ describe('kafka protocol versions', function () {
       await client.close();
       await proxy.close();
     }
+  });
+
+  describe('against librdkafka 2.15.1, which speaks flexible versions', () => {
+    let recent: TestBroker;
+    let topics = 0;
+
+    before(async () => {
+      recent = await startBroker({ recent: true, brokers: 2 });
+    });
+
+    after(async () => {
+      await recent?.stop();
+    });
+
+    /**
+     * Writes 300 keyed records to each partition of a new topic (partition 0 led by broker 1, partition 1 by
+     * broker 2), reads them back, and checks them with kcat; gives the proxy's log.
+     */
+    async function roundTrip(maxVersions: Array<Record<number, number> | undefined>): Promise<KafkaProxy> {
+      const topic = `flex-${++topics}`;
+      await recent.command(`topic ${topic} 2`);
+      await recent.command(`leader ${topic} 0 1`);
+      await recent.command(`leader ${topic} 1 2`);
+      const proxy = await startKafkaProxy({ upstream: recent.brokers, maxVersions });
+      const client = await KafkaClient.connect(proxy.brokers);
+      try {
+        const written = Array.from({ length: 600 }, (_, i) => ({ partition: i % 2, key: `k${i}`, value: `v${i}` }));
+        await client.produce(topic, written);
+        for (const p of [0, 1]) {
+          const read = await client.fetchRange(topic, p, 0, 300);
+          expect(read.map((m) => `${m.offset}:${m.key}=${m.value}`)).to.deep.equal(
+            written.filter((w) => w.partition === p).map((w, i) => `${i}:${w.key}=${w.value}`),
+          );
+        }
+        const kcat = consumeWithKcat(recent.bootstrap, topic);
+        expect(kcat.map((r) => `${r.partition}:${r.key}=${r.value}`).sort()).to.deep.equal(
+          written.map((w) => `${w.partition}:${w.key}=${w.value}`).sort(),
+        );
+        return proxy;
+      } finally {
+        await client.close();
+        await proxy.close();
+      }
+    }
+
+    it('Metadata v12, Fetch v16 (topic ids) and Produce v10 with the broker, v12 and v9 with one capped there', async () => {
+      const proxy = await roundTrip([{ [FETCH_API_KEY]: 12, [PRODUCE_API_KEY]: 9 }, undefined]);
+      expect(versionsSeen(proxy, FETCH_API_KEY)).to.deep.equal([['v12'], ['v16']]);
+      expect(versionsSeen(proxy, PRODUCE_API_KEY)).to.deep.equal([['v9'], ['v10']]);
+      expect(versionsSeen(proxy, METADATA_API_KEY).flat()).to.include('v12');
+    });
+
+    it('without topic ids (Metadata capped at v9) Fetch stays at v12, the last version that names topics', async () => {
+      const proxy = await roundTrip([{ [METADATA_API_KEY]: 9 }, { [METADATA_API_KEY]: 9 }]);
+      expect(versionsSeen(proxy, FETCH_API_KEY)).to.deep.equal([['v12'], ['v12']]);
+      expect(versionsSeen(proxy, PRODUCE_API_KEY)).to.deep.equal([['v10'], ['v10']]);
+    });
+
+    it("a broker whose Metadata has no leader epochs (below v7): kafkajs' leaders, Fetch v12, classic Produce v8", async () => {
+      const capped = { [METADATA_API_KEY]: 6, [PRODUCE_API_KEY]: 8 };
+      const proxy = await roundTrip([capped, capped]);
+      expect(versionsSeen(proxy, FETCH_API_KEY)).to.deep.equal([['v12'], ['v12']]);
+      expect(versionsSeen(proxy, PRODUCE_API_KEY)).to.deep.equal([['v8'], ['v8']]);
+      expect(
+        Math.max(...proxy.requests.filter((r) => r.apiKey === METADATA_API_KEY).map((r) => r.apiVersion)),
+      ).to.equal(6);
+    });
   });
 });

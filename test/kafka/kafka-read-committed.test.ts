@@ -7,8 +7,8 @@ import { Session } from '../../lib/api/session.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { createCluster, sendRequest, shareConnects } from '../../lib/kafka/kafkajs-internals.js';
 import { decodePartition } from '../../lib/kafka/protocol/fetch/fetched-partition.js';
-import { fetchRequest } from '../../lib/kafka/protocol/fetch/v11.js';
-import { produceRequest } from '../../lib/kafka/protocol/produce/v8.js';
+import { fetchRequest } from '../../lib/kafka/protocol/fetch/v16.js';
+import { produceRequest } from '../../lib/kafka/protocol/produce/v10.js';
 import { startBroker, type TestBroker } from '../support/kafka-broker.js';
 import { recordSet, transactionalBatch, transactionMarker } from '../support/transaction-batches.js';
 

@@ -8,7 +8,7 @@ import { type SchemaSpec, schemaFromSpec } from '../../lib/arrow/schema.js';
 import { SluiceError } from '../../lib/errors.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { sendRequest, type shareConnects } from '../../lib/kafka/kafkajs-internals.js';
-import { fetchRequest } from '../../lib/kafka/protocol/fetch/v11.js';
+import { fetchRequest } from '../../lib/kafka/protocol/fetch/v16.js';
 import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
 import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 

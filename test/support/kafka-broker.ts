@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The mock broker binary, built by scripts/test-setup.mjs. */
 export const MOCK_BROKER_BINARY = path.join(repoRoot, 'test/support/kafka/mockbroker');
+/** The same program linked against librdkafka 2.15.1 (built from source by scripts/test-setup.mjs). */
+export const RECENT_MOCK_BROKER_BINARY = path.join(repoRoot, 'test/support/kafka/mockbroker-recent');
 
 /** A running mock broker. */
 export interface TestBroker {
@@ -21,7 +23,8 @@ export interface TestBroker {
   brokers: string[];
   /**
    * Sends one fault-injection command (`down 1`, `up 1`, `topic t 4`, `error <apiKey> <err> <count>`,
-   * `broker-error <id> <apiKey> <err> <count>`, `clear <apiKey>`, `leader <topic> <p> <id>`, `rtt <id> <ms>`)
+   * `broker-error <id> <apiKey> <err> <count>`, `clear <apiKey>`, `leader <topic> <p> <id>`, `rtt <id> <ms>`,
+   * `apiversion <apiKey> <min> <max>`, and on the recent broker `leader-answer <topic> <p> <id> <epoch>`)
    * and resolves when the broker answered `ok`; rejects with the broker's `error ...` line otherwise.
    */
   command(cmd: string): Promise<void>;
@@ -34,17 +37,21 @@ export interface StartBrokerOptions {
   brokers?: number;
   /** Topics to create, name → partition count. */
   topics?: Record<string, number>;
+  /**
+   * Run librdkafka 2.15.1's mock (Metadata v12 with leader epochs and topic ids, Fetch v16, Produce v10, leader
+   * epochs checked, a leader move bumps the epoch) instead of Debian's 2.0.2 (Metadata v2, Fetch v11, Produce v7).
+   */
+  recent?: boolean;
 }
 
 /** Starts a mock cluster and waits for its bootstrap address. */
 export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBroker> {
-  if (!fs.existsSync(MOCK_BROKER_BINARY)) {
-    throw new Error(
-      `${MOCK_BROKER_BINARY} is missing: run \`node scripts/test-setup.mjs\` (npm test does it in pretest)`,
-    );
+  const binary = opts.recent ? RECENT_MOCK_BROKER_BINARY : MOCK_BROKER_BINARY;
+  if (!fs.existsSync(binary)) {
+    throw new Error(`${binary} is missing: run \`node scripts/test-setup.mjs\` (npm test does it in pretest)`);
   }
   const args = [String(opts.brokers ?? 1), ...Object.entries(opts.topics ?? {}).map(([t, n]) => `${t}:${n}`)];
-  const child: ChildProcessWithoutNullStreams = spawn(MOCK_BROKER_BINARY, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child: ChildProcessWithoutNullStreams = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();

@@ -6,10 +6,10 @@
  * {@link SaslServer} it also authenticates each connection before forwarding anything, as a SASL listener
  * does (see sasl-proxy.ts).
  *
- * The librdkafka mock that the proxy fronts speaks ApiVersions v0-2, Metadata v0-2 and FindCoordinator
- * v0-2, none of them in Kafka's flexible encoding; the proxy caps the versions it lets through at the last
- * ones it can rewrite (Metadata v8, FindCoordinator v2) by editing the ApiVersions answer, which is where
- * it also announces the SASL APIs.
+ * The librdkafka mocks that the proxy fronts speak ApiVersions v0-2, Metadata v0-2 (v0-12 for the recent
+ * one) and FindCoordinator v0-2 (v0-3); the proxy caps the versions it lets through at the last ones it can
+ * rewrite (Metadata v12, FindCoordinator v2) by editing the ApiVersions answer, which is where it also
+ * announces the SASL APIs.
  */
 import * as net from 'node:net';
 
@@ -21,7 +21,7 @@ export const API_SASL_AUTHENTICATE = 36;
 const API_PRODUCE = 0;
 
 /** Highest versions whose responses the proxy can rewrite. */
-const MAX_REWRITTEN: Record<number, number> = { [API_METADATA]: 8, [API_FIND_COORDINATOR]: 2 };
+const MAX_REWRITTEN: Record<number, number> = { [API_METADATA]: 12, [API_FIND_COORDINATOR]: 2 };
 
 /** The outcome of one SASL request. */
 export interface SaslStep {
@@ -89,6 +89,26 @@ class Reader {
     this.pos += 4;
     return v;
   }
+  /** An unsigned varint (flexible versions' lengths). */
+  uvarint(): number {
+    let v = 0;
+    let mul = 1;
+    let b: number;
+    do {
+      b = this.buf[this.pos++];
+      v += (b & 0x7f) * mul;
+      mul *= 128;
+    } while (b & 0x80);
+    return v;
+  }
+  /** A compact string (unsigned-varint length + 1; 0 for null). */
+  compactString(): string | null {
+    const n = this.uvarint() - 1;
+    if (n < 0) return null;
+    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
   /** A string with an int16 length; null for length -1. */
   string(): string | null {
     const n = this.int16();
@@ -133,6 +153,20 @@ export const encode = {
   },
   bytes(b: Buffer): Buffer {
     return Buffer.concat([encode.int32(b.length), b]);
+  },
+  uvarint(v: number): Buffer {
+    const out: number[] = [];
+    while (v >= 128) {
+      out.push((v % 128) | 128);
+      v = Math.floor(v / 128);
+    }
+    out.push(v);
+    return Buffer.from(out);
+  },
+  compactString(s: string | null): Buffer {
+    if (s === null) return encode.uvarint(0);
+    const body = Buffer.from(s, 'utf8');
+    return Buffer.concat([encode.uvarint(body.length + 1), body]);
   },
 };
 
@@ -201,18 +235,34 @@ function patchApiVersions(
 
 type Advertised = (host: string, port: number) => { host: string; port: number };
 
-/** A Metadata response body (v0-8) with every broker's address replaced by its advertised one. */
+/**
+ * A Metadata response body (v0-12) with every broker's address replaced by its advertised one. From v9 the
+ * answer is flexible: its header ends with tagged fields, strings and arrays are compact, brokers carry tags.
+ */
 function rewriteMetadata(version: number, body: Buffer, advertised: Advertised): Buffer {
+  const flexible = version >= 9;
   const r = new Reader(body);
   const parts: Buffer[] = [];
+  const tags = () => {
+    const start = r.pos;
+    for (let n = r.uvarint(), i = 0; i < n; i++) {
+      r.uvarint();
+      r.pos += r.uvarint();
+    }
+    parts.push(body.subarray(start, r.pos));
+  };
+  if (flexible) tags();
   if (version >= 3) parts.push(encode.int32(r.int32()));
-  const n = r.int32();
-  parts.push(encode.int32(n));
+  const n = flexible ? r.uvarint() - 1 : r.int32();
+  parts.push(flexible ? encode.uvarint(n + 1) : encode.int32(n));
+  const string = flexible ? () => r.compactString() : () => r.string();
+  const encodeString = flexible ? encode.compactString : encode.string;
   for (let i = 0; i < n; i++) {
     const nodeId = r.int32();
-    const at = advertised(r.string()!, r.int32());
-    parts.push(encode.int32(nodeId), encode.string(at.host), encode.int32(at.port));
-    if (version >= 1) parts.push(encode.string(r.string()));
+    const at = advertised(string()!, r.int32());
+    parts.push(encode.int32(nodeId), encodeString(at.host), encode.int32(at.port));
+    if (version >= 1) parts.push(encodeString(string()));
+    if (flexible) tags();
   }
   parts.push(r.rest());
   return Buffer.concat(parts);
@@ -235,7 +285,16 @@ function rewriteFindCoordinator(version: number, body: Buffer, advertised: Adver
 function expectsResponse(apiKey: number, apiVersion: number, frame: Buffer): boolean {
   if (apiKey !== API_PRODUCE) return true;
   const r = new Reader(requestBody(frame));
-  if (apiVersion >= 3) r.string();
+  if (apiVersion >= 9) {
+    // Flexible (header v2): the header's tagged fields, then a compact transactional id.
+    for (let n = r.uvarint(), i = 0; i < n; i++) {
+      r.uvarint();
+      r.pos += r.uvarint();
+    }
+    r.compactString();
+  } else if (apiVersion >= 3) {
+    r.string();
+  }
   return r.int16() !== 0;
 }
 

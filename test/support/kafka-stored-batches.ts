@@ -3,7 +3,7 @@
  * counts), fetched over a plain socket, independent of the client under test.
  */
 import * as net from 'node:net';
-import { fetchRequest } from '../../lib/kafka/protocol/fetch/v11.js';
+import { fetchRequest } from '../../lib/kafka/protocol/fetch/v16.js';
 
 /** One stored record batch. */
 export interface StoredBatch {

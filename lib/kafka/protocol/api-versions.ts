@@ -1,8 +1,9 @@
 /**
- * Which version of Fetch and Produce sluice speaks with each broker: the highest one both sides speak,
- * from that broker's ApiVersions answer, asked once per broker connection object. Fetch v4 and Produce v3
- * (the lowest Kafka 4.0 accepts) are the floor, also for a broker that speaks only older ones (which then
- * refuses the request with UNSUPPORTED_VERSION).
+ * Which version of Fetch, Produce and Metadata sluice speaks with each broker: the highest one
+ * both sides speak, from that broker's ApiVersions answer, asked once per broker connection object. Fetch v4
+ * and Produce v3 (the lowest Kafka 4.0 accepts) are the floor, also for a broker that speaks only older ones
+ * (which then refuses the request with UNSUPPORTED_VERSION). Metadata has no floor: below v7, which carries
+ * leader epochs, kafkajs' own Metadata serves (see {@link commonVersion}).
  */
 import { type ApiVersionRanges, askApiVersions, type KjsBroker } from '../kafkajs-internals.js';
 
@@ -10,31 +11,56 @@ import { type ApiVersionRanges, askApiVersions, type KjsBroker } from '../kafkaj
 export const PRODUCE_API_KEY = 0;
 /** Kafka's API key of Fetch. */
 export const FETCH_API_KEY = 1;
+/** Kafka's API key of Metadata. */
+export const METADATA_API_KEY = 3;
 
-/** The versions sluice's own encoders speak (see fetch/v11.ts and produce/v8.ts). */
+/** The versions sluice's own encoders speak (see fetch/v16.ts, produce/v10.ts, metadata/v12.ts). */
 const SPOKEN: Record<number, { min: number; max: number }> = {
-  [PRODUCE_API_KEY]: { min: 3, max: 8 },
-  [FETCH_API_KEY]: { min: 4, max: 11 },
+  [PRODUCE_API_KEY]: { min: 3, max: 10 },
+  [FETCH_API_KEY]: { min: 4, max: 16 },
+  [METADATA_API_KEY]: { min: 7, max: 12 },
 };
+
+/** The first version of each API in Kafka's flexible encoding (KIP-482). */
+const FIRST_FLEXIBLE: Record<number, number> = {
+  [PRODUCE_API_KEY]: 9,
+  [FETCH_API_KEY]: 12,
+  [METADATA_API_KEY]: 9,
+};
+
+/** Whether `version` of `apiKey` uses the flexible encoding (compact fields, tagged fields, header v2). */
+export function isFlexible(apiKey: number, version: number): boolean {
+  return version >= FIRST_FLEXIBLE[apiKey];
+}
 
 const answers = new WeakMap<KjsBroker, Promise<ApiVersionRanges>>();
 
-/** The highest version of `apiKey` in both sluice's range and `ranges` (a broker's answer), or sluice's lowest. */
-export function chooseVersion(apiKey: number, ranges: ApiVersionRanges): number {
+/** The highest version of `apiKey` in both sluice's range and `ranges` (a broker's answer), or null when none is. */
+export function commonVersion(apiKey: number, ranges: ApiVersionRanges): number | null {
   const ours = SPOKEN[apiKey];
   const theirs = ranges[apiKey];
-  if (!theirs) return ours.min;
+  if (!theirs) return null;
   const best = Math.min(ours.max, theirs.maxVersion);
-  return best >= Math.max(ours.min, theirs.minVersion) ? best : ours.min;
+  return best >= Math.max(ours.min, theirs.minVersion) ? best : null;
 }
 
-/** The version of `apiKey` to send to `broker`; a failed ApiVersions request is asked again next time. */
-export async function versionFor(broker: KjsBroker, apiKey: number): Promise<number> {
+/** The highest version of `apiKey` in both sluice's range and `ranges` (a broker's answer), or sluice's lowest. */
+export function chooseVersion(apiKey: number, ranges: ApiVersionRanges): number {
+  return commonVersion(apiKey, ranges) ?? SPOKEN[apiKey].min;
+}
+
+/** `broker`'s ApiVersions answer; a failed ApiVersions request is asked again next time. */
+export function brokerVersions(broker: KjsBroker): Promise<ApiVersionRanges> {
   let answer = answers.get(broker);
   if (!answer) {
     answer = askApiVersions(broker);
     answers.set(broker, answer);
     answer.catch(() => answers.delete(broker));
   }
-  return chooseVersion(apiKey, await answer);
+  return answer;
+}
+
+/** The version of `apiKey` to send to `broker`. */
+export async function versionFor(broker: KjsBroker, apiKey: number): Promise<number> {
+  return chooseVersion(apiKey, await brokerVersions(broker));
 }

@@ -42,3 +42,36 @@ export function writeVarLong(buf: Buffer, pos: number, v: number): number {
   buf[pos++] = z;
   return pos;
 }
+
+/** Reads an unsigned varint (flexible versions' lengths and tags, up to 32 bits) at `at.pos` and moves past it. */
+export function readUVarint(buf: Buffer, at: { pos: number }): number {
+  let v = 0;
+  let mul = 1;
+  let b: number;
+  do {
+    b = buf[at.pos++];
+    v += (b & 0x7f) * mul;
+    mul *= 128;
+  } while (b & 0x80);
+  return v;
+}
+
+/** Bytes of an unsigned varint. */
+export function sizeOfUVarint(v: number): number {
+  let n = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+/** Writes an unsigned varint at `pos`; returns the position after it. */
+export function writeUVarint(buf: Buffer, pos: number, v: number): number {
+  while (v >= 128) {
+    buf[pos++] = (v % 128) | 128;
+    v = Math.floor(v / 128);
+  }
+  buf[pos++] = v;
+  return pos;
+}

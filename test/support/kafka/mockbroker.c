@@ -14,6 +14,9 @@
  *   clear <apiKey>                          drop pending cluster-wide errors for <apiKey>
  *   leader <topic> <partition> <brokerId>   move a partition's leader
  *   rtt <brokerId> <ms>                     delay every response of a broker
+ *   apiversion <apiKey> <min> <max>         announce only these versions of <apiKey> in ApiVersions
+ *   leader-answer <topic> <p> <id> <epoch>  the next Metadata answer gives this leader and leader epoch for the
+ *                                           partition, whatever they are (librdkafka 2.4 and later)
  *   produce <topic> <partition> <codec> <count>   write <count> records with librdkafka's producer, its
  *                                           compression.codec set to <codec> (none, gzip, snappy, lz4,
  *                                           zstd): key "k<i % 10>", header "src: mockbroker", value
@@ -23,6 +26,8 @@
  * dies without stopping it still takes it down (its stdin pipe closes).
  *
  * Build: gcc -O2 -o mockbroker mockbroker.c -lrdkafka   (Debian: apt-get install librdkafka-dev)
+ * scripts/test-setup.mjs also links it against a recent librdkafka built from source (mockbroker-recent),
+ * whose mock speaks current protocol versions (Metadata v12, Fetch v16, Produce v10).
  */
 #include <errno.h>
 #include <poll.h>
@@ -153,6 +158,15 @@ static void handle(rd_kafka_mock_cluster_t *mc, char *line) {
         } else if (!strcmp(argv[0], "produce") && argc == 5 && !parse_long(argv[2], &a) &&
                    !parse_long(argv[4], &b) && b >= 0) {
                 produce(mc, argv[1], (int32_t)a, argv[3], b);
+        } else if (!strcmp(argv[0], "apiversion") && argc == 4 && !parse_long(argv[1], &a) &&
+                   !parse_long(argv[2], &b) && !parse_long(argv[3], &c)) {
+                reply_err(rd_kafka_mock_set_apiversion(mc, (int16_t)a, (int16_t)b, (int16_t)c));
+#if RD_KAFKA_VERSION >= 0x020400ff
+        } else if (!strcmp(argv[0], "leader-answer") && argc == 5 && !parse_long(argv[2], &a) &&
+                   !parse_long(argv[3], &b) && !parse_long(argv[4], &c)) {
+                reply_err(rd_kafka_mock_partition_push_leader_response(mc, argv[1], (int)a, (int32_t)b,
+                                                                       (int32_t)c));
+#endif
         } else if (!strcmp(argv[0], "rtt") && argc == 3 && !parse_long(argv[1], &a) &&
                    !parse_long(argv[2], &b)) {
                 reply_err(rd_kafka_mock_broker_set_rtt(mc, (int32_t)a, (int)b));

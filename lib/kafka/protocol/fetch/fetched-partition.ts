@@ -9,7 +9,7 @@ import { kafkajsDecodeRecordSet } from '../../kafkajs-internals.js';
 import type { KafkaMessage } from '../../messages.js';
 import { decodeRecordBatches } from '../record-batch.js';
 import { abortedRanges, type OffsetRange } from './aborted-transactions.js';
-import type { FetchResponsePartition } from './v11.js';
+import type { FetchResponsePartition } from './v16.js';
 
 /** What a fetch of one partition gives back. */
 export interface FetchedPartition {

@@ -1,0 +1,114 @@
+import { expect } from 'chai';
+import { KafkaClient } from '../../lib/kafka/client.js';
+import { FETCH_API_KEY, METADATA_API_KEY } from '../../lib/kafka/protocol/api-versions.js';
+import type { KafkaRetryEvent } from '../../lib/kafka/retry.js';
+import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { type KafkaProxy, startKafkaProxy } from '../support/kafka-proxy.js';
+
+/**
+ * Leader epochs (KIP-320) against librdkafka 2.15.1's mock cluster, which answers Metadata v12 with each
+ * partition's leader epoch, bumps the epoch on every leader move and checks the epoch a Fetch carries.
+ */
+describe('kafka leader epochs', function () {
+  this.timeout(60_000);
+  let broker: TestBroker;
+  let proxy: KafkaProxy;
+  let client: KafkaClient;
+  const retries: KafkaRetryEvent[] = [];
+  let topicNo = 0;
+
+  before(async () => {
+    broker = await startBroker({ recent: true, brokers: 2 });
+    proxy = await startKafkaProxy({ upstream: broker.brokers });
+    client = await KafkaClient.connect(proxy.brokers, {
+      retry: { initialMs: 10, maxMs: 100 },
+      onRetry: (e) => retries.push(e),
+    });
+  });
+
+  after(async () => {
+    await client?.close();
+    await proxy?.close();
+    await broker?.stop();
+  });
+
+  beforeEach(() => {
+    retries.length = 0;
+  });
+
+  /** A new one-partition topic led by broker 1, holding `count` records `r0`, `r1`, ... */
+  async function topicWith(count: number): Promise<{ topic: string; values: string[] }> {
+    const topic = `epochs-${++topicNo}`;
+    await broker.command(`topic ${topic} 1`);
+    await broker.command(`leader ${topic} 0 1`);
+    const values = Array.from({ length: count }, (_, i) => `r${i}`);
+    await client.produce(
+      topic,
+      values.map((value) => ({ partition: 0, value })),
+    );
+    return { topic, values };
+  }
+
+  const valuesOf = (messages: Array<{ value: Buffer | null }>) => messages.map((m) => String(m.value));
+  const messagesOf = (e: KafkaRetryEvent) => e.error.message;
+
+  it('a leader that moved away and back fences the epoch read before: metadata is asked again and the read goes on exactly', async () => {
+    const { topic, values } = await topicWith(300);
+    expect(valuesOf(await client.fetchRange(topic, 0, 0, 100))).to.deep.equal(values.slice(0, 100));
+    await broker.command(`leader ${topic} 0 2`);
+    await broker.command(`leader ${topic} 0 1`);
+    const metadataBefore = proxy.requests.filter((r) => r.apiKey === METADATA_API_KEY).length;
+    expect(valuesOf(await client.fetchRange(topic, 0, 100, 300))).to.deep.equal(values.slice(100));
+    expect(retries.map(messagesOf)).to.deep.equal([
+      'The leader epoch in the request is older than the epoch on the broker',
+    ]);
+    expect(proxy.requests.filter((r) => r.apiKey === METADATA_API_KEY).length).to.be.greaterThan(metadataBefore);
+    expect(consumeWithKcat(broker.bootstrap, topic).map((r) => r.value)).to.deep.equal(values);
+  });
+
+  it('a leader that moved to another broker: NOT_LEADER_OR_FOLLOWER, then the new leader serves the rest', async () => {
+    const { topic, values } = await topicWith(200);
+    expect(valuesOf(await client.fetchRange(topic, 0, 0, 50))).to.deep.equal(values.slice(0, 50));
+    await broker.command(`leader ${topic} 0 2`);
+    const before = proxy.requests.length;
+    expect(valuesOf(await client.fetchRange(topic, 0, 50, 200))).to.deep.equal(values.slice(50));
+    expect(retries.map(messagesOf)).to.deep.equal(['This server is not the leader for that topic-partition']);
+    const fetches = proxy.requests.slice(before).filter((r) => r.apiKey === FETCH_API_KEY);
+    expect(fetches.at(-1)?.broker, 'the last fetch went to broker 2').to.equal(1);
+  });
+
+  it('metadata ahead of the leader (an epoch it does not know yet): UNKNOWN_LEADER_EPOCH, asked again, read exactly', async () => {
+    const { topic, values } = await topicWith(120);
+    // The next Metadata answer names broker 1 with an epoch the broker has not reached.
+    await broker.command(`leader-answer ${topic} 0 1 1000`);
+    expect(valuesOf(await client.fetchRange(topic, 0, 0, 120))).to.deep.equal(values);
+    expect(retries.map(messagesOf)).to.deep.equal([
+      'The leader epoch in the request is newer than the epoch on the broker',
+    ]);
+  });
+
+  it('a broker that announces Fetch below v9 gets no epoch: the same moves go unchecked and the read is still exact', async () => {
+    const capped = await startKafkaProxy({
+      upstream: broker.brokers,
+      maxVersions: [{ [FETCH_API_KEY]: 8 }, { [FETCH_API_KEY]: 8 }],
+    });
+    const old = await KafkaClient.connect(capped.brokers, {
+      retry: { initialMs: 10 },
+      onRetry: (e) => retries.push(e),
+    });
+    try {
+      const { topic, values } = await topicWith(100);
+      expect(valuesOf(await old.fetchRange(topic, 0, 0, 50))).to.deep.equal(values.slice(0, 50));
+      await broker.command(`leader ${topic} 0 2`);
+      await broker.command(`leader ${topic} 0 1`);
+      expect(valuesOf(await old.fetchRange(topic, 0, 50, 100))).to.deep.equal(values.slice(50));
+      expect(retries).to.deep.equal([]);
+      expect([
+        ...new Set(capped.requests.filter((r) => r.apiKey === FETCH_API_KEY).map((r) => r.apiVersion)),
+      ]).to.deep.equal([8]);
+    } finally {
+      await old.close();
+      await capped.close();
+    }
+  });
+});
