@@ -5,6 +5,7 @@ import { aggregateFunction } from '../plan/aggregates/aggregate-functions.js';
 import { joinType } from '../plan/join-type.js';
 import { isStreaming, type LoadedRelation, type PlanNode, type RowFunction, walkPlan } from '../plan/logical-plan.js';
 import { AggregateOperator } from '../plan/operators/aggregate.js';
+import { DeduplicateOperator } from '../plan/operators/deduplicate.js';
 import { type Grouping as KeyOfGrouping, normaliseInitialState } from '../plan/operators/grouping.js';
 import { COUNT_FOLD, KeyedAggregateOperator } from '../plan/operators/keyed-aggregate.js';
 import {
@@ -48,6 +49,15 @@ export type JoinHow =
 
 /** A column given by name or as an expression. */
 export type ColumnLike = string | Column;
+
+/** The columns of dropDuplicates(...) given as names or one array of names; undefined for all columns. */
+function dedupColumns(where: string, columns: string[] | [string[]]): string[] | undefined {
+  const names = columns.length === 1 && Array.isArray(columns[0]) ? columns[0] : (columns as string[]);
+  if (names.some((c) => typeof c !== 'string' || c === '')) {
+    throw new SluiceError('ANALYSIS', `${where} takes column names`, `e.g. ${where}('user_id', 'event_id')`);
+  }
+  return names.length === 0 ? undefined : names;
+}
 
 function toColumn(c: ColumnLike): Column {
   return typeof c === 'string' ? col(c) : c;
@@ -282,6 +292,34 @@ export class Dataset<T = Record<string, unknown>> {
    */
   groupBy(...columns: GroupingLike[]): RelationalGroupedDataset {
     return new RelationalGroupedDataset(this, RelationalGroupedDataset.groupingsOf(columns));
+  }
+
+  /**
+   * Drops rows whose `columns` (every column when none are given) equal those of an earlier row, keeping the
+   * first (Spark's dropDuplicates). Each key is kept in state; with the withWatermark column among `columns`,
+   * a key is forgotten once the watermark passes its event time, and rows behind the watermark are dropped.
+   * Without it, state grows with every distinct key. Progress counts dropped rows in the operator's
+   * `customMetrics.numDroppedDuplicateRows`.
+   */
+  dropDuplicates(...columns: string[] | [string[]]): Dataset<T> {
+    return this.withStatefulOperator(new DeduplicateOperator({ columns: dedupColumns('dropDuplicates', columns) }));
+  }
+
+  /**
+   * Drops rows whose `columns` equal those of an earlier row seen within the watermark delay (Spark 3.5's
+   * dropDuplicatesWithinWatermark): a key's first row is remembered until the watermark passes its event time
+   * plus the delay of withWatermark, which must come before. Use it when duplicates carry different event
+   * times (e.g. a producer's retries), so the event-time column need not be among `columns`.
+   */
+  dropDuplicatesWithinWatermark(...columns: string[] | [string[]]): Dataset<T> {
+    const watermarks = walkPlan(this.plan).filter((n) => n.kind === 'watermark');
+    const delayMs = watermarks.length > 0 ? watermarks[watermarks.length - 1].delayMs : 0;
+    return this.withStatefulOperator(
+      new DeduplicateOperator({
+        columns: dedupColumns('dropDuplicatesWithinWatermark', columns),
+        withinWatermark: { delayMs },
+      }),
+    );
   }
 
   /** @internal Appends a stateful operator; used by the grouped-dataset APIs. */

@@ -113,6 +113,10 @@ export function describeState(s: StateContents): string[] {
     `state of ${op} in query ${s.query}, version ${s.operator.version}: ${formatCount(s.matched)} row${s.matched === 1 ? '' : 's'}` +
       (s.rows.length < s.matched ? `, showing the first ${s.rows.length} (--limit)` : ''),
   ];
+  if (s.lastMetrics) {
+    const figures = Object.entries(s.lastMetrics.customMetrics).map(([k, v]) => `${k} ${formatCount(v)}`);
+    lines.push(`last progress, batch ${s.lastMetrics.batchId}: ${figures.join(', ')}`);
+  }
   if (s.rows.length === 0) return lines;
   const spread = s.rows.every((r) => isPlainObject(r.value));
   const fields = spread ? [...new Set(s.rows.flatMap((r) => Object.keys(r.value as object)))] : [];

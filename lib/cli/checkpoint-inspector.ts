@@ -106,6 +106,11 @@ export interface StateContents {
   internalRows: number;
   /** The rows shown, ordered by key. */
   rows: StateRow[];
+  /**
+   * The operator's own counters in the last progress (e.g. deduplication's numDroppedDuplicateRows), with the
+   * batch they are of, when a progress log was given.
+   */
+  lastMetrics?: { batchId: number; customMetrics: Record<string, number> };
 }
 
 /** Options of {@link readStateRows}. */
@@ -450,12 +455,15 @@ export async function readStateRows(
   }
   rows.sort((a, b) => compareKeys(a.key, b.key) || (a.sort < b.sort ? -1 : a.sort > b.sort ? 1 : 0));
   const limit = options.limit ?? Infinity;
+  const p = query.lastProgress;
+  const custom = p?.stateOperators.find((o) => o.operatorName === operator.name)?.customMetrics;
   return {
     query: query.name,
     operator,
     matched: rows.length,
     internalRows,
     rows: rows.slice(0, limit).map(({ sort: _s, ...r }) => r),
+    ...(p && custom ? { lastMetrics: { batchId: p.batchId, customMetrics: custom } } : {}),
   };
 }
 

@@ -141,6 +141,8 @@ function noDurations(): Record<TriggerPhase, number> {
 /** Progress of one stateful operator, summed over its partitions. */
 function stateProgress(node: StatefulNode, rs: StatefulResult[]): StateOperatorProgress {
   const sum = (f: (r: StatefulResult) => number): number => rs.reduce((a, r) => a + f(r), 0);
+  const custom: Record<string, number> = {};
+  for (const r of rs) for (const [k, v] of Object.entries(r.metrics.customMetrics)) custom[k] = (custom[k] ?? 0) + v;
   return {
     operatorName: nodeName(node),
     numRowsTotal: sum((r) => r.metrics.numRowsTotal),
@@ -153,6 +155,7 @@ function stateProgress(node: StatefulNode, rs: StatefulResult[]): StateOperatorP
     commitTimeMs: sum((r) => r.metrics.commitTimeMs),
     stateLoadTimeMs: sum((r) => r.metrics.stateLoadTimeMs),
     numShufflePartitions: rs.length,
+    ...(Object.keys(custom).length > 0 ? { customMetrics: custom } : {}),
   };
 }
 

@@ -26,6 +26,8 @@ export interface StateOperatorProgress {
   /** Time spent loading state from the checkpoint, summed over partitions: non-zero after a restart (recovery time). */
   stateLoadTimeMs: number;
   numShufflePartitions: number;
+  /** The operator's own counters (Spark's customMetrics), e.g. numDroppedDuplicateRows of deduplication; absent when none. */
+  customMetrics?: Record<string, number>;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * A serialisable form of a logical plan built only of column expressions, watermarks, unions,
- * `groupBy(...).agg(...)` and `groupByKey(column).count()`: worker threads rebuild such a query from this description, so it runs on the pool
+ * A serialisable form of a logical plan built only of column expressions, watermarks, unions, joins,
+ * deduplication, `groupBy(...).agg(...)` and `groupByKey(column).count()`: worker threads rebuild such a query from this description, so it runs on the pool
  * without an app module. Row functions written inline (map, flatMap, filter with a function, the functions of
  * groupByKey) cannot cross a thread boundary; describing a plan that has one fails naming the operator.
  */
@@ -10,6 +10,7 @@ import { checkExprNode, type Expression, type ExprNode } from './expression.js';
 import type { JoinType } from './join-type.js';
 import { type PlanNode, walkPlan } from './logical-plan.js';
 import { AggregateOperator } from './operators/aggregate.js';
+import { DeduplicateOperator, type DeduplicateSpec } from './operators/deduplicate.js';
 import { COUNT_FOLD, KeyedAggregateOperator } from './operators/keyed-aggregate.js';
 import type { Grouping } from './windows.js';
 
@@ -48,6 +49,7 @@ export type NodeDescription =
   | { kind: 'union'; id: number; inputs: number[] }
   | { kind: 'watermark'; id: number; input: number; column: string; delayMs: number }
   | { kind: 'keyedCount'; id: number; input: number; column: string }
+  | { kind: 'deduplicate'; id: number; input: number; spec: DeduplicateSpec }
   | {
       kind: 'aggregate';
       id: number;
@@ -145,6 +147,7 @@ function describeNode(n: PlanNode): NodeDescription {
     case 'stateful': {
       const op = n.operator;
       if (isColumnCount(op)) return { kind: 'keyedCount', id: n.id, input: n.input.id, column: op.grouping.column };
+      if (op instanceof DeduplicateOperator) return { kind: 'deduplicate', id: n.id, input: n.input.id, spec: op.spec };
       if (!(op instanceof AggregateOperator)) throw notSerialisable(op.name, n.id, op.userFunction);
       return {
         kind: 'aggregate',
@@ -254,6 +257,9 @@ export function rebuildPlan(desc: PlanDescription): Map<number, PlanNode> {
         };
         break;
       }
+      case 'deduplicate':
+        n = { kind: 'stateful', id: d.id, input: node(d.input), operator: new DeduplicateOperator(d.spec) };
+        break;
       case 'aggregate':
         n = {
           kind: 'stateful',

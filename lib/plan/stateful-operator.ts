@@ -25,6 +25,8 @@ export interface OperatorMetrics {
   nextProcessingTimeoutMs: number;
   /** The earliest event-time deadline left in state (timeouts, windows to close), or Infinity. */
   nextEventTimeDeadlineMs: number;
+  /** Counters of one kind of operator (Spark's customMetrics), e.g. deduplication's numDroppedDuplicateRows. */
+  customMetrics: Record<string, number>;
 }
 
 /** What a stateful operator sees while it processes one state partition in one batch. */
@@ -99,5 +101,6 @@ export function newOperatorMetrics(): OperatorMetrics {
     numLateRows: 0,
     nextProcessingTimeoutMs: Infinity,
     nextEventTimeDeadlineMs: Infinity,
+    customMetrics: {},
   };
 }
