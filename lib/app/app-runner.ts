@@ -292,8 +292,9 @@ export interface RunAppOptions {
 /**
  * Starts one query per output of an app (an output declared with `lateOf` instead receives the late rows
  * of that output's query). Each query checkpoints in `<checkpoint>/<output>`. Every query is opened
- * (checkpoint, sources, sink, schema checks) before any runs a batch, so a mistake in one output stops the
- * run before another output has written anything.
+ * (checkpoint, sources, sink, schema checks, the checkpoint files its first batch reads) before any runs a
+ * batch, so a mistake in one output stops the run before another output has written anything; a query that
+ * fails later stops the others.
  */
 export async function runApp(
   app: LoadedApp,
@@ -361,6 +362,12 @@ export async function runApp(
         });
     }
     for (const begin of begins) begin();
+    // The queries of an app stay in step: when one fails, the others stop after their batch in progress,
+    // instead of running ahead of it on every restart that fails again.
+    for (const q of queries.values())
+      q.awaitTermination().catch(() => {
+        for (const other of queries.values()) if (other !== q) void other.stop();
+      });
   } catch (err) {
     await Promise.all([...queries.values()].map((q) => q.stop()));
     throw err;

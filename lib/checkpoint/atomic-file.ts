@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createDirectory, createDirectorySync } from '../util/create-directory.js';
+import { guardedWrite, guardedWriteSync } from '../util/file-write.js';
 
 const TEMP_PREFIX = '.';
 const TEMP_SUFFIX = '.tmp';
@@ -58,9 +59,14 @@ function fsyncDirSync(dir: string): void {
 
 /**
  * Writes `data` to `file` atomically and durably, creating missing parent directories.
- * On failure the temporary file is removed and the previous content of `file` is untouched.
+ * On failure the temporary file is removed and the previous content of `file` is untouched; a full disk
+ * is the DISK_FULL SluiceError.
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+export function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  return guardedWrite(file, () => writeAtomic(file, data));
+}
+
+async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(file);
   await createDirectory(dir);
   const temp = tempPathFor(file);
@@ -82,6 +88,10 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 
 /** Synchronous {@link writeFileAtomic}, for shutdown paths and callers that cannot await. */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
+  guardedWriteSync(file, () => writeAtomicSync(file, data));
+}
+
+function writeAtomicSync(file: string, data: string | Uint8Array): void {
   const dir = path.dirname(file);
   createDirectorySync(dir);
   const temp = tempPathFor(file);

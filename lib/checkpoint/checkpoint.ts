@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { pathError, SluiceError } from '../errors.js';
 import { createDirectory } from '../util/create-directory.js';
 import { removeStaleTempFiles } from './atomic-file.js';
+import { CheckpointClaim, type ClaimOptions } from './checkpoint-claim.js';
 import { type CommitEntry, CommitLog } from './commit-log.js';
 import { type CheckpointMetadata, type OpenMetadataOptions, openMetadata } from './metadata.js';
 import { type ConfValues, type OffsetEntry, OffsetLog } from './offset-log.js';
@@ -57,7 +58,7 @@ function inconsistent(dir: string, what: string): SluiceError {
   );
 }
 
-/** An open checkpoint directory. One query at a time may use it. */
+/** An open checkpoint directory. One process at a time may use it: see {@link CheckpointClaim}. */
 export class Checkpoint {
   private constructor(
     readonly dir: string,
@@ -66,6 +67,7 @@ export class Checkpoint {
     readonly offsets: OffsetLog,
     /** The completed batches. */
     readonly commits: CommitLog,
+    private readonly claim: CheckpointClaim,
   ) {}
 
   /**
@@ -76,7 +78,7 @@ export class Checkpoint {
   static async open(
     dir: string,
     conf: ConfValues,
-    options: Pick<OpenMetadataOptions, 'now'> = {},
+    options: Pick<OpenMetadataOptions, 'now'> & { claim?: ClaimOptions } = {},
   ): Promise<Checkpoint> {
     try {
       await createDirectory(dir);
@@ -91,16 +93,40 @@ export class Checkpoint {
         { cause: err },
       );
     }
+    let claim: CheckpointClaim;
+    try {
+      claim = await CheckpointClaim.acquire(dir, options.claim);
+    } catch (err) {
+      throw pathError(err, `the checkpoint directory ${dir}`, 'use');
+    }
     try {
       await removeStaleTempFilesBelow(dir);
       const offsets = new OffsetLog(path.join(dir, 'offsets'));
       const commits = new CommitLog(path.join(dir, 'commits'));
       const hasBatches = (await offsets.batchIds()).length > 0 || (await commits.batchIds()).length > 0;
-      const metadata = await openMetadata(dir, conf, { ...options, create: !hasBatches });
-      return new Checkpoint(dir, metadata, offsets, commits);
+      const metadata = await openMetadata(dir, conf, { now: options.now, create: !hasBatches });
+      return new Checkpoint(dir, metadata, offsets, commits, claim);
     } catch (err) {
+      await claim.release();
       throw pathError(err, `the checkpoint directory ${dir}`, 'use');
     }
+  }
+
+  /** Writes the plan of batch `batchId` (offsets/N), once sure this process still owns the checkpoint. */
+  async planBatch(batchId: number, entry: OffsetEntry): Promise<void> {
+    await this.claim.verify();
+    await this.offsets.add(batchId, entry);
+  }
+
+  /** Writes the commit of batch `batchId` (commits/N), once sure this process still owns the checkpoint. */
+  async commitBatch(batchId: number, entry: CommitEntry): Promise<void> {
+    await this.claim.verify();
+    await this.commits.add(batchId, entry);
+  }
+
+  /** Gives the checkpoint up, for the next process to claim. */
+  close(): Promise<void> {
+    return this.claim.release();
   }
 
   /** The query's id, the same on every restart from this checkpoint. */

@@ -14,6 +14,12 @@ export interface CommitEntry {
   committedAtMs: number;
   /** The state version each stateful operator wrote, by operator id. */
   stateVersions?: Record<string, number>;
+  /**
+   * For a query with stateful operators, the processing time (ms) at which a processing-time timeout falls
+   * due, or null when none is set: a restart runs a batch without new data only when one is due. Absent in
+   * checkpoints written before it was recorded.
+   */
+  nextProcessingTimeoutMs?: number | null;
 }
 
 function validateCommitEntry(body: unknown, batchId: number): string | null {
@@ -23,6 +29,10 @@ function validateCommitEntry(body: unknown, batchId: number): string | null {
   if (problem !== null) return problem;
   if (body.batchId !== batchId)
     return `field "batchId" is ${String(body.batchId)}, but the file is for batch ${batchId}`;
+  if (body.nextProcessingTimeoutMs !== undefined && body.nextProcessingTimeoutMs !== null) {
+    const p = checkInteger(body, 'nextProcessingTimeoutMs');
+    if (p !== null) return p;
+  }
   if (body.stateVersions === undefined) return null;
   if (!isRecord(body.stateVersions))
     return `field "stateVersions" must be an object, found ${JSON.stringify(body.stateVersions)}`;

@@ -7,6 +7,7 @@ import { type LoadedApp, loadApp, runApp } from '../app/app-runner.js';
 import { pathError, UsageError } from '../errors.js';
 import { StreamingUi } from '../ui/ui-server.js';
 import { parseDuration } from '../util/duration.js';
+import { guardedWriteSync } from '../util/file-write.js';
 import { onNotice } from '../util/notices.js';
 import { integerFlag, onceFlag } from './flags.js';
 import { MalformedTally } from './malformed-summary.js';
@@ -83,6 +84,23 @@ function openProgressLog(file: string): number {
   }
 }
 
+/**
+ * Appends one line to the progress log, whole or not at all: a write cut short by a full disk is taken back,
+ * so that the log stays readable line by line after a restart.
+ */
+function appendLine(fd: number, file: string, line: string): void {
+  const bytes = Buffer.from(`${line}\n`);
+  const start = fs.fstatSync(fd).size;
+  try {
+    guardedWriteSync(file, () => {
+      for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done);
+    });
+  } catch (err) {
+    fs.ftruncateSync(fd, start);
+    throw err;
+  }
+}
+
 /** Runs an app until it stops (trigger once/available-now) or is interrupted; returns the exit code. */
 export async function runCommand(
   argv: RunArgs,
@@ -149,7 +167,7 @@ export async function runCommand(
         rowsRead += p.numInputRows;
         malformed.add(output, p);
         reporter.progress(output, p);
-        if (progressLog !== undefined) fs.writeSync(progressLog, `${JSON.stringify({ output, ...p })}\n`);
+        if (progressLog !== undefined) appendLine(progressLog, progressLogFile!, JSON.stringify({ output, ...p }));
       },
     });
     queries = started.queries;

@@ -121,22 +121,22 @@ export class MicroBatchExecution {
     const c = this.config;
     this.checkpoint = await Checkpoint.open(c.checkpointDir, { numStatePartitions: c.numStatePartitions });
     this.id = this.checkpoint.queryId;
-    // Every checkpoint file the first batch reads is checked here, so that an app whose second query has a
-    // damaged checkpoint stops before its first query runs a batch.
-    const first = await this.checkpoint.nextBatch();
-    for (const node of c.analysis.statefulNodes)
-      for (let p = 0; p < c.numStatePartitions; p++)
-        await verifyStateVersion(this.checkpoint.stateDir(node.id, p), first.batchId);
-    this.sources = c.analysis.sources.map((node) => ({ node, source: node.create() }));
-    this.progress = new ProgressReporter(
-      { id: this.id, runId: this.runId, name: c.name ?? null },
-      this.sources.map((s) => s.source),
-      c.sink,
-      c.analysis.statefulNodes,
-      c.analysis.watermarks.length > 0,
-      c.onProgress,
-    );
     try {
+      // Every checkpoint file the first batch reads is checked here, so that an app whose second query has a
+      // damaged checkpoint stops before its first query runs a batch.
+      const first = await this.checkpoint.nextBatch();
+      for (const node of c.analysis.statefulNodes)
+        for (let p = 0; p < c.numStatePartitions; p++)
+          await verifyStateVersion(this.checkpoint.stateDir(node.id, p), first.batchId);
+      this.sources = c.analysis.sources.map((node) => ({ node, source: node.create() }));
+      this.progress = new ProgressReporter(
+        { id: this.id, runId: this.runId, name: c.name ?? null },
+        this.sources.map((s) => s.source),
+        c.sink,
+        c.analysis.statefulNodes,
+        c.analysis.watermarks.length > 0,
+        c.onProgress,
+      );
       for (let i = 0; i < this.sources.length; i++) {
         await this.sources[i].source.initialize({ dir: this.checkpoint.sourceDir(i), index: i, queryId: this.id });
       }
@@ -201,9 +201,14 @@ export class MicroBatchExecution {
     const next = await this.checkpoint.nextBatch();
     this.nextBatchId = next.batchId;
     if (!next.rerun) {
-      this.watermark.restore(next.previousCommit?.nextWatermarkMs ?? 0);
-      if (this.config.analysis.statefulNodes.length > 0 && next.previousCommit)
-        this.nextProcessingTimeoutMs = -Infinity;
+      // As in Spark, a restart runs a batch only for new data, or for work the last batch left due.
+      const commit = next.previousCommit;
+      const nextWatermarkMs = commit?.nextWatermarkMs ?? 0;
+      this.watermark.restore(nextWatermarkMs, nextWatermarkMs > (next.previousOffsets?.batchWatermarkMs ?? 0));
+      if (this.config.analysis.statefulNodes.length > 0 && commit)
+        // A commit from before timeouts were recorded says nothing: one batch finds out.
+        this.nextProcessingTimeoutMs =
+          commit.nextProcessingTimeoutMs === undefined ? -Infinity : (commit.nextProcessingTimeoutMs ?? Infinity);
       this.committed = this.sources.map((_, i) => next.previousOffsets?.sources[i]?.end ?? null);
       return;
     }
@@ -285,7 +290,7 @@ export class MicroBatchExecution {
       };
       await this.progress.timed('walCommit', async () => {
         crashPoint('before-offsets', entry.batchId);
-        await this.checkpoint.offsets.add(entry.batchId, entry);
+        await this.checkpoint.planBatch(entry.batchId, entry);
         crashPoint('after-offsets', entry.batchId);
       });
       await this.runBatch(entry);
@@ -348,11 +353,16 @@ export class MicroBatchExecution {
     const batchId = entry.batchId;
     const ends = entry.sources.map((s) => s.end);
     const newWatermark = this.watermark.update(entry.batchWatermarkMs, run.eventTime, this.inputEnded(ends));
-    await this.checkpoint.commits.add(batchId, {
+    await this.checkpoint.commitBatch(batchId, {
       batchId,
       nextWatermarkMs: Math.floor(newWatermark),
       committedAtMs: Date.now(),
       stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId + 1])),
+      ...(c.analysis.statefulNodes.length > 0 && {
+        nextProcessingTimeoutMs: Number.isFinite(run.nextProcessingTimeoutMs)
+          ? Math.ceil(run.nextProcessingTimeoutMs)
+          : null,
+      }),
     });
     crashPoint('after-commit', batchId);
     for (let i = 0; i < this.sources.length; i++) await this.sources[i].source.commit(ends[i]);
@@ -384,6 +394,8 @@ export class MicroBatchExecution {
     if (this.config.lateSink) closing.push(this.config.lateSink.close());
     if (this.executor) closing.push(this.executor.close());
     const results = await Promise.allSettled(closing);
+    // Given up last, once nothing of this run writes into the checkpoint any more.
+    if (this.checkpoint) results.push(...(await Promise.allSettled([this.checkpoint.close()])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed && !this.exception)
       this.exception = failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));

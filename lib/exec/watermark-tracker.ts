@@ -30,9 +30,13 @@ export class WatermarkTracker {
     return this.moved;
   }
 
-  /** Resumes from the watermark the last commit recorded for the batch after it. */
-  restore(watermarkMs: number): void {
+  /**
+   * Resumes from the watermark the last commit recorded for the batch after it; `moved` when that batch
+   * moved it past the one it ran with, so that the batch without new data it calls for still runs.
+   */
+  restore(watermarkMs: number, moved = false): void {
     this.current = watermarkMs;
+    this.moved = moved;
   }
 
   /**

@@ -34,6 +34,7 @@ import { checkInteger, isRecord } from '../checkpoint/fields.js';
 import { pathError, SluiceError } from '../errors.js';
 import { crashPoint } from '../util/crash-points.js';
 import { createDirectory } from '../util/create-directory.js';
+import { guardedWrite } from '../util/file-write.js';
 
 /** The folder of the manifest log inside the output directory. */
 export const SINK_LOG_DIR = '_sluice_log';
@@ -142,7 +143,12 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-async function writeContents(file: string, contents: FileContents): Promise<number> {
+function writeContents(file: string, contents: FileContents): Promise<number> {
+  return guardedWrite(file, () => writeOpenedContents(file, contents));
+}
+
+async function writeOpenedContents(file: string, contents: FileContents): Promise<number> {
+  await createDirectory(path.dirname(file));
   const handle = await fsp.open(file, 'w');
   try {
     // writeFile on an open handle writes all of its data at the current position, unlike a single write().
@@ -263,7 +269,6 @@ export class FileCommitProtocol {
         }
         const rel = [...segments, dataFileName(batchId, staged.length, this.options.extension)].join('/');
         const abs = path.join(this.dir, rel);
-        await createDirectory(path.dirname(abs));
         // Reserve the part number before writing, so a failed write is still cleaned up below.
         const entry: CommittedFile = { path: rel, rows, bytes: 0 };
         staged.push(entry);

@@ -19,6 +19,7 @@ import { corruptCheckpointFile } from '../checkpoint/versioned-file.js';
 import { pathError, SluiceError } from '../errors.js';
 import { sleep } from '../util/clock.js';
 import { createDirectory } from '../util/create-directory.js';
+import { guardedWrite } from '../util/file-write.js';
 import { notice } from '../util/notices.js';
 import { counterOf } from './counter-offsets.js';
 import { cachedSchema, DEFAULT_CORRUPT_COLUMN, type ParseMode } from './decode/common.js';
@@ -370,9 +371,12 @@ export class SocketSource implements StreamSource {
     this.pending = [];
     this.pendingBytes = 0;
     const text = Buffer.from(`${lines.join('\n')}\n`);
+    const handle = this.handle;
     try {
-      await this.handle.write(text);
-      await this.handle.sync();
+      await guardedWrite(this.segments[this.segments.length - 1].file, async () => {
+        await handle.write(text);
+        await handle.sync();
+      });
       this.durable += lines.length;
       this.currentBytes += text.length;
       if (this.currentBytes >= this.segmentBytes) {
@@ -381,12 +385,15 @@ export class SocketSource implements StreamSource {
         await this.startSegment();
       }
     } catch (err) {
-      this.flushError = new SluiceError(
-        'SOCKET_LOG',
-        `cannot write the receive log of ${this.location} in ${this.logDir}: ` + `${(err as Error).message}`,
-        'free disk space or fix the checkpoint directory, then restart the query',
-        { cause: err },
-      );
+      this.flushError =
+        err instanceof SluiceError
+          ? err
+          : new SluiceError(
+              'SOCKET_LOG',
+              `cannot write the receive log of ${this.location} in ${this.logDir}: ` + `${(err as Error).message}`,
+              'free disk space or fix the checkpoint directory, then restart the query',
+              { cause: err },
+            );
     }
   }
 

@@ -72,7 +72,7 @@ describe('checkpoint/checkpoint', () => {
     const cp = await Checkpoint.open(dir(), CONF);
     await cp.offsets.add(0, plan(0));
     await cp.commits.add(0, commit(0));
-    expect(fs.readdirSync(dir()).sort()).to.deep.equal(['commits', 'metadata', 'offsets']);
+    expect(fs.readdirSync(dir()).sort()).to.deep.equal(['commits', 'metadata', 'offsets', 'owner']);
     expect(cp.offsets.pathOf(0)).to.equal(path.join(dir(), 'offsets', '0'));
     expect(cp.commits.pathOf(0)).to.equal(path.join(dir(), 'commits', '0'));
     expect(cp.stateDir('agg1', 3)).to.equal(path.join(dir(), 'state', 'agg1', '3'));
@@ -85,7 +85,10 @@ describe('checkpoint/checkpoint', () => {
 
   it('keeps its query id across restarts and refuses changed settings', async () => {
     const first = await Checkpoint.open(dir(), CONF);
-    expect((await Checkpoint.open(dir(), CONF)).queryId).to.equal(first.queryId);
+    await first.close();
+    const second = await Checkpoint.open(dir(), CONF);
+    expect(second.queryId).to.equal(first.queryId);
+    await second.close();
     const err = await sluiceErrorOf(() => Checkpoint.open(dir(), { ...CONF, numStatePartitions: 2 }));
     expect(err.code).to.equal('CHECKPOINT_CONF_CHANGED');
   });
@@ -93,6 +96,7 @@ describe('checkpoint/checkpoint', () => {
   it('refuses a checkpoint whose metadata was lost after batches were logged', async () => {
     const cp = await Checkpoint.open(dir(), CONF);
     await cp.offsets.add(0, plan(0));
+    await cp.close();
     fs.rmSync(metadataPath(dir()));
     const err = await sluiceErrorOf(() => Checkpoint.open(dir(), CONF));
     expect(err.code).to.equal('CHECKPOINT_CORRUPT');
@@ -118,6 +122,7 @@ describe('checkpoint/checkpoint', () => {
       fs.mkdirSync(path.dirname(t), { recursive: true });
       fs.writeFileSync(t, 'v1\n{"par');
     }
+    await cp.close();
     const reopened = await Checkpoint.open(dir(), CONF);
     expect(temps.filter((t) => fs.existsSync(t))).to.deep.equal([]);
     expect(await reopened.offsets.batchIds()).to.deep.equal([0]);
@@ -144,6 +149,7 @@ describe('checkpoint/checkpoint', () => {
       const cp = await Checkpoint.open(dir(), CONF);
       for (let n = 0; n < 3; n++) await cp.offsets.add(n, plan(n));
       for (let n = 0; n < 2; n++) await cp.commits.add(n, commit(n));
+      await cp.close();
       const restarted = await Checkpoint.open(dir(), CONF);
       expect(await restarted.nextBatch()).to.deep.equal({
         rerun: true,
