@@ -54,6 +54,13 @@ const TOPIC_RESOURCE = 2;
 const MAX_FETCH_MAX_BYTES = 256 << 20;
 /** Fetches that come back empty at the partition end before the range counts as truncated (leader catch-up). */
 const EMPTY_AT_END_ATTEMPTS = 3;
+/**
+ * With compression, produce runs are first cut at this many times the batch limit in uncompressed bytes (JSON
+ * compresses 3-5x), then split further where a compressed batch is still over the limit.
+ */
+const COMPRESSED_RUN_FACTOR = 4;
+/** A run split because a compressed batch was over the limit keeps this share of what would just fit. */
+const SPLIT_MARGIN = 0.9;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -510,7 +517,8 @@ export class KafkaClient {
    * otherwise. A chunk that fails with a retriable error is sent again, so a retry can duplicate records
    * (at-least-once), unless `resendFailedProduce` is false: then it throws {@link KafkaProduceError} and sinks
    * that need exactly-once deduplicate by replay.
-   * With `maxBatchBytes`, requests are also cut so that no record batch exceeds that many bytes.
+   * With `maxBatchBytes`, requests are also cut so that no record batch exceeds that many bytes on the wire
+   * (compressed, when the client compresses); a single message over it still goes alone, for the broker to refuse.
    * @throws SluiceError `KAFKA_UNKNOWN_TOPIC` when the topic does not exist.
    */
   async produce(
@@ -548,7 +556,7 @@ export class KafkaClient {
             partition: m.partition,
             baseOffset: Number(m.baseOffset ?? m.offset),
           }))
-      : (chunk: ProduceMessage[]) => this.sendChunk(topic, chunk);
+      : (chunk: ProduceMessage[]) => this.sendChunk(topic, chunk, options.maxBatchBytes ?? Infinity);
     const sendOnce = async (chunk: ProduceMessage[]) => {
       try {
         return await send(chunk);
@@ -562,19 +570,35 @@ export class KafkaClient {
       }
     };
     const size = this.opts.produceBatchSize ?? 1000;
+    // kafkajs' producer compresses out of sight: its runs stay under the limit uncompressed.
+    const runBytes = (options.maxBatchBytes ?? Infinity) * (this.codec && !producer ? COMPRESSED_RUN_FACTOR : 1);
     const results: ProduceResult[] = [];
-    for (const chunk of produceRuns(messages, size, options.maxBatchBytes ?? Infinity)) {
-      const meta =
+    const todo = produceRuns(messages, size, runBytes).reverse();
+    for (let chunk = todo.pop(); chunk; chunk = todo.pop()) {
+      const sent =
         this.opts.resendFailedProduce === false
           ? await sendOnce(chunk)
           : await this.retrying(`produce to ${topic}`, () => send(chunk));
-      results.push(...meta);
+      if ('fits' in sent) {
+        // Pieces of the size that fits, last first: what was too large for one batch is likely so again.
+        for (let end = chunk.length; end > 0; end -= sent.fits)
+          todo.push(chunk.slice(Math.max(0, end - sent.fits), end));
+      } else {
+        results.push(...sent);
+      }
     }
     return results;
   }
 
-  /** One Produce request per partition leader for `chunk`, all in flight at once. */
-  private async sendChunk(topic: string, chunk: ProduceMessage[]): Promise<ProduceResult[]> {
+  /**
+   * One Produce request per partition leader for `chunk`, all in flight at once; or, sending nothing, how many
+   * of its first messages to send instead when a partition's batch would be over `maxBatchBytes` on the wire.
+   */
+  private async sendChunk(
+    topic: string,
+    chunk: ProduceMessage[],
+    maxBatchBytes: number,
+  ): Promise<ProduceResult[] | { fits: number }> {
     const partitions = this.cluster.findTopicPartitionMetadata(topic);
     if (partitions.length === 0) throw new RetriableCondition(`no partitions known for topic ${topic}`);
     const byPartition = new Map<number, ProduceMessage[]>();
@@ -595,20 +619,28 @@ export class KafkaClient {
     const led = Object.values(leaders).reduce((a, ps) => a + ps.length, 0);
     if (led < byPartition.size) throw new RetriableCondition(`no leader known for some partitions of ${topic}`);
     const now = Date.now();
+    const batches = new Map<number, Buffer>();
+    let largest = 0;
+    await Promise.all(
+      [...byPartition].map(async ([p, messages]) => {
+        const batch = encodeRecordBatch(messages, now);
+        const wire = this.codec ? await compressRecordBatch(batch, this.codec) : batch;
+        batches.set(p, wire);
+        largest = Math.max(largest, wire.length);
+      }),
+    );
+    if (largest > maxBatchBytes && chunk.length > 1) {
+      const fits = Math.floor((chunk.length * maxBatchBytes * SPLIT_MARGIN) / largest);
+      return { fits: Math.min(chunk.length - 1, Math.max(1, fits)) };
+    }
     const results: ProduceResult[] = [];
     await Promise.all(
       Object.entries(leaders).map(async ([nodeId, ps]) => {
         const broker = shareConnects(await this.cluster.findBroker({ nodeId }));
-        const batches = await Promise.all(
-          ps.map(async (p) => {
-            const batch = encodeRecordBatch(byPartition.get(p)!, now);
-            return { partition: p, batch: this.codec ? await compressRecordBatch(batch, this.codec) : batch };
-          }),
-        );
         const request = produceRequest(
           await versionFor(broker, PRODUCE_API_KEY),
           topic,
-          batches,
+          ps.map((p) => ({ partition: p, batch: batches.get(p)! })),
           this.opts.requestTimeoutMs ?? 30000,
           this.opts.acks ?? -1,
         );

@@ -25,15 +25,10 @@ export const KAFKA_CONSUMER_OPTION_KEYS = [
   'kafka.fetch.max.wait.ms',
 ] as const;
 
-/**
- * Producer settings the sink takes, besides `kafka.bootstrap.servers`. `kafka.linger.ms` is accepted so that
- * settings copied from a Spark job work, and has no effect: a micro-batch is sent once it is complete, so
- * there is nothing to wait for.
- */
+/** Producer settings the sink takes, besides `kafka.bootstrap.servers`. */
 export const KAFKA_PRODUCER_OPTION_KEYS = [
   ...KAFKA_CLIENT_OPTION_KEYS,
   'kafka.acks',
-  'kafka.linger.ms',
   'kafka.max.request.size',
   'kafka.max.message.bytes',
 ] as const;
@@ -48,6 +43,9 @@ const REFUSED: Record<string, string> = {
   'kafka.key.serializer': 'the sink writes the key column as bytes (strings as UTF-8)',
   'kafka.value.serializer': 'the sink writes the value column as bytes (strings as UTF-8), or whole rows as JSON',
   'kafka.interceptor.classes': 'interceptors are Java classes; sluice has none',
+  // Kafka's linger.ms holds records back for more to arrive; a micro-batch's output is all there when it is sent.
+  'kafka.linger.ms':
+    "the sink sends each micro-batch's records at once when the batch is complete, in record batches as large as max.message.bytes allows, so there is nothing to wait for: remove it",
 };
 
 /**
@@ -107,7 +105,6 @@ function acks(owner: string, v: unknown): KafkaClientOptions['acks'] {
  */
 export function kafkaClientOptions(owner: string, options: Record<string, unknown>): KafkaClientOptions {
   const clientId = options['kafka.client.id'];
-  intOption(owner, options, 'kafka.linger.ms', 0);
   return {
     clientId: clientId === undefined ? undefined : String(clientId),
     retry: {

@@ -1,8 +1,11 @@
 /**
  * How many bytes records take in a record batch, and cutting a produce into batches under a byte limit: a
- * broker refuses a batch larger than the topic's `max.message.bytes` (1 MB by default) as a whole.
+ * broker refuses a batch larger than the topic's `max.message.bytes` (1 MB by default) as a whole. The limit
+ * applies to the batch as it goes on the wire, so to the compressed batch when the producer compresses.
  */
 import type { ProduceMessage } from './messages.js';
+import type { CompressionCodec } from './protocol/compression.js';
+import { compressRecordBatch, encodeRecordBatch } from './protocol/record-batch.js';
 
 /** Bytes of a record batch before its records (Kafka's DefaultRecordBatch.RECORD_BATCH_OVERHEAD). */
 export const RECORD_BATCH_OVERHEAD = 61;
@@ -54,4 +57,13 @@ export function produceRuns(messages: ProduceMessage[], maxCount: number, maxByt
   }
   if (run.length > 0) runs.push(run);
   return runs;
+}
+
+/**
+ * The bytes a record batch of `messages` takes on the wire: exact, compressed by `codec` when one is given
+ * (for a record whose {@link recordSizeBound} is over a limit, to tell whether it fits once compressed).
+ */
+export async function wireBatchSize(messages: ProduceMessage[], codec: CompressionCodec | null): Promise<number> {
+  const batch = encodeRecordBatch(messages, Date.now());
+  return codec ? (await compressRecordBatch(batch, codec)).length : batch.length;
 }

@@ -35,8 +35,8 @@
  * (or, without one, the whole row as JSON), a `partition` column picks the partition, a `topic` column the
  * topic, and a `headers` column (a list of `{key, value}`) the headers, in order, repeated keys included.
  * Records are sent in batches of at most the topic's `max.message.bytes` (read with DescribeConfigs where
- * the brokers answer it), so a broker never refuses a batch as too large; a single record over that limit
- * stops the query naming its size.
+ * the brokers answer it) as they go on the wire, compressed when the sink compresses, so a broker never
+ * refuses a batch as too large; a single record over that limit stops the query naming its size.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -49,8 +49,8 @@ import type { KafkaClient } from '../kafka/client.js';
 import type { KafkaClientOptions } from '../kafka/client-options.js';
 import type { ProduceMessage } from '../kafka/messages.js';
 import { KAFKA_PRODUCER_OPTION_KEYS, kafkaClientOptions, unknownKafkaSetting } from '../kafka/prefixed-options.js';
-import { COMPRESSION_TYPES, type CompressionType } from '../kafka/protocol/compression.js';
-import { RECORD_BATCH_OVERHEAD, recordSizeBound } from '../kafka/record-size.js';
+import { COMPRESSION_TYPES, type CompressionType, codecByName } from '../kafka/protocol/compression.js';
+import { RECORD_BATCH_OVERHEAD, recordSizeBound, wireBatchSize } from '../kafka/record-size.js';
 import { type KafkaRetryEvent, retryText } from '../kafka/retry.js';
 import { crashPoint } from '../util/crash-points.js';
 import { createDirectory } from '../util/create-directory.js';
@@ -332,11 +332,14 @@ export class KafkaSink implements StreamSink {
       const limit = await this.batchLimit(client, topic);
       for (const r of records) {
         if (r.topic !== topic) continue;
-        const size = RECORD_BATCH_OVERHEAD + recordSizeBound(r.message);
+        if (RECORD_BATCH_OVERHEAD + recordSizeBound(r.message) <= limit.bytes) continue;
+        // The limit is on the wire: a record over it uncompressed may fit once compressed.
+        const size = await wireBatchSize([r.message], codecByName(this.compression));
         if (size <= limit.bytes) continue;
+        const compressed = this.compression === 'none' ? '' : ` (${this.compression}-compressed)`;
         throw new SluiceError(
           'KAFKA_RECORD_TOO_LARGE',
-          `row ${r.seq} of batch ${batchId} makes a Kafka record of ${size} bytes, over the limit of ${limit.bytes} bytes (${limit.from})`,
+          `row ${r.seq} of batch ${batchId} makes a Kafka record batch of ${size} bytes${compressed}, over the limit of ${limit.bytes} bytes (${limit.from})`,
           `make the row smaller, or raise max.message.bytes of topic ${topic} (and the sink's kafka.max.message.bytes where the brokers do not report it)`,
         );
       }
