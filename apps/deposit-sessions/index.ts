@@ -1,4 +1,5 @@
 import type { GroupState } from '../../lib/api/group-state.js';
+import { StatefulProcessor, type TimerValues, type ValueState } from '../../lib/api/stateful-processor.js';
 import { defineApp } from '../../lib/app/app.js';
 import { SluiceError } from '../../lib/errors.js';
 
@@ -6,9 +7,14 @@ import { SluiceError } from '../../lib/errors.js';
 type ParseMode = 'PERMISSIVE' | 'DROPMALFORMED' | 'FAILFAST';
 const PARSE_MODES: readonly ParseMode[] = ['PERMISSIVE', 'DROPMALFORMED', 'FAILFAST'];
 
+/** The two implementations of the session logic, with identical output. */
+type StateApi = 'mapGroupsWithState' | 'transformWithState';
+const STATE_APIS: readonly StateApi[] = ['mapGroupsWithState', 'transformWithState'];
+
 interface Options {
   'session-timeout': number;
   mode: ParseMode;
+  'state-api': StateApi;
 }
 
 /** One input line, read; `malformed` says why a line could not be read (PERMISSIVE mode). */
@@ -88,53 +94,107 @@ function parseLine(line: string, mode: ParseMode): Transaction[] {
   return [{ sessionId: fields[0] || null, winAmount: null, deposit: false, malformed: `${problem}: ${line}` }];
 }
 
+function sessionRow(
+  sessionId: string | null,
+  currentBalance: number | null,
+  depositCurrentBalance: boolean,
+  closedByTimeout: boolean,
+  malformed: string | null = null,
+): SessionUpdate {
+  return { sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed };
+}
+
 /**
- * The session function. Rows of a session are applied one after another: a win adds to the balance; a
- * deposit adds its amount, emits the balance with depositCurrentBalance and closes the session, so a later
- * line of the same id (even in the same batch) opens a new one. An open session emits its running balance
- * once per batch and closes with closedByTimeout when idle for the session timeout.
+ * The session logic, applied to one session's lines of a batch in order, from its open balance (undefined
+ * when it has none): a win adds to the balance; a deposit adds its amount, emits the balance with
+ * depositCurrentBalance and closes the session, so a later line of the same id (even in the same batch)
+ * opens a new one; a session still open that changed emits its running balance last. Returns the rows and
+ * the balance left open.
  */
-function* sessionUpdates(
+function applyLines(
   sessionId: string | null,
   events: Transaction[],
-  state: GroupState<number>,
-  timeoutMs: number,
-): Generator<SessionUpdate> {
-  const update = (
-    currentBalance: number | null,
-    depositCurrentBalance: boolean,
-    closedByTimeout: boolean,
-    malformed: string | null = null,
-  ): SessionUpdate => ({ sessionId, currentBalance, depositCurrentBalance, closedByTimeout, malformed });
-  if (state.hasTimedOut) {
-    const balance = state.get();
-    state.remove();
-    yield update(balance, false, true);
-    return;
-  }
-  let balance = state.getOption();
+  open: number | undefined,
+): { rows: SessionUpdate[]; balance: number | undefined } {
+  const rows: SessionUpdate[] = [];
+  let balance = open;
   let changed = false;
   for (const e of events) {
     if (e.malformed !== null) {
-      yield update(null, false, false, e.malformed);
+      rows.push(sessionRow(sessionId, null, false, false, e.malformed));
       continue;
     }
     balance = addAmount(balance ?? 0, e.winAmount!);
     changed = true;
     if (e.deposit) {
-      yield update(balance, true, false);
+      rows.push(sessionRow(sessionId, balance, true, false));
       balance = undefined;
       changed = false;
     }
   }
+  if (balance !== undefined && changed) rows.push(sessionRow(sessionId, balance, false, false));
+  return { rows, balance };
+}
+
+/**
+ * The session function of the mapGroupsWithState variant: {@link applyLines}, and an open session closes
+ * with closedByTimeout when idle for the session timeout.
+ */
+function sessionUpdates(
+  sessionId: string | null,
+  events: Transaction[],
+  state: GroupState<number>,
+  timeoutMs: number,
+): SessionUpdate[] {
+  if (state.hasTimedOut) {
+    const balance = state.get();
+    state.remove();
+    return [sessionRow(sessionId, balance, false, true)];
+  }
+  const { rows, balance } = applyLines(sessionId, events, state.getOption());
   if (balance === undefined) {
     state.remove();
-    return;
+    return rows;
   }
   state.update(balance);
   // Timeouts reset on every call: an open session is given the full timeout again from this batch.
   state.setTimeoutDuration(timeoutMs);
-  if (changed) yield update(balance, false, false);
+  return rows;
+}
+
+/**
+ * The same sessions with Spark 4's transformWithState: the open balance in a ValueState, and one
+ * processing-time timer per open session, moved to the session timeout after its latest batch.
+ */
+class DepositSessionProcessor extends StatefulProcessor<string | null, Transaction, SessionUpdate> {
+  private balance!: ValueState<number>;
+
+  constructor(private readonly timeoutMs: number) {
+    super();
+  }
+
+  init(): void {
+    this.balance = this.getHandle().getValueState<number>('balance', { schema: 'double' });
+  }
+
+  handleInputRows(sessionId: string | null, events: Transaction[], timerValues: TimerValues): SessionUpdate[] {
+    const handle = this.getHandle();
+    for (const t of handle.listTimers()) handle.deleteTimer(t);
+    const { rows, balance } = applyLines(sessionId, events, this.balance.get());
+    if (balance === undefined) {
+      this.balance.clear();
+    } else {
+      this.balance.update(balance);
+      handle.registerTimer(timerValues.getCurrentProcessingTimeInMs() + this.timeoutMs);
+    }
+    return rows;
+  }
+
+  override handleExpiredTimer(sessionId: string | null): SessionUpdate[] {
+    const balance = this.balance.get();
+    this.balance.clear();
+    return balance === undefined ? [] : [sessionRow(sessionId, balance, false, true)];
+  }
 }
 
 /**
@@ -150,6 +210,13 @@ export default defineApp<Options>({
       type: 'duration',
       default: '30m',
       describe: 'close a session that got no line for this long (processing time), with closedByTimeout',
+    },
+    'state-api': {
+      type: 'string',
+      default: 'mapGroupsWithState',
+      choices: STATE_APIS,
+      describe:
+        "the session logic's state API: mapGroupsWithState, or Spark 4's transformWithState (same output, state per variable)",
     },
     mode: {
       type: 'string',
@@ -183,15 +250,20 @@ export default defineApp<Options>({
         'e.g. --session-timeout 30m',
       );
     const mode = options.mode;
+    const transactions = input('lines')
+      .flatMap((row) => parseLine(String(row.value ?? ''), mode), TRANSACTION_SCHEMA)
+      .groupByKey((t) => t.sessionId);
     return {
-      sessions: input('lines')
-        .flatMap((row) => parseLine(String(row.value ?? ''), mode), TRANSACTION_SCHEMA)
-        .groupByKey((t) => t.sessionId)
-        .flatMapGroupsWithState(
-          (id: string | null, events: Transaction[], state: GroupState<number>) =>
-            sessionUpdates(id, events, state, timeoutMs),
-          { outputMode: 'update', timeout: 'ProcessingTimeTimeout', schema: OUTPUT_SCHEMA },
-        ),
+      sessions:
+        options['state-api'] === 'transformWithState'
+          ? transactions.transformWithState(new DepositSessionProcessor(timeoutMs), 'ProcessingTime', 'update', {
+              schema: OUTPUT_SCHEMA,
+            })
+          : transactions.flatMapGroupsWithState(
+              (id: string | null, events: Transaction[], state: GroupState<number>) =>
+                sessionUpdates(id, events, state, timeoutMs),
+              { outputMode: 'update', timeout: 'ProcessingTimeTimeout', schema: OUTPUT_SCHEMA },
+            ),
     };
   },
 });

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { SluiceError } from '../errors.js';
+import { kindName } from '../plan/operators/transform-with-state-schema.js';
 import { END_OF_INPUT_WATERMARK_MS } from '../sources/source.js';
 import {
   findOperator,
@@ -8,6 +9,7 @@ import {
   type QueryCheckpointSummary,
   readStateRows,
   type StateContents,
+  TIMERS_VARIABLE,
   toJsonValue,
 } from './checkpoint-inspector.js';
 import { integerFlag } from './flags.js';
@@ -117,7 +119,28 @@ export function describeState(s: StateContents): string[] {
     const figures = Object.entries(s.lastMetrics.customMetrics).map(([k, v]) => `${k} ${formatCount(v)}`);
     lines.push(`last progress, batch ${s.lastMetrics.batchId}: ${figures.join(', ')}`);
   }
+  if (s.variables !== undefined) {
+    const declared = Object.entries(s.variables).map(
+      ([name, v]) =>
+        `${name} (${kindName(v.kind)}${v.schema === undefined ? '' : ` ${typeof v.schema === 'string' ? v.schema : JSON.stringify(v.schema)}`}` +
+        `${v.ttlMs === undefined ? '' : `, TTL ${v.ttlMs / 1000} s`})`,
+    );
+    lines.push(`variables: ${declared.join(', ') || 'none'}; timers are listed per key as ${TIMERS_VARIABLE}`);
+  }
   if (s.rows.length === 0) return lines;
+  if (s.variables !== undefined) {
+    const hasExpiry = s.rows.some((r) => r.timeoutMs !== null);
+    const headers = ['partition', 'key', 'variable', 'value', ...(hasExpiry ? ['expires'] : [])];
+    const rows = s.rows.map((r) => [
+      String(r.partition),
+      cell(r.key),
+      r.variable ?? '',
+      cell(r.value),
+      ...(hasExpiry ? [r.timeoutMs === null ? '' : new Date(r.timeoutMs).toISOString()] : []),
+    ]);
+    lines.push(formatTable(headers, rows));
+    return lines;
+  }
   const spread = s.rows.every((r) => isPlainObject(r.value));
   const fields = spread ? [...new Set(s.rows.flatMap((r) => Object.keys(r.value as object)))] : [];
   const hasTimeout = s.rows.some((r) => r.timeoutMs !== null);

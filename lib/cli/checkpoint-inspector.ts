@@ -17,6 +17,8 @@ import { type ConfValues, type OffsetEntry, OffsetLog } from '../checkpoint/offs
 import { readVersionedEntry } from '../checkpoint/versioned-file.js';
 import { describeError, SluiceError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
+import { TIMERS, VARIABLES_KEY } from '../plan/operators/transform-with-state-handle.js';
+import type { StateVariableRecords } from '../plan/operators/transform-with-state-schema.js';
 import { StateStore } from '../state/state-store.js';
 
 /** Figures of one stateful operator's state, as of the last committed batch. */
@@ -90,9 +92,13 @@ export interface InspectOptions {
 /** A state row as `--state` shows it. */
 export interface StateRow {
   partition: number;
+  /** The grouping key. */
   key: unknown;
+  /** transformWithState only: the state variable the row belongs to, or `(timers)` for the key's timers. */
+  variable?: string;
+  /** The state; for transformWithState's timers, their times. */
   value: unknown;
-  /** Timeout timestamp in ms, or null when the key has none. */
+  /** Timeout timestamp in ms (for transformWithState, the TTL expiry), or null when the row has none. */
   timeoutMs: number | null;
 }
 
@@ -104,13 +110,15 @@ export interface StateContents {
   matched: number;
   /** Bookkeeping rows of the engine (e.g. an aggregation's output schema), never shown. */
   internalRows: number;
-  /** The rows shown, ordered by key. */
+  /** The rows shown, ordered by key (and by variable for transformWithState). */
   rows: StateRow[];
   /**
    * The operator's own counters in the last progress (e.g. deduplication's numDroppedDuplicateRows), with the
    * batch they are of, when a progress log was given.
    */
   lastMetrics?: { batchId: number; customMetrics: Record<string, number> };
+  /** transformWithState only: its state variables as declared, by name. */
+  variables?: StateVariableRecords;
 }
 
 /** Options of {@link readStateRows}. */
@@ -440,20 +448,31 @@ export async function readStateRows(
 ): Promise<StateContents> {
   const rows: Array<StateRow & { sort: string }> = [];
   let internalRows = 0;
+  let variables: StateVariableRecords | undefined;
   for (const part of numericSubdirs(path.join(query.dir, 'state', operator.id))) {
     const store = await StateStore.load(path.join(query.dir, 'state', operator.id, part), operator.version);
-    for (const [key, value] of store.entries()) {
-      if (isInternalStateKey(key)) {
+    const declared = store.get(VARIABLES_KEY) as StateVariableRecords | undefined;
+    if (declared !== undefined) variables = { ...variables, ...declared };
+    for (const [stored, value] of store.entries()) {
+      if (isInternalStateKey(stored)) {
         internalRows++;
         continue;
       }
-      const text = keyText(key);
+      const row: { key: unknown; variable?: string; value: unknown } =
+        declared === undefined ? { key: stored, value } : variableRow(stored, value);
+      const text = keyText(row.key);
       if (options.key !== undefined && text !== options.key) continue;
-      const t = store.getTimeout(key);
-      rows.push({ partition: Number(part), key, value, timeoutMs: t >= 0 ? t : null, sort: text });
+      const t = store.getTimeout(stored);
+      const timeoutMs = t >= 0 && row.variable !== TIMERS_VARIABLE ? t : null;
+      rows.push({ partition: Number(part), ...row, timeoutMs, sort: text });
     }
   }
-  rows.sort((a, b) => compareKeys(a.key, b.key) || (a.sort < b.sort ? -1 : a.sort > b.sort ? 1 : 0));
+  rows.sort(
+    (a, b) =>
+      compareKeys(a.key, b.key) ||
+      (a.sort < b.sort ? -1 : a.sort > b.sort ? 1 : 0) ||
+      variableOrder(a.variable, b.variable),
+  );
   const limit = options.limit ?? Infinity;
   const p = query.lastProgress;
   const custom = p?.stateOperators.find((o) => o.operatorName === operator.name)?.customMetrics;
@@ -464,7 +483,26 @@ export async function readStateRows(
     internalRows,
     rows: rows.slice(0, limit).map(({ sort: _s, ...r }) => r),
     ...(p && custom ? { lastMetrics: { batchId: p.batchId, customMetrics: custom } } : {}),
+    ...(variables === undefined ? {} : { variables }),
   };
+}
+
+/** How `--state` names the timers of a transformWithState key. */
+export const TIMERS_VARIABLE = '(timers)';
+
+/** A transformWithState row `[variable, groupingKey]` as a row of the key; timers are shown as times. */
+function variableRow(stored: unknown, value: unknown): { key: unknown; variable: string; value: unknown } {
+  const [name, key] = stored as [string, unknown];
+  if (name === TIMERS) return { key, variable: TIMERS_VARIABLE, value: (value as number[]).map((t) => new Date(t)) };
+  return { key, variable: name, value };
+}
+
+/** Variables by name, a key's timers last. */
+function variableOrder(a: string | undefined, b: string | undefined): number {
+  if (a === b || a === undefined || b === undefined) return 0;
+  if (a === TIMERS_VARIABLE) return 1;
+  if (b === TIMERS_VARIABLE) return -1;
+  return a < b ? -1 : 1;
 }
 
 /** Numbers compare as numbers, so `b2` sorts before `b10` only where the key is a string. */

@@ -15,6 +15,8 @@ import {
   type ValueState,
 } from '../../lib/api/stateful-processor.js';
 import type { StreamingQuery } from '../../lib/api/streaming-query.js';
+import { describeState } from '../../lib/cli/checkpoint-command.js';
+import { findOperator, inspectCheckpoint, readStateRows } from '../../lib/cli/checkpoint-inspector.js';
 import { ManualClock, MemoryStream } from '../../lib/testing/index.js';
 
 type Ev = { user: string; amount: number };
@@ -383,6 +385,70 @@ describe('transformWithState', () => {
     );
     input.addData([{ user: 'a', amount: 1 }]);
     expect(await failure(wrong)).to.match(/its processor has no handleInitialState/);
+  });
+
+  it('shows its state per variable and key, TTL expiries and timers, in sluice checkpoint --state', async () => {
+    const ckpt = tmp();
+    const clock = new ManualClock(0);
+    const session = Session.local({ clock, statePartitions: 2 });
+    const input = new MemoryStream<Ev>(session, EV_SCHEMA);
+    const q = track(
+      await input
+        .toDS()
+        .groupByKey((e) => e.user)
+        .transformWithState(new Tally(30_000, '1 minute'), 'ProcessingTime', 'update')
+        .writeStream.format('memory')
+        .queryName('shown')
+        .outputMode('update')
+        .option('checkpointLocation', ckpt)
+        .start(),
+    );
+    input.addData([
+      { user: 'a', amount: 2 },
+      { user: 'b', amount: 1 },
+      { user: 'a', amount: 3 },
+    ]);
+    await q.processAllAvailable();
+    await q.stop();
+    const [query] = await inspectCheckpoint(ckpt);
+    const contents = await readStateRows(query, findOperator(query, 'transformWithState'));
+    expect(contents.variables).to.deep.equal({
+      sum: { kind: 'value', schema: 'double', ttlMs: 60_000 },
+      amounts: { kind: 'list' },
+      counts: { kind: 'map' },
+    });
+    expect(contents.rows.map((r) => [r.key, r.variable, r.value, r.timeoutMs])).to.deep.equal([
+      ['a', 'amounts', [2, 3], null],
+      [
+        'a',
+        'counts',
+        new Map([
+          [2, 1],
+          [3, 1],
+        ]),
+        null,
+      ],
+      ['a', 'sum', 5, 60_000],
+      ['a', '(timers)', [new Date(30_000)], null],
+      ['b', 'amounts', [1], null],
+      ['b', 'counts', new Map([[1, 1]]), null],
+      ['b', 'sum', 1, 60_000],
+      ['b', '(timers)', [new Date(30_000)], null],
+    ]);
+    expect(query.stateOperators[0].numRows).to.equal(8);
+    const text = describeState(
+      await readStateRows(query, findOperator(query, 'transformWithState'), { key: 'b' }),
+    ).join('\n');
+    expect(text).to.contain(
+      'variables: sum (ValueState double, TTL 60 s), amounts (ListState), counts (MapState); timers are listed per key as (timers)',
+    );
+    expect(text.split('\n').slice(2)).to.deep.equal([
+      'partition  key  variable  value                         expires',
+      '        0  b    amounts   [1]',
+      '        0  b    counts    [[1,1]]',
+      '        0  b    sum       1                             1970-01-01T00:01:00.000Z',
+      '        0  b    (timers)  ["1970-01-01T00:00:30.000Z"]',
+    ]);
   });
 
   describe('state schema changes on restart', () => {
