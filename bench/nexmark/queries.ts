@@ -1,4 +1,5 @@
 /** The Nexmark queries of bench/nexmark and the published Flink figures they are compared with. */
+import { writeSideInput } from './side-input.js';
 
 export interface NexmarkQuery {
   name: string;
@@ -10,6 +11,8 @@ export interface NexmarkQuery {
    */
   flinkPerCore: number;
   summary: string;
+  /** Writes what the query reads besides its events (q13's side input file), before a run. */
+  prepare?: () => void;
 }
 
 export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
@@ -21,6 +24,13 @@ export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
   { name: 'q8', kinds: 'person,auction', flinkPerCore: 146_140, summary: 'new users (window join)' },
   { name: 'q11', kinds: 'bid', flinkPerCore: 39_700, summary: 'user sessions (session window)' },
   { name: 'q12', kinds: 'bid', flinkPerCore: 75_670, summary: 'processing-time windows' },
+  {
+    name: 'q13',
+    kinds: 'bid',
+    flinkPerCore: 130_730,
+    summary: 'bounded side input join (stream-static)',
+    prepare: writeSideInput,
+  },
 ];
 
 export function nexmarkQuery(name: string): NexmarkQuery {

@@ -100,6 +100,7 @@ async function runOnce(o: Options): Promise<RunResult> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   try {
+    q.prepare?.();
     const app = await loadApp(path.join(HERE, `${q.name}.js`));
     const { queries } = await runApp(app, {
       sources: [sourceUri(o, q.kinds)],

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { writeSideInput } from '../../bench/nexmark/side-input.js';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
 import { type NexmarkEvent, NexmarkGenerator } from '../../lib/gen/nexmark.js';
 import { ManualClock } from '../../lib/testing/manual-clock.js';
@@ -114,6 +115,15 @@ describe('nexmark queries, checked against reference computations', function () 
     expect(batches).to.be.greaterThan(10);
     expect(expected.length).to.be.greaterThan(100);
     expect(reference.sorted(rows)).to.deep.equal(reference.sorted(expected));
+  });
+
+  it('q13 joins every bid with the side input row of its auction % 10000, at threads 0 and 2', async () => {
+    writeSideInput();
+    const expected = reference.q13(small);
+    expect(new Set(expected.map((r) => r.value)).size).to.be.greaterThan(50);
+    expect((await runQuery('q13', 20_000, 'bid')).rows).to.deep.equal(expected);
+    const pooled = await runQuery('q13', 20_000, 'bid', { threads: 2, batchEvents: 5000 });
+    expect(reference.sorted(pooled.rows)).to.deep.equal(reference.sorted(expected));
   });
 
   it('gives the same results in worker threads (q5, q7: a stateful operator after another)', async () => {

@@ -169,3 +169,14 @@ export function q12(bidsWithTime: { bid: Bid; processingTime: number }[]): Row[]
   }
   return [...counts.values()];
 }
+
+/** Every bid with the side input's value of key `auction % 10000` (the side input's value is `side-<key>`). */
+export function q13(events: NexmarkEvent[]): Row[] {
+  return bidsOf(events).map((b) => ({
+    auction: b.auction,
+    bidder: b.bidder,
+    price: b.price,
+    dateTime: new Date(b.dateTime),
+    value: `side-${b.auction % 10_000}`,
+  }));
+}

@@ -85,6 +85,12 @@ function withUnmatched(pairs: JoinPairs, n: number): { left: Int32Array; right: 
   return { left, right };
 }
 
+/** Whether `rows` is 0, 1, ..., n - 1: each stream row once, in order, so its columns are reused as they are. */
+function isIdentity(rows: Int32Array): boolean {
+  for (let i = 0; i < rows.length; i++) if (rows[i] !== i) return false;
+  return true;
+}
+
 /**
  * Joins one batch of the stream with the static side's hash table (Spark's BroadcastHashJoinExec with the stream
  * on the probe side): no state, so it runs inside a stateless fragment on any thread. Output rows follow the
@@ -117,7 +123,7 @@ export function streamStaticJoin(
       left = pairs.left.subarray(0, pairs.length);
       right = pairs.right.subarray(0, pairs.length);
   }
-  const sameRows = left.length === n && right === null;
+  const sameRows = left.length === n && isIdentity(left);
   const columns = [
     ...join.leftOut.map((i) => (sameRows ? batch.data.children[i] : takeData(batch.data.children[i], left))),
     ...join.rightOut.map((i) => takeDataOrNull(relation.rows.data.children[i], right!)),
