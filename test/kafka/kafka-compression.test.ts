@@ -1,6 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Table } from 'apache-arrow';
 import { expect } from 'chai';
@@ -19,7 +17,8 @@ import { compressRecordBatch, decodeRecordBatches, encodeRecordBatch } from '../
 import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
 import { parseSinkUri } from '../../lib/sinks/sink-factory.js';
 import { runCli, TEST_APPS } from '../support/cli.js';
-import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { consumeWithKcat } from '../support/kafka-broker.js';
+import { useKafkaFixture } from '../support/kafka-fixture.js';
 import { storedBatches } from '../support/kafka-stored-batches.js';
 
 const CODECS = ['gzip', 'snappy', 'lz4', 'zstd'] as const;
@@ -164,38 +163,23 @@ describe('kafka compression: codecs and record batches', () => {
 /** Compressed topics against the test broker: written by kcat and by the broker's own producer, read by sluice. */
 describe('kafka compression: topics other clients wrote, and what the sink writes', function () {
   this.timeout(120_000);
-  let broker: TestBroker;
-  let root: string;
-  let n = 0;
   const EVENTS = 3000;
   const events = Array.from({ length: EVENTS }, (_, i) =>
     JSON.stringify({ id: i, user: `u${i % 7}`, amount: (i % 9) - 2, note: 'x'.repeat(i % 40) }),
   );
 
-  before(async () => {
-    broker = await startBroker({ brokers: 1 });
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-compression-'));
-  });
-  after(async () => {
-    await broker?.stop();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
-
-  async function topic(partitions: number): Promise<string> {
-    const name = `c${++n}`;
-    await broker.command(`topic ${name} ${partitions}`);
-    return name;
-  }
+  let n = 0;
+  const kafka = useKafkaFixture({ name: 'compression' });
 
   /** Every value of `t` read by a sluice query (Kafka source, memory sink, Trigger.AvailableNow). */
   async function readWithSluice(t: string, options = ''): Promise<Record<string, unknown>[]> {
     const session = Session.local({ threads: 0 });
     const name = `q${++n}`;
     const query = await session.readStream
-      .load(`kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&maxOffsetsPerTrigger=1000${options}`)
+      .load(`kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&maxOffsetsPerTrigger=1000${options}`)
       .writeStream.format('memory')
       .queryName(name)
-      .option('checkpointLocation', path.join(root, name))
+      .option('checkpointLocation', path.join(kafka.root, name))
       .trigger({ availableNow: true })
       .start();
     await query.awaitTermination();
@@ -205,7 +189,7 @@ describe('kafka compression: topics other clients wrote, and what the sink write
   function kcatProduce(t: string, codec: string, lines: string[], partition: number): void {
     const r = spawnSync(
       'kcat',
-      ['-b', broker.bootstrap, '-P', '-t', t, '-p', String(partition), '-z', codec, '-X', 'linger.ms=20'],
+      ['-b', kafka.broker.bootstrap, '-P', '-t', t, '-p', String(partition), '-z', codec, '-X', 'linger.ms=20'],
       { input: lines.map((l) => `${l}\n`).join(''), encoding: 'utf8', timeout: 30_000 },
     );
     expect(r.status, r.stderr).to.equal(0);
@@ -213,11 +197,11 @@ describe('kafka compression: topics other clients wrote, and what the sink write
 
   for (const codec of CODECS) {
     it(`reads a ${codec} topic kcat wrote, every record once and in order`, async () => {
-      const t = await topic(2);
+      const t = await kafka.topic(2);
       kcatProduce(t, codec, events.slice(0, 2000), 0);
       kcatProduce(t, codec, events.slice(2000), 1);
       for (const p of [0, 1]) {
-        const batches = await storedBatches(broker.bootstrap, t, p);
+        const batches = await storedBatches(kafka.broker.bootstrap, t, p);
         expect(batches.reduce((a, b) => a + b.records, 0)).to.equal(p === 0 ? 2000 : EVENTS - 2000);
         // librdkafka sends a batch that compression would not make smaller (a lone first record) as it is.
         const compressed = batches.filter((b) => b.compression === CODEC_ID[codec]);
@@ -238,10 +222,10 @@ describe('kafka compression: topics other clients wrote, and what the sink write
   }
 
   it("reads what the test broker's own producer (librdkafka) wrote with each codec, mixed in one partition", async () => {
-    const t = await topic(1);
+    const t = await kafka.topic(1);
     const order = ['none', ...CODECS, 'lz4', 'none', 'zstd'];
-    for (const codec of order) await broker.command(`produce ${t} 0 ${codec} 700`);
-    const batches = await storedBatches(broker.bootstrap, t, 0);
+    for (const codec of order) await kafka.broker.command(`produce ${t} 0 ${codec} 700`);
+    const batches = await storedBatches(kafka.broker.bootstrap, t, 0);
     const seen = [...new Set(batches.map((b) => b.compression))].sort();
     expect(seen, 'every codec is on the topic').to.deep.equal([0, 1, 2, 3, 4]);
     const rows = await readWithSluice(t, '&includeHeaders=true');
@@ -259,9 +243,9 @@ describe('kafka compression: topics other clients wrote, and what the sink write
 
   for (const codec of CODECS) {
     it(`the sink writes ${codec} batches with compression=${codec} that kcat reads back exactly`, async () => {
-      const t = await topic(2);
-      const sink = new KafkaSink({ 'kafka.bootstrap.servers': broker.bootstrap, topic: t, compression: codec });
-      await sink.initialize({ queryId: 'q', checkpointDir: path.join(root, `sink${++n}`), outputMode: 'append' });
+      const t = await kafka.topic(2);
+      const sink = new KafkaSink({ 'kafka.bootstrap.servers': kafka.broker.bootstrap, topic: t, compression: codec });
+      await sink.initialize({ queryId: 'q', checkpointDir: kafka.path('sink'), outputMode: 'append' });
       const rows = events.map((e, i) => ({ key: `k${i % 11}`, value: e }));
       try {
         await sink.addBatch(0, new Table([batchFromRows(rows, schemaFromSpec({ key: 'string', value: 'string' }))]));
@@ -269,14 +253,14 @@ describe('kafka compression: topics other clients wrote, and what the sink write
         await sink.close();
       }
       for (const p of [0, 1]) {
-        const batches = await storedBatches(broker.bootstrap, t, p);
+        const batches = await storedBatches(kafka.broker.bootstrap, t, p);
         expect(batches.length).to.be.above(0);
         expect(
           batches.every((b) => b.compression === CODEC_ID[codec]),
           `${codec} batches on partition ${p}`,
         ).to.equal(true);
       }
-      const read = consumeWithKcat(broker.bootstrap, t);
+      const read = consumeWithKcat(kafka.broker.bootstrap, t);
       expect(read.map((r) => r.value).sort()).to.deep.equal([...events].sort());
       expect(read.map((r) => r.headers).sort()).to.deep.equal(events.map((_, i) => `sluice=q:0:${i}`).sort());
       expect(
@@ -287,19 +271,19 @@ describe('kafka compression: topics other clients wrote, and what the sink write
   }
 
   it('the CLI reads a zstd topic and writes lz4 with ?kafka.compression.type=lz4; kcat reads the output', async () => {
-    const input = await topic(2);
+    const input = await kafka.topic(2);
     kcatProduce(input, 'zstd', events.slice(0, 1500), 0);
     kcatProduce(input, 'zstd', events.slice(1500), 1);
-    const output = await topic(3);
+    const output = await kafka.topic(3);
     const res = await runCli([
       'run',
       path.join(TEST_APPS, 'enrich.js'),
       '--source',
-      `kafka://${broker.bootstrap}/${input}?startingOffsets=earliest&maxOffsetsPerTrigger=1000`,
+      `kafka://${kafka.broker.bootstrap}/${input}?startingOffsets=earliest&maxOffsetsPerTrigger=1000`,
       '--sink',
-      `kafka://${broker.bootstrap}/${output}?kafka.compression.type=lz4`,
+      `kafka://${kafka.broker.bootstrap}/${output}?kafka.compression.type=lz4`,
       '--checkpoint',
-      path.join(root, `cli${++n}`),
+      kafka.path('cli'),
       '--trigger',
       'available-now',
       '--quiet',
@@ -309,17 +293,17 @@ describe('kafka compression: topics other clients wrote, and what the sink write
       .map((e) => JSON.parse(e) as { id: number; user: string; amount: number })
       .filter((e) => e.amount > 0)
       .map((e) => e.id);
-    const got = consumeWithKcat(broker.bootstrap, output).map((r) => (JSON.parse(r.value) as { id: number }).id);
+    const got = consumeWithKcat(kafka.broker.bootstrap, output).map((r) => (JSON.parse(r.value) as { id: number }).id);
     expect(got.sort((a, b) => a - b)).to.deep.equal(want);
     for (const p of [0, 1, 2]) {
-      const batches = await storedBatches(broker.bootstrap, output, p);
+      const batches = await storedBatches(kafka.broker.bootstrap, output, p);
       expect(batches.every((b) => b.compression === CODEC_ID.lz4)).to.equal(true);
     }
   });
 
   it('a producer of the client compresses what the idempotent producer (kafkajs) sends too', async () => {
-    const t = await topic(1);
-    const client = await KafkaClient.connect(broker.bootstrap, { compression: 'zstd', idempotent: true });
+    const t = await kafka.topic(1);
+    const client = await KafkaClient.connect(kafka.broker.bootstrap, { compression: 'zstd', idempotent: true });
     try {
       await client.produce(
         t,
@@ -328,8 +312,8 @@ describe('kafka compression: topics other clients wrote, and what the sink write
     } finally {
       await client.close();
     }
-    const batches = await storedBatches(broker.bootstrap, t, 0);
+    const batches = await storedBatches(kafka.broker.bootstrap, t, 0);
     expect(batches.map((b) => b.compression)).to.deep.equal(batches.map(() => CODEC_ID.zstd));
-    expect(consumeWithKcat(broker.bootstrap, t).map((r) => r.value)).to.deep.equal(events.slice(0, 500));
+    expect(consumeWithKcat(kafka.broker.bootstrap, t).map((r) => r.value)).to.deep.equal(events.slice(0, 500));
   });
 });

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Table } from 'apache-arrow';
 import { expect } from 'chai';
@@ -8,35 +7,26 @@ import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { batchFromRows } from '../../lib/arrow/columns.js';
 import { schemaFromSpec } from '../../lib/arrow/schema.js';
 import { SluiceError } from '../../lib/errors.js';
-import { KafkaClient } from '../../lib/kafka/client.js';
 import { KafkaSink } from '../../lib/sinks/kafka-sink.js';
-import { startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { useKafkaFixture } from '../support/kafka-fixture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Kafka → query → Kafka while the broker fails: stalls are retried and shown, nothing is lost or doubled. */
 describe('kafka query under broker faults', function () {
   this.timeout(120_000);
-  let broker: TestBroker;
-  let client: KafkaClient;
-  let root: string;
-  let n = 0;
 
-  beforeEach(async () => {
-    broker = await startBroker({ brokers: 1, topics: { in: 2, out: 2 } });
-    client = await KafkaClient.connect(broker.bootstrap, { retry: { retries: 50, maxMs: 300 } });
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-faults-'));
-  });
-  afterEach(async () => {
-    await client?.close();
-    await broker?.stop();
-    fs.rmSync(root, { recursive: true, force: true });
+  const kafka = useKafkaFixture({
+    name: 'faults',
+    broker: { brokers: 1, topics: { in: 2, out: 2 } },
+    client: { retry: { retries: 50, maxMs: 300 } },
+    each: true,
   });
 
   const values = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `v${from + i}`);
 
   async function produce(vs: string[]): Promise<void> {
-    await client.produce(
+    await kafka.client.produce(
       'in',
       vs.map((value, i) => ({ value, partition: i % 2 })),
     );
@@ -45,8 +35,8 @@ describe('kafka query under broker faults', function () {
   /** The value of every output record (the input's value column), sorted. */
   async function output(): Promise<string[]> {
     const out: string[] = [];
-    for (const p of await client.fetchOffsets('out')) {
-      for (const m of await client.fetchRange('out', p.partition, p.low, p.high)) out.push(m.value!.toString());
+    for (const p of await kafka.client.fetchOffsets('out')) {
+      for (const m of await kafka.client.fetchRange('out', p.partition, p.low, p.high)) out.push(m.value!.toString());
     }
     return out.sort();
   }
@@ -62,9 +52,9 @@ describe('kafka query under broker faults', function () {
   function start(ckpt: string, retry: string): Promise<StreamingQuery> {
     const session = Session.local({ threads: 0 });
     return session.readStream
-      .load(`kafka://${broker.bootstrap}/in?startingOffsets=earliest&${retry}`)
+      .load(`kafka://${kafka.broker.bootstrap}/in?startingOffsets=earliest&${retry}`)
       .writeStream.format('kafka')
-      .option('kafka.bootstrap.servers', broker.bootstrap)
+      .option('kafka.bootstrap.servers', kafka.broker.bootstrap)
       .option('topic', 'out')
       .option('checkpointLocation', ckpt)
       .trigger({ processingTime: 100 })
@@ -72,18 +62,18 @@ describe('kafka query under broker faults', function () {
   }
 
   it('broker down mid-run: retries with back-off, status and progress show the stall, resumes with every record once', async () => {
-    const query = await start(path.join(root, `ck${++n}`), 'kafka.retry.backoff.max.ms=400');
+    const query = await start(kafka.path('ck'), 'kafka.retry.backoff.max.ms=400');
     try {
       await produce(values(0, 50));
       await waitFor('the first 50 records', async () => (await output()).length === 50);
 
-      await broker.command('down 1');
+      await kafka.broker.command('down 1');
       await waitFor('the status to show the stall', () => query.status.message.includes('stalled: Kafka'), 10_000);
       expect(query.status.message).to.match(/retrying in \d+ ms/);
       await sleep(1500);
       expect(query.isActive, 'still running while the broker is away').to.equal(true);
 
-      await broker.command('up 1');
+      await kafka.broker.command('up 1');
       await produce(values(50, 100));
       await waitFor('all 100 records', async () => (await output()).length >= 100);
       await sleep(300);
@@ -99,20 +89,20 @@ describe('kafka query under broker faults', function () {
   });
 
   it('an outage longer than the retry budget stops the query with a clear error; a restart continues exactly once', async () => {
-    const ckpt = path.join(root, `ck${++n}`);
+    const ckpt = kafka.path('ck');
     const query = await start(ckpt, 'kafka.retries=2&kafka.retry.backoff.ms=50&kafka.retry.backoff.max.ms=100');
     await produce(values(0, 20));
     await waitFor('the first 20 records', async () => (await output()).length === 20);
-    await broker.command('down 1');
+    await kafka.broker.command('down 1');
     const err = await query.awaitTermination().then(
       () => null,
       (e: Error) => e,
     );
     expect(err).to.be.instanceOf(SluiceError);
     expect((err as SluiceError).code).to.equal('KAFKA_UNAVAILABLE');
-    expect((err as SluiceError).hint).to.contain(broker.bootstrap.split(',')[0]);
+    expect((err as SluiceError).hint).to.contain(kafka.broker.bootstrap.split(',')[0]);
 
-    await broker.command('up 1');
+    await kafka.broker.command('up 1');
     await produce(values(20, 40));
     const again = await start(ckpt, 'kafka.retry.backoff.max.ms=400');
     try {
@@ -125,9 +115,9 @@ describe('kafka query under broker faults', function () {
   });
 
   it('a produce whose answer comes after the request timeout is not sent again blindly: no record twice', async () => {
-    const ckpt = path.join(root, `ck${++n}`);
+    const ckpt = kafka.path('ck');
     const sink = new KafkaSink({
-      'kafka.bootstrap.servers': broker.bootstrap,
+      'kafka.bootstrap.servers': kafka.broker.bootstrap,
       topic: 'out',
       'kafka.request.timeout.ms': 500,
     });
@@ -140,13 +130,13 @@ describe('kafka query under broker faults', function () {
       // (Delayed at once: the sink produces a few hundred thousand records a second, so waiting for the first
       // records to show up could find the whole batch written.)
       await waitFor('batch 1 to start', () => fs.existsSync(path.join(ckpt, 'kafka', '1')), 10_000);
-      await broker.command('rtt 1 800');
+      await kafka.broker.command('rtt 1 800');
       await waitFor('some records of batch 1', async () => (await output()).length > 1, 10_000);
       await sleep(1500);
       expect(sink.stallMessage(), 'the sink says it is stalled').to.match(
         /^Kafka .* failed \(attempt \d+, retrying in/,
       );
-      await broker.command('rtt 1 0');
+      await kafka.broker.command('rtt 1 0');
       await writing;
       expect(await output()).to.deep.equal(['warm-up', ...values(0, 100_000)].sort());
     } finally {

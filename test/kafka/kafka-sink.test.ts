@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Table } from 'apache-arrow';
 import { expect } from 'chai';
@@ -7,11 +6,10 @@ import { Session } from '../../lib/api/session.js';
 import { batchFromRows } from '../../lib/arrow/columns.js';
 import { type SchemaSpec, schemaFromSpec } from '../../lib/arrow/schema.js';
 import { SluiceError } from '../../lib/errors.js';
-import { KafkaClient } from '../../lib/kafka/client.js';
 import type { KafkaMessage } from '../../lib/kafka/messages.js';
 import { KafkaSink, parseSluiceHeader, SLUICE_HEADER } from '../../lib/sinks/kafka-sink.js';
 import { MemoryStream } from '../../lib/testing/memory-stream.js';
-import { startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { useKafkaFixture } from '../support/kafka-fixture.js';
 
 interface Out {
   partition: number;
@@ -23,33 +21,15 @@ interface Out {
 /** The Kafka sink: record layout, exactly-once replay of a batch, and failures that must not commit. */
 describe('kafka sink', function () {
   this.timeout(60_000);
-  let broker: TestBroker;
-  let reader: KafkaClient;
-  let root: string;
+
   let n = 0;
-
-  before(async () => {
-    broker = await startBroker({ brokers: 1 });
-    reader = await KafkaClient.connect(broker.bootstrap);
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-sink-'));
-  });
-  after(async () => {
-    await reader?.close();
-    await broker?.stop();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
-
-  async function topic(partitions: number): Promise<string> {
-    const name = `out${++n}`;
-    await broker.command(`topic ${name} ${partitions}`);
-    return name;
-  }
+  const kafka = useKafkaFixture({ name: 'sink' });
 
   /** Every record of a topic, partition by partition. */
   async function readTopic(t: string): Promise<Out[]> {
     const out: Out[] = [];
-    for (const p of await reader.fetchOffsets(t)) {
-      const messages: KafkaMessage[] = await reader.fetchRange(t, p.partition, p.low, p.high);
+    for (const p of await kafka.client.fetchOffsets(t)) {
+      const messages: KafkaMessage[] = await kafka.client.fetchRange(t, p.partition, p.low, p.high);
       for (const m of messages) {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = (Array.isArray(v) ? v[0] : v).toString();
@@ -79,15 +59,15 @@ describe('kafka sink', function () {
   async function sink(
     options: Record<string, unknown>,
     queryId = 'query-1',
-    dir = path.join(root, `ck${++n}`),
+    dir = kafka.path('ck'),
   ): Promise<KafkaSink> {
-    const s = new KafkaSink({ 'kafka.bootstrap.servers': broker.bootstrap, ...options });
+    const s = new KafkaSink({ 'kafka.bootstrap.servers': kafka.broker.bootstrap, ...options });
     await s.initialize({ queryId, checkpointDir: dir, outputMode: 'append' });
     return s;
   }
 
   it('writes the value and key columns, user headers and one sluice header <query>:<batch>:<seq>', async () => {
-    const t = await topic(1);
+    const t = await kafka.topic(1);
     const s = await sink({ topic: t });
     try {
       await s.addBatch(
@@ -110,7 +90,7 @@ describe('kafka sink', function () {
   });
 
   it('writes whole rows as JSON when there is no value column, keyed by keyColumn', async () => {
-    const t = await topic(3);
+    const t = await kafka.topic(3);
     const s = await sink({ topic: t, keyColumn: 'user' });
     try {
       await s.addBatch(
@@ -139,7 +119,7 @@ describe('kafka sink', function () {
   });
 
   it('spreads keyless rows over the partitions by position', async () => {
-    const t = await topic(3);
+    const t = await kafka.topic(3);
     const s = await sink({ topic: t });
     try {
       await s.addBatch(
@@ -157,7 +137,7 @@ describe('kafka sink', function () {
   });
 
   it('routes rows by a topic column, and refuses rows without a topic', async () => {
-    const [a, b] = [await topic(1), await topic(1)];
+    const [a, b] = [await kafka.topic(1), await kafka.topic(1)];
     const s = await sink({});
     try {
       await s.addBatch(
@@ -192,7 +172,7 @@ describe('kafka sink', function () {
   });
 
   it('valueFormat=string writes the value column as text and needs one', async () => {
-    const t = await topic(1);
+    const t = await kafka.topic(1);
     const s = await sink({ topic: t, valueFormat: 'string' });
     try {
       await s.addBatch(0, table([{ value: 42 }], { value: 'long' }));
@@ -209,8 +189,8 @@ describe('kafka sink', function () {
     const spec = { key: 'string', value: 'string' } as const;
 
     it('a batch handed over again is not written again', async () => {
-      const t = await topic(2);
-      const dir = path.join(root, `ck${++n}`);
+      const t = await kafka.topic(2);
+      const dir = kafka.path('ck');
       for (let attempt = 0; attempt < 3; attempt++) {
         const s = await sink({ topic: t }, 'q', dir);
         try {
@@ -224,8 +204,8 @@ describe('kafka sink', function () {
     });
 
     it('a replay after a partial write sends only the missing rows', async () => {
-      const t = await topic(3);
-      const dir = path.join(root, `ck${++n}`);
+      const t = await kafka.topic(3);
+      const dir = kafka.path('ck');
       const first = await sink({ topic: t }, 'q', dir);
       try {
         // The first attempt died after the first 7 of 30 rows (same rows, same positions).
@@ -251,8 +231,8 @@ describe('kafka sink', function () {
     });
 
     it('only headers of this query and batch, with a seq, count as written (any of a repeated header)', async () => {
-      const t = await topic(1);
-      const dir = path.join(root, `ck${++n}`);
+      const t = await kafka.topic(1);
+      const dir = kafka.path('ck');
       const first = await sink({ topic: t }, 'q', dir);
       try {
         await first.addBatch(1, table(rows(2), spec));
@@ -261,7 +241,7 @@ describe('kafka sink', function () {
       }
       // After the marker: near misses of 'q:1:<seq>' (another batch, no seq, another query, the old header
       // names), and seq 3 claimed in the second value of a repeated header.
-      await reader.produce(t, [
+      await kafka.client.produce(t, [
         { value: 'x', headers: { sluice: 'q:11:2' } },
         { value: 'x', headers: { sluice: 'q:1:' } },
         { value: 'x', headers: { sluice: 'q:1:2x' } },
@@ -287,7 +267,7 @@ describe('kafka sink', function () {
     });
 
     it('records of another query in the same topic do not count as written', async () => {
-      const t = await topic(1);
+      const t = await kafka.topic(1);
       const other = await sink({ topic: t }, 'other-query');
       const mine = await sink({ topic: t }, 'my-query');
       try {
@@ -306,7 +286,7 @@ describe('kafka sink', function () {
 
   it('a topic that does not exist fails the batch, commits nothing, and the restart writes it once', async () => {
     const t = `missing${++n}`;
-    const ckpt = path.join(root, `ck${++n}`);
+    const ckpt = kafka.path('ck');
     const runQuery = async () => {
       const session = Session.local({ threads: 0 });
       const input = new MemoryStream<{ value: string }>(session, { value: 'string' });
@@ -314,7 +294,7 @@ describe('kafka sink', function () {
       const q = await input
         .toDS()
         .writeStream.format('kafka')
-        .option('kafka.bootstrap.servers', broker.bootstrap)
+        .option('kafka.bootstrap.servers', kafka.broker.bootstrap)
         .option('topic', t)
         .option('checkpointLocation', ckpt)
         .trigger({ availableNow: true })
@@ -329,8 +309,8 @@ describe('kafka sink', function () {
     expect(err!.message).to.contain(`Kafka topic ${t} does not exist`);
     expect(fs.existsSync(path.join(ckpt, 'offsets', '0')), 'batch 0 was planned').to.equal(true);
     expect(fs.existsSync(path.join(ckpt, 'commits', '0')), 'batch 0 is not committed').to.equal(false);
-    expect(await reader.listPartitions([t]), 'the sink did not create the topic').to.deep.equal([]);
-    await broker.command(`topic ${t} 2`);
+    expect(await kafka.client.listPartitions([t]), 'the sink did not create the topic').to.deep.equal([]);
+    await kafka.broker.command(`topic ${t} 2`);
     expect(await runQuery()).to.equal(null);
     expect(fs.existsSync(path.join(ckpt, 'commits', '0'))).to.equal(true);
     expect((await readTopic(t)).map((o) => o.value)).to.have.members(['a', 'b']);

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { count, window } from '../../lib/api/functions.js';
@@ -7,38 +6,21 @@ import { Session } from '../../lib/api/session.js';
 import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { SluiceError } from '../../lib/errors.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
-import { KafkaClient } from '../../lib/kafka/client.js';
+import type { KafkaClient } from '../../lib/kafka/client.js';
 import type { ProduceMessage } from '../../lib/kafka/messages.js';
 import { resolveStartingOffsets } from '../../lib/sources/kafka/kafka-offset-range-limit.js';
 import { createSource } from '../../lib/sources/source-uri.js';
 import { runCli } from '../support/cli.js';
-import { startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { useKafkaFixture } from '../support/kafka-fixture.js';
 
 /** Spark's Kafka source options beyond subscribe and startingOffsets, through source URIs, against the mock broker. */
 describe('kafka source options', function () {
   this.timeout(60_000);
-  let broker: TestBroker;
-  let writer: KafkaClient;
-  let root: string;
+
   let n = 0;
+  const kafka = useKafkaFixture({ name: 'options' });
 
-  before(async () => {
-    broker = await startBroker({ brokers: 1 });
-    writer = await KafkaClient.connect(broker.bootstrap);
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-options-'));
-  });
-  after(async () => {
-    await writer?.close();
-    await broker?.stop();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
-
-  async function topic(partitions: number, prefix = 'o'): Promise<string> {
-    const name = `${prefix}${++n}`;
-    await broker.command(`topic ${name} ${partitions}`);
-    return name;
-  }
-  const produce = (t: string, messages: ProduceMessage[]) => writer.produce(t, messages);
+  const produce = (t: string, messages: ProduceMessage[]) => kafka.client.produce(t, messages);
   const values = (rows: Record<string, unknown>[]) => rows.map((r) => r.value);
 
   interface Run {
@@ -58,7 +40,7 @@ describe('kafka source options', function () {
         .load(uri)
         .writeStream.format('memory')
         .queryName(name)
-        .option('checkpointLocation', path.join(root, ckpt))
+        .option('checkpointLocation', path.join(kafka.root, ckpt))
         .trigger({ availableNow: true })
         .start();
     } catch (err) {
@@ -76,13 +58,13 @@ describe('kafka source options', function () {
 
   describe('assign and subscribePattern', () => {
     it('assign reads only the named partitions', async () => {
-      const t = await topic(3);
+      const t = await kafka.topic(3);
       await produce(
         t,
         [0, 1, 2, 3, 4, 5].map((i) => ({ value: `v${i}`, partition: i % 3 })),
       );
       const assign = encodeURIComponent(JSON.stringify({ [t]: [0, 2] }));
-      const { rows, error } = await run(`kafka://${broker.bootstrap}?assign=${assign}&startingOffsets=earliest`);
+      const { rows, error } = await run(`kafka://${kafka.broker.bootstrap}?assign=${assign}&startingOffsets=earliest`);
       expect(error).to.equal(null);
       expect(rows.map((r) => [r.partition, r.value])).to.have.deep.members([
         [0, 'v0'],
@@ -93,19 +75,19 @@ describe('kafka source options', function () {
     });
 
     it('sluice run takes subscribePattern in the source URI, with no topic in it', async () => {
-      const [a, b] = [await topic(1, 'dep-'), await topic(1, 'dep-')];
+      const [a, b] = [await kafka.topic(1, 'dep-'), await kafka.topic(1, 'dep-')];
       await produce(a, [{ value: 's1,2.5' }, { value: 's1,1,true' }]);
       await produce(b, [{ value: 's2,4' }]);
-      const out = path.join(root, `out${++n}`);
+      const out = kafka.path('out');
       const res = await runCli([
         'run',
         'deposit-sessions',
         '--source',
-        `kafka://${broker.bootstrap}?subscribePattern=dep-.*&startingOffsets=earliest`,
+        `kafka://${kafka.broker.bootstrap}?subscribePattern=dep-.*&startingOffsets=earliest`,
         '--sink',
         `file:${out}`,
         '--checkpoint',
-        path.join(root, `c${++n}`),
+        kafka.path('c'),
         '--trigger',
         'available-now',
         '--quiet',
@@ -119,9 +101,9 @@ describe('kafka source options', function () {
     });
 
     it('assign of a partition that does not exist, or with subscribe, is a clear error', async () => {
-      const t = await topic(1);
+      const t = await kafka.topic(1);
       const missing = await run(
-        `kafka://${broker.bootstrap}?assign=${encodeURIComponent(JSON.stringify({ [t]: [0, 4] }))}`,
+        `kafka://${kafka.broker.bootstrap}?assign=${encodeURIComponent(JSON.stringify({ [t]: [0, 4] }))}`,
       );
       expect(missing.error).to.be.instanceOf(SluiceError);
       expect(missing.error!.message).to.contain(`assign names ${t}-4, which does not exist`);
@@ -136,14 +118,14 @@ describe('kafka source options', function () {
     });
 
     it('subscribePattern works in the URI form without a topic, and reads topics created later', async () => {
-      const a = await topic(1, 'pat-');
+      const a = await kafka.topic(1, 'pat-');
       await produce(a, [{ value: 'a0' }]);
       const ckpt = `c${++n}`;
-      const uri = `kafka://${broker.bootstrap}?subscribePattern=pat-.*&startingOffsets=earliest`;
+      const uri = `kafka://${kafka.broker.bootstrap}?subscribePattern=pat-.*&startingOffsets=earliest`;
       const first = await run(uri, ckpt);
       expect(first.error).to.equal(null);
       expect(values(first.rows)).to.deep.equal(['a0']);
-      const b = await topic(1, 'pat-');
+      const b = await kafka.topic(1, 'pat-');
       await produce(b, [{ value: 'b0' }]);
       // The run that finds the new topic joins it at its earliest offset, then reads it.
       expect(values((await run(uri, ckpt)).rows)).to.deep.equal(['b0']);
@@ -180,26 +162,26 @@ describe('kafka source options', function () {
     });
 
     it('startingTimestamp asks the broker (the mock finds no offset for any time): error, or latest by the strategy', async () => {
-      const t = await topic(2);
+      const t = await kafka.topic(2);
       await produce(t, [
         { value: 'old0', partition: 0, timestamp: 1_000 },
         { value: 'old1', partition: 1, timestamp: 2_000 },
       ]);
-      const failed = await run(`kafka://${broker.bootstrap}/${t}?startingTimestamp=2024-01-01T00:00:00Z`);
+      const failed = await run(`kafka://${kafka.broker.bootstrap}/${t}?startingTimestamp=2024-01-01T00:00:00Z`);
       expect(failed.error).to.be.instanceOf(SluiceError);
       expect(failed.error!.message).to.contain(`no record of ${t}-0 (2024-01-01T00:00:00.000Z), ${t}-1`);
       expect((failed.error as SluiceError).hint).to.contain('startingOffsetsByTimestampStrategy=latest');
       const ckpt = `c${++n}`;
-      const uri = `kafka://${broker.bootstrap}/${t}?startingTimestamp=1700000000000&startingOffsetsByTimestampStrategy=latest`;
+      const uri = `kafka://${kafka.broker.bootstrap}/${t}?startingTimestamp=1700000000000&startingOffsetsByTimestampStrategy=latest`;
       expect((await run(uri, ckpt)).rows).to.deep.equal([]);
       await produce(t, [{ value: 'new0', partition: 0 }]);
       expect(values((await run(uri, ckpt)).rows)).to.deep.equal(['new0']);
     });
 
     it('startingOffsetsByTimestamp must name every partition', async () => {
-      const t = await topic(2);
+      const t = await kafka.topic(2);
       const spec = encodeURIComponent(JSON.stringify({ [t]: { '0': 1000 } }));
-      const { error } = await run(`kafka://${broker.bootstrap}/${t}?startingOffsetsByTimestamp=${spec}`);
+      const { error } = await run(`kafka://${kafka.broker.bootstrap}/${t}?startingOffsetsByTimestamp=${spec}`);
       expect(error).to.be.instanceOf(SluiceError);
       expect(error!.message).to.contain(`startingOffsetsByTimestamp does not name ${t}-1`);
     });
@@ -221,7 +203,7 @@ describe('kafka source options', function () {
         .writeStream.format('memory')
         .queryName(name)
         .outputMode('append')
-        .option('checkpointLocation', path.join(root, ckpt))
+        .option('checkpointLocation', path.join(kafka.root, ckpt))
         .trigger({ availableNow: true })
         .start();
       let error: Error | null = null;
@@ -233,9 +215,9 @@ describe('kafka source options', function () {
     const event = (s: number): ProduceMessage => ({ value: JSON.stringify({ ts: new Date(s * 1000).toISOString() }) });
 
     it('a bounded run reads up to the partition ends of its first start, then the last batch closes every window', async () => {
-      const t = await topic(1);
+      const t = await kafka.topic(1);
       await produce(t, [event(1), event(2), event(11), event(12), event(18)]);
-      const base = `kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&valueFormat=json&schema=ts%20TIMESTAMP`;
+      const base = `kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&valueFormat=json&schema=ts%20TIMESTAMP`;
       // Unbounded, the window [10, 20) is still open when the input runs out (the watermark is at 13 s).
       const open = await windows(base, `c${++n}`);
       expect(open.rows.map((r) => r.n)).to.deep.equal([2]);
@@ -249,14 +231,14 @@ describe('kafka source options', function () {
     });
 
     it('JSON ending offsets stop each partition where they say; -1 is the end at the first start', async () => {
-      const t = await topic(2);
+      const t = await kafka.topic(2);
       await produce(
         t,
         [0, 1, 2, 3, 4, 5].map((i) => ({ value: `v${i}`, partition: i % 2 })),
       );
       const ending = encodeURIComponent(JSON.stringify({ [t]: { '0': 2, '1': -1 } }));
       const { rows, error } = await run(
-        `kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&endingOffsets=${ending}`,
+        `kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&endingOffsets=${ending}`,
       );
       expect(error).to.equal(null);
       expect(values(rows)).to.have.members(['v0', 'v2', 'v1', 'v3', 'v5']);
@@ -268,13 +250,13 @@ describe('kafka source options', function () {
   });
 
   it('minOffsetsPerTrigger waits for enough records, but no longer than maxTriggerDelay', async () => {
-    const t = await topic(1);
+    const t = await kafka.topic(1);
     const session = Session.local({ threads: 0 });
     const q = await session.readStream
-      .load(`kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&minOffsetsPerTrigger=5&maxTriggerDelay=3s`)
+      .load(`kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&minOffsetsPerTrigger=5&maxTriggerDelay=3s`)
       .writeStream.format('memory')
       .queryName(`m${++n}`)
-      .option('checkpointLocation', path.join(root, `c${++n}`))
+      .option('checkpointLocation', kafka.path('c'))
       .trigger({ processingTime: '100 milliseconds' })
       .start();
     try {
@@ -308,34 +290,34 @@ describe('kafka source options', function () {
   });
 
   it('groupIdPrefix commits progress to <prefix>-<query id>; kafka.group.id to that group', async () => {
-    const t = await topic(2);
+    const t = await kafka.topic(2);
     await produce(t, [
       { value: 'a', partition: 0 },
       { value: 'b', partition: 1 },
       { value: 'c', partition: 1 },
     ]);
-    const prefixed = await run(`kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&groupIdPrefix=monitor`);
+    const prefixed = await run(`kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&groupIdPrefix=monitor`);
     expect(prefixed.error).to.equal(null);
-    expect(await writer.fetchGroupOffsets(`monitor-${prefixed.queryId}`, t)).to.deep.equal([
+    expect(await kafka.client.fetchGroupOffsets(`monitor-${prefixed.queryId}`, t)).to.deep.equal([
       { partition: 0, offset: 1 },
       { partition: 1, offset: 2 },
     ]);
-    const named = await run(`kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&kafka.group.id=lag-${t}`);
+    const named = await run(`kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&kafka.group.id=lag-${t}`);
     expect(named.error).to.equal(null);
-    expect((await writer.fetchGroupOffsets(`lag-${t}`, t)).map((o) => o.offset)).to.deep.equal([1, 2]);
+    expect((await kafka.client.fetchGroupOffsets(`lag-${t}`, t)).map((o) => o.offset)).to.deep.equal([1, 2]);
   });
 
   it('passes kafka.* consumer settings to the client and names the accepted ones for any other', async () => {
-    const t = await topic(1);
+    const t = await kafka.topic(1);
     const big = 'x'.repeat(5000);
     await produce(t, [{ value: big }, { value: big }, { value: 'last' }]);
     // A fetch size below one record still reads every record (Kafka's rule: the first batch comes whole).
     const small = await run(
-      `kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&kafka.max.partition.fetch.bytes=100&kafka.fetch.max.wait.ms=10&kafka.isolation.level=read_committed`,
+      `kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&kafka.max.partition.fetch.bytes=100&kafka.fetch.max.wait.ms=10&kafka.isolation.level=read_committed`,
     );
     expect(small.error).to.equal(null);
     expect(values(small.rows)).to.deep.equal([big, big, 'last']);
-    const unknown = await run(`kafka://${broker.bootstrap}/${t}?kafka.fetch.min.bytez=1`);
+    const unknown = await run(`kafka://${kafka.broker.bootstrap}/${t}?kafka.fetch.min.bytez=1`);
     expect(unknown.error).to.be.instanceOf(SluiceError);
     expect(unknown.error!.message).to.equal("the kafka source does not take the Kafka setting 'kafka.fetch.min.bytez'");
     expect((unknown.error as SluiceError).hint).to.contain('kafka.isolation.level, kafka.max.partition.fetch.bytes');
@@ -350,14 +332,14 @@ describe('kafka source options', function () {
 
   describe('tombstones and badRecordsPath', () => {
     it('a tombstone is a row with a null value (null value columns for JSON), counted as numTombstones', async () => {
-      const t = await topic(1);
+      const t = await kafka.topic(1);
       await produce(t, [
         { key: 'k1', value: '{"user":"u1","amount":5}' },
         { key: 'k1', value: null },
         { key: 'k2', value: '{"user":"u2","amount":7}' },
       ]);
       const json = await run(
-        `kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&valueFormat=json&schema=user%20STRING,amount%20LONG`,
+        `kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&valueFormat=json&schema=user%20STRING,amount%20LONG`,
       );
       expect(json.rows.map((r) => [r.key, r.user, r.amount, r.offset])).to.deep.equal([
         ['k1', 'u1', 5, 0],
@@ -366,7 +348,7 @@ describe('kafka source options', function () {
       ]);
       expect(sum(json.progress, 'numTombstones')).to.equal(1);
       expect(json.progress.reduce((a, p) => a + p.sources[0].numMalformedRows, 0)).to.equal(0);
-      const text = await run(`kafka://${broker.bootstrap}/${t}?startingOffsets=earliest`);
+      const text = await run(`kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest`);
       expect(text.rows.map((r) => r.value)).to.deep.equal([
         '{"user":"u1","amount":5}',
         null,
@@ -376,16 +358,16 @@ describe('kafka source options', function () {
     });
 
     it('badRecordsPath sets malformed values aside with their partition, offset and reason', async () => {
-      const t = await topic(1);
+      const t = await kafka.topic(1);
       await produce(t, [
         { value: '{"user":"u1","amount":5}' },
         { value: 'not json' },
         { value: '{"user":"u3","amount":"many"}' },
         { value: '{"user":"u4","amount":9}' },
       ]);
-      const dir = path.join(root, `bad${++n}`);
+      const dir = kafka.path('bad');
       const { rows, progress, error } = await run(
-        `kafka://${broker.bootstrap}/${t}?startingOffsets=earliest&valueFormat=json&schema=user%20STRING,amount%20LONG&badRecordsPath=${encodeURIComponent(dir)}`,
+        `kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest&valueFormat=json&schema=user%20STRING,amount%20LONG&badRecordsPath=${encodeURIComponent(dir)}`,
       );
       expect(error).to.equal(null);
       expect(rows.map((r) => r.user)).to.deep.equal(['u1', 'u4']);

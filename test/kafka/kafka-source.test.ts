@@ -1,5 +1,3 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { Session } from '../../lib/api/session.js';
@@ -11,35 +9,16 @@ import type { ProduceMessage } from '../../lib/kafka/messages.js';
 import { type KafkaReadSpec, readKafkaTask } from '../../lib/sources/kafka/kafka-read-task.js';
 import { type KafkaOffsets, type KafkaSource, rateLimit, splitRanges } from '../../lib/sources/kafka/kafka-source.js';
 import { createSource } from '../../lib/sources/source-uri.js';
-import { startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { useKafkaFixture } from '../support/kafka-fixture.js';
 
 /** The Kafka source through the engine (in-process), one option at a time, against the mock broker. */
 describe('kafka source', function () {
   this.timeout(60_000);
-  let broker: TestBroker;
-  let writer: KafkaClient;
-  let root: string;
+
   let n = 0;
+  const kafka = useKafkaFixture({ name: 'source' });
 
-  before(async () => {
-    broker = await startBroker({ brokers: 1 });
-    writer = await KafkaClient.connect(broker.bootstrap);
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-source-'));
-  });
-  after(async () => {
-    await writer?.close();
-    await broker?.stop();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
-
-  /** A new topic with `partitions` partitions. */
-  async function topic(partitions: number): Promise<string> {
-    const name = `t${++n}`;
-    await broker.command(`topic ${name} ${partitions}`);
-    return name;
-  }
-
-  const produce = (t: string, messages: ProduceMessage[]) => writer.produce(t, messages);
+  const produce = (t: string, messages: ProduceMessage[]) => kafka.client.produce(t, messages);
 
   interface Run {
     rows: Record<string, unknown>[];
@@ -60,7 +39,7 @@ describe('kafka source', function () {
         .load(uri)
         .writeStream.format('memory')
         .queryName(name)
-        .option('checkpointLocation', path.join(root, ckpt))
+        .option('checkpointLocation', path.join(kafka.root, ckpt))
         .trigger({ availableNow: true })
         .start();
     } catch (err) {
@@ -74,10 +53,10 @@ describe('kafka source', function () {
   }
 
   const uriOf = (t: string, options = ''): string =>
-    `kafka://${broker.bootstrap}/${t}?startingOffsets=earliest${options ? `&${options}` : ''}`;
+    `kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=earliest${options ? `&${options}` : ''}`;
 
   it('gives rows key, value, topic, partition, offset and timestamp (string values by default)', async () => {
-    const t = await topic(2);
+    const t = await kafka.topic(2);
     await produce(t, [
       { key: 'a', value: 'first', partition: 0, timestamp: 1_700_000_000_000 },
       { key: null, value: 'second', partition: 1, timestamp: 1_700_000_001_000 },
@@ -93,7 +72,7 @@ describe('kafka source', function () {
   });
 
   it('reads values and keys as bytes, and headers with includeHeaders', async () => {
-    const t = await topic(1);
+    const t = await kafka.topic(1);
     await produce(t, [
       { key: Buffer.from([1, 2]), value: Buffer.from([0, 255, 7]), headers: { h1: 'x', h2: Buffer.from([9]) } },
     ]);
@@ -111,7 +90,7 @@ describe('kafka source', function () {
   describe('json values', () => {
     let t = '';
     before(async () => {
-      t = await topic(1);
+      t = await kafka.topic(1);
       await produce(t, [
         { key: 'u1', value: '{"user":"u1","amount":5,"timestamp":"2024-01-01T00:00:00Z"}' },
         { key: 'u2', value: 'not json' },
@@ -166,17 +145,16 @@ describe('kafka source', function () {
     });
 
     it('needs a schema', () => {
-      expect(() => createSource('kafka', { bootstrap: broker.bootstrap, topic: t, valueFormat: 'json' })).to.throw(
-        SluiceError,
-        /needs a schema/,
-      );
+      expect(() =>
+        createSource('kafka', { bootstrap: kafka.broker.bootstrap, topic: t, valueFormat: 'json' }),
+      ).to.throw(SluiceError, /needs a schema/);
     });
   });
 
   describe('startingOffsets', () => {
     let t = '';
     before(async () => {
-      t = await topic(2);
+      t = await kafka.topic(2);
       await produce(
         t,
         [0, 1, 2, 3].map((i) => ({ value: `old${i}`, partition: i % 2 })),
@@ -185,7 +163,7 @@ describe('kafka source', function () {
 
     it('latest (the default) skips what is there when the query first starts, and keeps that start across restarts', async () => {
       const ckpt = `c${++n}`;
-      const uri = `kafka://${broker.bootstrap}/${t}`;
+      const uri = `kafka://${kafka.broker.bootstrap}/${t}`;
       const first = await run(uri, ckpt);
       expect(first.rows).to.deep.equal([]);
       await produce(t, [
@@ -203,18 +181,18 @@ describe('kafka source', function () {
 
     it('JSON gives an offset per partition (-2 earliest, -1 latest)', async () => {
       const offsets = encodeURIComponent(JSON.stringify({ [t]: { 0: 1, 1: -2 } }));
-      const { rows } = await run(`kafka://${broker.bootstrap}/${t}?startingOffsets=${offsets}`);
+      const { rows } = await run(`kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=${offsets}`);
       expect(rows.filter((r) => r.partition === 0).map((r) => r.offset)[0]).to.equal(1);
       expect(rows.filter((r) => r.partition === 1).map((r) => r.offset)[0]).to.equal(0);
     });
 
     it('JSON must name every partition, and only existing ones', async () => {
       const missing = await run(
-        `kafka://${broker.bootstrap}/${t}?startingOffsets=${encodeURIComponent(JSON.stringify({ [t]: { 0: 0 } }))}`,
+        `kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=${encodeURIComponent(JSON.stringify({ [t]: { 0: 0 } }))}`,
       );
       expect(missing.error?.message).to.contain(`does not name ${t}-1`);
       const extra = await run(
-        `kafka://${broker.bootstrap}/${t}?startingOffsets=${encodeURIComponent(JSON.stringify({ [t]: { 0: 0, 1: 0, 5: 0 } }))}`,
+        `kafka://${kafka.broker.bootstrap}/${t}?startingOffsets=${encodeURIComponent(JSON.stringify({ [t]: { 0: 0, 1: 0, 5: 0 } }))}`,
       );
       expect(extra.error?.message).to.contain(`names ${t}-5, which the query does not read`);
       expect(() => createSource('kafka', { bootstrap: 'x:1', topic: t, startingOffsets: 'soon' })).to.throw(
@@ -225,7 +203,7 @@ describe('kafka source', function () {
   });
 
   it('maxOffsetsPerTrigger caps each batch and shares the cap by lag', async () => {
-    const t = await topic(2);
+    const t = await kafka.topic(2);
     await produce(t, [
       ...Array.from({ length: 90 }, (_, i) => ({ value: `a${i}`, partition: 0 })),
       ...Array.from({ length: 30 }, (_, i) => ({ value: `b${i}`, partition: 1 })),
@@ -256,7 +234,7 @@ describe('kafka source', function () {
   });
 
   it('minPartitions splits large ranges into several read tasks that read every record once', async () => {
-    const t = await topic(2);
+    const t = await kafka.topic(2);
     await produce(t, [
       ...Array.from({ length: 300 }, (_, i) => ({ value: `a${i}`, partition: 0 })),
       ...Array.from({ length: 100 }, (_, i) => ({ value: `b${i}`, partition: 1 })),
@@ -279,12 +257,12 @@ describe('kafka source', function () {
       [1, 50, 100],
     ]);
     const source = createSource('kafka', {
-      bootstrap: broker.bootstrap,
+      bootstrap: kafka.broker.bootstrap,
       topic: t,
       startingOffsets: 'earliest',
       minPartitions: 5,
     }) as KafkaSource;
-    const dir = path.join(root, `src${++n}`);
+    const dir = kafka.path('src');
     await source.initialize({ dir, index: 0, queryId: 'q' });
     try {
       const end = await source.latestOffset(null, {});
@@ -300,21 +278,21 @@ describe('kafka source', function () {
   });
 
   it('a read task in the driver thread fetches the next planned range ahead; each task reads exactly its own range', async () => {
-    const t = await topic(3);
+    const t = await kafka.topic(3);
     await produce(
       t,
       [0, 1, 2].flatMap((p) => Array.from({ length: 60 }, (_, i) => ({ value: `p${p}-${i}`, partition: p }))),
     );
     // No retries: a fetch while the broker is down fails at once, so a task that succeeds then was prefetched.
     const source = createSource('kafka', {
-      bootstrap: broker.bootstrap,
+      bootstrap: kafka.broker.bootstrap,
       topic: t,
       startingOffsets: 'earliest',
       minPartitions: 5,
       'kafka.retries': '0',
       'kafka.retry.backoff.ms': '10',
     }) as KafkaSource;
-    await source.initialize({ dir: path.join(root, `src${++n}`), index: 0, queryId: 'q' });
+    await source.initialize({ dir: kafka.path('src'), index: 0, queryId: 'q' });
     const read = async (spec: KafkaReadSpec): Promise<string[]> =>
       (await readKafkaTask(spec, { batchId: 0 })).batches.flatMap((b) => b.getChild('value')!.toArray() as string[]);
     const expected = (spec: KafkaReadSpec): string[] =>
@@ -334,7 +312,7 @@ describe('kafka source', function () {
       ]);
       expect(await read(specs[0])).to.deep.equal(expected(specs[0]));
       await new Promise((r) => setTimeout(r, 300));
-      await broker.command('down 1');
+      await kafka.broker.command('down 1');
       try {
         expect(await read(specs[1]), 'served by the prefetch').to.deep.equal(expected(specs[1]));
         const err = await read(specs[2]).then(
@@ -346,7 +324,7 @@ describe('kafka source', function () {
           'its prefetch failed while the broker was down, and so did its own fetch',
         ).to.equal('KAFKA_UNAVAILABLE');
       } finally {
-        await broker.command('up 1');
+        await kafka.broker.command('up 1');
       }
       for (const spec of specs.slice(2)) expect(await read(spec)).to.deep.equal(expected(spec));
     } finally {
@@ -356,26 +334,26 @@ describe('kafka source', function () {
 
   it('subscribePattern reads every matching topic, including one created while the query runs', async () => {
     const prefix = `pat${++n}`;
-    await broker.command(`topic ${prefix}-a 1`);
-    await broker.command(`topic other${n} 1`);
+    await kafka.broker.command(`topic ${prefix}-a 1`);
+    await kafka.broker.command(`topic other${n} 1`);
     await produce(`${prefix}-a`, [{ value: 'a0' }]);
     await produce(`other${n}`, [{ value: 'x' }]);
     const session = Session.local({ threads: 0 });
     const query = await session.readStream
       .format('kafka')
-      .option('kafka.bootstrap.servers', broker.bootstrap)
+      .option('kafka.bootstrap.servers', kafka.broker.bootstrap)
       .option('subscribePattern', `${prefix}-.*`)
       .option('startingOffsets', 'earliest')
       .load()
       .writeStream.format('memory')
       .queryName('pattern')
-      .option('checkpointLocation', path.join(root, `c${++n}`))
+      .option('checkpointLocation', kafka.path('c'))
       .trigger({ processingTime: 50 })
       .start();
     try {
       await query.processAllAvailable();
       expect(session.table('pattern').map((r) => r.value)).to.deep.equal(['a0']);
-      await broker.command(`topic ${prefix}-b 2`);
+      await kafka.broker.command(`topic ${prefix}-b 2`);
       await produce(`${prefix}-b`, [
         { value: 'b0', partition: 0 },
         { value: 'b1', partition: 1 },
@@ -390,7 +368,7 @@ describe('kafka source', function () {
   });
 
   it('resumes from the checkpoint offsets and commits them to groupId for lag tools', async () => {
-    const t = await topic(2);
+    const t = await kafka.topic(2);
     const group = `lag-${n}`;
     const ckpt = `c${++n}`;
     await produce(t, [
@@ -400,33 +378,33 @@ describe('kafka source', function () {
     ]);
     const first = await run(uriOf(t, `kafka.group.id=${group}`), ckpt);
     expect(first.rows.map((r) => r.value)).to.deep.equal(['a', 'b', 'c']);
-    expect(await writer.fetchGroupOffsets(group, t)).to.deep.equal([
+    expect(await kafka.client.fetchGroupOffsets(group, t)).to.deep.equal([
       { partition: 0, offset: 1 },
       { partition: 1, offset: 2 },
     ]);
     await produce(t, [{ value: 'd', partition: 0 }]);
     // A group offset moved back by someone else changes nothing: the checkpoint is the source of truth.
-    await writer.commitGroupOffsets(group, [
+    await kafka.client.commitGroupOffsets(group, [
       { topic: t, partition: 0, offset: 0 },
       { topic: t, partition: 1, offset: 0 },
     ]);
     const second = await run(uriOf(t, `kafka.group.id=${group}`), ckpt);
     expect(second.rows.map((r) => r.value)).to.deep.equal(['d']);
-    expect(await writer.fetchGroupOffsets(group, t)).to.deep.equal([
+    expect(await kafka.client.fetchGroupOffsets(group, t)).to.deep.equal([
       { partition: 0, offset: 2 },
       { partition: 1, offset: 2 },
     ]);
   });
 
   it('Trigger.AvailableNow stops at the offsets seen when it started', async () => {
-    const t = await topic(1);
+    const t = await kafka.topic(1);
     await produce(t, [{ value: 'a' }, { value: 'b' }]);
     const source = createSource('kafka', {
-      bootstrap: broker.bootstrap,
+      bootstrap: kafka.broker.bootstrap,
       topic: t,
       startingOffsets: 'earliest',
     }) as KafkaSource;
-    await source.initialize({ dir: path.join(root, `src${++n}`), index: 0, queryId: 'q' });
+    await source.initialize({ dir: kafka.path('src'), index: 0, queryId: 'q' });
     try {
       await source.prepareForTriggerAvailableNow();
       await produce(t, [{ value: 'c' }]);
@@ -444,12 +422,12 @@ describe('kafka source', function () {
     let low = 0;
 
     before(async () => {
-      t = await topic(1);
+      t = await kafka.topic(1);
       await produce(t, [{ value: 's0' }, { value: 's1' }]);
       expect((await run(uriOf(t), ckpts.strict)).rows).to.have.length(2);
       expect((await run(uriOf(t, 'failOnDataLoss=false'), ckpts.lenient)).rows).to.have.length(2);
       // The mock keeps at most 5 MiB per partition: 7 MiB more pushes the first records out.
-      const big = await KafkaClient.connect(broker.bootstrap, { produceBatchSize: 5 });
+      const big = await KafkaClient.connect(kafka.broker.bootstrap, { produceBatchSize: 5 });
       try {
         await big.produce(
           t,
@@ -459,7 +437,7 @@ describe('kafka source', function () {
       } finally {
         await big.close();
       }
-      [{ low }] = await writer.fetchOffsets(t);
+      [{ low }] = await kafka.client.fetchOffsets(t);
       expect(low, 'the broker dropped records the queries have not read').to.be.greaterThan(2);
     });
 
