@@ -3,7 +3,7 @@ import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import { StateStoreCache } from '../state/state-store-cache.js';
 import type { BatchContext, FragmentSpec } from './batch-context.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
-import { runFragment, runStatefulPartition } from './task-runner.js';
+import { processStatefulPartition, runFragment } from './task-runner.js';
 
 /** A fragment to run with the rows it starts from (empty when it reads from a source). */
 export interface FragmentJob {
@@ -49,11 +49,25 @@ export class InProcessExecutor implements Executor {
     return out;
   }
 
+  /**
+   * Processes the partitions one after the other, each one's state commit going on while the next is
+   * processed: the commits' file writes and syncs overlap instead of adding up.
+   */
   async runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]> {
-    const out: StatefulResult[] = [];
-    for (let p = 0; p < partitions.length; p++)
-      out.push(await runStatefulPartition(this.index, nodeId, p, partitions[p], ctx, this.stores));
-    return out;
+    const commits: Promise<StatefulResult>[] = [];
+    try {
+      for (let p = 0; p < partitions.length; p++) {
+        const commit = await processStatefulPartition(this.index, nodeId, p, partitions[p], ctx, this.stores);
+        const committing = commit();
+        // Handled below; without this a commit failing while the next partition runs is an unhandled rejection.
+        committing.catch(() => undefined);
+        commits.push(committing);
+      }
+    } finally {
+      // A failed partition fails the batch; commits already started finish before the state is reset.
+      await Promise.allSettled(commits);
+    }
+    return Promise.all(commits);
   }
 
   async resetState(): Promise<void> {

@@ -21,6 +21,12 @@ import { type BatchMetrics, type BatchPhase, ProgressReporter } from './progress
 import type { StatefulResult } from './task-runner.js';
 import { WatermarkTracker } from './watermark-tracker.js';
 
+/**
+ * How long a query with trigger interval 0 waits before asking its sources again when they had no new data
+ * (Spark's spark.sql.streaming.pollingDelay): new data waits at most this long for its batch to start.
+ */
+const IDLE_POLL_MS = 10;
+
 /** When batches run: every interval, once, or until the data available now is processed. */
 export type Trigger = { processingTimeMs: number } | { once: true } | { availableNow: true };
 
@@ -268,7 +274,7 @@ export class MicroBatchExecution {
         this.status = { message: 'Waiting for data to arrive', isDataAvailable: false, isTriggerActive: false };
         this.releaseIdleWaiters();
         if (!('processingTimeMs' in trigger)) break;
-        if (interval === 0) await sleep(this.config.idlePollMs ?? 50, this.abort.signal);
+        if (interval === 0) await sleep(this.config.idlePollMs ?? IDLE_POLL_MS, this.abort.signal);
         continue;
       }
       const entry: OffsetEntry = {
@@ -620,8 +626,9 @@ class BatchRun implements BatchMetrics {
     }
     const out = await this.executor.runStateful(node.id, parts, this.ctx);
     this.stateResults.set(node.id, out);
-    for (const r of out) {
-      this.addBusy('stateCommit', r.lane, r.metrics.commitTimeMs);
+    for (const [p, r] of out.entries()) {
+      // A worker commits its partitions one after the other; the driver's thread commits them side by side.
+      this.addBusy('stateCommit', r.lane ?? p, r.metrics.commitTimeMs);
       this.late.push(...r.late.filter((b) => b.numRows > 0));
       this.nextProcessingTimeoutMs = Math.min(this.nextProcessingTimeoutMs, r.metrics.nextProcessingTimeoutMs);
     }

@@ -76,6 +76,8 @@ export class ProgressReporter {
     const durationMs = {
       ...this.durations,
       ...run.durations,
+      // The batch plans its tasks as it runs them; planning is reported apart, as Spark does.
+      addBatch: this.durations.addBatch - run.durations.getBatch - run.durations.queryPlanning,
       triggerExecution: performance.now() - this.triggerStartedAt,
     };
     this.onProgress(this.progress(run, entry, durationMs, numOutputRows));

@@ -57,7 +57,10 @@ export interface TriggerDurations {
   read: number;
   /** Splitting rows by state partition before stateful operators, on the busiest thread (as `read`). */
   exchange: number;
-  /** Committing the state stores (writing their deltas and snapshots), on the busiest thread (as `read`). */
+  /**
+   * Committing the state stores (writing their deltas and snapshots): the longest commit at threads 0, where
+   * partitions commit side by side, else the busiest thread's (as `read`).
+   */
   stateCommit: number;
   /** Handing the output to the sink (and late rows to the late-data output) until it has them durably. */
   sink: number;

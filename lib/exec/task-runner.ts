@@ -262,15 +262,25 @@ export async function runFragment(
   return { batches: [], partitions, metrics };
 }
 
-/** Runs one state partition of a stateful operator and commits its state as version batchId. */
+/** Runs one state partition of a stateful operator and commits its state as version batchId + 1. */
 export async function runStatefulPartition(
+  ...task: Parameters<typeof processStatefulPartition>
+): Promise<StatefulResult> {
+  return (await processStatefulPartition(...task))();
+}
+
+/**
+ * Runs one state partition of a stateful operator and returns the commit of its state as version batchId + 1,
+ * to call next: a caller may process the next partition while this one's state files are written and synced.
+ */
+export async function processStatefulPartition(
   index: PlanIndex,
   nodeId: number,
   partition: number,
   input: RecordBatch[],
   ctx: BatchContext,
   stores: StateStoreCache,
-): Promise<StatefulResult> {
+): Promise<() => Promise<StatefulResult>> {
   const node = lookup(index, nodeId, 'stateful');
   // Store version N is the state after N batches (version 0 is empty): batch B reads B and writes B + 1.
   const store = await stores.open(ctx.checkpointDir, nodeId, partition, ctx.batchId);
@@ -296,7 +306,9 @@ export async function runStatefulPartition(
     if (err instanceof StateSchemaError) throw new SluiceError(err.code, `${nodeName(node)}: ${err.message}`, err.hint);
     throw err instanceof UserCodeError ? err : new UserCodeError(nodeName(node), ctx.batchId, err);
   }
-  const commit = await stores.commit(nodeId, partition, ctx.batchId + 1, ctx.minStateVersionToKeep);
-  const numRowsTotal = commit.numRowsTotal - (node.operator.internalRows?.(store) ?? 0);
-  return { batches, late, metrics: { ...metrics, ...commit, numRowsTotal } };
+  return async () => {
+    const commit = await stores.commit(nodeId, partition, ctx.batchId + 1, ctx.minStateVersionToKeep);
+    const numRowsTotal = commit.numRowsTotal - (node.operator.internalRows?.(store) ?? 0);
+    return { batches, late, metrics: { ...metrics, ...commit, numRowsTotal } };
+  };
 }

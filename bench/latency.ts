@@ -1,0 +1,381 @@
+/**
+ * Benchmark: end-to-end latency, from producing an event to seeing its result in the output.
+ *
+ *   node dist/bench/latency.js [--seconds 20] [--rates 1000,10000,50000] [--triggers 0,100ms]
+ *                              [--queries stateless,aggregate] [--file] [--threads 0]
+ *
+ * The bench starts the test broker (test/support/kafka-broker.ts) and, for each query, rate and trigger, a
+ * `sluice run` process of bench/apps/latency.ts reading topic `in-N` and writing topic `out-N`. It produces
+ * JSON events `{user_id, amount, sent}` keyed by user at a fixed rate (a request every 5 ms), `sent` being
+ * the time the event is handed to the producer, and reads the output with kcat (librdkafka, an independent
+ * client) as it appears. An event is visible when its output record arrives: for the stateless query
+ * (filter and projection) the record that carries it; for the aggregate (a running count per user, update
+ * mode) the first record of its user whose count includes it. The first `--warmup` seconds (default 3) are
+ * left out. Prints p50, p99 and max produce-to-visible latency, the largest batch duration (progress
+ * `triggerExecution`) and where its time went, beside the broker alone (kcat reading the input topic) as the
+ * baseline measured in the same invocation.
+ *
+ * `--file` adds the same queries from a file source (a JSON lines file written every 10 ms, renamed into
+ * place) to the file sink, the consumer listing the output directory every 2 ms.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { QueryProgress } from '../lib/exec/progress.js';
+import { KafkaClient } from '../lib/kafka/client.js';
+import { sleep } from '../lib/util/clock.js';
+import { startBroker, type TestBroker } from '../test/support/kafka-broker.js';
+
+const CLI = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
+const APP = fileURLToPath(new URL('./apps/latency.js', import.meta.url));
+const PARTITIONS = 4;
+const USERS = 1000;
+
+function flag(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+}
+const SECONDS = Number(flag('seconds', '20'));
+const WARMUP_S = Number(flag('warmup', '3'));
+const RATES = flag('rates', '1000,10000,50000').split(',').map(Number);
+const TRIGGERS = flag('triggers', '0,100ms').split(',');
+const QUERIES = flag('queries', 'stateless,aggregate').split(',');
+const THREADS = flag('threads', '0');
+const FILES = process.argv.includes('--file');
+
+/** Wall time in ms, sub-millisecond, comparable across this process's clocks. */
+const now = (): number => performance.timeOrigin + performance.now();
+
+/** Latencies of the events of one run, and what the query's progress said. */
+interface Measured {
+  measureFrom: number;
+  latencies: number[];
+  expected: number;
+  progress: QueryProgress[];
+}
+
+/** Events produced so far: their send times per user, in order, and per user the next one not yet seen. */
+class Ledger {
+  readonly sent = new Map<string, number[]>();
+  readonly seen = new Map<string, number>();
+  readonly latencies: number[] = [];
+  produced = 0;
+  constructor(
+    readonly measureFrom: number,
+    /** Whether the query keeps an event of this amount (the stateless query filters some out). */
+    readonly keeps: (amount: number) => boolean,
+  ) {}
+
+  /** Records an event sent at `at`; `kept` false when the query drops it, so that no output ever shows it. */
+  add(user: string, at: number, kept = true): void {
+    this.produced++;
+    if (!kept) return;
+    let list = this.sent.get(user);
+    if (!list) {
+      list = [];
+      this.sent.set(user, list);
+    }
+    list.push(at);
+  }
+
+  /** Events measured: those sent after the warm-up. */
+  get expected(): number {
+    let n = 0;
+    for (const list of this.sent.values()) for (const t of list) if (t >= this.measureFrom) n++;
+    return n;
+  }
+
+  /** An output record carrying one event sent at `sent`. */
+  visibleOne(sent: number, at: number): void {
+    if (sent >= this.measureFrom) this.latencies.push(at - sent);
+  }
+
+  /** A running count of `n` events of `user`: every event of that user up to the n-th is visible now. */
+  visibleUpTo(user: string, n: number, at: number): void {
+    const list = this.sent.get(user) ?? [];
+    const from = this.seen.get(user) ?? 0;
+    for (let i = from; i < Math.min(n, list.length); i++) this.visibleOne(list[i], at);
+    if (n > from) this.seen.set(user, n);
+  }
+}
+
+function event(i: number, sent: number): { user: string; amount: number; line: string } {
+  const user = `u${(i * 7919) % USERS}`;
+  const amount = (i * 31) % 100;
+  return { user, amount, line: JSON.stringify({ user_id: user, amount, sent }) };
+}
+
+/** What the query of bench/apps/latency.ts keeps: the stateless one filters `amount >= 1`. */
+function keepsOf(query: string): (amount: number) => boolean {
+  return query === 'stateless' ? (amount) => amount >= 1 : () => true;
+}
+
+/**
+ * Hands `emit` the events due at `rate` events/s every `tickMs` for `seconds`, all sent now, after recording
+ * them in the ledger; a slow `emit` makes the next ticks larger, not fewer.
+ */
+async function paced(
+  rate: number,
+  seconds: number,
+  tickMs: number,
+  ledger: Ledger,
+  emit: (events: { user: string; line: string }[], tick: number) => Promise<unknown> | undefined,
+): Promise<void> {
+  const start = now();
+  let i = 0;
+  for (let tick = 1; ; tick++) {
+    const t = now();
+    if (t - start >= seconds * 1000) break;
+    const due = Math.floor(((t - start) / 1000) * rate);
+    const events = [];
+    for (; i < due; i++) {
+      const e = event(i, t);
+      ledger.add(e.user, t, ledger.keeps(e.amount));
+      events.push(e);
+    }
+    if (events.length > 0) await emit(events, tick);
+    await sleep(Math.max(0, start + tick * tickMs - now()));
+  }
+}
+
+/** Produces `rate` events/s for `seconds` in requests every 5 ms, each keyed by user. */
+function produceKafka(client: KafkaClient, topic: string, rate: number, seconds: number, ledger: Ledger) {
+  return paced(rate, seconds, 5, ledger, (events) =>
+    client.produce(
+      topic,
+      events.map((e) => ({ key: e.user, value: e.line })),
+    ),
+  );
+}
+
+/** Writes `rate` events/s for `seconds` as one file every 10 ms, renamed into place once complete. */
+function produceFiles(dir: string, rate: number, seconds: number, ledger: Ledger) {
+  return paced(rate, seconds, 10, ledger, (events, tick) => {
+    const name = `in-${String(tick).padStart(8, '0')}.json`;
+    fs.writeFileSync(path.join(dir, `.${name}`), `${events.map((e) => e.line).join('\n')}\n`);
+    fs.renameSync(path.join(dir, `.${name}`), path.join(dir, name));
+    return undefined;
+  });
+}
+
+/** Hands every output row to `onRow` as it arrives: kcat tailing a topic from its start. */
+function tailTopic(bootstrap: string, topic: string, onRow: (value: string, at: number) => void): ChildProcess {
+  const kcat = spawn(
+    'kcat',
+    ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-u', '-q', '-f', '%s\n', '-X', 'fetch.wait.max.ms=5'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  createInterface({ input: kcat.stdout! }).on('line', (line) => onRow(line, now()));
+  return kcat;
+}
+
+/** Hands every row of each new output file to `onRow`, listing the directory every 2 ms. */
+function tailDirectory(dir: string, onRow: (value: string, at: number) => void): { kill(): void } {
+  const done = new Set<string>();
+  const timer = setInterval(() => {
+    if (!fs.existsSync(dir)) return;
+    for (const f of fs.readdirSync(dir)) {
+      if (!f.startsWith('part-') || done.has(f)) continue;
+      done.add(f);
+      const at = now();
+      for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) if (line) onRow(line, at);
+    }
+  }, 2);
+  return { kill: () => clearInterval(timer) };
+}
+
+function rowHandler(query: string, ledger: Ledger): (value: string, at: number) => void {
+  return (value, at) => {
+    const row = JSON.parse(value) as { user_id: string; sent: number; n?: number };
+    if (query === 'aggregate') ledger.visibleUpTo(row.user_id, row.n!, at);
+    else ledger.visibleOne(row.sent, at);
+  };
+}
+
+/** Starts `sluice run` of the latency app and resolves once its queries run. */
+async function startSluice(query: string, source: string, sink: string, trigger: string, dir: string) {
+  const progressLog = path.join(dir, 'progress.jsonl');
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      APP,
+      '--query',
+      query,
+      '--source',
+      source,
+      '--sink',
+      `out=${sink}`,
+      '--checkpoint',
+      path.join(dir, 'ckpt'),
+      '--trigger',
+      trigger,
+      '--threads',
+      THREADS,
+      '--progress-log',
+      progressLog,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+      if (stderr.includes('sluice: running')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`sluice run exited ${code}: ${stderr}`)));
+  });
+  return {
+    async stop(): Promise<QueryProgress[]> {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+      return fs.existsSync(progressLog)
+        ? fs
+            .readFileSync(progressLog, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as QueryProgress)
+        : [];
+    },
+  };
+}
+
+let topics = 0;
+async function runKafka(broker: TestBroker, client: KafkaClient, query: string, rate: number, trigger: string) {
+  const n = ++topics;
+  await broker.command(`topic in-${n} ${PARTITIONS}`);
+  await broker.command(`topic out-${n} ${PARTITIONS}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-latency-'));
+  const kafka = `kafka://${broker.bootstrap}`;
+  const sluice = await startSluice(
+    query,
+    `${kafka}/in-${n}?startingOffsets=earliest`,
+    `${kafka}/out-${n}`,
+    trigger,
+    dir,
+  );
+  const measured = await measure(
+    query,
+    (onRow) => tailTopic(broker.bootstrap, `out-${n}`, onRow),
+    (ledger) => produceKafka(client, `in-${n}`, rate, SECONDS, ledger),
+  );
+  const progress = await sluice.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { ...measured, progress };
+}
+
+async function runFiles(query: string, rate: number, trigger: string): Promise<Measured> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-latency-'));
+  fs.mkdirSync(path.join(dir, 'in'));
+  const sluice = await startSluice(query, `file:${dir}/in`, `file:${dir}/out`, trigger, dir);
+  const measured = await measure(
+    query,
+    (onRow) => tailDirectory(path.join(dir, 'out'), onRow),
+    (ledger) => produceFiles(path.join(dir, 'in'), rate, SECONDS, ledger),
+  );
+  const progress = await sluice.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { ...measured, progress };
+}
+
+/** The broker alone: kcat sees the input records as they are produced. */
+async function runBroker(broker: TestBroker, client: KafkaClient, rate: number): Promise<Measured> {
+  const n = ++topics;
+  await broker.command(`topic in-${n} ${PARTITIONS}`);
+  const measured = await measure(
+    'broker',
+    (onRow) => tailTopic(broker.bootstrap, `in-${n}`, onRow),
+    (ledger) => produceKafka(client, `in-${n}`, rate, SECONDS, ledger),
+  );
+  return { ...measured, progress: [] };
+}
+
+/**
+ * One run's latencies: the output tailed by `tail`, events produced by `produce`, then every event the query
+ * keeps awaited for up to 10 s.
+ */
+async function measure(
+  query: string,
+  tail: (onRow: (value: string, at: number) => void) => { kill(): unknown },
+  produce: (ledger: Ledger) => Promise<void>,
+): Promise<Omit<Measured, 'progress'>> {
+  const ledger = new Ledger(now() + WARMUP_S * 1000, keepsOf(query));
+  const tailing = tail(rowHandler(query, ledger));
+  await produce(ledger);
+  const until = now() + 10_000;
+  while (ledger.latencies.length < ledger.expected && now() < until) await sleep(20);
+  tailing.kill();
+  return { measureFrom: ledger.measureFrom, latencies: ledger.latencies, expected: ledger.expected };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+/** The batches after the warm-up: how many, the mean of each phase, and the slowest with its largest phases. */
+function batches(progress: QueryProgress[], from: number): string {
+  const after = progress.filter((p) => Date.parse(p.timestamp) >= from);
+  if (after.length === 0) return '';
+  const largest = (d: QueryProgress['durationMs'], n: number): string =>
+    Object.entries(d)
+      .filter(([k]) => k !== 'triggerExecution' && k !== 'addBatch')
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', ');
+  const mean = { ...after[0].durationMs };
+  for (const k of Object.keys(mean) as (keyof typeof mean)[])
+    mean[k] = after.reduce((a, p) => a + p.durationMs[k], 0) / after.length;
+  const worst = after.reduce((a, p) => (p.durationMs.triggerExecution > a.durationMs.triggerExecution ? p : a));
+  return (
+    `\n    ${after.length} batches, mean ${mean.triggerExecution.toFixed(0)} ms (${largest(mean, 5)}); ` +
+    `slowest ${worst.durationMs.triggerExecution.toFixed(0)} ms (${largest(worst.durationMs, 3)})`
+  );
+}
+
+function report(label: string, m: Measured, baselineP50?: number): number {
+  const s = [...m.latencies].sort((a, b) => a - b);
+  const p50 = percentile(s, 0.5);
+  const missing = m.expected - m.latencies.length;
+  const vs = baselineP50 ? `  p50 ${(p50 / baselineP50).toFixed(1)}x the broker's` : '';
+  const batch = batches(m.progress, m.measureFrom);
+  console.log(
+    `${label.padEnd(34)} p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${percentile(s, 0.99).toFixed(1).padStart(6)} ms  ` +
+      `max ${(s[s.length - 1] ?? Number.NaN).toFixed(1).padStart(7)} ms  ${s.length} events` +
+      (missing > 0 ? ` (${missing} never seen)` : '') +
+      vs +
+      batch,
+  );
+  return p50;
+}
+
+const broker = await startBroker();
+const client = await KafkaClient.connect(broker.brokers);
+try {
+  console.log(
+    `latency, produce to visible: ${SECONDS} s per run (first ${WARMUP_S} s left out), threads ${THREADS}, ` +
+      `${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`,
+  );
+  for (const rate of RATES) {
+    const base = report(`broker alone, ${rate}/s`, await runBroker(broker, client, rate));
+    for (const query of QUERIES)
+      for (const trigger of TRIGGERS)
+        report(
+          `kafka ${query}, ${rate}/s, trigger ${trigger}`,
+          await runKafka(broker, client, query, rate, trigger),
+          base,
+        );
+    if (FILES)
+      for (const query of QUERIES)
+        for (const trigger of TRIGGERS)
+          report(`file ${query}, ${rate}/s, trigger ${trigger}`, await runFiles(query, rate, trigger));
+  }
+} finally {
+  await client.close();
+  await broker.stop();
+}
