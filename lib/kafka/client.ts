@@ -32,10 +32,24 @@ import {
 import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
 import { PartitionLeaders } from './partition-leaders.js';
 import { KafkaProduceError } from './produce-error.js';
-import { FETCH_API_KEY, PRODUCE_API_KEY, versionFor } from './protocol/api-versions.js';
+import {
+  brokerVersions,
+  commonVersion,
+  FETCH_API_KEY,
+  LIST_OFFSETS_API_KEY,
+  PRODUCE_API_KEY,
+  versionFor,
+} from './protocol/api-versions.js';
 import { type CompressionCodec, codecByName } from './protocol/compression.js';
 import { decodePartition, type FetchedPartition } from './protocol/fetch/fetched-partition.js';
 import { FETCH_BY_TOPIC_ID, fetchRequest } from './protocol/fetch/v16.js';
+import {
+  EARLIEST_TIMESTAMP,
+  LATEST_TIMESTAMP,
+  type ListedOffset,
+  type ListOffsetsPartition,
+  listOffsetsRequest,
+} from './protocol/list-offsets/v7.js';
 import { produceRequest } from './protocol/produce/v10.js';
 import { compressRecordBatch, encodeRecordBatch } from './protocol/record-batch.js';
 import { produceRuns } from './record-size.js';
@@ -278,25 +292,20 @@ export class KafkaClient {
       // Partitions were added since kafkajs last cached this topic's leaders.
       await this.retrying('metadata', () => this.cluster.refreshMetadata());
     }
-    const request = (fromBeginning: boolean) =>
-      names.map((topic) => ({
-        topic,
-        fromBeginning,
-        partitions: parts.filter((p) => p.topic === topic).map((p) => ({ partition: p.partition })),
-      }));
-    const [low, high] = await this.retrying('list offsets', () =>
-      Promise.all([this.cluster.fetchTopicsOffset(request(true)), this.cluster.fetchTopicsOffset(request(false))]),
-    );
-    const lookup = (res: typeof low, topic: string, partition: number): number => {
-      const o = res.find((r) => r.topic === topic)?.partitions.find((p) => p.partition === partition)?.offset;
-      if (o === undefined) throw new Error(`broker returned no offset for ${topic}-${partition}`);
-      return Number(o);
-    };
-    return parts.map((p) => ({
-      ...p,
-      low: lookup(low, p.topic, p.partition),
-      high: lookup(high, p.topic, p.partition),
-    }));
+    const out: PartitionOffsets[] = [];
+    for (const topic of names) {
+      const own = parts.filter((p) => p.topic === topic);
+      const [low, high] = await Promise.all(
+        [EARLIEST_TIMESTAMP, LATEST_TIMESTAMP].map((timestamp) =>
+          this.listOffsets(
+            topic,
+            own.map((p) => ({ partition: p.partition, timestamp })),
+          ),
+        ),
+      );
+      for (const p of own) out.push({ ...p, low: low.get(p.partition)!, high: high.get(p.partition)! });
+    }
+    return out;
   }
 
   /**
@@ -308,35 +317,75 @@ export class KafkaClient {
     times: Array<{ partition: number; timestamp: number }>,
   ): Promise<Array<{ partition: number; offset: number | null }>> {
     await this.track([topic]);
-    // kafkajs asks for one timestamp per topic: one request per distinct timestamp.
-    const byTime = new Map<number, number[]>();
-    for (const t of times) {
-      let ps = byTime.get(t.timestamp);
-      if (!ps) {
-        ps = [];
-        byTime.set(t.timestamp, ps);
+    const offsets = await this.listOffsets(topic, times);
+    return times
+      .map(({ partition }) => ({ partition, offset: offsets.get(partition)! < 0 ? null : offsets.get(partition)! }))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  /**
+   * The offsets of `topic`'s partitions for the given timestamps (a record time, or earliest/latest), each
+   * asked of the partition's leader with the leader epoch metadata gave (ListOffsets v4+), so a moved leader
+   * is noticed (FENCED_LEADER_EPOCH) and asked again; through kafkajs' ListOffsets, without epochs, where the
+   * leader speaks no such version.
+   */
+  private async listOffsets(
+    topic: string,
+    wanted: Array<{ partition: number; timestamp: number }>,
+  ): Promise<Map<number, number>> {
+    return this.retrying(`list offsets of ${topic}`, async () => {
+      await this.track([topic]);
+      const view = await this.leaders.of(topic);
+      const byLeader = new Map<string, ListOffsetsPartition[]>();
+      for (const { partition, timestamp } of wanted) {
+        const known = view?.partitions.get(partition);
+        const leader = known
+          ? String(known.leader)
+          : Object.keys(this.cluster.findLeaderForPartitions(topic, [partition]))[0];
+        if (leader === undefined || leader === '-1')
+          throw new RetriableCondition(`no leader known for ${topic}-${partition}`);
+        let list = byLeader.get(leader);
+        if (!list) {
+          list = [];
+          byLeader.set(leader, list);
+        }
+        list.push({ partition, timestamp, currentLeaderEpoch: known?.leaderEpoch ?? -1 });
       }
-      ps.push(t.partition);
-    }
-    const out: Array<{ partition: number; offset: number | null }> = [];
-    for (const [timestamp, partitions] of byTime) {
-      const res = await this.retrying('list offsets by timestamp', () =>
-        this.cluster.fetchTopicsOffset([
-          {
-            topic,
-            fromBeginning: false,
-            fromTimestamp: timestamp,
-            partitions: partitions.map((partition) => ({ partition })),
-          },
-        ]),
+      const offsets = new Map<number, number>();
+      await Promise.all(
+        [...byLeader].map(async ([nodeId, partitions]) => {
+          const broker = shareConnects(await this.cluster.findBroker({ nodeId }));
+          const version = commonVersion(LIST_OFFSETS_API_KEY, await brokerVersions(broker));
+          const listed =
+            version === null
+              ? await this.kafkajsListOffsets(topic, partitions)
+              : await sendRequest(broker, listOffsetsRequest(version, topic, this.isolationLevel, partitions));
+          for (const l of listed) offsets.set(l.partition, l.offset);
+        }),
       );
-      for (const partition of partitions) {
-        const o = res.find((r) => r.topic === topic)?.partitions.find((p) => p.partition === partition)?.offset;
-        if (o === undefined) throw new Error(`broker returned no offset for ${topic}-${partition}`);
-        out.push({ partition, offset: Number(o) < 0 ? null : Number(o) });
+      for (const { partition } of wanted) {
+        if (!offsets.has(partition)) throw new Error(`broker returned no offset for ${topic}-${partition}`);
       }
+      return offsets;
+    });
+  }
+
+  /** kafkajs' ListOffsets (no leader epochs), which takes one timestamp per request. */
+  private async kafkajsListOffsets(topic: string, partitions: ListOffsetsPartition[]): Promise<ListedOffset[]> {
+    const out: ListedOffset[] = [];
+    for (const timestamp of new Set(partitions.map((p) => p.timestamp))) {
+      const res = await this.cluster.fetchTopicsOffset([
+        {
+          topic,
+          fromBeginning: timestamp === EARLIEST_TIMESTAMP,
+          ...(timestamp >= 0 ? { fromTimestamp: timestamp } : {}),
+          partitions: partitions.filter((p) => p.timestamp === timestamp).map(({ partition }) => ({ partition })),
+        },
+      ]);
+      for (const p of res.find((r) => r.topic === topic)?.partitions ?? [])
+        out.push({ partition: p.partition, offset: Number(p.offset) });
     }
-    return out.sort((a, b) => a.partition - b.partition);
+    return out;
   }
 
   /**

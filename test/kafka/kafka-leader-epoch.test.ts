@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { KafkaClient } from '../../lib/kafka/client.js';
-import { FETCH_API_KEY, METADATA_API_KEY } from '../../lib/kafka/protocol/api-versions.js';
+import { FETCH_API_KEY, LIST_OFFSETS_API_KEY, METADATA_API_KEY } from '../../lib/kafka/protocol/api-versions.js';
 import type { KafkaRetryEvent } from '../../lib/kafka/retry.js';
 import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 import { type KafkaProxy, startKafkaProxy } from '../support/kafka-proxy.js';
@@ -85,6 +85,22 @@ describe('kafka leader epochs', function () {
     expect(retries.map(messagesOf)).to.deep.equal([
       'The leader epoch in the request is newer than the epoch on the broker',
     ]);
+  });
+
+  it('offsets listed after a leader moved away and back: ListOffsets is fenced too, asked again, exact', async () => {
+    const { topic } = await topicWith(80);
+    const start = Date.now();
+    expect(await client.fetchOffsets(topic)).to.deep.equal([{ topic, partition: 0, low: 0, high: 80 }]);
+    await broker.command(`leader ${topic} 0 2`);
+    await broker.command(`leader ${topic} 0 1`);
+    expect(await client.fetchOffsets(topic)).to.deep.equal([{ topic, partition: 0, low: 0, high: 80 }]);
+    expect(retries.map(messagesOf)).to.include('The leader epoch in the request is older than the epoch on the broker');
+    // By time: the mock looks up no offset by timestamp (it answers -1), so only the request's path is shown here.
+    expect(await client.offsetsForTimes(topic, [{ partition: 0, timestamp: start }])).to.deep.equal([
+      { partition: 0, offset: null },
+    ]);
+    const versions = new Set(proxy.requests.filter((r) => r.apiKey === LIST_OFFSETS_API_KEY).map((r) => r.apiVersion));
+    expect([...versions]).to.deep.equal([7]);
   });
 
   it('a broker that announces Fetch below v9 gets no epoch: the same moves go unchecked and the read is still exact', async () => {

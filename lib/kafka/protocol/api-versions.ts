@@ -1,9 +1,9 @@
 /**
- * Which version of Fetch, Produce and Metadata sluice speaks with each broker: the highest one
+ * Which version of Fetch, Produce, ListOffsets and Metadata sluice speaks with each broker: the highest one
  * both sides speak, from that broker's ApiVersions answer, asked once per broker connection object. Fetch v4
  * and Produce v3 (the lowest Kafka 4.0 accepts) are the floor, also for a broker that speaks only older ones
- * (which then refuses the request with UNSUPPORTED_VERSION). Metadata has no floor: below v7, which carries
- * leader epochs, kafkajs' own Metadata serves (see {@link commonVersion}).
+ * (which then refuses the request with UNSUPPORTED_VERSION). Metadata and ListOffsets have no floor: below
+ * the versions that carry leader epochs (v7, v4), kafkajs' own requests serve (see {@link commonVersion}).
  */
 import { type ApiVersionRanges, askApiVersions, type KjsBroker } from '../kafkajs-internals.js';
 
@@ -11,13 +11,16 @@ import { type ApiVersionRanges, askApiVersions, type KjsBroker } from '../kafkaj
 export const PRODUCE_API_KEY = 0;
 /** Kafka's API key of Fetch. */
 export const FETCH_API_KEY = 1;
+/** Kafka's API key of ListOffsets. */
+export const LIST_OFFSETS_API_KEY = 2;
 /** Kafka's API key of Metadata. */
 export const METADATA_API_KEY = 3;
 
-/** The versions sluice's own encoders speak (see fetch/v16.ts, produce/v10.ts, metadata/v12.ts). */
+/** The versions sluice's own encoders speak (see fetch/v16.ts, produce/v10.ts, list-offsets/v7.ts, metadata/v12.ts). */
 const SPOKEN: Record<number, { min: number; max: number }> = {
   [PRODUCE_API_KEY]: { min: 3, max: 10 },
   [FETCH_API_KEY]: { min: 4, max: 16 },
+  [LIST_OFFSETS_API_KEY]: { min: 4, max: 7 },
   [METADATA_API_KEY]: { min: 7, max: 12 },
 };
 
@@ -25,6 +28,7 @@ const SPOKEN: Record<number, { min: number; max: number }> = {
 const FIRST_FLEXIBLE: Record<number, number> = {
   [PRODUCE_API_KEY]: 9,
   [FETCH_API_KEY]: 12,
+  [LIST_OFFSETS_API_KEY]: 6,
   [METADATA_API_KEY]: 9,
 };
 
