@@ -9,6 +9,7 @@ import {
   exprText,
   type FunctionName,
 } from '../plan/expression.js';
+import { parseDuration } from '../util/duration.js';
 
 /**
  * Spark-like column expressions. A Column is an immutable expression tree of plain JSON nodes (lib/plan/expression.ts), so a plan can be
@@ -142,6 +143,10 @@ export class Column implements Expression {
   ge(other: ColumnOrLiteral): Column {
     return this.op('>=', other);
   }
+  /** `lower <= this AND this <= upper` (Spark's BETWEEN, bounds included). */
+  between(lower: ColumnOrLiteral, upper: ColumnOrLiteral): Column {
+    return this.ge(lower).and(this.le(upper));
+  }
   /** Null-safe equality (Spark's `<=>`): never null, null <=> null is true. */
   eqNullSafe(other: ColumnOrLiteral): Column {
     return this.op('<=>', other);
@@ -249,6 +254,14 @@ export function col(name: string): Column {
 
 /** Same as col. */
 export const column = col;
+
+/**
+ * A time interval, Spark's `INTERVAL '10 seconds'`: added to or subtracted from a timestamp, e.g. the range
+ * condition of a stream-stream join, `col('click.ts').between(col('ad.ts'), col('ad.ts').plus(interval('1 hour')))`.
+ */
+export function interval(duration: string | number): Column {
+  return new Column({ kind: 'lit', type: 'interval', value: parseDuration(duration, 'interval') });
+}
 
 /** A literal value (a Column is returned unchanged). */
 export function lit(value: ColumnOrLiteral): Column {

@@ -13,6 +13,7 @@ import {
   type MapGroupsFunction,
   MapGroupsWithStateOperator,
 } from '../plan/operators/map-groups-with-state.js';
+import { type StreamJoinSpec, StreamStreamJoinOperator } from '../plan/operators/stream-stream-join.js';
 import { TransformWithStateOperator } from '../plan/operators/transform-with-state.js';
 import { type StatefulProcessor, TimeMode } from '../plan/operators/transform-with-state-processor.js';
 import type { StatefulOperator } from '../plan/stateful-operator.js';
@@ -125,6 +126,17 @@ export class Dataset<T = Record<string, unknown>> {
    * With a static right side (session.read), each stream batch is joined with the static rows, which are read
    * and hashed once when the query starts: a changed file takes effect when the query is started again.
    * As in Spark, a stream-static join cannot be right or full outer.
+   *
+   * With a streaming right side it is Spark's stream-stream join: both sides' rows are kept in the checkpointed
+   * state, and each matching pair is emitted once, when its later row arrives; 'right_outer' and 'full_outer'
+   * work too, 'left_anti' does not. An event-time range in the condition lets buffered rows expire once the
+   * watermark shows no match can come; outer joins need one, and a watermark on both sides. Append mode only:
+   * ```ts
+   * impressions.withWatermark('shown', '10 seconds').alias('i').join(
+   *   clicks.withWatermark('clicked', '10 seconds').alias('c'),
+   *   col('i.ad').eq(col('c.ad')).and(col('clicked').between(col('shown'), col('shown').plus(interval('1 minute')))),
+   *   'left_outer')
+   * ```
    */
   join(
     right: Dataset<unknown>,
@@ -153,6 +165,31 @@ export class Dataset<T = Record<string, unknown>> {
         'join() needs the columns to join on, as names or a condition',
         "e.g. join(users, 'user_id') or join(users.alias('u'), col('user_id').eq(col('u.id')))",
       );
+    }
+    if (isStreaming(this.plan) && isStreaming(right.plan)) {
+      if (joinTypeOf === 'left_anti') {
+        throw new SluiceError(
+          'ANALYSIS',
+          'left_anti joins of two streams are not supported',
+          'a row can only be called unmatched at the end of a stream; use left_outer and keep the rows whose right columns are null',
+        );
+      }
+      const spec: StreamJoinSpec = {
+        joinType: joinTypeOf,
+        using,
+        condition: using ? undefined : (on as Column),
+        leftAlias: this.aliasName,
+        rightAlias: right.aliasName,
+        leftEventTime: eventTimeColumnOf(this.plan),
+        rightEventTime: eventTimeColumnOf(right.plan),
+      };
+      return this.derive((id) => ({
+        kind: 'stateful',
+        id,
+        input: this.plan,
+        right: right.plan,
+        operator: new StreamStreamJoinOperator(spec),
+      }));
     }
     return this.derive((id) => ({
       kind: 'join',
@@ -693,4 +730,11 @@ export class RelationalGroupedDataset {
   max(...columns: string[]): Dataset<Record<string, unknown>> {
     return this.agg(...columns.map((c) => max(c)));
   }
+}
+
+/** The event-time column of the withWatermark nearest the top of `plan`, if any. */
+function eventTimeColumnOf(plan: PlanNode): string | undefined {
+  const marks = walkPlan(plan).filter((n) => n.kind === 'watermark');
+  const last = marks[marks.length - 1];
+  return last?.kind === 'watermark' ? last.column : undefined;
 }

@@ -27,6 +27,7 @@ export {
   column,
   concat,
   current_timestamp,
+  interval,
   length,
   lit,
   lower,

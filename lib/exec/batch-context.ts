@@ -1,4 +1,4 @@
-import type { OperatorMetrics } from '../plan/stateful-operator.js';
+import type { InputSide, OperatorMetrics } from '../plan/stateful-operator.js';
 import type { OutputMode } from '../sinks/output-mode.js';
 import type { ReadTask } from '../sources/source.js';
 import type { StateCommitStats } from '../state/state-store-cache.js';
@@ -28,6 +28,11 @@ export interface FragmentSpec {
   read?: ReadTask;
   chain: number[];
   exchange?: number;
+  /**
+   * For an exchange into a two-input operator: after `chain`, each branch applies its own chain and partitions
+   * its rows tagged with its side, so one read feeds both sides of a self-join (both branches, or one).
+   */
+  sides?: { chain: number[]; side: InputSide }[];
 }
 
 /** Event-time statistics of one withWatermark node over one fragment. */

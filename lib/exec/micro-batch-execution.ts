@@ -1,19 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { RecordBatch, type Schema, Table } from 'apache-arrow';
-import { batchFromRows, compactBatches, countRows, inferSchema, rowsFromBatch } from '../arrow/index.js';
+import { batchFromRows, compactBatches, countRows, emptyBatch, inferSchema, rowsFromBatch } from '../arrow/index.js';
 import { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
 import { nodeName, type PlanNode, type SourceNode, type StatefulNode } from '../plan/logical-plan.js';
 import type { Broadcasts } from '../plan/operators/stream-static-join.js';
+import { withInputSide } from '../plan/stateful-operator.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
 import { verifyStateVersion } from '../state/state-file-format.js';
 import { type Clock, sleep } from '../util/clock.js';
 import { crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
-import type { BatchContext, EventTimeStats } from './batch-context.js';
+import type { BatchContext, EventTimeStats, FragmentSpec } from './batch-context.js';
 import { broadcastStaticSides, loadRelations } from './broadcast-exchange.js';
 import type { Executor, FragmentJob } from './executor.js';
 import type { QueryProgress, TriggerDurations } from './progress.js';
@@ -326,7 +327,7 @@ export class MicroBatchExecution {
       lateOutput: c.lateSink !== undefined,
       minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
     };
-    const run = new BatchRun(this.sources, entry, ctx, this.executor);
+    const run = new BatchRun(this.sources, entry, ctx, this.executor, (id) => c.analysis.schemaOf(id));
     let output: RecordBatch[];
     try {
       output = await this.progress.timed('addBatch', () => run.evaluate(c.root));
@@ -499,6 +500,7 @@ class BatchRun implements BatchMetrics {
     private readonly entry: OffsetEntry,
     private readonly ctx: BatchContext,
     private readonly executor: Executor,
+    private readonly schemaOf: (nodeId: number) => Schema | null,
   ) {
     this.numInputRows = sources.map(() => 0);
     this.numMalformed = sources.map(() => 0);
@@ -531,20 +533,55 @@ class BatchRun implements BatchMetrics {
     return results.flatMap((r) => r.batches);
   }
 
-  /** The fragments of `node`, timing the planning apart from the sources' read tasks and upstream stateful runs. */
+  /**
+   * The fragments of `node`, timing the planning apart from the sources' read tasks and upstream stateful runs;
+   * a two-input stateful node as `node` gives the fragments of both its sides.
+   */
   private async plan(node: PlanNode, exchange: number | undefined): Promise<{ job: FragmentJob; source: number }[]> {
     const t0 = performance.now();
     const notPlanningBefore = this.notPlanningMs;
-    const jobs = await this.fragments(node, [], exchange);
+    const jobs =
+      exchange !== undefined && node.kind === 'stateful' && node.id === exchange && node.right
+        ? await this.twoSidedFragments(node as StatefulNode & { right: PlanNode })
+        : await this.fragments(node, [], exchange);
     this.queryPlanningMs += performance.now() - t0 - (this.notPlanningMs - notPlanningBefore);
     return jobs;
   }
 
-  /** Fragments that produce `node`'s rows, each ending with `chainAbove` (and the exchange of `exchange`). */
+  /**
+   * Fragments feeding both sides of a two-input operator. When both sides are stateless chains over one source
+   * (a self-join, e.g. persons and auctions of one event stream), each read task runs once and forks where the
+   * chains part; otherwise each side has its own fragments.
+   */
+  private async twoSidedFragments(
+    node: StatefulNode & { right: PlanNode },
+  ): Promise<{ job: FragmentJob; source: number }[]> {
+    const left = chainToSource(node.input);
+    const right = chainToSource(node.right);
+    if (left && right && left.source === right.source) {
+      let shared = 0;
+      while (shared < left.chain.length && shared < right.chain.length && left.chain[shared] === right.chain[shared])
+        shared++;
+      return this.fragments(left.source, left.chain.slice(0, shared), node.id, [
+        { chain: left.chain.slice(shared), side: 'left' },
+        { chain: right.chain.slice(shared), side: 'right' },
+      ]);
+    }
+    return [
+      ...(await this.fragments(node.input, [], node.id, [{ chain: [], side: 'left' }])),
+      ...(await this.fragments(node.right, [], node.id, [{ chain: [], side: 'right' }])),
+    ];
+  }
+
+  /**
+   * Fragments that produce `node`'s rows, each ending with `chainAbove` (and the exchange of `exchange`, through
+   * the side branches `sides` for a two-input operator).
+   */
   private async fragments(
     node: PlanNode,
     chainAbove: number[],
     exchange: number | undefined,
+    sides?: FragmentSpec['sides'],
   ): Promise<{ job: FragmentJob; source: number }[]> {
     switch (node.kind) {
       case 'source': {
@@ -558,18 +595,18 @@ class BatchRun implements BatchMetrics {
         this.notPlanningMs += ms;
         return tasks.map((t) =>
           t.batches
-            ? { job: { spec: { chain: chainAbove, exchange }, input: t.batches }, source: i }
-            : { job: { spec: { read: t, chain: chainAbove, exchange }, input: [] }, source: i },
+            ? { job: { spec: { chain: chainAbove, exchange, sides }, input: t.batches }, source: i }
+            : { job: { spec: { read: t, chain: chainAbove, exchange, sides }, input: [] }, source: i },
         );
       }
       case 'union': {
         const all: { job: FragmentJob; source: number }[] = [];
-        for (const input of node.inputs) all.push(...(await this.fragments(input, chainAbove, exchange)));
+        for (const input of node.inputs) all.push(...(await this.fragments(input, chainAbove, exchange, sides)));
         return all;
       }
       case 'join':
         // The static side was hashed when the query started; the stream side flows through the join.
-        return this.fragments(node.left, [node.id, ...chainAbove], exchange);
+        return this.fragments(node.left, [node.id, ...chainAbove], exchange, sides);
       case 'relation':
         throw new Error(`${nodeName(node)} is static: only the static side of a join reads it`);
       case 'stateful': {
@@ -577,10 +614,10 @@ class BatchRun implements BatchMetrics {
         const notPlanningBefore = this.notPlanningMs;
         const rows = await this.evaluateStateful(node);
         this.notPlanningMs = notPlanningBefore + performance.now() - t0;
-        return [{ job: { spec: { chain: chainAbove, exchange }, input: rows }, source: -1 }];
+        return [{ job: { spec: { chain: chainAbove, exchange, sides }, input: rows }, source: -1 }];
       }
       default:
-        return this.fragments(node.input, [node.id, ...chainAbove], exchange);
+        return this.fragments(node.input, [node.id, ...chainAbove], exchange, sides);
     }
   }
 
@@ -616,9 +653,19 @@ class BatchRun implements BatchMetrics {
   }
 
   private async evaluateStateful(node: StatefulNode): Promise<RecordBatch[]> {
-    const jobs = await this.plan(node.input, node.id);
+    // A two-input node plans both its sides itself.
+    const jobs = await this.plan(node.right ? node : node.input, node.id);
     const results = await this.runJobs(jobs);
     const parts: RecordBatch[][] = Array.from({ length: this.ctx.numStatePartitions }, () => []);
+    if (node.right) {
+      // Every partition of a join learns both sides' columns, to build rows of a side it has no new rows of.
+      const left = this.schemaOf(node.input.id);
+      const right = this.schemaOf(node.right.id);
+      for (const p of parts) {
+        if (left) p.push(withInputSide(emptyBatch(left), 'left'));
+        if (right) p.push(withInputSide(emptyBatch(right), 'right'));
+      }
+    }
     for (const r of results) {
       r.partitions?.forEach((p, i) => {
         parts[i].push(...p.filter((b) => b.numRows > 0));
@@ -634,4 +681,16 @@ class BatchRun implements BatchMetrics {
     }
     return out.flatMap((r) => r.batches.filter((b) => b.numRows > 0));
   }
+}
+
+/** The stateless operators from `node` down to its source (ids in the order they apply), when it is such a chain. */
+function chainToSource(node: PlanNode): { source: SourceNode; chain: number[] } | null {
+  const chain: number[] = [];
+  let n = node;
+  while (n.kind !== 'source') {
+    if (n.kind === 'union' || n.kind === 'stateful' || n.kind === 'relation') return null;
+    chain.unshift(n.id);
+    n = n.kind === 'join' ? n.left : n.input;
+  }
+  return { source: n, chain };
 }

@@ -15,7 +15,7 @@ import type { MapNode, PlanNode, ProjectNode, StatefulNode, WatermarkNode } from
 import { nodeName } from '../plan/logical-plan.js';
 import { type Broadcasts, streamStaticJoin } from '../plan/operators/stream-static-join.js';
 import { StateSchemaError } from '../plan/operators/transform-with-state-schema.js';
-import { newOperatorMetrics } from '../plan/stateful-operator.js';
+import { newOperatorMetrics, withInputSide } from '../plan/stateful-operator.js';
 import { runReadTask } from '../sources/readers.js';
 import { partitionOf } from '../state/state-partitioner.js';
 import type { StateStoreCache } from '../state/state-store-cache.js';
@@ -256,9 +256,28 @@ export async function runFragment(
   for (const id of spec.chain) batches = applyNode(lookup(index, id), batches, ctx, metrics, broadcasts);
   if (spec.exchange === undefined) return { batches, metrics };
   const node = lookup(index, spec.exchange, 'stateful');
-  const t0 = performance.now();
-  const partitions = exchange(node, batches, ctx.numStatePartitions, ctx);
-  metrics.exchangeMs = performance.now() - t0;
+  if (!spec.sides) {
+    const t0 = performance.now();
+    const partitions = exchange(node, batches, ctx.numStatePartitions, ctx);
+    metrics.exchangeMs = performance.now() - t0;
+    return { batches: [], partitions, metrics };
+  }
+  const partitions: RecordBatch[][] = Array.from({ length: ctx.numStatePartitions }, () => []);
+  for (const branch of spec.sides) {
+    let rows = batches;
+    for (const id of branch.chain) rows = applyNode(lookup(index, id), rows, ctx, metrics, broadcasts);
+    const t0 = performance.now();
+    const parts = exchange(
+      node,
+      rows.map((b) => withInputSide(b, branch.side)),
+      ctx.numStatePartitions,
+      ctx,
+    );
+    metrics.exchangeMs = (metrics.exchangeMs ?? 0) + performance.now() - t0;
+    parts.forEach((p, i) => {
+      partitions[i].push(...p);
+    });
+  }
   return { batches: [], partitions, metrics };
 }
 
@@ -308,7 +327,7 @@ export async function processStatefulPartition(
   }
   return async () => {
     const commit = await stores.commit(nodeId, partition, ctx.batchId + 1, ctx.minStateVersionToKeep);
-    const numRowsTotal = commit.numRowsTotal - (node.operator.internalRows?.(store) ?? 0);
+    const numRowsTotal = metrics.stateRows ?? commit.numRowsTotal - (node.operator.internalRows?.(store) ?? 0);
     return { batches, late, metrics: { ...metrics, ...commit, numRowsTotal } };
   };
 }

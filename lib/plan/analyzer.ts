@@ -79,6 +79,13 @@ export function analyze(
         op.outputModeHint ?? `use one of: ${op.outputModes.join(', ')}`,
       );
     }
+    const join = below(s).find((n): n is StatefulNode => n.kind === 'stateful' && n.right !== undefined);
+    if (join && (op.name === 'mapGroupsWithState' || op.name === 'flatMapGroupsWithState')) {
+      throw analysisError(
+        `${nodeName(s)} after the stream-stream join ${nodeName(join)} is not supported`,
+        'after a stream-stream join use an aggregation (groupBy(...).agg(...)) or another join, in append mode',
+      );
+    }
     const why = op.analyze?.({
       outputMode: mode,
       hasWatermark: wm.length > 0,
@@ -120,12 +127,6 @@ const STATIC_SIDE_KINDS: readonly string[] = ['relation', 'map', 'flatMap', 'fil
 function checkJoin(j: JoinNode): void {
   const leftStreaming = isStreaming(j.left);
   const rightStreaming = isStreaming(j.right);
-  if (leftStreaming && rightStreaming) {
-    throw analysisError(
-      `${nodeName(j)}: joins of two streams are not supported`,
-      'join the stream with a static Dataset read by session.read',
-    );
-  }
   if (!leftStreaming && rightStreaming) {
     throw analysisError(
       `${nodeName(j)}: a join with the static Dataset on the left and the stream on the right is not supported`,
@@ -174,6 +175,7 @@ function deriveSchema(
     case 'join':
       return input && inputs[1] ? resolveJoin(n, input, inputs[1]).schema : null;
     case 'stateful':
+      if (n.right) return input && inputs[1] ? (n.operator.resolveOutputSchema?.(input, inputs[1]) ?? null) : null;
       return input && n.operator.resolveOutputSchema ? n.operator.resolveOutputSchema(input) : n.operator.outputSchema;
     case 'watermark': {
       if (!input) return null;

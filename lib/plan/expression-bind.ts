@@ -239,8 +239,18 @@ export function bind(node: ExprNode, schema: Schema): Bound {
       return make('ref', ltypeOf(field.type), { path }, field.type);
     }
     case 'lit':
+      if (node.type === 'interval') {
+        return analysisError(
+          `${text(node)} is an interval: it can only be added to or subtracted from a timestamp`,
+          "e.g. col('ts').minus(interval('10 seconds'))",
+        );
+      }
       return make('lit', node.type as LType, { value: literalValue(node) });
     case 'op': {
+      if ((node.op === '+' || node.op === '-') && node.right.kind === 'lit' && node.right.type === 'interval')
+        return shiftTimestamp(node, bind(node.left, schema), node.right.value as number);
+      if (node.op === '+' && node.left.kind === 'lit' && node.left.type === 'interval')
+        return shiftTimestamp(node, bind(node.right, schema), node.left.value as number);
       const l = bind(node.left, schema);
       const r = bind(node.right, schema);
       const where = `'${text(node)}'`;
@@ -338,6 +348,19 @@ function literalValue(node: Extract<ExprNode, { kind: 'lit' }>): Scalar {
   }
   if (node.type === 'double') return Number(node.value);
   return node.value;
+}
+
+/** `timestamp ± interval`: a timestamp moved by the interval's milliseconds. */
+function shiftTimestamp(node: Extract<ExprNode, { kind: 'op' }>, ts: Bound, intervalMs: number): Bound {
+  if (ts.type !== 'timestamp' && ts.type !== 'null') {
+    analysisError(
+      `an interval can only be added to or subtracted from a timestamp, got ${describeType(ts)} in '${exprText(node)}'`,
+      "e.g. col('ts').minus(interval('10 seconds')), or convert the column with to_timestamp() first",
+    );
+  }
+  const ms = make('lit', 'long', { value: node.op === '-' ? -intervalMs : intervalMs });
+  const sum = make('arith', 'long', { op: '+', l: make('unixMillis', 'long', { c: ts }), r: ms });
+  return make('epochToTimestamp', 'timestamp', { c: sum, msPerUnit: 1 });
 }
 
 function booleanOperand(b: Bound, op: string, where: string): Bound {

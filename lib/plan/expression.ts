@@ -26,9 +26,9 @@ export type FunctionName =
   | 'length'
   | 'abs'
   | 'round';
-export type LiteralType = 'int' | 'long' | 'double' | 'string' | 'boolean' | 'timestamp' | 'null';
+export type LiteralType = 'int' | 'long' | 'double' | 'string' | 'boolean' | 'timestamp' | 'interval' | 'null';
 
-/** The JSON form of an expression. Longs are decimal strings, timestamps epoch milliseconds. */
+/** The JSON form of an expression. Longs are decimal strings, timestamps epoch milliseconds, intervals milliseconds. */
 export type ExprNode =
   | { kind: 'col'; name: string }
   | { kind: 'lit'; type: LiteralType; value: string | number | boolean | null }
@@ -130,7 +130,7 @@ export function checkExprNode(n: unknown, where: string): ExprNode {
         (type === 'int' && Number.isInteger(v)) ||
         (type === 'long' && typeof v === 'string' && /^-?\d+$/.test(v)) ||
         (type === 'double' && (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity')) ||
-        (type === 'timestamp' && typeof v === 'number');
+        ((type === 'timestamp' || type === 'interval') && typeof v === 'number');
       if (!ok) bad(where, `literal of type ${String(type)} with value ${JSON.stringify(v)}`);
       return { kind: 'lit', type, value: v as string | number | boolean | null };
     }
@@ -188,6 +188,8 @@ function literalText(node: Extract<ExprNode, { kind: 'lit' }>): string {
   switch (node.type) {
     case 'null':
       return 'NULL';
+    case 'interval':
+      return `INTERVAL '${node.value} milliseconds'`;
     case 'timestamp':
       return `TIMESTAMP '${new Date(node.value as number)
         .toISOString()

@@ -6,6 +6,9 @@ import { resultField } from './expression-eval.js';
 import { ltypeOf } from './expression-vectors.js';
 import type { JoinNode } from './logical-plan.js';
 
+/** What resolving a join needs of its node: the type, the using-columns or condition, and the sides' aliases. */
+export type JoinDefinition = Pick<JoinNode, 'joinType' | 'using' | 'condition' | 'leftAlias' | 'rightAlias'>;
+
 /**
  * A join resolved against the schemas of its two sides (Spark's ExtractEquiJoinKeys): the equality keys it
  * hashes on, what remains of the condition, and which columns of each side make up its output.
@@ -78,7 +81,7 @@ function joinName(parts: string[]): string {
 type Side = 'left' | 'right';
 
 /** Which side a column of the condition names, and its name there (without the side's alias). */
-function sideOf(node: JoinNode, left: Schema, right: Schema, name: string): { side: Side; name: string } {
+function sideOf(node: JoinDefinition, left: Schema, right: Schema, name: string): { side: Side; name: string } {
   const parts = splitColumnName(name);
   if (parts.length > 1 && node.leftAlias !== node.rightAlias) {
     if (parts[0] === node.leftAlias) return { side: 'left', name: joinName(parts.slice(1)) };
@@ -104,7 +107,7 @@ function sideOf(node: JoinNode, left: Schema, right: Schema, name: string): { si
 }
 
 /** The keys of an equality between one side's columns and the other's, or null when `n` is not one. */
-function equiKeys(node: JoinNode, left: Schema, right: Schema, n: ExprNode): [ExprNode, ExprNode] | null {
+function equiKeys(node: JoinDefinition, left: Schema, right: Schema, n: ExprNode): [ExprNode, ExprNode] | null {
   if (n.kind !== 'op' || n.op !== '=') return null;
   const sides = (e: ExprNode) => new Set(columnNames(e).map((c) => sideOf(node, left, right, c).side));
   const a = sides(n.left);
@@ -146,7 +149,7 @@ function checkKeyTypes(l: Expression, r: Expression, left: Schema, right: Schema
  * right column. Semi and anti joins give the left columns only. An output with two columns of one name is
  * refused, where Spark would make later references to it ambiguous.
  */
-export function resolveJoin(node: JoinNode, left: Schema, right: Schema): ResolvedJoin {
+export function resolveJoin(node: JoinDefinition, left: Schema, right: Schema): ResolvedJoin {
   const leftKeys: Expression[] = [];
   const rightKeys: Expression[] = [];
   const rest: ExprNode[] = [];
@@ -179,7 +182,7 @@ export function resolveJoin(node: JoinNode, left: Schema, right: Schema): Resolv
   }
   if (leftKeys.length === 0) {
     throw analysisError(
-      'a stream-static join needs an equality between a column of each side in its condition',
+      'a join needs an equality between a column of each side in its condition',
       "join on column names (join(right, ['id'])) or on an equality, e.g. col('l.id').eq(col('r.id'))",
     );
   }

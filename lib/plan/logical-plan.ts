@@ -58,10 +58,14 @@ export interface WatermarkNode extends NodeBase {
   column: string;
   delayMs: number;
 }
-/** A stateful operator; rows are hash-partitioned by key into state partitions first. */
+/**
+ * A stateful operator; rows are hash-partitioned by key into state partitions first. A two-input operator (a
+ * stream-stream join) has a `right` input too: its rows reach the operator tagged with their side.
+ */
 export interface StatefulNode extends NodeBase {
   kind: 'stateful';
   input: PlanNode;
+  right?: PlanNode;
   operator: StatefulOperator;
 }
 
@@ -118,6 +122,8 @@ export function inputsOf(node: PlanNode): PlanNode[] {
       return node.inputs;
     case 'join':
       return [node.left, node.right];
+    case 'stateful':
+      return node.right ? [node.input, node.right] : [node.input];
     default:
       return [node.input];
   }

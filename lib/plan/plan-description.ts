@@ -12,6 +12,7 @@ import { type PlanNode, walkPlan } from './logical-plan.js';
 import { AggregateOperator } from './operators/aggregate.js';
 import { DeduplicateOperator, type DeduplicateSpec } from './operators/deduplicate.js';
 import { COUNT_FOLD, KeyedAggregateOperator } from './operators/keyed-aggregate.js';
+import { type StreamJoinSpec, StreamStreamJoinOperator } from './operators/stream-stream-join.js';
 import type { Grouping } from './windows.js';
 
 /** A grouping of `groupBy`, its expressions in their JSON form. */
@@ -50,6 +51,13 @@ export type NodeDescription =
   | { kind: 'watermark'; id: number; input: number; column: string; delayMs: number }
   | { kind: 'keyedCount'; id: number; input: number; column: string }
   | { kind: 'deduplicate'; id: number; input: number; spec: DeduplicateSpec }
+  | {
+      kind: 'streamJoin';
+      id: number;
+      input: number;
+      right: number;
+      spec: Omit<StreamJoinSpec, 'condition'> & { condition?: ExprNode };
+    }
   | {
       kind: 'aggregate';
       id: number;
@@ -148,7 +156,17 @@ function describeNode(n: PlanNode): NodeDescription {
       const op = n.operator;
       if (isColumnCount(op)) return { kind: 'keyedCount', id: n.id, input: n.input.id, column: op.grouping.column };
       if (op instanceof DeduplicateOperator) return { kind: 'deduplicate', id: n.id, input: n.input.id, spec: op.spec };
-      if (!(op instanceof AggregateOperator)) throw notSerialisable(op.name, n.id, op.userFunction);
+      if (op instanceof StreamStreamJoinOperator && n.right) {
+        const { condition, ...rest } = op.spec;
+        return {
+          kind: 'streamJoin',
+          id: n.id,
+          input: n.input.id,
+          right: n.right.id,
+          spec: { ...rest, condition: condition?.expr },
+        };
+      }
+      if (!(op instanceof AggregateOperator)) throw notSerialisable(op.name, n.id, n.operator.userFunction);
       return {
         kind: 'aggregate',
         id: n.id,
@@ -259,6 +277,18 @@ export function rebuildPlan(desc: PlanDescription): Map<number, PlanNode> {
       }
       case 'deduplicate':
         n = { kind: 'stateful', id: d.id, input: node(d.input), operator: new DeduplicateOperator(d.spec) };
+        break;
+      case 'streamJoin':
+        n = {
+          kind: 'stateful',
+          id: d.id,
+          input: node(d.input),
+          right: node(d.right),
+          operator: new StreamStreamJoinOperator({
+            ...d.spec,
+            condition: d.spec.condition && expression(d.spec.condition),
+          }),
+        };
         break;
       case 'aggregate':
         n = {

@@ -1,4 +1,4 @@
-import type { RecordBatch, Schema } from 'apache-arrow';
+import { RecordBatch, Schema } from 'apache-arrow';
 import type { OutputMode } from '../sinks/output-mode.js';
 
 /** The state one operator keeps for one state partition; implemented by lib/state's StateStore. */
@@ -27,6 +27,11 @@ export interface OperatorMetrics {
   nextEventTimeDeadlineMs: number;
   /** Counters of one kind of operator (Spark's customMetrics), e.g. deduplication's numDroppedDuplicateRows. */
   customMetrics: Record<string, number>;
+  /**
+   * State rows when they are not the store's keys (a join buffers several rows per key); progress reports it as
+   * numRowsTotal instead of the key count.
+   */
+  stateRows?: number;
 }
 
 /** What a stateful operator sees while it processes one state partition in one batch. */
@@ -77,8 +82,11 @@ export interface StatefulOperator {
    * Output schema for a known input schema, checked when the query starts (e.g. an aggregation whose result
    * types follow its input columns); throws SluiceError('ANALYSIS') for columns that do not exist or fit.
    */
-  resolveOutputSchema?(input: Schema): Schema | null;
-  /** Grouping key of each row, as primitives or arrays of primitives (hashed into state partitions). */
+  resolveOutputSchema?(input: Schema, right?: Schema): Schema | null;
+  /**
+   * Grouping key of each row, as primitives or arrays of primitives (hashed into state partitions); a
+   * two-input operator reads the batch's side with {@link inputSideOf}.
+   */
   keysOf(batch: RecordBatch): unknown[];
   /**
    * The state partition of each row, when the operator computes it faster than hashing `keysOf` (e.g. from
@@ -103,4 +111,30 @@ export function newOperatorMetrics(): OperatorMetrics {
     nextEventTimeDeadlineMs: Infinity,
     customMetrics: {},
   };
+}
+
+/** Which input of a two-input operator (a stream-stream join) a batch comes from. */
+export type InputSide = 'left' | 'right';
+
+const SIDE_METADATA = 'sluice.input.side';
+const tagged = { left: new WeakMap<Schema, Schema>(), right: new WeakMap<Schema, Schema>() };
+
+/**
+ * The batch with its side in its schema's metadata, which crosses threads with the batch (Arrow IPC keeps it);
+ * one tagged schema per input schema, so caches keyed by schema keep working.
+ */
+export function withInputSide(batch: RecordBatch, side: InputSide): RecordBatch {
+  let schema = tagged[side].get(batch.schema);
+  if (!schema) {
+    const metadata = new Map(batch.schema.metadata);
+    metadata.set(SIDE_METADATA, side);
+    schema = new Schema(batch.schema.fields, metadata);
+    tagged[side].set(batch.schema, schema);
+  }
+  return new RecordBatch(schema, batch.data);
+}
+
+/** The side a batch was tagged with by {@link withInputSide}, or undefined. */
+export function inputSideOf(batch: RecordBatch): InputSide | undefined {
+  return batch.schema.metadata.get(SIDE_METADATA) as InputSide | undefined;
 }

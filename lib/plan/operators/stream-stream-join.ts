@@ -1,0 +1,467 @@
+/**
+ * Stream-stream joins, Spark's StreamingSymmetricHashJoinExec: both inputs are hash-partitioned by the join
+ * keys; in each state partition the left side's new rows are joined with the right side's buffered rows and
+ * buffered, then the right side's new rows with the left side's buffered rows (this batch's included) and
+ * buffered, so every matching pair is emitted exactly once, in the batch where its later row arrives.
+ *
+ * Rows at or below the watermark are late and dropped (numRowsDroppedByWatermark). A buffered row is dropped
+ * once the watermark shows no row of the other side can match it any more (the state watermark that the join
+ * condition's event-time range gives, see join-condition.ts); an outer join then emits it null-padded if it
+ * never matched, and a left semi join emits a left row once, at its first match. Output mode: append only.
+ */
+import { type Data, type DataType, Field, type RecordBatch, Schema, Type } from 'apache-arrow';
+import { batchOf, dataFromValues, emptyBatch, int64ToNumbers, valuesOf } from '../../arrow/index.js';
+import { SluiceError } from '../../errors.js';
+import { partitionOf } from '../../state/state-partitioner.js';
+import type { Expression, ExprNode } from '../expression.js';
+import { splitColumnName } from '../expression.js';
+import { evaluate, filterIndices } from '../expression-eval.js';
+import { type JoinDefinition, type ResolvedJoin, resolveJoin } from '../join.js';
+import { type EvictionBound, stateWatermarkBounds } from '../join-state-watermark.js';
+import type { JoinType } from '../join-type.js';
+import {
+  type InputSide,
+  inputSideOf,
+  type KeyedState,
+  type StatefulContext,
+  type StatefulOperator,
+} from '../stateful-operator.js';
+import { type JoinEntry, type JoinRow, JoinState } from './join-state.js';
+
+const OTHER: Record<InputSide, InputSide> = { left: 'right', right: 'left' };
+
+/** What Dataset.join recorded for a join of two streams. */
+export interface StreamJoinSpec extends JoinDefinition {
+  /** The event-time column (withWatermark) each side carries, when it has one. */
+  leftEventTime?: string;
+  rightEventTime?: string;
+}
+
+/** Where an output column comes from; a using column of a right or full outer join falls back to the right's. */
+interface OutputColumn {
+  side: InputSide;
+  index: number;
+  rightIndex?: number;
+}
+
+/** A join resolved for a pair of side schemas, with what a stream-stream join adds. */
+interface StreamJoin extends ResolvedJoin {
+  output: Schema;
+  columns: OutputColumn[];
+  eviction: Record<InputSide, EvictionBound[]>;
+  eventTime: Record<InputSide, number>;
+}
+
+/** Column values of a batch as JS values: numbers for ints and longs, epoch ms for timestamps. */
+function columnValues(data: Data): ArrayLike<unknown> {
+  const t = data.type;
+  if (t.typeId === Type.Timestamp || t.typeId === Type.Date) {
+    const vals = valuesOf(data);
+    return vals.map((v) => (v instanceof Date ? v.getTime() : v));
+  }
+  if (t.typeId === Type.Int && (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array)) {
+    const nums = int64ToNumbers(data.values, 1, data.length);
+    if (data.nullCount === 0) return nums;
+    return Array.from(nums, (v, i) => (data.getValid(i) ? v : null));
+  }
+  return valuesOf(data);
+}
+
+/** Per side, which rows the join must remember it matched: the outer side(s), and the left side of a semi join. */
+function tracksMatches(joinType: JoinType): Record<InputSide, boolean> {
+  return {
+    left: joinType === 'left_outer' || joinType === 'full_outer' || joinType === 'left_semi',
+    right: joinType === 'right_outer' || joinType === 'full_outer',
+  };
+}
+
+/** Whether unmatched rows of `side` are emitted null-padded. */
+function isOuter(joinType: JoinType, side: InputSide): boolean {
+  return joinType === 'full_outer' || joinType === (side === 'left' ? 'left_outer' : 'right_outer');
+}
+
+/** The sides' key expressions read from the condition with one side's schema alone (for the exchange). */
+function sideKeys(spec: StreamJoinSpec, side: InputSide, schema: Schema): Expression[] {
+  const alias = side === 'left' ? spec.leftAlias : spec.rightAlias;
+  const otherAlias = side === 'left' ? spec.rightAlias : spec.leftAlias;
+  const names = new Set(schema.fields.map((f) => f.name));
+  // 'mine': every column read is this side's; 'theirs': some column is the other side's.
+  const owner = (n: ExprNode): 'mine' | 'theirs' | 'none' => {
+    switch (n.kind) {
+      case 'col': {
+        const parts = splitColumnName(n.name);
+        if (names.has(n.name)) return 'mine';
+        if (parts.length > 1 && parts[0] === alias && names.has(parts[1])) return 'mine';
+        if (parts.length > 1 && parts[0] === otherAlias) return 'theirs';
+        return names.has(parts[0]) ? 'mine' : 'theirs';
+      }
+      case 'lit':
+        return 'none';
+      default: {
+        const kids: ExprNode[] =
+          n.kind === 'op'
+            ? [n.left, n.right]
+            : n.kind === 'call'
+              ? n.args
+              : n.kind === 'case'
+                ? n.branches.flatMap((b) => [b.when, b.then, ...(n.otherwise ? [n.otherwise] : [])])
+                : [n.child];
+        const owners = kids.map(owner);
+        if (owners.includes('theirs')) return 'theirs';
+        return owners.includes('mine') ? 'mine' : 'none';
+      }
+    }
+  };
+  const strip = (n: ExprNode): ExprNode => {
+    if (n.kind === 'col') {
+      const parts = splitColumnName(n.name);
+      if (!names.has(n.name) && parts.length > 1 && parts[0] === alias) {
+        let out: ExprNode = { kind: 'col', name: parts[1] };
+        for (const p of parts.slice(2)) out = { kind: 'field', child: out, name: p };
+        return out;
+      }
+      return n;
+    }
+    if (n.kind === 'lit') return n;
+    if (n.kind === 'op') return { ...n, left: strip(n.left), right: strip(n.right) };
+    if (n.kind === 'call') return { ...n, args: n.args.map(strip) };
+    if (n.kind === 'case')
+      return {
+        kind: 'case',
+        // biome-ignore lint/suspicious/noThenProperty: CASE WHEN's THEN, an expression, never a function
+        branches: n.branches.map((b) => ({ when: strip(b.when), then: strip(b.then) })),
+        otherwise: n.otherwise && strip(n.otherwise),
+      };
+    return { ...n, child: strip(n.child) } as ExprNode;
+  };
+  const keys: Expression[] = (spec.using ?? []).map((u) => ({
+    expr: { kind: 'col', name: `\`${u.replaceAll('`', '``')}\`` },
+  }));
+  const conjuncts = (n: ExprNode): ExprNode[] =>
+    n.kind === 'op' && n.op === 'AND' ? [...conjuncts(n.left), ...conjuncts(n.right)] : [n];
+  for (const c of spec.condition ? conjuncts(spec.condition.expr) : []) {
+    if (c.kind !== 'op' || c.op !== '=') continue;
+    const a = owner(c.left);
+    const b = owner(c.right);
+    if (a === 'mine' && b === 'theirs') keys.push({ expr: strip(c.left) });
+    else if (a === 'theirs' && b === 'mine') keys.push({ expr: strip(c.right) });
+  }
+  return keys;
+}
+
+/** The join key of each row (one value, or an array of values); null where a key column is null. */
+function keyValues(keys: readonly Expression[], batch: RecordBatch): unknown[] {
+  const cols = keys.map((k) => columnValues(evaluate(k, batch, { batchTimestampMs: 0 })));
+  const n = batch.numRows;
+  const out = new Array<unknown>(n);
+  if (cols.length === 1) {
+    const c = cols[0];
+    for (let i = 0; i < n; i++) out[i] = c[i] ?? null;
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const k = cols.map((c) => c[i] ?? null);
+    out[i] = k.includes(null) ? null : k;
+  }
+  return out;
+}
+
+/** Rows of one output batch, gathered column by column. */
+class OutputBuilder {
+  private readonly cols: unknown[][];
+
+  constructor(private readonly schema: Schema) {
+    this.cols = schema.fields.map(() => []);
+  }
+
+  get length(): number {
+    return this.cols[0]?.length ?? 0;
+  }
+
+  push(values: unknown[]): void {
+    for (let c = 0; c < this.cols.length; c++) this.cols[c].push(values[c]);
+  }
+
+  build(): RecordBatch {
+    const n = this.length;
+    return batchOf(
+      this.schema,
+      this.schema.fields.map((f, c) => dataFromValues(f.type as DataType, this.cols[c])),
+      n,
+    );
+  }
+}
+
+/** A stream-stream join (see the module comment); `spec` is what Dataset.join recorded. */
+export class StreamStreamJoinOperator implements StatefulOperator {
+  readonly name = 'symmetricHashJoin';
+  readonly outputSchema = null;
+  readonly outputModes = ['append'] as const;
+  readonly outputModeHint =
+    "a stream-stream join emits each joined row once, when it is final: use outputMode('append')";
+  private readonly keysBySchema = new WeakMap<Schema, Expression[]>();
+  private resolved: { left: Schema; right: Schema; join: StreamJoin } | null = null;
+
+  constructor(readonly spec: StreamJoinSpec) {}
+
+  usesWatermark(): boolean {
+    return this.spec.leftEventTime !== undefined || this.spec.rightEventTime !== undefined;
+  }
+
+  /** Resolves the condition and checks Spark's rules for streaming joins, once per pair of side schemas. */
+  resolve(left: Schema, right: Schema): StreamJoin {
+    const r = this.resolved;
+    if (r && r.left === left && r.right === right) return r.join;
+    const base = resolveJoin(this.spec, left, right);
+    const type = this.spec.joinType;
+    const eventTime = {
+      left: this.spec.leftEventTime ? left.fields.findIndex((f) => f.name === this.spec.leftEventTime) : -1,
+      right: this.spec.rightEventTime ? right.fields.findIndex((f) => f.name === this.spec.rightEventTime) : -1,
+    };
+    const eviction = stateWatermarkBounds(base.residual?.expr, left, right, eventTime);
+    for (const side of ['left', 'right'] as const) {
+      if (!isOuter(type, side)) continue;
+      const missing = (['left', 'right'] as const).filter((s) => eventTime[s] < 0);
+      if (missing.length > 0) {
+        throw new SluiceError(
+          'ANALYSIS',
+          `a stream-stream ${type} join needs a watermark on both sides; the ${missing.join(' and ')} side has none`,
+          "call withWatermark('<event time column>', '<delay>') on both inputs before the join",
+        );
+      }
+      if (eviction[side].length === 0) {
+        throw new SluiceError(
+          'ANALYSIS',
+          `a stream-stream ${type} join needs a time constraint in its condition, so that the ${side} side's rows can be emitted unmatched once no match can come`,
+          "bound the event times, e.g. col('a.ts').between(col('b.ts').minus(interval('1 hour')), col('b.ts').plus(interval('1 hour')))",
+        );
+      }
+    }
+    const using = this.spec.using ?? [];
+    const coalesceUsing = type === 'right_outer' || type === 'full_outer';
+    const columns: OutputColumn[] = [
+      ...base.leftOut.map((index, k) =>
+        k < using.length && coalesceUsing
+          ? { side: 'left' as const, index, rightIndex: right.fields.findIndex((f) => f.name === using[k]) }
+          : { side: 'left' as const, index },
+      ),
+      ...base.rightOut.map((index) => ({ side: 'right' as const, index })),
+    ];
+    // Outer joins pad with nulls: every output column may be null.
+    const output = new Schema(
+      base.schema.fields.map((f) => (f.nullable ? f : new Field(f.name, f.type, true, f.metadata))),
+    );
+    const join: StreamJoin = { ...base, output, columns, eviction, eventTime };
+    this.resolved = { left, right, join };
+    return join;
+  }
+
+  resolveOutputSchema(left: Schema, right?: Schema): Schema | null {
+    if (!right) return null;
+    return this.resolve(left, right).output;
+  }
+
+  private keysOfSchema(batch: RecordBatch): Expression[] {
+    let keys = this.keysBySchema.get(batch.schema);
+    if (!keys) {
+      const side = inputSideOf(batch);
+      if (!side) throw new Error('a stream-stream join got a batch without its input side');
+      keys = sideKeys(this.spec, side, batch.schema);
+      this.keysBySchema.set(batch.schema, keys);
+    }
+    return keys;
+  }
+
+  keysOf(batch: RecordBatch): unknown[] {
+    return keyValues(this.keysOfSchema(batch), batch);
+  }
+
+  partitionsOf(batch: RecordBatch, numPartitions: number): Int32Array {
+    const keys = this.keysOf(batch);
+    const out = new Int32Array(keys.length);
+    for (let i = 0; i < keys.length; i++) out[i] = partitionOf(keys[i], numPartitions);
+    return out;
+  }
+
+  internalRows(state: KeyedState): number {
+    return JoinState.internalRows(state);
+  }
+
+  process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] {
+    const sides: Record<InputSide, RecordBatch[]> = { left: [], right: [] };
+    for (const b of input) sides[inputSideOf(b) ?? 'left'].push(b);
+    const leftSchema = sides.left[0]?.schema;
+    const rightSchema = sides.right[0]?.schema;
+    if (!leftSchema || !rightSchema) {
+      // The driver sends every partition an empty batch of each side whose schema it knows; without them
+      // (a side built by a function without a declared schema, before its first row) nothing can be built yet.
+      const only = sides.left.length + sides.right.length;
+      if (only === 0) return [];
+      throw new SluiceError(
+        'ANALYSIS',
+        'a stream-stream join cannot tell the columns of a side whose rows come from a function without a declared schema',
+        'give map/flatMap a schema, or build the side with select/withColumn',
+      );
+    }
+    const join = this.resolve(leftSchema, rightSchema);
+    return new JoinRun(this.spec, join, ctx, leftSchema, rightSchema).run(sides);
+  }
+}
+
+/** One partition's work in one batch. */
+class JoinRun {
+  private readonly state: JoinState;
+  private readonly out: OutputBuilder;
+  private readonly width: Record<InputSide, number>;
+  private readonly wm: number;
+
+  constructor(
+    private readonly spec: StreamJoinSpec,
+    private readonly join: StreamJoin,
+    private readonly ctx: StatefulContext,
+    private readonly leftSchema: Schema,
+    private readonly rightSchema: Schema,
+  ) {
+    this.wm = ctx.watermarkMs;
+    this.width = { left: leftSchema.fields.length, right: rightSchema.fields.length };
+    this.state = new JoinState(ctx.state, tracksMatches(spec.joinType), (side, row) => this.deadline(side, row));
+    this.out = new OutputBuilder(join.output);
+  }
+
+  run(sides: Record<InputSide, RecordBatch[]>): RecordBatch[] {
+    for (const side of ['left', 'right'] as const) for (const b of sides[side]) this.joinBatch(side, b);
+    if (this.wm > 0) {
+      this.state.evict(this.wm, (side, row, matched) => {
+        if (!matched && isOuter(this.spec.joinType, side)) this.emitPadded(side, row);
+      });
+    }
+    this.state.close();
+    const m = this.ctx.metrics;
+    m.stateRows = this.state.counts.left + this.state.counts.right;
+    m.customMetrics = {
+      leftNumRowsTotal: this.state.counts.left,
+      rightNumRowsTotal: this.state.counts.right,
+      leftNumRowsUpdated: this.state.added.left,
+      rightNumRowsUpdated: this.state.added.right,
+      leftNumRowsRemoved: this.state.removed.left,
+      rightNumRowsRemoved: this.state.removed.right,
+    };
+    return this.out.length > 0 ? [this.out.build()] : [emptyBatch(this.join.output)];
+  }
+
+  /** The output row of a pair (either part null for an unmatched outer row). */
+  private outputRow(left: JoinRow | null, right: JoinRow | null): unknown[] {
+    const cols = this.join.columns;
+    const n = this.join.output.fields.length;
+    const row = new Array<unknown>(n);
+    for (let c = 0; c < n; c++) {
+      const col = cols[c];
+      const from = col.side === 'left' ? left : right;
+      let v = from ? from[col.index] : null;
+      if ((v === null || v === undefined) && col.rightIndex !== undefined && right) v = right[col.rightIndex];
+      row[c] = v ?? null;
+    }
+    return row;
+  }
+
+  private emitPadded(side: InputSide, row: JoinRow): void {
+    this.out.push(side === 'left' ? this.outputRow(row, null) : this.outputRow(null, row));
+  }
+
+  private emitPair(left: JoinRow, right: JoinRow): void {
+    if (this.spec.joinType === 'left_semi') return;
+    this.out.push(this.outputRow(left, right));
+  }
+
+  /** Which candidate pairs satisfy the non-key part of the condition, evaluated over all of them at once. */
+  private residualHolds(pairs: { left: JoinRow; right: JoinRow }[]): Uint8Array {
+    const ok = new Uint8Array(pairs.length);
+    const residual = this.join.residual;
+    if (!residual) return ok.fill(1);
+    if (pairs.length === 0) return ok;
+    const data: Data[] = [];
+    for (const side of ['left', 'right'] as const) {
+      const schema = side === 'left' ? this.leftSchema : this.rightSchema;
+      schema.fields.forEach((f, i) => {
+        data.push(
+          dataFromValues(
+            f.type,
+            pairs.map((p) => p[side][i] ?? null),
+          ),
+        );
+      });
+    }
+    const batch = batchOf(this.join.pairSchema, data, pairs.length);
+    for (const i of filterIndices(residual, batch, { batchTimestampMs: this.ctx.processingTimeMs })) ok[i] = 1;
+    return ok;
+  }
+
+  /** Joins one batch of `side` with the other side's buffered rows, then buffers what can still match. */
+  private joinBatch(side: InputSide, batch: RecordBatch): void {
+    if (batch.numRows === 0) return;
+    const other = OTHER[side];
+    const n = batch.numRows;
+    const cols = batch.data.children.map(columnValues);
+    const keys = keyValues(side === 'left' ? this.join.leftKeys : this.join.rightKeys, batch);
+    const evIndex = this.join.eventTime[side];
+    const rows: (JoinRow | null)[] = new Array(n);
+    const candidates: { row: number; entry: JoinEntry; at: number; left: JoinRow; right: JoinRow }[] = [];
+    for (let i = 0; i < n; i++) {
+      const row = new Array<unknown>(this.width[side]);
+      for (let c = 0; c < row.length; c++) row[c] = cols[c][i] ?? null;
+      if (evIndex >= 0 && this.wm > 0) {
+        const t = row[evIndex];
+        if (typeof t === 'number' && t <= this.wm) {
+          this.ctx.metrics.numRowsDroppedByWatermark++;
+          rows[i] = null;
+          continue;
+        }
+      }
+      rows[i] = row;
+      if (keys[i] === null) continue;
+      const entry = this.state.entry(keys[i]);
+      const theirs = entry[other];
+      if (theirs.length === 0) continue;
+      for (let at = 0; at < theirs.length; at++) {
+        const left = side === 'left' ? row : theirs[at];
+        const right = side === 'left' ? theirs[at] : row;
+        candidates.push({ row: i, entry, at, left, right });
+      }
+    }
+    const holds = this.residualHolds(candidates);
+    const matched = new Uint8Array(n);
+    const semi = this.spec.joinType === 'left_semi';
+    for (let k = 0; k < candidates.length; k++) {
+      if (!holds[k]) continue;
+      const c = candidates[k];
+      matched[c.row] = 1;
+      if (semi) {
+        // A right row emits each buffered left row at its first match; a left row is emitted below, once.
+        if (side === 'right') {
+          if (this.state.markMatched(c.entry, 'left', c.at)) this.out.push(this.outputRow(c.left, null));
+        }
+        continue;
+      }
+      this.emitPair(c.left, c.right);
+      if (isOuter(this.spec.joinType, other)) this.state.markMatched(c.entry, other, c.at);
+    }
+    for (let i = 0; i < n; i++) {
+      const row = rows[i];
+      if (!row) continue;
+      if (semi && side === 'left' && matched[i]) this.out.push(this.outputRow(row, null));
+      const useless = keys[i] === null || this.deadline(side, row) <= this.wm;
+      if (!useless) this.state.add(keys[i], side, row, matched[i] === 1);
+      else if (!matched[i] && isOuter(this.spec.joinType, side)) this.emitPadded(side, row);
+    }
+  }
+
+  /** The watermark at which a buffered row can no longer match (Infinity: the condition does not bound it). */
+  private deadline(side: InputSide, row: JoinRow): number {
+    let d = Infinity;
+    for (const b of this.join.eviction[side]) {
+      const v = row[b.index];
+      if (typeof v === 'number') d = Math.min(d, v - b.offsetMs);
+    }
+    return d;
+  }
+}
