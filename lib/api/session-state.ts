@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { SluiceError } from '../errors.js';
 import type { AppQuerySetup } from '../exec/worker-protocol.js';
 import { MemoryTables } from '../sinks/memory-tables.js';
@@ -20,14 +19,8 @@ export interface SessionOptions {
   clock?: Clock;
 }
 
-/**
- * @internal The module worker threads run, the app layer's entry (it rebuilds a query's plan from an app module
- * or from the plan's description). Named by path, not imported: only the worker threads load it.
- */
-export const POOL_WORKER_FILE = fileURLToPath(new URL('../app/app-worker.js', import.meta.url));
-
 /** @internal Set by the app runner: lets worker threads rebuild this session's queries from the app module. */
-export type AppBinding = Omit<AppQuerySetup, 'output'> & { workerFile: string };
+export type AppBinding = Omit<AppQuerySetup, 'output'>;
 
 /**
  * @internal What the datasets, readers and writers of a session share: its settings, running queries,

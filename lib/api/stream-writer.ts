@@ -15,7 +15,7 @@ import type { StreamSink } from '../sinks/sink.js';
 import { createSink, type ForeachBatchFunction, sinkNeedsCheckpoint } from '../sinks/sink-factory.js';
 import { parseDuration } from '../util/duration.js';
 import { OptionsBuilder, type OptionValue, stringOptions } from './options-builder.js';
-import { POOL_WORKER_FILE, type SessionState } from './session-state.js';
+import type { SessionState } from './session-state.js';
 import { StreamingQuery } from './streaming-query.js';
 
 /** Trigger as users write it: `{ processingTime: '1 second' }`, `{ once: true }` or `{ availableNow: true }`. */
@@ -133,7 +133,7 @@ export class DataStreamWriter<T> extends OptionsBuilder {
         ? null
         : session.app && this.output !== undefined
           ? { ...session.app, output: this.output, snapshotInterval: session.snapshotInterval }
-          : { plan: describePlan(this.plan), workerFile: POOL_WORKER_FILE, snapshotInterval: session.snapshotInterval };
+          : { plan: describePlan(this.plan), snapshotInterval: session.snapshotInterval };
     let checkpointDir = options.checkpointLocation;
     if (!checkpointDir) {
       if (!this.sinkInstance && sinkNeedsCheckpoint(this.fmt)) {

@@ -3,7 +3,6 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Dataset } from '../api/dataset.js';
 import { Session } from '../api/session.js';
-import { POOL_WORKER_FILE } from '../api/session-state.js';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
 import { asUsage, SluiceError, UsageError } from '../errors.js';
@@ -326,7 +325,8 @@ export async function runApp(
     return { options, inputs, givenSinks };
   });
   const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
-  session.app = { module, options, inputs, workerFile: POOL_WORKER_FILE };
+  // Worker threads rebuild the app's queries with rebuildAppPlan of this module.
+  session.app = { module, options, inputs, planBuilder: import.meta.url };
   const built = buildApp(def, session, options, inputs);
   const checkpoint = run.checkpoint ?? path.join('checkpoints', def.name);
   await claimAppCheckpoint(checkpoint, def.name, outputNames);

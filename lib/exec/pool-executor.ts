@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { makeData, RecordBatch, Schema, Struct } from 'apache-arrow';
 import type { SharedHashedRelation } from '../plan/operators/hashed-relation.js';
 import type { Broadcasts } from '../plan/operators/stream-static-join.js';
@@ -13,6 +14,9 @@ import {
   type WorkerReply,
   type WorkerSetup,
 } from './worker-protocol.js';
+
+/** The module the pool's threads run. */
+const POOL_WORKER_FILE = fileURLToPath(new URL('./pool-worker.js', import.meta.url));
 
 let queryIds = 0;
 
@@ -52,7 +56,7 @@ export class PoolExecutor implements Executor {
     private readonly setup: WorkerSetup,
     broadcasts: Broadcasts = new Map(),
   ) {
-    this.lanes = acquireLanes(threads, setup.workerFile);
+    this.lanes = acquireLanes(threads, POOL_WORKER_FILE);
     this.broadcasts = [...broadcasts].map(([id, r]) => [id, r.toShared()]);
   }
 

@@ -7,6 +7,11 @@ import type { BatchContext, FragmentMetrics, FragmentSpec, StatefulMetrics } fro
 export interface AppQuerySetup {
   /** URL of the app module. */
   module: string;
+  /**
+   * URL of the module whose `rebuildAppPlan(setup)` builds the app's query in a worker: the app layer's runner,
+   * named by the app layer, which the pool's threads sit below.
+   */
+  planBuilder: string;
   /** The app's option values, as the driver parsed them. */
   options: Record<string, unknown>;
   /** Source URIs the driver resolved per input name (so inputs build identically). */
@@ -21,11 +26,7 @@ export interface InlineQuerySetup {
 }
 
 /** What a worker needs to run a query's tasks. */
-export type WorkerSetup = (AppQuerySetup | InlineQuerySetup) & {
-  snapshotInterval?: number;
-  /** Path of the module worker threads run: the app layer's entry, which rebuilds the plan from this setup. */
-  workerFile: string;
-};
+export type WorkerSetup = (AppQuerySetup | InlineQuerySetup) & { snapshotInterval?: number };
 
 /**
  * A task names its query (an id unique in the process) and carries the query's setup, because a worker

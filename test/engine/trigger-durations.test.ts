@@ -90,8 +90,7 @@ describe("progress durationMs: where a batch's time goes", function () {
     const slow = await runTotals(0, path.join(root, 'in'), path.join(root, 'ckpt'), 250);
     for (const p of slow) {
       expect(p.durationMs.sink).to.be.at.least(249);
-      for (const k of ADD_BATCH_PARTS.filter((x) => x !== 'sink'))
-        expect(p.durationMs.sink).to.be.greaterThan(p.durationMs[k]);
+      expect(p.durationMs.sink).to.be.at.most(p.durationMs.addBatch);
     }
   });
 });

@@ -1,23 +1,29 @@
 import type { RecordBatch } from 'apache-arrow';
 import { Piscina } from 'piscina';
-import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from '../exec/batch-transfer.js';
-import { type PlanIndex, runFragment, runStatefulPartition } from '../exec/task-runner.js';
+import { HashedRelation } from '../plan/operators/hashed-relation.js';
+import { StateStoreCache } from '../state/state-store-cache.js';
+import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
+import { type PlanIndex, runFragment, runStatefulPartition } from './task-runner.js';
 import {
+  type AppQuerySetup,
   type HeldBatch,
   type QueryTask,
   toWorkerError,
   type WorkerMessage,
   type WorkerReply,
-} from '../exec/worker-protocol.js';
-import { HashedRelation } from '../plan/operators/hashed-relation.js';
-import { rebuildPlan } from '../plan/plan-description.js';
-import { StateStoreCache } from '../state/state-store-cache.js';
+} from './worker-protocol.js';
 
 // A top-level await on purpose: piscina first tries require() on the worker file, and Node 20's require(esm)
 // then shares the module graph with the app module's later import(), which intermittently trips an internal
 // assertion ("imported again after being required", nodejs/node#59759). A module with top-level await cannot
 // be required, so piscina loads it with import() and every module is loaded by the ESM loader alone.
-const { rebuildAppPlan } = await import('./app-runner.js');
+const { rebuildPlan } = await import('../plan/plan-description.js');
+
+/** Rebuilds an app query's plan with the plan builder the app layer named in the setup (its module URL). */
+async function rebuildAppPlan(setup: AppQuerySetup): Promise<PlanIndex> {
+  const builder = (await import(setup.planBuilder)) as { rebuildAppPlan(s: AppQuerySetup): Promise<PlanIndex> };
+  return builder.rebuildAppPlan(setup);
+}
 
 /**
  * What this thread holds for one query it runs: the plan rebuilt from the app module or the plan's description,
