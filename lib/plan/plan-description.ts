@@ -8,7 +8,7 @@ import { SluiceError } from '../errors.js';
 import { type AggregateName, type AggregateOptions, aggregateFunction } from './aggregates/aggregate-functions.js';
 import { checkExprNode, type Expression, type ExprNode } from './expression.js';
 import type { JoinType } from './join-type.js';
-import { type PlanNode, walkPlan } from './logical-plan.js';
+import { isStreaming, type PlanNode, walkPlan } from './logical-plan.js';
 import { AggregateOperator } from './operators/aggregate.js';
 import { DeduplicateOperator, type DeduplicateSpec } from './operators/deduplicate.js';
 import { COUNT_FOLD, KeyedAggregateOperator } from './operators/keyed-aggregate.js';
@@ -188,10 +188,27 @@ function describeNode(n: PlanNode): NodeDescription {
 
 /**
  * Describes the plan below `root`. Throws INLINE_FUNCTIONS_IN_POOL naming the first operator that holds a
- * row function (nearest the source), since only an app module can give a worker thread that function.
+ * row function (nearest the source), since only an app module can give a worker thread that function. The
+ * static side of a stream-static join is described as one relation: the driver evaluates and hashes it, so
+ * its operators (row functions included) never run in a worker.
  */
 export function describePlan(root: PlanNode): PlanDescription {
-  return { nodes: walkPlan(root).map(describeNode), root: root.id };
+  const nodes = walkPlan(root);
+  const staticRoots = new Set<PlanNode>();
+  const staticBelow = new Set<PlanNode>();
+  for (const n of nodes) {
+    if (n.kind !== 'join' || isStreaming(n.right)) continue;
+    staticRoots.add(n.right);
+    for (const s of walkPlan(n.right)) if (s !== n.right) staticBelow.add(s);
+  }
+  return {
+    nodes: nodes
+      .filter((n) => !staticBelow.has(n))
+      .map((n) =>
+        staticRoots.has(n) ? { kind: 'relation', id: n.id, description: `static side #${n.id}` } : describeNode(n),
+      ),
+    root: root.id,
+  };
 }
 
 function expression(n: ExprNode): Expression {

@@ -81,6 +81,31 @@ describe('stream-static joins', function () {
     }
   });
 
+  it('evaluates a row function of the static side in the driver, so an inline query with one runs at threads 2', async () => {
+    const session = Session.local({ threads: 2, clock: new ManualClock() });
+    const orders = new MemoryStream<Order>(session, { order: 'long', user: 'string', amount: 'double' });
+    const users = session.read
+      .json(path.join(dir, 'users.jsonl'))
+      .map((u) => ({ user: String(u.user), region: `eu-${String(u.country)}` }), { user: 'string', region: 'string' });
+    const q = await orders
+      .toDS()
+      .join(users, 'user', 'left_semi')
+      .join(users, 'user')
+      .writeStream.format('memory')
+      .queryName('r')
+      .start();
+    orders.addData(orderBatches()[0]);
+    await q.processAllAvailable();
+    await session.stop();
+    const expected = reference(orderBatches()[0], 'inner').map((r) => ({
+      user: r.user,
+      order: r.order,
+      amount: r.amount,
+      region: `eu-${r.country}`,
+    }));
+    expect(session.table('r')).to.deep.equal(expected);
+  });
+
   it('joins on a condition over aliased sides, with an expression key and a non-equality rest', async () => {
     const session = Session.local({ clock: new ManualClock() });
     const bids = new MemoryStream(session, { auction: 'long', price: 'double', bidder: 'string' });
