@@ -206,39 +206,33 @@ export function decodeMessages(
   }
   let numTombstones = 0;
   for (let i = 0; i < messages.length; i++) if (messages[i].value === null) numTombstones++;
-  const pick = <T>(get: (m: KafkaMessage) => T): T[] => (rows ? rows.map((i) => get(messages[i])) : messages.map(get));
-  const n = rows ? rows.length : messages.length;
+  const records = rows ? rows.map((i) => messages[i]) : messages;
+  const n = records.length;
   schema.fields.forEach((f, k) => {
     if (children[k] !== undefined) return;
     switch (f.name) {
       case 'key':
-        children[k] = bytesData(
-          f.type,
-          pick((m) => m.key),
-        );
+        children[k] = bytesData(f.type, records, 'key');
         break;
       case 'value':
-        children[k] = bytesData(
-          f.type,
-          pick((m) => m.value),
-        );
+        children[k] = bytesData(f.type, records, 'value');
         break;
       case 'topic':
-        children[k] = bytesData(f.type, new Array(n).fill(Buffer.from(spec.topic)));
+        children[k] = repeatedBytesData(f.type, Buffer.from(spec.topic), n);
         break;
       case 'partition':
         children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: new Int32Array(n).fill(spec.partition) });
         break;
       case 'offset':
-        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(pick((m) => m.offset)) });
+        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(records, 'offset') });
         break;
       case 'timestamp':
-        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(pick((m) => m.timestamp)) });
+        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(records, 'timestamp') });
         break;
       case 'headers':
         children[k] = dataFromValues(
           f.type,
-          pick((m) => headerList(m.headers)),
+          records.map((m) => headerList(m.headers)),
         );
         break;
       default:
@@ -329,18 +323,20 @@ function jsonSchemaOf(schema: Schema, valueFields: string[]): Schema {
 }
 
 /**
- * Safe integers as int64 values, written as two 32-bit words (little-endian) instead of one BigInt each.
- * Floor division keeps negative values (a timestamp before 1970) in two's complement.
+ * The records' offsets or timestamps (safe integers) as int64 values, written as two 32-bit words
+ * (little-endian) instead of one BigInt each. Floor division keeps negative values (a timestamp before 1970)
+ * in two's complement.
  */
-function int64s(values: number[]): BigInt64Array {
-  const out = new BigInt64Array(values.length);
+function int64s(records: KafkaMessage[], field: 'offset' | 'timestamp'): BigInt64Array {
+  const n = records.length;
+  const out = new BigInt64Array(n);
   if (!LITTLE_ENDIAN) {
-    for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]);
+    for (let i = 0; i < n; i++) out[i] = BigInt(records[i][field]);
     return out;
   }
   const words = new Int32Array(out.buffer);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
+  for (let i = 0; i < n; i++) {
+    const v = field === 'offset' ? records[i].offset : records[i].timestamp;
     const hi = Math.floor(v / 4294967296);
     words[2 * i] = (v - hi * 4294967296) | 0;
     words[2 * i + 1] = hi | 0;
@@ -350,30 +346,51 @@ function int64s(values: number[]): BigInt64Array {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** utf8 or binary column data from buffers, copied once into one values buffer. */
-function bytesData(type: DataType, values: (Buffer | null)[]): unknown {
-  const n = values.length;
+/** The records' keys or values as utf8 or binary column data, copied once into one values buffer. */
+function bytesData(type: DataType, records: KafkaMessage[], field: 'key' | 'value'): unknown {
+  const n = records.length;
   const offsets = new Int32Array(n + 1);
   let total = 0;
   let nullCount = 0;
   for (let i = 0; i < n; i++) {
-    const v = values[i];
+    const v = field === 'key' ? records[i].key : records[i].value;
     if (v === null) nullCount++;
     else total += v.length;
     offsets[i + 1] = total;
   }
   const data = new Uint8Array(total);
+  // All null (keyless records, the usual case) leaves the bitmap all zeros: nothing to copy or set.
   let bitmap: Uint8Array | undefined;
   if (nullCount > 0) bitmap = new Uint8Array((n + 7) >> 3);
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v === null) continue;
-    if (bitmap) bitmap[i >> 3] |= 1 << (i & 7);
-    if (v.length < 16) for (let k = 0, p = offsets[i]; k < v.length; k++) data[p + k] = v[k];
-    else data.set(v, offsets[i]);
+  if (nullCount < n) {
+    for (let i = 0; i < n; i++) {
+      const v = field === 'key' ? records[i].key : records[i].value;
+      if (v === null) continue;
+      if (bitmap) bitmap[i >> 3] |= 1 << (i & 7);
+      if (v.length < 16) for (let k = 0, p = offsets[i]; k < v.length; k++) data[p + k] = v[k];
+      else data.set(v, offsets[i]);
+    }
   }
-  const t = type.typeId === Type.Utf8 || type.typeId === Type.Binary ? type : new Binary();
-  return mkData({ type: t, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data });
+  return mkData({ type: textOrBinary(type), length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data });
+}
+
+/** A utf8 or binary column holding `bytes` in each of `n` rows (the topic of a partition's records). */
+function repeatedBytesData(type: DataType, bytes: Buffer, n: number): unknown {
+  const len = bytes.length;
+  const offsets = new Int32Array(n + 1);
+  for (let i = 1; i <= n; i++) offsets[i] = i * len;
+  const data = new Uint8Array(n * len);
+  if (n > 0) {
+    data.set(bytes);
+    // Doubling copies: log2(n) calls instead of n.
+    for (let filled = len; filled < data.length; filled *= 2)
+      data.copyWithin(filled, 0, Math.min(filled, data.length - filled));
+  }
+  return mkData({ type: textOrBinary(type), length: n, nullCount: 0, valueOffsets: offsets, data });
+}
+
+function textOrBinary(type: DataType): DataType {
+  return type.typeId === Type.Utf8 || type.typeId === Type.Binary ? type : new Binary();
 }
 
 /** Headers as Spark shows them: a list of `{key, value}` in record order (repeated keys repeat). */
