@@ -19,9 +19,10 @@ export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
   { name: 'q0', kinds: 'bid', flinkPerCore: 155_020, summary: 'pass-through' },
   { name: 'q1', kinds: 'bid', flinkPerCore: 157_940, summary: 'currency conversion' },
   { name: 'q2', kinds: 'bid', flinkPerCore: 175_210, summary: 'selection' },
+  { name: 'q3', kinds: 'person,auction', flinkPerCore: 152_120, summary: 'local item suggestion (stream-stream join)' },
   { name: 'q5', kinds: 'bid', flinkPerCore: 22_140, summary: 'hot items (sliding window)' },
   { name: 'q7', kinds: 'bid', flinkPerCore: 12_330, summary: 'highest bid (window max joined back)' },
-  { name: 'q8', kinds: 'person,auction', flinkPerCore: 146_140, summary: 'new users (window join)' },
+  { name: 'q8', kinds: 'person,auction', flinkPerCore: 146_140, summary: 'new users (window semi join)' },
   { name: 'q11', kinds: 'bid', flinkPerCore: 39_700, summary: 'user sessions (session window)' },
   { name: 'q12', kinds: 'bid', flinkPerCore: 75_670, summary: 'processing-time windows' },
   {
@@ -31,6 +32,7 @@ export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
     summary: 'bounded side input join (stream-static)',
     prepare: writeSideInput,
   },
+  { name: 'q20', kinds: 'auction,bid', flinkPerCore: 18_980, summary: 'expand bid with auction (stream-stream join)' },
 ];
 
 export function nexmarkQuery(name: string): NexmarkQuery {

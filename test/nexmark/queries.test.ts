@@ -76,6 +76,20 @@ describe('nexmark queries, checked against reference computations', function () 
     expect(rows).to.deep.equal(expected);
   });
 
+  it('q3 joins category-10 auctions with their sellers in OR, ID or CA (stream-stream inner join)', async () => {
+    const { rows } = await runQuery('q3', 100_000, 'person,auction');
+    const expected = reference.q3(large);
+    expect(expected.length).to.be.greaterThan(20);
+    expect(reference.sorted(rows)).to.deep.equal(reference.sorted(expected));
+  });
+
+  it('q20 expands bids with their category-10 auction (stream-stream join within the auction lifetime)', async () => {
+    const { rows } = await runQuery('q20', 100_000, 'auction,bid');
+    const expected = reference.q20(large);
+    expect(expected.length).to.be.greaterThan(100);
+    expect(reference.sorted(rows)).to.deep.equal(reference.sorted(expected));
+  });
+
   it('q5 finds the auctions with the most bids per sliding window', async () => {
     const { rows } = await runQuery('q5', 100_000, 'bid');
     const expected = reference.q5(large);
@@ -124,6 +138,16 @@ describe('nexmark queries, checked against reference computations', function () 
     expect((await runQuery('q13', 20_000, 'bid')).rows).to.deep.equal(expected);
     const pooled = await runQuery('q13', 20_000, 'bid', { threads: 2, batchEvents: 5000 });
     expect(reference.sorted(pooled.rows)).to.deep.equal(reference.sorted(expected));
+  });
+
+  it('gives the same join results in worker threads (q3, q8)', async () => {
+    for (const [q, kinds, query] of [
+      ['q3', 'person,auction', reference.q3],
+      ['q8', 'person,auction', reference.q8],
+    ] as const) {
+      const { rows } = await runQuery(q, 100_000, kinds, { threads: 2, batchEvents: 25_000 });
+      expect(reference.sorted(rows), q).to.deep.equal(reference.sorted(query(large)));
+    }
   });
 
   it('gives the same results in worker threads (q5, q7: a stateful operator after another)', async () => {

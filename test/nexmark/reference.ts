@@ -180,3 +180,56 @@ export function q13(events: NexmarkEvent[]): Row[] {
     value: `side-${b.auction % 10_000}`,
   }));
 }
+
+function personsOf(events: NexmarkEvent[]): Person[] {
+  return events.flatMap((e) => (e.type === 'person' ? [e.person] : []));
+}
+
+function auctionsOf(events: NexmarkEvent[]): Auction[] {
+  return events.flatMap((e) => (e.type === 'auction' ? [e.auction] : []));
+}
+
+/** Sellers in Oregon, Idaho or California and their auctions of category 10, all pairs (a join without time bound). */
+export function q3(events: NexmarkEvent[]): Row[] {
+  const sellers = new Map<number, Person[]>();
+  for (const p of personsOf(events)) {
+    if (p.state !== 'OR' && p.state !== 'ID' && p.state !== 'CA') continue;
+    sellers.set(p.id, [...(sellers.get(p.id) ?? []), p]);
+  }
+  const out: Row[] = [];
+  for (const a of auctionsOf(events)) {
+    if (a.category !== 10) continue;
+    for (const p of sellers.get(a.seller) ?? []) out.push({ name: p.name, city: p.city, state: p.state, id: a.id });
+  }
+  return out;
+}
+
+/** Bids with their category-10 auction's columns, for bids made during the auction's lifetime. */
+export function q20(events: NexmarkEvent[]): Row[] {
+  const auctions = new Map<number, Auction>();
+  for (const a of auctionsOf(events)) if (a.category === 10) auctions.set(a.id, a);
+  const out: Row[] = [];
+  for (const b of bidsOf(events)) {
+    const a = auctions.get(b.auction);
+    if (!a || b.dateTime < a.dateTime || b.dateTime > a.expires) continue;
+    out.push({
+      auction: b.auction,
+      bidder: b.bidder,
+      price: b.price,
+      channel: b.channel,
+      url: b.url,
+      dateTime: new Date(b.dateTime),
+      extra: b.extra,
+      itemName: a.itemName,
+      description: a.description,
+      initialBid: a.initialBid,
+      reserve: a.reserve,
+      auctionDateTime: new Date(a.dateTime),
+      expires: new Date(a.expires),
+      seller: a.seller,
+      category: a.category,
+      auctionExtra: a.extra,
+    });
+  }
+  return out;
+}
