@@ -163,7 +163,7 @@ describe('stream-static joins', function () {
     expect(session.table('second')).to.deep.equal([{ order: 3, country: 'es' }]);
   });
 
-  it('reads a Parquet static side', async () => {
+  it('reads a Parquet static side, joining on a number and on a dictionary-encoded string', async () => {
     const file = path.join(dir, 'side.parquet');
     fs.writeFileSync(
       file,
@@ -171,22 +171,35 @@ describe('stream-static joins', function () {
     );
     const session = Session.local({ clock: new ManualClock() });
     const input = new MemoryStream(session, { key: 'long', v: 'string' });
-    const q = await input
+    const byKey = await input
       .toDS()
       .join(session.read.parquet(file), 'key')
       .writeStream.format('memory')
       .queryName('pq')
       .start();
+    const byLabel = await input
+      .toDS()
+      .select(col('v').alias('label'))
+      .join(session.read.parquet(file), 'label', 'left_outer')
+      .writeStream.format('memory')
+      .queryName('labels')
+      .start();
     input.addData([
-      { key: 2, v: 'a' },
-      { key: 4, v: 'b' },
-      { key: 3, v: 'c' },
+      { key: 2, v: 'three' },
+      { key: 4, v: 'four' },
+      { key: 3, v: 'one' },
     ]);
-    await q.processAllAvailable();
+    await byKey.processAllAvailable();
+    await byLabel.processAllAvailable();
     await session.stop();
     expect(session.table('pq')).to.deep.equal([
-      { key: 2, v: 'a', label: 'two' },
-      { key: 3, v: 'c', label: 'three' },
+      { key: 2, v: 'three', label: 'two' },
+      { key: 3, v: 'one', label: 'three' },
+    ]);
+    expect(session.table('labels')).to.deep.equal([
+      { label: 'three', key: 3 },
+      { label: 'four', key: null },
+      { label: 'one', key: 1 },
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { type Data, type RecordBatch, Table, Type, tableFromIPC, tableToIPC } from 'apache-arrow';
-import { emptyBatch, int64ToNumbers, takeData } from '../../arrow/index.js';
+import { emptyBatch, int64ToNumbers, takeData, utf8Data, valuesOf } from '../../arrow/index.js';
 import { hashNumber, murmur3Bytes } from '../../state/state-partitioner.js';
 
 /**
@@ -25,6 +25,8 @@ export function keyVector(d: Data): KeyVector {
       return { kind: 'utf8', offsets: d.valueOffsets as Int32Array, bytes: d.values as Uint8Array, valid };
     case Type.Dictionary:
       return keyVector(takeData(d.dictionary!.data[0], d.values as Int32Array));
+    case Type.LargeUtf8:
+      return keyVector(utf8Data(valuesOf(d)));
     case Type.Bool: {
       const bits = d.values as Uint8Array;
       const values = new Uint8Array(d.length);
