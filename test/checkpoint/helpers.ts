@@ -26,3 +26,14 @@ export async function sluiceErrorOf(fn: () => Promise<unknown>): Promise<SluiceE
   }
   expect.fail('expected a SluiceError');
 }
+
+/** The batch ids in a query checkpoint's `offsets` or `commits` directory, ascending; none when it is missing. */
+export function loggedBatches(queryCheckpoint: string, log: 'offsets' | 'commits'): number[] {
+  const dir = path.join(queryCheckpoint, log);
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
+}

@@ -2,20 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import type { BankEntry } from '../../lib/gen/bank.js';
+import { loggedBatches } from '../checkpoint/helpers.js';
 import { bankData, tempDir, writeParts } from '../stateful/helpers.js';
 import { runCli } from '../support/cli.js';
 
 /** The batch ids committed in one query's checkpoint. */
-function commits(ckpt: string, output: string): number[] {
-  const dir = path.join(ckpt, output, 'commits');
-  return fs.existsSync(dir)
-    ? fs
-        .readdirSync(dir)
-        .filter((n) => /^\d+$/.test(n))
-        .map(Number)
-        .sort((a, b) => a - b)
-    : [];
-}
+const commits = (ckpt: string, output: string): number[] => loggedBatches(path.join(ckpt, output), 'commits');
 
 describe('recovery: the queries of an app stay in step', function () {
   this.timeout(240_000);

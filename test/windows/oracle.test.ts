@@ -12,7 +12,13 @@ import { sessionize } from '../../apps/clickstream-sessions/index.js';
 import type { Dataset } from '../../lib/api/dataset.js';
 import { window } from '../../lib/api/functions.js';
 import { type ClickstreamArrival, clickstreamArrivals } from '../../lib/gen/clickstream.js';
-import { type Oracle, openOracle } from './duckdb.js';
+import {
+  CLICKSTREAM_ORACLE_COLUMNS,
+  clickstreamOracleRows,
+  clickstreamSessionsSql,
+  type Oracle,
+  openOracle,
+} from './duckdb.js';
 import { Harness, tmpDir } from './support.js';
 
 const MIN = 60_000;
@@ -23,31 +29,6 @@ function batchesOf<T>(items: T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
-
-/** The events as the oracle's table rows. */
-function oracleRows(arrivals: ClickstreamArrival[]): Event[] {
-  return arrivals.map((a) => ({
-    user_id: a.event.user_id,
-    event_type: a.event.event_type,
-    page_url: a.event.page_url,
-    ms: a.ts,
-    referrer: a.event.referrer,
-    device: a.event.device.type,
-    country: a.event.geo.country,
-    amount: a.event.metadata.amount ?? null,
-  }));
-}
-
-const ORACLE_COLUMNS = {
-  user_id: 'VARCHAR',
-  event_type: 'VARCHAR',
-  page_url: 'VARCHAR',
-  ms: 'BIGINT',
-  referrer: 'VARCHAR',
-  device: 'VARCHAR',
-  country: 'VARCHAR',
-  amount: 'VARCHAR',
-};
 
 const ms = (v: unknown): number => (v as Date).getTime();
 
@@ -120,28 +101,13 @@ describe('windows against DuckDB', function () {
     );
     for (const r of late) expect(r.late_reason).to.match(/^behind the watermark/);
 
-    await oracle.load('clicks', oracleRows(arrivals.filter((a) => !expectedLate.has(a))), ORACLE_COLUMNS, dir);
-    const expected = await oracle.query(`
-      WITH marked AS (
-        SELECT *, CASE WHEN ms - LAG(ms) OVER (PARTITION BY user_id ORDER BY ms) <= ${GAP} THEN 0 ELSE 1 END AS starts
-        FROM clicks),
-      s AS (SELECT *, SUM(starts) OVER (PARTITION BY user_id ORDER BY ms, starts DESC ROWS UNBOUNDED PRECEDING) AS sn FROM marked),
-      pages AS (SELECT user_id, sn, page_url, MIN(ms) AS first_ms FROM s GROUP BY ALL),
-      agg AS (
-        SELECT user_id, sn, MIN(ms) AS start_ms, MAX(ms) AS end_ms, COUNT(*) AS event_count,
-          COUNT(*) FILTER (WHERE event_type = 'page_view') AS page_view_count,
-          COUNT(*) FILTER (WHERE event_type = 'click') AS click_count,
-          COUNT(*) FILTER (WHERE event_type = 'purchase') AS purchase_count,
-          first(page_url ORDER BY ms, page_url) AS entry_page,
-          first(page_url ORDER BY ms DESC, page_url) AS exit_page,
-          first(referrer ORDER BY ms, referrer) AS referrer,
-          first(device ORDER BY ms, device) AS device_type,
-          first(country ORDER BY ms, country) AS country,
-          round(coalesce(SUM(TRY_CAST(amount AS DOUBLE)) FILTER (WHERE event_type = 'purchase'), 0), 2) AS revenue,
-          COUNT(*) FILTER (WHERE event_type = 'purchase' AND TRY_CAST(amount AS DOUBLE) IS NULL) AS purchases_without_amount
-        FROM s GROUP BY user_id, sn)
-      SELECT agg.*, (SELECT list(page_url ORDER BY first_ms, page_url) FROM pages p WHERE p.user_id = agg.user_id AND p.sn = agg.sn) AS pages_visited
-      FROM agg WHERE end_ms + ${GAP + LATENESS} <= ${finalWatermark}`);
+    await oracle.load(
+      'clicks',
+      clickstreamOracleRows(arrivals.filter((a) => !expectedLate.has(a))),
+      CLICKSTREAM_ORACLE_COLUMNS,
+      dir,
+    );
+    const expected = await oracle.query(clickstreamSessionsSql('clicks', GAP + LATENESS, finalWatermark));
     const normalise = (r: Event): Event => ({
       session_id: `${r.user_id}-${r.start_ms}`,
       user_id: r.user_id,
@@ -176,7 +142,7 @@ describe('windows against DuckDB', function () {
       ...clickstreamArrivals({ count: 6000, seed: 5, users: 300, meanSpacingMs: 900, maxOutOfOrdernessMs: BOUND }),
     ];
     const finalWatermark = Math.max(...arrivals.map((a) => a.ts)) - BOUND;
-    await oracle.load('events', oracleRows(arrivals), ORACLE_COLUMNS, dir);
+    await oracle.load('events', clickstreamOracleRows(arrivals), CLICKSTREAM_ORACLE_COLUMNS, dir);
     const opts = { 'max-out-of-orderness': BOUND, 'allowed-lateness': 0, 'unique-users': 'exact' as const };
     for (const [size, slide] of [
       [1, 1],
