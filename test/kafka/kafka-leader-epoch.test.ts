@@ -1,7 +1,12 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { expect } from 'chai';
+import { Session } from '../../lib/api/session.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import { FETCH_API_KEY, LIST_OFFSETS_API_KEY, METADATA_API_KEY } from '../../lib/kafka/protocol/api-versions.js';
 import type { KafkaRetryEvent } from '../../lib/kafka/retry.js';
+import { onNotice } from '../../lib/util/notices.js';
 import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
 import { type KafkaProxy, startKafkaProxy } from '../support/kafka-proxy.js';
 
@@ -125,6 +130,59 @@ describe('kafka leader epochs', function () {
     } finally {
       await old.close();
       await capped.close();
+    }
+  });
+
+  it('a running query whose leaders keep moving reads every record exactly once', async () => {
+    const topic = `epochs-${++topicNo}`;
+    await broker.command(`topic ${topic} 3`);
+    const written = Array.from({ length: 3000 }, (_, i) => ({
+      partition: i % 3,
+      value: `${i % 3}-${Math.floor(i / 3)}`,
+    }));
+    await client.produce(topic, written);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-epochs-'));
+    const notices: string[] = [];
+    const unsubscribe = onNotice((m) => notices.push(m));
+    const session = Session.local({ threads: 0 });
+    const query = await session.readStream
+      .format('kafka')
+      .option('kafka.bootstrap.servers', broker.bootstrap)
+      .option('subscribe', topic)
+      .option('startingOffsets', 'earliest')
+      .option('maxOffsetsPerTrigger', '150')
+      .load()
+      .writeStream.format('memory')
+      .queryName('moving')
+      .option('checkpointLocation', path.join(dir, 'ckpt'))
+      .trigger({ processingTime: 10 })
+      .start();
+    try {
+      // Every move bumps the partition's epoch; moving back and forth fences whatever the reader knew.
+      for (let move = 0; move < 20 && session.table('moving').length < written.length; move++) {
+        await broker.command(`leader ${topic} ${move % 3} ${1 + (move % 2)}`);
+        await new Promise((resolve) => setTimeout(resolve, 60));
+      }
+      const deadline = Date.now() + 30_000;
+      while (session.table('moving').length < written.length && Date.now() < deadline)
+        await query.processAllAvailable();
+      const rows = session.table('moving') as Array<{ partition: number; offset: number; value: string }>;
+      expect(rows.map((r) => r.value).sort()).to.deep.equal(written.map((w) => w.value).sort());
+      for (const p of [0, 1, 2]) {
+        const offsets = rows.filter((r) => r.partition === p).map((r) => r.offset);
+        expect(offsets).to.deep.equal(Array.from({ length: 1000 }, (_, i) => i));
+      }
+      expect(query.recentProgress.length, 'several batches').to.be.greaterThan(5);
+      // The source's own client noticed moves through the epochs it sent (its read tasks' clients retry quietly).
+      expect(
+        notices.some((m) => /leader epoch in the request|not the leader/.test(m)),
+        notices.join('\n'),
+      ).to.equal(true);
+    } finally {
+      unsubscribe();
+      await query.stop();
+      await session.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

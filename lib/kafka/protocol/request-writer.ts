@@ -49,9 +49,12 @@ export class RequestWriter {
     return this;
   }
 
+  /** A safe integer as int64 (offsets, timestamps), written as two halves: no BigInt per field. */
   int64(v: number): this {
     this.room(8);
-    this.pos = this.buf.writeBigInt64BE(BigInt(v), this.pos);
+    const high = Math.floor(v / 4294967296);
+    this.buf.writeInt32BE(high, this.pos);
+    this.pos = this.buf.writeUInt32BE(v - high * 4294967296, this.pos + 4);
     return this;
   }
 
