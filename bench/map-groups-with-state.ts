@@ -1,7 +1,8 @@
 /**
  * Benchmark: a running sum per key through mapGroupsWithState with a ProcessingTimeTimeout, from
  * JSON lines files, for threads 0, 1 and 2, against a hand-written Map-based loop doing the same work in
- * the same invocation. Both start from the same JSON lines files and parse every line with JSON.parse-level
+ * the same invocation; and the same logic written with transformWithState (a ValueState and a timer per
+ * key, variants `tws threads=N`), compared per CPU second with mapGroupsWithState at the same thread count. Both start from the same JSON lines files and parse every line with JSON.parse-level
  * work (the engine through its JSON decoder into Arrow, the loop with JSON.parse); the loop keeps its state
  * in a Map and writes nothing to disk.
  *
@@ -159,6 +160,7 @@ async function runSluice(
   dataDir: string,
   ckpt: string,
   threads: number,
+  stateApi = 'mapGroupsWithState',
 ): Promise<{ events: number; progress: QueryProgress[] }> {
   const app = await loadApp(APP);
   const progress: QueryProgress[] = [];
@@ -166,7 +168,7 @@ async function runSluice(
     sources: [`file:${dataDir}?maxFilesPerTrigger=${FILES_PER_BATCH}`],
     sinks: ['noop:'],
     checkpoint: ckpt,
-    options: { timeout: `${TIMEOUT_MS}ms` },
+    options: { timeout: `${TIMEOUT_MS}ms`, 'state-api': stateApi },
     trigger: { availableNow: true },
     threads,
     onProgress: (_o, p) => {
@@ -177,10 +179,10 @@ async function runSluice(
   return { events: progress.reduce((a, p) => a + p.numInputRows, 0), progress };
 }
 
-async function engineRun(dataDir: string, threads: number): Promise<RunFigures> {
+async function engineRun(dataDir: string, threads: number, stateApi: string): Promise<RunFigures> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ckpt-'));
   try {
-    const { events, progress } = await runSluice(dataDir, ckpt, threads);
+    const { events, progress } = await runSluice(dataDir, ckpt, threads, stateApi);
     const { snapshotBytes, deltaBytes } = stateFileBytes(ckpt);
     return { events, progress, snapshotBytes, deltaBytes };
   } finally {
@@ -205,7 +207,9 @@ async function throughput(): Promise<void> {
   const keyIds = Array.from({ length: EVENTS }, () => rnd.int(KEYS));
   const width = String(KEYS - 1).length;
   const files = eventFiles(dataDir, EVENTS, (i) => keyName('k', keyIds[i], width));
-  const names = ['loop', 'threads=0', 'threads=1', 'threads=2'].filter((n) => !ONLY || ONLY.includes(n));
+  const names = ['loop', 'threads=0', 'threads=1', 'threads=2', 'tws threads=0', 'tws threads=2'].filter(
+    (n) => !ONLY || ONLY.includes(n),
+  );
   const rate: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const loads: string[] = [];
@@ -220,15 +224,20 @@ async function throughput(): Promise<void> {
       let n: number;
       if (name === 'loop') n = handLoop(files);
       else {
-        last = await engineRun(dataDir, Number(name.split('=')[1]));
-        n = last.events;
+        const run = await engineRun(
+          dataDir,
+          Number(name.split('=')[1]),
+          name.startsWith('tws') ? 'transformWithState' : 'mapGroupsWithState',
+        );
+        if (!name.startsWith('tws')) last = run;
+        n = run.events;
       }
       const secs = (performance.now() - t0) / 1000;
       if (n !== EVENTS) throw new Error(`${name} processed ${n} events, expected ${EVENTS}`);
       rate[name].push(EVENTS / secs);
       cpu[name].push(cpuSeconds(c0) / secs);
       console.log(
-        `run ${r + 1} ${name.padEnd(10)} ${fmt(EVENTS / secs).padStart(11)} events/s  (${secs.toFixed(2)} s, ${(100 * cpu[name][r]).toFixed(0)}% CPU)`,
+        `run ${r + 1} ${name.padEnd(13)} ${fmt(EVENTS / secs).padStart(11)} events/s  (${secs.toFixed(2)} s, ${(100 * cpu[name][r]).toFixed(0)}% CPU)`,
       );
     }
     loads.push(load());
@@ -236,14 +245,24 @@ async function throughput(): Promise<void> {
   const loopPerCore = median(rate.loop ?? [NaN]) / median(cpu.loop ?? [NaN]);
   console.log(`\nmedian of ${RUNS} runs (load average after each round: ${loads.join(' | ')})`);
   console.log(
-    `${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${'ratio'.padStart(6)}  ${'ev/CPU-s'.padStart(11)}  ${'per core vs loop'}`,
+    `${''.padEnd(13)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${'ratio'.padStart(6)}  ${'ev/CPU-s'.padStart(11)}  ${'per core vs loop'}`,
   );
   for (const name of names) {
     const m = median(rate[name]);
     const c = median(cpu[name]);
     const perCore = m / c;
     console.log(
-      `${name.padEnd(10)} ${fmt(m).padStart(11)}  ${(100 * c).toFixed(0).padStart(4)}%  ${(m / median(rate.loop ?? [NaN])).toFixed(2).padStart(6)}  ${fmt(perCore).padStart(11)}  ${(perCore / loopPerCore).toFixed(2)}`,
+      `${name.padEnd(13)} ${fmt(m).padStart(11)}  ${(100 * c).toFixed(0).padStart(4)}%  ${(m / median(rate.loop ?? [NaN])).toFixed(2).padStart(6)}  ${fmt(perCore).padStart(11)}  ${(perCore / loopPerCore).toFixed(2)}`,
+    );
+  }
+  for (const name of names.filter((n) => n.startsWith('tws '))) {
+    const base = name.slice('tws '.length);
+    if (!names.includes(base)) continue;
+    // Per-run ratios of one round (same load), then their median.
+    const ratios = rate[name].map((r, i) => rate[base][i] / cpu[base][i] / (r / cpu[name][i]));
+    console.log(
+      `transformWithState vs mapGroupsWithState at ${base}: mapGroupsWithState does ${median(ratios).toFixed(2)}x the events per CPU second ` +
+        `(per round: ${ratios.map((x) => x.toFixed(2)).join(', ')}; target <= 1.2)`,
     );
   }
   if (last) {

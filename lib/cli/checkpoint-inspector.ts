@@ -17,7 +17,7 @@ import { type ConfValues, type OffsetEntry, OffsetLog } from '../checkpoint/offs
 import { readVersionedEntry } from '../checkpoint/versioned-file.js';
 import { describeError, SluiceError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
-import { TIMERS, VARIABLES_KEY } from '../plan/operators/transform-with-state-handle.js';
+import { parseRowKey, TIMERS, VARIABLES_KEY } from '../plan/operators/transform-with-state-handle.js';
 import type { StateVariableRecords } from '../plan/operators/transform-with-state-schema.js';
 import { StateStore } from '../state/state-store.js';
 
@@ -490,11 +490,14 @@ export async function readStateRows(
 /** How `--state` names the timers of a transformWithState key. */
 export const TIMERS_VARIABLE = '(timers)';
 
-/** A transformWithState row `[variable, groupingKey]` as a row of the key; timers are shown as times. */
+/** A transformWithState row of a variable and grouping key as a row of the key; timers are shown as times. */
 function variableRow(stored: unknown, value: unknown): { key: unknown; variable: string; value: unknown } {
-  const [name, key] = stored as [string, unknown];
-  if (name === TIMERS) return { key, variable: TIMERS_VARIABLE, value: (value as number[]).map((t) => new Date(t)) };
-  return { key, variable: name, value };
+  const row = parseRowKey(stored);
+  if (row === null) return { key: stored, variable: '', value };
+  if (row.variable === TIMERS) {
+    return { key: row.key, variable: TIMERS_VARIABLE, value: (value as number[]).map((t) => new Date(t)) };
+  }
+  return { key: row.key, variable: row.variable, value };
 }
 
 /** Variables by name, a key's timers last. */

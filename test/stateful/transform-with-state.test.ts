@@ -451,6 +451,70 @@ describe('transformWithState', () => {
     ]);
   });
 
+  it('keys state and timers by number and composite grouping keys as by strings', async () => {
+    const ckpt = tmp();
+    const clock = new ManualClock(0);
+    const session = Session.local({ clock, statePartitions: 1 });
+    const input = new MemoryStream<Ev>(session, EV_SCHEMA);
+    class ByKey extends StatefulProcessor<unknown, Ev, Out> {
+      count!: ValueState<number>;
+      init(): void {
+        this.count = this.getHandle().getValueState<number>('count');
+      }
+      handleInputRows(key: unknown, rows: Ev[], tv: TimerValues): Out[] {
+        const n = (this.count.get() ?? 0) + rows.length;
+        this.count.update(n);
+        this.getHandle().registerTimer(tv.getCurrentProcessingTimeInMs() + 1000);
+        return [{ user: JSON.stringify(key), what: 'count', n }];
+      }
+      override handleExpiredTimer(key: unknown): Out[] {
+        return [{ user: JSON.stringify(key), what: 'timer', n: this.count.get() ?? -1 }];
+      }
+    }
+    const start = async (name: string, keyOf: (e: Ev) => unknown) =>
+      track(
+        await input
+          .toDS()
+          .groupByKey(keyOf)
+          .transformWithState(new ByKey(), 'ProcessingTime', 'update')
+          .writeStream.format('memory')
+          .queryName(name)
+          .outputMode('update')
+          .option('checkpointLocation', path.join(ckpt, name))
+          .start(),
+      );
+    const byNumber = await start('num', (e) => e.amount);
+    const byPair = await start('pair', (e) => [e.user, e.amount]);
+    input.addData([
+      { user: 'a', amount: 1 },
+      { user: 'a', amount: 2 },
+      { user: 'b', amount: 1 },
+    ]);
+    await byNumber.processAllAvailable();
+    await byPair.processAllAvailable();
+    clock.advance(1000);
+    await byNumber.processAllAvailable();
+    await byPair.processAllAvailable();
+    expect(session.table('num')).to.deep.equal([
+      { user: '1', what: 'count', n: 2 },
+      { user: '2', what: 'count', n: 1 },
+      { user: '1', what: 'timer', n: 2 },
+      { user: '2', what: 'timer', n: 1 },
+    ]);
+    expect(session.table('pair').map((r) => `${r.user} ${r.what} ${r.n}`)).to.deep.equal([
+      '["a",1] count 1',
+      '["a",2] count 1',
+      '["b",1] count 1',
+      '["a",1] timer 1',
+      '["a",2] timer 1',
+      '["b",1] timer 1',
+    ]);
+    await byPair.stop();
+    const [query] = await inspectCheckpoint(path.join(ckpt, 'pair'));
+    const rows = (await readStateRows(query, findOperator(query, 'transformWithState'), { key: '["a",2]' })).rows;
+    expect(rows.map((r) => [r.key, r.variable, r.value])).to.deep.equal([[['a', 2], 'count', 1]]);
+  });
+
   describe('state schema changes on restart', () => {
     /** Stores `value` in a value state declared with `schema`, and reports what the state held before. */
     class Typed extends StatefulProcessor<string, Ev, { user: string; before: string }> {

@@ -2,12 +2,12 @@
  * The StatefulProcessorHandle of transformWithState and its state variables, over the operator's state
  * store (any provider: everything goes through {@link KeyedState}).
  *
- * State rows, per state partition (composite keys; a variable's rows play the part of a column family in
- * Spark's RocksDB layout):
- * - `[variable, groupingKey]` -> the ValueState's value, the ListState's array, or the MapState's Map;
+ * State rows, per state partition (composite keys of variable and grouping key, see {@link rowKey}; a
+ * variable's rows play the part of a column family in Spark's RocksDB layout):
+ * - (variable, groupingKey) -> the ValueState's value, the ListState's array, or the MapState's Map;
  *   with a TTL, the row's timeout is its expiry (processing time);
- * - `[TIMERS, groupingKey]` -> the key's timer timestamps, ascending; the row's timeout is the earliest;
- * - `[VARIABLES_KEY]` (internal) -> the declarations of every variable ({@link StateVariableRecords}).
+ * - (TIMERS, groupingKey) -> the key's timer timestamps, ascending; the row's timeout is the earliest;
+ * - `VARIABLES_KEY` (internal) -> the declarations of every variable ({@link StateVariableRecords}).
  */
 import { SluiceError } from '../../errors.js';
 import { parseDuration } from '../../util/duration.js';
@@ -33,6 +33,31 @@ export const TIMERS = '\u0000timers';
 /** The internal row holding the variables' declarations (internal rows are one-element keys with this prefix). */
 export const VARIABLES_KEY: readonly [string] = ['\u0000sluice:state-variables'];
 
+/**
+ * The state store key of a variable's row for a grouping key. A string grouping key gives the string
+ * `variable NUL key`, which the store handles as a primitive key (no array to encode per access: half the
+ * cost of a lookup); any other grouping key gives the pair `[variable, key]`. Variable names hold no NUL.
+ */
+export function rowKey(variable: string, key: unknown): unknown {
+  return typeof key === 'string' ? `${variable}\u0000${key}` : [variable, key];
+}
+
+/** The variable and grouping key of a row key made by {@link rowKey}, or null for any other key. */
+export function parseRowKey(row: unknown): { variable: string; key: unknown } | null {
+  if (typeof row === 'string') {
+    // TIMERS starts with NUL, so the separator is the first NUL after the first character.
+    const at = row.indexOf('\u0000', 1);
+    return at < 0 ? null : { variable: row.slice(0, at), key: row.slice(at + 1) };
+  }
+  if (Array.isArray(row) && row.length === 2 && typeof row[0] === 'string') return { variable: row[0], key: row[1] };
+  return null;
+}
+
+/** Whether a row key made by {@link rowKey} holds timers. */
+export function isTimerRow(row: unknown): boolean {
+  return typeof row === 'string' ? row.startsWith(TIMERS) : Array.isArray(row) && row[0] === TIMERS;
+}
+
 function handleError(message: string, hint: string): SluiceError {
   return new SluiceError('STATEFUL_PROCESSOR', message, hint);
 }
@@ -54,6 +79,10 @@ export class StatefulProcessorHandleImpl implements StatefulProcessorHandle {
   private store: KeyedState | null = null;
   private processingTimeMs = 0;
   private key: unknown = undefined;
+  /** The current key's timers while a call uses them, and whether it changed them. */
+  private timers: number[] | null = null;
+  private timersDirty = false;
+  private timersRow: unknown = null;
 
   constructor(
     private readonly timeMode: TimeMode,
@@ -72,21 +101,45 @@ export class StatefulProcessorHandleImpl implements StatefulProcessorHandle {
   /** The processor is about to be called for `key`. */
   setKey(key: unknown): void {
     this.key = key;
+    this.call++;
     this.phase = 'key';
+  }
+
+  /**
+   * Counts the processor's calls, so that a variable builds its row key once per call: a call's reads and
+   * writes then share one string, whose hash the state store's lookups compute once.
+   */
+  call = 0;
+
+  /**
+   * The processor's call for the current key is done: writes the key's timers back if the call changed them
+   * (timer calls work on a copy loaded once per call, so re-arming a timer costs one read and one write).
+   */
+  endKey(): void {
+    if (this.timersDirty) {
+      const timers = this.timers!;
+      const row = this.timersRow;
+      if (timers.length === 0) this.store!.remove(row);
+      else this.store!.put(row, timers, timers[0]);
+    }
+    this.timers = null;
+    this.timersDirty = false;
   }
 
   /** The partition's batch is done. */
   unbind(): void {
     this.store = null;
     this.key = undefined;
+    this.timers = null;
+    this.timersDirty = false;
     this.phase = 'idle';
   }
 
-  /** The state store, for the current key's calls. */
-  state(what: string): KeyedState {
+  /** The state store, for the current key's calls; `what` names the call in the error outside one. */
+  state(variable: StateVariable | null, what: string): KeyedState {
     if (this.phase !== 'key' || this.store === null) {
       throw handleError(
-        `${what}: no grouping key is being processed`,
+        `${variable === null ? '' : `${variable.where()}.`}${what}: no grouping key is being processed`,
         'use state variables and timers in handleInputRows, handleExpiredTimer or handleInitialState, and declare variables in init',
       );
     }
@@ -116,31 +169,36 @@ export class StatefulProcessorHandleImpl implements StatefulProcessorHandle {
 
   registerTimer(expiryTimestampMs: number): void {
     const ts = this.timerTime(expiryTimestampMs, 'registerTimer');
-    const state = this.state('registerTimer');
-    const row = [TIMERS, this.key];
-    const timers = (state.get(row) as number[] | undefined) ?? [];
+    const timers = this.keyTimers('registerTimer');
     let i = 0;
     while (i < timers.length && timers[i] < ts) i++;
     if (timers[i] === ts) return;
     timers.splice(i, 0, ts);
-    state.put(row, timers, timers[0]);
+    this.timersDirty = true;
   }
 
   deleteTimer(expiryTimestampMs: number): void {
     const ts = this.timerTime(expiryTimestampMs, 'deleteTimer');
-    const state = this.state('deleteTimer');
-    const row = [TIMERS, this.key];
-    const timers = state.get(row) as number[] | undefined;
-    const i = timers === undefined ? -1 : timers.indexOf(ts);
+    const timers = this.keyTimers('deleteTimer');
+    const i = timers.indexOf(ts);
     if (i < 0) return;
-    timers!.splice(i, 1);
-    if (timers!.length === 0) state.remove(row);
-    else state.put(row, timers, timers![0]);
+    timers.splice(i, 1);
+    this.timersDirty = true;
   }
 
   listTimers(): number[] {
     this.timerTime(0, 'listTimers');
-    return (this.state('listTimers').get([TIMERS, this.key]) as number[] | undefined) ?? [];
+    return [...this.keyTimers('listTimers')];
+  }
+
+  /** The current key's timers, loaded on first use in a call. */
+  private keyTimers(what: string): number[] {
+    if (this.timers === null) {
+      this.timersRow = rowKey(TIMERS, this.key);
+      const stored = this.state(null, what).get(this.timersRow) as number[] | undefined;
+      this.timers = stored ?? [];
+    }
+    return this.timers;
   }
 
   deleteIfExists(name: string): void {
@@ -177,8 +235,11 @@ export class StatefulProcessorHandleImpl implements StatefulProcessorHandle {
         'declare state variables in the processor’s init method and keep them in fields',
       );
     }
-    if (typeof name !== 'string' || name === '' || name.startsWith('\u0000')) {
-      throw handleError(`${where}: a state variable needs a non-empty name`, "e.g. getValueState('balance')");
+    if (typeof name !== 'string' || name === '' || name.includes('\u0000')) {
+      throw handleError(
+        `${where}: a state variable needs a non-empty name without NUL`,
+        "e.g. getValueState('balance')",
+      );
     }
     if (this.declared.has(name)) {
       throw handleError(`${where}: a state variable '${name}' is already declared`, 'give each variable its own name');
@@ -206,17 +267,38 @@ abstract class StateVariable {
     protected readonly spec: VariableSpec,
   ) {}
 
+  /** The variable as messages name it, e.g. `ValueState 'balance'`. */
+  where(): string {
+    return `${kindName(this.spec.kind)} '${this.spec.name}'`;
+  }
+
+  private rowCall = -1;
+  private row: unknown = null;
+
+  /** The state store and this variable's row key for the current grouping key. */
+  private current(what: string): KeyedState {
+    const state = this.handle.state(this, what);
+    if (this.rowCall !== this.handle.call) {
+      this.rowCall = this.handle.call;
+      this.row = rowKey(this.spec.name, this.handle.currentKey);
+    }
+    return state;
+  }
+
   protected read(what: string): unknown {
-    return this.handle.state(`${this.where()}.${what}`).get([this.spec.name, this.handle.currentKey]);
+    return this.current(what).get(this.row);
+  }
+
+  protected has(what: string): boolean {
+    return this.current(what).has(this.row);
   }
 
   protected write(what: string, stored: unknown): void {
-    const state = this.handle.state(`${this.where()}.${what}`);
-    state.put([this.spec.name, this.handle.currentKey], stored, this.handle.expiryOf(this.spec.ttlMs));
+    this.current(what).put(this.row, stored, this.handle.expiryOf(this.spec.ttlMs));
   }
 
   protected remove(what: string): void {
-    this.handle.state(`${this.where()}.${what}`).remove([this.spec.name, this.handle.currentKey]);
+    this.current(what).remove(this.row);
   }
 
   /** Throws when `value` does not fit the declared type; null and undefined are never stored. */
@@ -237,15 +319,11 @@ abstract class StateVariable {
       );
     }
   }
-
-  private where(): string {
-    return `${kindName(this.spec.kind)} '${this.spec.name}'`;
-  }
 }
 
 class ValueStateImpl<S> extends StateVariable implements ValueState<S> {
   exists(): boolean {
-    return this.handle.state('ValueState.exists').has([this.spec.name, this.handle.currentKey]);
+    return this.has('exists()');
   }
 
   get(): S | undefined {
@@ -264,7 +342,7 @@ class ValueStateImpl<S> extends StateVariable implements ValueState<S> {
 
 class ListStateImpl<S> extends StateVariable implements ListState<S> {
   exists(): boolean {
-    return this.handle.state('ListState.exists').has([this.spec.name, this.handle.currentKey]);
+    return this.has('exists()');
   }
 
   get(): S[] {
@@ -300,7 +378,7 @@ class ListStateImpl<S> extends StateVariable implements ListState<S> {
 
 class MapStateImpl<K, V> extends StateVariable implements MapState<K, V> {
   exists(): boolean {
-    return this.handle.state('MapState.exists').has([this.spec.name, this.handle.currentKey]);
+    return this.has('exists()');
   }
 
   private map(what: string): Map<K, V> {

@@ -12,7 +12,7 @@ import {
   partitionsOfBatch,
 } from './grouping.js';
 import { describeKey, isIterable, isThenable, notLateRows } from './map-groups-with-state.js';
-import { StatefulProcessorHandleImpl, TIMERS, VARIABLES_KEY } from './transform-with-state-handle.js';
+import { isTimerRow, parseRowKey, StatefulProcessorHandleImpl, VARIABLES_KEY } from './transform-with-state-handle.js';
 import type { StatefulProcessor, TimeMode, TimerValues } from './transform-with-state-processor.js';
 import { mergeDeclarations, type StateVariableRecords } from './transform-with-state-schema.js';
 
@@ -120,6 +120,7 @@ export class TransformWithStateOperator implements StatefulOperator {
         for (const [key, value] of initialEntriesOf(spec.initialState, ctx.partition, ctx.numPartitions)) {
           handle.setKey(key);
           withInitial.handleInitialState(key, value, this.timerValuesView);
+          handle.endKey();
         }
       }
 
@@ -127,6 +128,7 @@ export class TransformWithStateOperator implements StatefulOperator {
       for (const g of groupBatches(spec.grouping, input, keep).values()) {
         handle.setKey(g.key);
         this.collect(spec.processor.handleInputRows(g.key, g.values, this.timerValuesView), g.key, out);
+        handle.endKey();
       }
 
       const threshold = this.timerThreshold(ctx);
@@ -176,7 +178,7 @@ export class TransformWithStateOperator implements StatefulOperator {
   /** Removes the rows whose TTL expiry the processing time reached (timer rows are left to fireTimers). */
   private evictExpired(state: KeyedState, now: number): void {
     for (const key of state.keysWithTimeoutAtOrBefore(now)) {
-      if ((key as unknown[])[0] !== TIMERS) state.remove(key);
+      if (!isTimerRow(key)) state.remove(key);
     }
   }
 
@@ -196,12 +198,12 @@ export class TransformWithStateOperator implements StatefulOperator {
   private fireTimers(state: KeyedState, threshold: number, ctx: StatefulContext, out: Record<string, unknown>[]): void {
     const due: { t: number; s: string; key: unknown }[] = [];
     for (const row of state.keysWithTimeoutAtOrBefore(threshold)) {
-      const r = row as unknown[];
-      if (r[0] !== TIMERS) continue;
-      const s = encodeKeyString(r[1]);
+      if (!isTimerRow(row)) continue;
+      const key = parseRowKey(row)!.key;
+      const s = encodeKeyString(key);
       for (const t of state.get(row) as number[]) {
         if (t > threshold) break;
-        due.push({ t, s, key: r[1] });
+        due.push({ t, s, key });
       }
     }
     due.sort((a, b) => a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
@@ -214,6 +216,7 @@ export class TransformWithStateOperator implements StatefulOperator {
       handle.deleteTimer(t);
       ctx.metrics.numKeysTimedOut++;
       this.collect(processor.handleExpiredTimer(key, this.timerValuesView, { getExpiryTimeInMs: () => t }), key, out);
+      handle.endKey();
     }
   }
 
