@@ -13,6 +13,8 @@ export interface NexmarkQuery {
   summary: string;
   /** Writes what the query reads besides its events (q13's side input file), before a run. */
   prepare?: () => void;
+  /** The sink the query writes to, given a fresh directory (default `noop:`, the reference's blackhole table). */
+  sink?: (dir: string) => string;
 }
 
 export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
@@ -33,6 +35,21 @@ export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
     prepare: writeSideInput,
   },
   { name: 'q20', kinds: 'auction,bid', flinkPerCore: 18_980, summary: 'expand bid with auction (stream-stream join)' },
+  {
+    name: 'q10',
+    kinds: 'bid',
+    flinkPerCore: 57_810,
+    summary: 'log to file system (CSV, partitioned by date and minute)',
+    sink: (dir) => `file:${dir}?format=csv&partitionBy=dt,hm`,
+  },
+  { name: 'q14', kinds: 'bid', flinkPerCore: 161_230, summary: 'calculation (user-defined function)' },
+  { name: 'q15', kinds: 'bid', flinkPerCore: 72_420, summary: 'bidding statistics (count distinct)' },
+  { name: 'q16', kinds: 'bid', flinkPerCore: 18_650, summary: 'channel statistics (count distinct)' },
+  { name: 'q17', kinds: 'bid', flinkPerCore: 116_800, summary: 'auction statistics' },
+  { name: 'q18', kinds: 'bid', flinkPerCore: 53_700, summary: 'last bid per bidder and auction (max_by)' },
+  { name: 'q19', kinds: 'bid', flinkPerCore: 44_040, summary: 'top 10 bids per auction (max_by with k)' },
+  { name: 'q21', kinds: 'bid', flinkPerCore: 98_490, summary: 'add channel id (regexp_extract)' },
+  { name: 'q22', kinds: 'bid', flinkPerCore: 129_960, summary: 'URL directories (split_part)' },
 ];
 
 export function nexmarkQuery(name: string): NexmarkQuery {

@@ -8,6 +8,7 @@ import {
   type ExprNode,
   exprText,
   type FunctionName,
+  type UserFunction,
 } from '../plan/expression.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -197,6 +198,16 @@ export class Column implements Expression {
     return new Column({ kind: 'field', child: this.expr, name });
   }
 
+  /**
+   * True where the value equals one of `values` (Spark's `isin`, SQL's `IN`); null when it is null, or when
+   * nothing matched and one of the values is null.
+   */
+  isin(...values: ColumnOrLiteral[]): Column {
+    if (values.length === 0)
+      throw new SluiceError('BAD_EXPRESSION', 'isin needs at least one value', "e.g. col('channel').isin('a', 'b')");
+    return new Column({ kind: 'call', fn: 'isin', args: [this.expr, ...values.map(nodeOf)] });
+  }
+
   /** Adds a branch to a `when(...)` expression. */
   when(condition: Column, value: ColumnOrLiteral): Column {
     const e = this.expr;
@@ -354,4 +365,85 @@ export function round(c: ColumnOrName, digits = 0): Column {
   if (!Number.isInteger(digits))
     throw new SluiceError('BAD_EXPRESSION', `round() digits must be an integer, got ${digits}`, 'e.g. round(col, 2)');
   return call('round', [nodeOfName(c), literalNode(digits)]);
+}
+
+/**
+ * Text of a timestamp in a Java/Spark datetime pattern, in UTC: `date_format(col('ts'), 'yyyy-MM-dd')` gives
+ * `2024-05-01`, 'HH:mm' gives `10:30`. Letters: y M d H h m s S a E (and text in single quotes). Strings are
+ * read as timestamps first, as to_timestamp does.
+ */
+export function date_format(c: ColumnOrName, format: string): Column {
+  if (typeof format !== 'string' || format === '')
+    throw new SluiceError('BAD_EXPRESSION', 'date_format needs a pattern', "e.g. date_format('ts', 'yyyy-MM-dd')");
+  return call('date_format', [nodeOfName(c), literalNode(format)]);
+}
+
+/** The hour of the day (0-23, UTC) of a timestamp, as an int. */
+export function hour(c: ColumnOrName): Column {
+  return call('hour', [nodeOfName(c)]);
+}
+
+/**
+ * Group `idx` of the first match of the regular expression `pattern` in a string (0: the whole match), as
+ * Spark's regexp_extract: an empty string when the pattern does not match or the group took part in no
+ * match, null when the string is null. The pattern is a JavaScript regular expression, which agrees with
+ * Java's for the usual syntax (classes, groups, anchors, quantifiers).
+ */
+export function regexp_extract(c: ColumnOrName, pattern: string, idx = 1): Column {
+  if (!Number.isInteger(idx) || idx < 0)
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `regexp_extract needs a group index of 0 or more, got ${idx}`,
+      "e.g. regexp_extract('url', 'id=([0-9]+)', 1)",
+    );
+  return call('regexp_extract', [nodeOfName(c), literalNode(pattern), literalNode(idx)]);
+}
+
+/**
+ * Part `partNum` (from 1; negative counts from the end) of a string split at every `delimiter`, as Spark's
+ * split_part: an empty string when there is no such part, the whole string when the delimiter is empty,
+ * null when the string is null. `split_part(col('url'), '/', 4)` is the first directory of a URL.
+ */
+export function split_part(c: ColumnOrName, delimiter: string, partNum: number): Column {
+  if (!Number.isInteger(partNum) || partNum === 0)
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `split_part needs a part number other than 0, got ${partNum}`,
+      "parts count from 1 (or from -1 at the end), e.g. split_part('url', '/', 4)",
+    );
+  return call('split_part', [nodeOfName(c), literalNode(delimiter), literalNode(partNum)]);
+}
+
+/**
+ * A struct column of the given columns, its fields named after them (a column name, or an alias):
+ * `struct('price', 'dateTime')`, e.g. to keep a whole row with `max_by(struct(...), 'dateTime')`.
+ */
+export function struct(...cols: ColumnOrName[]): Column {
+  if (cols.length === 0)
+    throw new SluiceError('BAD_EXPRESSION', 'struct needs at least one column', "e.g. struct('price', 'dateTime')");
+  return call('struct', cols.map(nodeOfName));
+}
+
+/**
+ * A user-defined column function, Spark's `udf(f, returnType)`: call the result with columns (or column
+ * names) to get a column whose rows are `fn` applied to the rows' values (strings, numbers, booleans, Date for
+ * timestamps). A row with a null argument gives null without calling `fn`, and so does a result of null or
+ * undefined. The function runs on whatever thread evaluates the expression: in an app module it runs in worker
+ * threads too, while an inline query that uses one runs at threads 0 only.
+ *
+ * ```ts
+ * const countChar = udf((s: string, c: string) => s.split(c).length - 1, 'long');
+ * bids.select('auction', countChar('extra', lit('c')).alias('c_counts'));
+ * ```
+ */
+export function udf<A extends never[]>(
+  fn: (...args: A) => unknown,
+  returnType: CastTypeName | string,
+): (...cols: ColumnOrName[]) => Column {
+  if (typeof fn !== 'function')
+    throw new SluiceError('BAD_EXPRESSION', 'udf needs a function', "e.g. udf((s: string) => s.length, 'int')");
+  const type = castTypeName(returnType);
+  const name = fn.name || 'udf';
+  return (...cols) =>
+    new Column({ kind: 'udf', name, fn: fn as UserFunction, returnType: type, args: cols.map(nodeOfName) });
 }

@@ -27,14 +27,20 @@ export {
   column,
   concat,
   current_timestamp,
+  date_format,
+  hour,
   interval,
   length,
   lit,
   lower,
+  regexp_extract,
   round,
+  split_part,
+  struct,
   timestamp_millis,
   timestamp_seconds,
   to_timestamp,
+  udf,
   unix_millis,
   unix_timestamp,
   upper,
@@ -181,17 +187,33 @@ export function approx_count_distinct(c: ColumnOrName, rsd = 0.05): AggregateCol
   return new AggregateColumn('approx_count_distinct', [toColumn(c, 'approx_count_distinct')], { rsd });
 }
 
-/**
- * Value of `c` in the row with the largest `ord` (rows with a null `ord` are skipped). Ties on `ord` go to the
- * smaller value of `c`, so the result never depends on arrival order (Spark leaves ties unspecified).
- */
-export function max_by(c: ColumnOrName, ord: ColumnOrName): AggregateColumn {
-  return new AggregateColumn('max_by', [toColumn(c, 'max_by'), toColumn(ord, 'max_by')]);
+function byAggregate(name: 'max_by' | 'min_by', c: ColumnOrName, ord: ColumnOrName, k?: number): AggregateColumn {
+  const args = [toColumn(c, name), toColumn(ord, name)];
+  if (k === undefined) return new AggregateColumn(name, args);
+  if (!Number.isInteger(k) || k < 1 || k > 100_000)
+    throw new SluiceError(
+      'BAD_EXPRESSION',
+      `${name} needs a number of values k from 1 to 100000, got ${k}`,
+      `e.g. ${name}(struct('bidder', 'price'), 'price', 10)`,
+    );
+  return new AggregateColumn(name, args, { k });
 }
 
-/** Value of `c` in the row with the smallest `ord`; ties as in {@link max_by}. */
-export function min_by(c: ColumnOrName, ord: ColumnOrName): AggregateColumn {
-  return new AggregateColumn('min_by', [toColumn(c, 'min_by'), toColumn(ord, 'min_by')]);
+/**
+ * Value of `c` in the row with the largest `ord` (rows with a null `ord` are skipped). Ties on `ord` go to the
+ * smaller value of `c`, so the result never depends on arrival order (Spark leaves ties unspecified). `c` may
+ * be a struct, e.g. `max_by(struct('price', 'url'), 'dateTime')` for the whole latest row of each group.
+ *
+ * With `k` (Spark 4.2's third argument): a list of the values of the `k` rows with the largest `ord`, largest
+ * first, ties as above: the top k rows per group, e.g. `max_by(struct('bidder', 'price'), 'price', 10)`.
+ */
+export function max_by(c: ColumnOrName, ord: ColumnOrName, k?: number): AggregateColumn {
+  return byAggregate('max_by', c, ord, k);
+}
+
+/** Value of `c` in the row with the smallest `ord` (with `k`, of the `k` rows, smallest first); ties as in {@link max_by}. */
+export function min_by(c: ColumnOrName, ord: ColumnOrName, k?: number): AggregateColumn {
+  return byAggregate('min_by', c, ord, k);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type DataType, type Field, type Schema, type Struct, Type } from 'apache-arrow';
+import { type DataType, Field, type Schema, Struct, Type } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 import {
   type ArithmeticOp,
@@ -10,8 +10,9 @@ import {
   isComparisonOp,
   type LogicalOp,
   splitColumnName,
+  type UserFunction,
 } from './expression.js';
-import { timestampParser } from './expression-time.js';
+import { type TimestampFormatter, timestampFormatter, timestampParser } from './expression-time.js';
 import { canonicalArrow, type LType, ltypeOf, type Scalar } from './expression-vectors.js';
 
 /**
@@ -50,6 +51,13 @@ export type Bound = BoundBase &
     | { k: 'length'; c: Bound }
     | { k: 'abs'; c: Bound }
     | { k: 'round'; c: Bound; digits: number }
+    | { k: 'dateFormat'; c: Bound; formatter: TimestampFormatter }
+    | { k: 'hour'; c: Bound }
+    | { k: 'regexpExtract'; c: Bound; re: RegExp; idx: number }
+    | { k: 'splitPart'; c: Bound; delimiter: string; part: number }
+    | { k: 'struct'; args: Bound[] }
+    | { k: 'in'; c: Bound; values: Bound[]; operandType: LType }
+    | { k: 'udf'; name: string; fn: UserFunction; args: Bound[] }
   );
 
 const SCALAR_TYPES: readonly LType[] = ['string', 'double', 'long', 'int', 'boolean', 'timestamp'];
@@ -338,6 +346,12 @@ export function bind(node: ExprNode, schema: Schema): Bound {
     }
     case 'call':
       return bindCall(node, schema);
+    case 'udf':
+      return make('udf', node.returnType, {
+        name: node.name,
+        fn: node.fn,
+        args: node.args.map((a) => bind(a, schema)),
+      });
   }
 }
 
@@ -380,6 +394,29 @@ function arity(node: Extract<ExprNode, { kind: 'call' }>, min: number, max: numb
       'see the column functions in lib/api/column.ts',
     );
   }
+}
+
+/** The value of a literal argument of type `type`, or an ANALYSIS error naming the function and an example. */
+function literalArg(
+  node: ExprNode | undefined,
+  type: 'string' | 'int',
+  what: string,
+  example: string,
+): string | number {
+  if (node === undefined || node.kind !== 'lit' || node.type !== type)
+    analysisError(`${what} must be ${type === 'string' ? 'a string' : 'an integer'} literal`, `e.g. ${example}`);
+  return node.value as string | number;
+}
+
+/** Timestamps, and strings and numbers read as timestamps (the argument of date_format, hour). */
+function timestampOperand(c: Bound, fn: string, where: string): Bound {
+  if (c.type === 'timestamp') return c;
+  if (c.type === 'null') return coerce(c, 'timestamp', where);
+  if (c.type === 'string' || c.type === 'binary') return toTimestamp(c, null, where);
+  return analysisError(
+    `${fn} needs a timestamp, got ${describeType(c)} in ${where}`,
+    'convert it first with to_timestamp() or timestamp_millis()',
+  );
 }
 
 function stringLiteralArg(node: ExprNode | undefined, fn: string): string | null {
@@ -489,6 +526,72 @@ function bindCall(node: Extract<ExprNode, { kind: 'call' }>, schema: Schema): Bo
       if (d && (d.kind !== 'lit' || d.type !== 'int'))
         analysisError(`the digits of round must be an integer literal in ${where}`, 'e.g. round(col, 2)');
       return make('round', c.type, { c, digits: d ? (d.value as number) : 0 });
+    }
+    case 'date_format': {
+      arity(node, 2, 2);
+      const c = timestampOperand(bind(node.args[0], schema), 'date_format', where);
+      const pattern = literalArg(
+        node.args[1],
+        'string',
+        'the pattern of date_format',
+        "date_format('ts', 'yyyy-MM-dd')",
+      );
+      return make('dateFormat', 'string', { c, formatter: timestampFormatter(pattern as string) });
+    }
+    case 'hour':
+      arity(node, 1, 1);
+      return make('hour', 'int', { c: timestampOperand(bind(node.args[0], schema), 'hour', where) });
+    case 'regexp_extract': {
+      arity(node, 3, 3);
+      const example = "regexp_extract('url', 'id=([0-9]+)', 1)";
+      const pattern = literalArg(node.args[1], 'string', 'the pattern of regexp_extract', example) as string;
+      const idx = literalArg(node.args[2], 'int', 'the group index of regexp_extract', example) as number;
+      let re: RegExp;
+      try {
+        re = new RegExp(pattern);
+      } catch (err) {
+        return analysisError(`regexp_extract: ${(err as Error).message}`, 'check the regular expression');
+      }
+      const groups = (new RegExp(`${pattern}|`).exec('') as RegExpExecArray).length - 1;
+      if (idx > groups)
+        analysisError(
+          `regexp_extract: the pattern '${pattern}' has ${groups} group(s), so it has no group ${idx} in ${where}`,
+          'number groups from 1 in the order of their opening parenthesis (0 is the whole match)',
+        );
+      return make('regexpExtract', 'string', { c: coerce(bind(node.args[0], schema), 'string', where), re, idx });
+    }
+    case 'split_part': {
+      arity(node, 3, 3);
+      const example = "split_part('url', '/', 4)";
+      return make('splitPart', 'string', {
+        c: coerce(bind(node.args[0], schema), 'string', where),
+        delimiter: literalArg(node.args[1], 'string', 'the delimiter of split_part', example) as string,
+        part: literalArg(node.args[2], 'int', 'the part number of split_part', example) as number,
+      });
+    }
+    case 'struct': {
+      arity(node, 1, Infinity);
+      const bs = args();
+      const fields = bs.map(
+        (b, i) =>
+          new Field(
+            exprText(node.args[i], (n) => resolveColumn(schema, n.name).field.name),
+            b.arrow,
+            true,
+          ),
+      );
+      return make('struct', 'struct', { args: bs }, new Struct(fields));
+    }
+    case 'isin': {
+      arity(node, 2, Infinity);
+      const [c, ...values] = args();
+      const t = values.reduce<LType>((acc, v) => (acc === 'null' ? comparisonType(c, v, where) : acc), 'null');
+      if (t === 'null') return make('lit', 'boolean', { value: null });
+      return make('in', 'boolean', {
+        c: coerce(c, t, where),
+        values: values.map((v) => coerce(v, t, where)),
+        operandType: t,
+      });
     }
   }
 }

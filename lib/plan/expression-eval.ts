@@ -1,5 +1,6 @@
 import { type Data, Field, type RecordBatch, Schema } from 'apache-arrow';
 import { batchOf } from '../arrow/batch-ops.js';
+import { mkData } from '../arrow/columns.js';
 import { SluiceError } from '../errors.js';
 import { type Expression, exprText } from './expression.js';
 import { type Bound, bind, resolveColumn } from './expression-bind.js';
@@ -9,12 +10,16 @@ import {
   changeCase,
   concatStrings,
   epochToTimestamp,
+  formatTimestamps,
+  hourOf,
   lengthOf,
   parseTimestamps,
   roundValue,
   unixMillis,
 } from './expression-functions.js';
 import { arithmetic, compare, isNull, logical, not, pickRows, truthy } from './expression-kernels.js';
+import { regexpExtract, splitPart } from './expression-strings.js';
+import { applyUserFunction } from './expression-udf.js';
 import {
   andValid,
   type LType,
@@ -282,7 +287,41 @@ function run(b: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Val {
       return absolute(run(b.c, batch, ctx, n), b.type, n);
     case 'round':
       return roundValue(run(b.c, batch, ctx, n), b.type, b.digits, n);
+    case 'dateFormat':
+      return formatTimestamps(run(b.c, batch, ctx, n), b.formatter, n);
+    case 'hour':
+      return hourOf(run(b.c, batch, ctx, n), n);
+    case 'regexpExtract':
+      return regexpExtract(run(b.c, batch, ctx, n), b.re, b.idx, n);
+    case 'splitPart':
+      return splitPart(run(b.c, batch, ctx, n), b.delimiter, b.part, n);
+    case 'struct': {
+      const children = b.args.map((a) => toData(run(a, batch, ctx, n), a.type, a.arrow, n));
+      return { k: 'data', data: mkData({ type: b.arrow, length: n, nullCount: 0, children }) };
+    }
+    case 'in':
+      return isIn(b, batch, ctx, n);
+    case 'udf':
+      return applyUserFunction(
+        b.name,
+        b.fn,
+        b.args.map((a) => ({ v: run(a, batch, ctx, n), t: a.type })),
+        b.type,
+        n,
+      );
   }
+}
+
+/** IN: the value, computed once, compared with each candidate; the comparisons ORed (three-valued). */
+function isIn(b: Extract<Bound, { k: 'in' }>, batch: RecordBatch, ctx: EvalContext, n: number): Val {
+  const c = run(b.c, batch, ctx, n);
+  const t = b.operandType;
+  let acc: Val | null = null;
+  for (const v of b.values) {
+    const eq = fold([c, run(v, batch, ctx, n)], [t, t], ([l, r], m) => compare('=', t, l, r, m), n);
+    acc = acc === null ? eq : fold([acc, eq], ['boolean', 'boolean'], ([l, r], m) => logical('OR', l, r, m), n);
+  }
+  return acc as Val;
 }
 
 /** CASE WHEN: the first branch whose condition is true picks the row's value. */

@@ -1,4 +1,4 @@
-import { formatTimestamp, parseIsoTimestamp, timestampParser } from './expression-time.js';
+import { formatTimestamp, parseIsoTimestamp, type TimestampFormatter, timestampParser } from './expression-time.js';
 import {
   andValid,
   bigintsOf,
@@ -123,7 +123,7 @@ function writableValid(valid: Valid, n: number): Uint8Array {
 }
 
 /** Runs a kernel on a one-row copy of a scalar, so literals fold through the same code as columns. */
-function foldScalar(v: Val, t: LType, run: (one: Val) => Val): Val {
+export function foldScalar(v: Val, t: LType, run: (one: Val) => Val): Val {
   if (v.k !== 'scalar') return run(v);
   if (v.v === null) return v;
   return { k: 'scalar', v: scalarOf(run(materialise(v, t, 1))) };
@@ -511,5 +511,51 @@ export function roundValue(v: Val, t: LType, digits: number, n: number): Val {
   if (t === 'int') for (let i = 0; i < n; i++) f[i] |= 0;
   if (t === 'long' && f.some((x) => Math.abs(x) >= SAFE))
     return roundValue({ k: 'big', b: bigintsOf(v, n), valid: validOf(v, n) }, t, digits, n);
+  return { k: 'num', f, valid: validOf(v, n) };
+}
+
+/**
+ * Timestamps as text in a datetime pattern. Consecutive rows in one span of the pattern's finest field (a
+ * day for 'yyyy-MM-dd', a minute for 'HH:mm') share their text, so it is formatted and encoded once per
+ * span change, and rows copy its bytes.
+ */
+export function formatTimestamps(v: Val, formatter: TimestampFormatter, n: number): Val {
+  if (v.k === 'scalar') return foldScalar(v, 'timestamp', (one) => formatTimestamps(one, formatter, 1));
+  const d = doublesOf(v, n);
+  const valid = validOf(v, n);
+  const span = formatter.spanMs;
+  const offsets = new Int32Array(n + 1);
+  let out = new Uint8Array(Math.max(16, n * 10));
+  let pos = 0;
+  let lastKey = Number.NaN;
+  let text = new Uint8Array(0);
+  for (let i = 0; i < n; i++) {
+    if (!valid || valid[i]) {
+      const key = Math.floor(d[i] / span);
+      if (key !== lastKey) {
+        lastKey = key;
+        text = encoder.encode(formatter.format(d[i]));
+      }
+      if (pos + text.length > out.length) {
+        const grown = new Uint8Array(Math.max(out.length * 2, pos + text.length));
+        grown.set(out.subarray(0, pos));
+        out = grown;
+      }
+      for (let k = 0; k < text.length; k++) out[pos++] = text[k];
+    }
+    offsets[i + 1] = pos;
+  }
+  return { k: 'str', s: { vo: offsets, bytes: out.subarray(0, pos) }, valid };
+}
+
+const MS_PER_HOUR = 3_600_000;
+const MS_PER_DAY = 86_400_000;
+
+/** The hour of the day (UTC) of timestamps, as ints. */
+export function hourOf(v: Val, n: number): Val {
+  if (v.k === 'scalar') return foldScalar(v, 'timestamp', (one) => hourOf(one, 1));
+  const d = doublesOf(v, n);
+  const f = new Float64Array(n);
+  for (let i = 0; i < n; i++) f[i] = Math.floor((((d[i] % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY) / MS_PER_HOUR);
   return { k: 'num', f, valid: validOf(v, n) };
 }

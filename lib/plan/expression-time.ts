@@ -28,10 +28,21 @@ function pad(n: number, w: number): string {
   return s.length >= w ? s : '0'.repeat(w - s.length) + s;
 }
 
-/** Spark's text of a timestamp: `2024-05-01 10:00:00`, fractional seconds only when non-zero (`…:00.25`). */
-export function formatTimestamp(ms: number): string {
-  const days = Math.floor(ms / MS_PER_DAY);
-  let rest = ms - days * MS_PER_DAY;
+/** The UTC calendar fields of epoch ms (H. Hinnant's civil_from_days); weekday 0 is Monday. */
+interface Civil {
+  y: number;
+  mo: number;
+  d: number;
+  h: number;
+  mi: number;
+  s: number;
+  ms: number;
+  weekday: number;
+}
+
+function civilOf(epochMs: number): Civil {
+  const days = Math.floor(epochMs / MS_PER_DAY);
+  let rest = epochMs - days * MS_PER_DAY;
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
@@ -39,16 +50,24 @@ export function formatTimestamp(ms: number): string {
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const mo = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (mo <= 2 ? 1 : 0);
   const h = Math.floor(rest / 3_600_000);
   rest -= h * 3_600_000;
   const mi = Math.floor(rest / 60_000);
   rest -= mi * 60_000;
   const s = Math.floor(rest / 1000);
-  const frac = Math.floor(rest - s * 1000);
-  const base = `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)} ${pad(h, 2)}:${pad(mi, 2)}:${pad(s, 2)}`;
-  return frac === 0 ? base : `${base}.${pad(frac, 3).replace(/0+$/, '')}`;
+  const ms = Math.floor(rest - s * 1000);
+  // 1970-01-01 was a Thursday (3 with Monday 0).
+  const weekday = (((days + 3) % 7) + 7) % 7;
+  return { y, mo, d, h, mi, s, ms, weekday };
+}
+
+/** Spark's text of a timestamp: `2024-05-01 10:00:00`, fractional seconds only when non-zero (`…:00.25`). */
+export function formatTimestamp(epochMs: number): string {
+  const { y, mo, d, h, mi, s, ms } = civilOf(epochMs);
+  const base = `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)} ${pad(h, 2)}:${pad(mi, 2)}:${pad(s, 2)}`;
+  return ms === 0 ? base : `${base}.${pad(ms, 3).replace(/0+$/, '')}`;
 }
 
 /** Epoch ms of validated fields, or null when a field is out of range. */
@@ -341,22 +360,17 @@ function letterStep(letter: string, count: number, pattern: string): Step {
   }
 }
 
-const compiled = new Map<string, (s: string) => number | null>();
+/** A piece of a datetime pattern: a run of one pattern letter, or literal text. */
+type PatternToken = { letter: string; count: number } | { text: string };
 
-/**
- * A parser for a Java/Spark datetime pattern ('yyyy-MM-dd HH:mm:ss', "yyyy-MM-dd'T'HH:mm:ss.SSSX",
- * 'dd/MM/yyyy', 'MMM d, yyyy h:mm a'). The whole text must match; no zone in the pattern means UTC.
- * Throws an ANALYSIS error for letters it does not support, so a bad pattern fails before any data.
- */
-export function timestampParser(pattern: string): (s: string) => number | null {
-  const cached = compiled.get(pattern);
-  if (cached) return cached;
-  const steps: Step[] = [];
+/** Splits a Java/Spark datetime pattern into letter runs and literal text (quoted with single quotes). */
+function patternTokens(pattern: string): PatternToken[] {
+  const tokens: PatternToken[] = [];
   for (let i = 0; i < pattern.length; ) {
     const c = pattern[i];
     if (c === "'") {
       if (pattern[i + 1] === "'") {
-        steps.push(literalStep("'"));
+        tokens.push({ text: "'" });
         i += 2;
         continue;
       }
@@ -376,18 +390,34 @@ export function timestampParser(pattern: string): (s: string) => number | null {
           'close literal text with a single quote, e.g. "yyyy-MM-dd\'T\'HH:mm"',
         );
       }
-      steps.push(literalStep(text));
+      tokens.push({ text });
       i = j + 1;
     } else if (/[A-Za-z]/.test(c)) {
       let j = i;
       while (pattern[j] === c) j++;
-      steps.push(letterStep(c, j - i, pattern));
+      tokens.push({ letter: c, count: j - i });
       i = j;
     } else {
-      steps.push(literalStep(c));
+      tokens.push({ text: c });
       i++;
     }
   }
+  return tokens;
+}
+
+const compiled = new Map<string, (s: string) => number | null>();
+
+/**
+ * A parser for a Java/Spark datetime pattern ('yyyy-MM-dd HH:mm:ss', "yyyy-MM-dd'T'HH:mm:ss.SSSX",
+ * 'dd/MM/yyyy', 'MMM d, yyyy h:mm a'). The whole text must match; no zone in the pattern means UTC.
+ * Throws an ANALYSIS error for letters it does not support, so a bad pattern fails before any data.
+ */
+export function timestampParser(pattern: string): (s: string) => number | null {
+  const cached = compiled.get(pattern);
+  if (cached) return cached;
+  const steps: Step[] = patternTokens(pattern).map((t) =>
+    'text' in t ? literalStep(t.text) : letterStep(t.letter, t.count, pattern),
+  );
   const parse = (s: string): number | null => {
     const p = new Scan(s, 0, s.length);
     const f: Fields = { y: 1970, mo: 1, d: 1, h: 0, mi: 0, s: 0, ms: 0, pm: -1, h12: false, off: 0 };
@@ -402,4 +432,78 @@ export function timestampParser(pattern: string): (s: string) => number | null {
   };
   compiled.set(pattern, parse);
   return parse;
+}
+
+const capitalised = (name: string): string => name[0].toUpperCase() + name.slice(1);
+
+/** The text of one letter run of a pattern for a timestamp's calendar fields, and the time span it can change on. */
+function letterText(letter: string, count: number, pattern: string): { text: (c: Civil) => string; spanMs: number } {
+  const num = (field: (c: Civil) => number, spanMs: number) => ({ text: (c: Civil) => pad(field(c), count), spanMs });
+  switch (letter) {
+    case 'y':
+    case 'u':
+      return count === 2 ? { text: (c) => pad(c.y % 100, 2), spanMs: MS_PER_DAY } : num((c) => c.y, MS_PER_DAY);
+    case 'M':
+    case 'L':
+      if (count >= 3)
+        return {
+          text: (c) => capitalised(count === 3 ? MONTHS[c.mo - 1].slice(0, 3) : MONTHS[c.mo - 1]),
+          spanMs: MS_PER_DAY,
+        };
+      return num((c) => c.mo, MS_PER_DAY);
+    case 'd':
+      return num((c) => c.d, MS_PER_DAY);
+    case 'E':
+      return {
+        text: (c) => capitalised(count <= 3 ? DAYS[c.weekday].slice(0, 3) : DAYS[c.weekday]),
+        spanMs: MS_PER_DAY,
+      };
+    case 'a':
+      return { text: (c) => (c.h < 12 ? 'AM' : 'PM'), spanMs: 3_600_000 };
+    case 'H':
+      return num((c) => c.h, 3_600_000);
+    case 'h':
+      return num((c) => (c.h % 12 === 0 ? 12 : c.h % 12), 3_600_000);
+    case 'm':
+      return num((c) => c.mi, 60_000);
+    case 's':
+      return num((c) => c.s, 1000);
+    case 'S':
+      return { text: (c) => pad(c.ms, 3).padEnd(count, '0').slice(0, count), spanMs: 1 };
+    default:
+      throw new SluiceError(
+        'ANALYSIS',
+        `unsupported pattern letter '${letter}' in date format '${pattern}'`,
+        "use y M d E H h m s S a (e.g. 'yyyy-MM-dd HH:mm'); quote literal text with single quotes",
+      );
+  }
+}
+
+/** Formats epoch ms as text; every instant of one span of `spanMs` (aligned to the epoch) has the same text. */
+export interface TimestampFormatter {
+  format(epochMs: number): string;
+  spanMs: number;
+}
+
+/**
+ * A formatter for a Java/Spark datetime pattern ('yyyy-MM-dd', 'HH:mm', "yyyy-MM-dd'T'HH:mm:ss.SSS"), in UTC.
+ * Throws an ANALYSIS error for letters it does not support, so a bad pattern fails before any data.
+ */
+export function timestampFormatter(pattern: string): TimestampFormatter {
+  let spanMs = MS_PER_DAY;
+  const parts = patternTokens(pattern).map((t) => {
+    if ('text' in t) return () => t.text;
+    const l = letterText(t.letter, t.count, pattern);
+    spanMs = Math.min(spanMs, l.spanMs);
+    return l.text;
+  });
+  return {
+    format: (epochMs) => {
+      const c = civilOf(epochMs);
+      let out = '';
+      for (const p of parts) out += p(c);
+      return out;
+    },
+    spanMs,
+  };
 }

@@ -25,7 +25,13 @@ export type FunctionName =
   | 'upper'
   | 'length'
   | 'abs'
-  | 'round';
+  | 'round'
+  | 'date_format'
+  | 'hour'
+  | 'regexp_extract'
+  | 'split_part'
+  | 'struct'
+  | 'isin';
 export type LiteralType = 'int' | 'long' | 'double' | 'string' | 'boolean' | 'timestamp' | 'interval' | 'null';
 
 /** The JSON form of an expression. Longs are decimal strings, timestamps epoch milliseconds, intervals milliseconds. */
@@ -39,7 +45,11 @@ export type ExprNode =
   | { kind: 'alias'; child: ExprNode; name: string }
   | { kind: 'field'; child: ExprNode; name: string }
   | { kind: 'case'; branches: { when: ExprNode; then: ExprNode }[]; otherwise: ExprNode | null }
-  | { kind: 'call'; fn: FunctionName; args: ExprNode[] };
+  | { kind: 'call'; fn: FunctionName; args: ExprNode[] }
+  | { kind: 'udf'; name: string; fn: UserFunction; returnType: CastTypeName; args: ExprNode[] };
+
+/** The function of a user-defined column function: JS values in (null never), one JS value out. */
+export type UserFunction = (...args: never[]) => unknown;
 
 /** A column expression as plan nodes hold it: the api's Column is one; the plan reads only its frozen tree. */
 export interface Expression {
@@ -77,6 +87,12 @@ const FUNCTIONS: readonly string[] = [
   'length',
   'abs',
   'round',
+  'date_format',
+  'hour',
+  'regexp_extract',
+  'split_part',
+  'struct',
+  'isin',
 ];
 
 /** True for arithmetic operators. */
@@ -169,8 +185,41 @@ export function checkExprNode(n: unknown, where: string): ExprNode {
       if (!Array.isArray(o.args)) bad(where, "'args' must be an array");
       return { kind: 'call', fn, args: (o.args as unknown[]).map((a, i) => checkExprNode(a, `${where}.args[${i}]`)) };
     }
+    case 'udf':
+      return bad(where, `user-defined function ${String(o.name)} cannot be rebuilt from its JSON form`);
     default:
       return bad(where, `unknown kind ${JSON.stringify(o.kind)}`);
+  }
+}
+
+/** The name of the first user-defined function in an expression, or undefined: such a tree cannot leave its thread. */
+export function userFunctionIn(node: ExprNode): string | undefined {
+  switch (node.kind) {
+    case 'udf':
+      return node.name;
+    case 'col':
+    case 'lit':
+      return undefined;
+    case 'op':
+      return userFunctionIn(node.left) ?? userFunctionIn(node.right);
+    case 'not':
+    case 'isNull':
+    case 'cast':
+    case 'alias':
+    case 'field':
+      return userFunctionIn(node.child);
+    case 'case':
+      for (const b of node.branches) {
+        const found = userFunctionIn(b.when) ?? userFunctionIn(b.then);
+        if (found) return found;
+      }
+      return node.otherwise ? userFunctionIn(node.otherwise) : undefined;
+    case 'call':
+      for (const a of node.args) {
+        const found = userFunctionIn(a);
+        if (found) return found;
+      }
+      return undefined;
   }
 }
 
@@ -233,7 +282,10 @@ export function exprText(
       return `CASE${whens}${node.otherwise ? ` ELSE ${t(node.otherwise)}` : ''} END`;
     }
     case 'call':
+      if (node.fn === 'isin') return `(${t(node.args[0])} IN (${node.args.slice(1).map(t).join(', ')}))`;
       return `${node.fn}(${node.args.map(t).join(', ')})`;
+    case 'udf':
+      return `${node.name}(${node.args.map(t).join(', ')})`;
   }
 }
 

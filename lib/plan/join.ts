@@ -61,6 +61,7 @@ function renameColumns(n: ExprNode, rename: (name: string) => string): ExprNode 
         otherwise: n.otherwise && r(n.otherwise),
       };
     case 'call':
+    case 'udf':
       return { ...n, args: n.args.map(r) };
   }
 }

@@ -6,7 +6,7 @@
  */
 import { SluiceError } from '../errors.js';
 import { type AggregateName, type AggregateOptions, aggregateFunction } from './aggregates/aggregate-functions.js';
-import { checkExprNode, type Expression, type ExprNode } from './expression.js';
+import { checkExprNode, type Expression, type ExprNode, userFunctionIn } from './expression.js';
 import type { JoinType } from './join-type.js';
 import { isStreaming, type PlanNode, walkPlan } from './logical-plan.js';
 import { AggregateOperator } from './operators/aggregate.js';
@@ -93,16 +93,29 @@ function notSerialisable(what: string, id: number, fn?: unknown): SluiceError {
   );
 }
 
-function describeGrouping(g: Grouping): GroupingDescription {
+/** The JSON form of an operator's expression; a user-defined function in it cannot cross a thread boundary. */
+function exprOf(e: Expression, operator: string, id: number): ExprNode {
+  const udf = userFunctionIn(e.expr);
+  if (udf !== undefined)
+    throw new SluiceError(
+      'INLINE_FUNCTIONS_IN_POOL',
+      `${operator} at operator #${id} calls the user-defined function ${udf}, which worker threads cannot run without an app module`,
+      'define the query in an app module (defineApp) and run it with `sluice run <module>` or runApp(), or use Session.local({ threads: 0 })',
+    );
+  return e.expr;
+}
+
+function describeGrouping(g: Grouping, id: number): GroupingDescription {
+  const e = (x: Expression): ExprNode => exprOf(x, 'groupBy', id);
   switch (g.kind) {
     case 'key':
-      return { kind: 'key', column: g.column.expr };
+      return { kind: 'key', column: e(g.column) };
     case 'window':
-      return { ...g, time: g.time.expr };
+      return { ...g, time: e(g.time) };
     case 'session':
-      return { ...g, time: g.time.expr, gap: g.gap?.expr };
+      return { ...g, time: e(g.time), gap: g.gap && e(g.gap) };
     case 'bucket':
-      return { ...g, column: g.column.expr };
+      return { ...g, column: e(g.column) };
   }
 }
 
@@ -130,7 +143,7 @@ function describeNode(n: PlanNode): NodeDescription {
         right: n.right.id,
         joinType: n.joinType,
         using: n.using,
-        condition: n.condition?.expr,
+        condition: n.condition && exprOf(n.condition, 'join', n.id),
         leftAlias: n.leftAlias,
         rightAlias: n.rightAlias,
       };
@@ -139,13 +152,13 @@ function describeNode(n: PlanNode): NodeDescription {
       throw notSerialisable(n.kind, n.id, n.fn);
     case 'filter':
       if (!n.condition) throw notSerialisable('filter', n.id, n.fn);
-      return { kind: 'filter', id: n.id, input: n.input.id, condition: n.condition.expr };
+      return { kind: 'filter', id: n.id, input: n.input.id, condition: exprOf(n.condition, 'filter', n.id) };
     case 'project':
       return {
         kind: 'project',
         id: n.id,
         input: n.input.id,
-        columns: n.columns.map((c) => c.expr),
+        columns: n.columns.map((c) => exprOf(c, 'select', n.id)),
         keepInput: n.keepInput,
       };
     case 'union':
@@ -171,11 +184,11 @@ function describeNode(n: PlanNode): NodeDescription {
         kind: 'aggregate',
         id: n.id,
         input: n.input.id,
-        groupings: op.def.groupings.map(describeGrouping),
+        groupings: op.def.groupings.map((g) => describeGrouping(g, n.id)),
         aggregates: op.def.aggregates.map((a) => ({
           name: a.name,
           options: a.options,
-          args: a.args.map((x) => x.expr),
+          args: a.args.map((x) => exprOf(x, 'agg', n.id)),
           alias: a.alias,
         })),
         allowedLatenessMs: op.def.allowedLatenessMs,

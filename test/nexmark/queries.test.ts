@@ -7,6 +7,7 @@ import { writeSideInput } from '../../bench/nexmark/side-input.js';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
 import { type NexmarkEvent, NexmarkGenerator } from '../../lib/gen/nexmark.js';
 import { ManualClock } from '../../lib/testing/manual-clock.js';
+import { duckdb } from '../sinks/helpers.js';
 import * as reference from './reference.js';
 
 const APPS = fileURLToPath(new URL('../../bench/nexmark/', import.meta.url));
@@ -23,7 +24,16 @@ async function runQuery(
   query: string,
   events: number,
   kinds: string,
-  options: { threads?: number; batchEvents?: number; clock?: ManualClock; onBatch?: () => void } = {},
+  options: {
+    threads?: number;
+    batchEvents?: number;
+    clock?: ManualClock;
+    onBatch?: () => void;
+    /** More nexmark source options, e.g. `&baseTime=...`. */
+    source?: string;
+    /** A sink URI instead of the memory sink (the rows are then read back from it by the test). */
+    sink?: string;
+  } = {},
 ): Promise<Run> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-nexmark-'));
   try {
@@ -31,9 +41,9 @@ async function runQuery(
     let batches = 0;
     const { session, queries } = await runApp(app, {
       sources: [
-        `nexmark:?events=${events}&seed=${SEED}&rate=${RATE}&kinds=${kinds}&maxEventsPerTrigger=${options.batchEvents ?? 10_000}&numPartitions=3`,
+        `nexmark:?events=${events}&seed=${SEED}&rate=${RATE}&kinds=${kinds}&maxEventsPerTrigger=${options.batchEvents ?? 10_000}&numPartitions=3${options.source ?? ''}`,
       ],
-      sinks: ['memory:'],
+      sinks: [options.sink ?? 'memory:'],
       checkpoint: ckpt,
       trigger: { availableNow: true },
       threads: options.threads ?? 0,
@@ -44,14 +54,35 @@ async function runQuery(
       },
     });
     await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
-    return { rows: session.table(`${app.def.name}.out`), batches };
+    return { rows: options.sink ? [] : session.table(`${app.def.name}.out`), batches };
   } finally {
     fs.rmSync(ckpt, { recursive: true, force: true });
   }
 }
 
-function events(n: number): NexmarkEvent[] {
-  return [...new NexmarkGenerator({ seed: SEED, firstEventRate: RATE }).events(0, n)];
+function events(n: number, baseTime?: number): NexmarkEvent[] {
+  return [...new NexmarkGenerator({ seed: SEED, firstEventRate: RATE, baseTime }).events(0, n)];
+}
+
+/** The rows of a CSV log partitioned by `dt` and `hm`, read back with DuckDB (folder values unescaped). */
+async function readPartitionedCsv(dir: string): Promise<reference.Row[]> {
+  const rows = await duckdb(
+    `SELECT auction, bidder, price, dateTime, extra, filename FROM read_csv('${path.join(dir, '**', '*.csv')}', header = true, filename = true, hive_partitioning = false, types = {'auction': 'BIGINT', 'bidder': 'BIGINT', 'price': 'BIGINT', 'dateTime': 'TIMESTAMP', 'extra': 'VARCHAR'})`,
+  );
+  return rows.map(({ filename, ...r }) => {
+    const folders = path.relative(dir, String(filename)).split(path.sep);
+    const part = (name: string): string =>
+      decodeURIComponent((folders.find((f) => f.startsWith(`${name}=`)) as string).slice(name.length + 1));
+    return {
+      auction: Number(r.auction),
+      bidder: Number(r.bidder),
+      price: Number(r.price),
+      dateTime: r.dateTime,
+      extra: r.extra,
+      dt: part('dt'),
+      hm: part('hm'),
+    };
+  });
 }
 
 describe('nexmark queries, checked against reference computations', function () {
@@ -147,6 +178,66 @@ describe('nexmark queries, checked against reference computations', function () 
     ] as const) {
       const { rows } = await runQuery(q, 100_000, kinds, { threads: 2, batchEvents: 25_000 });
       expect(reference.sorted(rows), q).to.deep.equal(reference.sorted(query(large)));
+    }
+  });
+
+  describe('q10, q14-q19, q21, q22, at threads 0 and 2', () => {
+    // The 50 s of event time cross from 07:00 to 08:00 (q14's times of day); q10's 25 s cross midnight.
+    const baseTime = Date.UTC(2024, 0, 1, 7, 59, 50);
+    const input = events(100_000, baseTime);
+    const midnight = Date.UTC(2024, 0, 1, 23, 59, 50);
+
+    for (const threads of [0, 2]) {
+      const options = { threads, batchEvents: 25_000, source: `&baseTime=${baseTime}` };
+
+      it(`q10 logs every bid to CSV files partitioned by day and minute (threads ${threads})`, async () => {
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-nexmark-q10-'));
+        try {
+          const sink = `file:${out}?format=csv&partitionBy=dt,hm`;
+          await runQuery('q10', 50_000, 'bid', { ...options, source: `&baseTime=${midnight}`, sink });
+          const expected = reference.q10(events(50_000, midnight));
+          expect(new Set(expected.map((r) => `${r.dt} ${r.hm}`))).to.have.property('size', 2);
+          expect(reference.sorted(await readPartitionedCsv(out))).to.deep.equal(reference.sorted(expected));
+        } finally {
+          fs.rmSync(out, { recursive: true, force: true });
+        }
+      });
+
+      it(`q14 filters by euro price, names the time of day and counts with a user-defined function (threads ${threads})`, async () => {
+        const { rows } = await runQuery('q14', 100_000, 'bid', options);
+        const expected = reference.q14(input);
+        expect(new Set(expected.map((r) => r.bidTimeType))).to.deep.equal(new Set(['otherTime', 'dayTime']));
+        expect(reference.sorted(rows)).to.deep.equal(reference.sorted(expected));
+      });
+
+      it(`q21 adds the channel id from the channel name or the URL (threads ${threads})`, async () => {
+        const { rows } = await runQuery('q21', 100_000, 'bid', options);
+        const expected = reference.q21(input);
+        expect(new Set(expected.map((r) => r.channel_id))).to.include.members(['0', '1', '2', '3']);
+        expect(expected.length).to.be.lessThan(reference.bidsOf(input).length);
+        expect(reference.sorted(rows)).to.deep.equal(reference.sorted(expected));
+      });
+
+      it(`q22 splits URL directories (threads ${threads})`, async () => {
+        const { rows } = await runQuery('q22', 100_000, 'bid', options);
+        expect(reference.sorted(rows)).to.deep.equal(reference.sorted(reference.q22(input)));
+      });
+
+      for (const [q, query, keys] of [
+        ['q15', reference.q15, ['day']],
+        ['q16', reference.q16, ['channel', 'day']],
+        ['q17', reference.q17, ['auction', 'day']],
+        ['q18', reference.q18, ['bidder', 'auction']],
+        ['q19', reference.q19, ['auction']],
+      ] as const) {
+        it(`${q} updates its groups to the reference's final result (threads ${threads})`, async () => {
+          const { rows, batches } = await runQuery(q, 100_000, 'bid', options);
+          const expected = query(input);
+          expect(batches).to.be.greaterThan(3);
+          expect(rows.length).to.be.at.least(expected.length);
+          expect(reference.sorted(reference.latest(rows, [...keys]))).to.deep.equal(reference.sorted(expected));
+        });
+      }
     }
   });
 

@@ -18,8 +18,9 @@ function floorTo(t: number, size: number): number {
 
 /** Rows in a canonical order, so results can be compared whatever order the engine emits them in. */
 export function sorted(rows: Row[]): Row[] {
-  const key = (r: Row): string => JSON.stringify(r);
-  return [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const keyed = rows.map((r) => ({ key: JSON.stringify(r), r }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.r);
 }
 
 export function q0(events: NexmarkEvent[]): Row[] {
@@ -232,4 +233,199 @@ export function q20(events: NexmarkEvent[]): Row[] {
     });
   }
   return out;
+}
+
+/** `yyyy-MM-dd` and `HH:mm` of an event time, in UTC. */
+function dayOf(t: number): string {
+  return new Date(t).toISOString().slice(0, 10);
+}
+function minuteOf(t: number): string {
+  return new Date(t).toISOString().slice(11, 16);
+}
+
+/** Every bid with its day and minute, the folders of the partitioned log. */
+export function q10(events: NexmarkEvent[]): Row[] {
+  return bidsOf(events).map((b) => ({
+    auction: b.auction,
+    bidder: b.bidder,
+    price: b.price,
+    dateTime: new Date(b.dateTime),
+    extra: b.extra,
+    dt: dayOf(b.dateTime),
+    hm: minuteOf(b.dateTime),
+  }));
+}
+
+/** Bids priced between 1 M and 50 M euros, with the part of the day and the number of 'c' in extra. */
+export function q14(events: NexmarkEvent[]): Row[] {
+  return bidsOf(events)
+    .filter((b) => 0.908 * b.price > 1_000_000 && 0.908 * b.price < 50_000_000)
+    .map((b) => {
+      const h = new Date(b.dateTime).getUTCHours();
+      return {
+        auction: b.auction,
+        bidder: b.bidder,
+        price: 0.908 * b.price,
+        bidTimeType: h >= 8 && h <= 18 ? 'dayTime' : h <= 6 || h >= 20 ? 'nightTime' : 'otherTime',
+        dateTime: new Date(b.dateTime),
+        extra: b.extra,
+        c_counts: b.extra.split('c').length - 1,
+      };
+    });
+}
+
+/** Counts of bids, bidders and auctions in total and per price rank, as q15 and q16 report them. */
+function rankStatistics(bids: Bid[]): Row {
+  const rank = (p: number): number => (p < 10_000 ? 1 : p < 1_000_000 ? 2 : 3);
+  const row: Row = {};
+  const tiers = [
+    (_: Bid) => true,
+    (b: Bid) => rank(b.price) === 1,
+    (b: Bid) => rank(b.price) === 2,
+    (b: Bid) => rank(b.price) === 3,
+  ];
+  const names = ['total', 'rank1', 'rank2', 'rank3'];
+  tiers.forEach((inTier, i) => {
+    const mine = bids.filter(inTier);
+    row[`${names[i]}_bids`] = mine.length;
+    row[`${names[i]}_bidders`] = new Set(mine.map((b) => b.bidder)).size;
+    row[`${names[i]}_auctions`] = new Set(mine.map((b) => b.auction)).size;
+  });
+  return row;
+}
+
+function groupBids(bids: Bid[], keyOf: (b: Bid) => string): Map<string, Bid[]> {
+  const groups = new Map<string, Bid[]>();
+  for (const b of bids) {
+    const k = keyOf(b);
+    const g = groups.get(k);
+    if (g) g.push(b);
+    else groups.set(k, [b]);
+  }
+  return groups;
+}
+
+/** Per day: bids, distinct bidders and distinct auctions, in total and per price rank. */
+export function q15(events: NexmarkEvent[]): Row[] {
+  return [...groupBids(bidsOf(events), (b) => dayOf(b.dateTime))].map(([day, bids]) => ({
+    day,
+    ...rankStatistics(bids),
+  }));
+}
+
+/** q15 per channel and day, with the latest minute of the day. */
+export function q16(events: NexmarkEvent[]): Row[] {
+  return [...groupBids(bidsOf(events), (b) => `${b.channel}/${dayOf(b.dateTime)}`).values()].map((bids) => ({
+    channel: bids[0].channel,
+    day: dayOf(bids[0].dateTime),
+    minute: bids
+      .map((b) => minuteOf(b.dateTime))
+      .sort()
+      .at(-1),
+    ...rankStatistics(bids),
+  }));
+}
+
+/** Per auction and day: bids per price rank and the lowest, highest, average (truncated) and total price. */
+export function q17(events: NexmarkEvent[]): Row[] {
+  return [...groupBids(bidsOf(events), (b) => `${b.auction}/${dayOf(b.dateTime)}`).values()].map((bids) => {
+    const prices = bids.map((b) => b.price);
+    const sum = prices.reduce((a, p) => a + p, 0);
+    return {
+      auction: bids[0].auction,
+      day: dayOf(bids[0].dateTime),
+      total_bids: bids.length,
+      rank1_bids: prices.filter((p) => p < 10_000).length,
+      rank2_bids: prices.filter((p) => p >= 10_000 && p < 1_000_000).length,
+      rank3_bids: prices.filter((p) => p >= 1_000_000).length,
+      min_price: Math.min(...prices),
+      max_price: Math.max(...prices),
+      avg_price: Math.trunc(sum / bids.length),
+      sum_price: sum,
+    };
+  });
+}
+
+/** Orders rows by the values of `fields` in turn, ascending (strings by code unit). */
+function byFields(fields: (keyof Bid)[]): (a: Bid, b: Bid) => number {
+  return (a, b) => {
+    for (const f of fields) {
+      if (a[f] < b[f]) return -1;
+      if (a[f] > b[f]) return 1;
+    }
+    return 0;
+  };
+}
+
+/** Each bidder's latest bid on each auction; bids at the same time: the smaller by price, channel, url, extra. */
+export function q18(events: NexmarkEvent[]): Row[] {
+  const tie = byFields(['price', 'channel', 'url', 'dateTime', 'extra']);
+  return [...groupBids(bidsOf(events), (b) => `${b.bidder}/${b.auction}`).values()].map((bids) => {
+    const last = bids.reduce((best, b) =>
+      b.dateTime > best.dateTime || (b.dateTime === best.dateTime && tie(b, best) < 0) ? b : best,
+    );
+    return {
+      auction: last.auction,
+      bidder: last.bidder,
+      price: last.price,
+      channel: last.channel,
+      url: last.url,
+      dateTime: new Date(last.dateTime),
+      extra: last.extra,
+    };
+  });
+}
+
+/** Each auction's 10 highest bids, highest first; bids at the same price by bidder, then the other fields. */
+export function q19(events: NexmarkEvent[]): Row[] {
+  const tie = byFields(['bidder', 'price', 'channel', 'url', 'dateTime', 'extra']);
+  return [...groupBids(bidsOf(events), (b) => String(b.auction)).values()].map((bids) => ({
+    auction: bids[0].auction,
+    top_bids: [...bids]
+      .sort((a, b) => b.price - a.price || tie(a, b))
+      .slice(0, 10)
+      .map((b) => ({
+        bidder: b.bidder,
+        price: b.price,
+        channel: b.channel,
+        url: b.url,
+        dateTime: new Date(b.dateTime),
+        extra: b.extra,
+      })),
+  }));
+}
+
+/** Bids of the four named channels with their number, and bids whose URL has a channel_id, with its value. */
+export function q21(events: NexmarkEvent[]): Row[] {
+  const named: Record<string, string> = { apple: '0', google: '1', facebook: '2', baidu: '3' };
+  return bidsOf(events).flatMap((b) => {
+    const fromUrl = /(&|^)channel_id=([^&]*)/.exec(b.url)?.[2] ?? null;
+    const id = named[b.channel.toLowerCase()] ?? fromUrl;
+    return id === null
+      ? []
+      : [{ auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, channel_id: id }];
+  });
+}
+
+/** Every bid with the first three directories of its URL (parts 3 to 5 of the URL split at '/', from 0). */
+export function q22(events: NexmarkEvent[]): Row[] {
+  return bidsOf(events).map((b) => {
+    const parts = b.url.split('/');
+    return {
+      auction: b.auction,
+      bidder: b.bidder,
+      price: b.price,
+      channel: b.channel,
+      dir1: parts[3] ?? '',
+      dir2: parts[4] ?? '',
+      dir3: parts[5] ?? '',
+    };
+  });
+}
+
+/** The last row of each key in an update-mode output: what a table updated by every emitted row holds. */
+export function latest(rows: Row[], keys: string[]): Row[] {
+  const byKey = new Map<string, Row>();
+  for (const r of rows) byKey.set(JSON.stringify(keys.map((k) => r[k])), r);
+  return [...byKey.values()];
 }

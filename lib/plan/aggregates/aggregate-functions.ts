@@ -44,7 +44,7 @@ export interface AggregateOptions {
   ignoreNulls?: boolean;
   /** approx_count_distinct: relative standard deviation. */
   rsd?: number;
-  /** top_k: how many values. */
+  /** top_k: how many values; max_by/min_by: how many rows (a list of their values). */
   k?: number;
   /** collect_list/collect_set: order the values by this argument (index into args) instead of arrival/value order. */
   ordered?: boolean;
@@ -758,16 +758,18 @@ function better(x: [unknown, unknown], y: [unknown, unknown], sign: number): boo
   return compareScalars(x[1], y[1]) < 0;
 }
 
+/** max_by/min_by take any value (a struct keeps a whole row); the order must be a scalar. */
+function byResultType(name: string, t: DataType[]): DataType {
+  needScalar(name, t[1]);
+  return valueType(t[0]);
+}
+
 const byFn = (name: 'max_by' | 'min_by'): AggregateFunction => {
   const sign = name === 'max_by' ? 1 : -1;
   return {
     name,
     outputName: (a) => `${name}(${a[0]}, ${a[1]})`,
-    resultType: (t) => {
-      needScalar(name, t[0]);
-      needScalar(name, t[1]);
-      return valueType(t[0]);
-    },
+    resultType: (t) => byResultType(name, t),
     newPartial: (n) => new ByPartial(n, sign),
     merge: (a, b) => {
       if (a === null || b === null) return a === null ? b : a;
@@ -781,6 +783,101 @@ const byFn = (name: 'max_by' | 'min_by'): AggregateFunction => {
       return x;
     },
     result: (b) => (b === null ? null : (b as unknown[])[1]),
+  };
+};
+
+type Ranked = [unknown, unknown][];
+
+/** Inserts `x` into a best-first list kept at most `k` long (ties by value, as max_by). */
+function insertRanked(list: Ranked, x: [unknown, unknown], k: number, sign: number): void {
+  let i = list.length;
+  if (i === k && !better(x, list[i - 1], sign)) return;
+  while (i > 0 && better(x, list[i - 1], sign)) i--;
+  list.splice(i, 0, x);
+  if (list.length > k) list.pop();
+}
+
+/** The `k` best [order, value] pairs of each group, best first (max_by/min_by with k). */
+class TopByPartial implements Partial {
+  private readonly best: (Ranked | undefined)[];
+  constructor(
+    private readonly n: number,
+    private readonly sign: 1 | -1,
+    private readonly k: number,
+  ) {
+    this.best = new Array(n);
+  }
+  update(groups: Int32Array, args: ArgColumn[]): void {
+    if (isNumericType(valueType(args[1].data.type))) {
+      this.updateNumeric(groups, args);
+      return;
+    }
+    const vals = args[0].values();
+    const ords = args[1].values();
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const o = ords[i];
+      if (g >= 0 && o !== null) insertRanked(this.rankedAt(g), [o, vals[i]], this.k, this.sign);
+    }
+  }
+  /**
+   * Numeric orders: each group's best k rows of the batch are found by row index with the orders compared
+   * as numbers (a row below a full list's last is dropped by one comparison); only their values are decoded.
+   */
+  private updateNumeric(groups: Int32Array, args: ArgColumn[]): void {
+    const { vals: o, valid } = args[1].numbers();
+    const v = args[0];
+    const sign = this.sign;
+    const k = this.k;
+    const cands: (number[] | undefined)[] = new Array(this.n);
+    const before = (i: number, j: number): boolean => {
+      const d = (o[i] - o[j]) * sign;
+      return d > 0 || (d === 0 && compareScalars(v.valueAt(i), v.valueAt(j)) < 0);
+    };
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      if (g < 0 || (valid && !valid[i])) continue;
+      const list = cands[g];
+      if (list === undefined) {
+        cands[g] = [i];
+        continue;
+      }
+      let at = list.length;
+      if (at === k && !before(i, list[at - 1])) continue;
+      while (at > 0 && before(i, list[at - 1])) at--;
+      list.splice(at, 0, i);
+      if (list.length > k) list.pop();
+    }
+    for (let g = 0; g < this.n; g++) {
+      const list = cands[g];
+      if (list === undefined) continue;
+      const best = this.rankedAt(g);
+      for (const c of list) insertRanked(best, [o[c], v.valueAt(c)], k, sign);
+    }
+  }
+  private rankedAt(g: number): Ranked {
+    let list = this.best[g];
+    if (list === undefined) this.best[g] = list = [];
+    return list;
+  }
+  buffer(g: number): unknown {
+    return this.best[g] ?? [];
+  }
+}
+
+const topByFn = (name: 'max_by' | 'min_by', k: number): AggregateFunction => {
+  const sign = name === 'max_by' ? 1 : -1;
+  return {
+    name,
+    outputName: (a) => `${name}(${a[0]}, ${a[1]}, ${k})`,
+    resultType: (t) => new List(new Field('item', byResultType(name, t), true)),
+    newPartial: (n) => new TopByPartial(n, sign, k),
+    merge: (a, b) => {
+      const x = a as Ranked;
+      for (const p of b as Ranked) insertRanked(x, p, k, sign);
+      return x;
+    },
+    result: (b) => (b as Ranked).map((p) => p[1]),
   };
 };
 
@@ -927,7 +1024,7 @@ export function aggregateFunction(
       return approxCountDistinctFn(opts.rsd ?? 0.05);
     case 'max_by':
     case 'min_by':
-      return byFn(name);
+      return opts.k === undefined ? byFn(name) : topByFn(name, opts.k);
     case 'top_k':
       return topKFn(opts.k ?? 10);
     case 'count_by':

@@ -222,7 +222,10 @@ export function isNumericType(type: DataType): boolean {
   );
 }
 
-/** Total order of scalars for min/max/ordering: null first, then numbers, then strings, then others by text. */
+/**
+ * Total order of values for min/max/ordering: null first, then numbers, then strings, then objects (dates,
+ * lists, structs: see compareObjects).
+ */
 export function compareScalars(a: unknown, b: unknown): number {
   if (a === b) return 0;
   if (a === null || a === undefined) return -1;
@@ -236,7 +239,29 @@ export function compareScalars(a: unknown, b: unknown): number {
   }
   if (ta === 'string' && tb === 'string') return (a as string) < (b as string) ? -1 : 1;
   if (ta !== tb) return ta < tb ? -1 : 1;
+  if (ta === 'object') return compareObjects(a as object, b as object);
   const sa = String(a);
   const sb = String(b);
   return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+/** Dates by time, lists element by element, structs (plain objects) field by field in the first one's order. */
+function compareObjects(a: object, b: object): number {
+  if (a instanceof Date && b instanceof Date) return a.getTime() - b.getTime();
+  if ((Array.isArray(a) || ArrayBuffer.isView(a)) && (Array.isArray(b) || ArrayBuffer.isView(b))) {
+    const x = a as ArrayLike<unknown>;
+    const y = b as ArrayLike<unknown>;
+    for (let i = 0; i < x.length && i < y.length; i++) {
+      const c = compareScalars(x[i], y[i]);
+      if (c !== 0) return c;
+    }
+    return x.length - y.length;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  for (const k in x) {
+    const c = compareScalars(x[k], y[k]);
+    if (c !== 0) return c;
+  }
+  return 0;
 }

@@ -101,7 +101,7 @@ function sideKeys(spec: StreamJoinSpec, side: InputSide, schema: Schema): Expres
         const kids: ExprNode[] =
           n.kind === 'op'
             ? [n.left, n.right]
-            : n.kind === 'call'
+            : n.kind === 'call' || n.kind === 'udf'
               ? n.args
               : n.kind === 'case'
                 ? n.branches.flatMap((b) => [b.when, b.then, ...(n.otherwise ? [n.otherwise] : [])])
@@ -124,7 +124,7 @@ function sideKeys(spec: StreamJoinSpec, side: InputSide, schema: Schema): Expres
     }
     if (n.kind === 'lit') return n;
     if (n.kind === 'op') return { ...n, left: strip(n.left), right: strip(n.right) };
-    if (n.kind === 'call') return { ...n, args: n.args.map(strip) };
+    if (n.kind === 'call' || n.kind === 'udf') return { ...n, args: n.args.map(strip) };
     if (n.kind === 'case')
       return {
         kind: 'case',

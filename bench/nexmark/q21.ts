@@ -1,0 +1,34 @@
+import { col, defineApp, lower, regexp_extract, when } from '../../lib/index.js';
+import { nexmarkInput, nexmarkOutput } from './common.js';
+
+/**
+ * Nexmark q21, add channel id: the bids of the four named channels, with their number, and the bids whose URL
+ * carries a `channel_id` parameter, with its value. Spark's regexp_extract gives '' where the reference's
+ * REGEXP_EXTRACT gives null (no match), so "has a channel id" is `!= ''`.
+ */
+export default defineApp({
+  name: 'nexmark-q21',
+  description: 'Nexmark q21: bids with the channel id from their channel name or URL',
+  inputs: { events: nexmarkInput('bid') },
+  outputs: { out: nexmarkOutput('append') },
+  build: ({ input }) => {
+    const channel = lower(col('channel'));
+    const urlChannelId = regexp_extract('url', '(&|^)channel_id=([^&]*)', 2);
+    return {
+      out: input('events')
+        .where(urlChannelId.ne('').or(channel.isin('apple', 'google', 'facebook', 'baidu')))
+        .select(
+          'auction',
+          'bidder',
+          'price',
+          'channel',
+          when(channel.eq('apple'), '0')
+            .when(channel.eq('google'), '1')
+            .when(channel.eq('facebook'), '2')
+            .when(channel.eq('baidu'), '3')
+            .otherwise(urlChannelId)
+            .alias('channel_id'),
+        ),
+    };
+  },
+});
