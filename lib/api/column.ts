@@ -428,7 +428,8 @@ export function struct(...cols: ColumnOrName[]): Column {
  * A user-defined column function, Spark's `udf(f, returnType)`: call the result with columns (or column
  * names) to get a column whose rows are `fn` applied to the rows' values (strings, numbers, booleans, Date for
  * timestamps). A row with a null argument gives null without calling `fn`, and so does a result of null or
- * undefined. The function runs on whatever thread evaluates the expression: in an app module it runs in worker
+ * undefined. The column is named after the function (`count_char(extra, c)`; `udf(...)` for an anonymous
+ * one). The function runs on whatever thread evaluates the expression: in an app module it runs in worker
  * threads too, while an inline query that uses one runs at threads 0 only.
  *
  * ```ts

@@ -14,6 +14,7 @@ import {
   max_by,
   min,
   min_by,
+  struct,
   sum,
   top_k,
   when,
@@ -155,6 +156,57 @@ describe('aggregate functions', () => {
       );
       expect(out).to.deep.equal([{ k: 't', latest: 'c', earliest: 'q', tie_max: 'c', tie_min: 'c' }]);
     }
+  });
+
+  it('max_by keeps a whole row as a struct; ties go to the smaller struct, field by field', async () => {
+    const tie = [
+      row('t', 2, 'm', 1, '00:00:05'),
+      row('t', 1, 'z', 1, '00:00:05'),
+      row('t', 1, 'c', 1, '00:00:05'),
+      row('t', 9, 'q', 1, '00:00:01'),
+    ];
+    for (const batches of [[tie], [[tie[1]], [tie[0], tie[3]], [tie[2]]], [[tie[3], tie[2], tie[0], tie[1]]]]) {
+      const out = await aggregate(
+        (ds) =>
+          ds
+            .groupBy('k')
+            .agg(max_by(struct('v', 's', 'ts'), 'ts').alias('latest'), min_by(struct('s', 'v'), 'ts').alias('first')),
+        batches,
+      );
+      expect(out).to.deep.equal([
+        { k: 't', latest: { v: 1, s: 'c', ts: new Date(at('00:00:05')) }, first: { s: 'q', v: 9 } },
+      ]);
+    }
+  });
+
+  it('max_by and min_by with k: the values of the k rows with the largest (smallest) order, in order', async () => {
+    const rows = [5, 1, 9, 3, 9, 7, 2].map((n, i) => row(i < 6 ? 'a' : 'b', i, `s${i}`, n, '00:00:00'));
+    for (const batches of [[rows], [rows.slice(0, 2), rows.slice(2, 5), rows.slice(5)], [[...rows].reverse()]]) {
+      const out = await aggregate(
+        (ds) =>
+          ds
+            .groupBy('k')
+            .agg(
+              max_by('s', 'n', 3).alias('top'),
+              min_by(struct('s', 'n'), 'n', 2).alias('bottom'),
+              max_by('s', 'n', 10).alias('all'),
+            ),
+        batches,
+      );
+      expect(out).to.deep.equal([
+        {
+          k: 'a',
+          top: ['s2', 's4', 's5'],
+          bottom: [
+            { s: 's1', n: 1 },
+            { s: 's3', n: 3 },
+          ],
+          all: ['s2', 's4', 's5', 's0', 's3', 's1'],
+        },
+        { k: 'b', top: ['s6'], bottom: [{ s: 's6', n: 2 }], all: ['s6'] },
+      ]);
+    }
+    expect(() => max_by('s', 'n', 0)).to.throw(/from 1 to 100000, got 0/);
   });
 
   it('count_distinct is exact; count_by gives a value → count map; top_k the most frequent values, ties by value', async () => {

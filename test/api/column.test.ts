@@ -6,6 +6,7 @@ import {
   Int32,
   type RecordBatch,
   Schema,
+  type Struct,
   Table,
   TimestampMicrosecond,
   Type,
@@ -22,13 +23,19 @@ import {
   col,
   concat,
   current_timestamp,
+  date_format,
+  hour,
   length,
   lit,
   lower,
+  regexp_extract,
   round,
+  split_part,
+  struct,
   timestamp_millis,
   timestamp_seconds,
   to_timestamp,
+  udf,
   unix_millis,
   unix_timestamp,
   upper,
@@ -792,5 +799,116 @@ describe('column expressions', () => {
       expect(Array.from(filterIndices(col('ok'), empty, ctx))).to.deep.equal([]);
       expect(values(concat(col('s'), lit('x')), empty)).to.deep.equal([]);
     });
+  });
+});
+
+describe('column functions for text, dates, structs and user functions', () => {
+  const texts = schemaFromSpec({ s: 'string', t: 'timestamp', n: 'long' } as never);
+  const textRows = batchFromRows(
+    [
+      {
+        s: 'https://www.nexmark.com/ab/c_d/efg/item.htm?query=1&channel_id=42',
+        t: new Date(Date.UTC(2024, 1, 29, 23, 5, 9, 7)),
+        n: 1,
+      },
+      { s: null, t: null, n: null },
+      { s: 'channel_id=7&x=ü/ü', t: new Date(Date.UTC(1969, 11, 31, 7, 59, 59, 999)), n: 3 },
+      { s: '', t: new Date(Date.UTC(2024, 4, 1, 12, 0)), n: 4 },
+    ],
+    texts,
+  );
+  const v = (c: Column): unknown[] => values(c, textRows);
+
+  it('date_format writes Java/Spark patterns in UTC, with names, 12-hour clocks and fractions', () => {
+    expect(v(date_format('t', 'yyyy-MM-dd'))).to.deep.equal(['2024-02-29', null, '1969-12-31', '2024-05-01']);
+    expect(v(date_format('t', 'HH:mm'))).to.deep.equal(['23:05', null, '07:59', '12:00']);
+    expect(v(date_format('t', "EEE, d MMM yy h:mm:ss.SSS a 'at' EEEE MMMM"))).to.deep.equal([
+      'Thu, 29 Feb 24 11:05:09.007 PM at Thursday February',
+      null,
+      'Wed, 31 Dec 69 7:59:59.999 AM at Wednesday December',
+      'Wed, 1 May 24 12:00:00.000 PM at Wednesday May',
+    ]);
+    expect(one(date_format(lit('2024-05-01 10:30:00'), 'dd/MM/yyyy HH:mm'))).to.equal('01/05/2024 10:30');
+    expectError(
+      () => resultField(date_format('t', 'yyyy-MM-dd Q'), texts),
+      'ANALYSIS',
+      /unsupported pattern letter 'Q'/,
+    );
+    expectError(
+      () => resultField(date_format('n', 'yyyy'), texts),
+      'ANALYSIS',
+      /date_format needs a timestamp, got long/,
+    );
+  });
+
+  it('hour is the UTC hour of the day, also before 1970', () => {
+    expect(v(hour('t'))).to.deep.equal([23, null, 7, 12]);
+    expect(typeOf(hour('t'), texts)).to.equal('int');
+  });
+
+  it("regexp_extract gives a group of the first match, '' without a match, null for null", () => {
+    const id = regexp_extract('s', '(&|^)channel_id=([^&]*)', 2);
+    expect(v(id)).to.deep.equal(['42', null, '7', '']);
+    expect(v(regexp_extract('s', '[a-z]+_([a-z])', 0))).to.deep.equal(['c_d', null, 'channel_i', '']);
+    expect(v(regexp_extract('s', 'x(y)?', 1))).to.deep.equal(['', null, '', '']);
+    expectError(
+      () => resultField(regexp_extract('s', '(a)(b)', 3), texts),
+      'ANALYSIS',
+      /has 2 group\(s\), so it has no group 3/,
+    );
+    expectError(
+      () => resultField(regexp_extract('s', '(a', 1), texts),
+      'ANALYSIS',
+      /regexp_extract: Invalid regular expression/,
+    );
+  });
+
+  it('split_part counts parts from 1 or from the end; missing parts are empty; multibyte text stays whole', () => {
+    expect(v(split_part('s', '/', 4))).to.deep.equal(['ab', null, '', '']);
+    expect(v(split_part('s', '/', -1))).to.deep.equal(['item.htm?query=1&channel_id=42', null, 'ü', '']);
+    expect(v(split_part('s', '/', -2))).to.deep.equal(['efg', null, 'channel_id=7&x=ü', '']);
+    expect(v(split_part('s', '=ü', 2))).to.deep.equal(['', null, '/ü', '']);
+    expect(v(split_part('s', '', 1))).to.deep.equal(v(col('s')));
+    expect(v(split_part('s', '', 2))).to.deep.equal(['', null, '', '']);
+    expect(() => split_part('s', '/', 0)).to.throw(/part number other than 0/);
+  });
+
+  it('isin is IN: true on a match, null for a null value or when only a null could match', () => {
+    expect(v(col('n').isin(1, 4))).to.deep.equal([true, null, false, true]);
+    expect(v(col('n').isin(1, null))).to.deep.equal([true, null, null, null]);
+    expect(v(lower(split_part('s', '/', 1)).isin('https:', 'channel_id=7&x=ü'))).to.deep.equal([
+      true,
+      null,
+      true,
+      false,
+    ]);
+    expect(String(col('n').isin(1, 4))).to.equal('(n IN (1, 4))');
+  });
+
+  it('struct builds a struct column named after its columns, readable field by field', () => {
+    const s = struct('n', col('t').alias('time'), hour('t'));
+    expect((resultField(s, texts).type as Struct).children.map((f) => f.name)).to.deep.equal(['n', 'time', 'hour(t)']);
+    expect(v(s)[1]).to.deep.equal({ n: null, time: null, 'hour(t)': null });
+    const proj = compileProjection([s.alias('row')], texts).apply(textRows, ctx);
+    expect(values(col('row.time'), proj)).to.deep.equal(v(col('t')));
+  });
+
+  it('udf applies a function to the rows where no argument is null, its result typed as declared', () => {
+    const calls: unknown[][] = [];
+    const describe = udf((s: string, n: number, t: Date) => {
+      calls.push([s, n, t]);
+      return n === 4 ? undefined : `${s.length}/${n}/${t.getUTCFullYear()}`;
+    }, 'string');
+    expect(v(describe('s', 'n', 't'))).to.deep.equal(['65/1/2024', null, '18/3/1969', null]);
+    expect(calls.length).to.equal(3);
+    const half = udf(function half(n: number) {
+      return n / 2;
+    }, 'long');
+    expect(v(half('n'))).to.deep.equal([0, null, 1, 2]);
+    expect(String(half('n'))).to.equal('half(n)');
+    const boom = udf(function boom() {
+      throw new Error('no');
+    }, 'int');
+    expectError(() => v(boom('n')), 'USER_CODE', /user-defined function boom failed: no/);
   });
 });

@@ -3,7 +3,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { col } from '../../lib/api/column.js';
-import { count, max, sum, window } from '../../lib/api/functions.js';
+import {
+  count,
+  count_distinct,
+  date_format,
+  hour,
+  max,
+  max_by,
+  regexp_extract,
+  split_part,
+  struct,
+  sum,
+  udf,
+  when,
+  window,
+} from '../../lib/api/functions.js';
 import { Session } from '../../lib/api/session.js';
 import { idleLaneCount } from '../../lib/exec/worker-pool.js';
 import { ManualClock, MemoryStream } from '../../lib/testing/index.js';
@@ -155,5 +169,58 @@ describe('engine: inline column-only queries on the worker pool', () => {
     );
     expect(err?.message).to.not.include('\n');
     expect(err?.hint).to.match(/app module.*threads: 0/);
+  });
+
+  it('runs the text, date, struct and top-k functions at threads 2 as at threads 0; refuses a udf there in one line', async () => {
+    const run = async (threads: number): Promise<Record<string, unknown>[]> => {
+      const session = Session.local({ threads, statePartitions: 3 });
+      const input = new MemoryStream<Click>(session, SCHEMA);
+      const q = await input
+        .toDS()
+        .withColumn('link', regexp_extract('user', 'u([0-9])', 1))
+        .where(col('user').isin('u0', 'u2'))
+        .groupBy(date_format('ts', 'HH:mm').alias('minute'), split_part('user', 'u', 2).alias('n'))
+        .agg(
+          max_by(struct('amount', 'link'), 'ts', 2).alias('latest'),
+          count_distinct(when(hour('ts').eq(0), col('amount'))).alias('amounts'),
+        )
+        .writeStream.format('memory')
+        .queryName('perMinute')
+        .outputMode('complete')
+        .option('checkpointLocation', dir())
+        .start();
+      for (const rows of batches()) {
+        input.addData(rows);
+        await q.processAllAvailable();
+      }
+      const rows = [...session.table('perMinute')];
+      await session.stop();
+      return rows;
+    };
+    const inProcess = await run(0);
+    expect(inProcess.length).to.be.greaterThan(5);
+    expect(inProcess[0].latest).to.have.length(2);
+    expect(await run(2)).to.deep.equal(inProcess);
+
+    const session = Session.local({ threads: 2 });
+    const input = new MemoryStream<Click>(session, SCHEMA);
+    const shout = udf(function shout(s: string) {
+      return s.toUpperCase();
+    }, 'string');
+    const err = await input
+      .toDS()
+      .select(shout('user').alias('user'))
+      .writeStream.format('memory')
+      .queryName('shout')
+      .start()
+      .then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
+    await session.stop();
+    expect(err?.code).to.equal('INLINE_FUNCTIONS_IN_POOL');
+    expect(err?.message).to.match(
+      /^select at operator #\d+ calls the user-defined function shout, which worker threads/,
+    );
   });
 });
