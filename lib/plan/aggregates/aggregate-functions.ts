@@ -56,6 +56,7 @@ export class ArgColumn {
   private scalars?: unknown[];
   private text?: TextBuffer;
   private ids?: Interned | null;
+  private fields?: { name: string; column: ArgColumn; timestamp: boolean }[];
 
   constructor(readonly data: Data) {}
 
@@ -95,6 +96,7 @@ export class ArgColumn {
     if (this.scalars) return this.scalars[i];
     const d = this.data;
     if (!isValid(d, i)) return null;
+    if (d.type.typeId === Type.Struct) return this.structAt(i);
     if (d.type.typeId === Type.Utf8) {
       const vo = d.valueOffsets as Int32Array;
       this.text ??= textBuffer(d.values as Uint8Array);
@@ -102,6 +104,24 @@ export class ArgColumn {
     }
     if (isNumericType(d.type)) return this.numbers().vals[i];
     return this.values()[i];
+  }
+
+  /**
+   * One row of a struct column as the object the whole column reads as (valuesOf: timestamps as Date), built
+   * from its fields' rows alone: top-k and max_by read a few rows of a wide struct per batch.
+   */
+  private structAt(i: number): Record<string, unknown> {
+    this.fields ??= (this.data.type as Struct).children.map((f, k) => ({
+      name: f.name,
+      column: new ArgColumn(this.data.children[k]),
+      timestamp: valueType(f.type).typeId === Type.Timestamp || valueType(f.type).typeId === Type.Date,
+    }));
+    const row: Record<string, unknown> = {};
+    for (const f of this.fields) {
+      const v = f.column.valueAt(i);
+      row[f.name] = f.timestamp && v !== null ? new Date(v as number) : v;
+    }
+    return row;
   }
 }
 
