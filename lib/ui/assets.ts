@@ -64,7 +64,8 @@ main { padding: 16px 20px; display: grid; gap: 18px; }
 h3 { font-size: 14px; margin: 14px 0 6px; }
 table.batches { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
 table.batches th, table.batches td { padding: 3px 8px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
-table.batches th:nth-child(2), table.batches td:nth-child(2), table.batches td.phases { text-align: left; }
+table.batches th:nth-child(2), table.batches td:nth-child(2), table.batches th:nth-child(7), table.batches td.phases { text-align: left; }
+table.batches td.phases { white-space: normal; color: var(--muted); }
 table.batches th { color: var(--muted); font-weight: 500; }
 footer { color: var(--muted); font-size: 12px; padding: 0 20px 20px; }
 `;
