@@ -1,7 +1,8 @@
 /**
  * The Nexmark benchmark runner: runs query apps of bench/nexmark over the nexmark source, with
- * checkpointing on and a no-op sink (q10 writes CSV files, as its reference does), and prints per query the events, wall and CPU seconds, throughput
- * per core, peak memory and state rows, next to Flink 1.13's published figure.
+ * checkpointing on and a no-op sink (q10 writes CSV files, as its reference does), and prints per query
+ * the events, wall and CPU seconds, throughput per core, peak memory and state rows, next to Flink 1.13's
+ * published figure.
  *
  *   node dist/bench/nexmark/run.js --query q5 --events 10000000 --threads 2 [--runs 3]
  *
