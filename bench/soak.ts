@@ -20,7 +20,14 @@ import { type ClickstreamArrival, clickstreamArrivals } from '../lib/gen/clickst
 import type { DepositRecord } from '../lib/gen/deposits.js';
 import { parseSluiceHeader } from '../lib/sinks/kafka-sink.js';
 import { parquetGlob } from '../test/sinks/helpers.js';
-import { bankData, depositData, expectedBank, expectedSessions, readSinkRows } from '../test/stateful/helpers.js';
+import {
+  bankData,
+  depositData,
+  expectedBank,
+  expectedSessions,
+  movementsByAccount,
+  readSinkRows,
+} from '../test/stateful/helpers.js';
 import { CLI } from '../test/support/cli.js';
 import { consumeWithKcat, produceWithKcat, startBroker, type TestBroker } from '../test/support/kafka-broker.js';
 import {
@@ -162,14 +169,12 @@ function bankOutcome(
 ): Outcome {
   const expected = expectedBank(entries);
   const exp = [...expected.movements.values()].flat();
-  const found = movements.map((r) => JSON.stringify({ account: r.account, amount: r.amount, error: r.error }));
+  const byAccount = movementsByAccount(movements);
+  const found = [...byAccount.values()].flat();
   const problems: string[] = [];
-  for (const [account, list] of expected.movements) {
-    const got = movements
-      .filter((r) => r.account === account)
-      .map((r) => JSON.stringify({ account: r.account, amount: r.amount, error: r.error }));
-    if (JSON.stringify(got) !== JSON.stringify(list)) problems.push(`movements of ${account} differ from the fold`);
-  }
+  for (const [account, list] of expected.movements)
+    if (JSON.stringify(byAccount.get(account) ?? []) !== JSON.stringify(list))
+      problems.push(`movements of ${account} differ from the fold`);
   for (const [account, balance] of expected.balances)
     if (accounts.get(account) !== balance)
       problems.push(`balance of ${account} is ${accounts.get(account)}, expected ${balance}`);
@@ -347,7 +352,7 @@ function clicksParquet(root: string, arrivals: ClickstreamArrival[], parts: numb
       // sessions closed at the end are those the final watermark (latest event time - bound) has passed.
       const oracle = await openOracle();
       await oracle.load('clicks', clickstreamOracleRows(arrivals), CLICKSTREAM_ORACLE_COLUMNS, dir);
-      const finalWatermark = Math.max(...arrivals.map((a) => a.ts)) - 5 * MIN;
+      const finalWatermark = arrivals.reduce((max, a) => Math.max(max, a.ts), -Infinity) - 5 * MIN;
       const expected = await oracle.query(clickstreamSessionsSql('clicks', 35 * MIN, finalWatermark));
       oracle.close();
       const db = await DuckDBInstance.create(':memory:');
@@ -429,13 +434,15 @@ async function main(): Promise<void> {
   const rnd = random(o.seed);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-soak-'));
   const broker = await startBroker({ brokers: 1 });
+  // The test broker drops the oldest records of a partition once it holds a few MB (a soak with 104,000
+  // movements found its first 15,891 gone, all batches committed): the Kafka app gets less input.
   await broker.command('topic soak-bank-commands 1');
   await broker.command('topic soak-bank-movements 2');
   const parts = Math.max(8, Math.ceil(o.kills / 2) + 4);
   const deposits = depositData(parts * 2000);
   const scenarios = [
     bankFile(root, bankData(parts * 2000, 500, o.seed), parts),
-    bankKafka(root, broker, bankData(parts * 1000, 300, o.seed + 1), parts),
+    bankKafka(root, broker, bankData(parts * 300, 300, o.seed + 1), parts),
     clicksParquet(
       root,
       [
