@@ -30,7 +30,9 @@ describe('the watermark of a job without event time', function () {
       ].concat(['--checkpoint', ckpt, '--progress-log', log]),
     );
     expect(run.code, run.stderr).to.equal(0);
-    expect(run.stderr).to.match(/\[sessions\] batch 0: 2000 rows in, \d+ out, .* ms \(offsets [^)]*\), state rows \d+\n/);
+    expect(run.stderr).to.match(
+      /\[sessions\] batch 0: 2000 rows in, \d+ out, .* ms \(offsets [^)]*\), state rows \d+\n/,
+    );
     expect(`${run.stdout}${run.stderr}`).to.not.match(/watermark|1970/);
     const rows = readProgressLog(log);
     expect(rows).to.not.be.empty;
