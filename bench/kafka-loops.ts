@@ -60,22 +60,16 @@ class RunningTotals {
   }
 }
 
-/** The loop on kafkajs 2.2.4: `eachBatch` and `producer.send`. */
-export async function kafkajsLoop(target: LoopTarget): Promise<LoopRun> {
-  const kafka = new kafkajs.Kafka({
-    clientId: 'loop',
-    brokers: target.bootstrap.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
-  const consumer = kafka.consumer({ groupId: target.groupId });
-  const producer = kafka.producer();
-  const t0 = performance.now();
-  let joined = 0;
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    joined ||= performance.now();
-  });
-  await Promise.all([consumer.connect(), producer.connect()]);
-  await consumer.subscribe({ topic: target.input, fromBeginning: true });
+/**
+ * The consume-aggregate-produce body both eachBatch loops share: each fetched batch folds into the running
+ * totals and the keys it touched are sent before the next batch; ends when every input event was seen.
+ * Resolves to the time of the last acknowledged send.
+ */
+async function aggregateEachBatch(
+  consumer: EachBatchConsumer,
+  producer: EachBatchProducer,
+  target: LoopTarget,
+): Promise<{ end: number; outputRecords: number }> {
   const totals = new RunningTotals();
   let seen = 0;
   let outputRecords = 0;
@@ -96,6 +90,26 @@ export async function kafkajsLoop(target: LoopTarget): Promise<LoopRun> {
   const end = performance.now();
   await consumer.disconnect().catch(() => undefined);
   await producer.disconnect();
+  return { end, outputRecords };
+}
+
+/** The loop on kafkajs 2.2.4: `eachBatch` and `producer.send`. */
+export async function kafkajsLoop(target: LoopTarget): Promise<LoopRun> {
+  const kafka = new kafkajs.Kafka({
+    clientId: 'loop',
+    brokers: target.bootstrap.split(','),
+    logLevel: kafkajs.logLevel.NOTHING,
+  });
+  const consumer = kafka.consumer({ groupId: target.groupId });
+  const producer = kafka.producer();
+  const t0 = performance.now();
+  let joined = 0;
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joined ||= performance.now();
+  });
+  await Promise.all([consumer.connect(), producer.connect()]);
+  await consumer.subscribe({ topic: target.input, fromBeginning: true });
+  const { end, outputRecords } = await aggregateEachBatch(consumer, producer, target);
   return { ms: end - t0, afterJoinMs: end - joined, outputRecords };
 }
 
@@ -105,21 +119,21 @@ interface Confluent {
     Kafka: new (
       config: Record<string, unknown>,
     ) => {
-      consumer(config: Record<string, unknown>): ConfluentKjsConsumer;
-      producer(config: Record<string, unknown>): ConfluentKjsProducer;
+      consumer(config: Record<string, unknown>): EachBatchConsumer;
+      producer(config: Record<string, unknown>): EachBatchProducer;
     };
   };
   KafkaConsumer: new (global: Record<string, unknown>, topic: Record<string, unknown>) => RdConsumer;
   Producer: new (global: Record<string, unknown>) => RdProducer;
   CODES: { ERRORS: Record<string, number> };
 }
-interface ConfluentKjsConsumer {
+interface EachBatchConsumer {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   subscribe(s: { topics: string[] }): Promise<void>;
   run(r: { eachBatch: (p: { batch: { messages: Array<{ value: Buffer | null }> } }) => Promise<void> }): Promise<void>;
 }
-interface ConfluentKjsProducer {
+interface EachBatchProducer {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   send(r: { topic: string; messages: Array<{ key: string; value: string }> }): Promise<unknown>;
@@ -167,26 +181,7 @@ export async function confluentKafkajsLoop(ck: Confluent, target: LoopTarget): P
   const t0 = performance.now();
   await Promise.all([consumer.connect(), producer.connect()]);
   await consumer.subscribe({ topics: [target.input] });
-  const totals = new RunningTotals();
-  let seen = 0;
-  let outputRecords = 0;
-  await new Promise<void>((resolve, reject) => {
-    consumer
-      .run({
-        eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) totals.add(m.value!);
-          const messages = totals.takeTouched();
-          await producer.send({ topic: target.output, messages });
-          outputRecords += messages.length;
-          seen += batch.messages.length;
-          if (seen >= target.events) resolve();
-        },
-      })
-      .catch(reject);
-  });
-  const end = performance.now();
-  await consumer.disconnect().catch(() => undefined);
-  await producer.disconnect();
+  const { end, outputRecords } = await aggregateEachBatch(consumer, producer, target);
   return { ms: end - t0, afterJoinMs: end - joined, outputRecords };
 }
 
