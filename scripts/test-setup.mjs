@@ -104,11 +104,15 @@ function buildRecentLibrdkafka() {
   if (fs.existsSync(library)) return dir;
   fs.mkdirSync(recentCache, { recursive: true });
   console.log(`test-setup: building librdkafka from the source in ${RECENT_LIBRDKAFKA_PACKAGE} (a few minutes, once)`);
-  const tarball = execFileSync('npm', ['pack', RECENT_LIBRDKAFKA_PACKAGE, '--pack-destination', recentCache], {
-    cwd: recentCache,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const tarball = execFileSync(
+    'npm',
+    ['pack', RECENT_LIBRDKAFKA_PACKAGE, '--pack-destination', recentCache, '--loglevel', 'error'],
+    {
+      cwd: recentCache,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
     .trim()
     .split('\n')
     .pop();
