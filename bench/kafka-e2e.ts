@@ -4,7 +4,7 @@
  * librdkafka-based client, all on the same test broker (test/support/kafka/mockbroker) in one invocation.
  *
  *   node dist/bench/kafka-e2e.js [events=1000000] [runs=3] [partitions=24] [--max-offsets N] [--threads 0,2]
- *        [--only sluice,kafkajs,confluent] [--confluent DIR] [--profile FILE]
+ *        [--only sluice,kafkajs,confluent] [--confluent DIR] [--baseline DIR] [--profile FILE]
  *
  * The input is produced once with kcat: `events` JSON events of about 96 bytes, about 7,000 users, each user's
  * events in one partition (where a keyed producer puts them). The test broker (librdkafka's mock) keeps about
@@ -17,13 +17,15 @@
  * each run starting with the next one, so a slow spell of the shared machine does not fall on one only.
  * Prints medians in events/s and per CPU second of this process (librdkafka's threads and sluice's workers
  * included), and the ratios. `--profile FILE` writes a CPU profile (for Chrome DevTools) of sluice's runs only.
+ * `--baseline DIR` adds sluice as built in DIR (the `dist` of an earlier checkout) as a contender taking its
+ * turn with the others, so a change is measured against the build before it in one invocation.
  */
 import * as fs from 'node:fs';
 import { Session as Inspector } from 'node:inspector/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadApp, runApp } from '../lib/app/app-runner.js';
+import * as appRunner from '../lib/app/app-runner.js';
 import { KafkaClient } from '../lib/kafka/client.js';
 import { murmur2 } from '../lib/kafka/kafkajs-internals.js';
 import { produceWithKcat, startBroker, type TestBroker } from '../test/support/kafka-broker.js';
@@ -50,6 +52,7 @@ const THREADS = (flag('threads') ?? '0').split(',').map(Number);
 const ONLY = new Set((flag('only') ?? 'sluice,kafkajs,confluent').split(','));
 const CONFLUENT_DIR = flag('confluent');
 const PROFILE = flag('profile');
+const BASELINE = flag('baseline');
 const USERS = 10_000;
 
 /** Reads `topic` whole; checks that the last record per user holds the expected totals; returns its records. */
@@ -86,10 +89,29 @@ async function newTopic(broker: TestBroker): Promise<string> {
   return name;
 }
 
+/** A build of sluice: its app runner and the benchmark app's path in that build. */
+interface Build {
+  runner: typeof appRunner;
+  app: string;
+}
+
+const THIS_BUILD: Build = {
+  runner: appRunner,
+  app: fileURLToPath(new URL('./apps/kafka-aggregate.js', import.meta.url)),
+};
+
+/** The build in `dist` (the output folder of another checkout's `npm run build`). */
+async function buildIn(dist: string): Promise<Build> {
+  const root = path.resolve(dist);
+  const runner = (await import(path.join(root, 'lib/app/app-runner.js'))) as typeof appRunner;
+  return { runner, app: path.join(root, 'bench/apps/kafka-aggregate.js') };
+}
+
 /** sluice's app as `sluice run` runs it; ms from the start of the query to its end. */
-async function sluiceRun(bootstrap: string, output: string, threads: number): Promise<number> {
+async function sluiceRun(build: Build, bootstrap: string, output: string, threads: number): Promise<number> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-kafka-'));
-  const app = await loadApp(fileURLToPath(new URL('./apps/kafka-aggregate.js', import.meta.url)));
+  const { loadApp, runApp } = build.runner;
+  const app = await loadApp(build.app);
   const profiler = PROFILE === undefined ? null : new Inspector();
   if (profiler) {
     profiler.connect();
@@ -171,11 +193,18 @@ async function main(): Promise<void> {
     const loopResult = (r: LoopRun) => ({ ms: r.afterJoinMs, joinMs: r.ms });
     const contenders: Contender[] = [];
     if (ONLY.has('sluice')) {
-      for (const t of THREADS)
+      const baseline = BASELINE === undefined ? null : await buildIn(BASELINE);
+      for (const t of THREADS) {
         contenders.push({
           label: `sluice, threads ${t}`,
-          run: async (out) => ({ ms: await sluiceRun(broker.bootstrap, out, t) }),
+          run: async (out) => ({ ms: await sluiceRun(THIS_BUILD, broker.bootstrap, out, t) }),
         });
+        if (baseline)
+          contenders.push({
+            label: `sluice baseline, threads ${t}`,
+            run: async (out) => ({ ms: await sluiceRun(baseline, broker.bootstrap, out, t) }),
+          });
+      }
     }
     if (ONLY.has('kafkajs'))
       contenders.push({
@@ -236,14 +265,25 @@ async function main(): Promise<void> {
       );
     }
     const loops = [...results.keys()].filter((l) => !l.startsWith('sluice'));
+    const ratio = (a: number[], b: number[]): string => (median(a) / median(b)).toFixed(2);
     for (const t of THREADS) {
+      for (const name of ['sluice', 'sluice baseline']) {
+        const s = results.get(`${name}, threads ${t}`);
+        if (!s) continue;
+        for (const loop of loops) {
+          const l = results.get(loop)!;
+          console.log(
+            `  ratio ${name} threads ${t} / ${loop}: ${ratio(s.rate, l.rate)} ` +
+              `(with its join ${ratio(s.rate, l.withJoin)}, per CPU second ${ratio(s.perCpu, l.perCpu)})`,
+          );
+        }
+      }
       const s = results.get(`sluice, threads ${t}`);
-      if (!s) continue;
-      for (const loop of loops) {
-        const l = results.get(loop)!;
+      const b = results.get(`sluice baseline, threads ${t}`);
+      if (s && b) {
+        const byRun = s.rate.map((x, i) => (x / b.rate[i]).toFixed(2)).join(', ');
         console.log(
-          `  ratio sluice threads ${t} / ${loop}: ${(median(s.rate) / median(l.rate)).toFixed(2)} ` +
-            `(with its join ${(median(s.rate) / median(l.withJoin)).toFixed(2)}, per CPU second ${(median(s.perCpu) / median(l.perCpu)).toFixed(2)})`,
+          `  ratio sluice threads ${t} / its baseline: ${ratio(s.rate, b.rate)} (per CPU second ${ratio(s.perCpu, b.perCpu)}; run by run ${byRun})`,
         );
       }
     }

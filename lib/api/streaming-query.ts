@@ -55,6 +55,14 @@ export class StreamingQuery {
     return [...this.recent];
   }
 
+  /**
+   * The plan as it runs (Spark's `explain()`): each operator with the columns it outputs, the columns each
+   * source builds after column pruning (`ReadSchema`) and those each exchange into state partitions moves.
+   */
+  explain(): string {
+    return this.execution.explain();
+  }
+
   /** Stops after the batch in progress completes. */
   stop(): Promise<void> {
     return this.execution.stop();

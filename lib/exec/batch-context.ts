@@ -28,6 +28,8 @@ export interface FragmentSpec {
   read?: ReadTask;
   chain: number[];
   exchange?: number;
+  /** The columns the exchange moves, when column pruning found that `exchange` reads only these; else all. */
+  columns?: string[];
   /**
    * For an exchange into a two-input operator: after `chain`, each branch applies its own chain and partitions
    * its rows tagged with its side, so one read feeds both sides of a self-join (both branches, or one).

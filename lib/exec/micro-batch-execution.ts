@@ -5,6 +5,8 @@ import { batchFromRows, compactBatches, countRows, emptyBatch, inferSchema, rows
 import { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
+import { type ColumnPruning, pruneColumns } from '../plan/column-pruning.js';
+import { explainPlan } from '../plan/explain.js';
 import { nodeName, type PlanNode, type SourceNode, type StatefulNode } from '../plan/logical-plan.js';
 import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import { withInputSide } from '../plan/stateful-operator.js';
@@ -81,6 +83,8 @@ export class MicroBatchExecution {
   exception: Error | null = null;
   private checkpoint!: Checkpoint;
   private sources: { node: SourceNode; source: StreamSource }[] = [];
+  /** Which columns sources build and exchanges move, worked out when the query opens. */
+  private pruning: ColumnPruning = { sources: new Map(), exchanges: new Map() };
   private executor!: Executor;
   private progress!: ProgressReporter;
   private readonly watermark: WatermarkTracker;
@@ -148,10 +152,26 @@ export class MicroBatchExecution {
         await this.sources[i].source.initialize({ dir: this.checkpoint.sourceDir(i), index: i, queryId: this.id });
       }
       const relations = await loadRelations(c.analysis);
+      const relationSchemas = new Map([...relations].map(([id, r]) => [id, r.schema]));
       c.analysis.check(
         this.sources.map((s) => s.source.schema()),
-        new Map([...relations].map(([id, r]) => [id, r.schema])),
+        relationSchemas,
       );
+      this.pruning = pruneColumns(c.root, (id) => c.analysis.schemaOf(id), { lateOutput: c.lateSink !== undefined });
+      let narrowed = false;
+      for (const { node, source } of this.sources) {
+        const columns = this.pruning.sources.get(node.id);
+        if (columns && source.pruneColumns) {
+          source.pruneColumns(columns);
+          narrowed = true;
+        }
+      }
+      // The operators above a pruned source see its narrower rows.
+      if (narrowed)
+        c.analysis.check(
+          this.sources.map((s) => s.source.schema()),
+          relationSchemas,
+        );
       const sinkCtx = {
         queryId: this.id,
         queryName: c.name,
@@ -327,7 +347,14 @@ export class MicroBatchExecution {
       lateOutput: c.lateSink !== undefined,
       minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
     };
-    const run = new BatchRun(this.sources, entry, ctx, this.executor, (id) => c.analysis.schemaOf(id));
+    const run = new BatchRun(
+      this.sources,
+      entry,
+      ctx,
+      this.executor,
+      (id) => c.analysis.schemaOf(id),
+      this.pruning.exchanges,
+    );
     let output: RecordBatch[];
     try {
       output = await this.progress.timed('addBatch', () => run.evaluate(c.root));
@@ -419,6 +446,17 @@ export class MicroBatchExecution {
     for (const w of this.idleWaiters.splice(0)) this.exception ? w.reject(this.exception) : w.resolve();
   }
 
+  /** The plan with the columns each operator outputs and each exchange moves, after column pruning. */
+  explain(): string {
+    const c = this.config;
+    return explainPlan({
+      root: c.root,
+      schemaOf: (id) => c.analysis.schemaOf(id),
+      pruning: this.pruning,
+      numStatePartitions: c.numStatePartitions,
+    });
+  }
+
   /** The query name given with queryName(), or null. */
   get name(): string | null {
     return this.config.name ?? null;
@@ -501,6 +539,7 @@ class BatchRun implements BatchMetrics {
     private readonly ctx: BatchContext,
     private readonly executor: Executor,
     private readonly schemaOf: (nodeId: number) => Schema | null,
+    private readonly exchangeColumns: ColumnPruning['exchanges'],
   ) {
     this.numInputRows = sources.map(() => 0);
     this.numMalformed = sources.map(() => 0);
@@ -593,10 +632,11 @@ class BatchRun implements BatchMetrics {
         const ms = performance.now() - t0;
         this.getBatchMs += ms;
         this.notPlanningMs += ms;
+        const spec = this.fragmentSpec(chainAbove, exchange, sides);
         return tasks.map((t) =>
           t.batches
-            ? { job: { spec: { chain: chainAbove, exchange, sides }, input: t.batches }, source: i }
-            : { job: { spec: { read: t, chain: chainAbove, exchange, sides }, input: [] }, source: i },
+            ? { job: { spec, input: t.batches }, source: i }
+            : { job: { spec: { ...spec, read: t }, input: [] }, source: i },
         );
       }
       case 'union': {
@@ -614,11 +654,17 @@ class BatchRun implements BatchMetrics {
         const notPlanningBefore = this.notPlanningMs;
         const rows = await this.evaluateStateful(node);
         this.notPlanningMs = notPlanningBefore + performance.now() - t0;
-        return [{ job: { spec: { chain: chainAbove, exchange, sides }, input: rows }, source: -1 }];
+        return [{ job: { spec: this.fragmentSpec(chainAbove, exchange, sides), input: rows }, source: -1 }];
       }
       default:
         return this.fragments(node.input, [node.id, ...chainAbove], exchange, sides);
     }
+  }
+
+  /** A fragment's spec; an exchange into a one-input operator moves only the columns pruning left it. */
+  private fragmentSpec(chain: number[], exchange: number | undefined, sides: FragmentSpec['sides']): FragmentSpec {
+    const columns = exchange === undefined || sides ? undefined : this.exchangeColumns.get(exchange);
+    return columns ? { chain, exchange, sides, columns } : { chain, exchange, sides };
   }
 
   private async runJobs(

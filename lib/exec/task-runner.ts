@@ -207,16 +207,63 @@ function partitionsOfRows(node: StatefulNode, b: RecordBatch, numPartitions: num
   return parts;
 }
 
-/** Splits rows by the state partition of their grouping key, keeping their order within each partition. */
+/** A schema narrowed to some of its columns, and where they are in it. */
+interface Narrowed {
+  schema: Schema;
+  indices: number[];
+}
+
+const narrowed = new WeakMap<Schema, Map<string, Narrowed | null>>();
+
+/**
+ * `batch` with only `columns` (column pruning), its schema made once per input schema so that operators'
+ * caches keyed by schema keep working; the batch itself when it has no other column.
+ */
+function selectColumns(batch: RecordBatch, columns: readonly string[]): RecordBatch {
+  let perSchema = narrowed.get(batch.schema);
+  if (!perSchema) {
+    perSchema = new Map();
+    narrowed.set(batch.schema, perSchema);
+  }
+  const key = columns.join('\u0000');
+  let n = perSchema.get(key);
+  if (n === undefined) {
+    const indices = batch.schema.fields.flatMap((f, i) => (columns.includes(f.name) ? [i] : []));
+    n =
+      indices.length === batch.schema.fields.length
+        ? null
+        : {
+            schema: new Schema(
+              indices.map((i) => batch.schema.fields[i]),
+              batch.schema.metadata,
+            ),
+            indices,
+          };
+    perSchema.set(key, n);
+  }
+  if (n === null) return batch;
+  return batchOf(
+    n.schema,
+    n.indices.map((i) => batch.data.children[i]),
+    batch.numRows,
+  );
+}
+
+/**
+ * Splits rows by the state partition of their grouping key, keeping their order within each partition; only
+ * `columns` move when column pruning gave them.
+ */
 function exchange(
   node: StatefulNode,
   batches: RecordBatch[],
   numPartitions: number,
   ctx: BatchContext,
+  columns?: readonly string[],
 ): RecordBatch[][] {
   const parts: RecordBatch[][] = Array.from({ length: numPartitions }, () => []);
-  for (const b of batches) {
-    if (b.numRows === 0) continue;
+  for (const whole of batches) {
+    if (whole.numRows === 0) continue;
+    const b = columns ? selectColumns(whole, columns) : whole;
     const of = partitionsOfRows(node, b, numPartitions, ctx);
     const counts = new Int32Array(numPartitions);
     for (let i = 0; i < of.length; i++) counts[of[i]]++;
@@ -258,7 +305,7 @@ export async function runFragment(
   const node = lookup(index, spec.exchange, 'stateful');
   if (!spec.sides) {
     const t0 = performance.now();
-    const partitions = exchange(node, batches, ctx.numStatePartitions, ctx);
+    const partitions = exchange(node, batches, ctx.numStatePartitions, ctx, spec.columns);
     metrics.exchangeMs = performance.now() - t0;
     return { batches: [], partitions, metrics };
   }

@@ -1,5 +1,6 @@
 import { RecordBatch, Schema } from 'apache-arrow';
 import type { OutputMode } from '../sinks/output-mode.js';
+import type { Expression } from './expression.js';
 
 /** The state one operator keeps for one state partition; implemented by lib/state's StateStore. */
 export interface KeyedState {
@@ -93,6 +94,12 @@ export interface StatefulOperator {
    * the key column's buffers); it must equal `partitionOf(keysOf(batch)[i], numPartitions)` for every row.
    */
   partitionsOf?(batch: RecordBatch, numPartitions: number): Int32Array;
+  /**
+   * The expressions it evaluates over its input rows, when they are all it reads of them (an aggregation's
+   * grouping and argument columns); absent when it needs whole rows (its functions see rows, or it passes
+   * rows on). Column pruning moves only the columns they read through the exchange.
+   */
+  inputExpressions?(): Expression[];
   /** Processes one partition's rows (may be empty: a no-data batch still fires timeouts and evictions). */
   process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] | Promise<RecordBatch[]>;
   /** Schema of rows diverted to the late-data output, when the operator has one. */

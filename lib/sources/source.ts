@@ -57,6 +57,12 @@ export interface StreamSource {
   /** Output schema of the rows this source produces (after initialize). */
   schema(): Schema;
   /**
+   * Column pruning (Spark's SupportsPushDownRequiredColumns): the query reads only `columns` (names of
+   * {@link schema}'s fields, in its order), so the source may build only those; {@link schema} then gives
+   * them. Called after initialize, before the first batch is planned.
+   */
+  pruneColumns?(columns: readonly string[]): void;
+  /**
    * The offset a batch starting at `start` may read up to now, bounded by `limit`.
    * Returns `start` itself (deep-equal) when nothing new is available. `start` is null before the first batch.
    */

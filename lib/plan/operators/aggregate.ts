@@ -99,6 +99,16 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
       .findIndex((g) => g.kind === 'key' && columnRead(g.column) === eventTimeColumn);
   }
 
+  inputExpressions(): Expression[] {
+    const read: Expression[] = [];
+    for (const g of this.def.groupings) {
+      if (g.kind === 'key' || g.kind === 'bucket') read.push(g.column);
+      else read.push(g.time, ...(g.kind === 'session' && g.gap ? [g.gap] : []));
+    }
+    for (const a of this.def.aggregates) read.push(...a.args);
+    return read;
+  }
+
   analyze(info: { outputMode: OutputMode; hasWatermark: boolean; eventTimeColumn?: string }): string | null {
     const w = this.window;
     if (w && info.eventTimeColumn) {

@@ -143,8 +143,8 @@ function lossError(topic: string, partition: number, from: number, until: number
 /** A streaming source over Kafka topics. */
 export class KafkaSource implements StreamSource {
   readonly description: string;
-  private readonly outputSchema: Schema;
-  private readonly valueFields: string[];
+  private outputSchema: Schema;
+  private valueFields: string[];
   private readonly strategy: ConsumerStrategy;
   private readonly starting: StartingOffsetsSpec;
   private readonly ending: 'latest' | KafkaOffsets | null;
@@ -263,6 +263,12 @@ export class KafkaSource implements StreamSource {
 
   schema(): Schema {
     return this.outputSchema;
+  }
+
+  /** Read tasks then decode only these value fields and build only these Kafka columns. */
+  pruneColumns(columns: readonly string[]): void {
+    this.outputSchema = this.outputSchema.select([...columns]);
+    this.valueFields = this.valueFields.filter((f) => columns.includes(f));
   }
 
   /** Every partition the query reads with its earliest and next offset. */
