@@ -400,6 +400,10 @@ export function pickRows(inputs: Val[], pick: Int32Array, t: LType, arrow: DataT
   switch (t) {
     case 'string':
     case 'binary': {
+      if (t === 'string') {
+        const picked = pickDictionaries(inputs, pick, n);
+        if (picked) return picked;
+      }
       const strs = vals.map((v) => stringsOf(v as StrVal, n));
       const out = new Array<string | null>(n);
       for (let i = 0; i < n; i++) out[i] = pick[i] >= 0 ? strs[pick[i]][i] : null;
@@ -434,6 +438,38 @@ export function pickRows(inputs: Val[], pick: Int32Array, t: LType, arrow: DataT
       return { k: 'data', data };
     }
   }
+}
+
+/**
+ * pickRows of string inputs that are all literals or dictionaries (CASE WHEN over labels and extracted
+ * values): one dictionary of every input's entries, each row's index moved to its input's entries; no
+ * string per row. Null when some input has another form.
+ */
+function pickDictionaries(inputs: Val[], pick: Int32Array, n: number): StrVal | null {
+  const base = new Int32Array(inputs.length);
+  const dict: (string | null)[] = [];
+  for (let j = 0; j < inputs.length; j++) {
+    const v = inputs[j];
+    base[j] = dict.length;
+    if (v.k === 'scalar' && (v.v === null || typeof v.v === 'string')) dict.push(v.v);
+    else if (v.k === 'str' && v.s.idx && v.s.dict) for (const d of v.s.dict) dict.push(d);
+    else return null;
+  }
+  const idx = new Int32Array(n);
+  const valid = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = pick[i];
+    if (j < 0) continue;
+    const v = inputs[j];
+    if (v.k === 'scalar') idx[i] = base[j];
+    else {
+      const sv = v as StrVal;
+      if (sv.valid && !sv.valid[i]) continue;
+      idx[i] = base[j] + (sv.s.idx as ArrayLike<number>)[i];
+    }
+    valid[i] = dict[idx[i]] === null ? 0 : 1;
+  }
+  return { k: 'str', s: { idx, dict }, valid };
 }
 
 /** Rows for which a condition value is true (valid and set). */

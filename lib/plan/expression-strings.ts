@@ -1,3 +1,4 @@
+import { Utf8Interner } from './aggregates/column-values.js';
 import { foldScalar } from './expression-functions.js';
 import { type StrVal, stringsOf, utf8Of, type Val } from './expression-vectors.js';
 
@@ -16,14 +17,18 @@ function extract(re: RegExp, idx: number, s: string): string {
 
 /**
  * regexp_extract over strings. Equal strings recur (URLs, channels), so each distinct value is matched once
- * per call: a dictionary's values directly, decoded strings through a map.
+ * per call: a dictionary's values directly, utf8 rows interned by their bytes (each distinct value decoded
+ * once, no string per row). The result is a dictionary over the distinct values' matches.
  */
 export function regexpExtract(v: Val, re: RegExp, idx: number, n: number): Val {
   if (v.k === 'scalar') return foldScalar(v, 'string', (one) => regexpExtract(one, re, idx, 1));
   const sv = v as StrVal;
-  if (sv.s.dict && sv.s.idx) {
-    const dict = sv.s.dict.map((s) => (s === null ? null : extract(re, idx, s)));
-    return { k: 'str', s: { idx: sv.s.idx, dict }, valid: sv.valid };
+  const match = (s: string | null): string | null => (s === null ? null : extract(re, idx, s));
+  if (sv.s.dict && sv.s.idx) return { k: 'str', s: { idx: sv.s.idx, dict: sv.s.dict.map(match) }, valid: sv.valid };
+  if (sv.s.vo && sv.s.bytes) {
+    const interner = new Utf8Interner();
+    const ids = interner.idsOf(sv.s.vo, sv.s.bytes, n, sv.valid);
+    return { k: 'str', s: { idx: ids, dict: interner.strings.map(match) }, valid: sv.valid };
   }
   const strs = stringsOf(sv, n);
   const seen = new Map<string, string>();

@@ -388,13 +388,50 @@ function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
   return decoder.decode(bytes.subarray(start, end));
 }
 
-/** utf8 offsets and bytes of a string value, encoding it if it only exists as JS strings. */
+/**
+ * utf8 offsets and bytes of a string value (memoised on it): a dictionary's values are encoded once and their
+ * bytes copied per row; strings that exist only as JS strings are encoded.
+ */
 export function utf8Of(v: StrVal, n: number): { vo: Int32Array; bytes: Uint8Array } {
-  if (v.s.vo && v.s.bytes) return { vo: v.s.vo, bytes: v.s.bytes };
-  const d = utf8Data(stringsOf(v, n));
-  v.s.vo = d.valueOffsets as Int32Array;
-  v.s.bytes = d.values as Uint8Array;
+  if (!(v.s.vo && v.s.bytes)) {
+    const { vo, bytes } = v.s.idx && v.s.dict ? gatherDictionary(v.s.idx, v.s.dict, v.valid, n) : encodeStrings(v, n);
+    v.s.vo = vo;
+    v.s.bytes = bytes;
+  }
   return { vo: v.s.vo, bytes: v.s.bytes };
+}
+
+function encodeStrings(v: StrVal, n: number): { vo: Int32Array; bytes: Uint8Array } {
+  const d = utf8Data(stringsOf(v, n));
+  return { vo: d.valueOffsets as Int32Array, bytes: d.values as Uint8Array };
+}
+
+/** Rows of a dictionary-encoded string value as utf8: each entry encoded once, then copied to its rows. */
+function gatherDictionary(
+  idx: ArrayLike<number>,
+  dict: (string | null)[],
+  valid: Valid,
+  n: number,
+): { vo: Int32Array; bytes: Uint8Array } {
+  const entries = utf8Data(dict);
+  const evo = entries.valueOffsets as Int32Array;
+  const ebytes = entries.values as Uint8Array;
+  const vo = new Int32Array(n + 1);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    if (!valid || valid[i]) {
+      const d = idx[i];
+      total += evo[d + 1] - evo[d];
+    }
+    vo[i + 1] = total;
+  }
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < n; i++) {
+    let p = vo[i];
+    const end = vo[i + 1];
+    for (let k = evo[idx[i]]; p < end; k++) bytes[p++] = ebytes[k];
+  }
+  return { vo, bytes };
 }
 
 /** A value with every row equal to a scalar, in the working form of type `t`. */
@@ -520,7 +557,10 @@ export function toData(v: Val, t: LType, arrow: DataType, n: number): Data {
       return mkData({ ...base, data: packBits(v.b, n) });
     }
     case 'str': {
-      if (v.s.vo && v.s.bytes) return mkData({ ...base, valueOffsets: v.s.vo.subarray(0, n + 1), data: v.s.bytes });
+      if ((v.s.vo && v.s.bytes) || (v.s.idx && v.s.dict)) {
+        const { vo, bytes } = utf8Of(v, n);
+        return mkData({ ...base, valueOffsets: vo.subarray(0, n + 1), data: bytes });
+      }
       const d = utf8Data(stringsOf(v, n), arrow);
       return nullCount === d.nullCount ? d : mkData({ ...base, valueOffsets: d.valueOffsets, data: d.values });
     }

@@ -863,6 +863,33 @@ describe('column functions for text, dates, structs and user functions', () => {
     );
   });
 
+  it('regexp_extract and when over repeated URLs match each distinct value once and agree with a row-by-row match', () => {
+    const urls = ['a?channel_id=ü1', 'b?x=1', null, 'c?q=2&channel_id=', 'd?channel_id=9&z'];
+    const channels = ['Apple', 'x', 'baidu', null, 'y'];
+    const rows = Array.from({ length: 300 }, (_, i) => ({ s: urls[(i * 7) % 5], c: channels[i % 5] }));
+    const all = batchFromRows(rows, schemaFromSpec({ s: 'string', c: 'string' } as never));
+    // A slice: its utf8 offsets do not start at 0.
+    const part = all.slice(17, 263);
+    const pattern = /(&|\?)channel_id=([^&]*)/;
+    const id = regexp_extract('s', '(&|\\?)channel_id=([^&]*)', 2);
+    const label = when(lower(col('c')).eq('apple'), '0')
+      .when(col('c').eq('baidu'), lit(null))
+      .when(id.ne(''), id)
+      .otherwise('none');
+    for (const b of [all, part]) {
+      const expected = rowsFromBatch(b).map((r) => {
+        const s = r.s as string | null;
+        const c = r.c as string | null;
+        const m = s === null ? null : (pattern.exec(s)?.[2] ?? '');
+        const l = c?.toLowerCase() === 'apple' ? '0' : c === 'baidu' ? null : m !== null && m !== '' ? m : 'none';
+        return { m, l };
+      });
+      expect(values(id, b)).to.deep.equal(expected.map((e) => e.m));
+      expect(values(label, b)).to.deep.equal(expected.map((e) => e.l));
+      expect(values(concat(label, lit('!')), b)).to.deep.equal(expected.map((e) => (e.l === null ? null : `${e.l}!`)));
+    }
+  });
+
   it('split_part counts parts from 1 or from the end; missing parts are empty; multibyte text stays whole', () => {
     expect(v(split_part('s', '/', 4))).to.deep.equal(['ab', null, '', '']);
     expect(v(split_part('s', '/', -1))).to.deep.equal(['item.htm?query=1&channel_id=42', null, 'ü', '']);

@@ -717,12 +717,39 @@ const approxCountDistinctFn = (rsd: number): AggregateFunction => {
 
 // ---------------------------------------------------------------------------------- max_by, min_by
 
-/** [order, value] of the row with the largest (max_by) or smallest (min_by) order; ties keep the smaller value. */
+/** An [order, value] pair of max_by/min_by. */
+type Ranked = [unknown, unknown];
+
+function better(x: Ranked, y: Ranked, sign: number): boolean {
+  const c = compareScalars(x[0], y[0]) * sign;
+  if (c !== 0) return c > 0;
+  // Equal orders: the smaller value wins, whatever the arrival order, so results are deterministic.
+  return compareScalars(x[1], y[1]) < 0;
+}
+
+/** Inserts `x` into a best-first list kept at most `k` long (ties by value). */
+function insertRanked(list: Ranked[], x: Ranked, k: number, sign: number): void {
+  let i = list.length;
+  if (i === k && !better(x, list[i - 1], sign)) return;
+  while (i > 0 && better(x, list[i - 1], sign)) i--;
+  list.splice(i, 0, x);
+  if (list.length > k) list.pop();
+}
+
+/**
+ * The `k` best [order, value] pairs of each group, best first: max_by/min_by, with k = 1 for the plain form.
+ * Numeric orders (event times, prices) are ranked by row index first, in one flat array of k row slots per
+ * group with the orders compared as numbers, so a row below a full group's last is dropped by one comparison
+ * and only the rows kept are decoded (a struct keeps a whole wide row).
+ */
 class ByPartial implements Partial {
-  private readonly best: ([unknown, unknown] | undefined)[];
+  private readonly best: (Ranked[] | undefined)[];
   constructor(
     private readonly n: number,
     private readonly sign: 1 | -1,
+    private readonly k: number,
+    /** The plain form: the buffer is the best pair itself rather than a list of them. */
+    private readonly single: boolean,
   ) {
     this.best = new Array(n);
   }
@@ -739,43 +766,50 @@ class ByPartial implements Partial {
       if (g >= 0 && o !== null) this.offer(g, [o, vals[i]]);
     }
   }
-  /** Numeric orders (event times): find each group's best row of the batch first, then decode only its value. */
   private updateNumeric(groups: Int32Array, args: ArgColumn[]): void {
     const { vals: o, valid } = args[1].numbers();
     const v = args[0];
-    const cand = new Int32Array(this.n).fill(-1);
-    const sign = this.sign;
+    const { sign, k, n } = this;
+    // Group g's slots are rows[start[g], start[g] + min(k, its rows)): never more slots than rows.
+    const start = new Int32Array(n + 1);
+    for (let i = 0; i < groups.length; i++) if (groups[i] >= 0) start[groups[i] + 1]++;
+    for (let g = 0; g < n; g++) start[g + 1] = start[g] + Math.min(k, start[g + 1]);
+    const rows = new Int32Array(start[n]);
+    const counts = new Int32Array(n);
+    const before = (i: number, j: number): boolean => {
+      const d = (o[i] - o[j]) * sign;
+      return d > 0 || (d === 0 && compareScalars(v.valueAt(i), v.valueAt(j)) < 0);
+    };
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
       if (g < 0 || (valid && !valid[i])) continue;
-      const c = cand[g];
-      if (c < 0) {
-        cand[g] = i;
-        continue;
+      const base = start[g];
+      let at = counts[g];
+      if (at === k) {
+        if (!before(i, rows[base + k - 1])) continue;
+        at--;
+      } else counts[g]++;
+      while (at > 0 && before(i, rows[base + at - 1])) {
+        rows[base + at] = rows[base + at - 1];
+        at--;
       }
-      const d = (o[i] - o[c]) * sign;
-      if (d > 0 || (d === 0 && compareScalars(v.valueAt(i), v.valueAt(c)) < 0)) cand[g] = i;
+      rows[base + at] = i;
     }
-    for (let g = 0; g < this.n; g++) {
-      const c = cand[g];
-      if (c >= 0) this.offer(g, [o[c], v.valueAt(c)]);
+    for (let g = 0; g < n; g++) {
+      const base = start[g];
+      for (let c = 0; c < counts[g]; c++) this.offer(g, [o[rows[base + c]], v.valueAt(rows[base + c])]);
     }
   }
-  /** Keeps `x` as group g's pair when it beats the one kept. */
-  private offer(g: number, x: [unknown, unknown]): void {
-    const cur = this.best[g];
-    if (cur === undefined || better(x, cur, this.sign)) this.best[g] = x;
+  private offer(g: number, x: Ranked): void {
+    const list = this.best[g];
+    if (list === undefined) this.best[g] = [x];
+    else insertRanked(list, x, this.k, this.sign);
   }
   buffer(g: number): unknown {
-    return this.best[g] ?? null;
+    const list = this.best[g];
+    if (this.single) return list?.[0] ?? null;
+    return list ?? [];
   }
-}
-
-function better(x: [unknown, unknown], y: [unknown, unknown], sign: number): boolean {
-  const c = compareScalars(x[0], y[0]) * sign;
-  if (c !== 0) return c > 0;
-  // Equal orders: the smaller value wins, whatever the arrival order, so results are deterministic.
-  return compareScalars(x[1], y[1]) < 0;
 }
 
 /** max_by/min_by take any value (a struct keeps a whole row); the order must be a scalar. */
@@ -784,17 +818,35 @@ function byResultType(name: string, t: DataType[]): DataType {
   return valueType(t[0]);
 }
 
-const byFn = (name: 'max_by' | 'min_by'): AggregateFunction => {
+/**
+ * max_by/min_by: with `k` the values of the k best rows (a list, best first), without it the best row's value.
+ * The plain form's buffer is one [order, value] pair, the k form's a list of them.
+ */
+const byFn = (name: 'max_by' | 'min_by', k: number | undefined): AggregateFunction => {
   const sign = name === 'max_by' ? 1 : -1;
+  if (k !== undefined) {
+    return {
+      name,
+      outputName: (a) => `${name}(${a[0]}, ${a[1]}, ${k})`,
+      resultType: (t) => new List(new Field('item', byResultType(name, t), true)),
+      newPartial: (n) => new ByPartial(n, sign, k, false),
+      merge: (a, b) => {
+        const x = a as Ranked[];
+        for (const p of b as Ranked[]) insertRanked(x, p, k, sign);
+        return x;
+      },
+      result: (b) => (b as Ranked[]).map((p) => p[1]),
+    };
+  }
   return {
     name,
     outputName: (a) => `${name}(${a[0]}, ${a[1]})`,
     resultType: (t) => byResultType(name, t),
-    newPartial: (n) => new ByPartial(n, sign),
+    newPartial: (n) => new ByPartial(n, sign, 1, true),
     merge: (a, b) => {
       if (a === null || b === null) return a === null ? b : a;
-      const x = a as [unknown, unknown];
-      const y = b as [unknown, unknown];
+      const x = a as Ranked;
+      const y = b as Ranked;
       // The newer pair's fields copied into the older one: the partial's pair is then garbage right away.
       if (better(y, x, sign)) {
         x[0] = y[0];
@@ -802,102 +854,7 @@ const byFn = (name: 'max_by' | 'min_by'): AggregateFunction => {
       }
       return x;
     },
-    result: (b) => (b === null ? null : (b as unknown[])[1]),
-  };
-};
-
-type Ranked = [unknown, unknown][];
-
-/** Inserts `x` into a best-first list kept at most `k` long (ties by value, as max_by). */
-function insertRanked(list: Ranked, x: [unknown, unknown], k: number, sign: number): void {
-  let i = list.length;
-  if (i === k && !better(x, list[i - 1], sign)) return;
-  while (i > 0 && better(x, list[i - 1], sign)) i--;
-  list.splice(i, 0, x);
-  if (list.length > k) list.pop();
-}
-
-/** The `k` best [order, value] pairs of each group, best first (max_by/min_by with k). */
-class TopByPartial implements Partial {
-  private readonly best: (Ranked | undefined)[];
-  constructor(
-    private readonly n: number,
-    private readonly sign: 1 | -1,
-    private readonly k: number,
-  ) {
-    this.best = new Array(n);
-  }
-  update(groups: Int32Array, args: ArgColumn[]): void {
-    if (isNumericType(valueType(args[1].data.type))) {
-      this.updateNumeric(groups, args);
-      return;
-    }
-    const vals = args[0].values();
-    const ords = args[1].values();
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i];
-      const o = ords[i];
-      if (g >= 0 && o !== null) insertRanked(this.rankedAt(g), [o, vals[i]], this.k, this.sign);
-    }
-  }
-  /**
-   * Numeric orders: each group's best k rows of the batch are found by row index with the orders compared
-   * as numbers (a row below a full list's last is dropped by one comparison); only their values are decoded.
-   */
-  private updateNumeric(groups: Int32Array, args: ArgColumn[]): void {
-    const { vals: o, valid } = args[1].numbers();
-    const v = args[0];
-    const sign = this.sign;
-    const k = this.k;
-    const cands: (number[] | undefined)[] = new Array(this.n);
-    const before = (i: number, j: number): boolean => {
-      const d = (o[i] - o[j]) * sign;
-      return d > 0 || (d === 0 && compareScalars(v.valueAt(i), v.valueAt(j)) < 0);
-    };
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i];
-      if (g < 0 || (valid && !valid[i])) continue;
-      const list = cands[g];
-      if (list === undefined) {
-        cands[g] = [i];
-        continue;
-      }
-      let at = list.length;
-      if (at === k && !before(i, list[at - 1])) continue;
-      while (at > 0 && before(i, list[at - 1])) at--;
-      list.splice(at, 0, i);
-      if (list.length > k) list.pop();
-    }
-    for (let g = 0; g < this.n; g++) {
-      const list = cands[g];
-      if (list === undefined) continue;
-      const best = this.rankedAt(g);
-      for (const c of list) insertRanked(best, [o[c], v.valueAt(c)], k, sign);
-    }
-  }
-  private rankedAt(g: number): Ranked {
-    let list = this.best[g];
-    if (list === undefined) this.best[g] = list = [];
-    return list;
-  }
-  buffer(g: number): unknown {
-    return this.best[g] ?? [];
-  }
-}
-
-const topByFn = (name: 'max_by' | 'min_by', k: number): AggregateFunction => {
-  const sign = name === 'max_by' ? 1 : -1;
-  return {
-    name,
-    outputName: (a) => `${name}(${a[0]}, ${a[1]}, ${k})`,
-    resultType: (t) => new List(new Field('item', byResultType(name, t), true)),
-    newPartial: (n) => new TopByPartial(n, sign, k),
-    merge: (a, b) => {
-      const x = a as Ranked;
-      for (const p of b as Ranked) insertRanked(x, p, k, sign);
-      return x;
-    },
-    result: (b) => (b as Ranked).map((p) => p[1]),
+    result: (b) => (b === null ? null : (b as Ranked)[1]),
   };
 };
 
@@ -1044,7 +1001,7 @@ export function aggregateFunction(
       return approxCountDistinctFn(opts.rsd ?? 0.05);
     case 'max_by':
     case 'min_by':
-      return opts.k === undefined ? byFn(name) : topByFn(name, opts.k);
+      return byFn(name, opts.k);
     case 'top_k':
       return topKFn(opts.k ?? 10);
     case 'count_by':

@@ -118,16 +118,20 @@ export class Utf8Interner {
 
   /** The id of each row's value (-1 for null). */
   ids(data: Data): Int32Array {
-    const n = data.length;
+    return this.idsOf(data.valueOffsets as Int32Array, data.values as Uint8Array, data.length, validBytes(data));
+  }
+
+  /**
+   * The id of each of `n` utf8 values given as offsets (n + 1, possibly not starting at 0) and bytes, -1 where
+   * `valid` (a byte per row, null when all are) says null.
+   */
+  idsOf(offsets: Int32Array, bytes: Uint8Array, n: number, valid: Uint8Array | null): Int32Array {
     const out = new Int32Array(n);
-    const offsets = data.valueOffsets as Int32Array;
-    const bytes = data.values as Uint8Array;
     const text = textBuffer(bytes);
     const src = this.sources.length;
     this.sources.push(bytes);
-    const hasNulls = data.nullCount > 0;
     for (let i = 0; i < n; i++) {
-      if (hasNulls && !isValid(data, i)) {
+      if (valid && !valid[i]) {
         out[i] = -1;
         continue;
       }

@@ -4,6 +4,7 @@
  * of hashing a key per row and aggregate.
  */
 import type { Data, RecordBatch } from 'apache-arrow';
+import { encodeKeyString } from '../../state/value-codec.js';
 import type { ArgColumn } from '../aggregates/aggregate-functions.js';
 import type { Utf8Interner } from '../aggregates/column-values.js';
 
@@ -16,6 +17,8 @@ export interface BatchKeys {
   keyData?: Data;
   /** Per row, the interned id of a utf8 key (see LocalKeys). */
   keyIds?: Int32Array;
+  /** Per row, the local id of its key (LocalKeys fills it from `components`). */
+  localIds?: Int32Array;
   /** Event times (ms) and their validity, when there is a window. */
   times?: { vals: ArrayLike<number>; valid: Uint8Array | null };
   /** Per-row session gaps in ms (NaN where invalid), when the gap is a column. */
@@ -33,32 +36,24 @@ export function splitKey(key: unknown, numComponents: number): unknown[] {
   return numComponents === 1 ? [key] : (key as unknown[]);
 }
 
-/** A string identifying a tuple of scalars (strings are length-prefixed, so no two tuples collide). */
-function tupleId(values: unknown[]): string {
-  let s = '';
-  for (const v of values) {
-    if (typeof v === 'string') s += `s${v.length}:${v}`;
-    else if (v === null || v === undefined) s += 'z';
-    else s += `${typeof v === 'number' ? 'n' : 'b'}${String(v)}|`;
-  }
-  return s;
-}
-
 /** The distinct grouping keys (window aside) of a partition's rows in one batch, as local ids in order of first appearance. */
 export class LocalKeys {
   /** Key components per local id. */
   readonly components: unknown[][] = [];
-  private readonly byValue = new Map<unknown, number>();
   private byInterned = new Int32Array(0);
   private nullKid = -1;
-  private readonly row: unknown[];
+  /** Per component, the number of each distinct value (see {@link ValueIds}). */
+  private readonly valueIds: ValueIds[];
+  /** Per component after the first, (ids of the components before, id of this one) → id; the last gives the local id. */
+  private readonly prefixes: PairIds[];
 
   /** `interner`: set when every batch's key is one utf8 column, whose rows then carry `keyIds`. */
   constructor(
-    private readonly numComponents: number,
+    numComponents: number,
     readonly interner: Utf8Interner | null,
   ) {
-    this.row = new Array<unknown>(numComponents);
+    this.valueIds = Array.from({ length: numComponents }, () => new ValueIds());
+    this.prefixes = Array.from({ length: Math.max(0, numComponents - 1) }, () => new PairIds());
   }
 
   /** The local id of row i's key. */
@@ -79,20 +74,131 @@ export class LocalKeys {
       if (kid < 0) this.byInterned[id] = kid = this.add([this.interner!.strings[id]]);
       return kid;
     }
-    const comps = k.components!;
-    const row = this.row;
-    for (let c = 0; c < comps.length; c++) row[c] = comps[c][i];
-    const id = this.numComponents === 1 ? row[0] : tupleId(row);
-    let kid = this.byValue.get(id);
-    if (kid === undefined) {
-      kid = this.add(row.slice());
-      this.byValue.set(id, kid);
+    k.localIds ??= this.idsOf(k.components!, k.batch.numRows);
+    return k.localIds[i];
+  }
+
+  /**
+   * Local ids of rows given as component columns, a column at a time: each component's values numbered, then
+   * the numbers of the components combined pairwise in integer hash tables (no string or array per row).
+   */
+  private idsOf(comps: unknown[][], n: number): Int32Array {
+    const out = new Int32Array(n);
+    if (comps.length === 0) {
+      if (n > 0) out.fill(this.components.length > 0 ? 0 : this.add([]));
+      return out;
     }
-    return kid;
+    const ids = this.valueIds[0].of(comps[0], out);
+    if (comps.length === 1) {
+      // Value ids are given in order of first appearance, as local ids are: they are the same numbers.
+      for (let i = 0; i < n; i++) if (ids[i] === this.components.length) this.add([comps[0][i]]);
+      return ids;
+    }
+    const next = new Int32Array(n);
+    for (let c = 1; c < comps.length; c++) {
+      const last = c === comps.length - 1;
+      const table = this.prefixes[c - 1];
+      const own = this.valueIds[c].of(comps[c], next);
+      for (let i = 0; i < n; i++) {
+        let id = table.find(out[i], own[i]);
+        if (id < 0) {
+          id = table.insert(out[i], own[i]);
+          if (last) this.add(comps.map((col) => col[i]));
+        }
+        out[i] = id;
+      }
+    }
+    return out;
   }
 
   private add(components: unknown[]): number {
     this.components.push(components);
     return this.components.length - 1;
   }
+}
+
+/**
+ * Numbers for the distinct values of one key component, in order of first appearance: strings, numbers,
+ * booleans, bigints and null as a JS Map keys them (NaN is one value, -0 is 0); other values (structs,
+ * lists) by their canonical state encoding.
+ */
+class ValueIds {
+  private readonly plain = new Map<unknown, number>();
+  private readonly encoded = new Map<string, number>();
+  private count = 0;
+
+  /** Writes the id of each value into `out`, which it returns. */
+  of(values: unknown[], out: Int32Array): Int32Array {
+    const plain = this.plain;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      const objectLike = typeof v === 'object' && v !== null;
+      const key = objectLike ? encodeKeyString(v) : v;
+      const map = objectLike ? this.encoded : plain;
+      let id = map.get(key as string);
+      if (id === undefined) {
+        id = this.count++;
+        map.set(key as string, id);
+      }
+      out[i] = id;
+    }
+    return out;
+  }
+}
+
+/** An open-addressing hash table from pairs of non-negative int32 to ids given in order of insertion. */
+class PairIds {
+  /** id + 1 per bucket, 0 = empty; a power of two long, at most half full. */
+  private table = new Int32Array(1024);
+  private first: Int32Array = new Int32Array(512);
+  private second: Int32Array = new Int32Array(512);
+  private count = 0;
+
+  private static hash(a: number, b: number): number {
+    return Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca77);
+  }
+
+  /** The id of (a, b), or -1. */
+  find(a: number, b: number): number {
+    const table = this.table;
+    const mask = table.length - 1;
+    for (let slot = PairIds.hash(a, b) & mask; ; slot = (slot + 1) & mask) {
+      const e = table[slot];
+      if (e === 0) return -1;
+      if (this.first[e - 1] === a && this.second[e - 1] === b) return e - 1;
+    }
+  }
+
+  /** Adds (a, b), which must not be present, and returns its id. */
+  insert(a: number, b: number): number {
+    const id = this.count++;
+    if (id === this.first.length) {
+      this.first = grown(this.first, id * 2);
+      this.second = grown(this.second, id * 2);
+    }
+    this.first[id] = a;
+    this.second[id] = b;
+    if (this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
+    else this.place(id);
+    return id;
+  }
+
+  private place(id: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let slot = PairIds.hash(this.first[id], this.second[id]) & mask;
+    while (table[slot] !== 0) slot = (slot + 1) & mask;
+    table[slot] = id + 1;
+  }
+
+  private rehash(size: number): void {
+    this.table = new Int32Array(size);
+    for (let id = 0; id < this.count; id++) this.place(id);
+  }
+}
+
+function grown(a: Int32Array, size: number): Int32Array {
+  const b = new Int32Array(size);
+  b.set(a);
+  return b;
 }

@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import { type BatchKeys, LocalKeys } from '../../lib/plan/operators/aggregate-keys.js';
+
+/** Batch keys of rows given as key components, as the aggregate operator evaluates them. */
+function batchKeys(rows: unknown[][]): BatchKeys {
+  const width = rows[0]?.length ?? 0;
+  const components = Array.from({ length: width }, (_, c) => rows.map((r) => r[c]));
+  return { batch: { numRows: rows.length } as BatchKeys['batch'], components, args: [] };
+}
+
+describe('local grouping keys', () => {
+  it('numbers keys of several components in order of first appearance, across batches, equal keys equal', () => {
+    const first = [
+      [1, 'a', true],
+      [1, 'b', true],
+      [1, 'a', true],
+      [null, 'a', true],
+      [1, 'a', false],
+      [Number.NaN, null, true],
+      [-0, 'a', true],
+      [0, 'a', true],
+      [Number.NaN, null, true],
+      ['1', 'a', true],
+      [{ x: 1 }, 'a', true],
+      [{ x: 1 }, 'a', true],
+      [{ x: 2 }, 'a', true],
+    ];
+    const second = [
+      [0, 'a', true],
+      [7, 'z', false],
+      [1, 'b', true],
+      [7, 'z', false],
+    ];
+    const keys = new LocalKeys(3, null);
+    const kids = [batchKeys(first), batchKeys(second)].map((k) =>
+      Array.from({ length: k.batch.numRows }, (_, i) => keys.of(k, i)),
+    );
+    expect(kids).to.deep.equal([
+      [0, 1, 0, 2, 3, 4, 5, 5, 4, 6, 7, 7, 8],
+      [5, 9, 1, 9],
+    ]);
+    expect(keys.components).to.deep.equal([
+      [1, 'a', true],
+      [1, 'b', true],
+      [null, 'a', true],
+      [1, 'a', false],
+      [Number.NaN, null, true],
+      [-0, 'a', true],
+      ['1', 'a', true],
+      [{ x: 1 }, 'a', true],
+      [{ x: 2 }, 'a', true],
+      [7, 'z', false],
+    ]);
+  });
+
+  it('gives keys of one component and of none (a global aggregation) their ids', () => {
+    const one = new LocalKeys(1, null);
+    const k = batchKeys([[5], [6], [5], [null], [6]]);
+    expect(Array.from({ length: 5 }, (_, i) => one.of(k, i))).to.deep.equal([0, 1, 0, 2, 1]);
+    expect(one.components).to.deep.equal([[5], [6], [null]]);
+    const none = new LocalKeys(0, null);
+    const rows = { batch: { numRows: 3 } as BatchKeys['batch'], components: [], args: [] };
+    expect([0, 1, 2].map((i) => none.of(rows, i))).to.deep.equal([0, 0, 0]);
+    expect(none.components).to.deep.equal([[]]);
+  });
+
+  it('keeps many distinct pairs apart through the tables growing', () => {
+    const keys = new LocalKeys(2, null);
+    const rows = Array.from({ length: 20_000 }, (_, i) => [i % 997, `d${i % 13}`]);
+    const k = batchKeys(rows);
+    const ids = rows.map((_, i) => keys.of(k, i));
+    const expected = new Map<string, number>();
+    for (const r of rows) if (!expected.has(`${r[0]}|${r[1]}`)) expected.set(`${r[0]}|${r[1]}`, expected.size);
+    expect(ids).to.deep.equal(rows.map((r) => expected.get(`${r[0]}|${r[1]}`)));
+    expect(keys.components).to.have.length(expected.size);
+  });
+});
