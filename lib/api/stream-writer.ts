@@ -13,6 +13,8 @@ import { describePlan } from '../plan/plan-description.js';
 import type { OutputMode } from '../sinks/output-mode.js';
 import type { StreamSink } from '../sinks/sink.js';
 import { createSink, type ForeachBatchFunction, sinkNeedsCheckpoint } from '../sinks/sink-factory.js';
+import type { StateStoreSettings } from '../state/state-store-cache.js';
+import { STATE_STORE_PROVIDERS, type StateStoreProvider } from '../state/versioned-state-store.js';
 import { parseDuration } from '../util/duration.js';
 import { OptionsBuilder, type OptionValue, stringOptions } from './options-builder.js';
 import type { SessionState } from './session-state.js';
@@ -128,12 +130,13 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       multipleWatermarkPolicy: options.multipleWatermarkPolicy === 'max' ? 'max' : 'min',
     });
     const threads = session.threads;
+    const stateStore = stateStoreSettings(options, session.snapshotInterval);
     const workerSetup: WorkerSetup | null =
       threads === 0
         ? null
         : session.app && this.output !== undefined
-          ? { ...session.app, output: this.output, snapshotInterval: session.snapshotInterval }
-          : { plan: describePlan(this.plan), snapshotInterval: session.snapshotInterval };
+          ? { ...session.app, output: this.output, stateStore }
+          : { plan: describePlan(this.plan), stateStore };
     let checkpointDir = options.checkpointLocation;
     if (!checkpointDir) {
       if (!this.sinkInstance && sinkNeedsCheckpoint(this.fmt)) {
@@ -175,7 +178,7 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       makeExecutor: (broadcasts) =>
         workerSetup
           ? new PoolExecutor(threads, workerSetup, broadcasts)
-          : new InProcessExecutor(index, { snapshotInterval: session.snapshotInterval }, broadcasts),
+          : new InProcessExecutor(index, stateStore, broadcasts),
       onProgress: (p) => query.recordProgress(p),
     });
     const query: StreamingQuery = new StreamingQuery(execution, session.streams);
@@ -188,4 +191,33 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       },
     };
   }
+}
+
+/**
+ * The state store options of a query: `stateStore` ('memory' or 'disk'), `stateCacheMb` (the disk store's hot
+ * keys per state partition) and `stateLocalDir` (where the disk store keeps its working databases).
+ */
+function stateStoreSettings(options: Record<string, string>, snapshotInterval: number): StateStoreSettings {
+  const provider = options.stateStore ?? 'memory';
+  if (!STATE_STORE_PROVIDERS.includes(provider as StateStoreProvider)) {
+    throw new SluiceError(
+      'BAD_OPTION',
+      `stateStore must be ${STATE_STORE_PROVIDERS.join(' or ')}, got ${JSON.stringify(provider)}`,
+      "'disk' keeps committed state on local disk, for state larger than memory; 'memory' is the default",
+    );
+  }
+  const settings: StateStoreSettings = { provider: provider as StateStoreProvider, snapshotInterval };
+  if (options.stateCacheMb !== undefined) {
+    const mb = Number(options.stateCacheMb);
+    if (!Number.isInteger(mb) || mb < 0 || mb > 1 << 20) {
+      throw new SluiceError(
+        'BAD_OPTION',
+        `stateCacheMb must be an integer number of MiB from 0 to 1048576, got ${JSON.stringify(options.stateCacheMb)}`,
+        'the default is 64 (per state partition); 0 reads every key from the database',
+      );
+    }
+    settings.cacheMb = mb;
+  }
+  if (options.stateLocalDir !== undefined) settings.localDir = options.stateLocalDir;
+  return settings;
 }

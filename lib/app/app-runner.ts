@@ -13,6 +13,7 @@ import { walkPlan } from '../plan/logical-plan.js';
 import { MemoryTables } from '../sinks/memory-tables.js';
 import { createSink, parseSinkUri } from '../sinks/sink-factory.js';
 import { createSource, parseSourceUri } from '../sources/source-uri.js';
+import type { StateStoreSettings } from '../state/state-store-cache.js';
 import type { Clock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 import { packagePath } from '../util/package-root.js';
@@ -284,6 +285,8 @@ export interface RunAppOptions {
   trigger?: TriggerSpec;
   threads?: number;
   statePartitions?: number;
+  /** Where the queries keep committed state (the writers' stateStore, stateCacheMb and stateLocalDir options). */
+  stateStore?: Omit<StateStoreSettings, 'snapshotInterval'>;
   clock?: Clock;
   onProgress?: (output: string, p: QueryProgress) => void;
 }
@@ -344,6 +347,7 @@ export async function runApp(
         .outputMode(out.outputMode)
         .queryName(`${def.name}.${name}`)
         .option('checkpointLocation', path.join(checkpoint, name))
+        .options(stateStoreOptions(run.stateStore))
         .appOutput(name);
       const late = outputNames.find((n) => def.outputs[n].lateOf === name);
       if (late) {
@@ -373,4 +377,13 @@ export async function runApp(
     throw err;
   }
   return { session, queries };
+}
+
+/** The writer options of state store settings (undefined ones left out, so the defaults apply). */
+function stateStoreOptions(settings: RunAppOptions['stateStore'] = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (settings.provider !== undefined) out.stateStore = settings.provider;
+  if (settings.cacheMb !== undefined) out.stateCacheMb = String(settings.cacheMb);
+  if (settings.localDir !== undefined) out.stateLocalDir = settings.localDir;
+  return out;
 }

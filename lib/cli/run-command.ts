@@ -21,6 +21,9 @@ interface RunArgs {
   trigger: string;
   threads: unknown;
   'state-partitions': unknown;
+  'state-store': string;
+  'state-cache-mb'?: unknown;
+  'state-local-dir'?: string;
   'progress-log'?: string;
   ui?: unknown;
   'ui-host': string;
@@ -39,6 +42,12 @@ const OWN_KEYS = new Set([
   'threads',
   'state-partitions',
   'statePartitions',
+  'state-store',
+  'stateStore',
+  'state-cache-mb',
+  'stateCacheMb',
+  'state-local-dir',
+  'stateLocalDir',
   'progress-log',
   'progressLog',
   'ui',
@@ -127,6 +136,27 @@ export async function runCommand(
     4096,
     'the default is 4; keep the value a checkpoint was created with',
   );
+  const stateStore = onceFlag(argv['state-store'], 'state-store');
+  if (stateStore !== 'memory' && stateStore !== 'disk') {
+    throw new UsageError(
+      'BAD_OPTION',
+      `--state-store must be memory or disk, got ${stateStore}`,
+      'disk keeps committed state on local disk, for state larger than memory',
+    );
+  }
+  const stateCacheMb =
+    argv['state-cache-mb'] === undefined
+      ? undefined
+      : integerFlag(
+          argv['state-cache-mb'],
+          'state-cache-mb',
+          'an integer',
+          0,
+          1 << 20,
+          'MiB of hot keys per state partition of the disk state store (default 64)',
+        );
+  const stateLocalDir =
+    argv['state-local-dir'] === undefined ? undefined : onceFlag(argv['state-local-dir'], 'state-local-dir');
   const uiPort =
     argv.ui === undefined
       ? undefined
@@ -163,6 +193,7 @@ export async function runCommand(
       trigger,
       threads,
       statePartitions,
+      stateStore: { provider: stateStore, cacheMb: stateCacheMb, localDir: stateLocalDir },
       onProgress: (output, p) => {
         rowsRead += p.numInputRows;
         malformed.add(output, p);
@@ -291,6 +322,22 @@ export function runCommandModule(app?: LoadedApp): CommandModule<object, RunArgs
           default: 4,
           requiresArg: true,
           describe: 'state partitions per stateful operator (fixed per checkpoint)',
+        })
+        .option('state-store', {
+          type: 'string',
+          requiresArg: true,
+          default: 'memory',
+          describe: 'where committed state lives: memory, or disk (an embedded database; state larger than memory)',
+        })
+        .option('state-cache-mb', {
+          requiresArg: true,
+          describe: 'disk state store: MiB of hot keys kept in memory per state partition (default 64)',
+        })
+        .option('state-local-dir', {
+          type: 'string',
+          requiresArg: true,
+          describe:
+            'disk state store: folder of its working databases (default: the OS temp dir); rebuilt from the checkpoint when absent',
         })
         .option('progress-log', {
           type: 'string',

@@ -1,6 +1,6 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { Broadcasts } from '../plan/operators/stream-static-join.js';
-import { StateStoreCache } from '../state/state-store-cache.js';
+import { StateStoreCache, type StateStoreSettings } from '../state/state-store-cache.js';
 import type { BatchContext, FragmentSpec } from './batch-context.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
 import { processStatefulPartition, runFragment } from './task-runner.js';
@@ -37,7 +37,7 @@ export class InProcessExecutor implements Executor {
 
   constructor(
     private readonly index: PlanIndex,
-    options: { snapshotInterval?: number } = {},
+    options: StateStoreSettings = {},
     private readonly broadcasts: Broadcasts = new Map(),
   ) {
     this.stores = new StateStoreCache(options);
@@ -75,6 +75,6 @@ export class InProcessExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    this.stores.clear();
+    await this.stores.close();
   }
 }

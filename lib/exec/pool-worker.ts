@@ -46,7 +46,7 @@ function queryOf(task: QueryTask): QueryContext {
     q = {
       plan: 'plan' in task.setup ? Promise.resolve(rebuildPlan(task.setup.plan)) : rebuildAppPlan(task.setup),
       broadcasts: new Map((task.broadcasts ?? []).map(([id, r]) => [id, HashedRelation.fromShared(r)])),
-      stores: new StateStoreCache({ snapshotInterval: task.setup.snapshotInterval }),
+      stores: new StateStoreCache(task.setup.stateStore),
       held: new Map(),
     };
     queries.set(task.query, q);
@@ -94,7 +94,7 @@ export default async function handle(msg: WorkerMessage): Promise<unknown> {
       return { kind: 'reset' } satisfies WorkerReply;
     }
     if (msg.kind === 'close') {
-      queries.get(msg.query)?.stores.clear();
+      await queries.get(msg.query)?.stores.close();
       queries.delete(msg.query);
       return { kind: 'close' } satisfies WorkerReply;
     }

@@ -1,6 +1,7 @@
 import { SluiceError, UserCodeError } from '../errors.js';
 import type { SharedHashedRelation } from '../plan/operators/hashed-relation.js';
 import type { PlanDescription } from '../plan/plan-description.js';
+import type { StateStoreSettings } from '../state/state-store-cache.js';
 import type { BatchContext, FragmentMetrics, FragmentSpec, StatefulMetrics } from './batch-context.js';
 
 /** How a worker finds the query of an app: it imports the app module and builds the same output again. */
@@ -26,7 +27,7 @@ export interface InlineQuerySetup {
 }
 
 /** What a worker needs to run a query's tasks. */
-export type WorkerSetup = (AppQuerySetup | InlineQuerySetup) & { snapshotInterval?: number };
+export type WorkerSetup = (AppQuerySetup | InlineQuerySetup) & { stateStore: StateStoreSettings };
 
 /**
  * A task names its query (an id unique in the process) and carries the query's setup, because a worker

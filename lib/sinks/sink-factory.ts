@@ -27,7 +27,14 @@ export interface SinkEnv {
  * loaded only when used.
  */
 export async function createSink(format: string, options: Record<string, string>, env: SinkEnv): Promise<StreamSink> {
-  const { checkpointLocation: _c, multipleWatermarkPolicy: _m, ...own } = options;
+  const {
+    checkpointLocation: _c,
+    multipleWatermarkPolicy: _m,
+    stateStore: _s,
+    stateCacheMb: _sc,
+    stateLocalDir: _sl,
+    ...own
+  } = options;
   switch (format) {
     case 'console': {
       const { ConsoleSink } = await import('./console-sink.js');

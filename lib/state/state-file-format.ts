@@ -24,7 +24,7 @@ import { corruptCheckpointFile, readVersionedRaw, writeVersionedRaw } from '../c
 import { SluiceError } from '../errors.js';
 import { type ArenaHashMap, indexHash } from './arena-hash-map.js';
 import type { PendingChanges } from './pending-changes.js';
-import { ValueReader, ValueWriter } from './value-codec.js';
+import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js';
 
 /** Format version of delta and snapshot files (the `v<N>` line that starts them). */
 export const STATE_FILE_FORMAT_VERSION = 1;
@@ -122,6 +122,118 @@ async function filesOfVersion(dir: string, version: number): Promise<StateFile[]
  */
 export async function readStateVersion(dir: string, version: number, map: ArenaHashMap): Promise<void> {
   for (const f of await filesOfVersion(dir, version)) await readStateFile(f, map);
+}
+
+/**
+ * Where replayed state files put their entries when the state is not an {@link ArenaHashMap} (the disk
+ * store's database). Keys are canonical encodings, values encoded with {@link dict}; both are only valid
+ * during the call.
+ */
+export interface StateChangeTarget {
+  /** The dictionary the target's values are encoded with; a file's values are re-encoded when its ids differ. */
+  readonly dict: FieldDictionary;
+  put(key: Uint8Array, value: Uint8Array, timeout: number): void;
+  /** Removes `key`; a no-op when absent. */
+  remove(key: Uint8Array): void;
+}
+
+/**
+ * Whether the deltas of every version after `from` up to `to` are in `dir`, so that a store holding
+ * version `from` can catch up with {@link replayStateVersion} without a snapshot.
+ */
+export async function hasDeltasAfter(dir: string, from: number, to: number): Promise<boolean> {
+  const files = await listStateFiles(dir);
+  for (let v = from + 1; v <= to; v++) if (!files.deltas.has(v)) return false;
+  return true;
+}
+
+/**
+ * Brings `target` from version `from` of the store in `dir` (0: empty) to version `to`, one file at a time,
+ * calling `apply` around each file's entries (e.g. to make them one transaction): the deltas after `from`, or
+ * for `from` 0 the newest snapshot at or before `to` and the deltas after it. Throws as readStateVersion does.
+ */
+export async function replayStateVersion(
+  dir: string,
+  from: number,
+  to: number,
+  target: StateChangeTarget,
+  apply: (entries: () => void) => void,
+): Promise<void> {
+  const files =
+    from === 0
+      ? await filesOfVersion(dir, to)
+      : Array.from({ length: to - from }, (_, i) => ({
+          file: deltaFile(dir, from + 1 + i),
+          kind: KIND_DELTA,
+          version: from + 1 + i,
+        }));
+  for (const f of files) {
+    const { data, r, names } = await openStateFile(f);
+    checkedFile(f.file, () => {
+      apply(() => replayBody(f.kind, r, data, names, target));
+      if (r.pos !== r.end) throw new Error(`${r.end - r.pos} unexpected bytes after the last entry`);
+    });
+  }
+}
+
+/** The checksum that ends the delta file of `version` in `dir`, or null when there is none. */
+export async function deltaChecksum(dir: string, version: number): Promise<number | null> {
+  let data: Buffer;
+  try {
+    data = await fsp.readFile(deltaFile(dir, version));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  return data.length < 4 ? null : data.readUInt32LE(data.length - 4);
+}
+
+function replayBody(kind: number, r: ValueReader, data: Buffer, names: string[], target: StateChangeTarget): void {
+  const sameIds = target.dict.adopt(names);
+  let scratch: ValueWriter | null = null;
+  /** The value at the reader, in the target's encoding; the reader moves past it. */
+  const value = (): Uint8Array => {
+    const vstart = r.pos;
+    if (sameIds) {
+      r.skip();
+      return data.subarray(vstart, r.pos);
+    }
+    scratch ??= new ValueWriter(256, target.dict);
+    scratch.reset();
+    scratch.write(r.read());
+    return scratch.buf.subarray(0, scratch.pos);
+  };
+  const n = r.uint32();
+  if (kind === KIND_SNAPSHOT) {
+    const recordBytes = r.varint();
+    const end = r.pos + recordBytes;
+    if (end > r.end) throw new Error('its record section is cut short');
+    const keys: Uint8Array[] = [];
+    const values: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) {
+      const kstart = r.pos;
+      r.skip();
+      keys.push(data.subarray(kstart, r.pos));
+      values.push(sameIds ? value() : value().slice());
+    }
+    if (r.pos !== end) throw new Error('its record section does not match its key count');
+    const hasTimeouts = r.byte() === 1;
+    for (let i = 0; i < n; i++) target.put(keys[i], values[i], hasTimeouts ? r.float64() : -1);
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const op = r.byte();
+    const kstart = r.pos;
+    r.skip();
+    const key = data.subarray(kstart, r.pos);
+    if (op === OP_REMOVE) {
+      target.remove(key);
+      continue;
+    }
+    if (op !== OP_PUT && op !== OP_PUT_WITH_TIMEOUT) throw new Error(`unknown entry type ${op}`);
+    const v = value();
+    target.put(key, v, op === OP_PUT_WITH_TIMEOUT ? r.float64() : -1);
+  }
 }
 
 /**
@@ -264,14 +376,14 @@ export class StateFileWriter {
   /**
    * Writes `<dir>/<version>.delta` atomically from `changes` (removes of keys not in committed state
    * are left out), with the field dictionary `names` the values are encoded with. Returns how many
-   * keys it puts and removes.
+   * keys it puts and removes, and the file's checksum.
    */
   async writeDelta(
     dir: string,
     version: number,
     names: readonly string[],
     changes: PendingChanges,
-  ): Promise<{ updated: number; removed: number }> {
+  ): Promise<{ updated: number; removed: number; checksum: number }> {
     const w = this.w;
     w.reset();
     writeHeader(w, KIND_DELTA, version, names);
@@ -297,9 +409,10 @@ export class StateFileWriter {
       updated++;
     }
     new DataView(w.buf.buffer).setUint32(countAt, updated + removed, true);
-    w.uint32(crc32(w.buf.subarray(0, w.pos)));
+    const checksum = crc32(w.buf.subarray(0, w.pos));
+    w.uint32(checksum);
     await writeVersionedRaw(deltaFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION);
-    return { updated, removed };
+    return { updated, removed, checksum };
   }
 
   /** Writes `<dir>/<version>.snapshot` atomically: every entry of `map`. */
@@ -328,6 +441,51 @@ export class StateFileWriter {
     if (map.hasTimeouts) {
       w.ensure(map.count * 8);
       for (let slot = 0; slot < slots; slot++) if (map.isLive(slot)) w.float64(map.timeout(slot));
+    }
+    w.uint32(crc32(w.buf.subarray(0, w.pos)));
+    await writeVersionedRaw(snapshotFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION);
+  }
+
+  /**
+   * Writes `<dir>/<version>.snapshot` atomically from entries that are not in an {@link ArenaHashMap}:
+   * `forEachEntry` visits each of the `count` entries once (key in its canonical encoding, value encoded with
+   * `names`), in any order.
+   */
+  async writeSnapshotOf(
+    dir: string,
+    version: number,
+    names: readonly string[],
+    count: number,
+    forEachEntry: (visit: (key: Uint8Array, value: Uint8Array, timeout: number) => void) => void,
+  ): Promise<void> {
+    const w = this.w;
+    w.reset();
+    writeHeader(w, KIND_SNAPSHOT, version, names);
+    w.uint32(count);
+    // The record section's length comes before it: room for the longest varint, closed up once it is known.
+    const lengthAt = w.pos;
+    w.ensure(10);
+    w.pos += 10;
+    const timeouts = new Float64Array(count);
+    let n = 0;
+    let hasTimeouts = false;
+    forEachEntry((key, value, timeout) => {
+      if (n === count) throw new Error(`state snapshot ${version}: more entries than the ${count} counted`);
+      w.raw(key);
+      w.raw(value);
+      timeouts[n++] = timeout;
+      if (timeout >= 0) hasTimeouts = true;
+    });
+    if (n !== count) throw new Error(`state snapshot ${version}: ${n} entries where ${count} were counted`);
+    const recordsEnd = w.pos;
+    w.pos = lengthAt;
+    w.varint(recordsEnd - lengthAt - 10);
+    w.buf.copyWithin(w.pos, lengthAt + 10, recordsEnd);
+    w.pos += recordsEnd - lengthAt - 10;
+    w.byte(hasTimeouts ? 1 : 0);
+    if (hasTimeouts) {
+      w.ensure(count * 8);
+      for (let i = 0; i < count; i++) w.float64(timeouts[i]);
     }
     w.uint32(crc32(w.buf.subarray(0, w.pos)));
     await writeVersionedRaw(snapshotFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION);

@@ -1,5 +1,10 @@
+import * as crypto from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { stateDir } from '../checkpoint/paths.js';
-import { type StateCommitMetrics, StateStore } from './state-store.js';
+import { DiskStateStore } from './disk-state-store.js';
+import { StateStore } from './state-store.js';
+import type { StateCommitMetrics, StateStoreProvider, VersionedStateStore } from './versioned-state-store.js';
 
 /** Per-commit figures of one state partition: what the commit did, and what loading its state cost. */
 export interface StateCommitStats extends StateCommitMetrics {
@@ -7,32 +12,64 @@ export interface StateCommitStats extends StateCommitMetrics {
   stateLoadTimeMs: number;
 }
 
+/** How a query's state stores are opened; one value for the whole query, in every thread. */
+export interface StateStoreSettings {
+  /** Take a snapshot every this many versions. Default 10. */
+  snapshotInterval?: number;
+  /** Where committed state lives: 'memory' (default) or 'disk'. */
+  provider?: StateStoreProvider;
+  /** The disk store's cache of hot keys, in MiB per state partition. Default 64. */
+  cacheMb?: number;
+  /**
+   * The folder under which the disk store keeps its working databases, one folder per checkpoint in it.
+   * Default `sluice-state` in the OS temp directory.
+   */
+  localDir?: string;
+}
+
 /**
- * The state stores a thread holds open, one per (operator, state partition). A store stays in memory
- * between batches; it is reloaded from the checkpoint only when the version a batch needs is not the one
- * in memory (a replay after a failed batch, or a partition that moved to this thread).
+ * The working database folder of the disk store of (op, partition) of the checkpoint in `checkpointDir`: under
+ * `root` (default the OS temp dir's `sluice-state`), a folder named after the checkpoint's absolute path, so
+ * that queries sharing a root do not share databases.
+ */
+export function diskStateLocalDir(
+  checkpointDir: string,
+  op: number | string,
+  partition: number | string,
+  root = path.join(os.tmpdir(), 'sluice-state'),
+): string {
+  const abs = path.resolve(checkpointDir);
+  const id = crypto.createHash('sha256').update(abs).digest('hex').slice(0, 16);
+  return path.join(root, `${path.basename(abs)}-${id}`, String(op), String(partition));
+}
+
+/**
+ * The state stores a thread holds open, one per (operator, state partition). A store stays open between
+ * batches; it is brought to another version only when a batch needs one that is not the one it holds (a replay
+ * after a failed batch, or a partition that moved to this thread).
  */
 export class StateStoreCache {
-  private readonly stores = new Map<string, { store: StateStore; version: number; loadTimeMs: number }>();
+  private readonly stores = new Map<string, { store: VersionedStateStore; version: number; loadTimeMs: number }>();
+  /** Disk stores of failed batches, kept open for the replay to bring back to a committed version. */
+  private readonly idle = new Map<string, DiskStateStore>();
 
-  /** Options every store is opened with (e.g. snapshot interval). */
-  constructor(private readonly options: { snapshotInterval?: number } = {}) {}
+  /** Settings every store is opened with. */
+  constructor(private readonly settings: StateStoreSettings = {}) {}
 
   private static key(op: number, part: number): string {
     return `${op}/${part}`;
   }
 
   /** The store of (op, partition) at `version` (0 = empty), ready for a batch to change. */
-  async open(checkpointDir: string, op: number, partition: number, version: number): Promise<StateStore> {
+  async open(checkpointDir: string, op: number, partition: number, version: number): Promise<VersionedStateStore> {
     const k = StateStoreCache.key(op, partition);
     const hit = this.stores.get(k);
     if (hit && hit.version === version) {
       hit.loadTimeMs = 0;
       return hit.store;
     }
-    const dir = stateDir(checkpointDir, op, partition);
     const started = performance.now();
-    const store = await StateStore.load(dir, version, { snapshotInterval: this.options.snapshotInterval });
+    const store = await this.load(k, checkpointDir, op, partition, version, hit?.store);
     this.stores.set(k, { store, version, loadTimeMs: performance.now() - started });
     return store;
   }
@@ -50,11 +87,48 @@ export class StateStoreCache {
 
   /** Forgets a store whose batch failed, so the replay reloads it from the checkpoint. */
   discard(op: number, partition: number): void {
-    this.stores.delete(StateStoreCache.key(op, partition));
+    const k = StateStoreCache.key(op, partition);
+    const entry = this.stores.get(k);
+    if (entry?.store instanceof DiskStateStore) this.idle.set(k, entry.store);
+    this.stores.delete(k);
   }
 
   /** Forgets every store (after a failed batch anywhere in the query). */
   clear(): void {
+    for (const [k, entry] of this.stores) if (entry.store instanceof DiskStateStore) this.idle.set(k, entry.store);
     this.stores.clear();
+  }
+
+  /** Closes every store (the query stopped). */
+  async close(): Promise<void> {
+    this.clear();
+    const open = [...this.idle.values()];
+    this.idle.clear();
+    await Promise.all(open.map((s) => s.close()));
+  }
+
+  private async load(
+    k: string,
+    checkpointDir: string,
+    op: number,
+    partition: number,
+    version: number,
+    held: VersionedStateStore | undefined,
+  ): Promise<VersionedStateStore> {
+    const dir = stateDir(checkpointDir, op, partition);
+    const { snapshotInterval } = this.settings;
+    if (this.settings.provider !== 'disk') return StateStore.load(dir, version, { snapshotInterval });
+    // A disk store's database stays open: the store itself checks it against the checkpoint.
+    const disk = held ?? this.idle.get(k);
+    this.idle.delete(k);
+    if (disk) {
+      await disk.prepare(version);
+      return disk;
+    }
+    const localDir = diskStateLocalDir(checkpointDir, op, partition, this.settings.localDir);
+    return DiskStateStore.open(dir, localDir, version, {
+      snapshotInterval,
+      cacheBytes: (this.settings.cacheMb ?? 64) * 2 ** 20,
+    });
   }
 }

@@ -18,25 +18,12 @@ import { ArenaHashMap, type DueEntry, indexHash } from './arena-hash-map.js';
 import { isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import { purgeStateFiles, readStateVersion, StateFileWriter } from './state-file-format.js';
 import { FieldDictionary, Latin1View, ValueWriter } from './value-codec.js';
+import type { StateCommitMetrics, VersionedStateStore } from './versioned-state-store.js';
 
 /** Options of {@link StateStore.load}. */
 export interface StateStoreOptions {
   /** Write a snapshot every this many versions (when version % interval === 0). Default 10. */
   snapshotInterval?: number;
-}
-
-/** What one commit did; the operator's progress report is built from it. */
-export interface StateCommitMetrics {
-  /** Keys in the state after the commit. */
-  numRowsTotal: number;
-  /** Keys put (inserted or updated) by this batch. */
-  numRowsUpdated: number;
-  /** Keys removed by this batch (that existed before it). */
-  numRowsRemoved: number;
-  /** Bytes the store holds in memory (arena, index, timeouts, pending changes). */
-  memoryUsedBytes: number;
-  /** Wall time of the commit, including file writes. */
-  commitTimeMs: number;
 }
 
 /**
@@ -48,7 +35,7 @@ export interface StateCommitMetrics {
  * @typeParam K the key type: a string, a number, or any value the codec encodes (arrays for composite keys)
  * @typeParam V the value type: anything the codec encodes (plain objects, arrays, primitives, Date, Map, ...)
  */
-export class StateStore<K = unknown, V = unknown> {
+export class StateStore<K = unknown, V = unknown> implements VersionedStateStore<K, V> {
   /** The directory holding this store's delta and snapshot files. */
   readonly dir: string;
   /** Snapshot every this many versions. */
@@ -287,6 +274,9 @@ export class StateStore<K = unknown, V = unknown> {
   purge(minVersionToKeep: number): Promise<string[]> {
     return purgeStateFiles(this.dir, minVersionToKeep);
   }
+
+  /** Nothing to release: the garbage collector frees the arena once the store is dropped. */
+  async close(): Promise<void> {}
 
   /** Bytes held in memory: arena, hash table, slot arrays, timeouts and pending changes. */
   memoryUsedBytes(): number {

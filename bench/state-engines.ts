@@ -1,0 +1,219 @@
+/**
+ * Benchmark: the embedded key-value engines a disk-backed state store could sit on, on the store's access
+ * pattern, in one invocation: LMDB (`lmdb`) and LevelDB (`classic-level`).
+ *
+ *   node dist/bench/state-engines.js [keys=1000000] [batches=20] [batchKeys=50000] [modulesDir]
+ *
+ * `modulesDir` is a folder whose node_modules holds both packages (default: this checkout, which has only
+ * the chosen one; install the other beside it, e.g. `npm install lmdb@3.5.6 classic-level@3.0.0` in a
+ * scratch folder). Per engine and run, with 9-byte binary keys (a type tag and a u64, as the state codec
+ * encodes an integer key) and 24-byte values:
+ * - load: `keys` puts in batches of `batchKeys`, one write transaction (LMDB) or write batch (LevelDB) each;
+ * - mixed batches: per batch, `batchKeys` synchronous point reads of random keys (as an operator reads its
+ *   state), then in one write: a put of each read key (90%) or a delete (10%, re-put in the next batch)
+ *   plus its entry in a timeout index (an 8-byte big-endian time then the key), and an ordered scan of the
+ *   timeout index up to the batch's time that deletes what it finds (as due timeouts are collected);
+ * - a full ordered scan (sortedEntries, a snapshot);
+ * - bytes on disk per key.
+ * LevelDB has synchronous point reads (`getSync`) but asynchronous iterators only, so its scans are awaited.
+ * Prints operations per second per phase and the ratio LMDB / LevelDB.
+ */
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { median } from './support.js';
+
+const KEYS = Number(process.argv[2] ?? 1_000_000);
+const BATCHES = Number(process.argv[3] ?? 20);
+const BATCH_KEYS = Number(process.argv[4] ?? 50_000);
+const MODULES = process.argv[5] ?? process.cwd();
+const RUNS = 3;
+const VALUE_BYTES = 24;
+
+/** The operations the bench needs, over one engine. */
+interface Engine {
+  name: string;
+  get(key: Buffer): Buffer | undefined;
+  /** Applies puts (value) and deletes (undefined) of the state and the timeout index as one atomic write. */
+  write(state: Array<[Buffer, Buffer | undefined]>, index: Array<[Buffer, Buffer | undefined]>): Promise<void>;
+  /** Keys of the timeout index below `end`, in order. */
+  indexBefore(end: Buffer): Promise<Buffer[]>;
+  /** Visits every state entry in key order; returns how many. */
+  scan(): Promise<number>;
+  close(): Promise<void>;
+}
+
+function keyOf(i: number): Buffer {
+  const b = Buffer.alloc(9);
+  b[0] = 0x05;
+  b.writeBigUInt64BE(BigInt(i), 1);
+  return b;
+}
+
+function valueBytes(i: number, v: number): Buffer {
+  const b = Buffer.alloc(VALUE_BYTES);
+  b.writeDoubleLE(v, 0);
+  b.writeDoubleLE(i, 8);
+  return b;
+}
+
+function indexKey(t: number, key: Buffer): Buffer {
+  const b = Buffer.alloc(8 + key.length);
+  b.writeBigUInt64BE(BigInt(t), 0);
+  key.copy(b, 8);
+  return b;
+}
+
+async function openLmdb(dir: string): Promise<Engine> {
+  const { open } = createRequire(path.join(MODULES, 'package.json'))('lmdb');
+  const env = open({ path: dir, noSync: true, compression: false });
+  const state = env.openDB({ name: 'state', keyEncoding: 'binary', encoding: 'binary' });
+  const index = env.openDB({ name: 'timeouts', keyEncoding: 'binary', encoding: 'binary' });
+  return {
+    name: 'lmdb',
+    get: (k) => state.getBinaryFast(k),
+    write: async (s, ix) => {
+      env.transactionSync(() => {
+        for (const [k, v] of s) v === undefined ? state.removeSync(k) : state.putSync(k, v);
+        for (const [k, v] of ix) v === undefined ? index.removeSync(k) : index.putSync(k, v);
+      });
+    },
+    indexBefore: async (end) => Array.from(index.getKeys({ end }), (k) => k as Buffer),
+    scan: async () => {
+      let n = 0;
+      for (const _ of state.getRange({})) n++;
+      return n;
+    },
+    close: () => env.close(),
+  };
+}
+
+async function openLevel(dir: string): Promise<Engine> {
+  const { ClassicLevel } = createRequire(path.join(MODULES, 'package.json'))('classic-level');
+  const db = new ClassicLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  const state = db.sublevel('s', { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  const index = db.sublevel('t', { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  return {
+    name: 'classic-level',
+    get: (k) => state.getSync(k),
+    write: async (s, ix) => {
+      const ops: unknown[] = [];
+      for (const [key, value] of s)
+        ops.push(
+          value === undefined ? { type: 'del', key, sublevel: state } : { type: 'put', key, value, sublevel: state },
+        );
+      for (const [key, value] of ix)
+        ops.push(
+          value === undefined ? { type: 'del', key, sublevel: index } : { type: 'put', key, value, sublevel: index },
+        );
+      await db.batch(ops);
+    },
+    // LevelDB's iterators are asynchronous only.
+    indexBefore: (lt) => index.keys({ lt }).all(),
+    scan: async () => {
+      let n = 0;
+      for await (const _ of state.iterator()) n++;
+      return n;
+    },
+    close: () => db.close(),
+  };
+}
+
+function duSync(dir: string): number {
+  let total = 0;
+  for (const name of fs.readdirSync(dir)) {
+    const p = path.join(dir, name);
+    const st = fs.statSync(p);
+    total += st.isDirectory() ? duSync(p) : st.size;
+  }
+  return total;
+}
+
+async function runOnce(open: (dir: string) => Promise<Engine>): Promise<Record<string, number>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kv-'));
+  const e = await open(dir);
+  let t = performance.now();
+  for (let start = 0; start < KEYS; start += BATCH_KEYS) {
+    const s: Array<[Buffer, Buffer | undefined]> = [];
+    for (let i = start; i < Math.min(KEYS, start + BATCH_KEYS); i++) s.push([keyOf(i), valueBytes(i, 1)]);
+    await e.write(s, []);
+  }
+  const load = KEYS / ((performance.now() - t) / 1000);
+  let seed = 1;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  let readNs = 0;
+  let writeNs = 0;
+  let scanNs = 0;
+  let found = 0;
+  let due = 0;
+  for (let b = 0; b < BATCHES; b++) {
+    t = performance.now();
+    const keys: Buffer[] = [];
+    const values: Array<Buffer | undefined> = [];
+    for (let j = 0; j < BATCH_KEYS; j++) {
+      const k = keyOf(Math.floor(rnd() * KEYS));
+      keys.push(k);
+      const v = e.get(k);
+      if (v !== undefined) found++;
+      values.push(v);
+    }
+    readNs += performance.now() - t;
+    t = performance.now();
+    const due0 = await e.indexBefore(indexKey(b * 100, Buffer.alloc(0)));
+    due += due0.length;
+    scanNs += performance.now() - t;
+    t = performance.now();
+    const s: Array<[Buffer, Buffer | undefined]> = [];
+    const ix: Array<[Buffer, Buffer | undefined]> = due0.map((k) => [k, undefined]);
+    for (let j = 0; j < keys.length; j++) {
+      const del = values[j] !== undefined && rnd() < 0.1;
+      s.push([keys[j], del ? undefined : valueBytes(j, b)]);
+      if (!del) ix.push([indexKey(b * 100 + 50 + Math.floor(rnd() * 500), keys[j]), Buffer.alloc(0)]);
+    }
+    await e.write(s, ix);
+    writeNs += performance.now() - t;
+  }
+  t = performance.now();
+  const n = await e.scan();
+  const scan = n / ((performance.now() - t) / 1000);
+  await e.close();
+  const bytes = duSync(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const ops = BATCHES * BATCH_KEYS;
+  return {
+    'load puts/s': load,
+    'point reads/s': ops / (readNs / 1000),
+    'batch writes/s': ops / (writeNs / 1000),
+    'due scan keys/s': due / (scanNs / 1000),
+    'full scan keys/s': scan,
+    'disk bytes/key': bytes / n,
+    hitRate: found / ops,
+  };
+}
+
+const results = new Map<string, Array<Record<string, number>>>();
+for (let r = 0; r < RUNS; r++) {
+  for (const open of [openLmdb, openLevel]) {
+    const name = open === openLmdb ? 'lmdb' : 'classic-level';
+    const m = await runOnce(open);
+    console.log(
+      `run ${r + 1} ${name}: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v * 100) / 100])))}`,
+    );
+    results.set(name, [...(results.get(name) ?? []), m]);
+  }
+}
+console.log(`\nmedians of ${RUNS} runs, ${KEYS} keys, ${BATCHES} batches of ${BATCH_KEYS}:`);
+const lm = results.get('lmdb') ?? [];
+const lv = results.get('classic-level') ?? [];
+for (const metric of Object.keys(lm[0])) {
+  const a = median(lm.map((m) => m[metric]));
+  const b = median(lv.map((m) => m[metric]));
+  console.log(
+    `${metric.padEnd(18)} lmdb ${a.toFixed(metric.includes('/s') ? 0 : 2).padStart(12)}  classic-level ${b.toFixed(metric.includes('/s') ? 0 : 2).padStart(12)}  ratio ${(a / b).toFixed(2)}`,
+  );
+}

@@ -1,0 +1,79 @@
+/**
+ * The disk store's bounded cache of hot keys: the committed records (timeout and value bytes) of the keys
+ * read or written most recently, so that a key a batch touches again is found without a database lookup.
+ * Least recently used keys leave first once the records' bytes exceed the budget.
+ *
+ * Records are kept encoded: a read must hand out a fresh object anyway (callers may mutate what they get), and
+ * decoding the bytes is that copy.
+ */
+import type { PendingKey } from './pending-changes.js';
+
+/** Rough heap cost of one cached key besides its record bytes (Map entry, Buffer object). */
+const ENTRY_BYTES = 96;
+
+export class HotKeyCache {
+  // Primitive keys by themselves, others by their canonical encoding, as PendingChanges keeps them.
+  private readonly byKey = new Map<PendingKey, Buffer>();
+  private readonly byEncoding = new Map<string, Buffer>();
+  private bytes = 0;
+
+  /** @param budgetBytes records beyond this many bytes (with per-key overhead) are evicted; 0 disables it */
+  constructor(readonly budgetBytes: number) {}
+
+  /** Bytes held, per-key overhead included. */
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  /** The record of `pk`, made most recently used; undefined when not cached. */
+  get(pk: PendingKey, encoded: boolean): Buffer | undefined {
+    const map = encoded ? this.byEncoding : this.byKey;
+    const record = map.get(pk as string);
+    if (record !== undefined) {
+      map.delete(pk as string);
+      map.set(pk as string, record);
+    }
+    return record;
+  }
+
+  /** Caches `record` (which the cache now owns) as the committed record of `pk`. */
+  set(pk: PendingKey, encoded: boolean, record: Buffer): void {
+    if (this.budgetBytes === 0) return;
+    const map = encoded ? this.byEncoding : this.byKey;
+    const old = map.get(pk as string);
+    if (old !== undefined) {
+      this.bytes -= old.length + ENTRY_BYTES;
+      map.delete(pk as string);
+    }
+    map.set(pk as string, record);
+    this.bytes += record.length + ENTRY_BYTES;
+    if (this.bytes > this.budgetBytes) this.evict();
+  }
+
+  /** Forgets `pk` (its key was removed). */
+  delete(pk: PendingKey, encoded: boolean): void {
+    const map = encoded ? this.byEncoding : this.byKey;
+    const old = map.get(pk as string);
+    if (old === undefined) return;
+    this.bytes -= old.length + ENTRY_BYTES;
+    map.delete(pk as string);
+  }
+
+  clear(): void {
+    this.byKey.clear();
+    this.byEncoding.clear();
+    this.bytes = 0;
+  }
+
+  /** Drops least recently used keys until the cache is a tenth below its budget, so evictions come in runs. */
+  private evict(): void {
+    const target = this.budgetBytes * 0.9;
+    for (const map of [this.byKey, this.byEncoding]) {
+      for (const [k, record] of map) {
+        if (this.bytes <= target) return;
+        this.bytes -= record.length + ENTRY_BYTES;
+        map.delete(k);
+      }
+    }
+  }
+}

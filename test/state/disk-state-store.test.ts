@@ -1,0 +1,166 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { stateDir } from '../../lib/checkpoint/paths.js';
+import { DiskStateStore } from '../../lib/state/disk-state-store.js';
+import { StateStore } from '../../lib/state/state-store.js';
+import type { VersionedStateStore } from '../../lib/state/versioned-state-store.js';
+
+/** Deterministic pseudo-random numbers (mulberry32), so a failing workload can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One batch of random reads and changes, applied to every store alike; reads must agree as they go. */
+function randomBatch(stores: VersionedStateStore[], rand: () => number, ops: number): void {
+  for (let i = 0; i < ops; i++) {
+    const n = Math.floor(rand() * 80);
+    const key = n % 3 === 0 ? `k${n}` : n % 3 === 1 ? n * 1.5 : ['acct', n];
+    const seen = stores.map((s) => [s.get(key), s.has(key), s.getTimeout(key)]);
+    for (const s of seen) expect(s, JSON.stringify(key)).to.deep.equal(seen[0]);
+    const r = rand();
+    const value =
+      r < 0.5 ? { sum: Math.round(rand() * 1000) / 4, count: n } : r < 0.7 ? ['list', n, rand() < 0.5] : `s${n}`;
+    const timeout = rand() < 0.5 ? -1 : Math.floor(rand() * 50);
+    for (const s of stores) {
+      if (r < 0.2) s.remove(key);
+      else s.put(key, value, timeout);
+    }
+  }
+}
+
+/** Everything observable of a store that decides output. */
+function observed(store: VersionedStateStore): unknown {
+  return {
+    size: store.size,
+    sorted: store.sortedEntries().map(([k, v]) => [k, v, store.getTimeout(k)]),
+    due: [10, 25, 60].map((t) => store.keysWithTimeoutAtOrBefore(t)),
+    earliest: store.earliestTimeout(),
+    entries: [...store.entries()].map(([k]) => JSON.stringify(k)).sort(),
+  };
+}
+
+describe('disk state store', () => {
+  let root: string;
+  let memDir: string;
+  let diskDir: string;
+  let localDir: string;
+  const open: DiskStateStore[] = [];
+  const openDisk = async (version: number, opts: { snapshotInterval?: number; cacheBytes?: number } = {}) => {
+    const s = await DiskStateStore.open(diskDir, localDir, version, opts);
+    open.push(s);
+    return s;
+  };
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-disk-'));
+    memDir = stateDir(path.join(root, 'mem'), 1, 0);
+    diskDir = stateDir(path.join(root, 'disk'), 1, 0);
+    localDir = path.join(root, 'local', '1', '0');
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  for (const cacheBytes of [0, 1 << 20]) {
+    it(`agrees with the memory store on random batches, before and after commits (hot-key cache ${cacheBytes} bytes)`, async () => {
+      const rand = prng(cacheBytes + 7);
+      const mem = await StateStore.load(memDir, 0, { snapshotInterval: 3 });
+      const disk = await openDisk(0, { snapshotInterval: 3, cacheBytes });
+      for (let v = 1; v <= 8; v++) {
+        randomBatch([mem, disk], rand, 120);
+        expect(observed(disk), `before commit ${v}`).to.deep.equal(observed(mem));
+        if (v === 4) {
+          // An aborted batch leaves the store at its version.
+          mem.abort();
+          disk.abort();
+          randomBatch([mem, disk], rand, 60);
+        }
+        const [m, d] = [await mem.commit(v), await disk.commit(v)];
+        expect([d.numRowsTotal, d.numRowsUpdated, d.numRowsRemoved]).to.deep.equal([
+          m.numRowsTotal,
+          m.numRowsUpdated,
+          m.numRowsRemoved,
+        ]);
+        expect(observed(disk), `after commit ${v}`).to.deep.equal(observed(mem));
+      }
+      // Both providers wrote the same delta files, byte for byte, and snapshots of the same state (in
+      // another record order: the disk store's is key order).
+      expect(fs.readdirSync(diskDir).sort()).to.deep.equal(fs.readdirSync(memDir).sort());
+      for (const name of fs.readdirSync(memDir).filter((n) => n.endsWith('.delta'))) {
+        const same = fs.readFileSync(path.join(diskDir, name)).equals(fs.readFileSync(path.join(memDir, name)));
+        expect(same, name).to.equal(true);
+      }
+      const snapshotOnly = path.join(root, 'snapshot-only');
+      fs.mkdirSync(snapshotOnly);
+      fs.copyFileSync(path.join(diskDir, '6.snapshot'), path.join(snapshotOnly, '6.snapshot'));
+      expect(observed(await StateStore.load(snapshotOnly, 6))).to.deep.equal(
+        observed(await StateStore.load(memDir, 6)),
+      );
+    });
+  }
+
+  it('recovers every version from the checkpoint alone: local database deleted, behind, ahead or from another history', async () => {
+    const rand = prng(3);
+    const mem = await StateStore.load(memDir, 0, { snapshotInterval: 3 });
+    let disk = await openDisk(0, { snapshotInterval: 3 });
+    const states = new Map<number, unknown>();
+    for (let v = 1; v <= 7; v++) {
+      randomBatch([mem, disk], rand, 100);
+      await mem.commit(v);
+      await disk.commit(v);
+      states.set(v, observed(mem));
+    }
+    // Ahead: a replay of batch 5 must see version 5, not its own committed changes of 6 and 7.
+    await disk.prepare(5);
+    expect(observed(disk)).to.deep.equal(states.get(5));
+    // Behind: the database at 5 catches up with the checkpoint's deltas.
+    await disk.prepare(7);
+    expect(observed(disk)).to.deep.equal(states.get(7));
+    await disk.close();
+    open.splice(0);
+    // Deleted: the checkpoint copied elsewhere recovers without the database.
+    fs.rmSync(localDir, { recursive: true, force: true });
+    disk = await openDisk(7, { snapshotInterval: 3 });
+    expect(observed(disk)).to.deep.equal(states.get(7));
+    await disk.close();
+    open.splice(0);
+    // Another history: a checkpoint started over with the same database folder is not mistaken for it.
+    fs.rmSync(diskDir, { recursive: true, force: true });
+    const fresh = await StateStore.load(diskDir, 0);
+    fresh.put('only', 1);
+    await fresh.commit(1);
+    disk = await openDisk(1);
+    expect(observed(disk)).to.deep.equal(observed(fresh));
+  });
+
+  it('reads a checkpoint the memory store wrote, and the memory store reads one the disk store wrote', async () => {
+    const rand = prng(11);
+    const mem = await StateStore.load(memDir, 0, { snapshotInterval: 4 });
+    const disk = await openDisk(0, { snapshotInterval: 4 });
+    for (let v = 1; v <= 6; v++) {
+      randomBatch([mem, disk], rand, 100);
+      await mem.commit(v);
+      await disk.commit(v);
+    }
+    const fromMem = await DiskStateStore.open(memDir, path.join(root, 'local2'), 6);
+    open.push(fromMem);
+    expect(observed(fromMem)).to.deep.equal(observed(mem));
+    expect(observed(await StateStore.load(diskDir, 6))).to.deep.equal(observed(disk));
+  });
+
+  it('refuses a key longer than the database allows with a clear error', async () => {
+    const disk = await openDisk(0);
+    expect(() => disk.put('x'.repeat(3000), 1))
+      .to.throw(/state key encodes to 300\d bytes/)
+      .with.property('code', 'STATE_KEY_TOO_LARGE');
+  });
+});
