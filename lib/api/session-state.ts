@@ -1,3 +1,4 @@
+import type { ClaimOptions } from '../checkpoint/checkpoint-claim.js';
 import { SluiceError } from '../errors.js';
 import type { AppQuerySetup } from '../exec/worker-protocol.js';
 import { MemoryTables } from '../sinks/memory-tables.js';
@@ -17,6 +18,11 @@ export interface SessionOptions {
   retainBatches?: number;
   /** Processing-time clock; tests pass a ManualClock. */
   clock?: Clock;
+  /**
+   * How each query's checkpoint claim beats and when another process may take it over. A member of a
+   * consumer group sets it to the group's session timeout, so a task moves as soon as its old owner is gone.
+   */
+  checkpointClaim?: ClaimOptions;
 }
 
 /** @internal Set by the app runner: lets worker threads rebuild this session's queries from the app module. */
@@ -33,6 +39,7 @@ export class SessionState {
   readonly snapshotInterval: number;
   readonly retainBatches: number;
   readonly clock: Clock;
+  readonly checkpointClaim: ClaimOptions;
   /** Active queries and listeners (Spark's StreamingQueryManager). */
   readonly streams = new StreamingQueryManager();
   /** @internal */
@@ -63,6 +70,7 @@ export class SessionState {
     this.snapshotInterval = opts.snapshotInterval ?? 10;
     this.retainBatches = opts.retainBatches ?? 100;
     this.clock = opts.clock ?? new SystemClock();
+    this.checkpointClaim = opts.checkpointClaim ?? {};
   }
 
   /** @internal Next operator id: the build order, identical in every thread that builds the same query. */

@@ -171,6 +171,7 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       lateSink,
       trigger: this.trig,
       checkpointDir,
+      checkpointClaim: session.checkpointClaim,
       numStatePartitions: session.statePartitions,
       retainBatches: session.retainBatches,
       limits: [],

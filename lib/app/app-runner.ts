@@ -5,6 +5,7 @@ import type { Dataset } from '../api/dataset.js';
 import { Session } from '../api/session.js';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
+import type { ClaimOptions } from '../checkpoint/checkpoint-claim.js';
 import { asUsage, SluiceError, UsageError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
 import type { PlanIndex } from '../exec/task-runner.js';
@@ -288,6 +289,8 @@ export interface RunAppOptions {
   /** Where the queries keep committed state (the writers' stateStore, stateCacheMb and stateLocalDir options). */
   stateStore?: Omit<StateStoreSettings, 'snapshotInterval'>;
   clock?: Clock;
+  /** Timing of each query's checkpoint claim (a group member sets it from its session timeout). */
+  checkpointClaim?: ClaimOptions;
   onProgress?: (output: string, p: QueryProgress) => void;
 }
 
@@ -327,7 +330,12 @@ export async function runApp(
     }
     return { options, inputs, givenSinks };
   });
-  const session = Session.local({ threads: run.threads ?? 0, statePartitions: run.statePartitions, clock: run.clock });
+  const session = Session.local({
+    threads: run.threads ?? 0,
+    statePartitions: run.statePartitions,
+    clock: run.clock,
+    checkpointClaim: run.checkpointClaim,
+  });
   // Worker threads rebuild the app's queries with rebuildAppPlan of this module.
   session.app = { module, options, inputs, planBuilder: import.meta.url };
   const built = buildApp(def, session, options, inputs);

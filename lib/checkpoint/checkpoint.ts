@@ -124,6 +124,11 @@ export class Checkpoint {
     await this.commits.add(batchId, entry);
   }
 
+  /** Throws CHECKPOINT_IN_USE when another process has taken this checkpoint over since it was opened. */
+  verifyOwner(): Promise<void> {
+    return this.claim.verify();
+  }
+
   /** Gives the checkpoint up, for the next process to claim. */
   close(): Promise<void> {
     return this.claim.release();

@@ -3,6 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
 import type { AppDefinition } from '../app/app.js';
+import { type AppGroupMember, runAppInGroup } from '../app/app-group.js';
 import { type LoadedApp, loadApp, runApp } from '../app/app-runner.js';
 import { pathError, UsageError } from '../errors.js';
 import { StreamingUi } from '../ui/ui-server.js';
@@ -28,6 +29,8 @@ interface RunArgs {
   ui?: unknown;
   'ui-host': string;
   quiet: boolean;
+  group?: string;
+  'group-session-timeout'?: string;
   [key: string]: unknown;
 }
 
@@ -55,6 +58,9 @@ const OWN_KEYS = new Set([
   'uiHost',
   'quiet',
   'q',
+  'group',
+  'group-session-timeout',
+  'groupSessionTimeout',
   'help',
   'version',
 ]);
@@ -162,6 +168,7 @@ export async function runCommand(
       ? undefined
       : integerFlag(argv.ui, 'ui', 'a port number', 0, 65535, 'e.g. --ui 4040 (or --ui 0 for any free port)');
   const app = await loadApp(argv.app);
+  if (argv.group !== undefined) return runGroupMember(argv, app, trigger, checkpoint, reporter);
   const progressLog = progressLogFile === undefined ? undefined : openProgressLog(progressLogFile);
   let ui: StreamingUi | undefined;
   let queries = new Map<string, StreamingQuery>();
@@ -246,6 +253,68 @@ export async function runCommand(
     reporter.close();
     await ui?.close();
     if (progressLog !== undefined) fs.closeSync(progressLog);
+  }
+}
+
+/** `sluice run APP --group ID`: this process as one member of the group sharing the app's tasks, until stopped. */
+async function runGroupMember(
+  argv: RunArgs,
+  app: LoadedApp,
+  trigger: TriggerSpec,
+  checkpoint: string | undefined,
+  reporter: ProgressReporter,
+): Promise<number> {
+  const group = onceFlag(argv.group!, 'group');
+  const sessionTimeout =
+    argv['group-session-timeout'] === undefined
+      ? undefined
+      : onceFlag(argv['group-session-timeout'], 'group-session-timeout');
+  if (argv.ui !== undefined || argv['progress-log'] !== undefined) {
+    throw new UsageError(
+      'GROUP_OPTION',
+      '--ui and --progress-log are not available with --group yet',
+      'watch a group with `sluice group ID --bootstrap HOST:PORT --checkpoint DIR`',
+    );
+  }
+  // Rebalances and restores are the member's news: always printed, as the batch lines are unless --quiet.
+  const stopNotices = onNotice((message) => reporter.log(`sluice: ${message}`));
+  let member: AppGroupMember | undefined;
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      reporter.close();
+      process.stderr.write(`sluice: ${signal} again, exiting without finishing the batch (it runs again on restart)\n`);
+      process.exit(130);
+    }
+    signalled = true;
+    reporter.log(`sluice: ${signal}: stopping after the current batches and leaving group ${group}`);
+    void member?.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    member = await runAppInGroup(
+      app,
+      {
+        options: appOptionsOf(argv),
+        sources: argv.source,
+        sinks: argv.sink,
+        checkpoint,
+        trigger,
+        onProgress: (output, p) => reporter.progress(output, p),
+      },
+      { id: group, sessionTimeout },
+    );
+    if (signalled) await member.stop();
+    if (!argv.quiet)
+      reporter.log(`sluice: ${app.def.name} joined group ${group} as ${member.memberId}; stop with Ctrl-C`);
+    await member.awaitTermination();
+    return 0;
+  } finally {
+    stopNotices();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    reporter.close();
   }
 }
 
@@ -353,6 +422,17 @@ export function runCommandModule(app?: LoadedApp): CommandModule<object, RunArgs
           requiresArg: true,
           default: '127.0.0.1',
           describe: 'interface the UI listens on (it has no authentication)',
+        })
+        .option('group', {
+          type: 'string',
+          requiresArg: true,
+          describe:
+            'share the app with the other processes started with this id (a Kafka consumer group): each runs some of the input partitions',
+        })
+        .option('group-session-timeout', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'with --group: a member silent this long is dropped and its tasks move (default 10s)',
         })
         .option('quiet', {
           alias: 'q',

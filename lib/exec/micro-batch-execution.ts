@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { RecordBatch, type Schema, Table } from 'apache-arrow';
 import { batchFromRows, compactBatches, countRows, emptyBatch, inferSchema, rowsFromBatch } from '../arrow/index.js';
 import { Checkpoint } from '../checkpoint/checkpoint.js';
+import type { ClaimOptions } from '../checkpoint/checkpoint-claim.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
 import { type ColumnPruning, pruneColumns } from '../plan/column-pruning.js';
@@ -43,6 +44,8 @@ export interface QueryConfig {
   lateSink?: StreamSink;
   trigger: Trigger;
   checkpointDir: string;
+  /** Timing of the checkpoint's claim (see CheckpointClaim). */
+  checkpointClaim?: ClaimOptions;
   numStatePartitions: number;
   /** Keep this many committed batches in the logs (and the state versions they need). */
   retainBatches: number;
@@ -130,7 +133,11 @@ export class MicroBatchExecution {
    */
   async open(): Promise<void> {
     const c = this.config;
-    this.checkpoint = await Checkpoint.open(c.checkpointDir, { numStatePartitions: c.numStatePartitions });
+    this.checkpoint = await Checkpoint.open(
+      c.checkpointDir,
+      { numStatePartitions: c.numStatePartitions },
+      { claim: c.checkpointClaim },
+    );
     this.id = this.checkpoint.queryId;
     try {
       // Every checkpoint file the first batch reads is checked here, so that an app whose second query has a
@@ -177,6 +184,7 @@ export class MicroBatchExecution {
         queryName: c.name,
         checkpointDir: this.checkpoint.sinkDir(),
         outputMode: c.analysis.outputMode,
+        verifyOwner: () => this.checkpoint.verifyOwner(),
       };
       await c.sink.initialize(sinkCtx);
       await c.lateSink?.initialize({

@@ -750,6 +750,13 @@ export class KafkaClient {
       .sort((a, b) => a.partition - b.partition);
   }
 
+  /** The coordinator of consumer group `groupId`, found with retries. */
+  groupCoordinator(groupId: string): Promise<KjsBroker> {
+    return this.retrying(`find the coordinator of group ${groupId}`, () =>
+      this.cluster.findGroupCoordinator({ groupId }),
+    );
+  }
+
   /** Closes the producer and all broker connections. */
   async close(): Promise<void> {
     const producer =

@@ -20,6 +20,9 @@
  *   answer (see protocol/api-versions.ts).
  * - `crc32C` and the default partitioner's `murmur2`: record batches carry a CRC-32C, and keyed records
  *   must land on the partition kafkajs' (Java's) default partitioner picks.
+ * - A Broker's `joinGroup`, `syncGroup`, `heartbeat` and `leaveGroup`: a group member (see group-membership.ts)
+ *   needs the group protocol without kafkajs' consumer, which would fetch the partitions itself and hand a
+ *   rebalance's partitions over before the tasks reading them have stopped.
  * - A Broker's `connectionPool` and a Cluster's `findControllerBroker`, wrapped per instance to work around a
  *   kafkajs socket leak and the librdkafka mock's controller id (see {@link shareConnects} and
  *   {@link createCluster}).
@@ -92,8 +95,33 @@ export interface KjsRequest<Decoded, Parsed> {
   response: { decode(raw: Buffer): Promise<Decoded>; parse(data: Decoded): Promise<Parsed> };
 }
 
+/** A JoinGroup answer as kafkajs decodes it. */
+export interface KjsJoinGroupResponse {
+  generationId: number;
+  groupProtocol: string;
+  leaderId: string;
+  memberId: string;
+  members: Array<{ memberId: string; memberMetadata: Buffer }>;
+}
+
 /** The part of kafkajs' private Broker (src/broker/index.js) the client uses. */
 export interface KjsBroker {
+  joinGroup(req: {
+    groupId: string;
+    sessionTimeout: number;
+    rebalanceTimeout: number;
+    memberId: string;
+    protocolType: string;
+    groupProtocols: Array<{ name: string; metadata: Buffer }>;
+  }): Promise<KjsJoinGroupResponse>;
+  syncGroup(req: {
+    groupId: string;
+    generationId: number;
+    memberId: string;
+    groupAssignment: Array<{ memberId: string; memberAssignment: Buffer }>;
+  }): Promise<{ memberAssignment: Buffer }>;
+  heartbeat(req: { groupId: string; groupGenerationId: number; memberId: string }): Promise<unknown>;
+  leaveGroup(req: { groupId: string; memberId: string }): Promise<unknown>;
   offsetCommit(req: {
     groupId: string;
     groupGenerationId: number;

@@ -171,6 +171,8 @@ export class KafkaSink implements StreamSink {
   private client: KafkaClient | null = null;
   private markerDir = '';
   private queryId = '';
+  /** Throws once another process owns the query's checkpoint: checked before each produce request. */
+  private verifyOwner: () => Promise<void> = async () => undefined;
   private stall: { event: KafkaRetryEvent; at: number } | null = null;
 
   /** Checks the options; throws SluiceError BAD_OPTION naming the option that is wrong. */
@@ -212,6 +214,7 @@ export class KafkaSink implements StreamSink {
 
   async initialize(ctx: SinkContext): Promise<void> {
     this.queryId = ctx.queryId;
+    this.verifyOwner = ctx.verifyOwner ?? this.verifyOwner;
     this.markerDir = path.join(ctx.checkpointDir, 'kafka');
     try {
       await createDirectory(this.markerDir);
@@ -383,10 +386,13 @@ export class KafkaSink implements StreamSink {
       const maxBatchBytes = (await this.batchLimit(client, topic)).bytes;
       if (sent <= half && sent + messages.length > half && messages.length > 1) {
         const cut = half - sent;
+        await this.verifyOwner();
         await client.produce(topic, messages.slice(0, cut), { maxBatchBytes });
         crashPoint('in-sink', batchId);
+        await this.verifyOwner();
         await client.produce(topic, messages.slice(cut), { maxBatchBytes });
       } else {
+        await this.verifyOwner();
         await client.produce(topic, messages, { maxBatchBytes });
       }
       sent += messages.length;

@@ -8,6 +8,12 @@ export interface SinkContext {
   /** `<checkpoint>/sinks`: a sink may keep its own commit state here. */
   checkpointDir: string;
   outputMode: OutputMode;
+  /**
+   * Throws when another process has taken the query's checkpoint over (a paused process that lost its task in a
+   * consumer group). A sink that writes in several requests calls it before each, so that such a process stops
+   * writing as soon as it wakes, rather than adding rows its successor already wrote.
+   */
+  verifyOwner?: () => Promise<void>;
 }
 
 /**

@@ -21,7 +21,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['exec'],
   ['plan'],
   ['sources', 'sinks'],
-  ['state', 'gen'],
+  ['state', 'gen', 'group'],
   ['checkpoint', 'kafka'],
   ['arrow'],
   ['util'],

@@ -1,0 +1,284 @@
+/**
+ * An app run by several processes that share its work through a Kafka consumer group, as Kafka Streams
+ * instances do: `sluice run APP --group ID` on each machine (or several processes on one).
+ *
+ * The unit of work is a task: partition P of the app's Kafka inputs (of each of them, when it reads several
+ * topics, which must then have the same number of partitions: co-partitioned, as Kafka Streams requires).
+ * Task P runs the whole app over partition P alone, with a checkpoint of its own, `<checkpoint>/tasks/P/`:
+ * its offsets, its state and its sinks' progress. So a task moves between processes alone: its new owner opens
+ * the task's checkpoint and resumes from its last committed batch, as a restarted single process would.
+ *
+ * State therefore lives on storage every member reaches (one machine's disk, or NFS/EFS shared by several), as
+ * Spark's and Flink's checkpoints do, rather than in changelog topics as in Kafka Streams: a moved task reads
+ * its state from the same files it was written to, with nothing to restore from Kafka, and the checkpoint's
+ * own claim fences its old owner.
+ *
+ * Fencing: each task's checkpoint is claimed by the one process running it (see CheckpointClaim), its claim
+ * renewed every second and stale after the group's session timeout. A new owner waits until the old one has
+ * stopped the task (after its batch in progress) or its claim went stale; an old owner that was paused and
+ * wakes up finds its claim taken over and stops before it plans, writes or commits a batch. What a batch
+ * wrote before the pause is completed by the new owner with the sinks' idempotent replay.
+ */
+import * as path from 'node:path';
+import type { StreamingQuery } from '../api/streaming-query.js';
+import { SluiceError, UsageError } from '../errors.js';
+import { assignTasks, type MemberTasks } from '../group/sticky-task-assignor.js';
+import { TaskManager } from '../group/task-manager.js';
+import { kafkaClientOptions } from '../kafka/prefixed-options.js';
+import { parseSinkUri } from '../sinks/sink-factory.js';
+import { parseSourceUri } from '../sources/source-uri.js';
+import { parseDuration } from '../util/duration.js';
+import { notice } from '../util/notices.js';
+import { assignUris, type LoadedApp, type RunAppOptions, runApp } from './app-runner.js';
+
+/** How a process joins the group of an app's processes. */
+export interface AppGroupOptions {
+  /** The consumer group id: processes with the same id share the app's tasks. */
+  id: string;
+  /** The coordinator drops a member it has not heard from for this long, and its tasks move. Default 10 s. */
+  sessionTimeout?: string | number;
+}
+
+/** One process's part of an app run by a group. */
+export interface AppGroupMember {
+  /** The member id the group coordinator gave this process. */
+  readonly memberId: string;
+  /** The tasks (input partitions) this process runs now. */
+  tasks(): number[];
+  /** The queries of each running task, by output name. */
+  queries(): Map<number, Map<string, StreamingQuery>>;
+  /** Stops the tasks after their batches in progress and leaves the group, so the others take the tasks at once. */
+  stop(): Promise<void>;
+  /** Resolves when the member was stopped; rejects when a task failed (the member then leaves the group). */
+  awaitTermination(): Promise<void>;
+}
+
+/** The group protocol type of sluice's members: only members of this kind may join the group. */
+const PROTOCOL_TYPE = 'sluice';
+const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+
+/** The Kafka inputs of the app as given: their names, URIs, topics and where their brokers are. */
+interface KafkaInputs {
+  uris: Record<string, string>;
+  topics: string[];
+  bootstrap: string;
+  options: Record<string, string>;
+}
+
+function kafkaInputs(app: LoadedApp, sources: string[]): KafkaInputs {
+  const given = assignUris('source', Object.keys(app.def.inputs), sources);
+  const uris: Record<string, string> = {};
+  const topics: string[] = [];
+  let first: { bootstrap: string; options: Record<string, string> } | undefined;
+  for (const name of Object.keys(app.def.inputs)) {
+    const uri = given[name] ?? app.def.inputs[name].default;
+    const { format, options } = parseSourceUri(uri);
+    const topic = options.topic ?? options.subscribe;
+    if (format !== 'kafka' || !topic) {
+      throw new UsageError(
+        'GROUP_NEEDS_KAFKA',
+        `--group shares the partitions of Kafka inputs, but input ${name} is ${format === 'kafka' ? 'not a list of topics' : uri}`,
+        'give every input as kafka://HOST:PORT/TOPIC (a pattern or assign is not supported with --group)',
+      );
+    }
+    uris[name] = uri;
+    topics.push(...topic.split(',').map((t) => t.trim()));
+    first ??= { bootstrap: options.bootstrap ?? options['kafka.bootstrap.servers'], options };
+  }
+  if (!first) throw new UsageError('GROUP_NEEDS_KAFKA', `app ${app.def.name} has no inputs to share`);
+  return { uris, topics, ...first };
+}
+
+/** The input URI of task `task`: the same source reading partition `task` of each of its topics. */
+function taskSourceUri(uri: string, task: number): string {
+  const { options } = parseSourceUri(uri);
+  const topics = (options.topic ?? options.subscribe).split(',').map((t) => t.trim());
+  const params = new URLSearchParams(uri.includes('?') ? uri.slice(uri.indexOf('?') + 1) : '');
+  params.delete('topic');
+  params.delete('subscribe');
+  params.set('assign', JSON.stringify(Object.fromEntries(topics.map((t) => [t, [task]]))));
+  const base = /^kafka:\/\/[^/?]+/.exec(uri)![0];
+  return `${base}?${params.toString()}`;
+}
+
+/** The sink URI of task `task`: directories get a `task=P` folder per task, so tasks' batch logs stay apart. */
+function taskSinkUri(uri: string, task: number): string {
+  const { format, options } = parseSinkUri(uri);
+  if (!['file', 'json', 'csv', 'parquet'].includes(format) || options.path === undefined) return uri;
+  const q = uri.indexOf('?');
+  const base = q < 0 ? uri : uri.slice(0, q);
+  return `${base.replace(/\/+$/, '')}/task=${task}${q < 0 ? '' : uri.slice(q)}`;
+}
+
+interface Metadata {
+  owned: number[];
+  generation: number;
+}
+
+function parseMetadata(memberId: string, raw: Buffer): MemberTasks {
+  try {
+    const m = JSON.parse(raw.toString('utf8')) as Metadata;
+    return { memberId, owned: Array.isArray(m.owned) ? m.owned : [], generation: Number(m.generation) || -1 };
+  } catch {
+    return { memberId, owned: [], generation: -1 };
+  }
+}
+
+/**
+ * Runs `app` as one member of group `group.id`: joins the group, and runs the tasks the group assigns to
+ * this process, each over its own partition of the inputs with its own checkpoint under `<checkpoint>/tasks/`,
+ * until stopped. The trigger must be an interval (a member runs until stopped) and the tasks run in-process
+ * (threads 0): more members, not more threads, scale a group.
+ */
+export async function runAppInGroup(
+  app: LoadedApp,
+  run: RunAppOptions,
+  group: AppGroupOptions,
+): Promise<AppGroupMember> {
+  if (run.trigger && !('processingTime' in run.trigger)) {
+    throw new UsageError(
+      'GROUP_TRIGGER',
+      'a group member runs until it is stopped: --group needs an interval trigger, not once or available-now',
+      'e.g. --trigger 1s',
+    );
+  }
+  if ((run.threads ?? 0) !== 0) {
+    throw new UsageError(
+      'GROUP_THREADS',
+      'a group member runs its tasks in-process: --group needs --threads 0',
+      'start more members (processes) to use more cores',
+    );
+  }
+  if (group.id === '') throw new UsageError('BAD_OPTION', 'the group id is empty', 'e.g. --group bank-account');
+  const sessionTimeoutMs =
+    group.sessionTimeout === undefined
+      ? DEFAULT_SESSION_TIMEOUT_MS
+      : parseDuration(group.sessionTimeout, 'group session timeout');
+  const inputs = kafkaInputs(app, run.sources ?? []);
+  const checkpoint = run.checkpoint ?? path.join('checkpoints', app.def.name);
+  const { KafkaClient } = await import('../kafka/client.js');
+  const { GroupMembership } = await import('../kafka/group-membership.js');
+  const client = await KafkaClient.connect(inputs.bootstrap, kafkaClientOptions('kafka source', inputs.options));
+  let manager: TaskManager | undefined;
+  try {
+    const partitions = await client.listPartitions(inputs.topics);
+    const counts = new Map<string, number>();
+    for (const p of partitions) counts.set(p.topic, (counts.get(p.topic) ?? 0) + 1);
+    const missing = inputs.topics.filter((t) => !counts.has(t));
+    if (missing.length > 0)
+      throw new SluiceError('GROUP_NO_TOPIC', `input topic ${missing.join(', ')} does not exist`, 'create it first');
+    const taskCount = Math.max(...counts.values());
+    if (new Set(counts.values()).size > 1) {
+      throw new SluiceError(
+        'GROUP_NOT_COPARTITIONED',
+        `--group needs input topics with the same number of partitions (one task reads partition P of each), found ${[...counts].map(([t, n]) => `${t}: ${n}`).join(', ')}`,
+        'repartition the inputs to one partition count',
+      );
+    }
+    const log = (message: string): void => notice(`group ${group.id}: ${message}`);
+    const taskQueries = new Map<number, Map<string, StreamingQuery>>();
+    const tasks = new TaskManager({
+      retryMs: 500,
+      log,
+      start: async (task) => {
+        const { queries } = await runApp(app, {
+          ...run,
+          sources: Object.entries(inputs.uris).map(([name, uri]) => `${name}=${taskSourceUri(uri, task)}`),
+          sinks: assignedSinks(app, run.sinks ?? [], task),
+          checkpoint: path.join(checkpoint, 'tasks', String(task)),
+          checkpointClaim: { heartbeatMs: 1000, staleAfterMs: sessionTimeoutMs },
+        });
+        taskQueries.set(task, queries);
+        const all = [...queries.values()];
+        return {
+          stop: async () => {
+            await Promise.all(all.map((q) => q.stop()));
+            taskQueries.delete(task);
+          },
+          terminated: Promise.all(all.map((q) => q.awaitTermination())).then(
+            () => undefined,
+            async (err: unknown) => {
+              await Promise.all(all.map((q) => q.stop()));
+              taskQueries.delete(task);
+              throw err;
+            },
+          ),
+        };
+      },
+    });
+    manager = tasks;
+    let generation = -1;
+    const membership = await GroupMembership.join(client, {
+      groupId: group.id,
+      protocolType: PROTOCOL_TYPE,
+      protocolName: 'sticky',
+      sessionTimeoutMs,
+      rebalanceTimeoutMs: sessionTimeoutMs,
+      heartbeatMs: Math.max(100, Math.floor(sessionTimeoutMs / 10)),
+      metadata: () => Buffer.from(JSON.stringify({ owned: tasks.assigned, generation } satisfies Metadata)),
+      assign: (members) => {
+        const assignment = assignTasks(
+          taskCount,
+          members.map((m) => parseMetadata(m.memberId, m.metadata)),
+        );
+        return new Map([...assignment].map(([id, t]) => [id, Buffer.from(JSON.stringify({ tasks: t }))]));
+      },
+      onAssignment: (gen, raw) => {
+        generation = gen;
+        let assigned: number[] = [];
+        try {
+          assigned = (JSON.parse(raw.toString('utf8')) as { tasks: number[] }).tasks;
+        } catch {
+          // An empty assignment (the leader had nothing for this member) is no tasks.
+        }
+        void tasks.assign(`generation ${gen}`, assigned);
+      },
+      onLost: (reason) => {
+        void tasks.revokeAll(`lost its tasks: ${reason}`);
+      },
+      onRetry: log,
+    });
+    let stopping: Promise<void> | null = null;
+    const stop = (): Promise<void> =>
+      (stopping ??= (async () => {
+        await tasks.close();
+        await membership.leave();
+        await client.close();
+      })());
+    // Ends with the first task failure or a membership that cannot go on, after leaving the group; or with stop().
+    let stopped!: () => void;
+    const ended = new Promise<void>((resolve) => {
+      stopped = resolve;
+    });
+    const termination = Promise.race([
+      ended,
+      Promise.race([tasks.failure, membership.done]).catch(async (err: unknown) => {
+        await stop();
+        throw err;
+      }),
+    ]);
+    termination.catch(() => undefined);
+    return {
+      memberId: membership.id,
+      tasks: () => tasks.running,
+      queries: () => new Map(taskQueries),
+      stop: async () => {
+        await stop();
+        stopped();
+      },
+      awaitTermination: () => termination,
+    };
+  } catch (err) {
+    await manager?.close();
+    await client.close();
+    throw err;
+  }
+}
+
+/** The `--sink` values of task `task`: the given ones and the app's defaults, directories made per task. */
+function assignedSinks(app: LoadedApp, sinks: string[], task: number): string[] {
+  const given = assignUris('sink', Object.keys(app.def.outputs), sinks);
+  return Object.keys(app.def.outputs).map(
+    (name) => `${name}=${taskSinkUri(given[name] ?? app.def.outputs[name].default, task)}`,
+  );
+}

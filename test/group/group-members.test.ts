@@ -1,0 +1,285 @@
+/**
+ * `sluice run APP --group ID` with several processes on one machine against the test broker: the processes
+ * share the input partitions (tasks) through the broker's group coordinator, and whatever happens to them
+ * (killed mid-batch, a member joining or leaving, one paused until it lost its tasks) the output topic holds
+ * exactly what one process alone writes over the same input. Waits are on conditions (output counts, log
+ * lines), with generous limits, so the tests hold on a loaded machine.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { CLI, runCli } from '../support/cli.js';
+import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
+
+/** One `sluice run --group` process and what it printed. */
+class Member {
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
+    proc.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    proc.stdout!.resume();
+    this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Waits until the member printed a line matching `re` (after `from` characters of its output). */
+  async waitFor(re: RegExp, from = 0, timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.stderr.slice(from))) {
+      if (Date.now() > deadline) throw new Error(`member ${this.name} never printed ${re}:\n${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** The tasks the member holds after its latest assignment, from its log. */
+  tasks(): number[] {
+    const lines = [
+      ...this.stderr.matchAll(/(?:generation \d+|lost its tasks[^:]*: .*?): kept tasks ([^;]*); took ([^;]*);/g),
+    ];
+    const last = lines.at(-1);
+    if (!last) return [];
+    const parse = (s: string) => (s === 'none' ? [] : s.split(', ').map(Number));
+    return [...parse(last[1]), ...parse(last[2])].sort((a, b) => a - b);
+  }
+}
+
+describe('sluice run --group: several processes share an app through a Kafka consumer group', function () {
+  this.timeout(600_000);
+  let broker: TestBroker;
+  let root: string;
+  const members: Member[] = [];
+  let seed = 0;
+
+  before(async () => {
+    broker = await startBroker({ brokers: 1 });
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-group-'));
+  });
+  afterEach(async () => {
+    for (const m of members.splice(0)) {
+      m.proc.kill('SIGCONT');
+      m.proc.kill('SIGKILL');
+      await m.exited;
+    }
+  });
+  after(async () => {
+    await broker?.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  async function sluice(args: string[]): Promise<void> {
+    const r = await runCli(args, { timeoutMs: 240_000 });
+    expect(r.code, `sluice ${args.join(' ')}\n${r.stderr}`).to.equal(0);
+  }
+
+  /** Bank operations into `topic` (keyed by account), a new seed each call. */
+  async function operations(topic: string, count: number): Promise<void> {
+    await sluice([
+      'gen',
+      'bank',
+      '--count',
+      String(count),
+      '--seed',
+      String(++seed),
+      '--to',
+      `kafka://${broker.bootstrap}/${topic}`,
+    ]);
+  }
+
+  const source = (topic: string) =>
+    `kafka://${broker.bootstrap}/${topic}?startingOffsets=earliest&maxOffsetsPerTrigger=100`;
+  const values = (topic: string): string[] =>
+    consumeWithKcat(broker.bootstrap, topic)
+      .map((r) => r.value)
+      .sort();
+
+  /** What one process alone writes over all of `topic`: the reference. */
+  async function reference(topic: string, name: string): Promise<string[]> {
+    await broker.command(`topic ${name} 2`);
+    await sluice([
+      'run',
+      'bank-account',
+      '--source',
+      source(topic),
+      '--sink',
+      `movements=kafka://${broker.bootstrap}/${name}`,
+      '--sink',
+      'accounts=console:',
+      '--checkpoint',
+      path.join(root, `${name}-ck`),
+      '--trigger',
+      'available-now',
+      '--quiet',
+    ]);
+    return values(name);
+  }
+
+  function member(
+    name: string,
+    group: string,
+    topic: string,
+    out: string,
+    opts: { env?: Record<string, string>; sessionTimeout?: string } = {},
+  ): Member {
+    const args = [
+      CLI,
+      'run',
+      'bank-account',
+      '--source',
+      source(topic),
+      '--sink',
+      `movements=kafka://${broker.bootstrap}/${out}`,
+      '--sink',
+      'accounts=console:',
+      '--checkpoint',
+      path.join(root, `${group}-ck`),
+      '--trigger',
+      '200ms',
+      '--group',
+      group,
+      '--group-session-timeout',
+      opts.sessionTimeout ?? '6s',
+      '--quiet',
+    ];
+    const m = new Member(
+      name,
+      spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
+    members.push(m);
+    return m;
+  }
+
+  /** Waits until `topic` has at least `count` records. */
+  async function waitForOutput(topic: string, count: number, timeoutMs = 240_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const n = consumeWithKcat(broker.bootstrap, topic).length;
+      if (n >= count) return;
+      if (Date.now() > deadline)
+        throw new Error(
+          `${topic} has ${n} of ${count} records:\n${members.map((m) => `${m.name}: ${m.stderr}`).join('\n')}`,
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Stops the members still running with SIGTERM; each leaves the group and exits 0. */
+  async function stopAll(): Promise<void> {
+    const running = members.filter((m) => m.proc.exitCode === null && m.proc.signalCode === null);
+    for (const m of running) m.proc.kill('SIGTERM');
+    for (const m of running) expect(await m.exited, `${m.name}:\n${m.stderr}`).to.deep.equal({ code: 0, signal: null });
+  }
+
+  it('three processes write exactly what one process writes, each running a third of the tasks', async () => {
+    await broker.command('topic ops3 6');
+    await operations('ops3', 3000);
+    const expected = await reference('ops3', 'ref3');
+    await broker.command('topic out3 2');
+    const ms = ['a', 'b', 'c'].map((n) => member(n, 'three', 'ops3', 'out3'));
+    await waitForOutput('out3', expected.length);
+    await stopAll();
+    expect(values('out3')).to.deep.equal(expected);
+    // Sticky assignment: once all three are in, each holds two of the six tasks.
+    const held = ms.map((m) => m.stderr.match(/task \d+ restored/g)?.length ?? 0);
+    expect(
+      held.every((n) => n >= 2),
+      ms.map((m) => m.stderr).join('\n'),
+    ).to.equal(true);
+  });
+
+  it('a member killed mid-batch (SIGKILL in the sink) loses its tasks to the others, output exactly once', async () => {
+    await broker.command('topic opsk 6');
+    await operations('opsk', 3000);
+    await broker.command('topic outk 2');
+    const victim = member('victim', 'kill', 'opsk', 'outk', { env: { SLUICE_CRASH_AT: 'in-sink:3' } });
+    const others = ['b', 'c'].map((n) => member(n, 'kill', 'opsk', 'outk'));
+    const dead = await victim.exited;
+    expect(dead.signal, victim.stderr).to.equal('SIGKILL');
+    await operations('opsk', 1500);
+    const expected = await reference('opsk', 'refk');
+    await waitForOutput('outk', expected.length);
+    // The tasks the victim held run on the others now.
+    await Promise.all(others.map((m) => m.waitFor(/generation \d+: kept tasks/)));
+    await stopAll();
+    expect(values('outk')).to.deep.equal(expected);
+  });
+
+  it('a member joining and one leaving move tasks with the fewest moves, output exactly once', async () => {
+    await broker.command('topic opsj 4');
+    await operations('opsj', 2000);
+    await broker.command('topic outj 2');
+    const a = member('a', 'join', 'opsj', 'outj');
+    const b = member('b', 'join', 'opsj', 'outj');
+    await a.waitFor(/restored/);
+    await b.waitFor(/restored/);
+    // Two members share four tasks two and two.
+    const deadline = Date.now() + 120_000;
+    while (a.tasks().length + b.tasks().length !== 4 || a.tasks().length !== 2) {
+      if (Date.now() > deadline) throw new Error(`no even split:\n${a.stderr}\n${b.stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const before = { a: a.tasks(), b: b.tasks() };
+    const from = { a: a.stderr.length, b: b.stderr.length };
+    const c = member('c', 'join', 'opsj', 'outj');
+    await c.waitFor(/task \d+ restored/);
+    await operations('opsj', 1000);
+    // The newcomer took one task; a and b kept at least one each of theirs (sticky).
+    await a.waitFor(/generation \d+: kept tasks/, from.a);
+    await b.waitFor(/generation \d+: kept tasks/, from.b);
+    expect(c.tasks()).to.have.length(1);
+    for (const [m, was] of [
+      [a, before.a],
+      [b, before.b],
+    ] as const)
+      expect(
+        m.tasks().every((t) => was.includes(t)),
+        m.stderr,
+      ).to.equal(true);
+    // b leaves (SIGTERM): it hands its tasks over at once, without waiting for the session timeout.
+    const cFrom = c.stderr.length;
+    b.proc.kill('SIGTERM');
+    expect(await b.exited, b.stderr).to.deep.equal({ code: 0, signal: null });
+    await c.waitFor(/generation \d+: kept tasks/, cFrom);
+    await operations('opsj', 1000);
+    const expected = await reference('opsj', 'refj');
+    await waitForOutput('outj', expected.length);
+    await stopAll();
+    expect(a.tasks().length + c.tasks().length).to.equal(4);
+    expect(values('outj')).to.deep.equal(expected);
+  });
+
+  it('a paused member (SIGSTOP) that wakes after losing its tasks is fenced: it commits and writes nothing', async () => {
+    await broker.command('topic opsz 4');
+    await operations('opsz', 2000);
+    await broker.command('topic outz 2');
+    const zombie = member('zombie', 'zombie', 'opsz', 'outz', { sessionTimeout: '4s' });
+    const other = member('other', 'zombie', 'opsz', 'outz', { sessionTimeout: '4s' });
+    await zombie.waitFor(/task \d+ restored/);
+    await other.waitFor(/task \d+ restored/);
+    const held = () => zombie.tasks();
+    while (held().length !== 2) await new Promise((r) => setTimeout(r, 200));
+    const lost = held();
+    const otherFrom = other.stderr.length;
+    zombie.proc.kill('SIGSTOP');
+    await operations('opsz', 2000);
+    // The other member is given the zombie's tasks once its session expired, and restores them.
+    for (const t of lost) await other.waitFor(new RegExp(`task ${t} restored`), otherFrom);
+    const expected = await reference('opsz', 'refz');
+    await waitForOutput('outz', expected.length);
+    const zombieFrom = zombie.stderr.length;
+    zombie.proc.kill('SIGCONT');
+    // The zombie learns it lost its tasks (from the coordinator, or from the claims its tasks find taken).
+    await zombie.waitFor(/lost its tasks|taken over by another member/, zombieFrom);
+    await operations('opsz', 500);
+    const final = await reference('opsz', 'refz2');
+    await waitForOutput('outz', final.length);
+    await stopAll();
+    expect(values('outz')).to.deep.equal(final);
+  });
+});
