@@ -17,7 +17,15 @@ import { type ConfValues, type OffsetEntry, OffsetLog } from '../checkpoint/offs
 import { readVersionedEntry } from '../checkpoint/versioned-file.js';
 import { describeError, SluiceError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
-import { parseRowKey, TIMERS, VARIABLES_KEY } from '../plan/operators/transform-with-state-handle.js';
+import {
+  EXPIRIES_FIELD,
+  type KeyRow,
+  parseRowPerVariableKey,
+  ROW_PER_VARIABLE_KEY,
+  TIMERS_FIELD,
+  timersOf,
+  VARIABLES_KEY,
+} from '../plan/operators/transform-with-state-rows.js';
 import type { StateVariableRecords } from '../plan/operators/transform-with-state-schema.js';
 import { StateStore } from '../state/state-store.js';
 
@@ -451,20 +459,26 @@ export async function readStateRows(
   let variables: StateVariableRecords | undefined;
   for (const part of numericSubdirs(path.join(query.dir, 'state', operator.id))) {
     const store = await StateStore.load(path.join(query.dir, 'state', operator.id, part), operator.version);
-    const declared = store.get(VARIABLES_KEY) as StateVariableRecords | undefined;
+    const rowPerKey = store.has(VARIABLES_KEY);
+    const declared = store.get(rowPerKey ? VARIABLES_KEY : ROW_PER_VARIABLE_KEY) as StateVariableRecords | undefined;
     if (declared !== undefined) variables = { ...variables, ...declared };
     for (const [stored, value] of store.entries()) {
       if (isInternalStateKey(stored)) {
         internalRows++;
         continue;
       }
-      const row: { key: unknown; variable?: string; value: unknown } =
-        declared === undefined ? { key: stored, value } : variableRow(stored, value);
-      const text = keyText(row.key);
-      if (options.key !== undefined && text !== options.key) continue;
       const t = store.getTimeout(stored);
-      const timeoutMs = t >= 0 && row.variable !== TIMERS_VARIABLE ? t : null;
-      rows.push({ partition: Number(part), ...row, timeoutMs, sort: text });
+      const found =
+        declared === undefined
+          ? [{ key: stored, value, timeoutMs: t >= 0 ? t : null }]
+          : rowPerKey
+            ? variableRows(stored, value as KeyRow, t)
+            : [rowPerVariableRow(stored, value, t)];
+      for (const row of found) {
+        const text = keyText(row.key);
+        if (options.key !== undefined && text !== options.key) continue;
+        rows.push({ partition: Number(part), ...row, sort: text });
+      }
     }
   }
   rows.sort(
@@ -490,14 +504,41 @@ export async function readStateRows(
 /** How `--state` names the timers of a transformWithState key. */
 export const TIMERS_VARIABLE = '(timers)';
 
-/** A transformWithState row of a variable and grouping key as a row of the key; timers are shown as times. */
-function variableRow(stored: unknown, value: unknown): { key: unknown; variable: string; value: unknown } {
-  const row = parseRowKey(stored);
-  if (row === null) return { key: stored, variable: '', value };
-  if (row.variable === TIMERS) {
-    return { key: row.key, variable: TIMERS_VARIABLE, value: (value as number[]).map((t) => new Date(t)) };
+/** A transformWithState variable's value or a key's timers (shown as times), with the value's TTL expiry. */
+interface VariableRow {
+  key: unknown;
+  variable: string;
+  value: unknown;
+  timeoutMs: number | null;
+}
+
+/** A transformWithState key's row as a row per variable, and one of its timers when it has any. */
+function variableRows(key: unknown, row: KeyRow, timeoutMs: number): VariableRow[] {
+  const expiries = (row[EXPIRIES_FIELD] ?? {}) as Record<string, number>;
+  const out: VariableRow[] = [];
+  for (const name of Object.keys(row)) {
+    if (name === EXPIRIES_FIELD || name === TIMERS_FIELD) continue;
+    out.push({ key, variable: name, value: row[name], timeoutMs: expiries[name] ?? null });
   }
-  return { key: row.key, variable: row.variable, value };
+  const timers = timersOf(row, timeoutMs);
+  if (timers.length > 0)
+    out.push({ key, variable: TIMERS_VARIABLE, value: timers.map((t) => new Date(t)), timeoutMs: null });
+  return out;
+}
+
+/** A row of a checkpoint written as a row per variable and key (before its first batch on this version). */
+function rowPerVariableRow(stored: unknown, value: unknown, timeoutMs: number): VariableRow {
+  const row = parseRowPerVariableKey(stored);
+  if (row === null) return { key: stored, variable: '', value, timeoutMs: null };
+  if (row.variable === TIMERS_FIELD) {
+    return {
+      key: row.key,
+      variable: TIMERS_VARIABLE,
+      value: (value as number[]).map((t) => new Date(t)),
+      timeoutMs: null,
+    };
+  }
+  return { key: row.key, variable: row.variable, value, timeoutMs: timeoutMs >= 0 ? timeoutMs : null };
 }
 
 /** Variables by name, a key's timers last. */

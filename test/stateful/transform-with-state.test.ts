@@ -17,6 +17,7 @@ import {
 import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { describeState } from '../../lib/cli/checkpoint-command.js';
 import { findOperator, inspectCheckpoint, readStateRows } from '../../lib/cli/checkpoint-inspector.js';
+import { StateStore } from '../../lib/state/state-store.js';
 import { ManualClock, MemoryStream } from '../../lib/testing/index.js';
 
 type Ev = { user: string; amount: number };
@@ -302,11 +303,13 @@ describe('transformWithState', () => {
     clock.advance(40_000);
     input.addData([{ user: 'a', amount: 1 }]);
     await q.processAllAvailable();
-    expect(q.lastProgress!.stateOperators[0].numRowsTotal).to.equal(6); // sum, amounts, counts of a and b
+    expect(q.lastProgress!.stateOperators[0].numRowsTotal).to.equal(2); // a row per key: a and b
     clock.advance(30_000); // b's sum (written at 0) expires at 60 s; a's (40 s) at 100 s
     await q.processAllAvailable();
     expect(q.lastProgress!.numInputRows).to.equal(0);
-    expect(q.lastProgress!.stateOperators[0].numRowsTotal).to.equal(5);
+    // The batch without data rewrote b's row without its sum; b keeps its list and map.
+    expect(q.lastProgress!.stateOperators[0].numRowsUpdated).to.equal(1);
+    expect(q.lastProgress!.stateOperators[0].numRowsTotal).to.equal(2);
     input.addData([
       { user: 'a', amount: 1 },
       { user: 'b', amount: 1 },
@@ -435,7 +438,7 @@ describe('transformWithState', () => {
       ['b', 'sum', 1, 60_000],
       ['b', '(timers)', [new Date(30_000)], null],
     ]);
-    expect(query.stateOperators[0].numRows).to.equal(8);
+    expect(query.stateOperators[0].numRows).to.equal(2); // a row per key
     const text = describeState(
       await readStateRows(query, findOperator(query, 'transformWithState'), { key: 'b' }),
     ).join('\n');
@@ -448,6 +451,155 @@ describe('transformWithState', () => {
       '        0  b    counts    [[1,1]]',
       '        0  b    sum       1                             1970-01-01T00:01:00.000Z',
       '        0  b    (timers)  ["1970-01-01T00:00:30.000Z"]',
+    ]);
+  });
+
+  it('continues a checkpoint whose state was kept as a row per variable and key, as earlier versions kept it', async () => {
+    const ckpt = tmp();
+    const clock = new ManualClock(0);
+    const session = Session.local({ clock, statePartitions: 1 });
+    const input = new MemoryStream<Ev>(session, EV_SCHEMA);
+    // One plan for both runs, so that the operator keeps its id and state directory.
+    const ds = input
+      .toDS()
+      .groupByKey((e) => e.user)
+      .transformWithState(new Tally(30_000, '1 minute'), 'ProcessingTime', 'update');
+    const start = (name: string) =>
+      ds.writeStream.format('memory').queryName(name).outputMode('update').option('checkpointLocation', ckpt).start();
+    let q = track(await start('before'));
+    input.addData([
+      { user: 'a', amount: 2 },
+      { user: 'b', amount: 1 },
+      { user: 'a', amount: 3 },
+    ]);
+    await q.processAllAvailable();
+    await q.stop();
+    // Rewrite the committed state as the earlier layout wrote the same batch: a row per variable and key
+    // ('variable NUL key' for string keys), timers under '\u0000timers', declarations in their own row.
+    let [query] = await inspectCheckpoint(ckpt);
+    const operator = findOperator(query, 'transformWithState');
+    const dir = path.join(ckpt, 'state', operator.id, '0');
+    fs.rmSync(dir, { recursive: true });
+    const legacy = await StateStore.load(dir, 0);
+    legacy.put(['\u0000sluice:state-variables'], {
+      sum: { kind: 'value', schema: 'double', ttlMs: 60_000 },
+      amounts: { kind: 'list' },
+      counts: { kind: 'map' },
+    });
+    for (const [user, amounts] of [
+      ['a', [2, 3]],
+      ['b', [1]],
+    ] as const) {
+      legacy.put(`sum\u0000${user}`, amounts[0] + (amounts[1] ?? 0), 60_000);
+      legacy.put(`amounts\u0000${user}`, [...amounts]);
+      legacy.put(`counts\u0000${user}`, new Map(amounts.map((n) => [n, 1])));
+      legacy.put(`\u0000timers\u0000${user}`, [30_000], 30_000);
+    }
+    await legacy.commit(operator.version);
+
+    const shown = async () =>
+      (await readStateRows(query, findOperator(query, 'transformWithState'), { key: 'a' })).rows.map((r) => [
+        r.variable,
+        r.value,
+        r.timeoutMs,
+      ]);
+    const rowsOfA = [
+      ['amounts', [2, 3], null],
+      [
+        'counts',
+        new Map([
+          [2, 1],
+          [3, 1],
+        ]),
+        null,
+      ],
+      ['sum', 5, 60_000],
+      ['(timers)', [new Date(30_000)], null],
+    ];
+    expect(await shown()).to.deep.equal(rowsOfA);
+
+    clock.advance(30_000);
+    q = track(await start('after'));
+    input.addData([{ user: 'a', amount: 4 }]);
+    await q.processAllAvailable();
+    await q.stop();
+    expect(session.table('after')).to.deep.equal([
+      { user: 'a', what: 'sum', n: 9 },
+      { user: 'a', what: 'timer, 3 amounts, 3 distinct', n: 30_000 },
+      { user: 'b', what: 'timer, 1 amounts, 1 distinct', n: 30_000 },
+    ]);
+    [query] = await inspectCheckpoint(ckpt);
+    expect(query.stateOperators[0].numRows).to.equal(2);
+    expect(await shown()).to.deep.equal([
+      ['amounts', [2, 3, 4], null],
+      [
+        'counts',
+        new Map([
+          [2, 1],
+          [3, 1],
+          [4, 1],
+        ]),
+        null,
+      ],
+      ['sum', 9, 90_000],
+      ['(timers)', [new Date(60_000)], null],
+    ]);
+  });
+
+  it('drops a variable of every key with deleteIfExists in a later version of the processor', async () => {
+    const ckpt = tmp();
+    const clock = new ManualClock(0);
+    const session = Session.local({ clock, statePartitions: 2 });
+    const input = new MemoryStream<Ev>(session, EV_SCHEMA);
+    /** Tally that, once `withoutCounts`, no longer has its map and deletes what earlier runs stored in it. */
+    class Versioned extends Tally {
+      withoutCounts = false;
+      override init(outputMode: 'append' | 'update', timeMode: TimeMode): void {
+        if (!this.withoutCounts) {
+          super.init(outputMode, timeMode);
+          return;
+        }
+        const h = this.getHandle();
+        this.sum = h.getValueState<number>('sum', { schema: 'double' });
+        this.amounts = h.getListState<number>('amounts');
+        h.deleteIfExists('counts');
+      }
+      override *handleInputRows(user: string, rows: Ev[], tv: TimerValues): Iterable<Out> {
+        if (!this.withoutCounts) return yield* super.handleInputRows(user, rows, tv);
+        const sum = (this.sum.get() ?? 0) + rows.reduce((a, r) => a + r.amount, 0);
+        this.sum.update(sum);
+        this.amounts.appendList(rows.map((r) => r.amount));
+        yield { user, what: 'sum', n: sum };
+      }
+    }
+    const processor = new Versioned(0);
+    const ds = input
+      .toDS()
+      .groupByKey((e) => e.user)
+      .transformWithState(processor, 'None', 'update');
+    const start = (name: string) =>
+      ds.writeStream.format('memory').queryName(name).outputMode('update').option('checkpointLocation', ckpt).start();
+    let q = track(await start('v1'));
+    input.addData([
+      { user: 'a', amount: 2 },
+      { user: 'b', amount: 1 },
+    ]);
+    await q.processAllAvailable();
+    await q.stop();
+    processor.withoutCounts = true;
+    q = track(await start('v2'));
+    input.addData([{ user: 'a', amount: 5 }]);
+    await q.processAllAvailable();
+    await q.stop();
+    expect(session.table('v2')).to.deep.equal([{ user: 'a', what: 'sum', n: 7 }]);
+    const [query] = await inspectCheckpoint(ckpt);
+    const contents = await readStateRows(query, findOperator(query, 'transformWithState'));
+    expect(contents.variables).to.deep.equal({ sum: { kind: 'value', schema: 'double' }, amounts: { kind: 'list' } });
+    expect(contents.rows.map((r) => [r.key, r.variable, r.value])).to.deep.equal([
+      ['a', 'amounts', [2, 5]],
+      ['a', 'sum', 7],
+      ['b', 'amounts', [1]],
+      ['b', 'sum', 1],
     ]);
   });
 

@@ -1,13 +1,8 @@
 /**
  * The StatefulProcessorHandle of transformWithState and its state variables, over the operator's state
- * store (any provider: everything goes through {@link KeyedState}).
- *
- * State rows, per state partition (composite keys of variable and grouping key, see {@link rowKey}; a
- * variable's rows play the part of a column family in Spark's RocksDB layout):
- * - (variable, groupingKey) -> the ValueState's value, the ListState's array, or the MapState's Map;
- *   with a TTL, the row's timeout is its expiry (processing time);
- * - (TIMERS, groupingKey) -> the key's timer timestamps, ascending; the row's timeout is the earliest;
- * - `VARIABLES_KEY` (internal) -> the declarations of every variable ({@link StateVariableRecords}).
+ * store (any provider: everything goes through {@link KeyedState}). A call reads the key's row (see
+ * transform-with-state-rows.ts) once, on its first use of a variable or timer, and writes it back once, at
+ * its end, if it changed anything.
  */
 import { SluiceError } from '../../errors.js';
 import { parseDuration } from '../../util/duration.js';
@@ -20,6 +15,7 @@ import type {
   TimeMode,
   ValueState,
 } from './transform-with-state-processor.js';
+import { dropVariable, type KeyRow, setExpiry, storeRow, timersOf } from './transform-with-state-rows.js';
 import {
   checkTypeSpec,
   kindName,
@@ -27,36 +23,6 @@ import {
   type StateVariableKind,
   type StateVariableRecord,
 } from './transform-with-state-schema.js';
-
-/** The first key element of timer rows; variable names cannot start with NUL, so it names no variable. */
-export const TIMERS = '\u0000timers';
-/** The internal row holding the variables' declarations (internal rows are one-element keys with this prefix). */
-export const VARIABLES_KEY: readonly [string] = ['\u0000sluice:state-variables'];
-
-/**
- * The state store key of a variable's row for a grouping key. A string grouping key gives the string
- * `variable NUL key`, which the store handles as a primitive key (no array to encode per access: half the
- * cost of a lookup); any other grouping key gives the pair `[variable, key]`. Variable names hold no NUL.
- */
-export function rowKey(variable: string, key: unknown): unknown {
-  return typeof key === 'string' ? `${variable}\u0000${key}` : [variable, key];
-}
-
-/** The variable and grouping key of a row key made by {@link rowKey}, or null for any other key. */
-export function parseRowKey(row: unknown): { variable: string; key: unknown } | null {
-  if (typeof row === 'string') {
-    // TIMERS starts with NUL, so the separator is the first NUL after the first character.
-    const at = row.indexOf('\u0000', 1);
-    return at < 0 ? null : { variable: row.slice(0, at), key: row.slice(at + 1) };
-  }
-  if (Array.isArray(row) && row.length === 2 && typeof row[0] === 'string') return { variable: row[0], key: row[1] };
-  return null;
-}
-
-/** Whether a row key made by {@link rowKey} holds timers. */
-export function isTimerRow(row: unknown): boolean {
-  return typeof row === 'string' ? row.startsWith(TIMERS) : Array.isArray(row) && row[0] === TIMERS;
-}
 
 function handleError(message: string, hint: string): SluiceError {
   return new SluiceError('STATEFUL_PROCESSOR', message, hint);
@@ -67,8 +33,8 @@ type Phase = 'idle' | 'init' | 'key';
 
 /**
  * The handle the operator gives its processor. The operator binds it to a partition's state store and
- * clocks ({@link bind}), sets the key of each call ({@link setKey}); state variables read and write the
- * rows of the current key.
+ * clocks ({@link bind}), sets the key of each call ({@link setKey}) and ends it ({@link endKey}); state
+ * variables and timers read and write the current key's row.
  */
 export class StatefulProcessorHandleImpl implements StatefulProcessorHandle {
   /** The variables the processor declared in the latest init. */
@@ -79,10 +45,12 @@ export class StatefulProcessorHandleImpl implements StatefulProcessorHandle {
   private store: KeyedState | null = null;
   private processingTimeMs = 0;
   private key: unknown = undefined;
-  /** The current key's timers while a call uses them, and whether it changed them. */
+  /** The current key's row once the call has used it (null: the key has none yet), and whether it changed. */
+  private row: KeyRow | null = null;
+  private loaded = false;
+  private dirty = false;
+  /** The current key's timers once the call has used them. */
   private timers: number[] | null = null;
-  private timersDirty = false;
-  private timersRow: unknown = null;
 
   constructor(
     private readonly timeMode: TimeMode,
@@ -101,58 +69,78 @@ export class StatefulProcessorHandleImpl implements StatefulProcessorHandle {
   /** The processor is about to be called for `key`. */
   setKey(key: unknown): void {
     this.key = key;
-    this.call++;
+    this.forgetRow();
     this.phase = 'key';
   }
 
-  /**
-   * Counts the processor's calls, so that a variable builds its row key once per call: a call's reads and
-   * writes then share one string, whose hash the state store's lookups compute once.
-   */
-  call = 0;
-
-  /**
-   * The processor's call for the current key is done: writes the key's timers back if the call changed them
-   * (timer calls work on a copy loaded once per call, so re-arming a timer costs one read and one write).
-   */
+  /** The processor's call for the current key is done: writes the key's row back if the call changed it. */
   endKey(): void {
-    if (this.timersDirty) {
-      const timers = this.timers!;
-      const row = this.timersRow;
-      if (timers.length === 0) this.store!.remove(row);
-      else this.store!.put(row, timers, timers[0]);
-    }
-    this.timers = null;
-    this.timersDirty = false;
+    if (this.dirty) storeRow(this.store!, this.key, this.row ?? {}, this.keyTimers(null, 'endKey'));
+    this.forgetRow();
   }
 
   /** The partition's batch is done. */
   unbind(): void {
     this.store = null;
     this.key = undefined;
-    this.timers = null;
-    this.timersDirty = false;
+    this.forgetRow();
     this.phase = 'idle';
   }
 
-  /** The state store, for the current key's calls; `what` names the call in the error outside one. */
-  state(variable: StateVariable | null, what: string): KeyedState {
+  private forgetRow(): void {
+    this.row = null;
+    this.loaded = false;
+    this.dirty = false;
+    this.timers = null;
+  }
+
+  /** The current key's row as stored (null when it has none); `what` names the call in the error outside one. */
+  readRow(variable: StateVariable | null, what: string): KeyRow | null {
+    if (this.loaded) return this.row;
     if (this.phase !== 'key' || this.store === null) {
       throw handleError(
         `${variable === null ? '' : `${variable.where()}.`}${what}: no grouping key is being processed`,
         'use state variables and timers in handleInputRows, handleExpiredTimer or handleInitialState, and declare variables in init',
       );
     }
-    return this.store;
+    this.row = (this.store.get(this.key) as KeyRow | undefined) ?? null;
+    this.loaded = true;
+    return this.row;
+  }
+
+  /** The current key's timers, ascending, to be changed in place (then `dirty`) and written back with the row. */
+  private keyTimers(variable: StateVariable | null, what: string): number[] {
+    if (this.timers === null) {
+      const row = this.readRow(variable, what);
+      this.timers = timersOf(row ?? undefined, row === null ? -1 : this.store!.getTimeout(this.key));
+    }
+    return this.timers;
+  }
+
+  /** The current key's row, to be changed and written back at the end of the call. */
+  changeRow(variable: StateVariable | null, what: string): KeyRow {
+    if (this.readRow(variable, what) === null) this.row = {};
+    this.dirty = true;
+    return this.row!;
+  }
+
+  /** Sets a variable's value in the current key's row, with its TTL expiry when it has one. */
+  setValue(variable: StateVariable, what: string, name: string, value: unknown, ttlMs: number | undefined): void {
+    const row = this.changeRow(variable, what);
+    row[name] = value;
+    if (ttlMs !== undefined) setExpiry(row, name, this.processingTimeMs + ttlMs);
+  }
+
+  /** Removes a variable's value from the current key's row. */
+  clearValue(variable: StateVariable, what: string, name: string): void {
+    const row = this.readRow(variable, what);
+    if (row === null || row[name] === undefined) return;
+    dropVariable(row, name);
+    this.dirty = true;
   }
 
   get currentKey(): unknown {
     return this.key;
-  }
-
-  /** The expiry of a write made now to a variable with `ttlMs`, or -1 without a TTL. */
-  expiryOf(ttlMs: number | undefined): number {
-    return ttlMs === undefined ? -1 : this.processingTimeMs + ttlMs;
   }
 
   getValueState<S>(name: string, options?: StateVariableOptions): ValueState<S> {
@@ -169,36 +157,28 @@ export class StatefulProcessorHandleImpl implements StatefulProcessorHandle {
 
   registerTimer(expiryTimestampMs: number): void {
     const ts = this.timerTime(expiryTimestampMs, 'registerTimer');
-    const timers = this.keyTimers('registerTimer');
+    const timers = this.keyTimers(null, 'registerTimer');
     let i = 0;
     while (i < timers.length && timers[i] < ts) i++;
     if (timers[i] === ts) return;
-    timers.splice(i, 0, ts);
-    this.timersDirty = true;
+    if (i === timers.length) timers.push(ts);
+    else timers.splice(i, 0, ts);
+    this.dirty = true;
   }
 
   deleteTimer(expiryTimestampMs: number): void {
     const ts = this.timerTime(expiryTimestampMs, 'deleteTimer');
-    const timers = this.keyTimers('deleteTimer');
+    const timers = this.keyTimers(null, 'deleteTimer');
     const i = timers.indexOf(ts);
     if (i < 0) return;
-    timers.splice(i, 1);
-    this.timersDirty = true;
+    if (i === timers.length - 1) timers.pop();
+    else timers.splice(i, 1);
+    this.dirty = true;
   }
 
   listTimers(): number[] {
     this.timerTime(0, 'listTimers');
-    return [...this.keyTimers('listTimers')];
-  }
-
-  /** The current key's timers, loaded on first use in a call. */
-  private keyTimers(what: string): number[] {
-    if (this.timers === null) {
-      this.timersRow = rowKey(TIMERS, this.key);
-      const stored = this.state(null, what).get(this.timersRow) as number[] | undefined;
-      this.timers = stored ?? [];
-    }
-    return this.timers;
+    return this.keyTimers(null, 'listTimers').slice();
   }
 
   deleteIfExists(name: string): void {
@@ -260,7 +240,7 @@ interface VariableSpec extends StateVariableRecord {
   name: string;
 }
 
-/** What the state variables share: the row of the current key, type checks and TTL on write. */
+/** What the state variables share: their field in the current key's row, type checks and TTL on write. */
 abstract class StateVariable {
   constructor(
     protected readonly handle: StatefulProcessorHandleImpl,
@@ -272,33 +252,20 @@ abstract class StateVariable {
     return `${kindName(this.spec.kind)} '${this.spec.name}'`;
   }
 
-  private rowCall = -1;
-  private row: unknown = null;
-
-  /** The state store and this variable's row key for the current grouping key. */
-  private current(what: string): KeyedState {
-    const state = this.handle.state(this, what);
-    if (this.rowCall !== this.handle.call) {
-      this.rowCall = this.handle.call;
-      this.row = rowKey(this.spec.name, this.handle.currentKey);
-    }
-    return state;
-  }
-
   protected read(what: string): unknown {
-    return this.current(what).get(this.row);
+    return this.handle.readRow(this, what)?.[this.spec.name];
   }
 
   protected has(what: string): boolean {
-    return this.current(what).has(this.row);
+    return this.read(what) !== undefined;
   }
 
   protected write(what: string, stored: unknown): void {
-    this.current(what).put(this.row, stored, this.handle.expiryOf(this.spec.ttlMs));
+    this.handle.setValue(this, what, this.spec.name, stored, this.spec.ttlMs);
   }
 
   protected remove(what: string): void {
-    this.current(what).remove(this.row);
+    this.handle.clearValue(this, what, this.spec.name);
   }
 
   /** Throws when `value` does not fit the declared type; null and undefined are never stored. */
@@ -346,7 +313,8 @@ class ListStateImpl<S> extends StateVariable implements ListState<S> {
   }
 
   get(): S[] {
-    return (this.read('get()') as S[] | undefined) ?? [];
+    const list = this.read('get()') as S[] | undefined;
+    return list === undefined ? [] : list.slice();
   }
 
   put(values: S[]): void {

@@ -1,19 +1,22 @@
-import type { RecordBatch, Schema } from 'apache-arrow';
+import type { Schema } from 'apache-arrow';
 import { SluiceError } from '../../errors.js';
-import type { OutputMode } from '../../sinks/output-mode.js';
 import { encodeKeyString } from '../../state/value-codec.js';
-import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
-import {
-  type Grouping,
-  groupBatches,
-  initialEntriesOf,
-  keysOfBatch,
-  outputBatch,
-  partitionsOfBatch,
-} from './grouping.js';
-import { describeKey, isIterable, isThenable, notLateRows } from './map-groups-with-state.js';
-import { isTimerRow, parseRowKey, StatefulProcessorHandleImpl, VARIABLES_KEY } from './transform-with-state-handle.js';
+import type { KeyedState, StatefulContext } from '../stateful-operator.js';
+import type { Group, Grouping } from './grouping.js';
+import type { KeyIndex } from './key-index.js';
+import { KeyedStateOperator, type StateClock } from './keyed-state-operator.js';
+import { StatefulProcessorHandleImpl } from './transform-with-state-handle.js';
 import type { StatefulProcessor, TimeMode, TimerValues } from './transform-with-state-processor.js';
+import {
+  dropVariable,
+  expiriesOf,
+  isVariablesKey,
+  type KeyRow,
+  migrateRowPerVariable,
+  storeRow,
+  timersOf,
+  VARIABLES_KEY,
+} from './transform-with-state-rows.js';
 import { mergeDeclarations, type StateVariableRecords } from './transform-with-state-schema.js';
 
 /** Everything that defines one transformWithState operator. */
@@ -32,11 +35,14 @@ interface WithInitialState {
   handleInitialState(key: unknown, state: unknown, timerValues: TimerValues): void;
 }
 
+const CLOCKS: Record<TimeMode, StateClock> = { None: 'none', ProcessingTime: 'processing', EventTime: 'event' };
+
 /**
- * Spark 4's transformWithState (TransformWithStateExec). Per state partition and batch:
+ * Spark 4's transformWithState (TransformWithStateExec), on the loop of {@link KeyedStateOperator}. Per state
+ * partition and batch:
  * 1. the processor's `init` declares its state variables, which are checked against what earlier batches
- *    declared (see transform-with-state-schema.ts), and variables dropped with deleteIfExists lose their rows;
- * 2. rows stored with a TTL whose expiry the batch's processing time reached are removed;
+ *    declared (see transform-with-state-schema.ts), and variables dropped with deleteIfExists lose their values;
+ * 2. values stored with a TTL whose expiry the batch's processing time reached are removed;
  * 3. with timeMode EventTime, rows at or behind the watermark are dropped and counted;
  * 4. the first batch of a checkpoint calls `handleInitialState` per initial-state key of the partition;
  * 5. `handleInputRows` once per key with rows, keys in order of first appearance, rows in source order;
@@ -45,164 +51,91 @@ interface WithInitialState {
  * 7. `close`.
  * The output of each call is taken in full (a generator runs to its end) before the next call.
  */
-export class TransformWithStateOperator implements StatefulOperator {
+export class TransformWithStateOperator extends KeyedStateOperator {
   readonly name = 'transformWithState';
-  readonly outputSchema: Schema | null;
-  readonly outputModes: readonly OutputMode[];
-  readonly outputModeHint: string;
   private readonly handle: StatefulProcessorHandleImpl;
   private readonly timerValues = { processingTimeMs: 0, watermarkMs: -1 };
   private readonly timerValuesView: TimerValues = {
     getCurrentProcessingTimeInMs: () => this.timerValues.processingTimeMs,
     getCurrentWatermarkInMs: () => this.timerValues.watermarkMs,
   };
+  /** Whether a declared variable has a TTL in this partition's batch. */
+  private hasTtl = false;
 
   get userFunction(): unknown {
     return this.spec.processor.handleInputRows;
   }
 
   constructor(private readonly spec: TransformWithStateSpec) {
-    this.outputSchema = spec.schema;
-    this.outputModes = [spec.outputMode];
     const other = spec.outputMode === 'append' ? 'update' : 'append';
-    this.outputModeHint =
-      `transformWithState was declared with outputMode '${spec.outputMode}', so the query must use outputMode('${spec.outputMode}'); ` +
-      `or pass '${other}' to transformWithState`;
+    super({
+      grouping: spec.grouping,
+      schema: spec.schema,
+      clock: CLOCKS[spec.timeMode],
+      outputMode: spec.outputMode,
+      outputModeHint:
+        `transformWithState was declared with outputMode '${spec.outputMode}', so the query must use outputMode('${spec.outputMode}'); ` +
+        `or pass '${other}' to transformWithState`,
+      watermarkHint:
+        "transformWithState with timeMode 'EventTime' needs a watermark: call withWatermark('<event time column>', '<delay>') before groupByKey",
+      initialState: spec.initialState,
+      userCode: 'processor',
+    });
     this.handle = new StatefulProcessorHandleImpl(spec.timeMode, this.name);
-  }
-
-  usesWatermark(): boolean {
-    return this.spec.timeMode === 'EventTime';
-  }
-
-  analyze(info: { outputMode: OutputMode; hasWatermark: boolean }): string | null {
-    if (this.spec.timeMode === 'EventTime' && !info.hasWatermark) {
-      return "transformWithState with timeMode 'EventTime' needs a watermark: call withWatermark('<event time column>', '<delay>') before groupByKey";
-    }
-    return null;
-  }
-
-  keysOf(batch: RecordBatch): unknown[] {
-    return keysOfBatch(this.spec.grouping, batch);
-  }
-
-  partitionsOf(batch: RecordBatch, numPartitions: number): Int32Array {
-    return partitionsOfBatch(this.spec.grouping, batch, numPartitions);
   }
 
   internalRows(state: KeyedState): number {
     return state.has(VARIABLES_KEY) ? 1 : 0;
   }
 
-  process(input: RecordBatch[], ctx: StatefulContext): RecordBatch[] {
+  protected override beginPartition(ctx: StatefulContext): void {
     const { spec, handle } = this;
-    const state = ctx.state;
-    const out: Record<string, unknown>[] = [];
-    const eventTime = spec.timeMode === 'EventTime' ? ctx.eventTimeColumn : undefined;
     this.timerValues.processingTimeMs = ctx.processingTimeMs;
     this.timerValues.watermarkMs = ctx.eventTimeColumn === undefined ? -1 : ctx.watermarkMs;
-    handle.bind(state, ctx.processingTimeMs);
+    handle.bind(ctx.state, ctx.processingTimeMs);
     spec.processor.setHandle(handle);
-    try {
-      spec.processor.init(spec.outputMode, spec.timeMode);
-      const records = this.checkDeclarations(state);
-      if (Object.values(records).some((r) => r.ttlMs !== undefined)) this.evictExpired(state, ctx.processingTimeMs);
-
-      if (ctx.batchId === 0 && spec.initialState.length > 0) {
-        const withInitial = spec.processor as unknown as Partial<WithInitialState>;
-        if (typeof withInitial.handleInitialState !== 'function') {
-          throw new SluiceError(
-            'BAD_OPTION',
-            'transformWithState was given an initialState, but its processor has no handleInitialState',
-            'extend StatefulProcessorWithInitialState and implement handleInitialState(key, initialState, timerValues)',
-          );
-        }
-        for (const [key, value] of initialEntriesOf(spec.initialState, ctx.partition, ctx.numPartitions)) {
-          handle.setKey(key);
-          withInitial.handleInitialState(key, value, this.timerValuesView);
-          handle.endKey();
-        }
-      }
-
-      const keep = eventTime === undefined ? undefined : input.map((b) => notLateRows(b, eventTime, ctx));
-      for (const g of groupBatches(spec.grouping, input, keep).values()) {
-        handle.setKey(g.key);
-        this.collect(spec.processor.handleInputRows(g.key, g.values, this.timerValuesView), g.key, out);
-        handle.endKey();
-      }
-
-      const threshold = this.timerThreshold(ctx);
-      if (threshold !== undefined) this.fireTimers(state, threshold, ctx, out);
-      if (spec.timeMode === 'ProcessingTime' || (spec.timeMode === 'None' && this.hasTtl(records))) {
-        ctx.metrics.nextProcessingTimeoutMs = state.earliestTimeout();
-      }
-      spec.processor.close();
-    } finally {
-      handle.unbind();
-    }
-    return outputBatch(out, spec.schema);
+    spec.processor.init(spec.outputMode, spec.timeMode);
+    const records = this.checkDeclarations(ctx.state);
+    this.hasTtl = Object.values(records).some((r) => r.ttlMs !== undefined);
+    if (this.hasTtl) this.evictExpired(ctx.state, ctx.processingTimeMs);
   }
 
-  private hasTtl(records: StateVariableRecords): boolean {
-    return Object.values(records).some((r) => r.ttlMs !== undefined);
-  }
-
-  /** Checks this batch's declarations against the stored ones, records them, and drops deleted variables. */
-  private checkDeclarations(state: KeyedState): StateVariableRecords {
-    const handle = this.handle;
-    const stored = state.get(VARIABLES_KEY) as StateVariableRecords | undefined;
-    const merged = mergeDeclarations(stored, handle.declared);
-    let dropped = false;
-    for (const name of handle.deleted) {
-      if (handle.declared.has(name)) {
-        throw new SluiceError(
-          'STATEFUL_PROCESSOR',
-          `deleteIfExists('${name}') drops a variable init also declares`,
-          'delete the old variable before declaring one of the same name in a later version of the processor, not in the same one',
-        );
-      }
-      if (merged[name] === undefined) continue;
-      delete merged[name];
-      dropped = true;
-      const doomed: unknown[] = [];
-      for (const [key] of state.entries())
-        if (Array.isArray(key) && key.length === 2 && key[0] === name) doomed.push(key);
-      for (const key of doomed) state.remove(key);
+  protected seed(entries: Iterable<readonly [unknown, unknown]>): void {
+    const withInitial = this.spec.processor as unknown as Partial<WithInitialState>;
+    if (typeof withInitial.handleInitialState !== 'function') {
+      throw new SluiceError(
+        'BAD_OPTION',
+        'transformWithState was given an initialState, but its processor has no handleInitialState',
+        'extend StatefulProcessorWithInitialState and implement handleInitialState(key, initialState, timerValues)',
+      );
     }
-    if (dropped || stored === undefined || JSON.stringify(stored) !== JSON.stringify(merged)) {
-      state.put(VARIABLES_KEY, merged);
-    }
-    return merged;
-  }
-
-  /** Removes the rows whose TTL expiry the processing time reached (timer rows are left to fireTimers). */
-  private evictExpired(state: KeyedState, now: number): void {
-    for (const key of state.keysWithTimeoutAtOrBefore(now)) {
-      if (!isTimerRow(key)) state.remove(key);
+    for (const [key, value] of entries) {
+      this.handle.setKey(key);
+      withInitial.handleInitialState(key, value, this.timerValuesView);
+      this.handle.endKey();
     }
   }
 
-  /** Timers at or before this time are due, or undefined when the operator has none to fire. */
-  private timerThreshold(ctx: StatefulContext): number | undefined {
-    switch (this.spec.timeMode) {
-      case 'ProcessingTime':
-        return ctx.processingTimeMs;
-      case 'EventTime':
-        return ctx.eventTimeColumn === undefined ? undefined : ctx.watermarkMs;
-      default:
-        return undefined;
-    }
+  protected handleRows(key: unknown, values: unknown[], _ctx: StatefulContext, out: Record<string, unknown>[]): void {
+    this.handle.setKey(key);
+    this.emitAll(this.spec.processor.handleInputRows(key, values, this.timerValuesView), key, out);
+    this.handle.endKey();
   }
 
   /** Calls handleExpiredTimer for every timer due at `threshold`, by time and then key encoding. */
-  private fireTimers(state: KeyedState, threshold: number, ctx: StatefulContext, out: Record<string, unknown>[]): void {
+  protected fireDue(
+    threshold: number,
+    _groups: KeyIndex<Group>,
+    ctx: StatefulContext,
+    out: Record<string, unknown>[],
+  ): void {
+    const state = ctx.state;
     const due: { t: number; s: string; key: unknown }[] = [];
-    for (const row of state.keysWithTimeoutAtOrBefore(threshold)) {
-      if (!isTimerRow(row)) continue;
-      const key = parseRowKey(row)!.key;
-      const s = encodeKeyString(key);
-      for (const t of state.get(row) as number[]) {
+    for (const key of state.keysWithTimeoutAtOrBefore(threshold)) {
+      let s: string | undefined;
+      for (const t of timersOf(state.get(key) as KeyRow, state.getTimeout(key))) {
         if (t > threshold) break;
+        s ??= encodeKeyString(key);
         due.push({ t, s, key });
       }
     }
@@ -215,35 +148,76 @@ export class TransformWithStateOperator implements StatefulOperator {
       if (!handle.listTimers().includes(t)) continue;
       handle.deleteTimer(t);
       ctx.metrics.numKeysTimedOut++;
-      this.collect(processor.handleExpiredTimer(key, this.timerValuesView, { getExpiryTimeInMs: () => t }), key, out);
+      this.emitAll(processor.handleExpiredTimer(key, this.timerValuesView, { getExpiryTimeInMs: () => t }), key, out);
       handle.endKey();
     }
   }
 
-  private collect(result: unknown, key: unknown, out: Record<string, unknown>[]): void {
-    if (isThenable(result)) {
-      throw new SluiceError(
-        'USER_CODE',
-        `transformWithState processor returned a Promise for key ${describeKey(key)}`,
-        'the processor must be synchronous: do the async work before groupByKey or in foreachBatch',
-      );
+  protected override endPartition(ctx: StatefulContext): void {
+    if (this.spec.timeMode === 'ProcessingTime' || (this.spec.timeMode === 'None' && this.hasTtl)) {
+      ctx.metrics.nextProcessingTimeoutMs = ctx.state.earliestTimeout();
     }
-    if (!isIterable(result)) {
-      throw new SluiceError(
-        'USER_CODE',
-        `transformWithState processor returned ${result === null ? 'null' : typeof result} for key ${describeKey(key)}`,
-        'return an array of rows (possibly empty) or any iterable, e.g. a generator',
-      );
-    }
-    for (const row of result) {
-      if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+    this.spec.processor.close();
+  }
+
+  protected override releasePartition(): void {
+    this.handle.unbind();
+  }
+
+  /** Checks this batch's declarations against the stored ones, records them, and drops deleted variables. */
+  private checkDeclarations(state: KeyedState): StateVariableRecords {
+    const handle = this.handle;
+    const current = state.get(VARIABLES_KEY) as StateVariableRecords | undefined;
+    const stored = current ?? migrateRowPerVariable(state);
+    const merged = mergeDeclarations(stored, handle.declared);
+    const doomed: string[] = [];
+    for (const name of handle.deleted) {
+      if (handle.declared.has(name)) {
         throw new SluiceError(
-          'USER_CODE',
-          `transformWithState processor produced ${row === null ? 'null' : Array.isArray(row) ? 'an array' : typeof row} as a row for key ${describeKey(key)}`,
-          'each row must be an object, e.g. { id, total }',
+          'STATEFUL_PROCESSOR',
+          `deleteIfExists('${name}') drops a variable init also declares`,
+          'delete the old variable before declaring one of the same name in a later version of the processor, not in the same one',
         );
       }
-      out.push(row as Record<string, unknown>);
+      if (merged[name] === undefined) continue;
+      delete merged[name];
+      doomed.push(name);
+    }
+    if (doomed.length > 0) this.dropVariables(state, doomed);
+    if (doomed.length > 0 || current === undefined || JSON.stringify(stored) !== JSON.stringify(merged)) {
+      state.put(VARIABLES_KEY, merged);
+    }
+    return merged;
+  }
+
+  /** Removes the values of the named variables from every key's row. */
+  private dropVariables(state: KeyedState, names: string[]): void {
+    const changed: [unknown, KeyRow, number[]][] = [];
+    for (const [key, row] of state.entries()) {
+      if (isVariablesKey(key)) continue;
+      const r = row as KeyRow;
+      if (!names.some((name) => r[name] !== undefined)) continue;
+      const timers = timersOf(r, state.getTimeout(key));
+      for (const name of names) dropVariable(r, name);
+      changed.push([key, r, timers]);
+    }
+    for (const [key, row, timers] of changed) storeRow(state, key, row, timers);
+  }
+
+  /** Removes the values whose TTL expiry the processing time reached (timers are left to fireDue). */
+  private evictExpired(state: KeyedState, now: number): void {
+    for (const key of state.keysWithTimeoutAtOrBefore(now)) {
+      const row = state.get(key) as KeyRow;
+      const expiries = expiriesOf(row);
+      if (expiries === undefined) continue;
+      const timers = timersOf(row, state.getTimeout(key));
+      let expired = false;
+      for (const name in expiries) {
+        if (expiries[name] > now) continue;
+        dropVariable(row, name);
+        expired = true;
+      }
+      if (expired) storeRow(state, key, row, timers);
     }
   }
 }
