@@ -2,8 +2,9 @@
  * Test support: transactional record batches and transaction markers (control batches) as a transaction
  * coordinator writes them, encoded byte for byte, for brokers and record sets that do not make them.
  */
-import { crc32C } from '../../lib/kafka/kafkajs-internals.js';
+
 import type { ProduceMessage } from '../../lib/kafka/messages.js';
+import { crc32c } from '../../lib/kafka/protocol/crc32c.js';
 import { encodeRecordBatch } from '../../lib/kafka/protocol/record-batch.js';
 
 const TRANSACTIONAL = 0x10;
@@ -15,7 +16,7 @@ function stamp(batch: Buffer, baseOffset: number, attributes: number, producerId
   batch.writeInt16BE(attributes, 21);
   batch.writeBigInt64BE(producerId, 43);
   batch.writeInt16BE(0, 51);
-  batch.writeUInt32BE(crc32C(batch.subarray(21)), 17);
+  batch.writeUInt32BE(crc32c(batch.subarray(21)), 17);
   return batch;
 }
 

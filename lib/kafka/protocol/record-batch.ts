@@ -11,9 +11,9 @@
  * header values are views of the response buffer (or of the decompressed records section).
  */
 import { SluiceError } from '../../errors.js';
-import { crc32C } from '../kafkajs-internals.js';
 import type { KafkaMessage, ProduceMessage } from '../messages.js';
 import { type CompressionCodec, codecById } from './compression.js';
+import { crc32c } from './crc32c.js';
 import { readInt64, readVarLong, sizeOfVarLong, writeVarLong } from './primitives.js';
 
 /** Bytes of a record batch before its records (Kafka's DefaultRecordBatch.RECORD_BATCH_OVERHEAD). */
@@ -141,7 +141,7 @@ export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number): Bu
     }
   }
   if (pos !== total) throw new Error(`record batch encoding wrote ${pos} of ${total} bytes`);
-  buf.writeUInt32BE(crc32C(buf.subarray(ATTRIBUTES_OFFSET)), 17);
+  buf.writeUInt32BE(crc32c(buf.subarray(ATTRIBUTES_OFFSET)), 17);
   return buf;
 }
 
@@ -153,7 +153,7 @@ export async function compressRecordBatch(batch: Buffer, codec: CompressionCodec
   records.copy(out, BATCH_OVERHEAD);
   out.writeInt32BE(out.length - 12, 8);
   out.writeInt16BE(codec.id, ATTRIBUTES_OFFSET);
-  out.writeUInt32BE(crc32C(out.subarray(ATTRIBUTES_OFFSET)), 17);
+  out.writeUInt32BE(crc32c(out.subarray(ATTRIBUTES_OFFSET)), 17);
   return out;
 }
 
