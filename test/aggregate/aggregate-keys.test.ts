@@ -1,5 +1,11 @@
 import { expect } from 'chai';
+import { col } from '../../lib/api/column.js';
+import { batchFromRows, schemaFromSpec } from '../../lib/arrow/index.js';
+import { aggregateFunction } from '../../lib/plan/aggregates/aggregate-functions.js';
+import { scalarsOf } from '../../lib/plan/aggregates/column-values.js';
+import { AggregateOperator } from '../../lib/plan/operators/aggregate.js';
 import { type BatchKeys, LocalKeys } from '../../lib/plan/operators/aggregate-keys.js';
+import { hashKey, partitionOf } from '../../lib/state/state-partitioner.js';
 
 /** Batch keys of rows given as key components, as the aggregate operator evaluates them. */
 function batchKeys(rows: unknown[][]): BatchKeys {
@@ -73,5 +79,34 @@ describe('local grouping keys', () => {
     for (const r of rows) if (!expected.has(`${r[0]}|${r[1]}`)) expected.set(`${r[0]}|${r[1]}`, expected.size);
     expect(ids).to.deep.equal(rows.map((r) => expected.get(`${r[0]}|${r[1]}`)));
     expect(keys.components).to.have.length(expected.size);
+  });
+});
+
+describe('state partitions of grouping keys', () => {
+  it('hashes several key columns a column at a time to the partitions of their values', () => {
+    const schema = schemaFromSpec({ s: 'string', n: 'long', d: 'double', t: 'timestamp' } as never);
+    const strings = ['a', 'ü€', null, '', 'a'];
+    const rows = Array.from({ length: 500 }, (_, i) => ({
+      s: strings[i % 5],
+      n: i % 7 === 0 ? null : (i * 31) % 101,
+      d: i % 11 === 0 ? null : i / 4,
+      t: new Date(1_700_000_000_000 + (i % 13) * 1000),
+    }));
+    const batch = batchFromRows(rows, schema).slice(3, 480);
+    const op = new AggregateOperator({
+      groupings: ['s', 'n', 'd', 't'].map((c) => ({ kind: 'key', column: col(c) })),
+      aggregates: [{ name: 'count', options: {}, fn: aggregateFunction('count', 0), args: [] }],
+      allowedLatenessMs: 0,
+      changelog: false,
+    });
+    // The partition of the combined hashKey of each row's values, as the state of earlier runs was placed.
+    const columns = ['s', 'n', 'd', 't'].map((c) => scalarsOf(batch.getChild(c)!.data[0]));
+    const expected = Array.from({ length: batch.numRows }, (_, i) => {
+      let h = 17;
+      for (const c of columns) h = (Math.imul(h, 31) + hashKey(c[i])) | 0;
+      return partitionOf(h, 7);
+    });
+    expect(Array.from(op.partitionsOf(batch, 7))).to.deep.equal(expected);
+    expect(new Set(expected).size).to.be.greaterThan(3);
   });
 });

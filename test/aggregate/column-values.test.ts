@@ -1,4 +1,4 @@
-import { TimestampMillisecond, Utf8 } from 'apache-arrow';
+import { Float64, Int64, TimestampMillisecond, Utf8 } from 'apache-arrow';
 import { expect } from 'chai';
 import { dataFromValues, utf8Data } from '../../lib/arrow/columns.js';
 import { ArgColumn, aggregateFunction } from '../../lib/plan/aggregates/aggregate-functions.js';
@@ -79,6 +79,27 @@ describe('aggregation column readers', () => {
         [0, 1, 2].map((g) => fn.result(generic.buffer(g))),
         name,
       ).to.deep.equal(dense);
+    }
+    // Numbers (longs with nulls, doubles with -0 and NaN) go to the sets from the typed array, as the scalars would.
+    const distinct = aggregateFunction('count_distinct', 1);
+    const longs = dataFromValues(
+      new Int64(),
+      pages.map((s, i) => (s === null ? null : BigInt((i * 7) % 11))),
+    );
+    const doubles = dataFromValues(new Float64(), [0, -0, Number.NaN, Number.NaN, 1.5, null, 1.5, 2]);
+    for (const [data, g] of [
+      [longs, groups],
+      [doubles, new Int32Array(8)],
+    ] as const) {
+      const fromNumbers = distinct.newPartial(3);
+      fromNumbers.update(g, [new ArgColumn(data)]);
+      const fromScalars = new Array<Set<unknown>>(3);
+      scalarsOf(data).forEach((v, i) => {
+        if (g[i] >= 0 && v !== null) (fromScalars[g[i]] ??= new Set()).add(v);
+      });
+      expect([0, 1, 2].map((k) => fromNumbers.buffer(k))).to.deep.equal(
+        [0, 1, 2].map((k) => fromScalars[k] ?? new Set()),
+      );
     }
     const byPage = aggregateFunction('count_by', 1);
     const p = byPage.newPartial(1);

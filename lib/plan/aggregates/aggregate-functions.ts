@@ -511,12 +511,25 @@ class SetPartial extends CollectionPartial<Set<unknown>> {
       this.updateInterned(groups, interned);
       return;
     }
+    if (isNumericType(valueType(args[0].data.type))) {
+      this.updateNumeric(groups, args[0].numbers());
+      return;
+    }
     const vals = args[0].values();
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
       const v = vals[i];
       if (g < 0 || v === null) continue;
       setAt(this.items, g).add(v);
+    }
+  }
+
+  /** Numbers (ids, event times) straight from the column's typed array: no array of scalars per batch. */
+  private updateNumeric(groups: Int32Array, { vals, valid }: Numbers): void {
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      if (g < 0 || (valid && !valid[i])) continue;
+      setAt(this.items, g).add(vals[i]);
     }
   }
 

@@ -37,7 +37,7 @@ import type { OutputMode } from '../../sinks/output-mode.js';
 import { hashKey, partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
 import { parseDuration } from '../../util/duration.js';
 import { ArgColumn } from '../aggregates/aggregate-functions.js';
-import { numbersOf, parseNumber, scalarsOf, Utf8Interner } from '../aggregates/column-values.js';
+import { isNumericType, numbersOf, parseNumber, scalarsOf, Utf8Interner } from '../aggregates/column-values.js';
 import type { Expression } from '../expression.js';
 import { type EvalContext, evaluate } from '../expression-eval.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
@@ -168,6 +168,39 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     return out;
   }
 
+  /**
+   * Per key component, the hashKey of each row's value, a column at a time: a utf8 column's distinct values
+   * are found by their bytes and each hashed once, numbers are hashed from their typed array.
+   */
+  private componentHashes(batch: RecordBatch): Float64Array[] {
+    const out: Float64Array[] = [];
+    const n = batch.numRows;
+    for (const g of this.def.groupings) {
+      if (g.kind !== 'key' && g.kind !== 'bucket') continue;
+      const d = evaluate(g.column, batch, this.evalCtx());
+      const hashes = new Float64Array(n);
+      if (g.kind === 'bucket') {
+        const buckets = partitionsOfData(d, g.buckets);
+        for (let i = 0; i < n; i++) hashes[i] = hashKey(buckets[i]);
+      } else if (d.type.typeId === Type.Utf8) {
+        const interner = new Utf8Interner();
+        const ids = interner.ids(d);
+        const distinct = interner.strings.map(hashKey);
+        const none = hashKey(null);
+        for (let i = 0; i < n; i++) hashes[i] = ids[i] < 0 ? none : distinct[ids[i]];
+      } else if (isNumericType(d.type)) {
+        const { vals, valid } = numbersOf(d);
+        const none = hashKey(null);
+        for (let i = 0; i < n; i++) hashes[i] = valid && !valid[i] ? none : hashKey(vals[i]);
+      } else {
+        const vals = scalarsOf(d);
+        for (let i = 0; i < n; i++) hashes[i] = hashKey(vals[i]);
+      }
+      out.push(hashes);
+    }
+    return out;
+  }
+
   private timesOf(batch: RecordBatch, ctx?: StatefulContext): { vals: ArrayLike<number>; valid: Uint8Array | null } {
     return numbersOf(evaluate(this.window!.time, batch, this.evalCtx(ctx)));
   }
@@ -177,16 +210,16 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
    * windows (each row has one), so a global tumbling aggregation still spreads over partitions.
    */
   keysOf(batch: RecordBatch): unknown[] {
-    const comps = this.componentsOf(batch);
     const n = batch.numRows;
     const w = this.window;
     const tumbling = w?.kind === 'window' && w.sizeMs === w.slideMs ? w : null;
     const times = tumbling ? this.timesOf(batch) : null;
-    if (!tumbling && comps.length === 1) return comps[0];
+    if (!tumbling && this.componentCount === 1) return this.componentsOf(batch)[0];
+    const hashes = this.componentHashes(batch);
     const out = new Array<unknown>(n);
     for (let i = 0; i < n; i++) {
       let h = 17;
-      for (const c of comps) h = (Math.imul(h, 31) + hashKey(c[i])) | 0;
+      for (const c of hashes) h = (Math.imul(h, 31) + c[i]) | 0;
       if (times)
         h = (Math.imul(h, 31) + hashKey(lastWindowStart(times.vals[i], tumbling!.slideMs, tumbling!.offsetMs))) | 0;
       out[i] = h;
