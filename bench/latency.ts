@@ -2,7 +2,7 @@
  * Benchmark: end-to-end latency, from producing an event to seeing its result in the output.
  *
  *   node dist/bench/latency.js [--seconds 20] [--rates 1000,10000,50000] [--triggers 0,100ms]
- *                              [--queries stateless,aggregate] [--file] [--threads 0]
+ *                              [--queries stateless,aggregate] [--file] [--threads 0] [--vs DIST]
  *
  * The bench starts the test broker (test/support/kafka-broker.ts) and, for each query, rate and trigger, a
  * `sluice run` process of bench/apps/latency.ts reading topic `in-N` and writing topic `out-N`. It produces
@@ -17,6 +17,9 @@
  *
  * `--file` adds the same queries from a file source (a JSON lines file written every 10 ms, renamed into
  * place) to the file sink, the consumer listing the output directory every 2 ms.
+ *
+ * `--vs DIST` runs every configuration first with the sluice build in DIST (e.g. a copy of an earlier `dist`),
+ * then with this one, and prints the ratios of their p50 and p99: a before-and-after in one invocation.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -29,8 +32,17 @@ import { KafkaClient } from '../lib/kafka/client.js';
 import { sleep } from '../lib/util/clock.js';
 import { startBroker, type TestBroker } from '../test/support/kafka-broker.js';
 
-const CLI = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
-const APP = fileURLToPath(new URL('./apps/latency.js', import.meta.url));
+/** A sluice build: its command line and its latency app. */
+interface Build {
+  label: string;
+  cli: string;
+  app: string;
+}
+const THIS_BUILD: Build = {
+  label: 'this build',
+  cli: fileURLToPath(new URL('../lib/cli/main.js', import.meta.url)),
+  app: fileURLToPath(new URL('./apps/latency.js', import.meta.url)),
+};
 const PARTITIONS = 4;
 const USERS = 1000;
 
@@ -45,6 +57,17 @@ const TRIGGERS = flag('triggers', '0,100ms').split(',');
 const QUERIES = flag('queries', 'stateless,aggregate').split(',');
 const THREADS = flag('threads', '0');
 const FILES = process.argv.includes('--file');
+const VS = flag('vs', '');
+const BUILDS: Build[] = VS
+  ? [
+      {
+        label: VS,
+        cli: path.resolve(VS, 'lib/cli/main.js'),
+        app: path.resolve(VS, 'bench/apps/latency.js'),
+      },
+      THIS_BUILD,
+    ]
+  : [THIS_BUILD];
 
 /** Wall time in ms, sub-millisecond, comparable across this process's clocks. */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -196,14 +219,14 @@ function rowHandler(query: string, ledger: Ledger): (value: string, at: number) 
 }
 
 /** Starts `sluice run` of the latency app and resolves once its queries run. */
-async function startSluice(query: string, source: string, sink: string, trigger: string, dir: string) {
+async function startSluice(build: Build, query: string, source: string, sink: string, trigger: string, dir: string) {
   const progressLog = path.join(dir, 'progress.jsonl');
   const child = spawn(
     process.execPath,
     [
-      CLI,
+      build.cli,
       'run',
-      APP,
+      build.app,
       '--query',
       query,
       '--source',
@@ -246,13 +269,21 @@ async function startSluice(query: string, source: string, sink: string, trigger:
 }
 
 let topics = 0;
-async function runKafka(broker: TestBroker, client: KafkaClient, query: string, rate: number, trigger: string) {
+async function runKafka(
+  build: Build,
+  broker: TestBroker,
+  client: KafkaClient,
+  query: string,
+  rate: number,
+  trigger: string,
+) {
   const n = ++topics;
   await broker.command(`topic in-${n} ${PARTITIONS}`);
   await broker.command(`topic out-${n} ${PARTITIONS}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-latency-'));
   const kafka = `kafka://${broker.bootstrap}`;
   const sluice = await startSluice(
+    build,
     query,
     `${kafka}/in-${n}?startingOffsets=earliest`,
     `${kafka}/out-${n}`,
@@ -269,10 +300,10 @@ async function runKafka(broker: TestBroker, client: KafkaClient, query: string, 
   return { ...measured, progress };
 }
 
-async function runFiles(query: string, rate: number, trigger: string): Promise<Measured> {
+async function runFiles(build: Build, query: string, rate: number, trigger: string): Promise<Measured> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-latency-'));
   fs.mkdirSync(path.join(dir, 'in'));
-  const sluice = await startSluice(query, `file:${dir}/in`, `file:${dir}/out`, trigger, dir);
+  const sluice = await startSluice(build, query, `file:${dir}/in`, `file:${dir}/out`, trigger, dir);
   const measured = await measure(
     query,
     (onRow) => tailDirectory(path.join(dir, 'out'), onRow),
@@ -338,20 +369,34 @@ function batches(progress: QueryProgress[], from: number): string {
   );
 }
 
-function report(label: string, m: Measured, baselineP50?: number): number {
+/** Reports one run; returns its p50 and p99. */
+function report(label: string, m: Measured, baselineP50?: number): { p50: number; p99: number } {
   const s = [...m.latencies].sort((a, b) => a - b);
   const p50 = percentile(s, 0.5);
+  const p99 = percentile(s, 0.99);
   const missing = m.expected - m.latencies.length;
   const vs = baselineP50 ? `  p50 ${(p50 / baselineP50).toFixed(1)}x the broker's` : '';
   const batch = batches(m.progress, m.measureFrom);
   console.log(
-    `${label.padEnd(34)} p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${percentile(s, 0.99).toFixed(1).padStart(6)} ms  ` +
+    `${label.padEnd(34)} p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${p99.toFixed(1).padStart(6)} ms  ` +
       `max ${(s[s.length - 1] ?? Number.NaN).toFixed(1).padStart(7)} ms  ${s.length} events` +
       (missing > 0 ? ` (${missing} never seen)` : '') +
       vs +
       batch,
   );
-  return p50;
+  return { p50, p99 };
+}
+
+/** Runs one configuration on every build in turn; with two builds, prints this build's p50 and p99 against the other's. */
+async function compare(label: string, run: (build: Build) => Promise<Measured>, baselineP50?: number): Promise<void> {
+  const figures = [];
+  for (const build of BUILDS)
+    figures.push(report(BUILDS.length > 1 ? `${label} (${build.label})` : label, await run(build), baselineP50));
+  if (figures.length === 2)
+    console.log(
+      `    this build against ${BUILDS[0].label}: p50 ${(figures[0].p50 / figures[1].p50).toFixed(2)}x lower, ` +
+        `p99 ${(figures[0].p99 / figures[1].p99).toFixed(2)}x lower`,
+    );
 }
 
 const broker = await startBroker();
@@ -362,18 +407,20 @@ try {
       `${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`,
   );
   for (const rate of RATES) {
-    const base = report(`broker alone, ${rate}/s`, await runBroker(broker, client, rate));
+    const base = report(`broker alone, ${rate}/s`, await runBroker(broker, client, rate)).p50;
     for (const query of QUERIES)
       for (const trigger of TRIGGERS)
-        report(
+        await compare(
           `kafka ${query}, ${rate}/s, trigger ${trigger}`,
-          await runKafka(broker, client, query, rate, trigger),
+          (build) => runKafka(build, broker, client, query, rate, trigger),
           base,
         );
     if (FILES)
       for (const query of QUERIES)
         for (const trigger of TRIGGERS)
-          report(`file ${query}, ${rate}/s, trigger ${trigger}`, await runFiles(query, rate, trigger));
+          await compare(`file ${query}, ${rate}/s, trigger ${trigger}`, (build) =>
+            runFiles(build, query, rate, trigger),
+          );
   }
 } finally {
   await client.close();

@@ -4,7 +4,7 @@
  * the events, wall and CPU seconds, throughput per core, peak memory and state rows, next to Flink 1.13's
  * published figure.
  *
- *   node dist/bench/nexmark/run.js --query q5 --events 10000000 --threads 2 [--runs 3]
+ *   node dist/bench/nexmark/run.js --query q5 --events 10000000 --threads 2 [--runs 3] [--against-threads 0]
  *
  * Each run is a child process of its own, so peak RSS and CPU time belong to that run alone. Throughput
  * per core is events ÷ CPU seconds of the process (all its threads): "cores used × seconds" as the
@@ -65,6 +65,8 @@ interface Options {
   trigger?: string;
   profile?: string;
   json?: string;
+  /** Pair every run with one at this many threads, alternating, and print the ratios pair by pair. */
+  againstThreads?: number;
 }
 
 /** Bids per key within one 10 s session gap in the --keys workload: enough that nearly every key is live. */
@@ -267,6 +269,21 @@ function report(results: RunResult[][], o: Options): void {
   );
 }
 
+/** Per query, the medians of the pair-by-pair ratios of runs at --threads to runs at --against-threads. */
+function reportPairs(runs: RunResult[][], baseline: RunResult[][], o: Options, base: Options): void {
+  console.log(
+    `\nthreads ${o.threads} against threads ${base.threads}, ${o.runs} pair(s) run in turn, medians of the ratios pair by pair`,
+  );
+  console.log('query  per CPU s  events/s  (ratios of each pair, per CPU s)');
+  runs.forEach((rs, q) => {
+    const perCpu = rs.map((r, i) => baseline[q][i].cpuSeconds / r.cpuSeconds);
+    const wall = rs.map((r, i) => baseline[q][i].wallSeconds / r.wallSeconds);
+    console.log(
+      `${rs[0].query.padEnd(5)}  ${median(perCpu).toFixed(2).padStart(8)}x  ${median(wall).toFixed(2).padStart(7)}x  (${perCpu.map((x) => x.toFixed(2)).join(' ')})`,
+    );
+  });
+}
+
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('bench:nexmark')
@@ -307,6 +324,11 @@ async function main(): Promise<void> {
       describe: 'write V8 CPU profiles of each run under this directory (node --cpu-prof)',
     })
     .option('json', { type: 'string', describe: 'also write the per-run results to this JSON file' })
+    .option('against-threads', {
+      type: 'number',
+      describe:
+        'run each query at this many threads before every run at --threads, in turn, and print the ratios of each pair (events per CPU second, events/s)',
+    })
     .option('child', { type: 'boolean', hidden: true })
     .strict()
     .parse();
@@ -325,6 +347,7 @@ async function main(): Promise<void> {
     trigger: argv.trigger,
     profile: argv.profile,
     json: argv.json,
+    againstThreads: argv['against-threads'],
   };
   if (o.trigger) parseDuration(o.trigger, '--trigger');
   if (argv.child) {
@@ -335,17 +358,29 @@ async function main(): Promise<void> {
   const names = o.query === 'all' ? NEXMARK_QUERIES.map((q) => q.name) : o.query.split(',').map((s) => s.trim());
   for (const n of names) nexmarkQuery(n);
   const all: RunResult[][] = [];
+  const baseline: RunResult[][] = [];
+  const base: Options | undefined = o.againstThreads === undefined ? undefined : { ...o, threads: o.againstThreads };
+  const runOf = (opts: Options, n: string, r: number): RunResult => {
+    const res = runChild(opts, n, r);
+    console.log(
+      `${n} threads ${opts.threads} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
+        `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)`,
+    );
+    return res;
+  };
   for (const n of names) {
     const runs: RunResult[] = [];
+    const baseRuns: RunResult[] = [];
     for (let r = 1; r <= o.runs; r++) {
-      const res = runChild(o, n, r);
-      runs.push(res);
-      console.log(
-        `${n} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
-          `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)`,
-      );
+      if (base) baseRuns.push(runOf(base, n, r));
+      runs.push(runOf(o, n, r));
     }
     all.push(runs);
+    baseline.push(baseRuns);
+  }
+  if (base) {
+    report(baseline, base);
+    reportPairs(all, baseline, o, base);
   }
   report(all, o);
   if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(all, null, 2)}\n`);

@@ -8,7 +8,10 @@ import { StreamingQueryManager } from './streaming-query.js';
 
 /** Options of `Session.local`. */
 export interface SessionOptions {
-  /** Worker threads for tasks; 0 runs everything in the calling thread. Default 0. */
+  /**
+   * Threads that run tasks; 0 runs everything in the calling thread, 1 in one worker thread, N >= 2 in the
+   * calling thread and N - 1 worker threads. Default 0.
+   */
   threads?: number;
   /** State partitions of every stateful operator (fixed for a checkpoint). Default 4. */
   statePartitions?: number;

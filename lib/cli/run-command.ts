@@ -386,7 +386,11 @@ export function runCommandModule(app?: LoadedApp): CommandModule<object, RunArgs
           default: '0s',
           describe: 'batch interval (e.g. 1s), once, or available-now',
         })
-        .option('threads', { default: 0, requiresArg: true, describe: 'worker threads (0 = in-process)' })
+        .option('threads', {
+          default: 0,
+          requiresArg: true,
+          describe: 'threads running tasks (0 = in-process; from 2 on, the driver thread is one of them)',
+        })
         .option('state-partitions', {
           default: 4,
           requiresArg: true,

@@ -49,15 +49,28 @@ export class InProcessExecutor implements Executor {
     return out;
   }
 
-  /**
-   * Processes the partitions one after the other, each one's state commit going on while the next is
-   * processed: the commits' file writes and syncs overlap instead of adding up.
-   */
   async runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]> {
+    return this.runPartitions(
+      nodeId,
+      partitions.map((rows, p) => ({ partition: p, rows })),
+      ctx,
+    );
+  }
+
+  /**
+   * Processes the given state partitions one after the other, each one's state commit going on while the next
+   * is processed: the commits' file writes and syncs overlap instead of adding up. The pool runs the partitions
+   * of the driver's own lane through here.
+   */
+  async runPartitions(
+    nodeId: number,
+    partitions: { partition: number; rows: RecordBatch[] }[],
+    ctx: BatchContext,
+  ): Promise<StatefulResult[]> {
     const commits: Promise<StatefulResult>[] = [];
     try {
-      for (let p = 0; p < partitions.length; p++) {
-        const commit = await processStatefulPartition(this.index, nodeId, p, partitions[p], ctx, this.stores);
+      for (const { partition, rows } of partitions) {
+        const commit = await processStatefulPartition(this.index, nodeId, partition, rows, ctx, this.stores);
         const committing = commit();
         // Handled below; without this a commit failing while the next partition runs is an unhandled rejection.
         committing.catch(() => undefined);

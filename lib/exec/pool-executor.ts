@@ -4,8 +4,8 @@ import type { SharedHashedRelation } from '../plan/operators/hashed-relation.js'
 import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import type { BatchContext } from './batch-context.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
-import type { Executor, FragmentJob } from './executor.js';
-import type { FragmentResult, StatefulResult } from './task-runner.js';
+import { type Executor, type FragmentJob, InProcessExecutor } from './executor.js';
+import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
 import { acquireLanes, destroyLanes, type Lane, releaseLanes } from './worker-pool.js';
 import {
   type HeldBatch,
@@ -35,13 +35,20 @@ function heldPlaceholder(numRows: number): RecordBatch {
 }
 
 /**
- * Runs tasks in worker threads, one lane (thread) per thread asked for, so that state partition p always
- * runs on lane p mod N and keeps its state in that thread's memory between batches; stateless fragments
- * are spread over the lanes in turn. Lanes come from the process's idle lanes when a query closed before
- * (see worker-pool.ts) and go back there when this query closes.
+ * Runs a query's tasks on `threads` lanes so that state partition p always runs on lane p mod N and keeps its
+ * state in that lane's memory between batches; stateless fragments are spread over the lanes in turn. From two
+ * threads on, lane 0 is the driver's own thread (as in-process) and the others are worker threads: the driver
+ * mostly waits for its tasks, so a worker in its place would only add a thread's start-up (loading and compiling
+ * the modules again), a heap to collect and a transfer for every partition that lane runs. With one thread the
+ * lane is a worker, which keeps user code off the driver's thread. Worker lanes come from the process's idle
+ * lanes when a query closed before (see worker-pool.ts) and go back there when this query closes.
  */
 export class PoolExecutor implements Executor {
-  private readonly lanes: Lane[];
+  /** The worker threads: lane i is workers[i - 1] when the driver's thread is lane 0, else workers[i]. */
+  private readonly workers: Lane[];
+  /** Lane 0 when the driver's thread is a lane. */
+  private readonly local: InProcessExecutor | null;
+  private readonly lanes: number;
   private readonly query = ++queryIds;
   private next = 0;
   private closed = false;
@@ -51,13 +58,23 @@ export class PoolExecutor implements Executor {
   private readonly broadcasts: [number, SharedHashedRelation][];
   private readonly hasBroadcasts = new Set<number>();
 
+  /**
+   * @param index the driver's plan, which lane 0 runs when `threads` is 2 or more
+   */
   constructor(
     readonly threads: number,
     private readonly setup: WorkerSetup,
+    index: PlanIndex,
     broadcasts: Broadcasts = new Map(),
   ) {
-    this.lanes = acquireLanes(threads, POOL_WORKER_FILE);
+    this.lanes = threads;
+    this.local = threads >= 2 ? new InProcessExecutor(index, setup.stateStore, broadcasts) : null;
+    this.workers = acquireLanes(this.local ? threads - 1 : threads, POOL_WORKER_FILE);
     this.broadcasts = [...broadcasts].map(([id, r]) => [id, r.toShared()]);
+  }
+
+  private worker(lane: number): Lane {
+    return this.workers[this.local ? lane - 1 : lane];
   }
 
   private async call(lane: number, msg: WorkerMessage, transfer: ArrayBuffer[]): Promise<WorkerReply> {
@@ -65,40 +82,56 @@ export class PoolExecutor implements Executor {
       msg.broadcasts = this.broadcasts;
       this.hasBroadcasts.add(lane);
     }
-    const reply = (await this.lanes[lane].run(msg, { transferList: transfer })) as WorkerReply;
+    const reply = (await this.worker(lane).run(msg, { transferList: transfer })) as WorkerReply;
     if (reply.kind === 'error') throw reviveWorkerError(reply.error);
     return reply;
+  }
+
+  /** The worker lanes' numbers. */
+  private workerLanes(): number[] {
+    return this.workers.map((_, i) => (this.local ? i + 1 : i));
   }
 
   /**
    * Runs fragments in turn on the lanes. A fragment that ends in an exchange keeps the partitions whose
    * stateful task runs on its own lane in that thread (the driver gets placeholders with their row
    * counts) and returns the others as IPC bytes, which runStateful forwards without encoding them again.
+   * The driver's own fragments run after every worker's task is sent, so the workers are busy meanwhile.
    */
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
-    return Promise.all(
-      jobs.map(async (job) => {
-        const input = encodeBatches(job.input);
-        const lane = this.next++ % this.lanes.length;
-        const msg: WorkerMessage = {
-          kind: 'fragment',
-          query: this.query,
-          setup: this.setup,
-          spec: job.spec,
-          input,
-          ctx,
-          keep: { lane, lanes: this.lanes.length },
-        };
-        const reply = await this.call(lane, msg, transferListOf(input));
-        if (reply.kind !== 'fragment') throw new Error(`worker answered a fragment task with ${reply.kind}`);
-        return {
-          batches: decodeBatches(reply.batches),
-          partitions: reply.partitions?.map((rows) => rows.map((r) => this.partitionBatch(lane, r))),
-          metrics: reply.metrics,
-          lane,
-        };
-      }),
-    );
+    const lanes = jobs.map(() => this.next++ % this.lanes);
+    const results: Promise<FragmentResult>[] = [];
+    let driverTurn: Promise<unknown> = Promise.resolve();
+    jobs.forEach((job, k) => {
+      const local = this.local;
+      if (local && lanes[k] === 0) {
+        const result = driverTurn.then(async () => ({ ...(await local.runFragments([job], ctx))[0], lane: 0 }));
+        driverTurn = result;
+        results.push(result);
+      } else results.push(this.runWorkerFragment(job, lanes[k], ctx));
+    });
+    return Promise.all(results);
+  }
+
+  private async runWorkerFragment(job: FragmentJob, lane: number, ctx: BatchContext): Promise<FragmentResult> {
+    const input = encodeBatches(job.input);
+    const msg: WorkerMessage = {
+      kind: 'fragment',
+      query: this.query,
+      setup: this.setup,
+      spec: job.spec,
+      input,
+      ctx,
+      keep: { lane, lanes: this.lanes },
+    };
+    const reply = await this.call(lane, msg, transferListOf(input));
+    if (reply.kind !== 'fragment') throw new Error(`worker answered a fragment task with ${reply.kind}`);
+    return {
+      batches: decodeBatches(reply.batches),
+      partitions: reply.partitions?.map((rows) => rows.map((r) => this.partitionBatch(lane, r))),
+      metrics: reply.metrics,
+      lane,
+    };
   }
 
   private partitionBatch(lane: number, r: Uint8Array | HeldBatch): RecordBatch {
@@ -114,35 +147,55 @@ export class PoolExecutor implements Executor {
 
   /**
    * Runs state partition p on lane p mod N. Takes ownership of the partition batches that runFragments
-   * returned: their bytes are transferred to the worker, so they are unreadable here afterwards.
+   * returned: their bytes are transferred to the worker, so they are unreadable here afterwards. The driver's
+   * own partitions run after every worker's task is sent.
    */
   async runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]> {
-    return Promise.all(
-      partitions.map(async (rows, p) => {
-        const lane = p % this.lanes.length;
-        const input = rows.map((b) => this.statefulInput(lane, b));
-        const msg: WorkerMessage = {
-          kind: 'stateful',
-          query: this.query,
-          setup: this.setup,
-          nodeId,
-          partition: p,
-          input,
-          ctx,
-        };
-        const reply = await this.call(lane, msg, transferListOf(input));
-        if (reply.kind !== 'stateful') throw new Error(`worker answered a stateful task with ${reply.kind}`);
-        return {
-          batches: decodeBatches(reply.batches),
-          late: decodeBatches(reply.late),
-          metrics: reply.metrics,
-          lane,
-        };
-      }),
-    );
+    const results: Promise<StatefulResult>[] = [];
+    const own: { partition: number; rows: RecordBatch[] }[] = [];
+    partitions.forEach((rows, p) => {
+      const lane = p % this.lanes;
+      if (this.local && lane === 0) own.push({ partition: p, rows: rows.map((b) => this.driverInput(b)) });
+      else results.push(this.runWorkerStateful(nodeId, p, lane, rows, ctx));
+    });
+    const local = this.local;
+    if (!local) return Promise.all(results);
+    const ownResults = Promise.resolve().then(() => local.runPartitions(nodeId, own, ctx));
+    const [theirs, ours] = await Promise.all([Promise.all(results), ownResults]);
+    // Back in partition order: the driver's lane has partitions 0, N, 2N, ...; the workers' come in order.
+    let w = 0;
+    let o = 0;
+    return partitions.map((_, p) => (p % this.lanes === 0 ? { ...ours[o++], lane: 0 } : theirs[w++]));
   }
 
-  private statefulInput(lane: number, b: RecordBatch): Uint8Array | HeldBatch {
+  private async runWorkerStateful(
+    nodeId: number,
+    partition: number,
+    lane: number,
+    rows: RecordBatch[],
+    ctx: BatchContext,
+  ): Promise<StatefulResult> {
+    const input = rows.map((b) => this.workerInput(lane, b));
+    const msg: WorkerMessage = {
+      kind: 'stateful',
+      query: this.query,
+      setup: this.setup,
+      nodeId,
+      partition,
+      input,
+      ctx,
+    };
+    const reply = await this.call(lane, msg, transferListOf(input));
+    if (reply.kind !== 'stateful') throw new Error(`worker answered a stateful task with ${reply.kind}`);
+    return {
+      batches: decodeBatches(reply.batches),
+      late: decodeBatches(reply.late),
+      metrics: reply.metrics,
+      lane,
+    };
+  }
+
+  private workerInput(lane: number, b: RecordBatch): Uint8Array | HeldBatch {
     const rows = this.rowsOf.get(b);
     if (!rows) return encodeBatches([b])[0];
     this.rowsOf.delete(b);
@@ -152,18 +205,31 @@ export class PoolExecutor implements Executor {
     return { held: rows.held, numRows: b.numRows };
   }
 
-  async resetState(): Promise<void> {
-    await Promise.all(this.lanes.map((_, i) => this.call(i, { kind: 'reset', query: this.query }, [])));
+  /** A partition batch for the driver's lane: its own rows, or a worker's, already decoded over their bytes. */
+  private driverInput(b: RecordBatch): RecordBatch {
+    const rows = this.rowsOf.get(b);
+    this.rowsOf.delete(b);
+    if (rows && 'held' in rows)
+      throw new Error(`rows held by worker lane ${rows.lane} were sent to a stateful task on lane 0`);
+    return b;
   }
 
-  /** Drops the query from its lanes and hands them back for reuse; lanes that fail to answer are ended. */
+  async resetState(): Promise<void> {
+    await Promise.all([
+      this.local?.resetState(),
+      ...this.workerLanes().map((lane) => this.call(lane, { kind: 'reset', query: this.query }, [])),
+    ]);
+  }
+
+  /** Drops the query from its lanes and hands the workers back for reuse; workers that fail to answer are ended. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.local?.close();
     const forgot = await Promise.allSettled(
-      this.lanes.map((_, i) => this.call(i, { kind: 'close', query: this.query }, [])),
+      this.workerLanes().map((lane) => this.call(lane, { kind: 'close', query: this.query }, [])),
     );
-    releaseLanes(this.lanes.filter((_, i) => forgot[i].status === 'fulfilled'));
-    await destroyLanes(this.lanes.filter((_, i) => forgot[i].status === 'rejected'));
+    releaseLanes(this.workers.filter((_, i) => forgot[i].status === 'fulfilled'));
+    await destroyLanes(this.workers.filter((_, i) => forgot[i].status === 'rejected'));
   }
 }

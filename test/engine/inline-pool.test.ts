@@ -90,7 +90,7 @@ describe('engine: inline column-only queries on the worker pool', () => {
   it('gives the same windows at threads 2 as at threads 0, across a restart on the same checkpoint', async () => {
     const inProcess = await run(0, dir());
     const pooled = await run(2, dir());
-    expect(idleLaneCount(), 'worker lanes the pooled run released').to.be.at.least(2);
+    expect(idleLaneCount(), 'worker lanes the pooled run released').to.be.at.least(1);
     expect(pooled).to.deep.equal(inProcess);
     // Every window that closed is there, built of exactly the rows the filter keeps.
     const kept = batches()
