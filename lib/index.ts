@@ -24,7 +24,8 @@ export {
   type AppOutput,
   defineApp,
 } from './app/app.js';
-export { loadApp, runApp } from './app/app-runner.js';
+export { type AppGroupMember, type AppGroupOptions, runAppInGroup } from './app/app-group.js';
+export { loadApp, type RunAppOptions, runApp } from './app/app-runner.js';
 export { sampleData } from './app/sample-data.js';
 export { SluiceError, UserCodeError } from './errors.js';
 export type { QueryProgress, SourceProgress, StateOperatorProgress } from './exec/progress.js';

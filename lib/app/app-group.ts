@@ -20,16 +20,27 @@
  * wrote before the pause is completed by the new owner with the sinks' idempotent replay.
  */
 import * as path from 'node:path';
+import { Session } from '../api/session.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
-import { SluiceError, UsageError } from '../errors.js';
+import { asUsage, SluiceError, UsageError } from '../errors.js';
 import { assignTasks, type MemberTasks } from '../group/sticky-task-assignor.js';
 import { TaskManager } from '../group/task-manager.js';
 import { kafkaClientOptions } from '../kafka/prefixed-options.js';
+import { walkPlan } from '../plan/logical-plan.js';
+import { AggregateOperator } from '../plan/operators/aggregate.js';
 import { parseSinkUri } from '../sinks/sink-factory.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import { parseDuration } from '../util/duration.js';
 import { notice } from '../util/notices.js';
-import { assignUris, type LoadedApp, type RunAppOptions, runApp } from './app-runner.js';
+import {
+  assignUris,
+  buildApp,
+  inputUri,
+  type LoadedApp,
+  parseAppOptions,
+  type RunAppOptions,
+  runApp,
+} from './app-runner.js';
 
 /** How a process joins the group of an app's processes. */
 export interface AppGroupOptions {
@@ -154,7 +165,9 @@ export async function runAppInGroup(
     group.sessionTimeout === undefined
       ? DEFAULT_SESSION_TIMEOUT_MS
       : parseDuration(group.sessionTimeout, 'group session timeout');
-  const inputs = kafkaInputs(app, run.sources ?? []);
+  const inputs = await asUsage(() => kafkaInputs(app, run.sources ?? []));
+  await asUsage(() => parseAppOptions(app.def, run.options ?? {}));
+  refuseGlobalAggregations(app, run, inputs);
   const checkpoint = run.checkpoint ?? path.join('checkpoints', app.def.name);
   const { KafkaClient } = await import('../kafka/client.js');
   const { GroupMembership } = await import('../kafka/group-membership.js');
@@ -272,6 +285,32 @@ export async function runAppInGroup(
     await manager?.close();
     await client.close();
     throw err;
+  }
+}
+
+/**
+ * Refuses an app with an aggregation over all rows (`groupBy()` without columns, or by an event-time window
+ * alone): every task would total its own partition only. Keyed operators are split by the tasks as they are,
+ * which is right when the inputs are partitioned by the operator's key (Kafka's message key).
+ */
+function refuseGlobalAggregations(app: LoadedApp, run: RunAppOptions, inputs: KafkaInputs): void {
+  const { def } = app;
+  const options = parseAppOptions(def, run.options ?? {});
+  const uris = Object.fromEntries(
+    Object.entries(inputs.uris).map(([name, uri]) => [name, inputUri(def, name, taskSourceUri(uri, 0))]),
+  );
+  const outputs = buildApp(def, Session.local({ threads: 0 }), options, uris);
+  for (const [name, ds] of Object.entries(outputs)) {
+    const global = walkPlan(ds.plan).find(
+      (n) => n.kind === 'stateful' && n.operator instanceof AggregateOperator && n.operator.componentCount === 0,
+    );
+    if (global) {
+      throw new UsageError(
+        'GROUP_GLOBAL_OPERATOR',
+        `output ${name} of app ${def.name} aggregates all its rows together (groupBy() without a key column), which needs every input partition in one task: --group cannot split it yet`,
+        'run this app as a single process (without --group)',
+      );
+    }
   }
 }
 

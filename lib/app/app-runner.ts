@@ -178,7 +178,7 @@ function keyedSinkOptions(out: AppOutput, format: string, options: Record<string
 }
 
 /** The source URI of an input with the app's declared format and schema added where the URI does not say. */
-function inputUri(def: AppDefinition, name: string, uri: string): string {
+export function inputUri(def: AppDefinition, name: string, uri: string): string {
   const input = def.inputs[name];
   const params = new URLSearchParams(uri.includes('?') ? uri.slice(uri.indexOf('?') + 1) : '');
   if (input.format && !params.has('format') && !uri.startsWith('kafka:')) params.set('format', input.format);

@@ -4,7 +4,7 @@ import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
 import type { AppDefinition } from '../app/app.js';
 import { type AppGroupMember, runAppInGroup } from '../app/app-group.js';
-import { type LoadedApp, loadApp, runApp } from '../app/app-runner.js';
+import { type LoadedApp, loadApp, type RunAppOptions, runApp } from '../app/app-runner.js';
 import { pathError, UsageError } from '../errors.js';
 import { StreamingUi } from '../ui/ui-server.js';
 import { parseDuration } from '../util/duration.js';
@@ -168,7 +168,8 @@ export async function runCommand(
       ? undefined
       : integerFlag(argv.ui, 'ui', 'a port number', 0, 65535, 'e.g. --ui 4040 (or --ui 0 for any free port)');
   const app = await loadApp(argv.app);
-  if (argv.group !== undefined) return runGroupMember(argv, app, trigger, checkpoint, reporter);
+  if (argv.group !== undefined)
+    return runGroupMember(argv, app, { trigger, checkpoint, threads, statePartitions }, reporter);
   const progressLog = progressLogFile === undefined ? undefined : openProgressLog(progressLogFile);
   let ui: StreamingUi | undefined;
   let queries = new Map<string, StreamingQuery>();
@@ -260,8 +261,7 @@ export async function runCommand(
 async function runGroupMember(
   argv: RunArgs,
   app: LoadedApp,
-  trigger: TriggerSpec,
-  checkpoint: string | undefined,
+  run: Pick<RunAppOptions, 'trigger' | 'checkpoint' | 'threads' | 'statePartitions'>,
   reporter: ProgressReporter,
 ): Promise<number> {
   const group = onceFlag(argv.group!, 'group');
@@ -299,8 +299,7 @@ async function runGroupMember(
         options: appOptionsOf(argv),
         sources: argv.source,
         sinks: argv.sink,
-        checkpoint,
-        trigger,
+        ...run,
         onProgress: (output, p) => reporter.progress(output, p),
       },
       { id: group, sessionTimeout },
