@@ -11,6 +11,7 @@ import {
   Type,
   Utf8,
 } from 'apache-arrow';
+import { takeData } from '../arrow/batch-ops.js';
 import { mkData, utf8Data, valuesOf } from '../arrow/columns.js';
 
 /**
@@ -413,25 +414,11 @@ function gatherDictionary(
   valid: Valid,
   n: number,
 ): { vo: Int32Array; bytes: Uint8Array } {
-  const entries = utf8Data(dict);
-  const evo = entries.valueOffsets as Int32Array;
-  const ebytes = entries.values as Uint8Array;
-  const vo = new Int32Array(n + 1);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    if (!valid || valid[i]) {
-      const d = idx[i];
-      total += evo[d + 1] - evo[d];
-    }
-    vo[i + 1] = total;
-  }
-  const bytes = new Uint8Array(total);
-  for (let i = 0; i < n; i++) {
-    let p = vo[i];
-    const end = vo[i + 1];
-    for (let k = evo[idx[i]]; p < end; k++) bytes[p++] = ebytes[k];
-  }
-  return { vo, bytes };
+  // Null rows point at an extra null entry, so that no index is out of range.
+  const rows = new Int32Array(n);
+  for (let i = 0; i < n; i++) rows[i] = valid && !valid[i] ? dict.length : idx[i];
+  const d = takeData(utf8Data([...dict, null]), rows);
+  return { vo: d.valueOffsets as Int32Array, bytes: d.values as Uint8Array };
 }
 
 /** A value with every row equal to a scalar, in the working form of type `t`. */
