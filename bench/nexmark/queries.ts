@@ -22,9 +22,16 @@ export const NEXMARK_QUERIES: readonly NexmarkQuery[] = [
   { name: 'q1', kinds: 'bid', flinkPerCore: 157_940, summary: 'currency conversion' },
   { name: 'q2', kinds: 'bid', flinkPerCore: 175_210, summary: 'selection' },
   { name: 'q3', kinds: 'person,auction', flinkPerCore: 152_120, summary: 'local item suggestion (stream-stream join)' },
+  {
+    name: 'q4',
+    kinds: 'auction,bid',
+    flinkPerCore: 34_330,
+    summary: 'average price per category (join, then max and avg)',
+  },
   { name: 'q5', kinds: 'bid', flinkPerCore: 22_140, summary: 'hot items (sliding window)' },
   { name: 'q7', kinds: 'bid', flinkPerCore: 12_330, summary: 'highest bid (window max joined back)' },
   { name: 'q8', kinds: 'person,auction', flinkPerCore: 146_140, summary: 'new users (window semi join)' },
+  { name: 'q9', kinds: 'auction,bid', flinkPerCore: 14_240, summary: 'winning bids (join, then max per auction)' },
   { name: 'q11', kinds: 'bid', flinkPerCore: 39_700, summary: 'user sessions (session window)' },
   { name: 'q12', kinds: 'bid', flinkPerCore: 75_670, summary: 'processing-time windows' },
   {

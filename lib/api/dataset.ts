@@ -182,6 +182,8 @@ export class Dataset<T = Record<string, unknown>> {
         rightAlias: right.aliasName,
         leftEventTime: eventTimeColumnOf(this.plan),
         rightEventTime: eventTimeColumnOf(right.plan),
+        leftAfterStateful: walkPlan(this.plan).some((n) => n.kind === 'stateful'),
+        rightAfterStateful: walkPlan(right.plan).some((n) => n.kind === 'stateful'),
       };
       return this.derive((id) => ({
         kind: 'stateful',

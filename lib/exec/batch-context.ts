@@ -13,6 +13,8 @@ export interface BatchContext {
   outputMode: OutputMode;
   /** Stateful operator id → the event-time column it sees (from withWatermark), if any. */
   eventTimeColumns: Record<number, string>;
+  /** Stateful operator id → the output mode it runs in (the query's, or append for one feeding another). */
+  operatorOutputModes: Record<number, OutputMode>;
   /** Whether late rows go to a late-data output (otherwise operators only count them). */
   lateOutput: boolean;
   /** Keep state versions from this one on (older ones may be purged). */

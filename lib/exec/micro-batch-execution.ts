@@ -200,6 +200,7 @@ export class MicroBatchExecution {
         numStatePartitions: c.numStatePartitions,
         outputMode: c.analysis.outputMode,
         eventTimeColumns: {},
+        operatorOutputModes: {},
         lateOutput: false,
         minStateVersionToKeep: 0,
       });
@@ -352,6 +353,7 @@ export class MicroBatchExecution {
       numStatePartitions: c.numStatePartitions,
       outputMode: c.analysis.outputMode,
       eventTimeColumns: c.analysis.eventTimeColumns,
+      operatorOutputModes: c.analysis.operatorOutputModes,
       lateOutput: c.lateSink !== undefined,
       minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
     };

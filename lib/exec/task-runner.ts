@@ -362,7 +362,7 @@ export async function processStatefulPartition(
       watermarkMs: ctx.watermarkMs,
       eventTimeColumn: ctx.eventTimeColumns[nodeId],
       processingTimeMs: ctx.batchTimestampMs,
-      outputMode: ctx.outputMode,
+      outputMode: ctx.operatorOutputModes[nodeId] ?? ctx.outputMode,
       metrics,
       late,
       lateOutput: ctx.lateOutput,

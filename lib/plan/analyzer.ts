@@ -5,6 +5,8 @@ import { resultField } from './expression-eval.js';
 import { resolveJoin } from './join.js';
 import type { JoinNode, PlanNode, RelationNode, SourceNode, StatefulNode, WatermarkNode } from './logical-plan.js';
 import { inputsOf, isStreaming, nodeName, walkPlan } from './logical-plan.js';
+import { AggregateOperator } from './operators/aggregate.js';
+import { StreamStreamJoinOperator } from './operators/stream-stream-join.js';
 
 /** What the driver needs to know about a plan, checked when the query starts (as Spark's analyzer does). */
 export interface Analysis {
@@ -19,6 +21,12 @@ export interface Analysis {
   usesWatermark: boolean;
   /** Stateful node id → event-time column from the withWatermark below it. */
   eventTimeColumns: Record<number, string>;
+  /**
+   * Stateful node id → the output mode it runs in: the query's for the last one; append for a stream-stream
+   * join or an aggregation that closes its groups by the watermark when it feeds another operator, so that it
+   * emits each row once.
+   */
+  operatorOutputModes: Record<number, OutputMode>;
   multipleWatermarkPolicy: 'min' | 'max';
   /** Output schema once known (after `check`), null when a user function decides it per batch. */
   outputSchema: Schema | null;
@@ -65,12 +73,20 @@ export function analyze(
     );
   }
   const eventTimeColumns: Record<number, string> = {};
+  const operatorOutputModes: Record<number, OutputMode> = {};
   for (const s of statefulNodes) {
     const wm = below(s).filter((n): n is WatermarkNode => n.kind === 'watermark');
     if (wm.length > 0) eventTimeColumns[s.id] = wm[wm.length - 1].column;
     const op = s.operator;
     // The query's output mode governs the last stateful operator; one feeding another only has to be able to emit appends.
     const isLast = !statefulNodes.some((o) => o !== s && below(o).includes(s));
+    const emitsOnce =
+      op instanceof StreamStreamJoinOperator ||
+      (op instanceof AggregateOperator &&
+        !op.def.changelog &&
+        op.analyze({ outputMode: 'append', hasWatermark: wm.length > 0, eventTimeColumn: eventTimeColumns[s.id] }) ===
+          null);
+    operatorOutputModes[s.id] = !isLast && emitsOnce ? 'append' : mode;
     if (
       isLast ? !op.outputModes.includes(mode) : !op.outputModes.includes(mode) && !op.outputModes.includes('append')
     ) {
@@ -79,17 +95,13 @@ export function analyze(
         op.outputModeHint ?? `use one of: ${op.outputModes.join(', ')}`,
       );
     }
-    const join = below(s).find((n): n is StatefulNode => n.kind === 'stateful' && n.right !== undefined);
-    if (join && (op.name === 'mapGroupsWithState' || op.name === 'flatMapGroupsWithState')) {
-      throw analysisError(
-        `${nodeName(s)} after the stream-stream join ${nodeName(join)} is not supported`,
-        'after a stream-stream join use an aggregation (groupBy(...).agg(...)) or another join, in append mode',
-      );
-    }
+    checkAfterJoin(s, eventTimeColumns[s.id], wm, mode);
+    const stages = below(s).filter((n): n is StatefulNode => n.kind === 'stateful');
     const why = op.analyze?.({
-      outputMode: mode,
+      outputMode: operatorOutputModes[s.id],
       hasWatermark: wm.length > 0,
       eventTimeColumn: eventTimeColumns[s.id],
+      appendsBelow: stages.every((n) => operatorOutputModes[n.id] === 'append'),
     });
     if (why) throw analysisError(`${nodeName(s)}: ${why}`, 'see the output mode rules in the README');
   }
@@ -102,6 +114,7 @@ export function analyze(
     watermarks,
     usesWatermark: statefulNodes.some((s) => s.operator.usesWatermark(eventTimeColumns[s.id])),
     eventTimeColumns,
+    operatorOutputModes,
     multipleWatermarkPolicy: opts.multipleWatermarkPolicy ?? 'min',
     outputSchema: null,
     check(sourceSchemas: Schema[], relationSchemas = new Map()) {
@@ -118,6 +131,54 @@ export function analyze(
   };
   let derived = new Map<number, Schema | null>();
   return analysis;
+}
+
+/**
+ * Spark's rules for a stateful operator after a stream-stream join (UnsupportedOperationChecker): the join emits a
+ * pair when its later row arrives, so an operator above it sees rows whose earlier side may be behind the
+ * watermark. Only an inner join qualifies (outer and semi joins emit rows once the watermark has passed them,
+ * rows the operator above would drop as late), in append mode, and not for mapGroupsWithState; an operator that
+ * closes state by an event time must take it from a withWatermark after the join, or from the sides' event
+ * times when the join equates them, never from one side's event time alone.
+ */
+function checkAfterJoin(
+  s: StatefulNode,
+  eventTime: string | undefined,
+  marks: WatermarkNode[],
+  mode: OutputMode,
+): void {
+  const join = below(s).find((n): n is StatefulNode => n.kind === 'stateful' && n.right !== undefined);
+  if (!join || !(join.operator instanceof StreamStreamJoinOperator)) return;
+  const op = s.operator;
+  const after = `${nodeName(s)} after the stream-stream join ${nodeName(join)}`;
+  if (op.name === 'mapGroupsWithState' || op.name === 'flatMapGroupsWithState') {
+    throw analysisError(
+      `${after} is not supported`,
+      'after a stream-stream join use an aggregation (groupBy(...).agg(...)) or another join, in append mode',
+    );
+  }
+  const type = join.operator.spec.joinType;
+  if (type !== 'inner') {
+    throw analysisError(
+      `${after} is not supported: a ${type} join emits rows the watermark has already passed, which ${nodeName(s)} would drop as late`,
+      "join with 'inner' before another stateful operator, or write the join's output to a sink of its own",
+    );
+  }
+  if (mode !== 'append' && !(op instanceof AggregateOperator)) {
+    throw analysisError(
+      `${after} is not supported in ${mode} output mode`,
+      "use outputMode('append'): a stream-stream join emits each pair once",
+    );
+  }
+  if (eventTime === undefined || !op.usesWatermark(eventTime)) return;
+  const mark = marks[marks.length - 1];
+  if (!below(join).includes(mark)) return;
+  if (!join.operator.equatesEventTime(eventTime)) {
+    throw analysisError(
+      `${after}: ${nodeName(s)} closes its state by '${eventTime}', the event time of one side of the join, but the join emits a pair when its later row arrives, when the earlier row's '${eventTime}' may be behind the watermark`,
+      `join on equal event times of both sides, or close by a column at or after both rows' event times with withWatermark on it after the join, e.g. joined.withWatermark('expires', '4 seconds').groupBy('id', 'expires')`,
+    );
+  }
 }
 
 /** The operators a static side may have: it is evaluated once, in the driver, before the first batch. */

@@ -77,8 +77,16 @@ export interface StatefulOperator {
   readonly outputModes: readonly OutputMode[];
   /** Why an unsupported output mode is rejected and what to use instead. */
   readonly outputModeHint?: string;
-  /** Checks done when the query starts (e.g. append mode needs a watermark): returns an error message or null. */
-  analyze?(info: { outputMode: OutputMode; hasWatermark: boolean; eventTimeColumn?: string }): string | null;
+  /**
+   * Checks done when the query starts (e.g. append mode needs a watermark): returns an error message or null.
+   * `appendsBelow`: every stateful operator below this one emits each row once (runs in append mode).
+   */
+  analyze?(info: {
+    outputMode: OutputMode;
+    hasWatermark: boolean;
+    eventTimeColumn?: string;
+    appendsBelow?: boolean;
+  }): string | null;
   /**
    * Output schema for a known input schema, checked when the query starts (e.g. an aggregation whose result
    * types follow its input columns); throws SluiceError('ANALYSIS') for columns that do not exist or fit.

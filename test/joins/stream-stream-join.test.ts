@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { col, interval } from '../../lib/api/functions.js';
+import { col, count, interval, max, window } from '../../lib/api/functions.js';
 import { Session } from '../../lib/api/session.js';
 import type { StreamingQuery } from '../../lib/api/streaming-query.js';
 import { ManualClock } from '../../lib/testing/manual-clock.js';
@@ -186,6 +186,64 @@ describe('stream-stream joins', function () {
     await session.stop();
   });
 
+  it('an aggregation after an inner join emits each group once, when the watermark passes the column it closes by', async () => {
+    const session = Session.local({ clock: new ManualClock() });
+    const offers = new MemoryStream(session, { id: 'long', opened: 'timestamp', closes: 'timestamp' });
+    const bids = new MemoryStream(session, { offer: 'long', price: 'long', ts: 'timestamp' });
+    const best = offers
+      .toDS()
+      .withWatermark('opened', '5 seconds')
+      .join(
+        bids.toDS().withWatermark('ts', '5 seconds'),
+        col('id')
+          .eq(col('offer'))
+          .and(col('ts').between(col('opened'), col('closes'))),
+      )
+      .withWatermark('closes', '5 seconds')
+      .groupBy('id', 'closes')
+      .agg(max('price').alias('best'), count('*').alias('bids'));
+    const query = await best.writeStream.format('memory').queryName('best').outputMode('append').start();
+    const batches: Row[][] = [];
+    const step = async (o: Row[], b: Row[]) => {
+      offers.addData(o);
+      bids.addData(b);
+      await query.processAllAvailable();
+      batches.push([...(session.table('best') as Row[])]);
+    };
+    await step(
+      [
+        { id: 1, opened: at(0), closes: at(20) },
+        { id: 2, opened: at(1), closes: at(40) },
+      ],
+      [
+        { offer: 1, price: 5, ts: at(2) },
+        { offer: 2, price: 7, ts: at(3) },
+      ],
+    );
+    // A bid after its offer closed does not join; the offers' watermark holds the query's back.
+    await step(
+      [],
+      [
+        { offer: 1, price: 9, ts: at(30) },
+        { offer: 2, price: 8, ts: at(29) },
+      ],
+    );
+    // Watermark 00:00:26 afterwards closes offer 1 (closes 00:00:20); a bid joins offer 2 after its first ones.
+    await step([{ id: 3, opened: at(31), closes: at(50) }], [{ offer: 2, price: 6, ts: at(31) }]);
+    // Watermark 00:01:05 (the least of the three withWatermark columns' marks) closes offer 2; offer 3 had no bid.
+    await step([{ id: 4, opened: at(70), closes: at(90) }], [{ offer: 4, price: 1, ts: at(70) }]);
+    expect(batches[0]).to.deep.equal([]);
+    expect(batches[2]).to.deep.equal([{ id: 1, closes: at(20), best: 5, bids: 1 }]);
+    expect(sorted(batches[3])).to.deep.equal(
+      sorted([
+        { id: 1, closes: at(20), best: 5, bids: 1 },
+        { id: 2, closes: at(40), best: 8, bids: 3 },
+      ]),
+    );
+    expect(query.lastProgress?.stateOperators.map((s) => s.numRowsDroppedByWatermark)).to.deep.equal([0, 0]);
+    await session.stop();
+  });
+
   describe('analysis, one line each', () => {
     const start = async (
       build: (a: MemoryStream, b: MemoryStream) => ReturnType<MemoryStream['toDS']>,
@@ -256,6 +314,46 @@ describe('stream-stream joins', function () {
         'update',
       );
       expect(msg).to.match(/after the stream-stream join symmetricHashJoin#\d+ is not supported/);
+    });
+
+    it('an aggregation after an outer join is refused: the join emits rows behind the watermark', async () => {
+      const msg = await start((a, b) =>
+        a
+          .toDS()
+          .withWatermark('ts', '1 minute')
+          .alias('a')
+          .join(b.toDS().withWatermark('ts2', '1 minute').alias('b'), same.and(range), 'left_outer')
+          .withWatermark('ts', '1 minute')
+          .groupBy(window('ts', '1 minute'))
+          .agg(count('*')),
+      );
+      expect(msg).to.match(
+        /windowAggregate#\d+ after the stream-stream join symmetricHashJoin#\d+ is not supported: a left_outer join emits rows the watermark has already passed/,
+      );
+    });
+
+    it("an aggregation after a join may not close its groups by one side's event time alone", async () => {
+      const joined = (a: MemoryStream, b: MemoryStream) =>
+        a
+          .toDS()
+          .withWatermark('ts', '1 minute')
+          .alias('a')
+          .join(b.toDS().withWatermark('ts2', '1 minute').alias('b'), same.and(range));
+      const msg = await start((a, b) => joined(a, b).groupBy(window('ts2', '1 minute')).agg(count('*')));
+      expect(msg).to.match(
+        /closes its state by 'ts2', the event time of one side of the join, but the join emits a pair when its later row arrives/,
+      );
+      // Joined on equal event times, a pair's rows share them: the same aggregation is fine.
+      const equal = await start((a, b) =>
+        a
+          .toDS()
+          .withWatermark('ts', '1 minute')
+          .alias('a')
+          .join(b.toDS().withWatermark('ts2', '1 minute').alias('b'), same.and(col('a.ts').eq(col('b.ts2'))))
+          .groupBy(window('ts2', '1 minute'))
+          .agg(count('*')),
+      );
+      expect(equal).to.equal(null);
     });
 
     it('an unknown join type names the supported ones', async () => {

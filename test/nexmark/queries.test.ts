@@ -121,6 +121,22 @@ describe('nexmark queries, checked against reference computations', function () 
     expect(reference.sorted(rows)).to.deep.equal(reference.sorted(expected));
   });
 
+  for (const threads of [0, 2]) {
+    it(`q9 finds each auction's winning bid: a join, then an aggregation per auction (threads ${threads})`, async () => {
+      const { rows } = await runQuery('q9', 100_000, 'auction,bid', { threads, batchEvents: 25_000 });
+      const expected = reference.q9(large);
+      expect(expected.length).to.be.greaterThan(100);
+      expect(reference.sorted(rows)).to.deep.equal(reference.sorted(expected));
+    });
+
+    it(`q4 averages the winning prices per category: a join and two aggregations (threads ${threads})`, async () => {
+      const { rows } = await runQuery('q4', 100_000, 'auction,bid', { threads, batchEvents: 25_000 });
+      const expected = reference.q4(large);
+      expect(expected.length).to.be.greaterThan(3);
+      expect(reference.sorted(reference.latest(rows, ['category']))).to.deep.equal(reference.sorted(expected));
+    });
+  }
+
   it('q5 finds the auctions with the most bids per sliding window', async () => {
     const { rows } = await runQuery('q5', 100_000, 'bid');
     const expected = reference.q5(large);
@@ -128,7 +144,7 @@ describe('nexmark queries, checked against reference computations', function () 
     expect(reference.sorted(rows)).to.deep.equal(reference.sorted(expected));
   });
 
-  it('q7 finds the highest bids per tumbling window', async () => {
+  it('q7 finds the highest bids per tumbling window (window maxima joined back to the bids)', async () => {
     const { rows } = await runQuery('q7', 100_000, 'bid');
     const expected = reference.q7(large);
     expect(expected.length).to.be.greaterThan(3);
@@ -241,7 +257,7 @@ describe('nexmark queries, checked against reference computations', function () 
     }
   });
 
-  it('gives the same results in worker threads (q5, q7: a stateful operator after another)', async () => {
+  it('gives the same results in worker threads (q5, q7: a stateful operator after another, q7 a join after it)', async () => {
     for (const [q, query] of [
       ['q5', reference.q5],
       ['q7', reference.q7],

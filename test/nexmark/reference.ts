@@ -429,3 +429,57 @@ export function latest(rows: Row[], keys: string[]): Row[] {
   for (const r of rows) byKey.set(JSON.stringify(keys.map((k) => r[k])), r);
   return [...byKey.values()];
 }
+
+/** Equal-priced bids in the order q9 prefers them: by time, then bidder, then extra. */
+function earlier(a: Bid, b: Bid): number {
+  if (a.dateTime !== b.dateTime) return a.dateTime - b.dateTime;
+  if (a.bidder !== b.bidder) return a.bidder - b.bidder;
+  return a.extra < b.extra ? -1 : a.extra > b.extra ? 1 : 0;
+}
+
+/** Each auction with its highest bid made during its lifetime, the earliest of equal bids (Flink's q9). */
+export function q9(events: NexmarkEvent[]): Row[] {
+  const auctions = new Map<number, Auction>();
+  for (const a of auctionsOf(events)) auctions.set(a.id, a);
+  const winners = new Map<number, Bid>();
+  for (const b of bidsOf(events)) {
+    const a = auctions.get(b.auction);
+    if (!a || b.dateTime < a.dateTime || b.dateTime > a.expires) continue;
+    const w = winners.get(a.id);
+    if (!w || b.price > w.price || (b.price === w.price && earlier(b, w) < 0)) winners.set(a.id, b);
+  }
+  return [...winners].map(([id, b]) => {
+    const a = auctions.get(id) as Auction;
+    return {
+      id: a.id,
+      itemName: a.itemName,
+      description: a.description,
+      initialBid: a.initialBid,
+      reserve: a.reserve,
+      dateTime: new Date(a.dateTime),
+      expires: new Date(a.expires),
+      seller: a.seller,
+      category: a.category,
+      extra: a.extra,
+      auction: b.auction,
+      bidder: b.bidder,
+      price: b.price,
+      bid_dateTime: new Date(b.dateTime),
+      bid_extra: b.extra,
+    };
+  });
+}
+
+/** The average winning price of each category's auctions (Flink's q4). */
+export function q4(events: NexmarkEvent[]): Row[] {
+  const byCategory = new Map<number, number[]>();
+  for (const w of q9(events)) {
+    const prices = byCategory.get(w.category as number) ?? [];
+    prices.push(w.price as number);
+    byCategory.set(w.category as number, prices);
+  }
+  return [...byCategory].map(([category, prices]) => ({
+    category,
+    avg_price: prices.reduce((s, p) => s + p, 0) / prices.length,
+  }));
+}

@@ -109,7 +109,12 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     return read;
   }
 
-  analyze(info: { outputMode: OutputMode; hasWatermark: boolean; eventTimeColumn?: string }): string | null {
+  analyze(info: {
+    outputMode: OutputMode;
+    hasWatermark: boolean;
+    eventTimeColumn?: string;
+    appendsBelow?: boolean;
+  }): string | null {
     const w = this.window;
     if (w && info.eventTimeColumn) {
       const name = columnRead(w.time);
@@ -117,11 +122,12 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
         return `the ${w.kind === 'session' ? 'session_window' : 'window'} is over '${name}' but the watermark is defined on '${info.eventTimeColumn}'; windows can only be closed by the watermark of their own event-time column`;
       }
     }
-    if (this.def.afterAggregation && info.outputMode !== 'append') {
+    if (this.def.afterAggregation && info.outputMode !== 'append' && !info.appendsBelow) {
       return (
         `Multiple streaming aggregations are not supported with ${info.outputMode} output mode: the aggregation below ` +
         're-emits every group it changes, so this one would count them again; make the one below a changelog ' +
-        "(groupBy(...).changelog().agg(...)) and aggregate value × change here, or use outputMode('append')"
+        '(groupBy(...).changelog().agg(...)) and aggregate value × change here, group the one below by a window or ' +
+        "the event-time column so that it emits each group once, when it closes, or use outputMode('append')"
       );
     }
     if (this.def.changelog) return null;

@@ -35,6 +35,13 @@ export interface StreamJoinSpec extends JoinDefinition {
   /** The event-time column (withWatermark) each side carries, when it has one. */
   leftEventTime?: string;
   rightEventTime?: string;
+  /**
+   * Per side, whether its rows come out of a stateful operator (e.g. a window aggregation's closed windows).
+   * Such rows are not late whatever their event time: the operator below has already dropped the late ones and
+   * emits what the watermark has closed, as Spark judges them by the previous batch's watermark.
+   */
+  leftAfterStateful?: boolean;
+  rightAfterStateful?: boolean;
 }
 
 /** Where an output column comes from; a using column of a right or full outer join falls back to the right's. */
@@ -203,6 +210,32 @@ export class StreamStreamJoinOperator implements StatefulOperator {
   private resolved: { left: Schema; right: Schema; join: StreamJoin } | null = null;
 
   constructor(readonly spec: StreamJoinSpec) {}
+
+  /**
+   * Whether the join equates the two sides' event times and `column` is one of them: both rows of a pair then
+   * have its value, so a pair is never behind the watermark by it (Spark's watermark in the join keys).
+   */
+  equatesEventTime(column: string): boolean {
+    const l = this.spec.leftEventTime;
+    const r = this.spec.rightEventTime;
+    if (l === undefined || r === undefined || (column !== l && column !== r)) return false;
+    if (l === r && this.spec.using?.includes(l)) return true;
+    const named = (n: ExprNode, name: string, alias: string | undefined): boolean => {
+      if (n.kind !== 'col') return false;
+      const parts = splitColumnName(n.name);
+      return n.name === name || (parts.length === 2 && parts[0] === alias && parts[1] === name);
+    };
+    const conjuncts = (n: ExprNode): ExprNode[] =>
+      n.kind === 'op' && n.op === 'AND' ? [...conjuncts(n.left), ...conjuncts(n.right)] : [n];
+    const { leftAlias, rightAlias } = this.spec;
+    return (this.spec.condition ? conjuncts(this.spec.condition.expr) : []).some(
+      (c) =>
+        c.kind === 'op' &&
+        c.op === '=' &&
+        ((named(c.left, l, leftAlias) && named(c.right, r, rightAlias)) ||
+          (named(c.left, r, rightAlias) && named(c.right, l, leftAlias))),
+    );
+  }
 
   usesWatermark(): boolean {
     return this.spec.leftEventTime !== undefined || this.spec.rightEventTime !== undefined;
@@ -403,7 +436,8 @@ class JoinRun {
     const n = batch.numRows;
     const cols = batch.data.children.map(columnValues);
     const keys = keyValues(side === 'left' ? this.join.leftKeys : this.join.rightKeys, batch);
-    const evIndex = this.join.eventTime[side];
+    const afterStateful = side === 'left' ? this.spec.leftAfterStateful : this.spec.rightAfterStateful;
+    const evIndex = afterStateful ? -1 : this.join.eventTime[side];
     const rows: (JoinRow | null)[] = new Array(n);
     const candidates: { row: number; entry: JoinEntry; at: number; left: JoinRow; right: JoinRow }[] = [];
     for (let i = 0; i < n; i++) {
