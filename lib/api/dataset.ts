@@ -125,7 +125,8 @@ export class Dataset<T = Record<string, unknown>> {
    *
    * With a static right side (session.read), each stream batch is joined with the static rows, which are read
    * and hashed once when the query starts: a changed file takes effect when the query is started again.
-   * As in Spark, a stream-static join cannot be right or full outer.
+   * As in Spark, a stream-static join cannot be right or full outer; with the static side on the left
+   * (`static.join(stream, ...)`) it is inner or right outer, its output the static side's columns first.
    *
    * With a streaming right side it is Spark's stream-stream join: both sides' rows are kept in the checkpointed
    * state, and each matching pair is emitted once, when its later row arrives; 'right_outer' and 'full_outer'
@@ -191,6 +192,25 @@ export class Dataset<T = Record<string, unknown>> {
         input: this.plan,
         right: right.plan,
         operator: new StreamStreamJoinOperator(spec),
+      }));
+    }
+    if (
+      !isStreaming(this.plan) &&
+      isStreaming(right.plan) &&
+      (joinTypeOf === 'inner' || joinTypeOf === 'right_outer')
+    ) {
+      // The stream probes the static side's hash table whichever side the user wrote it on.
+      return this.derive((id) => ({
+        kind: 'join',
+        id,
+        left: right.plan,
+        right: this.plan,
+        joinType: joinTypeOf === 'inner' ? 'inner' : 'left_outer',
+        using,
+        condition: using ? undefined : (on as Column),
+        leftAlias: right.aliasName,
+        rightAlias: this.aliasName,
+        staticFirst: true,
       }));
     }
     return this.derive((id) => ({

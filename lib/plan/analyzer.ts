@@ -189,11 +189,16 @@ function checkJoin(j: JoinNode): void {
   const leftStreaming = isStreaming(j.left);
   const rightStreaming = isStreaming(j.right);
   if (!leftStreaming && rightStreaming) {
+    // Dataset.join has turned inner and right outer joins with a static left side around; these remain.
+    const spark: Record<string, string> = {
+      left_outer: 'LeftOuter',
+      left_semi: 'LeftSemi',
+      left_anti: 'LeftAnti',
+      full_outer: 'FullOuter',
+    };
     throw analysisError(
-      `${nodeName(j)}: a join with the static Dataset on the left and the stream on the right is not supported`,
-      j.joinType === 'inner' || j.joinType === 'right_outer'
-        ? `put the stream on the left: stream.join(static, ..., '${j.joinType === 'inner' ? 'inner' : 'left_outer'}')`
-        : `Spark refuses ${j.joinType} with a streaming right side too; put the stream on the left`,
+      `${spark[j.joinType] ?? j.joinType} join with a streaming DataFrame/Dataset on the right and a static DataFrame/Dataset on the left is not supported`,
+      "with the static side on the left use 'inner' or 'right_outer' (every stream row kept), or put the stream on the left",
     );
   }
   if (!leftStreaming) return;

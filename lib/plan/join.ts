@@ -7,7 +7,10 @@ import { ltypeOf } from './expression-vectors.js';
 import type { JoinNode } from './logical-plan.js';
 
 /** What resolving a join needs of its node: the type, the using-columns or condition, and the sides' aliases. */
-export type JoinDefinition = Pick<JoinNode, 'joinType' | 'using' | 'condition' | 'leftAlias' | 'rightAlias'>;
+export type JoinDefinition = Pick<
+  JoinNode,
+  'joinType' | 'using' | 'condition' | 'leftAlias' | 'rightAlias' | 'staticFirst'
+>;
 
 /**
  * A join resolved against the schemas of its two sides (Spark's ExtractEquiJoinKeys): the equality keys it
@@ -23,6 +26,8 @@ export interface ResolvedJoin {
   /** Output columns: left column indexes, then right column indexes (none for semi and anti joins). */
   leftOut: number[];
   rightOut: number[];
+  /** The output's columns by side and index, in order: `leftOut` then `rightOut`, or the right's first. */
+  columns: { side: 'left' | 'right'; index: number }[];
   schema: Schema;
 }
 
@@ -190,13 +195,18 @@ export function resolveJoin(node: JoinDefinition, left: Schema, right: Schema): 
   for (let k = 0; k < leftKeys.length; k++) checkKeyTypes(leftKeys[k], rightKeys[k], left, right);
   if (node.joinType === 'left_semi' || node.joinType === 'left_anti') rightOut = [];
   const nullableRight = node.joinType === 'left_outer';
-  const fields = [
-    ...leftOut.map((i) => left.fields[i]),
-    ...rightOut.map((i) => {
-      const f = right.fields[i];
-      return nullableRight && !f.nullable ? new Field(f.name, f.type, true, f.metadata) : f;
-    }),
-  ];
+  const lefts = leftOut.map((index) => ({ side: 'left' as const, index }));
+  const rights = rightOut.map((index) => ({ side: 'right' as const, index }));
+  // With the static side first, using-columns still lead, then the static side's columns, then the stream's.
+  const usingCount = node.using?.length ?? 0;
+  const columns = node.staticFirst
+    ? [...lefts.slice(0, usingCount), ...rights, ...lefts.slice(usingCount)]
+    : [...lefts, ...rights];
+  const fields = columns.map(({ side, index }) => {
+    if (side === 'left') return left.fields[index];
+    const f = right.fields[index];
+    return nullableRight && !f.nullable ? new Field(f.name, f.type, true, f.metadata) : f;
+  });
   const seen = new Set<string>();
   for (const f of fields) {
     if (seen.has(f.name)) {
@@ -228,5 +238,5 @@ export function resolveJoin(node: JoinDefinition, left: Schema, right: Schema): 
     residual = { expr };
     resultField(residual, pairSchema);
   }
-  return { leftKeys, rightKeys, residual, pairSchema, leftOut, rightOut, schema: new Schema(fields) };
+  return { leftKeys, rightKeys, residual, pairSchema, leftOut, rightOut, columns, schema: new Schema(fields) };
 }

@@ -99,6 +99,11 @@ export interface JoinNode extends NodeBase {
   /** Names given by `Dataset.alias`, which qualify columns in the condition (`col('bid.price')`). */
   leftAlias?: string;
   rightAlias?: string;
+  /**
+   * The user put the static side on the left (`static.join(stream, ...)`, inner or right outer): the node holds the
+   * stream on the left as every stream-static join does, and outputs the static side's columns first.
+   */
+  staticFirst?: boolean;
 }
 
 export type PlanNode =

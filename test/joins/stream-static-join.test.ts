@@ -73,6 +73,30 @@ describe('stream-static joins', function () {
     });
   }
 
+  for (const how of ['inner', 'right_outer']) {
+    it(`${how} with the static side on the left gives the same rows, the static side's columns first (threads 0 and 2)`, async () => {
+      for (const threads of [0, 2]) {
+        const session = Session.local({ threads, clock: new ManualClock() });
+        const orders = new MemoryStream<Order>(session, { order: 'long', user: 'string', amount: 'double' });
+        const users = session.read.schema('user STRING, country STRING, tier INT').json(path.join(dir, 'users.jsonl'));
+        const q = await users.join(orders.toDS(), 'user', how).writeStream.format('memory').queryName('out').start();
+        for (const b of orderBatches()) {
+          orders.addData(b);
+          await q.processAllAvailable();
+        }
+        await session.stop();
+        const expected = reference(orderBatches().flat(), how === 'inner' ? 'inner' : 'left_outer').map((r) => ({
+          user: r.user,
+          country: r.country,
+          tier: r.tier,
+          order: r.order,
+          amount: r.amount,
+        }));
+        expect(session.table('out'), `threads ${threads}`).to.deep.equal(expected);
+      }
+    });
+  }
+
   it('gives the same output at threads 2 as at threads 0', async () => {
     for (const how of ['inner', 'left_outer', 'left_anti']) {
       const pooled = await runJoin(how, 2);
@@ -225,6 +249,21 @@ describe('stream-static joins', function () {
       expect(err.message).to.match(/^Full outer joins with a streaming DataFrame\/Dataset on the left/);
       err = await startError((s, st) => st.toDS().join(users(s), 'user', 'right'));
       expect(err.message).to.match(/^Right outer join with a streaming DataFrame\/Dataset on the left/);
+    });
+
+    it('refuses left outer, semi, anti and full outer joins of a static side with a stream on the right', async () => {
+      for (const [how, spark] of [
+        ['left_outer', 'LeftOuter'],
+        ['left_semi', 'LeftSemi'],
+        ['left_anti', 'LeftAnti'],
+        ['full_outer', 'FullOuter'],
+      ]) {
+        const err = await startError((s, st) => users(s).join(st.toDS(), 'user', how));
+        expect(err.message).to.equal(
+          `${spark} join with a streaming DataFrame/Dataset on the right and a static DataFrame/Dataset on the left is not supported`,
+        );
+        expect(err.hint).to.match(/'inner' or 'right_outer'/);
+      }
     });
 
     it('refuses an unknown join type and a cross join when the Dataset is built', async () => {

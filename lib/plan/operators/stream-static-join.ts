@@ -94,7 +94,9 @@ function isIdentity(rows: Int32Array): boolean {
 /**
  * Joins one batch of the stream with the static side's hash table (Spark's BroadcastHashJoinExec with the stream
  * on the probe side): no state, so it runs inside a stateless fragment on any thread. Output rows follow the
- * stream batch's row order, and a stream row's matches follow the static side's row order.
+ * stream batch's row order, and a stream row's matches follow the static side's row order. A join the user
+ * wrote with the static side on the left (inner or right outer) runs the same way, as inner or left outer
+ * with the sides swapped, and outputs the static side's columns first.
  */
 export function streamStaticJoin(
   node: JoinNode,
@@ -124,9 +126,12 @@ export function streamStaticJoin(
       right = pairs.right.subarray(0, pairs.length);
   }
   const sameRows = left.length === n && isIdentity(left);
-  const columns = [
-    ...join.leftOut.map((i) => (sameRows ? batch.data.children[i] : takeData(batch.data.children[i], left))),
-    ...join.rightOut.map((i) => takeDataOrNull(relation.rows.data.children[i], right!)),
-  ];
+  const columns = join.columns.map(({ side, index }) =>
+    side === 'right'
+      ? takeDataOrNull(relation.rows.data.children[index], right!)
+      : sameRows
+        ? batch.data.children[index]
+        : takeData(batch.data.children[index], left),
+  );
   return batchOf(join.schema, columns, left.length);
 }
