@@ -394,16 +394,16 @@ export function isNull(v: Val, negated: boolean, n: number): Val {
  * `inputs` are all of type `t`; opaque types (structs, lists) go through JS values.
  */
 export function pickRows(inputs: Val[], pick: Int32Array, t: LType, arrow: DataType, n: number): Val {
+  if (t === 'string') {
+    const picked = pickDictionaries(inputs, pick, n);
+    if (picked) return picked;
+  }
   const valid = new Uint8Array(n);
   for (let i = 0; i < n; i++) valid[i] = pick[i] >= 0 ? 1 : 0;
   const vals = inputs.map((v) => materialise(v, t, n));
   switch (t) {
     case 'string':
     case 'binary': {
-      if (t === 'string') {
-        const picked = pickDictionaries(inputs, pick, n);
-        if (picked) return picked;
-      }
       const strs = vals.map((v) => stringsOf(v as StrVal, n));
       const out = new Array<string | null>(n);
       for (let i = 0; i < n; i++) out[i] = pick[i] >= 0 ? strs[pick[i]][i] : null;
