@@ -4,6 +4,7 @@ import { StateStoreCache, type StateStoreSettings } from '../state/state-store-c
 import type { BatchContext, FragmentSpec } from './batch-context.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
 import { processStatefulPartition, runFragment } from './task-runner.js';
+import type { StoreRef } from './worker-protocol.js';
 
 /** A fragment to run with the rows it starts from (empty when it reads from a source). */
 export interface FragmentJob {
@@ -25,6 +26,11 @@ export interface Executor {
    * there, when runFragments returned row-count placeholders), so callers must not read them afterwards.
    */
   runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]>;
+  /**
+   * Loads state stores at `version` in the threads whose batches will use them, so that the first batch of a
+   * restarted query finds its state in memory; throws what loading throws (a missing or damaged file).
+   */
+  openState(checkpointDir: string, stores: readonly StoreRef[], version: number): Promise<void>;
   /** Forgets in-memory state after a failed batch, so the replay reloads committed state. */
   resetState(): Promise<void>;
   close(): Promise<void>;
@@ -81,6 +87,10 @@ export class InProcessExecutor implements Executor {
       await Promise.allSettled(commits);
     }
     return Promise.all(commits);
+  }
+
+  async openState(checkpointDir: string, stores: readonly StoreRef[], version: number): Promise<void> {
+    for (const [nodeId, partition] of stores) await this.stores.open(checkpointDir, nodeId, partition, version);
   }
 
   async resetState(): Promise<void> {

@@ -13,7 +13,6 @@ import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import { withInputSide } from '../plan/stateful-operator.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
-import { verifyStateVersion } from '../state/state-file-format.js';
 import { type Clock, sleep } from '../util/clock.js';
 import { crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
@@ -24,6 +23,7 @@ import type { QueryProgress, TriggerDurations } from './progress.js';
 import { type BatchMetrics, type BatchPhase, ProgressReporter } from './progress-reporter.js';
 import type { StatefulResult } from './task-runner.js';
 import { WatermarkTracker } from './watermark-tracker.js';
+import type { StoreRef } from './worker-protocol.js';
 
 /**
  * How long a query with trigger interval 0 waits before asking its sources again when they had no new data
@@ -140,12 +140,7 @@ export class MicroBatchExecution {
     );
     this.id = this.checkpoint.queryId;
     try {
-      // Every checkpoint file the first batch reads is checked here, so that an app whose second query has a
-      // damaged checkpoint stops before its first query runs a batch.
       const first = await this.checkpoint.nextBatch();
-      for (const node of c.analysis.statefulNodes)
-        for (let p = 0; p < c.numStatePartitions; p++)
-          await verifyStateVersion(this.checkpoint.stateDir(node.id, p), first.batchId);
       this.sources = c.analysis.sources.map((node) => ({ node, source: node.create() }));
       this.progress = new ProgressReporter(
         { id: this.id, runId: this.runId, name: c.name ?? null },
@@ -205,6 +200,15 @@ export class MicroBatchExecution {
         minStateVersionToKeep: 0,
       });
       this.executor = c.makeExecutor(broadcasts);
+      // The state the first batch reads is loaded now, in the threads that run it, and so checked before any
+      // query of an app runs a batch (an app whose second query has a damaged checkpoint stops first); the
+      // first batch then finds it in memory instead of reading the files again.
+      if (first.batchId > 0) {
+        const stores = c.analysis.statefulNodes.flatMap((node) =>
+          Array.from({ length: c.numStatePartitions }, (_, p): StoreRef => [node.id, p]),
+        );
+        await this.executor.openState(this.checkpoint.dir, stores, first.batchId);
+      }
     } catch (err) {
       await this.closeAll();
       throw err;

@@ -10,6 +10,7 @@ import { acquireLanes, destroyLanes, type Lane, releaseLanes } from './worker-po
 import {
   type HeldBatch,
   reviveWorkerError,
+  type StoreRef,
   type WorkerMessage,
   type WorkerReply,
   type WorkerSetup,
@@ -78,7 +79,8 @@ export class PoolExecutor implements Executor {
   }
 
   private async call(lane: number, msg: WorkerMessage, transfer: ArrayBuffer[]): Promise<WorkerReply> {
-    if ((msg.kind === 'fragment' || msg.kind === 'stateful') && !this.hasBroadcasts.has(lane)) {
+    // The first task of a query in a thread sets up its context there, static sides included.
+    if (msg.kind !== 'reset' && msg.kind !== 'close' && !this.hasBroadcasts.has(lane)) {
       msg.broadcasts = this.broadcasts;
       this.hasBroadcasts.add(lane);
     }
@@ -203,6 +205,30 @@ export class PoolExecutor implements Executor {
     if (rows.lane !== lane)
       throw new Error(`rows held by worker lane ${rows.lane} were sent to a stateful task on lane ${lane}`);
     return { held: rows.held, numRows: b.numRows };
+  }
+
+  /**
+   * Each lane loads the stores of the state partitions it runs (p mod N), the lanes in parallel: the driver's
+   * lane in its own executor, the others in their worker threads.
+   */
+  async openState(checkpointDir: string, stores: readonly StoreRef[], version: number): Promise<void> {
+    const mine = (lane: number) => stores.filter(([, p]) => p % this.lanes === lane);
+    await Promise.all([
+      this.local?.openState(checkpointDir, mine(0), version),
+      ...this.workerLanes().map(async (lane) => {
+        if (mine(lane).length === 0) return;
+        const msg: WorkerMessage = {
+          kind: 'openState',
+          query: this.query,
+          setup: this.setup,
+          checkpointDir,
+          stores: mine(lane),
+          version,
+        };
+        const reply = await this.call(lane, msg, []);
+        if (reply.kind !== 'openState') throw new Error(`worker answered a state load with ${reply.kind}`);
+      }),
+    ]);
   }
 
   /** A partition batch for the driver's lane: its own rows, or a worker's, already decoded over their bytes. */

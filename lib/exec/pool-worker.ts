@@ -100,6 +100,11 @@ export default async function handle(msg: WorkerMessage): Promise<unknown> {
     }
     const q = queryOf(msg);
     const plan = await q.plan;
+    if (msg.kind === 'openState') {
+      for (const [nodeId, partition] of msg.stores)
+        await q.stores.open(msg.checkpointDir, nodeId, partition, msg.version);
+      return { kind: 'openState' } satisfies WorkerReply;
+    }
     if (msg.kind === 'fragment') {
       dropStale(q, msg.ctx.batchId);
       const res = await runFragment(plan, msg.spec, decodeBatches(msg.input), msg.ctx, q.broadcasts);

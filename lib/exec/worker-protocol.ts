@@ -60,6 +60,9 @@ export interface KeepPartitions {
   lanes: number;
 }
 
+/** One state partition of one stateful node: [node id, partition]. */
+export type StoreRef = readonly [number, number];
+
 export type WorkerMessage =
   | (QueryTask & {
       kind: 'fragment';
@@ -74,6 +77,13 @@ export type WorkerMessage =
       partition: number;
       input: (Uint8Array | HeldBatch)[];
       ctx: BatchContext;
+    })
+  /** Loads state stores, named as [stateful node id, state partition], at `version` for the query's first batch. */
+  | (QueryTask & {
+      kind: 'openState';
+      checkpointDir: string;
+      stores: StoreRef[];
+      version: number;
     })
   /** Drops the query's in-memory state and held batches (a failed batch), keeping its plan. */
   | { kind: 'reset'; query: number }
@@ -94,6 +104,7 @@ export interface WorkerError {
 export type WorkerReply =
   | { kind: 'fragment'; batches: Uint8Array[]; partitions?: (Uint8Array | HeldBatch)[][]; metrics: FragmentMetrics }
   | { kind: 'stateful'; batches: Uint8Array[]; late: Uint8Array[]; metrics: StatefulMetrics }
+  | { kind: 'openState' }
   | { kind: 'reset' }
   | { kind: 'close' }
   | { kind: 'error'; error: WorkerError };

@@ -237,16 +237,6 @@ function replayBody(kind: number, r: ValueReader, data: Buffer, names: string[],
 }
 
 /**
- * Checks without decoding entries that version `version` of the store in `dir` can be loaded: every file
- * it needs is there and whole (format version, checksum, kind, state version). Throws as readStateVersion
- * does; version 0 (the empty state) needs no file.
- */
-export async function verifyStateVersion(dir: string, version: number): Promise<void> {
-  if (version === 0) return;
-  for (const f of await filesOfVersion(dir, version)) await openStateFile(f);
-}
-
-/**
  * Deletes the files of `dir` no longer needed to load any version >= `minVersionToKeep`: everything
  * older than the newest snapshot at or before it. Returns the deleted file names, sorted. Without such
  * a snapshot nothing can go (the deltas from version 1 are still needed).

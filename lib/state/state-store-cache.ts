@@ -64,10 +64,7 @@ export class StateStoreCache {
   async open(checkpointDir: string, op: number, partition: number, version: number): Promise<VersionedStateStore> {
     const k = StateStoreCache.key(op, partition);
     const hit = this.stores.get(k);
-    if (hit && hit.version === version) {
-      hit.loadTimeMs = 0;
-      return hit.store;
-    }
+    if (hit && hit.version === version) return hit.store;
     const started = performance.now();
     const store = await this.load(k, checkpointDir, op, partition, version, hit?.store);
     this.stores.set(k, { store, version, loadTimeMs: performance.now() - started });
@@ -82,7 +79,10 @@ export class StateStoreCache {
     const stats = await entry.store.commit(version);
     entry.version = version;
     if (minVersionToKeep > 0) await entry.store.purge(minVersionToKeep);
-    return { ...stats, stateLoadTimeMs: entry.loadTimeMs };
+    // A load is reported by the first commit after it, also when it was made before that batch (at query start).
+    const stateLoadTimeMs = entry.loadTimeMs;
+    entry.loadTimeMs = 0;
+    return { ...stats, stateLoadTimeMs };
   }
 
   /** Forgets a store whose batch failed, so the replay reloads it from the checkpoint. */
