@@ -13,6 +13,10 @@
  * The workload follows the published one (100 M events generated at 10 M events/s, so 10 s of event time)
  * scaled to the number of events: by default the event-time rate is events / 10, which keeps 10 s of
  * event time, the same windows per run and the same events per window key relative to the run.
+ *
+ * `--state-store memory,disk` runs each query on each state store provider in turn (rows `q11/disk`) and prints
+ * the disk store's throughput per core as a ratio of the memory store's, with the disk store's bytes per state
+ * row on local disk and the peak of the process's anonymous memory (RSS without the database's mapped pages).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -48,6 +52,12 @@ export interface RunResult {
   /** Summed over batches: the driver's phases (progress durationMs) and the state stores' commit time. */
   durationMs: QueryProgress['durationMs'];
   stateCommitMs: number;
+  /** The state store provider of the run. */
+  stateStore: string;
+  /** Bytes of the disk store's working databases after the last batch (0 for the memory store). */
+  stateLocalBytes: number;
+  /** Peak anonymous resident memory (RssAnon, sampled after each batch): RSS without mapped files. */
+  peakRssAnonBytes: number;
 }
 
 interface Options {
@@ -67,6 +77,27 @@ interface Options {
   json?: string;
   /** Pair every run with one at this many threads, alternating, and print the ratios pair by pair. */
   againstThreads?: number;
+  stateStores: string[];
+  stateCacheMb?: number;
+}
+
+/** Bytes of the files under `dir` (0 when it does not exist). */
+function treeBytes(dir: string): number {
+  if (!fs.existsSync(dir)) return 0;
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) total += fs.statSync(path.join(e.parentPath, e.name)).size;
+  return total;
+}
+
+/** The process's anonymous resident bytes (Linux; 0 elsewhere). */
+function rssAnonBytes(): number {
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Bids per key within one 10 s session gap in the --keys workload: enough that nearly every key is live. */
@@ -101,6 +132,10 @@ async function runOnce(o: Options): Promise<RunResult> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-nexmark-'));
   const out = path.join(ckpt, 'out');
   const progress: QueryProgress[] = [];
+  const stateStore = o.stateStores[0];
+  const localDir = path.join(ckpt, 'state-local');
+  let stateLocalBytes = 0;
+  let peakRssAnonBytes = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   try {
@@ -112,9 +147,11 @@ async function runOnce(o: Options): Promise<RunResult> {
       checkpoint: path.join(ckpt, 'checkpoint'),
       threads: o.threads,
       statePartitions: o.statePartitions,
+      stateStore: { provider: stateStore === 'disk' ? 'disk' : 'memory', cacheMb: o.stateCacheMb, localDir },
       trigger: o.trigger ? { processingTime: o.trigger } : { availableNow: true },
       onProgress: (_name, p) => {
         progress.push(p);
+        peakRssAnonBytes = Math.max(peakRssAnonBytes, rssAnonBytes());
         const end = p.sources[0]?.endOffset as { events?: number } | undefined;
         // A processing-time trigger never ends by itself: stop once every event is in (and, for a stateful query,
         // the no-data batch that the last watermark move asks for has run).
@@ -123,6 +160,7 @@ async function runOnce(o: Options): Promise<RunResult> {
       },
     });
     await Promise.all([...queries.values()].map((x) => x.awaitTermination()));
+    stateLocalBytes = treeBytes(localDir);
   } finally {
     fs.rmSync(ckpt, { recursive: true, force: true });
   }
@@ -151,6 +189,9 @@ async function runOnce(o: Options): Promise<RunResult> {
     maxStateMemoryBytes: fullest ? fullest.stateOperators.reduce((a, s) => a + s.memoryUsedBytes, 0) : 0,
     durationMs: sumDurations(progress),
     stateCommitMs: sum((p) => p.stateOperators.reduce((a, s) => a + s.commitTimeMs, 0)),
+    stateStore,
+    stateLocalBytes,
+    peakRssAnonBytes,
   };
 }
 
@@ -163,7 +204,7 @@ function sumDurations(progress: QueryProgress[]): QueryProgress['durationMs'] {
 }
 
 /** Runs one measurement in a fresh child process (optionally under the CPU profiler). */
-function runChild(o: Options, query: string, run: number): RunResult {
+function runChild(o: Options, query: string, run: number, stateStore: string): RunResult {
   const args = [
     ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.profile, `${query}-t${o.threads}-run${run}`)] : []),
     fileURLToPath(import.meta.url),
@@ -186,6 +227,9 @@ function runChild(o: Options, query: string, run: number): RunResult {
     ...(o.keys ? ['--keys', String(o.keys)] : []),
     ...(o.partitions ? ['--partitions', String(o.partitions)] : []),
     ...(o.trigger ? ['--trigger', o.trigger] : []),
+    '--state-store',
+    stateStore,
+    ...(o.stateCacheMb !== undefined ? ['--state-cache-mb', String(o.stateCacheMb)] : []),
   ];
   for (let attempt = 1; ; attempt++) {
     const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -233,7 +277,7 @@ function report(results: RunResult[][], o: Options): void {
     const m = (f: (r: RunResult) => number): number => median(runs.map(f));
     const perCore = m((r) => r.events / r.cpuSeconds);
     return [
-      q.name,
+      o.stateStores.length > 1 || runs[0].stateStore !== 'memory' ? `${q.name}/${runs[0].stateStore}` : q.name,
       fmt(runs[0].events),
       fmt(
         m((r) => r.wallSeconds),
@@ -267,6 +311,17 @@ function report(results: RunResult[][], o: Options): void {
   console.log(
     'per core = events ÷ CPU seconds of the process (all threads); Flink/core: nexmark/nexmark README, Flink 1.13, 100 M events',
   );
+  for (const runs of results) {
+    if (runs[0].stateStore !== 'disk') continue;
+    const m = (f: (r: RunResult) => number): number => median(runs.map(f));
+    const memory = results.find((r) => r[0].query === runs[0].query && r[0].stateStore === 'memory');
+    const perCore = (rs: RunResult[]): number => median(rs.map((r) => r.events / r.cpuSeconds));
+    console.log(
+      `${runs[0].query}/disk: ${memory ? `${(perCore(runs) / perCore(memory)).toFixed(2)}x the memory store per core, ` : ''}` +
+        `${fmt(m((r) => (r.maxStateRows > 0 ? r.stateLocalBytes / r.maxStateRows : 0)))} B per state row on local disk, ` +
+        `peak RSS ${fmt(m((r) => r.peakRssBytes) / 2 ** 20)} MB (anonymous ${fmt(m((r) => r.peakRssAnonBytes) / 2 ** 20)} MB, the rest the database's mapped pages)`,
+    );
+  }
 }
 
 /** Per query, the medians of the pair-by-pair ratios of runs at --threads to runs at --against-threads. */
@@ -329,6 +384,12 @@ async function main(): Promise<void> {
       describe:
         'run each query at this many threads before every run at --threads, in turn, and print the ratios of each pair (events per CPU second, events/s)',
     })
+    .option('state-store', {
+      type: 'string',
+      default: 'memory',
+      describe: 'state store provider: memory, disk, or memory,disk to run both and compare',
+    })
+    .option('state-cache-mb', { type: 'number', describe: "the disk store's hot keys per state partition, MiB" })
     .option('child', { type: 'boolean', hidden: true })
     .strict()
     .parse();
@@ -348,6 +409,8 @@ async function main(): Promise<void> {
     profile: argv.profile,
     json: argv.json,
     againstThreads: argv['against-threads'],
+    stateStores: argv['state-store'].split(',').map((s) => s.trim()),
+    stateCacheMb: argv['state-cache-mb'],
   };
   if (o.trigger) parseDuration(o.trigger, '--trigger');
   if (argv.child) {
@@ -360,22 +423,25 @@ async function main(): Promise<void> {
   const all: RunResult[][] = [];
   const baseline: RunResult[][] = [];
   const base: Options | undefined = o.againstThreads === undefined ? undefined : { ...o, threads: o.againstThreads };
-  const runOf = (opts: Options, n: string, r: number): RunResult => {
-    const res = runChild(opts, n, r);
+  if (base && o.stateStores.length > 1)
+    throw new Error('--against-threads compares one state store; give --state-store one provider');
+  const runOf = (opts: Options, n: string, r: number, store: string): RunResult => {
+    const res = runChild(opts, n, r, store);
     console.log(
-      `${n} threads ${opts.threads} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
+      `${n}${o.stateStores.length > 1 ? `/${store}` : ''} threads ${opts.threads} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
         `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)`,
     );
     return res;
   };
   for (const n of names) {
-    const runs: RunResult[] = [];
+    const byStore = o.stateStores.map(() => [] as RunResult[]);
     const baseRuns: RunResult[] = [];
+    // Providers take turns run by run, so that a change in the machine's load hits both alike.
     for (let r = 1; r <= o.runs; r++) {
-      if (base) baseRuns.push(runOf(base, n, r));
-      runs.push(runOf(o, n, r));
+      if (base) baseRuns.push(runOf(base, n, r, o.stateStores[0]));
+      for (const [i, store] of o.stateStores.entries()) byStore[i].push(runOf(o, n, r, store));
     }
-    all.push(runs);
+    all.push(...byStore);
     baseline.push(baseRuns);
   }
   if (base) {

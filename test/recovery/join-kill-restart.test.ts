@@ -61,7 +61,7 @@ describe('recovery: a stream-stream join killed with SIGKILL restarts to the sam
   let reference: string[];
   let expected: { pairs: number; unmatched: number };
   const app = path.join(TEST_APPS, 'ad-clicks.js');
-  const args = (out: string, ckpt: string, threads = 0): string[] => [
+  const args = (out: string, ckpt: string, threads = 0, stateStore = 'memory'): string[] => [
     'run',
     app,
     '--source',
@@ -76,6 +76,10 @@ describe('recovery: a stream-stream join killed with SIGKILL restarts to the sam
     'available-now',
     '--threads',
     String(threads),
+    '--state-store',
+    stateStore,
+    '--state-local-dir',
+    path.join(root, 'state-local'),
     '--quiet',
   ];
 
@@ -97,23 +101,26 @@ describe('recovery: a stream-stream join killed with SIGKILL restarts to the sam
     expect(new Set(reference).size).to.equal(reference.length);
   });
 
-  for (const point of ['after-offsets', 'in-sink', 'after-sink', 'after-commit']) {
-    it(`killed at ${point} of batch 3: restart gives the reference output`, async () => {
-      const out = path.join(root, `out-${point}`);
-      const ckpt = path.join(root, `ckpt-${point}`);
-      await crashThenRestart(args(out, ckpt), `${point}:3`);
+  // The reference is the memory store's: the disk store's runs must give the same rows.
+  for (const stateStore of ['memory', 'disk']) {
+    for (const point of ['after-offsets', 'in-sink', 'after-sink', 'after-commit']) {
+      it(`killed at ${point} of batch 3 (${stateStore} state store): restart gives the reference output`, async () => {
+        const out = path.join(root, `out-${point}-${stateStore}`);
+        const ckpt = path.join(root, `ckpt-${point}-${stateStore}`);
+        await crashThenRestart(args(out, ckpt, 0, stateStore), `${point}:3`);
+        expect(readOutput(out)).to.deep.equal(reference);
+      });
+    }
+
+    it(`survives repeated kills at random moments, with 2 worker threads (${stateStore} state store)`, async () => {
+      const out = path.join(root, `out-random-${stateStore}`);
+      const ckpt = path.join(root, `ckpt-random-${stateStore}`);
+      for (let i = 0; i < 4; i++) await runCli(args(out, ckpt, 2, stateStore), { timeoutMs: 300 + i * 200 });
+      const res = await runCli(args(out, ckpt, 2, stateStore));
+      expect(res.code, res.stderr).to.equal(0);
       expect(readOutput(out)).to.deep.equal(reference);
     });
   }
-
-  it('survives repeated kills at random moments, with 2 worker threads', async () => {
-    const out = path.join(root, 'out-random');
-    const ckpt = path.join(root, 'ckpt-random');
-    for (let i = 0; i < 4; i++) await runCli(args(out, ckpt, 2), { timeoutMs: 300 + i * 200 });
-    const res = await runCli(args(out, ckpt, 2));
-    expect(res.code, res.stderr).to.equal(0);
-    expect(readOutput(out)).to.deep.equal(reference);
-  });
 
   it('sluice checkpoint --state shows both sides of a key', async () => {
     const res = await runCli([
