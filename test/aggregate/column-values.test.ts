@@ -95,7 +95,9 @@ describe('aggregation column readers', () => {
       fromNumbers.update(g, [new ArgColumn(data)]);
       const fromScalars = new Array<Set<unknown>>(3);
       scalarsOf(data).forEach((v, i) => {
-        if (g[i] >= 0 && v !== null) (fromScalars[g[i]] ??= new Set()).add(v);
+        if (g[i] < 0 || v === null) return;
+        fromScalars[g[i]] ??= new Set();
+        fromScalars[g[i]].add(v);
       });
       expect([0, 1, 2].map((k) => fromNumbers.buffer(k))).to.deep.equal(
         [0, 1, 2].map((k) => fromScalars[k] ?? new Set()),
