@@ -107,6 +107,9 @@ async function buildIn(dist: string): Promise<Build> {
   return { runner, app: path.join(root, 'bench/apps/kafka-aggregate.js') };
 }
 
+/** Builds whose plan was printed (once each, with the columns column pruning left). */
+const explained = new Set<Build>();
+
 /** sluice's app as `sluice run` runs it; ms from the start of the query to its end. */
 async function sluiceRun(build: Build, bootstrap: string, output: string, threads: number): Promise<number> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-kafka-'));
@@ -128,6 +131,10 @@ async function sluiceRun(build: Build, bootstrap: string, output: string, thread
   });
   await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
   const ms = performance.now() - t0;
+  if (!explained.has(build)) {
+    explained.add(build);
+    for (const q of queries.values()) if ('explain' in q) console.log(`  ${q.explain().replaceAll('\n', '\n  ')}`);
+  }
   if (profiler) {
     const { profile } = await profiler.post('Profiler.stop');
     fs.writeFileSync(PROFILE!, JSON.stringify(profile));

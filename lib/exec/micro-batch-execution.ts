@@ -468,6 +468,7 @@ export class MicroBatchExecution {
       schemaOf: (id) => c.analysis.schemaOf(id),
       pruning: this.pruning,
       numStatePartitions: c.numStatePartitions,
+      sourceDescription: (id) => this.sources.find((s) => s.node.id === id)?.source.description,
     });
   }
 

@@ -14,6 +14,8 @@ export interface ExplainInput {
   schemaOf: (nodeId: number) => Schema | null;
   pruning: ColumnPruning;
   numStatePartitions: number;
+  /** What an opened source calls itself (e.g. `KafkaSource[host:9092/events]`), else the plan's description. */
+  sourceDescription?: (nodeId: number) => string | undefined;
 }
 
 function columnList(schema: Schema | null): string {
@@ -29,7 +31,8 @@ export function explainPlan(q: ExplainInput): string {
   const visit = (node: PlanNode, depth: number): void => {
     const columns = columnList(q.schemaOf(node.id));
     if (node.kind === 'source') {
-      add(depth, `${nodeName(node)} ${node.description} ReadSchema: ${columns}`);
+      const description = q.sourceDescription?.(node.id) ?? node.description;
+      add(depth, `${nodeName(node)} ${description} ReadSchema: ${columns}`);
       return;
     }
     add(depth, `${nodeName(node)} ${columns}`);
