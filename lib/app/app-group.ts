@@ -19,10 +19,13 @@
  * wakes up finds its claim taken over and stops before it plans, writes or commits a batch. What a batch
  * wrote before the pause is completed by the new owner with the sinks' idempotent replay.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Session } from '../api/session.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
-import { asUsage, SluiceError, UsageError } from '../errors.js';
+import { isRecord } from '../checkpoint/fields.js';
+import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
+import { asUsage, pathError, SluiceError, UsageError } from '../errors.js';
 import { assignTasks, type MemberTasks } from '../group/sticky-task-assignor.js';
 import { TaskManager } from '../group/task-manager.js';
 import { kafkaClientOptions } from '../kafka/prefixed-options.js';
@@ -30,6 +33,7 @@ import { walkPlan } from '../plan/logical-plan.js';
 import { AggregateOperator } from '../plan/operators/aggregate.js';
 import { parseSinkUri } from '../sinks/sink-factory.js';
 import { parseSourceUri } from '../sources/source-uri.js';
+import { createDirectory } from '../util/create-directory.js';
 import { parseDuration } from '../util/duration.js';
 import { notice } from '../util/notices.js';
 import {
@@ -169,6 +173,7 @@ export async function runAppInGroup(
   await asUsage(() => parseAppOptions(app.def, run.options ?? {}));
   refuseGlobalAggregations(app, run, inputs);
   const checkpoint = run.checkpoint ?? path.join('checkpoints', app.def.name);
+  await claimGroupCheckpoint(checkpoint, group.id);
   const { KafkaClient } = await import('../kafka/client.js');
   const { GroupMembership } = await import('../kafka/group-membership.js');
   const client = await KafkaClient.connect(inputs.bootstrap, kafkaClientOptions('kafka source', inputs.options));
@@ -311,6 +316,41 @@ function refuseGlobalAggregations(app: LoadedApp, run: RunAppOptions, inputs: Ka
         'run this app as a single process (without --group)',
       );
     }
+  }
+}
+
+/** The file in a group's checkpoint directory that names the group. */
+export const GROUP_MARKER = 'group';
+
+/** The group whose tasks checkpoint in `dir`, or null when no group ran there. */
+export async function checkpointGroup(dir: string): Promise<string | null> {
+  const marker = path.join(dir, GROUP_MARKER);
+  if (!fs.existsSync(marker)) return null;
+  const { group } = await readVersioned<{ group: string }>(marker, (b) =>
+    isRecord(b) && typeof b.group === 'string' ? null : 'field "group" must be a string',
+  );
+  return group;
+}
+
+/**
+ * Records group `id` in the checkpoint `dir`: two groups on one checkpoint would run each task twice over, so a
+ * checkpoint another group wrote is refused.
+ */
+async function claimGroupCheckpoint(dir: string, id: string): Promise<void> {
+  const owner = await checkpointGroup(dir);
+  if (owner === id) return;
+  if (owner !== null) {
+    throw new UsageError(
+      'GROUP_OTHER_CHECKPOINT',
+      `checkpoint ${dir} holds the tasks of group ${owner}, not ${id}`,
+      `run with --group ${owner}, or give group ${id} its own --checkpoint directory`,
+    );
+  }
+  try {
+    await createDirectory(dir);
+    await writeVersioned(path.join(dir, GROUP_MARKER), { group: id });
+  } catch (err) {
+    throw pathError(err, `the checkpoint directory ${dir}`, 'create');
   }
 }
 

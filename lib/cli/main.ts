@@ -6,6 +6,7 @@ import { describeError, SluiceError, UsageError } from '../errors.js';
 import { appsCommandModule } from './apps-command.js';
 import { checkpointCommandModule } from './checkpoint-command.js';
 import { genCommand } from './gen-command.js';
+import { groupCommandModule } from './group-command.js';
 import { newCommandModule } from './new-command.js';
 import { runCommandModule } from './run-command.js';
 
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     appsCommandModule,
     genCommand,
     checkpointCommandModule,
+    groupCommandModule,
     newCommandModule,
   ];
   let cli = yargs(args)

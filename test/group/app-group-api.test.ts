@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { runAppInGroup } from '../../lib/app/app-group.js';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
+import { groupCommand } from '../../lib/cli/group-command.js';
 import { onNotice } from '../../lib/util/notices.js';
 import { runCli } from '../support/cli.js';
 import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
@@ -68,6 +69,23 @@ describe('runAppInGroup', function () {
       }
       expect(member.tasks()).to.deep.equal([0, 1, 2, 3]);
       expect([...member.queries().keys()].sort()).to.deep.equal([0, 1, 2, 3]);
+      // sluice group: this process holds the four tasks, each read to the end of its partition.
+      let shown = '';
+      await groupCommand({ id: 'api', checkpoint: path.join(root, 'group'), bootstrap: broker.bootstrap }, (t) => {
+        shown += t;
+      });
+      expect(shown).to.include('1 member running');
+      expect(shown).to.include(`  pid ${process.pid} on `);
+      expect(shown).to.include(': tasks 0, 1, 2, 3\n');
+      const table = shown.split('\n').filter((l) => /^\s*\d+\s+pid/.test(l));
+      expect(table, shown).to.have.length(4);
+      // Lag 0 on each, and the next offsets add up to every record of the topic.
+      for (const row of table) expect(row, shown).to.match(/ops:\d+\s+0\s/);
+      const read = table.map((row) => Number(/ops:(\d+)/.exec(row)![1]));
+      expect(
+        read.reduce((a, b) => a + b, 0),
+        shown,
+      ).to.equal(1200);
       expect(
         lines.some((l) => /^group api: generation \d+: kept tasks none; took 0, 1, 2, 3; gave up none$/.test(l)),
       ).to.equal(true);
@@ -92,6 +110,12 @@ describe('sluice run --group refuses what it cannot share, in one line', functio
     expect(res.stderr.split('\n').filter((l) => l.startsWith('sluice: error:'))).to.have.length(1);
     expect(res.stderr).to.not.match(/^\s+at /m);
   }
+
+  it('sluice group with a checkpoint of no group, or of another group', async () => {
+    const res = await runCli(['group', 'g', '--checkpoint', os.tmpdir()]);
+    expect(res.code, res.stderr).to.equal(2);
+    expect(res.stderr).to.match(/^sluice: error: .* is not the checkpoint of a group/m);
+  });
 
   it('an input that is not a Kafka topic', async () => {
     await refused(
