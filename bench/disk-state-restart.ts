@@ -1,0 +1,78 @@
+/**
+ * Benchmark: restart of a disk state store holding many keys, against the memory store's load of the same
+ * checkpoint, in one invocation.
+ *
+ *   node dist/bench/disk-state-restart.js [keys=10000000] [batchKeys=1000000] [runs=3]
+ *
+ * Builds one state partition of `keys` running sums (`{sum, count}` under 'k<i>' keys, a timeout on every
+ * tenth) with the disk store, `batchKeys` new keys per committed version and a snapshot at the last
+ * version, then closes it. Each run then times, from nothing open: the disk store's open of the last version
+ * (its database is in place) up to its first read, the disk store's open with the database deleted (rebuilt
+ * from the checkpoint's snapshot), and the memory store's load of the same version. Prints medians.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DiskStateStore } from '../lib/state/disk-state-store.js';
+import { StateStore } from '../lib/state/state-store.js';
+import { median } from './support.js';
+
+const KEYS = Number(process.argv[2] ?? 10_000_000);
+const BATCH = Number(process.argv[3] ?? 1_000_000);
+const RUNS = Number(process.argv[4] ?? 3);
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-restart-'));
+const dir = path.join(root, 'checkpoint', 'state', '1', '0');
+const local = path.join(root, 'local');
+const versions = Math.ceil(KEYS / BATCH);
+try {
+  let t = performance.now();
+  const store = await DiskStateStore.open(dir, local, 0, { snapshotInterval: versions });
+  for (let v = 1; v <= versions; v++) {
+    for (let i = (v - 1) * BATCH; i < Math.min(KEYS, v * BATCH); i++) {
+      store.put(`k${i}`, { sum: i / 4, count: 1 }, i % 10 === 0 ? 1_700_000_000_000 + i : -1);
+    }
+    await store.commit(v);
+  }
+  await store.close();
+  const buildSeconds = (performance.now() - t) / 1000;
+  const bytes = (d: string): number =>
+    fs
+      .readdirSync(d, { withFileTypes: true, recursive: true })
+      .filter((e) => e.isFile())
+      .reduce((a, e) => a + fs.statSync(path.join(e.parentPath, e.name)).size, 0);
+  console.log(
+    `built ${KEYS} keys in ${versions} versions: ${buildSeconds.toFixed(1)} s (${Math.round(KEYS / buildSeconds)} puts/s); ` +
+      `database ${(bytes(local) / KEYS).toFixed(1)} B/key, checkpoint ${(bytes(dir) / KEYS).toFixed(1)} B/key`,
+  );
+  const warm: number[] = [];
+  const rebuilt: number[] = [];
+  const memory: number[] = [];
+  for (let r = 1; r <= RUNS; r++) {
+    t = performance.now();
+    const d = await DiskStateStore.open(dir, local, versions);
+    if ((d.get('k1') as { sum: number }).sum !== 0.25) throw new Error('wrong value after reopening');
+    warm.push(performance.now() - t);
+    await d.close();
+    fs.rmSync(local, { recursive: true, force: true });
+    t = performance.now();
+    const rb = await DiskStateStore.open(dir, local, versions);
+    if (rb.size !== KEYS) throw new Error(`rebuilt ${rb.size} keys of ${KEYS}`);
+    rebuilt.push(performance.now() - t);
+    await rb.close();
+    t = performance.now();
+    const m = await StateStore.load(dir, versions);
+    if (m.size !== KEYS) throw new Error(`loaded ${m.size} keys of ${KEYS}`);
+    memory.push(performance.now() - t);
+    console.log(
+      `run ${r}: disk store reopened ${warm[r - 1].toFixed(0)} ms, rebuilt from the checkpoint ${rebuilt[r - 1].toFixed(0)} ms, memory store loaded ${memory[r - 1].toFixed(0)} ms`,
+    );
+  }
+  console.log(
+    `medians of ${RUNS}, ${KEYS} keys: disk store restart to its first read ${median(warm).toFixed(0)} ms ` +
+      `(${(median(memory) / median(warm)).toFixed(0)}x faster than the memory store's load, ${median(memory).toFixed(0)} ms); ` +
+      `rebuild without the local database ${median(rebuilt).toFixed(0)} ms`,
+  );
+} finally {
+  fs.rmSync(root, { recursive: true, force: true });
+}
