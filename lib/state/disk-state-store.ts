@@ -68,6 +68,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private count = 0;
   private dict = new FieldDictionary();
   private pending = new PendingChanges(this.dict);
+  /** The committed timeout of each pending change's key (-1: none or absent), so a commit need not read it again. */
+  private readonly oldTimeouts: number[] = [];
   private readonly files = new StateFileWriter();
   private readonly hot: HotKeyCache;
   private readonly env: RootDatabase;
@@ -192,14 +194,18 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         'group by shorter keys (e.g. a hash of a long string), or use the memory state store',
       );
     }
+    const changes = this.pending.length;
     this.pending.put(this.locPending, pk, !prim, this.locRecord === undefined ? -1 : 0, value, timeoutMs);
+    if (this.pending.length > changes) this.oldTimeouts.push(this.locRecord?.readDoubleLE(0) ?? -1);
   }
 
   /** Removes `key` and its timeout; a no-op when absent. */
   remove(key: K): void {
     const prim = isPrimitiveKey(key);
     const pk = this.locate(key, prim);
+    const changes = this.pending.length;
     this.pending.remove(this.locPending, pk, !prim, this.locRecord === undefined ? -1 : 0);
+    if (this.pending.length > changes) this.oldTimeouts.push(this.locRecord?.readDoubleLE(0) ?? -1);
   }
 
   /** All keys and values, uncommitted changes included, in an unspecified order. */
@@ -285,16 +291,27 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           pending.writeKey(ks, p);
           const key = ks.buf.subarray(0, ks.pos);
           const off = pending.offset[p];
+          const existed = pending.slot[p] >= 0;
+          const oldTimeout = this.oldTimeouts[p];
           if (off < 0) {
-            this.removeCommitted(key);
+            if (existed) {
+              if (oldTimeout >= 0) this.timeouts.removeSync(indexKey(oldTimeout, key));
+              this.state.removeSync(key);
+              this.count--;
+            }
             this.hot.delete(pending.key[p], pending.encoded[p]);
             continue;
           }
           const end = pending.valueEnd(off);
+          const timeout = pending.timeout[p];
           const record = Buffer.allocUnsafe(RECORD_HEADER + end - off);
-          record.writeDoubleLE(pending.timeout[p], 0);
+          record.writeDoubleLE(timeout, 0);
           record.set(values.subarray(off, end), RECORD_HEADER);
-          this.putCommitted(key, record);
+          // The operator's read found the key's committed record: no second read for its old timeout.
+          if (oldTimeout >= 0 && oldTimeout !== timeout) this.timeouts.removeSync(indexKey(oldTimeout, key));
+          this.state.putSync(key, record);
+          if (!existed) this.count++;
+          if (timeout >= 0 && timeout !== oldTimeout) this.timeouts.putSync(indexKey(timeout, key), EMPTY);
           this.hot.set(pending.key[p], pending.encoded[p], record);
         }
         this.writeMeta(version, checksum);
@@ -421,7 +438,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
   }
 
-  /** Puts a committed record (inside a write transaction), keeping the timeout index and the key count. */
+  /** Puts a replayed record (inside a write transaction), keeping the timeout index and the key count. */
   private putCommitted(key: Uint8Array, record: Buffer): void {
     const old = this.state.getBinaryFast(key);
     if (old === undefined) this.count++;
@@ -434,7 +451,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (t >= 0) this.timeouts.putSync(indexKey(t, key), EMPTY);
   }
 
-  /** Removes a committed key (inside a write transaction), if present. */
+  /** Removes a replayed key (inside a write transaction), if present. */
   private removeCommitted(key: Uint8Array): void {
     const old = this.state.getBinaryFast(key);
     if (old === undefined) return;
@@ -519,6 +536,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   private clearPending(): void {
     this.pending.clear();
+    this.oldTimeouts.length = 0;
     this.memoKey = undefined;
     this.memoPending = -1;
     this.memoRecord = undefined;

@@ -1,7 +1,8 @@
 /**
  * The disk store's bounded cache of hot keys: the committed records (timeout and value bytes) of the keys
- * read or written most recently, so that a key a batch touches again is found without a database lookup.
- * Least recently used keys leave first once the records' bytes exceed the budget.
+ * that entered it most recently (a read that missed it, or a commit that wrote the key), so that a key a batch
+ * touches again is found without a database lookup. Keys leave in the order they entered once the records' bytes
+ * exceed the budget; a hit does not reorder, which would cost two map operations per read.
  *
  * Records are kept encoded: a read must hand out a fresh object anyway (callers may mutate what they get), and
  * decoding the bytes is that copy.
@@ -25,15 +26,9 @@ export class HotKeyCache {
     return this.bytes;
   }
 
-  /** The record of `pk`, made most recently used; undefined when not cached. */
+  /** The record of `pk`; undefined when not cached. */
   get(pk: PendingKey, encoded: boolean): Buffer | undefined {
-    const map = encoded ? this.byEncoding : this.byKey;
-    const record = map.get(pk as string);
-    if (record !== undefined) {
-      map.delete(pk as string);
-      map.set(pk as string, record);
-    }
-    return record;
+    return (encoded ? this.byEncoding : this.byKey).get(pk as string);
   }
 
   /** Caches `record` (which the cache now owns) as the committed record of `pk`. */
@@ -65,7 +60,7 @@ export class HotKeyCache {
     this.bytes = 0;
   }
 
-  /** Drops least recently used keys until the cache is a tenth below its budget, so evictions come in runs. */
+  /** Drops the oldest keys until the cache is a tenth below its budget, so evictions come in runs. */
   private evict(): void {
     const target = this.budgetBytes * 0.9;
     for (const map of [this.byKey, this.byEncoding]) {
