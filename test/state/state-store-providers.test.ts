@@ -7,6 +7,8 @@ import { col, count, interval, session_window, sum, window } from '../../lib/api
 import type { GroupState } from '../../lib/api/group-state.js';
 import { Session } from '../../lib/api/session.js';
 import { StatefulProcessor, type TimerValues, type ValueState } from '../../lib/api/stateful-processor.js';
+import { describeState } from '../../lib/cli/checkpoint-command.js';
+import { findOperator, inspectCheckpoint, readStateRows } from '../../lib/cli/checkpoint-inspector.js';
 import { ManualClock, MemoryStream } from '../../lib/testing/index.js';
 
 type Ev = { user: string; amount: number; ts: Date };
@@ -230,6 +232,18 @@ describe('state store providers: every stateful operator gives the same output o
     const rows = [...session.table('first'), ...session.table('second')].map((r) => JSON.stringify(r));
     await session.stop();
     expect(rows).to.deep.equal(reference);
+  });
+
+  it("sluice checkpoint --state reads the disk store's checkpoint as the memory store's", async () => {
+    const q = QUERIES[4];
+    const shown: string[] = [];
+    for (const stateStore of ['memory', 'disk']) {
+      await run(q.build, q.mode, stateStore, path.join(root, stateStore), 0);
+      const [query] = await inspectCheckpoint(path.join(root, stateStore, 'ckpt'));
+      shown.push(describeState(await readStateRows(query, findOperator(query, 'transformWithState'))).join('\n'));
+    }
+    expect(shown[0]).to.match(/total/);
+    expect(shown[1]).to.equal(shown[0]);
   });
 
   it('refuses an unknown provider in one line', async () => {
