@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { SluiceError } from '../errors.js';
 import { HotKeyCache } from './hot-key-cache.js';
-import { isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
+import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import {
   deltaChecksum,
   hasDeltasAfter,
@@ -31,7 +31,7 @@ import {
   StateFileWriter,
 } from './state-file-format.js';
 import { FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
-import type { StateCommitMetrics, VersionedStateStore } from './versioned-state-store.js';
+import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore } from './versioned-state-store.js';
 
 /** Options of {@link DiskStateStore.open}. */
 export interface DiskStateStoreOptions {
@@ -182,9 +182,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * key whose encoding exceeds the database's key size limit.
    */
   put(key: K, value: V, timeoutMs = -1): void {
-    if (timeoutMs !== -1 && !(timeoutMs >= 0 && timeoutMs <= Number.MAX_SAFE_INTEGER)) {
-      throw new RangeError(`state timeout must be -1 (none) or a timestamp in ms >= 0, got ${timeoutMs}`);
-    }
+    checkTimeout(timeoutMs);
     const prim = isPrimitiveKey(key);
     const pk = this.locate(key, prim);
     if (this.locPending < 0 && this.locRecord === undefined && this.encodeLookupKey(key) > MAX_KEY_BYTES) {
@@ -258,12 +256,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       min = k.readDoubleBE(0);
       break;
     }
-    const pending = this.pending;
-    for (let p = 0; p < pending.length; p++) {
-      const t = pending.timeout[p];
-      if (pending.offset[p] >= 0 && t >= 0 && t < min) min = t;
-    }
-    return min;
+    return Math.min(min, this.pending.earliestTimeout());
   }
 
   /**
@@ -272,13 +265,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   async commit(version: number): Promise<StateCommitMetrics> {
     const started = performance.now();
-    if (this.committing) throw new Error(`state store ${this.dir}: commit(${version}) while another commit is running`);
-    if (version !== this._version + 1 || this._version < 0) {
-      throw new Error(
-        `state store ${this.dir} holds version ${this._version} and cannot commit version ${version}; ` +
-          `prepare(${version - 1}) first`,
-      );
-    }
+    checkCommitVersion(this.dir, this._version, version, this.committing);
     this.committing = true;
     try {
       const pending = this.pending;

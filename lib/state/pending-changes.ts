@@ -24,6 +24,13 @@ export function isPrimitiveKey(key: unknown): key is PendingKey {
   return typeof key === 'string' || typeof key === 'number';
 }
 
+/** Throws RangeError unless `timeoutMs` is -1 (none) or a timestamp in ms a state store can hold. */
+export function checkTimeout(timeoutMs: number): void {
+  if (timeoutMs !== -1 && !(timeoutMs >= 0 && timeoutMs <= Number.MAX_SAFE_INTEGER)) {
+    throw new RangeError(`state timeout must be -1 (none) or a timestamp in ms >= 0, got ${timeoutMs}`);
+  }
+}
+
 /** The puts and removes of one batch, by key; the last change of a key replaces its earlier ones. */
 export class PendingChanges {
   private readonly byKey = new Map<PendingKey, number>();
@@ -51,6 +58,16 @@ export class PendingChanges {
   /** Number of changes. */
   get length(): number {
     return this.offset.length;
+  }
+
+  /** The earliest timeout of the keys these changes put, or Infinity when none has one. */
+  earliestTimeout(): number {
+    let min = Infinity;
+    for (let p = 0; p < this.offset.length; p++) {
+      const t = this.timeout[p];
+      if (this.offset[p] >= 0 && t >= 0 && t < min) min = t;
+    }
+    return min;
   }
 
   /** The change of key `pk`, or -1. */

@@ -15,10 +15,10 @@
  */
 import { SluiceError } from '../errors.js';
 import { ArenaHashMap, type DueEntry, indexHash } from './arena-hash-map.js';
-import { isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
+import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import { purgeStateFiles, readStateVersion, StateFileWriter } from './state-file-format.js';
 import { FieldDictionary, Latin1View, ValueWriter } from './value-codec.js';
-import type { StateCommitMetrics, VersionedStateStore } from './versioned-state-store.js';
+import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore } from './versioned-state-store.js';
 
 /** Options of {@link StateStore.load}. */
 export interface StateStoreOptions {
@@ -143,9 +143,7 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
    * Throws SluiceError STATE_VALUE_UNSUPPORTED for values the codec cannot store.
    */
   put(key: K, value: V, timeoutMs = -1): void {
-    if (timeoutMs !== -1 && !(timeoutMs >= 0 && timeoutMs <= Number.MAX_SAFE_INTEGER)) {
-      throw new RangeError(`state timeout must be -1 (none) or a timestamp in ms >= 0, got ${timeoutMs}`);
-    }
+    checkTimeout(timeoutMs);
     const prim = isPrimitiveKey(key);
     const pk = this.locate(key, prim);
     this.pending.put(this.locPending, pk, !prim, this.locSlot, value, timeoutMs);
@@ -210,12 +208,10 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
   earliestTimeout(): number {
     const committed = this.committed;
     const pending = this.pending;
-    let min = committed.hasTimeouts ? committed.earliestTimeout(pending.shadowedSlots(committed.slotCount)) : Infinity;
-    for (let p = 0; p < pending.length; p++) {
-      const t = pending.timeout[p];
-      if (pending.offset[p] >= 0 && t >= 0 && t < min) min = t;
-    }
-    return min;
+    const min = committed.hasTimeouts
+      ? committed.earliestTimeout(pending.shadowedSlots(committed.slotCount))
+      : Infinity;
+    return Math.min(min, pending.earliestTimeout());
   }
 
   /**
@@ -226,13 +222,7 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
    */
   async commit(version: number): Promise<StateCommitMetrics> {
     const started = performance.now();
-    if (this.committing) throw new Error(`state store ${this.dir}: commit(${version}) while another commit is running`);
-    if (version !== this._version + 1 || this._version < 0) {
-      throw new Error(
-        `state store ${this.dir} holds version ${this._version} and cannot commit version ${version}; ` +
-          `prepare(${version - 1}) first`,
-      );
-    }
+    checkCommitVersion(this.dir, this._version, version, this.committing);
     this.committing = true;
     try {
       const { updated, removed } = await this.files.writeDelta(

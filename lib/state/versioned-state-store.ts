@@ -20,6 +20,19 @@ export interface StateCommitMetrics {
   commitTimeMs: number;
 }
 
+/**
+ * Checks that a store at version `current` may commit `version` (the next one) now, the contract both providers keep:
+ * one commit at a time, each the version after the one the store holds.
+ */
+export function checkCommitVersion(dir: string, current: number, version: number, committing: boolean): void {
+  if (committing) throw new Error(`state store ${dir}: commit(${version}) while another commit is running`);
+  if (version !== current + 1 || current < 0) {
+    throw new Error(
+      `state store ${dir} holds version ${current} and cannot commit version ${version}; prepare(${version - 1}) first`,
+    );
+  }
+}
+
 /** The state store providers a query can choose. */
 export type StateStoreProvider = 'memory' | 'disk';
 
