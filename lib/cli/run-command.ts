@@ -173,25 +173,13 @@ export async function runCommand(
   const progressLog = progressLogFile === undefined ? undefined : openProgressLog(progressLogFile);
   let ui: StreamingUi | undefined;
   let queries = new Map<string, StreamingQuery>();
-  let signalled = false;
+  let stopSignals: StopSignals | undefined;
   let rowsRead = 0;
   const malformed = new MalformedTally();
   // A source that cannot reach its broker retries while the query opens, before any progress: say so now.
   const stopNotices = onNotice((message) => {
     if (!argv.quiet) reporter.log(`sluice: ${message}`);
   });
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) {
-      // A second Ctrl-C does not wait: the batch in progress was not committed and runs again on restart.
-      reporter.close();
-      process.stderr.write(`sluice: ${signal} again, exiting without finishing the batch (it runs again on restart)\n`);
-      process.exit(130);
-    }
-    signalled = true;
-    if (!argv.quiet)
-      reporter.log(`sluice: ${signal}: stopping after the current batch (${signal} again to exit at once)`);
-    for (const q of queries.values()) void q.stop();
-  };
   try {
     const started = await runApp(app, {
       options: appOptionsOf(argv),
@@ -210,8 +198,11 @@ export async function runCommand(
       },
     });
     queries = started.queries;
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    stopSignals = listenForStopSignals(reporter, (signal) => {
+      if (!argv.quiet)
+        reporter.log(`sluice: ${signal}: stopping after the current batch (${signal} again to exit at once)`);
+      for (const q of queries.values()) void q.stop();
+    });
     if (uiPort !== undefined) {
       ui = await StreamingUi.start(queries, started.session.streams, {
         port: uiPort,
@@ -231,7 +222,7 @@ export async function runCommand(
           if (--running === 0) resolve();
         }, reject);
     });
-    if (rowsRead === 0 && !signalled && !('processingTime' in trigger) && !argv.quiet) {
+    if (rowsRead === 0 && !stopSignals?.received && !('processingTime' in trigger) && !argv.quiet) {
       // Otherwise a run over an empty directory, or over input an earlier run with this checkpoint already read, ends without a word.
       reporter.log(
         `sluice: no new input: 0 rows read (check --source; the checkpoint ${checkpoint ?? `checkpoints/${app.def.name}`} remembers what earlier runs read)`,
@@ -249,8 +240,7 @@ export async function runCommand(
     throw err;
   } finally {
     stopNotices();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stopSignals?.remove();
     reporter.close();
     await ui?.close();
     if (progressLog !== undefined) fs.closeSync(progressLog);
@@ -279,19 +269,10 @@ async function runGroupMember(
   // Rebalances and restores are the member's news: always printed, as the batch lines are unless --quiet.
   const stopNotices = onNotice((message) => reporter.log(`sluice: ${message}`));
   let member: AppGroupMember | undefined;
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) {
-      reporter.close();
-      process.stderr.write(`sluice: ${signal} again, exiting without finishing the batch (it runs again on restart)\n`);
-      process.exit(130);
-    }
-    signalled = true;
+  const stopSignals = listenForStopSignals(reporter, (signal) => {
     reporter.log(`sluice: ${signal}: stopping after the current batches and leaving group ${group}`);
     void member?.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  });
   try {
     member = await runAppInGroup(
       app,
@@ -304,17 +285,50 @@ async function runGroupMember(
       },
       { id: group, sessionTimeout },
     );
-    if (signalled) await member.stop();
+    if (stopSignals.received) await member.stop();
     if (!argv.quiet)
       reporter.log(`sluice: ${app.def.name} joined group ${group} as ${member.memberId}; stop with Ctrl-C`);
     await member.awaitTermination();
     return 0;
   } finally {
     stopNotices();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stopSignals.remove();
     reporter.close();
   }
+}
+
+/** SIGINT/SIGTERM handling of a run: whether one came, and the way to stop listening. */
+interface StopSignals {
+  readonly received: boolean;
+  remove(): void;
+}
+
+/**
+ * Calls `onFirst` on the first SIGINT or SIGTERM, to stop after the current batch. A second one does not wait:
+ * the batch in progress was not committed and runs again on restart.
+ */
+function listenForStopSignals(reporter: ProgressReporter, onFirst: (signal: NodeJS.Signals) => void): StopSignals {
+  let received = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (received) {
+      reporter.close();
+      process.stderr.write(`sluice: ${signal} again, exiting without finishing the batch (it runs again on restart)\n`);
+      process.exit(130);
+    }
+    received = true;
+    onFirst(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    get received() {
+      return received;
+    },
+    remove() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 
 /**
