@@ -254,6 +254,57 @@ describe('sluice run --group: several processes share an app through a Kafka con
     expect(values('outj')).to.deep.equal(expected);
   });
 
+  it('a rolling restart (each member in turn stopped with SIGTERM and started again) while input flows: output exactly once', async () => {
+    await broker.command('topic opsr 6');
+    await operations('opsr', 1500);
+    await broker.command('topic outr 2');
+    const names = ['a', 'b', 'c'];
+    const first = names.map((n) => member(n, 'rolling', 'opsr', 'outr'));
+    for (const m of first) await m.waitFor(/task \d+ restored in \d+\.\d s/);
+    // Operations keep arriving at a steady pace while every member is restarted once.
+    const producer = spawn(
+      process.execPath,
+      [
+        CLI,
+        'gen',
+        'bank',
+        '--count',
+        '6000',
+        '--rate',
+        '200',
+        '--seed',
+        String(++seed),
+        '--to',
+        `kafka://${broker.bootstrap}/opsr`,
+      ],
+      { stdio: 'ignore' },
+    );
+    const produced = new Promise<number | null>((resolve) => producer.once('exit', resolve));
+    for (const [i, old] of first.entries()) {
+      const othersFrom = new Map(members.map((m) => [m, m.stderr.length]));
+      old.proc.kill('SIGTERM');
+      expect(await old.exited, old.stderr).to.deep.equal({ code: 0, signal: null });
+      // Leaving the group hands its tasks over at once: a member still running takes them in a new generation.
+      const survivor = first.find((m, j) => j > i) ?? members.at(-1)!;
+      await survivor.waitFor(/generation \d+: kept tasks [^;]*; took (?!none)/, othersFrom.get(survivor) ?? 0);
+      const restarted = member(`${names[i]}2`, 'rolling', 'opsr', 'outr');
+      // The new process gets its share back: a rebalance that says what moved, and each task's restore time.
+      await restarted.waitFor(/generation \d+: kept tasks none; took \d+(, \d+)*; gave up none/);
+      await restarted.waitFor(/task \d+ restored in \d+\.\d s/);
+    }
+    expect(await produced).to.equal(0);
+    const expected = await reference('opsr', 'refr');
+    await waitForOutput('outr', expected.length);
+    await stopAll();
+    expect(values('outr')).to.deep.equal(expected);
+    // Every member that ran at the end held two of the six tasks.
+    const last = members.slice(-3);
+    expect(
+      last.map((m) => m.tasks().length),
+      last.map((m) => m.stderr).join('\n'),
+    ).to.deep.equal([2, 2, 2]);
+  });
+
   it('a paused member (SIGSTOP) that wakes after losing its tasks is fenced: it commits and writes nothing', async () => {
     await broker.command('topic opsz 4');
     await operations('opsz', 2000);
