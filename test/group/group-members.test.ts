@@ -285,7 +285,7 @@ describe('sluice run --group: several processes share an app through a Kafka con
       old.proc.kill('SIGTERM');
       expect(await old.exited, old.stderr).to.deep.equal({ code: 0, signal: null });
       // Leaving the group hands its tasks over at once: a member still running takes them in a new generation.
-      const survivor = first.find((m, j) => j > i) ?? members.at(-1)!;
+      const survivor = first[i + 1] ?? members.at(-1)!;
       await survivor.waitFor(/generation \d+: kept tasks [^;]*; took (?!none)/, othersFrom.get(survivor) ?? 0);
       const restarted = member(`${names[i]}2`, 'rolling', 'opsr', 'outr');
       // The new process gets its share back: a rebalance that says what moved, and each task's restore time.
