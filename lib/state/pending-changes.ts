@@ -10,14 +10,26 @@ import { decodeKeyString, encodeKeyString, type FieldDictionary, ValueReader, Va
 
 /** Rough heap cost of one change (Map entry, array cells), for the memory estimate. */
 const ENTRY_BYTES = 64;
-/** A value buffer bigger than this is dropped after a commit rather than kept for the next batch. */
+/** A scratch buffer up to this size is always kept for the next commit. */
 const SCRATCH_KEEP_BYTES = 1 << 20;
+/** A bigger one is kept while commits fill at least this inverse share of it. */
+const SCRATCH_KEEP_SHARE = 4;
+/** Bytes per change besides its key and value in a record or delta entry (entry type, timeout), at most. */
+const ENTRY_OVERHEAD_BYTES = 9;
 
 /**
  * How a change is looked up: by the key itself when primitive (no encoding needed), else by its
  * canonical encoding as a latin1 string.
  */
 export type PendingKey = string | number;
+
+/**
+ * Whether a commit's scratch buffer of `capacity` bytes, of which it used `used`, is dead weight to drop: one that
+ * commits of about its size keep filling is kept, because fresh pages cost more to touch than pages in use.
+ */
+export function isDeadWeight(capacity: number, used: number): boolean {
+  return capacity > SCRATCH_KEEP_BYTES && used * SCRATCH_KEEP_SHARE < capacity;
+}
 
 /** Whether `key` serves as its own {@link PendingKey}. */
 export function isPrimitiveKey(key: unknown): key is PendingKey {
@@ -49,6 +61,8 @@ export class PendingChanges {
   values: ValueWriter;
   /** Keys added minus keys removed by the changes. */
   sizeDelta = 0;
+  /** Bytes of values the changes before the last {@link clear} held. */
+  private lastValueBytes = 0;
   private readonly reader = new ValueReader(new Uint8Array(0));
 
   constructor(private readonly dict: FieldDictionary) {
@@ -179,13 +193,34 @@ export class PendingChanges {
     this.slot.length = 0;
     this.key.length = 0;
     this.encoded.length = 0;
+    this.lastValueBytes = this.values.pos;
     this.values.reset();
     this.sizeDelta = 0;
   }
 
-  /** Gives back a value buffer that a big batch grew, so it does not stay as dead weight. */
+  /** Gives back a value buffer that a big batch grew and the last one left mostly unused, so it does not stay as dead weight. */
   releaseScratch(): void {
-    if (this.values.buf.length > SCRATCH_KEEP_BYTES) this.values = new ValueWriter(4096, this.dict);
+    if (isDeadWeight(this.values.buf.length, this.lastValueBytes)) this.values = new ValueWriter(4096, this.dict);
+  }
+
+  /**
+   * About the bytes the changes take as key and value records (with `newKeysOnly`, those of keys not in
+   * committed state, their values taken as the average put's): what a commit reserves at once in the arena and
+   * the delta buffer instead of growing them step by step, each step a copy that touches fresh pages.
+   */
+  recordBytes(newKeysOnly: boolean): number {
+    let keyBytes = 0;
+    let puts = 0;
+    let counted = 0;
+    for (let p = 0; p < this.offset.length; p++) {
+      const put = this.offset[p] >= 0;
+      if (put) puts++;
+      if (newKeysOnly && (!put || this.slot[p] >= 0)) continue;
+      if (put) counted++;
+      const k = this.key[p];
+      keyBytes += (typeof k === 'string' ? k.length + 1 : 9) + ENTRY_OVERHEAD_BYTES;
+    }
+    return keyBytes + (puts === 0 ? 0 : Math.ceil((this.values.pos * counted) / puts));
   }
 
   /** Bytes held: the value buffer and an estimate for the change rows. */

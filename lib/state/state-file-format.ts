@@ -23,7 +23,7 @@ import { isTempFileName } from '../checkpoint/atomic-file.js';
 import { corruptCheckpointFile, readVersionedRaw, writeVersionedRaw } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
 import { type ArenaHashMap, indexHash } from './arena-hash-map.js';
-import type { PendingChanges } from './pending-changes.js';
+import { isDeadWeight, type PendingChanges } from './pending-changes.js';
 import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js';
 
 /** Format version of delta and snapshot files (the `v<N>` line that starts them). */
@@ -36,8 +36,6 @@ const KIND_SNAPSHOT = 2;
 const OP_REMOVE = 0;
 const OP_PUT = 1;
 const OP_PUT_WITH_TIMEOUT = 2;
-/** A file buffer bigger than this is dropped after a commit rather than kept for the next. */
-const SCRATCH_KEEP_BYTES = 1 << 20;
 const FILE_NAME = /^([0-9]{1,15})\.(delta|snapshot)$/;
 
 /** The files of a store directory by version. */
@@ -376,6 +374,7 @@ export class StateFileWriter {
   ): Promise<{ updated: number; removed: number; checksum: number }> {
     const w = this.w;
     w.reset();
+    w.ensure(changes.recordBytes(false) + 64);
     writeHeader(w, KIND_DELTA, version, names);
     const countAt = w.pos;
     w.uint32(0);
@@ -481,9 +480,12 @@ export class StateFileWriter {
     await writeVersionedRaw(snapshotFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION);
   }
 
-  /** Gives back a buffer that a big batch or a snapshot grew, so it does not stay as dead weight. */
+  /**
+   * Gives back a buffer that a big batch or a snapshot grew and the last file left mostly unused, so it does not
+   * stay as dead weight; one that each commit's delta keeps filling is kept (fresh pages cost more to touch).
+   */
   releaseScratch(): void {
-    if (this.w.buf.length > SCRATCH_KEEP_BYTES) this.w = new ValueWriter(1 << 16, null, true);
+    if (isDeadWeight(this.w.buf.length, this.w.pos)) this.w = new ValueWriter(1 << 16, null, true);
   }
 }
 

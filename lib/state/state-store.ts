@@ -231,6 +231,7 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
         this.committed.dict.names,
         this.pending,
       );
+      this.committed.reserve(this.pending.recordBytes(true));
       for (let p = 0; p < this.pending.length; p++) this.applyPending(p);
       this.clearPending();
       this._version = version;

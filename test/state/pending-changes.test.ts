@@ -1,0 +1,42 @@
+import { expect } from 'chai';
+import { isDeadWeight, PendingChanges } from '../../lib/state/pending-changes.js';
+import { encodeKeyString, FieldDictionary, ValueWriter } from '../../lib/state/value-codec.js';
+
+/** The bytes of the records (key, value, entry type, timeout) that a commit writes for `changes`. */
+function writtenRecordBytes(changes: PendingChanges, newKeysOnly: boolean): number {
+  const w = new ValueWriter(256, new FieldDictionary());
+  for (let p = 0; p < changes.length; p++) {
+    const off = changes.offset[p];
+    if (newKeysOnly && (off < 0 || changes.slot[p] >= 0)) continue;
+    w.byte(0);
+    changes.writeKey(w, p);
+    if (off >= 0) w.raw(changes.values.buf, off, changes.valueEnd(off));
+    if (changes.timeout[p] >= 0) w.float64(changes.timeout[p]);
+  }
+  return w.pos;
+}
+
+describe('pending state changes', () => {
+  it('reserve at least the record bytes a commit writes, all of them or the new keys only', () => {
+    const changes = new PendingChanges(new FieldDictionary());
+    for (let i = 0; i < 500; i++) {
+      const composite = i % 2 === 0;
+      const key = composite ? [`bidder-${i}`, i] : `k${i}`;
+      const pk = composite ? encodeKeyString(key) : (key as string);
+      const value = { price: i * 3.5, url: 'https://example.com/'.repeat(1 + (i % 7)), extra: 'x'.repeat(i % 50) };
+      changes.put(-1, pk, composite, i % 3 === 0 ? i : -1, value, i % 5 === 0 ? 1000 + i : -1);
+    }
+    changes.remove(-1, 'gone', false, 7);
+    for (const newKeysOnly of [false, true]) {
+      const written = writtenRecordBytes(changes, newKeysOnly);
+      expect(changes.recordBytes(newKeysOnly)).to.be.within(written, written * 1.25);
+    }
+    expect(changes.recordBytes(true)).to.be.below(changes.recordBytes(false) * 0.8);
+  });
+
+  it('keeps a big scratch buffer that commits keep filling and drops one they leave mostly empty', () => {
+    expect(isDeadWeight(1 << 20, 0)).to.equal(false);
+    expect(isDeadWeight(64 << 20, 40 << 20)).to.equal(false);
+    expect(isDeadWeight(64 << 20, 8 << 20)).to.equal(true);
+  });
+});
