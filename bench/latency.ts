@@ -2,7 +2,7 @@
  * Benchmark: end-to-end latency, from producing an event to seeing its result in the output.
  *
  *   node dist/bench/latency.js [--seconds 20] [--rates 1000,10000,50000] [--triggers 0,100ms]
- *                              [--queries stateless,aggregate] [--file] [--threads 0] [--vs DIST]
+ *                              [--queries stateless,aggregate] [--file] [--threads 0] [--runs 1] [--vs DIST]
  *
  * The bench starts the test broker (test/support/kafka-broker.ts) and, for each query, rate and trigger, a
  * `sluice run` process of bench/apps/latency.ts reading topic `in-N` and writing topic `out-N`. It produces
@@ -20,6 +20,8 @@
  *
  * `--vs DIST` runs every configuration first with the sluice build in DIST (e.g. a copy of an earlier `dist`),
  * then with this one, and prints the ratios of their p50 and p99: a before-and-after in one invocation.
+ * `--runs N` runs each configuration N times (the builds alternating) and prints the medians, which a
+ * loaded machine needs; each run also counts its batches over 500 ms.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,6 +48,27 @@ const THIS_BUILD: Build = {
 const PARTITIONS = 4;
 const USERS = 1000;
 
+const USAGE = `usage: node dist/bench/latency.js [options]
+
+Produce-to-visible latency of a stateless and an aggregating query, Kafka to Kafka (and file to file with
+--file), beside the broker alone; p50, p99, max, and the batches' phases from progress durationMs.
+
+  --seconds S        length of each run (default 20)
+  --warmup S         seconds left out at the start of each run (default 3)
+  --rates R,...      events per second (default 1000,10000,50000)
+  --triggers T,...   trigger intervals, 0 for as soon as the last batch ends (default 0,100ms)
+  --queries Q,...    stateless, aggregate (default both)
+  --threads N        worker threads of the query (default 0)
+  --file             also file source to file sink
+  --runs N           runs per configuration, builds alternating; medians printed (default 1)
+  --vs DIST          also run the build in DIST (a copy of an earlier dist) and print the ratios
+  --help             this text
+`;
+if (process.argv.includes('--help')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 ? process.argv[at + 1] : fallback;
@@ -58,6 +81,9 @@ const QUERIES = flag('queries', 'stateless,aggregate').split(',');
 const THREADS = flag('threads', '0');
 const FILES = process.argv.includes('--file');
 const VS = flag('vs', '');
+const RUNS = Number(flag('runs', '1'));
+/** A batch longer than this counts as slow (the target: none in a 5-minute run). */
+const SLOW_BATCH_MS = 500;
 const BUILDS: Build[] = VS
   ? [
       {
@@ -348,54 +374,111 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
-/** The batches after the warm-up: how many, the mean of each phase, and the slowest with its largest phases. */
-function batches(progress: QueryProgress[], from: number): string {
-  const after = progress.filter((p) => Date.parse(p.timestamp) >= from);
-  if (after.length === 0) return '';
-  const largest = (d: QueryProgress['durationMs'], n: number): string =>
-    Object.entries(d)
-      .filter(([k]) => k !== 'triggerExecution' && k !== 'addBatch')
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
-      .join(', ');
-  const mean = { ...after[0].durationMs };
-  for (const k of Object.keys(mean) as (keyof typeof mean)[])
-    mean[k] = after.reduce((a, p) => a + p.durationMs[k], 0) / after.length;
-  const worst = after.reduce((a, p) => (p.durationMs.triggerExecution > a.durationMs.triggerExecution ? p : a));
-  return (
-    `\n    ${after.length} batches, mean ${mean.triggerExecution.toFixed(0)} ms (${largest(mean, 5)}); ` +
-    `slowest ${worst.durationMs.triggerExecution.toFixed(0)} ms (${largest(worst.durationMs, 3)})`
-  );
+/** What one run measured, as the summary over several runs takes it. */
+interface Figures {
+  p50: number;
+  p99: number;
+  max: number;
+  /** Batches after the warm-up, their mean duration, the slowest, and how many took over SLOW_BATCH_MS. */
+  batches: number;
+  meanBatch: number;
+  slowest: number;
+  slow: number;
+  /** Mean of each progress durationMs phase over those batches. */
+  phases: Record<string, number>;
 }
 
-/** Reports one run; returns its p50 and p99. */
-function report(label: string, m: Measured, baselineP50?: number): { p50: number; p99: number } {
+/** The phases of `d` largest first, `n` of them, as `name ms` (addBatch, which holds the others, left out). */
+function largest(d: Record<string, number>, n: number): string {
+  return Object.entries(d)
+    .filter(([k]) => k !== 'triggerExecution' && k !== 'addBatch')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+    .join(', ');
+}
+
+/** One run's latency percentiles and its batches after the warm-up. */
+function figuresOf(m: Measured): Figures {
   const s = [...m.latencies].sort((a, b) => a - b);
-  const p50 = percentile(s, 0.5);
-  const p99 = percentile(s, 0.99);
-  const missing = m.expected - m.latencies.length;
-  const vs = baselineP50 ? `  p50 ${(p50 / baselineP50).toFixed(1)}x the broker's` : '';
-  const batch = batches(m.progress, m.measureFrom);
-  console.log(
-    `${label.padEnd(34)} p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${p99.toFixed(1).padStart(6)} ms  ` +
-      `max ${(s[s.length - 1] ?? Number.NaN).toFixed(1).padStart(7)} ms  ${s.length} events` +
-      (missing > 0 ? ` (${missing} never seen)` : '') +
-      vs +
-      batch,
-  );
-  return { p50, p99 };
+  const after = m.progress.filter((p) => Date.parse(p.timestamp) >= m.measureFrom);
+  const phases: Record<string, number> = {};
+  for (const p of after)
+    for (const [k, v] of Object.entries(p.durationMs)) phases[k] = (phases[k] ?? 0) + v / after.length;
+  const durations = after.map((p) => p.durationMs.triggerExecution);
+  return {
+    p50: percentile(s, 0.5),
+    p99: percentile(s, 0.99),
+    max: s[s.length - 1] ?? Number.NaN,
+    batches: after.length,
+    meanBatch: phases.triggerExecution ?? Number.NaN,
+    slowest: durations.reduce((a, b) => Math.max(a, b), 0),
+    slow: durations.filter((d) => d > SLOW_BATCH_MS).length,
+    phases,
+  };
 }
 
-/** Runs one configuration on every build in turn; with two builds, prints this build's p50 and p99 against the other's. */
+function line(label: string, f: Figures, extra: string): string {
+  const batches =
+    f.batches === 0
+      ? ''
+      : `\n    ${f.batches} batches, mean ${f.meanBatch.toFixed(0)} ms (${largest(f.phases, 5)}); ` +
+        `slowest ${f.slowest.toFixed(0)} ms, ${f.slow} over ${SLOW_BATCH_MS} ms`;
+  return (
+    `${label.padEnd(34)} p50 ${f.p50.toFixed(1).padStart(6)} ms  p99 ${f.p99.toFixed(1).padStart(6)} ms  ` +
+    `max ${f.max.toFixed(1).padStart(7)} ms${extra}${batches}`
+  );
+}
+
+/** Reports one run; returns its figures. */
+function report(label: string, m: Measured, baselineP50?: number): Figures {
+  const f = figuresOf(m);
+  const missing = m.expected - m.latencies.length;
+  const vs = baselineP50 ? `  p50 ${(f.p50 / baselineP50).toFixed(1)}x the broker's` : '';
+  console.log(line(label, f, `  ${m.latencies.length} events${missing > 0 ? ` (${missing} never seen)` : ''}${vs}`));
+  return f;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** The median of each figure over several runs (phases: the median of each phase's mean). */
+function medianFigures(runs: Figures[]): Figures {
+  const of = (k: Exclude<keyof Figures, 'phases'>): number => median(runs.map((r) => r[k]));
+  const phases: Record<string, number> = {};
+  for (const k of Object.keys(runs[0].phases)) phases[k] = median(runs.map((r) => r.phases[k] ?? 0));
+  return {
+    p50: of('p50'),
+    p99: of('p99'),
+    max: of('max'),
+    batches: of('batches'),
+    meanBatch: of('meanBatch'),
+    slowest: Math.max(...runs.map((r) => r.slowest)),
+    slow: runs.reduce((a, r) => a + r.slow, 0),
+    phases,
+  };
+}
+
+/**
+ * Runs one configuration RUNS times on every build in turn (alternating, so load that comes and goes falls on
+ * both); with several runs prints each build's medians, with two builds this build's against the other's.
+ */
 async function compare(label: string, run: (build: Build) => Promise<Measured>, baselineP50?: number): Promise<void> {
-  const figures = [];
-  for (const build of BUILDS)
-    figures.push(report(BUILDS.length > 1 ? `${label} (${build.label})` : label, await run(build), baselineP50));
-  if (figures.length === 2)
+  const figures: Figures[][] = BUILDS.map(() => []);
+  const name = (b: number): string => (BUILDS.length > 1 ? `${label} (${BUILDS[b].label})` : label);
+  for (let r = 0; r < RUNS; r++)
+    for (let b = 0; b < BUILDS.length; b++) figures[b].push(report(name(b), await run(BUILDS[b]), baselineP50));
+  const summary = RUNS > 1 ? figures.map(medianFigures) : figures.map((f) => f[0]);
+  // The medians' slowest batch and count over SLOW_BATCH_MS are over all the runs.
+  if (RUNS > 1)
+    for (let b = 0; b < BUILDS.length; b++) console.log(line(`median of ${RUNS}: ${name(b)}`, summary[b], ''));
+  if (summary.length === 2)
     console.log(
-      `    this build against ${BUILDS[0].label}: p50 ${(figures[0].p50 / figures[1].p50).toFixed(2)}x lower, ` +
-        `p99 ${(figures[0].p99 / figures[1].p99).toFixed(2)}x lower`,
+      `    this build against ${BUILDS[0].label}: p50 ${(summary[0].p50 / summary[1].p50).toFixed(2)}x lower, ` +
+        `p99 ${(summary[0].p99 / summary[1].p99).toFixed(2)}x lower, mean batch ` +
+        `${(summary[0].meanBatch / summary[1].meanBatch).toFixed(2)}x shorter`,
     );
 }
 

@@ -20,7 +20,7 @@ import type { BatchContext, EventTimeStats, FragmentSpec } from './batch-context
 import { broadcastStaticSides, loadRelations } from './broadcast-exchange.js';
 import type { Executor, FragmentJob } from './executor.js';
 import type { QueryProgress, TriggerDurations } from './progress.js';
-import { type BatchMetrics, type BatchPhase, ProgressReporter } from './progress-reporter.js';
+import { type BatchMetrics, type BatchPhase, ProgressReporter, type TriggerTiming } from './progress-reporter.js';
 import type { StatefulResult } from './task-runner.js';
 import { WatermarkTracker } from './watermark-tracker.js';
 import type { StoreRef } from './worker-protocol.js';
@@ -102,6 +102,11 @@ export class MicroBatchExecution {
   private loopDone: Promise<void> = Promise.resolve();
   private lastTriggerStart: number | null = null;
   private begun = false;
+  /**
+   * The durable part of the last batch's commit (commits/N, the sources' commits), still being written while
+   * the next trigger asks its sources for offsets and reads: settled before offsets/N+1 is written.
+   */
+  private pendingCommit: Promise<void> | null = null;
 
   constructor(private readonly config: QueryConfig) {
     this.watermark = new WatermarkTracker(config.analysis.watermarks, config.analysis.multipleWatermarkPolicy);
@@ -225,9 +230,12 @@ export class MicroBatchExecution {
     try {
       await this.recover();
       await this.triggerLoop();
+      await this.settleCommit();
     } catch (err) {
       this.exception = err instanceof Error ? err : new Error(String(err));
     } finally {
+      // A commit still being written when the loop failed: nothing may write into the checkpoint after closeAll.
+      await this.pendingCommit?.catch(() => undefined);
       await this.closeAll();
       this.finish();
     }
@@ -268,8 +276,15 @@ export class MicroBatchExecution {
       isDataAvailable: true,
       isTriggerActive: true,
     };
-    this.progress.startTrigger(this.config.clock.now());
-    await this.runBatch(next.offsets);
+    await this.runBatch(next.offsets, this.progress.startTrigger(this.config.clock.now()), Promise.resolve());
+    await this.settleCommit();
+  }
+
+  /** Waits until the last batch's commit is durable; throws if writing it failed. */
+  private async settleCommit(): Promise<void> {
+    const pending = this.pendingCommit;
+    this.pendingCommit = null;
+    await pending;
   }
 
   /** Asks every source how far a batch starting now could read. */
@@ -293,6 +308,7 @@ export class MicroBatchExecution {
     while (!this.stopping) {
       if (interval > 0 && this.lastTriggerStart !== null) {
         this.status = { ...this.status, message: 'Waiting for next trigger', isTriggerActive: false };
+        await this.settleCommit();
         if (this.idleWaiters.length > 0 && !(await this.pollSources()).hasData && !this.noDataBatchDue())
           this.releaseIdleWaiters();
         await clock.sleepUntil(this.lastTriggerStart + interval, this.abort.signal);
@@ -300,11 +316,12 @@ export class MicroBatchExecution {
       }
       this.lastTriggerStart = clock.now();
       this.status = { message: 'Getting offsets from sources', isDataAvailable: false, isTriggerActive: true };
-      this.progress.startTrigger(this.lastTriggerStart);
+      const timing = this.progress.startTrigger(this.lastTriggerStart);
       const { ends, hasData } = await this.progress.timed('latestOffset', () => this.pollSources());
       const noDataBatchDue = this.noDataBatchDue();
       if ('once' in trigger && ranOnce) break;
       if (!hasData && !noDataBatchDue) {
+        await this.settleCommit();
         this.status = { message: 'Waiting for data to arrive', isDataAvailable: false, isTriggerActive: false };
         this.releaseIdleWaiters();
         if (!('processingTimeMs' in trigger)) break;
@@ -328,12 +345,15 @@ export class MicroBatchExecution {
         isDataAvailable: hasData,
         isTriggerActive: true,
       };
-      await this.progress.timed('walCommit', async () => {
+      // The batch reads while the last batch's commit and then its own offsets are written; its stateful tasks
+      // and its sink wait until offsets/N is durable, which is written only once commits/N-1 is.
+      const durable = (async () => {
+        await this.settleCommit();
         crashPoint('before-offsets', entry.batchId);
         await this.checkpoint.planBatch(entry.batchId, entry);
         crashPoint('after-offsets', entry.batchId);
-      });
-      await this.runBatch(entry);
+      })();
+      await this.runBatch(entry, timing, durable);
       ranOnce = true;
     }
   }
@@ -346,7 +366,13 @@ export class MicroBatchExecution {
     return this.nextProcessingTimeoutMs <= this.config.clock.now();
   }
 
-  private async runBatch(entry: OffsetEntry): Promise<void> {
+  /**
+   * Runs the batch of `entry` once `durable` (its offsets written) allows: reads and stateless work at once,
+   * stateful tasks and the sink after. Leaves the durable part of its commit pending (see pendingCommit).
+   */
+  private async runBatch(entry: OffsetEntry, timing: TriggerTiming, durable: Promise<void>): Promise<void> {
+    // Awaited below; a failure while the batch still reads must not count as unhandled meanwhile.
+    durable.catch(() => undefined);
     const c = this.config;
     const batchId = entry.batchId;
     const ctx: BatchContext = {
@@ -368,42 +394,77 @@ export class MicroBatchExecution {
       this.executor,
       (id) => c.analysis.schemaOf(id),
       this.pruning.exchanges,
+      durable,
     );
+    // The sink prepares while the batch reads; a failed preparation leaves its work to addBatch, which reports it.
+    const prepared = c.sink.prepareBatch?.(batchId).catch(() => undefined);
     let output: RecordBatch[];
     try {
-      output = await this.progress.timed('addBatch', () => run.evaluate(c.root));
+      output = await this.progress.timed('addBatch', () => run.evaluate(c.root), timing);
+      // walCommit is what the offset log's write adds to the batch: the part that reading did not hide.
+      await this.progress.timed('walCommit', () => durable, timing);
     } catch (err) {
+      await Promise.all([durable.catch(() => undefined), prepared]);
       await this.executor.resetState();
       throw err;
     }
-    const numOutputRows = await this.progress.timed('addBatch', () =>
-      this.progress.timed('sink', () => this.addBatch(batchId, output, run.late)),
+    const numOutputRows = await this.progress.timed(
+      'addBatch',
+      () => this.progress.timed('sink', () => this.addBatch(batchId, output, run.late, prepared), timing),
+      timing,
     );
-    await this.progress.timed('commitOffsets', () => this.commitBatch(entry, run));
-    this.progress.finishBatch(run, entry, numOutputRows);
+    const t0 = performance.now();
+    const commit = this.commitBatch(entry, run).then(() => {
+      timing.durations.commitOffsets += performance.now() - t0;
+      this.progress.finishBatch(run, entry, numOutputRows, timing);
+    });
+    // Awaited by settleCommit; until then a failure must not count as unhandled.
+    commit.catch(() => undefined);
+    this.pendingCommit = commit;
   }
 
-  /** Hands the batch's output (and late rows) to the sinks; returns the number of output rows. */
-  private async addBatch(batchId: number, batches: RecordBatch[], late: RecordBatch[]): Promise<number> {
+  /**
+   * Hands the batch's output (and late rows) to the sinks once the sink's preparation is over; returns the
+   * number of output rows.
+   */
+  private async addBatch(
+    batchId: number,
+    batches: RecordBatch[],
+    late: RecordBatch[],
+    prepared: Promise<void> | undefined,
+  ): Promise<number> {
     const c = this.config;
     const output = unifySchemas(batches);
     const schema = output[0]?.schema ?? c.analysis.outputSchema;
     if (c.lateSink && late.length > 0) await c.lateSink.addBatch(batchId, new Table(unifySchemas(late)));
     const table = schema ? new Table(compactBatches(schema, output)) : new Table(output);
+    await prepared;
     await c.sink.addBatch(batchId, table);
     crashPoint('after-sink', batchId);
     return countRows(output);
   }
 
-  /** Writes commits/N with the next watermark, then commits the sources and moves past the batch. */
-  private async commitBatch(entry: OffsetEntry, run: BatchRun): Promise<void> {
-    const c = this.config;
+  /**
+   * Moves past the batch at once (the next batch's start offsets, watermark and timeouts are known now), and
+   * returns the durable part: commits/N with the next watermark, then the sources' commits.
+   */
+  private commitBatch(entry: OffsetEntry, run: BatchRun): Promise<void> {
     const batchId = entry.batchId;
     const ends = entry.sources.map((s) => s.end);
     const newWatermark = this.watermark.update(entry.batchWatermarkMs, run.eventTime, this.inputEnded(ends));
+    this.committed = ends;
+    this.nextBatchId = batchId + 1;
+    this.nextProcessingTimeoutMs = run.nextProcessingTimeoutMs;
+    return this.writeCommit(entry, run, Math.floor(newWatermark));
+  }
+
+  private async writeCommit(entry: OffsetEntry, run: BatchRun, nextWatermarkMs: number): Promise<void> {
+    const c = this.config;
+    const batchId = entry.batchId;
+    const ends = entry.sources.map((s) => s.end);
     await this.checkpoint.commitBatch(batchId, {
       batchId,
-      nextWatermarkMs: Math.floor(newWatermark),
+      nextWatermarkMs,
       committedAtMs: Date.now(),
       stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId + 1])),
       ...(c.analysis.statefulNodes.length > 0 && {
@@ -414,9 +475,6 @@ export class MicroBatchExecution {
     });
     crashPoint('after-commit', batchId);
     for (let i = 0; i < this.sources.length; i++) await this.sources[i].source.commit(ends[i]);
-    this.committed = ends;
-    this.nextBatchId = batchId + 1;
-    this.nextProcessingTimeoutMs = run.nextProcessingTimeoutMs;
     if (batchId % 10 === 0) await this.checkpoint.purge(c.retainBatches);
   }
 
@@ -555,6 +613,8 @@ class BatchRun implements BatchMetrics {
     private readonly executor: Executor,
     private readonly schemaOf: (nodeId: number) => Schema | null,
     private readonly exchangeColumns: ColumnPruning['exchanges'],
+    /** Resolves once the batch's offsets are durable: its stateful tasks wait for it, they commit state. */
+    private readonly durable: Promise<void>,
   ) {
     this.numInputRows = sources.map(() => 0);
     this.numMalformed = sources.map(() => 0);
@@ -642,6 +702,8 @@ class BatchRun implements BatchMetrics {
         const i = this.sourceIndex.get(node.id)!;
         const { start, end } = this.entry.sources[i];
         if (isDeepStrictEqual(start, end)) return [];
+        // The batch reads while the last batch's commit and its own offsets may still be written.
+        crashPoint('in-read', this.ctx.batchId);
         const t0 = performance.now();
         const tasks = await this.sources[i].source.planRead(start, end, this.ctx.batchId);
         const ms = performance.now() - t0;
@@ -732,6 +794,7 @@ class BatchRun implements BatchMetrics {
         parts[i].push(...p.filter((b) => b.numRows > 0));
       });
     }
+    await this.durable;
     const out = await this.executor.runStateful(node.id, parts, this.ctx);
     this.stateResults.set(node.id, out);
     for (const [p, r] of out.entries()) {

@@ -38,9 +38,7 @@ export type TriggerPhase = Exclude<keyof TriggerDurations, 'triggerExecution' | 
  * each batch builds its StreamingQueryProgress from what the batch counted and hands it on.
  */
 export class ProgressReporter {
-  private durations = noDurations();
-  private triggerStartedAt = 0;
-  private triggerTimestampMs = 0;
+  private trigger: TriggerTiming = { durations: noDurations(), startedAt: 0, timestampMs: 0 };
   private lastProgressAt = 0;
 
   constructor(
@@ -55,32 +53,31 @@ export class ProgressReporter {
 
   /**
    * Starts timing a trigger that began at `clockMs` on the query's clock (its progress' timestamp): phases
-   * timed before its batch (polling the sources, the offset log) count towards it.
+   * timed before its batch (polling the sources, the offset log) count towards it. Returns the trigger's
+   * timing, which a batch whose commit outlasts the start of the next trigger goes on timing into.
    */
-  startTrigger(clockMs: number): void {
-    this.durations = noDurations();
-    this.triggerStartedAt = performance.now();
-    this.triggerTimestampMs = clockMs;
+  startTrigger(clockMs: number): TriggerTiming {
+    this.trigger = { durations: noDurations(), startedAt: performance.now(), timestampMs: clockMs };
+    return this.trigger;
   }
 
-  /** Runs `body` and adds the time it took to `phase` of the current trigger. */
-  async timed<T>(phase: TriggerPhase, body: () => Promise<T>): Promise<T> {
+  /** Runs `body` and adds the time it took to `phase` of `trigger` (by default the current one). */
+  async timed<T>(phase: TriggerPhase, body: () => Promise<T>, trigger = this.trigger): Promise<T> {
     const t0 = performance.now();
     const result = await body();
-    this.durations[phase] += performance.now() - t0;
+    trigger.durations[phase] += performance.now() - t0;
     return result;
   }
 
-  /** Reports the progress of the batch of `entry` once it is committed. */
-  finishBatch(run: BatchMetrics, entry: OffsetEntry, numOutputRows: number): void {
+  /** Reports the progress of the batch of `entry`, timed by `trigger`, once it is committed. */
+  finishBatch(run: BatchMetrics, entry: OffsetEntry, numOutputRows: number, trigger = this.trigger): void {
     const durationMs = {
-      ...this.durations,
+      ...trigger.durations,
       ...run.durations,
-      // The batch plans its tasks as it runs them; planning is reported apart, as Spark does.
-      addBatch: this.durations.addBatch - run.durations.getBatch - run.durations.queryPlanning,
-      triggerExecution: performance.now() - this.triggerStartedAt,
+      addBatch: trigger.durations.addBatch - run.durations.getBatch - run.durations.queryPlanning,
+      triggerExecution: performance.now() - trigger.startedAt,
     };
-    this.onProgress(this.progress(run, entry, durationMs, numOutputRows));
+    this.onProgress(this.progress(run, entry, durationMs, numOutputRows, trigger.timestampMs));
   }
 
   private progress(
@@ -88,6 +85,7 @@ export class ProgressReporter {
     entry: OffsetEntry,
     durationMs: TriggerDurations,
     numOutputRows: number,
+    timestampMs: number,
   ): QueryProgress {
     const secs = Math.max(durationMs.triggerExecution, 0.001) / 1000;
     const sinceLast = this.lastProgressAt > 0 ? (performance.now() - this.lastProgressAt) / 1000 : secs;
@@ -118,7 +116,7 @@ export class ProgressReporter {
       id: this.query.id,
       runId: this.query.runId,
       name: this.query.name,
-      timestamp: iso(this.triggerTimestampMs),
+      timestamp: iso(timestampMs),
       batchId: entry.batchId,
       batchDuration: Math.round(durationMs.triggerExecution),
       numInputRows,
@@ -134,6 +132,13 @@ export class ProgressReporter {
       sink: { description: this.sink.description, numOutputRows },
     };
   }
+}
+
+/** The phases timed so far of one trigger, when it started (monotonic ms) and its progress timestamp. */
+export interface TriggerTiming {
+  durations: Record<TriggerPhase, number>;
+  startedAt: number;
+  timestampMs: number;
 }
 
 function noDurations(): Record<TriggerPhase, number> {

@@ -43,11 +43,14 @@ export interface TriggerDurations {
   getBatch: number;
   /** Turning the plan into the batch's tasks (fragments, exchanges, stateful partitions). */
   queryPlanning: number;
-  /** Writing the batch's plan to the offset log. */
+  /**
+   * Writing the batch's plan to the offset log, as far as it held the batch up: the write (which follows the
+   * previous batch's commit) goes on while the batch reads, and stateful tasks and the sink wait for it.
+   */
   walCommit: number;
   /** Running the batch: reading its input through the operators and state stores, then writing the output (as Spark's addBatch, where its lazy plan runs). */
   addBatch: number;
-  /** Writing the commit log and committing the sources. */
+  /** Writing the commit log and committing the sources, while the next trigger already asks for offsets and reads. */
   commitOffsets: number;
   triggerExecution: number;
   /**

@@ -7,7 +7,9 @@
  * the checkpoint, the batch id and the row's position in the batch's output (one header rather than three:
  * kafkajs encodes each header into a buffer of its own, and three per record doubled the cost of producing).
  * Before it sends batch N the sink writes a marker `<checkpoint>/sinks/kafka/<N>` holding the end offset of
- * every partition of every target topic. When the engine hands it batch N again after a crash (or a failed
+ * every partition of every target topic; a sink with one topic writes it as the batch starts, while the batch
+ * still reads (any end offset taken before the first send bounds the look-back), so the marker's request and
+ * fsync are not on the path to the output becoming visible. When the engine hands it batch N again after a crash (or a failed
  * attempt), the marker exists: the sink reads every target partition from the marked offset to its current
  * end, collects the `seq` of every record whose header starts with `<queryId>:<N>:`, and sends only the
  * rows that are missing. Because the engine replays batch N with exactly the same rows (deterministic
@@ -174,6 +176,11 @@ export class KafkaSink implements StreamSink {
   /** Throws once another process owns the query's checkpoint: checked before each produce request. */
   private verifyOwner: () => Promise<void> = async () => undefined;
   private stall: { event: KafkaRetryEvent; at: number } | null = null;
+  /**
+   * The marker {@link prepareBatch} wrote for a batch this sink has not sent anything of yet, so that batch
+   * needs no look-back; used once.
+   */
+  private prepared: { batchId: number; marker: Marker } | null = null;
 
   /** Checks the options; throws SluiceError BAD_OPTION naming the option that is wrong. */
   constructor(options: KafkaSinkOptions) {
@@ -238,17 +245,34 @@ export class KafkaSink implements StreamSink {
     return `Kafka ${s.event.operation} failed (attempt ${s.event.attempt}, retrying in ${s.event.delayMs} ms): ${s.event.error.message}`;
   }
 
+  /**
+   * Writes batch `batchId`'s marker while the batch still reads, off the path to visibility. Only a sink with
+   * one topic knows its target partitions before the output exists. A marker already there belongs to an
+   * earlier attempt, which {@link addBatch} looks back for.
+   */
+  async prepareBatch(batchId: number): Promise<void> {
+    this.prepared = null;
+    const client = this.client;
+    if (this.topic === undefined || !client || fs.existsSync(this.markerFile(batchId))) return;
+    this.prepared = { batchId, marker: await this.writeMarker(client, batchId, [this.topic]) };
+    await this.removeOldMarkers(batchId);
+  }
+
   async addBatch(batchId: number, data: Table): Promise<void> {
     const client = this.client;
     if (!client) throw new Error('KafkaSink.addBatch called before initialize');
+    const prepared = this.prepared?.batchId === batchId ? this.prepared.marker : null;
+    this.prepared = null;
     const records = this.encode(batchId, data);
     if (records.length === 0) return;
     const topics = [...new Set(records.map((r) => r.topic))].sort();
     await this.checkSizes(client, batchId, records, topics);
-    const markerFile = path.join(this.markerDir, String(batchId));
+    const markerFile = this.markerFile(batchId);
+    const replay = !prepared && fs.existsSync(markerFile);
     let marker: Marker;
-    const replay = fs.existsSync(markerFile);
-    if (replay) {
+    if (prepared) {
+      marker = prepared;
+    } else if (replay) {
       marker = await readVersioned<Marker>(markerFile, validateMarker);
       if (marker.queryId !== this.queryId || marker.batchId !== batchId) {
         throw new SluiceError(
@@ -258,17 +282,27 @@ export class KafkaSink implements StreamSink {
         );
       }
     } else {
-      const offsets: Marker['offsets'] = {};
-      for (const p of await client.fetchOffsets(topics)) {
-        offsets[p.topic] ??= {};
-        offsets[p.topic][p.partition] = p.high;
-      }
-      marker = { queryId: this.queryId, batchId, offsets };
-      await writeVersioned(markerFile, marker);
+      marker = await this.writeMarker(client, batchId, topics);
     }
     await this.write(client, batchId, records, topics, marker, replay);
     this.stall = null;
-    await this.removeOldMarkers(batchId);
+    if (!prepared) await this.removeOldMarkers(batchId);
+  }
+
+  private markerFile(batchId: number): string {
+    return path.join(this.markerDir, String(batchId));
+  }
+
+  /** Writes batch `batchId`'s marker: the current end offset of every partition of `topics`. */
+  private async writeMarker(client: KafkaClient, batchId: number, topics: string[]): Promise<Marker> {
+    const offsets: Marker['offsets'] = {};
+    for (const p of await client.fetchOffsets(topics)) {
+      offsets[p.topic] ??= {};
+      offsets[p.topic][p.partition] = p.high;
+    }
+    const marker = { queryId: this.queryId, batchId, offsets };
+    await writeVersioned(this.markerFile(batchId), marker);
+    return marker;
   }
 
   /**

@@ -26,6 +26,12 @@ export interface StreamSink {
   initialize(ctx: SinkContext): Promise<void>;
   /** Writes one micro-batch's output. `data` may have zero rows (its schema is still meaningful). */
   addBatch(batchId: number, data: Table): Promise<void>;
+  /**
+   * Called as batch `batchId` starts, while its input is still being read and possibly before its offsets are
+   * durable: the sink may do the part of {@link addBatch}'s work that does not depend on the output (the Kafka
+   * sink writes its replay marker), so the output becomes visible sooner. Nothing may be made visible here.
+   */
+  prepareBatch?(batchId: number): Promise<void>;
   /** Why the sink is stalled right now (e.g. retrying an unreachable broker), or null; shown in the query status. */
   stallMessage?(): string | null;
   /** Releases resources (connections, file handles). */

@@ -144,7 +144,7 @@ describe('kafka end to end through the CLI', function () {
     expect(kafkaOutput(t)).to.deep.equal(reference);
   });
 
-  const points = ['before-offsets', 'after-offsets', 'in-sink', 'after-sink', 'after-commit'];
+  const points = ['before-offsets', 'after-offsets', 'in-read', 'in-sink', 'after-sink', 'after-commit'];
   for (const point of points) {
     it(`Kafka sink: killed at ${point} of batches 0 and 2, restarted, every output record exactly once`, async () => {
       for (const batch of [0, 2]) {
