@@ -26,6 +26,7 @@ import type { StreamingQuery } from '../api/streaming-query.js';
 import { isRecord } from '../checkpoint/fields.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { asUsage, pathError, SluiceError, UsageError } from '../errors.js';
+import type { QueryProgress } from '../exec/progress.js';
 import { assignTasks, type MemberTasks } from '../group/sticky-task-assignor.js';
 import { TaskManager } from '../group/task-manager.js';
 import { kafkaClientOptions } from '../kafka/prefixed-options.js';
@@ -52,6 +53,13 @@ export interface AppGroupOptions {
   id: string;
   /** The coordinator drops a member it has not heard from for this long, and its tasks move. Default 10 s. */
   sessionTimeout?: string | number;
+  /** Called after each batch of output `output` of task `task` that this process runs. */
+  onProgress?: (task: number, output: string, p: QueryProgress) => void;
+}
+
+/** The name a task's output goes by in this process's progress lines and UI. */
+export function taskOutputName(task: number, output: string): string {
+  return `task ${task}/${output}`;
 }
 
 /** One process's part of an app run by a group. */
@@ -147,7 +155,7 @@ function parseMetadata(memberId: string, raw: Buffer): MemberTasks {
  */
 export async function runAppInGroup(
   app: LoadedApp,
-  run: RunAppOptions,
+  run: Omit<RunAppOptions, 'onProgress'>,
   group: AppGroupOptions,
 ): Promise<AppGroupMember> {
   if (run.trigger && !('processingTime' in run.trigger)) {
@@ -205,6 +213,7 @@ export async function runAppInGroup(
           sinks: assignedSinks(app, run.sinks ?? [], task),
           checkpoint: path.join(checkpoint, 'tasks', String(task)),
           checkpointClaim: { heartbeatMs: 1000, staleAfterMs: sessionTimeoutMs },
+          onProgress: group.onProgress && ((output, p) => group.onProgress!(task, output, p)),
         });
         taskQueries.set(task, queries);
         const all = [...queries.values()];

@@ -3,10 +3,10 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { TriggerSpec } from '../api/stream-writer.js';
 import type { StreamingQuery } from '../api/streaming-query.js';
 import type { AppDefinition } from '../app/app.js';
-import { type AppGroupMember, runAppInGroup } from '../app/app-group.js';
+import { type AppGroupMember, runAppInGroup, taskOutputName } from '../app/app-group.js';
 import { type LoadedApp, loadApp, type RunAppOptions, runApp } from '../app/app-runner.js';
 import { pathError, UsageError } from '../errors.js';
-import { StreamingUi } from '../ui/ui-server.js';
+import { type ShownQuery, StreamingUi } from '../ui/ui-server.js';
 import { parseDuration } from '../util/duration.js';
 import { guardedWriteSync } from '../util/file-write.js';
 import { onNotice } from '../util/notices.js';
@@ -168,8 +168,16 @@ export async function runCommand(
       ? undefined
       : integerFlag(argv.ui, 'ui', 'a port number', 0, 65535, 'e.g. --ui 4040 (or --ui 0 for any free port)');
   const app = await loadApp(argv.app);
-  if (argv.group !== undefined)
-    return runGroupMember(argv, app, { trigger, checkpoint, threads, statePartitions }, reporter);
+  const stateStoreSettings = { provider: stateStore, cacheMb: stateCacheMb, localDir: stateLocalDir } as const;
+  if (argv.group !== undefined) {
+    return runGroupMember(
+      argv,
+      app,
+      { trigger, checkpoint, threads, statePartitions, stateStore: stateStoreSettings },
+      { progressLogFile, uiPort, uiHost },
+      reporter,
+    );
+  }
   const progressLog = progressLogFile === undefined ? undefined : openProgressLog(progressLogFile);
   let ui: StreamingUi | undefined;
   let queries = new Map<string, StreamingQuery>();
@@ -189,12 +197,13 @@ export async function runCommand(
       trigger,
       threads,
       statePartitions,
-      stateStore: { provider: stateStore, cacheMb: stateCacheMb, localDir: stateLocalDir },
+      stateStore: stateStoreSettings,
       onProgress: (output, p) => {
         rowsRead += p.numInputRows;
         malformed.add(output, p);
         reporter.progress(output, p);
         if (progressLog !== undefined) appendLine(progressLog, progressLogFile!, JSON.stringify({ output, ...p }));
+        ui?.progress(output, p);
       },
     });
     queries = started.queries;
@@ -204,7 +213,8 @@ export async function runCommand(
       for (const q of queries.values()) void q.stop();
     });
     if (uiPort !== undefined) {
-      ui = await StreamingUi.start(queries, started.session.streams, {
+      const shown = new Map([...queries].map(([output, query]) => [output, { query }]));
+      ui = await StreamingUi.start(() => shown, {
         port: uiPort,
         host: uiHost,
         title: app.def.name,
@@ -251,7 +261,8 @@ export async function runCommand(
 async function runGroupMember(
   argv: RunArgs,
   app: LoadedApp,
-  run: Pick<RunAppOptions, 'trigger' | 'checkpoint' | 'threads' | 'statePartitions'>,
+  run: Pick<RunAppOptions, 'trigger' | 'checkpoint' | 'threads' | 'statePartitions' | 'stateStore'>,
+  watch: { progressLogFile?: string; uiPort?: number; uiHost: string },
   reporter: ProgressReporter,
 ): Promise<number> {
   const group = onceFlag(argv.group!, 'group');
@@ -259,13 +270,9 @@ async function runGroupMember(
     argv['group-session-timeout'] === undefined
       ? undefined
       : onceFlag(argv['group-session-timeout'], 'group-session-timeout');
-  if (argv.ui !== undefined || argv['progress-log'] !== undefined) {
-    throw new UsageError(
-      'GROUP_OPTION',
-      '--ui and --progress-log are not available with --group yet',
-      'watch a group with `sluice group ID --bootstrap HOST:PORT --checkpoint DIR`',
-    );
-  }
+  const { progressLogFile } = watch;
+  const progressLog = progressLogFile === undefined ? undefined : openProgressLog(progressLogFile);
+  let ui: StreamingUi | undefined;
   // Rebalances and restores are the member's news: always printed, as the batch lines are unless --quiet.
   const stopNotices = onNotice((message) => reporter.log(`sluice: ${message}`));
   let member: AppGroupMember | undefined;
@@ -276,25 +283,51 @@ async function runGroupMember(
   try {
     member = await runAppInGroup(
       app,
+      { options: appOptionsOf(argv), sources: argv.source, sinks: argv.sink, ...run },
       {
-        options: appOptionsOf(argv),
-        sources: argv.source,
-        sinks: argv.sink,
-        ...run,
-        onProgress: (output, p) => reporter.progress(output, p),
+        id: group,
+        sessionTimeout,
+        onProgress: (task, output, p) => {
+          const name = taskOutputName(task, output);
+          reporter.progress(name, p);
+          if (progressLog !== undefined)
+            appendLine(progressLog, progressLogFile!, JSON.stringify({ output, task, ...p }));
+          ui?.progress(name, p);
+        },
       },
-      { id: group, sessionTimeout },
     );
     if (stopSignals.received) await member.stop();
+    if (watch.uiPort !== undefined) {
+      const running = member;
+      ui = await StreamingUi.start(() => shownTasks(running), {
+        port: watch.uiPort,
+        host: watch.uiHost,
+        title: `${app.def.name} (group ${group})`,
+      });
+    }
     if (!argv.quiet)
       reporter.log(`sluice: ${app.def.name} joined group ${group} as ${member.memberId}; stop with Ctrl-C`);
+    if (ui) reporter.log(`sluice: UI at ${ui.url}`);
     await member.awaitTermination();
     return 0;
+  } catch (err) {
+    await member?.stop();
+    throw err;
   } finally {
     stopNotices();
     stopSignals.remove();
     reporter.close();
+    await ui?.close();
+    if (progressLog !== undefined) fs.closeSync(progressLog);
   }
+}
+
+/** The queries of the tasks `member` runs now, in task order, as the UI shows them. */
+function shownTasks(member: AppGroupMember): Map<string, ShownQuery> {
+  const shown = new Map<string, ShownQuery>();
+  for (const [task, queries] of [...member.queries()].sort(([a], [b]) => a - b))
+    for (const [output, query] of queries) shown.set(taskOutputName(task, output), { query, task });
+  return shown;
 }
 
 /** SIGINT/SIGTERM handling of a run: whether one came, and the way to stop listening. */

@@ -19,6 +19,10 @@ export const UI_HTML = `<!doctype html>
   <h1><span class="logo">sluice</span> <span id="title">Structured Streaming</span></h1>
   <span id="conn" class="conn">connecting…</span>
 </header>
+<section id="tasks" class="tasks" hidden>
+  <h2>Tasks of this group member</h2>
+  <table class="batches"><thead><tr><th>Task</th><th>Query</th><th>Status</th><th>Last batch</th><th>Input rows (last batch)</th><th>State rows</th></tr></thead><tbody></tbody></table>
+</section>
 <main id="queries"><p class="empty">Loading…</p></main>
 <footer>Charts show the last batches of each query, newest on the right. Rates are rows per second; the watermark delay is how far the watermark trails the batch's processing time.</footer>
 <script src="/ui.js"></script>
@@ -68,6 +72,9 @@ table.batches th:nth-child(2), table.batches td:nth-child(2), table.batches th:n
 table.batches td.phases { white-space: normal; color: var(--muted); }
 table.batches th { color: var(--muted); font-weight: 500; }
 footer { color: var(--muted); font-size: 12px; padding: 0 20px 20px; }
+.tasks { margin: 16px 20px 0; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
+.tasks h2 { margin: 0 0 8px; font-size: 16px; }
+.tasks table.batches th:nth-child(3), .tasks table.batches td:nth-child(3) { text-align: left; }
 `;
 
 /** The script: loads /api/queries, follows /api/events, draws the charts and the batch table. */
@@ -265,10 +272,29 @@ export const UI_JS = String.raw`(() => {
     }
   }
 
+  // A group member's tasks, one row per task and output: what each task did last and the state it holds.
+  function renderTasks() {
+    const rows = [...queries.values()].filter((q) => q.task !== null).sort((a, b) => a.task - b.task || (a.output < b.output ? -1 : 1));
+    const box = document.getElementById('tasks');
+    box.hidden = rows.length === 0;
+    const tbody = box.querySelector('tbody');
+    tbody.textContent = '';
+    for (const q of rows) {
+      const last = q.progress[q.progress.length - 1];
+      const row = el('tr');
+      row.dataset.task = String(q.task);
+      const cells = [String(q.task), q.output, q.isActive ? 'active' : q.exception ? 'failed' : 'stopped', last ? String(last.batchId) : '-',
+        last ? num(last.numInputRows) : '-', last && last.stateOperators.length ? num(sumState(last)) : '-'];
+      for (const c of cells) row.appendChild(el('td', '', c));
+      tbody.appendChild(row);
+    }
+  }
+
   function flush() {
     flushTimer = null;
     for (const q of dirty) render(q);
     dirty.clear();
+    renderTasks();
   }
   function markDirty(q) {
     dirty.add(q);
@@ -280,7 +306,15 @@ export const UI_JS = String.raw`(() => {
     document.title = snapshot.title + ' · sluice';
     const main = document.getElementById('queries');
     if (queries.size === 0) main.textContent = '';
-    if (snapshot.queries.length === 0) main.appendChild(el('p', 'empty', 'No queries.'));
+    if (snapshot.queries.length === 0 && !main.querySelector('.empty')) main.appendChild(el('p', 'empty', 'No queries.'));
+    // A group member's queries go with the tasks it gave up.
+    const present = new Set(snapshot.queries.map((d) => d.output));
+    for (const [output, q] of queries) {
+      if (present.has(output)) continue;
+      q.section.remove();
+      queries.delete(output);
+      dirty.delete(q);
+    }
     for (const data of snapshot.queries) {
       let q = queries.get(data.output);
       if (!q) {
@@ -291,12 +325,15 @@ export const UI_JS = String.raw`(() => {
       Object.assign(q, data);
       markDirty(q);
     }
+    if (snapshot.queries.length > 0) main.querySelector('.empty')?.remove();
+    if (dirty.size === 0) renderTasks();
   }
 
   let history = 300;
   function onProgress(msg) {
     const q = queries.get(msg.output);
-    if (!q) return;
+    // A query that started after the last snapshot (a task this member took): the snapshot has its batches.
+    if (!q) return void refresh().catch(() => undefined);
     if (q.progress.length && q.progress[q.progress.length - 1].batchId >= msg.progress.batchId && q.progress[q.progress.length - 1].runId === msg.progress.runId) return;
     q.progress.push(msg.progress);
     if (q.progress.length > history) q.progress.splice(0, q.progress.length - history);
@@ -339,6 +376,7 @@ export const UI_JS = String.raw`(() => {
     es.addEventListener('error', () => { hadError = true; setConn('reconnecting…', 'down'); });
     es.addEventListener('progress', (e) => { const m = JSON.parse(e.data); whenLoaded(() => onProgress(m)); });
     es.addEventListener('status', (e) => { const m = JSON.parse(e.data); whenLoaded(() => onStatus(m)); });
+    es.addEventListener('queries', () => whenLoaded(() => refresh().catch(() => undefined)));
   }
   follow();
   refresh().catch((err) => {

@@ -2,7 +2,8 @@
  * The streaming UI (`sluice run … --ui PORT`): a small web page with live charts per query, as Spark's
  * Structured Streaming tab. Everything is served from this process (no external assets): the page and
  * its script from lib/ui/assets.ts, a JSON snapshot at `/api/queries`, and server-sent events at
- * `/api/events` that push each batch's progress as it completes.
+ * `/api/events` that push each batch's progress as it completes. A group member's queries come and go
+ * with its tasks: the UI asks for the queries anew each time, and tells the page when the set changed.
  *
  * It binds to 127.0.0.1 by default and has no authentication: progress reports name sources, sinks
  * and operators, so a non-loopback host is the user's explicit choice. On loopback, requests whose
@@ -10,7 +11,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { StreamingQuery, StreamingQueryListener, StreamingQueryManager } from '../api/streaming-query.js';
+import type { StreamingQuery } from '../api/streaming-query.js';
 import { SluiceError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
 import { UI_CSS, UI_HTML, UI_JS } from './assets.js';
@@ -29,10 +30,19 @@ export interface StreamingUiOptions {
   statusIntervalMs?: number;
 }
 
+/** A query the UI shows, and the task it runs for when this process is a group member. */
+export interface ShownQuery {
+  query: StreamingQuery;
+  /** The group task (input partition) the query belongs to; absent outside a group. */
+  task?: number;
+}
+
 /** What `/api/queries` returns for one query. */
 export interface UiQuery {
-  /** The name the UI shows (the app output's name). */
+  /** The name the UI shows (the app output's name, and its task in a group). */
   output: string;
+  /** The group task the query runs for, or null outside a group. */
+  task: number | null;
   id: string;
   runId: string;
   name: string | null;
@@ -73,31 +83,24 @@ export class StreamingUi {
   private readonly history = new Map<string, QueryProgress[]>();
   private readonly started = new Map<string, string>();
   private readonly clients = new Set<http.ServerResponse>();
-  private readonly listener: StreamingQueryListener;
   private readonly lastStatus = new Map<string, string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = new Date().toISOString();
+  /** The names shown at the last look, to tell the page when queries came or went. */
+  private shownNames = '';
   private closed = false;
 
   private constructor(
-    private readonly queries: ReadonlyMap<string, StreamingQuery>,
-    private readonly streams: StreamingQueryManager,
+    private readonly queries: () => ReadonlyMap<string, ShownQuery>,
     private readonly server: http.Server,
     private readonly options: StreamingUiOptions,
   ) {
-    for (const [output, q] of queries) {
-      this.history.set(output, q.recentProgress.slice(-this.historySize));
-      this.started.set(output, this.startedAt);
-    }
-    this.listener = {
-      onQueryProgress: ({ progress }) => this.onProgress(progress),
-      onQueryTerminated: ({ runId }) => {
-        for (const [o, q] of this.queries) if (q.runId === runId) this.pushStatus(o, q, true);
-      },
-    };
-    streams.addListener(this.listener);
+    this.current();
     const statusTimer = setInterval(() => {
-      for (const [o, q] of this.queries) this.pushStatus(o, q, false);
+      const before = this.shownNames;
+      const shown = this.current();
+      if (this.shownNames !== before) this.broadcast('queries', { outputs: [...shown.keys()] });
+      for (const [o, s] of shown) this.pushStatus(o, s);
     }, options.statusIntervalMs ?? 1000);
     const heartbeat = setInterval(() => {
       for (const c of this.clients) c.write(': keep-alive\n\n');
@@ -109,12 +112,12 @@ export class StreamingUi {
   }
 
   /**
-   * Starts serving the UI for `queries` (keyed by the name to show), listening for their progress on
-   * `streams`. Throws SluiceError UI_PORT_IN_USE or UI_LISTEN when the port cannot be bound.
+   * Starts serving the UI for the queries `queries()` gives at each look (keyed by the name to show); the run
+   * hands it each batch's progress with {@link progress}. Throws SluiceError UI_PORT_IN_USE or UI_LISTEN when
+   * the port cannot be bound.
    */
   static async start(
-    queries: ReadonlyMap<string, StreamingQuery>,
-    streams: StreamingQueryManager,
+    queries: () => ReadonlyMap<string, ShownQuery>,
     options: StreamingUiOptions,
   ): Promise<StreamingUi> {
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
@@ -149,7 +152,7 @@ export class StreamingUi {
       });
       server.listen(options.port, host, () => resolve());
     });
-    ui = new StreamingUi(queries, streams, server, { ...options, host });
+    ui = new StreamingUi(queries, server, { ...options, host });
     return ui;
   }
 
@@ -169,13 +172,35 @@ export class StreamingUi {
     return {
       title: this.options.title ?? 'sluice',
       startedAt: this.startedAt,
-      queries: [...this.queries].map(([output, q]) => this.describe(output, q)),
+      queries: [...this.current()].map(([output, s]) => this.describe(output, s)),
     };
   }
 
-  private describe(output: string, q: StreamingQuery): UiQuery {
+  /**
+   * The queries shown now. A query seen for the first time starts its history with the batches it ran before
+   * (a task's query may have started before the UI did); the history of a query no longer shown is dropped.
+   */
+  private current(): ReadonlyMap<string, ShownQuery> {
+    const shown = this.queries();
+    for (const [output, { query }] of shown) {
+      if (this.history.has(output)) continue;
+      this.history.set(output, query.recentProgress.slice(-this.historySize));
+      this.started.set(output, new Date().toISOString());
+    }
+    for (const output of [...this.history.keys()]) {
+      if (shown.has(output)) continue;
+      this.history.delete(output);
+      this.started.delete(output);
+      this.lastStatus.delete(output);
+    }
+    this.shownNames = [...shown.keys()].join('\n');
+    return shown;
+  }
+
+  private describe(output: string, { query: q, task }: ShownQuery): UiQuery {
     return {
       output,
+      task: task ?? null,
       id: q.id,
       runId: q.runId,
       name: q.name,
@@ -187,20 +212,24 @@ export class StreamingUi {
     };
   }
 
-  private onProgress(p: QueryProgress): void {
-    for (const [output, q] of this.queries) {
-      if (q.runId !== p.runId) continue;
-      const h = this.history.get(output)!;
+  /** Records a batch of the query shown as `output` and pushes it to the pages. */
+  progress(output: string, p: QueryProgress): void {
+    if (this.closed) return;
+    const h = this.history.get(output);
+    if (h === undefined) {
+      // A query the UI has not looked at yet: its history starts from its recentProgress, which holds this batch.
+      this.current();
+    } else if (h.at(-1)?.runId !== p.runId || h.at(-1)!.batchId < p.batchId) {
       h.push(p);
       if (h.length > this.historySize) h.splice(0, h.length - this.historySize);
-      this.broadcast('progress', { output, progress: p });
     }
+    this.broadcast('progress', { output, progress: p });
   }
 
-  private pushStatus(output: string, q: StreamingQuery, force: boolean): void {
-    const d = this.describe(output, q);
+  private pushStatus(output: string, shown: ShownQuery): void {
+    const d = this.describe(output, shown);
     const status = JSON.stringify({ output, isActive: d.isActive, status: d.status, exception: d.exception });
-    if (!force && this.lastStatus.get(output) === status) return;
+    if (this.lastStatus.get(output) === status) return;
     this.lastStatus.set(output, status);
     this.broadcast('status', JSON.parse(status));
   }
@@ -264,7 +293,6 @@ export class StreamingUi {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.streams.removeListener(this.listener);
     for (const t of this.timers) clearInterval(t);
     for (const c of this.clients) c.end();
     this.clients.clear();

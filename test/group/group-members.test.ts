@@ -12,6 +12,18 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { CLI, runCli } from '../support/cli.js';
 import { consumeWithKcat, startBroker, type TestBroker } from '../support/kafka-broker.js';
+import { type Browser, launchBrowser } from '../ui/browser.js';
+
+/** The page's globals inside functions run by page.evaluate (the tests compile without the DOM library). */
+interface PageElement {
+  hidden: boolean;
+  dataset: Record<string, string>;
+  children: ArrayLike<{ textContent: string }>;
+}
+declare const document: {
+  querySelectorAll(selector: string): Iterable<PageElement>;
+  getElementById(id: string): PageElement;
+};
 
 /** One `sluice run --group` process and what it printed. */
 class Member {
@@ -56,6 +68,7 @@ describe('sluice run --group: several processes share an app through a Kafka con
   let root: string;
   const members: Member[] = [];
   let seed = 0;
+  let browser: Browser | undefined;
 
   before(async () => {
     broker = await startBroker({ brokers: 1 });
@@ -69,6 +82,7 @@ describe('sluice run --group: several processes share an app through a Kafka con
     }
   });
   after(async () => {
+    await browser?.close();
     await broker?.stop();
     fs.rmSync(root, { recursive: true, force: true });
   });
@@ -125,7 +139,7 @@ describe('sluice run --group: several processes share an app through a Kafka con
     group: string,
     topic: string,
     out: string,
-    opts: { env?: Record<string, string>; sessionTimeout?: string } = {},
+    opts: { env?: Record<string, string>; sessionTimeout?: string; args?: string[] } = {},
   ): Member {
     const args = [
       CLI,
@@ -145,7 +159,7 @@ describe('sluice run --group: several processes share an app through a Kafka con
       group,
       '--group-session-timeout',
       opts.sessionTimeout ?? '6s',
-      '--quiet',
+      ...(opts.args ?? ['--quiet']),
     ];
     const m = new Member(
       name,
@@ -303,6 +317,72 @@ describe('sluice run --group: several processes share an app through a Kafka con
       last.map((m) => m.tasks().length),
       last.map((m) => m.stderr).join('\n'),
     ).to.deep.equal([2, 2, 2]);
+  });
+
+  it('a member shows its tasks: progress lines and --progress-log name the task, the UI lists each task and follows a rebalance', async () => {
+    await broker.command('topic opsv 4');
+    await operations('opsv', 1200);
+    await broker.command('topic outv 2');
+    const log = path.join(root, 'visible-progress.jsonl');
+    const a = member('a', 'visible', 'opsv', 'outv', { args: ['--ui', '0', '--progress-log', log] });
+    const url = /sluice: UI at (http:\/\/127\.0\.0\.1:\d+\/)/;
+    await a.waitFor(url);
+    browser = await launchBrowser();
+    const page = await browser.newPage();
+    await page.goto(url.exec(a.stderr)![1]);
+    /** The tasks table of the page: task, query, status, last batch, input rows, state rows per row. */
+    const shownTasks = () =>
+      page.evaluate(() =>
+        document.getElementById('tasks').hidden
+          ? []
+          : [...document.querySelectorAll('#tasks tbody tr')].map((r) =>
+              [...Array.from(r.children)].map((c) => c.textContent),
+            ),
+      );
+    const waitForTasks = async (tasks: number[]) => {
+      const want = tasks.flatMap((t) => [`task ${t}/accounts`, `task ${t}/movements`]);
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const rows = await shownTasks();
+        const got = rows.filter((r) => r[2] === 'active' && r[3] !== '-').map((r) => r[1]);
+        if (JSON.stringify(got) === JSON.stringify(want)) return rows;
+        if (Date.now() > deadline)
+          throw new Error(`the page shows ${JSON.stringify(rows)}, not tasks ${tasks}:\n${a.stderr}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    // Alone in the group, the member runs all four tasks, and its page lists them with their batches and state.
+    const alone = await waitForTasks([0, 1, 2, 3]);
+    expect(alone.filter((r) => r[1].endsWith('/accounts')).every((r) => Number(r[5].replace(/,/g, '')) > 0)).to.equal(
+      true,
+    );
+    // Its batch lines name the task of each output.
+    await a.waitFor(/\[task 3\/movements\] batch \d+: \d+ rows in/);
+    const from = a.stderr.length;
+    const b = member('b', 'visible', 'opsv', 'outv');
+    // The rebalance is logged with what moved, and the restore of each task taken with its time.
+    await b.waitFor(/generation \d+: kept tasks none; took \d+, \d+; gave up none/);
+    await b.waitFor(/task \d+ restored in \d+\.\d s/);
+    await a.waitFor(/generation \d+: kept tasks \d+, \d+; took none; gave up \d+, \d+/, from);
+    await operations('opsv', 400);
+    // The page follows: only the two tasks the member kept.
+    await waitForTasks(a.tasks());
+    const expected = await reference('opsv', 'refv');
+    await waitForOutput('outv', expected.length);
+    await stopAll();
+    expect(values('outv')).to.deep.equal(expected);
+    // The progress log has a line per batch of each task's output, naming both.
+    const lines = fs
+      .readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { output: string; task: number; batchId: number; numInputRows: number });
+    expect(new Set(lines.map((l) => `${l.task}/${l.output}`))).to.deep.equal(
+      new Set([0, 1, 2, 3].flatMap((t) => [`${t}/accounts`, `${t}/movements`])),
+    );
+    const movements = lines.filter((l) => l.output === 'movements');
+    const keptRows = movements.filter((l) => a.tasks().includes(l.task)).reduce((n, l) => n + l.numInputRows, 0);
+    expect(keptRows).to.be.greaterThan(0);
   });
 
   it('a paused member (SIGSTOP) that wakes after losing its tasks is fenced: it commits and writes nothing', async () => {
