@@ -5,6 +5,7 @@
  * published figure.
  *
  *   node dist/bench/nexmark/run.js --query q5 --events 10000000 --threads 2 [--runs 3] [--against-threads 0]
+ *   node dist/bench/nexmark/run.js --query q3 --events 2000000 --threads 0 --runs 3 --against-build dist-old
  *
  * Each run is a child process of its own, so peak RSS and CPU time belong to that run alone. Throughput
  * per core is events ÷ CPU seconds of the process (all its threads): "cores used × seconds" as the
@@ -77,6 +78,8 @@ interface Options {
   json?: string;
   /** Pair every run with one at this many threads, alternating, and print the ratios pair by pair. */
   againstThreads?: number;
+  /** Pair every run with one of the build in this directory (its bench/nexmark/run.js), alternating. */
+  againstBuild?: string;
   stateStores: string[];
   stateCacheMb?: number;
 }
@@ -207,7 +210,7 @@ function sumDurations(progress: QueryProgress[]): QueryProgress['durationMs'] {
 function runChild(o: Options, query: string, run: number, stateStore: string): RunResult {
   const args = [
     ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.profile, `${query}-t${o.threads}-run${run}`)] : []),
-    fileURLToPath(import.meta.url),
+    o.againstBuild ? path.resolve(o.againstBuild, 'bench', 'nexmark', 'run.js') : fileURLToPath(import.meta.url),
     '--child',
     '--query',
     query,
@@ -249,7 +252,7 @@ function report(results: RunResult[][], o: Options): void {
   const rate = eventRate(o);
   const keys = o.keys ? `, ${fmt(o.keys)} active bidders (numActivePeople, no hot bidders)` : '';
   console.log(
-    `\nNexmark on sluice: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}, ${o.runs} run(s) per query (medians), ` +
+    `\nNexmark on sluice${o.againstBuild ? ` (the build in ${o.againstBuild})` : ''}: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}, ${o.runs} run(s) per query (medians), ` +
       `batches of ${fmt(o.batchEvents)} events, checkpointing every batch; ${os.cpus().length} cores, load ${os
         .loadavg()
         .map((l) => l.toFixed(2))
@@ -326,8 +329,9 @@ function report(results: RunResult[][], o: Options): void {
 
 /** Per query, the medians of the pair-by-pair ratios of runs at --threads to runs at --against-threads. */
 function reportPairs(runs: RunResult[][], baseline: RunResult[][], o: Options, base: Options): void {
+  const against = base.againstBuild ? `the build in ${base.againstBuild}` : `threads ${base.threads}`;
   console.log(
-    `\nthreads ${o.threads} against threads ${base.threads}, ${o.runs} pair(s) run in turn, medians of the ratios pair by pair`,
+    `\nthreads ${o.threads} against ${against}, ${o.runs} pair(s) run in turn, medians of the ratios pair by pair`,
   );
   console.log('query  per CPU s  events/s  (ratios of each pair, per CPU s)');
   runs.forEach((rs, q) => {
@@ -384,6 +388,11 @@ async function main(): Promise<void> {
       describe:
         'run each query at this many threads before every run at --threads, in turn, and print the ratios of each pair (events per CPU second, events/s)',
     })
+    .option('against-build', {
+      type: 'string',
+      describe:
+        'run each query on the build in this directory (e.g. a copy of an older dist) before every run, in turn, and print the ratios of each pair',
+    })
     .option('state-store', {
       type: 'string',
       default: 'memory',
@@ -409,6 +418,7 @@ async function main(): Promise<void> {
     profile: argv.profile,
     json: argv.json,
     againstThreads: argv['against-threads'],
+    againstBuild: argv['against-build'],
     stateStores: argv['state-store'].split(',').map((s) => s.trim()),
     stateCacheMb: argv['state-cache-mb'],
   };
@@ -422,13 +432,21 @@ async function main(): Promise<void> {
   for (const n of names) nexmarkQuery(n);
   const all: RunResult[][] = [];
   const baseline: RunResult[][] = [];
-  const base: Options | undefined = o.againstThreads === undefined ? undefined : { ...o, threads: o.againstThreads };
+  if (o.againstThreads !== undefined && o.againstBuild !== undefined)
+    throw new Error('give --against-threads or --against-build, not both');
+  const base: Options | undefined =
+    o.againstBuild !== undefined
+      ? { ...o }
+      : o.againstThreads === undefined
+        ? undefined
+        : { ...o, threads: o.againstThreads, againstBuild: undefined };
+  const mine: Options = { ...o, againstBuild: undefined };
   if (base && o.stateStores.length > 1)
-    throw new Error('--against-threads compares one state store; give --state-store one provider');
+    throw new Error('--against-threads and --against-build compare one state store; give --state-store one provider');
   const runOf = (opts: Options, n: string, r: number, store: string): RunResult => {
     const res = runChild(opts, n, r, store);
     console.log(
-      `${n}${o.stateStores.length > 1 ? `/${store}` : ''} threads ${opts.threads} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
+      `${n}${o.stateStores.length > 1 ? `/${store}` : ''}${opts.againstBuild ? ` (${opts.againstBuild})` : ''} threads ${opts.threads} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
         `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)`,
     );
     return res;
@@ -439,7 +457,7 @@ async function main(): Promise<void> {
     // Providers take turns run by run, so that a change in the machine's load hits both alike.
     for (let r = 1; r <= o.runs; r++) {
       if (base) baseRuns.push(runOf(base, n, r, o.stateStores[0]));
-      for (const [i, store] of o.stateStores.entries()) byStore[i].push(runOf(o, n, r, store));
+      for (const [i, store] of o.stateStores.entries()) byStore[i].push(runOf(mine, n, r, store));
     }
     all.push(...byStore);
     baseline.push(baseRuns);

@@ -17,6 +17,7 @@ import { type ConfValues, type OffsetEntry, OffsetLog } from '../checkpoint/offs
 import { readVersionedEntry } from '../checkpoint/versioned-file.js';
 import { describeError, SluiceError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
+import { joinBufferedRows, joinStateRows } from '../plan/operators/join-state.js';
 import {
   EXPIRIES_FIELD,
   type KeyRow,
@@ -346,7 +347,13 @@ async function summariseState(
       }
       if (options.skipState) continue;
       const store = await attempt(problems, () => StateStore.load(partDir, version));
-      if (store) {
+      const joinRows = store && joinBufferedRows(store);
+      if (store && joinRows !== null) {
+        // A join's state rows are chunks of buffered rows: count the rows, as its progress does.
+        summary.numRows += joinRows;
+        summary.internalRows += store.size;
+        summary.memoryBytes += store.memoryUsedBytes();
+      } else if (store) {
         let internal = 0;
         for (const key of store.keys()) if (isInternalStateKey(key)) internal++;
         summary.internalRows += internal;
@@ -462,6 +469,16 @@ export async function readStateRows(
     const rowPerKey = store.has(VARIABLES_KEY);
     const declared = store.get(rowPerKey ? VARIABLES_KEY : ROW_PER_VARIABLE_KEY) as StateVariableRecords | undefined;
     if (declared !== undefined) variables = { ...variables, ...declared };
+    const joined = joinStateRows(store.entries());
+    if (joined) {
+      internalRows++;
+      for (const { key, value } of joined) {
+        const text = keyText(key);
+        if (options.key === undefined || text === options.key)
+          rows.push({ partition: Number(part), key, value, timeoutMs: null, sort: text });
+      }
+      continue;
+    }
     for (const [stored, value] of store.entries()) {
       if (isInternalStateKey(stored)) {
         internalRows++;

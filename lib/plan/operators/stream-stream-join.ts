@@ -9,10 +9,11 @@
  * condition's event-time range gives, see join-condition.ts); an outer join then emits it null-padded if it
  * never matched, and a left semi join emits a left row once, at its first match. Output mode: append only.
  */
-import { type Data, type DataType, Field, type RecordBatch, Schema, Type } from 'apache-arrow';
-import { batchOf, dataFromValues, emptyBatch, int64ToNumbers, valuesOf } from '../../arrow/index.js';
+import { type Data, Field, type RecordBatch, Schema, Type } from 'apache-arrow';
+import { batchOf, dataFromValues, emptyBatch, int64ToNumbers, takeDataOrNull, valuesOf } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
 import { partitionOf } from '../../state/state-partitioner.js';
+import { encodeKeyString } from '../../state/value-codec.js';
 import type { Expression, ExprNode } from '../expression.js';
 import { splitColumnName } from '../expression.js';
 import { evaluate, filterIndices } from '../expression-eval.js';
@@ -26,7 +27,8 @@ import {
   type StatefulContext,
   type StatefulOperator,
 } from '../stateful-operator.js';
-import { type JoinEntry, type JoinRow, JoinState } from './join-state.js';
+import { JoinSideBuffer, MATCHED } from './join-side-buffer.js';
+import { JoinState, type RowInfo } from './join-state.js';
 
 const OTHER: Record<InputSide, InputSide> = { left: 'right', right: 'left' };
 
@@ -173,32 +175,6 @@ function keyValues(keys: readonly Expression[], batch: RecordBatch): unknown[] {
   return out;
 }
 
-/** Rows of one output batch, gathered column by column. */
-class OutputBuilder {
-  private readonly cols: unknown[][];
-
-  constructor(private readonly schema: Schema) {
-    this.cols = schema.fields.map(() => []);
-  }
-
-  get length(): number {
-    return this.cols[0]?.length ?? 0;
-  }
-
-  push(values: unknown[]): void {
-    for (let c = 0; c < this.cols.length; c++) this.cols[c].push(values[c]);
-  }
-
-  build(): RecordBatch {
-    const n = this.length;
-    return batchOf(
-      this.schema,
-      this.schema.fields.map((f, c) => dataFromValues(f.type as DataType, this.cols[c])),
-      n,
-    );
-  }
-}
-
 /** A stream-stream join (see the module comment); `spec` is what Dataset.join recorded. */
 export class StreamStreamJoinOperator implements StatefulOperator {
   readonly name = 'symmetricHashJoin';
@@ -208,6 +184,8 @@ export class StreamStreamJoinOperator implements StatefulOperator {
     "a stream-stream join emits each joined row once, when it is final: use outputMode('append')";
   private readonly keysBySchema = new WeakMap<Schema, Expression[]>();
   private resolved: { left: Schema; right: Schema; join: StreamJoin } | null = null;
+  /** Each state partition's buffered rows as of the last batch this instance ran it (see join-state.ts). */
+  private readonly states = new Map<number, JoinState>();
 
   constructor(readonly spec: StreamJoinSpec) {}
 
@@ -337,165 +315,228 @@ export class StreamStreamJoinOperator implements StatefulOperator {
       );
     }
     const join = this.resolve(leftSchema, rightSchema);
-    return new JoinRun(this.spec, join, ctx, leftSchema, rightSchema).run(sides);
+    const rowInfo: RowInfo = (side, batch) => {
+      const keys = keyValues(side === 'left' ? join.leftKeys : join.rightKeys, batch);
+      const n = batch.numRows;
+      const keyIds = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) {
+        const k = keys[i];
+        keyIds[i] = k !== null && typeof k === 'object' ? encodeKeyString(k) : k;
+      }
+      const deadlines = new Float64Array(n).fill(Infinity);
+      for (const b of join.eviction[side]) {
+        const vals = columnValues(batch.data.children[b.index]);
+        for (let i = 0; i < n; i++) {
+          const v = vals[i];
+          if (typeof v === 'number' && v - b.offsetMs < deadlines[i]) deadlines[i] = v - b.offsetMs;
+        }
+      }
+      return { keyIds, deadlines };
+    };
+    let state = this.states.get(ctx.partition);
+    if (!state?.isCurrent(ctx.state, leftSchema, rightSchema)) {
+      state = JoinState.load(ctx.state, leftSchema, rightSchema, keyColumns(join), rowInfo);
+      this.states.set(ctx.partition, state);
+    }
+    return new JoinRun(this.spec, join, ctx, state, rowInfo).run(sides);
   }
+}
+
+/** Per side, the columns the join keys are, when every key is a plain column (written into the state's chunks). */
+function keyColumns(join: StreamJoin): Record<InputSide, string[] | null> {
+  const names = (keys: Expression[]) => {
+    const out = keys.map((k) => (k.expr.kind === 'col' ? splitColumnName(k.expr.name) : []));
+    return out.every((parts) => parts.length === 1) ? out.map((parts) => parts[0]) : null;
+  };
+  return { left: names(join.leftKeys), right: names(join.rightKeys) };
+}
+
+/** Where the rows of one side of some output rows come from: an input batch, or that side's buffer. */
+type RowSource = RecordBatch | JoinSideBuffer;
+
+/** Column names (`_l<i>`, `_r<i>`) an expression reads. */
+function columnNames(n: unknown, out: Set<string>): Set<string> {
+  if (n && typeof n === 'object') {
+    const node = n as { kind?: string; name?: unknown };
+    if (node.kind === 'col' && typeof node.name === 'string') out.add(node.name);
+    for (const v of Object.values(n)) columnNames(v, out);
+  }
+  return out;
 }
 
 /** One partition's work in one batch. */
 class JoinRun {
-  private readonly state: JoinState;
-  private readonly out: OutputBuilder;
-  private readonly width: Record<InputSide, number>;
+  private readonly out: RecordBatch[] = [];
   private readonly wm: number;
+  private readonly tracks: Record<InputSide, boolean>;
 
   constructor(
     private readonly spec: StreamJoinSpec,
     private readonly join: StreamJoin,
     private readonly ctx: StatefulContext,
-    private readonly leftSchema: Schema,
-    private readonly rightSchema: Schema,
+    private readonly state: JoinState,
+    private readonly rowInfo: RowInfo,
   ) {
     this.wm = ctx.watermarkMs;
-    this.width = { left: leftSchema.fields.length, right: rightSchema.fields.length };
-    this.state = new JoinState(ctx.state, tracksMatches(spec.joinType), (side, row) => this.deadline(side, row));
-    this.out = new OutputBuilder(join.output);
+    this.tracks = tracksMatches(spec.joinType);
   }
 
   run(sides: Record<InputSide, RecordBatch[]>): RecordBatch[] {
+    this.state.begin();
     for (const side of ['left', 'right'] as const) for (const b of sides[side]) this.joinBatch(side, b);
-    if (this.wm > 0) {
-      this.state.evict(this.wm, (side, row, matched) => {
-        if (!matched && isOuter(this.spec.joinType, side)) this.emitPadded(side, row);
-      });
-    }
-    this.state.close();
+    this.state.finish(this.ctx.state, this.ctx.batchId, this.wm, (side, positions) => {
+      if (!isOuter(this.spec.joinType, side)) return;
+      const buf = this.state.sides[side];
+      const unmatched = positions.filter((p) => (buf.status[p] & MATCHED) === 0);
+      if (unmatched.length > 0) this.emitPadded(side, buf, unmatched);
+    });
     const m = this.ctx.metrics;
-    m.stateRows = this.state.counts.left + this.state.counts.right;
+    const { left, right } = this.state.sides;
+    m.stateRows = left.live + right.live;
     m.customMetrics = {
-      leftNumRowsTotal: this.state.counts.left,
-      rightNumRowsTotal: this.state.counts.right,
+      leftNumRowsTotal: left.live,
+      rightNumRowsTotal: right.live,
       leftNumRowsUpdated: this.state.added.left,
       rightNumRowsUpdated: this.state.added.right,
       leftNumRowsRemoved: this.state.removed.left,
       rightNumRowsRemoved: this.state.removed.right,
     };
-    return this.out.length > 0 ? [this.out.build()] : [emptyBatch(this.join.output)];
+    return this.out.length > 0 ? this.out : [emptyBatch(this.join.output)];
   }
 
-  /** The output row of a pair (either part null for an unmatched outer row). */
-  private outputRow(left: JoinRow | null, right: JoinRow | null): unknown[] {
-    const cols = this.join.columns;
-    const n = this.join.output.fields.length;
-    const row = new Array<unknown>(n);
-    for (let c = 0; c < n; c++) {
-      const col = cols[c];
-      const from = col.side === 'left' ? left : right;
-      let v = from ? from[col.index] : null;
-      if ((v === null || v === undefined) && col.rightIndex !== undefined && right) v = right[col.rightIndex];
-      row[c] = v ?? null;
-    }
-    return row;
+  /** Column `index` of rows `ids` of `from` (-1: null). */
+  private static take(from: RowSource, index: number, ids: Int32Array): Data {
+    return from instanceof JoinSideBuffer ? from.gather(index, ids) : takeDataOrNull(from.data.children[index], ids);
   }
 
-  private emitPadded(side: InputSide, row: JoinRow): void {
-    this.out.push(side === 'left' ? this.outputRow(row, null) : this.outputRow(null, row));
+  /** Output rows pairing row `leftIds[i]` of `left` with row `rightIds[i]` of `right` (-1: the side is null). */
+  private emit(left: RowSource, leftIds: Int32Array, right: RowSource, rightIds: Int32Array): void {
+    const n = leftIds.length;
+    const fields = this.join.output.fields;
+    const data = this.join.columns.map((col, c) => {
+      const d = col.side === 'left' ? JoinRun.take(left, col.index, leftIds) : JoinRun.take(right, col.index, rightIds);
+      if (col.rightIndex === undefined || !leftIds.includes(-1)) return d;
+      // A using column of a right or full outer join: the right's value where the left row is missing.
+      const mine = valuesOf(d);
+      const theirs = valuesOf(JoinRun.take(right, col.rightIndex, rightIds));
+      return dataFromValues(
+        fields[c].type,
+        mine.map((v, i) => v ?? theirs[i]),
+      );
+    });
+    this.out.push(batchOf(this.join.output, data, n));
   }
 
-  private emitPair(left: JoinRow, right: JoinRow): void {
-    if (this.spec.joinType === 'left_semi') return;
-    this.out.push(this.outputRow(left, right));
+  /** Rows `ids` of `side` from `from`, null-padded on the other side. */
+  private emitPadded(side: InputSide, from: RowSource, ids: Int32Array): void {
+    const none = new Int32Array(ids.length).fill(-1);
+    const other = this.state.sides[OTHER[side]];
+    if (side === 'left') this.emit(from, ids, other, none);
+    else this.emit(other, none, from, ids);
   }
 
   /** Which candidate pairs satisfy the non-key part of the condition, evaluated over all of them at once. */
-  private residualHolds(pairs: { left: JoinRow; right: JoinRow }[]): Uint8Array {
-    const ok = new Uint8Array(pairs.length);
+  private residualHolds(
+    side: InputSide,
+    batch: RecordBatch,
+    rows: Int32Array,
+    buffered: Int32Array,
+  ): Int32Array | null {
     const residual = this.join.residual;
-    if (!residual) return ok.fill(1);
-    if (pairs.length === 0) return ok;
-    const data: Data[] = [];
-    for (const side of ['left', 'right'] as const) {
-      const schema = side === 'left' ? this.leftSchema : this.rightSchema;
-      schema.fields.forEach((f, i) => {
-        data.push(
-          dataFromValues(
-            f.type,
-            pairs.map((p) => p[side][i] ?? null),
-          ),
-        );
-      });
-    }
-    const batch = batchOf(this.join.pairSchema, data, pairs.length);
-    for (const i of filterIndices(residual, batch, { batchTimestampMs: this.ctx.processingTimeMs })) ok[i] = 1;
-    return ok;
+    if (!residual) return null;
+    const theirs = this.state.sides[OTHER[side]];
+    const used = columnNames(residual.expr, new Set());
+    const fields = this.join.pairSchema.fields;
+    const leftWidth = this.state.leftSchema.fields.length;
+    const picked = fields.flatMap((f, i) => (used.has(f.name) ? [i] : []));
+    const data = picked.map((i) => {
+      const pairSide: InputSide = i < leftWidth ? 'left' : 'right';
+      const index = i < leftWidth ? i : i - leftWidth;
+      return pairSide === side ? JoinRun.take(batch, index, rows) : theirs.gather(index, buffered);
+    });
+    const schema = new Schema(picked.map((i) => fields[i]));
+    return filterIndices(residual, batchOf(schema, data, rows.length), {
+      batchTimestampMs: this.ctx.processingTimeMs,
+    });
   }
 
   /** Joins one batch of `side` with the other side's buffered rows, then buffers what can still match. */
   private joinBatch(side: InputSide, batch: RecordBatch): void {
-    if (batch.numRows === 0) return;
-    const other = OTHER[side];
     const n = batch.numRows;
-    const cols = batch.data.children.map(columnValues);
-    const keys = keyValues(side === 'left' ? this.join.leftKeys : this.join.rightKeys, batch);
+    if (n === 0) return;
+    const other = OTHER[side];
+    const theirs = this.state.sides[other];
+    const { keyIds, deadlines } = this.rowInfo(side, batch);
     const afterStateful = side === 'left' ? this.spec.leftAfterStateful : this.spec.rightAfterStateful;
     const evIndex = afterStateful ? -1 : this.join.eventTime[side];
-    const rows: (JoinRow | null)[] = new Array(n);
-    const candidates: { row: number; entry: JoinEntry; at: number; left: JoinRow; right: JoinRow }[] = [];
+    const times = evIndex >= 0 && this.wm > 0 ? columnValues(batch.data.children[evIndex]) : null;
+    const onTime = new Uint8Array(n);
+    const candRows: number[] = [];
+    const candBuffered: number[] = [];
     for (let i = 0; i < n; i++) {
-      const row = new Array<unknown>(this.width[side]);
-      for (let c = 0; c < row.length; c++) row[c] = cols[c][i] ?? null;
-      if (evIndex >= 0 && this.wm > 0) {
-        const t = row[evIndex];
+      if (times) {
+        const t = times[i];
         if (typeof t === 'number' && t <= this.wm) {
           this.ctx.metrics.numRowsDroppedByWatermark++;
-          rows[i] = null;
           continue;
         }
       }
-      rows[i] = row;
-      if (keys[i] === null) continue;
-      const entry = this.state.entry(keys[i]);
-      const theirs = entry[other];
-      if (theirs.length === 0) continue;
-      for (let at = 0; at < theirs.length; at++) {
-        const left = side === 'left' ? row : theirs[at];
-        const right = side === 'left' ? theirs[at] : row;
-        candidates.push({ row: i, entry, at, left, right });
+      onTime[i] = 1;
+      const id = keyIds[i];
+      if (id === null) continue;
+      const list = theirs.rowsOf(id);
+      if (!list) continue;
+      for (let k = 0; k < list.length; k++) {
+        candRows.push(i);
+        candBuffered.push(list[k]);
       }
     }
-    const holds = this.residualHolds(candidates);
+    let rows = Int32Array.from(candRows);
+    let buffered = Int32Array.from(candBuffered);
+    if (rows.length > 0) {
+      const holds = this.residualHolds(side, batch, rows, buffered);
+      if (holds) {
+        rows = holds.map((k) => rows[k]);
+        buffered = holds.map((k) => buffered[k]);
+      }
+    }
     const matched = new Uint8Array(n);
-    const semi = this.spec.joinType === 'left_semi';
-    for (let k = 0; k < candidates.length; k++) {
-      if (!holds[k]) continue;
-      const c = candidates[k];
-      matched[c.row] = 1;
-      if (semi) {
-        // A right row emits each buffered left row at its first match; a left row is emitted below, once.
-        if (side === 'right') {
-          if (this.state.markMatched(c.entry, 'left', c.at)) this.out.push(this.outputRow(c.left, null));
-        }
-        continue;
+    for (let k = 0; k < rows.length; k++) matched[rows[k]] = 1;
+    const type = this.spec.joinType;
+    if (type === 'left_semi') {
+      // A right row emits each buffered left row at its first match; a left row is emitted below, once.
+      if (side === 'right') {
+        const first: number[] = [];
+        for (let k = 0; k < buffered.length; k++)
+          if (this.state.markMatched('left', buffered[k])) first.push(buffered[k]);
+        if (first.length > 0) this.emitPadded('left', theirs, Int32Array.from(first));
       }
-      this.emitPair(c.left, c.right);
-      if (isOuter(this.spec.joinType, other)) this.state.markMatched(c.entry, other, c.at);
+    } else if (rows.length > 0) {
+      if (side === 'left') this.emit(batch, rows, theirs, buffered);
+      else this.emit(theirs, buffered, batch, rows);
+      if (isOuter(type, other)) for (let k = 0; k < buffered.length; k++) this.state.markMatched(other, buffered[k]);
     }
+    const keep: number[] = [];
+    const emitted: number[] = [];
+    const padded: number[] = [];
     for (let i = 0; i < n; i++) {
-      const row = rows[i];
-      if (!row) continue;
-      if (semi && side === 'left' && matched[i]) this.out.push(this.outputRow(row, null));
-      const useless = keys[i] === null || this.deadline(side, row) <= this.wm;
-      if (!useless) this.state.add(keys[i], side, row, matched[i] === 1);
-      else if (!matched[i] && isOuter(this.spec.joinType, side)) this.emitPadded(side, row);
+      if (!onTime[i]) continue;
+      if (type === 'left_semi' && side === 'left' && matched[i]) emitted.push(i);
+      if (keyIds[i] !== null && deadlines[i] > this.wm) keep.push(i);
+      else if (!matched[i] && isOuter(type, side)) padded.push(i);
     }
-  }
-
-  /** The watermark at which a buffered row can no longer match (Infinity: the condition does not bound it). */
-  private deadline(side: InputSide, row: JoinRow): number {
-    let d = Infinity;
-    for (const b of this.join.eviction[side]) {
-      const v = row[b.index];
-      if (typeof v === 'number') d = Math.min(d, v - b.offsetMs);
+    if (emitted.length > 0) this.emitPadded('left', batch, Int32Array.from(emitted));
+    if (padded.length > 0) this.emitPadded(side, batch, Int32Array.from(padded));
+    if (keep.length > 0) {
+      const kept = Int32Array.from(keep);
+      this.state.add(
+        side,
+        batch,
+        kept,
+        keep.map((i) => keyIds[i]),
+        Float64Array.from(keep, (i) => deadlines[i]),
+        Uint8Array.from(keep, (i) => (this.tracks[side] ? matched[i] : 0)),
+      );
     }
-    return d;
   }
 }
