@@ -13,7 +13,7 @@ import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import { withInputSide } from '../plan/stateful-operator.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
-import { type Clock, sleep } from '../util/clock.js';
+import { type Clock, SystemClock, sleep } from '../util/clock.js';
 import { crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
 import type { BatchContext, EventTimeStats, FragmentSpec } from './batch-context.js';
@@ -30,6 +30,12 @@ import type { StoreRef } from './worker-protocol.js';
  * (Spark's spark.sql.streaming.pollingDelay): new data waits at most this long for its batch to start.
  */
 const IDLE_POLL_MS = 10;
+
+/**
+ * The longest a query whose sources all wake it on new data ({@link StreamSource.waitForData}) waits between
+ * batches without asking them again: a safety net, not a polling interval.
+ */
+const IDLE_WAKE_MAX_MS = 1000;
 
 /** When batches run: every interval, once, or until the data available now is processed. */
 export type Trigger = { processingTimeMs: number } | { once: true } | { availableNow: true };
@@ -325,7 +331,7 @@ export class MicroBatchExecution {
         this.status = { message: 'Waiting for data to arrive', isDataAvailable: false, isTriggerActive: false };
         this.releaseIdleWaiters();
         if (!('processingTimeMs' in trigger)) break;
-        if (interval === 0) await sleep(this.config.idlePollMs ?? IDLE_POLL_MS, this.abort.signal);
+        if (interval === 0) await this.waitForData();
         continue;
       }
       const entry: OffsetEntry = {
@@ -355,6 +361,31 @@ export class MicroBatchExecution {
       })();
       await this.runBatch(entry, timing, durable);
       ranOnce = true;
+    }
+  }
+
+  /**
+   * Between batches of a trigger-0 query with nothing new: until a source has new data, when every source
+   * wakes the query on its own and the clock is the system's (a test clock moves without telling), at most
+   * until the next processing-time timeout is due; otherwise for the polling delay.
+   */
+  private async waitForData(): Promise<void> {
+    const c = this.config;
+    const pollMs = c.idlePollMs ?? IDLE_POLL_MS;
+    const waking = this.sources.every((s) => s.source.waitForData) && c.clock instanceof SystemClock;
+    if (this.sources.length === 0 || !waking) return sleep(pollMs, this.abort.signal);
+    const woken = new AbortController();
+    const stop = (): void => woken.abort();
+    this.abort.signal.addEventListener('abort', stop, { once: true });
+    const untilTimeoutMs = this.nextProcessingTimeoutMs - c.clock.now();
+    try {
+      await Promise.race([
+        ...this.sources.map((s) => s.source.waitForData!(woken.signal)),
+        sleep(Math.max(0, Math.min(IDLE_WAKE_MAX_MS, untilTimeoutMs)), woken.signal),
+      ]);
+    } finally {
+      woken.abort();
+      this.abort.signal.removeEventListener('abort', stop);
     }
   }
 

@@ -2,6 +2,7 @@ import type { RecordBatch, Schema } from 'apache-arrow';
 import { batchFromRows } from '../arrow/columns.js';
 import { inferSchema, type SchemaSpec, schemaFromSpec } from '../arrow/schema.js';
 import { SluiceError } from '../errors.js';
+import { DataSignal } from './data-signal.js';
 import type { ReadTask, StreamSource } from './source.js';
 
 /**
@@ -10,6 +11,8 @@ import type { ReadTask, StreamSource } from './source.js';
  */
 export class MemoryData {
   readonly batches: RecordBatch[] = [];
+  /** Notified as rows are added. */
+  readonly arrival = new DataSignal();
   private fixedSchema: Schema | null;
 
   constructor(schema?: SchemaSpec | Schema) {
@@ -25,6 +28,7 @@ export class MemoryData {
   add(rows: Record<string, unknown>[]): number {
     this.fixedSchema ??= inferSchema(rows);
     this.batches.push(batchFromRows(rows, this.fixedSchema));
+    this.arrival.notify();
     return this.batches.length;
   }
 }
@@ -32,6 +36,8 @@ export class MemoryData {
 /** A query's reader over MemoryData. */
 export class MemorySource implements StreamSource {
   readonly description: string;
+  /** How many of the stream's batches the last latestOffset saw. */
+  private seen = 0;
 
   constructor(
     private readonly data: MemoryData,
@@ -55,7 +61,12 @@ export class MemorySource implements StreamSource {
 
   /** Null while no rows were ever added, so a query runs no batch until there is data (as Spark's MemoryStream). */
   async latestOffset(start: unknown): Promise<unknown> {
+    this.seen = this.data.batches.length;
     return this.data.batches.length === 0 ? start : this.data.batches.length;
+  }
+
+  waitForData(signal: AbortSignal): Promise<void> {
+    return this.data.batches.length > this.seen ? Promise.resolve() : this.data.arrival.wait(signal);
   }
 
   async planRead(start: unknown, end: unknown): Promise<ReadTask[]> {

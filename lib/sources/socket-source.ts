@@ -22,6 +22,7 @@ import { createDirectory } from '../util/create-directory.js';
 import { guardedWrite } from '../util/file-write.js';
 import { notice } from '../util/notices.js';
 import { counterOf } from './counter-offsets.js';
+import { DataSignal } from './data-signal.js';
 import { cachedSchema, DEFAULT_CORRUPT_COLUMN, type ParseMode } from './decode/common.js';
 import { decodeJsonLines } from './decode/json-lines.js';
 import { decodeText, TEXT_SCHEMA } from './decode/text.js';
@@ -107,6 +108,10 @@ export class SocketSource implements StreamSource {
   /** Lines written to the log and fsynced. */
   private durable = 0;
   private pending: string[] = [];
+  /** Notified as lines arrive. */
+  private readonly arrival = new DataSignal();
+  /** Lines the last latestOffset saw in the log. */
+  private seen = 0;
   private pendingBytes = 0;
   private partial = '';
   private decoder = new StringDecoder('utf8');
@@ -242,9 +247,14 @@ export class SocketSource implements StreamSource {
     if (this.flushError) throw this.flushError;
     const from = start === null ? 0 : this.linesOf(start);
     let end = this.durable;
+    this.seen = end;
     if (limit.maxRows !== undefined) end = Math.min(end, from + limit.maxRows);
     if (end <= from) return start;
     return { lines: end } satisfies SocketOffset;
+  }
+
+  waitForData(signal: AbortSignal): Promise<void> {
+    return this.durable > this.seen || this.pending.length > 0 ? Promise.resolve() : this.arrival.wait(signal);
   }
 
   async planRead(start: SourceOffset | null, end: SourceOffset, _batchId: number): Promise<ReadTask[]> {
@@ -408,6 +418,7 @@ export class SocketSource implements StreamSource {
     const parts = text.split('\n');
     this.partial = parts.pop()!;
     for (const p of parts) this.addLine(p);
+    if (parts.length > 0) this.arrival.notify();
     if (this.pendingBytes >= FLUSH_NOW_BYTES) void this.flush();
     else if (this.pending.length > 0 && !this.flushTimer) {
       this.flushTimer = setTimeout(() => {

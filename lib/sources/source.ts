@@ -67,6 +67,12 @@ export interface StreamSource {
    * Returns `start` itself (deep-equal) when nothing new is available. `start` is null before the first batch.
    */
   latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null>;
+  /**
+   * Resolves once data beyond what the last {@link latestOffset} call saw may have arrived (at once when it
+   * already has), or when `signal` aborts. A query with trigger interval 0 and nothing new waits on it
+   * instead of asking every few ms, so new data starts a batch as it arrives; sources without it are polled.
+   */
+  waitForData?(signal: AbortSignal): Promise<void>;
   /** Tasks that read exactly the rows in (start, end]. Must be deterministic for replay. */
   planRead(start: SourceOffset | null, end: SourceOffset, batchId: number): Promise<ReadTask[]>;
   /** Number of rows in (start, end] when the source knows it cheaply (for progress); otherwise undefined. */
