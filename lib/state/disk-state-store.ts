@@ -9,13 +9,19 @@
  * Database layout: `state` maps a key's canonical encoding to its record (f64 timeout, -1 for none, then the
  * value encoded with the store's field dictionary); `timeouts` holds an empty entry per key with a timeout,
  * keyed by the timeout as a big-endian f64 and then the key, so due keys are an ordered range; `meta` holds
- * the version, the key count, the field dictionary and the checksum of the version's delta file (which ties
- * the database to this checkpoint's history).
+ * the version, the key count, the field dictionary, the checksum of the version's delta file (which ties
+ * the database to this checkpoint's history) and the boot the database was last written in.
  *
  * Uncommitted changes stay in memory ({@link PendingChanges}) until {@link DiskStateStore.commit}, which
- * writes the delta file and then applies them in one database transaction: a replay of a failed batch never
- * sees its own half-written changes, and a crash between the two leaves the database one version behind the
- * checkpoint, which the next open catches up.
+ * writes the delta file and then applies them in key order, in transactions of a few thousand changes: each
+ * transaction then rewrites only the pages of one key range, and the pages it frees serve the next one, so the
+ * database file stays near its live size instead of holding a second copy of every page a batch touched. A
+ * replay of a failed batch never sees its own changes half-written: a crash before they are applied leaves the
+ * database one version behind the checkpoint, which the next open catches up, and one while they are applied
+ * leaves it marked as between two versions, which the next open rebuilds.
+ *
+ * Transactions are not flushed to disk (LMDB's noSync): the database is a copy of the checkpoint that a process
+ * crash leaves intact, and one written before the machine's last restart is rebuilt rather than trusted.
  */
 import * as fs from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
@@ -39,6 +45,12 @@ export interface DiskStateStoreOptions {
   snapshotInterval?: number;
   /** Bytes of committed records kept in memory for the most recently used keys. Default 64 MiB. */
   cacheBytes?: number;
+  /**
+   * When the process's resident file-backed memory exceeds this many bytes after a commit, the store maps its
+   * database afresh, so that the pages it touched leave the process's resident set (they stay in the OS's page
+   * cache). Default 256 MiB; Infinity never remaps.
+   */
+  mappedBytes?: number;
 }
 
 /** LMDB's key size limit, less the timeout index's 8-byte prefix. */
@@ -47,12 +59,56 @@ const RECORD_HEADER = 8;
 const EMPTY = Buffer.alloc(0);
 /** Meta version while a rebuild is under way: the database must be rebuilt again. */
 const REBUILDING = -1;
+/**
+ * Changes applied per write transaction. Small enough that a transaction's pages are a narrow key range, large
+ * enough that the per-transaction cost (meta writes, page flush) stays small against the changes.
+ */
+const CHANGES_PER_TRANSACTION = 4096;
 
-function indexKey(timeout: number, key: Uint8Array): Buffer {
-  const k = Buffer.allocUnsafe(8 + key.length);
-  k.writeDoubleBE(timeout, 0);
-  k.set(key, 8);
-  return k;
+/**
+ * This boot of the machine, so that a database whose unflushed writes a machine crash may have lost is not
+ * trusted; null where the OS does not say.
+ */
+function bootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The process's resident file-backed memory (mapped files, the database's pages among them); 0 where unknown. */
+function residentFileBytes(): number {
+  try {
+    const m = /RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'latin1'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Indexes of `times` in ascending order of their times (ties in any order). When the span of times times their
+ * count fits a double exactly, each (time, index) pair is packed into one number and sorted natively.
+ */
+function timeOrder(times: number[]): Int32Array {
+  const n = times.length;
+  const order = new Int32Array(n);
+  let min = Infinity;
+  let max = -Infinity;
+  for (const t of times) {
+    if (t < min) min = t;
+    if (t > max) max = t;
+  }
+  if (n > 0 && (max - min + 1) * n <= Number.MAX_SAFE_INTEGER) {
+    const packed = new Float64Array(n);
+    for (let i = 0; i < n; i++) packed[i] = (times[i] - min) * n + i;
+    packed.sort();
+    for (let i = 0; i < n; i++) order[i] = packed[i] % n;
+    return order;
+  }
+  for (let i = 0; i < n; i++) order[i] = i;
+  return order.sort((a, b) => times[a] - times[b]);
 }
 
 /** A versioned key-value store for one (operator, state partition) whose committed state is on local disk. */
@@ -72,15 +128,18 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly oldTimeouts: number[] = [];
   private readonly files = new StateFileWriter();
   private readonly hot: HotKeyCache;
-  private readonly env: RootDatabase;
-  private readonly state: Database<Buffer, Uint8Array>;
-  private readonly timeouts: Database<Buffer, Buffer>;
-  private readonly meta: Database<unknown, string>;
+  private readonly mappedBytes: number;
+  private env!: RootDatabase;
+  private state!: Database<Buffer, Uint8Array>;
+  private timeouts!: Database<Buffer, Buffer>;
+  private meta!: Database<unknown, string>;
   /** Canonical encoding of the key being looked up. */
   private readonly keyScratch = new ValueWriter(256, null, true);
   private readonly latin1 = new Latin1View();
+  private indexScratch = Buffer.allocUnsafe(64);
   private readonly reader = new ValueReader(new Uint8Array(0));
   private committing = false;
+  private readonly boot: string | null;
   // Results of locate(): the key's pending change, else its committed record (undefined: absent).
   private locPending = -1;
   private locRecord: Buffer | undefined = undefined;
@@ -104,10 +163,25 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.snapshotInterval = interval;
     this.hot = new HotKeyCache(opts.cacheBytes ?? 64 << 20);
     fs.mkdirSync(localDir, { recursive: true });
-    this.env = open({ path: localDir, maxDbs: 4 });
+    this.boot = bootId();
+    this.mappedBytes = opts.mappedBytes ?? 256 << 20;
+    this.openDatabase();
+  }
+
+  private openDatabase(): void {
+    // Unflushed writes only where a restart can be told apart, so that a database they may have torn is rebuilt.
+    const noSync = this.boot !== null;
+    this.env = open({ path: this.localDir, maxDbs: 4, noSync, noMetaSync: noSync });
     this.state = this.env.openDB({ name: 'state', keyEncoding: 'binary', encoding: 'binary' });
     this.timeouts = this.env.openDB({ name: 'timeouts', keyEncoding: 'binary', encoding: 'binary' });
     this.meta = this.env.openDB({ name: 'meta' });
+  }
+
+  /** Maps the database afresh when the process's resident mapped pages are over budget (see mappedBytes). */
+  private async remapIfOverBudget(): Promise<void> {
+    if (!Number.isFinite(this.mappedBytes) || residentFileBytes() <= this.mappedBytes) return;
+    await this.env.close();
+    this.openDatabase();
   }
 
   /**
@@ -147,7 +221,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * is at that version, else brings the database there from the checkpoint.
    */
   async prepare(version: number): Promise<void> {
-    if (version === this._version && this.meta.get('version') === version) {
+    if (version === this._version && this.meta.get('version') === version && this.meta.get('applying') === undefined) {
       this.abort();
       return;
     }
@@ -228,14 +302,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * and then by the canonical key encoding.
    */
   keysWithTimeoutAtOrBefore(timestampMs: number): K[] {
-    const shadowed = this.pendingSortKeys();
     const due: Array<{ t: number; s: string; key: K }> = [];
     for (const k of this.timeouts.getKeys({})) {
       const t = k.readDoubleBE(0);
       if (t > timestampMs) break;
-      const s = this.latin1.slice(k, 8, k.length);
-      if (shadowed?.has(s)) continue;
-      due.push({ t, s, key: this.decodeKey(k, 8) });
+      const key = this.decodeKey(k, 8);
+      if (this.isShadowed(key, k, 8)) continue;
+      due.push({ t, s: this.latin1.slice(k, 8, k.length), key });
     }
     const pending = this.pending;
     for (let p = 0; p < pending.length; p++) {
@@ -249,10 +322,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** The earliest timeout of any key, uncommitted changes included, or Infinity: the first unshadowed index entry. */
   earliestTimeout(): number {
-    const shadowed = this.pendingSortKeys();
     let min = Infinity;
     for (const k of this.timeouts.getKeys({})) {
-      if (shadowed?.has(this.latin1.slice(k, 8, k.length))) continue;
+      if (this.isShadowed(this.decodeKey(k, 8), k, 8)) continue;
       min = k.readDoubleBE(0);
       break;
     }
@@ -270,42 +342,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     try {
       const pending = this.pending;
       const { updated, removed, checksum } = await this.files.writeDelta(this.dir, version, this.dict.names, pending);
-      const ks = this.keyScratch;
-      const values = pending.values.buf;
-      this.env.transactionSync(() => {
-        for (let p = 0; p < pending.length; p++) {
-          ks.reset();
-          pending.writeKey(ks, p);
-          const key = ks.buf.subarray(0, ks.pos);
-          const off = pending.offset[p];
-          const existed = pending.slot[p] >= 0;
-          const oldTimeout = this.oldTimeouts[p];
-          if (off < 0) {
-            if (existed) {
-              if (oldTimeout >= 0) this.timeouts.removeSync(indexKey(oldTimeout, key));
-              this.state.removeSync(key);
-              this.count--;
-            }
-            this.hot.delete(pending.key[p], pending.encoded[p]);
-            continue;
-          }
-          const end = pending.valueEnd(off);
-          const timeout = pending.timeout[p];
-          const record = Buffer.allocUnsafe(RECORD_HEADER + end - off);
-          record.writeDoubleLE(timeout, 0);
-          record.set(values.subarray(off, end), RECORD_HEADER);
-          // The operator's read found the key's committed record: no second read for its old timeout.
-          if (oldTimeout >= 0 && oldTimeout !== timeout) this.timeouts.removeSync(indexKey(oldTimeout, key));
-          this.state.putSync(key, record);
-          if (!existed) this.count++;
-          if (timeout >= 0 && timeout !== oldTimeout) this.timeouts.putSync(indexKey(timeout, key), EMPTY);
-          this.hot.set(pending.key[p], pending.encoded[p], record);
-        }
-        this.writeMeta(version, checksum);
-      });
+      this.applyChanges(version, checksum);
       this.clearPending();
       this._version = version;
       if (version % this.snapshotInterval === 0) await this.writeSnapshot(version);
+      await this.remapIfOverBudget();
       this.files.releaseScratch();
       pending.releaseScratch();
       return {
@@ -317,6 +358,85 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       };
     } finally {
       this.committing = false;
+    }
+  }
+
+  /**
+   * Applies the pending changes: the records in the order of their keys' encodings, then the timeout index
+   * entries in theirs, CHANGES_PER_TRANSACTION per transaction, the first marking the database as applying
+   * `version` and the last recording it.
+   */
+  private applyChanges(version: number, checksum: number | null): void {
+    const pending = this.pending;
+    const sortKeys = new Array<string>(pending.length);
+    for (let p = 0; p < pending.length; p++) sortKeys[p] = pending.sortKey(p);
+    const byKey = (a: number, b: number): number =>
+      sortKeys[a] < sortKeys[b] ? -1 : sortKeys[a] > sortKeys[b] ? 1 : 0;
+    const order = new Int32Array(pending.length);
+    for (let p = 0; p < order.length; p++) order[p] = p;
+    order.sort(byKey);
+    // Index changes as (timeout, change), a removed entry's change negated (-1 - p).
+    const indexTimes: number[] = [];
+    const indexChanges: number[] = [];
+    for (let p = 0; p < pending.length; p++) {
+      const existed = pending.slot[p] >= 0;
+      const oldTimeout = this.oldTimeouts[p];
+      const timeout = pending.offset[p] < 0 ? -1 : pending.timeout[p];
+      if (existed && oldTimeout >= 0 && oldTimeout !== timeout) {
+        indexTimes.push(oldTimeout);
+        indexChanges.push(-1 - p);
+      }
+      if (timeout >= 0 && timeout !== oldTimeout) {
+        indexTimes.push(timeout);
+        indexChanges.push(p);
+      }
+    }
+    const indexOrder = timeOrder(indexTimes);
+    const ks = this.keyScratch;
+    const keyOf = (p: number): Uint8Array => {
+      ks.reset();
+      pending.writeKey(ks, p);
+      return ks.buf.subarray(0, ks.pos);
+    };
+    const values = pending.values.buf;
+    const total = order.length + indexOrder.length;
+    // No read snapshot may pin the pages the transactions free.
+    this.env.resetReadTxn();
+    for (let from = 0; from < total || from === 0; from += CHANGES_PER_TRANSACTION) {
+      const to = Math.min(total, from + CHANGES_PER_TRANSACTION);
+      this.env.transactionSync(() => {
+        if (from === 0) this.meta.putSync('applying', version);
+        for (let i = from; i < to; i++) {
+          if (i >= order.length) {
+            const c = indexOrder[i - order.length];
+            const p = indexChanges[c];
+            const entry = this.indexKey(indexTimes[c], keyOf(p < 0 ? -1 - p : p));
+            if (p < 0) this.timeouts.removeSync(entry);
+            else this.timeouts.putSync(entry, EMPTY);
+            continue;
+          }
+          const p = order[i];
+          const key = keyOf(p);
+          const off = pending.offset[p];
+          const existed = pending.slot[p] >= 0;
+          if (off < 0) {
+            if (existed) {
+              this.state.removeSync(key);
+              this.count--;
+            }
+            this.hot.delete(pending.key[p], pending.encoded[p]);
+            continue;
+          }
+          const end = pending.valueEnd(off);
+          const record = Buffer.allocUnsafe(RECORD_HEADER + end - off);
+          record.writeDoubleLE(pending.timeout[p], 0);
+          record.set(values.subarray(off, end), RECORD_HEADER);
+          this.state.putSync(key, record);
+          if (!existed) this.count++;
+          this.hot.set(pending.key[p], pending.encoded[p], record);
+        }
+        if (to === total) this.writeMeta(version, checksum);
+      });
     }
   }
 
@@ -402,22 +522,29 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     return r.read() as K;
   }
 
-  /** The sort keys of every pending change, which hide the committed entries of the same keys; null when none. */
-  private pendingSortKeys(): Set<string> | null {
+  /** The index entry of (timeout, key) in a scratch buffer that the next call overwrites. */
+  private indexKey(timeout: number, key: Uint8Array): Buffer {
+    if (this.indexScratch.length < 8 + key.length) this.indexScratch = Buffer.allocUnsafe(2 * (8 + key.length));
+    this.indexScratch.writeDoubleBE(timeout, 0);
+    this.indexScratch.set(key, 8);
+    return this.indexScratch.subarray(0, 8 + key.length);
+  }
+
+  /** Whether a pending change hides the committed entry of `key`, whose canonical encoding is `buf` from `start`. */
+  private isShadowed(key: unknown, buf: Uint8Array, start: number): boolean {
     const pending = this.pending;
-    if (pending.length === 0) return null;
-    const keys = new Set<string>();
-    for (let p = 0; p < pending.length; p++) keys.add(pending.sortKey(p));
-    return keys;
+    if (pending.length === 0) return false;
+    return isPrimitiveKey(key)
+      ? pending.find(key, false) >= 0
+      : pending.find(this.latin1.slice(buf, start, buf.length), true) >= 0;
   }
 
   /** Live entries as [sort key, key, value]: committed ones no change hides, in key order, then pending puts. */
   private *liveEntries(): IterableIterator<[string, K, V]> {
-    const shadowed = this.pendingSortKeys();
     for (const { key, value } of this.state.getRange({})) {
-      const s = this.latin1.slice(key, 0, key.length);
-      if (shadowed?.has(s)) continue;
-      yield [s, this.decodeKey(key, 0), this.decodeValue(value) as V];
+      const k = this.decodeKey(key, 0);
+      if (this.isShadowed(k, key, 0)) continue;
+      yield [this.latin1.slice(key, 0, key.length), k, this.decodeValue(value) as V];
     }
     const pending = this.pending;
     for (let p = 0; p < pending.length; p++) {
@@ -431,11 +558,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (old === undefined) this.count++;
     else {
       const t = old.readDoubleLE(0);
-      if (t >= 0) this.timeouts.removeSync(indexKey(t, key));
+      if (t >= 0) this.timeouts.removeSync(this.indexKey(t, key));
     }
     this.state.putSync(key, record);
     const t = record.readDoubleLE(0);
-    if (t >= 0) this.timeouts.putSync(indexKey(t, key), EMPTY);
+    if (t >= 0) this.timeouts.putSync(this.indexKey(t, key), EMPTY);
   }
 
   /** Removes a replayed key (inside a write transaction), if present. */
@@ -443,12 +570,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const old = this.state.getBinaryFast(key);
     if (old === undefined) return;
     const t = old.readDoubleLE(0);
-    if (t >= 0) this.timeouts.removeSync(indexKey(t, key));
+    if (t >= 0) this.timeouts.removeSync(this.indexKey(t, key));
     this.state.removeSync(key);
     this.count--;
   }
 
   private writeMeta(version: number, checksum: number | null): void {
+    this.meta.removeSync('applying');
+    this.meta.putSync('boot', this.boot);
     this.meta.putSync('version', version);
     this.meta.putSync('count', this.count);
     this.meta.putSync('names', [...this.dict.names]);
@@ -466,10 +595,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.pending = new PendingChanges(this.dict);
     this.clearPending();
     let from = (this.meta.get('version') as number | undefined) ?? 0;
-    if (from > 0) {
+    // A version whose changes were being applied (a crash or a failed commit) left records and index entries of
+    // two versions, which only a rebuild tells apart.
+    const applying = this.meta.get('applying') !== undefined;
+    const flushed = this.boot === null || this.meta.get('boot') === this.boot;
+    if (applying) from = REBUILDING;
+    else if (from > 0) {
       const recorded = this.meta.get('checksum') as number | null | undefined;
       const sameHistory = recorded != null && (await deltaChecksum(this.dir, from)) === recorded;
-      if (!sameHistory || from > version || !(await hasDeltasAfter(this.dir, from, version))) from = REBUILDING;
+      if (!sameHistory || !flushed || from > version || !(await hasDeltasAfter(this.dir, from, version)))
+        from = REBUILDING;
     }
     if (from === REBUILDING || (from > 0 && version === 0)) {
       this.env.transactionSync(() => {
