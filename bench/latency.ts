@@ -439,8 +439,10 @@ function report(label: string, m: Measured, baselineP50?: number): Figures {
   return f;
 }
 
+/** The median of the finite values (a run whose output never showed has no percentiles). */
 function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 

@@ -4,7 +4,7 @@
  * file log in the checkpoint. An offset is a position in that log, so a batch's files (and the byte size each
  * had when it was found) are fixed once planned, and a replay reads exactly the same bytes.
  */
-import type { Stats } from 'node:fs';
+import { type FSWatcher, type Stats, watch } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -15,7 +15,9 @@ import { BatchLog } from '../checkpoint/batch-log.js';
 import { isRecord } from '../checkpoint/fields.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
+import { sleep } from '../util/clock.js';
 import { counterOf } from './counter-offsets.js';
+import { DataSignal } from './data-signal.js';
 import {
   cachedSchema,
   DEFAULT_CORRUPT_COLUMN,
@@ -27,6 +29,9 @@ import { type CsvOptions, checkCsvSchema, decodeCsv, inferCsvSchema } from './de
 import { decodeJsonLines } from './decode/json-lines.js';
 import { decodeText, TEXT_SCHEMA } from './decode/text.js';
 import type { ReadLimit, ReadResult, ReadTask, SourceContext, SourceOffset, StreamSource } from './source.js';
+
+/** How often an idle query lists a directory the system would not watch (as the engine polls other sources). */
+const UNWATCHED_POLL_MS = 10;
 
 /** The file formats the file source reads. */
 export type FileFormat = 'json' | 'csv' | 'text';
@@ -112,6 +117,11 @@ export class FileSource implements StreamSource {
   private files: FileEntry[] = [];
   private readonly seen = new Set<string>();
   private index = 0;
+  /** Watches the directory from the first latestOffset on, so that a query waiting for files wakes as they land. */
+  private watcher: FSWatcher | null = null;
+  /** Whether the directory changed since the last listing (which may have missed the change). */
+  private changed = false;
+  private readonly arrival = new DataSignal();
 
   constructor(readonly options: FileSourceOptions) {
     if (!options.path) {
@@ -232,6 +242,8 @@ export class FileSource implements StreamSource {
   }
 
   async latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null> {
+    this.watch();
+    this.changed = false;
     await this.discover();
     const from = start === null ? 0 : this.checkOffset(start);
     const max = limit.maxFiles ?? this.options.maxFilesPerTrigger;
@@ -284,7 +296,35 @@ export class FileSource implements StreamSource {
     // Files are never deleted by sluice; the log must keep every name to know which files are new.
   }
 
-  async stop(): Promise<void> {}
+  /** Without a watch (the system refused one) the directory is listed again after the polling delay. */
+  waitForData(signal: AbortSignal): Promise<void> {
+    if (!this.watcher) return sleep(UNWATCHED_POLL_MS, signal);
+    return this.changed ? Promise.resolve() : this.arrival.wait(signal);
+  }
+
+  private watch(): void {
+    if (this.watcher) return;
+    const changed = (): void => {
+      this.changed = true;
+      this.arrival.notify();
+    };
+    try {
+      this.watcher = watch(this.dir, { persistent: false }, changed);
+    } catch {
+      return;
+    }
+    // A directory removed or a watch the system drops: the next listing finds out, and reports it.
+    this.watcher.on('error', () => {
+      this.watcher?.close();
+      this.watcher = null;
+      changed();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = null;
+  }
 
   private checkOffset(offset: SourceOffset): number {
     const n = counterOf(offset, 'files', 'file');

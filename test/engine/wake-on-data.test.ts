@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { Session } from '../../lib/api/session.js';
+import { FileSource } from '../../lib/sources/file-source.js';
 import { MemorySource } from '../../lib/sources/memory-source.js';
 import { MemoryStream } from '../../lib/testing/index.js';
 import { sleep } from '../../lib/util/clock.js';
@@ -49,5 +50,26 @@ describe('engine: a trigger-0 query waits for data instead of polling', () => {
       { user: 'b', amount: 3 },
     ]);
     await q.stop();
+  });
+
+  it('a file source keeps a waiting query asleep until a file is renamed into its directory', async () => {
+    const input = path.join(dir, 'in');
+    fs.mkdirSync(input);
+    const source = new FileSource({ path: input, format: 'json', schema: { user: 'string', amount: 'double' } });
+    await source.initialize({ dir: path.join(dir, 'source'), index: 0, queryId: 'wake' });
+    expect(await source.latestOffset(null, {})).to.equal(null);
+    const idle = new AbortController();
+    const asleep = await Promise.race([
+      source.waitForData(idle.signal).then(() => 'woke'),
+      sleep(300).then(() => 'asleep'),
+    ]);
+    idle.abort();
+    expect(asleep).to.equal('asleep');
+    const waiting = source.waitForData(new AbortController().signal);
+    fs.writeFileSync(path.join(input, '.a.json'), '{"user":"a","amount":1}\n');
+    fs.renameSync(path.join(input, '.a.json'), path.join(input, 'a.json'));
+    await waiting;
+    expect(await source.latestOffset(null, {})).to.deep.equal({ files: 1 });
+    await source.stop();
   });
 });
