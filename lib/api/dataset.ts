@@ -49,7 +49,8 @@ export type JoinHow =
   | (string & {});
 
 /** A column given by name or as an expression. */
-export type ColumnLike = string | Column;
+/** A column name, an expression, or a tumbling `window(...)` (its `{ start, end }` struct). */
+export type ColumnLike = string | Column | GroupingColumn;
 
 /** The columns of dropDuplicates(...) given as names or one array of names; undefined for all columns. */
 function dedupColumns(where: string, columns: string[] | [string[]]): string[] | undefined {
@@ -61,7 +62,7 @@ function dedupColumns(where: string, columns: string[] | [string[]]): string[] |
 }
 
 function toColumn(c: ColumnLike): Column {
-  return typeof c === 'string' ? col(c) : c;
+  return typeof c === 'string' ? col(c) : c instanceof GroupingColumn ? c.column() : c;
 }
 
 /**
@@ -185,6 +186,8 @@ export class Dataset<T = Record<string, unknown>> {
         rightEventTime: eventTimeColumnOf(right.plan),
         leftAfterStateful: walkPlan(this.plan).some((n) => n.kind === 'stateful'),
         rightAfterStateful: walkPlan(right.plan).some((n) => n.kind === 'stateful'),
+        leftWindows: windowColumnsOf(this.plan, eventTimeColumnOf(this.plan)),
+        rightWindows: windowColumnsOf(right.plan, eventTimeColumnOf(right.plan)),
       };
       return this.derive((id) => ({
         kind: 'stateful',
@@ -290,12 +293,12 @@ export class Dataset<T = Record<string, unknown>> {
    * Adds or replaces one column computed by an expression; the other columns keep their order.
    * Resolved when the query starts, against the input's columns.
    */
-  withColumn<U = Record<string, unknown>>(name: string, expr: Column): Dataset<U> {
+  withColumn<U = Record<string, unknown>>(name: string, expr: Column | GroupingColumn): Dataset<U> {
     return this.derive((id) => ({
       kind: 'project',
       id,
       input: this.plan,
-      columns: [expr.alias(name)],
+      columns: [toColumn(expr).alias(name)],
       keepInput: true,
     }));
   }
@@ -752,6 +755,24 @@ export class RelationalGroupedDataset {
   max(...columns: string[]): Dataset<Record<string, unknown>> {
     return this.agg(...columns.map((c) => max(c)));
   }
+}
+
+/** The columns `plan`'s projections make tumbling windows of its event-time column `eventTime`. */
+function windowColumnsOf(plan: PlanNode, eventTime: string | undefined): string[] {
+  const out: string[] = [];
+  for (const n of walkPlan(plan)) {
+    if (n.kind !== 'project' || eventTime === undefined) continue;
+    for (const c of n.columns) {
+      const e = c.expr;
+      if (e.kind !== 'alias') continue;
+      let inner = e.child;
+      while (inner.kind === 'alias') inner = inner.child;
+      if (inner.kind !== 'call' || inner.fn !== 'window') continue;
+      const time = inner.args[0];
+      if (time.kind === 'col' && time.name === eventTime) out.push(e.name);
+    }
+  }
+  return out;
 }
 
 /** The event-time column of the withWatermark nearest the top of `plan`, if any. */

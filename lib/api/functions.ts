@@ -252,6 +252,27 @@ export class GroupingColumn {
   as(name: string): GroupingColumn {
     return this.alias(name);
   }
+
+  /**
+   * The grouping as a column of each row, for `select` and `withColumn`: a tumbling window's `{ start, end }`
+   * struct, e.g. to join two streams on their windows. Session windows and buckets exist only in a grouping.
+   */
+  column(): Column {
+    const s = this.spec;
+    if (s.kind !== 'window') {
+      throw new SluiceError(
+        'ANALYSIS',
+        `${s.kind === 'session' ? 'session_window' : 'bucket'}(...) cannot be a column: it only exists in a groupBy`,
+        "group by it, e.g. groupBy('user', session_window('ts', '5 minutes')), or select a tumbling window(...)",
+      );
+    }
+    const long = (v: number) => ({ kind: 'lit' as const, type: 'long' as const, value: String(v) });
+    return new Column({
+      kind: 'alias',
+      name: s.name,
+      child: { kind: 'call', fn: 'window', args: [s.time.expr, long(s.sizeMs), long(s.slideMs), long(s.offsetMs)] },
+    });
+  }
 }
 
 function positiveDuration(v: string | number, what: string): number {

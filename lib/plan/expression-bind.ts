@@ -399,7 +399,7 @@ function arity(node: Extract<ExprNode, { kind: 'call' }>, min: number, max: numb
 /** The value of a literal argument of type `type`, or an ANALYSIS error naming the function and an example. */
 function literalArg(
   node: ExprNode | undefined,
-  type: 'string' | 'int',
+  type: 'string' | 'int' | 'long',
   what: string,
   example: string,
 ): string | number {
@@ -580,6 +580,52 @@ function bindCall(node: Extract<ExprNode, { kind: 'call' }>, schema: Schema): Bo
             true,
           ),
       );
+      return make('struct', 'struct', { args: bs }, new Struct(fields));
+    }
+    case 'window': {
+      // window(time, size, slide, offset): the tumbling window of each row, a struct of its start and end.
+      arity(node, 4, 4);
+      const example = "select(window('ts', '1 minute'))";
+      const [size, slide, offset] = node.args
+        .slice(1)
+        .map((a) => Number(literalArg(a, 'long', 'the durations of window', example)));
+      if (slide !== size) {
+        analysisError(
+          `a sliding window cannot be a column in ${where}: each row is in several windows`,
+          "group by it (groupBy(window('ts', '10 minutes', '5 minutes'))), or select a tumbling window",
+        );
+      }
+      const time = bind(node.args[0], schema);
+      const arg = node.args[0];
+      const ms: ExprNode =
+        time.type === 'string' || time.type === 'binary'
+          ? { kind: 'call', fn: 'unix_millis', args: [{ kind: 'call', fn: 'to_timestamp', args: [arg] }] }
+          : time.type === 'timestamp' || time.type === 'null'
+            ? { kind: 'call', fn: 'unix_millis', args: [arg] }
+            : arg;
+      const long = (v: number): ExprNode => ({ kind: 'lit', type: 'long', value: String(v) });
+      // Java's % keeps the dividend's sign: add the size once more so times before the epoch fall right.
+      const into: ExprNode = {
+        kind: 'op',
+        op: '%',
+        left: {
+          kind: 'op',
+          op: '+',
+          left: {
+            kind: 'op',
+            op: '%',
+            left: { kind: 'op', op: '-', left: ms, right: long(offset) },
+            right: long(size),
+          },
+          right: long(size),
+        },
+        right: long(size),
+      };
+      const start: ExprNode = { kind: 'op', op: '-', left: ms, right: into };
+      const bs = [start, { kind: 'op', op: '+', left: start, right: long(size) } as ExprNode].map((e) =>
+        bind({ kind: 'call', fn: 'timestamp_millis', args: [e] }, schema),
+      );
+      const fields = ['start', 'end'].map((name, i) => new Field(name, bs[i].arrow, true));
       return make('struct', 'struct', { args: bs }, new Struct(fields));
     }
     case 'isin': {

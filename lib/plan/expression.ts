@@ -31,6 +31,7 @@ export type FunctionName =
   | 'regexp_extract'
   | 'split_part'
   | 'struct'
+  | 'window'
   | 'isin';
 export type LiteralType = 'int' | 'long' | 'double' | 'string' | 'boolean' | 'timestamp' | 'interval' | 'null';
 
@@ -92,6 +93,7 @@ const FUNCTIONS: readonly string[] = [
   'regexp_extract',
   'split_part',
   'struct',
+  'window',
   'isin',
 ];
 

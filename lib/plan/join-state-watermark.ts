@@ -4,13 +4,18 @@
  * or below which a buffered row of one side can never match a future row of the other side, given that the
  * other side's future rows are later than the watermark (rows at or below it are dropped as late).
  */
-import { type Schema, Type } from 'apache-arrow';
-import type { ExprNode } from './expression.js';
+import { type Schema, type Struct, Type } from 'apache-arrow';
+import type { Expression, ExprNode } from './expression.js';
+import { splitColumnName } from './expression.js';
 import type { InputSide } from './stateful-operator.js';
 
-/** A buffered row is useless once the value of its column `index` is at or below the watermark plus `offsetMs`. */
+/**
+ * A buffered row is useless once the value of its column `index` (its struct field `field`, when given) is at
+ * or below the watermark plus `offsetMs`.
+ */
 export interface EvictionBound {
   index: number;
+  field?: number;
   offsetMs: number;
 }
 
@@ -107,6 +112,39 @@ export function stateWatermarkBounds(
   for (const c of residual ? conjuncts(residual) : []) {
     const b = boundOf(c, left, right, eventTime);
     if (b) out[b.side].push(b.bound);
+  }
+  return out;
+}
+
+/**
+ * The bounds a window-equality join gives: where key `k` is the end of a tumbling window over its side's event
+ * time on both sides (`windows`: each side's such columns), a row of window [start, end) can only match rows
+ * of that window, and once the watermark reaches end - 1 every such row of the other side is late. So a row is
+ * useless when its window's end is at or below the watermark plus 1 ms.
+ */
+export function windowEqualityBounds(
+  keys: Record<InputSide, Expression[]>,
+  schemas: Record<InputSide, Schema>,
+  windows: Record<InputSide, readonly string[]>,
+): Record<InputSide, EvictionBound[]> {
+  const out: Record<InputSide, EvictionBound[]> = { left: [], right: [] };
+  const endOf = (side: InputSide, key: Expression): EvictionBound | null => {
+    const e = key.expr;
+    if (e.kind !== 'field' || e.name !== 'end' || e.child.kind !== 'col') return null;
+    const parts = splitColumnName(e.child.name);
+    if (parts.length !== 1 || !windows[side].includes(parts[0])) return null;
+    const index = schemas[side].fields.findIndex((f) => f.name === parts[0]);
+    const type = schemas[side].fields[index]?.type;
+    if (type?.typeId !== Type.Struct) return null;
+    return { index, field: (type as Struct).children.findIndex((f) => f.name === 'end'), offsetMs: 1 };
+  };
+  for (let k = 0; k < keys.left.length; k++) {
+    const l = endOf('left', keys.left[k]);
+    const r = endOf('right', keys.right[k]);
+    if (l && r) {
+      out.left.push(l);
+      out.right.push(r);
+    }
   }
   return out;
 }

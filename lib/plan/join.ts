@@ -1,4 +1,4 @@
-import { Field, Schema } from 'apache-arrow';
+import { Field, Schema, type Struct, Type } from 'apache-arrow';
 import { SluiceError } from '../errors.js';
 import type { Expression, ExprNode } from './expression.js';
 import { splitColumnName } from './expression.js';
@@ -128,6 +128,21 @@ function equiKeys(node: JoinDefinition, left: Schema, right: Schema, n: ExprNode
 
 const NUMERIC = new Set(['int', 'long', 'double', 'timestamp']);
 
+/**
+ * `keys` with every struct-valued key replaced by its fields in order (a window's start and end), so that a
+ * join on struct columns, e.g. two streams' windows, hashes and compares plain values.
+ */
+export function expandStructKeys(keys: readonly Expression[], schema: Schema): Expression[] {
+  return keys.flatMap((k) => {
+    const f = resultField(k, schema);
+    if (f.type.typeId !== Type.Struct) return [k];
+    const fields = (f.type as Struct).children.map((c) => ({
+      expr: { kind: 'field' as const, child: k.expr, name: c.name },
+    }));
+    return expandStructKeys(fields, schema);
+  });
+}
+
 /** Key pairs must compare as numbers, strings or booleans on both sides (sluice does not cast join keys). */
 function checkKeyTypes(l: Expression, r: Expression, left: Schema, right: Schema): void {
   const lf = resultField(l, left);
@@ -191,6 +206,18 @@ export function resolveJoin(node: JoinDefinition, left: Schema, right: Schema): 
       'a join needs an equality between a column of each side in its condition',
       "join on column names (join(right, ['id'])) or on an equality, e.g. col('l.id').eq(col('r.id'))",
     );
+  }
+  for (let k = leftKeys.length - 1; k >= 0; k--) {
+    const l = expandStructKeys([leftKeys[k]], left);
+    const r = expandStructKeys([rightKeys[k]], right);
+    if (l.length !== r.length) {
+      throw analysisError(
+        `join key ${resultField(leftKeys[k], left).name} has ${l.length} fields on the left but ${resultField(rightKeys[k], right).name} has ${r.length} on the right`,
+        'join structs of the same fields, e.g. windows of the same duration',
+      );
+    }
+    leftKeys.splice(k, 1, ...l);
+    rightKeys.splice(k, 1, ...r);
   }
   for (let k = 0; k < leftKeys.length; k++) checkKeyTypes(leftKeys[k], rightKeys[k], left, right);
   if (node.joinType === 'left_semi' || node.joinType === 'left_anti') rightOut = [];

@@ -17,8 +17,8 @@ import { encodeKeyString } from '../../state/value-codec.js';
 import type { Expression, ExprNode } from '../expression.js';
 import { splitColumnName } from '../expression.js';
 import { evaluate, filterIndices } from '../expression-eval.js';
-import { type JoinDefinition, type ResolvedJoin, resolveJoin } from '../join.js';
-import { type EvictionBound, stateWatermarkBounds } from '../join-state-watermark.js';
+import { expandStructKeys, type JoinDefinition, type ResolvedJoin, resolveJoin } from '../join.js';
+import { type EvictionBound, stateWatermarkBounds, windowEqualityBounds } from '../join-state-watermark.js';
 import type { JoinType } from '../join-type.js';
 import {
   type InputSide,
@@ -44,6 +44,9 @@ export interface StreamJoinSpec extends JoinDefinition {
    */
   leftAfterStateful?: boolean;
   rightAfterStateful?: boolean;
+  /** Per side, its columns that are tumbling windows over its event time (a window-equality join evicts by them). */
+  leftWindows?: string[];
+  rightWindows?: string[];
 }
 
 /** Where an output column comes from; a using column of a right or full outer join falls back to the right's. */
@@ -155,7 +158,7 @@ function sideKeys(spec: StreamJoinSpec, side: InputSide, schema: Schema): Expres
     if (a === 'mine' && b === 'theirs') keys.push({ expr: strip(c.left) });
     else if (a === 'theirs' && b === 'mine') keys.push({ expr: strip(c.right) });
   }
-  return keys;
+  return expandStructKeys(keys, schema);
 }
 
 /** The join key of each row (one value, or an array of values); null where a key column is null. */
@@ -230,6 +233,16 @@ export class StreamStreamJoinOperator implements StatefulOperator {
       right: this.spec.rightEventTime ? right.fields.findIndex((f) => f.name === this.spec.rightEventTime) : -1,
     };
     const eviction = stateWatermarkBounds(base.residual?.expr, left, right, eventTime);
+    const windows = windowEqualityBounds(
+      { left: base.leftKeys, right: base.rightKeys },
+      { left, right },
+      {
+        left: this.spec.leftAfterStateful ? [] : (this.spec.leftWindows ?? []),
+        right: this.spec.rightAfterStateful ? [] : (this.spec.rightWindows ?? []),
+      },
+    );
+    eviction.left.push(...windows.left);
+    eviction.right.push(...windows.right);
     for (const side of ['left', 'right'] as const) {
       if (!isOuter(type, side)) continue;
       const missing = (['left', 'right'] as const).filter((s) => eventTime[s] < 0);
@@ -325,7 +338,8 @@ export class StreamStreamJoinOperator implements StatefulOperator {
       }
       const deadlines = new Float64Array(n).fill(Infinity);
       for (const b of join.eviction[side]) {
-        const vals = columnValues(batch.data.children[b.index]);
+        const column = batch.data.children[b.index];
+        const vals = columnValues(b.field === undefined ? column : column.children[b.field]);
         for (let i = 0; i < n; i++) {
           const v = vals[i];
           if (typeof v === 'number' && v - b.offsetMs < deadlines[i]) deadlines[i] = v - b.offsetMs;

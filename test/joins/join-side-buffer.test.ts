@@ -1,0 +1,91 @@
+import { Bool, Field, Float64, Int64, Schema, TimestampMillisecond, Utf8 } from 'apache-arrow';
+import { expect } from 'chai';
+import { batchFromColumns, valuesOf } from '../../lib/arrow/index.js';
+import { EVICTED, JoinSideBuffer, MATCHED } from '../../lib/plan/operators/join-side-buffer.js';
+
+const schema = new Schema([
+  new Field('k', new Int64(), true),
+  new Field('s', new Utf8(), true),
+  new Field('d', new Float64(), true),
+  new Field('t', new TimestampMillisecond(), true),
+  new Field('b', new Bool(), true),
+]);
+const N = 3000;
+const columns = {
+  k: Array.from({ length: N }, (_, i) => i % 10),
+  s: Array.from({ length: N }, (_, i) => (i % 7 === 0 ? null : `row ${i} ${'x'.repeat(i % 20)}`)),
+  d: Array.from({ length: N }, (_, i) => (i % 5 === 0 ? null : i / 4)),
+  t: Array.from({ length: N }, (_, i) => new Date(1_700_000_000_000 + i)),
+  b: Array.from({ length: N }, (_, i) => i % 3 === 0),
+};
+const batch = batchFromColumns(schema, Object.values(columns), N);
+const all = Int32Array.from({ length: N }, (_, i) => i);
+
+/** Column `c` of `buf`'s rows `ids` as JS values. */
+const gathered = (buf: JoinSideBuffer, c: number, ids: number[]) => valuesOf(buf.gather(c, Int32Array.from(ids)));
+const inputValues = batch.data.children.map((d) => valuesOf(d));
+const expected = (c: number, rows: number[]) => rows.map((r) => inputValues[c][r]);
+
+describe('a join side buffer', () => {
+  it('gathers appended rows by position, nulls for negative positions, and finds them by key', () => {
+    const buf = new JoinSideBuffer(schema);
+    const half = all.subarray(0, N / 2);
+    buf.append(
+      batch,
+      half,
+      Array.from(half, (i) => i % 10),
+      Float64Array.from(half),
+      new Uint8Array(half.length),
+      0,
+      half,
+    );
+    const rest = all.subarray(N / 2);
+    buf.append(
+      batch,
+      rest,
+      Array.from(rest, (i) => i % 10),
+      Float64Array.from(rest),
+      new Uint8Array(rest.length),
+      1,
+      rest,
+    );
+    const ids = [5, 2999, 0, 1500, 7, 14];
+    for (let c = 0; c < schema.fields.length; c++) {
+      expect(gathered(buf, c, ids)).to.deep.equal(expected(c, ids));
+      expect(gathered(buf, c, [-1, 3])).to.deep.equal([null, ...expected(c, [3])]);
+    }
+    expect(buf.rowsOf(3)).to.deep.equal(Array.from(all.filter((i) => i % 10 === 3)));
+  });
+
+  it('evicts by deadline, then squeezes the dead rows out and renumbers the rest in order', () => {
+    const buf = new JoinSideBuffer(schema);
+    const status = Uint8Array.from(all, (i) => (i % 4 === 0 ? MATCHED : 0));
+    buf.append(
+      batch,
+      all,
+      Array.from(all, (i) => i % 10),
+      Float64Array.from(all),
+      status,
+      0,
+      all,
+    );
+    const evicted = buf.evict(1999);
+    expect(Array.from(evicted)).to.deep.equal(Array.from(all.subarray(0, 2000)));
+    expect(buf.live).to.equal(1000);
+    expect(buf.rowsOf(3)?.every((p) => p >= 2000)).to.equal(true);
+    // Evicted rows can still be gathered (an outer join pads them) until the buffer is compacted.
+    expect(gathered(buf, 1, [0, 1999])).to.deep.equal(expected(1, [0, 1999]));
+    buf.compact();
+    expect(buf.length).to.equal(1000);
+    const kept = Array.from({ length: 1000 }, (_, i) => 2000 + i);
+    const positions = kept.map((_, p) => p);
+    for (let c = 0; c < schema.fields.length; c++) expect(gathered(buf, c, positions)).to.deep.equal(expected(c, kept));
+    expect(buf.rowsOf(3)).to.deep.equal(positions.filter((p) => (2000 + p) % 10 === 3));
+    expect(Array.from(buf.status.subarray(0, 1000))).to.deep.equal(kept.map((i) => (i % 4 === 0 ? MATCHED : 0)));
+    expect(Array.from(buf.chunkRow.subarray(0, 3))).to.deep.equal([2000, 2001, 2002]);
+    expect(buf.status.subarray(0, 1000).some((s) => (s & EVICTED) !== 0)).to.equal(false);
+    // Nothing more to evict below the live rows' deadlines; the next eviction takes the next rows.
+    expect(buf.evict(1500).length).to.equal(0);
+    expect(Array.from(buf.evict(2001))).to.deep.equal([0, 1]);
+  });
+});
