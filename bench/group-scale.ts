@@ -1,12 +1,21 @@
 /**
  * Benchmark: bank-account (a keyed mapGroupsWithState over operations keyed by account) over an 8-partition
- * topic of the test broker, `sluice run --group` with one member against two members, threads 0, in one
- * invocation; then the time a killed member's tasks take to resume on the other (session timeout included).
+ * topic of the test broker, `sluice run --group` with threads 0.
  *
  *   node dist/bench/group-scale.js [events=400000] [runs=3] [--session-timeout 6s]
+ *       [--failover-accounts 1000000] [--failover-events 2000000] [--state-store memory,disk]
  *
- * Each run is a new group with a new checkpoint and output topic, timed from the members' start to the last
- * output record (one movement per operation), group joins included. The contenders take turns.
+ * Throughput: one member against two, taking turns, each run a new group, checkpoint and output topic over the
+ * same input. A run is timed in steady state: from the moment every task of the group runs on its member (the
+ * group's joins and the restores are over) to the last output record (one movement per operation), counting
+ * only the operations written after that moment. CPU seconds of the members and of the broker over the same
+ * span give events per CPU second, and say what the broker itself costs.
+ *
+ * Failover: two members build state of up to `--failover-accounts` accounts (the operations are written in
+ * rounds the broker's retention holds), then one is killed with SIGKILL while input waits on every partition;
+ * timed until every operation written before the kill is in the output, with the steps in between (the
+ * survivor's new generation, each task's restore) from the survivor's log, and the restore time per million
+ * keys of the tasks that moved. Once per state store.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,41 +26,87 @@ import { KafkaClient } from '../lib/kafka/client.js';
 import { startBroker } from '../test/support/kafka-broker.js';
 import { median } from './support.js';
 
+const flag = (name: string, fallback: string): string => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at < 0 ? fallback : process.argv[at + 1];
+};
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 const EVENTS = Number(positional[0] ?? 400_000);
 const RUNS = Number(positional[1] ?? 3);
-const at = process.argv.indexOf('--session-timeout');
-const SESSION_TIMEOUT = at < 0 ? '6s' : process.argv[at + 1];
+const SESSION_TIMEOUT = flag('session-timeout', '6s');
+const FAILOVER_ACCOUNTS = Number(flag('failover-accounts', '1000000'));
+const FAILOVER_EVENTS = Number(flag('failover-events', '2000000'));
+const STORES = flag('state-store', 'memory,disk').split(',');
 const PARTITIONS = 8;
+/** Operations per round while state is built: well within the test broker's retention (5 MB per partition). */
+const ROUND = 400_000;
 const CLI = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
+const TICKS = 100; // clock ticks per second of /proc/PID/stat on Linux
 
 const broker = await startBroker({ brokers: 1, topics: { ops: PARTITIONS } });
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-group-bench-'));
 const client = await KafkaClient.connect(broker.bootstrap);
-let runs = 0;
+let groups = 0;
+let seed = 0;
 
-function sluice(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
-  });
+/** CPU seconds process `pid` used so far (user and system, all threads). */
+function cpuOf(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return 0;
+  }
 }
 
-async function records(topic: string): Promise<number> {
-  const parts = await client.fetchOffsets([topic]).catch(() => []);
-  return parts.reduce((n, p) => n + p.high, 0);
+/** A `sluice run --group` process, with its stderr lines and when each arrived. */
+class Member {
+  readonly lines: Array<{ at: number; text: string }> = [];
+  readonly proc: ChildProcess;
+
+  constructor(args: string[]) {
+    this.proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let rest = '';
+    this.proc.stderr!.on('data', (d: Buffer) => {
+      const text = rest + d.toString();
+      const parts = text.split('\n');
+      rest = parts.pop()!;
+      for (const line of parts) this.lines.push({ at: Date.now(), text: line });
+    });
+  }
+
+  /** The tasks of the member's latest assignment, and whether each of them runs (restored) yet. */
+  state(): { held: number[]; running: boolean } {
+    let held: number[] = [];
+    let restored = new Set<number>();
+    for (const { text } of this.lines) {
+      const g = /generation \d+: kept tasks ([^;]*); took ([^;]*);/.exec(text);
+      if (g) {
+        const list = (s: string) => (s === 'none' ? [] : s.split(', ').map(Number));
+        held = [...list(g[1]), ...list(g[2])];
+        restored = new Set(list(g[1]));
+      }
+      const r = /task (\d+) restored in/.exec(text);
+      if (r) restored.add(Number(r[1]));
+    }
+    return { held, running: held.every((t) => restored.has(t)) };
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) return resolve();
+      this.proc.once('exit', () => resolve());
+      this.proc.kill('SIGTERM');
+    });
+  }
 }
 
-async function waitFor(topic: string, count: number): Promise<void> {
-  while ((await records(topic)) < count) await new Promise((r) => setTimeout(r, 100));
-}
-
-function member(group: string, out: string): ChildProcess {
-  return sluice([
+function member(group: string, out: string, topic: string, extra: string[] = []): Member {
+  return new Member([
     'run',
     'bank-account',
     '--source',
-    `kafka://${broker.bootstrap}/ops?startingOffsets=earliest&maxOffsetsPerTrigger=20000`,
+    `kafka://${broker.bootstrap}/${topic}?startingOffsets=earliest&maxOffsetsPerTrigger=20000`,
     '--sink',
     `movements=kafka://${broker.bootstrap}/${out}`,
     '--sink',
@@ -65,73 +120,157 @@ function member(group: string, out: string): ChildProcess {
     '--group-session-timeout',
     SESSION_TIMEOUT,
     '--quiet',
+    ...extra,
   ]);
 }
 
-async function stop(ps: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    ps.map(
-      (p) =>
-        new Promise<void>((resolve) => {
-          if (p.exitCode !== null || p.signalCode !== null) return resolve();
-          p.once('exit', () => resolve());
-          p.kill('SIGTERM');
-        }),
-    ),
+async function records(topic: string): Promise<number> {
+  const parts = await client.fetchOffsets([topic]).catch(() => []);
+  return parts.reduce((n, p) => n + p.high, 0);
+}
+
+async function until(done: () => boolean | Promise<boolean>, what: string, timeoutMs = 900_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Whether every task runs on exactly one of `ms`, each member with its share. */
+function settled(ms: Member[]): boolean {
+  const states = ms.map((m) => m.state());
+  const all = states.flatMap((s) => s.held);
+  return states.every((s) => s.running && s.held.length === PARTITIONS / ms.length) && new Set(all).size === PARTITIONS;
+}
+
+function gen(topic: string, count: number, accounts: number): Promise<void> {
+  const p = spawn(
+    process.execPath,
+    [
+      CLI,
+      'gen',
+      'bank',
+      '--count',
+      String(count),
+      '--accounts',
+      String(accounts),
+      '--seed',
+      String(++seed),
+      '--to',
+      `kafka://${broker.bootstrap}/${topic}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  return new Promise((resolve, reject) =>
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`gen exited ${code}`)))),
   );
 }
 
-/** Events/s of `members` processes over the whole topic. */
-async function throughput(members: number): Promise<number> {
-  const id = `g${++runs}`;
-  await broker.command(`topic out-${id} 2`);
-  const started = Date.now();
-  const ps = Array.from({ length: members }, () => member(id, `out-${id}`));
-  await waitFor(`out-${id}`, EVENTS);
-  const seconds = (Date.now() - started) / 1000;
-  await stop(ps);
-  return EVENTS / seconds;
+interface Throughput {
+  eventsPerSecond: number;
+  /** Operations the members processed per CPU second of theirs. */
+  perMemberCpu: number;
+  /** Members' and broker's CPU use over the timed span, in cores. */
+  memberCores: number;
+  brokerCores: number;
+  /** Share of the input written before the group settled (not timed). */
+  before: number;
 }
 
-/** Seconds from a member's SIGKILL until its tasks wrote again on the other member. */
-async function failover(): Promise<number> {
-  const id = `g${++runs}`;
+async function throughput(members: number): Promise<Throughput> {
+  const id = `g${++groups}`;
   await broker.command(`topic out-${id} 2`);
-  const [a, b] = [member(id, `out-${id}`), member(id, `out-${id}`)];
-  await waitFor(`out-${id}`, EVENTS);
-  // Both hold four tasks now; new input for every partition, then one member dies.
-  const gen = sluice([
-    'gen',
-    'bank',
-    '--count',
-    '8000',
-    '--seed',
-    String(runs),
-    '--to',
-    `kafka://${broker.bootstrap}/ops`,
-  ]);
-  await new Promise((r) => gen.once('exit', r));
+  const ms = Array.from({ length: members }, () => member(id, `out-${id}`, 'ops'));
+  await until(() => settled(ms), 'the group to settle');
+  const t0 = Date.now();
+  const out0 = await records(`out-${id}`);
+  const cpu0 = ms.map((m) => cpuOf(m.proc.pid!));
+  const broker0 = cpuOf(broker.pid);
+  await until(async () => (await records(`out-${id}`)) >= EVENTS, 'the output');
+  const seconds = (Date.now() - t0) / 1000;
+  const memberCpu = ms.reduce((n, m, i) => n + cpuOf(m.proc.pid!) - cpu0[i], 0);
+  const brokerCpu = cpuOf(broker.pid) - broker0;
+  await Promise.all(ms.map((m) => m.stop()));
+  return {
+    eventsPerSecond: (EVENTS - out0) / seconds,
+    perMemberCpu: (EVENTS - out0) / memberCpu,
+    memberCores: memberCpu / seconds,
+    brokerCores: brokerCpu / seconds,
+    before: out0 / EVENTS,
+  };
+}
+
+/** State rows of each task's movements query, from the latest batch in the progress logs. */
+function stateRows(logs: string[]): Map<number, number> {
+  const rows = new Map<number, number>();
+  for (const log of logs) {
+    if (!fs.existsSync(log)) continue;
+    for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
+      if (!line) continue;
+      const p = JSON.parse(line) as { output: string; task: number; stateOperators: Array<{ numRowsTotal: number }> };
+      if (p.output === 'movements')
+        rows.set(
+          p.task,
+          p.stateOperators.reduce((n, o) => n + o.numRowsTotal, 0),
+        );
+    }
+  }
+  return rows;
+}
+
+async function failover(store: string): Promise<void> {
+  const id = `failover-${store}`;
+  const topic = `ops-${id}`;
+  await broker.command(`topic ${topic} ${PARTITIONS}`);
+  await broker.command(`topic out-${id} 2`);
+  const logs = ['a', 'b'].map((n) => path.join(root, `${id}-${n}.jsonl`));
+  const [a, b] = logs.map((log) => member(id, `out-${id}`, topic, ['--state-store', store, '--progress-log', log]));
+  await until(() => settled([a, b]), 'the group to settle');
+  let written = 0;
+  const built = Date.now();
+  while (written < FAILOVER_EVENTS) {
+    const n = Math.min(ROUND, FAILOVER_EVENTS - written);
+    await gen(topic, n, FAILOVER_ACCOUNTS);
+    written += n;
+    await until(async () => (await records(`out-${id}`)) >= written, 'a round of output');
+  }
+  const keys = stateRows(logs);
+  const total = [...keys.values()].reduce((x, y) => x + y, 0);
+  console.log(
+    `failover, ${store} store: state built from ${written} operations in ${((Date.now() - built) / 1000).toFixed(0)} s: ${total} keys over ${keys.size} tasks`,
+  );
+  // Input waiting on every partition, then one member dies.
+  await gen(topic, 8000, FAILOVER_ACCOUNTS);
+  written += 8000;
+  const moved = a.state().held;
+  const movedKeys = moved.reduce((n, t) => n + (keys.get(t) ?? 0), 0);
+  const from = b.lines.length;
   const killed = Date.now();
-  a.kill('SIGKILL');
-  await waitFor(`out-${id}`, EVENTS + 8000);
-  const seconds = (Date.now() - killed) / 1000;
-  await stop([b]);
-  return seconds;
+  a.proc.kill('SIGKILL');
+  await until(async () => (await records(`out-${id}`)) >= written, 'the output after the kill');
+  const resumed = (Date.now() - killed) / 1000;
+  const after = b.lines.slice(from);
+  const assigned = after.find((l) => /generation \d+: kept tasks/.test(l.text));
+  const restores = after
+    .map((l) => /task (\d+) restored in ([\d.]+) s/.exec(l.text))
+    .filter((r) => r !== null)
+    .map((r) => Number(r[2]));
+  const restoreWall = Math.max(0, ...restores);
+  console.log(
+    `  SIGKILL of a member holding tasks ${moved.join(', ')} (${movedKeys} keys): the survivor was assigned them ` +
+      `${assigned ? ((assigned.at - killed) / 1000).toFixed(1) : '?'} s after the kill, restored them in ${restoreWall.toFixed(1)} s ` +
+      `(${movedKeys > 0 ? ((restoreWall * 1e6) / movedKeys).toFixed(2) : '?'} s per million keys), and every operation was written ` +
+      `${resumed.toFixed(1)} s after the kill (session timeout ${SESSION_TIMEOUT})`,
+  );
+  await b.stop();
 }
 
-const gen = sluice([
-  'gen',
-  'bank',
-  '--count',
-  String(EVENTS),
-  '--accounts',
-  '10000',
-  '--to',
-  `kafka://${broker.bootstrap}/ops`,
-]);
-await new Promise((r) => gen.once('exit', r));
-const one: number[] = [];
-const two: number[] = [];
+await gen('ops', EVENTS, 10_000);
+const one: Throughput[] = [];
+const two: Throughput[] = [];
+const show = (t: Throughput) =>
+  `${Math.round(t.eventsPerSecond)} events/s, ${Math.round(t.perMemberCpu)} per member CPU s, members ${t.memberCores.toFixed(2)} cores, broker ${t.brokerCores.toFixed(2)} cores, ${(t.before * 100).toFixed(0)}% before settling`;
 for (let r = 0; r < RUNS; r++) {
   if (r % 2 === 0) {
     one.push(await throughput(1));
@@ -140,17 +279,15 @@ for (let r = 0; r < RUNS; r++) {
     two.push(await throughput(2));
     one.push(await throughput(1));
   }
-  console.log(
-    `run ${r + 1}: one member ${Math.round(one.at(-1)!)} events/s, two members ${Math.round(two.at(-1)!)} events/s`,
-  );
+  console.log(`run ${r + 1}: one member ${show(one.at(-1)!)}; two members ${show(two.at(-1)!)}`);
 }
+const med = (xs: Throughput[], f: (t: Throughput) => number) => median(xs.map(f));
 console.log(
-  `median: one member ${Math.round(median(one))} events/s, two members ${Math.round(median(two))} events/s, ratio ${(median(two) / median(one)).toFixed(2)}x`,
+  `median: one member ${Math.round(med(one, (t) => t.eventsPerSecond))} events/s, two members ${Math.round(med(two, (t) => t.eventsPerSecond))} events/s, ratio ${(med(two, (t) => t.eventsPerSecond) / med(one, (t) => t.eventsPerSecond)).toFixed(2)}x; ` +
+    `per member CPU second ${Math.round(med(one, (t) => t.perMemberCpu))} and ${Math.round(med(two, (t) => t.perMemberCpu))}; ` +
+    `broker ${med(one, (t) => t.brokerCores).toFixed(2)} and ${med(two, (t) => t.brokerCores).toFixed(2)} cores; load average ${os.loadavg()[0].toFixed(1)}`,
 );
-const resumed = await failover();
-console.log(
-  `a killed member's tasks wrote again on the other member ${resumed.toFixed(1)} s after SIGKILL (session timeout ${SESSION_TIMEOUT})`,
-);
+for (const store of STORES) if (FAILOVER_EVENTS > 0) await failover(store);
 await client.close();
 await broker.stop();
 fs.rmSync(root, { recursive: true, force: true });

@@ -13,13 +13,13 @@
  * so a process that lost its claim (paused past the timeout, then resumed) cannot commit.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SluiceError } from '../errors.js';
 import { sleep } from '../util/clock.js';
 import { guardedWrite } from '../util/file-write.js';
+import { processAlive, thisProcess } from '../util/process-identity.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { isRecord } from './fields.js';
 
@@ -79,28 +79,6 @@ async function readClaim(file: string): Promise<{ claim: ClaimRecord | null; exi
   }
 }
 
-/** Process `pid`'s start time in clock ticks since boot (field 22 of /proc/PID/stat); undefined off Linux. */
-function processStart(pid: number | 'self'): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process that made claim `c` on this host is alive (and its pid not reused by another). */
-function ownerAlive(c: ClaimRecord): boolean {
-  try {
-    process.kill(c.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const start = c.processStart === undefined ? undefined : processStart(c.pid);
-  return start === undefined || start === c.processStart;
-}
-
 function describeOwner(c: ClaimRecord): string {
   return `process ${c.pid} on ${c.host} since ${new Date(c.startedAtMs).toISOString()}`;
 }
@@ -130,12 +108,10 @@ export class CheckpointClaim {
     const file = path.join(dir, CLAIM_FILE);
     const now = Date.now();
     const record: ClaimRecord = {
-      pid: process.pid,
-      host: os.hostname(),
+      ...thisProcess(),
       startedAtMs: now,
       heartbeatAtMs: now,
       nonce: randomBytes(12).toString('hex'),
-      processStart: processStart('self'),
     };
     // Each round either creates the claim, is refused, or removes one stale claim; others taking over at
     // the same time can make a round fail, never loop for ever.
@@ -216,7 +192,7 @@ export class CheckpointClaim {
 }
 
 function isStale(c: ClaimRecord, staleAfterMs: number): boolean {
-  if (c.host === os.hostname() && !ownerAlive(c)) return true;
+  if (c.host === os.hostname() && !processAlive(c)) return true;
   return Date.now() - c.heartbeatAtMs > staleAfterMs;
 }
 

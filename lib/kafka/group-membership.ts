@@ -106,6 +106,16 @@ export class GroupMembership {
     await this.coordinator.leaveGroup({ groupId: this.opts.groupId, memberId: this.memberId }).catch(() => undefined);
   }
 
+  /**
+   * Removes another member from the group (a LeaveGroup in its name), for a member whose process is known to be
+   * gone: the group rebalances now instead of after that member's session timeout. A member the coordinator
+   * no longer knows is left as it is.
+   */
+  async evict(memberId: string): Promise<void> {
+    if (this.stopped || this.coordinator === null || memberId === this.memberId) return;
+    await this.coordinator.leaveGroup({ groupId: this.opts.groupId, memberId }).catch(() => undefined);
+  }
+
   private async joinAndSync(): Promise<void> {
     const o = this.opts;
     for (;;) {

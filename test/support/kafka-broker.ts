@@ -30,6 +30,8 @@ export interface TestBroker {
   command(cmd: string): Promise<void>;
   /** Stops the broker (SIGTERM) and waits for it to exit; resolves to its exit code. */
   stop(): Promise<number | null>;
+  /** The broker's process id (benchmarks read its CPU time). */
+  pid: number;
 }
 
 export interface StartBrokerOptions {
@@ -107,7 +109,7 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBr
     return exited;
   };
 
-  return { bootstrap, brokers: bootstrap.split(','), command, stop };
+  return { bootstrap, brokers: bootstrap.split(','), command, stop, pid: child.pid! };
 }
 
 /**
