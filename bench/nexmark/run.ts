@@ -29,6 +29,7 @@ import { hideBin } from 'yargs/helpers';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
 import { parseDuration } from '../../lib/util/duration.js';
+import { formatLaneCpu, type LaneCpu, LaneCpuCollector } from '../lane-cpu.js';
 import { median } from '../support.js';
 import { NEXMARK_QUERIES, nexmarkQuery } from './queries.js';
 
@@ -59,6 +60,8 @@ export interface RunResult {
   stateLocalBytes: number;
   /** Peak anonymous resident memory (RssAnon, sampled after each batch): RSS without mapped files. */
   peakRssAnonBytes: number;
+  /** The lanes' thread CPU over the batches, and the batches' critical path (absent from a build without them). */
+  laneCpu?: LaneCpu;
 }
 
 interface Options {
@@ -141,6 +144,7 @@ async function runOnce(o: Options): Promise<RunResult> {
   let peakRssAnonBytes = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  const lanes = new LaneCpuCollector();
   try {
     q.prepare?.();
     const app = await loadApp(path.join(HERE, `${q.name}.js`));
@@ -195,6 +199,7 @@ async function runOnce(o: Options): Promise<RunResult> {
     stateStore,
     stateLocalBytes,
     peakRssAnonBytes,
+    laneCpu: lanes.figures(),
   };
 }
 
@@ -333,14 +338,21 @@ function reportPairs(runs: RunResult[][], baseline: RunResult[][], o: Options, b
   console.log(
     `\nthreads ${o.threads} against ${against}, ${o.runs} pair(s) run in turn, medians of the ratios pair by pair`,
   );
-  console.log('query  per CPU s  events/s  (ratios of each pair, per CPU s)');
+  console.log('query  per CPU s  events/s  critical path  balanced  (ratios of each pair: per CPU s; critical path)');
   runs.forEach((rs, q) => {
-    const perCpu = rs.map((r, i) => baseline[q][i].cpuSeconds / r.cpuSeconds);
-    const wall = rs.map((r, i) => baseline[q][i].wallSeconds / r.wallSeconds);
+    const ratios = (f: (r: RunResult) => number): number[] => rs.map((r, i) => f(baseline[q][i]) / f(r));
+    const perCpu = ratios((r) => r.cpuSeconds);
+    const wall = ratios((r) => r.wallSeconds);
+    const path = ratios((r) => r.laneCpu?.criticalPath ?? Number.NaN);
+    const balanced = ratios((r) => r.laneCpu?.balancedPath ?? Number.NaN);
+    const x = (v: number[], width: number): string => `${median(v).toFixed(2).padStart(width)}x`;
     console.log(
-      `${rs[0].query.padEnd(5)}  ${median(perCpu).toFixed(2).padStart(8)}x  ${median(wall).toFixed(2).padStart(7)}x  (${perCpu.map((x) => x.toFixed(2)).join(' ')})`,
+      `${rs[0].query.padEnd(5)}  ${x(perCpu, 8)}  ${x(wall, 7)}  ${x(path, 12)}  ${x(balanced, 7)}  (${perCpu.map((v) => v.toFixed(2)).join(' ')}; ${path.map((v) => v.toFixed(2)).join(' ')})`,
     );
   });
+  console.log(
+    `critical path: per batch, the driver's work plus each stage's busiest lane, in thread CPU; its ratio is the wall-clock speed-up idle cores would give (${against}'s critical path ÷ threads ${o.threads}'s)`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -447,7 +459,7 @@ async function main(): Promise<void> {
     const res = runChild(opts, n, r, store);
     console.log(
       `${n}${o.stateStores.length > 1 ? `/${store}` : ''}${opts.againstBuild ? ` (${opts.againstBuild})` : ''} threads ${opts.threads} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
-        `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)`,
+        `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)${res.laneCpu ? `\n  ${formatLaneCpu(res.laneCpu)}` : ''}`,
     );
     return res;
   };

@@ -1,6 +1,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import { StateStoreCache, type StateStoreSettings } from '../state/state-store-cache.js';
+import { threadCpuMs } from '../util/thread-cpu.js';
 import type { BatchContext, FragmentSpec } from './batch-context.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
 import { processStatefulPartition, runFragment } from './task-runner.js';
@@ -19,6 +20,8 @@ export interface FragmentJob {
 export interface Executor {
   /** Threads doing the work (0 = the driver itself). */
   readonly threads: number;
+  /** Whether lane 0 is the driver's own thread. */
+  readonly driverLane: boolean;
   runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]>;
   /**
    * Runs every state partition of stateful node `nodeId`; `partitions[p]` are partition p's rows. The
@@ -39,6 +42,7 @@ export interface Executor {
 /** Runs every task in the driver's thread. */
 export class InProcessExecutor implements Executor {
   readonly threads = 0;
+  readonly driverLane = true;
   private readonly stores: StateStoreCache;
 
   constructor(
@@ -51,7 +55,11 @@ export class InProcessExecutor implements Executor {
 
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
     const out: FragmentResult[] = [];
-    for (const j of jobs) out.push(await runFragment(this.index, j.spec, j.input, ctx, this.broadcasts));
+    for (const j of jobs) {
+      const cpu0 = threadCpuMs();
+      const r = await runFragment(this.index, j.spec, j.input, ctx, this.broadcasts);
+      out.push({ ...r, cpuMs: threadCpuMs() - cpu0 });
+    }
     return out;
   }
 
@@ -74,6 +82,9 @@ export class InProcessExecutor implements Executor {
     ctx: BatchContext,
   ): Promise<StatefulResult[]> {
     const commits: Promise<StatefulResult>[] = [];
+    // A partition's CPU includes whatever commits of earlier partitions ran meanwhile; the lane's sum is exact.
+    const cpuMs: number[] = [];
+    let cpu = threadCpuMs();
     try {
       for (const { partition, rows } of partitions) {
         const commit = await processStatefulPartition(this.index, nodeId, partition, rows, ctx, this.stores);
@@ -81,12 +92,16 @@ export class InProcessExecutor implements Executor {
         // Handled below; without this a commit failing while the next partition runs is an unhandled rejection.
         committing.catch(() => undefined);
         commits.push(committing);
+        cpuMs.push(threadCpuMs() - cpu);
+        cpu = threadCpuMs();
       }
     } finally {
       // A failed partition fails the batch; commits already started finish before the state is reset.
       await Promise.allSettled(commits);
     }
-    return Promise.all(commits);
+    const results = await Promise.all(commits);
+    if (cpuMs.length > 0) cpuMs[cpuMs.length - 1] += threadCpuMs() - cpu;
+    return results.map((r, i) => ({ ...r, cpuMs: cpuMs[i] }));
   }
 
   async openState(checkpointDir: string, stores: readonly StoreRef[], version: number): Promise<void> {

@@ -19,9 +19,10 @@ import { notice } from '../util/notices.js';
 import type { BatchContext, EventTimeStats, FragmentSpec } from './batch-context.js';
 import { broadcastStaticSides, loadRelations } from './broadcast-exchange.js';
 import type { Executor, FragmentJob } from './executor.js';
+import type { LaneStage } from './lane-profile.js';
 import type { QueryProgress, TriggerDurations } from './progress.js';
 import { type BatchMetrics, type BatchPhase, ProgressReporter, type TriggerTiming } from './progress-reporter.js';
-import type { StatefulResult } from './task-runner.js';
+import type { FragmentResult, StatefulResult } from './task-runner.js';
 import { WatermarkTracker } from './watermark-tracker.js';
 import type { StoreRef } from './worker-protocol.js';
 
@@ -630,6 +631,9 @@ class BatchRun implements BatchMetrics {
   private queryPlanningMs = 0;
   /** Time spent outside planning while planning fragments (read tasks asked of sources, upstream stateful runs). */
   private notPlanningMs = 0;
+  /** Each stage's CPU per lane, and each worker lane's thread CPU so far (see lane-profile.ts). */
+  readonly laneStages: LaneStage[] = [];
+  readonly laneTotalMs: number[] = [];
   /** Task time per thread (index 0 is the driver's thread at threads 0). */
   private readonly busy: Record<'read' | 'exchange' | 'stateCommit', number[]> = {
     read: [],
@@ -653,6 +657,14 @@ class BatchRun implements BatchMetrics {
     this.sourceIndex = new Map(sources.map((s, i) => [s.node.id, i]));
   }
 
+  get driverLane(): boolean {
+    return this.executor.driverLane;
+  }
+
+  get lanes(): number {
+    return Math.max(1, this.executor.threads);
+  }
+
   /** The durations this run measured: the busiest thread's task time, and the driver's planning. */
   get durations(): Pick<TriggerDurations, BatchPhase> {
     const busiest = (perLane: number[]): number => perLane.reduce((a, b) => Math.max(a, b), 0);
@@ -668,6 +680,19 @@ class BatchRun implements BatchMetrics {
   private addBusy(part: keyof BatchRun['busy'], lane: number | undefined, ms: number): void {
     const perLane = this.busy[part];
     perLane[lane ?? 0] = (perLane[lane ?? 0] ?? 0) + ms;
+  }
+
+  /** Adds a stage whose tasks ran on every lane, with each task's CPU on its lane. */
+  private addLaneStage(kind: LaneStage['kind'], results: readonly (FragmentResult | StatefulResult)[]): void {
+    const laneMs: number[] = [];
+    const laneTasks: number[] = [];
+    for (const r of results) {
+      const lane = r.lane ?? 0;
+      laneMs[lane] = (laneMs[lane] ?? 0) + (r.cpuMs ?? 0);
+      laneTasks[lane] = (laneTasks[lane] ?? 0) + 1;
+      if (r.threadCpuMs !== undefined) this.laneTotalMs[lane] = Math.max(this.laneTotalMs[lane] ?? 0, r.threadCpuMs);
+    }
+    this.laneStages.push({ kind, laneMs, laneTasks });
   }
 
   /** Output rows of `root` for this batch, in a deterministic order. */
@@ -783,6 +808,7 @@ class BatchRun implements BatchMetrics {
       jobs.map((j) => j.job),
       this.ctx,
     );
+    this.addLaneStage('fragments', results);
     results.forEach((r, k) => {
       this.addBusy('read', r.lane, r.metrics.readMs);
       this.addBusy('exchange', r.lane, r.metrics.exchangeMs);
@@ -827,6 +853,7 @@ class BatchRun implements BatchMetrics {
     }
     await this.durable;
     const out = await this.executor.runStateful(node.id, parts, this.ctx);
+    this.addLaneStage('stateful', out);
     this.stateResults.set(node.id, out);
     for (const [p, r] of out.entries()) {
       // A worker commits its partitions one after the other; the driver's thread commits them side by side.

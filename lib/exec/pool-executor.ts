@@ -6,7 +6,7 @@ import type { BatchContext } from './batch-context.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import { type Executor, type FragmentJob, InProcessExecutor } from './executor.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
-import { acquireLanes, destroyLanes, type Lane, releaseLanes } from './worker-pool.js';
+import { acquireLanes, destroyLanes, type Lane, releaseLanes, TASKS_SENT_AHEAD } from './worker-pool.js';
 import {
   type HeldBatch,
   reviveWorkerError,
@@ -20,6 +20,11 @@ import {
 const POOL_WORKER_FILE = fileURLToPath(new URL('./pool-worker.js', import.meta.url));
 
 let queryIds = 0;
+
+/** Resolves once the event loop has handled what is pending (the workers' replies among it). */
+function yieldToWorkers(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Where the rows behind a batch returned for an exchange partition are. */
 type Rows = { lane: number; held: number } | { bytes: Uint8Array };
@@ -50,8 +55,8 @@ export class PoolExecutor implements Executor {
   /** Lane 0 when the driver's thread is a lane. */
   private readonly local: InProcessExecutor | null;
   private readonly lanes: number;
+  readonly driverLane: boolean;
   private readonly query = ++queryIds;
-  private next = 0;
   private closed = false;
   /** Exchange partitions as the fragments returned them, for the stateful tasks they are sent to next. */
   private readonly rowsOf = new WeakMap<RecordBatch, Rows>();
@@ -70,6 +75,7 @@ export class PoolExecutor implements Executor {
   ) {
     this.lanes = threads;
     this.local = threads >= 2 ? new InProcessExecutor(index, setup.stateStore, broadcasts) : null;
+    this.driverLane = this.local !== null;
     this.workers = acquireLanes(this.local ? threads - 1 : threads, POOL_WORKER_FILE);
     this.broadcasts = [...broadcasts].map(([id, r]) => [id, r.toShared()]);
   }
@@ -95,24 +101,53 @@ export class PoolExecutor implements Executor {
   }
 
   /**
-   * Runs fragments in turn on the lanes. A fragment that ends in an exchange keeps the partitions whose
-   * stateful task runs on its own lane in that thread (the driver gets placeholders with their row
-   * counts) and returns the others as IPC bytes, which runStateful forwards without encoding them again.
-   * The driver's own fragments run after every worker's task is sent, so the workers are busy meanwhile.
+   * Runs fragments on whichever lane is free next: each worker has {@link TASKS_SENT_AHEAD} fragments sent to it, so
+   * it never waits for the driver to hand it the next one, and the driver's lane takes one whenever it is free,
+   * between its other work (planning, decoding the workers' results, the sink, the commit). A lane that is
+   * slower (a worker's cold start, the driver's own duties) takes fewer fragments instead of holding the others
+   * up at the end of the stage. Results come back in the order of the jobs, so output does not depend on which
+   * lane ran what. A fragment that ends in an exchange keeps the partitions whose stateful task runs on its own
+   * lane in that thread (the driver gets placeholders with their row counts) and returns the others as IPC
+   * bytes, which runStateful forwards without encoding them again.
    */
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
-    const lanes = jobs.map(() => this.next++ % this.lanes);
-    const results: Promise<FragmentResult>[] = [];
-    let driverTurn: Promise<unknown> = Promise.resolve();
-    jobs.forEach((job, k) => {
-      const local = this.local;
-      if (local && lanes[k] === 0) {
-        const result = driverTurn.then(async () => ({ ...(await local.runFragments([job], ctx))[0], lane: 0 }));
-        driverTurn = result;
-        results.push(result);
-      } else results.push(this.runWorkerFragment(job, lanes[k], ctx));
-    });
-    return Promise.all(results);
+    const results: FragmentResult[] = new Array(jobs.length);
+    let next = 0;
+    // A failed fragment fails the batch: no lane starts another one.
+    let failed = false;
+    const take = async (k: number, run: Promise<FragmentResult>): Promise<void> => {
+      try {
+        results[k] = await run;
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    };
+    // A fragment sent ahead waits for its lane even when another lane is free, so the stage's last fragments
+    // (one per lane) are only taken by a lane that has nothing else to run.
+    const ahead = (slot: number): boolean => !failed && (slot === 0 || jobs.length - next > this.lanes);
+    const workerTurns = this.workerLanes().flatMap((lane) =>
+      Array.from({ length: TASKS_SENT_AHEAD }, async (_, slot) => {
+        while (next < jobs.length && ahead(slot)) {
+          const k = next++;
+          await take(k, this.runWorkerFragment(jobs[k], lane, ctx));
+        }
+      }),
+    );
+    const local = this.local;
+    const driverTurn = async (): Promise<void> => {
+      if (!local) return;
+      // Lets the workers' replies in first, so that their next fragments are sent before the driver runs one.
+      for (await yieldToWorkers(); next < jobs.length && !failed; await yieldToWorkers()) {
+        const k = next++;
+        await take(
+          k,
+          local.runFragments([jobs[k]], ctx).then(([r]) => ({ ...r, lane: 0 })),
+        );
+      }
+    };
+    await Promise.all([...workerTurns, driverTurn()]);
+    return results;
   }
 
   private async runWorkerFragment(job: FragmentJob, lane: number, ctx: BatchContext): Promise<FragmentResult> {
@@ -133,6 +168,8 @@ export class PoolExecutor implements Executor {
       partitions: reply.partitions?.map((rows) => rows.map((r) => this.partitionBatch(lane, r))),
       metrics: reply.metrics,
       lane,
+      cpuMs: reply.cpuMs,
+      threadCpuMs: reply.threadCpuMs,
     };
   }
 
@@ -194,6 +231,8 @@ export class PoolExecutor implements Executor {
       late: decodeBatches(reply.late),
       metrics: reply.metrics,
       lane,
+      cpuMs: reply.cpuMs,
+      threadCpuMs: reply.threadCpuMs,
     };
   }
 

@@ -2,6 +2,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { Piscina } from 'piscina';
 import { HashedRelation } from '../plan/operators/hashed-relation.js';
 import { StateStoreCache } from '../state/state-store-cache.js';
+import { threadCpuMs } from '../util/thread-cpu.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import { type PlanIndex, runFragment, runStatefulPartition } from './task-runner.js';
 import {
@@ -84,8 +85,20 @@ function transferable(reply: WorkerReply, encoded: unknown[]): unknown {
   return Piscina.move({ [Piscina.transferableSymbol]: transferListOf(encoded), [Piscina.valueSymbol]: reply } as never);
 }
 
-/** The piscina task entry point. */
-export default async function handle(msg: WorkerMessage): Promise<unknown> {
+/** The task this thread runs or ran last: tasks sent ahead wait for it. */
+let running: Promise<unknown> = Promise.resolve();
+
+/**
+ * The piscina task entry point. The driver sends tasks ahead (TASKS_SENT_AHEAD), but they run one at a time, in
+ * the order sent, as on a thread that received them one by one: no task's awaits let another one's work in.
+ */
+export default function handle(msg: WorkerMessage): Promise<unknown> {
+  const task = running.then(() => run(msg));
+  running = task;
+  return task;
+}
+
+async function run(msg: WorkerMessage): Promise<unknown> {
   try {
     if (msg.kind === 'reset') {
       const q = queries.get(msg.query);
@@ -105,6 +118,7 @@ export default async function handle(msg: WorkerMessage): Promise<unknown> {
         await q.stores.open(msg.checkpointDir, nodeId, partition, msg.version);
       return { kind: 'openState' } satisfies WorkerReply;
     }
+    const cpu0 = threadCpuMs();
     if (msg.kind === 'fragment') {
       dropStale(q, msg.ctx.batchId);
       const res = await runFragment(plan, msg.spec, decodeBatches(msg.input), msg.ctx, q.broadcasts);
@@ -113,7 +127,15 @@ export default async function handle(msg: WorkerMessage): Promise<unknown> {
       const partitions = res.partitions?.map((rows, p) =>
         keep && p % keep.lanes === keep.lane ? rows.map((b) => hold(q, b, msg.ctx.batchId)) : encodeBatches(rows),
       );
-      const reply: WorkerReply = { kind: 'fragment', batches, partitions, metrics: res.metrics };
+      const threadCpu = threadCpuMs();
+      const reply: WorkerReply = {
+        kind: 'fragment',
+        batches,
+        partitions,
+        metrics: res.metrics,
+        cpuMs: threadCpu - cpu0,
+        threadCpuMs: threadCpu,
+      };
       return transferable(reply, [...batches, ...(partitions ?? []).flat()]);
     }
     const res = await runStatefulPartition(
@@ -126,7 +148,15 @@ export default async function handle(msg: WorkerMessage): Promise<unknown> {
     );
     const batches = encodeBatches(res.batches);
     const late = encodeBatches(res.late);
-    const reply: WorkerReply = { kind: 'stateful', batches, late, metrics: res.metrics };
+    const threadCpu = threadCpuMs();
+    const reply: WorkerReply = {
+      kind: 'stateful',
+      batches,
+      late,
+      metrics: res.metrics,
+      cpuMs: threadCpu - cpu0,
+      threadCpuMs: threadCpu,
+    };
     return transferable(reply, [...batches, ...late]);
   } catch (err) {
     return { kind: 'error', error: toWorkerError(err) } satisfies WorkerReply;

@@ -2,7 +2,9 @@ import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import { nodeName, type StatefulNode } from '../plan/logical-plan.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { StreamSource } from '../sources/source.js';
+import { threadCpuMs } from '../util/thread-cpu.js';
 import type { EventTimeStats } from './batch-context.js';
+import { type LaneStage, reportLaneCpu } from './lane-profile.js';
 import type { QueryProgress, SourceProgress, StateOperatorProgress, TriggerDurations } from './progress.js';
 import type { StatefulResult } from './task-runner.js';
 
@@ -18,6 +20,11 @@ export interface BatchMetrics {
   readonly stateResults: ReadonlyMap<number, StatefulResult[]>;
   /** The parts of the trigger's durations the batch's run measured itself. */
   readonly durations: Pick<TriggerDurations, BatchPhase>;
+  /** Each stage's CPU per lane, each worker lane's thread CPU so far, and whether lane 0 is the driver's thread. */
+  readonly laneStages: LaneStage[];
+  readonly laneTotalMs: number[];
+  readonly driverLane: boolean;
+  readonly lanes: number;
 }
 
 /** The identity a query's progress reports carry. */
@@ -38,7 +45,7 @@ export type TriggerPhase = Exclude<keyof TriggerDurations, 'triggerExecution' | 
  * each batch builds its StreamingQueryProgress from what the batch counted and hands it on.
  */
 export class ProgressReporter {
-  private trigger: TriggerTiming = { durations: noDurations(), startedAt: 0, timestampMs: 0 };
+  private trigger: TriggerTiming = noTiming();
   private lastProgressAt = 0;
 
   constructor(
@@ -57,15 +64,17 @@ export class ProgressReporter {
    * timing, which a batch whose commit outlasts the start of the next trigger goes on timing into.
    */
   startTrigger(clockMs: number): TriggerTiming {
-    this.trigger = { durations: noDurations(), startedAt: performance.now(), timestampMs: clockMs };
+    this.trigger = { ...noTiming(), startedAt: performance.now(), timestampMs: clockMs, cpuAt: threadCpuMs() };
     return this.trigger;
   }
 
   /** Runs `body` and adds the time it took to `phase` of `trigger` (by default the current one). */
   async timed<T>(phase: TriggerPhase, body: () => Promise<T>, trigger = this.trigger): Promise<T> {
     const t0 = performance.now();
+    const cpu0 = threadCpuMs();
     const result = await body();
     trigger.durations[phase] += performance.now() - t0;
+    trigger.phaseCpu[phase] += threadCpuMs() - cpu0;
     return result;
   }
 
@@ -77,6 +86,15 @@ export class ProgressReporter {
       addBatch: trigger.durations.addBatch - run.durations.getBatch - run.durations.queryPlanning,
       triggerExecution: performance.now() - trigger.startedAt,
     };
+    reportLaneCpu(() => ({
+      batchId: entry.batchId,
+      lanes: run.lanes,
+      driverLane: run.driverLane,
+      driverMs: threadCpuMs() - trigger.cpuAt,
+      phaseMs: { ...trigger.phaseCpu },
+      stages: run.laneStages,
+      laneTotalMs: run.laneTotalMs,
+    }));
     this.onProgress(this.progress(run, entry, durationMs, numOutputRows, trigger.timestampMs));
   }
 
@@ -139,6 +157,13 @@ export interface TriggerTiming {
   durations: Record<TriggerPhase, number>;
   startedAt: number;
   timestampMs: number;
+  /** The driver thread's CPU per phase, and at the trigger's start (see lane-profile.ts). */
+  phaseCpu: Record<TriggerPhase, number>;
+  cpuAt: number;
+}
+
+function noTiming(): TriggerTiming {
+  return { durations: noDurations(), startedAt: 0, timestampMs: 0, phaseCpu: noDurations(), cpuAt: 0 };
 }
 
 function noDurations(): Record<TriggerPhase, number> {

@@ -31,6 +31,10 @@ export interface FragmentResult {
   metrics: FragmentMetrics;
   /** The worker thread that ran it; absent when it ran in the driver's thread. */
   lane?: number;
+  /** CPU milliseconds of the task on its thread. */
+  cpuMs?: number;
+  /** CPU milliseconds of the worker thread that ran it since the thread started, as the task ended. */
+  threadCpuMs?: number;
 }
 
 /** Output of one state partition of a stateful operator. */
@@ -40,6 +44,10 @@ export interface StatefulResult {
   metrics: StatefulMetrics;
   /** The worker thread that ran it; absent when it ran in the driver's thread. */
   lane?: number;
+  /** CPU milliseconds of the task on its thread. */
+  cpuMs?: number;
+  /** CPU milliseconds of the worker thread that ran it since the thread started, as the task ended. */
+  threadCpuMs?: number;
 }
 
 function lookup<K extends PlanNode['kind']>(index: PlanIndex, id: number, kind?: K): Extract<PlanNode, { kind: K }> {

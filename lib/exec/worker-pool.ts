@@ -13,6 +13,13 @@ const IDLE_LANE_MS = 30_000;
  */
 export type Lane = Piscina;
 
+/**
+ * Tasks a lane's thread is sent before it finished the one it runs: piscina would otherwise send a queued task only
+ * when the driver's event loop sees the previous one finish, so a driver busy with its own work leaves the thread
+ * idle. The worker runs its tasks one after the other all the same (see pool-worker.ts).
+ */
+export const TASKS_SENT_AHEAD = 2;
+
 const idle: { lane: Lane; expiry: NodeJS.Timeout }[] = [];
 
 /**
@@ -31,7 +38,15 @@ export function acquireLanes(count: number, workerFile: string): Lane[] {
       clearTimeout(reused.expiry);
       lanes.push(reused.lane);
     } else {
-      lanes.push(new Piscina({ filename: workerFile, minThreads: 1, maxThreads: 1, idleTimeout: Infinity }));
+      lanes.push(
+        new Piscina({
+          filename: workerFile,
+          minThreads: 1,
+          maxThreads: 1,
+          idleTimeout: Infinity,
+          concurrentTasksPerWorker: TASKS_SENT_AHEAD,
+        }),
+      );
     }
   }
   return lanes;

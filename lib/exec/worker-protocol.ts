@@ -101,9 +101,20 @@ export interface WorkerError {
   stack?: string;
 }
 
+/** The worker thread's CPU milliseconds: in the task, and since the thread started. */
+export interface TaskCpu {
+  cpuMs: number;
+  threadCpuMs: number;
+}
+
 export type WorkerReply =
-  | { kind: 'fragment'; batches: Uint8Array[]; partitions?: (Uint8Array | HeldBatch)[][]; metrics: FragmentMetrics }
-  | { kind: 'stateful'; batches: Uint8Array[]; late: Uint8Array[]; metrics: StatefulMetrics }
+  | ({
+      kind: 'fragment';
+      batches: Uint8Array[];
+      partitions?: (Uint8Array | HeldBatch)[][];
+      metrics: FragmentMetrics;
+    } & TaskCpu)
+  | ({ kind: 'stateful'; batches: Uint8Array[]; late: Uint8Array[]; metrics: StatefulMetrics } & TaskCpu)
   | { kind: 'openState' }
   | { kind: 'reset' }
   | { kind: 'close' }
