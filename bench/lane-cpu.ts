@@ -28,6 +28,8 @@ export interface LaneCpu {
   phases: Record<string, number>;
   /** Over every stage, how much less CPU each lane had than the stage's busiest lane: what the lanes wait at stage ends. */
   laneWait: number;
+  /** Wall seconds each lane was not running a task while a stage was on: waiting for work, or (lane 0) doing the driver's. */
+  laneIdle: number[];
 }
 
 const add = (xs: number[], i: number, ms: number): void => {
@@ -51,6 +53,7 @@ export class LaneCpuCollector {
       stateful: [],
       phases: {},
       laneWait: 0,
+      laneIdle: [],
     };
     const fragmentTasks: number[] = [];
     const workerTotals: number[] = [];
@@ -71,6 +74,7 @@ export class LaneCpuCollector {
             fragmentTasks[lane] = (fragmentTasks[lane] ?? 0) + (n ?? 0);
           });
         }
+        for (let lane = 0; lane < b.lanes; lane++) add(f.laneIdle, lane, s.wallMs - (s.laneWallMs[lane] ?? 0));
         laneMs.forEach((ms, lane) => {
           add(s.kind === 'fragments' ? f.fragments : f.stateful, lane, ms);
           f.laneWait += (busiest - ms) / 1000;
@@ -93,7 +97,7 @@ export function formatLaneCpu(f: LaneCpu): string {
   const s = (x: number | undefined): string => (x ?? 0).toFixed(2);
   const lanes = f.lanes.map(
     (x, i) =>
-      `lane ${i} ${s(x)} (fragments ${s(f.fragments[i])}, ${(f.msPerFragment[i] ?? 0).toFixed(1)} ms each; stateful ${s(f.stateful[i])})`,
+      `lane ${i} ${s(x)} (fragments ${s(f.fragments[i])}, ${(f.msPerFragment[i] ?? 0).toFixed(1)} ms each; stateful ${s(f.stateful[i])}; idle in stages ${s(f.laneIdle[i])} s wall)`,
   );
   const phases = Object.entries(f.phases)
     .filter(([, v]) => v > 0)

@@ -57,8 +57,9 @@ export class InProcessExecutor implements Executor {
     const out: FragmentResult[] = [];
     for (const j of jobs) {
       const cpu0 = threadCpuMs();
+      const t0 = performance.now();
       const r = await runFragment(this.index, j.spec, j.input, ctx, this.broadcasts);
-      out.push({ ...r, cpuMs: threadCpuMs() - cpu0 });
+      out.push({ ...r, cpuMs: threadCpuMs() - cpu0, wallMs: performance.now() - t0 });
     }
     return out;
   }
@@ -84,7 +85,9 @@ export class InProcessExecutor implements Executor {
     const commits: Promise<StatefulResult>[] = [];
     // A partition's CPU includes whatever commits of earlier partitions ran meanwhile; the lane's sum is exact.
     const cpuMs: number[] = [];
+    const wallMs: number[] = [];
     let cpu = threadCpuMs();
+    let t = performance.now();
     try {
       for (const { partition, rows } of partitions) {
         const commit = await processStatefulPartition(this.index, nodeId, partition, rows, ctx, this.stores);
@@ -93,15 +96,20 @@ export class InProcessExecutor implements Executor {
         committing.catch(() => undefined);
         commits.push(committing);
         cpuMs.push(threadCpuMs() - cpu);
+        wallMs.push(performance.now() - t);
         cpu = threadCpuMs();
+        t = performance.now();
       }
     } finally {
       // A failed partition fails the batch; commits already started finish before the state is reset.
       await Promise.allSettled(commits);
     }
     const results = await Promise.all(commits);
-    if (cpuMs.length > 0) cpuMs[cpuMs.length - 1] += threadCpuMs() - cpu;
-    return results.map((r, i) => ({ ...r, cpuMs: cpuMs[i] }));
+    if (cpuMs.length > 0) {
+      cpuMs[cpuMs.length - 1] += threadCpuMs() - cpu;
+      wallMs[wallMs.length - 1] += performance.now() - t;
+    }
+    return results.map((r, i) => ({ ...r, cpuMs: cpuMs[i], wallMs: wallMs[i] }));
   }
 
   async openState(checkpointDir: string, stores: readonly StoreRef[], version: number): Promise<void> {

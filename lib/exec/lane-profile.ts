@@ -12,6 +12,9 @@ export interface LaneStage {
   laneMs: number[];
   /** How many tasks each lane ran in the stage. */
   laneTasks: number[];
+  /** Wall milliseconds from the stage's start to its end, and of each lane's tasks: the rest a lane was not running one. */
+  wallMs: number;
+  laneWallMs: number[];
 }
 
 /** The thread CPU one batch used, per lane and stage. */

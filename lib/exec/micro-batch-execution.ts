@@ -683,16 +683,22 @@ class BatchRun implements BatchMetrics {
   }
 
   /** Adds a stage whose tasks ran on every lane, with each task's CPU on its lane. */
-  private addLaneStage(kind: LaneStage['kind'], results: readonly (FragmentResult | StatefulResult)[]): void {
+  private addLaneStage(
+    kind: LaneStage['kind'],
+    startedAt: number,
+    results: readonly (FragmentResult | StatefulResult)[],
+  ): void {
     const laneMs: number[] = [];
     const laneTasks: number[] = [];
+    const laneWallMs: number[] = [];
     for (const r of results) {
       const lane = r.lane ?? 0;
       laneMs[lane] = (laneMs[lane] ?? 0) + (r.cpuMs ?? 0);
+      laneWallMs[lane] = (laneWallMs[lane] ?? 0) + (r.wallMs ?? 0);
       laneTasks[lane] = (laneTasks[lane] ?? 0) + 1;
       if (r.threadCpuMs !== undefined) this.laneTotalMs[lane] = Math.max(this.laneTotalMs[lane] ?? 0, r.threadCpuMs);
     }
-    this.laneStages.push({ kind, laneMs, laneTasks });
+    this.laneStages.push({ kind, laneMs, laneTasks, wallMs: performance.now() - startedAt, laneWallMs });
   }
 
   /** Output rows of `root` for this batch, in a deterministic order. */
@@ -804,11 +810,12 @@ class BatchRun implements BatchMetrics {
     jobs: { job: FragmentJob; source: number }[],
   ): Promise<{ batches: RecordBatch[]; partitions?: RecordBatch[][] }[]> {
     for (const j of jobs) if (!j.job.spec.read && j.source >= 0) this.numInputRows[j.source] += countRows(j.job.input);
+    const startedAt = performance.now();
     const results = await this.executor.runFragments(
       jobs.map((j) => j.job),
       this.ctx,
     );
-    this.addLaneStage('fragments', results);
+    this.addLaneStage('fragments', startedAt, results);
     results.forEach((r, k) => {
       this.addBusy('read', r.lane, r.metrics.readMs);
       this.addBusy('exchange', r.lane, r.metrics.exchangeMs);
@@ -852,8 +859,9 @@ class BatchRun implements BatchMetrics {
       });
     }
     await this.durable;
+    const startedAt = performance.now();
     const out = await this.executor.runStateful(node.id, parts, this.ctx);
-    this.addLaneStage('stateful', out);
+    this.addLaneStage('stateful', startedAt, out);
     this.stateResults.set(node.id, out);
     for (const [p, r] of out.entries()) {
       // A worker commits its partitions one after the other; the driver's thread commits them side by side.

@@ -170,6 +170,7 @@ export class PoolExecutor implements Executor {
       lane,
       cpuMs: reply.cpuMs,
       threadCpuMs: reply.threadCpuMs,
+      wallMs: reply.wallMs,
     };
   }
 
@@ -233,6 +234,7 @@ export class PoolExecutor implements Executor {
       lane,
       cpuMs: reply.cpuMs,
       threadCpuMs: reply.threadCpuMs,
+      wallMs: reply.wallMs,
     };
   }
 

@@ -119,6 +119,7 @@ async function run(msg: WorkerMessage): Promise<unknown> {
       return { kind: 'openState' } satisfies WorkerReply;
     }
     const cpu0 = threadCpuMs();
+    const t0 = performance.now();
     if (msg.kind === 'fragment') {
       dropStale(q, msg.ctx.batchId);
       const res = await runFragment(plan, msg.spec, decodeBatches(msg.input), msg.ctx, q.broadcasts);
@@ -135,6 +136,7 @@ async function run(msg: WorkerMessage): Promise<unknown> {
         metrics: res.metrics,
         cpuMs: threadCpu - cpu0,
         threadCpuMs: threadCpu,
+        wallMs: performance.now() - t0,
       };
       return transferable(reply, [...batches, ...(partitions ?? []).flat()]);
     }
@@ -156,6 +158,7 @@ async function run(msg: WorkerMessage): Promise<unknown> {
       metrics: res.metrics,
       cpuMs: threadCpu - cpu0,
       threadCpuMs: threadCpu,
+      wallMs: performance.now() - t0,
     };
     return transferable(reply, [...batches, ...late]);
   } catch (err) {

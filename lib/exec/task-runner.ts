@@ -31,8 +31,9 @@ export interface FragmentResult {
   metrics: FragmentMetrics;
   /** The worker thread that ran it; absent when it ran in the driver's thread. */
   lane?: number;
-  /** CPU milliseconds of the task on its thread. */
+  /** CPU and wall milliseconds of the task on its thread. */
   cpuMs?: number;
+  wallMs?: number;
   /** CPU milliseconds of the worker thread that ran it since the thread started, as the task ended. */
   threadCpuMs?: number;
 }
@@ -44,8 +45,9 @@ export interface StatefulResult {
   metrics: StatefulMetrics;
   /** The worker thread that ran it; absent when it ran in the driver's thread. */
   lane?: number;
-  /** CPU milliseconds of the task on its thread. */
+  /** CPU and wall milliseconds of the task on its thread. */
   cpuMs?: number;
+  wallMs?: number;
   /** CPU milliseconds of the worker thread that ran it since the thread started, as the task ended. */
   threadCpuMs?: number;
 }

@@ -101,10 +101,11 @@ export interface WorkerError {
   stack?: string;
 }
 
-/** The worker thread's CPU milliseconds: in the task, and since the thread started. */
+/** The worker thread's CPU milliseconds in the task and since the thread started, and the task's wall milliseconds. */
 export interface TaskCpu {
   cpuMs: number;
   threadCpuMs: number;
+  wallMs: number;
 }
 
 export type WorkerReply =

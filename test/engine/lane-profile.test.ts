@@ -97,6 +97,9 @@ describe('engine: lane CPU profile of a batch', () => {
     expect(stateful.laneMs).to.have.length(2);
     expect(stateful.laneMs[0]).to.be.greaterThan(0);
     expect(stateful.laneMs[1]).to.be.greaterThan(0);
+    // A lane's tasks take place within the stage; the rest of the stage's wall time it was not running one.
+    expect(stateful.laneTasks).to.deep.equal([2, 2]);
+    expect(stateful.wallMs).to.be.at.least(stateful.laneWallMs[1]);
     // The worker's thread CPU since it started covers at least its tasks.
     const lane1Tasks = batch.stages.reduce((a, s) => a + (s.laneMs[1] ?? 0), 0);
     expect(batch.laneTotalMs[1]).to.be.at.least(lane1Tasks);
