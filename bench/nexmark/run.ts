@@ -478,7 +478,7 @@ async function main(): Promise<void> {
     report(baseline, base);
     reportPairs(all, baseline, o, base);
   }
-  report(all, o);
+  report(all, mine);
   if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(all, null, 2)}\n`);
 }
 
