@@ -2,7 +2,9 @@
  * Benchmark: a running sum per key through mapGroupsWithState with a ProcessingTimeTimeout, from
  * JSON lines files, for threads 0, 1 and 2, against a hand-written Map-based loop doing the same work in
  * the same invocation; and the same logic written with transformWithState (a ValueState and a timer per
- * key, variants `tws threads=N`), compared per CPU second with mapGroupsWithState at the same thread count. Both start from the same JSON lines files and parse every line with JSON.parse-level
+ * key, variants `tws threads=N`), compared per CPU second with mapGroupsWithState at the same thread count; and
+ * mapGroupsWithState on the disk state store (variants `disk threads=N`), compared per CPU second with the memory
+ * store at the same thread count. Both start from the same JSON lines files and parse every line with JSON.parse-level
  * work (the engine through its JSON decoder into Arrow, the loop with JSON.parse); the loop keeps its state
  * in a Map and writes nothing to disk.
  *
@@ -161,6 +163,7 @@ async function runSluice(
   ckpt: string,
   threads: number,
   stateApi = 'mapGroupsWithState',
+  provider: 'memory' | 'disk' = 'memory',
 ): Promise<{ events: number; progress: QueryProgress[] }> {
   const app = await loadApp(APP);
   const progress: QueryProgress[] = [];
@@ -168,6 +171,7 @@ async function runSluice(
     sources: [`file:${dataDir}?maxFilesPerTrigger=${FILES_PER_BATCH}`],
     sinks: ['noop:'],
     checkpoint: ckpt,
+    stateStore: { provider, localDir: path.join(ckpt, 'state-local') },
     options: { timeout: `${TIMEOUT_MS}ms`, 'state-api': stateApi },
     trigger: { availableNow: true },
     threads,
@@ -179,10 +183,15 @@ async function runSluice(
   return { events: progress.reduce((a, p) => a + p.numInputRows, 0), progress };
 }
 
-async function engineRun(dataDir: string, threads: number, stateApi: string): Promise<RunFigures> {
+async function engineRun(
+  dataDir: string,
+  threads: number,
+  stateApi: string,
+  provider: 'memory' | 'disk',
+): Promise<RunFigures> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ckpt-'));
   try {
-    const { events, progress } = await runSluice(dataDir, ckpt, threads, stateApi);
+    const { events, progress } = await runSluice(dataDir, ckpt, threads, stateApi, provider);
     const { snapshotBytes, deltaBytes } = stateFileBytes(ckpt);
     return { events, progress, snapshotBytes, deltaBytes };
   } finally {
@@ -207,9 +216,16 @@ async function throughput(): Promise<void> {
   const keyIds = Array.from({ length: EVENTS }, () => rnd.int(KEYS));
   const width = String(KEYS - 1).length;
   const files = eventFiles(dataDir, EVENTS, (i) => keyName('k', keyIds[i], width));
-  const names = ['loop', 'threads=0', 'threads=1', 'threads=2', 'tws threads=0', 'tws threads=2'].filter(
-    (n) => !ONLY || ONLY.includes(n),
-  );
+  const names = [
+    'loop',
+    'threads=0',
+    'threads=1',
+    'threads=2',
+    'tws threads=0',
+    'tws threads=2',
+    'disk threads=0',
+    'disk threads=2',
+  ].filter((n) => !ONLY || ONLY.includes(n));
   const rate: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const loads: string[] = [];
@@ -228,8 +244,9 @@ async function throughput(): Promise<void> {
           dataDir,
           Number(name.split('=')[1]),
           name.startsWith('tws') ? 'transformWithState' : 'mapGroupsWithState',
+          name.startsWith('disk') ? 'disk' : 'memory',
         );
-        if (!name.startsWith('tws')) last = run;
+        if (!name.includes(' ')) last = run;
         n = run.events;
       }
       const secs = (performance.now() - t0) / 1000;
@@ -255,14 +272,25 @@ async function throughput(): Promise<void> {
       `${name.padEnd(13)} ${fmt(m).padStart(11)}  ${(100 * c).toFixed(0).padStart(4)}%  ${(m / median(rate.loop ?? [NaN])).toFixed(2).padStart(6)}  ${fmt(perCore).padStart(11)}  ${(perCore / loopPerCore).toFixed(2)}`,
     );
   }
+  // Per-run ratios of one round (same load), then their median.
+  const perRound = (name: string, base: string): number[] =>
+    rate[name].map((r, i) => rate[base][i] / cpu[base][i] / (r / cpu[name][i]));
   for (const name of names.filter((n) => n.startsWith('tws '))) {
     const base = name.slice('tws '.length);
     if (!names.includes(base)) continue;
-    // Per-run ratios of one round (same load), then their median.
-    const ratios = rate[name].map((r, i) => rate[base][i] / cpu[base][i] / (r / cpu[name][i]));
+    const ratios = perRound(name, base);
     console.log(
       `transformWithState vs mapGroupsWithState at ${base}: mapGroupsWithState does ${median(ratios).toFixed(2)}x the events per CPU second ` +
         `(per round: ${ratios.map((x) => x.toFixed(2)).join(', ')}; target <= 1.2)`,
+    );
+  }
+  for (const name of names.filter((n) => n.startsWith('disk '))) {
+    const base = name.slice('disk '.length);
+    if (!names.includes(base)) continue;
+    const ratios = perRound(base, name);
+    console.log(
+      `disk vs memory state store at ${base}: the disk store does ${median(ratios).toFixed(2)}x the memory store's events per CPU second ` +
+        `(per round: ${ratios.map((x) => x.toFixed(2)).join(', ')}; target >= 0.6)`,
     );
   }
   if (last) {
