@@ -47,6 +47,8 @@ export type TriggerPhase = Exclude<keyof TriggerDurations, 'triggerExecution' | 
 export class ProgressReporter {
   private trigger: TriggerTiming = noTiming();
   private lastProgressAt = 0;
+  /** The driver thread's CPU when the last batch was reported (see finishBatch). */
+  private reportedCpuAt = 0;
 
   constructor(
     private readonly query: ProgressIdentity,
@@ -90,11 +92,15 @@ export class ProgressReporter {
       batchId: entry.batchId,
       lanes: run.lanes,
       driverLane: run.driverLane,
-      driverMs: threadCpuMs() - trigger.cpuAt,
+      // A batch whose commit outlasts the start of the next trigger overlaps it: each batch counts the driver's
+      // CPU from its trigger's start or the previous report, whichever is later, so the batches add up to the
+      // driver's CPU.
+      driverMs: threadCpuMs() - Math.max(trigger.cpuAt, this.reportedCpuAt),
       phaseMs: { ...trigger.phaseCpu },
       stages: run.laneStages,
       laneTotalMs: run.laneTotalMs,
     }));
+    this.reportedCpuAt = threadCpuMs();
     this.onProgress(this.progress(run, entry, durationMs, numOutputRows, trigger.timestampMs));
   }
 
