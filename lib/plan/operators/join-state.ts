@@ -14,6 +14,7 @@ import { type RecordBatch, Schema, Table, tableFromIPC, tableToIPC } from 'apach
 import { batchOf, rowsFromBatch } from '../../arrow/index.js';
 import type { InputSide, KeyedState } from '../stateful-operator.js';
 import { EVICTED, JoinSideBuffer, MATCHED } from './join-side-buffer.js';
+import { StateSchemaError } from './transform-with-state-schema.js';
 
 /** State key of the partition's live row counts per side, the batch that wrote it, and the next chunk id. */
 const COUNTS_KEY = ['\u0000sluice:join-rows'];
@@ -101,6 +102,14 @@ export class JoinState {
     const js = new JoinState(left, right, keyColumns);
     const counts = state.get(COUNTS_KEY) as Counts | undefined;
     if (!counts) return js;
+    // Before rows were buffered as columns, the counts row held the two sides' counts alone and each join key
+    // had a state row of its own; reading on would drop those rows without a word.
+    if (counts.length !== 5) {
+      throw new StateSchemaError(
+        'the join state was written by an earlier sluice, which buffered rows one state row per join key',
+        'start the query with a new checkpoint directory (or finish it with the sluice that wrote it)',
+      );
+    }
     js.nextChunk = counts[4];
     const found: { side: InputSide; id: number; bytes: Uint8Array }[] = [];
     const statuses = new Map<number, Uint8Array>();
