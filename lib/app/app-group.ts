@@ -33,9 +33,8 @@ import { asUsage, pathError, SluiceError, UsageError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
 import { assignTasks, type MemberTasks } from '../group/sticky-task-assignor.js';
 import { TaskManager } from '../group/task-manager.js';
-import { kafkaClientOptions } from '../kafka/prefixed-options.js';
-import { walkPlan } from '../plan/logical-plan.js';
-import { AggregateOperator } from '../plan/operators/aggregate.js';
+import type { KafkaClient } from '../kafka/client.js';
+import { KAFKA_CLIENT_OPTION_KEYS, kafkaClientOptions } from '../kafka/prefixed-options.js';
 import { parseSinkUri } from '../sinks/sink-factory.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import { createDirectory } from '../util/create-directory.js';
@@ -51,6 +50,7 @@ import {
   type RunAppOptions,
   runApp,
 } from './app-runner.js';
+import { findCut, type RepartitionCluster, type StageCut, stage1Queries, stage2Queries } from './group-stages.js';
 
 /** How a process joins the group of an app's processes. */
 export interface AppGroupOptions {
@@ -58,7 +58,13 @@ export interface AppGroupOptions {
   id: string;
   /** The coordinator drops a member it has not heard from for this long, and its tasks move. Default 10 s. */
   sessionTimeout?: string | number;
-  /** Called after each batch of output `output` of task `task` that this process runs. */
+  /**
+   * The input topics are not partitioned by the key of the app's first keyed operator (their message key is
+   * another, or none): repartition through an internal topic in front of it. Default false: Kafka's message
+   * key is taken to be the operators' key, as `sluice gen --to kafka://` writes it.
+   */
+  repartition?: boolean;
+  /** Called after each batch of output `output` of task `task` that this process runs (`NAME@stage2` for stage 2). */
   onProgress?: (task: number, output: string, p: QueryProgress) => void;
 }
 
@@ -71,9 +77,12 @@ export function taskOutputName(task: number, output: string): string {
 export interface AppGroupMember {
   /** The member id the group coordinator gave this process. */
   readonly memberId: string;
-  /** The tasks (input partitions) this process runs now. */
+  /**
+   * The tasks this process runs now: input partition P's stage-1 task and the stage-2 task of repartition
+   * partition P go together as task P; a global operator's stage-2 task is task N for N input partitions.
+   */
   tasks(): number[];
-  /** The queries of each running task, by output name. */
+  /** The queries of each running task, by output name (stage-2 queries as `NAME@stage2`). */
   queries(): Map<number, Map<string, StreamingQuery>>;
   /** Stops the tasks after their batches in progress and leaves the group, so the others take the tasks at once. */
   stop(): Promise<void>;
@@ -84,6 +93,10 @@ export interface AppGroupMember {
 /** The group protocol type of sluice's members: only members of this kind may join the group. */
 const PROTOCOL_TYPE = 'sluice';
 const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+/** Under `<checkpoint>/tasks/`: the checkpoint of repartition partition P's stage-2 task is `stage2-P`. */
+export const STAGE2_DIR_PREFIX = 'stage2-';
+/** Under `<checkpoint>/tasks/`: the checkpoint of the global operators' stage-2 task. */
+export const GLOBAL_TASK_DIR = 'stage2-global';
 
 /** The Kafka inputs of the app as given: their names, URIs, topics and where their brokers are. */
 interface KafkaInputs {
@@ -130,7 +143,7 @@ function taskSourceUri(uri: string, task: number): string {
 }
 
 /** The sink URI of task `task`: directories get a `task=P` folder per task, so tasks' batch logs stay apart. */
-function taskSinkUri(uri: string, task: number): string {
+function taskSinkUri(uri: string, task: string): string {
   const { format, options } = parseSinkUri(uri);
   if (!['file', 'json', 'csv', 'parquet'].includes(format) || options.path === undefined) return uri;
   const q = uri.indexOf('?');
@@ -200,7 +213,7 @@ export async function runAppInGroup(
       : parseDuration(group.sessionTimeout, 'group session timeout');
   const inputs = await asUsage(() => kafkaInputs(app, run.sources ?? []));
   await asUsage(() => parseAppOptions(app.def, run.options ?? {}));
-  refuseGlobalAggregations(app, run, inputs);
+  const cuts = await asUsage(() => findCuts(app, run, inputs, group));
   const checkpoint = run.checkpoint ?? path.join('checkpoints', app.def.name);
   await claimGroupCheckpoint(checkpoint, group.id);
   const { KafkaClient } = await import('../kafka/client.js');
@@ -222,20 +235,82 @@ export async function runAppInGroup(
         'repartition the inputs to one partition count',
       );
     }
+    await checkRepartitionTopics(client, cuts, taskCount);
+    const keyed = new Map([...cuts].filter(([, c]) => !c.global));
+    const global = new Map([...cuts].filter(([, c]) => c.global));
+    const cluster: RepartitionCluster = {
+      bootstrap: inputs.bootstrap,
+      clientOptions: Object.fromEntries(
+        Object.entries(inputs.options).filter(([k]) => (KAFKA_CLIENT_OPTION_KEYS as readonly string[]).includes(k)),
+      ),
+      maxOffsetsPerTrigger: inputs.options.maxOffsetsPerTrigger,
+    };
+    const globalTask = global.size > 0 ? taskCount : null;
+    const label = (task: number): string => (task === globalTask ? `${task} (global)` : String(task));
     const log = (message: string): void => notice(`group ${group.id}: ${message}`);
     const taskQueries = new Map<number, Map<string, StreamingQuery>>();
+    /** Runs one stage of `task`: the app's queries as `stage` makes them, with the task's checkpoint `dir`. */
+    const runStage = (
+      task: number,
+      dir: string,
+      stage: RunAppOptions['stage'],
+      sinkTask: string,
+      outputName: (output: string) => string = (o) => o,
+    ) =>
+      runApp(app, {
+        ...run,
+        sources: Object.entries(inputs.uris).map(
+          ([name, uri]) => `${name}=${taskSourceUri(uri, task === globalTask ? 0 : task)}`,
+        ),
+        sinks: assignedSinks(app, run.sinks ?? [], sinkTask),
+        checkpoint: path.join(checkpoint, 'tasks', dir),
+        checkpointClaim: { heartbeatMs: 1000, staleAfterMs: sessionTimeoutMs },
+        onProgress: group.onProgress && ((output, p) => group.onProgress!(task, outputName(output), p)),
+        stage,
+      });
+    const stage2Name = (output: string): string => `${output}@stage2`;
     const tasks = new TaskManager({
       retryMs: 500,
       log,
+      label,
       start: async (task) => {
-        const { queries } = await runApp(app, {
-          ...run,
-          sources: Object.entries(inputs.uris).map(([name, uri]) => `${name}=${taskSourceUri(uri, task)}`),
-          sinks: assignedSinks(app, run.sinks ?? [], task),
-          checkpoint: path.join(checkpoint, 'tasks', String(task)),
-          checkpointClaim: { heartbeatMs: 1000, staleAfterMs: sessionTimeoutMs },
-          onProgress: group.onProgress && ((output, p) => group.onProgress!(task, output, p)),
-        });
+        const started: Map<string, StreamingQuery>[] = [];
+        try {
+          if (task === globalTask) {
+            const { queries } = await runStage(
+              task,
+              GLOBAL_TASK_DIR,
+              async (built, session) => stage2Queries(built, session, global, cluster, 0, taskCount),
+              'global',
+              stage2Name,
+            );
+            started.push(new Map([...queries].map(([name, q]) => [stage2Name(name), q])));
+          } else {
+            const stage1 = await runStage(
+              task,
+              String(task),
+              cuts.size > 0
+                ? (built, session) => stage1Queries(built, session, cuts, cluster, task, taskCount)
+                : undefined,
+              String(task),
+            );
+            started.push(stage1.queries);
+            if (keyed.size > 0) {
+              const stage2 = await runStage(
+                task,
+                `${STAGE2_DIR_PREFIX}${task}`,
+                async (built, session) => stage2Queries(built, session, keyed, cluster, task, taskCount),
+                String(task),
+                stage2Name,
+              );
+              started.push(new Map([...stage2.queries].map(([name, q]) => [stage2Name(name), q])));
+            }
+          }
+        } catch (err) {
+          await Promise.all(started.flatMap((qs) => [...qs.values()].map((q) => q.stop())));
+          throw err;
+        }
+        const queries = new Map(started.flatMap((qs) => [...qs]));
         taskQueries.set(task, queries);
         const all = [...queries.values()];
         return {
@@ -273,7 +348,7 @@ export async function runAppInGroup(
         const parsed = members.map((m) => parseMetadata(m.memberId, m.metadata));
         const roster: Record<string, ProcessIdentity> = {};
         for (const m of parsed) if (m.process) roster[m.memberId] = m.process;
-        const assignment = assignTasks(taskCount, parsed);
+        const assignment = assignTasks(taskCount + (globalTask === null ? 0 : 1), parsed);
         return new Map(
           [...assignment].map(([id, t]) => [
             id,
@@ -347,29 +422,56 @@ export async function runAppInGroup(
 }
 
 /**
- * Refuses an app with an aggregation over all rows (`groupBy()` without columns, or by an event-time window
- * alone): every task would total its own partition only. Keyed operators are split by the tasks as they are,
- * which is right when the inputs are partitioned by the operator's key (Kafka's message key).
+ * Where each output's plan is cut into stages (outputs that run whole in each input partition's task are left
+ * out), found on the app built over partition 0 of its inputs; checked before anything connects.
  */
-function refuseGlobalAggregations(app: LoadedApp, run: RunAppOptions, inputs: KafkaInputs): void {
+function findCuts(
+  app: LoadedApp,
+  run: RunAppOptions,
+  inputs: KafkaInputs,
+  group: AppGroupOptions,
+): Map<string, StageCut> {
   const { def } = app;
   const options = parseAppOptions(def, run.options ?? {});
   const uris = Object.fromEntries(
     Object.entries(inputs.uris).map(([name, uri]) => [name, inputUri(def, name, taskSourceUri(uri, 0))]),
   );
   const outputs = buildApp(def, Session.local({ threads: 0 }), options, uris);
+  const cuts = new Map<string, StageCut>();
   for (const [name, ds] of Object.entries(outputs)) {
-    const global = walkPlan(ds.plan).find(
-      (n) => n.kind === 'stateful' && n.operator instanceof AggregateOperator && n.operator.componentCount === 0,
-    );
-    if (global) {
-      throw new UsageError(
-        'GROUP_GLOBAL_OPERATOR',
-        `output ${name} of app ${def.name} aggregates all its rows together (groupBy() without a key column), which needs every input partition in one task: --group cannot split it yet`,
-        'run this app as a single process (without --group)',
-      );
-    }
+    const cut = findCut(def.name, group.id, name, ds.plan, def.outputs[name].outputMode, {
+      repartition: group.repartition === true,
+    });
+    if (cut) cuts.set(name, cut);
   }
+  return cuts;
+}
+
+/**
+ * Checks that each repartition topic exists with its partition count (the input's, or one for a global
+ * operator): the brokers sluice is tested against cannot create topics, so the operator creates them, as the
+ * error says.
+ */
+async function checkRepartitionTopics(
+  client: KafkaClient,
+  cuts: ReadonlyMap<string, StageCut>,
+  inputPartitions: number,
+): Promise<void> {
+  const wanted = new Map([...cuts.values()].map((c) => [c.topic, c.global ? 1 : inputPartitions]));
+  if (wanted.size === 0) return;
+  const found = new Map<string, number>();
+  for (const p of await client.listPartitions([...wanted.keys()])) found.set(p.topic, (found.get(p.topic) ?? 0) + 1);
+  const wrong = [...wanted].filter(([topic, n]) => found.get(topic) !== n);
+  if (wrong.length === 0) return;
+  throw new SluiceError(
+    'GROUP_REPARTITION_TOPIC',
+    `the group's repartition topic${wrong.length === 1 ? '' : 's'} ${wrong
+      .map(([t, n]) => `${t} (${n} partition${n === 1 ? '' : 's'}${found.has(t) ? `, found ${found.get(t)}` : ''})`)
+      .join(', ')} ${wrong.length === 1 ? 'does' : 'do'} not exist as needed`,
+    `create ${wrong.length === 1 ? 'it' : 'them'} first, e.g. ${wrong
+      .map(([t, n]) => `kafka-topics.sh --create --topic ${t} --partitions ${n}`)
+      .join('; ')}`,
+  );
 }
 
 /** The file in a group's checkpoint directory that names the group. */
@@ -408,7 +510,7 @@ async function claimGroupCheckpoint(dir: string, id: string): Promise<void> {
 }
 
 /** The `--sink` values of task `task`: the given ones and the app's defaults, directories made per task. */
-function assignedSinks(app: LoadedApp, sinks: string[], task: number): string[] {
+function assignedSinks(app: LoadedApp, sinks: string[], task: string): string[] {
   const given = assignUris('sink', Object.keys(app.def.outputs), sinks);
   return Object.keys(app.def.outputs).map(
     (name) => `${name}=${taskSinkUri(given[name] ?? app.def.outputs[name].default, task)}`,

@@ -20,6 +20,7 @@ import { parseDuration } from '../util/duration.js';
 import { packagePath } from '../util/package-root.js';
 import type { AppDefinition, AppOutput } from './app.js';
 import { claimAppCheckpoint } from './app-checkpoint.js';
+import type { StageQuery } from './group-stages.js';
 
 /** dist/apps, where the built-in apps are compiled to. */
 const APPS_DIR = packagePath('dist', 'apps');
@@ -292,6 +293,11 @@ export interface RunAppOptions {
   /** Timing of each query's checkpoint claim (a group member sets it from its session timeout). */
   checkpointClaim?: ClaimOptions;
   onProgress?: (output: string, p: QueryProgress) => void;
+  /**
+   * The queries to run instead of one per output as the app defines it (a stage of a group's app), from the
+   * app's Datasets: by output name, the Dataset, sink and output mode; outputs left out do not run.
+   */
+  stage?: (built: Record<string, Dataset<unknown>>, session: Session) => Promise<Record<string, StageQuery>>;
 }
 
 /**
@@ -344,20 +350,25 @@ export async function runApp(
   const queries = new Map<string, StreamingQuery>();
   const begins: (() => void)[] = [];
   try {
+    const staged = run.stage ? await run.stage(built, session) : null;
     for (const name of outputNames) {
       const out = def.outputs[name];
       if (out.lateOf) continue;
-      const sinkUri = givenSinks[name] ?? out.default;
-      const { format, options: sinkOptions } = parseSinkUri(sinkUri);
-      const w = built[name].writeStream
-        .format(format)
-        .options(keyedSinkOptions(out, format, sinkOptions))
-        .outputMode(out.outputMode)
+      const query: StageQuery | undefined = staged ? staged[name] : { dataset: built[name], late: true };
+      if (!query) continue;
+      const w = query.dataset.writeStream;
+      if (query.sink) w.sink(query.sink);
+      else {
+        const { format, options: sinkOptions } = parseSinkUri(givenSinks[name] ?? out.default);
+        w.format(format).options(keyedSinkOptions(out, format, sinkOptions));
+      }
+      w.outputMode(query.outputMode ?? out.outputMode)
+        .options(query.options ?? {})
         .queryName(`${def.name}.${name}`)
         .option('checkpointLocation', path.join(checkpoint, name))
         .options(stateStoreOptions(run.stateStore))
         .appOutput(name);
-      const late = outputNames.find((n) => def.outputs[n].lateOf === name);
+      const late = query.late ? outputNames.find((n) => def.outputs[n].lateOf === name) : undefined;
       if (late) {
         const lateSink = parseSinkUri(givenSinks[late] ?? def.outputs[late].default);
         w.lateData(lateSink.format, keyedSinkOptions(def.outputs[late], lateSink.format, lateSink.options));

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { checkpointGroup } from '../app/app-group.js';
+import { checkpointGroup, GLOBAL_TASK_DIR, STAGE2_DIR_PREFIX } from '../app/app-group.js';
 import { CLAIM_FILE } from '../checkpoint/checkpoint-claim.js';
 import { isRecord } from '../checkpoint/fields.js';
 import { SluiceError, UsageError } from '../errors.js';
@@ -23,7 +23,10 @@ interface GroupArgs {
 
 /** One task as its checkpoint shows it. */
 interface TaskView {
-  task: number;
+  /** The task's directory under `<checkpoint>/tasks/`: `P` (stage 1, or the whole app), `stage2-P`, `stage2-global`. */
+  task: string;
+  /** The partition its sources read: P, or 0 for the global task's topic of one partition. */
+  partition: number;
   /** `pid N on HOST`, or null when no process holds the task. */
   owner: string | null;
   lastCommittedBatch: number | null;
@@ -43,13 +46,14 @@ function claimOwner(dir: string): string | null {
   }
 }
 
-function taskView(task: number, queries: QueryCheckpointSummary[]): TaskView {
+function taskView(task: string, queries: QueryCheckpointSummary[]): TaskView {
+  const partition = Number(/(\d+)$/.exec(task)?.[1] ?? 0);
   const offsets = new Map<string, number>();
   for (const q of queries) {
     for (const s of q.sources) {
       if (!isRecord(s.end)) continue;
       for (const [topic, parts] of Object.entries(s.end)) {
-        const next = isRecord(parts) ? Number(parts[String(task)]) : Number.NaN;
+        const next = isRecord(parts) ? Number(parts[String(partition)]) : Number.NaN;
         if (Number.isFinite(next)) offsets.set(topic, Math.min(offsets.get(topic) ?? next, next));
       }
     }
@@ -57,6 +61,7 @@ function taskView(task: number, queries: QueryCheckpointSummary[]): TaskView {
   const committed = queries.map((q) => q.lastCommittedBatch).filter((b): b is number => b !== null);
   return {
     task,
+    partition,
     owner: queries.map((q) => claimOwner(q.dir)).find((o) => o !== null) ?? null,
     lastCommittedBatch: committed.length === 0 ? null : Math.min(...committed),
     offsets,
@@ -82,27 +87,34 @@ export async function groupCommand(
     throw new UsageError('GROUP_OTHER_CHECKPOINT', `checkpoint ${dir} holds group ${owner}, not ${args.id}`);
   }
   const tasksDir = path.join(dir, 'tasks');
+  // Stage-1 tasks (or whole-app tasks) by partition, then stage-2 tasks by partition, then the global one.
+  const order = (n: string): number[] => [
+    n.startsWith(STAGE2_DIR_PREFIX) ? (n === GLOBAL_TASK_DIR ? 2 : 1) : 0,
+    Number(/(\d+)$/.exec(n)?.[1] ?? 0),
+  ];
   const ids = fs.existsSync(tasksDir)
     ? fs
         .readdirSync(tasksDir)
-        .filter((n) => /^\d+$/.test(n))
-        .map(Number)
-        .sort((a, b) => a - b)
+        .filter((n) => /^\d+$/.test(n) || new RegExp(`^${STAGE2_DIR_PREFIX}\\d+$`).test(n) || n === GLOBAL_TASK_DIR)
+        .sort((a, b) => {
+          const [x, y] = [order(a), order(b)];
+          return x[0] - y[0] || x[1] - y[1];
+        })
     : [];
   const tasks = await Promise.all(
-    ids.map(async (t) => taskView(t, await inspectCheckpoint(path.join(tasksDir, String(t)), { skipState: true }))),
+    ids.map(async (t) => taskView(t, await inspectCheckpoint(path.join(tasksDir, t), { skipState: true }))),
   );
   const ends = args.bootstrap === undefined ? null : await endOffsets(args.bootstrap, tasks);
   const lagOf = (t: TaskView): string => {
     if (!ends) return '';
     let lag = 0;
-    for (const [topic, next] of t.offsets) lag += Math.max(0, (ends.get(`${topic}/${t.task}`) ?? next) - next);
+    for (const [topic, next] of t.offsets) lag += Math.max(0, (ends.get(`${topic}/${t.partition}`) ?? next) - next);
     return String(lag);
   };
-  const members = new Map<string, number[]>();
+  const members = new Map<string, string[]>();
   for (const t of tasks) if (t.owner) members.set(t.owner, [...(members.get(t.owner) ?? []), t.task]);
   const rows = tasks.map((t) => [
-    String(t.task),
+    t.task,
     t.owner ?? '(none)',
     t.lastCommittedBatch === null ? '-' : String(t.lastCommittedBatch),
     [...t.offsets].map(([topic, o]) => `${topic}:${o}`).join(' '),

@@ -31,6 +31,7 @@ interface RunArgs {
   quiet: boolean;
   group?: string;
   'group-session-timeout'?: string;
+  repartition?: boolean;
   [key: string]: unknown;
 }
 
@@ -61,6 +62,7 @@ const OWN_KEYS = new Set([
   'group',
   'group-session-timeout',
   'groupSessionTimeout',
+  'repartition',
   'help',
   'version',
 ]);
@@ -168,6 +170,13 @@ export async function runCommand(
       ? undefined
       : integerFlag(argv.ui, 'ui', 'a port number', 0, 65535, 'e.g. --ui 4040 (or --ui 0 for any free port)');
   const app = await loadApp(argv.app);
+  if (argv.repartition === true && argv.group === undefined) {
+    throw new UsageError(
+      'BAD_OPTION',
+      '--repartition only applies with --group',
+      'a single process reads every input partition and needs no repartitioning',
+    );
+  }
   const stateStoreSettings = { provider: stateStore, cacheMb: stateCacheMb, localDir: stateLocalDir } as const;
   if (argv.group !== undefined) {
     return runGroupMember(
@@ -287,6 +296,7 @@ async function runGroupMember(
       {
         id: group,
         sessionTimeout,
+        repartition: argv.repartition === true,
         onProgress: (task, output, p) => {
           const name = taskOutputName(task, output);
           reporter.progress(name, p);
@@ -483,6 +493,11 @@ export function runCommandModule(app?: LoadedApp): CommandModule<object, RunArgs
           type: 'string',
           requiresArg: true,
           describe: 'with --group: a member silent this long is dropped and its tasks move (default 10s)',
+        })
+        .option('repartition', {
+          type: 'boolean',
+          describe:
+            "with --group: the input topics are not keyed by the app's operator key, so repartition through an internal topic first",
         })
         .option('quiet', {
           alias: 'q',

@@ -26,6 +26,8 @@ export interface TaskManagerOptions {
   log(message: string): void;
   /** Time between attempts to take over a task that another process still holds. */
   retryMs: number;
+  /** How the log names a task (default its number). */
+  label?(task: number): string;
 }
 
 interface Slot {
@@ -39,8 +41,6 @@ interface Slot {
 function inUse(err: unknown): boolean {
   return err instanceof SluiceError && err.code === 'CHECKPOINT_IN_USE';
 }
-
-const list = (tasks: number[]): string => (tasks.length === 0 ? 'none' : tasks.join(', '));
 
 /** The tasks of one member, kept in line with its latest assignment. */
 export class TaskManager {
@@ -87,6 +87,11 @@ export class TaskManager {
     await this.queue;
   }
 
+  private list(tasks: number[]): string {
+    const label = this.opts.label ?? String;
+    return tasks.length === 0 ? 'none' : tasks.map((t) => label(t)).join(', ');
+  }
+
   private async apply(description: string, tasks: number[]): Promise<void> {
     if (this.closed) return;
     const wanted = new Set(tasks);
@@ -94,7 +99,9 @@ export class TaskManager {
     const gone = this.assigned.filter((t) => !wanted.has(t));
     const added = [...wanted].filter((t) => !this.slots.has(t)).sort((a, b) => a - b);
     if (gone.length > 0 || added.length > 0 || description !== 'stopping')
-      this.opts.log(`${description}: kept tasks ${list(kept)}; took ${list(added)}; gave up ${list(gone)}`);
+      this.opts.log(
+        `${description}: kept tasks ${this.list(kept)}; took ${this.list(added)}; gave up ${this.list(gone)}`,
+      );
     await Promise.all(gone.map((t) => this.stopTask(t)));
     for (const t of added) this.startTask(t);
   }
@@ -127,7 +134,7 @@ export class TaskManager {
         }
         slot.running = running;
         const wait = waited ? ', after waiting for its previous owner to let it go' : '';
-        this.opts.log(`task ${task} restored in ${((Date.now() - began) / 1000).toFixed(1)} s${wait}`);
+        this.opts.log(`task ${this.list([task])} restored in ${((Date.now() - began) / 1000).toFixed(1)} s${wait}`);
         running.terminated.then(
           () => this.ended(task, slot, null),
           (err: unknown) => this.ended(task, slot, err as Error),
@@ -150,7 +157,7 @@ export class TaskManager {
     this.slots.delete(task);
     if (err === null) return;
     if (inUse(err)) {
-      this.opts.log(`task ${task} was taken over by another member; it stopped without committing`);
+      this.opts.log(`task ${this.list([task])} was taken over by another member; it stopped without committing`);
       return;
     }
     this.failWith?.(err);

@@ -135,10 +135,16 @@ describe('sluice run --group refuses what it cannot share, in one line', functio
     await refused(['bank-account', '--source', 'kafka://localhost:1/ops', '--threads', '2'], /needs --threads 0/);
   });
 
-  it("active-session-totals' global total", async () => {
+  it('--repartition of active-session-totals, whose global total is above keyed operators (two repartitions)', async () => {
     await refused(
-      ['active-session-totals', '--source', 'kafka://localhost:1/tx'],
-      /output totals of app active-session-totals aggregates all its rows together/,
+      ['active-session-totals', '--source', 'kafka://localhost:1/tx', '--repartition'],
+      /output totals of app active-session-totals has keyed operators below its global one/,
     );
+  });
+
+  it('--repartition without --group', async () => {
+    const res = await runCli(['run', 'bank-account', '--source', 'kafka://localhost:1/ops', '--repartition']);
+    expect(res.code, res.stderr).to.equal(2);
+    expect(res.stderr).to.match(/^sluice: error: --repartition only applies with --group/m);
   });
 });
