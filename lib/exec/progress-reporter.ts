@@ -80,8 +80,25 @@ export class ProgressReporter {
     return result;
   }
 
-  /** Reports the progress of the batch of `entry`, timed by `trigger`, once it is committed. */
-  finishBatch(run: BatchMetrics, entry: OffsetEntry, numOutputRows: number, trigger = this.trigger): void {
+  /**
+   * The sources' own figures as the batch ends: taken before the next batch asks the sources for offsets,
+   * which its progress, reported once the commit is durable, may come after.
+   */
+  sourceMetricsNow(): Record<string, number>[] {
+    return this.sources.map((source) => source.metrics?.() ?? {});
+  }
+
+  /**
+   * Reports the progress of the batch of `entry`, timed by `trigger`, once it is committed; `sourceMetrics`
+   * from {@link sourceMetricsNow} at the batch's end.
+   */
+  finishBatch(
+    run: BatchMetrics,
+    entry: OffsetEntry,
+    numOutputRows: number,
+    sourceMetrics: Record<string, number>[],
+    trigger = this.trigger,
+  ): void {
     const durationMs = {
       ...trigger.durations,
       ...run.durations,
@@ -101,7 +118,7 @@ export class ProgressReporter {
       laneTotalMs: run.laneTotalMs,
     }));
     this.reportedCpuAt = threadCpuMs();
-    this.onProgress(this.progress(run, entry, durationMs, numOutputRows, trigger.timestampMs));
+    this.onProgress(this.progress(run, entry, durationMs, numOutputRows, sourceMetrics, trigger.timestampMs));
   }
 
   private progress(
@@ -109,6 +126,7 @@ export class ProgressReporter {
     entry: OffsetEntry,
     durationMs: TriggerDurations,
     numOutputRows: number,
+    sourceMetrics: Record<string, number>[],
     timestampMs: number,
   ): QueryProgress {
     const secs = Math.max(durationMs.triggerExecution, 0.001) / 1000;
@@ -133,7 +151,7 @@ export class ProgressReporter {
       numMalformedRows: run.numMalformed[i],
       inputRowsPerSecond: run.numInputRows[i] / sinceLast,
       processedRowsPerSecond: run.numInputRows[i] / secs,
-      ...withMetrics(run.sourceMetrics[i], source.metrics?.() ?? {}),
+      ...withMetrics(run.sourceMetrics[i], sourceMetrics[i]),
     }));
     const stateOperators = this.statefulNodes.map((n) => stateProgress(n, run.stateResults.get(n.id) ?? []));
     return {
