@@ -27,26 +27,8 @@ export function takeData(data: Data, indices: ArrayLike<number>): Data {
     }
     case Type.Utf8:
     case Type.Binary: {
-      const vo = data.valueOffsets as Int32Array;
-      const src = data.values as Uint8Array;
-      const offsets = new Int32Array(n + 1);
-      let total = 0;
-      for (let i = 0; i < n; i++) {
-        const r = indices[i];
-        total += vo[r + 1] - vo[r];
-        offsets[i + 1] = total;
-      }
-      const buf = new Uint8Array(total);
-      for (let i = 0; i < n; i++) {
-        const r = indices[i];
-        const s = vo[r];
-        const e = vo[r + 1];
-        if (e - s < 16) {
-          let p = offsets[i];
-          for (let k = s; k < e; k++) buf[p++] = src[k];
-        } else buf.set(src.subarray(s, e), offsets[i]);
-      }
-      return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: buf });
+      const { offsets, bytes } = gatherVarBytes(data.values as Uint8Array, data.valueOffsets as Int32Array, indices);
+      return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: bytes });
     }
     case Type.Dictionary: {
       const src = data.values as Int32Array;
@@ -113,4 +95,36 @@ export function countRows(batches: readonly RecordBatch[]): number {
 export function compactBatches(schema: Schema, batches: readonly RecordBatch[]): RecordBatch[] {
   const out = batches.filter((b) => b.numRows > 0);
   return out.length > 0 ? out : [emptyBatch(schema)];
+}
+
+/**
+ * Gathers the variable-width values (utf8, binary) at `ids` from `src` with offsets `vo`; an id of -1 gives an
+ * empty value (the caller marks it null).
+ */
+export function gatherVarBytes(
+  src: Uint8Array,
+  vo: ArrayLike<number>,
+  ids: ArrayLike<number>,
+): { offsets: Int32Array; bytes: Uint8Array } {
+  const n = ids.length;
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const r = ids[i];
+    if (r >= 0) total += vo[r + 1] - vo[r];
+    offsets[i + 1] = total;
+  }
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < n; i++) {
+    const r = ids[i];
+    if (r < 0) continue;
+    const s = vo[r];
+    const e = vo[r + 1];
+    // Short values copy faster byte by byte than through a subarray view.
+    if (e - s < 16) {
+      let p = offsets[i];
+      for (let k = s; k < e; k++) bytes[p++] = src[k];
+    } else bytes.set(src.subarray(s, e), offsets[i]);
+  }
+  return { offsets, bytes };
 }

@@ -6,7 +6,7 @@
  * they outnumber the live ones.
  */
 import { type Data, type DataType, type RecordBatch, type Schema, Type } from 'apache-arrow';
-import { dataFromValues, isValid, mkData, valuesOf } from '../../arrow/index.js';
+import { dataFromValues, gatherVarBytes, isValid, mkData, valuesOf } from '../../arrow/index.js';
 
 /** Row status bits: the row has been joined (outer and semi joins), the row was evicted. */
 export const MATCHED = 1;
@@ -127,28 +127,9 @@ class VarColumn implements BufferedColumn {
 
   gather(ids: ArrayLike<number>): Data {
     const n = ids.length;
-    const vo = this.offsets;
-    const offsets = new Int32Array(n + 1);
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      const r = ids[i];
-      if (r >= 0) total += vo[r + 1] - vo[r];
-      offsets[i + 1] = total;
-    }
-    const buf = new Uint8Array(total);
-    const src = this.bytes;
-    for (let i = 0; i < n; i++) {
-      const r = ids[i];
-      if (r < 0) continue;
-      const s = vo[r];
-      const e = vo[r + 1];
-      if (e - s < 16) {
-        let p = offsets[i];
-        for (let k = s; k < e; k++) buf[p++] = src[k];
-      } else buf.set(src.subarray(s, e), offsets[i]);
-    }
+    const { offsets, bytes } = gatherVarBytes(this.bytes, this.offsets, ids);
     const { bitmap, nullCount } = bitmapOf(this.valid, ids);
-    return mkData({ type: this.type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: buf });
+    return mkData({ type: this.type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: bytes });
   }
 
   keep(keep: Int32Array): void {
