@@ -108,7 +108,7 @@ function toMillis(v: unknown): number {
   return NaN;
 }
 
-/** Arrow column data of `type` from JS values (null/undefined → null). */
+/** Arrow column data of `type` from JS values (null/undefined → null; a struct row is an object or a tuple in field order). */
 export function dataFromValues(type: DataType, values: ArrayLike<unknown>): Data {
   const n = values.length;
   switch (type.typeId) {
@@ -193,11 +193,11 @@ export function dataFromValues(type: DataType, values: ArrayLike<unknown>): Data
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, child });
     }
     case Type.Struct: {
-      const children = (type as Struct).children.map((f) => {
+      const children = (type as Struct).children.map((f, k) => {
         const col = new Array(n);
         for (let i = 0; i < n; i++) {
-          const v = values[i] as Record<string, unknown> | null | undefined;
-          col[i] = v == null ? null : v[f.name];
+          const v = values[i] as Record<string, unknown> | unknown[] | null | undefined;
+          col[i] = v == null ? null : Array.isArray(v) ? v[k] : v[f.name];
         }
         return dataFromValues(f.type, col);
       });

@@ -2,7 +2,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { BYPASS_BATCHES, DecodedStateCache, MIN_READS_TO_JUDGE } from '../../lib/plan/operators/decoded-state.js';
+import {
+  BYPASS_BATCHES,
+  DecodedStateCache,
+  MAX_CACHED_KEYS,
+  MIN_READS_TO_JUDGE,
+} from '../../lib/plan/operators/decoded-state.js';
 import { StateStore } from '../../lib/state/state-store.js';
 
 describe('aggregation: decoded state kept between batches', () => {
@@ -86,6 +91,36 @@ describe('aggregation: decoded state kept between batches', () => {
     const again = { n: 2 };
     run((s) => s.put('kept', again));
     run((s) => expect(s.get('kept')).to.equal(again));
+  });
+
+  it('stops caching within a batch that puts more keys than the cache holds, for the rest of it and a while after', async () => {
+    const store = await StateStore.load(dir, 0);
+    const cache = new DecodedStateCache();
+    let batch = 0;
+    const run = (fn: (s: ReturnType<DecodedStateCache['begin']>) => void): void => {
+      const s = cache.begin(store, batch++);
+      fn(s);
+      s.done();
+    };
+    const kept = { n: 1 };
+    run((s) => {
+      for (let i = 0; i <= MAX_CACHED_KEYS; i++) s.put(i, i);
+      s.put('kept', kept);
+      // Past the overflow the store serves the reads: what it holds, not the object put.
+      const v = s.get('kept');
+      expect(v).to.deep.equal(kept);
+      expect(v).to.not.equal(kept);
+    });
+    for (let b = 0; b < BYPASS_BATCHES; b++) {
+      run((s) => {
+        const v = s.get('kept');
+        expect(v).to.deep.equal(kept);
+        expect(v).to.not.equal(kept);
+        s.put('kept', kept);
+      });
+    }
+    run((s) => s.put('kept', kept));
+    run((s) => expect(s.get('kept')).to.equal(kept));
   });
 
   it('treats keys as the store does: -0 is 0, composite keys by their components', async () => {

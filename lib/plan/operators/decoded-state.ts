@@ -18,8 +18,12 @@
  */
 import type { KeyedState } from '../stateful-operator.js';
 
-/** Keys cached per store at most: beyond this the cache starts over, so memory stays bounded for huge state. */
-const MAX_CACHED_KEYS = 1 << 16;
+/**
+ * Keys cached per store at most. A batch that puts more keys than this into the cache would have it start
+ * over (memory stays bounded for huge state) and serve little: it stops caching there, for the rest of the
+ * batch and {@link BYPASS_BATCHES} more.
+ */
+export const MAX_CACHED_KEYS = 1 << 16;
 /**
  * A batch that began with a filled cache and made at least this many reads, fewer than 1 in
  * {@link MIN_HIT_SHARE} of them from the cache, shows a key set the cache cannot hold (or keys touched once):
@@ -134,8 +138,11 @@ export class DecodedState {
   private remember<K>(map: Map<K, unknown>, key: K, value: unknown): void {
     const e = this.entry;
     if (!map.has(key) && e.primitive.size + e.composite.size >= MAX_CACHED_KEYS) {
+      // Nothing is cached while bypassed, so the cache starts empty when it is tried again.
       e.primitive.clear();
       e.composite.clear();
+      e.bypass = BYPASS_BATCHES + 1;
+      return;
     }
     map.set(key, value);
   }
