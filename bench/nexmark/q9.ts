@@ -13,7 +13,7 @@ export default defineApp({
   inputs: { events: nexmarkInput('auction,bid') },
   outputs: { out: nexmarkOutput('append') },
   build: ({ input }) => ({
-    out: winningBids(input('events'), AUCTION_COLUMNS).select(
+    out: winningBids(input('events')).select(
       ...AUCTION_COLUMNS,
       col('id').alias('auction'),
       col('bid.bidder').alias('bidder'),
