@@ -1,5 +1,6 @@
 import type { ClaimOptions } from '../checkpoint/checkpoint-claim.js';
 import { SluiceError } from '../errors.js';
+import type { SharedLanes } from '../exec/worker-pool.js';
 import type { AppQuerySetup } from '../exec/worker-protocol.js';
 import { MemoryTables } from '../sinks/memory-tables.js';
 import type { Clock } from '../util/clock.js';
@@ -26,6 +27,11 @@ export interface SessionOptions {
    * consumer group sets it to the group's session timeout, so a task moves as soon as its old owner is gone.
    */
   checkpointClaim?: ClaimOptions;
+  /**
+   * Worker threads this session's queries share with other sessions' (a consumer group member's tasks, one
+   * session each), instead of each query taking threads of its own. The owner releases them.
+   */
+  lanes?: SharedLanes;
 }
 
 /** @internal Set by the app runner: lets worker threads rebuild this session's queries from the app module. */
@@ -43,6 +49,7 @@ export class SessionState {
   readonly retainBatches: number;
   readonly clock: Clock;
   readonly checkpointClaim: ClaimOptions;
+  readonly lanes: SharedLanes | undefined;
   /** Active queries and listeners (Spark's StreamingQueryManager). */
   readonly streams = new StreamingQueryManager();
   /** @internal */
@@ -74,6 +81,7 @@ export class SessionState {
     this.retainBatches = opts.retainBatches ?? 100;
     this.clock = opts.clock ?? new SystemClock();
     this.checkpointClaim = opts.checkpointClaim ?? {};
+    this.lanes = opts.lanes;
   }
 
   /** @internal Next operator id: the build order, identical in every thread that builds the same query. */

@@ -178,7 +178,7 @@ export class DataStreamWriter<T> extends OptionsBuilder {
       clock: session.clock,
       makeExecutor: (broadcasts) =>
         workerSetup
-          ? new PoolExecutor(threads, workerSetup, index, broadcasts)
+          ? new PoolExecutor(threads, workerSetup, index, broadcasts, session.lanes)
           : new InProcessExecutor(index, stateStore, broadcasts),
       onProgress: (p) => query.recordProgress(p),
     });

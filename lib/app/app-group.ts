@@ -31,6 +31,7 @@ import { isRecord } from '../checkpoint/fields.js';
 import { readVersioned, writeVersioned } from '../checkpoint/versioned-file.js';
 import { asUsage, pathError, SluiceError, UsageError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
+import { SharedLanes } from '../exec/worker-pool.js';
 import { assignTasks, type MemberTasks } from '../group/sticky-task-assignor.js';
 import { TaskManager } from '../group/task-manager.js';
 import type { KafkaClient } from '../kafka/client.js';
@@ -50,7 +51,7 @@ import {
   type RunAppOptions,
   runApp,
 } from './app-runner.js';
-import { findCut, type RepartitionCluster, type StageCut, stage1Queries, stage2Queries } from './group-stages.js';
+import { findCut, type RepartitionCluster, type StageCut, type StageSpec } from './group-stages.js';
 
 /** How a process joins the group of an app's processes. */
 export interface AppGroupOptions {
@@ -184,8 +185,9 @@ function parseMetadata(memberId: string, raw: Buffer): MemberTasks & { process?:
 /**
  * Runs `app` as one member of group `group.id`: joins the group, and runs the tasks the group assigns to
  * this process, each over its own partition of the inputs with its own checkpoint under `<checkpoint>/tasks/`,
- * until stopped. The trigger must be an interval (a member runs until stopped) and the tasks run in-process
- * (threads 0): more members, not more threads, scale a group.
+ * until stopped. The trigger must be an interval (a member runs until stopped). With `threads` N >= 1 every task
+ * of the process runs on the same worker threads (N - 1 of them beside the process's own thread, or one for
+ * N = 1), rather than N per task: the process uses its N threads however many tasks the group gives it.
  */
 export async function runAppInGroup(
   app: LoadedApp,
@@ -197,13 +199,6 @@ export async function runAppInGroup(
       'GROUP_TRIGGER',
       'a group member runs until it is stopped: --group needs an interval trigger, not once or available-now',
       'e.g. --trigger 1s',
-    );
-  }
-  if ((run.threads ?? 0) !== 0) {
-    throw new UsageError(
-      'GROUP_THREADS',
-      'a group member runs its tasks in-process: --group needs --threads 0',
-      'start more members (processes) to use more cores',
     );
   }
   if (group.id === '') throw new UsageError('BAD_OPTION', 'the group id is empty', 'e.g. --group bank-account');
@@ -219,6 +214,7 @@ export async function runAppInGroup(
   const { KafkaClient } = await import('../kafka/client.js');
   const { GroupMembership } = await import('../kafka/group-membership.js');
   const client = await KafkaClient.connect(inputs.bootstrap, kafkaClientOptions('kafka source', inputs.options));
+  const lanes = (run.threads ?? 0) === 0 ? undefined : new SharedLanes();
   let manager: TaskManager | undefined;
   try {
     const partitions = await client.listPartitions(inputs.topics);
@@ -253,7 +249,7 @@ export async function runAppInGroup(
     const runStage = (
       task: number,
       dir: string,
-      stage: RunAppOptions['stage'],
+      stage: StageSpec | undefined,
       sinkTask: string,
       outputName: (output: string) => string = (o) => o,
     ) =>
@@ -265,6 +261,7 @@ export async function runAppInGroup(
         sinks: assignedSinks(app, run.sinks ?? [], sinkTask),
         checkpoint: path.join(checkpoint, 'tasks', dir),
         checkpointClaim: { heartbeatMs: 1000, staleAfterMs: sessionTimeoutMs },
+        lanes,
         onProgress: group.onProgress && ((output, p) => group.onProgress!(task, outputName(output), p)),
         stage,
       });
@@ -280,7 +277,7 @@ export async function runAppInGroup(
             const { queries } = await runStage(
               task,
               GLOBAL_TASK_DIR,
-              async (built, session) => stage2Queries(built, session, global, cluster, 0, taskCount),
+              { stage: 2, cuts: [...global], cluster, partition: 0, upstreams: taskCount },
               'global',
               stage2Name,
             );
@@ -289,9 +286,7 @@ export async function runAppInGroup(
             const stage1 = await runStage(
               task,
               String(task),
-              cuts.size > 0
-                ? (built, session) => stage1Queries(built, session, cuts, cluster, task, taskCount)
-                : undefined,
+              cuts.size > 0 ? { stage: 1, cuts: [...cuts], cluster, task, inputPartitions: taskCount } : undefined,
               String(task),
             );
             started.push(stage1.queries);
@@ -299,7 +294,7 @@ export async function runAppInGroup(
               const stage2 = await runStage(
                 task,
                 `${STAGE2_DIR_PREFIX}${task}`,
-                async (built, session) => stage2Queries(built, session, keyed, cluster, task, taskCount),
+                { stage: 2, cuts: [...keyed], cluster, partition: task, upstreams: taskCount },
                 String(task),
                 stage2Name,
               );
@@ -388,6 +383,7 @@ export async function runAppInGroup(
       (stopping ??= (async () => {
         clearInterval(liveness);
         await tasks.close();
+        lanes?.release();
         await membership.leave();
         await client.close();
       })());
@@ -416,6 +412,7 @@ export async function runAppInGroup(
     };
   } catch (err) {
     await manager?.close();
+    lanes?.release();
     await client.close();
     throw err;
   }

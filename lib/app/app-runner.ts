@@ -9,6 +9,7 @@ import type { ClaimOptions } from '../checkpoint/checkpoint-claim.js';
 import { asUsage, SluiceError, UsageError } from '../errors.js';
 import type { QueryProgress } from '../exec/progress.js';
 import type { PlanIndex } from '../exec/task-runner.js';
+import type { SharedLanes } from '../exec/worker-pool.js';
 import type { AppQuerySetup } from '../exec/worker-protocol.js';
 import { walkPlan } from '../plan/logical-plan.js';
 import { MemoryTables } from '../sinks/memory-tables.js';
@@ -20,7 +21,7 @@ import { parseDuration } from '../util/duration.js';
 import { packagePath } from '../util/package-root.js';
 import type { AppDefinition, AppOutput } from './app.js';
 import { claimAppCheckpoint } from './app-checkpoint.js';
-import type { StageQuery } from './group-stages.js';
+import { type StageQuery, type StageSpec, stageDatasets, stageQueries } from './group-stages.js';
 
 /** dist/apps, where the built-in apps are compiled to. */
 const APPS_DIR = packagePath('dist', 'apps');
@@ -272,8 +273,9 @@ function buildOutputs(
 /** Used by worker threads: the plan of one output of the app, built exactly as the driver built it. */
 export async function rebuildAppPlan(setup: AppQuerySetup): Promise<PlanIndex> {
   const { def } = await loadApp(fileURLToPath(setup.module));
-  const outputs = buildApp(def, Session.local({ threads: 0 }), setup.options, setup.inputs);
-  const ds = outputs[setup.output];
+  const session = Session.local({ threads: 0 });
+  const outputs = buildApp(def, session, setup.options, setup.inputs);
+  const ds = (setup.stage ? stageDatasets(setup.stage as StageSpec, outputs, session) : outputs)[setup.output];
   if (!ds) throw new Error(`app ${def.name} has no output ${setup.output} in this thread`);
   return new Map(walkPlan(ds.plan).map((n) => [n.id, n]));
 }
@@ -286,6 +288,8 @@ export interface RunAppOptions {
   checkpoint?: string;
   trigger?: TriggerSpec;
   threads?: number;
+  /** Worker threads the app's queries share with other runs' (a group member's tasks); see SessionOptions.lanes. */
+  lanes?: SharedLanes;
   statePartitions?: number;
   /** Where the queries keep committed state (the writers' stateStore, stateCacheMb and stateLocalDir options). */
   stateStore?: Omit<StateStoreSettings, 'snapshotInterval'>;
@@ -294,10 +298,10 @@ export interface RunAppOptions {
   checkpointClaim?: ClaimOptions;
   onProgress?: (output: string, p: QueryProgress) => void;
   /**
-   * The queries to run instead of one per output as the app defines it (a stage of a group's app), from the
-   * app's Datasets: by output name, the Dataset, sink and output mode; outputs left out do not run.
+   * The stage of a group's app to run instead of one query per output as the app defines it: outputs the stage
+   * leaves out do not run, and worker threads cut the plan as the stage says.
    */
-  stage?: (built: Record<string, Dataset<unknown>>, session: Session) => Promise<Record<string, StageQuery>>;
+  stage?: StageSpec;
 }
 
 /**
@@ -338,19 +342,20 @@ export async function runApp(
   });
   const session = Session.local({
     threads: run.threads ?? 0,
+    lanes: run.lanes,
     statePartitions: run.statePartitions,
     clock: run.clock,
     checkpointClaim: run.checkpointClaim,
   });
   // Worker threads rebuild the app's queries with rebuildAppPlan of this module.
-  session.app = { module, options, inputs, planBuilder: import.meta.url };
+  session.app = { module, options, inputs, planBuilder: import.meta.url, stage: run.stage };
   const built = buildApp(def, session, options, inputs);
   const checkpoint = run.checkpoint ?? path.join('checkpoints', def.name);
   await claimAppCheckpoint(checkpoint, def.name, outputNames);
   const queries = new Map<string, StreamingQuery>();
   const begins: (() => void)[] = [];
   try {
-    const staged = run.stage ? await run.stage(built, session) : null;
+    const staged = run.stage ? await stageQueries(run.stage, built, session) : null;
     for (const name of outputNames) {
       const out = def.outputs[name];
       if (out.lateOf) continue;

@@ -161,61 +161,47 @@ export interface RepartitionCluster {
 }
 
 /**
- * The queries of stage 1 in the task of input partition `task`: outputs without a cut run whole, as in a
- * single process; cut outputs run up to their operator and write into its repartition topic.
+ * The stage of a group's app one task runs, as plain data: the driver makes its queries from it and each worker
+ * thread cuts the app's plan from it the same way (see {@link stageDatasets}), so their operator ids match.
  */
-export async function stage1Queries(
-  built: Record<string, Dataset<unknown>>,
-  session: Session,
-  cuts: ReadonlyMap<string, StageCut>,
-  cluster: RepartitionCluster,
-  task: number,
-  inputPartitions: number,
-): Promise<Record<string, StageQuery>> {
-  const out: Record<string, StageQuery> = {};
-  for (const [name, ds] of Object.entries(built)) {
-    const cut = cuts.get(name);
-    if (!cut) {
-      out[name] = { dataset: ds, late: true };
-      continue;
+export type StageSpec =
+  | {
+      /** Input partition `task`'s stage 1: outputs without a cut run whole, cut ones up to their operator. */
+      stage: 1;
+      cuts: [string, StageCut][];
+      cluster: RepartitionCluster;
+      task: number;
+      inputPartitions: number;
     }
-    const node = nodeById(ds.plan, cut.operatorId);
-    const kafka = await createSink(
-      'kafka',
-      { ...cluster.clientOptions, bootstrap: cluster.bootstrap, topic: cut.topic },
-      { memoryTables: session.memoryTables, queryName: name },
-    );
-    const op = node.operator;
-    const sink = new RepartitionSink({
-      kafka,
-      numPartitions: cut.global ? 1 : inputPartitions,
-      upstream: task,
-      eventTime: cut.eventTime,
-      partitionsOf: (batch, n) => {
-        if (n === 1) return new Int32Array(batch.numRows);
-        if (op.partitionsOf) return op.partitionsOf(batch, n);
-        const keys = op.keysOf(batch);
-        return Int32Array.from(keys, (k) => partitionOf(k, n));
-      },
-    });
-    out[name] = { dataset: new Dataset(session, node.input), sink, outputMode: cut.stage1OutputMode, late: false };
-  }
-  return out;
-}
+  | {
+      /** The stage 2 reading partition `partition` of the repartition topics, written by `upstreams` tasks. */
+      stage: 2;
+      cuts: [string, StageCut][];
+      cluster: RepartitionCluster;
+      partition: number;
+      upstreams: number;
+    };
 
 /**
- * The queries of the stage-2 task reading partition `partition` of the repartition topics of `cuts`: each
- * output's plan from its operator up, over the topic instead of what stage 1 ran.
+ * The Dataset of each output that `spec`'s stage runs (outputs the stage does not run are left out), built over
+ * the app's Datasets in `session`. Stage 2's rows come from a repartition source made here, in the order of the
+ * cuts, which gives its nodes the same ids in the driver and in every worker thread that builds them.
  */
-export function stage2Queries(
+export function stageDatasets(
+  spec: StageSpec,
   built: Record<string, Dataset<unknown>>,
   session: Session,
-  cuts: ReadonlyMap<string, StageCut>,
-  cluster: RepartitionCluster,
-  partition: number,
-  upstreams: number,
-): Record<string, StageQuery> {
-  const out: Record<string, StageQuery> = {};
+): Record<string, Dataset<unknown>> {
+  const cuts = new Map(spec.cuts);
+  const out: Record<string, Dataset<unknown>> = {};
+  if (spec.stage === 1) {
+    for (const [name, ds] of Object.entries(built)) {
+      const cut = cuts.get(name);
+      out[name] = cut ? new Dataset(session, nodeById(ds.plan, cut.operatorId).input) : ds;
+    }
+    return out;
+  }
+  const { cluster, partition, upstreams } = spec;
   for (const [name, cut] of cuts) {
     const options = {
       ...cluster.clientOptions,
@@ -237,12 +223,54 @@ export function stage2Queries(
         .withWatermark(cut.eventTime.column, NEVER_DECIDES_MS)
         .where(col(UPSTREAM_WATERMARK_COLUMN).isNull());
     }
-    const root = graft(built[name].plan, cut.operatorId, rows.plan);
-    out[name] = {
-      dataset: new Dataset(session, root),
-      options: cut.eventTime ? { multipleWatermarkPolicy: 'max' } : {},
-      late: true,
-    };
+    out[name] = new Dataset(session, graft(built[name].plan, cut.operatorId, rows.plan));
+  }
+  return out;
+}
+
+/**
+ * The queries of `spec`'s stage. Stage 1: outputs without a cut run whole, as in a single process; cut outputs
+ * run up to their operator and write into its repartition topic. Stage 2: each output's plan from its operator
+ * up, over the topic instead of what stage 1 ran.
+ */
+export async function stageQueries(
+  spec: StageSpec,
+  built: Record<string, Dataset<unknown>>,
+  session: Session,
+): Promise<Record<string, StageQuery>> {
+  const datasets = stageDatasets(spec, built, session);
+  const cuts = new Map(spec.cuts);
+  const out: Record<string, StageQuery> = {};
+  for (const [name, dataset] of Object.entries(datasets)) {
+    const cut = cuts.get(name);
+    if (spec.stage === 2) {
+      out[name] = { dataset, options: cut?.eventTime ? { multipleWatermarkPolicy: 'max' } : {}, late: true };
+      continue;
+    }
+    if (!cut) {
+      out[name] = { dataset, late: true };
+      continue;
+    }
+    const { cluster } = spec;
+    const op = nodeById(built[name].plan, cut.operatorId).operator;
+    const kafka = await createSink(
+      'kafka',
+      { ...cluster.clientOptions, bootstrap: cluster.bootstrap, topic: cut.topic },
+      { memoryTables: session.memoryTables, queryName: name },
+    );
+    const sink = new RepartitionSink({
+      kafka,
+      numPartitions: cut.global ? 1 : spec.inputPartitions,
+      upstream: spec.task,
+      eventTime: cut.eventTime,
+      partitionsOf: (batch, n) => {
+        if (n === 1) return new Int32Array(batch.numRows);
+        if (op.partitionsOf) return op.partitionsOf(batch, n);
+        const keys = op.keysOf(batch);
+        return Int32Array.from(keys, (k) => partitionOf(k, n));
+      },
+    });
+    out[name] = { dataset, sink, outputMode: cut.stage1OutputMode, late: false };
   }
   return out;
 }

@@ -6,7 +6,14 @@ import type { BatchContext } from './batch-context.js';
 import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
 import { type Executor, type FragmentJob, InProcessExecutor } from './executor.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
-import { acquireLanes, destroyLanes, type Lane, releaseLanes, TASKS_SENT_AHEAD } from './worker-pool.js';
+import {
+  acquireLanes,
+  destroyLanes,
+  type Lane,
+  releaseLanes,
+  type SharedLanes,
+  TASKS_SENT_AHEAD,
+} from './worker-pool.js';
 import {
   type HeldBatch,
   reviveWorkerError,
@@ -47,7 +54,8 @@ function heldPlaceholder(numRows: number): RecordBatch {
  * mostly waits for its tasks, so a worker in its place would only add a thread's start-up (loading and compiling
  * the modules again), a heap to collect and a transfer for every partition that lane runs. With one thread the
  * lane is a worker, which keeps user code off the driver's thread. Worker lanes come from the process's idle
- * lanes when a query closed before (see worker-pool.ts) and go back there when this query closes.
+ * lanes when a query closed before (see worker-pool.ts) and go back there when this query closes; or, given
+ * `shared` lanes, they are those the query's owner keeps for all its queries.
  */
 export class PoolExecutor implements Executor {
   /** The worker threads: lane i is workers[i - 1] when the driver's thread is lane 0, else workers[i]. */
@@ -66,17 +74,20 @@ export class PoolExecutor implements Executor {
 
   /**
    * @param index the driver's plan, which lane 0 runs when `threads` is 2 or more
+   * @param shared worker lanes other queries run on too, kept by their owner; by default the query takes its own
    */
   constructor(
     readonly threads: number,
     private readonly setup: WorkerSetup,
     index: PlanIndex,
     broadcasts: Broadcasts = new Map(),
+    private readonly shared?: SharedLanes,
   ) {
     this.lanes = threads;
     this.local = threads >= 2 ? new InProcessExecutor(index, setup.stateStore, broadcasts) : null;
     this.driverLane = this.local !== null;
-    this.workers = acquireLanes(this.local ? threads - 1 : threads, POOL_WORKER_FILE);
+    const count = this.local ? threads - 1 : threads;
+    this.workers = shared ? shared.take(count, POOL_WORKER_FILE) : acquireLanes(count, POOL_WORKER_FILE);
     this.broadcasts = [...broadcasts].map(([id, r]) => [id, r.toShared()]);
   }
 
@@ -288,7 +299,10 @@ export class PoolExecutor implements Executor {
     ]);
   }
 
-  /** Drops the query from its lanes and hands the workers back for reuse; workers that fail to answer are ended. */
+  /**
+   * Drops the query from its lanes and hands the workers back for reuse; workers that fail to answer are ended.
+   * Shared lanes stay with their owner.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -296,6 +310,7 @@ export class PoolExecutor implements Executor {
     const forgot = await Promise.allSettled(
       this.workerLanes().map((lane) => this.call(lane, { kind: 'close', query: this.query }, [])),
     );
+    if (this.shared) return;
     releaseLanes(this.workers.filter((_, i) => forgot[i].status === 'fulfilled'));
     await destroyLanes(this.workers.filter((_, i) => forgot[i].status === 'rejected'));
   }

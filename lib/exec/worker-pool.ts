@@ -75,6 +75,31 @@ export async function destroyLanes(lanes: Lane[]): Promise<void> {
   await Promise.all(lanes.map((l) => l.destroy()));
 }
 
+/**
+ * Worker lanes that several queries of the process run on together, for as long as their owner keeps them (a
+ * group member's tasks, each a few queries): every query sends its tasks to these threads instead of taking
+ * lanes of its own, so the process runs the threads it was given however many tasks it holds. A worker keeps
+ * each query's plan and state apart (by query id) and runs the tasks it is sent one at a time.
+ */
+export class SharedLanes {
+  private lanes: Lane[] = [];
+  private workerFile: string | null = null;
+
+  /** `count` lanes running `workerFile`, started on first use and the same threads for every query after. */
+  take(count: number, workerFile: string): Lane[] {
+    if (this.workerFile !== null && this.workerFile !== workerFile)
+      throw new Error(`shared lanes run ${this.workerFile}, not ${workerFile}`);
+    this.workerFile = workerFile;
+    if (this.lanes.length < count) this.lanes.push(...acquireLanes(count - this.lanes.length, workerFile));
+    return this.lanes.slice(0, count);
+  }
+
+  /** Gives the lanes back to the process's idle lanes, once no query runs on them any more. */
+  release(): void {
+    releaseLanes(this.lanes.splice(0));
+  }
+}
+
 /** Idle lanes waiting for a query (for tests). */
 export function idleLaneCount(): number {
   return idle.length;

@@ -19,6 +19,11 @@ export interface AppQuerySetup {
   inputs: Record<string, string>;
   /** Which of the app's outputs this query writes. */
   output: string;
+  /**
+   * The part of the output's plan the query runs when it is one stage of a group's app, as the app layer describes
+   * it (plain data): the plan builder cuts the plan the same way, so operator ids match the driver's.
+   */
+  stage?: unknown;
 }
 
 /** How a worker finds a query built inline of column expressions: it rebuilds the plan from its description. */

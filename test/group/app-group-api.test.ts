@@ -131,10 +131,6 @@ describe('sluice run --group refuses what it cannot share, in one line', functio
     );
   });
 
-  it('worker threads', async () => {
-    await refused(['bank-account', '--source', 'kafka://localhost:1/ops', '--threads', '2'], /needs --threads 0/);
-  });
-
   it('--repartition of active-session-totals, whose global total is above keyed operators (two repartitions)', async () => {
     await refused(
       ['active-session-totals', '--source', 'kafka://localhost:1/tx', '--repartition'],

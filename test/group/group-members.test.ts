@@ -5,7 +5,7 @@
  * exactly what one process alone writes over the same input. Waits are on conditions (output counts, log
  * lines), with generous limits, so the tests hold on a loaded machine.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -205,6 +205,34 @@ describe('sluice run --group: several processes share an app through a Kafka con
       held.every((n) => n >= 2),
       ms.map((m) => m.stderr).join('\n'),
     ).to.equal(true);
+  });
+
+  it('members at --threads 2 run all their tasks on one worker thread per process, output exactly once', async () => {
+    await broker.command('topic opst 4');
+    await operations('opst', 3000);
+    await broker.command('topic outt 2');
+    const threads = ['--quiet', '--threads', '2'];
+    const a = member('a', 'threads', 'opst', 'outt', { args: threads });
+    // Alone, it runs the four tasks, each with two queries: eight queries that take turns on one worker thread.
+    for (const t of [0, 1, 2, 3]) await a.waitFor(new RegExp(`task ${t} restored`));
+    await waitForOutput('outt', 1000);
+    const idle = spawnSync(
+      process.execPath,
+      ['-e', 'console.log(require("fs").readdirSync("/proc/self/task").length)'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const added = fs.readdirSync(`/proc/${a.proc.pid}/task`).length - Number(idle.stdout);
+    // Node's own threads are in the idle count; libuv's file-system pool adds up to four, the shared lane one.
+    expect(added, `threads beyond an idle Node process: ${added}`).to.be.within(1, 6);
+    const others = ['b', 'c'].map((n) => member(n, 'threads', 'opst', 'outt', { args: threads }));
+    for (const m of others) await m.waitFor(/task \d+ restored/);
+    await operations('opst', 1500);
+    const expected = await reference('opst', 'reft');
+    await waitForOutput('outt', expected.length);
+    await stopAll();
+    expect(values('outt')).to.deep.equal(expected);
   });
 
   it('a member killed mid-batch (SIGKILL in the sink) loses its tasks to the others, output exactly once', async () => {
