@@ -19,12 +19,15 @@ export default defineApp({
   outputs: { out: nexmarkOutput('append') },
   build: ({ input }) => {
     const events = input('events').withWatermark('dateTime', WATERMARK_DELAY);
+    // The fields are selected before the filter, so that it copies them and not the whole person or auction.
     const persons = events
+      .select('event_type', col('person.id').alias('id'), col('person.name').alias('name'), window('dateTime', WINDOW))
       .where(col('event_type').eq(0))
-      .select(col('person.id').alias('id'), col('person.name').alias('name'), window('dateTime', WINDOW));
+      .select('id', 'name', 'window');
     const auctions = events
+      .select('event_type', col('auction.seller').alias('seller'), window('dateTime', WINDOW))
       .where(col('event_type').eq(1))
-      .select(col('auction.seller').alias('seller'), window('dateTime', WINDOW));
+      .select('seller', 'window');
     return {
       out: persons
         .alias('P')

@@ -1,4 +1,4 @@
-import { Bool, Field, Float64, Int64, Schema, TimestampMillisecond, Utf8 } from 'apache-arrow';
+import { Bool, Field, Float64, Int64, Schema, Struct, TimestampMillisecond, Utf8 } from 'apache-arrow';
 import { expect } from 'chai';
 import { batchFromColumns, valuesOf } from '../../lib/arrow/index.js';
 import { EVICTED, JoinSideBuffer, MATCHED } from '../../lib/plan/operators/join-side-buffer.js';
@@ -9,6 +9,14 @@ const schema = new Schema([
   new Field('d', new Float64(), true),
   new Field('t', new TimestampMillisecond(), true),
   new Field('b', new Bool(), true),
+  new Field(
+    'w',
+    new Struct([
+      new Field('start', new TimestampMillisecond(), true),
+      new Field('end', new TimestampMillisecond(), true),
+    ]),
+    true,
+  ),
 ]);
 const N = 3000;
 const columns = {
@@ -17,6 +25,9 @@ const columns = {
   d: Array.from({ length: N }, (_, i) => (i % 5 === 0 ? null : i / 4)),
   t: Array.from({ length: N }, (_, i) => new Date(1_700_000_000_000 + i)),
   b: Array.from({ length: N }, (_, i) => i % 3 === 0),
+  w: Array.from({ length: N }, (_, i) =>
+    i % 11 === 0 ? null : { start: new Date(1_700_000_000_000 + i * 10), end: i % 13 === 0 ? null : new Date(i) },
+  ),
 };
 const batch = batchFromColumns(schema, Object.values(columns), N);
 const all = Int32Array.from({ length: N }, (_, i) => i);

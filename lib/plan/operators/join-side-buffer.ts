@@ -151,7 +151,38 @@ class VarColumn implements BufferedColumn {
   }
 }
 
-/** Any other type (booleans, lists, structs): JS values, built back into Arrow when gathered. */
+/** Structs (a window-equality join's window): a buffered column per field and a validity byte per row. */
+class StructColumn implements BufferedColumn {
+  private readonly children: BufferedColumn[];
+  private valid = new Uint8Array(64);
+
+  constructor(private readonly type: DataType) {
+    this.children = type.children.map((f) => columnFor(f.type));
+  }
+
+  append(data: Data, rows: ArrayLike<number>, at: number): void {
+    const n = rows.length;
+    this.valid = grow(this.valid, at + n);
+    const noNulls = data.nullCount === 0;
+    for (let i = 0; i < n; i++) this.valid[at + i] = noNulls || isValid(data, rows[i]) ? 1 : 0;
+    this.children.forEach((c, k) => {
+      c.append(data.children[k], rows, at);
+    });
+  }
+
+  gather(ids: ArrayLike<number>): Data {
+    const { bitmap, nullCount } = bitmapOf(this.valid, ids);
+    const children = this.children.map((c) => c.gather(ids));
+    return mkData({ type: this.type, length: ids.length, nullCount, nullBitmap: bitmap, children });
+  }
+
+  keep(keep: Int32Array): void {
+    for (const c of this.children) c.keep(keep);
+    for (let i = 0; i < keep.length; i++) this.valid[i] = this.valid[keep[i]];
+  }
+}
+
+/** Any other type (booleans, lists, maps): JS values, built back into Arrow when gathered. */
 class ValueColumn implements BufferedColumn {
   private values: unknown[] = [];
 
@@ -183,6 +214,8 @@ function columnFor(type: DataType): BufferedColumn {
     case Type.Utf8:
     case Type.Binary:
       return new VarColumn(type);
+    case Type.Struct:
+      return new StructColumn(type);
     default:
       return new ValueColumn(type);
   }

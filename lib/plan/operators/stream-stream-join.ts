@@ -10,10 +10,11 @@
  * never matched, and a left semi join emits a left row once, at its first match. Output mode: append only.
  */
 import { type Data, Field, type RecordBatch, Schema, Type } from 'apache-arrow';
-import { batchOf, dataFromValues, emptyBatch, int64ToNumbers, takeDataOrNull, valuesOf } from '../../arrow/index.js';
+import { batchOf, dataFromValues, emptyBatch, takeDataOrNull, valuesOf } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
 import { partitionOf } from '../../state/state-partitioner.js';
 import { encodeKeyString } from '../../state/value-codec.js';
+import { numbersOf } from '../aggregates/column-values.js';
 import type { Expression, ExprNode } from '../expression.js';
 import { splitColumnName } from '../expression.js';
 import { evaluate, filterIndices } from '../expression-eval.js';
@@ -64,17 +65,16 @@ interface StreamJoin extends ResolvedJoin {
   eventTime: Record<InputSide, number>;
 }
 
-/** Column values of a batch as JS values: numbers for ints and longs, epoch ms for timestamps. */
+/** Column values of a batch as JS values: numbers for ints and longs, epoch ms for timestamps (a typed array when none is null). */
 function columnValues(data: Data): ArrayLike<unknown> {
   const t = data.type;
-  if (t.typeId === Type.Timestamp || t.typeId === Type.Date) {
-    const vals = valuesOf(data);
-    return vals.map((v) => (v instanceof Date ? v.getTime() : v));
-  }
-  if (t.typeId === Type.Int && (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array)) {
-    const nums = int64ToNumbers(data.values, 1, data.length);
-    if (data.nullCount === 0) return nums;
-    return Array.from(nums, (v, i) => (data.getValid(i) ? v : null));
+  if (
+    t.typeId === Type.Timestamp ||
+    t.typeId === Type.Date ||
+    (t.typeId === Type.Int && (data.values instanceof BigInt64Array || data.values instanceof BigUint64Array))
+  ) {
+    const { vals, valid } = numbersOf(data);
+    return valid ? Array.from(vals, (v, i) => (valid[i] ? v : null)) : vals;
   }
   return valuesOf(data);
 }
