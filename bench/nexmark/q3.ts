@@ -14,30 +14,21 @@ export default defineApp({
   outputs: { out: nexmarkOutput('append') },
   build: ({ input }) => {
     const events = input('events');
-    // The fields are selected before the filters, so that they copy them and not the whole auction or person.
     const auctions = events
-      .select(
-        'event_type',
-        col('auction.id').alias('id'),
-        col('auction.seller').alias('seller'),
-        col('auction.category').alias('category'),
-      )
-      .where(col('event_type').eq(1).and(col('category').eq(10)))
-      .select('id', 'seller');
+      .where(col('event_type').eq(1).and(col('auction.category').eq(10)))
+      .select(col('auction.id').alias('id'), col('auction.seller').alias('seller'));
     const persons = events
+      .where(
+        col('event_type')
+          .eq(0)
+          .and(col('person.state').eq('OR').or(col('person.state').eq('ID')).or(col('person.state').eq('CA'))),
+      )
       .select(
-        'event_type',
         col('person.id').alias('pid'),
         col('person.name').alias('name'),
         col('person.city').alias('city'),
         col('person.state').alias('state'),
-      )
-      .where(
-        col('event_type')
-          .eq(0)
-          .and(col('state').isin('OR', 'ID', 'CA')),
-      )
-      .select('pid', 'name', 'city', 'state');
+      );
     return {
       out: auctions.join(persons, col('seller').eq(col('pid'))).select('name', 'city', 'state', 'id'),
     };

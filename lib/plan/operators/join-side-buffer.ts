@@ -242,6 +242,11 @@ export class JoinSideBuffer {
   private readonly index = new Map<unknown, number[]>();
   /** No live row has a deadline below this: eviction skips the scan while the watermark is under it. */
   private minDeadline = Infinity;
+  /**
+   * Every row before this position is dead: rows arrive roughly in event time, so the watermark evicts a prefix
+   * and eviction scans from here instead of over the dead rows again until they are squeezed out.
+   */
+  private firstLive = 0;
 
   constructor(readonly schema: Schema) {
     this.columns = schema.fields.map((f) => columnFor(f.type));
@@ -305,24 +310,32 @@ export class JoinSideBuffer {
   evict(watermarkMs: number): Int32Array {
     if (this.minDeadline > watermarkMs) return new Int32Array(0);
     const out: number[] = [];
-    const touched = new Set<unknown>();
     let min = Infinity;
-    for (let p = 0; p < this.length; p++) {
+    let firstLive = -1;
+    for (let p = this.firstLive; p < this.length; p++) {
       if (this.status[p] & EVICTED) continue;
       const d = this.deadline[p];
       if (d <= watermarkMs) {
         this.status[p] |= EVICTED;
         out.push(p);
-        touched.add(this.keyIds[p]);
-      } else if (d < min) min = d;
+      } else {
+        if (firstLive < 0) firstLive = p;
+        if (d < min) min = d;
+      }
     }
     this.minDeadline = min;
-    for (const id of touched) {
-      const kept = (this.index.get(id) as number[]).filter((p) => (this.status[p] & EVICTED) === 0);
-      if (kept.length > 0) this.index.set(id, kept);
-      else this.index.delete(id);
-    }
+    this.firstLive = firstLive < 0 ? this.length : firstLive;
     this.live -= out.length;
+    if (this.live === 0) this.index.clear();
+    else {
+      const touched = new Set<unknown>();
+      for (let k = 0; k < out.length; k++) touched.add(this.keyIds[out[k]]);
+      for (const id of touched) {
+        const kept = (this.index.get(id) as number[]).filter((p) => (this.status[p] & EVICTED) === 0);
+        if (kept.length > 0) this.index.set(id, kept);
+        else this.index.delete(id);
+      }
+    }
     return Int32Array.from(out);
   }
 
@@ -349,5 +362,6 @@ export class JoinSideBuffer {
     }
     this.keyIds.length = keep.length;
     this.length = keep.length;
+    this.firstLive = 0;
   }
 }
