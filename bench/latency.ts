@@ -383,6 +383,8 @@ interface Figures {
   batches: number;
   meanBatch: number;
   slowest: number;
+  /** The slowest batch's id, phases and source figures (broker retries show there), to tell why it was slow. */
+  slowestBatch: string;
   slow: number;
   /** Mean of each progress durationMs phase over those batches. */
   phases: Record<string, number>;
@@ -406,6 +408,10 @@ function figuresOf(m: Measured): Figures {
   for (const p of after)
     for (const [k, v] of Object.entries(p.durationMs)) phases[k] = (phases[k] ?? 0) + v / after.length;
   const durations = after.map((p) => p.durationMs.triggerExecution);
+  const worst = after.reduce<QueryProgress | null>(
+    (w, p) => (w === null || p.durationMs.triggerExecution > w.durationMs.triggerExecution ? p : w),
+    null,
+  );
   return {
     p50: percentile(s, 0.5),
     p99: percentile(s, 0.99),
@@ -413,9 +419,22 @@ function figuresOf(m: Measured): Figures {
     batches: after.length,
     meanBatch: phases.triggerExecution ?? Number.NaN,
     slowest: durations.reduce((a, b) => Math.max(a, b), 0),
+    slowestBatch: worst ? describeBatch(worst) : '',
     slow: durations.filter((d) => d > SLOW_BATCH_MS).length,
     phases,
   };
+}
+
+/** A batch as `batch N at TIME, R rows: phases; source figures`, for the slowest batch of a run. */
+function describeBatch(p: QueryProgress): string {
+  const figures = p.sources
+    .flatMap((s) => Object.entries(s.metrics ?? {}))
+    .filter(([k]) => !k.endsWith('OffsetsBehindLatest') || k === 'totalOffsetsBehindLatest')
+    .map(([k, v]) => `${k} ${v}`);
+  return (
+    `batch ${p.batchId} at ${p.timestamp.slice(11, 23)}, ${p.numInputRows} rows: ${largest({ ...p.durationMs }, 6)}` +
+    (figures.length > 0 ? `; ${figures.join(', ')}` : '')
+  );
 }
 
 function line(label: string, f: Figures, extra: string): string {
@@ -423,7 +442,8 @@ function line(label: string, f: Figures, extra: string): string {
     f.batches === 0
       ? ''
       : `\n    ${f.batches} batches, mean ${f.meanBatch.toFixed(0)} ms (${largest(f.phases, 5)}); ` +
-        `slowest ${f.slowest.toFixed(0)} ms, ${f.slow} over ${SLOW_BATCH_MS} ms`;
+        `slowest ${f.slowest.toFixed(0)} ms, ${f.slow} over ${SLOW_BATCH_MS} ms` +
+        (f.slowestBatch ? `\n    slowest: ${f.slowestBatch}` : '');
   return (
     `${label.padEnd(34)} p50 ${f.p50.toFixed(1).padStart(6)} ms  p99 ${f.p99.toFixed(1).padStart(6)} ms  ` +
     `max ${f.max.toFixed(1).padStart(7)} ms${extra}${batches}`
@@ -448,7 +468,7 @@ function median(xs: number[]): number {
 
 /** The median of each figure over several runs (phases: the median of each phase's mean). */
 function medianFigures(runs: Figures[]): Figures {
-  const of = (k: Exclude<keyof Figures, 'phases'>): number => median(runs.map((r) => r[k]));
+  const of = (k: Exclude<keyof Figures, 'phases' | 'slowestBatch'>): number => median(runs.map((r) => r[k]));
   const phases: Record<string, number> = {};
   for (const k of Object.keys(runs[0].phases)) phases[k] = median(runs.map((r) => r.phases[k] ?? 0));
   return {
@@ -458,6 +478,7 @@ function medianFigures(runs: Figures[]): Figures {
     batches: of('batches'),
     meanBatch: of('meanBatch'),
     slowest: Math.max(...runs.map((r) => r.slowest)),
+    slowestBatch: runs.reduce((w, r) => (r.slowest > w.slowest ? r : w)).slowestBatch,
     slow: runs.reduce((a, r) => a + r.slow, 0),
     phases,
   };

@@ -114,6 +114,12 @@ export class MicroBatchExecution {
    * the next trigger asks its sources for offsets and reads: settled before offsets/N+1 is written.
    */
   private pendingCommit: Promise<void> | null = null;
+  /**
+   * How long the last batch read before it needed its offsets durable (from its trigger's start), and how long
+   * the last commit took to become durable: see {@link commitBeforeRead}.
+   */
+  private lastReadSpanMs = Infinity;
+  private lastCommitMs = 0;
 
   constructor(private readonly config: QueryConfig) {
     this.watermark = new WatermarkTracker(config.analysis.watermarks, config.analysis.multipleWatermarkPolicy);
@@ -323,7 +329,7 @@ export class MicroBatchExecution {
       }
       // A test clock moves when the test hears that a batch ended, so with one the next batch starts, and takes
       // its time, only after the last one is committed and reported, as without the pipelined commit.
-      if (!(clock instanceof SystemClock)) await this.settleCommit();
+      if (!(clock instanceof SystemClock) || this.commitBeforeRead()) await this.settleCommit();
       this.lastTriggerStart = clock.now();
       this.status = { message: 'Getting offsets from sources', isDataAvailable: false, isTriggerActive: true };
       const timing = this.progress.startTrigger(this.lastTriggerStart);
@@ -393,6 +399,16 @@ export class MicroBatchExecution {
     }
   }
 
+  /**
+   * Whether the next batch asks its sources for offsets only once the last batch's commit is durable. Its
+   * offsets are written only then, and its stateful tasks and sink wait for them, so starting earlier pays
+   * only when reading takes longer than the commit; otherwise it would fix the batch's end earlier than
+   * needed, and data arriving during the commit would wait for the batch after.
+   */
+  private commitBeforeRead(): boolean {
+    return this.pendingCommit !== null && this.lastReadSpanMs < this.lastCommitMs;
+  }
+
   /** Whether a batch without new data must run: the watermark moved past something, or a timeout is due. */
   private noDataBatchDue(): boolean {
     const a = this.config.analysis;
@@ -422,6 +438,15 @@ export class MicroBatchExecution {
       lateOutput: c.lateSink !== undefined,
       minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
     };
+    // walCommit is what the offset log's write adds to the batch: the part that reading did not hide, timed
+    // from when the batch first needs it (its first stateful task, or else its sink).
+    let untilDurable: Promise<void> | null = null;
+    const whenDurable = (): Promise<void> => {
+      if (untilDurable) return untilDurable;
+      this.lastReadSpanMs = performance.now() - timing.startedAt;
+      untilDurable = this.progress.timed('walCommit', () => durable, timing);
+      return untilDurable;
+    };
     const run = new BatchRun(
       this.sources,
       entry,
@@ -429,15 +454,17 @@ export class MicroBatchExecution {
       this.executor,
       (id) => c.analysis.schemaOf(id),
       this.pruning.exchanges,
-      durable,
+      whenDurable,
     );
     // The sink prepares while the batch reads; a failed preparation leaves its work to addBatch, which reports it.
     const prepared = c.sink.prepareBatch?.(batchId).catch(() => undefined);
     let output: RecordBatch[];
     try {
+      const walBefore = timing.durations.walCommit;
       output = await this.progress.timed('addBatch', () => run.evaluate(c.root), timing);
-      // walCommit is what the offset log's write adds to the batch: the part that reading did not hide.
-      await this.progress.timed('walCommit', () => durable, timing);
+      // addBatch is the batch's own work: a wait for its offsets before its stateful tasks is walCommit's.
+      timing.durations.addBatch -= timing.durations.walCommit - walBefore;
+      await whenDurable();
     } catch (err) {
       await Promise.all([durable.catch(() => undefined), prepared]);
       await this.executor.resetState();
@@ -451,7 +478,8 @@ export class MicroBatchExecution {
     const sourceMetrics = this.progress.sourceMetricsNow();
     const t0 = performance.now();
     const commit = this.commitBatch(entry, run).then(() => {
-      timing.durations.commitOffsets += performance.now() - t0;
+      this.lastCommitMs = performance.now() - t0;
+      timing.durations.commitOffsets += this.lastCommitMs;
       this.progress.finishBatch(run, entry, numOutputRows, sourceMetrics, timing);
     });
     // Awaited by settleCommit; until then a failure must not count as unhandled.
@@ -653,7 +681,7 @@ class BatchRun implements BatchMetrics {
     private readonly schemaOf: (nodeId: number) => Schema | null,
     private readonly exchangeColumns: ColumnPruning['exchanges'],
     /** Resolves once the batch's offsets are durable: its stateful tasks wait for it, they commit state. */
-    private readonly durable: Promise<void>,
+    private readonly durable: () => Promise<void>,
   ) {
     this.numInputRows = sources.map(() => 0);
     this.numMalformed = sources.map(() => 0);
@@ -862,7 +890,7 @@ class BatchRun implements BatchMetrics {
         parts[i].push(...p.filter((b) => b.numRows > 0));
       });
     }
-    await this.durable;
+    await this.durable();
     const startedAt = performance.now();
     const out = await this.executor.runStateful(node.id, parts, this.ctx);
     this.addLaneStage('stateful', startedAt, out);

@@ -42,7 +42,7 @@ import {
 } from './protocol/api-versions.js';
 import { type CompressionCodec, codecByName } from './protocol/compression.js';
 import { decodePartition, type FetchedPartition } from './protocol/fetch/fetched-partition.js';
-import { FETCH_BY_TOPIC_ID, fetchRequest } from './protocol/fetch/v16.js';
+import { FETCH_BY_TOPIC_ID, type FetchPosition, fetchPartitionsRequest, fetchRequest } from './protocol/fetch/v16.js';
 import {
   EARLIEST_TIMESTAMP,
   LATEST_TIMESTAMP,
@@ -534,6 +534,56 @@ export class KafkaClient {
       next = batchEnd;
     }
     return out;
+  }
+
+  /**
+   * Waits until any of the given partitions has a record at or after its offset, or for `maxWaitMs`: a Fetch
+   * with min bytes 1 per leader and topic, side by side, which the broker holds until a record arrives or the
+   * wait is over (the test broker holds an empty answer for the whole wait). Resolves to whether records
+   * came back. A broker answers a connection's requests in order, so a client that waits here should do
+   * nothing else: a waiting Fetch would hold up every request queued behind it.
+   */
+  async awaitRecords(positions: Array<TopicPartition & { offset: number }>, maxWaitMs: number): Promise<boolean> {
+    const byLeader = new Map<string, { topic: string; topicId: Buffer | null; positions: FetchPosition[] }>();
+    for (const topic of new Set(positions.map((p) => p.topic))) {
+      await this.track([topic]);
+      const view = await this.leaders.of(topic);
+      for (const p of positions.filter((x) => x.topic === topic)) {
+        const known = view?.partitions.get(p.partition);
+        const leader = known
+          ? String(known.leader)
+          : Object.keys(this.cluster.findLeaderForPartitions(topic, [p.partition]))[0];
+        if (leader === undefined || leader === '-1')
+          throw new RetriableCondition(`no leader known for ${topic}-${p.partition}`);
+        const key = `${leader}|${topic}`;
+        let group = byLeader.get(key);
+        if (!group) {
+          group = { topic, topicId: view?.topicId ?? null, positions: [] };
+          byLeader.set(key, group);
+        }
+        group.positions.push({ partition: p.partition, offset: p.offset, currentLeaderEpoch: known?.leaderEpoch });
+      }
+    }
+    const answers = await Promise.all(
+      [...byLeader].map(async ([key, group]) => {
+        const broker = shareConnects(await this.cluster.findBroker({ nodeId: key.slice(0, key.indexOf('|')) }));
+        const version = await versionFor(broker, FETCH_API_KEY);
+        const res = await sendRequest(
+          broker,
+          fetchPartitionsRequest(group.topic, group.positions, {
+            version: group.topicId ? version : Math.min(version, FETCH_BY_TOPIC_ID - 1),
+            isolationLevel: this.isolationLevel,
+            maxWaitMs,
+            // One record batch of a partition is enough to know it has records (brokers send a first one whole).
+            maxBytes: 1,
+            topicId: group.topicId,
+          }),
+        );
+        // A record set is its int32 size and then its bytes.
+        return res.responses.some((t) => t.partitions.some((p) => p.recordSet.length > 4));
+      }),
+    );
+    return answers.some(Boolean);
   }
 
   private async getProducer(): Promise<Producer> {

@@ -23,6 +23,7 @@ import type { KafkaClient } from '../../kafka/client.js';
 import type { KafkaClientOptions } from '../../kafka/client-options.js';
 import { type KafkaRetryEvent, retryText } from '../../kafka/retry.js';
 import type { PartitionOffsets } from '../../kafka/topic-partition.js';
+import { sleep } from '../../util/clock.js';
 import { notice } from '../../util/notices.js';
 import { DEFAULT_CORRUPT_COLUMN, type ParseMode } from '../decode/common.js';
 import type { ReadLimit, ReadTask, SourceContext, SourceOffset, StreamSource } from '../source.js';
@@ -119,6 +120,12 @@ const KAFKA_COLUMNS = ['key', 'value', 'topic', 'partition', 'offset', 'timestam
 const INITIAL_OFFSETS_FILE = 'initial-offsets';
 const ENDING_OFFSETS_FILE = 'ending-offsets';
 const DEFAULT_MAX_TRIGGER_DELAY_MS = 15 * 60_000;
+/**
+ * How long one wake-up Fetch waits for new records when `kafka.fetch.max.wait.ms` is not set. A broker answers
+ * at once when records arrive, so on Kafka this only sets how often an idle query asks; the test broker holds
+ * an empty answer for the whole wait, so there it is how late new records are seen, as when polling.
+ */
+const WAKE_FETCH_MAX_WAIT_MS = 10;
 
 /** A range of one partition to read: [from, until). */
 interface Range {
@@ -168,6 +175,10 @@ export class KafkaSource implements StreamSource {
   private stall: { event: KafkaRetryEvent; at: number } | null = null;
   private availableNowCap: KafkaOffsets | null = null;
   private releaseClients: (() => Promise<void>) | null = null;
+  /** The connection of the wake-up Fetch (see {@link waitForData}), opened on the first wait. */
+  private wakeClient: Promise<KafkaClient> | null = null;
+  /** The wake-up Fetch in flight: a wait that ended early leaves it running, and the next wait takes it over. */
+  private waking: Promise<boolean> | null = null;
 
   constructor(readonly options: KafkaSourceOptions) {
     if (!options.bootstrap) {
@@ -467,6 +478,64 @@ export class KafkaSource implements StreamSource {
     }
   }
 
+  /**
+   * Resolves once a partition has records past the end the last {@link latestOffset} saw: a Fetch from those
+   * ends with min bytes 1 on a connection of its own (a waiting Fetch would hold up the requests behind it on
+   * the source's connection), asked again until records come or `signal` aborts. Partitions created since are
+   * found by the trigger loop's next safety-net poll; with minOffsetsPerTrigger a wait ends when the trigger
+   * delay does.
+   */
+  async waitForData(signal: AbortSignal): Promise<void> {
+    const aborted = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    const positions = this.latestSeen.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.high }));
+    const maxWaitMs = this.options.client?.fetchMaxWaitMs ?? WAKE_FETCH_MAX_WAIT_MS;
+    const delayEnds =
+      this.options.minOffsetsPerTrigger === undefined
+        ? Infinity
+        : this.lastTriggerMs + (this.options.maxTriggerDelayMs ?? DEFAULT_MAX_TRIGGER_DELAY_MS);
+    if (positions.length === 0) {
+      // No partition yet (a pattern no topic matches): asked again after the wait, as when polling.
+      await Promise.race([sleep(maxWaitMs), aborted]);
+      return;
+    }
+    while (!signal.aborted && Date.now() < delayEnds) {
+      this.waking ??= this.wakeFetch(positions, Math.max(1, Math.min(maxWaitMs, delayEnds - Date.now())));
+      const woke = await Promise.race([this.waking, aborted.then(() => false)]);
+      if (woke) return;
+    }
+  }
+
+  /**
+   * One wake-up Fetch: true when it found records, or after its wait when it failed (the offsets the trigger
+   * loop asks for next then tell, and report what is wrong).
+   */
+  private wakeFetch(
+    positions: Array<{ topic: string; partition: number; offset: number }>,
+    maxWaitMs: number,
+  ): Promise<boolean> {
+    this.wakeClient ??= import('../../kafka/client.js').then(({ KafkaClient }) =>
+      KafkaClient.connect(this.options.bootstrap, {
+        ...this.options.client,
+        clientId: `${this.options.client?.clientId ?? 'sluice-source'}-wake`,
+        retry: { retries: 0 },
+      }),
+    );
+    const fetching = this.wakeClient
+      .then((client) => client.awaitRecords(positions, maxWaitMs))
+      .catch(async () => {
+        this.wakeClient = null;
+        await sleep(maxWaitMs);
+        return true;
+      })
+      .finally(() => {
+        if (this.waking === fetching) this.waking = null;
+      });
+    return fetching;
+  }
+
   /** From now on no batch reads past the partition ends seen here (Trigger.AvailableNow). */
   async prepareForTriggerAvailableNow(): Promise<void> {
     const cap: KafkaOffsets = {};
@@ -514,7 +583,9 @@ export class KafkaSource implements StreamSource {
     this.client = null;
     const release = this.releaseClients;
     this.releaseClients = null;
-    await Promise.all([c?.close(), release?.()]);
+    const wake = this.wakeClient;
+    this.wakeClient = null;
+    await Promise.all([c?.close(), release?.(), wake?.then((w) => w.close()).catch(() => undefined)]);
   }
 
   private checkOffsets(o: SourceOffset): KafkaOffsets {

@@ -1,6 +1,7 @@
 /**
- * The Fetch request, versions 4 to 16, for one partition, without a fetch session (each request is a full
- * one: the client fetches one partition per request, so a session would save nothing). From v9 the request
+ * The Fetch request, versions 4 to 16, without a fetch session (each request is a full one: the client reads a
+ * planned range one partition per request, and waits for new records of several at once, so a session would
+ * save little). From v9 the request
  * carries the leader epoch the client knows, so a broker that moved on answers FENCED_LEADER_EPOCH instead
  * of serving a stale leader's log; v12+ are flexible (KIP-482); v13+ name the topic by its id instead of its
  * name; v15 drops the replica id (consumers never had one). The response's record sets are left encoded, so
@@ -31,39 +32,70 @@ export interface FetchResponse {
 /** The first Fetch version that names topics by id. */
 export const FETCH_BY_TOPIC_ID = 13;
 
+/** Where a Fetch reads one partition: from `offset`, with the leader epoch the client knows (-1: unknown). */
+export interface FetchPosition {
+  partition: number;
+  offset: number;
+  currentLeaderEpoch?: number;
+}
+
+/** Options of a Fetch request. */
+export interface FetchOptions {
+  version: number;
+  isolationLevel: number;
+  maxWaitMs: number;
+  /** The most bytes of each partition (and of the response, per partition asked). */
+  maxBytes: number;
+  /** The partition leader's epoch as metadata last told it; -1 (unknown) skips the broker's check. */
+  currentLeaderEpoch?: number;
+  /** The topic's id (16 bytes), required from v13. */
+  topicId?: Buffer | null;
+}
+
 /** A Fetch request (`version` 4 to 16) for `partition` of `topic` from `offset`. */
 export function fetchRequest(
   topic: string,
   partition: number,
   offset: number,
-  opts: {
-    version: number;
-    isolationLevel: number;
-    maxWaitMs: number;
-    maxBytes: number;
-    /** The partition leader's epoch as metadata last told it; -1 (unknown) skips the broker's check. */
-    currentLeaderEpoch?: number;
-    /** The topic's id (16 bytes), required from v13. */
-    topicId?: Buffer | null;
-  },
+  opts: FetchOptions,
+): KjsRequest<FetchResponse, FetchResponse> {
+  return fetchPartitionsRequest(topic, [{ partition, offset, currentLeaderEpoch: opts.currentLeaderEpoch }], opts);
+}
+
+/**
+ * A Fetch request for several partitions of `topic`, each from its own position: the broker answers once any
+ * of them has a record (min bytes 1) or `maxWaitMs` has passed.
+ */
+export function fetchPartitionsRequest(
+  topic: string,
+  positions: readonly FetchPosition[],
+  opts: FetchOptions,
 ): KjsRequest<FetchResponse, FetchResponse> {
   const v = opts.version;
   if (v < 4 || v > 16) throw new RangeError(`Fetch v${v} is not spoken (4 to 16 are)`);
   const topicId = opts.topicId ?? null;
   if (v >= FETCH_BY_TOPIC_ID && !topicId) throw new RangeError(`Fetch v${v} needs the topic id of ${topic}`);
-  const w = new RequestWriter(isFlexible(FETCH_API_KEY, v), 96 + Buffer.byteLength(topic));
+  const w = new RequestWriter(isFlexible(FETCH_API_KEY, v), 64 + Buffer.byteLength(topic) + 40 * positions.length);
   if (v <= 14) w.int32(-1); // replica id: a consumer
-  w.int32(opts.maxWaitMs).int32(1).int32(opts.maxBytes).int8(opts.isolationLevel); // min bytes 1
+  // min bytes 1; the response's byte limit covers every partition's
+  w.int32(opts.maxWaitMs)
+    .int32(1)
+    .int32(opts.maxBytes * positions.length)
+    .int8(opts.isolationLevel);
   if (v >= 7) w.int32(0).int32(-1); // session id none, session epoch -1: a full fetch that opens no session
   w.arrayLength(1);
   if (v >= FETCH_BY_TOPIC_ID) w.uuid(topicId!);
   else w.string(topic);
-  w.arrayLength(1).int32(partition);
-  if (v >= 9) w.int32(opts.currentLeaderEpoch ?? -1);
-  w.int64(offset);
-  if (v >= 12) w.int32(-1); // last fetched epoch: unknown, no divergence check
-  if (v >= 5) w.int64(-1); // log start offset: only followers send one
-  w.int32(opts.maxBytes).taggedFields().taggedFields();
+  w.arrayLength(positions.length);
+  for (const p of positions) {
+    w.int32(p.partition);
+    if (v >= 9) w.int32(p.currentLeaderEpoch ?? -1);
+    w.int64(p.offset);
+    if (v >= 12) w.int32(-1); // last fetched epoch: unknown, no divergence check
+    if (v >= 5) w.int64(-1); // log start offset: only followers send one
+    w.int32(opts.maxBytes).taggedFields();
+  }
+  w.taggedFields();
   if (v >= 7) w.arrayLength(0); // no forgotten topics
   if (v >= 11) w.string(''); // rack id
   const body = w.taggedFields().finish();
