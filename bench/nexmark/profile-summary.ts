@@ -30,7 +30,7 @@ const COMPONENTS: [string, RegExp][] = [
   ['idle (waiting for other threads or IO)', /^\((idle|program)\)$/],
   ['source: event generation', /lib\/gen\/|lib\/sources\//],
   [
-    'transfer between threads (Arrow IPC, piscina)',
+    'transfer between threads (batch transfer, piscina)',
     /lib\/exec\/batch-transfer|apache-arrow\/(ipc|io|fb)\/|piscina|node:internal\/worker|structuredClone|MessagePort/,
   ],
   ['state store (incl. value codec)', /lib\/state\//],

@@ -3,7 +3,7 @@ import { makeData, RecordBatch, Schema, Struct } from 'apache-arrow';
 import type { SharedHashedRelation } from '../plan/operators/hashed-relation.js';
 import type { Broadcasts } from '../plan/operators/stream-static-join.js';
 import type { BatchContext } from './batch-context.js';
-import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
+import { BatchSender, receiveBatch, receiveBatches, type SentBatch, transferListOf } from './batch-transfer.js';
 import { type Executor, type FragmentJob, InProcessExecutor } from './executor.js';
 import type { FragmentResult, PlanIndex, StatefulResult } from './task-runner.js';
 import {
@@ -34,7 +34,7 @@ function yieldToWorkers(): Promise<void> {
 }
 
 /** Where the rows behind a batch returned for an exchange partition are. */
-type Rows = { lane: number; held: number } | { bytes: Uint8Array };
+type Rows = { lane: number; held: number } | { sent: SentBatch };
 
 /**
  * Stands for rows a worker held: the driver only counts and forwards exchange partitions, so it gets their
@@ -118,8 +118,8 @@ export class PoolExecutor implements Executor {
    * slower (a worker's cold start, the driver's own duties) takes fewer fragments instead of holding the others
    * up at the end of the stage. Results come back in the order of the jobs, so output does not depend on which
    * lane ran what. A fragment that ends in an exchange keeps the partitions whose stateful task runs on its own
-   * lane in that thread (the driver gets placeholders with their row counts) and returns the others as IPC
-   * bytes, which runStateful forwards without encoding them again.
+   * lane in that thread (the driver gets placeholders with their row counts) and hands the others over with
+   * their buffers, which runStateful passes on to their lane as they came.
    */
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
     const results: FragmentResult[] = new Array(jobs.length);
@@ -162,7 +162,8 @@ export class PoolExecutor implements Executor {
   }
 
   private async runWorkerFragment(job: FragmentJob, lane: number, ctx: BatchContext): Promise<FragmentResult> {
-    const input = encodeBatches(job.input);
+    // The driver may read its input again (a source that keeps its rows for a replay): copied, not moved.
+    const input = new BatchSender('copy').sendAll(job.input);
     const msg: WorkerMessage = {
       kind: 'fragment',
       query: this.query,
@@ -175,7 +176,7 @@ export class PoolExecutor implements Executor {
     const reply = await this.call(lane, msg, transferListOf(input));
     if (reply.kind !== 'fragment') throw new Error(`worker answered a fragment task with ${reply.kind}`);
     return {
-      batches: decodeBatches(reply.batches),
+      batches: receiveBatches(reply.batches),
       partitions: reply.partitions?.map((rows) => rows.map((r) => this.partitionBatch(lane, r))),
       metrics: reply.metrics,
       lane,
@@ -185,10 +186,10 @@ export class PoolExecutor implements Executor {
     };
   }
 
-  private partitionBatch(lane: number, r: Uint8Array | HeldBatch): RecordBatch {
-    if (r instanceof Uint8Array) {
-      const b = decodeBatch(r);
-      this.rowsOf.set(b, { bytes: r });
+  private partitionBatch(lane: number, r: SentBatch | HeldBatch): RecordBatch {
+    if (!('held' in r)) {
+      const b = receiveBatch(r);
+      this.rowsOf.set(b, { sent: r });
       return b;
     }
     const b = heldPlaceholder(r.numRows);
@@ -198,7 +199,7 @@ export class PoolExecutor implements Executor {
 
   /**
    * Runs state partition p on lane p mod N. Takes ownership of the partition batches that runFragments
-   * returned: their bytes are transferred to the worker, so they are unreadable here afterwards. The driver's
+   * returned: their buffers are transferred to the worker, so they are unreadable here afterwards. The driver's
    * own partitions run after every worker's task is sent.
    */
   async runStateful(nodeId: number, partitions: RecordBatch[][], ctx: BatchContext): Promise<StatefulResult[]> {
@@ -239,8 +240,8 @@ export class PoolExecutor implements Executor {
     const reply = await this.call(lane, msg, transferListOf(input));
     if (reply.kind !== 'stateful') throw new Error(`worker answered a stateful task with ${reply.kind}`);
     return {
-      batches: decodeBatches(reply.batches),
-      late: decodeBatches(reply.late),
+      batches: receiveBatches(reply.batches),
+      late: receiveBatches(reply.late),
       metrics: reply.metrics,
       lane,
       cpuMs: reply.cpuMs,
@@ -249,11 +250,12 @@ export class PoolExecutor implements Executor {
     };
   }
 
-  private workerInput(lane: number, b: RecordBatch): Uint8Array | HeldBatch {
+  private workerInput(lane: number, b: RecordBatch): SentBatch | HeldBatch {
     const rows = this.rowsOf.get(b);
-    if (!rows) return encodeBatches([b])[0];
+    // Rows of the driver's own lane may be its fragment's input as it was (a partition that got every row).
+    if (!rows) return new BatchSender('copy').send(b);
     this.rowsOf.delete(b);
-    if ('bytes' in rows) return rows.bytes;
+    if ('sent' in rows) return rows.sent;
     if (rows.lane !== lane)
       throw new Error(`rows held by worker lane ${rows.lane} were sent to a stateful task on lane ${lane}`);
     return { held: rows.held, numRows: b.numRows };
@@ -283,7 +285,7 @@ export class PoolExecutor implements Executor {
     ]);
   }
 
-  /** A partition batch for the driver's lane: its own rows, or a worker's, already decoded over their bytes. */
+  /** A partition batch for the driver's lane: its own rows, or a worker's, already rebuilt over their buffers. */
   private driverInput(b: RecordBatch): RecordBatch {
     const rows = this.rowsOf.get(b);
     this.rowsOf.delete(b);

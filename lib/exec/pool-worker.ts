@@ -3,7 +3,14 @@ import { Piscina } from 'piscina';
 import { HashedRelation } from '../plan/operators/hashed-relation.js';
 import { StateStoreCache } from '../state/state-store-cache.js';
 import { threadCpuMs } from '../util/thread-cpu.js';
-import { decodeBatch, decodeBatches, encodeBatches, transferListOf } from './batch-transfer.js';
+import {
+  BatchSender,
+  buffersOf,
+  receiveBatch,
+  receiveBatches,
+  type SentBatch,
+  transferListOf,
+} from './batch-transfer.js';
 import { type PlanIndex, runFragment, runStatefulPartition } from './task-runner.js';
 import {
   type AppQuerySetup,
@@ -61,10 +68,10 @@ function hold(q: QueryContext, batch: RecordBatch, batchId: number): HeldBatch {
   return { held, numRows: batch.numRows };
 }
 
-/** A stateful task's input: decoded bytes, and the batches this thread held, taken back in order. */
-function statefulInput(q: QueryContext, input: (Uint8Array | HeldBatch)[]): RecordBatch[] {
+/** A stateful task's input: batches received, and the batches this thread held, taken back in order. */
+function statefulInput(q: QueryContext, input: (SentBatch | HeldBatch)[]): RecordBatch[] {
   return input.map((x) => {
-    if (x instanceof Uint8Array) return decodeBatch(x);
+    if (!('held' in x)) return receiveBatch(x);
     const h = q.held.get(x.held);
     if (!h)
       throw new Error(
@@ -81,8 +88,8 @@ function dropStale(q: QueryContext, batchId: number): void {
 }
 
 /** Wraps a reply so piscina transfers the buffers of its record batches instead of copying them. */
-function transferable(reply: WorkerReply, encoded: unknown[]): unknown {
-  return Piscina.move({ [Piscina.transferableSymbol]: transferListOf(encoded), [Piscina.valueSymbol]: reply } as never);
+function transferable(reply: WorkerReply, sent: unknown[]): unknown {
+  return Piscina.move({ [Piscina.transferableSymbol]: transferListOf(sent), [Piscina.valueSymbol]: reply } as never);
 }
 
 /** The task this thread runs or ran last: tasks sent ahead wait for it. */
@@ -122,11 +129,15 @@ async function run(msg: WorkerMessage): Promise<unknown> {
     const t0 = performance.now();
     if (msg.kind === 'fragment') {
       dropStale(q, msg.ctx.batchId);
-      const res = await runFragment(plan, msg.spec, decodeBatches(msg.input), msg.ctx, q.broadcasts);
-      const batches = encodeBatches(res.batches);
+      const res = await runFragment(plan, msg.spec, receiveBatches(msg.input), msg.ctx, q.broadcasts);
       const keep = msg.keep;
+      const mine = (p: number): boolean => keep !== undefined && p % keep.lanes === keep.lane;
+      // The fragment's rows are this task's own (read, or received for it), so they move to the driver, but
+      // for buffers the partitions this thread holds share.
+      const sender = new BatchSender('move', buffersOf((res.partitions ?? []).filter((_, p) => mine(p)).flat()));
+      const batches = sender.sendAll(res.batches);
       const partitions = res.partitions?.map((rows, p) =>
-        keep && p % keep.lanes === keep.lane ? rows.map((b) => hold(q, b, msg.ctx.batchId)) : encodeBatches(rows),
+        mine(p) ? rows.map((b) => hold(q, b, msg.ctx.batchId)) : sender.sendAll(rows),
       );
       const threadCpu = threadCpuMs();
       const reply: WorkerReply = {
@@ -148,8 +159,10 @@ async function run(msg: WorkerMessage): Promise<unknown> {
       msg.ctx,
       q.stores,
     );
-    const batches = encodeBatches(res.batches);
-    const late = encodeBatches(res.late);
+    // A stateful operator's output may be views of its state, which it keeps.
+    const sender = new BatchSender('copy');
+    const batches = sender.sendAll(res.batches);
+    const late = sender.sendAll(res.late);
     const threadCpu = threadCpuMs();
     const reply: WorkerReply = {
       kind: 'stateful',

@@ -3,6 +3,7 @@ import type { SharedHashedRelation } from '../plan/operators/hashed-relation.js'
 import type { PlanDescription } from '../plan/plan-description.js';
 import type { StateStoreSettings } from '../state/state-store-cache.js';
 import type { BatchContext, FragmentMetrics, FragmentSpec, StatefulMetrics } from './batch-context.js';
+import type { SentBatch } from './batch-transfer.js';
 
 /** How a worker finds the query of an app: it imports the app module and builds the same output again. */
 export interface AppQuerySetup {
@@ -52,7 +53,7 @@ export interface QueryTask {
 /**
  * A record batch a worker kept in its own memory instead of sending it: an exchange partition whose
  * stateful task runs on the same thread. The stateful task names it by `held` and the worker takes it
- * back, so those rows are never encoded, transferred or decoded.
+ * back, so those rows never leave its thread.
  */
 export interface HeldBatch {
   held: number;
@@ -72,7 +73,7 @@ export type WorkerMessage =
   | (QueryTask & {
       kind: 'fragment';
       spec: FragmentSpec;
-      input: Uint8Array[];
+      input: SentBatch[];
       ctx: BatchContext;
       keep?: KeepPartitions;
     })
@@ -80,7 +81,7 @@ export type WorkerMessage =
       kind: 'stateful';
       nodeId: number;
       partition: number;
-      input: (Uint8Array | HeldBatch)[];
+      input: (SentBatch | HeldBatch)[];
       ctx: BatchContext;
     })
   /** Loads state stores, named as [stateful node id, state partition], at `version` for the query's first batch. */
@@ -116,11 +117,11 @@ export interface TaskCpu {
 export type WorkerReply =
   | ({
       kind: 'fragment';
-      batches: Uint8Array[];
-      partitions?: (Uint8Array | HeldBatch)[][];
+      batches: SentBatch[];
+      partitions?: (SentBatch | HeldBatch)[][];
       metrics: FragmentMetrics;
     } & TaskCpu)
-  | ({ kind: 'stateful'; batches: Uint8Array[]; late: Uint8Array[]; metrics: StatefulMetrics } & TaskCpu)
+  | ({ kind: 'stateful'; batches: SentBatch[]; late: SentBatch[]; metrics: StatefulMetrics } & TaskCpu)
   | { kind: 'openState' }
   | { kind: 'reset' }
   | { kind: 'close' }
