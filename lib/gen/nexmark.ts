@@ -395,8 +395,12 @@ export class NexmarkGenerator {
     rng.reseed(this.seedWord ^ mix32(Math.floor(eventId / TWO_POW_32)), eventId >>> 0);
   }
 
-  /** Generates events `first .. first + count − 1` straight into columns (the fast path for a columnar engine). */
-  columns(first: number, count: number): NexmarkColumns {
+  /**
+   * Generates events `first .. first + count − 1` straight into columns (the fast path for a columnar engine).
+   * The bid text columns in `emptyBidColumns` (`channel`, `url`, `extra`: a query reads none of them) are left
+   * empty, every other value as ever: each event draws from its own seed, and `extra` is its last draw.
+   */
+  columns(first: number, count: number, emptyBidColumns: ReadonlySet<string> = NO_COLUMNS): NexmarkColumns {
     if (!Number.isSafeInteger(first) || first < 0)
       throw badOption(`the first Nexmark event must be a non-negative integer, got ${first}`);
     if (!Number.isSafeInteger(count) || count < 0)
@@ -410,7 +414,7 @@ export class NexmarkGenerator {
       if (k === PERSON) persons++;
       else if (k === AUCTION) auctions++;
     }
-    const filler = new ColumnFiller(this, persons, auctions, count - persons - auctions);
+    const filler = new ColumnFiller(this, persons, auctions, count - persons - auctions, emptyBidColumns);
     for (let i = 0; i < count; i++) {
       const adjusted = this.adjustedEventNumber(first + i);
       const k = kind[i];
@@ -459,6 +463,8 @@ function nextString(rng: Random, b: Utf8ColumnBuilder, maxLength: number): void 
   if (s > start) buf.copyWithin(start, s, e);
   b.pos = start + (e - s);
 }
+
+const NO_COLUMNS: ReadonlySet<string> = new Set();
 
 /** Size of the per-generator pool of random letters that `extra` values are cut from. */
 const LETTER_POOL_BYTES = 1 << 16;
@@ -537,12 +543,16 @@ class ColumnFiller {
   private readonly bUrl;
   private readonly bTime;
   private readonly bExtra;
+  private readonly fillChannel: boolean;
+  private readonly fillUrl: boolean;
+  private readonly fillExtra: boolean;
 
   constructor(
     private readonly g: NexmarkGenerator,
     persons: number,
     auctions: number,
     bids: number,
+    emptyBidColumns: ReadonlySet<string>,
   ) {
     const c = g.config;
     this.c = c;
@@ -571,10 +581,13 @@ class ColumnFiller {
     this.bAuction = int64Column(bids);
     this.bBidder = int64Column(bids);
     this.bPrice = int64Column(bids);
-    this.bChannel = new Utf8ColumnBuilder(bids, 10);
-    this.bUrl = new Utf8ColumnBuilder(bids, 70);
+    this.fillChannel = !emptyBidColumns.has('channel');
+    this.fillUrl = !emptyBidColumns.has('url');
+    this.fillExtra = !emptyBidColumns.has('extra');
+    this.bChannel = new Utf8ColumnBuilder(bids, this.fillChannel ? 10 : 0);
+    this.bUrl = new Utf8ColumnBuilder(bids, this.fillUrl ? 70 : 0);
     this.bTime = int64Column(bids);
-    this.bExtra = new Utf8ColumnBuilder(bids, Math.max(0, c.avgBidByteSize - 32));
+    this.bExtra = new Utf8ColumnBuilder(bids, this.fillExtra ? Math.max(0, c.avgBidByteSize - 32) : 0);
   }
 
   bid(adjusted: number): void {
@@ -595,12 +608,12 @@ class ColumnFiller {
       rng.int(HOT_CHANNELS_RATIO) > 0 ? CHANNELS_NUMBER + rng.int(HOT_CHANNELS.length) : rng.int(CHANNELS_NUMBER);
     const names = g.channelNames;
     const urls = g.channelUrls;
-    this.bChannel.putRange(names.strings, names.offsets[channel], names.offsets[channel + 1]);
-    this.bUrl.putRange(urls.strings, urls.offsets[channel], urls.offsets[channel + 1]);
+    if (this.fillChannel) this.bChannel.putRange(names.strings, names.offsets[channel], names.offsets[channel + 1]);
+    if (this.fillUrl) this.bUrl.putRange(urls.strings, urls.offsets[channel], urls.offsets[channel + 1]);
     this.bChannel.end();
     this.bUrl.end();
     setI64(this.bTime.words, i, g.timestampForEvent(adjusted));
-    nextExtra(rng, this.bExtra, 32, c.avgBidByteSize, this.pool);
+    if (this.fillExtra) nextExtra(rng, this.bExtra, 32, c.avgBidByteSize, this.pool);
     this.bExtra.end();
   }
 

@@ -96,6 +96,8 @@ export interface NexmarkReadSpec {
   options: NexmarkOptions;
   kinds: number[];
   eventsPerBatch: number;
+  /** The columns the query reads (see NexmarkSource.pruneColumns), in schema order; unset: all of them. */
+  columns?: string[];
 }
 
 const DEFAULT_MAX_EVENTS_PER_TRIGGER = 1_000_000;
@@ -159,7 +161,8 @@ export class NexmarkSource implements StreamSource {
   private readonly maxEventsPerTrigger: number;
   private readonly numPartitions: number;
   private readonly eventsPerBatch: number;
-  private readonly outSchema: Schema;
+  private outSchema: Schema;
+  private readColumns: string[] | undefined;
 
   constructor(options: NexmarkSourceOptions = {}) {
     this.total = options.events === undefined ? Infinity : options.events;
@@ -200,6 +203,17 @@ export class NexmarkSource implements StreamSource {
     return this.outSchema;
   }
 
+  /**
+   * With one kind, read tasks build only the columns the query reads, and the bid text columns it does not
+   * read (channel, url, the extra padding) are not generated at all. The several-kinds layout keeps its
+   * columns.
+   */
+  pruneColumns(columns: readonly string[]): void {
+    if (this.kinds.length !== 1) return;
+    this.readColumns = [...columns];
+    this.outSchema = prunedSchema(this.kinds[0], this.readColumns);
+  }
+
   async latestOffset(start: SourceOffset | null, limit: ReadLimit): Promise<SourceOffset | null> {
     const from = start === null ? 0 : eventsOf(start);
     // An unlimited read (Trigger.Once) takes the rest of a finite stream in one batch, as Spark does.
@@ -222,6 +236,7 @@ export class NexmarkSource implements StreamSource {
         options: this.generatorOptions,
         kinds,
         eventsPerBatch: this.eventsPerBatch,
+        ...(this.readColumns ? { columns: this.readColumns } : {}),
       };
       return { reader: 'nexmark', spec };
     });
@@ -274,13 +289,40 @@ export async function readNexmarkTask(specArg: unknown): Promise<ReadResult> {
   const g = generatorFor(spec.options);
   const kinds = KIND_NAMES.filter((k) => spec.kinds.includes(NEXMARK_KINDS[k]));
   const schema = nexmarkSchema(kinds);
+  const pruned = spec.columns && kinds.length === 1 ? prunedSchema(kinds[0], spec.columns) : null;
+  const empty =
+    pruned && kinds[0] === 'bid' ? new Set(BID_TEXT_COLUMNS.filter((c) => !spec.columns!.includes(c))) : undefined;
   const batches: RecordBatch[] = [];
   for (let s = spec.from; s < spec.to; s += spec.eventsPerBatch) {
-    const cols = g.columns(s, Math.min(spec.eventsPerBatch, spec.to - s));
-    const batch = kinds.length === 1 ? nexmarkRecordBatches(cols)[kinds[0]] : interleavedBatch(schema, kinds, cols);
+    const cols = g.columns(s, Math.min(spec.eventsPerBatch, spec.to - s), empty);
+    let batch = kinds.length === 1 ? nexmarkRecordBatches(cols)[kinds[0]] : interleavedBatch(schema, kinds, cols);
+    if (pruned) {
+      const whole = batch;
+      batch = batchOf(
+        pruned,
+        pruned.fields.map((f) => whole.getChild(f.name)!.data[0]),
+        whole.numRows,
+      );
+    }
     if (batch.numRows > 0) batches.push(batch);
   }
   return { batches, numMalformed: 0 };
+}
+
+/** Bid columns the generator can leave empty when a query does not read them. */
+const BID_TEXT_COLUMNS = ['channel', 'url', 'extra'];
+
+/** One kind's schema narrowed to `columns`, one object per column list (operators bind per schema object). */
+const prunedSchemas = new Map<string, Schema>();
+
+function prunedSchema(kind: NexmarkKind, columns: readonly string[]): Schema {
+  const id = `${kind}:${columns.join(',')}`;
+  let s = prunedSchemas.get(id);
+  if (!s) {
+    s = NEXMARK_SCHEMAS[kind].select([...columns]);
+    prunedSchemas.set(id, s);
+  }
+  return s;
 }
 
 /**

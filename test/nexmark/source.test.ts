@@ -65,6 +65,39 @@ describe('nexmark source', () => {
     expect(await read(persons, null, { events: 3000 })).to.deep.equal(expectedRows(events, ['person']));
   });
 
+  it('builds only the columns a query reads, with the values of the whole rows (pruned bid text columns are not generated)', async () => {
+    const pick = (rows: Record<string, unknown>[], names: string[]) =>
+      rows.map((r) => Object.fromEntries(names.map((n) => [n, r[n]])));
+    const whole = expectedRows(events.slice(1000, 2500), ['bid']);
+    for (const names of [
+      ['auction', 'price', 'dateTime'],
+      ['bidder', 'url'],
+      ['channel', 'extra'],
+    ]) {
+      const src = source({ events: 3000, seed: 5, rate: 1000, kinds: ['bid'], numPartitions: 3, eventsPerBatch: 257 });
+      src.pruneColumns(names);
+      expect(src.schema().fields.map((f) => f.name)).to.deep.equal(names);
+      expect(await read(src, { events: 1000 }, { events: 2500 })).to.deep.equal(pick(whole, names));
+    }
+    const session = Session.local({ threads: 0 });
+    const q = await session.readStream
+      .format('nexmark')
+      .options({ events: 2000, seed: 5, rate: 1000, kinds: 'bid' })
+      .load()
+      .select('auction', 'price')
+      .writeStream.format('memory')
+      .queryName('prices')
+      .trigger({ availableNow: true })
+      .start();
+    await q.awaitTermination();
+    expect(q.explain()).to.match(/ReadSchema: .*auction.*price/);
+    expect(q.explain()).to.not.match(/ReadSchema: .*extra/);
+    expect(session.table('prices')).to.deep.equal(
+      pick(expectedRows(events.slice(0, 2000), ['bid']), ['auction', 'price']),
+    );
+    await session.stop();
+  });
+
   it('gives several kinds as the datagen table: event_type, one struct per kind (null on other kinds), dateTime', async () => {
     const src = source({
       events: 3000,
