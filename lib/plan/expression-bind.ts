@@ -238,8 +238,29 @@ function comparable(b: Bound, context: string): LType {
   return b.type;
 }
 
-/** Binds an expression to a schema: resolution, type inference and implicit casts. */
+/** Bound subexpressions by schema and expression node: a node used twice in a tree binds to one Bound. */
+const boundNodes = new WeakMap<Schema, WeakMap<ExprNode, Bound>>();
+
+/**
+ * Binds an expression to a schema: resolution, type inference and implicit casts. A subexpression object used
+ * more than once (e.g. `const c = lower(col('channel'))` compared in several branches) binds to one Bound
+ * node, which evaluation computes once per batch.
+ */
 export function bind(node: ExprNode, schema: Schema): Bound {
+  let byNode = boundNodes.get(schema);
+  if (!byNode) {
+    byNode = new WeakMap();
+    boundNodes.set(schema, byNode);
+  }
+  let b = byNode.get(node);
+  if (!b) {
+    b = bindNode(node, schema);
+    byNode.set(node, b);
+  }
+  return b;
+}
+
+function bindNode(node: ExprNode, schema: Schema): Bound {
   const text = (n: ExprNode): string => exprText(n);
   switch (node.kind) {
     case 'col': {

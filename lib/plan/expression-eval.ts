@@ -204,7 +204,32 @@ function fold(args: Val[], types: LType[], kernel: (vals: Val[], n: number) => V
   return kernel(args, n);
 }
 
+/** The string functions worth computing once per batch however often a batch's expressions use them. */
+const SHARED_KINDS: ReadonlySet<Bound['k']> = new Set(['changeCase', 'regexpExtract', 'splitPart', 'dateFormat']);
+
+/**
+ * Values of shared subexpressions (one Bound node, see bind) for the batch evaluated last: a projection's or a
+ * CASE's repeated `lower(col)` or `regexp_extract(...)` is computed once per batch. Evaluation is synchronous,
+ * so one batch at a time is enough; the next batch replaces it.
+ */
+let sharedBatch: RecordBatch | null = null;
+let sharedVals = new Map<Bound, Val>();
+
 function run(b: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Val {
+  if (!SHARED_KINDS.has(b.k)) return compute(b, batch, ctx, n);
+  if (sharedBatch !== batch) {
+    sharedBatch = batch;
+    sharedVals = new Map();
+  }
+  let v = sharedVals.get(b);
+  if (v === undefined) {
+    v = compute(b, batch, ctx, n);
+    sharedVals.set(b, v);
+  }
+  return v;
+}
+
+function compute(b: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Val {
   switch (b.k) {
     case 'ref':
       return loadData(refData(batch, b.path), b.type);

@@ -867,16 +867,19 @@ describe('column functions for text, dates, structs and user functions', () => {
     const urls = ['a?channel_id=ü1', 'b?x=1', null, 'c?q=2&channel_id=', 'd?channel_id=9&z'];
     const channels = ['Apple', 'x', 'baidu', null, 'y'];
     const rows = Array.from({ length: 300 }, (_, i) => ({ s: urls[(i * 7) % 5], c: channels[i % 5] }));
-    const all = batchFromRows(rows, schemaFromSpec({ s: 'string', c: 'string' } as never));
+    const twoStrings = schemaFromSpec({ s: 'string', c: 'string' } as never);
+    const all = batchFromRows(rows, twoStrings);
     // A slice: its utf8 offsets do not start at 0.
     const part = all.slice(17, 263);
+    // As many rows with the same schema, other values: a subexpression computed once per batch is not reused.
+    const shifted = batchFromRows([...rows.slice(1), rows[0]], twoStrings);
     const pattern = /(&|\?)channel_id=([^&]*)/;
     const id = regexp_extract('s', '(&|\\?)channel_id=([^&]*)', 2);
     const label = when(lower(col('c')).eq('apple'), '0')
       .when(col('c').eq('baidu'), lit(null))
       .when(id.ne(''), id)
       .otherwise('none');
-    for (const b of [all, part]) {
+    for (const b of [all, part, shifted, all]) {
       const expected = rowsFromBatch(b).map((r) => {
         const s = r.s as string | null;
         const c = r.c as string | null;
