@@ -395,12 +395,8 @@ export class NexmarkGenerator {
     rng.reseed(this.seedWord ^ mix32(Math.floor(eventId / TWO_POW_32)), eventId >>> 0);
   }
 
-  /**
-   * Generates events `first .. first + count − 1` straight into columns (the fast path for a columnar engine).
-   * The bid text columns in `emptyBidColumns` (`channel`, `url`, `extra`: a query reads none of them) are left
-   * empty, every other value as ever: each event draws from its own seed, and `extra` is its last draw.
-   */
-  columns(first: number, count: number, emptyBidColumns: ReadonlySet<string> = NO_COLUMNS): NexmarkColumns {
+  /** Generates events `first .. first + count − 1` straight into columns (the fast path for a columnar engine). */
+  columns(first: number, count: number): NexmarkColumns {
     if (!Number.isSafeInteger(first) || first < 0)
       throw badOption(`the first Nexmark event must be a non-negative integer, got ${first}`);
     if (!Number.isSafeInteger(count) || count < 0)
@@ -414,7 +410,7 @@ export class NexmarkGenerator {
       if (k === PERSON) persons++;
       else if (k === AUCTION) auctions++;
     }
-    const filler = new ColumnFiller(this, persons, auctions, count - persons - auctions, emptyBidColumns);
+    const filler = new ColumnFiller(this, persons, auctions, count - persons - auctions);
     for (let i = 0; i < count; i++) {
       const adjusted = this.adjustedEventNumber(first + i);
       const k = kind[i];
@@ -463,8 +459,6 @@ function nextString(rng: Random, b: Utf8ColumnBuilder, maxLength: number): void 
   if (s > start) buf.copyWithin(start, s, e);
   b.pos = start + (e - s);
 }
-
-const NO_COLUMNS: ReadonlySet<string> = new Set();
 
 /** Size of the per-generator pool of random letters that `extra` values are cut from. */
 const LETTER_POOL_BYTES = 1 << 16;
@@ -543,16 +537,12 @@ class ColumnFiller {
   private readonly bUrl;
   private readonly bTime;
   private readonly bExtra;
-  private readonly fillChannel: boolean;
-  private readonly fillUrl: boolean;
-  private readonly fillExtra: boolean;
 
   constructor(
     private readonly g: NexmarkGenerator,
     persons: number,
     auctions: number,
     bids: number,
-    emptyBidColumns: ReadonlySet<string>,
   ) {
     const c = g.config;
     this.c = c;
@@ -581,13 +571,10 @@ class ColumnFiller {
     this.bAuction = int64Column(bids);
     this.bBidder = int64Column(bids);
     this.bPrice = int64Column(bids);
-    this.fillChannel = !emptyBidColumns.has('channel');
-    this.fillUrl = !emptyBidColumns.has('url');
-    this.fillExtra = !emptyBidColumns.has('extra');
-    this.bChannel = new Utf8ColumnBuilder(bids, this.fillChannel ? 10 : 0);
-    this.bUrl = new Utf8ColumnBuilder(bids, this.fillUrl ? 70 : 0);
+    this.bChannel = new Utf8ColumnBuilder(bids, 10);
+    this.bUrl = new Utf8ColumnBuilder(bids, 70);
     this.bTime = int64Column(bids);
-    this.bExtra = new Utf8ColumnBuilder(bids, this.fillExtra ? Math.max(0, c.avgBidByteSize - 32) : 0);
+    this.bExtra = new Utf8ColumnBuilder(bids, Math.max(0, c.avgBidByteSize - 32));
   }
 
   bid(adjusted: number): void {
@@ -608,12 +595,12 @@ class ColumnFiller {
       rng.int(HOT_CHANNELS_RATIO) > 0 ? CHANNELS_NUMBER + rng.int(HOT_CHANNELS.length) : rng.int(CHANNELS_NUMBER);
     const names = g.channelNames;
     const urls = g.channelUrls;
-    if (this.fillChannel) this.bChannel.putRange(names.strings, names.offsets[channel], names.offsets[channel + 1]);
-    if (this.fillUrl) this.bUrl.putRange(urls.strings, urls.offsets[channel], urls.offsets[channel + 1]);
+    this.bChannel.putRange(names.strings, names.offsets[channel], names.offsets[channel + 1]);
+    this.bUrl.putRange(urls.strings, urls.offsets[channel], urls.offsets[channel + 1]);
     this.bChannel.end();
     this.bUrl.end();
     setI64(this.bTime.words, i, g.timestampForEvent(adjusted));
-    if (this.fillExtra) nextExtra(rng, this.bExtra, 32, c.avgBidByteSize, this.pool);
+    nextExtra(rng, this.bExtra, 32, c.avgBidByteSize, this.pool);
     this.bExtra.end();
   }
 
