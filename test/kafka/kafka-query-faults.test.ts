@@ -88,6 +88,27 @@ describe('kafka query under broker faults', function () {
     }
   });
 
+  it("a read task's retried fetches show in the batch's progress as readRetries", async () => {
+    const query = await start(kafka.path('ck'), 'kafka.retry.backoff.ms=20&kafka.retry.backoff.max.ms=50');
+    try {
+      await produce(values(0, 10));
+      await waitFor('the first 10 records', async () => (await output()).length === 10);
+      // Fetch (API key 1) answers NOT_LEADER_OR_FOLLOWER (6) twice; nothing but the query's read tasks fetches
+      // until its progress shows the records read.
+      await kafka.broker.command('error 1 6 2');
+      await produce(values(10, 20));
+      const read = (): number => query.recentProgress.reduce((a, p) => a + p.numInputRows, 0);
+      await waitFor('the query to read 20 records', () => read() >= 20);
+      expect(await output()).to.deep.equal(values(0, 20).sort());
+      const retried = query.recentProgress.filter((p) => (p.sources[0].metrics?.readRetries ?? 0) > 0);
+      const total = retried.map((p) => p.sources[0].metrics!.readRetries).reduce((a, b) => a + b, 0);
+      expect(total).to.equal(2);
+      expect(retried[0].sources[0].metrics!.readRetryWaitMs).to.be.greaterThan(0);
+    } finally {
+      await query.stop();
+    }
+  });
+
   it('an outage longer than the retry budget stops the query with a clear error; a restart continues exactly once', async () => {
     const ckpt = kafka.path('ck');
     const query = await start(ckpt, 'kafka.retries=2&kafka.retry.backoff.ms=50&kafka.retry.backoff.max.ms=100');

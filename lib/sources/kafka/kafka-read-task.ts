@@ -73,13 +73,22 @@ interface Fetched {
 
 const clients = new Map<string, Promise<KafkaClient>>();
 let holders = 0;
+/** Broker calls this thread's read clients retried, and the back-off they waited, not yet reported by a task. */
+const retried = { calls: 0, waitMs: 0 };
 
 /** This thread's client for a bootstrap address and options, connected once and reused. */
 function clientFor(bootstrap: string, options: KafkaClientOptions): Promise<KafkaClient> {
   const key = `${bootstrap}|${JSON.stringify(options)}`;
   let c = clients.get(key);
   if (!c) {
-    c = KafkaClient.connect(bootstrap, { ...options, clientId: options.clientId ?? 'sluice-reader' });
+    c = KafkaClient.connect(bootstrap, {
+      ...options,
+      clientId: options.clientId ?? 'sluice-reader',
+      onRetry: (event) => {
+        retried.calls++;
+        retried.waitMs += event.delayMs;
+      },
+    });
     clients.set(key, c);
     c.catch(() => clients.delete(key));
   }
@@ -177,6 +186,14 @@ export async function readKafkaTask(rawSpec: unknown, _ctx: ReaderContext): Prom
   if (badRecords.length > 0 && spec.badRecords) await writeBadRecords(spec.badRecords, spec.batchId ?? 0, badRecords);
   const metrics: Record<string, number> = { ...result.metrics };
   if (lost > 0) metrics.dataLossOffsets = lost;
+  // A slow read shows in progress as retried calls (a timed-out request, a broker away) or as none. Each task
+  // reports the thread's retries since the last task ended, a prefetch's among them.
+  if (retried.calls > 0) {
+    metrics.readRetries = retried.calls;
+    metrics.readRetryWaitMs = retried.waitMs;
+    retried.calls = 0;
+    retried.waitMs = 0;
+  }
   return Object.keys(metrics).length > 0 ? { ...result, metrics } : result;
 }
 

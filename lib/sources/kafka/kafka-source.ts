@@ -523,10 +523,13 @@ export class KafkaSource implements StreamSource {
         retry: { retries: 0 },
       }),
     );
-    const fetching = this.wakeClient
+    const connecting = this.wakeClient;
+    const fetching = connecting
       .then((client) => client.awaitRecords(positions, maxWaitMs))
       .catch(async () => {
-        this.wakeClient = null;
+        // The next wait connects afresh; this connection must not keep the process alive.
+        if (this.wakeClient === connecting) this.wakeClient = null;
+        await connecting.then((client) => client.close()).catch(() => undefined);
         await sleep(maxWaitMs);
         return true;
       })
