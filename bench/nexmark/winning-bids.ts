@@ -11,7 +11,7 @@
  * Each side takes only the columns its query reads into the join: the join buffers and emits every column of
  * its inputs, so a string column nobody reads would be copied for every buffered row and every joined pair.
  */
-import { col, type Dataset, max_by, struct } from '../../lib/index.js';
+import { type Column, col, type Dataset, max_by, struct } from '../../lib/index.js';
 import { WATERMARK_DELAY } from './common.js';
 
 /** The auction columns of a winning-bid row, in output order. */
@@ -30,15 +30,35 @@ export const AUCTION_COLUMNS = [
 
 /** The bid columns the join can carry, named apart from the auction's. */
 const BID_COLUMNS = {
-  auction: col('bid.auction').alias('auction'),
-  bidder: col('bid.bidder').alias('bidder'),
-  price: col('bid.price').alias('price'),
-  bidDateTime: col('dateTime').alias('bidDateTime'),
-  bidExtra: col('bid.extra').alias('bidExtra'),
+  auction: col('bid.auction'),
+  bidder: col('bid.bidder'),
+  price: col('bid.price'),
+  bidDateTime: col('dateTime'),
+  bidExtra: col('bid.extra'),
 } as const;
 
 type AuctionColumn = (typeof AUCTION_COLUMNS)[number];
 type BidColumn = keyof typeof BID_COLUMNS;
+
+/** An auction column as the source nests it. */
+function auctionColumn(c: AuctionColumn): Column {
+  return c === 'dateTime' ? col('dateTime') : col(`auction.${c}`);
+}
+
+/**
+ * The events of one type (1: auctions, 2: bids) as the columns `columns` (name to column). They are picked before
+ * the filter, which then copies only them and not the whole nested auction and bid of every event.
+ */
+function eventsOf(
+  events: Dataset<Record<string, unknown>>,
+  type: number,
+  columns: [string, Column][],
+): Dataset<Record<string, unknown>> {
+  return events
+    .select(col('event_type'), ...columns.map(([name, c]) => c.alias(name)))
+    .where(col('event_type').eq(type))
+    .select(...columns.map(([name]) => name));
+}
 
 /**
  * Auctions joined with the bids made during their lifetime: the auction's `auctionColumns` (`id`, `dateTime` and
@@ -52,18 +72,16 @@ export function auctionBids(
 ): Dataset<Record<string, unknown>> {
   const auctionNeeds = new Set<AuctionColumn>(['id', 'dateTime', 'expires', ...auctionColumns]);
   const bidNeeds = new Set<BidColumn>(['auction', 'bidDateTime', ...bidColumns]);
-  const auctions = events
-    .where(col('event_type').eq(1))
-    .select(
-      ...AUCTION_COLUMNS.filter((c) => auctionNeeds.has(c)).map((c) =>
-        c === 'dateTime' ? col('dateTime') : col(`auction.${c}`).alias(c),
-      ),
-    )
-    .withWatermark('dateTime', WATERMARK_DELAY);
-  const bids = events
-    .where(col('event_type').eq(2))
-    .select(...(Object.keys(BID_COLUMNS) as BidColumn[]).filter((c) => bidNeeds.has(c)).map((c) => BID_COLUMNS[c]))
-    .withWatermark('bidDateTime', WATERMARK_DELAY);
+  const auctions = eventsOf(
+    events,
+    1,
+    AUCTION_COLUMNS.filter((c) => auctionNeeds.has(c)).map((c) => [c, auctionColumn(c)]),
+  ).withWatermark('dateTime', WATERMARK_DELAY);
+  const bids = eventsOf(
+    events,
+    2,
+    (Object.keys(BID_COLUMNS) as BidColumn[]).filter((c) => bidNeeds.has(c)).map((c) => [c, BID_COLUMNS[c]]),
+  ).withWatermark('bidDateTime', WATERMARK_DELAY);
   return auctions
     .join(
       bids,
@@ -90,13 +108,11 @@ export function winningBids(events: Dataset<Record<string, unknown>>): Dataset<R
       // Equal prices keep the smaller struct: the earlier bid (then the smaller bidder, then extra).
       max_by(struct('bidDateTime', 'bidder', 'price', 'bidExtra'), 'price').alias('bid'),
     );
-  const details = events
-    .where(col('event_type').eq(1))
-    .select(
-      ...AUCTION_COLUMNS.map((c) =>
-        c === 'dateTime' ? col('dateTime') : col(`auction.${c}`).alias(c === 'id' || c === 'expires' ? `a_${c}` : c),
-      ),
-    );
+  const details = eventsOf(
+    events,
+    1,
+    AUCTION_COLUMNS.map((c) => [c === 'id' || c === 'expires' ? `a_${c}` : c, auctionColumn(c)]),
+  );
   return details
     .join(
       winners,
