@@ -1,6 +1,18 @@
-import { Bool, Field, Float64, Int64, Schema, Struct, TimestampMillisecond, Utf8 } from 'apache-arrow';
+import {
+  Bool,
+  Field,
+  Float64,
+  Int64,
+  Schema,
+  Struct,
+  Table,
+  TimestampMillisecond,
+  tableFromIPC,
+  tableToIPC,
+  Utf8,
+} from 'apache-arrow';
 import { expect } from 'chai';
-import { batchFromColumns, valuesOf } from '../../lib/arrow/index.js';
+import { batchFromColumns, batchOf, valuesOf } from '../../lib/arrow/index.js';
 import { EVICTED, JoinSideBuffer, MATCHED } from '../../lib/plan/operators/join-side-buffer.js';
 
 const schema = new Schema([
@@ -98,5 +110,50 @@ describe('a join side buffer', () => {
     // Nothing more to evict below the live rows' deadlines; the next eviction takes the next rows.
     expect(buf.evict(1500).length).to.equal(0);
     expect(Array.from(buf.evict(2001))).to.deep.equal([0, 1]);
+  });
+
+  it('views a range of rows without copying, and the view survives an Arrow IPC round trip', () => {
+    const buf = new JoinSideBuffer(schema);
+    buf.append(
+      batch,
+      all,
+      Array.from(all, (i) => i % 10),
+      Float64Array.from(all),
+      new Uint8Array(N),
+      0,
+      all,
+    );
+    const first = 1234;
+    const n = 700;
+    const rows = Array.from({ length: n }, (_, i) => first + i);
+    const view = batchOf(
+      schema,
+      schema.fields.map((_, c) => buf.view(c, first, n)),
+      n,
+    );
+    const back = tableFromIPC(tableToIPC(new Table([view]), 'stream')).batches[0];
+    for (let c = 0; c < schema.fields.length; c++) {
+      expect(valuesOf(view.data.children[c])).to.deep.equal(expected(c, rows));
+      expect(valuesOf(back.data.children[c])).to.deep.equal(expected(c, rows));
+    }
+  });
+
+  it('evicting every live row empties the key index', () => {
+    const buf = new JoinSideBuffer(schema);
+    buf.append(
+      batch,
+      all,
+      Array.from(all, (i) => i % 10),
+      Float64Array.from(all),
+      new Uint8Array(N),
+      0,
+      all,
+    );
+    expect(buf.evict(999).length).to.equal(1000);
+    expect(buf.evict(Number.MAX_SAFE_INTEGER).length).to.equal(N - 1000);
+    expect(buf.live).to.equal(0);
+    for (let k = 0; k < 10; k++) expect(buf.rowsOf(k)).to.equal(undefined);
+    buf.compact();
+    expect(buf.length).to.equal(0);
   });
 });

@@ -39,10 +39,22 @@ function bitmapOf(valid: Uint8Array, ids: ArrayLike<number>): { bitmap?: Uint8Ar
   return { bitmap, nullCount };
 }
 
+/** A validity bitmap for rows [first, first + n) of `valid`, or undefined when none is null. */
+function rangeBitmap(valid: Uint8Array, first: number, n: number): { bitmap?: Uint8Array; nullCount: number } {
+  let nullCount = 0;
+  for (let i = first; i < first + n; i++) if (valid[i] === 0) nullCount++;
+  if (nullCount === 0) return { nullCount };
+  const bitmap = new Uint8Array((n + 7) >> 3);
+  for (let i = 0; i < n; i++) if (valid[first + i] !== 0) bitmap[i >> 3] |= 1 << (i & 7);
+  return { bitmap, nullCount };
+}
+
 /** One buffered column: appended from Arrow data, gathered by row position into Arrow data. */
 interface BufferedColumn {
   append(data: Data, rows: ArrayLike<number>, at: number): void;
   gather(ids: ArrayLike<number>): Data;
+  /** Rows [first, first + n) as Arrow data over the column's own buffers where it can (no copy). */
+  view(first: number, n: number): Data;
   /** Moves rows `keep` (increasing) to positions 0.. in place. */
   keep(keep: Int32Array): void;
 }
@@ -81,6 +93,17 @@ class FixedColumn implements BufferedColumn {
     }
     const { bitmap, nullCount } = bitmapOf(this.valid, ids);
     return mkData({ type: this.type, length: n, nullCount, nullBitmap: bitmap, data: out });
+  }
+
+  view(first: number, n: number): Data {
+    const { bitmap, nullCount } = rangeBitmap(this.valid, first, n);
+    return mkData({
+      type: this.type,
+      length: n,
+      nullCount,
+      nullBitmap: bitmap,
+      data: this.values.subarray(first, first + n),
+    });
   }
 
   keep(keep: Int32Array): void {
@@ -132,6 +155,19 @@ class VarColumn implements BufferedColumn {
     return mkData({ type: this.type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: bytes });
   }
 
+  view(first: number, n: number): Data {
+    const { bitmap, nullCount } = rangeBitmap(this.valid, first, n);
+    // Offsets that do not start at 0 are valid Arrow; the IPC writer rebases them.
+    return mkData({
+      type: this.type,
+      length: n,
+      nullCount,
+      nullBitmap: bitmap,
+      valueOffsets: this.offsets.subarray(first, first + n + 1),
+      data: this.bytes,
+    });
+  }
+
   keep(keep: Int32Array): void {
     const vo = this.offsets;
     const old = vo.slice();
@@ -176,6 +212,12 @@ class StructColumn implements BufferedColumn {
     return mkData({ type: this.type, length: ids.length, nullCount, nullBitmap: bitmap, children });
   }
 
+  view(first: number, n: number): Data {
+    const { bitmap, nullCount } = rangeBitmap(this.valid, first, n);
+    const children = this.children.map((c) => c.view(first, n));
+    return mkData({ type: this.type, length: n, nullCount, nullBitmap: bitmap, children });
+  }
+
   keep(keep: Int32Array): void {
     for (const c of this.children) c.keep(keep);
     for (let i = 0; i < keep.length; i++) this.valid[i] = this.valid[keep[i]];
@@ -197,6 +239,10 @@ class ValueColumn implements BufferedColumn {
     const out = new Array<unknown>(ids.length);
     for (let i = 0; i < ids.length; i++) out[i] = ids[i] >= 0 ? this.values[ids[i]] : null;
     return dataFromValues(this.type, out);
+  }
+
+  view(first: number, n: number): Data {
+    return dataFromValues(this.type, this.values.slice(first, first + n));
   }
 
   keep(keep: Int32Array): void {
@@ -301,6 +347,14 @@ export class JoinSideBuffer {
   /** Column `c` of rows `ids` (a negative id gives a null) as Arrow data of the column's type. */
   gather(c: number, ids: ArrayLike<number>): Data {
     return this.columns[c].gather(ids);
+  }
+
+  /**
+   * Column `c` of rows [first, first + n) over the buffer's own memory where the type allows: valid until the
+   * buffer next changes (an append may reallocate, a compaction moves rows), so it is for writing out at once.
+   */
+  view(c: number, first: number, n: number): Data {
+    return this.columns[c].view(first, n);
   }
 
   /**

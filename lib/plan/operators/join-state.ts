@@ -243,12 +243,11 @@ export class JoinState {
       const chunk = this.open[side];
       if (!chunk) continue;
       const buf = this.sides[side];
-      const ids = new Int32Array(chunk.rows);
-      for (let i = 0; i < ids.length; i++) ids[i] = chunk.first + i;
+      // The chunk's rows are the buffer's last ones: serialised from views of its columns, not gathered first.
       const batch = batchOf(
         this.chunkSchemas[side],
-        buf.schema.fields.map((_, c) => buf.gather(c, ids)),
-        ids.length,
+        buf.schema.fields.map((_, c) => buf.view(c, chunk.first, chunk.rows)),
+        chunk.rows,
       );
       state.put([CHUNK, SIDE_NO[side], chunk.id], tableToIPC(new Table([batch]), 'stream'));
       this.open[side] = null;
