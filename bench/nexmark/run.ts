@@ -85,6 +85,8 @@ interface Options {
   againstBuild?: string;
   stateStores: string[];
   stateCacheMb?: number;
+  /** Keys a stateful operator closes per state partition and batch (the engine's default when unset). */
+  maxEvictionsPerBatch?: number;
 }
 
 /** Bytes of the files under `dir` (0 when it does not exist). */
@@ -159,7 +161,12 @@ async function runOnce(o: Options): Promise<RunResult> {
       checkpoint: path.join(ckpt, 'checkpoint'),
       threads: o.threads,
       statePartitions: o.statePartitions,
-      stateStore: { provider: stateStore === 'disk' ? 'disk' : 'memory', cacheMb: o.stateCacheMb, localDir },
+      stateStore: {
+        provider: stateStore === 'disk' ? 'disk' : 'memory',
+        cacheMb: o.stateCacheMb,
+        localDir,
+        maxEvictionsPerBatch: o.maxEvictionsPerBatch,
+      },
       trigger: o.trigger ? { processingTime: o.trigger } : { availableNow: true },
       onProgress: (_name, p) => {
         progress.push(p);
@@ -243,6 +250,9 @@ function runChild(o: Options, query: string, run: number, stateStore: string): R
     '--state-store',
     stateStore,
     ...(o.stateCacheMb !== undefined ? ['--state-cache-mb', String(o.stateCacheMb)] : []),
+    ...(o.maxEvictionsPerBatch !== undefined
+      ? ['--state-max-evictions-per-batch', String(o.maxEvictionsPerBatch)]
+      : []),
   ];
   for (let attempt = 1; ; attempt++) {
     const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -419,6 +429,10 @@ async function main(): Promise<void> {
       describe: 'state store provider: memory, disk, or memory,disk to run both and compare',
     })
     .option('state-cache-mb', { type: 'number', describe: "the disk store's hot keys per state partition, MiB" })
+    .option('state-max-evictions-per-batch', {
+      type: 'number',
+      describe: 'keys a stateful operator closes per state partition and batch (the rest in the batches after)',
+    })
     .option('child', { type: 'boolean', hidden: true })
     .strict()
     .parse();
@@ -441,6 +455,7 @@ async function main(): Promise<void> {
     againstBuild: argv['against-build'],
     stateStores: argv['state-store'].split(',').map((s) => s.trim()),
     stateCacheMb: argv['state-cache-mb'],
+    maxEvictionsPerBatch: argv['state-max-evictions-per-batch'],
   };
   if (o.trigger) parseDuration(o.trigger, '--trigger');
   if (argv.child) {

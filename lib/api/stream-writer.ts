@@ -13,7 +13,7 @@ import { describePlan } from '../plan/plan-description.js';
 import type { OutputMode } from '../sinks/output-mode.js';
 import type { StreamSink } from '../sinks/sink.js';
 import { createSink, type ForeachBatchFunction, sinkNeedsCheckpoint } from '../sinks/sink-factory.js';
-import type { StateStoreSettings } from '../state/state-store-cache.js';
+import { DEFAULT_MAX_EVICTIONS_PER_BATCH, type StateStoreSettings } from '../state/state-store-cache.js';
 import { STATE_STORE_PROVIDERS, type StateStoreProvider } from '../state/versioned-state-store.js';
 import { parseDuration } from '../util/duration.js';
 import { OptionsBuilder, type OptionValue, stringOptions } from './options-builder.js';
@@ -196,7 +196,8 @@ export class DataStreamWriter<T> extends OptionsBuilder {
 
 /**
  * The state store options of a query: `stateStore` ('memory' or 'disk'), `stateCacheMb` (the disk store's hot
- * keys per state partition) and `stateLocalDir` (where the disk store keeps its working databases).
+ * keys per state partition), `stateLocalDir` (where the disk store keeps its working databases) and
+ * `stateMaxEvictionsPerBatch` (the most keys an operator closes per state partition in one batch).
  */
 function stateStoreSettings(options: Record<string, string>, snapshotInterval: number): StateStoreSettings {
   const provider = options.stateStore ?? 'memory';
@@ -220,5 +221,16 @@ function stateStoreSettings(options: Record<string, string>, snapshotInterval: n
     settings.cacheMb = mb;
   }
   if (options.stateLocalDir !== undefined) settings.localDir = options.stateLocalDir;
+  if (options.stateMaxEvictionsPerBatch !== undefined) {
+    const n = Number(options.stateMaxEvictionsPerBatch);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new SluiceError(
+        'BAD_OPTION',
+        `stateMaxEvictionsPerBatch must be a positive integer, got ${JSON.stringify(options.stateMaxEvictionsPerBatch)}`,
+        `the default is ${DEFAULT_MAX_EVICTIONS_PER_BATCH} keys per state partition; the rest close in the next batches`,
+      );
+    }
+    settings.maxEvictionsPerBatch = n;
+  }
   return settings;
 }

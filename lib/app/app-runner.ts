@@ -291,7 +291,7 @@ export interface RunAppOptions {
   /** Worker threads the app's queries share with other runs' (a group member's tasks); see SessionOptions.lanes. */
   lanes?: SharedLanes;
   statePartitions?: number;
-  /** Where the queries keep committed state (the writers' stateStore, stateCacheMb and stateLocalDir options). */
+  /** Where the queries keep committed state (the writers' stateStore, stateCacheMb, stateLocalDir and stateMaxEvictionsPerBatch options). */
   stateStore?: Omit<StateStoreSettings, 'snapshotInterval'>;
   clock?: Clock;
   /** Timing of each query's checkpoint claim (a group member sets it from its session timeout). */
@@ -409,5 +409,7 @@ function stateStoreOptions(settings: RunAppOptions['stateStore'] = {}): Record<s
   if (settings.provider !== undefined) out.stateStore = settings.provider;
   if (settings.cacheMb !== undefined) out.stateCacheMb = String(settings.cacheMb);
   if (settings.localDir !== undefined) out.stateLocalDir = settings.localDir;
+  if (settings.maxEvictionsPerBatch !== undefined)
+    out.stateMaxEvictionsPerBatch = String(settings.maxEvictionsPerBatch);
   return out;
 }

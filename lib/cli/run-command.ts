@@ -6,6 +6,7 @@ import type { AppDefinition } from '../app/app.js';
 import { type AppGroupMember, runAppInGroup, taskOutputName } from '../app/app-group.js';
 import { type LoadedApp, loadApp, type RunAppOptions, runApp } from '../app/app-runner.js';
 import { pathError, UsageError } from '../errors.js';
+import { DEFAULT_MAX_EVICTIONS_PER_BATCH } from '../state/state-store-cache.js';
 import { type ShownQuery, StreamingUi } from '../ui/ui-server.js';
 import { parseDuration } from '../util/duration.js';
 import { guardedWriteSync } from '../util/file-write.js';
@@ -25,6 +26,7 @@ interface RunArgs {
   'state-store': string;
   'state-cache-mb'?: unknown;
   'state-local-dir'?: string;
+  'state-max-evictions-per-batch'?: unknown;
   'progress-log'?: string;
   ui?: unknown;
   'ui-host': string;
@@ -52,6 +54,8 @@ const OWN_KEYS = new Set([
   'stateCacheMb',
   'state-local-dir',
   'stateLocalDir',
+  'state-max-evictions-per-batch',
+  'stateMaxEvictionsPerBatch',
   'progress-log',
   'progressLog',
   'ui',
@@ -177,7 +181,23 @@ export async function runCommand(
       'a single process reads every input partition and needs no repartitioning',
     );
   }
-  const stateStoreSettings = { provider: stateStore, cacheMb: stateCacheMb, localDir: stateLocalDir } as const;
+  const maxEvictionsPerBatch =
+    argv['state-max-evictions-per-batch'] === undefined
+      ? undefined
+      : integerFlag(
+          argv['state-max-evictions-per-batch'],
+          'state-max-evictions-per-batch',
+          'an integer',
+          1,
+          2 ** 31 - 1,
+          `keys a stateful operator closes per state partition in one batch (default ${DEFAULT_MAX_EVICTIONS_PER_BATCH})`,
+        );
+  const stateStoreSettings = {
+    provider: stateStore,
+    cacheMb: stateCacheMb,
+    localDir: stateLocalDir,
+    maxEvictionsPerBatch,
+  } as const;
   if (argv.group !== undefined) {
     return runGroupMember(
       argv,
@@ -467,6 +487,11 @@ export function runCommandModule(app?: LoadedApp): CommandModule<object, RunArgs
           requiresArg: true,
           describe:
             'disk state store: folder of its working databases (default: the OS temp dir); rebuilt from the checkpoint when absent',
+        })
+        .option('state-max-evictions-per-batch', {
+          requiresArg: true,
+          describe:
+            'most keys a stateful operator closes per state partition in one batch; the rest close in the no-data batches after it',
         })
         .option('progress-log', {
           type: 'string',

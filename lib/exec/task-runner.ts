@@ -376,6 +376,7 @@ export async function processStatefulPartition(
       metrics,
       late,
       lateOutput: ctx.lateOutput,
+      maxEvictions: stores.maxEvictionsPerBatch,
     });
   } catch (err) {
     stores.discard(nodeId, partition);

@@ -12,7 +12,8 @@ export interface KeyedState {
   readonly size: number;
   entries(): Iterable<[unknown, unknown]>;
   sortedEntries(): Iterable<[unknown, unknown]>;
-  keysWithTimeoutAtOrBefore(ts: number): unknown[];
+  /** Due keys in timeout order, then key order; the first `limit` of them when more are due. */
+  keysWithTimeoutAtOrBefore(ts: number, limit?: number): unknown[];
   /** The earliest timeout of any key, or Infinity when none has one (without listing the keys). */
   earliestTimeout(): number;
 }
@@ -54,6 +55,23 @@ export interface StatefulContext {
   late: RecordBatch[];
   /** Whether the query has a late-data output; when false, late rows are only counted, not built. */
   lateOutput: boolean;
+  /** The most keys the operator closes in this partition and batch (see {@link keysToEvict}); default unbounded. */
+  maxEvictions?: number;
+}
+
+/**
+ * The keys whose windows or sessions the watermark `wm` closed, earliest first, at most `ctx.maxEvictions` of
+ * them. When it may have left some, it asks for a no-data batch at once (a processing-time deadline already
+ * passed), so they close in the batches that follow: each batch removes from state exactly the keys whose rows
+ * it emits, and commits both together, so output stays exactly-once and, over the batches, the same rows.
+ * Rows arriving meanwhile cannot reopen a key left due: they are behind the watermark, or start a new session.
+ */
+export function keysToEvict(ctx: StatefulContext, wm: number): unknown[] {
+  const limit = ctx.maxEvictions ?? Infinity;
+  const keys = ctx.state.keysWithTimeoutAtOrBefore(wm, limit);
+  if (keys.length >= limit)
+    ctx.metrics.nextProcessingTimeoutMs = Math.min(ctx.metrics.nextProcessingTimeoutMs, ctx.processingTimeMs);
+  return keys;
 }
 
 /**

@@ -33,6 +33,7 @@ export async function createSink(format: string, options: Record<string, string>
     stateStore: _s,
     stateCacheMb: _sc,
     stateLocalDir: _sl,
+    stateMaxEvictionsPerBatch: _se,
     ...own
   } = options;
   switch (format) {

@@ -301,11 +301,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * Keys whose timeout is set and at or before `timestampMs`, uncommitted changes included, ordered by timeout
    * and then by the canonical key encoding.
    */
-  keysWithTimeoutAtOrBefore(timestampMs: number): K[] {
+  keysWithTimeoutAtOrBefore(timestampMs: number, limit = Infinity): K[] {
     const due: Array<{ t: number; s: string; key: K }> = [];
+    // The index is in the order of the result, so past its first `limit` live due entries none can be among the
+    // first `limit` of the merge with the pending ones: the scan, and what it holds, stay within the limit.
     for (const k of this.timeouts.getKeys({})) {
       const t = k.readDoubleBE(0);
-      if (t > timestampMs) break;
+      if (t > timestampMs || due.length >= limit) break;
       const key = this.decodeKey(k, 8);
       if (this.isShadowed(key, k, 8)) continue;
       due.push({ t, s: this.latin1.slice(k, 8, k.length), key });
@@ -317,6 +319,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         due.push({ t, s: pending.sortKey(p), key: pending.keyOf(p) as K });
     }
     due.sort((a, b) => a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
+    if (due.length > limit) due.length = limit;
     return due.map((d) => d.key);
   }
 

@@ -25,7 +25,20 @@ export interface StateStoreSettings {
    * Default `sluice-state` in the OS temp directory.
    */
   localDir?: string;
+  /**
+   * The most keys a stateful operator closes (emits and removes, as the watermark passes them) in one state
+   * partition in one batch; the rest close in the no-data batches that follow at once. Default
+   * {@link DEFAULT_MAX_EVICTIONS_PER_BATCH}.
+   */
+  maxEvictionsPerBatch?: number;
 }
+
+/**
+ * Keys closed per state partition and batch unless a query says otherwise: enough that a steady batch closes
+ * what it must, few enough that the batch that ends a bounded input (and so closes every window and session
+ * at once) holds its output and its list of due keys in memory bounded by this, not by the number of keys.
+ */
+export const DEFAULT_MAX_EVICTIONS_PER_BATCH = 1 << 18;
 
 /**
  * The working database folder of the disk store of (op, partition) of the checkpoint in `checkpointDir`: under
@@ -55,6 +68,11 @@ export class StateStoreCache {
 
   /** Settings every store is opened with. */
   constructor(private readonly settings: StateStoreSettings = {}) {}
+
+  /** See {@link StateStoreSettings.maxEvictionsPerBatch}. */
+  get maxEvictionsPerBatch(): number {
+    return this.settings.maxEvictionsPerBatch ?? DEFAULT_MAX_EVICTIONS_PER_BATCH;
+  }
 
   private static key(op: number, part: number): string {
     return `${op}/${part}`;

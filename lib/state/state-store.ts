@@ -183,9 +183,10 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
 
   /**
    * Keys whose timeout is set and at or before `timestampMs`, uncommitted changes included, ordered
-   * by timeout and then by the canonical key encoding (deterministic across runs and reloads).
+   * by timeout and then by the canonical key encoding (deterministic across runs and reloads); the first
+   * `limit` of them when more are due.
    */
-  keysWithTimeoutAtOrBefore(timestampMs: number): K[] {
+  keysWithTimeoutAtOrBefore(timestampMs: number, limit = Infinity): K[] {
     const due: DueEntry[] = [];
     const pending = this.pending;
     const committed = this.committed;
@@ -197,6 +198,7 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
       if (pending.offset[p] >= 0 && t >= 0 && t <= timestampMs) due.push({ t, s: pending.sortKey(p), ref: -p - 1 });
     }
     due.sort((a, b) => a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
+    if (due.length > limit) due.length = limit;
     return due.map(({ ref }) => this.refKey(ref));
   }
 

@@ -58,7 +58,11 @@ export interface VersionedStateStore<K = unknown, V = unknown> {
   entries(): IterableIterator<[K, V]>;
   keys(): IterableIterator<K>;
   sortedEntries(): Array<[K, V]>;
-  keysWithTimeoutAtOrBefore(timestampMs: number): K[];
+  /**
+   * Keys whose timeout is set and at or before `timestampMs`, uncommitted changes included, ordered by timeout
+   * and then by the canonical key encoding; only the first `limit` of them when more are due.
+   */
+  keysWithTimeoutAtOrBefore(timestampMs: number, limit?: number): K[];
   earliestTimeout(): number;
   /** Makes the store hold exactly version `version` with no uncommitted changes. */
   prepare(version: number): Promise<void>;

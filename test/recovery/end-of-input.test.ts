@@ -8,7 +8,7 @@ import { Session } from '../../lib/api/session.js';
 import { NexmarkGenerator } from '../../lib/gen/nexmark.js';
 import { MemoryStream } from '../../lib/testing/index.js';
 import * as reference from '../nexmark/reference.js';
-import { crashThenRestart, runCli } from '../support/cli.js';
+import { crashThenRestart, readProgressLog, runCli } from '../support/cli.js';
 
 const Q11 = fileURLToPath(new URL('../../bench/nexmark/q11.js', import.meta.url));
 const EVENTS = 20_000;
@@ -96,6 +96,52 @@ describe('end of input: a bounded source closes every window once it is read to 
       const out = path.join(root, `out-${point}-${batch}`);
       const ckpt = path.join(root, `ckpt-${point}-${batch}`);
       await crashThenRestart(args(out, ckpt), `${point}:${batch}`);
+      expect(readOutput(out)).to.deep.equal(expected);
+    });
+  }
+
+  // With at most EVICTIONS keys closed per state partition and batch, the sessions left open at the end of the
+  // input close over the no-data batches from batch 4 on, each emitting what it removes from state.
+  const EVICTIONS = 40;
+  const capped = (out: string, ckpt: string, store: string): string[] => [
+    ...args(out, ckpt),
+    '--state-store',
+    store,
+    '--state-local-dir',
+    path.join(root, 'local'),
+    '--state-max-evictions-per-batch',
+    String(EVICTIONS),
+  ];
+  for (const store of ['memory', 'disk']) {
+    it(`${store} store: closes them over several batches when a batch may close only a few, with the same rows`, async () => {
+      const out = path.join(root, `capped-${store}`);
+      const ckpt = path.join(root, `capped-${store}-ckpt`);
+      const progressLog = path.join(root, `capped-${store}.jsonl`);
+      const res = await runCli([...capped(out, ckpt, store), '--progress-log', progressLog]);
+      expect(res.code, res.stderr).to.equal(0);
+      expect(readOutput(out)).to.deep.equal(expected);
+      const closing = readProgressLog(progressLog).filter((p) => p.batchId >= 4 && p.numInputRows === 0);
+      // 4 state partitions: the open sessions need several batches at EVICTIONS keys per partition and batch.
+      expect(closing.length).to.be.greaterThan(2);
+      for (const p of closing) {
+        const rows = p.stateOperators[0].numRowsRemoved ?? 0;
+        expect(rows).to.be.at.most(4 * EVICTIONS);
+      }
+      const again = await runCli(capped(out, ckpt, store));
+      expect(again.code, again.stderr).to.equal(0);
+      expect(readOutput(out)).to.deep.equal(expected);
+    });
+  }
+
+  for (const [point, batch] of [
+    ['after-commit', 5],
+    ['in-sink', 6],
+    ['after-sink', 6],
+  ] as const) {
+    it(`disk store, killed at ${point} of batch ${batch} while closing a few per batch: each session once`, async () => {
+      const out = path.join(root, `capped-out-${point}-${batch}`);
+      const ckpt = path.join(root, `capped-ckpt-${point}-${batch}`);
+      await crashThenRestart(capped(out, ckpt, 'disk'), `${point}:${batch}`);
       expect(readOutput(out)).to.deep.equal(expected);
     });
   }

@@ -6,7 +6,7 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
 import type { OutputMode } from '../../sinks/output-mode.js';
 import type { AggregateFunction, Partial } from '../aggregates/aggregate-functions.js';
-import type { StatefulContext } from '../stateful-operator.js';
+import { keysToEvict, type StatefulContext } from '../stateful-operator.js';
 import { lastWindowStart, type SessionWindowGrouping, type TimeWindowGrouping, windowsPerRow } from '../windows.js';
 import type { AggregateDefinition } from './aggregate-definition.js';
 import { type BatchKeys, type LocalKeys, makeKey, splitKey } from './aggregate-keys.js';
@@ -50,7 +50,7 @@ export abstract class AggregationRun {
 
   constructor(
     protected readonly shape: AggregationShape,
-    private readonly ctx: StatefulContext,
+    protected readonly ctx: StatefulContext,
     state: DecodedState,
     output: Schema,
   ) {
@@ -263,7 +263,7 @@ export class GroupAggregationRun extends AggregationRun {
 
   /** Emits (append: the result; changelog: its retraction) and evicts the windows and groups the watermark closed. */
   private evictClosedGroups(): void {
-    for (const key of this.state.state.keysWithTimeoutAtOrBefore(this.wm)) {
+    for (const key of keysToEvict(this.ctx, this.wm)) {
       const buffers = this.state.get(key) as unknown[];
       const { components, window } = this.groupOf(key);
       if (this.mode === 'append') this.rows.push(components, window, buffers);

@@ -5,6 +5,7 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { Partial } from '../aggregates/aggregate-functions.js';
+import { keysToEvict } from '../stateful-operator.js';
 import type { SessionWindowGrouping } from '../windows.js';
 import { type BatchKeys, type LocalKeys, makeKey, splitKey } from './aggregate-keys.js';
 import { isSchemaKey } from './aggregate-output.js';
@@ -137,7 +138,7 @@ export class SessionAggregationRun extends AggregationRun {
     // Keys this batch touched are not due: closeSessions left each with sessions the watermark has not
     // closed (timeout after it) or removed it.
     if (this.evicts && Number.isFinite(this.wm)) {
-      for (const key of this.state.state.keysWithTimeoutAtOrBefore(this.wm)) {
+      for (const key of keysToEvict(this.ctx, this.wm)) {
         this.closeSessions(key, splitKey(key, this.shape.componentCount), this.state.get(key) as StoredSession[]);
       }
     }
