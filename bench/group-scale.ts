@@ -11,19 +11,22 @@
  * only the operations written after that moment. CPU seconds of the members and of the broker over the same
  * span give events per CPU second, and say what the broker itself costs.
  *
- * Failover: two members build state of up to `--failover-accounts` accounts (the operations are written in
- * rounds the broker's retention holds), then one is killed with SIGKILL while input waits on every partition;
- * timed until every operation written before the kill is in the output, with the steps in between (the
- * survivor's new generation, each task's restore) from the survivor's log, and the restore time per million
- * keys of the tasks that moved. Once per state store.
+ * Failover: two members build state from `--failover-events` deposits that go over `--failover-accounts`
+ * accounts in turn (account i in partition i mod 8), so that as many events as accounts give exactly that many
+ * keys; they are written in rounds the broker's retention holds (about 5 MB per partition). Then one member is
+ * killed with SIGKILL while input waits on every partition; timed until every operation written before the kill
+ * is in the output, with the steps in between (the survivor's new generation, each task's restore) from the
+ * survivor's log, the restore time per million keys of the tasks that moved, and the survivor's peak resident
+ * memory. Once per state store. With runs 0 only the failover runs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { idOf } from '../lib/gen/common.js';
 import { KafkaClient } from '../lib/kafka/client.js';
-import { startBroker } from '../test/support/kafka-broker.js';
+import { produceWithKcat, startBroker } from '../test/support/kafka-broker.js';
 import { median } from './support.js';
 
 const flag = (name: string, fallback: string): string => {
@@ -72,6 +75,12 @@ class Member {
       const parts = text.split('\n');
       rest = parts.pop()!;
       for (const line of parts) this.lines.push({ at: Date.now(), text: line });
+    });
+    // A member that fails ends the bench with what it said, instead of leaving it waiting for output.
+    this.proc.once('exit', (code) => {
+      if (code === null || code === 0) return;
+      console.error(`a member exited with code ${code}:\n${this.lines.map((l) => l.text).join('\n')}${rest}`);
+      process.exit(1);
     });
   }
 
@@ -201,6 +210,25 @@ async function throughput(members: number): Promise<Throughput> {
   };
 }
 
+/**
+ * `count` deposits, the i-th (from `first`) into account i mod `accounts`, each account always in partition
+ * (its number mod the partition count), as a keyed topic holds it.
+ */
+function deposits(topic: string, first: number, count: number, accounts: number): void {
+  const lines: string[][] = Array.from({ length: PARTITIONS }, () => []);
+  for (let i = first; i < first + count; i++) {
+    const a = i % accounts;
+    lines[a % PARTITIONS].push(JSON.stringify({ account: idOf('acct', a, accounts), amount: 100 }));
+  }
+  for (const [p, part] of lines.entries()) produceWithKcat(broker.bootstrap, topic, part, p);
+}
+
+/** Peak resident memory of process `pid` so far, in MB. */
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
 /** State rows of each task's movements query, from the latest batch in the progress logs. */
 function stateRows(logs: string[]): Map<number, number> {
   const rows = new Map<number, number>();
@@ -231,10 +259,12 @@ async function failover(store: string): Promise<void> {
   const built = Date.now();
   while (written < FAILOVER_EVENTS) {
     const n = Math.min(ROUND, FAILOVER_EVENTS - written);
-    await gen(topic, n, FAILOVER_ACCOUNTS);
+    deposits(topic, written, n, FAILOVER_ACCOUNTS);
     written += n;
     await until(async () => (await records(`out-${id}`)) >= written, 'a round of output');
   }
+  // A batch's progress line is logged after its output is written: let the last ones in.
+  await new Promise((r) => setTimeout(r, 3000));
   const keys = stateRows(logs);
   const total = [...keys.values()].reduce((x, y) => x + y, 0);
   console.log(
@@ -261,12 +291,12 @@ async function failover(store: string): Promise<void> {
     `  SIGKILL of a member holding tasks ${moved.join(', ')} (${movedKeys} keys): the survivor was assigned them ` +
       `${assigned ? ((assigned.at - killed) / 1000).toFixed(1) : '?'} s after the kill, restored them in ${restoreWall.toFixed(1)} s ` +
       `(${movedKeys > 0 ? ((restoreWall * 1e6) / movedKeys).toFixed(2) : '?'} s per million keys), and every operation was written ` +
-      `${resumed.toFixed(1)} s after the kill (session timeout ${SESSION_TIMEOUT})`,
+      `${resumed.toFixed(1)} s after the kill (session timeout ${SESSION_TIMEOUT}); the survivor's peak resident memory ${Math.round(peakRssMb(b.proc.pid!))} MB`,
   );
   await b.stop();
 }
 
-await gen('ops', EVENTS, 10_000);
+if (RUNS > 0) await gen('ops', EVENTS, 10_000);
 const one: Throughput[] = [];
 const two: Throughput[] = [];
 const show = (t: Throughput) =>
@@ -282,11 +312,12 @@ for (let r = 0; r < RUNS; r++) {
   console.log(`run ${r + 1}: one member ${show(one.at(-1)!)}; two members ${show(two.at(-1)!)}`);
 }
 const med = (xs: Throughput[], f: (t: Throughput) => number) => median(xs.map(f));
-console.log(
-  `median: one member ${Math.round(med(one, (t) => t.eventsPerSecond))} events/s, two members ${Math.round(med(two, (t) => t.eventsPerSecond))} events/s, ratio ${(med(two, (t) => t.eventsPerSecond) / med(one, (t) => t.eventsPerSecond)).toFixed(2)}x; ` +
-    `per member CPU second ${Math.round(med(one, (t) => t.perMemberCpu))} and ${Math.round(med(two, (t) => t.perMemberCpu))}; ` +
-    `broker ${med(one, (t) => t.brokerCores).toFixed(2)} and ${med(two, (t) => t.brokerCores).toFixed(2)} cores; load average ${os.loadavg()[0].toFixed(1)}`,
-);
+if (RUNS > 0)
+  console.log(
+    `median: one member ${Math.round(med(one, (t) => t.eventsPerSecond))} events/s, two members ${Math.round(med(two, (t) => t.eventsPerSecond))} events/s, ratio ${(med(two, (t) => t.eventsPerSecond) / med(one, (t) => t.eventsPerSecond)).toFixed(2)}x; ` +
+      `per member CPU second ${Math.round(med(one, (t) => t.perMemberCpu))} and ${Math.round(med(two, (t) => t.perMemberCpu))}; ` +
+      `broker ${med(one, (t) => t.brokerCores).toFixed(2)} and ${med(two, (t) => t.brokerCores).toFixed(2)} cores; load average ${os.loadavg()[0].toFixed(1)}`,
+  );
 for (const store of STORES) if (FAILOVER_EVENTS > 0) await failover(store);
 await client.close();
 await broker.stop();

@@ -129,6 +129,8 @@ export class TaskManager {
       try {
         const running = await this.opts.start(task);
         if (slot.revoked) {
+          // No longer this member's: however it ends (its new owner may have taken its claim meanwhile) is not news.
+          running.terminated.catch(() => undefined);
           await running.stop();
           return;
         }

@@ -1,0 +1,62 @@
+/**
+ * TaskManager, the tasks of one group member, with tasks that start slowly and fail as a moved task does: a task
+ * revoked while it was starting may fail once stopped (its new owner took its checkpoint claim), which must
+ * neither end the process as an unhandled rejection nor stop the member from following later assignments.
+ */
+import { expect } from 'chai';
+import { SluiceError } from '../../lib/errors.js';
+import { type RunningTask, TaskManager } from '../../lib/group/task-manager.js';
+
+describe('TaskManager', () => {
+  it('a task revoked while it starts, failing as it stops, is dropped quietly and later assignments still apply', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const started: number[] = [];
+    const lines: string[] = [];
+    let release!: () => void;
+    const slowStart = new Promise<void>((r) => {
+      release = r;
+    });
+    const tasks = new TaskManager({
+      retryMs: 10,
+      log: (m) => lines.push(m),
+      start: async (task): Promise<RunningTask> => {
+        if (task === 0) await slowStart;
+        started.push(task);
+        let fail!: (err: Error) => void;
+        const terminated = new Promise<void>((_, reject) => {
+          fail = reject;
+        });
+        return {
+          terminated,
+          // Stopping finds the claim taken over: the task ends with CHECKPOINT_IN_USE, as a moved task does.
+          stop: async () => fail(new SluiceError('CHECKPOINT_IN_USE', `task ${task} was taken over`)),
+        };
+      },
+    });
+    try {
+      await tasks.assign('generation 1', [0]);
+      // Revoked while its start is still in progress; the start then completes.
+      const revoked = tasks.assign('generation 2', []);
+      await new Promise((r) => setTimeout(r, 20));
+      release();
+      await revoked;
+      await new Promise((r) => setTimeout(r, 50));
+      await tasks.assign('generation 3', [1]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(started).to.deep.equal([0, 1]);
+      expect(tasks.running).to.deep.equal([1]);
+      await tasks.close();
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).to.deep.equal([]);
+      let failed: unknown = null;
+      await Promise.race([tasks.failure, new Promise((r) => setTimeout(r, 20))]).catch((err: unknown) => {
+        failed = err;
+      });
+      expect(failed, lines.join('\n')).to.equal(null);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
