@@ -271,16 +271,25 @@ async function startSluice(build: Build, query: string, source: string, sink: st
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
+  let stopping = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      // A run that ends before it is stopped says why, instead of leaving a gap in the output.
+      if (!stopping)
+        console.log(`    sluice run ended by itself (${signal ?? `exit ${code}`}): ${stderr.slice(-2000)}`);
+      resolve();
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
       if (stderr.includes('sluice: running')) resolve();
     });
-    child.on('exit', (code) => reject(new Error(`sluice run exited ${code}: ${stderr}`)));
+    void exited.then(() => reject(new Error(`sluice run exited ${child.exitCode}: ${stderr}`)));
   });
   return {
     async stop(): Promise<QueryProgress[]> {
-      const exited = new Promise((r) => child.once('exit', r));
+      stopping = true;
       child.kill('SIGINT');
       await exited;
       return fs.existsSync(progressLog)
