@@ -125,4 +125,13 @@ describe('aggregation column readers', () => {
       }
     }
   });
+
+  it('compares a struct kept as an object (state from before tuples) with one kept as a tuple, field by field', () => {
+    const old = { auction: 7, price: 10, dateTime: new Date(5000), extra: { a: 1, at: new Date(1) } };
+    expect(compareScalars(old, [7, 10, 5000, [1, 1]])).to.equal(0);
+    expect(compareScalars([7, 10, 5000, [1, 1]], old)).to.equal(0);
+    expect(compareScalars(old, [7, 11, 0, [0, 0]])).to.be.below(0);
+    expect(compareScalars([7, 10, 4999, [9, 9]], old)).to.be.below(0);
+    expect(compareScalars(old, [7, 10, 5000, [1, 2]])).to.be.below(0);
+  });
 });

@@ -257,10 +257,19 @@ export function compareScalars(a: unknown, b: unknown): number {
   return sa < sb ? -1 : sa > sb ? 1 : 0;
 }
 
-/** Dates by time, lists element by element, structs (plain objects) field by field in the first one's order. */
+/**
+ * Dates by time, lists and struct tuples element by element, structs (plain objects) field by field in the
+ * first one's order. A struct kept as a plain object meets one kept as a tuple when state written before
+ * max_by kept tuples is restored; it is then compared as the tuple of its fields, dates as epoch ms.
+ */
 function compareObjects(a: object, b: object): number {
   if (a instanceof Date && b instanceof Date) return a.getTime() - b.getTime();
-  if ((Array.isArray(a) || ArrayBuffer.isView(a)) && (Array.isArray(b) || ArrayBuffer.isView(b))) {
+  const listA = Array.isArray(a) || ArrayBuffer.isView(a);
+  const listB = Array.isArray(b) || ArrayBuffer.isView(b);
+  if (listA !== listB && (isRecord(a) || isRecord(b))) {
+    return compareObjects(listA ? a : tupleOf(a), listB ? b : tupleOf(b));
+  }
+  if (listA && listB) {
     const x = a as ArrayLike<unknown>;
     const y = b as ArrayLike<unknown>;
     for (let i = 0; i < x.length && i < y.length; i++) {
@@ -276,4 +285,12 @@ function compareObjects(a: object, b: object): number {
     if (c !== 0) return c;
   }
   return 0;
+}
+
+function isRecord(v: object): boolean {
+  return Object.getPrototypeOf(v) === Object.prototype;
+}
+
+function tupleOf(o: object): unknown[] {
+  return Object.values(o).map((v) => (v instanceof Date ? v.getTime() : v));
 }
