@@ -49,29 +49,26 @@ const gathered = (buf: JoinSideBuffer, c: number, ids: number[]) => valuesOf(buf
 const inputValues = batch.data.children.map((d) => valuesOf(d));
 const expected = (c: number, rows: number[]) => rows.map((r) => inputValues[c][r]);
 
+/** Appends `rows` of the batch to `buf` as chunk `chunk`, their chunk rows: key `row % 10`, deadline the row. */
+function appendRows(buf: JoinSideBuffer, rows: Int32Array, chunk = 0, status = new Uint8Array(rows.length)): void {
+  buf.append(
+    batch,
+    rows,
+    Array.from(rows, (i) => i % 10),
+    Float64Array.from(rows),
+    status,
+    chunk,
+    rows,
+  );
+}
+
 describe('a join side buffer', () => {
   it('gathers appended rows by position, nulls for negative positions, and finds them by key', () => {
     const buf = new JoinSideBuffer(schema);
     const half = all.subarray(0, N / 2);
-    buf.append(
-      batch,
-      half,
-      Array.from(half, (i) => i % 10),
-      Float64Array.from(half),
-      new Uint8Array(half.length),
-      0,
-      half,
-    );
+    appendRows(buf, half);
     const rest = all.subarray(N / 2);
-    buf.append(
-      batch,
-      rest,
-      Array.from(rest, (i) => i % 10),
-      Float64Array.from(rest),
-      new Uint8Array(rest.length),
-      1,
-      rest,
-    );
+    appendRows(buf, rest, 1);
     const ids = [5, 2999, 0, 1500, 7, 14];
     for (let c = 0; c < schema.fields.length; c++) {
       expect(gathered(buf, c, ids)).to.deep.equal(expected(c, ids));
@@ -83,15 +80,7 @@ describe('a join side buffer', () => {
   it('evicts by deadline, then squeezes the dead rows out and renumbers the rest in order', () => {
     const buf = new JoinSideBuffer(schema);
     const status = Uint8Array.from(all, (i) => (i % 4 === 0 ? MATCHED : 0));
-    buf.append(
-      batch,
-      all,
-      Array.from(all, (i) => i % 10),
-      Float64Array.from(all),
-      status,
-      0,
-      all,
-    );
+    appendRows(buf, all, 0, status);
     const evicted = buf.evict(1999);
     expect(Array.from(evicted)).to.deep.equal(Array.from(all.subarray(0, 2000)));
     expect(buf.live).to.equal(1000);
@@ -114,15 +103,7 @@ describe('a join side buffer', () => {
 
   it('views a range of rows without copying, and the view survives an Arrow IPC round trip', () => {
     const buf = new JoinSideBuffer(schema);
-    buf.append(
-      batch,
-      all,
-      Array.from(all, (i) => i % 10),
-      Float64Array.from(all),
-      new Uint8Array(N),
-      0,
-      all,
-    );
+    appendRows(buf, all);
     const first = 1234;
     const n = 700;
     const rows = Array.from({ length: n }, (_, i) => first + i);
@@ -140,15 +121,7 @@ describe('a join side buffer', () => {
 
   it('evicting every live row empties the key index', () => {
     const buf = new JoinSideBuffer(schema);
-    buf.append(
-      batch,
-      all,
-      Array.from(all, (i) => i % 10),
-      Float64Array.from(all),
-      new Uint8Array(N),
-      0,
-      all,
-    );
+    appendRows(buf, all);
     expect(buf.evict(999).length).to.equal(1000);
     expect(buf.evict(Number.MAX_SAFE_INTEGER).length).to.equal(N - 1000);
     expect(buf.live).to.equal(0);
