@@ -30,7 +30,7 @@ import {
   shareConnects,
 } from './kafkajs-internals.js';
 import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
-import { PartitionLeaders } from './partition-leaders.js';
+import { PartitionLeaders, type TopicLeaders } from './partition-leaders.js';
 import { KafkaProduceError } from './produce-error.js';
 import {
   brokerVersions,
@@ -338,18 +338,13 @@ export class KafkaClient {
       const view = await this.leaders.of(topic);
       const byLeader = new Map<string, ListOffsetsPartition[]>();
       for (const { partition, timestamp } of wanted) {
-        const known = view?.partitions.get(partition);
-        const leader = known
-          ? String(known.leader)
-          : Object.keys(this.cluster.findLeaderForPartitions(topic, [partition]))[0];
-        if (leader === undefined || leader === '-1')
-          throw new RetriableCondition(`no leader known for ${topic}-${partition}`);
+        const { leader, leaderEpoch } = this.partitionLeader(topic, view, partition);
         let list = byLeader.get(leader);
         if (!list) {
           list = [];
           byLeader.set(leader, list);
         }
-        list.push({ partition, timestamp, currentLeaderEpoch: known?.leaderEpoch ?? -1 });
+        list.push({ partition, timestamp, currentLeaderEpoch: leaderEpoch ?? -1 });
       }
       const offsets = new Map<number, number>();
       await Promise.all(
@@ -414,6 +409,24 @@ export class KafkaClient {
   }
 
   /** The leader of one partition, refreshing metadata when it is not known (yet). */
+  /**
+   * The node id of `partition`'s leader, with its epoch when Metadata v7+ gave one (`view`), else from kafkajs'
+   * metadata; a partition without a leader is a retriable condition.
+   */
+  private partitionLeader(
+    topic: string,
+    view: TopicLeaders | null,
+    partition: number,
+  ): { leader: string; leaderEpoch: number | undefined } {
+    const known = view?.partitions.get(partition);
+    const leader = known
+      ? String(known.leader)
+      : Object.keys(this.cluster.findLeaderForPartitions(topic, [partition]))[0];
+    if (leader === undefined || leader === '-1')
+      throw new RetriableCondition(`no leader known for ${topic}-${partition}`);
+    return { leader, leaderEpoch: known?.leaderEpoch };
+  }
+
   private async leaderOf(topic: string, partition: number): Promise<KjsBroker> {
     await this.track([topic]);
     const leaders = this.cluster.findLeaderForPartitions(topic, [partition]);
@@ -549,19 +562,14 @@ export class KafkaClient {
       await this.track([topic]);
       const view = await this.leaders.of(topic);
       for (const p of positions.filter((x) => x.topic === topic)) {
-        const known = view?.partitions.get(p.partition);
-        const leader = known
-          ? String(known.leader)
-          : Object.keys(this.cluster.findLeaderForPartitions(topic, [p.partition]))[0];
-        if (leader === undefined || leader === '-1')
-          throw new RetriableCondition(`no leader known for ${topic}-${p.partition}`);
+        const { leader, leaderEpoch } = this.partitionLeader(topic, view, p.partition);
         const key = `${leader}|${topic}`;
         let group = byLeader.get(key);
         if (!group) {
           group = { topic, topicId: view?.topicId ?? null, positions: [] };
           byLeader.set(key, group);
         }
-        group.positions.push({ partition: p.partition, offset: p.offset, currentLeaderEpoch: known?.leaderEpoch });
+        group.positions.push({ partition: p.partition, offset: p.offset, currentLeaderEpoch: leaderEpoch });
       }
     }
     const answers = await Promise.all(
