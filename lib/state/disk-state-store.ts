@@ -46,9 +46,11 @@ export interface DiskStateStoreOptions {
   /** Bytes of committed records kept in memory for the most recently used keys. Default 64 MiB. */
   cacheBytes?: number;
   /**
-   * When the process's resident file-backed memory exceeds this many bytes after a commit, the store maps its
-   * database afresh, so that the pages it touched leave the process's resident set (they stay in the OS's page
-   * cache). Default 256 MiB; Infinity never remaps.
+   * When the process's resident file-backed memory exceeds this many bytes, the store maps its database afresh,
+   * so that the pages it touched leave the process's resident set (they stay in the OS's page cache). Checked
+   * every few thousand point reads, between the transactions of a commit or a rebuild, and while a scan of the
+   * whole database (a snapshot, complete-mode output) goes, so no access pattern keeps more of the database
+   * resident. Default 256 MiB; Infinity never remaps.
    */
   mappedBytes?: number;
 }
@@ -64,6 +66,14 @@ const REBUILDING = -1;
  * enough that the per-transaction cost (meta writes, page flush) stays small against the changes.
  */
 const CHANGES_PER_TRANSACTION = 4096;
+/**
+ * Database point reads between two checks of the resident mapped pages. A read that faults can map 64 KiB (the
+ * kernel maps the cached pages around the faulting one), so this many reads add at most 16 MiB; a check (about
+ * 16 µs) adds less than a tenth of a microsecond per read.
+ */
+const READS_PER_MAP_CHECK = 256;
+/** Entries of a scan between two such checks: a few MiB of pages at most, as a scan maps pages in key order. */
+const SCANNED_PER_MAP_CHECK = 4096;
 
 /**
  * This boot of the machine, so that a database whose unflushed writes a machine crash may have lost is not
@@ -77,11 +87,31 @@ function bootId(): string | null {
   }
 }
 
-/** The process's resident file-backed memory (mapped files, the database's pages among them); 0 where unknown. */
+let statmScratch: Buffer | undefined;
+let pageBytes = 0;
+
+/**
+ * The process's resident file-backed and shared memory (mapped files, the database's pages among them); 0 where
+ * unknown. Read from /proc/self/statm, in pages, which costs about a twentieth of parsing /proc/self/status, so
+ * that the store can check it every thousand reads; the page size is taken once from the two files' totals.
+ */
 function residentFileBytes(): number {
   try {
-    const m = /RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'latin1'));
-    return m ? Number(m[1]) * 1024 : 0;
+    statmScratch ??= Buffer.allocUnsafe(128);
+    const fd = fs.openSync('/proc/self/statm', 'r');
+    let n: number;
+    try {
+      n = fs.readSync(fd, statmScratch, 0, statmScratch.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const [, resident, shared] = statmScratch.toString('latin1', 0, n).split(' ').map(Number);
+    if (pageBytes === 0) {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'latin1'));
+      if (!m || !(resident > 0)) return 0;
+      pageBytes = 2 ** Math.round(Math.log2((Number(m[1]) * 1024) / resident));
+    }
+    return shared * pageBytes;
   } catch {
     return 0;
   }
@@ -140,6 +170,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly reader = new ValueReader(new Uint8Array(0));
   private committing = false;
   private readonly boot: string | null;
+  /** Database point reads since the last check of the resident mapped pages. */
+  private readsSinceMapCheck = 0;
+  /** Open iterators over the database, which a remap would invalidate. */
+  private openScans = 0;
   // Results of locate(): the key's pending change, else its committed record (undefined: absent).
   private locPending = -1;
   private locRecord: Buffer | undefined = undefined;
@@ -177,10 +211,15 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.meta = this.env.openDB({ name: 'meta' });
   }
 
-  /** Maps the database afresh when the process's resident mapped pages are over budget (see mappedBytes). */
-  private async remapIfOverBudget(): Promise<void> {
-    if (!Number.isFinite(this.mappedBytes) || residentFileBytes() <= this.mappedBytes) return;
-    await this.env.close();
+  /**
+   * Maps the database afresh when the process's resident mapped pages are over budget (see mappedBytes) and no
+   * iterator holds the mapping. The store writes only in synchronous transactions, so closing has nothing to
+   * wait for and unmaps at once.
+   */
+  private remapIfOverBudget(): void {
+    if (this.openScans > 0 || !Number.isFinite(this.mappedBytes) || residentFileBytes() <= this.mappedBytes) return;
+    this.env.resetReadTxn();
+    void this.env.close();
     this.openDatabase();
   }
 
@@ -349,7 +388,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.clearPending();
       this._version = version;
       if (version % this.snapshotInterval === 0) await this.writeSnapshot(version);
-      await this.remapIfOverBudget();
+      this.remapIfOverBudget();
       this.files.releaseScratch();
       pending.releaseScratch();
       return {
@@ -440,6 +479,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         }
         if (to === total) this.writeMeta(version, checksum);
       });
+      this.remapIfOverBudget();
     }
   }
 
@@ -491,6 +531,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     let record = this.hot.get(pk, !prim);
     if (record === undefined) {
       if (prim) this.encodeLookupKey(key);
+      if (++this.readsSinceMapCheck >= READS_PER_MAP_CHECK) {
+        this.readsSinceMapCheck = 0;
+        this.remapIfOverBudget();
+      }
       record = this.state.getBinary(this.keyScratch.buf.subarray(0, this.keyScratch.pos));
       if (record !== undefined) this.hot.set(pk, !prim, record);
     }
@@ -544,7 +588,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** Live entries as [sort key, key, value]: committed ones no change hides, in key order, then pending puts. */
   private *liveEntries(): IterableIterator<[string, K, V]> {
-    for (const { key, value } of this.state.getRange({})) {
+    for (const { key, value } of this.committedRecords()) {
       const k = this.decodeKey(key, 0);
       if (this.isShadowed(k, key, 0)) continue;
       yield [this.latin1.slice(key, 0, key.length), k, this.decodeValue(value) as V];
@@ -552,6 +596,35 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const pending = this.pending;
     for (let p = 0; p < pending.length; p++) {
       if (pending.offset[p] >= 0) yield [pending.sortKey(p), pending.keyOf(p) as K, pending.value(p) as V];
+    }
+  }
+
+  /**
+   * Every committed record in key order. The scan resumes after its last key on a fresh mapping whenever the
+   * pages it touched put the process over its mapped budget, so reading the whole database keeps at most about
+   * that budget of it resident.
+   */
+  private *committedRecords(): IterableIterator<{ key: Uint8Array; value: Buffer }> {
+    let last: Buffer | undefined;
+    for (;;) {
+      let seen = 0;
+      let more = false;
+      this.openScans++;
+      try {
+        const range = last === undefined ? {} : { start: last, exclusiveStart: true };
+        for (const entry of this.state.getRange(range)) {
+          yield entry;
+          if (++seen % SCANNED_PER_MAP_CHECK === 0 && residentFileBytes() > this.mappedBytes) {
+            last = Buffer.from(entry.key);
+            more = true;
+            break;
+          }
+        }
+      } finally {
+        this.openScans--;
+      }
+      if (!more) return;
+      this.remapIfOverBudget();
     }
   }
 
@@ -639,6 +712,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
             this.meta.putSync('version', REBUILDING);
             entries();
           });
+          this.remapIfOverBudget();
         });
       } catch (err) {
         this.count = 0;
@@ -653,7 +727,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** Writes the snapshot of `version` from the database, every entry in key order. */
   private writeSnapshot(version: number): Promise<void> {
     return this.files.writeSnapshotOf(this.dir, version, this.dict.names, this.count, (visit) => {
-      for (const { key, value } of this.state.getRange({})) {
+      for (const { key, value } of this.committedRecords()) {
         visit(key, value.subarray(RECORD_HEADER), value.readDoubleLE(0));
       }
     });

@@ -205,6 +205,55 @@ describe('disk state store', () => {
     });
   }
 
+  /** The process's resident file-backed bytes (mapped files: the database's pages among them). */
+  function residentFileBytes(): number {
+    const m = /RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'latin1'));
+    return m ? Number(m[1]) * 1024 : 0;
+  }
+
+  it('keeps full scans and point reads over a database larger than its mapped budget within that budget', async function () {
+    if (!fs.existsSync('/proc/self/status')) this.skip();
+    // Writes and reads ~75 MB three times over: slow on a loaded machine.
+    this.timeout(300_000);
+    const keys = 48_000;
+    const filler = 'x'.repeat(1500);
+    const writer = await openDisk(0, { snapshotInterval: 100, cacheBytes: 0, mappedBytes: Infinity });
+    for (let v = 1; v <= 2; v++) {
+      for (let i = (v - 1) * (keys / 2); i < (v * keys) / 2; i++) writer.put(`key-${i}`, { i, filler }, i);
+      await writer.commit(v);
+    }
+    await writer.close();
+    open.length = 0;
+    const databaseBytes = fs.statSync(path.join(localDir, 'data.mdb')).size;
+    expect(databaseBytes).to.be.greaterThan(64 << 20);
+    // The peak of resident mapped pages above what the process had mapped before, over a full scan and a pass of
+    // point reads in a scattered order, each sampled every 500 rows.
+    const peakAbove = async (mappedBytes: number): Promise<number> => {
+      const base = residentFileBytes();
+      const disk = await openDisk(2, { cacheBytes: 0, mappedBytes: base + mappedBytes });
+      let peak = 0;
+      let rows = 0;
+      for (const [key, value] of disk.entries()) {
+        expect((value as { i: number }).i).to.equal(Number((key as string).slice(4)));
+        if (++rows % 500 === 0) peak = Math.max(peak, residentFileBytes() - base);
+      }
+      expect(rows).to.equal(keys);
+      for (let j = 0; j < keys; j++) {
+        const i = (j * 7919) % keys;
+        expect(disk.getTimeout(`key-${i}`)).to.equal(i);
+        if (j % 500 === 0) peak = Math.max(peak, residentFileBytes() - base);
+      }
+      await disk.close();
+      open.length = 0;
+      return peak;
+    };
+    const budget = 16 << 20;
+    // Without a budget the scan keeps the database resident; with one, at most the pages of one check interval
+    // beyond it.
+    expect(await peakAbove(Infinity)).to.be.greaterThan(databaseBytes / 2);
+    expect(await peakAbove(budget)).to.be.lessThan(budget + (32 << 20));
+  });
+
   it('rebuilds a database left between two versions by a crash while a commit applied its changes', async () => {
     const mem = await StateStore.load(memDir, 0);
     await openDisk(0);
