@@ -41,6 +41,9 @@ export class LaneCpuCollector {
   private readonly batches: BatchLaneCpu[] = [];
   private readonly stop = profileLanes((b) => this.batches.push(b));
 
+  /** @param before each worker lane's thread CPU seconds before this run (runs before it on the same lanes), by lane number */
+  constructor(private readonly before: readonly number[] = []) {}
+
   figures(): LaneCpu {
     this.stop();
     const f: LaneCpu = {
@@ -86,7 +89,7 @@ export class LaneCpuCollector {
     }
     f.msPerFragment = Array.from(fragmentTasks, (n, lane) => (n ? ((f.fragments[lane] ?? 0) * 1000) / n : 0));
     f.lanes = Array.from({ length: Math.max(1, workerTotals.length) }, (_, lane) =>
-      lane === 0 && driverLane ? f.driver : (workerTotals[lane] ?? 0),
+      lane === 0 && driverLane ? f.driver : (workerTotals[lane] ?? 0) - (this.before[lane] ?? 0),
     );
     return f;
   }

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stateDir } from '../checkpoint/paths.js';
-import { DiskStateStore } from './disk-state-store.js';
+import type { DiskStateStore } from './disk-state-store.js';
 import { StateStore } from './state-store.js';
 import type { StateCommitMetrics, StateStoreProvider, VersionedStateStore } from './versioned-state-store.js';
 
@@ -107,13 +107,14 @@ export class StateStoreCache {
   discard(op: number, partition: number): void {
     const k = StateStoreCache.key(op, partition);
     const entry = this.stores.get(k);
-    if (entry?.store instanceof DiskStateStore) this.idle.set(k, entry.store);
+    if (entry && this.settings.provider === 'disk') this.idle.set(k, entry.store as DiskStateStore);
     this.stores.delete(k);
   }
 
   /** Forgets every store (after a failed batch anywhere in the query). */
   clear(): void {
-    for (const [k, entry] of this.stores) if (entry.store instanceof DiskStateStore) this.idle.set(k, entry.store);
+    if (this.settings.provider === 'disk')
+      for (const [k, entry] of this.stores) this.idle.set(k, entry.store as DiskStateStore);
     this.stores.clear();
   }
 
@@ -144,6 +145,8 @@ export class StateStoreCache {
       return disk;
     }
     const localDir = diskStateLocalDir(checkpointDir, op, partition, this.settings.localDir);
+    // Loaded on first use: the database module and its native addon cost every thread that imports them ~50 ms of CPU.
+    const { DiskStateStore } = await import('./disk-state-store.js');
     return DiskStateStore.open(dir, localDir, version, {
       snapshotInterval,
       cacheBytes: (this.settings.cacheMb ?? 64) * 2 ** 20,
