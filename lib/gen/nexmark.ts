@@ -188,6 +188,13 @@ export interface NexmarkColumns {
   bid: BidColumns;
 }
 
+/**
+ * The columns of each kind that a caller of {@link NexmarkGenerator.columns} keeps, by field name; a kind
+ * left out keeps none. The other columns are generated all the same (same values, same random draws) into
+ * buffers the generator reuses, so they are only valid until its next call.
+ */
+export type NexmarkColumnSelection = Partial<Record<'person' | 'auction' | 'bid', readonly string[]>>;
+
 const FIRST_PERSON_ID = 1000;
 const FIRST_AUCTION_ID = 1000;
 const FIRST_CATEGORY_ID = 10;
@@ -226,6 +233,11 @@ function int64Column(n: number): { values: BigInt64Array; words: Int32Array } {
   return { values, words: new Int32Array(values.buffer) };
 }
 
+/** The first `n` values of an int64 column (a scratch column is longer than one call's values). */
+function int64Values(col: { values: BigInt64Array }, n: number): BigInt64Array {
+  return col.values.length === n ? col.values : col.values.subarray(0, n);
+}
+
 /** Writes non-negative integer `v` (< 2^53) at index `i` of an int64 column's word alias. */
 function setI64(words: Int32Array, i: number, v: number): void {
   words[2 * i] = v >>> 0;
@@ -259,6 +271,7 @@ export class NexmarkGenerator {
   private readonly totalProportion: number;
   private readonly interEventDelayUs: number;
   private readonly seedWord: number;
+  private readonly scratch = new ScratchColumns();
   /** Letters the `extra` padding is cut from (derived from the seed). */
   readonly letters: ByteString;
   /**
@@ -395,8 +408,12 @@ export class NexmarkGenerator {
     rng.reseed(this.seedWord ^ mix32(Math.floor(eventId / TWO_POW_32)), eventId >>> 0);
   }
 
-  /** Generates events `first .. first + count − 1` straight into columns (the fast path for a columnar engine). */
-  columns(first: number, count: number): NexmarkColumns {
+  /**
+   * Generates events `first .. first + count − 1` straight into columns (the fast path for a columnar engine).
+   * With `keep`, only the columns it names get buffers of their own; the rest are written into this
+   * generator's scratch buffers, which its next call overwrites (see {@link NexmarkColumnSelection}).
+   */
+  columns(first: number, count: number, keep?: NexmarkColumnSelection): NexmarkColumns {
     if (!Number.isSafeInteger(first) || first < 0)
       throw badOption(`the first Nexmark event must be a non-negative integer, got ${first}`);
     if (!Number.isSafeInteger(count) || count < 0)
@@ -410,7 +427,7 @@ export class NexmarkGenerator {
       if (k === PERSON) persons++;
       else if (k === AUCTION) auctions++;
     }
-    const filler = new ColumnFiller(this, persons, auctions, count - persons - auctions);
+    const filler = new ColumnFiller(this, persons, auctions, count - persons - auctions, keep, this.scratch);
     for (let i = 0; i < count; i++) {
       const adjusted = this.adjustedEventNumber(first + i);
       const k = kind[i];
@@ -503,6 +520,40 @@ function nextPrice(rng: Random): number {
   return Math.round(Math.exp(rng.float() * LN_10_POW_6) * 100);
 }
 
+/** An int64 column being filled: the values and their 32-bit word alias. */
+interface Int64Column {
+  values: BigInt64Array;
+  words: Int32Array;
+}
+
+/**
+ * The buffers of the columns a caller does not keep, by kind and field, reused by every call of one
+ * generator. They die as soon as the caller has picked its columns, and a JVM generator's strings for them
+ * would live in a young generation that is reused the same way; writing into pages already touched is many
+ * times cheaper than into fresh ones.
+ */
+class ScratchColumns {
+  private readonly utf8 = new Map<string, Utf8ColumnBuilder>();
+  private readonly int64 = new Map<string, Int64Column>();
+
+  utf8Column(name: string, values: number, bytesPerValue: number): Utf8ColumnBuilder {
+    let b = this.utf8.get(name);
+    if (b) return b.restart(values, bytesPerValue);
+    b = new Utf8ColumnBuilder(values, bytesPerValue);
+    this.utf8.set(name, b);
+    return b;
+  }
+
+  int64Column(name: string, values: number): Int64Column {
+    let c = this.int64.get(name);
+    if (!c || c.values.length < values) {
+      c = int64Column(values);
+      this.int64.set(name, c);
+    }
+    return c;
+  }
+}
+
 /** Fills the columns of one {@link NexmarkGenerator.columns} call, one method per event kind. */
 class ColumnFiller {
   private readonly rng = new Random(0);
@@ -543,6 +594,8 @@ class ColumnFiller {
     persons: number,
     auctions: number,
     bids: number,
+    keep: NexmarkColumnSelection | undefined,
+    scratch: ScratchColumns,
   ) {
     const c = g.config;
     this.c = c;
@@ -550,31 +603,39 @@ class ColumnFiller {
     this.numEventsForAuctions = Math.floor(
       (c.numInFlightAuctions * (c.personProportion + c.auctionProportion + c.bidProportion)) / c.auctionProportion,
     );
-    this.pId = int64Column(persons);
-    this.pName = new Utf8ColumnBuilder(persons, 12);
-    this.pEmail = new Utf8ColumnBuilder(persons, 12);
-    this.pCard = new Utf8ColumnBuilder(persons, 19);
-    this.pCity = new Utf8ColumnBuilder(persons, 9);
-    this.pState = new Utf8ColumnBuilder(persons, 2);
-    this.pTime = int64Column(persons);
-    this.pExtra = new Utf8ColumnBuilder(persons, Math.max(0, c.avgPersonByteSize - 60));
-    this.aId = int64Column(auctions);
-    this.aName = new Utf8ColumnBuilder(auctions, 11);
-    this.aDesc = new Utf8ColumnBuilder(auctions, 51);
-    this.aInitial = int64Column(auctions);
-    this.aReserve = int64Column(auctions);
-    this.aTime = int64Column(auctions);
-    this.aExpires = int64Column(auctions);
-    this.aSeller = int64Column(auctions);
-    this.aCategory = int64Column(auctions);
-    this.aExtra = new Utf8ColumnBuilder(auctions, Math.max(0, c.avgAuctionByteSize - 100));
-    this.bAuction = int64Column(bids);
-    this.bBidder = int64Column(bids);
-    this.bPrice = int64Column(bids);
-    this.bChannel = new Utf8ColumnBuilder(bids, 10);
-    this.bUrl = new Utf8ColumnBuilder(bids, 70);
-    this.bTime = int64Column(bids);
-    this.bExtra = new Utf8ColumnBuilder(bids, Math.max(0, c.avgBidByteSize - 32));
+    const kept = (kind: keyof NexmarkColumnSelection, field: string): boolean =>
+      keep === undefined || keep[kind]?.includes(field) === true;
+    const utf8 = (kind: keyof NexmarkColumnSelection, field: string, n: number, bytesPerValue: number) =>
+      kept(kind, field)
+        ? new Utf8ColumnBuilder(n, bytesPerValue)
+        : scratch.utf8Column(`${kind}.${field}`, n, bytesPerValue);
+    const int64 = (kind: keyof NexmarkColumnSelection, field: string, n: number) =>
+      kept(kind, field) ? int64Column(n) : scratch.int64Column(`${kind}.${field}`, n);
+    this.pId = int64('person', 'id', persons);
+    this.pName = utf8('person', 'name', persons, 12);
+    this.pEmail = utf8('person', 'emailAddress', persons, 12);
+    this.pCard = utf8('person', 'creditCard', persons, 19);
+    this.pCity = utf8('person', 'city', persons, 9);
+    this.pState = utf8('person', 'state', persons, 2);
+    this.pTime = int64('person', 'dateTime', persons);
+    this.pExtra = utf8('person', 'extra', persons, Math.max(0, c.avgPersonByteSize - 60));
+    this.aId = int64('auction', 'id', auctions);
+    this.aName = utf8('auction', 'itemName', auctions, 11);
+    this.aDesc = utf8('auction', 'description', auctions, 51);
+    this.aInitial = int64('auction', 'initialBid', auctions);
+    this.aReserve = int64('auction', 'reserve', auctions);
+    this.aTime = int64('auction', 'dateTime', auctions);
+    this.aExpires = int64('auction', 'expires', auctions);
+    this.aSeller = int64('auction', 'seller', auctions);
+    this.aCategory = int64('auction', 'category', auctions);
+    this.aExtra = utf8('auction', 'extra', auctions, Math.max(0, c.avgAuctionByteSize - 100));
+    this.bAuction = int64('bid', 'auction', bids);
+    this.bBidder = int64('bid', 'bidder', bids);
+    this.bPrice = int64('bid', 'price', bids);
+    this.bChannel = utf8('bid', 'channel', bids, 10);
+    this.bUrl = utf8('bid', 'url', bids, 70);
+    this.bTime = int64('bid', 'dateTime', bids);
+    this.bExtra = utf8('bid', 'extra', bids, Math.max(0, c.avgBidByteSize - 32));
   }
 
   bid(adjusted: number): void {
@@ -681,36 +742,36 @@ class ColumnFiller {
     return {
       person: {
         length: this.pi,
-        id: this.pId.values,
+        id: int64Values(this.pId, this.pi),
         name: this.pName.finish(),
         emailAddress: this.pEmail.finish(),
         creditCard: this.pCard.finish(),
         city: this.pCity.finish(),
         state: this.pState.finish(),
-        dateTime: this.pTime.values,
+        dateTime: int64Values(this.pTime, this.pi),
         extra: this.pExtra.finish(),
       },
       auction: {
         length: this.ai,
-        id: this.aId.values,
+        id: int64Values(this.aId, this.ai),
         itemName: this.aName.finish(),
         description: this.aDesc.finish(),
-        initialBid: this.aInitial.values,
-        reserve: this.aReserve.values,
-        dateTime: this.aTime.values,
-        expires: this.aExpires.values,
-        seller: this.aSeller.values,
-        category: this.aCategory.values,
+        initialBid: int64Values(this.aInitial, this.ai),
+        reserve: int64Values(this.aReserve, this.ai),
+        dateTime: int64Values(this.aTime, this.ai),
+        expires: int64Values(this.aExpires, this.ai),
+        seller: int64Values(this.aSeller, this.ai),
+        category: int64Values(this.aCategory, this.ai),
         extra: this.aExtra.finish(),
       },
       bid: {
         length: this.bi,
-        auction: this.bAuction.values,
-        bidder: this.bBidder.values,
-        price: this.bPrice.values,
+        auction: int64Values(this.bAuction, this.bi),
+        bidder: int64Values(this.bBidder, this.bi),
+        price: int64Values(this.bPrice, this.bi),
         channel: this.bChannel.finish(),
         url: this.bUrl.finish(),
-        dateTime: this.bTime.values,
+        dateTime: int64Values(this.bTime, this.bi),
         extra: this.bExtra.finish(),
       },
     };

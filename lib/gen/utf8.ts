@@ -69,14 +69,30 @@ export class Utf8ColumnBuilder {
     this.view = new DataView(this.bytes.buffer);
   }
 
+  /**
+   * Starts an empty column in this builder's buffers, grown to `values` values of `bytesPerValue` bytes if
+   * smaller: the columns {@link finish} returned before are overwritten from here on. Writing into buffers
+   * already touched is many times cheaper than into freshly allocated ones (first touch of new pages).
+   */
+  restart(values: number, bytesPerValue: number): this {
+    if (this.offsets.length < values + 1) this.offsets = new Int32Array(values + 1);
+    this.reserveTotal(Math.ceil(values * bytesPerValue));
+    this.n = 0;
+    this.pos = 0;
+    return this;
+  }
+
+  private reserveTotal(size: number): void {
+    if (size <= this.bytes.length) return;
+    const next = new Uint8Array(Math.max(this.bytes.length * 2, size));
+    next.set(this.bytes.subarray(0, this.pos));
+    this.bytes = next;
+    this.view = new DataView(next.buffer);
+  }
+
   /** Makes room for `extra` more bytes of the current value and returns the buffer to write into at `pos`. */
   reserve(extra: number): Uint8Array {
-    if (this.pos + extra > this.bytes.length) {
-      const next = new Uint8Array(Math.max(this.bytes.length * 2, this.pos + extra));
-      next.set(this.bytes.subarray(0, this.pos));
-      this.bytes = next;
-      this.view = new DataView(next.buffer);
-    }
+    if (this.pos + extra > this.bytes.length) this.reserveTotal(this.pos + extra);
     return this.bytes;
   }
 

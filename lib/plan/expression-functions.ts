@@ -243,8 +243,17 @@ export function cast(v: Val, from: LType, to: LType, n: number): Val {
         return { k: 'num', f, valid };
       }
       if (from === 'double') {
+        // Typed all the way while every value is a safe integer (the usual case), no array of JS values.
+        const f = new Float64Array(n);
+        let i = 0;
+        for (; i < n; i++) {
+          const t = Math.trunc(d[i]);
+          if (!(t > -SAFE && t < SAFE)) break;
+          f[i] = t;
+        }
+        if (i === n) return { k: 'num', f, valid };
         const vals = new Array<number | bigint>(n);
-        for (let i = 0; i < n; i++) vals[i] = doubleToLong(d[i]);
+        for (let j = 0; j < n; j++) vals[j] = doubleToLong(d[j]);
         return longsFrom(vals, writableValid(valid, n), n);
       }
       return { k: 'num', f: d, valid };

@@ -29,6 +29,7 @@ import {
   BID,
   NEXMARK_DEFAULTS,
   NEXMARK_SCHEMAS,
+  type NexmarkColumnSelection,
   type NexmarkColumns,
   NexmarkGenerator,
   type NexmarkOptions,
@@ -290,9 +291,12 @@ export async function readNexmarkTask(specArg: unknown): Promise<ReadResult> {
   const kinds = KIND_NAMES.filter((k) => spec.kinds.includes(NEXMARK_KINDS[k]));
   const schema = nexmarkSchema(kinds);
   const pruned = spec.columns && kinds.length === 1 ? prunedSchema(kinds[0], spec.columns) : null;
+  const keep: NexmarkColumnSelection = {};
+  for (const k of kinds)
+    keep[k] = pruned ? pruned.fields.map((f) => f.name) : NEXMARK_SCHEMAS[k].fields.map((f) => f.name);
   const batches: RecordBatch[] = [];
   for (let s = spec.from; s < spec.to; s += spec.eventsPerBatch) {
-    const cols = g.columns(s, Math.min(spec.eventsPerBatch, spec.to - s));
+    const cols = g.columns(s, Math.min(spec.eventsPerBatch, spec.to - s), keep);
     let batch = kinds.length === 1 ? nexmarkRecordBatches(cols)[kinds[0]] : interleavedBatch(schema, kinds, cols);
     if (pruned) {
       const whole = batch;

@@ -15,6 +15,39 @@ function batchKeys(rows: unknown[][]): BatchKeys {
 }
 
 describe('local grouping keys', () => {
+  it('numbers typed numeric key columns as it numbers their JS values, the two forms mixed across batches', () => {
+    const n = 5000;
+    const auction = Float64Array.from({ length: n }, (_, i) => 1000 + ((i * 7919) % 1700) + (i % 3 === 0 ? 0.5 : 0));
+    const day = Float64Array.from({ length: n }, (_, i) => [19_723, -0, 0, Number.NaN][i % 4]);
+    const valid = Uint8Array.from({ length: n }, (_, i) => (i % 11 === 0 ? 0 : 1));
+    const values = (v: Float64Array, ok: Uint8Array | null) => Array.from(v, (x, i) => (ok && !ok[i] ? null : x));
+    const typed = (from: number): BatchKeys => ({
+      batch: { numRows: n - from } as BatchKeys['batch'],
+      components: [
+        { vals: auction.subarray(from), valid: null },
+        { vals: day.subarray(from), valid: valid.subarray(from) },
+      ],
+      args: [],
+    });
+    const plain = (from: number): BatchKeys => ({
+      batch: { numRows: n - from } as BatchKeys['batch'],
+      components: [values(auction, null).slice(from), values(day, valid).slice(from)],
+      args: [],
+    });
+    const ids = (keys: LocalKeys, batches: BatchKeys[]) =>
+      batches.map((k) => Array.from({ length: k.batch.numRows }, (_, i) => keys.of(k, i)));
+    const fromTyped = new LocalKeys(2, null);
+    const fromPlain = new LocalKeys(2, null);
+    const typedIds = ids(fromTyped, [typed(0), plain(1234)]);
+    expect(typedIds).to.deep.equal(ids(fromPlain, [plain(0), typed(1234)]));
+    expect(fromTyped.components).to.deep.equal(fromPlain.components);
+    // -0 and 0 are one day, NaN one more, null another: four days per auction at most.
+    const distinct = new Set(fromPlain.components.map(([a, d]) => `${a}/${Object.is(d, -0) ? 0 : d}`));
+    expect(fromPlain.components.length).to.equal(distinct.size);
+    expect(new Set(fromPlain.components.map(([, d]) => (Object.is(d, -0) ? 0 : d))).size).to.equal(4);
+    expect(typedIds[1]).to.deep.equal(typedIds[0].slice(1234));
+  });
+
   it('numbers keys of several components in order of first appearance, across batches, equal keys equal', () => {
     const first = [
       [1, 'a', true],

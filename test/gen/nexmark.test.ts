@@ -54,6 +54,24 @@ describe('gen/nexmark', () => {
     expect(fromCols).to.deep.equal(events.slice(100, 3100).filter((e) => e.type === 'bid'));
   });
 
+  it('keeps the columns a caller names and writes the others into buffers reused by the next call', () => {
+    const keep = { bid: ['auction', 'price'] };
+    const first = g.columns(0, 3000, keep);
+    const second = g.columns(3000, 2000, keep);
+    const whole = [g.columns(0, 3000), g.columns(3000, 2000)];
+    [first, second].forEach((cols, k) => {
+      expect(cols.bid.auction).to.deep.equal(whole[k].bid.auction);
+      expect(cols.bid.price).to.deep.equal(whole[k].bid.price);
+    });
+    // The last call's other columns hold its values, generated in full: every draw was made.
+    const last = (c: typeof second) => Array.from({ length: c.bid.length }, (_, i) => bidAt(c.bid, i));
+    expect(last(second)).to.deep.equal(last(whole[1]));
+    expect(second.person.extra.data).to.deep.equal(whole[1].person.extra.data);
+    // The first call's unkept columns now hold the second call's bytes: they share its buffers.
+    expect(first.bid.extra.data.buffer).to.equal(second.bid.extra.data.buffer);
+    expect(first.bid.auction.buffer).to.not.equal(second.bid.auction.buffer);
+  });
+
   it('advances event time at the configured rate', () => {
     events.forEach((e, n) => {
       const t = e.type === 'bid' ? e.bid.dateTime : e.type === 'auction' ? e.auction.dateTime : e.person.dateTime;

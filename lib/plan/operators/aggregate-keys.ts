@@ -6,13 +6,25 @@
 import type { Data, RecordBatch } from 'apache-arrow';
 import { encodeKeyString } from '../../state/value-codec.js';
 import type { ArgColumn } from '../aggregates/aggregate-functions.js';
-import type { Utf8Interner } from '../aggregates/column-values.js';
+import type { Numbers, Utf8Interner } from '../aggregates/column-values.js';
+
+/**
+ * One key component's values in a batch: JS values, or a numeric column as its typed numbers (what
+ * `scalarsOf` would give, without a JS value per row: the number, or null where `valid` is 0).
+ */
+export type KeyComponent = unknown[] | Numbers;
+
+/** Row i's value of a key component. */
+function componentAt(c: KeyComponent, i: number): unknown {
+  if (Array.isArray(c)) return c[i];
+  return c.valid && !c.valid[i] ? null : c.vals[i];
+}
 
 /** Evaluated grouping inputs of one batch. */
 export interface BatchKeys {
   batch: RecordBatch;
   /** Key component values per component (window excluded), one entry per row; unset when keyIds is. */
-  components?: unknown[][];
+  components?: KeyComponent[];
   /** The one key column when the grouping is one plain key (window aside), for LocalKeys to intern. */
   keyData?: Data;
   /** Per row, the interned id of a utf8 key (see LocalKeys). */
@@ -82,7 +94,7 @@ export class LocalKeys {
    * Local ids of rows given as component columns, a column at a time: each component's values numbered, then
    * the numbers of the components combined pairwise in integer hash tables (no string or array per row).
    */
-  private idsOf(comps: unknown[][], n: number): Int32Array {
+  private idsOf(comps: KeyComponent[], n: number): Int32Array {
     const out = new Int32Array(n);
     if (comps.length === 0) {
       if (n > 0) out.fill(this.components.length > 0 ? 0 : this.add([]));
@@ -91,7 +103,7 @@ export class LocalKeys {
     const ids = this.valueIds[0].of(comps[0], out);
     if (comps.length === 1) {
       // Value ids are given in order of first appearance, as local ids are: they are the same numbers.
-      for (let i = 0; i < n; i++) if (ids[i] === this.components.length) this.add([comps[0][i]]);
+      for (let i = 0; i < n; i++) if (ids[i] === this.components.length) this.add([componentAt(comps[0], i)]);
       return ids;
     }
     const next = new Int32Array(n);
@@ -103,7 +115,7 @@ export class LocalKeys {
         let id = table.find(out[i], own[i]);
         if (id < 0) {
           id = table.insert(out[i], own[i]);
-          if (last) this.add(comps.map((col) => col[i]));
+          if (last) this.add(comps.map((col) => componentAt(col, i)));
         }
         out[i] = id;
       }
@@ -120,19 +132,41 @@ export class LocalKeys {
 /**
  * Numbers for the distinct values of one key component, in order of first appearance: strings, numbers,
  * booleans, bigints and null as a JS Map keys them (NaN is one value, -0 is 0); other values (structs,
- * lists) by their canonical state encoding.
+ * lists) by their canonical state encoding. Numbers, from JS values or a typed column alike, go to one
+ * open-addressing table over their float64 values (no Map lookup or boxed number per row).
  */
 class ValueIds {
   private readonly plain = new Map<unknown, number>();
   private readonly encoded = new Map<string, number>();
   private count = 0;
+  private nullId = -1;
+  private nanId = -1;
+  /** id + 1 per bucket, 0 = empty; a power of two long, at most half full. */
+  private table = new Int32Array(1024);
+  /** The number and id of each entry of `table`. */
+  private nums: Float64Array = new Float64Array(512);
+  private numIds: Int32Array = new Int32Array(512);
+  private numCount = 0;
 
   /** Writes the id of each value into `out`, which it returns. */
-  of(values: unknown[], out: Int32Array): Int32Array {
+  of(values: KeyComponent, out: Int32Array): Int32Array {
+    if (!Array.isArray(values)) {
+      const { vals, valid } = values;
+      for (let i = 0; i < out.length; i++) out[i] = valid && !valid[i] ? this.nullOne() : this.numberId(vals[i]);
+      return out;
+    }
     const plain = this.plain;
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      const objectLike = typeof v === 'object' && v !== null;
+      if (typeof v === 'number') {
+        out[i] = this.numberId(v);
+        continue;
+      }
+      if (v === null) {
+        out[i] = this.nullOne();
+        continue;
+      }
+      const objectLike = typeof v === 'object';
       const key = objectLike ? encodeKeyString(v) : v;
       const map = objectLike ? this.encoded : plain;
       let id = map.get(key as string);
@@ -144,6 +178,64 @@ class ValueIds {
     }
     return out;
   }
+
+  private nullOne(): number {
+    if (this.nullId < 0) this.nullId = this.count++;
+    return this.nullId;
+  }
+
+  private numberId(x: number): number {
+    if (Number.isNaN(x)) {
+      if (this.nanId < 0) this.nanId = this.count++;
+      return this.nanId;
+    }
+    const v = x === 0 ? 0 : x; // -0 is 0, as a Map keys it
+    const table = this.table;
+    const mask = table.length - 1;
+    const nums = this.nums;
+    let slot = numberHash(v) & mask;
+    for (let e = table[slot]; e !== 0; e = table[slot]) {
+      if (nums[e - 1] === v) return this.numIds[e - 1];
+      slot = (slot + 1) & mask;
+    }
+    const id = this.count++;
+    const k = this.numCount++;
+    if (k === nums.length) {
+      this.nums = grownFloats(nums, k * 2);
+      this.numIds = grown(this.numIds, k * 2);
+    }
+    this.nums[k] = v;
+    this.numIds[k] = id;
+    if (this.numCount * 2 > table.length) this.rehash(table.length * 2);
+    else table[slot] = k + 1;
+    return id;
+  }
+
+  private rehash(size: number): void {
+    const table = new Int32Array(size);
+    const mask = size - 1;
+    for (let k = 0; k < this.numCount; k++) {
+      let slot = numberHash(this.nums[k]) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = k + 1;
+    }
+    this.table = table;
+  }
+}
+
+const f64 = new Float64Array(1);
+const f64Words = new Int32Array(f64.buffer);
+
+/** A well-mixed hash of a number: int32 values directly, others by their float64 words. */
+function numberHash(v: number): number {
+  let h: number;
+  if ((v | 0) === v) h = v;
+  else {
+    f64[0] = v;
+    h = f64Words[0] ^ Math.imul(f64Words[1], 0x27d4eb2d);
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return h ^ (h >>> 13);
 }
 
 /** An open-addressing hash table from pairs of non-negative int32 to ids given in order of insertion. */
@@ -195,6 +287,12 @@ class PairIds {
     this.table = new Int32Array(size);
     for (let id = 0; id < this.count; id++) this.place(id);
   }
+}
+
+function grownFloats(a: Float64Array, size: number): Float64Array {
+  const b = new Float64Array(size);
+  b.set(a);
+  return b;
 }
 
 function grown(a: Int32Array, size: number): Int32Array {

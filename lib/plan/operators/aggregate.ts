@@ -31,10 +31,16 @@
  * This file holds the operator (binding, partitioning, evaluating a batch's key and argument columns); a
  * partition's batch runs in aggregation-run.ts (plain and time windows) or session-merge.ts (sessions).
  */
-import { type Data, type Int, type RecordBatch, type Schema, Type } from 'apache-arrow';
+import { type Data, type Float, type Int, type RecordBatch, type Schema, Type } from 'apache-arrow';
 import { SluiceError } from '../../errors.js';
 import type { OutputMode } from '../../sinks/output-mode.js';
-import { hashKey, partitionOf, partitionsOfData } from '../../state/state-partitioner.js';
+import {
+  hashKey,
+  hashNumber,
+  partitionOf,
+  partitionsOfData,
+  partitionsOfNumbers,
+} from '../../state/state-partitioner.js';
 import { parseDuration } from '../../util/duration.js';
 import { ArgColumn } from '../aggregates/aggregate-functions.js';
 import { isNumericType, numbersOf, parseNumber, scalarsOf, Utf8Interner } from '../aggregates/column-values.js';
@@ -43,7 +49,7 @@ import { type EvalContext, evaluate } from '../expression-eval.js';
 import type { KeyedState, StatefulContext, StatefulOperator } from '../stateful-operator.js';
 import { lastWindowStart, type SessionWindowGrouping, type TimeWindowGrouping } from '../windows.js';
 import type { AggregateDefinition } from './aggregate-definition.js';
-import { type BatchKeys, LocalKeys } from './aggregate-keys.js';
+import { type BatchKeys, type KeyComponent, LocalKeys } from './aggregate-keys.js';
 import { AggregateSchemas } from './aggregate-output.js';
 import { type AggregationShape, GroupAggregationRun } from './aggregation-run.js';
 import { DecodedStateCache } from './decoded-state.js';
@@ -164,45 +170,52 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     return this.schemas.bind(input).output;
   }
 
-  private componentsOf(batch: RecordBatch, ctx?: StatefulContext): unknown[][] {
-    const out: unknown[][] = [];
+  /** The key components (window aside) of a batch's rows, numeric columns as their typed numbers. */
+  private componentsOf(batch: RecordBatch, ctx?: StatefulContext): KeyComponent[] {
+    const out: KeyComponent[] = [];
     for (const g of this.def.groupings) {
-      if (g.kind === 'key') out.push(scalarsOf(evaluate(g.column, batch, this.evalCtx(ctx))));
+      if (g.kind === 'key') out.push(keyComponent(evaluate(g.column, batch, this.evalCtx(ctx))));
       else if (g.kind === 'bucket')
-        out.push(Array.from(partitionsOfData(evaluate(g.column, batch, this.evalCtx(ctx)), g.buckets)));
+        out.push({ vals: partitionsOfData(evaluate(g.column, batch, this.evalCtx(ctx)), g.buckets), valid: null });
     }
     return out;
   }
 
   /**
-   * Per key component, the hashKey of each row's value, a column at a time: a utf8 column's distinct values
-   * are found by their bytes and each hashed once, numbers are hashed from their typed array.
+   * Per row, the combined hash of its key components' hashKeys (and of its tumbling window's start), a column
+   * at a time: a utf8 column's distinct values are found by their bytes and each hashed once, numbers are
+   * hashed from their typed array.
    */
-  private componentHashes(batch: RecordBatch): Float64Array[] {
-    const out: Float64Array[] = [];
+  private keyHashes(batch: RecordBatch, tumbling: TimeWindowGrouping | null): Int32Array {
     const n = batch.numRows;
+    const out = new Int32Array(n).fill(17);
+    const mixIn = (i: number, h: number): void => {
+      out[i] = (Math.imul(out[i], 31) + h) | 0;
+    };
     for (const g of this.def.groupings) {
       if (g.kind !== 'key' && g.kind !== 'bucket') continue;
       const d = evaluate(g.column, batch, this.evalCtx());
-      const hashes = new Float64Array(n);
       if (g.kind === 'bucket') {
         const buckets = partitionsOfData(d, g.buckets);
-        for (let i = 0; i < n; i++) hashes[i] = hashKey(buckets[i]);
+        for (let i = 0; i < n; i++) mixIn(i, hashNumber(buckets[i]));
       } else if (d.type.typeId === Type.Utf8) {
         const interner = new Utf8Interner();
         const ids = interner.ids(d);
         const distinct = interner.strings.map(hashKey);
         const none = hashKey(null);
-        for (let i = 0; i < n; i++) hashes[i] = ids[i] < 0 ? none : distinct[ids[i]];
+        for (let i = 0; i < n; i++) mixIn(i, ids[i] < 0 ? none : distinct[ids[i]]);
       } else if (isNumericType(d.type)) {
         const { vals, valid } = numbersOf(d);
         const none = hashKey(null);
-        for (let i = 0; i < n; i++) hashes[i] = valid && !valid[i] ? none : hashKey(vals[i]);
+        for (let i = 0; i < n; i++) mixIn(i, valid && !valid[i] ? none : hashNumber(vals[i]));
       } else {
         const vals = scalarsOf(d);
-        for (let i = 0; i < n; i++) hashes[i] = hashKey(vals[i]);
+        for (let i = 0; i < n; i++) mixIn(i, hashKey(vals[i]));
       }
-      out.push(hashes);
+    }
+    if (tumbling) {
+      const times = this.timesOf(batch).vals;
+      for (let i = 0; i < n; i++) mixIn(i, hashKey(lastWindowStart(times[i], tumbling.slideMs, tumbling.offsetMs)));
     }
     return out;
   }
@@ -216,31 +229,29 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
    * windows (each row has one), so a global tumbling aggregation still spreads over partitions.
    */
   keysOf(batch: RecordBatch): unknown[] {
-    const n = batch.numRows;
-    const w = this.window;
-    const tumbling = w?.kind === 'window' && w.sizeMs === w.slideMs ? w : null;
-    const times = tumbling ? this.timesOf(batch) : null;
-    if (!tumbling && this.componentCount === 1) return this.componentsOf(batch)[0];
-    const hashes = this.componentHashes(batch);
-    const out = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) {
-      let h = 17;
-      for (const c of hashes) h = (Math.imul(h, 31) + c[i]) | 0;
-      if (times)
-        h = (Math.imul(h, 31) + hashKey(lastWindowStart(times.vals[i], tumbling!.slideMs, tumbling!.offsetMs))) | 0;
-      out[i] = h;
+    const tumbling = this.tumbling();
+    if (!tumbling && this.componentCount === 1) {
+      const c = this.componentsOf(batch)[0];
+      return Array.isArray(c)
+        ? c
+        : Array.from({ length: batch.numRows }, (_, i) => (c.valid && !c.valid[i] ? null : c.vals[i]));
     }
-    return out;
+    return Array.from(this.keyHashes(batch, tumbling));
+  }
+
+  private tumbling(): TimeWindowGrouping | null {
+    const w = this.window;
+    return w?.kind === 'window' && w.sizeMs === w.slideMs ? w : null;
   }
 
   /**
    * Partitions as keysOf hashes them, computed from the key column's buffers when the key is one utf8,
-   * 32-bit integer or double column (no string is decoded); other groupings hash keysOf's values.
+   * 32-bit integer or double column (no string is decoded); several key columns from their combined hashes,
+   * in typed arrays.
    */
   partitionsOf(batch: RecordBatch, numPartitions: number): Int32Array {
     const keys = this.def.groupings.filter((g) => g.kind !== 'window' && g.kind !== 'session');
-    const w = this.window;
-    const tumbling = w?.kind === 'window' && w.sizeMs === w.slideMs;
+    const tumbling = this.tumbling();
     if (!tumbling && keys.length === 1 && keys[0].kind === 'key') {
       const d = evaluate(keys[0].column, batch, this.evalCtx());
       const t = d.type;
@@ -248,10 +259,14 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
         t.typeId === Type.Utf8 || t.typeId === Type.Float || (t.typeId === Type.Int && (t as Int).bitWidth <= 32);
       if (direct) return partitionsOfData(d, numPartitions);
     }
-    const k = this.keysOf(batch);
-    const out = new Int32Array(k.length);
-    for (let i = 0; i < k.length; i++) out[i] = partitionOf(k[i], numPartitions);
-    return out;
+    if (!tumbling && this.componentCount === 1) {
+      const k = this.keysOf(batch);
+      const out = new Int32Array(k.length);
+      for (let i = 0; i < k.length; i++) out[i] = partitionOf(k[i], numPartitions);
+      return out;
+    }
+    // keysOf's keys are these int32 hashes, and partitionOf of an int32 is partitionsOfNumbers' value.
+    return partitionsOfNumbers(this.keyHashes(batch, tumbling), numPartitions);
   }
 
   internalRows(state: KeyedState): number {
@@ -312,10 +327,24 @@ export class AggregateOperator implements StatefulOperator, AggregationShape {
     const keys = new LocalKeys(this.componentCount, utf8 ? new Utf8Interner() : null);
     for (const k of keyed) {
       if (utf8) k.keyIds = keys.interner!.ids(k.keyData!);
-      else k.components = k.keyData ? [scalarsOf(k.keyData)] : this.componentsOf(k.batch, ctx);
+      else k.components = k.keyData ? [keyComponent(k.keyData)] : this.componentsOf(k.batch, ctx);
     }
     return keys;
   }
+}
+
+/**
+ * A key column as a key component: numbers (ints, doubles, timestamps and dates, as epoch ms) as their typed
+ * numbers, other types as JS values.
+ */
+function keyComponent(d: Data): KeyComponent {
+  const t = d.type;
+  const numeric =
+    t.typeId === Type.Int ||
+    (t.typeId === Type.Float && (t as Float).precision > 0) ||
+    t.typeId === Type.Timestamp ||
+    t.typeId === Type.Date;
+  return numeric ? numbersOf(d) : scalarsOf(d);
 }
 
 /** The column an expression reads as it is (`col('ts')`, `col('ts').alias('t')`), or null for any other expression. */
