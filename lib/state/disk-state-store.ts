@@ -167,6 +167,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly keyScratch = new ValueWriter(256, null, true);
   private readonly latin1 = new Latin1View();
   private indexScratch = Buffer.allocUnsafe(64);
+  private recordScratch = Buffer.allocUnsafe(256);
   private readonly reader = new ValueReader(new Uint8Array(0));
   private committing = false;
   private readonly boot: string | null;
@@ -470,12 +471,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
             continue;
           }
           const end = pending.valueEnd(off);
-          const record = Buffer.allocUnsafe(RECORD_HEADER + end - off);
+          const size = RECORD_HEADER + end - off;
+          // A record the cache does not take is built in scratch: the write copies it.
+          const cached = this.hot.admits(pending.key[p], pending.encoded[p]);
+          if (!cached && this.recordScratch.length < size) this.recordScratch = Buffer.allocUnsafe(2 * size);
+          const record = cached ? Buffer.allocUnsafe(size) : this.recordScratch.subarray(0, size);
           record.writeDoubleLE(pending.timeout[p], 0);
           record.set(values.subarray(off, end), RECORD_HEADER);
           this.state.putSync(key, record);
           if (!existed) this.count++;
-          this.hot.set(pending.key[p], pending.encoded[p], record);
+          if (cached) this.hot.set(pending.key[p], pending.encoded[p], record);
         }
         if (to === total) this.writeMeta(version, checksum);
       });
@@ -536,7 +541,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         this.remapIfOverBudget();
       }
       record = this.state.getBinary(this.keyScratch.buf.subarray(0, this.keyScratch.pos));
-      if (record !== undefined) this.hot.set(pk, !prim, record);
+      if (record !== undefined && this.hot.admits(pk, !prim)) this.hot.set(pk, !prim, record);
     }
     this.locRecord = record;
     if (prim) {

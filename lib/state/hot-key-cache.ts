@@ -1,9 +1,15 @@
 /**
- * The disk store's bounded cache of hot keys: the committed records (timeout and value bytes) of the keys
- * that entered it most recently (a read that missed it, or a commit that wrote a key it did not hold), so that a
- * key a batch touches again is found without a database lookup. Keys leave in the order they entered once the
- * records' bytes exceed the budget; neither a hit nor a commit that rewrites a cached key reorders it, which would
- * cost a delete and an insertion per key.
+ * The disk store's bounded cache of hot keys: the committed records (timeout and value bytes) of keys read or
+ * written recently, so that a key a batch touches again is found without a database lookup. Keys leave in the
+ * order they entered once the records' bytes exceed the budget; neither a hit nor a commit that rewrites a cached
+ * key reorders it, which would cost a delete and an insertion per key.
+ *
+ * Admission adapts to the hit rate. While most lookups hit, every key the store reads or writes enters. When the
+ * keys in use outnumber what the budget holds (state of many keys touched evenly), most lookups miss, and
+ * admitting every key would only churn the cache: a map insertion, an eviction and a record kept alive past the
+ * young generation per access, for a hit rate set by the budget's share of the keys. Then only one key in
+ * {@link SAMPLED_ADMISSION} enters, which fills the cache as far (the share of keys cached is the same when all
+ * are touched alike) and still lets a hot set in after a few accesses.
  *
  * Records are kept encoded: a read must hand out a fresh object anyway (callers may mutate what they get), and
  * decoding the bytes is that copy.
@@ -16,12 +22,22 @@ import type { PendingKey } from './pending-changes.js';
  * as a commit allocates them (slices of Buffer's pool); an estimate of 96 let a 64 MiB budget hold ~180 MiB.
  */
 const ENTRY_BYTES = 360;
+/** Lookups over which the hit rate is measured before admission is chosen again. */
+const WINDOW_LOOKUPS = 1 << 16;
+/** Hit rate at or above which every key is admitted. */
+const ADMIT_ALL_HIT_RATE = 0.5;
+/** Below it, one key in this many is admitted. */
+const SAMPLED_ADMISSION = 8;
 
 export class HotKeyCache {
   // Primitive keys by themselves, others by their canonical encoding, as PendingChanges keeps them.
   private readonly byKey = new Map<PendingKey, Buffer>();
   private readonly byEncoding = new Map<string, Buffer>();
   private bytes = 0;
+  private lookups = 0;
+  private hits = 0;
+  private admitAll = true;
+  private skipped = 0;
 
   /** @param budgetBytes records beyond this many bytes (with per-key overhead) are evicted; 0 disables it */
   constructor(readonly budgetBytes: number) {}
@@ -33,7 +49,26 @@ export class HotKeyCache {
 
   /** The record of `pk`; undefined when not cached. */
   get(pk: PendingKey, encoded: boolean): Buffer | undefined {
-    return (encoded ? this.byEncoding : this.byKey).get(pk as string);
+    const record = (encoded ? this.byEncoding : this.byKey).get(pk as string);
+    if (record !== undefined) this.hits++;
+    if (++this.lookups === WINDOW_LOOKUPS) {
+      this.admitAll = this.hits >= ADMIT_ALL_HIT_RATE * WINDOW_LOOKUPS;
+      this.lookups = 0;
+      this.hits = 0;
+    }
+    return record;
+  }
+
+  /**
+   * Whether a record for `pk` is to be given to {@link set}: always when the key is cached (its record must
+   * be replaced), else as the admission rule says.
+   */
+  admits(pk: PendingKey, encoded: boolean): boolean {
+    if (this.budgetBytes === 0) return false;
+    if (this.admitAll || (encoded ? this.byEncoding : this.byKey).has(pk as string)) return true;
+    if (++this.skipped < SAMPLED_ADMISSION) return false;
+    this.skipped = 0;
+    return true;
   }
 
   /** Caches `record` (which the cache now owns) as the committed record of `pk`. */
@@ -63,6 +98,9 @@ export class HotKeyCache {
     this.byKey.clear();
     this.byEncoding.clear();
     this.bytes = 0;
+    this.lookups = 0;
+    this.hits = 0;
+    this.admitAll = true;
   }
 
   /** Drops the oldest keys until the cache is a tenth below its budget, so evictions come in runs. */
