@@ -1,9 +1,10 @@
 /**
  * The aggregates q15 and q16 share: bids, distinct bidders and distinct auctions of a day, in total and per
- * price rank. The reference's `count(...) filter (where ...)` is Spark's `count(when(cond, ...))`: `when`
- * without `otherwise` is null where the condition does not hold, and counts skip nulls.
+ * price rank. The reference's `count(*) filter (where ...)` is Spark's `count_if(cond)`, and its
+ * `count(distinct x) filter (where ...)` is `count_distinct(when(cond, x))`: `when` without `otherwise` is
+ * null where the condition does not hold, and counts skip nulls.
  */
-import { type AggregateColumn, type Column, col, count, count_distinct, lit, when } from '../../lib/index.js';
+import { type AggregateColumn, type Column, col, count, count_distinct, count_if, when } from '../../lib/index.js';
 
 /** The reference's price ranks: under 10 000, up to 1 M, and above. */
 function ranks(): Column[] {
@@ -18,9 +19,9 @@ export function dailyStatistics(): AggregateColumn[] {
   const auctions = col('auction');
   return [
     count('*').alias('total_bids'),
-    count(when(r1, lit(1))).alias('rank1_bids'),
-    count(when(r2, lit(1))).alias('rank2_bids'),
-    count(when(r3, lit(1))).alias('rank3_bids'),
+    count_if(r1).alias('rank1_bids'),
+    count_if(r2).alias('rank2_bids'),
+    count_if(r3).alias('rank3_bids'),
     count_distinct(bidders).alias('total_bidders'),
     count_distinct(when(r1, bidders)).alias('rank1_bidders'),
     count_distinct(when(r2, bidders)).alias('rank2_bidders'),

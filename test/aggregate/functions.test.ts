@@ -8,6 +8,7 @@ import {
   count,
   count_by,
   count_distinct,
+  count_if,
   first,
   last,
   max,
@@ -19,6 +20,7 @@ import {
   top_k,
   when,
 } from '../../lib/api/functions.js';
+import { SluiceError } from '../../lib/errors.js';
 import { at, Harness, iso } from '../windows/support.js';
 
 type Row = { k: string; v: number | null; s: string | null; n: number | null; ts: number; amt: string | null };
@@ -234,6 +236,29 @@ describe('aggregate functions', () => {
         ],
       },
     ]);
+  });
+
+  it('count_if counts the rows whose condition is true, as count(when(cond, 1)) does; null and false are not counted', async () => {
+    const conditions = [col('v').gt(1), col('s').eq('x'), col('n').ge(20).and(col('v').isNull())];
+    const out = await aggregate(
+      (ds) =>
+        ds
+          .groupBy('k')
+          .agg(
+            ...conditions.map((c, i) => count_if(c).alias(`if${i}`)),
+            ...conditions.map((c, i) => count(when(c, 1)).alias(`when${i}`)),
+            count_if(col('v').gt(0)),
+          ),
+      [ROWS.slice(0, 2), ROWS.slice(2)],
+      3,
+    );
+    expect(out).to.deep.equal([
+      { k: 'a', if0: 2, if1: 2, if2: 1, when0: 2, when1: 2, when2: 1, 'count_if((v > 0))': 3 },
+      { k: 'b', if0: 1, if1: 0, if2: 0, when0: 1, when1: 0, when2: 0, 'count_if((v > 0))': 1 },
+    ]);
+    const err = await aggregate((ds) => ds.groupBy('k').agg(count_if('v')), [ROWS]).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(SluiceError);
+    expect((err as SluiceError).message).to.match(/count_if: needs a boolean condition/);
   });
 
   it('aggregates expressions, e.g. the revenue of purchases only', async () => {
