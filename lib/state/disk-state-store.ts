@@ -66,10 +66,11 @@ const REBUILDING = -1;
  * enough that the per-transaction cost (meta writes, page flush) stays small against the changes.
  */
 const CHANGES_PER_TRANSACTION = 4096;
+/** Resident bytes a point read may add: the kernel maps the cached pages of the 64 KiB around a faulting one. */
+const MAPPED_BYTES_PER_READ = 64 << 10;
 /**
- * Database point reads between two checks of the resident mapped pages. A read that faults can map 64 KiB (the
- * kernel maps the cached pages around the faulting one), so this many reads add at most 16 MiB; a check (about
- * 16 µs) adds less than a tenth of a microsecond per read.
+ * Database point reads between two checks of the resident mapped pages: at most 16 MiB of pages, and a check
+ * (about 16 µs) adds less than a tenth of a microsecond per read.
  */
 const READS_PER_MAP_CHECK = 256;
 /** Entries of a scan between two such checks: a few MiB of pages at most, as a scan maps pages in key order. */
@@ -173,6 +174,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly boot: string | null;
   /** Database point reads since the last check of the resident mapped pages. */
   private readsSinceMapCheck = 0;
+  /** Database point reads since the database was last mapped. */
+  private readsSinceRemap = 0;
   /** Open iterators over the database, which a remap would invalidate. */
   private openScans = 0;
   // Results of locate(): the key's pending change, else its committed record (undefined: absent).
@@ -222,6 +225,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.env.resetReadTxn();
     void this.env.close();
     this.openDatabase();
+    this.readsSinceRemap = 0;
   }
 
   /**
@@ -536,9 +540,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     let record = this.hot.get(pk, !prim);
     if (record === undefined) {
       if (prim) this.encodeLookupKey(key);
+      this.readsSinceRemap++;
+      // Mapping afresh costs milliseconds, so a store whose own reads cannot account for much of the resident
+      // pages (others in the process mapped them) leaves them to their stores.
       if (++this.readsSinceMapCheck >= READS_PER_MAP_CHECK) {
         this.readsSinceMapCheck = 0;
-        this.remapIfOverBudget();
+        if (this.readsSinceRemap * MAPPED_BYTES_PER_READ >= this.mappedBytes / 2) this.remapIfOverBudget();
       }
       record = this.state.getBinary(this.keyScratch.buf.subarray(0, this.keyScratch.pos));
       if (record !== undefined && this.hot.admits(pk, !prim)) this.hot.set(pk, !prim, record);
