@@ -19,6 +19,7 @@ import {
   valueType,
 } from './column-values.js';
 import * as hll from './hyperloglog.js';
+import { packsRows, RowPacker, unpackRow } from './packed-rows.js';
 
 /** The aggregate functions sluice knows. */
 export type AggregateName =
@@ -58,6 +59,7 @@ export class ArgColumn {
   private text?: TextBuffer;
   private ids?: Interned | null;
   private fields?: ArgColumn[];
+  private packer?: RowPacker | null;
 
   constructor(readonly data: Data) {}
 
@@ -108,6 +110,15 @@ export class ArgColumn {
     }
     if (isNumericType(d.type)) return this.numbers().vals[i];
     return this.values()[i];
+  }
+
+  /**
+   * The value max_by keeps of row i: a packed row for a struct of scalar fields (see packed-rows.ts), else
+   * {@link valueAt}'s value.
+   */
+  keptAt(i: number): unknown {
+    if (this.packer === undefined) this.packer = packsRows(this.data.type) ? new RowPacker(this.data) : null;
+    return this.packer === null ? this.valueAt(i) : this.packer.pack(i);
   }
 
   /**
@@ -778,18 +789,26 @@ const approxCountDistinctFn = (rsd: number): AggregateFunction => {
 /** An [order, value] pair of max_by/min_by. */
 type Ranked = [unknown, unknown];
 
-function better(x: Ranked, y: Ranked, sign: number): boolean {
+/** How two kept values compare: as values, or as the tuples of packed rows. */
+type CompareValues = (a: unknown, b: unknown) => number;
+
+const tupleOf = (v: unknown): unknown => (v instanceof Uint8Array ? unpackRow(v) : v);
+
+/** Kept struct rows compare as tuples, packed or not; any other value (a binary one too) as it is. */
+const compareRows: CompareValues = (a, b) => compareScalars(tupleOf(a), tupleOf(b));
+
+function better(x: Ranked, y: Ranked, sign: number, cmp: CompareValues): boolean {
   const c = compareScalars(x[0], y[0]) * sign;
   if (c !== 0) return c > 0;
   // Equal orders: the smaller value wins, whatever the arrival order, so results are deterministic.
-  return compareScalars(x[1], y[1]) < 0;
+  return cmp(x[1], y[1]) < 0;
 }
 
 /** Inserts `x` into a best-first list kept at most `k` long (ties by value). */
-function insertRanked(list: Ranked[], x: Ranked, k: number, sign: number): void {
+function insertRanked(list: Ranked[], x: Ranked, k: number, sign: number, cmp: CompareValues): void {
   let i = list.length;
-  if (i === k && !better(x, list[i - 1], sign)) return;
-  while (i > 0 && better(x, list[i - 1], sign)) i--;
+  if (i === k && !better(x, list[i - 1], sign, cmp)) return;
+  while (i > 0 && better(x, list[i - 1], sign, cmp)) i--;
   list.splice(i, 0, x);
   if (list.length > k) list.pop();
 }
@@ -798,7 +817,8 @@ function insertRanked(list: Ranked[], x: Ranked, k: number, sign: number): void 
  * The `k` best [order, value] pairs of each group, best first: max_by/min_by, with k = 1 for the plain form.
  * Numeric orders (event times, prices) are ranked by row index first, in one flat array of k row slots per
  * group with the orders compared as numbers, so a row below a full group's last is dropped by one comparison
- * and only the rows kept are decoded (a struct keeps a whole wide row).
+ * and only the rows kept are read: a struct of scalar fields as a packed row (packed-rows.ts), so that a whole
+ * wide row is copied as bytes rather than decoded.
  */
 class ByPartial implements Partial {
   private readonly best: (Ranked[] | undefined)[];
@@ -808,6 +828,7 @@ class ByPartial implements Partial {
     private readonly k: number,
     /** The plain form: the buffer is the best pair itself rather than a list of them. */
     private readonly single: boolean,
+    private readonly cmp: CompareValues,
   ) {
     this.best = new Array(n);
   }
@@ -855,13 +876,13 @@ class ByPartial implements Partial {
     }
     for (let g = 0; g < n; g++) {
       const base = start[g];
-      for (let c = 0; c < counts[g]; c++) this.offer(g, [o[rows[base + c]], v.valueAt(rows[base + c])]);
+      for (let c = 0; c < counts[g]; c++) this.offer(g, [o[rows[base + c]], v.keptAt(rows[base + c])]);
     }
   }
   private offer(g: number, x: Ranked): void {
     const list = this.best[g];
     if (list === undefined) this.best[g] = [x];
-    else insertRanked(list, x, this.k, this.sign);
+    else insertRanked(list, x, this.k, this.sign, this.cmp);
   }
   buffer(g: number): unknown {
     const list = this.best[g];
@@ -878,19 +899,27 @@ function byResultType(name: string, t: DataType[]): DataType {
 
 /**
  * max_by/min_by: with `k` the values of the k best rows (a list, best first), without it the best row's value.
- * The plain form's buffer is one [order, value] pair, the k form's a list of them.
+ * The plain form's buffer is one [order, value] pair, the k form's a list of them. A struct value of scalar
+ * fields is kept as a packed row, which the output gathers into Arrow columns (packed-rows.ts resultData).
  */
 const byFn = (name: 'max_by' | 'min_by', k: number | undefined): AggregateFunction => {
   const sign = name === 'max_by' ? 1 : -1;
+  // Bound with the result type: values of a struct compare as rows, packed or not (a binary value is bytes).
+  let cmp: CompareValues = compareScalars;
+  const resultType = (t: DataType[]): DataType => {
+    const type = byResultType(name, t);
+    cmp = type.typeId === Type.Struct ? compareRows : compareScalars;
+    return type;
+  };
   if (k !== undefined) {
     return {
       name,
       outputName: (a) => `${name}(${a[0]}, ${a[1]}, ${k})`,
-      resultType: (t) => new List(new Field('item', byResultType(name, t), true)),
-      newPartial: (n) => new ByPartial(n, sign, k, false),
+      resultType: (t) => new List(new Field('item', resultType(t), true)),
+      newPartial: (n) => new ByPartial(n, sign, k, false, cmp),
       merge: (a, b) => {
         const x = a as Ranked[];
-        for (const p of b as Ranked[]) insertRanked(x, p, k, sign);
+        for (const p of b as Ranked[]) insertRanked(x, p, k, sign, cmp);
         return x;
       },
       result: (b) => (b as Ranked[]).map((p) => p[1]),
@@ -899,14 +928,14 @@ const byFn = (name: 'max_by' | 'min_by', k: number | undefined): AggregateFuncti
   return {
     name,
     outputName: (a) => `${name}(${a[0]}, ${a[1]})`,
-    resultType: (t) => byResultType(name, t),
-    newPartial: (n) => new ByPartial(n, sign, 1, true),
+    resultType,
+    newPartial: (n) => new ByPartial(n, sign, 1, true, cmp),
     merge: (a, b) => {
       if (a === null || b === null) return a === null ? b : a;
       const x = a as Ranked;
       const y = b as Ranked;
       // The newer pair's fields copied into the older one: the partial's pair is then garbage right away.
-      if (better(y, x, sign)) {
+      if (better(y, x, sign, cmp)) {
         x[0] = y[0];
         x[1] = y[1];
       }

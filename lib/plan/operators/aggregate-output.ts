@@ -14,9 +14,10 @@ import {
   tableToIPC,
   Utf8,
 } from 'apache-arrow';
-import { batchFromColumns, batchOf, dataFromValues, emptyBatch, takeRows, utf8Data } from '../../arrow/index.js';
+import { batchOf, dataFromValues, emptyBatch, takeRows, utf8Data } from '../../arrow/index.js';
 import { SluiceError } from '../../errors.js';
 import { valueType } from '../aggregates/column-values.js';
+import { resultData } from '../aggregates/packed-rows.js';
 import { resultField } from '../expression-eval.js';
 import type { KeyedState } from '../stateful-operator.js';
 import type { AggregateDefinition } from './aggregate-definition.js';
@@ -177,7 +178,15 @@ export class OutputRows {
   }
 
   batch(): RecordBatch[] {
-    return this.length === 0 ? [] : [batchFromColumns(this.schema, this.columns, this.length)];
+    if (this.length === 0) return [];
+    const fields = this.schema.fields;
+    return [
+      batchOf(
+        this.schema,
+        fields.map((f, i) => resultData(f.type, this.columns[i])),
+        this.length,
+      ),
+    ];
   }
 }
 
