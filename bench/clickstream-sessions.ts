@@ -5,9 +5,12 @@
  * sessionisation of the same files and a hand-written loop, in the same invocation.
  *
  *   node dist/bench/clickstream-sessions.js [events=1000000] [runs=3] [only=loop,duckdb,duckdb-min,threads=0,...]
+ *   node dist/bench/clickstream-sessions.js 5000000 3 threads=0,threads=2,threads=2@DIR
  *
  * Every run is a child process of its own, so its peak RSS and CPU time are its alone. Variants:
- * - `threads=N`: the app through `runApp` (file source, 2 files per batch, availableNow, no-op sinks);
+ * - `threads=N`: the app through `runApp` (file source, 2 files per batch, availableNow, no-op sinks), with the
+ *   critical path of its lanes (bench/lane-cpu.ts); `threads=N@DIR` the same on the build in DIR (a copy of an
+ *   older dist), for an A/B in one invocation;
  * - `loop`: readFileSync + JSON.parse per line + a Map of open sessions per user, computing the same metrics;
  * - `duckdb`: SQL over `read_json` of the same files computing the same metrics (LAG, running SUM, GROUP BY;
  *   the SQL the windows tests use as their oracle);
@@ -21,6 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, runApp } from '../lib/app/app-runner.js';
+import { type LaneCpu, LaneCpuCollector } from './lane-cpu.js';
 import { clickstreamFiles, median } from './support.js';
 
 const GAP_MS = 30 * 60_000;
@@ -38,6 +42,8 @@ interface RunResult {
   wallSeconds: number;
   cpuSeconds: number;
   peakRssBytes: number;
+  /** The lanes' thread CPU of an engine run (absent for the other variants and from builds without it). */
+  laneCpu?: LaneCpu;
 }
 
 interface ClickEvent {
@@ -207,8 +213,12 @@ async function duckRun(dir: string, minimal: boolean): Promise<{ events: number;
   }
 }
 
-async function engineRun(dir: string, threads: number): Promise<{ events: number; sessions: number }> {
+async function engineRun(
+  dir: string,
+  threads: number,
+): Promise<{ events: number; sessions: number; laneCpu: LaneCpu }> {
   const ckpt = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-ckpt-'));
+  const lanes = new LaneCpuCollector();
   try {
     let events = 0;
     let sessions = 0;
@@ -224,7 +234,7 @@ async function engineRun(dir: string, threads: number): Promise<{ events: number
       },
     });
     await Promise.all([...queries.values()].map((q) => q.awaitTermination()));
-    return { events, sessions };
+    return { events, sessions, laneCpu: lanes.figures() };
   } finally {
     fs.rmSync(ckpt, { recursive: true, force: true });
   }
@@ -289,7 +299,9 @@ async function main(): Promise<void> {
   const loads: string[] = [];
   for (let r = 0; r < runs; r++) {
     for (const v of variants) {
-      const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', v, dir], {
+      const [variant, build] = v.split('@');
+      const script = build ? path.resolve(build, 'bench', 'clickstream-sessions.js') : fileURLToPath(import.meta.url);
+      const out = spawnSync(process.execPath, [script, '--child', variant, dir], {
         encoding: 'utf8',
         maxBuffer: 1 << 24,
       });
@@ -299,7 +311,8 @@ async function main(): Promise<void> {
       results[v].push(res);
       console.log(
         `run ${r + 1} ${v.padEnd(10)} ${fmt(events / res.wallSeconds).padStart(11)} events/s  (${res.wallSeconds.toFixed(2)} s, ` +
-          `${((100 * res.cpuSeconds) / res.wallSeconds).toFixed(0)}% CPU, peak RSS ${(res.peakRssBytes / 2 ** 20).toFixed(0)} MiB, ${fmt(res.sessions)} sessions)`,
+          `${((100 * res.cpuSeconds) / res.wallSeconds).toFixed(0)}% CPU, peak RSS ${(res.peakRssBytes / 2 ** 20).toFixed(0)} MiB, ${fmt(res.sessions)} sessions` +
+          `${res.laneCpu ? `, critical path ${res.laneCpu.criticalPath.toFixed(2)} s CPU` : ''})`,
       );
     }
     loads.push(load());
@@ -318,14 +331,18 @@ async function main(): Promise<void> {
     `\nmedian of ${runs} runs (load average after each round: ${loads.join(' | ')}); ${fmt([...sessions][0])} complete sessions in every variant`,
   );
   console.log(
-    `${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${`vs ${base}`.padStart(8)}  ${'ev/CPU-s'.padStart(11)}  per core vs ${base}  peak RSS`,
+    `${''.padEnd(10)} ${'events/s'.padStart(11)}  ${'CPU'.padStart(5)}  ${`vs ${base}`.padStart(8)}  ${'ev/CPU-s'.padStart(11)}  per core vs ${base}  peak RSS  critical path vs ${base}`,
   );
+  // The critical path's ratio is the wall-clock speed-up idle cores would give (see bench/lane-cpu.ts).
+  const criticalPath = (v: string): number => median(results[v].map((r) => r.laneCpu?.criticalPath ?? Number.NaN));
   for (const v of variants) {
     const cpu = median(results[v].map((r) => r.cpuSeconds / r.wallSeconds));
     const rss = median(results[v].map((r) => r.peakRssBytes));
+    const critical = criticalPath(base) / criticalPath(v);
     console.log(
       `${v.padEnd(10)} ${fmt(rate(v)).padStart(11)}  ${(100 * cpu).toFixed(0).padStart(4)}%  ${(rate(v) / rate(base)).toFixed(2).padStart(8)}  ` +
-        `${fmt(perCpu(v)).padStart(11)}  ${(perCpu(v) / perCpu(base)).toFixed(2).padStart(18)}  ${(rss / 2 ** 20).toFixed(0)} MiB`,
+        `${fmt(perCpu(v)).padStart(11)}  ${(perCpu(v) / perCpu(base)).toFixed(2).padStart(18)}  ${(rss / 2 ** 20).toFixed(0).padStart(4)} MiB` +
+        `${Number.isNaN(critical) ? '' : `  ${critical.toFixed(2).padStart(8)}`}`,
     );
   }
 }

@@ -1,7 +1,6 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { type RecordBatch, type Schema, tableFromIPC } from 'apache-arrow';
-import { readParquet } from 'parquet-wasm';
 import { SluiceError } from '../errors.js';
 
 /**
@@ -32,6 +31,9 @@ export async function readParquetFiles(location: string): Promise<{ schema: Sche
       'write the static data there first',
     );
   }
+  // Loaded here: compiling its WebAssembly costs every thread that imports it ~50 ms of CPU, and the worker
+  // threads, which import this module with the API, never read a static side.
+  const { readParquet } = await import('parquet-wasm');
   let schema: Schema | null = null;
   const batches: RecordBatch[] = [];
   for (const f of files) {
