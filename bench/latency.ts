@@ -15,13 +15,23 @@
  * `triggerExecution`) and where its time went, beside the broker alone (kcat reading the input topic) as the
  * baseline measured in the same invocation.
  *
+ * kcat reads read_committed with a fetch wait of 1 ms: the test broker holds an empty Fetch for the whole wait
+ * instead of answering when records arrive, so the wait is how late the consumer can see a visible record.
+ * Each run also prints the latency budget of its events, as means: `produce` (sent to acknowledged by the
+ * broker), `to batch` (acknowledged to the start of the batch that read it), `batch` (that start to the end of
+ * the batch's sink, from progress: `timestamp` + `triggerExecution` - `commitOffsets`, which runs from the
+ * sink's end), `consumer` (the sink's end to kcat printing it). The output record's batch is the one its
+ * `sluice` header names.
+ *
  * `--file` adds the same queries from a file source (a JSON lines file written every 10 ms, renamed into
  * place) to the file sink, the consumer listing the output directory every 2 ms.
  *
  * `--vs DIST` runs every configuration first with the sluice build in DIST (e.g. a copy of an earlier `dist`),
  * then with this one, and prints the ratios of their p50 and p99: a before-and-after in one invocation.
  * `--runs N` runs each configuration N times (the builds alternating) and prints the medians, which a
- * loaded machine needs; each run also counts its batches over 500 ms.
+ * loaded machine needs; each run also counts its batches over 500 ms. Every sluice run's stderr is kept in a
+ * file under `--logs DIR` (default: a new directory in the OS temp directory, printed at the start), and a run
+ * that ends before it is stopped says how (exit code or signal) with the end of its stderr.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -62,6 +72,7 @@ Produce-to-visible latency of a stateless and an aggregating query, Kafka to Kaf
   --file             also file source to file sink
   --runs N           runs per configuration, builds alternating; medians printed (default 1)
   --vs DIST          also run the build in DIST (a copy of an earlier dist) and print the ratios
+  --logs DIR         keep each sluice run's stderr in DIR (default: a new directory in the OS temp directory)
   --help             this text
 `;
 if (process.argv.includes('--help')) {
@@ -82,6 +93,8 @@ const THREADS = flag('threads', '0');
 const FILES = process.argv.includes('--file');
 const VS = flag('vs', '');
 const RUNS = Number(flag('runs', '1'));
+const LOGS = flag('logs', '') || fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-latency-logs-'));
+fs.mkdirSync(LOGS, { recursive: true });
 /** A batch longer than this counts as slow (the target: none in a 5-minute run). */
 const SLOW_BATCH_MS = 500;
 const BUILDS: Build[] = VS
@@ -98,10 +111,19 @@ const BUILDS: Build[] = VS
 /** Wall time in ms, sub-millisecond, comparable across this process's clocks. */
 const now = (): number => performance.timeOrigin + performance.now();
 
+/** An event seen in the output: when it was sent, when the broker acknowledged it, seen, and its batch. */
+interface Seen {
+  sent: number;
+  acked: number;
+  at: number;
+  batchId: number;
+}
+
 /** Latencies of the events of one run, and what the query's progress said. */
 interface Measured {
   measureFrom: number;
   latencies: number[];
+  seen: Seen[];
   expected: number;
   progress: QueryProgress[];
 }
@@ -111,6 +133,9 @@ class Ledger {
   readonly sent = new Map<string, number[]>();
   readonly seen = new Map<string, number>();
   readonly latencies: number[] = [];
+  readonly seenEvents: Seen[] = [];
+  /** When the broker acknowledged the events sent at a time (all of a tick share their send time). */
+  readonly acked = new Map<number, number>();
   produced = 0;
   constructor(
     readonly measureFrom: number,
@@ -137,16 +162,18 @@ class Ledger {
     return n;
   }
 
-  /** An output record carrying one event sent at `sent`. */
-  visibleOne(sent: number, at: number): void {
-    if (sent >= this.measureFrom) this.latencies.push(at - sent);
+  /** An output record of batch `batchId` (-1: not known) carrying one event sent at `sent`. */
+  visibleOne(sent: number, at: number, batchId: number): void {
+    if (sent < this.measureFrom) return;
+    this.latencies.push(at - sent);
+    this.seenEvents.push({ sent, acked: this.acked.get(sent) ?? Number.NaN, at, batchId });
   }
 
   /** A running count of `n` events of `user`: every event of that user up to the n-th is visible now. */
-  visibleUpTo(user: string, n: number, at: number): void {
+  visibleUpTo(user: string, n: number, at: number, batchId: number): void {
     const list = this.sent.get(user) ?? [];
     const from = this.seen.get(user) ?? 0;
-    for (let i = from; i < Math.min(n, list.length); i++) this.visibleOne(list[i], at);
+    for (let i = from; i < Math.min(n, list.length); i++) this.visibleOne(list[i], at, batchId);
     if (n > from) this.seen.set(user, n);
   }
 }
@@ -185,7 +212,10 @@ async function paced(
       ledger.add(e.user, t, ledger.keeps(e.amount));
       events.push(e);
     }
-    if (events.length > 0) await emit(events, tick);
+    if (events.length > 0) {
+      await emit(events, tick);
+      ledger.acked.set(t, now());
+    }
     await sleep(Math.max(0, start + tick * tickMs - now()));
   }
 }
@@ -210,19 +240,34 @@ function produceFiles(dir: string, rate: number, seconds: number, ledger: Ledger
   });
 }
 
-/** Hands every output row to `onRow` as it arrives: kcat tailing a topic from its start. */
-function tailTopic(bootstrap: string, topic: string, onRow: (value: string, at: number) => void): ChildProcess {
+/** An output row as it arrives, with the batch its `sluice` header names (-1 when it has none). */
+type OnRow = (value: string, at: number, batchId: number) => void;
+
+/**
+ * Hands every output row to `onRow` as it arrives: kcat tailing a topic from its start, read_committed, asking
+ * again every millisecond while there is nothing new (see the module comment).
+ */
+function tailTopic(bootstrap: string, topic: string, onRow: OnRow): ChildProcess {
   const kcat = spawn(
     'kcat',
-    ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-u', '-q', '-f', '%s\n', '-X', 'fetch.wait.max.ms=5'],
+    [
+      ...['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-u', '-q', '-f', '%h\t%s\n'],
+      ...['-X', 'fetch.wait.max.ms=1', '-X', 'isolation.level=read_committed'],
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  createInterface({ input: kcat.stdout! }).on('line', (line) => onRow(line, now()));
+  createInterface({ input: kcat.stdout! }).on('line', (line) => {
+    const at = now();
+    const tab = line.indexOf('\t');
+    // The header is `sluice=<queryId>:<batchId>:<seq>`; the input topic's records have none.
+    const origin = /(?:^|,)sluice=[^,]*:(\d+):\d+(?:,|$)/.exec(line.slice(0, tab));
+    onRow(line.slice(tab + 1), at, origin ? Number(origin[1]) : -1);
+  });
   return kcat;
 }
 
 /** Hands every row of each new output file to `onRow`, listing the directory every 2 ms. */
-function tailDirectory(dir: string, onRow: (value: string, at: number) => void): { kill(): void } {
+function tailDirectory(dir: string, onRow: OnRow): { kill(): void } {
   const done = new Set<string>();
   const timer = setInterval(() => {
     if (!fs.existsSync(dir)) return;
@@ -230,23 +275,29 @@ function tailDirectory(dir: string, onRow: (value: string, at: number) => void):
       if (!f.startsWith('part-') || done.has(f)) continue;
       done.add(f);
       const at = now();
-      for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) if (line) onRow(line, at);
+      for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) if (line) onRow(line, at, -1);
     }
   }, 2);
   return { kill: () => clearInterval(timer) };
 }
 
-function rowHandler(query: string, ledger: Ledger): (value: string, at: number) => void {
-  return (value, at) => {
+function rowHandler(query: string, ledger: Ledger): OnRow {
+  return (value, at, batchId) => {
     const row = JSON.parse(value) as { user_id: string; sent: number; n?: number };
-    if (query === 'aggregate') ledger.visibleUpTo(row.user_id, row.n!, at);
-    else ledger.visibleOne(row.sent, at);
+    if (query === 'aggregate') ledger.visibleUpTo(row.user_id, row.n!, at, batchId);
+    else ledger.visibleOne(row.sent, at, batchId);
   };
 }
 
-/** Starts `sluice run` of the latency app and resolves once its queries run. */
+/**
+ * Starts `sluice run` of the latency app and resolves once its queries run. Its stderr goes to a file under
+ * LOGS as well, kept after the run.
+ */
 async function startSluice(build: Build, query: string, source: string, sink: string, trigger: string, dir: string) {
   const progressLog = path.join(dir, 'progress.jsonl');
+  const stderrFile = path.join(LOGS, `${query}-${path.basename(dir)}.stderr`);
+  const stderrLog = fs.createWriteStream(stderrFile);
+  const startedAt = now();
   const child = spawn(
     process.execPath,
     [
@@ -273,15 +324,21 @@ async function startSluice(build: Build, query: string, source: string, sink: st
   let stderr = '';
   let stopping = false;
   const exited = new Promise<void>((resolve) =>
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
+      stderrLog.end();
       // A run that ends before it is stopped says why, instead of leaving a gap in the output.
       if (!stopping)
-        console.log(`    sluice run ended by itself (${signal ?? `exit ${code}`}): ${stderr.slice(-2000)}`);
+        console.log(
+          `    sluice run ended by itself after ${((now() - startedAt) / 1000).toFixed(1)} s ` +
+            `(${signal ? `signal ${signal}` : `exit code ${code}`}); its stderr is in ${stderrFile}, ending:\n` +
+            stderr.slice(-2000),
+        );
       resolve();
     }),
   );
   await new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
+      stderrLog.write(d);
       stderr = (stderr + d.toString()).slice(-4000);
       if (stderr.includes('sluice: running')) resolve();
     });
@@ -367,7 +424,7 @@ async function runBroker(broker: TestBroker, client: KafkaClient, rate: number):
  */
 async function measure(
   query: string,
-  tail: (onRow: (value: string, at: number) => void) => { kill(): unknown },
+  tail: (onRow: OnRow) => { kill(): unknown },
   produce: (ledger: Ledger) => Promise<void>,
 ): Promise<Omit<Measured, 'progress'>> {
   const ledger = new Ledger(now() + WARMUP_S * 1000, keepsOf(query));
@@ -376,7 +433,12 @@ async function measure(
   const until = now() + 10_000;
   while (ledger.latencies.length < ledger.expected && now() < until) await sleep(20);
   tailing.kill();
-  return { measureFrom: ledger.measureFrom, latencies: ledger.latencies, expected: ledger.expected };
+  return {
+    measureFrom: ledger.measureFrom,
+    latencies: ledger.latencies,
+    seen: ledger.seenEvents,
+    expected: ledger.expected,
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -397,6 +459,39 @@ interface Figures {
   slow: number;
   /** Mean of each progress durationMs phase over those batches. */
   phases: Record<string, number>;
+  /** The latency budget: the mean of each part of the events' latency, and of the latency (see the module comment). */
+  budget: Record<string, number>;
+}
+
+/**
+ * The mean of each part of the measured events' latency: `produce`, `to batch`, `batch`, `consumer` for events
+ * whose batch is known, `after produce` for the others (the broker alone, the file sink), and `latency`.
+ */
+function budgetOf(m: Measured): Record<string, number> {
+  const byBatch = new Map(m.progress.map((p) => [p.batchId, p]));
+  const sums: Record<string, { sum: number; n: number }> = {};
+  const add = (part: string, ms: number): void => {
+    if (!Number.isFinite(ms)) return;
+    const acc = sums[part] ?? { sum: 0, n: 0 };
+    acc.sum += ms;
+    acc.n++;
+    sums[part] = acc;
+  };
+  for (const e of m.seen) {
+    add('produce', e.acked - e.sent);
+    const p = byBatch.get(e.batchId);
+    if (p) {
+      const start = Date.parse(p.timestamp);
+      const visible = start + p.durationMs.triggerExecution - p.durationMs.commitOffsets;
+      add('to batch', start - e.acked);
+      add('batch', visible - start);
+      add('consumer', e.at - visible);
+    } else {
+      add('after produce', e.at - e.acked);
+    }
+    add('latency', e.at - e.sent);
+  }
+  return Object.fromEntries(Object.entries(sums).map(([k, { sum, n }]) => [k, sum / n]));
 }
 
 /** The phases of `d` largest first, `n` of them, as `name ms` (addBatch, which holds the others, left out). */
@@ -431,6 +526,7 @@ function figuresOf(m: Measured): Figures {
     slowestBatch: worst ? describeBatch(worst) : '',
     slow: durations.filter((d) => d > SLOW_BATCH_MS).length,
     phases,
+    budget: budgetOf(m),
   };
 }
 
@@ -447,6 +543,12 @@ function describeBatch(p: QueryProgress): string {
 }
 
 function line(label: string, f: Figures, extra: string): string {
+  const parts = Object.entries(f.budget).filter(([k]) => k !== 'latency');
+  const budget =
+    parts.length === 0
+      ? ''
+      : `\n    budget, means: ${parts.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} ms ` +
+        `(latency ${f.budget.latency.toFixed(1)} ms)`;
   const batches =
     f.batches === 0
       ? ''
@@ -455,7 +557,7 @@ function line(label: string, f: Figures, extra: string): string {
         (f.slowestBatch ? `\n    slowest: ${f.slowestBatch}` : '');
   return (
     `${label.padEnd(34)} p50 ${f.p50.toFixed(1).padStart(6)} ms  p99 ${f.p99.toFixed(1).padStart(6)} ms  ` +
-    `max ${f.max.toFixed(1).padStart(7)} ms${extra}${batches}`
+    `max ${f.max.toFixed(1).padStart(7)} ms${extra}${budget}${batches}`
   );
 }
 
@@ -464,7 +566,8 @@ function report(label: string, m: Measured, baselineP50?: number): Figures {
   const f = figuresOf(m);
   const missing = m.expected - m.latencies.length;
   const vs = baselineP50 ? `  p50 ${(f.p50 / baselineP50).toFixed(1)}x the broker's` : '';
-  console.log(line(label, f, `  ${m.latencies.length} events${missing > 0 ? ` (${missing} never seen)` : ''}${vs}`));
+  const events = `  ${m.latencies.length} events${missing > 0 ? ` (${missing} never seen)` : ''}${vs}`;
+  console.log(line(label, f, `${events}, load ${os.loadavg()[0].toFixed(1)}`));
   return f;
 }
 
@@ -477,9 +580,11 @@ function median(xs: number[]): number {
 
 /** The median of each figure over several runs (phases: the median of each phase's mean). */
 function medianFigures(runs: Figures[]): Figures {
-  const of = (k: Exclude<keyof Figures, 'phases' | 'slowestBatch'>): number => median(runs.map((r) => r[k]));
+  const of = (k: Exclude<keyof Figures, 'phases' | 'budget' | 'slowestBatch'>): number => median(runs.map((r) => r[k]));
   const phases: Record<string, number> = {};
   for (const k of Object.keys(runs[0].phases)) phases[k] = median(runs.map((r) => r.phases[k] ?? 0));
+  const budget: Record<string, number> = {};
+  for (const k of Object.keys(runs[0].budget)) budget[k] = median(runs.map((r) => r.budget[k] ?? Number.NaN));
   return {
     p50: of('p50'),
     p99: of('p99'),
@@ -490,6 +595,7 @@ function medianFigures(runs: Figures[]): Figures {
     slowestBatch: runs.reduce((w, r) => (r.slowest > w.slowest ? r : w)).slowestBatch,
     slow: runs.reduce((a, r) => a + r.slow, 0),
     phases,
+    budget,
   };
 }
 
@@ -519,7 +625,7 @@ const client = await KafkaClient.connect(broker.brokers);
 try {
   console.log(
     `latency, produce to visible: ${SECONDS} s per run (first ${WARMUP_S} s left out), threads ${THREADS}, ` +
-      `${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`,
+      `${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}; sluice stderr in ${LOGS}`,
   );
   for (const rate of RATES) {
     const base = report(`broker alone, ${rate}/s`, await runBroker(broker, client, rate)).p50;
