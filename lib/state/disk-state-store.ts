@@ -7,10 +7,17 @@
  * behind, ahead of the version a batch needs (a replay), or from another history (a checkpoint started over).
  *
  * Database layout: `state` maps a key's canonical encoding to its record (f64 timeout, -1 for none, then the
- * value encoded with the store's field dictionary); `timeouts` holds an empty entry per key with a timeout,
- * keyed by the timeout as a big-endian f64 and then the key, so due keys are an ordered range; `meta` holds
+ * value encoded with the store's field dictionary); `timeouts` is the timeout index, empty entries keyed by a
+ * time as a big-endian f64 and then the key, so candidates for being due are an ordered range; `meta` holds
  * the version, the key count, the field dictionary, the checksum of the version's delta file (which ties
  * the database to this checkpoint's history) and the boot the database was last written in.
+ *
+ * The timeout index is kept lazily, as timer services on a key-value store do: every key with a timeout has an
+ * entry at or before it, and the key's record holds the timeout itself. A timeout that moves later (a session
+ * extended, a processing-time timeout set again on every update) keeps its entry, so an update writes its
+ * record alone; a timeout that appears or moves earlier gets a new entry. A scan checks each entry it meets
+ * against the record, and the next commit moves the entries it found behind their key's timeout to it and drops
+ * those whose key has none, so an entry is rewritten about once per timeout that passes, not once per update.
  *
  * Uncommitted changes stay in memory ({@link PendingChanges}) until {@link DiskStateStore.commit}, which
  * writes the delta file and then applies them in key order, in transactions of a few thousand changes: each
@@ -142,6 +149,26 @@ function timeOrder(times: number[]): Int32Array {
   return order.sort((a, b) => times[a] - times[b]);
 }
 
+/** A timeout index entry that a scan found off its key's timeout, for the next commit to move or drop. */
+interface LooseEntry {
+  /** The entry's time. */
+  at: number;
+  /** The key's canonical encoding, in latin1. */
+  encoding: string;
+  /** How pending changes look the key up. */
+  pk: PendingKey;
+  encoded: boolean;
+  /** The key's committed timeout when the scan met the entry (-1: none or absent). */
+  committed: number;
+}
+
+/** The timeout index writes of one commit, by (time, key encoding in latin1). */
+interface IndexWrites {
+  times: number[];
+  keys: string[];
+  removes: boolean[];
+}
+
 /** A versioned key-value store for one (operator, state partition) whose committed state is on local disk. */
 export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateStore<K, V> {
   /** The checkpoint directory holding this store's delta and snapshot files. */
@@ -157,6 +184,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private pending = new PendingChanges(this.dict);
   /** The committed timeout of each pending change's key (-1: none or absent), so a commit need not read it again. */
   private readonly oldTimeouts: number[] = [];
+  /** Index entries the scans since the last commit found off their key's timeout, by the entry's bytes in latin1. */
+  private readonly looseEntries = new Map<string, LooseEntry>();
   private readonly files = new StateFileWriter();
   private readonly hot: HotKeyCache;
   private readonly mappedBytes: number;
@@ -169,6 +198,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly latin1 = new Latin1View();
   private indexScratch = Buffer.allocUnsafe(64);
   private recordScratch = Buffer.allocUnsafe(256);
+  private keyBytesScratch = Buffer.allocUnsafe(256);
   private readonly reader = new ValueReader(new Uint8Array(0));
   private committing = false;
   private readonly boot: string | null;
@@ -186,6 +216,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private memoKey: unknown = undefined;
   private memoPending = -1;
   private memoRecord: Buffer | undefined = undefined;
+  // Results of entryTimeout(): the entry's key, its encoding in latin1, and whether a pending change holds it.
+  private entryKey: K | undefined = undefined;
+  private entryEncoding = '';
+  private entryPending = false;
 
   private constructor(dir: string, localDir: string, opts: DiskStateStoreOptions) {
     const interval = opts.snapshotInterval ?? 10;
@@ -347,14 +381,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   keysWithTimeoutAtOrBefore(timestampMs: number, limit = Infinity): K[] {
     const due: Array<{ t: number; s: string; key: K }> = [];
-    // The index is in the order of the result, so past its first `limit` live due entries none can be among the
-    // first `limit` of the merge with the pending ones: the scan, and what it holds, stay within the limit.
-    for (const k of this.timeouts.getKeys({})) {
-      const t = k.readDoubleBE(0);
-      if (t > timestampMs || due.length >= limit) break;
-      const key = this.decodeKey(k, 8);
-      if (this.isShadowed(key, k, 8)) continue;
-      due.push({ t, s: this.latin1.slice(k, 8, k.length), key });
+    const byTimeThenKey = (a: { t: number; s: string }, b: { t: number; s: string }): number =>
+      a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0);
+    // Entries are at or before their keys' timeouts, so once `limit` keys are due by `bound`, no entry past it
+    // holds one of the first `limit`: the scan, and what it holds, stay within about twice the limit.
+    let bound = timestampMs;
+    // Keys found due through an entry before their timeout, which may have another entry at or before it.
+    const early = new Set<string>();
+    for (const k of this.indexEntries()) {
+      const at = k.readDoubleBE(0);
+      if (at > bound) break;
+      const t = this.entryTimeout(k, at);
+      // An entry past its key's timeout is left from an earlier timeout; the key has another one before it.
+      if (this.entryPending || t < 0 || t > timestampMs || t < at) continue;
+      const s = this.entryEncoding;
+      if (early.has(s)) continue;
+      if (t !== at) early.add(s);
+      due.push({ t, s, key: this.entryKey as K });
+      if (limit > 0 && due.length >= 2 * limit) {
+        due.sort(byTimeThenKey);
+        due.length = limit;
+        bound = due[limit - 1].t;
+      }
     }
     const pending = this.pending;
     for (let p = 0; p < pending.length; p++) {
@@ -362,20 +410,22 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       if (pending.offset[p] >= 0 && t >= 0 && t <= timestampMs)
         due.push({ t, s: pending.sortKey(p), key: pending.keyOf(p) as K });
     }
-    due.sort((a, b) => a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
+    due.sort(byTimeThenKey);
     if (due.length > limit) due.length = limit;
     return due.map((d) => d.key);
   }
 
-  /** The earliest timeout of any key, uncommitted changes included, or Infinity: the first unshadowed index entry. */
+  /** The earliest timeout of any key, uncommitted changes included, or Infinity. */
   earliestTimeout(): number {
-    let min = Infinity;
-    for (const k of this.timeouts.getKeys({})) {
-      if (this.isShadowed(this.decodeKey(k, 8), k, 8)) continue;
-      min = k.readDoubleBE(0);
-      break;
+    let min = this.pending.earliestTimeout();
+    // Entries are at or before their keys' timeouts: none from `min` on can hold an earlier one.
+    for (const k of this.indexEntries()) {
+      const at = k.readDoubleBE(0);
+      if (at >= min) break;
+      const t = this.entryTimeout(k, at);
+      if (!this.entryPending && t >= 0 && t < min) min = t;
     }
-    return Math.min(min, this.pending.earliestTimeout());
+    return min;
   }
 
   /**
@@ -410,7 +460,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /**
    * Applies the pending changes: the records in the order of their keys' encodings, then the timeout index
-   * entries in theirs, CHANGES_PER_TRANSACTION per transaction, the first marking the database as applying
+   * writes in time order, CHANGES_PER_TRANSACTION per transaction, the first marking the database as applying
    * `version` and the last recording it.
    */
   private applyChanges(version: number, checksum: number | null): void {
@@ -422,29 +472,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const order = new Int32Array(pending.length);
     for (let p = 0; p < order.length; p++) order[p] = p;
     order.sort(byKey);
-    // Index changes as (timeout, change), a removed entry's change negated (-1 - p).
-    const indexTimes: number[] = [];
-    const indexChanges: number[] = [];
-    for (let p = 0; p < pending.length; p++) {
-      const existed = pending.slot[p] >= 0;
-      const oldTimeout = this.oldTimeouts[p];
-      const timeout = pending.offset[p] < 0 ? -1 : pending.timeout[p];
-      if (existed && oldTimeout >= 0 && oldTimeout !== timeout) {
-        indexTimes.push(oldTimeout);
-        indexChanges.push(-1 - p);
-      }
-      if (timeout >= 0 && timeout !== oldTimeout) {
-        indexTimes.push(timeout);
-        indexChanges.push(p);
-      }
-    }
-    const indexOrder = timeOrder(indexTimes);
-    const ks = this.keyScratch;
-    const keyOf = (p: number): Uint8Array => {
-      ks.reset();
-      pending.writeKey(ks, p);
-      return ks.buf.subarray(0, ks.pos);
-    };
+    const index = this.indexWrites(sortKeys);
+    const indexOrder = timeOrder(index.times);
     const values = pending.values.buf;
     const total = order.length + indexOrder.length;
     // No read snapshot may pin the pages the transactions free.
@@ -456,14 +485,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         for (let i = from; i < to; i++) {
           if (i >= order.length) {
             const c = indexOrder[i - order.length];
-            const p = indexChanges[c];
-            const entry = this.indexKey(indexTimes[c], keyOf(p < 0 ? -1 - p : p));
-            if (p < 0) this.timeouts.removeSync(entry);
+            const entry = this.indexKey(index.times[c], index.keys[c]);
+            if (index.removes[c]) this.timeouts.removeSync(entry);
             else this.timeouts.putSync(entry, EMPTY);
             continue;
           }
           const p = order[i];
-          const key = keyOf(p);
+          const key = this.keyBytes(sortKeys[p]);
           const off = pending.offset[p];
           const existed = pending.slot[p] >= 0;
           if (off < 0) {
@@ -476,20 +504,56 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           }
           const end = pending.valueEnd(off);
           const size = RECORD_HEADER + end - off;
-          // A record the cache does not take is built in scratch: the write copies it.
-          const cached = this.hot.admits(pending.key[p], pending.encoded[p]);
-          if (!cached && this.recordScratch.length < size) this.recordScratch = Buffer.allocUnsafe(2 * size);
-          const record = cached ? Buffer.allocUnsafe(size) : this.recordScratch.subarray(0, size);
+          if (this.recordScratch.length < size) this.recordScratch = Buffer.allocUnsafe(2 * size);
+          const record = this.recordScratch.subarray(0, size);
           record.writeDoubleLE(pending.timeout[p], 0);
           record.set(values.subarray(off, end), RECORD_HEADER);
           this.state.putSync(key, record);
           if (!existed) this.count++;
-          if (cached) this.hot.set(pending.key[p], pending.encoded[p], record);
+          // The cache takes a copy: into the record it holds for the key when that is as long, so a commit
+          // rewriting hot keys allocates nothing.
+          if (this.hot.admits(pending.key[p], pending.encoded[p]))
+            this.hot.setCopy(pending.key[p], pending.encoded[p], record);
         }
         if (to === total) this.writeMeta(version, checksum);
       });
       this.remapIfOverBudget();
     }
+  }
+
+  /**
+   * The timeout index writes of the pending changes (whose keys' encodings are `sortKeys`) and of the entries
+   * the scans found off their key's timeout (see the file's comment): the index keeps an entry at or before
+   * every key's timeout, so a timeout that moves later writes nothing, and one that appears or moves earlier
+   * one entry; an entry found off its key's timeout moves to it or, with none, goes.
+   */
+  private indexWrites(sortKeys: string[]): IndexWrites {
+    const pending = this.pending;
+    const writes: IndexWrites = { times: [], keys: [], removes: [] };
+    const write = (t: number, key: string, remove: boolean): void => {
+      writes.times.push(t);
+      writes.keys.push(key);
+      writes.removes.push(remove);
+    };
+    const moved = new Uint8Array(pending.length);
+    for (const loose of this.looseEntries.values()) {
+      const p = pending.length > 0 ? pending.find(loose.pk, loose.encoded) : -1;
+      const t = p < 0 ? loose.committed : pending.offset[p] < 0 ? -1 : pending.timeout[p];
+      if (t === loose.at) continue;
+      write(loose.at, loose.encoding, true);
+      // An entry past the timeout is not the key's only one; an entry before it may be, so it moves there.
+      if (t < loose.at || (p >= 0 && moved[p] === 1)) continue;
+      write(t, loose.encoding, false);
+      if (p >= 0) moved[p] = 1;
+    }
+    for (let p = 0; p < pending.length; p++) {
+      const old = this.oldTimeouts[p];
+      const t = pending.offset[p] < 0 ? -1 : pending.timeout[p];
+      if (t < 0) {
+        if (old >= 0) write(old, sortKeys[p], true);
+      } else if (moved[p] === 0 && (old < 0 || t < old)) write(t, sortKeys[p], false);
+    }
+    return writes;
   }
 
   /** Drops all changes since the last commit; the store stays at {@link version}. */
@@ -537,19 +601,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         return pk;
       }
     }
-    let record = this.hot.get(pk, !prim);
-    if (record === undefined) {
-      if (prim) this.encodeLookupKey(key);
-      this.readsSinceRemap++;
-      // Mapping afresh costs milliseconds, so a store whose own reads cannot account for much of the resident
-      // pages (others in the process mapped them) leaves them to their stores.
-      if (++this.readsSinceMapCheck >= READS_PER_MAP_CHECK) {
-        this.readsSinceMapCheck = 0;
-        if (this.readsSinceRemap * MAPPED_BYTES_PER_READ >= this.mappedBytes / 2) this.remapIfOverBudget();
-      }
-      record = this.state.getBinary(this.keyScratch.buf.subarray(0, this.keyScratch.pos));
-      if (record !== undefined && this.hot.admits(pk, !prim)) this.hot.set(pk, !prim, record);
-    }
+    const record = this.committedRecord(pk, !prim, prim ? null : this.keyScratch.buf.subarray(0, this.keyScratch.pos));
     this.locRecord = record;
     if (prim) {
       this.memoKey = key;
@@ -557,6 +609,54 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.memoRecord = record;
     }
     return pk;
+  }
+
+  /**
+   * The committed record of the key `pk` (undefined: absent), through the cache; `encoding` is the key's canonical
+   * encoding, or null for a primitive key, encoded on a cache miss only.
+   */
+  private committedRecord(pk: PendingKey, encoded: boolean, encoding: Uint8Array | null): Buffer | undefined {
+    let record = this.hot.get(pk, encoded);
+    if (record === undefined) {
+      if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
+      this.readsSinceRemap++;
+      // Mapping afresh costs milliseconds, so a store whose own reads cannot account for much of the resident
+      // pages (others in the process mapped them) leaves them to their stores.
+      if (++this.readsSinceMapCheck >= READS_PER_MAP_CHECK) {
+        this.readsSinceMapCheck = 0;
+        if (this.readsSinceRemap * MAPPED_BYTES_PER_READ >= this.mappedBytes / 2) this.remapIfOverBudget();
+      }
+      record = this.state.getBinary(encoding);
+      if (record !== undefined && this.hot.admits(pk, encoded)) this.hot.set(pk, encoded, record);
+    }
+    return record;
+  }
+
+  /**
+   * The timeout of the key of index entry `entry` at time `at` (-1: none or absent): its pending change's, else
+   * its committed record's. Sets entryKey, entryEncoding and entryPending, and notes the entry of a key without a
+   * pending change as loose when the timeout is not `at`, so that the next commit moves or drops it.
+   */
+  private entryTimeout(entry: Buffer, at: number): number {
+    const key = this.decodeKey(entry, 8);
+    const prim = isPrimitiveKey(key);
+    const encoding = this.latin1.slice(entry, 8, entry.length);
+    const pk = prim ? key : encoding;
+    const pending = this.pending;
+    const p = pending.length > 0 ? pending.find(pk, !prim) : -1;
+    this.entryKey = key;
+    this.entryEncoding = encoding;
+    this.entryPending = p >= 0;
+    // A key with a pending change gets its index writes from the change, which keeps an entry before the new
+    // timeout as it is.
+    if (p >= 0) return pending.offset[p] < 0 ? -1 : pending.timeout[p];
+    const record = this.committedRecord(pk, !prim, entry.subarray(8));
+    const t = record === undefined ? -1 : record.readDoubleLE(0);
+    if (t !== at) {
+      const id = this.latin1.slice(entry, 0, entry.length);
+      if (!this.looseEntries.has(id)) this.looseEntries.set(id, { at, encoding, pk, encoded: !prim, committed: t });
+    }
+    return t;
   }
 
   /** Encodes `key` canonically into keyScratch; returns its length. */
@@ -581,12 +681,20 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     return r.read() as K;
   }
 
-  /** The index entry of (timeout, key) in a scratch buffer that the next call overwrites. */
-  private indexKey(timeout: number, key: Uint8Array): Buffer {
+  /** The index entry of (time, key) in a scratch buffer that the next call overwrites; `key` as bytes or latin1. */
+  private indexKey(time: number, key: Uint8Array | string): Buffer {
     if (this.indexScratch.length < 8 + key.length) this.indexScratch = Buffer.allocUnsafe(2 * (8 + key.length));
-    this.indexScratch.writeDoubleBE(timeout, 0);
-    this.indexScratch.set(key, 8);
+    this.indexScratch.writeDoubleBE(time, 0);
+    if (typeof key === 'string') this.indexScratch.write(key, 8, 'latin1');
+    else this.indexScratch.set(key, 8);
     return this.indexScratch.subarray(0, 8 + key.length);
+  }
+
+  /** A key's canonical encoding, given in latin1, as bytes in a scratch buffer that the next call overwrites. */
+  private keyBytes(encoding: string): Buffer {
+    if (this.keyBytesScratch.length < encoding.length) this.keyBytesScratch = Buffer.allocUnsafe(2 * encoding.length);
+    this.keyBytesScratch.write(encoding, 0, 'latin1');
+    return this.keyBytesScratch.subarray(0, encoding.length);
   }
 
   /** Whether a pending change hides the committed entry of `key`, whose canonical encoding is `buf` from `start`. */
@@ -640,17 +748,24 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
   }
 
+  /** The timeout index's entries in order. They lead to record reads, which must not remap the database meanwhile. */
+  private *indexEntries(): IterableIterator<Buffer> {
+    this.openScans++;
+    try {
+      yield* this.timeouts.getKeys({});
+    } finally {
+      this.openScans--;
+    }
+  }
+
   /** Puts a replayed record (inside a write transaction), keeping the timeout index and the key count. */
   private putCommitted(key: Uint8Array, record: Buffer): void {
     const old = this.state.getBinaryFast(key);
     if (old === undefined) this.count++;
-    else {
-      const t = old.readDoubleLE(0);
-      if (t >= 0) this.timeouts.removeSync(this.indexKey(t, key));
-    }
+    const oldTimeout = old === undefined ? -1 : old.readDoubleLE(0);
     this.state.putSync(key, record);
     const t = record.readDoubleLE(0);
-    if (t >= 0) this.timeouts.putSync(this.indexKey(t, key), EMPTY);
+    if (t >= 0 && (oldTimeout < 0 || t < oldTimeout)) this.timeouts.putSync(this.indexKey(t, key), EMPTY);
   }
 
   /** Removes a replayed key (inside a write transaction), if present. */
@@ -748,6 +863,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private clearPending(): void {
     this.pending.clear();
     this.oldTimeouts.length = 0;
+    this.looseEntries.clear();
     this.memoKey = undefined;
     this.memoPending = -1;
     this.memoRecord = undefined;

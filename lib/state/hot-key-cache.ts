@@ -85,6 +85,17 @@ export class HotKeyCache {
     if (this.bytes > this.budgetBytes) this.evict();
   }
 
+  /**
+   * Caches a copy of `record` as the committed record of `pk`: into the bytes of the record cached for it when they
+   * are as many, so that a commit rewriting hot keys allocates nothing.
+   */
+  setCopy(pk: PendingKey, encoded: boolean, record: Uint8Array): void {
+    if (this.budgetBytes === 0) return;
+    const old = (encoded ? this.byEncoding : this.byKey).get(pk as string);
+    if (old !== undefined && old.length === record.length) old.set(record);
+    else this.set(pk, encoded, Buffer.from(record));
+  }
+
   /** Forgets `pk` (its key was removed). */
   delete(pk: PendingKey, encoded: boolean): void {
     const map = encoded ? this.byEncoding : this.byKey;

@@ -6,6 +6,7 @@ import { open as openLmdb } from 'lmdb';
 import { stateDir } from '../../lib/checkpoint/paths.js';
 import { DiskStateStore } from '../../lib/state/disk-state-store.js';
 import { StateStore } from '../../lib/state/state-store.js';
+import { decode } from '../../lib/state/value-codec.js';
 import type { VersionedStateStore } from '../../lib/state/versioned-state-store.js';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing workload can be replayed. */
@@ -44,6 +45,7 @@ function observed(store: VersionedStateStore): unknown {
     size: store.size,
     sorted: store.sortedEntries().map(([k, v]) => [k, v, store.getTimeout(k)]),
     due: [10, 25, 60].map((t) => store.keysWithTimeoutAtOrBefore(t)),
+    firstDue: [10, 25, 60].map((t) => store.keysWithTimeoutAtOrBefore(t, 3)),
     earliest: store.earliestTimeout(),
     entries: [...store.entries()].map(([k]) => JSON.stringify(k)).sort(),
   };
@@ -274,6 +276,56 @@ describe('disk state store', () => {
       state.put(Buffer.from([0x40]), Buffer.alloc(12));
     });
     expect(observed(await openDisk(2))).to.deep.equal(observed(mem));
+  });
+
+  /** The timeout index's entries as [time, key], read from the closed store's database. */
+  async function indexEntries(): Promise<Array<[number, unknown]>> {
+    for (const s of open.splice(0)) await s.close();
+    const env = openLmdb({ path: localDir, maxDbs: 4 });
+    const timeouts = env.openDB<Buffer, Buffer>({ name: 'timeouts', keyEncoding: 'binary', encoding: 'binary' });
+    const entries = [...timeouts.getKeys({})].map((k): [number, unknown] => [k.readDoubleBE(0), decode(k.subarray(8))]);
+    await env.close();
+    return entries;
+  }
+
+  it('writes a timeout index entry only for a timeout that appears or moves earlier, and moves the entries a scan finds behind', async () => {
+    const mem = await StateStore.load(memDir, 0);
+    let disk = await openDisk(0);
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    const batch = async (v: number, change: (s: VersionedStateStore) => void) => {
+      for (const s of [mem, disk]) change(s);
+      expect(observed(disk), `batch ${v}`).to.deep.equal(observed(mem));
+      await mem.commit(v);
+      await disk.commit(v);
+    };
+    await batch(1, (s) => {
+      for (const [i, k] of keys.entries()) s.put(k, { i }, 100 + i);
+    });
+    // Every timeout moves later, as a processing-time timeout set again on each update does: no entry moves.
+    await batch(2, (s) => {
+      for (const [i, k] of keys.entries()) s.put(k, { i, v: 2 }, 200 + i);
+    });
+    // k0 moves earlier (a new entry); k1 loses its timeout and k2 its key: their entries stay until a scan meets them.
+    await batch(3, (s) => {
+      s.put('k0', { i: 0 }, 50);
+      s.put('k1', { i: 1 });
+      s.remove('k2');
+    });
+    expect(await indexEntries()).to.deep.equal([[50, 'k0'], ...keys.map((k, i) => [100 + i, k])]);
+    disk = await openDisk(3);
+    // A scan at 150 finds k0 due through its entry at 50 and the entries at 100-119 behind their keys' timeouts
+    // (200-219) or left without one; the commit moves the first to the timeouts and drops the others.
+    await batch(4, (s) => {
+      for (const k of s.keysWithTimeoutAtOrBefore(150)) s.remove(k);
+    });
+    expect(mem.has('k0')).to.equal(false);
+    expect(await indexEntries()).to.deep.equal(keys.slice(3).map((k, i) => [203 + i, k]));
+    disk = await openDisk(4);
+    await batch(5, (s) => {
+      expect(s.keysWithTimeoutAtOrBefore(210, 2)).to.deep.equal(['k3', 'k4']);
+      for (const k of s.keysWithTimeoutAtOrBefore(210)) s.remove(k);
+    });
+    expect(await indexEntries()).to.deep.equal(keys.slice(11).map((k, i) => [211 + i, k]));
   });
 
   it('refuses a key longer than the database allows with a clear error', async () => {
