@@ -4,6 +4,7 @@
  *
  *   node dist/bench/group-scale.js [events=400000] [runs=3] [--session-timeout 6s]
  *       [--failover-accounts 1000000] [--failover-events 2000000] [--state-store memory,disk]
+ *       [--idle SECONDS] [--cpu-prof DIR]
  *
  * Throughput: one member against two, taking turns, each run a new group, checkpoint and output topic over the
  * same input. A run is timed in steady state: from the moment every task of the group runs on its member (the
@@ -16,8 +17,11 @@
  * keys; they are written in rounds the broker's retention holds (about 5 MB per partition). Then one member is
  * killed with SIGKILL while input waits on every partition; timed until every operation written before the kill
  * is in the output, with the steps in between (the survivor's new generation, each task's restore) from the
- * survivor's log, the restore time per million keys of the tasks that moved, and the survivor's peak resident
- * memory. Once per state store. With runs 0 only the failover runs.
+ * survivor's log, the restore time per million state rows of the tasks that moved, and the survivor's peak resident
+ * memory. Once per state store. With runs 0 only the failover runs; with `--failover-events 0` none.
+ *
+ * Idle cost (`--idle SECONDS`): one member, then two, over a topic they have read to its end; each member's CPU
+ * over that many seconds, in cores. `--cpu-prof DIR` has every member write a V8 CPU profile there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,6 +44,11 @@ const SESSION_TIMEOUT = flag('session-timeout', '6s');
 const FAILOVER_ACCOUNTS = Number(flag('failover-accounts', '1000000'));
 const FAILOVER_EVENTS = Number(flag('failover-events', '2000000'));
 const STORES = flag('state-store', 'memory,disk').split(',');
+/** Seconds over which each member's CPU is read while the group idles (input caught up); 0 skips it. */
+const IDLE_SECONDS = Number(flag('idle', '0'));
+/** With `--cpu-prof DIR`, every member writes a V8 CPU profile into DIR when it exits. */
+const PROFILE_DIR = flag('cpu-prof', '');
+const MEMBER_NODE_FLAGS = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
 const PARTITIONS = 8;
 /** Operations per round while state is built: well within the test broker's retention (5 MB per partition). */
 const ROUND = 400_000;
@@ -68,7 +77,7 @@ class Member {
   readonly proc: ChildProcess;
 
   constructor(args: string[]) {
-    this.proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn(process.execPath, [...MEMBER_NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let rest = '';
     this.proc.stderr!.on('data', (d: Buffer) => {
       const text = rest + d.toString();
@@ -229,21 +238,25 @@ function peakRssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-/** State rows of each task's movements query, from the latest batch in the progress logs. */
+/**
+ * State rows of each task, from the latest batch of each of its queries in the progress logs: bank-account's two
+ * outputs each keep a balance per account, so a task restores two rows per account.
+ */
 function stateRows(logs: string[]): Map<number, number> {
-  const rows = new Map<number, number>();
+  const latest = new Map<string, { task: number; rows: number }>();
   for (const log of logs) {
     if (!fs.existsSync(log)) continue;
     for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
       if (!line) continue;
       const p = JSON.parse(line) as { output: string; task: number; stateOperators: Array<{ numRowsTotal: number }> };
-      if (p.output === 'movements')
-        rows.set(
-          p.task,
-          p.stateOperators.reduce((n, o) => n + o.numRowsTotal, 0),
-        );
+      latest.set(`${p.task}/${p.output}`, {
+        task: p.task,
+        rows: p.stateOperators.reduce((n, o) => n + o.numRowsTotal, 0),
+      });
     }
   }
+  const rows = new Map<number, number>();
+  for (const { task, rows: n } of latest.values()) rows.set(task, (rows.get(task) ?? 0) + n);
   return rows;
 }
 
@@ -268,7 +281,7 @@ async function failover(store: string): Promise<void> {
   const keys = stateRows(logs);
   const total = [...keys.values()].reduce((x, y) => x + y, 0);
   console.log(
-    `failover, ${store} store: state built from ${written} operations in ${((Date.now() - built) / 1000).toFixed(0)} s: ${total} keys over ${keys.size} tasks`,
+    `failover, ${store} store: state built from ${written} operations in ${((Date.now() - built) / 1000).toFixed(0)} s: ${total} state rows over ${keys.size} tasks`,
   );
   // Input waiting on every partition, then one member dies.
   await gen(topic, 8000, FAILOVER_ACCOUNTS);
@@ -288,14 +301,59 @@ async function failover(store: string): Promise<void> {
     .map((r) => Number(r[2]));
   const restoreWall = Math.max(0, ...restores);
   console.log(
-    `  SIGKILL of a member holding tasks ${moved.join(', ')} (${movedKeys} keys): the survivor was assigned them ` +
+    `  SIGKILL of a member holding tasks ${moved.join(', ')} (${movedKeys} state rows): the survivor was assigned them ` +
       `${assigned ? ((assigned.at - killed) / 1000).toFixed(1) : '?'} s after the kill, restored them in ${restoreWall.toFixed(1)} s ` +
-      `(${movedKeys > 0 ? ((restoreWall * 1e6) / movedKeys).toFixed(2) : '?'} s per million keys), and every operation was written ` +
+      `(${movedKeys > 0 ? ((restoreWall * 1e6) / movedKeys).toFixed(2) : '?'} s per million rows), and every operation was written ` +
       `${resumed.toFixed(1)} s after the kill (session timeout ${SESSION_TIMEOUT}); the survivor's peak resident memory ${Math.round(peakRssMb(b.proc.pid!))} MB`,
   );
   await b.stop();
+  // The same state on a restart, in the same invocation: a new member alone takes all the tasks from their
+  // checkpoints, as a single process restarted would.
+  const c = member(id, `out-${id}`, topic, ['--state-store', store]);
+  await until(() => settled([c]), 'the restarted member to run every task');
+  const restarted = Math.max(
+    0,
+    ...c.lines.map((l) => /task \d+ restored in ([\d.]+) s/.exec(l.text)).map((r) => (r ? Number(r[1]) : 0)),
+  );
+  console.log(
+    `  restart: a new member alone restored all ${PARTITIONS} tasks (${total} state rows) in ${restarted.toFixed(1)} s ` +
+      `(${total > 0 ? ((restarted * 1e6) / total).toFixed(2) : '?'} s per million rows)`,
+  );
+  await c.stop();
 }
 
+/**
+ * CPU of idle members, in cores: `members` members of a new group over the 8-partition topic read it to its end,
+ * then each member's CPU over `IDLE_SECONDS` with no new input.
+ */
+async function idleCores(members: number): Promise<number[]> {
+  const id = `idle-${++groups}`;
+  const topic = `ops-${id}`;
+  await broker.command(`topic ${topic} ${PARTITIONS}`);
+  await broker.command(`topic out-${id} 2`);
+  deposits(topic, 0, 800, 800);
+  const ms = Array.from({ length: members }, () => member(id, `out-${id}`, topic));
+  await until(() => settled(ms), 'the group to settle');
+  await until(async () => (await records(`out-${id}`)) >= 800, 'the output');
+  // The last batches' commits and a few idle triggers.
+  await new Promise((r) => setTimeout(r, 2000));
+  const cpu0 = ms.map((m) => cpuOf(m.proc.pid!));
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+  const seconds = (Date.now() - t0) / 1000;
+  const cores = ms.map((m, i) => (cpuOf(m.proc.pid!) - cpu0[i]) / seconds);
+  await Promise.all(ms.map((m) => m.stop()));
+  return cores;
+}
+
+if (IDLE_SECONDS > 0) {
+  const one = await idleCores(1);
+  const two = await idleCores(2);
+  console.log(
+    `idle, trigger 100 ms, ${IDLE_SECONDS} s: one member holding 8 tasks ${one[0].toFixed(3)} cores; ` +
+      `two members holding 4 each ${two.map((c) => c.toFixed(3)).join(' and ')} cores; load average ${os.loadavg()[0].toFixed(1)}`,
+  );
+}
 if (RUNS > 0) await gen('ops', EVENTS, 10_000);
 const one: Throughput[] = [];
 const two: Throughput[] = [];
@@ -315,7 +373,7 @@ const med = (xs: Throughput[], f: (t: Throughput) => number) => median(xs.map(f)
 if (RUNS > 0)
   console.log(
     `median: one member ${Math.round(med(one, (t) => t.eventsPerSecond))} events/s, two members ${Math.round(med(two, (t) => t.eventsPerSecond))} events/s, ratio ${(med(two, (t) => t.eventsPerSecond) / med(one, (t) => t.eventsPerSecond)).toFixed(2)}x; ` +
-      `per member CPU second ${Math.round(med(one, (t) => t.perMemberCpu))} and ${Math.round(med(two, (t) => t.perMemberCpu))}; ` +
+      `per member CPU second ${Math.round(med(one, (t) => t.perMemberCpu))} and ${Math.round(med(two, (t) => t.perMemberCpu))} (${(med(two, (t) => t.perMemberCpu) / med(one, (t) => t.perMemberCpu)).toFixed(2)}x); ` +
       `broker ${med(one, (t) => t.brokerCores).toFixed(2)} and ${med(two, (t) => t.brokerCores).toFixed(2)} cores; load average ${os.loadavg()[0].toFixed(1)}`,
   );
 for (const store of STORES) if (FAILOVER_EVENTS > 0) await failover(store);

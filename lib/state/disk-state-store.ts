@@ -66,6 +66,13 @@ export interface DiskStateStoreOptions {
 const MAX_KEY_BYTES = 1978 - 8;
 const RECORD_HEADER = 8;
 const EMPTY = Buffer.alloc(0);
+/**
+ * Puts `key` after the last key of `db` (LMDB's MDB_APPEND), inside a write transaction. lmdb's putSync (typed
+ * void) returns false when the key does not sort after the last one.
+ */
+function append(db: Database<Buffer, Uint8Array>, key: Uint8Array, value: Buffer): void {
+  if ((db.putSync(key, value, { append: true }) as unknown) === false) throw new Error('its keys are not distinct');
+}
 /** Meta version while a rebuild is under way: the database must be rebuilt again. */
 const REBUILDING = -1;
 /**
@@ -126,7 +133,7 @@ function residentFileBytes(): number {
 }
 
 /**
- * Indexes of `times` in ascending order of their times (ties in any order). When the span of times times their
+ * Indexes of `times` in ascending order of their times, ties in their order in `times`. When the span of times times their
  * count fits a double exactly, each (time, index) pair is packed into one number and sorted natively.
  */
 function timeOrder(times: number[]): Int32Array {
@@ -146,7 +153,7 @@ function timeOrder(times: number[]): Int32Array {
     return order;
   }
   for (let i = 0; i < n; i++) order[i] = i;
-  return order.sort((a, b) => times[a] - times[b]);
+  return order.sort((a, b) => times[a] - times[b] || a - b);
 }
 
 /** A timeout index entry that a scan found off its key's timeout, for the next commit to move or drop. */
@@ -768,6 +775,40 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (t >= 0 && (oldTimeout < 0 || t < oldTimeout)) this.timeouts.putSync(this.indexKey(t, key), EMPTY);
   }
 
+  /**
+   * Puts a snapshot's entries into the empty database (inside a write transaction) in key order, appended:
+   * LMDB then fills each page in turn instead of searching the tree and splitting pages at every insert; the
+   * timeout index after them the same way. A snapshot the disk store wrote is in key order already; one the
+   * memory store wrote (in its hash order) is sorted first.
+   */
+  private loadSnapshot(keys: Uint8Array[], values: Uint8Array[], timeouts: Float64Array): void {
+    const n = keys.length;
+    const order = new Int32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    let sorted = true;
+    for (let i = 1; i < n && sorted; i++) sorted = Buffer.compare(keys[i - 1], keys[i]) < 0;
+    if (!sorted) {
+      const sortKeys = keys.map((k) => this.latin1.slice(k, 0, k.length));
+      order.sort((a, b) => (sortKeys[a] < sortKeys[b] ? -1 : sortKeys[a] > sortKeys[b] ? 1 : 0));
+    }
+    const timed: number[] = [];
+    const times: number[] = [];
+    for (const i of order) {
+      const value = values[i];
+      const record = Buffer.allocUnsafe(RECORD_HEADER + value.length);
+      record.writeDoubleLE(timeouts[i], 0);
+      record.set(value, RECORD_HEADER);
+      append(this.state, keys[i], record);
+      if (timeouts[i] >= 0) {
+        timed.push(i);
+        times.push(timeouts[i]);
+      }
+    }
+    this.count += n;
+    // Ties in time keep their key order, so the index keys (time, key) come in ascending order too.
+    for (const c of timeOrder(times)) append(this.timeouts, this.indexKey(times[c], keys[timed[c]]), EMPTY);
+  }
+
   /** Removes a replayed key (inside a write transaction), if present. */
   private removeCommitted(key: Uint8Array): void {
     const old = this.state.getBinaryFast(key);
@@ -830,6 +871,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           this.putCommitted(key, record);
         },
         remove: (key) => this.removeCommitted(key),
+        load: (keys, values, timeouts) => this.loadSnapshot(keys, values, timeouts),
       };
       try {
         await replayStateVersion(this.dir, from, version, target, (entries) => {

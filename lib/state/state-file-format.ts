@@ -133,6 +133,11 @@ export interface StateChangeTarget {
   put(key: Uint8Array, value: Uint8Array, timeout: number): void;
   /** Removes `key`; a no-op when absent. */
   remove(key: Uint8Array): void;
+  /**
+   * Takes a whole snapshot into the target, which is empty: its distinct keys, their values and timeouts (-1:
+   * none) in the file's order. Where absent, each entry goes through {@link put}.
+   */
+  load?(keys: Uint8Array[], values: Uint8Array[], timeouts: Float64Array): void;
 }
 
 /**
@@ -215,8 +220,10 @@ function replayBody(kind: number, r: ValueReader, data: Buffer, names: string[],
       values.push(sameIds ? value() : value().slice());
     }
     if (r.pos !== end) throw new Error('its record section does not match its key count');
-    const hasTimeouts = r.byte() === 1;
-    for (let i = 0; i < n; i++) target.put(keys[i], values[i], hasTimeouts ? r.float64() : -1);
+    const timeouts = new Float64Array(n).fill(-1);
+    if (r.byte() === 1) for (let i = 0; i < n; i++) timeouts[i] = r.float64();
+    if (target.load) target.load(keys, values, timeouts);
+    else for (let i = 0; i < n; i++) target.put(keys[i], values[i], timeouts[i]);
     return;
   }
   for (let i = 0; i < n; i++) {

@@ -242,7 +242,10 @@ describe('sluice run --group: several processes share an app through a Kafka con
     const victim = member('victim', 'kill', 'opsk', 'outk', { env: { SLUICE_CRASH_AT: 'in-sink:3' } });
     const others = ['b', 'c'].map((n) => member(n, 'kill', 'opsk', 'outk'));
     const dead = await victim.exited;
+    const heard = others.map((m) => m.stderr.length);
     expect(dead.signal, victim.stderr).to.equal('SIGKILL');
+    const held = victim.tasks();
+    expect(held, victim.stderr).to.not.be.empty;
     await operations('opsk', 1500);
     const expected = await reference('opsk', 'refk');
     await waitForOutput('outk', expected.length);
@@ -251,6 +254,9 @@ describe('sluice run --group: several processes share an app through a Kafka con
     await Promise.all(others.map((m) => m.waitFor(/generation \d+: kept tasks/)));
     const removed = new RegExp(`\\(process ${victim.proc.pid}\\) is gone: removing it from the group`);
     await Promise.race(others.map((m) => m.waitFor(removed)));
+    // Each task it held was restored on one of the others from its checkpoint, with the time that took.
+    for (const t of held)
+      await Promise.race(others.map((m, i) => m.waitFor(new RegExp(`task ${t} restored in [\\d.]+ s`), heard[i])));
     await stopAll();
     expect(values('outk')).to.deep.equal(expected);
   });

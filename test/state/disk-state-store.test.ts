@@ -182,6 +182,17 @@ describe('disk state store', () => {
     }
   }
 
+  it("rebuilds its database from a snapshot in bulk: the memory store's thousands of keys in hash order, timeouts, deltas after it", async () => {
+    const mem = await StateStore.load(memDir, 0, { snapshotInterval: 2 });
+    await bigBatches([mem], 3);
+    expect(fs.existsSync(path.join(memDir, '2.snapshot'))).to.equal(true);
+    for (const version of [2, 3]) {
+      const rebuilt = await DiskStateStore.open(memDir, path.join(root, `local-${version}`), version);
+      open.push(rebuilt);
+      expect(observed(rebuilt)).to.deep.equal(observed(await StateStore.load(memDir, version)));
+    }
+  });
+
   /** Writes to the closed store's database directly, as a crash or another machine state would have left it. */
   async function tamper(
     edit: (meta: { put(k: string, v: unknown): void }, state: { put(k: Buffer, v: Buffer): void }) => void,
