@@ -78,6 +78,10 @@ function isCachedPrimitive(key: unknown): boolean {
 
 /** One batch's view of a state partition: reads through the cache, writes through to the store. */
 export class DecodedState {
+  /** The composite key `get` last saw and its id: an aggregation puts the key it has just read (a key array is a value, never changed once given). */
+  private lastKey: unknown[] | null = null;
+  private lastId: string | undefined;
+
   constructor(
     readonly state: KeyedState,
     private readonly entry: Entry,
@@ -89,8 +93,18 @@ export class DecodedState {
     const e = this.entry;
     if (e.bypass > 0) return this.state.get(key);
     if (isCachedPrimitive(key)) return this.readThrough(e.primitive, key, key);
-    const id = Array.isArray(key) ? compositeId(key) : undefined;
+    const id = this.idOf(key);
     return id === undefined ? this.state.get(key) : this.readThrough(e.composite, id, key);
+  }
+
+  /** compositeId of an array key (undefined for other keys), computed once for a get and the put after it. */
+  private idOf(key: unknown): string | undefined {
+    if (!Array.isArray(key)) return undefined;
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.lastId = compositeId(key);
+    }
+    return this.lastId;
   }
 
   /** The cached value under `id`, else `key`'s value from the store, remembered under `id`. */
@@ -112,7 +126,7 @@ export class DecodedState {
     if (value === undefined) this.forget(key);
     else if (isCachedPrimitive(key)) this.remember(this.entry.primitive, key, value);
     else {
-      const id = Array.isArray(key) ? compositeId(key) : undefined;
+      const id = this.idOf(key);
       if (id !== undefined) this.remember(this.entry.composite, id, value);
     }
   }
