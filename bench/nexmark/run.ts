@@ -126,7 +126,7 @@ function eventRate(o: Options): number {
 }
 
 /** Read tasks per batch and lane, unless --partitions says otherwise. */
-const READ_TASKS_PER_LANE = 8;
+const READ_TASKS_PER_LANE = 4;
 
 /**
  * The source URI. `--keys K` scales q11's state with the reference generator's own knobs: bidders are drawn
@@ -134,9 +134,9 @@ const READ_TASKS_PER_LANE = 8;
  * starts once K people exist (firstEventId = 50 K); the rate keeps nearly all K bidders inside a session.
  */
 function sourceUri(o: Options, kinds: string): string {
-  // Eight read tasks per lane: lanes take the next task as they free up, so a batch's last task leaves the other
-  // lane idle for up to a task's length; with two per lane that was half a lane's share (critical path 1.31-1.34x
-  // against 1.46-1.56x with four, q0/q1), and splitting finer costs threads 0 no measurable CPU.
+  // Four read tasks per lane: lanes take the next task as they free up, and with two per lane the last task of a
+  // batch left one lane waiting for up to half of its share (critical path 1.31-1.34x against 1.46-1.56x, q0/q1);
+  // eight gained nothing measurable and gave the driver more results to take in.
   const partitions = o.partitions ?? Math.max(1, o.threads) * READ_TASKS_PER_LANE;
   const keys = o.keys ? `&numActivePeople=${o.keys}&hotBiddersRatio=1&firstEventId=${50 * o.keys}` : '';
   return `nexmark:?events=${o.events}&seed=${o.seed}&rate=${eventRate(o)}&kinds=${kinds}&maxEventsPerTrigger=${o.batchEvents}&numPartitions=${partitions}${keys}`;
