@@ -15,10 +15,11 @@
  * Failover: two members build state from `--failover-events` deposits that go over `--failover-accounts`
  * accounts in turn (account i in partition i mod 8), so that as many events as accounts give exactly that many
  * keys; they are written in rounds the broker's retention holds (about 5 MB per partition). Then one member is
- * killed with SIGKILL while input waits on every partition; timed until every operation written before the kill
- * is in the output, with the steps in between (the survivor's new generation, each task's restore) from the
- * survivor's log, the restore time per million state rows of the tasks that moved, and the survivor's peak resident
- * memory. Once per state store. With runs 0 only the failover runs; with `--failover-events 0` none.
+ * killed with SIGKILL and input written on every partition; timed until every operation is in the output, with
+ * the steps in between (the survivor's new generation, each task's restore) from the survivor's log, the restore
+ * time per million state rows of the tasks that moved, and the survivor's peak resident memory; then a new member
+ * alone restarts every task over the same state, for the restart's restore time in the same invocation. Once per
+ * state store. With runs 0 only the failover runs; with `--failover-events 0` none.
  *
  * Idle cost (`--idle SECONDS`): one member, then two, over a topic they have read to its end; each member's CPU
  * over that many seconds, in cores. `--cpu-prof DIR` has every member write a V8 CPU profile there.
@@ -283,15 +284,19 @@ async function failover(store: string): Promise<void> {
   console.log(
     `failover, ${store} store: state built from ${written} operations in ${((Date.now() - built) / 1000).toFixed(0)} s: ${total} state rows over ${keys.size} tasks`,
   );
-  // Input waiting on every partition, then one member dies.
-  await gen(topic, 8000, FAILOVER_ACCOUNTS);
-  written += 8000;
+  // One member dies, and input arrives on every partition while its tasks wait for their new owner.
   const moved = a.state().held;
   const movedKeys = moved.reduce((n, t) => n + (keys.get(t) ?? 0), 0);
   const from = b.lines.length;
   const killed = Date.now();
   a.proc.kill('SIGKILL');
+  deposits(topic, written, 8000, FAILOVER_ACCOUNTS);
+  written += 8000;
   await until(async () => (await records(`out-${id}`)) >= written, 'the output after the kill');
+  await until(
+    () => moved.every((t) => b.lines.slice(from).some((l) => l.text.includes(`task ${t} restored in`))),
+    'the restores to be logged',
+  );
   const resumed = (Date.now() - killed) / 1000;
   const after = b.lines.slice(from);
   const assigned = after.find((l) => /generation \d+: kept tasks/.test(l.text));

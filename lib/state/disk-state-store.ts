@@ -133,8 +133,8 @@ function residentFileBytes(): number {
 }
 
 /**
- * Indexes of `times` in ascending order of their times, ties in their order in `times`. When the span of times times their
- * count fits a double exactly, each (time, index) pair is packed into one number and sorted natively.
+ * Indexes of `times` in ascending order of their times, ties in their order in `times`. When the span of times
+ * times their count fits a double exactly, each (time, index) pair is packed into one number and sorted natively.
  */
 function timeOrder(times: number[]): Int32Array {
   const n = times.length;

@@ -186,11 +186,9 @@ describe('disk state store', () => {
     const mem = await StateStore.load(memDir, 0, { snapshotInterval: 2 });
     await bigBatches([mem], 3);
     expect(fs.existsSync(path.join(memDir, '2.snapshot'))).to.equal(true);
-    for (const version of [2, 3]) {
-      const rebuilt = await DiskStateStore.open(memDir, path.join(root, `local-${version}`), version);
-      open.push(rebuilt);
-      expect(observed(rebuilt)).to.deep.equal(observed(await StateStore.load(memDir, version)));
-    }
+    const rebuilt = await DiskStateStore.open(memDir, path.join(root, 'local-mem'), 3);
+    open.push(rebuilt);
+    expect(observed(rebuilt)).to.deep.equal(observed(mem));
   });
 
   /** Writes to the closed store's database directly, as a crash or another machine state would have left it. */
