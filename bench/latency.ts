@@ -56,6 +56,13 @@ const THIS_BUILD: Build = {
   app: fileURLToPath(new URL('./apps/latency.js', import.meta.url)),
 };
 const PARTITIONS = 4;
+/**
+ * Why a query that falls behind on the test broker stops: librdkafka's mock keeps at most 100,000 records or 5 MB
+ * per partition (rdkafka_mock.c), about half a minute of this bench's input at 10K events/s.
+ */
+const MOCK_RETENTION =
+  'the test broker keeps at most 100,000 records or 5 MB per partition (about half a minute of input at 10K/s): ' +
+  'the query fell further behind than that, and its unread input was deleted';
 const USERS = 1000;
 
 const USAGE = `usage: node dist/bench/latency.js [options]
@@ -331,7 +338,8 @@ async function startSluice(build: Build, query: string, source: string, sink: st
         console.log(
           `    sluice run ended by itself after ${((now() - startedAt) / 1000).toFixed(1)} s ` +
             `(${signal ? `signal ${signal}` : `exit code ${code}`}); its stderr is in ${stderrFile}, ending:\n` +
-            stderr.slice(-2000),
+            stderr.slice(-2000) +
+            (stderr.includes('were deleted from the broker') ? `\n    ${MOCK_RETENTION}` : ''),
         );
       resolve();
     }),
