@@ -4,11 +4,28 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import {
   BYPASS_BATCHES,
+  type DecodedState,
   DecodedStateCache,
   MAX_CACHED_KEYS,
   MIN_READS_TO_JUDGE,
 } from '../../lib/plan/operators/decoded-state.js';
 import { StateStore } from '../../lib/state/state-store.js';
+
+/**
+ * A new store in `dir` with a cache in front, and a function that runs each function given to it as the next
+ * batch through the cache, ending it without error.
+ */
+async function batches(dir: string): Promise<{ store: StateStore; run: (fn: (s: DecodedState) => void) => void }> {
+  const store = await StateStore.load(dir, 0);
+  const cache = new DecodedStateCache();
+  let batch = 0;
+  const run = (fn: (s: DecodedState) => void): void => {
+    const s = cache.begin(store, batch++);
+    fn(s);
+    s.done();
+  };
+  return { store, run };
+}
 
 describe('aggregation: decoded state kept between batches', () => {
   let dir: string;
@@ -63,15 +80,8 @@ describe('aggregation: decoded state kept between batches', () => {
   });
 
   it('reads the store directly for a while after a batch whose reads mostly missed, then caches again', async () => {
-    const store = await StateStore.load(dir, 0);
-    const cache = new DecodedStateCache();
+    const { store, run } = await batches(dir);
     const kept = { n: 1 };
-    let batch = 0;
-    const run = (fn: (s: ReturnType<DecodedStateCache['begin']>) => void): void => {
-      const s = cache.begin(store, batch++);
-      fn(s);
-      s.done();
-    };
     run((s) => s.put('kept', kept));
     // A batch that starts with a filled cache and reads only keys it does not hold: a key set the cache cannot serve.
     run((s) => {
@@ -94,14 +104,7 @@ describe('aggregation: decoded state kept between batches', () => {
   });
 
   it('stops caching within a batch that puts more keys than the cache holds, for the rest of it and a while after', async () => {
-    const store = await StateStore.load(dir, 0);
-    const cache = new DecodedStateCache();
-    let batch = 0;
-    const run = (fn: (s: ReturnType<DecodedStateCache['begin']>) => void): void => {
-      const s = cache.begin(store, batch++);
-      fn(s);
-      s.done();
-    };
+    const { run } = await batches(dir);
     const kept = { n: 1 };
     run((s) => {
       for (let i = 0; i <= MAX_CACHED_KEYS; i++) s.put(i, i);
@@ -119,6 +122,24 @@ describe('aggregation: decoded state kept between batches', () => {
         s.put('kept', kept);
       });
     }
+    run((s) => s.put('kept', kept));
+    run((s) => expect(s.get('kept')).to.equal(kept));
+  });
+
+  it('does not cache a batch that says it touches more keys than the cache holds, nor the batches after it for a while', async () => {
+    const { run } = await batches(dir);
+    const kept = { n: 1 };
+    run((s) => s.put('kept', kept));
+    run((s) => {
+      s.expectKeys(MAX_CACHED_KEYS);
+      expect(s.get('kept')).to.equal(kept);
+      s.expectKeys(MAX_CACHED_KEYS + 1);
+      const v = s.get('kept');
+      expect(v).to.deep.equal(kept);
+      expect(v).to.not.equal(kept);
+      s.put('kept', kept);
+    });
+    for (let b = 0; b < BYPASS_BATCHES; b++) run((s) => expect(s.get('kept')).to.not.equal(kept));
     run((s) => s.put('kept', kept));
     run((s) => expect(s.get('kept')).to.equal(kept));
   });

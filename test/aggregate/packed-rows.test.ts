@@ -2,6 +2,7 @@ import { Bool, type Data, Field, Float64, Int32, Int64, List, Struct, TimestampM
 import { expect } from 'chai';
 import { dataFromValues, valuesOf } from '../../lib/arrow/columns.js';
 import { ArgColumn, aggregateFunction } from '../../lib/plan/aggregates/aggregate-functions.js';
+import { compareScalars } from '../../lib/plan/aggregates/column-values.js';
 import { packsRows, RowPacker, resultData, unpackRow } from '../../lib/plan/aggregates/packed-rows.js';
 import { decode, encode } from '../../lib/state/value-codec.js';
 
@@ -70,6 +71,18 @@ describe('packed rows of max_by', () => {
     const lists = [[packed[2], packed[0]], null, [], [tuples[1], packed[2]]];
     const expected = [[tuples[2], tuples[0]], null, [], [tuples[1], tuples[2]]];
     expect(rowsOf(resultData(list, lists))).to.deep.equal(rowsOf(dataFromValues(list, expected)));
+  });
+
+  it('compares rows as their values do, decoding strings only where bytes differ (UTF-16 order, not byte order)', () => {
+    const strings = [null, '', 'a', 'ab', '\u{1F600}', '\uFFFD', 'é'];
+    const tuples: (unknown[] | null)[] = [null];
+    for (const s of strings) for (const n of [null, -1, 2 ** 40]) tuples.push([n, 5, s, 100, s, n === null, 1]);
+    const arg = new ArgColumn(dataFromValues(BID, tuples));
+    const sign = (x: number): number => Math.sign(x) + 0;
+    for (let i = 0; i < tuples.length; i++)
+      for (let j = 0; j < tuples.length; j++)
+        expect(sign(arg.compareAt(i, j)), `${i} ${j}`).to.equal(sign(compareScalars(arg.valueAt(i), arg.valueAt(j))));
+    expect(sign(compareScalars('\u{1F600}', '\uFFFD'))).to.equal(-1);
   });
 
   it('max_by merges packed rows with tuples restored from older state, ties by the whole row', () => {

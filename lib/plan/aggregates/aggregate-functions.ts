@@ -113,6 +113,39 @@ export class ArgColumn {
   }
 
   /**
+   * `compareScalars(valueAt(i), valueAt(j))` with as little decoding as it takes: a struct field by field,
+   * numbers from their typed array, a utf8 value decoded only where the two rows' bytes differ.
+   */
+  compareAt(i: number, j: number): number {
+    const d = this.data;
+    const t = d.type.typeId;
+    if (t === Type.Struct && isValid(d, i) && isValid(d, j)) {
+      this.fields ??= d.children.map((c) => new ArgColumn(c));
+      for (const f of this.fields) {
+        const c = f.compareAt(i, j);
+        if (c !== 0) return c;
+      }
+      return 0;
+    }
+    if (isNumericType(d.type)) {
+      const { vals, valid } = this.numbers();
+      if (valid && !(valid[i] && valid[j])) return valid[i] === valid[j] ? 0 : valid[i] ? 1 : -1;
+      return vals[i] < vals[j] ? -1 : vals[i] > vals[j] ? 1 : 0;
+    }
+    if (t === Type.Utf8 && isValid(d, i) && isValid(d, j)) {
+      const vo = d.valueOffsets as Int32Array;
+      const bytes = d.values as Uint8Array;
+      const len = vo[i + 1] - vo[i];
+      if (len === vo[j + 1] - vo[j]) {
+        let k = 0;
+        while (k < len && bytes[vo[i] + k] === bytes[vo[j] + k]) k++;
+        if (k === len) return 0;
+      }
+    }
+    return compareScalars(this.valueAt(i), this.valueAt(j));
+  }
+
+  /**
    * The value max_by keeps of row i: a packed row for a struct of scalar fields (see packed-rows.ts), else
    * {@link valueAt}'s value.
    */
@@ -857,7 +890,7 @@ class ByPartial implements Partial {
     const counts = new Int32Array(n);
     const before = (i: number, j: number): boolean => {
       const d = (o[i] - o[j]) * sign;
-      return d > 0 || (d === 0 && compareScalars(v.valueAt(i), v.valueAt(j)) < 0);
+      return d > 0 || (d === 0 && v.compareAt(i, j) < 0);
     };
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];

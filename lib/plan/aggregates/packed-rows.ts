@@ -53,7 +53,6 @@ interface FieldReader {
 export class RowPacker {
   private readonly fields: FieldReader[];
   private chunk = new Uint8Array(0);
-  private view = new DataView(this.chunk.buffer);
   private pos = 0;
 
   constructor(private readonly data: Data) {
@@ -79,12 +78,10 @@ export class RowPacker {
     }
     if (this.pos + size > this.chunk.length) {
       this.chunk = new Uint8Array(Math.max(CHUNK_BYTES, size));
-      this.view = new DataView(this.chunk.buffer);
       this.pos = 0;
     }
     const start = this.pos;
     const out = this.chunk;
-    const view = this.view;
     let p = start;
     for (let f = 0; f < fields.length; f++) {
       const r = fields[f];
@@ -101,10 +98,10 @@ export class RowPacker {
           p += 2;
         } else {
           out[p] = P_UTF8;
-          view.setUint32(p + 1, len, true);
+          putUint32(out, p + 1, len);
           p += 5;
         }
-        out.set(r.bytes!.subarray(from, from + len), p);
+        copyBytes(r.bytes!, from, len, out, p);
         p += len;
       } else if (r.kind === 'bool') {
         out[p++] = isValid(r.data, i) ? (boolAt(r.data, i) ? P_TRUE : P_FALSE) : P_NULL;
@@ -117,11 +114,13 @@ export class RowPacker {
         const v = vals[i];
         if ((v | 0) === v && !Object.is(v, -0)) {
           out[p] = P_INT32;
-          view.setInt32(p + 1, v, true);
+          scratchInt[0] = v;
+          for (let k = 0; k < 4; k++) out[p + 1 + k] = scratch[k];
           p += 5;
         } else {
           out[p] = P_FLOAT64;
-          view.setFloat64(p + 1, v, true);
+          scratchFloat[0] = v;
+          for (let k = 0; k < 8; k++) out[p + 1 + k] = scratch[k];
           p += 9;
         }
       }
@@ -131,18 +130,51 @@ export class RowPacker {
   }
 }
 
+/**
+ * Copies `len` bytes: short strings byte by byte, since a subarray per string (what `set` needs) costs more
+ * than the copy.
+ */
+function copyBytes(from: Uint8Array, start: number, len: number, to: Uint8Array, at: number): void {
+  if (len > 32) to.set(from.subarray(start, start + len), at);
+  else for (let k = 0; k < len; k++) to[at + k] = from[start + k];
+}
+
+/**
+ * Numbers go in and out of packed rows through one scratch word rather than a DataView per row, so they are in
+ * the machine's byte order (little-endian wherever Node runs sluice, as its Arrow buffers).
+ */
+const scratch = new Uint8Array(8);
+const scratchFloat = new Float64Array(scratch.buffer);
+const scratchInt = new Int32Array(scratch.buffer);
+
+function int32At(row: Uint8Array, p: number): number {
+  for (let k = 0; k < 4; k++) scratch[k] = row[p + k];
+  return scratchInt[0];
+}
+
+function float64At(row: Uint8Array, p: number): number {
+  for (let k = 0; k < 8; k++) scratch[k] = row[p + k];
+  return scratchFloat[0];
+}
+
+function putUint32(row: Uint8Array, p: number, v: number): void {
+  row[p] = v & 0xff;
+  row[p + 1] = (v >>> 8) & 0xff;
+  row[p + 2] = (v >>> 16) & 0xff;
+  row[p + 3] = v >>> 24;
+}
+
+function uint32At(row: Uint8Array, p: number): number {
+  return (row[p] | (row[p + 1] << 8) | (row[p + 2] << 16) | (row[p + 3] << 24)) >>> 0;
+}
+
 function boolAt(data: Data, i: number): boolean {
   const j = data.offset + i;
   return ((data.values as Uint8Array)[j >> 3] & (1 << (j & 7))) !== 0;
 }
 
-function viewOf(row: Uint8Array): DataView {
-  return new DataView(row.buffer, row.byteOffset, row.byteLength);
-}
-
 /** A packed row as the tuple of its fields' values: numbers (timestamps as epoch ms), strings, booleans, null. */
 export function unpackRow(row: Uint8Array): unknown[] {
-  const view = viewOf(row);
   const text = textBuffer(row);
   const out: unknown[] = [];
   let p = 0;
@@ -158,16 +190,16 @@ export function unpackRow(row: Uint8Array): unknown[] {
         p++;
         break;
       case P_INT32:
-        out.push(view.getInt32(p + 1, true));
+        out.push(int32At(row, p + 1));
         p += 5;
         break;
       case P_FLOAT64:
-        out.push(view.getFloat64(p + 1, true));
+        out.push(float64At(row, p + 1));
         p += 9;
         break;
       default: {
         const short = row[p] === P_SHORT_UTF8;
-        const len = short ? row[p + 1] : view.getUint32(p + 1, true);
+        const len = short ? row[p + 1] : uint32At(row, p + 1);
         p += short ? 2 : 5;
         out.push(text.utf8Slice(p, p + len));
         p += len;
@@ -236,7 +268,7 @@ function structData(type: Struct, rows: ArrayLike<unknown>): Data {
         utf8Bytes[f] += row[p + 1];
         p += 2 + row[p + 1];
       } else if (tag === P_UTF8) {
-        const len = row[p + 1] | (row[p + 2] << 8) | (row[p + 3] << 16) | (row[p + 4] << 24);
+        const len = uint32At(row, p + 1);
         utf8Bytes[f] += len;
         p += 5 + len;
       } else p += tag === P_INT32 ? 5 : tag === P_FLOAT64 ? 9 : 1;
@@ -264,7 +296,6 @@ function structData(type: Struct, rows: ArrayLike<unknown>): Data {
       continue;
     }
     structValid[i >> 3] |= bit;
-    const view = viewOf(row);
     let p = 0;
     for (let f = 0; f < cols.length; f++) {
       const c = cols[f];
@@ -276,16 +307,16 @@ function structData(type: Struct, rows: ArrayLike<unknown>): Data {
         c.valid[i >> 3] |= bit;
         if (tag === P_SHORT_UTF8 || tag === P_UTF8) {
           const short = tag === P_SHORT_UTF8;
-          const len = short ? row[p + 1] : view.getUint32(p + 1, true);
+          const len = short ? row[p + 1] : uint32At(row, p + 1);
           p += short ? 2 : 5;
-          c.bytes!.set(row.subarray(p, p + len), pos[f]);
+          copyBytes(row, p, len, c.bytes!, pos[f]);
           pos[f] += len;
           p += len;
         } else if (tag === P_INT32) {
-          c.nums![i] = view.getInt32(p + 1, true);
+          c.nums![i] = int32At(row, p + 1);
           p += 5;
         } else if (tag === P_FLOAT64) {
-          c.nums![i] = view.getFloat64(p + 1, true);
+          c.nums![i] = float64At(row, p + 1);
           p += 9;
         } else {
           c.nums![i] = tag === P_TRUE ? 1 : 0;

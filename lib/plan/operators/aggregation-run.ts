@@ -150,6 +150,7 @@ export class GroupAggregationRun extends AggregationRun {
   run(keyed: BatchKeys[], keys: LocalKeys): RecordBatch[] {
     const groups = this.assignGroups(keyed, keys);
     const parts = this.partials(keyed, groups.perBatch, groups.kid.length);
+    this.state.expectKeys(groups.kid.length);
     this.updateGroups(groups, parts, keys.components);
     if (this.evicts && Number.isFinite(this.wm)) this.evictClosedGroups();
     if (this.mode === 'complete') this.emitAll();

@@ -136,6 +136,18 @@ export class DecodedState {
     if (this.entry.bypass === 0) this.forget(key);
   }
 
+  /**
+   * Tells the cache how many keys the batch is about to read and put. More than it holds would only fill it
+   * up to the overflow (building a cache key for each), so it is bypassed from the start, as on overflow.
+   */
+  expectKeys(n: number): void {
+    const e = this.entry;
+    if (e.bypass > 0 || n <= MAX_CACHED_KEYS) return;
+    e.primitive.clear();
+    e.composite.clear();
+    e.bypass = BYPASS_BATCHES + 1;
+  }
+
   /** Marks the batch as done without error: the cache holds the state the store commits for the next batch. */
   done(): void {
     this.entry.batch = this.batchId + 1;
