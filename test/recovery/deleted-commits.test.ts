@@ -71,6 +71,17 @@ describe('recovery: commits deleted by hand', () => {
     return q.recentProgress;
   }
 
+  /** Runs again after the first three batches, with `batches` to come, and collects the notices it gives. */
+  async function restart(out: string, ckpt: string, batches: Ev[][]) {
+    const notices: string[] = [];
+    const stop = onNotice((m) => notices.push(m));
+    try {
+      return { progress: await run(out, ckpt, BATCHES.slice(0, 3), batches), notices };
+    } finally {
+      stop();
+    }
+  }
+
   it('re-runs the latest planned batch with a notice; the file sink keeps each row once and the totals carry on', async () => {
     await run(path.join(root, 'expected'), path.join(root, 'ck-expected'), [], BATCHES);
     const out = path.join(root, 'out');
@@ -78,14 +89,7 @@ describe('recovery: commits deleted by hand', () => {
     await run(out, ckpt, [], BATCHES.slice(0, 3));
     for (const id of [0, 1, 2]) fs.rmSync(path.join(ckpt, 'commits', String(id)));
 
-    const notices: string[] = [];
-    const stop = onNotice((m) => notices.push(m));
-    let progress: Awaited<ReturnType<typeof run>>;
-    try {
-      progress = await run(out, ckpt, BATCHES.slice(0, 3), BATCHES.slice(3));
-    } finally {
-      stop();
-    }
+    const { progress, notices } = await restart(out, ckpt, BATCHES.slice(3));
     expect(notices).to.deep.equal([
       `checkpoint ${ckpt}: the commits of batches 0-1 are missing; re-running the latest planned batch 2 from ` +
         'offsets/2 (the batches before it are not run again)',
@@ -107,14 +111,7 @@ describe('recovery: commits deleted by hand', () => {
     const ckpt = path.join(root, 'ck');
     await run(out, ckpt, [], BATCHES.slice(0, 3));
     fs.rmSync(path.join(ckpt, 'commits'), { recursive: true });
-    const notices: string[] = [];
-    const stop = onNotice((m) => notices.push(m));
-    let progress: Awaited<ReturnType<typeof run>>;
-    try {
-      progress = await run(out, ckpt, BATCHES.slice(0, 3), []);
-    } finally {
-      stop();
-    }
+    const { progress, notices } = await restart(out, ckpt, []);
     expect(notices).to.have.length(1);
     expect(notices[0]).to.contain('the commits of batches 0-1 are missing; re-running the latest planned batch 2');
     expect(progress.map((p) => p.batchId)).to.deep.equal([2]);
@@ -139,14 +136,7 @@ describe('recovery: commits deleted by hand', () => {
     // A batch is planned once the one before it is complete, while that one's commit is written: a crash
     // between the two leaves offsets/2 and the state of version 2, without commits/1 and commits/2.
     for (const id of [1, 2]) fs.rmSync(path.join(ckpt, 'commits', String(id)));
-    const notices: string[] = [];
-    const stop = onNotice((m) => notices.push(m));
-    let progress: Awaited<ReturnType<typeof run>>;
-    try {
-      progress = await run(out, ckpt, BATCHES.slice(0, 3), BATCHES.slice(3));
-    } finally {
-      stop();
-    }
+    const { progress, notices } = await restart(out, ckpt, BATCHES.slice(3));
     expect(notices).to.deep.equal([]);
     expect(progress.map((p) => p.batchId)).to.deep.equal([2, 3]);
     expect(fs.readdirSync(path.join(ckpt, 'commits')).sort()).to.deep.equal(['0', '1', '2', '3']);
