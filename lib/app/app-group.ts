@@ -166,7 +166,7 @@ interface Assignment {
 }
 
 /** How often a member looks whether the other members' processes on its host are still alive. */
-const LIVENESS_CHECK_MS = 250;
+const LIVENESS_CHECK_MS = 1000;
 
 function parseMetadata(memberId: string, raw: Buffer): MemberTasks & { process?: ProcessIdentity } {
   try {

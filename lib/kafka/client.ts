@@ -273,22 +273,13 @@ export class KafkaClient {
 
   /**
    * Earliest (`low`) and latest (`high`, the next offset to be written; the last stable offset under
-   * read_committed) offsets of every partition of the given topics, sorted by topic then partition; with
-   * `only`, of those partitions alone (those that do not exist are left out). Asks the brokers for the topics'
-   * partitions first, unless every partition of `only` has a known leader: a query reading assigned
-   * partitions polls without a Metadata request of all topics per trigger.
+   * read_committed) offsets of every partition of the given topics, sorted by topic then partition.
    * @throws SluiceError `KAFKA_UNKNOWN_TOPIC` when a topic does not exist.
    */
-  async fetchOffsets(topics: string | string[], only?: readonly TopicPartition[]): Promise<PartitionOffsets[]> {
+  async fetchOffsets(topics: string | string[]): Promise<PartitionOffsets[]> {
     const names = Array.isArray(topics) ? topics : [topics];
-    const leaderKnown = (p: TopicPartition): boolean =>
-      this.knownTopics.has(p.topic) &&
-      Object.keys(this.cluster.findLeaderForPartitions(p.topic, [p.partition])).length > 0;
-    const listed = only?.every(leaderKnown) ? [...only] : await this.listPartitions(names);
-    const parts = only
-      ? listed.filter((p) => only.some((o) => o.topic === p.topic && o.partition === p.partition))
-      : listed;
-    const missing = names.filter((t) => !listed.some((p) => p.topic === t));
+    const parts = await this.listPartitions(names);
+    const missing = names.filter((t) => !parts.some((p) => p.topic === t));
     if (missing.length > 0) {
       throw new SluiceError(
         'KAFKA_UNKNOWN_TOPIC',

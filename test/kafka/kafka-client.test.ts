@@ -77,31 +77,6 @@ describe('kafka client: metadata, range reads, produce', () => {
     expect(values.sort()).to.deep.equal([...lines].sort());
   });
 
-  it('lists the offsets of given partitions alone, asking for the topics only until their leaders are known', async () => {
-    produceWithKcat(broker.bootstrap, 'in-a', ['x', 'y'], 2);
-    const fresh = await KafkaClient.connect(broker.brokers);
-    try {
-      const all = (await fresh.fetchOffsets('in-a')).filter((p) => p.partition === 2);
-      let listed = 0;
-      const list = fresh.listPartitions.bind(fresh);
-      fresh.listPartitions = (topics) => {
-        listed++;
-        return list(topics);
-      };
-      const wanted = [{ topic: 'in-a', partition: 2 }];
-      expect(await fresh.fetchOffsets('in-a', wanted)).to.deep.equal(all);
-      expect(await fresh.fetchOffsets('in-a', wanted)).to.deep.equal(all);
-      expect(listed).to.equal(0);
-      produceWithKcat(broker.bootstrap, 'in-a', ['z'], 2);
-      expect((await fresh.fetchOffsets('in-a', wanted))[0].high).to.equal(all[0].high + 1);
-      // A partition the topic does not have is asked of the brokers, and left out.
-      expect(await fresh.fetchOffsets('in-a', [...wanted, { topic: 'in-a', partition: 7 }])).to.have.length(1);
-      expect(listed).to.equal(1);
-    } finally {
-      await fresh.close();
-    }
-  });
-
   it('produces with keys and explicit partitions, and kcat reads back exactly that', async () => {
     const msgs = Array.from({ length: 2500 }, (_, i) => ({ key: `k${i % 7}`, value: `value-${i}`, partition: i % 2 }));
     const res = await client.produce('out-a', msgs);

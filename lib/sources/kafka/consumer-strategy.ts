@@ -96,10 +96,7 @@ export function describeStrategy(s: ConsumerStrategy): string {
 export async function strategyPartitions(client: KafkaClient, s: ConsumerStrategy): Promise<PartitionOffsets[]> {
   if (s.kind === 'assign') {
     const topics = Object.keys(s.partitions).sort();
-    const ends = await client.fetchOffsets(
-      topics,
-      topics.flatMap((topic) => s.partitions[topic].map((partition) => ({ topic, partition }))),
-    );
+    const ends = await client.fetchOffsets(topics);
     const missing = topics.flatMap((t) =>
       s.partitions[t].filter((p) => !ends.some((e) => e.topic === t && e.partition === p)).map((p) => `${t}-${p}`),
     );
