@@ -143,6 +143,13 @@ export class DecodedState {
   expectKeys(n: number): void {
     const e = this.entry;
     if (e.bypass > 0 || n <= MAX_CACHED_KEYS) return;
+    this.bypassFromNow();
+  }
+
+  /** Empties the cache and bypasses it for this batch and the next ones, as an overflow does. */
+  private bypassFromNow(): void {
+    const e = this.entry;
+    // Nothing is cached while bypassed, so the cache starts empty when it is tried again.
     e.primitive.clear();
     e.composite.clear();
     e.bypass = BYPASS_BATCHES + 1;
@@ -155,8 +162,8 @@ export class DecodedState {
 
   private forget(key: unknown): void {
     if (isCachedPrimitive(key)) this.entry.primitive.delete(key);
-    else if (Array.isArray(key)) {
-      const id = compositeId(key);
+    else {
+      const id = this.idOf(key);
       if (id !== undefined) this.entry.composite.delete(id);
     }
   }
@@ -164,10 +171,7 @@ export class DecodedState {
   private remember<K>(map: Map<K, unknown>, key: K, value: unknown): void {
     const e = this.entry;
     if (!map.has(key) && e.primitive.size + e.composite.size >= MAX_CACHED_KEYS) {
-      // Nothing is cached while bypassed, so the cache starts empty when it is tried again.
-      e.primitive.clear();
-      e.composite.clear();
-      e.bypass = BYPASS_BATCHES + 1;
+      this.bypassFromNow();
       return;
     }
     map.set(key, value);
