@@ -112,14 +112,16 @@ export class PoolExecutor implements Executor {
   }
 
   /**
-   * Runs fragments on whichever lane is free next: each worker has {@link TASKS_SENT_AHEAD} fragments sent to it, so
-   * it never waits for the driver to hand it the next one, and the driver's lane takes one whenever it is free,
-   * between its other work (planning, decoding the workers' results, the sink, the commit). A lane that is
+   * Runs fragments on whichever lane is free next: each worker has up to {@link TASKS_SENT_AHEAD} fragments sent to
+   * it, so it never waits for the driver to hand it the next one, and the driver's lane takes one whenever it is
+   * free, between its other work (planning, decoding the workers' results, the sink, the commit). A lane that is
    * slower (a worker's cold start, the driver's own duties) takes fewer fragments instead of holding the others
-   * up at the end of the stage. Results come back in the order of the jobs, so output does not depend on which
-   * lane ran what. A fragment that ends in an exchange keeps the partitions whose stateful task runs on its own
-   * lane in that thread (the driver gets placeholders with their row counts) and hands the others over with
-   * their buffers, which runStateful passes on to their lane as they came.
+   * up at the end of the stage: once fewer fragments are left than there are lanes, a worker is sent one only
+   * when it has none left to run, so the stage's last fragments go to lanes that are free, not behind a busy one.
+   * Results come back in the order of the jobs, so output does not depend on which lane ran what. A fragment
+   * that ends in an exchange keeps the partitions whose stateful task runs on its own lane in that thread (the
+   * driver gets placeholders with their row counts) and hands the others over with their buffers, which
+   * runStateful passes on to their lane as they came.
    */
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
     const results: FragmentResult[] = new Array(jobs.length);
@@ -134,14 +136,22 @@ export class PoolExecutor implements Executor {
         throw err;
       }
     };
-    // A fragment sent ahead waits for its lane even when another lane is free, so the stage's last fragments
-    // (one per lane) are only taken by a lane that has nothing else to run.
-    const ahead = (slot: number): boolean => !failed && (slot === 0 || jobs.length - next > this.lanes);
+    // A fragment sent ahead waits for its lane even when another lane is free, so a worker that still runs one
+    // takes another only while at least one is left for every lane. Whichever of its slots ends its fragment
+    // last finds the worker with none in flight, so a lane never stops while fragments are left.
+    const inFlight = new Map<number, number>();
+    const takes = (lane: number): boolean =>
+      !failed && next < jobs.length && (!inFlight.get(lane) || jobs.length - next >= this.lanes);
     const workerTurns = this.workerLanes().flatMap((lane) =>
-      Array.from({ length: TASKS_SENT_AHEAD }, async (_, slot) => {
-        while (next < jobs.length && ahead(slot)) {
+      Array.from({ length: TASKS_SENT_AHEAD }, async () => {
+        while (takes(lane)) {
           const k = next++;
-          await take(k, this.runWorkerFragment(jobs[k], lane, ctx));
+          inFlight.set(lane, (inFlight.get(lane) ?? 0) + 1);
+          try {
+            await take(k, this.runWorkerFragment(jobs[k], lane, ctx));
+          } finally {
+            inFlight.set(lane, (inFlight.get(lane) ?? 0) - 1);
+          }
         }
       }),
     );
