@@ -5,7 +5,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import { SluiceError } from '../errors.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic, writeFileSynced } from './atomic-file.js';
 
 /** Checks a parsed body; returns what is wrong with it, or null when it is fine. */
 export type Validator = (body: unknown) => string | null;
@@ -32,14 +32,19 @@ export function corruptCheckpointFile(file: string, what: string, cause?: unknow
   );
 }
 
-/** Writes `v<version>\n` followed by raw bytes, atomically. For binary checkpoint files (e.g. state). */
+/**
+ * Writes `v<version>\n` followed by raw bytes, durably, under the file's final name (see
+ * {@link writeFileSynced}): for binary checkpoint files whose bytes end with their own checksum (state files),
+ * so that a write a crash interrupted is a corrupt file, not a shorter valid one. `opened`: see writeFileSynced.
+ */
 export async function writeVersionedRaw(
   file: string,
   data: Uint8Array,
   version = CURRENT_FORMAT_VERSION,
+  opened?: () => void,
 ): Promise<void> {
   const header = Buffer.from(`v${version}\n`);
-  await writeFileAtomic(file, Buffer.concat([header, data]));
+  await writeFileSynced(file, Buffer.concat([header, data]), opened);
 }
 
 /**

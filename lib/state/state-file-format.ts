@@ -22,6 +22,7 @@ import { crc32 } from 'node:zlib';
 import { isTempFileName } from '../checkpoint/atomic-file.js';
 import { corruptCheckpointFile, readVersionedRaw, writeVersionedRaw } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
+import { crashPoint } from '../util/crash-points.js';
 import { type ArenaHashMap, indexHash } from './arena-hash-map.js';
 import { isDeadWeight, type PendingChanges } from './pending-changes.js';
 import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js';
@@ -369,7 +370,7 @@ export class StateFileWriter {
   private w = new ValueWriter(1 << 16, null, true);
 
   /**
-   * Writes `<dir>/<version>.delta` atomically from `changes` (removes of keys not in committed state
+   * Writes `<dir>/<version>.delta` durably (a torn one fails its checksum) from `changes` (removes of keys not in committed state
    * are left out), with the field dictionary `names` the values are encoded with. Returns how many
    * keys it puts and removes, and the file's checksum.
    */
@@ -407,11 +408,14 @@ export class StateFileWriter {
     new DataView(w.buf.buffer).setUint32(countAt, updated + removed, true);
     const checksum = crc32(w.buf.subarray(0, w.pos));
     w.uint32(checksum);
-    await writeVersionedRaw(deltaFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION);
+    // Version N is written by batch N-1: a crash here leaves an empty delta file that no commit refers to.
+    await writeVersionedRaw(deltaFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION, () =>
+      crashPoint('in-state-file', version - 1),
+    );
     return { updated, removed, checksum };
   }
 
-  /** Writes `<dir>/<version>.snapshot` atomically: every entry of `map`. */
+  /** Writes `<dir>/<version>.snapshot` durably (a torn one fails its checksum): every entry of `map`. */
   async writeSnapshot(dir: string, version: number, map: ArenaHashMap): Promise<void> {
     const w = this.w;
     w.reset();
@@ -443,7 +447,7 @@ export class StateFileWriter {
   }
 
   /**
-   * Writes `<dir>/<version>.snapshot` atomically from entries that are not in an {@link ArenaHashMap}:
+   * Writes `<dir>/<version>.snapshot` durably from entries that are not in an {@link ArenaHashMap}:
    * `forEachEntry` visits each of the `count` entries once (key in its canonical encoding, value encoded with
    * `names`), in any order.
    */

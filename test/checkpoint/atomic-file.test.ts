@@ -8,6 +8,7 @@ import {
   removeStaleTempFiles,
   writeFileAtomic,
   writeFileAtomicSync,
+  writeFileSynced,
 } from '../../lib/checkpoint/atomic-file.js';
 import { useTmpDir } from './helpers.js';
 
@@ -107,5 +108,31 @@ describe('checkpoint/atomic-file', () => {
     expect(await removeStaleTempFiles(tmp())).to.deep.equal(['.4.123-abcdef.tmp']);
     expect(fs.readdirSync(tmp()).sort()).to.deep.equal(['.hidden', '3']);
     expect(await removeStaleTempFiles(path.join(tmp(), 'missing'))).to.deep.equal([]);
+  });
+  it('writeFileSynced writes a new file under its name, and replaces an existing one without emptying it', async () => {
+    const file = path.join(tmp(), 's', 'f');
+    const bytes = (i: number): Uint8Array => Buffer.from(content(i));
+    let openedEmpty = -1;
+    await writeFileSynced(file, bytes(0), () => {
+      openedEmpty = fs.statSync(file).size;
+    });
+    expect(openedEmpty, 'the new file exists, empty, before its bytes are written').to.equal(0);
+    expect(fs.readFileSync(file, 'utf8')).to.equal(content(0));
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 1; i <= 30; i++)
+        await writeFileSynced(file, bytes(i), () => expect.fail('an existing file was opened in place'));
+      writing = false;
+    })();
+    let reads = 0;
+    while (writing) {
+      const text = await fs.promises.readFile(file, 'utf8');
+      expect(isComplete(text), `read ${reads} saw a partial file of ${text.length} chars`).to.equal(true);
+      reads++;
+    }
+    await writer;
+    expect(reads).to.be.greaterThan(0);
+    expect(fs.readFileSync(file, 'utf8')).to.equal(content(30));
+    expect(fs.readdirSync(path.dirname(file))).to.deep.equal(['f']);
   });
 });
