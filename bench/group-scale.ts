@@ -2,15 +2,19 @@
  * Benchmark: bank-account (a keyed mapGroupsWithState over operations keyed by account) over an 8-partition
  * topic of the test broker, `sluice run --group` with threads 0.
  *
- *   node dist/bench/group-scale.js [events=400000] [runs=3] [--session-timeout 6s]
+ *   node dist/bench/group-scale.js [events=1600000] [runs=3] [--session-timeout 6s]
  *       [--failover-accounts 1000000] [--failover-events 2000000] [--state-store memory,disk]
  *       [--idle SECONDS] [--cpu-prof DIR]
  *
- * Throughput: one member against two, taking turns, each run a new group, checkpoint and output topic over the
- * same input. A run is timed in steady state: from the moment every task of the group runs on its member (the
- * group's joins and the restores are over) to the last output record (one movement per operation), counting
- * only the operations written after that moment. CPU seconds of the members and of the broker over the same
- * span give events per CPU second, and say what the broker itself costs.
+ * Throughput: one member against two, taking turns, each run a new group, input topic, checkpoint and output
+ * topic over the same operations (bank operations over 10,000 accounts, account i in partition i mod 8). The
+ * test broker keeps at most 100,000 records or 5 MB per partition, so a run's input is written in rounds of
+ * 200,000 while the members read it, the next round as soon as less than a round is left unread: the members
+ * always have at least a round ahead of them, and a partition never holds more than two. A run is timed in
+ * steady state: from the moment every task of the group runs on its member (the group's joins and the restores
+ * are over) to the last output record (one movement per operation), counting only the operations written after
+ * that moment. CPU seconds of the members and of the broker over the same span give events per CPU second, and
+ * say what the broker itself costs.
  *
  * Failover: two members build state from `--failover-events` deposits that go over `--failover-accounts`
  * accounts in turn (account i in partition i mod 8), so that as many events as accounts give exactly that many
@@ -29,6 +33,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bank } from '../lib/gen/bank.js';
 import { idOf } from '../lib/gen/common.js';
 import { KafkaClient } from '../lib/kafka/client.js';
 import { produceWithKcat, startBroker } from '../test/support/kafka-broker.js';
@@ -53,6 +58,8 @@ const MEMBER_NODE_FLAGS = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE
 const PARTITIONS = 8;
 /** Operations per round while state is built: well within the test broker's retention (5 MB per partition). */
 const ROUND = 400_000;
+/** Operations per round of the throughput runs' input: the broker holds two (50,000 per partition, ~3 MB). */
+const THROUGHPUT_ROUND = 200_000;
 const CLI = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const TICKS = 100; // clock ticks per second of /proc/PID/stat on Linux
 
@@ -60,7 +67,6 @@ const broker = await startBroker({ brokers: 1, topics: { ops: PARTITIONS } });
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-group-bench-'));
 const client = await KafkaClient.connect(broker.bootstrap);
 let groups = 0;
-let seed = 0;
 
 /** CPU seconds process `pid` used so far (user and system, all threads). */
 function cpuOf(pid: number): number {
@@ -163,29 +169,6 @@ function settled(ms: Member[]): boolean {
   return states.every((s) => s.running && s.held.length === PARTITIONS / ms.length) && new Set(all).size === PARTITIONS;
 }
 
-function gen(topic: string, count: number, accounts: number): Promise<void> {
-  const p = spawn(
-    process.execPath,
-    [
-      CLI,
-      'gen',
-      'bank',
-      '--count',
-      String(count),
-      '--accounts',
-      String(accounts),
-      '--seed',
-      String(++seed),
-      '--to',
-      `kafka://${broker.bootstrap}/${topic}`,
-    ],
-    { stdio: 'ignore' },
-  );
-  return new Promise((resolve, reject) =>
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`gen exited ${code}`)))),
-  );
-}
-
 interface Throughput {
   eventsPerSecond: number;
   /** Operations the members processed per CPU second of theirs. */
@@ -195,17 +178,51 @@ interface Throughput {
   brokerCores: number;
   /** Share of the input written before the group settled (not timed). */
   before: number;
+  /**
+   * Share of the input in the partitions of the member holding the most (Zipf-distributed accounts): two members
+   * cannot go faster than one by more than its inverse.
+   */
+  busiest: number;
+}
+
+/** The throughput runs' operations as lines per partition, each account always in one partition. */
+function operations(): string[][] {
+  const parts: string[][] = Array.from({ length: PARTITIONS }, () => []);
+  for (const op of bank({ count: EVENTS, accounts: 10_000, seed: 1 })) {
+    parts[Number(op.account.slice(op.account.lastIndexOf('-') + 1)) % PARTITIONS].push(JSON.stringify(op));
+  }
+  return parts;
+}
+
+/** Writes operations [from, until) of the stream into `topic`, each partition its share of them. */
+function writeOperations(topic: string, from: number, until: number): void {
+  const total = input.reduce((n, p) => n + p.length, 0);
+  for (const [p, lines] of input.entries()) {
+    const slice = lines.slice(Math.round((from * lines.length) / total), Math.round((until * lines.length) / total));
+    if (slice.length > 0) produceWithKcat(broker.bootstrap, topic, slice, p);
+  }
 }
 
 async function throughput(members: number): Promise<Throughput> {
   const id = `g${++groups}`;
+  const topic = `ops-${id}`;
+  await broker.command(`topic ${topic} ${PARTITIONS}`);
   await broker.command(`topic out-${id} 2`);
-  const ms = Array.from({ length: members }, () => member(id, `out-${id}`, 'ops'));
+  let written = Math.min(EVENTS, 2 * THROUGHPUT_ROUND);
+  writeOperations(topic, 0, written);
+  const ms = Array.from({ length: members }, () => member(id, `out-${id}`, topic));
   await until(() => settled(ms), 'the group to settle');
   const t0 = Date.now();
+  const busiest = Math.max(...ms.map((m) => m.state().held.reduce((n, t) => n + input[t].length, 0))) / EVENTS;
   const out0 = await records(`out-${id}`);
   const cpu0 = ms.map((m) => cpuOf(m.proc.pid!));
   const broker0 = cpuOf(broker.pid);
+  while (written < EVENTS) {
+    await until(async () => (await records(`out-${id}`)) >= written - THROUGHPUT_ROUND, 'a round of output');
+    const next = Math.min(EVENTS, written + THROUGHPUT_ROUND);
+    writeOperations(topic, written, next);
+    written = next;
+  }
   await until(async () => (await records(`out-${id}`)) >= EVENTS, 'the output');
   const seconds = (Date.now() - t0) / 1000;
   const memberCpu = ms.reduce((n, m, i) => n + cpuOf(m.proc.pid!) - cpu0[i], 0);
@@ -217,6 +234,7 @@ async function throughput(members: number): Promise<Throughput> {
     memberCores: memberCpu / seconds,
     brokerCores: brokerCpu / seconds,
     before: out0 / EVENTS,
+    busiest,
   };
 }
 
@@ -359,11 +377,11 @@ if (IDLE_SECONDS > 0) {
       `two members holding 4 each ${two.map((c) => c.toFixed(3)).join(' and ')} cores; load average ${os.loadavg()[0].toFixed(1)}`,
   );
 }
-if (RUNS > 0) await gen('ops', EVENTS, 10_000);
+const input = RUNS > 0 ? operations() : [];
 const one: Throughput[] = [];
 const two: Throughput[] = [];
 const show = (t: Throughput) =>
-  `${Math.round(t.eventsPerSecond)} events/s, ${Math.round(t.perMemberCpu)} per member CPU s, members ${t.memberCores.toFixed(2)} cores, broker ${t.brokerCores.toFixed(2)} cores, ${(t.before * 100).toFixed(0)}% before settling`;
+  `${Math.round(t.eventsPerSecond)} events/s, ${Math.round(t.perMemberCpu)} per member CPU s, members ${t.memberCores.toFixed(2)} cores, broker ${t.brokerCores.toFixed(2)} cores, ${(t.before * 100).toFixed(0)}% before settling, busiest member ${(t.busiest * 100).toFixed(1)}% of the input`;
 for (let r = 0; r < RUNS; r++) {
   if (r % 2 === 0) {
     one.push(await throughput(1));
