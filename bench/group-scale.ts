@@ -178,6 +178,9 @@ interface Throughput {
   brokerCores: number;
   /** Share of the input written before the group settled (not timed). */
   before: number;
+  /** Batches with input that the members' queries ran in the timed span, and their mean input rows. */
+  batches: number;
+  rowsPerBatch: number;
   /**
    * Share of the input in the partitions of the member holding the most (Zipf-distributed accounts): two members
    * cannot go faster than one by more than its inverse.
@@ -210,7 +213,8 @@ async function throughput(members: number): Promise<Throughput> {
   await broker.command(`topic out-${id} 2`);
   let written = Math.min(EVENTS, 2 * THROUGHPUT_ROUND);
   writeOperations(topic, 0, written);
-  const ms = Array.from({ length: members }, () => member(id, `out-${id}`, topic));
+  const logs = Array.from({ length: members }, (_, i) => path.join(root, `${id}-${i}.jsonl`));
+  const ms = logs.map((log) => member(id, `out-${id}`, topic, ['--progress-log', log]));
   await until(() => settled(ms), 'the group to settle');
   const t0 = Date.now();
   const busiest = Math.max(...ms.map((m) => m.state().held.reduce((n, t) => n + input[t].length, 0))) / EVENTS;
@@ -228,7 +232,10 @@ async function throughput(members: number): Promise<Throughput> {
   const memberCpu = ms.reduce((n, m, i) => n + cpuOf(m.proc.pid!) - cpu0[i], 0);
   const brokerCpu = cpuOf(broker.pid) - broker0;
   await Promise.all(ms.map((m) => m.stop()));
+  const sizes = batchSizes(logs, t0);
   return {
+    batches: sizes.length,
+    rowsPerBatch: sizes.reduce((n, r) => n + r, 0) / Math.max(1, sizes.length),
     eventsPerSecond: (EVENTS - out0) / seconds,
     perMemberCpu: (EVENTS - out0) / memberCpu,
     memberCores: memberCpu / seconds,
@@ -236,6 +243,20 @@ async function throughput(members: number): Promise<Throughput> {
     before: out0 / EVENTS,
     busiest,
   };
+}
+
+/** Input rows of each batch with input that the progress logs `logs` show started at `since` or later. */
+function batchSizes(logs: string[], since: number): number[] {
+  const sizes: number[] = [];
+  for (const log of logs) {
+    if (!fs.existsSync(log)) continue;
+    for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
+      if (!line) continue;
+      const p = JSON.parse(line) as { timestamp: string; numInputRows: number };
+      if (p.numInputRows > 0 && Date.parse(p.timestamp) >= since) sizes.push(p.numInputRows);
+    }
+  }
+  return sizes;
 }
 
 /**
@@ -381,7 +402,7 @@ const input = RUNS > 0 ? operations() : [];
 const one: Throughput[] = [];
 const two: Throughput[] = [];
 const show = (t: Throughput) =>
-  `${Math.round(t.eventsPerSecond)} events/s, ${Math.round(t.perMemberCpu)} per member CPU s, members ${t.memberCores.toFixed(2)} cores, broker ${t.brokerCores.toFixed(2)} cores, ${(t.before * 100).toFixed(0)}% before settling, busiest member ${(t.busiest * 100).toFixed(1)}% of the input`;
+  `${Math.round(t.eventsPerSecond)} events/s, ${Math.round(t.perMemberCpu)} per member CPU s, members ${t.memberCores.toFixed(2)} cores, broker ${t.brokerCores.toFixed(2)} cores, ${(t.before * 100).toFixed(0)}% before settling, ${t.batches} batches of ${Math.round(t.rowsPerBatch)} rows, busiest member ${(t.busiest * 100).toFixed(1)}% of the input`;
 for (let r = 0; r < RUNS; r++) {
   if (r % 2 === 0) {
     one.push(await throughput(1));
