@@ -17,7 +17,10 @@
  * renewed every second and stale after the group's session timeout. A new owner waits until the old one has
  * stopped the task (after its batch in progress) or its claim went stale; an old owner that was paused and
  * wakes up finds its claim taken over and stops before it plans, writes or commits a batch. What a batch
- * wrote before the pause is completed by the new owner with the sinks' idempotent replay.
+ * wrote before the pause is completed by the new owner with the sinks' idempotent replay. A claim check is
+ * followed by the write it guards, so an owner paused between the two would still write after waking: Kafka
+ * sinks therefore also fence by producer epoch (the sink option `fencing=epoch`, the default here), and the
+ * brokers refuse the old owner's write; its task stops as one found taken over (KAFKA_FENCED).
  *
  * A member that died is removed from the group by the members on its host as soon as they see its process gone
  * (each member's process is in the assignment), rather than after the session timeout: on one machine a
@@ -143,9 +146,14 @@ function taskSourceUri(uri: string, task: number): string {
   return `${base}?${params.toString()}`;
 }
 
-/** The sink URI of task `task`: directories get a `task=P` folder per task, so tasks' batch logs stay apart. */
+/**
+ * The sink URI of task `task`: directories get a `task=P` folder per task, so tasks' batch logs stay apart;
+ * Kafka sinks fence by producer epoch unless the URI says otherwise, as only the brokers can stop a paused
+ * member that wakes between its claim check and its produce request.
+ */
 function taskSinkUri(uri: string, task: string): string {
   const { format, options } = parseSinkUri(uri);
+  if (format === 'kafka' && options.fencing === undefined) return `${uri}${uri.includes('?') ? '&' : '?'}fencing=epoch`;
   if (!['file', 'json', 'csv', 'parquet'].includes(format) || options.path === undefined) return uri;
   const q = uri.indexOf('?');
   const base = q < 0 ? uri : uri.slice(0, q);

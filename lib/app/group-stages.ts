@@ -253,9 +253,10 @@ export async function stageQueries(
     }
     const { cluster } = spec;
     const op = nodeById(built[name].plan, cut.operatorId).operator;
+    // A group member's Kafka sinks fence by producer epoch (see app-group.ts), the repartition topic's too.
     const kafka = await createSink(
       'kafka',
-      { ...cluster.clientOptions, bootstrap: cluster.bootstrap, topic: cut.topic },
+      { ...cluster.clientOptions, bootstrap: cluster.bootstrap, topic: cut.topic, fencing: 'epoch' },
       { memoryTables: session.memoryTables, queryName: name },
     );
     const sink = new RepartitionSink({

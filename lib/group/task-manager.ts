@@ -38,8 +38,9 @@ interface Slot {
   starting: Promise<void>;
 }
 
+/** Whether `err` says another process holds the task: its checkpoint's claim, or its Kafka sink's producer epoch. */
 function inUse(err: unknown): boolean {
-  return err instanceof SluiceError && err.code === 'CHECKPOINT_IN_USE';
+  return err instanceof SluiceError && (err.code === 'CHECKPOINT_IN_USE' || err.code === 'KAFKA_FENCED');
 }
 
 /** The tasks of one member, kept in line with its latest assignment. */

@@ -32,10 +32,14 @@ import {
 import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
 import { PartitionLeaders, type TopicLeaders } from './partition-leaders.js';
 import { KafkaProduceError } from './produce-error.js';
+import { NO_PRODUCER, type ProducerTransaction, partitionKey } from './producer-transaction.js';
 import {
+  ADD_PARTITIONS_TO_TXN_API_KEY,
   brokerVersions,
   commonVersion,
+  END_TXN_API_KEY,
   FETCH_API_KEY,
+  INIT_PRODUCER_ID_API_KEY,
   LIST_OFFSETS_API_KEY,
   PRODUCE_API_KEY,
   versionFor,
@@ -52,6 +56,9 @@ import {
 } from './protocol/list-offsets/v7.js';
 import { produceRequest } from './protocol/produce/v10.js';
 import { compressRecordBatch, encodeRecordBatch } from './protocol/record-batch.js';
+import { addPartitionsToTxnRequest } from './protocol/transactions/add-partitions-to-txn.js';
+import { endTxnRequest } from './protocol/transactions/end-txn.js';
+import { initProducerIdRequest, type ProducerEpoch } from './protocol/transactions/init-producer-id.js';
 import { produceRuns } from './record-size.js';
 import { isRetriable, RetriableCondition } from './retry.js';
 import { securityFailure } from './security-failure.js';
@@ -63,6 +70,8 @@ const READ_UNCOMMITTED = 0;
 const READ_COMMITTED = 1;
 const DEFAULT_FETCH_MAX_BYTES = 8 << 20;
 const DEFAULT_FETCH_MAX_WAIT_MS = 100;
+/** FindCoordinator's key type of a transactional id. */
+const TRANSACTION_COORDINATOR = 1;
 /** DescribeConfigs' resource type of a topic. */
 const TOPIC_RESOURCE = 2;
 const MAX_FETCH_MAX_BYTES = 256 << 20;
@@ -626,12 +635,14 @@ export class KafkaClient {
    * that need exactly-once deduplicate by replay.
    * With `maxBatchBytes`, requests are also cut so that no record batch exceeds that many bytes on the wire
    * (compressed, when the client compresses); a single message over it still goes alone, for the broker to refuse.
+   * With `transaction`, the records are written in its open transaction (each partition added to it first, see
+   * {@link initProducerId} and {@link endTransaction}), with its producer id, epoch and sequence numbers.
    * @throws SluiceError `KAFKA_UNKNOWN_TOPIC` when the topic does not exist.
    */
   async produce(
     topic: string,
     messages: ProduceMessage[],
-    options: { maxBatchBytes?: number } = {},
+    options: { maxBatchBytes?: number; transaction?: ProducerTransaction } = {},
   ): Promise<ProduceResult[]> {
     if (messages.length === 0) return [];
     if (!this.knownTopics.has(topic)) {
@@ -649,7 +660,7 @@ export class KafkaClient {
     // The idempotent producer needs kafkajs' producer id and sequence bookkeeping; everything else is
     // grouped and encoded here (protocol/record-batch.ts, protocol/produce/v10.ts), several times cheaper:
     // kafkajs' producer also groups messages by partition in quadratic time.
-    const producer = this.opts.idempotent ? await this.getProducer() : null;
+    const producer = this.opts.idempotent && !options.transaction ? await this.getProducer() : null;
     const send = producer
       ? async (chunk: ProduceMessage[]) =>
           (
@@ -663,7 +674,8 @@ export class KafkaClient {
             partition: m.partition,
             baseOffset: Number(m.baseOffset ?? m.offset),
           }))
-      : (chunk: ProduceMessage[]) => this.sendChunk(topic, chunk, options.maxBatchBytes ?? Infinity);
+      : (chunk: ProduceMessage[]) =>
+          this.sendChunk(topic, chunk, options.maxBatchBytes ?? Infinity, options.transaction ?? null);
     const sendOnce = async (chunk: ProduceMessage[]) => {
       try {
         return await send(chunk);
@@ -700,11 +712,13 @@ export class KafkaClient {
   /**
    * One Produce request per partition leader for `chunk`, all in flight at once; or, sending nothing, how many
    * of its first messages to send instead when a partition's batch would be over `maxBatchBytes` on the wire.
+   * In `transaction`, the partitions are added to it first, and each partition's sequence moves on once written.
    */
   private async sendChunk(
     topic: string,
     chunk: ProduceMessage[],
     maxBatchBytes: number,
+    transaction: ProducerTransaction | null,
   ): Promise<ProduceResult[] | { fits: number }> {
     const partitions = this.cluster.findTopicPartitionMetadata(topic);
     if (partitions.length === 0) throw new RetriableCondition(`no partitions known for topic ${topic}`);
@@ -728,9 +742,14 @@ export class KafkaClient {
     const now = Date.now();
     const batches = new Map<number, Buffer>();
     let largest = 0;
+    const producer = (p: number) =>
+      transaction && {
+        ...transaction.producer,
+        baseSequence: transaction.sequences.get(partitionKey(topic, p)) ?? 0,
+      };
     await Promise.all(
       [...byPartition].map(async ([p, messages]) => {
-        const batch = encodeRecordBatch(messages, now);
+        const batch = encodeRecordBatch(messages, now, producer(p) ?? undefined);
         const wire = this.codec ? await compressRecordBatch(batch, this.codec) : batch;
         batches.set(p, wire);
         largest = Math.max(largest, wire.length);
@@ -740,6 +759,7 @@ export class KafkaClient {
       const fits = Math.floor((chunk.length * maxBatchBytes * SPLIT_MARGIN) / largest);
       return { fits: Math.min(chunk.length - 1, Math.max(1, fits)) };
     }
+    if (transaction) await this.addToTransaction(transaction, topic, [...byPartition.keys()]);
     const results: ProduceResult[] = [];
     await Promise.all(
       Object.entries(leaders).map(async ([nodeId, ps]) => {
@@ -750,14 +770,90 @@ export class KafkaClient {
           ps.map((p) => ({ partition: p, batch: batches.get(p)! })),
           this.opts.requestTimeoutMs ?? 30000,
           this.opts.acks ?? -1,
+          transaction?.transactionalId ?? null,
         );
         const res = await sendRequest(broker, request);
         for (const t of res.topics) {
           for (const p of t.partitions) results.push({ partition: p.partition, baseOffset: Number(p.baseOffset) });
         }
+        if (transaction) {
+          for (const p of ps) {
+            const key = partitionKey(topic, p);
+            transaction.sequences.set(key, (transaction.sequences.get(key) ?? 0) + byPartition.get(p)!.length);
+          }
+        }
       }),
     );
     return results;
+  }
+
+  /** The coordinator of transactional id `transactionalId` and the version of `apiKey` to send it (null: none). */
+  private async transactionCoordinator(
+    transactionalId: string,
+    apiKey: number,
+  ): Promise<{ coordinator: KjsBroker; version: number | null }> {
+    const coordinator = shareConnects(
+      await this.cluster.findGroupCoordinator({ groupId: transactionalId, coordinatorType: TRANSACTION_COORDINATOR }),
+    );
+    return { coordinator, version: commonVersion(apiKey, await brokerVersions(coordinator)) };
+  }
+
+  /**
+   * A producer id and epoch for `transactionalId` from its transaction coordinator (InitProducerId v3+). Given
+   * the id and epoch held now, the coordinator bumps the epoch, which fences every holder of an older one and
+   * aborts the open transaction; given none, it hands out an id (a real broker fences the id's earlier
+   * holders then too, the librdkafka test broker does not). Coordinator moves and concurrent transactions are
+   * retried.
+   * @throws SluiceError `KAFKA_NO_TRANSACTIONS` when the coordinator speaks no InitProducerId v3 or later;
+   * `KAFKA_ERROR` with the broker's error as its cause when it refuses (e.g. INVALID_PRODUCER_EPOCH: fenced).
+   */
+  async initProducerId(
+    transactionalId: string,
+    current: ProducerEpoch | null,
+    transactionTimeoutMs: number,
+  ): Promise<ProducerEpoch> {
+    return this.retrying(`initialize transactional id ${transactionalId}`, async () => {
+      const { coordinator, version } = await this.transactionCoordinator(transactionalId, INIT_PRODUCER_ID_API_KEY);
+      if (version === null) {
+        throw new SluiceError(
+          'KAFKA_NO_TRANSACTIONS',
+          `the Kafka brokers at ${this.bootstrap.join(',')} do not speak InitProducerId v3 (Kafka 2.5 and later do), which transactional producers need`,
+        );
+      }
+      return sendRequest(
+        coordinator,
+        initProducerIdRequest(version, transactionalId, transactionTimeoutMs, current ?? NO_PRODUCER),
+      );
+    });
+  }
+
+  /** Adds the partitions of `topic` not in `transaction`'s open transaction yet to it (AddPartitionsToTxn). */
+  private async addToTransaction(transaction: ProducerTransaction, topic: string, partitions: number[]): Promise<void> {
+    const fresh = partitions.filter((p) => !transaction.partitions.has(partitionKey(topic, p))).sort((a, b) => a - b);
+    if (fresh.length === 0) return;
+    const { transactionalId, producer } = transaction;
+    await this.retrying(`add partitions of ${topic} to transaction ${transactionalId}`, async () => {
+      const { coordinator, version } = await this.transactionCoordinator(
+        transactionalId,
+        ADD_PARTITIONS_TO_TXN_API_KEY,
+      );
+      await sendRequest(
+        coordinator,
+        addPartitionsToTxnRequest(version ?? 1, transactionalId, producer, new Map([[topic, fresh]])),
+      );
+    });
+    for (const p of fresh) transaction.partitions.add(partitionKey(topic, p));
+  }
+
+  /** Commits (or aborts) `transaction`'s open transaction, if it wrote to any partition (EndTxn). */
+  async endTransaction(transaction: ProducerTransaction, commit: boolean): Promise<void> {
+    if (transaction.partitions.size === 0) return;
+    const { transactionalId, producer } = transaction;
+    await this.retrying(`${commit ? 'commit' : 'abort'} transaction ${transactionalId}`, async () => {
+      const { coordinator, version } = await this.transactionCoordinator(transactionalId, END_TXN_API_KEY);
+      await sendRequest(coordinator, endTxnRequest(version ?? 1, transactionalId, producer, commit));
+    });
+    transaction.partitions.clear();
   }
 
   /** kafkajs' rule for keyless messages: round-robin over the partitions that have a leader. */

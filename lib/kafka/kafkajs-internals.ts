@@ -43,9 +43,19 @@ export const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur
 
 const errorFromCode = require('kafkajs/src/protocol/error').createErrorFromCode as (code: number) => Error;
 
-/** kafkajs' typed error (KafkaJSProtocolError, retriable or not, or a subclass) for a Kafka error code. */
+/** Kafka error codes newer than kafkajs 2.2.4, by the name Kafka gives them. */
+const NEWER_ERRORS: Record<number, { type: string; message: string }> = {
+  90: { type: 'PRODUCER_FENCED', message: 'There is a newer producer with the same transactional id' },
+};
+
+/**
+ * kafkajs' typed error (KafkaJSProtocolError, retriable or not, or a subclass) for a Kafka error code; for a
+ * code kafkajs does not know, with Kafka's name as its `type` where sluice knows it.
+ */
 export function kafkajsProtocolError(code: number): Error {
-  return errorFromCode(code);
+  const err = errorFromCode(code);
+  const newer = NEWER_ERRORS[code];
+  return newer ? Object.assign(err, { type: newer.type, code, message: newer.message }) : err;
 }
 
 /**
@@ -158,7 +168,8 @@ export interface KjsCluster {
   findBroker(args: { nodeId: string }): Promise<KjsBroker>;
   findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
   findControllerBroker(): Promise<KjsBroker>;
-  findGroupCoordinator(args: { groupId: string }): Promise<KjsBroker>;
+  /** `coordinatorType` 0 (the default) finds a consumer group's coordinator, 1 a transactional id's. */
+  findGroupCoordinator(args: { groupId: string; coordinatorType?: number }): Promise<KjsBroker>;
   fetchTopicsOffset(
     topics: Array<{
       topic: string;

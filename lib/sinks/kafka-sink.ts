@@ -13,8 +13,8 @@
  * attempt), the marker exists: the sink reads every target partition from the marked offset to its current
  * end, collects the `seq` of every record whose header starts with `<queryId>:<N>:`, and sends only the
  * rows that are missing. Because the engine replays batch N with exactly the same rows (deterministic
- * replay), a consumer of the topic sees every output row exactly once, in read_uncommitted mode, with no
- * broker transactions. The same look-back runs within one attempt when a produce request fails: a request
+ * replay), a consumer of the topic sees every output row exactly once, in read_uncommitted mode, without
+ * relying on broker transactions. The same look-back runs within one attempt when a produce request fails: a request
  * that timed out may have been written, so it is never resent blindly (the librdkafka test broker does not
  * deduplicate kafkajs' idempotent producer, so broker-side sequence numbers cannot be relied on).
  *
@@ -25,8 +25,26 @@
  * - records of batch N are not deleted by retention or compaction between the crash and the restart that
  *   replays N (a deleted record is written again);
  * - consumers that need exactly-once do not need the rows of one batch to appear atomically: a crash
- *   mid-batch leaves part of the batch visible until the restart completes it (Kafka transactions would
- *   hide it; the librdkafka test broker cannot show read_committed isolation, so sluice does not use them).
+ *   mid-batch leaves part of the batch visible until the restart completes it.
+ *
+ * ## Fencing
+ * The sink checks the checkpoint's claim (`verifyOwner`) before each produce request, but a process paused
+ * between that check and its request (SIGSTOP, a long GC) sends it after waking, when its successor may have
+ * replayed the batch already. With `fencing=epoch` (the default of a consumer-group member) the brokers close
+ * that window, as Kafka Streams does: the checkpoint has a transactional id, `<transactionalIdPrefix><queryId>`,
+ * and `initialize` bumps the producer epoch its last owner stored in `<checkpoint>/sinks/kafka/producer`
+ * (InitProducerId v3 with that id and epoch: the librdkafka test broker hands out a new id, fencing nobody,
+ * when asked with none) and stores the new one before anything is produced. Each batch is one transaction
+ * (AddPartitionsToTxn, transactional record batches with the partition's next sequence number, EndTxn commit
+ * before `addBatch` returns), and the brokers refuse anything of an older epoch: the old owner stops with
+ * KAFKA_FENCED, having written nothing more. After a failed produce request the sequence numbers the broker
+ * holds are unknown, so the epoch is bumped (which also aborts the open transaction) before the look-back.
+ *
+ * The look-back still reads read_uncommitted, so the guarantee above is unchanged. What transactions add:
+ * fencing, and batches that read_committed consumers see whole when they commit, except a batch interrupted
+ * by a crash or a failed request, whose first part stays in an aborted transaction (the look-back counts it
+ * as written). What they cost: two round trips to the transaction coordinator per batch (see BENCHMARKS.md),
+ * and brokers with a transaction state log.
  *
  * Deduplication is by row position, so on a replay only the missing rows are sent, possibly to other
  * partitions than in the first attempt when the topic gained partitions in between. Keyed rows always go
@@ -51,7 +69,9 @@ import type { KafkaClient } from '../kafka/client.js';
 import type { KafkaClientOptions } from '../kafka/client-options.js';
 import type { ProduceMessage } from '../kafka/messages.js';
 import { KAFKA_PRODUCER_OPTION_KEYS, kafkaClientOptions, unknownKafkaSetting } from '../kafka/prefixed-options.js';
+import { brokerErrorType, isFenced, isUnknownProducer, ProducerTransaction } from '../kafka/producer-transaction.js';
 import { COMPRESSION_TYPES, type CompressionType, codecByName } from '../kafka/protocol/compression.js';
+import type { ProducerEpoch } from '../kafka/protocol/transactions/init-producer-id.js';
 import { RECORD_BATCH_OVERHEAD, recordSizeBound, wireBatchSize } from '../kafka/record-size.js';
 import { type KafkaRetryEvent, retryText } from '../kafka/retry.js';
 import { crashPoint } from '../util/crash-points.js';
@@ -107,6 +127,15 @@ export interface KafkaSinkOptions extends SinkOptionValues {
   compression?: CompressionType | string;
   /** The same under Spark's passthrough name for the producer's `compression.type`. */
   'kafka.compression.type'?: CompressionType | string;
+  /**
+   * How a process that lost the query to another is kept from writing. `claim` (default, except in a
+   * consumer group): the checkpoint's claim is checked before each produce request. `epoch` (default in a
+   * consumer group): each batch is also one Kafka transaction of the transactional id
+   * `<transactionalIdPrefix><queryId>`, whose new owner fences the old one at the brokers (see the module doc).
+   */
+  fencing?: 'epoch' | 'claim' | string;
+  /** The start of the transactional id with `fencing=epoch` (default `sluice-`), e.g. to match a prefix ACL. */
+  transactionalIdPrefix?: string;
 }
 
 const KNOWN = [
@@ -117,6 +146,8 @@ const KNOWN = [
   'keyColumn',
   'compression',
   'kafka.compression.type',
+  'fencing',
+  'transactionalIdPrefix',
   ...KAFKA_PRODUCER_OPTION_KEYS,
 ];
 
@@ -125,6 +156,32 @@ const DEFAULT_MAX_BATCH_BYTES = 1 << 20;
 
 /** Markers of this many batches before the current one are kept (one would do; a few help debugging). */
 const MARKERS_KEPT = 3;
+
+/** `<checkpoint>/sinks/kafka/producer`: the transactional id's producer id and epoch, for the next owner to fence. */
+const PRODUCER_FILE = 'producer';
+
+/** Produce refusals of a sequence number the broker did not expect: the epoch is renewed and the topics read back. */
+const SEQUENCE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'DUPLICATE_SEQUENCE_NUMBER']);
+
+/** Kafka's default transaction.timeout.ms: a transaction open longer is aborted by its coordinator. */
+const TRANSACTION_TIMEOUT_MS = 60_000;
+
+/** Times a start that finds the stored epoch outdated reads the file again, waiting for its holder to store it. */
+const OUTDATED_EPOCH_READS = 3;
+
+/** The producer the last owner of the checkpoint's transactional id was given. */
+type StoredProducer = ProducerEpoch & { transactionalId: string };
+
+function validateProducer(body: unknown): string | null {
+  const p = body as StoredProducer;
+  return typeof p === 'object' &&
+    p !== null &&
+    typeof p.transactionalId === 'string' &&
+    Number.isSafeInteger(p.producerId) &&
+    Number.isInteger(p.epoch)
+    ? null
+    : 'expected {transactionalId, producerId, epoch}';
+}
 
 /** Target partitions and their end offsets when a batch started writing: `{topic: {partition: offset}}`. */
 type Marker = { queryId: string; batchId: number; offsets: Record<string, Record<string, number>> };
@@ -165,6 +222,8 @@ export class KafkaSink implements StreamSink {
   readonly valueFormat: 'json' | 'string';
   readonly keyColumn: string;
   readonly compression: CompressionType;
+  readonly fencing: 'epoch' | 'claim';
+  readonly transactionalIdPrefix: string;
   /** The batch size limit given by options, used where the brokers do not tell a topic's own. */
   private readonly optionBatchBytes: { bytes: number; from: string };
   /** Each target topic's batch size limit and where it comes from, asked once per topic. */
@@ -181,6 +240,8 @@ export class KafkaSink implements StreamSink {
    * needs no look-back; used once.
    */
   private prepared: { batchId: number; marker: Marker } | null = null;
+  /** With `fencing=epoch`: the transactional producer every batch writes through. */
+  private transaction: ProducerTransaction | null = null;
 
   /** Checks the options; throws SluiceError BAD_OPTION naming the option that is wrong. */
   constructor(options: KafkaSinkOptions) {
@@ -209,6 +270,8 @@ export class KafkaSink implements StreamSink {
       from: "Kafka's default max.message.bytes",
     };
     this.compression = compressionOption(options);
+    this.fencing = choiceOption('kafka', options, 'fencing', ['epoch', 'claim'] as const, 'claim');
+    this.transactionalIdPrefix = stringOption('kafka', options, 'transactionalIdPrefix') ?? 'sluice-';
     // A failed produce is not resent blindly (its records may be written): addBatch looks first.
     this.clientOptions = {
       ...kafkaClientOptions('kafka sink', options),
@@ -236,6 +299,105 @@ export class KafkaSink implements StreamSink {
         this.stall = { event, at: Date.now() };
       },
     });
+    if (this.fencing === 'epoch') this.transaction = await this.initTransactions(this.client);
+  }
+
+  private get producerFile(): string {
+    return path.join(this.markerDir, PRODUCER_FILE);
+  }
+
+  /**
+   * The transactional producer of this checkpoint: InitProducerId with the producer id and epoch its last owner
+   * stored, which bumps the epoch and so fences that owner, or a new id when there is none (or the brokers
+   * forgot it); stored before anything is produced.
+   */
+  private async initTransactions(client: KafkaClient): Promise<ProducerTransaction> {
+    const transactionalId = this.transactionalIdPrefix + this.queryId;
+    let producer: ProducerEpoch | null = null;
+    for (let read = 0; producer === null; read++) {
+      const stored = await this.storedProducer(transactionalId);
+      try {
+        producer = await this.askProducerId(client, transactionalId, stored);
+      } catch (err) {
+        if (!isFenced(err)) throw err;
+        // A newer epoch than the stored one exists: a process took the checkpoint over (the claim says so), or
+        // one bumped the epoch and has not stored it yet, or died before it could.
+        await this.verifyOwner();
+        if (read < OUTDATED_EPOCH_READS) {
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        notice(`sink: the producer epoch of ${transactionalId} was never stored; starting with a new producer id`);
+        producer = await this.askProducerId(client, transactionalId, null);
+      }
+    }
+    await writeVersioned(this.producerFile, { transactionalId, ...producer } satisfies StoredProducer);
+    return new ProducerTransaction(transactionalId, producer, TRANSACTION_TIMEOUT_MS);
+  }
+
+  private async storedProducer(transactionalId: string): Promise<ProducerEpoch | null> {
+    if (!fs.existsSync(this.producerFile)) return null;
+    const stored = await readVersioned<StoredProducer>(this.producerFile, validateProducer);
+    return stored.transactionalId === transactionalId ? stored : null;
+  }
+
+  /** InitProducerId for `current`, or for a new id when the brokers no longer know it; fencing errors pass. */
+  private async askProducerId(
+    client: KafkaClient,
+    transactionalId: string,
+    current: ProducerEpoch | null,
+  ): Promise<ProducerEpoch> {
+    try {
+      return await client.initProducerId(transactionalId, current, TRANSACTION_TIMEOUT_MS);
+    } catch (err) {
+      if (current !== null && isUnknownProducer(err)) return this.askProducerId(client, transactionalId, null);
+      if (isFenced(err)) throw err;
+      throw this.noTransactions(err) ?? err;
+    }
+  }
+
+  /** The error of brokers that cannot run transactions, naming the option and the broker setting; else null. */
+  private noTransactions(err: unknown): SluiceError | null {
+    const e = err as SluiceError;
+    const coordinatorMissing = brokerErrorType(err) === 'GROUP_COORDINATOR_NOT_AVAILABLE';
+    if (e.code !== 'KAFKA_NO_TRANSACTIONS' && !coordinatorMissing) return null;
+    const why = coordinatorMissing ? 'no transaction coordinator is available' : e.message;
+    return new SluiceError(
+      'KAFKA_NO_TRANSACTIONS',
+      `the kafka sink has fencing=epoch, which needs Kafka transactions, but at ${this.bootstrap} ${why}`,
+      'give the brokers a transaction state log they can create (transaction.state.log.replication.factor and ' +
+        'transaction.state.log.min.isr at most the number of brokers), or set the sink option fencing=claim',
+      { cause: err },
+    );
+  }
+
+  /**
+   * A new epoch after a failed produce, whose sequence numbers the broker may or may not have taken: bumping it
+   * also aborts the open transaction. Stored, so the next owner bumps past it.
+   */
+  private async renewProducer(client: KafkaClient, batchId: number): Promise<void> {
+    const t = this.transaction!;
+    let producer: ProducerEpoch;
+    try {
+      producer = await this.askProducerId(client, t.transactionalId, t.producer);
+    } catch (err) {
+      throw isFenced(err) ? this.fenced(batchId, err) : err;
+    }
+    await writeVersioned(this.producerFile, {
+      transactionalId: t.transactionalId,
+      ...producer,
+    } satisfies StoredProducer);
+    t.renew(producer);
+  }
+
+  /** The error of a producer that a newer one with the same transactional id fenced. */
+  private fenced(batchId: number, cause: unknown): SluiceError {
+    return new SluiceError(
+      'KAFKA_FENCED',
+      `the Kafka sink stopped before batch ${batchId}: another process took over transactional id ${this.transaction?.transactionalId} (${brokerErrorType(cause)})`,
+      'this run stops without committing and its successor writes the batch; make sure one process runs per checkpoint',
+      { cause },
+    );
   }
 
   stallMessage(): string | null {
@@ -331,13 +493,20 @@ export class KafkaSink implements StreamSink {
           todo = records.filter((r) => !written.has(r.seq));
         }
         await this.send(client, batchId, todo, partitionCounts);
+        if (this.transaction) await client.endTransaction(this.transaction, true);
         return;
       } catch (err) {
+        if (this.transaction && isFenced(err)) throw this.fenced(batchId, err);
         const e = err as SluiceError & { retriable?: boolean };
-        if (e.code !== 'KAFKA_PRODUCE_FAILED' || !e.retriable || attempt > (retry.retries ?? 20)) throw err;
+        // In a transaction, a broker that lost the producer id or the sequence count needs a new epoch too.
+        const again =
+          (e.code === 'KAFKA_PRODUCE_FAILED' && e.retriable) ||
+          (this.transaction !== null && (isUnknownProducer(err) || SEQUENCE_ERRORS.has(brokerErrorType(err) ?? '')));
+        if (!again || attempt > (retry.retries ?? 20)) throw err;
         const delayMs = Math.min(retry.maxMs ?? 2000, (retry.initialMs ?? 100) * 2 ** (attempt - 1));
         this.stall = { event: { operation: `produce batch ${batchId}`, attempt, delayMs, error: e }, at: Date.now() };
         await new Promise((r) => setTimeout(r, delayMs));
+        if (this.transaction) await this.renewProducer(client, batchId);
         lookBack = true;
       }
     }
@@ -416,18 +585,19 @@ export class KafkaSink implements StreamSink {
       list.push(r.message);
     }
     let sent = 0;
+    const transaction = this.transaction ?? undefined;
     for (const [topic, messages] of byTopic) {
       const maxBatchBytes = (await this.batchLimit(client, topic)).bytes;
       if (sent <= half && sent + messages.length > half && messages.length > 1) {
         const cut = half - sent;
         await this.verifyOwner();
-        await client.produce(topic, messages.slice(0, cut), { maxBatchBytes });
+        await client.produce(topic, messages.slice(0, cut), { maxBatchBytes, transaction });
         crashPoint('in-sink', batchId);
         await this.verifyOwner();
-        await client.produce(topic, messages.slice(cut), { maxBatchBytes });
+        await client.produce(topic, messages.slice(cut), { maxBatchBytes, transaction });
       } else {
         await this.verifyOwner();
-        await client.produce(topic, messages, { maxBatchBytes });
+        await client.produce(topic, messages, { maxBatchBytes, transaction });
       }
       sent += messages.length;
     }

@@ -156,6 +156,20 @@ describe('kafka end to end through the CLI', function () {
     });
   }
 
+  for (const point of ['in-sink', 'after-sink']) {
+    it(`Kafka sink with fencing=epoch: killed at ${point} of batch 2, restarted with the next epoch, every output record exactly once`, async () => {
+      const t = await outputTopic();
+      const ckpt = path.join(root, `ck${++n}`);
+      await crashThenRestart(args(`kafka://${broker.bootstrap}/${t}?fencing=epoch`, ckpt), `${point}:2`);
+      expect(kafkaOutput(t)).to.deep.equal(reference);
+      const [file] = fs
+        .readdirSync(ckpt, { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith(path.join('sinks', 'kafka', 'producer')));
+      const producer = fs.readFileSync(path.join(ckpt, file), 'utf8');
+      expect(JSON.parse(producer.split('\n')[1]).epoch, 'the restart bumped the epoch').to.equal(1);
+    });
+  }
+
   it('Kafka sink: killed at random moments with 2 worker threads, every output record exactly once', async () => {
     const t = await outputTopic();
     const ckpt = path.join(root, `ck${++n}`);

@@ -135,12 +135,20 @@ export interface KcatRecord {
 
 /**
  * Reads a whole topic from the beginning to its current end with kcat (`-e` exits at end of every
- * partition). Keys, header values and values must not contain the separators (tab, newline).
+ * partition), in librdkafka's default isolation (read_committed) unless `isolation` says otherwise. Keys,
+ * header values and values must not contain the separators (tab, newline).
  */
-export function consumeWithKcat(bootstrap: string, topic: string): KcatRecord[] {
+export function consumeWithKcat(
+  bootstrap: string,
+  topic: string,
+  isolation: 'read_committed' | 'read_uncommitted' = 'read_committed',
+): KcatRecord[] {
   const r = spawnSync(
     'kcat',
-    ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%p\t%o\t%k\t%h\t%s\n'],
+    [
+      ...['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-X', `isolation.level=${isolation}`],
+      ...['-f', '%p\t%o\t%k\t%h\t%s\n'],
+    ],
     { encoding: 'utf8', timeout: 30_000, maxBuffer: 1 << 30 },
   );
   if (r.status !== 0) throw new Error(`kcat consume failed (status ${r.status}): ${r.stderr || r.error?.message}`);

@@ -22,6 +22,7 @@ const BATCH_OVERHEAD = 61;
 const ATTRIBUTES_OFFSET = 21;
 const COMPRESSION_MASK = 0x07;
 const LOG_APPEND_TIME = 0x08;
+const TRANSACTIONAL = 0x10;
 const CONTROL_BATCH = 0x20;
 
 type Bytes = Buffer | string | null | undefined;
@@ -62,11 +63,20 @@ function headerPairs(m: ProduceMessage): Array<[string, Bytes]> | null {
   return out;
 }
 
+/** The producer fields of a transactional record batch: who writes it, and the sequence of its first record. */
+export interface BatchProducer {
+  producerId: number;
+  epoch: number;
+  /** The partition's next sequence number for this producer id and epoch (from 0 per epoch). */
+  baseSequence: number;
+}
+
 /**
- * One record batch of `messages` (magic 2, no compression, no producer id), offsets relative to the batch.
- * Messages without a timestamp get `nowMs`.
+ * One record batch of `messages` (magic 2, no compression), offsets relative to the batch. Messages without a
+ * timestamp get `nowMs`. With `producer` the batch is transactional and carries its id, epoch and sequence;
+ * without, it has no producer id.
  */
-export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number): Buffer {
+export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number, producer?: BatchProducer): Buffer {
   const n = messages.length;
   let first = Infinity;
   let max = -Infinity;
@@ -113,13 +123,13 @@ export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number): Bu
   buf.writeInt32BE(total - 12, 8); // batch length: the bytes after this field
   buf.writeInt32BE(-1, 12); // partition leader epoch: set by the broker
   buf.writeInt8(2, 16); // magic
-  buf.writeInt16BE(0, ATTRIBUTES_OFFSET); // no compression, create time, not transactional
+  buf.writeInt16BE(producer ? TRANSACTIONAL : 0, ATTRIBUTES_OFFSET); // no compression, create time
   buf.writeInt32BE(n - 1, 23); // last offset delta
   buf.writeBigInt64BE(BigInt(first), 27);
   buf.writeBigInt64BE(BigInt(max), 35);
-  buf.writeBigInt64BE(-1n, 43); // producer id: none
-  buf.writeInt16BE(-1, 51); // producer epoch
-  buf.writeInt32BE(-1, 53); // base sequence
+  buf.writeBigInt64BE(BigInt(producer?.producerId ?? -1), 43);
+  buf.writeInt16BE(producer?.epoch ?? -1, 51);
+  buf.writeInt32BE(producer?.baseSequence ?? -1, 53);
   buf.writeInt32BE(n, 57);
   let pos = BATCH_OVERHEAD;
   let h = 0;
@@ -152,7 +162,7 @@ export async function compressRecordBatch(batch: Buffer, codec: CompressionCodec
   batch.copy(out, 0, 0, BATCH_OVERHEAD);
   records.copy(out, BATCH_OVERHEAD);
   out.writeInt32BE(out.length - 12, 8);
-  out.writeInt16BE(codec.id, ATTRIBUTES_OFFSET);
+  out.writeInt16BE((batch.readInt16BE(ATTRIBUTES_OFFSET) & ~COMPRESSION_MASK) | codec.id, ATTRIBUTES_OFFSET);
   out.writeUInt32BE(crc32c(out.subarray(ATTRIBUTES_OFFSET)), 17);
   return out;
 }

@@ -24,20 +24,24 @@ export interface ProduceResponse {
   topics: Array<{ topicName: string; partitions: ProducedPartition[] }>;
 }
 
-/** A Produce request (`version` 3 to 10) of record batches for partitions of one topic; `acks` -1 waits for every in-sync replica. */
+/**
+ * A Produce request (`version` 3 to 10) of record batches for partitions of one topic; `acks` -1 waits for every
+ * in-sync replica. `transactionalId` names the transaction of transactional batches (null for others).
+ */
 export function produceRequest(
   version: number,
   topic: string,
   batches: Array<{ partition: number; batch: Buffer }>,
   timeoutMs: number,
   acks: -1 | 1,
+  transactionalId: string | null = null,
 ): KjsRequest<ProduceResponse, ProduceResponse> {
   if (version < 3 || version > 10) throw new RangeError(`Produce v${version} is not spoken (3 to 10 are)`);
   const flexible = isFlexible(PRODUCE_API_KEY, version);
-  let size = 32 + Buffer.byteLength(topic);
+  let size = 32 + Buffer.byteLength(topic) + Buffer.byteLength(transactionalId ?? '');
   for (const b of batches) size += 8 + sizeOfBytes(b.batch.length, flexible);
   const w = new RequestWriter(flexible, size);
-  w.string(null).int16(acks).int32(timeoutMs); // transactional id: none
+  w.string(transactionalId).int16(acks).int32(timeoutMs);
   w.arrayLength(1).string(topic).arrayLength(batches.length);
   for (const b of batches) w.int32(b.partition).bytes(b.batch).taggedFields();
   const body = w.taggedFields().taggedFields().finish();
