@@ -449,5 +449,10 @@ describe('sluice run --group: several processes share an app through a Kafka con
     await waitForOutput('outz', final.length);
     await stopAll();
     expect(values('outz')).to.deep.equal(final);
+    // The Kafka sinks of a group fence by producer epoch: each lost task's new owner bumped the zombie's epoch.
+    for (const t of lost) {
+      const file = path.join(root, 'zombie-ck', 'tasks', String(t), 'movements', 'sinks', 'kafka', 'producer');
+      expect(JSON.parse(fs.readFileSync(file, 'utf8').split('\n')[1]).epoch, `task ${t}`).to.be.at.least(1);
+    }
   });
 });

@@ -59,4 +59,31 @@ describe('TaskManager', () => {
       process.off('unhandledRejection', onUnhandled);
     }
   });
+
+  it('a running task whose Kafka sink was fenced (KAFKA_FENCED) is dropped as taken over; the member goes on', async () => {
+    const lines: string[] = [];
+    let fence!: () => void;
+    const tasks = new TaskManager({
+      retryMs: 10,
+      log: (m) => lines.push(m),
+      start: async (task): Promise<RunningTask> => ({
+        terminated: new Promise<void>((_, reject) => {
+          if (task === 0) fence = () => reject(new SluiceError('KAFKA_FENCED', 'another process took over'));
+        }),
+        stop: async () => undefined,
+      }),
+    });
+    await tasks.assign('generation 1', [0, 1]);
+    await new Promise((r) => setTimeout(r, 20));
+    fence();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(tasks.running).to.deep.equal([1]);
+    expect(lines.join('\n')).to.match(/task 0 was taken over by another member/);
+    let failed: unknown = null;
+    await Promise.race([tasks.failure, new Promise((r) => setTimeout(r, 20))]).catch((err: unknown) => {
+      failed = err;
+    });
+    expect(failed).to.equal(null);
+    await tasks.close();
+  });
 });
