@@ -103,23 +103,20 @@ function bootId(): string | null {
 }
 
 let statmScratch: Buffer | undefined;
+/** /proc/self/statm, open for the thread's life: a read at offset 0 gives fresh figures, at a quarter of an open's cost. */
+let statmFd: number | undefined;
 let pageBytes = 0;
 
 /**
  * The process's resident file-backed and shared memory (mapped files, the database's pages among them); 0 where
  * unknown. Read from /proc/self/statm, in pages, which costs about a twentieth of parsing /proc/self/status, so
- * that the store can check it every thousand reads; the page size is taken once from the two files' totals.
+ * that the store can check it every few hundred reads; the page size is taken once from the two files' totals.
  */
 function residentFileBytes(): number {
   try {
     statmScratch ??= Buffer.allocUnsafe(128);
-    const fd = fs.openSync('/proc/self/statm', 'r');
-    let n: number;
-    try {
-      n = fs.readSync(fd, statmScratch, 0, statmScratch.length, 0);
-    } finally {
-      fs.closeSync(fd);
-    }
+    statmFd ??= fs.openSync('/proc/self/statm', 'r');
+    const n = fs.readSync(statmFd, statmScratch, 0, statmScratch.length, 0);
     const [, resident, shared] = statmScratch.toString('latin1', 0, n).split(' ').map(Number);
     if (pageBytes === 0) {
       const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'latin1'));
@@ -215,14 +212,22 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readsSinceRemap = 0;
   /** Open iterators over the database, which a remap would invalidate. */
   private openScans = 0;
-  // Results of locate(): the key's pending change, else its committed record (undefined: absent).
+  // Results of locate(): the key's pending change, else whether it is committed, its committed timeout (-1: none
+  // or absent), and its record, which the next database read may overwrite (see committedRecord).
   private locPending = -1;
+  private locFound = false;
+  private locTimeout = -1;
   private locRecord: Buffer | undefined = undefined;
   // The last primitive key located in committed state, so that get(k) then put(k) looks it up once. Valid
-  // while no pending change was added, as in the memory store.
+  // while no pending change was added, as in the memory store. The record only when the store owns it (the
+  // hot-key cache's copy), as another read may overwrite a record read from the database.
   private memoKey: unknown = undefined;
   private memoPending = -1;
+  private memoFound = false;
+  private memoTimeout = -1;
   private memoRecord: Buffer | undefined = undefined;
+  /** Whether the record committedRecord last returned is the cache's own rather than the database's read buffer. */
+  private recordOwned = false;
   // Results of entryTimeout(): the entry's key, its encoding in latin1, and whether a pending change holds it.
   private entryKey: K | undefined = undefined;
   private entryEncoding = '';
@@ -315,7 +320,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** The value of `key` (a fresh copy), or undefined when absent. */
   get(key: K): V | undefined {
-    this.locate(key, isPrimitiveKey(key));
+    this.locate(key, isPrimitiveKey(key), true);
     if (this.locPending >= 0) return this.pending.value(this.locPending) as V | undefined;
     const record = this.locRecord;
     return record === undefined ? undefined : (this.decodeValue(record) as V);
@@ -324,7 +329,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** Whether `key` has a value. */
   has(key: K): boolean {
     this.locate(key, isPrimitiveKey(key));
-    return this.locPending >= 0 ? this.pending.offset[this.locPending] >= 0 : this.locRecord !== undefined;
+    return this.locPending >= 0 ? this.pending.offset[this.locPending] >= 0 : this.locFound;
   }
 
   /** The timeout timestamp of `key` in ms, or -1 when it has none or is absent. */
@@ -332,7 +337,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.locate(key, isPrimitiveKey(key));
     const p = this.locPending;
     if (p >= 0) return this.pending.offset[p] < 0 ? -1 : this.pending.timeout[p];
-    return this.locRecord === undefined ? -1 : this.locRecord.readDoubleLE(0);
+    return this.locTimeout;
   }
 
   /**
@@ -344,7 +349,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     checkTimeout(timeoutMs);
     const prim = isPrimitiveKey(key);
     const pk = this.locate(key, prim);
-    if (this.locPending < 0 && this.locRecord === undefined && this.encodeLookupKey(key) > MAX_KEY_BYTES) {
+    if (this.locPending < 0 && !this.locFound && this.encodeLookupKey(key) > MAX_KEY_BYTES) {
       throw new SluiceError(
         'STATE_KEY_TOO_LARGE',
         `a state key encodes to ${this.keyScratch.pos} bytes, more than the disk state store's ${MAX_KEY_BYTES}`,
@@ -352,8 +357,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       );
     }
     const changes = this.pending.length;
-    this.pending.put(this.locPending, pk, !prim, this.locRecord === undefined ? -1 : 0, value, timeoutMs);
-    if (this.pending.length > changes) this.oldTimeouts.push(this.locRecord?.readDoubleLE(0) ?? -1);
+    this.pending.put(this.locPending, pk, !prim, this.locFound ? 0 : -1, value, timeoutMs);
+    if (this.pending.length > changes) this.oldTimeouts.push(this.locTimeout);
   }
 
   /** Removes `key` and its timeout; a no-op when absent. */
@@ -361,8 +366,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const prim = isPrimitiveKey(key);
     const pk = this.locate(key, prim);
     const changes = this.pending.length;
-    this.pending.remove(this.locPending, pk, !prim, this.locRecord === undefined ? -1 : 0);
-    if (this.pending.length > changes) this.oldTimeouts.push(this.locRecord?.readDoubleLE(0) ?? -1);
+    this.pending.remove(this.locPending, pk, !prim, this.locFound ? 0 : -1);
+    if (this.pending.length > changes) this.oldTimeouts.push(this.locTimeout);
   }
 
   /** All keys and values, uncommitted changes included, in an unspecified order. */
@@ -585,15 +590,25 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     await this.env.close();
   }
 
-  /** Sets locPending or locRecord for `key` (see the fields) and returns its {@link PendingKey}. */
-  private locate(key: unknown, prim: boolean): PendingKey {
+  /**
+   * Sets locPending, or locFound, locTimeout and locRecord, for `key` (see the fields) and returns its
+   * {@link PendingKey}. Without `needRecord` the caller reads no value, so the memo of a key whose record the
+   * store does not own serves it.
+   */
+  private locate(key: unknown, prim: boolean, needRecord = false): PendingKey {
     this.locPending = -1;
     this.locRecord = undefined;
     let pk: PendingKey;
     const pending = this.pending;
     if (prim) {
       pk = key as PendingKey;
-      if (key === this.memoKey && pending.length === this.memoPending) {
+      if (
+        key === this.memoKey &&
+        pending.length === this.memoPending &&
+        (!needRecord || !this.memoFound || this.memoRecord !== undefined)
+      ) {
+        this.locFound = this.memoFound;
+        this.locTimeout = this.memoTimeout;
         this.locRecord = this.memoRecord;
         return pk;
       }
@@ -610,19 +625,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     const record = this.committedRecord(pk, !prim, prim ? null : this.keyScratch.buf.subarray(0, this.keyScratch.pos));
     this.locRecord = record;
+    this.locFound = record !== undefined;
+    this.locTimeout = record === undefined ? -1 : record.readDoubleLE(0);
     if (prim) {
       this.memoKey = key;
       this.memoPending = pending.length;
-      this.memoRecord = record;
+      this.memoFound = this.locFound;
+      this.memoTimeout = this.locTimeout;
+      this.memoRecord = this.recordOwned ? record : undefined;
     }
     return pk;
   }
 
   /**
    * The committed record of the key `pk` (undefined: absent), through the cache; `encoding` is the key's canonical
-   * encoding, or null for a primitive key, encoded on a cache miss only.
+   * encoding, or null for a primitive key, encoded on a cache miss only. A record the cache does not take is the
+   * database's read buffer, valid until the next read of any store in the thread (recordOwned false): a read then
+   * allocates only what the cache keeps, and that from Buffer's pool rather than as a buffer of its own.
    */
   private committedRecord(pk: PendingKey, encoded: boolean, encoding: Uint8Array | null): Buffer | undefined {
+    this.recordOwned = true;
+    // An empty store (the first batch of a query) holds no key: no read is needed to know.
+    if (this.count === 0) return undefined;
     let record = this.hot.get(pk, encoded);
     if (record === undefined) {
       if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
@@ -633,8 +657,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         this.readsSinceMapCheck = 0;
         if (this.readsSinceRemap * MAPPED_BYTES_PER_READ >= this.mappedBytes / 2) this.remapIfOverBudget();
       }
-      record = this.state.getBinary(encoding);
-      if (record !== undefined && this.hot.admits(pk, encoded)) this.hot.set(pk, encoded, record);
+      record = this.state.getBinaryFast(encoding);
+      if (record === undefined) return undefined;
+      this.hot.missed();
+      if (this.hot.admits(pk, encoded)) {
+        const copy = Buffer.allocUnsafe(record.length);
+        copy.set(record.subarray(0, copy.length));
+        this.hot.set(pk, encoded, copy);
+        return copy;
+      }
+      this.recordOwned = false;
     }
     return record;
   }
@@ -908,6 +940,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.looseEntries.clear();
     this.memoKey = undefined;
     this.memoPending = -1;
+    this.memoFound = false;
+    this.memoTimeout = -1;
     this.memoRecord = undefined;
   }
 }

@@ -4,7 +4,9 @@
  * order they entered once the records' bytes exceed the budget; neither a hit nor a commit that rewrites a cached
  * key reorders it, which would cost a delete and an insertion per key.
  *
- * Admission adapts to the hit rate. While most lookups hit, every key the store reads or writes enters. When the
+ * Admission adapts to the hit rate of lookups of keys the store holds: a lookup of an absent key (a new key, as
+ * every key is in a batch that fills the state) cannot hit whatever the cache admits, so it does not count.
+ * While most lookups hit, every key the store reads or writes enters. When the
  * keys in use outnumber what the budget holds (state of many keys touched evenly), most lookups miss, and
  * admitting every key would only churn the cache: a map insertion, an eviction and a record kept alive past the
  * young generation per access, for a hit rate set by the budget's share of the keys. Then only one key in
@@ -47,16 +49,27 @@ export class HotKeyCache {
     return this.bytes;
   }
 
-  /** The record of `pk`; undefined when not cached. */
+  /** The record of `pk`; undefined when not cached (then call {@link missed} if the store holds the key). */
   get(pk: PendingKey, encoded: boolean): Buffer | undefined {
     const record = (encoded ? this.byEncoding : this.byKey).get(pk as string);
-    if (record !== undefined) this.hits++;
+    if (record !== undefined) {
+      this.hits++;
+      this.counted();
+    }
+    return record;
+  }
+
+  /** Counts a lookup that {@link get} missed of a key the store holds. */
+  missed(): void {
+    this.counted();
+  }
+
+  private counted(): void {
     if (++this.lookups === WINDOW_LOOKUPS) {
       this.admitAll = this.hits >= ADMIT_ALL_HIT_RATE * WINDOW_LOOKUPS;
       this.lookups = 0;
       this.hits = 0;
     }
-    return record;
   }
 
   /**

@@ -337,6 +337,37 @@ describe('disk state store', () => {
     expect(await indexEntries()).to.deep.equal(keys.slice(11).map((k, i) => [211 + i, k]));
   });
 
+  it("reads records the hot-key cache does not keep through the database's read buffer, which another store's read overwrites", async () => {
+    const other = await DiskStateStore.open(
+      stateDir(path.join(root, 'disk'), 2, 0),
+      path.join(root, 'local', '2', '0'),
+      0,
+      {
+        cacheBytes: 0,
+      },
+    );
+    open.push(other);
+    const disk = await openDisk(0, { cacheBytes: 0 });
+    disk.put(1, { n: 'one', list: [1, 2, 3] }, 500);
+    disk.put(['a', 2], { n: 'composite' });
+    other.put(1, { n: 'other store', list: [] }, 900);
+    await disk.commit(1);
+    await other.commit(1);
+    for (let round = 0; round < 2; round++) {
+      expect(disk.get(1)).to.deep.equal({ n: 'one', list: [1, 2, 3] });
+      // Another store's read, and this store's read of a composite key, overwrite the buffer the first read used.
+      expect(other.get(1)).to.deep.equal({ n: 'other store', list: [] });
+      expect(disk.get(['a', 2])).to.deep.equal({ n: 'composite' });
+      expect(disk.getTimeout(1)).to.equal(500);
+      expect(disk.get(1)).to.deep.equal({ n: 'one', list: [1, 2, 3] });
+      expect(disk.has(1)).to.equal(true);
+      expect(other.getTimeout(1)).to.equal(900);
+    }
+    disk.put(1, { n: 'changed', list: [] }, 700);
+    expect(disk.get(1)).to.deep.equal({ n: 'changed', list: [] });
+    expect(disk.keysWithTimeoutAtOrBefore(1000)).to.deep.equal([1]);
+  });
+
   it('refuses a key longer than the database allows with a clear error', async () => {
     const disk = await openDisk(0);
     expect(() => disk.put('x'.repeat(3000), 1))

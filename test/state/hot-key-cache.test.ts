@@ -4,6 +4,7 @@ import { HotKeyCache } from '../../lib/state/hot-key-cache.js';
 /** Looks `key` up as the disk store does: on a miss, reads it and offers it to the cache. */
 function touch(cache: HotKeyCache, key: number): boolean {
   if (cache.get(key, false) !== undefined) return true;
+  cache.missed();
   if (cache.admits(key, false)) cache.set(key, false, Buffer.alloc(16));
   return false;
 }
@@ -46,6 +47,15 @@ describe('hot-key cache', () => {
     expect(cache.admits(cachedKey as number, false)).to.equal(true);
     cache.set(cachedKey as number, false, Buffer.from('new'));
     expect(cache.get(cachedKey as number, false)?.toString()).to.equal('new');
+  });
+
+  it('judges its hit rate by lookups of keys the store holds, not of absent ones', () => {
+    // Room for about 2,700 keys. A batch of 100,000 new keys misses every lookup, then its commit writes them.
+    const cache = new HotKeyCache(1 << 20);
+    for (let k = 0; k < 100_000; k++) expect(cache.get(k, false)).to.equal(undefined);
+    for (let k = 0; k < 100_000; k++) if (cache.admits(k, false)) cache.set(k, false, Buffer.alloc(16));
+    // Every key written entered in turn, so the last ones written are cached.
+    for (let k = 99_000; k < 100_000; k++) expect(cache.get(k, false)).to.not.equal(undefined);
   });
 
   it('admits nothing at a budget of zero', () => {
