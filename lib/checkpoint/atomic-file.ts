@@ -59,22 +59,34 @@ function fsyncDirSync(dir: string): void {
 }
 
 /**
+ * What {@link writeFileAtomic} and {@link writeFileSynced} write: text, bytes, or parts of bytes written one
+ * after the other, so that a header and a large body go out without first being copied into one buffer.
+ */
+export type FileContent = string | Uint8Array | readonly Uint8Array[];
+
+/** Writes `data` at the handle's position: writeFile on a handle writes from there, so parts follow one another. */
+async function writeContent(handle: fsp.FileHandle, data: FileContent): Promise<void> {
+  if (Array.isArray(data)) for (const part of data) await handle.writeFile(part);
+  else await handle.writeFile(data as string | Uint8Array);
+}
+
+/**
  * Writes `data` to `file` atomically and durably, creating missing parent directories.
  * On failure the temporary file is removed and the previous content of `file` is untouched; a full disk
  * is the DISK_FULL SluiceError.
  */
-export function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+export function writeFileAtomic(file: string, data: FileContent): Promise<void> {
   return guardedWrite(file, () => writeAtomic(file, data));
 }
 
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+async function writeAtomic(file: string, data: FileContent): Promise<void> {
   const dir = path.dirname(file);
   await createDirectory(dir);
   const temp = tempPathFor(file);
   try {
     const handle = await fsp.open(temp, 'wx');
     try {
-      await handle.writeFile(data);
+      await writeContent(handle, data);
       await handle.sync();
     } finally {
       await handle.close();
@@ -96,11 +108,11 @@ async function writeAtomic(file: string, data: string | Uint8Array): Promise<voi
  * never emptied, not even for a moment. `opened` runs once a new file is created, empty, before its bytes are
  * written (a crash point's place).
  */
-export function writeFileSynced(file: string, data: Uint8Array, opened?: () => void): Promise<void> {
+export function writeFileSynced(file: string, data: FileContent, opened?: () => void): Promise<void> {
   return guardedWrite(file, () => writeSynced(file, data, opened));
 }
 
-async function writeSynced(file: string, data: Uint8Array, opened?: () => void): Promise<void> {
+async function writeSynced(file: string, data: FileContent, opened?: () => void): Promise<void> {
   const dir = path.dirname(file);
   await createDirectory(dir);
   let handle: fsp.FileHandle;
@@ -112,7 +124,7 @@ async function writeSynced(file: string, data: Uint8Array, opened?: () => void):
   }
   try {
     opened?.();
-    await handle.writeFile(data);
+    await writeContent(handle, data);
     await Promise.all([handle.sync(), fsyncDir(dir)]);
   } catch (err) {
     await handle.close();

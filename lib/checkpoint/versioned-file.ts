@@ -44,7 +44,7 @@ export async function writeVersionedRaw(
   opened?: () => void,
 ): Promise<void> {
   const header = Buffer.from(`v${version}\n`);
-  await writeFileSynced(file, Buffer.concat([header, data]), opened);
+  await writeFileSynced(file, [header, data], opened);
 }
 
 /**

@@ -36,6 +36,20 @@ describe('checkpoint/atomic-file', () => {
     expect(fs.readdirSync(path.join(tmp(), 'x', 'y'))).to.deep.equal(['a']);
   });
 
+  it('writes parts one after the other, a large one whole', async () => {
+    const body = new Uint8Array(3 * SIZE + 7).map((_, i) => (i * 31) & 0xff);
+    const parts = [new Uint8Array([9, 8]), body, new Uint8Array(0), new Uint8Array([7])];
+    for (const write of [writeFileAtomic, writeFileSynced]) {
+      const file = path.join(tmp(), `parts-${write.name}`);
+      await write(file, parts);
+      const read = fs.readFileSync(file);
+      expect(read.length).to.equal(body.length + 3);
+      expect([...read.subarray(0, 2)]).to.deep.equal([9, 8]);
+      expect(Buffer.compare(read.subarray(2, 2 + body.length), body)).to.equal(0);
+      expect(read[read.length - 1]).to.equal(7);
+    }
+  });
+
   it('never lets a concurrent reader see a partial file', async () => {
     const file = path.join(tmp(), 'f');
     await writeFileAtomic(file, content(0));

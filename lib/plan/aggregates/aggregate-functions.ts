@@ -20,6 +20,14 @@ import {
 } from './column-values.js';
 import * as hll from './hyperloglog.js';
 import { packsRows, RowPacker, unpackRow } from './packed-rows.js';
+import {
+  isRankedRows,
+  RankedRowsMerger,
+  RankedRowsWriter,
+  rankedRowPairs,
+  rankedRowsOf,
+  rankedRowValues,
+} from './ranked-rows.js';
 
 /** The aggregate functions sluice knows. */
 export type AggregateName =
@@ -150,8 +158,14 @@ export class ArgColumn {
    * {@link valueAt}'s value.
    */
   keptAt(i: number): unknown {
+    const packer = this.rowPacker();
+    return packer === null ? this.valueAt(i) : packer.pack(i);
+  }
+
+  /** The packer of this struct column's rows, or null when its rows are not packed (see packed-rows.ts). */
+  rowPacker(): RowPacker | null {
     if (this.packer === undefined) this.packer = packsRows(this.data.type) ? new RowPacker(this.data) : null;
-    return this.packer === null ? this.valueAt(i) : this.packer.pack(i);
+    return this.packer;
   }
 
   /**
@@ -847,23 +861,91 @@ function insertRanked(list: Ranked[], x: Ranked, k: number, sign: number, cmp: C
 }
 
 /**
- * The `k` best [order, value] pairs of each group, best first: max_by/min_by, with k = 1 for the plain form.
- * Numeric orders (event times, prices) are ranked by row index first, in one flat array of k row slots per
- * group with the orders compared as numbers, so a row below a full group's last is dropped by one comparison
- * and only the rows kept are read: a struct of scalar fields as a packed row (packed-rows.ts), so that a whole
- * wide row is copied as bytes rather than decoded.
+ * What max_by/min_by keep of a group and how they merge it, for one aggregate: the rows of a struct of scalar
+ * fields ranked by a numeric order as one ranked-rows array (ranked-rows.ts), other values as [order, value]
+ * pairs (one pair for the plain form, a best-first list of up to k for the top-k form), as state written
+ * before ranked rows holds them too. The two meet when such state is restored: they merge as pairs, and
+ * the result is a ranked-rows array again once every row kept is packed.
+ */
+class KeptRows {
+  private readonly writer = new RankedRowsWriter();
+  readonly merger: RankedRowsMerger;
+
+  constructor(
+    readonly sign: 1 | -1,
+    readonly k: number,
+    /** The plain form: one pair (or null) rather than a list of them. */
+    readonly single: boolean,
+    readonly cmp: () => CompareValues,
+  ) {
+    this.merger = new RankedRowsMerger(k, sign, this.writer);
+  }
+
+  /** The writer new ranked-rows arrays of a batch go into. */
+  rowsWriter(): RankedRowsWriter {
+    return this.writer;
+  }
+
+  /** Merges `newer` into `older` (changed in place when it is pairs). */
+  merge(older: unknown, newer: unknown): unknown {
+    if (isRankedRows(older) && isRankedRows(newer)) return this.merger.merge(older, newer);
+    if (this.single) {
+      if (older === null || newer === null) return older === null ? newer : older;
+      if (!isRankedRows(older) && !isRankedRows(newer)) {
+        const x = older as Ranked;
+        const y = newer as Ranked;
+        // The newer pair's fields copied into the older one: the partial's pair is then garbage right away.
+        if (better(y, x, this.sign, this.cmp())) {
+          x[0] = y[0];
+          x[1] = y[1];
+        }
+        return x;
+      }
+    }
+    const list = this.pairs(older);
+    for (const p of this.pairs(newer)) insertRanked(list, p, this.k, this.sign, this.cmp());
+    return this.fromPairs(list);
+  }
+
+  /** The kept values, best first (the plain form: the best one, or null). */
+  result(kept: unknown): unknown {
+    if (this.single) {
+      if (kept === null) return null;
+      return isRankedRows(kept) ? (rankedRowValues(kept)[0] ?? null) : (kept as Ranked)[1];
+    }
+    return isRankedRows(kept) ? rankedRowValues(kept) : (kept as Ranked[]).map((p) => p[1]);
+  }
+
+  private pairs(kept: unknown): Ranked[] {
+    if (kept === null) return [];
+    if (isRankedRows(kept)) return rankedRowPairs(kept);
+    return this.single ? [kept as Ranked] : (kept as Ranked[]);
+  }
+
+  /** Pairs as kept: a ranked-rows array when every value is a packed row with a numeric order. */
+  private fromPairs(list: Ranked[]): unknown {
+    const packed = list.length > 0 && list.every(([o, v]) => typeof o === 'number' && v instanceof Uint8Array);
+    if (packed) return rankedRowsOf(list as [number, Uint8Array][], this.writer);
+    return this.single ? (list[0] ?? null) : list;
+  }
+}
+
+/**
+ * The `k` best rows of each group, best first: max_by/min_by, with k = 1 for the plain form. Numeric orders
+ * (event times, prices) are ranked by row index first, in one flat array of k row slots per group with the
+ * orders compared as numbers, so a row below a full group's last is dropped by one comparison and only the
+ * rows kept are read: a struct of scalar fields packed straight into the group's ranked-rows array
+ * (ranked-rows.ts), so that a whole wide row is copied as bytes rather than decoded.
  */
 class ByPartial implements Partial {
   private readonly best: (Ranked[] | undefined)[];
+  private readonly ranked: (Uint8Array | undefined)[];
   constructor(
     private readonly n: number,
-    private readonly sign: 1 | -1,
-    private readonly k: number,
-    /** The plain form: the buffer is the best pair itself rather than a list of them. */
-    private readonly single: boolean,
-    private readonly cmp: CompareValues,
+    private readonly kept: KeptRows,
   ) {
     this.best = new Array(n);
+    this.ranked = new Array(n);
   }
   update(groups: Int32Array, args: ArgColumn[]): void {
     if (isNumericType(valueType(args[1].data.type))) {
@@ -881,7 +963,8 @@ class ByPartial implements Partial {
   private updateNumeric(groups: Int32Array, args: ArgColumn[]): void {
     const { vals: o, valid } = args[1].numbers();
     const v = args[0];
-    const { sign, k, n } = this;
+    const { sign, k } = this.kept;
+    const n = this.n;
     // Group g's slots are rows[start[g], start[g] + min(k, its rows)): never more slots than rows.
     const start = new Int32Array(n + 1);
     for (let i = 0; i < groups.length; i++) if (groups[i] >= 0) start[groups[i] + 1]++;
@@ -907,20 +990,40 @@ class ByPartial implements Partial {
       }
       rows[base + at] = i;
     }
+    const packer = v.rowPacker();
+    const writer = this.kept.rowsWriter();
     for (let g = 0; g < n; g++) {
       const base = start[g];
-      for (let c = 0; c < counts[g]; c++) this.offer(g, [o[rows[base + c]], v.keptAt(rows[base + c])]);
+      const c = counts[g];
+      if (c === 0) continue;
+      let bytes = 0;
+      for (let r = 0; packer !== null && r < c && bytes >= 0; r++) {
+        const size = packer.size(rows[base + r]);
+        bytes = size < 0 ? -1 : bytes + size;
+      }
+      // A null struct (never one built by struct()) has no packed row: such a group keeps pairs.
+      if (packer === null || bytes < 0) {
+        for (let r = 0; r < c; r++) this.offer(g, [o[rows[base + r]], v.keptAt(rows[base + r])]);
+        continue;
+      }
+      writer.begin(c, bytes);
+      for (let r = 0; r < c; r++) writer.addPacked(o[rows[base + r]], packer, rows[base + r]);
+      const block = writer.end();
+      const prev = this.ranked[g];
+      this.ranked[g] = prev === undefined ? block : this.kept.merger.merge(prev, block);
     }
   }
   private offer(g: number, x: Ranked): void {
     const list = this.best[g];
     if (list === undefined) this.best[g] = [x];
-    else insertRanked(list, x, this.k, this.sign, this.cmp);
+    else insertRanked(list, x, this.kept.k, this.kept.sign, this.kept.cmp());
   }
   buffer(g: number): unknown {
     const list = this.best[g];
-    if (this.single) return list?.[0] ?? null;
-    return list ?? [];
+    const ranked = this.ranked[g];
+    const pairs = list === undefined ? undefined : this.kept.single ? list[0] : list;
+    if (ranked === undefined) return pairs ?? (this.kept.single ? null : []);
+    return pairs === undefined ? ranked : this.kept.merge(pairs, ranked);
   }
 }
 
@@ -932,8 +1035,8 @@ function byResultType(name: string, t: DataType[]): DataType {
 
 /**
  * max_by/min_by: with `k` the values of the k best rows (a list, best first), without it the best row's value.
- * The plain form's buffer is one [order, value] pair, the k form's a list of them. A struct value of scalar
- * fields is kept as a packed row, which the output gathers into Arrow columns (packed-rows.ts resultData).
+ * What a group keeps and how it merges: {@link KeptRows}. A struct value of scalar fields is kept packed,
+ * which the output gathers into Arrow columns (packed-rows.ts resultData).
  */
 const byFn = (name: 'max_by' | 'min_by', k: number | undefined): AggregateFunction => {
   const sign = name === 'max_by' ? 1 : -1;
@@ -944,37 +1047,14 @@ const byFn = (name: 'max_by' | 'min_by', k: number | undefined): AggregateFuncti
     cmp = type.typeId === Type.Struct ? compareRows : compareScalars;
     return type;
   };
-  if (k !== undefined) {
-    return {
-      name,
-      outputName: (a) => `${name}(${a[0]}, ${a[1]}, ${k})`,
-      resultType: (t) => new List(new Field('item', resultType(t), true)),
-      newPartial: (n) => new ByPartial(n, sign, k, false, cmp),
-      merge: (a, b) => {
-        const x = a as Ranked[];
-        for (const p of b as Ranked[]) insertRanked(x, p, k, sign, cmp);
-        return x;
-      },
-      result: (b) => (b as Ranked[]).map((p) => p[1]),
-    };
-  }
+  const kept = new KeptRows(sign, k ?? 1, k === undefined, () => cmp);
   return {
     name,
-    outputName: (a) => `${name}(${a[0]}, ${a[1]})`,
-    resultType,
-    newPartial: (n) => new ByPartial(n, sign, 1, true, cmp),
-    merge: (a, b) => {
-      if (a === null || b === null) return a === null ? b : a;
-      const x = a as Ranked;
-      const y = b as Ranked;
-      // The newer pair's fields copied into the older one: the partial's pair is then garbage right away.
-      if (better(y, x, sign, cmp)) {
-        x[0] = y[0];
-        x[1] = y[1];
-      }
-      return x;
-    },
-    result: (b) => (b === null ? null : (b as Ranked)[1]),
+    outputName: (a) => (k === undefined ? `${name}(${a[0]}, ${a[1]})` : `${name}(${a[0]}, ${a[1]}, ${k})`),
+    resultType: k === undefined ? resultType : (t) => new List(new Field('item', resultType(t), true)),
+    newPartial: (n) => new ByPartial(n, kept),
+    merge: (a, b) => kept.merge(a, b),
+    result: (b) => kept.result(b),
   };
 };
 

@@ -29,7 +29,7 @@ const P_UTF8 = 6;
  * rather than one ArrayBuffer per row (several times dearer than the copy). A chunk lives while any of its
  * rows is kept, so chunks stay small.
  */
-const CHUNK_BYTES = 1 << 16;
+export const CHUNK_BYTES = 1 << 16;
 
 function packsField(t: DataType): boolean {
   return t.typeId === Type.Utf8 || t.typeId === Type.Bool || isNumericType(t);
@@ -66,7 +66,20 @@ export class RowPacker {
 
   /** Row i as a packed row, or null when the struct itself is null there. */
   pack(i: number): Uint8Array | null {
-    if (!isValid(this.data, i)) return null;
+    const size = this.size(i);
+    if (size < 0) return null;
+    if (this.pos + size > this.chunk.length) {
+      this.chunk = new Uint8Array(Math.max(CHUNK_BYTES, size));
+      this.pos = 0;
+    }
+    const start = this.pos;
+    this.pos = this.write(i, this.chunk, start);
+    return this.chunk.subarray(start, this.pos);
+  }
+
+  /** At most the bytes of row i packed (numbers counted as float64s), or -1 when the struct itself is null there. */
+  size(i: number): number {
+    if (!isValid(this.data, i)) return -1;
     const fields = this.fields;
     let size = 0;
     for (let f = 0; f < fields.length; f++) {
@@ -76,13 +89,12 @@ export class RowPacker {
         size += len < 0 ? 1 : len < 256 ? 2 + len : 5 + len;
       } else size += r.kind === 'bool' ? 1 : 9;
     }
-    if (this.pos + size > this.chunk.length) {
-      this.chunk = new Uint8Array(Math.max(CHUNK_BYTES, size));
-      this.pos = 0;
-    }
-    const start = this.pos;
-    const out = this.chunk;
-    let p = start;
+    return size;
+  }
+
+  /** Packs row i (not null, see {@link size}) into `out` at `p`, which has room for it; returns where it ends. */
+  write(i: number, out: Uint8Array, p: number): number {
+    const fields = this.fields;
     for (let f = 0; f < fields.length; f++) {
       const r = fields[f];
       if (r.kind === 'utf8') {
@@ -125,8 +137,7 @@ export class RowPacker {
         }
       }
     }
-    this.pos = p;
-    return out.subarray(start, p);
+    return p;
   }
 }
 
@@ -134,7 +145,7 @@ export class RowPacker {
  * Copies `len` bytes: short strings byte by byte, since a subarray per string (what `set` needs) costs more
  * than the copy.
  */
-function copyBytes(from: Uint8Array, start: number, len: number, to: Uint8Array, at: number): void {
+export function copyBytes(from: Uint8Array, start: number, len: number, to: Uint8Array, at: number): void {
   if (len > 32) to.set(from.subarray(start, start + len), at);
   else for (let k = 0; k < len; k++) to[at + k] = from[start + k];
 }
@@ -152,19 +163,28 @@ function int32At(row: Uint8Array, p: number): number {
   return scratchInt[0];
 }
 
-function float64At(row: Uint8Array, p: number): number {
+/** The float64 at byte `p` of `row`. */
+export function float64At(row: Uint8Array, p: number): number {
   for (let k = 0; k < 8; k++) scratch[k] = row[p + k];
   return scratchFloat[0];
 }
 
-function putUint32(row: Uint8Array, p: number, v: number): void {
+/** Writes `v` as a float64 at byte `p` of `row`. */
+export function putFloat64(row: Uint8Array, p: number, v: number): void {
+  scratchFloat[0] = v;
+  for (let k = 0; k < 8; k++) row[p + k] = scratch[k];
+}
+
+/** Writes `v` (below 2^32) as a little-endian uint32 at byte `p` of `row`. */
+export function putUint32(row: Uint8Array, p: number, v: number): void {
   row[p] = v & 0xff;
   row[p + 1] = (v >>> 8) & 0xff;
   row[p + 2] = (v >>> 16) & 0xff;
   row[p + 3] = v >>> 24;
 }
 
-function uint32At(row: Uint8Array, p: number): number {
+/** The little-endian uint32 at byte `p` of `row`. */
+export function uint32At(row: Uint8Array, p: number): number {
   return (row[p] | (row[p + 1] << 8) | (row[p + 2] << 16) | (row[p + 3] << 24)) >>> 0;
 }
 
