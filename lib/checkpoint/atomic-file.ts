@@ -134,6 +134,42 @@ async function writeSynced(file: string, data: FileContent, opened?: () => void)
   await handle.close();
 }
 
+/**
+ * Creates `file` holding `data`, atomically and durably, unless it exists: false then, and `file` is untouched.
+ * The complete file is hard-linked into place (link fails on an existing name, on network file systems too),
+ * so of several writers creating one file exactly one succeeds and no reader sees a prefix. Where the file
+ * system has no hard links, the file is renamed into place, which replaces a file created meanwhile.
+ */
+export function createFileAtomic(file: string, data: string | Uint8Array): Promise<boolean> {
+  return guardedWrite(file, async () => {
+    const dir = path.dirname(file);
+    await createDirectory(dir);
+    const temp = tempPathFor(file);
+    let created = true;
+    try {
+      const handle = await fsp.open(temp, 'wx');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      try {
+        await fsp.link(temp, file);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') created = false;
+        else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') await fsp.rename(temp, file);
+        else throw err;
+      }
+    } finally {
+      await fsp.rm(temp, { force: true });
+    }
+    if (created) await fsyncDir(dir);
+    return created;
+  });
+}
+
 /** Synchronous {@link writeFileAtomic}, for shutdown paths and callers that cannot await. */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
   guardedWriteSync(file, () => writeAtomicSync(file, data));

@@ -6,7 +6,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { SluiceError } from '../errors.js';
 import { canonicalJson } from './fields.js';
-import { readVersioned, type Validator, writeVersioned } from './versioned-file.js';
+import { createVersioned, readVersioned, type Validator, writeVersioned } from './versioned-file.js';
 
 const BATCH_FILE = /^(0|[1-9][0-9]*)$/;
 
@@ -39,14 +39,20 @@ export class BatchLog<T> {
   /**
    * Writes the entry of `batchId` atomically. Adding the same content again is a no-op (a replayed
    * batch); different content for an existing batch is refused unless `overwrite`, because it means
-   * two writers share the directory or a replay is not deterministic.
+   * two writers share the directory or a replay is not deterministic. A new entry is created exclusively,
+   * so a writer that found no entry and was then paused (a process that lost its checkpoint meanwhile)
+   * cannot replace the entry another wrote in between: it gets the same refusal.
    * @returns true when the file was written, false when it already held this entry
    */
   async add(batchId: number, entry: T, options: AddOptions = {}): Promise<boolean> {
     const file = this.pathOf(batchId);
     const problem = this.validate?.(entry, batchId) ?? null;
     if (problem !== null) throw new Error(`refusing to write an invalid entry to ${file}: ${problem}`);
-    const existing = await this.get(batchId);
+    let existing = await this.get(batchId);
+    if (existing === null) {
+      if (await createVersioned(file, entry)) return true;
+      existing = await this.get(batchId);
+    }
     if (existing !== null) {
       if (canonicalJson(existing) === canonicalJson(entry)) return false;
       if (!options.overwrite) {

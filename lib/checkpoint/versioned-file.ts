@@ -5,7 +5,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import { SluiceError } from '../errors.js';
-import { writeFileAtomic, writeFileSynced } from './atomic-file.js';
+import { createFileAtomic, writeFileAtomic, writeFileSynced } from './atomic-file.js';
 
 /** Checks a parsed body; returns what is wrong with it, or null when it is fine. */
 export type Validator = (body: unknown) => string | null;
@@ -93,11 +93,20 @@ export async function readVersionedRaw(
   return { version, data: bytes.subarray(end + 1) };
 }
 
-/** Writes `body` as JSON after a version line, atomically. The file ends with a newline, its end marker. */
-export async function writeVersioned(file: string, body: unknown, version = CURRENT_FORMAT_VERSION): Promise<void> {
+function versionedText(file: string, body: unknown, version: number): string {
   const json = JSON.stringify(body);
   if (json === undefined) throw new TypeError(`cannot write ${file}: its body is not JSON-serialisable`);
-  await writeFileAtomic(file, `v${version}\n${json}\n`);
+  return `v${version}\n${json}\n`;
+}
+
+/** Writes `body` as JSON after a version line, atomically. The file ends with a newline, its end marker. */
+export async function writeVersioned(file: string, body: unknown, version = CURRENT_FORMAT_VERSION): Promise<void> {
+  await writeFileAtomic(file, versionedText(file, body, version));
+}
+
+/** {@link writeVersioned} that creates the file only if it does not exist (see {@link createFileAtomic}); false when it did. */
+export function createVersioned(file: string, body: unknown, version = CURRENT_FORMAT_VERSION): Promise<boolean> {
+  return createFileAtomic(file, versionedText(file, body, version));
 }
 
 /**

@@ -44,6 +44,23 @@ describe('checkpoint/batch-log', () => {
     expect(await log.get(5)).to.deep.equal({ a: 1, b: 3 });
   });
 
+  it('a writer that found no entry and wrote after another writer created it is refused, not replacing it', async () => {
+    const dir = path.join(tmp(), 'offsets');
+    const owner = new OffsetLog(dir);
+    const paused = new OffsetLog(dir);
+    // The paused writer read the log before the owner wrote batch 5, and writes after it.
+    const get = paused.get.bind(paused);
+    let reads = 0;
+    paused.get = async (id) => (reads++ === 0 ? null : get(id));
+    expect(await owner.add(5, offsets(5, 50))).to.equal(true);
+    const err = await sluiceErrorOf(() => paused.add(5, offsets(5, 70)));
+    expect(err.code).to.equal('CHECKPOINT_CONFLICT');
+    expect(await owner.get(5)).to.deep.equal(offsets(5, 50));
+    reads = 0;
+    expect(await paused.add(5, offsets(5, 50)), 'the same plan is no conflict').to.equal(false);
+    expect(fs.readdirSync(dir)).to.deep.equal(['5']);
+  });
+
   it('ignores temp files a crash left behind and foreign names', async () => {
     const log = new BatchLog<number>(path.join(tmp(), 'log'));
     await log.add(0, 0);
