@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as appRunner from '../lib/app/app-runner.js';
 import { KafkaClient } from '../lib/kafka/client.js';
-import { murmur2 } from '../lib/kafka/kafkajs-internals.js';
+import { murmur2 } from '../lib/kafka/murmur2.js';
 import { produceWithKcat, startBroker, type TestBroker } from '../test/support/kafka-broker.js';
 import {
   confluentKafkajsLoop,

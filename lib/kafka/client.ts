@@ -25,11 +25,11 @@ import {
   type KjsBroker,
   type KjsCluster,
   type KjsMetadata,
-  murmur2,
   sendRequest,
   shareConnects,
 } from './kafkajs-internals.js';
 import type { KafkaMessage, ProduceMessage, ProduceResult } from './messages.js';
+import { murmur2 } from './murmur2.js';
 import { PartitionLeaders, type TopicLeaders } from './partition-leaders.js';
 import { KafkaProduceError } from './produce-error.js';
 import { NO_PRODUCER, type ProducerTransaction, partitionKey } from './producer-transaction.js';

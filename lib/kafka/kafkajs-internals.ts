@@ -18,8 +18,6 @@
  *   go to any broker the cluster is connected to, as kafkajs' own do.
  * - A Broker's `apiVersions`: sluice picks the Fetch and Produce versions it speaks from each broker's own
  *   answer (see protocol/api-versions.ts).
- * - The default partitioner's `murmur2`: keyed records must land on the partition kafkajs' (Java's) default
- *   partitioner picks.
  * - A Broker's `joinGroup`, `syncGroup`, `heartbeat` and `leaveGroup`: a group member (see group-membership.ts)
  *   needs the group protocol without kafkajs' consumer, which would fetch the partitions itself and hand a
  *   rebalance's partitions over before the tasks reading them have stopped.
@@ -37,9 +35,6 @@ const Decoder = require('kafkajs/src/protocol/decoder') as new (buf: Buffer) => 
 const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages') as (
   decoder: unknown,
 ) => Promise<KjsRecord[]>;
-
-/** Java's murmur2 of a key, as kafkajs' default partitioner computes it. */
-export const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Buffer | string) => number;
 
 const errorFromCode = require('kafkajs/src/protocol/error').createErrorFromCode as (code: number) => Error;
 
