@@ -130,6 +130,8 @@ export class KafkaClient {
   private readonly codec: CompressionCodec | null;
   /** Leaders with their epochs and topic ids, for Fetch. */
   private readonly leaders: PartitionLeaders;
+  /** The coordinator of each transactional id this client wrote through, while calls to it succeed. */
+  private readonly coordinators = new Map<string, Promise<KjsBroker>>();
 
   private constructor(
     private readonly kafka: KafkaType,
@@ -787,15 +789,41 @@ export class KafkaClient {
     return results;
   }
 
-  /** The coordinator of transactional id `transactionalId` and the version of `apiKey` to send it (null: none). */
+  /**
+   * The coordinator of transactional id `transactionalId` and the version of `apiKey` to send it (null: none),
+   * asked once (FindCoordinator) and asked again after any failed call: a batch's transaction then costs its
+   * two requests, not four.
+   */
   private async transactionCoordinator(
     transactionalId: string,
     apiKey: number,
   ): Promise<{ coordinator: KjsBroker; version: number | null }> {
-    const coordinator = shareConnects(
-      await this.cluster.findGroupCoordinator({ groupId: transactionalId, coordinatorType: TRANSACTION_COORDINATOR }),
-    );
-    return { coordinator, version: commonVersion(apiKey, await brokerVersions(coordinator)) };
+    let found = this.coordinators.get(transactionalId);
+    if (!found) {
+      found = this.cluster
+        .findGroupCoordinator({ groupId: transactionalId, coordinatorType: TRANSACTION_COORDINATOR })
+        .then(shareConnects);
+      this.coordinators.set(transactionalId, found);
+    }
+    try {
+      const coordinator = await found;
+      return { coordinator, version: commonVersion(apiKey, await brokerVersions(coordinator)) };
+    } catch (err) {
+      this.coordinators.delete(transactionalId);
+      throw err;
+    }
+  }
+
+  /** Runs `call` with retries; a failed attempt forgets the transaction's coordinator, found again next time. */
+  private inTransaction<T>(operation: string, transactionalId: string, call: () => Promise<T>): Promise<T> {
+    return this.retrying(operation, async () => {
+      try {
+        return await call();
+      } catch (err) {
+        this.coordinators.delete(transactionalId);
+        throw err;
+      }
+    });
   }
 
   /**
@@ -812,7 +840,7 @@ export class KafkaClient {
     current: ProducerEpoch | null,
     transactionTimeoutMs: number,
   ): Promise<ProducerEpoch> {
-    return this.retrying(`initialize transactional id ${transactionalId}`, async () => {
+    return this.inTransaction(`initialize transactional id ${transactionalId}`, transactionalId, async () => {
       const { coordinator, version } = await this.transactionCoordinator(transactionalId, INIT_PRODUCER_ID_API_KEY);
       if (version === null) {
         throw new SluiceError(
@@ -832,16 +860,20 @@ export class KafkaClient {
     const fresh = partitions.filter((p) => !transaction.partitions.has(partitionKey(topic, p))).sort((a, b) => a - b);
     if (fresh.length === 0) return;
     const { transactionalId, producer } = transaction;
-    await this.retrying(`add partitions of ${topic} to transaction ${transactionalId}`, async () => {
-      const { coordinator, version } = await this.transactionCoordinator(
-        transactionalId,
-        ADD_PARTITIONS_TO_TXN_API_KEY,
-      );
-      await sendRequest(
-        coordinator,
-        addPartitionsToTxnRequest(version ?? 1, transactionalId, producer, new Map([[topic, fresh]])),
-      );
-    });
+    await this.inTransaction(
+      `add partitions of ${topic} to transaction ${transactionalId}`,
+      transactionalId,
+      async () => {
+        const { coordinator, version } = await this.transactionCoordinator(
+          transactionalId,
+          ADD_PARTITIONS_TO_TXN_API_KEY,
+        );
+        await sendRequest(
+          coordinator,
+          addPartitionsToTxnRequest(version ?? 1, transactionalId, producer, new Map([[topic, fresh]])),
+        );
+      },
+    );
     for (const p of fresh) transaction.partitions.add(partitionKey(topic, p));
   }
 
@@ -849,10 +881,14 @@ export class KafkaClient {
   async endTransaction(transaction: ProducerTransaction, commit: boolean): Promise<void> {
     if (transaction.partitions.size === 0) return;
     const { transactionalId, producer } = transaction;
-    await this.retrying(`${commit ? 'commit' : 'abort'} transaction ${transactionalId}`, async () => {
-      const { coordinator, version } = await this.transactionCoordinator(transactionalId, END_TXN_API_KEY);
-      await sendRequest(coordinator, endTxnRequest(version ?? 1, transactionalId, producer, commit));
-    });
+    await this.inTransaction(
+      `${commit ? 'commit' : 'abort'} transaction ${transactionalId}`,
+      transactionalId,
+      async () => {
+        const { coordinator, version } = await this.transactionCoordinator(transactionalId, END_TXN_API_KEY);
+        await sendRequest(coordinator, endTxnRequest(version ?? 1, transactionalId, producer, commit));
+      },
+    );
     transaction.partitions.clear();
   }
 
