@@ -39,12 +39,6 @@ export interface Executor {
   close(): Promise<void>;
 }
 
-/**
- * How many fragments the driver's thread runs at once. Enough to overlap a batch's read tasks (one per Kafka
- * partition, typically), few enough that a big batch does not hold every task's input at the same time.
- */
-const FRAGMENTS_IN_FLIGHT = 4;
-
 /** Runs every task in the driver's thread. */
 export class InProcessExecutor implements Executor {
   readonly threads = 0;
@@ -59,36 +53,14 @@ export class InProcessExecutor implements Executor {
     this.stores = new StateStoreCache(options);
   }
 
-  /**
-   * Runs up to {@link FRAGMENTS_IN_FLIGHT} fragments side by side: their reads (a broker's round trips, a file's)
-   * wait together instead of one after the other, while decoding and operators take the thread in turn. A
-   * fragment's CPU is the thread's since the fragment before it finished, so the lane's sum is exact.
-   */
   async runFragments(jobs: FragmentJob[], ctx: BatchContext): Promise<FragmentResult[]> {
-    const out: FragmentResult[] = new Array(jobs.length);
-    let next = 0;
-    let failed = false;
-    let cpu = threadCpuMs();
-    const turn = async (slot: number): Promise<void> => {
-      while (next < jobs.length && !failed) {
-        const k = next++;
-        const t0 = performance.now();
-        try {
-          const r = await runFragment(this.index, jobs[k].spec, jobs[k].input, ctx, this.broadcasts);
-          const now = threadCpuMs();
-          out[k] = { ...r, slot, cpuMs: now - cpu, wallMs: performance.now() - t0 };
-          cpu = now;
-        } catch (err) {
-          // A failed fragment fails the batch: no other one starts.
-          failed = true;
-          throw err;
-        }
-      }
-    };
-    const turns = Array.from({ length: Math.min(FRAGMENTS_IN_FLIGHT, jobs.length) }, (_, slot) => turn(slot));
-    // Every turn ends before the failure is reported, so no fragment still runs once the batch is reset.
-    const settled = await Promise.allSettled(turns);
-    for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    const out: FragmentResult[] = [];
+    for (const j of jobs) {
+      const cpu0 = threadCpuMs();
+      const t0 = performance.now();
+      const r = await runFragment(this.index, j.spec, j.input, ctx, this.broadcasts);
+      out.push({ ...r, cpuMs: threadCpuMs() - cpu0, wallMs: performance.now() - t0 });
+    }
     return out;
   }
 

@@ -849,8 +849,7 @@ class BatchRun implements BatchMetrics {
     );
     this.addLaneStage('fragments', startedAt, results);
     results.forEach((r, k) => {
-      // Reads that the driver's thread ran side by side overlap: the longest run of them is the read's time.
-      this.addBusy('read', r.lane ?? r.slot, r.metrics.readMs);
+      this.addBusy('read', r.lane, r.metrics.readMs);
       this.addBusy('exchange', r.lane, r.metrics.exchangeMs);
       const src = jobs[k].source;
       if (src >= 0) {

@@ -31,11 +31,6 @@ export interface FragmentResult {
   metrics: FragmentMetrics;
   /** The worker thread that ran it; absent when it ran in the driver's thread. */
   lane?: number;
-  /**
-   * Which of the fragments the driver's thread runs side by side it was (see InProcessExecutor.runFragments):
-   * the reads of one slot follow each other, those of different slots overlap.
-   */
-  slot?: number;
   /** CPU and wall milliseconds of the task on its thread. */
   cpuMs?: number;
   wallMs?: number;
@@ -50,11 +45,6 @@ export interface StatefulResult {
   metrics: StatefulMetrics;
   /** The worker thread that ran it; absent when it ran in the driver's thread. */
   lane?: number;
-  /**
-   * Which of the fragments the driver's thread runs side by side it was (see InProcessExecutor.runFragments):
-   * the reads of one slot follow each other, those of different slots overlap.
-   */
-  slot?: number;
   /** CPU and wall milliseconds of the task on its thread. */
   cpuMs?: number;
   wallMs?: number;
