@@ -78,23 +78,37 @@ export function kafkajsDecodeRecordSet(recordSet: Buffer): Promise<KjsRecord[]> 
   return decodeMessages(new Decoder(recordSet));
 }
 
-/** A request body already encoded, wrapped in what kafkajs' connection expects `encode()` to return. */
-export function kafkajsEncoded(body: Buffer): unknown {
-  const e = new Encoder(body.length);
-  e.writeBuffer(body);
-  return e;
+/** A request's header fields and body as kafkajs' connection sends it. */
+interface KjsRequestHeader {
+  apiKey: number;
+  apiVersion: number;
+  apiName: string;
+  expectResponse: () => boolean;
+  encode: () => Promise<unknown>;
 }
 
 /** A request as kafkajs' connection sends it: its header fields and body, and how its response is read. */
 export interface KjsRequest<Decoded, Parsed> {
-  request: {
-    apiKey: number;
-    apiVersion: number;
-    apiName: string;
-    expectResponse: () => boolean;
-    encode: () => Promise<unknown>;
-  };
+  request: KjsRequestHeader;
   response: { decode(raw: Buffer): Promise<Decoded>; parse(data: Decoded): Promise<Parsed> };
+}
+
+/**
+ * The header fields of request `apiName` (`apiKey`, `apiVersion`) whose body is already encoded, with the body
+ * wrapped in what kafkajs' connection expects `encode()` to return; every such request expects a response.
+ */
+export function encodedRequest(apiKey: number, apiName: string, apiVersion: number, body: Buffer): KjsRequestHeader {
+  return {
+    apiKey,
+    apiVersion,
+    apiName,
+    expectResponse: () => true,
+    encode: async () => {
+      const e = new Encoder(body.length);
+      e.writeBuffer(body);
+      return e;
+    },
+  };
 }
 
 /** A JoinGroup answer as kafkajs decodes it. */

@@ -7,7 +7,7 @@
  * name; v15 drops the replica id (consumers never had one). The response's record sets are left encoded, so
  * the caller picks their decoder (see fetched-partition.ts).
  */
-import { type KjsRequest, kafkajsEncoded, kafkajsProtocolError, parseFetchResponse } from '../../kafkajs-internals.js';
+import { encodedRequest, type KjsRequest, kafkajsProtocolError, parseFetchResponse } from '../../kafkajs-internals.js';
 import { FETCH_API_KEY, isFlexible } from '../api-versions.js';
 import { RequestWriter } from '../request-writer.js';
 import { ResponseReader } from '../response-reader.js';
@@ -100,13 +100,7 @@ export function fetchPartitionsRequest(
   if (v >= 11) w.string(''); // rack id
   const body = w.taggedFields().finish();
   return {
-    request: {
-      apiKey: FETCH_API_KEY,
-      apiVersion: v,
-      apiName: 'Fetch',
-      expectResponse: () => true,
-      encode: async () => kafkajsEncoded(body),
-    },
+    request: encodedRequest(FETCH_API_KEY, 'Fetch', v, body),
     response: { decode: async (raw: Buffer) => decodeFetchResponse(raw, v, topic, topicId), parse },
   };
 }

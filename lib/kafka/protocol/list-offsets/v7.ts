@@ -5,7 +5,7 @@
  * with FENCED_LEADER_EPOCH instead of answering from a stale log; v6+ are flexible (KIP-482); v7 adds only the
  * max-timestamp lookup, which sluice does not use.
  */
-import { type KjsRequest, kafkajsEncoded, kafkajsProtocolError } from '../../kafkajs-internals.js';
+import { encodedRequest, type KjsRequest, kafkajsProtocolError } from '../../kafkajs-internals.js';
 import { isFlexible, LIST_OFFSETS_API_KEY } from '../api-versions.js';
 import { RequestWriter } from '../request-writer.js';
 import { ResponseReader } from '../response-reader.js';
@@ -44,13 +44,7 @@ export function listOffsetsRequest(
   for (const p of partitions) w.int32(p.partition).int32(p.currentLeaderEpoch).int64(p.timestamp).taggedFields();
   const body = w.taggedFields().taggedFields().finish();
   return {
-    request: {
-      apiKey: LIST_OFFSETS_API_KEY,
-      apiVersion: version,
-      apiName: 'ListOffsets',
-      expectResponse: () => true,
-      encode: async () => kafkajsEncoded(body),
-    },
+    request: encodedRequest(LIST_OFFSETS_API_KEY, 'ListOffsets', version, body),
     response: { decode: async (raw: Buffer) => decodeListOffsets(raw, version, topic), parse },
   };
 }

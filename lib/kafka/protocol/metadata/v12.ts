@@ -3,7 +3,7 @@
  * which Fetch and ListOffsets send back so a broker that moved on refuses a stale view; from v10 also each
  * topic's id, which Fetch v13+ names topics by. Versions 9+ are flexible (KIP-482).
  */
-import { type KjsRequest, kafkajsEncoded } from '../../kafkajs-internals.js';
+import { encodedRequest, type KjsRequest } from '../../kafkajs-internals.js';
 import { isFlexible, METADATA_API_KEY } from '../api-versions.js';
 import { RequestWriter } from '../request-writer.js';
 import { ResponseReader } from '../response-reader.js';
@@ -52,13 +52,7 @@ export function metadataRequest(
   if (version >= 8) w.bool(false); // include topic authorized operations
   const body = w.taggedFields().finish();
   return {
-    request: {
-      apiKey: METADATA_API_KEY,
-      apiVersion: version,
-      apiName: 'Metadata',
-      expectResponse: () => true,
-      encode: async () => kafkajsEncoded(body),
-    },
+    request: encodedRequest(METADATA_API_KEY, 'Metadata', version, body),
     response: { decode: async (raw: Buffer) => decodeMetadataResponse(raw, version), parse: async (res) => res },
   };
 }

@@ -4,7 +4,7 @@
  * fields to the answer. The response grows: v5 adds the log start offset, v8 the records a broker refused and
  * why, which the thrown error carries.
  */
-import { type KjsRequest, kafkajsEncoded, kafkajsProtocolError } from '../../kafkajs-internals.js';
+import { encodedRequest, type KjsRequest, kafkajsProtocolError } from '../../kafkajs-internals.js';
 import { isFlexible, PRODUCE_API_KEY } from '../api-versions.js';
 import { RequestWriter, sizeOfBytes } from '../request-writer.js';
 import { ResponseReader } from '../response-reader.js';
@@ -46,13 +46,7 @@ export function produceRequest(
   for (const b of batches) w.int32(b.partition).bytes(b.batch).taggedFields();
   const body = w.taggedFields().taggedFields().finish();
   return {
-    request: {
-      apiKey: PRODUCE_API_KEY,
-      apiVersion: version,
-      apiName: 'Produce',
-      expectResponse: () => true,
-      encode: async () => kafkajsEncoded(body),
-    },
+    request: encodedRequest(PRODUCE_API_KEY, 'Produce', version, body),
     response: { decode: async (raw: Buffer) => decodeProduceResponse(raw, version), parse },
   };
 }

@@ -2,7 +2,7 @@
  * The AddPartitionsToTxn request, versions 1 to 3 (flexible from v3): a producer adds partitions to its open
  * transaction before it writes to them, so the coordinator can commit or abort them together.
  */
-import { type KjsRequest, kafkajsEncoded, kafkajsProtocolError } from '../../kafkajs-internals.js';
+import { encodedRequest, type KjsRequest, kafkajsProtocolError } from '../../kafkajs-internals.js';
 import { ADD_PARTITIONS_TO_TXN_API_KEY, isFlexible } from '../api-versions.js';
 import { RequestWriter } from '../request-writer.js';
 import { ResponseReader } from '../response-reader.js';
@@ -29,13 +29,7 @@ export function addPartitionsToTxnRequest(
   }
   const body = w.taggedFields().finish();
   return {
-    request: {
-      apiKey: ADD_PARTITIONS_TO_TXN_API_KEY,
-      apiVersion: version,
-      apiName: 'AddPartitionsToTxn',
-      expectResponse: () => true,
-      encode: async () => kafkajsEncoded(body),
-    },
+    request: encodedRequest(ADD_PARTITIONS_TO_TXN_API_KEY, 'AddPartitionsToTxn', version, body),
     response: {
       decode: async (raw: Buffer) => {
         const r = new ResponseReader(raw, flexible);

@@ -2,7 +2,7 @@
  * The EndTxn request, versions 1 to 3 (flexible from v3): commits (or aborts) a producer's open transaction,
  * which makes its records visible to read_committed consumers (or hides them for good).
  */
-import { type KjsRequest, kafkajsEncoded, kafkajsProtocolError } from '../../kafkajs-internals.js';
+import { encodedRequest, type KjsRequest, kafkajsProtocolError } from '../../kafkajs-internals.js';
 import { END_TXN_API_KEY, isFlexible } from '../api-versions.js';
 import { RequestWriter } from '../request-writer.js';
 import { ResponseReader } from '../response-reader.js';
@@ -21,13 +21,7 @@ export function endTxnRequest(
   w.string(transactionalId).int64(producer.producerId).int16(producer.epoch).bool(commit);
   const body = w.taggedFields().finish();
   return {
-    request: {
-      apiKey: END_TXN_API_KEY,
-      apiVersion: version,
-      apiName: 'EndTxn',
-      expectResponse: () => true,
-      encode: async () => kafkajsEncoded(body),
-    },
+    request: encodedRequest(END_TXN_API_KEY, 'EndTxn', version, body),
     response: {
       decode: async (raw: Buffer) => {
         const r = new ResponseReader(raw, flexible);

@@ -3,7 +3,7 @@
  * Given the id and epoch the caller holds, the coordinator bumps that epoch (KIP-360) and refuses the old one
  * from then on; given -1/-1 it hands out an id. v4 only widens the errors a broker may answer.
  */
-import { type KjsRequest, kafkajsEncoded, kafkajsProtocolError } from '../../kafkajs-internals.js';
+import { encodedRequest, type KjsRequest, kafkajsProtocolError } from '../../kafkajs-internals.js';
 import { INIT_PRODUCER_ID_API_KEY, isFlexible } from '../api-versions.js';
 import { RequestWriter } from '../request-writer.js';
 import { ResponseReader } from '../response-reader.js';
@@ -27,13 +27,7 @@ export function initProducerIdRequest(
   w.string(transactionalId).int32(transactionTimeoutMs).int64(current.producerId).int16(current.epoch);
   const body = w.taggedFields().finish();
   return {
-    request: {
-      apiKey: INIT_PRODUCER_ID_API_KEY,
-      apiVersion: version,
-      apiName: 'InitProducerId',
-      expectResponse: () => true,
-      encode: async () => kafkajsEncoded(body),
-    },
+    request: encodedRequest(INIT_PRODUCER_ID_API_KEY, 'InitProducerId', version, body),
     response: {
       decode: async (raw: Buffer) => {
         const r = new ResponseReader(raw, flexible);
