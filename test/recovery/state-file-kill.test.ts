@@ -2,10 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { loggedBatches } from '../checkpoint/helpers.js';
-import { readSinkRows, tempDir, writeParts } from '../stateful/helpers.js';
-import { runCli, TEST_APPS } from '../support/cli.js';
-
-const OUTPUTS = ['totals', 'minutes'];
+import { runCli } from '../support/cli.js';
+import { OUTPUTS, userTotalsRuns } from './user-totals-runs.js';
 
 /** The sizes of every partition's delta file of state version `version` under a query checkpoint. */
 function deltaSizes(queryCheckpoint: string, version: number): number[] {
@@ -26,41 +24,8 @@ function deltaSizes(queryCheckpoint: string, version: number): number[] {
  */
 describe('recovery: SIGKILL while a state file is written, restart, same output', function () {
   this.timeout(240_000);
-  let root: string;
-  let input: string;
-  const reference: Record<string, string[]> = {};
-  const app = path.join(TEST_APPS, '..', '..', 'cli', 'apps', 'user-totals.js');
-  const args = (out: string, ckpt: string, threads: number): string[] => [
-    'run',
-    app,
-    '--source',
-    `payments=file:${input}?maxFilesPerTrigger=2`,
-    ...OUTPUTS.flatMap((o) => ['--sink', `${o}=file:${path.join(out, o)}`]),
-    '--checkpoint',
-    ckpt,
-    '--trigger',
-    'available-now',
-    '--threads',
-    String(threads),
-    '--quiet',
-  ];
-  const rowsOf = (out: string, output: string): string[] =>
-    readSinkRows(path.join(out, output))
-      .map((r) => JSON.stringify(r))
-      .sort();
-
-  before(async () => {
-    root = tempDir();
-    input = path.join(root, 'in');
-    const lines = Array.from({ length: 480 }, (_, i) =>
-      JSON.stringify({ ts: new Date(1_700_000_000_000 + i * 1000).toISOString(), user: `u${i % 7}`, amount: i % 11 }),
-    );
-    writeParts(input, lines, 40, '.jsonl');
-    const res = await runCli(args(path.join(root, 'ref'), path.join(root, 'ref-ckpt'), 0));
-    expect(res.code, res.stderr).to.equal(0);
-    for (const o of OUTPUTS) reference[o] = rowsOf(path.join(root, 'ref'), o);
-  });
-  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const runs = userTotalsRuns();
+  const { reference, args, rowsOf } = runs;
 
   for (const [batch, threads] of [
     [0, 0],
@@ -68,8 +33,8 @@ describe('recovery: SIGKILL while a state file is written, restart, same output'
     [2, 2],
   ]) {
     it(`killed as batch ${batch} writes its state (threads ${threads}): a torn delta, restart gives the reference`, async () => {
-      const out = path.join(root, `out-${batch}-${threads}`);
-      const ckpt = path.join(root, `ckpt-${batch}-${threads}`);
+      const out = path.join(runs.root, `out-${batch}-${threads}`);
+      const ckpt = path.join(runs.root, `ckpt-${batch}-${threads}`);
       const crashed = await runCli(args(out, ckpt, threads), { env: { SLUICE_CRASH_AT: `in-state-file:${batch}` } });
       expect(crashed.signal, crashed.stderr).to.equal('SIGKILL');
       const torn = OUTPUTS.filter((o) => deltaSizes(path.join(ckpt, o), batch + 1).includes(0));
