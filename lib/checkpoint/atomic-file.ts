@@ -79,9 +79,12 @@ export function writeFileAtomic(file: string, data: FileContent): Promise<void> 
   return guardedWrite(file, () => writeAtomic(file, data));
 }
 
-async function writeAtomic(file: string, data: FileContent): Promise<void> {
-  const dir = path.dirname(file);
-  await createDirectory(dir);
+/**
+ * Writes `data` to a new temporary file beside `file` (creating missing parent directories) and syncs it;
+ * returns its path, for the caller to move into place. On failure nothing of it is left.
+ */
+async function writeTemp(file: string, data: FileContent): Promise<string> {
+  await createDirectory(path.dirname(file));
   const temp = tempPathFor(file);
   try {
     const handle = await fsp.open(temp, 'wx');
@@ -91,12 +94,22 @@ async function writeAtomic(file: string, data: FileContent): Promise<void> {
     } finally {
       await handle.close();
     }
+  } catch (err) {
+    await fsp.rm(temp, { force: true });
+    throw err;
+  }
+  return temp;
+}
+
+async function writeAtomic(file: string, data: FileContent): Promise<void> {
+  const temp = await writeTemp(file, data);
+  try {
     await fsp.rename(temp, file);
   } catch (err) {
     await fsp.rm(temp, { force: true });
     throw err;
   }
-  await fsyncDir(dir);
+  await fsyncDir(path.dirname(file));
 }
 
 /**
@@ -142,30 +155,19 @@ async function writeSynced(file: string, data: FileContent, opened?: () => void)
  */
 export function createFileAtomic(file: string, data: string | Uint8Array): Promise<boolean> {
   return guardedWrite(file, async () => {
-    const dir = path.dirname(file);
-    await createDirectory(dir);
-    const temp = tempPathFor(file);
+    const temp = await writeTemp(file, data);
     let created = true;
     try {
-      const handle = await fsp.open(temp, 'wx');
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      try {
-        await fsp.link(temp, file);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') created = false;
-        else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') await fsp.rename(temp, file);
-        else throw err;
-      }
+      await fsp.link(temp, file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') created = false;
+      else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') await fsp.rename(temp, file);
+      else throw err;
     } finally {
       await fsp.rm(temp, { force: true });
     }
-    if (created) await fsyncDir(dir);
+    if (created) await fsyncDir(path.dirname(file));
     return created;
   });
 }
