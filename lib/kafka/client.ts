@@ -791,8 +791,8 @@ export class KafkaClient {
 
   /**
    * The coordinator of transactional id `transactionalId` and the version of `apiKey` to send it (null: none),
-   * asked once (FindCoordinator) and asked again after any failed call: a batch's transaction then costs its
-   * two requests, not four.
+   * asked once (FindCoordinator) and asked again after any failed call ({@link inTransaction}, the only caller,
+   * forgets it): a batch's transaction then costs its two requests, not four.
    */
   private async transactionCoordinator(
     transactionalId: string,
@@ -805,13 +805,8 @@ export class KafkaClient {
         .then(shareConnects);
       this.coordinators.set(transactionalId, found);
     }
-    try {
-      const coordinator = await found;
-      return { coordinator, version: commonVersion(apiKey, await brokerVersions(coordinator)) };
-    } catch (err) {
-      this.coordinators.delete(transactionalId);
-      throw err;
-    }
+    const coordinator = await found;
+    return { coordinator, version: commonVersion(apiKey, await brokerVersions(coordinator)) };
   }
 
   /** Runs `call` with retries; a failed attempt forgets the transaction's coordinator, found again next time. */

@@ -331,8 +331,13 @@ export class KafkaSink implements StreamSink {
         producer = await this.askProducerId(client, transactionalId, null);
       }
     }
-    await writeVersioned(this.producerFile, { transactionalId, ...producer } satisfies StoredProducer);
+    await this.storeProducer(transactionalId, producer);
     return new ProducerTransaction(transactionalId, producer, TRANSACTION_TIMEOUT_MS);
+  }
+
+  /** Stores the producer id and epoch the brokers gave, before anything is produced with them. */
+  private storeProducer(transactionalId: string, producer: ProducerEpoch): Promise<void> {
+    return writeVersioned(this.producerFile, { transactionalId, ...producer } satisfies StoredProducer);
   }
 
   private async storedProducer(transactionalId: string): Promise<ProducerEpoch | null> {
@@ -383,10 +388,7 @@ export class KafkaSink implements StreamSink {
     } catch (err) {
       throw isFenced(err) ? this.fenced(batchId, err) : err;
     }
-    await writeVersioned(this.producerFile, {
-      transactionalId: t.transactionalId,
-      ...producer,
-    } satisfies StoredProducer);
+    await this.storeProducer(t.transactionalId, producer);
     t.renew(producer);
   }
 
