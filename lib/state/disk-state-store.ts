@@ -511,7 +511,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
               this.state.removeSync(key);
               this.count--;
             }
-            this.hot.delete(pending.key[p], pending.encoded[p]);
+            this.hot.delete(pending.isEncoded(p) ? sortKeys[p] : pending.pendingKey(p), pending.isEncoded(p));
             continue;
           }
           const end = pending.valueEnd(off);
@@ -524,8 +524,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           if (!existed) this.count++;
           // The cache takes a copy: into the record it holds for the key when that is as long, so a commit
           // rewriting hot keys allocates nothing.
-          if (this.hot.admits(pending.key[p], pending.encoded[p]))
-            this.hot.setCopy(pending.key[p], pending.encoded[p], record);
+          const pk = pending.isEncoded(p) ? sortKeys[p] : pending.pendingKey(p);
+          if (this.hot.admits(pk, pending.isEncoded(p))) this.hot.setCopy(pk, pending.isEncoded(p), record);
         }
         if (to === total) this.writeMeta(version, checksum);
       });

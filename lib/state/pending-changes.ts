@@ -3,13 +3,22 @@
  * commit applies them, so that aborting a batch only has to drop them and the store is back at its
  * version, ready for a replay.
  *
- * Change `p` is a row across parallel arrays (value offset, timeout, committed slot, key) rather than
- * an object, and values are encoded into one byte buffer, so a batch of puts allocates little.
+ * Change `p` is a row across parallel typed arrays (value offset, timeout, committed slot, key) rather than
+ * an object, values are encoded into one byte buffer, and keys that are not primitive are looked up by their
+ * canonical encoding in a byte buffer of their own through an open-addressing table: a batch that puts many
+ * new composite keys (an aggregation by two columns, say) allocates no string, Map entry or array cell per key,
+ * and the buffers are reused by the next batch.
  */
-import { decodeKeyString, encodeKeyString, type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js';
+import { indexHash } from './arena-hash-map.js';
+import { decode, encodeKeyString, type FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
 
-/** Rough heap cost of one change (Map entry, array cells), for the memory estimate. */
-const ENTRY_BYTES = 64;
+/** Rough heap cost of one primitive key's Map entry, for the memory estimate. */
+const ENTRY_BYTES = 48;
+/** Bytes of one change's row across the typed arrays. */
+const CHANGE_ROW_BYTES = 28;
+/** Initial capacity of the change rows and of the encoded keys' table. */
+const MIN_CHANGES = 256;
+const MIN_TABLE = 512;
 /** A scratch buffer up to this size is always kept for the next commit. */
 const SCRATCH_KEEP_BYTES = 1 << 20;
 /** A bigger one is kept while commits fill at least this inverse share of it. */
@@ -22,6 +31,13 @@ const ENTRY_OVERHEAD_BYTES = 9;
  * canonical encoding as a latin1 string.
  */
 export type PendingKey = string | number;
+
+/** A key's canonical encoding, `bytes[0, length)`, with its {@link indexHash}: how a store that has just encoded a key looks it up. */
+export interface EncodedKey {
+  bytes: Uint8Array;
+  length: number;
+  hash: number;
+}
 
 /**
  * Whether a commit's scratch buffer of `capacity` bytes, of which it used `used`, is dead weight to drop: one that
@@ -45,18 +61,29 @@ export function checkTimeout(timeoutMs: number): void {
 
 /** The puts and removes of one batch, by key; the last change of a key replaces its earlier ones. */
 export class PendingChanges {
+  /** Changes of primitive keys, by the key. */
   private readonly byKey = new Map<PendingKey, number>();
-  private readonly byEncoding = new Map<string, number>();
+  /** Changes of encoded keys: change + 1 per bucket, 0 = empty; linear probing, at most half full. */
+  private table: Int32Array = new Int32Array(MIN_TABLE);
+  private encodedCount = 0;
+  private count = 0;
   /** Offset of each change's value in {@link values}, or -1 for a remove. */
-  readonly offset: number[] = [];
+  offset: Int32Array = new Int32Array(MIN_CHANGES);
   /** Timeout of each change, -1 for none. */
-  readonly timeout: number[] = [];
+  timeout: Float64Array = new Float64Array(MIN_CHANGES);
   /** The committed slot of each change's key (-1: none); valid until commit, as committed state does not change before. */
-  readonly slot: number[] = [];
-  /** The {@link PendingKey} of each change. */
-  readonly key: PendingKey[] = [];
-  /** Whether each change's key is an encoding rather than the key itself. */
-  readonly encoded: boolean[] = [];
+  slot: Int32Array = new Int32Array(MIN_CHANGES);
+  /** Where each change's key encoding starts in {@link keyBytes}, or -1 when the key is primitive. */
+  keyOffset: Int32Array = new Int32Array(MIN_CHANGES);
+  /** The length of each change's key encoding (encoded keys only). */
+  keyLength: Int32Array = new Int32Array(MIN_CHANGES);
+  /** The {@link indexHash} of each change's key encoding (encoded keys only). */
+  keyHash: Int32Array = new Int32Array(MIN_CHANGES);
+  /** The encodings of the changes' keys that are not primitive. */
+  keyBytes: Uint8Array = new Uint8Array(4096);
+  private keyEnd = 0;
+  /** The key of each change whose key is primitive. */
+  private readonly primitive: PendingKey[] = [];
   /** The changed values, encoded with the store's dictionary so that a commit copies their bytes as they are. */
   values: ValueWriter;
   /** Keys added minus keys removed by the changes. */
@@ -64,6 +91,9 @@ export class PendingChanges {
   /** Bytes of values the changes before the last {@link clear} held. */
   private lastValueBytes = 0;
   private readonly reader = new ValueReader(new Uint8Array(0));
+  private readonly latin1 = new Latin1View();
+  /** A latin1 key encoding given as a string, as bytes. */
+  private readonly scratch: EncodedKey = { bytes: new Uint8Array(256), length: 0, hash: 0 };
 
   constructor(private readonly dict: FieldDictionary) {
     this.values = new ValueWriter(4096, dict);
@@ -71,29 +101,43 @@ export class PendingChanges {
 
   /** Number of changes. */
   get length(): number {
-    return this.offset.length;
+    return this.count;
   }
 
   /** The earliest timeout of the keys these changes put, or Infinity when none has one. */
   earliestTimeout(): number {
     let min = Infinity;
-    for (let p = 0; p < this.offset.length; p++) {
+    for (let p = 0; p < this.count; p++) {
       const t = this.timeout[p];
       if (this.offset[p] >= 0 && t >= 0 && t < min) min = t;
     }
     return min;
   }
 
-  /** The change of key `pk`, or -1. */
-  find(pk: PendingKey, encoded: boolean): number {
-    return (encoded ? this.byEncoding.get(pk as string) : this.byKey.get(pk)) ?? -1;
+  /** The change of key `pk` (encoded: its encoding, as a latin1 string or as bytes), or -1. */
+  find(pk: PendingKey | EncodedKey, encoded: boolean): number {
+    if (!encoded) return this.byKey.get(pk as PendingKey) ?? -1;
+    const k = this.encodedKey(pk);
+    const table = this.table;
+    const mask = table.length - 1;
+    const bytes = this.keyBytes;
+    for (let i = k.hash & mask; ; i = (i + 1) & mask) {
+      const e = table[i];
+      if (e === 0) return -1;
+      const p = e - 1;
+      if (this.keyHash[p] !== k.hash || this.keyLength[p] !== k.length) continue;
+      const off = this.keyOffset[p];
+      let j = 0;
+      while (j < k.length && bytes[off + j] === k.bytes[j]) j++;
+      if (j === k.length) return p;
+    }
   }
 
   /**
    * Records a put of `value` (encoded now, so later mutation of the object does not leak in) with
    * `timeout`, for key `pk` whose change is `p` (-1: none yet) and whose committed slot is `slot`.
    */
-  put(p: number, pk: PendingKey, encoded: boolean, slot: number, value: unknown, timeout: number): void {
+  put(p: number, pk: PendingKey | EncodedKey, encoded: boolean, slot: number, value: unknown, timeout: number): void {
     const values = this.values;
     const off = values.pos;
     try {
@@ -123,7 +167,7 @@ export class PendingChanges {
   }
 
   /** Records a remove of key `pk` whose change is `p` (-1: none yet) and whose committed slot is `slot`. */
-  remove(p: number, pk: PendingKey, encoded: boolean, slot: number): void {
+  remove(p: number, pk: PendingKey | EncodedKey, encoded: boolean, slot: number): void {
     if (p < 0) {
       if (slot < 0) return;
       this.add(pk, encoded, -1, -1, slot);
@@ -153,46 +197,56 @@ export class PendingChanges {
     return r.pos;
   }
 
+  /** Whether the key of change `p` is held as its encoding (in {@link keyBytes}) rather than as itself. */
+  isEncoded(p: number): boolean {
+    return this.keyOffset[p] >= 0;
+  }
+
+  /** The {@link PendingKey} of change `p`: the key itself when primitive, else its encoding as a latin1 string. */
+  pendingKey(p: number): PendingKey {
+    return this.isEncoded(p) ? this.sortKey(p) : this.primitive[p];
+  }
+
   /** The key of change `p`. */
   keyOf(p: number): unknown {
-    const pk = this.key[p];
-    return this.encoded[p] ? decodeKeyString(pk as string) : pk;
+    const off = this.keyOffset[p];
+    return off >= 0 ? decode(this.keyBytes.subarray(off, off + this.keyLength[p])) : this.primitive[p];
   }
 
   /** The key of change `p` as its canonical encoding in latin1, which orders keys by their bytes. */
   sortKey(p: number): string {
-    return this.encoded[p] ? (this.key[p] as string) : encodeKeyString(this.key[p]);
+    const off = this.keyOffset[p];
+    return off >= 0
+      ? this.latin1.slice(this.keyBytes, off, off + this.keyLength[p])
+      : encodeKeyString(this.primitive[p]);
   }
 
   /** Writes the canonical encoding of the key of change `p`. */
   writeKey(w: ValueWriter, p: number): void {
-    const pk = this.key[p];
-    if (!this.encoded[p]) {
-      w.write(pk);
-      return;
-    }
-    const s = pk as string;
-    w.ensure(s.length);
-    for (let i = 0; i < s.length; i++) w.buf[w.pos++] = s.charCodeAt(i);
+    const off = this.keyOffset[p];
+    if (off < 0) w.write(this.primitive[p]);
+    else w.raw(this.keyBytes, off, off + this.keyLength[p]);
   }
 
   /** A mark per committed slot (below `slotCount`) that a change overrides; null when there are no changes. */
   shadowedSlots(slotCount: number): Uint8Array | null {
-    if (this.offset.length === 0) return null;
+    if (this.count === 0) return null;
     const shadowed = new Uint8Array(slotCount);
-    for (const slot of this.slot) if (slot >= 0) shadowed[slot] = 1;
+    for (let p = 0; p < this.count; p++) if (this.slot[p] >= 0) shadowed[this.slot[p]] = 1;
     return shadowed;
   }
 
   /** Drops every change. */
   clear(): void {
     this.byKey.clear();
-    this.byEncoding.clear();
-    this.offset.length = 0;
-    this.timeout.length = 0;
-    this.slot.length = 0;
-    this.key.length = 0;
-    this.encoded.length = 0;
+    // A table that a big batch grew and this one used little of is given back rather than cleared.
+    if (this.table.length > MIN_TABLE && this.encodedCount * 8 < this.table.length)
+      this.table = new Int32Array(MIN_TABLE);
+    else if (this.encodedCount > 0) this.table.fill(0);
+    this.encodedCount = 0;
+    this.count = 0;
+    this.keyEnd = 0;
+    this.primitive.length = 0;
     this.lastValueBytes = this.values.pos;
     this.values.reset();
     this.sizeDelta = 0;
@@ -212,28 +266,99 @@ export class PendingChanges {
     let keyBytes = 0;
     let puts = 0;
     let counted = 0;
-    for (let p = 0; p < this.offset.length; p++) {
+    for (let p = 0; p < this.count; p++) {
       const put = this.offset[p] >= 0;
       if (put) puts++;
       if (newKeysOnly && (!put || this.slot[p] >= 0)) continue;
       if (put) counted++;
-      const k = this.key[p];
-      keyBytes += (typeof k === 'string' ? k.length + 1 : 9) + ENTRY_OVERHEAD_BYTES;
+      if (this.keyOffset[p] >= 0) keyBytes += this.keyLength[p] + ENTRY_OVERHEAD_BYTES;
+      else {
+        const k = this.primitive[p];
+        keyBytes += (typeof k === 'string' ? k.length + 1 : 9) + ENTRY_OVERHEAD_BYTES;
+      }
     }
     return keyBytes + (puts === 0 ? 0 : Math.ceil((this.values.pos * counted) / puts));
   }
 
-  /** Bytes held: the value buffer and an estimate for the change rows. */
+  /** Bytes held: the value and key buffers, the change rows and the lookup table. */
   memoryBytes(): number {
-    return this.values.buf.length + this.offset.length * ENTRY_BYTES;
+    return (
+      this.values.buf.length +
+      this.keyBytes.length +
+      this.table.byteLength +
+      this.offset.length * CHANGE_ROW_BYTES +
+      this.byKey.size * ENTRY_BYTES
+    );
   }
 
-  private add(pk: PendingKey, encoded: boolean, off: number, timeout: number, slot: number): void {
-    (encoded ? this.byEncoding : this.byKey).set(pk as string, this.offset.length);
-    this.offset.push(off);
-    this.timeout.push(timeout);
-    this.slot.push(slot);
-    this.key.push(pk);
-    this.encoded.push(encoded);
+  /** An encoded key given as a latin1 string, as bytes (in a scratch reused by the next call). */
+  private encodedKey(pk: PendingKey | EncodedKey): EncodedKey {
+    if (typeof pk === 'object') return pk;
+    const s = pk as string;
+    const k = this.scratch;
+    if (k.bytes.length < s.length) k.bytes = new Uint8Array(s.length * 2);
+    for (let i = 0; i < s.length; i++) k.bytes[i] = s.charCodeAt(i);
+    k.length = s.length;
+    k.hash = indexHash(k.bytes, 0, s.length);
+    return k;
   }
+
+  private add(pk: PendingKey | EncodedKey, encoded: boolean, off: number, timeout: number, slot: number): void {
+    const p = this.count;
+    if (p === this.offset.length) this.growChanges(p * 2);
+    this.offset[p] = off;
+    this.timeout[p] = timeout;
+    this.slot[p] = slot;
+    this.count++;
+    if (!encoded) {
+      this.keyOffset[p] = -1;
+      this.primitive[p] = pk as PendingKey;
+      this.byKey.set(pk as PendingKey, p);
+      return;
+    }
+    const k = this.encodedKey(pk);
+    if (this.keyEnd + k.length > this.keyBytes.length) {
+      const next = new Uint8Array(Math.max(this.keyBytes.length * 2, this.keyEnd + k.length));
+      next.set(this.keyBytes.subarray(0, this.keyEnd));
+      this.keyBytes = next;
+    }
+    const bytes = this.keyBytes;
+    for (let j = 0; j < k.length; j++) bytes[this.keyEnd + j] = k.bytes[j];
+    this.keyOffset[p] = this.keyEnd;
+    this.keyLength[p] = k.length;
+    this.keyHash[p] = k.hash;
+    this.keyEnd += k.length;
+    if (++this.encodedCount * 2 > this.table.length) this.rehash(this.table.length * 2);
+    else this.place(p);
+  }
+
+  private place(p: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let i = this.keyHash[p] & mask;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = p + 1;
+  }
+
+  private rehash(size: number): void {
+    this.table = new Int32Array(size);
+    for (let p = 0; p < this.count; p++) if (this.keyOffset[p] >= 0) this.place(p);
+  }
+
+  private growChanges(capacity: number): void {
+    this.offset = grownInts(this.offset, capacity);
+    this.slot = grownInts(this.slot, capacity);
+    this.keyOffset = grownInts(this.keyOffset, capacity);
+    this.keyLength = grownInts(this.keyLength, capacity);
+    this.keyHash = grownInts(this.keyHash, capacity);
+    const timeout = new Float64Array(capacity);
+    timeout.set(this.timeout);
+    this.timeout = timeout;
+  }
+}
+
+function grownInts(a: Int32Array, capacity: number): Int32Array {
+  const b = new Int32Array(capacity);
+  b.set(a);
+  return b;
 }

@@ -15,9 +15,9 @@
  */
 import { SluiceError } from '../errors.js';
 import { ArenaHashMap, type DueEntry, indexHash } from './arena-hash-map.js';
-import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
+import { checkTimeout, type EncodedKey, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import { purgeStateFiles, readStateVersion, StateFileWriter } from './state-file-format.js';
-import { FieldDictionary, Latin1View, ValueWriter } from './value-codec.js';
+import { FieldDictionary, ValueWriter } from './value-codec.js';
 import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore } from './versioned-state-store.js';
 
 /** Options of {@link StateStore.load}. */
@@ -49,7 +49,8 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
   private readonly files = new StateFileWriter();
   /** Canonical encoding of the key being looked up. */
   private readonly keyScratch = new ValueWriter(256, null, true);
-  private readonly scratchLatin1 = new Latin1View();
+  /** keyScratch's encoding as pending changes look it up. */
+  private readonly lookupKey: EncodedKey = { bytes: this.keyScratch.buf, length: 0, hash: 0 };
   private committing = false;
   // Results of locate().
   private locPending = -1;
@@ -278,13 +279,14 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
 
   /**
    * Finds `key`: sets locPending to its pending change (or -1) and, when not pending, locSlot to its
-   * committed slot (or -1) with its encoding left in keyScratch. Returns its {@link PendingKey}.
+   * committed slot (or -1) with its encoding left in keyScratch. Returns how pending changes look it up: the key
+   * itself when primitive, else {@link lookupKey}.
    */
-  private locate(key: unknown, prim: boolean): PendingKey {
+  private locate(key: unknown, prim: boolean): PendingKey | EncodedKey {
     this.locPending = -1;
     this.locSlot = -1;
     let h = 0;
-    let pk: PendingKey;
+    let pk: PendingKey | EncodedKey;
     const pending = this.pending;
     if (prim) {
       pk = key as PendingKey;
@@ -295,7 +297,10 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
       }
     } else {
       h = this.encodeLookupKey(key);
-      pk = this.scratchLatin1.slice(this.keyScratch.buf, 0, this.keyScratch.pos);
+      pk = this.lookupKey;
+      pk.bytes = this.keyScratch.buf;
+      pk.length = this.keyScratch.pos;
+      pk.hash = h;
     }
     if (pending.length > 0) {
       const p = pending.find(pk, !prim);
@@ -337,6 +342,12 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
     const end = pending.valueEnd(off);
     if (slot >= 0) {
       this.committed.update(slot, values, off, end, pending.timeout[p]);
+      return;
+    }
+    const koff = pending.keyOffset[p];
+    if (koff >= 0) {
+      const klen = pending.keyLength[p];
+      this.committed.insert(pending.keyHash[p], pending.keyBytes, koff, klen, values, off, end, pending.timeout[p]);
       return;
     }
     const ks = this.keyScratch;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
+import { indexHash } from '../../lib/state/arena-hash-map.js';
 import { isDeadWeight, PendingChanges } from '../../lib/state/pending-changes.js';
-import { encodeKeyString, FieldDictionary, ValueWriter } from '../../lib/state/value-codec.js';
+import { encodeKey, encodeKeyString, FieldDictionary, ValueWriter } from '../../lib/state/value-codec.js';
 
 /** The bytes of the records (key, value, entry type, timeout) that a commit writes for `changes`. */
 function writtenRecordBytes(changes: PendingChanges, newKeysOnly: boolean): number {
@@ -32,6 +33,35 @@ describe('pending state changes', () => {
       expect(changes.recordBytes(newKeysOnly)).to.be.within(written, written * 1.25);
     }
     expect(changes.recordBytes(true)).to.be.below(changes.recordBytes(false) * 0.8);
+  });
+
+  it('finds composite keys by their encoding, given as bytes or as a latin1 string, across table growth and clears', () => {
+    const changes = new PendingChanges(new FieldDictionary());
+    const bytesOf = (key: unknown) => {
+      const bytes = encodeKey(key);
+      return { bytes, length: bytes.length, hash: indexHash(bytes, 0, bytes.length) };
+    };
+    for (const n of [5000, 40, 3000]) {
+      changes.clear();
+      for (let i = 0; i < n; i++) {
+        const key = [i % 97, i];
+        expect(changes.find(bytesOf(key), true)).to.equal(-1);
+        changes.put(-1, i % 2 === 0 ? bytesOf(key) : encodeKeyString(key), true, -1, { v: i }, -1);
+        changes.put(-1, i, false, -1, i, -1);
+      }
+      for (let i = 0; i < n; i++) {
+        const key = [i % 97, i];
+        const p = changes.find(i % 3 === 0 ? bytesOf(key) : encodeKeyString(key), true);
+        expect(changes.value(p)).to.deep.equal({ v: i });
+        expect(changes.keyOf(p)).to.deep.equal(key);
+        expect(changes.sortKey(p)).to.equal(encodeKeyString(key));
+        expect(changes.pendingKey(p)).to.equal(encodeKeyString(key));
+        expect(changes.keyOf(changes.find(i, false))).to.equal(i);
+      }
+      expect(changes.find(bytesOf([1, n + 1]), true)).to.equal(-1);
+      expect(changes.length).to.equal(2 * n);
+      expect(changes.sizeDelta).to.equal(2 * n);
+    }
   });
 
   it('keeps a big scratch buffer that commits keep filling and drops one they leave mostly empty', () => {

@@ -21,6 +21,7 @@ import {
 import * as hll from './hyperloglog.js';
 import { packsRows, RowPacker, unpackRow } from './packed-rows.js';
 import {
+  bestRankedRow,
   isRankedRows,
   RankedRowsMerger,
   RankedRowsWriter,
@@ -911,7 +912,7 @@ class KeptRows {
   result(kept: unknown): unknown {
     if (this.single) {
       if (kept === null) return null;
-      return isRankedRows(kept) ? (rankedRowValues(kept)[0] ?? null) : (kept as Ranked)[1];
+      return isRankedRows(kept) ? bestRankedRow(kept) : (kept as Ranked)[1];
     }
     return isRankedRows(kept) ? rankedRowValues(kept) : (kept as Ranked[]).map((p) => p[1]);
   }
@@ -938,13 +939,13 @@ class KeptRows {
  * (ranked-rows.ts), so that a whole wide row is copied as bytes rather than decoded.
  */
 class ByPartial implements Partial {
-  private readonly best: (Ranked[] | undefined)[];
+  /** Pairs per group, made on the first one: groups of packed rows (the usual case) have none. */
+  private best: (Ranked[] | undefined)[] | null = null;
   private readonly ranked: (Uint8Array | undefined)[];
   constructor(
     private readonly n: number,
     private readonly kept: KeptRows,
   ) {
-    this.best = new Array(n);
     this.ranked = new Array(n);
   }
   update(groups: Int32Array, args: ArgColumn[]): void {
@@ -1014,12 +1015,13 @@ class ByPartial implements Partial {
     }
   }
   private offer(g: number, x: Ranked): void {
+    this.best ??= new Array(this.n);
     const list = this.best[g];
     if (list === undefined) this.best[g] = [x];
     else insertRanked(list, x, this.kept.k, this.kept.sign, this.kept.cmp());
   }
   buffer(g: number): unknown {
-    const list = this.best[g];
+    const list = this.best?.[g];
     const ranked = this.ranked[g];
     const pairs = list === undefined ? undefined : this.kept.single ? list[0] : list;
     if (ranked === undefined) return pairs ?? (this.kept.single ? null : []);

@@ -80,6 +80,13 @@ export function rankedRowValues(rows: Uint8Array): Uint8Array[] {
   return out;
 }
 
+/** The best packed row of a ranked-rows array (a view of it), or null when it has none. */
+export function bestRankedRow(rows: Uint8Array): Uint8Array | null {
+  if (rankedRowCount(rows) === 0) return null;
+  const start = HEADER_BYTES + ENTRY_HEADER_BYTES;
+  return rows.subarray(start, start + uint32At(rows, HEADER_BYTES + 8));
+}
+
 /** The [order, packed row] pairs of a ranked-rows array, best first, as older state kept them. */
 export function rankedRowPairs(rows: Uint8Array): [number, Uint8Array][] {
   const values = rankedRowValues(rows);
