@@ -4,7 +4,7 @@
  *
  *   node dist/bench/group-scale.js [events=1600000] [runs=3] [--session-timeout 6s]
  *       [--failover-accounts 1000000] [--failover-events 2000000] [--state-store memory,disk]
- *       [--idle SECONDS] [--cpu-prof DIR]
+ *       [--idle SECONDS] [--cpu-prof DIR] [--vs DIST]
  *
  * Throughput: one member against two, taking turns, each run a new group, input topic, checkpoint and output
  * topic over the same operations (bank operations over 10,000 accounts, account i in partition i mod 8). The
@@ -27,6 +27,10 @@
  *
  * Idle cost (`--idle SECONDS`): one member, then two, over a topic they have read to its end; each member's CPU
  * over that many seconds, in cores. `--cpu-prof DIR` has every member write a V8 CPU profile there.
+ *
+ * `--vs DIST` compares builds instead of group sizes: each run is one member of the build in DIST (a copy of an
+ * earlier `dist`) and one member of this build, taking turns, over the same input; it prints both builds'
+ * events per member CPU second, their ratio per pair and the ratio of the medians.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -55,12 +59,15 @@ const IDLE_SECONDS = Number(flag('idle', '0'));
 /** With `--cpu-prof DIR`, every member writes a V8 CPU profile into DIR when it exits. */
 const PROFILE_DIR = flag('cpu-prof', '');
 const MEMBER_NODE_FLAGS = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+/** With `--vs DIST`, runs compare one member of that build with one member of this one. */
+const VS = flag('vs', '');
 const PARTITIONS = 8;
 /** Operations per round while state is built: well within the test broker's retention (5 MB per partition). */
 const ROUND = 400_000;
 /** Operations per round of the throughput runs' input: the broker holds two (50,000 per partition, ~3 MB). */
 const THROUGHPUT_ROUND = 200_000;
 const CLI = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
+const VS_CLI = VS ? path.resolve(VS, 'lib/cli/main.js') : '';
 const TICKS = 100; // clock ticks per second of /proc/PID/stat on Linux
 
 const broker = await startBroker({ brokers: 1, topics: { ops: PARTITIONS } });
@@ -83,8 +90,8 @@ class Member {
   readonly lines: Array<{ at: number; text: string }> = [];
   readonly proc: ChildProcess;
 
-  constructor(args: string[]) {
-    this.proc = spawn(process.execPath, [...MEMBER_NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  constructor(args: string[], cli: string) {
+    this.proc = spawn(process.execPath, [...MEMBER_NODE_FLAGS, cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let rest = '';
     this.proc.stderr!.on('data', (d: Buffer) => {
       const text = rest + d.toString();
@@ -126,27 +133,30 @@ class Member {
   }
 }
 
-function member(group: string, out: string, topic: string, extra: string[] = []): Member {
-  return new Member([
-    'run',
-    'bank-account',
-    '--source',
-    `kafka://${broker.bootstrap}/${topic}?startingOffsets=earliest&maxOffsetsPerTrigger=20000`,
-    '--sink',
-    `movements=kafka://${broker.bootstrap}/${out}`,
-    '--sink',
-    'accounts=noop:',
-    '--checkpoint',
-    path.join(root, group),
-    '--trigger',
-    '100ms',
-    '--group',
-    group,
-    '--group-session-timeout',
-    SESSION_TIMEOUT,
-    '--quiet',
-    ...extra,
-  ]);
+function member(group: string, out: string, topic: string, extra: string[] = [], cli = CLI): Member {
+  return new Member(
+    [
+      'run',
+      'bank-account',
+      '--source',
+      `kafka://${broker.bootstrap}/${topic}?startingOffsets=earliest&maxOffsetsPerTrigger=20000`,
+      '--sink',
+      `movements=kafka://${broker.bootstrap}/${out}`,
+      '--sink',
+      'accounts=noop:',
+      '--checkpoint',
+      path.join(root, group),
+      '--trigger',
+      '100ms',
+      '--group',
+      group,
+      '--group-session-timeout',
+      SESSION_TIMEOUT,
+      '--quiet',
+      ...extra,
+    ],
+    cli,
+  );
 }
 
 async function records(topic: string): Promise<number> {
@@ -206,7 +216,7 @@ function writeOperations(topic: string, from: number, until: number): void {
   }
 }
 
-async function throughput(members: number): Promise<Throughput> {
+async function throughput(members: number, cli = CLI): Promise<Throughput> {
   const id = `g${++groups}`;
   const topic = `ops-${id}`;
   await broker.command(`topic ${topic} ${PARTITIONS}`);
@@ -214,7 +224,7 @@ async function throughput(members: number): Promise<Throughput> {
   let written = Math.min(EVENTS, 2 * THROUGHPUT_ROUND);
   writeOperations(topic, 0, written);
   const logs = Array.from({ length: members }, (_, i) => path.join(root, `${id}-${i}.jsonl`));
-  const ms = logs.map((log) => member(id, `out-${id}`, topic, ['--progress-log', log]));
+  const ms = logs.map((log) => member(id, `out-${id}`, topic, ['--progress-log', log], cli));
   await until(() => settled(ms), 'the group to settle');
   const t0 = Date.now();
   const busiest = Math.max(...ms.map((m) => m.state().held.reduce((n, t) => n + input[t].length, 0))) / EVENTS;
@@ -399,27 +409,53 @@ if (IDLE_SECONDS > 0) {
   );
 }
 const input = RUNS > 0 ? operations() : [];
-const one: Throughput[] = [];
-const two: Throughput[] = [];
 const show = (t: Throughput) =>
   `${Math.round(t.eventsPerSecond)} events/s, ${Math.round(t.perMemberCpu)} per member CPU s, members ${t.memberCores.toFixed(2)} cores, broker ${t.brokerCores.toFixed(2)} cores, ${(t.before * 100).toFixed(0)}% before settling, ${t.batches} batches of ${Math.round(t.rowsPerBatch)} rows, busiest member ${(t.busiest * 100).toFixed(1)}% of the input`;
-for (let r = 0; r < RUNS; r++) {
-  if (r % 2 === 0) {
-    one.push(await throughput(1));
-    two.push(await throughput(2));
-  } else {
-    two.push(await throughput(2));
-    one.push(await throughput(1));
-  }
-  console.log(`run ${r + 1}: one member ${show(one.at(-1)!)}; two members ${show(two.at(-1)!)}`);
-}
 const med = (xs: Throughput[], f: (t: Throughput) => number) => median(xs.map(f));
-if (RUNS > 0)
-  console.log(
-    `median: one member ${Math.round(med(one, (t) => t.eventsPerSecond))} events/s, two members ${Math.round(med(two, (t) => t.eventsPerSecond))} events/s, ratio ${(med(two, (t) => t.eventsPerSecond) / med(one, (t) => t.eventsPerSecond)).toFixed(2)}x; ` +
-      `per member CPU second ${Math.round(med(one, (t) => t.perMemberCpu))} and ${Math.round(med(two, (t) => t.perMemberCpu))} (${(med(two, (t) => t.perMemberCpu) / med(one, (t) => t.perMemberCpu)).toFixed(2)}x); ` +
-      `broker ${med(one, (t) => t.brokerCores).toFixed(2)} and ${med(two, (t) => t.brokerCores).toFixed(2)} cores; load average ${os.loadavg()[0].toFixed(1)}`,
-  );
+if (VS) {
+  const old: Throughput[] = [];
+  const now: Throughput[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    if (r % 2 === 0) {
+      old.push(await throughput(1, VS_CLI));
+      now.push(await throughput(1));
+    } else {
+      now.push(await throughput(1));
+      old.push(await throughput(1, VS_CLI));
+    }
+    const ratio = now.at(-1)!.perMemberCpu / old.at(-1)!.perMemberCpu;
+    console.log(
+      `run ${r + 1}: ${VS}: ${show(old.at(-1)!)}; this build: ${show(now.at(-1)!)}; this build ${ratio.toFixed(2)}x per CPU second; load average ${os.loadavg()[0].toFixed(1)}`,
+    );
+  }
+  if (RUNS > 0) {
+    const o = med(old, (t) => t.perMemberCpu);
+    const n = med(now, (t) => t.perMemberCpu);
+    console.log(
+      `median per member CPU second: ${VS} ${Math.round(o)}, this build ${Math.round(n)} (${(n / o).toFixed(2)}x); ` +
+        `members' cores ${med(old, (t) => t.memberCores).toFixed(2)} and ${med(now, (t) => t.memberCores).toFixed(2)}; load average ${os.loadavg()[0].toFixed(1)}`,
+    );
+  }
+} else {
+  const one: Throughput[] = [];
+  const two: Throughput[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    if (r % 2 === 0) {
+      one.push(await throughput(1));
+      two.push(await throughput(2));
+    } else {
+      two.push(await throughput(2));
+      one.push(await throughput(1));
+    }
+    console.log(`run ${r + 1}: one member ${show(one.at(-1)!)}; two members ${show(two.at(-1)!)}`);
+  }
+  if (RUNS > 0)
+    console.log(
+      `median: one member ${Math.round(med(one, (t) => t.eventsPerSecond))} events/s, two members ${Math.round(med(two, (t) => t.eventsPerSecond))} events/s, ratio ${(med(two, (t) => t.eventsPerSecond) / med(one, (t) => t.eventsPerSecond)).toFixed(2)}x; ` +
+        `per member CPU second ${Math.round(med(one, (t) => t.perMemberCpu))} and ${Math.round(med(two, (t) => t.perMemberCpu))} (${(med(two, (t) => t.perMemberCpu) / med(one, (t) => t.perMemberCpu)).toFixed(2)}x); ` +
+        `broker ${med(one, (t) => t.brokerCores).toFixed(2)} and ${med(two, (t) => t.brokerCores).toFixed(2)} cores; load average ${os.loadavg()[0].toFixed(1)}`,
+    );
+}
 for (const store of STORES) if (FAILOVER_EVENTS > 0) await failover(store);
 await client.close();
 await broker.stop();

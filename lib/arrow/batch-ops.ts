@@ -1,4 +1,5 @@
 import { type Data, makeData, RecordBatch, type Schema, Struct, Type } from 'apache-arrow';
+import { carryMadeRows } from './batch-rows.js';
 import { dataFromValues, emptyBatch, isValid, mkData, valuesOf } from './columns.js';
 
 /** Gathers rows `indices` of one column: typed-array copies for flat types, a JS round trip for nested ones. */
@@ -70,13 +71,15 @@ export function takeDataOrNull(data: Data, indices: Int32Array): Data {
   return d.clone(d.type, 0, n, nullCount, [d.valueOffsets, d.values, bitmap, d.typeIds] as never, d.children);
 }
 
-/** A batch holding rows `indices` of `batch`, in that order. */
+/** A batch holding rows `indices` of `batch`, in that order (with their row objects, when some were kept). */
 export function takeRows(batch: RecordBatch, indices: ArrayLike<number>): RecordBatch {
   const children = batch.data.children.map((c) => takeData(c, indices));
-  return new RecordBatch(
+  const out = new RecordBatch(
     batch.schema,
     makeData({ type: new Struct(batch.schema.fields), length: indices.length, nullCount: 0, children }),
   );
+  carryMadeRows(batch, out, indices);
+  return out;
 }
 
 /** A batch of the given columns (already of equal length) under `schema`. */

@@ -15,6 +15,7 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import { expect } from 'chai';
+import { takeRows } from '../../lib/arrow/batch-ops.js';
 import { batchFromRows, rowsFromBatch } from '../../lib/arrow/columns.js';
 import { schemaFromSpec } from '../../lib/arrow/schema.js';
 import {
@@ -165,6 +166,43 @@ describe('grouping: rows of a partition by key', () => {
     const added = groups.getOrCreate('nobody', () => ({ key: 'nobody', values: [] }));
     expect(groups.getOrCreate(first.key, () => ({ key: 'x', values: [] }))).to.equal(first);
     expect(groups.values()[before]).to.equal(added);
+  });
+
+  it("a key function's rows are made once: partitioning keeps them for the state partitions that group them", () => {
+    const seen = new Set<unknown>();
+    const g: Grouping = {
+      keyOf: (row) => {
+        seen.add(row);
+        return row.tag;
+      },
+    };
+    // As an exchange does: the state partition of every row, then each partition's rows taken out.
+    for (const b of batches) {
+      const of = partitionsOfBatch(g, b, 3);
+      const parts = [0, 1, 2].map((p) =>
+        takeRows(
+          b,
+          [...of.keys()].filter((i) => of[i] === p),
+        ),
+      );
+      const made = seen.size;
+      const grouped = parts.map((part) => pairs(groupBatches(g, [part])));
+      expect(seen.size, 'no row made again').to.equal(made);
+      for (const [p, part] of parts.entries()) {
+        expect(grouped[p]).to.deep.equal(viaRows(g, [part]));
+        for (const [, values] of grouped[p]) for (const v of values) expect(seen.has(v)).to.equal(true);
+      }
+    }
+  });
+
+  it('hands kept rows on once: grouping the same batch again makes new rows', () => {
+    const g: Grouping = { keyOf: (row) => row.user };
+    partitionsOfBatch(g, batches[0], 2);
+    const first = pairs(groupBatches(g, [batches[0]]));
+    (first[0][1][0] as Record<string, unknown>).n = -1;
+    const again = pairs(groupBatches(g, [batches[0]]));
+    expect(again).to.deep.equal(viaRows(g, [batches[0]]));
+    expect(again[0][1][0]).to.not.equal(first[0][1][0]);
   });
 
   it('non-utf8 key columns and key functions take the row path', () => {

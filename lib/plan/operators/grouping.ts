@@ -12,8 +12,10 @@ import {
   fieldIndex,
   inferSchema,
   isValid,
+  keepMadeRows,
   rowBuilder,
   rowsFromBatch,
+  takeMadeRows,
   textBuffer,
   valuesOf,
 } from '../../arrow/index.js';
@@ -85,7 +87,7 @@ export function groupBatches(
   ) {
     return groupRows(
       grouping,
-      batches.map((b, k) => keptRows(rowsFromBatch(b), keep?.[k])),
+      batches.map((b, k) => keptRows(takeMadeRows(b) ?? rowsFromBatch(b), keep?.[k])),
     );
   }
   let total = 0;
@@ -219,13 +221,22 @@ function hashesLikeItsValues(type: DataType): boolean {
 /**
  * The state partition of each row: `partitionOf` of each key {@link keysOfBatch} returns. A utf8, integer
  * (up to 32 bits), float or utf8-dictionary key column is hashed straight from its buffers, without
- * decoding a value; any other key goes through the JS values.
+ * decoding a value; any other key goes through the JS values. The rows a key function was called on are kept
+ * with the batch (see lib/arrow/batch-rows.ts), for its state partition to hand to the group functions.
  */
 export function partitionsOfBatch(grouping: Grouping, batch: RecordBatch, numPartitions: number): Int32Array {
   if (grouping.column !== undefined) {
     const i = fieldIndex(batch.schema, grouping.column);
     if (i >= 0 && hashesLikeItsValues(batch.schema.fields[i].type))
       return partitionsOfData(batch.data.children[i], numPartitions);
+  }
+  if (grouping.column === undefined) {
+    // The rows the key function needs are the rows the state partitions hand to the group functions.
+    const rows = rowsFromBatch(batch);
+    keepMadeRows(batch, rows);
+    const out = new Int32Array(rows.length);
+    for (let r = 0; r < rows.length; r++) out[r] = partitionOf(grouping.keyOf(rows[r]), numPartitions);
+    return out;
   }
   const keys = keysOfBatch(grouping, batch);
   const out = new Int32Array(keys.length);
