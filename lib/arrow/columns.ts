@@ -310,7 +310,29 @@ export function valuesOf(data: Data): unknown[] {
       const vo = data.valueOffsets as Int32Array;
       const bytes = data.values as Uint8Array;
       const text = textBuffer(bytes);
-      for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? text.utf8Slice(vo[i], vo[i + 1]) : null;
+      // A value with the bytes of the one before it is that string again (a source's topic column, runs of
+      // a key): comparing bytes costs less than a string per row, and the rows then share it.
+      let last: string | null = null;
+      let lastStart = 0;
+      for (let i = 0; i < n; i++) {
+        if (!isValid(data, i)) {
+          out[i] = null;
+          continue;
+        }
+        const start = vo[i];
+        const len = vo[i + 1] - start;
+        if (last === null || len !== last.length || !sameBytes(bytes, lastStart, start, len)) {
+          last = text.utf8Slice(start, start + len);
+          lastStart = start;
+          // A string shorter than its bytes (non-ASCII) is never compared: its length is not its byte length.
+          if (last.length !== len) {
+            out[i] = last;
+            last = null;
+            continue;
+          }
+        }
+        out[i] = last;
+      }
       return out;
     }
     case Type.Binary: {
@@ -399,6 +421,12 @@ export function valuesOf(data: Data): unknown[] {
       return out;
     }
   }
+}
+
+/** Whether `bytes` holds the same `len` bytes at `a` and at `b`. */
+function sameBytes(bytes: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (bytes[a + k] !== bytes[b + k]) return false;
+  return true;
 }
 
 /** Rows of a batch as plain objects (see valuesOf for the value mapping). */

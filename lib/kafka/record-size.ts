@@ -26,7 +26,8 @@ export function recordSizeBound(m: ProduceMessage): number {
   } else if (h) {
     for (const name in h) {
       const v = h[name];
-      for (const x of Array.isArray(v) ? v : [v]) n += 10 + Buffer.byteLength(name) + bytesOf(x);
+      if (Array.isArray(v)) for (const x of v) n += 10 + Buffer.byteLength(name) + bytesOf(x);
+      else n += 10 + Buffer.byteLength(name) + bytesOf(v);
     }
   }
   return n;

@@ -66,6 +66,16 @@ describe('arrow columns', () => {
     expect(valuesOf(data.slice(2, 5))).to.deep.equal(values.slice(2, 7));
   });
 
+  it('reads runs of equal utf8 values as the same strings, and neighbours of equal length as their own', () => {
+    const values = ['t1', 't1', 't1', null, 't1', 't2', 'tü', 'tü', 'ab', 'ba', '', '', 'k0001', 'k0002', 'k0002'];
+    const data = batchFromRows(
+      values.map((v) => ({ v })),
+      schemaFromSpec({ v: 'string' }),
+    ).data.children[0];
+    expect(valuesOf(data)).to.deep.equal(values);
+    expect(valuesOf(data.slice(1, 9))).to.deep.equal(values.slice(1, 10));
+  });
+
   it('builds rows with any field names: quotes, backslashes, non-ASCII, __proto__ as an own property', () => {
     const names = ['a"b', 'x\\y', 'ü €', 'constructor', '__proto__', ''];
     const cols = names.map((_, k) => [k, k * 10]);

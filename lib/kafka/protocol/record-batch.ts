@@ -49,18 +49,29 @@ function readBytes(buf: Buffer, at: { pos: number }): Buffer | null {
   return out;
 }
 
-/** Header name/value pairs of a message, a repeated name once per value. */
-function headerPairs(m: ProduceMessage): Array<[string, Bytes]> | null {
+/**
+ * Calls `visit` with each header name and value of `m` in record order (a repeated name once per value), and
+ * returns how many there were; no pair is materialised, as most records carry one or two headers.
+ */
+function eachHeader(m: ProduceMessage, visit: (name: string, v: Bytes) => void): number {
   const h = m.headers;
-  if (!h) return null;
-  if (Array.isArray(h)) return h;
-  const out: Array<[string, Bytes]> = [];
+  if (!h) return 0;
+  if (Array.isArray(h)) {
+    for (let i = 0; i < h.length; i++) visit(h[i][0], h[i][1]);
+    return h.length;
+  }
+  let count = 0;
   for (const name in h) {
     const v = h[name];
-    if (Array.isArray(v)) for (const x of v) out.push([name, x]);
-    else out.push([name, v]);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) visit(name, v[i]);
+      count += v.length;
+    } else {
+      visit(name, v);
+      count++;
+    }
   }
-  return out;
+  return count;
 }
 
 /** The producer fields of a transactional record batch: who writes it, and the sequence of its first record. */
@@ -85,18 +96,32 @@ export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number, pro
     if (t < first) first = t;
     if (t > max) max = t;
   }
-  // Sizes first (byte lengths of strings are needed twice), so the batch is one exact allocation.
-  const lens = new Int32Array(n * 3);
-  const headers = new Array<Array<[string, Bytes]> | null>(n);
-  const headerLens: number[] = [];
+  // Sizes first (byte lengths of strings are needed twice), so the batch is one exact allocation: per message its
+  // body's, key's and value's lengths and header count, and the name and value lengths of every header in order.
+  const lens = new Int32Array(n * 4);
+  let headerLens = new Int32Array(2 * n + 2);
+  let h = 0;
+  let headerBytes = 0;
+  const sizeHeader = (name: string, v: Bytes): void => {
+    const nameLen = Buffer.byteLength(name);
+    const vLen = byteLength(v);
+    if (h + 2 > headerLens.length) {
+      const grown = new Int32Array(headerLens.length * 2);
+      grown.set(headerLens);
+      headerLens = grown;
+    }
+    headerLens[h++] = nameLen;
+    headerLens[h++] = vLen;
+    headerBytes += sizeOfVarLong(nameLen) + nameLen + sizeOfVarLong(vLen) + Math.max(0, vLen);
+  };
   let total = BATCH_OVERHEAD;
   for (let i = 0; i < n; i++) {
     const m = messages[i];
     const keyLen = byteLength(m.key);
     const valueLen = byteLength(m.value);
-    const pairs = headerPairs(m);
-    headers[i] = pairs;
-    let body =
+    headerBytes = 0;
+    const headerCount = eachHeader(m, sizeHeader);
+    const body =
       1 +
       sizeOfVarLong((m.timestamp ?? nowMs) - first) +
       sizeOfVarLong(i) +
@@ -104,18 +129,12 @@ export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number, pro
       Math.max(0, keyLen) +
       sizeOfVarLong(valueLen) +
       Math.max(0, valueLen) +
-      sizeOfVarLong(pairs ? pairs.length : 0);
-    if (pairs) {
-      for (const [name, v] of pairs) {
-        const nameLen = Buffer.byteLength(name);
-        const vLen = byteLength(v);
-        headerLens.push(nameLen, vLen);
-        body += sizeOfVarLong(nameLen) + nameLen + sizeOfVarLong(vLen) + Math.max(0, vLen);
-      }
-    }
-    lens[i * 3] = body;
-    lens[i * 3 + 1] = keyLen;
-    lens[i * 3 + 2] = valueLen;
+      sizeOfVarLong(headerCount) +
+      headerBytes;
+    lens[i * 4] = body;
+    lens[i * 4 + 1] = keyLen;
+    lens[i * 4 + 2] = valueLen;
+    lens[i * 4 + 3] = headerCount;
     total += sizeOfVarLong(body) + body;
   }
   const buf = Buffer.allocUnsafe(total);
@@ -132,23 +151,21 @@ export function encodeRecordBatch(messages: ProduceMessage[], nowMs: number, pro
   buf.writeInt32BE(producer?.baseSequence ?? -1, 53);
   buf.writeInt32BE(n, 57);
   let pos = BATCH_OVERHEAD;
-  let h = 0;
+  h = 0;
+  const writeHeader = (name: string, v: Bytes): void => {
+    pos = writeBytes(buf, pos, name, headerLens[h++]);
+    pos = writeBytes(buf, pos, v, headerLens[h++]);
+  };
   for (let i = 0; i < n; i++) {
     const m = messages[i];
-    pos = writeVarLong(buf, pos, lens[i * 3]);
+    pos = writeVarLong(buf, pos, lens[i * 4]);
     buf[pos++] = 0; // record attributes
     pos = writeVarLong(buf, pos, (m.timestamp ?? nowMs) - first);
     pos = writeVarLong(buf, pos, i);
-    pos = writeBytes(buf, pos, m.key, lens[i * 3 + 1]);
-    pos = writeBytes(buf, pos, m.value, lens[i * 3 + 2]);
-    const pairs = headers[i];
-    pos = writeVarLong(buf, pos, pairs ? pairs.length : 0);
-    if (pairs) {
-      for (const [name, v] of pairs) {
-        pos = writeBytes(buf, pos, name, headerLens[h++]);
-        pos = writeBytes(buf, pos, v, headerLens[h++]);
-      }
-    }
+    pos = writeBytes(buf, pos, m.key, lens[i * 4 + 1]);
+    pos = writeBytes(buf, pos, m.value, lens[i * 4 + 2]);
+    pos = writeVarLong(buf, pos, lens[i * 4 + 3]);
+    eachHeader(m, writeHeader);
   }
   if (pos !== total) throw new Error(`record batch encoding wrote ${pos} of ${total} bytes`);
   buf.writeUInt32BE(crc32c(buf.subarray(ATTRIBUTES_OFFSET)), 17);
