@@ -28,8 +28,9 @@ export type NextBatch =
       batchId: number;
       offsets: OffsetEntry;
       /**
-       * Batches before `batchId` whose commits are missing although a later batch was planned (a batch is
-       * only planned once the one before it committed, so their commits were deleted): empty after a crash.
+       * Batches before `batchId` whose commits are missing although a later batch was planned. A batch is
+       * planned once the one before it is complete, whose commit is written meanwhile: after a crash at most
+       * `batchId - 1` is missing; older ones only when their commits were deleted.
        */
       missingCommits: number[];
     }

@@ -44,6 +44,8 @@ export class InProcessExecutor implements Executor {
   readonly threads = 0;
   readonly driverLane = true;
   private readonly stores: StateStoreCache;
+  /** State commits handed back unfinished by {@link runPartitions}: settled before the stores are reset or closed. */
+  private committing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly index: PlanIndex,
@@ -74,53 +76,59 @@ export class InProcessExecutor implements Executor {
 
   /**
    * Processes the given state partitions one after the other, each one's state commit going on while the next
-   * is processed: the commits' file writes and syncs overlap instead of adding up. The pool runs the partitions
-   * of the driver's own lane through here.
+   * is processed: the commits' file writes and syncs overlap instead of adding up. Returns once every partition
+   * is processed, each result's `committed` settling when its state is durable, so that the caller may hand the
+   * output on meanwhile. The pool runs the partitions of the driver's own lane through here.
    */
   async runPartitions(
     nodeId: number,
     partitions: { partition: number; rows: RecordBatch[] }[],
     ctx: BatchContext,
   ): Promise<StatefulResult[]> {
-    const commits: Promise<StatefulResult>[] = [];
-    // A partition's CPU includes whatever commits of earlier partitions ran meanwhile; the lane's sum is exact.
-    const cpuMs: number[] = [];
-    const wallMs: number[] = [];
+    const results: StatefulResult[] = [];
+    const commits: Promise<void>[] = [];
+    // A partition's CPU includes whatever commits of earlier partitions ran meanwhile.
     let cpu = threadCpuMs();
     let t = performance.now();
     try {
       for (const { partition, rows } of partitions) {
-        const commit = await processStatefulPartition(this.index, nodeId, partition, rows, ctx, this.stores);
-        const committing = commit();
-        // Handled below; without this a commit failing while the next partition runs is an unhandled rejection.
-        committing.catch(() => undefined);
-        commits.push(committing);
-        cpuMs.push(threadCpuMs() - cpu);
-        wallMs.push(performance.now() - t);
+        const { result, commit } = await processStatefulPartition(
+          this.index,
+          nodeId,
+          partition,
+          rows,
+          ctx,
+          this.stores,
+        );
+        const committed = commit();
+        // Awaited by the caller; without this a commit failing while the next partition runs is unhandled.
+        committed.catch(() => undefined);
+        commits.push(committed);
+        results.push({ ...result, committed, cpuMs: threadCpuMs() - cpu, wallMs: performance.now() - t });
         cpu = threadCpuMs();
         t = performance.now();
       }
-    } finally {
+    } catch (err) {
       // A failed partition fails the batch; commits already started finish before the state is reset.
       await Promise.allSettled(commits);
+      throw err;
     }
-    const results = await Promise.all(commits);
-    if (cpuMs.length > 0) {
-      cpuMs[cpuMs.length - 1] += threadCpuMs() - cpu;
-      wallMs[wallMs.length - 1] += performance.now() - t;
-    }
-    return results.map((r, i) => ({ ...r, cpuMs: cpuMs[i], wallMs: wallMs[i] }));
+    this.committing = Promise.allSettled([this.committing, ...commits]);
+    return results;
   }
 
   async openState(checkpointDir: string, stores: readonly StoreRef[], version: number): Promise<void> {
+    await this.committing;
     for (const [nodeId, partition] of stores) await this.stores.open(checkpointDir, nodeId, partition, version);
   }
 
   async resetState(): Promise<void> {
+    await this.committing;
     this.stores.clear();
   }
 
   async close(): Promise<void> {
+    await this.committing;
     await this.stores.close();
   }
 }

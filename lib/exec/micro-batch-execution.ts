@@ -110,16 +110,22 @@ export class MicroBatchExecution {
   private lastTriggerStart: number | null = null;
   private begun = false;
   /**
-   * The durable part of the last batch's commit (commits/N, the sources' commits), still being written while
-   * the next trigger asks its sources for offsets and reads: settled before offsets/N+1 is written.
+   * The durable part of the last batch's commit (its state, commits/N, the sources' commits), still being
+   * written while the next trigger asks its sources for offsets and reads.
    */
   private pendingCommit: Promise<void> | null = null;
   /**
+   * Settles once the last batch is complete: its output handed to the sink and its state durable (the commit of
+   * the batch before it was durable before its sink ran). offsets/N+1 waits for this, not for commits/N, which
+   * is written meanwhile; batch N+1's stateful tasks and sink wait for both.
+   */
+  private lastComplete: Promise<unknown> = Promise.resolve();
+  /**
    * How long the last batch read before it needed its offsets durable (from its trigger's start), and how long
-   * the last commit took to become durable: see {@link commitBeforeRead}.
+   * after its sink the last batch became complete: see {@link completeBeforeRead}.
    */
   private lastReadSpanMs = Infinity;
-  private lastCommitMs = 0;
+  private lastCompleteMs = 0;
 
   constructor(private readonly config: QueryConfig) {
     this.watermark = new WatermarkTracker(config.analysis.watermarks, config.analysis.multipleWatermarkPolicy);
@@ -274,7 +280,17 @@ export class MicroBatchExecution {
       return;
     }
     const missing = next.missingCommits;
-    if (missing.length > 0) {
+    const before = next.batchId - 1;
+    if (missing.length === 1 && missing[0] === before) {
+      // A batch is planned once the one before it is complete, whose commit is written meanwhile: the crash came
+      // before that commit was, so it is written now, as that batch would have (its watermark is in the plan).
+      await this.checkpoint.commitBatch(before, {
+        batchId: before,
+        nextWatermarkMs: next.offsets.batchWatermarkMs,
+        committedAtMs: Date.now(),
+        stateVersions: Object.fromEntries(this.config.analysis.statefulNodes.map((n) => [String(n.id), next.batchId])),
+      });
+    } else if (missing.length > 0) {
       const which =
         missing.length === 1 ? `batch ${missing[0]}` : `batches ${missing[0]}-${missing[missing.length - 1]}`;
       notice(
@@ -329,7 +345,9 @@ export class MicroBatchExecution {
       }
       // A test clock moves when the test hears that a batch ended, so with one the next batch starts, and takes
       // its time, only after the last one is committed and reported, as without the pipelined commit.
-      if (!(clock instanceof SystemClock) || this.commitBeforeRead()) await this.settleCommit();
+      if (!(clock instanceof SystemClock)) await this.settleCommit();
+      // A failure shows in the batch that waits for it to write its offsets.
+      else if (this.completeBeforeRead()) await this.lastComplete.catch(() => undefined);
       this.lastTriggerStart = clock.now();
       this.status = { message: 'Getting offsets from sources', isDataAvailable: false, isTriggerActive: true };
       const timing = this.progress.startTrigger(this.lastTriggerStart);
@@ -361,14 +379,16 @@ export class MicroBatchExecution {
         isDataAvailable: hasData,
         isTriggerActive: true,
       };
-      // The batch reads while the last batch's commit and then its own offsets are written; its stateful tasks
-      // and its sink wait until offsets/N is durable, which is written only once commits/N-1 is.
-      const durable = (async () => {
-        await this.settleCommit();
+      // The batch reads while the last batch's state and commit and its own offsets are written; its stateful
+      // tasks and its sink wait until offsets/N, written once batch N-1 is complete, and commits/N-1 are durable.
+      const complete = this.lastComplete;
+      const planned = (async () => {
+        await complete;
         crashPoint('before-offsets', entry.batchId);
         await this.checkpoint.planBatch(entry.batchId, entry);
         crashPoint('after-offsets', entry.batchId);
       })();
+      const durable = Promise.all([planned, this.pendingCommit]).then(() => undefined);
       await this.runBatch(entry, timing, durable);
       ranOnce = true;
     }
@@ -400,13 +420,13 @@ export class MicroBatchExecution {
   }
 
   /**
-   * Whether the next batch asks its sources for offsets only once the last batch's commit is durable. Its
-   * offsets are written only then, and its stateful tasks and sink wait for them, so starting earlier pays
-   * only when reading takes longer than the commit; otherwise it would fix the batch's end earlier than
-   * needed, and data arriving during the commit would wait for the batch after.
+   * Whether the next batch asks its sources for offsets only once the last batch is complete (see
+   * {@link lastComplete}). Its offsets are written only then, and its stateful tasks and sink wait for them, so
+   * starting earlier pays only when reading takes longer; otherwise it would fix the batch's end earlier than
+   * needed, and data arriving meanwhile would wait for the batch after.
    */
-  private commitBeforeRead(): boolean {
-    return this.pendingCommit !== null && this.lastReadSpanMs < this.lastCommitMs;
+  private completeBeforeRead(): boolean {
+    return this.lastReadSpanMs < this.lastCompleteMs;
   }
 
   /** Whether a batch without new data must run: the watermark moved past something, or a timeout is due. */
@@ -477,12 +497,18 @@ export class MicroBatchExecution {
     );
     const sourceMetrics = this.progress.sourceMetricsNow();
     const t0 = performance.now();
-    const commit = this.commitBatch(entry, run).then(() => {
-      this.lastCommitMs = performance.now() - t0;
-      timing.durations.commitOffsets += this.lastCommitMs;
+    // The batch is complete once its state is durable (the driver's thread writes it while the sink sends);
+    // commits/N follows, while the next batch writes its offsets.
+    const complete = run.stateDurable().then(() => {
+      this.lastCompleteMs = performance.now() - t0;
+    });
+    // Awaited by the next batch and by this batch's commit; until then a failure must not count as unhandled.
+    complete.catch(() => undefined);
+    this.lastComplete = complete;
+    const commit = this.commitBatch(entry, run, Promise.all([complete, this.pendingCommit])).then(() => {
+      timing.durations.commitOffsets += performance.now() - t0;
       this.progress.finishBatch(run, entry, numOutputRows, sourceMetrics, timing);
     });
-    // Awaited by settleCommit; until then a failure must not count as unhandled.
     commit.catch(() => undefined);
     this.pendingCommit = commit;
   }
@@ -510,16 +536,17 @@ export class MicroBatchExecution {
 
   /**
    * Moves past the batch at once (the next batch's start offsets, watermark and timeouts are known now), and
-   * returns the durable part: commits/N with the next watermark, then the sources' commits.
+   * returns the durable part, once `complete` settles: commits/N with the next watermark, then the sources'
+   * commits.
    */
-  private commitBatch(entry: OffsetEntry, run: BatchRun): Promise<void> {
+  private commitBatch(entry: OffsetEntry, run: BatchRun, complete: Promise<unknown>): Promise<void> {
     const batchId = entry.batchId;
     const ends = entry.sources.map((s) => s.end);
     const newWatermark = this.watermark.update(entry.batchWatermarkMs, run.eventTime, this.inputEnded(ends));
     this.committed = ends;
     this.nextBatchId = batchId + 1;
     this.nextProcessingTimeoutMs = run.nextProcessingTimeoutMs;
-    return this.writeCommit(entry, run, Math.floor(newWatermark));
+    return complete.then(() => this.writeCommit(entry, run, Math.floor(newWatermark)));
   }
 
   private async writeCommit(entry: OffsetEntry, run: BatchRun, nextWatermarkMs: number): Promise<void> {
@@ -658,6 +685,8 @@ class BatchRun implements BatchMetrics {
   readonly late: RecordBatch[] = [];
   nextProcessingTimeoutMs = Infinity;
   readonly stateResults = new Map<number, StatefulResult[]>();
+  /** State commits still being written as the stateful tasks hand back their output (see stateDurable). */
+  private readonly stateCommits: Promise<void>[] = [];
   private readonly sourceIndex: Map<number, number>;
   private getBatchMs = 0;
   private queryPlanningMs = 0;
@@ -895,13 +924,23 @@ class BatchRun implements BatchMetrics {
     const out = await this.executor.runStateful(node.id, parts, this.ctx);
     this.addLaneStage('stateful', startedAt, out);
     this.stateResults.set(node.id, out);
-    for (const [p, r] of out.entries()) {
-      // A worker commits its partitions one after the other; the driver's thread commits them side by side.
-      this.addBusy('stateCommit', r.lane ?? p, r.metrics.commitTimeMs);
+    for (const r of out) {
+      if (r.committed) this.stateCommits.push(r.committed);
       this.late.push(...r.late.filter((b) => b.numRows > 0));
       this.nextProcessingTimeoutMs = Math.min(this.nextProcessingTimeoutMs, r.metrics.nextProcessingTimeoutMs);
     }
     return out.flatMap((r) => r.batches.filter((b) => b.numRows > 0));
+  }
+
+  /**
+   * Resolves once every state partition the batch wrote is durable (the driver's thread commits its partitions
+   * while the output goes to the sink); throws what a commit threw. The commits' times are known then.
+   */
+  async stateDurable(): Promise<void> {
+    await Promise.all(this.stateCommits);
+    // A worker commits its partitions one after the other; the driver's thread commits them side by side.
+    for (const out of this.stateResults.values())
+      for (const [p, r] of out.entries()) this.addBusy('stateCommit', r.lane ?? p, r.metrics.commitTimeMs);
   }
 }
 

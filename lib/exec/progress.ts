@@ -34,7 +34,8 @@ export interface StateOperatorProgress {
  * Where one trigger's time went, in milliseconds of a monotonic clock (Spark's `durationMs`, plus sluice's own
  * breakdown of addBatch). The driver's phases `latestOffset`, `getBatch`, `queryPlanning`, `walCommit`, `addBatch`
  * and `commitOffsets` follow each other, so they add up to about `triggerExecution`, the whole trigger. `read`,
- * `exchange`, `stateCommit` and `sink` are parts of `addBatch`.
+ * `exchange` and `sink` are parts of `addBatch`; `stateCommit` runs beside the sink in the driver's thread, its
+ * part after the sink's end in `commitOffsets`.
  */
 export interface TriggerDurations {
   /** Asking the sources how far the batch reads. */
@@ -50,7 +51,10 @@ export interface TriggerDurations {
   walCommit: number;
   /** Running the batch: reading its input through the operators and state stores, then writing the output (as Spark's addBatch, where its lazy plan runs). */
   addBatch: number;
-  /** Writing the commit log and committing the sources, while the next trigger already asks for offsets and reads. */
+  /**
+   * From the sink's end: the state becoming durable, then writing the commit log and committing the sources,
+   * while the next trigger already asks for offsets and reads.
+   */
   commitOffsets: number;
   triggerExecution: number;
   /**
@@ -61,8 +65,8 @@ export interface TriggerDurations {
   /** Splitting rows by state partition before stateful operators, on the busiest thread (as `read`). */
   exchange: number;
   /**
-   * Committing the state stores (writing their deltas and snapshots): the longest commit at threads 0, where
-   * partitions commit side by side, else the busiest thread's (as `read`).
+   * Committing the state stores (writing their deltas and snapshots): the longest commit in the driver's thread,
+   * where partitions commit side by side and beside the sink, else the busiest thread's (as `read`).
    */
   stateCommit: number;
   /** Handing the output to the sink (and late rows to the late-data output) until it has them durably. */

@@ -50,6 +50,11 @@ export interface StatefulResult {
   wallMs?: number;
   /** CPU milliseconds of the worker thread that ran it since the thread started, as the task ended. */
   threadCpuMs?: number;
+  /**
+   * Resolves once the partition's state is durable, its commit figures then in `metrics`; absent when the state
+   * was committed before the result was handed back (worker threads).
+   */
+  committed?: Promise<void>;
 }
 
 function lookup<K extends PlanNode['kind']>(index: PlanIndex, id: number, kind?: K): Extract<PlanNode, { kind: K }> {
@@ -342,12 +347,15 @@ export async function runFragment(
 export async function runStatefulPartition(
   ...task: Parameters<typeof processStatefulPartition>
 ): Promise<StatefulResult> {
-  return (await processStatefulPartition(...task))();
+  const { result, commit } = await processStatefulPartition(...task);
+  await commit();
+  return result;
 }
 
 /**
- * Runs one state partition of a stateful operator and returns the commit of its state as version batchId + 1,
- * to call next: a caller may process the next partition while this one's state files are written and synced.
+ * Runs one state partition of a stateful operator and returns its output with the commit of its state as
+ * version batchId + 1, to call next: a caller may process the next partition, or hand the output to the sink,
+ * while this one's state files are written and synced. The commit adds its figures to the result's metrics.
  */
 export async function processStatefulPartition(
   index: PlanIndex,
@@ -356,7 +364,7 @@ export async function processStatefulPartition(
   input: RecordBatch[],
   ctx: BatchContext,
   stores: StateStoreCache,
-): Promise<() => Promise<StatefulResult>> {
+): Promise<{ result: StatefulResult; commit: () => Promise<void> }> {
   const node = lookup(index, nodeId, 'stateful');
   // Store version N is the state after N batches (version 0 is empty): batch B reads B and writes B + 1.
   const store = await stores.open(ctx.checkpointDir, nodeId, partition, ctx.batchId);
@@ -383,9 +391,12 @@ export async function processStatefulPartition(
     if (err instanceof StateSchemaError) throw new SluiceError(err.code, `${nodeName(node)}: ${err.message}`, err.hint);
     throw err instanceof UserCodeError ? err : new UserCodeError(nodeName(node), ctx.batchId, err);
   }
-  return async () => {
-    const commit = await stores.commit(nodeId, partition, ctx.batchId + 1, ctx.minStateVersionToKeep);
-    const numRowsTotal = metrics.stateRows ?? commit.numRowsTotal - (node.operator.internalRows?.(store) ?? 0);
-    return { batches, late, metrics: { ...metrics, ...commit, numRowsTotal } };
+  // The commit's figures join the metrics in place, so that copies of the result made meanwhile see them too.
+  const result: StatefulResult = { batches, late, metrics: metrics as StatefulMetrics };
+  const commit = async (): Promise<void> => {
+    const stats = await stores.commit(nodeId, partition, ctx.batchId + 1, ctx.minStateVersionToKeep);
+    const numRowsTotal = metrics.stateRows ?? stats.numRowsTotal - (node.operator.internalRows?.(store) ?? 0);
+    Object.assign(metrics, stats, { numRowsTotal });
   };
+  return { result, commit };
 }

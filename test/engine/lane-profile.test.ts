@@ -94,9 +94,9 @@ describe('engine: lane CPU profile of a batch', () => {
     expect(batch.stages.map((s) => s.kind)).to.deep.equal(['fragments', 'stateful']);
     const stateful = batch.stages[1];
     // State partitions 0 and 2 run on the driver's lane, 1 and 3 on worker lane 1.
+    // Each lane ran its two; their CPU may read 0 ms, as a thread's run time is only brought up to date at the
+    // scheduler's tick and these tasks are shorter than one (the state commit runs beside the sink, not in them).
     expect(stateful.laneMs).to.have.length(2);
-    expect(stateful.laneMs[0]).to.be.greaterThan(0);
-    expect(stateful.laneMs[1]).to.be.greaterThan(0);
     // A lane's tasks take place within the stage; the rest of the stage's wall time it was not running one.
     expect(stateful.laneTasks).to.deep.equal([2, 2]);
     expect(stateful.wallMs).to.be.at.least(stateful.laneWallMs[1]);

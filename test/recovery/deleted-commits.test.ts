@@ -71,23 +71,27 @@ describe('recovery: commits deleted by hand', () => {
     return q.recentProgress;
   }
 
+  /** Runs again after the first three batches, with `batches` to come, and collects the notices it gives. */
+  async function restart(out: string, ckpt: string, batches: Ev[][]) {
+    const notices: string[] = [];
+    const stop = onNotice((m) => notices.push(m));
+    try {
+      return { progress: await run(out, ckpt, BATCHES.slice(0, 3), batches), notices };
+    } finally {
+      stop();
+    }
+  }
+
   it('re-runs the latest planned batch with a notice; the file sink keeps each row once and the totals carry on', async () => {
     await run(path.join(root, 'expected'), path.join(root, 'ck-expected'), [], BATCHES);
     const out = path.join(root, 'out');
     const ckpt = path.join(root, 'ck');
     await run(out, ckpt, [], BATCHES.slice(0, 3));
-    for (const id of [1, 2]) fs.rmSync(path.join(ckpt, 'commits', String(id)));
+    for (const id of [0, 1, 2]) fs.rmSync(path.join(ckpt, 'commits', String(id)));
 
-    const notices: string[] = [];
-    const stop = onNotice((m) => notices.push(m));
-    let progress: Awaited<ReturnType<typeof run>>;
-    try {
-      progress = await run(out, ckpt, BATCHES.slice(0, 3), BATCHES.slice(3));
-    } finally {
-      stop();
-    }
+    const { progress, notices } = await restart(out, ckpt, BATCHES.slice(3));
     expect(notices).to.deep.equal([
-      `checkpoint ${ckpt}: the commits of batch 1 are missing; re-running the latest planned batch 2 from ` +
+      `checkpoint ${ckpt}: the commits of batches 0-1 are missing; re-running the latest planned batch 2 from ` +
         'offsets/2 (the batches before it are not run again)',
     ]);
     expect(
@@ -96,7 +100,7 @@ describe('recovery: commits deleted by hand', () => {
       [2, 2, 3, 2],
       [3, 3, 4, 1],
     ]);
-    expect(fs.readdirSync(path.join(ckpt, 'commits')).sort()).to.deep.equal(['0', '2', '3']);
+    expect(fs.readdirSync(path.join(ckpt, 'commits')).sort()).to.deep.equal(['2', '3']);
     const written = jsonLines(out);
     expect(written).to.deep.equal(jsonLines(path.join(root, 'expected')));
     expect(written).to.include(JSON.stringify({ user: 'a', total: 37, n: 3 }));
@@ -105,27 +109,41 @@ describe('recovery: commits deleted by hand', () => {
   it('re-runs the latest planned batch when every commit is gone', async () => {
     const out = path.join(root, 'out');
     const ckpt = path.join(root, 'ck');
-    await run(out, ckpt, [], BATCHES.slice(0, 2));
+    await run(out, ckpt, [], BATCHES.slice(0, 3));
     fs.rmSync(path.join(ckpt, 'commits'), { recursive: true });
-    const notices: string[] = [];
-    const stop = onNotice((m) => notices.push(m));
-    let progress: Awaited<ReturnType<typeof run>>;
-    try {
-      progress = await run(out, ckpt, BATCHES.slice(0, 2), []);
-    } finally {
-      stop();
-    }
+    const { progress, notices } = await restart(out, ckpt, []);
     expect(notices).to.have.length(1);
-    expect(notices[0]).to.contain('the commits of batch 0 are missing; re-running the latest planned batch 1');
-    expect(progress.map((p) => p.batchId)).to.deep.equal([1]);
+    expect(notices[0]).to.contain('the commits of batches 0-1 are missing; re-running the latest planned batch 2');
+    expect(progress.map((p) => p.batchId)).to.deep.equal([2]);
     expect(jsonLines(out)).to.deep.equal(
       [
         { user: 'a', total: 1, n: 1 },
         { user: 'b', total: 2, n: 1 },
         { user: 'a', total: 5, n: 2 },
+        { user: 'b', total: 10, n: 2 },
+        { user: 'c', total: 16, n: 1 },
       ]
         .map((r) => JSON.stringify(r))
         .sort(),
     );
+  });
+
+  it('writes the commit a crash left unwritten, of the batch before the latest plan, and re-runs that plan', async () => {
+    await run(path.join(root, 'expected'), path.join(root, 'ck-expected'), [], BATCHES);
+    const out = path.join(root, 'out');
+    const ckpt = path.join(root, 'ck');
+    await run(out, ckpt, [], BATCHES.slice(0, 3));
+    // A batch is planned once the one before it is complete, while that one's commit is written: a crash
+    // between the two leaves offsets/2 and the state of version 2, without commits/1 and commits/2.
+    for (const id of [1, 2]) fs.rmSync(path.join(ckpt, 'commits', String(id)));
+    const { progress, notices } = await restart(out, ckpt, BATCHES.slice(3));
+    expect(notices).to.deep.equal([]);
+    expect(progress.map((p) => p.batchId)).to.deep.equal([2, 3]);
+    expect(fs.readdirSync(path.join(ckpt, 'commits')).sort()).to.deep.equal(['0', '1', '2', '3']);
+    const written = JSON.parse(fs.readFileSync(path.join(ckpt, 'commits', '1'), 'utf8').split('\n')[1]);
+    const expected = JSON.parse(fs.readFileSync(path.join(root, 'ck-expected', 'commits', '1'), 'utf8').split('\n')[1]);
+    const { batchId, nextWatermarkMs, stateVersions } = expected;
+    expect(written).to.deep.include({ batchId, nextWatermarkMs, stateVersions });
+    expect(jsonLines(out)).to.deep.equal(jsonLines(path.join(root, 'expected')));
   });
 });
