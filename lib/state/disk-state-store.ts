@@ -33,6 +33,7 @@
 import * as fs from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { SluiceError } from '../errors.js';
+import { byteOrder } from './byte-order.js';
 import { HotKeyCache } from './hot-key-cache.js';
 import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import {
@@ -43,7 +44,7 @@ import {
   type StateChangeTarget,
   StateFileWriter,
 } from './state-file-format.js';
-import { FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
+import { encodeKeyString, FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
 import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore } from './versioned-state-store.js';
 
 /** Options of {@link DiskStateStore.open}. */
@@ -153,6 +154,27 @@ function timeOrder(times: number[]): Int32Array {
   return order.sort((a, b) => times[a] - times[b] || a - b);
 }
 
+/**
+ * Sorts due keys, given as parallel arrays, by time and then encoding (latin1, so by bytes); a key whose encoding
+ * is not given gets it made.
+ */
+function sortDue<K>(times: number[], keys: K[], encodings: Array<string | undefined>): void {
+  const n = times.length;
+  for (let i = 0; i < n; i++) encodings[i] ??= encodeKeyString(keys[i]);
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const s = encodings as string[];
+  order.sort((a, b) => times[a] - times[b] || (s[a] < s[b] ? -1 : s[a] > s[b] ? 1 : 0));
+  const t = order.map((i) => times[i]);
+  const k = Array.from(order, (i) => keys[i]);
+  const e = Array.from(order, (i) => s[i]);
+  for (let i = 0; i < n; i++) {
+    times[i] = t[i];
+    keys[i] = k[i];
+    encodings[i] = e[i];
+  }
+}
+
 /** A timeout index entry that a scan found off its key's timeout, for the next commit to move or drop. */
 interface LooseEntry {
   /** The entry's time. */
@@ -166,10 +188,11 @@ interface LooseEntry {
   committed: number;
 }
 
-/** The timeout index writes of one commit, by (time, key encoding in latin1). */
+/** The timeout index writes of one commit, by (time, key). */
 interface IndexWrites {
   times: number[];
-  keys: string[];
+  /** A loose entry's key encoding in latin1, or the number of the pending change whose key it is. */
+  keys: Array<string | number>;
   removes: boolean[];
 }
 
@@ -202,8 +225,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly latin1 = new Latin1View();
   private indexScratch = Buffer.allocUnsafe(64);
   private recordScratch = Buffer.allocUnsafe(256);
-  private keyBytesScratch = Buffer.allocUnsafe(256);
   private readonly reader = new ValueReader(new Uint8Array(0));
+  private decodeScratch = new Uint8Array(256);
+  private readonly keyReader = new ValueReader(new Uint8Array(0));
   private committing = false;
   private readonly boot: string | null;
   /** Database point reads since the last check of the resident mapped pages. */
@@ -228,9 +252,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private memoRecord: Buffer | undefined = undefined;
   /** Whether the record committedRecord last returned is the cache's own rather than the database's read buffer. */
   private recordOwned = false;
-  // Results of entryTimeout(): the entry's key, its encoding in latin1, and whether a pending change holds it.
+  // Results of entryTimeout(): the entry's key, and whether a pending change holds it.
   private entryKey: K | undefined = undefined;
-  private entryEncoding = '';
   private entryPending = false;
 
   private constructor(dir: string, localDir: string, opts: DiskStateStoreOptions) {
@@ -392,9 +415,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * and then by the canonical key encoding.
    */
   keysWithTimeoutAtOrBefore(timestampMs: number, limit = Infinity): K[] {
-    const due: Array<{ t: number; s: string; key: K }> = [];
-    const byTimeThenKey = (a: { t: number; s: string }, b: { t: number; s: string }): number =>
-      a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0);
+    const times: number[] = [];
+    const keys: K[] = [];
+    // Each due key's encoding in latin1 where the scan needed it; a sort makes the others.
+    const encodings: Array<string | undefined> = [];
+    // Entries at their keys' timeouts come in index order, by timeout and then encoding, which is the order
+    // wanted: only a key due through an earlier entry, or a pending change's, puts the keys out of it.
+    let sorted = true;
     // Entries are at or before their keys' timeouts, so once `limit` keys are due by `bound`, no entry past it
     // holds one of the first `limit`: the scan, and what it holds, stay within about twice the limit.
     let bound = timestampMs;
@@ -406,25 +433,37 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       const t = this.entryTimeout(k, at);
       // An entry past its key's timeout is left from an earlier timeout; the key has another one before it.
       if (this.entryPending || t < 0 || t > timestampMs || t < at) continue;
-      const s = this.entryEncoding;
-      if (early.has(s)) continue;
-      if (t !== at) early.add(s);
-      due.push({ t, s, key: this.entryKey as K });
-      if (limit > 0 && due.length >= 2 * limit) {
-        due.sort(byTimeThenKey);
-        due.length = limit;
-        bound = due[limit - 1].t;
+      let s: string | undefined;
+      if (t !== at || early.size > 0) {
+        s = this.latin1.slice(k, 8, k.length);
+        if (early.has(s)) continue;
+        if (t !== at) {
+          early.add(s);
+          sorted = false;
+        }
+      }
+      times.push(t);
+      keys.push(this.entryKey as K);
+      encodings.push(s);
+      if (limit > 0 && times.length >= 2 * limit) {
+        if (!sorted) sortDue(times, keys, encodings);
+        times.length = keys.length = encodings.length = limit;
+        bound = times[limit - 1];
       }
     }
     const pending = this.pending;
     for (let p = 0; p < pending.length; p++) {
       const t = pending.timeout[p];
-      if (pending.offset[p] >= 0 && t >= 0 && t <= timestampMs)
-        due.push({ t, s: pending.sortKey(p), key: pending.keyOf(p) as K });
+      if (pending.offset[p] >= 0 && t >= 0 && t <= timestampMs) {
+        times.push(t);
+        keys.push(pending.keyOf(p) as K);
+        encodings.push(pending.sortKey(p));
+        sorted = false;
+      }
     }
-    due.sort(byTimeThenKey);
-    if (due.length > limit) due.length = limit;
-    return due.map((d) => d.key);
+    if (!sorted) sortDue(times, keys, encodings);
+    if (keys.length > limit) keys.length = limit;
+    return keys;
   }
 
   /** The earliest timeout of any key, uncommitted changes included, or Infinity. */
@@ -477,14 +516,17 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private applyChanges(version: number, checksum: number | null): void {
     const pending = this.pending;
-    const sortKeys = new Array<string>(pending.length);
-    for (let p = 0; p < pending.length; p++) sortKeys[p] = pending.sortKey(p);
-    const byKey = (a: number, b: number): number =>
-      sortKeys[a] < sortKeys[b] ? -1 : sortKeys[a] > sortKeys[b] ? 1 : 0;
-    const order = new Int32Array(pending.length);
-    for (let p = 0; p < order.length; p++) order[p] = p;
-    order.sort(byKey);
-    const index = this.indexWrites(sortKeys);
+    const n = pending.length;
+    const keyWriter = new ValueWriter(Math.max(256, 8 * n), null, true);
+    const keyStart = new Int32Array(n + 1);
+    for (let p = 0; p < n; p++) {
+      keyStart[p] = keyWriter.pos;
+      pending.writeKey(keyWriter, p);
+    }
+    keyStart[n] = keyWriter.pos;
+    const keyBuf = Buffer.from(keyWriter.buf.buffer, keyWriter.buf.byteOffset, keyWriter.pos);
+    const order = byteOrder(keyBuf, keyStart, n);
+    const index = this.indexWrites(order);
     const indexOrder = timeOrder(index.times);
     const values = pending.values.buf;
     const total = order.length + indexOrder.length;
@@ -497,21 +539,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         for (let i = from; i < to; i++) {
           if (i >= order.length) {
             const c = indexOrder[i - order.length];
-            const entry = this.indexKey(index.times[c], index.keys[c]);
+            const k = index.keys[c];
+            const entry =
+              typeof k === 'string'
+                ? this.indexKey(index.times[c], k)
+                : this.indexKey(index.times[c], keyBuf.subarray(keyStart[k], keyStart[k + 1]));
             if (index.removes[c]) this.timeouts.removeSync(entry);
             else this.timeouts.putSync(entry, EMPTY);
             continue;
           }
           const p = order[i];
-          const key = this.keyBytes(sortKeys[p]);
+          const key = keyBuf.subarray(keyStart[p], keyStart[p + 1]);
           const off = pending.offset[p];
           const existed = pending.slot[p] >= 0;
+          // The cache knows a composite key by its encoding in latin1, as lookups give it.
+          const encoded = pending.isEncoded(p);
+          const pk = encoded ? this.latin1.slice(keyBuf, keyStart[p], keyStart[p + 1]) : pending.pendingKey(p);
           if (off < 0) {
             if (existed) {
               this.state.removeSync(key);
               this.count--;
             }
-            this.hot.delete(pending.isEncoded(p) ? sortKeys[p] : pending.pendingKey(p), pending.isEncoded(p));
+            this.hot.delete(pk, encoded);
             continue;
           }
           const end = pending.valueEnd(off);
@@ -524,8 +573,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           if (!existed) this.count++;
           // The cache takes a copy: into the record it holds for the key when that is as long, so a commit
           // rewriting hot keys allocates nothing.
-          const pk = pending.isEncoded(p) ? sortKeys[p] : pending.pendingKey(p);
-          if (this.hot.admits(pk, pending.isEncoded(p))) this.hot.setCopy(pk, pending.isEncoded(p), record);
+          if (this.hot.admits(pk, encoded)) this.hot.setCopy(pk, encoded, record);
         }
         if (to === total) this.writeMeta(version, checksum);
       });
@@ -534,15 +582,15 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * The timeout index writes of the pending changes (whose keys' encodings are `sortKeys`) and of the entries
-   * the scans found off their key's timeout (see the file's comment): the index keeps an entry at or before
-   * every key's timeout, so a timeout that moves later writes nothing, and one that appears or moves earlier
-   * one entry; an entry found off its key's timeout moves to it or, with none, goes.
+   * The timeout index writes of the pending changes and of the entries the scans found off their key's timeout
+   * (see the file's comment): the index keeps an entry at or before every key's timeout, so a timeout that moves
+   * later writes nothing, and one that appears or moves earlier one entry; an entry found off its key's timeout
+   * moves to it or, with none, goes. The changes are visited in key `order`.
    */
-  private indexWrites(sortKeys: string[]): IndexWrites {
+  private indexWrites(order: Int32Array): IndexWrites {
     const pending = this.pending;
     const writes: IndexWrites = { times: [], keys: [], removes: [] };
-    const write = (t: number, key: string, remove: boolean): void => {
+    const write = (t: number, key: string | number, remove: boolean): void => {
       writes.times.push(t);
       writes.keys.push(key);
       writes.removes.push(remove);
@@ -558,12 +606,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       write(t, loose.encoding, false);
       if (p >= 0) moved[p] = 1;
     }
-    for (let p = 0; p < pending.length; p++) {
+    for (const p of order) {
       const old = this.oldTimeouts[p];
       const t = pending.offset[p] < 0 ? -1 : pending.timeout[p];
       if (t < 0) {
-        if (old >= 0) write(old, sortKeys[p], true);
-      } else if (moved[p] === 0 && (old < 0 || t < old)) write(t, sortKeys[p], false);
+        if (old >= 0) write(old, p, true);
+      } else if (moved[p] === 0 && (old < 0 || t < old)) write(t, p, false);
     }
     return writes;
   }
@@ -673,18 +721,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /**
    * The timeout of the key of index entry `entry` at time `at` (-1: none or absent): its pending change's, else
-   * its committed record's. Sets entryKey, entryEncoding and entryPending, and notes the entry of a key without a
+   * its committed record's. Sets entryKey and entryPending, and notes the entry of a key without a
    * pending change as loose when the timeout is not `at`, so that the next commit moves or drops it.
    */
   private entryTimeout(entry: Buffer, at: number): number {
     const key = this.decodeKey(entry, 8);
     const prim = isPrimitiveKey(key);
-    const encoding = this.latin1.slice(entry, 8, entry.length);
-    const pk = prim ? key : encoding;
+    const pk = prim ? key : this.latin1.slice(entry, 8, entry.length);
     const pending = this.pending;
     const p = pending.length > 0 ? pending.find(pk, !prim) : -1;
     this.entryKey = key;
-    this.entryEncoding = encoding;
     this.entryPending = p >= 0;
     // A key with a pending change gets its index writes from the change, which keeps an entry before the new
     // timeout as it is.
@@ -693,7 +739,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const t = record === undefined ? -1 : record.readDoubleLE(0);
     if (t !== at) {
       const id = this.latin1.slice(entry, 0, entry.length);
-      if (!this.looseEntries.has(id)) this.looseEntries.set(id, { at, encoding, pk, encoded: !prim, committed: t });
+      if (!this.looseEntries.has(id)) {
+        const encoding = prim ? this.latin1.slice(entry, 8, entry.length) : (pk as string);
+        this.looseEntries.set(id, { at, encoding, pk, encoded: !prim, committed: t });
+      }
     }
     return t;
   }
@@ -706,17 +755,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     return ks.pos;
   }
 
+  /**
+   * Decodes a record's value from a copy in one scratch buffer: the records come in buffers of their own (the
+   * cache's) or in the database's read buffer, and a reader pointed at another buffer makes its views afresh,
+   * which costs more than copying the record's bytes.
+   */
   private decodeValue(record: Uint8Array): unknown {
+    // The read buffer is longer than the record it holds (its length says the record's), so the bytes are copied
+    // one by one rather than with set(), which copies a typed array whole.
+    const n = record.length;
+    if (this.decodeScratch.length < n) this.decodeScratch = new Uint8Array(2 * n);
+    const scratch = this.decodeScratch;
+    for (let i = RECORD_HEADER; i < n; i++) scratch[i] = record[i];
     const r = this.reader;
-    r.setBuffer(record, RECORD_HEADER, record.length);
+    r.setBuffer(scratch, RECORD_HEADER, n);
     r.setNames(this.dict.names);
     return r.read();
   }
 
+  /** Decodes a key with a reader of its own, so that the value reader keeps its views of the scratch buffer. */
   private decodeKey(buf: Uint8Array, start: number): K {
-    const r = this.reader;
+    const r = this.keyReader;
     r.setBuffer(buf, start, buf.length);
-    r.setNames([]);
     return r.read() as K;
   }
 
@@ -727,13 +787,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (typeof key === 'string') this.indexScratch.write(key, 8, 'latin1');
     else this.indexScratch.set(key, 8);
     return this.indexScratch.subarray(0, 8 + key.length);
-  }
-
-  /** A key's canonical encoding, given in latin1, as bytes in a scratch buffer that the next call overwrites. */
-  private keyBytes(encoding: string): Buffer {
-    if (this.keyBytesScratch.length < encoding.length) this.keyBytesScratch = Buffer.allocUnsafe(2 * encoding.length);
-    this.keyBytesScratch.write(encoding, 0, 'latin1');
-    return this.keyBytesScratch.subarray(0, encoding.length);
   }
 
   /** Whether a pending change hides the committed entry of `key`, whose canonical encoding is `buf` from `start`. */
