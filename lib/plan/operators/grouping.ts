@@ -230,15 +230,13 @@ export function partitionsOfBatch(grouping: Grouping, batch: RecordBatch, numPar
     if (i >= 0 && hashesLikeItsValues(batch.schema.fields[i].type))
       return partitionsOfData(batch.data.children[i], numPartitions);
   }
+  let keys: unknown[];
   if (grouping.column === undefined) {
     // The rows the key function needs are the rows the state partitions hand to the group functions.
     const rows = rowsFromBatch(batch);
     keepMadeRows(batch, rows);
-    const out = new Int32Array(rows.length);
-    for (let r = 0; r < rows.length; r++) out[r] = partitionOf(grouping.keyOf(rows[r]), numPartitions);
-    return out;
-  }
-  const keys = keysOfBatch(grouping, batch);
+    keys = rows.map(grouping.keyOf);
+  } else keys = keysOfBatch(grouping, batch);
   const out = new Int32Array(keys.length);
   for (let r = 0; r < keys.length; r++) out[r] = partitionOf(keys[r], numPartitions);
   return out;
