@@ -159,7 +159,7 @@ async function decoders(batches: Map<CompressionType, StoredBatch[]>): Promise<v
       for (const b of set) {
         const size = Buffer.alloc(4);
         size.writeInt32BE(b.bytes.length);
-        records += (await decodeRecordBatches(Buffer.concat([size, b.bytes])))!.messages.length;
+        records += (await decodeRecordBatches(Buffer.concat([size, b.bytes])))!.records.length;
       }
     });
     const stored = set.reduce((a, b) => a + b.bytes.length, 0);

@@ -59,6 +59,7 @@ import { compressRecordBatch, encodeRecordBatch } from './protocol/record-batch.
 import { addPartitionsToTxnRequest } from './protocol/transactions/add-partitions-to-txn.js';
 import { endTxnRequest } from './protocol/transactions/end-txn.js';
 import { initProducerIdRequest, type ProducerEpoch } from './protocol/transactions/init-producer-id.js';
+import { RecordColumns } from './record-columns.js';
 import { produceRuns } from './record-size.js';
 import { isRetriable, RetriableCondition } from './retry.js';
 import { securityFailure } from './security-failure.js';
@@ -503,7 +504,21 @@ export class KafkaClient {
     untilOffset: number,
     options: FetchRangeOptions = {},
   ): Promise<KafkaMessage[]> {
-    const out: KafkaMessage[] = [];
+    return (await this.fetchRecords(topic, partition, fromOffset, untilOffset, options)).toMessages();
+  }
+
+  /**
+   * The records of {@link fetchRange} as columns (offsets, timestamps, and spans of the fetched buffers for keys
+   * and values), with no object per record: what a source turns into Arrow columns.
+   */
+  async fetchRecords(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    untilOffset: number,
+    options: FetchRangeOptions = {},
+  ): Promise<RecordColumns> {
+    const out = new RecordColumns();
     let maxBytes = options.maxBytes ?? this.opts.maxPartitionFetchBytes ?? DEFAULT_FETCH_MAX_BYTES;
     let next = fromOffset;
     let emptyAtEnd = 0;
@@ -550,11 +565,7 @@ export class KafkaClient {
         continue;
       }
       emptyAtEnd = 0;
-      for (const m of resp.messages) {
-        if (m.offset < next) continue;
-        if (m.offset >= untilOffset) break;
-        out.push(m);
-      }
+      out.appendRange(resp.records, next, untilOffset);
       next = batchEnd;
     }
     return out;

@@ -68,11 +68,11 @@ describe('kafka compression: codecs and record batches', () => {
     const decoded = await decodeRecordBatches(recordSet(...batches));
     const want = messages(0, 40 + CODECS.length * 300);
     expect(decoded!.batchEnd).to.equal(want.length);
-    expect(decoded!.messages.map((m) => m.offset)).to.deep.equal(want.map((_, i) => i));
-    expect(decoded!.messages.map((m) => m.value!.toString())).to.deep.equal(want.map((m) => m.value));
-    expect(decoded!.messages.map((m) => m.key?.toString() ?? null)).to.deep.equal(want.map((m) => m.key));
-    expect(decoded!.messages.map((m) => m.timestamp)).to.deep.equal(want.map((m) => m.timestamp));
-    const withHeaders = decoded!.messages[1];
+    expect(decoded!.records.toMessages().map((m) => m.offset)).to.deep.equal(want.map((_, i) => i));
+    expect(decoded!.records.toMessages().map((m) => m.value!.toString())).to.deep.equal(want.map((m) => m.value));
+    expect(decoded!.records.toMessages().map((m) => m.key?.toString() ?? null)).to.deep.equal(want.map((m) => m.key));
+    expect(decoded!.records.toMessages().map((m) => m.timestamp)).to.deep.equal(want.map((m) => m.timestamp));
+    const withHeaders = decoded!.records.message(1);
     expect(withHeaders.headers).to.deep.equal({ h: [Buffer.from('a'), Buffer.from('b1')], trace: Buffer.from([1]) });
   });
 

@@ -82,7 +82,7 @@ describe('kafka flexible versions, byte for byte', () => {
     expect(p).to.include({ partition: 3, errorCode: 0, highWatermark: 100 });
     expect(p.abortedTransactions).to.deep.equal([{ producerId: '1000', firstOffset: '10' }]);
     const decoded = await decodePartition(p, false);
-    expect(decoded.messages.map((m) => `${m.offset}:${m.key}=${m.value}@${m.timestamp}`)).to.deep.equal([
+    expect(decoded.records.toMessages().map((m) => `${m.offset}:${m.key}=${m.value}@${m.timestamp}`)).to.deep.equal([
       '40:a=one@1000',
       '41:b=two@1001',
     ]);

@@ -3,9 +3,10 @@ import { expect } from 'chai';
 import { valuesOf } from '../../lib/arrow/columns.js';
 import { schemaFromSpec, type TypeSpec } from '../../lib/arrow/schema.js';
 import type { KafkaMessage } from '../../lib/kafka/messages.js';
+import { RecordColumns } from '../../lib/kafka/record-columns.js';
 import type { ParseMode } from '../../lib/sources/decode/common.js';
 import { decodeJsonRecords } from '../../lib/sources/decode/json-bytes.js';
-import { decodeMessages, type KafkaReadSpec } from '../../lib/sources/kafka/kafka-read-task.js';
+import { decodeRecords, type KafkaReadSpec } from '../../lib/sources/kafka/kafka-read-task.js';
 import type { ReadResult } from '../../lib/sources/source.js';
 
 const VALUE_SCHEMA: Record<string, TypeSpec> = {
@@ -75,7 +76,7 @@ function messagesOf(values: (string | Buffer | null)[], gap = '"1}"}\n{'): Kafka
 function both(messages: KafkaMessage[], spec: KafkaReadSpec): { fast: ReadResult | string; slow: ReadResult | string } {
   const run = (fast: boolean): ReadResult | string => {
     try {
-      return decodeMessages(messages, spec, fast);
+      return decodeRecords(RecordColumns.of(messages), spec, fast);
     } catch (err) {
       return (err as Error).message;
     }

@@ -39,7 +39,9 @@ describe('kafka read_committed', function () {
       recordSet: set,
     };
     const read = async (readCommitted: boolean) =>
-      (await decodePartition(partition, readCommitted)).messages.map((m) => [m.offset, m.value?.toString()]);
+      (await decodePartition(partition, readCommitted)).records
+        .toMessages()
+        .map((m) => [m.offset, m.value?.toString()]);
 
     it('drops the aborted transaction up to its ABORT marker and every marker, and keeps the rest in order', async () => {
       expect(await read(true)).to.deep.equal([

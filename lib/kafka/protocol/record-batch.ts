@@ -7,11 +7,13 @@
  * every byte is written once into one exact allocation.
  *
  * Decoding: kafkajs decodes every record through 64-bit `Long` objects and offset strings, which took more
- * CPU than parsing the JSON values; here offsets and timestamps are plain numbers and keys, values and
- * header values are views of the response buffer (or of the decompressed records section).
+ * CPU than parsing the JSON values; here records are decoded into columns (record-columns.ts): offsets and
+ * timestamps are plain numbers and keys and values are spans of the response buffer (or of the decompressed
+ * records section), with no object per record; header values are views of the same buffer.
  */
 import { SluiceError } from '../../errors.js';
-import type { KafkaMessage, ProduceMessage } from '../messages.js';
+import type { ProduceMessage } from '../messages.js';
+import { RecordColumns } from '../record-columns.js';
 import { type CompressionCodec, codecById } from './compression.js';
 import { crc32c } from './crc32c.js';
 import { readInt64, readVarLong, sizeOfVarLong, writeVarLong } from './primitives.js';
@@ -185,20 +187,30 @@ export async function compressRecordBatch(batch: Buffer, codec: CompressionCodec
 }
 
 /**
- * Magic-2 record batches into messages; null when the set holds anything else. A batch cut off at the end of
- * the set (the fetch size ends inside it) is left out, as Kafka's protocol allows.
+ * Magic-2 record batches into record columns; null when the set holds anything else. A batch cut off at the end
+ * of the set (the fetch size ends inside it) is left out, as Kafka's protocol allows.
  * @param set The record set with its int32 size in front, as a Fetch response holds it.
  */
 export async function decodeRecordBatches(
   set: Buffer,
-): Promise<{ messages: KafkaMessage[]; batchEnd: number | null } | null> {
-  const messages: KafkaMessage[] = [];
-  let batchEnd: number | null = null;
+): Promise<{ records: RecordColumns; batchEnd: number | null } | null> {
+  // Batch headers first: the records' count sizes the columns once, and anything not magic 2 returns early.
+  let count = 0;
   let start = 4;
   while (start + BATCH_OVERHEAD <= set.length) {
     const end = start + 12 + set.readInt32BE(start + 8);
     if (end > set.length) break;
     if (set[start + 16] !== 2) return null;
+    if ((set.readInt16BE(start + ATTRIBUTES_OFFSET) & CONTROL_BATCH) === 0) count += set.readInt32BE(start + 57);
+    start = end;
+  }
+  const records = new RecordColumns(count);
+  let batchEnd: number | null = null;
+  let setChunk = -1;
+  start = 4;
+  while (start + BATCH_OVERHEAD <= set.length) {
+    const end = start + 12 + set.readInt32BE(start + 8);
+    if (end > set.length) break;
     const attributes = set.readInt16BE(start + ATTRIBUTES_OFFSET);
     const baseOffset = readInt64(set, start);
     batchEnd = baseOffset + set.readInt32BE(start + 23) + 1;
@@ -211,12 +223,13 @@ export async function decodeRecordBatches(
       };
       const compression = attributes & COMPRESSION_MASK;
       if (compression === 0) {
-        decodeRecords(set, start + BATCH_OVERHEAD, header, messages);
+        if (setChunk < 0) setChunk = records.addChunk(set);
+        decodeRecords(set, setChunk, start + BATCH_OVERHEAD, header, records);
       } else {
         const codec = codecById(compression);
-        let records: Buffer;
+        let decompressed: Buffer;
         try {
-          records = await codec.decompress(set.subarray(start + BATCH_OVERHEAD, end));
+          decompressed = await codec.decompress(set.subarray(start + BATCH_OVERHEAD, end));
         } catch (err) {
           throw new SluiceError(
             'KAFKA_CORRUPT_BATCH',
@@ -225,12 +238,12 @@ export async function decodeRecordBatches(
             { cause: err },
           );
         }
-        decodeRecords(records, 0, header, messages);
+        decodeRecords(decompressed, records.addChunk(decompressed), 0, header, records);
       }
     }
     start = end;
   }
-  return { messages, batchEnd };
+  return { records, batchEnd };
 }
 
 /** What the records of a batch take from its header. */
@@ -242,22 +255,29 @@ interface BatchHeader {
   count: number;
 }
 
-/** Appends the `batch.count` records that start at `pos` of `buf` to `messages`. */
-function decodeRecords(buf: Buffer, pos: number, batch: BatchHeader, messages: KafkaMessage[]): void {
+/** Appends the `batch.count` records that start at `pos` of `buf` (chunk `chunk` of `out`) to `out`. */
+function decodeRecords(buf: Buffer, chunk: number, pos: number, batch: BatchHeader, out: RecordColumns): void {
   const at = { pos };
   for (let i = 0; i < batch.count; i++) {
     readVarLong(buf, at); // record length
     at.pos++; // record attributes
     const timestampDelta = readVarLong(buf, at);
     const offset = batch.baseOffset + readVarLong(buf, at);
-    const key = readBytes(buf, at);
-    const value = readBytes(buf, at);
-    const m: KafkaMessage = {
+    const keyLen = readVarLong(buf, at);
+    const keyStart = keyLen < 0 ? -1 : at.pos;
+    if (keyLen > 0) at.pos += keyLen;
+    const valueLen = readVarLong(buf, at);
+    const valueStart = valueLen < 0 ? -1 : at.pos;
+    if (valueLen > 0) at.pos += valueLen;
+    out.push(
       offset,
-      timestamp: batch.logAppendTime >= 0 ? batch.logAppendTime : batch.firstTimestamp + timestampDelta,
-      key,
-      value,
-    };
+      batch.logAppendTime >= 0 ? batch.logAppendTime : batch.firstTimestamp + timestampDelta,
+      chunk,
+      keyStart,
+      keyStart + Math.max(0, keyLen),
+      valueStart,
+      valueStart + Math.max(0, valueLen),
+    );
     const headerCount = readVarLong(buf, at);
     if (headerCount > 0) {
       const headers: Record<string, Buffer | Buffer[]> = {};
@@ -270,8 +290,7 @@ function decodeRecords(buf: Buffer, pos: number, batch: BatchHeader, messages: K
         const prev = headers[name];
         headers[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
       }
-      m.headers = headers;
+      out.setLastHeaders(headers);
     }
-    messages.push(m);
   }
 }

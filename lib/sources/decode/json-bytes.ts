@@ -797,6 +797,18 @@ export function decodeJsonBytes(
 }
 
 /**
+ * Values held as spans of a few buffers: value i is bytes [starts[i], ends[i]) of `chunks[chunkOf[i]]`, null
+ * where `starts[i]` is negative (a Kafka source's record columns).
+ */
+export interface ByteSpans {
+  length: number;
+  chunks: readonly Uint8Array[];
+  chunkOf: Int32Array;
+  starts: Int32Array;
+  ends: Int32Array;
+}
+
+/**
  * Decodes records that each hold one JSON object (Kafka record values: views into the fetched response,
  * read in place) into one record batch of `schema`, one row per record in order, or returns null when the
  * records need the general decoder: a type the scanner does not read, a value that is not valid UTF-8, not
@@ -808,34 +820,76 @@ export function decodeJsonRecords(
   schema: Schema,
   corruptColumn = DEFAULT_CORRUPT_COLUMN,
 ): RecordBatch | null {
+  const n = values.length;
+  const spans: ByteSpans = {
+    length: n,
+    chunks: [],
+    chunkOf: new Int32Array(n),
+    starts: new Int32Array(n),
+    ends: new Int32Array(n),
+  };
+  const chunkIndex = new Map<ArrayBufferLike, number>();
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null) {
+      spans.starts[i] = -1;
+      continue;
+    }
+    let c = chunkIndex.get(v.buffer);
+    if (c === undefined) {
+      c = spans.chunks.length;
+      (spans.chunks as Uint8Array[]).push(new Uint8Array(v.buffer));
+      chunkIndex.set(v.buffer, c);
+    }
+    spans.chunkOf[i] = c;
+    spans.starts[i] = v.byteOffset;
+    spans.ends[i] = v.byteOffset + v.length;
+  }
+  return decodeJsonSpans(spans, schema, corruptColumn);
+}
+
+/** {@link decodeJsonRecords} over values given as spans of their buffers, with no view per value. */
+export function decodeJsonSpans(
+  values: ByteSpans,
+  schema: Schema,
+  corruptColumn = DEFAULT_CORRUPT_COLUMN,
+): RecordBatch | null {
   if (!LITTLE_ENDIAN || !schema.fields.every((f) => kindOf(f.type) >= 0)) return null;
   const skip = schema.fields.findIndex((f) => f.name === corruptColumn && f.type.typeId === Type.Utf8);
   const top = new Level(schema.fields, values.length, skip);
   let scanner: Scanner | null = null;
-  let buffer: ArrayBufferLike | null = null;
+  let chunk = -1;
   try {
     for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v === null) {
+      const start = values.starts[i];
+      if (start < 0) {
         scanner ??= new Scanner(new Uint8Array(0), 0);
         scanner.nullRecord(top);
         continue;
       }
-      if (!isUtf8(v)) return null;
-      // Positions are taken in the whole underlying buffer, so consecutive records of one fetch share a scanner.
-      if (v.buffer !== buffer) {
-        buffer = v.buffer;
-        const whole = new Uint8Array(buffer);
-        if (scanner) scanner.reset(whole);
-        else scanner = new Scanner(whole, whole.length);
+      const end = values.ends[i];
+      const c = values.chunkOf[i];
+      const bytes = values.chunks[c];
+      if (!isUtf8Span(bytes, start, end)) return null;
+      // Positions are taken in the whole chunk, so consecutive records of one fetch share a scanner.
+      if (c !== chunk) {
+        chunk = c;
+        if (scanner) scanner.reset(bytes);
+        else scanner = new Scanner(bytes, bytes.length);
       }
-      scanner!.record(top, v.byteOffset, v.byteOffset + v.length);
+      scanner!.record(top, start, end);
     }
   } catch (err) {
     if (err === BAIL || err instanceof RangeError) return null;
     throw err;
   }
   return batchOf(schema, top, values.length);
+}
+
+/** Whether bytes [start, end) of `bytes` are UTF-8: ASCII is checked in place, anything else by Node. */
+function isUtf8Span(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] >= 0x80) return isUtf8(bytes.subarray(start, end));
+  return true;
 }
 
 function batchOf(schema: Schema, top: Level, length: number): RecordBatch {

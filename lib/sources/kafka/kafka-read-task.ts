@@ -19,6 +19,7 @@ import { KafkaClient } from '../../kafka/client.js';
 import type { KafkaClientOptions } from '../../kafka/client-options.js';
 import type { DataLoss } from '../../kafka/data-loss.js';
 import type { KafkaMessage } from '../../kafka/messages.js';
+import type { RecordColumns } from '../../kafka/record-columns.js';
 import {
   type BadRecord,
   type BadRecordsTarget,
@@ -26,7 +27,7 @@ import {
   type ParseMode,
   writeBadRecords,
 } from '../decode/common.js';
-import { decodeJsonRecords } from '../decode/json-bytes.js';
+import { decodeJsonSpans } from '../decode/json-bytes.js';
 import { collectJsonLines } from '../decode/json-lines.js';
 import type { ReaderContext } from '../reader-context.js';
 import type { ReadResult } from '../source.js';
@@ -67,7 +68,7 @@ export interface KafkaRange {
 
 /** The records of one range, and how many of its offsets were lost (failOnDataLoss=false). */
 interface Fetched {
-  messages: KafkaMessage[];
+  records: RecordColumns;
   lost: number;
 }
 
@@ -131,7 +132,7 @@ function rangeKey(spec: KafkaReadSpec, range: KafkaRange): string {
 function fetchRange(client: KafkaClient, spec: KafkaReadSpec, range: KafkaRange): Promise<Fetched> {
   let lost = 0;
   return client
-    .fetchRange(
+    .fetchRecords(
       range.topic,
       range.partition,
       range.fromOffset,
@@ -144,7 +145,7 @@ function fetchRange(client: KafkaClient, spec: KafkaReadSpec, range: KafkaRange)
             },
           },
     )
-    .then((messages) => ({ messages, lost }));
+    .then((records) => ({ records, lost }));
 }
 
 /** This task's records: prefetched by the task before it when that worked, otherwise fetched now. */
@@ -181,8 +182,8 @@ export async function readKafkaTask(rawSpec: unknown, _ctx: ReaderContext): Prom
     // Lets the prefetch's request reach the socket before decoding holds the thread.
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  const { messages, lost } = await fetched;
-  const { badRecords, ...result } = decodeMessages(messages, spec);
+  const { records, lost } = await fetched;
+  const { badRecords, ...result } = decodeRecords(records, spec);
   if (badRecords.length > 0 && spec.badRecords) await writeBadRecords(spec.badRecords, spec.batchId ?? 0, badRecords);
   const metrics: Record<string, number> = { ...result.metrics };
   if (lost > 0) metrics.dataLossOffsets = lost;
@@ -204,8 +205,8 @@ export async function readKafkaTask(rawSpec: unknown, _ctx: ReaderContext): Prom
  * and counts as `numTombstones`. `fastJson: false` decodes JSON values the general way only (tests compare
  * it with the byte scanner).
  */
-export function decodeMessages(
-  messages: KafkaMessage[],
+export function decodeRecords(
+  fetched: RecordColumns,
   spec: KafkaReadSpec,
   fastJson = true,
 ): ReadResult & { badRecords: BadRecord[] } {
@@ -215,24 +216,24 @@ export function decodeMessages(
   let badRecords: BadRecord[] = [];
   const children = new Array(schema.fields.length);
   if (spec.valueFormat === 'json') {
-    const decoded = decodeJsonValues(messages, spec, schema, fastJson);
+    const decoded = decodeJsonValues(fetched, spec, schema, fastJson);
     rows = decoded.kept;
     numMalformed = decoded.numMalformed;
     badRecords = decoded.badRecords;
     for (const [name, data] of decoded.columns) children[schema.fields.findIndex((f) => f.name === name)] = data;
   }
   let numTombstones = 0;
-  for (let i = 0; i < messages.length; i++) if (messages[i].value === null) numTombstones++;
-  const records = rows ? rows.map((i) => messages[i]) : messages;
+  for (let i = 0; i < fetched.length; i++) if (fetched.valueStarts[i] < 0) numTombstones++;
+  const records = rows ? keptRecords(fetched, rows) : fetched;
   const n = records.length;
   schema.fields.forEach((f, k) => {
     if (children[k] !== undefined) return;
     switch (f.name) {
       case 'key':
-        children[k] = bytesData(f.type, records, 'key');
+        children[k] = bytesData(f.type, records, records.keyStarts, records.keyEnds);
         break;
       case 'value':
-        children[k] = bytesData(f.type, records, 'value');
+        children[k] = bytesData(f.type, records, records.valueStarts, records.valueEnds);
         break;
       case 'topic':
         children[k] = repeatedBytesData(f.type, Buffer.from(spec.topic), n);
@@ -241,15 +242,15 @@ export function decodeMessages(
         children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: new Int32Array(n).fill(spec.partition) });
         break;
       case 'offset':
-        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(records, 'offset') });
+        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(records.offsets, n) });
         break;
       case 'timestamp':
-        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(records, 'timestamp') });
+        children[k] = mkData({ type: f.type, length: n, nullCount: 0, data: int64s(records.timestamps, n) });
         break;
       case 'headers':
         children[k] = dataFromValues(
           f.type,
-          records.map((m) => headerList(m.headers)),
+          Array.from({ length: n }, (_, i) => headerList(records.headers?.[i])),
         );
         break;
       default:
@@ -272,24 +273,29 @@ export function decodeMessages(
  * JSON-lines decoder (one value per "line"), which applies the source's mode.
  */
 function decodeJsonValues(
-  messages: KafkaMessage[],
+  records: RecordColumns,
   spec: KafkaReadSpec,
   schema: Schema,
   fast: boolean,
 ): { columns: Map<string, unknown>; kept: number[] | null; numMalformed: number; badRecords: BadRecord[] } {
   const valueSchema = jsonSchemaOf(schema, spec.valueFields);
   if (fast) {
-    const values = new Array<Buffer | null>(messages.length);
-    for (let i = 0; i < messages.length; i++) values[i] = messages[i].value;
-    const batch = decodeJsonRecords(values, valueSchema, spec.columnNameOfCorruptRecord);
+    const values = {
+      length: records.length,
+      chunks: records.chunks,
+      chunkOf: records.chunkOf,
+      starts: records.valueStarts,
+      ends: records.valueEnds,
+    };
+    const batch = decodeJsonSpans(values, valueSchema, spec.columnNameOfCorruptRecord);
     if (batch) {
       const columns = new Map<string, unknown>(valueSchema.fields.map((f, k) => [f.name, batch.data.children[k]]));
       return { columns, kept: null, numMalformed: 0, badRecords: [] };
     }
   }
-  const texts = new Array<string>(messages.length);
-  for (let i = 0; i < messages.length; i++) {
-    const v = messages[i].value;
+  const texts = new Array<string>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const v = records.value(i);
     // A tombstone is a row whose value fields are all null; a blank value is malformed.
     const s = v === null ? '{}' : v.toString('utf8');
     texts[i] = s.length === 0 || (s.charCodeAt(0) <= 32 && s.trim() === '') ? JSON.stringify(s) : s;
@@ -308,11 +314,11 @@ function decodeJsonValues(
     kept,
   );
   if (rows.failed) {
-    const m = messages[rows.failed.index];
+    const offset = records.offsets[rows.failed.index];
     const shown = rows.failed.record.length > 200 ? `${rows.failed.record.slice(0, 200)}…` : rows.failed.record;
     throw new SluiceError(
       'MALFORMED_RECORD',
-      `malformed record in Kafka ${spec.topic}-${spec.partition} at offset ${m.offset}: ${rows.failed.reason}: ${shown}`,
+      `malformed record in Kafka ${spec.topic}-${spec.partition} at offset ${offset}: ${rows.failed.reason}: ${shown}`,
       'fix the producer, or read with mode PERMISSIVE (keeps the row, with nulls) or DROPMALFORMED (skips it and counts it)',
     );
   }
@@ -320,7 +326,7 @@ function decodeJsonValues(
   const columns = new Map<string, unknown>(valueSchema.fields.map((f, k) => [f.name, batch.data.children[k]]));
   const badRecords = rows.rejected.map((r) => ({
     path: location,
-    offset: messages[r.index].offset,
+    offset: records.offsets[r.index],
     record: r.record,
     reason: r.reason,
   }));
@@ -339,21 +345,30 @@ function jsonSchemaOf(schema: Schema, valueFields: string[]): Schema {
   return s;
 }
 
+/** The records `kept` (indices in order) of `records`. */
+function keptRecords(records: RecordColumns, kept: number[]): RecordColumns {
+  let k = 0;
+  return records.filter((i) => {
+    if (kept[k] !== i) return false;
+    k++;
+    return true;
+  });
+}
+
 /**
- * The records' offsets or timestamps (safe integers) as int64 values, written as two 32-bit words
+ * The first `n` offsets or timestamps (safe integers) as int64 values, written as two 32-bit words
  * (little-endian) instead of one BigInt each. Floor division keeps negative values (a timestamp before 1970)
  * in two's complement.
  */
-function int64s(records: KafkaMessage[], field: 'offset' | 'timestamp'): BigInt64Array {
-  const n = records.length;
+function int64s(values: Float64Array, n: number): BigInt64Array {
   const out = new BigInt64Array(n);
   if (!LITTLE_ENDIAN) {
-    for (let i = 0; i < n; i++) out[i] = BigInt(records[i][field]);
+    for (let i = 0; i < n; i++) out[i] = BigInt(values[i]);
     return out;
   }
   const words = new Int32Array(out.buffer);
   for (let i = 0; i < n; i++) {
-    const v = field === 'offset' ? records[i].offset : records[i].timestamp;
+    const v = values[i];
     const hi = Math.floor(v / 4294967296);
     words[2 * i] = (v - hi * 4294967296) | 0;
     words[2 * i + 1] = hi | 0;
@@ -363,16 +378,18 @@ function int64s(records: KafkaMessage[], field: 'offset' | 'timestamp'): BigInt6
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** The records' keys or values as utf8 or binary column data, copied once into one values buffer. */
-function bytesData(type: DataType, records: KafkaMessage[], field: 'key' | 'value'): unknown {
+/**
+ * The records' keys or values (spans [starts[i], ends[i]) of their chunks, null where a start is negative) as
+ * utf8 or binary column data, copied once into one values buffer.
+ */
+function bytesData(type: DataType, records: RecordColumns, starts: Int32Array, ends: Int32Array): unknown {
   const n = records.length;
   const offsets = new Int32Array(n + 1);
   let total = 0;
   let nullCount = 0;
   for (let i = 0; i < n; i++) {
-    const v = field === 'key' ? records[i].key : records[i].value;
-    if (v === null) nullCount++;
-    else total += v.length;
+    if (starts[i] < 0) nullCount++;
+    else total += ends[i] - starts[i];
     offsets[i + 1] = total;
   }
   const data = new Uint8Array(total);
@@ -380,12 +397,16 @@ function bytesData(type: DataType, records: KafkaMessage[], field: 'key' | 'valu
   let bitmap: Uint8Array | undefined;
   if (nullCount > 0) bitmap = new Uint8Array((n + 7) >> 3);
   if (nullCount < n) {
+    const chunks = records.chunks;
+    const chunkOf = records.chunkOf;
     for (let i = 0; i < n; i++) {
-      const v = field === 'key' ? records[i].key : records[i].value;
-      if (v === null) continue;
+      const start = starts[i];
+      if (start < 0) continue;
       if (bitmap) bitmap[i >> 3] |= 1 << (i & 7);
-      if (v.length < 16) for (let k = 0, p = offsets[i]; k < v.length; k++) data[p + k] = v[k];
-      else data.set(v, offsets[i]);
+      const chunk = chunks[chunkOf[i]];
+      const end = ends[i];
+      if (end - start < 16) for (let k = start, p = offsets[i]; k < end; k++, p++) data[p] = chunk[k];
+      else data.set(chunk.subarray(start, end), offsets[i]);
     }
   }
   return mkData({ type: textOrBinary(type), length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data });

@@ -3,10 +3,11 @@
  * record-batch.ts), compressed batches included, and by kafkajs' otherwise (the pre-0.11 message format,
  * whose compressed messages kafkajs reads with sluice's codecs, see kafkajs-codecs.ts). Under
  * read_committed, records of aborted transactions are dropped (see aborted-transactions.ts); control
- * records never become messages.
+ * records never become records.
  */
 import { kafkajsDecodeRecordSet } from '../../kafkajs-internals.js';
 import type { KafkaMessage } from '../../messages.js';
+import { RecordColumns } from '../../record-columns.js';
 import { decodeRecordBatches } from '../record-batch.js';
 import { abortedRanges, type OffsetRange } from './aborted-transactions.js';
 import type { FetchResponsePartition } from './v16.js';
@@ -15,7 +16,7 @@ import type { FetchResponsePartition } from './v16.js';
 export interface FetchedPartition {
   highWatermark: number;
   /** Records in offset order, without control records (and aborted ones under read_committed). */
-  messages: KafkaMessage[];
+  records: RecordColumns;
   /** The offset after the last complete record batch, or null when none was complete. */
   batchEnd: number | null;
 }
@@ -26,9 +27,9 @@ export async function decodePartition(p: FetchResponsePartition, readCommitted: 
     readCommitted && p.abortedTransactions.length > 0 ? abortedRanges(p.recordSet, p.abortedTransactions) : [];
   const fast = await decodeRecordBatches(p.recordSet);
   if (fast)
-    return { highWatermark: p.highWatermark, messages: withoutRanges(fast.messages, aborted), batchEnd: fast.batchEnd };
+    return { highWatermark: p.highWatermark, records: withoutRanges(fast.records, aborted), batchEnd: fast.batchEnd };
   const all = await kafkajsDecodeRecordSet(p.recordSet);
-  const messages: KafkaMessage[] = [];
+  const records = new RecordColumns(all.length);
   for (const r of all) {
     if (r.isControlRecord) continue;
     const m: KafkaMessage = { offset: Number(r.offset), timestamp: Number(r.timestamp), key: r.key, value: r.value };
@@ -36,25 +37,23 @@ export async function decodePartition(p: FetchResponsePartition, readCommitted: 
       m.headers = r.headers;
       break;
     }
-    messages.push(m);
+    records.pushMessage(m);
   }
   const last = all.length > 0 ? all[all.length - 1].batchContext : null;
   return {
     highWatermark: p.highWatermark,
-    messages: withoutRanges(messages, aborted),
+    records: withoutRanges(records, aborted),
     batchEnd: last ? Number(last.firstOffset) + last.lastOffsetDelta + 1 : null,
   };
 }
 
-/** `messages` (in offset order) without those whose offsets fall in `ranges` (in offset order). */
-function withoutRanges(messages: KafkaMessage[], ranges: OffsetRange[]): KafkaMessage[] {
-  if (ranges.length === 0) return messages;
-  const out: KafkaMessage[] = [];
+/** `records` (in offset order) without those whose offsets fall in `ranges` (in offset order). */
+function withoutRanges(records: RecordColumns, ranges: OffsetRange[]): RecordColumns {
+  if (ranges.length === 0) return records;
   let r = 0;
-  for (const m of messages) {
-    while (r < ranges.length && ranges[r].until <= m.offset) r++;
-    if (r < ranges.length && ranges[r].from <= m.offset) continue;
-    out.push(m);
-  }
-  return out;
+  return records.filter((i) => {
+    const offset = records.offsets[i];
+    while (r < ranges.length && ranges[r].until <= offset) r++;
+    return !(r < ranges.length && ranges[r].from <= offset);
+  });
 }
