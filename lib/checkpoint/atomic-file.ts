@@ -153,23 +153,44 @@ async function writeSynced(file: string, data: FileContent, opened?: () => void)
  * so of several writers creating one file exactly one succeeds and no reader sees a prefix. Where the file
  * system has no hard links, the file is renamed into place, which replaces a file created meanwhile.
  */
-export function createFileAtomic(file: string, data: string | Uint8Array): Promise<boolean> {
-  return guardedWrite(file, async () => {
-    const temp = await writeTemp(file, data);
-    let created = true;
-    try {
-      await fsp.link(temp, file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') created = false;
-      else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') await fsp.rename(temp, file);
-      else throw err;
-    } finally {
-      await fsp.rm(temp, { force: true });
-    }
-    if (created) await fsyncDir(path.dirname(file));
-    return created;
-  });
+export async function createFileAtomic(file: string, data: string | Uint8Array): Promise<boolean> {
+  return (await prepareFileAtomic(file, data)).create();
+}
+
+/** A file's content written and synced under a temporary name beside it, not yet under its own. */
+export interface PreparedFile {
+  /** Creates the file from the prepared content as {@link createFileAtomic} does; false when it existed. */
+  create(): Promise<boolean>;
+  /** Removes the prepared content when the file is not to be created after all. */
+  discard(): Promise<void>;
+}
+
+/**
+ * The first half of {@link createFileAtomic}, for content known before the file may appear: its bytes and
+ * their sync are done now, so that {@link PreparedFile.create} is left with the link and the directory's
+ * sync, one journal commit instead of two. Whatever the caller does, the file appears whole or not at all.
+ */
+export async function prepareFileAtomic(file: string, data: string | Uint8Array): Promise<PreparedFile> {
+  const temp = await guardedWrite(file, () => writeTemp(file, data));
+  return {
+    create: () =>
+      guardedWrite(file, async () => {
+        let created = true;
+        try {
+          await fsp.link(temp, file);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EEXIST') created = false;
+          else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') await fsp.rename(temp, file);
+          else throw err;
+        } finally {
+          await fsp.rm(temp, { force: true });
+        }
+        if (created) await fsyncDir(path.dirname(file));
+        return created;
+      }),
+    discard: () => fsp.rm(temp, { force: true }),
+  };
 }
 
 /** Synchronous {@link writeFileAtomic}, for shutdown paths and callers that cannot await. */

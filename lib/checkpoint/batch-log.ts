@@ -6,7 +6,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { SluiceError } from '../errors.js';
 import { canonicalJson } from './fields.js';
-import { createVersioned, readVersioned, type Validator, writeVersioned } from './versioned-file.js';
+import { createVersioned, prepareVersioned, readVersioned, type Validator, writeVersioned } from './versioned-file.js';
 
 const BATCH_FILE = /^(0|[1-9][0-9]*)$/;
 
@@ -17,6 +17,14 @@ export type EntryValidator = (body: unknown, batchId: number) => string | null;
 export interface AddOptions {
   /** Replace an existing entry with different content (default: refuse). */
   overwrite?: boolean;
+}
+
+/** An entry written ahead by {@link BatchLog.prepare}, waiting to be added. */
+export interface PreparedEntry {
+  /** Adds the entry as {@link BatchLog.add} would; true when the file was written, false when it held this entry. */
+  add(): Promise<boolean>;
+  /** Removes what was written ahead, when the entry is not to be added after all. */
+  discard(): Promise<void>;
 }
 
 /** A numbered log of JSON entries, one atomic, versioned file per batch id. */
@@ -45,14 +53,36 @@ export class BatchLog<T> {
    * @returns true when the file was written, false when it already held this entry
    */
   async add(batchId: number, entry: T, options: AddOptions = {}): Promise<boolean> {
+    const file = this.checked(batchId, entry);
+    if ((await this.get(batchId)) === null && (await createVersioned(file, entry))) return true;
+    return this.addExisting(batchId, entry, options);
+  }
+
+  /**
+   * {@link add} in two steps, for an entry known before it may be written: the entry's bytes are written and
+   * synced now under a temporary name, and the returned {@link PreparedEntry.add} creates the file from them,
+   * with the same checks, leaving it a link and a directory sync to wait for.
+   */
+  async prepare(batchId: number, entry: T): Promise<PreparedEntry> {
+    const prepared = await prepareVersioned(this.checked(batchId, entry), entry);
+    return {
+      add: async () => (await prepared.create()) || this.addExisting(batchId, entry, {}),
+      discard: () => prepared.discard(),
+    };
+  }
+
+  /** The file of `batchId`, once `entry` is found valid for it. */
+  private checked(batchId: number, entry: T): string {
     const file = this.pathOf(batchId);
     const problem = this.validate?.(entry, batchId) ?? null;
     if (problem !== null) throw new Error(`refusing to write an invalid entry to ${file}: ${problem}`);
-    let existing = await this.get(batchId);
-    if (existing === null) {
-      if (await createVersioned(file, entry)) return true;
-      existing = await this.get(batchId);
-    }
+    return file;
+  }
+
+  /** {@link add} once the exclusive creation found a file there (or none, when it vanished meanwhile). */
+  private async addExisting(batchId: number, entry: T, options: AddOptions): Promise<boolean> {
+    const file = this.pathOf(batchId);
+    const existing = await this.get(batchId);
     if (existing !== null) {
       if (canonicalJson(existing) === canonicalJson(entry)) return false;
       if (!options.overwrite) {

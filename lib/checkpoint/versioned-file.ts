@@ -5,7 +5,13 @@
  */
 import * as fsp from 'node:fs/promises';
 import { SluiceError } from '../errors.js';
-import { createFileAtomic, writeFileAtomic, writeFileSynced } from './atomic-file.js';
+import {
+  createFileAtomic,
+  type PreparedFile,
+  prepareFileAtomic,
+  writeFileAtomic,
+  writeFileSynced,
+} from './atomic-file.js';
 
 /** Checks a parsed body; returns what is wrong with it, or null when it is fine. */
 export type Validator = (body: unknown) => string | null;
@@ -107,6 +113,11 @@ export async function writeVersioned(file: string, body: unknown, version = CURR
 /** {@link writeVersioned} that creates the file only if it does not exist (see {@link createFileAtomic}); false when it did. */
 export function createVersioned(file: string, body: unknown, version = CURRENT_FORMAT_VERSION): Promise<boolean> {
   return createFileAtomic(file, versionedText(file, body, version));
+}
+
+/** {@link createVersioned} in two steps: the synced content now, the file later (see {@link prepareFileAtomic}). */
+export function prepareVersioned(file: string, body: unknown, version = CURRENT_FORMAT_VERSION): Promise<PreparedFile> {
+  return prepareFileAtomic(file, versionedText(file, body, version));
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { RecordBatch, type Schema, Table } from 'apache-arrow';
 import { batchFromRows, compactBatches, countRows, emptyBatch, inferSchema, rowsFromBatch } from '../arrow/index.js';
-import { Checkpoint } from '../checkpoint/checkpoint.js';
+import { Checkpoint, type PreparedWrite } from '../checkpoint/checkpoint.js';
 import type { ClaimOptions } from '../checkpoint/checkpoint-claim.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
 import type { Analysis } from '../plan/analyzer.js';
@@ -14,7 +14,7 @@ import { withInputSide } from '../plan/stateful-operator.js';
 import type { StreamSink } from '../sinks/sink.js';
 import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js';
 import { type Clock, SystemClock, sleep } from '../util/clock.js';
-import { crashPoint } from '../util/crash-points.js';
+import { type CrashPoint, crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
 import type { BatchContext, EventTimeStats, FragmentSpec } from './batch-context.js';
 import { broadcastStaticSides, loadRelations } from './broadcast-exchange.js';
@@ -381,13 +381,13 @@ export class MicroBatchExecution {
       };
       // The batch reads while the last batch's state and commit and its own offsets are written; its stateful
       // tasks and its sink wait until offsets/N, written once batch N-1 is complete, and commits/N-1 are durable.
-      const complete = this.lastComplete;
-      const planned = (async () => {
-        await complete;
-        crashPoint('before-offsets', entry.batchId);
-        await this.checkpoint.planBatch(entry.batchId, entry);
-        crashPoint('after-offsets', entry.batchId);
-      })();
+      // The plan's bytes are synced meanwhile, so that only putting the file in place waits for batch N-1.
+      const planned = this.writeAfter(
+        this.lastComplete,
+        this.checkpoint.preparePlan(entry.batchId, entry),
+        'before-offsets',
+        entry.batchId,
+      ).then(() => crashPoint('after-offsets', entry.batchId));
       const durable = Promise.all([planned, this.pendingCommit]).then(() => undefined);
       await this.runBatch(entry, timing, durable);
       ranOnce = true;
@@ -537,25 +537,19 @@ export class MicroBatchExecution {
   /**
    * Moves past the batch at once (the next batch's start offsets, watermark and timeouts are known now), and
    * returns the durable part, once `complete` settles: commits/N with the next watermark, then the sources'
-   * commits.
+   * commits. The commit's bytes are synced meanwhile, so that only putting the file in place waits.
    */
   private commitBatch(entry: OffsetEntry, run: BatchRun, complete: Promise<unknown>): Promise<void> {
+    const c = this.config;
     const batchId = entry.batchId;
     const ends = entry.sources.map((s) => s.end);
     const newWatermark = this.watermark.update(entry.batchWatermarkMs, run.eventTime, this.inputEnded(ends));
     this.committed = ends;
     this.nextBatchId = batchId + 1;
     this.nextProcessingTimeoutMs = run.nextProcessingTimeoutMs;
-    return complete.then(() => this.writeCommit(entry, run, Math.floor(newWatermark)));
-  }
-
-  private async writeCommit(entry: OffsetEntry, run: BatchRun, nextWatermarkMs: number): Promise<void> {
-    const c = this.config;
-    const batchId = entry.batchId;
-    const ends = entry.sources.map((s) => s.end);
-    await this.checkpoint.commitBatch(batchId, {
+    const prepared = this.checkpoint.prepareCommit(batchId, {
       batchId,
-      nextWatermarkMs,
+      nextWatermarkMs: Math.floor(newWatermark),
       committedAtMs: Date.now(),
       stateVersions: Object.fromEntries(c.analysis.statefulNodes.map((n) => [String(n.id), batchId + 1])),
       ...(c.analysis.statefulNodes.length > 0 && {
@@ -564,9 +558,41 @@ export class MicroBatchExecution {
           : null,
       }),
     });
-    crashPoint('after-commit', batchId);
-    for (let i = 0; i < this.sources.length; i++) await this.sources[i].source.commit(ends[i]);
-    if (batchId % 10 === 0) await this.checkpoint.purge(c.retainBatches);
+    return this.writeAfter(complete, prepared, null, batchId).then(async () => {
+      crashPoint('after-commit', batchId);
+      for (let i = 0; i < this.sources.length; i++) await this.sources[i].source.commit(ends[i]);
+      if (batchId % 10 === 0) await this.checkpoint.purge(c.retainBatches);
+    });
+  }
+
+  /**
+   * Puts a file written ahead in place once `after` settles (at crash point `point` just before); removes it
+   * instead when `after` fails.
+   */
+  private async writeAfter(
+    after: Promise<unknown>,
+    prepared: Promise<PreparedWrite>,
+    point: CrashPoint | null,
+    batchId: number,
+  ): Promise<void> {
+    // Awaited below, once the file is prepared; a failure before that must not count as unhandled meanwhile.
+    after.catch(() => undefined);
+    let file: PreparedWrite;
+    try {
+      file = await prepared;
+    } catch (err) {
+      // What `after` waits for still writes into the checkpoint: the failure shows once it is over.
+      await after.catch(() => undefined);
+      throw err;
+    }
+    try {
+      await after;
+    } catch (err) {
+      await file.discard();
+      throw err;
+    }
+    if (point) crashPoint(point, batchId);
+    await file.write();
   }
 
   /**

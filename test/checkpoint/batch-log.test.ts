@@ -61,6 +61,34 @@ describe('checkpoint/batch-log', () => {
     expect(fs.readdirSync(dir)).to.deep.equal(['5']);
   });
 
+  it('an entry prepared ahead appears only once added, and is checked against an existing one as add does', async () => {
+    const dir = path.join(tmp(), 'offsets');
+    const log = new OffsetLog(dir);
+    const prepared = await log.prepare(3, offsets(3, 30));
+    expect(await log.batchIds(), 'nothing under the entry name before it is added').to.deep.equal([]);
+    expect(await log.latest()).to.equal(null);
+    expect(await prepared.add()).to.equal(true);
+    expect(await log.get(3)).to.deep.equal(offsets(3, 30));
+    expect(fs.readdirSync(dir), 'the bytes written ahead are not left behind').to.deep.equal(['3']);
+
+    const same = await log.prepare(3, offsets(3, 30));
+    expect(await same.add(), 'the same entry again is no conflict').to.equal(false);
+    const other = await log.prepare(3, offsets(3, 70));
+    const err = await sluiceErrorOf(() => other.add());
+    expect(err.code).to.equal('CHECKPOINT_CONFLICT');
+    expect(await log.get(3)).to.deep.equal(offsets(3, 30));
+
+    const dropped = await log.prepare(4, offsets(4, 40));
+    await dropped.discard();
+    expect(fs.readdirSync(dir), 'a discarded entry leaves nothing').to.deep.equal(['3']);
+    const invalid = await log.prepare(5, offsets(6)).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(String(invalid)).to.match(/refusing to write an invalid entry/);
+    expect(fs.readdirSync(dir), 'an invalid entry is not written ahead').to.deep.equal(['3']);
+  });
+
   it('ignores temp files a crash left behind and foreign names', async () => {
     const log = new BatchLog<number>(path.join(tmp(), 'log'));
     await log.add(0, 0);
