@@ -44,7 +44,7 @@ import {
   type StateChangeTarget,
   StateFileWriter,
 } from './state-file-format.js';
-import { encodeKeyString, FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
+import { FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
 import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore } from './versioned-state-store.js';
 
 /** Options of {@link DiskStateStore.open}. */
@@ -74,6 +74,24 @@ const EMPTY = Buffer.alloc(0);
 function append(db: Database<Buffer, Uint8Array>, key: Uint8Array, value: Buffer): void {
   if ((db.putSync(key, value, { append: true }) as unknown) === false) throw new Error('its keys are not distinct');
 }
+/** Longest bytes passed to LMDB through a scratch buffer of their exact length (see exactScratch). */
+const EXACT_SCRATCH_MAX = 1024;
+
+/**
+ * A buffer of exactly `n` bytes that the next call for that length in `pool` reuses: LMDB takes a key or a
+ * value as a whole buffer and copies it, so a commit passes each through one of these instead of making a view
+ * (an object for the young generation) per key, record and index entry.
+ */
+function exactScratch(pool: Buffer[], n: number): Buffer {
+  if (n > EXACT_SCRATCH_MAX) return Buffer.allocUnsafe(n);
+  let b = pool[n];
+  if (b === undefined) {
+    b = Buffer.allocUnsafe(n);
+    pool[n] = b;
+  }
+  return b;
+}
+
 /** Meta version while a rebuild is under way: the database must be rebuilt again. */
 const REBUILDING = -1;
 /**
@@ -155,24 +173,36 @@ function timeOrder(times: number[]): Int32Array {
 }
 
 /**
- * Sorts due keys, given as parallel arrays, by time and then encoding (latin1, so by bytes); a key whose encoding
- * is not given gets it made.
+ * Sorts due keys, given as parallel arrays, by time and then encoding (key i's encoding is
+ * `encodings.buf[encStart[i], encEnd[i])`): a radix sort of the encodings' bytes, then a stable sort by time, so
+ * that no key needs a string or a comparator call.
  */
-function sortDue<K>(times: number[], keys: K[], encodings: Array<string | undefined>): void {
+function sortDue<K>(
+  times: number[],
+  keys: K[],
+  encodings: ValueWriter,
+  encStart: number[],
+  encEnd: number[],
+  records: number[],
+): void {
   const n = times.length;
-  for (let i = 0; i < n; i++) encodings[i] ??= encodeKeyString(keys[i]);
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  const s = encodings as string[];
-  order.sort((a, b) => times[a] - times[b] || (s[a] < s[b] ? -1 : s[a] > s[b] ? 1 : 0));
-  const t = order.map((i) => times[i]);
-  const k = Array.from(order, (i) => keys[i]);
-  const e = Array.from(order, (i) => s[i]);
-  for (let i = 0; i < n; i++) {
-    times[i] = t[i];
-    keys[i] = k[i];
-    encodings[i] = e[i];
-  }
+  const starts = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) starts[i + 1] = starts[i] + encEnd[i] - encStart[i];
+  const packed = new Uint8Array(starts[n]);
+  const src = encodings.buf;
+  for (let i = 0; i < n; i++) packed.set(src.subarray(encStart[i], encEnd[i]), starts[i]);
+  const byKey = byteOrder(packed, starts, n);
+  const byTime = timeOrder(Array.from(byKey, (i) => times[i]));
+  const order = byTime.map((i) => byKey[i]);
+  const permute = <T>(a: T[]): void => {
+    const copy = a.slice(0, n);
+    for (let i = 0; i < n; i++) a[i] = copy[order[i]];
+  };
+  permute(times);
+  permute(keys);
+  permute(encStart);
+  permute(encEnd);
+  permute(records);
 }
 
 /** A timeout index entry that a scan found off its key's timeout, for the next commit to move or drop. */
@@ -223,8 +253,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** Canonical encoding of the key being looked up. */
   private readonly keyScratch = new ValueWriter(256, null, true);
   private readonly latin1 = new Latin1View();
-  private indexScratch = Buffer.allocUnsafe(64);
-  private recordScratch = Buffer.allocUnsafe(256);
+  // Scratch buffers by length (exactScratch) of the keys, records and index entries a commit writes.
+  private readonly keyPool: Buffer[] = [];
+  private readonly recordPool: Buffer[] = [];
+  private readonly indexPool: Buffer[] = [];
   private readonly reader = new ValueReader(new Uint8Array(0));
   private decodeScratch = new Uint8Array(256);
   private readonly keyReader = new ValueReader(new Uint8Array(0));
@@ -255,6 +287,22 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   // Results of entryTimeout(): the entry's key, and whether a pending change holds it.
   private entryKey: K | undefined = undefined;
   private entryPending = false;
+  /** The committed record entryTimeout() read, valid until the next read. */
+  private scanRecord: Buffer | undefined = undefined;
+  // The committed records of the keys the last due-key scan returned, copied one after another into dueBytes
+  // (dueStart[i] is where due key i's record starts, -1 for a key that was due through its pending change), so
+  // that the operator's read of each due key, which follows the scan in its order, needs no second lookup. Valid
+  // until the committed state changes (a commit, an abort, a recovery).
+  private dueKeys: unknown[] = [];
+  private dueStart: number[] = [];
+  private dueBytes: Buffer = EMPTY;
+  /** The due keys' encodings while a scan runs. */
+  private dueEncodings = new ValueWriter(256, null, true);
+  private dueEnd = 0;
+  /** The due key the operator is expected to read next. */
+  private dueNext = 0;
+  /** The due key locate() last found (-1: none), whose record is in dueBytes. */
+  private locDue = -1;
 
   private constructor(dir: string, localDir: string, opts: DiskStateStoreOptions) {
     const interval = opts.snapshotInterval ?? 10;
@@ -345,6 +393,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   get(key: K): V | undefined {
     this.locate(key, isPrimitiveKey(key), true);
     if (this.locPending >= 0) return this.pending.value(this.locPending) as V | undefined;
+    if (this.locDue >= 0) {
+      const start = this.dueStart[this.locDue];
+      return this.decodeValue(this.dueBytes, start, start + this.recordLength(this.locDue)) as V;
+    }
     const record = this.locRecord;
     return record === undefined ? undefined : (this.decodeValue(record) as V);
   }
@@ -417,8 +469,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   keysWithTimeoutAtOrBefore(timestampMs: number, limit = Infinity): K[] {
     const times: number[] = [];
     const keys: K[] = [];
-    // Each due key's encoding in latin1 where the scan needed it; a sort makes the others.
-    const encodings: Array<string | undefined> = [];
+    // Each due key's encoding, for a sort: the bytes of encodings from encStart to encEnd.
+    const encodings = this.dueEncodings;
+    encodings.reset();
+    const encStart: number[] = [];
+    const encEnd: number[] = [];
+    const records: number[] = [];
+    this.dueEnd = 0;
     // Entries at their keys' timeouts come in index order, by timeout and then encoding, which is the order
     // wanted: only a key due through an earlier entry, or a pending change's, puts the keys out of it.
     let sorted = true;
@@ -430,12 +487,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     for (const k of this.indexEntries()) {
       const at = k.readDoubleBE(0);
       if (at > bound) break;
-      const t = this.entryTimeout(k, at);
+      const t = this.entryTimeout(k, at, timestampMs);
       // An entry past its key's timeout is left from an earlier timeout; the key has another one before it.
       if (this.entryPending || t < 0 || t > timestampMs || t < at) continue;
-      let s: string | undefined;
       if (t !== at || early.size > 0) {
-        s = this.latin1.slice(k, 8, k.length);
+        const s = this.latin1.slice(k, 8, k.length);
         if (early.has(s)) continue;
         if (t !== at) {
           early.add(s);
@@ -444,10 +500,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       }
       times.push(t);
       keys.push(this.entryKey as K);
-      encodings.push(s);
+      records.push(this.keepDueRecord());
+      encStart.push(encodings.pos);
+      encodings.raw(k, 8, k.length);
+      encEnd.push(encodings.pos);
       if (limit > 0 && times.length >= 2 * limit) {
-        if (!sorted) sortDue(times, keys, encodings);
-        times.length = keys.length = encodings.length = limit;
+        if (!sorted) sortDue(times, keys, encodings, encStart, encEnd, records);
+        times.length = keys.length = encStart.length = encEnd.length = records.length = limit;
         bound = times[limit - 1];
       }
     }
@@ -457,13 +516,58 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       if (pending.offset[p] >= 0 && t >= 0 && t <= timestampMs) {
         times.push(t);
         keys.push(pending.keyOf(p) as K);
-        encodings.push(pending.sortKey(p));
+        records.push(-1);
+        encStart.push(encodings.pos);
+        pending.writeKey(encodings, p);
+        encEnd.push(encodings.pos);
         sorted = false;
       }
     }
-    if (!sorted) sortDue(times, keys, encodings);
-    if (keys.length > limit) keys.length = limit;
+    if (!sorted) sortDue(times, keys, encodings, encStart, encEnd, records);
+    if (keys.length > limit) keys.length = records.length = limit;
+    this.dueKeys = keys;
+    this.dueStart = records;
+    this.dueNext = 0;
     return keys;
+  }
+
+  /**
+   * Copies the record entryTimeout() last read (scanRecord) to the end of dueBytes and returns where it starts.
+   * One buffer for all of them: a record of its own per due key would be garbage by the end of the batch.
+   */
+  private keepDueRecord(): number {
+    const record = this.scanRecord!;
+    const start = this.dueEnd;
+    const n = record.length;
+    if (this.dueBytes.length < start + n + 4) {
+      const grown = Buffer.allocUnsafe(Math.max(1 << 16, 2 * (start + n + 4)));
+      grown.set(this.dueBytes.subarray(0, start));
+      this.dueBytes = grown;
+    }
+    const bytes = this.dueBytes;
+    bytes.writeInt32LE(n, start);
+    for (let i = 0; i < n; i++) bytes[start + 4 + i] = record[i];
+    this.dueEnd = start + 4 + n;
+    return start + 4;
+  }
+
+  /** The length of due key `d`'s record in dueBytes. */
+  private recordLength(d: number): number {
+    return this.dueBytes.readInt32LE(this.dueStart[d] - 4);
+  }
+
+  /**
+   * The number of `key` among the due keys of the last scan when it is the one expected next or the one just
+   * read (a read and then a put or remove of the same key), else -1.
+   */
+  private dueIndex(key: unknown): number {
+    const keys = this.dueKeys;
+    const d = this.dueNext;
+    if (d < keys.length && keys[d] === key) {
+      this.dueNext = d + 1;
+      return d;
+    }
+    return d > 0 && keys[d - 1] === key ? d - 1 : -1;
   }
 
   /** The earliest timeout of any key, uncommitted changes included, or Infinity. */
@@ -473,7 +577,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     for (const k of this.indexEntries()) {
       const at = k.readDoubleBE(0);
       if (at >= min) break;
-      const t = this.entryTimeout(k, at);
+      const t = this.entryTimeout(k, at, -1);
       if (!this.entryPending && t >= 0 && t < min) min = t;
     }
     return min;
@@ -543,13 +647,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
             const entry =
               typeof k === 'string'
                 ? this.indexKey(index.times[c], k)
-                : this.indexKey(index.times[c], keyBuf.subarray(keyStart[k], keyStart[k + 1]));
+                : this.indexKey(index.times[c], keyBuf, keyStart[k], keyStart[k + 1]);
             if (index.removes[c]) this.timeouts.removeSync(entry);
             else this.timeouts.putSync(entry, EMPTY);
             continue;
           }
           const p = order[i];
-          const key = keyBuf.subarray(keyStart[p], keyStart[p + 1]);
+          const key = exactScratch(this.keyPool, keyStart[p + 1] - keyStart[p]);
+          for (let b = 0, j = keyStart[p]; b < key.length; b++, j++) key[b] = keyBuf[j];
           const off = pending.offset[p];
           const existed = pending.slot[p] >= 0;
           // The cache knows a composite key by its encoding in latin1, as lookups give it.
@@ -564,11 +669,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
             continue;
           }
           const end = pending.valueEnd(off);
-          const size = RECORD_HEADER + end - off;
-          if (this.recordScratch.length < size) this.recordScratch = Buffer.allocUnsafe(2 * size);
-          const record = this.recordScratch.subarray(0, size);
+          const record = exactScratch(this.recordPool, RECORD_HEADER + end - off);
           record.writeDoubleLE(pending.timeout[p], 0);
-          record.set(values.subarray(off, end), RECORD_HEADER);
+          for (let b = RECORD_HEADER, j = off; j < end; b++, j++) record[b] = values[j];
           this.state.putSync(key, record);
           if (!existed) this.count++;
           // The cache takes a copy: into the record it holds for the key when that is as long, so a commit
@@ -646,6 +749,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private locate(key: unknown, prim: boolean, needRecord = false): PendingKey {
     this.locPending = -1;
     this.locRecord = undefined;
+    this.locDue = -1;
     let pk: PendingKey;
     const pending = this.pending;
     if (prim) {
@@ -664,6 +768,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.encodeLookupKey(key);
       pk = this.latin1.slice(this.keyScratch.buf, 0, this.keyScratch.pos);
     }
+    // Counted before the pending changes are looked at, so that a due key with a change keeps the others in step.
+    const due = this.dueKeys.length > 0 ? this.dueIndex(key) : -1;
     if (pending.length > 0) {
       const p = pending.find(pk, !prim);
       if (p >= 0) {
@@ -671,10 +777,19 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         return pk;
       }
     }
-    const record = this.committedRecord(pk, !prim, prim ? null : this.keyScratch.buf.subarray(0, this.keyScratch.pos));
-    this.locRecord = record;
-    this.locFound = record !== undefined;
-    this.locTimeout = record === undefined ? -1 : record.readDoubleLE(0);
+    if (due >= 0 && this.dueStart[due] >= 0) {
+      this.locDue = due;
+      this.locFound = true;
+      this.locTimeout = this.dueBytes.readDoubleLE(this.dueStart[due]);
+      this.recordOwned = false;
+    } else {
+      const encoding = prim ? null : this.keyScratch.buf.subarray(0, this.keyScratch.pos);
+      const record = this.committedRecord(pk, !prim, encoding);
+      this.locRecord = record;
+      this.locFound = record !== undefined;
+      this.locTimeout = record === undefined ? -1 : record.readDoubleLE(0);
+    }
+    const record = this.locRecord;
     if (prim) {
       this.memoKey = key;
       this.memoPending = pending.length;
@@ -691,7 +806,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * database's read buffer, valid until the next read of any store in the thread (recordOwned false): a read then
    * allocates only what the cache keeps, and that from Buffer's pool rather than as a buffer of its own.
    */
-  private committedRecord(pk: PendingKey, encoded: boolean, encoding: Uint8Array | null): Buffer | undefined {
+  private committedRecord(
+    pk: PendingKey,
+    encoded: boolean,
+    encoding: Uint8Array | null,
+    admit = true,
+  ): Buffer | undefined {
     this.recordOwned = true;
     // An empty store (the first batch of a query) holds no key: no read is needed to know.
     if (this.count === 0) return undefined;
@@ -708,23 +828,32 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       record = this.state.getBinaryFast(encoding);
       if (record === undefined) return undefined;
       this.hot.missed();
-      if (this.hot.admits(pk, encoded)) {
-        const copy = Buffer.allocUnsafe(record.length);
-        copy.set(record.subarray(0, copy.length));
-        this.hot.set(pk, encoded, copy);
-        return copy;
-      }
       this.recordOwned = false;
+      if (admit) return this.admitRecord(pk, encoded, record);
     }
     return record;
   }
 
   /**
+   * The record committedRecord() read from the database, copied into the cache when it admits the key (then
+   * recordOwned), else as it is.
+   */
+  private admitRecord(pk: PendingKey, encoded: boolean, record: Buffer): Buffer {
+    if (!this.hot.admits(pk, encoded)) return record;
+    const copy = Buffer.allocUnsafe(record.length);
+    copy.set(record.subarray(0, copy.length));
+    this.hot.set(pk, encoded, copy);
+    this.recordOwned = true;
+    return copy;
+  }
+
+  /**
    * The timeout of the key of index entry `entry` at time `at` (-1: none or absent): its pending change's, else
    * its committed record's. Sets entryKey and entryPending, and notes the entry of a key without a
-   * pending change as loose when the timeout is not `at`, so that the next commit moves or drops it.
+   * pending change as loose when the timeout is not `at`, so that the next commit moves or drops it. The record
+   * is admitted to the cache only when the timeout is after `dueBy`, the scan's bound.
    */
-  private entryTimeout(entry: Buffer, at: number): number {
+  private entryTimeout(entry: Buffer, at: number, dueBy: number): number {
     const key = this.decodeKey(entry, 8);
     const prim = isPrimitiveKey(key);
     const pk = prim ? key : this.latin1.slice(entry, 8, entry.length);
@@ -735,8 +864,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     // A key with a pending change gets its index writes from the change, which keeps an entry before the new
     // timeout as it is.
     if (p >= 0) return pending.offset[p] < 0 ? -1 : pending.timeout[p];
-    const record = this.committedRecord(pk, !prim, entry.subarray(8));
+    let record = this.committedRecord(pk, !prim, entry.subarray(8), false);
     const t = record === undefined ? -1 : record.readDoubleLE(0);
+    // A due key's record goes to dueBytes for the operator's read, and the key is about to be removed or
+    // rewritten: admitting it to the cache would only cost a copy, an insertion and an eviction.
+    if (record !== undefined && !this.recordOwned && t > dueBy) record = this.admitRecord(pk, !prim, record);
+    this.scanRecord = record;
     if (t !== at) {
       const id = this.latin1.slice(entry, 0, entry.length);
       if (!this.looseEntries.has(id)) {
@@ -760,13 +893,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * cache's) or in the database's read buffer, and a reader pointed at another buffer makes its views afresh,
    * which costs more than copying the record's bytes.
    */
-  private decodeValue(record: Uint8Array): unknown {
+  private decodeValue(buf: Uint8Array, start = 0, end = buf.length): unknown {
     // The read buffer is longer than the record it holds (its length says the record's), so the bytes are copied
     // one by one rather than with set(), which copies a typed array whole.
-    const n = record.length;
+    const n = end - start;
     if (this.decodeScratch.length < n) this.decodeScratch = new Uint8Array(2 * n);
     const scratch = this.decodeScratch;
-    for (let i = RECORD_HEADER; i < n; i++) scratch[i] = record[i];
+    for (let i = RECORD_HEADER; i < n; i++) scratch[i] = buf[start + i];
     const r = this.reader;
     r.setBuffer(scratch, RECORD_HEADER, n);
     r.setNames(this.dict.names);
@@ -780,13 +913,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     return r.read() as K;
   }
 
-  /** The index entry of (time, key) in a scratch buffer that the next call overwrites; `key` as bytes or latin1. */
-  private indexKey(time: number, key: Uint8Array | string): Buffer {
-    if (this.indexScratch.length < 8 + key.length) this.indexScratch = Buffer.allocUnsafe(2 * (8 + key.length));
-    this.indexScratch.writeDoubleBE(time, 0);
-    if (typeof key === 'string') this.indexScratch.write(key, 8, 'latin1');
-    else this.indexScratch.set(key, 8);
-    return this.indexScratch.subarray(0, 8 + key.length);
+  /**
+   * The index entry of (time, key) in a scratch buffer that the next call overwrites; `key` as latin1 or as the
+   * bytes of `key` from `start` to `end`.
+   */
+  private indexKey(time: number, key: Uint8Array | string, start = 0, end = key.length): Buffer {
+    const entry = exactScratch(this.indexPool, 8 + end - start);
+    entry.writeDoubleBE(time, 0);
+    if (typeof key === 'string') entry.write(key, 8, 'latin1');
+    else for (let b = 8, j = start; j < end; b++, j++) entry[b] = key[j];
+    return entry;
   }
 
   /** Whether a pending change hides the committed entry of `key`, whose canonical encoding is `buf` from `start`. */
@@ -988,6 +1124,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   private clearPending(): void {
+    this.dueKeys = [];
+    this.dueStart = [];
+    this.dueNext = 0;
+    // Grown for a closing batch's records, as large as the due keys it may hold; the next scan grows it again.
+    this.dueBytes = EMPTY;
+    this.dueEnd = 0;
+    if (this.dueEncodings.buf.length > 1 << 16) this.dueEncodings = new ValueWriter(256, null, true);
     this.pending.clear();
     this.oldTimeouts.length = 0;
     this.looseEntries.clear();

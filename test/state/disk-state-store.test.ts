@@ -368,6 +368,41 @@ describe('disk state store', () => {
     expect(disk.keysWithTimeoutAtOrBefore(1000)).to.deep.equal([1]);
   });
 
+  it("serves the reads of a scan's due keys from the scan's copies of their records, whatever order and changes follow", async () => {
+    const mem = await StateStore.load(memDir, 0);
+    const disk = await openDisk(0, { cacheBytes: 0 });
+    const keys: unknown[] = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? `k${i}` : i % 3 === 1 ? i : ['c', i]));
+    for (const s of [mem, disk])
+      for (const [i, k] of keys.entries()) s.put(k, { i, list: [i, `v${i}`] }, 100 + (i % 7));
+    await mem.commit(1);
+    await disk.commit(1);
+    // Timeouts that move later leave their entries early: the scan then sorts its due keys, and their records with them.
+    for (const s of [mem, disk]) for (const i of [2, 9, 16]) s.put(keys[i], { i, moved: true }, 120 + i);
+    await mem.commit(2);
+    await disk.commit(2);
+    const same = (k: unknown) =>
+      expect([disk.get(k), disk.has(k), disk.getTimeout(k)], JSON.stringify(k)).to.deep.equal([
+        mem.get(k),
+        mem.has(k),
+        mem.getTimeout(k),
+      ]);
+    for (const limit of [Infinity, 5]) {
+      const due = disk.keysWithTimeoutAtOrBefore(140, limit);
+      expect(due).to.deep.equal(mem.keysWithTimeoutAtOrBefore(140, limit));
+      // Read in order, a key read twice, a change to a due key before it is read, one read out of order.
+      for (const [j, k] of due.entries()) {
+        if (j === 1) for (const s of [mem, disk]) s.put(due[2], { changed: j });
+        if (j === 3 && due.length > 6) same(due[6]);
+        same(k);
+        same(k);
+        for (const s of [mem, disk]) if (j % 2 === 0) s.remove(k);
+      }
+      for (const k of keys) same(k);
+      mem.abort();
+      disk.abort();
+    }
+  });
+
   it('refuses a key longer than the database allows with a clear error', async () => {
     const disk = await openDisk(0);
     expect(() => disk.put('x'.repeat(3000), 1))
