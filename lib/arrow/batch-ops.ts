@@ -1,9 +1,14 @@
 import { type Data, makeData, RecordBatch, type Schema, Struct, Type } from 'apache-arrow';
 import { carryMadeRows } from './batch-rows.js';
 import { dataFromValues, emptyBatch, isValid, mkData, valuesOf } from './columns.js';
+import { DeferredVarBytes, gatherVarBytes, varBytesOf } from './deferred-gather.js';
 
-/** Gathers rows `indices` of one column: typed-array copies for flat types, a JS round trip for nested ones. */
-export function takeData(data: Data, indices: ArrayLike<number>): Data {
+/**
+ * Gathers rows `indices` of one column: typed-array copies for flat types, a JS round trip for nested ones.
+ * With `deferVarBytes`, a utf8 or binary column's bytes are left where they are until read (see
+ * {@link DeferredVarBytes}).
+ */
+export function takeData(data: Data, indices: ArrayLike<number>, deferVarBytes = false): Data {
   const n = indices.length;
   const type = data.type;
   let bitmap: Uint8Array | undefined;
@@ -28,7 +33,14 @@ export function takeData(data: Data, indices: ArrayLike<number>): Data {
     }
     case Type.Utf8:
     case Type.Binary: {
-      const { offsets, bytes } = gatherVarBytes(data.values as Uint8Array, data.valueOffsets as Int32Array, indices);
+      const from = varBytesOf(data);
+      const rows = from.rows;
+      const ids = rows === null ? indices : Int32Array.from(indices, (i) => rows[i]);
+      if (deferVarBytes) {
+        const source = data instanceof DeferredVarBytes ? data.source : data;
+        return new DeferredVarBytes(source, ids instanceof Int32Array ? ids : Int32Array.from(ids), nullCount, bitmap);
+      }
+      const { offsets, bytes } = gatherVarBytes(from.bytes, from.offsets, ids);
       return mkData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data: bytes });
     }
     case Type.Dictionary: {
@@ -71,9 +83,12 @@ export function takeDataOrNull(data: Data, indices: Int32Array): Data {
   return d.clone(d.type, 0, n, nullCount, [d.valueOffsets, d.values, bitmap, d.typeIds] as never, d.children);
 }
 
-/** A batch holding rows `indices` of `batch`, in that order (with their row objects, when some were kept). */
-export function takeRows(batch: RecordBatch, indices: ArrayLike<number>): RecordBatch {
-  const children = batch.data.children.map((c) => takeData(c, indices));
+/**
+ * A batch holding rows `indices` of `batch`, in that order (with their row objects, when some were kept);
+ * `deferVarBytes` as {@link takeData}'s.
+ */
+export function takeRows(batch: RecordBatch, indices: ArrayLike<number>, deferVarBytes = false): RecordBatch {
+  const children = batch.data.children.map((c) => takeData(c, indices, deferVarBytes));
   const out = new RecordBatch(
     batch.schema,
     makeData({ type: new Struct(batch.schema.fields), length: indices.length, nullCount: 0, children }),
@@ -98,36 +113,4 @@ export function countRows(batches: readonly RecordBatch[]): number {
 export function compactBatches(schema: Schema, batches: readonly RecordBatch[]): RecordBatch[] {
   const out = batches.filter((b) => b.numRows > 0);
   return out.length > 0 ? out : [emptyBatch(schema)];
-}
-
-/**
- * Gathers the variable-width values (utf8, binary) at `ids` from `src` with offsets `vo`; an id of -1 gives an
- * empty value (the caller marks it null).
- */
-export function gatherVarBytes(
-  src: Uint8Array,
-  vo: ArrayLike<number>,
-  ids: ArrayLike<number>,
-): { offsets: Int32Array; bytes: Uint8Array } {
-  const n = ids.length;
-  const offsets = new Int32Array(n + 1);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const r = ids[i];
-    if (r >= 0) total += vo[r + 1] - vo[r];
-    offsets[i + 1] = total;
-  }
-  const bytes = new Uint8Array(total);
-  for (let i = 0; i < n; i++) {
-    const r = ids[i];
-    if (r < 0) continue;
-    const s = vo[r];
-    const e = vo[r + 1];
-    // Short values copy faster byte by byte than through a subarray view.
-    if (e - s < 16) {
-      let p = offsets[i];
-      for (let k = s; k < e; k++) bytes[p++] = src[k];
-    } else bytes.set(src.subarray(s, e), offsets[i]);
-  }
-  return { offsets, bytes };
 }

@@ -287,7 +287,8 @@ function exchange(
     for (let i = 0; i < of.length; i++) idx[of[i]][fill[of[i]]++] = i;
     for (let p = 0; p < numPartitions; p++) {
       if (counts[p] === b.numRows) parts[p].push(b);
-      else if (counts[p] > 0) parts[p].push(takeRows(b, idx[p]));
+      // Wide string columns are most of the bytes, and an operator may read few of its rows' (max_by's winners).
+      else if (counts[p] > 0) parts[p].push(takeRows(b, idx[p], true));
     }
   }
   return parts;

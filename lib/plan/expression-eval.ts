@@ -170,7 +170,14 @@ export function compileFilter(predicate: Expression, schema: Schema): CompiledFi
 }
 
 function evaluateBound(tree: Bound, batch: RecordBatch, ctx: EvalContext): Data {
-  const n = batch.numRows;
+  return dataOf(tree, batch, ctx, batch.numRows);
+}
+
+/**
+ * A value as an Arrow column: a column reference is the column as it is, neither read nor copied (a struct of
+ * columns does not read their bytes, which an exchange may have left in the column they came from).
+ */
+function dataOf(tree: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Data {
   let node = tree;
   while (node.k === 'alias') node = node.c;
   if (node.k === 'ref') return refData(batch, node.path);
@@ -321,7 +328,7 @@ function compute(b: Bound, batch: RecordBatch, ctx: EvalContext, n: number): Val
     case 'splitPart':
       return splitPart(run(b.c, batch, ctx, n), b.delimiter, b.part, n);
     case 'struct': {
-      const children = b.args.map((a) => toData(run(a, batch, ctx, n), a.type, a.arrow, n));
+      const children = b.args.map((a) => dataOf(a, batch, ctx, n));
       return { k: 'data', data: mkData({ type: b.arrow, length: n, nullCount: 0, children }) };
     }
     case 'in':

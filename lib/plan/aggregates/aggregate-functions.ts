@@ -8,6 +8,7 @@
  */
 import { type Data, type DataType, Field, Float64, Int64, List, Map_, Struct, Type } from 'apache-arrow';
 import { isValid, type TextBuffer, textBuffer } from '../../arrow/columns.js';
+import { varBytesOf } from '../../arrow/deferred-gather.js';
 import { SluiceError } from '../../errors.js';
 import {
   compareScalars,
@@ -113,9 +114,10 @@ export class ArgColumn {
     if (this.scalars) return this.scalars[i];
     if (!isValid(d, i)) return null;
     if (d.type.typeId === Type.Utf8) {
-      const vo = d.valueOffsets as Int32Array;
-      this.text ??= textBuffer(d.values as Uint8Array);
-      return this.text.utf8Slice(vo[i], vo[i + 1]);
+      const { offsets: vo, bytes, rows } = varBytesOf(d);
+      const x = rows ? rows[i] : i;
+      this.text ??= textBuffer(bytes);
+      return this.text.utf8Slice(vo[x], vo[x + 1]);
     }
     if (isNumericType(d.type)) return this.numbers().vals[i];
     return this.values()[i];
@@ -142,12 +144,13 @@ export class ArgColumn {
       return vals[i] < vals[j] ? -1 : vals[i] > vals[j] ? 1 : 0;
     }
     if (t === Type.Utf8 && isValid(d, i) && isValid(d, j)) {
-      const vo = d.valueOffsets as Int32Array;
-      const bytes = d.values as Uint8Array;
-      const len = vo[i + 1] - vo[i];
-      if (len === vo[j + 1] - vo[j]) {
+      const { offsets: vo, bytes, rows } = varBytesOf(d);
+      const x = rows ? rows[i] : i;
+      const y = rows ? rows[j] : j;
+      const len = vo[x + 1] - vo[x];
+      if (len === vo[y + 1] - vo[y]) {
         let k = 0;
-        while (k < len && bytes[vo[i] + k] === bytes[vo[j] + k]) k++;
+        while (k < len && bytes[vo[x] + k] === bytes[vo[y] + k]) k++;
         if (k === len) return 0;
       }
     }

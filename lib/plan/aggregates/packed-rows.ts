@@ -12,6 +12,7 @@
  */
 import { type Data, type DataType, type List, type Struct, Type } from 'apache-arrow';
 import { dataFromValues, isValid, mkData, textBuffer } from '../../arrow/columns.js';
+import { varBytesOf } from '../../arrow/deferred-gather.js';
 import { isNumericType, type Numbers, numbersOf } from './column-values.js';
 
 const P_NULL = 0;
@@ -46,6 +47,8 @@ interface FieldReader {
   kind: 'utf8' | 'number' | 'bool';
   offsets?: Int32Array;
   bytes?: Uint8Array;
+  /** The row of `offsets` each row is, when the column's bytes were left in its source (see varBytesOf). */
+  rows?: Int32Array | null;
   numbers?: Numbers;
 }
 
@@ -57,8 +60,10 @@ export class RowPacker {
 
   constructor(private readonly data: Data) {
     this.fields = data.children.map((c): FieldReader => {
-      if (c.type.typeId === Type.Utf8)
-        return { data: c, kind: 'utf8', offsets: c.valueOffsets as Int32Array, bytes: c.values as Uint8Array };
+      if (c.type.typeId === Type.Utf8) {
+        const { offsets, bytes, rows } = varBytesOf(c);
+        return { data: c, kind: 'utf8', offsets, bytes, rows };
+      }
       if (c.type.typeId === Type.Bool) return { data: c, kind: 'bool' };
       return { data: c, kind: 'number', numbers: numbersOf(c) };
     });
@@ -85,7 +90,8 @@ export class RowPacker {
     for (let f = 0; f < fields.length; f++) {
       const r = fields[f];
       if (r.kind === 'utf8') {
-        const len = isValid(r.data, i) ? r.offsets![i + 1] - r.offsets![i] : -1;
+        const j = r.rows ? r.rows[i] : i;
+        const len = isValid(r.data, i) ? r.offsets![j + 1] - r.offsets![j] : -1;
         size += len < 0 ? 1 : len < 256 ? 2 + len : 5 + len;
       } else size += r.kind === 'bool' ? 1 : 9;
     }
@@ -102,8 +108,9 @@ export class RowPacker {
           out[p++] = P_NULL;
           continue;
         }
-        const from = r.offsets![i];
-        const len = r.offsets![i + 1] - from;
+        const j = r.rows ? r.rows[i] : i;
+        const from = r.offsets![j];
+        const len = r.offsets![j + 1] - from;
         if (len < 256) {
           out[p] = P_SHORT_UTF8;
           out[p + 1] = len;
@@ -258,6 +265,8 @@ interface FieldColumn {
   /** utf8: offsets and bytes. */
   offsets?: Int32Array;
   bytes?: Uint8Array;
+  /** The row of `offsets` each row is, when the column's bytes were left in its source (see varBytesOf). */
+  rows?: Int32Array | null;
 }
 
 /**
