@@ -265,8 +265,6 @@ interface FieldColumn {
   /** utf8: offsets and bytes. */
   offsets?: Int32Array;
   bytes?: Uint8Array;
-  /** The row of `offsets` each row is, when the column's bytes were left in its source (see varBytesOf). */
-  rows?: Int32Array | null;
 }
 
 /**
