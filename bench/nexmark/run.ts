@@ -15,11 +15,15 @@
  * scaled to the number of events: by default the event-time rate is events / 10, which keeps 10 s of
  * event time, the same windows per run and the same events per window key relative to the run.
  *
+ * `--processes 2 --threads 0 --against-threads 0` runs every measured run as two processes at once, each over half
+ * the events at the full run's event rate, against one process over all of them: how far two independent copies
+ * of a query scale on this machine, the most that threads 2 or two group members can reach here.
+ *
  * `--state-store memory,disk` runs each query on each state store provider in turn (rows `q11/disk`) and prints
  * the disk store's throughput per core as a ratio of the memory store's, with the disk store's bytes per state
  * row on local disk and the peak of the process's anonymous memory (RSS without the database's mapped pages).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -89,6 +93,8 @@ interface Options {
   maxEvictionsPerBatch?: number;
   /** Events of an unmeasured run of the query in the same process first, so the measured run starts on warm lanes. */
   warmUp: number;
+  /** Concurrent processes that share a run's events, each over an equal part at the run's event rate. */
+  processes: number;
 }
 
 /** Bytes of the files under `dir` (0 when it does not exist). */
@@ -212,7 +218,7 @@ async function runOnce(o: Options, lanesBefore: number[] = []): Promise<RunResul
     stateRows: last ? stateRowsOf(last) : 0,
     maxStateRows: fullest ? stateRowsOf(fullest) : 0,
     maxStateMemoryBytes: fullest ? fullest.stateOperators.reduce((a, s) => a + s.memoryUsedBytes, 0) : 0,
-    durationMs: sumDurations(progress),
+    durationMs: sumDurations(progress.map((p) => p.durationMs)),
     stateCommitMs: sum((p) => p.stateOperators.reduce((a, s) => a + s.commitTimeMs, 0)),
     stateStore,
     stateLocalBytes,
@@ -221,16 +227,15 @@ async function runOnce(o: Options, lanesBefore: number[] = []): Promise<RunResul
   };
 }
 
-/** Each phase of `durationMs` summed over the batches. */
-function sumDurations(progress: QueryProgress[]): QueryProgress['durationMs'] {
-  const total = { ...progress[0].durationMs };
-  for (const p of progress.slice(1))
-    for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += p.durationMs[k];
+/** Each phase of `durationMs` summed over batches (or runs). */
+function sumDurations(each: QueryProgress['durationMs'][]): QueryProgress['durationMs'] {
+  const total = { ...each[0] };
+  for (const d of each.slice(1)) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += d[k];
   return total;
 }
 
 /** Runs one measurement in a fresh child process (optionally under the CPU profiler). */
-function runChild(o: Options, query: string, run: number, stateStore: string): RunResult {
+async function runChild(o: Options, query: string, run: number, stateStore: string): Promise<RunResult> {
   const args = [
     ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.profile, `${query}-t${o.threads}-run${run}`)] : []),
     o.againstBuild ? path.resolve(o.againstBuild, 'bench', 'nexmark', 'run.js') : fileURLToPath(import.meta.url),
@@ -262,15 +267,59 @@ function runChild(o: Options, query: string, run: number, stateStore: string): R
     ...(o.warmUp > 0 ? ['--warm-up', String(o.warmUp)] : []),
   ];
   for (let attempt = 1; ; attempt++) {
-    const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
-    const line = child.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    if (child.status === 0 && line) return JSON.parse(line.slice('RESULT '.length)) as RunResult;
-    const why = `${query} run ${run} failed (exit ${child.status}):\n${child.stderr}`;
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
+    if (status === 0 && line) return JSON.parse(line.slice('RESULT '.length)) as RunResult;
+    const why = `${query} run ${run} failed (exit ${status}):\n${stderr}`;
     // Node 20.19+ can fail a worker thread's first module load (ERR_INTERNAL_ASSERTION, see BENCHMARKS.md): one retry, said out loud.
-    if (attempt > 1 || !child.stderr.includes('ERR_INTERNAL_ASSERTION')) throw new Error(why);
+    if (attempt > 1 || !stderr.includes('ERR_INTERNAL_ASSERTION')) throw new Error(why);
     console.log(`warning: ${query} run ${run} hit the worker module-loading assertion; running it again`);
   }
 }
+
+/**
+ * One run as `o.processes` processes at once, each over an equal part of the events at the run's event rate and a
+ * seed of its own: what as many independent copies of the query on separate cores achieve, with nothing shared
+ * but the machine. The combined run took as long as its slowest process; CPU seconds, memory, rows and batches
+ * add up.
+ */
+async function runSplit(o: Options, query: string, run: number, stateStore: string): Promise<RunResult> {
+  if (o.processes <= 1) return runChild(o, query, run, stateStore);
+  const part: Options = { ...o, events: Math.floor(o.events / o.processes), rate: eventRate(o), processes: 1 };
+  const parts = await Promise.all(
+    Array.from({ length: o.processes }, (_, i) => runChild({ ...part, seed: o.seed + i }, query, run, stateStore)),
+  );
+  const total = (f: (r: RunResult) => number): number => parts.reduce((a, r) => a + f(r), 0);
+  return {
+    ...parts[0],
+    events: total((r) => r.events),
+    wallSeconds: Math.max(...parts.map((r) => r.wallSeconds)),
+    cpuSeconds: total((r) => r.cpuSeconds),
+    peakRssBytes: total((r) => r.peakRssBytes),
+    batches: total((r) => r.batches),
+    outputRows: total((r) => r.outputRows),
+    stateRows: total((r) => r.stateRows),
+    maxStateRows: total((r) => r.maxStateRows),
+    maxStateMemoryBytes: total((r) => r.maxStateMemoryBytes),
+    durationMs: sumDurations(parts.map((r) => r.durationMs)),
+    stateCommitMs: total((r) => r.stateCommitMs),
+    stateLocalBytes: total((r) => r.stateLocalBytes),
+    peakRssAnonBytes: total((r) => r.peakRssAnonBytes),
+    laneCpu: undefined,
+  };
+}
+
+/** How a run's label names its processes: nothing for one. */
+const processesOf = (o: Options): string => (o.processes > 1 ? ` x ${o.processes} processes` : '');
 
 const fmt = (n: number, digits = 0): string =>
   n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -279,7 +328,7 @@ function report(results: RunResult[][], o: Options): void {
   const rate = eventRate(o);
   const keys = o.keys ? `, ${fmt(o.keys)} active bidders (numActivePeople, no hot bidders)` : '';
   console.log(
-    `\nNexmark on sluice${o.againstBuild ? ` (the build in ${o.againstBuild})` : ''}: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}, ${o.runs} run(s) per query (medians), ` +
+    `\nNexmark on sluice${o.againstBuild ? ` (the build in ${o.againstBuild})` : ''}: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}${processesOf(o)}, ${o.runs} run(s) per query (medians), ` +
       `batches of ${fmt(o.batchEvents)} events, checkpointing every batch; ${os.cpus().length} cores, load ${os
         .loadavg()
         .map((l) => l.toFixed(2))
@@ -358,7 +407,7 @@ function report(results: RunResult[][], o: Options): void {
 function reportPairs(runs: RunResult[][], baseline: RunResult[][], o: Options, base: Options): void {
   const against = base.againstBuild ? `the build in ${base.againstBuild}` : `threads ${base.threads}`;
   console.log(
-    `\nthreads ${o.threads} against ${against}, ${o.runs} pair(s) run in turn, medians of the ratios pair by pair`,
+    `\nthreads ${o.threads}${processesOf(o)} against ${against}, ${o.runs} pair(s) run in turn, medians of the ratios pair by pair`,
   );
   console.log('query  per CPU s  events/s  critical path  balanced  (ratios of each pair: per CPU s; critical path)');
   runs.forEach((rs, q) => {
@@ -446,6 +495,12 @@ async function main(): Promise<void> {
       describe:
         'events of an unmeasured run of each query before the measured one, in the same process: the measured run starts on warm worker lanes, as a long-running process does',
     })
+    .option('processes', {
+      type: 'number',
+      default: 1,
+      describe:
+        'run each measured run as this many processes at once, each over an equal part of the events (with --against-threads 0: how far independent copies of the query scale on this machine, the ceiling for threads and for group members)',
+    })
     .option('child', { type: 'boolean', hidden: true })
     .strict()
     .parse();
@@ -470,6 +525,7 @@ async function main(): Promise<void> {
     stateCacheMb: argv['state-cache-mb'],
     maxEvictionsPerBatch: argv['state-max-evictions-per-batch'],
     warmUp: argv['warm-up'],
+    processes: argv.processes,
   };
   if (o.trigger) parseDuration(o.trigger, '--trigger');
   if (argv.child) {
@@ -492,14 +548,14 @@ async function main(): Promise<void> {
       ? { ...o }
       : o.againstThreads === undefined
         ? undefined
-        : { ...o, threads: o.againstThreads, againstBuild: undefined };
+        : { ...o, threads: o.againstThreads, againstBuild: undefined, processes: 1 };
   const mine: Options = { ...o, againstBuild: undefined };
   if (base && o.stateStores.length > 1)
     throw new Error('--against-threads and --against-build compare one state store; give --state-store one provider');
-  const runOf = (opts: Options, n: string, r: number, store: string): RunResult => {
-    const res = runChild(opts, n, r, store);
+  const runOf = async (opts: Options, n: string, r: number, store: string): Promise<RunResult> => {
+    const res = await runSplit(opts, n, r, store);
     console.log(
-      `${n}${o.stateStores.length > 1 ? `/${store}` : ''}${opts.againstBuild ? ` (${opts.againstBuild})` : ''} threads ${opts.threads} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
+      `${n}${o.stateStores.length > 1 ? `/${store}` : ''}${opts.againstBuild ? ` (${opts.againstBuild})` : ''} threads ${opts.threads}${processesOf(opts)} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
         `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)${res.laneCpu ? `\n  ${formatLaneCpu(res.laneCpu)}` : ''}`,
     );
     return res;
@@ -509,8 +565,8 @@ async function main(): Promise<void> {
     const baseRuns: RunResult[] = [];
     // Providers take turns run by run, so that a change in the machine's load hits both alike.
     for (let r = 1; r <= o.runs; r++) {
-      if (base) baseRuns.push(runOf(base, n, r, o.stateStores[0]));
-      for (const [i, store] of o.stateStores.entries()) byStore[i].push(runOf(mine, n, r, store));
+      if (base) baseRuns.push(await runOf(base, n, r, o.stateStores[0]));
+      for (const [i, store] of o.stateStores.entries()) byStore[i].push(await runOf(mine, n, r, store));
     }
     all.push(...byStore);
     baseline.push(baseRuns);
