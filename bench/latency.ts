@@ -80,6 +80,7 @@ Produce-to-visible latency of a stateless and an aggregating query, Kafka to Kaf
   --runs N           runs per configuration, builds alternating; medians printed (default 1)
   --vs DIST          also run the build in DIST (a copy of an earlier dist) and print the ratios
   --logs DIR         keep each sluice run's stderr in DIR (default: a new directory in the OS temp directory)
+  --cpu-prof DIR     every sluice run writes a V8 CPU profile into DIR when it stops
   --help             this text
 `;
 if (process.argv.includes('--help')) {
@@ -102,6 +103,8 @@ const VS = flag('vs', '');
 const RUNS = Number(flag('runs', '1'));
 const LOGS = flag('logs', '') || fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-latency-logs-'));
 fs.mkdirSync(LOGS, { recursive: true });
+/** With `--cpu-prof DIR`, every sluice run writes a V8 CPU profile into DIR when it stops. */
+const PROFILE_DIR = flag('cpu-prof', '');
 /** A batch longer than this counts as slow (the target: none in a 5-minute run). */
 const SLOW_BATCH_MS = 500;
 const BUILDS: Build[] = VS
@@ -308,6 +311,7 @@ async function startSluice(build: Build, query: string, source: string, sink: st
   const child = spawn(
     process.execPath,
     [
+      ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
       build.cli,
       'run',
       build.app,

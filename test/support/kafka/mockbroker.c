@@ -29,7 +29,11 @@
  * scripts/test-setup.mjs also links it against a recent librdkafka built from source (mockbroker-recent),
  * whose mock speaks current protocol versions (Metadata v12, Fetch v16, Produce v10).
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +43,38 @@
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <sys/socket.h>
+
+/*
+ * Kafka brokers turn Nagle's algorithm off on every connection (TCP_NODELAY, as Kafka's SocketServer does);
+ * librdkafka's mock leaves it on. Then of two answers written back to back on one connection, the second waits
+ * for the client's delayed acknowledgement of the first, up to 40 ms, which no real broker makes a client wait.
+ * The mock accepts its connections with accept(3) from librdkafka; this program's own definition comes first
+ * in symbol lookup, calls the C library's and sets TCP_NODELAY on the new socket.
+ */
+static void no_delay(int fd) {
+        int one = 1;
+        if (fd >= 0)
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *len) {
+        static int (*libc_accept)(int, struct sockaddr *, socklen_t *);
+        if (!libc_accept)
+                libc_accept = (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
+        int s = libc_accept(fd, addr, len);
+        no_delay(s);
+        return s;
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+        static int (*libc_accept4)(int, struct sockaddr *, socklen_t *, int);
+        if (!libc_accept4)
+                libc_accept4 = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
+        int s = libc_accept4(fd, addr, len, flags);
+        no_delay(s);
+        return s;
+}
 
 static volatile sig_atomic_t run = 1;
 
