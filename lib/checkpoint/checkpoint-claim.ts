@@ -13,6 +13,7 @@
  * so a process that lost its claim (paused past the timeout, then resumed) cannot commit.
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -70,9 +71,13 @@ function parseClaim(text: string): ClaimRecord | null {
 }
 
 /** The claim in `file`; null when there is none, or what is there is not a claim anyone could hold. */
-async function readClaim(file: string): Promise<{ claim: ClaimRecord | null; exists: boolean }> {
+/**
+ * The claim in `file`. A blocking read: the claim is checked before every checkpoint write, a few times a batch,
+ * and a small file's blocking read costs microseconds where fs/promises' costs a round trip through the thread pool.
+ */
+function readClaim(file: string): { claim: ClaimRecord | null; exists: boolean } {
   try {
-    return { claim: parseClaim(await fsp.readFile(file, 'utf8')), exists: true };
+    return { claim: parseClaim(fs.readFileSync(file, 'utf8')), exists: true };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { claim: null, exists: false };
     throw err;
@@ -121,7 +126,7 @@ export class CheckpointClaim {
         claim.startHeartbeat();
         return claim;
       }
-      const { claim: held, exists } = await readClaim(file);
+      const { claim: held, exists } = readClaim(file);
       if (!exists) continue;
       if (held !== null && !isStale(held, staleAfterMs)) throw inUse(dir, held);
       await moveAside(file, held);
@@ -136,12 +141,12 @@ export class CheckpointClaim {
   /** Throws CHECKPOINT_IN_USE when another process has taken the claim over since this one made it. */
   async verify(): Promise<void> {
     if (this.lostTo === undefined) {
-      let { claim } = await readClaim(this.file);
+      let { claim } = readClaim(this.file);
       // A process taking over a stale claim moves the claim file aside for a moment and puts back one it
       // finds fresh: look again before concluding it is gone.
       if (claim === null) {
         await sleep(50);
-        ({ claim } = await readClaim(this.file));
+        ({ claim } = readClaim(this.file));
       }
       if (claim?.nonce === this.record.nonce) return;
       this.lostTo = claim;
@@ -161,7 +166,7 @@ export class CheckpointClaim {
     this.stopHeartbeat();
     await this.heartbeat;
     if (this.lostTo !== undefined) return;
-    const { claim } = await readClaim(this.file);
+    const { claim } = readClaim(this.file);
     if (claim?.nonce === this.record.nonce) await fsp.rm(this.file, { force: true });
   }
 
@@ -181,7 +186,7 @@ export class CheckpointClaim {
   private async beat(): Promise<void> {
     if (this.timer === undefined) return;
     try {
-      const { claim } = await readClaim(this.file);
+      const { claim } = readClaim(this.file);
       if (claim?.nonce !== this.record.nonce) return;
       this.record = { ...this.record, heartbeatAtMs: Date.now() };
       await writeFileAtomic(this.file, JSON.stringify(this.record));
@@ -241,7 +246,7 @@ async function moveAside(file: string, seen: ClaimRecord | null): Promise<void> 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  const { claim: moved } = await readClaim(aside);
+  const { claim: moved } = readClaim(aside);
   if (moved !== null && moved.nonce !== seen?.nonce) {
     try {
       await fsp.link(aside, file);

@@ -77,6 +77,7 @@ import { type KafkaRetryEvent, retryText } from '../kafka/retry.js';
 import { crashPoint } from '../util/crash-points.js';
 import { createDirectory } from '../util/create-directory.js';
 import { notice } from '../util/notices.js';
+import { removeFileIfPresent } from '../util/remove-file.js';
 import { jsonLines } from './file-text-formats.js';
 import type { SinkContext, StreamSink } from './sink.js';
 import { checkKnownOptions, choiceOption, integerOption, type SinkOptionValues, stringOption } from './sink-options.js';
@@ -240,6 +241,8 @@ export class KafkaSink implements StreamSink {
    * needs no look-back; used once.
    */
   private prepared: { batchId: number; marker: Marker } | null = null;
+  /** Markers of batches below this one are removed (undefined until the first removal lists the directory). */
+  private markersRemovedBelow: number | undefined;
   /** With `fencing=epoch`: the transactional producer every batch writes through. */
   private transaction: ProducerTransaction | null = null;
 
@@ -640,10 +643,16 @@ export class KafkaSink implements StreamSink {
   }
 
   private async removeOldMarkers(batchId: number): Promise<void> {
-    for (const name of await fsp.readdir(this.markerDir)) {
-      if (/^\d+$/.test(name) && Number(name) < batchId - MARKERS_KEPT)
-        await fsp.rm(path.join(this.markerDir, name), { force: true });
+    const below = batchId - MARKERS_KEPT;
+    // The first time, and after a jump in batch ids, the directory is listed; in between, the markers that fell
+    // out of the kept window are removed by name, without listing the directory for every batch.
+    if (this.markersRemovedBelow === undefined || below - this.markersRemovedBelow > MARKERS_KEPT) {
+      for (const name of await fsp.readdir(this.markerDir))
+        if (/^\d+$/.test(name) && Number(name) < below) removeFileIfPresent(path.join(this.markerDir, name));
+    } else {
+      for (let id = this.markersRemovedBelow; id < below; id++) removeFileIfPresent(this.markerFile(id));
     }
+    this.markersRemovedBelow = Math.max(below, this.markersRemovedBelow ?? below);
   }
 
   /** The batch's rows as records, in row order, `seq` = row index. */

@@ -6,7 +6,7 @@ import { SluiceError } from '../../lib/errors.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
 import { KafkaClient } from '../../lib/kafka/client.js';
 import type { ProduceMessage } from '../../lib/kafka/messages.js';
-import { type KafkaReadSpec, readKafkaTask } from '../../lib/sources/kafka/kafka-read-task.js';
+import { type KafkaReadSpec, READ_AHEAD_TASKS, readKafkaTask } from '../../lib/sources/kafka/kafka-read-task.js';
 import { type KafkaOffsets, type KafkaSource, rateLimit, splitRanges } from '../../lib/sources/kafka/kafka-source.js';
 import { createSource } from '../../lib/sources/source-uri.js';
 import { useKafkaFixture } from '../support/kafka-fixture.js';
@@ -277,7 +277,7 @@ describe('kafka source', function () {
     ]);
   });
 
-  it('a read task in the driver thread fetches the next planned range ahead; each task reads exactly its own range', async () => {
+  it('a read task in the driver thread fetches the planned ranges after it ahead; each task reads exactly its own range', async () => {
     const t = await kafka.topic(3);
     await produce(
       t,
@@ -288,7 +288,7 @@ describe('kafka source', function () {
       bootstrap: kafka.broker.bootstrap,
       topic: t,
       startingOffsets: 'earliest',
-      minPartitions: 5,
+      minPartitions: READ_AHEAD_TASKS + 4,
       'kafka.retries': '0',
       'kafka.retry.backoff.ms': '10',
     }) as KafkaSource;
@@ -301,21 +301,29 @@ describe('kafka source', function () {
       const specs = (await source.planRead(null, (await source.latestOffset(null, {}))!, 0)).map(
         (task) => task.spec as KafkaReadSpec,
       );
-      expect(specs.map((s) => s.next ?? null)).to.deep.equal([
-        ...specs.slice(1).map((s) => ({
-          topic: s.topic,
-          partition: s.partition,
-          fromOffset: s.fromOffset,
-          untilOffset: s.untilOffset,
-        })),
-        null,
-      ]);
+      const last = READ_AHEAD_TASKS + 1;
+      expect(specs).to.have.length.at.least(last + 1);
+      expect(specs.map((s) => s.following ?? null)).to.deep.equal(
+        specs.map((_, i) =>
+          i + 1 < specs.length
+            ? specs.slice(i + 1, i + 1 + READ_AHEAD_TASKS).map((s) => ({
+                topic: s.topic,
+                partition: s.partition,
+                fromOffset: s.fromOffset,
+                untilOffset: s.untilOffset,
+              }))
+            : null,
+        ),
+      );
       expect(await read(specs[0])).to.deep.equal(expected(specs[0]));
       await new Promise((r) => setTimeout(r, 300));
       await kafka.broker.command('down 1');
       try {
         expect(await read(specs[1]), 'served by the prefetch').to.deep.equal(expected(specs[1]));
-        const err = await read(specs[2]).then(
+        expect(await read(specs[last - 1]), "served by the first task's prefetch").to.deep.equal(
+          expected(specs[last - 1]),
+        );
+        const err = await read(specs[last]).then(
           () => null,
           (e: Error) => e,
         );

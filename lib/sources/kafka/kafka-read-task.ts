@@ -4,10 +4,11 @@
  * bootstrap address and client options, so a batch's tasks reuse connections instead of opening new ones.
  *
  * In the driver's thread (threads: 0) a batch's tasks run one after another, in plan order, so a task
- * starts fetching the range of the task planned after it ({@link KafkaReadSpec.next}) before it decodes its
- * own: the broker's round trip then overlaps with decoding. The prefetched range is exactly the one the next
- * task would fetch itself, so which rows a batch reads does not change. Worker threads do not prefetch: the
- * next task may run in another worker, and tasks running side by side already overlap their round trips.
+ * starts fetching the ranges of the tasks planned after it ({@link KafkaReadSpec.following}) before it decodes
+ * its own: the batch's first task sends the Fetches of up to {@link READ_AHEAD_TASKS} tasks at once, and their
+ * round trips overlap with each other and with decoding. A prefetched range is exactly the one its task would
+ * fetch itself, so which rows a batch reads does not change. Worker threads do not prefetch: the next task may
+ * run in another worker, and tasks running side by side already overlap their round trips.
  */
 import { isMainThread } from 'node:worker_threads';
 import { Binary, type DataType, type Schema, Type } from 'apache-arrow';
@@ -32,6 +33,9 @@ import { collectJsonLines } from '../decode/json-lines.js';
 import type { ReaderContext } from '../reader-context.js';
 import type { ReadResult } from '../source.js';
 
+/** Tasks after its own whose ranges a read task in the driver's thread fetches ahead. */
+export const READ_AHEAD_TASKS = 8;
+
 /** How record values are decoded. `text` is the same as `string` (the name apps use for text input). */
 export type KafkaValueFormat = 'json' | 'string' | 'text' | 'bytes';
 
@@ -54,8 +58,8 @@ export interface KafkaReadSpec {
   /** Where malformed JSON values are set aside (badRecordsPath), and the batch they belong to. */
   badRecords?: BadRecordsTarget;
   batchId?: number;
-  /** The range of the task planned after this one in the same batch, if any (see the module comment). */
-  next?: KafkaRange;
+  /** The ranges of the tasks planned after this one in the same batch, up to {@link READ_AHEAD_TASKS} (see the module comment). */
+  following?: KafkaRange[];
 }
 
 /** Records [fromOffset, untilOffset) of one partition. */
@@ -121,7 +125,7 @@ const prefetched = new Map<string, { at: number; fetched: Promise<Fetched> }>();
  * Prefetches kept at most (several queries may read in one process) and for at most this long: one that
  * was never taken (its batch failed before reaching it) only holds memory until then.
  */
-const PREFETCH_SLOTS = 4;
+const PREFETCH_SLOTS = 2 * READ_AHEAD_TASKS;
 const PREFETCH_MAX_AGE_MS = 30_000;
 
 /** What identifies a fetch: the same key always reads the same records. */
@@ -177,8 +181,8 @@ export async function readKafkaTask(rawSpec: unknown, _ctx: ReaderContext): Prom
   const spec = rawSpec as KafkaReadSpec;
   const client = await clientFor(spec.bootstrap, spec.client);
   const fetched = takeOrFetch(client, spec);
-  if (spec.next && isMainThread) {
-    prefetch(client, spec, spec.next);
+  if (spec.following && isMainThread) {
+    for (const range of spec.following) prefetch(client, spec, range);
     // Lets the prefetch's request reach the socket before decoding holds the thread.
     await new Promise<void>((resolve) => setImmediate(resolve));
   }

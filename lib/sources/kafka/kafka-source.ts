@@ -40,7 +40,7 @@ import {
   startingOffsetsSpec,
   type TimestampStrategy,
 } from './kafka-offset-range-limit.js';
-import type { KafkaReadSpec, KafkaValueFormat } from './kafka-read-task.js';
+import { type KafkaReadSpec, type KafkaValueFormat, READ_AHEAD_TASKS } from './kafka-read-task.js';
 
 export type { KafkaOffsets };
 
@@ -416,7 +416,6 @@ export class KafkaSource implements StreamSource {
     const schema = schemaToSpec(this.outputSchema);
     const split = splitRanges(ranges, this.options.minPartitions);
     return split.map((r, i): ReadTask => {
-      const after = split[i + 1];
       const spec: KafkaReadSpec = {
         bootstrap: this.options.bootstrap,
         client: this.options.client ?? {},
@@ -438,13 +437,14 @@ export class KafkaSource implements StreamSource {
         };
         spec.batchId = batchId;
       }
-      if (after)
-        spec.next = {
-          topic: after.topic,
-          partition: after.partition,
-          fromOffset: after.from,
-          untilOffset: after.until,
-        };
+      const following = split.slice(i + 1, i + 1 + READ_AHEAD_TASKS);
+      if (following.length > 0)
+        spec.following = following.map((f) => ({
+          topic: f.topic,
+          partition: f.partition,
+          fromOffset: f.from,
+          untilOffset: f.until,
+        }));
       return { reader: 'kafka', spec };
     });
   }
