@@ -38,6 +38,12 @@ const IDLE_POLL_MS = 10;
  */
 const IDLE_WAKE_MAX_MS = 1000;
 
+/**
+ * Batches between purges of what the checkpoint no longer needs (log entries and state files older than the
+ * retained batches), as Spark does maintenance now and then rather than in every batch.
+ */
+const PURGE_EVERY_BATCHES = 10;
+
 /** When batches run: every interval, once, or until the data available now is processed. */
 export type Trigger = { processingTimeMs: number } | { once: true } | { availableNow: true };
 
@@ -456,7 +462,9 @@ export class MicroBatchExecution {
       eventTimeColumns: c.analysis.eventTimeColumns,
       operatorOutputModes: c.analysis.operatorOutputModes,
       lateOutput: c.lateSink !== undefined,
-      minStateVersionToKeep: Math.max(0, batchId - c.retainBatches),
+      // State files are purged with the logs: listing each state partition's directory in every batch's commit
+      // cost more than the few extra versions kept between purges.
+      minStateVersionToKeep: batchId % PURGE_EVERY_BATCHES === 0 ? Math.max(0, batchId - c.retainBatches) : 0,
     };
     // walCommit is what the offset log's write adds to the batch: the part that reading did not hide, timed
     // from when the batch first needs it (its first stateful task, or else its sink).
@@ -561,7 +569,7 @@ export class MicroBatchExecution {
     return this.writeAfter(complete, prepared, null, batchId).then(async () => {
       crashPoint('after-commit', batchId);
       for (let i = 0; i < this.sources.length; i++) await this.sources[i].source.commit(ends[i]);
-      if (batchId % 10 === 0) await this.checkpoint.purge(c.retainBatches);
+      if (batchId % PURGE_EVERY_BATCHES === 0) await this.checkpoint.purge(c.retainBatches);
     });
   }
 
