@@ -71,6 +71,8 @@ const READ_UNCOMMITTED = 0;
 const READ_COMMITTED = 1;
 const DEFAULT_FETCH_MAX_BYTES = 8 << 20;
 const DEFAULT_FETCH_MAX_WAIT_MS = 100;
+/** How long cached cluster metadata counts as fresh: the Kafka clients' metadata.max.age.ms default. */
+const METADATA_MAX_AGE_MS = 300_000;
 /** FindCoordinator's key type of a transactional id. */
 const TRANSACTION_COORDINATOR = 1;
 /** DescribeConfigs' resource type of a topic. */
@@ -183,6 +185,11 @@ export class KafkaClient {
     const cluster = createCluster(kafka, {
       // The mock creates topics on any Metadata request naming them; we only ever name existing topics.
       allowAutoTopicCreation: false,
+      // With kafkajs' default of 0 for a bare cluster, every metadata lookup asked the broker twice (a refresh,
+      // then the lookup): a round trip more in each batch's offsets. Leaders that move are asked again when a
+      // request fails (see retrying), and listPartitions still asks the broker each time, so new partitions
+      // and topics are found as before.
+      metadataMaxAge: METADATA_MAX_AGE_MS,
       isolationLevel: opts.isolationLevel === 'read_committed' ? READ_COMMITTED : READ_UNCOMMITTED,
     });
     const client = new KafkaClient(kafka, cluster, brokers, opts);

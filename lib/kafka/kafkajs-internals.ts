@@ -195,6 +195,8 @@ export interface KjsClusterOptions {
   allowAutoTopicCreation?: boolean;
   isolationLevel?: number;
   maxInFlightRequests?: number | null;
+  /** How long the cluster's cached metadata counts as fresh, ms (kafkajs' default for a bare cluster: 0). */
+  metadataMaxAge?: number;
 }
 
 type CreateCluster = (opts: KjsClusterOptions) => KjsCluster;
