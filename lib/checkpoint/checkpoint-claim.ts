@@ -70,10 +70,10 @@ function parseClaim(text: string): ClaimRecord | null {
   return null;
 }
 
-/** The claim in `file`; null when there is none, or what is there is not a claim anyone could hold. */
 /**
- * The claim in `file`. A blocking read: the claim is checked before every checkpoint write, a few times a batch,
- * and a small file's blocking read costs microseconds where fs/promises' costs a round trip through the thread pool.
+ * The claim in `file`; null when there is none, or what is there is not a claim anyone could hold. A blocking
+ * read: the claim is checked before every checkpoint write, a few times a batch, and a small file's blocking read
+ * costs microseconds where fs/promises' costs a round trip through the thread pool.
  */
 function readClaim(file: string): { claim: ClaimRecord | null; exists: boolean } {
   try {
