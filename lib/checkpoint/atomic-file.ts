@@ -245,7 +245,7 @@ function writeAtomicSync(file: string, data: string | Uint8Array): void {
     }
     fs.renameSync(temp, file);
   } catch (err) {
-    fs.rmSync(temp, { force: true });
+    removeFileIfPresent(temp);
     throw err;
   }
   fsyncDirSync(dir);
@@ -265,6 +265,6 @@ export async function removeStaleTempFiles(dir: string): Promise<string[]> {
     throw err;
   }
   const stale = names.filter(isTempFileName);
-  await Promise.all(stale.map((name) => fsp.rm(path.join(dir, name), { force: true })));
+  for (const name of stale) removeFileIfPresent(path.join(dir, name));
   return stale;
 }
