@@ -7,6 +7,12 @@
  * `{sum: number}` under a 7-char key costs ~45 bytes instead of ~100 for a Map of objects, a snapshot
  * loads with one copy plus one hash per key, and the garbage collector has nothing to trace.
  *
+ * A commit that mostly adds keys can hand over the buffer its records were written into (the delta file's)
+ * as a further chunk of the arena ({@link ArenaHashMap.adoptChunk}) instead of copying every record into the
+ * arena: writing into fresh pages costs more than the copy itself, and a batch of new keys would otherwise
+ * touch them twice. Records then live in the growable arena (chunk 0) or in an adopted chunk; a compaction
+ * copies every live record back into one arena.
+ *
  * Slots are reused and records move on update and compaction, so slot order and arena layout depend
  * on history; callers that produce output must order by key or timeout, never by slot.
  */
@@ -25,12 +31,15 @@ import {
  * share `hash % numPartitions`, which with the same hash would pile them into a few buckets.
  */
 const INDEX_SEED = 0x2545f491;
+const EMPTY = new Uint8Array(0);
 const MIN_TABLE = 1024;
 const MIN_SLOTS = 768;
 /** Slot arrays and the arena grow by this factor: they are long-lived and large, so less slack than 2×. */
 const GROWTH = 1.5;
 /** Arena garbage is reclaimed once it exceeds both this and half the live bytes. */
 const MIN_GARBAGE_TO_COMPACT = 1 << 20;
+/** At most this many chunks, the growable arena included: a slot's chunk is one byte, and each chunk is a buffer to keep. */
+const MAX_CHUNKS = 16;
 
 /** The hash under which the key encoded in `buf[start, end)` is indexed. */
 export function indexHash(buf: Uint8Array, start: number, end: number): number {
@@ -61,8 +70,12 @@ export class ArenaHashMap {
   /** Hash table: slot + 1 per bucket, 0 = empty; linear probing, length a power of two. */
   private table = new Int32Array(MIN_TABLE);
   private hashes = new Int32Array(MIN_SLOTS);
-  /** Arena offset of each slot's record; -1 when the slot is free. */
+  /** Offset of each slot's record in its chunk; -1 when the slot is free. */
   private recOff = new Int32Array(MIN_SLOTS).fill(-1);
+  /** The chunk holding each slot's record: 0 the growable arena, else an index into {@link chunks}. */
+  private chunkOf = new Uint8Array(MIN_SLOTS);
+  /** Adopted chunks by index; index 0 stands for the growable arena and holds nothing. */
+  private chunks: Uint8Array[] = [EMPTY];
   /** Timeout of each slot, -1 for none; null until some key has a timeout. */
   private timeouts: Float64Array | null = null;
   /** Lower bound of all timeouts: a scan is skipped when the asked time is below it. */
@@ -85,14 +98,20 @@ export class ArenaHashMap {
     return this.entries;
   }
 
+  /** Buffers holding records: the growable arena and each adopted chunk. */
+  get chunkCount(): number {
+    return this.chunks.length;
+  }
+
   /** Slots in use or free: every live slot is below this. */
   get slotCount(): number {
     return this.slots;
   }
 
-  /** The arena's bytes; a record found by {@link recordOffset} and {@link recordEnd} lies in it. */
-  get arenaBytes(): Uint8Array {
-    return this.arena.buf;
+  /** The bytes holding the record of `slot`, which lies at {@link recordOffset} up to {@link recordEnd}. */
+  recordBuffer(slot: number): Uint8Array {
+    const c = this.chunkOf[slot];
+    return c === 0 ? this.arena.buf : this.chunks[c];
   }
 
   /** Whether any entry has had a timeout (the timeout array exists). */
@@ -102,7 +121,11 @@ export class ArenaHashMap {
 
   /** Bytes held: arena, hash table, slot arrays and timeouts. */
   memoryBytes(): number {
+    let adopted = 0;
+    for (const chunk of this.chunks) adopted += chunk.length;
     return (
+      adopted +
+      this.chunkOf.byteLength +
       this.arena.buf.length +
       this.table.byteLength +
       this.hashes.byteLength +
@@ -117,13 +140,13 @@ export class ArenaHashMap {
     const mask = table.length - 1;
     const hashes = this.hashes;
     const recOff = this.recOff;
-    const arena = this.arena.buf;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const e = table[i];
       if (e === 0) return -1;
       const slot = e - 1;
       if (hashes[slot] !== h) continue;
       const off = recOff[slot];
+      const arena = this.recordBuffer(slot);
       let j = 0;
       // Encodings are self-delimiting, so no key's bytes start with another complete key's bytes:
       // equal first `len` bytes mean equal keys.
@@ -137,36 +160,40 @@ export class ArenaHashMap {
     return this.recOff[slot] >= 0;
   }
 
-  /** Arena offset of the record of `slot`, -1 when the slot is free. */
+  /** Offset of the record of `slot` in its {@link recordBuffer}, -1 when the slot is free. */
   recordOffset(slot: number): number {
     return this.recOff[slot];
   }
 
-  /** End of the record that starts at arena offset `off`. */
-  recordEnd(off: number): number {
-    return this.valueEnd(off + this.keyLengthAt(off));
+  /** End of the record of live `slot` in its {@link recordBuffer}. */
+  recordEnd(slot: number): number {
+    const buf = this.recordBuffer(slot);
+    const off = this.recOff[slot];
+    return this.valueEnd(buf, off + this.keyLengthAt(buf, off));
   }
 
   /** The value of `slot` (a fresh copy), whose key encoding is `keyLen` bytes long. */
   valueWithKeyLength(slot: number, keyLen: number): unknown {
-    return this.readValue(this.recOff[slot] + keyLen);
+    return this.readValue(this.recordBuffer(slot), this.recOff[slot] + keyLen);
   }
 
   /** The value of `slot` (a fresh copy). */
   value(slot: number): unknown {
+    const buf = this.recordBuffer(slot);
     const off = this.recOff[slot];
-    return this.readValue(off + this.keyLengthAt(off));
+    return this.readValue(buf, off + this.keyLengthAt(buf, off));
   }
 
   /** The key of `slot`. */
   key(slot: number): unknown {
-    return this.keyAtOffset(this.recOff[slot]);
+    return this.keyAtOffset(this.recordBuffer(slot), this.recOff[slot]);
   }
 
   /** The key of `slot` as its canonical encoding in latin1: comparing these with `<` orders keys by their bytes. */
   sortKey(slot: number): string {
+    const buf = this.recordBuffer(slot);
     const off = this.recOff[slot];
-    return this.latin1.slice(this.arena.buf, off, off + this.keyLengthAt(off));
+    return this.latin1.slice(buf, off, off + this.keyLengthAt(buf, off));
   }
 
   /** The timeout of `slot`, -1 for none. */
@@ -232,35 +259,59 @@ export class ArenaHashMap {
     vend: number,
     timeout: number,
   ): void {
-    if ((this.entries + 1) * 4 > this.table.length * 3) this.growTable(this.table.length * 2);
-    const slot = this.allocSlot();
-    this.hashes[slot] = h;
-    this.recOff[slot] = this.arena.pos;
+    const slot = this.newSlot(h, 0, this.arena.pos);
     this.arena.raw(kbuf, kstart, kstart + klen);
     this.arena.raw(vbuf, vstart, vend);
-    this.placeInTable(slot, h);
-    this.entries++;
+    this.setTimeout(slot, timeout);
+  }
+
+  /**
+   * Makes `bytes[0, bytes.length)` a chunk of the arena, as it is, for {@link insertAt} and {@link updateAt} to
+   * point entries at records in it; the caller gives up `bytes`. Returns the chunk.
+   */
+  adoptChunk(bytes: Uint8Array): number {
+    if (this.chunks.length >= MAX_CHUNKS) this.compact();
+    this.chunks.push(bytes);
+    // Every byte is garbage until an entry points at a record in it.
+    this.garbage += bytes.length;
+    return this.chunks.length - 1;
+  }
+
+  /** Adds a new entry whose record (key with hash `h`, then value) lies at `off` in adopted `chunk`. */
+  insertAt(h: number, chunk: number, off: number, timeout: number): void {
+    const slot = this.newSlot(h, chunk, off);
+    this.garbage -= this.recordEnd(slot) - off;
+    this.setTimeout(slot, timeout);
+  }
+
+  /** Points `slot` at a record of the same key at `off` in adopted `chunk`; its old record becomes garbage. */
+  updateAt(slot: number, chunk: number, off: number, timeout: number): void {
+    this.garbage += this.recordEnd(slot) - this.recOff[slot];
+    this.chunkOf[slot] = chunk;
+    this.recOff[slot] = off;
+    this.garbage -= this.recordEnd(slot) - off;
     this.setTimeout(slot, timeout);
   }
 
   /**
    * Replaces the value of `slot` with `src[start, end)`: in place when it fits, so steady updates do
-   * not grow the arena; otherwise the record moves to the end.
+   * not grow the arena; otherwise the record moves to the end of the growable arena.
    */
   update(slot: number, src: Uint8Array, start: number, end: number, timeout: number): void {
+    const buf = this.recordBuffer(slot);
     const off = this.recOff[slot];
-    const klen = this.keyLengthAt(off);
+    const klen = this.keyLengthAt(buf, off);
     const vstart = off + klen;
-    const oldLen = this.valueEnd(vstart) - vstart;
+    const oldLen = this.valueEnd(buf, vstart) - vstart;
     const len = end - start;
     if (len <= oldLen) {
-      const buf = this.arena.buf;
       let q = vstart;
       for (let i = start; i < end; i++) buf[q++] = src[i];
       this.garbage += oldLen - len;
     } else {
       this.recOff[slot] = this.arena.pos;
-      this.arena.raw(this.arena.buf, off, vstart);
+      this.chunkOf[slot] = 0;
+      this.arena.raw(buf, off, vstart);
       this.arena.raw(src, start, end);
       this.garbage += klen + oldLen;
     }
@@ -269,8 +320,7 @@ export class ArenaHashMap {
 
   /** Removes the entry of `slot`. */
   remove(slot: number): void {
-    const off = this.recOff[slot];
-    this.garbage += this.recordEnd(off) - off;
+    this.garbage += this.recordEnd(slot) - this.recOff[slot];
     this.unplace(slot);
     this.recOff[slot] = -1;
     if (this.timeouts !== null) this.timeouts[slot] = -1;
@@ -278,19 +328,30 @@ export class ArenaHashMap {
     this.entries--;
   }
 
-  /** Rewrites the arena without garbage once garbage outweighs half the live bytes. */
+  /** Rewrites the records into one arena without garbage once garbage outweighs half the live bytes. */
   maybeCompact(): void {
-    const live = this.arena.pos - this.garbage;
-    if (this.garbage < MIN_GARBAGE_TO_COMPACT || this.garbage < live / 2) return;
+    if (this.garbage >= MIN_GARBAGE_TO_COMPACT && this.garbage >= this.liveBytes() / 2) this.compact();
+  }
+
+  private liveBytes(): number {
+    let total = this.arena.pos;
+    for (const chunk of this.chunks) total += chunk.length;
+    return total - this.garbage;
+  }
+
+  private compact(): void {
+    const live = this.liveBytes();
     const next = new ValueWriter(Math.ceil(live * 1.1) + 4096, this.dict, false, GROWTH);
-    const old = this.arena.buf;
     for (let slot = 0; slot < this.slots; slot++) {
       const off = this.recOff[slot];
       if (off < 0) continue;
-      const end = this.valueEnd(off + this.keyLengthAt(off));
+      const end = this.recordEnd(slot);
+      const buf = this.recordBuffer(slot);
       this.recOff[slot] = next.pos;
-      next.raw(old, off, end);
+      next.raw(buf, off, end);
     }
+    this.chunkOf.fill(0);
+    this.chunks = [EMPTY];
     this.arena = next;
     this.garbage = 0;
   }
@@ -301,6 +362,7 @@ export class ArenaHashMap {
    * saying what is wrong when the records are cut short, do not add up or repeat a key.
    */
   adoptRecords(data: Uint8Array, start: number, recordBytes: number, n: number): void {
+    this.chunks = [EMPTY];
     this.arena = new ValueWriter(Math.ceil(recordBytes * 1.06) + 4096, this.dict, false, GROWTH);
     this.arena.raw(data, start, start + recordBytes);
     this.growSlots(Math.max(MIN_SLOTS, Math.ceil(n * 1.06)));
@@ -312,7 +374,7 @@ export class ArenaHashMap {
     const recOff = this.recOff;
     let off = 0;
     for (let slot = 0; slot < n; slot++) {
-      const klen = this.keyLengthAt(off);
+      const klen = this.keyLengthAt(arena, off);
       if (off + klen > recordBytes) throw new Error('its record section is cut short');
       const h = indexHash(arena, off, off + klen);
       let i = h & mask;
@@ -321,14 +383,14 @@ export class ArenaHashMap {
           hashes[e - 1] === h &&
           arena.subarray(recOff[e - 1], recOff[e - 1] + klen).every((b, j) => b === arena[off + j])
         ) {
-          throw new Error(`key ${JSON.stringify(String(this.keyAtOffset(off)))} appears twice`);
+          throw new Error(`key ${JSON.stringify(String(this.keyAtOffset(arena, off)))} appears twice`);
         }
         i = (i + 1) & mask;
       }
       table[i] = slot + 1;
       hashes[slot] = h;
       recOff[slot] = off;
-      off = this.valueEnd(off + klen, recordBytes);
+      off = this.valueEnd(arena, off + klen, recordBytes);
     }
     if (off !== recordBytes) throw new Error('its record section does not match its key count');
     this.slots = n;
@@ -345,38 +407,49 @@ export class ArenaHashMap {
     return this.timeouts;
   }
 
-  /** Length of the key encoding at `off` in the arena; short strings and small ints without a parse. */
-  private keyLengthAt(off: number): number {
-    const buf = this.arena.buf;
+  /** Length of the key encoding at `off` in `buf`; short strings and small ints without a parse. */
+  private keyLengthAt(buf: Uint8Array, off: number): number {
     const tag = buf[off];
     if (tag >= T_SMALL_INT) return 1;
     if (tag >= T_SHORT_STRING) return 1 + tag - T_SHORT_STRING;
     const r = this.reader;
-    r.setBuffer(buf, off, this.arena.pos);
+    r.setBuffer(buf, off);
     r.skip();
     return r.pos - off;
   }
 
-  /** End of the encoded value at arena offset `off`, reading no further than `end`. */
-  private valueEnd(off: number, end = this.arena.pos): number {
+  /** End of the encoded value at `off` in `buf`, reading no further than `end`. */
+  private valueEnd(buf: Uint8Array, off: number, end = buf.length): number {
     const r = this.reader;
-    r.setBuffer(this.arena.buf, off, end);
+    r.setBuffer(buf, off, end);
     r.skip();
     return r.pos;
   }
 
-  private readValue(off: number): unknown {
+  private readValue(buf: Uint8Array, off: number): unknown {
     const r = this.reader;
-    r.setBuffer(this.arena.buf, off, this.arena.pos);
+    r.setBuffer(buf, off);
     r.setNames(this.dict.names);
     return r.read();
   }
 
-  private keyAtOffset(off: number): unknown {
+  private keyAtOffset(buf: Uint8Array, off: number): unknown {
     const r = this.reader;
-    r.setBuffer(this.arena.buf, off, this.arena.pos);
+    r.setBuffer(buf, off);
     r.setNames([]);
     return r.read();
+  }
+
+  /** A new live slot for the key with hash `h` whose record is (or is about to be written) at `off` in `chunk`. */
+  private newSlot(h: number, chunk: number, off: number): number {
+    if ((this.entries + 1) * 4 > this.table.length * 3) this.growTable(this.table.length * 2);
+    const slot = this.allocSlot();
+    this.hashes[slot] = h;
+    this.recOff[slot] = off;
+    this.chunkOf[slot] = chunk;
+    this.placeInTable(slot, h);
+    this.entries++;
+    return slot;
   }
 
   private placeInTable(slot: number, h: number): void {
@@ -427,6 +500,9 @@ export class ArenaHashMap {
     const hashes = new Int32Array(capacity);
     hashes.set(this.hashes.subarray(0, this.slots));
     this.hashes = hashes;
+    const chunkOf = new Uint8Array(capacity);
+    chunkOf.set(this.chunkOf.subarray(0, this.slots));
+    this.chunkOf = chunkOf;
     if (this.timeouts !== null) this.timeouts = this.grownTimeouts(capacity);
   }
 

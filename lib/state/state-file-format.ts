@@ -372,13 +372,15 @@ export class StateFileWriter {
   /**
    * Writes `<dir>/<version>.delta` durably (a torn one fails its checksum) from `changes` (removes of keys not in committed state
    * are left out), with the field dictionary `names` the values are encoded with. Returns how many
-   * keys it puts and removes, and the file's checksum.
+   * keys it puts and removes, and the file's checksum. With `recordAt`, sets `recordAt[p]` to where the record
+   * (key, then value) of each put `p` starts in the buffer {@link takeBuffer} then hands over, else to -1.
    */
   async writeDelta(
     dir: string,
     version: number,
     names: readonly string[],
     changes: PendingChanges,
+    recordAt?: Int32Array,
   ): Promise<{ updated: number; removed: number; checksum: number }> {
     const w = this.w;
     w.reset();
@@ -391,6 +393,7 @@ export class StateFileWriter {
     const values = changes.values;
     for (let p = 0; p < changes.length; p++) {
       const off = changes.offset[p];
+      if (recordAt !== undefined) recordAt[p] = off < 0 ? -1 : w.pos + 1;
       if (off < 0) {
         if (changes.slot[p] < 0) continue;
         w.byte(OP_REMOVE);
@@ -415,6 +418,16 @@ export class StateFileWriter {
     return { updated, removed, checksum };
   }
 
+  /**
+   * Hands over the bytes of the last delta written, records included, and starts a new buffer for the next
+   * file: an {@link ArenaHashMap} adopts them rather than copying each record of a batch of new keys.
+   */
+  takeBuffer(): Uint8Array {
+    const bytes = this.w.buf.subarray(0, this.w.pos);
+    this.w = new ValueWriter(1 << 16, null, true);
+    return bytes;
+  }
+
   /** Writes `<dir>/<version>.snapshot` durably (a torn one fails its checksum): every entry of `map`. */
   async writeSnapshot(dir: string, version: number, map: ArenaHashMap): Promise<void> {
     const w = this.w;
@@ -427,15 +440,14 @@ export class StateFileWriter {
     for (let slot = 0; slot < slots; slot++) {
       const off = map.recordOffset(slot);
       if (off < 0) continue;
-      ends[slot] = map.recordEnd(off);
+      ends[slot] = map.recordEnd(slot);
       recordBytes += ends[slot] - off;
     }
     w.varint(recordBytes);
     w.ensure(recordBytes);
-    const arena = map.arenaBytes;
     for (let slot = 0; slot < slots; slot++) {
       const off = map.recordOffset(slot);
-      if (off >= 0) w.raw(arena, off, ends[slot]);
+      if (off >= 0) w.raw(map.recordBuffer(slot), off, ends[slot]);
     }
     w.byte(map.hasTimeouts ? 1 : 0);
     if (map.hasTimeouts) {

@@ -20,6 +20,12 @@ import { purgeStateFiles, readStateVersion, StateFileWriter } from './state-file
 import { FieldDictionary, ValueWriter } from './value-codec.js';
 import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore } from './versioned-state-store.js';
 
+/**
+ * A commit whose changes take at least this many bytes, most of them for keys not in committed state, hands
+ * the delta file's buffer to committed state as it is instead of copying each record into the arena.
+ */
+const ADOPT_MIN_BYTES = 1 << 20;
+
 /** Options of {@link StateStore.load}. */
 export interface StateStoreOptions {
   /** Write a snapshot every this many versions (when version % interval === 0). Default 10. */
@@ -52,6 +58,8 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
   /** keyScratch's encoding as pending changes look it up. */
   private readonly lookupKey: EncodedKey = { bytes: this.keyScratch.buf, length: 0, hash: 0 };
   private committing = false;
+  /** Where each change's record starts in a delta buffer the committed state adopts. */
+  private recordAt = new Int32Array(0);
   // Results of locate().
   private locPending = -1;
   private locSlot = -1;
@@ -228,14 +236,25 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
     checkCommitVersion(this.dir, this._version, version, this.committing);
     this.committing = true;
     try {
+      const pending = this.pending;
+      const newKeyBytes = pending.recordBytes(true);
+      const allBytes = pending.recordBytes(false);
+      const adopt = allBytes >= ADOPT_MIN_BYTES && newKeyBytes * 2 >= allBytes;
+      if (adopt && this.recordAt.length < pending.length) this.recordAt = new Int32Array(pending.length);
       const { updated, removed } = await this.files.writeDelta(
         this.dir,
         version,
         this.committed.dict.names,
-        this.pending,
+        pending,
+        adopt ? this.recordAt : undefined,
       );
-      this.committed.reserve(this.pending.recordBytes(true));
-      for (let p = 0; p < this.pending.length; p++) this.applyPending(p);
+      if (adopt) {
+        const chunk = this.committed.adoptChunk(this.files.takeBuffer());
+        for (let p = 0; p < pending.length; p++) this.applyAdopted(p, chunk, this.recordAt[p]);
+      } else {
+        this.committed.reserve(newKeyBytes);
+        for (let p = 0; p < pending.length; p++) this.applyPending(p);
+      }
       this.clearPending();
       this._version = version;
       this.committed.maybeCompact();
@@ -354,6 +373,30 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
     ks.reset();
     pending.writeKey(ks, p);
     this.committed.insert(indexHash(ks.buf, 0, ks.pos), ks.buf, 0, ks.pos, values, off, end, pending.timeout[p]);
+  }
+
+  /** Makes change `p` part of committed state, its record (if a put) at `off` in the arena's adopted `chunk`. */
+  private applyAdopted(p: number, chunk: number, off: number): void {
+    const pending = this.pending;
+    const slot = pending.slot[p];
+    if (off < 0) {
+      if (slot >= 0) this.committed.remove(slot);
+      return;
+    }
+    const timeout = pending.timeout[p];
+    if (slot >= 0) {
+      this.committed.updateAt(slot, chunk, off, timeout);
+      return;
+    }
+    let h: number;
+    if (pending.isEncoded(p)) h = pending.keyHash[p];
+    else {
+      const ks = this.keyScratch;
+      ks.reset();
+      pending.writeKey(ks, p);
+      h = indexHash(ks.buf, 0, ks.pos);
+    }
+    this.committed.insertAt(h, chunk, off, timeout);
   }
 
   /** Live entries as refs: committed slots no change overrides, then pending puts. */

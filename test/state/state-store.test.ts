@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { stateDir } from '../../lib/checkpoint/paths.js';
 import { SluiceError } from '../../lib/errors.js';
+import type { ArenaHashMap } from '../../lib/state/arena-hash-map.js';
 import { StateStore } from '../../lib/state/state-store.js';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing workload can be replayed. */
@@ -502,6 +503,48 @@ describe('state store', () => {
     }
     const back = await StateStore.load(dir, 6);
     expect(back.sortedEntries()).to.deep.equal(store.sortedEntries());
+  });
+
+  it('adopts the delta of a batch of mostly new keys as arena chunks, exact through updates, removes and compactions', async function () {
+    this.timeout(60_000);
+    const rand = prng(11);
+    const store = await StateStore.load<unknown, unknown>(dir, 0, { snapshotInterval: 7 });
+    const arena = (store as unknown as { committed: ArenaHashMap }).committed;
+    const model: Model = new Map();
+    let next = 0;
+    let most = 0;
+    for (let v = 1; v <= 20; v++) {
+      // About 1.2 MB of new keys, so the batch's delta is adopted, plus updates and removes of older keys: in
+      // place (shorter), moved (longer), and keys new in one batch and removed in the next.
+      for (let i = 0; i < 1200; i++, next++) {
+        const key = next % 2 === 0 ? `key${next}` : [next, 'c'];
+        const value = { n: next, pad: 'p'.repeat(900 + (next % 200)) };
+        const timeout = next % 3 === 0 ? -1 : next;
+        store.put(key, value, timeout);
+        model.set(JSON.stringify(key), { value, timeout });
+      }
+      for (let i = 0; i < 300 && next > 2400; i++) {
+        const n = Math.floor(rand() * (next - 1200));
+        const key = n % 2 === 0 ? `key${n}` : [n, 'c'];
+        const id = JSON.stringify(key);
+        if (rand() < 0.4) {
+          store.remove(key);
+          model.delete(id);
+        } else {
+          const value = { n: -n, pad: 'q'.repeat(Math.floor(rand() * 1500)) };
+          store.put(key, value, n);
+          model.set(id, { value, timeout: n });
+        }
+      }
+      await store.commit(v);
+      most = Math.max(most, arena.chunkCount);
+      if (v % 6 === 0) expectMatchesModel(store, model);
+    }
+    // More batches were adopted than chunks are kept, so the chunks were compacted back into one arena.
+    expect(most).to.equal(16);
+    expectMatchesModel(store, model);
+    const back = await StateStore.load(dir, 20, { snapshotInterval: 7 });
+    expect(contents(back)).to.deep.equal(contents(store));
   });
 
   it('rejects a bad timeout and an unstorable value without changing the state', async () => {
