@@ -45,12 +45,12 @@ export function corruptCheckpointFile(file: string, what: string, cause?: unknow
  */
 export async function writeVersionedRaw(
   file: string,
-  data: Uint8Array,
+  data: Uint8Array | readonly Uint8Array[],
   version = CURRENT_FORMAT_VERSION,
   opened?: () => void,
 ): Promise<void> {
   const header = Buffer.from(`v${version}\n`);
-  await writeFileSynced(file, [header, data], opened);
+  await writeFileSynced(file, [header, ...(Array.isArray(data) ? data : [data as Uint8Array])], opened);
 }
 
 /**

@@ -4,18 +4,28 @@
  * version, ready for a replay.
  *
  * Change `p` is a row across parallel typed arrays (value offset, timeout, committed slot, key) rather than
- * an object, values are encoded into one byte buffer, and keys that are not primitive are looked up by their
- * canonical encoding in a byte buffer of their own through an open-addressing table: a batch that puts many
- * new composite keys (an aggregation by two columns, say) allocates no string, Map entry or array cell per key,
- * and the buffers are reused by the next batch.
+ * an object, and keys that are not primitive are looked up by their canonical encoding in a byte buffer of their
+ * own through an open-addressing table: a batch that puts many new composite keys (an aggregation by two
+ * columns, say) allocates no string, Map entry or array cell per key, and the buffers are reused by the next
+ * batch.
+ *
+ * Each change is encoded into one byte buffer as the entry the delta file holds for it (entry type, key, value,
+ * timeout), so that the delta file is that buffer as it is, less the entries later changes of the same key
+ * replaced, and a commit of mostly new keys can hand the buffer to committed state instead of copying each
+ * record: every record's bytes are written once.
  */
 import { indexHash } from './arena-hash-map.js';
 import { decode, encodeKeyString, type FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
 
+/** Entry types of a delta file: a remove is the type and the key; a put adds the value, and its timeout if any. */
+export const OP_REMOVE = 0;
+export const OP_PUT = 1;
+export const OP_PUT_WITH_TIMEOUT = 2;
+
 /** Rough heap cost of one primitive key's Map entry, for the memory estimate. */
 const ENTRY_BYTES = 48;
 /** Bytes of one change's row across the typed arrays. */
-const CHANGE_ROW_BYTES = 28;
+const CHANGE_ROW_BYTES = 36;
 /** Initial capacity of the change rows and of the encoded keys' table. */
 const MIN_CHANGES = 256;
 const MIN_TABLE = 512;
@@ -69,6 +79,10 @@ export class PendingChanges {
   private count = 0;
   /** Offset of each change's value in {@link values}, or -1 for a remove. */
   offset: Int32Array = new Int32Array(MIN_CHANGES);
+  /** Where each change's entry starts in {@link values}, or -1 for a remove of a key not in committed state (no entry). */
+  entry: Int32Array = new Int32Array(MIN_CHANGES);
+  /** Where each change's entry ends in {@link values}. */
+  private entryEnd: Int32Array = new Int32Array(MIN_CHANGES);
   /** Timeout of each change, -1 for none. */
   timeout: Float64Array = new Float64Array(MIN_CHANGES);
   /** The committed slot of each change's key (-1: none); valid until commit, as committed state does not change before. */
@@ -84,12 +98,22 @@ export class PendingChanges {
   private keyEnd = 0;
   /** The key of each change whose key is primitive. */
   private readonly primitive: PendingKey[] = [];
-  /** The changed values, encoded with the store's dictionary so that a commit copies their bytes as they are. */
+  /**
+   * The changes' delta entries, values encoded with the store's dictionary so that a commit copies their bytes
+   * as they are; the ranges in {@link dead} hold entries that later changes replaced.
+   */
   values: ValueWriter;
+  /** Start and end of each replaced entry in {@link values}, in pairs. */
+  private dead: Int32Array = new Int32Array(32);
+  private deadCount = 0;
+  /** A primitive key's canonical encoding, to be copied into its entry. */
+  private readonly keyWriter = new ValueWriter(64, null, true);
   /** Keys added minus keys removed by the changes. */
   sizeDelta = 0;
   /** Bytes of values the changes before the last {@link clear} held. */
   private lastValueBytes = 0;
+  /** Bytes of entries {@link takeEntries} handed over since the last {@link clear}. */
+  private takenBytes = 0;
   private readonly reader = new ValueReader(new Uint8Array(0));
   private readonly latin1 = new Latin1View();
   /** A latin1 key encoding given as a string, as bytes. */
@@ -139,30 +163,39 @@ export class PendingChanges {
    */
   put(p: number, pk: PendingKey | EncodedKey, encoded: boolean, slot: number, value: unknown, timeout: number): void {
     const values = this.values;
-    const off = values.pos;
+    const start = values.pos;
+    let off: number;
     try {
+      values.byte(timeout >= 0 ? OP_PUT_WITH_TIMEOUT : OP_PUT);
+      this.writeEntryKey(pk, encoded);
+      off = values.pos;
       values.write(value);
+      if (timeout >= 0) values.float64(timeout);
     } catch (err) {
-      values.pos = off;
+      values.pos = start;
       throw err;
     }
+    const end = values.pos;
     if (p < 0) {
-      this.add(pk, encoded, off, timeout, slot);
+      this.add(pk, encoded, off, timeout, slot, start, end);
       if (slot < 0) this.sizeDelta++;
       return;
     }
-    const oldOff = this.offset[p];
-    if (oldOff < 0) {
-      this.sizeDelta++;
-      this.offset[p] = off;
-    } else if (values.pos - off <= this.valueEnd(oldOff, off) - oldOff) {
-      // Overwrite the key's earlier value of this batch, so per-row updates do not grow the buffer.
+    const oldStart = this.entry[p];
+    if (this.offset[p] < 0) this.sizeDelta++;
+    else if (end - start === this.entryEnd[p] - oldStart) {
+      // Overwrite the key's entry of the same length from earlier in this batch, so steady per-row updates do
+      // not grow the buffer. Only an entry of the same length: the delta file holds entries back to back.
       const buf = values.buf;
-      for (let i = off, q = oldOff; i < values.pos; i++) buf[q++] = buf[i];
-      values.pos = off;
-    } else {
-      this.offset[p] = off;
+      for (let i = start, q = oldStart; i < end; i++) buf[q++] = buf[i];
+      values.pos = start;
+      this.timeout[p] = timeout;
+      return;
     }
+    if (oldStart >= 0) this.markDead(p);
+    this.entry[p] = start;
+    this.entryEnd[p] = end;
+    this.offset[p] = off;
     this.timeout[p] = timeout;
   }
 
@@ -170,13 +203,53 @@ export class PendingChanges {
   remove(p: number, pk: PendingKey | EncodedKey, encoded: boolean, slot: number): void {
     if (p < 0) {
       if (slot < 0) return;
-      this.add(pk, encoded, -1, -1, slot);
+      const start = this.values.pos;
+      this.writeRemoveEntry(pk, encoded);
+      this.add(pk, encoded, -1, -1, slot, start, this.values.pos);
       this.sizeDelta--;
     } else if (this.offset[p] >= 0) {
+      this.markDead(p);
+      if (this.slot[p] >= 0) {
+        this.entry[p] = this.values.pos;
+        this.writeRemoveEntry(pk, encoded);
+        this.entryEnd[p] = this.values.pos;
+      } else this.entry[p] = -1;
       this.offset[p] = -1;
       this.timeout[p] = -1;
       this.sizeDelta--;
     }
+  }
+
+  /**
+   * The delta file's entries, in order: {@link values} in runs between the replaced entries. Returns how many
+   * entries there are (removes and puts) and the runs, views of {@link values}.
+   */
+  deltaEntries(): { count: number; runs: Uint8Array[] } {
+    let count = 0;
+    for (let p = 0; p < this.count; p++) if (this.entry[p] >= 0) count++;
+    const buf = this.values.buf;
+    const runs: Uint8Array[] = [];
+    const starts = Array.from({ length: this.deadCount }, (_, i) => i).sort(
+      (a, b) => this.dead[2 * a] - this.dead[2 * b],
+    );
+    let at = 0;
+    for (const i of starts) {
+      if (this.dead[2 * i] > at) runs.push(buf.subarray(at, this.dead[2 * i]));
+      at = this.dead[2 * i + 1];
+    }
+    if (this.values.pos > at) runs.push(buf.subarray(at, this.values.pos));
+    return { count, runs };
+  }
+
+  /**
+   * Hands over the entries' bytes (which the caller now owns: committed state adopts them) and starts the next
+   * batch in a new buffer of the same size, which a batch like this one fills without growing it step by step.
+   */
+  takeEntries(): Uint8Array {
+    const bytes = this.values.buf.subarray(0, this.values.pos);
+    this.values = new ValueWriter(Math.max(4096, bytes.length), this.dict);
+    this.takenBytes = bytes.length;
+    return bytes;
   }
 
   /** The value put by change `p` (a fresh copy), or undefined for a remove. */
@@ -246,8 +319,10 @@ export class PendingChanges {
     this.encodedCount = 0;
     this.count = 0;
     this.keyEnd = 0;
+    this.deadCount = 0;
     this.primitive.length = 0;
-    this.lastValueBytes = this.values.pos;
+    this.lastValueBytes = Math.max(this.values.pos, this.takenBytes);
+    this.takenBytes = 0;
     this.values.reset();
     this.sizeDelta = 0;
   }
@@ -303,9 +378,45 @@ export class PendingChanges {
     return k;
   }
 
-  private add(pk: PendingKey | EncodedKey, encoded: boolean, off: number, timeout: number, slot: number): void {
+  /** Appends key `pk`'s canonical encoding to {@link values}. */
+  private writeEntryKey(pk: PendingKey | EncodedKey, encoded: boolean): void {
+    if (encoded) {
+      const k = this.encodedKey(pk);
+      this.values.raw(k.bytes, 0, k.length);
+      return;
+    }
+    const kw = this.keyWriter;
+    kw.reset();
+    kw.write(pk);
+    this.values.raw(kw.buf, 0, kw.pos);
+  }
+
+  private writeRemoveEntry(pk: PendingKey | EncodedKey, encoded: boolean): void {
+    this.values.byte(OP_REMOVE);
+    this.writeEntryKey(pk, encoded);
+  }
+
+  /** Marks the entry of change `p` as replaced. */
+  private markDead(p: number): void {
+    const i = 2 * this.deadCount++;
+    if (i === this.dead.length) this.dead = grownInts(this.dead, i * 2);
+    this.dead[i] = this.entry[p];
+    this.dead[i + 1] = this.entryEnd[p];
+  }
+
+  private add(
+    pk: PendingKey | EncodedKey,
+    encoded: boolean,
+    off: number,
+    timeout: number,
+    slot: number,
+    entryStart: number,
+    entryEnd: number,
+  ): void {
     const p = this.count;
     if (p === this.offset.length) this.growChanges(p * 2);
+    this.entry[p] = entryStart;
+    this.entryEnd[p] = entryEnd;
     this.offset[p] = off;
     this.timeout[p] = timeout;
     this.slot[p] = slot;
@@ -347,6 +458,8 @@ export class PendingChanges {
 
   private growChanges(capacity: number): void {
     this.offset = grownInts(this.offset, capacity);
+    this.entry = grownInts(this.entry, capacity);
+    this.entryEnd = grownInts(this.entryEnd, capacity);
     this.slot = grownInts(this.slot, capacity);
     this.keyOffset = grownInts(this.keyOffset, capacity);
     this.keyLength = grownInts(this.keyLength, capacity);

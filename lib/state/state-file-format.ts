@@ -24,7 +24,7 @@ import { corruptCheckpointFile, readVersionedRaw, writeVersionedRaw } from '../c
 import { SluiceError } from '../errors.js';
 import { crashPoint } from '../util/crash-points.js';
 import { type ArenaHashMap, indexHash } from './arena-hash-map.js';
-import { isDeadWeight, type PendingChanges } from './pending-changes.js';
+import { isDeadWeight, OP_PUT, OP_PUT_WITH_TIMEOUT, OP_REMOVE, type PendingChanges } from './pending-changes.js';
 import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js';
 
 /** Format version of delta and snapshot files (the `v<N>` line that starts them). */
@@ -34,9 +34,6 @@ export const STATE_FILE_FORMAT_VERSION = 1;
 const MAGIC = 0x54534c53;
 const KIND_DELTA = 1;
 const KIND_SNAPSHOT = 2;
-const OP_REMOVE = 0;
-const OP_PUT = 1;
-const OP_PUT_WITH_TIMEOUT = 2;
 const FILE_NAME = /^([0-9]{1,15})\.(delta|snapshot)$/;
 
 /** The files of a store directory by version. */
@@ -370,62 +367,33 @@ export class StateFileWriter {
   private w = new ValueWriter(1 << 16, null, true);
 
   /**
-   * Writes `<dir>/<version>.delta` durably (a torn one fails its checksum) from `changes` (removes of keys not in committed state
-   * are left out), with the field dictionary `names` the values are encoded with. Returns how many
-   * keys it puts and removes, and the file's checksum. With `recordAt`, sets `recordAt[p]` to where the record
-   * (key, then value) of each put `p` starts in the buffer {@link takeBuffer} then hands over, else to -1.
+   * Writes `<dir>/<version>.delta` durably (a torn one fails its checksum) from `changes`, whose values are
+   * encoded with the field dictionary `names`: their entries as they are, no record copied. Returns how many
+   * keys it puts and removes, and the file's checksum.
    */
   async writeDelta(
     dir: string,
     version: number,
     names: readonly string[],
     changes: PendingChanges,
-    recordAt?: Int32Array,
   ): Promise<{ updated: number; removed: number; checksum: number }> {
     const w = this.w;
     w.reset();
-    w.ensure(changes.recordBytes(false) + 64);
     writeHeader(w, KIND_DELTA, version, names);
-    const countAt = w.pos;
-    w.uint32(0);
-    let updated = 0;
+    const { count, runs } = changes.deltaEntries();
+    w.uint32(count);
+    const head = w.buf.subarray(0, w.pos);
+    let checksum = crc32(head);
+    for (const run of runs) checksum = crc32(run, checksum);
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32LE(checksum);
     let removed = 0;
-    const values = changes.values;
-    for (let p = 0; p < changes.length; p++) {
-      const off = changes.offset[p];
-      if (recordAt !== undefined) recordAt[p] = off < 0 ? -1 : w.pos + 1;
-      if (off < 0) {
-        if (changes.slot[p] < 0) continue;
-        w.byte(OP_REMOVE);
-        changes.writeKey(w, p);
-        removed++;
-        continue;
-      }
-      const t = changes.timeout[p];
-      w.byte(t >= 0 ? OP_PUT_WITH_TIMEOUT : OP_PUT);
-      changes.writeKey(w, p);
-      w.raw(values.buf, off, changes.valueEnd(off));
-      if (t >= 0) w.float64(t);
-      updated++;
-    }
-    new DataView(w.buf.buffer).setUint32(countAt, updated + removed, true);
-    const checksum = crc32(w.buf.subarray(0, w.pos));
-    w.uint32(checksum);
+    for (let p = 0; p < changes.length; p++) if (changes.entry[p] >= 0 && changes.offset[p] < 0) removed++;
     // Version N is written by batch N-1: a crash here leaves an empty delta file that no commit refers to.
-    await writeVersionedRaw(deltaFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION, () =>
+    await writeVersionedRaw(deltaFile(dir, version), [head, ...runs, tail], STATE_FILE_FORMAT_VERSION, () =>
       crashPoint('in-state-file', version - 1),
     );
-    return { updated, removed, checksum };
-  }
-
-  /**
-   * Hands over the bytes of the last delta written, records included, and starts a new buffer for the next
-   * file: an {@link ArenaHashMap} adopts them rather than copying each record of a batch of new keys.
-   */
-  takeBuffer(): Uint8Array {
-    const bytes = this.w.buf.subarray(0, this.w.pos);
-    this.w = new ValueWriter(1 << 16, null, true);
-    return bytes;
+    return { updated: count - removed, removed, checksum };
   }
 
   /** Writes `<dir>/<version>.snapshot` durably (a torn one fails its checksum): every entry of `map`. */

@@ -22,7 +22,7 @@ import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore }
 
 /**
  * A commit whose changes take at least this many bytes, most of them for keys not in committed state, hands
- * the delta file's buffer to committed state as it is instead of copying each record into the arena.
+ * the changes' entries to committed state as they are instead of copying each record into the arena.
  */
 const ADOPT_MIN_BYTES = 1 << 20;
 
@@ -58,8 +58,6 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
   /** keyScratch's encoding as pending changes look it up. */
   private readonly lookupKey: EncodedKey = { bytes: this.keyScratch.buf, length: 0, hash: 0 };
   private committing = false;
-  /** Where each change's record starts in a delta buffer the committed state adopts. */
-  private recordAt = new Int32Array(0);
   // Results of locate().
   private locPending = -1;
   private locSlot = -1;
@@ -240,17 +238,10 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
       const newKeyBytes = pending.recordBytes(true);
       const allBytes = pending.recordBytes(false);
       const adopt = allBytes >= ADOPT_MIN_BYTES && newKeyBytes * 2 >= allBytes;
-      if (adopt && this.recordAt.length < pending.length) this.recordAt = new Int32Array(pending.length);
-      const { updated, removed } = await this.files.writeDelta(
-        this.dir,
-        version,
-        this.committed.dict.names,
-        pending,
-        adopt ? this.recordAt : undefined,
-      );
+      const { updated, removed } = await this.files.writeDelta(this.dir, version, this.committed.dict.names, pending);
       if (adopt) {
-        const chunk = this.committed.adoptChunk(this.files.takeBuffer());
-        for (let p = 0; p < pending.length; p++) this.applyAdopted(p, chunk, this.recordAt[p]);
+        const chunk = this.committed.adoptChunk(pending.takeEntries());
+        for (let p = 0; p < pending.length; p++) this.applyAdopted(p, chunk);
       } else {
         this.committed.reserve(newKeyBytes);
         for (let p = 0; p < pending.length; p++) this.applyPending(p);
@@ -375,17 +366,17 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
     this.committed.insert(indexHash(ks.buf, 0, ks.pos), ks.buf, 0, ks.pos, values, off, end, pending.timeout[p]);
   }
 
-  /** Makes change `p` part of committed state, its record (if a put) at `off` in the arena's adopted `chunk`. */
-  private applyAdopted(p: number, chunk: number, off: number): void {
+  /** Makes change `p` part of committed state, its record (if a put) in its entry in the arena's adopted `chunk`. */
+  private applyAdopted(p: number, chunk: number): void {
     const pending = this.pending;
     const slot = pending.slot[p];
-    if (off < 0) {
+    if (pending.offset[p] < 0) {
       if (slot >= 0) this.committed.remove(slot);
       return;
     }
     const timeout = pending.timeout[p];
     if (slot >= 0) {
-      this.committed.updateAt(slot, chunk, off, timeout);
+      this.committed.updateAt(slot, chunk, pending.entry[p] + 1, timeout);
       return;
     }
     let h: number;
@@ -396,7 +387,7 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
       pending.writeKey(ks, p);
       h = indexHash(ks.buf, 0, ks.pos);
     }
-    this.committed.insertAt(h, chunk, off, timeout);
+    this.committed.insertAt(h, chunk, pending.entry[p] + 1, timeout);
   }
 
   /** Live entries as refs: committed slots no change overrides, then pending puts. */
