@@ -173,56 +173,106 @@ function timeOrder(times: number[]): Int32Array {
 }
 
 /**
- * Sorts due keys, given as parallel arrays, by time and then encoding (key i's encoding is
- * `encodings.buf[encStart[i], encEnd[i])`): a radix sort of the encodings' bytes, then a stable sort by time, so
- * that no key needs a string or a comparator call.
+ * Due keys as parallel arrays: key i is due at `times[i]`, its encoding is `encodings.buf[encStart[i], encEnd[i])`,
+ * its record in the store's due records starts at `records[i]` (-1: due through its pending change), and
+ * `exact[i]` says whether the scan met an index entry of the key at its timeout.
  */
-function sortDue<K>(
-  times: number[],
-  keys: K[],
-  encodings: ValueWriter,
-  encStart: number[],
-  encEnd: number[],
-  records: number[],
-): void {
+interface DueKeys<K> {
+  times: number[];
+  keys: K[];
+  encodings: ValueWriter;
+  encStart: number[];
+  encEnd: number[];
+  records: number[];
+  exact: boolean[];
+}
+
+/**
+ * Sorts due keys by time and then encoding, and keeps one of each key (a key met through two index entries comes
+ * twice, with the same time), its `exact` the or of the two: a radix sort of the encodings' bytes, then a stable
+ * sort by time, so that no key needs a string or a comparator call.
+ */
+function sortDue<K>(due: DueKeys<K>): void {
+  const { times, encStart, encEnd } = due;
   const n = times.length;
   const starts = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) starts[i + 1] = starts[i] + encEnd[i] - encStart[i];
   const packed = new Uint8Array(starts[n]);
-  const src = encodings.buf;
-  for (let i = 0; i < n; i++) packed.set(src.subarray(encStart[i], encEnd[i]), starts[i]);
+  const src = due.encodings.buf;
+  for (let i = 0, b = 0; i < n; i++) for (let j = encStart[i]; j < encEnd[i]; j++) packed[b++] = src[j];
   const byKey = byteOrder(packed, starts, n);
   const byTime = timeOrder(Array.from(byKey, (i) => times[i]));
-  const order = byTime.map((i) => byKey[i]);
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = byKey[byTime[i]];
+    const last = order.length > 0 ? order[order.length - 1] : -1;
+    if (last >= 0 && times[last] === times[k] && sameBytes(packed, starts, last, k)) {
+      if (due.exact[k]) due.exact[last] = true;
+    } else order.push(k);
+  }
   const permute = <T>(a: T[]): void => {
     const copy = a.slice(0, n);
-    for (let i = 0; i < n; i++) a[i] = copy[order[i]];
+    a.length = order.length;
+    for (let i = 0; i < order.length; i++) a[i] = copy[order[i]];
   };
   permute(times);
-  permute(keys);
+  permute(due.keys);
   permute(encStart);
   permute(encEnd);
-  permute(records);
+  permute(due.records);
+  permute(due.exact);
 }
 
-/** A timeout index entry that a scan found off its key's timeout, for the next commit to move or drop. */
-interface LooseEntry {
-  /** The entry's time. */
-  at: number;
-  /** The key's canonical encoding, in latin1. */
-  encoding: string;
-  /** How pending changes look the key up. */
-  pk: PendingKey;
-  encoded: boolean;
-  /** The key's committed timeout when the scan met the entry (-1: none or absent). */
-  committed: number;
+/** Whether keys `a` and `b`, laid end to end in `buf` from `starts`, have the same bytes. */
+function sameBytes(buf: Uint8Array, starts: Int32Array, a: number, b: number): boolean {
+  const n = starts[a + 1] - starts[a];
+  if (starts[b + 1] - starts[b] !== n) return false;
+  for (let i = 0; i < n; i++) if (buf[starts[a] + i] !== buf[starts[b] + i]) return false;
+  return true;
+}
+
+/**
+ * Timeout index entries that the scans since the last commit found off their key's timeout, for the commit to
+ * move or drop, as parallel arrays: entry i is at `at[i]`, its key's encoding is `encodings.buf[start[i], end[i])`,
+ * pending changes look the key up as `pks[i]` (`encoded[i]`), and `committed[i]` is the key's committed timeout
+ * (-1: none or absent).
+ */
+class LooseEntries {
+  at: number[] = [];
+  encodings = new ValueWriter(256, null, true);
+  start: number[] = [];
+  end: number[] = [];
+  pks: PendingKey[] = [];
+  encoded: boolean[] = [];
+  committed: number[] = [];
+
+  get length(): number {
+    return this.at.length;
+  }
+
+  add(entry: Uint8Array, at: number, pk: PendingKey, encoded: boolean, committed: number): void {
+    this.at.push(at);
+    this.start.push(this.encodings.pos);
+    this.encodings.raw(entry, 8, entry.length);
+    this.end.push(this.encodings.pos);
+    this.pks.push(pk);
+    this.encoded.push(encoded);
+    this.committed.push(committed);
+  }
+
+  clear(): void {
+    this.at.length = this.start.length = this.end.length = 0;
+    this.pks.length = this.encoded.length = this.committed.length = 0;
+    if (this.encodings.buf.length > 1 << 16) this.encodings = new ValueWriter(256, null, true);
+    else this.encodings.reset();
+  }
 }
 
 /** The timeout index writes of one commit, by (time, key). */
 interface IndexWrites {
   times: number[];
-  /** A loose entry's key encoding in latin1, or the number of the pending change whose key it is. */
-  keys: Array<string | number>;
+  /** The number of the pending change whose key it is, or for a loose entry's key -1 - its number. */
+  keys: number[];
   removes: boolean[];
 }
 
@@ -241,8 +291,21 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private pending = new PendingChanges(this.dict);
   /** The committed timeout of each pending change's key (-1: none or absent), so a commit need not read it again. */
   private readonly oldTimeouts: number[] = [];
-  /** Index entries the scans since the last commit found off their key's timeout, by the entry's bytes in latin1. */
-  private readonly looseEntries = new Map<string, LooseEntry>();
+  /**
+   * Whether each pending change's key was due by the last scan when its change was added, through loose entries
+   * only: the scan met every entry of a due key up to its timeout, so none is at the timeout for the commit to
+   * remove.
+   */
+  private readonly noEntryAtTimeout: boolean[] = [];
+  private readonly looseEntries = new LooseEntries();
+  /**
+   * Index entries the scans since the last commit went through, in order from the first: the loose ones among them
+   * are in looseEntries. Scans start at the first entry and the index changes only in commits, so a later scan
+   * meets the same entries first and notes only the ones past these.
+   */
+  private scannedEntries = 0;
+  /** Entries the running scan has gone through. */
+  private scanEntries = 0;
   private readonly files = new StateFileWriter();
   private readonly hot: HotKeyCache;
   private readonly mappedBytes: number;
@@ -282,6 +345,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private memoFound = false;
   private memoTimeout = -1;
   private memoRecord: Buffer | undefined = undefined;
+  private memoDue = -1;
   /** Whether the record committedRecord last returned is the cache's own rather than the database's read buffer. */
   private recordOwned = false;
   // Results of entryTimeout(): the entry's key, and whether a pending change holds it.
@@ -295,6 +359,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   // until the committed state changes (a commit, an abort, a recovery).
   private dueKeys: unknown[] = [];
   private dueStart: number[] = [];
+  /** Whether the last scan met an index entry of due key i at its timeout. */
+  private dueExact: boolean[] = [];
   private dueBytes: Buffer = EMPTY;
   /** The due keys' encodings while a scan runs. */
   private dueEncodings = new ValueWriter(256, null, true);
@@ -433,7 +499,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     const changes = this.pending.length;
     this.pending.put(this.locPending, pk, !prim, this.locFound ? 0 : -1, value, timeoutMs);
-    if (this.pending.length > changes) this.oldTimeouts.push(this.locTimeout);
+    if (this.pending.length > changes) this.changeAdded();
   }
 
   /** Removes `key` and its timeout; a no-op when absent. */
@@ -442,7 +508,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const pk = this.locate(key, prim);
     const changes = this.pending.length;
     this.pending.remove(this.locPending, pk, !prim, this.locFound ? 0 : -1);
-    if (this.pending.length > changes) this.oldTimeouts.push(this.locTimeout);
+    if (this.pending.length > changes) this.changeAdded();
+  }
+
+  /** Notes what a commit needs of the committed key of the change put() or remove() just added. */
+  private changeAdded(): void {
+    this.oldTimeouts.push(this.locTimeout);
+    this.noEntryAtTimeout.push(this.locDue >= 0 && !this.dueExact[this.locDue]);
   }
 
   /** All keys and values, uncommitted changes included, in an unspecified order. */
@@ -467,47 +539,39 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * and then by the canonical key encoding.
    */
   keysWithTimeoutAtOrBefore(timestampMs: number, limit = Infinity): K[] {
-    const times: number[] = [];
-    const keys: K[] = [];
-    // Each due key's encoding, for a sort: the bytes of encodings from encStart to encEnd.
+    // The memo may name a due key of the last scan.
+    this.memoKey = undefined;
     const encodings = this.dueEncodings;
     encodings.reset();
-    const encStart: number[] = [];
-    const encEnd: number[] = [];
-    const records: number[] = [];
+    const due: DueKeys<K> = { times: [], keys: [], encodings, encStart: [], encEnd: [], records: [], exact: [] };
+    const { times, keys, encStart, encEnd, records, exact } = due;
     this.dueEnd = 0;
     // Entries at their keys' timeouts come in index order, by timeout and then encoding, which is the order
-    // wanted: only a key due through an earlier entry, or a pending change's, puts the keys out of it.
+    // wanted, and hold no key twice: only a key due through an earlier entry, or a pending change's, puts the keys
+    // out of that order or may come twice.
     let sorted = true;
     // Entries are at or before their keys' timeouts, so once `limit` keys are due by `bound`, no entry past it
     // holds one of the first `limit`: the scan, and what it holds, stay within about twice the limit.
     let bound = timestampMs;
-    // Keys found due through an entry before their timeout, which may have another entry at or before it.
-    const early = new Set<string>();
     for (const k of this.indexEntries()) {
       const at = k.readDoubleBE(0);
       if (at > bound) break;
       const t = this.entryTimeout(k, at, timestampMs);
       // An entry past its key's timeout is left from an earlier timeout; the key has another one before it.
       if (this.entryPending || t < 0 || t > timestampMs || t < at) continue;
-      if (t !== at || early.size > 0) {
-        const s = this.latin1.slice(k, 8, k.length);
-        if (early.has(s)) continue;
-        if (t !== at) {
-          early.add(s);
-          sorted = false;
-        }
-      }
+      if (t !== at) sorted = false;
       times.push(t);
       keys.push(this.entryKey as K);
       records.push(this.keepDueRecord());
+      exact.push(t === at);
       encStart.push(encodings.pos);
       encodings.raw(k, 8, k.length);
       encEnd.push(encodings.pos);
       if (limit > 0 && times.length >= 2 * limit) {
-        if (!sorted) sortDue(times, keys, encodings, encStart, encEnd, records);
-        times.length = keys.length = encStart.length = encEnd.length = records.length = limit;
-        bound = times[limit - 1];
+        if (!sorted) sortDue(due);
+        if (times.length > limit) times.length = keys.length = encStart.length = encEnd.length = limit;
+        records.length = exact.length = times.length;
+        if (times.length === limit) bound = times[limit - 1];
       }
     }
     const pending = this.pending;
@@ -517,16 +581,18 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         times.push(t);
         keys.push(pending.keyOf(p) as K);
         records.push(-1);
+        exact.push(false);
         encStart.push(encodings.pos);
         pending.writeKey(encodings, p);
         encEnd.push(encodings.pos);
         sorted = false;
       }
     }
-    if (!sorted) sortDue(times, keys, encodings, encStart, encEnd, records);
-    if (keys.length > limit) keys.length = records.length = limit;
+    if (!sorted) sortDue(due);
+    if (keys.length > limit) keys.length = records.length = exact.length = limit;
     this.dueKeys = keys;
     this.dueStart = records;
+    this.dueExact = exact;
     this.dueNext = 0;
     return keys;
   }
@@ -644,10 +710,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           if (i >= order.length) {
             const c = indexOrder[i - order.length];
             const k = index.keys[c];
+            const loose = this.looseEntries;
             const entry =
-              typeof k === 'string'
-                ? this.indexKey(index.times[c], k)
-                : this.indexKey(index.times[c], keyBuf, keyStart[k], keyStart[k + 1]);
+              k >= 0
+                ? this.indexKey(index.times[c], keyBuf, keyStart[k], keyStart[k + 1])
+                : this.indexKey(index.times[c], loose.encodings.buf, loose.start[-1 - k], loose.end[-1 - k]);
             if (index.removes[c]) this.timeouts.removeSync(entry);
             else this.timeouts.putSync(entry, EMPTY);
             continue;
@@ -693,27 +760,30 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private indexWrites(order: Int32Array): IndexWrites {
     const pending = this.pending;
     const writes: IndexWrites = { times: [], keys: [], removes: [] };
-    const write = (t: number, key: string | number, remove: boolean): void => {
+    const write = (t: number, key: number, remove: boolean): void => {
       writes.times.push(t);
       writes.keys.push(key);
       writes.removes.push(remove);
     };
     const moved = new Uint8Array(pending.length);
-    for (const loose of this.looseEntries.values()) {
-      const p = pending.length > 0 ? pending.find(loose.pk, loose.encoded) : -1;
-      const t = p < 0 ? loose.committed : pending.offset[p] < 0 ? -1 : pending.timeout[p];
-      if (t === loose.at) continue;
-      write(loose.at, loose.encoding, true);
+    const loose = this.looseEntries;
+    for (let i = 0; i < loose.length; i++) {
+      const at = loose.at[i];
+      const p = pending.length > 0 ? pending.find(loose.pks[i], loose.encoded[i]) : -1;
+      const t = p < 0 ? loose.committed[i] : pending.offset[p] < 0 ? -1 : pending.timeout[p];
+      if (t === at) continue;
+      write(at, -1 - i, true);
       // An entry past the timeout is not the key's only one; an entry before it may be, so it moves there.
-      if (t < loose.at || (p >= 0 && moved[p] === 1)) continue;
-      write(t, loose.encoding, false);
+      if (t < at || (p >= 0 && moved[p] === 1)) continue;
+      write(t, -1 - i, false);
       if (p >= 0) moved[p] = 1;
     }
     for (const p of order) {
       const old = this.oldTimeouts[p];
       const t = pending.offset[p] < 0 ? -1 : pending.timeout[p];
       if (t < 0) {
-        if (old >= 0) write(old, p, true);
+        // The loose entries went above; one at the timeout goes unless the scan showed there is none.
+        if (old >= 0 && !this.noEntryAtTimeout[p]) write(old, p, true);
       } else if (moved[p] === 0 && (old < 0 || t < old)) write(t, p, false);
     }
     return writes;
@@ -762,6 +832,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         this.locFound = this.memoFound;
         this.locTimeout = this.memoTimeout;
         this.locRecord = this.memoRecord;
+        this.locDue = this.memoDue;
         return pk;
       }
     } else {
@@ -796,6 +867,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.memoFound = this.locFound;
       this.memoTimeout = this.locTimeout;
       this.memoRecord = this.recordOwned ? record : undefined;
+      this.memoDue = this.locDue;
     }
     return pk;
   }
@@ -854,6 +926,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * is admitted to the cache only when the timeout is after `dueBy`, the scan's bound.
    */
   private entryTimeout(entry: Buffer, at: number, dueBy: number): number {
+    const unseen = this.scanEntries++ >= this.scannedEntries;
+    if (unseen) this.scannedEntries = this.scanEntries;
     const key = this.decodeKey(entry, 8);
     const prim = isPrimitiveKey(key);
     const pk = prim ? key : this.latin1.slice(entry, 8, entry.length);
@@ -870,13 +944,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     // rewritten: admitting it to the cache would only cost a copy, an insertion and an eviction.
     if (record !== undefined && !this.recordOwned && t > dueBy) record = this.admitRecord(pk, !prim, record);
     this.scanRecord = record;
-    if (t !== at) {
-      const id = this.latin1.slice(entry, 0, entry.length);
-      if (!this.looseEntries.has(id)) {
-        const encoding = prim ? this.latin1.slice(entry, 8, entry.length) : (pk as string);
-        this.looseEntries.set(id, { at, encoding, pk, encoded: !prim, committed: t });
-      }
-    }
+    if (t !== at && unseen) this.looseEntries.add(entry, at, pk, !prim, t);
     return t;
   }
 
@@ -913,15 +981,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     return r.read() as K;
   }
 
-  /**
-   * The index entry of (time, key) in a scratch buffer that the next call overwrites; `key` as latin1 or as the
-   * bytes of `key` from `start` to `end`.
-   */
-  private indexKey(time: number, key: Uint8Array | string, start = 0, end = key.length): Buffer {
+  /** The index entry of (time, the bytes of `key` from `start` to `end`) in a scratch buffer that the next call overwrites. */
+  private indexKey(time: number, key: Uint8Array, start = 0, end = key.length): Buffer {
     const entry = exactScratch(this.indexPool, 8 + end - start);
     entry.writeDoubleBE(time, 0);
-    if (typeof key === 'string') entry.write(key, 8, 'latin1');
-    else for (let b = 8, j = start; j < end; b++, j++) entry[b] = key[j];
+    for (let b = 8, j = start; j < end; b++, j++) entry[b] = key[j];
     return entry;
   }
 
@@ -978,6 +1042,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** The timeout index's entries in order. They lead to record reads, which must not remap the database meanwhile. */
   private *indexEntries(): IterableIterator<Buffer> {
+    this.scanEntries = 0;
     this.openScans++;
     try {
       yield* this.timeouts.getKeys({});
@@ -1133,11 +1198,15 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (this.dueEncodings.buf.length > 1 << 16) this.dueEncodings = new ValueWriter(256, null, true);
     this.pending.clear();
     this.oldTimeouts.length = 0;
+    this.noEntryAtTimeout.length = 0;
+    this.dueExact = [];
     this.looseEntries.clear();
+    this.scannedEntries = 0;
     this.memoKey = undefined;
     this.memoPending = -1;
     this.memoFound = false;
     this.memoTimeout = -1;
     this.memoRecord = undefined;
+    this.memoDue = -1;
   }
 }

@@ -337,6 +337,46 @@ describe('disk state store', () => {
     expect(await indexEntries()).to.deep.equal(keys.slice(11).map((k, i) => [211 + i, k]));
   });
 
+  it("removes a due key's index entries with it, those the scan met behind its timeout and the one at it", async () => {
+    const mem = await StateStore.load(memDir, 0);
+    let disk = await openDisk(0);
+    const batch = async (v: number, change: (s: VersionedStateStore) => void) => {
+      for (const s of [mem, disk]) change(s);
+      expect(observed(disk), `batch ${v}`).to.deep.equal(observed(mem));
+      await mem.commit(v);
+      await disk.commit(v);
+    };
+    await batch(1, (s) => {
+      for (const k of ['a', 'b', 'c']) s.put(k, { k }, 100);
+      s.put('d', { k: 'd' }, 500);
+    });
+    // a's timeout moves later, behind its entry at 100; b's moves earlier (an entry at 50) and back to 100.
+    await batch(2, (s) => {
+      s.put('a', { k: 'a' }, 150);
+      s.put('b', { k: 'b' }, 50);
+    });
+    await batch(3, (s) => s.put('b', { k: 'b' }, 100));
+    expect(await indexEntries()).to.deep.equal([
+      [50, 'b'],
+      [100, 'a'],
+      [100, 'b'],
+      [100, 'c'],
+      [500, 'd'],
+    ]);
+    disk = await openDisk(3);
+    // The first scan meets b's entry at 50 before the second; a, b and c are due, b through two entries.
+    await batch(4, (s) => {
+      expect(s.earliestTimeout()).to.equal(100);
+      const due = s.keysWithTimeoutAtOrBefore(200);
+      expect(due).to.deep.equal(['b', 'c', 'a']);
+      for (const k of due) {
+        expect(s.get(k)).to.deep.equal({ k });
+        s.remove(k);
+      }
+    });
+    expect(await indexEntries()).to.deep.equal([[500, 'd']]);
+  });
+
   it("reads records the hot-key cache does not keep through the database's read buffer, which another store's read overwrites", async () => {
     const other = await DiskStateStore.open(
       stateDir(path.join(root, 'disk'), 2, 0),
