@@ -682,9 +682,21 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /**
    * Applies the pending changes: the records in the order of their keys' encodings, then the timeout index
    * writes in time order, CHANGES_PER_TRANSACTION per transaction, the first marking the database as applying
-   * `version` and the last recording it.
+   * `version` and the last recording it. Changes that leave no key (an end of input closing every session) drop
+   * both databases whole, in one transaction, instead of removing each record and index entry from its B-tree.
    */
   private applyChanges(version: number, checksum: number | null): void {
+    if (this.size === 0) {
+      this.env.resetReadTxn();
+      this.env.transactionSync(() => {
+        this.state.clearSync();
+        this.timeouts.clearSync();
+        this.count = 0;
+        this.writeMeta(version, checksum);
+      });
+      this.hot.clear();
+      return;
+    }
     const pending = this.pending;
     const n = pending.length;
     const keyWriter = new ValueWriter(Math.max(256, 8 * n), null, true);

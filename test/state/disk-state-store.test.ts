@@ -377,6 +377,38 @@ describe('disk state store', () => {
     expect(await indexEntries()).to.deep.equal([[500, 'd']]);
   });
 
+  it('drops both databases whole when a commit removes every key, and forgets the cached records', async () => {
+    const mem = await StateStore.load(memDir, 0);
+    const disk = await openDisk(0);
+    const batch = async (v: number, change: (s: VersionedStateStore) => void) => {
+      for (const s of [mem, disk]) change(s);
+      expect(observed(disk), `batch ${v}`).to.deep.equal(observed(mem));
+      await mem.commit(v);
+      await disk.commit(v);
+      expect(observed(disk), `after batch ${v}`).to.deep.equal(observed(mem));
+    };
+    const keys = Array.from({ length: 50 }, (_, i) => i);
+    await batch(1, (s) => {
+      for (const k of keys) s.put(k, { k }, 100 + (k % 7));
+    });
+    await batch(2, (s) => {
+      for (const k of keys.slice(10)) s.put(k, { k, v: 2 }, 200 + k);
+    });
+    await batch(3, (s) => {
+      for (const k of s.keysWithTimeoutAtOrBefore(1000)) s.remove(k);
+      expect(s.size).to.equal(0);
+    });
+    // The keys' records were in the hot-key cache before the commit that removed them.
+    await batch(4, (s) => s.put(1000, { k: 1000 }, 300));
+    await batch(5, (s) => {
+      for (const k of keys) expect(s.get(k), String(k)).to.equal(undefined);
+      s.put(7, { k: 7 });
+    });
+    expect(await indexEntries()).to.deep.equal([[300, 1000]]);
+    fs.rmSync(localDir, { recursive: true });
+    expect(observed(await openDisk(5))).to.deep.equal(observed(mem));
+  });
+
   it("reads records the hot-key cache does not keep through the database's read buffer, which another store's read overwrites", async () => {
     const other = await DiskStateStore.open(
       stateDir(path.join(root, 'disk'), 2, 0),
