@@ -331,28 +331,27 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readsSinceRemap = 0;
   /** Open iterators over the database, which a remap would invalidate. */
   private openScans = 0;
-  // Results of locate(): the key's pending change, else whether it is committed, its committed timeout (-1: none
-  // or absent), and its record, which the next database read may overwrite (see committedRecord).
+  // Results of locate(): the key's pending change, else whether it is committed (its record then in
+  // recordBytes) and its committed timeout (-1: none or absent).
   private locPending = -1;
   private locFound = false;
   private locTimeout = -1;
-  private locRecord: Buffer | undefined = undefined;
+  // The committed record committedRecord() or locate() last found: recordBytes from recordStart to recordEnd,
+  // in the database's read buffer, the hot-key cache's arena or the due records, so valid only until the next
+  // read of any store in the thread or change to the cache.
+  private recordBytes: Buffer = EMPTY;
+  private recordStart = 0;
+  private recordEnd = 0;
   // The last primitive key located in committed state, so that get(k) then put(k) looks it up once. Valid
-  // while no pending change was added, as in the memory store. The record only when the store owns it (the
-  // hot-key cache's copy), as another read may overwrite a record read from the database.
+  // while no pending change was added, as in the memory store; it serves no record, which may be gone.
   private memoKey: unknown = undefined;
   private memoPending = -1;
   private memoFound = false;
   private memoTimeout = -1;
-  private memoRecord: Buffer | undefined = undefined;
   private memoDue = -1;
-  /** Whether the record committedRecord last returned is the cache's own rather than the database's read buffer. */
-  private recordOwned = false;
   // Results of entryTimeout(): the entry's key, and whether a pending change holds it.
   private entryKey: K | undefined = undefined;
   private entryPending = false;
-  /** The committed record entryTimeout() read, valid until the next read. */
-  private scanRecord: Buffer | undefined = undefined;
   // The committed records of the keys the last due-key scan returned, copied one after another into dueBytes
   // (dueStart[i] is where due key i's record starts, -1 for a key that was due through its pending change), so
   // that the operator's read of each due key, which follows the scan in its order, needs no second lookup. Valid
@@ -459,12 +458,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   get(key: K): V | undefined {
     this.locate(key, isPrimitiveKey(key), true);
     if (this.locPending >= 0) return this.pending.value(this.locPending) as V | undefined;
-    if (this.locDue >= 0) {
-      const start = this.dueStart[this.locDue];
-      return this.decodeValue(this.dueBytes, start, start + this.recordLength(this.locDue)) as V;
-    }
-    const record = this.locRecord;
-    return record === undefined ? undefined : (this.decodeValue(record) as V);
+    return this.locFound ? (this.decodeValue(this.recordBytes, this.recordStart, this.recordEnd) as V) : undefined;
   }
 
   /** Whether `key` has a value. */
@@ -598,13 +592,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Copies the record entryTimeout() last read (scanRecord) to the end of dueBytes and returns where it starts.
-   * One buffer for all of them: a record of its own per due key would be garbage by the end of the batch.
+   * Copies the record entryTimeout() last read to the end of dueBytes and returns where it starts. One buffer for
+   * all of them: a record of its own per due key would be garbage by the end of the batch.
    */
   private keepDueRecord(): number {
-    const record = this.scanRecord!;
+    const record = this.recordBytes;
+    const from = this.recordStart;
     const start = this.dueEnd;
-    const n = record.length;
+    const n = this.recordEnd - from;
     if (this.dueBytes.length < start + n + 4) {
       const grown = Buffer.allocUnsafe(Math.max(1 << 16, 2 * (start + n + 4)));
       grown.set(this.dueBytes.subarray(0, start));
@@ -612,7 +607,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     const bytes = this.dueBytes;
     bytes.writeInt32LE(n, start);
-    for (let i = 0; i < n; i++) bytes[start + 4 + i] = record[i];
+    for (let i = 0; i < n; i++) bytes[start + 4 + i] = record[from + i];
     this.dueEnd = start + 4 + n;
     return start + 4;
   }
@@ -753,9 +748,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           for (let b = RECORD_HEADER, j = off; j < end; b++, j++) record[b] = values[j];
           this.state.putSync(key, record);
           if (!existed) this.count++;
-          // The cache takes a copy: into the record it holds for the key when that is as long, so a commit
-          // rewriting hot keys allocates nothing.
-          if (this.hot.admits(pk, encoded)) this.hot.setCopy(pk, encoded, record);
+          if (this.hot.admits(pk, encoded)) this.hot.set(pk, encoded, record);
         }
         if (to === total) this.writeMeta(version, checksum);
       });
@@ -824,26 +817,19 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Sets locPending, or locFound, locTimeout and locRecord, for `key` (see the fields) and returns its
-   * {@link PendingKey}. Without `needRecord` the caller reads no value, so the memo of a key whose record the
-   * store does not own serves it.
+   * Sets locPending, or locFound (and the record), locTimeout and locDue, for `key` (see the fields) and returns
+   * its {@link PendingKey}. Without `needRecord` the caller reads no value, so the memo of the key serves it.
    */
   private locate(key: unknown, prim: boolean, needRecord = false): PendingKey {
     this.locPending = -1;
-    this.locRecord = undefined;
     this.locDue = -1;
     let pk: PendingKey;
     const pending = this.pending;
     if (prim) {
       pk = key as PendingKey;
-      if (
-        key === this.memoKey &&
-        pending.length === this.memoPending &&
-        (!needRecord || !this.memoFound || this.memoRecord !== undefined)
-      ) {
+      if (key === this.memoKey && pending.length === this.memoPending && (!needRecord || !this.memoFound)) {
         this.locFound = this.memoFound;
         this.locTimeout = this.memoTimeout;
-        this.locRecord = this.memoRecord;
         this.locDue = this.memoDue;
         return pk;
       }
@@ -861,81 +847,67 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       }
     }
     if (due >= 0 && this.dueStart[due] >= 0) {
+      const start = this.dueStart[due];
       this.locDue = due;
       this.locFound = true;
-      this.locTimeout = this.dueBytes.readDoubleLE(this.dueStart[due]);
-      this.recordOwned = false;
+      this.setRecord(this.dueBytes, start, start + this.recordLength(due));
     } else {
       const encoding = prim ? null : this.keyScratch.buf.subarray(0, this.keyScratch.pos);
-      const record = this.committedRecord(pk, !prim, encoding);
-      this.locRecord = record;
-      this.locFound = record !== undefined;
-      this.locTimeout = record === undefined ? -1 : record.readDoubleLE(0);
+      this.locFound = this.committedRecord(pk, !prim, encoding);
     }
-    const record = this.locRecord;
+    this.locTimeout = this.locFound ? this.recordBytes.readDoubleLE(this.recordStart) : -1;
     if (prim) {
       this.memoKey = key;
       this.memoPending = pending.length;
       this.memoFound = this.locFound;
       this.memoTimeout = this.locTimeout;
-      this.memoRecord = this.recordOwned ? record : undefined;
       this.memoDue = this.locDue;
     }
     return pk;
   }
 
-  /**
-   * The committed record of the key `pk` (undefined: absent), through the cache; `encoding` is the key's canonical
-   * encoding, or null for a primitive key, encoded on a cache miss only. A record the cache does not take is the
-   * database's read buffer, valid until the next read of any store in the thread (recordOwned false): a read then
-   * allocates only what the cache keeps, and that from Buffer's pool rather than as a buffer of its own.
-   */
-  private committedRecord(
-    pk: PendingKey,
-    encoded: boolean,
-    encoding: Uint8Array | null,
-    admit = true,
-  ): Buffer | undefined {
-    this.recordOwned = true;
-    // An empty store (the first batch of a query) holds no key: no read is needed to know.
-    if (this.count === 0) return undefined;
-    let record = this.hot.get(pk, encoded);
-    if (record === undefined) {
-      if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
-      this.readsSinceRemap++;
-      // Mapping afresh costs milliseconds, so a store whose own reads cannot account for much of the resident
-      // pages (others in the process mapped them) leaves them to their stores.
-      if (++this.readsSinceMapCheck >= READS_PER_MAP_CHECK) {
-        this.readsSinceMapCheck = 0;
-        if (this.readsSinceRemap * MAPPED_BYTES_PER_READ >= this.mappedBytes / 2) this.remapIfOverBudget();
-      }
-      record = this.state.getBinaryFast(encoding);
-      if (record === undefined) return undefined;
-      this.hot.missed();
-      this.recordOwned = false;
-      if (admit) return this.admitRecord(pk, encoded, record);
-    }
-    return record;
+  private setRecord(bytes: Buffer, start: number, end: number): void {
+    this.recordBytes = bytes;
+    this.recordStart = start;
+    this.recordEnd = end;
   }
 
   /**
-   * The record committedRecord() read from the database, copied into the cache when it admits the key (then
-   * recordOwned), else as it is.
+   * Whether the key `pk` is committed, its record then set (see recordBytes), through the cache; `encoding` is the
+   * key's canonical encoding, or null for a primitive key, encoded on a cache miss only. A record the cache does
+   * not hold is left in the database's read buffer, so a read allocates nothing; with `admit` the cache may take a
+   * copy of it.
    */
-  private admitRecord(pk: PendingKey, encoded: boolean, record: Buffer): Buffer {
-    if (!this.hot.admits(pk, encoded)) return record;
-    const copy = Buffer.allocUnsafe(record.length);
-    copy.set(record.subarray(0, copy.length));
-    this.hot.set(pk, encoded, copy);
-    this.recordOwned = true;
-    return copy;
+  private committedRecord(pk: PendingKey, encoded: boolean, encoding: Uint8Array | null, admit = true): boolean {
+    // An empty store (the first batch of a query) holds no key: no read is needed to know.
+    if (this.count === 0) return false;
+    const hot = this.hot;
+    const at = hot.get(pk, encoded);
+    if (at >= 0) {
+      this.setRecord(hot.bytes, at, at + hot.recordLength(at));
+      return true;
+    }
+    if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
+    this.readsSinceRemap++;
+    // Mapping afresh costs milliseconds, so a store whose own reads cannot account for much of the resident
+    // pages (others in the process mapped them) leaves them to their stores.
+    if (++this.readsSinceMapCheck >= READS_PER_MAP_CHECK) {
+      this.readsSinceMapCheck = 0;
+      if (this.readsSinceRemap * MAPPED_BYTES_PER_READ >= this.mappedBytes / 2) this.remapIfOverBudget();
+    }
+    const record = this.state.getBinaryFast(encoding);
+    if (record === undefined) return false;
+    hot.missed();
+    this.setRecord(record, 0, record.length);
+    if (admit && hot.admits(pk, encoded)) hot.set(pk, encoded, record);
+    return true;
   }
 
   /**
    * The timeout of the key of index entry `entry` at time `at` (-1: none or absent): its pending change's, else
-   * its committed record's. Sets entryKey and entryPending, and notes the entry of a key without a
-   * pending change as loose when the timeout is not `at`, so that the next commit moves or drops it. The record
-   * is admitted to the cache only when the timeout is after `dueBy`, the scan's bound.
+   * its committed record's (then set, see recordBytes). Sets entryKey and entryPending, and notes the entry of a
+   * key without a pending change as loose when the timeout is not `at`, so that the next commit moves or drops
+   * it. The record is admitted to the cache only when the timeout is after `dueBy`, the scan's bound.
    */
   private entryTimeout(entry: Buffer, at: number, dueBy: number): number {
     const unseen = this.scanEntries++ >= this.scannedEntries;
@@ -950,12 +922,15 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     // A key with a pending change gets its index writes from the change, which keeps an entry before the new
     // timeout as it is.
     if (p >= 0) return pending.offset[p] < 0 ? -1 : pending.timeout[p];
-    let record = this.committedRecord(pk, !prim, entry.subarray(8), false);
-    const t = record === undefined ? -1 : record.readDoubleLE(0);
+    const encoding = exactScratch(this.keyPool, entry.length - 8);
+    for (let b = 0, j = 8; j < entry.length; b++, j++) encoding[b] = entry[j];
+    const found = this.committedRecord(pk, !prim, encoding, false);
+    const t = found ? this.recordBytes.readDoubleLE(this.recordStart) : -1;
     // A due key's record goes to dueBytes for the operator's read, and the key is about to be removed or
     // rewritten: admitting it to the cache would only cost a copy, an insertion and an eviction.
-    if (record !== undefined && !this.recordOwned && t > dueBy) record = this.admitRecord(pk, !prim, record);
-    this.scanRecord = record;
+    if (found && t > dueBy && this.recordBytes !== this.hot.bytes && this.hot.admits(pk, !prim)) {
+      this.hot.set(pk, !prim, this.recordBytes, this.recordStart, this.recordEnd);
+    }
     if (t !== at && unseen) this.looseEntries.add(entry, at, pk, !prim, t);
     return t;
   }
@@ -1218,7 +1193,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.memoPending = -1;
     this.memoFound = false;
     this.memoTimeout = -1;
-    this.memoRecord = undefined;
     this.memoDue = -1;
   }
 }

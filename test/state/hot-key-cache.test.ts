@@ -3,10 +3,16 @@ import { HotKeyCache } from '../../lib/state/hot-key-cache.js';
 
 /** Looks `key` up as the disk store does: on a miss, reads it and offers it to the cache. */
 function touch(cache: HotKeyCache, key: number): boolean {
-  if (cache.get(key, false) !== undefined) return true;
+  if (cache.get(key, false) >= 0) return true;
   cache.missed();
   if (cache.admits(key, false)) cache.set(key, false, Buffer.alloc(16));
   return false;
+}
+
+/** The cached record of `key` as a latin1 string, or undefined. */
+function recordOf(cache: HotKeyCache, key: number | string, encoded = false): string | undefined {
+  const at = cache.get(key, encoded);
+  return at < 0 ? undefined : cache.bytes.toString('latin1', at, at + cache.recordLength(at));
 }
 
 describe('hot-key cache', () => {
@@ -18,7 +24,7 @@ describe('hot-key cache', () => {
     expect(hits).to.equal(50_000);
     // A new key enters at its first miss.
     touch(cache, 1e9);
-    expect(cache.get(1e9, false)).to.not.equal(undefined);
+    expect(cache.get(1e9, false)).to.be.at.least(0);
   });
 
   it('admits one key in eight once most lookups miss, and still lets a hot key in after a few misses', () => {
@@ -29,7 +35,7 @@ describe('hot-key cache', () => {
     let admitted = 0;
     for (let k = 1_000_000; k < 1_080_000; k++) {
       touch(cache, k);
-      if (cache.get(k, false) !== undefined) admitted++;
+      if (cache.get(k, false) >= 0) admitted++;
     }
     expect(admitted).to.be.within(80_000 / 8 - 10, 80_000 / 8 + 10);
     expect(cache.sizeBytes).to.be.at.most(1 << 20);
@@ -42,24 +48,98 @@ describe('hot-key cache', () => {
   it('always takes the new record of a cached key, so the cache never serves a stale one', () => {
     const cache = new HotKeyCache(1 << 20);
     for (let k = 0; k < 400_000; k++) touch(cache, k);
-    const cachedKey = [...Array(400_000).keys()].reverse().find((k) => cache.get(k, false) !== undefined);
+    const cachedKey = [...Array(400_000).keys()].reverse().find((k) => cache.get(k, false) >= 0);
     expect(cachedKey).to.not.equal(undefined);
     expect(cache.admits(cachedKey as number, false)).to.equal(true);
     cache.set(cachedKey as number, false, Buffer.from('new'));
-    expect(cache.get(cachedKey as number, false)?.toString()).to.equal('new');
+    expect(recordOf(cache, cachedKey as number)).to.equal('new');
   });
 
   it('judges its hit rate by lookups of keys the store holds, not of absent ones', () => {
     // Room for about 2,700 keys. A batch of 100,000 new keys misses every lookup, then its commit writes them.
     const cache = new HotKeyCache(1 << 20);
-    for (let k = 0; k < 100_000; k++) expect(cache.get(k, false)).to.equal(undefined);
+    for (let k = 0; k < 100_000; k++) expect(cache.get(k, false)).to.equal(-1);
     for (let k = 0; k < 100_000; k++) if (cache.admits(k, false)) cache.set(k, false, Buffer.alloc(16));
     // Every key written entered in turn, so the last ones written are cached.
-    for (let k = 99_000; k < 100_000; k++) expect(cache.get(k, false)).to.not.equal(undefined);
+    for (let k = 99_000; k < 100_000; k++) expect(cache.get(k, false)).to.be.at.least(0);
   });
 
   it('admits nothing at a budget of zero', () => {
     const cache = new HotKeyCache(0);
     expect(cache.admits(1, false)).to.equal(false);
+  });
+
+  it('holds copies of the records it is given, and a rewrite of another length keeps the others', () => {
+    const cache = new HotKeyCache(1 << 20);
+    const record = Buffer.from('xxabcdefyy', 'latin1');
+    cache.set('k', false, record, 2, 8);
+    cache.set('k', true, Buffer.from('encoded'));
+    cache.set(-0, false, Buffer.from('zero'));
+    cache.set(Number.NaN, false, Buffer.from('nan'));
+    cache.set(1.5, false, Buffer.from('one and a half'));
+    record.fill(0);
+    expect(recordOf(cache, 'k')).to.equal('abcdef');
+    expect(recordOf(cache, 'k', true)).to.equal('encoded');
+    expect(recordOf(cache, 0)).to.equal('zero');
+    expect(recordOf(cache, Number.NaN)).to.equal('nan');
+    expect(recordOf(cache, 1.5)).to.equal('one and a half');
+    cache.set('k', false, Buffer.from('longer than before'));
+    cache.set(0, false, Buffer.from('ZERO'));
+    expect(recordOf(cache, 'k')).to.equal('longer than before');
+    expect(recordOf(cache, 0)).to.equal('ZERO');
+    expect(recordOf(cache, 'k', true)).to.equal('encoded');
+    cache.delete('k', true);
+    expect(recordOf(cache, 'k', true)).to.equal(undefined);
+    expect(recordOf(cache, 'k')).to.equal('longer than before');
+  });
+
+  it('stays within its budget, evicts in order of entry, and agrees with a map through wrap-arounds', () => {
+    const budget = 64 << 10;
+    const cache = new HotKeyCache(budget);
+    const model = new Map<number, string>();
+    let seed = 1;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let i = 0; i < 200_000; i++) {
+      const k = rand(5_000);
+      const op = rand(10);
+      if (op < 2) {
+        cache.delete(k, false);
+        model.delete(k);
+      } else if (op < 7) {
+        const v = `${k}:${'v'.repeat(rand(60))}`;
+        cache.set(k, false, Buffer.from(v, 'latin1'));
+        model.set(k, v);
+      } else {
+        const got = recordOf(cache, k);
+        // A cached record is the last one set; a key evicted or never set is not cached.
+        if (got !== undefined) expect(got, String(k)).to.equal(model.get(k));
+      }
+      expect(cache.sizeBytes).to.be.at.most(budget);
+    }
+    // The cache fills most of its budget, and the keys set last are there.
+    expect(cache.sizeBytes).to.be.above(budget / 2);
+    const last = new HotKeyCache(budget);
+    for (let k = 0; k < 10_000; k++) last.set(k, false, Buffer.alloc(16, k));
+    expect(recordOf(last, 0)).to.equal(undefined);
+    for (let k = 9_500; k < 10_000; k++) expect(last.get(k, false), String(k)).to.be.at.least(0);
+    const held = Array.from({ length: 10_000 }, (_, k) => last.get(k, false) >= 0);
+    // Evicted in order of entry: the cached keys are the last ones set.
+    expect(held.indexOf(true)).to.equal(held.lastIndexOf(false) + 1);
+  });
+
+  it('keeps a rewritten record of the same length in its place, and one of another length moves to the newest', () => {
+    const budget = 64 << 10;
+    const cache = new HotKeyCache(budget);
+    for (let k = 0; k < 100; k++) cache.set(k, false, Buffer.alloc(16, 1));
+    cache.set(0, false, Buffer.alloc(16, 2));
+    cache.set(1, false, Buffer.alloc(24, 3));
+    // About 1,000 keys of 16 bytes fit: the first few dozen leave, key 0 among them, key 1 (newest then) stays.
+    for (let k = 100; k < 1_080; k++) cache.set(k, false, Buffer.alloc(16, 1));
+    expect(cache.get(0, false)).to.equal(-1);
+    expect(cache.get(2, false)).to.equal(-1);
+    expect(recordOf(cache, 1)).to.equal('\x03'.repeat(24));
   });
 });
