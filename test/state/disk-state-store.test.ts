@@ -51,6 +51,19 @@ function observed(store: VersionedStateStore): unknown {
   };
 }
 
+/** Applies `change` to both stores, checks that they agree, and commits both as version `v`. */
+async function batchOnBoth(
+  mem: VersionedStateStore,
+  disk: VersionedStateStore,
+  v: number,
+  change: (s: VersionedStateStore) => void,
+): Promise<void> {
+  for (const s of [mem, disk]) change(s);
+  expect(observed(disk), `batch ${v}`).to.deep.equal(observed(mem));
+  await mem.commit(v);
+  await disk.commit(v);
+}
+
 describe('disk state store', () => {
   let root: string;
   let memDir: string;
@@ -301,12 +314,7 @@ describe('disk state store', () => {
     const mem = await StateStore.load(memDir, 0);
     let disk = await openDisk(0);
     const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
-    const batch = async (v: number, change: (s: VersionedStateStore) => void) => {
-      for (const s of [mem, disk]) change(s);
-      expect(observed(disk), `batch ${v}`).to.deep.equal(observed(mem));
-      await mem.commit(v);
-      await disk.commit(v);
-    };
+    const batch = (v: number, change: (s: VersionedStateStore) => void) => batchOnBoth(mem, disk, v, change);
     await batch(1, (s) => {
       for (const [i, k] of keys.entries()) s.put(k, { i }, 100 + i);
     });
@@ -340,12 +348,7 @@ describe('disk state store', () => {
   it("removes a due key's index entries with it, those the scan met behind its timeout and the one at it", async () => {
     const mem = await StateStore.load(memDir, 0);
     let disk = await openDisk(0);
-    const batch = async (v: number, change: (s: VersionedStateStore) => void) => {
-      for (const s of [mem, disk]) change(s);
-      expect(observed(disk), `batch ${v}`).to.deep.equal(observed(mem));
-      await mem.commit(v);
-      await disk.commit(v);
-    };
+    const batch = (v: number, change: (s: VersionedStateStore) => void) => batchOnBoth(mem, disk, v, change);
     await batch(1, (s) => {
       for (const k of ['a', 'b', 'c']) s.put(k, { k }, 100);
       s.put('d', { k: 'd' }, 500);
@@ -380,13 +383,7 @@ describe('disk state store', () => {
   it('drops both databases whole when a commit removes every key, and forgets the cached records', async () => {
     const mem = await StateStore.load(memDir, 0);
     const disk = await openDisk(0);
-    const batch = async (v: number, change: (s: VersionedStateStore) => void) => {
-      for (const s of [mem, disk]) change(s);
-      expect(observed(disk), `batch ${v}`).to.deep.equal(observed(mem));
-      await mem.commit(v);
-      await disk.commit(v);
-      expect(observed(disk), `after batch ${v}`).to.deep.equal(observed(mem));
-    };
+    const batch = (v: number, change: (s: VersionedStateStore) => void) => batchOnBoth(mem, disk, v, change);
     const keys = Array.from({ length: 50 }, (_, i) => i);
     await batch(1, (s) => {
       for (const k of keys) s.put(k, { k }, 100 + (k % 7));
@@ -398,6 +395,7 @@ describe('disk state store', () => {
       for (const k of s.keysWithTimeoutAtOrBefore(1000)) s.remove(k);
       expect(s.size).to.equal(0);
     });
+    expect(observed(disk)).to.deep.equal(observed(mem));
     // The keys' records were in the hot-key cache before the commit that removed them.
     await batch(4, (s) => s.put(1000, { k: 1000 }, 300));
     await batch(5, (s) => {
