@@ -327,34 +327,22 @@ export class HotKeyCache {
     if (s >= 0) this.remove(s);
   }
 
-  /** Doubles the arena (up to the budget, and to at least `size` free bytes), moving the records to its start. */
+  /**
+   * Doubles the arena (up to the budget, and to at least `size` free bytes), moving the records to its start. The
+   * head has not wrapped while the arena grows, so the records are one run, moved in one copy with the records
+   * left behind among them: walking it record by record costs more than their bytes.
+   */
   private growArena(size: number): void {
     let length = Math.max(MIN_ARENA, this.arena.length * 2);
     while (length - this.usedBytes() < size) length *= 2;
     const arena = Buffer.allocUnsafeSlow(Math.min(length, this.arenaMax));
-    let to = 0;
-    const copy = (from: number, end: number): void => {
-      while (from < end) {
-        const i = from >> 2;
-        const s = this.arena32[i];
-        const size = (HEADER + this.arena32[i + 1] + 3) & ~3;
-        if (s >= 0) {
-          arena.set(this.arena.subarray(from, from + size), to);
-          this.recordAt[s] = to + HEADER;
-          to += size;
-        }
-        from += size;
-      }
-    };
-    if (this.wrapEnd < 0) copy(this.tail, this.head);
-    else {
-      copy(this.tail, this.wrapEnd);
-      copy(0, this.head);
+    arena.set(this.arena.subarray(this.tail, this.head));
+    if (this.tail > 0) {
+      for (let s = 0; s < this.slots; s++) if (this.recordAt[s] >= 0) this.recordAt[s] -= this.tail;
     }
     this.arena = arena;
     this.arena32 = new Int32Array(arena.buffer, arena.byteOffset, arena.length >> 2);
+    this.head -= this.tail;
     this.tail = 0;
-    this.head = to;
-    this.wrapEnd = -1;
   }
 }

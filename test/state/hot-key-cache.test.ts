@@ -142,4 +142,24 @@ describe('hot-key cache', () => {
     expect(cache.get(2, false)).to.equal(-1);
     expect(recordOf(cache, 1)).to.equal('\x03'.repeat(24));
   });
+
+  it('keeps every record in place when its arena grows after evictions began', () => {
+    // 8- and 9-byte records, every other key's rewritten at the longer length, and 40 bytes per key: evictions
+    // start near 16,000 keys, and the arena grows past 512 KB soon after, its oldest records gone. The keys checked
+    // are those set before and after that growth.
+    const cache = new HotKeyCache(1 << 20);
+    const recordOfKey = (k: number): Buffer => Buffer.from(`${k}`.padStart(8, '0'));
+    for (let k = 0; k < 30_000; k++) {
+      cache.set(k, false, recordOfKey(k));
+      if (k % 2 === 0) cache.set(k, false, Buffer.from(`${k}`.padStart(9, '0')));
+    }
+    let cached = 0;
+    for (let k = 0; k < 30_000; k++) {
+      const record = recordOf(cache, k);
+      if (record === undefined) continue;
+      cached++;
+      expect(record).to.equal(`${k}`.padStart(k % 2 === 0 ? 9 : 8, '0'));
+    }
+    expect(cached).to.be.greaterThan(10_000);
+  });
 });
