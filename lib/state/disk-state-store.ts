@@ -152,12 +152,13 @@ function residentFileBytes(): number {
  * Indexes of `times` in ascending order of their times, ties in their order in `times`. When the span of times
  * times their count fits a double exactly, each (time, index) pair is packed into one number and sorted natively.
  */
-function timeOrder(times: number[]): Int32Array {
+function timeOrder(times: ArrayLike<number>): Int32Array {
   const n = times.length;
   const order = new Int32Array(n);
   let min = Infinity;
   let max = -Infinity;
-  for (const t of times) {
+  for (let i = 0; i < n; i++) {
+    const t = times[i];
     if (t < min) min = t;
     if (t > max) max = t;
   }
@@ -268,12 +269,16 @@ class LooseEntries {
   }
 }
 
-/** The timeout index writes of one commit, by (time, key). */
+/**
+ * The timeout index writes of one commit, by (time, key), as parallel typed arrays sized for the most writes the
+ * commit can have: a batch of a million changes fills them without growing arrays element by element.
+ */
 interface IndexWrites {
-  times: number[];
+  count: number;
+  times: Float64Array;
   /** The number of the pending change whose key it is, or for a loose entry's key -1 - its number. */
-  keys: number[];
-  removes: boolean[];
+  keys: Int32Array;
+  removes: Uint8Array;
 }
 
 /** A versioned key-value store for one (operator, state partition) whose committed state is on local disk. */
@@ -290,13 +295,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private dict = new FieldDictionary();
   private pending = new PendingChanges(this.dict);
   /** The committed timeout of each pending change's key (-1: none or absent), so a commit need not read it again. */
-  private readonly oldTimeouts: number[] = [];
+  private oldTimeouts = new Float64Array(256);
   /**
    * Whether each pending change's key was due by the last scan when its change was added, through loose entries
    * only: the scan met every entry of a due key up to its timeout, so none is at the timeout for the commit to
    * remove.
    */
-  private readonly noEntryAtTimeout: boolean[] = [];
+  private noEntryAtTimeout = new Uint8Array(256);
   private readonly looseEntries = new LooseEntries();
   /**
    * Index entries the scans since the last commit went through, in order from the first: the loose ones among them
@@ -507,8 +512,17 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** Notes what a commit needs of the committed key of the change put() or remove() just added. */
   private changeAdded(): void {
-    this.oldTimeouts.push(this.locTimeout);
-    this.noEntryAtTimeout.push(this.locDue >= 0 && !this.dueExact[this.locDue]);
+    const p = this.pending.length - 1;
+    if (p === this.oldTimeouts.length) {
+      const oldTimeouts = new Float64Array(2 * p);
+      oldTimeouts.set(this.oldTimeouts);
+      this.oldTimeouts = oldTimeouts;
+      const noEntry = new Uint8Array(2 * p);
+      noEntry.set(this.noEntryAtTimeout);
+      this.noEntryAtTimeout = noEntry;
+    }
+    this.oldTimeouts[p] = this.locTimeout;
+    this.noEntryAtTimeout[p] = this.locDue >= 0 && !this.dueExact[this.locDue] ? 1 : 0;
   }
 
   /** All keys and values, uncommitted changes included, in an unspecified order. */
@@ -704,7 +718,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const keyBuf = Buffer.from(keyWriter.buf.buffer, keyWriter.buf.byteOffset, keyWriter.pos);
     const order = byteOrder(keyBuf, keyStart, n);
     const index = this.indexWrites(order);
-    const indexOrder = timeOrder(index.times);
+    const indexOrder = timeOrder(index.times.subarray(0, index.count));
     const values = pending.values.buf;
     const total = order.length + indexOrder.length;
     // No read snapshot may pin the pages the transactions free.
@@ -722,7 +736,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
               k >= 0
                 ? this.indexKey(index.times[c], keyBuf, keyStart[k], keyStart[k + 1])
                 : this.indexKey(index.times[c], loose.encodings.buf, loose.start[-1 - k], loose.end[-1 - k]);
-            if (index.removes[c]) this.timeouts.removeSync(entry);
+            if (index.removes[c] === 1) this.timeouts.removeSync(entry);
             else this.timeouts.putSync(entry, EMPTY);
             continue;
           }
@@ -764,14 +778,22 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private indexWrites(order: Int32Array): IndexWrites {
     const pending = this.pending;
-    const writes: IndexWrites = { times: [], keys: [], removes: [] };
+    const loose = this.looseEntries;
+    // A loose entry writes at most a removal and a put, a change at most one write.
+    const most = 2 * loose.length + pending.length;
+    const writes: IndexWrites = {
+      count: 0,
+      times: new Float64Array(most),
+      keys: new Int32Array(most),
+      removes: new Uint8Array(most),
+    };
     const write = (t: number, key: number, remove: boolean): void => {
-      writes.times.push(t);
-      writes.keys.push(key);
-      writes.removes.push(remove);
+      const w = writes.count++;
+      writes.times[w] = t;
+      writes.keys[w] = key;
+      writes.removes[w] = remove ? 1 : 0;
     };
     const moved = new Uint8Array(pending.length);
-    const loose = this.looseEntries;
     for (let i = 0; i < loose.length; i++) {
       const at = loose.at[i];
       const p = pending.length > 0 ? pending.find(loose.pks[i], loose.encoded[i]) : -1;
@@ -788,7 +810,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       const t = pending.offset[p] < 0 ? -1 : pending.timeout[p];
       if (t < 0) {
         // The loose entries went above; one at the timeout goes unless the scan showed there is none.
-        if (old >= 0 && !this.noEntryAtTimeout[p]) write(old, p, true);
+        if (old >= 0 && this.noEntryAtTimeout[p] === 0) write(old, p, true);
       } else if (moved[p] === 0 && (old < 0 || t < old)) write(t, p, false);
     }
     return writes;
@@ -1184,8 +1206,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.dueEnd = 0;
     if (this.dueEncodings.buf.length > 1 << 16) this.dueEncodings = new ValueWriter(256, null, true);
     this.pending.clear();
-    this.oldTimeouts.length = 0;
-    this.noEntryAtTimeout.length = 0;
     this.dueExact = [];
     this.looseEntries.clear();
     this.scannedEntries = 0;
