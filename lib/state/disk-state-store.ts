@@ -190,25 +190,35 @@ interface DueKeys<K> {
 
 /**
  * Sorts due keys by time and then encoding, and keeps one of each key (a key met through two index entries comes
- * twice, with the same time), its `exact` the or of the two: a radix sort of the encodings' bytes, then a stable
- * sort by time, so that no key needs a string or a comparator call.
+ * twice, with the same time), its `exact` the or of the two. The keys met at their timeouts are in that order
+ * already (the index's), so only the others are sorted, by a radix sort of their encodings' bytes and then a
+ * stable sort by time, and merged in: no key needs a string or a comparator call, and a closing batch whose
+ * sessions mostly closed at their entries sorts only those that were extended.
  */
 function sortDue<K>(due: DueKeys<K>): void {
-  const { times, encStart, encEnd } = due;
+  const { times, encStart, encEnd, exact } = due;
   const n = times.length;
-  const starts = new Int32Array(n + 1);
-  for (let i = 0; i < n; i++) starts[i + 1] = starts[i] + encEnd[i] - encStart[i];
-  const packed = new Uint8Array(starts[n]);
+  const run: number[] = [];
+  const rest: number[] = [];
+  for (let i = 0; i < n; i++) (exact[i] ? run : rest).push(i);
+  if (rest.length === 0) return;
+  const m = rest.length;
+  const starts = new Int32Array(m + 1);
+  for (let i = 0; i < m; i++) starts[i + 1] = starts[i] + encEnd[rest[i]] - encStart[rest[i]];
+  const packed = new Uint8Array(starts[m]);
   const src = due.encodings.buf;
-  for (let i = 0, b = 0; i < n; i++) for (let j = encStart[i]; j < encEnd[i]; j++) packed[b++] = src[j];
-  const byKey = byteOrder(packed, starts, n);
-  const byTime = timeOrder(Array.from(byKey, (i) => times[i]));
+  for (let i = 0, b = 0; i < m; i++) for (let j = encStart[rest[i]]; j < encEnd[rest[i]]; j++) packed[b++] = src[j];
+  const byKey = byteOrder(packed, starts, m);
+  const byTime = timeOrder(Array.from(byKey, (i) => times[rest[i]]));
+  const compare = (a: number, b: number): number =>
+    times[a] - times[b] || compareBytes(src, encStart[a], encEnd[a], src, encStart[b], encEnd[b]);
   const order: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const k = byKey[byTime[i]];
+  for (let r = 0, s = 0; r < run.length || s < m; ) {
+    const k =
+      s === m || (r < run.length && compare(run[r], rest[byKey[byTime[s]]]) <= 0) ? run[r++] : rest[byKey[byTime[s++]]];
     const last = order.length > 0 ? order[order.length - 1] : -1;
-    if (last >= 0 && times[last] === times[k] && sameBytes(packed, starts, last, k)) {
-      if (due.exact[k]) due.exact[last] = true;
+    if (last >= 0 && compare(last, k) === 0) {
+      if (exact[k]) exact[last] = true;
     } else order.push(k);
   }
   const permute = <T>(a: T[]): void => {
@@ -221,15 +231,24 @@ function sortDue<K>(due: DueKeys<K>): void {
   permute(encStart);
   permute(encEnd);
   permute(due.records);
-  permute(due.exact);
+  permute(exact);
 }
 
-/** Whether keys `a` and `b`, laid end to end in `buf` from `starts`, have the same bytes. */
-function sameBytes(buf: Uint8Array, starts: Int32Array, a: number, b: number): boolean {
-  const n = starts[a + 1] - starts[a];
-  if (starts[b + 1] - starts[b] !== n) return false;
-  for (let i = 0; i < n; i++) if (buf[starts[a] + i] !== buf[starts[b] + i]) return false;
-  return true;
+/** How `a[aStart, aEnd)` compares with `b[bStart, bEnd)` in LMDB's default order: < 0, 0 or > 0. */
+function compareBytes(
+  a: Uint8Array,
+  aStart: number,
+  aEnd: number,
+  b: Uint8Array,
+  bStart: number,
+  bEnd: number,
+): number {
+  const n = Math.min(aEnd - aStart, bEnd - bStart);
+  for (let i = 0; i < n; i++) {
+    const d = a[aStart + i] - b[bStart + i];
+    if (d !== 0) return d;
+  }
+  return aEnd - aStart - (bEnd - bStart);
 }
 
 /**
