@@ -33,7 +33,7 @@
 import * as fs from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { SluiceError } from '../errors.js';
-import { byteOrder } from './byte-order.js';
+import { byteOrder, compareBytes } from './byte-order.js';
 import { HotKeyCache } from './hot-key-cache.js';
 import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import {
@@ -232,23 +232,6 @@ function sortDue<K>(due: DueKeys<K>): void {
   permute(encEnd);
   permute(due.records);
   permute(exact);
-}
-
-/** How `a[aStart, aEnd)` compares with `b[bStart, bEnd)` in LMDB's default order: < 0, 0 or > 0. */
-function compareBytes(
-  a: Uint8Array,
-  aStart: number,
-  aEnd: number,
-  b: Uint8Array,
-  bStart: number,
-  bEnd: number,
-): number {
-  const n = Math.min(aEnd - aStart, bEnd - bStart);
-  for (let i = 0; i < n; i++) {
-    const d = a[aStart + i] - b[bStart + i];
-    if (d !== 0) return d;
-  }
-  return aEnd - aStart - (bEnd - bStart);
 }
 
 /**

@@ -45,4 +45,15 @@ describe('byte order of keys', () => {
     const start = new Int32Array([0, 2, 5, 6, 9]);
     expect([...byteOrder(Buffer.concat(keys), start, keys.length)]).to.deep.equal([2, 3, 0, 1]);
   });
+
+  it("orders a few long keys among many short ones, some sharing the long ones' first bytes", () => {
+    const { keys } = keysOf(5000, 12, 0x1234567);
+    const long = [0, 7, 4999, 2500].map((i) => Buffer.concat([keys[i], Buffer.alloc(13, i % 256)]));
+    long.push(Buffer.alloc(30, 0), Buffer.alloc(30, 255));
+    const all = [...keys, ...long];
+    const start = new Int32Array(all.length + 1);
+    for (let i = 0; i < all.length; i++) start[i + 1] = start[i] + all[i].length;
+    const expected = all.map((_, i) => i).sort((a, b) => Buffer.compare(all[a], all[b]));
+    expect([...byteOrder(Buffer.concat(all), start, all.length)]).to.deep.equal(expected);
+  });
 });
