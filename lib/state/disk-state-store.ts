@@ -295,7 +295,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private _version = -1;
   private count = 0;
   private dict = new FieldDictionary();
-  private pending = new PendingChanges(this.dict);
+  private pending = new PendingChanges(this.dict, true);
   /** The committed timeout of each pending change's key (-1: none or absent), so a commit need not read it again. */
   private oldTimeouts = new Float64Array(256);
   /**
@@ -1133,7 +1133,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this._version = -1;
     this.hot.clear();
     this.dict = new FieldDictionary();
-    this.pending = new PendingChanges(this.dict);
+    this.pending = new PendingChanges(this.dict, true);
     this.clearPending();
     let from = (this.meta.get('version') as number | undefined) ?? 0;
     // A version whose changes were being applied (a crash or a failed commit) left records and index entries of

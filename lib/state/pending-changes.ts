@@ -69,10 +69,29 @@ export function checkTimeout(timeoutMs: number): void {
   }
 }
 
+/** Whether `pk` is an int32 (-0 as 0, as a Map takes it): a key the int table of {@link PendingChanges} holds. */
+function isIntKey(pk: PendingKey | EncodedKey): pk is number {
+  return typeof pk === 'number' && (pk | 0) === pk;
+}
+
+/** The bucket hash of an int32 key (murmur3's finalizer): ids that differ in their high bits spread too. */
+function intHash(k: number): number {
+  let h = Math.imul(k ^ (k >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 /** The puts and removes of one batch, by key; the last change of a key replaces its earlier ones. */
 export class PendingChanges {
-  /** Changes of primitive keys, by the key. */
+  /** Changes of primitive keys (int32 keys aside when there is an int table), by the key. */
   private readonly byKey = new Map<PendingKey, number>();
+  /**
+   * Changes of int32 keys, when the store asked for this table: pairs (change + 1, key) per bucket, 0 = empty,
+   * linear probing, at most half full. A batch of a million new integer keys then neither grows a Map entry by
+   * entry nor follows its chains through memory: a probe reads one pair.
+   */
+  private intTable: Int32Array | null;
+  private intCount = 0;
   /** Changes of encoded keys: change + 1 per bucket, 0 = empty; linear probing, at most half full. */
   private table: Int32Array = new Int32Array(MIN_TABLE);
   private encodedCount = 0;
@@ -119,8 +138,13 @@ export class PendingChanges {
   /** A latin1 key encoding given as a string, as bytes. */
   private readonly scratch: EncodedKey = { bytes: new Uint8Array(256), length: 0, hash: 0 };
 
-  constructor(private readonly dict: FieldDictionary) {
+  /** @param intKeys look int32 keys up through a table of typed arrays rather than the Map (see intTable) */
+  constructor(
+    private readonly dict: FieldDictionary,
+    intKeys = false,
+  ) {
     this.values = new ValueWriter(4096, dict);
+    this.intTable = intKeys ? new Int32Array(2 * MIN_TABLE) : null;
   }
 
   /** Number of changes. */
@@ -140,7 +164,10 @@ export class PendingChanges {
 
   /** The change of key `pk` (encoded: its encoding, as a latin1 string or as bytes), or -1. */
   find(pk: PendingKey | EncodedKey, encoded: boolean): number {
-    if (!encoded) return this.byKey.get(pk as PendingKey) ?? -1;
+    if (!encoded) {
+      if (this.intTable !== null && isIntKey(pk)) return this.findInt(pk);
+      return this.byKey.get(pk as PendingKey) ?? -1;
+    }
     const k = this.encodedKey(pk);
     const table = this.table;
     const mask = table.length - 1;
@@ -312,6 +339,13 @@ export class PendingChanges {
   /** Drops every change. */
   clear(): void {
     this.byKey.clear();
+    const ints = this.intTable;
+    if (ints !== null) {
+      if (ints.length > 2 * MIN_TABLE && this.intCount * 16 < ints.length)
+        this.intTable = new Int32Array(2 * MIN_TABLE);
+      else if (this.intCount > 0) ints.fill(0);
+      this.intCount = 0;
+    }
     // A table that a big batch grew and this one used little of is given back rather than cleared.
     if (this.table.length > MIN_TABLE && this.encodedCount * 8 < this.table.length)
       this.table = new Int32Array(MIN_TABLE);
@@ -362,7 +396,8 @@ export class PendingChanges {
       this.keyBytes.length +
       this.table.byteLength +
       this.offset.length * CHANGE_ROW_BYTES +
-      this.byKey.size * ENTRY_BYTES
+      this.byKey.size * ENTRY_BYTES +
+      (this.intTable?.byteLength ?? 0)
     );
   }
 
@@ -424,7 +459,9 @@ export class PendingChanges {
     if (!encoded) {
       this.keyOffset[p] = -1;
       this.primitive[p] = pk as PendingKey;
-      this.byKey.set(pk as PendingKey, p);
+      if (this.intTable === null || !isIntKey(pk)) this.byKey.set(pk as PendingKey, p);
+      else if (++this.intCount * 4 > this.intTable.length) this.rehashInts(this.intTable.length * 2);
+      else this.placeInt(p, pk);
       return;
     }
     const k = this.encodedKey(pk);
@@ -449,6 +486,34 @@ export class PendingChanges {
     let i = this.keyHash[p] & mask;
     while (table[i] !== 0) i = (i + 1) & mask;
     table[i] = p + 1;
+  }
+
+  /** The change of int32 key `k` in the int table, or -1. */
+  private findInt(k: number): number {
+    const table = this.intTable as Int32Array;
+    const mask = (table.length >> 1) - 1;
+    for (let i = intHash(k) & mask; ; i = (i + 1) & mask) {
+      const e = table[2 * i];
+      if (e === 0) return -1;
+      if (table[2 * i + 1] === k) return e - 1;
+    }
+  }
+
+  private placeInt(p: number, k: number): void {
+    const table = this.intTable as Int32Array;
+    const mask = (table.length >> 1) - 1;
+    let i = intHash(k) & mask;
+    while (table[2 * i] !== 0) i = (i + 1) & mask;
+    table[2 * i] = p + 1;
+    table[2 * i + 1] = k;
+  }
+
+  private rehashInts(size: number): void {
+    this.intTable = new Int32Array(size);
+    for (let p = 0; p < this.count; p++) {
+      const k = this.primitive[p];
+      if (this.keyOffset[p] < 0 && isIntKey(k)) this.placeInt(p, k);
+    }
   }
 
   private rehash(size: number): void {

@@ -64,6 +64,35 @@ describe('pending state changes', () => {
     }
   });
 
+  it('finds primitive keys through the int table as through the map, across table growth and clears', () => {
+    const withTable = new PendingChanges(new FieldDictionary(), true);
+    const withMap = new PendingChanges(new FieldDictionary());
+    const keysOf = (round: number): Array<string | number> => {
+      const keys: Array<string | number> = [];
+      for (let i = 0; i < 3000 * (round + 1); i++) keys.push(((i * 2654435761) | 0) >> (i % 7));
+      keys.push(0, -0, 2 ** 31, -(2 ** 31), 0.5, Number.NaN, '7', 'k');
+      return keys;
+    };
+    for (let round = 0; round < 3; round++) {
+      for (const changes of [withTable, withMap]) {
+        for (const [i, key] of keysOf(round).entries()) {
+          const p = changes.find(key, false);
+          if (i % 3 === 2) changes.remove(p, key, false, 0);
+          else changes.put(p, key, false, -1, i, -1);
+        }
+      }
+      expect(withTable.length).to.equal(withMap.length);
+      for (const key of [...keysOf(round), 1e9, -5, 'absent']) {
+        const p = withTable.find(key, false);
+        expect(p).to.equal(withMap.find(key, false));
+        if (p >= 0) expect(withTable.value(p)).to.deep.equal(withMap.value(p));
+      }
+      withTable.clear();
+      withMap.clear();
+      expect(withTable.find(keysOf(round)[0], false)).to.equal(-1);
+    }
+  });
+
   it('keeps a big scratch buffer that commits keep filling and drops one they leave mostly empty', () => {
     expect(isDeadWeight(1 << 20, 0)).to.equal(false);
     expect(isDeadWeight(64 << 20, 40 << 20)).to.equal(false);
