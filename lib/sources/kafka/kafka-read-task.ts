@@ -16,7 +16,7 @@ import { batchOf } from '../../arrow/batch-ops.js';
 import { dataFromValues, mkData } from '../../arrow/columns.js';
 import type { TypeSpec } from '../../arrow/schema.js';
 import { SluiceError } from '../../errors.js';
-import { KafkaClient } from '../../kafka/client.js';
+import type { KafkaClient } from '../../kafka/client.js';
 import type { KafkaClientOptions } from '../../kafka/client-options.js';
 import type { DataLoss } from '../../kafka/data-loss.js';
 import type { KafkaMessage } from '../../kafka/messages.js';
@@ -86,14 +86,18 @@ function clientFor(bootstrap: string, options: KafkaClientOptions): Promise<Kafk
   const key = `${bootstrap}|${JSON.stringify(options)}`;
   let c = clients.get(key);
   if (!c) {
-    c = KafkaClient.connect(bootstrap, {
-      ...options,
-      clientId: options.clientId ?? 'sluice-reader',
-      onRetry: (event) => {
-        retried.calls++;
-        retried.waitMs += event.delayMs;
-      },
-    });
+    // The client's module, and kafkajs with it, load with the first Kafka read: a thread that reads no Kafka
+    // topic does not pay for them.
+    c = import('../../kafka/client.js').then(({ KafkaClient }) =>
+      KafkaClient.connect(bootstrap, {
+        ...options,
+        clientId: options.clientId ?? 'sluice-reader',
+        onRetry: (event) => {
+          retried.calls++;
+          retried.waitMs += event.delayMs;
+        },
+      }),
+    );
     clients.set(key, c);
     c.catch(() => clients.delete(key));
   }
