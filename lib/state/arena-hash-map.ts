@@ -7,11 +7,11 @@
  * `{sum: number}` under a 7-char key costs ~45 bytes instead of ~100 for a Map of objects, a snapshot
  * loads with one copy plus one hash per key, and the garbage collector has nothing to trace.
  *
- * A commit that mostly adds keys can hand over the buffer its records were written into (the delta file's)
- * as a further chunk of the arena ({@link ArenaHashMap.adoptChunk}) instead of copying every record into the
- * arena: writing into fresh pages costs more than the copy itself, and a batch of new keys would otherwise
- * touch them twice. Records then live in the growable arena (chunk 0) or in an adopted chunk; a compaction
- * copies every live record back into one arena.
+ * A commit that mostly adds keys can hand over the buffer its records were written into (the pending changes'
+ * delta entries) as a further chunk of the arena ({@link ArenaHashMap.adoptChunk}) instead of copying every
+ * record into the arena: writing into fresh pages costs more than the copy itself, and a batch of new keys
+ * would otherwise touch them twice. Records then live in the growable arena (chunk 0) or in an adopted chunk;
+ * a compaction copies every live record back into one arena.
  *
  * Slots are reused and records move on update and compaction, so slot order and arena layout depend
  * on history; callers that produce output must order by key or timeout, never by slot.
@@ -31,6 +31,7 @@ import {
  * share `hash % numPartitions`, which with the same hash would pile them into a few buckets.
  */
 const INDEX_SEED = 0x2545f491;
+/** What stands for the growable arena in the list of chunks. */
 const EMPTY = new Uint8Array(0);
 const MIN_TABLE = 1024;
 const MIN_SLOTS = 768;
@@ -119,7 +120,7 @@ export class ArenaHashMap {
     return this.timeouts !== null;
   }
 
-  /** Bytes held: arena, hash table, slot arrays and timeouts. */
+  /** Bytes held: arena and adopted chunks, hash table, slot arrays and timeouts. */
   memoryBytes(): number {
     let adopted = 0;
     for (const chunk of this.chunks) adopted += chunk.length;

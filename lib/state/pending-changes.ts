@@ -29,12 +29,12 @@ const CHANGE_ROW_BYTES = 36;
 /** Initial capacity of the change rows and of the encoded keys' table. */
 const MIN_CHANGES = 256;
 const MIN_TABLE = 512;
+/** The delta file is written from at most this many runs of the entry buffer, else from one copy of them. */
+const MAX_DELTA_RUNS = 64;
 /** A scratch buffer up to this size is always kept for the next commit. */
 const SCRATCH_KEEP_BYTES = 1 << 20;
 /** A bigger one is kept while commits fill at least this inverse share of it. */
 const SCRATCH_KEEP_SHARE = 4;
-/** Bytes per change besides its key and value in a record or delta entry (entry type, timeout), at most. */
-const ENTRY_OVERHEAD_BYTES = 9;
 
 /**
  * How a change is looked up: by the key itself when primitive (no encoding needed), else by its
@@ -265,7 +265,15 @@ export class PendingChanges {
       at = this.dead[2 * i + 1];
     }
     if (this.values.pos > at) runs.push(buf.subarray(at, this.values.pos));
-    return { count, runs };
+    if (runs.length <= MAX_DELTA_RUNS) return { count, runs };
+    // Many replaced entries (keys put again and again at other lengths): one copy beats a write call per run.
+    const joined = new Uint8Array(runs.reduce((n, r) => n + r.length, 0));
+    let to = 0;
+    for (const r of runs) {
+      joined.set(r, to);
+      to += r.length;
+    }
+    return { count, runs: [joined] };
   }
 
   /**
@@ -367,26 +375,17 @@ export class PendingChanges {
   }
 
   /**
-   * About the bytes the changes take as key and value records (with `newKeysOnly`, those of keys not in
-   * committed state, their values taken as the average put's): what a commit reserves at once in the arena and
-   * the delta buffer instead of growing them step by step, each step a copy that touches fresh pages.
+   * The bytes of the changes' delta entries (with `newKeysOnly`, of the puts of keys not in committed state): what
+   * a commit reserves at once in the arena instead of growing it step by step, each step a copy that touches
+   * fresh pages, and what tells it whether a batch mostly adds keys.
    */
   recordBytes(newKeysOnly: boolean): number {
-    let keyBytes = 0;
-    let puts = 0;
-    let counted = 0;
+    let bytes = 0;
     for (let p = 0; p < this.count; p++) {
-      const put = this.offset[p] >= 0;
-      if (put) puts++;
-      if (newKeysOnly && (!put || this.slot[p] >= 0)) continue;
-      if (put) counted++;
-      if (this.keyOffset[p] >= 0) keyBytes += this.keyLength[p] + ENTRY_OVERHEAD_BYTES;
-      else {
-        const k = this.primitive[p];
-        keyBytes += (typeof k === 'string' ? k.length + 1 : 9) + ENTRY_OVERHEAD_BYTES;
-      }
+      if (this.entry[p] < 0 || (newKeysOnly && (this.offset[p] < 0 || this.slot[p] >= 0))) continue;
+      bytes += this.entryEnd[p] - this.entry[p];
     }
-    return keyBytes + (puts === 0 ? 0 : Math.ceil((this.values.pos * counted) / puts));
+    return bytes;
   }
 
   /** Bytes held: the value and key buffers, the change rows and the lookup table. */
