@@ -22,6 +22,7 @@
  * decoding the bytes is that copy.
  */
 import type { PendingKey } from './pending-changes.js';
+import { fmix32 } from './state-partitioner.js';
 
 /** Lookups over which the hit rate is measured before admission is chosen again. */
 const WINDOW_LOOKUPS = 1 << 16;
@@ -43,23 +44,17 @@ const MIN_SLOTS = 1 << 10;
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
 
-function mix(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-
 /** The hash of a key as pending changes name it; every NaN alike, -0 as 0, as the keys' canonical encoding. */
 function hashKey(pk: PendingKey, encoded: boolean): number {
   if (typeof pk === 'number') {
-    if ((pk | 0) === pk) return mix(pk);
+    if ((pk | 0) === pk) return fmix32(pk);
     if (Number.isNaN(pk)) return 0x7ff80000;
     f64[0] = pk;
-    return mix(u32[0] ^ mix(u32[1]));
+    return fmix32(u32[0] ^ fmix32(u32[1]));
   }
   let h = encoded ? 0x811c9dc5 : 0x01000193;
   for (let i = 0; i < pk.length; i++) h = Math.imul(h ^ pk.charCodeAt(i), 0x01000193);
-  return mix(h);
+  return fmix32(h);
 }
 
 function sameKey(a: PendingKey, b: PendingKey): boolean {

@@ -15,6 +15,7 @@
  * record: every record's bytes are written once.
  */
 import { indexHash } from './arena-hash-map.js';
+import { fmix32 } from './state-partitioner.js';
 import { decode, encodeKeyString, type FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
 
 /** Entry types of a delta file: a remove is the type and the key; a put adds the value, and its timeout if any. */
@@ -72,13 +73,6 @@ export function checkTimeout(timeoutMs: number): void {
 /** Whether `pk` is an int32 (-0 as 0, as a Map takes it): a key the int table of {@link PendingChanges} holds. */
 function isIntKey(pk: PendingKey | EncodedKey): pk is number {
   return typeof pk === 'number' && (pk | 0) === pk;
-}
-
-/** The bucket hash of an int32 key (murmur3's finalizer): ids that differ in their high bits spread too. */
-function intHash(k: number): number {
-  let h = Math.imul(k ^ (k >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
 
 /** The puts and removes of one batch, by key; the last change of a key replaces its earlier ones. */
@@ -491,7 +485,7 @@ export class PendingChanges {
   private findInt(k: number): number {
     const table = this.intTable as Int32Array;
     const mask = (table.length >> 1) - 1;
-    for (let i = intHash(k) & mask; ; i = (i + 1) & mask) {
+    for (let i = fmix32(k) & mask; ; i = (i + 1) & mask) {
       const e = table[2 * i];
       if (e === 0) return -1;
       if (table[2 * i + 1] === k) return e - 1;
@@ -501,7 +495,7 @@ export class PendingChanges {
   private placeInt(p: number, k: number): void {
     const table = this.intTable as Int32Array;
     const mask = (table.length >> 1) - 1;
-    let i = intHash(k) & mask;
+    let i = fmix32(k) & mask;
     while (table[2 * i] !== 0) i = (i + 1) & mask;
     table[2 * i] = p + 1;
     table[2 * i + 1] = k;

@@ -27,14 +27,15 @@ function mixH(h: number, k: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
+/** murmur3's finalizer: every bit of `h` moves every bit of the result (a signed int32). */
+export function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 function fmix(h: number, len: number): number {
-  h ^= len;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h ^ len) >>> 0;
 }
 
 /** murmur3 (x86, 32 bit) of `bytes[start, end)`, as an unsigned int; the seed defaults to the partitioner's. */
