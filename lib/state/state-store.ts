@@ -240,8 +240,9 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
       const adopt = allBytes >= ADOPT_MIN_BYTES && newKeyBytes * 2 >= allBytes;
       const { updated, removed } = await this.files.writeDelta(this.dir, version, this.committed.dict.names, pending);
       if (adopt) {
-        const chunk = this.committed.adoptChunk(pending.takeEntries());
-        for (let p = 0; p < pending.length; p++) this.applyAdopted(p, chunk);
+        const entries = pending.takeEntries();
+        const chunk = this.committed.adoptChunk(entries);
+        for (let p = 0; p < pending.length; p++) this.applyAdopted(p, entries, chunk);
       } else {
         this.committed.reserve(newKeyBytes);
         for (let p = 0; p < pending.length; p++) this.applyPending(p);
@@ -354,20 +355,22 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
       this.committed.update(slot, values, off, end, pending.timeout[p]);
       return;
     }
-    const koff = pending.keyOffset[p];
-    if (koff >= 0) {
-      const klen = pending.keyLength[p];
-      this.committed.insert(pending.keyHash[p], pending.keyBytes, koff, klen, values, off, end, pending.timeout[p]);
-      return;
-    }
-    const ks = this.keyScratch;
-    ks.reset();
-    pending.writeKey(ks, p);
-    this.committed.insert(indexHash(ks.buf, 0, ks.pos), ks.buf, 0, ks.pos, values, off, end, pending.timeout[p]);
+    // The key's encoding lies in the change's entry, just before the value.
+    const kstart = pending.entry[p] + 1;
+    this.committed.insert(this.keyHash(p, values), values, kstart, off - kstart, values, off, end, pending.timeout[p]);
   }
 
-  /** Makes change `p` part of committed state, its record (if a put) in its entry in the arena's adopted `chunk`. */
-  private applyAdopted(p: number, chunk: number): void {
+  /** The index hash of the key of change `p`, whose entry lies in `entries` (the pending changes' or an adopted chunk). */
+  private keyHash(p: number, entries: Uint8Array): number {
+    const pending = this.pending;
+    return pending.isEncoded(p) ? pending.keyHash[p] : indexHash(entries, pending.entry[p] + 1, pending.offset[p]);
+  }
+
+  /**
+   * Makes change `p` part of committed state, its record (if a put) in its entry in `entries`, which the arena
+   * adopted as `chunk`.
+   */
+  private applyAdopted(p: number, entries: Uint8Array, chunk: number): void {
     const pending = this.pending;
     const slot = pending.slot[p];
     if (pending.offset[p] < 0) {
@@ -379,15 +382,7 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
       this.committed.updateAt(slot, chunk, pending.entry[p] + 1, timeout);
       return;
     }
-    let h: number;
-    if (pending.isEncoded(p)) h = pending.keyHash[p];
-    else {
-      const ks = this.keyScratch;
-      ks.reset();
-      pending.writeKey(ks, p);
-      h = indexHash(ks.buf, 0, ks.pos);
-    }
-    this.committed.insertAt(h, chunk, pending.entry[p] + 1, timeout);
+    this.committed.insertAt(this.keyHash(p, entries), chunk, pending.entry[p] + 1, timeout);
   }
 
   /** Live entries as refs: committed slots no change overrides, then pending puts. */
