@@ -101,13 +101,13 @@ export class PendingChanges {
   /** The committed slot of each change's key (-1: none); valid until commit, as committed state does not change before. */
   slot: Int32Array = new Int32Array(MIN_CHANGES);
   /** Where each change's key encoding starts in {@link keyBytes}, or -1 when the key is primitive. */
-  keyOffset: Int32Array = new Int32Array(MIN_CHANGES);
+  private keyOffset: Int32Array = new Int32Array(MIN_CHANGES);
   /** The length of each change's key encoding (encoded keys only). */
-  keyLength: Int32Array = new Int32Array(MIN_CHANGES);
+  private keyLength: Int32Array = new Int32Array(MIN_CHANGES);
   /** The {@link indexHash} of each change's key encoding (encoded keys only). */
   keyHash: Int32Array = new Int32Array(MIN_CHANGES);
   /** The encodings of the changes' keys that are not primitive. */
-  keyBytes: Uint8Array = new Uint8Array(4096);
+  private keyBytes: Uint8Array = new Uint8Array(4096);
   private keyEnd = 0;
   /** The key of each change whose key is primitive. */
   private readonly primitive: PendingKey[] = [];
