@@ -13,8 +13,9 @@ const extra = process.argv.slice(2);
 const checkpoint = extra.includes('--checkpoint')
   ? []
   : ['--checkpoint', fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-demo-'))];
+// The sluice command itself (a launcher that starts Node as users get it), not `node main.js`.
+const sluice = path.join(root, 'dist/lib/cli/main.js');
 const args = [
-  path.join(root, 'dist/lib/cli/main.js'),
   'run',
   'deposit-sessions',
   '--source',
@@ -26,5 +27,5 @@ const args = [
   ...checkpoint,
   ...extra,
 ];
-const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
+const res = spawnSync(sluice, args, { stdio: 'inherit' });
 process.exit(res.status ?? 1);

@@ -7,7 +7,9 @@
  *   node dist/bench/nexmark/run.js --query q5 --events 10000000 --threads 2 [--runs 3] [--against-threads 0]
  *   node dist/bench/nexmark/run.js --query q3 --events 2000000 --threads 0 --runs 3 --against-build dist-old
  *
- * Each run is a child process of its own, so peak RSS and CPU time belong to that run alone. Throughput
+ * Each run is a child process of its own, so peak RSS and CPU time belong to that run alone; it starts with the
+ * environment the `sluice` command gives Node (lib/cli/launch-environment.ts), or with Node's own
+ * environment (`--environment plain`, or `--against-environment plain` to compare the two run by run). Throughput
  * per core is events ÷ CPU seconds of the process (all its threads): "cores used × seconds" as the
  * Nexmark README measures Flink (cores = measured CPU usage, not the cores available).
  *
@@ -31,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loadApp, runApp } from '../../lib/app/app-runner.js';
+import { launchEnvironment } from '../../lib/cli/launch-environment.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
 import { parseDuration } from '../../lib/util/duration.js';
 import { formatLaneCpu, type LaneCpu, LaneCpuCollector } from '../lane-cpu.js';
@@ -87,6 +90,9 @@ interface Options {
   againstThreads?: number;
   /** Pair every run with one of the build in this directory (its bench/nexmark/run.js), alternating. */
   againstBuild?: string;
+  /** The children's environment: as the `sluice` command starts Node, or Node's own. */
+  environment: 'sluice' | 'plain';
+  againstEnvironment?: 'sluice' | 'plain';
   stateStores: string[];
   stateCacheMb?: number;
   /** Keys a stateful operator closes per state partition and batch (the engine's default when unset). */
@@ -266,8 +272,9 @@ async function runChild(o: Options, query: string, run: number, stateStore: stri
       : []),
     ...(o.warmUp > 0 ? ['--warm-up', String(o.warmUp)] : []),
   ];
+  const env = o.environment === 'plain' ? process.env : launchEnvironment(process.env);
   for (let attempt = 1; ; attempt++) {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -328,7 +335,7 @@ function report(results: RunResult[][], o: Options): void {
   const rate = eventRate(o);
   const keys = o.keys ? `, ${fmt(o.keys)} active bidders (numActivePeople, no hot bidders)` : '';
   console.log(
-    `\nNexmark on sluice${o.againstBuild ? ` (the build in ${o.againstBuild})` : ''}: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}${processesOf(o)}, ${o.runs} run(s) per query (medians), ` +
+    `\nNexmark on sluice${o.againstBuild ? ` (the build in ${o.againstBuild})` : ''}${o.environment === 'plain' ? " (Node's plain environment)" : ''}: ${fmt(o.events)} events at ${fmt(rate)} events/s of event time${keys}, threads ${o.threads}${processesOf(o)}, ${o.runs} run(s) per query (medians), ` +
       `batches of ${fmt(o.batchEvents)} events, checkpointing every batch; ${os.cpus().length} cores, load ${os
         .loadavg()
         .map((l) => l.toFixed(2))
@@ -405,7 +412,11 @@ function report(results: RunResult[][], o: Options): void {
 
 /** Per query, the medians of the pair-by-pair ratios of runs at --threads to runs at --against-threads. */
 function reportPairs(runs: RunResult[][], baseline: RunResult[][], o: Options, base: Options): void {
-  const against = base.againstBuild ? `the build in ${base.againstBuild}` : `threads ${base.threads}`;
+  const against = base.againstBuild
+    ? `the build in ${base.againstBuild}`
+    : base.environment !== o.environment
+      ? `the ${base.environment} environment`
+      : `threads ${base.threads}`;
   console.log(
     `\nthreads ${o.threads}${processesOf(o)} against ${against}, ${o.runs} pair(s) run in turn, medians of the ratios pair by pair`,
   );
@@ -479,6 +490,15 @@ async function main(): Promise<void> {
       describe:
         'run each query on the build in this directory (e.g. a copy of an older dist) before every run, in turn, and print the ratios of each pair',
     })
+    .option('environment', {
+      choices: ['sluice', 'plain'] as const,
+      default: 'sluice' as const,
+      describe: "the measured runs' environment: as the sluice command starts Node (huge pages for malloc), or plain",
+    })
+    .option('against-environment', {
+      choices: ['sluice', 'plain'] as const,
+      describe: 'run each query in this environment before every run, in turn, and print the ratios of each pair',
+    })
     .option('state-store', {
       type: 'string',
       default: 'memory',
@@ -521,6 +541,8 @@ async function main(): Promise<void> {
     json: argv.json,
     againstThreads: argv['against-threads'],
     againstBuild: argv['against-build'],
+    environment: argv.environment,
+    againstEnvironment: argv['against-environment'],
     stateStores: argv['state-store'].split(',').map((s) => s.trim()),
     stateCacheMb: argv['state-cache-mb'],
     maxEvictionsPerBatch: argv['state-max-evictions-per-batch'],
@@ -541,21 +563,23 @@ async function main(): Promise<void> {
   for (const n of names) nexmarkQuery(n);
   const all: RunResult[][] = [];
   const baseline: RunResult[][] = [];
-  if (o.againstThreads !== undefined && o.againstBuild !== undefined)
-    throw new Error('give --against-threads or --against-build, not both');
+  const againsts = [o.againstThreads, o.againstBuild, o.againstEnvironment].filter((a) => a !== undefined);
+  if (againsts.length > 1) throw new Error('give one of --against-threads, --against-build, --against-environment');
   const base: Options | undefined =
     o.againstBuild !== undefined
       ? { ...o }
-      : o.againstThreads === undefined
-        ? undefined
-        : { ...o, threads: o.againstThreads, againstBuild: undefined, processes: 1 };
+      : o.againstEnvironment !== undefined
+        ? { ...o, environment: o.againstEnvironment }
+        : o.againstThreads === undefined
+          ? undefined
+          : { ...o, threads: o.againstThreads, againstBuild: undefined, processes: 1 };
   const mine: Options = { ...o, againstBuild: undefined };
   if (base && o.stateStores.length > 1)
     throw new Error('--against-threads and --against-build compare one state store; give --state-store one provider');
   const runOf = async (opts: Options, n: string, r: number, store: string): Promise<RunResult> => {
     const res = await runSplit(opts, n, r, store);
     console.log(
-      `${n}${o.stateStores.length > 1 ? `/${store}` : ''}${opts.againstBuild ? ` (${opts.againstBuild})` : ''} threads ${opts.threads}${processesOf(opts)} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
+      `${n}${o.stateStores.length > 1 ? `/${store}` : ''}${opts.againstBuild ? ` (${opts.againstBuild})` : ''}${opts.environment === 'plain' ? ' (plain environment)' : ''} threads ${opts.threads}${processesOf(opts)} run ${r}: ${fmt(res.events / res.wallSeconds)} events/s, ${fmt(res.events / res.cpuSeconds)} per core ` +
         `(${res.wallSeconds.toFixed(2)} s wall, ${res.cpuSeconds.toFixed(2)} s CPU, ${fmt(res.peakRssBytes / 2 ** 20)} MB peak RSS, ${res.batches} batches)${res.laneCpu ? `\n  ${formatLaneCpu(res.laneCpu)}` : ''}`,
     );
     return res;
