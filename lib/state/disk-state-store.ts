@@ -304,6 +304,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * remove.
    */
   private noEntryAtTimeout = new Uint8Array(256);
+  /**
+   * The hot-key cache's slot of each pending change's key when its change was added (-1: not cached) and the
+   * slot's stamp then, so that the commit rewrites a cached record without looking its key up again.
+   */
+  private hotSlots = new Int32Array(256);
+  private hotStamps = new Int32Array(256);
   private readonly looseEntries = new LooseEntries();
   /**
    * Index entries the scans since the last commit went through, in order from the first: the loose ones among them
@@ -343,19 +349,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private locPending = -1;
   private locFound = false;
   private locTimeout = -1;
+  /** The hot-key cache's slot holding the located key's record (-1: none known) and its stamp. */
+  private locSlot = -1;
+  private locStamp = 0;
+  /** The hot-key cache's slot in which committedRecord() found or left the key's record (-1: none), and its stamp. */
+  private recordSlot = -1;
+  private recordStamp = 0;
   // The committed record committedRecord() or locate() last found: recordBytes from recordStart to recordEnd,
   // in the database's read buffer, the hot-key cache's arena or the due records, so valid only until the next
   // read of any store in the thread or change to the cache.
   private recordBytes: Buffer = EMPTY;
   private recordStart = 0;
   private recordEnd = 0;
-  // The last primitive key located in committed state, so that get(k) then put(k) looks it up once. Valid
-  // while no pending change was added, as in the memory store; it serves no record, which may be gone.
+  // The last primitive key located in committed state, so that has(k), get(k) and put(k) look it up once. Valid
+  // while no pending change was added, as in the memory store. It serves a record only from where it stays put
+  // meanwhile: the due records, or the hot-key cache's slot while the slot's stamp holds.
   private memoKey: unknown = undefined;
   private memoPending = -1;
   private memoFound = false;
   private memoTimeout = -1;
   private memoDue = -1;
+  private memoSlot = -1;
+  private memoStamp = 0;
   // Results of entryTimeout(): the entry's key, and whether a pending change holds it.
   private entryKey: K | undefined = undefined;
   private entryPending = false;
@@ -522,9 +537,17 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       const noEntry = new Uint8Array(2 * p);
       noEntry.set(this.noEntryAtTimeout);
       this.noEntryAtTimeout = noEntry;
+      const hotSlots = new Int32Array(2 * p);
+      hotSlots.set(this.hotSlots);
+      this.hotSlots = hotSlots;
+      const hotStamps = new Int32Array(2 * p);
+      hotStamps.set(this.hotStamps);
+      this.hotStamps = hotStamps;
     }
     this.oldTimeouts[p] = this.locTimeout;
     this.noEntryAtTimeout[p] = this.locDue >= 0 && !this.dueExact[this.locDue] ? 1 : 0;
+    this.hotSlots[p] = this.locSlot;
+    this.hotStamps[p] = this.locStamp;
   }
 
   /** All keys and values, uncommitted changes included, in an unspecified order. */
@@ -764,6 +787,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           for (let b = RECORD_HEADER, j = off; j < end; b++, j++) record[b] = values[j];
           this.state.putSync(key, record);
           if (!existed) this.count++;
+          const slot = this.hotSlots[p];
+          if (slot >= 0 && this.hot.replaceIn(slot, this.hotStamps[p], record)) continue;
           if (this.hot.admits(pk, encoded)) this.hot.set(pk, encoded, record);
         }
         if (to === total) this.writeMeta(version, checksum);
@@ -847,14 +872,17 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private locate(key: unknown, prim: boolean, needRecord = false): PendingKey {
     this.locPending = -1;
     this.locDue = -1;
+    this.locSlot = -1;
     let pk: PendingKey;
     const pending = this.pending;
     if (prim) {
       pk = key as PendingKey;
-      if (key === this.memoKey && pending.length === this.memoPending && (!needRecord || !this.memoFound)) {
+      if (key === this.memoKey && pending.length === this.memoPending && (!needRecord || this.memoRecord())) {
         this.locFound = this.memoFound;
         this.locTimeout = this.memoTimeout;
         this.locDue = this.memoDue;
+        this.locSlot = this.memoSlot;
+        this.locStamp = this.memoStamp;
         return pk;
       }
     } else {
@@ -878,6 +906,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     } else {
       const encoding = prim ? null : this.keyScratch.buf.subarray(0, this.keyScratch.pos);
       this.locFound = this.committedRecord(pk, !prim, encoding);
+      this.locSlot = this.recordSlot;
+      this.locStamp = this.recordStamp;
     }
     this.locTimeout = this.locFound ? this.recordBytes.readDoubleLE(this.recordStart) : -1;
     if (prim) {
@@ -886,8 +916,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.memoFound = this.locFound;
       this.memoTimeout = this.locTimeout;
       this.memoDue = this.locDue;
+      this.memoSlot = this.locSlot;
+      this.memoStamp = this.locStamp;
     }
     return pk;
+  }
+
+  /**
+   * Whether the memo's key has no committed record or its record is still where the memo found it, then set (see
+   * recordBytes); else the key must be looked up again.
+   */
+  private memoRecord(): boolean {
+    if (!this.memoFound) return true;
+    const d = this.memoDue;
+    if (d >= 0) {
+      const start = this.dueStart[d];
+      this.setRecord(this.dueBytes, start, start + this.recordLength(d));
+      return true;
+    }
+    const at = this.memoSlot >= 0 ? this.hot.recordIn(this.memoSlot, this.memoStamp) : -1;
+    if (at < 0) return false;
+    this.setRecord(this.hot.bytes, at, at + this.hot.recordLength(at));
+    return true;
   }
 
   private setRecord(bytes: Buffer, start: number, end: number): void {
@@ -904,11 +954,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private committedRecord(pk: PendingKey, encoded: boolean, encoding: Uint8Array | null, admit = true): boolean {
     // An empty store (the first batch of a query) holds no key: no read is needed to know.
+    this.recordSlot = -1;
     if (this.count === 0) return false;
     const hot = this.hot;
     const at = hot.get(pk, encoded);
     if (at >= 0) {
       this.setRecord(hot.bytes, at, at + hot.recordLength(at));
+      this.keepRecordSlot();
       return true;
     }
     if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
@@ -923,8 +975,18 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (record === undefined) return false;
     hot.missed();
     this.setRecord(record, 0, record.length);
-    if (admit && hot.admits(pk, encoded)) hot.set(pk, encoded, record);
+    if (admit && hot.admits(pk, encoded)) {
+      hot.set(pk, encoded, record);
+      this.keepRecordSlot();
+    }
     return true;
+  }
+
+  /** Notes the hot-key cache's slot that its last get or set left the key in as recordSlot. */
+  private keepRecordSlot(): void {
+    const s = this.hot.lastSlot;
+    this.recordSlot = s;
+    if (s >= 0) this.recordStamp = this.hot.stamp(s);
   }
 
   /**
@@ -1216,5 +1278,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.memoFound = false;
     this.memoTimeout = -1;
     this.memoDue = -1;
+    this.memoSlot = -1;
   }
 }

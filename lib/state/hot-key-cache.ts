@@ -20,6 +20,10 @@
  *
  * Records are kept encoded: a read must hand out a fresh object anyway (callers may mutate what they get), and
  * decoding the bytes is that copy.
+ *
+ * A caller that found a key may keep its slot and the slot's stamp, which is new whenever the slot is given to a
+ * key: the store's next read of the key in the batch, and its commit's rewrite of the record, then go straight to
+ * the slot instead of hashing the key and comparing it with the cached one again.
  */
 import type { PendingKey } from './pending-changes.js';
 import { fmix32 } from './state-partitioner.js';
@@ -76,6 +80,13 @@ export class HotKeyCache {
   private encodedFlags = new Uint8Array(MIN_SLOTS);
   /** Arena offset of each slot's record bytes (after its header), -1 for a free slot. */
   private recordAt = new Int32Array(MIN_SLOTS).fill(-1);
+  /**
+   * Each slot's stamp, new (from nextStamp, never reset) whenever the slot is given to a key, so that a kept slot
+   * and stamp name the same key for as long as they match, across a clear too.
+   */
+  private stamps = new Int32Array(MIN_SLOTS);
+  private nextStamp = 0;
+  private _lastSlot = -1;
   private keys: PendingKey[] = [];
   private freeSlots: number[] = [];
   private slots = 0;
@@ -109,10 +120,42 @@ export class HotKeyCache {
    */
   get(pk: PendingKey, encoded: boolean): number {
     const s = this.find(pk, encoded);
+    this._lastSlot = s;
     if (s < 0) return -1;
     this.hits++;
     this.counted();
     return this.recordAt[s];
+  }
+
+  /**
+   * The slot in which the last {@link get} found its key (-1: not cached) or the last {@link set} left it (-1:
+   * the record was too large to cache).
+   */
+  get lastSlot(): number {
+    return this._lastSlot;
+  }
+
+  /** The stamp of slot `s`: while it stays the same, the slot holds the key it held when the stamp was taken. */
+  stamp(s: number): number {
+    return this.stamps[s];
+  }
+
+  /**
+   * Where the record of the key in slot `s` starts in {@link bytes}, when the slot holds the key it held at
+   * `stamp`; else -1.
+   */
+  recordIn(s: number, stamp: number): number {
+    return this.stamps[s] === stamp ? this.recordAt[s] : -1;
+  }
+
+  /**
+   * Caches a copy of `record[start, end)` as the committed record of the key in slot `s`, as {@link set} does,
+   * when the slot holds the key it held at `stamp`; returns false, doing nothing, when it does not.
+   */
+  replaceIn(s: number, stamp: number, record: Uint8Array, start = 0, end = record.length): boolean {
+    if (this.recordIn(s, stamp) < 0) return false;
+    this.setSlot(s, record, start, end);
+    return true;
   }
 
   /** The length of the record at `at` in {@link bytes}. */
@@ -147,19 +190,32 @@ export class HotKeyCache {
 
   /** Caches a copy of `record[start, end)` as the committed record of `pk`. */
   set(pk: PendingKey, encoded: boolean, record: Uint8Array, start = 0, end = record.length): void {
+    const s = this.find(pk, encoded);
+    if (s >= 0) this.setSlot(s, record, start, end);
+    else if (!this.tooLarge(end - start)) this.setSlot(this.insert(pk, encoded), record, start, end);
+    else this._lastSlot = -1;
+  }
+
+  /** Whether a record of `n` bytes is too large to cache: the budget cannot hold it beside the others' records. */
+  private tooLarge(n: number): boolean {
+    return HEADER + n + SLOT_BYTES > this.budgetBytes / 4;
+  }
+
+  /** Puts a copy of `record[start, end)` as the record of slot `s`, which holds a key (and maybe its old record). */
+  private setSlot(s: number, record: Uint8Array, start: number, end: number): void {
     const n = end - start;
-    // A record that the budget cannot hold beside the others' would evict them all for nothing.
-    if (HEADER + n + SLOT_BYTES > this.budgetBytes / 4) {
-      this.delete(pk, encoded);
+    const old = this.recordAt[s];
+    this._lastSlot = s;
+    if (old >= 0 && this.recordLength(old) === n) {
+      this.copyIn(record, start, end, old);
       return;
     }
-    let s = this.find(pk, encoded);
-    if (s >= 0 && this.recordLength(this.recordAt[s]) === n) {
-      this.copyIn(record, start, end, this.recordAt[s]);
+    if (old >= 0) this.arena32[(old >> 2) - 2] = -1;
+    if (this.tooLarge(n)) {
+      this.remove(s);
+      this._lastSlot = -1;
       return;
     }
-    if (s >= 0) this.arena32[(this.recordAt[s] >> 2) - 2] = -1;
-    else s = this.insert(pk, encoded);
     const at = this.place(n) + HEADER;
     this.arena32[(at >> 2) - 2] = s;
     this.arena32[(at >> 2) - 1] = n;
@@ -191,6 +247,8 @@ export class HotKeyCache {
     this.hashes = new Int32Array(MIN_SLOTS);
     this.encodedFlags = new Uint8Array(MIN_SLOTS);
     this.recordAt = new Int32Array(MIN_SLOTS).fill(-1);
+    this.stamps = new Int32Array(MIN_SLOTS);
+    this._lastSlot = -1;
     this.keys = [];
     this.freeSlots = [];
     this.slots = this.count = 0;
@@ -222,6 +280,8 @@ export class HotKeyCache {
     }
     const h = hashKey(pk, encoded);
     this.hashes[s] = h;
+    this.nextStamp = (this.nextStamp + 1) | 0;
+    this.stamps[s] = this.nextStamp;
     this.keys[s] = pk;
     this.encodedFlags[s] = +encoded;
     const mask = this.table.length - 1;
@@ -276,6 +336,9 @@ export class HotKeyCache {
     const recordAt = new Int32Array(n).fill(-1);
     recordAt.set(this.recordAt);
     this.recordAt = recordAt;
+    const stamps = new Int32Array(n);
+    stamps.set(this.stamps);
+    this.stamps = stamps;
   }
 
   /** Arena bytes between the tail and the head, headers and left-behind records included. */

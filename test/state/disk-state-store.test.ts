@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { open as openLmdb } from 'lmdb';
 import { stateDir } from '../../lib/checkpoint/paths.js';
 import { DiskStateStore } from '../../lib/state/disk-state-store.js';
+import { HotKeyCache } from '../../lib/state/hot-key-cache.js';
 import { StateStore } from '../../lib/state/state-store.js';
 import { decode } from '../../lib/state/value-codec.js';
 import type { VersionedStateStore } from '../../lib/state/versioned-state-store.js';
@@ -470,6 +471,63 @@ describe('disk state store', () => {
       for (const k of keys) same(k);
       mem.abort();
       disk.abort();
+    }
+  });
+
+  it("looks a cached key up once for a call's has, getTimeout, get and put, and its commit rewrites the record without another", async () => {
+    const disk = await openDisk(0);
+    const keys = Array.from({ length: 100 }, (_, i) => `key-${i}`);
+    for (const k of keys) disk.put(k, { sum: 1 }, 1000);
+    await disk.commit(1);
+    const cache = HotKeyCache.prototype as unknown as { find: (...args: unknown[]) => number };
+    const find = cache.find;
+    let finds = 0;
+    cache.find = function (this: unknown, ...args: unknown[]) {
+      finds++;
+      return find.apply(this, args);
+    };
+    try {
+      for (const [i, k] of keys.entries()) {
+        // A fresh string, as a batch's decoded rows give.
+        const key = Buffer.from(k).toString('latin1');
+        expect(disk.has(key)).to.equal(true);
+        expect(disk.getTimeout(key)).to.equal(1000);
+        const { sum } = disk.get(key) as { sum: number };
+        // Every other record changes length, so that it moves in the cache's arena.
+        disk.put(key, { sum: sum + (i % 2 === 0 ? 1 : 1000) }, 2000);
+      }
+      await disk.commit(2);
+    } finally {
+      cache.find = find;
+    }
+    expect(finds).to.equal(keys.length);
+    for (const [i, k] of keys.entries()) {
+      expect(disk.get(k)).to.deep.equal({ sum: i % 2 === 0 ? 2 : 1001 });
+      expect(disk.getTimeout(k)).to.equal(2000);
+    }
+  });
+
+  it('reads a key again when the cached record it located was evicted or moved meanwhile', async () => {
+    const mem = await StateStore.load(memDir, 0);
+    // Room for a few dozen of these keys: reading others between a key's has and get evicts and admits records,
+    // composite keys' and the timeout scan's reads without taking the last primitive key's place as the one located.
+    const disk = await openDisk(0, { cacheBytes: 4096 });
+    const keys = Array.from({ length: 200 }, (_, i) => (i % 4 === 0 ? ['c', i] : `key-${i}`));
+    await batchOnBoth(mem, disk, 1, (s) => {
+      for (const [i, k] of keys.entries()) s.put(k, { sum: i }, 1000 + i);
+    });
+    for (let v = 2; v <= 4; v++) {
+      await batchOnBoth(mem, disk, v, (s) => {
+        for (const [i, k] of keys.entries()) {
+          if (!s.has(k)) continue;
+          s.has(keys[4 * ((i * 7 + v) % 50)]);
+          s.get(keys[4 * ((i * 13 + v) % 50)]);
+          if (i % 5 === 0) s.earliestTimeout();
+          const { sum } = s.get(k) as { sum: number };
+          if (i % 11 === v) s.remove(k);
+          else s.put(k, { sum: sum + (i % 3 === 0 ? 1 : 100_000) }, s.getTimeout(k) + 1);
+        }
+      });
     }
   });
 

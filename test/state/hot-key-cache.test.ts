@@ -162,4 +162,74 @@ describe('hot-key cache', () => {
     }
     expect(cached).to.be.greaterThan(10_000);
   });
+
+  it('serves and rewrites a kept slot while it holds its key, and refuses it once the slot was freed or given to another', () => {
+    const cache = new HotKeyCache(64 << 10);
+    cache.set('a', false, Buffer.from('aaaa'));
+    expect(cache.get('a', false)).to.be.at.least(0);
+    const slot = cache.lastSlot;
+    const stamp = cache.stamp(slot);
+    // A rewrite through the slot, at the same length and then at another, is what a set of the key gives.
+    expect(cache.replaceIn(slot, stamp, Buffer.from('xbbbbx'), 1, 5)).to.equal(true);
+    expect(recordOf(cache, 'a')).to.equal('bbbb');
+    expect(cache.replaceIn(slot, stamp, Buffer.from('cccccc'))).to.equal(true);
+    expect(recordOf(cache, 'a')).to.equal('cccccc');
+    const at = cache.recordIn(slot, stamp);
+    expect(cache.bytes.toString('latin1', at, at + cache.recordLength(at))).to.equal('cccccc');
+    // Freed, the slot is refused even before another key takes it.
+    cache.delete('a', false);
+    expect(cache.recordIn(slot, stamp)).to.equal(-1);
+    expect(cache.replaceIn(slot, stamp, Buffer.from('dddd'))).to.equal(false);
+    cache.set('b', false, Buffer.from('bb'));
+    expect(cache.lastSlot).to.equal(slot);
+    expect(cache.recordIn(slot, stamp)).to.equal(-1);
+    expect(cache.replaceIn(slot, stamp, Buffer.from('dddd'))).to.equal(false);
+    expect(recordOf(cache, 'b')).to.equal('bb');
+    expect(recordOf(cache, 'a')).to.equal(undefined);
+    // Evicted, and across a clear, which starts the slots afresh.
+    const bStamp = cache.stamp(slot);
+    for (let k = 0; k < 5_000; k++) cache.set(k, false, Buffer.alloc(16));
+    expect(cache.get('b', false)).to.equal(-1);
+    expect(cache.recordIn(slot, bStamp)).to.equal(-1);
+    cache.clear();
+    cache.set('c', false, Buffer.from('cc'));
+    expect(cache.lastSlot).to.equal(slot);
+    expect(cache.recordIn(slot, stamp)).to.equal(-1);
+    expect(cache.recordIn(slot, bStamp)).to.equal(-1);
+    expect(cache.replaceIn(cache.lastSlot, cache.stamp(cache.lastSlot), Buffer.from('ee'))).to.equal(true);
+    expect(recordOf(cache, 'c')).to.equal('ee');
+  });
+
+  it('keeps a kept slot valid while the arena grows and other keys come and go', () => {
+    // Room for about 3,500 of these keys: the arena grows, then the oldest leave.
+    const cache = new HotKeyCache(256 << 10);
+    cache.set('kept', false, Buffer.from('k0'));
+    const slot = cache.lastSlot;
+    const stamp = cache.stamp(slot);
+    for (let k = 0; k < 8_000; k++) {
+      cache.set(k, false, Buffer.alloc(8 + (k % 9), k));
+      if (k % 3 === 0) cache.delete(k - 1, false);
+      // Rewritten at another length now and then, so that it moves among the newest and is not evicted.
+      const record = Buffer.from(`${k}:${'x'.repeat((k / 500) % 2)}`);
+      if (k % 500 === 0) expect(cache.replaceIn(slot, stamp, record)).to.equal(true);
+    }
+    const at = cache.recordIn(slot, stamp);
+    expect(cache.bytes.toString('latin1', at, at + cache.recordLength(at))).to.equal('7500:x');
+    expect(recordOf(cache, 'kept')).to.equal('7500:x');
+    expect(cache.get(0, false)).to.equal(-1);
+  });
+
+  it('gives no slot for a record too large to cache, and drops the key it held', () => {
+    const cache = new HotKeyCache(4096);
+    cache.set('big', false, Buffer.from('small'));
+    const slot = cache.lastSlot;
+    const stamp = cache.stamp(slot);
+    expect(slot).to.be.at.least(0);
+    expect(cache.replaceIn(slot, stamp, Buffer.alloc(2048))).to.equal(true);
+    expect(cache.lastSlot).to.equal(-1);
+    expect(cache.get('big', false)).to.equal(-1);
+    cache.set('other', false, Buffer.alloc(2048));
+    expect(cache.lastSlot).to.equal(-1);
+    expect(cache.get('other', false)).to.equal(-1);
+  });
 });
