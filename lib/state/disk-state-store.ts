@@ -67,6 +67,9 @@ export interface DiskStateStoreOptions {
 const MAX_KEY_BYTES = 1978 - 8;
 const RECORD_HEADER = 8;
 const EMPTY = Buffer.alloc(0);
+/** A record's header for no timeout: -1 as a float64, little-endian. */
+const NO_TIMEOUT = Buffer.alloc(RECORD_HEADER);
+NO_TIMEOUT.writeDoubleLE(-1, 0);
 /**
  * Puts `key` after the last key of `db` (LMDB's MDB_APPEND), inside a write transaction. lmdb's putSync (typed
  * void) returns false when the key does not sort after the last one.
@@ -781,9 +784,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
             this.hot.delete(pk, encoded);
             continue;
           }
-          const end = pending.valueEnd(off);
+          const end = pending.valueEndOf(p);
           const record = exactScratch(this.recordPool, RECORD_HEADER + end - off);
-          record.writeDoubleLE(pending.timeout[p], 0);
+          // A timeout's bytes follow the value in the entry, as the record's header holds them.
+          if (pending.timeout[p] >= 0) for (let b = 0; b < RECORD_HEADER; b++) record[b] = values[end + b];
+          else for (let b = 0; b < RECORD_HEADER; b++) record[b] = NO_TIMEOUT[b];
           for (let b = RECORD_HEADER, j = off; j < end; b++, j++) record[b] = values[j];
           this.state.putSync(key, record);
           if (!existed) this.count++;

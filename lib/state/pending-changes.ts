@@ -299,6 +299,14 @@ export class PendingChanges {
     return r.pos;
   }
 
+  /**
+   * End of the value put by change `p` (not a remove) in {@link values}: where its entry ends, or with a timeout
+   * where the timeout's 8 bytes (float64, little-endian) start. Found without decoding the value.
+   */
+  valueEndOf(p: number): number {
+    return this.timeout[p] >= 0 ? this.entryEnd[p] - 8 : this.entryEnd[p];
+  }
+
   /** Whether the key of change `p` is held as its encoding (in {@link keyBytes}) rather than as itself. */
   isEncoded(p: number): boolean {
     return this.keyOffset[p] >= 0;

@@ -531,6 +531,28 @@ describe('disk state store', () => {
     }
   });
 
+  for (const cacheBytes of [0, 1 << 20]) {
+    it(`commits each record's timeout and value as its last change left them, a timeout added or dropped at the same entry length too (hot-key cache ${cacheBytes} bytes)`, async () => {
+      const mem = await StateStore.load(memDir, 0);
+      const disk = await openDisk(0, { cacheBytes });
+      const s = (n: number) => 'x'.repeat(n);
+      await batchOnBoth(mem, disk, 1, (store) => {
+        for (let i = 0; i < 40; i++) store.put(`k${i}`, { s: s(8 + (i % 3)) }, i % 2 ? 50 + i : -1);
+      });
+      await batchOnBoth(mem, disk, 2, (store) => {
+        for (let i = 0; i < 40; i++) {
+          // Twice in the batch: the second rewrites the first's entry in place, 8 bytes of value for the timeout's.
+          store.put(`k${i}`, { s: s(i % 3) }, 60 + i);
+          if (i % 3 === 0) store.put(`k${i}`, { s: s(8 + (i % 3)) }, -1);
+        }
+      });
+      for (const store of [mem, disk]) await store.prepare(2);
+      expect(observed(disk)).to.deep.equal(observed(mem));
+      expect(disk.getTimeout('k3')).to.equal(-1);
+      expect(disk.getTimeout('k4')).to.equal(64);
+    });
+  }
+
   it('refuses a key longer than the database allows with a clear error', async () => {
     const disk = await openDisk(0);
     expect(() => disk.put('x'.repeat(3000), 1))

@@ -35,6 +35,36 @@ describe('pending state changes', () => {
     expect(changes.recordBytes(true)).to.be.below(changes.recordBytes(false) * 0.8);
   });
 
+  it("finds a put's value end and timeout bytes from its entry, through rewrites in place and at other lengths", () => {
+    const changes = new PendingChanges(new FieldDictionary());
+    const check = () => {
+      for (let p = 0; p < changes.length; p++) {
+        const off = changes.offset[p];
+        if (off < 0) continue;
+        const end = changes.valueEndOf(p);
+        expect(end, `change ${p}`).to.equal(changes.valueEnd(off));
+        const t = changes.timeout[p];
+        if (t >= 0) expect(Buffer.from(changes.values.buf.buffer).readDoubleLE(end)).to.equal(t);
+      }
+    };
+    const s = (n: number) => 'x'.repeat(n);
+    // Odd keys with a timeout, even ones without.
+    for (let i = 0; i < 50; i++) changes.put(-1, `k${i}`, false, -1, { n: i, s: s(8 + (i % 5)) }, i % 2 ? 100 + i : -1);
+    check();
+    for (let i = 0; i < 50; i++) {
+      const p = changes.find(`k${i}`, false);
+      // Rewritten in place at the same length, a timeout added for 8 bytes less of value or dropped for 8 more; at
+      // another length; removed.
+      if (i % 4 === 0) changes.put(p, `k${i}`, false, -1, { n: i, s: s(i % 5) }, 7 + i);
+      else if (i % 4 === 1) changes.put(p, `k${i}`, false, -1, { n: i, s: s(16 + (i % 5)) }, -1);
+      else if (i % 4 === 2) changes.remove(p, `k${i}`, false, -1);
+      else changes.put(p, `k${i}`, false, -1, i, 3);
+    }
+    check();
+    for (let i = 0; i < 50; i += 4) changes.put(changes.find(`k${i + 2}`, false), `k${i + 2}`, false, -1, [i], 9);
+    check();
+  });
+
   it('finds composite keys by their encoding, given as bytes or as a latin1 string, across table growth and clears', () => {
     const changes = new PendingChanges(new FieldDictionary());
     const bytesOf = (key: unknown) => {
