@@ -331,11 +331,16 @@ export class PendingChanges {
       : encodeKeyString(this.primitive[p]);
   }
 
-  /** Writes the canonical encoding of the key of change `p`. */
+  /**
+   * Writes the canonical encoding of the key of change `p`: copied from its delta entry, which holds it after
+   * the entry type, rather than a primitive key encoded again.
+   */
   writeKey(w: ValueWriter, p: number): void {
     const off = this.keyOffset[p];
-    if (off < 0) w.write(this.primitive[p]);
-    else w.raw(this.keyBytes, off, off + this.keyLength[p]);
+    const at = this.entry[p];
+    if (off >= 0) w.raw(this.keyBytes, off, off + this.keyLength[p]);
+    else if (at >= 0) w.raw(this.values.buf, at + 1, this.offset[p] >= 0 ? this.offset[p] : this.entryEnd[p]);
+    else w.write(this.primitive[p]);
   }
 
   /** A mark per committed slot (below `slotCount`) that a change overrides; null when there are no changes. */

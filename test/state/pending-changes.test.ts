@@ -65,6 +65,47 @@ describe('pending state changes', () => {
     check();
   });
 
+  it("writes each change's canonical key encoding, a primitive key's copied from its entry rather than encoded again", () => {
+    const changes = new PendingChanges(new FieldDictionary(), true);
+    const keys: unknown[] = ['k', 'ключ', '', 7, -0, 0.5, Number.NaN, 2 ** 40, ['c', 1]];
+    for (const [i, key] of keys.entries()) {
+      const composite = typeof key === 'object';
+      const pk = composite ? encodeKeyString(key) : (key as string | number);
+      // Puts, a remove of a committed key (an entry) and of one that is not (none), a put after a remove.
+      if (i % 3 === 0) changes.put(-1, pk, composite, -1, { i }, i);
+      else if (i % 3 === 1) changes.remove(-1, pk, composite, 0);
+      else {
+        changes.put(-1, pk, composite, -1, 'v', -1);
+        changes.remove(changes.find(pk, composite), pk, composite, -1);
+      }
+      if (i === 3) changes.put(changes.find(pk, composite), pk, composite, -1, { i, more: 'x'.repeat(40) }, -1);
+    }
+    changes.remove(changes.find('k', false), 'k', false, 0);
+    changes.put(changes.find('k', false), 'k', false, 0, 1, -1);
+    const write = ValueWriter.prototype.write;
+    let encoded = 0;
+    ValueWriter.prototype.write = function (this: ValueWriter, value: unknown) {
+      encoded++;
+      write.call(this, value);
+    };
+    const w = new ValueWriter(16, null, true);
+    const written: Uint8Array[] = [];
+    try {
+      for (let p = 0; p < changes.length; p++) {
+        w.reset();
+        changes.writeKey(w, p);
+        written.push(w.bytes());
+      }
+    } finally {
+      ValueWriter.prototype.write = write;
+    }
+    expect(written.map((b) => Buffer.from(b).toString('hex'))).to.deep.equal(
+      keys.map((k) => Buffer.from(encodeKey(k)).toString('hex')),
+    );
+    // Only the removes of keys not committed have no entry to copy from.
+    expect(encoded).to.equal(keys.filter((_, i) => i % 3 === 2 && typeof keys[i] !== 'object').length);
+  });
+
   it('finds composite keys by their encoding, given as bytes or as a latin1 string, across table growth and clears', () => {
     const changes = new PendingChanges(new FieldDictionary());
     const bytesOf = (key: unknown) => {
