@@ -286,6 +286,22 @@ interface IndexWrites {
   removes: Uint8Array;
 }
 
+/**
+ * A commit's changes in the order it writes them (their keys' order), gathered in one pass before its
+ * transactions: change i's key is `bytes[at[2i], at[2i+1])` and its record `bytes[at[2i+1], at[2i+2])`, empty for a
+ * remove. The changes' rows and bytes lie in the order the batch made them, so reading them in key order between
+ * database writes would wait on a cache miss at each; gathered in a tight loop, the misses overlap.
+ */
+interface OrderedChanges {
+  bytes: Uint8Array;
+  at: Int32Array;
+  /** Whether change i's key was committed before the batch. */
+  existed: Uint8Array;
+  /** The hot-key cache's slot of change i's key when the change was added (-1: none), and its stamp. */
+  hotSlots: Int32Array;
+  hotStamps: Int32Array;
+}
+
 /** A versioned key-value store for one (operator, state partition) whose committed state is on local disk. */
 export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateStore<K, V> {
   /** The checkpoint directory holding this store's delta and snapshot files. */
@@ -747,7 +763,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const order = byteOrder(keyBuf, keyStart, n);
     const index = this.indexWrites(order);
     const indexOrder = timeOrder(index.times.subarray(0, index.count));
-    const values = pending.values.buf;
+    const { bytes, at, existed, hotSlots, hotStamps } = this.orderedChanges(order, keyBuf, keyStart);
     const total = order.length + indexOrder.length;
     // No read snapshot may pin the pages the transactions free.
     this.env.resetReadTxn();
@@ -768,38 +784,81 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
             else this.timeouts.putSync(entry, EMPTY);
             continue;
           }
+          const keyAt = at[2 * i];
+          const recordAt = at[2 * i + 1];
+          const recordEnd = at[2 * i + 2];
+          const key = exactScratch(this.keyPool, recordAt - keyAt);
+          for (let b = 0, j = keyAt; j < recordAt; b++, j++) key[b] = bytes[j];
           const p = order[i];
-          const key = exactScratch(this.keyPool, keyStart[p + 1] - keyStart[p]);
-          for (let b = 0, j = keyStart[p]; b < key.length; b++, j++) key[b] = keyBuf[j];
-          const off = pending.offset[p];
-          const existed = pending.slot[p] >= 0;
-          // The cache knows a composite key by its encoding in latin1, as lookups give it.
-          const encoded = pending.isEncoded(p);
-          const pk = encoded ? this.latin1.slice(keyBuf, keyStart[p], keyStart[p + 1]) : pending.pendingKey(p);
-          if (off < 0) {
-            if (existed) {
+          // A put's record holds its timeout at least: an empty one is a remove.
+          if (recordEnd === recordAt) {
+            if (existed[i] === 1) {
               this.state.removeSync(key);
               this.count--;
             }
-            this.hot.delete(pk, encoded);
+            this.hot.delete(this.cacheKey(p, bytes, keyAt, recordAt), pending.isEncoded(p));
             continue;
           }
-          const end = pending.valueEndOf(p);
-          const record = exactScratch(this.recordPool, RECORD_HEADER + end - off);
-          // A timeout's bytes follow the value in the entry, as the record's header holds them.
-          if (pending.timeout[p] >= 0) for (let b = 0; b < RECORD_HEADER; b++) record[b] = values[end + b];
-          else for (let b = 0; b < RECORD_HEADER; b++) record[b] = NO_TIMEOUT[b];
-          for (let b = RECORD_HEADER, j = off; j < end; b++, j++) record[b] = values[j];
+          const record = exactScratch(this.recordPool, recordEnd - recordAt);
+          for (let b = 0, j = recordAt; j < recordEnd; b++, j++) record[b] = bytes[j];
           this.state.putSync(key, record);
-          if (!existed) this.count++;
-          const slot = this.hotSlots[p];
-          if (slot >= 0 && this.hot.replaceIn(slot, this.hotStamps[p], record)) continue;
-          if (this.hot.admits(pk, encoded)) this.hot.set(pk, encoded, record);
+          if (existed[i] === 0) this.count++;
+          const slot = hotSlots[i];
+          if (slot >= 0 && this.hot.replaceIn(slot, hotStamps[i], record)) continue;
+          const pk = this.cacheKey(p, bytes, keyAt, recordAt);
+          if (this.hot.admits(pk, pending.isEncoded(p))) this.hot.set(pk, pending.isEncoded(p), record);
         }
         if (to === total) this.writeMeta(version, checksum);
       });
       this.remapIfOverBudget();
     }
+  }
+
+  /**
+   * How the hot-key cache knows the key of change `p`, whose encoding is `buf[start, end)`: a composite key by its
+   * encoding in latin1, as lookups give it.
+   */
+  private cacheKey(p: number, buf: Uint8Array, start: number, end: number): PendingKey {
+    return this.pending.isEncoded(p) ? this.latin1.slice(buf, start, end) : this.pending.pendingKey(p);
+  }
+
+  /** The pending changes in key `order` (see {@link OrderedChanges}); `keyBuf` from `keyStart` holds their keys. */
+  private orderedChanges(order: Int32Array, keyBuf: Uint8Array, keyStart: Int32Array): OrderedChanges {
+    const pending = this.pending;
+    const values = pending.values.buf;
+    const n = order.length;
+    let size = keyStart[n];
+    for (let p = 0; p < n; p++) {
+      if (pending.offset[p] >= 0) size += RECORD_HEADER + pending.valueEndOf(p) - pending.offset[p];
+    }
+    const changes: OrderedChanges = {
+      bytes: new Uint8Array(size),
+      at: new Int32Array(2 * n + 1),
+      existed: new Uint8Array(n),
+      hotSlots: new Int32Array(n),
+      hotStamps: new Int32Array(n),
+    };
+    const { bytes, at } = changes;
+    let w = 0;
+    for (let i = 0; i < n; i++) {
+      const p = order[i];
+      at[2 * i] = w;
+      for (let j = keyStart[p]; j < keyStart[p + 1]; j++) bytes[w++] = keyBuf[j];
+      at[2 * i + 1] = w;
+      const off = pending.offset[p];
+      if (off >= 0) {
+        const end = pending.valueEndOf(p);
+        // A timeout's bytes follow the value in the entry, as the record's header holds them.
+        if (pending.timeout[p] >= 0) for (let b = 0; b < RECORD_HEADER; b++) bytes[w++] = values[end + b];
+        else for (let b = 0; b < RECORD_HEADER; b++) bytes[w++] = NO_TIMEOUT[b];
+        for (let j = off; j < end; j++) bytes[w++] = values[j];
+      }
+      changes.existed[i] = pending.slot[p] >= 0 ? 1 : 0;
+      changes.hotSlots[i] = this.hotSlots[p];
+      changes.hotStamps[i] = this.hotStamps[p];
+    }
+    at[2 * n] = w;
+    return changes;
   }
 
   /**
