@@ -33,6 +33,7 @@
 import * as fs from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { SluiceError } from '../errors.js';
+import { grown } from '../util/grown.js';
 import { byteOrder, compareBytes } from './byte-order.js';
 import { HotKeyCache } from './hot-key-cache.js';
 import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
@@ -550,18 +551,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private changeAdded(): void {
     const p = this.pending.length - 1;
     if (p === this.oldTimeouts.length) {
-      const oldTimeouts = new Float64Array(2 * p);
-      oldTimeouts.set(this.oldTimeouts);
-      this.oldTimeouts = oldTimeouts;
-      const noEntry = new Uint8Array(2 * p);
-      noEntry.set(this.noEntryAtTimeout);
-      this.noEntryAtTimeout = noEntry;
-      const hotSlots = new Int32Array(2 * p);
-      hotSlots.set(this.hotSlots);
-      this.hotSlots = hotSlots;
-      const hotStamps = new Int32Array(2 * p);
-      hotStamps.set(this.hotStamps);
-      this.hotStamps = hotStamps;
+      this.oldTimeouts = grown(this.oldTimeouts, 2 * p);
+      this.noEntryAtTimeout = grown(this.noEntryAtTimeout, 2 * p);
+      this.hotSlots = grown(this.hotSlots, 2 * p);
+      this.hotStamps = grown(this.hotStamps, 2 * p);
     }
     this.oldTimeouts[p] = this.locTimeout;
     this.noEntryAtTimeout[p] = this.locDue >= 0 && !this.dueExact[this.locDue] ? 1 : 0;

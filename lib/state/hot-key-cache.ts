@@ -25,6 +25,7 @@
  * key: the store's next read of the key in the batch, and its commit's rewrite of the record, then go straight to
  * the slot instead of hashing the key and comparing it with the cached one again.
  */
+import { grown } from '../util/grown.js';
 import type { PendingKey } from './pending-changes.js';
 import { fmix32 } from './state-partitioner.js';
 
@@ -327,18 +328,10 @@ export class HotKeyCache {
 
   private growSlots(): void {
     const n = this.hashes.length * 2;
-    const hashes = new Int32Array(n);
-    hashes.set(this.hashes);
-    this.hashes = hashes;
-    const flags = new Uint8Array(n);
-    flags.set(this.encodedFlags);
-    this.encodedFlags = flags;
-    const recordAt = new Int32Array(n).fill(-1);
-    recordAt.set(this.recordAt);
-    this.recordAt = recordAt;
-    const stamps = new Int32Array(n);
-    stamps.set(this.stamps);
-    this.stamps = stamps;
+    this.hashes = grown(this.hashes, n);
+    this.encodedFlags = grown(this.encodedFlags, n);
+    this.recordAt = grown(this.recordAt, n).fill(-1, this.recordAt.length);
+    this.stamps = grown(this.stamps, n);
   }
 
   /** Arena bytes between the tail and the head, headers and left-behind records included. */

@@ -14,6 +14,7 @@
  * replaced, and a commit of mostly new keys can hand the buffer to committed state instead of copying each
  * record: every record's bytes are written once.
  */
+import { grown } from '../util/grown.js';
 import { indexHash } from './arena-hash-map.js';
 import { fmix32 } from './state-partitioner.js';
 import { decode, encodeKeyString, type FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
@@ -440,7 +441,7 @@ export class PendingChanges {
   /** Marks the entry of change `p` as replaced. */
   private markDead(p: number): void {
     const i = 2 * this.deadCount++;
-    if (i === this.dead.length) this.dead = grownInts(this.dead, i * 2);
+    if (i === this.dead.length) this.dead = grown(this.dead, i * 2);
     this.dead[i] = this.entry[p];
     this.dead[i + 1] = this.entryEnd[p];
   }
@@ -528,21 +529,13 @@ export class PendingChanges {
   }
 
   private growChanges(capacity: number): void {
-    this.offset = grownInts(this.offset, capacity);
-    this.entry = grownInts(this.entry, capacity);
-    this.entryEnd = grownInts(this.entryEnd, capacity);
-    this.slot = grownInts(this.slot, capacity);
-    this.keyOffset = grownInts(this.keyOffset, capacity);
-    this.keyLength = grownInts(this.keyLength, capacity);
-    this.keyHash = grownInts(this.keyHash, capacity);
-    const timeout = new Float64Array(capacity);
-    timeout.set(this.timeout);
-    this.timeout = timeout;
+    this.offset = grown(this.offset, capacity);
+    this.entry = grown(this.entry, capacity);
+    this.entryEnd = grown(this.entryEnd, capacity);
+    this.slot = grown(this.slot, capacity);
+    this.keyOffset = grown(this.keyOffset, capacity);
+    this.keyLength = grown(this.keyLength, capacity);
+    this.keyHash = grown(this.keyHash, capacity);
+    this.timeout = grown(this.timeout, capacity);
   }
-}
-
-function grownInts(a: Int32Array, capacity: number): Int32Array {
-  const b = new Int32Array(capacity);
-  b.set(a);
-  return b;
 }

@@ -5,6 +5,7 @@
  */
 import { type Data, type DataType, type Dictionary, Type } from 'apache-arrow';
 import { int64ToNumbers, isValid, textBuffer, valuesOf } from '../../arrow/columns.js';
+import { grown } from '../../util/grown.js';
 
 /** Numbers of a column and which rows hold one (null when all do). */
 export interface Numbers {
@@ -176,10 +177,10 @@ export class Utf8Interner {
     const id = this.strings.length;
     if (id === this.hashes.length) {
       const cap = id * 2;
-      this.hashes = grownInts(this.hashes, cap);
-      this.source = grownInts(this.source, cap);
-      this.starts = grownInts(this.starts, cap);
-      this.ends = grownInts(this.ends, cap);
+      this.hashes = grown(this.hashes, cap);
+      this.source = grown(this.source, cap);
+      this.starts = grown(this.starts, cap);
+      this.ends = grown(this.ends, cap);
     }
     this.strings.push(value);
     this.hashes[id] = h;
@@ -201,12 +202,6 @@ export class Utf8Interner {
     }
     this.table = table;
   }
-}
-
-function grownInts(a: Int32Array, cap: number): Int32Array {
-  const b = new Int32Array(cap);
-  b.set(a);
-  return b;
 }
 
 /** The column's utf8 values with one shared string per distinct value (Maps and Sets then hash each once). */

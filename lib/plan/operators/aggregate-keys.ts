@@ -5,6 +5,7 @@
  */
 import type { Data, RecordBatch } from 'apache-arrow';
 import { encodeKeyString } from '../../state/value-codec.js';
+import { grown } from '../../util/grown.js';
 import type { ArgColumn } from '../aggregates/aggregate-functions.js';
 import type { Numbers, Utf8Interner } from '../aggregates/column-values.js';
 
@@ -201,7 +202,7 @@ class ValueIds {
     const id = this.count++;
     const k = this.numCount++;
     if (k === nums.length) {
-      this.nums = grownFloats(nums, k * 2);
+      this.nums = grown(nums, k * 2);
       this.numIds = grown(this.numIds, k * 2);
     }
     this.nums[k] = v;
@@ -287,16 +288,4 @@ class PairIds {
     this.table = new Int32Array(size);
     for (let id = 0; id < this.count; id++) this.place(id);
   }
-}
-
-function grownFloats(a: Float64Array, size: number): Float64Array {
-  const b = new Float64Array(size);
-  b.set(a);
-  return b;
-}
-
-function grown(a: Int32Array, size: number): Int32Array {
-  const b = new Int32Array(size);
-  b.set(a);
-  return b;
 }

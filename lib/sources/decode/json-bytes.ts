@@ -19,6 +19,7 @@
 import { isUtf8 } from 'node:buffer';
 import { type Data, type DataType, type Field, makeData, RecordBatch, type Schema, Struct, Type } from 'apache-arrow';
 import { mkData } from '../../arrow/columns.js';
+import { grown } from '../../util/grown.js';
 import { DEFAULT_CORRUPT_COLUMN, parseTimestamp } from './common.js';
 
 /** The text a string field holds for a JSON value that is not a string: its JSON text, as in Spark. */
@@ -110,9 +111,9 @@ class Column {
     if (this.n < this.cap) return;
     const cap = this.cap * 2 + 16;
     this.valid = grown(this.valid, cap);
-    if (this.kind === K_UTF8) this.ints = grownInts(this.ints, cap + 1);
-    else if (this.kind === K_I32) this.ints = grownInts(this.ints, cap);
-    else if (this.kind === K_I64 || this.kind === K_TIMESTAMP) this.ints = grownInts(this.ints, cap * 2);
+    if (this.kind === K_UTF8) this.ints = grown(this.ints, cap + 1);
+    else if (this.kind === K_I32) this.ints = grown(this.ints, cap);
+    else if (this.kind === K_I64 || this.kind === K_TIMESTAMP) this.ints = grown(this.ints, cap * 2);
     else if (this.kind === K_BOOL) this.bytes = grown(this.bytes, cap);
     else if (this.kind === K_F64) {
       const f = new Float64Array(cap);
@@ -221,18 +222,6 @@ class Column {
         return mkData({ type, length, nullCount, nullBitmap, children: this.level!.columns.map((c) => c.data()) });
     }
   }
-}
-
-function grown(a: Uint8Array, cap: number): Uint8Array {
-  const b = new Uint8Array(cap);
-  b.set(a);
-  return b;
-}
-
-function grownInts(a: Int32Array, cap: number): Int32Array {
-  const b = new Int32Array(cap);
-  b.set(a);
-  return b;
 }
 
 function packBits(bytes: Uint8Array, n: number): Uint8Array {
