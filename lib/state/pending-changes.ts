@@ -292,14 +292,6 @@ export class PendingChanges {
     return r.read();
   }
 
-  /** End of the encoded value at `off` in {@link values}, reading no further than `end`. */
-  valueEnd(off: number, end = this.values.pos): number {
-    const r = this.reader;
-    r.setBuffer(this.values.buf, off, end);
-    r.skip();
-    return r.pos;
-  }
-
   /**
    * End of the value put by change `p` (not a remove) in {@link values}: where its entry ends, or with a timeout
    * where the timeout's 8 bytes (float64, little-endian) start. Found without decoding the value.

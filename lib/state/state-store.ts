@@ -350,7 +350,7 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
       return;
     }
     const values = pending.values.buf;
-    const end = pending.valueEnd(off);
+    const end = pending.valueEndOf(p);
     if (slot >= 0) {
       this.committed.update(slot, values, off, end, pending.timeout[p]);
       return;
