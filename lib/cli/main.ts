@@ -1,12 +1,9 @@
 #!/bin/sh
 //usr/bin/env true; exec env GLIBC_TUNABLES="glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}" node "$0" "$@"
 /*
- * The `sluice` command is a shell script and this module at once: the shell runs the line above, which starts
- * Node on this file with glibc's malloc backing its large buffers by transparent huge pages (where the kernel
- * offers them on request, as Debian's and Ubuntu's do by default); to Node that line is a comment. A streaming
- * job's Arrow columns, state arenas and delta buffers are large and written once, and on virtual machines a
- * first touch of 4 KiB pages costs more than writing them (see launch-environment.ts). Tunables the user set
- * come after and win.
+ * The `sluice` command is a shell script and this module at once: the shell runs the line above, which execs Node
+ * on this file (the same process) in the environment launch-environment.ts describes and says why; to Node that
+ * line is a comment.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
