@@ -62,6 +62,12 @@ export interface DiskStateStoreOptions {
    * resident. Default 256 MiB; Infinity never remaps.
    */
   mappedBytes?: number;
+  /**
+   * Bytes of committed changes kept in memory ahead of the database, so that a key changed in several batches
+   * is written to it once: they are applied when a snapshot is due, when they hold more than this, and on close.
+   * Default half of cacheBytes; 0 applies each commit's changes at once.
+   */
+  writeBackBytes?: number;
 }
 
 /** LMDB's key size limit, less the timeout index's 8-byte prefix. */
@@ -303,6 +309,45 @@ interface OrderedChanges {
   hotStamps: Int32Array;
 }
 
+/**
+ * What applying a change needs to know of its key as the database holds it, noted when the change is made so that
+ * the commit applying it need not read the key again, by change number as parallel arrays.
+ */
+class KeyNotes {
+  /** The key's timeout in the database (-1: none or absent). */
+  oldTimeouts = new Float64Array(256);
+  /**
+   * Whether the key was due by the last scan when its change was made, through loose entries only: the scan met
+   * every entry of a due key up to its timeout, so none is at the timeout for the commit to remove.
+   */
+  noEntryAtTimeout = new Uint8Array(256);
+  /**
+   * The hot-key cache's slot of the key when its change was made (-1: not cached) and the slot's stamp then, so
+   * that the commit rewrites a cached record without looking its key up again.
+   */
+  hotSlots = new Int32Array(256);
+  hotStamps = new Int32Array(256);
+
+  /** Makes room for change `p`. */
+  reserve(p: number): void {
+    if (p < this.oldTimeouts.length) return;
+    const n = Math.max(2 * p, 256);
+    this.oldTimeouts = grown(this.oldTimeouts, n);
+    this.noEntryAtTimeout = grown(this.noEntryAtTimeout, n);
+    this.hotSlots = grown(this.hotSlots, n);
+    this.hotStamps = grown(this.hotStamps, n);
+  }
+
+  /** Notes of change `p` of `from` as this set's change `q`. */
+  copy(from: KeyNotes, p: number, q: number): void {
+    this.reserve(q);
+    this.oldTimeouts[q] = from.oldTimeouts[p];
+    this.noEntryAtTimeout[q] = from.noEntryAtTimeout[p];
+    this.hotSlots[q] = from.hotSlots[p];
+    this.hotStamps[q] = from.hotStamps[p];
+  }
+}
+
 /** A versioned key-value store for one (operator, state partition) whose committed state is on local disk. */
 export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateStore<K, V> {
   /** The checkpoint directory holding this store's delta and snapshot files. */
@@ -313,23 +358,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   readonly snapshotInterval: number;
 
   private _version = -1;
+  /** The version the database holds (its meta's), which the unapplied changes take to the store's version. */
+  private dbVersion = -1;
+  /** Keys in the database. */
   private count = 0;
   private dict = new FieldDictionary();
+  /** The changes since the last commit. */
   private pending = new PendingChanges(this.dict, true);
-  /** The committed timeout of each pending change's key (-1: none or absent), so a commit need not read it again. */
-  private oldTimeouts = new Float64Array(256);
+  private pendingNotes = new KeyNotes();
+  /** Each pending change's key's unapplied change when the change was made (-1: none), for the commit's merge. */
+  private pendingUnapplied = new Int32Array(256);
   /**
-   * Whether each pending change's key was due by the last scan when its change was added, through loose entries
-   * only: the scan met every entry of a due key up to its timeout, so none is at the timeout for the commit to
-   * remove.
+   * Committed changes not yet in the database, as one set of changes over the database's version: their delta
+   * files are in the checkpoint, so a crash only leaves the database behind it, to be caught up on the next open.
+   * Kept until a snapshot is due or they outgrow their budget, so that a key changed in many batches in between
+   * is written to the database once, as a write-back cache in front of a key-value store does.
    */
-  private noEntryAtTimeout = new Uint8Array(256);
-  /**
-   * The hot-key cache's slot of each pending change's key when its change was added (-1: not cached) and the
-   * slot's stamp then, so that the commit rewrites a cached record without looking its key up again.
-   */
-  private hotSlots = new Int32Array(256);
-  private hotStamps = new Int32Array(256);
+  private unapplied = new PendingChanges(this.dict, true);
+  private unappliedNotes = new KeyNotes();
+  /** The delta checksum of the last version the unapplied changes reach, which the database records with it. */
+  private unappliedChecksum: number | null = null;
+  /** Bytes the unapplied changes may hold before a commit applies them. */
+  private readonly unappliedBytes: number;
   private readonly looseEntries = new LooseEntries();
   /**
    * Index entries the scans since the last commit went through, in order from the first: the loose ones among them
@@ -365,8 +415,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** Open iterators over the database, which a remap would invalidate. */
   private openScans = 0;
   // Results of locate(): the key's pending change, else whether it is committed (its record then in
-  // recordBytes) and its committed timeout (-1: none or absent).
+  // recordBytes, or in its unapplied change) and its committed timeout (-1: none or absent).
   private locPending = -1;
+  /** The located key's unapplied change (-1: none). */
+  private locUnapplied = -1;
   private locFound = false;
   private locTimeout = -1;
   /** The hot-key cache's slot holding the located key's record (-1: none known) and its stamp. */
@@ -383,7 +435,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private recordEnd = 0;
   // The last primitive key located in committed state, so that has(k), get(k) and put(k) look it up once. Valid
   // while no pending change was added, as in the memory store. It serves a record only from where it stays put
-  // meanwhile: the due records, or the hot-key cache's slot while the slot's stamp holds.
+  // meanwhile: the due records, an unapplied change, or the hot-key cache's slot while the slot's stamp holds.
   private memoKey: unknown = undefined;
   private memoPending = -1;
   private memoFound = false;
@@ -391,6 +443,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private memoDue = -1;
   private memoSlot = -1;
   private memoStamp = 0;
+  /** The memo's key's unapplied change (-1: none), which then holds its state. */
+  private memoUnapplied = -1;
   // Results of entryTimeout(): the entry's key, and whether a pending change holds it.
   private entryKey: K | undefined = undefined;
   private entryPending = false;
@@ -424,6 +478,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.localDir = localDir;
     this.snapshotInterval = interval;
     this.hot = new HotKeyCache(opts.cacheBytes ?? 64 << 20);
+    this.unappliedBytes = opts.writeBackBytes ?? (opts.cacheBytes ?? 64 << 20) / 2;
     fs.mkdirSync(localDir, { recursive: true });
     this.boot = bootId();
     this.mappedBytes = opts.mappedBytes ?? 256 << 20;
@@ -481,7 +536,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** Number of keys, uncommitted changes included. */
   get size(): number {
-    return this.count + this.pending.sizeDelta;
+    return this.count + this.unapplied.sizeDelta + this.pending.sizeDelta;
   }
 
   /**
@@ -489,7 +544,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * is at that version, else brings the database there from the checkpoint.
    */
   async prepare(version: number): Promise<void> {
-    if (version === this._version && this.meta.get('version') === version && this.meta.get('applying') === undefined) {
+    if (version === this._version && this.metaVersion() === this.dbVersion && this.meta.get('applying') === undefined) {
       this.abort();
       return;
     }
@@ -500,6 +555,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   get(key: K): V | undefined {
     this.locate(key, isPrimitiveKey(key), true);
     if (this.locPending >= 0) return this.pending.value(this.locPending) as V | undefined;
+    if (this.locUnapplied >= 0 && this.locFound) return this.unapplied.value(this.locUnapplied) as V;
     return this.locFound ? (this.decodeValue(this.recordBytes, this.recordStart, this.recordEnd) as V) : undefined;
   }
 
@@ -550,16 +606,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** Notes what a commit needs of the committed key of the change put() or remove() just added. */
   private changeAdded(): void {
     const p = this.pending.length - 1;
-    if (p === this.oldTimeouts.length) {
-      this.oldTimeouts = grown(this.oldTimeouts, 2 * p);
-      this.noEntryAtTimeout = grown(this.noEntryAtTimeout, 2 * p);
-      this.hotSlots = grown(this.hotSlots, 2 * p);
-      this.hotStamps = grown(this.hotStamps, 2 * p);
-    }
-    this.oldTimeouts[p] = this.locTimeout;
-    this.noEntryAtTimeout[p] = this.locDue >= 0 && !this.dueExact[this.locDue] ? 1 : 0;
-    this.hotSlots[p] = this.locSlot;
-    this.hotStamps[p] = this.locStamp;
+    const notes = this.pendingNotes;
+    notes.reserve(p);
+    notes.oldTimeouts[p] = this.locTimeout;
+    notes.noEntryAtTimeout[p] = this.locDue >= 0 && !this.dueExact[this.locDue] ? 1 : 0;
+    notes.hotSlots[p] = this.locSlot;
+    notes.hotStamps[p] = this.locStamp;
+    if (p === this.pendingUnapplied.length) this.pendingUnapplied = grown(this.pendingUnapplied, 2 * p);
+    this.pendingUnapplied[p] = this.locUnapplied;
   }
 
   /** All keys and values, uncommitted changes included, in an unspecified order. */
@@ -619,16 +673,17 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         if (times.length === limit) bound = times[limit - 1];
       }
     }
-    const pending = this.pending;
-    for (let p = 0; p < pending.length; p++) {
-      const t = pending.timeout[p];
-      if (pending.offset[p] >= 0 && t >= 0 && t <= timestampMs) {
+    for (const changes of [this.pending, this.unapplied]) {
+      for (let p = 0; p < changes.length; p++) {
+        const t = changes.timeout[p];
+        if (changes.offset[p] < 0 || t < 0 || t > timestampMs) continue;
+        if (changes === this.unapplied && this.isPending(p)) continue;
         times.push(t);
-        keys.push(pending.keyOf(p) as K);
+        keys.push(changes.keyOf(p) as K);
         records.push(-1);
         exact.push(false);
         encStart.push(encodings.pos);
-        pending.writeKey(encodings, p);
+        changes.writeKey(encodings, p);
         encEnd.push(encodings.pos);
         sorted = false;
       }
@@ -685,6 +740,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** The earliest timeout of any key, uncommitted changes included, or Infinity. */
   earliestTimeout(): number {
     let min = this.pending.earliestTimeout();
+    const unapplied = this.unapplied;
+    for (let u = 0; u < unapplied.length; u++) {
+      const t = unapplied.timeout[u];
+      if (unapplied.offset[u] >= 0 && t >= 0 && t < min && !this.isPending(u)) min = t;
+    }
     // Entries are at or before their keys' timeouts: none from `min` on can hold an earlier one.
     for (const k of this.indexEntries()) {
       const at = k.readDoubleBE(0);
@@ -696,8 +756,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Writes the uncommitted changes as version `version` (the current version + 1): the delta file, then the
-   * database in one transaction, then every `snapshotInterval` versions a snapshot from the database.
+   * Writes the uncommitted changes as version `version` (the current version + 1): the delta file, after which
+   * they are committed and join the unapplied changes; those go to the database when a snapshot is due (every
+   * `snapshotInterval` versions, then written from the database) or when they outgrow their budget.
    */
   async commit(version: number): Promise<StateCommitMetrics> {
     const started = performance.now();
@@ -706,15 +767,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     try {
       const pending = this.pending;
       const { updated, removed, checksum } = await this.files.writeDelta(this.dir, version, this.dict.names, pending);
-      this.applyChanges(version, checksum);
-      this.clearPending();
+      this.takePending(checksum);
       this._version = version;
-      if (version % this.snapshotInterval === 0) await this.writeSnapshot(version);
+      const snapshot = version % this.snapshotInterval === 0;
+      if (snapshot || this.unapplied.memoryBytes() > this.unappliedBytes) this.applyUnapplied();
+      if (snapshot) await this.writeSnapshot(version);
       this.remapIfOverBudget();
       this.files.releaseScratch();
-      pending.releaseScratch();
+      this.pending.releaseScratch();
       return {
-        numRowsTotal: this.count,
+        numRowsTotal: this.size,
         numRowsUpdated: updated,
         numRowsRemoved: removed,
         memoryUsedBytes: this.memoryUsedBytes(),
@@ -726,13 +788,55 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Applies the pending changes: the records in the order of their keys' encodings, then the timeout index
+   * Makes the pending changes, just written as a delta whose checksum is `checksum`, part of the unapplied ones: the
+   * set itself when there are none yet, else each change taken over the unapplied change of its key.
+   */
+  private takePending(checksum: number): void {
+    const pending = this.pending;
+    const unapplied = this.unapplied;
+    if (unapplied.length === 0) {
+      this.pending = unapplied;
+      this.unapplied = pending;
+      const notes = this.unappliedNotes;
+      this.unappliedNotes = this.pendingNotes;
+      this.pendingNotes = notes;
+    } else {
+      for (let p = 0; p < pending.length; p++) {
+        const changes = unapplied.length;
+        const u = unapplied.merge(pending, p, this.pendingUnapplied[p]);
+        if (unapplied.length > changes) this.unappliedNotes.copy(this.pendingNotes, p, u);
+      }
+    }
+    this.unappliedChecksum = checksum;
+    this.clearPending();
+  }
+
+  /**
+   * Applies the unapplied changes to the database, which then holds the store's version, and drops them with the
+   * loose index entries the scans found, as the index changes.
+   */
+  private applyUnapplied(): void {
+    this.applyChanges(this._version, this.unappliedChecksum);
+    this.unapplied.clear();
+    this.unapplied.releaseScratch();
+    this.looseEntries.clear();
+    this.scannedEntries = 0;
+  }
+
+  /** Whether unapplied change `u`'s key has a pending change, which then holds the key's state. */
+  private isPending(u: number): boolean {
+    const pending = this.pending;
+    return pending.length > 0 && pending.find(this.unapplied.pendingKey(u), this.unapplied.isEncoded(u)) >= 0;
+  }
+
+  /**
+   * Applies the unapplied changes: the records in the order of their keys' encodings, then the timeout index
    * writes in time order, CHANGES_PER_TRANSACTION per transaction, the first marking the database as applying
    * `version` and the last recording it. Changes that leave no key (an end of input closing every session) drop
    * both databases whole, in one transaction, instead of removing each record and index entry from its B-tree.
    */
   private applyChanges(version: number, checksum: number | null): void {
-    if (this.size === 0) {
+    if (this.count + this.unapplied.sizeDelta === 0) {
       this.env.resetReadTxn();
       this.env.transactionSync(() => {
         this.state.clearSync();
@@ -743,7 +847,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.hot.clear();
       return;
     }
-    const pending = this.pending;
+    const pending = this.unapplied;
     const n = pending.length;
     const keyWriter = new ValueWriter(Math.max(256, 8 * n), null, true);
     const keyStart = new Int32Array(n + 1);
@@ -812,12 +916,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * encoding in latin1, as lookups give it.
    */
   private cacheKey(p: number, buf: Uint8Array, start: number, end: number): PendingKey {
-    return this.pending.isEncoded(p) ? this.latin1.slice(buf, start, end) : this.pending.pendingKey(p);
+    return this.unapplied.isEncoded(p) ? this.latin1.slice(buf, start, end) : this.unapplied.pendingKey(p);
   }
 
   /** The pending changes in key `order` (see {@link OrderedChanges}); `keyBuf` from `keyStart` holds their keys. */
   private orderedChanges(order: Int32Array, keyBuf: Uint8Array, keyStart: Int32Array): OrderedChanges {
-    const pending = this.pending;
+    const pending = this.unapplied;
     const values = pending.values.buf;
     const n = order.length;
     let size = keyStart[n];
@@ -847,8 +951,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         for (let j = off; j < end; j++) bytes[w++] = values[j];
       }
       changes.existed[i] = pending.slot[p] >= 0 ? 1 : 0;
-      changes.hotSlots[i] = this.hotSlots[p];
-      changes.hotStamps[i] = this.hotStamps[p];
+      changes.hotSlots[i] = this.unappliedNotes.hotSlots[p];
+      changes.hotStamps[i] = this.unappliedNotes.hotStamps[p];
     }
     at[2 * n] = w;
     return changes;
@@ -861,7 +965,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * moves to it or, with none, goes. The changes are visited in key `order`.
    */
   private indexWrites(order: Int32Array): IndexWrites {
-    const pending = this.pending;
+    const pending = this.unapplied;
     const loose = this.looseEntries;
     // A loose entry writes at most a removal and a put, a change at most one write.
     const most = 2 * loose.length + pending.length;
@@ -890,11 +994,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       if (p >= 0) moved[p] = 1;
     }
     for (const p of order) {
-      const old = this.oldTimeouts[p];
+      const old = this.unappliedNotes.oldTimeouts[p];
       const t = pending.offset[p] < 0 ? -1 : pending.timeout[p];
       if (t < 0) {
         // The loose entries went above; one at the timeout goes unless the scan showed there is none.
-        if (old >= 0 && this.noEntryAtTimeout[p] === 0) write(old, p, true);
+        if (old >= 0 && this.unappliedNotes.noEntryAtTimeout[p] === 0) write(old, p, true);
       } else if (moved[p] === 0 && (old < 0 || t < old)) write(t, p, false);
     }
     return writes;
@@ -913,13 +1017,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** Bytes held in memory: the hot-key cache and pending changes (the database's pages are the OS's cache). */
   memoryUsedBytes(): number {
-    return this.hot.sizeBytes + this.pending.memoryBytes();
+    return this.hot.sizeBytes + this.pending.memoryBytes() + this.unapplied.memoryBytes();
   }
 
-  /** Closes the database; its working directory stays for the next open. */
+  /**
+   * Applies the unapplied changes while the database is where this store left it (not after a commit failed while
+   * applying, which the next open rebuilds from, nor after another store on the same directory moved it on), and
+   * closes the database; its working directory stays for the next open.
+   */
   async close(): Promise<void> {
-    this.hot.clear();
-    await this.env.close();
+    try {
+      if (
+        this.unapplied.length > 0 &&
+        !this.committing &&
+        this.meta.get('applying') === undefined &&
+        this.metaVersion() === this.dbVersion
+      ) {
+        this.applyUnapplied();
+      }
+    } finally {
+      this.hot.clear();
+      await this.env.close();
+    }
   }
 
   /**
@@ -928,6 +1047,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private locate(key: unknown, prim: boolean, needRecord = false): PendingKey {
     this.locPending = -1;
+    this.locUnapplied = -1;
     this.locDue = -1;
     this.locSlot = -1;
     let pk: PendingKey;
@@ -935,6 +1055,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (prim) {
       pk = key as PendingKey;
       if (key === this.memoKey && pending.length === this.memoPending && (!needRecord || this.memoRecord())) {
+        this.locUnapplied = this.memoUnapplied;
         this.locFound = this.memoFound;
         this.locTimeout = this.memoTimeout;
         this.locDue = this.memoDue;
@@ -955,6 +1076,17 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         return pk;
       }
     }
+    const unapplied = this.unapplied;
+    if (unapplied.length > 0) {
+      const u = unapplied.find(pk, !prim);
+      if (u >= 0) {
+        this.locUnapplied = u;
+        this.locFound = unapplied.offset[u] >= 0;
+        this.locTimeout = this.locFound ? unapplied.timeout[u] : -1;
+        if (prim) this.setMemo(key);
+        return pk;
+      }
+    }
     if (due >= 0 && this.dueStart[due] >= 0) {
       const start = this.dueStart[due];
       this.locDue = due;
@@ -967,16 +1099,20 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.locStamp = this.recordStamp;
     }
     this.locTimeout = this.locFound ? this.recordBytes.readDoubleLE(this.recordStart) : -1;
-    if (prim) {
-      this.memoKey = key;
-      this.memoPending = pending.length;
-      this.memoFound = this.locFound;
-      this.memoTimeout = this.locTimeout;
-      this.memoDue = this.locDue;
-      this.memoSlot = this.locSlot;
-      this.memoStamp = this.locStamp;
-    }
+    if (prim) this.setMemo(key);
     return pk;
+  }
+
+  /** Makes the memo the result locate() just found for primitive `key`. */
+  private setMemo(key: unknown): void {
+    this.memoKey = key;
+    this.memoPending = this.pending.length;
+    this.memoUnapplied = this.locUnapplied;
+    this.memoFound = this.locFound;
+    this.memoTimeout = this.locTimeout;
+    this.memoDue = this.locDue;
+    this.memoSlot = this.locSlot;
+    this.memoStamp = this.locStamp;
   }
 
   /**
@@ -984,7 +1120,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * recordBytes); else the key must be looked up again.
    */
   private memoRecord(): boolean {
-    if (!this.memoFound) return true;
+    if (!this.memoFound || this.memoUnapplied >= 0) return true;
     const d = this.memoDue;
     if (d >= 0) {
       const start = this.dueStart[d];
@@ -1060,11 +1196,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const pk = prim ? key : this.latin1.slice(entry, 8, entry.length);
     const pending = this.pending;
     const p = pending.length > 0 ? pending.find(pk, !prim) : -1;
+    const unapplied = this.unapplied;
+    const u = p < 0 && unapplied.length > 0 ? unapplied.find(pk, !prim) : -1;
     this.entryKey = key;
-    this.entryPending = p >= 0;
-    // A key with a pending change gets its index writes from the change, which keeps an entry before the new
-    // timeout as it is.
+    this.entryPending = p >= 0 || u >= 0;
+    // A key with a pending or unapplied change gets its index writes from the change, which keeps an entry before
+    // the new timeout as it is.
     if (p >= 0) return pending.offset[p] < 0 ? -1 : pending.timeout[p];
+    if (u >= 0) return unapplied.offset[u] < 0 ? -1 : unapplied.timeout[u];
     const encoding = exactScratch(this.keyPool, entry.length - 8);
     for (let b = 0, j = 8; j < entry.length; b++, j++) encoding[b] = entry[j];
     const found = this.committedRecord(pk, !prim, encoding, false);
@@ -1119,21 +1258,36 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     return entry;
   }
 
-  /** Whether a pending change hides the committed entry of `key`, whose canonical encoding is `buf` from `start`. */
+  /**
+   * Whether a pending or unapplied change hides the database's entry of `key`, whose canonical encoding is `buf`
+   * from `start`.
+   */
   private isShadowed(key: unknown, buf: Uint8Array, start: number): boolean {
-    const pending = this.pending;
-    if (pending.length === 0) return false;
-    return isPrimitiveKey(key)
-      ? pending.find(key, false) >= 0
-      : pending.find(this.latin1.slice(buf, start, buf.length), true) >= 0;
+    for (const changes of [this.pending, this.unapplied]) {
+      if (changes.length === 0) continue;
+      const found = isPrimitiveKey(key)
+        ? changes.find(key, false)
+        : changes.find(this.latin1.slice(buf, start, buf.length), true);
+      if (found >= 0) return true;
+    }
+    return false;
   }
 
-  /** Live entries as [sort key, key, value]: committed ones no change hides, in key order, then pending puts. */
+  /**
+   * Live entries as [sort key, key, value]: the database's that no change hides, in key order, then the puts of
+   * unapplied changes that no pending one hides, then pending puts.
+   */
   private *liveEntries(): IterableIterator<[string, K, V]> {
     for (const { key, value } of this.committedRecords()) {
       const k = this.decodeKey(key, 0);
       if (this.isShadowed(k, key, 0)) continue;
       yield [this.latin1.slice(key, 0, key.length), k, this.decodeValue(value) as V];
+    }
+    const unapplied = this.unapplied;
+    for (let u = 0; u < unapplied.length; u++) {
+      if (unapplied.offset[u] >= 0 && !this.isPending(u)) {
+        yield [unapplied.sortKey(u), unapplied.keyOf(u) as K, unapplied.value(u) as V];
+      }
     }
     const pending = this.pending;
     for (let p = 0; p < pending.length; p++) {
@@ -1235,7 +1389,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.count--;
   }
 
+  /** The version the database's meta records (-1: none, or being rebuilt). */
+  private metaVersion(): number {
+    return (this.meta.get('version') as number | undefined) ?? REBUILDING;
+  }
+
   private writeMeta(version: number, checksum: number | null): void {
+    this.dbVersion = version;
     this.meta.removeSync('applying');
     this.meta.putSync('boot', this.boot);
     this.meta.putSync('version', version);
@@ -1253,7 +1413,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.hot.clear();
     this.dict = new FieldDictionary();
     this.pending = new PendingChanges(this.dict, true);
+    this.unapplied = new PendingChanges(this.dict, true);
+    this.unappliedChecksum = null;
     this.clearPending();
+    this.looseEntries.clear();
+    this.scannedEntries = 0;
     let from = (this.meta.get('version') as number | undefined) ?? 0;
     // A version whose changes were being applied (a crash or a failed commit) left records and index entries of
     // two versions, which only a rebuild tells apart.
@@ -1266,7 +1430,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       if (!sameHistory || !flushed || from > version || !(await hasDeltasAfter(this.dir, from, version)))
         from = REBUILDING;
     }
-    if (from === REBUILDING || (from > 0 && version === 0)) {
+    // A database without a version may still hold records (a crash before its first commit was applied).
+    if (from <= 0 || version === 0) {
       this.env.transactionSync(() => {
         this.state.clearSync();
         this.timeouts.clearSync();
@@ -1306,6 +1471,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       const checksum = await deltaChecksum(this.dir, version);
       this.env.transactionSync(() => this.writeMeta(version, checksum));
     }
+    this.dbVersion = this.metaVersion();
     this._version = version;
   }
 
@@ -1328,13 +1494,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (this.dueEncodings.buf.length > 1 << 16) this.dueEncodings = new ValueWriter(256, null, true);
     this.pending.clear();
     this.dueExact = [];
-    this.looseEntries.clear();
-    this.scannedEntries = 0;
     this.memoKey = undefined;
     this.memoPending = -1;
     this.memoFound = false;
     this.memoTimeout = -1;
     this.memoDue = -1;
     this.memoSlot = -1;
+    this.memoUnapplied = -1;
   }
 }

@@ -336,6 +336,53 @@ export class PendingChanges {
     else w.write(this.primitive[p]);
   }
 
+  /**
+   * Takes change `p` of `later` (changes made after these, with the same field dictionary) over this set's change `q`
+   * of the same key (-1: it has none), so that this set holds both sets' net effect on the state these started from;
+   * `later` judged a key's existence by that effect, so its slot of a key new to this set is the key's slot in that
+   * state. Returns this set's change of the key, or -1 when it has none (a key put and removed again by `later`
+   * alone). The entry's bytes are copied as they are; a remove keeps no entry, as these changes are applied, never
+   * written as a delta.
+   */
+  merge(later: PendingChanges, p: number, q: number): number {
+    const at = later.entry[p];
+    if (at < 0) return -1;
+    const put = later.offset[p] >= 0;
+    if (q < 0) {
+      if (later.keyOffset[p] >= 0) {
+        const k = this.scratch;
+        const n = later.keyLength[p];
+        if (k.bytes.length < n) k.bytes = new Uint8Array(2 * n);
+        k.bytes.set(later.keyBytes.subarray(later.keyOffset[p], later.keyOffset[p] + n));
+        k.length = n;
+        k.hash = later.keyHash[p];
+        this.add(k, true, -1, -1, later.slot[p], -1, -1);
+      } else this.add(later.primitive[p], false, -1, -1, later.slot[p], -1, -1);
+      q = this.count - 1;
+      // A remove with an entry is of a key the state held, which is then committed (these changes have none of it).
+      if (!put) this.sizeDelta--;
+      else if (later.slot[p] < 0) this.sizeDelta++;
+    } else if (this.offset[q] >= 0 && !put) this.sizeDelta--;
+    else if (this.offset[q] < 0 && put) this.sizeDelta++;
+    this.timeout[q] = later.timeout[p];
+    if (!put) {
+      this.offset[q] = this.entry[q] = this.entryEnd[q] = -1;
+      return q;
+    }
+    const end = later.entryEnd[p];
+    const src = later.values.buf;
+    let start = this.entry[q];
+    // An entry of the same length is overwritten where it is, so steady updates of a key do not grow the buffer.
+    if (start < 0 || this.entryEnd[q] - start !== end - at) {
+      start = this.values.pos;
+      this.values.raw(src, at, end);
+    } else this.values.buf.set(src.subarray(at, end), start);
+    this.entry[q] = start;
+    this.entryEnd[q] = start + end - at;
+    this.offset[q] = start + later.offset[p] - at;
+    return q;
+  }
+
   /** A mark per committed slot (below `slotCount`) that a change overrides; null when there are no changes. */
   shadowedSlots(slotCount: number): Uint8Array | null {
     if (this.count === 0) return null;

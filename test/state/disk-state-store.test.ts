@@ -65,6 +65,9 @@ async function batchOnBoth(
   await disk.commit(v);
 }
 
+/** Every commit's changes written to the database at once, for tests that look at what it holds after each. */
+const APPLY_EACH_COMMIT = { writeBackBytes: 0 };
+
 describe('disk state store', () => {
   let root: string;
   let memDir: string;
@@ -73,7 +76,7 @@ describe('disk state store', () => {
   const open: DiskStateStore[] = [];
   const openDisk = async (
     version: number,
-    opts: { snapshotInterval?: number; cacheBytes?: number; mappedBytes?: number } = {},
+    opts: { snapshotInterval?: number; cacheBytes?: number; mappedBytes?: number; writeBackBytes?: number } = {},
   ) => {
     const s = await DiskStateStore.open(diskDir, localDir, version, opts);
     open.push(s);
@@ -301,6 +304,64 @@ describe('disk state store', () => {
     expect(observed(await openDisk(2))).to.deep.equal(observed(mem));
   });
 
+  /** The version the database in `dir` records, read with the store closed or from a copy. */
+  async function databaseVersion(dir: string): Promise<unknown> {
+    const env = openLmdb({ path: dir, maxDbs: 4 });
+    const version = env.openDB({ name: 'meta' }).get('version');
+    await env.close();
+    return version;
+  }
+
+  it('writes a key changed in every batch to the database once per snapshot, keeping the batches between in memory', async () => {
+    const mem = await StateStore.load(memDir, 0, { snapshotInterval: 4 });
+    const disk = await openDisk(0, { snapshotInterval: 4 });
+    const state = (disk as unknown as { state: { putSync: (...args: unknown[]) => unknown } }).state;
+    const putSync = state.putSync;
+    let writes = 0;
+    state.putSync = function (this: unknown, ...args: unknown[]) {
+      writes++;
+      return putSync.apply(this, args);
+    };
+    const keys = Array.from({ length: 50 }, (_, i) => `user-${i}`);
+    const writesAfter: number[] = [];
+    for (let v = 1; v <= 6; v++) {
+      await batchOnBoth(mem, disk, v, (s) => {
+        for (const [i, k] of keys.entries()) {
+          const sum = (s.get(k) as { sum: number } | undefined)?.sum ?? 0;
+          // A key leaves in batch 3 and comes back in batch 5.
+          if (v === 3 && i === 7) s.remove(k);
+          else s.put(k, { sum: sum + i }, 1000 * v);
+        }
+      });
+      expect(observed(disk), `after commit ${v}`).to.deep.equal(observed(mem));
+      writesAfter.push(writes);
+    }
+    // Versions 1-3 stay in memory; the snapshot of 4 writes each key once (key 7 was removed at 3 and put at 4).
+    expect(writesAfter).to.deep.equal([0, 0, 0, 50, 50, 50]);
+  });
+
+  it('catches a database up from the checkpoint after a crash left committed batches unapplied, and applies them on close', async () => {
+    const mem = await StateStore.load(memDir, 0, { snapshotInterval: 3 });
+    const disk = await openDisk(0, { snapshotInterval: 3 });
+    const rand = prng(5);
+    for (let v = 1; v <= 5; v++) {
+      randomBatch([mem, disk], rand, 100);
+      await mem.commit(v);
+      await disk.commit(v);
+    }
+    // The process dies here: its database, copied as a crash leaves it, holds version 3 (the last snapshot's).
+    const crashed = path.join(root, 'crashed');
+    fs.cpSync(localDir, crashed, { recursive: true });
+    expect(await databaseVersion(crashed)).to.equal(3);
+    const recovered = await DiskStateStore.open(diskDir, crashed, 5);
+    open.push(recovered);
+    expect(observed(recovered)).to.deep.equal(observed(mem));
+    // A store closed in good order leaves its database at its version.
+    for (const s of open.splice(0)) await s.close();
+    expect(await databaseVersion(localDir)).to.equal(5);
+    expect(await databaseVersion(crashed)).to.equal(5);
+  });
+
   /** The timeout index's entries as [time, key], read from the closed store's database. */
   async function indexEntries(): Promise<Array<[number, unknown]>> {
     for (const s of open.splice(0)) await s.close();
@@ -313,7 +374,7 @@ describe('disk state store', () => {
 
   it('writes a timeout index entry only for a timeout that appears or moves earlier, and moves the entries a scan finds behind', async () => {
     const mem = await StateStore.load(memDir, 0);
-    let disk = await openDisk(0);
+    let disk = await openDisk(0, APPLY_EACH_COMMIT);
     const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
     const batch = (v: number, change: (s: VersionedStateStore) => void) => batchOnBoth(mem, disk, v, change);
     await batch(1, (s) => {
@@ -330,7 +391,7 @@ describe('disk state store', () => {
       s.remove('k2');
     });
     expect(await indexEntries()).to.deep.equal([[50, 'k0'], ...keys.map((k, i) => [100 + i, k])]);
-    disk = await openDisk(3);
+    disk = await openDisk(3, APPLY_EACH_COMMIT);
     // A scan at 150 finds k0 due through its entry at 50 and the entries at 100-119 behind their keys' timeouts
     // (200-219) or left without one; the commit moves the first to the timeouts and drops the others.
     await batch(4, (s) => {
@@ -338,7 +399,7 @@ describe('disk state store', () => {
     });
     expect(mem.has('k0')).to.equal(false);
     expect(await indexEntries()).to.deep.equal(keys.slice(3).map((k, i) => [203 + i, k]));
-    disk = await openDisk(4);
+    disk = await openDisk(4, APPLY_EACH_COMMIT);
     await batch(5, (s) => {
       expect(s.keysWithTimeoutAtOrBefore(210, 2)).to.deep.equal(['k3', 'k4']);
       for (const k of s.keysWithTimeoutAtOrBefore(210)) s.remove(k);
@@ -348,7 +409,7 @@ describe('disk state store', () => {
 
   it("removes a due key's index entries with it, those the scan met behind its timeout and the one at it", async () => {
     const mem = await StateStore.load(memDir, 0);
-    let disk = await openDisk(0);
+    let disk = await openDisk(0, APPLY_EACH_COMMIT);
     const batch = (v: number, change: (s: VersionedStateStore) => void) => batchOnBoth(mem, disk, v, change);
     await batch(1, (s) => {
       for (const k of ['a', 'b', 'c']) s.put(k, { k }, 100);
@@ -367,7 +428,7 @@ describe('disk state store', () => {
       [100, 'c'],
       [500, 'd'],
     ]);
-    disk = await openDisk(3);
+    disk = await openDisk(3, APPLY_EACH_COMMIT);
     // The first scan meets b's entry at 50 before the second; a, b and c are due, b through two entries.
     await batch(4, (s) => {
       expect(s.earliestTimeout()).to.equal(100);
@@ -475,7 +536,7 @@ describe('disk state store', () => {
   });
 
   it("looks a cached key up once for a call's has, getTimeout, get and put, and its commit rewrites the record without another", async () => {
-    const disk = await openDisk(0);
+    const disk = await openDisk(0, APPLY_EACH_COMMIT);
     const keys = Array.from({ length: 100 }, (_, i) => `key-${i}`);
     for (const k of keys) disk.put(k, { sum: 1 }, 1000);
     await disk.commit(1);
