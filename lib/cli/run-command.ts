@@ -480,7 +480,8 @@ export function runCommandModule(app?: LoadedApp): CommandModule<object, RunArgs
         })
         .option('state-cache-mb', {
           requiresArg: true,
-          describe: 'disk state store: MiB of hot keys kept in memory per state partition (default 64)',
+          describe:
+            'disk state store: MiB of hot keys kept in memory per state partition (default 64), and half as much of changes not yet written to disk',
         })
         .option('state-local-dir', {
           type: 'string',
