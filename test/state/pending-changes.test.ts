@@ -143,6 +143,70 @@ describe('pending state changes', () => {
     }
   });
 
+  it("merges a later batch's changes over earlier ones into their net effect on the state both started from", () => {
+    const dict = new FieldDictionary();
+    // Keys 0-29 of each kind are in the state the changes start from; the batches put and remove among 0-59.
+    const keyOf = (i: number): unknown => (i % 3 === 0 ? i : i % 3 === 1 ? `user-${i}` : [i, 'x']);
+    const inBase = (i: number) => i < 30;
+    const model = new Map<number, unknown>();
+    const timeouts = new Map<number, number>();
+    for (let i = 0; i < 30; i++) model.set(i, { base: i });
+    const merged = new PendingChanges(dict, true);
+    let seed = 17;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    const lookup = (changes: PendingChanges, i: number) => {
+      const key = keyOf(i);
+      return Array.isArray(key)
+        ? changes.find(encodeKeyString(key), true)
+        : changes.find(key as string | number, false);
+    };
+    for (let batch = 0; batch < 6; batch++) {
+      const later = new PendingChanges(dict, true);
+      const before = new Map(model);
+      for (let op = 0; op < 80; op++) {
+        const i = Math.floor(rand() * 60);
+        const key = keyOf(i);
+        const pk = Array.isArray(key) ? encodeKeyString(key) : (key as string | number);
+        const encoded = Array.isArray(key);
+        // The later batch judges existence by the state with the earlier changes: its committed slot says so.
+        const slot = before.has(i) ? 0 : -1;
+        const p = lookup(later, i);
+        if (rand() < 0.3) {
+          later.remove(p, pk, encoded, slot);
+          model.delete(i);
+        } else {
+          const value = { batch, op, pad: 'y'.repeat(Math.floor(rand() * 3)) };
+          const timeout = rand() < 0.5 ? -1 : 1000 + op;
+          later.put(p, pk, encoded, slot, value, timeout);
+          model.set(i, value);
+          timeouts.set(i, timeout);
+        }
+      }
+      for (let p = 0; p < later.length; p++) {
+        const key = later.keyOf(p);
+        const i = typeof key === 'number' ? key : typeof key === 'string' ? Number(key.slice(5)) : (key as number[])[0];
+        merged.merge(later, p, lookup(merged, i));
+      }
+      for (let i = 0; i < 60; i++) {
+        const q = lookup(merged, i);
+        const expected = model.has(i) ? model.get(i) : undefined;
+        if (q < 0) {
+          // No change: the key is as the base state has it.
+          expect(inBase(i) ? { base: i } : undefined, `key ${i} after batch ${batch}`).to.deep.equal(expected);
+          continue;
+        }
+        expect(merged.value(q), `key ${i} after batch ${batch}`).to.deep.equal(expected);
+        expect(merged.slot[q] >= 0, `key ${i} in the base state`).to.equal(inBase(i));
+        expect(merged.offset[q] >= 0 ? merged.timeout[q] : -1).to.equal(model.has(i) ? timeouts.get(i) : -1);
+        if (merged.offset[q] >= 0) expect(decodedValueEnd(merged, merged.offset[q])).to.equal(merged.valueEndOf(q));
+      }
+      expect(merged.sizeDelta, `size after batch ${batch}`).to.equal(model.size - 30);
+    }
+  });
+
   it('finds primitive keys through the int table as through the map, across table growth and clears', () => {
     const withTable = new PendingChanges(new FieldDictionary(), true);
     const withMap = new PendingChanges(new FieldDictionary());
