@@ -64,8 +64,9 @@ export interface DiskStateStoreOptions {
   mappedBytes?: number;
   /**
    * Bytes of committed changes kept in memory ahead of the database, so that a key changed in several batches
-   * is written to it once: they are applied when a snapshot is due, when they hold more than this, and on close.
-   * Default half of cacheBytes; 0 applies each commit's changes at once.
+   * is written to it once: they are applied when a snapshot is due, when they hold more than this or stand for
+   * more than this of delta files (which bounds what a restart after a crash replays), and on close. Default
+   * half of cacheBytes; 0 applies each commit's changes at once.
    */
   writeBackBytes?: number;
 }
@@ -378,8 +379,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private unappliedNotes = new KeyNotes();
   /** The delta checksum of the last version the unapplied changes reach, which the database records with it. */
   private unappliedChecksum: number | null = null;
-  /** Bytes the unapplied changes may hold before a commit applies them. */
+  /**
+   * Bytes the unapplied changes may hold, and bytes of delta files they may stand for (what a restart after a
+   * crash replays), before a commit applies them.
+   */
   private readonly unappliedBytes: number;
+  /** Bytes of the delta entries of the versions the unapplied changes stand for. */
+  private unappliedDeltaBytes = 0;
   private readonly looseEntries = new LooseEntries();
   /**
    * Index entries the scans since the last commit went through, in order from the first: the loose ones among them
@@ -767,10 +773,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     try {
       const pending = this.pending;
       const { updated, removed, checksum } = await this.files.writeDelta(this.dir, version, this.dict.names, pending);
+      this.unappliedDeltaBytes += pending.values.pos;
       this.takePending(checksum);
       this._version = version;
       const snapshot = version % this.snapshotInterval === 0;
-      if (snapshot || this.unapplied.memoryBytes() > this.unappliedBytes) this.applyUnapplied();
+      const over = Math.max(this.unapplied.memoryBytes(), this.unappliedDeltaBytes) > this.unappliedBytes;
+      if (snapshot || over) this.applyUnapplied();
       if (snapshot) await this.writeSnapshot(version);
       this.remapIfOverBudget();
       this.files.releaseScratch();
@@ -817,6 +825,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private applyUnapplied(): void {
     this.applyChanges(this._version, this.unappliedChecksum);
+    this.unappliedDeltaBytes = 0;
     this.unapplied.clear();
     this.unapplied.releaseScratch();
     this.looseEntries.clear();
@@ -1415,6 +1424,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.pending = new PendingChanges(this.dict, true);
     this.unapplied = new PendingChanges(this.dict, true);
     this.unappliedChecksum = null;
+    this.unappliedDeltaBytes = 0;
     this.clearPending();
     this.looseEntries.clear();
     this.scannedEntries = 0;
