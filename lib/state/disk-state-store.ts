@@ -65,8 +65,9 @@ export interface DiskStateStoreOptions {
   /**
    * Bytes of committed changes kept in memory ahead of the database, so that a key changed in several batches
    * is written to it once: they are applied when a snapshot is due, when they hold more than this or stand for
-   * more than this of delta files (which bounds what a restart after a crash replays), and on close. Default
-   * half of cacheBytes; 0 applies each commit's changes at once.
+   * more than this of delta files (which bounds what a restart after a crash replays), when a batch's keys mostly
+   * had none (see MIN_REPEAT_SHARE), and on close. Default half of cacheBytes; 0 applies each commit's changes at
+   * once.
    */
   writeBackBytes?: number;
 }
@@ -103,6 +104,11 @@ function exactScratch(pool: Buffer[], n: number): Buffer {
   return b;
 }
 
+/**
+ * The least share of a batch's changes whose keys already had an unapplied change for keeping changes unapplied
+ * to pay: below it (many keys, each changed rarely) few database writes are saved and the memory is not worth it.
+ */
+const MIN_REPEAT_SHARE = 0.25;
 /** Meta version while a rebuild is under way: the database must be rebuilt again. */
 const REBUILDING = -1;
 /**
@@ -386,6 +392,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly unappliedBytes: number;
   /** Bytes of the delta entries of the versions the unapplied changes stand for. */
   private unappliedDeltaBytes = 0;
+  /**
+   * The share of the last merged batch's changes whose key had an unapplied change (-1: not measured since the last
+   * snapshot, so the next batch is kept to measure it).
+   */
+  private repeatShare = -1;
   private readonly looseEntries = new LooseEntries();
   /**
    * Index entries the scans since the last commit went through, in order from the first: the loose ones among them
@@ -778,7 +789,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this._version = version;
       const snapshot = version % this.snapshotInterval === 0;
       const over = Math.max(this.unapplied.memoryBytes(), this.unappliedDeltaBytes) > this.unappliedBytes;
-      if (snapshot || over) this.applyUnapplied();
+      const unpaid = this.repeatShare >= 0 && this.repeatShare < MIN_REPEAT_SHARE;
+      if (snapshot || over || unpaid) this.applyUnapplied();
+      if (snapshot) this.repeatShare = -1;
       if (snapshot) await this.writeSnapshot(version);
       this.remapIfOverBudget();
       this.files.releaseScratch();
@@ -802,18 +815,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private takePending(checksum: number): void {
     const pending = this.pending;
     const unapplied = this.unapplied;
-    if (unapplied.length === 0) {
-      this.pending = unapplied;
-      this.unapplied = pending;
-      const notes = this.unappliedNotes;
-      this.unappliedNotes = this.pendingNotes;
-      this.pendingNotes = notes;
-    } else {
+    if (unapplied.length === 0) this.swapChanges();
+    else {
+      let repeats = 0;
       for (let p = 0; p < pending.length; p++) {
         const changes = unapplied.length;
         const u = unapplied.merge(pending, p, this.pendingUnapplied[p]);
         if (unapplied.length > changes) this.unappliedNotes.copy(this.pendingNotes, p, u);
+        else repeats++;
       }
+      this.repeatShare = pending.length > 0 ? repeats / pending.length : 1;
     }
     this.unappliedChecksum = checksum;
     this.clearPending();
@@ -821,7 +832,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /**
    * Applies the unapplied changes to the database, which then holds the store's version, and drops them with the
-   * loose index entries the scans found, as the index changes.
+   * loose index entries the scans found, as the index changes. With no pending changes, the emptied set becomes the
+   * next batch's, so that its buffers, grown for batches like the last, serve the next one.
    */
   private applyUnapplied(): void {
     this.applyChanges(this._version, this.unappliedChecksum);
@@ -830,6 +842,17 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.unapplied.releaseScratch();
     this.looseEntries.clear();
     this.scannedEntries = 0;
+    if (this.pending.length === 0) this.swapChanges();
+  }
+
+  /** Exchanges the pending and the unapplied changes, with their notes. */
+  private swapChanges(): void {
+    const changes = this.pending;
+    this.pending = this.unapplied;
+    this.unapplied = changes;
+    const notes = this.pendingNotes;
+    this.pendingNotes = this.unappliedNotes;
+    this.unappliedNotes = notes;
   }
 
   /** Whether unapplied change `u`'s key has a pending change, which then holds the key's state. */
@@ -1425,6 +1448,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.unapplied = new PendingChanges(this.dict, true);
     this.unappliedChecksum = null;
     this.unappliedDeltaBytes = 0;
+    this.repeatShare = -1;
     this.clearPending();
     this.looseEntries.clear();
     this.scannedEntries = 0;
