@@ -19,13 +19,16 @@
  * against the record, and the next commit moves the entries it found behind their key's timeout to it and drops
  * those whose key has none, so an entry is rewritten about once per timeout that passes, not once per update.
  *
- * Uncommitted changes stay in memory ({@link PendingChanges}) until {@link DiskStateStore.commit}, which
- * writes the delta file and then applies them in key order, in transactions of a few thousand changes: each
- * transaction then rewrites only the pages of one key range, and the pages it frees serve the next one, so the
- * database file stays near its live size instead of holding a second copy of every page a batch touched. A
- * replay of a failed batch never sees its own changes half-written: a crash before they are applied leaves the
- * database one version behind the checkpoint, which the next open catches up, and one while they are applied
- * leaves it marked as between two versions, which the next open rebuilds.
+ * Uncommitted changes stay in memory ({@link PendingChanges}) until {@link DiskStateStore.commit}, which writes the
+ * delta file. Committed changes then stay in memory too, merged into one set of unapplied changes over the
+ * database's version, until a snapshot is due or they outgrow their budget (a write-back cache: a key changed in
+ * many batches is written once); the checkpoint's delta files hold them meanwhile, so a crash leaves the database
+ * behind the checkpoint, which the next open catches up. They are applied in key order, in transactions of a
+ * few thousand changes: each transaction then rewrites only the pages of one key range, and the pages it frees
+ * serve the next one, so the database file stays near its live size instead of holding a second copy of every
+ * page a batch touched. A replay of a failed batch never sees its own changes half-written: a crash before they
+ * are applied leaves the database behind the checkpoint, which the next open catches up, and one while they are
+ * applied leaves it marked as between two versions, which the next open rebuilds.
  *
  * Transactions are not flushed to disk (LMDB's noSync): the database is a copy of the checkpoint that a process
  * crash leaves intact, and one written before the machine's last restart is rebuilt rather than trusted.
