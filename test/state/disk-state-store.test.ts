@@ -312,9 +312,8 @@ describe('disk state store', () => {
     return version;
   }
 
-  it('writes a key changed in every batch to the database once per snapshot, keeping the batches between in memory', async () => {
-    const mem = await StateStore.load(memDir, 0, { snapshotInterval: 4 });
-    const disk = await openDisk(0, { snapshotInterval: 4 });
+  /** A count of the records `disk` writes to its database from now on. */
+  function recordWrites(disk: DiskStateStore): () => number {
     const state = (disk as unknown as { state: { putSync: (...args: unknown[]) => unknown } }).state;
     const putSync = state.putSync;
     let writes = 0;
@@ -322,6 +321,13 @@ describe('disk state store', () => {
       writes++;
       return putSync.apply(this, args);
     };
+    return () => writes;
+  }
+
+  it('writes a key changed in every batch to the database once per snapshot, keeping the batches between in memory', async () => {
+    const mem = await StateStore.load(memDir, 0, { snapshotInterval: 4 });
+    const disk = await openDisk(0, { snapshotInterval: 4 });
+    const writes = recordWrites(disk);
     const keys = Array.from({ length: 50 }, (_, i) => `user-${i}`);
     const writesAfter: number[] = [];
     for (let v = 1; v <= 6; v++) {
@@ -334,7 +340,7 @@ describe('disk state store', () => {
         }
       });
       expect(observed(disk), `after commit ${v}`).to.deep.equal(observed(mem));
-      writesAfter.push(writes);
+      writesAfter.push(writes());
     }
     // Versions 1-3 stay in memory; the snapshot of 4 writes each key once (key 7 was removed at 3 and put at 4).
     expect(writesAfter).to.deep.equal([0, 0, 0, 50, 50, 50]);
@@ -343,13 +349,7 @@ describe('disk state store', () => {
   it('writes batches of keys that rarely repeat at once, and measures again after each snapshot', async () => {
     const mem = await StateStore.load(memDir, 0, { snapshotInterval: 5 });
     const disk = await openDisk(0, { snapshotInterval: 5 });
-    const state = (disk as unknown as { state: { putSync: (...args: unknown[]) => unknown } }).state;
-    const putSync = state.putSync;
-    let writes = 0;
-    state.putSync = function (this: unknown, ...args: unknown[]) {
-      writes++;
-      return putSync.apply(this, args);
-    };
+    const writes = recordWrites(disk);
     const writesAfter: number[] = [];
     for (let v = 1; v <= 8; v++) {
       // Each batch puts 40 keys of its own; every tenth one of the batch before is put again.
@@ -358,7 +358,7 @@ describe('disk state store', () => {
         for (let i = 0; i < 40; i += 10) s.put(`b${v - 1}-${i}`, { v, i, again: true });
       });
       expect(observed(disk), `after commit ${v}`).to.deep.equal(observed(mem));
-      writesAfter.push(writes);
+      writesAfter.push(writes());
     }
     // Version 1 is kept; 2 repeats a tenth of its keys, so both are written, and from then on each batch at once,
     // until the snapshot at 5; 6 is kept to measure again, and 7 shows it still does not pay.
