@@ -465,7 +465,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private memoStamp = 0;
   /** The memo's key's unapplied change (-1: none), which then holds its state. */
   private memoUnapplied = -1;
-  // Results of entryTimeout(): the entry's key, and whether a pending change holds it.
+  // Results of entryTimeout(): the entry's key, and whether a pending or unapplied change holds it.
   private entryKey: K | undefined = undefined;
   private entryPending = false;
   // The committed records of the keys the last due-key scan returned, copied one after another into dueBytes
@@ -778,7 +778,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /**
    * Writes the uncommitted changes as version `version` (the current version + 1): the delta file, after which
    * they are committed and join the unapplied changes; those go to the database when a snapshot is due (every
-   * `snapshotInterval` versions, then written from the database) or when they outgrow their budget.
+   * `snapshotInterval` versions, then written from the database), when they outgrow their budget, or when they
+   * would save few writes (see MIN_REPEAT_SHARE).
    */
   async commit(version: number): Promise<StateCommitMetrics> {
     const started = performance.now();
@@ -882,13 +883,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.hot.clear();
       return;
     }
-    const pending = this.unapplied;
-    const n = pending.length;
+    const unapplied = this.unapplied;
+    const n = unapplied.length;
     const keyWriter = new ValueWriter(Math.max(256, 8 * n), null, true);
     const keyStart = new Int32Array(n + 1);
     for (let p = 0; p < n; p++) {
       keyStart[p] = keyWriter.pos;
-      pending.writeKey(keyWriter, p);
+      unapplied.writeKey(keyWriter, p);
     }
     keyStart[n] = keyWriter.pos;
     const keyBuf = Buffer.from(keyWriter.buf.buffer, keyWriter.buf.byteOffset, keyWriter.pos);
@@ -928,7 +929,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
               this.state.removeSync(key);
               this.count--;
             }
-            this.hot.delete(this.cacheKey(p, bytes, keyAt, recordAt), pending.isEncoded(p));
+            this.hot.delete(this.cacheKey(p, bytes, keyAt, recordAt), unapplied.isEncoded(p));
             continue;
           }
           const record = exactScratch(this.recordPool, recordEnd - recordAt);
@@ -938,7 +939,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           const slot = hotSlots[i];
           if (slot >= 0 && this.hot.replaceIn(slot, hotStamps[i], record)) continue;
           const pk = this.cacheKey(p, bytes, keyAt, recordAt);
-          if (this.hot.admits(pk, pending.isEncoded(p))) this.hot.set(pk, pending.isEncoded(p), record);
+          if (this.hot.admits(pk, unapplied.isEncoded(p))) this.hot.set(pk, unapplied.isEncoded(p), record);
         }
         if (to === total) this.writeMeta(version, checksum);
       });
@@ -954,14 +955,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     return this.unapplied.isEncoded(p) ? this.latin1.slice(buf, start, end) : this.unapplied.pendingKey(p);
   }
 
-  /** The pending changes in key `order` (see {@link OrderedChanges}); `keyBuf` from `keyStart` holds their keys. */
+  /** The unapplied changes in key `order` (see {@link OrderedChanges}); `keyBuf` from `keyStart` holds their keys. */
   private orderedChanges(order: Int32Array, keyBuf: Uint8Array, keyStart: Int32Array): OrderedChanges {
-    const pending = this.unapplied;
-    const values = pending.values.buf;
+    const unapplied = this.unapplied;
+    const values = unapplied.values.buf;
     const n = order.length;
     let size = keyStart[n];
     for (let p = 0; p < n; p++) {
-      if (pending.offset[p] >= 0) size += RECORD_HEADER + pending.valueEndOf(p) - pending.offset[p];
+      if (unapplied.offset[p] >= 0) size += RECORD_HEADER + unapplied.valueEndOf(p) - unapplied.offset[p];
     }
     const changes: OrderedChanges = {
       bytes: new Uint8Array(size),
@@ -977,15 +978,15 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       at[2 * i] = w;
       for (let j = keyStart[p]; j < keyStart[p + 1]; j++) bytes[w++] = keyBuf[j];
       at[2 * i + 1] = w;
-      const off = pending.offset[p];
+      const off = unapplied.offset[p];
       if (off >= 0) {
-        const end = pending.valueEndOf(p);
+        const end = unapplied.valueEndOf(p);
         // A timeout's bytes follow the value in the entry, as the record's header holds them.
-        if (pending.timeout[p] >= 0) for (let b = 0; b < RECORD_HEADER; b++) bytes[w++] = values[end + b];
+        if (unapplied.timeout[p] >= 0) for (let b = 0; b < RECORD_HEADER; b++) bytes[w++] = values[end + b];
         else for (let b = 0; b < RECORD_HEADER; b++) bytes[w++] = NO_TIMEOUT[b];
         for (let j = off; j < end; j++) bytes[w++] = values[j];
       }
-      changes.existed[i] = pending.slot[p] >= 0 ? 1 : 0;
+      changes.existed[i] = unapplied.slot[p] >= 0 ? 1 : 0;
       changes.hotSlots[i] = this.unappliedNotes.hotSlots[p];
       changes.hotStamps[i] = this.unappliedNotes.hotStamps[p];
     }
@@ -994,16 +995,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * The timeout index writes of the pending changes and of the entries the scans found off their key's timeout
+   * The timeout index writes of the unapplied changes and of the entries the scans found off their key's timeout
    * (see the file's comment): the index keeps an entry at or before every key's timeout, so a timeout that moves
    * later writes nothing, and one that appears or moves earlier one entry; an entry found off its key's timeout
    * moves to it or, with none, goes. The changes are visited in key `order`.
    */
   private indexWrites(order: Int32Array): IndexWrites {
-    const pending = this.unapplied;
+    const unapplied = this.unapplied;
     const loose = this.looseEntries;
     // A loose entry writes at most a removal and a put, a change at most one write.
-    const most = 2 * loose.length + pending.length;
+    const most = 2 * loose.length + unapplied.length;
     const writes: IndexWrites = {
       count: 0,
       times: new Float64Array(most),
@@ -1016,11 +1017,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       writes.keys[w] = key;
       writes.removes[w] = remove ? 1 : 0;
     };
-    const moved = new Uint8Array(pending.length);
+    const moved = new Uint8Array(unapplied.length);
     for (let i = 0; i < loose.length; i++) {
       const at = loose.at[i];
-      const p = pending.length > 0 ? pending.find(loose.pks[i], loose.encoded[i]) : -1;
-      const t = p < 0 ? loose.committed[i] : pending.offset[p] < 0 ? -1 : pending.timeout[p];
+      const p = unapplied.length > 0 ? unapplied.find(loose.pks[i], loose.encoded[i]) : -1;
+      const t = p < 0 ? loose.committed[i] : unapplied.offset[p] < 0 ? -1 : unapplied.timeout[p];
       if (t === at) continue;
       write(at, -1 - i, true);
       // An entry past the timeout is not the key's only one; an entry before it may be, so it moves there.
@@ -1030,7 +1031,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     for (const p of order) {
       const old = this.unappliedNotes.oldTimeouts[p];
-      const t = pending.offset[p] < 0 ? -1 : pending.timeout[p];
+      const t = unapplied.offset[p] < 0 ? -1 : unapplied.timeout[p];
       if (t < 0) {
         // The loose entries went above; one at the timeout goes unless the scan showed there is none.
         if (old >= 0 && this.unappliedNotes.noEntryAtTimeout[p] === 0) write(old, p, true);
