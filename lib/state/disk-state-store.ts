@@ -792,7 +792,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.takePending(checksum);
       this._version = version;
       const snapshot = version % this.snapshotInterval === 0;
-      const over = Math.max(this.unapplied.memoryBytes(), this.unappliedDeltaBytes) > this.unappliedBytes;
+      const over = Math.max(this.unapplied.usedBytes(), this.unappliedDeltaBytes) > this.unappliedBytes;
       const unpaid = this.repeatShare >= 0 && this.repeatShare < MIN_REPEAT_SHARE;
       if (snapshot || over || unpaid) this.applyUnapplied();
       if (snapshot) this.repeatShare = -1;

@@ -435,6 +435,16 @@ export class PendingChanges {
     return bytes;
   }
 
+  /** Bytes the changes use of what {@link memoryBytes} holds: their entries, keys, rows and lookup entries. */
+  usedBytes(): number {
+    return (
+      this.values.pos +
+      this.keyEnd +
+      this.count * (CHANGE_ROW_BYTES + 2 * Int32Array.BYTES_PER_ELEMENT) +
+      this.byKey.size * ENTRY_BYTES
+    );
+  }
+
   /** Bytes held: the value and key buffers, the change rows and the lookup table. */
   memoryBytes(): number {
     return (
