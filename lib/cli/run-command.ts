@@ -481,7 +481,7 @@ export function runCommandModule(app?: LoadedApp): CommandModule<object, RunArgs
         .option('state-cache-mb', {
           requiresArg: true,
           describe:
-            'disk state store: MiB of hot keys kept in memory per state partition (default 64), and half as much of changes not yet written to disk',
+            'disk state store: MiB of hot keys kept in memory per state partition (default 64), and a quarter as much of changes not yet written to disk',
         })
         .option('state-local-dir', {
           type: 'string',

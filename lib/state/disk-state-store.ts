@@ -69,7 +69,7 @@ export interface DiskStateStoreOptions {
    * Bytes of committed changes kept in memory ahead of the database, so that a key changed in several batches
    * is written to it once: they are applied when a snapshot is due, when they hold more than this or stand for
    * more than this of delta files (which bounds what a restart after a crash replays), when a batch's keys mostly
-   * had none (see MIN_REPEAT_SHARE), and on close. Default half of cacheBytes; 0 applies each commit's changes at
+   * had none (see MIN_REPEAT_SHARE), and on close. Default a quarter of cacheBytes; 0 applies each commit's changes at
    * once.
    */
   writeBackBytes?: number;
@@ -498,7 +498,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.localDir = localDir;
     this.snapshotInterval = interval;
     this.hot = new HotKeyCache(opts.cacheBytes ?? 64 << 20);
-    this.unappliedBytes = opts.writeBackBytes ?? (opts.cacheBytes ?? 64 << 20) / 2;
+    this.unappliedBytes = opts.writeBackBytes ?? (opts.cacheBytes ?? 64 << 20) / 4;
     fs.mkdirSync(localDir, { recursive: true });
     this.boot = bootId();
     this.mappedBytes = opts.mappedBytes ?? 256 << 20;
