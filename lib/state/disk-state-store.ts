@@ -837,7 +837,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /**
    * Applies the unapplied changes to the database, which then holds the store's version, and drops them with the
    * loose index entries the scans found, as the index changes. With no pending changes, the emptied set becomes the
-   * next batch's, so that its buffers, grown for batches like the last, serve the next one.
+   * next batch's, so that its buffers, grown for batches like the last, serve the next one, and the pending set's
+   * buffers go: where every commit applies its changes, the unapplied set only passes a batch's changes through.
    */
   private applyUnapplied(): void {
     this.applyChanges(this._version, this.unappliedChecksum);
@@ -846,7 +847,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.unapplied.releaseScratch();
     this.looseEntries.clear();
     this.scannedEntries = 0;
-    if (this.pending.length === 0) this.swapChanges();
+    if (this.pending.length === 0) {
+      this.swapChanges();
+      this.unapplied = new PendingChanges(this.dict, true);
+    }
   }
 
   /** Exchanges the pending and the unapplied changes, with their notes. */
