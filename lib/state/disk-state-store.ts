@@ -320,8 +320,9 @@ interface OrderedChanges {
 }
 
 /**
- * What applying a change needs to know of its key as the database holds it, noted when the change is made so that
- * the commit applying it need not read the key again, by change number as parallel arrays.
+ * What merging and applying a change need to know of its key as the unapplied changes and the database hold it,
+ * noted when the change is made so that the commit need not look the key up again, by change number as parallel
+ * arrays.
  */
 class KeyNotes {
   /** The key's timeout in the database (-1: none or absent). */
@@ -337,6 +338,8 @@ class KeyNotes {
    */
   hotSlots = new Int32Array(256);
   hotStamps = new Int32Array(256);
+  /** The key's unapplied change when a pending change was made (-1: none), for the commit's merge. */
+  unappliedChanges = new Int32Array(256);
 
   /** Makes room for change `p`. */
   reserve(p: number): void {
@@ -346,6 +349,7 @@ class KeyNotes {
     this.noEntryAtTimeout = grown(this.noEntryAtTimeout, n);
     this.hotSlots = grown(this.hotSlots, n);
     this.hotStamps = grown(this.hotStamps, n);
+    this.unappliedChanges = grown(this.unappliedChanges, n);
   }
 
   /** Notes of change `p` of `from` as this set's change `q`. */
@@ -376,8 +380,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** The changes since the last commit. */
   private pending = new PendingChanges(this.dict, true);
   private pendingNotes = new KeyNotes();
-  /** Each pending change's key's unapplied change when the change was made (-1: none), for the commit's merge. */
-  private pendingUnapplied = new Int32Array(256);
   /**
    * Committed changes not yet in the database, as one set of changes over the database's version: their delta
    * files are in the checkpoint, so a crash only leaves the database behind it, to be caught up on the next open.
@@ -632,8 +634,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     notes.noEntryAtTimeout[p] = this.locDue >= 0 && !this.dueExact[this.locDue] ? 1 : 0;
     notes.hotSlots[p] = this.locSlot;
     notes.hotStamps[p] = this.locStamp;
-    if (p === this.pendingUnapplied.length) this.pendingUnapplied = grown(this.pendingUnapplied, 2 * p);
-    this.pendingUnapplied[p] = this.locUnapplied;
+    notes.unappliedChanges[p] = this.locUnapplied;
   }
 
   /** All keys and values, uncommitted changes included, in an unspecified order. */
@@ -759,12 +760,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** The earliest timeout of any key, uncommitted changes included, or Infinity. */
   earliestTimeout(): number {
-    let min = this.pending.earliestTimeout();
-    const unapplied = this.unapplied;
-    for (let u = 0; u < unapplied.length; u++) {
-      const t = unapplied.timeout[u];
-      if (unapplied.offset[u] >= 0 && t >= 0 && t < min && !this.isPending(u)) min = t;
-    }
+    let min = Math.min(
+      this.pending.earliestTimeout(),
+      this.unapplied.earliestTimeout((u) => this.isPending(u)),
+    );
     // Entries are at or before their keys' timeouts: none from `min` on can hold an earlier one.
     for (const k of this.indexEntries()) {
       const at = k.readDoubleBE(0);
@@ -795,8 +794,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       const over = Math.max(this.unapplied.usedBytes(), this.unappliedDeltaBytes) > this.unappliedBytes;
       const unpaid = this.repeatShare >= 0 && this.repeatShare < MIN_REPEAT_SHARE;
       if (snapshot || over || unpaid) this.applyUnapplied();
-      if (snapshot) this.repeatShare = -1;
-      if (snapshot) await this.writeSnapshot(version);
+      if (snapshot) {
+        this.repeatShare = -1;
+        await this.writeSnapshot(version);
+      }
       this.remapIfOverBudget();
       this.files.releaseScratch();
       this.pending.releaseScratch();
@@ -824,7 +825,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       let repeats = 0;
       for (let p = 0; p < pending.length; p++) {
         const changes = unapplied.length;
-        const u = unapplied.merge(pending, p, this.pendingUnapplied[p]);
+        const u = unapplied.merge(pending, p, this.pendingNotes.unappliedChanges[p]);
         if (unapplied.length > changes) this.unappliedNotes.copy(this.pendingNotes, p, u);
         else repeats++;
       }

@@ -147,12 +147,15 @@ export class PendingChanges {
     return this.count;
   }
 
-  /** The earliest timeout of the keys these changes put, or Infinity when none has one. */
-  earliestTimeout(): number {
+  /**
+   * The earliest timeout of the keys these changes put, or Infinity when none has one; with `hidden`, of the
+   * changes it does not hide (asked only of a change whose timeout would be the earliest so far).
+   */
+  earliestTimeout(hidden?: (p: number) => boolean): number {
     let min = Infinity;
     for (let p = 0; p < this.count; p++) {
       const t = this.timeout[p];
-      if (this.offset[p] >= 0 && t >= 0 && t < min) min = t;
+      if (this.offset[p] >= 0 && t >= 0 && t < min && !hidden?.(p)) min = t;
     }
     return min;
   }
