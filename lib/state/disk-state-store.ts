@@ -34,11 +34,13 @@
  * crash leaves intact, and one written before the machine's last restart is rebuilt rather than trusted.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { SluiceError } from '../errors.js';
 import { grown } from '../util/grown.js';
 import { byteOrder, compareBytes } from './byte-order.js';
 import { HotKeyCache } from './hot-key-cache.js';
+import { KeyFilter } from './key-filter.js';
 import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import {
   deltaChecksum,
@@ -114,6 +116,10 @@ function exactScratch(pool: Buffer[], n: number): Buffer {
 const MIN_REPEAT_SHARE = 0.25;
 /** Meta version while a rebuild is under way: the database must be rebuilt again. */
 const REBUILDING = -1;
+/** The key filter a close saves beside the database (see DiskStateStore.keyFilter). */
+const KEY_FILTER_FILE = 'key-filter';
+/** A filter built for n keys is sized for this many times n, for the keys the batches after it add. */
+const FILTER_HEADROOM = 1.25;
 /**
  * Changes applied per write transaction. Small enough that a transaction's pages are a narrow key range, large
  * enough that the per-transaction cost (meta writes, page flush) stays small against the changes.
@@ -413,6 +419,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private scanEntries = 0;
   private readonly files = new StateFileWriter();
   private readonly hot: HotKeyCache;
+  /**
+   * The keys the database holds, so that a read of a key it does not hold is skipped; null while unknown (after a
+   * crash, until the next snapshot builds it from the database). Every write of this store adds to it, so it stays
+   * whole while the database is at {@link filterVersion}, which another store or process may have moved it from.
+   */
+  private keyFilter: KeyFilter | null = null;
+  private filterVersion = -1;
   private readonly mappedBytes: number;
   private env!: RootDatabase;
   private state!: Database<Buffer, Uint8Array>;
@@ -505,6 +518,35 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.boot = bootId();
     this.mappedBytes = opts.mappedBytes ?? 256 << 20;
     this.openDatabase();
+    this.takeSavedFilter();
+  }
+
+  /**
+   * Takes the key filter the last close saved, if any. The file goes at once: the database changes from here on
+   * without it, and a crash must not leave a filter that misses the keys written since.
+   */
+  private takeSavedFilter(): void {
+    const file = path.join(this.localDir, KEY_FILTER_FILE);
+    let saved: ReturnType<typeof KeyFilter.parse> = null;
+    try {
+      saved = KeyFilter.parse(fs.readFileSync(file));
+      fs.rmSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (saved === null) return;
+    this.keyFilter = saved.filter;
+    this.filterVersion = saved.tag;
+  }
+
+  /** Saves the key filter beside the database for the next open, when it describes the database as it is. */
+  private saveFilter(): void {
+    if (this.keyFilter === null || this.filterVersion !== this.metaVersion() || this.meta.get('applying') !== undefined)
+      return;
+    const file = path.join(this.localDir, KEY_FILTER_FILE);
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, this.keyFilter.serialize(this.filterVersion));
+    fs.renameSync(tmp, file);
   }
 
   private openDatabase(): void {
@@ -885,6 +927,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         this.count = 0;
         this.writeMeta(version, checksum);
       });
+      this.keyFilter = new KeyFilter();
       this.hot.clear();
       return;
     }
@@ -903,6 +946,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const indexOrder = timeOrder(index.times.subarray(0, index.count));
     const { bytes, at, existed, hotSlots, hotStamps } = this.orderedChanges(order, keyBuf, keyStart);
     const total = order.length + indexOrder.length;
+    this.keyFilter?.reserve(n);
     // No read snapshot may pin the pages the transactions free.
     this.env.resetReadTxn();
     for (let from = 0; from < total || from === 0; from += CHANGES_PER_TRANSACTION) {
@@ -940,7 +984,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           const record = exactScratch(this.recordPool, recordEnd - recordAt);
           for (let b = 0, j = recordAt; j < recordEnd; b++, j++) record[b] = bytes[j];
           this.state.putSync(key, record);
-          if (existed[i] === 0) this.count++;
+          if (existed[i] === 0) {
+            this.count++;
+            this.keyFilter?.add(key);
+          }
           const slot = hotSlots[i];
           if (slot >= 0 && this.hot.replaceIn(slot, hotStamps[i], record)) continue;
           const pk = this.cacheKey(p, bytes, keyAt, recordAt);
@@ -1058,7 +1105,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** Bytes held in memory: the hot-key cache and pending changes (the database's pages are the OS's cache). */
   memoryUsedBytes(): number {
-    return this.hot.sizeBytes + this.pending.memoryBytes() + this.unapplied.memoryBytes();
+    const filter = this.keyFilter === null ? 0 : this.keyFilter.sizeBytes;
+    return this.hot.sizeBytes + this.pending.memoryBytes() + this.unapplied.memoryBytes() + filter;
   }
 
   /**
@@ -1076,6 +1124,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       ) {
         this.applyUnapplied();
       }
+      this.saveFilter();
     } finally {
       this.hot.clear();
       await this.env.close();
@@ -1198,6 +1247,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       return true;
     }
     if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
+    if (this.keyFilter !== null && !this.keyFilter.mayContain(encoding)) return false;
     this.readsSinceRemap++;
     // Mapping afresh costs milliseconds, so a store whose own reads cannot account for much of the resident
     // pages (others in the process mapped them) leaves them to their stores.
@@ -1379,7 +1429,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** Puts a replayed record (inside a write transaction), keeping the timeout index and the key count. */
   private putCommitted(key: Uint8Array, record: Buffer): void {
     const old = this.state.getBinaryFast(key);
-    if (old === undefined) this.count++;
+    if (old === undefined) {
+      this.count++;
+      this.keyFilter?.add(key);
+    }
     const oldTimeout = old === undefined ? -1 : old.readDoubleLE(0);
     this.state.putSync(key, record);
     const t = record.readDoubleLE(0);
@@ -1404,12 +1457,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     const timed: number[] = [];
     const times: number[] = [];
+    if (this.keyFilter !== null && this.count === 0) this.keyFilter = new KeyFilter(n * FILTER_HEADROOM);
     for (const i of order) {
       const value = values[i];
       const record = Buffer.allocUnsafe(RECORD_HEADER + value.length);
       record.writeDoubleLE(timeouts[i], 0);
       record.set(value, RECORD_HEADER);
       append(this.state, keys[i], record);
+      this.keyFilter?.add(keys[i]);
       if (timeouts[i] >= 0) {
         timed.push(i);
         times.push(timeouts[i]);
@@ -1437,6 +1492,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   private writeMeta(version: number, checksum: number | null): void {
     this.dbVersion = version;
+    this.filterVersion = version;
     this.meta.removeSync('applying');
     this.meta.putSync('boot', this.boot);
     this.meta.putSync('version', version);
@@ -1462,6 +1518,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.looseEntries.clear();
     this.scannedEntries = 0;
     let from = (this.meta.get('version') as number | undefined) ?? 0;
+    if (this.filterVersion !== from) this.keyFilter = null;
     // A version whose changes were being applied (a crash or a failed commit) left records and index entries of
     // two versions, which only a rebuild tells apart.
     const applying = this.meta.get('applying') !== undefined;
@@ -1481,6 +1538,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         this.meta.clearSync();
         this.meta.putSync('version', REBUILDING);
       });
+      this.keyFilter = new KeyFilter();
       from = 0;
     }
     if (from > 0) this.dict.adopt((this.meta.get('names') as string[] | undefined) ?? []);
@@ -1519,12 +1577,19 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /** Writes the snapshot of `version` from the database, every entry in key order. */
-  private writeSnapshot(version: number): Promise<void> {
-    return this.files.writeSnapshotOf(this.dir, version, this.dict.names, this.count, (visit) => {
+  /**
+   * Writes the snapshot of `version` from the database, every entry in key order, and builds the key filter afresh
+   * from the same scan, free of the keys removed since the last.
+   */
+  private async writeSnapshot(version: number): Promise<void> {
+    const filter = new KeyFilter(this.count * FILTER_HEADROOM);
+    await this.files.writeSnapshotOf(this.dir, version, this.dict.names, this.count, (visit) => {
       for (const { key, value } of this.committedRecords()) {
+        filter.add(key);
         visit(key, value.subarray(RECORD_HEADER), value.readDoubleLE(0));
       }
     });
+    this.keyFilter = filter;
   }
 
   private clearPending(): void {

@@ -387,6 +387,84 @@ describe('disk state store', () => {
     expect(await databaseVersion(crashed)).to.equal(5);
   });
 
+  /** A count of the point reads `disk` makes of its database from now on. */
+  function databaseReads(disk: DiskStateStore): () => number {
+    const state = (disk as unknown as { state: { getBinaryFast: (...args: unknown[]) => unknown } }).state;
+    const getBinaryFast = state.getBinaryFast;
+    let reads = 0;
+    state.getBinaryFast = function (this: unknown, ...args: unknown[]) {
+      reads++;
+      return getBinaryFast.apply(this, args);
+    };
+    return () => reads;
+  }
+
+  /** The database reads that getting `keys` makes, each key's value checked against `expected`. */
+  function readsFor(disk: DiskStateStore, keys: string[], expected: (k: string) => unknown): number {
+    const reads = databaseReads(disk);
+    for (const k of keys) expect(disk.get(k), k).to.deep.equal(expected(k));
+    return reads();
+  }
+
+  const held = Array.from({ length: 1000 }, (_, i) => `held-${i}`);
+  const absent = Array.from({ length: 1000 }, (_, i) => `absent-${i}`);
+  const value = (k: string) => (k.startsWith('held-') || k.startsWith('late-') ? { k } : undefined);
+
+  it('skips the database read of a key it does not hold, through a key filter saved on close and taken on open', async () => {
+    const opts = { ...APPLY_EACH_COMMIT, cacheBytes: 0 };
+    const disk = await openDisk(0, opts);
+    for (const k of held) disk.put(k, { k });
+    await disk.commit(1);
+    // About 1% of absent keys may pass the filter; every held key is read.
+    expect(readsFor(disk, absent, value)).to.be.below(40);
+    expect(readsFor(disk, held, value)).to.equal(held.length);
+    for (const s of open.splice(0)) await s.close();
+    const file = path.join(localDir, 'key-filter');
+    expect(fs.existsSync(file)).to.equal(true);
+    const reopened = await openDisk(1, opts);
+    expect(fs.existsSync(file), 'taken on open').to.equal(false);
+    expect(readsFor(reopened, absent, value)).to.be.below(40);
+    expect(readsFor(reopened, held, value)).to.equal(held.length);
+  });
+
+  it('reads every key while its key filter is unknown after a crash, until a snapshot builds it from the database', async () => {
+    const opts = { ...APPLY_EACH_COMMIT, cacheBytes: 0, snapshotInterval: 3 };
+    const disk = await openDisk(0, opts);
+    for (const k of held) disk.put(k, { k });
+    await disk.commit(1);
+    // The process dies here: its database is copied as a crash leaves it, with no filter saved.
+    const crashed = path.join(root, 'crashed');
+    fs.cpSync(localDir, crashed, { recursive: true });
+    const recovered = await DiskStateStore.open(diskDir, crashed, 1, opts);
+    open.push(recovered);
+    expect(readsFor(recovered, absent, value)).to.equal(absent.length);
+    recovered.put('late-1', { k: 'late-1' });
+    await recovered.commit(2);
+    expect(readsFor(recovered, absent, value)).to.equal(absent.length);
+    await recovered.commit(3);
+    expect(readsFor(recovered, absent, value)).to.be.below(40);
+    expect(readsFor(recovered, [...held, 'late-1'], value)).to.equal(held.length + 1);
+  });
+
+  it('ignores a saved key filter that does not describe its database as it is', async () => {
+    const opts = { ...APPLY_EACH_COMMIT, cacheBytes: 0 };
+    const disk = await openDisk(0, opts);
+    for (const k of held) disk.put(k, { k });
+    await disk.commit(1);
+    for (const s of open.splice(0)) await s.close();
+    const file = path.join(localDir, 'key-filter');
+    const older = fs.readFileSync(file);
+    const next = await openDisk(1, opts);
+    const late = Array.from({ length: 200 }, (_, i) => `late-${i}`);
+    for (const k of late) next.put(k, { k });
+    await next.commit(2);
+    for (const s of open.splice(0)) await s.close();
+    // The filter of version 1 knows none of the keys version 2 added, so trusting it would lose them.
+    fs.writeFileSync(file, older);
+    const reopened = await openDisk(2, opts);
+    expect(readsFor(reopened, [...held, ...late], value)).to.equal(held.length + late.length);
+  });
+
   /** The timeout index's entries as [time, key], read from the closed store's database. */
   async function indexEntries(): Promise<Array<[number, unknown]>> {
     for (const s of open.splice(0)) await s.close();
