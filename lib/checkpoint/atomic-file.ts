@@ -22,7 +22,8 @@ export function isTempFileName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
 }
 
-function tempPathFor(target: string): string {
+/** A fresh temporary name beside `target`, which directory readers skip and a restart's clean-up removes. */
+export function tempPathFor(target: string): string {
   const unique = `${process.pid}-${randomBytes(6).toString('hex')}`;
   return path.join(path.dirname(target), `${TEMP_PREFIX}${path.basename(target)}.${unique}${TEMP_SUFFIX}`);
 }
@@ -73,7 +74,20 @@ function fsyncDirSync(dir: string): void {
  * What {@link writeFileAtomic} and {@link writeFileSynced} write: text, bytes, or parts of bytes written one
  * after the other, so that a header and a large body go out without first being copied into one buffer.
  */
-export type FileContent = string | Uint8Array | readonly Uint8Array[];
+export type FileContent = string | Uint8Array | readonly Uint8Array[] | StreamedContent;
+
+/**
+ * Content too large to hold in memory at once, made chunk by chunk: each chunk is written before the next is
+ * asked for, so a chunk may reuse the buffer of the one before. `chunks` may be called again for a second
+ * attempt at the write, and must then give the same bytes.
+ */
+export interface StreamedContent {
+  chunks(): Iterable<Uint8Array>;
+}
+
+function isStreamed(data: FileContent): data is StreamedContent {
+  return typeof data === 'object' && 'chunks' in data;
+}
 
 /**
  * Content up to this size is written with blocking write calls, which take microseconds for a small file; the
@@ -85,8 +99,9 @@ export type FileContent = string | Uint8Array | readonly Uint8Array[];
  */
 const BLOCKING_WRITE_MAX_BYTES = 1 << 20;
 
-function contentParts(data: FileContent): readonly Uint8Array[] {
+function contentParts(data: FileContent): Iterable<Uint8Array> {
   if (typeof data === 'string') return [Buffer.from(data)];
+  if (isStreamed(data)) return data.chunks();
   return Array.isArray(data) ? data : [data as Uint8Array];
 }
 
@@ -108,12 +123,12 @@ async function writeNewFile(
   opened?: () => void,
   alongside?: () => Promise<void>,
 ): Promise<void> {
-  const parts = contentParts(data);
-  const blocking = parts.reduce((n, p) => n + p.byteLength, 0) <= BLOCKING_WRITE_MAX_BYTES;
+  const blocking =
+    !isStreamed(data) && [...contentParts(data)].reduce((n, p) => n + p.byteLength, 0) <= BLOCKING_WRITE_MAX_BYTES;
   const fd = await createFd(file);
   try {
     opened?.();
-    for (const part of parts)
+    for (const part of contentParts(data))
       for (let at = 0; at < part.byteLength; )
         at += blocking ? fs.writeSync(fd, part, at, part.byteLength - at) : await writeFd(fd, part, at);
     await Promise.all([fsyncFd(fd), alongside?.()]);

@@ -9,6 +9,7 @@ import {
   createFileAtomic,
   type PreparedFile,
   prepareFileAtomic,
+  type StreamedContent,
   writeFileAtomic,
   writeFileSynced,
 } from './atomic-file.js';
@@ -45,12 +46,26 @@ export function corruptCheckpointFile(file: string, what: string, cause?: unknow
  */
 export async function writeVersionedRaw(
   file: string,
-  data: Uint8Array | readonly Uint8Array[],
+  data: Uint8Array | readonly Uint8Array[] | StreamedContent,
   version = CURRENT_FORMAT_VERSION,
   opened?: () => void,
 ): Promise<void> {
   const header = Buffer.from(`v${version}\n`);
-  await writeFileSynced(file, [header, ...(Array.isArray(data) ? data : [data as Uint8Array])], opened);
+  if (data instanceof Uint8Array || Array.isArray(data)) {
+    await writeFileSynced(file, [header, ...(Array.isArray(data) ? data : [data as Uint8Array])], opened);
+    return;
+  }
+  const body = data as StreamedContent;
+  await writeFileSynced(
+    file,
+    {
+      *chunks() {
+        yield header;
+        yield* body.chunks();
+      },
+    },
+    opened,
+  );
 }
 
 /**

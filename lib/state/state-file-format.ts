@@ -19,12 +19,13 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { isTempFileName } from '../checkpoint/atomic-file.js';
+import { isTempFileName, tempPathFor } from '../checkpoint/atomic-file.js';
 import { corruptCheckpointFile, readVersionedRaw, writeVersionedRaw } from '../checkpoint/versioned-file.js';
 import { SluiceError } from '../errors.js';
 import { crashPoint } from '../util/crash-points.js';
 import { type ArenaHashMap, indexHash } from './arena-hash-map.js';
 import { isDeadWeight, OP_PUT, OP_PUT_WITH_TIMEOUT, OP_REMOVE, type PendingChanges } from './pending-changes.js';
+import { SpillFile } from './spill-file.js';
 import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js';
 
 /** Format version of delta and snapshot files (the `v<N>` line that starts them). */
@@ -429,7 +430,9 @@ export class StateFileWriter {
   /**
    * Writes `<dir>/<version>.snapshot` durably from entries that are not in an {@link ArenaHashMap}:
    * `forEachEntry` visits each of the `count` entries once (key in its canonical encoding, value encoded with
-   * `names`), in any order.
+   * `names`), in any order. The entries pass through two temporary files beside the snapshot (the records, whose
+   * length the file gives before them, and the timeouts, which follow them), so that memory stays bounded
+   * however large the state (a disk store's), at the cost of reading the records back once.
    */
   async writeSnapshotOf(
     dir: string,
@@ -438,37 +441,57 @@ export class StateFileWriter {
     count: number,
     forEachEntry: (visit: (key: Uint8Array, value: Uint8Array, timeout: number) => void) => void,
   ): Promise<void> {
-    const w = this.w;
-    w.reset();
-    writeHeader(w, KIND_SNAPSHOT, version, names);
-    w.uint32(count);
-    // The record section's length comes before it: room for the longest varint, closed up once it is known.
-    const lengthAt = w.pos;
-    w.ensure(10);
-    w.pos += 10;
-    const timeouts = new Float64Array(count);
-    let n = 0;
-    let hasTimeouts = false;
-    forEachEntry((key, value, timeout) => {
-      if (n === count) throw new Error(`state snapshot ${version}: more entries than the ${count} counted`);
-      w.raw(key);
-      w.raw(value);
-      timeouts[n++] = timeout;
-      if (timeout >= 0) hasTimeouts = true;
-    });
-    if (n !== count) throw new Error(`state snapshot ${version}: ${n} entries where ${count} were counted`);
-    const recordsEnd = w.pos;
-    w.pos = lengthAt;
-    w.varint(recordsEnd - lengthAt - 10);
-    w.buf.copyWithin(w.pos, lengthAt + 10, recordsEnd);
-    w.pos += recordsEnd - lengthAt - 10;
-    w.byte(hasTimeouts ? 1 : 0);
-    if (hasTimeouts) {
-      w.ensure(count * 8);
-      for (let i = 0; i < count; i++) w.float64(timeouts[i]);
+    const file = snapshotFile(dir, version);
+    const records = new SpillFile(tempPathFor(file));
+    const timeouts = new SpillFile(tempPathFor(file));
+    try {
+      let n = 0;
+      let hasTimeouts = false;
+      forEachEntry((key, value, timeout) => {
+        if (n === count) throw new Error(`state snapshot ${version}: more entries than the ${count} counted`);
+        records.write(key);
+        records.write(value);
+        timeouts.float64(timeout);
+        n++;
+        if (timeout >= 0) hasTimeouts = true;
+      });
+      if (n !== count) throw new Error(`state snapshot ${version}: ${n} entries where ${count} were counted`);
+      const w = this.w;
+      w.reset();
+      writeHeader(w, KIND_SNAPSHOT, version, names);
+      w.uint32(count);
+      w.varint(records.length);
+      const head = w.buf.subarray(0, w.pos);
+      await writeVersionedRaw(
+        file,
+        {
+          *chunks() {
+            let checksum = crc32(head);
+            yield head;
+            for (const chunk of records.chunks()) {
+              checksum = crc32(chunk, checksum);
+              yield chunk;
+            }
+            const flag = Buffer.from([hasTimeouts ? 1 : 0]);
+            checksum = crc32(flag, checksum);
+            yield flag;
+            if (hasTimeouts) {
+              for (const chunk of timeouts.chunks()) {
+                checksum = crc32(chunk, checksum);
+                yield chunk;
+              }
+            }
+            const tail = Buffer.alloc(4);
+            tail.writeUInt32LE(checksum);
+            yield tail;
+          },
+        },
+        STATE_FILE_FORMAT_VERSION,
+      );
+    } finally {
+      records.remove();
+      timeouts.remove();
     }
-    w.uint32(crc32(w.buf.subarray(0, w.pos)));
-    await writeVersionedRaw(snapshotFile(dir, version), w.buf.subarray(0, w.pos), STATE_FILE_FORMAT_VERSION);
   }
 
   /**
