@@ -369,6 +369,40 @@ class KeyNotes {
 }
 
 /** A versioned key-value store for one (operator, state partition) whose committed state is on local disk. */
+/**
+ * A snapshot's load between its chunks (see DiskStateStore.loadSnapshot): the last key put, whether every chunk
+ * was appended after the one before, and the keys with a timeout, as the time and where the key lies in the
+ * snapshot file's bytes, which stay in memory until the last chunk; typed arrays, not an object per key.
+ */
+class SnapshotLoad {
+  taken = 0;
+  lastKey: Uint8Array | null = null;
+  inOrder = true;
+  count = 0;
+  times = new Float64Array(1024);
+  private at = new Float64Array(1024);
+  private length = new Int32Array(1024);
+  private buffer: ArrayBufferLike | null = null;
+
+  timed(time: number, key: Uint8Array): void {
+    if (this.count === this.times.length) {
+      this.times = grown(this.times, 2 * this.count);
+      this.at = grown(this.at, 2 * this.count);
+      this.length = grown(this.length, 2 * this.count);
+    }
+    if (this.buffer === null) this.buffer = key.buffer;
+    else if (key.buffer !== this.buffer) throw new Error("a snapshot's keys lie in more than one buffer");
+    this.times[this.count] = time;
+    this.at[this.count] = key.byteOffset;
+    this.length[this.count++] = key.length;
+  }
+
+  /** The key of timed entry `c`. */
+  key(c: number): Uint8Array {
+    return new Uint8Array(this.buffer as ArrayBuffer, this.at[c], this.length[c]);
+  }
+}
+
 export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateStore<K, V> {
   /** The checkpoint directory holding this store's delta and snapshot files. */
   readonly dir: string;
@@ -426,6 +460,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private keyFilter: KeyFilter | null = null;
   private filterVersion = -1;
+  /** The snapshot being loaded, between its chunks. */
+  private snapshotLoad: SnapshotLoad | null = null;
   private readonly mappedBytes: number;
   private env!: RootDatabase;
   private state!: Database<Buffer, Uint8Array>;
@@ -1440,12 +1476,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Puts a snapshot's entries into the empty database (inside a write transaction) in key order, appended:
-   * LMDB then fills each page in turn instead of searching the tree and splitting pages at every insert; the
-   * timeout index after them the same way. A snapshot the disk store wrote is in key order already; one the
-   * memory store wrote (in its hash order) is sorted first.
+   * Puts a chunk of a snapshot's entries into the database (inside the snapshot's write transaction; empty before
+   * its first chunk) in key order, appended: LMDB then fills each page in turn instead of searching the tree and
+   * splitting pages at every insert; the timeout index after the last chunk the same way. A snapshot the disk
+   * store wrote is in key order already; one the memory store wrote (in its hash order) is sorted chunk by chunk,
+   * and a chunk whose first key is not after the last one in goes in by plain puts, as do then the index entries.
    */
-  private loadSnapshot(keys: Uint8Array[], values: Uint8Array[], timeouts: Float64Array): void {
+  private loadSnapshot(keys: Uint8Array[], values: Uint8Array[], timeouts: Float64Array, total: number): void {
+    this.snapshotLoad ??= new SnapshotLoad();
+    const load = this.snapshotLoad;
+    if (load.taken === 0 && this.keyFilter !== null) this.keyFilter = new KeyFilter(total * FILTER_HEADROOM);
     const n = keys.length;
     const order = new Int32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
@@ -1455,24 +1495,30 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       const sortKeys = keys.map((k) => this.latin1.slice(k, 0, k.length));
       order.sort((a, b) => (sortKeys[a] < sortKeys[b] ? -1 : sortKeys[a] > sortKeys[b] ? 1 : 0));
     }
-    const timed: number[] = [];
-    const times: number[] = [];
-    if (this.keyFilter !== null && this.count === 0) this.keyFilter = new KeyFilter(n * FILTER_HEADROOM);
+    const after = n === 0 || load.lastKey === null || Buffer.compare(keys[order[0]], load.lastKey) > 0;
+    if (!after) load.inOrder = false;
     for (const i of order) {
       const value = values[i];
       const record = Buffer.allocUnsafe(RECORD_HEADER + value.length);
       record.writeDoubleLE(timeouts[i], 0);
       record.set(value, RECORD_HEADER);
-      append(this.state, keys[i], record);
+      if (after) append(this.state, keys[i], record);
+      else this.state.putSync(keys[i], record);
       this.keyFilter?.add(keys[i]);
-      if (timeouts[i] >= 0) {
-        timed.push(i);
-        times.push(timeouts[i]);
-      }
+      if (timeouts[i] >= 0) load.timed(timeouts[i], keys[i]);
     }
+    if (n > 0 && (after || Buffer.compare(keys[order[n - 1]], load.lastKey as Uint8Array) > 0))
+      load.lastKey = keys[order[n - 1]];
     this.count += n;
+    load.taken += n;
+    if (load.taken < total) return;
+    this.snapshotLoad = null;
     // Ties in time keep their key order, so the index keys (time, key) come in ascending order too.
-    for (const c of timeOrder(times)) append(this.timeouts, this.indexKey(times[c], keys[timed[c]]), EMPTY);
+    for (const c of timeOrder(load.times.subarray(0, load.count))) {
+      const entry = this.indexKey(load.times[c], load.key(c));
+      if (load.inOrder) append(this.timeouts, entry, EMPTY);
+      else this.timeouts.putSync(entry, EMPTY);
+    }
   }
 
   /** Removes a replayed key (inside a write transaction), if present. */
@@ -1553,7 +1599,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           this.putCommitted(key, record);
         },
         remove: (key) => this.removeCommitted(key),
-        load: (keys, values, timeouts) => this.loadSnapshot(keys, values, timeouts),
+        load: (keys, values, timeouts, total) => this.loadSnapshot(keys, values, timeouts, total),
       };
       try {
         await replayStateVersion(this.dir, from, version, target, (entries) => {
@@ -1567,6 +1613,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         });
       } catch (err) {
         this.count = 0;
+        this.snapshotLoad = null;
         throw err;
       }
       const checksum = await deltaChecksum(this.dir, version);

@@ -30,6 +30,8 @@ import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js
 
 /** Format version of delta and snapshot files (the `v<N>` line that starts them). */
 export const STATE_FILE_FORMAT_VERSION = 1;
+/** Entries per chunk a snapshot is loaded in (see {@link StateChangeTarget.load}). */
+export const SNAPSHOT_LOAD_CHUNK = 1 << 16;
 
 /** "SLST": tells state files from anything else that might carry a `v1` line. */
 const MAGIC = 0x54534c53;
@@ -133,10 +135,13 @@ export interface StateChangeTarget {
   /** Removes `key`; a no-op when absent. */
   remove(key: Uint8Array): void;
   /**
-   * Takes a whole snapshot into the target, which is empty: its distinct keys, their values and timeouts (-1:
-   * none) in the file's order. Where absent, each entry goes through {@link put}.
+   * Takes a snapshot into the target, which is empty before its first chunk: its distinct keys, their values and
+   * timeouts (-1: none) in the file's order, in chunks of at most {@link SNAPSHOT_LOAD_CHUNK} entries, so that
+   * no array grows with the state; `total` is the snapshot's key count, so the chunk that brings the keys taken
+   * to it is the last (an empty snapshot has one, empty). Keys stay valid until the last chunk is taken. Where
+   * absent, each entry goes through {@link put}.
    */
-  load?(keys: Uint8Array[], values: Uint8Array[], timeouts: Float64Array): void;
+  load?(keys: Uint8Array[], values: Uint8Array[], timeouts: Float64Array, total: number): void;
 }
 
 /**
@@ -209,20 +214,30 @@ function replayBody(kind: number, r: ValueReader, data: Buffer, names: string[],
   if (kind === KIND_SNAPSHOT) {
     const recordBytes = r.varint();
     const end = r.pos + recordBytes;
-    if (end > r.end) throw new Error('its record section is cut short');
-    const keys: Uint8Array[] = [];
-    const values: Uint8Array[] = [];
-    for (let i = 0; i < n; i++) {
-      const kstart = r.pos;
-      r.skip();
-      keys.push(data.subarray(kstart, r.pos));
-      values.push(sameIds ? value() : value().slice());
+    if (end >= r.end) throw new Error('its record section is cut short');
+    // The timeouts follow the records; each chunk reads its own from where they lie.
+    const timed = data[end] === 1;
+    const timesAt = end + 1;
+    const afterTimes = timesAt + (timed ? 8 * n : 0);
+    if (afterTimes > r.end) throw new Error('its timeouts are cut short');
+    for (let from = 0; from < n || from === 0; from += SNAPSHOT_LOAD_CHUNK) {
+      const m = Math.min(n - from, SNAPSHOT_LOAD_CHUNK);
+      const keys: Uint8Array[] = new Array(m);
+      const values: Uint8Array[] = new Array(m);
+      const timeouts = new Float64Array(m).fill(-1);
+      for (let i = 0; i < m; i++) {
+        if (r.pos >= end) throw new Error('its record section does not match its key count');
+        const kstart = r.pos;
+        r.skip();
+        keys[i] = data.subarray(kstart, r.pos);
+        values[i] = sameIds ? value() : value().slice();
+        if (timed) timeouts[i] = data.readDoubleLE(timesAt + 8 * (from + i));
+      }
+      if (target.load) target.load(keys, values, timeouts, n);
+      else for (let i = 0; i < m; i++) target.put(keys[i], values[i], timeouts[i]);
     }
     if (r.pos !== end) throw new Error('its record section does not match its key count');
-    const timeouts = new Float64Array(n).fill(-1);
-    if (r.byte() === 1) for (let i = 0; i < n; i++) timeouts[i] = r.float64();
-    if (target.load) target.load(keys, values, timeouts);
-    else for (let i = 0; i < n; i++) target.put(keys[i], values[i], timeouts[i]);
+    r.pos = afterTimes;
     return;
   }
   for (let i = 0; i < n; i++) {

@@ -208,6 +208,26 @@ describe('disk state store', () => {
     expect(observed(rebuilt)).to.deep.equal(observed(mem));
   });
 
+  it('rebuilds from snapshots of more keys than a load chunk holds, in key order and in hash order', async () => {
+    const mem = await StateStore.load(memDir, 0, { snapshotInterval: 1 });
+    const disk = await openDisk(0, { snapshotInterval: 1 });
+    for (const s of [mem, disk]) {
+      for (let i = 0; i < 150_000; i++) {
+        const key = i % 2 === 0 ? i : `user-${i}`;
+        s.put(key, { i }, i % 3 === 0 ? -1 : (i * 7) % 5000);
+      }
+      await s.commit(1);
+    }
+    expect(fs.existsSync(path.join(memDir, '1.snapshot'))).to.equal(true);
+    expect(fs.existsSync(path.join(diskDir, '1.snapshot'))).to.equal(true);
+    const expected = observed(mem);
+    for (const [i, dir] of [memDir, diskDir].entries()) {
+      const rebuilt = await DiskStateStore.open(dir, path.join(root, `rebuilt-${i}`), 1);
+      open.push(rebuilt);
+      expect(observed(rebuilt), dir).to.deep.equal(expected);
+    }
+  });
+
   /** Writes to the closed store's database directly, as a crash or another machine state would have left it. */
   async function tamper(
     edit: (meta: { put(k: string, v: unknown): void }, state: { put(k: Buffer, v: Buffer): void }) => void,

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { SpillFile } from '../../lib/state/spill-file.js';
-import { replayStateVersion, StateFileWriter } from '../../lib/state/state-file-format.js';
+import { replayStateVersion, SNAPSHOT_LOAD_CHUNK, StateFileWriter } from '../../lib/state/state-file-format.js';
 import { encode, FieldDictionary } from '../../lib/state/value-codec.js';
 
 describe('spill file and streamed snapshots', () => {
@@ -43,7 +43,7 @@ describe('spill file and streamed snapshots', () => {
     }
   });
 
-  it('writes a snapshot larger than its buffers that replays to the same entries, leaving no temporary file', async () => {
+  it('writes a snapshot larger than its buffers that replays to the same entries in load chunks, leaving no temporary file', async () => {
     const dict = new FieldDictionary();
     const n = 300_000;
     const key = (i: number) => Buffer.from(encode(`key-${i}`));
@@ -63,12 +63,14 @@ describe('spill file and streamed snapshots', () => {
         dict,
         put: () => expect.fail('a snapshot loads whole'),
         remove: () => expect.fail('a snapshot removes nothing'),
-        load: (keys, values, timeouts) => {
-          expect(keys.length).to.equal(n);
-          for (let i = 0; i < n; i++) {
-            expect(Buffer.from(keys[i]).equals(key(i)), `key ${i}`).to.equal(true);
-            expect(Buffer.from(values[i]).equals(value(i)), `value ${i}`).to.equal(true);
-            expect(timeouts[i], `timeout ${i}`).to.equal(timeout(i));
+        load: (keys, values, timeouts, total) => {
+          expect(total).to.equal(n);
+          expect(keys.length).to.equal(Math.min(SNAPSHOT_LOAD_CHUNK, n - seen));
+          for (let j = 0; j < keys.length; j++) {
+            const i = seen + j;
+            expect(Buffer.from(keys[j]).equals(key(i)), `key ${i}`).to.equal(true);
+            expect(Buffer.from(values[j]).equals(value(i)), `value ${i}`).to.equal(true);
+            expect(timeouts[j], `timeout ${i}`).to.equal(timeout(i));
           }
           seen += keys.length;
         },
