@@ -1633,7 +1633,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     await this.files.writeSnapshotOf(this.dir, version, this.dict.names, this.count, (visit) => {
       for (const { key, value } of this.committedRecords()) {
         filter.add(key);
-        visit(key, value.subarray(RECORD_HEADER), value.readDoubleLE(0));
+        visit(key, value, value.readDoubleLE(0), RECORD_HEADER);
       }
     });
     this.keyFilter = filter;

@@ -24,13 +24,20 @@ export class SpillFile {
     return this.written + this.pos;
   }
 
-  /** Appends `bytes`. */
-  write(bytes: Uint8Array): void {
-    let at = 0;
-    while (at < bytes.length) {
+  /** Appends `bytes[start, end)`. */
+  write(bytes: Uint8Array, start = 0, end = bytes.length): void {
+    // Records are short: byte by byte while they fit the buffer, as a view per record costs more than the copy.
+    if (end - start <= CHUNK_BYTES - this.pos) {
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = start; i < end; i++) buf[p++] = bytes[i];
+      this.pos = p;
+      return;
+    }
+    for (let at = start; at < end; ) {
       if (this.pos === CHUNK_BYTES) this.flush();
-      const n = Math.min(bytes.length - at, CHUNK_BYTES - this.pos);
-      this.buf.set(n === bytes.length ? bytes : bytes.subarray(at, at + n), this.pos);
+      const n = Math.min(end - at, CHUNK_BYTES - this.pos);
+      this.buf.set(bytes.subarray(at, at + n), this.pos);
       this.pos += n;
       at += n;
     }

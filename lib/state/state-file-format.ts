@@ -445,7 +445,8 @@ export class StateFileWriter {
   /**
    * Writes `<dir>/<version>.snapshot` durably from entries that are not in an {@link ArenaHashMap}:
    * `forEachEntry` visits each of the `count` entries once (key in its canonical encoding, value encoded with
-   * `names`), in any order. The entries pass through two temporary files beside the snapshot (the records, whose
+   * `names` from `valueStart` on, so that a record holding more before its value needs no view of its own), in
+   * any order. The entries pass through two temporary files beside the snapshot (the records, whose
    * length the file gives before them, and the timeouts, which follow them), so that memory stays bounded
    * however large the state (a disk store's), at the cost of reading the records back once.
    */
@@ -454,7 +455,7 @@ export class StateFileWriter {
     version: number,
     names: readonly string[],
     count: number,
-    forEachEntry: (visit: (key: Uint8Array, value: Uint8Array, timeout: number) => void) => void,
+    forEachEntry: (visit: (key: Uint8Array, value: Uint8Array, timeout: number, valueStart?: number) => void) => void,
   ): Promise<void> {
     const file = snapshotFile(dir, version);
     const records = new SpillFile(tempPathFor(file));
@@ -462,10 +463,10 @@ export class StateFileWriter {
     try {
       let n = 0;
       let hasTimeouts = false;
-      forEachEntry((key, value, timeout) => {
+      forEachEntry((key, value, timeout, valueStart = 0) => {
         if (n === count) throw new Error(`state snapshot ${version}: more entries than the ${count} counted`);
         records.write(key);
-        records.write(value);
+        records.write(value, valueStart);
         timeouts.float64(timeout);
         n++;
         if (timeout >= 0) hasTimeouts = true;
