@@ -332,22 +332,22 @@ describe('disk state store', () => {
     return version;
   }
 
-  /** A count of the records `disk` writes to its database from now on. */
-  function recordWrites(disk: DiskStateStore): () => number {
-    const state = (disk as unknown as { state: { putSync: (...args: unknown[]) => unknown } }).state;
-    const putSync = state.putSync;
-    let writes = 0;
-    state.putSync = function (this: unknown, ...args: unknown[]) {
-      writes++;
-      return putSync.apply(this, args);
+  /** A count of the calls `disk` makes from now on of `method` of its records' database (putSync: writes). */
+  function databaseCalls(disk: DiskStateStore, method: 'putSync' | 'getBinaryFast'): () => number {
+    const state = (disk as unknown as { state: Record<string, (...args: unknown[]) => unknown> }).state;
+    const original = state[method];
+    let calls = 0;
+    state[method] = function (this: unknown, ...args: unknown[]) {
+      calls++;
+      return original.apply(this, args);
     };
-    return () => writes;
+    return () => calls;
   }
 
   it('writes a key changed in every batch to the database once per snapshot, keeping the batches between in memory', async () => {
     const mem = await StateStore.load(memDir, 0, { snapshotInterval: 4 });
     const disk = await openDisk(0, { snapshotInterval: 4 });
-    const writes = recordWrites(disk);
+    const writes = databaseCalls(disk, 'putSync');
     const keys = Array.from({ length: 50 }, (_, i) => `user-${i}`);
     const writesAfter: number[] = [];
     for (let v = 1; v <= 6; v++) {
@@ -369,7 +369,7 @@ describe('disk state store', () => {
   it('writes batches of keys that rarely repeat at once, and measures again after each snapshot', async () => {
     const mem = await StateStore.load(memDir, 0, { snapshotInterval: 5 });
     const disk = await openDisk(0, { snapshotInterval: 5 });
-    const writes = recordWrites(disk);
+    const writes = databaseCalls(disk, 'putSync');
     const writesAfter: number[] = [];
     for (let v = 1; v <= 8; v++) {
       // Each batch puts 40 keys of its own; every tenth one of the batch before is put again.
@@ -407,21 +407,9 @@ describe('disk state store', () => {
     expect(await databaseVersion(crashed)).to.equal(5);
   });
 
-  /** A count of the point reads `disk` makes of its database from now on. */
-  function databaseReads(disk: DiskStateStore): () => number {
-    const state = (disk as unknown as { state: { getBinaryFast: (...args: unknown[]) => unknown } }).state;
-    const getBinaryFast = state.getBinaryFast;
-    let reads = 0;
-    state.getBinaryFast = function (this: unknown, ...args: unknown[]) {
-      reads++;
-      return getBinaryFast.apply(this, args);
-    };
-    return () => reads;
-  }
-
   /** The database reads that getting `keys` makes, each key's value checked against `expected`. */
   function readsFor(disk: DiskStateStore, keys: string[], expected: (k: string) => unknown): number {
-    const reads = databaseReads(disk);
+    const reads = databaseCalls(disk, 'getBinaryFast');
     for (const k of keys) expect(disk.get(k), k).to.deep.equal(expected(k));
     return reads();
   }
