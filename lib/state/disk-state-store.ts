@@ -368,7 +368,6 @@ class KeyNotes {
   }
 }
 
-/** A versioned key-value store for one (operator, state partition) whose committed state is on local disk. */
 /**
  * A snapshot's load between its chunks (see DiskStateStore.loadSnapshot): the last key put, whether every chunk
  * was appended after the one before, and the keys with a timeout, as the time and where the key lies in the
@@ -403,6 +402,7 @@ class SnapshotLoad {
   }
 }
 
+/** A versioned key-value store for one (operator, state partition) whose committed state is on local disk. */
 export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateStore<K, V> {
   /** The checkpoint directory holding this store's delta and snapshot files. */
   readonly dir: string;
@@ -1623,7 +1623,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this._version = version;
   }
 
-  /** Writes the snapshot of `version` from the database, every entry in key order. */
   /**
    * Writes the snapshot of `version` from the database, every entry in key order, and builds the key filter afresh
    * from the same scan, free of the keys removed since the last.
