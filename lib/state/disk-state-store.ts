@@ -36,6 +36,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { writeFileAtomicSync } from '../checkpoint/atomic-file.js';
 import { SluiceError } from '../errors.js';
 import { grown } from '../util/grown.js';
 import { byteOrder, compareBytes } from './byte-order.js';
@@ -579,10 +580,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private saveFilter(): void {
     if (this.keyFilter === null || this.filterVersion !== this.metaVersion() || this.meta.get('applying') !== undefined)
       return;
-    const file = path.join(this.localDir, KEY_FILTER_FILE);
-    const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, this.keyFilter.serialize(this.filterVersion));
-    fs.renameSync(tmp, file);
+    try {
+      writeFileAtomicSync(path.join(this.localDir, KEY_FILTER_FILE), this.keyFilter.serialize(this.filterVersion));
+    } catch {
+      // The filter only saves reads: without it the next open reads every key until its first snapshot.
+    }
   }
 
   private openDatabase(): void {

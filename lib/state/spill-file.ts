@@ -4,6 +4,7 @@
  * goes before it, without holding the section in memory.
  */
 import * as fs from 'node:fs';
+import { guardedWriteSync } from '../util/file-write.js';
 import { removeFileIfPresent } from '../util/remove-file.js';
 
 /** Bytes buffered before a write, and read back per chunk. */
@@ -78,8 +79,10 @@ export class SpillFile {
 
   private flush(): void {
     if (this.pos === 0) return;
-    if (this.fd < 0) this.fd = fs.openSync(this.file, 'wx+');
-    for (let at = 0; at < this.pos; ) at += fs.writeSync(this.fd, this.buf, at, this.pos - at, this.written + at);
+    guardedWriteSync(this.file, () => {
+      if (this.fd < 0) this.fd = fs.openSync(this.file, 'wx+');
+      for (let at = 0; at < this.pos; ) at += fs.writeSync(this.fd, this.buf, at, this.pos - at, this.written + at);
+    });
     this.written += this.pos;
     this.pos = 0;
   }

@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
+import type { SluiceError } from '../../lib/errors.js';
 import { SpillFile } from '../../lib/state/spill-file.js';
 import { replayStateVersion, SNAPSHOT_LOAD_CHUNK, StateFileWriter } from '../../lib/state/state-file-format.js';
 import { encode, FieldDictionary } from '../../lib/state/value-codec.js';
@@ -40,6 +42,33 @@ describe('spill file and streamed snapshots', () => {
       }
       spill.remove();
       expect(fs.existsSync(file)).to.equal(false);
+    }
+  });
+
+  it('stops on a full disk with the one-line DISK_FULL error naming its file', function () {
+    const at = path.join(dir, 'small');
+    fs.mkdirSync(at);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', at], { stdio: 'pipe' });
+    } catch (err) {
+      console.log(`      skipped: mounting a tmpfs is not permitted here (${String(err).split('\n')[0]})`);
+      this.skip();
+    }
+    try {
+      const file = path.join(at, 'records');
+      const spill = new SpillFile(file);
+      let failure: unknown;
+      try {
+        for (let i = 0; i < 8; i++) spill.write(Buffer.alloc(1 << 20, i));
+      } catch (err) {
+        failure = err;
+      }
+      expect((failure as SluiceError).code).to.equal('DISK_FULL');
+      expect((failure as Error).message).to.include(file);
+      spill.remove();
+      expect(fs.readdirSync(at)).to.deep.equal([]);
+    } finally {
+      execFileSync('umount', ['-l', at], { stdio: 'ignore' });
     }
   });
 
