@@ -376,6 +376,9 @@ class KeyNotes {
  */
 class SnapshotLoad {
   taken = 0;
+  /** The timed entries in (time, key) order once the last chunk is in, and how many of them are written. */
+  indexOrder: Int32Array | null = null;
+  indexNext = 0;
   lastKey: Uint8Array | null = null;
   inOrder = true;
   count = 0;
@@ -1478,9 +1481,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Puts a chunk of a snapshot's entries into the database (inside the snapshot's write transaction; empty before
-   * its first chunk) in key order, appended: LMDB then fills each page in turn instead of searching the tree and
-   * splitting pages at every insert; the timeout index after the last chunk the same way. A snapshot the disk
+   * Puts a chunk of a snapshot's entries into the database (inside a write transaction of its own; empty before
+   * the first chunk) in key order, appended: LMDB then fills each page in turn instead of searching the tree and
+   * splitting pages at every insert; the timeout index after the last chunk the same way (loadSnapshotIndex). A snapshot the disk
    * store wrote is in key order already; one the memory store wrote (in its hash order) is sorted chunk by chunk,
    * and a chunk whose first key is not after the last one in goes in by plain puts, as do then the index entries.
    */
@@ -1513,14 +1516,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       load.lastKey = keys[order[n - 1]];
     this.count += n;
     load.taken += n;
-    if (load.taken < total) return;
-    this.snapshotLoad = null;
+  }
+
+  /**
+   * Writes the next CHANGES_PER_TRANSACTION of the loaded snapshot's timeout index entries (inside a write
+   * transaction of their own), in (time, key) order: appended when every chunk was; true once all are in.
+   */
+  private loadSnapshotIndex(): boolean {
+    const load = this.snapshotLoad as SnapshotLoad;
+    load.indexOrder ??= timeOrder(load.times.subarray(0, load.count));
+    const order = load.indexOrder;
+    const end = Math.min(order.length, load.indexNext + CHANGES_PER_TRANSACTION);
     // Ties in time keep their key order, so the index keys (time, key) come in ascending order too.
-    for (const c of timeOrder(load.times.subarray(0, load.count))) {
+    for (let i = load.indexNext; i < end; i++) {
+      const c = order[i];
       const entry = this.indexKey(load.times[c], load.key(c));
       if (load.inOrder) append(this.timeouts, entry, EMPTY);
       else this.timeouts.putSync(entry, EMPTY);
     }
+    load.indexNext = end;
+    if (end < order.length) return false;
+    this.snapshotLoad = null;
+    return true;
   }
 
   /** Removes a replayed key (inside a write transaction), if present. */
@@ -1602,12 +1619,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         },
         remove: (key) => this.removeCommitted(key),
         load: (keys, values, timeouts, total) => this.loadSnapshot(keys, values, timeouts, total),
+        loadEnd: () => this.loadSnapshotIndex(),
       };
       try {
         await replayStateVersion(this.dir, from, version, target, (entries) => {
           this.env.transactionSync(() => {
             // Marked as being rebuilt until the last file is in: a crash in between must not leave a
-            // database that claims a version it only partly holds.
+            // database that claims a version it only partly holds. A file comes in several transactions.
             this.meta.putSync('version', REBUILDING);
             entries();
           });

@@ -30,8 +30,11 @@ import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js
 
 /** Format version of delta and snapshot files (the `v<N>` line that starts them). */
 export const STATE_FILE_FORMAT_VERSION = 1;
-/** Entries per chunk a snapshot is loaded in (see {@link StateChangeTarget.load}). */
-export const SNAPSHOT_LOAD_CHUNK = 1 << 16;
+/**
+ * Entries per chunk a file is replayed in, each in its own `apply` (see {@link replayStateVersion}): as many as the
+ * disk store writes per transaction, as a delta's random updates each touch pages of their own.
+ */
+export const REPLAY_CHUNK = 4096;
 
 /** "SLST": tells state files from anything else that might carry a `v1` line. */
 const MAGIC = 0x54534c53;
@@ -136,12 +139,17 @@ export interface StateChangeTarget {
   remove(key: Uint8Array): void;
   /**
    * Takes a snapshot into the target, which is empty before its first chunk: its distinct keys, their values and
-   * timeouts (-1: none) in the file's order, in chunks of at most {@link SNAPSHOT_LOAD_CHUNK} entries, so that
+   * timeouts (-1: none) in the file's order, in chunks of at most {@link REPLAY_CHUNK} entries, so that
    * no array grows with the state; `total` is the snapshot's key count, so the chunk that brings the keys taken
    * to it is the last (an empty snapshot has one, empty). Keys stay valid until the last chunk is taken. Where
    * absent, each entry goes through {@link put}.
    */
   load?(keys: Uint8Array[], values: Uint8Array[], timeouts: Float64Array, total: number): void;
+  /**
+   * Called after a snapshot's last chunk until it returns true, each call on its own (see replayStateVersion's
+   * `apply`): what waits for the whole snapshot (the disk store's timeout index), spread over several calls.
+   */
+  loadEnd?(): boolean;
 }
 
 /**
@@ -156,8 +164,9 @@ export async function hasDeltasAfter(dir: string, from: number, to: number): Pro
 
 /**
  * Brings `target` from version `from` of the store in `dir` (0: empty) to version `to`, one file at a time,
- * calling `apply` around each file's entries (e.g. to make them one transaction): the deltas after `from`, or
- * for `from` 0 the newest snapshot at or before `to` and the deltas after it. Throws as readStateVersion does.
+ * calling `apply` around each chunk of {@link REPLAY_CHUNK} entries and each of a snapshot's end calls (e.g. to
+ * make each one transaction, so that none grows with the state): the deltas after `from`, or for `from` 0 the
+ * newest snapshot at or before `to` and the deltas after it. Throws as readStateVersion does.
  */
 export async function replayStateVersion(
   dir: string,
@@ -177,7 +186,7 @@ export async function replayStateVersion(
   for (const f of files) {
     const { data, r, names } = await openStateFile(f);
     checkedFile(f.file, () => {
-      apply(() => replayBody(f.kind, r, data, names, target));
+      replayBody(f.kind, r, data, names, target, apply);
       if (r.pos !== r.end) throw new Error(`${r.end - r.pos} unexpected bytes after the last entry`);
     });
   }
@@ -195,7 +204,14 @@ export async function deltaChecksum(dir: string, version: number): Promise<numbe
   return data.length < 4 ? null : data.readUInt32LE(data.length - 4);
 }
 
-function replayBody(kind: number, r: ValueReader, data: Buffer, names: string[], target: StateChangeTarget): void {
+function replayBody(
+  kind: number,
+  r: ValueReader,
+  data: Buffer,
+  names: string[],
+  target: StateChangeTarget,
+  apply: (entries: () => void) => void,
+): void {
   const sameIds = target.dict.adopt(names);
   let scratch: ValueWriter | null = null;
   /** The value at the reader, in the target's encoding; the reader moves past it. */
@@ -220,8 +236,8 @@ function replayBody(kind: number, r: ValueReader, data: Buffer, names: string[],
     const timesAt = end + 1;
     const afterTimes = timesAt + (timed ? 8 * n : 0);
     if (afterTimes > r.end) throw new Error('its timeouts are cut short');
-    for (let from = 0; from < n || from === 0; from += SNAPSHOT_LOAD_CHUNK) {
-      const m = Math.min(n - from, SNAPSHOT_LOAD_CHUNK);
+    for (let from = 0; from < n || from === 0; from += REPLAY_CHUNK) {
+      const m = Math.min(n - from, REPLAY_CHUNK);
       const keys: Uint8Array[] = new Array(m);
       const values: Uint8Array[] = new Array(m);
       const timeouts = new Float64Array(m).fill(-1);
@@ -233,25 +249,38 @@ function replayBody(kind: number, r: ValueReader, data: Buffer, names: string[],
         values[i] = sameIds ? value() : value().slice();
         if (timed) timeouts[i] = data.readDoubleLE(timesAt + 8 * (from + i));
       }
-      if (target.load) target.load(keys, values, timeouts, n);
-      else for (let i = 0; i < m; i++) target.put(keys[i], values[i], timeouts[i]);
+      const load = target.load;
+      apply(() => {
+        if (load) load(keys, values, timeouts, n);
+        else for (let i = 0; i < m; i++) target.put(keys[i], values[i], timeouts[i]);
+      });
+    }
+    const loadEnd = target.loadEnd;
+    if (target.load && loadEnd) {
+      let done = false;
+      while (!done) apply(() => (done = loadEnd()));
     }
     if (r.pos !== end) throw new Error('its record section does not match its key count');
     r.pos = afterTimes;
     return;
   }
-  for (let i = 0; i < n; i++) {
-    const op = r.byte();
-    const kstart = r.pos;
-    r.skip();
-    const key = data.subarray(kstart, r.pos);
-    if (op === OP_REMOVE) {
-      target.remove(key);
-      continue;
-    }
-    if (op !== OP_PUT && op !== OP_PUT_WITH_TIMEOUT) throw new Error(`unknown entry type ${op}`);
-    const v = value();
-    target.put(key, v, op === OP_PUT_WITH_TIMEOUT ? r.float64() : -1);
+  for (let from = 0; from < n || from === 0; from += REPLAY_CHUNK) {
+    const m = Math.min(n - from, REPLAY_CHUNK);
+    apply(() => {
+      for (let i = 0; i < m; i++) {
+        const op = r.byte();
+        const kstart = r.pos;
+        r.skip();
+        const key = data.subarray(kstart, r.pos);
+        if (op === OP_REMOVE) {
+          target.remove(key);
+          continue;
+        }
+        if (op !== OP_PUT && op !== OP_PUT_WITH_TIMEOUT) throw new Error(`unknown entry type ${op}`);
+        const v = value();
+        target.put(key, v, op === OP_PUT_WITH_TIMEOUT ? r.float64() : -1);
+      }
+    });
   }
 }
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import type { SluiceError } from '../../lib/errors.js';
 import { SpillFile } from '../../lib/state/spill-file.js';
-import { replayStateVersion, SNAPSHOT_LOAD_CHUNK, StateFileWriter } from '../../lib/state/state-file-format.js';
+import { REPLAY_CHUNK, replayStateVersion, StateFileWriter } from '../../lib/state/state-file-format.js';
 import { encode, FieldDictionary } from '../../lib/state/value-codec.js';
 
 describe('spill file and streamed snapshots', () => {
@@ -94,7 +94,7 @@ describe('spill file and streamed snapshots', () => {
         remove: () => expect.fail('a snapshot removes nothing'),
         load: (keys, values, timeouts, total) => {
           expect(total).to.equal(n);
-          expect(keys.length).to.equal(Math.min(SNAPSHOT_LOAD_CHUNK, n - seen));
+          expect(keys.length).to.equal(Math.min(REPLAY_CHUNK, n - seen));
           for (let j = 0; j < keys.length; j++) {
             const i = seen + j;
             expect(Buffer.from(keys[j]).equals(key(i)), `key ${i}`).to.equal(true);
