@@ -7,6 +7,7 @@ import * as fsp from 'node:fs/promises';
 import { SluiceError } from '../errors.js';
 import {
   createFileAtomic,
+  type FileContent,
   type PreparedFile,
   prepareFileAtomic,
   type StreamedContent,
@@ -51,21 +52,16 @@ export async function writeVersionedRaw(
   opened?: () => void,
 ): Promise<void> {
   const header = Buffer.from(`v${version}\n`);
-  if (data instanceof Uint8Array || Array.isArray(data)) {
-    await writeFileSynced(file, [header, ...(Array.isArray(data) ? data : [data as Uint8Array])], opened);
-    return;
-  }
-  const body = data as StreamedContent;
-  await writeFileSynced(
-    file,
-    {
-      *chunks() {
-        yield header;
-        yield* body.chunks();
-      },
-    },
-    opened,
-  );
+  const body = data instanceof Uint8Array ? [data] : data;
+  const content: FileContent = Array.isArray(body)
+    ? [header, ...body]
+    : {
+        *chunks() {
+          yield header;
+          yield* (body as StreamedContent).chunks();
+        },
+      };
+  await writeFileSynced(file, content, opened);
 }
 
 /**

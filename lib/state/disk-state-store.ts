@@ -1483,9 +1483,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /**
    * Puts a chunk of a snapshot's entries into the database (inside a write transaction of its own; empty before
    * the first chunk) in key order, appended: LMDB then fills each page in turn instead of searching the tree and
-   * splitting pages at every insert; the timeout index after the last chunk the same way (loadSnapshotIndex). A snapshot the disk
-   * store wrote is in key order already; one the memory store wrote (in its hash order) is sorted chunk by chunk,
-   * and a chunk whose first key is not after the last one in goes in by plain puts, as do then the index entries.
+   * splitting pages at every insert; the timeout index after the last chunk the same way (loadSnapshotIndex). A
+   * snapshot the disk store wrote is in key order already; one the memory store wrote (in its hash order) is
+   * sorted chunk by chunk, and a chunk whose first key is not after the last one in goes in by plain puts, as do
+   * then the index entries.
    */
   private loadSnapshot(keys: Uint8Array[], values: Uint8Array[], timeouts: Float64Array, total: number): void {
     this.snapshotLoad ??= new SnapshotLoad();

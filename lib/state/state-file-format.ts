@@ -511,17 +511,10 @@ export class StateFileWriter {
         file,
         {
           *chunks() {
-            let checksum = crc32(head);
-            yield head;
-            for (const chunk of records.chunks()) {
-              checksum = crc32(chunk, checksum);
-              yield chunk;
-            }
             const flag = Buffer.from([hasTimeouts ? 1 : 0]);
-            checksum = crc32(flag, checksum);
-            yield flag;
-            if (hasTimeouts) {
-              for (const chunk of timeouts.chunks()) {
+            let checksum = 0;
+            for (const section of [[head], records.chunks(), [flag], hasTimeouts ? timeouts.chunks() : []]) {
+              for (const chunk of section) {
                 checksum = crc32(chunk, checksum);
                 yield chunk;
               }
