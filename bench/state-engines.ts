@@ -1,34 +1,41 @@
 /**
  * Benchmark: the embedded key-value engines a disk-backed state store could sit on, on the store's access
- * pattern, in one invocation: LMDB (`lmdb`) and LevelDB (`classic-level`).
+ * pattern, in one invocation: LMDB (`lmdb`), RocksDB (`@nxtedition/rocksdb`) and LevelDB (`classic-level`).
  *
- *   node dist/bench/state-engines.js [keys=1000000] [batches=20] [batchKeys=50000] [modulesDir]
+ *   node dist/bench/state-engines.js [keys=1000000] [batches=20] [batchKeys=50000] [modulesDir] [engines=lmdb,rocksdb] [runs=3]
  *
- * `modulesDir` is a folder whose node_modules holds both packages (default: this checkout, which has only
- * the chosen one; install the other beside it, e.g. `npm install lmdb@3.5.6 classic-level@3.0.0` in a
- * scratch folder). Per engine and run, with 9-byte binary keys (a type tag and a u64, as the state codec
- * encodes an integer key) and 24-byte values:
- * - load: `keys` puts in batches of `batchKeys`, one write transaction (LMDB) or write batch (LevelDB) each;
+ * `modulesDir` is a folder whose node_modules holds the engines' packages (default: this checkout, which has only
+ * the chosen one; install the others beside it, e.g. `npm install lmdb@2.9.4 @nxtedition/rocksdb@12.2.12
+ * classic-level@3.0.0` in a scratch folder). Each pass of an engine is a child process of its own, so that its
+ * memory is its own. Per pass, with 9-byte binary keys (a type tag and a u64, as the state codec encodes an
+ * integer key) and 24-byte values:
+ * - load: `keys` puts in batches of `batchKeys`, one write transaction (LMDB) or write batch each;
  * - mixed batches: per batch, `batchKeys` synchronous point reads of random keys (as an operator reads its
  *   state), then in one write: a put of each read key (90%) or a delete (10%, re-put in the next batch)
  *   plus its entry in a timeout index (an 8-byte big-endian time then the key), and an ordered scan of the
  *   timeout index up to the batch's time that deletes what it finds (as due timeouts are collected);
  * - a full ordered scan (sortedEntries, a snapshot);
- * - bytes on disk per key.
+ * - bytes on disk per key, and the process's anonymous memory after the mixed batches (RSS without mapped files:
+ *   what the engine holds in the process beyond the pages of its files).
  * LevelDB has synchronous point reads (`getSync`) but asynchronous iterators only, so its scans are awaited.
- * Prints operations per second per phase and the ratio LMDB / LevelDB.
+ * RocksDB runs through its binding's synchronous calls (a one-key MultiGet, write batches, iterators' nextv).
+ * Prints operations per second per phase and the ratio of the first engine to the second.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { median } from './support.js';
+import { median, rssAnonBytes } from './support.js';
 
-const KEYS = Number(process.argv[2] ?? 1_000_000);
-const BATCHES = Number(process.argv[3] ?? 20);
-const BATCH_KEYS = Number(process.argv[4] ?? 50_000);
-const MODULES = process.argv[5] ?? process.cwd();
-const RUNS = 3;
+const CHILD = process.argv[2] === '--child';
+const ARGS = CHILD ? process.argv.slice(4) : process.argv.slice(2);
+const KEYS = Number(ARGS[0] ?? 1_000_000);
+const BATCHES = Number(ARGS[1] ?? 20);
+const BATCH_KEYS = Number(ARGS[2] ?? 50_000);
+const MODULES = ARGS[3] ?? process.cwd();
+const ENGINE_NAMES = (ARGS[4] ?? 'lmdb,rocksdb').split(',');
+const RUNS = Number(ARGS[5] ?? 3);
 const VALUE_BYTES = 24;
 
 /** The operations the bench needs, over one engine. */
@@ -86,6 +93,51 @@ async function openLmdb(dir: string): Promise<Engine> {
       return n;
     },
     close: () => env.close(),
+  };
+}
+
+async function openRocks(dir: string): Promise<Engine> {
+  const { RocksLevel } = createRequire(path.join(MODULES, 'package.json'))('@nxtedition/rocksdb');
+  // A 32 MiB block cache and 64 MiB of memtables per column family, no compression (LMDB's pages have none).
+  const column = { compression: false, cacheSize: 32 << 20, compaction: 'level', memtableMemoryBudget: 64 << 20 };
+  const db = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open({ createIfMissing: true, walTTL: 0, columns: { default: column, state: column, timeouts: column } });
+  const state = db.columns.state;
+  const timeouts = db.columns.timeouts;
+  const scanAll = (options: object, visit: (rows: Buffer[]) => void) => {
+    const it = db.iterator({ ...options, keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    for (;;) {
+      const { rows, finished } = it._nextvSync(1024);
+      visit(rows);
+      if (finished) break;
+    }
+    it._closeSync();
+  };
+  return {
+    name: 'rocksdb',
+    get: (k) => db._getManySync([k], { column: state, valueEncoding: 'buffer' })[0] ?? undefined,
+    write: async (s, ix) => {
+      const b = db.batch();
+      for (const [k, v] of s) v === undefined ? b._del(k, { column: state }) : b._put(k, v, { column: state });
+      for (const [k, v] of ix) v === undefined ? b._del(k, { column: timeouts }) : b._put(k, v, { column: timeouts });
+      b._writeSync({});
+      b._closeSync();
+    },
+    indexBefore: async (end) => {
+      const keys: Buffer[] = [];
+      scanAll({ column: timeouts, lt: end, values: false }, (rows) => {
+        for (let i = 0; i < rows.length; i += 2) keys.push(rows[i]);
+      });
+      return keys;
+    },
+    scan: async () => {
+      let n = 0;
+      scanAll({ column: state }, (rows) => {
+        n += rows.length / 2;
+      });
+      return n;
+    },
+    close: () => db.close(),
   };
 }
 
@@ -178,6 +230,7 @@ async function runOnce(open: (dir: string) => Promise<Engine>): Promise<Record<s
     await e.write(s, ix);
     writeNs += performance.now() - t;
   }
+  const anon = rssAnonBytes();
   t = performance.now();
   const n = await e.scan();
   const scan = n / ((performance.now() - t) / 1000);
@@ -192,28 +245,46 @@ async function runOnce(open: (dir: string) => Promise<Engine>): Promise<Record<s
     'due scan keys/s': due / (scanNs / 1000),
     'full scan keys/s': scan,
     'disk bytes/key': bytes / n,
+    'anon MiB': anon / 2 ** 20,
     hitRate: found / ops,
   };
 }
 
-const results = new Map<string, Array<Record<string, number>>>();
-for (let r = 0; r < RUNS; r++) {
-  for (const open of [openLmdb, openLevel]) {
-    const name = open === openLmdb ? 'lmdb' : 'classic-level';
-    const m = await runOnce(open);
-    console.log(
-      `run ${r + 1} ${name}: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v * 100) / 100])))}`,
-    );
-    results.set(name, [...(results.get(name) ?? []), m]);
+const OPENERS: Record<string, (dir: string) => Promise<Engine>> = {
+  lmdb: openLmdb,
+  rocksdb: openRocks,
+  'classic-level': openLevel,
+};
+
+if (CHILD) {
+  const open = OPENERS[process.argv[3]];
+  process.stdout.write(`${JSON.stringify(await runOnce(open))}\n`);
+} else {
+  const results = new Map<string, Array<Record<string, number>>>();
+  for (let r = 0; r < RUNS; r++) {
+    for (const name of ENGINE_NAMES) {
+      if (!(name in OPENERS)) throw new Error(`unknown engine ${name}: one of ${Object.keys(OPENERS).join(', ')}`);
+      const out = execFileSync(process.execPath, [process.argv[1], '--child', name, ...ARGS], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+      });
+      const m = JSON.parse(out) as Record<string, number>;
+      console.log(
+        `run ${r + 1} ${name}: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v * 100) / 100])))}`,
+      );
+      results.set(name, [...(results.get(name) ?? []), m]);
+    }
   }
-}
-console.log(`\nmedians of ${RUNS} runs, ${KEYS} keys, ${BATCHES} batches of ${BATCH_KEYS}:`);
-const lm = results.get('lmdb') ?? [];
-const lv = results.get('classic-level') ?? [];
-for (const metric of Object.keys(lm[0])) {
-  const a = median(lm.map((m) => m[metric]));
-  const b = median(lv.map((m) => m[metric]));
-  console.log(
-    `${metric.padEnd(18)} lmdb ${a.toFixed(metric.includes('/s') ? 0 : 2).padStart(12)}  classic-level ${b.toFixed(metric.includes('/s') ? 0 : 2).padStart(12)}  ratio ${(a / b).toFixed(2)}`,
-  );
+  console.log(`\nmedians of ${RUNS} runs, ${KEYS} keys, ${BATCHES} batches of ${BATCH_KEYS}:`);
+  const [first, second = first] = ENGINE_NAMES;
+  const a0 = results.get(first) ?? [];
+  const b0 = results.get(second) ?? [];
+  for (const metric of Object.keys(a0[0])) {
+    const a = median(a0.map((m) => m[metric]));
+    const b = median(b0.map((m) => m[metric]));
+    const digits = metric.includes('/s') ? 0 : 2;
+    console.log(
+      `${metric.padEnd(18)} ${first} ${a.toFixed(digits).padStart(12)}  ${second} ${b.toFixed(digits).padStart(12)}  ratio ${(a / b).toFixed(2)}`,
+    );
+  }
 }

@@ -33,6 +33,16 @@ export function clickstreamFiles(dir: string, count: number, files: number): str
   return names;
 }
 
+/** The process's resident anonymous memory (RssAnon: RSS without mapped files), in bytes; 0 where unknown. */
+export function rssAnonBytes(): number {
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** CPU seconds of this process (all threads) since `since`. */
 export function cpuSeconds(since: NodeJS.CpuUsage): number {
   const u = process.cpuUsage(since);

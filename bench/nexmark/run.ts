@@ -37,7 +37,7 @@ import { launchEnvironment } from '../../lib/cli/launch-environment.js';
 import type { QueryProgress } from '../../lib/exec/progress.js';
 import { parseDuration } from '../../lib/util/duration.js';
 import { formatLaneCpu, type LaneCpu, LaneCpuCollector } from '../lane-cpu.js';
-import { median } from '../support.js';
+import { median, rssAnonBytes } from '../support.js';
 import { NEXMARK_QUERIES, nexmarkQuery } from './queries.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -113,15 +113,6 @@ function treeBytes(dir: string): number {
 }
 
 /** The process's anonymous resident bytes (Linux; 0 elsewhere). */
-function rssAnonBytes(): number {
-  try {
-    const m = /RssAnon:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** Bids per key within one 10 s session gap in the --keys workload: enough that nearly every key is live. */
 const BIDS_PER_KEY_PER_GAP = 3;
 /** Share of bids among Nexmark events (46 of 50). */
