@@ -128,6 +128,8 @@ const FILTER_HEADROOM = 1.25;
 const CHANGES_PER_TRANSACTION = 4096;
 /** Resident bytes a point read may add: the kernel maps the cached pages of the 64 KiB around a faulting one. */
 const MAPPED_BYTES_PER_READ = 64 << 10;
+/** Fewest changes per write transaction of a commit, however small the mapped budget (see changesPerTransaction). */
+const MIN_CHANGES_PER_TRANSACTION = 256;
 /**
  * Database point reads between two checks of the resident mapped pages: at most 16 MiB of pages, and a check
  * (about 16 µs) adds less than a tenth of a microsecond per read.
@@ -467,6 +469,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** The snapshot being loaded, between its chunks. */
   private snapshotLoad: SnapshotLoad | null = null;
   private readonly mappedBytes: number;
+  /**
+   * Changes per write transaction of a commit. Where the database outgrows memory, each change of a key far from
+   * the last one reads a leaf page that is not resident, mapping MAPPED_BYTES_PER_READ around it, and the resident
+   * pages are checked between transactions only: so one transaction may add at most a quarter of the budget.
+   */
+  private readonly changesPerTransaction: number;
   private env!: RootDatabase;
   private state!: Database<Buffer, Uint8Array>;
   private timeouts!: Database<Buffer, Buffer>;
@@ -557,6 +565,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     fs.mkdirSync(localDir, { recursive: true });
     this.boot = bootId();
     this.mappedBytes = opts.mappedBytes ?? 256 << 20;
+    this.changesPerTransaction = Math.max(
+      MIN_CHANGES_PER_TRANSACTION,
+      Math.min(CHANGES_PER_TRANSACTION, Math.floor(this.mappedBytes / 4 / MAPPED_BYTES_PER_READ)),
+    );
     this.openDatabase();
     this.takeSavedFilter();
   }
@@ -955,7 +967,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /**
    * Applies the unapplied changes: the records in the order of their keys' encodings, then the timeout index
-   * writes in time order, CHANGES_PER_TRANSACTION per transaction, the first marking the database as applying
+   * writes in time order, changesPerTransaction per transaction, the first marking the database as applying
    * `version` and the last recording it. Changes that leave no key (an end of input closing every session) drop
    * both databases whole, in one transaction, instead of removing each record and index entry from its B-tree.
    */
@@ -990,8 +1002,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.keyFilter?.reserve(n);
     // No read snapshot may pin the pages the transactions free.
     this.env.resetReadTxn();
-    for (let from = 0; from < total || from === 0; from += CHANGES_PER_TRANSACTION) {
-      const to = Math.min(total, from + CHANGES_PER_TRANSACTION);
+    const perTransaction = this.changesPerTransaction;
+    for (let from = 0; from < total || from === 0; from += perTransaction) {
+      const to = Math.min(total, from + perTransaction);
       this.env.transactionSync(() => {
         if (from === 0) this.meta.putSync('applying', version);
         for (let i = from; i < to; i++) {

@@ -253,6 +253,34 @@ describe('disk state store', () => {
     });
   }
 
+  it('splits a commit into transactions that each may map at most a quarter of its mapped budget', async () => {
+    // Transactions of a commit that writes 3,000 new keys with timeouts (3,000 records and 3,000 index entries):
+    // the store checks its resident pages after each one, so counting the checks counts them.
+    const transactions = async (mappedBytes: number): Promise<number> => {
+      const disk = await openDisk(0, { ...APPLY_EACH_COMMIT, cacheBytes: 0, mappedBytes });
+      const store = disk as unknown as { remapIfOverBudget: () => void };
+      const original = store.remapIfOverBudget;
+      let checks = 0;
+      store.remapIfOverBudget = function (this: unknown) {
+        checks++;
+        original.call(this);
+      };
+      for (let i = 0; i < 3000; i++) disk.put(`key-${i}`, i, 1000 + i);
+      await disk.commit(1);
+      expect(disk.get('key-2999')).to.equal(2999);
+      await disk.close();
+      open.length = 0;
+      fs.rmSync(path.join(root, 'local'), { recursive: true, force: true });
+      fs.rmSync(path.join(root, 'disk'), { recursive: true, force: true });
+      // One more check ends the commit.
+      return checks - 1;
+    };
+    // A budget's quarter covers this many pages of 64 KiB, one per change at most; never fewer than 256 changes.
+    expect(await transactions(Infinity)).to.equal(2);
+    expect(await transactions(256 << 20)).to.equal(6);
+    expect(await transactions(16 << 20)).to.equal(24);
+  });
+
   /** The process's resident file-backed bytes (mapped files: the database's pages among them). */
   function residentFileBytes(): number {
     const m = /RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'latin1'));
