@@ -23,7 +23,7 @@
  * delta file. Committed changes then stay in memory too, merged into one set of unapplied changes over the
  * database's version, until a snapshot is due or they outgrow their budget (a write-back cache: a key changed in
  * many batches is written once); the checkpoint's delta files hold them meanwhile, so a crash leaves the database
- * behind the checkpoint, which the next open catches up. They are applied in key order, in transactions of a
+ * behind the checkpoint, which the next open catches up. They are applied in key order, in transactions of at most a
  * few thousand changes: each transaction then rewrites only the pages of one key range, and the pages it frees
  * serve the next one, so the database file stays near its live size instead of holding a second copy of every
  * page a batch touched. A replay of a failed batch never sees its own changes half-written: a crash before they
