@@ -112,7 +112,6 @@ function treeBytes(dir: string): number {
   return total;
 }
 
-/** The process's anonymous resident bytes (Linux; 0 elsewhere). */
 /** Bids per key within one 10 s session gap in the --keys workload: enough that nearly every key is live. */
 const BIDS_PER_KEY_PER_GAP = 3;
 /** Share of bids among Nexmark events (46 of 50). */

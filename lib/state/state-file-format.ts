@@ -31,8 +31,8 @@ import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js
 /** Format version of delta and snapshot files (the `v<N>` line that starts them). */
 export const STATE_FILE_FORMAT_VERSION = 1;
 /**
- * Entries per chunk a file is replayed in, each in its own `apply` (see {@link replayStateVersion}): as many as the
- * disk store writes per transaction, as a delta's random updates each touch pages of their own.
+ * Entries per chunk a file is replayed in, each in its own `apply` (see {@link replayStateVersion}): the disk
+ * store's rebuild makes each chunk one transaction, as a delta's random updates each touch pages of their own.
  */
 export const REPLAY_CHUNK = 4096;
 
