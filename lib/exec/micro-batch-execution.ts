@@ -5,6 +5,7 @@ import { batchFromRows, compactBatches, countRows, emptyBatch, inferSchema, rows
 import { Checkpoint, type PreparedWrite } from '../checkpoint/checkpoint.js';
 import type { ClaimOptions } from '../checkpoint/checkpoint-claim.js';
 import type { OffsetEntry } from '../checkpoint/offset-log.js';
+import { SluiceError } from '../errors.js';
 import type { Analysis } from '../plan/analyzer.js';
 import { type ColumnPruning, pruneColumns } from '../plan/column-pruning.js';
 import { explainPlan } from '../plan/explain.js';
@@ -16,6 +17,7 @@ import type { ReadLimit, SourceOffset, StreamSource } from '../sources/source.js
 import { type Clock, SystemClock, sleep } from '../util/clock.js';
 import { type CrashPoint, crashPoint } from '../util/crash-points.js';
 import { notice } from '../util/notices.js';
+import { settleAll } from '../util/settle-all.js';
 import type { BatchContext, EventTimeStats, FragmentSpec } from './batch-context.js';
 import { broadcastStaticSides, loadRelations } from './broadcast-exchange.js';
 import type { Executor, FragmentJob } from './executor.js';
@@ -240,9 +242,26 @@ export class MicroBatchExecution {
         await this.executor.openState(this.checkpoint.dir, stores, first.batchId);
       }
     } catch (err) {
+      const reported = await this.causeOf(err);
       await this.closeAll();
-      throw err;
+      throw reported;
     }
+  }
+
+  /**
+   * What a failed run reports: when another process has taken the checkpoint over meanwhile (this one was
+   * paused, and its successor started), that is the cause of whatever failed after it (the successor removes
+   * the temporary files this process was writing), so the takeover is reported instead of its consequence.
+   */
+  private async causeOf(err: unknown): Promise<Error> {
+    const failure = err instanceof Error ? err : new Error(String(err));
+    if (!this.checkpoint || (failure instanceof SluiceError && failure.code === 'CHECKPOINT_IN_USE')) return failure;
+    try {
+      await this.checkpoint.verifyOwner();
+    } catch (lost) {
+      if (lost instanceof SluiceError && lost.code === 'CHECKPOINT_IN_USE') return lost;
+    }
+    return failure;
   }
 
   /** Starts the batch loop in the background, once {@link open} has succeeded. */
@@ -257,7 +276,7 @@ export class MicroBatchExecution {
       await this.triggerLoop();
       await this.settleCommit();
     } catch (err) {
-      this.exception = err instanceof Error ? err : new Error(String(err));
+      this.exception = await this.causeOf(err);
     } finally {
       // A commit still being written when the loop failed: nothing may write into the checkpoint after closeAll.
       await this.pendingCommit?.catch(() => undefined);
@@ -394,7 +413,7 @@ export class MicroBatchExecution {
         'before-offsets',
         entry.batchId,
       ).then(() => crashPoint('after-offsets', entry.batchId));
-      const durable = Promise.all([planned, this.pendingCommit]).then(() => undefined);
+      const durable = settleAll([planned, this.pendingCommit]);
       await this.runBatch(entry, timing, durable);
       ranOnce = true;
     }
@@ -513,7 +532,7 @@ export class MicroBatchExecution {
     // Awaited by the next batch and by this batch's commit; until then a failure must not count as unhandled.
     complete.catch(() => undefined);
     this.lastComplete = complete;
-    const commit = this.commitBatch(entry, run, Promise.all([complete, this.pendingCommit])).then(() => {
+    const commit = this.commitBatch(entry, run, settleAll([complete, this.pendingCommit])).then(() => {
       timing.durations.commitOffsets += performance.now() - t0;
       this.progress.finishBatch(run, entry, numOutputRows, sourceMetrics, timing);
     });
@@ -971,7 +990,7 @@ class BatchRun implements BatchMetrics {
    * while the output goes to the sink); throws what a commit threw. The commits' times are known then.
    */
   async stateDurable(): Promise<void> {
-    await Promise.all(this.stateCommits);
+    await settleAll(this.stateCommits);
     // A worker commits its partitions one after the other; the driver's thread commits them side by side.
     for (const out of this.stateResults.values())
       for (const [p, r] of out.entries()) this.addBusy('stateCommit', r.lane ?? p, r.metrics.commitTimeMs);

@@ -144,6 +144,8 @@ export class TaskManager {
         );
         return;
       } catch (err) {
+        // Revoked while it started: how the start ended (its new owner may have taken its claim) is not news.
+        if (slot.revoked) return;
         if (!inUse(err)) {
           this.failWith?.(err as Error);
           return;

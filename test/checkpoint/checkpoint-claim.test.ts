@@ -3,8 +3,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
+import { Session } from '../../lib/api/session.js';
 import { Checkpoint } from '../../lib/checkpoint/checkpoint.js';
 import { CLAIM_FILE, type ClaimRecord } from '../../lib/checkpoint/checkpoint-claim.js';
+import type { StreamSink } from '../../lib/sinks/sink.js';
+import { MemoryStream } from '../../lib/testing/index.js';
 import { readSinkRows } from '../stateful/helpers.js';
 import { CLI, enrichEvents, enrichReference, runCli, TEST_APPS } from '../support/cli.js';
 import { sluiceErrorOf, useTmpDir } from './helpers.js';
@@ -105,6 +108,55 @@ describe('checkpoint/checkpoint-claim: one process per checkpoint', () => {
     expect(fs.existsSync(path.join(dir(), 'commits', '0'))).to.equal(false);
     await cp.close();
     expect(readClaim(dir()).nonce, 'the new owner keeps its claim').to.equal('feedface');
+  });
+
+  describe('a run whose checkpoint is taken over while it works reports the takeover, not what failed after it', () => {
+    /** A failure as the successor's clean-up of this process's temporary files causes it. */
+    const vanished = () =>
+      Object.assign(new Error("ENOENT: no such file or directory, rename '.initial-offsets.tmp'"), { code: 'ENOENT' });
+
+    it('while it opens', async () => {
+      const session = Session.local({ threads: 0 });
+      const input = new MemoryStream<{ id: number }>(session, { id: 'long' });
+      const sink: StreamSink = {
+        description: 'TakenOverSink',
+        initialize: async () => {
+          writeClaim(dir(), otherHostClaim(0));
+          throw vanished();
+        },
+        addBatch: async () => undefined,
+        close: async () => undefined,
+      };
+      const err = await sluiceErrorOf(() =>
+        input.toDS().writeStream.sink(sink).option('checkpointLocation', dir()).start(),
+      );
+      await session.stop();
+      expect(err.code).to.equal('CHECKPOINT_IN_USE');
+      expect(err.message).to.include('is no longer this process').and.include('other-host.example');
+      expect(readClaim(dir()).nonce, 'the new owner keeps its claim').to.equal('feedface');
+    });
+
+    it('in a batch', async () => {
+      const session = Session.local({ threads: 0 });
+      const input = new MemoryStream<{ id: number }>(session, { id: 'long' });
+      const q = await input
+        .toDS()
+        .writeStream.foreachBatch((_, batchId) => {
+          if (batchId === 1) {
+            writeClaim(dir(), otherHostClaim(0));
+            throw vanished();
+          }
+        })
+        .option('checkpointLocation', dir())
+        .start();
+      input.addData([{ id: 1 }]);
+      await q.processAllAvailable();
+      input.addData([{ id: 2 }]);
+      const err = await sluiceErrorOf(() => q.awaitTermination());
+      await session.stop();
+      expect(err.code).to.equal('CHECKPOINT_IN_USE');
+      expect(fs.readdirSync(path.join(dir(), 'commits'))).to.deep.equal(['0']);
+    });
   });
 
   describe('two processes', function () {

@@ -60,6 +60,35 @@ describe('TaskManager', () => {
     }
   });
 
+  it('a task revoked while it starts, whose start then fails (its files gone to the new owner), is dropped quietly', async () => {
+    const lines: string[] = [];
+    let failStart!: () => void;
+    const tasks = new TaskManager({
+      retryMs: 10,
+      log: (m) => lines.push(m),
+      start: (task): Promise<RunningTask> =>
+        task === 0
+          ? new Promise((_, reject) => {
+              failStart = () =>
+                reject(Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' }));
+            })
+          : Promise.resolve({ terminated: new Promise<void>(() => undefined), stop: async () => undefined }),
+    });
+    await tasks.assign('generation 1', [0]);
+    const revoked = tasks.assign('generation 2', [1]);
+    await new Promise((r) => setTimeout(r, 20));
+    failStart();
+    await revoked;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(tasks.running).to.deep.equal([1]);
+    let failed: unknown = null;
+    await Promise.race([tasks.failure, new Promise((r) => setTimeout(r, 20))]).catch((err: unknown) => {
+      failed = err;
+    });
+    expect(failed, lines.join('\n')).to.equal(null);
+    await tasks.close();
+  });
+
   it('a running task whose Kafka sink was fenced (KAFKA_FENCED) is dropped as taken over; the member goes on', async () => {
     const lines: string[] = [];
     let fence!: () => void;
