@@ -61,9 +61,10 @@ export interface DiskStateStoreOptions {
   /** Bytes of committed records kept in memory for the most recently used keys. Default 64 MiB. */
   cacheBytes?: number;
   /**
-   * When the process's resident file-backed memory exceeds this many bytes, the store maps its database afresh,
-   * so that the pages it touched leave the process's resident set (they stay in the OS's page cache). Checked
-   * every few thousand point reads, between the transactions of a commit or a rebuild, and while a scan of the
+   * When the process's resident file-backed memory exceeds this many bytes, a store maps its database afresh,
+   * so that the pages it touched leave the process's resident set (they stay in the OS's page cache): the store
+   * of the thread that read the most since it was last mapped, as often as needed. Checked every few hundred
+   * point reads of the thread's stores, between the transactions of a commit or a rebuild, and while a scan of the
    * whole database (a snapshot, complete-mode output) goes, so no access pattern keeps more of the database
    * resident. Default 256 MiB; Infinity never remaps.
    */
@@ -131,10 +132,18 @@ const MAPPED_BYTES_PER_READ = 64 << 10;
 /** Fewest changes per write transaction of a commit, however small the mapped budget (see changesPerTransaction). */
 const MIN_CHANGES_PER_TRANSACTION = 256;
 /**
- * Database point reads between two checks of the resident mapped pages: at most 16 MiB of pages, and a check
+ * Database point reads of a thread's stores between two checks of the resident mapped pages: at most 16 MiB of pages, and a check
  * (about 16 µs) adds less than a tenth of a microsecond per read.
  */
 const READS_PER_MAP_CHECK = 256;
+/**
+ * Disk stores open in this thread. The mapped budget is the process's, and the pages a store's reads mapped leave
+ * the resident set only when that store maps its database afresh: so the thread's reads are counted together, and
+ * when the resident pages are over budget it is the store that read the most since its last remap that remaps.
+ */
+const openStores = new Set<DiskStateStore<unknown, unknown>>();
+/** Database point reads of this thread's stores since the last check of the resident mapped pages. */
+let readsSinceMapCheck = 0;
 /** Entries of a scan between two such checks: a few MiB of pages at most, as a scan maps pages in key order. */
 const SCANNED_PER_MAP_CHECK = 4096;
 
@@ -491,8 +500,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly keyReader = new ValueReader(new Uint8Array(0));
   private committing = false;
   private readonly boot: string | null;
-  /** Database point reads since the last check of the resident mapped pages. */
-  private readsSinceMapCheck = 0;
   /** Database point reads since the database was last mapped. */
   private readsSinceRemap = 0;
   /** Open iterators over the database, which a remap would invalidate. */
@@ -570,6 +577,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       Math.min(CHANGES_PER_TRANSACTION, Math.floor(this.mappedBytes / 4 / MAPPED_BYTES_PER_READ)),
     );
     this.openDatabase();
+    openStores.add(this as DiskStateStore<unknown, unknown>);
     this.takeSavedFilter();
   }
 
@@ -618,10 +626,32 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private remapIfOverBudget(): void {
     if (this.openScans > 0 || !Number.isFinite(this.mappedBytes) || residentFileBytes() <= this.mappedBytes) return;
+    this.remap();
+  }
+
+  private remap(): void {
     this.env.resetReadTxn();
     void this.env.close();
     this.openDatabase();
     this.readsSinceRemap = 0;
+  }
+
+  /**
+   * While the process's resident mapped pages are over `budget`, maps afresh the database of this thread's store
+   * that read the most since its last remap (and so holds the most of them). Another store may be remapped
+   * between its reads: it holds no record of the old mapping (a read's record is copied out of it), and one
+   * with an iterator open is passed over.
+   */
+  private static remapMostReadIfOverBudget(budget: number): void {
+    if (!Number.isFinite(budget)) return;
+    while (residentFileBytes() > budget) {
+      let most: DiskStateStore<unknown, unknown> | null = null;
+      for (const s of openStores)
+        if (s.openScans === 0 && s.readsSinceRemap > 0 && (most === null || s.readsSinceRemap > most.readsSinceRemap))
+          most = s;
+      if (most === null) return;
+      most.remap();
+    }
   }
 
   /**
@@ -640,6 +670,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     try {
       await store.recover(version);
     } catch (err) {
+      openStores.delete(store as DiskStateStore<unknown, unknown>);
       await store.env.close();
       throw err;
     }
@@ -1180,6 +1211,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       }
       this.saveFilter();
     } finally {
+      openStores.delete(this as DiskStateStore<unknown, unknown>);
       this.hot.clear();
       await this.env.close();
     }
@@ -1303,11 +1335,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
     if (this.keyFilter !== null && !this.keyFilter.mayContain(encoding)) return false;
     this.readsSinceRemap++;
-    // Mapping afresh costs milliseconds, so a store whose own reads cannot account for much of the resident
-    // pages (others in the process mapped them) leaves them to their stores.
-    if (++this.readsSinceMapCheck >= READS_PER_MAP_CHECK) {
-      this.readsSinceMapCheck = 0;
-      if (this.readsSinceRemap * MAPPED_BYTES_PER_READ >= this.mappedBytes / 2) this.remapIfOverBudget();
+    if (++readsSinceMapCheck >= READS_PER_MAP_CHECK) {
+      readsSinceMapCheck = 0;
+      DiskStateStore.remapMostReadIfOverBudget(this.mappedBytes);
     }
     const record = this.state.getBinaryFast(encoding);
     if (record === undefined) return false;

@@ -330,6 +330,43 @@ describe('disk state store', () => {
     expect(await peakAbove(budget)).to.be.lessThan(budget + (32 << 20));
   });
 
+  it('keeps the point reads of several stores in one process within their one mapped budget', async function () {
+    if (!fs.existsSync('/proc/self/status')) this.skip();
+    this.timeout(300_000);
+    const stores = 4;
+    const keys = 16_000;
+    const filler = 'x'.repeat(1500);
+    const dirs = Array.from({ length: stores }, (_, p) => ({
+      dir: stateDir(path.join(root, 'many'), 1, p),
+      local: path.join(root, 'many-local', String(p)),
+    }));
+    for (const { dir, local } of dirs) {
+      const writer = await DiskStateStore.open(dir, local, 0, { cacheBytes: 0, mappedBytes: Infinity });
+      for (let i = 0; i < keys; i++) writer.put(`key-${i}`, { i, filler }, i);
+      await writer.commit(1);
+      await writer.close();
+    }
+    // Were each store to remap only once its own reads could have mapped half the budget, the four would hold
+    // about twice the budget together.
+    const budget = 128 << 20;
+    const readers: DiskStateStore[] = [];
+    for (const { dir, local } of dirs)
+      readers.push(await DiskStateStore.open(dir, local, 1, { cacheBytes: 0, mappedBytes: budget }));
+    let peak = 0;
+    try {
+      for (let pass = 0; pass < 2; pass++)
+        for (let j = 0; j < keys; j++) {
+          const i = (j * 7919 + pass * 101) % keys;
+          for (const r of readers) expect(r.getTimeout(`key-${i}`)).to.equal(i);
+          if (j % 250 === 0) peak = Math.max(peak, residentFileBytes());
+        }
+    } finally {
+      for (const r of readers) await r.close();
+    }
+    // Over by at most what the reads between two checks map.
+    expect(peak).to.be.lessThan(budget + (48 << 20));
+  });
+
   it('rebuilds a database left between two versions by a crash while a commit applied its changes', async () => {
     const mem = await StateStore.load(memDir, 0);
     await openDisk(0);
