@@ -1666,15 +1666,23 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         loadEnd: () => this.loadSnapshotIndex(),
       };
       try {
-        await replayStateVersion(this.dir, from, version, target, (entries) => {
-          this.env.transactionSync(() => {
-            // Marked as being rebuilt until the last file is in: a crash in between must not leave a
-            // database that claims a version it only partly holds. A file comes in several transactions.
-            this.meta.putSync('version', REBUILDING);
-            entries();
-          });
-          this.remapIfOverBudget();
-        });
+        await replayStateVersion(
+          this.dir,
+          from,
+          version,
+          target,
+          (entries) => {
+            this.env.transactionSync(() => {
+              // Marked as being rebuilt until the last file is in: a crash in between must not leave a
+              // database that claims a version it only partly holds. A file comes in several transactions.
+              this.meta.putSync('version', REBUILDING);
+              entries();
+            });
+            this.remapIfOverBudget();
+          },
+          // A delta's random updates map pages as a commit's changes do, so they go in transactions of a commit's size.
+          this.changesPerTransaction,
+        );
       } catch (err) {
         this.count = 0;
         this.snapshotLoad = null;

@@ -32,7 +32,8 @@ import { type FieldDictionary, ValueReader, ValueWriter } from './value-codec.js
 export const STATE_FILE_FORMAT_VERSION = 1;
 /**
  * Entries per chunk a file is replayed in, each in its own `apply` (see {@link replayStateVersion}): the disk
- * store's rebuild makes each chunk one transaction, as a delta's random updates each touch pages of their own.
+ * store's rebuild makes each chunk one transaction. A snapshot's entries come in key order and fill pages one
+ * after the other; a delta's random updates each touch pages of their own, so its chunks may be given smaller.
  */
 export const REPLAY_CHUNK = 4096;
 
@@ -164,9 +165,10 @@ export async function hasDeltasAfter(dir: string, from: number, to: number): Pro
 
 /**
  * Brings `target` from version `from` of the store in `dir` (0: empty) to version `to`, one file at a time,
- * calling `apply` around each chunk of {@link REPLAY_CHUNK} entries and each of a snapshot's end calls (e.g. to
- * make each one transaction, so that none grows with the state): the deltas after `from`, or for `from` 0 the
- * newest snapshot at or before `to` and the deltas after it. Throws as readStateVersion does.
+ * calling `apply` around each chunk of {@link REPLAY_CHUNK} entries (`deltaChunk` of a delta's) and each of a
+ * snapshot's end calls (e.g. to make each one transaction, so that none grows with the state): the deltas after
+ * `from`, or for `from` 0 the newest snapshot at or before `to` and the deltas after it. Throws as
+ * readStateVersion does.
  */
 export async function replayStateVersion(
   dir: string,
@@ -174,6 +176,7 @@ export async function replayStateVersion(
   to: number,
   target: StateChangeTarget,
   apply: (entries: () => void) => void,
+  deltaChunk = REPLAY_CHUNK,
 ): Promise<void> {
   const files =
     from === 0
@@ -186,7 +189,7 @@ export async function replayStateVersion(
   for (const f of files) {
     const { data, r, names } = await openStateFile(f);
     checkedFile(f.file, () => {
-      replayBody(f.kind, r, data, names, target, apply);
+      replayBody(f.kind, r, data, names, target, apply, deltaChunk);
       if (r.pos !== r.end) throw new Error(`${r.end - r.pos} unexpected bytes after the last entry`);
     });
   }
@@ -211,6 +214,7 @@ function replayBody(
   names: string[],
   target: StateChangeTarget,
   apply: (entries: () => void) => void,
+  deltaChunk: number,
 ): void {
   const sameIds = target.dict.adopt(names);
   let scratch: ValueWriter | null = null;
@@ -264,8 +268,8 @@ function replayBody(
     r.pos = afterTimes;
     return;
   }
-  for (let from = 0; from < n || from === 0; from += REPLAY_CHUNK) {
-    const m = Math.min(n - from, REPLAY_CHUNK);
+  for (let from = 0; from < n || from === 0; from += deltaChunk) {
+    const m = Math.min(n - from, deltaChunk);
     apply(() => {
       for (let i = 0; i < m; i++) {
         const op = r.byte();

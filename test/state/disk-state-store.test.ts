@@ -281,6 +281,38 @@ describe('disk state store', () => {
     expect(await transactions(16 << 20)).to.equal(24);
   });
 
+  it("rebuilds a delta's random updates in transactions of a commit's size", async () => {
+    const writer = await openDisk(0, { ...APPLY_EACH_COMMIT, snapshotInterval: 100, cacheBytes: 0 });
+    for (let i = 0; i < 3000; i++) writer.put(`key-${(i * 7919) % 3000}`, i, 1000 + i);
+    await writer.commit(1);
+    await writer.close();
+    open.length = 0;
+    // Rebuilt from the checkpoint's delta into an empty database; the store checks its resident pages after each
+    // transaction, so counting the checks counts them.
+    const transactions = async (mappedBytes: number): Promise<number> => {
+      fs.rmSync(path.join(root, 'local'), { recursive: true, force: true });
+      const proto = DiskStateStore.prototype as unknown as { remapIfOverBudget: () => void };
+      const original = proto.remapIfOverBudget;
+      let checks = 0;
+      proto.remapIfOverBudget = function (this: unknown) {
+        checks++;
+        original.call(this);
+      };
+      try {
+        const disk = await openDisk(1, { cacheBytes: 0, mappedBytes });
+        expect(disk.get('key-2999')).to.be.a('number');
+        expect(disk.size).to.equal(3000);
+      } finally {
+        proto.remapIfOverBudget = original;
+      }
+      await open.pop()!.close();
+      return checks;
+    };
+    expect(await transactions(Infinity)).to.equal(1);
+    expect(await transactions(256 << 20)).to.equal(3);
+    expect(await transactions(16 << 20)).to.equal(12);
+  });
+
   /** The process's resident file-backed bytes (mapped files: the database's pages among them). */
   function residentFileBytes(): number {
     const m = /RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'latin1'));
