@@ -56,7 +56,10 @@ import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore }
 
 /** Options of {@link DiskStateStore.open}. */
 export interface DiskStateStoreOptions {
-  /** Write a snapshot every this many versions. Default 10. */
+  /**
+   * A snapshot is due every this many versions, and written once the changes since the last one amount to half
+   * the keys (else at a later multiple), as Spark's minDeltasForSnapshot is a minimum. Default 10.
+   */
   snapshotInterval?: number;
   /** Bytes of committed records kept in memory for the most recently used keys. Default 64 MiB. */
   cacheBytes?: number;
@@ -122,6 +125,14 @@ const REBUILDING = -1;
 const KEY_FILTER_FILE = 'key-filter';
 /** A filter built for n keys is sized for this many times n, for the keys the batches after it add. */
 const FILTER_HEADROOM = 1.25;
+/**
+ * A snapshot due by the interval is written only once the changes committed since the last one amount to this
+ * share of the keys, and waits for a later multiple of the interval otherwise. A snapshot writes the whole state;
+ * where it is large and each batch changes little of it, one every few batches would cost many times the deltas
+ * it lets go. A restart from the checkpoint's files then replays at most half a snapshot's keys in deltas, beyond
+ * the interval's.
+ */
+const SNAPSHOT_CHANGE_SHARE = 0.5;
 /**
  * Changes applied per write transaction. Small enough that a transaction's pages are a narrow key range, large
  * enough that the per-transaction cost (meta writes, page flush) stays small against the changes.
@@ -423,8 +434,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   readonly dir: string;
   /** The working directory of the store's database. */
   readonly localDir: string;
-  /** Snapshot every this many versions. */
+  /** A snapshot is due every this many versions (see SNAPSHOT_CHANGE_SHARE). */
   readonly snapshotInterval: number;
+  /** Changes committed since the last snapshot; unknown (Infinity) after an open, until the next. */
+  private changesSinceSnapshot = Infinity;
 
   private _version = -1;
   /** The version the database holds (its meta's), which the unapplied changes take to the store's version. */
@@ -902,9 +915,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /**
    * Writes the uncommitted changes as version `version` (the current version + 1): the delta file, after which
-   * they are committed and join the unapplied changes; those go to the database when a snapshot is due (every
-   * `snapshotInterval` versions, then written from the database), when they outgrow their budget, or when they
-   * would save few writes (see MIN_REPEAT_SHARE).
+   * they are committed and join the unapplied changes; those go to the database when a snapshot is due (at a
+   * multiple of `snapshotInterval` versions, see SNAPSHOT_CHANGE_SHARE, then written from the database), when they
+   * outgrow their budget, or when they would save few writes (see MIN_REPEAT_SHARE).
    */
   async commit(version: number): Promise<StateCommitMetrics> {
     const started = performance.now();
@@ -916,13 +929,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.unappliedDeltaBytes += pending.values.pos;
       this.takePending(checksum);
       this._version = version;
-      const snapshot = version % this.snapshotInterval === 0;
+      this.changesSinceSnapshot += updated + removed;
+      const snapshot =
+        version % this.snapshotInterval === 0 && this.changesSinceSnapshot >= SNAPSHOT_CHANGE_SHARE * this.size;
       const over = Math.max(this.unapplied.usedBytes(), this.unappliedDeltaBytes) > this.unappliedBytes;
       const unpaid = this.repeatShare >= 0 && this.repeatShare < MIN_REPEAT_SHARE;
       if (snapshot || over || unpaid) this.applyUnapplied();
       if (snapshot) {
         this.repeatShare = -1;
         await this.writeSnapshot(version);
+        this.changesSinceSnapshot = 0;
       }
       this.remapIfOverBudget();
       this.files.releaseScratch();

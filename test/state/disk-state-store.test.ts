@@ -281,6 +281,46 @@ describe('disk state store', () => {
     expect(await transactions(16 << 20)).to.equal(24);
   });
 
+  it('writes a snapshot due by the interval only once the changes since the last amount to half the keys', async () => {
+    const snapshots = () =>
+      fs
+        .readdirSync(diskDir)
+        .filter((f) => f.endsWith('.snapshot'))
+        .map((f) => Number.parseInt(f, 10))
+        .sort((a, b) => a - b);
+    let disk = await openDisk(0, { snapshotInterval: 2 });
+    let v = 0;
+    const commit = async (changes: number) => {
+      for (let i = 0; i < changes; i++) disk.put(`key-${(v * 37 + i) % 1000}`, v);
+      await disk.commit(++v);
+    };
+    await commit(1000);
+    await commit(10);
+    // A new store knows no snapshot: the first multiple of the interval has one.
+    expect(snapshots()).to.deep.equal([2]);
+    for (let i = 0; i < 6; i++) await commit(100);
+    // 600 changes since version 2 by version 8; 400 by version 6 were too few.
+    expect(snapshots()).to.deep.equal([2, 8]);
+    await commit(100);
+    await disk.close();
+    open.length = 0;
+    // After a restart the changes since the last snapshot are unknown: the next multiple has one.
+    disk = await openDisk(9, { snapshotInterval: 2 });
+    await commit(10);
+    expect(snapshots()).to.deep.equal([2, 8, 10]);
+    // The checkpoint's files rebuild every version as before.
+    await disk.close();
+    open.length = 0;
+    fs.rmSync(path.join(root, 'local'), { recursive: true, force: true });
+    for (const version of [7, 10]) {
+      const rebuilt = await openDisk(version, { snapshotInterval: 2 });
+      expect(rebuilt.size).to.equal(1000);
+      expect(rebuilt.get(`key-${((version - 1) * 37) % 1000}`)).to.equal(version - 1);
+      await open.pop()!.close();
+      fs.rmSync(path.join(root, 'local'), { recursive: true, force: true });
+    }
+  });
+
   it("rebuilds a delta's random updates in transactions of a commit's size", async () => {
     const writer = await openDisk(0, { ...APPLY_EACH_COMMIT, snapshotInterval: 100, cacheBytes: 0 });
     for (let i = 0; i < 3000; i++) writer.put(`key-${(i * 7919) % 3000}`, i, 1000 + i);
