@@ -143,8 +143,8 @@ const MAPPED_BYTES_PER_READ = 64 << 10;
 /** Fewest changes per write transaction of a commit, however small the mapped budget (see changesPerTransaction). */
 const MIN_CHANGES_PER_TRANSACTION = 256;
 /**
- * Database point reads of a thread's stores between two checks of the resident mapped pages: at most 16 MiB of pages, and a check
- * (about 16 µs) adds less than a tenth of a microsecond per read.
+ * Database point reads of a thread's stores between two checks of the resident mapped pages: about 16 MiB of pages
+ * (a fault maps 64 KiB), and a check (about 16 µs) adds less than a tenth of a microsecond per read.
  */
 const READS_PER_MAP_CHECK = 256;
 /**
