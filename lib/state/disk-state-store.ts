@@ -1515,14 +1515,34 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
   }
 
-  /** The timeout index's entries in order. They lead to record reads, which must not remap the database meanwhile. */
+  /**
+   * The timeout index's entries in order. Each leads to a record read, which must not find the database mapped
+   * afresh under it: the scan remaps only between two entries, where it holds nothing of the old mapping.
+   */
   private *indexEntries(): IterableIterator<Buffer> {
     this.scanEntries = 0;
-    this.openScans++;
-    try {
-      yield* this.timeouts.getKeys({});
-    } finally {
-      this.openScans--;
+    let last: Buffer | undefined;
+    for (;;) {
+      let seen = 0;
+      let more = false;
+      this.openScans++;
+      try {
+        const range = last === undefined ? {} : { start: last, exclusiveStart: true };
+        for (const key of this.timeouts.getKeys(range)) {
+          yield key;
+          // Each entry led to a record read far from the last one (records are in key order, entries in time
+          // order): checked as often as point reads are, the scan resumes after its last entry on a fresh mapping.
+          if (++seen % READS_PER_MAP_CHECK === 0 && residentFileBytes() > this.mappedBytes) {
+            last = Buffer.from(key);
+            more = true;
+            break;
+          }
+        }
+      } finally {
+        this.openScans--;
+      }
+      if (!more) return;
+      this.remapIfOverBudget();
     }
   }
 

@@ -391,6 +391,14 @@ describe('disk state store', () => {
         expect(disk.getTimeout(`key-${i}`)).to.equal(i);
         if (j % 500 === 0) peak = Math.max(peak, residentFileBytes() - base);
       }
+      // The due keys in timeout order, whose records lie scattered in key order: a scan of the timeout index
+      // that reads each one's record (sampled every 500 of them through the due keys' own reads).
+      for (const bound of [keys / 4, keys / 2, keys]) {
+        const due = disk.keysWithTimeoutAtOrBefore(bound - 1);
+        expect(due).to.have.length(bound);
+        expect(due[bound - 1]).to.equal(`key-${bound - 1}`);
+        peak = Math.max(peak, residentFileBytes() - base);
+      }
       await disk.close();
       open.length = 0;
       return peak;
