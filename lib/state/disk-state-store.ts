@@ -35,7 +35,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Database, open, type RootDatabase } from 'lmdb';
+import { type Database, open, type RangeOptions, type RootDatabase } from 'lmdb';
 import { writeFileAtomicSync } from '../checkpoint/atomic-file.js';
 import { SluiceError } from '../errors.js';
 import { grown } from '../util/grown.js';
@@ -147,6 +147,8 @@ const MIN_CHANGES_PER_TRANSACTION = 256;
  * (a fault maps 64 KiB), and a check (about 16 µs) adds less than a tenth of a microsecond per read.
  */
 const READS_PER_MAP_CHECK = 256;
+/** A range of a scan: lmdb's types leave out `exclusiveStart`, which its range reads honour. */
+type ScanRange = RangeOptions & { exclusiveStart?: boolean };
 /**
  * Disk stores open in this thread. The mapped budget is the process's, and the pages a store's reads mapped leave
  * the resident set only when that store maps its database afresh: so the thread's reads are counted together, and
@@ -1487,53 +1489,51 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Every committed record in key order. The scan resumes after its last key on a fresh mapping whenever the
-   * pages it touched put the process over its mapped budget, so reading the whole database keeps at most about
-   * that budget of it resident.
+   * Every committed record in key order. Read in key order, its pages are mapped one after the other: a check every
+   * few thousand entries keeps at most about the mapped budget of the database resident (see remappingScan).
    */
-  private *committedRecords(): IterableIterator<{ key: Uint8Array; value: Buffer }> {
-    let last: Buffer | undefined;
-    for (;;) {
-      let seen = 0;
-      let more = false;
-      this.openScans++;
-      try {
-        const range = last === undefined ? {} : { start: last, exclusiveStart: true };
-        for (const entry of this.state.getRange(range)) {
-          yield entry;
-          if (++seen % SCANNED_PER_MAP_CHECK === 0 && residentFileBytes() > this.mappedBytes) {
-            last = Buffer.from(entry.key);
-            more = true;
-            break;
-          }
-        }
-      } finally {
-        this.openScans--;
-      }
-      if (!more) return;
-      this.remapIfOverBudget();
-    }
+  private committedRecords(): IterableIterator<{ key: Uint8Array; value: Buffer }> {
+    return this.remappingScan(
+      (range) => this.state.getRange(range),
+      (entry) => entry.key,
+      SCANNED_PER_MAP_CHECK,
+    );
   }
 
   /**
-   * The timeout index's entries in order. Each leads to a record read, which must not find the database mapped
-   * afresh under it: the scan remaps only between two entries, where it holds nothing of the old mapping.
+   * The timeout index's entries in order. Each leads to a record read far from the last one (records are in key
+   * order, entries in time order), so the scan checks as often as point reads do (see remappingScan).
    */
-  private *indexEntries(): IterableIterator<Buffer> {
+  private indexEntries(): IterableIterator<Buffer> {
     this.scanEntries = 0;
+    return this.remappingScan(
+      (range) => this.timeouts.getKeys(range),
+      (key) => key,
+      READS_PER_MAP_CHECK,
+    );
+  }
+
+  /**
+   * The entries of a database in key order, from `scan` of a range. Every `checkEvery` entries, when the process is
+   * over its mapped budget, the scan resumes after its last key on a fresh mapping. An entry, and what the caller
+   * reads for it, must not be held past the next: the database may be mapped afresh between two of them, and only
+   * then, as no remap happens while the iterator is open.
+   */
+  private *remappingScan<T>(
+    scan: (range: ScanRange) => Iterable<T>,
+    keyOf: (entry: T) => Uint8Array,
+    checkEvery: number,
+  ): IterableIterator<T> {
     let last: Buffer | undefined;
     for (;;) {
       let seen = 0;
       let more = false;
       this.openScans++;
       try {
-        const range = last === undefined ? {} : { start: last, exclusiveStart: true };
-        for (const key of this.timeouts.getKeys(range)) {
-          yield key;
-          // Each entry led to a record read far from the last one (records are in key order, entries in time
-          // order): checked as often as point reads are, the scan resumes after its last entry on a fresh mapping.
-          if (++seen % READS_PER_MAP_CHECK === 0 && residentFileBytes() > this.mappedBytes) {
-            last = Buffer.from(key);
+        for (const entry of scan(last === undefined ? {} : { start: last, exclusiveStart: true })) {
+          yield entry;
+          if (++seen % checkEvery === 0 && residentFileBytes() > this.mappedBytes) {
+            last = Buffer.from(keyOf(entry));
             more = true;
             break;
           }
