@@ -68,8 +68,8 @@ export interface DiskStateStoreOptions {
    * so that the pages it touched leave the process's resident set (they stay in the OS's page cache): the store
    * of the thread that read the most since it was last mapped, as often as needed. Checked every few hundred
    * point reads of the thread's stores, between the transactions of a commit or a rebuild, and while a scan of the
-   * whole database (a snapshot, complete-mode output) goes, so no access pattern keeps more of the database
-   * resident. Default 256 MiB; Infinity never remaps.
+   * whole database (a snapshot, complete-mode output) or of the timeout index (due keys) goes, so no access pattern
+   * keeps more of the database resident. Default 256 MiB; Infinity never remaps.
    */
   mappedBytes?: number;
   /**
@@ -157,7 +157,10 @@ type ScanRange = RangeOptions & { exclusiveStart?: boolean };
 const openStores = new Set<DiskStateStore<unknown, unknown>>();
 /** Database point reads of this thread's stores since the last check of the resident mapped pages. */
 let readsSinceMapCheck = 0;
-/** Entries of a scan between two such checks: a few MiB of pages at most, as a scan maps pages in key order. */
+/**
+ * Entries of a full scan between two such checks: a few MiB of pages at most, as it maps pages in key order. A scan
+ * of the timeout index reads a record per entry, and checks every READS_PER_MAP_CHECK entries instead.
+ */
 const SCANNED_PER_MAP_CHECK = 4096;
 
 /**
