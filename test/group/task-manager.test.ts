@@ -7,6 +7,15 @@ import { expect } from 'chai';
 import { SluiceError } from '../../lib/errors.js';
 import { type RunningTask, TaskManager } from '../../lib/group/task-manager.js';
 
+/** The member has not failed within 20 ms (its log in the message otherwise). */
+async function expectNotFailed(tasks: TaskManager, lines: string[]): Promise<void> {
+  let failed: unknown = null;
+  await Promise.race([tasks.failure, new Promise((r) => setTimeout(r, 20))]).catch((err: unknown) => {
+    failed = err;
+  });
+  expect(failed, lines.join('\n')).to.equal(null);
+}
+
 describe('TaskManager', () => {
   it('a task revoked while it starts, failing as it stops, is dropped quietly and later assignments still apply', async () => {
     const unhandled: unknown[] = [];
@@ -50,11 +59,7 @@ describe('TaskManager', () => {
       await tasks.close();
       await new Promise((r) => setImmediate(r));
       expect(unhandled).to.deep.equal([]);
-      let failed: unknown = null;
-      await Promise.race([tasks.failure, new Promise((r) => setTimeout(r, 20))]).catch((err: unknown) => {
-        failed = err;
-      });
-      expect(failed, lines.join('\n')).to.equal(null);
+      await expectNotFailed(tasks, lines);
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
@@ -81,11 +86,7 @@ describe('TaskManager', () => {
     await revoked;
     await new Promise((r) => setTimeout(r, 20));
     expect(tasks.running).to.deep.equal([1]);
-    let failed: unknown = null;
-    await Promise.race([tasks.failure, new Promise((r) => setTimeout(r, 20))]).catch((err: unknown) => {
-      failed = err;
-    });
-    expect(failed, lines.join('\n')).to.equal(null);
+    await expectNotFailed(tasks, lines);
     await tasks.close();
   });
 
@@ -108,11 +109,7 @@ describe('TaskManager', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(tasks.running).to.deep.equal([1]);
     expect(lines.join('\n')).to.match(/task 0 was taken over by another member/);
-    let failed: unknown = null;
-    await Promise.race([tasks.failure, new Promise((r) => setTimeout(r, 20))]).catch((err: unknown) => {
-      failed = err;
-    });
-    expect(failed).to.equal(null);
+    await expectNotFailed(tasks, lines);
     await tasks.close();
   });
 });
