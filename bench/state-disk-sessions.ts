@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { DiskStateStore } from '../lib/state/disk-state-store.js';
 import { StateStore } from '../lib/state/state-store.js';
 import type { VersionedStateStore } from '../lib/state/versioned-state-store.js';
-import { cpuSeconds, median } from './support.js';
+import { cpuSeconds, median, statusBytes } from './support.js';
 
 interface RunResult {
   opsPerCpuSecond: number;
@@ -30,9 +30,7 @@ interface RunResult {
 
 /** Resident anonymous and file-backed bytes of this process. */
 function resident(): { anon: number; file: number } {
-  const status = fs.readFileSync('/proc/self/status', 'latin1');
-  const kb = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
-  return { anon: kb('RssAnon'), file: kb('RssFile') };
+  return { anon: statusBytes('RssAnon'), file: statusBytes('RssFile') };
 }
 
 /** xorshift32, so both stores see the same keys. */

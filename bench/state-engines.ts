@@ -2,7 +2,7 @@
  * Benchmark: the embedded key-value engines a disk-backed state store could sit on, on the store's access
  * pattern, in one invocation: LMDB (`lmdb`), RocksDB (`@nxtedition/rocksdb`) and LevelDB (`classic-level`).
  *
- *   node dist/bench/state-engines.js [keys=1000000] [batches=20] [batchKeys=50000] [modulesDir] [engines=lmdb,rocksdb] [runs=3]
+ *   node dist/bench/state-engines.js [keys=1000000] [batches=20] [batchKeys=50000] [modulesDir] [engines=lmdb,rocksdb] [runs=3] [mappedMiB=256]
  *
  * `modulesDir` is a folder whose node_modules holds the engines' packages (default: this checkout, which has only
  * the chosen one; install the others beside it, e.g. `npm install lmdb@2.9.4 @nxtedition/rocksdb@12.2.12
@@ -17,16 +17,20 @@
  * - a full ordered scan (sortedEntries, a snapshot);
  * - bytes on disk per key, and the process's anonymous memory after the mixed batches (RSS without mapped files:
  *   what the engine holds in the process beyond the pages of its files).
+ * Engine `lmdb-mapped` is LMDB as the disk store runs it where state outgrows memory: it maps its file afresh
+ * whenever the process's resident mapped pages pass `mappedMiB` (checked every 256 reads, between write
+ * transactions of 1,024 changes and between scan chunks of 4,096 entries), so that RSS stays bounded and every
+ * read of a page not mapped since costs a page fault; plain `lmdb` keeps every page it touched mapped.
  * LevelDB has synchronous point reads (`getSync`) but asynchronous iterators only, so its scans are awaited.
  * RocksDB runs through its binding's synchronous calls (a one-key MultiGet, write batches, iterators' nextv).
- * Prints operations per second per phase and the ratio of the first engine to the second.
+ * Prints operations per second per phase, the pass's peak RSS, and the ratio of the first engine to the second.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { median, rssAnonBytes } from './support.js';
+import { median, rssAnonBytes, statusBytes } from './support.js';
 
 const CHILD = process.argv[2] === '--child';
 const ARGS = CHILD ? process.argv.slice(4) : process.argv.slice(2);
@@ -36,6 +40,11 @@ const BATCH_KEYS = Number(ARGS[2] ?? 50_000);
 const MODULES = ARGS[3] ?? process.cwd();
 const ENGINE_NAMES = (ARGS[4] ?? 'lmdb,rocksdb').split(',');
 const RUNS = Number(ARGS[5] ?? 3);
+const MAPPED_BYTES = Number(ARGS[6] ?? 256) * 2 ** 20;
+/** The disk store's bounds under its mapped budget: reads between checks, changes per transaction, scan chunk. */
+const READS_PER_MAP_CHECK = 256;
+const CHANGES_PER_TRANSACTION = 1024;
+const SCAN_CHUNK = 4096;
 const VALUE_BYTES = 24;
 
 /** The operations the bench needs, over one engine. */
@@ -90,6 +99,86 @@ async function openLmdb(dir: string): Promise<Engine> {
     scan: async () => {
       let n = 0;
       for (const _ of state.getRange({})) n++;
+      return n;
+    },
+    close: () => env.close(),
+  };
+}
+
+async function openLmdbMapped(dir: string): Promise<Engine> {
+  const { open } = createRequire(path.join(MODULES, 'package.json'))('lmdb');
+  // biome-ignore lint/suspicious/noExplicitAny: lmdb is loaded from `modulesDir`, untyped
+  let env: any;
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  let state: any;
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  let index: any;
+  const openEnv = () => {
+    env = open({ path: dir, noSync: true, compression: false });
+    state = env.openDB({ name: 'state', keyEncoding: 'binary', encoding: 'binary' });
+    index = env.openDB({ name: 'timeouts', keyEncoding: 'binary', encoding: 'binary' });
+  };
+  openEnv();
+  const remapIfOverBudget = () => {
+    if (statusBytes('RssFile') <= MAPPED_BYTES) return;
+    env.resetReadTxn();
+    void env.close();
+    openEnv();
+  };
+  // Scans a database in chunks, on a fresh mapping when over budget between them; a chunk resumes just past the
+  // last key read (the smallest key after k is k followed by a zero byte).
+  const chunkedKeys = (db: () => typeof state, end: Buffer | undefined, visit: (k: Buffer) => void) => {
+    let start: Buffer | undefined;
+    for (;;) {
+      let n = 0;
+      for (const k of db().getKeys({ start, end, limit: SCAN_CHUNK }) as Iterable<Buffer>) {
+        visit(k);
+        start = Buffer.concat([k, Buffer.alloc(1)]);
+        n++;
+      }
+      remapIfOverBudget();
+      if (n < SCAN_CHUNK) return;
+    }
+  };
+  let reads = 0;
+  return {
+    name: 'lmdb-mapped',
+    get: (k) => {
+      const v = state.getBinaryFast(k);
+      if (++reads % READS_PER_MAP_CHECK === 0) remapIfOverBudget();
+      return v;
+    },
+    write: async (s, ix) => {
+      // The databases are looked up per transaction: a remap between two opens them afresh.
+      const all = [...s.map((w) => [false, w] as const), ...ix.map((w) => [true, w] as const)];
+      for (let from = 0; from < all.length; from += CHANGES_PER_TRANSACTION) {
+        env.transactionSync(() => {
+          for (const [isIndex, [k, v]] of all.slice(from, from + CHANGES_PER_TRANSACTION)) {
+            const db = isIndex ? index : state;
+            v === undefined ? db.removeSync(k) : db.putSync(k, v);
+          }
+        });
+        remapIfOverBudget();
+      }
+    },
+    indexBefore: async (end) => {
+      const keys: Buffer[] = [];
+      chunkedKeys(
+        () => index,
+        end,
+        (k) => keys.push(Buffer.from(k)),
+      );
+      return keys;
+    },
+    scan: async () => {
+      let n = 0;
+      chunkedKeys(
+        () => state,
+        undefined,
+        () => {
+          n++;
+        },
+      );
       return n;
     },
     close: () => env.close(),
@@ -247,11 +336,13 @@ async function runOnce(open: (dir: string) => Promise<Engine>): Promise<Record<s
     'disk bytes/key': bytes / n,
     'anon MiB': anon / 2 ** 20,
     hitRate: found / ops,
+    'peak RSS MiB': statusBytes('VmHWM') / 2 ** 20,
   };
 }
 
 const OPENERS: Record<string, (dir: string) => Promise<Engine>> = {
   lmdb: openLmdb,
+  'lmdb-mapped': openLmdbMapped,
   rocksdb: openRocks,
   'classic-level': openLevel,
 };

@@ -35,8 +35,16 @@ export function clickstreamFiles(dir: string, count: number, files: number): str
 
 /** The process's resident anonymous memory (RssAnon: RSS without mapped files), in bytes; 0 where unknown. */
 export function rssAnonBytes(): number {
+  return statusBytes('RssAnon');
+}
+
+/**
+ * A size from this process's /proc/self/status in bytes (0 where unknown): `RssAnon`, `RssFile` (mapped files'
+ * resident pages) or `VmHWM` (peak resident set).
+ */
+export function statusBytes(name: 'RssAnon' | 'RssFile' | 'VmHWM'): number {
   try {
-    const m = /RssAnon:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    const m = new RegExp(`${name}:\\s+(\\d+) kB`).exec(fs.readFileSync('/proc/self/status', 'latin1'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
