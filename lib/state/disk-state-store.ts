@@ -42,7 +42,9 @@ import { grown } from '../util/grown.js';
 import { byteOrder, compareBytes } from './byte-order.js';
 import { HotKeyCache } from './hot-key-cache.js';
 import { KeyFilter } from './key-filter.js';
+import { type BranchBudget, FileRead, LmdbFileReader } from './lmdb-file-reader.js';
 import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
+import { PointReadPath } from './point-read-path.js';
 import {
   deltaChecksum,
   hasDeltasAfter,
@@ -69,7 +71,9 @@ export interface DiskStateStoreOptions {
    * of the thread that read the most since it was last mapped, as often as needed. Checked every few hundred
    * point reads of the thread's stores, between the transactions of a commit or a rebuild, and while a scan of the
    * whole database (a snapshot, complete-mode output) or of the timeout index (due keys) goes, so no access pattern
-   * keeps more of the database resident. Default 256 MiB; Infinity never remaps.
+   * keeps more of the database resident. Point reads go with pread instead while those through the map fault
+   * often (see PointReadPath). Default 256 MiB; Infinity never remaps and reads through the map only; 0 reads
+   * with pread only.
    */
   mappedBytes?: number;
   /**
@@ -157,6 +161,13 @@ type ScanRange = RangeOptions & { exclusiveStart?: boolean };
 const openStores = new Set<DiskStateStore<unknown, unknown>>();
 /** Database point reads of this thread's stores since the last check of the resident mapped pages. */
 let readsSinceMapCheck = 0;
+/**
+ * Branch pages the file readers of this thread's stores keep between commits: an eighth of the default mapped
+ * budget, which holds the branch pages of a few hundred million keys' B-trees (one branch page per ~200 leaves).
+ */
+const branchBudget: BranchBudget = { maxBytes: 32 << 20, usedBytes: 0 };
+/** Whether this thread's point reads go through the map or with pread (see PointReadPath). */
+const pointReads = new PointReadPath();
 /**
  * Entries of a full scan between two such checks: a few MiB of pages at most, as it maps pages in key order. A scan
  * of the timeout index reads a record per entry, and checks every READS_PER_MAP_CHECK entries instead.
@@ -503,6 +514,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private readonly changesPerTransaction: number;
   private env!: RootDatabase;
+  /**
+   * Point reads of the state database with pread while reads through the map fault often (see PointReadPath and
+   * LmdbFileReader): each then maps nothing, where a read through the map would fault on a page seldom still
+   * mapped.
+   */
+  private readonly fileReader: LmdbFileReader;
   private state!: Database<Buffer, Uint8Array>;
   private timeouts!: Database<Buffer, Buffer>;
   private meta!: Database<unknown, string>;
@@ -595,6 +612,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       Math.min(CHANGES_PER_TRANSACTION, Math.floor(this.mappedBytes / 4 / MAPPED_BYTES_PER_READ)),
     );
     this.openDatabase();
+    this.fileReader = new LmdbFileReader(
+      path.join(localDir, 'data.mdb'),
+      'state',
+      () => this.mappedBytes / Math.max(1, openStores.size),
+      branchBudget,
+    );
     openStores.add(this as DiskStateStore<unknown, unknown>);
     this.takeSavedFilter();
   }
@@ -655,6 +678,18 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
+   * Runs `write` in a write transaction; the file reader then forgets the pages it kept, which the transaction
+   * may have freed and reused.
+   */
+  private transact(write: () => void): void {
+    try {
+      this.env.transactionSync(write);
+    } finally {
+      this.fileReader.invalidate();
+    }
+  }
+
+  /**
    * While the process's resident mapped pages are over `budget`, maps afresh the database of this thread's store
    * that read the most since its last remap (and so holds the most of them). Another store may be remapped
    * between its reads: it holds no record of the old mapping (a read's record is copied out of it), and one
@@ -689,6 +724,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       await store.recover(version);
     } catch (err) {
       openStores.delete(store as DiskStateStore<unknown, unknown>);
+      store.fileReader.close();
       await store.env.close();
       throw err;
     }
@@ -1026,7 +1062,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private applyChanges(version: number, checksum: number | null): void {
     if (this.count + this.unapplied.sizeDelta === 0) {
       this.env.resetReadTxn();
-      this.env.transactionSync(() => {
+      this.transact(() => {
         this.state.clearSync();
         this.timeouts.clearSync();
         this.count = 0;
@@ -1057,7 +1093,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const perTransaction = this.changesPerTransaction;
     for (let from = 0; from < total || from === 0; from += perTransaction) {
       const to = Math.min(total, from + perTransaction);
-      this.env.transactionSync(() => {
+      this.transact(() => {
         if (from === 0) this.meta.putSync('applying', version);
         for (let i = from; i < to; i++) {
           if (i >= order.length) {
@@ -1209,10 +1245,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     return purgeStateFiles(this.dir, minVersionToKeep);
   }
 
-  /** Bytes held in memory: the hot-key cache and pending changes (the database's pages are the OS's cache). */
+  /**
+   * Bytes held in memory: the hot-key cache, the branch pages the file reader keeps and the changes not in the
+   * database (the database's pages are the OS's cache).
+   */
   memoryUsedBytes(): number {
     const filter = this.keyFilter === null ? 0 : this.keyFilter.sizeBytes;
-    return this.hot.sizeBytes + this.pending.memoryBytes() + this.unapplied.memoryBytes() + filter;
+    const held = this.hot.sizeBytes + this.fileReader.sizeBytes;
+    return held + this.pending.memoryBytes() + this.unapplied.memoryBytes() + filter;
   }
 
   /**
@@ -1234,6 +1274,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     } finally {
       openStores.delete(this as DiskStateStore<unknown, unknown>);
       this.hot.clear();
+      this.fileReader.close();
       await this.env.close();
     }
   }
@@ -1355,6 +1396,21 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
     if (this.keyFilter !== null && !this.keyFilter.mayContain(encoding)) return false;
+    pointReads.counted();
+    // A budget of 0 maps nothing; none (Infinity) maps every page read.
+    const pread = this.mappedBytes === 0 || (pointReads.pread && Number.isFinite(this.mappedBytes));
+    const read = pread ? this.fileReader.get(encoding) : FileRead.UseMap;
+    if (read !== FileRead.UseMap) {
+      if (read === FileRead.Absent) return false;
+      const { page, start, end } = this.fileReader;
+      hot.missed();
+      this.setRecord(page, start, end);
+      if (admit && hot.admits(pk, encoded)) {
+        hot.set(pk, encoded, page, start, end);
+        this.keepRecordSlot();
+      }
+      return true;
+    }
     this.readsSinceRemap++;
     if (++readsSinceMapCheck >= READS_PER_MAP_CHECK) {
       readsSinceMapCheck = 0;
@@ -1680,7 +1736,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     // A database without a version may still hold records (a crash before its first commit was applied).
     if (from <= 0 || version === 0) {
-      this.env.transactionSync(() => {
+      this.transact(() => {
         this.state.clearSync();
         this.timeouts.clearSync();
         this.meta.clearSync();
@@ -1711,7 +1767,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           version,
           target,
           (entries) => {
-            this.env.transactionSync(() => {
+            this.transact(() => {
               // Marked as being rebuilt until the last file is in: a crash in between must not leave a
               // database that claims a version it only partly holds. A file comes in several transactions.
               this.meta.putSync('version', REBUILDING);
@@ -1728,7 +1784,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         throw err;
       }
       const checksum = await deltaChecksum(this.dir, version);
-      this.env.transactionSync(() => this.writeMeta(version, checksum));
+      this.transact(() => this.writeMeta(version, checksum));
     }
     this.dbVersion = this.metaVersion();
     this._version = version;

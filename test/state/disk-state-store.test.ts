@@ -93,11 +93,17 @@ describe('disk state store', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  for (const cacheBytes of [0, 1 << 20]) {
-    it(`agrees with the memory store on random batches, before and after commits (hot-key cache ${cacheBytes} bytes)`, async () => {
-      const rand = prng(cacheBytes + 7);
+  // A mapped budget of 0 reads every record with pread (see LmdbFileReader) and maps the database afresh at every
+  // commit.
+  for (const [cacheBytes, mappedBytes] of [
+    [0, undefined],
+    [1 << 20, undefined],
+    [0, 0],
+  ]) {
+    it(`agrees with the memory store on random batches, before and after commits (hot-key cache ${cacheBytes} bytes${mappedBytes === 0 ? ', reads with pread' : ''})`, async () => {
+      const rand = prng((cacheBytes as number) + 7);
       const mem = await StateStore.load(memDir, 0, { snapshotInterval: 3 });
-      const disk = await openDisk(0, { snapshotInterval: 3, cacheBytes });
+      const disk = await openDisk(0, { snapshotInterval: 3, cacheBytes, mappedBytes });
       for (let v = 1; v <= 8; v++) {
         randomBatch([mem, disk], rand, 120);
         expect(observed(disk), `before commit ${v}`).to.deep.equal(observed(mem));
@@ -757,40 +763,43 @@ describe('disk state store', () => {
     expect(disk.keysWithTimeoutAtOrBefore(1000)).to.deep.equal([1]);
   });
 
-  it("serves the reads of a scan's due keys from the scan's copies of their records, whatever order and changes follow", async () => {
-    const mem = await StateStore.load(memDir, 0);
-    const disk = await openDisk(0, { cacheBytes: 0 });
-    const keys: unknown[] = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? `k${i}` : i % 3 === 1 ? i : ['c', i]));
-    for (const s of [mem, disk])
-      for (const [i, k] of keys.entries()) s.put(k, { i, list: [i, `v${i}`] }, 100 + (i % 7));
-    await mem.commit(1);
-    await disk.commit(1);
-    // Timeouts that move later leave their entries early: the scan then sorts its due keys, and their records with them.
-    for (const s of [mem, disk]) for (const i of [2, 9, 16]) s.put(keys[i], { i, moved: true }, 120 + i);
-    await mem.commit(2);
-    await disk.commit(2);
-    const same = (k: unknown) =>
-      expect([disk.get(k), disk.has(k), disk.getTimeout(k)], JSON.stringify(k)).to.deep.equal([
-        mem.get(k),
-        mem.has(k),
-        mem.getTimeout(k),
-      ]);
-    for (const limit of [Infinity, 5]) {
-      const due = disk.keysWithTimeoutAtOrBefore(140, limit);
-      expect(due).to.deep.equal(mem.keysWithTimeoutAtOrBefore(140, limit));
-      // Read in order, a key read twice, a change to a due key before it is read, one read out of order.
-      for (const [j, k] of due.entries()) {
-        if (j === 1) for (const s of [mem, disk]) s.put(due[2], { changed: j });
-        if (j === 3 && due.length > 6) same(due[6]);
-        same(k);
-        same(k);
-        for (const s of [mem, disk]) if (j % 2 === 0) s.remove(k);
+  for (const mappedBytes of [undefined, 0])
+    it(`serves the reads of a scan's due keys from the scan's copies of their records, whatever order and changes follow${mappedBytes === 0 ? ' (reads with pread)' : ''}`, async () => {
+      const mem = await StateStore.load(memDir, 0);
+      const disk = await openDisk(0, { cacheBytes: 0, mappedBytes });
+      const keys: unknown[] = Array.from({ length: 30 }, (_, i) =>
+        i % 3 === 0 ? `k${i}` : i % 3 === 1 ? i : ['c', i],
+      );
+      for (const s of [mem, disk])
+        for (const [i, k] of keys.entries()) s.put(k, { i, list: [i, `v${i}`] }, 100 + (i % 7));
+      await mem.commit(1);
+      await disk.commit(1);
+      // Timeouts that move later leave their entries early: the scan then sorts its due keys, and their records with them.
+      for (const s of [mem, disk]) for (const i of [2, 9, 16]) s.put(keys[i], { i, moved: true }, 120 + i);
+      await mem.commit(2);
+      await disk.commit(2);
+      const same = (k: unknown) =>
+        expect([disk.get(k), disk.has(k), disk.getTimeout(k)], JSON.stringify(k)).to.deep.equal([
+          mem.get(k),
+          mem.has(k),
+          mem.getTimeout(k),
+        ]);
+      for (const limit of [Infinity, 5]) {
+        const due = disk.keysWithTimeoutAtOrBefore(140, limit);
+        expect(due).to.deep.equal(mem.keysWithTimeoutAtOrBefore(140, limit));
+        // Read in order, a key read twice, a change to a due key before it is read, one read out of order.
+        for (const [j, k] of due.entries()) {
+          if (j === 1) for (const s of [mem, disk]) s.put(due[2], { changed: j });
+          if (j === 3 && due.length > 6) same(due[6]);
+          same(k);
+          same(k);
+          for (const s of [mem, disk]) if (j % 2 === 0) s.remove(k);
+        }
+        for (const k of keys) same(k);
+        mem.abort();
+        disk.abort();
       }
-      for (const k of keys) same(k);
-      mem.abort();
-      disk.abort();
-    }
-  });
+    });
 
   it("looks a cached key up once for a call's has, getTimeout, get and put, and its commit rewrites the record without another", async () => {
     const disk = await openDisk(0, APPLY_EACH_COMMIT);
