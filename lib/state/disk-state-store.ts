@@ -1396,32 +1396,28 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
     if (this.keyFilter !== null && !this.keyFilter.mayContain(encoding)) return false;
-    pointReads.counted();
+    const started = performance.now();
     // A budget of 0 maps nothing; none (Infinity) maps every page read.
     const pread = this.mappedBytes === 0 || (pointReads.pread && Number.isFinite(this.mappedBytes));
     const read = pread ? this.fileReader.get(encoding) : FileRead.UseMap;
-    if (read !== FileRead.UseMap) {
-      if (read === FileRead.Absent) return false;
-      const { page, start, end } = this.fileReader;
-      hot.missed();
-      this.setRecord(page, start, end);
-      if (admit && hot.admits(pk, encoded)) {
-        hot.set(pk, encoded, page, start, end);
-        this.keepRecordSlot();
+    let record: Buffer | undefined;
+    if (read === FileRead.UseMap) {
+      this.readsSinceRemap++;
+      if (++readsSinceMapCheck >= READS_PER_MAP_CHECK) {
+        readsSinceMapCheck = 0;
+        DiskStateStore.remapMostReadIfOverBudget(this.mappedBytes);
       }
-      return true;
+      record = this.state.getBinaryFast(encoding);
     }
-    this.readsSinceRemap++;
-    if (++readsSinceMapCheck >= READS_PER_MAP_CHECK) {
-      readsSinceMapCheck = 0;
-      DiskStateStore.remapMostReadIfOverBudget(this.mappedBytes);
-    }
-    const record = this.state.getBinaryFast(encoding);
-    if (record === undefined) return false;
+    pointReads.read(performance.now() - started);
+    if (read === FileRead.Found) {
+      const { page, start, end } = this.fileReader;
+      this.setRecord(page, start, end);
+    } else if (record !== undefined) this.setRecord(record, 0, record.length);
+    else return false;
     hot.missed();
-    this.setRecord(record, 0, record.length);
     if (admit && hot.admits(pk, encoded)) {
-      hot.set(pk, encoded, record);
+      hot.set(pk, encoded, this.recordBytes, this.recordStart, this.recordEnd);
       this.keepRecordSlot();
     }
     return true;

@@ -2,48 +2,43 @@ import { expect } from 'chai';
 import { PointReadPath } from '../../lib/state/point-read-path.js';
 
 describe('point read path', () => {
-  /** Runs `windows` windows of 4096 reads, each faulting `faultsPerRead` times per read while through the map. */
-  const run = (path: PointReadPath, counter: { faults: number }, windows: number, faultsPerRead: number): boolean[] => {
+  /**
+   * Runs `windows` windows of 4096 reads that cost `map` ms each through the map and `pread` ms with pread; returns
+   * whether each window went with pread.
+   */
+  const run = (path: PointReadPath, windows: number, map: number, pread: number): boolean[] => {
     const paths: boolean[] = [];
     for (let w = 0; w < windows; w++) {
       paths.push(path.pread);
-      for (let r = 0; r < 4096; r++) {
-        if (!path.pread) counter.faults += faultsPerRead;
-        path.counted();
-      }
+      for (let r = 0; r < 4096; r++) path.read(path.pread ? pread : map);
     }
     return paths;
   };
+  const mapWindows = (paths: boolean[]) => paths.flatMap((p, w) => (p ? [] : [w]));
 
-  it('stays on the map while its reads seldom fault', () => {
-    const counter = { faults: 0 };
-    const path = new PointReadPath(() => counter.faults);
-    expect(run(path, counter, 50, 0.05).some((p) => p)).to.equal(false);
+  it('stays on the map while its reads cost little', () => {
+    expect(run(new PointReadPath(), 100, 0.0015, 0.001).some((p) => p)).to.equal(false);
   });
 
-  it('reads with pread while the map faults often, and tries the map again after ever longer stretches', () => {
-    const counter = { faults: 0 };
-    const path = new PointReadPath(() => counter.faults);
-    const paths = run(path, counter, 200, 0.5);
-    // The first window has nothing to compare with and the second measures; after that, map windows are tries.
-    expect(paths.slice(0, 2)).to.deep.equal([false, false]);
-    const tries = paths.flatMap((p, w) => (!p && w >= 2 ? [w] : []));
-    expect(tries).to.deep.equal([18, 51, 116]);
-    expect(paths.filter((p) => p).length).to.equal(200 - 2 - tries.length);
+  it('reads with pread while the map costs more, and tries the map again after ever longer stretches', () => {
+    const paths = run(new PointReadPath(), 200, 0.03, 0.005);
+    expect(mapWindows(paths)).to.deep.equal([0, 17, 50, 115]);
   });
 
-  it('goes back to the map, and to short stretches, once a try finds it no longer faulting', () => {
-    const counter = { faults: 0 };
-    const path = new PointReadPath(() => counter.faults);
-    run(path, counter, 60, 0.5);
-    const after = run(path, counter, 200, 0);
-    // pread until the next try of the map, then the map for good.
+  it('goes back to the map at once when pread turns out the dearer, and stays there', () => {
+    const path = new PointReadPath();
+    expect(mapWindows(run(path, 50, 0.004, 0.006))).to.deep.equal([0, ...Array.from({ length: 48 }, (_, i) => i + 2)]);
+  });
+
+  it('stays on the map once a try finds it cheap again, and takes pread at once when the map gets dear again', () => {
+    const path = new PointReadPath();
+    run(path, 60, 0.03, 0.005);
+    const after = run(path, 100, 0.001, 0.005);
     const first = after.indexOf(false);
     expect(first).to.be.greaterThan(0);
     expect(after.slice(first).every((p) => !p)).to.equal(true);
-    // A fault storm later switches after one window, and tries the map again after the shortest stretch.
-    const storm = run(path, counter, 20, 0.5);
-    expect(storm.slice(0, 2)).to.deep.equal([false, true]);
-    expect(storm.indexOf(false, 1)).to.equal(17);
+    // The last pread cost is known: one window through the map that costs more sends the next ones to pread, for
+    // the shortest stretch again.
+    expect(mapWindows(run(path, 40, 0.03, 0.005))).to.deep.equal([0, 17]);
   });
 });
