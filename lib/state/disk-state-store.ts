@@ -71,9 +71,9 @@ export interface DiskStateStoreOptions {
    * of the thread that read the most since it was last mapped, as often as needed. Checked every few hundred
    * point reads of the thread's stores, between the transactions of a commit or a rebuild, and while a scan of the
    * whole database (a snapshot, complete-mode output) or of the timeout index (due keys) goes, so no access pattern
-   * keeps more of the database resident. Point reads go with pread instead while those through the map fault
-   * often (see PointReadPath). Default 256 MiB; Infinity never remaps and reads through the map only; 0 reads
-   * with pread only.
+   * keeps more of the database resident. Point reads go with pread instead while those through the map cost more
+   * (see PointReadPath). Default 256 MiB; Infinity never remaps and reads through the map only; 0 reads with
+   * pread only.
    */
   mappedBytes?: number;
   /**
@@ -515,9 +515,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly changesPerTransaction: number;
   private env!: RootDatabase;
   /**
-   * Point reads of the state database with pread while reads through the map fault often (see PointReadPath and
-   * LmdbFileReader): each then maps nothing, where a read through the map would fault on a page seldom still
-   * mapped.
+   * Point reads of the state database with pread while they cost less than reads through the map (see
+   * PointReadPath and LmdbFileReader): each maps nothing, where a read through the map of a database far larger
+   * than the mapped budget faults on a page seldom still mapped.
    */
   private readonly fileReader: LmdbFileReader;
   private state!: Database<Buffer, Uint8Array>;
