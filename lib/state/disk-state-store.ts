@@ -44,7 +44,6 @@ import { HotKeyCache } from './hot-key-cache.js';
 import { KeyFilter } from './key-filter.js';
 import { type BranchBudget, FileRead, LmdbFileReader } from './lmdb-file-reader.js';
 import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
-import { PointReadPath } from './point-read-path.js';
 import {
   deltaChecksum,
   hasDeltasAfter,
@@ -71,9 +70,9 @@ export interface DiskStateStoreOptions {
    * of the thread that read the most since it was last mapped, as often as needed. Checked every few hundred
    * point reads of the thread's stores, between the transactions of a commit or a rebuild, and while a scan of the
    * whole database (a snapshot, complete-mode output) or of the timeout index (due keys) goes, so no access pattern
-   * keeps more of the database resident. Point reads go with pread instead while those through the map cost more
-   * (see PointReadPath). Default 256 MiB; Infinity never remaps and reads through the map only; 0 reads with
-   * pread only.
+   * keeps more of the database resident. A store whose database outgrows several times its share of this reads
+   * its records with pread instead (see PREAD_FROM_SHARES). Default 256 MiB; Infinity never remaps and reads
+   * through the map only; 0 reads with pread only.
    */
   mappedBytes?: number;
   /**
@@ -166,8 +165,14 @@ let readsSinceMapCheck = 0;
  * budget, which holds the branch pages of a few hundred million keys' B-trees (one branch page per ~200 leaves).
  */
 const branchBudget: BranchBudget = { maxBytes: 32 << 20, usedBytes: 0 };
-/** Whether this thread's point reads go through the map or with pread (see PointReadPath). */
-const pointReads = new PointReadPath();
+/**
+ * Times the mapped budget a store's database must outgrow, as its share of the budget (the budget over the thread's
+ * open stores), before its point reads go with pread instead of through the map (see LmdbFileReader). A read through
+ * the map costs about 1.5 µs while its page is mapped and tens of µs when it faults; a pread a few µs, more in a
+ * large process on a virtual machine. With every read through pread, q11 made 0.83x the events per CPU second at
+ * 2.3 times its share (10 M keys), and 1.67x at 8 times (100 M keys, 20 M events).
+ */
+const PREAD_FROM_SHARES = 4;
 /**
  * Entries of a full scan between two such checks: a few MiB of pages at most, as it maps pages in key order. A scan
  * of the timeout index reads a record per entry, and checks every READS_PER_MAP_CHECK entries instead.
@@ -515,9 +520,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private readonly changesPerTransaction: number;
   private env!: RootDatabase;
   /**
-   * Point reads of the state database with pread while they cost less than reads through the map (see
-   * PointReadPath and LmdbFileReader): each maps nothing, where a read through the map of a database far larger
-   * than the mapped budget faults on a page seldom still mapped.
+   * Point reads of the state database with pread once it is several times its share of the mapped budget (see
+   * PREAD_FROM_SHARES and LmdbFileReader): each maps nothing, where a read through the map of a database far
+   * larger than the budget faults on a page seldom still mapped.
    */
   private readonly fileReader: LmdbFileReader;
   private state!: Database<Buffer, Uint8Array>;
@@ -615,7 +620,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.fileReader = new LmdbFileReader(
       path.join(localDir, 'data.mdb'),
       'state',
-      () => this.mappedBytes / Math.max(1, openStores.size),
+      () => (PREAD_FROM_SHARES * this.mappedBytes) / Math.max(1, openStores.size),
       branchBudget,
     );
     openStores.add(this as DiskStateStore<unknown, unknown>);
@@ -1396,10 +1401,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     if (encoding === null) encoding = this.keyScratch.buf.subarray(0, this.encodeLookupKey(pk));
     if (this.keyFilter !== null && !this.keyFilter.mayContain(encoding)) return false;
-    const started = performance.now();
-    // A budget of 0 maps nothing; none (Infinity) maps every page read.
-    const pread = this.mappedBytes === 0 || (pointReads.pread && Number.isFinite(this.mappedBytes));
-    const read = pread ? this.fileReader.get(encoding) : FileRead.UseMap;
+    // None (Infinity) maps every page read; a budget of 0 maps nothing.
+    const read = Number.isFinite(this.mappedBytes) ? this.fileReader.get(encoding) : FileRead.UseMap;
     let record: Buffer | undefined;
     if (read === FileRead.UseMap) {
       this.readsSinceRemap++;
@@ -1409,7 +1412,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       }
       record = this.state.getBinaryFast(encoding);
     }
-    pointReads.read(performance.now() - started);
     if (read === FileRead.Found) {
       const { page, start, end } = this.fileReader;
       this.setRecord(page, start, end);
