@@ -134,50 +134,53 @@ export class LmdbFileReader {
 
   /** Looks `key` up in the last committed version; see {@link FileRead}. */
   get(key: Uint8Array): FileRead {
-    if (this.root === -2 && !this.readMeta()) return FileRead.UseMap;
+    if (this.root === -2) this.readMeta();
     if (!this.large) return FileRead.UseMap;
     return this.search(this.root, key);
   }
 
-  /** Reads the newest meta page and finds the named database's root; false when the file is not as expected. */
-  private readMeta(): boolean {
+  /**
+   * Reads the newest meta page and, where the database is large, finds the named database's root. Until the next
+   * write transaction, reads then go to the map without touching the file again when it is small or not as
+   * expected (a missing file, another format).
+   */
+  private readMeta(): void {
+    this.root = NO_PAGE;
+    this.large = false;
     if (this.fd < 0) {
       try {
         this.fd = fs.openSync(this.file, 'r');
       } catch {
-        return false;
+        return;
       }
     }
     const first = this.readPage(0, META_READ)?.bytes;
-    if (first === undefined || first.readUInt32LE(META_MAGIC) !== MAGIC) return false;
-    if (first.readUInt32LE(META_VERSION) !== DATA_VERSION) return false;
+    if (first === undefined || first.readUInt32LE(META_MAGIC) !== MAGIC) return;
+    if (first.readUInt32LE(META_VERSION) !== DATA_VERSION) return;
     const size = first.readUInt32LE(META_PAGE_SIZE);
-    if (size < META_READ || (size & (size - 1)) !== 0) return false;
+    if (size < META_READ || (size & (size - 1)) !== 0) return;
     const firstTxn = u64(first, META_TXNID);
     const firstRoot = u64(first, META_MAIN_ROOT);
     const firstLast = u64(first, META_LAST_PAGE);
     this.pageSize = size;
     const second = this.readPage(1, size)?.bytes;
-    if (second === undefined || second.readUInt32LE(META_MAGIC) !== MAGIC) return false;
-    if (second.readUInt32LE(META_VERSION) !== DATA_VERSION) return false;
+    if (second === undefined || second.readUInt32LE(META_MAGIC) !== MAGIC) return;
+    if (second.readUInt32LE(META_VERSION) !== DATA_VERSION) return;
     const newer = u64(second, META_TXNID) > firstTxn;
     const mainRoot = newer ? u64(second, META_MAIN_ROOT) : firstRoot;
     const lastPage = newer ? u64(second, META_LAST_PAGE) : firstLast;
-    this.large = (lastPage + 1) * size > this.mapFrom();
-    if (mainRoot === NO_PAGE) {
-      this.root = NO_PAGE;
-      return true;
-    }
-    for (const key of this.names) {
-      const found = this.search(mainRoot, key, F_SUBDATA);
-      if (found === FileRead.UseMap) return false;
-      if (found === FileRead.Found) {
-        this.root = u64(this.page, this.start + DB_ROOT);
-        return true;
+    const large = (lastPage + 1) * size > this.mapFrom();
+    if (large && mainRoot !== NO_PAGE) {
+      for (const key of this.names) {
+        const found = this.search(mainRoot, key, F_SUBDATA);
+        if (found === FileRead.UseMap) return;
+        if (found === FileRead.Found) {
+          this.root = u64(this.page, this.start + DB_ROOT);
+          break;
+        }
       }
     }
-    this.root = NO_PAGE;
-    return true;
+    this.large = large;
   }
 
   /** Reads page `pgno` into the read page; null when the file ends before it or the page is not that page. */
