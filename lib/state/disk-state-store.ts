@@ -42,7 +42,7 @@ import { grown } from '../util/grown.js';
 import { byteOrder, compareBytes } from './byte-order.js';
 import { HotKeyCache } from './hot-key-cache.js';
 import { KeyFilter } from './key-filter.js';
-import { type BranchBudget, FileRead, LmdbFileReader } from './lmdb-file-reader.js';
+import { type BranchBudget, FileRead, LmdbFileReader, ManyReads } from './lmdb-file-reader.js';
 import { checkTimeout, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import {
   deltaChecksum,
@@ -143,6 +143,12 @@ const SNAPSHOT_CHANGE_SHARE = 0.5;
 const CHANGES_PER_TRANSACTION = 4096;
 /** Resident bytes a point read may add: the kernel maps the cached pages of the 64 KiB around a faulting one. */
 const MAPPED_BYTES_PER_READ = 64 << 10;
+/**
+ * Index entries a due-key scan reads ahead at most and at least (see readAhead): a closing batch's due keys at
+ * once, so that their records are read in file order, a few MiB of the scan's memory.
+ */
+const MOST_ENTRIES_AHEAD = 1 << 18;
+const FEWEST_ENTRIES_AHEAD = 1 << 10;
 /** Fewest changes per write transaction of a commit, however small the mapped budget (see changesPerTransaction). */
 const MIN_CHANGES_PER_TRANSACTION = 256;
 /**
@@ -302,6 +308,44 @@ function sortDue<K>(due: DueKeys<K>): void {
   permute(encEnd);
   permute(due.records);
   permute(exact);
+}
+
+/**
+ * Timeout index entries read ahead of a due-key scan, copied out of the map: entry i is `bytes[at[i], at[i + 1])`.
+ * The scan reads their keys' records together first (see LmdbFileReader.getMany).
+ */
+class EntriesAhead {
+  bytes = Buffer.alloc(1 << 16);
+  at = new Int32Array(1 << 10);
+  length = 0;
+
+  reset(): void {
+    this.length = 0;
+  }
+
+  add(entry: Uint8Array): void {
+    const n = this.length;
+    const from = this.at[n];
+    if (n + 2 > this.at.length) this.at = grown(this.at, 2 * (n + 2));
+    if (from + entry.length > this.bytes.length) {
+      const bytes = Buffer.allocUnsafe(2 * (from + entry.length));
+      bytes.set(this.bytes.subarray(0, from));
+      this.bytes = bytes;
+    }
+    this.bytes.set(entry, from);
+    this.at[n + 1] = from + entry.length;
+    this.length = n + 1;
+  }
+
+  /** Entry `i` (a view, valid until the next reset). */
+  entry(i: number): Buffer {
+    return this.bytes.subarray(this.at[i], this.at[i + 1]);
+  }
+
+  /** The key encoding of entry `i` (a view), without its 8-byte time. */
+  key(i: number): Buffer {
+    return this.bytes.subarray(this.at[i] + 8, this.at[i + 1]);
+  }
 }
 
 /**
@@ -589,6 +633,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private dueBytes: Buffer = EMPTY;
   /** The due keys' encodings while a scan runs. */
   private dueEncodings = new ValueWriter(256, null, true);
+  /** Index entries a due-key scan read ahead, and their keys' records read together. */
+  private readonly entriesAhead = new EntriesAhead();
+  private readonly recordsAhead = new ManyReads();
+  /** Whether recordsAhead holds the records of entriesAhead's keys. */
+  private recordsAheadRead = false;
+  /** The entry of entriesAhead the scan is at, -1 outside a scan. */
+  private aheadAt = -1;
   private dueEnd = 0;
   /** The due key the operator is expected to read next. */
   private dueNext = 0;
@@ -858,26 +909,43 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     // Entries are at or before their keys' timeouts, so once `limit` keys are due by `bound`, no entry past it
     // holds one of the first `limit`: the scan, and what it holds, stay within about twice the limit.
     let bound = timestampMs;
-    for (const k of this.indexEntries()) {
-      const at = k.readDoubleBE(0);
-      if (at > bound) break;
-      const t = this.entryTimeout(k, at, timestampMs);
-      // An entry past its key's timeout is left from an earlier timeout; the key has another one before it.
-      if (this.entryPending || t < 0 || t > timestampMs || t < at) continue;
-      if (t !== at) sorted = false;
-      times.push(t);
-      keys.push(this.entryKey as K);
-      records.push(this.keepDueRecord());
-      exact.push(t === at);
-      encStart.push(encodings.pos);
-      encodings.raw(k, 8, k.length);
-      encEnd.push(encodings.pos);
-      if (limit > 0 && times.length >= 2 * limit) {
-        if (!sorted) sortDue(due);
-        if (times.length > limit) times.length = keys.length = encStart.length = encEnd.length = limit;
-        records.length = exact.length = times.length;
-        if (times.length === limit) bound = times[limit - 1];
+    const entries = this.indexEntries();
+    const ahead = this.entriesAhead;
+    ahead.reset();
+    try {
+      for (let c = 0; ; c++) {
+        if (c === ahead.length) {
+          c = 0;
+          if (!this.readAhead(entries, bound, limit - times.length)) break;
+        }
+        this.aheadAt = c;
+        const k = ahead.entry(c);
+        const at = k.readDoubleBE(0);
+        if (at > bound) break;
+        const t = this.entryTimeout(k, at, timestampMs);
+        // An entry past its key's timeout is left from an earlier timeout; the key has another one before it.
+        if (this.entryPending || t < 0 || t > timestampMs || t < at) continue;
+        if (t !== at) sorted = false;
+        times.push(t);
+        keys.push(this.entryKey as K);
+        records.push(this.keepDueRecord());
+        exact.push(t === at);
+        encStart.push(encodings.pos);
+        encodings.raw(k, 8, k.length);
+        encEnd.push(encodings.pos);
+        // Keys met at their timeouts, in index order, are the first `limit` already: any later entry's key is due at
+        // or after the last one's entry, and after it in the order. So a closing batch reads no record beyond them.
+        if (sorted && times.length === limit) break;
+        if (limit > 0 && times.length >= 2 * limit) {
+          if (!sorted) sortDue(due);
+          if (times.length > limit) times.length = keys.length = encStart.length = encEnd.length = limit;
+          records.length = exact.length = times.length;
+          if (times.length === limit) bound = times[limit - 1];
+        }
       }
+    } finally {
+      entries.return?.();
+      this.aheadAt = -1;
     }
     for (const changes of [this.pending, this.unapplied]) {
       for (let p = 0; p < changes.length; p++) {
@@ -1454,9 +1522,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     // the new timeout as it is.
     if (p >= 0) return pending.offset[p] < 0 ? -1 : pending.timeout[p];
     if (u >= 0) return unapplied.offset[u] < 0 ? -1 : unapplied.timeout[u];
-    const encoding = exactScratch(this.keyPool, entry.length - 8);
-    for (let b = 0, j = 8; j < entry.length; b++, j++) encoding[b] = entry[j];
-    const found = this.committedRecord(pk, !prim, encoding, false);
+    const found = this.entryRecord(pk, !prim, entry);
     const t = found ? this.recordBytes.readDoubleLE(this.recordStart) : -1;
     // A due key's record goes to dueBytes for the operator's read, and the key is about to be removed or
     // rewritten: admitting it to the cache would only cost a copy, an insertion and an eviction.
@@ -1465,6 +1531,48 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     if (t !== at && unseen) this.looseEntries.add(entry, at, pk, !prim, t);
     return t;
+  }
+
+  /**
+   * Whether the key of index entry `entry` is committed, its record then set (see recordBytes): as read ahead
+   * with the entry, else through committedRecord.
+   */
+  private entryRecord(pk: PendingKey, encoded: boolean, entry: Buffer): boolean {
+    const ahead = this.recordsAhead;
+    const a = this.aheadAt;
+    if (a >= 0 && this.recordsAheadRead && ahead.status[a] !== FileRead.UseMap) {
+      if (ahead.status[a] === FileRead.Absent) return false;
+      this.setRecord(ahead.bytes, ahead.start[a], ahead.end[a]);
+      this.hot.missed();
+      return true;
+    }
+    const encoding = exactScratch(this.keyPool, entry.length - 8);
+    for (let b = 0, j = 8; j < entry.length; b++, j++) encoding[b] = entry[j];
+    return this.committedRecord(pk, encoded, encoding, false);
+  }
+
+  /**
+   * Reads the next index entries of a due-key scan into entriesAhead: as many as `want` more due keys may need
+   * (within bounds), up to and including the first past `bound`; then their keys' records together, where the
+   * database is read with pread. False when the index has no more.
+   */
+  private readAhead(entries: Iterator<Buffer>, bound: number, want: number): boolean {
+    const ahead = this.entriesAhead;
+    ahead.reset();
+    const most = Math.min(MOST_ENTRIES_AHEAD, Math.max(FEWEST_ENTRIES_AHEAD, want));
+    while (ahead.length < most) {
+      const next = entries.next();
+      if (next.done) break;
+      ahead.add(next.value);
+      if (next.value.readDoubleBE(0) > bound) break;
+    }
+    this.recordsAheadRead = false;
+    if (ahead.length === 0) return false;
+    if (this.count > 0 && Number.isFinite(this.mappedBytes)) {
+      const keys = Array.from({ length: ahead.length }, (_, i) => ahead.key(i));
+      this.recordsAheadRead = this.fileReader.getMany(keys, this.recordsAhead);
+    }
+    return true;
   }
 
   /** Encodes `key` canonically into keyScratch; returns its length. */

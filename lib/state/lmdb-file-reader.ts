@@ -47,15 +47,25 @@ const NODE_HEADER = 8;
 const META_MAGIC = PAGE_HEADER;
 const META_VERSION = PAGE_HEADER + 4;
 const META_PAGE_SIZE = PAGE_HEADER + 24;
+const META_MAIN_DEPTH = PAGE_HEADER + 72 + 6;
 const META_MAIN_ROOT = PAGE_HEADER + 72 + 40;
 const META_LAST_PAGE = PAGE_HEADER + 120;
 const META_TXNID = PAGE_HEADER + 128;
-/** Where the root page number sits in an MDB_db record. */
+/** Where the tree's depth (levels of pages, 1: the root is a leaf) and its root page number sit in an MDB_db record. */
+const DB_DEPTH = 6;
 const DB_ROOT = 40;
 /** No page (an empty tree's root). */
 const NO_PAGE = -1;
 /** The page size assumed until the first meta page says otherwise: big enough for its fields. */
 const META_READ = 4096;
+/** Most pages one pread of {@link LmdbFileReader.getMany} reads: a MiB of 4 KiB pages. */
+const WINDOW_PAGES = 256;
+/**
+ * Most pages between two wanted leaves that one pread of {@link LmdbFileReader.getMany} reads along rather than
+ * reading the second with a pread of its own: a pread costs several microseconds, copying a cached page about half
+ * of one.
+ */
+const GAP_PAGES = 8;
 
 /** Reads a little-endian u64 that fits in 53 bits; all ones (LMDB's P_INVALID) reads as NO_PAGE. */
 function u64(buf: Buffer, at: number): number {
@@ -76,17 +86,60 @@ function newPage(size: number): Page {
   return { bytes, words: new Uint16Array(bytes.buffer, bytes.byteOffset, size >> 1) };
 }
 
+/**
+ * What {@link LmdbFileReader.getMany} found for each key: `status[i]` as {@link FileRead}, and a found record
+ * copied to `bytes` from `start[i]` to `end[i]`.
+ */
+export class ManyReads {
+  status = new Uint8Array(0);
+  start = new Int32Array(0);
+  end = new Int32Array(0);
+  bytes = Buffer.alloc(0);
+  private used = 0;
+
+  /** Makes room for `n` keys' results, none found yet. */
+  reset(n: number): void {
+    if (this.status.length < n) {
+      this.status = new Uint8Array(n);
+      this.start = new Int32Array(n);
+      this.end = new Int32Array(n);
+    }
+    this.status.fill(FileRead.Absent, 0, n);
+    this.used = 0;
+  }
+
+  /** Copies key `i`'s record, `src` from `from` to `to`. */
+  add(i: number, src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    if (this.used + n > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(1 << 16, 2 * (this.used + n)));
+      grown.set(this.bytes.subarray(0, this.used));
+      this.bytes = grown;
+    }
+    this.bytes.set(src.subarray(from, to), this.used);
+    this.start[i] = this.used;
+    this.used += n;
+    this.end[i] = this.used;
+  }
+}
+
 /** See the file's comment. */
 export class LmdbFileReader {
   /** The page the last found record is in, valid until the next read. */
   page: Buffer;
   private read: Page;
+  /** The page number whose page the read page holds, -1 for none. */
+  private readPgno = -1;
+  /** getMany's reads of several pages at once. */
+  private window: Page = newPage(0);
   start = 0;
   end = 0;
   private fd = -1;
   private pageSize = 0;
   /** Root page of the named database in the last committed version (NO_PAGE: empty), or -2 until read. */
   private root = -2;
+  /** Levels of the named database's tree: the root is a leaf at 1. */
+  private depth = 0;
   /** Whether the database's used pages outgrow `mapFrom` (else reads go through the map). */
   private large = false;
   /** Branch pages read since the last write transaction, by page number. */
@@ -115,6 +168,7 @@ export class LmdbFileReader {
   /** Forgets the committed version read so far: a write transaction may have freed and reused its pages. */
   invalidate(): void {
     this.root = -2;
+    this.readPgno = -1;
     this.branches.clear();
     this.budget.usedBytes -= this.branchBytes;
     this.branchBytes = 0;
@@ -136,7 +190,7 @@ export class LmdbFileReader {
   get(key: Uint8Array): FileRead {
     if (this.root === -2) this.readMeta();
     if (!this.large) return FileRead.UseMap;
-    return this.search(this.root, key);
+    return this.search(this.root, this.depth, key);
   }
 
   /**
@@ -161,6 +215,7 @@ export class LmdbFileReader {
     if (size < META_READ || (size & (size - 1)) !== 0) return;
     const firstTxn = u64(first, META_TXNID);
     const firstRoot = u64(first, META_MAIN_ROOT);
+    const firstDepth = first.readUInt16LE(META_MAIN_DEPTH);
     const firstLast = u64(first, META_LAST_PAGE);
     this.pageSize = size;
     const second = this.readPage(1, size)?.bytes;
@@ -168,14 +223,16 @@ export class LmdbFileReader {
     if (second.readUInt32LE(META_VERSION) !== DATA_VERSION) return;
     const newer = u64(second, META_TXNID) > firstTxn;
     const mainRoot = newer ? u64(second, META_MAIN_ROOT) : firstRoot;
+    const mainDepth = newer ? second.readUInt16LE(META_MAIN_DEPTH) : firstDepth;
     const lastPage = newer ? u64(second, META_LAST_PAGE) : firstLast;
     const large = (lastPage + 1) * size > this.mapFrom();
     if (large && mainRoot !== NO_PAGE) {
       for (const key of this.names) {
-        const found = this.search(mainRoot, key, F_SUBDATA);
+        const found = this.search(mainRoot, mainDepth, key, F_SUBDATA);
         if (found === FileRead.UseMap) return;
         if (found === FileRead.Found) {
           this.root = u64(this.page, this.start + DB_ROOT);
+          this.depth = this.page.readUInt16LE(this.start + DB_DEPTH);
           break;
         }
       }
@@ -188,68 +245,140 @@ export class LmdbFileReader {
     if (this.read.bytes.length < size) this.read = newPage(size);
     const { bytes } = this.read;
     this.page = bytes;
+    this.readPgno = -1;
     if (fs.readSync(this.fd, bytes, 0, size, pgno * size) < size) return null;
-    return pgno > 1 && u64(bytes, 0) !== pgno ? null : this.read;
+    if (pgno > 1 && u64(bytes, 0) !== pgno) return null;
+    this.readPgno = pgno;
+    return this.read;
+  }
+
+  /**
+   * Looks up every key of `keys` in the last committed version, as {@link LmdbFileReader.get} would, into `out`:
+   * the keys' leaves are found through the branch pages first, and then read in file order, neighbours and short
+   * gaps between them in one pread of up to a MiB. Where many keys are read at once (a batch's due keys), their
+   * leaves are a large share of the file's pages, and this reads them for a fraction of a pread per leaf.
+   * Returns false, and reads nothing, where the database is small enough to read through the map.
+   */
+  getMany(keys: readonly Uint8Array[], out: ManyReads): boolean {
+    if (this.root === -2) this.readMeta();
+    const n = keys.length;
+    out.reset(n);
+    if (!this.large) return false;
+    const size = this.pageSize;
+    // Each key's leaf, packed with the key's number so that one native sort puts them in file order.
+    const byLeaf = new Float64Array(n);
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const leaf = this.root === NO_PAGE ? NO_PAGE : this.leafOf(this.root, this.depth, keys[i]);
+      if (leaf === NO_PAGE) out.status[i] = FileRead.Absent;
+      else if (leaf < 0) out.status[i] = FileRead.UseMap;
+      else byLeaf[m++] = leaf * n + i;
+    }
+    const order = byLeaf.subarray(0, m).sort();
+    if (this.window.bytes.length < WINDOW_PAGES * size) this.window = newPage(WINDOW_PAGES * size);
+    const { bytes, words } = this.window;
+    for (let at = 0; at < m; ) {
+      const first = Math.floor(order[at] / n);
+      let last = first;
+      let end = at + 1;
+      for (; end < m; end++) {
+        const leaf = Math.floor(order[end] / n);
+        if (leaf - last > GAP_PAGES || leaf - first >= WINDOW_PAGES) break;
+        last = leaf;
+      }
+      const want = (last - first + 1) * size;
+      const got = fs.readSync(this.fd, bytes, 0, want, first * size);
+      for (; at < end; at++) {
+        const leaf = Math.floor(order[at] / n);
+        const i = order[at] - leaf * n;
+        const base = (leaf - first) * size;
+        if (base + size > got || u64(bytes, base) !== leaf) {
+          out.status[i] = FileRead.UseMap;
+          continue;
+        }
+        const r = this.searchLeaf(bytes, words, base, keys[i], 0);
+        out.status[i] = r;
+        if (r === FileRead.Found) out.add(i, bytes, this.start, this.end);
+      }
+    }
+    return true;
   }
 
   /**
    * Searches the tree under `root` for `key`; a found leaf node must carry exactly the node flags `nodeFlags` (a
    * named database's record is F_SUBDATA, a plain record none).
    */
-  private search(root: number, key: Uint8Array, nodeFlags = 0): FileRead {
+  private search(root: number, depth: number, key: Uint8Array, nodeFlags = 0): FileRead {
     if (root === NO_PAGE) return FileRead.Absent;
+    const leaf = this.leafOf(root, depth, key);
+    if (leaf < 0) return FileRead.UseMap;
+    if (leaf !== this.readPgno && this.readPage(leaf, this.pageSize) === null) return FileRead.UseMap;
+    return this.searchLeaf(this.read.bytes, this.read.words, 0, key, nodeFlags);
+  }
+
+  /**
+   * The leaf page under `root`, `depth` levels above the leaves, whose key range holds `key`: found through the
+   * branch pages (kept, or read and kept) without reading the leaf; -1 where a page is not as expected.
+   */
+  private leafOf(root: number, depth: number, key: Uint8Array): number {
     let pgno = root;
-    for (;;) {
+    for (let level = 1; level < depth; level++) {
       let page = this.branches.get(pgno);
       if (page === undefined) {
         const read = this.readPage(pgno, this.pageSize);
-        if (read === null) return FileRead.UseMap;
+        if (read === null) return -1;
         page = read;
       }
       const { bytes, words } = page;
       const flags = words[FLAGS_AT >> 1];
-      if ((flags & P_UNREAD) !== 0) return FileRead.UseMap;
+      if ((flags & (P_UNREAD | P_BRANCH)) !== P_BRANCH) return -1;
       const n = words[LOWER_AT >> 1] >> 1;
-      if ((flags & P_BRANCH) !== 0) {
-        // The last node whose key is at or before the key; the first node's key is empty (everything before).
-        let lo = 1;
-        let hi = n - 1;
-        let child = 0;
-        while (lo <= hi) {
-          const mid = (lo + hi) >> 1;
-          if (compareNodeKey(bytes, words, nodeAt(words, mid), key) <= 0) {
-            child = mid;
-            lo = mid + 1;
-          } else hi = mid - 1;
-        }
-        const w = nodeAt(words, child) >> 1;
-        if (page === this.read) this.keepBranch(pgno);
-        pgno = words[w] + words[w + 1] * 0x10000 + words[w + 2] * 2 ** 32;
-        continue;
-      }
-      if ((flags & P_LEAF) === 0) return FileRead.UseMap;
-      let lo = 0;
+      // The last node whose key is at or before the key; the first node's key is empty (everything before).
+      let lo = 1;
       let hi = n - 1;
+      let child = 0;
       while (lo <= hi) {
         const mid = (lo + hi) >> 1;
-        const node = nodeAt(words, mid);
-        const c = compareNodeKey(bytes, words, node, key);
-        if (c < 0) lo = mid + 1;
-        else if (c > 0) hi = mid - 1;
-        else {
-          const w = node >> 1;
-          // Other node flags: the record is on overflow pages (F_BIGDATA), or not the kind expected.
-          if (words[w + 2] !== nodeFlags) return FileRead.UseMap;
-          const size = words[w] + words[w + 1] * 0x10000;
-          const start = node + NODE_HEADER + words[w + 3];
-          if (start + size > this.pageSize) return FileRead.UseMap;
-          this.start = start;
-          this.end = start + size;
-          return FileRead.Found;
-        }
+        if (compareNodeKey(bytes, words, 0, nodeAt(words, 0, mid), key) <= 0) {
+          child = mid;
+          lo = mid + 1;
+        } else hi = mid - 1;
       }
-      return FileRead.Absent;
+      const w = nodeAt(words, 0, child) >> 1;
+      if (page === this.read) this.keepBranch(pgno);
+      pgno = words[w] + words[w + 1] * 0x10000 + words[w + 2] * 2 ** 32;
     }
+    return depth > 0 ? pgno : -1;
+  }
+
+  /**
+   * Searches the leaf page at `base` in `bytes` (and `words` over them) for `key`, leaving a found record at
+   * [start, end) of `bytes`; a found node must carry exactly the node flags `nodeFlags`.
+   */
+  private searchLeaf(bytes: Buffer, words: Uint16Array, base: number, key: Uint8Array, nodeFlags: number): FileRead {
+    if ((words[(base + FLAGS_AT) >> 1] & (P_UNREAD | P_LEAF)) !== P_LEAF) return FileRead.UseMap;
+    const n = words[(base + LOWER_AT) >> 1] >> 1;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const node = nodeAt(words, base, mid);
+      const c = compareNodeKey(bytes, words, base, node, key);
+      if (c < 0) lo = mid + 1;
+      else if (c > 0) hi = mid - 1;
+      else {
+        const w = (base + node) >> 1;
+        // Other node flags: the record is on overflow pages (F_BIGDATA), or not the kind expected.
+        if (words[w + 2] !== nodeFlags) return FileRead.UseMap;
+        const size = words[w] + words[w + 1] * 0x10000;
+        const start = node + NODE_HEADER + words[w + 3];
+        if (start + size > this.pageSize) return FileRead.UseMap;
+        this.start = base + start;
+        this.end = base + start + size;
+        return FileRead.Found;
+      }
+    }
+    return FileRead.Absent;
   }
 
   /** Keeps a copy of the read page, branch page `pgno`, while there is room. */
@@ -264,15 +393,18 @@ export class LmdbFileReader {
   }
 }
 
-/** Where node `i` of a page starts, given the page's 16-bit words. */
-function nodeAt(words: Uint16Array, i: number): number {
-  return PAGE_HEADER + words[(PAGE_HEADER >> 1) + i];
+/** Where node `i` of the page at `base` starts within the page, given the 16-bit words the page is in. */
+function nodeAt(words: Uint16Array, base: number, i: number): number {
+  return PAGE_HEADER + words[((base + PAGE_HEADER) >> 1) + i];
 }
 
-/** LMDB's default key order (memcmp, then the shorter first) of the key of the node at `node` against `key`. */
-function compareNodeKey(page: Uint8Array, words: Uint16Array, node: number, key: Uint8Array): number {
-  const size = words[(node >> 1) + 3];
-  const at = node + NODE_HEADER;
+/**
+ * LMDB's default key order (memcmp, then the shorter first) of the key of the node at `node` of the page at `base`
+ * against `key`.
+ */
+function compareNodeKey(page: Uint8Array, words: Uint16Array, base: number, node: number, key: Uint8Array): number {
+  const size = words[((base + node) >> 1) + 3];
+  const at = base + node + NODE_HEADER;
   const n = Math.min(size, key.length);
   for (let i = 0; i < n; i++) {
     const d = page[at + i] - key[i];

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { open, type RootDatabase } from 'lmdb';
-import { type BranchBudget, FileRead, LmdbFileReader } from '../../lib/state/lmdb-file-reader.js';
+import { type BranchBudget, FileRead, LmdbFileReader, ManyReads } from '../../lib/state/lmdb-file-reader.js';
 
 /** Key `i`: 1 to 40 bytes, so that branch pages split on keys of many lengths and prefixes of one another. */
 function key(i: number): Buffer {
@@ -26,6 +26,18 @@ function read(reader: LmdbFileReader, k: Buffer): Buffer | null | 'map' {
   const r = reader.get(k);
   if (r === FileRead.UseMap) return 'map';
   return r === FileRead.Absent ? null : Buffer.from(reader.page.subarray(reader.start, reader.end));
+}
+
+/** Reads `keys` with one getMany, each as read() reports it. */
+function readMany(reader: LmdbFileReader, keys: Buffer[], out = new ManyReads()): (Buffer | null | 'map')[] {
+  if (!reader.getMany(keys, out)) return keys.map(() => 'map');
+  return keys.map((_, i) =>
+    out.status[i] === FileRead.UseMap
+      ? 'map'
+      : out.status[i] === FileRead.Absent
+        ? null
+        : Buffer.from(out.bytes.subarray(out.start[i], out.end[i])),
+  );
 }
 
 describe('LMDB file reader', () => {
@@ -62,13 +74,35 @@ describe('LMDB file reader', () => {
       });
       reader.invalidate();
       let found = 0;
+      const expected: (Buffer | null)[] = [];
+      const keys: Buffer[] = [];
       for (let i = 0; i < n; i += 3) {
-        const expected = state.getBinary(key(i));
+        expected.push(state.getBinary(key(i)) ?? null);
+        keys.push(key(i));
         const got = read(reader, key(i));
-        expect(got, `key ${i} after round ${round}`).to.deep.equal(expected === undefined ? null : expected);
-        if (expected !== undefined) found++;
+        expect(got, `key ${i} after round ${round}`).to.deep.equal(expected[expected.length - 1]);
+        if (expected[expected.length - 1] !== null) found++;
       }
       expect(found).to.be.above(5_000);
+      // All at once, in a scattered order, and a few hundred at a time: whole reads of many leaves and of few.
+      const order = keys.map((_, j) => (j * 7_919) % keys.length);
+      expect(
+        readMany(
+          reader,
+          order.map((j) => keys[j]),
+        ),
+      ).to.deep.equal(order.map((j) => expected[j]));
+      const out = new ManyReads();
+      for (let from = 0; from < keys.length; from += 300 + round * 1000) {
+        const part = order.slice(from, from + 300);
+        expect(
+          readMany(
+            reader,
+            part.map((j) => keys[j]),
+            out,
+          ),
+        ).to.deep.equal(part.map((j) => expected[j]));
+      }
       expect(budget.usedBytes).to.be.above(0).and.equal(reader.sizeBytes);
     }
     // A root and the branch pages under it: three levels.
@@ -92,10 +126,16 @@ describe('LMDB file reader', () => {
       state.putSync(Buffer.from('big'), Buffer.alloc(20_000, 7));
     });
     expect(read(reader, key(5))).to.equal('map');
+    expect(readMany(reader, [key(5)])).to.deep.equal(['map']);
     mapFrom = 0;
     reader.invalidate();
     expect(read(reader, key(5))).to.deep.equal(value(5, 0));
     expect(read(reader, Buffer.from('big'))).to.equal('map');
+    expect(readMany(reader, [key(5), Buffer.from('big'), Buffer.from('none')])).to.deep.equal([
+      value(5, 0),
+      'map',
+      null,
+    ]);
     reader.close();
   });
 
