@@ -141,6 +141,12 @@ const SNAPSHOT_CHANGE_SHARE = 0.5;
  * enough that the per-transaction cost (meta writes, page flush) stays small against the changes.
  */
 const CHANGES_PER_TRANSACTION = 4096;
+/**
+ * LMDB's page size for a new database (an existing one keeps its own). Each change a commit applies copies the
+ * leaf it lands on, and where the database is far larger than a batch's changes, most land on leaves of their
+ * own: larger pages hold more keys, so a batch copies fewer of them and faults on fewer.
+ */
+const PAGE_BYTES = 16 << 10;
 /** Resident bytes a point read may add: the kernel maps the cached pages of the 64 KiB around a faulting one. */
 const MAPPED_BYTES_PER_READ = 64 << 10;
 /**
@@ -710,7 +716,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private openDatabase(): void {
     // Unflushed writes only where a restart can be told apart, so that a database they may have torn is rebuilt.
     const noSync = this.boot !== null;
-    this.env = open({ path: this.localDir, maxDbs: 4, noSync, noMetaSync: noSync });
+    this.env = open({ path: this.localDir, maxDbs: 4, noSync, noMetaSync: noSync, pageSize: PAGE_BYTES });
     this.state = this.env.openDB({ name: 'state', keyEncoding: 'binary', encoding: 'binary' });
     this.timeouts = this.env.openDB({ name: 'timeouts', keyEncoding: 'binary', encoding: 'binary' });
     this.meta = this.env.openDB({ name: 'meta' });

@@ -58,14 +58,14 @@ const DB_ROOT = 40;
 const NO_PAGE = -1;
 /** The page size assumed until the first meta page says otherwise: big enough for its fields. */
 const META_READ = 4096;
-/** Most pages one pread of {@link LmdbFileReader.getMany} reads: a MiB of 4 KiB pages. */
-const WINDOW_PAGES = 256;
+/** Most bytes one pread of {@link LmdbFileReader.getMany} reads. */
+const WINDOW_BYTES = 1 << 20;
 /**
- * Most pages between two wanted leaves that one pread of {@link LmdbFileReader.getMany} reads along rather than
- * reading the second with a pread of its own: a pread costs several microseconds, copying a cached page about half
- * of one.
+ * Most bytes between two wanted leaves that one pread of {@link LmdbFileReader.getMany} reads along rather than
+ * reading the second with a pread of its own: a pread costs several microseconds, copying 4 KiB of cached pages
+ * about half of one.
  */
-const GAP_PAGES = 8;
+const GAP_BYTES = 32 << 10;
 
 /** Reads a little-endian u64 that fits in 53 bits; all ones (LMDB's P_INVALID) reads as NO_PAGE. */
 function u64(buf: Buffer, at: number): number {
@@ -275,7 +275,9 @@ export class LmdbFileReader {
       else byLeaf[m++] = leaf * n + i;
     }
     const order = byLeaf.subarray(0, m).sort();
-    if (this.window.bytes.length < WINDOW_PAGES * size) this.window = newPage(WINDOW_PAGES * size);
+    const windowPages = Math.max(1, Math.floor(WINDOW_BYTES / size));
+    const gapPages = Math.floor(GAP_BYTES / size);
+    if (this.window.bytes.length < windowPages * size) this.window = newPage(windowPages * size);
     const { bytes, words } = this.window;
     for (let at = 0; at < m; ) {
       const first = Math.floor(order[at] / n);
@@ -283,7 +285,7 @@ export class LmdbFileReader {
       let end = at + 1;
       for (; end < m; end++) {
         const leaf = Math.floor(order[end] / n);
-        if (leaf - last > GAP_PAGES || leaf - first >= WINDOW_PAGES) break;
+        if (leaf - last > gapPages + 1 || leaf - first >= windowPages) break;
         last = leaf;
       }
       const want = (last - first + 1) * size;
