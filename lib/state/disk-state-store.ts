@@ -941,7 +941,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         encEnd.push(encodings.pos);
         // Keys met at their timeouts, in index order, are the first `limit` already: any later entry's key is due at
         // or after the last one's entry, and after it in the order. So a closing batch reads no record beyond them.
-        if (sorted && times.length === limit) break;
+        // Else the limit-th key's time bounds the scan from here.
+        if (times.length === limit) {
+          if (sorted) break;
+          sortDue(due);
+          if (times.length === limit) bound = times[limit - 1];
+        }
         if (limit > 0 && times.length >= 2 * limit) {
           if (!sorted) sortDue(due);
           if (times.length > limit) times.length = keys.length = encStart.length = encEnd.length = limit;
