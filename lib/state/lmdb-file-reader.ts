@@ -266,12 +266,12 @@ export class LmdbFileReader {
     if (!this.large) return false;
     const size = this.pageSize;
     // Each key's leaf, packed with the key's number so that one native sort puts them in file order.
+    if (this.root === NO_PAGE) return true;
     const byLeaf = new Float64Array(n);
     let m = 0;
     for (let i = 0; i < n; i++) {
-      const leaf = this.root === NO_PAGE ? NO_PAGE : this.leafOf(this.root, this.depth, keys[i]);
-      if (leaf === NO_PAGE) out.status[i] = FileRead.Absent;
-      else if (leaf < 0) out.status[i] = FileRead.UseMap;
+      const leaf = this.leafOf(this.root, this.depth, keys[i]);
+      if (leaf < 0) out.status[i] = FileRead.UseMap;
       else byLeaf[m++] = leaf * n + i;
     }
     const order = byLeaf.subarray(0, m).sort();

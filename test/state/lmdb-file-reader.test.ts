@@ -61,6 +61,7 @@ describe('LMDB file reader', () => {
     const reader = new LmdbFileReader(path.join(dir, 'data.mdb'), 'state', () => 0, budget);
     const n = 150_000;
     expect(read(reader, key(1))).to.equal(null);
+    expect(readMany(reader, [key(1), key(2)])).to.deep.equal([null, null]);
     for (let round = 0; round < 6; round++) {
       env.transactionSync(() => {
         for (let c = 0; c < 40_000; c++) {
