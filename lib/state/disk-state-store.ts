@@ -329,6 +329,13 @@ class EntriesAhead {
     this.length = 0;
   }
 
+  /** Empties it and lets buffers grown past their first size go. */
+  release(): void {
+    this.length = 0;
+    if (this.bytes.length > 1 << 16) this.bytes = Buffer.alloc(1 << 16);
+    if (this.at.length > 1 << 10) this.at = new Int32Array(1 << 10);
+  }
+
   add(entry: Uint8Array): void {
     const n = this.length;
     const from = this.at[n];
@@ -957,6 +964,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     } finally {
       entries.return?.();
       this.aheadAt = -1;
+      // A closing batch's read-ahead holds its keys' records: they are copied to dueBytes, and a process's other
+      // stores keeping theirs until their next scan would hold several times that.
+      this.entriesAhead.release();
+      this.recordsAhead.release();
+      this.recordsAheadRead = false;
     }
     for (const changes of [this.pending, this.unapplied]) {
       for (let p = 0; p < changes.length; p++) {

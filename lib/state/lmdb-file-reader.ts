@@ -108,6 +108,15 @@ export class ManyReads {
     this.used = 0;
   }
 
+  /** Lets the buffers go, for reads of many keys that come seldom. */
+  release(): void {
+    this.status = new Uint8Array(0);
+    this.start = new Int32Array(0);
+    this.end = new Int32Array(0);
+    this.bytes = Buffer.alloc(0);
+    this.used = 0;
+  }
+
   /** Copies key `i`'s record, `src` from `from` to `to`. */
   add(i: number, src: Uint8Array, from: number, to: number): void {
     const n = to - from;
