@@ -321,43 +321,46 @@ function sortDue<K>(due: DueKeys<K>): void {
  * The scan reads their keys' records together first (see LmdbFileReader.getMany).
  */
 class EntriesAhead {
-  bytes = Buffer.alloc(1 << 16);
+  private bytes = new ValueWriter(1 << 16);
+  private view: Buffer = Buffer.alloc(0);
   at = new Int32Array(1 << 10);
   length = 0;
 
   reset(): void {
     this.length = 0;
+    this.bytes.reset();
   }
 
   /** Empties it and lets buffers grown past their first size go. */
   release(): void {
-    this.length = 0;
-    if (this.bytes.length > 1 << 16) this.bytes = Buffer.alloc(1 << 16);
+    this.reset();
+    if (this.bytes.buf.length > 1 << 16) this.bytes = new ValueWriter(1 << 16);
     if (this.at.length > 1 << 10) this.at = new Int32Array(1 << 10);
   }
 
   add(entry: Uint8Array): void {
     const n = this.length;
-    const from = this.at[n];
     if (n + 2 > this.at.length) this.at = grown(this.at, 2 * (n + 2));
-    if (from + entry.length > this.bytes.length) {
-      const bytes = Buffer.allocUnsafe(2 * (from + entry.length));
-      bytes.set(this.bytes.subarray(0, from));
-      this.bytes = bytes;
-    }
-    this.bytes.set(entry, from);
-    this.at[n + 1] = from + entry.length;
+    this.bytes.raw(entry);
+    this.at[n + 1] = this.bytes.pos;
     this.length = n + 1;
   }
 
   /** Entry `i` (a view, valid until the next reset). */
   entry(i: number): Buffer {
-    return this.bytes.subarray(this.at[i], this.at[i + 1]);
+    return this.buffer().subarray(this.at[i], this.at[i + 1]);
   }
 
   /** The key encoding of entry `i` (a view), without its 8-byte time. */
   key(i: number): Buffer {
-    return this.bytes.subarray(this.at[i] + 8, this.at[i + 1]);
+    return this.buffer().subarray(this.at[i] + 8, this.at[i + 1]);
+  }
+
+  /** The entries' bytes as a Buffer (the writer's buffer is replaced when it grows). */
+  private buffer(): Buffer {
+    const buf = this.bytes.buf;
+    if (this.view.buffer !== buf.buffer) this.view = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+    return this.view;
   }
 }
 

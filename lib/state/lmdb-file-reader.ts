@@ -15,6 +15,7 @@
  * whose pages stay mapped and are read faster in place.
  */
 import * as fs from 'node:fs';
+import { ValueWriter } from './value-codec.js';
 
 /**
  * What {@link LmdbFileReader.get} found: `Found` leaves the record in {@link LmdbFileReader.page} from `start` to
@@ -94,8 +95,15 @@ export class ManyReads {
   status = new Uint8Array(0);
   start = new Int32Array(0);
   end = new Int32Array(0);
-  bytes = Buffer.alloc(0);
-  private used = 0;
+  private records = new ValueWriter();
+  private view: Buffer = Buffer.alloc(0);
+
+  /** The found records' bytes (a view of the buffer they were copied to). */
+  get bytes(): Buffer {
+    const buf = this.records.buf;
+    if (this.view.buffer !== buf.buffer) this.view = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+    return this.view;
+  }
 
   /** Makes room for `n` keys' results, none found yet. */
   reset(n: number): void {
@@ -105,7 +113,7 @@ export class ManyReads {
       this.end = new Int32Array(n);
     }
     this.status.fill(FileRead.Absent, 0, n);
-    this.used = 0;
+    this.records.reset();
   }
 
   /** Lets the buffers go, for reads of many keys that come seldom. */
@@ -113,22 +121,14 @@ export class ManyReads {
     this.status = new Uint8Array(0);
     this.start = new Int32Array(0);
     this.end = new Int32Array(0);
-    this.bytes = Buffer.alloc(0);
-    this.used = 0;
+    this.records = new ValueWriter();
   }
 
   /** Copies key `i`'s record, `src` from `from` to `to`. */
   add(i: number, src: Uint8Array, from: number, to: number): void {
-    const n = to - from;
-    if (this.used + n > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(1 << 16, 2 * (this.used + n)));
-      grown.set(this.bytes.subarray(0, this.used));
-      this.bytes = grown;
-    }
-    this.bytes.set(src.subarray(from, to), this.used);
-    this.start[i] = this.used;
-    this.used += n;
-    this.end[i] = this.used;
+    this.start[i] = this.records.pos;
+    this.records.raw(src, from, to);
+    this.end[i] = this.records.pos;
   }
 }
 
