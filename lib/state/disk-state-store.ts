@@ -52,6 +52,7 @@ import {
   type StateChangeTarget,
   StateFileWriter,
 } from './state-file-format.js';
+import { atOrBefore, fromMeta, later, NOWHERE, type TimeoutPosition, toMeta } from './timeout-tombstone.js';
 import { FieldDictionary, Latin1View, ValueReader, ValueWriter } from './value-codec.js';
 import { checkCommitVersion, type StateCommitMetrics, type VersionedStateStore } from './versioned-state-store.js';
 
@@ -661,6 +662,20 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private dueNext = 0;
   /** The due key locate() last found (-1: none), whose record is in dueBytes. */
   private locDue = -1;
+  /**
+   * The database's range tombstone (see timeout-tombstone.ts): the records at or before it are dead, their keys
+   * removed, and stay in the database until a sweep drops them (NOWHERE: none are).
+   */
+  private tombstone: TimeoutPosition = NOWHERE;
+  /** Dead records in the database, at most: a put over a dead record is not told apart from one of a new key. */
+  private deadRecords = 0;
+  /** How far applying the unapplied changes may move the tombstone (see noteTombstoneReach). */
+  private reach: TimeoutPosition = NOWHERE;
+  /** Whether an unapplied put is at or before the tombstone's reach, so that the dead records must go first. */
+  private sweepFirst = false;
+  /** Due-key scans since the last commit, and where the keys the last one returned end. */
+  private scansSinceCommit = 0;
+  private scanEnd: TimeoutPosition = NOWHERE;
 
   private constructor(dir: string, localDir: string, opts: DiskStateStoreOptions) {
     const interval = opts.snapshotInterval ?? 10;
@@ -990,6 +1005,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     if (!sorted) sortDue(due);
     if (keys.length > limit) keys.length = records.length = exact.length = limit;
+    // The keys returned are every live key at or before the last of them, or before the bound when fewer.
+    this.scansSinceCommit++;
+    this.scanEnd =
+      limit <= 0
+        ? NOWHERE
+        : keys.length < limit
+          ? { time: timestampMs, key: null }
+          : { time: times[limit - 1], key: encodings.buf.slice(encStart[limit - 1], encEnd[limit - 1]) };
     this.dueKeys = keys;
     this.dueStart = records;
     this.dueExact = exact;
@@ -1067,6 +1090,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       const pending = this.pending;
       const { updated, removed, checksum } = await this.files.writeDelta(this.dir, version, this.dict.names, pending);
       this.unappliedDeltaBytes += pending.values.pos;
+      this.noteTombstoneReach();
       this.takePending(checksum);
       this._version = version;
       this.changesSinceSnapshot += updated + removed;
@@ -1093,6 +1117,37 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     } finally {
       this.committing = false;
     }
+  }
+
+  /**
+   * Moves the unapplied changes' reach to the end of the batch's due keys when the batch leaves no live record at or
+   * before it: one due-key scan, a change of each key it returned, and no put at or before that end (a key given a
+   * later timeout, or none, is put after it). Applying the changes may then move the tombstone there, and leave the
+   * removed keys' records to a sweep. A put at or before the reach already taken needs the dead records dropped
+   * before it goes in, or the tombstone would hide it.
+   */
+  private noteTombstoneReach(): void {
+    const pending = this.pending;
+    let end = this.scansSinceCommit === 1 ? this.scanEnd : NOWHERE;
+    for (const key of end === NOWHERE ? [] : this.dueKeys) {
+      const prim = isPrimitiveKey(key);
+      const pk = prim ? key : this.latin1.slice(this.keyScratch.buf, 0, this.encodeLookupKey(key));
+      if (pending.find(pk, !prim) < 0) {
+        end = NOWHERE;
+        break;
+      }
+    }
+    const reach = later(this.tombstone, this.reach);
+    const scratch = this.keyScratch;
+    for (let p = 0; p < pending.length; p++) {
+      const t = pending.offset[p] < 0 ? -1 : pending.timeout[p];
+      if (t < 0 || (t > reach.time && t > end.time)) continue;
+      scratch.reset();
+      pending.writeKey(scratch, p);
+      if (atOrBefore(reach, t, scratch.buf, 0, scratch.pos)) this.sweepFirst = true;
+      else if (atOrBefore(end, t, scratch.buf, 0, scratch.pos)) end = NOWHERE;
+    }
+    if (end !== NOWHERE) this.reach = later(this.reach, end);
   }
 
   /**
@@ -1165,12 +1220,19 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         this.state.clearSync();
         this.timeouts.clearSync();
         this.count = 0;
+        this.takeReach(NOWHERE);
         this.writeMeta(version, checksum);
       });
       this.keyFilter = new KeyFilter();
       this.hot.clear();
       return;
     }
+    // Dead records past the live ones, so that the database holds at most twice its keys' records.
+    if (this.sweepFirst || this.deadRecords > this.count) {
+      if (this.sweepFirst) this.reach = NOWHERE;
+      this.sweepDead();
+    }
+    const tombstone = later(this.tombstone, this.reach);
     const unapplied = this.unapplied;
     const n = unapplied.length;
     const keyWriter = new ValueWriter(Math.max(256, 8 * n), null, true);
@@ -1216,7 +1278,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           // A put's record holds its timeout at least: an empty one is a remove.
           if (recordEnd === recordAt) {
             if (existed[i] === 1) {
-              this.state.removeSync(key);
+              if (atOrBefore(tombstone, this.unappliedNotes.oldTimeouts[p], key, 0, key.length)) this.deadRecords++;
+              else this.state.removeSync(key);
               this.count--;
             }
             this.hot.delete(this.cacheKey(p, bytes, keyAt, recordAt), unapplied.isEncoded(p));
@@ -1234,7 +1297,61 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           const pk = this.cacheKey(p, bytes, keyAt, recordAt);
           if (this.hot.admits(pk, unapplied.isEncoded(p))) this.hot.set(pk, unapplied.isEncoded(p), record);
         }
-        if (to === total) this.writeMeta(version, checksum);
+        if (to === total) {
+          this.takeReach(tombstone);
+          this.writeMeta(version, checksum);
+        }
+      });
+      this.remapIfOverBudget();
+    }
+  }
+
+  /** Makes `tombstone` the database's (about to be written with its meta) and the reach of no changes. */
+  private takeReach(tombstone: TimeoutPosition): void {
+    this.tombstone = tombstone;
+    if (tombstone === NOWHERE) this.deadRecords = 0;
+    this.reach = NOWHERE;
+    this.sweepFirst = false;
+  }
+
+  /**
+   * Drops the dead records from the database in key order, a transaction's worth at a time, and then the
+   * tombstone: each leaf page is rewritten once for all the dead records it holds, where removing them as their
+   * keys were removed rewrote it once per batch. What the database holds does not change meanwhile, so a crash in
+   * between leaves it as valid as before.
+   */
+  private sweepDead(): void {
+    const tombstone = this.tombstone;
+    if (tombstone.time < 0) return;
+    let last: Buffer | undefined;
+    const dead: Buffer[] = [];
+    for (let more = true; more; ) {
+      more = false;
+      dead.length = 0;
+      let seen = 0;
+      this.openScans++;
+      try {
+        const range: ScanRange = last === undefined ? {} : { start: last, exclusiveStart: true };
+        for (const { key, value } of this.state.getRange(range)) {
+          if (atOrBefore(tombstone, value.readDoubleLE(0), key, 0, key.length)) dead.push(Buffer.from(key));
+          if (++seen === SCANNED_PER_MAP_CHECK || dead.length === this.changesPerTransaction) {
+            last = Buffer.from(key);
+            more = true;
+            break;
+          }
+        }
+      } finally {
+        this.openScans--;
+      }
+      if (more && dead.length === 0) continue;
+      this.env.resetReadTxn();
+      this.transact(() => {
+        for (const key of dead) this.state.removeSync(key);
+        if (more) return;
+        this.tombstone = NOWHERE;
+        this.deadRecords = 0;
+        this.meta.putSync('tombstone', toMeta(NOWHERE));
+        this.meta.putSync('deadRecords', 0);
       });
       this.remapIfOverBudget();
     }
@@ -1511,12 +1628,21 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.setRecord(page, start, end);
     } else if (record !== undefined) this.setRecord(record, 0, record.length);
     else return false;
+    if (this.isDead(encoding, 0, encoding.length)) return false;
     hot.missed();
     if (admit && hot.admits(pk, encoded)) {
       hot.set(pk, encoded, this.recordBytes, this.recordStart, this.recordEnd);
       this.keepRecordSlot();
     }
     return true;
+  }
+
+  /** Whether the record just read from the database (see recordBytes), whose key is `key[start, end)`, is dead. */
+  private isDead(key: Uint8Array, start: number, end: number): boolean {
+    const tombstone = this.tombstone;
+    return (
+      tombstone.time >= 0 && atOrBefore(tombstone, this.recordBytes.readDoubleLE(this.recordStart), key, start, end)
+    );
   }
 
   /** Notes the hot-key cache's slot that its last get or set left the key in as recordSlot. */
@@ -1569,6 +1695,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (a >= 0 && this.recordsAheadRead && ahead.status[a] !== FileRead.UseMap) {
       if (ahead.status[a] === FileRead.Absent) return false;
       this.setRecord(ahead.bytes, ahead.start[a], ahead.end[a]);
+      if (this.isDead(entry, 8, entry.length)) return false;
       this.hot.missed();
       return true;
     }
@@ -1680,15 +1807,18 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Every committed record in key order. Read in key order, its pages are mapped one after the other: a check every
+   * Every live committed record in key order, the dead ones passed over. Read in key order, its pages are mapped one after the other: a check every
    * few thousand entries keeps at most about the mapped budget of the database resident (see remappingScan).
    */
-  private committedRecords(): IterableIterator<{ key: Uint8Array; value: Buffer }> {
-    return this.remappingScan(
+  private *committedRecords(): IterableIterator<{ key: Uint8Array; value: Buffer }> {
+    const tombstone = this.tombstone;
+    for (const entry of this.remappingScan(
       (range) => this.state.getRange(range),
       (entry) => entry.key,
       SCANNED_PER_MAP_CHECK,
-    );
+    )) {
+      if (!atOrBefore(tombstone, entry.value.readDoubleLE(0), entry.key, 0, entry.key.length)) yield entry;
+    }
   }
 
   /**
@@ -1833,6 +1963,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.meta.putSync('boot', this.boot);
     this.meta.putSync('version', version);
     this.meta.putSync('count', this.count);
+    this.meta.putSync('tombstone', toMeta(this.tombstone));
+    this.meta.putSync('deadRecords', this.deadRecords);
     this.meta.putSync('names', [...this.dict.names]);
     this.meta.putSync('checksum', checksum);
   }
@@ -1879,7 +2011,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     if (from > 0) this.dict.adopt((this.meta.get('names') as string[] | undefined) ?? []);
     this.count = from > 0 ? ((this.meta.get('count') as number | undefined) ?? 0) : 0;
+    this.takeReach(from > 0 ? fromMeta(this.meta.get('tombstone')) : NOWHERE);
+    this.deadRecords = from > 0 ? ((this.meta.get('deadRecords') as number | undefined) ?? 0) : 0;
     if (version > from) {
+      // The batches replayed carry no due-key scans to tell whether their puts fall behind the tombstone.
+      this.sweepDead();
       const target: StateChangeTarget = {
         dict: this.dict,
         put: (key, value, timeout) => {
@@ -1938,6 +2074,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   private clearPending(): void {
+    this.scansSinceCommit = 0;
+    this.scanEnd = NOWHERE;
     this.dueKeys = [];
     this.dueStart = [];
     this.dueNext = 0;

@@ -485,7 +485,7 @@ describe('disk state store', () => {
   }
 
   /** A count of the calls `disk` makes from now on of `method` of its records' database (putSync: writes). */
-  function databaseCalls(disk: DiskStateStore, method: 'putSync' | 'getBinaryFast'): () => number {
+  function databaseCalls(disk: DiskStateStore, method: 'putSync' | 'getBinaryFast' | 'removeSync'): () => number {
     const state = (disk as unknown as { state: Record<string, (...args: unknown[]) => unknown> }).state;
     const original = state[method];
     let calls = 0;
@@ -886,4 +886,185 @@ describe('disk state store', () => {
       .to.throw(/state key encodes to 300\d bytes/)
       .with.property('code', 'STATE_KEY_TOO_LARGE');
   });
+  /** The records the closed stores' database holds, dead ones included. */
+  async function recordsInDatabase(): Promise<number> {
+    for (const s of open.splice(0)) await s.close();
+    const env = openLmdb({ path: localDir, maxDbs: 4 });
+    const n = env.openDB({ name: 'state', keyEncoding: 'binary', encoding: 'binary' }).getCount();
+    await env.close();
+    return n;
+  }
+
+  /**
+   * A closing batch on both stores: one due-key scan up to `wm`, at most `limit` keys, which must agree; `change`
+   * then decides what becomes of each due key (removed by default) and may change others. Both commit as version `v`
+   * and must agree after it; the scans of that check are dropped with an abort, so the next batch scans once.
+   */
+  async function closeOnBoth(
+    mem: VersionedStateStore,
+    disk: VersionedStateStore,
+    v: number,
+    wm: number,
+    limit: number,
+    change: (s: VersionedStateStore, due: unknown[]) => void = (s, due) => {
+      for (const k of due) s.remove(k);
+    },
+  ): Promise<unknown[]> {
+    const due = mem.keysWithTimeoutAtOrBefore(wm, limit);
+    expect(disk.keysWithTimeoutAtOrBefore(wm, limit), `due keys of batch ${v}`).to.deep.equal(due);
+    for (const s of [mem, disk]) change(s, due);
+    await mem.commit(v);
+    await disk.commit(v);
+    expect(observed(disk), `after batch ${v}`).to.deep.equal(observed(mem));
+    mem.abort();
+    disk.abort();
+    return due;
+  }
+
+  it("leaves a closing batch's removed records behind a range tombstone, reads them as absent, and sweeps them in key order once they outnumber the live ones", async () => {
+    const mem = await StateStore.load(memDir, 0);
+    let disk = await openDisk(0, APPLY_EACH_COMMIT);
+    const keys = Array.from({ length: 400 }, (_, i) => i);
+    for (const s of [mem, disk]) for (const k of keys) s.put(k, { k }, 1000 + k);
+    await mem.commit(1);
+    await disk.commit(1);
+    let removes = databaseCalls(disk, 'removeSync');
+    expect(await closeOnBoth(mem, disk, 2, 1099, 50)).to.deep.equal(keys.slice(0, 50));
+    // The 50 records stay in the database, dead: none was removed from its B-tree.
+    expect(removes()).to.equal(0);
+    // A dead key put again, or given no timeout, lives again; the batch's due keys still go behind the tombstone.
+    await closeOnBoth(mem, disk, 3, 1120, 30, (s, due) => {
+      for (const k of due) s.remove(k);
+      s.put(5, { k: 5, again: true }, 2000);
+      s.put(7, { k: 7, again: true });
+    });
+    expect(removes()).to.equal(0);
+    expect(disk.get(5)).to.deep.equal({ k: 5, again: true });
+    expect(disk.get(6)).to.equal(undefined);
+    // The tombstone is the database's: a reopened store reads the dead records as absent too.
+    expect(await recordsInDatabase()).to.equal(400);
+    disk = await openDisk(3, APPLY_EACH_COMMIT);
+    expect(observed(disk)).to.deep.equal(observed(mem));
+    removes = databaseCalls(disk, 'removeSync');
+    // A batch that leaves a due key as it was cannot move the tombstone past it: its removes go from the B-tree.
+    await closeOnBoth(mem, disk, 4, 1130, 10, (s, due) => {
+      for (const k of due) if (k !== 85) s.remove(k);
+    });
+    expect(removes()).to.equal(9);
+    expect(disk.get(85)).to.deep.equal({ k: 85 });
+    // A put behind the tombstone (a timeout already passed) has the dead records swept before it goes in.
+    await closeOnBoth(mem, disk, 5, 1090, 10, (s, due) => {
+      for (const k of due) s.remove(k);
+      s.put(3, { k: 3, late: true }, 10);
+    });
+    expect(disk.getTimeout(3)).to.equal(10);
+    expect(await recordsInDatabase()).to.equal(mem.size);
+    disk = await openDisk(5, APPLY_EACH_COMMIT);
+    // Closing batches pile dead records up until they outnumber the live ones; the next commit sweeps them.
+    let v = 5;
+    while (mem.size > 120) await closeOnBoth(mem, disk, ++v, 5000, 40);
+    expect(await recordsInDatabase()).to.be.within(mem.size + 1, 2 * mem.size + 80);
+    disk = await openDisk(v, APPLY_EACH_COMMIT);
+    await closeOnBoth(mem, disk, ++v, 5000, 40, (s, due) => {
+      for (const k of due) s.remove(k);
+      s.remove(7);
+    });
+    while (mem.size > 0) await closeOnBoth(mem, disk, ++v, 5000, 40);
+    expect(await recordsInDatabase()).to.equal(0);
+  });
+
+  it('replays a put behind the tombstone after a crash left the database behind the checkpoint, sweeping the dead records first', async () => {
+    const opts = { writeBackBytes: 1 << 20, snapshotInterval: 100 };
+    const mem = await StateStore.load(memDir, 0);
+    let disk = await openDisk(0, opts);
+    for (const s of [mem, disk]) for (let k = 0; k < 100; k++) s.put(k, { k }, 1000 + k);
+    await mem.commit(1);
+    await disk.commit(1);
+    // Closed in good order, a store applies what it kept back: here the tombstone of a closing batch.
+    for (const s of open.splice(0)) await s.close();
+    disk = await openDisk(1, opts);
+    await closeOnBoth(mem, disk, 2, 1049, 50);
+    for (const s of open.splice(0)) await s.close();
+    disk = await openDisk(2, opts);
+    expect(await recordsInDatabase()).to.equal(100);
+    disk = await openDisk(2, opts);
+    for (const s of [mem, disk]) {
+      s.put(3, { k: 3, late: true }, 10);
+      s.put(60, { k: 60, late: true }, 20);
+    }
+    await mem.commit(3);
+    await disk.commit(3);
+    // The process dies with version 3 kept back: its database holds version 2 and the tombstone.
+    const crashed = path.join(root, 'crashed');
+    fs.cpSync(localDir, crashed, { recursive: true });
+    const recovered = await DiskStateStore.open(diskDir, crashed, 3, opts);
+    open.push(recovered);
+    expect(recovered.get(3)).to.deep.equal({ k: 3, late: true });
+    expect(recovered.getTimeout(60)).to.equal(20);
+    expect(observed(recovered)).to.deep.equal(observed(mem));
+  });
+
+  for (const [writeBackBytes, mappedBytes] of [
+    [0, undefined],
+    [undefined, undefined],
+    [undefined, 0],
+  ]) {
+    it(`agrees with the memory store through closing batches that leave records behind a tombstone, a restart and a crash (${writeBackBytes === 0 ? 'applied at each commit' : 'written back'}${mappedBytes === 0 ? ', reads with pread' : ''})`, async () => {
+      const rand = prng(31 + (writeBackBytes ?? 1) + (mappedBytes ?? 2));
+      const mem = await StateStore.load(memDir, 0, { snapshotInterval: 4 });
+      const opts = { snapshotInterval: 4, writeBackBytes, mappedBytes, cacheBytes: 1 << 14 };
+      let disk = await openDisk(0, opts);
+      const dead = () => (disk as unknown as { deadRecords: number }).deadRecords;
+      let mostDead = 0;
+      let sweeps = 0;
+      let closed = 0;
+      let wm = 0;
+      for (let v = 1; v <= 40; v++) {
+        wm += Math.floor(rand() * 40);
+        // The batch's changes are drawn once, then made on both stores alike.
+        const draws = Array.from({ length: 200 }, () => rand());
+        const batch = (s: VersionedStateStore, due: unknown[]) => {
+          let d = 0;
+          for (const k of due) {
+            const r = draws[d++ % draws.length];
+            // Most due keys close; some are extended or lose their timeout, and in a few batches one is left as is.
+            if (r < 0.8) s.remove(k);
+            else if (r < 0.9) s.put(k, { k, v }, wm + 1 + Math.floor(r * 100));
+            else if (r < 0.95 || v % 7 !== 0) s.put(k, { k, v });
+          }
+          for (let i = 0; i < 60; i++) {
+            const n = Math.floor(draws[100 + i] * 600);
+            const key = n % 2 === 0 ? n : ['acct', n];
+            const r = draws[160 + (i % 40)];
+            if (r < 0.1) s.remove(key);
+            // Now and then a timeout already passed (behind the tombstone).
+            else
+              s.put(key, { n, v }, v % 9 === 0 && i === 0 ? Math.floor(r * wm) : wm + 1 + Math.floor(draws[i] * 200));
+          }
+        };
+        const deadBefore = dead();
+        const due = await closeOnBoth(mem, disk, v, wm, 1 + Math.floor(rand() * 30), batch);
+        closed += due.length;
+        mostDead = Math.max(mostDead, dead());
+        if (dead() < deadBefore) sweeps++;
+        if (v === 15) disk = await openDisk(v, opts);
+        if (v === 27) {
+          // The process dies after a batch that put a timeout already passed: its database, as a crash leaves it, may
+          // be behind the checkpoint, which then replays that put over its tombstone.
+          const crashed = path.join(root, 'crashed');
+          fs.rmSync(crashed, { recursive: true, force: true });
+          fs.cpSync(localDir, crashed, { recursive: true });
+          for (const s of open.splice(0)) await s.close();
+          fs.rmSync(localDir, { recursive: true });
+          fs.renameSync(crashed, localDir);
+          disk = await openDisk(v, opts);
+          expect(observed(disk)).to.deep.equal(observed(mem));
+        }
+      }
+      expect(closed).to.be.greaterThan(300);
+      // Closed keys' records were left behind the tombstone, and swept once they outnumbered the live ones.
+      expect(mostDead).to.be.greaterThan(50);
+      expect(sweeps).to.be.greaterThan(0);
+    });
+  }
 });
