@@ -9,7 +9,7 @@
  * Database layout: `state` maps a key's canonical encoding to its record (f64 timeout, -1 for none, then the
  * value encoded with the store's field dictionary); `timeouts` is the timeout index, empty entries keyed by a
  * time as a big-endian f64 and then the key, so candidates for being due are an ordered range; `meta` holds
- * the version, the key count, the field dictionary, the checksum of the version's delta file (which ties
+ * the version, the key count, the range tombstone and the dead records behind it, the field dictionary, the checksum of the version's delta file (which ties
  * the database to this checkpoint's history) and the boot the database was last written in.
  *
  * The timeout index is kept lazily, as timer services on a key-value store do: every key with a timeout has an
@@ -29,6 +29,13 @@
  * page a batch touched. A replay of a failed batch never sees its own changes half-written: a crash before they
  * are applied leaves the database behind the checkpoint, which the next open catches up, and one while they are
  * applied leaves it marked as between two versions, which the next open rebuilds.
+ *
+ * A batch that closes keys (a due-key scan, and a remove or a later timeout for each key it returned) leaves every
+ * live key up to the last one returned, in (timeout, key) order, with a timeout after it: so the removed keys'
+ * records stay where they are, behind a range tombstone over that order (timeout-tombstone.ts) that reads treat as
+ * absent, and only their index entries, which lie together, are removed. Once the dead records outnumber the live
+ * ones, a sweep removes them in key order, so a leaf is rewritten once for all of them rather than once per batch
+ * that removed one of its keys. A put at or before the tombstone (a timeout already passed) sweeps them first.
  *
  * Transactions are not flushed to disk (LMDB's noSync): the database is a copy of the checkpoint that a process
  * crash leaves intact, and one written before the machine's last restart is rebuilt rather than trusted.
@@ -673,8 +680,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private reach: TimeoutPosition = NOWHERE;
   /** Whether an unapplied put is at or before the tombstone's reach, so that the dead records must go first. */
   private sweepFirst = false;
-  /** Due-key scans since the last commit, and where the keys the last one returned end. */
+  /** Due-key scans since the last commit, the keys the last one returned, and where they end. */
   private scansSinceCommit = 0;
+  private scanKeys: unknown[] = [];
   private scanEnd: TimeoutPosition = NOWHERE;
 
   private constructor(dir: string, localDir: string, opts: DiskStateStoreOptions) {
@@ -881,6 +889,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const changes = this.pending.length;
     this.pending.put(this.locPending, pk, !prim, this.locFound ? 0 : -1, value, timeoutMs);
     if (this.pending.length > changes) this.changeAdded();
+    this.releaseDueIfDone();
   }
 
   /** Removes `key` and its timeout; a no-op when absent. */
@@ -890,6 +899,24 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     const changes = this.pending.length;
     this.pending.remove(this.locPending, pk, !prim, this.locFound ? 0 : -1);
     if (this.pending.length > changes) this.changeAdded();
+    this.releaseDueIfDone();
+  }
+
+  /**
+   * Lets the due records go once the last due key, read after the others in their order, is changed, as a closing
+   * batch does: else every state partition's store of the thread keeps its batch's records until the commit. A due
+   * key read after that is read from the database again.
+   */
+  private releaseDueIfDone(): void {
+    const n = this.dueKeys.length;
+    if (n === 0 || this.locDue !== n - 1 || this.dueNext !== n) return;
+    this.dueKeys = [];
+    this.dueStart = [];
+    this.dueExact = [];
+    this.dueBytes = EMPTY;
+    this.dueEnd = 0;
+    this.dueNext = 0;
+    this.memoKey = undefined;
   }
 
   /** Notes what a commit needs of the committed key of the change put() or remove() just added. */
@@ -1007,6 +1034,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     if (keys.length > limit) keys.length = records.length = exact.length = limit;
     // The keys returned are every live key at or before the last of them, or before the bound when fewer.
     this.scansSinceCommit++;
+    this.scanKeys = keys;
     this.scanEnd =
       limit <= 0
         ? NOWHERE
@@ -1129,7 +1157,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private noteTombstoneReach(): void {
     const pending = this.pending;
     let end = this.scansSinceCommit === 1 ? this.scanEnd : NOWHERE;
-    for (const key of end === NOWHERE ? [] : this.dueKeys) {
+    for (const key of end === NOWHERE ? [] : this.scanKeys) {
       const prim = isPrimitiveKey(key);
       const pk = prim ? key : this.latin1.slice(this.keyScratch.buf, 0, this.encodeLookupKey(key));
       if (pending.find(pk, !prim) < 0) {
@@ -2075,6 +2103,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   private clearPending(): void {
     this.scansSinceCommit = 0;
+    this.scanKeys = [];
     this.scanEnd = NOWHERE;
     this.dueKeys = [];
     this.dueStart = [];

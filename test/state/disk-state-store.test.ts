@@ -973,6 +973,30 @@ describe('disk state store', () => {
     expect(await recordsInDatabase()).to.equal(0);
   });
 
+  it("lets a closing batch's due records go once the last due key read in order is changed, and reads a due key again from the database", async () => {
+    const disk = await openDisk(0, { ...APPLY_EACH_COMMIT, cacheBytes: 0 });
+    for (let k = 0; k < 300; k++) disk.put(k, { k }, 100 + k);
+    await disk.commit(1);
+    const dueBytes = () => (disk as unknown as { dueBytes: Buffer }).dueBytes.length;
+    const due = disk.keysWithTimeoutAtOrBefore(1000, 200);
+    expect(due).to.have.length(200);
+    for (const k of due.slice(0, 199)) {
+      expect(disk.get(k)).to.deep.equal({ k });
+      disk.remove(k);
+    }
+    expect(dueBytes()).to.be.greaterThan(0);
+    expect(disk.get(199)).to.deep.equal({ k: 199 });
+    disk.put(199, { k: 199, kept: true }, 5000);
+    expect(dueBytes()).to.equal(0);
+    // Out of order now: the records come from the database, and the changes made stand.
+    expect(disk.get(150)).to.equal(undefined);
+    expect(disk.get(199)).to.deep.equal({ k: 199, kept: true });
+    expect(disk.get(250)).to.deep.equal({ k: 250 });
+    await disk.commit(2);
+    expect(disk.size).to.equal(101);
+    expect(disk.keysWithTimeoutAtOrBefore(1000)).to.deep.equal(Array.from({ length: 100 }, (_, i) => 200 + i));
+  });
+
   it('replays a put behind the tombstone after a crash left the database behind the checkpoint, sweeping the dead records first', async () => {
     const opts = { writeBackBytes: 1 << 20, snapshotInterval: 100 };
     const mem = await StateStore.load(memDir, 0);
