@@ -9,8 +9,9 @@
  * Database layout: `state` maps a key's canonical encoding to its record (f64 timeout, -1 for none, then the
  * value encoded with the store's field dictionary); `timeouts` is the timeout index, empty entries keyed by a
  * time as a big-endian f64 and then the key, so candidates for being due are an ordered range; `meta` holds
- * the version, the key count, the range tombstone and the dead records behind it, the field dictionary, the checksum of the version's delta file (which ties
- * the database to this checkpoint's history) and the boot the database was last written in.
+ * the version, the key count, the range tombstone and the dead records behind it, the field dictionary, the
+ * checksum of the version's delta file (which ties the database to this checkpoint's history) and the boot the
+ * database was last written in.
  *
  * The timeout index is kept lazily, as timer services on a key-value store do: every key with a timeout has an
  * entry at or before it, and the key's record holds the timeout itself. A timeout that moves later (a session
@@ -1835,8 +1836,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   }
 
   /**
-   * Every live committed record in key order, the dead ones passed over. Read in key order, its pages are mapped one after the other: a check every
-   * few thousand entries keeps at most about the mapped budget of the database resident (see remappingScan).
+   * Every live committed record in key order, the dead ones passed over. Read in key order, its pages are mapped
+   * one after the other: a check every few thousand entries keeps at most about the mapped budget of the database
+   * resident (see remappingScan).
    */
   private *committedRecords(): IterableIterator<{ key: Uint8Array; value: Buffer }> {
     const tombstone = this.tombstone;
