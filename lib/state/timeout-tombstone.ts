@@ -34,11 +34,12 @@ export function later(a: TimeoutPosition, b: TimeoutPosition): TimeoutPosition {
   return compareBytes(a.key, 0, a.key.length, b.key, 0, b.key.length) >= 0 ? a : b;
 }
 
-/** A position as the database's meta holds it, and back. */
+/** A position as the database's meta holds it. */
 export function toMeta(at: TimeoutPosition): [number, number[] | null] {
   return [at.time, at.key === null ? null : Array.from(at.key)];
 }
 
+/** The position {@link toMeta} saved; NOWHERE for anything else (a database written before tombstones). */
 export function fromMeta(saved: unknown): TimeoutPosition {
   if (!Array.isArray(saved) || typeof saved[0] !== 'number') return NOWHERE;
   const key = saved[1];
