@@ -331,7 +331,6 @@ function sortDue<K>(due: DueKeys<K>): void {
  */
 class EntriesAhead {
   private bytes = new ValueWriter(1 << 16);
-  private view: Buffer = Buffer.alloc(0);
   at = new Int32Array(1 << 10);
   length = 0;
 
@@ -357,19 +356,12 @@ class EntriesAhead {
 
   /** Entry `i` (a view, valid until the next reset). */
   entry(i: number): Buffer {
-    return this.buffer().subarray(this.at[i], this.at[i + 1]);
+    return this.bytes.asBuffer().subarray(this.at[i], this.at[i + 1]);
   }
 
   /** The key encoding of entry `i` (a view), without its 8-byte time. */
   key(i: number): Buffer {
-    return this.buffer().subarray(this.at[i] + 8, this.at[i + 1]);
-  }
-
-  /** The entries' bytes as a Buffer (the writer's buffer is replaced when it grows). */
-  private buffer(): Buffer {
-    const buf = this.bytes.buf;
-    if (this.view.buffer !== buf.buffer) this.view = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
-    return this.view;
+    return this.bytes.asBuffer().subarray(this.at[i] + 8, this.at[i + 1]);
   }
 }
 
@@ -910,7 +902,14 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    */
   private releaseDueIfDone(): void {
     const n = this.dueKeys.length;
-    if (n === 0 || this.locDue !== n - 1 || this.dueNext !== n) return;
+    if (n > 0 && this.locDue === n - 1 && this.dueNext === n) this.dropDue();
+  }
+
+  /**
+   * Forgets the last scan's due keys and their records (the memo may name one). dueBytes was grown for them, as
+   * large as a closing batch's records; the next scan grows it again.
+   */
+  private dropDue(): void {
     this.dueKeys = [];
     this.dueStart = [];
     this.dueExact = [];
@@ -2107,16 +2106,9 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.scansSinceCommit = 0;
     this.scanKeys = [];
     this.scanEnd = NOWHERE;
-    this.dueKeys = [];
-    this.dueStart = [];
-    this.dueNext = 0;
-    // Grown for a closing batch's records, as large as the due keys it may hold; the next scan grows it again.
-    this.dueBytes = EMPTY;
-    this.dueEnd = 0;
+    this.dropDue();
     if (this.dueEncodings.buf.length > 1 << 16) this.dueEncodings = new ValueWriter(256, null, true);
     this.pending.clear();
-    this.dueExact = [];
-    this.memoKey = undefined;
     this.memoPending = -1;
     this.memoFound = false;
     this.memoTimeout = -1;

@@ -96,13 +96,10 @@ export class ManyReads {
   start = new Int32Array(0);
   end = new Int32Array(0);
   private records = new ValueWriter();
-  private view: Buffer = Buffer.alloc(0);
 
   /** The found records' bytes (a view of the buffer they were copied to). */
   get bytes(): Buffer {
-    const buf = this.records.buf;
-    if (this.view.buffer !== buf.buffer) this.view = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
-    return this.view;
+    return this.records.asBuffer();
   }
 
   /** Makes room for `n` keys' results, none found yet. */

@@ -142,6 +142,8 @@ export class ValueWriter {
   /** Write position = number of valid bytes. */
   pos = 0;
   private view: DataView;
+  /** The buffer as a Node Buffer, made again when the buffer grows. */
+  private nodeBuffer: Buffer | null = null;
   private readonly dictionary: FieldDictionary | null;
   private readonly keyMode: boolean;
 
@@ -165,6 +167,13 @@ export class ValueWriter {
   /** Forgets the content, keeping the buffer. */
   reset(): void {
     this.pos = 0;
+  }
+
+  /** The whole buffer as a Buffer over the same memory: the same object until the buffer grows. */
+  asBuffer(): Buffer {
+    const buf = this.buf;
+    if (this.nodeBuffer?.buffer !== buf.buffer) this.nodeBuffer = bufferView(buf);
+    return this.nodeBuffer;
   }
 
   /** A copy of the written bytes. */
