@@ -36,7 +36,9 @@
  * records stay where they are, behind a range tombstone over that order (timeout-tombstone.ts) that reads treat as
  * absent, and only their index entries, which lie together, are removed. Once the dead records outnumber the live
  * ones, a sweep removes them in key order, so a leaf is rewritten once for all of them rather than once per batch
- * that removed one of its keys. A put at or before the tombstone (a timeout already passed) sweeps them first.
+ * that removed one of its keys. A key put at or before the tombstone (a timeout already passed, or the tombstone's
+ * own time with an earlier key) is revived: the meta names it as alive behind the tombstone, until a sweep, or
+ * until it is removed or put after the tombstone. Only a commit that would name more than a few thousand sweeps.
  *
  * Transactions are not flushed to disk (LMDB's noSync): the database is a copy of the checkpoint that a process
  * crash leaves intact, and one written before the machine's last restart is rebuilt rather than trusted.
@@ -199,6 +201,11 @@ const PREAD_FROM_SHARES = 4;
  * of the timeout index reads a record per entry, and checks every READS_PER_MAP_CHECK entries instead.
  */
 const SCANNED_PER_MAP_CHECK = 4096;
+/**
+ * The most keys kept alive behind the tombstone by name (see DiskStateStore.revived): the meta holds them all, and
+ * every read of a record behind the tombstone looks its key up. A commit that would revive more sweeps instead.
+ */
+const MOST_REVIVED = 1 << 14;
 
 /**
  * This boot of the machine, so that a database whose unflushed writes a machine crash may have lost is not
@@ -669,10 +676,15 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private tombstone: TimeoutPosition = NOWHERE;
   /** Dead records in the database, at most: a put over a dead record is not told apart from one of a new key. */
   private deadRecords = 0;
+  /**
+   * Keys whose records lie at or before the tombstone but live: put there after it passed them (a timeout already
+   * passed, or one the tombstone's last key sorts after at the same time), by their encodings in latin1.
+   */
+  private revived = new Set<string>();
+  /** Whether revived changed since the meta last saved it. */
+  private revivedChanged = false;
   /** How far applying the unapplied changes may move the tombstone (see noteTombstoneReach). */
   private reach: TimeoutPosition = NOWHERE;
-  /** Whether an unapplied put is at or before the tombstone's reach, so that the dead records must go first. */
-  private sweepFirst = false;
   /** Due-key scans since the last commit, the keys the last one returned, and where they end. */
   private scansSinceCommit = 0;
   private scanKeys: unknown[] = [];
@@ -1151,8 +1163,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * Moves the unapplied changes' reach to the end of the batch's due keys when the batch leaves no live record at or
    * before it: one due-key scan, a change of each key it returned, and no put at or before that end (a key given a
    * later timeout, or none, is put after it). Applying the changes may then move the tombstone there, and leave the
-   * removed keys' records to a sweep. A put at or before the reach already taken needs the dead records dropped
-   * before it goes in, or the tombstone would hide it.
+   * removed keys' records to a sweep. A put at or before the reach already taken is revived when applied.
    */
   private noteTombstoneReach(): void {
     const pending = this.pending;
@@ -1167,13 +1178,13 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     const reach = later(this.tombstone, this.reach);
     const scratch = this.keyScratch;
-    for (let p = 0; p < pending.length; p++) {
+    for (let p = 0; p < pending.length && end !== NOWHERE; p++) {
       const t = pending.offset[p] < 0 ? -1 : pending.timeout[p];
-      if (t < 0 || (t > reach.time && t > end.time)) continue;
+      if (t < 0 || t > end.time) continue;
       scratch.reset();
       pending.writeKey(scratch, p);
-      if (atOrBefore(reach, t, scratch.buf, 0, scratch.pos)) this.sweepFirst = true;
-      else if (atOrBefore(end, t, scratch.buf, 0, scratch.pos)) end = NOWHERE;
+      if (!atOrBefore(reach, t, scratch.buf, 0, scratch.pos) && atOrBefore(end, t, scratch.buf, 0, scratch.pos))
+        end = NOWHERE;
     }
     if (end !== NOWHERE) this.reach = later(this.reach, end);
   }
@@ -1255,12 +1266,6 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       this.hot.clear();
       return;
     }
-    // Dead records past the live ones, so that the database holds at most twice its keys' records.
-    if (this.sweepFirst || this.deadRecords > this.count) {
-      if (this.sweepFirst) this.reach = NOWHERE;
-      this.sweepDead();
-    }
-    const tombstone = later(this.tombstone, this.reach);
     const unapplied = this.unapplied;
     const n = unapplied.length;
     const keyWriter = new ValueWriter(Math.max(256, 8 * n), null, true);
@@ -1271,6 +1276,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     }
     keyStart[n] = keyWriter.pos;
     const keyBuf = Buffer.from(keyWriter.buf.buffer, keyWriter.buf.byteOffset, keyWriter.pos);
+    // Dead records past the live ones, so that the database holds at most twice its keys' records; or more puts
+    // behind the tombstone than are worth reviving one by one. The changes' own reach then goes too: the batch's
+    // removes go from the B-tree.
+    if (this.deadRecords > this.count || this.revived.size + this.putsBehind(keyBuf, keyStart) > MOST_REVIVED) {
+      this.reach = NOWHERE;
+      this.sweepDead();
+    }
+    const tombstone = later(this.tombstone, this.reach);
+    const revived = this.revived;
+    const revivedBefore = revived.size;
     const order = byteOrder(keyBuf, keyStart, n);
     const index = this.indexWrites(order);
     const indexOrder = timeOrder(index.times.subarray(0, index.count));
@@ -1306,8 +1321,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           // A put's record holds its timeout at least: an empty one is a remove.
           if (recordEnd === recordAt) {
             if (existed[i] === 1) {
-              if (atOrBefore(tombstone, this.unappliedNotes.oldTimeouts[p], key, 0, key.length)) this.deadRecords++;
-              else this.state.removeSync(key);
+              // A revived key's record is dead once it is no longer revived.
+              if (atOrBefore(tombstone, this.unappliedNotes.oldTimeouts[p], key, 0, key.length)) {
+                this.deadRecords++;
+                if (revivedBefore > 0 && revived.delete(this.latin1.slice(key, 0, key.length)))
+                  this.revivedChanged = true;
+              } else this.state.removeSync(key);
               this.count--;
             }
             this.hot.delete(this.cacheKey(p, bytes, keyAt, recordAt), unapplied.isEncoded(p));
@@ -1316,6 +1335,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
           const record = exactScratch(this.recordPool, recordEnd - recordAt);
           for (let b = 0, j = recordAt; j < recordEnd; b++, j++) record[b] = bytes[j];
           this.state.putSync(key, record);
+          if (atOrBefore(tombstone, record.readDoubleLE(0), key, 0, key.length)) {
+            revived.add(this.latin1.slice(key, 0, key.length));
+            this.revivedChanged = true;
+          } else if (revivedBefore > 0 && revived.delete(this.latin1.slice(key, 0, key.length)))
+            this.revivedChanged = true;
           if (existed[i] === 0) {
             this.count++;
             this.keyFilter?.add(key);
@@ -1337,9 +1361,31 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   /** Makes `tombstone` the database's (about to be written with its meta) and the reach of no changes. */
   private takeReach(tombstone: TimeoutPosition): void {
     this.tombstone = tombstone;
-    if (tombstone === NOWHERE) this.deadRecords = 0;
+    if (tombstone === NOWHERE) this.forgetDead();
     this.reach = NOWHERE;
-    this.sweepFirst = false;
+  }
+
+  /** No record is dead any more, and none revived. */
+  private forgetDead(): void {
+    this.deadRecords = 0;
+    if (this.revived.size === 0) return;
+    this.revived.clear();
+    this.revivedChanged = true;
+  }
+
+  /**
+   * How many of the unapplied changes are puts at or before the tombstone they would move it to, counting each
+   * key once (the changes' keys are `keyBuf` from `keyStart`).
+   */
+  private putsBehind(keyBuf: Uint8Array, keyStart: Int32Array): number {
+    const tombstone = later(this.tombstone, this.reach);
+    const unapplied = this.unapplied;
+    let n = 0;
+    for (let p = 0; p < unapplied.length && tombstone.time >= 0; p++) {
+      const t = unapplied.offset[p] < 0 ? -1 : unapplied.timeout[p];
+      if (t >= 0 && t <= tombstone.time && atOrBefore(tombstone, t, keyBuf, keyStart[p], keyStart[p + 1])) n++;
+    }
+    return n;
   }
 
   /**
@@ -1361,7 +1407,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
       try {
         const range: ScanRange = last === undefined ? {} : { start: last, exclusiveStart: true };
         for (const { key, value } of this.state.getRange(range)) {
-          if (atOrBefore(tombstone, value.readDoubleLE(0), key, 0, key.length)) dead.push(Buffer.from(key));
+          if (this.isDeadRecord(value, key, 0, key.length)) dead.push(Buffer.from(key));
           if (++seen === SCANNED_PER_MAP_CHECK || dead.length === this.changesPerTransaction) {
             last = Buffer.from(key);
             more = true;
@@ -1377,9 +1423,10 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
         for (const key of dead) this.state.removeSync(key);
         if (more) return;
         this.tombstone = NOWHERE;
-        this.deadRecords = 0;
+        this.forgetDead();
         this.meta.putSync('tombstone', toMeta(NOWHERE));
         this.meta.putSync('deadRecords', 0);
+        this.writeRevived();
       });
       this.remapIfOverBudget();
     }
@@ -1667,9 +1714,16 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
 
   /** Whether the record just read from the database (see recordBytes), whose key is `key[start, end)`, is dead. */
   private isDead(key: Uint8Array, start: number, end: number): boolean {
+    return this.isDeadRecord(this.recordBytes, key, start, end, this.recordStart);
+  }
+
+  /** Whether the database's record `record` (from `at`) of the key `key[start, end)` is dead. */
+  private isDeadRecord(record: Buffer, key: Uint8Array, start: number, end: number, at = 0): boolean {
     const tombstone = this.tombstone;
     return (
-      tombstone.time >= 0 && atOrBefore(tombstone, this.recordBytes.readDoubleLE(this.recordStart), key, start, end)
+      tombstone.time >= 0 &&
+      atOrBefore(tombstone, record.readDoubleLE(at), key, start, end) &&
+      (this.revived.size === 0 || !this.revived.has(this.latin1.slice(key, start, end)))
     );
   }
 
@@ -1840,13 +1894,12 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * resident (see remappingScan).
    */
   private *committedRecords(): IterableIterator<{ key: Uint8Array; value: Buffer }> {
-    const tombstone = this.tombstone;
     for (const entry of this.remappingScan(
       (range) => this.state.getRange(range),
       (entry) => entry.key,
       SCANNED_PER_MAP_CHECK,
     )) {
-      if (!atOrBefore(tombstone, entry.value.readDoubleLE(0), entry.key, 0, entry.key.length)) yield entry;
+      if (!this.isDeadRecord(entry.value, entry.key, 0, entry.key.length)) yield entry;
     }
   }
 
@@ -1996,6 +2049,15 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.meta.putSync('deadRecords', this.deadRecords);
     this.meta.putSync('names', [...this.dict.names]);
     this.meta.putSync('checksum', checksum);
+    this.writeRevived();
+  }
+
+  /** Saves the revived keys in the meta when they changed since it last did. */
+  private writeRevived(): void {
+    if (!this.revivedChanged) return;
+    if (this.revived.size > 0) this.meta.putSync('revived', [...this.revived]);
+    else this.meta.removeSync('revived');
+    this.revivedChanged = false;
   }
 
   /** Brings the database to version `version` of the checkpoint: as it is, caught up, or rebuilt. */
@@ -2042,6 +2104,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.count = from > 0 ? ((this.meta.get('count') as number | undefined) ?? 0) : 0;
     this.takeReach(from > 0 ? fromMeta(this.meta.get('tombstone')) : NOWHERE);
     this.deadRecords = from > 0 ? ((this.meta.get('deadRecords') as number | undefined) ?? 0) : 0;
+    this.revived = new Set(from > 0 ? ((this.meta.get('revived') as string[] | undefined) ?? []) : []);
+    this.revivedChanged = false;
     if (version > from) {
       // The batches replayed carry no due-key scans to tell whether their puts fall behind the tombstone.
       this.sweepDead();

@@ -952,18 +952,30 @@ describe('disk state store', () => {
     });
     expect(removes()).to.equal(9);
     expect(disk.get(85)).to.deep.equal({ k: 85 });
-    // A put behind the tombstone (a timeout already passed) has the dead records swept before it goes in.
+    // A put behind the tombstone (a timeout already passed) revives its key: no sweep, no remove.
     await closeOnBoth(mem, disk, 5, 1090, 10, (s, due) => {
       for (const k of due) s.remove(k);
       s.put(3, { k: 3, late: true }, 10);
     });
     expect(disk.getTimeout(3)).to.equal(10);
-    expect(await recordsInDatabase()).to.equal(mem.size);
+    expect(removes()).to.equal(9);
+    expect(await recordsInDatabase()).to.equal(391);
     disk = await openDisk(5, APPLY_EACH_COMMIT);
+    expect(observed(disk)).to.deep.equal(observed(mem));
     // Closing batches pile dead records up until they outnumber the live ones; the next commit sweeps them.
+    const dead = () => (disk as unknown as { deadRecords: number }).deadRecords;
     let v = 5;
-    while (mem.size > 120) await closeOnBoth(mem, disk, ++v, 5000, 40);
-    expect(await recordsInDatabase()).to.be.within(mem.size + 1, 2 * mem.size + 80);
+    let mostDead = 0;
+    let sweeps = 0;
+    while (mem.size > 120) {
+      const before = dead();
+      await closeOnBoth(mem, disk, ++v, 5000, 40);
+      mostDead = Math.max(mostDead, dead());
+      if (dead() < before) sweeps++;
+    }
+    expect(mostDead).to.be.greaterThan(40);
+    expect(sweeps).to.be.greaterThan(0);
+    expect(await recordsInDatabase()).to.be.within(mem.size, 2 * mem.size + 80);
     disk = await openDisk(v, APPLY_EACH_COMMIT);
     await closeOnBoth(mem, disk, ++v, 5000, 40, (s, due) => {
       for (const k of due) s.remove(k);
@@ -971,6 +983,68 @@ describe('disk state store', () => {
     });
     while (mem.size > 0) await closeOnBoth(mem, disk, ++v, 5000, 40);
     expect(await recordsInDatabase()).to.equal(0);
+  });
+
+  it('revives a key put behind the tombstone by name, across a reopen, until it is removed or put after it, and sweeps instead once too many would be', async () => {
+    const mem = await StateStore.load(memDir, 0);
+    let disk = await openDisk(0, APPLY_EACH_COMMIT);
+    // Timers at a few shared times, as windows' ends are: a closing batch under a limit stops inside one time.
+    const key = (k: number) => `k${String(k).padStart(3, '0')}`;
+    const keys = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => key(from + i));
+    for (const s of [mem, disk]) for (let k = 0; k < 400; k++) s.put(key(k), { k }, 1000 + 100 * Math.floor(k / 100));
+    await mem.commit(1);
+    await disk.commit(1);
+    const revived = () => (disk as unknown as { revived: Set<string> }).revived.size;
+    const removes = databaseCalls(disk, 'removeSync');
+    expect(await closeOnBoth(mem, disk, 2, 1100, 150)).to.deep.equal(keys(0, 150));
+    // The tombstone stands at (1100, k149). k120 comes back at 1100, before the tombstone's key; k010 at a time
+    // already passed; k160, live, is given one.
+    await closeOnBoth(mem, disk, 3, 1100, 0, (s) => {
+      s.put(key(120), { k: 120, back: true }, 1100);
+      s.put(key(10), { k: 10, back: true }, 500);
+      s.put(key(160), { k: 160, early: true }, 600);
+    });
+    expect(revived()).to.equal(3);
+    expect(removes()).to.equal(0);
+    expect(await recordsInDatabase()).to.equal(400);
+    disk = await openDisk(3, APPLY_EACH_COMMIT);
+    expect(observed(disk)).to.deep.equal(observed(mem));
+    expect(disk.get(key(120))).to.deep.equal({ k: 120, back: true });
+    expect(disk.keysWithTimeoutAtOrBefore(1100)).to.deep.equal([
+      key(10),
+      key(160),
+      key(120),
+      ...keys(150, 200).filter((k) => k !== key(160)),
+    ]);
+    disk.abort();
+    // Removed, a revived key's record is simply dead; put after the tombstone, it lives by its own timeout.
+    await closeOnBoth(mem, disk, 4, 1100, 0, (s) => {
+      s.remove(key(10));
+      s.put(key(120), { k: 120, later: true }, 5000);
+    });
+    expect(revived()).to.equal(1);
+    expect(disk.get(key(10))).to.equal(undefined);
+    const removed = databaseCalls(disk, 'removeSync');
+    // A closing batch closes the revived k160 with the others, and the tombstone moves past them all.
+    expect(await closeOnBoth(mem, disk, 5, 1200, 60)).to.deep.equal([
+      key(160),
+      ...keys(150, 210)
+        .filter((k) => k !== key(160))
+        .slice(0, 59),
+    ]);
+    expect(revived()).to.equal(0);
+    expect(removed()).to.equal(0);
+    disk = await openDisk(5, APPLY_EACH_COMMIT);
+    expect(observed(disk)).to.deep.equal(observed(mem));
+    // More keys behind the tombstone than are named one by one: the commit sweeps the dead records first.
+    await closeOnBoth(mem, disk, 6, 1200, 0, (s) => {
+      for (let k = 0; k < 20_000; k++) s.put(`late${k}`, { k }, 700);
+    });
+    expect(revived()).to.equal(0);
+    expect((disk as unknown as { deadRecords: number }).deadRecords).to.equal(0);
+    expect(await recordsInDatabase()).to.equal(mem.size);
+    disk = await openDisk(6, APPLY_EACH_COMMIT);
+    expect(observed(disk)).to.deep.equal(observed(mem));
   });
 
   it("lets a closing batch's due records go once the last due key read in order is changed, and reads a due key again from the database", async () => {
@@ -1039,11 +1113,13 @@ describe('disk state store', () => {
       const opts = { snapshotInterval: 4, writeBackBytes, mappedBytes, cacheBytes: 1 << 14 };
       let disk = await openDisk(0, opts);
       const dead = () => (disk as unknown as { deadRecords: number }).deadRecords;
+      const revived = () => (disk as unknown as { revived: Set<string> }).revived.size;
       let mostDead = 0;
+      let mostRevived = 0;
       let sweeps = 0;
       let closed = 0;
       let wm = 0;
-      for (let v = 1; v <= 40; v++) {
+      for (let v = 1; v <= 60; v++) {
         wm += Math.floor(rand() * 40);
         // The batch's changes are drawn once, then made on both stores alike.
         const draws = Array.from({ length: 200 }, () => rand());
@@ -1070,6 +1146,7 @@ describe('disk state store', () => {
         const due = await closeOnBoth(mem, disk, v, wm, 1 + Math.floor(rand() * 30), batch);
         closed += due.length;
         mostDead = Math.max(mostDead, dead());
+        mostRevived = Math.max(mostRevived, revived());
         if (dead() < deadBefore) sweeps++;
         if (v === 15) disk = await openDisk(v, opts);
         if (v === 27) {
@@ -1085,10 +1162,12 @@ describe('disk state store', () => {
           expect(observed(disk)).to.deep.equal(observed(mem));
         }
       }
-      expect(closed).to.be.greaterThan(300);
-      // Closed keys' records were left behind the tombstone, and swept once they outnumbered the live ones.
+      expect(closed).to.be.greaterThan(450);
+      // Closed keys' records were left behind the tombstone, and swept once they outnumbered the live ones; keys put
+      // behind it were revived.
       expect(mostDead).to.be.greaterThan(50);
       expect(sweeps).to.be.greaterThan(0);
+      expect(mostRevived).to.be.greaterThan(0);
     });
   }
 });
