@@ -6,7 +6,12 @@ import type { Dataset } from '../../lib/api/dataset.js';
 import { col, count, interval, session_window, sum, window } from '../../lib/api/functions.js';
 import type { GroupState } from '../../lib/api/group-state.js';
 import { Session } from '../../lib/api/session.js';
-import { StatefulProcessor, type TimerValues, type ValueState } from '../../lib/api/stateful-processor.js';
+import {
+  type ExpiredTimerInfo,
+  StatefulProcessor,
+  type TimerValues,
+  type ValueState,
+} from '../../lib/api/stateful-processor.js';
 import { describeState } from '../../lib/cli/checkpoint-command.js';
 import { findOperator, inspectCheckpoint, readStateRows } from '../../lib/cli/checkpoint-inspector.js';
 import { ManualClock, MemoryStream } from '../../lib/testing/index.js';
@@ -56,6 +61,34 @@ class IdleSums extends StatefulProcessor<string, Ev, { user: string; what: strin
   override *handleExpiredTimer(user: string): Iterable<{ user: string; what: string; n: number }> {
     yield { user, what: 'idle', n: this.total.get() ?? 0 };
     this.total.clear();
+  }
+}
+
+/**
+ * Counts rows per user with event-time timers at 30 s window ends, and one at the watermark itself, which fires in
+ * the same batch.
+ */
+class WindowEnds extends StatefulProcessor<string, Ev, { user: string; what: string; n: number }> {
+  total!: ValueState<number>;
+
+  init(): void {
+    this.total = this.getHandle().getValueState<number>('total');
+  }
+
+  *handleInputRows(user: string, rows: Ev[], tv: TimerValues): Iterable<{ user: string; what: string; n: number }> {
+    const n = (this.total.get() ?? 0) + rows.length;
+    this.total.update(n);
+    for (const r of rows) this.getHandle().registerTimer(Math.floor(r.ts.getTime() / 30_000) * 30_000 + 30_000);
+    this.getHandle().registerTimer(Math.max(0, tv.getCurrentWatermarkInMs()));
+    yield { user, what: 'rows', n };
+  }
+
+  override *handleExpiredTimer(
+    user: string,
+    _tv: TimerValues,
+    info: ExpiredTimerInfo,
+  ): Iterable<{ user: string; what: string; n: number }> {
+    yield { user, what: `timer ${info.getExpiryTimeInMs()}`, n: this.total.get() ?? 0 };
   }
 }
 
@@ -112,6 +145,15 @@ const QUERIES: Array<{ name: string; mode: 'append' | 'update'; build: Build }> 
     mode: 'update',
     build: (a) =>
       a.groupByKey((e) => e.user).transformWithState(new IdleSums(), 'ProcessingTime', 'update') as Dataset<unknown>,
+  },
+  {
+    name: 'transformWithState with event-time timers',
+    mode: 'update',
+    build: (a) =>
+      a
+        .withWatermark('ts', '10 seconds')
+        .groupByKey((e) => e.user)
+        .transformWithState(new WindowEnds(), 'EventTime', 'update') as Dataset<unknown>,
   },
   {
     name: 'stream-stream join',
@@ -187,6 +229,80 @@ describe('state store providers: every stateful operator gives the same output o
       expect(disk).to.deep.equal(memory);
     });
   }
+
+  it('mapGroupsWithState timeouts set at a watermark that stands still, behind the keys the last batch closed', async () => {
+    /** A user's event at `s` seconds; its key's timeout is `hold` seconds later, or the watermark with `hold` -1. */
+    type Tick = { user: string; ts: Date; hold: number };
+    const tick = (user: string, s: number, hold = 5): Tick => ({ user, ts: at(s), hold });
+    const at = (s: number) => new Date(T0 + s * 1000);
+    const users = (prefix: string, n: number, s: number, hold = 5) =>
+      Array.from({ length: n }, (_, i) => tick(`${prefix}${i}`, s, hold));
+    // The watermark (10 s behind the latest event) stands at 90 s from batch 3 on: batch 3 closes every key due by
+    // it, and in batch 4 new keys set their timeouts to that same watermark, which sorts them before the closed ones.
+    // The z keys stay open throughout, more than the keys closed, so that their records stay behind the tombstone.
+    const batches: Tick[][] = [
+      [...users('a', 8, 60), ...users('z', 40, 60, 1000)],
+      users('b', 8, 61),
+      [tick('c', 100)],
+      [tick('d', 95)],
+      users('e', 6, 96, -1),
+      [tick('f', 130)],
+      [tick('g', 200)],
+    ];
+    const runTicks = async (stateStore: string, dir: string) => {
+      const session = Session.local({ clock: new ManualClock(T0), statePartitions: 2 });
+      const input = new MemoryStream<Tick>(session, { user: 'string', ts: 'timestamp', hold: 'double' });
+      const ds = input
+        .toDS()
+        .withWatermark('ts', '10 seconds')
+        .groupByKey((t) => t.user)
+        .flatMapGroupsWithState(
+          (user: string, rows: Tick[], state: GroupState<{ n: number }>) => {
+            if (state.hasTimedOut) {
+              const n = state.get().n;
+              state.remove();
+              return [{ user, n, closedAt: state.getCurrentWatermarkMs() - T0 }];
+            }
+            state.update({ n: (state.getOption()?.n ?? 0) + rows.length });
+            const last = Math.max(...rows.map((r) => r.ts.getTime()));
+            state.setTimeoutTimestamp(rows[0].hold < 0 ? state.getCurrentWatermarkMs() : last + rows[0].hold * 1000);
+            return [];
+          },
+          { outputMode: 'append', timeout: 'EventTimeTimeout' },
+        );
+      const start = (name: string) =>
+        ds.writeStream
+          .format('memory')
+          .queryName(name)
+          .outputMode('append')
+          .option('checkpointLocation', path.join(dir, 'ckpt'))
+          .option('stateStore', stateStore)
+          .option('stateLocalDir', path.join(dir, 'local'))
+          .start();
+      let query = await start('first');
+      for (const [i, ticks] of batches.entries()) {
+        // A restart after the timeouts at the watermark: the disk store writes its database as it stops.
+        if (i === 5) {
+          await query.stop();
+          query = await start('second');
+        }
+        input.addData(ticks);
+        await query.processAllAvailable();
+      }
+      const rows = [...session.table('first'), ...session.table('second')].map((r) => JSON.stringify(r));
+      await session.stop();
+      return rows;
+    };
+    const memory = await runTicks('memory', path.join(root, 'memory'));
+    const disk = await runTicks('disk', path.join(root, 'disk'));
+    // Every key closes once: the e keys by their timeouts at the standing watermark.
+    expect(memory).to.have.length(8 + 8 + 1 + 1 + 6 + 1);
+    expect(memory.some((r) => r.includes('"user":"z'))).to.equal(false);
+    expect(memory.filter((r) => r.includes('"user":"e')).map((r) => JSON.parse(r).closedAt)).to.deep.equal(
+      Array(6).fill(90_000),
+    );
+    expect(disk).to.deep.equal(memory);
+  });
 
   it('in worker threads too (tumbling and session windows, threads 2)', async () => {
     for (const q of [QUERIES[1], QUERIES[2]]) {
