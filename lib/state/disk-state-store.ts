@@ -38,7 +38,7 @@
  * ones, a sweep removes them in key order, so a leaf is rewritten once for all of them rather than once per batch
  * that removed one of its keys. A key put at or before the tombstone (a timeout already passed, or the tombstone's
  * own time with an earlier key) is revived: the meta names it as alive behind the tombstone, until a sweep, or
- * until it is removed or put after the tombstone. Only a commit that would name more than a few thousand sweeps.
+ * until it is removed or put after the tombstone; a commit that would name more than MOST_REVIVED sweeps instead.
  *
  * Transactions are not flushed to disk (LMDB's noSync): the database is a copy of the checkpoint that a process
  * crash leaves intact, and one written before the machine's last restart is rebuilt rather than trusted.
@@ -1277,10 +1277,11 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     keyStart[n] = keyWriter.pos;
     const keyBuf = Buffer.from(keyWriter.buf.buffer, keyWriter.buf.byteOffset, keyWriter.pos);
     // Dead records past the live ones, so that the database holds at most twice its keys' records; or more puts
-    // behind the tombstone than are worth reviving one by one. The changes' own reach then goes too: the batch's
-    // removes go from the B-tree.
-    if (this.deadRecords > this.count || this.revived.size + this.putsBehind(keyBuf, keyStart) > MOST_REVIVED) {
-      this.reach = NOWHERE;
+    // behind the tombstone than are worth reviving one by one, when the changes' own reach goes too (the batch's
+    // removes then go from the B-tree), as it would hide those puts again.
+    const tooManyRevived = this.revived.size + this.putsBehind(keyBuf, keyStart) > MOST_REVIVED;
+    if (tooManyRevived || this.deadRecords > this.count) {
+      if (tooManyRevived) this.reach = NOWHERE;
       this.sweepDead();
     }
     const tombstone = later(this.tombstone, this.reach);
