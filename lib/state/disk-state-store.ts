@@ -535,7 +535,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
   private count = 0;
   private dict = new FieldDictionary();
   /** The changes since the last commit. */
-  private pending = new PendingChanges(this.dict, true);
+  private pending = new PendingChanges(this.dict);
   private pendingNotes = new KeyNotes();
   /**
    * Committed changes not yet in the database, as one set of changes over the database's version: their delta
@@ -543,7 +543,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
    * Kept until a snapshot is due or they outgrow their budget, so that a key changed in many batches in between
    * is written to the database once, as a write-back cache in front of a key-value store does.
    */
-  private unapplied = new PendingChanges(this.dict, true);
+  private unapplied = new PendingChanges(this.dict);
   private unappliedNotes = new KeyNotes();
   /** The delta checksum of the last version the unapplied changes reach, which the database records with it. */
   private unappliedChecksum: number | null = null;
@@ -1226,7 +1226,7 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this.scannedEntries = 0;
     if (this.pending.length === 0) {
       this.swapChanges();
-      this.unapplied = new PendingChanges(this.dict, true);
+      this.unapplied = new PendingChanges(this.dict);
     }
   }
 
@@ -2069,8 +2069,8 @@ export class DiskStateStore<K = unknown, V = unknown> implements VersionedStateS
     this._version = -1;
     this.hot.clear();
     this.dict = new FieldDictionary();
-    this.pending = new PendingChanges(this.dict, true);
-    this.unapplied = new PendingChanges(this.dict, true);
+    this.pending = new PendingChanges(this.dict);
+    this.unapplied = new PendingChanges(this.dict);
     this.unappliedChecksum = null;
     this.unappliedDeltaBytes = 0;
     this.repeatShare = -1;

@@ -5,9 +5,9 @@
  *
  * Change `p` is a row across parallel typed arrays (value offset, timeout, committed slot, key) rather than
  * an object, and keys that are not primitive are looked up by their canonical encoding in a byte buffer of their
- * own through an open-addressing table: a batch that puts many new composite keys (an aggregation by two
- * columns, say) allocates no string, Map entry or array cell per key, and the buffers are reused by the next
- * batch.
+ * own through an open-addressing table, int32 keys through a table of their own: a batch that puts many new
+ * composite or integer keys (an aggregation by two columns, a session per user id) allocates no string, Map entry
+ * or array cell per key, and the tables are reused by the next batch.
  *
  * Each change is encoded into one byte buffer as the entry the delta file holds for it (entry type, key, value,
  * timeout), so that the delta file is that buffer as it is, less the entries later changes of the same key
@@ -78,14 +78,13 @@ function isIntKey(pk: PendingKey | EncodedKey): pk is number {
 
 /** The puts and removes of one batch, by key; the last change of a key replaces its earlier ones. */
 export class PendingChanges {
-  /** Changes of primitive keys (int32 keys aside when there is an int table), by the key. */
+  /** Changes of primitive keys other than int32 ones (see intTable), by the key. */
   private readonly byKey = new Map<PendingKey, number>();
   /**
-   * Changes of int32 keys, when the store asked for this table: pairs (change + 1, key) per bucket, 0 = empty,
-   * linear probing, at most half full. A batch of a million new integer keys then neither grows a Map entry by
+   * Changes of int32 keys: pairs (change + 1, key) per bucket, 0 = empty, linear probing, at most half full. A batch of a million new integer keys then neither grows a Map entry by
    * entry nor follows its chains through memory: a probe reads one pair.
    */
-  private intTable: Int32Array | null;
+  private intTable = new Int32Array(2 * MIN_TABLE);
   private intCount = 0;
   /** Changes of encoded keys: change + 1 per bucket, 0 = empty; linear probing, at most half full. */
   private table: Int32Array = new Int32Array(MIN_TABLE);
@@ -133,13 +132,8 @@ export class PendingChanges {
   /** A latin1 key encoding given as a string, as bytes. */
   private readonly scratch: EncodedKey = { bytes: new Uint8Array(256), length: 0, hash: 0 };
 
-  /** @param intKeys look int32 keys up through a table of typed arrays rather than the Map (see intTable) */
-  constructor(
-    private readonly dict: FieldDictionary,
-    intKeys = false,
-  ) {
+  constructor(private readonly dict: FieldDictionary) {
     this.values = new ValueWriter(4096, dict);
-    this.intTable = intKeys ? new Int32Array(2 * MIN_TABLE) : null;
   }
 
   /** Number of changes. */
@@ -163,7 +157,7 @@ export class PendingChanges {
   /** The change of key `pk` (encoded: its encoding, as a latin1 string or as bytes), or -1. */
   find(pk: PendingKey | EncodedKey, encoded: boolean): number {
     if (!encoded) {
-      if (this.intTable !== null && isIntKey(pk)) return this.findInt(pk);
+      if (isIntKey(pk)) return this.findInt(pk);
       return this.byKey.get(pk as PendingKey) ?? -1;
     }
     const k = this.encodedKey(pk);
@@ -398,12 +392,9 @@ export class PendingChanges {
   clear(): void {
     this.byKey.clear();
     const ints = this.intTable;
-    if (ints !== null) {
-      if (ints.length > 2 * MIN_TABLE && this.intCount * 16 < ints.length)
-        this.intTable = new Int32Array(2 * MIN_TABLE);
-      else if (this.intCount > 0) ints.fill(0);
-      this.intCount = 0;
-    }
+    if (ints.length > 2 * MIN_TABLE && this.intCount * 16 < ints.length) this.intTable = new Int32Array(2 * MIN_TABLE);
+    else if (this.intCount > 0) ints.fill(0);
+    this.intCount = 0;
     // A table that a big batch grew and this one used little of is given back rather than cleared.
     if (this.table.length > MIN_TABLE && this.encodedCount * 8 < this.table.length)
       this.table = new Int32Array(MIN_TABLE);
@@ -456,7 +447,7 @@ export class PendingChanges {
       this.table.byteLength +
       this.offset.length * CHANGE_ROW_BYTES +
       this.byKey.size * ENTRY_BYTES +
-      (this.intTable?.byteLength ?? 0)
+      this.intTable.byteLength
     );
   }
 
@@ -518,7 +509,7 @@ export class PendingChanges {
     if (!encoded) {
       this.keyOffset[p] = -1;
       this.primitive[p] = pk as PendingKey;
-      if (this.intTable === null || !isIntKey(pk)) this.byKey.set(pk as PendingKey, p);
+      if (!isIntKey(pk)) this.byKey.set(pk as PendingKey, p);
       else if (++this.intCount * 4 > this.intTable.length) this.rehashInts(this.intTable.length * 2);
       else this.placeInt(p, pk);
       return;
@@ -549,7 +540,7 @@ export class PendingChanges {
 
   /** The change of int32 key `k` in the int table, or -1. */
   private findInt(k: number): number {
-    const table = this.intTable as Int32Array;
+    const table = this.intTable;
     const mask = (table.length >> 1) - 1;
     for (let i = fmix32(k) & mask; ; i = (i + 1) & mask) {
       const e = table[2 * i];
@@ -559,7 +550,7 @@ export class PendingChanges {
   }
 
   private placeInt(p: number, k: number): void {
-    const table = this.intTable as Int32Array;
+    const table = this.intTable;
     const mask = (table.length >> 1) - 1;
     let i = fmix32(k) & mask;
     while (table[2 * i] !== 0) i = (i + 1) & mask;

@@ -74,7 +74,7 @@ describe('pending state changes', () => {
   });
 
   it("writes each change's canonical key encoding, a primitive key's copied from its entry rather than encoded again", () => {
-    const changes = new PendingChanges(new FieldDictionary(), true);
+    const changes = new PendingChanges(new FieldDictionary());
     const keys: unknown[] = ['k', 'ключ', '', 7, -0, 0.5, Number.NaN, 2 ** 40, ['c', 1]];
     for (const [i, key] of keys.entries()) {
       const composite = typeof key === 'object';
@@ -151,7 +151,7 @@ describe('pending state changes', () => {
     const model = new Map<number, unknown>();
     const timeouts = new Map<number, number>();
     for (let i = 0; i < 30; i++) model.set(i, { base: i });
-    const merged = new PendingChanges(dict, true);
+    const merged = new PendingChanges(dict);
     let seed = 17;
     const rand = () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -164,7 +164,7 @@ describe('pending state changes', () => {
         : changes.find(key as string | number, false);
     };
     for (let batch = 0; batch < 6; batch++) {
-      const later = new PendingChanges(dict, true);
+      const later = new PendingChanges(dict);
       const before = new Map(model);
       for (let op = 0; op < 80; op++) {
         const i = Math.floor(rand() * 60);
@@ -207,9 +207,8 @@ describe('pending state changes', () => {
     }
   });
 
-  it('finds primitive keys through the int table as through the map, across table growth and clears', () => {
-    const withTable = new PendingChanges(new FieldDictionary(), true);
-    const withMap = new PendingChanges(new FieldDictionary());
+  it('finds int32 keys through their table and other primitive keys through the map, across growth and clears', () => {
+    const changes = new PendingChanges(new FieldDictionary());
     const keysOf = (round: number): Array<string | number> => {
       const keys: Array<string | number> = [];
       for (let i = 0; i < 3000 * (round + 1); i++) keys.push(((i * 2654435761) | 0) >> (i % 7));
@@ -217,22 +216,30 @@ describe('pending state changes', () => {
       return keys;
     };
     for (let round = 0; round < 3; round++) {
-      for (const changes of [withTable, withMap]) {
-        for (const [i, key] of keysOf(round).entries()) {
-          const p = changes.find(key, false);
-          if (i % 3 === 2) changes.remove(p, key, false, 0);
-          else changes.put(p, key, false, -1, i, -1);
+      // What each key's last change left, as a Map (which takes -0 as 0) has it: the value, or null for a remove.
+      const model = new Map<string | number, number | null>();
+      for (const [i, key] of keysOf(round).entries()) {
+        const p = changes.find(key, false);
+        expect(p >= 0, `key ${String(key)} found`).to.equal(model.has(key));
+        if (i % 3 === 2) {
+          changes.remove(p, key, false, 0);
+          model.set(key, null);
+        } else {
+          changes.put(p, key, false, -1, i, -1);
+          model.set(key, i);
         }
       }
-      expect(withTable.length).to.equal(withMap.length);
+      expect(changes.length).to.equal(model.size);
       for (const key of [...keysOf(round), 1e9, -5, 'absent']) {
-        const p = withTable.find(key, false);
-        expect(p).to.equal(withMap.find(key, false));
-        if (p >= 0) expect(withTable.value(p)).to.deep.equal(withMap.value(p));
+        const p = changes.find(key, false);
+        expect(p >= 0, `key ${String(key)}`).to.equal(model.has(key));
+        if (p < 0) continue;
+        const last = model.get(key);
+        if (last === null) expect(changes.offset[p]).to.equal(-1);
+        else expect(changes.value(p)).to.equal(last);
       }
-      withTable.clear();
-      withMap.clear();
-      expect(withTable.find(keysOf(round)[0], false)).to.equal(-1);
+      changes.clear();
+      expect(changes.find(keysOf(round)[0], false)).to.equal(-1);
     }
   });
 
