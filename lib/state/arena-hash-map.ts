@@ -225,6 +225,32 @@ export class ArenaHashMap {
     this.minTimeout = min;
   }
 
+  /** The number of entries not marked in `shadowed` whose timeout is at or before `timestampMs`. */
+  countDue(timestampMs: number, shadowed: Uint8Array | null): number {
+    const timeouts = this.timeouts;
+    if (timeouts === null) return 0;
+    let n = 0;
+    for (let slot = 0; slot < this.slots; slot++) {
+      const t = timeouts[slot];
+      if (t >= 0 && t <= timestampMs && (shadowed === null || shadowed[slot] === 0)) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Writes the timeouts that {@link countDue} counts to `out` from index `at`, in slot order, and returns the index
+   * after the last.
+   */
+  dueTimeouts(timestampMs: number, shadowed: Uint8Array | null, out: Float64Array, at: number): number {
+    const timeouts = this.timeouts;
+    if (timeouts === null) return at;
+    for (let slot = 0; slot < this.slots; slot++) {
+      const t = timeouts[slot];
+      if (t >= 0 && t <= timestampMs && (shadowed === null || shadowed[slot] === 0)) out[at++] = t;
+    }
+    return at;
+  }
+
   /** The earliest timeout of the entries not marked in `shadowed`, or Infinity. One pass, no allocation. */
   earliestTimeout(shadowed: Uint8Array | null): number {
     const timeouts = this.timeouts;

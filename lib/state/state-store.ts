@@ -14,6 +14,7 @@
  * by the canonical key encoding, which are the same after a reload as in an uninterrupted run.
  */
 import { SluiceError } from '../errors.js';
+import { nthSmallest } from '../util/nth-smallest.js';
 import { ArenaHashMap, type DueEntry, indexHash } from './arena-hash-map.js';
 import { checkTimeout, type EncodedKey, isPrimitiveKey, PendingChanges, type PendingKey } from './pending-changes.js';
 import { purgeStateFiles, readStateVersion, StateFileWriter } from './state-file-format.js';
@@ -197,16 +198,39 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
     const due: DueEntry[] = [];
     const pending = this.pending;
     const committed = this.committed;
-    if (committed.mayHaveTimeoutAtOrBefore(timestampMs)) {
-      committed.collectDue(timestampMs, pending.shadowedSlots(committed.slotCount), due);
-    }
+    const scan = committed.mayHaveTimeoutAtOrBefore(timestampMs);
+    const shadowed = scan ? pending.shadowedSlots(committed.slotCount) : null;
+    const bound = this.dueBound(timestampMs, limit, scan, shadowed);
+    if (scan) committed.collectDue(bound, shadowed, due);
     for (let p = 0; p < pending.length; p++) {
       const t = pending.timeout[p];
-      if (pending.offset[p] >= 0 && t >= 0 && t <= timestampMs) due.push({ t, s: pending.sortKey(p), ref: -p - 1 });
+      if (pending.offset[p] >= 0 && t >= 0 && t <= bound) due.push({ t, s: pending.sortKey(p), ref: -p - 1 });
     }
     due.sort((a, b) => a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
     if (due.length > limit) due.length = limit;
     return due.map(({ ref }) => this.refKey(ref));
+  }
+
+  /**
+   * The time by which the first `limit` due keys are due: the limit-th earliest timeout when more than `limit` keys
+   * are due by `timestampMs`, else `timestampMs`. Listing and sorting only the keys due by it keeps a closing batch
+   * after the watermark passed millions of timeouts to a batch's worth of keys rather than all of them, batch after
+   * batch. `scan`: whether committed entries may be due (`shadowed` marks those that pending changes replace).
+   */
+  private dueBound(timestampMs: number, limit: number, scan: boolean, shadowed: Uint8Array | null): number {
+    if (!(limit > 0 && limit < Infinity)) return timestampMs;
+    const pending = this.pending;
+    const isDue = (p: number): boolean => {
+      const t = pending.timeout[p];
+      return pending.offset[p] >= 0 && t >= 0 && t <= timestampMs;
+    };
+    let n = scan ? this.committed.countDue(timestampMs, shadowed) : 0;
+    for (let p = 0; p < pending.length; p++) if (isDue(p)) n++;
+    if (n <= limit) return timestampMs;
+    const times = new Float64Array(n);
+    let at = scan ? this.committed.dueTimeouts(timestampMs, shadowed, times, 0) : 0;
+    for (let p = 0; p < pending.length; p++) if (isDue(p)) times[at++] = pending.timeout[p];
+    return nthSmallest(times, n, limit - 1);
   }
 
   /**

@@ -238,6 +238,23 @@ describe('state store', () => {
     expect(store.keysWithTimeoutAtOrBefore(10)).to.deep.equal(['a', 'b', 'c']);
   });
 
+  it('lists the first keys due up to a limit as the whole list starts, ties and uncommitted changes included', async () => {
+    const store = await StateStore.load(dir, 0);
+    // Many keys share each timeout, so the limit falls inside a run of equal timeouts.
+    for (let i = 0; i < 400; i++) store.put(`k${i}`, i, 10 + (i % 7));
+    await store.commit(1);
+    for (let i = 0; i < 400; i += 5) store.put(`k${i}`, -i, i % 2 === 0 ? 12 : 1000);
+    for (let i = 3; i < 400; i += 11) store.remove(`k${i}`);
+    for (let i = 0; i < 30; i++) store.put(`n${i}`, i, 9 + (i % 4));
+    const all = store.keysWithTimeoutAtOrBefore(14);
+    expect(all.length).to.be.greaterThan(250);
+    for (const limit of [1, 2, 57, 100, 101, 250, all.length - 1, all.length, all.length + 5]) {
+      expect(store.keysWithTimeoutAtOrBefore(14, limit), `limit ${limit}`).to.deep.equal(all.slice(0, limit));
+    }
+    await store.commit(2);
+    expect(store.keysWithTimeoutAtOrBefore(14, 123)).to.deep.equal(all.slice(0, 123));
+  });
+
   it('earliestTimeout skips committed timeouts that an uncommitted change raised, cleared or removed', async () => {
     const store = await StateStore.load(dir, 0);
     expect(store.earliestTimeout()).to.equal(Infinity);
