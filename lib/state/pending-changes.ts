@@ -81,8 +81,9 @@ export class PendingChanges {
   /** Changes of primitive keys other than int32 ones (see intTable), by the key. */
   private readonly byKey = new Map<PendingKey, number>();
   /**
-   * Changes of int32 keys: pairs (change + 1, key) per bucket, 0 = empty, linear probing, at most half full. A batch of a million new integer keys then neither grows a Map entry by
-   * entry nor follows its chains through memory: a probe reads one pair.
+   * Changes of int32 keys: pairs (change + 1, key) per bucket, 0 = empty, linear probing, at most half full. A
+   * batch of a million new integer keys then neither grows a Map entry by entry nor follows its chains through
+   * memory: a probe reads one pair.
    */
   private intTable = new Int32Array(2 * MIN_TABLE);
   private intCount = 0;
