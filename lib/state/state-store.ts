@@ -203,8 +203,7 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
     const bound = this.dueBound(timestampMs, limit, scan, shadowed);
     if (scan) committed.collectDue(bound, shadowed, due);
     for (let p = 0; p < pending.length; p++) {
-      const t = pending.timeout[p];
-      if (pending.offset[p] >= 0 && t >= 0 && t <= bound) due.push({ t, s: pending.sortKey(p), ref: -p - 1 });
+      if (this.isPendingDue(p, bound)) due.push({ t: pending.timeout[p], s: pending.sortKey(p), ref: -p - 1 });
     }
     due.sort((a, b) => a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
     if (due.length > limit) due.length = limit;
@@ -220,17 +219,19 @@ export class StateStore<K = unknown, V = unknown> implements VersionedStateStore
   private dueBound(timestampMs: number, limit: number, scan: boolean, shadowed: Uint8Array | null): number {
     if (!(limit > 0 && limit < Infinity)) return timestampMs;
     const pending = this.pending;
-    const isDue = (p: number): boolean => {
-      const t = pending.timeout[p];
-      return pending.offset[p] >= 0 && t >= 0 && t <= timestampMs;
-    };
     let n = scan ? this.committed.countDue(timestampMs, shadowed) : 0;
-    for (let p = 0; p < pending.length; p++) if (isDue(p)) n++;
+    for (let p = 0; p < pending.length; p++) if (this.isPendingDue(p, timestampMs)) n++;
     if (n <= limit) return timestampMs;
     const times = new Float64Array(n);
     let at = scan ? this.committed.dueTimeouts(timestampMs, shadowed, times, 0) : 0;
-    for (let p = 0; p < pending.length; p++) if (isDue(p)) times[at++] = pending.timeout[p];
+    for (let p = 0; p < pending.length; p++) if (this.isPendingDue(p, timestampMs)) times[at++] = pending.timeout[p];
     return nthSmallest(times, n, limit - 1);
+  }
+
+  /** Whether pending change `p` puts its key with a timeout at or before `timestampMs`. */
+  private isPendingDue(p: number, timestampMs: number): boolean {
+    const t = this.pending.timeout[p];
+    return this.pending.offset[p] >= 0 && t >= 0 && t <= timestampMs;
   }
 
   /**
